@@ -1,0 +1,21 @@
+// Thin, non-variadic wrappers for the Linux calls the enclave uses to confine itself.
+// prctl(2) is variadic and unshare(2) needs _GNU_SOURCE, so Swift cannot call them directly.
+#ifndef SEALSTREAM_CENCLAVESYS_H
+#define SEALSTREAM_CENCLAVESYS_H
+
+/// PR_SET_PDEATHSIG with SIGKILL. Returns 0 or -1 (errno set).
+int ss_set_parent_death_kill(void);
+/// PR_SET_DUMPABLE 0.
+int ss_set_not_dumpable(void);
+/// PR_GET_DUMPABLE: 1 dumpable, 0 not, -1 error.
+int ss_get_dumpable(void);
+/// PR_SET_NO_NEW_PRIVS 1.
+int ss_set_no_new_privs(void);
+/// PR_GET_NO_NEW_PRIVS.
+int ss_get_no_new_privs(void);
+/// RLIMIT_CORE 0/0.
+int ss_disable_core_dumps(void);
+/// unshare(CLONE_NEWNET), falling back to CLONE_NEWUSER|CLONE_NEWNET. 0 on success.
+int ss_private_network_namespace(void);
+
+#endif

@@ -1,0 +1,26 @@
+import Wire
+
+/// What the worker did, counted. Logged by the enclave on exit and on request; the
+/// numbers are public (they reveal no more than the host sees).
+public struct EnclaveCounters: Sendable, Equatable {
+    public var framesIn: UInt64 = 0
+    public var sessionsOpened: UInt64 = 0
+    public var sessionsClosed: UInt64 = 0
+    public var requestsSequenced: UInt64 = 0
+    public var requestsRejectedByEngine: UInt64 = 0
+    public var requestsNotSequenced: UInt64 = 0
+    public var publicSequenced: UInt64 = 0
+    public var evidenceServed: UInt64 = 0
+    /// Refusals by `RefusalReason.rawValue`.
+    public private(set) var refusals: [UInt64] = Array(repeating: 0, count: 32)
+
+    public init() {}
+
+    public mutating func countRefusal(_ reason: RefusalReason) {
+        refusals[Int(reason.rawValue)] += 1
+    }
+
+    public func refusals(_ reason: RefusalReason) -> UInt64 { refusals[Int(reason.rawValue)] }
+
+    public var totalRefusals: UInt64 { refusals.reduce(0, +) }
+}

@@ -1,0 +1,46 @@
+import Attestation
+import Engine
+import SealCrypto
+import Wire
+
+/// Who this enclave process is: its keys (generated at start, never written out), its
+/// measurement, configuration, mode and isolation facts.
+public struct EnclaveIdentity: Sendable {
+    /// X25519 key for order-flow sessions; lives only in this process.
+    public let sessionKey: KXKeyPair
+    /// Random id of this process lifetime.
+    public let instanceID: UInt64
+    /// SHA-256 of the enclave executable.
+    public let measurement: [UInt8]
+    /// SHA-256 of the venue configuration file bytes.
+    public let configHash: [UInt8]
+    public let config: VenueConfig
+    public let mode: AttestationMode
+    public let isolation: IsolationClass
+    public let isolationReport: IsolationReport
+
+    public init(
+        sessionKey: KXKeyPair, instanceID: UInt64, measurement: [UInt8], configHash: [UInt8], config: VenueConfig,
+        mode: AttestationMode, isolation: IsolationClass, isolationReport: IsolationReport
+    ) {
+        self.sessionKey = sessionKey
+        self.instanceID = instanceID
+        self.measurement = measurement
+        self.configHash = configHash
+        self.config = config
+        self.mode = mode
+        self.isolation = isolation
+        self.isolationReport = isolationReport
+    }
+
+    /// Evidence answering `nonce`. In this release it carries no TPM quote.
+    public func evidence(nonce: [UInt8], enclaveTime: UInt64) -> Evidence {
+        var id = ByteWriter(capacity: 8)
+        id.write(instanceID)
+        return Evidence(
+            mode: mode, isolation: isolation, instanceID: Hex.encode(id.bytes),
+            enclaveKey: Hex.encode(sessionKey.publicKey.bytes), measurement: Hex.encode(measurement),
+            configHash: Hex.encode(configHash), venueID: config.venueID, nonce: Hex.encode(nonce),
+            enclaveTime: enclaveTime, isolationReport: isolationReport)
+    }
+}

@@ -1,0 +1,301 @@
+import Engine
+import SealCrypto
+import Wire
+
+/// The enclave's state machine: authenticated, replay-checked, sequenced processing of
+/// client frames. One instance, one thread, mutated in place; no I/O here. The shell
+/// (`sealstream-enclave`) feeds it link batches and writes out what it appends.
+///
+/// Every input frame produces exactly one output frame to the same route, so the host can
+/// account for in-flight frames per connection.
+public final class Worker<E: MatchingEngine> {
+    struct Session {
+        let cipher: SessionCipher
+        let accountID: UInt64
+        let route: UInt32
+        var lastSequence: UInt64
+    }
+
+    public let identity: EnclaveIdentity
+    public private(set) var engine: E
+    public private(set) var counters = EnclaveCounters()
+    /// The last global sequence number assigned; the next event gets this + 1.
+    public private(set) var globalSequence: UInt64 = 0
+    /// Most sessions held at once; opening more is refused with `sessionLimit`.
+    public let maxSessions: Int
+
+    private var sessions: [UInt64: Session] = [:]
+    private var sessionsByRoute: [UInt32: [UInt64]] = [:]
+    private var accountKeys: [UInt64: Ed25519PublicKey] = [:]
+    private var depositIDs: Set<UInt64> = []
+    private let custodyKey: Ed25519PublicKey
+    private let publishers: [UInt32: [Ed25519PublicKey]]
+    private let clock: () -> UInt64
+    private var lastTime: UInt64 = 0
+
+    /// Plaintext scratch: holds one decrypted request or one receipt at a time.
+    private let plaintext: UnsafeMutableRawBufferPointer
+    private var receiptWriter = ByteWriter(capacity: 256)
+
+    /// `clock` returns Unix nanoseconds; the worker clamps it so stamps never decrease.
+    public init(identity: EnclaveIdentity, engine: E, maxSessions: Int = 100_000, clock: @escaping () -> UInt64) throws {
+        self.identity = identity
+        self.engine = engine
+        self.maxSessions = maxSessions
+        self.clock = clock
+        try identity.config.validate()
+        custodyKey = try Ed25519PublicKey(bytes: Hex.decode(identity.config.custodyKey) ?? [])
+        var pubs: [UInt32: [Ed25519PublicKey]] = [:]
+        for m in identity.config.markets {
+            pubs[m.id] = try m.publishers.map { try Ed25519PublicKey(bytes: Hex.decode($0) ?? []) }
+        }
+        publishers = pubs
+        plaintext = .allocate(byteCount: WireProtocol.maxFrameLength, alignment: 16)
+    }
+
+    deinit {
+        Sodium.wipe(plaintext)
+        plaintext.deallocate()
+    }
+
+    /// Sessions currently open.
+    public var sessionCount: Int { sessions.count }
+
+    /// Processes one inbound batch body (after the link kind byte), appending one reply
+    /// per entry to `output`. Throws only when the batch itself is malformed, which only
+    /// a broken or hostile host produces.
+    public func process(batchBody: UnsafeRawBufferPointer, into output: inout LinkBatchWriter) throws {
+        try LinkParser.forEachEntry(batchBody: batchBody, direction: .fromClient) { route, header, frame in
+            let body = UnsafeRawBufferPointer(rebasing: frame[header.bodyOffset..<header.totalLength])
+            handle(route: route, type: header.type, body: body, output: &output)
+        }
+    }
+
+    /// Forgets every session opened through `route`.
+    public func routeClosed(_ route: UInt32) {
+        guard let ids = sessionsByRoute.removeValue(forKey: route) else { return }
+        for id in ids where sessions.removeValue(forKey: id) != nil {
+            counters.sessionsClosed += 1
+        }
+    }
+
+    /// Handles one client frame body of `type` and appends the reply for `route`.
+    public func handle(route: UInt32, type: MessageType, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
+        counters.framesIn += 1
+        switch type {
+        case .sealedRequest: handleSealedRequest(route: route, body: body, output: &output)
+        case .sessionOpen: handleSessionOpen(route: route, body: body, output: &output)
+        case .oraclePrice: handleOraclePrice(route: route, body: body, output: &output)
+        case .deposit: handleDeposit(route: route, body: body, output: &output)
+        case .evidenceRequest: handleEvidenceRequest(route: route, body: body, output: &output)
+        case .evidence, .sessionAccepted, .sealedReceipt, .publicAck, .refusal, .error, .notice:
+            // FrameParser(.fromClient) never yields these; refuse rather than trap.
+            refuse(route: route, type: type, sessionID: 0, reference: 0, reason: .malformed, output: &output)
+        }
+    }
+
+    // MARK: - Sealed requests (the hot path)
+
+    private func handleSealedRequest(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
+        let (sessionID, sequence) = SealedEnvelope.peek(body: body)
+        guard var session = sessions[sessionID] else {
+            return refuse(route: route, type: .sealedRequest, sessionID: sessionID, reference: sequence, reason: .unknownSession, output: &output)
+        }
+        guard sequence > session.lastSequence else {
+            return refuse(route: route, type: .sealedRequest, sessionID: sessionID, reference: sequence, reason: .replayOrReorder, output: &output)
+        }
+        let ciphertext = UnsafeRawBufferPointer(rebasing: body[SealedEnvelope.headerLength...])
+        var ad = (UInt64(0), UInt64(0), UInt64(0))
+        let opened: Int
+        do {
+            opened = try withUnsafeMutableBytes(of: &ad) { (adBuf) throws(SealCryptoError) -> Int in
+                SealedAssociatedData.write(type: .sealedRequest, sessionID: sessionID, sequence: sequence, into: adBuf)
+                return try session.cipher.open(
+                    sequence: sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
+                    ciphertext: ciphertext, into: plaintext)
+            }
+        } catch {
+            return refuse(route: route, type: .sealedRequest, sessionID: sessionID, reference: sequence, reason: .authenticationFailed, output: &output)
+        }
+        // Authentic: this sequence number is now spent, whatever the plaintext says.
+        session.lastSequence = sequence
+        sessions[sessionID] = session
+
+        let receipt: Receipt
+        if let request = try? OrderRequest.decode(UnsafeRawBufferPointer(rebasing: plaintext[0..<opened])) {
+            let event = SequencedEvent(
+                globalSequence: nextGlobalSequence(), enclaveTime: stamp(),
+                input: .request(account: session.accountID, request))
+            switch engine.apply(event) {
+            case .accepted(let detail):
+                counters.requestsSequenced += 1
+                receipt = Receipt(status: .accepted, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime,
+                                  reason: nil, clientOrderID: request.clientOrderID, detail: detail)
+            case .rejected(let reason):
+                counters.requestsSequenced += 1
+                counters.requestsRejectedByEngine += 1
+                receipt = Receipt(status: .rejected, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime,
+                                  reason: reason, clientOrderID: request.clientOrderID)
+            }
+        } else {
+            counters.requestsNotSequenced += 1
+            receipt = Receipt(status: .notSequenced, globalSequence: 0, enclaveTime: stamp(), reason: .malformedRequest, clientOrderID: nil)
+        }
+        sealReceipt(receipt, session: session, sessionID: sessionID, sequence: sequence, route: route, output: &output)
+    }
+
+    private func sealReceipt(
+        _ receipt: Receipt, session: Session, sessionID: UInt64, sequence: UInt64, route: UInt32, output: inout LinkBatchWriter
+    ) {
+        receiptWriter.truncate(to: 0)
+        receipt.encode(into: &receiptWriter)
+        let plaintextLength = receiptWriter.count
+        receiptWriter.bytes.withUnsafeBytes { pt in
+            output.appendFrame(route: route, type: .sealedReceipt, maxBodyLength: SealedEnvelope.headerLength + plaintextLength + SessionCipher.overhead) { body in
+                body.storeBytes(of: sessionID.bigEndian, toByteOffset: 0, as: UInt64.self)
+                body.storeBytes(of: sequence.bigEndian, toByteOffset: 8, as: UInt64.self)
+                var ad = (UInt64(0), UInt64(0), UInt64(0))
+                return withUnsafeMutableBytes(of: &ad) { adBuf in
+                    SealedAssociatedData.write(type: .sealedReceipt, sessionID: sessionID, sequence: sequence, into: adBuf)
+                    // Sealing into a buffer sized for it cannot fail.
+                    let n = try! session.cipher.seal(
+                        sequence: sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
+                        plaintext: pt, into: UnsafeMutableRawBufferPointer(rebasing: body[SealedEnvelope.headerLength...]))
+                    return SealedEnvelope.headerLength + n
+                }
+            }
+        }
+    }
+
+    // MARK: - Sessions
+
+    private func handleSessionOpen(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
+        guard let open = try? SessionOpen.decode(body: body), open.sessionID != 0 else {
+            return refuse(route: route, type: .sessionOpen, sessionID: 0, reference: 0, reason: .malformed, output: &output)
+        }
+        let sid = open.sessionID
+        guard sessions[sid] == nil else {
+            return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .sessionIDInUse, output: &output)
+        }
+        guard sessions.count < maxSessions else {
+            return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .sessionLimit, output: &output)
+        }
+        let cipher: SessionCipher
+        do {
+            let keys = try identity.sessionKey.serverSessionKeys(client: try KXPublicKey(bytes: open.clientKey))
+            cipher = SessionCipher(keys: keys, sendDirection: .enclaveToClient)
+        } catch {
+            return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .invalidSessionKey, output: &output)
+        }
+        let ad = SealedAssociatedData.bytes(type: .sessionOpen, sessionID: sid, sequence: 0)
+        guard let authBytes = try? cipher.open(sequence: 0, associatedData: ad, ciphertext: open.sealedAuth),
+              let auth = try? authBytes.withUnsafeBytes({ try SessionAuth.decode($0) })
+        else {
+            return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .authenticationFailed, output: &output)
+        }
+        guard let accountKey = accountKeys[auth.accountID] else {
+            return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .unknownAccount, output: &output)
+        }
+        let transcript = SessionAuth.transcript(
+            enclaveKey: identity.sessionKey.publicKey.bytes, clientKey: open.clientKey, sessionID: sid, accountID: auth.accountID)
+        guard accountKey.isValidSignature(auth.signature, for: transcript) else {
+            return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .badAccountSignature, output: &output)
+        }
+        let session = Session(cipher: cipher, accountID: auth.accountID, route: route, lastSequence: 0)
+        sessions[sid] = session
+        sessionsByRoute[route, default: []].append(sid)
+        counters.sessionsOpened += 1
+
+        var pt = ByteWriter(capacity: SessionAccepted.plaintextLength)
+        pt.write(auth.accountID)
+        pt.write(stamp())
+        let replyAD = SealedAssociatedData.bytes(type: .sessionAccepted, sessionID: sid, sequence: 0)
+        let sealed = try! cipher.seal(sequence: 0, associatedData: replyAD, plaintext: pt.bytes)
+        output.append(route: route, frame: SessionAccepted(sessionID: sid, sealed: sealed).encode())
+    }
+
+    // MARK: - Public messages
+
+    private func handleOraclePrice(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
+        guard let price = try? OraclePrice.decode(body: body) else {
+            return refuse(route: route, type: .oraclePrice, sessionID: 0, reference: 0, reason: .malformed, output: &output)
+        }
+        guard let allowed = publishers[price.market] else {
+            return refuse(route: route, type: .oraclePrice, sessionID: 0, reference: price.publishTime, reason: .unknownMarket, output: &output)
+        }
+        guard let publisher = allowed.first(where: { $0.bytes == price.publisher }) else {
+            return refuse(route: route, type: .oraclePrice, sessionID: 0, reference: price.publishTime, reason: .unknownPublisher, output: &output)
+        }
+        guard publisher.isValidSignature(price.signature, for: price.signedBytes) else {
+            return refuse(route: route, type: .oraclePrice, sessionID: 0, reference: price.publishTime, reason: .badPublisherSignature, output: &output)
+        }
+        sequencePublic(.oraclePrice(price), type: .oraclePrice, reference: price.publishTime, route: route, output: &output)
+    }
+
+    private func handleDeposit(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
+        guard let deposit = try? Deposit.decode(body: body) else {
+            return refuse(route: route, type: .deposit, sessionID: 0, reference: 0, reason: .malformed, output: &output)
+        }
+        let ref = deposit.depositID
+        guard custodyKey.isValidSignature(deposit.signature, for: deposit.signedBytes(venueID: identity.config.venueID)) else {
+            return refuse(route: route, type: .deposit, sessionID: 0, reference: ref, reason: .badCustodySignature, output: &output)
+        }
+        guard !depositIDs.contains(ref) else {
+            return refuse(route: route, type: .deposit, sessionID: 0, reference: ref, reason: .duplicateDeposit, output: &output)
+        }
+        guard deposit.amount > 0 else {
+            return refuse(route: route, type: .deposit, sessionID: 0, reference: ref, reason: .invalidAmount, output: &output)
+        }
+        guard let key = try? Ed25519PublicKey(bytes: deposit.accountKey) else {
+            return refuse(route: route, type: .deposit, sessionID: 0, reference: ref, reason: .malformed, output: &output)
+        }
+        if let existing = accountKeys[deposit.accountID], existing != key {
+            return refuse(route: route, type: .deposit, sessionID: 0, reference: ref, reason: .accountKeyMismatch, output: &output)
+        }
+        depositIDs.insert(ref)
+        accountKeys[deposit.accountID] = key
+        sequencePublic(.deposit(deposit), type: .deposit, reference: ref, route: route, output: &output)
+    }
+
+    private func sequencePublic(_ input: EngineInput, type: MessageType, reference: UInt64, route: UInt32, output: inout LinkBatchWriter) {
+        let event = SequencedEvent(globalSequence: nextGlobalSequence(), enclaveTime: stamp(), input: input)
+        // Public inputs are acknowledged once sequenced; the engine's verdict on them
+        // (e.g. a halted market) appears in public outputs, not in the ack.
+        _ = engine.apply(event)
+        counters.publicSequenced += 1
+        let ack = PublicAck(acknowledged: type, reference: reference, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime)
+        output.append(route: route, frame: ack.encode())
+    }
+
+    private func handleEvidenceRequest(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
+        guard let request = try? EvidenceRequest.decode(body: body),
+              let json = try? identity.evidence(nonce: request.nonce, enclaveTime: stamp()).encoded(),
+              json.count + WireProtocol.headerBytes <= WireProtocol.maxFrameLength
+        else {
+            return refuse(route: route, type: .evidenceRequest, sessionID: 0, reference: 0, reason: .malformed, output: &output)
+        }
+        counters.evidenceServed += 1
+        output.append(route: route, frame: FrameParser.encode(type: .evidence, body: json))
+    }
+
+    // MARK: - Helpers
+
+    private func refuse(
+        route: UInt32, type: MessageType, sessionID: UInt64, reference: UInt64, reason: RefusalReason, output: inout LinkBatchWriter
+    ) {
+        counters.countRefusal(reason)
+        output.append(route: route, frame: Refusal(refused: type, sessionID: sessionID, reference: reference, reason: reason).encode())
+    }
+
+    private func nextGlobalSequence() -> UInt64 {
+        globalSequence += 1
+        return globalSequence
+    }
+
+    /// The enclave's time stamp: the clock, clamped so it never goes backwards.
+    private func stamp() -> UInt64 {
+        let now = clock()
+        if now > lastTime { lastTime = now }
+        return lastTime
+    }
+}

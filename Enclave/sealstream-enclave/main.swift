@@ -1,0 +1,145 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Attestation
+import EnclaveCore
+import Engine
+import SealCrypto
+import Wire
+
+// sealstream-enclave: the measured worker. Speaks the link protocol on stdin/stdout,
+// logs JSON lines on stderr. Started by sealstream-host; not meant to be run by hand.
+
+let usage = """
+    usage: sealstream-enclave --config FILE [--attestation software] [--max-sessions N]
+    The host starts this worker and speaks the link protocol on its stdin/stdout.
+    """
+
+var configPath: String?
+var mode = AttestationMode.software
+var maxSessions = 100_000
+var arguments = CommandLine.arguments.dropFirst()
+while let arg = arguments.popFirst() {
+    switch arg {
+    case "--config": configPath = arguments.popFirst()
+    case "--attestation":
+        guard let raw = arguments.popFirst(), let m = AttestationMode(rawValue: raw) else {
+            Log.error("bad_arguments", [("reason", "unknown attestation mode")]); exit(64)
+        }
+        mode = m
+    case "--max-sessions":
+        guard let raw = arguments.popFirst(), let n = Int(raw), n > 0 else { exit(64) }
+        maxSessions = n
+    case "--help", "-h":
+        print(usage); exit(0)
+    default:
+        Log.error("bad_arguments", [("argument", arg.filter { $0.isLetter || $0 == "-" })]); exit(64)
+    }
+}
+guard let configPath else {
+    Log.error("bad_arguments", [("reason", "--config is required")]); exit(64)
+}
+guard mode == .software else {
+    // TPM-backed modes arrive with the attestation issue; refuse rather than pretend.
+    Log.error("unsupported_mode", [("mode", mode.rawValue)]); exit(78)
+}
+
+signal(SIGPIPE, SIG_IGN)
+let isolationReport = Hardening.apply()
+
+func realtimeNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+let worker: Worker<SequencerEngine>
+do {
+    let configBytes = try FileIO.read(configPath, limit: 1 << 20)
+    let config = try JSONDecoder().decode(VenueConfig.self, from: Data(configBytes))
+    let identity = EnclaveIdentity(
+        sessionKey: try KXKeyPair(), instanceID: Sodium.randomUInt64(),
+        measurement: SHA256.hash(try FileIO.read("/proc/self/exe")), configHash: SHA256.hash(configBytes),
+        config: config, mode: mode, isolation: .process, isolationReport: isolationReport)
+    worker = try Worker(identity: identity, engine: SequencerEngine(config: config), maxSessions: maxSessions, clock: realtimeNanos)
+} catch {
+    Log.error("startup_failed", [("reason", String(describing: error).filter { $0 != "\"" && $0 != "\\" })])
+    exit(70)
+}
+
+// Announce ourselves: the host learns the public key and identity, nothing secret.
+do {
+    let hello = try worker.identity.evidence(nonce: [], enclaveTime: realtimeNanos()).encoded()
+    let message = encodeLinkMessage(kind: .hello, body: hello)
+    guard message.withUnsafeBytes({ FileIO.writeAll(1, $0) }) else { exit(74) }
+    Log.info("started", [
+        ("pid", String(getpid())), ("mode", mode.rawValue), ("isolation", "process"),
+        ("private_netns", String(isolationReport.privateNetworkNamespace)),
+        ("dumpable", String(isolationReport.dumpable)),
+    ])
+}
+
+// The loop: read whatever the host sent, process every complete link message, write
+// one outbound batch per read. One read and one write syscall per batch, not per order.
+var inbound = [UInt8](repeating: 0, count: 1 << 20)
+var filled = 0
+var output = LinkBatchWriter(kind: .outboundBatch, capacity: 1 << 20)
+loop: while true {
+    if filled == inbound.count {
+        inbound.append(contentsOf: repeatElement(0, count: inbound.count))
+    }
+    let n = inbound.withUnsafeMutableBytes { read(0, $0.baseAddress! + filled, $0.count - filled) }
+    if n < 0 {
+        if errno == EINTR { continue }
+        Log.error("link_read_failed", [("errno", String(errno))]); exit(74)
+    }
+    if n == 0 { break loop }
+    filled += n
+
+    var consumed = 0
+    do {
+        try inbound.withUnsafeBytes { raw in
+            while let header = try LinkParser.parseHeader(UnsafeRawBufferPointer(rebasing: raw[consumed..<filled])) {
+                let body = UnsafeRawBufferPointer(rebasing: raw[(consumed + 5)..<(consumed + header.totalLength)])
+                switch header.kind {
+                case .inboundBatch:
+                    try worker.process(batchBody: body, into: &output)
+                case .routeClosed:
+                    var r = ByteReader(body)
+                    worker.routeClosed(try r.readUInt32())
+                case .hello, .outboundBatch:
+                    throw WireError.unknownMessageType(header.kind.rawValue)
+                }
+                consumed += header.totalLength
+            }
+        }
+    } catch {
+        // Only a broken or hostile host sends a malformed batch; stop rather than guess.
+        Log.error("bad_link_message", [("error", (error as? WireError)?.label ?? "unknown")]); exit(65)
+    }
+    if consumed > 0 {
+        inbound.withUnsafeMutableBytes { raw in
+            raw.baseAddress!.copyMemory(from: raw.baseAddress! + consumed, byteCount: filled - consumed)
+        }
+        filled -= consumed
+    }
+    if !output.isEmpty {
+        let message = output.finish()
+        guard message.withUnsafeBytes({ FileIO.writeAll(1, $0) }) else {
+            Log.error("link_write_failed", [("errno", String(errno))]); exit(74)
+        }
+        output.reset()
+    }
+}
+
+let c = worker.counters
+Log.info("stopped", [
+    ("frames_in", String(c.framesIn)), ("sequenced", String(worker.globalSequence)),
+    ("sessions_opened", String(c.sessionsOpened)), ("refusals", String(c.totalRefusals)),
+])
+exit(0)

@@ -1,0 +1,111 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Modules that make up the enclave's trusted computing base. `sealstream-enclave` may
+/// depend on these and nothing with networking in it; `Tests/IntegrationTests` checks
+/// the resolved dependency closure.
+let package = Package(
+    name: "Sealstream",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sealstream-host", targets: ["sealstream-host"]),
+        .executable(name: "sealstream-enclave", targets: ["sealstream-enclave"]),
+        .executable(name: "sealstream-client", targets: ["sealstream-client"]),
+        .executable(name: "attestation", targets: ["attestation"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    ],
+    targets: [
+        // C libraries: module maps only, one Swift importer each.
+        .systemLibrary(
+            name: "CSodium",
+            path: "Sources/CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+
+        // Pure and wrapper modules.
+        .target(name: "SealCrypto", dependencies: ["CSodium"]),
+        .target(name: "Wire"),
+        .target(name: "Engine", dependencies: ["Wire"]),
+        .target(name: "Attestation", dependencies: ["SealCrypto"]),
+
+        // Enclave: library (worker state machine) and the measured executable.
+        .target(
+            name: "EnclaveCore",
+            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation"],
+            path: "Enclave/EnclaveCore"
+        ),
+        .target(name: "CEnclaveSys", path: "Enclave/CEnclaveSys"),
+        .executableTarget(
+            name: "sealstream-enclave",
+            dependencies: ["EnclaveCore", "CEnclaveSys"],
+            path: "Enclave/sealstream-enclave"
+        ),
+
+        // Untrusted host.
+        .target(
+            name: "Host",
+            dependencies: [
+                "Wire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "sealstream-host",
+            dependencies: [
+                "Host",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Trader / oracle SDK and its command line.
+        .target(
+            name: "Client",
+            dependencies: [
+                "SealCrypto", "Wire", "Attestation",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "sealstream-client",
+            dependencies: [
+                "Client",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Auditor CLI.
+        .executableTarget(
+            name: "attestation",
+            dependencies: [
+                "Attestation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "attestation"
+        ),
+
+        // Tests.
+        .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine"]),
+        .testTarget(
+            name: "HostTests",
+            dependencies: [
+                "Host", "Wire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "IntegrationTests", dependencies: ["Client", "Wire", "SealCrypto", "Attestation"]),
+    ]
+)

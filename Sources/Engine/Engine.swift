@@ -1,0 +1,66 @@
+import Wire
+
+/// An authenticated input, ready to be sequenced. Signatures and session crypto were
+/// checked by the enclave before an input gets here.
+public enum EngineInput: Equatable, Sendable {
+    case deposit(Deposit)
+    case oraclePrice(OraclePrice)
+    case request(account: UInt64, OrderRequest)
+}
+
+/// An input with its place in the global order. Time enters the engine only here.
+public struct SequencedEvent: Equatable, Sendable {
+    /// Gap-free, starting at 1.
+    public var globalSequence: UInt64
+    /// The enclave's stamp: Unix nanoseconds, never decreasing.
+    public var enclaveTime: UInt64
+    public var input: EngineInput
+
+    public init(globalSequence: UInt64, enclaveTime: UInt64, input: EngineInput) {
+        self.globalSequence = globalSequence
+        self.enclaveTime = enclaveTime
+        self.input = input
+    }
+}
+
+/// What the engine made of one event.
+public enum EngineOutcome: Equatable, Sendable {
+    /// Accepted; `detail` is engine-specific bytes for the trader's receipt.
+    case accepted(detail: [UInt8])
+    case rejected(RejectReason)
+}
+
+/// The deterministic state machine behind the enclave. Implementations do no I/O, read
+/// no clock, draw no randomness and use no floating point: the same events give the
+/// same outcomes in every process.
+public protocol MatchingEngine {
+    mutating func apply(_ event: SequencedEvent) -> EngineOutcome
+}
+
+/// The engine of the pipeline issue: sequencing only. It validates what can be checked
+/// without a book (market exists, positive quantity and price) and accepts the rest.
+/// The matching and margin engine replaces it behind `MatchingEngine`.
+public struct SequencerEngine: MatchingEngine {
+    private let markets: Set<UInt32>
+    /// Events applied so far.
+    public private(set) var appliedCount: UInt64 = 0
+
+    public init(config: VenueConfig) {
+        markets = Set(config.markets.map(\.id))
+    }
+
+    public mutating func apply(_ event: SequencedEvent) -> EngineOutcome {
+        appliedCount += 1
+        switch event.input {
+        case .deposit, .oraclePrice:
+            return .accepted(detail: [])
+        case .request(_, .cancel):
+            return .accepted(detail: [])
+        case .request(_, .newOrder(let order)):
+            guard markets.contains(order.market) else { return .rejected(.unknownMarket) }
+            guard order.quantity > 0 else { return .rejected(.invalidQuantity) }
+            guard order.price > 0 else { return .rejected(.invalidPrice) }
+            return .accepted(detail: [])
+        }
+    }
+}

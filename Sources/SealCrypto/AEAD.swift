@@ -1,0 +1,70 @@
+import CSodium
+
+/// XChaCha20-Poly1305 (IETF construction) via libsodium.
+public enum XChaCha20Poly1305 {
+    public static let keyByteCount = 32
+    public static let nonceByteCount = 24
+    /// Authentication tag length: ciphertext = plaintext + 16 bytes.
+    public static let tagByteCount = 16
+
+    /// Encrypts `plaintext` into `output` (which needs `plaintext.count + 16` bytes) and
+    /// returns the ciphertext length.
+    @inlinable
+    public static func seal(
+        key: SecretBytes,
+        nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        plaintext: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(SealCryptoError) -> Int {
+        let needed = plaintext.count + tagByteCount
+        guard output.count >= needed else { throw .bufferTooSmall(needed: needed, available: output.count) }
+        guard nonce.count == nonceByteCount else {
+            throw .invalidLength(what: "nonce", expected: nonceByteCount, actual: nonce.count)
+        }
+        var written: UInt64 = 0
+        key.withUnsafeBytes { k in
+            _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
+                output.baseAddress!.assumingMemoryBound(to: UInt8.self), &written,
+                plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(plaintext.count),
+                associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(associatedData.count),
+                nil,
+                nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                k.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            )
+        }
+        return Int(written)
+    }
+
+    /// Authenticates and decrypts `ciphertext` into `output` (which needs
+    /// `ciphertext.count - 16` bytes); returns the plaintext length. Nothing is written
+    /// to `output` that the caller may trust when this throws.
+    @inlinable
+    public static func open(
+        key: SecretBytes,
+        nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        ciphertext: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(SealCryptoError) -> Int {
+        guard ciphertext.count >= tagByteCount else { throw .authenticationFailed }
+        let needed = ciphertext.count - tagByteCount
+        guard output.count >= needed else { throw .bufferTooSmall(needed: needed, available: output.count) }
+        guard nonce.count == nonceByteCount else {
+            throw .invalidLength(what: "nonce", expected: nonceByteCount, actual: nonce.count)
+        }
+        var written: UInt64 = 0
+        let status = key.withUnsafeBytes { k in
+            crypto_aead_xchacha20poly1305_ietf_decrypt(
+                output.baseAddress?.assumingMemoryBound(to: UInt8.self), &written,
+                nil,
+                ciphertext.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(ciphertext.count),
+                associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(associatedData.count),
+                nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                k.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            )
+        }
+        guard status == 0 else { throw .authenticationFailed }
+        return Int(written)
+    }
+}

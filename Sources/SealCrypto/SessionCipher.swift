@@ -1,0 +1,113 @@
+/// Which way a sealed message travels. Part of every nonce, so a message can never be
+/// reflected back to its sender even if the two directional keys were ever equal.
+public enum SessionDirection: UInt8, Sendable {
+    case clientToEnclave = 0x01
+    case enclaveToClient = 0x02
+}
+
+/// The per-session cipher both ends use. Nonces are derived, never sent:
+/// `nonce = direction (1 byte) ‖ 15 zero bytes ‖ sequence number (8 bytes, big-endian)`.
+/// Keys are unique per session (fresh client ephemeral key) and each side seals each
+/// sequence number at most once, so a (key, nonce) pair never repeats.
+public struct SessionCipher: Sendable {
+    /// Sealed messages are this many bytes longer than their plaintext.
+    public static let overhead = XChaCha20Poly1305.tagByteCount
+
+    public let keys: SessionKeys
+    /// The direction this side sends in.
+    public let sendDirection: SessionDirection
+
+    public init(keys: SessionKeys, sendDirection: SessionDirection) {
+        self.keys = keys
+        self.sendDirection = sendDirection
+    }
+
+    private var receiveDirection: SessionDirection {
+        sendDirection == .clientToEnclave ? .enclaveToClient : .clientToEnclave
+    }
+
+    /// Writes the 24-byte nonce for (`direction`, `sequence`) into `out`.
+    @inlinable
+    public static func nonce(direction: SessionDirection, sequence: UInt64, into out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= XChaCha20Poly1305.nonceByteCount)
+        out.initializeMemory(as: UInt8.self, repeating: 0)
+        out[0] = direction.rawValue
+        out.storeBytes(of: sequence.bigEndian, toByteOffset: 16, as: UInt64.self)
+    }
+
+    /// Seals `plaintext` sent with `sequence`, binding `associatedData`.
+    public func seal(
+        sequence: UInt64,
+        associatedData: UnsafeRawBufferPointer,
+        plaintext: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(SealCryptoError) -> Int {
+        var nonce = (UInt64(0), UInt64(0), UInt64(0))
+        return try withUnsafeMutableBytes(of: &nonce) { (n) throws(SealCryptoError) -> Int in
+            Self.nonce(direction: sendDirection, sequence: sequence, into: n)
+            return try XChaCha20Poly1305.seal(
+                key: keys.transmit, nonce: UnsafeRawBufferPointer(n), associatedData: associatedData,
+                plaintext: plaintext, into: output)
+        }
+    }
+
+    /// Opens a message the peer sealed with `sequence`.
+    public func open(
+        sequence: UInt64,
+        associatedData: UnsafeRawBufferPointer,
+        ciphertext: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(SealCryptoError) -> Int {
+        var nonce = (UInt64(0), UInt64(0), UInt64(0))
+        return try withUnsafeMutableBytes(of: &nonce) { (n) throws(SealCryptoError) -> Int in
+            Self.nonce(direction: receiveDirection, sequence: sequence, into: n)
+            return try XChaCha20Poly1305.open(
+                key: keys.receive, nonce: UnsafeRawBufferPointer(n), associatedData: associatedData,
+                ciphertext: ciphertext, into: output)
+        }
+    }
+
+    /// Convenience: seal into a new array.
+    public func seal(sequence: UInt64, associatedData: [UInt8], plaintext: [UInt8]) throws(SealCryptoError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: plaintext.count + Self.overhead)
+        let n = try typed {
+            try associatedData.withUnsafeBytes { ad in
+                try plaintext.withUnsafeBytes { pt in
+                    try out.withUnsafeMutableBytes { o in
+                        try seal(sequence: sequence, associatedData: ad, plaintext: pt, into: o)
+                    }
+                }
+            }
+        }
+        return Array(out.prefix(n))
+    }
+
+    /// Convenience: open into a new array.
+    public func open(sequence: UInt64, associatedData: [UInt8], ciphertext: [UInt8]) throws(SealCryptoError) -> [UInt8] {
+        guard ciphertext.count >= Self.overhead else { throw .authenticationFailed }
+        var out = [UInt8](repeating: 0, count: ciphertext.count - Self.overhead)
+        let n = try typed {
+            try associatedData.withUnsafeBytes { ad in
+                try ciphertext.withUnsafeBytes { ct in
+                    try out.withUnsafeMutableBytes { o in
+                        try open(sequence: sequence, associatedData: ad, ciphertext: ct, into: o)
+                    }
+                }
+            }
+        }
+        return Array(out.prefix(n))
+    }
+}
+
+/// Runs `body`, whose only throwing calls throw `SealCryptoError` but pass through
+/// `rethrows` standard-library closures, and restores the typed error.
+@inlinable
+func typed<R>(_ body: () throws -> R) throws(SealCryptoError) -> R {
+    do {
+        return try body()
+    } catch let error as SealCryptoError {
+        throw error
+    } catch {
+        preconditionFailure("unexpected error type \(type(of: error))")
+    }
+}

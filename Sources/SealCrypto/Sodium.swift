@@ -1,0 +1,69 @@
+import CSodium
+
+/// Errors from the cryptographic layer. Closed so callers must handle every case; no case
+/// carries key material or plaintext.
+public enum SealCryptoError: Error, Equatable, Sendable {
+    /// `sodium_init` failed; the process cannot do cryptography.
+    case libraryUnavailable
+    /// A key, nonce or signature had the wrong length.
+    case invalidLength(what: String, expected: Int, actual: Int)
+    /// AEAD authentication failed: wrong key, nonce, associated data or a modified ciphertext.
+    case authenticationFailed
+    /// The output buffer cannot hold the result.
+    case bufferTooSmall(needed: Int, available: Int)
+    /// The peer's public key is weak or invalid (crypto_kx rejected it).
+    case invalidPublicKey
+    /// A signature did not verify under the given public key.
+    case badSignature
+}
+
+/// One-time libsodium initialisation. Every public entry point of this module calls
+/// `Sodium.ensureInitialized()` through a type that needs the library.
+public enum Sodium {
+    private static let initResult: Int32 = sodium_init()
+
+    /// Initialises libsodium once per process; throws if the library cannot start
+    /// (for example, no entropy source).
+    public static func ensureInitialized() throws(SealCryptoError) {
+        // sodium_init returns 0 on first success, 1 if already initialised, -1 on failure.
+        if initResult < 0 { throw .libraryUnavailable }
+    }
+
+    /// Fills `count` bytes from the operating system's CSPRNG.
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        precondition((try? ensureInitialized()) != nil, "libsodium failed to initialise")
+        var out = [UInt8](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { randombytes_buf($0.baseAddress!, $0.count) }
+        return out
+    }
+
+    /// A uniformly random 64-bit value from the CSPRNG.
+    public static func randomUInt64() -> UInt64 {
+        precondition((try? ensureInitialized()) != nil, "libsodium failed to initialise")
+        var value: UInt64 = 0
+        withUnsafeMutableBytes(of: &value) { randombytes_buf($0.baseAddress!, 8) }
+        return value
+    }
+
+    /// Constant-time equality for equal-length byte strings; false when lengths differ.
+    public static func constantTimeEqual(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+        let a = Array(a)
+        let b = Array(b)
+        guard a.count == b.count else { return false }
+        if a.isEmpty { return true }
+        return a.withUnsafeBytes { pa in
+            b.withUnsafeBytes { pb in sodium_memcmp(pa.baseAddress!, pb.baseAddress!, a.count) == 0 }
+        }
+    }
+
+    /// Overwrites `buffer` with zeros in a way the optimiser may not remove.
+    public static func wipe(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        sodium_memzero(base, buffer.count)
+    }
+
+    /// Overwrites an array's storage with zeros.
+    public static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { wipe($0) }
+    }
+}

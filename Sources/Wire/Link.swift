@@ -1,0 +1,135 @@
+/// The host ↔ enclave link: the enclave's only channel to the world (a pipe pair today,
+/// vsock in a confidential VM later). Messages: length (4, big-endian, counts the bytes
+/// after it) ‖ kind (1) ‖ body. Batches carry many client frames per syscall.
+public enum LinkProtocol {
+    /// Largest allowed link message, in bytes after the length prefix.
+    public static let maxMessageLength = 8 * 1024 * 1024
+    /// Bytes before the first batch entry: length (4) ‖ kind (1) ‖ count (4).
+    public static let batchHeaderLength = 9
+    /// Bytes before each entry's frame: route (4).
+    public static let entryHeaderLength = 4
+}
+
+/// Kinds of link message.
+public enum LinkKind: UInt8, Sendable {
+    /// host → enclave: count (4) ‖ entries, each route (4) ‖ one complete client frame.
+    case inboundBatch = 0x01
+    /// host → enclave: route (4). The connection behind `route` closed; the enclave
+    /// forgets the sessions opened on it.
+    case routeClosed = 0x02
+    /// enclave → host: JSON `EnclaveHello`, sent once after start-up.
+    case hello = 0x81
+    /// enclave → host: count (4) ‖ entries, each route (4) ‖ one complete frame to that route.
+    case outboundBatch = 0x82
+}
+
+/// One link message located in a buffer.
+public struct LinkHeader: Equatable, Sendable {
+    public let kind: LinkKind
+    /// Body length after the kind byte.
+    public let bodyLength: Int
+    /// Total bytes including the length prefix.
+    public var totalLength: Int { 5 + bodyLength }
+}
+
+public enum LinkParser {
+    /// Returns the header of the link message at `bytes[0]`, or nil if incomplete.
+    public static func parseHeader(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> LinkHeader? {
+        guard bytes.count >= 5 else { return nil }
+        let length = Int(UInt32(bigEndian: bytes.loadUnaligned(as: UInt32.self)))
+        if length < 1 { throw .badLength(length) }
+        if length > LinkProtocol.maxMessageLength {
+            throw .frameTooLarge(limit: LinkProtocol.maxMessageLength, actual: length)
+        }
+        guard let kind = LinkKind(rawValue: bytes[4]) else { throw .unknownMessageType(bytes[4]) }
+        guard bytes.count >= 4 + length else { return nil }
+        return LinkHeader(kind: kind, bodyLength: length - 1)
+    }
+
+    /// Calls `body(route, frame)` for each entry of a batch body (after the kind byte).
+    /// Each frame is validated with `FrameParser` in the given direction; a malformed
+    /// batch throws, since only the host writes batches and it validated every frame.
+    public static func forEachEntry(
+        batchBody: UnsafeRawBufferPointer,
+        direction: FrameParser.Direction,
+        _ body: (UInt32, FrameHeader, UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        var r = ByteReader(batchBody)
+        let count = try r.readUInt32()
+        for _ in 0..<count {
+            let route = try r.readUInt32()
+            let rest = UnsafeRawBufferPointer(rebasing: batchBody[r.offset...])
+            guard let header = try FrameParser.parseHeader(rest, direction: direction) else {
+                throw WireError.truncated(needed: 6, available: rest.count)
+            }
+            let frame = try r.readSlice(header.totalLength)
+            try body(route, header, frame)
+        }
+        try r.expectEnd("link batch")
+    }
+}
+
+/// Builds a batch link message in a reusable buffer: reserve the header, append entries,
+/// then `finish()` patches length and count.
+public struct LinkBatchWriter: Sendable {
+    public private(set) var writer: ByteWriter
+    public private(set) var count: UInt32 = 0
+    private let kind: LinkKind
+
+    public init(kind: LinkKind, capacity: Int = 64 * 1024) {
+        self.kind = kind
+        writer = ByteWriter(capacity: capacity)
+        reset()
+    }
+
+    public var isEmpty: Bool { count == 0 }
+    public var byteCount: Int { writer.count }
+
+    public mutating func reset() {
+        writer = ByteWriter(capacity: max(writer.bytes.capacity, 1024))
+        writer.write(UInt32(0))
+        writer.write(kind.rawValue)
+        writer.write(UInt32(0))
+        count = 0
+    }
+
+    /// Appends one complete frame for `route`.
+    public mutating func append(route: UInt32, frame: some Collection<UInt8>) {
+        writer.write(route)
+        writer.write(bytes: frame)
+        count += 1
+    }
+
+    /// Appends one frame for `route` whose body `fill` writes in place. `fill` gets
+    /// `maxBodyLength` bytes and returns how many it used.
+    public mutating func appendFrame(
+        route: UInt32, type: MessageType, maxBodyLength: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Int
+    ) rethrows {
+        writer.write(route)
+        let lengthOffset = writer.count
+        writer.write(UInt32(0))
+        writer.write(WireProtocol.version)
+        writer.write(type.rawValue)
+        let start = writer.count
+        let used = try writer.appendInPlace(maxBodyLength, fill)
+        writer.truncate(to: start + used)
+        writer.set(UInt32(used + WireProtocol.headerBytes), at: lengthOffset)
+        count += 1
+    }
+
+    /// Patches the header and returns the finished message bytes.
+    public mutating func finish() -> [UInt8] {
+        writer.set(UInt32(writer.count - 4), at: 0)
+        writer.set(count, at: 5)
+        return writer.bytes
+    }
+}
+
+/// Encodes a non-batch link message.
+public func encodeLinkMessage(kind: LinkKind, body: some Collection<UInt8>) -> [UInt8] {
+    var w = ByteWriter(capacity: body.count + 5)
+    w.write(UInt32(body.count + 1))
+    w.write(kind.rawValue)
+    w.write(bytes: body)
+    return w.bytes
+}

@@ -1,0 +1,227 @@
+// Plaintexts that travel sealed inside 0x03 (client → enclave) and 0x83 (enclave → client).
+// The host never sees these bytes in the clear.
+
+/// Order side.
+public enum Side: UInt8, Sendable, CaseIterable { case buy = 0, sell = 1 }
+
+/// Order type. A market order's `price` is its worst acceptable price (slippage bound).
+public enum OrderType: UInt8, Sendable, CaseIterable { case limit = 0, market = 1 }
+
+/// Time in force.
+public enum TimeInForce: UInt8, Sendable, CaseIterable {
+    case goodTillCancel = 0
+    case immediateOrCancel = 1
+    case postOnly = 2
+}
+
+/// A client's order identifier: 1 to 36 bytes chosen by the client (FIX ClOrdID style),
+/// echoed in the sealed receipt and never visible to the host.
+public struct ClientOrderID: Hashable, Sendable, CustomStringConvertible {
+    public static let maxLength = 36
+    public let bytes: [UInt8]
+
+    public init(_ string: String) throws(WireError) {
+        try self.init(bytes: Array(string.utf8))
+    }
+
+    public init(bytes: [UInt8]) throws(WireError) {
+        guard (1...Self.maxLength).contains(bytes.count) else {
+            throw .invalidField("client order id length \(bytes.count), allowed 1...\(Self.maxLength)")
+        }
+        self.bytes = bytes
+    }
+
+    public var description: String { String(decoding: bytes, as: UTF8.self) }
+
+    func write(to w: inout ByteWriter) {
+        w.write(UInt8(bytes.count))
+        w.write(bytes: bytes)
+    }
+
+    static func read(from r: inout ByteReader) throws(WireError) -> ClientOrderID {
+        let n = Int(try r.readUInt8())
+        return try ClientOrderID(bytes: try r.readBytes(n))
+    }
+}
+
+/// A new order.
+public struct NewOrder: Equatable, Sendable {
+    public var clientOrderID: ClientOrderID
+    public var market: UInt32
+    public var side: Side
+    public var type: OrderType
+    public var timeInForce: TimeInForce
+    public var reduceOnly: Bool
+    /// Limit price (or worst acceptable price for market orders), quote micro-units
+    /// (10^-6) per whole base unit.
+    public var price: Int64
+    /// Quantity in base units of 10^-8.
+    public var quantity: Int64
+
+    public init(
+        clientOrderID: ClientOrderID, market: UInt32, side: Side, type: OrderType = .limit,
+        timeInForce: TimeInForce = .goodTillCancel, reduceOnly: Bool = false, price: Int64, quantity: Int64
+    ) {
+        self.clientOrderID = clientOrderID
+        self.market = market
+        self.side = side
+        self.type = type
+        self.timeInForce = timeInForce
+        self.reduceOnly = reduceOnly
+        self.price = price
+        self.quantity = quantity
+    }
+}
+
+/// What a sealed request asks for. Encoding: kind (1) then the kind's fields.
+public enum OrderRequest: Equatable, Sendable {
+    case newOrder(NewOrder)
+    case cancel(ClientOrderID)
+
+    public enum Kind: UInt8, Sendable { case newOrder = 1, cancel = 2 }
+
+    public var clientOrderID: ClientOrderID {
+        switch self {
+        case .newOrder(let o): o.clientOrderID
+        case .cancel(let id): id
+        }
+    }
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 72)
+        switch self {
+        case .newOrder(let o):
+            w.write(Kind.newOrder.rawValue)
+            o.clientOrderID.write(to: &w)
+            w.write(o.market)
+            w.write(o.side.rawValue)
+            w.write(o.type.rawValue)
+            w.write(o.timeInForce.rawValue)
+            w.write(o.reduceOnly ? UInt8(1) : 0)
+            w.write(o.price)
+            w.write(o.quantity)
+        case .cancel(let id):
+            w.write(Kind.cancel.rawValue)
+            id.write(to: &w)
+        }
+        return w.bytes
+    }
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> OrderRequest {
+        var r = ByteReader(bytes)
+        let rawKind = try r.readUInt8()
+        guard let kind = Kind(rawValue: rawKind) else { throw .invalidField("request kind \(rawKind)") }
+        switch kind {
+        case .newOrder:
+            let id = try ClientOrderID.read(from: &r)
+            let market = try r.readUInt32()
+            let sideRaw = try r.readUInt8()
+            guard let side = Side(rawValue: sideRaw) else { throw .invalidField("side \(sideRaw)") }
+            let typeRaw = try r.readUInt8()
+            guard let type = OrderType(rawValue: typeRaw) else { throw .invalidField("order type \(typeRaw)") }
+            let tifRaw = try r.readUInt8()
+            guard let tif = TimeInForce(rawValue: tifRaw) else { throw .invalidField("time in force \(tifRaw)") }
+            let flags = try r.readUInt8()
+            guard flags & ~1 == 0 else { throw .invalidField("flags \(flags)") }
+            let price = try r.readInt64()
+            let qty = try r.readInt64()
+            try r.expectEnd("new order")
+            return .newOrder(NewOrder(
+                clientOrderID: id, market: market, side: side, type: type, timeInForce: tif,
+                reduceOnly: flags & 1 == 1, price: price, quantity: qty))
+        case .cancel:
+            let id = try ClientOrderID.read(from: &r)
+            try r.expectEnd("cancel")
+            return .cancel(id)
+        }
+    }
+}
+
+/// Why the engine rejected a sequenced request, or why the enclave could not sequence
+/// it. Sent only inside sealed receipts. Stable numbers.
+public enum RejectReason: UInt16, Sendable, CaseIterable {
+    /// The plaintext did not decode; the request was not sequenced.
+    case malformedRequest = 1
+    case unknownMarket = 2
+    /// Quantity must be positive.
+    case invalidQuantity = 3
+    /// Price must be positive.
+    case invalidPrice = 4
+    case unknownOrder = 5
+    case duplicateClientOrderID = 6
+
+    public var label: String { String(describing: self) }
+}
+
+/// The sealed answer to one request: exactly one per accepted sequence number.
+/// Encoding: status (1) ‖ global seq (8) ‖ enclave time (8) ‖ reason (2) ‖
+/// client order id (1 + n) ‖ detail length (2) ‖ detail.
+public struct Receipt: Equatable, Sendable {
+    public enum Status: UInt8, Sendable {
+        /// Sequenced and accepted by the engine.
+        case accepted = 0
+        /// Sequenced, then rejected by the engine (`reason` says why).
+        case rejected = 1
+        /// Not sequenced (`reason` says why); `globalSequence` is 0.
+        case notSequenced = 2
+    }
+
+    public var status: Status
+    public var globalSequence: UInt64
+    /// Unix nanoseconds, the enclave's stamp.
+    public var enclaveTime: UInt64
+    public var reason: RejectReason?
+    /// Echo of the request's client order id; absent only when the request did not decode.
+    public var clientOrderID: ClientOrderID?
+    /// Engine-specific outcome bytes (fills, resting state); empty for the sequencer engine.
+    public var detail: [UInt8]
+
+    public init(
+        status: Status, globalSequence: UInt64, enclaveTime: UInt64, reason: RejectReason?,
+        clientOrderID: ClientOrderID?, detail: [UInt8] = []
+    ) {
+        self.status = status
+        self.globalSequence = globalSequence
+        self.enclaveTime = enclaveTime
+        self.reason = reason
+        self.clientOrderID = clientOrderID
+        self.detail = detail
+    }
+
+    /// Writes the encoding into `w` (used by the enclave with a reused writer).
+    public func encode(into w: inout ByteWriter) {
+        w.write(status.rawValue)
+        w.write(globalSequence)
+        w.write(enclaveTime)
+        w.write(reason?.rawValue ?? 0)
+        if let id = clientOrderID { id.write(to: &w) } else { w.write(UInt8(0)) }
+        w.write(UInt16(detail.count))
+        w.write(bytes: detail)
+    }
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + detail.count)
+        encode(into: &w)
+        return w.bytes
+    }
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Receipt {
+        var r = ByteReader(bytes)
+        let sRaw = try r.readUInt8()
+        guard let status = Status(rawValue: sRaw) else { throw .invalidField("receipt status \(sRaw)") }
+        let g = try r.readUInt64()
+        let t = try r.readUInt64()
+        let reasonRaw = try r.readUInt16()
+        var reason: RejectReason?
+        if reasonRaw != 0 {
+            guard let rr = RejectReason(rawValue: reasonRaw) else { throw .invalidField("reject reason \(reasonRaw)") }
+            reason = rr
+        }
+        let idLen = Int(try r.readUInt8())
+        let id: ClientOrderID? = idLen == 0 ? nil : try ClientOrderID(bytes: try r.readBytes(idLen))
+        let dLen = Int(try r.readUInt16())
+        let detail = try r.readBytes(dLen)
+        try r.expectEnd("receipt")
+        return Receipt(status: status, globalSequence: g, enclaveTime: t, reason: reason, clientOrderID: id, detail: detail)
+    }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what Sealstream needs on a fresh Debian 12 machine. Idempotent: every step
+# checks before it acts, so running it twice costs a few dpkg queries.
+set -euo pipefail
+
+# C libraries behind the crypto and TPM wrappers, the TPM simulator and its tools,
+# and gdb for the process-memory test (gcore).
+APT_PACKAGES=(
+    pkg-config
+    libsodium-dev
+    libsecp256k1-dev
+    libtss2-dev
+    libssl-dev
+    swtpm
+    swtpm-tools
+    tpm2-tools
+    gdb
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]} > 0)); then
+    echo "bootstrap: installing ${missing[*]}"
+    SUDO=""
+    if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+    echo "bootstrap: system packages present"
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    echo "bootstrap: swift not found on PATH; install Swift 6.3 (https://www.swift.org/install/linux/)" >&2
+    exit 1
+fi
