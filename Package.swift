@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "Client",
             dependencies: [
-                "SealCrypto", "Wire", "Attestation",
+                "SealCrypto", "Wire", "Engine", "Attestation",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),

@@ -1,0 +1,37 @@
+import SealCrypto
+import Wire
+
+/// Everything that can go wrong on the client side, typed.
+public enum ClientError: Error, Equatable, CustomStringConvertible {
+    case addressInvalid(String)
+    case connectFailed(address: String, errno: Int32)
+    case connectionClosed
+    case ioFailed(errno: Int32)
+    case timeout(waitingFor: String)
+    case wire(WireError)
+    case crypto(SealCryptoError)
+    /// The host sent a connection-fatal error frame.
+    case hostError(code: UInt16, message: String)
+    case evidence(String)
+    /// A frame arrived that does not fit the conversation (wrong type or session).
+    case unexpectedFrame(String)
+    case refused(RefusalReason)
+    case enclaveRestarted
+
+    public var description: String {
+        switch self {
+        case .addressInvalid(let a): "invalid address '\(a)', expected HOST:PORT"
+        case .connectFailed(let a, let e): "cannot connect to \(a) (errno \(e))"
+        case .connectionClosed: "connection closed by the host"
+        case .ioFailed(let e): "socket I/O failed (errno \(e))"
+        case .timeout(let what): "timed out waiting for \(what)"
+        case .wire(let e): "protocol error: \(e)"
+        case .crypto(let e): "cryptographic failure: \(e)"
+        case .hostError(let code, let message): "host closed the connection: error \(code) (\(message))"
+        case .evidence(let why): "evidence rejected: \(why)"
+        case .unexpectedFrame(let why): "unexpected frame: \(why)"
+        case .refused(let reason): "refused by the enclave: \(reason.label)"
+        case .enclaveRestarted: "the enclave restarted; sessions must be reopened"
+        }
+    }
+}

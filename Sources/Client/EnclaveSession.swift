@@ -1,0 +1,138 @@
+import SealCrypto
+import Wire
+
+/// The client end of one encrypted session with the enclave. Create it with `open`,
+/// send the returned frame, then pass the enclave's `SessionAccepted` to `confirm`.
+public final class EnclaveSession: @unchecked Sendable {
+    // @unchecked: `nextSequence` is only touched by the single sending thread; receipts
+    // are opened with the immutable cipher.
+    public let sessionID: UInt64
+    public let accountID: UInt64
+    private let cipher: SessionCipher
+    /// Sequence number of the next request; 0 was spent on the session-open auth.
+    public private(set) var nextSequence: UInt64 = 1
+    public private(set) var confirmed = false
+
+    private init(sessionID: UInt64, accountID: UInt64, cipher: SessionCipher) {
+        self.sessionID = sessionID
+        self.accountID = accountID
+        self.cipher = cipher
+    }
+
+    /// Builds a session-open frame for `accountID`, signed by its key and sealed to the
+    /// enclave key taken from verified evidence.
+    public static func open(
+        enclaveKey: [UInt8], accountID: UInt64, accountKey: Ed25519SigningKey, sessionID: UInt64? = nil
+    ) throws(ClientError) -> (EnclaveSession, frame: [UInt8]) {
+        var sid = sessionID ?? Sodium.randomUInt64()
+        while sid == 0 { sid = Sodium.randomUInt64() }
+        do {
+            let ephemeral = try KXKeyPair()
+            let keys = try ephemeral.clientSessionKeys(server: try KXPublicKey(bytes: enclaveKey))
+            let cipher = SessionCipher(keys: keys, sendDirection: .clientToEnclave)
+            let transcript = SessionAuth.transcript(
+                enclaveKey: enclaveKey, clientKey: ephemeral.publicKey.bytes, sessionID: sid, accountID: accountID)
+            let auth = SessionAuth(accountID: accountID, signature: accountKey.signature(for: transcript))
+            let ad = SealedAssociatedData.bytes(type: .sessionOpen, sessionID: sid, sequence: 0)
+            let sealed = try cipher.seal(sequence: 0, associatedData: ad, plaintext: auth.encode())
+            let frame = SessionOpen(sessionID: sid, clientKey: ephemeral.publicKey.bytes, sealedAuth: sealed).encode()
+            return (EnclaveSession(sessionID: sid, accountID: accountID, cipher: cipher), frame)
+        } catch {
+            throw .crypto(error)
+        }
+    }
+
+    /// Checks the enclave's sealed acceptance: only the holder of the attested key can
+    /// produce it.
+    public func confirm(_ accepted: SessionAccepted) throws(ClientError) {
+        guard accepted.sessionID == sessionID else { throw .unexpectedFrame("acceptance for another session") }
+        let ad = SealedAssociatedData.bytes(type: .sessionAccepted, sessionID: sessionID, sequence: 0)
+        let plaintext: [UInt8]
+        do {
+            plaintext = try cipher.open(sequence: 0, associatedData: ad, ciphertext: accepted.sealed)
+        } catch {
+            throw .crypto(error)
+        }
+        guard plaintext.count == SessionAccepted.plaintextLength else { throw .unexpectedFrame("acceptance length") }
+        let account = plaintext.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard account == accountID else { throw .unexpectedFrame("acceptance for another account") }
+        confirmed = true
+    }
+
+    /// Seals `request` with the next sequence number; returns (sequence, frame).
+    public func seal(_ request: OrderRequest) throws(ClientError) -> (sequence: UInt64, frame: [UInt8]) {
+        let sequence = nextSequence
+        nextSequence += 1
+        let ad = SealedAssociatedData.bytes(type: .sealedRequest, sessionID: sessionID, sequence: sequence)
+        do {
+            let ct = try cipher.seal(sequence: sequence, associatedData: ad, plaintext: request.encode())
+            return (sequence, SealedEnvelope(sessionID: sessionID, sequence: sequence, ciphertext: ct).encode(type: .sealedRequest))
+        } catch {
+            throw .crypto(error)
+        }
+    }
+
+    /// Seals pre-encoded request bytes straight into `out` (the load generator's path):
+    /// appends one complete frame and returns its sequence number.
+    public func seal(encodedRequest: UnsafeRawBufferPointer, appendingTo out: inout [UInt8]) -> UInt64 {
+        let sequence = nextSequence
+        nextSequence += 1
+        let bodyLength = SealedEnvelope.headerLength + encodedRequest.count + SessionCipher.overhead
+        var header = ByteWriter(capacity: 22)
+        header.write(UInt32(bodyLength + WireProtocol.headerBytes))
+        header.write(WireProtocol.version)
+        header.write(MessageType.sealedRequest.rawValue)
+        header.write(sessionID)
+        header.write(sequence)
+        out.append(contentsOf: header.bytes)
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: encodedRequest.count + SessionCipher.overhead))
+        var ad = (UInt64(0), UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &ad) { adBuf in
+            SealedAssociatedData.write(type: .sealedRequest, sessionID: sessionID, sequence: sequence, into: adBuf)
+            out.withUnsafeMutableBytes { raw in
+                _ = try! cipher.seal(
+                    sequence: sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
+                    plaintext: encodedRequest, into: UnsafeMutableRawBufferPointer(rebasing: raw[start...]))
+            }
+        }
+        return sequence
+    }
+
+    /// Opens the sealed receipt for one of this session's requests.
+    public func openReceipt(_ envelope: SealedEnvelope) throws(ClientError) -> Receipt {
+        guard envelope.sessionID == sessionID else { throw .unexpectedFrame("receipt for another session") }
+        let ad = SealedAssociatedData.bytes(type: .sealedReceipt, sessionID: sessionID, sequence: envelope.sequence)
+        do {
+            let pt = try cipher.open(sequence: envelope.sequence, associatedData: ad, ciphertext: envelope.ciphertext)
+            return try pt.withUnsafeBytes { (raw) throws(WireError) -> Receipt in try Receipt.decode(raw) }
+        } catch let e as SealCryptoError {
+            throw .crypto(e)
+        } catch let e as WireError {
+            throw .wire(e)
+        } catch {
+            throw .unexpectedFrame("\(error)")
+        }
+    }
+
+    /// Opens a receipt in place (load generator): returns the receipt's status and global
+    /// sequence without allocating a `Receipt`.
+    public func openReceipt(body: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer) throws(ClientError) -> Receipt.Status {
+        let (sid, sequence) = SealedEnvelope.peek(body: body)
+        guard sid == sessionID else { throw .unexpectedFrame("receipt for another session") }
+        var ad = (UInt64(0), UInt64(0), UInt64(0))
+        let n: Int
+        do {
+            n = try withUnsafeMutableBytes(of: &ad) { (adBuf) throws(SealCryptoError) -> Int in
+                SealedAssociatedData.write(type: .sealedReceipt, sessionID: sid, sequence: sequence, into: adBuf)
+                return try cipher.open(
+                    sequence: sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
+                    ciphertext: UnsafeRawBufferPointer(rebasing: body[SealedEnvelope.headerLength...]), into: scratch)
+            }
+        } catch {
+            throw .crypto(error)
+        }
+        guard n >= 1, let status = Receipt.Status(rawValue: scratch[0]) else { throw .wire(.invalidField("receipt status")) }
+        return status
+    }
+}

@@ -1,0 +1,270 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Histogram
+import SealCrypto
+import Synchronization
+import Wire
+
+/// Options for `sealstream-client load`.
+public struct LoadOptions: Sendable {
+    public var address: String
+    /// Orders per second across all sessions; 0 = as fast as the window allows.
+    public var rate: Int
+    public var durationSeconds: Double
+    public var sessions: Int
+    /// Most requests one session may have without a receipt; the sender waits beyond it.
+    public var window: Int = 8192
+    /// Market every generated order goes to.
+    public var market: UInt32 = 1
+
+    public init(address: String, rate: Int, durationSeconds: Double, sessions: Int) {
+        self.address = address
+        self.rate = rate
+        self.durationSeconds = durationSeconds
+        self.sessions = sessions
+    }
+}
+
+/// What a load run measured. Latency is from the moment a request's batch was handed to
+/// the socket to the moment its receipt was read and authenticated.
+public struct LoadReport: Codable, Sendable {
+    public var sessions: Int
+    public var targetRate: Int
+    public var durationSeconds: Double
+    public var sent: UInt64
+    public var receipts: UInt64
+    public var accepted: UInt64
+    public var refusals: UInt64
+    /// Requests sent but never answered before the drain deadline.
+    public var unanswered: UInt64
+    public var ordersPerSecond: Double
+    public var latencyMicros: Percentiles
+
+    public struct Percentiles: Codable, Sendable {
+        public var p50: Double
+        public var p99: Double
+        public var p999: Double
+        public var max: Double
+    }
+}
+
+/// Encrypted load: K sessions on K connections, one pacing sender thread, one `poll`
+/// receiver thread. Every receipt is authenticated and decrypted, as a real client would.
+public final class LoadGenerator: @unchecked Sendable {
+    final class Lane: @unchecked Sendable {
+        let connection: Connection
+        let session: EnclaveSession
+        /// Send timestamps (monotonic ns) by sequence number modulo capacity.
+        let sendTimes: UnsafeMutableBufferPointer<UInt64>
+        let received = Atomic<UInt64>(0)
+        var sent: UInt64 = 0
+
+        init(connection: Connection, session: EnclaveSession, capacity: Int) {
+            self.connection = connection
+            self.session = session
+            sendTimes = .allocate(capacity: capacity)
+            sendTimes.initialize(repeating: 0)
+        }
+
+        deinit { sendTimes.deallocate() }
+    }
+
+    public let options: LoadOptions
+    private let progress: (String) -> Void
+    private var lanes: [Lane] = []
+    private let stop = Atomic<Bool>(false)
+    private let totalReceived = Atomic<UInt64>(0)
+    private let totalAccepted = Atomic<UInt64>(0)
+    private let totalRefused = Atomic<UInt64>(0)
+    private let enclaveRestarted = Atomic<Bool>(false)
+
+    public init(options: LoadOptions, progress: @escaping (String) -> Void) {
+        self.options = options
+        self.progress = progress
+    }
+
+    /// Registers fresh demo accounts, opens one session each, runs the load, drains.
+    public func run() throws -> LoadReport {
+        let venue = DemoKeys.venue()
+        let publicConnection = try Connection(address: options.address)
+        let evidence = try EvidenceFetch.fetch(over: publicConnection)
+        let enclaveKey = evidence.enclaveKeyBytes
+        // Account ids unique to this run, so repeated runs against one enclave do not collide.
+        let base = (Sodium.randomUInt64() >> 24) << 16
+        let capacity = options.window.nextPowerOfTwo
+        for i in 0..<options.sessions {
+            let accountID = base + UInt64(i) + 1
+            let key = DemoKeys.signingKey(.trader, "load-\(accountID)")
+            let deposit = DemoKeys.deposit(venueID: venue.venueID, accountID: accountID, accountKey: key.publicKey.bytes,
+                                           amount: 1_000_000_000_000, depositID: Sodium.randomUInt64())
+            try publicConnection.send(deposit.encode())
+            let ack = try publicConnection.receive()
+            guard ack.type == .publicAck else { throw ClientError.unexpectedFrame("deposit for load account: \(ack.type)") }
+            let connection = try Connection(address: options.address)
+            let (session, frame) = try EnclaveSession.open(enclaveKey: enclaveKey, accountID: accountID, accountKey: key)
+            try connection.send(frame)
+            let reply = try connection.receive()
+            guard reply.type == .sessionAccepted else { throw ClientError.unexpectedFrame("session open: \(reply.type)") }
+            try session.confirm(try EvidenceFetch.decode(reply.body, SessionAccepted.decode))
+            lanes.append(Lane(connection: connection, session: session, capacity: capacity))
+        }
+
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        let receiverDone = Atomic<Bool>(false)
+        let histogramBox = Mutex<Histogram<UInt64>?>(nil)
+        let receiver = Thread { [self] in
+            let h = self.receiveLoop(capacityMask: UInt64(capacity - 1))
+            histogramBox.withLock { $0 = h }
+            receiverDone.store(true, ordering: .releasing)
+        }
+        receiver.start()
+
+        let start = monotonicNanos()
+        let senderDone = Atomic<Bool>(false)
+        let sender = Thread { [self] in
+            self.sendLoop(start: start, capacityMask: UInt64(capacity - 1))
+            senderDone.store(true, ordering: .releasing)
+        }
+        sender.start()
+
+        // Progress once a second on stderr.
+        var lastReceived: UInt64 = 0
+        var lastTime = start
+        let end = start + UInt64(options.durationSeconds * 1e9)
+        while monotonicNanos() < end && !enclaveRestarted.load(ordering: .relaxed) {
+            usleep(200_000)
+            let now = monotonicNanos()
+            if now - lastTime >= 1_000_000_000 {
+                let r = totalReceived.load(ordering: .relaxed)
+                let rate = Double(r - lastReceived) / (Double(now - lastTime) / 1e9)
+                progress(String(format: "[%5.1fs] receipts %10llu  rate %9.0f/s", Double(now - start) / 1e9, r, rate))
+                lastReceived = r
+                lastTime = now
+            }
+        }
+        stop.store(true, ordering: .releasing)
+        let sendEnd = monotonicNanos()
+        // `Lane.sent` belongs to the sender thread until it has exited.
+        while !senderDone.load(ordering: .acquiring) { usleep(1_000) }
+        // Drain: wait up to 5 s for outstanding receipts.
+        let totalSent = { self.lanes.reduce(UInt64(0)) { $0 + $1.sent } }
+        let drainDeadline = monotonicNanos() + 5_000_000_000
+        usleep(10_000)
+        while totalReceived.load(ordering: .acquiring) < totalSent() && monotonicNanos() < drainDeadline
+                && !enclaveRestarted.load(ordering: .relaxed) {
+            usleep(10_000)
+        }
+        for lane in lanes { lane.connection.shutdownWrite() }
+        while !receiverDone.load(ordering: .acquiring) { usleep(1_000) }
+        histogram = histogramBox.withLock { $0! }
+        if enclaveRestarted.load(ordering: .relaxed) { throw ClientError.enclaveRestarted }
+
+        let sent = totalSent()
+        let received = totalReceived.load(ordering: .relaxed)
+        let elapsed = Double(sendEnd - start) / 1e9
+        func micros(_ p: Double) -> Double { Double(histogram.valueAtPercentile(p)) / 1000 }
+        return LoadReport(
+            sessions: options.sessions, targetRate: options.rate, durationSeconds: elapsed, sent: sent, receipts: received,
+            accepted: totalAccepted.load(ordering: .relaxed), refusals: totalRefused.load(ordering: .relaxed),
+            unanswered: sent > received ? sent - received : 0, ordersPerSecond: Double(min(received, sent)) / elapsed,
+            latencyMicros: .init(p50: micros(50), p99: micros(99), p999: micros(99.9), max: Double(histogram.max) / 1000))
+    }
+
+    private func sendLoop(start: UInt64, capacityMask: UInt64) {
+        let order = NewOrder(clientOrderID: try! ClientOrderID("load-order"), market: options.market, side: .buy,
+                             price: 60_000_000_000, quantity: 1_000_000)
+        let request = OrderRequest.newOrder(order).encode()
+        var buffers = [[UInt8]](repeating: [], count: lanes.count)
+        var total: UInt64 = 0
+        var next = 0
+        while !stop.load(ordering: .relaxed) {
+            let elapsed = monotonicNanos() - start
+            var budget: Int
+            if options.rate > 0 {
+                let target = UInt64(Double(options.rate) * Double(elapsed) / 1e9)
+                budget = Int(target &- total)
+                if target <= total { usleep(100); continue }
+                budget = min(budget, 4096 * lanes.count)
+            } else {
+                budget = 512 * lanes.count
+            }
+            var produced = 0
+            var blockedLanes = 0
+            while produced < budget && blockedLanes < lanes.count {
+                let lane = lanes[next]
+                next = (next + 1) % lanes.count
+                let outstanding = lane.sent - lane.received.load(ordering: .relaxed)
+                if outstanding >= UInt64(options.window) { blockedLanes += 1; continue }
+                blockedLanes = 0
+                let idx = (next + lanes.count - 1) % lanes.count
+                request.withUnsafeBytes { _ = lane.session.seal(encodedRequest: $0, appendingTo: &buffers[idx]) }
+                lane.sent += 1
+                produced += 1
+            }
+            if produced == 0 { usleep(50); continue }
+            let now = monotonicNanos()
+            for (i, lane) in lanes.enumerated() where !buffers[i].isEmpty {
+                // Stamp every request in this batch with the hand-off time.
+                let count = UInt64(buffers[i].count / (22 + request.count + 16))
+                var seq = lane.sent - count + 1
+                while seq <= lane.sent { lane.sendTimes[Int(seq & capacityMask)] = now; seq += 1 }
+                do { try lane.connection.send(buffers[i]) } catch { stop.store(true, ordering: .relaxed); return }
+                buffers[i].removeAll(keepingCapacity: true)
+            }
+            total += UInt64(produced)
+        }
+    }
+
+    private func receiveLoop(capacityMask: UInt64) -> Histogram<UInt64> {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: WireProtocol.maxFrameLength, alignment: 16)
+        defer { scratch.deallocate() }
+        var open = Array(repeating: true, count: lanes.count)
+        var pfds = lanes.map { _ in pollfd(fd: -1, events: Int16(POLLIN), revents: 0) }
+        for (i, lane) in lanes.enumerated() { pfds[i].fd = lane.connection.fileDescriptor }
+        while open.contains(true) {
+            let ready = poll(&pfds, nfds_t(pfds.count), 100)
+            if ready <= 0 { continue }
+            for i in pfds.indices where pfds[i].revents != 0 {
+                let lane = lanes[i]
+                do {
+                    try lane.connection.fill(timeoutMillis: nil)
+                    try lane.connection.drainBuffered { type, body in
+                        switch type {
+                        case .sealedReceipt:
+                            let status = try lane.session.openReceipt(body: body, scratch: scratch)
+                            let seq = SealedEnvelope.peek(body: body).sequence
+                            let now = monotonicNanos()
+                            _ = histogram.record(now - lane.sendTimes[Int(seq & capacityMask)])
+                            if status == .accepted { totalAccepted.add(1, ordering: .relaxed) }
+                            lane.received.add(1, ordering: .relaxed)
+                            totalReceived.add(1, ordering: .relaxed)
+                        case .refusal:
+                            lane.received.add(1, ordering: .relaxed)
+                            totalRefused.add(1, ordering: .relaxed)
+                            totalReceived.add(1, ordering: .relaxed)
+                        case .notice:
+                            enclaveRestarted.store(true, ordering: .relaxed)
+                        default:
+                            break
+                        }
+                    }
+                } catch {
+                    open[i] = false
+                    pfds[i].fd = -1
+                }
+            }
+        }
+        return histogram
+    }
+}
+
+extension Int {
+    var nextPowerOfTwo: Int {
+        var v = 1
+        while v < self { v <<= 1 }
+        return v
+    }
+}

@@ -1,0 +1,434 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Wire
+
+/// Owns the enclave worker: spawns it, batches client frames into it, routes its replies
+/// back to connections, restarts it when it dies, and stops it on shutdown.
+///
+/// Thread-safety: all state lives on one event loop (the host runs a single-threaded
+/// group); every entry point asserts it. That makes the `@unchecked Sendable` sound.
+final class EnclaveSupervisor: @unchecked Sendable {
+    enum State: Equatable {
+        case idle
+        case starting(pid: pid_t)
+        case up(pid: pid_t)
+        /// Crashed; a restart is scheduled.
+        case down
+        case stopping
+        case stopped
+    }
+
+    let eventLoop: EventLoop
+    let logger: Logger
+    private let configuration: HostConfiguration
+    private let metrics: HostMetrics
+    private(set) var state: State = .idle
+    private var channel: Channel?
+    private var connections: [UInt32: IngressHandler] = [:]
+    private var nextRoute: UInt32 = 1
+    private var pending: ByteBuffer
+    private var pendingCount: UInt32 = 0
+    private var flushScheduled = false
+    private var linkWritable = true
+    private var restartDelay: Int64
+    private var startedAt = NIODeadline.now()
+    private var firstStart: EventLoopPromise<Void>?
+    private var stopPromise: EventLoopPromise<Void>?
+    /// Restarts after crashes so far.
+    private(set) var restarts: UInt64 = 0
+    /// Latest hello document (public evidence without a nonce) from the worker.
+    private(set) var helloJSON: [UInt8]?
+
+    init(eventLoop: EventLoop, configuration: HostConfiguration, metrics: HostMetrics, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        self.restartDelay = configuration.restartDelayMillis
+        pending = ByteBufferAllocator().buffer(capacity: configuration.maxBatchBytes + 64 * 1024)
+        resetPending()
+    }
+
+    /// True when frames can be forwarded and the link is not saturated.
+    var acceptsInput: Bool {
+        if case .up = state { return linkWritable }
+        // While down, reads continue so frames get an immediate `enclaveUnavailable`.
+        return state == .down
+    }
+
+    var pid: pid_t? {
+        switch state {
+        case .starting(let pid), .up(let pid): pid
+        default: nil
+        }
+    }
+
+    /// Total frames in the enclave without a reply, over all connections.
+    var totalInFlight: Int { connections.values.reduce(0) { $0 + $1.inFlight } }
+
+    // MARK: - Lifecycle
+
+    /// Starts the first worker; the future fails if it exits before saying hello.
+    func start() -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            let promise = self.eventLoop.makePromise(of: Void.self)
+            self.firstStart = promise
+            self.spawn()
+            return promise.futureResult
+        }
+    }
+
+    private func spawn() {
+        eventLoop.preconditionInEventLoop()
+        let spawned: SpawnedEnclave
+        do {
+            spawned = try EnclaveProcess.spawn(
+                path: configuration.enclavePath,
+                arguments: ["--config", configuration.venueConfigPath, "--attestation", configuration.attestation.rawValue])
+        } catch {
+            logger.error("enclave spawn failed", metadata: ["error": "\(error)"])
+            if let p = firstStart {
+                firstStart = nil
+                p.fail(error)
+            } else {
+                scheduleRestart()
+            }
+            return
+        }
+        state = .starting(pid: spawned.pid)
+        startedAt = .now()
+        metrics.enclaveStarts.add(1, ordering: .relaxed)
+        logger.info("enclave spawned", metadata: ["pid": "\(spawned.pid)"])
+        let pid = spawned.pid
+        NIOPipeBootstrap(group: eventLoop)
+            .channelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: configuration.linkLowWatermark, high: configuration.linkHighWatermark))
+            .channelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+            .channelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 256 * 1024, maximum: 4 * 1024 * 1024))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(LinkHandler(supervisor: self, pid: pid))
+                }
+            }
+            .takingOwnershipOfDescriptors(input: spawned.readFD, output: spawned.writeFD)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    self.channel = channel
+                case .failure(let error):
+                    self.logger.error("enclave pipe setup failed", metadata: ["error": "\(error)"])
+                    kill(pid, SIGKILL)
+                    self.linkClosed(pid: pid)
+                }
+            }
+    }
+
+    /// Graceful stop: wait (bounded) for in-flight frames, then close the worker's stdin
+    /// so it exits on EOF; resolves when it has exited.
+    func shutdown() -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            for handler in self.connections.values {
+                handler.send(frame: Notice(code: .shuttingDown, value: 0).encode())
+            }
+            let deadline = NIODeadline.now() + .milliseconds(self.configuration.drainTimeoutMillis)
+            return self.waitForDrain(until: deadline).flatMap { self.stopWorker() }
+        }
+    }
+
+    private func waitForDrain(until deadline: NIODeadline) -> EventLoopFuture<Void> {
+        flushPending()
+        guard case .up = state, totalInFlight > 0, NIODeadline.now() < deadline else {
+            if totalInFlight > 0 {
+                logger.warning("drain timeout; frames still in flight", metadata: ["in_flight": "\(totalInFlight)"])
+            }
+            return eventLoop.makeSucceededVoidFuture()
+        }
+        return eventLoop.scheduleTask(in: .milliseconds(10)) {}.futureResult.flatMap { self.waitForDrain(until: deadline) }
+    }
+
+    private func stopWorker() -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        let pid = self.pid
+        state = .stopping
+        guard let channel, let pid else {
+            state = .stopped
+            promise.succeed()
+            return promise.futureResult
+        }
+        stopPromise = promise
+        channel.close(mode: .output, promise: nil)
+        // A worker that ignores EOF is killed after the drain timeout.
+        eventLoop.scheduleTask(in: .milliseconds(configuration.drainTimeoutMillis)) {
+            if self.state == .stopping { kill(pid, SIGKILL) }
+        }
+        return promise.futureResult
+    }
+
+    // MARK: - Connections
+
+    func register(_ handler: IngressHandler) {
+        eventLoop.preconditionInEventLoop()
+        connections[handler.route] = handler
+        metrics.connectionsOpen.add(1, ordering: .relaxed)
+    }
+
+    func unregister(_ handler: IngressHandler) {
+        eventLoop.preconditionInEventLoop()
+        guard connections.removeValue(forKey: handler.route) != nil else { return }
+        metrics.connectionsOpen.subtract(1, ordering: .relaxed)
+        // Tell the worker so it drops the sessions opened on this connection.
+        if case .up = state, let channel {
+            flushPending()
+            var buffer = channel.allocator.buffer(capacity: 9)
+            buffer.writeInteger(UInt32(5))
+            buffer.writeInteger(LinkKind.routeClosed.rawValue)
+            buffer.writeInteger(handler.route)
+            channel.writeAndFlush(buffer, promise: nil)
+        }
+    }
+
+    var connectionCount: Int { connections.count }
+
+    func allocateRoute() -> UInt32 {
+        eventLoop.preconditionInEventLoop()
+        repeat {
+            nextRoute = nextRoute &+ 1
+        } while nextRoute == 0 || connections[nextRoute] != nil
+        return nextRoute
+    }
+
+    // MARK: - Client → enclave
+
+    /// Appends one complete client frame to the next batch. False when no worker is up.
+    func forward(route: UInt32, frame: UnsafeRawBufferPointer) -> Bool {
+        guard case .up = state else { return false }
+        pending.writeInteger(route)
+        pending.writeBytes(frame)
+        pendingCount += 1
+        if pending.readableBytes >= configuration.maxBatchBytes { flushPending() }
+        return true
+    }
+
+    /// Coalesces everything forwarded during this event-loop tick into one batch.
+    func scheduleFlush() {
+        guard !flushScheduled, pendingCount > 0 else { return }
+        flushScheduled = true
+        eventLoop.execute { self.flushPending() }
+    }
+
+    func flushPending() {
+        flushScheduled = false
+        guard pendingCount > 0, let channel else { return }
+        pending.setInteger(UInt32(pending.readableBytes - 4), at: pending.readerIndex)
+        pending.setInteger(pendingCount, at: pending.readerIndex + 5)
+        let batch = pending
+        resetPending()
+        metrics.batchesToEnclave.add(1, ordering: .relaxed)
+        channel.writeAndFlush(batch, promise: nil)
+    }
+
+    private func resetPending() {
+        pending = ByteBufferAllocator().buffer(capacity: configuration.maxBatchBytes + 64 * 1024)
+        pending.writeInteger(UInt32(0) as UInt32)
+        pending.writeInteger(LinkKind.inboundBatch.rawValue)
+        pending.writeInteger(UInt32(0) as UInt32)
+        pendingCount = 0
+    }
+
+    // MARK: - Enclave → clients
+
+    func linkWritabilityChanged(_ writable: Bool) {
+        linkWritable = writable
+        if writable { resumeAll() }
+    }
+
+    func receivedHello(_ json: ByteBuffer, pid: pid_t) {
+        helloJSON = Array(json.readableBytesView)
+        state = .up(pid: pid)
+        metrics.enclaveUp.store(1, ordering: .relaxed)
+        writeEvidenceSnapshot()
+        logger.info("enclave ready", metadata: ["pid": "\(pid)", "restarts": "\(restarts)"])
+        if let p = firstStart {
+            firstStart = nil
+            p.succeed()
+        }
+        resumeAll()
+    }
+
+    /// Routes every frame of one outbound batch, then flushes each touched connection once.
+    func receivedBatch(_ body: ByteBuffer) throws {
+        metrics.batchesFromEnclave.add(1, ordering: .relaxed)
+        var body = body
+        guard let count = body.readInteger(as: UInt32.self) else { throw WireError.truncated(needed: 4, available: 0) }
+        var touched: [IngressHandler] = []
+        for _ in 0..<count {
+            guard let route = body.readInteger(as: UInt32.self) else { throw WireError.truncated(needed: 4, available: 0) }
+            let header = try body.withUnsafeReadableBytes { try FrameParser.parseHeader($0, direction: .toClient) }
+            guard let header, let frame = body.readSlice(length: header.totalLength) else {
+                throw WireError.truncated(needed: 6, available: body.readableBytes)
+            }
+            if let handler = connections[route] {
+                handler.deliverReply(frame)
+                touched.append(handler)
+            } else {
+                metrics.repliesUndeliverable.add(1, ordering: .relaxed)
+            }
+        }
+        guard body.readableBytes == 0 else { throw WireError.invalidField("trailing bytes in outbound batch") }
+        for handler in touched {
+            handler.flushIfNeeded()
+            handler.resumeIfPossible()
+        }
+    }
+
+    /// The worker sent something that is not valid link protocol: it is broken. Kill it;
+    /// the EOF that follows takes the crash path.
+    func linkProtocolViolation(_ error: Error, pid: pid_t) {
+        logger.error("enclave link protocol violation; killing worker", metadata: ["pid": "\(pid)", "error": "\(error)"])
+        kill(pid, SIGKILL)
+    }
+
+    /// The worker's stdout closed: it exited (or is about to). Reap it off the loop.
+    func linkClosed(pid: pid_t) {
+        eventLoop.preconditionInEventLoop()
+        channel = nil
+        metrics.enclaveUp.store(0, ordering: .relaxed)
+        let stopping = state == .stopping
+        NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { EnclaveProcess.wait(pid: pid) }
+            .whenComplete { result in
+                let how = (try? result.get()) ?? "unknown"
+                if stopping {
+                    self.logger.info("enclave stopped", metadata: ["pid": "\(pid)", "exit": "\(how)"])
+                    self.state = .stopped
+                    self.stopPromise?.succeed()
+                    self.stopPromise = nil
+                } else {
+                    self.enclaveCrashed(pid: pid, how: how)
+                }
+            }
+    }
+
+    private func enclaveCrashed(pid: pid_t, how: String) {
+        metrics.enclaveCrashes.add(1, ordering: .relaxed)
+        if let p = firstStart {
+            firstStart = nil
+            state = .stopped
+            logger.error("enclave exited during start-up", metadata: ["pid": "\(pid)", "exit": "\(how)"])
+            p.fail(EnclaveStartError.exitedDuringStartup(how))
+            return
+        }
+        // Everything in flight died with the worker. Say so to every client: their
+        // sessions are gone and unanswered requests were not sequenced by the next worker.
+        var lost = 0
+        for handler in connections.values { lost += handler.forgetInFlight() }
+        metrics.framesLostInCrash.add(UInt64(lost), ordering: .relaxed)
+        pendingCount = 0
+        resetPending()
+        restarts += 1
+        logger.error("enclave crashed; restarting", metadata: [
+            "pid": "\(pid)", "exit": "\(how)", "in_flight_lost": "\(lost)", "restarts": "\(restarts)",
+            "delay_ms": "\(restartDelay)",
+        ])
+        state = .down
+        let notice = Notice(code: .enclaveRestarted, value: restarts).encode()
+        for handler in connections.values { handler.send(frame: notice) }
+        resumeAll()
+        scheduleRestart()
+    }
+
+    private func scheduleRestart() {
+        // A worker that ran for 30 s was healthy: start the back-off over.
+        if NIODeadline.now() - startedAt > .seconds(30) { restartDelay = configuration.restartDelayMillis }
+        let delay = restartDelay
+        restartDelay = min(restartDelay * 2, configuration.maxRestartDelayMillis)
+        state = .down
+        eventLoop.scheduleTask(in: .milliseconds(delay)) {
+            if self.state == .down { self.spawn() }
+        }
+    }
+
+    private func resumeAll() {
+        for handler in connections.values { handler.resumeIfPossible() }
+    }
+
+    /// `DATA/enclave.json`: the current worker's public identity, for operators and the
+    /// `attestation inspect` command. Public data only.
+    private func writeEvidenceSnapshot() {
+        guard let helloJSON else { return }
+        let path = configuration.dataDirectory + "/enclave.json"
+        do {
+            try DataFiles.atomicWrite(Data(helloJSON), to: path)
+        } catch {
+            logger.warning("cannot write evidence snapshot", metadata: ["path": "\(path)", "error": "\(error)"])
+        }
+    }
+}
+
+/// Why the first worker did not come up.
+public enum EnclaveStartError: Error, CustomStringConvertible {
+    case exitedDuringStartup(String)
+
+    public var description: String {
+        switch self {
+        case .exitedDuringStartup(let how): "enclave worker \(how) before it was ready; see its log lines above"
+        }
+    }
+}
+
+/// Reads link messages from the worker's stdout.
+final class LinkHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+
+    private let supervisor: EnclaveSupervisor
+    private let pid: pid_t
+    private var cumulation: ByteBuffer?
+    private var broken = false
+
+    init(supervisor: EnclaveSupervisor, pid: pid_t) {
+        self.supervisor = supervisor
+        self.pid = pid
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !broken else { return }
+        var incoming = unwrapInboundIn(data)
+        if cumulation == nil { cumulation = incoming } else { cumulation!.writeBuffer(&incoming) }
+        do {
+            while var buffer = cumulation {
+                let header = try buffer.withUnsafeReadableBytes { try LinkParser.parseHeader($0) }
+                guard let header else { break }
+                buffer.moveReaderIndex(forwardBy: 5)
+                let body = buffer.readSlice(length: header.bodyLength)!
+                cumulation = buffer
+                switch header.kind {
+                case .hello: supervisor.receivedHello(body, pid: pid)
+                case .outboundBatch: try supervisor.receivedBatch(body)
+                case .inboundBatch, .routeClosed: throw WireError.unknownMessageType(header.kind.rawValue)
+                }
+            }
+        } catch {
+            broken = true
+            supervisor.linkProtocolViolation(error, pid: pid)
+            return
+        }
+        if let c = cumulation, c.readableBytes == 0 { cumulation = nil } else { cumulation?.discardReadBytes() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        supervisor.linkWritabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        supervisor.linkClosed(pid: pid)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,42 @@
+/// Everything `sealstream-host run` needs. Defaults suit a single-machine deployment.
+public struct HostConfiguration: Sendable {
+    public enum AttestationMode: String, Sendable, CaseIterable {
+        case software, swtpm, tpm
+    }
+
+    /// Where to accept client connections.
+    public var listenHost: String = "127.0.0.1"
+    public var listenPort: Int = 7400
+    /// Operator's data directory: evidence snapshot, metrics, (later) journal and outputs.
+    public var dataDirectory: String
+    /// The enclave executable to spawn.
+    public var enclavePath: String
+    /// Venue configuration file, passed to the enclave (which measures it).
+    public var venueConfigPath: String
+    public var attestation: AttestationMode = .software
+
+    /// Most client connections at once; further ones are accepted and closed with an error.
+    public var maxConnections: Int = 1024
+    /// Frames a connection may have in the enclave without a reply before the host stops
+    /// reading from it (TCP back-pressure to the client). Reading resumes at half.
+    public var maxInFlightPerConnection: Int = 16_384
+    /// A batch is written to the enclave once it holds this many bytes, or at the end
+    /// of the event-loop tick, whichever is first.
+    public var maxBatchBytes: Int = 256 * 1024
+    /// When the enclave pipe holds this many unwritten bytes, all reading pauses.
+    public var linkHighWatermark: Int = 8 * 1024 * 1024
+    public var linkLowWatermark: Int = 2 * 1024 * 1024
+    /// First restart delay after an enclave crash; doubles up to `maxRestartDelayMillis`.
+    public var restartDelayMillis: Int64 = 50
+    public var maxRestartDelayMillis: Int64 = 5_000
+    /// How long a graceful shutdown waits for in-flight frames before stopping the enclave.
+    public var drainTimeoutMillis: Int64 = 5_000
+    /// Interval of the metrics file `DATA/metrics.prom` and the periodic metrics log line.
+    public var metricsIntervalMillis: Int64 = 5_000
+
+    public init(dataDirectory: String, enclavePath: String, venueConfigPath: String) {
+        self.dataDirectory = dataDirectory
+        self.enclavePath = enclavePath
+        self.venueConfigPath = venueConfigPath
+    }
+}

@@ -1,0 +1,74 @@
+import Synchronization
+import Wire
+
+/// The host's counters. Read by the metrics writer, written on the event loop; atomics so
+/// any thread may read a consistent value of each counter.
+public final class HostMetrics: Sendable {
+    public let connectionsAccepted = Atomic<UInt64>(0)
+    public let connectionsRefused = Atomic<UInt64>(0)
+    public let connectionsOpen = Atomic<Int64>(0)
+    public let framesIn = Atomic<UInt64>(0)
+    public let bytesIn = Atomic<UInt64>(0)
+    public let framesOut = Atomic<UInt64>(0)
+    public let batchesToEnclave = Atomic<UInt64>(0)
+    public let batchesFromEnclave = Atomic<UInt64>(0)
+    /// Replies whose connection had closed: the client lost them (it sees no receipt).
+    public let repliesUndeliverable = Atomic<UInt64>(0)
+    /// Frames refused by the host because no enclave was running.
+    public let framesRefusedEnclaveDown = Atomic<UInt64>(0)
+    public let readPauses = Atomic<UInt64>(0)
+    public let enclaveStarts = Atomic<UInt64>(0)
+    public let enclaveCrashes = Atomic<UInt64>(0)
+    /// Frames in flight to the enclave and lost when it crashed (no reply was sent).
+    public let framesLostInCrash = Atomic<UInt64>(0)
+    public let enclaveUp = Atomic<Int64>(0)
+    /// Malformed frames by `WireError.code` (index), each of which closed a connection.
+    private let malformed = Mutex<[UInt64]>(Array(repeating: 0, count: 16))
+
+    public init() {}
+
+    public func countMalformed(_ error: WireError) {
+        malformed.withLock { $0[Int(error.code)] += 1 }
+    }
+
+    public func malformedCount(_ code: UInt16) -> UInt64 { malformed.withLock { $0[Int(code)] } }
+
+    public var malformedTotal: UInt64 { malformed.withLock { $0.reduce(0, +) } }
+
+    /// Prometheus text exposition (version 0.0.4).
+    public func prometheusText() -> String {
+        func line(_ name: String, _ help: String, _ type: String, _ value: some BinaryInteger) -> String {
+            "# HELP sealstream_host_\(name) \(help)\n# TYPE sealstream_host_\(name) \(type)\nsealstream_host_\(name) \(value)\n"
+        }
+        var out = ""
+        out += line("connections_accepted_total", "Client connections accepted.", "counter", connectionsAccepted.load(ordering: .relaxed))
+        out += line("connections_refused_total", "Connections refused over the limit.", "counter", connectionsRefused.load(ordering: .relaxed))
+        out += line("connections_open", "Client connections open now.", "gauge", connectionsOpen.load(ordering: .relaxed))
+        out += line("frames_in_total", "Well-formed frames received from clients.", "counter", framesIn.load(ordering: .relaxed))
+        out += line("bytes_in_total", "Bytes of well-formed frames received.", "counter", bytesIn.load(ordering: .relaxed))
+        out += line("frames_out_total", "Frames delivered to clients.", "counter", framesOut.load(ordering: .relaxed))
+        out += line("enclave_batches_out_total", "Batches written to the enclave.", "counter", batchesToEnclave.load(ordering: .relaxed))
+        out += line("enclave_batches_in_total", "Batches read from the enclave.", "counter", batchesFromEnclave.load(ordering: .relaxed))
+        out += line("replies_undeliverable_total", "Enclave replies whose connection had closed.", "counter", repliesUndeliverable.load(ordering: .relaxed))
+        out += line("frames_refused_enclave_down_total", "Frames refused while no enclave ran.", "counter", framesRefusedEnclaveDown.load(ordering: .relaxed))
+        out += line("read_pauses_total", "Times reading from a connection paused for back-pressure.", "counter", readPauses.load(ordering: .relaxed))
+        out += line("enclave_starts_total", "Enclave worker processes started.", "counter", enclaveStarts.load(ordering: .relaxed))
+        out += line("enclave_crashes_total", "Enclave workers that exited unexpectedly.", "counter", enclaveCrashes.load(ordering: .relaxed))
+        out += line("frames_lost_in_crash_total", "Frames in flight when an enclave crashed.", "counter", framesLostInCrash.load(ordering: .relaxed))
+        out += line("enclave_up", "1 when an enclave worker is serving.", "gauge", enclaveUp.load(ordering: .relaxed))
+        out += "# HELP sealstream_host_malformed_frames_total Malformed frames (each closed its connection).\n"
+        out += "# TYPE sealstream_host_malformed_frames_total counter\n"
+        for error in WireError.allLabels {
+            out += "sealstream_host_malformed_frames_total{reason=\"\(error.label)\"} \(malformedCount(error.code))\n"
+        }
+        return out
+    }
+}
+
+extension WireError {
+    /// One representative per case, for metric labels.
+    static let allLabels: [WireError] = [
+        .badLength(0), .frameTooLarge(limit: 0, actual: 0), .unsupportedVersion(0), .unknownMessageType(0),
+        .badBodyLength(type: 0, expected: "", actual: 0), .invalidField(""), .truncated(needed: 0, available: 0),
+    ]
+}

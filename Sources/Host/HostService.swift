@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The host as a swift-service-lifecycle `Service`: starts the enclave, listens, runs
+/// until graceful shutdown (SIGTERM/SIGINT), then drains and stops in order: stop
+/// accepting, tell clients, drain in-flight frames, stop the worker, close connections.
+public final class HostService: Service, @unchecked Sendable {
+    // @unchecked: `configuration`, `metrics` and `logger` are immutable after init.
+    public let configuration: HostConfiguration
+    public let metrics = HostMetrics()
+    private let logger: Logger
+
+    public init(configuration: HostConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try DataFiles.prepare(directory: configuration.dataDirectory)
+        // One event loop: ingress, the enclave pipe and routing share it, so no frame
+        // crosses a thread inside the host. The enclave runs on the other core.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let supervisor = EnclaveSupervisor(eventLoop: loop, configuration: configuration, metrics: metrics, logger: logger)
+        do {
+            try await supervisor.start().get()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+
+        let configuration = self.configuration
+        let metrics = self.metrics
+        let server: Channel
+        do {
+            server = try await ServerBootstrap(group: group)
+                .serverChannelOption(ChannelOptions.backlog, value: 512)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 4)
+                .childChannelOption(
+                    ChannelOptions.recvAllocator,
+                    value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 64 * 1024, maximum: 1024 * 1024))
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        metrics.connectionsAccepted.add(1, ordering: .relaxed)
+                        guard supervisor.connectionCount < configuration.maxConnections else {
+                            metrics.connectionsRefused.add(1, ordering: .relaxed)
+                            channel.close(promise: nil)
+                            return
+                        }
+                        let handler = IngressHandler(
+                            route: supervisor.allocateRoute(), supervisor: supervisor, metrics: metrics,
+                            maxInFlight: configuration.maxInFlightPerConnection)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
+                }
+                .bind(host: configuration.listenHost, port: configuration.listenPort)
+                .get()
+        } catch {
+            _ = try? await supervisor.shutdown().get()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let port = server.localAddress?.port ?? configuration.listenPort
+        logger.info("listening", metadata: ["address": "\(configuration.listenHost):\(port)"])
+        writeHostFile(port: port, pid: supervisor.pid)
+
+        let metricsTask = loop.scheduleRepeatedTask(
+            initialDelay: .milliseconds(configuration.metricsIntervalMillis),
+            delay: .milliseconds(configuration.metricsIntervalMillis)
+        ) { _ in
+            self.writeMetricsFile()
+        }
+
+        // Park until SIGTERM/SIGINT (or cancellation of the service group).
+        try? await gracefulShutdown()
+
+        logger.info("shutting down")
+        metricsTask.cancel()
+        try? await server.close()
+        try? await supervisor.shutdown().get()
+        writeMetricsFile()
+        logger.info("stopped", metadata: [
+            "frames_in": "\(metrics.framesIn.load(ordering: .relaxed))",
+            "frames_out": "\(metrics.framesOut.load(ordering: .relaxed))",
+            "malformed": "\(metrics.malformedTotal)",
+            "enclave_crashes": "\(metrics.enclaveCrashes.load(ordering: .relaxed))",
+        ])
+        try await group.shutdownGracefully()
+    }
+
+    /// `DATA/host.json`: where this host listens, for scripts and tests started with port 0.
+    private func writeHostFile(port: Int, pid: pid_t?) {
+        let object: [String: Any] = [
+            "listen": "\(configuration.listenHost):\(port)",
+            "hostPid": Int(ProcessInfo.processInfo.processIdentifier),
+            "enclavePid": Int(pid ?? 0),
+        ]
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+            try? DataFiles.atomicWrite(data, to: configuration.dataDirectory + "/host.json")
+        }
+    }
+
+    /// `DATA/metrics.prom`: Prometheus text, for node_exporter's textfile collector.
+    private func writeMetricsFile() {
+        let text = metrics.prometheusText()
+        try? DataFiles.atomicWrite(Data(text.utf8), to: configuration.dataDirectory + "/metrics.prom")
+    }
+}

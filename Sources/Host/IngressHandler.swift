@@ -1,0 +1,190 @@
+import NIOCore
+import Wire
+
+/// One client connection. Finds frame boundaries (never opens a sealed body), forwards
+/// complete frames to the enclave through the supervisor, writes back the replies routed
+/// to it, and stops reading when too many of its frames are in flight.
+///
+/// Thread-safety: every method runs on the single host event loop (asserted), which is
+/// what makes the `@unchecked Sendable` sound.
+final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let route: UInt32
+    private let supervisor: EnclaveSupervisor
+    private let metrics: HostMetrics
+    private let maxInFlight: Int
+    private var context: ChannelHandlerContext?
+    private var cumulation: ByteBuffer?
+    private var failed = false
+    /// Frames forwarded to the enclave that have no reply yet.
+    private(set) var inFlight = 0
+    private var pendingRead = false
+    private var needsFlush = false
+
+    init(route: UInt32, supervisor: EnclaveSupervisor, metrics: HostMetrics, maxInFlight: Int) {
+        self.route = route
+        self.supervisor = supervisor
+        self.metrics = metrics
+        self.maxInFlight = maxInFlight
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelActive(context: ChannelHandlerContext) {
+        supervisor.register(self)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        supervisor.unregister(self)
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        var incoming = unwrapInboundIn(data)
+        if cumulation == nil {
+            cumulation = incoming
+        } else {
+            cumulation!.writeBuffer(&incoming)
+        }
+        do {
+            try drainFrames(context: context)
+        } catch let error as WireError {
+            fail(context: context, error: error)
+            return
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        if let c = cumulation, c.readableBytes == 0 {
+            cumulation = nil
+        } else if let c = cumulation, c.readerIndex > 64 * 1024 {
+            cumulation!.discardReadBytes()
+        }
+        supervisor.scheduleFlush()
+    }
+
+    private func drainFrames(context: ChannelHandlerContext) throws {
+        while var buffer = cumulation, buffer.readableBytes > 0 {
+            let header = try buffer.withUnsafeReadableBytes { try FrameParser.parseHeader($0, direction: .fromClient) }
+            guard let header else { return }
+            metrics.framesIn.add(1, ordering: .relaxed)
+            metrics.bytesIn.add(UInt64(header.totalLength), ordering: .relaxed)
+            let forwarded = buffer.withUnsafeReadableBytes { raw in
+                supervisor.forward(route: route, frame: UnsafeRawBufferPointer(rebasing: raw[0..<header.totalLength]))
+            }
+            if forwarded {
+                inFlight += 1
+            } else {
+                refuseEnclaveDown(header: header, buffer: buffer, context: context)
+            }
+            buffer.moveReaderIndex(forwardBy: header.totalLength)
+            cumulation = buffer
+        }
+    }
+
+    /// The supervisor had no enclave: answer at once so the client never waits on a
+    /// frame nobody will answer.
+    private func refuseEnclaveDown(header: FrameHeader, buffer: ByteBuffer, context: ChannelHandlerContext) {
+        var sessionID: UInt64 = 0
+        var reference: UInt64 = 0
+        if header.type == .sealedRequest || header.type == .sessionOpen {
+            sessionID = buffer.getInteger(at: buffer.readerIndex + header.bodyOffset, as: UInt64.self) ?? 0
+        }
+        if header.type == .sealedRequest {
+            reference = buffer.getInteger(at: buffer.readerIndex + header.bodyOffset + 8, as: UInt64.self) ?? 0
+        }
+        metrics.framesRefusedEnclaveDown.add(1, ordering: .relaxed)
+        let refusal = Refusal(refused: header.type, sessionID: sessionID, reference: reference, reason: .enclaveUnavailable)
+        write(frame: refusal.encode(), context: context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    /// Outbound `read` interception: the back-pressure valve.
+    func read(context: ChannelHandlerContext) {
+        if inFlight >= maxInFlight || !supervisor.acceptsInput {
+            if !pendingRead { metrics.readPauses.add(1, ordering: .relaxed) }
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+
+    // MARK: - Called by the supervisor
+
+    /// Delivers one reply frame from the enclave (a slice of the batch buffer).
+    func deliverReply(_ frame: ByteBuffer) {
+        if inFlight > 0 { inFlight -= 1 }
+        guard let context else {
+            metrics.repliesUndeliverable.add(1, ordering: .relaxed)
+            return
+        }
+        context.write(wrapOutboundOut(frame), promise: nil)
+        metrics.framesOut.add(1, ordering: .relaxed)
+        needsFlush = true
+    }
+
+    /// Sends a host-originated frame (notice) outside the request/reply accounting.
+    func send(frame: [UInt8]) {
+        guard let context else { return }
+        write(frame: frame, context: context)
+        flushIfNeeded()
+    }
+
+    /// The enclave died: nothing in flight will be answered.
+    func forgetInFlight() -> Int {
+        defer { inFlight = 0 }
+        return inFlight
+    }
+
+    func flushIfNeeded() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    /// Re-issues a held read if the valve is open again.
+    func resumeIfPossible() {
+        guard pendingRead, let context, inFlight <= maxInFlight / 2, supervisor.acceptsInput else { return }
+        pendingRead = false
+        context.read()
+    }
+
+    func close() { context?.close(promise: nil) }
+
+    private func write(frame: [UInt8], context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: frame.count)
+        buffer.writeBytes(frame)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        metrics.framesOut.add(1, ordering: .relaxed)
+        needsFlush = true
+    }
+
+    /// A malformed frame ends this connection only: typed error frame, then close.
+    private func fail(context: ChannelHandlerContext, error: WireError) {
+        failed = true
+        cumulation = nil
+        metrics.countMalformed(error)
+        supervisor.logger.notice("malformed frame; closing connection", metadata: [
+            "route": "\(route)", "reason": "\(error.label)",
+        ])
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        buffer.writeBytes(ErrorMessage(code: error.code, message: error.label).encode())
+        metrics.framesOut.add(1, ordering: .relaxed)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+}

@@ -1,0 +1,151 @@
+import ArgumentParser
+import Client
+import Engine
+import Foundation
+import Wire
+
+@main
+struct SealstreamClient: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sealstream-client",
+        abstract: "Trader and oracle front end for Sealstream: scenarios, load generation, evidence.",
+        discussion: """
+            Orders are encrypted to the enclave key taken from the enclave's evidence; the host
+            only forwards ciphertext. Demo keys are derived from public labels (see
+            docs/SCENARIOS.md) and are for demos and tests only.
+            """,
+        subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self])
+}
+
+struct ScenarioCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scenario", abstract: "Run a plaintext scenario file through the encrypted pipeline.")
+
+    @Argument(help: "Scenario file (format: docs/SCENARIOS.md).")
+    var file: String
+
+    @Option(name: .long, help: "Host address HOST:PORT.")
+    var host: String = "127.0.0.1:7400"
+
+    @Option(name: .long, help: "Venue configuration the scenario's symbols refer to.")
+    var venue: String = "scripts/demo/venue.json"
+
+    @Option(name: .long, help: "Milliseconds to wait for each receipt or acknowledgement.")
+    var timeoutMillis: Int32 = 10_000
+
+    @Flag(name: .long, help: "Print a machine-readable JSON summary on stdout.")
+    var json = false
+
+    func run() throws {
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        let scenario = try Scenario.parse(text)
+        let config = try JSONDecoder().decode(VenueConfig.self, from: Data(contentsOf: URL(fileURLWithPath: venue)))
+        let runner = ScenarioRunner(address: host, venue: config, replyTimeoutMillis: timeoutMillis) { line in
+            FileHandle.standardError.write(Data(("scenario: " + line + "\n").utf8))
+        }
+        let summary = try runner.run(scenario, name: URL(fileURLWithPath: file).lastPathComponent)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        } else {
+            print(Self.table(summary))
+        }
+        if summary.missingReceipts > 0 { throw ExitCode(2) }
+    }
+
+    static func table(_ s: ScenarioSummary) -> String {
+        var lines = [
+            "scenario          \(s.scenario)",
+            "enclave           \(s.enclaveInstance) (\(s.attestationMode)\(s.simulated ? ", SIMULATED" : ""))",
+            "traders           \(s.traders)   sessions opened \(s.sessionsOpened)",
+            "deposits acked    \(s.depositsAcked)   prices acked \(s.pricesAcked)",
+            "orders sent       \(s.ordersSent)   cancels sent \(s.cancelsSent)",
+            "receipts          \(s.receipts)   accepted \(s.accepted)   not sequenced \(s.notSequenced)",
+            "missing receipts  \(s.missingReceipts)",
+            "global sequence   \(s.globalSequences.first.map(String.init) ?? "-") … \(s.globalSequences.last.map(String.init) ?? "-") (\(s.globalSequences.count) numbers)",
+            "elapsed           \(s.elapsedMillis) ms",
+        ]
+        for (reason, n) in s.rejected.sorted(by: { $0.key < $1.key }) { lines.append("rejected          \(reason): \(n)") }
+        for (reason, n) in s.refusals.sorted(by: { $0.key < $1.key }) { lines.append("refused           \(reason): \(n)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+struct LoadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load", abstract: "Generate encrypted order load and report throughput and receipt latency.")
+
+    @Option(name: .long, help: "Host address HOST:PORT.")
+    var host: String = "127.0.0.1:7400"
+
+    @Option(name: .long, help: "Orders per second across all sessions; 0 for as fast as possible.")
+    var rate: Int = 50_000
+
+    @Option(name: .long, help: "Seconds to send for.")
+    var duration: Double = 10
+
+    @Option(name: .long, help: "Concurrent sessions, each on its own connection.")
+    var sessions: Int = 8
+
+    @Option(name: .long, help: "Most unanswered requests per session.")
+    var window: Int = 8192
+
+    @Flag(name: .long, help: "Print the report as JSON on stdout.")
+    var json = false
+
+    func validate() throws {
+        guard rate >= 0, duration > 0, (1...512).contains(sessions), window > 0 else {
+            throw ValidationError("need rate >= 0, duration > 0, 1...512 sessions, window > 0")
+        }
+    }
+
+    func run() throws {
+        var options = LoadOptions(address: host, rate: rate, durationSeconds: duration, sessions: sessions)
+        options.window = window
+        let generator = LoadGenerator(options: options) { line in
+            FileHandle.standardError.write(Data(("load: " + line + "\n").utf8))
+        }
+        let report = try generator.run()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            let l = report.latencyMicros
+            print(String(format: "sent %llu  receipts %llu  unanswered %llu  refusals %llu", report.sent, report.receipts, report.unanswered, report.refusals))
+            print(String(format: "throughput %.0f orders/s over %.1f s, %d sessions", report.ordersPerSecond, report.durationSeconds, report.sessions))
+            print(String(format: "receipt latency µs: p50 %.0f  p99 %.0f  p99.9 %.0f  max %.0f", l.p50, l.p99, l.p999, l.max))
+        }
+        if report.unanswered > 0 { throw ExitCode(2) }
+    }
+}
+
+struct EvidenceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evidence", abstract: "Fetch fresh evidence for a random nonce and write it to a file.")
+
+    @Option(name: .long, help: "Host address HOST:PORT.")
+    var host: String = "127.0.0.1:7400"
+
+    @Option(name: .long, help: "Where to write the evidence JSON.")
+    var out: String
+
+    func run() throws {
+        let connection = try Connection(address: host)
+        let evidence = try EvidenceFetch.fetch(over: connection)
+        try Data(try evidence.encoded()).write(to: URL(fileURLWithPath: out))
+        print("wrote \(out): enclave \(evidence.instanceID), mode \(evidence.mode.rawValue)\(evidence.simulated ? " (SIMULATED)" : "")")
+    }
+}
+
+struct DemoVenueCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo-venue", abstract: "Print the demo venue configuration (public keys derived from demo labels).")
+
+    func run() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        print(String(decoding: try encoder.encode(DemoKeys.venue()), as: UTF8.self))
+    }
+}

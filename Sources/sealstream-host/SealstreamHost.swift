@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import Host
+import Logging
+import ServiceLifecycle
+
+@main
+struct SealstreamHost: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sealstream-host",
+        abstract: "The untrusted Sealstream host: accepts encrypted order flow and forwards it to the enclave worker.",
+        discussion: """
+            The host never sees order contents, keys or account ids. It frames client traffic,
+            batches it into the enclave worker over a pipe, routes the worker's sealed replies
+            back, applies back-pressure, and restarts the worker if it dies.
+            """,
+        subcommands: [Run.self],
+        defaultSubcommand: Run.self)
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the host and its enclave worker until SIGTERM or SIGINT.")
+
+    @Option(name: .long, help: "Data directory for evidence snapshot, metrics and host.json (created 0700).")
+    var dataDir: String
+
+    @Option(name: .long, help: "Address to accept clients on, HOST:PORT. Port 0 picks a free port (see DATA/host.json).")
+    var listen: String = "127.0.0.1:7400"
+
+    @Option(name: .long, help: "Attestation mode: software, swtpm or tpm. Only software is available in this release.")
+    var attestation: HostConfiguration.AttestationMode = .software
+
+    @Option(name: .long, help: "Venue configuration JSON, measured by the enclave (see docs/CONFIG.md).")
+    var config: String
+
+    @Option(name: .long, help: "Path of the sealstream-enclave executable (default: next to this executable).")
+    var enclave: String?
+
+    @Option(name: .long, help: "Most client connections at once.")
+    var maxConnections: Int = 1024
+
+    @Option(name: .long, help: "Frames one connection may have awaiting the enclave before the host stops reading it.")
+    var maxInFlight: Int = 16_384
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Self.parseListen(listen) != nil else {
+            throw ValidationError("--listen must be HOST:PORT, got '\(listen)'")
+        }
+        guard attestation == .software else {
+            throw ValidationError("--attestation \(attestation.rawValue) is not available yet; use software (see README, Attestation)")
+        }
+        guard FileManager.default.isReadableFile(atPath: config) else {
+            throw ValidationError("--config \(config): file not readable")
+        }
+    }
+
+    static func parseListen(_ s: String) -> (String, Int)? {
+        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        let host = String(s[..<colon])
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "host")
+        let (host, port) = Self.parseListen(listen)!
+        let enclavePath = enclave ?? Self.siblingExecutable("sealstream-enclave")
+        guard FileManager.default.isExecutableFile(atPath: enclavePath) else {
+            throw ValidationError("enclave executable not found at \(enclavePath); pass --enclave PATH")
+        }
+        var configuration = HostConfiguration(
+            dataDirectory: dataDir, enclavePath: enclavePath,
+            venueConfigPath: URL(fileURLWithPath: config).standardizedFileURL.path)
+        configuration.listenHost = host
+        configuration.listenPort = port
+        configuration.attestation = attestation
+        configuration.maxConnections = maxConnections
+        configuration.maxInFlightPerConnection = maxInFlight
+
+        let service = HostService(configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    static func siblingExecutable(_ name: String) -> String {
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map(URL.init(fileURLWithPath:)) ?? me
+        return resolved.deletingLastPathComponent().appendingPathComponent(name).path
+    }
+}
+
+extension HostConfiguration.AttestationMode: ExpressibleByArgument {}
