@@ -98,14 +98,7 @@ let package = Package(
         .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine"]),
-        .testTarget(
-            name: "HostTests",
-            dependencies: [
-                "Host", "Wire",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-            ]
-        ),
+        .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Client", "Wire", "SealCrypto", "Attestation"]),
     ]
 )

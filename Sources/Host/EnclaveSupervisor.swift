@@ -43,6 +43,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
     private(set) var restarts: UInt64 = 0
     /// Latest hello document (public evidence without a nonce) from the worker.
     private(set) var helloJSON: [UInt8]?
+    /// Called on the event loop each time a worker becomes ready, with its pid.
+    var onReady: ((pid_t) -> Void)?
 
     init(eventLoop: EventLoop, configuration: HostConfiguration, metrics: HostMetrics, logger: Logger) {
         self.eventLoop = eventLoop
@@ -252,6 +254,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
         metrics.enclaveUp.store(1, ordering: .relaxed)
         writeEvidenceSnapshot()
         logger.info("enclave ready", metadata: ["pid": "\(pid)", "restarts": "\(restarts)"])
+        onReady?(pid)
         if let p = firstStart {
             firstStart = nil
             p.succeed()

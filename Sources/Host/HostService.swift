@@ -67,7 +67,10 @@ public final class HostService: Service, @unchecked Sendable {
         }
         let port = server.localAddress?.port ?? configuration.listenPort
         logger.info("listening", metadata: ["address": "\(configuration.listenHost):\(port)"])
-        writeHostFile(port: port, pid: supervisor.pid)
+        try await loop.submit {
+            self.writeHostFile(port: port, pid: supervisor.pid)
+            supervisor.onReady = { pid in self.writeHostFile(port: port, pid: pid) }
+        }.get()
 
         let metricsTask = loop.scheduleRepeatedTask(
             initialDelay: .milliseconds(configuration.metricsIntervalMillis),
@@ -99,6 +102,7 @@ public final class HostService: Service, @unchecked Sendable {
             "listen": "\(configuration.listenHost):\(port)",
             "hostPid": Int(ProcessInfo.processInfo.processIdentifier),
             "enclavePid": Int(pid ?? 0),
+            "enclaveStarts": Int(metrics.enclaveStarts.load(ordering: .relaxed)),
         ]
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
             try? DataFiles.atomicWrite(data, to: configuration.dataDirectory + "/host.json")

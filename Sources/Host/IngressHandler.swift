@@ -39,6 +39,10 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if !failed, let rest = cumulation, rest.readableBytes > 0 {
+            // The peer closed inside a frame: count it like any other malformed input.
+            metrics.countMalformed(.truncated(needed: 6, available: rest.readableBytes))
+        }
         supervisor.unregister(self)
         self.context = nil
         context.fireChannelInactive()

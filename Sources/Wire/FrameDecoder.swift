@@ -56,6 +56,12 @@ public struct FrameDecoder: Sendable {
         }
     }
 
+    /// Call at end of stream: throws `truncated` if a partial frame is left over.
+    public func finish() throws(WireError) {
+        let left = buffer.count - readIndex
+        if left > 0 { throw .truncated(needed: WireProtocol.lengthPrefixBytes + WireProtocol.headerBytes, available: left) }
+    }
+
     private mutating func compactIfNeeded() {
         if readIndex > 0 && (readIndex == buffer.count || readIndex > 64 * 1024) {
             buffer.removeSubrange(0..<readIndex)

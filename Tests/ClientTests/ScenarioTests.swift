@@ -1,0 +1,70 @@
+import Testing
+@testable import Client
+import Wire
+
+@Suite("Scenario format")
+struct ScenarioTests {
+    @Test func parsesEveryStepKind() throws {
+        let s = try Scenario.parse("""
+            # comment line
+            trader alice account=1
+            deposit alice 1000.5
+            price BTC-PERP 60000.25 conf=5 publisher=pyth-b
+            order alice buy BTC-PERP 0.5 @ 59900 post-only id=a1   # trailing comment
+            market alice sell ETH-PERP 2 worst=2900 reduce-only
+            cancel alice a1
+            wait 250ms
+            wait 2s
+            """)
+        #expect(s.steps.count == 8)
+        #expect(s.steps[1].step == .deposit(trader: "alice", amount: 1_000_500_000))
+        #expect(s.steps[2].step == .price(symbol: "BTC-PERP", price: 60_000_250_000, confidence: 5_000_000, publisher: "pyth-b"))
+        #expect(s.steps[3].step == .order(trader: "alice", symbol: "BTC-PERP", side: .buy, type: .limit, timeInForce: .postOnly,
+                                          reduceOnly: false, price: 59_900_000_000, quantity: 50_000_000, id: "a1"))
+        #expect(s.steps[4].step == .order(trader: "alice", symbol: "ETH-PERP", side: .sell, type: .market, timeInForce: .immediateOrCancel,
+                                          reduceOnly: true, price: 2_900_000_000, quantity: 200_000_000, id: nil))
+        #expect(s.steps[6].step == .wait(milliseconds: 250))
+        #expect(s.steps[7].step == .wait(milliseconds: 2000))
+        #expect(s.steps[3].line == 5)
+    }
+
+    @Test(arguments: [
+        ("order bob buy BTC-PERP 1 @ 5", 1, "unknown trader"),
+        ("trader a account=x", 1, "expected: trader"),
+        ("trader a account=1\norder a buy BTC-PERP 1 60000", 2, "expected: order"),
+        ("trader a account=1\norder a hold BTC-PERP 1 @ 1", 2, "expected: order"),
+        ("trader a account=1\ndeposit a 1.0000001", 2, "deposit"),
+        ("launch rockets", 1, "unknown keyword"),
+        ("wait soon", 1, "wait"),
+    ])
+    func errorsNameTheLine(text: String, line: Int, fragment: String) {
+        do {
+            _ = try Scenario.parse(text)
+            Issue.record("expected a parse error")
+        } catch {
+            guard case .parse(let l, let message) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(l == line)
+            #expect(message.contains(fragment), "\(message)")
+        }
+    }
+
+    @Test func fixedPointIsExactOrRefused() {
+        #expect(FixedPoint.parse("1", decimals: 6) == 1_000_000)
+        #expect(FixedPoint.parse("0.000001", decimals: 6) == 1)
+        #expect(FixedPoint.parse("-2.5", decimals: 2) == -250)
+        #expect(FixedPoint.parse("0.0000001", decimals: 6) == nil, "no silent rounding")
+        #expect(FixedPoint.parse("1e5", decimals: 6) == nil)
+        #expect(FixedPoint.parse("", decimals: 6) == nil)
+        #expect(FixedPoint.parse(".5", decimals: 6) == nil)
+        #expect(FixedPoint.parse("99999999999999", decimals: 6) == nil, "overflow is refused")
+    }
+
+    @Test func demoVenueIsWellFormedAndStable() throws {
+        let venue = DemoKeys.venue()
+        try venue.validate()
+        #expect(venue.markets.map(\.symbol) == ["BTC-PERP", "ETH-PERP", "SOL-PERP"])
+        // Keys derive from public labels: the same every run, different per role and name.
+        #expect(DemoKeys.signingKey(.trader, "alice").publicKey == DemoKeys.signingKey(.trader, "alice").publicKey)
+        #expect(DemoKeys.signingKey(.trader, "alice").publicKey != DemoKeys.signingKey(.publisher, "alice").publicKey)
+    }
+}

@@ -1,0 +1,258 @@
+import Attestation
+import Client
+import Engine
+import SealCrypto
+import Testing
+import Wire
+@testable import EnclaveCore
+
+/// Drives a real `Worker` (real crypto, real codecs) without processes: frames in, one
+/// reply frame out per input.
+final class Harness {
+    let worker: Worker<SequencerEngine>
+    let venue = DemoKeys.venue()
+    var now: UInt64 = 1_000_000
+    let route: UInt32 = 5
+
+    init(maxSessions: Int = 100) throws {
+        let identity = EnclaveIdentity(
+            sessionKey: try KXKeyPair(), instanceID: 1, measurement: Array(repeating: 1, count: 32),
+            configHash: Array(repeating: 2, count: 32), config: venue, mode: .software, isolation: .process,
+            isolationReport: IsolationReport(dumpable: false, noNewPrivileges: true, privateNetworkNamespace: true,
+                                             listeningSockets: 0, openFileDescriptors: 3))
+        var clock: () -> UInt64 = { 0 }
+        worker = try Worker(identity: identity, engine: SequencerEngine(config: venue), maxSessions: maxSessions, clock: { clock() })
+        clock = { [unowned self] in self.now }
+    }
+
+    var enclaveKey: [UInt8] { worker.identity.sessionKey.publicKey.bytes }
+
+    /// Sends one complete client frame; returns the single reply frame.
+    func send(_ frame: [UInt8], route: UInt32? = nil) throws -> (type: MessageType, body: [UInt8]) {
+        var batch = LinkBatchWriter(kind: .inboundBatch)
+        batch.append(route: route ?? self.route, frame: frame)
+        let inbound = batch.finish()
+        var out = LinkBatchWriter(kind: .outboundBatch)
+        try inbound.withUnsafeBytes { raw in
+            try worker.process(batchBody: UnsafeRawBufferPointer(rebasing: raw[5...]), into: &out)
+        }
+        let message = out.finish()
+        var replies: [(UInt32, MessageType, [UInt8])] = []
+        try message.withUnsafeBytes { raw in
+            try LinkParser.forEachEntry(batchBody: UnsafeRawBufferPointer(rebasing: raw[5...]), direction: .toClient) { r, h, f in
+                replies.append((r, h.type, Array(f[h.bodyOffset..<h.totalLength])))
+            }
+        }
+        #expect(replies.count == 1, "exactly one reply per input")
+        #expect(replies.first?.0 == route ?? self.route, "the reply goes back to the sender's route")
+        return (replies[0].1, replies[0].2)
+    }
+
+    func deposit(account: UInt64, name: String, depositID: UInt64? = nil, amount: Int64 = 1_000_000) throws -> (type: MessageType, body: [UInt8]) {
+        let d = DemoKeys.deposit(venueID: venue.venueID, accountID: account, accountKey: DemoKeys.signingKey(.trader, name).publicKey.bytes,
+                                 amount: amount, depositID: depositID ?? account * 1000)
+        return try send(d.encode())
+    }
+
+    func openSession(account: UInt64, name: String, signer: String? = nil) throws -> EnclaveSession {
+        let (session, frame) = try EnclaveSession.open(enclaveKey: enclaveKey, accountID: account,
+                                                       accountKey: DemoKeys.signingKey(.trader, signer ?? name))
+        let reply = try send(frame)
+        try #require(reply.type == .sessionAccepted, "got \(reply.type) \(refusalReason(reply) as Any)")
+        try session.confirm(try reply.body.withUnsafeBytes { try SessionAccepted.decode(body: $0) })
+        return session
+    }
+
+    func receipt(_ reply: (type: MessageType, body: [UInt8]), session: EnclaveSession) throws -> Receipt {
+        try #require(reply.type == .sealedReceipt, "got \(reply.type) \(refusalReason(reply) as Any)")
+        return try session.openReceipt(try reply.body.withUnsafeBytes { try SealedEnvelope.decode(body: $0) })
+    }
+
+    func refusalReason(_ reply: (type: MessageType, body: [UInt8])) -> RefusalReason? {
+        guard reply.type == .refusal else { return nil }
+        return try? reply.body.withUnsafeBytes { try Refusal.decode(body: $0) }.reason
+    }
+}
+
+func order(_ id: String, market: UInt32 = 1, quantity: Int64 = 100, price: Int64 = 60_000_000_000) -> OrderRequest {
+    .newOrder(NewOrder(clientOrderID: try! ClientOrderID(id), market: market, side: .buy, price: price, quantity: quantity))
+}
+
+@Suite("Enclave worker")
+struct WorkerTests {
+    @Test func ordersGetGapFreeGlobalSequenceNumbers() throws {
+        let h = try Harness()
+        #expect(try h.deposit(account: 1, name: "alice").type == .publicAck)
+        #expect(try h.deposit(account: 2, name: "bob").type == .publicAck)
+        let alice = try h.openSession(account: 1, name: "alice")
+        let bob = try h.openSession(account: 2, name: "bob")
+        var seen: [UInt64] = []
+        for i in 0..<20 {
+            let s = i % 2 == 0 ? alice : bob
+            let r = try h.receipt(try h.send(try s.seal(order("o\(i)")).frame), session: s)
+            #expect(r.status == .accepted)
+            #expect(r.clientOrderID == (try ClientOrderID("o\(i)")))
+            seen.append(r.globalSequence)
+        }
+        // Deposits took 1 and 2.
+        #expect(seen == Array(3...22))
+        #expect(h.worker.globalSequence == 22)
+    }
+
+    @Test func replayedAndReorderedFramesAreRefused() throws {
+        let h = try Harness()
+        _ = try h.deposit(account: 1, name: "alice")
+        let s = try h.openSession(account: 1, name: "alice")
+        let first = try s.seal(order("a")).frame
+        let second = try s.seal(order("b")).frame
+        let third = try s.seal(order("c")).frame
+        #expect(try h.receipt(try h.send(first), session: s).status == .accepted)
+        #expect(h.refusalReason(try h.send(first)) == .replayOrReorder, "replay")
+        #expect(try h.receipt(try h.send(third), session: s).status == .accepted)
+        #expect(h.refusalReason(try h.send(second)) == .replayOrReorder, "reordered behind a later frame")
+        #expect(h.worker.counters.refusals(.replayOrReorder) == 2)
+    }
+
+    @Test func everyBitFlipInTheSealedFrameIsRefusedAndSpendsNothing() throws {
+        let h = try Harness()
+        _ = try h.deposit(account: 1, name: "alice")
+        let s = try h.openSession(account: 1, name: "alice")
+        let frame = try s.seal(order("flip")).frame
+        let sequenceBefore = h.worker.globalSequence
+        // Bits of session id, sequence and ciphertext (the AEAD's associated data and
+        // body); version and type flips are refused by the frame parser (WireTests).
+        for bit in (6 * 8)..<(frame.count * 8) {
+            var tampered = frame
+            tampered[bit / 8] ^= 1 << (bit % 8)
+            let reply = try h.send(tampered)
+            #expect(reply.type == .refusal, "bit \(bit)")
+            let reason = h.refusalReason(reply)
+            #expect([.authenticationFailed, .unknownSession, .replayOrReorder].contains(reason), "bit \(bit): \(reason as Any)")
+        }
+        #expect(h.worker.globalSequence == sequenceBefore, "no tampered frame was sequenced")
+        // The untampered frame still goes through: refusals did not consume its sequence number.
+        #expect(try h.receipt(try h.send(frame), session: s).status == .accepted)
+    }
+
+    @Test func sessionAuthentication() throws {
+        let h = try Harness()
+        _ = try h.deposit(account: 1, name: "alice")
+        // Signed by the wrong account key.
+        let (_, wrongKey) = try EnclaveSession.open(enclaveKey: h.enclaveKey, accountID: 1, accountKey: DemoKeys.signingKey(.trader, "mallory"))
+        #expect(h.refusalReason(try h.send(wrongKey)) == .badAccountSignature)
+        // An account no deposit registered.
+        let (_, unknown) = try EnclaveSession.open(enclaveKey: h.enclaveKey, accountID: 99, accountKey: DemoKeys.signingKey(.trader, "alice"))
+        #expect(h.refusalReason(try h.send(unknown)) == .unknownAccount)
+        // Sealed to some other enclave's key.
+        let other = try KXKeyPair()
+        let (_, misdirected) = try EnclaveSession.open(enclaveKey: other.publicKey.bytes, accountID: 1, accountKey: DemoKeys.signingKey(.trader, "alice"))
+        #expect(h.refusalReason(try h.send(misdirected)) == .authenticationFailed)
+        // Session ids are unique.
+        let (_, a) = try EnclaveSession.open(enclaveKey: h.enclaveKey, accountID: 1, accountKey: DemoKeys.signingKey(.trader, "alice"), sessionID: 77)
+        let (_, b) = try EnclaveSession.open(enclaveKey: h.enclaveKey, accountID: 1, accountKey: DemoKeys.signingKey(.trader, "alice"), sessionID: 77)
+        #expect(try h.send(a).type == .sessionAccepted)
+        #expect(h.refusalReason(try h.send(b)) == .sessionIDInUse)
+        #expect(h.worker.sessionCount == 1)
+    }
+
+    @Test func sessionLimitAndRouteClosure() throws {
+        let h = try Harness(maxSessions: 2)
+        _ = try h.deposit(account: 1, name: "alice")
+        _ = try h.openSession(account: 1, name: "alice")
+        let s2 = try h.openSession(account: 1, name: "alice")
+        let (_, third) = try EnclaveSession.open(enclaveKey: h.enclaveKey, accountID: 1, accountKey: DemoKeys.signingKey(.trader, "alice"))
+        #expect(h.refusalReason(try h.send(third)) == .sessionLimit)
+        h.worker.routeClosed(h.route)
+        #expect(h.worker.sessionCount == 0)
+        #expect(h.refusalReason(try h.send(try s2.seal(order("late")).frame)) == .unknownSession)
+    }
+
+    @Test func garbagePlaintextIsAnsweredButNotSequenced() throws {
+        let h = try Harness()
+        _ = try h.deposit(account: 1, name: "alice")
+        let s = try h.openSession(account: 1, name: "alice")
+        // A validly sealed request whose plaintext is not a request.
+        var raw: [UInt8] = []
+        _ = [UInt8]([9, 9, 9]).withUnsafeBytes { s.seal(encodedRequest: $0, appendingTo: &raw) }
+        let before = h.worker.globalSequence
+        let r = try h.receipt(try h.send(raw), session: s)
+        #expect(r.status == .notSequenced && r.reason == .malformedRequest && r.globalSequence == 0)
+        #expect(h.worker.globalSequence == before)
+    }
+
+    @Test func engineRejectionsAreSequencedAndSealed() throws {
+        let h = try Harness()
+        _ = try h.deposit(account: 1, name: "alice")
+        let s = try h.openSession(account: 1, name: "alice")
+        let r1 = try h.receipt(try h.send(try s.seal(order("m", market: 42)).frame), session: s)
+        #expect(r1.status == .rejected && r1.reason == .unknownMarket && r1.globalSequence == 2)
+        let r2 = try h.receipt(try h.send(try s.seal(order("q", quantity: 0)).frame), session: s)
+        #expect(r2.status == .rejected && r2.reason == .invalidQuantity && r2.globalSequence == 3)
+    }
+
+    @Test func depositsAreCustodySignedUniqueAndKeyStable() throws {
+        let h = try Harness()
+        #expect(try h.deposit(account: 1, name: "alice", depositID: 5).type == .publicAck)
+        #expect(h.refusalReason(try h.deposit(account: 1, name: "alice", depositID: 5)) == .duplicateDeposit)
+        #expect(h.refusalReason(try h.deposit(account: 1, name: "mallory", depositID: 6)) == .accountKeyMismatch)
+        #expect(h.refusalReason(try h.deposit(account: 3, name: "carol", depositID: 7, amount: 0)) == .invalidAmount)
+        var forged = DemoKeys.deposit(venueID: h.venue.venueID, accountID: 9, accountKey: Array(repeating: 1, count: 32), amount: 5, depositID: 8)
+        forged.amount = 5_000_000_000
+        #expect(h.refusalReason(try h.send(forged.encode())) == .badCustodySignature)
+        // Signed for another venue.
+        let otherVenue = DemoKeys.deposit(venueID: 1, accountID: 9, accountKey: Array(repeating: 1, count: 32), amount: 5, depositID: 9)
+        #expect(h.refusalReason(try h.send(otherVenue.encode())) == .badCustodySignature)
+    }
+
+    @Test func oraclePricesMustComeFromRegisteredPublishers() throws {
+        let h = try Harness()
+        let good = DemoKeys.price(market: 1, price: 60_000_000_000, confidence: 1, publishTime: 10, publisher: "pyth-a")
+        let ack = try h.send(good.encode())
+        #expect(ack.type == .publicAck)
+        let parsed = try ack.body.withUnsafeBytes { try PublicAck.decode(body: $0) }
+        #expect(parsed.acknowledged == .oraclePrice && parsed.reference == 10 && parsed.globalSequence == 1)
+        var forged = good
+        forged.price = 1
+        #expect(h.refusalReason(try h.send(forged.encode())) == .badPublisherSignature)
+        let stranger = DemoKeys.price(market: 1, price: 1, confidence: 1, publishTime: 11, publisher: "not-registered")
+        #expect(h.refusalReason(try h.send(stranger.encode())) == .unknownPublisher)
+        let noMarket = DemoKeys.price(market: 99, price: 1, confidence: 1, publishTime: 12, publisher: "pyth-a")
+        #expect(h.refusalReason(try h.send(noMarket.encode())) == .unknownMarket)
+    }
+
+    @Test func evidenceAnswersTheNonce() throws {
+        let h = try Harness()
+        let nonce = Sodium.randomBytes(32)
+        let reply = try h.send(EvidenceRequest(nonce: nonce).encode())
+        #expect(reply.type == .evidence)
+        let evidence = try Evidence.parse(reply.body)
+        #expect(evidence.nonce == Hex.encode(nonce))
+        #expect(evidence.enclaveKeyBytes == h.enclaveKey)
+        #expect(evidence.simulated && evidence.mode == .software && evidence.quote == nil)
+        #expect(h.worker.globalSequence == 0, "evidence is not a sequenced event")
+    }
+
+    @Test func enclaveTimeNeverGoesBackwards() throws {
+        let h = try Harness()
+        h.now = 500
+        let a = try h.send(DemoKeys.price(market: 1, price: 1, confidence: 0, publishTime: 1, publisher: "pyth-a").encode())
+        h.now = 100  // the host's clock stepped back
+        let b = try h.send(DemoKeys.price(market: 1, price: 1, confidence: 0, publishTime: 2, publisher: "pyth-a").encode())
+        let ta = try a.body.withUnsafeBytes { try PublicAck.decode(body: $0) }.enclaveTime
+        let tb = try b.body.withUnsafeBytes { try PublicAck.decode(body: $0) }.enclaveTime
+        #expect(ta == 500 && tb == 500)
+    }
+
+    @Test func malformedBatchesThrow() throws {
+        let h = try Harness()
+        var out = LinkBatchWriter(kind: .outboundBatch)
+        // Count says two entries, only one present.
+        var batch = LinkBatchWriter(kind: .inboundBatch)
+        batch.append(route: 1, frame: EvidenceRequest(nonce: Array(repeating: 0, count: 32)).encode())
+        var bytes = batch.finish()
+        bytes[8] = 2
+        #expect(throws: WireError.self) {
+            try bytes.withUnsafeBytes { try h.worker.process(batchBody: UnsafeRawBufferPointer(rebasing: $0[5...]), into: &out) }
+        }
+    }
+}
