@@ -1,0 +1,85 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Attestation
+import Foundation
+import Testing
+
+@Suite("Enclave isolation", .serialized)
+struct EnclaveIsolationTests {
+    /// The measured worker's dependency closure has no SwiftNIO, HTTP or other
+    /// networking code: it depends on no external package at all.
+    @Test func enclaveLinksNoNetworkingCode() throws {
+        // `swift package describe` cannot run inside `swift test` (both take SwiftPM's
+        // build lock), so scripts/test.sh writes the description beforehand.
+        let path = ProcessInfo.processInfo.environment["SEALSTREAM_PACKAGE_DESCRIPTION"]
+            ?? Binaries.packageRoot.appendingPathComponent(".build/package-description.json").path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TestFailure("\(path) missing: run scripts/test.sh, or `swift package describe --type json > \(path)`")
+        }
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let targets = try #require(json["targets"] as? [[String: Any]])
+        var byName: [String: [String: Any]] = [:]
+        for t in targets { byName[t["name"] as! String] = t }
+        var closure = Set<String>()
+        var products = Set<String>()
+        var queue = ["sealstream-enclave"]
+        while let name = queue.popLast() {
+            guard closure.insert(name).inserted, let t = byName[name] else { continue }
+            queue += (t["target_dependencies"] as? [String]) ?? []
+            products.formUnion((t["product_dependencies"] as? [String]) ?? [])
+        }
+        #expect(products.isEmpty, "external products in the enclave: \(products)")
+        #expect(closure == ["sealstream-enclave", "EnclaveCore", "CEnclaveSys", "SealCrypto", "CSodium", "Wire", "Engine", "Attestation"])
+        // And the binary carries no NIO symbols.
+        let binary = try Array(Data(contentsOf: URL(fileURLWithPath: try Binaries.path("sealstream-enclave"))))
+        #expect(!contains(binary, Array("NIOPosix".utf8)) && !contains(binary, Array("NIOCore".utf8)))
+    }
+
+    /// The worker confines itself and says so truthfully in its evidence.
+    @Test func enclaveConfinesItselfAndReportsIt() throws {
+        let host = try HostProcess(label: "isolation")
+        let pid = host.enclavePid
+        let evidence = try Evidence.parse(try Array(Data(contentsOf: host.dataDirectory.appendingPathComponent("enclave.json"))))
+        #expect(evidence.isolation == .process, "a plain process is not a CVM")
+        #expect(evidence.mode == .software && evidence.simulated)
+        #expect(evidence.isolationReport.dumpable == false)
+        #expect(evidence.isolationReport.noNewPrivileges)
+        #expect(evidence.isolationReport.listeningSockets == 0)
+        #expect(evidence.isolationReport.openFileDescriptors <= 4)
+        // Cross-check the claims against the kernel's view.
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        #expect(status.contains("NoNewPrivs:\t1"))
+        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap(Int.init).sorted()
+        #expect(fds == [0, 1, 2])
+        if evidence.isolationReport.privateNetworkNamespace {
+            let mine = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+            let its = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")
+            #expect(mine != its, "the worker is in its own network namespace")
+        } else {
+            // Only possible where neither CAP_SYS_ADMIN nor user namespaces are available.
+            Issue.record("no private network namespace on this machine (needs root or unprivileged user namespaces)")
+        }
+        #expect(host.stop() == 0)
+        // After a graceful stop the worker is gone too.
+        #expect(kill(pid, 0) != 0)
+    }
+
+    @Test func attestationInspectPrintsAndRefusesGarbage() throws {
+        let host = try HostProcess(label: "inspect")
+        let cli = try Binaries.path("attestation")
+        let evidencePath = host.workDirectory.appendingPathComponent("evidence.json").path
+        let fetched = try runCommand(try Binaries.path("sealstream-client"), ["evidence", "--host", host.address, "--out", evidencePath])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        let inspected = try runCommand(cli, ["inspect", evidencePath])
+        #expect(inspected.status == 0)
+        #expect(inspected.stdout.contains("SIMULATED"))
+        #expect(inspected.stdout.contains("NOT attested"))
+        let garbage = host.workDirectory.appendingPathComponent("garbage.json").path
+        try "{\"version\": 1}".write(toFile: garbage, atomically: true, encoding: .utf8)
+        let refused = try runCommand(cli, ["inspect", garbage])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("malformed"))
+        host.stop()
+    }
+}

@@ -1,0 +1,201 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+
+/// Where the built executables are: `SEALSTREAM_BIN_DIR`, or this package's `.build/debug`.
+/// `scripts/test.sh` builds them before running the tests.
+enum Binaries {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static var directory: URL {
+        if let dir = ProcessInfo.processInfo.environment["SEALSTREAM_BIN_DIR"] { return URL(fileURLWithPath: dir) }
+        return packageRoot.appendingPathComponent(".build/debug")
+    }
+
+    static func path(_ name: String) throws -> String {
+        let p = directory.appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: p) else {
+            throw TestFailure("\(p) is missing: run `swift build` first (scripts/test.sh does)")
+        }
+        return p
+    }
+
+    static var venueConfig: String { packageRoot.appendingPathComponent("scripts/demo/venue.json").path }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+func makeTemporaryDirectory(_ label: String) throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("sealstream-\(label)-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// A real `sealstream-host` (which spawns a real `sealstream-enclave`) on a free port.
+final class HostProcess: @unchecked Sendable {
+    let process = Process()
+    let workDirectory: URL
+    let dataDirectory: URL
+    let logURL: URL
+    private(set) var address = ""
+
+    init(label: String, extraArguments: [String] = []) throws {
+        workDirectory = try makeTemporaryDirectory(label)
+        dataDirectory = workDirectory.appendingPathComponent("data")
+        logURL = workDirectory.appendingPathComponent("host.log")
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: try Binaries.path("sealstream-host"))
+        process.arguments = ["run", "--data-dir", dataDirectory.path, "--listen", "127.0.0.1:0",
+                             "--config", Binaries.venueConfig] + extraArguments
+        let log = try FileHandle(forWritingTo: logURL)
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let info = try? hostInfo(), let listen = info["listen"] as? String {
+                address = listen
+                return
+            }
+            guard process.isRunning else { break }
+            usleep(20_000)
+        }
+        let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
+        process.terminate()
+        throw TestFailure("host did not start; log:\n\(text)")
+    }
+
+    var pid: pid_t { process.processIdentifier }
+
+    func hostInfo() throws -> [String: Any] {
+        let data = try Data(contentsOf: dataDirectory.appendingPathComponent("host.json"))
+        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+    }
+
+    var enclavePid: pid_t { pid_t((try? hostInfo())?["enclavePid"] as? Int ?? 0) }
+    var enclaveStarts: Int { (try? hostInfo())?["enclaveStarts"] as? Int ?? 0 }
+
+    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    /// Parsed JSON log lines.
+    var logEvents: [[String: String]] {
+        log.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: String]
+        }
+    }
+
+    /// SIGTERM, then wait for a graceful exit; returns the exit status.
+    @discardableResult
+    func stop(timeoutSeconds: Double = 20) -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+            return -1
+        }
+        return process.terminationStatus
+    }
+
+    func metric(_ name: String) -> Double? {
+        guard let text = try? String(contentsOf: dataDirectory.appendingPathComponent("metrics.prom"), encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.split(separator: " ").last!)
+        }
+        return nil
+    }
+
+    deinit {
+        if process.isRunning { kill(pid, SIGKILL); process.waitUntilExit() }
+        try? FileManager.default.removeItem(at: workDirectory)
+    }
+}
+
+/// Runs a command to completion; returns (status, stdout, stderr).
+func runCommand(_ path: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    let out = Pipe()
+    let err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
+    let errData = Box(Data())
+    let reader = Thread { errData.value = err.fileHandleForReading.readDataToEndOfFile() }
+    reader.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    while !reader.isFinished { usleep(1000) }
+    return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData.value, as: UTF8.self))
+}
+
+/// Searches the readable memory of process `pid` for `needle` via /proc/PID/maps and
+/// /proc/PID/mem (needs ptrace permission over the process: root here).
+func processMemoryContains(pid: pid_t, needle: [UInt8]) throws -> Bool {
+    let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+    let fd = open("/proc/\(pid)/mem", O_RDONLY)
+    guard fd >= 0 else { throw TestFailure("cannot open /proc/\(pid)/mem: errno \(errno)") }
+    defer { close(fd) }
+    var scannedBytes = 0
+    for line in maps.split(separator: "\n") {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard fields.count >= 2, fields[1].hasPrefix("r") else { continue }
+        if fields.count >= 6, fields[5] == "[vvar]" || fields[5] == "[vsyscall]" { continue }
+        let range = fields[0].split(separator: "-")
+        guard let start = UInt64(range[0], radix: 16), let end = UInt64(range[1], radix: 16) else { continue }
+        var offset = start
+        var carry: [UInt8] = []
+        while offset < end {
+            let chunk = Int(min(end - offset, 1 << 20))
+            var buffer = [UInt8](repeating: 0, count: chunk)
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, chunk, off_t(offset)) }
+            if n <= 0 { break }
+            scannedBytes += n
+            let window = carry + buffer[0..<n]
+            if contains(window, needle) { return true }
+            carry = Array(window.suffix(needle.count - 1))
+            offset += UInt64(n)
+        }
+    }
+    if scannedBytes == 0 { throw TestFailure("read no memory of pid \(pid)") }
+    return false
+}
+
+func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+    guard let first = needle.first, haystack.count >= needle.count else { return false }
+    var i = 0
+    let last = haystack.count - needle.count
+    while i <= last {
+        if haystack[i] == first && haystack[i..<(i + needle.count)].elementsEqual(needle) { return true }
+        i += 1
+    }
+    return false
+}
+
+/// Every regular file under `directory`, recursively.
+func filesUnder(_ directory: URL) -> [URL] {
+    guard let e = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil) else { return [] }
+    return e.compactMap { $0 as? URL }.filter { (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true }
+}
+
+/// A mutable value shared with one helper thread, guarded by a lock.
+final class Box<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _value: T
+    init(_ value: T) { _value = value }
+    var value: T {
+        get { lock.withLock { _value } }
+        set { lock.withLock { _value = newValue } }
+    }
+    func mutate(_ body: (inout T) -> Void) { lock.withLock { body(&_value) } }
+}

@@ -1,0 +1,46 @@
+import Client
+import Foundation
+import SealCrypto
+import Wire
+
+/// An in-process trader speaking to a real host through the Client SDK.
+final class Trader: @unchecked Sendable {
+    let accountID: UInt64
+    let name: String
+    let connection: Connection
+    let session: EnclaveSession
+
+    /// Registers the account with a custody-signed deposit, then opens a session.
+    init(address: String, accountID: UInt64, name: String) throws {
+        self.accountID = accountID
+        self.name = name
+        let venue = DemoKeys.venue()
+        let key = DemoKeys.signingKey(.trader, name)
+        let publicConnection = try Connection(address: address)
+        let evidence = try EvidenceFetch.fetch(over: publicConnection)
+        let deposit = DemoKeys.deposit(venueID: venue.venueID, accountID: accountID, accountKey: key.publicKey.bytes,
+                                       amount: 1_000_000_000, depositID: Sodium.randomUInt64())
+        try publicConnection.send(deposit.encode())
+        let ack = try publicConnection.receive()
+        guard ack.type == .publicAck else { throw TestFailure("deposit not acknowledged: \(ack.type)") }
+        connection = try Connection(address: address)
+        let (session, frame) = try EnclaveSession.open(enclaveKey: evidence.enclaveKeyBytes, accountID: accountID, accountKey: key)
+        try connection.send(frame)
+        let reply = try connection.receive()
+        guard reply.type == .sessionAccepted else { throw TestFailure("session not accepted: \(reply.type)") }
+        try session.confirm(try reply.body.withUnsafeBytes { try SessionAccepted.decode(body: $0) })
+        self.session = session
+    }
+
+    /// Sends a limit order with `id` and returns its opened receipt.
+    @discardableResult
+    func order(_ id: String, market: UInt32 = 1) throws -> Receipt {
+        let request = OrderRequest.newOrder(NewOrder(clientOrderID: try ClientOrderID(id), market: market, side: .buy,
+                                                     price: 60_000_000_000, quantity: 10_000_000))
+        let (_, frame) = try session.seal(request)
+        try connection.send(frame)
+        let reply = try connection.receive()
+        guard reply.type == .sealedReceipt else { throw TestFailure("expected a receipt, got \(reply.type)") }
+        return try session.openReceipt(try reply.body.withUnsafeBytes { try SealedEnvelope.decode(body: $0) })
+    }
+}
