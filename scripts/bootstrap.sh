@@ -7,6 +7,8 @@ set -euo pipefail
 # and gdb for the process-memory test (gcore).
 APT_PACKAGES=(
     pkg-config
+    python3
+    python3-venv
     libsodium-dev
     libsecp256k1-dev
     libtss2-dev

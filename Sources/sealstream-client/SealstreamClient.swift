@@ -14,7 +14,7 @@ struct SealstreamClient: ParsableCommand {
             only forwards ciphertext. Demo keys are derived from public labels (see
             docs/SCENARIOS.md) and are for demos and tests only.
             """,
-        subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self])
+        subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self, CryptoBaselineCommand.self])
 }
 
 struct ScenarioCommand: ParsableCommand {
@@ -147,5 +147,29 @@ struct DemoVenueCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         print(String(decoding: try encoder.encode(DemoKeys.venue()), as: UTF8.self))
+    }
+}
+
+struct CryptoBaselineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crypto-baseline",
+        abstract: "Measure raw XChaCha20-Poly1305 opens per second on order-sized messages (the benchmark baseline).")
+
+    @Option(name: .long, help: "Seconds to measure for.")
+    var seconds: Double = 2
+
+    @Option(name: .long, help: "Plaintext bytes per message (a sealed new order is about 60).")
+    var bytes: Int = 60
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let opens = try CryptoBaseline.opensPerSecond(plaintextBytes: bytes, seconds: seconds)
+        if json {
+            print("{\"aeadOpensPerSecond\": \(Int(opens)), \"plaintextBytes\": \(bytes)}")
+        } else {
+            print(String(format: "XChaCha20-Poly1305 open: %.0f /s (%d-byte plaintext, one core)", opens, bytes))
+        }
     }
 }

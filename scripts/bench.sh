@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of the encrypted pipeline on this machine, with a baseline
+# measured in the same run: raw XChaCha20-Poly1305 opens per second on one core.
+# Figures are printed as absolute numbers and as ratios to that baseline, because
+# absolute times on shared machines drift.
+#
+# Usage: scripts/bench.sh [SECONDS]   (default 10 s per load phase)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+DURATION="${1:-10}"
+SESSIONS="${BENCH_SESSIONS:-8}"
+scripts/bootstrap.sh >/dev/null
+echo "== build (release)"
+swift build -c release 2>&1 | tail -1
+BIN="$(swift build -c release --show-bin-path)"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-bench.XXXXXX")"
+trap 'stop_host >/dev/null 2>&1 || true' EXIT
+
+echo "== baseline: raw AEAD open, one core"
+"$BIN/sealstream-client" crypto-baseline --seconds 3 --json > "$WORK/baseline.json"
+cat "$WORK/baseline.json"
+
+start_host "$BIN" "$WORK/data" "$WORK/host.log"
+echo "== saturation: as fast as the window allows, $SESSIONS sessions, ${DURATION}s"
+"$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 0 --duration "$DURATION" --sessions "$SESSIONS" --json > "$WORK/max.json"
+echo "== latency: fixed 50k orders/s, $SESSIONS sessions, ${DURATION}s"
+"$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 50000 --duration "$DURATION" --sessions "$SESSIONS" --json > "$WORK/50k.json"
+echo "== fixed 200k orders/s, $SESSIONS sessions, ${DURATION}s"
+"$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 200000 --duration "$DURATION" --sessions "$SESSIONS" --json > "$WORK/200k.json"
+stop_host
+
+python3 - "$WORK" <<'PY'
+import json, sys, os
+w = sys.argv[1]
+base = json.load(open(os.path.join(w, "baseline.json")))["aeadOpensPerSecond"]
+rows = [("saturation (rate 0)", "max.json"), ("fixed 50k/s", "50k.json"), ("fixed 200k/s", "200k.json")]
+print()
+print(f"baseline: {base:,.0f} AEAD opens/s on one core (same run)")
+print(f"{'phase':<22}{'orders/s':>12}{'÷ baseline':>12}{'p50 µs':>10}{'p99 µs':>10}{'p99.9 µs':>10}{'max µs':>10}{'unanswered':>12}")
+for name, f in rows:
+    r = json.load(open(os.path.join(w, f)))
+    l = r["latencyMicros"]
+    print(f"{name:<22}{r['ordersPerSecond']:>12,.0f}{r['ordersPerSecond']/base:>12.3f}{l['p50']:>10.0f}{l['p99']:>10.0f}{l['p999']:>10.0f}{l['max']:>10.0f}{r['unanswered']:>12}")
+print()
+print("Each order end to end: client seal, host framing, enclave open + sequence + receipt seal,")
+print("client open; all three processes share this machine's cores. Targets (issue 2):")
+print(">= 200k orders/s end to end; p99 receipt latency <= 1 ms at 50k orders/s.")
+PY

@@ -1,0 +1,36 @@
+# Shared helpers for demo.sh and bench.sh. Sourced, not run.
+
+# start_host BIN_DIR DATA_DIR LOG [extra args...]: starts sealstream-host on a free port,
+# waits for DATA_DIR/host.json, and sets HOST_PID and HOST_ADDR.
+start_host() {
+    local bin="$1" data="$2" log="$3"
+    shift 3
+    "$bin/sealstream-host" run --data-dir "$data" --listen 127.0.0.1:0 \
+        --config scripts/demo/venue.json "$@" >"$log" 2>&1 &
+    HOST_PID=$!
+    for _ in $(seq 1 300); do
+        if [[ -s "$data/host.json" ]]; then
+            HOST_ADDR=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['listen'])" "$data/host.json")
+            return 0
+        fi
+        if ! kill -0 "$HOST_PID" 2>/dev/null; then
+            echo "host failed to start; its log:" >&2
+            cat "$log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "host did not come up within 30 s" >&2
+    return 1
+}
+
+# stop_host: SIGTERM and wait; prints the host's exit status.
+stop_host() {
+    if [[ -n "${HOST_PID:-}" ]] && kill -0 "$HOST_PID" 2>/dev/null; then
+        kill -TERM "$HOST_PID"
+        local status=0
+        wait "$HOST_PID" || status=$?
+        HOST_PID=""
+        return "$status"
+    fi
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test (unit and integration).
+# Usage: scripts/test.sh            (from a fresh Debian 12 machine with Swift 6.3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh
+
+echo "== build (debug: every executable the integration tests spawn)"
+swift build
+
+# The enclave-closure test reads this; `swift package describe` cannot run inside
+# `swift test` because both take SwiftPM's build lock.
+swift package describe --type json > .build/package-description.json
+
+echo "== test"
+export SEALSTREAM_BIN_DIR="$(swift build --show-bin-path)"
+swift test 2>&1 | tee .build/test-output.txt
+status=${PIPESTATUS[0]}
+exit "$status"
