@@ -61,6 +61,22 @@ public final class Worker<E: MatchingEngine> {
     /// Sessions currently open.
     public var sessionCount: Int { sessions.count }
 
+    /// Public counters for the host's metrics.
+    public var stats: EnclaveStats {
+        var s = EnclaveStats()
+        s.framesIn = counters.framesIn
+        s.sessionsOpen = UInt64(sessions.count)
+        s.sessionsOpened = counters.sessionsOpened
+        s.globalSequence = globalSequence
+        s.requestsRejectedByEngine = counters.requestsRejectedByEngine
+        s.requestsNotSequenced = counters.requestsNotSequenced
+        s.evidenceServed = counters.evidenceServed
+        for reason in RefusalReason.allCases where counters.refusals(reason) > 0 {
+            s.refusals[reason] = counters.refusals(reason)
+        }
+        return s
+    }
+
     /// Processes one inbound batch body (after the link kind byte), appending one reply
     /// per entry to `output`. Throws only when the batch itself is malformed, which only
     /// a broken or hostile host produces.

@@ -89,6 +89,23 @@ do {
 var inbound = [UInt8](repeating: 0, count: 1 << 20)
 var filled = 0
 var output = LinkBatchWriter(kind: .outboundBatch, capacity: 1 << 20)
+var lastStats: UInt64 = 0
+
+func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Counters for the host's metrics, at most once a second (checked once per read, not
+/// per frame).
+@MainActor func sendStats(force: Bool) {
+    let now = monotonicNanos()
+    guard force || now - lastStats >= 1_000_000_000 else { return }
+    lastStats = now
+    _ = worker.stats.encode().withUnsafeBytes { FileIO.writeAll(1, $0) }
+}
+
 loop: while true {
     if filled == inbound.count {
         inbound.append(contentsOf: repeatElement(0, count: inbound.count))
@@ -112,7 +129,7 @@ loop: while true {
                 case .routeClosed:
                     var r = ByteReader(body)
                     worker.routeClosed(try r.readUInt32())
-                case .hello, .outboundBatch:
+                case .hello, .outboundBatch, .stats:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }
                 consumed += header.totalLength
@@ -135,7 +152,9 @@ loop: while true {
         }
         output.reset()
     }
+    sendStats(force: false)
 }
+sendStats(force: true)
 
 let c = worker.counters
 Log.info("stopped", [

@@ -26,6 +26,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
     let eventLoop: EventLoop
     let logger: Logger
     private let configuration: HostConfiguration
+    private let transport: EnclaveTransport
+    private var worker: WorkerHandle?
     private let metrics: HostMetrics
     private(set) var state: State = .idle
     private var channel: Channel?
@@ -46,9 +48,10 @@ final class EnclaveSupervisor: @unchecked Sendable {
     /// Called on the event loop each time a worker becomes ready, with its pid.
     var onReady: ((pid_t) -> Void)?
 
-    init(eventLoop: EventLoop, configuration: HostConfiguration, metrics: HostMetrics, logger: Logger) {
+    init(eventLoop: EventLoop, configuration: HostConfiguration, transport: EnclaveTransport, metrics: HostMetrics, logger: Logger) {
         self.eventLoop = eventLoop
         self.configuration = configuration
+        self.transport = transport
         self.metrics = metrics
         self.logger = logger
         self.restartDelay = configuration.restartDelayMillis
@@ -87,46 +90,31 @@ final class EnclaveSupervisor: @unchecked Sendable {
 
     private func spawn() {
         eventLoop.preconditionInEventLoop()
-        let spawned: SpawnedEnclave
-        do {
-            spawned = try EnclaveProcess.spawn(
-                path: configuration.enclavePath,
-                arguments: ["--config", configuration.venueConfigPath, "--attestation", configuration.attestation.rawValue])
-        } catch {
-            logger.error("enclave spawn failed", metadata: ["error": "\(error)"])
-            if let p = firstStart {
-                firstStart = nil
-                p.fail(error)
-            } else {
-                scheduleRestart()
-            }
-            return
-        }
-        state = .starting(pid: spawned.pid)
+        state = .starting(pid: 0)
         startedAt = .now()
-        metrics.enclaveStarts.add(1, ordering: .relaxed)
-        logger.info("enclave spawned", metadata: ["pid": "\(spawned.pid)"])
-        let pid = spawned.pid
-        NIOPipeBootstrap(group: eventLoop)
-            .channelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: configuration.linkLowWatermark, high: configuration.linkHighWatermark))
-            .channelOption(ChannelOptions.maxMessagesPerRead, value: 16)
-            .channelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 256 * 1024, maximum: 4 * 1024 * 1024))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(LinkHandler(supervisor: self, pid: pid))
+        transport.launch(on: eventLoop) { channel, handle in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(LinkHandler(supervisor: self, worker: handle))
+            }
+        }.whenComplete { result in
+            switch result {
+            case .success(let (channel, handle)):
+                self.channel = channel
+                self.worker = handle
+                if case .starting = self.state { self.state = .starting(pid: handle.pid ?? 0) }
+                self.metrics.enclaveStarts.add(1, ordering: .relaxed)
+                self.logger.info("enclave spawned", metadata: ["worker": "\(handle.label)"])
+            case .failure(let error):
+                self.logger.error("enclave spawn failed", metadata: ["error": "\(error)"])
+                if let p = self.firstStart {
+                    self.firstStart = nil
+                    self.state = .stopped
+                    p.fail(error)
+                } else {
+                    self.scheduleRestart()
                 }
             }
-            .takingOwnershipOfDescriptors(input: spawned.readFD, output: spawned.writeFD)
-            .whenComplete { result in
-                switch result {
-                case .success(let channel):
-                    self.channel = channel
-                case .failure(let error):
-                    self.logger.error("enclave pipe setup failed", metadata: ["error": "\(error)"])
-                    kill(pid, SIGKILL)
-                    self.linkClosed(pid: pid)
-                }
-            }
+        }
     }
 
     /// Graceful stop: wait (bounded) for in-flight frames, then close the worker's stdin
@@ -154,9 +142,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
 
     private func stopWorker() -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
-        let pid = self.pid
         state = .stopping
-        guard let channel, let pid else {
+        guard let channel, let worker else {
             state = .stopped
             promise.succeed()
             return promise.futureResult
@@ -165,7 +152,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
         channel.close(mode: .output, promise: nil)
         // A worker that ignores EOF is killed after the drain timeout.
         eventLoop.scheduleTask(in: .milliseconds(configuration.drainTimeoutMillis)) {
-            if self.state == .stopping { kill(pid, SIGKILL) }
+            if self.state == .stopping { worker.terminate() }
         }
         return promise.futureResult
     }
@@ -248,18 +235,23 @@ final class EnclaveSupervisor: @unchecked Sendable {
         if writable { resumeAll() }
     }
 
-    func receivedHello(_ json: ByteBuffer, pid: pid_t) {
+    func receivedHello(_ json: ByteBuffer, worker: WorkerHandle) {
+        let pid = worker.pid ?? 0
         helloJSON = Array(json.readableBytesView)
         state = .up(pid: pid)
         metrics.enclaveUp.store(1, ordering: .relaxed)
         writeEvidenceSnapshot()
-        logger.info("enclave ready", metadata: ["pid": "\(pid)", "restarts": "\(restarts)"])
+        logger.info("enclave ready", metadata: ["worker": "\(worker.label)", "restarts": "\(restarts)"])
         onReady?(pid)
         if let p = firstStart {
             firstStart = nil
             p.succeed()
         }
         resumeAll()
+    }
+
+    func receivedStats(_ stats: EnclaveStats) {
+        metrics.enclaveStats.withLock { $0 = stats }
     }
 
     /// Routes every frame of one outbound batch, then flushes each touched connection once.
@@ -290,37 +282,37 @@ final class EnclaveSupervisor: @unchecked Sendable {
 
     /// The worker sent something that is not valid link protocol: it is broken. Kill it;
     /// the EOF that follows takes the crash path.
-    func linkProtocolViolation(_ error: Error, pid: pid_t) {
-        logger.error("enclave link protocol violation; killing worker", metadata: ["pid": "\(pid)", "error": "\(error)"])
-        kill(pid, SIGKILL)
+    func linkProtocolViolation(_ error: Error, worker: WorkerHandle) {
+        logger.error("enclave link protocol violation; killing worker", metadata: ["worker": "\(worker.label)", "error": "\(error)"])
+        worker.terminate()
     }
 
-    /// The worker's stdout closed: it exited (or is about to). Reap it off the loop.
-    func linkClosed(pid: pid_t) {
+    /// The worker's link closed: it exited (or is about to). Reap it off the loop.
+    func linkClosed(worker: WorkerHandle) {
         eventLoop.preconditionInEventLoop()
         channel = nil
+        self.worker = nil
         metrics.enclaveUp.store(0, ordering: .relaxed)
         let stopping = state == .stopping
-        NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { EnclaveProcess.wait(pid: pid) }
-            .whenComplete { result in
-                let how = (try? result.get()) ?? "unknown"
-                if stopping {
-                    self.logger.info("enclave stopped", metadata: ["pid": "\(pid)", "exit": "\(how)"])
-                    self.state = .stopped
-                    self.stopPromise?.succeed()
-                    self.stopPromise = nil
-                } else {
-                    self.enclaveCrashed(pid: pid, how: how)
-                }
+        worker.waitForExit(on: eventLoop).whenComplete { result in
+            let how = (try? result.get()) ?? "unknown"
+            if stopping {
+                self.logger.info("enclave stopped", metadata: ["worker": "\(worker.label)", "exit": "\(how)"])
+                self.state = .stopped
+                self.stopPromise?.succeed()
+                self.stopPromise = nil
+            } else {
+                self.enclaveCrashed(worker: worker, how: how)
             }
+        }
     }
 
-    private func enclaveCrashed(pid: pid_t, how: String) {
+    private func enclaveCrashed(worker: WorkerHandle, how: String) {
         metrics.enclaveCrashes.add(1, ordering: .relaxed)
         if let p = firstStart {
             firstStart = nil
             state = .stopped
-            logger.error("enclave exited during start-up", metadata: ["pid": "\(pid)", "exit": "\(how)"])
+            logger.error("enclave exited during start-up", metadata: ["worker": "\(worker.label)", "exit": "\(how)"])
             p.fail(EnclaveStartError.exitedDuringStartup(how))
             return
         }
@@ -333,7 +325,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
         resetPending()
         restarts += 1
         logger.error("enclave crashed; restarting", metadata: [
-            "pid": "\(pid)", "exit": "\(how)", "in_flight_lost": "\(lost)", "restarts": "\(restarts)",
+            "worker": "\(worker.label)", "exit": "\(how)", "in_flight_lost": "\(lost)", "restarts": "\(restarts)",
             "delay_ms": "\(restartDelay)",
         ])
         state = .down
@@ -387,13 +379,13 @@ final class LinkHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
 
     private let supervisor: EnclaveSupervisor
-    private let pid: pid_t
+    private let worker: WorkerHandle
     private var cumulation: ByteBuffer?
     private var broken = false
 
-    init(supervisor: EnclaveSupervisor, pid: pid_t) {
+    init(supervisor: EnclaveSupervisor, worker: WorkerHandle) {
         self.supervisor = supervisor
-        self.pid = pid
+        self.worker = worker
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -408,14 +400,17 @@ final class LinkHandler: ChannelInboundHandler, @unchecked Sendable {
                 let body = buffer.readSlice(length: header.bodyLength)!
                 cumulation = buffer
                 switch header.kind {
-                case .hello: supervisor.receivedHello(body, pid: pid)
+                case .hello: supervisor.receivedHello(body, worker: worker)
                 case .outboundBatch: try supervisor.receivedBatch(body)
+                case .stats:
+                    let stats = try body.withUnsafeReadableBytes { try EnclaveStats.decode(body: $0) }
+                    supervisor.receivedStats(stats)
                 case .inboundBatch, .routeClosed: throw WireError.unknownMessageType(header.kind.rawValue)
                 }
             }
         } catch {
             broken = true
-            supervisor.linkProtocolViolation(error, pid: pid)
+            supervisor.linkProtocolViolation(error, worker: worker)
             return
         }
         if let c = cumulation, c.readableBytes == 0 { cumulation = nil } else { cumulation?.discardReadBytes() }
@@ -427,7 +422,7 @@ final class LinkHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        supervisor.linkClosed(pid: pid)
+        supervisor.linkClosed(worker: worker)
         context.fireChannelInactive()
     }
 

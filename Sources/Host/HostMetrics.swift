@@ -24,6 +24,8 @@ public final class HostMetrics: Sendable {
     public let enclaveUp = Atomic<Int64>(0)
     /// Malformed frames by `WireError.code` (index), each of which closed a connection.
     private let malformed = Mutex<[UInt64]>(Array(repeating: 0, count: 16))
+    /// The current worker's latest counters (reset when a new worker starts).
+    public let enclaveStats = Mutex<EnclaveStats?>(nil)
 
     public init() {}
 
@@ -60,6 +62,23 @@ public final class HostMetrics: Sendable {
         out += "# TYPE sealstream_host_malformed_frames_total counter\n"
         for error in WireError.allLabels {
             out += "sealstream_host_malformed_frames_total{reason=\"\(error.label)\"} \(malformedCount(error.code))\n"
+        }
+        if let s = enclaveStats.withLock({ $0 }) {
+            func e(_ name: String, _ help: String, _ type: String, _ value: UInt64) -> String {
+                "# HELP sealstream_enclave_\(name) \(help)\n# TYPE sealstream_enclave_\(name) \(type)\nsealstream_enclave_\(name) \(value)\n"
+            }
+            out += e("frames_in_total", "Frames the current worker processed.", "counter", s.framesIn)
+            out += e("sessions_open", "Sessions the current worker holds.", "gauge", s.sessionsOpen)
+            out += e("sessions_opened_total", "Sessions opened by the current worker.", "counter", s.sessionsOpened)
+            out += e("global_sequence", "Last global sequence number assigned.", "gauge", s.globalSequence)
+            out += e("requests_rejected_total", "Sequenced requests the engine rejected.", "counter", s.requestsRejectedByEngine)
+            out += e("requests_not_sequenced_total", "Authenticated requests whose plaintext did not decode.", "counter", s.requestsNotSequenced)
+            out += e("evidence_served_total", "Evidence documents produced.", "counter", s.evidenceServed)
+            out += "# HELP sealstream_enclave_refusals_total Frames refused before sequencing, by reason.\n"
+            out += "# TYPE sealstream_enclave_refusals_total counter\n"
+            for reason in RefusalReason.allCases {
+                out += "sealstream_enclave_refusals_total{reason=\"\(reason.label)\"} \(s.refusals[reason] ?? 0)\n"
+            }
         }
         return out
     }

@@ -24,7 +24,20 @@ public final class HostService: Service, @unchecked Sendable {
         // crosses a thread inside the host. The enclave runs on the other core.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
-        let supervisor = EnclaveSupervisor(eventLoop: loop, configuration: configuration, metrics: metrics, logger: logger)
+        let cfg = configuration
+        let transport = ChildProcessTransport(
+            executable: configuration.enclavePath,
+            arguments: ["--config", configuration.venueConfigPath, "--attestation", configuration.attestation.rawValue],
+            configure: { bootstrap in
+                bootstrap
+                    .channelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: cfg.linkLowWatermark, high: cfg.linkHighWatermark))
+                    .channelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+                    .channelOption(
+                        ChannelOptions.recvAllocator,
+                        value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 256 * 1024, maximum: 4 * 1024 * 1024))
+            })
+        let supervisor = EnclaveSupervisor(
+            eventLoop: loop, configuration: configuration, transport: transport, metrics: metrics, logger: logger)
         do {
             try await supervisor.start().get()
         } catch {

@@ -21,6 +21,60 @@ public enum LinkKind: UInt8, Sendable {
     case hello = 0x81
     /// enclave → host: count (4) ‖ entries, each route (4) ‖ one complete frame to that route.
     case outboundBatch = 0x82
+    /// enclave → host: `EnclaveStats`, at most once a second and once at exit.
+    case stats = 0x83
+}
+
+/// The worker's public counters, sent to the host for its metrics. They reveal nothing
+/// the host could not count itself from the frames it forwards.
+public struct EnclaveStats: Equatable, Sendable {
+    public var framesIn: UInt64 = 0
+    public var sessionsOpen: UInt64 = 0
+    public var sessionsOpened: UInt64 = 0
+    /// The last global sequence number assigned.
+    public var globalSequence: UInt64 = 0
+    public var requestsRejectedByEngine: UInt64 = 0
+    public var requestsNotSequenced: UInt64 = 0
+    public var evidenceServed: UInt64 = 0
+    /// Refusals by reason.
+    public var refusals: [RefusalReason: UInt64] = [:]
+
+    public init() {}
+
+    /// Seven u64 counters ‖ n (2) ‖ n × (reason (2) ‖ count (8)), reasons ascending.
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + refusals.count * 10)
+        for v in [framesIn, sessionsOpen, sessionsOpened, globalSequence, requestsRejectedByEngine, requestsNotSequenced, evidenceServed] {
+            w.write(v)
+        }
+        let nonZero = refusals.filter { $0.value > 0 }.sorted { $0.key.rawValue < $1.key.rawValue }
+        w.write(UInt16(nonZero.count))
+        for (reason, count) in nonZero {
+            w.write(reason.rawValue)
+            w.write(count)
+        }
+        return encodeLinkMessage(kind: .stats, body: w.bytes)
+    }
+
+    public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> EnclaveStats {
+        var r = ByteReader(body)
+        var s = EnclaveStats()
+        s.framesIn = try r.readUInt64()
+        s.sessionsOpen = try r.readUInt64()
+        s.sessionsOpened = try r.readUInt64()
+        s.globalSequence = try r.readUInt64()
+        s.requestsRejectedByEngine = try r.readUInt64()
+        s.requestsNotSequenced = try r.readUInt64()
+        s.evidenceServed = try r.readUInt64()
+        let n = try r.readUInt16()
+        for _ in 0..<n {
+            let raw = try r.readUInt16()
+            guard let reason = RefusalReason(rawValue: raw) else { throw .invalidField("refusal reason \(raw)") }
+            s.refusals[reason] = try r.readUInt64()
+        }
+        try r.expectEnd("enclave stats")
+        return s
+    }
 }
 
 /// One link message located in a buffer.

@@ -97,7 +97,17 @@ struct PipelineTests {
             // The other session is unaffected.
             #expect(try trader.order("after-\(label)").status == .accepted)
         }
+        // A tampered ciphertext is refused, publicly, and the connection stays up.
+        var tampered = try trader.session.seal(.cancel(try ClientOrderID("tampered"))).frame
+        tampered[tampered.count - 1] ^= 0x01
+        try trader.connection.send(tampered)
+        let refusal = try trader.connection.receive()
+        #expect(refusal.type == .refusal)
+        #expect(try refusal.body.withUnsafeBytes { try Refusal.decode(body: $0) }.reason == .authenticationFailed)
+        #expect(try trader.order("after-tamper").status == .accepted)
+
         #expect(host.stop() == 0)
+        #expect(host.metric("sealstream_enclave_refusals_total{reason=\"authenticationFailed\"}") == 1)
         for (label, _, _) in cases {
             let line = "sealstream_host_malformed_frames_total{reason=\"\(label)\"}"
             #expect((host.metric(line) ?? 0) >= 1, "\(label) counted")

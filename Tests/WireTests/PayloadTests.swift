@@ -60,6 +60,20 @@ struct PayloadTests {
         #expect(throws: WireError.unknownMessageType(0x55)) { try ([0, 0, 0, 1, 0x55] as [UInt8]).withUnsafeBytes { try LinkParser.parseHeader($0) } }
     }
 
+    @Test func enclaveStatsRoundTrip() throws {
+        var stats = EnclaveStats()
+        stats.framesIn = 10
+        stats.globalSequence = 7
+        stats.refusals = [.authenticationFailed: 2, .replayOrReorder: 1]
+        let message = stats.encode()
+        let decoded = try message.withUnsafeBytes { raw in
+            let h = try #require(try LinkParser.parseHeader(raw))
+            #expect(h.kind == .stats)
+            return try EnclaveStats.decode(body: UnsafeRawBufferPointer(rebasing: raw[5..<h.totalLength]))
+        }
+        #expect(decoded == stats)
+    }
+
     @Test func associatedDataLayout() {
         let ad = SealedAssociatedData.bytes(type: .sealedRequest, sessionID: 0x0102, sequence: 0x0304)
         #expect(ad == [1, 3, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 3, 4])
