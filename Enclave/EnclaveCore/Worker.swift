@@ -23,6 +23,9 @@ public final class Worker<E: MatchingEngine> {
     public private(set) var globalSequence: UInt64 = 0
     /// Most sessions held at once; opening more is refused with `sessionLimit`.
     public let maxSessions: Int
+    /// Most sessions one connection (route) may hold, so one client cannot exhaust
+    /// `maxSessions` for everyone.
+    public let maxSessionsPerRoute: Int
 
     private var sessions: [UInt64: Session] = [:]
     private var sessionsByRoute: [UInt32: [UInt64]] = [:]
@@ -38,10 +41,14 @@ public final class Worker<E: MatchingEngine> {
     private var receiptWriter = ByteWriter(capacity: 256)
 
     /// `clock` returns Unix nanoseconds; the worker clamps it so stamps never decrease.
-    public init(identity: EnclaveIdentity, engine: E, maxSessions: Int = 100_000, clock: @escaping () -> UInt64) throws {
+    public init(
+        identity: EnclaveIdentity, engine: E, maxSessions: Int = 100_000, maxSessionsPerRoute: Int = 256,
+        clock: @escaping () -> UInt64
+    ) throws {
         self.identity = identity
         self.engine = engine
         self.maxSessions = maxSessions
+        self.maxSessionsPerRoute = maxSessionsPerRoute
         self.clock = clock
         try identity.config.validate()
         custodyKey = try Ed25519PublicKey(bytes: Hex.decode(identity.config.custodyKey) ?? [])
@@ -193,7 +200,7 @@ public final class Worker<E: MatchingEngine> {
         guard sessions[sid] == nil else {
             return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .sessionIDInUse, output: &output)
         }
-        guard sessions.count < maxSessions else {
+        guard sessions.count < maxSessions, sessionsByRoute[route, default: []].count < maxSessionsPerRoute else {
             return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .sessionLimit, output: &output)
         }
         let cipher: SessionCipher

@@ -14,14 +14,15 @@ final class Harness {
     var now: UInt64 = 1_000_000
     let route: UInt32 = 5
 
-    init(maxSessions: Int = 100) throws {
+    init(maxSessions: Int = 100, maxSessionsPerRoute: Int = 100) throws {
         let identity = EnclaveIdentity(
             sessionKey: try KXKeyPair(), instanceID: 1, measurement: Array(repeating: 1, count: 32),
             configHash: Array(repeating: 2, count: 32), config: venue, mode: .software, isolation: .process,
             isolationReport: IsolationReport(dumpable: false, noNewPrivileges: true, privateNetworkNamespace: true,
                                              listeningSockets: 0, openFileDescriptors: 3))
         var clock: () -> UInt64 = { 0 }
-        worker = try Worker(identity: identity, engine: SequencerEngine(config: venue), maxSessions: maxSessions, clock: { clock() })
+        worker = try Worker(identity: identity, engine: SequencerEngine(config: venue), maxSessions: maxSessions, maxSessionsPerRoute: maxSessionsPerRoute,
+                            clock: { clock() })
         clock = { [unowned self] in self.now }
     }
 
@@ -165,6 +166,18 @@ struct WorkerTests {
         h.worker.routeClosed(h.route)
         #expect(h.worker.sessionCount == 0)
         #expect(h.refusalReason(try h.send(try s2.seal(order("late")).frame)) == .unknownSession)
+    }
+
+    @Test func oneConnectionCannotTakeEverySession() throws {
+        let h = try Harness(maxSessions: 100, maxSessionsPerRoute: 2)
+        _ = try h.deposit(account: 1, name: "alice")
+        _ = try h.openSession(account: 1, name: "alice")
+        _ = try h.openSession(account: 1, name: "alice")
+        let (_, third) = try EnclaveSession.open(enclaveKey: h.enclaveKey, accountID: 1, accountKey: DemoKeys.signingKey(.trader, "alice"))
+        #expect(h.refusalReason(try h.send(third)) == .sessionLimit)
+        // Another connection still can.
+        let (_, other) = try EnclaveSession.open(enclaveKey: h.enclaveKey, accountID: 1, accountKey: DemoKeys.signingKey(.trader, "alice"))
+        #expect(try h.send(other, route: 6).type == .sessionAccepted)
     }
 
     @Test func garbagePlaintextIsAnsweredButNotSequenced() throws {
