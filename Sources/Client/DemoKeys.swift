@@ -19,16 +19,37 @@ public enum DemoKeys {
     public static let custodyName = "custody"
     public static let publisherNames = ["pyth-a", "pyth-b", "chainlink-c"]
 
-    /// The bundled demo venue: three perpetual markets, three publishers each.
+    /// The bundled demo venue: four perpetual markets across three margin tiers, three
+    /// publishers each (two must agree), prices stale after 60 s.
     public static func venue() -> VenueConfig {
         let publishers = publisherNames.map { Hex.encode(signingKey(.publisher, $0).publicKey.bytes) }
+        func oracle() -> OracleConfig {
+            OracleConfig(publishers: publishers, minPublishers: 2, stalenessNanos: 60_000_000_000,
+                         maxConfidenceBps: 50, maxDeviationBps: 1_000)
+        }
+        let hourly = FundingConfig(intervalNanos: 3_600_000_000_000, maxRateBps: 75)
         return VenueConfig(
             venueID: 7400, name: "Sealstream demo venue",
             custodyKey: Hex.encode(signingKey(.custody, custodyName).publicKey.bytes),
+            marginTiers: [
+                MarginTier(name: "large-cap", initialBps: 500, maintenanceBps: 300),
+                MarginTier(name: "mid-cap", initialBps: 1_000, maintenanceBps: 500),
+                MarginTier(name: "long-tail", initialBps: 2_000, maintenanceBps: 1_000),
+            ],
+            fees: FeeSchedule(makerBps: 1, takerBps: 5),
+            liquidation: LiquidationConfig(
+                partialThreshold: 50_000_000_000, maxCloseBps: 2_500, cooldownNanos: 5_000_000_000, feeBps: 50,
+                insuranceFund: 1_000_000_000_000),
             markets: [
-                MarketConfig(id: 1, symbol: "BTC-PERP", publishers: publishers),
-                MarketConfig(id: 2, symbol: "ETH-PERP", publishers: publishers),
-                MarketConfig(id: 3, symbol: "SOL-PERP", publishers: publishers),
+                // Tick in quote micro-units per base unit; step in base units of 10^-8.
+                MarketConfig(id: 1, symbol: "BTC-PERP", tickSize: 100_000, stepSize: 10_000, tier: "large-cap",
+                             oracle: oracle(), funding: hourly),
+                MarketConfig(id: 2, symbol: "ETH-PERP", tickSize: 10_000, stepSize: 100_000, tier: "large-cap",
+                             oracle: oracle(), funding: hourly),
+                MarketConfig(id: 3, symbol: "SOL-PERP", tickSize: 1_000, stepSize: 1_000_000, tier: "mid-cap",
+                             oracle: oracle(), funding: hourly),
+                MarketConfig(id: 4, symbol: "DOGE-PERP", tickSize: 10, stepSize: 100_000_000, tier: "long-tail",
+                             oracle: oracle(), funding: hourly),
             ])
     }
 

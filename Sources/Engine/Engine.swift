@@ -54,7 +54,7 @@ public struct SequencerEngine: MatchingEngine {
         switch event.input {
         case .deposit, .oraclePrice:
             return .accepted(detail: [])
-        case .request(_, .cancel):
+        case .request(_, .cancel), .request(_, .withdraw):
             return .accepted(detail: [])
         case .request(_, .newOrder(let order)):
             guard markets.contains(order.market) else { return .rejected(.unknownMarket) }

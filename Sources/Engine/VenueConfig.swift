@@ -1,19 +1,28 @@
 import Wire
 
 /// The venue's configuration: part of the enclave's measured identity (its hash is in
-/// the evidence). JSON on disk; see `docs/CONFIG.md`.
+/// the evidence). JSON on disk; see `docs/CONFIG.md`. Every number states its unit.
 public struct VenueConfig: Codable, Equatable, Sendable {
     /// Venue id, bound into custody-signed deposits.
     public var venueID: UInt64
     public var name: String
     /// Hex Ed25519 public key of the custody bridge that signs deposits.
     public var custodyKey: String
+    public var marginTiers: [MarginTier]
+    public var fees: FeeSchedule
+    public var liquidation: LiquidationConfig
     public var markets: [MarketConfig]
 
-    public init(venueID: UInt64, name: String, custodyKey: String, markets: [MarketConfig]) {
+    public init(
+        venueID: UInt64, name: String, custodyKey: String, marginTiers: [MarginTier], fees: FeeSchedule,
+        liquidation: LiquidationConfig, markets: [MarketConfig]
+    ) {
         self.venueID = venueID
         self.name = name
         self.custodyKey = custodyKey
+        self.marginTiers = marginTiers
+        self.fees = fees
+        self.liquidation = liquidation
         self.markets = markets
     }
 
@@ -21,30 +30,154 @@ public struct VenueConfig: Codable, Equatable, Sendable {
     public func validate() throws(ConfigError) {
         guard let key = Hex.decode(custodyKey), key.count == 32 else { throw .invalidKey("custodyKey") }
         guard !markets.isEmpty else { throw .noMarkets }
+        var tierNames = Set<String>()
+        for t in marginTiers {
+            guard tierNames.insert(t.name).inserted else { throw .invalid("duplicate margin tier \(t.name)") }
+            guard 0 < t.maintenanceBps, t.maintenanceBps < t.initialBps, t.initialBps <= 10_000 else {
+                throw .invalid("tier \(t.name): need 0 < maintenance < initial <= 10000 bps")
+            }
+        }
+        guard (0...1_000).contains(fees.makerBps), (0...1_000).contains(fees.takerBps) else {
+            throw .invalid("fees must be 0...1000 bps")
+        }
+        let l = liquidation
+        guard (1...10_000).contains(l.maxCloseBps), (0...1_000).contains(l.feeBps), l.partialThreshold >= 0,
+              l.insuranceFund >= 0
+        else { throw .invalid("liquidation parameters out of range") }
         var seen = Set<UInt32>()
         for m in markets {
             guard seen.insert(m.id).inserted else { throw .duplicateMarket(m.id) }
-            guard !m.publishers.isEmpty else { throw .noPublishers(m.symbol) }
-            for p in m.publishers {
+            guard tierNames.contains(m.tier) else { throw .invalid("market \(m.symbol): unknown tier \(m.tier)") }
+            guard m.tickSize > 0, m.stepSize > 0 else { throw .invalid("market \(m.symbol): tick and step must be > 0") }
+            let o = m.oracle
+            guard !o.publishers.isEmpty else { throw .noPublishers(m.symbol) }
+            guard (1...o.publishers.count).contains(o.minPublishers) else {
+                throw .invalid("market \(m.symbol): minPublishers must be 1...\(o.publishers.count)")
+            }
+            for p in o.publishers {
                 guard let k = Hex.decode(p), k.count == 32 else { throw .invalidKey("publisher of \(m.symbol)") }
+            }
+            guard o.stalenessNanos > 0, o.maxConfidenceBps > 0, o.maxDeviationBps > 0 else {
+                throw .invalid("market \(m.symbol): oracle limits must be > 0")
+            }
+            guard m.funding.intervalNanos > 0, (0...10_000).contains(m.funding.maxRateBps) else {
+                throw .invalid("market \(m.symbol): funding interval > 0, max rate 0...10000 bps")
             }
         }
     }
 
     public func market(_ id: UInt32) -> MarketConfig? { markets.first { $0.id == id } }
+    public func tier(_ name: String) -> MarginTier? { marginTiers.first { $0.name == name } }
 }
 
-/// One market of the venue.
+/// Margin fractions, in basis points of position notional at mark.
+public struct MarginTier: Codable, Equatable, Sendable {
+    public var name: String
+    /// Initial margin fraction (bps): needed to open or increase risk.
+    public var initialBps: Int64
+    /// Maintenance margin fraction (bps): below it the account is liquidatable.
+    public var maintenanceBps: Int64
+
+    public init(name: String, initialBps: Int64, maintenanceBps: Int64) {
+        self.name = name
+        self.initialBps = initialBps
+        self.maintenanceBps = maintenanceBps
+    }
+}
+
+/// Trading fees in bps of fill notional, rounded up, paid into the fee pool.
+public struct FeeSchedule: Codable, Equatable, Sendable {
+    public var makerBps: Int64
+    public var takerBps: Int64
+
+    public init(makerBps: Int64, takerBps: Int64) {
+        self.makerBps = makerBps
+        self.takerBps = takerBps
+    }
+}
+
+/// How liquidations proceed.
+public struct LiquidationConfig: Codable, Equatable, Sendable {
+    /// Positions with notional (quote micro-units, at mark) above this are closed in
+    /// partial steps; at or below it, fully.
+    public var partialThreshold: Int64
+    /// Largest fraction of a large position closed in one step (bps).
+    public var maxCloseBps: Int64
+    /// Enclave time between partial steps on the same account and market, ns.
+    public var cooldownNanos: UInt64
+    /// Liquidation fee (bps of closed notional), paid into the insurance fund.
+    public var feeBps: Int64
+    /// Opening balance of the insurance fund, quote micro-units.
+    public var insuranceFund: Int64
+
+    public init(partialThreshold: Int64, maxCloseBps: Int64, cooldownNanos: UInt64, feeBps: Int64, insuranceFund: Int64) {
+        self.partialThreshold = partialThreshold
+        self.maxCloseBps = maxCloseBps
+        self.cooldownNanos = cooldownNanos
+        self.feeBps = feeBps
+        self.insuranceFund = insuranceFund
+    }
+}
+
+/// One perpetual market.
 public struct MarketConfig: Codable, Equatable, Sendable {
     public var id: UInt32
     public var symbol: String
-    /// Hex Ed25519 public keys of the oracle publishers whose prices count for this market.
-    public var publishers: [String]
+    /// Prices must be multiples of this (quote micro-units per base unit).
+    public var tickSize: Int64
+    /// Quantities must be multiples of this (base units of 10^-8).
+    public var stepSize: Int64
+    /// Name of a `MarginTier`.
+    public var tier: String
+    public var oracle: OracleConfig
+    public var funding: FundingConfig
 
-    public init(id: UInt32, symbol: String, publishers: [String]) {
+    public init(id: UInt32, symbol: String, tickSize: Int64, stepSize: Int64, tier: String, oracle: OracleConfig, funding: FundingConfig) {
         self.id = id
         self.symbol = symbol
+        self.tickSize = tickSize
+        self.stepSize = stepSize
+        self.tier = tier
+        self.oracle = oracle
+        self.funding = funding
+    }
+
+    /// Shorthand used by code that only needs the publisher keys.
+    public var publishers: [String] { oracle.publishers }
+}
+
+/// Oracle guard rails of one market.
+public struct OracleConfig: Codable, Equatable, Sendable {
+    /// Hex Ed25519 public keys of the publishers whose prices count.
+    public var publishers: [String]
+    /// Fewest fresh, plausible publisher prices for a valid mark.
+    public var minPublishers: Int
+    /// A publisher price older than this (enclave time − publish time, ns) is stale.
+    public var stalenessNanos: UInt64
+    /// A price whose confidence exceeds this fraction of it (bps) is too uncertain.
+    public var maxConfidenceBps: Int64
+    /// A median further than this (bps) from the previous median makes the price invalid.
+    public var maxDeviationBps: Int64
+
+    public init(publishers: [String], minPublishers: Int, stalenessNanos: UInt64, maxConfidenceBps: Int64, maxDeviationBps: Int64) {
         self.publishers = publishers
+        self.minPublishers = minPublishers
+        self.stalenessNanos = stalenessNanos
+        self.maxConfidenceBps = maxConfidenceBps
+        self.maxDeviationBps = maxDeviationBps
+    }
+}
+
+/// Funding of one perpetual market.
+public struct FundingConfig: Codable, Equatable, Sendable {
+    /// Enclave time between funding payments, ns.
+    public var intervalNanos: UInt64
+    /// Clamp on the per-interval rate (bps of mark).
+    public var maxRateBps: Int64
+
+    public init(intervalNanos: UInt64, maxRateBps: Int64) {
+        self.intervalNanos = intervalNanos
+        self.maxRateBps = maxRateBps
     }
 }
 
@@ -54,4 +187,5 @@ public enum ConfigError: Error, Equatable, Sendable {
     case noMarkets
     case duplicateMarket(UInt32)
     case noPublishers(String)
+    case invalid(String)
 }

@@ -77,13 +77,16 @@ public struct NewOrder: Equatable, Sendable {
 public enum OrderRequest: Equatable, Sendable {
     case newOrder(NewOrder)
     case cancel(ClientOrderID)
+    /// Withdraw `amount` quote micro-units of collateral; `id` is echoed in the receipt.
+    case withdraw(id: ClientOrderID, amount: Int64)
 
-    public enum Kind: UInt8, Sendable { case newOrder = 1, cancel = 2 }
+    public enum Kind: UInt8, Sendable { case newOrder = 1, cancel = 2, withdraw = 3 }
 
     public var clientOrderID: ClientOrderID {
         switch self {
         case .newOrder(let o): o.clientOrderID
         case .cancel(let id): id
+        case .withdraw(let id, _): id
         }
     }
 
@@ -103,6 +106,10 @@ public enum OrderRequest: Equatable, Sendable {
         case .cancel(let id):
             w.write(Kind.cancel.rawValue)
             id.write(to: &w)
+        case .withdraw(let id, let amount):
+            w.write(Kind.withdraw.rawValue)
+            id.write(to: &w)
+            w.write(amount)
         }
         return w.bytes
     }
@@ -133,13 +140,18 @@ public enum OrderRequest: Equatable, Sendable {
             let id = try ClientOrderID.read(from: &r)
             try r.expectEnd("cancel")
             return .cancel(id)
+        case .withdraw:
+            let id = try ClientOrderID.read(from: &r)
+            let amount = try r.readInt64()
+            try r.expectEnd("withdraw")
+            return .withdraw(id: id, amount: amount)
         }
     }
 }
 
 /// Why the engine rejected a sequenced request, or why the enclave could not sequence
 /// it. Sent only inside sealed receipts. Stable numbers.
-public enum RejectReason: UInt16, Sendable, CaseIterable {
+public enum RejectReason: UInt16, Error, Sendable, CaseIterable {
     /// The plaintext did not decode; the request was not sequenced.
     case malformedRequest = 1
     case unknownMarket = 2
@@ -149,6 +161,24 @@ public enum RejectReason: UInt16, Sendable, CaseIterable {
     case invalidPrice = 4
     case unknownOrder = 5
     case duplicateClientOrderID = 6
+    /// No deposit created this account.
+    case unknownAccount = 7
+    /// Price is not a multiple of the market's tick size.
+    case priceNotOnTick = 8
+    /// Quantity is not a multiple of the market's step size.
+    case quantityNotOnStep = 9
+    /// The order (filled in full) or withdrawal would leave equity below initial margin.
+    case insufficientMargin = 10
+    /// A market the request depends on has no valid mark price (stale, uncertain, …).
+    case priceUnavailable = 11
+    /// A post-only order would have taken liquidity.
+    case postOnlyWouldCross = 12
+    /// A reduce-only order would open or increase a position.
+    case reduceOnlyWouldIncrease = 13
+    /// Order notional above the per-order limit.
+    case orderTooLarge = 14
+    /// Withdrawal amount must be positive.
+    case invalidAmount = 15
 
     public var label: String { String(describing: self) }
 }

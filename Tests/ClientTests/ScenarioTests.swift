@@ -62,7 +62,8 @@ struct ScenarioTests {
     @Test func demoVenueIsWellFormedAndStable() throws {
         let venue = DemoKeys.venue()
         try venue.validate()
-        #expect(venue.markets.map(\.symbol) == ["BTC-PERP", "ETH-PERP", "SOL-PERP"])
+        #expect(venue.markets.map(\.symbol) == ["BTC-PERP", "ETH-PERP", "SOL-PERP", "DOGE-PERP"])
+        #expect(Set(venue.markets.map(\.tier)) == ["large-cap", "mid-cap", "long-tail"])
         // Keys derive from public labels: the same every run, different per role and name.
         #expect(DemoKeys.signingKey(.trader, "alice").publicKey == DemoKeys.signingKey(.trader, "alice").publicKey)
         #expect(DemoKeys.signingKey(.trader, "alice").publicKey != DemoKeys.signingKey(.publisher, "alice").publicKey)

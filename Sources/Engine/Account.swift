@@ -1,0 +1,84 @@
+import Wire
+
+/// One position in one market.
+public struct Position: Equatable, Sendable {
+    public var market: UInt32
+    /// Signed size in base units of 10^-8: positive long, negative short.
+    public var size: Int64
+    /// Quote micro-units paid to open the current size (negative for shorts: received).
+    /// Only for ranking (ADL) and reporting; value and margin come from `collateral`
+    /// and the mark.
+    public var costBasis: Int128
+    /// The market's cumulative funding index when this position last settled.
+    public var fundingIndex: Int128
+}
+
+/// A trading account. `collateral` is the account's quote balance: deposits, minus
+/// withdrawals, plus every fill's cash flow (a buy pays its notional, a sell receives
+/// it), minus fees, plus funding. Equity at mark is `collateral + Σ size × mark`, so
+/// unrealized PnL is implicit and every fill moves the same integer amount from one
+/// account to another: the venue's money is conserved exactly.
+public struct Account: Sendable {
+    public let id: UInt64
+    /// Quote micro-units.
+    public internal(set) var collateral: Int128
+    /// Positions with non-zero size, sorted by market id.
+    public internal(set) var positions: [Position] = []
+    /// Resting orders by client order id.
+    var openOrders: [ClientOrderID: OrderRef] = [:]
+    /// Enclave time of the last liquidation step per market (cooldown).
+    var lastLiquidation: [UInt32: UInt64] = [:]
+
+    init(id: UInt64, collateral: Int128) {
+        self.id = id
+        self.collateral = collateral
+    }
+
+    public func position(_ market: UInt32) -> Int64 {
+        positions.first { $0.market == market }?.size ?? 0
+    }
+
+    func positionIndex(_ market: UInt32) -> Int? {
+        positions.firstIndex { $0.market == market }
+    }
+
+    /// Applies a fill: `quantity` > 0 buys, < 0 sells, at `price`; moves `cash` (the
+    /// fill's notional, rounded down, shared exactly with the counterparty).
+    mutating func applyFill(market: UInt32, quantity: Int64, cash: Int128, fundingIndex: Int128) {
+        // A buy pays cash, a sell receives it.
+        collateral += quantity > 0 ? -cash : cash
+        let signedCash = quantity > 0 ? cash : -cash
+        if let i = positionIndex(market) {
+            var p = positions[i]
+            let old = p.size
+            let new = old + quantity
+            if old == 0 || (old > 0) == (quantity > 0) {
+                p.costBasis += signedCash
+            } else if (new > 0) == (old > 0) && new != 0 {
+                // Reduced: release cost basis pro rata, rounded toward zero.
+                p.costBasis = p.costBasis * Int128(new) / Int128(old)
+            } else if new == 0 {
+                p.costBasis = 0
+            } else {
+                // Flipped: the remainder opened at this fill's price.
+                p.costBasis = signedCash * Int128(new) / Int128(quantity)
+            }
+            p.size = new
+            if new == 0 {
+                positions.remove(at: i)
+            } else {
+                positions[i] = p
+            }
+        } else if quantity != 0 {
+            let p = Position(market: market, size: quantity, costBasis: signedCash, fundingIndex: fundingIndex)
+            let at = positions.firstIndex { $0.market > market } ?? positions.count
+            positions.insert(p, at: at)
+        }
+    }
+}
+
+/// Where a resting order lives.
+struct OrderRef: Equatable, Sendable {
+    var market: UInt32
+    var index: Int32
+}

@@ -1,0 +1,53 @@
+/// Fixed-point arithmetic for the engine: Int64 values, Int128 intermediates, and the
+/// rounding direction named at every call site. No floating point anywhere in state.
+public enum FixedMath {
+    /// Base-quantity scale: quantities are in units of 10^-8 of the base asset.
+    public static let quantityScale: Int128 = 100_000_000
+    /// Basis points per whole.
+    public static let bps: Int128 = 10_000
+
+    public enum Rounding: Sendable {
+        /// Toward negative infinity.
+        case down
+        /// Toward positive infinity.
+        case up
+    }
+
+    /// a × b / d with the stated rounding; d > 0. Traps on Int64 overflow of the result,
+    /// which the configuration limits (prices, sizes, collateral) rule out.
+    @inlinable
+    public static func mulDiv(_ a: Int128, _ b: Int128, _ d: Int128, _ rounding: Rounding) -> Int128 {
+        precondition(d > 0)
+        let p = a * b
+        var q = p / d
+        let r = p % d
+        if r != 0 {
+            // Swift division truncates toward zero; adjust to the requested direction.
+            switch rounding {
+            case .down: if p < 0 { q -= 1 }
+            case .up: if p > 0 { q += 1 }
+            }
+        }
+        return q
+    }
+
+    /// Quote value (micro-units) of `quantity` base units at `price`, rounded as stated.
+    @inlinable
+    public static func notional(price: Int64, quantity: Int64, _ rounding: Rounding) -> Int128 {
+        mulDiv(Int128(price), Int128(quantity), quantityScale, rounding)
+    }
+
+    /// `value` × `bps` / 10,000, rounded as stated.
+    @inlinable
+    public static func applyBps(_ value: Int128, _ bps: Int64, _ rounding: Rounding) -> Int128 {
+        mulDiv(value, Int128(bps), Self.bps, rounding)
+    }
+
+    /// Clamps an Int128 into Int64 (saturating); for reporting values that may exceed it.
+    @inlinable
+    public static func saturating(_ v: Int128) -> Int64 {
+        if v > Int128(Int64.max) { return .max }
+        if v < Int128(Int64.min) { return .min }
+        return Int64(v)
+    }
+}

@@ -1,0 +1,129 @@
+import Wire
+
+/// Why a market has no usable mark price. While any holds, liquidations in the market
+/// halt, orders that add risk there are refused, and withdrawals by accounts holding it
+/// are refused: nothing is ever valued on a stale or implausible price.
+public enum PriceInvalidity: UInt8, Equatable, Sendable, CaseIterable {
+    /// No publisher has ever priced this market.
+    case noPrice = 1
+    /// No publisher has a fresh price (all older than the staleness limit).
+    case stale = 2
+    /// Fresh prices exist but some are zero or negative, leaving too few.
+    case nonPositive = 3
+    /// Fresh positive prices exist but too uncertain (confidence above the limit).
+    case tooUncertain = 4
+    /// Some publishers are fresh, but fewer than `minPublishers`.
+    case tooFewPublishers = 5
+    /// The median moved further than the deviation limit from the previous median.
+    case deviation = 6
+}
+
+/// The price state of one market: latest price per publisher and the mark derived
+/// from them at a given enclave time.
+public struct OracleState: Sendable {
+    struct Quote: Sendable {
+        var price: Int64
+        var confidence: UInt64
+        var publishTime: UInt64
+    }
+
+    let config: OracleConfig
+    /// Publisher keys in configuration order; quotes indexed the same way.
+    let publisherKeys: [[UInt8]]
+    var quotes: [Quote?]
+    /// The median computed at the previous update (valid or not): the reference for the
+    /// deviation limit. A genuine jump therefore halts for one update and is confirmed
+    /// by the next.
+    var previousMedian: Int64?
+    var deviationTripped = false
+    /// Cached status and the enclave time until which it cannot change without a new
+    /// update (the earliest moment a contributing price goes stale).
+    var cachedMark: Int64?
+    var cachedInvalidity: PriceInvalidity? = .noPrice
+    var cacheValidUntil: UInt64 = 0
+    var cacheComputedAt: UInt64 = .max
+
+    init(config: OracleConfig) {
+        self.config = config
+        publisherKeys = config.publishers.map { Hex.decode($0) ?? [] }
+        quotes = Array(repeating: nil, count: config.publishers.count)
+    }
+
+    /// Records a publisher's price. Returns false (ignored) for an unknown publisher or
+    /// an out-of-order update (publish time not after the publisher's latest).
+    mutating func record(_ price: OraclePrice, now: UInt64) -> Bool {
+        guard let i = publisherKeys.firstIndex(of: price.publisher) else { return false }
+        if let q = quotes[i], price.publishTime <= q.publishTime { return false }
+        quotes[i] = Quote(price: price.price, confidence: price.confidence, publishTime: price.publishTime)
+        // Re-derive the median now; the deviation check compares it with the last one.
+        let (median, invalidity, _) = evaluate(now: now)
+        if invalidity == nil, let median {
+            if let prev = previousMedian {
+                let diff = Int128(median > prev ? median - prev : prev - median)
+                deviationTripped = diff * FixedMath.bps > Int128(prev) * Int128(config.maxDeviationBps)
+            } else {
+                deviationTripped = false
+            }
+            previousMedian = median
+        }
+        cacheComputedAt = .max
+        return true
+    }
+
+    /// The mark price at `now`, or why there is none.
+    mutating func mark(at now: UInt64) -> Result<Int64, PriceInvalidityError> {
+        if cacheComputedAt != .max && now >= cacheComputedAt && now <= cacheValidUntil {
+            if let m = cachedMark { return .success(m) }
+        } else {
+            let (median, invalidity, validUntil) = evaluate(now: now)
+            cachedInvalidity = invalidity ?? (deviationTripped ? .deviation : nil)
+            cachedMark = cachedInvalidity == nil ? median : nil
+            cacheValidUntil = validUntil
+            cacheComputedAt = now
+            if let m = cachedMark { return .success(m) }
+        }
+        return .failure(PriceInvalidityError(reason: cachedInvalidity ?? .noPrice))
+    }
+
+    /// Median of the fresh, positive, confident quotes at `now`; the earliest time a
+    /// contributing quote goes stale. Even counts average the two middle prices, rounded
+    /// down.
+    func evaluate(now: UInt64) -> (median: Int64?, invalidity: PriceInvalidity?, validUntil: UInt64) {
+        var any = false
+        var fresh = 0
+        var positive = 0
+        var usable: [Int64] = []
+        var validUntil = UInt64.max
+        for q in quotes {
+            guard let q else { continue }
+            any = true
+            let age = now >= q.publishTime ? now - q.publishTime : 0
+            guard age <= config.stalenessNanos else { continue }
+            fresh += 1
+            guard q.price > 0 else { continue }
+            positive += 1
+            guard Int128(q.confidence) * FixedMath.bps <= Int128(q.price) * Int128(config.maxConfidenceBps) else { continue }
+            usable.append(q.price)
+            let (expiry, overflow) = q.publishTime.addingReportingOverflow(config.stalenessNanos)
+            validUntil = min(validUntil, overflow ? .max : expiry)
+        }
+        let need = config.minPublishers
+        guard usable.count >= need else {
+            let reason: PriceInvalidity =
+                !any ? .noPrice
+                : fresh == 0 ? .stale
+                : fresh < need ? .tooFewPublishers
+                : positive < need ? .nonPositive
+                : .tooUncertain
+            return (nil, reason, validUntil)
+        }
+        usable.sort()
+        let n = usable.count
+        let median = n % 2 == 1 ? usable[n / 2] : Int64((Int128(usable[n / 2 - 1]) + Int128(usable[n / 2])) / 2)
+        return (median, nil, validUntil)
+    }
+}
+
+public struct PriceInvalidityError: Error, Equatable, Sendable {
+    public let reason: PriceInvalidity
+}

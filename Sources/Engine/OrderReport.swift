@@ -1,0 +1,96 @@
+import Wire
+
+/// One fill, from one account's point of view.
+public struct Fill: Equatable, Sendable {
+    public var market: UInt32
+    public var side: Side
+    /// Execution price (the maker's price), quote micro-units per base unit.
+    public var price: Int64
+    /// Base units of 10^-8.
+    public var quantity: Int64
+    /// Fee paid, quote micro-units (rounded up).
+    public var fee: Int64
+    public var isMaker: Bool
+    /// Engine id of the maker order.
+    public var makerOrderID: UInt64
+
+    public init(market: UInt32, side: Side, price: Int64, quantity: Int64, fee: Int64, isMaker: Bool, makerOrderID: UInt64) {
+        self.market = market
+        self.side = side
+        self.price = price
+        self.quantity = quantity
+        self.fee = fee
+        self.isMaker = isMaker
+        self.makerOrderID = makerOrderID
+    }
+}
+
+/// What happened to one accepted request: the engine detail inside the sealed receipt.
+/// Encoding (docs/PROTOCOL.md §2.5): version (1) = 1 ‖ fill count (2) ‖ fills, each
+/// market (4) ‖ side (1) ‖ price i64 ‖ quantity i64 ‖ fee i64 ‖ maker flag (1) ‖ maker
+/// order id (8) ‖ resting quantity i64 ‖ cancelled quantity i64 ‖ self-trade
+/// cancellations (2) ‖ each a client order id (1 + n).
+public struct OrderReport: Equatable, Sendable {
+    public var fills: [Fill] = []
+    /// Quantity left resting on the book after this request.
+    public var resting: Int64 = 0
+    /// Quantity cancelled: an IOC or market remainder, a cancel's remaining quantity,
+    /// or the part of an order stopped by margin or reduce-only limits during matching.
+    public var cancelled: Int64 = 0
+    /// This account's own resting orders cancelled by self-trade prevention.
+    public var selfTradeCancelled: [ClientOrderID] = []
+
+    public init() {}
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 24 + fills.count * 38)
+        w.write(UInt8(1))
+        w.write(UInt16(fills.count))
+        for f in fills {
+            w.write(f.market)
+            w.write(f.side.rawValue)
+            w.write(f.price)
+            w.write(f.quantity)
+            w.write(f.fee)
+            w.write(f.isMaker ? UInt8(1) : 0)
+            w.write(f.makerOrderID)
+        }
+        w.write(resting)
+        w.write(cancelled)
+        w.write(UInt16(selfTradeCancelled.count))
+        for id in selfTradeCancelled {
+            w.write(UInt8(id.bytes.count))
+            w.write(bytes: id.bytes)
+        }
+        return w.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(WireError) -> OrderReport {
+        do {
+            return try bytes.withUnsafeBytes { raw in
+                var r = ByteReader(raw)
+                guard try r.readUInt8() == 1 else { throw WireError.invalidField("order report version") }
+                var report = OrderReport()
+                for _ in 0..<(try r.readUInt16()) {
+                    let market = try r.readUInt32()
+                    guard let side = Side(rawValue: try r.readUInt8()) else { throw WireError.invalidField("fill side") }
+                    report.fills.append(Fill(
+                        market: market, side: side, price: try r.readInt64(), quantity: try r.readInt64(),
+                        fee: try r.readInt64(), isMaker: try r.readUInt8() == 1, makerOrderID: try r.readUInt64()))
+                }
+                report.resting = try r.readInt64()
+                report.cancelled = try r.readInt64()
+                for _ in 0..<(try r.readUInt16()) {
+                    let n = Int(try r.readUInt8())
+                    report.selfTradeCancelled.append(try ClientOrderID(bytes: try r.readBytes(n)))
+                }
+                try r.expectEnd("order report")
+                return report
+            }
+        } catch let e as WireError {
+            throw e
+        } catch {
+            throw .invalidField("order report")
+        }
+    }
+}
