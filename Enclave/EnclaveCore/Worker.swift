@@ -31,6 +31,11 @@ public final class Worker<E: MatchingEngine> {
     private var sessionsByRoute: [UInt32: [UInt64]] = [:]
     private var accountKeys: [UInt64: Ed25519PublicKey] = [:]
     private var depositIDs: Set<UInt64> = []
+    /// Latest accepted publish time per (market, publisher key).
+    private var lastPublishTime: [UInt32: [[UInt8]: UInt64]] = [:]
+    /// Staleness limit per market, ns.
+    private let stalenessLimit: [UInt32: UInt64]
+
     private let custodyKey: Ed25519PublicKey
     private let publishers: [UInt32: [Ed25519PublicKey]]
     private let clock: () -> UInt64
@@ -57,6 +62,7 @@ public final class Worker<E: MatchingEngine> {
             pubs[m.id] = try m.publishers.map { try Ed25519PublicKey(bytes: Hex.decode($0) ?? []) }
         }
         publishers = pubs
+        stalenessLimit = Dictionary(uniqueKeysWithValues: identity.config.markets.map { ($0.id, $0.oracle.stalenessNanos) })
         plaintext = .allocate(byteCount: WireProtocol.maxFrameLength, alignment: 16)
     }
 
@@ -87,10 +93,18 @@ public final class Worker<E: MatchingEngine> {
     /// Processes one inbound batch body (after the link kind byte), appending one reply
     /// per entry to `output`. Throws only when the batch itself is malformed, which only
     /// a broken or hostile host produces.
-    public func process(batchBody: UnsafeRawBufferPointer, into output: inout LinkBatchWriter) throws {
+    ///
+    /// Whenever `output` grows past `flushThreshold` bytes, `flush` is called to write it
+    /// out and start a new batch, so no outbound message nears the link's 8 MiB limit
+    /// however much larger replies are than requests (evidence is).
+    public func process(
+        batchBody: UnsafeRawBufferPointer, into output: inout LinkBatchWriter,
+        flushThreshold: Int = 1 << 20, flush: (inout LinkBatchWriter) -> Void = { _ in }
+    ) throws {
         try LinkParser.forEachEntry(batchBody: batchBody, direction: .fromClient) { route, header, frame in
             let body = UnsafeRawBufferPointer(rebasing: frame[header.bodyOffset..<header.totalLength])
             handle(route: route, type: header.type, body: body, output: &output)
+            if output.byteCount >= flushThreshold { flush(&output) }
         }
     }
 
@@ -121,7 +135,8 @@ public final class Worker<E: MatchingEngine> {
 
     private func handleSealedRequest(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
         let (sessionID, sequence) = SealedEnvelope.peek(body: body)
-        guard var session = sessions[sessionID] else {
+        // A session is bound to the connection that opened it.
+        guard var session = sessions[sessionID], session.route == route else {
             return refuse(route: route, type: .sealedRequest, sessionID: sessionID, reference: sequence, reason: .unknownSession, output: &output)
         }
         guard sequence > session.lastSequence else {
@@ -203,9 +218,10 @@ public final class Worker<E: MatchingEngine> {
         guard sessions.count < maxSessions, sessionsByRoute[route, default: []].count < maxSessionsPerRoute else {
             return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .sessionLimit, output: &output)
         }
+        let keys: SessionKeys
         let cipher: SessionCipher
         do {
-            let keys = try identity.sessionKey.serverSessionKeys(client: try KXPublicKey(bytes: open.clientKey))
+            keys = try identity.sessionKey.serverSessionKeys(client: try KXPublicKey(bytes: open.clientKey))
             cipher = SessionCipher(keys: keys, sendDirection: .enclaveToClient)
         } catch {
             return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .invalidSessionKey, output: &output)
@@ -224,7 +240,10 @@ public final class Worker<E: MatchingEngine> {
         guard accountKey.isValidSignature(auth.signature, for: transcript) else {
             return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .badAccountSignature, output: &output)
         }
-        let session = Session(cipher: cipher, accountID: auth.accountID, route: route, lastSequence: 0)
+        // Fresh salt: a replay of this same SessionOpen gets different keys.
+        let salt = Sodium.randomBytes(SessionKeys.saltByteCount)
+        let sessionCipher = SessionCipher(keys: try! keys.salted(salt), sendDirection: .enclaveToClient)
+        let session = Session(cipher: sessionCipher, accountID: auth.accountID, route: route, lastSequence: 0)
         sessions[sid] = session
         sessionsByRoute[route, default: []].append(sid)
         counters.sessionsOpened += 1
@@ -233,8 +252,8 @@ public final class Worker<E: MatchingEngine> {
         pt.write(auth.accountID)
         pt.write(stamp())
         let replyAD = SealedAssociatedData.bytes(type: .sessionAccepted, sessionID: sid, sequence: 0)
-        let sealed = try! cipher.seal(sequence: 0, associatedData: replyAD, plaintext: pt.bytes)
-        output.append(route: route, frame: SessionAccepted(sessionID: sid, sealed: sealed).encode())
+        let sealed = try! sessionCipher.seal(sequence: 0, associatedData: replyAD, plaintext: pt.bytes)
+        output.append(route: route, frame: SessionAccepted(sessionID: sid, salt: salt, sealed: sealed).encode())
     }
 
     // MARK: - Public messages
@@ -252,6 +271,16 @@ public final class Worker<E: MatchingEngine> {
         guard publisher.isValidSignature(price.signature, for: price.signedBytes) else {
             return refuse(route: route, type: .oraclePrice, sessionID: 0, reference: price.publishTime, reason: .badPublisherSignature, output: &output)
         }
+        // A signed price is a public fact anyone can resend: only a newer one from the
+        // same publisher, within the freshness window, is news.
+        let now = stamp()
+        let last = lastPublishTime[price.market]?[price.publisher] ?? 0
+        let tooOld = now > price.publishTime && now - price.publishTime > stalenessLimit[price.market, default: 0]
+        let tooNew = price.publishTime > now && price.publishTime - now > WorkerLimits.maxFutureSkewNanos
+        guard price.publishTime > last, !tooOld, !tooNew else {
+            return refuse(route: route, type: .oraclePrice, sessionID: 0, reference: price.publishTime, reason: .stalePrice, output: &output)
+        }
+        lastPublishTime[price.market, default: [:]][price.publisher] = price.publishTime
         sequencePublic(.oraclePrice(price), type: .oraclePrice, reference: price.publishTime, route: route, output: &output)
     }
 
@@ -321,4 +350,10 @@ public final class Worker<E: MatchingEngine> {
         if now > lastTime { lastTime = now }
         return lastTime
     }
+}
+
+/// Admission limits of the worker that do not depend on the engine type.
+public enum WorkerLimits {
+    /// How far ahead of enclave time an oracle publish time may be, ns (publisher clock skew).
+    public static let maxFutureSkewNanos: UInt64 = 5_000_000_000
 }

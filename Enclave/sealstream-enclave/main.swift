@@ -106,6 +106,16 @@ func monotonicNanos() -> UInt64 {
     _ = worker.stats.encode().withUnsafeBytes { FileIO.writeAll(1, $0) }
 }
 
+/// Writes one outbound batch and starts the next.
+func writeBatch(_ output: inout LinkBatchWriter) {
+    guard !output.isEmpty else { return }
+    let message = output.finish()
+    guard message.withUnsafeBytes({ FileIO.writeAll(1, $0) }) else {
+        Log.error("link_write_failed", [("errno", String(errno))]); exit(74)
+    }
+    output.reset()
+}
+
 loop: while true {
     if filled == inbound.count {
         inbound.append(contentsOf: repeatElement(0, count: inbound.count))
@@ -125,7 +135,7 @@ loop: while true {
                 let body = UnsafeRawBufferPointer(rebasing: raw[(consumed + 5)..<(consumed + header.totalLength)])
                 switch header.kind {
                 case .inboundBatch:
-                    try worker.process(batchBody: body, into: &output)
+                    try worker.process(batchBody: body, into: &output, flush: writeBatch)
                 case .routeClosed:
                     var r = ByteReader(body)
                     worker.routeClosed(try r.readUInt32())
@@ -145,13 +155,7 @@ loop: while true {
         }
         filled -= consumed
     }
-    if !output.isEmpty {
-        let message = output.finish()
-        guard message.withUnsafeBytes({ FileIO.writeAll(1, $0) }) else {
-            Log.error("link_write_failed", [("errno", String(errno))]); exit(74)
-        }
-        output.reset()
-    }
+    if !output.isEmpty { writeBatch(&output) }
     sendStats(force: false)
 }
 sendStats(force: true)

@@ -8,7 +8,8 @@ public final class EnclaveSession: @unchecked Sendable {
     // are opened with the immutable cipher.
     public let sessionID: UInt64
     public let accountID: UInt64
-    private let cipher: SessionCipher
+    /// The crypto_kx cipher until `confirm`, then the salted one.
+    private var cipher: SessionCipher
     /// Sequence number of the next request; 0 was spent on the session-open auth.
     public private(set) var nextSequence: UInt64 = 1
     public private(set) var confirmed = false
@@ -46,21 +47,26 @@ public final class EnclaveSession: @unchecked Sendable {
     /// produce it.
     public func confirm(_ accepted: SessionAccepted) throws(ClientError) {
         guard accepted.sessionID == sessionID else { throw .unexpectedFrame("acceptance for another session") }
+        guard !confirmed else { throw .unexpectedFrame("session already confirmed") }
         let ad = SealedAssociatedData.bytes(type: .sessionAccepted, sessionID: sessionID, sequence: 0)
         let plaintext: [UInt8]
+        let salted: SessionCipher
         do {
-            plaintext = try cipher.open(sequence: 0, associatedData: ad, ciphertext: accepted.sealed)
+            salted = SessionCipher(keys: try cipher.keys.salted(accepted.salt), sendDirection: .clientToEnclave)
+            plaintext = try salted.open(sequence: 0, associatedData: ad, ciphertext: accepted.sealed)
         } catch {
             throw .crypto(error)
         }
         guard plaintext.count == SessionAccepted.plaintextLength else { throw .unexpectedFrame("acceptance length") }
         let account = plaintext.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard account == accountID else { throw .unexpectedFrame("acceptance for another account") }
+        cipher = salted
         confirmed = true
     }
 
     /// Seals `request` with the next sequence number; returns (sequence, frame).
     public func seal(_ request: OrderRequest) throws(ClientError) -> (sequence: UInt64, frame: [UInt8]) {
+        guard confirmed else { throw .unexpectedFrame("session not yet accepted by the enclave") }
         let sequence = nextSequence
         nextSequence += 1
         let ad = SealedAssociatedData.bytes(type: .sealedRequest, sessionID: sessionID, sequence: sequence)
@@ -75,6 +81,7 @@ public final class EnclaveSession: @unchecked Sendable {
     /// Seals pre-encoded request bytes straight into `out` (the load generator's path):
     /// appends one complete frame and returns its sequence number.
     public func seal(encodedRequest: UnsafeRawBufferPointer, appendingTo out: inout [UInt8]) -> UInt64 {
+        precondition(confirmed, "session not yet accepted by the enclave")
         let sequence = nextSequence
         nextSequence += 1
         let bodyLength = SealedEnvelope.headerLength + encodedRequest.count + SessionCipher.overhead

@@ -59,8 +59,12 @@ final class EnclaveSupervisor: @unchecked Sendable {
         resetPending()
     }
 
-    /// True when frames can be forwarded and the link is not saturated.
+    /// Set once shutdown begins: clients are no longer read from.
+    private var draining = false
+
+    /// True when the host should read more client frames.
     var acceptsInput: Bool {
+        if draining { return false }
         if case .up = state { return linkWritable }
         // While down, reads continue so frames get an immediate `enclaveUnavailable`.
         return state == .down
@@ -99,6 +103,11 @@ final class EnclaveSupervisor: @unchecked Sendable {
         }.whenComplete { result in
             switch result {
             case .success(let (channel, handle)):
+                if self.state == .stopping || self.state == .stopped {
+                    // Shutdown began while this worker was starting: it never serves.
+                    handle.terminate()
+                    return
+                }
                 self.channel = channel
                 self.worker = handle
                 if case .starting = self.state { self.state = .starting(pid: handle.pid ?? 0) }
@@ -121,6 +130,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
     /// so it exits on EOF; resolves when it has exited.
     func shutdown() -> EventLoopFuture<Void> {
         eventLoop.flatSubmit {
+            self.draining = true
             for handler in self.connections.values {
                 handler.send(frame: Notice(code: .shuttingDown, value: 0).encode())
             }
@@ -236,6 +246,11 @@ final class EnclaveSupervisor: @unchecked Sendable {
     }
 
     func receivedHello(_ json: ByteBuffer, worker: WorkerHandle) {
+        guard case .starting = state else {
+            // A hello after shutdown began (or a second hello) is not a worker we serve.
+            if state == .stopping || state == .stopped { worker.terminate() }
+            return
+        }
         let pid = worker.pid ?? 0
         helloJSON = Array(json.readableBytesView)
         state = .up(pid: pid)
@@ -293,7 +308,17 @@ final class EnclaveSupervisor: @unchecked Sendable {
         channel = nil
         self.worker = nil
         metrics.enclaveUp.store(0, ordering: .relaxed)
-        let stopping = state == .stopping
+        // A closed channel never reports writability again: reset it, or every client
+        // would stay paused behind a link that no longer exists.
+        linkWritable = true
+        let stopping = state == .stopping || state == .stopped
+        if !stopping {
+            // Nothing can be forwarded from here until a new worker says hello: frames
+            // read meanwhile are refused at once instead of queued for a dead pipe.
+            state = .down
+            pendingCount = 0
+            resetPending()
+        }
         worker.waitForExit(on: eventLoop).whenComplete { result in
             let how = (try? result.get()) ?? "unknown"
             if stopping {
@@ -321,8 +346,6 @@ final class EnclaveSupervisor: @unchecked Sendable {
         var lost = 0
         for handler in connections.values { lost += handler.forgetInFlight() }
         metrics.framesLostInCrash.add(UInt64(lost), ordering: .relaxed)
-        pendingCount = 0
-        resetPending()
         restarts += 1
         logger.error("enclave crashed; restarting", metadata: [
             "worker": "\(worker.label)", "exit": "\(how)", "in_flight_lost": "\(lost)", "restarts": "\(restarts)",
@@ -341,6 +364,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
         let delay = restartDelay
         restartDelay = min(restartDelay * 2, configuration.maxRestartDelayMillis)
         state = .down
+        // Connections paused while the worker was starting must learn it is down.
+        resumeAll()
         eventLoop.scheduleTask(in: .milliseconds(delay)) {
             if self.state == .down { self.spawn() }
         }

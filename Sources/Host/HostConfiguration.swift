@@ -19,7 +19,7 @@ public struct HostConfiguration: Sendable {
     public var maxConnections: Int = 1024
     /// Frames a connection may have in the enclave without a reply before the host stops
     /// reading from it (TCP back-pressure to the client). Reading resumes at half.
-    public var maxInFlightPerConnection: Int = 16_384
+    public var maxInFlightPerConnection: Int = 4096
     /// A batch is written to the enclave once it holds this many bytes, or at the end
     /// of the event-loop tick, whichever is first.
     public var maxBatchBytes: Int = 256 * 1024

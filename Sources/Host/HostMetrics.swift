@@ -16,6 +16,8 @@ public final class HostMetrics: Sendable {
     public let repliesUndeliverable = Atomic<UInt64>(0)
     /// Frames refused by the host because no enclave was running.
     public let framesRefusedEnclaveDown = Atomic<UInt64>(0)
+    /// Frames refused by the host over a per-connection limit (evidence requests).
+    public let framesRefusedOverLimit = Atomic<UInt64>(0)
     public let readPauses = Atomic<UInt64>(0)
     public let enclaveStarts = Atomic<UInt64>(0)
     public let enclaveCrashes = Atomic<UInt64>(0)
@@ -53,6 +55,7 @@ public final class HostMetrics: Sendable {
         out += line("enclave_batches_in_total", "Batches read from the enclave.", "counter", batchesFromEnclave.load(ordering: .relaxed))
         out += line("replies_undeliverable_total", "Enclave replies whose connection had closed.", "counter", repliesUndeliverable.load(ordering: .relaxed))
         out += line("frames_refused_enclave_down_total", "Frames refused while no enclave ran.", "counter", framesRefusedEnclaveDown.load(ordering: .relaxed))
+        out += line("frames_refused_over_limit_total", "Frames refused over a per-connection limit.", "counter", framesRefusedOverLimit.load(ordering: .relaxed))
         out += line("read_pauses_total", "Times reading from a connection paused for back-pressure.", "counter", readPauses.load(ordering: .relaxed))
         out += line("enclave_starts_total", "Enclave worker processes started.", "counter", enclaveStarts.load(ordering: .relaxed))
         out += line("enclave_crashes_total", "Enclave workers that exited unexpectedly.", "counter", enclaveCrashes.load(ordering: .relaxed))

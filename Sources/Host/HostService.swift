@@ -54,6 +54,9 @@ public final class HostService: Service, @unchecked Sendable {
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 4)
+                // Replies to a client that does not read pile up to 1 MiB, then the host
+                // stops reading its requests until it drains below 256 KiB.
+                .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
                 .childChannelOption(
                     ChannelOptions.recvAllocator,
                     value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 64 * 1024, maximum: 1024 * 1024))

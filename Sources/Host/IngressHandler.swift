@@ -21,6 +21,9 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var failed = false
     /// Frames forwarded to the enclave that have no reply yet.
     private(set) var inFlight = 0
+    /// Evidence requests among them.
+    private var evidenceInFlight = 0
+    static let maxEvidenceInFlight = 4
     private var pendingRead = false
     private var needsFlush = false
 
@@ -73,28 +76,36 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         supervisor.scheduleFlush()
     }
 
+    /// Forwards complete buffered frames until the in-flight limit; the rest waits in
+    /// `cumulation` until replies free capacity (`resumeIfPossible`).
     private func drainFrames(context: ChannelHandlerContext) throws {
-        while var buffer = cumulation, buffer.readableBytes > 0 {
+        while inFlight < maxInFlight, var buffer = cumulation, buffer.readableBytes > 0 {
             let header = try buffer.withUnsafeReadableBytes { try FrameParser.parseHeader($0, direction: .fromClient) }
             guard let header else { return }
             metrics.framesIn.add(1, ordering: .relaxed)
             metrics.bytesIn.add(UInt64(header.totalLength), ordering: .relaxed)
-            let forwarded = buffer.withUnsafeReadableBytes { raw in
+            let overLimit = header.type == .evidenceRequest && evidenceInFlight >= Self.maxEvidenceInFlight
+            let forwarded = !overLimit && buffer.withUnsafeReadableBytes { raw in
                 supervisor.forward(route: route, frame: UnsafeRawBufferPointer(rebasing: raw[0..<header.totalLength]))
             }
-            if forwarded {
+            if header.type == .evidenceRequest && evidenceInFlight >= Self.maxEvidenceInFlight {
+                // Evidence is expensive to make (a TPM quote, later) and large: a client
+                // gets a few at a time, not a flood.
+                refuse(header: header, buffer: buffer, reason: .tooManyRequests, context: context)
+            } else if forwarded {
                 inFlight += 1
+                if header.type == .evidenceRequest { evidenceInFlight += 1 }
             } else {
-                refuseEnclaveDown(header: header, buffer: buffer, context: context)
+                refuse(header: header, buffer: buffer, reason: .enclaveUnavailable, context: context)
             }
             buffer.moveReaderIndex(forwardBy: header.totalLength)
             cumulation = buffer
         }
     }
 
-    /// The supervisor had no enclave: answer at once so the client never waits on a
-    /// frame nobody will answer.
-    private func refuseEnclaveDown(header: FrameHeader, buffer: ByteBuffer, context: ChannelHandlerContext) {
+    /// Answers a frame the host will not forward (no enclave, or over a limit) at once,
+    /// so the client never waits on a frame nobody will answer.
+    private func refuse(header: FrameHeader, buffer: ByteBuffer, reason: RefusalReason, context: ChannelHandlerContext) {
         var sessionID: UInt64 = 0
         var reference: UInt64 = 0
         if header.type == .sealedRequest || header.type == .sessionOpen {
@@ -103,8 +114,12 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         if header.type == .sealedRequest {
             reference = buffer.getInteger(at: buffer.readerIndex + header.bodyOffset + 8, as: UInt64.self) ?? 0
         }
-        metrics.framesRefusedEnclaveDown.add(1, ordering: .relaxed)
-        let refusal = Refusal(refused: header.type, sessionID: sessionID, reference: reference, reason: .enclaveUnavailable)
+        if reason == .enclaveUnavailable {
+            metrics.framesRefusedEnclaveDown.add(1, ordering: .relaxed)
+        } else {
+            metrics.framesRefusedOverLimit.add(1, ordering: .relaxed)
+        }
+        let refusal = Refusal(refused: header.type, sessionID: sessionID, reference: reference, reason: reason)
         write(frame: refusal.encode(), context: context)
     }
 
@@ -115,12 +130,20 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     /// Outbound `read` interception: the back-pressure valve.
     func read(context: ChannelHandlerContext) {
-        if inFlight >= maxInFlight || !supervisor.acceptsInput {
+        // Stop reading when: too much of ours is in the enclave, the enclave link is
+        // saturated or draining, or this client is not reading its replies (its
+        // outbound buffer is above the high watermark).
+        if inFlight >= maxInFlight || !supervisor.acceptsInput || !context.channel.isWritable {
             if !pendingRead { metrics.readPauses.add(1, ordering: .relaxed) }
             pendingRead = true
         } else {
             context.read()
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { resumeIfPossible() }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -132,6 +155,9 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// Delivers one reply frame from the enclave (a slice of the batch buffer).
     func deliverReply(_ frame: ByteBuffer) {
         if inFlight > 0 { inFlight -= 1 }
+        if evidenceInFlight > 0, frame.getInteger(at: frame.readerIndex + 5, as: UInt8.self) == MessageType.evidence.rawValue {
+            evidenceInFlight -= 1
+        }
         guard let context else {
             metrics.repliesUndeliverable.add(1, ordering: .relaxed)
             return
@@ -150,7 +176,10 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     /// The enclave died: nothing in flight will be answered.
     func forgetInFlight() -> Int {
-        defer { inFlight = 0 }
+        defer {
+            inFlight = 0
+            evidenceInFlight = 0
+        }
         return inFlight
     }
 
@@ -160,9 +189,24 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         context.flush()
     }
 
-    /// Re-issues a held read if the valve is open again.
+    /// Forwards frames held back by the in-flight limit, then re-issues a held read if
+    /// the valve is open again.
     func resumeIfPossible() {
-        guard pendingRead, let context, inFlight <= maxInFlight / 2, supervisor.acceptsInput else { return }
+        guard let context, !failed else { return }
+        if cumulation != nil && inFlight < maxInFlight {
+            do {
+                try drainFrames(context: context)
+            } catch let error as WireError {
+                fail(context: context, error: error)
+                return
+            } catch {
+                return
+            }
+            if let c = cumulation, c.readableBytes == 0 { cumulation = nil }
+            supervisor.scheduleFlush()
+            flushIfNeeded()
+        }
+        guard pendingRead, inFlight <= maxInFlight / 2, supervisor.acceptsInput, context.channel.isWritable else { return }
         pendingRead = false
         context.read()
     }

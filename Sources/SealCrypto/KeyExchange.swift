@@ -72,4 +72,32 @@ public struct SessionKeys: Sendable {
     public let receive: SecretBytes
     /// Key for messages this side sends.
     public let transmit: SecretBytes
+
+    public static let saltByteCount = 32
+    static let saltDomain = Array("sealstream/v1/session-salt".utf8)
+
+    /// Keys bound to the enclave's per-session `salt`: each directional key becomes
+    /// BLAKE2b-256 keyed with it over "sealstream/v1/session-salt" ‖ salt. The enclave
+    /// draws a fresh salt for every accepted session, so a replayed session-open (same
+    /// client ephemeral key, same crypto_kx keys) yields different keys: requests
+    /// captured from the old session do not authenticate, and no (key, nonce) repeats.
+    public func salted(_ salt: [UInt8]) throws(SealCryptoError) -> SessionKeys {
+        guard salt.count == Self.saltByteCount else {
+            throw .invalidLength(what: "session salt", expected: Self.saltByteCount, actual: salt.count)
+        }
+        let message = Self.saltDomain + salt
+        func derive(_ key: SecretBytes) -> SecretBytes {
+            SecretBytes(count: 32) { out in
+                key.withUnsafeBytes { k in
+                    message.withUnsafeBufferPointer { m in
+                        _ = crypto_generichash(
+                            out.baseAddress!.assumingMemoryBound(to: UInt8.self), 32,
+                            m.baseAddress!, UInt64(m.count),
+                            k.baseAddress!.assumingMemoryBound(to: UInt8.self), k.count)
+                    }
+                }
+            }
+        }
+        return SessionKeys(receive: derive(receive), transmit: derive(transmit))
+    }
 }

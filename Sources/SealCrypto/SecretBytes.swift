@@ -23,14 +23,11 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
-    /// Copies `bytes` into owned storage and wipes the caller's array.
+    /// Copies `bytes` into owned storage and wipes the caller's array in place.
     public convenience init(consuming bytes: inout [UInt8]) {
-        let copy = bytes
-        self.init(count: copy.count) { buffer in
-            copy.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        self.init(count: bytes.count) { buffer in
+            bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
         }
-        var local = copy
-        Sodium.wipe(&local)
         Sodium.wipe(&bytes)
     }
 

@@ -97,23 +97,29 @@ public struct SessionAuth: Equatable, Sendable {
     }
 }
 
-/// 0x82: the enclave's sealed acceptance of a session (sequence 0, enclave→client key).
-/// Plaintext: account id (8) ‖ enclave time (8).
+/// 0x82: the enclave's acceptance of a session: session id (8) ‖ salt (32) ‖ sealed
+/// (account id (8) ‖ enclave time (8)), sealed with sequence 0 under the enclave→client
+/// key *salted* with `salt`. From here on both sides use the salted keys.
 public struct SessionAccepted: Equatable, Sendable {
     public static let plaintextLength = 16
-    public static let bodyLength = 8 + plaintextLength + 16
+    public static let saltLength = 32
+    public static let bodyLength = 8 + saltLength + plaintextLength + 16
 
     public var sessionID: UInt64
+    /// Fresh random bytes from the enclave, mixed into the session keys.
+    public var salt: [UInt8]
     public var sealed: [UInt8]
 
-    public init(sessionID: UInt64, sealed: [UInt8]) {
+    public init(sessionID: UInt64, salt: [UInt8], sealed: [UInt8]) {
         self.sessionID = sessionID
+        self.salt = salt
         self.sealed = sealed
     }
 
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: Self.bodyLength)
         w.write(sessionID)
+        w.write(bytes: salt)
         w.write(bytes: sealed)
         return FrameParser.encode(type: .sessionAccepted, body: w.bytes)
     }
@@ -121,9 +127,10 @@ public struct SessionAccepted: Equatable, Sendable {
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> SessionAccepted {
         var r = ByteReader(body)
         let id = try r.readUInt64()
+        let salt = try r.readBytes(saltLength)
         let sealed = try r.readBytes(plaintextLength + 16)
         try r.expectEnd("session accepted")
-        return SessionAccepted(sessionID: id, sealed: sealed)
+        return SessionAccepted(sessionID: id, salt: salt, sealed: sealed)
     }
 }
 
@@ -417,6 +424,11 @@ public enum RefusalReason: UInt16, Sendable, CaseIterable {
     case invalidSessionKey = 16
     /// A deposit amount that is zero, negative, or would overflow the account.
     case invalidAmount = 17
+    /// Over a per-connection limit (e.g. evidence requests in flight); try again later.
+    case tooManyRequests = 18
+    /// An oracle price not newer than the publisher's last accepted price for the
+    /// market, older than the market's staleness limit, or over 5 s in the future.
+    case stalePrice = 19
 
     public var label: String { String(describing: self) }
 }

@@ -41,7 +41,10 @@ struct Run: AsyncParsableCommand {
     var maxConnections: Int = 1024
 
     @Option(name: .long, help: "Frames one connection may have awaiting the enclave before the host stops reading it.")
-    var maxInFlight: Int = 16_384
+    var maxInFlight: Int = 4096
+
+    @Option(name: .long, help: "KiB of unwritten frames the enclave pipe may hold before all client reading pauses.")
+    var linkBufferKib: Int = 8192
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -49,6 +52,9 @@ struct Run: AsyncParsableCommand {
     func validate() throws {
         guard Self.parseListen(listen) != nil else {
             throw ValidationError("--listen must be HOST:PORT, got '\(listen)'")
+        }
+        guard linkBufferKib >= 16, maxInFlight >= 1, maxConnections >= 1 else {
+            throw ValidationError("--link-buffer-kib must be >= 16; --max-in-flight and --max-connections >= 1")
         }
         guard attestation == .software else {
             throw ValidationError("--attestation \(attestation.rawValue) is not available yet; use software (see README, Attestation)")
@@ -87,6 +93,8 @@ struct Run: AsyncParsableCommand {
         configuration.attestation = attestation
         configuration.maxConnections = maxConnections
         configuration.maxInFlightPerConnection = maxInFlight
+        configuration.linkHighWatermark = linkBufferKib * 1024
+        configuration.linkLowWatermark = linkBufferKib * 1024 / 4
 
         let service = HostService(configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: .init(

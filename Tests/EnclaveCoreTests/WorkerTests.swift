@@ -135,6 +135,36 @@ struct WorkerTests {
         #expect(try h.receipt(try h.send(frame), session: s).status == .accepted)
     }
 
+    /// The host closes a connection, then replays the captured session-open and the old
+    /// requests. The enclave's per-session salt makes the replayed session's keys new,
+    /// so nothing old authenticates and no receipt is sealed twice under one nonce.
+    @Test func replayedSessionOpenCannotResurrectASession() throws {
+        let h = try Harness()
+        _ = try h.deposit(account: 1, name: "alice")
+        let (session, openFrame) = try EnclaveSession.open(enclaveKey: h.enclaveKey, accountID: 1, accountKey: DemoKeys.signingKey(.trader, "alice"))
+        let accepted = try h.send(openFrame)
+        try session.confirm(try accepted.body.withUnsafeBytes { try SessionAccepted.decode(body: $0) })
+        let orderFrame = try session.seal(order("once")).frame
+        let first = try h.send(orderFrame)
+        #expect(try h.receipt(first, session: session).status == .accepted)
+        let sequenced = h.worker.globalSequence
+
+        h.worker.routeClosed(h.route)
+        let replayedOpen = try h.send(openFrame)
+        #expect(replayedOpen.type == .sessionAccepted)
+        #expect(replayedOpen.body != accepted.body, "fresh salt, fresh acceptance")
+        let replayedOrder = try h.send(orderFrame)
+        #expect(h.refusalReason(replayedOrder) == .authenticationFailed)
+        #expect(h.worker.globalSequence == sequenced, "the old order was not sequenced again")
+    }
+
+    @Test func sessionsAreBoundToTheirConnection() throws {
+        let h = try Harness()
+        _ = try h.deposit(account: 1, name: "alice")
+        let s = try h.openSession(account: 1, name: "alice")
+        #expect(h.refusalReason(try h.send(try s.seal(order("x")).frame, route: 99)) == .unknownSession)
+    }
+
     @Test func sessionAuthentication() throws {
         let h = try Harness()
         _ = try h.deposit(account: 1, name: "alice")
@@ -231,6 +261,23 @@ struct WorkerTests {
         #expect(h.refusalReason(try h.send(stranger.encode())) == .unknownPublisher)
         let noMarket = DemoKeys.price(market: 99, price: 1, confidence: 1, publishTime: 12, publisher: "pyth-a")
         #expect(h.refusalReason(try h.send(noMarket.encode())) == .unknownMarket)
+    }
+
+    @Test func replayedOrOutOfWindowPricesAreRefused() throws {
+        let h = try Harness()
+        h.now = 100_000_000_000
+        let price = DemoKeys.price(market: 1, price: 60_000_000_000, confidence: 1, publishTime: 99_000_000_000, publisher: "pyth-a")
+        #expect(try h.send(price.encode()).type == .publicAck)
+        #expect(h.refusalReason(try h.send(price.encode())) == .stalePrice, "replay")
+        let older = DemoKeys.price(market: 1, price: 1, confidence: 1, publishTime: 98_000_000_000, publisher: "pyth-a")
+        #expect(h.refusalReason(try h.send(older.encode())) == .stalePrice, "older than the publisher's last")
+        let ancient = DemoKeys.price(market: 1, price: 1, confidence: 1, publishTime: 1, publisher: "pyth-b")
+        #expect(h.refusalReason(try h.send(ancient.encode())) == .stalePrice, "beyond the staleness limit")
+        let future = DemoKeys.price(market: 1, price: 1, confidence: 1, publishTime: 106_000_000_000, publisher: "pyth-b")
+        #expect(h.refusalReason(try h.send(future.encode())) == .stalePrice, "too far ahead")
+        // Another publisher's fresh price is fine.
+        let other = DemoKeys.price(market: 1, price: 60_000_000_000, confidence: 1, publishTime: 99_500_000_000, publisher: "pyth-b")
+        #expect(try h.send(other.encode()).type == .publicAck)
     }
 
     @Test func evidenceAnswersTheNonce() throws {

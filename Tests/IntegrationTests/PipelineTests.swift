@@ -192,6 +192,57 @@ struct PipelineTests {
         #expect((host.metric("sealstream_host_enclave_crashes_total") ?? 0) == 1)
     }
 
+    /// The worker dies while the host's pipe to it is saturated. The host must come back
+    /// fully: a closed pipe never reports writability again, so a host that waited for
+    /// that would stop reading every client forever.
+    @Test func workerDeathWithASaturatedLinkDoesNotWedgeTheHost() throws {
+        let host = try HostProcess(label: "saturated", extraArguments: ["--link-buffer-kib", "16"])
+        let trader = try Trader(address: host.address, accountID: 41, name: "saturator")
+        let enclave = host.enclavePid
+        #expect(kill(enclave, SIGSTOP) == 0)
+        var batch: [UInt8] = []
+        let request = OrderRequest.cancel(try ClientOrderID("nothing")).encode()
+        for _ in 0..<3_000 {
+            request.withUnsafeBytes { _ = trader.session.seal(encodedRequest: $0, appendingTo: &batch) }
+        }
+        let frames = batch
+        let sender = Thread { try? trader.connection.send(frames) }
+        sender.start()
+        usleep(500_000)
+        #expect(kill(enclave, SIGKILL) == 0)
+        let deadline = Date().addingTimeInterval(15)
+        while host.enclaveStarts < 2 && Date() < deadline { usleep(50_000) }
+        #expect(host.enclaveStarts == 2)
+        // A new client on a new connection is served by the new worker.
+        let fresh = try Trader(address: host.address, accountID: 42, name: "after-saturation")
+        #expect(try fresh.order("alive").status == .accepted)
+        #expect(host.stop() == 0)
+    }
+
+    /// A client that floods evidence requests gets a few at a time and a typed refusal
+    /// for the rest; every request is answered, and others are unaffected.
+    @Test func evidenceRequestsAreLimitedPerConnection() throws {
+        let host = try HostProcess(label: "evidence-flood")
+        let flooder = try Connection(address: host.address)
+        var burst: [UInt8] = []
+        for _ in 0..<200 { burst += EvidenceRequest(nonce: Sodium.randomBytes(32)).encode() }
+        try flooder.send(burst)
+        var evidence = 0
+        var limited = 0
+        for _ in 0..<200 {
+            let frame = try flooder.receive()
+            if frame.type == .evidence { evidence += 1 }
+            if frame.type == .refusal,
+               try frame.body.withUnsafeBytes({ try Refusal.decode(body: $0) }).reason == .tooManyRequests { limited += 1 }
+        }
+        #expect(evidence + limited == 200)
+        #expect(evidence >= 4 && limited > 0)
+        let trader = try Trader(address: host.address, accountID: 51, name: "bystander")
+        #expect(try trader.order("fine").status == .accepted)
+        #expect(host.stop() == 0)
+        #expect((host.metric("sealstream_host_frames_refused_over_limit_total") ?? 0) == Double(limited))
+    }
+
     /// While the enclave is stopped, the host stops reading from a connection that has
     /// too many frames in flight instead of buffering without bound; when the enclave
     /// resumes, every request is answered.
