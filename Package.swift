@@ -99,6 +99,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine"]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Client", "Wire", "SealCrypto", "Attestation"]),
     ]
 )

@@ -25,7 +25,7 @@ public enum DemoKeys {
         let publishers = publisherNames.map { Hex.encode(signingKey(.publisher, $0).publicKey.bytes) }
         func oracle() -> OracleConfig {
             OracleConfig(publishers: publishers, minPublishers: 2, stalenessNanos: 60_000_000_000,
-                         maxConfidenceBps: 50, maxDeviationBps: 1_000)
+                         maxConfidenceBps: 50, maxDeviationBps: 1_000, jumpConfirmationNanos: 10_000_000_000)
         }
         let hourly = FundingConfig(intervalNanos: 3_600_000_000_000, maxRateBps: 75)
         return VenueConfig(

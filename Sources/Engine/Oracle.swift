@@ -14,7 +14,8 @@ public enum PriceInvalidity: UInt8, Equatable, Sendable, CaseIterable {
     case tooUncertain = 4
     /// Some publishers are fresh, but fewer than `minPublishers`.
     case tooFewPublishers = 5
-    /// The median moved further than the deviation limit from the previous median.
+    /// The median is further than the deviation limit from the reference and the new
+    /// level has not yet persisted for the confirmation time.
     case deviation = 6
 }
 
@@ -31,10 +32,13 @@ public struct OracleState: Sendable {
     /// Publisher keys in configuration order; quotes indexed the same way.
     let publisherKeys: [[UInt8]]
     var quotes: [Quote?]
-    /// The median computed at the previous update (valid or not): the reference for the
-    /// deviation limit. A genuine jump therefore halts for one update and is confirmed
-    /// by the next.
-    var previousMedian: Int64?
+    /// The last accepted median: the reference for the deviation limit.
+    var reference: Int64?
+    /// A level beyond the deviation limit, first seen at `since`. It becomes the
+    /// reference once medians consistent with it have persisted for the confirmation
+    /// time, so a single bad print halts liquidations instead of triggering them, and a
+    /// genuine jump resumes them after confirmation.
+    var pendingJump: (since: UInt64, level: Int64)?
     var deviationTripped = false
     /// Cached status and the enclave time until which it cannot change without a new
     /// update (the earliest moment a contributing price goes stale).
@@ -55,19 +59,39 @@ public struct OracleState: Sendable {
         guard let i = publisherKeys.firstIndex(of: price.publisher) else { return false }
         if let q = quotes[i], price.publishTime <= q.publishTime { return false }
         quotes[i] = Quote(price: price.price, confidence: price.confidence, publishTime: price.publishTime)
-        // Re-derive the median now; the deviation check compares it with the last one.
+        // Re-derive the median now and run it past the deviation guard.
         let (median, invalidity, _) = evaluate(now: now)
         if invalidity == nil, let median {
-            if let prev = previousMedian {
-                let diff = Int128(median > prev ? median - prev : prev - median)
-                deviationTripped = diff * FixedMath.bps > Int128(prev) * Int128(config.maxDeviationBps)
+            if let ref = reference, !within(median, of: ref) {
+                if let jump = pendingJump, within(median, of: jump.level) {
+                    if now - jump.since >= config.jumpConfirmationNanos {
+                        accept(median)
+                    } else {
+                        pendingJump = (jump.since, median)
+                        deviationTripped = true
+                    }
+                } else {
+                    pendingJump = (now, median)
+                    deviationTripped = true
+                }
             } else {
-                deviationTripped = false
+                accept(median)
             }
-            previousMedian = median
         }
         cacheComputedAt = .max
         return true
+    }
+
+    private mutating func accept(_ median: Int64) {
+        reference = median
+        pendingJump = nil
+        deviationTripped = false
+    }
+
+    /// True if `a` is within the deviation limit of `b` (bps of `b`).
+    private func within(_ a: Int64, of b: Int64) -> Bool {
+        let diff = Int128(a > b ? a - b : b - a)
+        return diff * FixedMath.bps <= Int128(b) * Int128(config.maxDeviationBps)
     }
 
     /// The mark price at `now`, or why there is none.

@@ -156,15 +156,23 @@ public struct OracleConfig: Codable, Equatable, Sendable {
     public var stalenessNanos: UInt64
     /// A price whose confidence exceeds this fraction of it (bps) is too uncertain.
     public var maxConfidenceBps: Int64
-    /// A median further than this (bps) from the previous median makes the price invalid.
+    /// A median further than this (bps) from the reference (the last accepted median)
+    /// makes the price invalid.
     public var maxDeviationBps: Int64
+    /// How long medians must stay consistent with a new level beyond the deviation limit
+    /// before it becomes the reference, ns. Until then liquidations halt.
+    public var jumpConfirmationNanos: UInt64
 
-    public init(publishers: [String], minPublishers: Int, stalenessNanos: UInt64, maxConfidenceBps: Int64, maxDeviationBps: Int64) {
+    public init(
+        publishers: [String], minPublishers: Int, stalenessNanos: UInt64, maxConfidenceBps: Int64, maxDeviationBps: Int64,
+        jumpConfirmationNanos: UInt64
+    ) {
         self.publishers = publishers
         self.minPublishers = minPublishers
         self.stalenessNanos = stalenessNanos
         self.maxConfidenceBps = maxConfidenceBps
         self.maxDeviationBps = maxDeviationBps
+        self.jumpConfirmationNanos = jumpConfirmationNanos
     }
 }
 

@@ -1,0 +1,150 @@
+import Testing
+@testable import Engine
+import Wire
+
+private let U = Fixture.unit
+private let D = Fixture.usd
+
+@Suite("Matching")
+struct MatchingTests {
+    private func market() -> Driver {
+        var d = Driver()
+        for a in 1...5 { d.deposit(UInt64(a), 1_000_000) }
+        d.price(Fixture.btc, 60_000 * D)
+        return d
+    }
+
+    @Test func priceTimePriority() {
+        var d = market()
+        d.order(1, .sell, Fixture.btc, quantity: U, price: 60_100 * D, id: "a-worse")
+        d.order(2, .sell, Fixture.btc, quantity: U, price: 60_000 * D, id: "b-first")
+        d.order(3, .sell, Fixture.btc, quantity: U, price: 60_000 * D, id: "c-second")
+        let r = d.order(4, .buy, Fixture.btc, quantity: 2 * U + U / 2, price: 60_100 * D, id: "taker").report!
+        // Best price first, then time priority within the level.
+        #expect(r.fills.map(\.price) == [60_000 * D, 60_000 * D, 60_100 * D])
+        #expect(r.fills.map(\.quantity) == [U, U, U / 2])
+        #expect(d.engine.makerFills.map(\.account) == [2, 3, 1])
+        // The rest of a-worse still rests.
+        #expect(d.engine.restingOrders(market: Fixture.btc, side: .sell).map(\.remaining) == [U / 2])
+        #expect(d.engine.accounts[4]!.position(Fixture.btc) == 2 * U + U / 2)
+        #expect(d.engine.accounts[1]!.position(Fixture.btc) == -U / 2)
+    }
+
+    @Test func partialFillRestsTheRemainder() {
+        var d = market()
+        d.order(1, .sell, Fixture.btc, quantity: U / 4, price: 60_000 * D, id: "small")
+        let r = d.order(2, .buy, Fixture.btc, quantity: U, price: 60_000 * D, id: "big").report!
+        #expect(r.fills.map(\.quantity) == [U / 4])
+        #expect(r.resting == U * 3 / 4)
+        #expect(d.engine.restingOrders(market: Fixture.btc, side: .buy).first?.remaining == U * 3 / 4)
+    }
+
+    @Test func immediateOrCancelNeverRests() {
+        var d = market()
+        d.order(1, .sell, Fixture.btc, quantity: U / 4, price: 60_000 * D, id: "m")
+        let r = d.order(2, .buy, Fixture.btc, quantity: U, price: 60_000 * D, id: "ioc", tif: .immediateOrCancel).report!
+        #expect(r.fills.count == 1 && r.resting == 0 && r.cancelled == U * 3 / 4)
+        #expect(d.engine.restingOrders(market: Fixture.btc, side: .buy).isEmpty)
+    }
+
+    @Test func postOnlyRefusesToTakeAndOtherwiseRests() {
+        var d = market()
+        d.order(1, .sell, Fixture.btc, quantity: U, price: 60_000 * D, id: "ask")
+        #expect(d.order(2, .buy, Fixture.btc, quantity: U, price: 60_000 * D, id: "po", tif: .postOnly).rejection == .postOnlyWouldCross)
+        let r = d.order(2, .buy, Fixture.btc, quantity: U, price: 59_900 * D, id: "po2", tif: .postOnly).report!
+        #expect(r.fills.isEmpty && r.resting == U)
+    }
+
+    @Test func marketOrderStopsAtItsSlippageBound() {
+        var d = market()
+        d.order(1, .sell, Fixture.btc, quantity: U, price: 60_000 * D, id: "l1")
+        d.order(1, .sell, Fixture.btc, quantity: U, price: 60_500 * D, id: "l2")
+        let r = d.order(2, .buy, Fixture.btc, quantity: 2 * U, price: 60_200 * D, id: "mkt", type: .market).report!
+        #expect(r.fills.map(\.price) == [60_000 * D])
+        #expect(r.cancelled == U && r.resting == 0)
+    }
+
+    @Test func reduceOnly() {
+        var d = market()
+        // No position: a reduce-only order would open one.
+        #expect(d.order(2, .sell, Fixture.btc, quantity: U, price: 60_000 * D, id: "ro", reduceOnly: true).rejection == .reduceOnlyWouldIncrease)
+        d.order(1, .sell, Fixture.btc, quantity: U, price: 60_000 * D, id: "ask")
+        d.order(2, .buy, Fixture.btc, quantity: U / 2, price: 60_000 * D, id: "open")  // account 2 long 0.5
+        #expect(d.order(2, .buy, Fixture.btc, quantity: U, price: 60_000 * D, id: "more", reduceOnly: true).rejection == .reduceOnlyWouldIncrease)
+        // Selling 2 reduce-only against a 0.5 long fills only 0.5, never flips.
+        d.order(3, .buy, Fixture.btc, quantity: 2 * U, price: 59_000 * D, id: "bid")
+        let r = d.order(2, .sell, Fixture.btc, quantity: 2 * U, price: 59_000 * D, id: "close", reduceOnly: true).report!
+        #expect(r.fills.map(\.quantity) == [U / 2])
+        #expect(r.cancelled == U + U / 2)
+        #expect(d.engine.accounts[2]!.position(Fixture.btc) == 0)
+    }
+
+    @Test func selfTradePreventionExpiresTheRestingOrder() {
+        var d = market()
+        d.order(1, .sell, Fixture.btc, quantity: U, price: 60_000 * D, id: "mine")
+        d.order(2, .sell, Fixture.btc, quantity: U, price: 60_100 * D, id: "theirs")
+        let r = d.order(1, .buy, Fixture.btc, quantity: U, price: 60_100 * D, id: "cross").report!
+        #expect(r.selfTradeCancelled == [try! ClientOrderID("mine")])
+        #expect(r.fills.map(\.price) == [60_100 * D], "matched the other account, never itself")
+        #expect(d.cancel(1, "mine").rejection == .unknownOrder, "the expired order is gone")
+    }
+
+    @Test func preTradeInitialMarginRefusal() {
+        var d = Driver()
+        d.deposit(1, 1_000)   // 1,000 USD at 5% initial margin: at most 20,000 USD of BTC
+        d.deposit(2, 1_000_000)
+        d.price(Fixture.btc, 60_000 * D)
+        // 0.34 BTC = 20,400 USD notional: refused. 0.33 BTC = 19,800: accepted.
+        #expect(d.order(1, .buy, Fixture.btc, quantity: U * 34 / 100, price: 60_000 * D, id: "big").rejection == .insufficientMargin)
+        #expect(d.order(1, .buy, Fixture.btc, quantity: U * 33 / 100, price: 60_000 * D, id: "ok").report != nil)
+        // A resting order the maker can no longer afford is cancelled at match time, not filled.
+        d.order(1, .buy, Fixture.btc, quantity: U * 33 / 100, price: 60_000 * D, id: "ok2")
+        d.order(1, .buy, Fixture.btc, quantity: U * 33 / 100, price: 59_900 * D, id: "ok3")
+        let r = d.order(2, .sell, Fixture.btc, quantity: U, price: 59_900 * D, id: "hit").report!
+        #expect(r.fills.map(\.quantity) == [U * 33 / 100], "only one resting bid fits account 1's margin")
+        #expect(d.engine.accounts[1]!.position(Fixture.btc) == U * 33 / 100)
+    }
+
+    @Test func validationOfTickStepAndIdentity() {
+        var d = market()
+        #expect(d.order(1, .buy, Fixture.btc, quantity: U, price: 60_000 * D + 1, id: "t").rejection == .priceNotOnTick)
+        #expect(d.order(1, .buy, Fixture.btc, quantity: U + 1, price: 60_000 * D, id: "s").rejection == .quantityNotOnStep)
+        #expect(d.order(1, .buy, 77, quantity: U, price: 1, id: "m").rejection == .unknownMarket)
+        #expect(d.order(1, .buy, Fixture.btc, quantity: 0, price: 60_000 * D, id: "q").rejection == .invalidQuantity)
+        #expect(d.order(99, .buy, Fixture.btc, quantity: U, price: 60_000 * D, id: "who").rejection == .unknownAccount)
+        d.order(1, .buy, Fixture.btc, quantity: U, price: 59_000 * D, id: "dup")
+        #expect(d.order(1, .buy, Fixture.btc, quantity: U, price: 59_000 * D, id: "dup").rejection == .duplicateClientOrderID)
+        #expect(d.cancel(1, "dup").report?.cancelled == U)
+        #expect(d.cancel(1, "dup").rejection == .unknownOrder)
+    }
+
+    @Test func noPriceNoNewRisk() {
+        var d = Driver()
+        d.deposit(1, 1_000_000)
+        #expect(d.order(1, .buy, Fixture.btc, quantity: U, price: 60_000 * D, id: "blind").rejection == .priceUnavailable)
+    }
+
+    @Test func withdrawalsKeepInitialMargin() {
+        var d = market()
+        d.order(2, .sell, Fixture.btc, quantity: U, price: 60_000 * D, id: "ask")
+        d.order(1, .buy, Fixture.btc, quantity: U, price: 60_000 * D, id: "buy")  // 1 BTC long, IM = 3,000 USD
+        let equity = d.engine.accounts[1]!.collateral + Int128(60_000 * D)
+        let free = Int64(equity) - 3_000 * D
+        #expect(d.apply(.request(account: 1, .withdraw(id: try! ClientOrderID("w1"), amount: free + 1))).rejection == .insufficientMargin)
+        #expect(d.apply(.request(account: 1, .withdraw(id: try! ClientOrderID("w2"), amount: free))).report != nil)
+        #expect(d.apply(.request(account: 1, .withdraw(id: try! ClientOrderID("w3"), amount: 0))).rejection == .invalidAmount)
+    }
+
+    @Test func feesAreChargedAndConserved() {
+        var d = Driver(Fixture.venue(makerBps: 2, takerBps: 5))
+        d.deposit(1, 100_000)
+        d.deposit(2, 100_000)
+        d.price(Fixture.btc, 60_000 * D)
+        d.order(1, .sell, Fixture.btc, quantity: U, price: 60_000 * D, id: "m")
+        let r = d.order(2, .buy, Fixture.btc, quantity: U, price: 60_000 * D, id: "t").report!
+        #expect(r.fills[0].fee == 30 * D)      // 5 bps of 60,000
+        #expect(d.engine.makerFills[0].fill.fee == 12 * D)   // 2 bps
+        #expect(d.engine.feePool == Int128(42 * D))
+        #expect(d.engine.conservationResidual == Int128(Fixture.venue().liquidation.insuranceFund))
+    }
+}
