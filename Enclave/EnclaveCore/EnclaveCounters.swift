@@ -11,6 +11,9 @@ public struct EnclaveCounters: Sendable, Equatable {
     public var requestsNotSequenced: UInt64 = 0
     public var publicSequenced: UInt64 = 0
     public var evidenceServed: UInt64 = 0
+    /// Fills of resting orders, and the sealed events pushed for them.
+    public var makerFills: UInt64 = 0
+    public var eventsSent: UInt64 = 0
     /// Refusals by `RefusalReason.rawValue`.
     public private(set) var refusals: [UInt64] = Array(repeating: 0, count: 32)
 

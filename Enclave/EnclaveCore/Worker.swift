@@ -14,6 +14,8 @@ public final class Worker<E: MatchingEngine> {
         let accountID: UInt64
         let route: UInt32
         var lastSequence: UInt64
+        /// Events sealed to this session so far (the event nonce counter).
+        var eventSequence: UInt64 = 0
     }
 
     public let identity: EnclaveIdentity
@@ -29,6 +31,7 @@ public final class Worker<E: MatchingEngine> {
 
     private var sessions: [UInt64: Session] = [:]
     private var sessionsByRoute: [UInt32: [UInt64]] = [:]
+    private var sessionsByAccount: [UInt64: [UInt64]] = [:]
     private var accountKeys: [UInt64: Ed25519PublicKey] = [:]
     private var depositIDs: Set<UInt64> = []
     /// Latest accepted publish time per (market, publisher key).
@@ -111,8 +114,11 @@ public final class Worker<E: MatchingEngine> {
     /// Forgets every session opened through `route`.
     public func routeClosed(_ route: UInt32) {
         guard let ids = sessionsByRoute.removeValue(forKey: route) else { return }
-        for id in ids where sessions.removeValue(forKey: id) != nil {
+        for id in ids {
+            guard let session = sessions.removeValue(forKey: id) else { continue }
             counters.sessionsClosed += 1
+            sessionsByAccount[session.accountID]?.removeAll { $0 == id }
+            if sessionsByAccount[session.accountID]?.isEmpty == true { sessionsByAccount[session.accountID] = nil }
         }
     }
 
@@ -125,7 +131,7 @@ public final class Worker<E: MatchingEngine> {
         case .oraclePrice: handleOraclePrice(route: route, body: body, output: &output)
         case .deposit: handleDeposit(route: route, body: body, output: &output)
         case .evidenceRequest: handleEvidenceRequest(route: route, body: body, output: &output)
-        case .evidence, .sessionAccepted, .sealedReceipt, .publicAck, .refusal, .error, .notice:
+        case .evidence, .sessionAccepted, .sealedReceipt, .publicAck, .refusal, .error, .notice, .sealedEvent:
             // FrameParser(.fromClient) never yields these; refuse rather than trap.
             refuse(route: route, type: type, sessionID: 0, reference: 0, reason: .malformed, output: &output)
         }
@@ -180,6 +186,31 @@ public final class Worker<E: MatchingEngine> {
             receipt = Receipt(status: .notSequenced, globalSequence: 0, enclaveTime: stamp(), reason: .malformedRequest, clientOrderID: nil)
         }
         sealReceipt(receipt, session: session, sessionID: sessionID, sequence: sequence, route: route, output: &output)
+        deliverMakerFills(globalSequence: receipt.globalSequence, enclaveTime: receipt.enclaveTime, output: &output)
+    }
+
+    /// Pushes each fill of a resting order, sealed, to every open session of its owner.
+    /// An owner with no open session misses the push (state queries come later).
+    private func deliverMakerFills(globalSequence: UInt64, enclaveTime: UInt64, output: inout LinkBatchWriter) {
+        for makerFill in engine.takeMakerFills() {
+            counters.makerFills += 1
+            guard let ids = sessionsByAccount[makerFill.account] else { continue }
+            let f = makerFill.fill
+            let event = FillEvent(
+                clientOrderID: makerFill.clientOrderID, market: f.market, side: f.side, price: f.price, quantity: f.quantity,
+                fee: f.fee, makerOrderID: f.makerOrderID, globalSequence: globalSequence, enclaveTime: enclaveTime
+            ).encode()
+            for id in ids {
+                guard var session = sessions[id] else { continue }
+                session.eventSequence += 1
+                sessions[id] = session
+                let ad = SealedAssociatedData.bytes(type: .sealedEvent, sessionID: id, sequence: session.eventSequence)
+                let sealed = try! session.cipher.sealEvent(sequence: session.eventSequence, associatedData: ad, plaintext: event)
+                output.append(route: session.route, frame: SealedEnvelope(sessionID: id, sequence: session.eventSequence, ciphertext: sealed)
+                    .encode(type: .sealedEvent))
+                counters.eventsSent += 1
+            }
+        }
     }
 
     private func sealReceipt(
@@ -246,6 +277,7 @@ public final class Worker<E: MatchingEngine> {
         let session = Session(cipher: sessionCipher, accountID: auth.accountID, route: route, lastSequence: 0)
         sessions[sid] = session
         sessionsByRoute[route, default: []].append(sid)
+        sessionsByAccount[auth.accountID, default: []].append(sid)
         counters.sessionsOpened += 1
 
         var pt = ByteWriter(capacity: SessionAccepted.plaintextLength)

@@ -58,7 +58,7 @@ func realtimeNanos() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-let worker: Worker<SequencerEngine>
+let worker: Worker<PerpEngine>
 do {
     let configBytes = try FileIO.read(configPath, limit: 1 << 20)
     let config = try JSONDecoder().decode(VenueConfig.self, from: Data(configBytes))
@@ -66,7 +66,7 @@ do {
         sessionKey: try KXKeyPair(), instanceID: Sodium.randomUInt64(),
         measurement: SHA256.hash(try FileIO.read("/proc/self/exe")), configHash: SHA256.hash(configBytes),
         config: config, mode: mode, isolation: .process, isolationReport: isolationReport)
-    worker = try Worker(identity: identity, engine: SequencerEngine(config: config), maxSessions: maxSessions, clock: realtimeNanos)
+    worker = try Worker(identity: identity, engine: try PerpEngine(config: config), maxSessions: maxSessions, clock: realtimeNanos)
 } catch {
     Log.error("startup_failed", [("reason", String(describing: error).filter { $0 != "\"" && $0 != "\\" })])
     exit(70)

@@ -13,6 +13,8 @@ public final class EnclaveSession: @unchecked Sendable {
     /// Sequence number of the next request; 0 was spent on the session-open auth.
     public private(set) var nextSequence: UInt64 = 1
     public private(set) var confirmed = false
+    /// The last event number opened; events must arrive in strictly increasing order.
+    public private(set) var lastEventSequence: UInt64 = 0
 
     private init(sessionID: UInt64, accountID: UInt64, cipher: SessionCipher) {
         self.sessionID = sessionID
@@ -113,6 +115,25 @@ public final class EnclaveSession: @unchecked Sendable {
         do {
             let pt = try cipher.open(sequence: envelope.sequence, associatedData: ad, ciphertext: envelope.ciphertext)
             return try pt.withUnsafeBytes { (raw) throws(WireError) -> Receipt in try Receipt.decode(raw) }
+        } catch let e as SealCryptoError {
+            throw .crypto(e)
+        } catch let e as WireError {
+            throw .wire(e)
+        } catch {
+            throw .unexpectedFrame("\(error)")
+        }
+    }
+
+    /// Opens a sealed event (0x88) pushed to this session: a fill of a resting order.
+    public func openEvent(_ envelope: SealedEnvelope) throws(ClientError) -> FillEvent {
+        guard envelope.sessionID == sessionID else { throw .unexpectedFrame("event for another session") }
+        guard envelope.sequence > lastEventSequence else { throw .unexpectedFrame("event replayed or out of order") }
+        let ad = SealedAssociatedData.bytes(type: .sealedEvent, sessionID: sessionID, sequence: envelope.sequence)
+        do {
+            let pt = try cipher.openEvent(sequence: envelope.sequence, associatedData: ad, ciphertext: envelope.ciphertext)
+            let event = try pt.withUnsafeBytes { (raw) throws(WireError) -> FillEvent in try FillEvent.decode(raw) }
+            lastEventSequence = envelope.sequence
+            return event
         } catch let e as SealCryptoError {
             throw .crypto(e)
         } catch let e as WireError {

@@ -40,6 +40,8 @@ public struct LoadReport: Codable, Sendable {
     public var receipts: UInt64
     public var accepted: UInt64
     public var refusals: UInt64
+    /// Sealed fill events pushed to the lanes (their resting orders filled).
+    public var fillEvents: UInt64
     /// Requests sent but never answered before the drain deadline.
     public var unanswered: UInt64
     public var ordersPerSecond: Double
@@ -80,6 +82,7 @@ public final class LoadGenerator: @unchecked Sendable {
     private let stop = Atomic<Bool>(false)
     private let totalReceived = Atomic<UInt64>(0)
     private let totalReceipts = Atomic<UInt64>(0)
+    private let totalEvents = Atomic<UInt64>(0)
     private let totalAccepted = Atomic<UInt64>(0)
     private let totalRefused = Atomic<UInt64>(0)
     private let enclaveRestarted = Atomic<Bool>(false)
@@ -115,6 +118,10 @@ public final class LoadGenerator: @unchecked Sendable {
             lanes.append(Lane(connection: connection, session: session, capacity: capacity))
         }
 
+        // The engine prices margin at the oracle mark: publish one before trading, and
+        // refresh it well inside the staleness window while the run lasts.
+        try publishPrice(over: publicConnection)
+
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
         let receiverDone = Atomic<Bool>(false)
         let histogramBox = Mutex<Histogram<UInt64>?>(nil)
@@ -136,10 +143,15 @@ public final class LoadGenerator: @unchecked Sendable {
         // Progress once a second on stderr.
         var lastReceived: UInt64 = 0
         var lastTime = start
+        var lastPrice = start
         let end = start + UInt64(options.durationSeconds * 1e9)
         while monotonicNanos() < end && !enclaveRestarted.load(ordering: .relaxed) {
             usleep(200_000)
             let now = monotonicNanos()
+            if now - lastPrice >= 15_000_000_000 {
+                try publishPrice(over: publicConnection)
+                lastPrice = now
+            }
             if now - lastTime >= 1_000_000_000 {
                 let r = totalReceived.load(ordering: .relaxed)
                 let rate = Double(r - lastReceived) / (Double(now - lastTime) / 1e9)
@@ -173,14 +185,35 @@ public final class LoadGenerator: @unchecked Sendable {
         return LoadReport(
             sessions: options.sessions, targetRate: options.rate, durationSeconds: elapsed, sent: sent, receipts: received,
             accepted: totalAccepted.load(ordering: .relaxed), refusals: totalRefused.load(ordering: .relaxed),
+            fillEvents: totalEvents.load(ordering: .relaxed),
             unanswered: sent > received ? sent - received : 0, ordersPerSecond: Double(receiptsWhileSending) / elapsed,
             latencyMicros: .init(p50: micros(50), p99: micros(99), p999: micros(99.9), max: Double(histogram.max) / 1000))
     }
 
+    /// The price every generated order uses, and the oracle publishes.
+    static let price: Int64 = 60_000_000_000
+
+    private func publishPrice(over connection: Connection) throws {
+        let now = realtimeNanos()
+        for publisher in DemoKeys.publisherNames {
+            let p = DemoKeys.price(market: options.market, price: Self.price, confidence: 0, publishTime: now, publisher: publisher)
+            try connection.send(p.encode())
+            let reply = try connection.receive()
+            guard reply.type == .publicAck else { throw ClientError.unexpectedFrame("price for load: \(reply.type)") }
+        }
+    }
+
+    /// Order k of lane `lane`: a GTC limit at the oracle price with a unique client
+    /// order id; sides alternate by (k + lane), so lanes cross each other, the book
+    /// stays small and positions oscillate around zero instead of running into margin.
+    /// Encoded once, then patched in place: id bytes 2..<17, side byte 21.
+    static let idLength = 15
+
     private func sendLoop(start: UInt64, capacityMask: UInt64) {
-        let order = NewOrder(clientOrderID: try! ClientOrderID("load-order"), market: options.market, side: .buy,
-                             price: 60_000_000_000, quantity: 1_000_000)
-        let request = OrderRequest.newOrder(order).encode()
+        let order = NewOrder(clientOrderID: try! ClientOrderID(String(repeating: "0", count: Self.idLength)), market: options.market,
+                             side: .buy, price: Self.price, quantity: 1_000_000)
+        var request = OrderRequest.newOrder(order).encode()
+        let hex = Array("0123456789abcdef".utf8)
         var buffers = [[UInt8]](repeating: [], count: lanes.count)
         var total: UInt64 = 0
         var next = 0
@@ -204,6 +237,11 @@ public final class LoadGenerator: @unchecked Sendable {
                 if outstanding >= UInt64(options.window) { blockedLanes += 1; continue }
                 blockedLanes = 0
                 let idx = (next + lanes.count - 1) % lanes.count
+                let k = lane.sent
+                request[2] = hex[idx >> 4 & 0xf]
+                request[3] = hex[idx & 0xf]
+                for d in 0..<13 { request[4 + d] = hex[Int(k >> (4 * UInt64(12 - d)) & 0xf)] }
+                request[2 + Self.idLength + 4] = (k + UInt64(idx)) % 2 == 0 ? Side.buy.rawValue : Side.sell.rawValue
                 request.withUnsafeBytes { _ = lane.session.seal(encodedRequest: $0, appendingTo: &buffers[idx]) }
                 lane.sent += 1
                 produced += 1
@@ -261,6 +299,10 @@ public final class LoadGenerator: @unchecked Sendable {
                             lane.received.add(1, ordering: .relaxed)
                             totalRefused.add(1, ordering: .relaxed)
                             totalReceived.add(1, ordering: .relaxed)
+                        case .sealedEvent:
+                            // A fill of one of this lane's resting orders: authenticate it.
+                            _ = try lane.session.openEvent(try SealedEnvelope.decode(body: body))
+                            totalEvents.add(1, ordering: .relaxed)
                         case .notice:
                             enclaveRestarted.store(true, ordering: .relaxed)
                         default:

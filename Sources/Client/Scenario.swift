@@ -10,6 +10,7 @@ public struct Scenario: Sendable {
         case order(trader: String, symbol: String, side: Side, type: OrderType, timeInForce: TimeInForce,
                    reduceOnly: Bool, price: Int64, quantity: Int64, id: String?)
         case cancel(trader: String, id: String)
+        case withdraw(trader: String, amount: Int64)
         case wait(milliseconds: Int)
     }
 
@@ -94,6 +95,11 @@ public struct Scenario: Sendable {
             case "cancel":
                 guard words.count == 3 else { throw fail("expected: cancel TRADER ID") }
                 steps.append((lineNumber, .cancel(trader: try known(words[1]), id: words[2])))
+            case "withdraw":
+                guard words.count == 3, let amount = FixedPoint.parse(words[2], decimals: FixedPoint.priceDecimals), amount > 0 else {
+                    throw fail("expected: withdraw TRADER AMOUNT (quote units, up to 6 decimals)")
+                }
+                steps.append((lineNumber, .withdraw(trader: try known(words[1]), amount: amount)))
             case "wait":
                 guard words.count == 2, let ms = Self.parseDuration(words[1]) else { throw fail("expected: wait DURATION (e.g. 250ms, 2s)") }
                 steps.append((lineNumber, .wait(milliseconds: ms)))

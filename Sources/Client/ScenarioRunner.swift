@@ -16,9 +16,14 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
     public var sessionsOpened = 0
     public var ordersSent = 0
     public var cancelsSent = 0
+    public var withdrawalsSent = 0
     /// Sealed receipts received and opened.
     public var receipts = 0
     public var accepted = 0
+    /// Fills reported in receipts (this run's orders taking liquidity).
+    public var fills = 0
+    /// Sealed fill events pushed to this run's sessions (its resting orders filled).
+    public var fillEvents = 0
     /// Engine rejections by reason label.
     public var rejected: [String: Int] = [:]
     public var notSequenced = 0
@@ -105,8 +110,20 @@ public final class ScenarioRunner {
             case .cancel(let name, let id):
                 summary.cancelsSent += 1
                 try sendRequest(.cancel(try ClientOrderID(id)), trader: name, enclaveKey: enclaveKey, summary: &summary, line: line)
+            case .withdraw(let name, let amount):
+                summary.withdrawalsSent += 1
+                try sendRequest(.withdraw(id: try ClientOrderID("\(name)-w\(line)"), amount: amount), trader: name,
+                                enclaveKey: enclaveKey, summary: &summary, line: line)
             case .wait(let ms):
                 usleep(UInt32(ms) * 1000)
+            }
+        }
+        // Fill events for resting orders may still be in flight: collect them briefly.
+        for name in traders.keys.sorted() {
+            guard let connection = traders[name]?.connection, let session = traders[name]?.session else { continue }
+            while let frame = try? connection.receive(timeoutMillis: 100), frame.type == .sealedEvent {
+                _ = try session.openEvent(try EvidenceFetch.decode(frame.body, SealedEnvelope.decode))
+                summary.fillEvents += 1
             }
         }
         summary.globalSequences.sort()
@@ -153,6 +170,10 @@ public final class ScenarioRunner {
                 return
             }
             switch reply.type {
+            case .sealedEvent:
+                _ = try session.openEvent(try EvidenceFetch.decode(reply.body, SealedEnvelope.decode))
+                summary.fillEvents += 1
+                continue
             case .sealedReceipt:
                 let envelope = try EvidenceFetch.decode(reply.body, SealedEnvelope.decode)
                 guard envelope.sessionID == session.sessionID, envelope.sequence == sequence else {
@@ -167,6 +188,7 @@ public final class ScenarioRunner {
                 case .accepted:
                     summary.accepted += 1
                     summary.globalSequences.append(receipt.globalSequence)
+                    if let report = try? OrderReport.decode(receipt.detail) { summary.fills += report.fills.count }
                 case .rejected:
                     summary.rejected[receipt.reason?.label ?? "unknown", default: 0] += 1
                     summary.globalSequences.append(receipt.globalSequence)

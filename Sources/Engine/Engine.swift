@@ -35,6 +35,26 @@ public enum EngineOutcome: Equatable, Sendable {
 /// same outcomes in every process.
 public protocol MatchingEngine {
     mutating func apply(_ event: SequencedEvent) -> EngineOutcome
+    /// Fills of resting orders since the last call, in the order they happened, for
+    /// notifying their owners.
+    mutating func takeMakerFills() -> [MakerFill]
+}
+
+extension MatchingEngine {
+    public mutating func takeMakerFills() -> [MakerFill] { [] }
+}
+
+/// A fill of a resting order, to be pushed to its owner.
+public struct MakerFill: Equatable, Sendable {
+    public var account: UInt64
+    public var clientOrderID: ClientOrderID
+    public var fill: Fill
+
+    public init(account: UInt64, clientOrderID: ClientOrderID, fill: Fill) {
+        self.account = account
+        self.clientOrderID = clientOrderID
+        self.fill = fill
+    }
 }
 
 /// The engine of the pipeline issue: sequencing only. It validates what can be checked

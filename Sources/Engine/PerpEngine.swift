@@ -33,7 +33,7 @@ public struct PerpEngine: MatchingEngine {
     public private(set) var netDeposits: Int128 = 0
     /// Fills in which a resting order took part, for notifying its owner. Drained by the
     /// enclave after each event.
-    public var makerFills: [(account: UInt64, clientOrderID: ClientOrderID, fill: Fill)] = []
+    public private(set) var makerFills: [MakerFill] = []
 
     public init(config: VenueConfig) throws(ConfigError) {
         try config.validate()
@@ -68,6 +68,11 @@ public struct PerpEngine: MatchingEngine {
             case .withdraw(_, let amount): return withdraw(amount, account: account, now: event.enclaveTime)
             }
         }
+    }
+
+    public mutating func takeMakerFills() -> [MakerFill] {
+        defer { makerFills.removeAll(keepingCapacity: true) }
+        return makerFills
     }
 
     // MARK: - Orders
@@ -159,9 +164,9 @@ public struct PerpEngine: MatchingEngine {
             if maker.remaining == quantity { accounts[maker.account]!.openOrders[maker.clientOrderID] = nil }
             report.fills.append(Fill(market: order.market, side: takerSide, price: price, quantity: quantity,
                                      fee: Int64(takerFee), isMaker: false, makerOrderID: maker.id))
-            makerFills.append((maker.account, maker.clientOrderID,
-                               Fill(market: order.market, side: makerSide, price: price, quantity: quantity,
-                                    fee: Int64(makerFee), isMaker: true, makerOrderID: maker.id)))
+            makerFills.append(MakerFill(account: maker.account, clientOrderID: maker.clientOrderID,
+                                        fill: Fill(market: order.market, side: makerSide, price: price, quantity: quantity,
+                                                   fee: Int64(makerFee), isMaker: true, makerOrderID: maker.id)))
             remaining -= quantity
         }
         if remaining > 0 {

@@ -154,8 +154,10 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     /// Delivers one reply frame from the enclave (a slice of the batch buffer).
     func deliverReply(_ frame: ByteBuffer) {
-        if inFlight > 0 { inFlight -= 1 }
-        if evidenceInFlight > 0, frame.getInteger(at: frame.readerIndex + 5, as: UInt8.self) == MessageType.evidence.rawValue {
+        // Sealed events are pushed, not answers: they do not free in-flight capacity.
+        let type = frame.getInteger(at: frame.readerIndex + 5, as: UInt8.self)
+        if type != MessageType.sealedEvent.rawValue, inFlight > 0 { inFlight -= 1 }
+        if evidenceInFlight > 0, type == MessageType.evidence.rawValue {
             evidenceInFlight -= 1
         }
         guard let context else {

@@ -2,7 +2,10 @@
 /// reflected back to its sender even if the two directional keys were ever equal.
 public enum SessionDirection: UInt8, Sendable {
     case clientToEnclave = 0x01
+    /// Receipts: one per request, numbered by the request's sequence number.
     case enclaveToClient = 0x02
+    /// Unsolicited events (maker fills), numbered by a per-session event counter.
+    case enclaveEvents = 0x03
 }
 
 /// The per-session cipher both ends use. Nonces are derived, never sent:
@@ -49,6 +52,32 @@ public struct SessionCipher: Sendable {
                 key: keys.transmit, nonce: UnsafeRawBufferPointer(n), associatedData: associatedData,
                 plaintext: plaintext, into: output)
         }
+    }
+
+    /// Seals an enclave event numbered `sequence` (enclave side only).
+    public func sealEvent(sequence: UInt64, associatedData: [UInt8], plaintext: [UInt8]) throws(SealCryptoError) -> [UInt8] {
+        try Self(keys: keys, sendDirection: .enclaveEvents).seal(sequence: sequence, associatedData: associatedData, plaintext: plaintext)
+    }
+
+    /// Opens an enclave event numbered `sequence` (client side only).
+    public func openEvent(sequence: UInt64, associatedData: [UInt8], ciphertext: [UInt8]) throws(SealCryptoError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: max(0, ciphertext.count - Self.overhead))
+        guard ciphertext.count >= Self.overhead else { throw .authenticationFailed }
+        let n = try typed {
+            try associatedData.withUnsafeBytes { ad in
+                try ciphertext.withUnsafeBytes { ct in
+                    try out.withUnsafeMutableBytes { o in
+                        var nonce = (UInt64(0), UInt64(0), UInt64(0))
+                        return try withUnsafeMutableBytes(of: &nonce) { n in
+                            Self.nonce(direction: .enclaveEvents, sequence: sequence, into: n)
+                            return try XChaCha20Poly1305.open(key: keys.receive, nonce: UnsafeRawBufferPointer(n),
+                                                              associatedData: ad, ciphertext: ct, into: o)
+                        }
+                    }
+                }
+            }
+        }
+        return Array(out.prefix(n))
     }
 
     /// Opens a message the peer sealed with `sequence`.

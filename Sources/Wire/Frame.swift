@@ -26,6 +26,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case refusal = 0x85
     case error = 0x86
     case notice = 0x87
+    case sealedEvent = 0x88
 
     /// True for the types a client may send.
     public var isClientToEnclave: Bool { rawValue < 0x80 }
@@ -111,6 +112,7 @@ enum BodyShape {
         case .refusal: .exactly(Refusal.bodyLength)
         case .error: .atLeast(2)
         case .notice: .exactly(Notice.bodyLength)
+        case .sealedEvent: .atLeast(SealedEnvelope.headerLength + 1 + 16)
         }
     }
 

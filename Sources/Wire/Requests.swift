@@ -255,3 +255,60 @@ public struct Receipt: Equatable, Sendable {
         return Receipt(status: status, globalSequence: g, enclaveTime: t, reason: reason, clientOrderID: id, detail: detail)
     }
 }
+
+/// An unsolicited, sealed event for one account's sessions (0x88): today, a fill of one
+/// of its resting orders. Encoding: kind (1) = 1 ‖ client order id (1 + n) ‖ market (4) ‖
+/// side (1) ‖ price i64 ‖ quantity i64 ‖ fee i64 ‖ maker order id (8) ‖ global sequence
+/// of the event that caused it (8) ‖ enclave time (8).
+public struct FillEvent: Equatable, Sendable {
+    public var clientOrderID: ClientOrderID
+    public var market: UInt32
+    public var side: Side
+    public var price: Int64
+    public var quantity: Int64
+    public var fee: Int64
+    public var makerOrderID: UInt64
+    public var globalSequence: UInt64
+    public var enclaveTime: UInt64
+
+    public init(clientOrderID: ClientOrderID, market: UInt32, side: Side, price: Int64, quantity: Int64, fee: Int64,
+                makerOrderID: UInt64, globalSequence: UInt64, enclaveTime: UInt64) {
+        self.clientOrderID = clientOrderID
+        self.market = market
+        self.side = side
+        self.price = price
+        self.quantity = quantity
+        self.fee = fee
+        self.makerOrderID = makerOrderID
+        self.globalSequence = globalSequence
+        self.enclaveTime = enclaveTime
+    }
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 96)
+        w.write(UInt8(1))
+        clientOrderID.write(to: &w)
+        w.write(market)
+        w.write(side.rawValue)
+        w.write(price)
+        w.write(quantity)
+        w.write(fee)
+        w.write(makerOrderID)
+        w.write(globalSequence)
+        w.write(enclaveTime)
+        return w.bytes
+    }
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> FillEvent {
+        var r = ByteReader(bytes)
+        guard try r.readUInt8() == 1 else { throw .invalidField("event kind") }
+        let id = try ClientOrderID.read(from: &r)
+        let market = try r.readUInt32()
+        guard let side = Side(rawValue: try r.readUInt8()) else { throw .invalidField("side") }
+        let e = FillEvent(clientOrderID: id, market: market, side: side, price: try r.readInt64(), quantity: try r.readInt64(),
+                          fee: try r.readInt64(), makerOrderID: try r.readUInt64(), globalSequence: try r.readUInt64(),
+                          enclaveTime: try r.readUInt64())
+        try r.expectEnd("fill event")
+        return e
+    }
+}

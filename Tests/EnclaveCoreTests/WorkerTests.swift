@@ -7,21 +7,23 @@ import Wire
 @testable import EnclaveCore
 
 /// Drives a real `Worker` (real crypto, real codecs) without processes: frames in, one
-/// reply frame out per input.
-final class Harness {
-    let worker: Worker<SequencerEngine>
+/// reply frame out per input, plus any sealed events pushed to other sessions.
+final class Harness<E: MatchingEngine> {
+    let worker: Worker<E>
+    /// Sealed events pushed during the last `send`, with their routes.
+    var events: [(route: UInt32, body: [UInt8])] = []
     let venue = DemoKeys.venue()
     var now: UInt64 = 1_000_000
     let route: UInt32 = 5
 
-    init(maxSessions: Int = 100, maxSessionsPerRoute: Int = 100) throws {
+    init(maxSessions: Int = 100, maxSessionsPerRoute: Int = 100, engine: (VenueConfig) throws -> E) throws {
         let identity = EnclaveIdentity(
             sessionKey: try KXKeyPair(), instanceID: 1, measurement: Array(repeating: 1, count: 32),
             configHash: Array(repeating: 2, count: 32), config: venue, mode: .software, isolation: .process,
             isolationReport: IsolationReport(dumpable: false, noNewPrivileges: true, privateNetworkNamespace: true,
                                              listeningSockets: 0, openFileDescriptors: 3))
         var clock: () -> UInt64 = { 0 }
-        worker = try Worker(identity: identity, engine: SequencerEngine(config: venue), maxSessions: maxSessions, maxSessionsPerRoute: maxSessionsPerRoute,
+        worker = try Worker(identity: identity, engine: try engine(venue), maxSessions: maxSessions, maxSessionsPerRoute: maxSessionsPerRoute,
                             clock: { clock() })
         clock = { [unowned self] in self.now }
     }
@@ -44,9 +46,11 @@ final class Harness {
                 replies.append((r, h.type, Array(f[h.bodyOffset..<h.totalLength])))
             }
         }
-        #expect(replies.count == 1, "exactly one reply per input")
-        #expect(replies.first?.0 == route ?? self.route, "the reply goes back to the sender's route")
-        return (replies[0].1, replies[0].2)
+        events = replies.filter { $0.1 == .sealedEvent }.map { ($0.0, $0.2) }
+        let answers = replies.filter { $0.1 != .sealedEvent }
+        #expect(answers.count == 1, "exactly one reply per input")
+        #expect(answers.first?.0 == route ?? self.route, "the reply goes back to the sender's route")
+        return (answers[0].1, answers[0].2)
     }
 
     func deposit(account: UInt64, name: String, depositID: UInt64? = nil, amount: Int64 = 1_000_000) throws -> (type: MessageType, body: [UInt8]) {
@@ -79,8 +83,42 @@ func order(_ id: String, market: UInt32 = 1, quantity: Int64 = 100, price: Int64
     .newOrder(NewOrder(clientOrderID: try! ClientOrderID(id), market: market, side: .buy, price: price, quantity: quantity))
 }
 
+extension Harness where E == SequencerEngine {
+    convenience init(maxSessions: Int = 100, maxSessionsPerRoute: Int = 100) throws {
+        try self.init(maxSessions: maxSessions, maxSessionsPerRoute: maxSessionsPerRoute) { SequencerEngine(config: $0) }
+    }
+}
+
 @Suite("Enclave worker")
 struct WorkerTests {
+    /// With the real engine: a crossing order's receipt carries the fill, and the maker's
+    /// session gets a sealed fill event only it can open.
+    @Test func makerFillsArePushedAsSealedEvents() throws {
+        let h = try Harness<PerpEngine> { try PerpEngine(config: $0) }
+        _ = try h.deposit(account: 1, name: "maker", amount: 10_000_000_000)
+        _ = try h.deposit(account: 2, name: "taker", amount: 10_000_000_000)
+        for p in DemoKeys.publisherNames {
+            #expect(try h.send(DemoKeys.price(market: 1, price: 60_000_000_000, confidence: 0, publishTime: h.now, publisher: p).encode()).type == .publicAck)
+        }
+        let maker = try h.openSession(account: 1, name: "maker")
+        let taker = try h.openSession(account: 2, name: "taker")
+        let ask = OrderRequest.newOrder(NewOrder(clientOrderID: try ClientOrderID("ask-1"), market: 1, side: .sell, price: 60_000_000_000, quantity: 1_000_000))
+        let rest = try OrderReport.decode(try h.receipt(try h.send(try maker.seal(ask).frame), session: maker).detail)
+        #expect(rest.resting == 1_000_000 && h.events.isEmpty)
+        let bid = OrderRequest.newOrder(NewOrder(clientOrderID: try ClientOrderID("bid-1"), market: 1, side: .buy, price: 60_000_000_000, quantity: 1_000_000))
+        let receipt = try h.receipt(try h.send(try taker.seal(bid).frame), session: taker)
+        let report = try OrderReport.decode(receipt.detail)
+        #expect(report.fills.count == 1 && report.fills[0].quantity == 1_000_000 && !report.fills[0].isMaker)
+        #expect(h.events.count == 1)
+        let envelope = try h.events[0].body.withUnsafeBytes { try SealedEnvelope.decode(body: $0) }
+        #expect(envelope.sessionID == maker.sessionID && envelope.sequence == 1)
+        let event = try maker.openEvent(envelope)
+        #expect(event.clientOrderID == (try ClientOrderID("ask-1")))
+        #expect(event.side == .sell && event.quantity == 1_000_000 && event.globalSequence == receipt.globalSequence)
+        #expect(throws: ClientError.self) { try taker.openEvent(envelope) }
+        #expect(throws: ClientError.self) { try maker.openEvent(envelope) }  // replayed
+    }
+
     @Test func ordersGetGapFreeGlobalSequenceNumbers() throws {
         let h = try Harness()
         #expect(try h.deposit(account: 1, name: "alice").type == .publicAck)

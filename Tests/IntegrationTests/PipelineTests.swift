@@ -45,7 +45,7 @@ struct PipelineTests {
             let summary = try JSONDecoder().decode(ScenarioSummary.self, from: Data(r.stdout.utf8))
             #expect(summary.missingReceipts == 0)
             #expect(summary.ordersSent == 21 && summary.cancelsSent == 4)
-            #expect(summary.receipts == summary.ordersSent + summary.cancelsSent, "one receipt per request")
+            #expect(summary.receipts == summary.ordersSent + summary.cancelsSent + summary.withdrawalsSent, "one receipt per request")
             #expect(summary.rejected["invalidQuantity"] == 1)
             #expect(summary.depositsAcked == 3 && summary.pricesAcked == 1)
             #expect(summary.sessionsOpened == 3)
@@ -76,7 +76,7 @@ struct PipelineTests {
             ("truncated", Array(good.prefix(20)), nil),  // peer closes mid-frame
         ]
         good[0] = 0
-        for (label, bytes, code) in cases {
+        for (index, (label, bytes, code)) in cases.enumerated() {
             let c = try Connection(address: host.address)
             try c.send(bytes)
             if code == nil { c.shutdownWrite() }
@@ -95,7 +95,7 @@ struct PipelineTests {
                 }
             }
             // The other session is unaffected.
-            #expect(try trader.order("after-\(label)").status == .accepted)
+            #expect(try trader.order("after-\(index)-\(label)").status == .accepted)
         }
         // A tampered ciphertext is refused, publicly, and the connection stays up.
         var tampered = try trader.session.seal(.cancel(try ClientOrderID("tampered"))).frame

@@ -23,6 +23,8 @@ final class Trader: @unchecked Sendable {
         try publicConnection.send(deposit.encode())
         let ack = try publicConnection.receive()
         guard ack.type == .publicAck else { throw TestFailure("deposit not acknowledged: \(ack.type)") }
+        // The engine margins orders at the oracle mark: make sure there is a fresh one.
+        try Self.publishPrice(over: publicConnection, market: 1, price: 60_000_000_000)
         connection = try Connection(address: address)
         let (session, frame) = try EnclaveSession.open(enclaveKey: evidence.enclaveKeyBytes, accountID: accountID, accountKey: key)
         try connection.send(frame)
@@ -32,6 +34,16 @@ final class Trader: @unchecked Sendable {
         self.session = session
     }
 
+    /// All demo publishers sign `price` for `market`, now; returns when all are acknowledged.
+    static func publishPrice(over connection: Connection, market: UInt32, price: Int64) throws {
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        for publisher in DemoKeys.publisherNames {
+            try connection.send(DemoKeys.price(market: market, price: price, confidence: 0, publishTime: now, publisher: publisher).encode())
+            let reply = try connection.receive()
+            guard reply.type == .publicAck else { throw TestFailure("price not acknowledged: \(reply.type)") }
+        }
+    }
+
     /// Sends a limit order with `id` and returns its opened receipt.
     @discardableResult
     func order(_ id: String, market: UInt32 = 1) throws -> Receipt {
@@ -39,7 +51,8 @@ final class Trader: @unchecked Sendable {
                                                      price: 60_000_000_000, quantity: 10_000_000))
         let (_, frame) = try session.seal(request)
         try connection.send(frame)
-        let reply = try connection.receive()
+        var reply = try connection.receive()
+        while reply.type == .sealedEvent { reply = try connection.receive() }
         guard reply.type == .sealedReceipt else { throw TestFailure("expected a receipt, got \(reply.type)") }
         return try session.openReceipt(try reply.body.withUnsafeBytes { try SealedEnvelope.decode(body: $0) })
     }
