@@ -14,6 +14,8 @@ public struct EnclaveCounters: Sendable, Equatable {
     /// Fills of resting orders, and the sealed events pushed for them.
     public var makerFills: UInt64 = 0
     public var eventsSent: UInt64 = 0
+    public var liquidations: UInt64 = 0
+    public var fundingPayments: UInt64 = 0
     /// Refusals by `RefusalReason.rawValue`.
     public private(set) var refusals: [UInt64] = Array(repeating: 0, count: 32)
 

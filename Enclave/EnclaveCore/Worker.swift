@@ -32,6 +32,8 @@ public final class Worker<E: MatchingEngine> {
     private var sessions: [UInt64: Session] = [:]
     private var sessionsByRoute: [UInt32: [UInt64]] = [:]
     private var sessionsByAccount: [UInt64: [UInt64]] = [:]
+    /// Liquidation decisions not yet published (bounded; see `collectPublicOutputs`).
+    public private(set) var pendingDecisions: [LiquidationDecision] = []
     private var accountKeys: [UInt64: Ed25519PublicKey] = [:]
     private var depositIDs: Set<UInt64> = []
     /// Latest accepted publish time per (market, publisher key).
@@ -87,6 +89,7 @@ public final class Worker<E: MatchingEngine> {
         s.requestsRejectedByEngine = counters.requestsRejectedByEngine
         s.requestsNotSequenced = counters.requestsNotSequenced
         s.evidenceServed = counters.evidenceServed
+        s.liquidations = counters.liquidations
         for reason in RefusalReason.allCases where counters.refusals(reason) > 0 {
             s.refusals[reason] = counters.refusals(reason)
         }
@@ -187,6 +190,18 @@ public final class Worker<E: MatchingEngine> {
         }
         sealReceipt(receipt, session: session, sessionID: sessionID, sequence: sequence, route: route, output: &output)
         deliverMakerFills(globalSequence: receipt.globalSequence, enclaveTime: receipt.enclaveTime, output: &output)
+        collectPublicOutputs()
+    }
+
+    /// Takes the engine's public outputs after an event. Publishing them (signed batches,
+    /// inclusion proofs) is the commitments work; until then they are counted and held
+    /// for the current batch only.
+    private func collectPublicOutputs() {
+        let decisions = engine.takeDecisions()
+        counters.liquidations += UInt64(decisions.count)
+        pendingDecisions.append(contentsOf: decisions)
+        if pendingDecisions.count > 65_536 { pendingDecisions.removeFirst(pendingDecisions.count - 65_536) }
+        counters.fundingPayments += UInt64(engine.takeFundingPayments().count)
     }
 
     /// Pushes each fill of a resting order, sealed, to every open session of its owner.
@@ -346,6 +361,7 @@ public final class Worker<E: MatchingEngine> {
         // Public inputs are acknowledged once sequenced; the engine's verdict on them
         // (e.g. a halted market) appears in public outputs, not in the ack.
         _ = engine.apply(event)
+        collectPublicOutputs()
         counters.publicSequenced += 1
         let ack = PublicAck(acknowledged: type, reference: reference, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime)
         output.append(route: route, frame: ack.encode())

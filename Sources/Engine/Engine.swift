@@ -38,10 +38,16 @@ public protocol MatchingEngine {
     /// Fills of resting orders since the last call, in the order they happened, for
     /// notifying their owners.
     mutating func takeMakerFills() -> [MakerFill]
+    /// Liquidation decisions since the last call (public outputs).
+    mutating func takeDecisions() -> [LiquidationDecision]
+    /// Funding payments since the last call (public outputs).
+    mutating func takeFundingPayments() -> [FundingPayment]
 }
 
 extension MatchingEngine {
     public mutating func takeMakerFills() -> [MakerFill] { [] }
+    public mutating func takeDecisions() -> [LiquidationDecision] { [] }
+    public mutating func takeFundingPayments() -> [FundingPayment] { [] }
 }
 
 /// A fill of a resting order, to be pushed to its owner.

@@ -13,30 +13,57 @@ public struct PerpEngine: MatchingEngine {
         let tier: MarginTier
         var book = OrderBook()
         var oracle: OracleState
-        /// Cumulative funding per base unit (quote micro-units × 10^8 scale); reserved
-        /// for funding payments.
+        /// Cumulative funding per base unit (quote micro-units); stamped on positions.
         var fundingIndex: Int128 = 0
+        /// Enclave time of the next funding payment.
+        var nextFunding: UInt64 = 0
+        var index = MarketLiquidationIndex()
+        /// Accounts with a non-zero position here (iterated sorted, never by hash order).
+        var holders: Set<UInt64> = []
     }
+
+    /// The insurance fund is account 0: it holds collateral and, after taking over what
+    /// the book could not absorb, positions. Clients cannot use id 0.
+    public static let insuranceAccount: UInt64 = 0
 
     /// Largest notional one order may have, quote micro-units (10^9 USD).
     public static let maxOrderNotional: Int128 = 1_000_000_000_000_000
 
     public let config: VenueConfig
     var markets: [MarketState]
-    private let marketIndex: [UInt32: Int]
-    public private(set) var accounts: [UInt64: Account] = [:]
-    /// Quote micro-units.
-    public private(set) var insuranceFund: Int128
+    let marketIndex: [UInt32: Int]
+    public internal(set) var accounts: [UInt64: Account] = [:]
+    /// Insurance fund balance (account 0's collateral), quote micro-units.
+    public var insuranceFund: Int128 { accounts[Self.insuranceAccount]?.collateral ?? 0 }
+    /// Index version per account: heap entries with another version are stale.
+    var indexVersion: [UInt64: UInt32] = [:]
+    /// Accounts whose state changed during the current event; checked after it.
+    var touched: [UInt64] = []
+    /// Liquidatable accounts that could not be stepped yet (cooldown): rechecked on the
+    /// next tick of their markets.
+    public internal(set) var awaitingCooldown: Set<UInt64> = []
+    /// Liquidation decisions since the last `takeDecisions()`, in order.
+    public internal(set) var decisions: [LiquidationDecision] = []
+    /// Funding payments since the last `takeFundingPayments()`, in order.
+    public internal(set) var fundingPayments: [FundingPayment] = []
+    /// Maps an account to its public commitment (hash of id and a secret salt).
+    let accountCommitment: @Sendable (UInt64) -> [UInt8]
     /// Fees collected, quote micro-units.
-    public private(set) var feePool: Int128 = 0
+    public internal(set) var feePool: Int128 = 0
     /// Deposits minus withdrawals, quote micro-units.
     public private(set) var netDeposits: Int128 = 0
     /// Fills in which a resting order took part, for notifying its owner. Drained by the
     /// enclave after each event.
-    public private(set) var makerFills: [MakerFill] = []
+    public internal(set) var makerFills: [MakerFill] = []
 
-    public init(config: VenueConfig) throws(ConfigError) {
+    /// `accountCommitment` hides account ids in public outputs; the enclave supplies a
+    /// keyed hash. The default (tests, benchmarks) is the id's big-endian bytes.
+    public init(
+        config: VenueConfig,
+        accountCommitment: @escaping @Sendable (UInt64) -> [UInt8] = { id in withUnsafeBytes(of: id.bigEndian) { Array($0) } }
+    ) throws(ConfigError) {
         try config.validate()
+        self.accountCommitment = accountCommitment
         self.config = config
         var states: [MarketState] = []
         var index: [UInt32: Int] = [:]
@@ -46,28 +73,38 @@ public struct PerpEngine: MatchingEngine {
         }
         markets = states
         marketIndex = index
-        insuranceFund = Int128(config.liquidation.insuranceFund)
+        accounts[Self.insuranceAccount] = Account(id: Self.insuranceAccount, collateral: Int128(config.liquidation.insuranceFund))
     }
 
     // MARK: - Events
 
     public mutating func apply(_ event: SequencedEvent) -> EngineOutcome {
+        touched.removeAll(keepingCapacity: true)
+        let outcome: EngineOutcome
+        var pricedMarket: Int?
         switch event.input {
         case .deposit(let d):
+            guard d.accountID != Self.insuranceAccount else { return .rejected(.unknownAccount) }
             accounts[d.accountID, default: Account(id: d.accountID, collateral: 0)].collateral += Int128(d.amount)
             netDeposits += Int128(d.amount)
-            return .accepted(detail: [])
+            touched.append(d.accountID)
+            outcome = .accepted(detail: [])
         case .oraclePrice(let p):
-            if let i = marketIndex[p.market] { _ = markets[i].oracle.record(p, now: event.enclaveTime) }
-            return .accepted(detail: [])
+            if let i = marketIndex[p.market], markets[i].oracle.record(p, now: event.enclaveTime) { pricedMarket = i }
+            outcome = .accepted(detail: [])
         case .request(let account, let request):
-            guard accounts[account] != nil else { return .rejected(.unknownAccount) }
+            guard account != Self.insuranceAccount, accounts[account] != nil else { return .rejected(.unknownAccount) }
             switch request {
-            case .newOrder(let order): return place(order, account: account, event: event)
-            case .cancel(let id): return cancel(id, account: account)
-            case .withdraw(_, let amount): return withdraw(amount, account: account, now: event.enclaveTime)
+            case .newOrder(let order): outcome = place(order, account: account, event: event)
+            case .cancel(let id): outcome = cancel(id, account: account)
+            case .withdraw(_, let amount): outcome = withdraw(amount, account: account, now: event.enclaveTime)
             }
         }
+        // Time-driven work happens as time arrives with events (no timer events).
+        payFundingIfDue(now: event.enclaveTime)
+        // Liquidations: accounts this event changed, and candidates a price move reached.
+        processLiquidations(event: event, pricedMarket: pricedMarket)
+        return outcome
     }
 
     public mutating func takeMakerFills() -> [MakerFill] {
@@ -112,63 +149,9 @@ public struct PerpEngine: MatchingEngine {
         }
 
         var report = OrderReport()
-        var remaining = order.quantity
-        var stopped = false
-        let takerSide = order.side
-        let makerSide: Side = takerSide == .buy ? .sell : .buy
-        while remaining > 0 {
-            guard let (idx, price) = markets[mi].book.bestOpposite(to: takerSide) else { break }
-            guard takerSide == .buy ? price <= order.price : price >= order.price else { break }
-            let maker = markets[mi].book.order(idx)
-            if maker.account == account {
-                // Self-trade prevention: the resting order expires, matching continues.
-                markets[mi].book.cancel(idx)
-                accounts[account]!.openOrders[maker.clientOrderID] = nil
-                report.selfTradeCancelled.append(maker.clientOrderID)
-                continue
-            }
-            var quantity = min(remaining, maker.remaining)
-            if order.reduceOnly {
-                quantity = min(quantity, Self.reducible(position: accounts[account]!.position(order.market), side: takerSide))
-                if quantity == 0 { stopped = true; break }
-            }
-            if maker.reduceOnly {
-                let cap = Self.reducible(position: accounts[maker.account]!.position(order.market), side: makerSide)
-                if cap == 0 {
-                    cancelResting(idx, market: mi)
-                    continue
-                }
-                quantity = min(quantity, cap)
-            }
-            let cash = FixedMath.notional(price: price, quantity: quantity, .down)
-            let takerFee = FixedMath.applyBps(cash, config.fees.takerBps, .up)
-            let makerFee = FixedMath.applyBps(cash, config.fees.makerBps, .up)
-            let takerDelta = takerSide == .buy ? quantity : -quantity
-            // A fill that adds risk must keep its account at initial margin. A maker that
-            // cannot afford its resting order any more loses the order, not the taker.
-            guard fillKeepsMargin(maker.account, market: order.market, delta: -takerDelta, cash: cash, fee: makerFee, now: now) else {
-                cancelResting(idx, market: mi)
-                continue
-            }
-            guard fillKeepsMargin(account, market: order.market, delta: takerDelta, cash: cash, fee: takerFee, now: now) else {
-                stopped = true
-                break
-            }
-            let fundingIndex = markets[mi].fundingIndex
-            accounts[maker.account]!.applyFill(market: order.market, quantity: -takerDelta, cash: cash, fundingIndex: fundingIndex)
-            accounts[maker.account]!.collateral -= makerFee
-            accounts[account]!.applyFill(market: order.market, quantity: takerDelta, cash: cash, fundingIndex: fundingIndex)
-            accounts[account]!.collateral -= takerFee
-            feePool += takerFee + makerFee
-            markets[mi].book.fill(idx, quantity: quantity)
-            if maker.remaining == quantity { accounts[maker.account]!.openOrders[maker.clientOrderID] = nil }
-            report.fills.append(Fill(market: order.market, side: takerSide, price: price, quantity: quantity,
-                                     fee: Int64(takerFee), isMaker: false, makerOrderID: maker.id))
-            makerFills.append(MakerFill(account: maker.account, clientOrderID: maker.clientOrderID,
-                                        fill: Fill(market: order.market, side: makerSide, price: price, quantity: quantity,
-                                                   fee: Int64(makerFee), isMaker: true, makerOrderID: maker.id)))
-            remaining -= quantity
-        }
+        let (remaining, stopped) = match(
+            account: account, market: mi, side: order.side, quantity: order.quantity, limit: order.price,
+            reduceOnly: order.reduceOnly, takerFeeBps: config.fees.takerBps, checkTakerMargin: true, now: now, report: &report)
         if remaining > 0 {
             let rests = order.type == .limit && order.timeInForce != .immediateOrCancel && !stopped
             if rests {
@@ -182,6 +165,84 @@ public struct PerpEngine: MatchingEngine {
             }
         }
         return .accepted(detail: report.encode())
+    }
+
+    /// Matches an incoming order against the book: price-time priority, self-trade
+    /// prevention (the resting order expires), reduce-only caps, and a margin check on
+    /// both sides of every fill that adds risk. Returns the unfilled quantity and whether
+    /// matching stopped early (margin or reduce-only).
+    mutating func match(
+        account: UInt64, market mi: Int, side takerSide: Side, quantity: Int64, limit: Int64, reduceOnly: Bool,
+        takerFeeBps: Int64, checkTakerMargin: Bool, now: UInt64, report: inout OrderReport
+    ) -> (remaining: Int64, stopped: Bool) {
+        let marketID = markets[mi].config.id
+        let makerSide: Side = takerSide == .buy ? .sell : .buy
+        var remaining = quantity
+        var stopped = false
+        while remaining > 0 {
+            guard let (idx, price) = markets[mi].book.bestOpposite(to: takerSide) else { break }
+            guard takerSide == .buy ? price <= limit : price >= limit else { break }
+            let maker = markets[mi].book.order(idx)
+            if maker.account == account {
+                markets[mi].book.cancel(idx)
+                accounts[account]!.openOrders[maker.clientOrderID] = nil
+                report.selfTradeCancelled.append(maker.clientOrderID)
+                continue
+            }
+            var fillQuantity = min(remaining, maker.remaining)
+            if reduceOnly {
+                fillQuantity = min(fillQuantity, Self.reducible(position: accounts[account]!.position(marketID), side: takerSide))
+                if fillQuantity == 0 { stopped = true; break }
+            }
+            if maker.reduceOnly {
+                let cap = Self.reducible(position: accounts[maker.account]!.position(marketID), side: makerSide)
+                if cap == 0 {
+                    cancelResting(idx, market: mi)
+                    continue
+                }
+                fillQuantity = min(fillQuantity, cap)
+            }
+            let cash = FixedMath.notional(price: price, quantity: fillQuantity, .down)
+            let takerFee = FixedMath.applyBps(cash, takerFeeBps, .up)
+            let makerFee = FixedMath.applyBps(cash, config.fees.makerBps, .up)
+            let takerDelta = takerSide == .buy ? fillQuantity : -fillQuantity
+            guard fillKeepsMargin(maker.account, market: marketID, delta: -takerDelta, cash: cash, fee: makerFee, now: now) else {
+                cancelResting(idx, market: mi)
+                continue
+            }
+            if checkTakerMargin {
+                guard fillKeepsMargin(account, market: marketID, delta: takerDelta, cash: cash, fee: takerFee, now: now) else {
+                    stopped = true
+                    break
+                }
+            }
+            transfer(market: mi, from: maker.account, to: account, quantity: takerDelta, cash: cash)
+            accounts[maker.account]!.collateral -= makerFee
+            accounts[account]!.collateral -= takerFee
+            feePool += takerFee + makerFee
+            markets[mi].book.fill(idx, quantity: fillQuantity)
+            if maker.remaining == fillQuantity { accounts[maker.account]!.openOrders[maker.clientOrderID] = nil }
+            report.fills.append(Fill(market: marketID, side: takerSide, price: price, quantity: fillQuantity,
+                                     fee: Int64(takerFee), isMaker: false, makerOrderID: maker.id))
+            makerFills.append(MakerFill(account: maker.account, clientOrderID: maker.clientOrderID,
+                                        fill: Fill(market: marketID, side: makerSide, price: price, quantity: fillQuantity,
+                                                   fee: Int64(makerFee), isMaker: true, makerOrderID: maker.id)))
+            remaining -= fillQuantity
+        }
+        return (remaining, stopped)
+    }
+
+    /// Moves `quantity` (signed, from `to`'s side: > 0 means `to` buys) between two
+    /// accounts at `cash` (the fill's notional), keeping holder sets current.
+    mutating func transfer(market mi: Int, from: UInt64, to: UInt64, quantity: Int64, cash: Int128) {
+        let marketID = markets[mi].config.id
+        let fundingIndex = markets[mi].fundingIndex
+        accounts[from]!.applyFill(market: marketID, quantity: -quantity, cash: cash, fundingIndex: fundingIndex)
+        accounts[to]!.applyFill(market: marketID, quantity: quantity, cash: cash, fundingIndex: fundingIndex)
+        for id in [from, to] {
+            if accounts[id]!.position(marketID) == 0 { markets[mi].holders.remove(id) } else { markets[mi].holders.insert(id) }
+            touched.append(id)
+        }
     }
 
     private mutating func cancelResting(_ idx: Int32, market mi: Int) {
@@ -208,6 +269,7 @@ public struct PerpEngine: MatchingEngine {
         }
         accounts[account]!.collateral -= Int128(amount)
         netDeposits -= Int128(amount)
+        touched.append(account)
         return .accepted(detail: OrderReport().encode())
     }
 
@@ -316,8 +378,8 @@ public struct PerpEngine: MatchingEngine {
     /// the venue (equal to the initial insurance fund): money is only ever moved.
     public var conservationResidual: Int128 {
         var total: Int128 = 0
-        for id in accounts.keys.sorted() { total += accounts[id]!.collateral }
-        return total + feePool + insuranceFund - netDeposits
+        for id in accounts.keys.sorted() { total += accounts[id]!.collateral }  // includes the insurance fund
+        return total + feePool - netDeposits
     }
 
     /// Canonical bytes of the whole state (accounts by id, books in priority order,
@@ -328,7 +390,6 @@ public struct PerpEngine: MatchingEngine {
             w.write(UInt64(truncatingIfNeeded: v >> 64))
             w.write(UInt64(truncatingIfNeeded: v))
         }
-        write128(insuranceFund)
         write128(feePool)
         write128(netDeposits)
         for id in accounts.keys.sorted() {

@@ -77,6 +77,7 @@ public final class HostMetrics: Sendable {
             out += e("requests_rejected_total", "Sequenced requests the engine rejected.", "counter", s.requestsRejectedByEngine)
             out += e("requests_not_sequenced_total", "Authenticated requests whose plaintext did not decode.", "counter", s.requestsNotSequenced)
             out += e("evidence_served_total", "Evidence documents produced.", "counter", s.evidenceServed)
+            out += e("liquidations_total", "Liquidation decisions made.", "counter", s.liquidations)
             out += "# HELP sealstream_enclave_refusals_total Frames refused before sequencing, by reason.\n"
             out += "# TYPE sealstream_enclave_refusals_total counter\n"
             for reason in RefusalReason.allCases {

@@ -36,15 +36,17 @@ public struct EnclaveStats: Equatable, Sendable {
     public var requestsRejectedByEngine: UInt64 = 0
     public var requestsNotSequenced: UInt64 = 0
     public var evidenceServed: UInt64 = 0
+    /// Liquidation decisions made.
+    public var liquidations: UInt64 = 0
     /// Refusals by reason.
     public var refusals: [RefusalReason: UInt64] = [:]
 
     public init() {}
 
-    /// Seven u64 counters ‖ n (2) ‖ n × (reason (2) ‖ count (8)), reasons ascending.
+    /// Eight u64 counters ‖ n (2) ‖ n × (reason (2) ‖ count (8)), reasons ascending.
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 64 + refusals.count * 10)
-        for v in [framesIn, sessionsOpen, sessionsOpened, globalSequence, requestsRejectedByEngine, requestsNotSequenced, evidenceServed] {
+        for v in [framesIn, sessionsOpen, sessionsOpened, globalSequence, requestsRejectedByEngine, requestsNotSequenced, evidenceServed, liquidations] {
             w.write(v)
         }
         let nonZero = refusals.filter { $0.value > 0 }.sorted { $0.key.rawValue < $1.key.rawValue }
@@ -66,6 +68,7 @@ public struct EnclaveStats: Equatable, Sendable {
         s.requestsRejectedByEngine = try r.readUInt64()
         s.requestsNotSequenced = try r.readUInt64()
         s.evidenceServed = try r.readUInt64()
+        s.liquidations = try r.readUInt64()
         let n = try r.readUInt16()
         for _ in 0..<n {
             let raw = try r.readUInt16()

@@ -1,0 +1,336 @@
+import Wire
+
+extension PerpEngine {
+    /// 10^12 = quantity scale × bps.
+    private static let scaleBps: Int128 = FixedMath.quantityScale * FixedMath.bps
+
+    /// Drains the liquidation decisions made since the last call.
+    public mutating func takeDecisions() -> [LiquidationDecision] {
+        defer { decisions.removeAll(keepingCapacity: true) }
+        return decisions
+    }
+
+    /// Drains the funding payments made since the last call.
+    public mutating func takeFundingPayments() -> [FundingPayment] {
+        defer { fundingPayments.removeAll(keepingCapacity: true) }
+        return fundingPayments
+    }
+
+    // MARK: - After every event
+
+    /// Checks every account the event changed, then advances each valid market's movement
+    /// odometer and checks every candidate the move reached. Halted markets are skipped:
+    /// nothing is liquidated on a stale or implausible price.
+    mutating func processLiquidations(event: SequencedEvent, pricedMarket: Int?) {
+        let now = event.enclaveTime
+        var candidates = touched
+        for mi in markets.indices {
+            guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
+            if let last = markets[mi].index.lastMark {
+                markets[mi].index.odometer += Int128(mark > last ? mark - last : last - mark)
+            }
+            markets[mi].index.lastMark = mark
+            while let top = markets[mi].index.longs.top, -top.key >= Int128(mark) {
+                markets[mi].index.longs.pop()
+                if indexVersion[top.account] == top.version { candidates.append(top.account) }
+            }
+            while let top = markets[mi].index.shorts.top, top.key <= Int128(mark) {
+                markets[mi].index.shorts.pop()
+                if indexVersion[top.account] == top.version { candidates.append(top.account) }
+            }
+            let odometer = markets[mi].index.odometer
+            while let top = markets[mi].index.cross.top, top.key <= odometer {
+                markets[mi].index.cross.pop()
+                if indexVersion[top.account] == top.version { candidates.append(top.account) }
+            }
+        }
+        // Liquidating moves money and positions of others too (makers filled by the
+        // liquidation, the fund, deleveraged counterparties): keep going until no check
+        // touched an account that has not been checked since, so every key is current.
+        var rounds = 0
+        while !candidates.isEmpty && rounds < 8 {
+            rounds += 1
+            candidates.sort()
+            touched.removeAll(keepingCapacity: true)
+            var previous: UInt64?
+            for id in candidates where id != previous {
+                previous = id
+                checkAndLiquidate(id, event: event)
+            }
+            candidates = touched
+        }
+    }
+
+    /// Liquidates `id` step by step while it is below maintenance, then re-indexes it.
+    mutating func checkAndLiquidate(_ id: UInt64, event: SequencedEvent) {
+        let now = event.enclaveTime
+        guard id != Self.insuranceAccount, let account = accounts[id], !account.positions.isEmpty else {
+            awaitingCooldown.remove(id)
+            reindex(id, now: now)
+            return
+        }
+        for _ in 0...account.positions.count {
+            switch health(id, now: now) {
+            case .failure:
+                // A market it holds has no valid price: wait for it (rechecked at that
+                // market's next valid tick).
+                awaitingCooldown.remove(id)
+                retryAtNextTick(id)
+                return
+            case .success(let h):
+                guard h.equity < h.maintenanceRequirement else {
+                    awaitingCooldown.remove(id)
+                    reindex(id, now: now)
+                    return
+                }
+                guard step(id, health: h, event: event) else {
+                    awaitingCooldown.insert(id)
+                    retryAtNextTick(id)
+                    return
+                }
+            }
+        }
+        reindex(id, now: now)
+    }
+
+    /// One liquidation step on the largest position not in cooldown. False if every
+    /// position is in cooldown.
+    private mutating func step(_ id: UInt64, health h: Health, event: SequencedEvent) -> Bool {
+        let now = event.enclaveTime
+        let cooldown = config.liquidation.cooldownNanos
+        // Largest notional first; ties by market id.
+        var choices: [(notional: Int128, position: Position, mark: Int64, mi: Int)] = []
+        for p in accounts[id]!.positions {
+            let mi = marketIndex[p.market]!
+            if let last = accounts[id]!.lastLiquidation[p.market], now - last < cooldown { continue }
+            guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
+            let size = Int64(p.size.magnitude)
+            choices.append((FixedMath.notional(price: mark, quantity: size, .down), p, mark, mi))
+        }
+        guard let choice = choices.sorted(by: { $0.notional != $1.notional ? $0.notional > $1.notional : $0.position.market < $1.position.market }).first else {
+            return false
+        }
+        let p = choice.position
+        let mi = choice.mi
+        let m = markets[mi].config
+        let mark = choice.mark
+        let size = Int64(p.size.magnitude)
+        let isLong = p.size > 0
+        // Full close at or below the threshold; above it, a capped step on the step grid.
+        var quantity = size
+        var reason = LiquidationDecision.Reason.maintenanceFull
+        if choice.notional > Int128(config.liquidation.partialThreshold) {
+            let capped = FixedMath.mulDiv(Int128(size), Int128(config.liquidation.maxCloseBps), FixedMath.bps, .up)
+            let stepped = FixedMath.mulDiv(capped, 1, Int128(m.stepSize), .up) * Int128(m.stepSize)
+            if stepped < Int128(size) {
+                quantity = Int64(stepped)
+                reason = .maintenancePartial
+            }
+        }
+        // Bankruptcy price of the whole position: closing it there leaves zero equity.
+        let shift = FixedMath.mulDiv(h.equity, FixedMath.quantityScale, Int128(size), isLong ? .down : .up)
+        let bankruptcy = isLong ? Int128(mark) - shift : Int128(mark) + shift
+        let tick = Int128(m.tickSize)
+        var worst = isLong ? FixedMath.mulDiv(bankruptcy, 1, tick, .up) * tick : FixedMath.mulDiv(bankruptcy, 1, tick, .down) * tick
+        worst = max(worst, tick)
+        let worstPrice = FixedMath.saturating(worst)
+        let side: Side = isLong ? .sell : .buy
+
+        // 1. The book, within the price bound, never past the position.
+        var report = OrderReport()
+        let (unfilled, _) = match(account: id, market: mi, side: side, quantity: quantity, limit: worstPrice, reduceOnly: true,
+                                  takerFeeBps: 0, checkTakerMargin: false, now: now, report: &report)
+        let onBook = quantity - unfilled
+        // The liquidation fee on what the book took, capped at what equity is left.
+        if onBook > 0 {
+            let closed = report.fills.reduce(Int128(0)) { $0 + FixedMath.notional(price: $1.price, quantity: $1.quantity, .down) }
+            var fee = FixedMath.applyBps(closed, config.liquidation.feeBps, .up)
+            if case .success(let after) = health(id, now: now) { fee = min(fee, max(0, after.equity)) }
+            accounts[id]!.collateral -= fee
+            accounts[Self.insuranceAccount]!.collateral += fee
+        }
+        // 2. The insurance fund takes the rest at the worst price, if it stays above its
+        //    own maintenance requirement doing so. 3. Otherwise, auto-deleveraging.
+        var remaining = unfilled
+        var toFund: Int64 = 0
+        var deleveraged: Int64 = 0
+        if remaining > 0 {
+            let fundDelta = isLong ? remaining : -remaining
+            let cash = FixedMath.notional(price: worstPrice, quantity: remaining, .down)
+            let fundPosition = accounts[Self.insuranceAccount]!.position(m.id)
+            if case .success(let fundAfter) = health(Self.insuranceAccount, market: m.id, newSize: fundPosition + fundDelta,
+                                                    collateralDelta: fundDelta > 0 ? -cash : cash, now: now),
+               fundAfter.equity >= fundAfter.maintenanceRequirement
+            {
+                transfer(market: mi, from: id, to: Self.insuranceAccount, quantity: fundDelta, cash: cash)
+                toFund = remaining
+                remaining = 0
+            } else {
+                for counterparty in deleverageRanking(market: mi, closingLong: isLong, excluding: id, now: now) where remaining > 0 {
+                    let available = Int64(accounts[counterparty]!.position(m.id).magnitude)
+                    let take = min(remaining, available)
+                    transfer(market: mi, from: id, to: counterparty, quantity: isLong ? take : -take,
+                             cash: FixedMath.notional(price: worstPrice, quantity: take, .down))
+                    deleveraged += take
+                    remaining -= take
+                }
+            }
+        }
+        accounts[id]!.lastLiquidation[m.id] = now
+        decisions.append(LiquidationDecision(
+            sequence: event.globalSequence, enclaveTime: now, accountCommitment: accountCommitment(id), market: m.id,
+            side: side, size: quantity - remaining, markPrice: mark, bankruptcyPrice: FixedMath.saturating(bankruptcy),
+            worstPrice: worstPrice, equity: FixedMath.saturating(h.equity),
+            maintenanceRequirement: FixedMath.saturating(h.maintenanceRequirement), reason: reason,
+            filledOnBook: onBook, toInsuranceFund: toFund, autoDeleveraged: deleveraged))
+        touched.append(id)
+        return true
+    }
+
+    /// Opposite positions in the market, most profitable first by profit × leverage
+    /// (unrealized PnL × notional ÷ equity); ties by account id. Accounts with no profit,
+    /// no equity, or an unpriced market are not deleveraged.
+    private mutating func deleverageRanking(market mi: Int, closingLong: Bool, excluding: UInt64, now: UInt64) -> [UInt64] {
+        let marketID = markets[mi].config.id
+        guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { return [] }
+        var scored: [(score: Int128, id: UInt64)] = []
+        for id in markets[mi].holders.sorted() where id != excluding && id != Self.insuranceAccount {
+            guard let p = accounts[id]!.positions.first(where: { $0.market == marketID }), (p.size < 0) == closingLong else { continue }
+            let value = FixedMath.notional(price: mark, quantity: p.size, .down)
+            let pnl = value - p.costBasis
+            guard pnl > 0, case .success(let h) = health(id, now: now), h.equity > 0 else { continue }
+            let notional = value.magnitude > Int128.max.magnitude ? Int128.max : Int128(value.magnitude)
+            scored.append((pnl * notional / h.equity, id))
+        }
+        return scored.sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }.map(\.id)
+    }
+
+    // MARK: - Index maintenance
+
+    /// Re-keys an account in the liquidation index of every market it holds.
+    mutating func reindex(_ id: UInt64, now: UInt64) {
+        let version = (indexVersion[id] ?? 0) &+ 1
+        indexVersion[id] = version
+        guard id != Self.insuranceAccount, let account = accounts[id], !account.positions.isEmpty else { return }
+        if account.positions.count == 1 {
+            // Exact, mark-independent key with two micro-units of rounding slack (equity
+            // rounds down, the requirement up) and one tick of margin; rechecked exactly
+            // when it fires.
+            let p = account.positions[0]
+            let mi = marketIndex[p.market]!
+            let f = Int128(markets[mi].tier.maintenanceBps)
+            let tick = Int128(markets[mi].config.tickSize)
+            let c = account.collateral
+            if p.size > 0 {
+                let key = FixedMath.mulDiv(Int128(2) - c, Self.scaleBps, Int128(p.size) * (FixedMath.bps - f), .up) + tick
+                markets[mi].index.longs.push(.init(key: -key, account: id, version: version))
+            } else {
+                let key = FixedMath.mulDiv(c - Int128(2), Self.scaleBps, Int128(-p.size) * (FixedMath.bps + f), .down) - tick
+                markets[mi].index.shorts.push(.init(key: key, account: id, version: version))
+            }
+            compactIfNeeded(mi)
+            return
+        }
+        // Cross margin: split the buffer into per-market budgets of absolute price
+        // movement, proportional to each market's price level.
+        guard case .success(let h) = health(id, now: now) else {
+            retryAtNextTick(id)
+            return
+        }
+        let buffer = h.equity - h.maintenanceRequirement - Int128(2 * account.positions.count + 2)
+        guard buffer > 0 else {
+            retryAtNextTick(id)
+            return
+        }
+        var marks: [Int64] = []
+        var denominator: Int128 = 0
+        for p in account.positions {
+            let mi = marketIndex[p.market]!
+            guard case .success(let mark) = markets[mi].oracle.mark(at: now) else {
+                retryAtNextTick(id)
+                return
+            }
+            marks.append(mark)
+            denominator += Int128(p.size.magnitude) * (FixedMath.bps + Int128(markets[mi].tier.maintenanceBps)) * Int128(mark)
+        }
+        for (i, p) in account.positions.enumerated() {
+            let mi = marketIndex[p.market]!
+            let budget = FixedMath.mulDiv(buffer * Self.scaleBps, Int128(marks[i]), denominator, .down)
+            markets[mi].index.cross.push(.init(key: markets[mi].index.odometer + budget, account: id, version: version))
+            compactIfNeeded(mi)
+        }
+    }
+
+    /// Makes the account a candidate at the next valid tick of each market it holds.
+    private mutating func retryAtNextTick(_ id: UInt64) {
+        let version = (indexVersion[id] ?? 0) &+ 1
+        indexVersion[id] = version
+        for p in accounts[id]?.positions ?? [] {
+            let mi = marketIndex[p.market]!
+            markets[mi].index.cross.push(.init(key: markets[mi].index.odometer, account: id, version: version))
+        }
+    }
+
+    private mutating func compactIfNeeded(_ mi: Int) {
+        let limit = 4 * markets[mi].holders.count + 1_024
+        let versions = indexVersion
+        let live: (IndexHeap.Entry) -> Bool = { versions[$0.account] == $0.version }
+        if markets[mi].index.longs.count > limit { markets[mi].index.longs.compact(isLive: live) }
+        if markets[mi].index.shorts.count > limit { markets[mi].index.shorts.compact(isLive: live) }
+        if markets[mi].index.cross.count > limit { markets[mi].index.cross.compact(isLive: live) }
+    }
+
+    // MARK: - Funding
+
+    /// Pays funding in every market whose interval has elapsed, at the first event at or
+    /// after that time. Rate = premium of the book mid over the mark, clamped; payers'
+    /// amounts round up, receivers' down, and the rounding residue goes to the insurance
+    /// fund, so money is conserved exactly. Settled eagerly: no funding is ever pending.
+    mutating func payFundingIfDue(now: UInt64) {
+        for mi in markets.indices {
+            let interval = markets[mi].config.funding.intervalNanos
+            if markets[mi].nextFunding == 0 {
+                markets[mi].nextFunding = now + interval
+                continue
+            }
+            guard now >= markets[mi].nextFunding else { continue }
+            // No valid price: funding waits (retried at the next event).
+            guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
+            var premiumBps: Int128 = 0
+            if let bid = markets[mi].book.bestPrice(.buy), let ask = markets[mi].book.bestPrice(.sell) {
+                let mid = (Int128(bid) + Int128(ask)) / 2
+                premiumBps = (mid - Int128(mark)) * FixedMath.bps / Int128(mark)
+            }
+            let cap = Int128(markets[mi].config.funding.maxRateBps)
+            let rate = min(max(premiumBps, -cap), cap)
+            let perUnit = Int128(mark) * rate / FixedMath.bps
+            if perUnit != 0 {
+                var collected: Int128 = 0
+                for id in markets[mi].holders.sorted() {
+                    let size = accounts[id]!.position(markets[mi].config.id)
+                    let amount = FixedMath.mulDiv(Int128(size), perUnit, FixedMath.quantityScale, .up)
+                    accounts[id]!.collateral -= amount
+                    collected += amount
+                    touched.append(id)
+                }
+                accounts[Self.insuranceAccount]!.collateral += collected
+                markets[mi].fundingIndex += perUnit
+            }
+            fundingPayments.append(FundingPayment(market: markets[mi].config.id, enclaveTime: now, markPrice: mark,
+                                                  rateBps: Int64(rate), perUnit: Int64(perUnit)))
+            let behind = (now - markets[mi].nextFunding) / interval + 1
+            markets[mi].nextFunding += behind * interval
+        }
+    }
+
+    // MARK: - Queries
+
+    /// Accounts below maintenance right now that the engine knows of: those waiting out
+    /// a cooldown. After every event this must equal a brute-force scan (tests check).
+    public mutating func liquidatableAccounts(at now: UInt64) -> [UInt64] {
+        awaitingCooldown.sorted().filter { id in
+            if case .success(let h) = health(id, now: now) { return h.equity < h.maintenanceRequirement }
+            return false
+        }
+    }
+}
