@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "sealstream-enclave", targets: ["sealstream-enclave"]),
         .executable(name: "sealstream-client", targets: ["sealstream-client"]),
         .executable(name: "attestation", targets: ["attestation"]),
+        // For the nested Benchmarks/ package.
+        .library(name: "SealstreamEngine", targets: ["Engine", "Wire"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -14,7 +14,8 @@ struct SealstreamClient: ParsableCommand {
             only forwards ciphertext. Demo keys are derived from public labels (see
             docs/SCENARIOS.md) and are for demos and tests only.
             """,
-        subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self, CryptoBaselineCommand.self])
+        subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self, CryptoBaselineCommand.self,
+                      EngineReplayCommand.self])
 }
 
 struct ScenarioCommand: ParsableCommand {
@@ -172,5 +173,25 @@ struct CryptoBaselineCommand: ParsableCommand {
         } else {
             print(String(format: "XChaCha20-Poly1305 open: %.0f /s (%d-byte plaintext, one core)", opens, bytes))
         }
+    }
+}
+
+struct EngineReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engine-replay",
+        abstract: "Run a seeded event stream through the engine and print a digest of everything it produced.",
+        discussion: "Two processes given the same seed must print the same digest (the determinism check).")
+
+    @Option(name: .long, help: "Seed of the event stream.")
+    var seed: UInt64 = 1
+
+    @Option(name: .long, help: "Events after the opening deposits.")
+    var events: Int = 20_000
+
+    func run() throws {
+        let r = try EngineReplay.run(seed: seed, events: events)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        print(String(decoding: try encoder.encode(r), as: UTF8.self))
     }
 }
