@@ -102,6 +102,6 @@ let package = Package(
         .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine"]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Client", "Wire", "SealCrypto", "Attestation"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Client", "Wire", "SealCrypto", "Attestation", "Engine"]),
     ]
 )

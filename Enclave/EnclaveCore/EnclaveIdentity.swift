@@ -18,6 +18,10 @@ public struct EnclaveIdentity: Sendable {
     public let mode: AttestationMode
     public let isolation: IsolationClass
     public let isolationReport: IsolationReport
+    /// Secret key of account commitments: public outputs name an account only as
+    /// SHA-256("sealstream/v1/account" ‖ key ‖ account id). Random per worker instance
+    /// until sealed storage (attestation work) keeps it across restarts.
+    let commitmentKey: SecretBytes
 
     public init(
         sessionKey: KXKeyPair, instanceID: UInt64, measurement: [UInt8], configHash: [UInt8], config: VenueConfig,
@@ -31,6 +35,17 @@ public struct EnclaveIdentity: Sendable {
         self.mode = mode
         self.isolation = isolation
         self.isolationReport = isolationReport
+        var key = Sodium.randomBytes(32)
+        commitmentKey = SecretBytes(consuming: &key)
+    }
+
+    /// The public commitment of an account (see `commitmentKey`).
+    public func accountCommitment(_ account: UInt64) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(Array("sealstream/v1/account".utf8))
+        commitmentKey.withUnsafeBytes { hasher.update($0) }
+        withUnsafeBytes(of: account.bigEndian) { hasher.update($0) }
+        return hasher.finalize()
     }
 
     /// Evidence answering `nonce`. In this release it carries no TPM quote.

@@ -32,8 +32,14 @@ public final class Worker<E: MatchingEngine> {
     private var sessions: [UInt64: Session] = [:]
     private var sessionsByRoute: [UInt32: [UInt64]] = [:]
     private var sessionsByAccount: [UInt64: [UInt64]] = [:]
-    /// Liquidation decisions not yet published (bounded; see `collectPublicOutputs`).
+    /// Liquidation decisions not yet handed to the host (`takePendingDecisions`).
     public private(set) var pendingDecisions: [LiquidationDecision] = []
+
+    /// Hands over the decisions made since the last call, for publication.
+    public func takePendingDecisions() -> [LiquidationDecision] {
+        defer { pendingDecisions.removeAll(keepingCapacity: true) }
+        return pendingDecisions
+    }
     private var accountKeys: [UInt64: Ed25519PublicKey] = [:]
     private var depositIDs: Set<UInt64> = []
     /// Latest accepted publish time per (market, publisher key).
@@ -193,14 +199,12 @@ public final class Worker<E: MatchingEngine> {
         collectPublicOutputs()
     }
 
-    /// Takes the engine's public outputs after an event. Publishing them (signed batches,
-    /// inclusion proofs) is the commitments work; until then they are counted and held
-    /// for the current batch only.
+    /// Takes the engine's public outputs after an event; the shell publishes them after
+    /// each batch (signed batches and inclusion proofs are the commitments work).
     private func collectPublicOutputs() {
         let decisions = engine.takeDecisions()
         counters.liquidations += UInt64(decisions.count)
         pendingDecisions.append(contentsOf: decisions)
-        if pendingDecisions.count > 65_536 { pendingDecisions.removeFirst(pendingDecisions.count - 65_536) }
         counters.fundingPayments += UInt64(engine.takeFundingPayments().count)
     }
 
@@ -298,6 +302,7 @@ public final class Worker<E: MatchingEngine> {
         var pt = ByteWriter(capacity: SessionAccepted.plaintextLength)
         pt.write(auth.accountID)
         pt.write(stamp())
+        pt.write(bytes: identity.accountCommitment(auth.accountID))
         let replyAD = SealedAssociatedData.bytes(type: .sessionAccepted, sessionID: sid, sequence: 0)
         let sealed = try! sessionCipher.seal(sequence: 0, associatedData: replyAD, plaintext: pt.bytes)
         output.append(route: route, frame: SessionAccepted(sessionID: sid, salt: salt, sealed: sealed).encode())

@@ -66,7 +66,9 @@ do {
         sessionKey: try KXKeyPair(), instanceID: Sodium.randomUInt64(),
         measurement: SHA256.hash(try FileIO.read("/proc/self/exe")), configHash: SHA256.hash(configBytes),
         config: config, mode: mode, isolation: .process, isolationReport: isolationReport)
-    worker = try Worker(identity: identity, engine: try PerpEngine(config: config), maxSessions: maxSessions, clock: realtimeNanos)
+    worker = try Worker(
+        identity: identity, engine: try PerpEngine(config: config, accountCommitment: identity.accountCommitment),
+        maxSessions: maxSessions, clock: realtimeNanos)
 } catch {
     Log.error("startup_failed", [("reason", String(describing: error).filter { $0 != "\"" && $0 != "\\" })])
     exit(70)
@@ -106,6 +108,21 @@ func monotonicNanos() -> UInt64 {
     _ = worker.stats.encode().withUnsafeBytes { FileIO.writeAll(1, $0) }
 }
 
+/// Hands the batch's liquidation decisions to the host for publication.
+@MainActor func publishDecisions() {
+    let decisions = worker.takePendingDecisions()
+    guard !decisions.isEmpty, let lines = try? PublishedDecision.jsonLines(decisions) else { return }
+    // Keep each link message far below the 8 MiB limit.
+    var start = 0
+    while start < lines.count {
+        var end = min(lines.count, start + 1 << 20)
+        while end < lines.count && lines[end - 1] != 0x0a { end += 1 }
+        let message = encodeLinkMessage(kind: .decisions, body: lines[start..<end])
+        guard message.withUnsafeBytes({ FileIO.writeAll(1, $0) }) else { exit(74) }
+        start = end
+    }
+}
+
 /// Writes one outbound batch and starts the next.
 func writeBatch(_ output: inout LinkBatchWriter) {
     guard !output.isEmpty else { return }
@@ -139,7 +156,7 @@ loop: while true {
                 case .routeClosed:
                     var r = ByteReader(body)
                     worker.routeClosed(try r.readUInt32())
-                case .hello, .outboundBatch, .stats:
+                case .hello, .outboundBatch, .stats, .decisions:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }
                 consumed += header.totalLength
@@ -156,6 +173,7 @@ loop: while true {
         filled -= consumed
     }
     if !output.isEmpty { writeBatch(&output) }
+    publishDecisions()
     sendStats(force: false)
 }
 sendStats(force: true)

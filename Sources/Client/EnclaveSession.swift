@@ -15,6 +15,9 @@ public final class EnclaveSession: @unchecked Sendable {
     public private(set) var confirmed = false
     /// The last event number opened; events must arrive in strictly increasing order.
     public private(set) var lastEventSequence: UInt64 = 0
+    /// How this account appears in public outputs (liquidation decisions); known once
+    /// the session is confirmed.
+    public private(set) var accountCommitment: [UInt8] = []
 
     private init(sessionID: UInt64, accountID: UInt64, cipher: SessionCipher) {
         self.sessionID = sessionID
@@ -62,6 +65,7 @@ public final class EnclaveSession: @unchecked Sendable {
         guard plaintext.count == SessionAccepted.plaintextLength else { throw .unexpectedFrame("acceptance length") }
         let account = plaintext.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard account == accountID else { throw .unexpectedFrame("acceptance for another account") }
+        accountCommitment = Array(plaintext[16..<48])
         cipher = salted
         confirmed = true
     }

@@ -22,8 +22,8 @@ public struct LiquidationDecision: Equatable, Sendable {
     public var side: Side
     public var size: Int64
     public var markPrice: Int64
-    /// Price at which closing the whole position leaves zero equity, rounded against
-    /// the liquidated account (up for a long, down for a short).
+    /// Price at which closing the whole position leaves zero equity, rounded toward the
+    /// mark (so closing there never leaves the account below zero).
     public var bankruptcyPrice: Int64
     /// Worst price the closing trade may fill at: the bankruptcy price on the tick grid.
     public var worstPrice: Int64

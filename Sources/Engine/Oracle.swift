@@ -61,25 +61,31 @@ public struct OracleState: Sendable {
         quotes[i] = Quote(price: price.price, confidence: price.confidence, publishTime: price.publishTime)
         // Re-derive the median now and run it past the deviation guard.
         let (median, invalidity, _) = evaluate(now: now)
-        if invalidity == nil, let median {
-            if let ref = reference, !within(median, of: ref) {
-                if let jump = pendingJump, within(median, of: jump.level) {
-                    if now - jump.since >= config.jumpConfirmationNanos {
-                        accept(median)
-                    } else {
-                        pendingJump = (jump.since, median)
-                        deviationTripped = true
-                    }
+        if invalidity == nil, let median { guardMedian(median, now: now) }
+        cacheComputedAt = .max
+        return true
+    }
+
+    /// The deviation guard. Every median the oracle computes passes through here, whether
+    /// a new price or an expiring one moved it: a median beyond the limit from the
+    /// reference starts (or continues) a pending jump, which becomes the reference only
+    /// after consistent medians persisted for the confirmation time.
+    private mutating func guardMedian(_ median: Int64, now: UInt64) {
+        if let ref = reference, !within(median, of: ref) {
+            if let jump = pendingJump, within(median, of: jump.level) {
+                if now - jump.since >= config.jumpConfirmationNanos {
+                    accept(median)
                 } else {
-                    pendingJump = (now, median)
+                    pendingJump = (jump.since, median)
                     deviationTripped = true
                 }
             } else {
-                accept(median)
+                pendingJump = (now, median)
+                deviationTripped = true
             }
+        } else {
+            accept(median)
         }
-        cacheComputedAt = .max
-        return true
     }
 
     private mutating func accept(_ median: Int64) {
@@ -100,6 +106,8 @@ public struct OracleState: Sendable {
             if let m = cachedMark { return .success(m) }
         } else {
             let (median, invalidity, validUntil) = evaluate(now: now)
+            // A quote expiring can move the median too: it meets the same guard.
+            if invalidity == nil, let median { guardMedian(median, now: now) }
             cachedInvalidity = invalidity ?? (deviationTripped ? .deviation : nil)
             cachedMark = cachedInvalidity == nil ? median : nil
             cacheValidUntil = validUntil

@@ -20,8 +20,9 @@ struct RestingOrder: Sendable {
 struct Level: Sendable {
     var queue: [Int32] = []
     var head = 0
-    /// Sum of `remaining` over live orders at this level.
-    var liveQuantity: Int64 = 0
+    /// Sum of `remaining` over live orders at this level (Int128: many large orders at
+    /// one level must not overflow).
+    var liveQuantity: Int128 = 0
 
     var front: Int32? { head < queue.count ? queue[head] : nil }
 
@@ -71,14 +72,14 @@ struct OrderBook: Sendable {
                 bidLevels[order.price] = Level()
             }
             bidLevels[order.price]!.queue.append(index)
-            bidLevels[order.price]!.liveQuantity += order.remaining
+            bidLevels[order.price]!.liveQuantity += Int128(order.remaining)
         } else {
             if askLevels[order.price] == nil {
                 askPrices.insert(order.price, at: Self.insertionPoint(askPrices, order.price, ascending: false))
                 askLevels[order.price] = Level()
             }
             askLevels[order.price]!.queue.append(index)
-            askLevels[order.price]!.liveQuantity += order.remaining
+            askLevels[order.price]!.liveQuantity += Int128(order.remaining)
         }
         return index
     }
@@ -126,7 +127,7 @@ struct OrderBook: Sendable {
     }
 
     /// Live quantity resting at `price` on `side` (for tests and depth).
-    func liveQuantity(side: Side, price: Int64) -> Int64 {
+    func liveQuantity(side: Side, price: Int64) -> Int128 {
         (side == .buy ? bidLevels[price] : askLevels[price])?.liveQuantity ?? 0
     }
 
@@ -142,7 +143,7 @@ struct OrderBook: Sendable {
     }
 
     private mutating func adjustLevel(side: Side, price: Int64, by delta: Int64) {
-        if side == .buy { bidLevels[price]?.liveQuantity += delta } else { askLevels[price]?.liveQuantity += delta }
+        if side == .buy { bidLevels[price]?.liveQuantity += Int128(delta) } else { askLevels[price]?.liveQuantity += Int128(delta) }
     }
 
     private mutating func store(_ level: Level, side: Side, price: Int64) {

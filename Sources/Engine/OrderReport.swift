@@ -31,6 +31,10 @@ public struct Fill: Equatable, Sendable {
 /// order id (8) ‖ resting quantity i64 ‖ cancelled quantity i64 ‖ self-trade
 /// cancellations (2) ‖ each a client order id (1 + n).
 public struct OrderReport: Equatable, Sendable {
+    /// Most fills plus self-trade cancellations one request may produce; matching stops
+    /// there and the remainder is cancelled (the counts are encoded as UInt16).
+    public static let maxEntries = 10_000
+
     public var fills: [Fill] = []
     /// Quantity left resting on the book after this request.
     public var resting: Int64 = 0

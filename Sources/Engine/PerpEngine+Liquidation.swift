@@ -59,6 +59,8 @@ extension PerpEngine {
             }
             candidates = touched
         }
+        // Anything still unchecked (a long cascade) is checked at the next tick, not lost.
+        for id in candidates { retryAtNextTick(id) }
     }
 
     /// Liquidates `id` step by step while it is below maintenance, then re-indexes it.
@@ -128,7 +130,9 @@ extension PerpEngine {
             }
         }
         // Bankruptcy price of the whole position: closing it there leaves zero equity.
-        let shift = FixedMath.mulDiv(h.equity, FixedMath.quantityScale, Int128(size), isLong ? .down : .up)
+        // Rounded toward the mark on both sides, so closing at the bound never leaves the
+        // account below zero.
+        let shift = FixedMath.mulDiv(h.equity, FixedMath.quantityScale, Int128(size), .down)
         let bankruptcy = isLong ? Int128(mark) - shift : Int128(mark) + shift
         let tick = Int128(m.tickSize)
         var worst = isLong ? FixedMath.mulDiv(bankruptcy, 1, tick, .up) * tick : FixedMath.mulDiv(bankruptcy, 1, tick, .down) * tick
@@ -200,7 +204,8 @@ extension PerpEngine {
             let pnl = value - p.costBasis
             guard pnl > 0, case .success(let h) = health(id, now: now), h.equity > 0 else { continue }
             let notional = value.magnitude > Int128.max.magnitude ? Int128.max : Int128(value.magnitude)
-            scored.append((pnl * notional / h.equity, id))
+            let (product, overflow) = pnl.multipliedReportingOverflow(by: notional)
+            scored.append((overflow ? Int128.max : product / h.equity, id))
         }
         return scored.sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }.map(\.id)
     }
@@ -237,7 +242,8 @@ extension PerpEngine {
             retryAtNextTick(id)
             return
         }
-        let buffer = h.equity - h.maintenanceRequirement - Int128(2 * account.positions.count + 2)
+        // Clamped so buffer × 10^12 × mark cannot overflow; a smaller budget is still safe.
+        let buffer = min(h.equity - h.maintenanceRequirement - Int128(2 * account.positions.count + 2), Int128(1) << 64)
         guard buffer > 0 else {
             retryAtNextTick(id)
             return

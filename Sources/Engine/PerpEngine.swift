@@ -121,13 +121,19 @@ public struct PerpEngine: MatchingEngine {
         guard order.price > 0 else { return .rejected(.invalidPrice) }
         guard order.price % m.tickSize == 0 else { return .rejected(.priceNotOnTick) }
         guard order.quantity % m.stepSize == 0 else { return .rejected(.quantityNotOnStep) }
-        guard FixedMath.notional(price: order.price, quantity: order.quantity, .up) <= Self.maxOrderNotional else {
+        guard accounts[account]!.openOrders[order.clientOrderID] == nil else { return .rejected(.duplicateClientOrderID) }
+        guard accounts[account]!.openOrders.count < config.risk.maxOpenOrdersPerAccount else { return .rejected(.tooManyOpenOrders) }
+        let now = event.enclaveTime
+        // Every order needs a valid mark: its price must sit within the band around it,
+        // so no trade at an absurd price can move value between two accounts.
+        guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { return .rejected(.priceUnavailable) }
+        guard Self.withinBand(order.price, mark: mark, bps: config.risk.priceBandBps) else { return .rejected(.priceOutsideBand) }
+        guard FixedMath.notional(price: max(order.price, mark), quantity: order.quantity, .up) <= Self.maxOrderNotional else {
             return .rejected(.orderTooLarge)
         }
-        guard accounts[account]!.openOrders[order.clientOrderID] == nil else { return .rejected(.duplicateClientOrderID) }
-        let now = event.enclaveTime
         let position = accounts[account]!.position(order.market)
         let delta = order.side == .buy ? order.quantity : -order.quantity
+        guard !position.addingReportingOverflow(delta).overflow else { return .rejected(.orderTooLarge) }
         if order.reduceOnly && !Self.reduces(position: position, delta: delta) {
             return .rejected(.reduceOnlyWouldIncrease)
         }
@@ -179,10 +185,20 @@ public struct PerpEngine: MatchingEngine {
         let makerSide: Side = takerSide == .buy ? .sell : .buy
         var remaining = quantity
         var stopped = false
+        guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { return (remaining, true) }
         while remaining > 0 {
+            guard report.fills.count + report.selfTradeCancelled.count < OrderReport.maxEntries else {
+                stopped = true
+                break
+            }
             guard let (idx, price) = markets[mi].book.bestOpposite(to: takerSide) else { break }
             guard takerSide == .buy ? price <= limit : price >= limit else { break }
             let maker = markets[mi].book.order(idx)
+            // A resting order the mark has moved away from is not a price anyone trades at.
+            guard Self.withinBand(price, mark: mark, bps: config.risk.priceBandBps) else {
+                cancelResting(idx, market: mi)
+                continue
+            }
             if maker.account == account {
                 markets[mi].book.cancel(idx)
                 accounts[account]!.openOrders[maker.clientOrderID] = nil
@@ -326,19 +342,40 @@ public struct PerpEngine: MatchingEngine {
         }
     }
 
-    /// True if the fill leaves the account at or above initial margin, or does not add risk.
+    /// A fill is allowed if it keeps the account at or above initial margin when it adds
+    /// risk; and, when it reduces risk at a price worse than the mark (selling below,
+    /// buying above), at or above maintenance: a closing trade cannot hand value to a
+    /// counterparty by pushing its own account into bad debt.
     private mutating func fillKeepsMargin(_ account: UInt64, market: UInt32, delta: Int64, cash: Int128, fee: Int128, now: UInt64) -> Bool {
         let position = accounts[account]!.position(market)
-        guard Self.increasesRisk(position: position, delta: delta) else { return true }
+        let (newSize, overflow) = position.addingReportingOverflow(delta)
+        guard !overflow else { return false }
         let collateralDelta = (delta > 0 ? -cash : cash) - fee
-        if case .success = checkInitialMargin(account, market: market, newSize: position + delta, collateralDelta: collateralDelta, now: now) {
-            return true
+        if Self.increasesRisk(position: position, delta: delta) {
+            if case .success = checkInitialMargin(account, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now) {
+                return true
+            }
+            return false
+        }
+        guard let mi = marketIndex[market], case .success(let mark) = markets[mi].oracle.mark(at: now) else { return false }
+        let atMark = FixedMath.notional(price: mark, quantity: Int64(delta.magnitude), .down)
+        let worseThanMark = delta > 0 ? cash > atMark : cash < atMark
+        guard worseThanMark else { return true }
+        if case .success(let h) = health(account, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now) {
+            return h.equity >= h.maintenanceRequirement
         }
         return false
     }
 
+    /// True if `price` is within `bps` of `mark`.
+    static func withinBand(_ price: Int64, mark: Int64, bps: Int64) -> Bool {
+        let diff = Int128(price > mark ? price - mark : mark - price)
+        return diff * FixedMath.bps <= Int128(mark) * Int128(bps)
+    }
+
     static func increasesRisk(position: Int64, delta: Int64) -> Bool {
-        let new = position + delta
+        let (new, overflow) = position.addingReportingOverflow(delta)
+        if overflow { return true }
         return new.magnitude > position.magnitude || (position != 0 && new != 0 && (position > 0) != (new > 0))
     }
 
@@ -382,8 +419,9 @@ public struct PerpEngine: MatchingEngine {
         return total + feePool - netDeposits
     }
 
-    /// Canonical bytes of the whole state (accounts by id, books in priority order,
-    /// pools): equal states give equal bytes in any process.
+    /// Canonical bytes of the trading state (accounts by id, books in priority order, the
+    /// fee pool): equal states give equal bytes in any process. Not a complete snapshot:
+    /// oracle, funding and index state are left out.
     public func canonicalState() -> [UInt8] {
         var w = ByteWriter(capacity: 4096)
         func write128(_ v: Int128) {

@@ -11,12 +11,14 @@ public struct VenueConfig: Codable, Equatable, Sendable {
     public var marginTiers: [MarginTier]
     public var fees: FeeSchedule
     public var liquidation: LiquidationConfig
+    public var risk: RiskLimits
     public var markets: [MarketConfig]
 
     public init(
         venueID: UInt64, name: String, custodyKey: String, marginTiers: [MarginTier], fees: FeeSchedule,
-        liquidation: LiquidationConfig, markets: [MarketConfig]
+        liquidation: LiquidationConfig, risk: RiskLimits = RiskLimits(), markets: [MarketConfig]
     ) {
+        self.risk = risk
         self.venueID = venueID
         self.name = name
         self.custodyKey = custodyKey
@@ -44,6 +46,9 @@ public struct VenueConfig: Codable, Equatable, Sendable {
         guard (1...10_000).contains(l.maxCloseBps), (0...1_000).contains(l.feeBps), l.partialThreshold >= 0,
               l.insuranceFund >= 0
         else { throw .invalid("liquidation parameters out of range") }
+        guard (1...5_000).contains(risk.priceBandBps), (1...100_000).contains(risk.maxOpenOrdersPerAccount) else {
+            throw .invalid("risk: priceBandBps 1...5000, maxOpenOrdersPerAccount 1...100000")
+        }
         var seen = Set<UInt32>()
         for m in markets {
             guard seen.insert(m.id).inserted else { throw .duplicateMarket(m.id) }
@@ -60,14 +65,28 @@ public struct VenueConfig: Codable, Equatable, Sendable {
             guard o.stalenessNanos > 0, o.maxConfidenceBps > 0, o.maxDeviationBps > 0 else {
                 throw .invalid("market \(m.symbol): oracle limits must be > 0")
             }
-            guard m.funding.intervalNanos > 0, (0...10_000).contains(m.funding.maxRateBps) else {
-                throw .invalid("market \(m.symbol): funding interval > 0, max rate 0...10000 bps")
+            guard (1...366 * 86_400_000_000_000).contains(m.funding.intervalNanos), (0...10_000).contains(m.funding.maxRateBps) else {
+                throw .invalid("market \(m.symbol): funding interval 1 ns...366 days, max rate 0...10000 bps")
             }
         }
     }
 
     public func market(_ id: UInt32) -> MarketConfig? { markets.first { $0.id == id } }
     public func tier(_ name: String) -> MarginTier? { marginTiers.first { $0.name == name } }
+}
+
+/// Limits that keep any one account from hurting the venue or the enclave.
+public struct RiskLimits: Codable, Equatable, Sendable {
+    /// Orders must be priced within this fraction (bps) of the mark, and fills happen
+    /// only within it: no trade at an absurd price can move value between accounts.
+    public var priceBandBps: Int64
+    /// Most resting orders one account may have.
+    public var maxOpenOrdersPerAccount: Int
+
+    public init(priceBandBps: Int64 = 1_000, maxOpenOrdersPerAccount: Int = 1_000) {
+        self.priceBandBps = priceBandBps
+        self.maxOpenOrdersPerAccount = maxOpenOrdersPerAccount
+    }
 }
 
 /// Margin fractions, in basis points of position notional at mark.

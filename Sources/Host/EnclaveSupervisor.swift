@@ -45,6 +45,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
     private(set) var restarts: UInt64 = 0
     /// Latest hello document (public evidence without a nonce) from the worker.
     private(set) var helloJSON: [UInt8]?
+    private var decisionsFD: Int32 = -1
     /// Called on the event loop each time a worker becomes ready, with its pid.
     var onReady: ((pid_t) -> Void)?
 
@@ -265,6 +266,30 @@ final class EnclaveSupervisor: @unchecked Sendable {
         resumeAll()
     }
 
+    /// Appends published liquidation decisions (JSON lines, public data) to
+    /// `DATA/outputs/decisions.jsonl`. A blocking write on the loop: decisions are rare,
+    /// and the file is append-only.
+    func receivedDecisions(_ lines: ByteBuffer) {
+        if decisionsFD < 0 {
+            let dir = configuration.dataDirectory + "/outputs"
+            mkdir(dir, 0o755)
+            decisionsFD = open(dir + "/decisions.jsonl", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        }
+        guard decisionsFD >= 0 else {
+            logger.error("cannot open decisions.jsonl", metadata: ["errno": "\(errno)"])
+            return
+        }
+        lines.withUnsafeReadableBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(decisionsFD, raw.baseAddress! + offset, raw.count - offset)
+                if n <= 0 { if errno == EINTR { continue }; break }
+                offset += n
+            }
+        }
+        metrics.decisionsPublished.add(UInt64(lines.readableBytesView.filter { $0 == 0x0a }.count), ordering: .relaxed)
+    }
+
     func receivedStats(_ stats: EnclaveStats) {
         metrics.enclaveStats.withLock { $0 = stats }
     }
@@ -430,6 +455,8 @@ final class LinkHandler: ChannelInboundHandler, @unchecked Sendable {
                 case .stats:
                     let stats = try body.withUnsafeReadableBytes { try EnclaveStats.decode(body: $0) }
                     supervisor.receivedStats(stats)
+                case .decisions:
+                    supervisor.receivedDecisions(body)
                 case .inboundBatch, .routeClosed: throw WireError.unknownMessageType(header.kind.rawValue)
                 }
             }

@@ -24,6 +24,8 @@ public final class HostMetrics: Sendable {
     /// Frames in flight to the enclave and lost when it crashed (no reply was sent).
     public let framesLostInCrash = Atomic<UInt64>(0)
     public let enclaveUp = Atomic<Int64>(0)
+    /// Liquidation decisions appended to outputs/decisions.jsonl.
+    public let decisionsPublished = Atomic<UInt64>(0)
     /// Malformed frames by `WireError.code` (index), each of which closed a connection.
     private let malformed = Mutex<[UInt64]>(Array(repeating: 0, count: 16))
     /// The current worker's latest counters (reset when a new worker starts).
@@ -61,6 +63,7 @@ public final class HostMetrics: Sendable {
         out += line("enclave_crashes_total", "Enclave workers that exited unexpectedly.", "counter", enclaveCrashes.load(ordering: .relaxed))
         out += line("frames_lost_in_crash_total", "Frames in flight when an enclave crashed.", "counter", framesLostInCrash.load(ordering: .relaxed))
         out += line("enclave_up", "1 when an enclave worker is serving.", "gauge", enclaveUp.load(ordering: .relaxed))
+        out += line("decisions_published_total", "Liquidation decisions appended to outputs/decisions.jsonl.", "counter", decisionsPublished.load(ordering: .relaxed))
         out += "# HELP sealstream_host_malformed_frames_total Malformed frames (each closed its connection).\n"
         out += "# TYPE sealstream_host_malformed_frames_total counter\n"
         for error in WireError.allLabels {

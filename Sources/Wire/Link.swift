@@ -23,6 +23,9 @@ public enum LinkKind: UInt8, Sendable {
     case outboundBatch = 0x82
     /// enclave → host: `EnclaveStats`, at most once a second and once at exit.
     case stats = 0x83
+    /// enclave → host: public liquidation decisions, one JSON object per line, for the
+    /// host to append to `DATA/outputs/decisions.jsonl`.
+    case decisions = 0x84
 }
 
 /// The worker's public counters, sent to the host for its metrics. They reveal nothing

@@ -98,10 +98,11 @@ public struct SessionAuth: Equatable, Sendable {
 }
 
 /// 0x82: the enclave's acceptance of a session: session id (8) ‖ salt (32) ‖ sealed
-/// (account id (8) ‖ enclave time (8)), sealed with sequence 0 under the enclave→client
-/// key *salted* with `salt`. From here on both sides use the salted keys.
+/// (account id (8) ‖ enclave time (8) ‖ account commitment (32)), sealed with sequence 0
+/// under the enclave→client key *salted* with `salt`. From here on both sides use the
+/// salted keys. The commitment is how this account appears in public outputs.
 public struct SessionAccepted: Equatable, Sendable {
-    public static let plaintextLength = 16
+    public static let plaintextLength = 48
     public static let saltLength = 32
     public static let bodyLength = 8 + saltLength + plaintextLength + 16
 

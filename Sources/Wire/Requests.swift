@@ -179,6 +179,10 @@ public enum RejectReason: UInt16, Error, Sendable, CaseIterable {
     case orderTooLarge = 14
     /// Withdrawal amount must be positive.
     case invalidAmount = 15
+    /// Limit (or worst) price outside the venue's band around the mark.
+    case priceOutsideBand = 16
+    /// The account already has the most resting orders allowed.
+    case tooManyOpenOrders = 17
 
     public var label: String { String(describing: self) }
 }

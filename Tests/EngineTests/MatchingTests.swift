@@ -135,6 +135,48 @@ struct MatchingTests {
         #expect(d.apply(.request(account: 1, .withdraw(id: try! ClientOrderID("w3"), amount: 0))).rejection == .invalidAmount)
     }
 
+    /// Found in review: two colluding accounts moved a position's value across at an
+    /// absurd price, leaving one in bad debt and letting the other withdraw it.
+    @Test func noTradeAtAnAbsurdPriceCanMoveValueBetweenAccounts() {
+        var d = market()
+        d.order(2, .sell, Fixture.btc, quantity: U, price: 60_000 * D, id: "s")
+        d.order(1, .buy, Fixture.btc, quantity: U, price: 60_000 * D, id: "b")   // account 1 long 1 BTC
+        // Far from the mark: refused outright (band 10%).
+        #expect(d.order(3, .buy, Fixture.btc, quantity: U, price: D / 10, id: "steal").rejection == .priceOutsideBand)
+        #expect(d.order(1, .sell, Fixture.btc, quantity: U, price: D / 10, id: "dump", tif: .immediateOrCancel).rejection == .priceOutsideBand)
+        // Inside the band but far enough below the mark to put the seller in bad debt:
+        // the closing fill is refused. Account 4 (1,000 USD... funded 1M) bids 54,000.
+        var thin = Driver()
+        thin.deposit(1, 3_100)
+        thin.deposit(2, 1_000_000)
+        thin.deposit(3, 1_000_000)
+        thin.price(Fixture.btc, 60_000 * D)
+        thin.order(2, .sell, Fixture.btc, quantity: U, price: 60_000 * D, id: "s")
+        thin.order(1, .buy, Fixture.btc, quantity: U, price: 60_000 * D, id: "b")
+        thin.order(3, .buy, Fixture.btc, quantity: U, price: 54_000 * D, id: "low-bid")
+        let r = thin.order(1, .sell, Fixture.btc, quantity: U, price: 54_000 * D, id: "dump", tif: .immediateOrCancel).report!
+        #expect(r.fills.isEmpty && r.cancelled == U)
+        #expect(thin.engine.accounts[1]!.position(Fixture.btc) == U)
+    }
+
+    /// Found in review: quantities sized at a tiny limit price overflowed a level's sum
+    /// and trapped the enclave.
+    @Test func hugeQuantitiesAreRefusedNotTrapped() {
+        var d = market()
+        #expect(d.order(1, .buy, Fixture.btc, quantity: 1_000_000_000_000_000_000, price: 55_000 * D, id: "huge").rejection == .orderTooLarge)
+    }
+
+    /// Found in review: 65,536 self-trade cancellations overflowed a UInt16 count.
+    @Test func openOrdersAndReportEntriesAreCapped() {
+        var config = Fixture.venue()
+        config.risk.maxOpenOrdersPerAccount = 5
+        var d = Driver(config)
+        d.deposit(1, 1_000_000)
+        d.price(Fixture.btc, 60_000 * D)
+        for i in 0..<5 { #expect(d.order(1, .sell, Fixture.btc, quantity: U / 100, price: 60_100 * D + Int64(i) * D, id: "a\(i)").report != nil) }
+        #expect(d.order(1, .sell, Fixture.btc, quantity: U / 100, price: 60_200 * D, id: "a5").rejection == .tooManyOpenOrders)
+    }
+
     @Test func feesAreChargedAndConserved() {
         var d = Driver(Fixture.venue(makerBps: 2, takerBps: 5))
         d.deposit(1, 100_000)

@@ -17,7 +17,7 @@ func sampleClientFrames() -> [[UInt8]] {
 func sampleReplyFrames() -> [[UInt8]] {
     [
         FrameParser.encode(type: .evidence, body: Array("{}".utf8)),
-        SessionAccepted(sessionID: 42, salt: Array(repeating: 5, count: 32), sealed: Array(repeating: 1, count: 32)).encode(),
+        SessionAccepted(sessionID: 42, salt: Array(repeating: 5, count: 32), sealed: Array(repeating: 1, count: 64)).encode(),
         SealedEnvelope(sessionID: 42, sequence: 7, ciphertext: Array(repeating: 3, count: 60)).encode(type: .sealedReceipt),
         PublicAck(acknowledged: .deposit, reference: 77, globalSequence: 3, enclaveTime: 99).encode(),
         Refusal(refused: .sealedRequest, sessionID: 42, reference: 7, reason: .replayOrReorder).encode(),
