@@ -116,15 +116,9 @@ public final class EnclaveSession: @unchecked Sendable {
     public func openReceipt(_ envelope: SealedEnvelope) throws(ClientError) -> Receipt {
         guard envelope.sessionID == sessionID else { throw .unexpectedFrame("receipt for another session") }
         let ad = SealedAssociatedData.bytes(type: .sealedReceipt, sessionID: sessionID, sequence: envelope.sequence)
-        do {
+        return try clientErrors {
             let pt = try cipher.open(sequence: envelope.sequence, associatedData: ad, ciphertext: envelope.ciphertext)
             return try pt.withUnsafeBytes { (raw) throws(WireError) -> Receipt in try Receipt.decode(raw) }
-        } catch let e as SealCryptoError {
-            throw .crypto(e)
-        } catch let e as WireError {
-            throw .wire(e)
-        } catch {
-            throw .unexpectedFrame("\(error)")
         }
     }
 
@@ -133,18 +127,12 @@ public final class EnclaveSession: @unchecked Sendable {
         guard envelope.sessionID == sessionID else { throw .unexpectedFrame("event for another session") }
         guard envelope.sequence > lastEventSequence else { throw .unexpectedFrame("event replayed or out of order") }
         let ad = SealedAssociatedData.bytes(type: .sealedEvent, sessionID: sessionID, sequence: envelope.sequence)
-        do {
+        let event = try clientErrors {
             let pt = try cipher.openEvent(sequence: envelope.sequence, associatedData: ad, ciphertext: envelope.ciphertext)
-            let event = try pt.withUnsafeBytes { (raw) throws(WireError) -> FillEvent in try FillEvent.decode(raw) }
-            lastEventSequence = envelope.sequence
-            return event
-        } catch let e as SealCryptoError {
-            throw .crypto(e)
-        } catch let e as WireError {
-            throw .wire(e)
-        } catch {
-            throw .unexpectedFrame("\(error)")
+            return try pt.withUnsafeBytes { (raw) throws(WireError) -> FillEvent in try FillEvent.decode(raw) }
         }
+        lastEventSequence = envelope.sequence
+        return event
     }
 
     /// Opens a receipt in place (load generator): returns the receipt's status and global
@@ -166,5 +154,20 @@ public final class EnclaveSession: @unchecked Sendable {
         }
         guard n >= 1, let status = Receipt.Status(rawValue: scratch[0]) else { throw .wire(.invalidField("receipt status")) }
         return status
+    }
+}
+
+/// Runs `body` and maps crypto and wire errors to `ClientError`.
+func clientErrors<R>(_ body: () throws -> R) throws(ClientError) -> R {
+    do {
+        return try body()
+    } catch let e as SealCryptoError {
+        throw .crypto(e)
+    } catch let e as WireError {
+        throw .wire(e)
+    } catch let e as ClientError {
+        throw e
+    } catch {
+        throw .unexpectedFrame("\(error)")
     }
 }

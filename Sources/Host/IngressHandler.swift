@@ -59,21 +59,24 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         } else {
             cumulation!.writeBuffer(&incoming)
         }
+        guard drainOrFail(context: context) else { return }
+        if let c = cumulation, c.readerIndex > 64 * 1024 { cumulation!.discardReadBytes() }
+        supervisor.scheduleFlush()
+    }
+
+    /// Drains what it can; on a malformed frame, fails the connection and returns false.
+    private func drainOrFail(context: ChannelHandlerContext) -> Bool {
         do {
             try drainFrames(context: context)
         } catch let error as WireError {
             fail(context: context, error: error)
-            return
+            return false
         } catch {
             context.close(promise: nil)
-            return
+            return false
         }
-        if let c = cumulation, c.readableBytes == 0 {
-            cumulation = nil
-        } else if let c = cumulation, c.readerIndex > 64 * 1024 {
-            cumulation!.discardReadBytes()
-        }
-        supervisor.scheduleFlush()
+        if let c = cumulation, c.readableBytes == 0 { cumulation = nil }
+        return true
     }
 
     /// Forwards complete buffered frames until the in-flight limit; the rest waits in
@@ -196,15 +199,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     func resumeIfPossible() {
         guard let context, !failed else { return }
         if cumulation != nil && inFlight < maxInFlight {
-            do {
-                try drainFrames(context: context)
-            } catch let error as WireError {
-                fail(context: context, error: error)
-                return
-            } catch {
-                return
-            }
-            if let c = cumulation, c.readableBytes == 0 { cumulation = nil }
+            guard drainOrFail(context: context) else { return }
             supervisor.scheduleFlush()
             flushIfNeeded()
         }

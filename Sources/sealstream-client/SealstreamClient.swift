@@ -46,9 +46,7 @@ struct ScenarioCommand: ParsableCommand {
         }
         let summary = try runner.run(scenario, name: URL(fileURLWithPath: file).lastPathComponent)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            try printJSON(summary)
         } else {
             print(Self.table(summary))
         }
@@ -110,9 +108,7 @@ struct LoadCommand: ParsableCommand {
         }
         let report = try generator.run()
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else {
             let l = report.latencyMicros
             print(String(format: "sent %llu  receipts %llu  unanswered %llu  refusals %llu", report.sent, report.receipts, report.unanswered, report.refusals))
@@ -146,9 +142,7 @@ struct DemoVenueCommand: ParsableCommand {
         commandName: "demo-venue", abstract: "Print the demo venue configuration (public keys derived from demo labels).")
 
     func run() throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        print(String(decoding: try encoder.encode(DemoKeys.venue()), as: UTF8.self))
+        try printJSON(DemoKeys.venue())
     }
 }
 
@@ -189,9 +183,13 @@ struct EngineReplayCommand: ParsableCommand {
     var events: Int = 20_000
 
     func run() throws {
-        let r = try EngineReplay.run(seed: seed, events: events)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        print(String(decoding: try encoder.encode(r), as: UTF8.self))
+        try printJSON(try EngineReplay.run(seed: seed, events: events), pretty: false)
     }
+}
+
+/// Prints `value` as JSON with sorted keys on stdout.
+func printJSON(_ value: some Encodable, pretty: Bool = true) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted] : [.sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
