@@ -37,7 +37,8 @@ public final class Worker<E: MatchingEngine> {
 
     /// Hands over the decisions made since the last call, for publication.
     public func takePendingDecisions() -> [LiquidationDecision] {
-        defer { pendingDecisions.removeAll(keepingCapacity: true) }
+        guard !pendingDecisions.isEmpty else { return [] }
+        defer { pendingDecisions = [] }
         return pendingDecisions
     }
     private var accountKeys: [UInt64: Ed25519PublicKey] = [:]

@@ -6,13 +6,19 @@ extension PerpEngine {
 
     /// Drains the liquidation decisions made since the last call.
     public mutating func takeDecisions() -> [LiquidationDecision] {
-        defer { decisions.removeAll(keepingCapacity: true) }
+        // Called after every event: hand the array over without allocating when empty
+        // (removeAll(keepingCapacity:) on a shared buffer would allocate a new one).
+        guard !decisions.isEmpty else { return [] }
+        defer { decisions = [] }
         return decisions
     }
 
     /// Drains the funding payments made since the last call.
     public mutating func takeFundingPayments() -> [FundingPayment] {
-        defer { fundingPayments.removeAll(keepingCapacity: true) }
+        // Called after every event: hand the array over without allocating when empty
+        // (removeAll(keepingCapacity:) on a shared buffer would allocate a new one).
+        guard !fundingPayments.isEmpty else { return [] }
+        defer { fundingPayments = [] }
         return fundingPayments
     }
 

@@ -108,7 +108,10 @@ public struct PerpEngine: MatchingEngine {
     }
 
     public mutating func takeMakerFills() -> [MakerFill] {
-        defer { makerFills.removeAll(keepingCapacity: true) }
+        // Called after every event: hand the array over without allocating when empty
+        // (removeAll(keepingCapacity:) on a shared buffer would allocate a new one).
+        guard !makerFills.isEmpty else { return [] }
+        defer { makerFills = [] }
         return makerFills
     }
 
