@@ -1,5 +1,10 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
+
+// SwiftPM names a path dependency after its folder: the repository's checkout folder,
+// whatever it is called here.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent.lowercased()
 
 // Benchmarks run with `scripts/bench.sh` (or `swift package benchmark` in this folder).
 // A nested package, so the main build and CI never compile package-benchmark.
@@ -15,7 +20,7 @@ let package = Package(
             name: "EngineBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "SealstreamEngine", package: "main"),
+                .product(name: "SealstreamEngine", package: root),
             ],
             path: "Benchmarks/EngineBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

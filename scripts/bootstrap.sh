@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # C libraries behind the crypto and TPM wrappers, the TPM simulator and its tools,
-# and gdb for the process-memory test (gcore).
+# python3 for the scripts and (later) the contract tests' venv.
 APT_PACKAGES=(
     pkg-config
     python3
@@ -16,7 +16,6 @@ APT_PACKAGES=(
     swtpm
     swtpm-tools
     tpm2-tools
-    gdb
 )
 
 missing=()
@@ -29,7 +28,13 @@ done
 if ((${#missing[@]} > 0)); then
     echo "bootstrap: installing ${missing[*]}"
     SUDO=""
-    if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+    if [[ $(id -u) -ne 0 ]]; then
+        if ! command -v sudo >/dev/null 2>&1; then
+            echo "bootstrap: need root (or sudo) to install: ${missing[*]}" >&2
+            exit 1
+        fi
+        SUDO="sudo"
+    fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

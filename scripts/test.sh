@@ -15,6 +15,5 @@ swift package describe --type json > .build/package-description.json
 
 echo "== test"
 export SEALSTREAM_BIN_DIR="$(swift build --show-bin-path)"
+# pipefail (set above) makes a failing `swift test` fail the script despite the tee.
 swift test 2>&1 | tee .build/test-output.txt
-status=${PIPESTATUS[0]}
-exit "$status"

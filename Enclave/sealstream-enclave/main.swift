@@ -126,8 +126,7 @@ func monotonicNanos() -> UInt64 {
 /// Writes one outbound batch and starts the next.
 func writeBatch(_ output: inout LinkBatchWriter) {
     guard !output.isEmpty else { return }
-    let message = output.finish()
-    guard message.withUnsafeBytes({ FileIO.writeAll(1, $0) }) else {
+    guard output.withFinishedBytes({ FileIO.writeAll(1, $0) }) else {
         Log.error("link_write_failed", [("errno", String(errno))]); exit(74)
     }
     output.reset()

@@ -68,15 +68,12 @@ public struct MakerFill: Equatable, Sendable {
 /// The matching and margin engine replaces it behind `MatchingEngine`.
 public struct SequencerEngine: MatchingEngine {
     private let markets: Set<UInt32>
-    /// Events applied so far.
-    public private(set) var appliedCount: UInt64 = 0
 
     public init(config: VenueConfig) {
         markets = Set(config.markets.map(\.id))
     }
 
     public mutating func apply(_ event: SequencedEvent) -> EngineOutcome {
-        appliedCount += 1
         switch event.input {
         case .deposit, .oraclePrice:
             return .accepted(detail: [])

@@ -32,8 +32,10 @@ public struct Fill: Equatable, Sendable {
 /// cancellations (2) ‖ each a client order id (1 + n).
 public struct OrderReport: Equatable, Sendable {
     /// Most fills plus self-trade cancellations one request may produce; matching stops
-    /// there and the remainder is cancelled (the counts are encoded as UInt16).
-    public static let maxEntries = 10_000
+    /// there and the remainder is cancelled. Each entry encodes to at most 38 bytes, so
+    /// the report (≤ 38,021 bytes) and the sealed receipt carrying it stay well inside
+    /// one 64 KiB frame and the receipt's UInt16 detail length.
+    public static let maxEntries = 1_000
 
     public var fills: [Fill] = []
     /// Quantity left resting on the book after this request.

@@ -27,7 +27,7 @@ extension PerpEngine {
     /// Checks every account the event changed, then advances each valid market's movement
     /// odometer and checks every candidate the move reached. Halted markets are skipped:
     /// nothing is liquidated on a stale or implausible price.
-    mutating func processLiquidations(event: SequencedEvent, pricedMarket: Int?) {
+    mutating func processLiquidations(event: SequencedEvent) {
         let now = event.enclaveTime
         var candidates = touched
         for mi in markets.indices {

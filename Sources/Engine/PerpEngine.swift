@@ -81,7 +81,6 @@ public struct PerpEngine: MatchingEngine {
     public mutating func apply(_ event: SequencedEvent) -> EngineOutcome {
         touched.removeAll(keepingCapacity: true)
         let outcome: EngineOutcome
-        var pricedMarket: Int?
         switch event.input {
         case .deposit(let d):
             guard d.accountID != Self.insuranceAccount else { return .rejected(.unknownAccount) }
@@ -90,7 +89,7 @@ public struct PerpEngine: MatchingEngine {
             touched.append(d.accountID)
             outcome = .accepted(detail: [])
         case .oraclePrice(let p):
-            if let i = marketIndex[p.market], markets[i].oracle.record(p, now: event.enclaveTime) { pricedMarket = i }
+            if let i = marketIndex[p.market] { _ = markets[i].oracle.record(p, now: event.enclaveTime) }
             outcome = .accepted(detail: [])
         case .request(let account, let request):
             guard account != Self.insuranceAccount, accounts[account] != nil else { return .rejected(.unknownAccount) }
@@ -103,7 +102,7 @@ public struct PerpEngine: MatchingEngine {
         // Time-driven work happens as time arrives with events (no timer events).
         payFundingIfDue(now: event.enclaveTime)
         // Liquidations: accounts this event changed, and candidates a price move reached.
-        processLiquidations(event: event, pricedMarket: pricedMarket)
+        processLiquidations(event: event)
         return outcome
     }
 

@@ -243,6 +243,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
 
     func linkWritabilityChanged(_ writable: Bool) {
         linkWritable = writable
+        if !writable { metrics.linkSaturations.add(1, ordering: .relaxed) }
         if writable { resumeAll() }
     }
 
@@ -308,13 +309,17 @@ final class EnclaveSupervisor: @unchecked Sendable {
             }
             if let handler = connections[route] {
                 handler.deliverReply(frame)
-                touched.append(handler)
+                if !handler.touchedThisBatch {
+                    handler.touchedThisBatch = true
+                    touched.append(handler)
+                }
             } else {
                 metrics.repliesUndeliverable.add(1, ordering: .relaxed)
             }
         }
         guard body.readableBytes == 0 else { throw WireError.invalidField("trailing bytes in outbound batch") }
         for handler in touched {
+            handler.touchedThisBatch = false
             handler.flushIfNeeded()
             handler.resumeIfPossible()
         }
@@ -343,6 +348,9 @@ final class EnclaveSupervisor: @unchecked Sendable {
             state = .down
             pendingCount = 0
             resetPending()
+            // A dead worker's counters are not the next worker's (a graceful stop keeps
+            // the final ones for the last metrics file).
+            metrics.enclaveStats.withLock { $0 = nil }
         }
         worker.waitForExit(on: eventLoop).whenComplete { result in
             let how = (try? result.get()) ?? "unknown"

@@ -15,7 +15,8 @@ public struct HostConfiguration: Sendable {
     public var venueConfigPath: String
     public var attestation: AttestationMode = .software
 
-    /// Most client connections at once; further ones are accepted and closed with an error.
+    /// Most client connections at once; further ones are accepted and closed at once
+    /// (counted in `connections_refused_total`).
     public var maxConnections: Int = 1024
     /// Frames a connection may have in the enclave without a reply before the host stops
     /// reading from it (TCP back-pressure to the client). Reading resumes at half.
@@ -31,7 +32,7 @@ public struct HostConfiguration: Sendable {
     public var maxRestartDelayMillis: Int64 = 5_000
     /// How long a graceful shutdown waits for in-flight frames before stopping the enclave.
     public var drainTimeoutMillis: Int64 = 5_000
-    /// Interval of the metrics file `DATA/metrics.prom` and the periodic metrics log line.
+    /// Interval at which `DATA/metrics.prom` is rewritten.
     public var metricsIntervalMillis: Int64 = 5_000
 
     public init(dataDirectory: String, enclavePath: String, venueConfigPath: String) {

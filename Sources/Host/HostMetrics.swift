@@ -19,6 +19,8 @@ public final class HostMetrics: Sendable {
     /// Frames refused by the host over a per-connection limit (evidence requests).
     public let framesRefusedOverLimit = Atomic<UInt64>(0)
     public let readPauses = Atomic<UInt64>(0)
+    /// Times the enclave pipe went over its high watermark (all reading paused).
+    public let linkSaturations = Atomic<UInt64>(0)
     public let enclaveStarts = Atomic<UInt64>(0)
     public let enclaveCrashes = Atomic<UInt64>(0)
     /// Frames in flight to the enclave and lost when it crashed (no reply was sent).
@@ -28,7 +30,7 @@ public final class HostMetrics: Sendable {
     public let decisionsPublished = Atomic<UInt64>(0)
     /// Malformed frames by `WireError.code` (index), each of which closed a connection.
     private let malformed = Mutex<[UInt64]>(Array(repeating: 0, count: 16))
-    /// The current worker's latest counters (reset when a new worker starts).
+    /// The current worker's latest counters (cleared when the worker dies).
     public let enclaveStats = Mutex<EnclaveStats?>(nil)
 
     public init() {}
@@ -59,6 +61,7 @@ public final class HostMetrics: Sendable {
         out += line("frames_refused_enclave_down_total", "Frames refused while no enclave ran.", "counter", framesRefusedEnclaveDown.load(ordering: .relaxed))
         out += line("frames_refused_over_limit_total", "Frames refused over a per-connection limit.", "counter", framesRefusedOverLimit.load(ordering: .relaxed))
         out += line("read_pauses_total", "Times reading from a connection paused for back-pressure.", "counter", readPauses.load(ordering: .relaxed))
+        out += line("link_saturations_total", "Times the enclave pipe went over its high watermark.", "counter", linkSaturations.load(ordering: .relaxed))
         out += line("enclave_starts_total", "Enclave worker processes started.", "counter", enclaveStarts.load(ordering: .relaxed))
         out += line("enclave_crashes_total", "Enclave workers that exited unexpectedly.", "counter", enclaveCrashes.load(ordering: .relaxed))
         out += line("frames_lost_in_crash_total", "Frames in flight when an enclave crashed.", "counter", framesLostInCrash.load(ordering: .relaxed))

@@ -26,6 +26,9 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     static let maxEvidenceInFlight = 4
     private var pendingRead = false
     private var needsFlush = false
+    /// Set by the supervisor while routing one outbound batch, so each connection is
+    /// flushed and resumed once per batch, not once per frame.
+    var touchedThisBatch = false
 
     init(route: UInt32, supervisor: EnclaveSupervisor, metrics: HostMetrics, maxInFlight: Int) {
         self.route = route

@@ -4,10 +4,6 @@
 public enum LinkProtocol {
     /// Largest allowed link message, in bytes after the length prefix.
     public static let maxMessageLength = 8 * 1024 * 1024
-    /// Bytes before the first batch entry: length (4) ‖ kind (1) ‖ count (4).
-    public static let batchHeaderLength = 9
-    /// Bytes before each entry's frame: route (4).
-    public static let entryHeaderLength = 4
 }
 
 /// Kinds of link message.
@@ -17,7 +13,7 @@ public enum LinkKind: UInt8, Sendable {
     /// host → enclave: route (4). The connection behind `route` closed; the enclave
     /// forgets the sessions opened on it.
     case routeClosed = 0x02
-    /// enclave → host: JSON `EnclaveHello`, sent once after start-up.
+    /// enclave → host: the start-up evidence (JSON, no nonce), sent once.
     case hello = 0x81
     /// enclave → host: count (4) ‖ entries, each route (4) ‖ one complete frame to that route.
     case outboundBatch = 0x82
@@ -145,8 +141,10 @@ public struct LinkBatchWriter: Sendable {
     public var isEmpty: Bool { count == 0 }
     public var byteCount: Int { writer.count }
 
+    /// Starts a new batch in the same storage (no allocation once the previous batch's
+    /// bytes are no longer referenced: see `withFinishedBytes`).
     public mutating func reset() {
-        writer = ByteWriter(capacity: max(writer.bytes.capacity, 1024))
+        writer.truncate(to: 0)
         writer.write(UInt32(0))
         writer.write(kind.rawValue)
         writer.write(UInt32(0))
@@ -175,6 +173,14 @@ public struct LinkBatchWriter: Sendable {
         writer.truncate(to: start + used)
         writer.set(UInt32(used + WireProtocol.headerBytes), at: lengthOffset)
         count += 1
+    }
+
+    /// Patches the header and lends the finished message bytes to `body` without copying
+    /// them, so `reset()` can reuse the storage.
+    public mutating func withFinishedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        writer.set(UInt32(writer.count - 4), at: 0)
+        writer.set(count, at: 5)
+        return try writer.bytes.withUnsafeBytes(body)
     }
 
     /// Patches the header and returns the finished message bytes.

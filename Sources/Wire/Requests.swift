@@ -207,7 +207,7 @@ public struct Receipt: Equatable, Sendable {
     public var reason: RejectReason?
     /// Echo of the request's client order id; absent only when the request did not decode.
     public var clientOrderID: ClientOrderID?
-    /// Engine-specific outcome bytes (fills, resting state); empty for the sequencer engine.
+    /// Engine-specific outcome bytes: an `OrderReport` (fills, resting, cancelled).
     public var detail: [UInt8]
 
     public init(

@@ -149,47 +149,57 @@ struct LiquidationTests {
     }
 }
 
-/// A leveraged crowd through a 25% crash with noise: many liquidations, partial and
-/// full, into the book, the fund and ADL.
+/// A leveraged crowd through a 25% crash with noise in two markets (BTC, large-cap 3%
+/// maintenance; ETH, mid-cap 5%), so most accounts are cross-margined: many
+/// liquidations, partial and full, into the book, the fund and ADL.
 func crashEvents(seed: UInt64, accounts: UInt64 = 60, steps: Int = 1_500) -> [EngineInput] {
     var rng = SplitMix64(seed: seed)
     var out: [EngineInput] = []
-    var price: Int64 = 60_000 * D
+    let markets: [(id: UInt32, start: Int64, tick: Int64, step: Int64)] = [
+        (Fixture.btc, 60_000 * D, D / 10, U / 10_000),
+        (Fixture.eth, 3_000 * D, D / 100, U / 1_000),
+    ]
+    var prices = markets.map(\.start)
     for a in 1...accounts {
         out.append(.deposit(Deposit(accountID: a, accountKey: [], amount: Int64(rng.next() % 8_000 + 2_000) * D, depositID: a, signature: [])))
     }
     out.append(.deposit(Deposit(accountID: 1_000, accountKey: [], amount: 50_000_000 * D, depositID: 1_000, signature: [])))
     // The driver stamps event k at 1,000 s + k × 40 ms: publish at the event's own time.
-    func publish(_ p: Int64) {
+    func publish(_ m: Int) {
         for pub in Fixture.publishers {
             let at = 1_000 * S + UInt64(out.count + 1) * 40_000_000
-            out.append(.oraclePrice(OraclePrice(market: Fixture.btc, price: p, confidence: 0, publishTime: at, publisher: pub, signature: [])))
+            out.append(.oraclePrice(OraclePrice(market: markets[m].id, price: prices[m], confidence: 0, publishTime: at, publisher: pub, signature: [])))
         }
     }
-    publish(price)
+    publish(0)
+    publish(1)
     for i in 0..<steps {
         let roll = rng.next() % 100
+        let m = Int(rng.next() % 2)
+        let market = markets[m]
         if roll < 15 {
             // Trend: −25% over the run, ±0.3% noise.
-            let target = 60_000 * D - Int64(i) * (15_000 * D) / Int64(steps)
+            let target = market.start - Int64(i) * (market.start / 4) / Int64(steps)
             let noise = Int64(rng.next() % 361) - 180
-            price = max(Fixture.usd, (target + target / 10_000 * noise) / (Fixture.usd / 10) * (Fixture.usd / 10))
-            publish(price)
+            prices[m] = max(market.tick, (target + target / 10_000 * noise) / market.tick * market.tick)
+            publish(m)
         } else if roll < 80 {
             let a = rng.next() % accounts + 1
             let side: Side = rng.next() % 3 == 0 ? .sell : .buy
-            let quantity = Int64(rng.next() % 20 + 1) * U / 100
+            let units = Int64(rng.next() % 20 + 1)
+            let quantity = m == 0 ? units * U / 100 : units * U / 5
             let offset = Int64(rng.next() % 50) - 25
-            let p = max(Fixture.usd / 10, price / (Fixture.usd / 10) * (Fixture.usd / 10) + offset * Fixture.usd / 10)
-            out.append(.request(account: a, .newOrder(NewOrder(clientOrderID: try! ClientOrderID("c\(i)"), market: Fixture.btc,
+            let p = max(market.tick, prices[m] / market.tick * market.tick + offset * market.tick * (m == 0 ? 1 : 1))
+            out.append(.request(account: a, .newOrder(NewOrder(clientOrderID: try! ClientOrderID("c\(i)"), market: market.id,
                                                                side: side, type: .limit, timeInForce: rng.next() % 2 == 0 ? .immediateOrCancel : .goodTillCancel,
                                                                reduceOnly: false, price: p, quantity: quantity))))
         } else {
             // The market maker (1,000) keeps two-sided depth around the price.
-            let depth = Int64(rng.next() % 5 + 1) * U / 10
+            let depth = m == 0 ? Int64(rng.next() % 5 + 1) * U / 10 : Int64(rng.next() % 5 + 1) * U * 2
+            let unit = m == 0 ? D : D / 20
             for (side, off) in [(Side.buy, -Int64(rng.next() % 30 + 1)), (.sell, Int64(rng.next() % 30 + 1))] {
-                out.append(.request(account: 1_000, .newOrder(NewOrder(clientOrderID: try! ClientOrderID("mm\(i)\(side)"), market: Fixture.btc,
-                                                                       side: side, price: price + off * Fixture.usd, quantity: depth))))
+                out.append(.request(account: 1_000, .newOrder(NewOrder(clientOrderID: try! ClientOrderID("mm\(i)\(side)"), market: market.id,
+                                                                       side: side, price: prices[m] + off * unit, quantity: depth))))
             }
         }
     }
@@ -205,16 +215,21 @@ struct LiquidationPropertyTests {
     func indexAgreesWithBruteForceThroughACrash(seed: UInt64) {
         var d = Driver(Fixture.venue(insurance: 200_000 * D, makerBps: 1, takerBps: 5))
         var decisions: [LiquidationDecision] = []
+        var crossMargined = Set<UInt64>()
         for input in crashEvents(seed: seed) {
             d.apply(input, advance: 40_000_000)
+            for (id, a) in d.engine.accounts where a.positions.count > 1 && id != 1_000 { crossMargined.insert(id) }
             decisions += d.engine.takeDecisions()
             let reference = bruteForceLiquidatable(&d.engine, now: d.now)
             #expect(d.engine.liquidatableAccounts(at: d.now) == reference)
             #expect(d.engine.conservationResidual == Int128(200_000 * D))
-            let net = d.engine.accounts.values.reduce(Int64(0)) { $0 + $1.position(Fixture.btc) }
-            #expect(net == 0)
+            for market in [Fixture.btc, Fixture.eth] {
+                #expect(d.engine.accounts.values.reduce(Int64(0)) { $0 + $1.position(market) } == 0)
+            }
         }
+        let crossMarginAccounts = crossMargined.count
         #expect(decisions.count >= 5, "the crash liquidates (\(decisions.count) decisions)")
+        #expect(crossMarginAccounts >= 10, "the index's cross-margin path is exercised (\(crossMarginAccounts) accounts)")
         // Every decision was made below maintenance.
         #expect(decisions.allSatisfy { $0.equity < $0.maintenanceRequirement })
     }

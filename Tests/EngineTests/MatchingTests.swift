@@ -177,6 +177,32 @@ struct MatchingTests {
         #expect(d.order(1, .sell, Fixture.btc, quantity: U / 100, price: 60_200 * D, id: "a5").rejection == .tooManyOpenOrders)
     }
 
+    /// Found in final review: a sweep of 2,000 resting orders made a receipt larger than
+    /// a frame (and its UInt16 detail length), trapping the enclave. Matching stops at the
+    /// entry cap and the receipt fits.
+    @Test func aSweepStopsAtTheEntryCapAndItsReceiptFitsInAFrame() throws {
+        var d = Driver()
+        d.deposit(1, 10_000_000)
+        d.deposit(2, 10_000_000)
+        d.deposit(3, 10_000_000)
+        d.price(Fixture.btc, 60_000 * D)
+        let step = U / 10_000
+        for maker in [1, 2] as [UInt64] {
+            for i in 0..<1_000 {
+                #expect(d.order(maker, .sell, Fixture.btc, quantity: step, price: 60_000 * D, id: "m\(i)").report != nil)
+            }
+        }
+        let r = d.order(3, .buy, Fixture.btc, quantity: 2_000 * step, price: 60_000 * D, id: "sweep").report!
+        #expect(r.fills.count == OrderReport.maxEntries)
+        #expect(r.cancelled == 1_000 * step)
+        let detail = r.encode()
+        #expect(detail.count <= 38 * OrderReport.maxEntries + 21)
+        let receipt = Receipt(status: .accepted, globalSequence: 1, enclaveTime: 1, reason: nil,
+                              clientOrderID: try ClientOrderID(String(repeating: "x", count: 36)), detail: detail)
+        let sealedFrameLength = 2 + SealedEnvelope.headerLength + receipt.encode().count + 16
+        #expect(sealedFrameLength <= WireProtocol.maxFrameLength)
+    }
+
     @Test func feesAreChargedAndConserved() {
         var d = Driver(Fixture.venue(makerBps: 2, takerBps: 5))
         d.deposit(1, 100_000)

@@ -100,6 +100,7 @@ struct PropertyTests {
     /// No fill ever takes an account that adds risk below initial margin.
     @Test func tradingNeverBreachesInitialMarginWhenAddingRisk() {
         var d = Driver(Fixture.venue(makerBps: 1, takerBps: 5))
+        var checked = 0
         for input in randomEvents(seed: 42, count: 3_000) {
             let before = d.engine.accounts.mapValues { $0.positions.map(\.size) }
             d.apply(input, advance: 100_000_000)
@@ -108,9 +109,11 @@ struct PropertyTests {
                 let grew = zip(account.positions.map(\.size), before[id] ?? []).contains { $0.magnitude > $1.magnitude }
                     || account.positions.count > (before[id]?.count ?? 0)
                 guard grew, case .success(let h) = d.engine.health(id, now: d.now) else { continue }
+                checked += 1
                 #expect(h.equity >= h.initialRequirement, "account \(id)")
             }
         }
+        #expect(checked > 100, "the stream adds risk often enough to test (\(checked) checks)")
     }
 
     /// The same events give byte-identical outcomes and state.
@@ -125,5 +128,6 @@ struct PropertyTests {
         let (o2, s2) = run()
         #expect(o1 == o2)
         #expect(s1 == s2)
+        #expect(o1.contains { ($0.report?.fills.count ?? 0) > 0 }, "the replay trades")
     }
 }

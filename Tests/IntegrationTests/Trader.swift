@@ -34,14 +34,19 @@ final class Trader: @unchecked Sendable {
         self.session = session
     }
 
-    /// All demo publishers sign `price` for `market`, now; returns when all are acknowledged.
-    static func publishPrice(over connection: Connection, market: UInt32, price: Int64) throws {
+    /// All demo publishers sign `price` for `market`, now; returns the global sequence
+    /// numbers of their acknowledgements.
+    @discardableResult
+    static func publishPrice(over connection: Connection, market: UInt32, price: Int64) throws -> [UInt64] {
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        var sequences: [UInt64] = []
         for publisher in DemoKeys.publisherNames {
             try connection.send(DemoKeys.price(market: market, price: price, confidence: 0, publishTime: now, publisher: publisher).encode())
             let reply = try connection.receive()
             guard reply.type == .publicAck else { throw TestFailure("price not acknowledged: \(reply.type)") }
+            sequences.append(try reply.body.withUnsafeBytes { try PublicAck.decode(body: $0) }.globalSequence)
         }
+        return sequences
     }
 
     /// Sends a limit order with `id` and returns its opened receipt.
