@@ -109,7 +109,7 @@ extension PerpEngine {
         // Largest notional first; ties by market id.
         var choices: [(notional: Int128, position: Position, mark: Int64, mi: Int)] = []
         for p in accounts[id]!.positions {
-            let mi = marketIndex[p.market]!
+            let mi = slot(of: p.market)!
             if let last = accounts[id]!.lastLiquidation[p.market], now - last < cooldown { continue }
             guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
             let size = Int64(p.size.magnitude)
@@ -228,7 +228,7 @@ extension PerpEngine {
             // rounds down, the requirement up) and one tick of margin; rechecked exactly
             // when it fires.
             let p = account.positions[0]
-            let mi = marketIndex[p.market]!
+            let mi = slot(of: p.market)!
             let f = Int128(markets[mi].tier.maintenanceBps)
             let tick = Int128(markets[mi].config.tickSize)
             let c = account.collateral
@@ -257,7 +257,7 @@ extension PerpEngine {
         var marks: [Int64] = []
         var denominator: Int128 = 0
         for p in account.positions {
-            let mi = marketIndex[p.market]!
+            let mi = slot(of: p.market)!
             guard case .success(let mark) = markets[mi].oracle.mark(at: now) else {
                 retryAtNextTick(id)
                 return
@@ -266,7 +266,7 @@ extension PerpEngine {
             denominator += Int128(p.size.magnitude) * (FixedMath.bps + Int128(markets[mi].tier.maintenanceBps)) * Int128(mark)
         }
         for (i, p) in account.positions.enumerated() {
-            let mi = marketIndex[p.market]!
+            let mi = slot(of: p.market)!
             let budget = FixedMath.mulDiv(buffer * Self.scaleBps, Int128(marks[i]), denominator, .down)
             markets[mi].index.cross.push(.init(key: markets[mi].index.odometer + budget, account: id, version: version))
             compactIfNeeded(mi)
@@ -278,7 +278,7 @@ extension PerpEngine {
         let version = (indexVersion[id] ?? 0) &+ 1
         indexVersion[id] = version
         for p in accounts[id]?.positions ?? [] {
-            let mi = marketIndex[p.market]!
+            let mi = slot(of: p.market)!
             markets[mi].index.cross.push(.init(key: markets[mi].index.odometer, account: id, version: version))
         }
     }

@@ -31,7 +31,9 @@ public struct PerpEngine: MatchingEngine {
 
     public let config: VenueConfig
     var markets: [MarketState]
-    let marketIndex: [UInt32: Int]
+    /// Market ids in `markets` order; `slot(of:)` scans it (a venue lists a handful of
+    /// markets, where a scan beats hashing).
+    let marketIDs: [UInt32]
     public internal(set) var accounts: [UInt64: Account] = [:]
     /// Insurance fund balance (account 0's collateral), quote micro-units.
     public var insuranceFund: Int128 { accounts[Self.insuranceAccount]?.collateral ?? 0 }
@@ -72,8 +74,16 @@ public struct PerpEngine: MatchingEngine {
             states.append(MarketState(config: m, tier: config.tier(m.tier)!, oracle: OracleState(config: m.oracle)))
         }
         markets = states
-        marketIndex = index
+        marketIDs = states.map(\.config.id)
+        _ = index
         accounts[Self.insuranceAccount] = Account(id: Self.insuranceAccount, collateral: Int128(config.liquidation.insuranceFund))
+    }
+
+    /// Position of market `id` in `markets`.
+    @inline(__always)
+    func slot(of id: UInt32) -> Int? {
+        for i in marketIDs.indices where marketIDs[i] == id { return i }
+        return nil
     }
 
     // MARK: - Events
@@ -89,7 +99,7 @@ public struct PerpEngine: MatchingEngine {
             touched.append(d.accountID)
             outcome = .accepted(detail: [])
         case .oraclePrice(let p):
-            if let i = marketIndex[p.market] { _ = markets[i].oracle.record(p, now: event.enclaveTime) }
+            if let i = slot(of: p.market) { _ = markets[i].oracle.record(p, now: event.enclaveTime) }
             outcome = .accepted(detail: [])
         case .request(let account, let request):
             guard account != Self.insuranceAccount, accounts[account] != nil else { return .rejected(.unknownAccount) }
@@ -117,7 +127,7 @@ public struct PerpEngine: MatchingEngine {
     // MARK: - Orders
 
     private mutating func place(_ order: NewOrder, account: UInt64, event: SequencedEvent) -> EngineOutcome {
-        guard let mi = marketIndex[order.market] else { return .rejected(.unknownMarket) }
+        guard let mi = slot(of: order.market) else { return .rejected(.unknownMarket) }
         let m = markets[mi].config
         guard order.quantity > 0 else { return .rejected(.invalidQuantity) }
         guard order.price > 0 else { return .rejected(.invalidPrice) }
@@ -255,10 +265,12 @@ public struct PerpEngine: MatchingEngine {
     mutating func transfer(market mi: Int, from: UInt64, to: UInt64, quantity: Int64, cash: Int128) {
         let marketID = markets[mi].config.id
         let fundingIndex = markets[mi].fundingIndex
-        accounts[from]!.applyFill(market: marketID, quantity: -quantity, cash: cash, fundingIndex: fundingIndex)
-        accounts[to]!.applyFill(market: marketID, quantity: quantity, cash: cash, fundingIndex: fundingIndex)
-        for id in [from, to] {
-            if accounts[id]!.position(marketID) == 0 { markets[mi].holders.remove(id) } else { markets[mi].holders.insert(id) }
+        for (id, delta) in [(from, -quantity), (to, quantity)] {
+            let before = accounts[id]!.position(marketID)
+            accounts[id]!.applyFill(market: marketID, quantity: delta, cash: cash, fundingIndex: fundingIndex)
+            // The holder set changes only when a position opens or closes.
+            let after = before + delta
+            if after == 0 { markets[mi].holders.remove(id) } else if before == 0 { markets[mi].holders.insert(id) }
             touched.append(id)
         }
     }
@@ -270,7 +282,7 @@ public struct PerpEngine: MatchingEngine {
     }
 
     private mutating func cancel(_ id: ClientOrderID, account: UInt64) -> EngineOutcome {
-        guard let ref = accounts[account]!.openOrders[id], let mi = marketIndex[ref.market] else {
+        guard let ref = accounts[account]!.openOrders[id], let mi = slot(of: ref.market) else {
             return .rejected(.unknownOrder)
         }
         var report = OrderReport()
@@ -313,7 +325,7 @@ public struct PerpEngine: MatchingEngine {
         var h = Health(equity: account.collateral + collateralDelta, initialRequirement: 0, maintenanceRequirement: 0)
         var sawOverride = market == nil
         func add(_ marketID: UInt32, _ size: Int64) -> PriceInvalidityError? {
-            guard size != 0, let mi = marketIndex[marketID] else { return nil }
+            guard size != 0, let mi = slot(of: marketID) else { return nil }
             switch markets[mi].oracle.mark(at: now) {
             case .failure(let e): return e
             case .success(let mark):
@@ -359,7 +371,7 @@ public struct PerpEngine: MatchingEngine {
             }
             return false
         }
-        guard let mi = marketIndex[market], case .success(let mark) = markets[mi].oracle.mark(at: now) else { return false }
+        guard let mi = slot(of: market), case .success(let mark) = markets[mi].oracle.mark(at: now) else { return false }
         let atMark = FixedMath.notional(price: mark, quantity: Int64(delta.magnitude), .down)
         let worseThanMark = delta > 0 ? cash > atMark : cash < atMark
         guard worseThanMark else { return true }
@@ -394,7 +406,7 @@ public struct PerpEngine: MatchingEngine {
 
     /// The mark of `market` at `now`, or why there is none.
     public mutating func mark(_ market: UInt32, at now: UInt64) -> Result<Int64, PriceInvalidityError> {
-        guard let mi = marketIndex[market] else { return .failure(PriceInvalidityError(reason: .noPrice)) }
+        guard let mi = slot(of: market) else { return .failure(PriceInvalidityError(reason: .noPrice)) }
         return markets[mi].oracle.mark(at: now)
     }
 
@@ -409,7 +421,7 @@ public struct PerpEngine: MatchingEngine {
 
     /// Live resting orders of a market, best first, for tests and depth views.
     public func restingOrders(market: UInt32, side: Side) -> [(account: UInt64, clientOrderID: ClientOrderID, price: Int64, remaining: Int64)] {
-        guard let mi = marketIndex[market] else { return [] }
+        guard let mi = slot(of: market) else { return [] }
         return markets[mi].book.liveOrders(side: side).map { ($0.account, $0.clientOrderID, $0.price, $0.remaining) }
     }
 
