@@ -5,17 +5,10 @@ import Wire
 public struct EnclaveCounters: Sendable, Equatable {
     public var framesIn: UInt64 = 0
     public var sessionsOpened: UInt64 = 0
-    public var sessionsClosed: UInt64 = 0
-    public var requestsSequenced: UInt64 = 0
     public var requestsRejectedByEngine: UInt64 = 0
     public var requestsNotSequenced: UInt64 = 0
-    public var publicSequenced: UInt64 = 0
     public var evidenceServed: UInt64 = 0
-    /// Fills of resting orders, and the sealed events pushed for them.
-    public var makerFills: UInt64 = 0
-    public var eventsSent: UInt64 = 0
     public var liquidations: UInt64 = 0
-    public var fundingPayments: UInt64 = 0
     /// Refusals by `RefusalReason.rawValue`.
     public private(set) var refusals: [UInt64] = Array(repeating: 0, count: 32)
 

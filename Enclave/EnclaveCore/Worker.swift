@@ -16,6 +16,12 @@ public final class Worker<E: MatchingEngine> {
         var lastSequence: UInt64
         /// Events sealed to this session so far (the event nonce counter).
         var eventSequence: UInt64 = 0
+
+        /// Spends and returns the next event number.
+        mutating func nextEventSequence() -> UInt64 {
+            eventSequence += 1
+            return eventSequence
+        }
     }
 
     public let identity: EnclaveIdentity
@@ -55,7 +61,8 @@ public final class Worker<E: MatchingEngine> {
 
     /// Plaintext scratch: holds one decrypted request or one receipt at a time.
     private let plaintext: UnsafeMutableRawBufferPointer
-    private var receiptWriter = ByteWriter(capacity: 256)
+    /// One receipt's or event's plaintext at a time, reused.
+    private var plaintextWriter = ByteWriter(capacity: 256)
 
     /// `clock` returns Unix nanoseconds; the worker clamps it so stamps never decrease.
     public init(
@@ -126,7 +133,6 @@ public final class Worker<E: MatchingEngine> {
         guard let ids = sessionsByRoute.removeValue(forKey: route) else { return }
         for id in ids {
             guard let session = sessions.removeValue(forKey: id) else { continue }
-            counters.sessionsClosed += 1
             sessionsByAccount[session.accountID]?.removeAll { $0 == id }
             if sessionsByAccount[session.accountID]?.isEmpty == true { sessionsByAccount[session.accountID] = nil }
         }
@@ -182,11 +188,9 @@ public final class Worker<E: MatchingEngine> {
                 input: .request(account: session.accountID, request))
             switch engine.apply(event) {
             case .accepted(let detail):
-                counters.requestsSequenced += 1
                 receipt = Receipt(status: .accepted, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime,
                                   reason: nil, clientOrderID: request.clientOrderID, detail: detail)
             case .rejected(let reason):
-                counters.requestsSequenced += 1
                 counters.requestsRejectedByEngine += 1
                 receipt = Receipt(status: .rejected, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime,
                                   reason: reason, clientOrderID: request.clientOrderID)
@@ -206,29 +210,26 @@ public final class Worker<E: MatchingEngine> {
         let decisions = engine.takeDecisions()
         counters.liquidations += UInt64(decisions.count)
         pendingDecisions.append(contentsOf: decisions)
-        counters.fundingPayments += UInt64(engine.takeFundingPayments().count)
+        // Funding payments become public outputs with the commitments work; until then
+        // they are drained so they do not accumulate.
+        _ = engine.takeFundingPayments()
     }
 
     /// Pushes each fill of a resting order, sealed, to every open session of its owner.
     /// An owner with no open session misses the push (state queries come later).
     private func deliverMakerFills(globalSequence: UInt64, enclaveTime: UInt64, output: inout LinkBatchWriter) {
         for makerFill in engine.takeMakerFills() {
-            counters.makerFills += 1
             guard let ids = sessionsByAccount[makerFill.account] else { continue }
             let f = makerFill.fill
-            let event = FillEvent(
+            plaintextWriter.truncate(to: 0)
+            FillEvent(
                 clientOrderID: makerFill.clientOrderID, market: f.market, side: f.side, price: f.price, quantity: f.quantity,
                 fee: f.fee, makerOrderID: f.makerOrderID, globalSequence: globalSequence, enclaveTime: enclaveTime
-            ).encode()
+            ).encode(into: &plaintextWriter)
             for id in ids {
-                guard var session = sessions[id] else { continue }
-                session.eventSequence += 1
-                sessions[id] = session
-                let ad = SealedAssociatedData.bytes(type: .sealedEvent, sessionID: id, sequence: session.eventSequence)
-                let sealed = try! session.cipher.sealEvent(sequence: session.eventSequence, associatedData: ad, plaintext: event)
-                output.append(route: session.route, frame: SealedEnvelope(sessionID: id, sequence: session.eventSequence, ciphertext: sealed)
-                    .encode(type: .sealedEvent))
-                counters.eventsSent += 1
+                guard let sequence = sessions[id]?.nextEventSequence(), let session = sessions[id] else { continue }
+                sealFrame(type: .sealedEvent, cipher: session.cipher.forEvents, sessionID: id, sequence: sequence,
+                          route: session.route, output: &output)
             }
         }
     }
@@ -236,18 +237,26 @@ public final class Worker<E: MatchingEngine> {
     private func sealReceipt(
         _ receipt: Receipt, session: Session, sessionID: UInt64, sequence: UInt64, route: UInt32, output: inout LinkBatchWriter
     ) {
-        receiptWriter.truncate(to: 0)
-        receipt.encode(into: &receiptWriter)
-        let plaintextLength = receiptWriter.count
-        receiptWriter.bytes.withUnsafeBytes { pt in
-            output.appendFrame(route: route, type: .sealedReceipt, maxBodyLength: SealedEnvelope.headerLength + plaintextLength + SessionCipher.overhead) { body in
+        plaintextWriter.truncate(to: 0)
+        receipt.encode(into: &plaintextWriter)
+        sealFrame(type: .sealedReceipt, cipher: session.cipher, sessionID: sessionID, sequence: sequence, route: route, output: &output)
+    }
+
+    /// Seals `plaintextWriter`'s bytes straight into one frame of `output` (session id ‖
+    /// sequence ‖ ciphertext): no allocation per receipt or event.
+    private func sealFrame(
+        type: MessageType, cipher: SessionCipher, sessionID: UInt64, sequence: UInt64, route: UInt32, output: inout LinkBatchWriter
+    ) {
+        let plaintextLength = plaintextWriter.count
+        plaintextWriter.bytes.withUnsafeBytes { pt in
+            output.appendFrame(route: route, type: type, maxBodyLength: SealedEnvelope.headerLength + plaintextLength + SessionCipher.overhead) { body in
                 body.storeBytes(of: sessionID.bigEndian, toByteOffset: 0, as: UInt64.self)
                 body.storeBytes(of: sequence.bigEndian, toByteOffset: 8, as: UInt64.self)
                 var ad = (UInt64(0), UInt64(0), UInt64(0))
                 return withUnsafeMutableBytes(of: &ad) { adBuf in
-                    SealedAssociatedData.write(type: .sealedReceipt, sessionID: sessionID, sequence: sequence, into: adBuf)
+                    SealedAssociatedData.write(type: type, sessionID: sessionID, sequence: sequence, into: adBuf)
                     // Sealing into a buffer sized for it cannot fail.
-                    let n = try! session.cipher.seal(
+                    let n = try! cipher.seal(
                         sequence: sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
                         plaintext: pt, into: UnsafeMutableRawBufferPointer(rebasing: body[SealedEnvelope.headerLength...]))
                     return SealedEnvelope.headerLength + n
@@ -368,7 +377,6 @@ public final class Worker<E: MatchingEngine> {
         // (e.g. a halted market) appears in public outputs, not in the ack.
         _ = engine.apply(event)
         collectPublicOutputs()
-        counters.publicSequenced += 1
         let ack = PublicAck(acknowledged: type, reference: reference, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime)
         output.append(route: route, frame: ack.encode())
     }

@@ -29,7 +29,10 @@ extension PerpEngine {
     /// nothing is liquidated on a stale or implausible price.
     mutating func processLiquidations(event: SequencedEvent) {
         let now = event.enclaveTime
-        var candidates = touched
+        // Take the touched buffer rather than copying it (a copy would allocate on every
+        // event that changed an account).
+        var candidates: [UInt64] = []
+        swap(&candidates, &touched)
         for mi in markets.indices {
             guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
             if let last = markets[mi].index.lastMark {
@@ -57,16 +60,19 @@ extension PerpEngine {
         while !candidates.isEmpty && rounds < 8 {
             rounds += 1
             candidates.sort()
-            touched.removeAll(keepingCapacity: true)
             var previous: UInt64?
             for id in candidates where id != previous {
                 previous = id
                 checkAndLiquidate(id, event: event)
             }
-            candidates = touched
+            candidates.removeAll(keepingCapacity: true)
+            swap(&candidates, &touched)
         }
         // Anything still unchecked (a long cascade) is checked at the next tick, not lost.
         for id in candidates { retryAtNextTick(id) }
+        // Keep the larger (now empty) buffer for the next event's touched accounts.
+        candidates.removeAll(keepingCapacity: true)
+        if candidates.capacity > touched.capacity { swap(&candidates, &touched) }
     }
 
     /// Liquidates `id` step by step while it is below maintenance, then re-indexes it.

@@ -54,10 +54,9 @@ public struct SessionCipher: Sendable {
         }
     }
 
-    /// Seals an enclave event numbered `sequence` (enclave side only).
-    public func sealEvent(sequence: UInt64, associatedData: [UInt8], plaintext: [UInt8]) throws(SealCryptoError) -> [UInt8] {
-        try Self(keys: keys, sendDirection: .enclaveEvents).seal(sequence: sequence, associatedData: associatedData, plaintext: plaintext)
-    }
+    /// The same keys sending in the events direction (enclave side only): seal pushed
+    /// events with it, numbered by the session's event counter.
+    public var forEvents: SessionCipher { Self(keys: keys, sendDirection: .enclaveEvents) }
 
     /// Opens an enclave event numbered `sequence` (client side only).
     public func openEvent(sequence: UInt64, associatedData: [UInt8], ciphertext: [UInt8]) throws(SealCryptoError) -> [UInt8] {

@@ -290,6 +290,12 @@ public struct FillEvent: Equatable, Sendable {
 
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 96)
+        encode(into: &w)
+        return w.bytes
+    }
+
+    /// Writes the encoding into `w` (the enclave reuses one writer).
+    public func encode(into w: inout ByteWriter) {
         w.write(UInt8(1))
         clientOrderID.write(to: &w)
         w.write(market)
@@ -300,7 +306,6 @@ public struct FillEvent: Equatable, Sendable {
         w.write(makerOrderID)
         w.write(globalSequence)
         w.write(enclaveTime)
-        return w.bytes
     }
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> FillEvent {
