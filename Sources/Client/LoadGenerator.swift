@@ -223,7 +223,14 @@ public final class LoadGenerator: @unchecked Sendable {
             if options.rate > 0 {
                 let target = UInt64(Double(options.rate) * Double(elapsed) / 1e9)
                 budget = Int(target &- total)
-                if target <= total { usleep(100); continue }
+                if target <= total {
+                    // Sleep until the next request is due, not a fixed 100 µs: latency is
+                    // measured from due time, so oversleeping would be charged to the system.
+                    let due = start + UInt64(Double(total + 1) * 1e9 / Double(options.rate))
+                    let now = monotonicNanos()
+                    if due > now { usleep(UInt32(max(1, (due - now) / 1_000))) }
+                    continue
+                }
                 budget = min(budget, 4096 * lanes.count)
             } else {
                 budget = 512 * lanes.count
