@@ -30,9 +30,17 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]
         ),
+        .systemLibrary(
+            name: "CSecp256k1",
+            path: "Sources/CSecp256k1",
+            pkgConfig: "libsecp256k1",
+            providers: [.apt(["libsecp256k1-dev"])]
+        ),
 
         // Pure and wrapper modules.
-        .target(name: "SealCrypto", dependencies: ["CSodium"]),
+        .target(name: "SealCrypto", dependencies: ["CSodium", "CSecp256k1"]),
+        // Public, verifiable outputs: RFC 6962 trees, EIP-712, batch headers. Pure.
+        .target(name: "Commitments", dependencies: ["SealCrypto"]),
         .target(name: "Wire"),
         .target(name: "Engine", dependencies: ["Wire"]),
         .target(name: "Attestation", dependencies: ["SealCrypto"]),
@@ -40,13 +48,13 @@ let package = Package(
         // Enclave: library (worker state machine) and the measured executable.
         .target(
             name: "EnclaveCore",
-            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation"],
+            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation", "Commitments"],
             path: "Enclave/EnclaveCore"
         ),
         .target(name: "CEnclaveSys", path: "Enclave/CEnclaveSys"),
         .executableTarget(
             name: "sealstream-enclave",
-            dependencies: ["EnclaveCore", "CEnclaveSys"],
+            dependencies: ["EnclaveCore", "Commitments", "CEnclaveSys"],
             path: "Enclave/sealstream-enclave"
         ),
 
@@ -55,8 +63,10 @@ let package = Package(
             name: "Host",
             dependencies: [
                 "Wire",
+                "Commitments",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -74,7 +84,7 @@ let package = Package(
         .target(
             name: "Client",
             dependencies: [
-                "SealCrypto", "Wire", "Engine", "Attestation",
+                "SealCrypto", "Wire", "Engine", "Attestation", "Commitments",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -91,6 +101,8 @@ let package = Package(
             name: "attestation",
             dependencies: [
                 "Attestation",
+                "Commitments",
+                "SealCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "attestation"
@@ -99,9 +111,10 @@ let package = Package(
         // Tests.
         .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
-        .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine"]),
+        .testTarget(name: "CommitmentsTests", dependencies: ["Commitments", "SealCrypto"]),
+        .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine", "Commitments"]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Client", "Wire", "SealCrypto", "Attestation", "Engine"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Client", "Wire", "SealCrypto", "Attestation", "Engine", "Commitments"]),
     ]
 )

@@ -1,16 +1,17 @@
 # Shared helpers for demo.sh and bench.sh. Sourced, not run.
 
 # start_host BIN_DIR DATA_DIR LOG [extra args...]: starts sealstream-host on a free port,
-# waits for DATA_DIR/host.json, and sets HOST_PID and HOST_ADDR.
+# waits for DATA_DIR/host.json, and sets HOST_PID, HOST_ADDR and HTTP_ADDR.
 start_host() {
     local bin="$1" data="$2" log="$3"
     shift 3
-    "$bin/sealstream-host" run --data-dir "$data" --listen 127.0.0.1:0 \
-        --config scripts/demo/venue.json "$@" >"$log" 2>&1 &
+    "$bin/sealstream-host" run --data-dir "$data" --listen 127.0.0.1:0 --http 127.0.0.1:0 \
+        --config "${VENUE_CONFIG:-scripts/demo/venue.json}" "$@" >"$log" 2>&1 &
     HOST_PID=$!
     for _ in $(seq 1 300); do
         if [[ -s "$data/host.json" ]]; then
             HOST_ADDR=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['listen'])" "$data/host.json")
+            HTTP_ADDR=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['http'])" "$data/host.json")
             return 0
         fi
         if ! kill -0 "$HOST_PID" 2>/dev/null; then

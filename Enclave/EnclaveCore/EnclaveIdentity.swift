@@ -8,6 +8,9 @@ import Wire
 public struct EnclaveIdentity: Sendable {
     /// X25519 key for order-flow sessions; lives only in this process.
     public let sessionKey: KXKeyPair
+    /// secp256k1 key that signs batch headers (EIP-712); lives only in this process.
+    /// Its address is in the evidence.
+    public let signer: Secp256k1PrivateKey
     /// Random id of this process lifetime.
     public let instanceID: UInt64
     /// SHA-256 of the enclave executable.
@@ -24,10 +27,11 @@ public struct EnclaveIdentity: Sendable {
     let commitmentKey: SecretBytes
 
     public init(
-        sessionKey: KXKeyPair, instanceID: UInt64, measurement: [UInt8], configHash: [UInt8], config: VenueConfig,
+        sessionKey: KXKeyPair, signer: Secp256k1PrivateKey, instanceID: UInt64, measurement: [UInt8], configHash: [UInt8], config: VenueConfig,
         mode: AttestationMode, isolation: IsolationClass, isolationReport: IsolationReport
     ) {
         self.sessionKey = sessionKey
+        self.signer = signer
         self.instanceID = instanceID
         self.measurement = measurement
         self.configHash = configHash
@@ -48,13 +52,25 @@ public struct EnclaveIdentity: Sendable {
         return hasher.finalize()
     }
 
+    /// Salt of an account's state leaf (docs/COMMITMENTS.md §2.2): secret, and new with
+    /// every change of the account's state.
+    public func stateSalt(account: UInt64, version: UInt64) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(Array("sealstream/v1/state-salt".utf8))
+        commitmentKey.withUnsafeBytes { hasher.update($0) }
+        withUnsafeBytes(of: account.bigEndian) { hasher.update($0) }
+        withUnsafeBytes(of: version.bigEndian) { hasher.update($0) }
+        return hasher.finalize()
+    }
+
     /// Evidence answering `nonce`. In this release it carries no TPM quote.
     public func evidence(nonce: [UInt8], enclaveTime: UInt64) -> Evidence {
         var id = ByteWriter(capacity: 8)
         id.write(instanceID)
         return Evidence(
             mode: mode, isolation: isolation, instanceID: Hex.encode(id.bytes),
-            enclaveKey: Hex.encode(sessionKey.publicKey.bytes), measurement: Hex.encode(measurement),
+            enclaveKey: Hex.encode(sessionKey.publicKey.bytes), signer: signer.address.hex,
+            chainId: config.commitments.chainId, verifyingContract: config.commitments.verifyingContract.lowercased(), measurement: Hex.encode(measurement),
             configHash: Hex.encode(configHash), venueID: config.venueID, nonce: Hex.encode(nonce),
             enclaveTime: enclaveTime, isolationReport: isolationReport)
     }

@@ -1,3 +1,4 @@
+import Commitments
 import Engine
 import SealCrypto
 import Wire
@@ -38,15 +39,9 @@ public final class Worker<E: MatchingEngine> {
     private var sessions: [UInt64: Session] = [:]
     private var sessionsByRoute: [UInt32: [UInt64]] = [:]
     private var sessionsByAccount: [UInt64: [UInt64]] = [:]
-    /// Liquidation decisions not yet handed to the host (`takePendingDecisions`).
-    public private(set) var pendingDecisions: [LiquidationDecision] = []
-
-    /// Hands over the decisions made since the last call, for publication.
-    public func takePendingDecisions() -> [LiquidationDecision] {
-        guard !pendingDecisions.isEmpty else { return [] }
-        defer { pendingDecisions = [] }
-        return pendingDecisions
-    }
+    /// Signed batches of public outputs; nil when commitments are switched off (a
+    /// benchmark setting: then nothing is published).
+    private var committer: BatchCommitter?
     private var accountKeys: [UInt64: Ed25519PublicKey] = [:]
     private var depositIDs: Set<UInt64> = []
     /// Latest accepted publish time per (market, publisher key).
@@ -67,7 +62,7 @@ public final class Worker<E: MatchingEngine> {
     /// `clock` returns Unix nanoseconds; the worker clamps it so stamps never decrease.
     public init(
         identity: EnclaveIdentity, engine: E, maxSessions: Int = 100_000, maxSessionsPerRoute: Int = 256,
-        clock: @escaping () -> UInt64
+        commitments: Bool = true, clock: @escaping () -> UInt64
     ) throws {
         self.identity = identity
         self.engine = engine
@@ -83,6 +78,7 @@ public final class Worker<E: MatchingEngine> {
         publishers = pubs
         stalenessLimit = Dictionary(uniqueKeysWithValues: identity.config.markets.map { ($0.id, $0.oracle.stalenessNanos) })
         plaintext = .allocate(byteCount: WireProtocol.maxFrameLength, alignment: 16)
+        committer = commitments ? try BatchCommitter(config: identity.config) : nil
     }
 
     deinit {
@@ -186,6 +182,7 @@ public final class Worker<E: MatchingEngine> {
             let event = SequencedEvent(
                 globalSequence: nextGlobalSequence(), enclaveTime: stamp(),
                 input: .request(account: session.accountID, request))
+            committer?.recordEvent(sequence: event.globalSequence, enclaveTime: event.enclaveTime, type: .sealedRequest, body: body)
             switch engine.apply(event) {
             case .accepted(let detail):
                 receipt = Receipt(status: .accepted, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime,
@@ -204,16 +201,45 @@ public final class Worker<E: MatchingEngine> {
         collectPublicOutputs()
     }
 
-    /// Takes the engine's public outputs after an event; the shell publishes them after
-    /// each batch (signed batches and inclusion proofs are the commitments work).
+    /// Takes the engine's public outputs after an event into the open batch.
     private func collectPublicOutputs() {
         let decisions = engine.takeDecisions()
-        counters.liquidations += UInt64(decisions.count)
-        pendingDecisions.append(contentsOf: decisions)
-        // Funding payments become public outputs with the commitments work; until then
-        // they are drained so they do not accumulate.
+        if !decisions.isEmpty {
+            counters.liquidations += UInt64(decisions.count)
+            committer?.recordDecisions(decisions)
+        }
+        // Funding payments are not yet committed outputs (README, Status); drained so
+        // they do not accumulate.
         _ = engine.takeFundingPayments()
     }
+
+    // MARK: - Batches
+
+    /// Closes the open batch if its policy says so (or `force`, at shutdown) and returns
+    /// what to publish. The shell calls this at the end of every processing cycle.
+    public func closeBatchIfDue(force: Bool = false) -> ClosedBatch? {
+        guard committer != nil else {
+            // Nothing is committed: keep the engine's change record from growing.
+            _ = engine.takeChangedAccounts()
+            return nil
+        }
+        let now = stamp()
+        guard committer!.hasOpenBatch, force || committer!.isDue(now: now) else { return nil }
+        let changed = engine.takeChangedAccounts()
+        let halted = engine.haltedMarkets(at: now)
+        let identity = self.identity
+        return committer!.close(
+            now: now, changedAccounts: changed, haltedMarkets: halted, signer: identity.signer,
+            writeState: { id, w in self.engine.writeCommitmentState(of: id, into: &w) },
+            salt: { id, version in identity.stateSalt(account: id, version: version) })
+    }
+
+    /// Enclave time (Unix ns) by which the open batch falls due, so an idle worker can
+    /// wake up to close it; nil when no batch is open.
+    public var batchDeadline: UInt64? { committer?.deadline }
+
+    /// Batches closed so far in this epoch.
+    public var batchesClosed: UInt64 { committer?.batchIndex ?? 0 }
 
     /// Pushes each fill of a resting order, sealed, to every open session of its owner.
     /// An owner with no open session misses the push (state queries come later).
@@ -343,7 +369,7 @@ public final class Worker<E: MatchingEngine> {
             return refuse(route: route, type: .oraclePrice, sessionID: 0, reference: price.publishTime, reason: .stalePrice, output: &output)
         }
         lastPublishTime[price.market, default: [:]][price.publisher] = price.publishTime
-        sequencePublic(.oraclePrice(price), type: .oraclePrice, reference: price.publishTime, route: route, output: &output)
+        sequencePublic(.oraclePrice(price), type: .oraclePrice, reference: price.publishTime, body: body, route: route, output: &output)
     }
 
     private func handleDeposit(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
@@ -368,11 +394,15 @@ public final class Worker<E: MatchingEngine> {
         }
         depositIDs.insert(ref)
         accountKeys[deposit.accountID] = key
-        sequencePublic(.deposit(deposit), type: .deposit, reference: ref, route: route, output: &output)
+        sequencePublic(.deposit(deposit), type: .deposit, reference: ref, body: body, route: route, output: &output)
     }
 
-    private func sequencePublic(_ input: EngineInput, type: MessageType, reference: UInt64, route: UInt32, output: inout LinkBatchWriter) {
+    private func sequencePublic(
+        _ input: EngineInput, type: MessageType, reference: UInt64, body: UnsafeRawBufferPointer, route: UInt32,
+        output: inout LinkBatchWriter
+    ) {
         let event = SequencedEvent(globalSequence: nextGlobalSequence(), enclaveTime: stamp(), input: input)
+        committer?.recordEvent(sequence: event.globalSequence, enclaveTime: event.enclaveTime, type: type, body: body)
         // Public inputs are acknowledged once sequenced; the engine's verdict on them
         // (e.g. a halted market) appears in public outputs, not in the ack.
         _ = engine.apply(event)

@@ -7,6 +7,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Attestation
+import Commitments
 import EnclaveCore
 import Engine
 import SealCrypto
@@ -16,13 +17,14 @@ import Wire
 // logs JSON lines on stderr. Started by sealstream-host; not meant to be run by hand.
 
 let usage = """
-    usage: sealstream-enclave --config FILE [--attestation software] [--max-sessions N]
+    usage: sealstream-enclave --config FILE [--attestation software] [--max-sessions N] [--commitments on|off]
     The host starts this worker and speaks the link protocol on its stdin/stdout.
     """
 
 var configPath: String?
 var mode = AttestationMode.software
 var maxSessions = 100_000
+var commitments = true
 var arguments = CommandLine.arguments.dropFirst()
 while let arg = arguments.popFirst() {
     switch arg {
@@ -35,6 +37,12 @@ while let arg = arguments.popFirst() {
     case "--max-sessions":
         guard let raw = arguments.popFirst(), let n = Int(raw), n > 0 else { exit(64) }
         maxSessions = n
+    case "--commitments":
+        switch arguments.popFirst() {
+        case "on": commitments = true
+        case "off": commitments = false
+        default: Log.error("bad_arguments", [("reason", "--commitments takes on or off")]); exit(64)
+        }
     case "--help", "-h":
         print(usage); exit(0)
     default:
@@ -63,12 +71,12 @@ do {
     let configBytes = try FileIO.read(configPath, limit: 1 << 20)
     let config = try JSONDecoder().decode(VenueConfig.self, from: Data(configBytes))
     let identity = EnclaveIdentity(
-        sessionKey: try KXKeyPair(), instanceID: Sodium.randomUInt64(),
+        sessionKey: try KXKeyPair(), signer: try Secp256k1PrivateKey(), instanceID: Sodium.randomUInt64(),
         measurement: SHA256.hash(try FileIO.read("/proc/self/exe")), configHash: SHA256.hash(configBytes),
         config: config, mode: mode, isolation: .process, isolationReport: isolationReport)
     worker = try Worker(
         identity: identity, engine: try PerpEngine(config: config, accountCommitment: identity.accountCommitment),
-        maxSessions: maxSessions, clock: realtimeNanos)
+        maxSessions: maxSessions, commitments: commitments, clock: realtimeNanos)
 } catch {
     Log.error("startup_failed", [("reason", String(describing: error).filter { $0 != "\"" && $0 != "\\" })])
     exit(70)
@@ -108,19 +116,26 @@ func monotonicNanos() -> UInt64 {
     _ = worker.stats.encode().withUnsafeBytes { FileIO.writeAll(1, $0) }
 }
 
-/// Hands the batch's liquidation decisions to the host for publication.
-@MainActor func publishDecisions() {
-    let decisions = worker.takePendingDecisions()
-    guard !decisions.isEmpty, let lines = try? PublishedDecision.jsonLines(decisions) else { return }
-    // Keep each link message far below the 8 MiB limit.
-    var start = 0
-    while start < lines.count {
-        var end = min(lines.count, start + 1 << 20)
-        while end < lines.count && lines[end - 1] != 0x0a { end += 1 }
-        let message = encodeLinkMessage(kind: .decisions, body: lines[start..<end])
-        guard message.withUnsafeBytes({ FileIO.writeAll(1, $0) }) else { exit(74) }
-        start = end
+/// Hands a closed batch to the host: event leaves and decisions first, the signed header
+/// last, each link message far below the 8 MiB limit.
+func publish(_ batch: ClosedBatch) {
+    func send(_ kind: LinkKind, _ bytes: [UInt8], recordSize: Int?) {
+        var start = 0
+        while start < bytes.count {
+            var end = min(bytes.count, start + 1 << 20)
+            if let size = recordSize {
+                end -= (end - start) % size
+            } else {
+                while end < bytes.count && bytes[end - 1] != 0x0a { end += 1 }
+            }
+            let message = encodeLinkMessage(kind: kind, body: bytes[start..<end])
+            guard message.withUnsafeBytes({ FileIO.writeAll(1, $0) }) else { exit(74) }
+            start = end
+        }
     }
+    send(.eventLeaves, batch.eventLeaves, recordSize: EventLeaf.byteCount)
+    send(.decisions, batch.decisionLines, recordSize: nil)
+    send(.batchHeader, batch.headerLine, recordSize: nil)
 }
 
 /// Writes one outbound batch and starts the next.
@@ -132,7 +147,23 @@ func writeBatch(_ output: inout LinkBatchWriter) {
     output.reset()
 }
 
+/// Waits until the link is readable or, when a batch is open, until it falls due, so a
+/// quiet venue still gets its batch closed on time.
+@MainActor func waitForInput() {
+    guard let deadline = worker.batchDeadline else { return }
+    let now = realtimeNanos()
+    guard deadline > now else { return }
+    var pfd = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+    let millis = Int32(min((deadline - now) / 1_000_000 + 1, 60_000))
+    while poll(&pfd, 1, millis) < 0 && errno == EINTR {}
+}
+
 loop: while true {
+    waitForInput()
+    if let batch = worker.closeBatchIfDue() {
+        publish(batch)
+        continue
+    }
     if filled == inbound.count {
         inbound.append(contentsOf: repeatElement(0, count: inbound.count))
     }
@@ -155,7 +186,7 @@ loop: while true {
                 case .routeClosed:
                     var r = ByteReader(body)
                     worker.routeClosed(try r.readUInt32())
-                case .hello, .outboundBatch, .stats, .decisions:
+                case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }
                 consumed += header.totalLength
@@ -172,9 +203,11 @@ loop: while true {
         filled -= consumed
     }
     if !output.isEmpty { writeBatch(&output) }
-    publishDecisions()
+    if let batch = worker.closeBatchIfDue() { publish(batch) }
     sendStats(force: false)
 }
+// The host closed the link (shutdown): commit what was sequenced since the last batch.
+if let batch = worker.closeBatchIfDue(force: true) { publish(batch) }
 sendStats(force: true)
 
 let c = worker.counters

@@ -64,6 +64,12 @@ public struct Evidence: Codable, Equatable, Sendable {
     public var instanceID: String
     /// X25519 key for order-flow sessions (hex, 32 bytes).
     public var enclaveKey: String
+    /// Ethereum address (0x + 40 hex) of the secp256k1 key that signs batch headers
+    /// (docs/COMMITMENTS.md); the key itself never leaves the enclave.
+    public var signer: String
+    /// EIP-712 domain of the batch signatures (from the measured venue config).
+    public var chainId: UInt64
+    public var verifyingContract: String
     /// SHA-256 of the enclave executable (hex).
     public var measurement: String
     /// SHA-256 of the venue configuration file bytes (hex).
@@ -78,8 +84,8 @@ public struct Evidence: Codable, Equatable, Sendable {
     public var quote: String?
 
     public init(
-        mode: AttestationMode, isolation: IsolationClass, instanceID: String, enclaveKey: String,
-        measurement: String, configHash: String, venueID: UInt64, nonce: String, enclaveTime: UInt64,
+        mode: AttestationMode, isolation: IsolationClass, instanceID: String, enclaveKey: String, signer: String,
+        chainId: UInt64, verifyingContract: String, measurement: String, configHash: String, venueID: UInt64, nonce: String, enclaveTime: UInt64,
         isolationReport: IsolationReport, quote: String? = nil
     ) {
         self.version = Self.currentVersion
@@ -88,6 +94,9 @@ public struct Evidence: Codable, Equatable, Sendable {
         self.simulated = mode.isSimulated
         self.instanceID = instanceID
         self.enclaveKey = enclaveKey
+        self.signer = signer
+        self.chainId = chainId
+        self.verifyingContract = verifyingContract
         self.measurement = measurement
         self.configHash = configHash
         self.venueID = venueID
@@ -118,6 +127,9 @@ public struct Evidence: Codable, Equatable, Sendable {
         guard evidence.version == currentVersion else { throw .unsupportedVersion(evidence.version) }
         guard evidence.simulated == evidence.mode.isSimulated else { throw .inconsistent("simulated flag disagrees with mode") }
         guard let key = hexBytes(evidence.enclaveKey), key.count == 32 else { throw .inconsistent("enclaveKey is not 32 hex bytes") }
+        guard evidence.signer.hasPrefix("0x"), let signer = hexBytes(String(evidence.signer.dropFirst(2))), signer.count == 20 else {
+            throw .inconsistent("signer is not a 0x-prefixed 20-byte address")
+        }
         return evidence
     }
 

@@ -17,6 +17,8 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
     case unexpectedFrame(String)
     case refused(RefusalReason)
     case enclaveRestarted
+    /// A non-frame peer (the HTTP API) answered something unreadable.
+    case protocolViolation(String)
 
     public var description: String {
         switch self {
@@ -32,6 +34,7 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
         case .unexpectedFrame(let why): "unexpected frame: \(why)"
         case .refused(let reason): "refused by the enclave: \(reason.label)"
         case .enclaveRestarted: "the enclave restarted; sessions must be reopened"
+        case .protocolViolation(let why): "unreadable answer: \(why)"
         }
     }
 }

@@ -113,6 +113,23 @@ public final class Connection: @unchecked Sendable {
         readBuffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
     }
 
+    /// Reads raw bytes until the peer closes (for non-frame protocols: the HTTP API).
+    /// Must not be mixed with `receive` on the same connection.
+    public func readToEnd(limit: Int, timeoutSeconds: Int) throws(ClientError) -> [UInt8] {
+        var out: [UInt8] = []
+        while true {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&pfd, 1, Int32(timeoutSeconds * 1000))
+            if ready == 0 { throw .timeout(waitingFor: "the answer from \(address)") }
+            if ready < 0 { if errno == EINTR { continue }; throw .ioFailed(errno: errno) }
+            let n = readBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return out }
+            if n < 0 { if errno == EINTR { continue }; throw .ioFailed(errno: errno) }
+            out += readBuffer[0..<n]
+            guard out.count <= limit else { throw .protocolViolation("answer larger than \(limit) bytes") }
+        }
+    }
+
     /// Calls `body` for each frame already buffered, without blocking.
     public func drainBuffered(_ body: (MessageType, UnsafeRawBufferPointer) throws -> Void) throws {
         while try decoder.nextFrame(body) != nil {}

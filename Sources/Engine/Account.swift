@@ -34,6 +34,26 @@ public struct Account: Sendable {
         self.collateral = collateral
     }
 
+    /// The account's canonical state for the salted state commitment
+    /// (docs/COMMITMENTS.md §2.2): id ‖ collateral ‖ positions ‖ open order count, all
+    /// big-endian. Cooldown stamps are bookkeeping, not state, and are left out.
+    public func writeCommitmentState(into w: inout ByteWriter) {
+        func write128(_ v: Int128) {
+            w.write(UInt64(truncatingIfNeeded: v >> 64))
+            w.write(UInt64(truncatingIfNeeded: v))
+        }
+        w.write(id)
+        write128(collateral)
+        w.write(UInt32(positions.count))
+        for p in positions {
+            w.write(p.market)
+            w.write(p.size)
+            write128(p.costBasis)
+            write128(p.fundingIndex)
+        }
+        w.write(UInt32(openOrders.count))
+    }
+
     public func position(_ market: UInt32) -> Int64 {
         positions.first { $0.market == market }?.size ?? 0
     }

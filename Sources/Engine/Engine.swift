@@ -42,12 +42,23 @@ public protocol MatchingEngine {
     mutating func takeDecisions() -> [LiquidationDecision]
     /// Funding payments since the last call (public outputs).
     mutating func takeFundingPayments() -> [FundingPayment]
+    /// Accounts whose state changed since the last call, each once, in the order of
+    /// their first change: the leaves the enclave rehashes for `stateRoot`.
+    mutating func takeChangedAccounts() -> [UInt64]
+    /// Appends the canonical state of `account` (docs/COMMITMENTS.md §2.2) to `writer`;
+    /// false when the account does not exist.
+    func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool
+    /// Markets whose liquidations are halted at `now`, ascending.
+    func haltedMarkets(at now: UInt64) -> [UInt32]
 }
 
 extension MatchingEngine {
     public mutating func takeMakerFills() -> [MakerFill] { [] }
     public mutating func takeDecisions() -> [LiquidationDecision] { [] }
     public mutating func takeFundingPayments() -> [FundingPayment] { [] }
+    public mutating func takeChangedAccounts() -> [UInt64] { [] }
+    public func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool { false }
+    public func haltedMarkets(at now: UInt64) -> [UInt32] { [] }
 }
 
 /// A fill of a resting order, to be pushed to its owner.

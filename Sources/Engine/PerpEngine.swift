@@ -34,7 +34,7 @@ public struct PerpEngine: MatchingEngine {
     /// Market ids in `markets` order; `slot(of:)` scans it (a venue lists a handful of
     /// markets, where a scan beats hashing).
     let marketIDs: [UInt32]
-    public internal(set) var accounts: [UInt64: Account] = [:]
+    public internal(set) var accounts = AccountStore()
     /// Insurance fund balance (account 0's collateral), quote micro-units.
     public var insuranceFund: Int128 { accounts[Self.insuranceAccount]?.collateral ?? 0 }
     /// Index version per account: heap entries with another version are stale.
@@ -410,11 +410,24 @@ public struct PerpEngine: MatchingEngine {
         return markets[mi].oracle.mark(at: now)
     }
 
+    public mutating func takeChangedAccounts() -> [UInt64] { accounts.takeChanged() }
+
+    public func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool {
+        guard let a = accounts[account] else { return false }
+        a.writeCommitmentState(into: &writer)
+        return true
+    }
+
     /// Markets whose liquidations are halted at `now` (no valid mark), ascending.
-    public mutating func haltedMarkets(at now: UInt64) -> [UInt32] {
+    ///
+    /// Evaluated on a copy of each oracle: the guard rails keep state as they evaluate,
+    /// and a query (the enclave asks when it closes a batch, at times that depend on how
+    /// the host batched its input) must not change what later events do.
+    public func haltedMarkets(at now: UInt64) -> [UInt32] {
         var out: [UInt32] = []
-        for i in markets.indices {
-            if case .failure = markets[i].oracle.mark(at: now) { out.append(markets[i].config.id) }
+        for m in markets {
+            var oracle = m.oracle
+            if case .failure = oracle.mark(at: now) { out.append(m.config.id) }
         }
         return out
     }

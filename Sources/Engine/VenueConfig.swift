@@ -13,11 +13,16 @@ public struct VenueConfig: Codable, Equatable, Sendable {
     public var liquidation: LiquidationConfig
     public var risk: RiskLimits
     public var markets: [MarketConfig]
+    /// How public outputs are batched and which EIP-712 domain signs them. Optional in
+    /// the file (defaults below); part of the measured configuration either way.
+    public var commitments: CommitmentsConfig
 
     public init(
         venueID: UInt64, name: String, custodyKey: String, marginTiers: [MarginTier], fees: FeeSchedule,
-        liquidation: LiquidationConfig, risk: RiskLimits = RiskLimits(), markets: [MarketConfig]
+        liquidation: LiquidationConfig, risk: RiskLimits = RiskLimits(), markets: [MarketConfig],
+        commitments: CommitmentsConfig = CommitmentsConfig()
     ) {
+        self.commitments = commitments
         self.risk = risk
         self.venueID = venueID
         self.name = name
@@ -28,8 +33,26 @@ public struct VenueConfig: Codable, Equatable, Sendable {
         self.markets = markets
     }
 
+    enum CodingKeys: String, CodingKey {
+        case venueID, name, custodyKey, marginTiers, fees, liquidation, risk, markets, commitments
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        venueID = try c.decode(UInt64.self, forKey: .venueID)
+        name = try c.decode(String.self, forKey: .name)
+        custodyKey = try c.decode(String.self, forKey: .custodyKey)
+        marginTiers = try c.decode([MarginTier].self, forKey: .marginTiers)
+        fees = try c.decode(FeeSchedule.self, forKey: .fees)
+        liquidation = try c.decode(LiquidationConfig.self, forKey: .liquidation)
+        risk = try c.decode(RiskLimits.self, forKey: .risk)
+        markets = try c.decode([MarketConfig].self, forKey: .markets)
+        commitments = try c.decodeIfPresent(CommitmentsConfig.self, forKey: .commitments) ?? CommitmentsConfig()
+    }
+
     /// Checks the structural rules a config must meet before the enclave will load it.
     public func validate() throws(ConfigError) {
+        try commitments.validate()
         guard let key = Hex.decode(custodyKey), key.count == 32 else { throw .invalidKey("custodyKey") }
         guard !markets.isEmpty else { throw .noMarkets }
         var tierNames = Set<String>()
@@ -73,6 +96,57 @@ public struct VenueConfig: Codable, Equatable, Sendable {
 
     public func market(_ id: UInt32) -> MarketConfig? { markets.first { $0.id == id } }
     public func tier(_ name: String) -> MarginTier? { marginTiers.first { $0.name == name } }
+}
+
+/// Batching of public outputs and the EIP-712 domain of their signatures
+/// (docs/COMMITMENTS.md).
+public struct CommitmentsConfig: Codable, Equatable, Sendable {
+    /// EIP-712 domain `chainId` of the chain where the verifier contract lives.
+    public var chainId: UInt64
+    /// EIP-712 domain `verifyingContract`: the verifier contract's address, 0x + 40 hex.
+    public var verifyingContract: String
+    /// Close a batch once it holds this many sequenced events.
+    public var batchMaxEvents: Int
+    /// Close a batch once this much enclave time (ns) passed since its first event.
+    public var batchMaxNanos: UInt64
+    /// Close a batch at the end of any cycle that sequenced an oracle price.
+    public var closeOnOracleTick: Bool
+
+    /// 31337 is the chain id local EVM test nodes use; a venue that publishes on chain
+    /// sets its own chain and contract.
+    public init(
+        chainId: UInt64 = 31_337, verifyingContract: String = "0x" + String(repeating: "0", count: 40),
+        batchMaxEvents: Int = 4_096, batchMaxNanos: UInt64 = 100_000_000, closeOnOracleTick: Bool = true
+    ) {
+        self.chainId = chainId
+        self.verifyingContract = verifyingContract
+        self.batchMaxEvents = batchMaxEvents
+        self.batchMaxNanos = batchMaxNanos
+        self.closeOnOracleTick = closeOnOracleTick
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case chainId, verifyingContract, batchMaxEvents, batchMaxNanos, closeOnOracleTick
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = CommitmentsConfig()
+        chainId = try c.decodeIfPresent(UInt64.self, forKey: .chainId) ?? d.chainId
+        verifyingContract = try c.decodeIfPresent(String.self, forKey: .verifyingContract) ?? d.verifyingContract
+        batchMaxEvents = try c.decodeIfPresent(Int.self, forKey: .batchMaxEvents) ?? d.batchMaxEvents
+        batchMaxNanos = try c.decodeIfPresent(UInt64.self, forKey: .batchMaxNanos) ?? d.batchMaxNanos
+        closeOnOracleTick = try c.decodeIfPresent(Bool.self, forKey: .closeOnOracleTick) ?? d.closeOnOracleTick
+    }
+
+    func validate() throws(ConfigError) {
+        let hex = verifyingContract.hasPrefix("0x") ? String(verifyingContract.dropFirst(2)) : ""
+        guard let address = Hex.decode(hex), address.count == 20 else { throw .invalidKey("commitments.verifyingContract") }
+        guard (1...1_000_000).contains(batchMaxEvents) else { throw .invalid("commitments.batchMaxEvents must be 1...1000000") }
+        guard (1_000_000...60_000_000_000).contains(batchMaxNanos) else {
+            throw .invalid("commitments.batchMaxNanos must be 1 ms...60 s")
+        }
+    }
 }
 
 /// Limits that keep any one account from hurting the venue or the enclave.

@@ -45,7 +45,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
     private(set) var restarts: UInt64 = 0
     /// Latest hello document (public evidence without a nonce) from the worker.
     private(set) var helloJSON: [UInt8]?
-    private var decisionsFD: Int32 = -1
+    /// Appends the enclave's public outputs and serves them to the HTTP API.
+    let publisher: OutputPublisher
     /// Called on the event loop each time a worker becomes ready, with its pid.
     var onReady: ((pid_t) -> Void)?
 
@@ -55,6 +56,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
         self.transport = transport
         self.metrics = metrics
         self.logger = logger
+        self.publisher = OutputPublisher(dataDirectory: configuration.dataDirectory, metrics: metrics)
         self.restartDelay = configuration.restartDelayMillis
         pending = ByteBufferAllocator().buffer(capacity: configuration.maxBatchBytes + 64 * 1024)
         resetPending()
@@ -255,6 +257,15 @@ final class EnclaveSupervisor: @unchecked Sendable {
         }
         let pid = worker.pid ?? 0
         helloJSON = Array(json.readableBytesView)
+        do {
+            struct Hello: Decodable { var instanceID: String }
+            let hello = try JSONDecoder().decode(Hello.self, from: Data(helloJSON!))
+            try publisher.startEpoch(instanceID: hello.instanceID, evidenceJSON: helloJSON!)
+        } catch {
+            // Trading can go on; the outputs of this epoch are lost, loudly.
+            metrics.publishErrors.add(1, ordering: .relaxed)
+            logger.error("cannot start output epoch", metadata: ["error": "\(error)"])
+        }
         state = .up(pid: pid)
         metrics.enclaveUp.store(1, ordering: .relaxed)
         writeEvidenceSnapshot()
@@ -267,28 +278,23 @@ final class EnclaveSupervisor: @unchecked Sendable {
         resumeAll()
     }
 
-    /// Appends published liquidation decisions (JSON lines, public data) to
-    /// `DATA/outputs/decisions.jsonl`. A blocking write on the loop: decisions are rare,
-    /// and the file is append-only.
-    func receivedDecisions(_ lines: ByteBuffer) {
-        if decisionsFD < 0 {
-            let dir = configuration.dataDirectory + "/outputs"
-            mkdir(dir, 0o755)
-            decisionsFD = open(dir + "/decisions.jsonl", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        }
-        guard decisionsFD >= 0 else {
-            logger.error("cannot open decisions.jsonl", metadata: ["errno": "\(errno)"])
-            return
-        }
-        lines.withUnsafeReadableBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(decisionsFD, raw.baseAddress! + offset, raw.count - offset)
-                if n <= 0 { if errno == EINTR { continue }; break }
-                offset += n
+    /// Appends one public output message (event leaves, decision lines or a signed
+    /// header) to `DATA/outputs/`. A blocking append on the loop: the page cache takes
+    /// it, and outputs are a small fraction of the frames.
+    func receivedOutput(_ kind: LinkKind, _ body: ByteBuffer) {
+        do {
+            try body.withUnsafeReadableBytes { (raw) throws(PublishError) in
+                switch kind {
+                case .eventLeaves: try publisher.appendEventLeaves(raw)
+                case .decisions: try publisher.appendDecisions(raw)
+                case .batchHeader: try publisher.appendBatch(raw)
+                default: break
+                }
             }
+        } catch {
+            metrics.publishErrors.add(1, ordering: .relaxed)
+            logger.error("cannot publish enclave output", metadata: ["kind": "\(kind)", "error": "\(error)"])
         }
-        metrics.decisionsPublished.add(UInt64(lines.readableBytesView.filter { $0 == 0x0a }.count), ordering: .relaxed)
     }
 
     func receivedStats(_ stats: EnclaveStats) {
@@ -463,8 +469,8 @@ final class LinkHandler: ChannelInboundHandler, @unchecked Sendable {
                 case .stats:
                     let stats = try body.withUnsafeReadableBytes { try EnclaveStats.decode(body: $0) }
                     supervisor.receivedStats(stats)
-                case .decisions:
-                    supervisor.receivedDecisions(body)
+                case .decisions, .batchHeader, .eventLeaves:
+                    supervisor.receivedOutput(header.kind, body)
                 case .inboundBatch, .routeClosed: throw WireError.unknownMessageType(header.kind.rawValue)
                 }
             }

@@ -14,6 +14,12 @@ public struct HostConfiguration: Sendable {
     /// Venue configuration file, passed to the enclave (which measures it).
     public var venueConfigPath: String
     public var attestation: AttestationMode = .software
+    /// Where the read-only HTTP API over the public outputs listens; nil: off.
+    public var httpHost: String? = "127.0.0.1"
+    public var httpPort: Int = 7401
+    /// Whether the enclave builds signed batches of its public outputs. Off is for
+    /// measuring what commitments cost; nothing is published then.
+    public var commitments: Bool = true
 
     /// Most client connections at once; further ones are accepted and closed at once
     /// (counted in `connections_refused_total`).

@@ -28,6 +28,13 @@ public final class HostMetrics: Sendable {
     public let enclaveUp = Atomic<Int64>(0)
     /// Liquidation decisions appended to outputs/decisions.jsonl.
     public let decisionsPublished = Atomic<UInt64>(0)
+    /// Signed batch headers appended to outputs/batches.jsonl.
+    public let batchesPublished = Atomic<UInt64>(0)
+    /// Outputs from the enclave the host could not append (malformed or I/O error).
+    public let publishErrors = Atomic<UInt64>(0)
+    /// HTTP requests answered, and those answered with an error status.
+    public let httpRequests = Atomic<UInt64>(0)
+    public let httpErrors = Atomic<UInt64>(0)
     /// Malformed frames by `WireError.code` (index), each of which closed a connection.
     private let malformed = Mutex<[UInt64]>(Array(repeating: 0, count: 16))
     /// The current worker's latest counters (cleared when the worker dies).
@@ -66,6 +73,10 @@ public final class HostMetrics: Sendable {
         out += line("enclave_crashes_total", "Enclave workers that exited unexpectedly.", "counter", enclaveCrashes.load(ordering: .relaxed))
         out += line("frames_lost_in_crash_total", "Frames in flight when an enclave crashed.", "counter", framesLostInCrash.load(ordering: .relaxed))
         out += line("enclave_up", "1 when an enclave worker is serving.", "gauge", enclaveUp.load(ordering: .relaxed))
+        out += line("batches_published_total", "Signed batch headers appended to outputs/batches.jsonl.", "counter", batchesPublished.load(ordering: .relaxed))
+        out += line("publish_errors_total", "Enclave outputs the host could not append.", "counter", publishErrors.load(ordering: .relaxed))
+        out += line("http_requests_total", "HTTP requests answered.", "counter", httpRequests.load(ordering: .relaxed))
+        out += line("http_errors_total", "HTTP requests answered with a 4xx or 5xx status.", "counter", httpErrors.load(ordering: .relaxed))
         out += line("decisions_published_total", "Liquidation decisions appended to outputs/decisions.jsonl.", "counter", decisionsPublished.load(ordering: .relaxed))
         out += "# HELP sealstream_host_malformed_frames_total Malformed frames (each closed its connection).\n"
         out += "# TYPE sealstream_host_malformed_frames_total counter\n"

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 
@@ -27,7 +28,10 @@ public final class HostService: Service, @unchecked Sendable {
         let cfg = configuration
         let transport = ChildProcessTransport(
             executable: configuration.enclavePath,
-            arguments: ["--config", configuration.venueConfigPath, "--attestation", configuration.attestation.rawValue],
+            arguments: [
+                "--config", configuration.venueConfigPath, "--attestation", configuration.attestation.rawValue,
+                "--commitments", configuration.commitments ? "on" : "off",
+            ],
             configure: { bootstrap in
                 bootstrap
                     .channelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: cfg.linkLowWatermark, high: cfg.linkHighWatermark))
@@ -83,9 +87,35 @@ public final class HostService: Service, @unchecked Sendable {
         }
         let port = server.localAddress?.port ?? configuration.listenPort
         logger.info("listening", metadata: ["address": "\(configuration.listenHost):\(port)"])
+
+        // The HTTP API gets its own thread: a slow proof request must not delay order flow.
+        let httpGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var httpServer: Channel?
+        if let httpHost = configuration.httpHost {
+            let publisher = supervisor.publisher
+            do {
+                httpServer = try await ServerBootstrap(group: httpGroup)
+                    .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelInitializer { channel in
+                        channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMapThrowing {
+                            try channel.pipeline.syncOperations.addHandler(HTTPAPIHandler(publisher: publisher, metrics: metrics))
+                        }
+                    }
+                    .bind(host: httpHost, port: configuration.httpPort)
+                    .get()
+            } catch {
+                try? await server.close()
+                _ = try? await supervisor.shutdown().get()
+                try? await httpGroup.shutdownGracefully()
+                try? await group.shutdownGracefully()
+                throw error
+            }
+        }
+        let httpAddress = httpServer.flatMap { s in s.localAddress?.port.map { "\(configuration.httpHost!):\($0)" } }
+        if let httpAddress { logger.info("http api listening", metadata: ["address": "\(httpAddress)"]) }
         try await loop.submit {
-            self.writeHostFile(port: port, pid: supervisor.pid)
-            supervisor.onReady = { pid in self.writeHostFile(port: port, pid: pid) }
+            self.writeHostFile(port: port, http: httpAddress, pid: supervisor.pid)
+            supervisor.onReady = { pid in self.writeHostFile(port: port, http: httpAddress, pid: pid) }
         }.get()
 
         let metricsTask = loop.scheduleRepeatedTask(
@@ -101,6 +131,7 @@ public final class HostService: Service, @unchecked Sendable {
         logger.info("shutting down")
         metricsTask.cancel()
         try? await server.close()
+        try? await httpServer?.close()
         try? await supervisor.shutdown().get()
         writeMetricsFile()
         logger.info("stopped", metadata: [
@@ -109,13 +140,15 @@ public final class HostService: Service, @unchecked Sendable {
             "malformed": "\(metrics.malformedTotal)",
             "enclave_crashes": "\(metrics.enclaveCrashes.load(ordering: .relaxed))",
         ])
+        try await httpGroup.shutdownGracefully()
         try await group.shutdownGracefully()
     }
 
     /// `DATA/host.json`: where this host listens, for scripts and tests started with port 0.
-    private func writeHostFile(port: Int, pid: pid_t?) {
+    private func writeHostFile(port: Int, http: String?, pid: pid_t?) {
         let object: [String: Any] = [
             "listen": "\(configuration.listenHost):\(port)",
+            "http": http ?? "off",
             "hostPid": Int(ProcessInfo.processInfo.processIdentifier),
             "enclavePid": Int(pid ?? 0),
             "enclaveStarts": Int(metrics.enclaveStarts.load(ordering: .relaxed)),

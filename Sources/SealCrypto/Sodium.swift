@@ -15,6 +15,20 @@ public enum SealCryptoError: Error, Equatable, Sendable {
     case invalidPublicKey
     /// A signature did not verify under the given public key.
     case badSignature
+    /// A secp256k1 secret key was zero or not below the group order n.
+    case invalidPrivateKey
+    /// An ECDSA signature's r or s was zero or not below the group order n.
+    case signatureOutOfRange
+    /// An ECDSA signature had s > n/2: the malleable twin of a low-s signature, which
+    /// Ethereum consumers (OpenZeppelin `ECDSA`) refuse.
+    case signatureHighS
+    /// An Ethereum signature's v was not 27 or 28.
+    case invalidRecoveryID(v: UInt8)
+    /// No public key recovers from this signature and digest.
+    case recoveryFailed
+    /// libsecp256k1 failed an operation that should succeed (context set-up, or a signature
+    /// that did not check out after signing); nothing was produced.
+    case secp256k1Failure
 }
 
 /// One-time libsodium initialisation. Every public entry point of this module calls

@@ -19,9 +19,14 @@ public enum LinkKind: UInt8, Sendable {
     case outboundBatch = 0x82
     /// enclave → host: `EnclaveStats`, at most once a second and once at exit.
     case stats = 0x83
-    /// enclave → host: public liquidation decisions, one JSON object per line, for the
-    /// host to append to `DATA/outputs/decisions.jsonl`.
+    /// enclave → host: public liquidation decision records, one JSON object per line,
+    /// for the host to append to `DATA/outputs/decisions.jsonl` (docs/COMMITMENTS.md).
     case decisions = 0x84
+    /// enclave → host: one signed batch header record (a JSON line) for
+    /// `DATA/outputs/batches.jsonl`. Sent after the batch's event leaves and decisions.
+    case batchHeader = 0x85
+    /// enclave → host: event log records, 49 bytes each, for `DATA/outputs/events.log`.
+    case eventLeaves = 0x86
 }
 
 /// The worker's public counters, sent to the host for its metrics. They reveal nothing

@@ -46,12 +46,24 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "KiB of unwritten frames the enclave pipe may hold before all client reading pauses.")
     var linkBufferKib: Int = 8192
 
+    @Option(name: .long, help: "Read-only HTTP API over the signed outputs, HOST:PORT, or 'off' (docs/COMMITMENTS.md). Port 0 picks a free port (see DATA/host.json).")
+    var http: String = "127.0.0.1:7401"
+
+    @Option(name: .long, help: "Signed batch commitments: on, or off to measure their cost (then nothing is published).")
+    var commitments: String = "on"
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func validate() throws {
         guard Self.parseListen(listen) != nil else {
             throw ValidationError("--listen must be HOST:PORT, got '\(listen)'")
+        }
+        guard http == "off" || Self.parseListen(http) != nil else {
+            throw ValidationError("--http must be HOST:PORT or off, got '\(http)'")
+        }
+        guard commitments == "on" || commitments == "off" else {
+            throw ValidationError("--commitments must be on or off")
         }
         guard linkBufferKib >= 16, maxInFlight >= 1, maxConnections >= 1 else {
             throw ValidationError("--link-buffer-kib must be >= 16; --max-in-flight and --max-connections >= 1")
@@ -95,6 +107,13 @@ struct Run: AsyncParsableCommand {
         configuration.maxInFlightPerConnection = maxInFlight
         configuration.linkHighWatermark = linkBufferKib * 1024
         configuration.linkLowWatermark = linkBufferKib * 1024 / 4
+        if let (httpHost, httpPort) = Self.parseListen(http) {
+            configuration.httpHost = httpHost
+            configuration.httpPort = httpPort
+        } else {
+            configuration.httpHost = nil
+        }
+        configuration.commitments = commitments == "on"
 
         let service = HostService(configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: .init(

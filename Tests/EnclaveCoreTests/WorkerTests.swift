@@ -18,7 +18,7 @@ final class Harness<E: MatchingEngine> {
 
     init(maxSessions: Int = 100, maxSessionsPerRoute: Int = 100, engine: (VenueConfig) throws -> E) throws {
         let identity = EnclaveIdentity(
-            sessionKey: try KXKeyPair(), instanceID: 1, measurement: Array(repeating: 1, count: 32),
+            sessionKey: try KXKeyPair(), signer: try Secp256k1PrivateKey(), instanceID: 1, measurement: Array(repeating: 1, count: 32),
             configHash: Array(repeating: 2, count: 32), config: venue, mode: .software, isolation: .process,
             isolationReport: IsolationReport(dumpable: false, noNewPrivileges: true, privateNetworkNamespace: true,
                                              listeningSockets: 0, openFileDescriptors: 3))

@@ -91,7 +91,7 @@ struct CrashScenarioTests {
             let sessions = try openSessions(ids, on: connection)
             for id in ids {
                 let s = sessions[id]!
-                commitments[Hex.encode(s.accountCommitment)] = id
+                commitments["0x" + Hex.encode(s.accountCommitment)] = id
                 let buy = OrderRequest.newOrder(NewOrder(clientOrderID: try ClientOrderID("buy"), market: 1, side: .buy,
                                                          timeInForce: .immediateOrCancel, price: price, quantity: btc / 10))
                 try connection.send(try s.seal(buy).frame)
@@ -139,5 +139,12 @@ struct CrashScenarioTests {
         // Every trader's liquidation price (≤ 57,764) was crossed: all were liquidated.
         #expect(liquidated.count == accounts, "\(liquidated.count) of \(accounts) liquidated")
         #expect(host.metric("sealstream_host_decisions_published_total") == Double(lines.count))
+
+        // Every decision is in a signed batch, with a proof the auditor's CLI checks.
+        let evidenceFile = host.workDirectory.appendingPathComponent("evidence.json")
+        try Data(try evidence.encoded()).write(to: evidenceFile)
+        let verified = try runCommand(try Binaries.path("attestation"), [
+            "verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path])
+        #expect(verified.status == 0, "\(verified.stdout)")
     }
 }

@@ -45,14 +45,14 @@ final class HostProcess: @unchecked Sendable {
     let logURL: URL
     private(set) var address = ""
 
-    init(label: String, extraArguments: [String] = []) throws {
+    init(label: String, venueConfig: String? = nil, extraArguments: [String] = []) throws {
         workDirectory = try makeTemporaryDirectory(label)
         dataDirectory = workDirectory.appendingPathComponent("data")
         logURL = workDirectory.appendingPathComponent("host.log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: try Binaries.path("sealstream-host"))
-        process.arguments = ["run", "--data-dir", dataDirectory.path, "--listen", "127.0.0.1:0",
-                             "--config", Binaries.venueConfig] + extraArguments
+        process.arguments = ["run", "--data-dir", dataDirectory.path, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+                             "--config", venueConfig ?? Binaries.venueConfig] + extraArguments
         let log = try FileHandle(forWritingTo: logURL)
         process.standardError = log
         process.standardOutput = log
@@ -77,6 +77,9 @@ final class HostProcess: @unchecked Sendable {
         let data = try Data(contentsOf: dataDirectory.appendingPathComponent("host.json"))
         return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
     }
+
+    /// HOST:PORT of the HTTP API.
+    var httpAddress: String { (try? hostInfo())?["http"] as? String ?? "" }
 
     var enclavePid: pid_t { pid_t((try? hostInfo())?["enclavePid"] as? Int ?? 0) }
     var enclaveStarts: Int { (try? hostInfo())?["enclaveStarts"] as? Int ?? 0 }

@@ -52,6 +52,11 @@ final class Trader: @unchecked Sendable {
     /// Sends a limit order with `id` and returns its opened receipt.
     @discardableResult
     func order(_ id: String, market: UInt32 = 1) throws -> Receipt {
+        try sealedOrder(id, market: market).receipt
+    }
+
+    /// Like `order`, also returning the frame body sent (what the event log commits to).
+    func sealedOrder(_ id: String, market: UInt32 = 1) throws -> (body: [UInt8], receipt: Receipt) {
         let request = OrderRequest.newOrder(NewOrder(clientOrderID: try ClientOrderID(id), market: market, side: .buy,
                                                      price: 60_000_000_000, quantity: 10_000_000))
         let (_, frame) = try session.seal(request)
@@ -59,6 +64,6 @@ final class Trader: @unchecked Sendable {
         var reply = try connection.receive()
         while reply.type == .sealedEvent { reply = try connection.receive() }
         guard reply.type == .sealedReceipt else { throw TestFailure("expected a receipt, got \(reply.type)") }
-        return try session.openReceipt(try reply.body.withUnsafeBytes { try SealedEnvelope.decode(body: $0) })
+        return (Array(frame[6...]), try session.openReceipt(try reply.body.withUnsafeBytes { try SealedEnvelope.decode(body: $0) }))
     }
 }

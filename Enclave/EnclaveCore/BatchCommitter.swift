@@ -1,0 +1,184 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Commitments
+import Engine
+import SealCrypto
+import Wire
+
+/// What one closed batch publishes, in the order the host must write it: event leaves
+/// and decisions before the header that commits to them.
+public struct ClosedBatch: Sendable {
+    public var header: BatchHeader
+    /// `batches.jsonl` line (with its newline).
+    public var headerLine: [UInt8]
+    /// `decisions.jsonl` lines.
+    public var decisionLines: [UInt8]
+    /// `events.log` records, 49 bytes each.
+    public var eventLeaves: [UInt8]
+}
+
+/// Builds the enclave's public commitments (docs/COMMITMENTS.md): the epoch's event
+/// log, the salted state tree, each batch's decision tree, and one EIP-712 signature
+/// per batch. Deterministic given the events, the batch boundaries and the keys.
+struct BatchCommitter {
+    let policy: CommitmentsConfig
+    let domain: EIP712Domain
+    let venueID: UInt64
+
+    private(set) var batchIndex: UInt64 = 0
+    private var previousHeaderHash = Hash32.zero
+    private var events = CompactLog()
+    /// Public leaf records of the open batch, for `events.log`.
+    private var eventLeaves: [UInt8] = []
+    private var firstSequence: UInt64 = 0
+    private var lastSequence: UInt64 = 0
+    private var firstEventTime: UInt64 = 0
+    private var eventCount = 0
+    private var sawOraclePrice = false
+    private var decisions: [DecisionFields] = []
+
+    /// Per-account state leaves in order of first appearance (account 0 first).
+    private var state = MerkleTree()
+    private var stateSlots: [UInt64: (index: Int, version: UInt64)] = [:]
+
+    init(config: VenueConfig) throws {
+        policy = config.commitments
+        venueID = config.venueID
+        guard let contract = EthereumAddress(hex: config.commitments.verifyingContract) else {
+            throw ConfigError.invalidKey("commitments.verifyingContract")
+        }
+        domain = EIP712Domain(name: "Sealstream", version: "1", chainId: config.commitments.chainId, verifyingContract: contract)
+        eventLeaves.reserveCapacity(EventLeaf.byteCount * 1024)
+    }
+
+    var hasOpenBatch: Bool { eventCount > 0 }
+
+    /// Adds a sequenced input to the event log. `body` is the frame body as received.
+    mutating func recordEvent(sequence: UInt64, enclaveTime: UInt64, type: MessageType, body: UnsafeRawBufferPointer) {
+        if eventCount == 0 {
+            firstSequence = sequence
+            firstEventTime = enclaveTime
+        }
+        eventCount += 1
+        lastSequence = sequence
+        if type == .oraclePrice { sawOraclePrice = true }
+        let leaf = EventLeaf(globalSequence: sequence, enclaveTime: enclaveTime, messageType: type.rawValue,
+                             bodyHash: Hash32(SHA256.hash(body)))
+        let bytes = leaf.bytes
+        eventLeaves += bytes
+        events.append(RFC6962.leafHash(bytes))
+    }
+
+    mutating func recordDecisions(_ made: [LiquidationDecision]) {
+        for d in made {
+            decisions.append(DecisionFields(
+                venueId: venueID, sequence: d.sequence, enclaveTime: d.enclaveTime, account: Hash32(d.accountCommitment),
+                market: d.market, isBuy: d.side == .buy, size: d.size, markPrice: d.markPrice,
+                bankruptcyPrice: d.bankruptcyPrice, worstPrice: d.worstPrice, equity: d.equity,
+                maintenanceRequirement: d.maintenanceRequirement,
+                reason: d.reason == .maintenanceFull ? .maintenanceFull : .maintenancePartial,
+                filledOnBook: d.filledOnBook, toInsuranceFund: d.toInsuranceFund, autoDeleveraged: d.autoDeleveraged))
+        }
+    }
+
+    /// Whether the open batch should close at the end of this cycle, at enclave time `now`.
+    func isDue(now: UInt64) -> Bool {
+        guard eventCount > 0 else { return false }
+        return (policy.closeOnOracleTick && sawOraclePrice) || eventCount >= policy.batchMaxEvents
+            || now &- firstEventTime >= policy.batchMaxNanos
+    }
+
+    /// Enclave time at which the open batch falls due by time alone, if there is one.
+    var deadline: UInt64? { eventCount > 0 ? firstEventTime &+ policy.batchMaxNanos : nil }
+
+    /// Closes the open batch: rehashes the changed accounts' state leaves, builds the
+    /// decision tree, signs the header. `writeState` appends an account's canonical
+    /// state and `salt` gives its leaf salt.
+    mutating func close(
+        now: UInt64, changedAccounts: [UInt64], haltedMarkets: [UInt32], signer: Secp256k1PrivateKey,
+        writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8]
+    ) -> ClosedBatch {
+        precondition(eventCount > 0, "no batch is open")
+        updateState(changedAccounts, writeState: writeState, salt: salt)
+
+        let decisionTree = MerkleTree(leafHashes: decisions.map { RFC6962.leafHash($0.structHash.bytes) })
+        let log = events.close()
+        let header = BatchHeader(
+            venueId: venueID, batchIndex: batchIndex, previousHeaderHash: previousHeaderHash,
+            firstSequence: firstSequence, lastSequence: lastSequence, enclaveTime: max(now, firstEventTime),
+            eventsRoot: log.root, stateRoot: state.root, accountCount: UInt64(state.count),
+            decisionsRoot: decisionTree.root, decisionCount: UInt64(decisions.count), haltedMarkets: haltedMarkets)
+        let headerHash = header.structHash
+        // Signing a 32-byte digest with a valid key cannot fail.
+        let signature = try! signer.sign(digest: header.digest(domain: domain).bytes)
+
+        let encoder = JSONEncoder.records
+        var headerLine = Array(try! encoder.encode(BatchRecord(
+            header: header, domain: domain, signer: signer.address, signature: signature,
+            consistencyFrom: log.previousSize, consistency: log.consistency)))
+        headerLine.append(0x0a)
+        var decisionLines: [UInt8] = []
+        for (i, d) in decisions.enumerated() {
+            let record = DecisionRecord(d, batchIndex: batchIndex, leafIndex: UInt64(i), proof: decisionTree.inclusionProof(index: i))
+            decisionLines += try! encoder.encode(record)
+            decisionLines.append(0x0a)
+        }
+        let closed = ClosedBatch(header: header, headerLine: headerLine, decisionLines: decisionLines, eventLeaves: eventLeaves)
+
+        batchIndex += 1
+        previousHeaderHash = headerHash
+        eventLeaves.removeAll(keepingCapacity: true)
+        decisions.removeAll(keepingCapacity: true)
+        eventCount = 0
+        sawOraclePrice = false
+        return closed
+    }
+
+    /// Rehashes the leaves of accounts whose state changed, each under a fresh salt.
+    private mutating func updateState(
+        _ changed: [UInt64], writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8]
+    ) {
+        if stateSlots.isEmpty {
+            // The insurance fund is leaf 0 whether or not it changed yet.
+            appendLeaf(PerpEngine.insuranceAccount, writeState: writeState, salt: salt)
+        }
+        var updates: [(index: Int, leafHash: Hash32)] = []
+        var appended: [UInt64] = []
+        for id in changed {
+            if let slot = stateSlots[id] {
+                let version = slot.version + 1
+                stateSlots[id] = (slot.index, version)
+                if let leaf = stateLeaf(id, version: version, writeState: writeState, salt: salt) {
+                    updates.append((slot.index, leaf))
+                }
+            } else {
+                appended.append(id)
+            }
+        }
+        if !updates.isEmpty { state.update(updates) }
+        for id in appended { appendLeaf(id, writeState: writeState, salt: salt) }
+    }
+
+    private mutating func appendLeaf(_ id: UInt64, writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8]) {
+        guard let leaf = stateLeaf(id, version: 0, writeState: writeState, salt: salt) else { return }
+        stateSlots[id] = (state.count, 0)
+        state.append(leaf)
+    }
+
+    /// `SHA-256("sealstream/v1/state" ‖ salt ‖ state)` as an RFC 6962 leaf; nil for an
+    /// account the engine does not have.
+    private func stateLeaf(
+        _ id: UInt64, version: UInt64, writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8]
+    ) -> Hash32? {
+        var w = ByteWriter(capacity: 128)
+        w.write(bytes: Self.stateTag)
+        w.write(bytes: salt(id, version))
+        guard writeState(id, &w) else { return nil }
+        return RFC6962.leafHash(SHA256.hash(w.bytes))
+    }
+
+    private static let stateTag = Array("sealstream/v1/state".utf8)
+}

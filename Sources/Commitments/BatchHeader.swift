@@ -1,0 +1,161 @@
+import SealCrypto
+
+/// The signed summary of one batch of sequenced events (docs/COMMITMENTS.md §3).
+public struct BatchHeader: Equatable, Sendable {
+    public var venueId: UInt64
+    public var batchIndex: UInt64
+    /// `hashStruct` of the previous header; zero for batch 0.
+    public var previousHeaderHash: Hash32
+    public var firstSequence: UInt64
+    public var lastSequence: UInt64
+    /// Enclave time at batch close, Unix ns.
+    public var enclaveTime: UInt64
+    /// Root of the epoch's event log at size `lastSequence`.
+    public var eventsRoot: Hash32
+    /// Root of the salted per-account state leaves.
+    public var stateRoot: Hash32
+    public var accountCount: UInt64
+    /// Root of the batch's decision struct hashes.
+    public var decisionsRoot: Hash32
+    public var decisionCount: UInt64
+    /// Markets whose liquidations are halted at batch close, ascending.
+    public var haltedMarkets: [UInt32]
+
+    public init(
+        venueId: UInt64, batchIndex: UInt64, previousHeaderHash: Hash32, firstSequence: UInt64, lastSequence: UInt64,
+        enclaveTime: UInt64, eventsRoot: Hash32, stateRoot: Hash32, accountCount: UInt64, decisionsRoot: Hash32,
+        decisionCount: UInt64, haltedMarkets: [UInt32]
+    ) {
+        self.venueId = venueId
+        self.batchIndex = batchIndex
+        self.previousHeaderHash = previousHeaderHash
+        self.firstSequence = firstSequence
+        self.lastSequence = lastSequence
+        self.enclaveTime = enclaveTime
+        self.eventsRoot = eventsRoot
+        self.stateRoot = stateRoot
+        self.accountCount = accountCount
+        self.decisionsRoot = decisionsRoot
+        self.decisionCount = decisionCount
+        self.haltedMarkets = haltedMarkets
+    }
+
+    public static let encodeType =
+        "BatchHeader(uint64 venueId,uint64 batchIndex,bytes32 previousHeaderHash,uint64 firstSequence,uint64 lastSequence,"
+        + "uint64 enclaveTime,bytes32 eventsRoot,bytes32 stateRoot,uint64 accountCount,bytes32 decisionsRoot,"
+        + "uint64 decisionCount,uint32[] haltedMarkets)"
+    public static let typeHash = EIP712.typeHash(encodeType)
+
+    /// EIP-712 `hashStruct`: the header hash that chains batches and that the verifier
+    /// contract stores.
+    public var structHash: Hash32 {
+        var e = EIP712StructEncoder(typeHash: Self.typeHash)
+        e.uint(venueId)
+        e.uint(batchIndex)
+        e.bytes32(previousHeaderHash.bytes)
+        e.uint(firstSequence)
+        e.uint(lastSequence)
+        e.uint(enclaveTime)
+        e.bytes32(eventsRoot.bytes)
+        e.bytes32(stateRoot.bytes)
+        e.uint(accountCount)
+        e.bytes32(decisionsRoot.bytes)
+        e.uint(decisionCount)
+        e.uint32Array(haltedMarkets)
+        return Hash32(e.hash())
+    }
+
+    /// The 32 bytes that are signed: `keccak256(0x19 0x01 ‖ domainSeparator ‖ structHash)`.
+    public func digest(domain: EIP712Domain) -> Hash32 {
+        Hash32(EIP712.digest(domainSeparator: domain.separator, structHash: structHash.bytes))
+    }
+}
+
+/// A liquidation decision as committed in `decisionsRoot` (docs/COMMITMENTS.md §3):
+/// the engine's `LiquidationDecision` in EIP-712 form. Prices in quote micro-units per
+/// base unit, sizes in base units of 10^-8, money in quote micro-units.
+public struct DecisionFields: Equatable, Sendable {
+    public enum Reason: UInt8, Sendable {
+        case maintenanceFull = 1
+        case maintenancePartial = 2
+
+        public var name: String { self == .maintenanceFull ? "maintenance-full" : "maintenance-partial" }
+        public init?(name: String) {
+            switch name {
+            case "maintenance-full": self = .maintenanceFull
+            case "maintenance-partial": self = .maintenancePartial
+            default: return nil
+            }
+        }
+    }
+
+    public var venueId: UInt64
+    public var sequence: UInt64
+    public var enclaveTime: UInt64
+    /// Account commitment: SHA-256 of a domain tag, the enclave's secret key and the id.
+    public var account: Hash32
+    public var market: UInt32
+    /// The closing trade buys (closes a short).
+    public var isBuy: Bool
+    public var size: Int64
+    public var markPrice: Int64
+    public var bankruptcyPrice: Int64
+    public var worstPrice: Int64
+    public var equity: Int64
+    public var maintenanceRequirement: Int64
+    public var reason: Reason
+    public var filledOnBook: Int64
+    public var toInsuranceFund: Int64
+    public var autoDeleveraged: Int64
+
+    public init(
+        venueId: UInt64, sequence: UInt64, enclaveTime: UInt64, account: Hash32, market: UInt32, isBuy: Bool, size: Int64,
+        markPrice: Int64, bankruptcyPrice: Int64, worstPrice: Int64, equity: Int64, maintenanceRequirement: Int64,
+        reason: Reason, filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64
+    ) {
+        self.venueId = venueId
+        self.sequence = sequence
+        self.enclaveTime = enclaveTime
+        self.account = account
+        self.market = market
+        self.isBuy = isBuy
+        self.size = size
+        self.markPrice = markPrice
+        self.bankruptcyPrice = bankruptcyPrice
+        self.worstPrice = worstPrice
+        self.equity = equity
+        self.maintenanceRequirement = maintenanceRequirement
+        self.reason = reason
+        self.filledOnBook = filledOnBook
+        self.toInsuranceFund = toInsuranceFund
+        self.autoDeleveraged = autoDeleveraged
+    }
+
+    public static let encodeType =
+        "LiquidationDecision(uint64 venueId,uint64 sequence,uint64 enclaveTime,bytes32 account,uint32 market,bool isBuy,"
+        + "int64 size,int64 markPrice,int64 bankruptcyPrice,int64 worstPrice,int64 equity,int64 maintenanceRequirement,"
+        + "uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged)"
+    public static let typeHash = EIP712.typeHash(encodeType)
+
+    /// EIP-712 `hashStruct`: the decision's leaf in `decisionsRoot`.
+    public var structHash: Hash32 {
+        var e = EIP712StructEncoder(typeHash: Self.typeHash)
+        e.uint(venueId)
+        e.uint(sequence)
+        e.uint(enclaveTime)
+        e.bytes32(account.bytes)
+        e.uint(UInt64(market))
+        e.bool(isBuy)
+        e.int(size)
+        e.int(markPrice)
+        e.int(bankruptcyPrice)
+        e.int(worstPrice)
+        e.int(equity)
+        e.int(maintenanceRequirement)
+        e.uint(UInt64(reason.rawValue))
+        e.int(filledOnBook)
+        e.int(toInsuranceFund)
+        e.int(autoDeleveraged)
+        return Hash32(e.hash())
+    }
+}

@@ -1,0 +1,172 @@
+import SealCrypto
+
+/// A 32-byte hash: a SHA-256 or Keccak-256 digest, a Merkle node, an EIP-712 struct hash.
+///
+/// The bytes live inline in the value (four machine words), so creating, copying and
+/// comparing hashes never touches the heap; arrays of `Hash32` are flat 32-byte records.
+/// `==` is not constant-time: these values are public commitments, not secrets.
+public struct Hash32: Hashable, Sendable, CustomStringConvertible {
+    /// Number of bytes in every hash.
+    public static let byteCount = 32
+
+    /// The 32 bytes in order, held in the memory of four words. The words' numeric values
+    /// depend on the platform's byte order and are never interpreted, only compared.
+    @usableFromInline
+    var storage: (UInt64, UInt64, UInt64, UInt64)
+
+    /// All 32 bytes zero (for example the `previousHeaderHash` of batch 0).
+    public static let zero = Hash32(storage: (0, 0, 0, 0))
+
+    @inlinable
+    init(storage: (UInt64, UInt64, UInt64, UInt64)) {
+        self.storage = storage
+    }
+
+    /// Copies exactly 32 bytes; any other count is a programming error and traps.
+    public init(_ bytes: [UInt8]) {
+        precondition(bytes.count == Self.byteCount, "Hash32 needs 32 bytes, got \(bytes.count)")
+        self = bytes.withUnsafeBytes { Hash32(copying: $0) }
+    }
+
+    /// Copies exactly 32 bytes from `buffer`; any other count is a programming error and traps.
+    public init(_ buffer: UnsafeRawBufferPointer) {
+        precondition(buffer.count == Self.byteCount, "Hash32 needs 32 bytes, got \(buffer.count)")
+        self.init(copying: buffer)
+    }
+
+    @inlinable
+    init(copying buffer: UnsafeRawBufferPointer) {
+        var storage: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        Swift.withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: buffer) }
+        self.storage = storage
+    }
+
+    /// Parses 64 hex digits (either case), with or without a `0x`/`0X` prefix; nil for
+    /// anything else (wrong length, a non-hex character, whitespace).
+    public init?(hex: String) {
+        var utf8 = Substring(hex).utf8
+        if utf8.count >= 2, utf8.first == UInt8(ascii: "0"),
+           let x = utf8.dropFirst().first, x == UInt8(ascii: "x") || x == UInt8(ascii: "X") {
+            utf8 = utf8.dropFirst(2)
+        }
+        guard utf8.count == 2 * Self.byteCount else { return nil }
+        var storage: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        let ok = Swift.withUnsafeMutableBytes(of: &storage) { out -> Bool in
+            var i = utf8.startIndex
+            for k in 0..<Self.byteCount {
+                guard let hi = Self.nibble(utf8[i]) else { return false }
+                i = utf8.index(after: i)
+                guard let lo = Self.nibble(utf8[i]) else { return false }
+                i = utf8.index(after: i)
+                out[k] = hi << 4 | lo
+            }
+            return true
+        }
+        guard ok else { return nil }
+        self.storage = storage
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c &- UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c &- UInt8(ascii: "a") &+ 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c &- UInt8(ascii: "A") &+ 10
+        default: nil
+        }
+    }
+
+    /// The 32 bytes as a new array.
+    public var bytes: [UInt8] {
+        withUnsafeBytes { Array($0) }
+    }
+
+    /// `0x` followed by 64 lower-case hex digits, the form used in every JSON output.
+    public var hex: String {
+        let digits: StaticString = "0123456789abcdef"
+        return withUnsafeBytes { raw in
+            String(unsafeUninitializedCapacity: 2 + 2 * Self.byteCount) { out in
+                digits.withUTF8Buffer { d in
+                    out[0] = UInt8(ascii: "0")
+                    out[1] = UInt8(ascii: "x")
+                    for (k, byte) in raw.enumerated() {
+                        out[2 + 2 * k] = d[Int(byte >> 4)]
+                        out[3 + 2 * k] = d[Int(byte & 0x0f)]
+                    }
+                }
+                return 2 + 2 * Self.byteCount
+            }
+        }
+    }
+
+    /// Same as `hex`.
+    public var description: String { hex }
+
+    /// Calls `body` with the 32 bytes; the pointer must not escape `body`.
+    @inlinable
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try Swift.withUnsafeBytes(of: storage, body)
+    }
+
+    @inlinable
+    public static func == (a: Hash32, b: Hash32) -> Bool {
+        a.storage.0 == b.storage.0 && a.storage.1 == b.storage.1
+            && a.storage.2 == b.storage.2 && a.storage.3 == b.storage.3
+    }
+
+    @inlinable
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(storage.0)
+        hasher.combine(storage.1)
+        hasher.combine(storage.2)
+        hasher.combine(storage.3)
+    }
+}
+
+/// RFC 6962 §2.1 hashing with SHA-256 (docs/COMMITMENTS.md §2): leaves are hashed with a
+/// 0x00 prefix and interior nodes with 0x01, so a leaf can never be passed off as a node.
+/// Proof verification is in `RFC6962+Verify` (MerkleTree.swift).
+public enum RFC6962 {
+    /// MTH of the empty tree: SHA-256 of the empty string,
+    /// e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.
+    public static let emptyRoot: Hash32 = sha256(UnsafeRawBufferPointer(start: nil, count: 0))
+
+    /// `SHA-256(0x00 ‖ data)`: the hash of a leaf whose data is `data`.
+    public static func leafHash(_ data: UnsafeRawBufferPointer) -> Hash32 {
+        withUnsafeBytes(of: UInt8(0x00)) { prefix in sha256(prefix, data) }
+    }
+
+    /// `SHA-256(0x00 ‖ data)`: the hash of a leaf whose data is `data`. Contiguous
+    /// collections (arrays, slices) are hashed in place without a copy.
+    public static func leafHash(_ data: some Sequence<UInt8>) -> Hash32 {
+        if let hash = data.withContiguousStorageIfAvailable({ leafHash(UnsafeRawBufferPointer($0)) }) {
+            return hash
+        }
+        return Array(data).withUnsafeBytes { leafHash($0) }
+    }
+
+    /// `SHA-256(0x01 ‖ left ‖ right)`: the hash of an interior node. The 65-byte input
+    /// is assembled on the stack.
+    public static func nodeHash(_ left: Hash32, _ right: Hash32) -> Hash32 {
+        withUnsafeTemporaryAllocation(byteCount: 1 + 2 * Hash32.byteCount, alignment: 8) { buffer in
+            buffer[0] = 0x01
+            left.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[1..<33]).copyMemory(from: $0) }
+            right.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[33..<65]).copyMemory(from: $0) }
+            return sha256(UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    /// SHA-256 of `first ‖ second`. Every digest in this module goes through here, so the
+    /// backend (today libsodium's portable `crypto_hash_sha256` via `SealCrypto.SHA256`)
+    /// can be swapped, e.g. for a SHA-NI implementation, in one place.
+    @usableFromInline
+    static func sha256(
+        _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+    ) -> Hash32 {
+        var hasher = SHA256()
+        hasher.update(first)
+        hasher.update(second)
+        // `finalize()` returns a 32-byte array: the one heap allocation per hash left on
+        // this path. A `finalize(into:)` in SealCrypto would remove it.
+        return hasher.finalize().withUnsafeBytes { Hash32(copying: $0) }
+    }
+}

@@ -1,0 +1,229 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import SealCrypto
+
+/// Why a published record could not be read.
+public enum RecordError: Error, Equatable, CustomStringConvertible {
+    case badHex(field: String)
+    case badValue(field: String)
+
+    public var description: String {
+        switch self {
+        case .badHex(let f): "field \(f): not 0x-prefixed hex of the right length"
+        case .badValue(let f): "field \(f): value out of range"
+        }
+    }
+}
+
+func hash32(_ s: String, _ field: String) throws(RecordError) -> Hash32 {
+    guard s.hasPrefix("0x"), s.count == 66, let h = Hash32(hex: s) else { throw .badHex(field: field) }
+    return h
+}
+
+func hashes(_ list: [String], _ field: String) throws(RecordError) -> [Hash32] {
+    var out: [Hash32] = []
+    out.reserveCapacity(list.count)
+    for s in list { out.append(try hash32(s, field)) }
+    return out
+}
+
+/// One line of `DATA/outputs/batches.jsonl`: a signed header and the consistency proof
+/// of the event log from the previous batch (docs/COMMITMENTS.md §4).
+public struct BatchRecord: Codable, Equatable, Sendable {
+    public struct Signature: Codable, Equatable, Sendable {
+        public var r: String
+        public var s: String
+        public var v: UInt8
+    }
+
+    public struct Consistency: Codable, Equatable, Sendable {
+        public var fromSize: UInt64
+        public var proof: [String]
+    }
+
+    public var batchIndex: UInt64
+    public var venueId: UInt64
+    public var previousHeaderHash: String
+    public var firstSequence: UInt64
+    public var lastSequence: UInt64
+    public var enclaveTime: UInt64
+    public var eventsRoot: String
+    public var stateRoot: String
+    public var accountCount: UInt64
+    public var decisionsRoot: String
+    public var decisionCount: UInt64
+    public var haltedMarkets: [UInt32]
+    /// Convenience copies: a verifier recomputes both from the fields.
+    public var headerHash: String
+    public var digest: String
+    public var signer: String
+    public var signature: Signature
+    public var eventsConsistency: Consistency
+
+    public init(header h: BatchHeader, domain: EIP712Domain, signer: EthereumAddress, signature: RecoverableSignature,
+                consistencyFrom: UInt64, consistency: [Hash32]) {
+        batchIndex = h.batchIndex
+        venueId = h.venueId
+        previousHeaderHash = h.previousHeaderHash.hex
+        firstSequence = h.firstSequence
+        lastSequence = h.lastSequence
+        enclaveTime = h.enclaveTime
+        eventsRoot = h.eventsRoot.hex
+        stateRoot = h.stateRoot.hex
+        accountCount = h.accountCount
+        decisionsRoot = h.decisionsRoot.hex
+        decisionCount = h.decisionCount
+        haltedMarkets = h.haltedMarkets
+        headerHash = h.structHash.hex
+        digest = h.digest(domain: domain).hex
+        self.signer = signer.hex
+        self.signature = Signature(r: Hash32(signature.r).hex, s: Hash32(signature.s).hex, v: signature.v)
+        eventsConsistency = Consistency(fromSize: consistencyFrom, proof: consistency.map(\.hex))
+    }
+
+    /// The signed fields (hex parsed strictly).
+    public func header() throws(RecordError) -> BatchHeader {
+        BatchHeader(
+            venueId: venueId, batchIndex: batchIndex, previousHeaderHash: try hash32(previousHeaderHash, "previousHeaderHash"),
+            firstSequence: firstSequence, lastSequence: lastSequence, enclaveTime: enclaveTime,
+            eventsRoot: try hash32(eventsRoot, "eventsRoot"), stateRoot: try hash32(stateRoot, "stateRoot"),
+            accountCount: accountCount, decisionsRoot: try hash32(decisionsRoot, "decisionsRoot"),
+            decisionCount: decisionCount, haltedMarkets: haltedMarkets)
+    }
+
+    public func recoverableSignature() throws(RecordError) -> RecoverableSignature {
+        let r = try hash32(signature.r, "signature.r"), s = try hash32(signature.s, "signature.s")
+        guard let sig = try? RecoverableSignature(r: r.bytes, s: s.bytes, v: signature.v) else {
+            throw .badValue(field: "signature.v")
+        }
+        return sig
+    }
+
+    public func consistencyProof() throws(RecordError) -> [Hash32] {
+        try hashes(eventsConsistency.proof, "eventsConsistency.proof")
+    }
+}
+
+/// One line of `DATA/outputs/decisions.jsonl`: a liquidation decision, where it is
+/// committed, and the proof (docs/COMMITMENTS.md §4).
+public struct DecisionRecord: Codable, Equatable, Sendable {
+    public var venueId: UInt64
+    public var sequence: UInt64
+    public var enclaveTime: UInt64
+    public var account: String
+    public var market: UInt32
+    /// "buy" or "sell": the closing trade (sell closes a long).
+    public var side: String
+    public var isBuy: Bool
+    public var size: Int64
+    public var markPrice: Int64
+    public var bankruptcyPrice: Int64
+    public var worstPrice: Int64
+    public var equity: Int64
+    public var maintenanceRequirement: Int64
+    /// "maintenance-full" or "maintenance-partial".
+    public var reason: String
+    public var reasonCode: UInt8
+    public var filledOnBook: Int64
+    public var toInsuranceFund: Int64
+    public var autoDeleveraged: Int64
+    public var batchIndex: UInt64
+    public var leafIndex: UInt64
+    public var structHash: String
+    public var proof: [String]
+
+    public init(_ d: DecisionFields, batchIndex: UInt64, leafIndex: UInt64, proof: [Hash32]) {
+        venueId = d.venueId
+        sequence = d.sequence
+        enclaveTime = d.enclaveTime
+        account = d.account.hex
+        market = d.market
+        side = d.isBuy ? "buy" : "sell"
+        isBuy = d.isBuy
+        size = d.size
+        markPrice = d.markPrice
+        bankruptcyPrice = d.bankruptcyPrice
+        worstPrice = d.worstPrice
+        equity = d.equity
+        maintenanceRequirement = d.maintenanceRequirement
+        reason = d.reason.name
+        reasonCode = d.reason.rawValue
+        filledOnBook = d.filledOnBook
+        toInsuranceFund = d.toInsuranceFund
+        autoDeleveraged = d.autoDeleveraged
+        self.batchIndex = batchIndex
+        self.leafIndex = leafIndex
+        structHash = d.structHash.hex
+        self.proof = proof.map(\.hex)
+    }
+
+    /// The committed fields. The redundant `side` and `reason` names must agree with
+    /// `isBuy` and `reasonCode`, so a reader of either form sees the same decision.
+    public func fields() throws(RecordError) -> DecisionFields {
+        guard let r = DecisionFields.Reason(rawValue: reasonCode), r.name == reason else { throw .badValue(field: "reason") }
+        guard side == (isBuy ? "buy" : "sell") else { throw .badValue(field: "side") }
+        return DecisionFields(
+            venueId: venueId, sequence: sequence, enclaveTime: enclaveTime, account: try hash32(account, "account"),
+            market: market, isBuy: isBuy, size: size, markPrice: markPrice, bankruptcyPrice: bankruptcyPrice,
+            worstPrice: worstPrice, equity: equity, maintenanceRequirement: maintenanceRequirement, reason: r,
+            filledOnBook: filledOnBook, toInsuranceFund: toInsuranceFund, autoDeleveraged: autoDeleveraged)
+    }
+
+    public func inclusionProof() throws(RecordError) -> [Hash32] { try hashes(proof, "proof") }
+}
+
+/// One record of `DATA/outputs/events.log`: the public leaf of a sequenced input in the
+/// event log (docs/COMMITMENTS.md §2.1). 49 bytes.
+public struct EventLeaf: Equatable, Sendable {
+    public static let byteCount = 49
+
+    public var globalSequence: UInt64
+    public var enclaveTime: UInt64
+    /// Message type byte of the input frame.
+    public var messageType: UInt8
+    /// SHA-256 of the input frame's body as received.
+    public var bodyHash: Hash32
+
+    public init(globalSequence: UInt64, enclaveTime: UInt64, messageType: UInt8, bodyHash: Hash32) {
+        self.globalSequence = globalSequence
+        self.enclaveTime = enclaveTime
+        self.messageType = messageType
+        self.bodyHash = bodyHash
+    }
+
+    /// Reads one record; nil unless `bytes` holds exactly 49 bytes.
+    public init?(_ bytes: some Collection<UInt8>) {
+        guard bytes.count == Self.byteCount else { return nil }
+        let a = Array(bytes)
+        func u64(_ at: Int) -> UInt64 { a[at..<(at + 8)].reduce(0) { $0 << 8 | UInt64($1) } }
+        globalSequence = u64(0)
+        enclaveTime = u64(8)
+        messageType = a[16]
+        bodyHash = Hash32(Array(a[17..<49]))
+    }
+
+    public var bytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(Self.byteCount)
+        withUnsafeBytes(of: globalSequence.bigEndian) { out += $0 }
+        withUnsafeBytes(of: enclaveTime.bigEndian) { out += $0 }
+        out.append(messageType)
+        out += bodyHash.bytes
+        return out
+    }
+
+    /// The RFC 6962 leaf hash of this record.
+    public var leafHash: Hash32 { RFC6962.leafHash(bytes) }
+}
+
+extension JSONEncoder {
+    /// Encoder for published records: keys sorted, one line per record.
+    public static var records: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}

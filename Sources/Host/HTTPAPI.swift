@@ -1,0 +1,144 @@
+import Commitments
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The read-only HTTP API over the enclave's public outputs (docs/COMMITMENTS.md §4).
+/// Runs on its own event loop so that a slow request (an event proof over a long log)
+/// never delays order flow. Every answer is public data checkable against the signed
+/// headers; errors are JSON `{"error": …}` with a 4xx status.
+final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: one instance per channel, used only on that channel's event loop.
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    static let maxListLimit = 1_000
+
+    private let publisher: OutputPublisher
+    private let metrics: HostMetrics
+    private var request: HTTPRequestHead?
+
+    init(publisher: OutputPublisher, metrics: HostMetrics) {
+        self.publisher = publisher
+        self.metrics = metrics
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): request = head
+        case .body: break  // No endpoint takes a body; it is ignored.
+        case .end:
+            guard let head = request else { return }
+            request = nil
+            let (status, body) = answer(head)
+            metrics.httpRequests.add(1, ordering: .relaxed)
+            if status.code >= 400 { metrics.httpErrors.add(1, ordering: .relaxed) }
+            respond(context: context, head: head, status: status, body: body)
+        }
+    }
+
+    /// Routes one request. Internal for tests.
+    func answer(_ head: HTTPRequestHead) -> (HTTPResponseStatus, [UInt8]) {
+        guard head.method == .GET else { return error(.methodNotAllowed, "only GET") }
+        let (path, query) = Self.split(head.uri)
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        switch (parts.count, parts.first, parts.dropFirst().first) {
+        case (2, "v1", "batches"):
+            let from = query["from"].flatMap { Int($0) } ?? 0
+            let limit = query["limit"].flatMap { Int($0) } ?? 100
+            guard from >= 0, (1...Self.maxListLimit).contains(limit) else {
+                return error(.badRequest, "from >= 0 and 1 <= limit <= \(Self.maxListLimit)")
+            }
+            return (.ok, Self.array(publisher.batchLines(from: from, limit: limit)))
+        case (3, "v1", "batches"):
+            guard let index = Int(parts[2]), index >= 0 else { return error(.badRequest, "batch index must be a number") }
+            guard let line = publisher.batchLines(from: index, limit: 1).first else { return error(.notFound, "no such batch") }
+            return (.ok, line)
+        case (2, "v1", "decisions"):
+            guard let index = query["batch"].flatMap({ Int($0) }), index >= 0 else {
+                return error(.badRequest, "batch=INDEX is required")
+            }
+            guard let lines = publisher.decisionLines(batch: index) else { return error(.notFound, "no such batch") }
+            return (.ok, Self.array(lines))
+        case (3, "v1", "events") where parts[2] == "proof":
+            guard let sequence = query["sequence"].flatMap({ UInt64($0) }), sequence > 0 else {
+                return error(.badRequest, "sequence=N (N >= 1) is required")
+            }
+            guard let p = publisher.eventProof(sequence: sequence),
+                  let header = publisher.batchLines(from: p.batchIndex, limit: 1).first
+            else { return error(.notFound, "no committed batch covers this sequence number yet") }
+            let leaf = EventProofAnswer.Leaf(
+                globalSequence: p.leaf.globalSequence, enclaveTime: p.leaf.enclaveTime, messageType: p.leaf.messageType,
+                bodyHash: p.leaf.bodyHash.hex)
+            let answer = EventProofAnswer(leafIndex: sequence - 1, leaf: leaf, proof: p.proof.map(\.hex))
+            // The header goes in verbatim (the signed record), not re-encoded.
+            var out = Array(try! JSONEncoder.records.encode(answer))
+            out.removeLast()  // "}"
+            out += Array(#","header":"#.utf8) + header + [UInt8(ascii: "}")]
+            return (.ok, out)
+        default:
+            return error(.notFound, "unknown path; see docs/COMMITMENTS.md")
+        }
+    }
+
+    struct EventProofAnswer: Encodable {
+        struct Leaf: Encodable {
+            var globalSequence: UInt64
+            var enclaveTime: UInt64
+            var messageType: UInt8
+            var bodyHash: String
+        }
+
+        var leafIndex: UInt64
+        var leaf: Leaf
+        var proof: [String]
+    }
+
+    private func error(_ status: HTTPResponseStatus, _ message: String) -> (HTTPResponseStatus, [UInt8]) {
+        (status, Array((try? JSONEncoder.records.encode(["error": message])) ?? Data()))
+    }
+
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8]) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(body.count))
+        let keepAlive = head.isKeepAlive
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        var buffer = context.channel.allocator.buffer(capacity: body.count)
+        buffer.writeBytes(body)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let done = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        if !keepAlive {
+            let channel = context.channel
+            done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A malformed HTTP request: drop this connection only.
+        metrics.httpErrors.add(1, ordering: .relaxed)
+        context.close(promise: nil)
+    }
+
+    static func split(_ uri: String) -> (path: Substring, query: [String: String]) {
+        guard let q = uri.firstIndex(of: "?") else { return (Substring(uri), [:]) }
+        var query: [String: String] = [:]
+        for pair in uri[uri.index(after: q)...].split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            if kv.count == 2 { query[String(kv[0])] = String(kv[1]) }
+        }
+        return (uri[..<q], query)
+    }
+
+    static func array(_ lines: [[UInt8]]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        for (i, l) in lines.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out += l
+        }
+        out.append(UInt8(ascii: "]"))
+        return out
+    }
+}

@@ -1,0 +1,260 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Commitments
+import Foundation
+import Synchronization
+
+/// Appends the enclave's public outputs to `DATA/outputs/` and answers lookups for the
+/// HTTP API (docs/COMMITMENTS.md §4). Everything here is public and checkable against
+/// the signed headers; the host holds no secret and vouches for nothing.
+///
+/// Writes come from the link's event loop (appends to the page cache, in the order the
+/// enclave sent them: event leaves and decisions before the header that commits to
+/// them). Reads come from the HTTP thread. One lock guards the index.
+public final class OutputPublisher: Sendable {
+    struct LineRef {
+        var offset: Int
+        var length: Int
+    }
+
+    struct BatchEntry {
+        var line: LineRef
+        var firstSequence: UInt64
+        var lastSequence: UInt64
+        /// Range in `decisions` of this batch's decision lines.
+        var decisions: Range<Int>
+    }
+
+    struct Files {
+        var batches: Int32 = -1
+        var decisions: Int32 = -1
+        var events: Int32 = -1
+    }
+
+    struct State {
+        var files = Files()
+        var batchesSize = 0
+        var decisionsSize = 0
+        var eventsSize = 0
+        var batches: [BatchEntry] = []
+        var decisions: [LineRef] = []
+        /// Decision lines received since the last header.
+        var pendingDecisions = 0
+        /// Lazily extended tree over `events.log`, for inclusion proofs.
+        var eventTree = MerkleTree()
+    }
+
+    public let directory: String
+    private let state = Mutex(State())
+    private let metrics: HostMetrics?
+
+    public init(dataDirectory: String, metrics: HostMetrics? = nil) {
+        directory = dataDirectory + "/outputs"
+        self.metrics = metrics
+    }
+
+    deinit {
+        state.withLock { Self.closeFiles(&$0.files) }
+    }
+
+    // MARK: - Epochs
+
+    /// Starts the outputs of a new worker instance (its own signer, its own chain). The
+    /// previous epoch's files move to `outputs/epochs/<its instance id>/`, next to the
+    /// evidence that names its signer. `evidenceJSON` is the new worker's hello.
+    public func startEpoch(instanceID: String, evidenceJSON: [UInt8]) throws {
+        try state.withLock { s in
+            Self.closeFiles(&s.files)
+            s = State()
+            let fm = FileManager.default
+            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let epochFile = directory + "/epoch.json"
+            if let old = fm.contents(atPath: epochFile),
+               let previous = try? JSONDecoder().decode(EpochStub.self, from: old), previous.instanceID != instanceID {
+                let archive = directory + "/epochs/" + previous.instanceID.filter(\.isHexDigit)
+                try fm.createDirectory(atPath: archive, withIntermediateDirectories: true)
+                for name in ["epoch.json", "batches.jsonl", "decisions.jsonl", "events.log"] where fm.fileExists(atPath: directory + "/" + name) {
+                    guard rename(directory + "/" + name, archive + "/" + name) == 0 else {
+                        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: archive + "/" + name])
+                    }
+                }
+            }
+            try DataFiles.atomicWrite(Data(evidenceJSON), to: epochFile)
+            for name in ["batches.jsonl", "decisions.jsonl", "events.log"] {
+                // A restart of the same instance cannot happen (ids are random), so the
+                // current files always start empty.
+                unlink(directory + "/" + name)
+            }
+            func open(_ name: String) throws -> Int32 {
+                let fd = Glibc.open(directory + "/" + name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: directory + "/" + name]) }
+                return fd
+            }
+            s.files = Files(batches: try open("batches.jsonl"), decisions: try open("decisions.jsonl"), events: try open("events.log"))
+        }
+    }
+
+    private struct EpochStub: Decodable {
+        var instanceID: String
+    }
+
+    // MARK: - Appends (link thread)
+
+    /// Appends 49-byte event log records.
+    public func appendEventLeaves(_ bytes: UnsafeRawBufferPointer) throws(PublishError) {
+        guard bytes.count % EventLeaf.byteCount == 0 else { throw .malformed("event leaves not a multiple of 49 bytes") }
+        try state.withLock { s throws(PublishError) in
+            try Self.writeAll(s.files.events, bytes)
+            s.eventsSize += bytes.count
+        }
+    }
+
+    /// Appends decision lines; they belong to the next header.
+    public func appendDecisions(_ bytes: UnsafeRawBufferPointer) throws(PublishError) {
+        let lines = Self.lines(bytes)
+        try state.withLock { s throws(PublishError) in
+            try Self.writeAll(s.files.decisions, bytes)
+            for l in lines { s.decisions.append(LineRef(offset: s.decisionsSize + l.lowerBound, length: l.count)) }
+            s.decisionsSize += bytes.count
+            s.pendingDecisions += lines.count
+        }
+        metrics?.decisionsPublished.add(UInt64(lines.count), ordering: .relaxed)
+    }
+
+    /// Appends a signed header line and indexes it with the decisions received since the
+    /// previous one. The host checks only what it needs for its index (the enclave's
+    /// signature is for verifiers to check, not the host).
+    public func appendBatch(_ bytes: UnsafeRawBufferPointer) throws(PublishError) {
+        let record: BatchRecord
+        do {
+            record = try JSONDecoder().decode(BatchRecord.self, from: Data(bytes))
+        } catch {
+            throw .malformed("batch header is not a header record")
+        }
+        try state.withLock { s throws(PublishError) in
+            guard record.batchIndex == UInt64(s.batches.count) else { throw .malformed("batch index out of order") }
+            guard record.decisionCount == UInt64(s.pendingDecisions) else { throw .malformed("decision count mismatch") }
+            try Self.writeAll(s.files.batches, bytes)
+            let first = s.decisions.count - s.pendingDecisions
+            s.batches.append(BatchEntry(
+                line: LineRef(offset: s.batchesSize, length: bytes.count - 1), firstSequence: record.firstSequence,
+                lastSequence: record.lastSequence, decisions: first..<s.decisions.count))
+            s.batchesSize += bytes.count
+            s.pendingDecisions = 0
+        }
+        metrics?.batchesPublished.add(1, ordering: .relaxed)
+    }
+
+    // MARK: - Lookups (HTTP thread)
+
+    public var batchCount: Int { state.withLock { $0.batches.count } }
+
+    /// Header lines `from..<from+limit`.
+    public func batchLines(from: Int, limit: Int) -> [[UInt8]] {
+        let refs = state.withLock { s in
+            from < s.batches.count ? s.batches[from..<min(s.batches.count, from + limit)].map(\.line) : []
+        }
+        return refs.compactMap { read("batches.jsonl", $0) }
+    }
+
+    /// The decision lines of batch `index`, or nil when there is no such batch.
+    public func decisionLines(batch index: Int) -> [[UInt8]]? {
+        let refs: [LineRef]? = state.withLock { s in
+            index >= 0 && index < s.batches.count ? Array(s.decisions[s.batches[index].decisions]) : nil
+        }
+        return refs?.compactMap { read("decisions.jsonl", $0) }
+    }
+
+    /// The inclusion proof of event `sequence` in the `eventsRoot` of the batch that
+    /// covers it, built from `events.log`. The tree is extended lazily, so the first
+    /// call after many events hashes them once; later calls only hash what is new.
+    public func eventProof(sequence: UInt64) -> EventProof? {
+        state.withLock { s -> EventProof? in
+            guard sequence >= 1, let b = s.batches.firstIndex(where: { $0.lastSequence >= sequence }),
+                  s.batches[b].firstSequence <= sequence else { return nil }
+            let size = Int(s.batches[b].lastSequence)
+            guard size * EventLeaf.byteCount <= s.eventsSize, extendTree(&s.eventTree, to: size) else { return nil }
+            guard let leaf = readLeaf(Int(sequence - 1)) else { return nil }
+            return EventProof(batchIndex: b, leaf: leaf, proof: s.eventTree.inclusionProof(index: Int(sequence - 1), size: size))
+        }
+    }
+
+    public struct EventProof {
+        public var batchIndex: Int
+        public var leaf: EventLeaf
+        public var proof: [Hash32]
+    }
+
+    private func extendTree(_ tree: inout MerkleTree, to size: Int) -> Bool {
+        guard tree.count < size else { return true }
+        let fd = Glibc.open(directory + "/events.log", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: EventLeaf.byteCount * 4096)
+        while tree.count < size {
+            let want = min(size - tree.count, 4096) * EventLeaf.byteCount
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(tree.count * EventLeaf.byteCount)) }
+            guard n == want else { return false }
+            buffer.withUnsafeBytes { raw in
+                var at = 0
+                while at < n {
+                    tree.append(RFC6962.leafHash(UnsafeRawBufferPointer(rebasing: raw[at..<(at + EventLeaf.byteCount)])))
+                    at += EventLeaf.byteCount
+                }
+            }
+        }
+        return true
+    }
+
+    private func readLeaf(_ index: Int) -> EventLeaf? {
+        read("events.log", LineRef(offset: index * EventLeaf.byteCount, length: EventLeaf.byteCount)).flatMap { EventLeaf($0) }
+    }
+
+    private func read(_ name: String, _ ref: LineRef) -> [UInt8]? {
+        let fd = Glibc.open(directory + "/" + name, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: ref.length)
+        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, ref.length, off_t(ref.offset)) }
+        return n == ref.length ? out : nil
+    }
+
+    // MARK: - Helpers
+
+    /// Line ranges (without the newline) of newline-terminated records.
+    private static func lines(_ bytes: UnsafeRawBufferPointer) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        var start = 0
+        for i in bytes.indices where bytes[i] == 0x0a {
+            if i > start { out.append(start..<i) }
+            start = i + 1
+        }
+        return out
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(PublishError) {
+        guard fd >= 0 else { throw .noEpoch }
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(errno)
+            }
+            offset += n
+        }
+    }
+
+    private static func closeFiles(_ f: inout Files) {
+        for fd in [f.batches, f.decisions, f.events] where fd >= 0 { close(fd) }
+        f = Files()
+    }
+}
+
+public enum PublishError: Error, Equatable {
+    /// Output arrived before the worker's hello opened an epoch.
+    case noEpoch
+    case malformed(String)
+    case io(Int32)
+}

@@ -1,0 +1,144 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Attestation
+import Client
+import Commitments
+import Foundation
+import SealCrypto
+import Testing
+import Wire
+
+/// Issue 4 end to end: a real host and enclave publish signed batches; a trader proves
+/// its orders' inclusion over the HTTP API; the auditor CLI verifies the files.
+@Suite("Published outputs through real processes", .serialized)
+struct OutputsTests {
+    func signerAndDomain(_ e: Evidence) throws -> (EthereumAddress, EIP712Domain) {
+        let signer = try #require(EthereumAddress(hex: e.signer))
+        let contract = try #require(EthereumAddress(hex: e.verifyingContract))
+        return (signer, EIP712Domain(name: "Sealstream", version: "1", chainId: e.chainId, verifyingContract: contract))
+    }
+
+    /// Polls until a committed batch covers `sequence`.
+    func waitForBatch(covering sequence: UInt64, http: String) throws {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if try HTTPFetch.get(http, path: "/v1/events/proof?sequence=\(sequence)").status == 200 { return }
+            usleep(20_000)
+        }
+        throw TestFailure("no batch covers sequence \(sequence) after 10 s")
+    }
+
+    @Test func tradersProveInclusionAndTheAuditorVerifiesTheFiles() throws {
+        let host = try HostProcess(label: "outputs")
+        let evidenceConnection = try Connection(address: host.address)
+        let evidence = try EvidenceFetch.fetch(over: evidenceConnection)
+        let (signer, domain) = try signerAndDomain(evidence)
+        let trader = try Trader(address: host.address, accountID: 31, name: "prover")
+        var orders: [(body: [UInt8], receipt: Receipt)] = []
+        for i in 0..<20 { orders.append(try trader.sealedOrder("o\(i)")) }
+        let http = host.httpAddress
+        try waitForBatch(covering: orders.last!.receipt.globalSequence, http: http)
+
+        // Every order's receipt proves its inclusion against a header signed by the
+        // attested signer; the host serves the proof but is not trusted.
+        for (body, receipt) in orders {
+            let answer = try HTTPFetch.get(http, path: "/v1/events/proof?sequence=\(receipt.globalSequence)")
+            #expect(answer.status == 200)
+            try EventInclusion.verify(frameBody: body, globalSequence: receipt.globalSequence, enclaveTime: receipt.enclaveTime,
+                                      answer: answer.body, signer: signer, domain: domain)
+        }
+        // A receipt for a different order (same session, next frame) is not this order's proof.
+        let answer = try HTTPFetch.get(http, path: "/v1/events/proof?sequence=\(orders[0].receipt.globalSequence)")
+        #expect(throws: EventInclusion.Failure.self) {
+            try EventInclusion.verify(frameBody: orders[1].body, globalSequence: orders[0].receipt.globalSequence,
+                                      enclaveTime: orders[0].receipt.enclaveTime, answer: answer.body, signer: signer, domain: domain)
+        }
+
+        // The listing endpoints serve the signed records verbatim.
+        let listing = try HTTPFetch.get(http, path: "/v1/batches?from=0&limit=1000")
+        #expect(listing.status == 200)
+        let records = try JSONDecoder().decode([BatchRecord].self, from: Data(listing.body))
+        #expect(!records.isEmpty && records.map(\.batchIndex) == Array(0..<UInt64(records.count)))
+        #expect(try HTTPFetch.get(http, path: "/v1/batches/0").status == 200)
+        #expect(try HTTPFetch.get(http, path: "/v1/decisions?batch=0").body == Array("[]".utf8))
+        // Bad requests get typed answers and are counted; the host keeps serving.
+        #expect(try HTTPFetch.get(http, path: "/v1/batches/999999").status == 404)
+        #expect(try HTTPFetch.get(http, path: "/v1/batches?limit=0").status == 400)
+        #expect(try HTTPFetch.get(http, path: "/v1/events/proof?sequence=0").status == 400)
+        #expect(try HTTPFetch.get(http, path: "/v1/events/proof?sequence=99999999").status == 404)
+        #expect(try HTTPFetch.get(http, path: "/nope").status == 404)
+        let garbage = try Connection(address: http)
+        try garbage.send(Array("\u{1}\u{2}GARBAGE \r\n\r\n".utf8))
+        _ = try? garbage.readToEnd(limit: 1 << 16, timeoutSeconds: 5)
+        #expect(try HTTPFetch.get(http, path: "/v1/batches/0").status == 200, "a malformed request drops only its connection")
+        #expect(try trader.order("after-http").status == .accepted)
+
+        // Shutdown commits what was sequenced since the last batch.
+        let lastSequence = try trader.order("last").globalSequence
+        #expect(host.stop() == 0)
+        let outputs = host.dataDirectory.appendingPathComponent("outputs")
+        let lines = try String(contentsOf: outputs.appendingPathComponent("batches.jsonl"), encoding: .utf8).split(separator: "\n")
+        let last = try JSONDecoder().decode(BatchRecord.self, from: Data(lines.last!.utf8))
+        #expect(last.lastSequence == lastSequence, "the final batch covers the last order")
+        #expect(host.metric("sealstream_host_batches_published_total") == Double(lines.count))
+        #expect(host.metric("sealstream_host_http_errors_total") ?? 0 >= 5)
+
+        // The auditor: one command, machine-readable verdicts.
+        let evidenceFile = host.workDirectory.appendingPathComponent("evidence.json")
+        try Data(try evidence.encoded()).write(to: evidenceFile)
+        let cli = try Binaries.path("attestation")
+        let good = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path, "--json"])
+        #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(good.stdout.utf8)) as! [String: Any]
+        #expect(report["ok"] as? Bool == true)
+        let checks = report["checks"] as! [[String: Any]]
+        #expect(Set(checks.map { $0["check"] as! String }).isSuperset(of: ["headers.signature", "chain.previous", "events.consistency", "events.log", "decisions.inclusion"]))
+
+        // A wrong signer, and a header tampered on disk, fail with a non-zero exit.
+        let stranger = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path,
+                                            "--signer", try Secp256k1PrivateKey().address.hex,
+                                            "--chain-id", String(evidence.chainId), "--verifying-contract", evidence.verifyingContract])
+        #expect(stranger.status == 1 && stranger.stdout.contains("FAIL  headers.signature"), "\(stranger.stdout)")
+        var text = try String(contentsOf: outputs.appendingPathComponent("batches.jsonl"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"batchIndex\":0,", with: "\"batchIndex\":5,")
+        try text.write(to: outputs.appendingPathComponent("batches.jsonl"), atomically: true, encoding: .utf8)
+        let tampered = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path])
+        #expect(tampered.status == 1)
+        #expect(tampered.stdout.contains("FAIL  chain.index") && tampered.stdout.contains("FAIL  headers.signature"), "\(tampered.stdout)")
+    }
+
+    /// A crashed worker's epoch is archived with the evidence of its signer, and still
+    /// verifies; the new worker starts a new chain.
+    @Test func aRestartArchivesTheEpoch() throws {
+        let host = try HostProcess(label: "epochs")
+        let first = try EvidenceFetch.fetch(over: try Connection(address: host.address))
+        let trader = try Trader(address: host.address, accountID: 41, name: "epoch-a")
+        let sequence = try trader.order("a").globalSequence
+        try waitForBatch(covering: sequence, http: host.httpAddress)
+        #expect(kill(host.enclavePid, SIGKILL) == 0)
+        let deadline = Date().addingTimeInterval(15)
+        while host.enclaveStarts < 2 && Date() < deadline { usleep(50_000) }
+        let again = try Trader(address: host.address, accountID: 42, name: "epoch-b")
+        _ = try again.order("b")
+        #expect(host.stop() == 0)
+
+        let archive = host.dataDirectory.appendingPathComponent("outputs/epochs/\(first.instanceID)")
+        #expect(FileManager.default.fileExists(atPath: archive.appendingPathComponent("batches.jsonl").path))
+        let archived = try Evidence.parse(Array(try Data(contentsOf: archive.appendingPathComponent("epoch.json"))))
+        #expect(archived.signer == first.signer)
+        let evidenceFile = host.workDirectory.appendingPathComponent("first.json")
+        try Data(try first.encoded()).write(to: evidenceFile)
+        let cli = try Binaries.path("attestation")
+        let old = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--epoch", first.instanceID,
+                                       "--evidence", evidenceFile.path])
+        #expect(old.status == 0, "\(old.stdout)")
+        // The current epoch has another signer: the old evidence does not vouch for it.
+        let current = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path])
+        #expect(current.status == 1)
+        let current0 = try JSONDecoder().decode(BatchRecord.self, from: Data(
+            try String(contentsOf: host.dataDirectory.appendingPathComponent("outputs/batches.jsonl"), encoding: .utf8)
+                .split(separator: "\n")[0].utf8))
+        #expect(current0.batchIndex == 0 && current0.previousHeaderHash == Hash32.zero.hex, "a new epoch starts a new chain")
+    }
+}
