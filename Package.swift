@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "attestation", targets: ["attestation"]),
         // For the nested Benchmarks/ package.
         .library(name: "SealstreamEngine", targets: ["Engine", "Wire"]),
+        .library(name: "SealstreamCommitments", targets: ["Commitments", "SealCrypto", "EnclaveCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -23,12 +23,13 @@ public struct ClosedBatch: Sendable {
 /// Builds the enclave's public commitments (docs/COMMITMENTS.md): the epoch's event
 /// log, the salted state tree, each batch's decision tree, and one EIP-712 signature
 /// per batch. Deterministic given the events, the batch boundaries and the keys.
-struct BatchCommitter {
+/// Public for the benchmarks; the worker owns the one instance.
+public struct BatchCommitter {
     let policy: CommitmentsConfig
     let domain: EIP712Domain
     let venueID: UInt64
 
-    private(set) var batchIndex: UInt64 = 0
+    public private(set) var batchIndex: UInt64 = 0
     private var previousHeaderHash = Hash32.zero
     private var events = CompactLog()
     /// Public leaf records of the open batch, for `events.log`.
@@ -44,7 +45,7 @@ struct BatchCommitter {
     private var state = MerkleTree()
     private var stateSlots: [UInt64: (index: Int, version: UInt64)] = [:]
 
-    init(config: VenueConfig) throws {
+    public init(config: VenueConfig) throws {
         policy = config.commitments
         venueID = config.venueID
         guard let contract = EthereumAddress(hex: config.commitments.verifyingContract) else {
@@ -54,10 +55,10 @@ struct BatchCommitter {
         eventLeaves.reserveCapacity(EventLeaf.byteCount * 1024)
     }
 
-    var hasOpenBatch: Bool { eventCount > 0 }
+    public var hasOpenBatch: Bool { eventCount > 0 }
 
     /// Adds a sequenced input to the event log. `body` is the frame body as received.
-    mutating func recordEvent(sequence: UInt64, enclaveTime: UInt64, type: MessageType, body: UnsafeRawBufferPointer) {
+    public mutating func recordEvent(sequence: UInt64, enclaveTime: UInt64, type: MessageType, body: UnsafeRawBufferPointer) {
         if eventCount == 0 {
             firstSequence = sequence
             firstEventTime = enclaveTime
@@ -72,7 +73,7 @@ struct BatchCommitter {
         events.append(RFC6962.leafHash(bytes))
     }
 
-    mutating func recordDecisions(_ made: [LiquidationDecision]) {
+    public mutating func recordDecisions(_ made: [LiquidationDecision]) {
         for d in made {
             decisions.append(DecisionFields(
                 venueId: venueID, sequence: d.sequence, enclaveTime: d.enclaveTime, account: Hash32(d.accountCommitment),
@@ -85,19 +86,19 @@ struct BatchCommitter {
     }
 
     /// Whether the open batch should close at the end of this cycle, at enclave time `now`.
-    func isDue(now: UInt64) -> Bool {
+    public func isDue(now: UInt64) -> Bool {
         guard eventCount > 0 else { return false }
         return (policy.closeOnOracleTick && sawOraclePrice) || eventCount >= policy.batchMaxEvents
             || now &- firstEventTime >= policy.batchMaxNanos
     }
 
     /// Enclave time at which the open batch falls due by time alone, if there is one.
-    var deadline: UInt64? { eventCount > 0 ? firstEventTime &+ policy.batchMaxNanos : nil }
+    public var deadline: UInt64? { eventCount > 0 ? firstEventTime &+ policy.batchMaxNanos : nil }
 
     /// Closes the open batch: rehashes the changed accounts' state leaves, builds the
     /// decision tree, signs the header. `writeState` appends an account's canonical
     /// state and `salt` gives its leaf salt.
-    mutating func close(
+    public mutating func close(
         now: UInt64, changedAccounts: [UInt64], haltedMarkets: [UInt32], signer: Secp256k1PrivateKey,
         writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8]
     ) -> ClosedBatch {

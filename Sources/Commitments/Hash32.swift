@@ -46,7 +46,8 @@ public struct Hash32: Hashable, Sendable, CustomStringConvertible {
     public init?(hex: String) {
         var utf8 = Substring(hex).utf8
         if utf8.count >= 2, utf8.first == UInt8(ascii: "0"),
-           let x = utf8.dropFirst().first, x == UInt8(ascii: "x") || x == UInt8(ascii: "X") {
+            let x = utf8.dropFirst().first, x == UInt8(ascii: "x") || x == UInt8(ascii: "X")
+        {
             utf8 = utf8.dropFirst(2)
         }
         guard utf8.count == 2 * Self.byteCount else { return nil }
@@ -124,7 +125,7 @@ public struct Hash32: Hashable, Sendable, CustomStringConvertible {
 
 /// RFC 6962 §2.1 hashing with SHA-256 (docs/COMMITMENTS.md §2): leaves are hashed with a
 /// 0x00 prefix and interior nodes with 0x01, so a leaf can never be passed off as a node.
-/// Proof verification is in `RFC6962+Verify` (MerkleTree.swift).
+/// Proof verification (`verifyInclusion`, `verifyConsistency`) is in MerkleTree.swift.
 public enum RFC6962 {
     /// MTH of the empty tree: SHA-256 of the empty string,
     /// e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.

@@ -92,7 +92,8 @@ public struct MerkleTree: Sendable, Equatable {
         var dirty: [Int] = []
         dirty.reserveCapacity(changes.count)
         for change in changes {
-            precondition(change.index >= 0 && change.index < count, "leaf index \(change.index) out of range 0..<\(count)")
+            precondition(
+                change.index >= 0 && change.index < count, "leaf index \(change.index) out of range 0..<\(count)")
             levels[0][change.index] = change.leafHash
             dirty.append(change.index)
         }
@@ -150,6 +151,12 @@ public struct MerkleTree: Sendable, Equatable {
         precondition(newSize <= count, "size \(newSize) beyond the tree's \(count) leaves")
         precondition(oldSize >= 0 && oldSize <= newSize, "old size \(oldSize) out of range 0...\(newSize)")
         return consistencyPath(oldSize: UInt64(oldSize), newSize: UInt64(newSize))
+    }
+
+    /// Trees are equal when they store the same nodes, which for the same leaves they do
+    /// (levels left empty by `reserveCapacity` are ignored).
+    public static func == (a: MerkleTree, b: MerkleTree) -> Bool {
+        a.levels.prefix { !$0.isEmpty }.elementsEqual(b.levels.prefix { !$0.isEmpty })
     }
 
     private static func levelCount(_ leafCount: Int) -> Int {

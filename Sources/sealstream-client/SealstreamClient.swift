@@ -15,7 +15,7 @@ struct SealstreamClient: ParsableCommand {
             docs/SCENARIOS.md) and are for demos and tests only.
             """,
         subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self, CryptoBaselineCommand.self,
-                      EngineReplayCommand.self])
+                      EngineReplayCommand.self, DrillCommand.self])
 }
 
 struct ScenarioCommand: ParsableCommand {
@@ -141,8 +141,18 @@ struct DemoVenueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo-venue", abstract: "Print the demo venue configuration (public keys derived from demo labels).")
 
+    @Option(name: .long, help: "EIP-712 chain id of the batch signatures (where the verifier contract lives).")
+    var chainId: UInt64?
+
+    @Option(name: .long, help: "EIP-712 verifying contract, 0x + 40 hex (the verifier contract's address).")
+    var verifyingContract: String?
+
     func run() throws {
-        try printJSON(DemoKeys.venue())
+        var venue = DemoKeys.venue()
+        if let chainId { venue.commitments.chainId = chainId }
+        if let verifyingContract { venue.commitments.verifyingContract = verifyingContract.lowercased() }
+        do { try venue.validate() } catch { throw ValidationError("\(error)") }
+        try printJSON(venue)
     }
 }
 
@@ -184,6 +194,27 @@ struct EngineReplayCommand: ParsableCommand {
 
     func run() throws {
         try printJSON(try EngineReplay.run(seed: seed, events: events), pretty: false)
+    }
+}
+
+struct DrillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drill",
+        abstract: "Liquidation drill on the demo venue: N traders at 15x, then one signed move liquidates them all.",
+        discussion: "All N decisions land in one signed batch (the contract tests use N = 1024). Needs a fresh venue.")
+
+    @Option(name: .long, help: "Host address HOST:PORT.")
+    var host: String = "127.0.0.1:7400"
+
+    @Option(name: .long, help: "Traders to liquidate.")
+    var traders: Int = 100
+
+    func validate() throws {
+        guard (1...50_000).contains(traders) else { throw ValidationError("--traders must be 1...50000") }
+    }
+
+    func run() throws {
+        try printJSON(try LiquidationDrill.run(host: host, traders: traders), pretty: false)
     }
 }
 

@@ -184,6 +184,15 @@ struct Hash32Tests {
         #expect(Hash32.zero.bytes == [UInt8](repeating: 0, count: 32))
         #expect(Hash32.zero.hex == "0x" + String(repeating: "0", count: 64))
         #expect(Set([value, h(text), .zero]).count == 2)
+        // Equality and hashing see every byte.
+        var distinct: Set<Hash32> = [.zero]
+        for k in 0..<32 {
+            var b = [UInt8](repeating: 0, count: 32)
+            b[k] = 1
+            #expect(Hash32(b) != .zero, "byte \(k)")
+            distinct.insert(Hash32(b))
+        }
+        #expect(distinct.count == 33)
         // Each byte lands in its own position.
         let counting = Hash32(Array(0..<32))
         #expect(counting.hex == "0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
@@ -261,24 +270,32 @@ enum CTVectors {
 
     /// kSHA256Paths entries {1,8}, {6,8}, {3,3}, {2,5} (1-based leaf, snapshot, path).
     static let paths: [Path] = [
-        Path(index: 0, size: 8, proof: [
-            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-        ].map(h)),
-        Path(index: 5, size: 8, proof: [
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ].map(h)),
-        Path(index: 2, size: 3, proof: [
-            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-        ].map(h)),
-        Path(index: 1, size: 5, proof: [
-            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-        ].map(h)),
+        Path(
+            index: 0, size: 8,
+            proof: [
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ].map(h)),
+        Path(
+            index: 5, size: 8,
+            proof: [
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ].map(h)),
+        Path(
+            index: 2, size: 3,
+            proof: [
+                "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"
+            ].map(h)),
+        Path(
+            index: 1, size: 5,
+            proof: [
+                "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            ].map(h)),
     ]
 
     struct Proof: Sendable, CustomTestStringConvertible {
@@ -290,25 +307,33 @@ enum CTVectors {
 
     /// kSHA256Proofs {1,8}, {6,8}, {2,5} and verify_test.go's {6,7}.
     static let proofs: [Proof] = [
-        Proof(oldSize: 1, newSize: 8, proof: [
-            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-        ].map(h)),
-        Proof(oldSize: 6, newSize: 8, proof: [
-            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ].map(h)),
-        Proof(oldSize: 2, newSize: 5, proof: [
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-        ].map(h)),
-        Proof(oldSize: 6, newSize: 7, proof: [
-            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-            "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ].map(h)),
+        Proof(
+            oldSize: 1, newSize: 8,
+            proof: [
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ].map(h)),
+        Proof(
+            oldSize: 6, newSize: 8,
+            proof: [
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ].map(h)),
+        Proof(
+            oldSize: 2, newSize: 5,
+            proof: [
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            ].map(h)),
+        Proof(
+            oldSize: 6, newSize: 7,
+            proof: [
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ].map(h)),
     ]
 
     static var leafHashes: [Hash32] { inputs.map { RFC6962.leafHash($0) } }
@@ -366,8 +391,9 @@ struct PublishedVectorTests {
         #expect(tree.inclusionProof(index: v.index, size: v.size) == v.proof)
         let root = CTVectors.roots[v.size - 1]
         let leaf = CTVectors.leafHashes[v.index]
-        #expect(RFC6962.verifyInclusion(
-            leafHash: leaf, index: UInt64(v.index), treeSize: UInt64(v.size), proof: v.proof, root: root))
+        #expect(
+            RFC6962.verifyInclusion(
+                leafHash: leaf, index: UInt64(v.index), treeSize: UInt64(v.size), proof: v.proof, root: root))
         inclusionProbesAllFail(leaf: leaf, index: UInt64(v.index), size: UInt64(v.size), proof: v.proof, root: root)
     }
 
@@ -382,8 +408,12 @@ struct PublishedVectorTests {
         // with an empty proof and a leaf that is not the root never verify.
         let some = h("abacaba000000000000000000000000000000000000000000060061e00123456")
         for (index, size): (UInt64, UInt64) in [(0, 0), (0, 1), (1, 0), (2, 1)] {
-            #expect(!RFC6962.verifyInclusion(leafHash: some, index: index, treeSize: size, proof: [], root: CTVectors.emptyRoot))
-            #expect(!RFC6962.verifyInclusion(leafHash: CTVectors.emptyRoot, index: index, treeSize: size, proof: [], root: some))
+            #expect(
+                !RFC6962.verifyInclusion(
+                    leafHash: some, index: index, treeSize: size, proof: [], root: CTVectors.emptyRoot))
+            #expect(
+                !RFC6962.verifyInclusion(
+                    leafHash: CTVectors.emptyRoot, index: index, treeSize: size, proof: [], root: some))
         }
     }
 
@@ -393,8 +423,10 @@ struct PublishedVectorTests {
         #expect(tree.consistencyProof(oldSize: v.oldSize, newSize: v.newSize) == v.proof)
         let oldRoot = CTVectors.roots[v.oldSize - 1]
         let newRoot = CTVectors.roots[v.newSize - 1]
-        #expect(RFC6962.verifyConsistency(
-            oldSize: UInt64(v.oldSize), newSize: UInt64(v.newSize), oldRoot: oldRoot, newRoot: newRoot, proof: v.proof))
+        #expect(
+            RFC6962.verifyConsistency(
+                oldSize: UInt64(v.oldSize), newSize: UInt64(v.newSize), oldRoot: oldRoot, newRoot: newRoot,
+                proof: v.proof))
         consistencyProbesAllFail(
             oldSize: UInt64(v.oldSize), newSize: UInt64(v.newSize), oldRoot: oldRoot, newRoot: newRoot, proof: v.proof)
 
@@ -455,28 +487,34 @@ struct PublishedVectorTests {
         #expect(tree.root(size: 95) == h("af1980cb15c65375a059f92031aa3fbd8133cea2d31d62fc0a4b2483ad44f433"))
         #expect(tree.root(size: 256) == h("78cd7db3bbfa785ffefa21e1c0aa7d4806c6e22ad65472710377ecb7e5a5a54e"))
         #expect(tree.root == h("7cb38a3a7211231d902f423fcd3f43cf9ac6da0aa1f31de0876c9927451ee3c5"))
-        #expect(tree.inclusionProof(index: 81, size: 95) == [
-            "dbe9c3d08963f2abda1133c6ada80d41b023e2c14b6c9e85bfa9b9a59321df34",
-            "d1cff89cf2b43e6660171c8ef7d91d0bbf5977bed2ca39cc6623861b25be084f",
-            "ee2881c23ebdfb73dbe35d8fbbe23b739ebc4c0dd89c86ae095d9c2bfe6a4468",
-            "f4490175291a3c994efb45a23535b479373d7044301ece3f75f113e771aadd8d",
-            "904d38bc1361665cd7fac3fca45cd9413c95dcfc34d33ae31ca8fbf96e4eb124",
-            "54dd1c2aaf0a20c174fc9df80919a65ef5b240dc55890e91daec1cdd063c6f1e",
-        ].map(h))
-        #expect(tree.consistencyProof(oldSize: 81, newSize: 95) == [
-            "dbe9c3d08963f2abda1133c6ada80d41b023e2c14b6c9e85bfa9b9a59321df34",
-            "294397e8f898180b414efcebd614710706ea07ee3f7ba1d1c461ffdb078aaa38",
-            "d1cff89cf2b43e6660171c8ef7d91d0bbf5977bed2ca39cc6623861b25be084f",
-            "ee2881c23ebdfb73dbe35d8fbbe23b739ebc4c0dd89c86ae095d9c2bfe6a4468",
-            "f4490175291a3c994efb45a23535b479373d7044301ece3f75f113e771aadd8d",
-            "904d38bc1361665cd7fac3fca45cd9413c95dcfc34d33ae31ca8fbf96e4eb124",
-            "54dd1c2aaf0a20c174fc9df80919a65ef5b240dc55890e91daec1cdd063c6f1e",
-        ].map(h))
-        #expect(tree.consistencyProof(oldSize: 24, newSize: 31) == [
-            "620a675510b9b1c01abab4fc19f62a91240ed0896267d62d1a325e3416875757",
-            "e056542bdd6a52600c6a40adfc8c2cb98907dab01881c37eb60b723a06131912",
-            "62a77d6fd48269288f766d07046e320b07fa34c21e57f78a45e110768dcf9308",
-        ].map(h))
+        #expect(
+            tree.inclusionProof(index: 81, size: 95)
+                == [
+                    "dbe9c3d08963f2abda1133c6ada80d41b023e2c14b6c9e85bfa9b9a59321df34",
+                    "d1cff89cf2b43e6660171c8ef7d91d0bbf5977bed2ca39cc6623861b25be084f",
+                    "ee2881c23ebdfb73dbe35d8fbbe23b739ebc4c0dd89c86ae095d9c2bfe6a4468",
+                    "f4490175291a3c994efb45a23535b479373d7044301ece3f75f113e771aadd8d",
+                    "904d38bc1361665cd7fac3fca45cd9413c95dcfc34d33ae31ca8fbf96e4eb124",
+                    "54dd1c2aaf0a20c174fc9df80919a65ef5b240dc55890e91daec1cdd063c6f1e",
+                ].map(h))
+        #expect(
+            tree.consistencyProof(oldSize: 81, newSize: 95)
+                == [
+                    "dbe9c3d08963f2abda1133c6ada80d41b023e2c14b6c9e85bfa9b9a59321df34",
+                    "294397e8f898180b414efcebd614710706ea07ee3f7ba1d1c461ffdb078aaa38",
+                    "d1cff89cf2b43e6660171c8ef7d91d0bbf5977bed2ca39cc6623861b25be084f",
+                    "ee2881c23ebdfb73dbe35d8fbbe23b739ebc4c0dd89c86ae095d9c2bfe6a4468",
+                    "f4490175291a3c994efb45a23535b479373d7044301ece3f75f113e771aadd8d",
+                    "904d38bc1361665cd7fac3fca45cd9413c95dcfc34d33ae31ca8fbf96e4eb124",
+                    "54dd1c2aaf0a20c174fc9df80919a65ef5b240dc55890e91daec1cdd063c6f1e",
+                ].map(h))
+        #expect(
+            tree.consistencyProof(oldSize: 24, newSize: 31)
+                == [
+                    "620a675510b9b1c01abab4fc19f62a91240ed0896267d62d1a325e3416875757",
+                    "e056542bdd6a52600c6a40adfc8c2cb98907dab01881c37eb60b723a06131912",
+                    "62a77d6fd48269288f766d07046e320b07fa34c21e57f78a45e110768dcf9308",
+                ].map(h))
     }
 }
 
@@ -500,6 +538,10 @@ struct MerklePropertyTests {
             if n % 2 == 0 { appended.reserveCapacity(n) }
             for leaf in leaves { appended.append(leaf) }
             #expect(appended == tree, "appended tree differs at size \(n)")
+            var reserved = MerkleTree()
+            reserved.reserveCapacity(4 * n + 1)
+            for leaf in leaves { reserved.append(leaf) }
+            #expect(reserved == tree && reserved.root == tree.root, "reserved tree differs at size \(n)")
             for _ in 0..<3 {
                 let m = Int.random(in: 0...n, using: &rng)
                 #expect(tree.root(size: m) == Reference.mth(leaves.prefix(m)), "root(size: \(m)) of \(n)")
@@ -521,7 +563,9 @@ struct MerklePropertyTests {
             let proof = tree.inclusionProof(index: i, size: n)
             #expect(proof == Reference.path(i, leaves.prefix(n)), "path of \(i) in \(n)")
             let root = tree.root(size: n)
-            #expect(RFC6962.verifyInclusion(leafHash: leaves[i], index: UInt64(i), treeSize: UInt64(n), proof: proof, root: root))
+            #expect(
+                RFC6962.verifyInclusion(
+                    leafHash: leaves[i], index: UInt64(i), treeSize: UInt64(n), proof: proof, root: root))
             inclusionProbesAllFail(leaf: leaves[i], index: UInt64(i), size: UInt64(n), proof: proof, root: root)
         }
         // Proofs at the current size need no size argument.
@@ -543,10 +587,13 @@ struct MerklePropertyTests {
             #expect(proof == Reference.proof(m, leaves.prefix(n)), "proof \(m) → \(n)")
             let oldRoot = tree.root(size: m)
             let newRoot = tree.root(size: n)
-            #expect(RFC6962.verifyConsistency(
-                oldSize: UInt64(m), newSize: UInt64(n), oldRoot: oldRoot, newRoot: newRoot, proof: proof), "\(m) → \(n)")
+            #expect(
+                RFC6962.verifyConsistency(
+                    oldSize: UInt64(m), newSize: UInt64(n), oldRoot: oldRoot, newRoot: newRoot, proof: proof),
+                "\(m) → \(n)")
             if !proof.isEmpty {
-                consistencyProbesAllFail(oldSize: UInt64(m), newSize: UInt64(n), oldRoot: oldRoot, newRoot: newRoot, proof: proof)
+                consistencyProbesAllFail(
+                    oldSize: UInt64(m), newSize: UInt64(n), oldRoot: oldRoot, newRoot: newRoot, proof: proof)
             }
         }
     }
@@ -561,11 +608,12 @@ struct MerklePropertyTests {
         var next = 0
         while next < leaves.count {
             // Mostly small batches, sometimes a large one, sometimes a close with nothing new.
-            let batch = switch Int.random(in: 0..<10, using: &rng) {
-            case 0: 0
-            case 1: Int.random(in: 64...200, using: &rng)
-            default: Int.random(in: 1...24, using: &rng)
-            }
+            let batch =
+                switch Int.random(in: 0..<10, using: &rng) {
+                case 0: 0
+                case 1: Int.random(in: 64...200, using: &rng)
+                default: Int.random(in: 1...24, using: &rng)
+                }
             let end = min(leaves.count, next + batch)
             for leaf in leaves[next..<end] { log.append(leaf) }
             #expect(log.size == UInt64(end) && log.pendingCount == end - next)
@@ -574,9 +622,10 @@ struct MerklePropertyTests {
             #expect(closed.previousSize == UInt64(next))
             #expect(closed.root == tree.root(size: end), "root at \(end)")
             #expect(closed.consistency == tree.consistencyProof(oldSize: next, newSize: end), "\(next) → \(end)")
-            #expect(RFC6962.verifyConsistency(
-                oldSize: UInt64(next), newSize: UInt64(end), oldRoot: previousRoot, newRoot: closed.root,
-                proof: closed.consistency), "\(next) → \(end)")
+            #expect(
+                RFC6962.verifyConsistency(
+                    oldSize: UInt64(next), newSize: UInt64(end), oldRoot: previousRoot, newRoot: closed.root,
+                    proof: closed.consistency), "\(next) → \(end)")
             #expect(log.closedSize == UInt64(end) && log.closedRoot == closed.root && log.pendingCount == 0)
             previousRoot = closed.root
             next = end
@@ -645,8 +694,9 @@ struct HostileInputTests {
         for size in sizes {
             for index in indices {
                 for count in [0, 1, 2, 63, 64, 65, 70] {
-                    #expect(!RFC6962.verifyInclusion(
-                        leafHash: leaf, index: index, treeSize: size, proof: Array(long.prefix(count)), root: root))
+                    #expect(
+                        !RFC6962.verifyInclusion(
+                            leafHash: leaf, index: index, treeSize: size, proof: Array(long.prefix(count)), root: root))
                 }
                 #expect(!RFC6962.verifyInclusion(leafHash: leaf, index: index, treeSize: size, proof: huge, root: root))
             }
@@ -654,7 +704,8 @@ struct HostileInputTests {
         // Index ≥ size is refused even when leaf == root and the proof is empty.
         #expect(!RFC6962.verifyInclusion(leafHash: leaf, index: 1, treeSize: 1, proof: [], root: leaf))
         #expect(!RFC6962.verifyInclusion(leafHash: leaf, index: 0, treeSize: 0, proof: [], root: leaf))
-        #expect(!RFC6962.verifyInclusion(leafHash: leaf, index: UInt64.max, treeSize: UInt64.max, proof: [], root: leaf))
+        #expect(
+            !RFC6962.verifyInclusion(leafHash: leaf, index: UInt64.max, treeSize: UInt64.max, proof: [], root: leaf))
     }
 
     @Test func consistencyNeverTraps() {
@@ -667,8 +718,9 @@ struct HostileInputTests {
         for old in sizes {
             for new in sizes {
                 for count in [0, 1, 2, 63, 64, 65, 70] {
-                    #expect(!RFC6962.verifyConsistency(
-                        oldSize: old, newSize: new, oldRoot: a, newRoot: b, proof: Array(long.prefix(count))))
+                    #expect(
+                        !RFC6962.verifyConsistency(
+                            oldSize: old, newSize: new, oldRoot: a, newRoot: b, proof: Array(long.prefix(count))))
                 }
                 #expect(!RFC6962.verifyConsistency(oldSize: old, newSize: new, oldRoot: a, newRoot: b, proof: huge))
             }
@@ -681,30 +733,42 @@ struct HostileInputTests {
         let uniform = UniformTree(leaf: RFC6962.leafHash([0x42] as [UInt8]))
         let leaf = uniform.byLevel[0]
         var rng = SplitMix64(seed: 11)
-        var sizes: [UInt64] = [UInt64.max, UInt64.max - 1, 1 << 63, (1 << 63) + 1, (1 << 63) - 1, 1 << 40, (1 << 40) + 1]
+        var sizes: [UInt64] = [
+            UInt64.max, UInt64.max - 1, 1 << 63, (1 << 63) + 1, (1 << 63) - 1, 1 << 40, (1 << 40) + 1,
+        ]
         for _ in 0..<20 { sizes.append(UInt64.random(in: 2...UInt64.max, using: &rng)) }
         for size in sizes {
             let root = uniform.subtreeHash(0, size)
             for index in [0, 1, size / 2, size - 2, size - 1, UInt64.random(in: 0..<size, using: &rng)] {
                 let proof = uniform.inclusionPath(index: index, size: size)
                 #expect(proof.count <= 64)
-                #expect(RFC6962.verifyInclusion(leafHash: leaf, index: index, treeSize: size, proof: proof, root: root),
-                        "leaf \(index) of \(size)")
-                #expect(!RFC6962.verifyInclusion(leafHash: leaf, index: index, treeSize: size, proof: proof + [leaf], root: root))
+                #expect(
+                    RFC6962.verifyInclusion(leafHash: leaf, index: index, treeSize: size, proof: proof, root: root),
+                    "leaf \(index) of \(size)")
+                #expect(
+                    !RFC6962.verifyInclusion(
+                        leafHash: leaf, index: index, treeSize: size, proof: proof + [leaf], root: root))
                 if !proof.isEmpty {
-                    #expect(!RFC6962.verifyInclusion(
-                        leafHash: leaf, index: index, treeSize: size, proof: Array(proof.dropLast()) + [flipped(proof.last!)], root: root))
+                    #expect(
+                        !RFC6962.verifyInclusion(
+                            leafHash: leaf, index: index, treeSize: size,
+                            proof: Array(proof.dropLast()) + [flipped(proof.last!)], root: root))
                 }
             }
             for old in [1, 2, size / 2, size - 1, UInt64.random(in: 1..<size, using: &rng)] {
                 let proof = uniform.consistencyPath(oldSize: old, newSize: size)
                 let oldRoot = uniform.subtreeHash(0, old)
-                #expect(RFC6962.verifyConsistency(oldSize: old, newSize: size, oldRoot: oldRoot, newRoot: root, proof: proof),
-                        "\(old) → \(size)")
-                #expect(!RFC6962.verifyConsistency(
-                    oldSize: old, newSize: size, oldRoot: oldRoot, newRoot: root, proof: Array(proof.dropLast()) + [flipped(proof.last!)]))
-                #expect(!RFC6962.verifyConsistency(
-                    oldSize: old, newSize: size, oldRoot: oldRoot, newRoot: root, proof: proof + [leaf]))
+                #expect(
+                    RFC6962.verifyConsistency(
+                        oldSize: old, newSize: size, oldRoot: oldRoot, newRoot: root, proof: proof),
+                    "\(old) → \(size)")
+                #expect(
+                    !RFC6962.verifyConsistency(
+                        oldSize: old, newSize: size, oldRoot: oldRoot, newRoot: root,
+                        proof: Array(proof.dropLast()) + [flipped(proof.last!)]))
+                #expect(
+                    !RFC6962.verifyConsistency(
+                        oldSize: old, newSize: size, oldRoot: oldRoot, newRoot: root, proof: proof + [leaf]))
             }
         }
         // The last leaf of a 2^64 − 1 tree: its path is the perfect subtrees of levels 1…63.
