@@ -32,6 +32,12 @@ let package = Package(
             providers: [.apt(["libsodium-dev"])]
         ),
         .systemLibrary(
+            name: "COpenSSL",
+            path: "Sources/COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
             name: "CSecp256k1",
             path: "Sources/CSecp256k1",
             pkgConfig: "libsecp256k1",
@@ -39,7 +45,7 @@ let package = Package(
         ),
 
         // Pure and wrapper modules.
-        .target(name: "SealCrypto", dependencies: ["CSodium", "CSecp256k1"]),
+        .target(name: "SealCrypto", dependencies: ["CSodium", "CSecp256k1", "COpenSSL"]),
         // Public, verifiable outputs: RFC 6962 trees, EIP-712, batch headers. Pure.
         .target(name: "Commitments", dependencies: ["SealCrypto"]),
         .target(name: "Wire"),

@@ -66,11 +66,13 @@ public struct BatchCommitter {
         eventCount += 1
         lastSequence = sequence
         if type == .oraclePrice { sawOraclePrice = true }
+        // The 49-byte leaf record is written straight into the outgoing buffer and hashed
+        // there: no allocation per event.
         let leaf = EventLeaf(globalSequence: sequence, enclaveTime: enclaveTime, messageType: type.rawValue,
-                             bodyHash: Hash32(SHA256.hash(body)))
-        let bytes = leaf.bytes
-        eventLeaves += bytes
-        events.append(RFC6962.leafHash(bytes))
+                             bodyHash: RFC6962.sha256(of: body))
+        let start = eventLeaves.count
+        leaf.append(to: &eventLeaves)
+        events.append(eventLeaves.withUnsafeBytes { RFC6962.leafHash(UnsafeRawBufferPointer(rebasing: $0[start...])) })
     }
 
     public mutating func recordDecisions(_ made: [LiquidationDecision]) {

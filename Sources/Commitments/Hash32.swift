@@ -131,6 +131,9 @@ public enum RFC6962 {
     /// e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.
     public static let emptyRoot: Hash32 = sha256(UnsafeRawBufferPointer(start: nil, count: 0))
 
+    /// `SHA-256(data)` as a `Hash32`, without allocating.
+    public static func sha256(of data: UnsafeRawBufferPointer) -> Hash32 { sha256(data) }
+
     /// `SHA-256(0x00 ‖ data)`: the hash of a leaf whose data is `data`.
     public static func leafHash(_ data: UnsafeRawBufferPointer) -> Hash32 {
         withUnsafeBytes(of: UInt8(0x00)) { prefix in sha256(prefix, data) }
@@ -156,9 +159,9 @@ public enum RFC6962 {
         }
     }
 
-    /// SHA-256 of `first ‖ second`. Every digest in this module goes through here, so the
-    /// backend (today libsodium's portable `crypto_hash_sha256` via `SealCrypto.SHA256`)
-    /// can be swapped, e.g. for a SHA-NI implementation, in one place.
+    /// SHA-256 of `first ‖ second`. Every digest in this module goes through here
+    /// (`SealCrypto.SHA256`: OpenSSL, SHA-NI where the CPU has it), straight into the
+    /// hash's inline storage: no allocation.
     @usableFromInline
     static func sha256(
         _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
@@ -166,8 +169,8 @@ public enum RFC6962 {
         var hasher = SHA256()
         hasher.update(first)
         hasher.update(second)
-        // `finalize()` returns a 32-byte array: the one heap allocation per hash left on
-        // this path. A `finalize(into:)` in SealCrypto would remove it.
-        return hasher.finalize().withUnsafeBytes { Hash32(copying: $0) }
+        var storage: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        Swift.withUnsafeMutableBytes(of: &storage) { hasher.finalize(into: $0) }
+        return Hash32(storage: storage)
     }
 }

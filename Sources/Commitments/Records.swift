@@ -208,11 +208,16 @@ public struct EventLeaf: Equatable, Sendable {
     public var bytes: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(Self.byteCount)
-        withUnsafeBytes(of: globalSequence.bigEndian) { out += $0 }
-        withUnsafeBytes(of: enclaveTime.bigEndian) { out += $0 }
-        out.append(messageType)
-        out += bodyHash.bytes
+        append(to: &out)
         return out
+    }
+
+    /// Appends the 49-byte record to `out`.
+    public func append(to out: inout [UInt8]) {
+        withUnsafeBytes(of: globalSequence.bigEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: enclaveTime.bigEndian) { out.append(contentsOf: $0) }
+        out.append(messageType)
+        bodyHash.withUnsafeBytes { out.append(contentsOf: $0) }
     }
 
     /// The RFC 6962 leaf hash of this record.
