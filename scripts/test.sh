@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test (unit and integration).
+# Installs what is missing, builds, and runs every test: Swift unit and integration
+# tests, then the verifier contract's tests on an in-process EVM (Python venv from PyPI).
 # Usage: scripts/test.sh            (from a fresh Debian 12 machine with Swift 6.3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,3 +18,6 @@ echo "== test"
 export SEALSTREAM_BIN_DIR="$(swift build --show-bin-path)"
 # pipefail (set above) makes a failing `swift test` fail the script despite the tee.
 swift test 2>&1 | tee .build/test-output.txt
+
+echo "== contract tests (Vyper on py-evm, fed with this build's real outputs)"
+scripts/contract-tests.sh "$SEALSTREAM_BIN_DIR"

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include "cenclavesys.h"
 #include <sched.h>
 #include <signal.h>
@@ -19,4 +20,8 @@ int ss_disable_core_dumps(void) {
 int ss_private_network_namespace(void) {
     if (unshare(CLONE_NEWNET) == 0) return 0;
     return unshare(CLONE_NEWUSER | CLONE_NEWNET);
+}
+
+int ss_set_pipe_size(int fd, int bytes) {
+    return fcntl(fd, F_SETPIPE_SZ, bytes);
 }

@@ -40,6 +40,11 @@ public struct BatchCommitter {
     private var eventCount = 0
     private var sawOraclePrice = false
     private var decisions: [DecisionFields] = []
+    /// Accounts changed in the open batch, in order of first change, and the same as a
+    /// set: noted after every event so that closing a batch does not pause to sort out
+    /// thousands of repeats.
+    private var dirty: [UInt64] = []
+    private var dirtySet = Set<UInt64>()
 
     /// Per-account state leaves in order of first appearance (account 0 first).
     private var state = MerkleTree()
@@ -87,6 +92,11 @@ public struct BatchCommitter {
         }
     }
 
+    /// Notes accounts whose state an event changed.
+    public mutating func noteChanged(_ accounts: [UInt64]) {
+        for id in accounts where dirtySet.insert(id).inserted { dirty.append(id) }
+    }
+
     /// Whether the open batch should close at the end of this cycle, at enclave time `now`.
     public func isDue(now: UInt64) -> Bool {
         guard eventCount > 0 else { return false }
@@ -101,11 +111,13 @@ public struct BatchCommitter {
     /// decision tree, signs the header. `writeState` appends an account's canonical
     /// state and `salt` gives its leaf salt.
     public mutating func close(
-        now: UInt64, changedAccounts: [UInt64], haltedMarkets: [UInt32], signer: Secp256k1PrivateKey,
+        now: UInt64, haltedMarkets: [UInt32], signer: Secp256k1PrivateKey,
         writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8]
     ) -> ClosedBatch {
         precondition(eventCount > 0, "no batch is open")
-        updateState(changedAccounts, writeState: writeState, salt: salt)
+        updateState(dirty, writeState: writeState, salt: salt)
+        dirty.removeAll(keepingCapacity: true)
+        dirtySet.removeAll(keepingCapacity: true)
 
         let decisionTree = MerkleTree(leafHashes: decisions.map { RFC6962.leafHash($0.structHash.bytes) })
         let log = events.close()
@@ -118,16 +130,14 @@ public struct BatchCommitter {
         // Signing a 32-byte digest with a valid key cannot fail.
         let signature = try! signer.sign(digest: header.digest(domain: domain).bytes)
 
-        let encoder = JSONEncoder.records
-        var headerLine = Array(try! encoder.encode(BatchRecord(
+        let headerLine = BatchRecord(
             header: header, domain: domain, signer: signer.address, signature: signature,
-            consistencyFrom: log.previousSize, consistency: log.consistency)))
-        headerLine.append(0x0a)
+            consistencyFrom: log.previousSize, consistency: log.consistency
+        ).jsonLine()
         var decisionLines: [UInt8] = []
         for (i, d) in decisions.enumerated() {
-            let record = DecisionRecord(d, batchIndex: batchIndex, leafIndex: UInt64(i), proof: decisionTree.inclusionProof(index: i))
-            decisionLines += try! encoder.encode(record)
-            decisionLines.append(0x0a)
+            decisionLines += DecisionRecord(d, batchIndex: batchIndex, leafIndex: UInt64(i),
+                                            proof: decisionTree.inclusionProof(index: i)).jsonLine()
         }
         let closed = ClosedBatch(header: header, headerLine: headerLine, decisionLines: decisionLines, eventLeaves: eventLeaves)
 

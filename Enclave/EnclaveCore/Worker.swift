@@ -203,6 +203,8 @@ public final class Worker<E: MatchingEngine> {
 
     /// Takes the engine's public outputs after an event into the open batch.
     private func collectPublicOutputs() {
+        let changed = engine.takeChangedAccounts()
+        if !changed.isEmpty { committer?.noteChanged(changed) }
         let decisions = engine.takeDecisions()
         if !decisions.isEmpty {
             counters.liquidations += UInt64(decisions.count)
@@ -218,18 +220,13 @@ public final class Worker<E: MatchingEngine> {
     /// Closes the open batch if its policy says so (or `force`, at shutdown) and returns
     /// what to publish. The shell calls this at the end of every processing cycle.
     public func closeBatchIfDue(force: Bool = false) -> ClosedBatch? {
-        guard committer != nil else {
-            // Nothing is committed: keep the engine's change record from growing.
-            _ = engine.takeChangedAccounts()
-            return nil
-        }
+        guard committer != nil else { return nil }
         let now = stamp()
         guard committer!.hasOpenBatch, force || committer!.isDue(now: now) else { return nil }
-        let changed = engine.takeChangedAccounts()
         let halted = engine.haltedMarkets(at: now)
         let identity = self.identity
         return committer!.close(
-            now: now, changedAccounts: changed, haltedMarkets: halted, signer: identity.signer,
+            now: now, haltedMarkets: halted, signer: identity.signer,
             writeState: { id, w in self.engine.writeCommitmentState(of: id, into: &w) },
             salt: { id, version in identity.stateSalt(account: id, version: version) })
     }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Engine
 import Foundation
 import SealCrypto
 import Wire
@@ -12,6 +13,8 @@ import Wire
 public enum LiquidationDrill {
     public struct Summary: Codable, Sendable {
         public var traders: Int
+        /// Traders whose 0.1 BTC buy filled (the ones the move liquidates).
+        public var filled: Int
         /// Global sequence number of the last event of the drill.
         public var lastSequence: UInt64
         public var seconds: Double
@@ -42,13 +45,15 @@ public enum LiquidationDrill {
 
         let makerConnection = try Connection(address: host)
         let maker = try openSessions([makerID], key: key, enclaveKey: evidence.enclaveKeyBytes, on: makerConnection)[0]
+        // Twice what the traders buy: bids resting from earlier trading may take some of it.
         let ask = OrderRequest.newOrder(NewOrder(clientOrderID: try ClientOrderID("drill-ask"), market: 1, side: .sell,
-                                                 price: 60_000 * usd, quantity: Int64(traders + 1) * btc / 10))
+                                                 price: 60_000 * usd, quantity: Int64(traders) * btc / 5))
         try makerConnection.send(try maker.seal(ask).frame)
         try requireAccepted(try receipt(makerConnection, maker), "maker ask")
 
         // Traders, 100 sessions per connection, each buying 0.1 BTC immediately.
         var offset = 0
+        var filled = 0
         while offset < ids.count {
             let group = Array(ids[offset..<min(ids.count, offset + 100)])
             offset += group.count
@@ -60,11 +65,17 @@ public enum LiquidationDrill {
                                                         timeInForce: .immediateOrCancel, price: 60_000 * usd, quantity: btc / 10))).frame
             }
             try connection.send(orders)
-            for s in sessions { try requireAccepted(try receipt(connection, s), "trader buy") }
+            for s in sessions {
+                let r = try receipt(connection, s)
+                try requireAccepted(r, "trader buy")
+                if let report = try? OrderReport.decode(r.detail), report.fills.reduce(0, { $0 + $1.quantity }) == btc / 10 {
+                    filled += 1
+                }
+            }
         }
         // The move: every publisher signs 57,000 (5% down, inside the deviation limit).
         let last = try publishPrice(publicConnection, 57_000 * usd)
-        return Summary(traders: traders, lastSequence: last, seconds: Date().timeIntervalSince(start))
+        return Summary(traders: traders, filled: filled, lastSequence: last, seconds: Date().timeIntervalSince(start))
     }
 
     static func publishPrice(_ connection: Connection, _ price: Int64) throws -> UInt64 {

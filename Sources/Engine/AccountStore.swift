@@ -45,6 +45,14 @@ public struct AccountStore: Sequence, Sendable {
         guard !changed.isEmpty else { return [] }
         defer { changed.removeAll(keepingCapacity: true) }
         if changed.count == 1 { return changed }
+        if changed.count <= 32 {
+            // One event's worth (the enclave drains after every event): a scan is cheaper
+            // than hashing.
+            var out: [UInt64] = []
+            out.reserveCapacity(changed.count)
+            for id in changed where !out.contains(id) { out.append(id) }
+            return out
+        }
         var seen = Set<UInt64>(minimumCapacity: changed.count)
         return changed.filter { seen.insert($0).inserted }
     }

@@ -17,5 +17,8 @@ int ss_get_no_new_privs(void);
 int ss_disable_core_dumps(void);
 /// unshare(CLONE_NEWNET), falling back to CLONE_NEWUSER|CLONE_NEWNET. 0 on success.
 int ss_private_network_namespace(void);
+/// F_SETPIPE_SZ on `fd` (fcntl is variadic and F_SETPIPE_SZ needs _GNU_SOURCE).
+/// Returns the new capacity in bytes, or -1 (errno set).
+int ss_set_pipe_size(int fd, int bytes);
 
 #endif
