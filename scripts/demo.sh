@@ -27,7 +27,10 @@ echo "== 2. auditor: fetch fresh evidence for a random nonce and inspect it"
 
 echo
 echo "== 3. traders and oracles: scripts/demo/scenario.txt through the encrypted pipeline"
-"$BIN/sealstream-client" scenario scripts/demo/scenario.txt --host "$HOST_ADDR" --venue scripts/demo/venue.json
+# --verify-inclusion: each trader then proves that every request of its was sequenced,
+# from its own ciphertext and receipt and the host's proof against a signed header.
+"$BIN/sealstream-client" scenario scripts/demo/scenario.txt --host "$HOST_ADDR" --venue scripts/demo/venue.json \
+    --verify-inclusion "$HTTP_ADDR"
 
 echo
 echo "== 4. liquidation drill: 200 traders at 15x, one signed BTC move from 60,000 to 57,000"

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Attestation
+import Commitments
 import Engine
 import SealCrypto
 import Wire
@@ -36,6 +37,10 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
     /// Every global sequence number this run was told about, ascending.
     public var globalSequences: [UInt64] = []
     public var elapsedMillis = 0
+    /// With `--verify-inclusion`: sequenced requests whose inclusion in a signed batch
+    /// was proven from the trader's own frame and receipt, and those that failed.
+    public var inclusionProven = 0
+    public var inclusionFailed = 0
 
     public init(scenario: String, enclaveInstance: String, attestationMode: String, simulated: Bool) {
         self.scenario = scenario
@@ -58,13 +63,21 @@ public final class ScenarioRunner {
     public let address: String
     public let venue: VenueConfig
     public let replyTimeoutMillis: Int32
+    /// The host's HTTP API, to prove each sequenced request's inclusion at the end.
+    public let inclusionHTTP: String?
     private let progress: (String) -> Void
     private var traders: [String: Trader] = [:]
+    /// Frame body, global sequence number and enclave time of every sequenced request.
+    private var sequenced: [(body: [UInt8], sequence: UInt64, time: UInt64)] = []
 
-    public init(address: String, venue: VenueConfig, replyTimeoutMillis: Int32 = 10_000, progress: @escaping (String) -> Void = { _ in }) {
+    public init(
+        address: String, venue: VenueConfig, replyTimeoutMillis: Int32 = 10_000, inclusionHTTP: String? = nil,
+        progress: @escaping (String) -> Void = { _ in }
+    ) {
         self.address = address
         self.venue = venue
         self.replyTimeoutMillis = replyTimeoutMillis
+        self.inclusionHTTP = inclusionHTTP
         self.progress = progress
     }
 
@@ -127,8 +140,35 @@ public final class ScenarioRunner {
             }
         }
         summary.globalSequences.sort()
+        if let http = inclusionHTTP { try proveInclusion(http: http, evidence: evidence, summary: &summary) }
         summary.elapsedMillis = Int((monotonicNanos() - start) / 1_000_000)
         return summary
+    }
+
+    /// Checks every sequenced request against the signed event log, as a trader would:
+    /// its own frame body and receipt, the host's proof, the signer from the evidence.
+    private func proveInclusion(http: String, evidence: Evidence, summary: inout ScenarioSummary) throws {
+        guard let signer = EthereumAddress(hex: evidence.signer), let contract = EthereumAddress(hex: evidence.verifyingContract) else {
+            throw ClientError.evidence("signer or verifying contract is not an address")
+        }
+        let domain = EIP712Domain(name: "Sealstream", version: "1", chainId: evidence.chainId, verifyingContract: contract)
+        for (body, sequence, time) in sequenced {
+            // The batch covering the last requests may still be open: wait for it.
+            var answer = try HTTPFetch.get(http, path: "/v1/events/proof?sequence=\(sequence)")
+            let deadline = monotonicNanos() + 5_000_000_000
+            while answer.status == 404 && monotonicNanos() < deadline {
+                usleep(20_000)
+                answer = try HTTPFetch.get(http, path: "/v1/events/proof?sequence=\(sequence)")
+            }
+            do {
+                try EventInclusion.verify(frameBody: body, globalSequence: sequence, enclaveTime: time, answer: answer.body,
+                                          signer: signer, domain: domain)
+                summary.inclusionProven += 1
+            } catch {
+                summary.inclusionFailed += 1
+                progress("sequence \(sequence): inclusion NOT proven: \(error)")
+            }
+        }
     }
 
     private func session(for name: String, enclaveKey: [UInt8], summary: inout ScenarioSummary, line: Int) throws -> (Connection, EnclaveSession) {
@@ -184,6 +224,9 @@ public final class ScenarioRunner {
                     throw ClientError.unexpectedFrame("receipt echoes a different client order id")
                 }
                 summary.receipts += 1
+                if receipt.status != .notSequenced {
+                    sequenced.append((Array(frame[6...]), receipt.globalSequence, receipt.enclaveTime))
+                }
                 switch receipt.status {
                 case .accepted:
                     summary.accepted += 1

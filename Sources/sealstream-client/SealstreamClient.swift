@@ -37,11 +37,14 @@ struct ScenarioCommand: ParsableCommand {
     @Flag(name: .long, help: "Print a machine-readable JSON summary on stdout.")
     var json = false
 
+    @Option(name: .long, help: "The host's HTTP API, HOST:PORT: at the end, prove every sequenced request's inclusion in a signed batch.")
+    var verifyInclusion: String?
+
     func run() throws {
         let text = try String(contentsOfFile: file, encoding: .utf8)
         let scenario = try Scenario.parse(text)
         let config = try JSONDecoder().decode(VenueConfig.self, from: Data(contentsOf: URL(fileURLWithPath: venue)))
-        let runner = ScenarioRunner(address: host, venue: config, replyTimeoutMillis: timeoutMillis) { line in
+        let runner = ScenarioRunner(address: host, venue: config, replyTimeoutMillis: timeoutMillis, inclusionHTTP: verifyInclusion) { line in
             FileHandle.standardError.write(Data(("scenario: " + line + "\n").utf8))
         }
         let summary = try runner.run(scenario, name: URL(fileURLWithPath: file).lastPathComponent)
@@ -50,7 +53,7 @@ struct ScenarioCommand: ParsableCommand {
         } else {
             print(Self.table(summary))
         }
-        if summary.missingReceipts > 0 { throw ExitCode(2) }
+        if summary.missingReceipts > 0 || summary.inclusionFailed > 0 { throw ExitCode(2) }
     }
 
     static func table(_ s: ScenarioSummary) -> String {
@@ -66,6 +69,9 @@ struct ScenarioCommand: ParsableCommand {
             "global sequence   \(s.globalSequences.first.map(String.init) ?? "-") … \(s.globalSequences.last.map(String.init) ?? "-") (\(s.globalSequences.count) numbers)",
             "elapsed           \(s.elapsedMillis) ms",
         ]
+        if s.inclusionProven + s.inclusionFailed > 0 {
+            lines.append("inclusion proven  \(s.inclusionProven) of \(s.inclusionProven + s.inclusionFailed) sequenced requests (signed event log)")
+        }
         for (reason, n) in s.rejected.sorted(by: { $0.key < $1.key }) { lines.append("rejected          \(reason): \(n)") }
         for (reason, n) in s.refusals.sorted(by: { $0.key < $1.key }) { lines.append("refused           \(reason): \(n)") }
         return lines.joined(separator: "\n")

@@ -108,6 +108,22 @@ struct OutputsTests {
         #expect(tampered.stdout.contains("FAIL  chain.index") && tampered.stdout.contains("FAIL  headers.signature"), "\(tampered.stdout)")
     }
 
+    /// The scenario front end proves, as each trader, that every sequenced request is in
+    /// the signed event log.
+    @Test func theScenarioClientProvesEveryRequestWasSequenced() throws {
+        let host = try HostProcess(label: "scenario-inclusion")
+        let scenario = Binaries.packageRoot.appendingPathComponent("scripts/demo/scenario.txt").path
+        let run = try runCommand(try Binaries.path("sealstream-client"), [
+            "scenario", scenario, "--host", host.address, "--venue", Binaries.venueConfig, "--json",
+            "--verify-inclusion", host.httpAddress])
+        #expect(run.status == 0, "\(run.stderr)")
+        let summary = try JSONDecoder().decode(ScenarioSummary.self, from: Data(run.stdout.utf8))
+        #expect(summary.inclusionFailed == 0)
+        #expect(summary.inclusionProven == summary.globalSequences.count - summary.depositsAcked - summary.pricesAcked)
+        #expect(summary.inclusionProven > 20)
+        #expect(host.stop() == 0)
+    }
+
     /// A crashed worker's epoch is archived with the evidence of its signer, and still
     /// verifies; the new worker starts a new chain.
     @Test func aRestartArchivesTheEpoch() throws {
