@@ -59,6 +59,15 @@ let package = Package(
             path: "Enclave/EnclaveCore"
         ),
         .target(name: "CEnclaveSys", path: "Enclave/CEnclaveSys"),
+        // The TPM (tpm2-tss: esys, mu, rc, tctildr), reached only through this C target.
+        .target(
+            name: "CTPM",
+            path: "Enclave/CTPM",
+            linkerSettings: [
+                .linkedLibrary("tss2-esys"), .linkedLibrary("tss2-mu"),
+                .linkedLibrary("tss2-rc"), .linkedLibrary("tss2-tctildr"),
+            ]
+        ),
         .executableTarget(
             name: "sealstream-enclave",
             dependencies: ["EnclaveCore", "Commitments", "CEnclaveSys"],
@@ -119,6 +128,7 @@ let package = Package(
         .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "CommitmentsTests", dependencies: ["Commitments", "SealCrypto"]),
+        .testTarget(name: "TPMTests", dependencies: ["CTPM"]),
         .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine", "Commitments"]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire"]),
