@@ -10,11 +10,199 @@ struct AttestationCLI: ParsableCommand {
         commandName: "attestation",
         abstract: "Auditor tools for Sealstream enclave evidence and outputs.",
         discussion: """
-            This release can inspect evidence and verify the signed outputs (batches,
-            decisions, event log). Quote verification against a policy (measure,
-            challenge, verify, enroll) is not built yet; see the README's status table.
+            `measure` computes the reference measurement of an enclave build and writes a \
+            policy; `verify` checks evidence (its TPM quote, EK chain, event log and bound \
+            identity) against that policy from the bytes alone. `inspect` only parses; \
+            `verify-outputs` checks the signed outputs. Not built yet: `challenge` (needs \
+            an HTTP evidence endpoint; fetch evidence with `sealstream-client evidence` and \
+            pass its nonce to `verify --nonce`) and `enroll` (AK credential activation).
             """,
-        subcommands: [Inspect.self, VerifyOutputs.self])
+        subcommands: [Inspect.self, Measure.self, Verify.self, VerifyOutputs.self])
+}
+
+struct Measure: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure an enclave build and its venue config; write the verification policy.",
+        discussion: """
+            Prints SHA-256 of the enclave executable, SHA-256 of the configuration file, and \
+            the value the PCR must hold after the enclave's event log (docs/ATTESTATION.md \
+            §2). With --policy-out, writes the policy `verify` checks against.
+            """)
+
+    @Option(name: .long, help: "The sealstream-enclave executable (the build you reviewed).")
+    var enclave: String
+
+    @Option(name: .long, help: "The venue configuration file the enclave runs with.")
+    var config: String
+
+    @Option(name: .long, help: "The PCR (SHA-256 bank) the enclave extends, 8...23.")
+    var pcr = AttestationPolicy.defaultPCR
+
+    @Option(name: .long, help: "Write the policy JSON here.")
+    var policyOut: String?
+
+    @Option(name: .long, help: "Modes the policy accepts, comma-separated: tpm, swtpm, software.")
+    var allowMode = "tpm"
+
+    @Option(name: .long, parsing: .upToNextOption, help: "PEM files of EK root certificates trusted for tpm evidence.")
+    var ekRoot: [String] = []
+
+    @Option(
+        name: .long, parsing: .upToNextOption,
+        help: "PEM files of EK root certificates trusted for swtpm evidence (swtpm_localca's root).")
+    var swtpmEkRoot: [String] = []
+
+    @Option(name: .long, help: "Name (hex) of an enrolled attestation key (repeatable).")
+    var akName: [String] = []
+
+    @Option(name: .long, help: "Expected boot PCR value in tpm mode, INDEX=HEX with INDEX 0...7 (repeatable).")
+    var bootPcr: [String] = []
+
+    func run() throws {
+        let measurement = SHA256.hash(try Array(Data(contentsOf: URL(fileURLWithPath: enclave))))
+        let configHash = SHA256.hash(try Array(Data(contentsOf: URL(fileURLWithPath: config))))
+        var modes: [AttestationMode] = []
+        for name in allowMode.split(separator: ",") {
+            guard let mode = AttestationMode(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--allow-mode: unknown mode \(name) (tpm, swtpm, software)")
+            }
+            modes.append(mode)
+        }
+        func roots(_ files: [String]) throws -> [String] {
+            try files.flatMap { file in
+                do {
+                    return try X509Certificate.certificates(pem: String(contentsOfFile: file, encoding: .utf8)).map(
+                        \.pem)
+                } catch let error as SealCryptoError {
+                    throw ValidationError("\(file): \(error)")
+                }
+            }
+        }
+        var boot: [Int: [UInt8]] = [:]
+        for entry in bootPcr {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let index = Int(parts[0]), let value = Evidence.hexBytes(String(parts[1])) else {
+                throw ValidationError("--boot-pcr \(entry): expected INDEX=HEX")
+            }
+            boot[index] = value
+        }
+        let names = try akName.map { hex in
+            guard let bytes = Evidence.hexBytes(hex) else { throw ValidationError("--ak-name \(hex) is not hex") }
+            return bytes
+        }
+        let policy = AttestationPolicy(
+            measurement: measurement, configHash: configHash, allowedModes: modes, pcr: pcr,
+            bootPCRs: boot.isEmpty ? nil : boot, ekRoots: try roots(ekRoot), swtpmEKRoots: try roots(swtpmEkRoot),
+            akNames: names)
+        do { try policy.validate() } catch { throw ValidationError("policy: \(error)") }
+        let rows = [
+            ("measurement (sha256)", policy.measurement),
+            ("config hash (sha256)", policy.configHash),
+            ("PCR \(pcr) after replay", Self.hex(policy.expectedPCRValue)),
+            ("allowed modes", modes.map(\.rawValue).joined(separator: ", ")),
+        ]
+        for (k, v) in rows { print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + "  " + v) }
+        if let policyOut {
+            try Data(try policy.encoded()).write(to: URL(fileURLWithPath: policyOut), options: .atomic)
+            print("policy written to \(policyOut)")
+        }
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify evidence (TPM quote, EK chain, event log, bound identity) against a policy.",
+        discussion: """
+            Runs every check of docs/ATTESTATION.md §5 and reports each one, whatever \
+            failed before it. Exit status 0 only if every check passes. Simulated modes \
+            (software, swtpm) are refused unless --allow-simulated; they are then reported \
+            SIMULATED. With --state, the file remembers the TPM's reset and restart \
+            counters and the nonces accepted, and is updated only when verification passes.
+            """)
+
+    @Option(name: .long, help: "Evidence JSON (from `sealstream-client evidence` or DATA/enclave.json).")
+    var evidence: String
+
+    @Option(name: .long, help: "Policy JSON from `attestation measure --policy-out`.")
+    var policy: String
+
+    @Option(name: .long, help: "The nonce you asked the enclave to answer, hex.")
+    var nonce: String?
+
+    @Flag(name: .long, help: "Accept software and swtpm evidence (reported SIMULATED).")
+    var allowSimulated = false
+
+    @Option(name: .long, help: "Verifier state file (created on first success).")
+    var state: String?
+
+    @Flag(name: .long, help: "Print {ok, simulated, mode, checks} as JSON.")
+    var json = false
+
+    func run() throws {
+        func fail(_ message: String) -> ExitCode {
+            FileHandle.standardError.write(Data("attestation: \(message)\n".utf8))
+            return ExitCode(2)
+        }
+        let verifier: QuoteVerifier
+        do {
+            verifier = try QuoteVerifier(
+                policy: AttestationPolicy.parse(Array(Data(contentsOf: URL(fileURLWithPath: policy)))))
+        } catch {
+            throw fail("\(policy): \(error)")
+        }
+        var nonceBytes: [UInt8]?
+        if let nonce {
+            guard let bytes = Evidence.hexBytes(nonce.hasPrefix("0x") ? String(nonce.dropFirst(2)) : nonce) else {
+                throw ValidationError("--nonce is not hex")
+            }
+            nonceBytes = bytes
+        }
+        var remembered: VerifierState?
+        if let state {
+            if let bytes = FileManager.default.contents(atPath: state) {
+                do { remembered = try VerifierState.parse(Array(bytes)) } catch { throw fail("\(state): \(error)") }
+            } else {
+                remembered = VerifierState()
+            }
+        }
+        let bytes: [UInt8]
+        do { bytes = try Array(Data(contentsOf: URL(fileURLWithPath: evidence))) } catch {
+            throw fail("\(evidence): \(error)")
+        }
+        let report = verifier.verify(
+            evidence: bytes, nonce: nonceBytes, allowSimulated: allowSimulated, state: remembered)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            let mode =
+                report.mode.map { $0.rawValue + (report.simulated ? ", SIMULATED: no hardware root of trust" : "") }
+                ?? "unknown"
+            print("evidence \(evidence) (mode \(mode))")
+            let width = report.checks.map(\.check.count).max() ?? 0
+            for c in report.checks {
+                let name = c.check.padding(toLength: width, withPad: " ", startingAt: 0)
+                if c.pass {
+                    print("PASS  \(name)  \(c.actual)" + (c.detail.isEmpty ? "" : " (\(c.detail))"))
+                } else {
+                    print(
+                        "FAIL  \(name)  expected \(c.expected); got \(c.actual)"
+                            + (c.detail.isEmpty ? "" : ": \(c.detail)"))
+                }
+            }
+            print(
+                report.ok
+                    ? (report.simulated ? "all checks passed (SIMULATED)" : "all checks passed") : "VERIFICATION FAILED"
+            )
+        }
+        if let state, let next = report.nextState {
+            try Data(try next.encoded()).write(to: URL(fileURLWithPath: state), options: .atomic)
+        }
+        if !report.ok { throw ExitCode(1) }
+    }
 }
 
 struct Inspect: ParsableCommand {
@@ -58,7 +246,9 @@ struct Inspect: ParsableCommand {
             ("private netns", "\(r.privateNetworkNamespace)"),
             ("listening sockets", "\(r.listeningSockets)"),
             ("open fds", "\(r.openFileDescriptors)"),
-            ("TPM quote", evidence.quote == nil ? "absent: this evidence is NOT attested" : "present (not verified by inspect)"),
+            ("TPM quote", evidence.quote == nil ? "absent: this evidence is NOT attested"
+                : evidence.mode == .software ? "software stand-in: NOT attested by a TPM (check it with `attestation verify --allow-simulated`)"
+                : "present (not verified by inspect; use `attestation verify`)"),
         ]
         let width = rows.map(\.0.count).max() ?? 0
         for (k, v) in rows {

@@ -16,6 +16,7 @@ APT_PACKAGES=(
     swtpm
     swtpm-tools
     tpm2-tools
+    openssl
 )
 
 missing=()

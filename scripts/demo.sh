@@ -21,9 +21,15 @@ start_host "$BIN" "$DATA" "$WORK/host.log"
 echo "host pid $HOST_PID listening on $HOST_ADDR; data dir $DATA"
 
 echo
-echo "== 2. auditor: fetch fresh evidence for a random nonce and inspect it"
-"$BIN/sealstream-client" evidence --host "$HOST_ADDR" --out "$WORK/evidence.json"
+echo "== 2. auditor: measure the reviewed build, fetch evidence for its own nonce, verify"
+"$BIN/attestation" measure --enclave "$BIN/sealstream-enclave" --config scripts/demo/venue.json \
+    --allow-mode software --policy-out "$WORK/policy.json"
+NONCE="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+"$BIN/sealstream-client" evidence --host "$HOST_ADDR" --nonce "$NONCE" --out "$WORK/evidence.json"
 "$BIN/attestation" inspect "$WORK/evidence.json"
+# software mode: the quote is a stand-in, so verification needs --allow-simulated and
+# reports SIMULATED; without it the auditor's verdict is a failure.
+"$BIN/attestation" verify --evidence "$WORK/evidence.json" --policy "$WORK/policy.json" --nonce "$NONCE" --allow-simulated
 
 echo
 echo "== 3. traders and oracles: scripts/demo/scenario.txt through the encrypted pipeline"

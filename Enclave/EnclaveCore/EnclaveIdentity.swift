@@ -11,6 +11,12 @@ public struct EnclaveIdentity: Sendable {
     /// secp256k1 key that signs batch headers (EIP-712); lives only in this process.
     /// Its address is in the evidence.
     public let signer: Secp256k1PrivateKey
+    /// `software` mode's stand-in attestation key: an ephemeral P-256 key that signs
+    /// TPM-format quotes (docs/ATTESTATION.md §3). It proves nothing about hardware; the
+    /// evidence says `software`, and verifiers refuse it without `--allow-simulated`.
+    let softwareAK: P256SigningKey
+    /// The PCR the measured start is extended into (docs/ATTESTATION.md §2).
+    public static let measurementPCR = 23
     /// Random id of this process lifetime.
     public let instanceID: UInt64
     /// SHA-256 of the enclave executable.
@@ -32,6 +38,7 @@ public struct EnclaveIdentity: Sendable {
     ) {
         self.sessionKey = sessionKey
         self.signer = signer
+        softwareAK = try! P256SigningKey()
         self.instanceID = instanceID
         self.measurement = measurement
         self.configHash = configHash
@@ -63,15 +70,36 @@ public struct EnclaveIdentity: Sendable {
         return hasher.finalize()
     }
 
-    /// Evidence answering `nonce`. In this release it carries no TPM quote.
-    public func evidence(nonce: [UInt8], enclaveTime: UInt64) -> Evidence {
+    /// The application event log of the measured start (docs/ATTESTATION.md §2).
+    public var eventLog: [EventLogEntry] {
+        EventLogEntry.measuredStart(measurement: measurement, configHash: configHash, pcr: Self.measurementPCR)
+    }
+
+    /// Evidence answering `nonce` (at most 64 bytes): the report preimage binding the
+    /// nonce, mode, keys, measurement and configuration, and a quote over its SHA-256 with
+    /// the PCR the event log replays to. In `software` mode the quote is a stand-in signed
+    /// by `softwareAK` (TPM modes are not wired into the worker yet; the host refuses them).
+    public func evidence(nonce: [UInt8], enclaveTime: UInt64) throws -> Evidence {
         var id = ByteWriter(capacity: 8)
         id.write(instanceID)
+        let preimage = try ReportPreimage.build(
+            mode: mode, nonce: nonce, enclaveKey: sessionKey.publicKey.bytes, signer: signer.address.bytes,
+            measurement: measurement, configHash: configHash)
+        let pcrValue = EventLogEntry.replay([measurement, configHash])
+        // The stand-in clock counts milliseconds of wall time, so it never runs backwards
+        // across worker restarts; resetCount and restartCount stay 0.
+        let clock = TPMSClockInfo(clock: enclaveTime / 1_000_000, resetCount: 0, restartCount: 0, safe: true)
+        let quote = try SoftwareQuote.make(
+            qualifying: SHA256.hash(preimage), pcrs: [UInt32(Self.measurementPCR): pcrValue], key: softwareAK, clockInfo: clock)
+        let attestation = TPMAttestation(
+            akPublic: Hex.encode(quote.akPublic), quote: Hex.encode(quote.attest), signature: Hex.encode(quote.signature),
+            pcrs: [Self.measurementPCR], pcrValues: [String(Self.measurementPCR): Hex.encode(pcrValue)])
         return Evidence(
             mode: mode, isolation: isolation, instanceID: Hex.encode(id.bytes),
             enclaveKey: Hex.encode(sessionKey.publicKey.bytes), signer: signer.address.hex,
-            chainId: config.commitments.chainId, verifyingContract: config.commitments.verifyingContract.lowercased(), measurement: Hex.encode(measurement),
-            configHash: Hex.encode(configHash), venueID: config.venueID, nonce: Hex.encode(nonce),
-            enclaveTime: enclaveTime, isolationReport: isolationReport)
+            chainId: config.commitments.chainId, verifyingContract: config.commitments.verifyingContract.lowercased(),
+            measurement: Hex.encode(measurement), configHash: Hex.encode(configHash), venueID: config.venueID,
+            nonce: Hex.encode(nonce), enclaveTime: enclaveTime, isolationReport: isolationReport,
+            attestation: attestation, eventLog: eventLog, reportPreimage: Hex.encode(preimage))
     }
 }

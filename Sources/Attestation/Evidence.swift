@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import SealCrypto
 
 /// How the evidence was produced. Bound into the evidence; verifiers refuse the
 /// simulated modes unless told otherwise.
@@ -49,11 +50,13 @@ public struct IsolationReport: Codable, Equatable, Sendable {
     }
 }
 
-/// The evidence bundle, format version 1 (`docs/EVIDENCE.md`). In this release the
-/// bundle carries the enclave's identity and keys but no TPM quote yet: `quote` is
-/// absent and verifiers must treat such evidence as unattested.
+/// The evidence bundle, format version 2 (docs/EVIDENCE.md, docs/ATTESTATION.md §4): the
+/// enclave's identity and keys, and — from version 2 — the TPM quote that binds them
+/// (`attestation`, `eventLog`, `reportPreimage`). The new fields are optional here so the
+/// model can describe evidence that lacks them, but `QuoteVerifier` requires them all;
+/// evidence without them is unattested.
 public struct Evidence: Codable, Equatable, Sendable {
-    public static let currentVersion = 1
+    public static let currentVersion = 2
 
     public var version: Int
     public var mode: AttestationMode
@@ -80,13 +83,23 @@ public struct Evidence: Codable, Equatable, Sendable {
     /// Enclave time when produced, Unix nanoseconds.
     public var enclaveTime: UInt64
     public var isolationReport: IsolationReport
-    /// Reserved for the TPM quote (attestation issue); nil in this release.
-    public var quote: String?
+    /// The TPM quote and what checking it needs; nil in evidence that is not attested.
+    public var attestation: TPMAttestation?
+    /// The application event log of docs/ATTESTATION.md §2, in extension order.
+    public var eventLog: [EventLogEntry]?
+    /// Hex of the report preimage (docs/ATTESTATION.md §1) whose SHA-256 is the quote's
+    /// extraData.
+    public var reportPreimage: String?
+
+    /// The marshalled TPMS_ATTEST (hex) when the evidence carries a quote. Version 1 had
+    /// a reserved top-level `quote`; version 2 carries it in `attestation.quote`.
+    public var quote: String? { attestation?.quote }
 
     public init(
         mode: AttestationMode, isolation: IsolationClass, instanceID: String, enclaveKey: String, signer: String,
         chainId: UInt64, verifyingContract: String, measurement: String, configHash: String, venueID: UInt64, nonce: String, enclaveTime: UInt64,
-        isolationReport: IsolationReport, quote: String? = nil
+        isolationReport: IsolationReport, attestation: TPMAttestation? = nil, eventLog: [EventLogEntry]? = nil,
+        reportPreimage: String? = nil
     ) {
         self.version = Self.currentVersion
         self.mode = mode
@@ -103,7 +116,9 @@ public struct Evidence: Codable, Equatable, Sendable {
         self.nonce = nonce
         self.enclaveTime = enclaveTime
         self.isolationReport = isolationReport
-        self.quote = quote
+        self.attestation = attestation
+        self.eventLog = eventLog
+        self.reportPreimage = reportPreimage
     }
 
     /// Largest evidence document accepted by `parse`, in bytes.
@@ -130,20 +145,54 @@ public struct Evidence: Codable, Equatable, Sendable {
         guard evidence.signer.hasPrefix("0x"), let signer = hexBytes(String(evidence.signer.dropFirst(2))), signer.count == 20 else {
             throw .inconsistent("signer is not a 0x-prefixed 20-byte address")
         }
+        guard hexBytes(evidence.nonce).map({ $0.count <= ReportPreimage.maxNonceLength }) == true else {
+            throw .inconsistent("nonce is not hex of at most \(ReportPreimage.maxNonceLength) bytes")
+        }
+        for (name, value) in [("measurement", evidence.measurement), ("configHash", evidence.configHash)] {
+            guard hexBytes(value)?.count == 32 else { throw .inconsistent("\(name) is not 32 hex bytes") }
+        }
+        if let attestation = evidence.attestation { try attestation.validate() }
+        if let log = evidence.eventLog {
+            guard log.count <= EventLogEntry.maxEntries else {
+                throw .inconsistent("eventLog has more than \(EventLogEntry.maxEntries) entries")
+            }
+            for entry in log {
+                guard (0..<64).contains(entry.pcr), hexBytes(entry.digest)?.count == 32, !entry.type.isEmpty else {
+                    throw .inconsistent("eventLog entry is not {pcr < 64, type, 32-byte hex digest}")
+                }
+            }
+        }
+        if let preimage = evidence.reportPreimage, hexBytes(preimage) == nil {
+            throw .inconsistent("reportPreimage is not hex")
+        }
         return evidence
     }
+
+    /// The signer address as 20 bytes.
+    public var signerBytes: [UInt8] { Self.hexBytes(String(signer.dropFirst(2))) ?? [] }
 
     /// The enclave's X25519 key as bytes.
     public var enclaveKeyBytes: [UInt8] { Self.hexBytes(enclaveKey) ?? [] }
 
-    static func hexBytes(_ s: String) -> [UInt8]? {
+    /// Bytes of lower- or upper-case hex without prefix; nil on odd length or a non-hex
+    /// character.
+    public static func hexBytes(_ s: String) -> [UInt8]? {
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
         let u = Array(s.utf8)
         guard u.count % 2 == 0 else { return nil }
         var out = [UInt8]()
+        out.reserveCapacity(u.count / 2)
         var i = 0
         while i < u.count {
-            guard let b = UInt8(String(decoding: u[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
-            out.append(b)
+            guard let hi = nibble(u[i]), let lo = nibble(u[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
             i += 2
         }
         return out
@@ -156,4 +205,224 @@ public enum EvidenceError: Error, Equatable, Sendable {
     case malformed(String)
     case unsupportedVersion(Int)
     case inconsistent(String)
+    /// A report preimage (docs/ATTESTATION.md §1) could not be built or parsed.
+    case invalidPreimage(String)
+}
+
+/// The TPM side of version-2 evidence (docs/ATTESTATION.md §4). Binary fields are
+/// lower-case hex without 0x.
+public struct TPMAttestation: Codable, Equatable, Sendable {
+    /// Marshalled TPMT_PUBLIC of the attestation key.
+    public var akPublic: String
+    /// Marshalled TPMS_ATTEST (the contents of the TPM2B_ATTEST `TPM2_Quote` returns).
+    public var quote: String
+    /// Marshalled TPMT_SIGNATURE over SHA-256 of `quote`.
+    public var signature: String
+    /// The PCR bank of `pcrValues`: `sha256` (`sha1`, `sha384`, `sha512` parse, and fail
+    /// verification).
+    public var pcrBank: String
+    /// Quoted PCR indices, ascending.
+    public var pcrs: [Int]
+    /// PCR values at the time of the quote, by decimal index (`"23"`), hex.
+    public var pcrValues: [String: String]
+    /// DER of the EK certificate, hex; absent in `software` mode.
+    public var ekCertificate: String?
+    /// DER of intermediate CA certificates, hex, the leaf's issuer first; may be absent.
+    public var ekChain: [String]?
+
+    public init(
+        akPublic: String, quote: String, signature: String, pcrBank: String = "sha256", pcrs: [Int],
+        pcrValues: [String: String], ekCertificate: String? = nil, ekChain: [String]? = nil
+    ) {
+        self.akPublic = akPublic
+        self.quote = quote
+        self.signature = signature
+        self.pcrBank = pcrBank
+        self.pcrs = pcrs
+        self.pcrValues = pcrValues
+        self.ekCertificate = ekCertificate
+        self.ekChain = ekChain
+    }
+
+    /// Digest size of each PCR bank name this format knows.
+    public static let bankDigestSizes = ["sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64]
+    /// Most intermediate certificates accepted in `ekChain`.
+    public static let maxChainLength = 4
+
+    /// Internal consistency: hex everywhere, pcrs ascending and < 64, one value of the
+    /// bank's size for each quoted PCR and no other.
+    func validate() throws(EvidenceError) {
+        for (name, value) in [("akPublic", akPublic), ("quote", quote), ("signature", signature)] {
+            guard let bytes = Evidence.hexBytes(value), !bytes.isEmpty else {
+                throw .inconsistent("attestation.\(name) is not hex")
+            }
+        }
+        guard let size = Self.bankDigestSizes[pcrBank] else {
+            throw .inconsistent("attestation.pcrBank \(pcrBank) is unknown")
+        }
+        guard !pcrs.isEmpty, pcrs.allSatisfy({ (0..<64).contains($0) }),
+            zip(pcrs, pcrs.dropFirst()).allSatisfy({ $0 < $1 })
+        else {
+            throw .inconsistent("attestation.pcrs is not ascending indices below 64")
+        }
+        guard Set(pcrValues.keys) == Set(pcrs.map(String.init)) else {
+            throw .inconsistent("attestation.pcrValues does not have exactly one value per quoted PCR")
+        }
+        guard pcrValues.values.allSatisfy({ Evidence.hexBytes($0)?.count == size }) else {
+            throw .inconsistent("attestation.pcrValues are not \(size)-byte hex values")
+        }
+        if let ek = ekCertificate, Evidence.hexBytes(ek)?.isEmpty != false {
+            throw .inconsistent("attestation.ekCertificate is not hex")
+        }
+        let chain = ekChain ?? []
+        guard chain.count <= Self.maxChainLength, chain.allSatisfy({ Evidence.hexBytes($0)?.isEmpty == false }) else {
+            throw .inconsistent("attestation.ekChain is not at most \(Self.maxChainLength) hex certificates")
+        }
+    }
+
+    /// PCR values by index, decoded (after `validate`).
+    public var pcrValueBytes: [Int: [UInt8]] {
+        var out: [Int: [UInt8]] = [:]
+        for (key, value) in pcrValues {
+            if let index = Int(key), let bytes = Evidence.hexBytes(value) { out[index] = bytes }
+        }
+        return out
+    }
+}
+
+/// One application event (docs/ATTESTATION.md §2): the enclave extended `pcr` of the
+/// SHA-256 bank with `digest`.
+public struct EventLogEntry: Codable, Equatable, Sendable {
+    /// `type` of the enclave executable's measurement.
+    public static let enclaveExecutable = "enclave-executable"
+    /// `type` of the venue configuration's hash.
+    public static let venueConfig = "venue-config"
+    /// Most entries accepted in an evidence document.
+    public static let maxEntries = 64
+
+    public var pcr: Int
+    public var type: String
+    /// SHA-256 digest extended into the PCR, hex.
+    public var digest: String
+
+    public init(pcr: Int, type: String, digest: String) {
+        self.pcr = pcr
+        self.type = type
+        self.digest = digest
+    }
+
+    /// The log §2 prescribes: the executable's measurement, then the configuration hash.
+    public static func measuredStart(measurement: [UInt8], configHash: [UInt8], pcr: Int) -> [EventLogEntry] {
+        [
+            EventLogEntry(pcr: pcr, type: enclaveExecutable, digest: hexString(measurement)),
+            EventLogEntry(pcr: pcr, type: venueConfig, digest: hexString(configHash)),
+        ]
+    }
+
+    /// The PCR value after extending a PCR that starts at 32 zero bytes with each digest
+    /// in order: pcr = SHA-256(pcr ‖ digest).
+    public static func replay(_ digests: [[UInt8]]) -> [UInt8] {
+        digests.reduce([UInt8](repeating: 0, count: 32)) { SHA256.hash($0 + $1) }
+    }
+}
+
+/// The report preimage of docs/ATTESTATION.md §1. Its SHA-256 is the quote's extraData,
+/// so every field here is bound to the TPM's signature.
+public struct ReportPreimage: Equatable, Sendable {
+    /// `sealstream/attest/v1` and four zero bytes.
+    public static let domainTag: [UInt8] = Array("sealstream/attest/v1".utf8) + [0, 0, 0, 0]
+    /// Longest nonce the preimage carries, in bytes.
+    public static let maxNonceLength = 64
+
+    public var mode: AttestationMode
+    public var nonce: [UInt8]
+    /// X25519 order-flow key, 32 bytes.
+    public var enclaveKey: [UInt8]
+    /// secp256k1 signer address, 20 bytes.
+    public var signer: [UInt8]
+    /// SHA-256 of the enclave executable.
+    public var measurement: [UInt8]
+    /// SHA-256 of the venue configuration file.
+    public var configHash: [UInt8]
+
+    /// The preimage bytes; throws when a field has the wrong length.
+    public static func build(
+        mode: AttestationMode, nonce: [UInt8], enclaveKey: [UInt8], signer: [UInt8], measurement: [UInt8],
+        configHash: [UInt8]
+    ) throws(EvidenceError) -> [UInt8] {
+        guard nonce.count <= maxNonceLength else {
+            throw .invalidPreimage("nonce of \(nonce.count) bytes exceeds \(maxNonceLength)")
+        }
+        for (name, value, size) in [
+            ("enclaveKey", enclaveKey, 32), ("signer", signer, 20), ("measurement", measurement, 32),
+            ("configHash", configHash, 32),
+        ]
+        where value.count != size {
+            throw .invalidPreimage("\(name) is \(value.count) bytes, expected \(size)")
+        }
+        return domainTag + [mode.preimageCode, UInt8(nonce.count)] + nonce + enclaveKey + signer + measurement
+            + configHash
+    }
+
+    /// Parses exactly one preimage: domain tag, known mode, nonce length ≤ 64, total
+    /// length 142 + nonce length.
+    public static func parse(_ bytes: [UInt8]) throws(EvidenceError) -> ReportPreimage {
+        guard bytes.count >= 26, Array(bytes[0..<24]) == domainTag else {
+            throw .invalidPreimage("no sealstream/attest/v1 domain tag")
+        }
+        guard let mode = AttestationMode.allCases.first(where: { $0.preimageCode == bytes[24] }) else {
+            throw .invalidPreimage("unknown mode byte \(bytes[24])")
+        }
+        let n = Int(bytes[25])
+        guard n <= maxNonceLength else { throw .invalidPreimage("nonce length \(n) exceeds \(maxNonceLength)") }
+        guard bytes.count == 142 + n else {
+            throw .invalidPreimage("\(bytes.count) bytes, expected \(142 + n) for a \(n)-byte nonce")
+        }
+        func field(_ offset: Int, _ size: Int) -> [UInt8] { Array(bytes[26 + n + offset..<26 + n + offset + size]) }
+        return ReportPreimage(
+            mode: mode, nonce: Array(bytes[26..<26 + n]), enclaveKey: field(0, 32), signer: field(32, 20),
+            measurement: field(52, 32), configHash: field(84, 32))
+    }
+
+    public init(
+        mode: AttestationMode, nonce: [UInt8], enclaveKey: [UInt8], signer: [UInt8], measurement: [UInt8],
+        configHash: [UInt8]
+    ) {
+        self.mode = mode
+        self.nonce = nonce
+        self.enclaveKey = enclaveKey
+        self.signer = signer
+        self.measurement = measurement
+        self.configHash = configHash
+    }
+
+    /// The preimage bytes.
+    public func bytes() throws(EvidenceError) -> [UInt8] {
+        try Self.build(
+            mode: mode, nonce: nonce, enclaveKey: enclaveKey, signer: signer, measurement: measurement,
+            configHash: configHash)
+    }
+}
+
+extension AttestationMode {
+    /// The mode's byte in the report preimage: 1 software, 2 swtpm, 3 tpm.
+    public var preimageCode: UInt8 {
+        switch self {
+        case .software: 1
+        case .swtpm: 2
+        case .tpm: 3
+        }
+    }
+}
+
+/// Lower-case hex.
+func hexString(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out = [UInt8]()
+    out.reserveCapacity(bytes.count * 2)
+    for b in bytes {
+        out.append(digits[Int(b >> 4)])
+        out.append(digits[Int(b & 0x0f)])
+    }
+    return String(decoding: out, as: UTF8.self)
 }

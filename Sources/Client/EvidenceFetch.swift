@@ -6,8 +6,10 @@ import Wire
 /// document parses strictly, answers our nonce, and names a well-formed enclave key.
 /// TPM quote verification against a policy is not built yet (README, Attestation).
 public enum EvidenceFetch {
-    public static func fetch(over connection: Connection, timeoutMillis: Int32 = 10_000) throws(ClientError) -> Evidence {
-        let nonce = Sodium.randomBytes(32)
+    /// Asks for evidence answering `nonce` (default: 32 fresh random bytes; at most 64).
+    public static func fetch(
+        over connection: Connection, nonce: [UInt8] = Sodium.randomBytes(32), timeoutMillis: Int32 = 10_000
+    ) throws(ClientError) -> Evidence {
         try connection.send(EvidenceRequest(nonce: nonce).encode())
         while true {
             let frame = try connection.receive(timeoutMillis: timeoutMillis)

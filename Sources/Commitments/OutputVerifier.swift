@@ -141,8 +141,8 @@ public struct OutputVerifier {
             parse.verdict(what: "headers"), venue.verdict(what: "headers"), digest.verdict(what: "headers"),
             signature.verdict(what: "signatures"), index.verdict(what: "headers"), previous.verdict(what: "links"),
             sequence.verdict(what: "ranges"), time.verdict(what: "headers"), consistency.verdict(what: "proofs"),
-            log.verdict(what: "roots"), decisionParse.verdict(what: "decisions"), decisionBatch.verdict(what: "decisions"),
-            inclusion.verdict(what: "proofs"),
+            log.verdict(what: "roots"), decisionParse.verdict(what: "decisions"), decisionBatch.verdict(what: "decisions and batch counts"),
+            inclusion.verdict(what: "struct hashes and proofs"),
         ]
     }
 

@@ -29,6 +29,18 @@ public enum SealCryptoError: Error, Equatable, Sendable {
     /// libsecp256k1 failed an operation that should succeed (context set-up, or a signature
     /// that did not check out after signing); nothing was produced.
     case secp256k1Failure
+    /// The coordinates are not a point on NIST P-256 (off the curve, a coordinate not
+    /// below the field prime p, or longer than 32 bytes).
+    case invalidP256Point
+    /// libcrypto failed an operation that should succeed (key generation, signing,
+    /// encoding); `reason` is OpenSSL's error queue, drained.
+    case openSSLFailure(operation: String, reason: String)
+    /// A certificate could not be decoded (bad DER or PEM, trailing bytes, not exactly
+    /// one certificate).
+    case invalidCertificate(reason: String)
+    /// `X509_verify_cert` refused the chain: OpenSSL's verification error text, and the
+    /// depth (0 = leaf) of the certificate it concerns.
+    case certificateChainRejected(reason: String, depth: Int)
 }
 
 /// One-time libsodium initialisation. Every public entry point of this module calls

@@ -2,6 +2,7 @@ import ArgumentParser
 import Client
 import Engine
 import Foundation
+import SealCrypto
 import Wire
 
 @main
@@ -135,9 +136,16 @@ struct EvidenceCommand: ParsableCommand {
     @Option(name: .long, help: "Where to write the evidence JSON.")
     var out: String
 
+    @Option(name: .long, help: "The nonce the evidence must answer, hex, up to 64 bytes (default: 32 random bytes). An auditor picks its own and passes it to `attestation verify --nonce`.")
+    var nonce: String?
+
+    func validate() throws {
+        if let nonce { guard let b = Hex.decode(nonce), (1...64).contains(b.count) else { throw ValidationError("--nonce must be 1...64 bytes of hex") } }
+    }
+
     func run() throws {
         let connection = try Connection(address: host)
-        let evidence = try EvidenceFetch.fetch(over: connection)
+        let evidence = try EvidenceFetch.fetch(over: connection, nonce: nonce.flatMap(Hex.decode) ?? Sodium.randomBytes(32))
         try Data(try evidence.encoded()).write(to: URL(fileURLWithPath: out))
         print("wrote \(out): enclave \(evidence.instanceID), mode \(evidence.mode.rawValue)\(evidence.simulated ? " (SIMULATED)" : "")")
     }

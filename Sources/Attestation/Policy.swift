@@ -1,0 +1,156 @@
+import SealCrypto
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What a verifier accepts (docs/ATTESTATION.md §5): the reference measurement and
+/// configuration, the modes, the PCR the enclave extends, optionally the boot PCRs, and
+/// the roots EK certificates must chain to. `attestation measure` writes it; JSON,
+/// binary values in lower-case hex.
+public struct AttestationPolicy: Codable, Equatable, Sendable {
+    public static let currentVersion = 1
+    /// The PCR of §2 when the policy does not name one.
+    public static let defaultPCR = 23
+    /// Largest policy document accepted by `parse`, in bytes.
+    public static let maxEncodedLength = 256 * 1024
+
+    public var version: Int
+    /// SHA-256 of the enclave executable.
+    public var measurement: String
+    /// SHA-256 of the venue configuration file.
+    public var configHash: String
+    /// Modes accepted. The simulated ones (`software`, `swtpm`) also need the verifier's
+    /// explicit `allowSimulated`.
+    public var allowedModes: [AttestationMode]
+    /// The PCR (SHA-256 bank) the enclave extends with its event log; 8…23, default 23.
+    public var pcr: Int
+    /// Expected SHA-256 values of PCRs 0–7 in `tpm` mode, by decimal index; absent or
+    /// empty: the boot chain is not constrained.
+    public var bootPCRs: [String: String]?
+    /// PEM root certificates EK certificates of `tpm` evidence must chain to (TPM
+    /// manufacturers' CAs). Never put a simulator's CA here.
+    public var ekRoots: [String]
+    /// PEM root certificates for `swtpm` evidence (swtpm_localca's root).
+    public var swtpmEKRoots: [String]
+    /// Names (hex, nameAlg ‖ SHA-256) of enrolled attestation keys. When non-empty, the
+    /// AK must be one of them; `tpm` evidence requires a non-empty list (see the
+    /// `ak.enrolled` check).
+    public var akNames: [String]
+
+    public init(
+        measurement: [UInt8], configHash: [UInt8], allowedModes: [AttestationMode], pcr: Int = defaultPCR,
+        bootPCRs: [Int: [UInt8]]? = nil, ekRoots: [String] = [], swtpmEKRoots: [String] = [], akNames: [[UInt8]] = []
+    ) {
+        self.version = Self.currentVersion
+        self.measurement = hexString(measurement)
+        self.configHash = hexString(configHash)
+        self.allowedModes = allowedModes
+        self.pcr = pcr
+        self.bootPCRs = bootPCRs.map {
+            Dictionary(uniqueKeysWithValues: $0.map { (String($0.key), hexString($0.value)) })
+        }
+        self.ekRoots = ekRoots
+        self.swtpmEKRoots = swtpmEKRoots
+        self.akNames = akNames.map(hexString)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case version, measurement, configHash, allowedModes, pcr, bootPCRs, ekRoots, swtpmEKRoots, akNames
+    }
+
+    /// Decodes with defaults for the optional keys (`pcr` 23, empty root and AK lists).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decode(Int.self, forKey: .version)
+        measurement = try c.decode(String.self, forKey: .measurement)
+        configHash = try c.decode(String.self, forKey: .configHash)
+        allowedModes = try c.decode([AttestationMode].self, forKey: .allowedModes)
+        pcr = try c.decodeIfPresent(Int.self, forKey: .pcr) ?? Self.defaultPCR
+        bootPCRs = try c.decodeIfPresent([String: String].self, forKey: .bootPCRs)
+        ekRoots = try c.decodeIfPresent([String].self, forKey: .ekRoots) ?? []
+        swtpmEKRoots = try c.decodeIfPresent([String].self, forKey: .swtpmEKRoots) ?? []
+        akNames = try c.decodeIfPresent([String].self, forKey: .akNames) ?? []
+    }
+
+    public func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return Array(try encoder.encode(self))
+    }
+
+    /// Strict parse: size limit, known version, then `validate()`.
+    public static func parse(_ bytes: [UInt8]) throws(PolicyError) -> AttestationPolicy {
+        guard bytes.count <= maxEncodedLength else { throw .tooLarge(bytes.count) }
+        let policy: AttestationPolicy
+        do {
+            policy = try JSONDecoder().decode(AttestationPolicy.self, from: Data(bytes))
+        } catch {
+            throw .malformed(String(describing: error))
+        }
+        try policy.validate()
+        return policy
+    }
+
+    /// Internal consistency: 32-byte hex values, a PCR in 8…23, boot PCRs only 0–7, at
+    /// least one mode, roots that parse as certificates, AK names of 34 bytes.
+    public func validate() throws(PolicyError) {
+        guard version == Self.currentVersion else { throw .unsupportedVersion(version) }
+        guard Evidence.hexBytes(measurement)?.count == 32 else { throw .invalid("measurement is not 32 hex bytes") }
+        guard Evidence.hexBytes(configHash)?.count == 32 else { throw .invalid("configHash is not 32 hex bytes") }
+        guard !allowedModes.isEmpty else { throw .invalid("allowedModes is empty") }
+        guard (8...23).contains(pcr) else { throw .invalid("pcr \(pcr) is not in 8...23") }
+        for (key, value) in bootPCRs ?? [:] {
+            guard let index = Int(key), (0...7).contains(index), Evidence.hexBytes(value)?.count == 32 else {
+                throw .invalid("bootPCRs must map \"0\"…\"7\" to 32-byte hex values")
+            }
+        }
+        for name in akNames where Evidence.hexBytes(name)?.count != 34 {
+            throw .invalid("akNames entry is not 34 hex bytes (0x000b ‖ SHA-256)")
+        }
+        _ = try roots(for: .tpm)
+        _ = try roots(for: .swtpm)
+    }
+
+    /// The parsed EK roots trusted for `mode` (none for `software`).
+    public func roots(for mode: AttestationMode) throws(PolicyError) -> [X509Certificate] {
+        let pems: [String]
+        switch mode {
+        case .tpm: pems = ekRoots
+        case .swtpm: pems = swtpmEKRoots
+        case .software: pems = []
+        }
+        var out: [X509Certificate] = []
+        for pem in pems {
+            do { out.append(try X509Certificate(pem: pem)) } catch {
+                throw .invalid("EK root for \(mode.rawValue): \(error)")
+            }
+        }
+        return out
+    }
+
+    /// Boot PCR expectations by index.
+    public var bootPCRValues: [Int: [UInt8]] {
+        var out: [Int: [UInt8]] = [:]
+        for (key, value) in bootPCRs ?? [:] {
+            if let index = Int(key), let bytes = Evidence.hexBytes(value) { out[index] = bytes }
+        }
+        return out
+    }
+
+    /// The value the policy PCR must have after the §2 log of this measurement and
+    /// configuration.
+    public var expectedPCRValue: [UInt8] {
+        EventLogEntry.replay([Evidence.hexBytes(measurement) ?? [], Evidence.hexBytes(configHash) ?? []])
+    }
+}
+
+/// Why a policy could not be used.
+public enum PolicyError: Error, Equatable, Sendable {
+    case tooLarge(Int)
+    case malformed(String)
+    case unsupportedVersion(Int)
+    case invalid(String)
+}

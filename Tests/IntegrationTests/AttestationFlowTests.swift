@@ -1,0 +1,50 @@
+import Foundation
+import SealCrypto
+import Testing
+import Wire
+
+/// The auditor's flow against a real enclave in `software` mode: measure the reviewed
+/// build, fetch evidence for one's own nonce, verify. The quote is a software stand-in,
+/// so it passes only with --allow-simulated, and says SIMULATED.
+@Suite("Auditor verifies a real enclave's evidence", .serialized)
+struct AttestationFlowTests {
+    @Test func measureChallengeVerify() throws {
+        let host = try HostProcess(label: "attest")
+        defer { host.stop() }
+        let dir = host.workDirectory
+        let cli = try Binaries.path("attestation")
+        let nonce = Hex.encode(Sodium.randomBytes(32))
+        let evidence = dir.appendingPathComponent("evidence.json").path
+        let fetched = try runCommand(try Binaries.path("sealstream-client"),
+                                     ["evidence", "--host", host.address, "--nonce", nonce, "--out", evidence])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+
+        let policy = dir.appendingPathComponent("policy.json").path
+        let measured = try runCommand(cli, ["measure", "--enclave", try Binaries.path("sealstream-enclave"),
+                                            "--config", Binaries.venueConfig, "--allow-mode", "software", "--policy-out", policy])
+        #expect(measured.status == 0, "\(measured.stderr)")
+
+        func verify(_ extra: [String], policy: String = policy) throws -> (status: Int32, report: [String: Any], failing: Set<String>) {
+            let r = try runCommand(cli, ["verify", "--evidence", evidence, "--policy", policy, "--json"] + extra)
+            let report = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
+            let checks = report["checks"] as? [[String: Any]] ?? []
+            return (r.status, report, Set(checks.filter { $0["pass"] as? Bool == false }.map { $0["check"] as! String }))
+        }
+        let good = try verify(["--nonce", nonce, "--allow-simulated"])
+        #expect(good.status == 0 && good.failing.isEmpty, "\(good.failing)")
+        #expect(good.report["simulated"] as? Bool == true)
+
+        // Simulated evidence is refused unless the verifier opts in.
+        let strict = try verify(["--nonce", nonce])
+        #expect(strict.status == 1 && strict.failing.contains("mode"))
+        // Another nonce: stale or replayed evidence.
+        let stale = try verify(["--nonce", Hex.encode(Sodium.randomBytes(32)), "--allow-simulated"])
+        #expect(stale.status == 1 && stale.failing == ["nonce"])
+        // A policy for another binary: the measurement (and the PCR it replays to) differ.
+        let otherPolicy = dir.appendingPathComponent("other.json").path
+        _ = try runCommand(cli, ["measure", "--enclave", try Binaries.path("sealstream-host"), "--config", Binaries.venueConfig,
+                                 "--allow-mode", "software", "--policy-out", otherPolicy])
+        let wrongBinary = try verify(["--nonce", nonce, "--allow-simulated"], policy: otherPolicy)
+        #expect(wrongBinary.status == 1 && wrongBinary.failing.contains("measurement"), "\(wrongBinary.failing)")
+    }
+}
