@@ -70,7 +70,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "sealstream-enclave",
-            dependencies: ["EnclaveCore", "Commitments", "CEnclaveSys"],
+            dependencies: ["EnclaveCore", "Commitments", "CEnclaveSys", "CTPM"],
             path: "Enclave/sealstream-enclave"
         ),
 

@@ -33,6 +33,9 @@ struct ctpm {
     /// Set by ctpm_create_ak: the AK's blobs (the private part is wrapped by the EK's
     /// seed-derived key and only loadable under that EK in this TPM) and its parent.
     int has_ak;
+    /// The AK is a primary in the endorsement hierarchy (ctpm_create_primary_ak): it is
+    /// regenerated from the endorsement seed for each quote instead of loaded.
+    int ak_is_primary;
     uint32_t ak_parent_index;
     TPM2B_PUBLIC ak_public;
     TPM2B_PRIVATE ak_private;
@@ -729,12 +732,43 @@ ctpm_rc ctpm_create_ak(ctpm_t *t, uint32_t ek_cert_index, uint8_t *ak_public, si
     t->ak_public = *pub;
     t->ak_private = *priv;
     t->ak_parent_index = ek_cert_index;
+    t->ak_is_primary = 0;
     t->has_ak = 1;
 out:
     keep(&rc, flush(t->esys, &session));
     keep(&rc, flush(t->esys, &ak));
     keep(&rc, flush(t->esys, &ek));
     Esys_Free(priv);
+    Esys_Free(pub);
+    Esys_Free(name);
+    return rc;
+}
+
+ctpm_rc ctpm_create_primary_ak(ctpm_t *t, uint8_t *ak_public, size_t *ak_public_len, uint8_t *ak_name,
+                               size_t *ak_name_len) {
+    if (t == NULL || ak_public == NULL || ak_public_len == NULL || ak_name == NULL || ak_name_len == NULL) {
+        return TSS2_ESYS_RC_BAD_REFERENCE;
+    }
+    TPM2B_PUBLIC tmpl;
+    ak_template(&tmpl);
+    ESYS_TR ak = ESYS_TR_NONE;
+    TPM2B_PUBLIC *pub = NULL;
+    TPM2B_NAME *name = NULL;
+    TSS2_RC rc = create_primary(t, ESYS_TR_RH_ENDORSEMENT, &tmpl, &ak, &pub);
+    if (rc == TSS2_RC_SUCCESS) {
+        rc = Esys_TR_GetName(t->esys, ak, &name);
+    }
+    keep(&rc, flush(t->esys, &ak));
+    if (rc == TSS2_RC_SUCCESS) {
+        rc = put_tpmt_public(&pub->publicArea, ak_public, ak_public_len);
+    }
+    if (rc == TSS2_RC_SUCCESS) {
+        rc = put_bytes(name->name, name->size, ak_name, ak_name_len);
+    }
+    if (rc == TSS2_RC_SUCCESS) {
+        t->has_ak = 1;
+        t->ak_is_primary = 1;
+    }
     Esys_Free(pub);
     Esys_Free(name);
     return rc;
@@ -758,19 +792,29 @@ ctpm_rc ctpm_quote(ctpm_t *t, const uint8_t qualifying[32], const uint32_t *pcrs
     TPMT_SIGNATURE *signature = NULL;
     int policy_only = 0;
 
-    rc = create_ek(t, t->ak_parent_index, &ek, &policy_only, NULL);
-    if (rc != TSS2_RC_SUCCESS) {
-        goto out;
-    }
-    rc = ek_auth(t, policy_only, &session);
-    if (rc != TSS2_RC_SUCCESS) {
-        goto out;
-    }
-    rc = Esys_Load(t->esys, ek, session, ESYS_TR_NONE, ESYS_TR_NONE, &t->ak_private, &t->ak_public, &ak);
-    keep(&rc, flush(t->esys, &session));
-    keep(&rc, flush(t->esys, &ek));
-    if (rc != TSS2_RC_SUCCESS) {
-        goto out;
+    if (t->ak_is_primary) {
+        // Same seed, same template: the same key as ctpm_create_primary_ak returned.
+        TPM2B_PUBLIC tmpl;
+        ak_template(&tmpl);
+        rc = create_primary(t, ESYS_TR_RH_ENDORSEMENT, &tmpl, &ak, NULL);
+        if (rc != TSS2_RC_SUCCESS) {
+            goto out;
+        }
+    } else {
+        rc = create_ek(t, t->ak_parent_index, &ek, &policy_only, NULL);
+        if (rc != TSS2_RC_SUCCESS) {
+            goto out;
+        }
+        rc = ek_auth(t, policy_only, &session);
+        if (rc != TSS2_RC_SUCCESS) {
+            goto out;
+        }
+        rc = Esys_Load(t->esys, ek, session, ESYS_TR_NONE, ESYS_TR_NONE, &t->ak_private, &t->ak_public, &ak);
+        keep(&rc, flush(t->esys, &session));
+        keep(&rc, flush(t->esys, &ek));
+        if (rc != TSS2_RC_SUCCESS) {
+            goto out;
+        }
     }
     TPM2B_DATA qualifying_data = {.size = CTPM_DIGEST_SIZE};
     memcpy(qualifying_data.buffer, qualifying, CTPM_DIGEST_SIZE);

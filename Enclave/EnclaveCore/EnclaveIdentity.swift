@@ -3,6 +3,17 @@ import Engine
 import SealCrypto
 import Wire
 
+/// Where quotes come from in the TPM modes (`swtpm`, `tpm`): the worker executable
+/// implements it over the TPM; `software` mode signs a stand-in instead.
+public protocol QuoteSource: Sendable {
+    /// PCRs to quote (SHA-256 bank), ascending: the measurement PCR, and in `tpm` mode
+    /// the boot PCRs 0–7 too.
+    var pcrs: [Int] { get }
+    /// A quote over `qualifying` (32 bytes) with the PCR values it covers, the AK's
+    /// public area and the EK certificate.
+    func quote(qualifying: [UInt8]) throws -> TPMAttestation
+}
+
 /// Who this enclave process is: its keys (generated at start, never written out), its
 /// measurement, configuration, mode and isolation facts.
 public struct EnclaveIdentity: Sendable {
@@ -15,6 +26,8 @@ public struct EnclaveIdentity: Sendable {
     /// TPM-format quotes (docs/ATTESTATION.md §3). It proves nothing about hardware; the
     /// evidence says `software`, and verifiers refuse it without `--allow-simulated`.
     let softwareAK: P256SigningKey
+    /// The TPM in `swtpm` and `tpm` modes; nil in `software` mode.
+    public let quoteSource: (any QuoteSource)?
     /// The PCR the measured start is extended into (docs/ATTESTATION.md §2).
     public static let measurementPCR = 23
     /// Random id of this process lifetime.
@@ -34,8 +47,10 @@ public struct EnclaveIdentity: Sendable {
 
     public init(
         sessionKey: KXKeyPair, signer: Secp256k1PrivateKey, instanceID: UInt64, measurement: [UInt8], configHash: [UInt8], config: VenueConfig,
-        mode: AttestationMode, isolation: IsolationClass, isolationReport: IsolationReport
+        mode: AttestationMode, isolation: IsolationClass, isolationReport: IsolationReport,
+        quoteSource: (any QuoteSource)? = nil
     ) {
+        self.quoteSource = quoteSource
         self.sessionKey = sessionKey
         self.signer = signer
         softwareAK = try! P256SigningKey()
@@ -77,23 +92,29 @@ public struct EnclaveIdentity: Sendable {
 
     /// Evidence answering `nonce` (at most 64 bytes): the report preimage binding the
     /// nonce, mode, keys, measurement and configuration, and a quote over its SHA-256 with
-    /// the PCR the event log replays to. In `software` mode the quote is a stand-in signed
-    /// by `softwareAK` (TPM modes are not wired into the worker yet; the host refuses them).
+    /// the PCR the event log replays to: from the TPM in `swtpm` and `tpm` modes, a
+    /// stand-in signed by `softwareAK` in `software` mode.
     public func evidence(nonce: [UInt8], enclaveTime: UInt64) throws -> Evidence {
         var id = ByteWriter(capacity: 8)
         id.write(instanceID)
         let preimage = try ReportPreimage.build(
             mode: mode, nonce: nonce, enclaveKey: sessionKey.publicKey.bytes, signer: signer.address.bytes,
             measurement: measurement, configHash: configHash)
-        let pcrValue = EventLogEntry.replay([measurement, configHash])
-        // The stand-in clock counts milliseconds of wall time, so it never runs backwards
-        // across worker restarts; resetCount and restartCount stay 0.
-        let clock = TPMSClockInfo(clock: enclaveTime / 1_000_000, resetCount: 0, restartCount: 0, safe: true)
-        let quote = try SoftwareQuote.make(
-            qualifying: SHA256.hash(preimage), pcrs: [UInt32(Self.measurementPCR): pcrValue], key: softwareAK, clockInfo: clock)
-        let attestation = TPMAttestation(
-            akPublic: Hex.encode(quote.akPublic), quote: Hex.encode(quote.attest), signature: Hex.encode(quote.signature),
-            pcrs: [Self.measurementPCR], pcrValues: [String(Self.measurementPCR): Hex.encode(pcrValue)])
+        let attestation: TPMAttestation
+        if let quoteSource {
+            attestation = try quoteSource.quote(qualifying: SHA256.hash(preimage))
+        } else {
+            let pcrValue = EventLogEntry.replay([measurement, configHash])
+            // The stand-in clock counts milliseconds of wall time, so it never runs
+            // backwards across worker restarts; resetCount and restartCount stay 0.
+            let clock = TPMSClockInfo(clock: enclaveTime / 1_000_000, resetCount: 0, restartCount: 0, safe: true)
+            let quote = try SoftwareQuote.make(
+                qualifying: SHA256.hash(preimage), pcrs: [UInt32(Self.measurementPCR): pcrValue], key: softwareAK,
+                clockInfo: clock)
+            attestation = TPMAttestation(
+                akPublic: Hex.encode(quote.akPublic), quote: Hex.encode(quote.attest), signature: Hex.encode(quote.signature),
+                pcrs: [Self.measurementPCR], pcrValues: [String(Self.measurementPCR): Hex.encode(pcrValue)])
+        }
         return Evidence(
             mode: mode, isolation: isolation, instanceID: Hex.encode(id.bytes),
             enclaveKey: Hex.encode(sessionKey.publicKey.bytes), signer: signer.address.hex,

@@ -18,7 +18,9 @@ import Wire
 // logs JSON lines on stderr. Started by sealstream-host; not meant to be run by hand.
 
 let usage = """
-    usage: sealstream-enclave --config FILE [--attestation software] [--max-sessions N] [--commitments on|off]
+    usage: sealstream-enclave --config FILE [--attestation software|swtpm|tpm] [--tcti CONF]
+                              [--max-sessions N] [--commitments on|off]
+    swtpm and tpm modes need --tcti (swtpm:path=SOCKET, or device:/dev/tpmrm0 for tpm).
     The host starts this worker and speaks the link protocol on its stdin/stdout.
     """
 
@@ -26,6 +28,7 @@ var configPath: String?
 var mode = AttestationMode.software
 var maxSessions = 100_000
 var commitments = true
+var tcti: String?
 var arguments = CommandLine.arguments.dropFirst()
 while let arg = arguments.popFirst() {
     switch arg {
@@ -38,6 +41,7 @@ while let arg = arguments.popFirst() {
     case "--max-sessions":
         guard let raw = arguments.popFirst(), let n = Int(raw), n > 0 else { exit(64) }
         maxSessions = n
+    case "--tcti": tcti = arguments.popFirst()
     case "--commitments":
         switch arguments.popFirst() {
         case "on": commitments = true
@@ -53,9 +57,8 @@ while let arg = arguments.popFirst() {
 guard let configPath else {
     Log.error("bad_arguments", [("reason", "--config is required")]); exit(64)
 }
-guard mode == .software else {
-    // TPM-backed modes arrive with the attestation issue; refuse rather than pretend.
-    Log.error("unsupported_mode", [("mode", mode.rawValue)]); exit(78)
+if (mode != .software) != (tcti != nil) {
+    Log.error("bad_arguments", [("reason", "--tcti goes with --attestation swtpm or tpm, and only with them")]); exit(64)
 }
 
 signal(SIGPIPE, SIG_IGN)
@@ -75,10 +78,19 @@ let worker: Worker<PerpEngine>
 do {
     let configBytes = try FileIO.read(configPath, limit: 1 << 20)
     let config = try JSONDecoder().decode(VenueConfig.self, from: Data(configBytes))
+    let measurement = SHA256.hash(try FileIO.read("/proc/self/exe"))
+    let configHash = SHA256.hash(configBytes)
+    // In TPM modes the measured start goes into the TPM's PCR before any input is read.
+    // The TPM is opened after hardening: a private network namespace still reaches
+    // swtpm's Unix socket and /dev/tpmrm0.
+    let quoteSource: (any QuoteSource)? = try tcti.map {
+        try TPMQuoteSource(tcti: $0, mode: mode, measurementPCR: EnclaveIdentity.measurementPCR,
+                           eventLog: [measurement, configHash])
+    }
     let identity = EnclaveIdentity(
         sessionKey: try KXKeyPair(), signer: try Secp256k1PrivateKey(), instanceID: Sodium.randomUInt64(),
-        measurement: SHA256.hash(try FileIO.read("/proc/self/exe")), configHash: SHA256.hash(configBytes),
-        config: config, mode: mode, isolation: .process, isolationReport: isolationReport)
+        measurement: measurement, configHash: configHash,
+        config: config, mode: mode, isolation: .process, isolationReport: isolationReport, quoteSource: quoteSource)
     worker = try Worker(
         identity: identity, engine: try PerpEngine(config: config, accountCommitment: identity.accountCommitment),
         maxSessions: maxSessions, commitments: commitments, clock: realtimeNanos)

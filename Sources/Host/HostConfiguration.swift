@@ -14,6 +14,8 @@ public struct HostConfiguration: Sendable {
     /// Venue configuration file, passed to the enclave (which measures it).
     public var venueConfigPath: String
     public var attestation: AttestationMode = .software
+    /// TPM connection passed to the worker in swtpm and tpm modes.
+    public var tcti: String?
     /// Where the read-only HTTP API over the public outputs listens; nil: off.
     public var httpHost: String? = "127.0.0.1"
     public var httpPort: Int = 7401

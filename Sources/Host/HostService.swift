@@ -31,7 +31,7 @@ public final class HostService: Service, @unchecked Sendable {
             arguments: [
                 "--config", configuration.venueConfigPath, "--attestation", configuration.attestation.rawValue,
                 "--commitments", configuration.commitments ? "on" : "off",
-            ],
+            ] + (configuration.tcti.map { ["--tcti", $0] } ?? []),
             configure: { bootstrap in
                 bootstrap
                     .channelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: cfg.linkLowWatermark, high: cfg.linkHighWatermark))

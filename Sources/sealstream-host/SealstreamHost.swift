@@ -28,8 +28,11 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Address to accept clients on, HOST:PORT. Port 0 picks a free port (see DATA/host.json).")
     var listen: String = "127.0.0.1:7400"
 
-    @Option(name: .long, help: "Attestation mode: software, swtpm or tpm. Only software is available in this release.")
+    @Option(name: .long, help: "Attestation mode: software (no TPM, a SIMULATED stand-in quote), swtpm (the TPM 2.0 simulator, SIMULATED) or tpm (the machine's TPM).")
     var attestation: HostConfiguration.AttestationMode = .software
+
+    @Option(name: .long, help: "TPM connection for swtpm and tpm modes: swtpm:path=SOCKET (scripts/swtpm.sh with SWTPM_TRANSPORT=unix; the worker's private network namespace cannot reach TCP) or device:/dev/tpmrm0 (default in tpm mode).")
+    var tcti: String?
 
     @Option(name: .long, help: "Venue configuration JSON, measured by the enclave (see docs/CONFIG.md).")
     var config: String
@@ -68,8 +71,11 @@ struct Run: AsyncParsableCommand {
         guard linkBufferKib >= 16, maxInFlight >= 1, maxConnections >= 1 else {
             throw ValidationError("--link-buffer-kib must be >= 16; --max-in-flight and --max-connections >= 1")
         }
-        guard attestation == .software else {
-            throw ValidationError("--attestation \(attestation.rawValue) is not available yet; use software (see README, Attestation)")
+        if attestation == .swtpm && tcti == nil {
+            throw ValidationError("--attestation swtpm needs --tcti swtpm:path=SOCKET (see scripts/swtpm.sh)")
+        }
+        if attestation == .software && tcti != nil {
+            throw ValidationError("--tcti goes with --attestation swtpm or tpm")
         }
         guard FileManager.default.isReadableFile(atPath: config) else {
             throw ValidationError("--config \(config): file not readable")
@@ -103,6 +109,7 @@ struct Run: AsyncParsableCommand {
         configuration.listenHost = host
         configuration.listenPort = port
         configuration.attestation = attestation
+        configuration.tcti = attestation == .tpm ? (tcti ?? "device:/dev/tpmrm0") : tcti
         configuration.maxConnections = maxConnections
         configuration.maxInFlightPerConnection = maxInFlight
         configuration.linkHighWatermark = linkBufferKib * 1024

@@ -47,4 +47,50 @@ struct AttestationFlowTests {
         let wrongBinary = try verify(["--nonce", nonce, "--allow-simulated"], policy: otherPolicy)
         #expect(wrongBinary.status == 1 && wrongBinary.failing.contains("measurement"), "\(wrongBinary.failing)")
     }
+
+    /// The same flow with the worker quoting from a real swtpm (started by
+    /// scripts/swtpm.sh, Unix socket): the quote comes from the TPM, the EK certificate
+    /// chains to the run's throwaway CA, and relabelling the evidence `tpm` fails.
+    @Test func swtpmQuoteFromARealWorkerVerifies() throws {
+        let dir = try makeTemporaryDirectory("swtpm-attest")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let script = Binaries.packageRoot.appendingPathComponent("scripts/swtpm.sh").path
+        let tpmDir = dir.appendingPathComponent("tpm").path
+        let started = try runCommand("/usr/bin/env", ["SWTPM_TRANSPORT=unix", "bash", script, "start", tpmDir])
+        try #require(started.status == 0, "swtpm did not start: \(started.stderr)")
+        defer { _ = try? runCommand("/usr/bin/env", ["bash", script, "stop", tpmDir]) }
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(started.stdout.utf8)) as? [String: Any])
+        let tcti = try #require(info["tcti"] as? String)
+        let roots = try #require(info["ekRoots"] as? String)
+
+        let host = try HostProcess(label: "swtpm", extraArguments: ["--attestation", "swtpm", "--tcti", tcti])
+        defer { host.stop() }
+        let cli = try Binaries.path("attestation")
+        let nonce = Hex.encode(Sodium.randomBytes(32))
+        let evidence = dir.appendingPathComponent("evidence.json").path
+        let fetched = try runCommand(try Binaries.path("sealstream-client"),
+                                     ["evidence", "--host", host.address, "--nonce", nonce, "--out", evidence])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        let policy = dir.appendingPathComponent("policy.json").path
+        let measured = try runCommand(cli, ["measure", "--enclave", try Binaries.path("sealstream-enclave"), "--config",
+                                            Binaries.venueConfig, "--allow-mode", "swtpm", "--swtpm-ek-root", roots,
+                                            "--policy-out", policy])
+        #expect(measured.status == 0, "\(measured.stderr)")
+        func failing(_ file: String, _ extra: [String]) throws -> (Int32, Set<String>) {
+            let r = try runCommand(cli, ["verify", "--evidence", file, "--policy", policy, "--json"] + extra)
+            let report = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
+            let checks = report["checks"] as? [[String: Any]] ?? []
+            return (r.status, Set(checks.filter { $0["pass"] as? Bool == false }.map { $0["check"] as! String }))
+        }
+        let good = try failing(evidence, ["--nonce", nonce, "--allow-simulated"])
+        #expect(good.0 == 0 && good.1.isEmpty, "\(good.1)")
+        // The same quote claimed as hardware: the mode is bound into the preimage.
+        var text = try String(contentsOfFile: evidence, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"mode\" : \"swtpm\"", with: "\"mode\" : \"tpm\"")
+            .replacingOccurrences(of: "\"simulated\" : true", with: "\"simulated\" : false")
+        let relabelled = dir.appendingPathComponent("relabelled.json").path
+        try text.write(toFile: relabelled, atomically: true, encoding: .utf8)
+        let claimed = try failing(relabelled, ["--nonce", nonce, "--allow-simulated"])
+        #expect(claimed.0 == 1 && claimed.1.contains("preimage"), "\(claimed.1)")
+    }
 }

@@ -30,7 +30,7 @@ struct EnclaveIsolationTests {
             products.formUnion((t["product_dependencies"] as? [String]) ?? [])
         }
         #expect(products.isEmpty, "external products in the enclave: \(products)")
-        #expect(closure == ["sealstream-enclave", "EnclaveCore", "CEnclaveSys", "SealCrypto", "CSodium", "CSecp256k1", "COpenSSL",
+        #expect(closure == ["sealstream-enclave", "EnclaveCore", "CEnclaveSys", "CTPM", "SealCrypto", "CSodium", "CSecp256k1", "COpenSSL",
                            "Commitments", "Wire", "Engine", "Attestation"])
         // And the binary carries no NIO symbols.
         let binary = try Array(Data(contentsOf: URL(fileURLWithPath: try Binaries.path("sealstream-enclave"))))

@@ -143,6 +143,15 @@ ctpm_rc ctpm_create_ak(ctpm_t *tpm, uint32_t ek_cert_index,
                        uint8_t *ak_public, size_t *ak_public_len,
                        uint8_t *ak_name, size_t *ak_name_len);
 
+/// Creates the AK of ATTESTATION.md §3 as a *primary* key in the endorsement hierarchy
+/// (same template as ctpm_create_ak): derived from the endorsement seed, so it is the
+/// same key on every start of this TPM and its Name can be pinned; the quote's
+/// qualifiedSigner is then 0x000b ‖ SHA-256(0x4000000b ‖ Name). Outputs its marshalled
+/// TPMT_PUBLIC and Name and flushes it; ctpm_quote regenerates it. Replaces an AK made
+/// by ctpm_create_ak. This is the AK the worker uses.
+ctpm_rc ctpm_create_primary_ak(ctpm_t *tpm, uint8_t *ak_public, size_t *ak_public_len,
+                               uint8_t *ak_name, size_t *ak_name_len);
+
 /// TPM2_Quote with the AK over PCRs `pcrs` (n of them, strictly ascending, 0…23) of the
 /// SHA-256 bank, with 32 bytes of qualifying data (ATTESTATION.md §1). Outputs the
 /// TPMS_ATTEST (the TPM2B_ATTEST's contents; its PCR digest is SHA-256 of the selected

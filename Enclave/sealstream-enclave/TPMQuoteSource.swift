@@ -1,0 +1,77 @@
+import Attestation
+import CTPM
+import EnclaveCore
+import Wire
+
+/// The worker's TPM (`swtpm` or `tpm` mode) through CTPM: measures the start into the
+/// PCR, holds the attestation key (a primary in the endorsement hierarchy, regenerated
+/// for each quote) and answers quotes. Used from the worker's one thread only.
+final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
+    enum Failure: Error, CustomStringConvertible {
+        case tpm(String, UInt32)
+
+        var description: String {
+            switch self {
+            case .tpm(let what, let rc): "\(what): \(String(cString: ctpm_error_string(rc)))"
+            }
+        }
+    }
+
+    private let handle: OpaquePointer
+    let pcrs: [Int]
+    let akPublic: [UInt8]
+    let ekCertificate: [UInt8]
+
+    /// Opens the TPM at `tcti`, resets the measurement PCR and extends it with each
+    /// event log digest in order, creates the AK and reads the EK certificate.
+    init(tcti: String, mode: AttestationMode, measurementPCR: Int, eventLog digests: [[UInt8]]) throws {
+        ctpm_silence_tss_logging()
+        var h: OpaquePointer?
+        try Self.check(ctpm_open(tcti, &h), "open \(tcti.prefix { $0 != ":" }) TPM")
+        handle = h!
+        pcrs = mode == .tpm ? Array(0...7) + [measurementPCR] : [measurementPCR]
+        let pcr = UInt32(measurementPCR)
+        try Self.check(ctpm_pcr_reset(handle, pcr), "reset PCR \(pcr)")
+        for d in digests { try Self.check(ctpm_pcr_extend(handle, pcr, d), "extend PCR \(pcr)") }
+        var name = [UInt8](repeating: 0, count: Int(CTPM_NAME_MAX))
+        var nameLength = name.count
+        akPublic = try Self.output(Int(CTPM_PUBLIC_MAX), "create the attestation key") { [handle] buffer, length in
+            ctpm_create_primary_ak(handle, buffer, length, &name, &nameLength)
+        }
+        ekCertificate = try Self.output(Int(CTPM_EK_CERT_MAX), "read the EK certificate") { [handle] buffer, length in
+            ctpm_read_ek_certificate(handle, 0, buffer, length)
+        }
+    }
+
+    deinit { ctpm_close(handle) }
+
+    func quote(qualifying: [UInt8]) throws -> TPMAttestation {
+        let selection = pcrs.map(UInt32.init)
+        var signature = [UInt8](repeating: 0, count: Int(CTPM_SIGNATURE_MAX))
+        var signatureLength = signature.count
+        let attest = try Self.output(Int(CTPM_ATTEST_MAX), "quote") { [handle] buffer, length in
+            ctpm_quote(handle, qualifying, selection, selection.count, buffer, length, &signature, &signatureLength)
+        }
+        var values = [UInt8](repeating: 0, count: 32 * selection.count)
+        try Self.check(ctpm_pcr_read(handle, selection, selection.count, &values), "read PCRs")
+        var pcrValues: [String: String] = [:]
+        for (i, pcr) in pcrs.enumerated() { pcrValues[String(pcr)] = Hex.encode(Array(values[(32 * i)..<(32 * i + 32)])) }
+        return TPMAttestation(
+            akPublic: Hex.encode(akPublic), quote: Hex.encode(attest), signature: Hex.encode(Array(signature[..<signatureLength])),
+            pcrs: pcrs, pcrValues: pcrValues, ekCertificate: Hex.encode(ekCertificate))
+    }
+
+    private static func check(_ rc: UInt32, _ what: String) throws {
+        guard rc == 0 else { throw Failure.tpm(what, rc) }
+    }
+
+    private static func output(
+        _ capacity: Int, _ what: String, _ call: (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<Int>) -> UInt32
+    ) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: capacity)
+        var length = capacity
+        let rc = buffer.withUnsafeMutableBufferPointer { call($0.baseAddress!, &length) }
+        try check(rc, what)
+        return Array(buffer[..<length])
+    }
+}
