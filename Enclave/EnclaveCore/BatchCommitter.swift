@@ -92,9 +92,9 @@ public struct BatchCommitter {
         }
     }
 
-    /// Notes accounts whose state an event changed.
-    public mutating func noteChanged(_ accounts: [UInt64]) {
-        for id in accounts where dirtySet.insert(id).inserted { dirty.append(id) }
+    /// Notes an account whose state an event changed (repeats are ignored).
+    public mutating func noteChanged(_ account: UInt64) {
+        if dirtySet.insert(account).inserted { dirty.append(account) }
     }
 
     /// Whether the open batch should close at the end of this cycle, at enclave time `now`.

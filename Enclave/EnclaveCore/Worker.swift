@@ -203,8 +203,11 @@ public final class Worker<E: MatchingEngine> {
 
     /// Takes the engine's public outputs after an event into the open batch.
     private func collectPublicOutputs() {
-        let changed = engine.takeChangedAccounts()
-        if !changed.isEmpty { committer?.noteChanged(changed) }
+        if committer != nil {
+            engine.drainChangedAccounts { self.committer!.noteChanged($0) }
+        } else {
+            engine.drainChangedAccounts { _ in }
+        }
         let decisions = engine.takeDecisions()
         if !decisions.isEmpty {
             counters.liquidations += UInt64(decisions.count)

@@ -39,21 +39,12 @@ public struct AccountStore: Sequence, Sendable {
     public func mapValues<T>(_ transform: (Account) throws -> T) rethrows -> [UInt64: T] { try storage.mapValues(transform) }
     public func makeIterator() -> Dictionary<UInt64, Account>.Iterator { storage.makeIterator() }
 
-    /// Distinct ids changed since the last call, in the order of their first change
-    /// (deterministic: mutation order is). Clears the record.
-    public mutating func takeChanged() -> [UInt64] {
-        guard !changed.isEmpty else { return [] }
-        defer { changed.removeAll(keepingCapacity: true) }
-        if changed.count == 1 { return changed }
-        if changed.count <= 32 {
-            // One event's worth (the enclave drains after every event): a scan is cheaper
-            // than hashing.
-            var out: [UInt64] = []
-            out.reserveCapacity(changed.count)
-            for id in changed where !out.contains(id) { out.append(id) }
-            return out
-        }
-        var seen = Set<UInt64>(minimumCapacity: changed.count)
-        return changed.filter { seen.insert($0).inserted }
+    /// Calls `body` with each id changed since the last call, in mutation order, repeats
+    /// included (callers deduplicate), and clears the record. Allocates nothing: the
+    /// enclave drains after every event.
+    public mutating func drainChanged(_ body: (UInt64) -> Void) {
+        guard !changed.isEmpty else { return }
+        for id in changed { body(id) }
+        changed.removeAll(keepingCapacity: true)
     }
 }

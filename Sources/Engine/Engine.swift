@@ -42,9 +42,10 @@ public protocol MatchingEngine {
     mutating func takeDecisions() -> [LiquidationDecision]
     /// Funding payments since the last call (public outputs).
     mutating func takeFundingPayments() -> [FundingPayment]
-    /// Accounts whose state changed since the last call, each once, in the order of
-    /// their first change: the leaves the enclave rehashes for `stateRoot`.
-    mutating func takeChangedAccounts() -> [UInt64]
+    /// Calls `body` with each account whose state changed since the last call (repeats
+    /// possible), in the order of the changes: the leaves the enclave rehashes for
+    /// `stateRoot`.
+    mutating func drainChangedAccounts(_ body: (UInt64) -> Void)
     /// Appends the canonical state of `account` (docs/COMMITMENTS.md §2.2) to `writer`;
     /// false when the account does not exist.
     func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool
@@ -56,7 +57,7 @@ extension MatchingEngine {
     public mutating func takeMakerFills() -> [MakerFill] { [] }
     public mutating func takeDecisions() -> [LiquidationDecision] { [] }
     public mutating func takeFundingPayments() -> [FundingPayment] { [] }
-    public mutating func takeChangedAccounts() -> [UInt64] { [] }
+    public mutating func drainChangedAccounts(_ body: (UInt64) -> Void) {}
     public func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool { false }
     public func haltedMarkets(at now: UInt64) -> [UInt32] { [] }
 }

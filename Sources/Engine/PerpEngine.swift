@@ -410,7 +410,7 @@ public struct PerpEngine: MatchingEngine {
         return markets[mi].oracle.mark(at: now)
     }
 
-    public mutating func takeChangedAccounts() -> [UInt64] { accounts.takeChanged() }
+    public mutating func drainChangedAccounts(_ body: (UInt64) -> Void) { accounts.drainChanged(body) }
 
     public func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool {
         guard let a = accounts[account] else { return false }

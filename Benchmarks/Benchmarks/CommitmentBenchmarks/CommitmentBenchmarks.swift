@@ -49,7 +49,7 @@ let benchmarks: @Sendable () -> Void = {
             // A venue whose 100k accounts are already committed.
             var committer = try! BatchCommitter(config: venue())
             body.withUnsafeBytes { committer.recordEvent(sequence: 1, enclaveTime: 1, type: .sealedRequest, body: $0) }
-            committer.noteChanged(Array(1...UInt64(accounts)))
+            for id in 1...UInt64(accounts) { committer.noteChanged(id) }
             _ = committer.close(now: 1, haltedMarkets: [], signer: signer, writeState: writeState, salt: salt)
             var sequence: UInt64 = 1
             var round: UInt64 = 0
@@ -62,7 +62,7 @@ let benchmarks: @Sendable () -> Void = {
                     for i in 0..<n {
                         sequence += 1
                         committer.recordEvent(sequence: sequence, enclaveTime: sequence, type: .sealedRequest, body: raw)
-                        committer.noteChanged([changed[i % changed.count]])
+                        committer.noteChanged(changed[i % changed.count])
                     }
                 }
                 blackHole(committer.close(now: sequence, haltedMarkets: [], signer: signer, writeState: writeState, salt: salt))
