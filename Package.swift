@@ -117,6 +117,7 @@ let package = Package(
             name: "attestation",
             dependencies: [
                 "Attestation",
+                "Client",
                 "Commitments",
                 "SealCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

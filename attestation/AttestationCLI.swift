@@ -1,5 +1,6 @@
 import ArgumentParser
 import Attestation
+import Client
 import Commitments
 import Foundation
 import SealCrypto
@@ -13,11 +14,11 @@ struct AttestationCLI: ParsableCommand {
             `measure` computes the reference measurement of an enclave build and writes a \
             policy; `verify` checks evidence (its TPM quote, EK chain, event log and bound \
             identity) against that policy from the bytes alone. `inspect` only parses; \
-            `verify-outputs` checks the signed outputs. Not built yet: `challenge` (needs \
-            an HTTP evidence endpoint; fetch evidence with `sealstream-client evidence` and \
-            pass its nonce to `verify --nonce`) and `enroll` (AK credential activation).
+            `verify-outputs` checks the signed outputs. `challenge` fetches fresh evidence \
+            for a nonce it makes up over the host's HTTP API. Not built yet: `enroll` (AK \
+            credential activation).
             """,
-        subcommands: [Inspect.self, Measure.self, Verify.self, VerifyOutputs.self])
+        subcommands: [Inspect.self, Measure.self, Challenge.self, Verify.self, VerifyOutputs.self])
 }
 
 struct Measure: ParsableCommand {
@@ -353,5 +354,47 @@ struct VerifyOutputs: ParsableCommand {
             print(ok ? "all checks passed" : "VERIFICATION FAILED")
         }
         if !ok { throw ExitCode(1) }
+    }
+}
+
+struct Challenge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fetch fresh evidence for a random nonce from the host's HTTP API.",
+        discussion: """
+            GET URL/v1/evidence?nonce=HEX with 32 fresh random bytes; writes the evidence
+            to --out and prints the nonce, which `verify --nonce` must be given: evidence
+            that answers another nonce is stale or replayed. Nothing is verified here.
+            """)
+
+    @Option(name: .long, help: "The host's HTTP API: http://HOST:PORT (or HOST:PORT).")
+    var url: String
+
+    @Option(name: .long, help: "Where to write the evidence JSON.")
+    var out: String
+
+    func run() throws {
+        var address = url
+        if address.hasPrefix("http://") { address.removeFirst("http://".count) }
+        while address.hasSuffix("/") { address.removeLast() }
+        let nonce = Sodium.randomBytes(32)
+        let hex = nonce.map { String(format: "%02x", $0) }.joined()
+        let response = try HTTPFetch.get(address, path: "/v1/evidence?nonce=\(hex)")
+        guard response.status == 200 else {
+            FileHandle.standardError.write(Data("attestation: \(url) answered \(response.status): \(String(decoding: response.body, as: UTF8.self))\n".utf8))
+            throw ExitCode(1)
+        }
+        do {
+            let evidence = try Evidence.parse(response.body)
+            guard evidence.nonce == hex else {
+                FileHandle.standardError.write(Data("attestation: the evidence answers another nonce (stale or replayed)\n".utf8))
+                throw ExitCode(1)
+            }
+        } catch let error as EvidenceError {
+            FileHandle.standardError.write(Data("attestation: the answer is not evidence: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        try Data(response.body).write(to: URL(fileURLWithPath: out))
+        print("wrote \(out)")
+        print("nonce \(hex)")
     }
 }

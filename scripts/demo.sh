@@ -24,8 +24,7 @@ echo
 echo "== 2. auditor: measure the reviewed build, fetch evidence for its own nonce, verify"
 "$BIN/attestation" measure --enclave "$BIN/sealstream-enclave" --config scripts/demo/venue.json \
     --allow-mode software --policy-out "$WORK/policy.json"
-NONCE="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
-"$BIN/sealstream-client" evidence --host "$HOST_ADDR" --nonce "$NONCE" --out "$WORK/evidence.json"
+NONCE="$("$BIN/attestation" challenge --url "http://$HTTP_ADDR" --out "$WORK/evidence.json" | awk '/^nonce /{print $2}')"
 "$BIN/attestation" inspect "$WORK/evidence.json"
 # software mode: the quote is a stand-in, so verification needs --allow-simulated and
 # reports SIMULATED; without it the auditor's verdict is a failure.

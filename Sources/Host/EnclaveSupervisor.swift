@@ -47,6 +47,13 @@ final class EnclaveSupervisor: @unchecked Sendable {
     private(set) var helloJSON: [UInt8]?
     /// Appends the enclave's public outputs and serves them to the HTTP API.
     let publisher: OutputPublisher
+    /// Evidence requests from the HTTP API in flight, by their reserved route.
+    private var evidenceWaiters: [UInt32: EventLoopPromise<ByteBuffer>] = [:]
+    private var nextEvidenceRoute = EnclaveSupervisor.evidenceRoutes.lowerBound
+    /// Routes for the HTTP API's evidence requests; connections use the ones below.
+    static let evidenceRoutes: Range<UInt32> = 0xF000_0000..<UInt32.max
+    /// Most HTTP evidence requests in flight at once (each one is a TPM quote).
+    static let maxEvidenceInFlight = 8
     /// Called on the event loop each time a worker becomes ready, with its pid.
     var onReady: ((pid_t) -> Void)?
 
@@ -199,8 +206,38 @@ final class EnclaveSupervisor: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         repeat {
             nextRoute = nextRoute &+ 1
+            if nextRoute >= Self.evidenceRoutes.lowerBound { nextRoute = 1 }
         } while nextRoute == 0 || connections[nextRoute] != nil
         return nextRoute
+    }
+
+    /// Asks the worker for evidence answering `nonce` on behalf of the HTTP API; the
+    /// future holds the reply frame (evidence, or a refusal). Fails when no worker is up
+    /// or too many requests are waiting. Call on the event loop.
+    func requestEvidence(nonce: [UInt8]) -> EventLoopFuture<ByteBuffer> {
+        eventLoop.preconditionInEventLoop()
+        guard evidenceWaiters.count < Self.maxEvidenceInFlight else {
+            return eventLoop.makeFailedFuture(EvidenceRequestError.busy)
+        }
+        repeat {
+            nextEvidenceRoute = nextEvidenceRoute &+ 1
+            if !Self.evidenceRoutes.contains(nextEvidenceRoute) { nextEvidenceRoute = Self.evidenceRoutes.lowerBound }
+        } while evidenceWaiters[nextEvidenceRoute] != nil
+        let route = nextEvidenceRoute
+        let frame = EvidenceRequest(nonce: nonce).encode()
+        guard frame.withUnsafeBytes({ forward(route: route, frame: $0) }) else {
+            return eventLoop.makeFailedFuture(EvidenceRequestError.enclaveUnavailable)
+        }
+        let promise = eventLoop.makePromise(of: ByteBuffer.self)
+        evidenceWaiters[route] = promise
+        scheduleFlush()
+        return promise.futureResult
+    }
+
+    private func failEvidenceWaiters() {
+        let waiters = evidenceWaiters
+        evidenceWaiters = [:]
+        for p in waiters.values { p.fail(EvidenceRequestError.enclaveUnavailable) }
     }
 
     // MARK: - Client → enclave
@@ -319,6 +356,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
                     handler.touchedThisBatch = true
                     touched.append(handler)
                 }
+            } else if let waiter = evidenceWaiters.removeValue(forKey: route) {
+                waiter.succeed(frame)
             } else {
                 metrics.repliesUndeliverable.add(1, ordering: .relaxed)
             }
@@ -361,6 +400,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
         worker.waitForExit(on: eventLoop).whenComplete { result in
             let how = (try? result.get()) ?? "unknown"
             if stopping {
+                self.failEvidenceWaiters()
                 self.logger.info("enclave stopped", metadata: ["worker": "\(worker.label)", "exit": "\(how)"])
                 self.state = .stopped
                 self.stopPromise?.succeed()
@@ -382,7 +422,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
         }
         // Everything in flight died with the worker. Say so to every client: their
         // sessions are gone and unanswered requests were not sequenced by the next worker.
-        var lost = 0
+        var lost = evidenceWaiters.count
+        failEvidenceWaiters()
         for handler in connections.values { lost += handler.forgetInFlight() }
         metrics.framesLostInCrash.add(UInt64(lost), ordering: .relaxed)
         restarts += 1
@@ -495,4 +536,10 @@ final class LinkHandler: ChannelInboundHandler, @unchecked Sendable {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         context.close(promise: nil)
     }
+}
+
+/// Why the HTTP API got no evidence.
+enum EvidenceRequestError: Error {
+    case enclaveUnavailable
+    case busy
 }

@@ -2,6 +2,7 @@ import Commitments
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Wire
 
 /// The read-only HTTP API over the enclave's public outputs (docs/COMMITMENTS.md §4).
 /// Runs on its own event loop so that a slow request (an event proof over a long log)
@@ -16,11 +17,14 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private let publisher: OutputPublisher
     private let metrics: HostMetrics
+    /// Fresh evidence for a nonce from the worker (on the supervisor's loop).
+    private let evidence: @Sendable ([UInt8]) -> EventLoopFuture<ByteBuffer>
     private var request: HTTPRequestHead?
 
-    init(publisher: OutputPublisher, metrics: HostMetrics) {
+    init(publisher: OutputPublisher, metrics: HostMetrics, evidence: @escaping @Sendable ([UInt8]) -> EventLoopFuture<ByteBuffer>) {
         self.publisher = publisher
         self.metrics = metrics
+        self.evidence = evidence
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -30,10 +34,48 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head = request else { return }
             request = nil
+            let (path, query) = Self.split(head.uri)
+            if head.method == .GET, path == "/v1/evidence" {
+                answerEvidence(context: context, head: head, nonce: query["nonce"])
+                return
+            }
             let (status, body) = answer(head)
-            metrics.httpRequests.add(1, ordering: .relaxed)
-            if status.code >= 400 { metrics.httpErrors.add(1, ordering: .relaxed) }
-            respond(context: context, head: head, status: status, body: body)
+            finish(context: context, head: head, status: status, body: body)
+        }
+    }
+
+    private func finish(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8]) {
+        metrics.httpRequests.add(1, ordering: .relaxed)
+        if status.code >= 400 { metrics.httpErrors.add(1, ordering: .relaxed) }
+        respond(context: context, head: head, status: status, body: body)
+    }
+
+    /// `GET /v1/evidence?nonce=HEX`: the worker's evidence answering the verifier's
+    /// 32-byte nonce (docs/ATTESTATION.md). The host only relays it.
+    private func answerEvidence(context: ChannelHandlerContext, head: HTTPRequestHead, nonce: String?) {
+        guard let hex = nonce, let bytes = Hex.decode(hex), bytes.count == EvidenceRequest.bodyLength else {
+            let (status, body) = error(.badRequest, "nonce=HEX (32 bytes) is required")
+            return finish(context: context, head: head, status: status, body: body)
+        }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        evidence(bytes).hop(to: context.eventLoop).whenComplete { result in
+            let (handler, context) = bound.value
+            var status = HTTPResponseStatus.ok
+            var body: [UInt8]
+            switch result {
+            case .success(let frame):
+                let parsed = frame.withUnsafeReadableBytes { try? FrameParser.parseHeader($0, direction: .toClient) }
+                if let header = parsed ?? nil, header.type == .evidence {
+                    body = Array(frame.readableBytesView.dropFirst(header.bodyOffset))
+                } else {
+                    (status, body) = handler.error(.badGateway, "the enclave refused the evidence request")
+                }
+            case .failure(EvidenceRequestError.busy):
+                (status, body) = handler.error(.serviceUnavailable, "too many evidence requests in flight; retry")
+            case .failure:
+                (status, body) = handler.error(.serviceUnavailable, "no enclave worker is running")
+            }
+            handler.finish(context: context, head: head, status: status, body: body)
         }
     }
 
@@ -60,6 +102,8 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             guard let lines = publisher.decisionLines(batch: index) else { return error(.notFound, "no such batch") }
             return (.ok, Self.array(lines))
+        case (2, "v1", "evidence"):
+            return error(.methodNotAllowed, "only GET")
         case (3, "v1", "events") where parts[2] == "proof":
             guard let sequence = query["sequence"].flatMap({ UInt64($0) }), sequence > 0 else {
                 return error(.badRequest, "sequence=N (N >= 1) is required")

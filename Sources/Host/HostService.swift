@@ -98,7 +98,9 @@ public final class HostService: Service, @unchecked Sendable {
                     .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                     .childChannelInitializer { channel in
                         channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMapThrowing {
-                            try channel.pipeline.syncOperations.addHandler(HTTPAPIHandler(publisher: publisher, metrics: metrics))
+                            try channel.pipeline.syncOperations.addHandler(HTTPAPIHandler(
+                                publisher: publisher, metrics: metrics,
+                                evidence: { nonce in loop.flatSubmit { supervisor.requestEvidence(nonce: nonce) } }))
                         }
                     }
                     .bind(host: httpHost, port: configuration.httpPort)

@@ -136,11 +136,11 @@ struct EvidenceCommand: ParsableCommand {
     @Option(name: .long, help: "Where to write the evidence JSON.")
     var out: String
 
-    @Option(name: .long, help: "The nonce the evidence must answer, hex, up to 64 bytes (default: 32 random bytes). An auditor picks its own and passes it to `attestation verify --nonce`.")
+    @Option(name: .long, help: "The nonce the evidence must answer, 32 bytes of hex (default: random). An auditor picks its own and passes it to `attestation verify --nonce`.")
     var nonce: String?
 
     func validate() throws {
-        if let nonce { guard let b = Hex.decode(nonce), (1...64).contains(b.count) else { throw ValidationError("--nonce must be 1...64 bytes of hex") } }
+        if let nonce { guard Hex.decode(nonce)?.count == EvidenceRequest.bodyLength else { throw ValidationError("--nonce must be 32 bytes of hex") } }
     }
 
     func run() throws {

@@ -1,3 +1,4 @@
+import Client
 import Foundation
 import SealCrypto
 import Testing
@@ -30,6 +31,16 @@ struct AttestationFlowTests {
             let checks = report["checks"] as? [[String: Any]] ?? []
             return (r.status, report, Set(checks.filter { $0["pass"] as? Bool == false }.map { $0["check"] as! String }))
         }
+        // The same through the host's HTTP API: `attestation challenge` picks the nonce.
+        let challenged = dir.appendingPathComponent("challenged.json").path
+        let challenge = try runCommand(cli, ["challenge", "--url", "http://" + host.httpAddress, "--out", challenged])
+        #expect(challenge.status == 0, "\(challenge.stderr)")
+        let challengeNonce = try #require(challenge.stdout.split(separator: "\n").first { $0.hasPrefix("nonce ") }?.dropFirst(6))
+        let viaHTTP = try runCommand(cli, ["verify", "--evidence", challenged, "--policy", policy, "--nonce", String(challengeNonce),
+                                           "--allow-simulated"])
+        #expect(viaHTTP.status == 0, "\(viaHTTP.stdout)")
+        #expect(try HTTPFetch.get(host.httpAddress, path: "/v1/evidence?nonce=abcd").status == 400)
+
         let good = try verify(["--nonce", nonce, "--allow-simulated"])
         #expect(good.status == 0 && good.failing.isEmpty, "\(good.failing)")
         #expect(good.report["simulated"] as? Bool == true)
