@@ -33,10 +33,14 @@ print(reference.ETH_TESTER_CHAIN_ID, reference.ETH_TESTER_CONTRACT)")
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-contract.XXXXXX")"
 trap 'stop_host >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 "$BIN/sealstream-client" demo-venue --chain-id "$CHAIN_ID" --verifying-contract "$CONTRACT" > "$WORK/venue.json"
+"$BIN/attestation" measure --enclave "$BIN/sealstream-enclave" --config "$WORK/venue.json" --allow-mode software \
+    --policy-out "$WORK/policy.json" > /dev/null
+ATTEST=(--policy "$WORK/policy.json" --allow-simulated)
 VENUE_CONFIG="$WORK/venue.json" start_host "$BIN" "$WORK/data" "$WORK/host.log"
-"$BIN/sealstream-client" scenario scripts/demo/scenario.txt --host "$HOST_ADDR" --venue "$WORK/venue.json" > "$WORK/scenario.txt"
+"$BIN/sealstream-client" scenario scripts/demo/scenario.txt --host "$HOST_ADDR" --venue "$WORK/venue.json" "${ATTEST[@]}" \
+    > "$WORK/scenario.txt"
 echo "contracts: liquidation drill (1,024 traders, one batch)"
-"$BIN/sealstream-client" drill --host "$HOST_ADDR" --traders 1024
+"$BIN/sealstream-client" drill --host "$HOST_ADDR" --traders 1024 "${ATTEST[@]}"
 stop_host
 
 OUT="$WORK/data/outputs"

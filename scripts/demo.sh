@@ -34,12 +34,15 @@ echo
 echo "== 3. traders and oracles: scripts/demo/scenario.txt through the encrypted pipeline"
 # --verify-inclusion: each trader then proves that every request of its was sequenced,
 # from its own ciphertext and receipt and the host's proof against a signed header.
+# Every client verifies the enclave against the auditor's policy before it opens a
+# session (--policy; software mode needs --allow-simulated).
+ATTEST=(--policy "$WORK/policy.json" --allow-simulated)
 "$BIN/sealstream-client" scenario scripts/demo/scenario.txt --host "$HOST_ADDR" --venue scripts/demo/venue.json \
-    --verify-inclusion "$HTTP_ADDR"
+    --verify-inclusion "$HTTP_ADDR" "${ATTEST[@]}"
 
 echo
 echo "== 4. liquidation drill: 200 traders at 15x, one signed BTC move from 60,000 to 57,000"
-"$BIN/sealstream-client" drill --host "$HOST_ADDR" --traders 200
+"$BIN/sealstream-client" drill --host "$HOST_ADDR" --traders 200 "${ATTEST[@]}"
 sleep 0.3
 echo "the HTTP API serves the signed header that commits to the decisions (GET /v1/batches):"
 python3 - "$HTTP_ADDR" <<'PY'
@@ -56,7 +59,7 @@ PY
 
 echo
 echo "== 5. load: 5 s of encrypted orders at 50k/s over 8 sessions (commitments on)"
-"$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 50000 --duration 5 --sessions 8
+"$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 50000 --duration 5 --sessions 8 "${ATTEST[@]}"
 
 echo
 echo "== 6. graceful shutdown (SIGTERM): the last batch is committed on the way out"

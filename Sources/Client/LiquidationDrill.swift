@@ -23,11 +23,14 @@ public enum LiquidationDrill {
     static let usd: Int64 = 1_000_000
     static let btc: Int64 = 100_000_000
 
-    public static func run(host: String, traders: Int, makerID: UInt64 = 9_000, firstTraderID: UInt64 = 10_000) throws -> Summary {
+    public static func run(
+        host: String, traders: Int, requirement: AttestationRequirement? = nil, makerID: UInt64 = 9_000,
+        firstTraderID: UInt64 = 10_000
+    ) throws -> Summary {
         let start = Date()
         let venue = DemoKeys.venue()
         let publicConnection = try Connection(address: host)
-        let evidence = try EvidenceFetch.fetch(over: publicConnection)
+        let evidence = try EvidenceFetch.fetch(over: publicConnection, requirement: requirement)
         let label = Hex.encode(Array(Sodium.randomBytes(4)))
         func key(_ id: UInt64) -> Ed25519SigningKey { DemoKeys.signingKey(.trader, "drill-\(label)-\(id)") }
 

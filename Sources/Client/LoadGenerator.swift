@@ -18,6 +18,8 @@ public struct LoadOptions: Sendable {
     public var window: Int = 8192
     /// Market every generated order goes to.
     public var market: UInt32 = 1
+    /// The policy the enclave's evidence must pass before any session opens.
+    public var requirement: AttestationRequirement?
 
     public init(address: String, rate: Int, durationSeconds: Double, sessions: Int) {
         self.address = address
@@ -96,7 +98,7 @@ public final class LoadGenerator: @unchecked Sendable {
     public func run() throws -> LoadReport {
         let venue = DemoKeys.venue()
         let publicConnection = try Connection(address: options.address)
-        let evidence = try EvidenceFetch.fetch(over: publicConnection)
+        let evidence = try EvidenceFetch.fetch(over: publicConnection, requirement: options.requirement)
         let enclaveKey = evidence.enclaveKeyBytes
         // Account ids unique to this run, so repeated runs against one enclave do not collide.
         let base = (Sodium.randomUInt64() >> 24) << 16

@@ -65,6 +65,8 @@ public final class ScenarioRunner {
     public let replyTimeoutMillis: Int32
     /// The host's HTTP API, to prove each sequenced request's inclusion at the end.
     public let inclusionHTTP: String?
+    /// The policy the enclave's evidence must pass before any session opens.
+    public let requirement: AttestationRequirement?
     private let progress: (String) -> Void
     private var traders: [String: Trader] = [:]
     /// Frame body, global sequence number and enclave time of every sequenced request.
@@ -72,8 +74,9 @@ public final class ScenarioRunner {
 
     public init(
         address: String, venue: VenueConfig, replyTimeoutMillis: Int32 = 10_000, inclusionHTTP: String? = nil,
-        progress: @escaping (String) -> Void = { _ in }
+        requirement: AttestationRequirement? = nil, progress: @escaping (String) -> Void = { _ in }
     ) {
+        self.requirement = requirement
         self.address = address
         self.venue = venue
         self.replyTimeoutMillis = replyTimeoutMillis
@@ -84,7 +87,7 @@ public final class ScenarioRunner {
     public func run(_ scenario: Scenario, name: String) throws -> ScenarioSummary {
         let start = monotonicNanos()
         let publicConnection = try Connection(address: address)
-        let evidence = try EvidenceFetch.fetch(over: publicConnection)
+        let evidence = try EvidenceFetch.fetch(over: publicConnection, requirement: requirement)
         progress("enclave \(evidence.instanceID) mode=\(evidence.mode.rawValue) isolation=\(evidence.isolation.rawValue)"
                  + (evidence.mode.isSimulated ? " (SIMULATED)" : ""))
         var summary = ScenarioSummary(

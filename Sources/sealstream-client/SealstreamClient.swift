@@ -41,11 +41,16 @@ struct ScenarioCommand: ParsableCommand {
     @Option(name: .long, help: "The host's HTTP API, HOST:PORT: at the end, prove every sequenced request's inclusion in a signed batch.")
     var verifyInclusion: String?
 
+    @OptionGroup var attestation: AttestationOptions
+
     func run() throws {
         let text = try String(contentsOfFile: file, encoding: .utf8)
         let scenario = try Scenario.parse(text)
         let config = try JSONDecoder().decode(VenueConfig.self, from: Data(contentsOf: URL(fileURLWithPath: venue)))
-        let runner = ScenarioRunner(address: host, venue: config, replyTimeoutMillis: timeoutMillis, inclusionHTTP: verifyInclusion) { line in
+        let runner = ScenarioRunner(
+            address: host, venue: config, replyTimeoutMillis: timeoutMillis, inclusionHTTP: verifyInclusion,
+            requirement: try attestation.requirement()
+        ) { line in
             FileHandle.standardError.write(Data(("scenario: " + line + "\n").utf8))
         }
         let summary = try runner.run(scenario, name: URL(fileURLWithPath: file).lastPathComponent)
@@ -98,6 +103,8 @@ struct LoadCommand: ParsableCommand {
     @Option(name: .long, help: "Most unanswered requests per session.")
     var window: Int = 8192
 
+    @OptionGroup var attestation: AttestationOptions
+
     @Flag(name: .long, help: "Print the report as JSON on stdout.")
     var json = false
 
@@ -110,6 +117,7 @@ struct LoadCommand: ParsableCommand {
     func run() throws {
         var options = LoadOptions(address: host, rate: rate, durationSeconds: duration, sessions: sessions)
         options.window = window
+        options.requirement = try attestation.requirement()
         let generator = LoadGenerator(options: options) { line in
             FileHandle.standardError.write(Data(("load: " + line + "\n").utf8))
         }
@@ -223,12 +231,36 @@ struct DrillCommand: ParsableCommand {
     @Option(name: .long, help: "Traders to liquidate.")
     var traders: Int = 100
 
+    @OptionGroup var attestation: AttestationOptions
+
     func validate() throws {
         guard (1...50_000).contains(traders) else { throw ValidationError("--traders must be 1...50000") }
     }
 
     func run() throws {
-        try printJSON(try LiquidationDrill.run(host: host, traders: traders), pretty: false)
+        try printJSON(try LiquidationDrill.run(host: host, traders: traders, requirement: try attestation.requirement()), pretty: false)
+    }
+}
+
+/// Every command that opens sessions verifies the enclave first.
+struct AttestationOptions: ParsableArguments {
+    @Option(name: .long, help: "Policy from `attestation measure --policy-out`: the enclave's evidence must pass it before any order is sent.")
+    var policy: String?
+
+    @Flag(name: .long, help: "Accept software and swtpm evidence under the policy (demos, tests; SIMULATED).")
+    var allowSimulated = false
+
+    @Flag(name: .long, help: "Send orders without verifying the enclave at all (insecure; for debugging only).")
+    var noAttestation = false
+
+    func validate() throws {
+        guard (policy != nil) != noAttestation else {
+            throw ValidationError("give --policy FILE (the enclave must pass it before any order is sent), or --no-attestation to skip that on purpose")
+        }
+    }
+
+    func requirement() throws -> AttestationRequirement? {
+        try policy.map { try AttestationRequirement(policyFile: $0, allowSimulated: allowSimulated) }
     }
 }
 

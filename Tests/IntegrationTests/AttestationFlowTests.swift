@@ -57,6 +57,20 @@ struct AttestationFlowTests {
                                  "--allow-mode", "software", "--policy-out", otherPolicy])
         let wrongBinary = try verify(["--nonce", nonce, "--allow-simulated"], policy: otherPolicy)
         #expect(wrongBinary.status == 1 && wrongBinary.failing.contains("measurement"), "\(wrongBinary.failing)")
+
+        // A trader's client refuses to open a session with an enclave its policy rejects,
+        // and does not run without a policy unless told to skip attestation on purpose.
+        let client = try Binaries.path("sealstream-client")
+        let scenario = Binaries.packageRoot.appendingPathComponent("scripts/demo/scenario.txt").path
+        let refused = try runCommand(client, ["scenario", scenario, "--host", host.address, "--venue", Binaries.venueConfig,
+                                              "--policy", otherPolicy, "--allow-simulated"])
+        #expect(refused.status != 0 && refused.stderr.contains("attestation failed") && refused.stderr.contains("measurement"),
+                "\(refused.stderr)")
+        let strictClient = try runCommand(client, ["drill", "--host", host.address, "--traders", "1", "--policy", policy])
+        #expect(strictClient.status != 0 && strictClient.stderr.contains("mode"), "\(strictClient.stderr)")
+        let noPolicy = try runCommand(client, ["load", "--host", host.address, "--duration", "1"])
+        #expect(noPolicy.status != 0 && noPolicy.stderr.contains("--policy"))
+        #expect(host.metric("sealstream_host_frames_in_total").map { $0 < 10 } ?? true, "nothing but evidence requests reached the enclave")
     }
 
     /// The same flow with the worker quoting from a real swtpm (started by

@@ -115,7 +115,7 @@ struct OutputsTests {
         let scenario = Binaries.packageRoot.appendingPathComponent("scripts/demo/scenario.txt").path
         let run = try runCommand(try Binaries.path("sealstream-client"), [
             "scenario", scenario, "--host", host.address, "--venue", Binaries.venueConfig, "--json",
-            "--verify-inclusion", host.httpAddress])
+            "--verify-inclusion", host.httpAddress] + Binaries.softwarePolicyArguments(in: host.workDirectory))
         #expect(run.status == 0, "\(run.stderr)")
         let summary = try JSONDecoder().decode(ScenarioSummary.self, from: Data(run.stdout.utf8))
         #expect(summary.inclusionFailed == 0)

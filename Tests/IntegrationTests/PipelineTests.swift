@@ -37,8 +37,10 @@ struct PipelineTests {
         let results = Box([(status: Int32, stdout: String, stderr: String)?](repeating: nil, count: clients))
         let scenarioFiles = files
         let address = host.address
+        let policy = try Binaries.softwarePolicyArguments(in: host.workDirectory)
         DispatchQueue.concurrentPerform(iterations: clients) { c in
-            let r = try? runCommand(client, ["scenario", scenarioFiles[c], "--host", address, "--venue", Binaries.venueConfig, "--json"])
+            let r = try? runCommand(client, ["scenario", scenarioFiles[c], "--host", address, "--venue", Binaries.venueConfig, "--json"]
+                                    + policy)
             results.mutate { $0[c] = r }
         }
         var all: [UInt64] = []

@@ -24,6 +24,20 @@ enum Binaries {
     }
 
     static var venueConfig: String { packageRoot.appendingPathComponent("scripts/demo/venue.json").path }
+
+    /// A policy for this build's enclave and the demo venue that accepts software mode,
+    /// written by `attestation measure` into `directory`; with the arguments clients
+    /// need to use it.
+    static func softwarePolicyArguments(in directory: URL) throws -> [String] {
+        let policy = directory.appendingPathComponent("policy.json").path
+        if !FileManager.default.fileExists(atPath: policy) {
+            let r = try runCommand(try Binaries.path("attestation"), [
+                "measure", "--enclave", try Binaries.path("sealstream-enclave"), "--config", venueConfig, "--allow-mode", "software",
+                "--policy-out", policy])
+            guard r.status == 0 else { throw TestFailure("attestation measure failed: \(r.stderr)") }
+        }
+        return ["--policy", policy, "--allow-simulated"]
+    }
 }
 
 struct TestFailure: Error, CustomStringConvertible {
