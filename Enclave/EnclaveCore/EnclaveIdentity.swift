@@ -41,16 +41,20 @@ public struct EnclaveIdentity: Sendable {
     public let isolation: IsolationClass
     public let isolationReport: IsolationReport
     /// Secret key of account commitments: public outputs name an account only as
-    /// SHA-256("sealstream/v1/account" ‖ key ‖ account id). Random per worker instance
-    /// until sealed storage (attestation work) keeps it across restarts.
+    /// SHA-256("sealstream/v1/account" ‖ key ‖ account id). Derived from the storage
+    /// key, so an account keeps its commitment across worker restarts; random per
+    /// instance when there is no storage key.
     let commitmentKey: SecretBytes
+    /// How the storage key is kept (`sealed-pcr-23`, `file-0600`), or nil without one.
+    public let storageKeyProtection: String?
 
     public init(
         sessionKey: KXKeyPair, signer: Secp256k1PrivateKey, instanceID: UInt64, measurement: [UInt8], configHash: [UInt8], config: VenueConfig,
         mode: AttestationMode, isolation: IsolationClass, isolationReport: IsolationReport,
-        quoteSource: (any QuoteSource)? = nil
+        quoteSource: (any QuoteSource)? = nil, storageKey: SecretBytes? = nil, storageKeyProtection: String? = nil
     ) {
         self.quoteSource = quoteSource
+        self.storageKeyProtection = storageKey == nil ? nil : storageKeyProtection
         self.sessionKey = sessionKey
         self.signer = signer
         softwareAK = try! P256SigningKey()
@@ -61,8 +65,17 @@ public struct EnclaveIdentity: Sendable {
         self.mode = mode
         self.isolation = isolation
         self.isolationReport = isolationReport
-        var key = Sodium.randomBytes(32)
-        commitmentKey = SecretBytes(consuming: &key)
+        if let storageKey {
+            commitmentKey = SecretBytes(count: 32) { out in
+                var h = SHA256()
+                h.update(Array("sealstream/v1/commitment-key".utf8))
+                storageKey.withUnsafeBytes { h.update($0) }
+                h.finalize(into: out)
+            }
+        } else {
+            var key = Sodium.randomBytes(32)
+            commitmentKey = SecretBytes(consuming: &key)
+        }
     }
 
     /// The public commitment of an account (see `commitmentKey`).
@@ -121,6 +134,7 @@ public struct EnclaveIdentity: Sendable {
             chainId: config.commitments.chainId, verifyingContract: config.commitments.verifyingContract.lowercased(),
             measurement: Hex.encode(measurement), configHash: Hex.encode(configHash), venueID: config.venueID,
             nonce: Hex.encode(nonce), enclaveTime: enclaveTime, isolationReport: isolationReport,
-            attestation: attestation, eventLog: eventLog, reportPreimage: Hex.encode(preimage))
+            attestation: attestation, eventLog: eventLog, reportPreimage: Hex.encode(preimage),
+            storageKey: storageKeyProtection)
     }
 }

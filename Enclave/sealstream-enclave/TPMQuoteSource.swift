@@ -1,6 +1,7 @@
 import Attestation
 import CTPM
 import EnclaveCore
+import SealCrypto
 import Wire
 
 /// The worker's TPM (`swtpm` or `tpm` mode) through CTPM: measures the start into the
@@ -59,6 +60,32 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
         return TPMAttestation(
             akPublic: Hex.encode(akPublic), quote: Hex.encode(attest), signature: Hex.encode(Array(signature[..<signatureLength])),
             pcrs: pcrs, pcrValues: pcrValues, ekCertificate: Hex.encode(ekCertificate))
+    }
+
+    /// Seals a 32-byte secret to the measurement PCR's current value (the measured start
+    /// of this binary with this configuration).
+    func seal(_ secret: SecretBytes) throws -> (public: [UInt8], private: [UInt8]) {
+        var priv = [UInt8](repeating: 0, count: Int(CTPM_PRIVATE_MAX))
+        var privLength = priv.count
+        let pcr = UInt32(pcrs.last!)
+        let pub = try secret.withUnsafeBytes { s in
+            try Self.output(Int(CTPM_PUBLIC_MAX), "seal the storage key") { [handle] buffer, length in
+                ctpm_seal(handle, pcr, nil, s.baseAddress!.assumingMemoryBound(to: UInt8.self), buffer, length, &priv, &privLength)
+            }
+        }
+        return (pub, Array(priv[..<privLength]))
+    }
+
+    /// Unseals a secret sealed by `seal`; the TPM refuses unless the measurement PCR
+    /// holds the value it was sealed to.
+    func unseal(public pub: [UInt8], private priv: [UInt8]) throws -> SecretBytes {
+        let pcr = UInt32(pcrs.last!)
+        var rc: UInt32 = 0
+        let secret = SecretBytes(count: 32) { out in
+            rc = ctpm_unseal(handle, pcr, pub, pub.count, priv, priv.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        try Self.check(rc, "unseal the storage key (sealed to another measured start, or another TPM)")
+        return secret
     }
 
     private static func check(_ rc: UInt32, _ what: String) throws {

@@ -19,7 +19,7 @@ import Wire
 
 let usage = """
     usage: sealstream-enclave --config FILE [--attestation software|swtpm|tpm] [--tcti CONF]
-                              [--max-sessions N] [--commitments on|off]
+                              [--storage-key FILE] [--max-sessions N] [--commitments on|off]
     swtpm and tpm modes need --tcti (swtpm:path=SOCKET, or device:/dev/tpmrm0 for tpm).
     The host starts this worker and speaks the link protocol on its stdin/stdout.
     """
@@ -29,6 +29,7 @@ var mode = AttestationMode.software
 var maxSessions = 100_000
 var commitments = true
 var tcti: String?
+var storageKeyPath: String?
 var arguments = CommandLine.arguments.dropFirst()
 while let arg = arguments.popFirst() {
     switch arg {
@@ -42,6 +43,7 @@ while let arg = arguments.popFirst() {
         guard let raw = arguments.popFirst(), let n = Int(raw), n > 0 else { exit(64) }
         maxSessions = n
     case "--tcti": tcti = arguments.popFirst()
+    case "--storage-key": storageKeyPath = arguments.popFirst()
     case "--commitments":
         switch arguments.popFirst() {
         case "on": commitments = true
@@ -83,14 +85,19 @@ do {
     // In TPM modes the measured start goes into the TPM's PCR before any input is read.
     // The TPM is opened after hardening: a private network namespace still reaches
     // swtpm's Unix socket and /dev/tpmrm0.
-    let quoteSource: (any QuoteSource)? = try tcti.map {
+    let tpm = try tcti.map {
         try TPMQuoteSource(tcti: $0, mode: mode, measurementPCR: EnclaveIdentity.measurementPCR,
                            eventLog: [measurement, configHash])
     }
+    let quoteSource: (any QuoteSource)? = tpm
+    // Unsealed only after the measured start is in the PCR: another binary or config
+    // cannot get it back.
+    let storage = try storageKeyPath.map { try StorageKey.load(path: $0, mode: mode, tpm: tpm) }
     let identity = EnclaveIdentity(
         sessionKey: try KXKeyPair(), signer: try Secp256k1PrivateKey(), instanceID: Sodium.randomUInt64(),
         measurement: measurement, configHash: configHash,
-        config: config, mode: mode, isolation: .process, isolationReport: isolationReport, quoteSource: quoteSource)
+        config: config, mode: mode, isolation: .process, isolationReport: isolationReport, quoteSource: quoteSource,
+        storageKey: storage?.0, storageKeyProtection: storage?.1)
     worker = try Worker(
         identity: identity, engine: try PerpEngine(config: config, accountCommitment: identity.accountCommitment),
         maxSessions: maxSessions, commitments: commitments, clock: realtimeNanos)

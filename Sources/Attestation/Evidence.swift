@@ -90,6 +90,10 @@ public struct Evidence: Codable, Equatable, Sendable {
     /// Hex of the report preimage (docs/ATTESTATION.md §1) whose SHA-256 is the quote's
     /// extraData.
     public var reportPreimage: String?
+    /// How the worker keeps its storage key: `sealed-pcr-23` (TPM modes: only the same
+    /// measured worker on the same TPM can unseal it) or `file-0600` (software mode: a
+    /// plain file the host's root can read). Absent when the worker runs without one.
+    public var storageKey: String?
 
     /// The marshalled TPMS_ATTEST (hex) when the evidence carries a quote. Version 1 had
     /// a reserved top-level `quote`; version 2 carries it in `attestation.quote`.
@@ -99,8 +103,9 @@ public struct Evidence: Codable, Equatable, Sendable {
         mode: AttestationMode, isolation: IsolationClass, instanceID: String, enclaveKey: String, signer: String,
         chainId: UInt64, verifyingContract: String, measurement: String, configHash: String, venueID: UInt64, nonce: String, enclaveTime: UInt64,
         isolationReport: IsolationReport, attestation: TPMAttestation? = nil, eventLog: [EventLogEntry]? = nil,
-        reportPreimage: String? = nil
+        reportPreimage: String? = nil, storageKey: String? = nil
     ) {
+        self.storageKey = storageKey
         self.version = Self.currentVersion
         self.mode = mode
         self.isolation = isolation

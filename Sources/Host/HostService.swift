@@ -31,6 +31,8 @@ public final class HostService: Service, @unchecked Sendable {
             arguments: [
                 "--config", configuration.venueConfigPath, "--attestation", configuration.attestation.rawValue,
                 "--commitments", configuration.commitments ? "on" : "off",
+                // Sealed to the TPM in TPM modes; a 0600 file in software mode.
+                "--storage-key", configuration.dataDirectory + "/enclave-storage.key",
             ] + (configuration.tcti.map { ["--tcti", $0] } ?? []),
             configure: { bootstrap in
                 bootstrap

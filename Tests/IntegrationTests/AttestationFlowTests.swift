@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Attestation
 import Client
 import Foundation
 import SealCrypto
@@ -117,5 +121,37 @@ struct AttestationFlowTests {
         try text.write(toFile: relabelled, atomically: true, encoding: .utf8)
         let claimed = try failing(relabelled, ["--nonce", nonce, "--allow-simulated"])
         #expect(claimed.0 == 1 && claimed.1.contains("preimage"), "\(claimed.1)")
+
+        // The storage key is sealed to PCR 23: a restarted worker (same binary, same
+        // config, same TPM) unseals it, so an account keeps its public commitment.
+        try expectStorageKeySurvivesRestart(host, protection: "sealed-pcr-23")
+    }
+
+    /// Registers an account, kills the worker, lets the host restart it, registers the
+    /// same account again (state is not journalled yet) and compares the commitment the
+    /// enclave reveals to the account's owner.
+    func expectStorageKeySurvivesRestart(_ host: HostProcess, protection: String) throws {
+        let evidence = try EvidenceFetch.fetch(over: try Connection(address: host.address))
+        #expect(evidence.storageKey == protection)
+        let before = try Trader(address: host.address, accountID: 77, name: "keeps-commitment").session.accountCommitment
+        let firstPid = host.enclavePid
+        #expect(kill(firstPid, SIGKILL) == 0)
+        let deadline = Date().addingTimeInterval(15)
+        while (host.enclaveStarts < 2 || host.enclavePid == firstPid) && Date() < deadline { usleep(50_000) }
+        let after = try Trader(address: host.address, accountID: 77, name: "keeps-commitment").session.accountCommitment
+        #expect(before == after, "the account commitment changed across a restart")
+        let other = try Trader(address: host.address, accountID: 78, name: "another").session.accountCommitment
+        #expect(other != after)
+        let key = host.dataDirectory.appendingPathComponent("enclave-storage.key").path
+        let attributes = try FileManager.default.attributesOfItem(atPath: key)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let text = try String(contentsOfFile: key, encoding: .utf8)
+        #expect(text.contains(protection == "file-0600" ? "\"key\"" : "\"sealedPrivate\""))
+    }
+
+    @Test func softwareStorageKeySurvivesRestart() throws {
+        let host = try HostProcess(label: "storage-key")
+        defer { host.stop() }
+        try expectStorageKeySurvivesRestart(host, protection: "file-0600")
     }
 }
