@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "CommitmentsTests", dependencies: ["Commitments", "SealCrypto"]),
         .testTarget(name: "TPMTests", dependencies: ["CTPM"]),
-        .testTarget(name: "AttestationTests", dependencies: ["Attestation", "SealCrypto"]),
+        .testTarget(name: "AttestationTests", dependencies: ["Attestation", "SealCrypto"], exclude: ["Fixtures"]),
         .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine", "Commitments"]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire"]),
