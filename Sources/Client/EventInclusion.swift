@@ -27,20 +27,6 @@ public enum EventInclusion {
         }
     }
 
-    struct Answer: Decodable {
-        struct Leaf: Decodable {
-            var globalSequence: UInt64
-            var enclaveTime: UInt64
-            var messageType: UInt8
-            var bodyHash: String
-        }
-
-        var leafIndex: UInt64
-        var leaf: Leaf
-        var proof: [String]
-        var header: BatchRecord
-    }
-
     /// Checks that the event with `globalSequence`, stamped `enclaveTime`, whose frame
     /// body was `frameBody` (session id ‖ sequence ‖ ciphertext for a sealed request) of
     /// `type`, is in the signed log. Returns the batch index that commits to it.
@@ -49,7 +35,7 @@ public enum EventInclusion {
         frameBody: [UInt8], type: MessageType = .sealedRequest, globalSequence: UInt64, enclaveTime: UInt64,
         answer json: [UInt8], signer: EthereumAddress, domain: EIP712Domain
     ) throws(Failure) -> UInt64 {
-        guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(json)),
+        guard let answer = try? JSONDecoder().decode(EventProofAnswer.self, from: Data(json)),
               let header = try? answer.header.header(), let signature = try? answer.header.recoverableSignature(),
               let proof = try? answer.proof.map({ s throws(RecordError) in
                   guard let h = Hash32(hex: s), s.hasPrefix("0x") else { throw RecordError.badHex(field: "proof") }

@@ -359,6 +359,30 @@ extension DecisionRecord {
     }
 }
 
+/// The answer of `GET /v1/events/proof?sequence=N` (docs/COMMITMENTS.md §4): the leaf
+/// record, its RFC 6962 inclusion proof, and the signed header whose `eventsRoot` it
+/// reaches. The host writes it; traders read it and trust none of it unchecked.
+public struct EventProofAnswer: Codable, Sendable {
+    public struct Leaf: Codable, Sendable {
+        public var globalSequence: UInt64
+        public var enclaveTime: UInt64
+        public var messageType: UInt8
+        public var bodyHash: String
+
+        public init(_ leaf: EventLeaf) {
+            globalSequence = leaf.globalSequence
+            enclaveTime = leaf.enclaveTime
+            messageType = leaf.messageType
+            bodyHash = leaf.bodyHash.hex
+        }
+    }
+
+    public var leafIndex: UInt64
+    public var leaf: Leaf
+    public var proof: [String]
+    public var header: BatchRecord
+}
+
 extension JSONEncoder {
     /// Encoder for published records: keys sorted, one line per record.
     public static var records: JSONEncoder {

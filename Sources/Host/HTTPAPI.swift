@@ -111,11 +111,13 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
             guard let p = publisher.eventProof(sequence: sequence),
                   let header = publisher.batchLines(from: p.batchIndex, limit: 1).first
             else { return error(.notFound, "no committed batch covers this sequence number yet") }
-            let leaf = EventProofAnswer.Leaf(
-                globalSequence: p.leaf.globalSequence, enclaveTime: p.leaf.enclaveTime, messageType: p.leaf.messageType,
-                bodyHash: p.leaf.bodyHash.hex)
-            let answer = EventProofAnswer(leafIndex: sequence - 1, leaf: leaf, proof: p.proof.map(\.hex))
-            // The header goes in verbatim (the signed record), not re-encoded.
+            // The header goes in verbatim (the signed record as published), not re-encoded.
+            struct WithoutHeader: Encodable {
+                var leafIndex: UInt64
+                var leaf: EventProofAnswer.Leaf
+                var proof: [String]
+            }
+            let answer = WithoutHeader(leafIndex: sequence - 1, leaf: EventProofAnswer.Leaf(p.leaf), proof: p.proof.map(\.hex))
             var out = Array(try! JSONEncoder.records.encode(answer))
             out.removeLast()  // "}"
             out += Array(#","header":"#.utf8) + header + [UInt8(ascii: "}")]
@@ -123,19 +125,6 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
         default:
             return error(.notFound, "unknown path; see docs/COMMITMENTS.md")
         }
-    }
-
-    struct EventProofAnswer: Encodable {
-        struct Leaf: Encodable {
-            var globalSequence: UInt64
-            var enclaveTime: UInt64
-            var messageType: UInt8
-            var bodyHash: String
-        }
-
-        var leafIndex: UInt64
-        var leaf: Leaf
-        var proof: [String]
     }
 
     private func error(_ status: HTTPResponseStatus, _ message: String) -> (HTTPResponseStatus, [UInt8]) {
