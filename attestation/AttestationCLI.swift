@@ -4,6 +4,7 @@ import Client
 import Commitments
 import Foundation
 import SealCrypto
+import Wire
 
 @main
 struct AttestationCLI: ParsableCommand {
@@ -15,10 +16,11 @@ struct AttestationCLI: ParsableCommand {
             policy; `verify` checks evidence (its TPM quote, EK chain, event log and bound \
             identity) against that policy from the bytes alone. `inspect` only parses; \
             `verify-outputs` checks the signed outputs. `challenge` fetches fresh evidence \
-            for a nonce it makes up over the host's HTTP API. Not built yet: `enroll` (AK \
-            credential activation).
+            for a nonce it makes up over the host's HTTP API. `enroll` proves by credential \
+            activation that the evidence's AK lives in the TPM of its certified EK, and pins \
+            it in the policy.
             """,
-        subcommands: [Inspect.self, Measure.self, Challenge.self, Verify.self, VerifyOutputs.self])
+        subcommands: [Inspect.self, Measure.self, Challenge.self, Enroll.self, Verify.self, VerifyOutputs.self])
 }
 
 struct Measure: ParsableCommand {
@@ -396,5 +398,81 @@ struct Challenge: ParsableCommand {
         try Data(response.body).write(to: URL(fileURLWithPath: out))
         print("wrote \(out)")
         print("nonce \(hex)")
+    }
+}
+
+struct Enroll: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Prove the evidence's attestation key lives in the TPM of its certified EK, and pin it in the policy.",
+        discussion: """
+            Checks the evidence against the policy (everything but the AK pin), checks the RSA
+            EK certificate the evidence carries against the policy's EK roots, then makes a
+            credential in software (TPM2_MakeCredential: a random secret, wrapped for that EK
+            and bound to the AK's Name) and sends it to the worker, whose TPM can only
+            recover it if it holds both the certified EK and a key with that Name
+            (TPM2_ActivateCredential). On success the AK's Name is added to the policy's
+            akNames (--policy-out), and `verify` accepts quotes from that AK only.
+            """)
+
+    @Option(name: .long, help: "The host's client address HOST:PORT (the credential goes to the worker over the wire protocol).")
+    var host: String
+
+    @Option(name: .long, help: "Evidence JSON from the same worker (from `attestation challenge`).")
+    var evidence: String
+
+    @Option(name: .long, help: "Policy from `attestation measure`.")
+    var policy: String
+
+    @Option(name: .long, help: "Where to write the policy with the AK pinned.")
+    var policyOut: String
+
+    @Flag(name: .long, help: "Accept swtpm evidence (SIMULATED).")
+    var allowSimulated = false
+
+    func run() throws {
+        func fail(_ message: String) -> ExitCode {
+            FileHandle.standardError.write(Data("attestation enroll: \(message)\n".utf8))
+            return ExitCode(1)
+        }
+        let evidenceBytes = try Array(Data(contentsOf: URL(fileURLWithPath: evidence)))
+        var policyValue = try AttestationPolicy.parse(Array(Data(contentsOf: URL(fileURLWithPath: policy))))
+        let report = try QuoteVerifier(policy: policyValue).verify(evidence: evidenceBytes, allowSimulated: allowSimulated)
+        let failed = report.failedChecks.filter { $0 != AttestationCheckName.akEnrolled.rawValue }
+        guard failed.isEmpty else { throw fail("the evidence fails \(failed.joined(separator: ", ")); run `attestation verify`") }
+        let parsed = try Evidence.parse(evidenceBytes)
+        guard let attestation = parsed.attestation, let ekHex = attestation.activationEKCertificate,
+              let ekDER = Evidence.hexBytes(ekHex), let akPublic = Evidence.hexBytes(attestation.akPublic)
+        else { throw fail("the evidence carries no RSA EK certificate (software mode, or a TPM without one)") }
+        let ek = try X509Certificate(der: ekDER)
+        let intermediates = try (attestation.ekChain ?? []).map { hex -> X509Certificate in
+            guard let der = Evidence.hexBytes(hex) else { throw fail("bad ekChain entry") }
+            return try X509Certificate(der: der)
+        }
+        do {
+            try X509Certificate.verifyChain(leaf: ek, intermediates: intermediates, roots: try policyValue.roots(for: parsed.mode))
+        } catch {
+            throw fail("the RSA EK certificate does not chain to the policy's \(parsed.mode.rawValue) roots: \(error)")
+        }
+        let akName = try TPMTPublic.name(publicArea: akPublic)
+        let credential = Sodium.randomBytes(32)
+        let made = try MakeCredential.make(ekPublicKeyDER: ek.publicKeyDER, akName: akName, credential: credential)
+
+        let connection = try Connection(address: host)
+        try connection.send(ActivateCredential(credentialBlob: made.credentialBlob, encryptedSecret: made.encryptedSecret).encode())
+        let reply = try connection.receive(timeoutMillis: 30_000)
+        switch reply.type {
+        case .credentialActivated:
+            let answer = try reply.body.withUnsafeBytes { try CredentialActivated.decode(body: $0) }
+            guard answer.credential == credential else { throw fail("the worker returned another credential") }
+        case .refusal:
+            let refusal = try reply.body.withUnsafeBytes { try Refusal.decode(body: $0) }
+            throw fail("the worker could not activate the credential: \(refusal.reason.label)")
+        default:
+            throw fail("unexpected answer \(reply.type)")
+        }
+        let name = akName.map { String(format: "%02x", $0) }.joined()
+        if !policyValue.akNames.contains(where: { $0.lowercased() == name }) { policyValue.akNames.append(name) }
+        try Data(try policyValue.encoded()).write(to: URL(fileURLWithPath: policyOut))
+        print("AK \(name) is in the TPM of the certified EK (\(ek.subject)); pinned in \(policyOut)")
     }
 }

@@ -26,6 +26,7 @@ _Static_assert(CTPM_ATTEST_MAX >= sizeof(((TPM2B_ATTEST *)0)->attestationData), 
 _Static_assert(CTPM_PUBLIC_MAX >= sizeof(TPM2B_PUBLIC), "CTPM_PUBLIC_MAX too small");
 _Static_assert(CTPM_PRIVATE_MAX >= 2 + sizeof(((TPM2B_PRIVATE *)0)->buffer), "CTPM_PRIVATE_MAX too small");
 _Static_assert(CTPM_SIGNATURE_MAX >= sizeof(TPMT_SIGNATURE), "CTPM_SIGNATURE_MAX too small");
+_Static_assert(CTPM_CREDENTIAL_MAX >= sizeof(((TPM2B_DIGEST *)0)->buffer), "CTPM_CREDENTIAL_MAX too small");
 
 struct ctpm {
     TSS2_TCTI_CONTEXT *tcti;
@@ -842,6 +843,79 @@ out:
     keep(&rc, flush(t->esys, &ek));
     Esys_Free(quoted);
     Esys_Free(signature);
+    return rc;
+}
+
+ctpm_rc ctpm_activate_credential(ctpm_t *t, uint32_t ek_cert_index, const uint8_t *credential_blob,
+                                 size_t blob_len, const uint8_t *encrypted_secret, size_t secret_len,
+                                 uint8_t *cert_info, size_t *cert_info_len) {
+    if (t == NULL || credential_blob == NULL || encrypted_secret == NULL || cert_info == NULL ||
+        cert_info_len == NULL) {
+        return TSS2_ESYS_RC_BAD_REFERENCE;
+    }
+    if (!t->has_ak || !t->ak_is_primary) {
+        return TSS2_ESYS_RC_BAD_SEQUENCE;
+    }
+    if (ek_cert_index == 0) {
+        ek_cert_index = CTPM_EK_CERT_RSA2048;
+    }
+    int policy_only = 0;
+    TPM2B_PUBLIC unused;
+    TSS2_RC rc = ek_template(ek_cert_index, &unused, &policy_only);
+    if (rc != TSS2_RC_SUCCESS) {
+        return rc;
+    }
+    ESYS_TR ak = ESYS_TR_NONE, ek = ESYS_TR_NONE, session = ESYS_TR_NONE;
+    TPM2B_DIGEST *info = NULL;
+    TPM2B_ID_OBJECT blob = {0};
+    TPM2B_ENCRYPTED_SECRET secret = {0};
+    size_t off = 0;
+    // Exactly one marshalled structure each: trailing bytes are refused, not ignored.
+    rc = Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(credential_blob, blob_len, &off, &blob);
+    if (rc != TSS2_RC_SUCCESS || off != blob_len) {
+        rc = rc != TSS2_RC_SUCCESS ? rc : TSS2_ESYS_RC_BAD_VALUE;
+        goto out;
+    }
+    off = 0;
+    rc = Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(encrypted_secret, secret_len, &off, &secret);
+    if (rc != TSS2_RC_SUCCESS || off != secret_len) {
+        rc = rc != TSS2_RC_SUCCESS ? rc : TSS2_ESYS_RC_BAD_VALUE;
+        goto out;
+    }
+    // Same seed, same template: the AK whose Name ctpm_create_primary_ak returned.
+    TPM2B_PUBLIC tmpl;
+    ak_template(&tmpl);
+    rc = create_primary(t, ESYS_TR_RH_ENDORSEMENT, &tmpl, &ak, NULL);
+    if (rc != TSS2_RC_SUCCESS) {
+        goto out;
+    }
+    rc = create_ek(t, ek_cert_index, &ek, &policy_only, NULL);
+    if (rc != TSS2_RC_SUCCESS) {
+        goto out;
+    }
+    rc = ek_auth(t, policy_only, &session);
+    if (rc != TSS2_RC_SUCCESS) {
+        goto out;
+    }
+    // activateHandle (ADMIN role): the AK has no adminWithPolicy, so its empty password.
+    // keyHandle (USER role): the EK, through its policy session.
+    rc = Esys_ActivateCredential(t->esys, ak, ek, ESYS_TR_PASSWORD, session, ESYS_TR_NONE, &blob, &secret, &info);
+    keep(&rc, flush(t->esys, &session));
+    if (rc != TSS2_RC_SUCCESS) {
+        goto out;
+    }
+    scrub_esys_buffer(t);
+    rc = put_bytes(info->buffer, info->size, cert_info, cert_info_len);
+out:
+    if (info != NULL) {
+        wipe(info, sizeof *info);
+        Esys_Free(info);
+    }
+    keep(&rc, flush(t->esys, &session));
+    keep(&rc, flush(t->esys, &ek));
+    keep(&rc, flush(t->esys, &ak));
+    wipe(&blob, sizeof blob);
+    wipe(&secret, sizeof secret);
     return rc;
 }
 

@@ -12,6 +12,9 @@ public protocol QuoteSource: Sendable {
     /// A quote over `qualifying` (32 bytes) with the PCR values it covers, the AK's
     /// public area and the EK certificate.
     func quote(qualifying: [UInt8]) throws -> TPMAttestation
+    /// TPM2_ActivateCredential with the AK and the certified RSA EK: returns the
+    /// credential a verifier made for this AK's Name (docs/ATTESTATION.md §8).
+    func activateCredential(credentialBlob: [UInt8], encryptedSecret: [UInt8]) throws -> [UInt8]
 }
 
 /// Who this enclave process is: its keys (generated at start, never written out), its

@@ -143,7 +143,9 @@ public final class Worker<E: MatchingEngine> {
         case .oraclePrice: handleOraclePrice(route: route, body: body, output: &output)
         case .deposit: handleDeposit(route: route, body: body, output: &output)
         case .evidenceRequest: handleEvidenceRequest(route: route, body: body, output: &output)
-        case .evidence, .sessionAccepted, .sealedReceipt, .publicAck, .refusal, .error, .notice, .sealedEvent:
+        case .activateCredential: handleActivateCredential(route: route, body: body, output: &output)
+        case .evidence, .sessionAccepted, .sealedReceipt, .publicAck, .refusal, .error, .notice, .sealedEvent,
+             .credentialActivated:
             // FrameParser(.fromClient) never yields these; refuse rather than trap.
             refuse(route: route, type: type, sessionID: 0, reference: 0, reason: .malformed, output: &output)
         }
@@ -420,6 +422,23 @@ public final class Worker<E: MatchingEngine> {
         }
         counters.evidenceServed += 1
         output.append(route: route, frame: FrameParser.encode(type: .evidence, body: json))
+    }
+
+    /// Proves the AK lives in the TPM that holds the certified EK: only that TPM can
+    /// recover a credential made for the AK's Name under the EK. No TPM (software mode):
+    /// refused.
+    private func handleActivateCredential(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
+        guard let request = try? ActivateCredential.decode(body: body) else {
+            return refuse(route: route, type: .activateCredential, sessionID: 0, reference: 0, reason: .malformed, output: &output)
+        }
+        guard let tpm = identity.quoteSource,
+              let credential = try? tpm.activateCredential(
+                  credentialBlob: request.credentialBlob, encryptedSecret: request.encryptedSecret),
+              credential.count <= 64
+        else {
+            return refuse(route: route, type: .activateCredential, sessionID: 0, reference: 0, reason: .activationFailed, output: &output)
+        }
+        output.append(route: route, frame: CredentialActivated(credential: credential).encode())
     }
 
     // MARK: - Helpers

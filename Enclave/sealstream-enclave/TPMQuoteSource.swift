@@ -22,6 +22,8 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
     let pcrs: [Int]
     let akPublic: [UInt8]
     let ekCertificate: [UInt8]
+    /// The RSA 2048 EK certificate (credential activation), when provisioned.
+    let activationEKCertificate: [UInt8]?
 
     /// Opens the TPM at `tcti`, resets the measurement PCR and extends it with each
     /// event log digest in order, creates the AK and reads the EK certificate.
@@ -42,6 +44,9 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
         ekCertificate = try Self.output(Int(CTPM_EK_CERT_MAX), "read the EK certificate") { [handle] buffer, length in
             ctpm_read_ek_certificate(handle, 0, buffer, length)
         }
+        activationEKCertificate = try? Self.output(Int(CTPM_EK_CERT_MAX), "read the RSA EK certificate") { [handle] buffer, length in
+            ctpm_read_ek_certificate(handle, CTPM_EK_CERT_RSA2048, buffer, length)
+        }
     }
 
     deinit { ctpm_close(handle) }
@@ -59,7 +64,15 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
         for (i, pcr) in pcrs.enumerated() { pcrValues[String(pcr)] = Hex.encode(Array(values[(32 * i)..<(32 * i + 32)])) }
         return TPMAttestation(
             akPublic: Hex.encode(akPublic), quote: Hex.encode(attest), signature: Hex.encode(Array(signature[..<signatureLength])),
-            pcrs: pcrs, pcrValues: pcrValues, ekCertificate: Hex.encode(ekCertificate))
+            pcrs: pcrs, pcrValues: pcrValues, ekCertificate: Hex.encode(ekCertificate),
+            activationEKCertificate: activationEKCertificate.map(Hex.encode))
+    }
+
+    func activateCredential(credentialBlob: [UInt8], encryptedSecret: [UInt8]) throws -> [UInt8] {
+        try Self.output(64, "activate the credential") { [handle] buffer, length in
+            ctpm_activate_credential(handle, CTPM_EK_CERT_RSA2048, credentialBlob, credentialBlob.count, encryptedSecret,
+                                     encryptedSecret.count, buffer, length)
+        }
     }
 
     /// Seals a 32-byte secret to the measurement PCR's current value (the measured start

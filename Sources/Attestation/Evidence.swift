@@ -234,11 +234,16 @@ public struct TPMAttestation: Codable, Equatable, Sendable {
     public var ekCertificate: String?
     /// DER of intermediate CA certificates, hex, the leaf's issuer first; may be absent.
     public var ekChain: [String]?
+    /// DER of the RSA 2048 EK certificate, hex, when the TPM has one: the EK that
+    /// `attestation enroll` makes its credential for (docs/ATTESTATION.md §8).
+    public var activationEKCertificate: String?
 
     public init(
         akPublic: String, quote: String, signature: String, pcrBank: String = "sha256", pcrs: [Int],
-        pcrValues: [String: String], ekCertificate: String? = nil, ekChain: [String]? = nil
+        pcrValues: [String: String], ekCertificate: String? = nil, ekChain: [String]? = nil,
+        activationEKCertificate: String? = nil
     ) {
+        self.activationEKCertificate = activationEKCertificate
         self.akPublic = akPublic
         self.quote = quote
         self.signature = signature

@@ -90,17 +90,19 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
             guard let header else { return }
             metrics.framesIn.add(1, ordering: .relaxed)
             metrics.bytesIn.add(UInt64(header.totalLength), ordering: .relaxed)
-            let overLimit = header.type == .evidenceRequest && evidenceInFlight >= Self.maxEvidenceInFlight
+            // Evidence and credential activation each cost a TPM operation.
+            let costly = header.type == .evidenceRequest || header.type == .activateCredential
+            let overLimit = costly && evidenceInFlight >= Self.maxEvidenceInFlight
             let forwarded = !overLimit && buffer.withUnsafeReadableBytes { raw in
                 supervisor.forward(route: route, frame: UnsafeRawBufferPointer(rebasing: raw[0..<header.totalLength]))
             }
-            if header.type == .evidenceRequest && evidenceInFlight >= Self.maxEvidenceInFlight {
+            if overLimit {
                 // Evidence is expensive to make (a TPM quote, later) and large: a client
                 // gets a few at a time, not a flood.
                 refuse(header: header, buffer: buffer, reason: .tooManyRequests, context: context)
             } else if forwarded {
                 inFlight += 1
-                if header.type == .evidenceRequest { evidenceInFlight += 1 }
+                if costly { evidenceInFlight += 1 }
             } else {
                 refuse(header: header, buffer: buffer, reason: .enclaveUnavailable, context: context)
             }
@@ -158,12 +160,21 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     // MARK: - Called by the supervisor
 
+    /// True when `frame` (a refusal) answers an evidence or activation request.
+    private func refusesCostlyRequest(_ frame: ByteBuffer) -> Bool {
+        // After the length (4), version and type: the refusal body starts with the refused type.
+        let refused = frame.getInteger(at: frame.readerIndex + 4 + WireProtocol.headerBytes, as: UInt8.self)
+        return refused == MessageType.evidenceRequest.rawValue || refused == MessageType.activateCredential.rawValue
+    }
+
     /// Delivers one reply frame from the enclave (a slice of the batch buffer).
     func deliverReply(_ frame: ByteBuffer) {
         // Sealed events are pushed, not answers: they do not free in-flight capacity.
         let type = frame.getInteger(at: frame.readerIndex + 5, as: UInt8.self)
         if type != MessageType.sealedEvent.rawValue, inFlight > 0 { inFlight -= 1 }
-        if evidenceInFlight > 0, type == MessageType.evidence.rawValue {
+        if evidenceInFlight > 0,
+           type == MessageType.evidence.rawValue || type == MessageType.credentialActivated.rawValue
+            || type == MessageType.refusal.rawValue && refusesCostlyRequest(frame) {
             evidenceInFlight -= 1
         }
         guard let context else {

@@ -41,6 +41,9 @@ public enum SealCryptoError: Error, Equatable, Sendable {
     /// `X509_verify_cert` refused the chain: OpenSSL's verification error text, and the
     /// depth (0 = leaf) of the certificate it concerns.
     case certificateChainRejected(reason: String, depth: Int)
+    /// An RSA public key could not be used: not DER SubjectPublicKeyInfo, not RSA, or not
+    /// the modulus size the operation requires.
+    case invalidRSAPublicKey(reason: String)
 }
 
 /// One-time libsodium initialisation. Every public entry point of this module calls

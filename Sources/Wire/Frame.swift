@@ -18,6 +18,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case sealedRequest = 0x03
     case oraclePrice = 0x04
     case deposit = 0x05
+    case activateCredential = 0x06
 
     case evidence = 0x81
     case sessionAccepted = 0x82
@@ -27,6 +28,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case error = 0x86
     case notice = 0x87
     case sealedEvent = 0x88
+    case credentialActivated = 0x89
 
     /// True for the types a client may send.
     public var isClientToEnclave: Bool { rawValue < 0x80 }
@@ -105,6 +107,7 @@ enum BodyShape {
         case .sealedRequest: .atLeast(SealedEnvelope.headerLength + 1 + 16)
         case .oraclePrice: .exactly(OraclePrice.bodyLength)
         case .deposit: .exactly(Deposit.bodyLength)
+        case .activateCredential: .atLeast(4)
         case .evidence: .atLeast(1)
         case .sessionAccepted: .exactly(SessionAccepted.bodyLength)
         case .sealedReceipt: .atLeast(SealedEnvelope.headerLength + 16)
@@ -113,6 +116,7 @@ enum BodyShape {
         case .error: .atLeast(2)
         case .notice: .exactly(Notice.bodyLength)
         case .sealedEvent: .atLeast(SealedEnvelope.headerLength + 1 + 16)
+        case .credentialActivated: .atLeast(1)
         }
     }
 

@@ -430,6 +430,9 @@ public enum RefusalReason: UInt16, Sendable, CaseIterable {
     /// An oracle price not newer than the publisher's last accepted price for the
     /// market, older than the market's staleness limit, or over 5 s in the future.
     case stalePrice = 19
+    /// Credential activation failed: no TPM (software mode), or the TPM refused the
+    /// credential (made for another EK or another key name, or tampered).
+    case activationFailed = 20
 
     public var label: String { String(describing: self) }
 }
@@ -495,5 +498,59 @@ public struct Notice: Equatable, Sendable {
         let v = try r.readUInt64()
         try r.expectEnd("notice")
         return Notice(code: code, value: v)
+    }
+}
+
+/// 0x06: a verifier's credential for the worker's attestation key (TPM2_MakeCredential
+/// output, made in software against the certified EK and the AK's Name). Body:
+/// `blobLength u16` ‖ TPM2B_ID_OBJECT ‖ `secretLength u16` ‖ TPM2B_ENCRYPTED_SECRET.
+public struct ActivateCredential: Equatable, Sendable {
+    public static let maxPartLength = 1024
+    public var credentialBlob: [UInt8]
+    public var encryptedSecret: [UInt8]
+
+    public init(credentialBlob: [UInt8], encryptedSecret: [UInt8]) {
+        self.credentialBlob = credentialBlob
+        self.encryptedSecret = encryptedSecret
+    }
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 4 + credentialBlob.count + encryptedSecret.count)
+        w.write(UInt16(credentialBlob.count))
+        w.write(bytes: credentialBlob)
+        w.write(UInt16(encryptedSecret.count))
+        w.write(bytes: encryptedSecret)
+        return FrameParser.encode(type: .activateCredential, body: w.bytes)
+    }
+
+    public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> ActivateCredential {
+        var r = ByteReader(body)
+        let blobLength = Int(try r.readUInt16())
+        guard blobLength <= maxPartLength else { throw .invalidField("credential blob too long") }
+        let blob = try r.readBytes(blobLength)
+        let secretLength = Int(try r.readUInt16())
+        guard secretLength <= maxPartLength else { throw .invalidField("encrypted secret too long") }
+        let secret = try r.readBytes(secretLength)
+        try r.expectEnd("activate credential")
+        return ActivateCredential(credentialBlob: blob, encryptedSecret: secret)
+    }
+}
+
+/// 0x89: the credential the worker's TPM recovered. Body: `length u8` ‖ credential.
+public struct CredentialActivated: Equatable, Sendable {
+    public var credential: [UInt8]
+
+    public init(credential: [UInt8]) { self.credential = credential }
+
+    public func encode() -> [UInt8] {
+        FrameParser.encode(type: .credentialActivated, body: [UInt8(credential.count)] + credential)
+    }
+
+    public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> CredentialActivated {
+        var r = ByteReader(body)
+        let n = Int(try r.readUInt8())
+        let credential = try r.readBytes(n)
+        try r.expectEnd("credential activated")
+        return CredentialActivated(credential: credential)
     }
 }

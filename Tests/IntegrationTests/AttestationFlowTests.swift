@@ -72,6 +72,12 @@ struct AttestationFlowTests {
                 "\(refused.stderr)")
         let strictClient = try runCommand(client, ["drill", "--host", host.address, "--traders", "1", "--policy", policy])
         #expect(strictClient.status != 0 && strictClient.stderr.contains("mode"), "\(strictClient.stderr)")
+        // Software mode has no TPM to activate a credential with: enrolment fails.
+        let enrolled = dir.appendingPathComponent("enrolled.json").path
+        let enroll = try runCommand(cli, ["enroll", "--host", host.address, "--evidence", evidence, "--policy", policy,
+                                          "--policy-out", enrolled, "--allow-simulated"])
+        #expect(enroll.status != 0 && enroll.stderr.contains("no RSA EK certificate"), "\(enroll.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: enrolled))
         let noPolicy = try runCommand(client, ["load", "--host", host.address, "--duration", "1"])
         #expect(noPolicy.status != 0 && noPolicy.stderr.contains("--policy"))
         #expect(host.metric("sealstream_host_frames_in_total").map { $0 < 10 } ?? true, "nothing but evidence requests reached the enclave")
@@ -121,6 +127,18 @@ struct AttestationFlowTests {
         try text.write(toFile: relabelled, atomically: true, encoding: .utf8)
         let claimed = try failing(relabelled, ["--nonce", nonce, "--allow-simulated"])
         #expect(claimed.0 == 1 && claimed.1.contains("preimage"), "\(claimed.1)")
+
+        // Enrolment: the worker's TPM recovers a credential made for its AK's Name under
+        // the certified RSA EK, and the AK gets pinned; verify then holds quotes to it.
+        let enrolled = dir.appendingPathComponent("enrolled.json").path
+        let enroll = try runCommand(cli, ["enroll", "--host", host.address, "--evidence", evidence, "--policy", policy,
+                                          "--policy-out", enrolled, "--allow-simulated"])
+        #expect(enroll.status == 0, "\(enroll.stdout)\(enroll.stderr)")
+        let pinned = try runCommand(cli, ["verify", "--evidence", evidence, "--policy", enrolled, "--nonce", nonce,
+                                          "--allow-simulated", "--json"])
+        #expect(pinned.status == 0, "\(pinned.stdout)")
+        let policyJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: enrolled))) as? [String: Any]
+        #expect((policyJSON?["akNames"] as? [String])?.count == 1)
 
         // The storage key is sealed to PCR 23: a restarted worker (same binary, same
         // config, same TPM) unseals it, so an account keeps its public commitment.

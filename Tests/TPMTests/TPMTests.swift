@@ -222,6 +222,105 @@ struct TPMTests {
         }
     }
 
+    @Test("Credential activation: only this TPM's EK and the primary AK's Name release the secret")
+    func activateCredential() throws {
+        try withSwtpm { _, tpm, work in
+            let secret = (0..<32).map { _ in UInt8.random(in: 0...255) }
+            // Before the primary AK exists: a sequence error, not a crash.
+            let early = #expect(throws: TPMCallError.self) {
+                _ = try tpm.activateCredential(ek: 0, Credential(blob: [0, 0], secret: [0, 0]))
+            }
+            #expect(early?.rc == CTPM_RC_BAD_SEQUENCE)
+
+            let ak = try tpm.createPrimaryAK()
+            try expectAKPublic(ak.public)
+            #expect(ak.name == [0x00, 0x0b] + (try sha256(ak.public)))
+
+            // What a verifier has: the RSA 2048 EK certificate's public key, as PEM.
+            let certDER = work.appendingPathComponent("ek-rsa.der")
+            try Data(try tpm.ekCertificate(CTPM_EK_CERT_RSA2048)).write(to: certDER)
+            let certKey = try openssl(["x509", "-inform", "DER", "-in", certDER.path, "-pubkey", "-noout"])
+            try certKey.succeed("openssl x509 -pubkey")
+            let ekPEM = work.appendingPathComponent("ek-rsa.pub.pem")
+            try certKey.stdout.write(to: ekPEM)
+            // The same EK as a TPM2B_PUBLIC (tpm2-tools' "tss" format) from the TPM.
+            let ekTPMT = try tpm.ekPublic(CTPM_EK_CERT_RSA2048)
+            let ekTSS = work.appendingPathComponent("ek-rsa.tss")
+            try Data([UInt8(ekTPMT.count >> 8), UInt8(ekTPMT.count & 0xff)] + ekTPMT).write(to: ekTSS)
+
+            let make = MakeCredential(work: work)
+            let fromCert = try make(ekPEM, pem: true, name: ak.name, secret: secret)
+            #expect(!occurs(secret, in: fromCert.blob + fromCert.secret))
+            // 0 selects the RSA 2048 EK.
+            #expect(try tpm.activateCredential(ek: 0, fromCert) == secret)
+            #expect(try tpm.activateCredential(ek: CTPM_EK_CERT_RSA2048, fromCert) == secret)
+            let fromTSS = try make(ekTSS, pem: false, name: ak.name, secret: secret)
+            #expect(try tpm.activateCredential(ek: 0, fromTSS) == secret)
+
+            // Made for another Name (another AK): the TPM's integrity check fails.
+            var otherName = ak.name
+            otherName[otherName.count - 1] ^= 1
+            let forOther = try make(ekPEM, pem: true, name: otherName, secret: secret)
+            try expectIntegrityFailure { try tpm.activateCredential(ek: 0, forOther) }
+
+            // A flipped byte in the encrypted credential or its HMAC: integrity failure. One
+            // in the encrypted seed: OAEP decryption fails (swtpm answers TPM_RC_FAILURE,
+            // 0x101, and keeps working), or it decrypts to another seed (integrity).
+            var flippedBlob = fromCert
+            flippedBlob.blob[flippedBlob.blob.count - 1] ^= 0x01
+            try expectIntegrityFailure { try tpm.activateCredential(ek: 0, flippedBlob) }
+            var flippedHMAC = fromCert
+            flippedHMAC.blob[4] ^= 0x80
+            try expectIntegrityFailure { try tpm.activateCredential(ek: 0, flippedHMAC) }
+            var flippedSeed = fromCert
+            flippedSeed.secret[100] ^= 0x01
+            #expect(throws: TPMCallError.self) { try tpm.activateCredential(ek: 0, flippedSeed) }
+
+            // Made for the real AK Name but to another RSA key: this TPM cannot decrypt the
+            // seed (TPM_RC_FAILURE from swtpm, as above).
+            let otherKey = work.appendingPathComponent("other.key")
+            let otherPEM = work.appendingPathComponent("other.pub.pem")
+            try openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", otherKey.path])
+                .succeed("openssl genpkey")
+            try openssl(["pkey", "-in", otherKey.path, "-pubout", "-out", otherPEM.path]).succeed("openssl pkey")
+            let forOtherEK = try make(otherPEM, pem: true, name: ak.name, secret: secret)
+            #expect(throws: TPMCallError.self) { try tpm.activateCredential(ek: 0, forOtherEK) }
+            // Nor does the P-384 EK open a credential made to the RSA EK (TPM_RC_SIZE: an
+            // RSA-encrypted seed is no ECC point).
+            #expect(throws: TPMCallError.self) { try tpm.activateCredential(ek: CTPM_EK_CERT_ECC_P384, fromCert) }
+
+            // Inputs are exactly one marshalled structure each.
+            for bad in [Credential(blob: fromCert.blob + [0], secret: fromCert.secret),
+                        Credential(blob: fromCert.blob, secret: fromCert.secret + [0])] {
+                let error = #expect(throws: TPMCallError.self) { try tpm.activateCredential(ek: 0, bad) }
+                #expect(error?.rc == CTPM_RC_BAD_VALUE)
+            }
+            #expect(throws: TPMCallError.self) {
+                try tpm.activateCredential(ek: 0, Credential(blob: Array(fromCert.blob.dropLast()),
+                                                             secret: fromCert.secret))
+            }
+            let unknownEK = #expect(throws: TPMCallError.self) { try tpm.activateCredential(ek: 0x01c0_0003, fromCert) }
+            #expect(unknownEK?.rc == CTPM_RC_BAD_VALUE)
+
+            // Too small an output buffer reports the size needed.
+            var small = [UInt8](repeating: 0, count: 8)
+            var length = small.count
+            let rc = ctpm_activate_credential(tpm.handle, 0, fromCert.blob, fromCert.blob.count, fromCert.secret,
+                                              fromCert.secret.count, &small, &length)
+            #expect(rc == CTPM_RC_INSUFFICIENT_BUFFER)
+            #expect(length == secret.count)
+
+            // Every failure flushed what it loaded: activation still works (swtpm has
+            // three object slots).
+            #expect(try tpm.activateCredential(ek: 0, fromCert) == secret)
+
+            // An AK that is not the primary one cannot activate.
+            _ = try tpm.createAK()
+            let replaced = #expect(throws: TPMCallError.self) { try tpm.activateCredential(ek: 0, fromCert) }
+            #expect(replaced?.rc == CTPM_RC_BAD_SEQUENCE)
+        }
+    }
+
     @Test("Over a Unix socket swtpm is reachable from a private network namespace; over TCP it is not")
     func unixTransport() throws {
         let unshare = try networkNamespaceRunner()
@@ -322,6 +421,61 @@ func expectPolicyFailure(_ body: () throws -> [UInt8], sourceLocation: SourceLoc
     let error = #expect(throws: TPMCallError.self, sourceLocation: sourceLocation) { _ = try body() }
     if let error {
         #expect(ctpm_rc_is_policy_failure(error.rc) == 1, "\(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// TPM2_RC_INTEGRITY (format 1, 0x09f, with whatever handle/parameter number) from the TPM.
+func expectIntegrityFailure(_ body: () throws -> [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let error = #expect(throws: TPMCallError.self, sourceLocation: sourceLocation) { _ = try body() }
+    if let error {
+        let tpmLayer = error.rc & 0xffff_0000 == 0
+        #expect(tpmLayer && error.rc & 0x80 != 0 && error.rc & 0x3f == 0x1f, "\(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// TPM2_ActivateCredential's inputs: a marshalled TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET.
+struct Credential {
+    var blob: [UInt8]
+    var secret: [UInt8]
+
+    /// tpm2-tools' credential file (tpm2_makecredential -o): magic 0xBADCC0DE and version 1
+    /// (both big-endian UINT32), then the marshalled TPM2B_ID_OBJECT and
+    /// TPM2B_ENCRYPTED_SECRET, nothing else.
+    init(file bytes: [UInt8]) throws {
+        var r = Reader(bytes)
+        guard try r.u32() == 0xbadc_c0de, try r.u32() == 1 else {
+            throw TPMTestFailure("not a version-1 tpm2-tools credential file")
+        }
+        let idObject = try r.sized()
+        let encrypted = try r.sized()
+        guard r.atEnd else { throw TPMTestFailure("trailing bytes in the credential file") }
+        blob = [UInt8(idObject.count >> 8), UInt8(idObject.count & 0xff)] + idObject
+        secret = [UInt8(encrypted.count >> 8), UInt8(encrypted.count & 0xff)] + encrypted
+    }
+
+    init(blob: [UInt8], secret: [UInt8]) {
+        (self.blob, self.secret) = (blob, secret)
+    }
+}
+
+/// TPM2_MakeCredential in software: tpm2_makecredential --tcti none, as a verifier runs it.
+struct MakeCredential {
+    let work: URL
+
+    /// `key`: the EK public as PEM (`pem`, read with -G rsa) or a TPM2B_PUBLIC file.
+    func callAsFunction(_ key: URL, pem: Bool, name: [UInt8], secret: [UInt8]) throws -> Credential {
+        let secretFile = work.appendingPathComponent("credential.secret")
+        let out = work.appendingPathComponent("credential.out")
+        try Data(secret).write(to: secretFile)
+        defer {
+            try? FileManager.default.removeItem(at: secretFile)
+            try? FileManager.default.removeItem(at: out)
+        }
+        let made = try command("tpm2_makecredential", package: "tpm2-tools",
+                               ["--tcti", "none", "-u", key.path] + (pem ? ["-G", "rsa"] : []) +
+                               ["-s", secretFile.path, "-n", hex(name), "-o", out.path])
+        try made.succeed("tpm2_makecredential")
+        return try Credential(file: Array(try Data(contentsOf: out)))
     }
 }
 
@@ -504,6 +658,22 @@ final class TPM {
         var nameLength = name.count
         try check(ctpm_create_ak(handle, index, &pub, &pubLength, &name, &nameLength), "ctpm_create_ak")
         return (Array(pub[..<pubLength]), Array(name[..<nameLength]))
+    }
+
+    func createPrimaryAK() throws -> (public: [UInt8], name: [UInt8]) {
+        var pub = [UInt8](repeating: 0, count: Int(CTPM_PUBLIC_MAX))
+        var pubLength = pub.count
+        var name = [UInt8](repeating: 0, count: Int(CTPM_NAME_MAX))
+        var nameLength = name.count
+        try check(ctpm_create_primary_ak(handle, &pub, &pubLength, &name, &nameLength), "ctpm_create_primary_ak")
+        return (Array(pub[..<pubLength]), Array(name[..<nameLength]))
+    }
+
+    func activateCredential(ek index: UInt32, _ credential: Credential) throws -> [UInt8] {
+        try output(CTPM_CREDENTIAL_MAX, "ctpm_activate_credential") {
+            ctpm_activate_credential(handle, index, credential.blob, credential.blob.count, credential.secret,
+                                     credential.secret.count, $0, $1)
+        }
     }
 
     func quote(qualifying: [UInt8], pcrs: [UInt32]) throws -> (attest: [UInt8], signature: [UInt8]) {

@@ -43,7 +43,8 @@ typedef struct ctpm ctpm_t;
 /// The ESAPI-layer codes this library returns for its own argument checks.
 #define CTPM_RC_BAD_REFERENCE 0x00070005u       // TSS2_ESYS_RC_BAD_REFERENCE: a NULL pointer
 #define CTPM_RC_INSUFFICIENT_BUFFER 0x00070006u // TSS2_ESYS_RC_INSUFFICIENT_BUFFER: *len set to the size needed
-#define CTPM_RC_BAD_SEQUENCE 0x00070007u        // TSS2_ESYS_RC_BAD_SEQUENCE: ctpm_quote before ctpm_create_ak
+#define CTPM_RC_BAD_SEQUENCE 0x00070007u        // TSS2_ESYS_RC_BAD_SEQUENCE: ctpm_quote before ctpm_create_ak,
+                                                // ctpm_activate_credential before ctpm_create_primary_ak
 #define CTPM_RC_BAD_VALUE 0x0007000bu           // TSS2_ESYS_RC_BAD_VALUE: PCR out of range, repeated, unordered…
 
 /// NV indices of the EK certificates (TCG EK Credential Profile 2.x) the library knows.
@@ -162,6 +163,41 @@ ctpm_rc ctpm_quote(ctpm_t *tpm, const uint8_t qualifying[32],
                    const uint32_t *pcrs, size_t n,
                    uint8_t *attest, size_t *attest_len,
                    uint8_t *sig, size_t *sig_len);
+
+// MARK: Credential activation
+
+/// Upper bound of a credential (TPM2B_DIGEST contents of ActivateCredential's certInfo).
+#define CTPM_CREDENTIAL_MAX 64u
+
+/// TPM2_ActivateCredential: proves to a verifier that the AK lives in the same TPM as the
+/// certified EK. The verifier runs TPM2_MakeCredential in software (tpm2_makecredential
+/// --tcti none) with the EK public key from the certificate at `ek_cert_index`, the AK's
+/// Name and a secret; only this TPM can recover the secret, and only if the AK's Name
+/// is the one the verifier used.
+///
+/// Uses the *primary* AK (ctpm_create_primary_ak): BAD_SEQUENCE if it has not been
+/// created on this context (or if ctpm_create_ak replaced it). `ek_cert_index` 0 means
+/// CTPM_EK_CERT_RSA2048 (0x01c00002), the EK to prefer for activation; the other known
+/// indices are accepted too. `credential_blob` is a marshalled TPM2B_ID_OBJECT and
+/// `encrypted_secret` a marshalled TPM2B_ENCRYPTED_SECRET, each exactly blob_len /
+/// secret_len bytes (trailing bytes: BAD_VALUE). tpm2_makecredential's output file is an
+/// 8-byte header (magic 0xBADCC0DE, version 1, big-endian) followed by these two
+/// structures. Outputs the recovered credential (the TPM2B_DIGEST contents, at most
+/// CTPM_CREDENTIAL_MAX bytes) in cert_info.
+///
+/// Regenerates the AK (activateHandle, empty password) and the EK (keyHandle, its policy
+/// session PolicySecret(TPM_RH_ENDORSEMENT), or the empty password for the H-3 P-384 EK),
+/// runs the command, flushes all of them, wipes its copies of the inputs and the
+/// credential and scrubs ESAPI's response buffer. A credential made for another Name, or
+/// with its credential blob altered, fails with TPM2_RC_INTEGRITY (parameter 1); one made
+/// to another RSA key, or with its encrypted seed altered, fails when the seed does not
+/// decrypt (swtpm/libtpms answers TPM2_RC_FAILURE, 0x101, for a failed OAEP decryption and
+/// keeps working; other TPMs TPM2_RC_VALUE) or, if it decrypts to another seed, with
+/// TPM2_RC_INTEGRITY; a secret of the wrong shape for the EK gives TPM2_RC_SIZE.
+ctpm_rc ctpm_activate_credential(ctpm_t *tpm, uint32_t ek_cert_index,
+                                 const uint8_t *credential_blob, size_t blob_len,
+                                 const uint8_t *encrypted_secret, size_t secret_len,
+                                 uint8_t *cert_info, size_t *cert_info_len);
 
 // MARK: Sealing to a PCR
 
