@@ -85,4 +85,24 @@ struct PayloadTests {
         #expect(Hex.decode("abc") == nil)
         #expect(Hex.decode("zz") == nil)
     }
+
+    @Test func credentialActivationMessagesRoundTripAndRefuseOversizedParts() throws {
+        let request = ActivateCredential(credentialBlob: Array(repeating: 7, count: 70), encryptedSecret: Array(repeating: 9, count: 258))
+        let frame = request.encode()
+        let header = try #require(try frame.withUnsafeBytes { try FrameParser.parseHeader($0, direction: .fromClient) })
+        #expect(header.type == .activateCredential)
+        let decoded = try frame.withUnsafeBytes { try ActivateCredential.decode(body: UnsafeRawBufferPointer(rebasing: $0[header.bodyOffset...])) }
+        #expect(decoded == request)
+        let answer = CredentialActivated(credential: Array(1...32))
+        let answerFrame = answer.encode()
+        let answerHeader = try #require(try answerFrame.withUnsafeBytes { try FrameParser.parseHeader($0, direction: .toClient) })
+        #expect(try answerFrame.withUnsafeBytes {
+            try CredentialActivated.decode(body: UnsafeRawBufferPointer(rebasing: $0[answerHeader.bodyOffset...]))
+        } == answer)
+        // A part over 1,024 bytes, and trailing bytes, are malformed.
+        var big: [UInt8] = [0x04, 0x01] + Array(repeating: 0, count: 1025) + [0, 0]
+        #expect(throws: WireError.self) { try big.withUnsafeBytes { try ActivateCredential.decode(body: $0) } }
+        big = [0, 1, 5, 0, 1, 6, 0xff]
+        #expect(throws: WireError.self) { try big.withUnsafeBytes { try ActivateCredential.decode(body: $0) } }
+    }
 }
