@@ -31,8 +31,12 @@ public struct EnclaveIdentity: Sendable {
     let softwareAK: P256SigningKey
     /// The TPM in `swtpm` and `tpm` modes; nil in `software` mode.
     public let quoteSource: (any QuoteSource)?
-    /// The PCR the measured start is extended into (docs/ATTESTATION.md §2).
-    public static let measurementPCR = 23
+    /// The PCR the measured start is extended into (docs/ATTESTATION.md §2): 23 by
+    /// default, or 16; both are resettable from locality 0, which the worker needs to
+    /// start its event log from a known value.
+    public let measurementPCR: Int
+    public static let defaultMeasurementPCR = 23
+    public static let allowedMeasurementPCRs: Set<Int> = [16, 23]
     /// Random id of this process lifetime.
     public let instanceID: UInt64
     /// SHA-256 of the enclave executable.
@@ -54,8 +58,11 @@ public struct EnclaveIdentity: Sendable {
     public init(
         sessionKey: KXKeyPair, signer: Secp256k1PrivateKey, instanceID: UInt64, measurement: [UInt8], configHash: [UInt8], config: VenueConfig,
         mode: AttestationMode, isolation: IsolationClass, isolationReport: IsolationReport,
-        quoteSource: (any QuoteSource)? = nil, storageKey: SecretBytes? = nil, storageKeyProtection: String? = nil
+        quoteSource: (any QuoteSource)? = nil, storageKey: SecretBytes? = nil, storageKeyProtection: String? = nil,
+        measurementPCR: Int = EnclaveIdentity.defaultMeasurementPCR
     ) {
+        precondition(Self.allowedMeasurementPCRs.contains(measurementPCR), "measurement PCR must be 16 or 23")
+        self.measurementPCR = measurementPCR
         self.quoteSource = quoteSource
         self.storageKeyProtection = storageKey == nil ? nil : storageKeyProtection
         self.sessionKey = sessionKey
@@ -103,7 +110,7 @@ public struct EnclaveIdentity: Sendable {
 
     /// The application event log of the measured start (docs/ATTESTATION.md §2).
     public var eventLog: [EventLogEntry] {
-        EventLogEntry.measuredStart(measurement: measurement, configHash: configHash, pcr: Self.measurementPCR)
+        EventLogEntry.measuredStart(measurement: measurement, configHash: configHash, pcr: measurementPCR)
     }
 
     /// Evidence answering `nonce` (at most 64 bytes): the report preimage binding the
@@ -125,11 +132,11 @@ public struct EnclaveIdentity: Sendable {
             // backwards across worker restarts; resetCount and restartCount stay 0.
             let clock = TPMSClockInfo(clock: enclaveTime / 1_000_000, resetCount: 0, restartCount: 0, safe: true)
             let quote = try SoftwareQuote.make(
-                qualifying: SHA256.hash(preimage), pcrs: [UInt32(Self.measurementPCR): pcrValue], key: softwareAK,
+                qualifying: SHA256.hash(preimage), pcrs: [UInt32(measurementPCR): pcrValue], key: softwareAK,
                 clockInfo: clock)
             attestation = TPMAttestation(
                 akPublic: Hex.encode(quote.akPublic), quote: Hex.encode(quote.attest), signature: Hex.encode(quote.signature),
-                pcrs: [Self.measurementPCR], pcrValues: [String(Self.measurementPCR): Hex.encode(pcrValue)])
+                pcrs: [measurementPCR], pcrValues: [String(measurementPCR): Hex.encode(pcrValue)])
         }
         return Evidence(
             mode: mode, isolation: isolation, instanceID: Hex.encode(id.bytes),

@@ -40,8 +40,8 @@ enum StorageKey {
     }
 
     /// The key, and how it is protected (for the evidence).
-    static func load(path: String, mode: AttestationMode, tpm: TPMQuoteSource?) throws -> (SecretBytes, String) {
-        let protection = tpm == nil ? "file-0600" : "sealed-pcr-\(EnclaveIdentity.measurementPCR)"
+    static func load(path: String, mode: AttestationMode, tpm: TPMQuoteSource?, pcr: Int) throws -> (SecretBytes, String) {
+        let protection = tpm == nil ? "file-0600" : "sealed-pcr-\(pcr)"
         if let data = FileManager.default.contents(atPath: path) {
             guard let file = try? JSONDecoder().decode(File.self, from: data), file.version == 1 else {
                 throw Failure.unreadable("not a storage key file")

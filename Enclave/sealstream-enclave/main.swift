@@ -19,7 +19,8 @@ import Wire
 
 let usage = """
     usage: sealstream-enclave --config FILE [--attestation software|swtpm|tpm] [--tcti CONF]
-                              [--storage-key FILE] [--max-sessions N] [--commitments on|off]
+                              [--storage-key FILE] [--measurement-pcr 16|23] [--max-sessions N]
+                              [--commitments on|off]
     swtpm and tpm modes need --tcti (swtpm:path=SOCKET, or device:/dev/tpmrm0 for tpm).
     The host starts this worker and speaks the link protocol on its stdin/stdout.
     """
@@ -30,6 +31,7 @@ var maxSessions = 100_000
 var commitments = true
 var tcti: String?
 var storageKeyPath: String?
+var measurementPCR = EnclaveIdentity.defaultMeasurementPCR
 var arguments = CommandLine.arguments.dropFirst()
 while let arg = arguments.popFirst() {
     switch arg {
@@ -44,6 +46,11 @@ while let arg = arguments.popFirst() {
         maxSessions = n
     case "--tcti": tcti = arguments.popFirst()
     case "--storage-key": storageKeyPath = arguments.popFirst()
+    case "--measurement-pcr":
+        guard let raw = arguments.popFirst(), let n = Int(raw), EnclaveIdentity.allowedMeasurementPCRs.contains(n) else {
+            Log.error("bad_arguments", [("reason", "--measurement-pcr takes 16 or 23")]); exit(64)
+        }
+        measurementPCR = n
     case "--commitments":
         switch arguments.popFirst() {
         case "on": commitments = true
@@ -86,18 +93,18 @@ do {
     // The TPM is opened after hardening: a private network namespace still reaches
     // swtpm's Unix socket and /dev/tpmrm0.
     let tpm = try tcti.map {
-        try TPMQuoteSource(tcti: $0, mode: mode, measurementPCR: EnclaveIdentity.measurementPCR,
+        try TPMQuoteSource(tcti: $0, mode: mode, measurementPCR: measurementPCR,
                            eventLog: [measurement, configHash])
     }
     let quoteSource: (any QuoteSource)? = tpm
     // Unsealed only after the measured start is in the PCR: another binary or config
     // cannot get it back.
-    let storage = try storageKeyPath.map { try StorageKey.load(path: $0, mode: mode, tpm: tpm) }
+    let storage = try storageKeyPath.map { try StorageKey.load(path: $0, mode: mode, tpm: tpm, pcr: measurementPCR) }
     let identity = EnclaveIdentity(
         sessionKey: try KXKeyPair(), signer: try Secp256k1PrivateKey(), instanceID: Sodium.randomUInt64(),
         measurement: measurement, configHash: configHash,
         config: config, mode: mode, isolation: .process, isolationReport: isolationReport, quoteSource: quoteSource,
-        storageKey: storage?.0, storageKeyProtection: storage?.1)
+        storageKey: storage?.0, storageKeyProtection: storage?.1, measurementPCR: measurementPCR)
     worker = try Worker(
         identity: identity, engine: try PerpEngine(config: config, accountCommitment: identity.accountCommitment),
         maxSessions: maxSessions, commitments: commitments, clock: realtimeNanos)

@@ -16,6 +16,8 @@ public struct HostConfiguration: Sendable {
     public var attestation: AttestationMode = .software
     /// TPM connection passed to the worker in swtpm and tpm modes.
     public var tcti: String?
+    /// The PCR the worker measures its start into (16 or 23).
+    public var measurementPCR: Int = 23
     /// Where the read-only HTTP API over the public outputs listens; nil: off.
     public var httpHost: String? = "127.0.0.1"
     public var httpPort: Int = 7401

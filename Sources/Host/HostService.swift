@@ -33,6 +33,7 @@ public final class HostService: Service, @unchecked Sendable {
                 "--commitments", configuration.commitments ? "on" : "off",
                 // Sealed to the TPM in TPM modes; a 0600 file in software mode.
                 "--storage-key", configuration.dataDirectory + "/enclave-storage.key",
+                "--measurement-pcr", String(configuration.measurementPCR),
             ] + (configuration.tcti.map { ["--tcti", $0] } ?? []),
             configure: { bootstrap in
                 bootstrap

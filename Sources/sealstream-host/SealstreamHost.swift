@@ -49,6 +49,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "KiB of unwritten frames the enclave pipe may hold before all client reading pauses.")
     var linkBufferKib: Int = 8192
 
+    @Option(name: .long, help: "PCR (SHA-256 bank) the worker measures its start into: 23 (default) or 16. Give `attestation measure --pcr` the same.")
+    var measurementPcr: Int = 23
+
     @Option(name: .long, help: "Read-only HTTP API over the signed outputs, HOST:PORT, or 'off' (docs/COMMITMENTS.md). Port 0 picks a free port (see DATA/host.json).")
     var http: String = "127.0.0.1:7401"
 
@@ -64,6 +67,9 @@ struct Run: AsyncParsableCommand {
         }
         guard http == "off" || Self.parseListen(http) != nil else {
             throw ValidationError("--http must be HOST:PORT or off, got '\(http)'")
+        }
+        guard measurementPcr == 16 || measurementPcr == 23 else {
+            throw ValidationError("--measurement-pcr must be 16 or 23 (resettable PCRs)")
         }
         guard commitments == "on" || commitments == "off" else {
             throw ValidationError("--commitments must be on or off")
@@ -121,6 +127,7 @@ struct Run: AsyncParsableCommand {
             configuration.httpHost = nil
         }
         configuration.commitments = commitments == "on"
+        configuration.measurementPCR = measurementPcr
 
         let service = HostService(configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: .init(
