@@ -181,27 +181,7 @@ public struct Evidence: Codable, Equatable, Sendable {
 
     /// Bytes of lower- or upper-case hex without prefix; nil on odd length or a non-hex
     /// character.
-    public static func hexBytes(_ s: String) -> [UInt8]? {
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-            default: nil
-            }
-        }
-        let u = Array(s.utf8)
-        guard u.count % 2 == 0 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(u.count / 2)
-        var i = 0
-        while i < u.count {
-            guard let hi = nibble(u[i]), let lo = nibble(u[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
-    }
+    public static func hexBytes(_ s: String) -> [UInt8]? { HexDigits.decode(s) }
 }
 
 /// Why evidence could not be parsed.
@@ -426,13 +406,4 @@ extension AttestationMode {
 }
 
 /// Lower-case hex.
-func hexString(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    out.reserveCapacity(bytes.count * 2)
-    for b in bytes {
-        out.append(digits[Int(b >> 4)])
-        out.append(digits[Int(b & 0x0f)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
+func hexString(_ bytes: [UInt8]) -> String { HexDigits.encode(bytes) }

@@ -257,11 +257,13 @@ final class Secp256k1Context: @unchecked Sendable {
 
 // MARK: - Hex
 
-/// Lower-case hex for public values (SealCrypto does not depend on Wire's `Hex`).
-enum HexDigits {
+/// Hex without a prefix for public values: lower-case out, either case in. The one codec
+/// of the modules above SealCrypto that do not depend on Wire (whose `Hex` also takes a
+/// 0x prefix).
+public enum HexDigits {
     private static let digits = Array("0123456789abcdef".utf8)
 
-    static func encode(_ bytes: [UInt8]) -> String {
+    public static func encode(_ bytes: [UInt8]) -> String {
         var out = [UInt8]()
         out.reserveCapacity(bytes.count * 2)
         for b in bytes {
@@ -272,7 +274,7 @@ enum HexDigits {
     }
 
     /// Either case, no prefix; nil on odd length or a non-hex character.
-    static func decode(_ string: some StringProtocol) -> [UInt8]? {
+    public static func decode(_ string: some StringProtocol) -> [UInt8]? {
         let utf8 = Array(string.utf8)
         guard utf8.count % 2 == 0 else { return nil }
         var out = [UInt8]()

@@ -38,9 +38,7 @@ private enum Golden {
     static func bytes(_ hex: String) -> [UInt8] { Evidence.hexBytes(hex)! }
 }
 
-private func hex(_ bytes: [UInt8]) -> String {
-    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-}
+private func hex(_ bytes: [UInt8]) -> String { HexDigits.encode(bytes) }
 
 /// `hexString` with bit `bit` (0 = most significant of byte 0) flipped.
 private func flip(_ hexString: String, byte: Int, mask: UInt8 = 0x01) -> String {

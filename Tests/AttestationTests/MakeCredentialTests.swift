@@ -15,13 +15,7 @@ import Testing
 //    same EK has the same layout and sizes, and `unmake` opens it, so `unmake` is the
 //    reference computation and what it accepts from us a TPM accepts too.
 
-private func mkcHex(_ s: String) -> [UInt8] {
-    let digits = Array(s.utf8)
-    precondition(digits.count % 2 == 0)
-    return stride(from: 0, to: digits.count, by: 2).map {
-        UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)!
-    }
-}
+private func mkcHex(_ s: String) -> [UInt8] { HexDigits.decode(s)! }
 
 private func u16(_ bytes: [UInt8], _ at: Int) -> Int { Int(bytes[at]) << 8 | Int(bytes[at + 1]) }
 

@@ -9,17 +9,9 @@ import Testing
 // asserts the exact set of checks that fail, so a check that stopped working, or one that
 // fails for the wrong reason, shows up.
 
-private func fromHex(_ s: String) -> [UInt8] {
-    let digits = Array(s.utf8)
-    precondition(digits.count % 2 == 0)
-    return stride(from: 0, to: digits.count, by: 2).map {
-        UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)!
-    }
-}
+private func fromHex(_ s: String) -> [UInt8] { HexDigits.decode(s)! }
 
-private func toHex(_ bytes: [UInt8]) -> String {
-    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-}
+private func toHex(_ bytes: [UInt8]) -> String { HexDigits.encode(bytes) }
 
 private let goodMeasurement = SHA256.hash(Array("sealstream-enclave build 1".utf8))
 private let goodConfig = SHA256.hash(Array("venue.json v1".utf8))
