@@ -19,6 +19,18 @@ public enum FixedMath {
     public static func mulDiv(_ a: Int128, _ b: Int128, _ d: Int128, _ rounding: Rounding) -> Int128 {
         precondition(d > 0)
         let p = a * b
+        // Most products (a fill's notional, a fee) fit in 64 bits, where division is one
+        // instruction instead of a call into the 128-bit runtime routine.
+        if let p64 = Int64(exactly: p), let d64 = Int64(exactly: d) {
+            var q = p64 / d64
+            if p64 % d64 != 0 {
+                switch rounding {
+                case .down: if p64 < 0 { q -= 1 }
+                case .up: if p64 > 0 { q += 1 }
+                }
+            }
+            return Int128(q)
+        }
         var q = p / d
         let r = p % d
         if r != 0 {
@@ -34,7 +46,20 @@ public enum FixedMath {
     /// Quote value (micro-units) of `quantity` base units at `price`, rounded as stated.
     @inlinable
     public static func notional(price: Int64, quantity: Int64, _ rounding: Rounding) -> Int128 {
-        mulDiv(Int128(price), Int128(quantity), quantityScale, rounding)
+        // The common case, a product that fits in 64 bits, divides in one instruction.
+        let (high, low) = price.multipliedFullWidth(by: quantity)
+        if high == (Int64(bitPattern: low) < 0 ? -1 : 0) {
+            let p = Int64(bitPattern: low)
+            var q = p / 100_000_000
+            if p % 100_000_000 != 0 {
+                switch rounding {
+                case .down: if p < 0 { q -= 1 }
+                case .up: if p > 0 { q += 1 }
+                }
+            }
+            return Int128(q)
+        }
+        return mulDiv(Int128(price), Int128(quantity), quantityScale, rounding)
     }
 
     /// `value` × `bps` / 10,000, rounded as stated.

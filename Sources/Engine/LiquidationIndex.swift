@@ -4,7 +4,9 @@
 struct IndexHeap: Sendable {
     struct Entry: Sendable {
         var key: Int128
+        /// Ties break by account id, so pop order does not depend on slot assignment.
         var account: UInt64
+        var slot: AccountSlot
         var version: UInt32
 
         func precedes(_ other: Entry) -> Bool {

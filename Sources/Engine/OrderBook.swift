@@ -5,6 +5,7 @@ struct RestingOrder: Sendable {
     /// Engine order id: the global sequence number of the event that placed it.
     var id: UInt64
     var account: UInt64
+    var accountSlot: AccountSlot
     var clientOrderID: ClientOrderID
     var side: Side
     var price: Int64
@@ -14,6 +15,8 @@ struct RestingOrder: Sendable {
     /// False once filled or cancelled; the slot is reclaimed when it reaches the front
     /// of its level (lazy deletion keeps cancels O(1)).
     var live: Bool
+    /// The level (index into the book's level arena) the order queues at; set by `add`.
+    var level: Int32 = -1
 }
 
 /// One price level: orders in time priority.
@@ -35,16 +38,26 @@ struct Level: Sendable {
     }
 }
 
-/// A price-time priority order book for one market. Prices on each side are kept in a
-/// sorted array with the best price last, so the best level is found and removed in
-/// O(1); inserting a new level is a binary search and a short move.
+/// A price-time priority order book for one market.
+///
+/// Each side is an array of (price, level) sorted with the best price last, so the best
+/// level is found and removed in O(1) and a new level costs a binary search and a short
+/// move (new levels mostly appear near the touch, at the end). Levels live in an arena
+/// and orders in another; a resting order knows its level, so fills and cancels adjust it
+/// without a search. Nothing is hashed, and a level is always mutated in place.
 struct OrderBook: Sendable {
-    /// Bid prices ascending (best = last).
-    private(set) var bidPrices: [Int64] = []
-    /// Ask prices descending (best = last).
-    private(set) var askPrices: [Int64] = []
-    private var bidLevels: [Int64: Level] = [:]
-    private var askLevels: [Int64: Level] = [:]
+    struct LevelRef: Sendable {
+        var price: Int64
+        var level: Int32
+    }
+
+    /// Bids by price ascending (best = last).
+    private(set) var bids: [LevelRef] = []
+    /// Asks by price descending (best = last).
+    private(set) var asks: [LevelRef] = []
+    /// Level arena; slots of removed levels are reused through `freeLevels`.
+    private var levels: [Level] = []
+    private var freeLevels: [Int32] = []
     /// Order arena; slots of dead orders are reused through `free`.
     private(set) var orders: [RestingOrder] = []
     private var free: [Int32] = []
@@ -66,97 +79,103 @@ struct OrderBook: Sendable {
             index = Int32(orders.count)
             orders.append(order)
         }
+        let level: Int32
         if order.side == .buy {
-            if bidLevels[order.price] == nil {
-                bidPrices.insert(order.price, at: Self.insertionPoint(bidPrices, order.price, ascending: true))
-                bidLevels[order.price] = Level()
-            }
-            bidLevels[order.price]!.queue.append(index)
-            bidLevels[order.price]!.liveQuantity += Int128(order.remaining)
+            let (found, at) = Self.find(order.price, in: bids, ascending: true)
+            level = found ?? newLevel()
+            if found == nil { bids.insert(LevelRef(price: order.price, level: level), at: at) }
         } else {
-            if askLevels[order.price] == nil {
-                askPrices.insert(order.price, at: Self.insertionPoint(askPrices, order.price, ascending: false))
-                askLevels[order.price] = Level()
-            }
-            askLevels[order.price]!.queue.append(index)
-            askLevels[order.price]!.liveQuantity += Int128(order.remaining)
+            let (found, at) = Self.find(order.price, in: asks, ascending: false)
+            level = found ?? newLevel()
+            if found == nil { asks.insert(LevelRef(price: order.price, level: level), at: at) }
         }
+        orders[Int(index)].level = level
+        levels[Int(level)].queue.append(index)
+        levels[Int(level)].liveQuantity += Int128(order.remaining)
         return index
     }
 
     /// Cancels a live order: O(1), the slot is reclaimed lazily.
     mutating func cancel(_ index: Int32) {
-        let o = orders[Int(index)]
-        guard o.live else { return }
-        orders[Int(index)].live = false
-        adjustLevel(side: o.side, price: o.price, by: -o.remaining)
+        let i = Int(index)
+        guard orders[i].live else { return }
+        orders[i].live = false
+        levels[Int(orders[i].level)].liveQuantity -= Int128(orders[i].remaining)
     }
 
     /// The front live order on the side opposite to `takerSide` at its best price, or
     /// nil when that side is empty. Dead orders met on the way are reclaimed.
     mutating func bestOpposite(to takerSide: Side) -> (index: Int32, price: Int64)? {
-        let makerSide: Side = takerSide == .buy ? .sell : .buy
-        while let price = makerSide == .buy ? bidPrices.last : askPrices.last {
-            var level = makerSide == .buy ? bidLevels[price]! : askLevels[price]!
-            while let idx = level.front, !orders[Int(idx)].live {
-                level.popFront()
+        takerSide == .buy ? Self.best(of: &asks, levels: &levels, orders: orders, free: &free, freeLevels: &freeLevels)
+            : Self.best(of: &bids, levels: &levels, orders: orders, free: &free, freeLevels: &freeLevels)
+    }
+
+    private static func best(
+        of side: inout [LevelRef], levels: inout [Level], orders: [RestingOrder], free: inout [Int32], freeLevels: inout [Int32]
+    ) -> (index: Int32, price: Int64)? {
+        while let top = side.last {
+            let l = Int(top.level)
+            while let idx = levels[l].front, !orders[Int(idx)].live {
+                levels[l].popFront()
                 free.append(idx)
             }
-            if let idx = level.front {
-                store(level, side: makerSide, price: price)
-                return (idx, price)
-            }
-            // Level exhausted: remove it.
-            if makerSide == .buy {
-                bidLevels[price] = nil
-                bidPrices.removeLast()
-            } else {
-                askLevels[price] = nil
-                askPrices.removeLast()
-            }
+            if let idx = levels[l].front { return (idx, top.price) }
+            // Level exhausted: remove it and keep its queue's storage for reuse.
+            side.removeLast()
+            levels[l].queue.removeAll(keepingCapacity: true)
+            levels[l].head = 0
+            levels[l].liveQuantity = 0
+            freeLevels.append(top.level)
         }
         return nil
     }
 
     /// Fills `quantity` of the order at `index`; marks it dead when fully filled.
     mutating func fill(_ index: Int32, quantity: Int64) {
-        orders[Int(index)].remaining -= quantity
-        let o = orders[Int(index)]
-        adjustLevel(side: o.side, price: o.price, by: -quantity)
-        if o.remaining == 0 { orders[Int(index)].live = false }
+        let i = Int(index)
+        orders[i].remaining -= quantity
+        levels[Int(orders[i].level)].liveQuantity -= Int128(quantity)
+        if orders[i].remaining == 0 { orders[i].live = false }
     }
 
     /// Live quantity resting at `price` on `side` (for tests and depth).
     func liveQuantity(side: Side, price: Int64) -> Int128 {
-        (side == .buy ? bidLevels[price] : askLevels[price])?.liveQuantity ?? 0
+        let refs = side == .buy ? bids : asks
+        guard let ref = refs.first(where: { $0.price == price }) else { return 0 }
+        return levels[Int(ref.level)].liveQuantity
     }
 
     /// Live orders on `side`, best first, each level in time priority.
     func liveOrders(side: Side) -> [RestingOrder] {
-        let prices = side == .buy ? bidPrices : askPrices
         var out: [RestingOrder] = []
-        for price in prices.reversed() {
-            let level = side == .buy ? bidLevels[price]! : askLevels[price]!
+        for ref in (side == .buy ? bids : asks).reversed() {
+            let level = levels[Int(ref.level)]
             for idx in level.queue[level.head...] where orders[Int(idx)].live { out.append(orders[Int(idx)]) }
         }
         return out
     }
 
-    private mutating func adjustLevel(side: Side, price: Int64, by delta: Int64) {
-        if side == .buy { bidLevels[price]?.liveQuantity += Int128(delta) } else { askLevels[price]?.liveQuantity += Int128(delta) }
+    private mutating func newLevel() -> Int32 {
+        if let slot = freeLevels.popLast() { return slot }
+        levels.append(Level())
+        return Int32(levels.count - 1)
     }
 
-    private mutating func store(_ level: Level, side: Side, price: Int64) {
-        if side == .buy { bidLevels[price] = level } else { askLevels[price] = level }
+    /// The level at `price` on a side, or where to insert one to keep the side sorted.
+    /// The best price is checked first: most orders join it.
+    private static func find(_ price: Int64, in side: [LevelRef], ascending: Bool) -> (level: Int32?, at: Int) {
+        if let last = side.last, last.price == price { return (last.level, side.count - 1) }
+        let at = insertionPoint(side, price, ascending: ascending)
+        return at < side.count && side[at].price == price ? (side[at].level, at) : (nil, at)
     }
 
-    /// Index at which `price` keeps `prices` sorted (ascending or descending).
-    static func insertionPoint(_ prices: [Int64], _ price: Int64, ascending: Bool) -> Int {
+    /// Index at which `price` keeps `side` sorted (ascending or descending).
+    static func insertionPoint(_ side: [LevelRef], _ price: Int64, ascending: Bool) -> Int {
         var lo = 0
-        var hi = prices.count
+        var hi = side.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if ascending ? prices[mid] < price : prices[mid] > price { lo = mid + 1 } else { hi = mid }
+            if ascending ? side[mid].price < price : side[mid].price > price { lo = mid + 1 } else { hi = mid }
         }
         return lo
     }

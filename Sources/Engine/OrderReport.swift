@@ -49,26 +49,38 @@ public struct OrderReport: Equatable, Sendable {
     public init() {}
 
     public func encode() -> [UInt8] {
-        var w = ByteWriter(capacity: 24 + fills.count * 38)
-        w.write(UInt8(1))
-        w.write(UInt16(fills.count))
-        for f in fills {
-            w.write(f.market)
-            w.write(f.side.rawValue)
-            w.write(f.price)
-            w.write(f.quantity)
-            w.write(f.fee)
-            w.write(f.isMaker ? UInt8(1) : 0)
-            w.write(f.makerOrderID)
+        // Sized exactly and written in place: this runs once per order, and appending
+        // field by field cost more than the matching it reports on.
+        let size = 3 + fills.count * 38 + 18 + selfTradeCancelled.reduce(0) { $0 + 1 + $1.count }
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            var at = 0
+            func put(_ v: UInt8) { raw[at] = v; at += 1 }
+            func put(_ v: UInt16) { raw.storeBytes(of: v.bigEndian, toByteOffset: at, as: UInt16.self); at += 2 }
+            func put(_ v: UInt32) { raw.storeBytes(of: v.bigEndian, toByteOffset: at, as: UInt32.self); at += 4 }
+            func put(_ v: UInt64) { raw.storeBytes(of: v.bigEndian, toByteOffset: at, as: UInt64.self); at += 8 }
+            func put(_ v: Int64) { put(UInt64(bitPattern: v)) }
+            put(UInt8(1))
+            put(UInt16(fills.count))
+            for f in fills {
+                put(f.market)
+                put(f.side.rawValue)
+                put(f.price)
+                put(f.quantity)
+                put(f.fee)
+                put(f.isMaker ? UInt8(1) : 0)
+                put(f.makerOrderID)
+            }
+            put(resting)
+            put(cancelled)
+            put(UInt16(selfTradeCancelled.count))
+            for id in selfTradeCancelled {
+                put(UInt8(id.count))
+                for b in id.bytes { put(b) }
+            }
+            precondition(at == size)
+            initialized = size
         }
-        w.write(resting)
-        w.write(cancelled)
-        w.write(UInt16(selfTradeCancelled.count))
-        for id in selfTradeCancelled {
-            w.write(UInt8(id.bytes.count))
-            w.write(bytes: id.bytes)
-        }
-        return w.bytes
     }
 
     public static func decode(_ bytes: [UInt8]) throws(WireError) -> OrderReport {

@@ -31,7 +31,7 @@ extension PerpEngine {
         let now = event.enclaveTime
         // Take the touched buffer rather than copying it (a copy would allocate on every
         // event that changed an account).
-        var candidates: [UInt64] = []
+        var candidates: [AccountSlot] = []
         swap(&candidates, &touched)
         for mi in markets.indices {
             guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
@@ -41,16 +41,16 @@ extension PerpEngine {
             markets[mi].index.lastMark = mark
             while let top = markets[mi].index.longs.top, -top.key >= Int128(mark) {
                 markets[mi].index.longs.pop()
-                if indexVersion[top.account] == top.version { candidates.append(top.account) }
+                if indexVersion[Int(top.slot)] == top.version { candidates.append(top.slot) }
             }
             while let top = markets[mi].index.shorts.top, top.key <= Int128(mark) {
                 markets[mi].index.shorts.pop()
-                if indexVersion[top.account] == top.version { candidates.append(top.account) }
+                if indexVersion[Int(top.slot)] == top.version { candidates.append(top.slot) }
             }
             let odometer = markets[mi].index.odometer
             while let top = markets[mi].index.cross.top, top.key <= odometer {
                 markets[mi].index.cross.pop()
-                if indexVersion[top.account] == top.version { candidates.append(top.account) }
+                if indexVersion[Int(top.slot)] == top.version { candidates.append(top.slot) }
             }
         }
         // Liquidating moves money and positions of others too (makers filled by the
@@ -59,64 +59,70 @@ extension PerpEngine {
         var rounds = 0
         while !candidates.isEmpty && rounds < 8 {
             rounds += 1
-            candidates.sort()
-            var previous: UInt64?
-            for id in candidates where id != previous {
-                previous = id
-                checkAndLiquidate(id, event: event)
+            // Checked in account id order (slots follow creation order, not ids).
+            if candidates.count > 1 { candidates.sort { accounts.id($0) < accounts.id($1) } }
+            var previous: AccountSlot = -1
+            for s in candidates where s != previous {
+                previous = s
+                checkAndLiquidate(s, event: event)
             }
             candidates.removeAll(keepingCapacity: true)
             swap(&candidates, &touched)
         }
         // Anything still unchecked (a long cascade) is checked at the next tick, not lost.
-        for id in candidates { retryAtNextTick(id) }
+        for s in candidates { retryAtNextTick(s) }
         // Keep the larger (now empty) buffer for the next event's touched accounts.
         candidates.removeAll(keepingCapacity: true)
         if candidates.capacity > touched.capacity { swap(&candidates, &touched) }
     }
 
     /// Liquidates `id` step by step while it is below maintenance, then re-indexes it.
-    mutating func checkAndLiquidate(_ id: UInt64, event: SequencedEvent) {
+    mutating func checkAndLiquidate(_ s: AccountSlot, event: SequencedEvent) {
         let now = event.enclaveTime
-        guard id != Self.insuranceAccount, let account = accounts[id], !account.positions.isEmpty else {
-            awaitingCooldown.remove(id)
-            reindex(id, now: now)
+        guard s != Self.insuranceSlot, !accounts[slot: s].positions.isEmpty else {
+            leaveCooldown(s)
+            reindex(s, now: now)
             return
         }
-        for _ in 0...account.positions.count {
-            switch health(id, now: now) {
+        for _ in 0...accounts[slot: s].positions.count {
+            switch health(slot: s, now: now) {
             case .failure:
                 // A market it holds has no valid price: wait for it (rechecked at that
                 // market's next valid tick).
-                awaitingCooldown.remove(id)
-                retryAtNextTick(id)
+                leaveCooldown(s)
+                retryAtNextTick(s)
                 return
             case .success(let h):
                 guard h.equity < h.maintenanceRequirement else {
-                    awaitingCooldown.remove(id)
-                    reindex(id, now: now)
+                    leaveCooldown(s)
+                    reindex(s, now: now)
                     return
                 }
-                guard step(id, health: h, event: event) else {
-                    awaitingCooldown.insert(id)
-                    retryAtNextTick(id)
+                guard step(s, health: h, event: event) else {
+                    awaitingCooldown.insert(accounts.id(s))
+                    retryAtNextTick(s)
                     return
                 }
             }
         }
-        reindex(id, now: now)
+        reindex(s, now: now)
+    }
+
+    /// Removes an account from the cooldown set (hashing only when the set has members).
+    private mutating func leaveCooldown(_ s: AccountSlot) {
+        if !awaitingCooldown.isEmpty { awaitingCooldown.remove(accounts.id(s)) }
     }
 
     /// One liquidation step on the largest position not in cooldown. False if every
     /// position is in cooldown.
-    private mutating func step(_ id: UInt64, health h: Health, event: SequencedEvent) -> Bool {
+    private mutating func step(_ id: AccountSlot, health h: Health, event: SequencedEvent) -> Bool {
         let now = event.enclaveTime
         let cooldown = config.liquidation.cooldownNanos
         // Largest notional first; ties by market id.
         var choices: [(notional: Int128, position: Position, mark: Int64, mi: Int)] = []
-        for p in accounts[id]!.positions {
+        for p in accounts[slot: id].positions {
             let mi = slot(of: p.market)!
-            if let last = accounts[id]!.lastLiquidation[p.market], now - last < cooldown { continue }
+            if let last = accounts[slot: id].lastLiquidation[p.market], now - last < cooldown { continue }
             guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
             let size = Int64(p.size.magnitude)
             choices.append((FixedMath.notional(price: mark, quantity: size, .down), p, mark, mi))
@@ -161,9 +167,9 @@ extension PerpEngine {
         if onBook > 0 {
             let closed = report.fills.reduce(Int128(0)) { $0 + FixedMath.notional(price: $1.price, quantity: $1.quantity, .down) }
             var fee = FixedMath.applyBps(closed, config.liquidation.feeBps, .up)
-            if case .success(let after) = health(id, now: now) { fee = min(fee, max(0, after.equity)) }
-            accounts[id]!.collateral -= fee
-            accounts[Self.insuranceAccount]!.collateral += fee
+            if case .success(let after) = health(slot: id, now: now) { fee = min(fee, max(0, after.equity)) }
+            accounts[slot: id].collateral -= fee
+            accounts[slot: Self.insuranceSlot].collateral += fee
         }
         // 2. The insurance fund takes the rest at the worst price, if it stays above its
         //    own maintenance requirement doing so. 3. Otherwise, auto-deleveraging.
@@ -173,17 +179,17 @@ extension PerpEngine {
         if remaining > 0 {
             let fundDelta = isLong ? remaining : -remaining
             let cash = FixedMath.notional(price: worstPrice, quantity: remaining, .down)
-            let fundPosition = accounts[Self.insuranceAccount]!.position(m.id)
-            if case .success(let fundAfter) = health(Self.insuranceAccount, market: m.id, newSize: fundPosition + fundDelta,
+            let fundPosition = accounts[slot: Self.insuranceSlot].position(m.id)
+            if case .success(let fundAfter) = health(slot: Self.insuranceSlot, market: m.id, newSize: fundPosition + fundDelta,
                                                     collateralDelta: fundDelta > 0 ? -cash : cash, now: now),
                fundAfter.equity >= fundAfter.maintenanceRequirement
             {
-                transfer(market: mi, from: id, to: Self.insuranceAccount, quantity: fundDelta, cash: cash)
+                transfer(market: mi, from: id, to: Self.insuranceSlot, quantity: fundDelta, cash: cash)
                 toFund = remaining
                 remaining = 0
             } else {
                 for counterparty in deleverageRanking(market: mi, closingLong: isLong, excluding: id, now: now) where remaining > 0 {
-                    let available = Int64(accounts[counterparty]!.position(m.id).magnitude)
+                    let available = Int64(accounts[slot: counterparty].position(m.id).magnitude)
                     let take = min(remaining, available)
                     transfer(market: mi, from: id, to: counterparty, quantity: isLong ? take : -take,
                              cash: FixedMath.notional(price: worstPrice, quantity: take, .down))
@@ -192,9 +198,9 @@ extension PerpEngine {
                 }
             }
         }
-        accounts[id]!.lastLiquidation[m.id] = now
+        accounts[slot: id].lastLiquidation[m.id] = now
         decisions.append(LiquidationDecision(
-            sequence: event.globalSequence, enclaveTime: now, accountCommitment: accountCommitment(id), market: m.id,
+            sequence: event.globalSequence, enclaveTime: now, accountCommitment: accountCommitment(accounts.id(id)), market: m.id,
             side: side, size: quantity - remaining, markPrice: mark, bankruptcyPrice: FixedMath.saturating(bankruptcy),
             worstPrice: worstPrice, equity: FixedMath.saturating(h.equity),
             maintenanceRequirement: FixedMath.saturating(h.maintenanceRequirement), reason: reason,
@@ -206,63 +212,71 @@ extension PerpEngine {
     /// Opposite positions in the market, most profitable first by profit × leverage
     /// (unrealized PnL × notional ÷ equity); ties by account id. Accounts with no profit,
     /// no equity, or an unpriced market are not deleveraged.
-    private mutating func deleverageRanking(market mi: Int, closingLong: Bool, excluding: UInt64, now: UInt64) -> [UInt64] {
+    private mutating func deleverageRanking(market mi: Int, closingLong: Bool, excluding: AccountSlot, now: UInt64) -> [AccountSlot] {
         let marketID = markets[mi].config.id
         guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { return [] }
-        var scored: [(score: Int128, id: UInt64)] = []
-        for id in markets[mi].holders.sorted() where id != excluding && id != Self.insuranceAccount {
-            guard let p = accounts[id]!.positions.first(where: { $0.market == marketID }), (p.size < 0) == closingLong else { continue }
+        var scored: [(score: Int128, id: UInt64, slot: AccountSlot)] = []
+        for id in holdersByID(mi) where id != excluding && id != Self.insuranceSlot {
+            guard let p = accounts[slot: id].positions.first(where: { $0.market == marketID }), (p.size < 0) == closingLong else { continue }
             let value = FixedMath.notional(price: mark, quantity: p.size, .down)
             let pnl = value - p.costBasis
-            guard pnl > 0, case .success(let h) = health(id, now: now), h.equity > 0 else { continue }
+            guard pnl > 0, case .success(let h) = health(slot: id, now: now), h.equity > 0 else { continue }
             let notional = value.magnitude > Int128.max.magnitude ? Int128.max : Int128(value.magnitude)
             let (product, overflow) = pnl.multipliedReportingOverflow(by: notional)
-            scored.append((overflow ? Int128.max : product / h.equity, id))
+            scored.append((overflow ? Int128.max : product / h.equity, accounts.id(id), id))
         }
-        return scored.sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }.map(\.id)
+        return scored.sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }.map(\.slot)
+    }
+
+    /// The market's holders in account id order.
+    private func holdersByID(_ mi: Int) -> [AccountSlot] {
+        markets[mi].holders.members.sorted { accounts.id($0) < accounts.id($1) }
     }
 
     // MARK: - Index maintenance
 
     /// Re-keys an account in the liquidation index of every market it holds.
-    mutating func reindex(_ id: UInt64, now: UInt64) {
-        let version = (indexVersion[id] ?? 0) &+ 1
-        indexVersion[id] = version
-        guard id != Self.insuranceAccount, let account = accounts[id], !account.positions.isEmpty else { return }
-        if account.positions.count == 1 {
+    mutating func reindex(_ id: AccountSlot, now: UInt64) {
+        let version = indexVersion[Int(id)] &+ 1
+        indexVersion[Int(id)] = version
+        guard id != Self.insuranceSlot, !accounts[slot: id].positions.isEmpty else { return }
+        let accountID = accounts.id(id)
+        let positionCount = accounts[slot: id].positions.count
+        if positionCount == 1 {
             // Exact, mark-independent key with two micro-units of rounding slack (equity
             // rounds down, the requirement up) and one tick of margin; rechecked exactly
             // when it fires.
-            let p = account.positions[0]
+            let p = accounts[slot: id].positions[0]
             let mi = slot(of: p.market)!
             let f = Int128(markets[mi].tier.maintenanceBps)
             let tick = Int128(markets[mi].config.tickSize)
-            let c = account.collateral
+            let c = accounts[slot: id].collateral
             if p.size > 0 {
                 let key = FixedMath.mulDiv(Int128(2) - c, Self.scaleBps, Int128(p.size) * (FixedMath.bps - f), .up) + tick
-                markets[mi].index.longs.push(.init(key: -key, account: id, version: version))
+                markets[mi].index.longs.push(.init(key: -key, account: accountID, slot: id, version: version))
             } else {
                 let key = FixedMath.mulDiv(c - Int128(2), Self.scaleBps, Int128(-p.size) * (FixedMath.bps + f), .down) - tick
-                markets[mi].index.shorts.push(.init(key: key, account: id, version: version))
+                markets[mi].index.shorts.push(.init(key: key, account: accountID, slot: id, version: version))
             }
             compactIfNeeded(mi)
             return
         }
         // Cross margin: split the buffer into per-market budgets of absolute price
         // movement, proportional to each market's price level.
-        guard case .success(let h) = health(id, now: now) else {
+        guard case .success(let h) = health(slot: id, now: now) else {
             retryAtNextTick(id)
             return
         }
         // Clamped so buffer × 10^12 × mark cannot overflow; a smaller budget is still safe.
-        let buffer = min(h.equity - h.maintenanceRequirement - Int128(2 * account.positions.count + 2), Int128(1) << 64)
+        let buffer = min(h.equity - h.maintenanceRequirement - Int128(2 * positionCount + 2), Int128(1) << 64)
         guard buffer > 0 else {
             retryAtNextTick(id)
             return
         }
         var marks: [Int64] = []
         var denominator: Int128 = 0
-        for p in account.positions {
+        let positions = accounts[slot: id].positions
+        for p in positions {
             let mi = slot(of: p.market)!
             guard case .success(let mark) = markets[mi].oracle.mark(at: now) else {
                 retryAtNextTick(id)
@@ -271,28 +285,29 @@ extension PerpEngine {
             marks.append(mark)
             denominator += Int128(p.size.magnitude) * (FixedMath.bps + Int128(markets[mi].tier.maintenanceBps)) * Int128(mark)
         }
-        for (i, p) in account.positions.enumerated() {
+        for (i, p) in positions.enumerated() {
             let mi = slot(of: p.market)!
             let budget = FixedMath.mulDiv(buffer * Self.scaleBps, Int128(marks[i]), denominator, .down)
-            markets[mi].index.cross.push(.init(key: markets[mi].index.odometer + budget, account: id, version: version))
+            markets[mi].index.cross.push(.init(key: markets[mi].index.odometer + budget, account: accountID, slot: id, version: version))
             compactIfNeeded(mi)
         }
     }
 
     /// Makes the account a candidate at the next valid tick of each market it holds.
-    private mutating func retryAtNextTick(_ id: UInt64) {
-        let version = (indexVersion[id] ?? 0) &+ 1
-        indexVersion[id] = version
-        for p in accounts[id]?.positions ?? [] {
+    private mutating func retryAtNextTick(_ id: AccountSlot) {
+        let version = indexVersion[Int(id)] &+ 1
+        indexVersion[Int(id)] = version
+        let accountID = accounts.id(id)
+        for p in accounts[slot: id].positions {
             let mi = slot(of: p.market)!
-            markets[mi].index.cross.push(.init(key: markets[mi].index.odometer, account: id, version: version))
+            markets[mi].index.cross.push(.init(key: markets[mi].index.odometer, account: accountID, slot: id, version: version))
         }
     }
 
     private mutating func compactIfNeeded(_ mi: Int) {
         let limit = 4 * markets[mi].holders.count + 1_024
         let versions = indexVersion
-        let live: (IndexHeap.Entry) -> Bool = { versions[$0.account] == $0.version }
+        let live: (IndexHeap.Entry) -> Bool = { versions[Int($0.slot)] == $0.version }
         if markets[mi].index.longs.count > limit { markets[mi].index.longs.compact(isLive: live) }
         if markets[mi].index.shorts.count > limit { markets[mi].index.shorts.compact(isLive: live) }
         if markets[mi].index.cross.count > limit { markets[mi].index.cross.compact(isLive: live) }
@@ -324,14 +339,14 @@ extension PerpEngine {
             let perUnit = Int128(mark) * rate / FixedMath.bps
             if perUnit != 0 {
                 var collected: Int128 = 0
-                for id in markets[mi].holders.sorted() {
-                    let size = accounts[id]!.position(markets[mi].config.id)
+                for id in holdersByID(mi) {
+                    let size = accounts[slot: id].position(markets[mi].config.id)
                     let amount = FixedMath.mulDiv(Int128(size), perUnit, FixedMath.quantityScale, .up)
-                    accounts[id]!.collateral -= amount
+                    accounts[slot: id].collateral -= amount
                     collected += amount
                     touched.append(id)
                 }
-                accounts[Self.insuranceAccount]!.collateral += collected
+                accounts[slot: Self.insuranceSlot].collateral += collected
                 markets[mi].fundingIndex += perUnit
             }
             fundingPayments.append(FundingPayment(market: markets[mi].config.id, enclaveTime: now, markPrice: mark,

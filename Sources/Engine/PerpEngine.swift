@@ -18,13 +18,15 @@ public struct PerpEngine: MatchingEngine {
         /// Enclave time of the next funding payment.
         var nextFunding: UInt64 = 0
         var index = MarketLiquidationIndex()
-        /// Accounts with a non-zero position here (iterated sorted, never by hash order).
-        var holders: Set<UInt64> = []
+        /// Accounts with a non-zero position here (iterated sorted by id).
+        var holders = HolderSet()
     }
 
     /// The insurance fund is account 0: it holds collateral and, after taking over what
     /// the book could not absorb, positions. Clients cannot use id 0.
     public static let insuranceAccount: UInt64 = 0
+    /// The fund is created first, so it always lives in slot 0.
+    static let insuranceSlot: AccountSlot = 0
 
     /// Largest notional one order may have, quote micro-units (10^9 USD).
     public static let maxOrderNotional: Int128 = 1_000_000_000_000_000
@@ -36,11 +38,11 @@ public struct PerpEngine: MatchingEngine {
     let marketIDs: [UInt32]
     public internal(set) var accounts = AccountStore()
     /// Insurance fund balance (account 0's collateral), quote micro-units.
-    public var insuranceFund: Int128 { accounts[Self.insuranceAccount]?.collateral ?? 0 }
-    /// Index version per account: heap entries with another version are stale.
-    var indexVersion: [UInt64: UInt32] = [:]
+    public var insuranceFund: Int128 { accounts[slot: Self.insuranceSlot].collateral }
+    /// Index version per account slot: heap entries with another version are stale.
+    var indexVersion: [UInt32] = []
     /// Accounts whose state changed during the current event; checked after it.
-    var touched: [UInt64] = []
+    var touched: [AccountSlot] = []
     /// Liquidatable accounts that could not be stepped yet (cooldown): rechecked on the
     /// next tick of their markets.
     public internal(set) var awaitingCooldown: Set<UInt64> = []
@@ -76,7 +78,10 @@ public struct PerpEngine: MatchingEngine {
         markets = states
         marketIDs = states.map(\.config.id)
         _ = index
-        accounts[Self.insuranceAccount] = Account(id: Self.insuranceAccount, collateral: Int128(config.liquidation.insuranceFund))
+        let fund = accounts.slot(creating: Self.insuranceAccount)
+        precondition(fund == Self.insuranceSlot)
+        accounts[slot: fund].collateral = Int128(config.liquidation.insuranceFund)
+        indexVersion.append(0)
     }
 
     /// Position of market `id` in `markets`.
@@ -94,19 +99,21 @@ public struct PerpEngine: MatchingEngine {
         switch event.input {
         case .deposit(let d):
             guard d.accountID != Self.insuranceAccount else { return .rejected(.unknownAccount) }
-            accounts[d.accountID, default: Account(id: d.accountID, collateral: 0)].collateral += Int128(d.amount)
+            let s = accounts.slot(creating: d.accountID)
+            if indexVersion.count < accounts.count { indexVersion.append(0) }
+            accounts[slot: s].collateral += Int128(d.amount)
             netDeposits += Int128(d.amount)
-            touched.append(d.accountID)
+            touched.append(s)
             outcome = .accepted(detail: [])
         case .oraclePrice(let p):
             if let i = slot(of: p.market) { _ = markets[i].oracle.record(p, now: event.enclaveTime) }
             outcome = .accepted(detail: [])
         case .request(let account, let request):
-            guard account != Self.insuranceAccount, accounts[account] != nil else { return .rejected(.unknownAccount) }
+            guard account != Self.insuranceAccount, let s = accounts.slot(of: account) else { return .rejected(.unknownAccount) }
             switch request {
-            case .newOrder(let order): outcome = place(order, account: account, event: event)
-            case .cancel(let id): outcome = cancel(id, account: account)
-            case .withdraw(_, let amount): outcome = withdraw(amount, account: account, now: event.enclaveTime)
+            case .newOrder(let order): outcome = place(order, account: s, event: event)
+            case .cancel(let id): outcome = cancel(id, account: s)
+            case .withdraw(_, let amount): outcome = withdraw(amount, account: s, now: event.enclaveTime)
             }
         }
         // Time-driven work happens as time arrives with events (no timer events).
@@ -126,15 +133,15 @@ public struct PerpEngine: MatchingEngine {
 
     // MARK: - Orders
 
-    private mutating func place(_ order: NewOrder, account: UInt64, event: SequencedEvent) -> EngineOutcome {
+    private mutating func place(_ order: NewOrder, account: AccountSlot, event: SequencedEvent) -> EngineOutcome {
         guard let mi = slot(of: order.market) else { return .rejected(.unknownMarket) }
         let m = markets[mi].config
         guard order.quantity > 0 else { return .rejected(.invalidQuantity) }
         guard order.price > 0 else { return .rejected(.invalidPrice) }
         guard order.price % m.tickSize == 0 else { return .rejected(.priceNotOnTick) }
         guard order.quantity % m.stepSize == 0 else { return .rejected(.quantityNotOnStep) }
-        guard accounts[account]!.openOrders[order.clientOrderID] == nil else { return .rejected(.duplicateClientOrderID) }
-        guard accounts[account]!.openOrders.count < config.risk.maxOpenOrdersPerAccount else { return .rejected(.tooManyOpenOrders) }
+        guard accounts[slot: account].openOrders[order.clientOrderID] == nil else { return .rejected(.duplicateClientOrderID) }
+        guard accounts[slot: account].openOrders.count < config.risk.maxOpenOrdersPerAccount else { return .rejected(.tooManyOpenOrders) }
         let now = event.enclaveTime
         // Every order needs a valid mark: its price must sit within the band around it,
         // so no trade at an absurd price can move value between two accounts.
@@ -143,7 +150,7 @@ public struct PerpEngine: MatchingEngine {
         guard FixedMath.notional(price: max(order.price, mark), quantity: order.quantity, .up) <= Self.maxOrderNotional else {
             return .rejected(.orderTooLarge)
         }
-        let position = accounts[account]!.position(order.market)
+        let position = accounts[slot: account].position(order.market)
         let delta = order.side == .buy ? order.quantity : -order.quantity
         guard !position.addingReportingOverflow(delta).overflow else { return .rejected(.orderTooLarge) }
         if order.reduceOnly && !Self.reduces(position: position, delta: delta) {
@@ -174,9 +181,9 @@ public struct PerpEngine: MatchingEngine {
             let rests = order.type == .limit && order.timeInForce != .immediateOrCancel && !stopped
             if rests {
                 let idx = markets[mi].book.add(RestingOrder(
-                    id: event.globalSequence, account: account, clientOrderID: order.clientOrderID, side: order.side,
+                    id: event.globalSequence, account: accounts.id(account), accountSlot: account, clientOrderID: order.clientOrderID, side: order.side,
                     price: order.price, remaining: remaining, reduceOnly: order.reduceOnly, live: true))
-                accounts[account]!.openOrders[order.clientOrderID] = OrderRef(market: order.market, index: idx)
+                accounts[slot: account].openOrders[order.clientOrderID] = OrderRef(market: order.market, index: idx)
                 report.resting = remaining
             } else {
                 report.cancelled = remaining
@@ -190,7 +197,7 @@ public struct PerpEngine: MatchingEngine {
     /// both sides of every fill that adds risk. Returns the unfilled quantity and whether
     /// matching stopped early (margin or reduce-only).
     mutating func match(
-        account: UInt64, market mi: Int, side takerSide: Side, quantity: Int64, limit: Int64, reduceOnly: Bool,
+        account: AccountSlot, market mi: Int, side takerSide: Side, quantity: Int64, limit: Int64, reduceOnly: Bool,
         takerFeeBps: Int64, checkTakerMargin: Bool, now: UInt64, report: inout OrderReport
     ) -> (remaining: Int64, stopped: Bool) {
         let marketID = markets[mi].config.id
@@ -211,19 +218,19 @@ public struct PerpEngine: MatchingEngine {
                 cancelResting(idx, market: mi)
                 continue
             }
-            if maker.account == account {
+            if maker.accountSlot == account {
                 markets[mi].book.cancel(idx)
-                accounts[account]!.openOrders[maker.clientOrderID] = nil
+                accounts[slot: account].openOrders[maker.clientOrderID] = nil
                 report.selfTradeCancelled.append(maker.clientOrderID)
                 continue
             }
             var fillQuantity = min(remaining, maker.remaining)
             if reduceOnly {
-                fillQuantity = min(fillQuantity, Self.reducible(position: accounts[account]!.position(marketID), side: takerSide))
+                fillQuantity = min(fillQuantity, Self.reducible(position: accounts[slot: account].position(marketID), side: takerSide))
                 if fillQuantity == 0 { stopped = true; break }
             }
             if maker.reduceOnly {
-                let cap = Self.reducible(position: accounts[maker.account]!.position(marketID), side: makerSide)
+                let cap = Self.reducible(position: accounts[slot: maker.accountSlot].position(marketID), side: makerSide)
                 if cap == 0 {
                     cancelResting(idx, market: mi)
                     continue
@@ -234,7 +241,7 @@ public struct PerpEngine: MatchingEngine {
             let takerFee = FixedMath.applyBps(cash, takerFeeBps, .up)
             let makerFee = FixedMath.applyBps(cash, config.fees.makerBps, .up)
             let takerDelta = takerSide == .buy ? fillQuantity : -fillQuantity
-            guard fillKeepsMargin(maker.account, market: marketID, delta: -takerDelta, cash: cash, fee: makerFee, now: now) else {
+            guard fillKeepsMargin(maker.accountSlot, market: marketID, delta: -takerDelta, cash: cash, fee: makerFee, now: now) else {
                 cancelResting(idx, market: mi)
                 continue
             }
@@ -244,12 +251,12 @@ public struct PerpEngine: MatchingEngine {
                     break
                 }
             }
-            transfer(market: mi, from: maker.account, to: account, quantity: takerDelta, cash: cash)
-            accounts[maker.account]!.collateral -= makerFee
-            accounts[account]!.collateral -= takerFee
+            transfer(market: mi, from: maker.accountSlot, to: account, quantity: takerDelta, cash: cash)
+            accounts[slot: maker.accountSlot].collateral -= makerFee
+            accounts[slot: account].collateral -= takerFee
             feePool += takerFee + makerFee
             markets[mi].book.fill(idx, quantity: fillQuantity)
-            if maker.remaining == fillQuantity { accounts[maker.account]!.openOrders[maker.clientOrderID] = nil }
+            if maker.remaining == fillQuantity { accounts[slot: maker.accountSlot].openOrders[maker.clientOrderID] = nil }
             report.fills.append(Fill(market: marketID, side: takerSide, price: price, quantity: fillQuantity,
                                      fee: Int64(takerFee), isMaker: false, makerOrderID: maker.id))
             makerFills.append(MakerFill(account: maker.account, clientOrderID: maker.clientOrderID,
@@ -262,27 +269,29 @@ public struct PerpEngine: MatchingEngine {
 
     /// Moves `quantity` (signed, from `to`'s side: > 0 means `to` buys) between two
     /// accounts at `cash` (the fill's notional), keeping holder sets current.
-    mutating func transfer(market mi: Int, from: UInt64, to: UInt64, quantity: Int64, cash: Int128) {
+    mutating func transfer(market mi: Int, from: AccountSlot, to: AccountSlot, quantity: Int64, cash: Int128) {
         let marketID = markets[mi].config.id
         let fundingIndex = markets[mi].fundingIndex
-        for (id, delta) in [(from, -quantity), (to, quantity)] {
-            let before = accounts[id]!.position(marketID)
-            accounts[id]!.applyFill(market: marketID, quantity: delta, cash: cash, fundingIndex: fundingIndex)
+        func move(_ s: AccountSlot, _ delta: Int64) {
+            let before = accounts[slot: s].position(marketID)
+            accounts[slot: s].applyFill(market: marketID, quantity: delta, cash: cash, fundingIndex: fundingIndex)
             // The holder set changes only when a position opens or closes.
             let after = before + delta
-            if after == 0 { markets[mi].holders.remove(id) } else if before == 0 { markets[mi].holders.insert(id) }
-            touched.append(id)
+            if after == 0 { markets[mi].holders.remove(s) } else if before == 0 { markets[mi].holders.insert(s) }
+            touched.append(s)
         }
+        move(from, -quantity)
+        move(to, quantity)
     }
 
     private mutating func cancelResting(_ idx: Int32, market mi: Int) {
         let o = markets[mi].book.order(idx)
         markets[mi].book.cancel(idx)
-        accounts[o.account]?.openOrders[o.clientOrderID] = nil
+        accounts[slot: o.accountSlot].openOrders[o.clientOrderID] = nil
     }
 
-    private mutating func cancel(_ id: ClientOrderID, account: UInt64) -> EngineOutcome {
-        guard let ref = accounts[account]!.openOrders[id], let mi = slot(of: ref.market) else {
+    private mutating func cancel(_ id: ClientOrderID, account: AccountSlot) -> EngineOutcome {
+        guard let ref = accounts[slot: account].openOrders[id], let mi = slot(of: ref.market) else {
             return .rejected(.unknownOrder)
         }
         var report = OrderReport()
@@ -291,13 +300,13 @@ public struct PerpEngine: MatchingEngine {
         return .accepted(detail: report.encode())
     }
 
-    private mutating func withdraw(_ amount: Int64, account: UInt64, now: UInt64) -> EngineOutcome {
+    private mutating func withdraw(_ amount: Int64, account: AccountSlot, now: UInt64) -> EngineOutcome {
         guard amount > 0 else { return .rejected(.invalidAmount) }
         switch checkInitialMargin(account, market: nil, newSize: 0, collateralDelta: -Int128(amount), now: now) {
         case .failure(let e): return .rejected(e)
         case .success: break
         }
-        accounts[account]!.collateral -= Int128(amount)
+        accounts[slot: account].collateral -= Int128(amount)
         netDeposits -= Int128(amount)
         touched.append(account)
         return .accepted(detail: OrderReport().encode())
@@ -321,8 +330,14 @@ public struct PerpEngine: MatchingEngine {
     public mutating func health(
         _ accountID: UInt64, market: UInt32? = nil, newSize: Int64 = 0, collateralDelta: Int128 = 0, now: UInt64
     ) -> Result<Health, PriceInvalidityError> {
-        guard let account = accounts[accountID] else { return .success(Health(equity: 0, initialRequirement: 0, maintenanceRequirement: 0)) }
-        var h = Health(equity: account.collateral + collateralDelta, initialRequirement: 0, maintenanceRequirement: 0)
+        guard let s = accounts.slot(of: accountID) else { return .success(Health(equity: 0, initialRequirement: 0, maintenanceRequirement: 0)) }
+        return health(slot: s, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now)
+    }
+
+    mutating func health(
+        slot s: AccountSlot, market: UInt32? = nil, newSize: Int64 = 0, collateralDelta: Int128 = 0, now: UInt64
+    ) -> Result<Health, PriceInvalidityError> {
+        var h = Health(equity: accounts[slot: s].collateral + collateralDelta, initialRequirement: 0, maintenanceRequirement: 0)
         var sawOverride = market == nil
         func add(_ marketID: UInt32, _ size: Int64) -> PriceInvalidityError? {
             guard size != 0, let mi = slot(of: marketID) else { return nil }
@@ -338,7 +353,8 @@ public struct PerpEngine: MatchingEngine {
                 return nil
             }
         }
-        for p in account.positions {
+        for k in 0..<accounts[slot: s].positions.count {
+            let p = accounts[slot: s].positions[k]
             let size = p.market == market ? newSize : p.size
             if p.market == market { sawOverride = true }
             if let e = add(p.market, size) { return .failure(e) }
@@ -348,9 +364,9 @@ public struct PerpEngine: MatchingEngine {
     }
 
     private mutating func checkInitialMargin(
-        _ account: UInt64, market: UInt32?, newSize: Int64, collateralDelta: Int128, now: UInt64
+        _ account: AccountSlot, market: UInt32?, newSize: Int64, collateralDelta: Int128, now: UInt64
     ) -> Result<Void, RejectReason> {
-        switch health(account, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now) {
+        switch health(slot: account, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now) {
         case .failure: return .failure(.priceUnavailable)
         case .success(let h): return h.equity >= h.initialRequirement ? .success(()) : .failure(.insufficientMargin)
         }
@@ -360,8 +376,8 @@ public struct PerpEngine: MatchingEngine {
     /// risk; and, when it reduces risk at a price worse than the mark (selling below,
     /// buying above), at or above maintenance: a closing trade cannot hand value to a
     /// counterparty by pushing its own account into bad debt.
-    private mutating func fillKeepsMargin(_ account: UInt64, market: UInt32, delta: Int64, cash: Int128, fee: Int128, now: UInt64) -> Bool {
-        let position = accounts[account]!.position(market)
+    private mutating func fillKeepsMargin(_ account: AccountSlot, market: UInt32, delta: Int64, cash: Int128, fee: Int128, now: UInt64) -> Bool {
+        let position = accounts[slot: account].position(market)
         let (newSize, overflow) = position.addingReportingOverflow(delta)
         guard !overflow else { return false }
         let collateralDelta = (delta > 0 ? -cash : cash) - fee
@@ -375,7 +391,7 @@ public struct PerpEngine: MatchingEngine {
         let atMark = FixedMath.notional(price: mark, quantity: Int64(delta.magnitude), .down)
         let worseThanMark = delta > 0 ? cash > atMark : cash < atMark
         guard worseThanMark else { return true }
-        if case .success(let h) = health(account, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now) {
+        if case .success(let h) = health(slot: account, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now) {
             return h.equity >= h.maintenanceRequirement
         }
         return false
@@ -413,8 +429,8 @@ public struct PerpEngine: MatchingEngine {
     public mutating func drainChangedAccounts(_ body: (UInt64) -> Void) { accounts.drainChanged(body) }
 
     public func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool {
-        guard let a = accounts[account] else { return false }
-        a.writeCommitmentState(into: &writer)
+        guard let s = accounts.slot(of: account) else { return false }
+        accounts[slot: s].writeCommitmentState(into: &writer)
         return true
     }
 
@@ -442,7 +458,7 @@ public struct PerpEngine: MatchingEngine {
     /// the venue (equal to the initial insurance fund): money is only ever moved.
     public var conservationResidual: Int128 {
         var total: Int128 = 0
-        for id in accounts.keys.sorted() { total += accounts[id]!.collateral }  // includes the insurance fund
+        for a in accounts.arena { total += a.collateral }  // includes the insurance fund
         return total + feePool - netDeposits
     }
 
@@ -457,9 +473,8 @@ public struct PerpEngine: MatchingEngine {
         }
         write128(feePool)
         write128(netDeposits)
-        for id in accounts.keys.sorted() {
-            let a = accounts[id]!
-            w.write(id)
+        for a in accounts.arena.sorted(by: { $0.id < $1.id }) {
+            w.write(a.id)
             write128(a.collateral)
             w.write(UInt32(a.positions.count))
             for p in a.positions {

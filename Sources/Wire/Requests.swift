@@ -16,26 +16,60 @@ public enum TimeInForce: UInt8, Sendable, CaseIterable {
 
 /// A client's order identifier: 1 to 36 bytes chosen by the client (FIX ClOrdID style),
 /// echoed in the sealed receipt and never visible to the host.
+///
+/// Stored inline (five words, zero-padded) rather than as an array: the engine keeps one
+/// in every resting order and looks them up on every order and cancel, so copying one
+/// must not touch a reference count and comparing two is five word compares.
 public struct ClientOrderID: Hashable, Sendable, CustomStringConvertible {
     public static let maxLength = 36
-    public let bytes: [UInt8]
+
+    private var words: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+    private let length: UInt8
 
     public init(_ string: String) throws(WireError) {
         try self.init(bytes: Array(string.utf8))
     }
 
-    public init(bytes: [UInt8]) throws(WireError) {
+    public init(bytes: some Collection<UInt8>) throws(WireError) {
         guard (1...Self.maxLength).contains(bytes.count) else {
             throw .invalidField("client order id length \(bytes.count), allowed 1...\(Self.maxLength)")
         }
-        self.bytes = bytes
+        length = UInt8(bytes.count)
+        withUnsafeMutableBytes(of: &words) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
     }
+
+    /// The identifier's bytes as the client chose them.
+    public var bytes: [UInt8] {
+        withUnsafeBytes(of: words) { Array($0.prefix(Int(length))) }
+    }
+
+    public var count: Int { Int(length) }
 
     public var description: String { String(decoding: bytes, as: UTF8.self) }
 
+    public static func == (a: ClientOrderID, b: ClientOrderID) -> Bool {
+        a.length == b.length && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2
+            && a.words.3 == b.words.3 && a.words.4 == b.words.4
+    }
+
+    /// Hashes only the words the identifier occupies (the padding is always zero).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0 ^ UInt64(length) << 56)
+        guard length > 8 else { return }
+        hasher.combine(words.1)
+        guard length > 16 else { return }
+        hasher.combine(words.2)
+        guard length > 24 else { return }
+        hasher.combine(words.3)
+        guard length > 32 else { return }
+        hasher.combine(words.4)
+    }
+
     func write(to w: inout ByteWriter) {
-        w.write(UInt8(bytes.count))
-        w.write(bytes: bytes)
+        w.write(length)
+        withUnsafeBytes(of: words) { w.write(bytes: $0.prefix(Int(length))) }
     }
 
     static func read(from r: inout ByteReader) throws(WireError) -> ClientOrderID {
