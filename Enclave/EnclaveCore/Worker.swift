@@ -58,6 +58,8 @@ public final class Worker<E: MatchingEngine> {
     private let plaintext: UnsafeMutableRawBufferPointer
     /// One receipt's or event's plaintext at a time, reused.
     private var plaintextWriter = ByteWriter(capacity: 256)
+    /// The engine writes each accepted request's detail here (reused, never reallocated).
+    private var detailWriter = ByteWriter(capacity: 1_024)
 
     /// `clock` returns Unix nanoseconds; the worker clamps it so stamps never decrease.
     public init(
@@ -180,15 +182,18 @@ public final class Worker<E: MatchingEngine> {
         sessions[sessionID] = session
 
         let receipt: Receipt
+        var accepted = false
         if let request = try? OrderRequest.decode(UnsafeRawBufferPointer(rebasing: plaintext[0..<opened])) {
             let event = SequencedEvent(
                 globalSequence: nextGlobalSequence(), enclaveTime: stamp(),
                 input: .request(account: session.accountID, request))
             committer?.recordEvent(sequence: event.globalSequence, enclaveTime: event.enclaveTime, type: .sealedRequest, body: body)
-            switch engine.apply(event) {
-            case .accepted(let detail):
+            detailWriter.truncate(to: 0)
+            switch engine.apply(event, detail: &detailWriter) {
+            case .accepted:
+                accepted = true
                 receipt = Receipt(status: .accepted, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime,
-                                  reason: nil, clientOrderID: request.clientOrderID, detail: detail)
+                                  reason: nil, clientOrderID: request.clientOrderID)
             case .rejected(let reason):
                 counters.requestsRejectedByEngine += 1
                 receipt = Receipt(status: .rejected, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime,
@@ -198,7 +203,8 @@ public final class Worker<E: MatchingEngine> {
             counters.requestsNotSequenced += 1
             receipt = Receipt(status: .notSequenced, globalSequence: 0, enclaveTime: stamp(), reason: .malformedRequest, clientOrderID: nil)
         }
-        sealReceipt(receipt, session: session, sessionID: sessionID, sequence: sequence, route: route, output: &output)
+        sealReceipt(receipt, detail: accepted ? detailWriter.bytes : [], session: session, sessionID: sessionID, sequence: sequence,
+                    route: route, output: &output)
         deliverMakerFills(globalSequence: receipt.globalSequence, enclaveTime: receipt.enclaveTime, output: &output)
         collectPublicOutputs()
     }
@@ -263,10 +269,11 @@ public final class Worker<E: MatchingEngine> {
     }
 
     private func sealReceipt(
-        _ receipt: Receipt, session: Session, sessionID: UInt64, sequence: UInt64, route: UInt32, output: inout LinkBatchWriter
+        _ receipt: Receipt, detail: [UInt8], session: Session, sessionID: UInt64, sequence: UInt64, route: UInt32,
+        output: inout LinkBatchWriter
     ) {
         plaintextWriter.truncate(to: 0)
-        receipt.encode(into: &plaintextWriter)
+        receipt.encode(into: &plaintextWriter, detail: detail)
         sealFrame(type: .sealedReceipt, cipher: session.cipher, sessionID: sessionID, sequence: sequence, route: route, output: &output)
     }
 
@@ -407,7 +414,8 @@ public final class Worker<E: MatchingEngine> {
         committer?.recordEvent(sequence: event.globalSequence, enclaveTime: event.enclaveTime, type: type, body: body)
         // Public inputs are acknowledged once sequenced; the engine's verdict on them
         // (e.g. a halted market) appears in public outputs, not in the ack.
-        _ = engine.apply(event)
+        detailWriter.truncate(to: 0)
+        _ = engine.apply(event, detail: &detailWriter)
         collectPublicOutputs()
         let ack = PublicAck(acknowledged: type, reference: reference, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime)
         output.append(route: route, frame: ack.encode())

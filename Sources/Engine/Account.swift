@@ -24,8 +24,8 @@ public struct Account: Sendable {
     public internal(set) var collateral: Int128
     /// Positions with non-zero size, sorted by market id.
     public internal(set) var positions: [Position] = []
-    /// Resting orders by client order id.
-    var openOrders: [ClientOrderID: OrderRef] = [:]
+    /// Resting orders (the orders themselves are in the engine's `OpenOrderIndex`).
+    var openOrderCount: Int32 = 0
     /// Enclave time of the last liquidation step per market (cooldown).
     var lastLiquidation: [UInt32: UInt64] = [:]
 
@@ -51,7 +51,7 @@ public struct Account: Sendable {
             write128(p.costBasis)
             write128(p.fundingIndex)
         }
-        w.write(UInt32(openOrders.count))
+        w.write(UInt32(openOrderCount))
     }
 
     public func position(_ market: UInt32) -> Int64 {
@@ -95,10 +95,4 @@ public struct Account: Sendable {
             positions.insert(p, at: at)
         }
     }
-}
-
-/// Where a resting order lives.
-struct OrderRef: Equatable, Sendable {
-    var market: UInt32
-    var index: Int32
 }

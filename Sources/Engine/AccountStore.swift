@@ -37,7 +37,8 @@ public struct AccountStore: Sequence, Sendable {
     subscript(slot s: AccountSlot) -> Account {
         _read { yield arena[Int(s)] }
         _modify {
-            changed.append(s)
+            // Consecutive changes to one account (a fill, then its fee) are noted once.
+            if changed.last != s { changed.append(s) }
             yield &arena[Int(s)]
         }
     }

@@ -23,10 +23,17 @@ public struct SequencedEvent: Equatable, Sendable {
     }
 }
 
-/// What the engine made of one event.
+/// What the engine made of one event, with an accepted request's detail as an array.
 public enum EngineOutcome: Equatable, Sendable {
     /// Accepted; `detail` is engine-specific bytes for the trader's receipt.
     case accepted(detail: [UInt8])
+    case rejected(RejectReason)
+}
+
+/// The engine's verdict on one event; an accepted request's detail bytes went to the
+/// caller's buffer.
+public enum EngineVerdict: Equatable, Sendable {
+    case accepted
     case rejected(RejectReason)
 }
 
@@ -34,7 +41,10 @@ public enum EngineOutcome: Equatable, Sendable {
 /// no clock, draw no randomness and use no floating point: the same events give the
 /// same outcomes in every process.
 public protocol MatchingEngine {
-    mutating func apply(_ event: SequencedEvent) -> EngineOutcome
+    /// Applies one event. An accepted request's detail (engine-specific bytes for the
+    /// trader's receipt) is appended to `detail`, a buffer the caller reuses, so the
+    /// engine allocates nothing per event for it.
+    mutating func apply(_ event: SequencedEvent, detail: inout ByteWriter) -> EngineVerdict
     /// Fills of resting orders since the last call, in the order they happened, for
     /// notifying their owners.
     mutating func takeMakerFills() -> [MakerFill]
@@ -54,6 +64,15 @@ public protocol MatchingEngine {
 }
 
 extension MatchingEngine {
+    /// `apply(_:detail:)` with the detail in a fresh array (tests, tools).
+    public mutating func apply(_ event: SequencedEvent) -> EngineOutcome {
+        var detail = ByteWriter(capacity: 32)
+        switch apply(event, detail: &detail) {
+        case .accepted: return .accepted(detail: detail.bytes)
+        case .rejected(let reason): return .rejected(reason)
+        }
+    }
+
     public mutating func takeMakerFills() -> [MakerFill] { [] }
     public mutating func takeDecisions() -> [LiquidationDecision] { [] }
     public mutating func takeFundingPayments() -> [FundingPayment] { [] }
@@ -85,17 +104,17 @@ public struct SequencerEngine: MatchingEngine {
         markets = Set(config.markets.map(\.id))
     }
 
-    public mutating func apply(_ event: SequencedEvent) -> EngineOutcome {
+    public mutating func apply(_ event: SequencedEvent, detail: inout ByteWriter) -> EngineVerdict {
         switch event.input {
         case .deposit, .oraclePrice:
-            return .accepted(detail: [])
+            return .accepted
         case .request(_, .cancel), .request(_, .withdraw):
-            return .accepted(detail: [])
+            return .accepted
         case .request(_, .newOrder(let order)):
             guard markets.contains(order.market) else { return .rejected(.unknownMarket) }
             guard order.quantity > 0 else { return .rejected(.invalidQuantity) }
             guard order.price > 0 else { return .rejected(.invalidPrice) }
-            return .accepted(detail: [])
+            return .accepted
         }
     }
 }

@@ -61,6 +61,15 @@ struct IndexHeap: Sendable {
     }
 }
 
+/// An account's live entry in a market's `longs` or `shorts` heap.
+struct IndexedKey: Sendable {
+    /// Market slot; −1 when the account has no live single-position entry.
+    var market: Int32 = -1
+    var long = false
+    /// The key as computed (not negated for longs).
+    var key: Int128 = 0
+}
+
 /// What makes an account a liquidation candidate in one market.
 ///
 /// - Single-position accounts are keyed by their exact liquidation price, which does not

@@ -48,12 +48,33 @@ public struct OrderReport: Equatable, Sendable {
 
     public init() {}
 
+    /// Empties the report, keeping its arrays' storage.
+    mutating func clear() {
+        fills.removeAll(keepingCapacity: true)
+        selfTradeCancelled.removeAll(keepingCapacity: true)
+        resting = 0
+        cancelled = 0
+    }
+
     public func encode() -> [UInt8] {
-        // Sized exactly and written in place: this runs once per order, and appending
-        // field by field cost more than the matching it reports on.
-        let size = 3 + fills.count * 38 + 18 + selfTradeCancelled.reduce(0) { $0 + 1 + $1.count }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            let raw = UnsafeMutableRawBufferPointer(buffer)
+        var w = ByteWriter(capacity: encodedSize)
+        encode(into: &w)
+        return w.bytes
+    }
+
+    var encodedSize: Int {
+        var size = 3 + fills.count * 38 + 18
+        // Loops only over non-empty arrays: iterating retains the array's storage, and most
+        // reports have no self-trade cancellations and at most one fill.
+        if !selfTradeCancelled.isEmpty { for id in selfTradeCancelled { size += 1 + id.count } }
+        return size
+    }
+
+    /// Appends the encoding to `w`. Sized exactly and written in place: this runs once
+    /// per order, and appending field by field cost more than the matching it reports on.
+    public func encode(into w: inout ByteWriter) {
+        let size = encodedSize
+        withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { raw in
             var at = 0
             func put(_ v: UInt8) { raw[at] = v; at += 1 }
             func put(_ v: UInt16) { raw.storeBytes(of: v.bigEndian, toByteOffset: at, as: UInt16.self); at += 2 }
@@ -62,7 +83,8 @@ public struct OrderReport: Equatable, Sendable {
             func put(_ v: Int64) { put(UInt64(bitPattern: v)) }
             put(UInt8(1))
             put(UInt16(fills.count))
-            for f in fills {
+            for i in fills.indices {
+                let f = fills[i]
                 put(f.market)
                 put(f.side.rawValue)
                 put(f.price)
@@ -74,12 +96,14 @@ public struct OrderReport: Equatable, Sendable {
             put(resting)
             put(cancelled)
             put(UInt16(selfTradeCancelled.count))
-            for id in selfTradeCancelled {
-                put(UInt8(id.count))
-                for b in id.bytes { put(b) }
+            if !selfTradeCancelled.isEmpty {
+                for id in selfTradeCancelled {
+                    put(UInt8(id.count))
+                    for b in id.bytes { put(b) }
+                }
             }
             precondition(at == size)
-            initialized = size
+            w.write(bytes: UnsafeRawBufferPointer(raw))
         }
     }
 

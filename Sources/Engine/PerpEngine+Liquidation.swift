@@ -33,24 +33,35 @@ extension PerpEngine {
         // event that changed an account).
         var candidates: [AccountSlot] = []
         swap(&candidates, &touched)
+        // An entry with the account's current version fired: it is out of the heap now.
+        func candidate(_ s: AccountSlot) {
+            indexedKeys[Int(s)].market = -1
+            candidates.append(s)
+        }
         for mi in markets.indices {
             guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
-            if let last = markets[mi].index.lastMark {
-                markets[mi].index.odometer += Int128(mark > last ? mark - last : last - mark)
+            // Single-position keys are checked when the mark moves. An entry that the
+            // mark has not moved past since it was pushed belongs to an account checked
+            // at this very mark and not changed since (a change would have touched it).
+            let last = markets[mi].index.lastMark
+            if last != mark {
+                if let last { markets[mi].index.odometer += Int128(mark > last ? mark - last : last - mark) }
+                markets[mi].index.lastMark = mark
+                while let top = markets[mi].index.longs.top, -top.key >= Int128(mark) {
+                    markets[mi].index.longs.pop()
+                    if indexVersion[Int(top.slot)] == top.version { candidate(top.slot) }
+                }
+                while let top = markets[mi].index.shorts.top, top.key <= Int128(mark) {
+                    markets[mi].index.shorts.pop()
+                    if indexVersion[Int(top.slot)] == top.version { candidate(top.slot) }
+                }
             }
-            markets[mi].index.lastMark = mark
-            while let top = markets[mi].index.longs.top, -top.key >= Int128(mark) {
-                markets[mi].index.longs.pop()
-                if indexVersion[Int(top.slot)] == top.version { candidates.append(top.slot) }
-            }
-            while let top = markets[mi].index.shorts.top, top.key <= Int128(mark) {
-                markets[mi].index.shorts.pop()
-                if indexVersion[Int(top.slot)] == top.version { candidates.append(top.slot) }
-            }
+            // Cross-margin budgets and retries (pushed at the current odometer, so they
+            // fire at the next event with a valid price) are checked at every event.
             let odometer = markets[mi].index.odometer
             while let top = markets[mi].index.cross.top, top.key <= odometer {
                 markets[mi].index.cross.pop()
-                if indexVersion[Int(top.slot)] == top.version { candidates.append(top.slot) }
+                if indexVersion[Int(top.slot)] == top.version { candidate(top.slot) }
             }
         }
         // Liquidating moves money and positions of others too (makers filled by the
@@ -72,7 +83,7 @@ extension PerpEngine {
         // Anything still unchecked (a long cascade) is checked at the next tick, not lost.
         for s in candidates { retryAtNextTick(s) }
         // Keep the larger (now empty) buffer for the next event's touched accounts.
-        candidates.removeAll(keepingCapacity: true)
+        if !candidates.isEmpty { candidates.removeAll(keepingCapacity: true) }
         if candidates.capacity > touched.capacity { swap(&candidates, &touched) }
     }
 
@@ -84,8 +95,18 @@ extension PerpEngine {
             reindex(s, now: now)
             return
         }
+        // One position on the safe side of its index key (which errs toward the mark) is
+        // not liquidatable: re-key it without computing its health.
+        if accounts[slot: s].positions.count == 1 {
+            let k = singlePositionKey(s)
+            if case .success(let mark) = markets[k.market].oracle.mark(at: now), k.long ? Int128(mark) > k.key : Int128(mark) < k.key {
+                leaveCooldown(s)
+                push(s, k)
+                return
+            }
+        }
         for _ in 0...accounts[slot: s].positions.count {
-            switch health(slot: s, now: now) {
+            switch health(slot: s, now: now, requirements: .maintenance) {
             case .failure:
                 // A market it holds has no valid price: wait for it (rechecked at that
                 // market's next valid tick).
@@ -167,7 +188,7 @@ extension PerpEngine {
         if onBook > 0 {
             let closed = report.fills.reduce(Int128(0)) { $0 + FixedMath.notional(price: $1.price, quantity: $1.quantity, .down) }
             var fee = FixedMath.applyBps(closed, config.liquidation.feeBps, .up)
-            if case .success(let after) = health(slot: id, now: now) { fee = min(fee, max(0, after.equity)) }
+            if case .success(let after) = health(slot: id, now: now, requirements: .maintenance) { fee = min(fee, max(0, after.equity)) }
             accounts[slot: id].collateral -= fee
             accounts[slot: Self.insuranceSlot].collateral += fee
         }
@@ -181,7 +202,7 @@ extension PerpEngine {
             let cash = FixedMath.notional(price: worstPrice, quantity: remaining, .down)
             let fundPosition = accounts[slot: Self.insuranceSlot].position(m.id)
             if case .success(let fundAfter) = health(slot: Self.insuranceSlot, market: m.id, newSize: fundPosition + fundDelta,
-                                                    collateralDelta: fundDelta > 0 ? -cash : cash, now: now),
+                                                    collateralDelta: fundDelta > 0 ? -cash : cash, now: now, requirements: .maintenance),
                fundAfter.equity >= fundAfter.maintenanceRequirement
             {
                 transfer(market: mi, from: id, to: Self.insuranceSlot, quantity: fundDelta, cash: cash)
@@ -220,7 +241,7 @@ extension PerpEngine {
             guard let p = accounts[slot: id].positions.first(where: { $0.market == marketID }), (p.size < 0) == closingLong else { continue }
             let value = FixedMath.notional(price: mark, quantity: p.size, .down)
             let pnl = value - p.costBasis
-            guard pnl > 0, case .success(let h) = health(slot: id, now: now), h.equity > 0 else { continue }
+            guard pnl > 0, case .success(let h) = health(slot: id, now: now, requirements: .maintenance), h.equity > 0 else { continue }
             let notional = value.magnitude > Int128.max.magnitude ? Int128.max : Int128(value.magnitude)
             let (product, overflow) = pnl.multipliedReportingOverflow(by: notional)
             scored.append((overflow ? Int128.max : product / h.equity, accounts.id(id), id))
@@ -237,33 +258,17 @@ extension PerpEngine {
 
     /// Re-keys an account in the liquidation index of every market it holds.
     mutating func reindex(_ id: AccountSlot, now: UInt64) {
-        let version = indexVersion[Int(id)] &+ 1
-        indexVersion[Int(id)] = version
+        if id != Self.insuranceSlot, accounts[slot: id].positions.count == 1 {
+            push(id, singlePositionKey(id))
+            return
+        }
+        let version = newIndexVersion(id)
         guard id != Self.insuranceSlot, !accounts[slot: id].positions.isEmpty else { return }
         let accountID = accounts.id(id)
         let positionCount = accounts[slot: id].positions.count
-        if positionCount == 1 {
-            // Exact, mark-independent key with two micro-units of rounding slack (equity
-            // rounds down, the requirement up) and one tick of margin; rechecked exactly
-            // when it fires.
-            let p = accounts[slot: id].positions[0]
-            let mi = slot(of: p.market)!
-            let f = Int128(markets[mi].tier.maintenanceBps)
-            let tick = Int128(markets[mi].config.tickSize)
-            let c = accounts[slot: id].collateral
-            if p.size > 0 {
-                let key = FixedMath.mulDiv(Int128(2) - c, Self.scaleBps, Int128(p.size) * (FixedMath.bps - f), .up) + tick
-                markets[mi].index.longs.push(.init(key: -key, account: accountID, slot: id, version: version))
-            } else {
-                let key = FixedMath.mulDiv(c - Int128(2), Self.scaleBps, Int128(-p.size) * (FixedMath.bps + f), .down) - tick
-                markets[mi].index.shorts.push(.init(key: key, account: accountID, slot: id, version: version))
-            }
-            compactIfNeeded(mi)
-            return
-        }
         // Cross margin: split the buffer into per-market budgets of absolute price
         // movement, proportional to each market's price level.
-        guard case .success(let h) = health(slot: id, now: now) else {
+        guard case .success(let h) = health(slot: id, now: now, requirements: .maintenance) else {
             retryAtNextTick(id)
             return
         }
@@ -293,10 +298,51 @@ extension PerpEngine {
         }
     }
 
+    /// The index key of an account with one position: its exact, mark-independent
+    /// liquidation price, with two micro-units of rounding slack (equity rounds down, the
+    /// requirement up) and one tick of margin, both toward the mark. A long is checked
+    /// when the mark falls to the key or below, a short when it rises to it or above.
+    func singlePositionKey(_ s: AccountSlot) -> (market: Int, long: Bool, key: Int128) {
+        let p = accounts[slot: s].positions[0]
+        let mi = slot(of: p.market)!
+        let f = Int128(markets[mi].tier.maintenanceBps)
+        let tick = Int128(markets[mi].config.tickSize)
+        let c = accounts[slot: s].collateral
+        if p.size > 0 {
+            return (mi, true, FixedMath.mulDiv(Int128(2) - c, Self.scaleBps, Int128(p.size) * (FixedMath.bps - f), .up) + tick)
+        }
+        return (mi, false, FixedMath.mulDiv(c - Int128(2), Self.scaleBps, Int128(-p.size) * (FixedMath.bps + f), .down) - tick)
+    }
+
+    /// Re-keys a single-position account at `k`. When its live entry is on the same side
+    /// of the same market and fires no later than `k` would (the account got safer), the
+    /// entry stays: it errs toward checking early, and the check re-keys exactly. Otherwise
+    /// a new version makes older entries stale and `k` is pushed.
+    private mutating func push(_ s: AccountSlot, _ k: (market: Int, long: Bool, key: Int128)) {
+        let live = indexedKeys[Int(s)]
+        if live.market == Int32(k.market), live.long == k.long, k.long ? k.key <= live.key : k.key >= live.key { return }
+        let version = newIndexVersion(s)
+        let accountID = accounts.id(s)
+        if k.long {
+            markets[k.market].index.longs.push(.init(key: -k.key, account: accountID, slot: s, version: version))
+        } else {
+            markets[k.market].index.shorts.push(.init(key: k.key, account: accountID, slot: s, version: version))
+        }
+        indexedKeys[Int(s)] = IndexedKey(market: Int32(k.market), long: k.long, key: k.key)
+        compactIfNeeded(k.market)
+    }
+
+    /// Starts a new index version for the account: every entry it has goes stale.
+    private mutating func newIndexVersion(_ s: AccountSlot) -> UInt32 {
+        let version = indexVersion[Int(s)] &+ 1
+        indexVersion[Int(s)] = version
+        indexedKeys[Int(s)].market = -1
+        return version
+    }
+
     /// Makes the account a candidate at the next valid tick of each market it holds.
     private mutating func retryAtNextTick(_ id: AccountSlot) {
-        let version = indexVersion[Int(id)] &+ 1
-        indexVersion[Int(id)] = version
+        let version = newIndexVersion(id)
         let accountID = accounts.id(id)
         for p in accounts[slot: id].positions {
             let mi = slot(of: p.market)!
@@ -306,6 +352,8 @@ extension PerpEngine {
 
     private mutating func compactIfNeeded(_ mi: Int) {
         let limit = 4 * markets[mi].holders.count + 1_024
+        let index = markets[mi].index
+        guard index.longs.count > limit || index.shorts.count > limit || index.cross.count > limit else { return }
         let versions = indexVersion
         let live: (IndexHeap.Entry) -> Bool = { versions[Int($0.slot)] == $0.version }
         if markets[mi].index.longs.count > limit { markets[mi].index.longs.compact(isLive: live) }

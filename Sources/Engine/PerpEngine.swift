@@ -37,10 +37,17 @@ public struct PerpEngine: MatchingEngine {
     /// markets, where a scan beats hashing).
     let marketIDs: [UInt32]
     public internal(set) var accounts = AccountStore()
+    /// Every resting order by (account, client order id).
+    var openOrders = OpenOrderIndex()
+    /// Storage reused by each order's report.
+    var reportScratch = OrderReport()
     /// Insurance fund balance (account 0's collateral), quote micro-units.
     public var insuranceFund: Int128 { accounts[slot: Self.insuranceSlot].collateral }
     /// Index version per account slot: heap entries with another version are stale.
     var indexVersion: [UInt32] = []
+    /// Per account slot: its live single-position entry (market −1 when it has none in
+    /// the current version), so a re-key that would not fire earlier can be skipped.
+    var indexedKeys: [IndexedKey] = []
     /// Accounts whose state changed during the current event; checked after it.
     var touched: [AccountSlot] = []
     /// Liquidatable accounts that could not be stepped yet (cooldown): rechecked on the
@@ -59,6 +66,8 @@ public struct PerpEngine: MatchingEngine {
     /// Fills in which a resting order took part, for notifying its owner. Drained by the
     /// enclave after each event.
     public internal(set) var makerFills: [MakerFill] = []
+    /// The buffer `takeMakerFills` handed out last (see there).
+    var spareMakerFills: [MakerFill] = []
 
     /// `accountCommitment` hides account ids in public outputs; the enclave supplies a
     /// keyed hash. The default (tests, benchmarks) is the id's big-endian bytes.
@@ -82,6 +91,7 @@ public struct PerpEngine: MatchingEngine {
         precondition(fund == Self.insuranceSlot)
         accounts[slot: fund].collateral = Int128(config.liquidation.insuranceFund)
         indexVersion.append(0)
+        indexedKeys.append(IndexedKey())
     }
 
     /// Position of market `id` in `markets`.
@@ -93,27 +103,30 @@ public struct PerpEngine: MatchingEngine {
 
     // MARK: - Events
 
-    public mutating func apply(_ event: SequencedEvent) -> EngineOutcome {
-        touched.removeAll(keepingCapacity: true)
-        let outcome: EngineOutcome
+    public mutating func apply(_ event: SequencedEvent, detail: inout ByteWriter) -> EngineVerdict {
+        if !touched.isEmpty { touched.removeAll(keepingCapacity: true) }
+        let outcome: EngineVerdict
         switch event.input {
         case .deposit(let d):
             guard d.accountID != Self.insuranceAccount else { return .rejected(.unknownAccount) }
             let s = accounts.slot(creating: d.accountID)
-            if indexVersion.count < accounts.count { indexVersion.append(0) }
+            if indexVersion.count < accounts.count {
+                indexVersion.append(0)
+                indexedKeys.append(IndexedKey())
+            }
             accounts[slot: s].collateral += Int128(d.amount)
             netDeposits += Int128(d.amount)
             touched.append(s)
-            outcome = .accepted(detail: [])
+            outcome = .accepted
         case .oraclePrice(let p):
             if let i = slot(of: p.market) { _ = markets[i].oracle.record(p, now: event.enclaveTime) }
-            outcome = .accepted(detail: [])
+            outcome = .accepted
         case .request(let account, let request):
             guard account != Self.insuranceAccount, let s = accounts.slot(of: account) else { return .rejected(.unknownAccount) }
             switch request {
-            case .newOrder(let order): outcome = place(order, account: s, event: event)
-            case .cancel(let id): outcome = cancel(id, account: s)
-            case .withdraw(_, let amount): outcome = withdraw(amount, account: s, now: event.enclaveTime)
+            case .newOrder(let order): outcome = place(order, account: s, event: event, detail: &detail)
+            case .cancel(let id): outcome = cancel(id, account: s, detail: &detail)
+            case .withdraw(_, let amount): outcome = withdraw(amount, account: s, now: event.enclaveTime, detail: &detail)
             }
         }
         // Time-driven work happens as time arrives with events (no timer events).
@@ -124,24 +137,29 @@ public struct PerpEngine: MatchingEngine {
     }
 
     public mutating func takeMakerFills() -> [MakerFill] {
-        // Called after every event: hand the array over without allocating when empty
-        // (removeAll(keepingCapacity:) on a shared buffer would allocate a new one).
+        // Called after every event. Two buffers take turns: the one handed out last time
+        // has been released by the caller by now, so emptying it keeps its storage and
+        // the next fill appends without allocating.
         guard !makerFills.isEmpty else { return [] }
-        defer { makerFills = [] }
-        return makerFills
+        let out = makerFills
+        swap(&makerFills, &spareMakerFills)
+        makerFills.removeAll(keepingCapacity: true)
+        spareMakerFills = out
+        return out
     }
 
     // MARK: - Orders
 
-    private mutating func place(_ order: NewOrder, account: AccountSlot, event: SequencedEvent) -> EngineOutcome {
+    private mutating func place(_ order: NewOrder, account: AccountSlot, event: SequencedEvent, detail: inout ByteWriter) -> EngineVerdict {
         guard let mi = slot(of: order.market) else { return .rejected(.unknownMarket) }
-        let m = markets[mi].config
+        // Fields are read one by one: copying the market's config would retain its strings.
         guard order.quantity > 0 else { return .rejected(.invalidQuantity) }
         guard order.price > 0 else { return .rejected(.invalidPrice) }
-        guard order.price % m.tickSize == 0 else { return .rejected(.priceNotOnTick) }
-        guard order.quantity % m.stepSize == 0 else { return .rejected(.quantityNotOnStep) }
-        guard accounts[slot: account].openOrders[order.clientOrderID] == nil else { return .rejected(.duplicateClientOrderID) }
-        guard accounts[slot: account].openOrders.count < config.risk.maxOpenOrdersPerAccount else { return .rejected(.tooManyOpenOrders) }
+        guard order.price % markets[mi].config.tickSize == 0 else { return .rejected(.priceNotOnTick) }
+        guard order.quantity % markets[mi].config.stepSize == 0 else { return .rejected(.quantityNotOnStep) }
+        let idHash = OpenOrderIndex.hash(account: account, id: order.clientOrderID)
+        guard openOrder(hash: idHash, account: account, id: order.clientOrderID) == nil else { return .rejected(.duplicateClientOrderID) }
+        guard accounts[slot: account].openOrderCount < config.risk.maxOpenOrdersPerAccount else { return .rejected(.tooManyOpenOrders) }
         let now = event.enclaveTime
         // Every order needs a valid mark: its price must sit within the band around it,
         // so no trade at an absurd price can move value between two accounts.
@@ -173,7 +191,14 @@ public struct PerpEngine: MatchingEngine {
             }
         }
 
+        // The report's arrays are kept between orders (most orders fill or cancel
+        // something, and a fresh array per order was a malloc per order).
         var report = OrderReport()
+        swap(&report, &reportScratch)
+        defer {
+            report.clear()
+            swap(&report, &reportScratch)
+        }
         let (remaining, stopped) = match(
             account: account, market: mi, side: order.side, quantity: order.quantity, limit: order.price,
             reduceOnly: order.reduceOnly, takerFeeBps: config.fees.takerBps, checkTakerMargin: true, now: now, report: &report)
@@ -181,15 +206,17 @@ public struct PerpEngine: MatchingEngine {
             let rests = order.type == .limit && order.timeInForce != .immediateOrCancel && !stopped
             if rests {
                 let idx = markets[mi].book.add(RestingOrder(
-                    id: event.globalSequence, account: accounts.id(account), accountSlot: account, clientOrderID: order.clientOrderID, side: order.side,
-                    price: order.price, remaining: remaining, reduceOnly: order.reduceOnly, live: true))
-                accounts[slot: account].openOrders[order.clientOrderID] = OrderRef(market: order.market, index: idx)
+                    id: event.globalSequence, account: accounts.id(account), accountSlot: account, clientOrderID: order.clientOrderID,
+                    idHash: idHash, side: order.side, price: order.price, remaining: remaining, reduceOnly: order.reduceOnly, live: true))
+                openOrders.insert(hash: idHash, account: account, ref: OrderRef(market: order.market, index: idx))
+                accounts[slot: account].openOrderCount += 1
                 report.resting = remaining
             } else {
                 report.cancelled = remaining
             }
         }
-        return .accepted(detail: report.encode())
+        report.encode(into: &detail)
+        return .accepted
     }
 
     /// Matches an incoming order against the book: price-time priority, self-trade
@@ -220,7 +247,7 @@ public struct PerpEngine: MatchingEngine {
             }
             if maker.accountSlot == account {
                 markets[mi].book.cancel(idx)
-                accounts[slot: account].openOrders[maker.clientOrderID] = nil
+                forgetOpenOrder(maker, at: OrderRef(market: marketID, index: idx))
                 report.selfTradeCancelled.append(maker.clientOrderID)
                 continue
             }
@@ -256,7 +283,7 @@ public struct PerpEngine: MatchingEngine {
             accounts[slot: account].collateral -= takerFee
             feePool += takerFee + makerFee
             markets[mi].book.fill(idx, quantity: fillQuantity)
-            if maker.remaining == fillQuantity { accounts[slot: maker.accountSlot].openOrders[maker.clientOrderID] = nil }
+            if maker.remaining == fillQuantity { forgetOpenOrder(maker, at: OrderRef(market: marketID, index: idx)) }
             report.fills.append(Fill(market: marketID, side: takerSide, price: price, quantity: fillQuantity,
                                      fee: Int64(takerFee), isMaker: false, makerOrderID: maker.id))
             makerFills.append(MakerFill(account: maker.account, clientOrderID: maker.clientOrderID,
@@ -287,20 +314,41 @@ public struct PerpEngine: MatchingEngine {
     private mutating func cancelResting(_ idx: Int32, market mi: Int) {
         let o = markets[mi].book.order(idx)
         markets[mi].book.cancel(idx)
-        accounts[slot: o.accountSlot].openOrders[o.clientOrderID] = nil
+        forgetOpenOrder(o, at: OrderRef(market: markets[mi].config.id, index: idx))
     }
 
-    private mutating func cancel(_ id: ClientOrderID, account: AccountSlot) -> EngineOutcome {
-        guard let ref = accounts[slot: account].openOrders[id], let mi = slot(of: ref.market) else {
+    /// The index bucket of the account's resting order with client order id `id`.
+    func openOrder(hash: UInt64, account: AccountSlot, id: ClientOrderID) -> Int? {
+        openOrders.find(hash: hash, account: account) { ref in
+            guard let mi = slot(of: ref.market) else { return false }
+            return markets[mi].book.order(ref.index).clientOrderID == id
+        }
+    }
+
+    /// Drops a resting order that just died (filled, cancelled, expired) from the index.
+    private mutating func forgetOpenOrder(_ o: RestingOrder, at ref: OrderRef) {
+        guard let bucket = openOrders.find(hash: o.idHash, account: o.accountSlot, ref: ref) else {
+            preconditionFailure("a live resting order is always in the open-order index")
+        }
+        openOrders.remove(at: bucket)
+        accounts[slot: o.accountSlot].openOrderCount -= 1
+    }
+
+    private mutating func cancel(_ id: ClientOrderID, account: AccountSlot, detail: inout ByteWriter) -> EngineVerdict {
+        guard let bucket = openOrder(hash: OpenOrderIndex.hash(account: account, id: id), account: account, id: id),
+              let mi = slot(of: openOrders[bucket].market)
+        else {
             return .rejected(.unknownOrder)
         }
+        let ref = openOrders[bucket]
         var report = OrderReport()
         report.cancelled = markets[mi].book.order(ref.index).remaining
         cancelResting(ref.index, market: mi)
-        return .accepted(detail: report.encode())
+        report.encode(into: &detail)
+        return .accepted
     }
 
-    private mutating func withdraw(_ amount: Int64, account: AccountSlot, now: UInt64) -> EngineOutcome {
+    private mutating func withdraw(_ amount: Int64, account: AccountSlot, now: UInt64, detail: inout ByteWriter) -> EngineVerdict {
         guard amount > 0 else { return .rejected(.invalidAmount) }
         switch checkInitialMargin(account, market: nil, newSize: 0, collateralDelta: -Int128(amount), now: now) {
         case .failure(let e): return .rejected(e)
@@ -309,7 +357,8 @@ public struct PerpEngine: MatchingEngine {
         accounts[slot: account].collateral -= Int128(amount)
         netDeposits -= Int128(amount)
         touched.append(account)
-        return .accepted(detail: OrderReport().encode())
+        OrderReport().encode(into: &detail)
+        return .accepted
     }
 
     // MARK: - Margin
@@ -334,8 +383,13 @@ public struct PerpEngine: MatchingEngine {
         return health(slot: s, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now)
     }
 
+    /// Which requirements `health(slot:)` computes; the other stays 0. Each costs a
+    /// 128-bit multiply and divide per position, and most checks need one.
+    enum Requirements { case initial, maintenance, both }
+
     mutating func health(
-        slot s: AccountSlot, market: UInt32? = nil, newSize: Int64 = 0, collateralDelta: Int128 = 0, now: UInt64
+        slot s: AccountSlot, market: UInt32? = nil, newSize: Int64 = 0, collateralDelta: Int128 = 0, now: UInt64,
+        requirements: Requirements = .both
     ) -> Result<Health, PriceInvalidityError> {
         var h = Health(equity: accounts[slot: s].collateral + collateralDelta, initialRequirement: 0, maintenanceRequirement: 0)
         var sawOverride = market == nil
@@ -344,12 +398,13 @@ public struct PerpEngine: MatchingEngine {
             switch markets[mi].oracle.mark(at: now) {
             case .failure(let e): return e
             case .success(let mark):
-                let value = FixedMath.notional(price: mark, quantity: size, .down)
-                let gross = Int128(mark) * Int128(size.magnitude)
-                let tier = markets[mi].tier
-                h.equity += value
-                h.initialRequirement += FixedMath.mulDiv(gross, Int128(tier.initialBps), FixedMath.quantityScale * FixedMath.bps, .up)
-                h.maintenanceRequirement += FixedMath.mulDiv(gross, Int128(tier.maintenanceBps), FixedMath.quantityScale * FixedMath.bps, .up)
+                h.equity += FixedMath.notional(price: mark, quantity: size, .down)
+                if requirements != .maintenance {
+                    h.initialRequirement += FixedMath.requirement(price: mark, quantity: size, bps: markets[mi].tier.initialBps)
+                }
+                if requirements != .initial {
+                    h.maintenanceRequirement += FixedMath.requirement(price: mark, quantity: size, bps: markets[mi].tier.maintenanceBps)
+                }
                 return nil
             }
         }
@@ -366,7 +421,7 @@ public struct PerpEngine: MatchingEngine {
     private mutating func checkInitialMargin(
         _ account: AccountSlot, market: UInt32?, newSize: Int64, collateralDelta: Int128, now: UInt64
     ) -> Result<Void, RejectReason> {
-        switch health(slot: account, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now) {
+        switch health(slot: account, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now, requirements: .initial) {
         case .failure: return .failure(.priceUnavailable)
         case .success(let h): return h.equity >= h.initialRequirement ? .success(()) : .failure(.insufficientMargin)
         }
@@ -391,7 +446,8 @@ public struct PerpEngine: MatchingEngine {
         let atMark = FixedMath.notional(price: mark, quantity: Int64(delta.magnitude), .down)
         let worseThanMark = delta > 0 ? cash > atMark : cash < atMark
         guard worseThanMark else { return true }
-        if case .success(let h) = health(slot: account, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now) {
+        if case .success(let h) = health(slot: account, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now,
+                                         requirements: .maintenance) {
             return h.equity >= h.maintenanceRequirement
         }
         return false

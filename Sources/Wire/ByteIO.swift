@@ -1,44 +1,54 @@
 /// Big-endian writer into a growable byte array. Used by encoders; never by hot decoders.
+///
+/// Inlinable: the engine and the enclave write every receipt through it, and a call
+/// into another module per field (unspecialized) cost more than the fields.
 public struct ByteWriter: Sendable {
-    public private(set) var bytes: [UInt8]
+    @usableFromInline var storage: [UInt8]
 
+    @inlinable
     public init(capacity: Int = 64) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        storage = []
+        storage.reserveCapacity(capacity)
     }
 
-    public var count: Int { bytes.count }
+    @inlinable public var bytes: [UInt8] { storage }
+    @inlinable public var count: Int { storage.count }
 
-    public mutating func write(_ value: UInt8) { bytes.append(value) }
-    public mutating func write(_ value: UInt16) { append(value.bigEndian) }
-    public mutating func write(_ value: UInt32) { append(value.bigEndian) }
-    public mutating func write(_ value: UInt64) { append(value.bigEndian) }
-    public mutating func write(_ value: Int64) { append(value.bigEndian) }
-    public mutating func write(bytes other: some Collection<UInt8>) { bytes.append(contentsOf: other) }
+    @inlinable public mutating func write(_ value: UInt8) { storage.append(value) }
+    @inlinable public mutating func write(_ value: UInt16) { append(value.bigEndian) }
+    @inlinable public mutating func write(_ value: UInt32) { append(value.bigEndian) }
+    @inlinable public mutating func write(_ value: UInt64) { append(value.bigEndian) }
+    @inlinable public mutating func write(_ value: Int64) { append(value.bigEndian) }
+    @inlinable public mutating func write(bytes other: some Collection<UInt8>) { storage.append(contentsOf: other) }
 
     /// Overwrites a big-endian UInt32 at `offset` (for length prefixes written after the body).
+    @inlinable
     public mutating func set(_ value: UInt32, at offset: Int) {
         withUnsafeBytes(of: value.bigEndian) { raw in
-            for i in 0..<4 { bytes[offset + i] = raw[i] }
+            for i in 0..<4 { storage[offset + i] = raw[i] }
         }
     }
 
     /// Grows by `n` zero bytes and lets `body` fill them in place; returns what `body` returns.
+    @inlinable
     public mutating func appendInPlace<R>(_ n: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: n))
-        return try bytes.withUnsafeMutableBytes { raw in
+        let start = storage.count
+        storage.append(contentsOf: repeatElement(0, count: n))
+        return try storage.withUnsafeMutableBytes { raw in
             try body(UnsafeMutableRawBufferPointer(rebasing: raw[start..<(start + n)]))
         }
     }
 
-    /// Drops bytes after `count` (used to give back unused in-place space).
+    /// Drops bytes after `count` (used to give back unused in-place space), keeping the
+    /// storage.
+    @inlinable
     public mutating func truncate(to count: Int) {
-        bytes.removeSubrange(count..<bytes.count)
+        storage.removeSubrange(count..<storage.count)
     }
 
-    private mutating func append<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
+    @inlinable
+    mutating func append<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value) { storage.append(contentsOf: $0) }
     }
 }
 

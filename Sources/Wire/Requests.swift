@@ -258,6 +258,13 @@ public struct Receipt: Equatable, Sendable {
 
     /// Writes the encoding into `w` (used by the enclave with a reused writer).
     public func encode(into w: inout ByteWriter) {
+        encode(into: &w, detail: detail)
+    }
+
+    /// Writes the encoding with `detail` in place of `self.detail` (which must be empty):
+    /// the enclave passes the engine's reused detail buffer rather than copying it in.
+    public func encode(into w: inout ByteWriter, detail: [UInt8]) {
+        precondition(self.detail.isEmpty || self.detail == detail)
         w.write(status.rawValue)
         w.write(globalSequence)
         w.write(enclaveTime)
