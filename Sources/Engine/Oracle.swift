@@ -121,38 +121,43 @@ public struct OracleState: Sendable {
     /// contributing quote goes stale. Even counts average the two middle prices, rounded
     /// down.
     func evaluate(now: UInt64) -> (median: Int64?, invalidity: PriceInvalidity?, validUntil: UInt64) {
-        var any = false
-        var fresh = 0
-        var positive = 0
-        var usable: [Int64] = []
-        var validUntil = UInt64.max
-        for q in quotes {
-            guard let q else { continue }
-            any = true
-            let age = now >= q.publishTime ? now - q.publishTime : 0
-            guard age <= config.stalenessNanos else { continue }
-            fresh += 1
-            guard q.price > 0 else { continue }
-            positive += 1
-            guard Int128(q.confidence) * FixedMath.bps <= Int128(q.price) * Int128(config.maxConfidenceBps) else { continue }
-            usable.append(q.price)
-            let (expiry, overflow) = q.publishTime.addingReportingOverflow(config.stalenessNanos)
-            validUntil = min(validUntil, overflow ? .max : expiry)
+        // The usable prices go to a stack buffer: this runs on every price update.
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: max(1, quotes.count)) { usable in
+            var count = 0
+            var any = false
+            var fresh = 0
+            var positive = 0
+            var validUntil = UInt64.max
+            for q in quotes {
+                guard let q else { continue }
+                any = true
+                let age = now >= q.publishTime ? now - q.publishTime : 0
+                guard age <= config.stalenessNanos else { continue }
+                fresh += 1
+                guard q.price > 0 else { continue }
+                positive += 1
+                guard Int128(q.confidence) * FixedMath.bps <= Int128(q.price) * Int128(config.maxConfidenceBps) else { continue }
+                usable[count] = q.price
+                count += 1
+                let (expiry, overflow) = q.publishTime.addingReportingOverflow(config.stalenessNanos)
+                validUntil = min(validUntil, overflow ? .max : expiry)
+            }
+            let need = config.minPublishers
+            guard count >= need else {
+                let reason: PriceInvalidity =
+                    !any ? .noPrice
+                    : fresh == 0 ? .stale
+                    : fresh < need ? .tooFewPublishers
+                    : positive < need ? .nonPositive
+                    : .tooUncertain
+                return (nil, reason, validUntil)
+            }
+            var prices = UnsafeMutableBufferPointer(rebasing: usable[0..<count])
+            prices.sort()
+            let n = count
+            let median = n % 2 == 1 ? prices[n / 2] : Int64((Int128(prices[n / 2 - 1]) + Int128(prices[n / 2])) / 2)
+            return (median, nil, validUntil)
         }
-        let need = config.minPublishers
-        guard usable.count >= need else {
-            let reason: PriceInvalidity =
-                !any ? .noPrice
-                : fresh == 0 ? .stale
-                : fresh < need ? .tooFewPublishers
-                : positive < need ? .nonPositive
-                : .tooUncertain
-            return (nil, reason, validUntil)
-        }
-        usable.sort()
-        let n = usable.count
-        let median = n % 2 == 1 ? usable[n / 2] : Int64((Int128(usable[n / 2 - 1]) + Int128(usable[n / 2])) / 2)
-        return (median, nil, validUntil)
     }
 }
 

@@ -368,6 +368,10 @@ extension PerpEngine {
     /// amounts round up, receivers' down, and the rounding residue goes to the insurance
     /// fund, so money is conserved exactly. Settled eagerly: no funding is ever pending.
     mutating func payFundingIfDue(now: UInt64) {
+        // Nothing is due before the earliest market's next payment (0 until the first
+        // event has scheduled them all).
+        guard now >= nextFundingDue else { return }
+        defer { nextFundingDue = markets.lazy.map(\.nextFunding).min() ?? .max }
         for mi in markets.indices {
             let interval = markets[mi].config.funding.intervalNanos
             if markets[mi].nextFunding == 0 {

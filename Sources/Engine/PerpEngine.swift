@@ -39,6 +39,8 @@ public struct PerpEngine: MatchingEngine {
     public internal(set) var accounts = AccountStore()
     /// Every resting order by (account, client order id).
     var openOrders = OpenOrderIndex()
+    /// The earliest `nextFunding` of any market (0 before the first event).
+    var nextFundingDue: UInt64 = 0
     /// Storage reused by each order's report.
     var reportScratch = OrderReport()
     /// Insurance fund balance (account 0's collateral), quote micro-units.
