@@ -72,6 +72,18 @@ public final class Connection: @unchecked Sendable {
         if let result { throw result }
     }
 
+    /// Sends what the socket takes without blocking; returns how many bytes that was
+    /// (0 when its buffer is full). For callers that poll for `POLLOUT` themselves.
+    public func sendNonBlocking(_ bytes: UnsafeRawBufferPointer) throws(ClientError) -> Int {
+        while true {
+            let n = Glibc.send(fd, bytes.baseAddress!, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return 0 }
+            throw .ioFailed(errno: errno)
+        }
+    }
+
     /// Half-closes the sending side (the host sees EOF).
     public func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
