@@ -21,20 +21,17 @@ public enum FixedMath {
         let p = a * b
         // Most products (a fill's notional, a fee) fit in 64 bits, where division is one
         // instruction instead of a call into the 128-bit runtime routine.
-        if let p64 = Int64(exactly: p), let d64 = Int64(exactly: d) {
-            var q = p64 / d64
-            if p64 % d64 != 0 {
-                switch rounding {
-                case .down: if p64 < 0 { q -= 1 }
-                case .up: if p64 > 0 { q += 1 }
-                }
-            }
-            return Int128(q)
-        }
+        if let p64 = Int64(exactly: p), let d64 = Int64(exactly: d) { return Int128(divide(p64, d64, rounding)) }
+        return divide(p, d, rounding)
+    }
+
+    /// p / d rounded as stated; d > 0. Swift's division truncates toward zero, so a
+    /// non-zero remainder moves the quotient one step in the requested direction.
+    /// Inlined, so a constant `d` becomes a multiply.
+    @inlinable @inline(__always)
+    static func divide<T: FixedWidthInteger & SignedInteger>(_ p: T, _ d: T, _ rounding: Rounding) -> T {
         var q = p / d
-        let r = p % d
-        if r != 0 {
-            // Swift division truncates toward zero; adjust to the requested direction.
+        if p % d != 0 {
             switch rounding {
             case .down: if p < 0 { q -= 1 }
             case .up: if p > 0 { q += 1 }
@@ -49,15 +46,7 @@ public enum FixedMath {
         // The common case, a product that fits in 64 bits, divides in one instruction.
         let (high, low) = price.multipliedFullWidth(by: quantity)
         if high == (Int64(bitPattern: low) < 0 ? -1 : 0) {
-            let p = Int64(bitPattern: low)
-            var q = p / 100_000_000
-            if p % 100_000_000 != 0 {
-                switch rounding {
-                case .down: if p < 0 { q -= 1 }
-                case .up: if p > 0 { q += 1 }
-                }
-            }
-            return Int128(q)
+            return Int128(divide(Int64(bitPattern: low), 100_000_000, rounding))
         }
         return mulDiv(Int128(price), Int128(quantity), quantityScale, rounding)
     }
@@ -69,16 +58,7 @@ public enum FixedMath {
         // constant, which the compiler turns into a multiply.
         if let v = Int64(exactly: value) {
             let (p, overflow) = v.multipliedReportingOverflow(by: bps)
-            if !overflow {
-                var q = p / 10_000
-                if p % 10_000 != 0 {
-                    switch rounding {
-                    case .down: if p < 0 { q -= 1 }
-                    case .up: if p > 0 { q += 1 }
-                    }
-                }
-                return Int128(q)
-            }
+            if !overflow { return Int128(divide(p, 10_000, rounding)) }
         }
         return mulDiv(value, Int128(bps), Self.bps, rounding)
     }
