@@ -332,8 +332,12 @@ public struct PerpEngine: MatchingEngine {
         guard let bucket = openOrders.find(hash: o.idHash, account: o.accountSlot, ref: ref) else {
             preconditionFailure("a live resting order is always in the open-order index")
         }
+        dropOpenOrder(bucket: bucket, account: o.accountSlot)
+    }
+
+    private mutating func dropOpenOrder(bucket: Int, account: AccountSlot) {
         openOrders.remove(at: bucket)
-        accounts[slot: o.accountSlot].openOrderCount -= 1
+        accounts[slot: account].openOrderCount -= 1
     }
 
     private mutating func cancel(_ id: ClientOrderID, account: AccountSlot, detail: inout ByteWriter) -> EngineVerdict {
@@ -345,7 +349,9 @@ public struct PerpEngine: MatchingEngine {
         let ref = openOrders[bucket]
         var report = OrderReport()
         report.cancelled = markets[mi].book.order(ref.index).remaining
-        cancelResting(ref.index, market: mi)
+        // The bucket is known: drop it directly rather than probing for it again.
+        markets[mi].book.cancel(ref.index)
+        dropOpenOrder(bucket: bucket, account: account)
         report.encode(into: &detail)
         return .accepted
     }
