@@ -258,13 +258,17 @@ public struct Receipt: Equatable, Sendable {
 
     /// Writes the encoding into `w` (used by the enclave with a reused writer).
     public func encode(into w: inout ByteWriter) {
-        encode(into: &w, detail: detail)
+        write(into: &w, detail: detail)
     }
 
     /// Writes the encoding with `detail` in place of `self.detail` (which must be empty):
     /// the enclave passes the engine's reused detail buffer rather than copying it in.
     public func encode(into w: inout ByteWriter, detail: [UInt8]) {
-        precondition(self.detail.isEmpty || self.detail == detail)
+        precondition(self.detail.isEmpty, "the detail is given once: in the receipt or here")
+        write(into: &w, detail: detail)
+    }
+
+    private func write(into w: inout ByteWriter, detail: [UInt8]) {
         w.write(status.rawValue)
         w.write(globalSequence)
         w.write(enclaveTime)
