@@ -97,10 +97,11 @@ let package = Package(
         ),
 
         // Trader / oracle SDK and its command line.
+        .target(name: "CClientSys"),
         .target(
             name: "Client",
             dependencies: [
-                "SealCrypto", "Wire", "Engine", "Attestation", "Commitments",
+                "SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "CClientSys",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import CClientSys
 import Histogram
 import SealCrypto
 import Synchronization
@@ -48,12 +49,47 @@ public struct LoadReport: Codable, Sendable {
     public var unanswered: UInt64
     public var ordersPerSecond: Double
     public var latencyMicros: Percentiles
+    /// Where the latency went, split at the enclave's stamp on each receipt.
+    public var stages: Stages
 
     public struct Percentiles: Codable, Sendable {
         public var p50: Double
         public var p99: Double
         public var p999: Double
         public var max: Double
+
+        init(_ h: Histogram<UInt64>) {
+            func micros(_ p: Double) -> Double { Double(h.valueAtPercentile(p)) / 1000 }
+            (p50, p99, p999, max) = (micros(50), micros(99), micros(99.9), Double(h.max) / 1000)
+        }
+    }
+
+    /// Each receipt's latency split in two at the time the enclave stamped the request
+    /// (`Receipt.enclaveTime`), plus how late the generator itself was. The split reads
+    /// the enclave's realtime clock against the generator's, so it means something only
+    /// when both run on one machine (as in `scripts/bench.sh`); across machines it is
+    /// off by their clock difference.
+    public struct Stages: Codable, Sendable {
+        /// From the due time to the moment the generator sealed the request for sending:
+        /// the generator's own lateness, which the latency includes.
+        public var scheduleLagMicros: Percentiles
+        /// From the due time to the enclave's stamp: generator, client socket, host
+        /// ingress, the host → enclave pipe, and the wait for the worker.
+        public var toEnclaveMicros: Percentiles
+        /// From the enclave's stamp to the receipt read and opened: engine, sealing, the
+        /// enclave → host pipe, host egress, the client socket.
+        public var fromEnclaveMicros: Percentiles
+    }
+}
+
+/// The generator thread's stage histograms (see `LoadReport.Stages`).
+struct StageHistograms {
+    var scheduleLag = Self.make()
+    var toEnclave = Self.make()
+    var fromEnclave = Self.make()
+
+    static func make() -> Histogram<UInt64> {
+        Histogram(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
     }
 }
 
@@ -141,7 +177,7 @@ public final class LoadGenerator: @unchecked Sendable {
         let start = monotonicNanos()
         let end = start + UInt64(options.durationSeconds * 1e9)
         let loopDone = Atomic<Bool>(false)
-        let result = Mutex<(Histogram<UInt64>, ClientError?)?>(nil)
+        let result = Mutex<(Histogram<UInt64>, StageHistograms, ClientError?)?>(nil)
         let loop = Thread { [self] in
             let outcome = self.eventLoop(start: start, end: end, capacityMask: UInt64(capacity - 1))
             result.withLock { $0 = outcome }
@@ -169,7 +205,7 @@ public final class LoadGenerator: @unchecked Sendable {
             }
         }
         // The loop thread has exited: everything it wrote is visible now.
-        let (histogram, failure) = result.withLock { $0! }
+        let (histogram, stages, failure) = result.withLock { $0! }
         for lane in lanes { lane.connection.shutdownWrite() }
         if enclaveRestarted.load(ordering: .relaxed) { throw ClientError.enclaveRestarted }
         if let failure { throw failure }
@@ -177,12 +213,13 @@ public final class LoadGenerator: @unchecked Sendable {
         let sent = lanes.reduce(UInt64(0)) { $0 + $1.sent }
         let received = totalReceived.load(ordering: .relaxed)
         let elapsed = Double(sendEnd - start) / 1e9
-        func micros(_ p: Double) -> Double { Double(histogram.valueAtPercentile(p)) / 1000 }
         return LoadReport(
             sessions: options.sessions, targetRate: options.rate, durationSeconds: elapsed, sent: sent, receipts: received,
             accepted: totalAccepted, refusals: totalRefused, fillEvents: totalEvents,
             unanswered: sent > received ? sent - received : 0, ordersPerSecond: Double(receiptsWhileSending) / elapsed,
-            latencyMicros: .init(p50: micros(50), p99: micros(99), p999: micros(99.9), max: Double(histogram.max) / 1000))
+            latencyMicros: .init(histogram),
+            stages: .init(scheduleLagMicros: .init(stages.scheduleLag), toEnclaveMicros: .init(stages.toEnclave),
+                          fromEnclaveMicros: .init(stages.fromEnclave)))
     }
 
     /// The price every generated order uses, and the oracle publishes.
@@ -205,8 +242,14 @@ public final class LoadGenerator: @unchecked Sendable {
     static let idLength = 15
 
     /// Sends until `end`, then drains (up to 5 s) until every request has its answer.
-    private func eventLoop(start: UInt64, end: UInt64, capacityMask: UInt64) -> (Histogram<UInt64>, ClientError?) {
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    private func eventLoop(start: UInt64, end: UInt64, capacityMask: UInt64) -> (Histogram<UInt64>, StageHistograms, ClientError?) {
+        var histogram = StageHistograms.make()
+        var stages = StageHistograms()
+        // The enclave stamps receipts with its realtime clock; this maps it onto ours.
+        let realtimeOffset = realtimeNanos() &- monotonicNanos()
+        // Wake when a request is due, not up to 50 µs later (the default timer slack):
+        // that lateness counts against the venue, since latency runs from the due time.
+        _ = ss_set_timer_slack(1)
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: WireProtocol.maxFrameLength, alignment: 16)
         defer { scratch.deallocate() }
         let order = NewOrder(clientOrderID: try! ClientOrderID(String(repeating: "0", count: Self.idLength)), market: options.market,
@@ -219,6 +262,9 @@ public final class LoadGenerator: @unchecked Sendable {
         var sending = true
         var drainDeadline = UInt64.max
         var failure: ClientError?
+
+        /// Request number `n` (1-based) is due at start + n / rate.
+        func dueTime(_ n: UInt64) -> UInt64 { start + UInt64(Double(n) * 1e9 / Double(options.rate)) }
 
         /// Seals every request due by `now` (at rate 0: what the windows allow) into the
         /// lanes' pending buffers, stamped with its due time.
@@ -246,9 +292,9 @@ public final class LoadGenerator: @unchecked Sendable {
                 request.withUnsafeBytes { _ = lane.session.seal(encodedRequest: $0, appendingTo: &lane.pending) }
                 produced += 1
                 lane.sent += 1
-                // Request number `produced` was due at start + produced / rate.
-                let due = options.rate > 0 ? start + UInt64(Double(produced) * 1e9 / Double(options.rate)) : now
+                let due = options.rate > 0 ? dueTime(produced) : now
                 lane.sendTimes[Int(lane.sent & capacityMask)] = min(due, now)
+                _ = stages.scheduleLag.record(now > due ? now - due : 0)
                 budget -= 1
             }
         }
@@ -283,7 +329,15 @@ public final class LoadGenerator: @unchecked Sendable {
                     case .sealedReceipt:
                         let status = try lane.session.openReceipt(body: body, scratch: scratch)
                         let seq = SealedEnvelope.peek(body: body).sequence
-                        _ = histogram.record(monotonicNanos() - lane.sendTimes[Int(seq & capacityMask)])
+                        let now = monotonicNanos()
+                        let sentAt = lane.sendTimes[Int(seq & capacityMask)]
+                        _ = histogram.record(now - sentAt)
+                        // Status (1) ‖ global sequence (8) ‖ enclave time (8), big-endian.
+                        var stamp: UInt64 = 0
+                        for b in 9..<17 { stamp = stamp << 8 | UInt64(scratch[b]) }
+                        let stamped = stamp &- realtimeOffset
+                        _ = stages.toEnclave.record(stamped > sentAt ? stamped - sentAt : 0)
+                        _ = stages.fromEnclave.record(now > stamped ? now - stamped : 0)
                         totalReceipts += 1
                         if sending { receiptsWhileSending += 1 }
                         if status == .accepted { totalAccepted += 1 }
@@ -325,7 +379,7 @@ public final class LoadGenerator: @unchecked Sendable {
             // drains; never longer than 10 ms (the stop flag and the deadline).
             var timeout: UInt64 = 10_000_000
             if sending && options.rate > 0 {
-                let due = start + UInt64(Double(produced + 1) * 1e9 / Double(options.rate))
+                let due = dueTime(produced + 1)
                 timeout = due > now ? min(timeout, due - now) : 0
             } else if sending && lanes.contains(where: { $0.open && $0.sent - $0.received < UInt64(options.window) }) {
                 timeout = 0
@@ -341,7 +395,7 @@ public final class LoadGenerator: @unchecked Sendable {
                 if pfds[i].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 { receive(i) }
             }
         }
-        return (histogram, failure)
+        return (histogram, stages, failure)
     }
 }
 
@@ -389,3 +443,4 @@ extension Int {
         return v
     }
 }
+

@@ -16,7 +16,7 @@ struct SealstreamClient: ParsableCommand {
             docs/SCENARIOS.md) and are for demos and tests only.
             """,
         subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self, CryptoBaselineCommand.self,
-                      EngineReplayCommand.self, DrillCommand.self])
+                      TransportFloorCommand.self, EngineReplayCommand.self, DrillCommand.self])
 }
 
 struct ScenarioCommand: ParsableCommand {
@@ -125,10 +125,16 @@ struct LoadCommand: ParsableCommand {
         if json {
             try printJSON(report)
         } else {
-            let l = report.latencyMicros
+            func line(_ label: String, _ l: LoadReport.Percentiles) -> String {
+                String(format: "%@ µs: p50 %.0f  p99 %.0f  p99.9 %.0f  max %.0f", label, l.p50, l.p99, l.p999, l.max)
+            }
             print(String(format: "sent %llu  receipts %llu  unanswered %llu  refusals %llu", report.sent, report.receipts, report.unanswered, report.refusals))
             print(String(format: "throughput %.0f orders/s over %.1f s, %d sessions", report.ordersPerSecond, report.durationSeconds, report.sessions))
-            print(String(format: "receipt latency µs: p50 %.0f  p99 %.0f  p99.9 %.0f  max %.0f", l.p50, l.p99, l.p999, l.max))
+            print(line("receipt latency", report.latencyMicros))
+            // The split compares the enclave's clock with this machine's: see LoadReport.Stages.
+            print(line("  due -> enclave stamp", report.stages.toEnclaveMicros))
+            print(line("  enclave stamp -> read", report.stages.fromEnclaveMicros))
+            print(line("  generator lateness", report.stages.scheduleLagMicros))
         }
         if report.unanswered > 0 { throw ExitCode(2) }
     }
@@ -198,6 +204,66 @@ struct CryptoBaselineCommand: ParsableCommand {
             print("{\"aeadOpensPerSecond\": \(Int(opens)), \"plaintextBytes\": \(bytes)}")
         } else {
             print(String(format: "XChaCha20-Poly1305 open: %.0f /s (%d-byte plaintext, one core)", opens, bytes))
+        }
+    }
+}
+
+struct TransportFloorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transport-floor",
+        abstract: "Measure this machine's message-passing floor: the pipeline's four process hops, nothing else (a benchmark baseline).",
+        discussion: """
+            Starts a relay (the host's stand-in) and an echo (the worker's stand-in) from this
+            executable, then sends 96-byte messages over TCP at a fixed rate; the relay passes
+            them through a pipe to the echo and back. No crypto, no engine. Latency runs from
+            each message's due time, as in `load`.
+            """)
+
+    @Option(name: .long, help: "Messages per second across all sessions.")
+    var rate: Int = 50_000
+
+    @Option(name: .long, help: "Seconds to send for.")
+    var duration: Double = 8
+
+    @Option(name: .long, help: "Concurrent connections.")
+    var sessions: Int = 8
+
+    @Flag(name: .long, help: "Print the report as JSON on stdout.")
+    var json = false
+
+    @Option(name: .long, help: .hidden)
+    var role: String?
+
+    func validate() throws {
+        guard rate > 0, duration > 0, (1...256).contains(sessions) else {
+            throw ValidationError("need rate > 0, duration > 0, 1...256 sessions")
+        }
+    }
+
+    func run() throws {
+        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        switch role {
+        case "relay":
+            try TransportFloor.runRelay(sessions: sessions, executable: executable,
+                                        echoArguments: ["transport-floor", "--role", "echo"])
+            return
+        case "echo":
+            TransportFloor.runEcho()
+            return
+        case nil:
+            break
+        default:
+            throw ValidationError("unknown role")
+        }
+        let report = try TransportFloor.measure(rate: rate, seconds: duration, sessions: sessions, executable: executable) {
+            ["transport-floor", "--role", $0]
+        }
+        if json {
+            try printJSON(report)
+        } else {
+            let l = report.latencyMicros
+            print(String(format: "transport floor: %llu messages at %d/s over %d connections", report.messages, report.targetRate, report.sessions))
+            print(String(format: "round trip µs: p50 %.0f  p99 %.0f  p99.9 %.0f  max %.0f", l.p50, l.p99, l.p999, l.max))
         }
     }
 }

@@ -294,6 +294,8 @@ struct PipelineTests {
             struct Latency: Decodable { var p50: Double; var p99: Double; var max: Double }
             var sent: UInt64; var receipts: UInt64; var accepted: UInt64; var refusals: UInt64
             var fillEvents: UInt64; var unanswered: UInt64; var ordersPerSecond: Double; var latencyMicros: Latency
+            struct Stages: Decodable { var scheduleLagMicros: Latency; var toEnclaveMicros: Latency; var fromEnclaveMicros: Latency }
+            var stages: Stages
         }
         for (rate, window) in [(2_000, 8_192), (0, 64)] {
             let run = try runCommand(client, ["load", "--host", host.address, "--rate", "\(rate)", "--duration", "1.5",
@@ -304,11 +306,41 @@ struct PipelineTests {
             #expect(r.accepted == r.sent && r.refusals == 0, "rate \(rate): \(r.accepted) accepted, \(r.refusals) refused")
             #expect(r.fillEvents > 0, "lanes alternate sides, so resting orders fill")
             #expect(r.latencyMicros.p50 > 0 && r.latencyMicros.p50 <= r.latencyMicros.p99 && r.latencyMicros.p99 <= r.latencyMicros.max)
+            // The split at the enclave's stamp: each part is a real, shorter piece of the
+            // whole (one machine, one clock; 1 ms slack for the realtime/monotonic mapping).
+            let (to, from) = (r.stages.toEnclaveMicros, r.stages.fromEnclaveMicros)
+            #expect(to.p50 > 0 && from.p50 > 0, "to enclave \(to.p50) µs, from enclave \(from.p50) µs")
+            #expect(to.max <= r.latencyMicros.max + 1_000 && from.max <= r.latencyMicros.max + 1_000)
+            #expect(to.p50 < r.latencyMicros.p50 + 1_000 && from.p50 < r.latencyMicros.p50 + 1_000)
+            if rate == 0 {
+                #expect(r.stages.scheduleLagMicros.max == 0, "unpaced requests are due when sealed")
+            }
             if rate > 0 {
                 // Paced: about rate × duration requests (the schedule, not the machine, decides).
                 #expect(r.sent >= 2_000 && r.sent <= 3_200, "\(r.sent) requests at 2,000/s for 1.5 s")
             }
         }
         #expect(host.stop() == 0)
+    }
+
+    /// The latency baseline: three real processes (generator, relay, echo); every message
+    /// comes back, and the relay and echo exit when the generator is done.
+    @Test func transportFloorAnswersEveryMessageAndCleansUp() throws {
+        let client = try Binaries.path("sealstream-client")
+        struct Report: Decodable {
+            struct Latency: Decodable { var p50: Double; var p99: Double; var max: Double }
+            var messages: UInt64; var targetRate: Int; var latencyMicros: Latency
+        }
+        let run = try runCommand(client, ["transport-floor", "--rate", "2000", "--duration", "1", "--sessions", "3", "--json"])
+        try #require(run.status == 0, "transport-floor exited \(run.status): \(run.stderr)")
+        let r = try JSONDecoder().decode(Report.self, from: Data(run.stdout.utf8))
+        #expect(r.messages == 2_000 && r.targetRate == 2_000)
+        #expect(r.latencyMicros.p50 > 0 && r.latencyMicros.p50 <= r.latencyMicros.p99 && r.latencyMicros.p99 <= r.latencyMicros.max)
+        // Its helpers are gone once it returns.
+        let helpers = try FileManager.default.contentsOfDirectory(atPath: "/proc").filter { pid in
+            guard pid.allSatisfy(\.isNumber), let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: cmdline, as: UTF8.self).contains("transport-floor\0--role")
+        }
+        #expect(helpers.isEmpty, "relay or echo still running: pids \(helpers)")
     }
 }
