@@ -7,14 +7,14 @@
 # on shared machines drift.
 #
 # Usage: scripts/bench.sh [SECONDS]   (default 10 s per load phase)
-#   BENCH_LATENCY_RUNS=N  fixed-50k/s phases, each right after a floor run (default 3)
+#   BENCH_LATENCY_RUNS=N  fixed-50k/s phases, each right after a floor run (default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 DURATION="${1:-10}"
 SESSIONS="${BENCH_SESSIONS:-8}"
-LATENCY_RUNS="${BENCH_LATENCY_RUNS:-3}"
+LATENCY_RUNS="${BENCH_LATENCY_RUNS:-5}"
 scripts/bootstrap.sh >/dev/null
 echo "== build (release)"
 swift build -c release 2>&1 | tail -1

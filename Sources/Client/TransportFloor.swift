@@ -136,6 +136,7 @@ public enum TransportFloor {
     /// Listens on 127.0.0.1 (printing the port), accepts `sessions` connections, starts
     /// the echo, and relays until a client disconnects.
     public static func runRelay(sessions: Int, executable: String, echoArguments: [String]) throws {
+        _ = ss_exit_with_parent()
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -219,6 +220,7 @@ public enum TransportFloor {
 
     /// Copies stdin to stdout, one read and one write per wake-up, until end of input.
     public static func runEcho() {
+        _ = ss_exit_with_parent()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress!, $0.count) }
