@@ -82,19 +82,20 @@ public struct LoadReport: Codable, Sendable {
     }
 }
 
+/// A latency histogram in nanoseconds, up to a minute, three significant digits.
+func makeLatencyHistogram() -> Histogram<UInt64> {
+    Histogram(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+}
+
 /// The generator thread's stage histograms (see `LoadReport.Stages`).
 struct StageHistograms {
-    var scheduleLag = Self.make()
-    var toEnclave = Self.make()
-    var fromEnclave = Self.make()
-
-    static func make() -> Histogram<UInt64> {
-        Histogram(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-    }
+    var scheduleLag = makeLatencyHistogram()
+    var toEnclave = makeLatencyHistogram()
+    var fromEnclave = makeLatencyHistogram()
 }
 
 /// Encrypted load: K sessions on K connections, driven by one thread that paces,
-/// seals, sends and receives around a single `ppoll`. Every receipt and pushed fill
+/// seals, sends and receives around a single `select`. Every receipt and pushed fill
 /// event is authenticated and decrypted, as a real client would.
 ///
 /// One thread rather than a sender and a receiver: on a machine whose cores the host
@@ -243,7 +244,7 @@ public final class LoadGenerator: @unchecked Sendable {
 
     /// Sends until `end`, then drains (up to 5 s) until every request has its answer.
     private func eventLoop(start: UInt64, end: UInt64, capacityMask: UInt64) -> (Histogram<UInt64>, StageHistograms, ClientError?) {
-        var histogram = StageHistograms.make()
+        var histogram = makeLatencyHistogram()
         var stages = StageHistograms()
         // The enclave stamps receipts with its realtime clock; this maps it onto ours.
         let realtimeOffset = realtimeNanos() &- monotonicNanos()

@@ -31,11 +31,13 @@ public enum TransportFloor {
     public enum Failure: Error, CustomStringConvertible {
         case spawn(String)
         case io(String, errno: Int32)
+        case unanswered(UInt64)
 
         public var description: String {
             switch self {
             case .spawn(let what): "transport floor: could not start the \(what)"
             case .io(let what, let e): "transport floor: \(what) failed: \(String(cString: strerror(e)))"
+            case .unanswered(let n): "transport floor: \(n) messages unanswered 5 s after the last was due"
             }
         }
     }
@@ -79,7 +81,7 @@ public enum TransportFloor {
         _ = ss_set_timer_slack(1)
 
         let total = UInt64(Double(rate) * seconds)
-        var histogram = StageHistograms.make()
+        var histogram = makeLatencyHistogram()
         var pfds = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         var inbound = [[UInt8]](repeating: [], count: sessions)
         var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
@@ -90,8 +92,10 @@ public enum TransportFloor {
         let start = monotonicNanos()
         func due(_ n: UInt64) -> UInt64 { start + UInt64(Double(n) * 1e9 / Double(rate)) }
 
+        let deadline = due(total) + 5_000_000_000
         while answered < total {
             let now = monotonicNanos()
+            if now > deadline { throw Failure.unanswered(total - answered) }
             // Every message due by now, stamped with its due time.
             while sent < total && due(sent + 1) <= now {
                 sent += 1
