@@ -115,6 +115,11 @@ public final class Worker<E: MatchingEngine> {
     /// Whenever `output` grows past `flushThreshold` bytes, `flush` is called to write it
     /// out and start a new batch, so no outbound message nears the link's 8 MiB limit
     /// however much larger replies are than requests (evidence is).
+    ///
+    /// Specialised for the engine the enclave runs: `Worker` is generic and lives in
+    /// another module than its one instantiation, so without this every request paid
+    /// for generic-metadata lookups and unspecialised engine calls.
+    @_specialize(exported: true, where E == PerpEngine)
     public func process(
         batchBody: UnsafeRawBufferPointer, into output: inout LinkBatchWriter,
         flushThreshold: Int = 1 << 20, flush: (inout LinkBatchWriter) -> Void = { _ in }
