@@ -72,12 +72,10 @@ public enum TransportFloor {
         }
         guard let port = UInt16(String(decoding: line.dropLast(), as: UTF8.self)) else { throw Failure.spawn("relay (bad port)") }
 
-        var fds: [Int32] = []
-        defer { for fd in fds { close(fd) } }
-        for _ in 0..<sessions {
-            let connection = try Connection(address: "127.0.0.1:\(port)")
-            fds.append(dup(connection.fileDescriptor))
-        }
+        // Raw reads and writes on the connections' sockets; the connections close them.
+        let connections = try (0..<sessions).map { _ in try Connection(address: "127.0.0.1:\(port)") }
+        let fds = connections.map(\.fileDescriptor)
+        defer { withExtendedLifetime(connections) {} }  // open until the run is over
         _ = ss_set_timer_slack(1)
 
         let total = UInt64(Double(rate) * seconds)
@@ -142,6 +140,7 @@ public enum TransportFloor {
     public static func runRelay(sessions: Int, executable: String, echoArguments: [String]) throws {
         _ = ss_exit_with_parent()
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard listener >= 0 else { throw Failure.io("socket", errno: errno) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
