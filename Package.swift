@@ -65,7 +65,8 @@ let package = Package(
             path: "Enclave/CTPM",
             linkerSettings: [
                 .linkedLibrary("tss2-esys"), .linkedLibrary("tss2-mu"),
-                .linkedLibrary("tss2-rc"), .linkedLibrary("tss2-tctildr"),
+                .linkedLibrary("tss2-rc"), .linkedLibrary("tss2-tcti-swtpm"),
+                .linkedLibrary("tss2-tcti-device"),
             ]
         ),
         .executableTarget(

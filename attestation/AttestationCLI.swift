@@ -61,6 +61,14 @@ struct Measure: ParsableCommand {
     @Option(name: .long, help: "Expected boot PCR value in tpm mode, INDEX=HEX with INDEX 0...7 (repeatable).")
     var bootPcr: [String] = []
 
+    @Option(
+        name: .long,
+        help: "The worker's loaded objects as a manifest (sha256sum lines, paths ascending) of the machine it runs on; default: resolve them here with the dynamic loader.")
+    var loadedObjects: String?
+
+    @Option(name: .long, help: "Dynamic loader that resolves the loaded objects.")
+    var loader = LoadedObjectResolver.defaultLoader
+
     func run() throws {
         let measurement = SHA256.hash(try Array(Data(contentsOf: URL(fileURLWithPath: enclave))))
         let configHash = SHA256.hash(try Array(Data(contentsOf: URL(fileURLWithPath: config))))
@@ -93,14 +101,25 @@ struct Measure: ParsableCommand {
             guard let bytes = Evidence.hexBytes(hex) else { throw ValidationError("--ak-name \(hex) is not hex") }
             return bytes
         }
+        let objects: [LoadedObject]
+        if let loadedObjects {
+            do {
+                objects = try LoadedObjects.parse(manifest: Array(try Data(contentsOf: URL(fileURLWithPath: loadedObjects))))
+            } catch let problem as LoadedObjects.Problem {
+                throw ValidationError("--loaded-objects \(loadedObjects): \(problem)")
+            }
+        } else {
+            objects = try LoadedObjectResolver.resolve(enclave: enclave, loader: loader)
+        }
         let policy = AttestationPolicy(
             measurement: measurement, configHash: configHash, allowedModes: modes, pcr: pcr,
             bootPCRs: boot.isEmpty ? nil : boot, ekRoots: try roots(ekRoot), swtpmEKRoots: try roots(swtpmEkRoot),
-            akNames: names)
+            akNames: names, loadedObjects: objects)
         do { try policy.validate() } catch { throw ValidationError("policy: \(error)") }
         let rows = [
             ("measurement (sha256)", policy.measurement),
             ("config hash (sha256)", policy.configHash),
+            ("loaded objects", "\(objects.count), digest " + Self.hex(LoadedObjects.digest(objects))),
             ("PCR \(pcr) after replay", Self.hex(policy.expectedPCRValue)),
             ("allowed modes", modes.map(\.rawValue).joined(separator: ", ")),
         ]

@@ -17,6 +17,8 @@ APT_PACKAGES=(
     swtpm-tools
     tpm2-tools
     openssl
+    patchelf
+    binutils
 )
 
 missing=()

@@ -53,6 +53,9 @@ FLAGS=(
     # The GNU build ID is a hash over the linker's input, including sections that held
     # paths; with everything above it would be stable too, but nothing needs it.
     -Xlinker --build-id=none
+    # The Swift runtime and Foundation are linked into the executable, so the measured
+    # bytes hold them and no library is looked up in the toolchain's folder.
+    --static-swift-stdlib
 )
 
 echo "== swift build ${FLAGS[*]}" >&2
@@ -69,6 +72,15 @@ fi
 mkdir -p "$OUT_DIR"
 # cp, not ln: OUT_DIR must hold the measured bytes even after the scratch is cleaned.
 cp "$BIN/sealstream-enclave" "$OUT_DIR/sealstream-enclave.tmp"
+# SwiftPM links every executable with RUNPATH $ORIGIN. The worker must load nothing from
+# beside itself (a planted libsodium.so.23 there would run inside the enclave), so the
+# entry goes: libraries come only from the system's directories, each measured
+# (docs/ATTESTATION.md §2). patchelf rewrites the dynamic section deterministically.
+patchelf --remove-rpath "$OUT_DIR/sealstream-enclave.tmp"
+if readelf -d "$OUT_DIR/sealstream-enclave.tmp" | grep -qE '\((RUNPATH|RPATH)\)'; then
+    echo "build-enclave.sh: the enclave still has a RUNPATH" >&2
+    exit 1
+fi
 mv -f "$OUT_DIR/sealstream-enclave.tmp" "$OUT_DIR/sealstream-enclave"
 chmod 0755 "$OUT_DIR/sealstream-enclave"
 MEASUREMENT="$(sha256sum "$OUT_DIR/sealstream-enclave" | cut -d' ' -f1)"

@@ -14,7 +14,8 @@
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
-#include <tss2/tss2_tctildr.h>
+#include <tss2/tss2_tcti_device.h>
+#include <tss2/tss2_tcti_swtpm.h>
 
 _Static_assert(sizeof(ctpm_rc) == sizeof(TSS2_RC), "ctpm_rc must be a TSS2_RC");
 _Static_assert(CTPM_RC_BAD_REFERENCE == TSS2_ESYS_RC_BAD_REFERENCE, "rc mismatch");
@@ -330,6 +331,60 @@ void ctpm_silence_tss_logging(void) {
     setenv("TSS2_LOG", "all+none", 1);
 }
 
+typedef TSS2_RC (*tcti_init_fn)(TSS2_TCTI_CONTEXT *, size_t *, const char *);
+
+/// Initialises one of the two TCTIs linked into the worker (no TCTI loader, so no dlopen:
+/// every library the worker executes is mapped at start and measured, see
+/// docs/ATTESTATION.md §2). "swtpm:CONF" and "device:PATH"; anything else is refused.
+static TSS2_RC tcti_open(const char *conf, TSS2_TCTI_CONTEXT **out) {
+    tcti_init_fn init = NULL;
+    const char *rest = NULL;
+    if (conf == NULL) {
+        return TSS2_TCTI_RC_BAD_VALUE;
+    } else if (strncmp(conf, "swtpm:", 6) == 0) {
+        init = Tss2_Tcti_Swtpm_Init;
+        rest = conf + 6;
+    } else if (strcmp(conf, "swtpm") == 0) {
+        init = Tss2_Tcti_Swtpm_Init;
+        rest = NULL;
+    } else if (strncmp(conf, "device:", 7) == 0) {
+        init = Tss2_Tcti_Device_Init;
+        rest = conf + 7;
+    } else if (strcmp(conf, "device") == 0) {
+        init = Tss2_Tcti_Device_Init;
+        rest = NULL;
+    } else {
+        return TSS2_TCTI_RC_BAD_VALUE;
+    }
+    if (rest != NULL && *rest == '\0') {
+        rest = NULL;
+    }
+    size_t size = 0;
+    TSS2_RC rc = init(NULL, &size, rest);
+    if (rc != TSS2_RC_SUCCESS) {
+        return rc;
+    }
+    TSS2_TCTI_CONTEXT *ctx = calloc(1, size);
+    if (ctx == NULL) {
+        return TSS2_ESYS_RC_MEMORY;
+    }
+    rc = init(ctx, &size, rest);
+    if (rc != TSS2_RC_SUCCESS) {
+        free(ctx);
+        return rc;
+    }
+    *out = ctx;
+    return TSS2_RC_SUCCESS;
+}
+
+static void tcti_close(TSS2_TCTI_CONTEXT **tcti) {
+    if (*tcti != NULL) {
+        Tss2_Tcti_Finalize(*tcti);
+        free(*tcti);
+        *tcti = NULL;
+    }
+}
+
 ctpm_rc ctpm_open(const char *tcti_conf, ctpm_t **out) {
     if (out == NULL) {
         return TSS2_ESYS_RC_BAD_REFERENCE;
@@ -339,14 +394,14 @@ ctpm_rc ctpm_open(const char *tcti_conf, ctpm_t **out) {
     if (t == NULL) {
         return TSS2_ESYS_RC_MEMORY;
     }
-    TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti_conf, &t->tcti);
+    TSS2_RC rc = tcti_open(tcti_conf, &t->tcti);
     if (rc != TSS2_RC_SUCCESS) {
         free(t);
         return rc;
     }
     rc = Esys_Initialize(&t->esys, t->tcti, NULL);
     if (rc != TSS2_RC_SUCCESS) {
-        Tss2_TctiLdr_Finalize(&t->tcti);
+        tcti_close(&t->tcti);
         free(t);
         return rc;
     }
@@ -361,9 +416,7 @@ void ctpm_close(ctpm_t *t) {
     if (t->esys != NULL) {
         Esys_Finalize(&t->esys);
     }
-    if (t->tcti != NULL) {
-        Tss2_TctiLdr_Finalize(&t->tcti);
-    }
+    tcti_close(&t->tcti);
     wipe(t, sizeof *t);
     free(t);
 }

@@ -43,6 +43,11 @@ public struct EnclaveIdentity: Sendable {
     public let measurement: [UInt8]
     /// SHA-256 of the venue configuration file bytes.
     public let configHash: [UInt8]
+    /// Every other file mapped executable at start (docs/ATTESTATION.md §2).
+    public let loadedObjects: [LoadedObject]
+    /// Called before every evidence is produced: throws when the process maps code it
+    /// did not map at start (a late `dlopen`), so no evidence vouches for unmeasured code.
+    let imageCheck: @Sendable () throws -> Void
     public let config: VenueConfig
     public let mode: AttestationMode
     public let isolation: IsolationClass
@@ -59,8 +64,11 @@ public struct EnclaveIdentity: Sendable {
         sessionKey: KXKeyPair, signer: Secp256k1PrivateKey, instanceID: UInt64, measurement: [UInt8], configHash: [UInt8], config: VenueConfig,
         mode: AttestationMode, isolation: IsolationClass, isolationReport: IsolationReport,
         quoteSource: (any QuoteSource)? = nil, storageKey: SecretBytes? = nil, storageKeyProtection: String? = nil,
-        measurementPCR: Int = EnclaveIdentity.defaultMeasurementPCR
+        measurementPCR: Int = EnclaveIdentity.defaultMeasurementPCR,
+        loadedObjects: [LoadedObject] = [], imageCheck: @escaping @Sendable () throws -> Void = {}
     ) {
+        self.loadedObjects = LoadedObjects.sorted(loadedObjects)
+        self.imageCheck = imageCheck
         precondition(Self.allowedMeasurementPCRs.contains(measurementPCR), "measurement PCR must be 16 or 23")
         self.measurementPCR = measurementPCR
         self.quoteSource = quoteSource
@@ -110,7 +118,9 @@ public struct EnclaveIdentity: Sendable {
 
     /// The application event log of the measured start (docs/ATTESTATION.md §2).
     public var eventLog: [EventLogEntry] {
-        EventLogEntry.measuredStart(measurement: measurement, configHash: configHash, pcr: measurementPCR)
+        EventLogEntry.measuredStart(
+            measurement: measurement, configHash: configHash, loadedObjects: LoadedObjects.digest(loadedObjects),
+            pcr: measurementPCR)
     }
 
     /// Evidence answering `nonce` (at most 64 bytes): the report preimage binding the
@@ -118,6 +128,7 @@ public struct EnclaveIdentity: Sendable {
     /// the PCR the event log replays to: from the TPM in `swtpm` and `tpm` modes, a
     /// stand-in signed by `softwareAK` in `software` mode.
     public func evidence(nonce: [UInt8], enclaveTime: UInt64) throws -> Evidence {
+        try imageCheck()
         var id = ByteWriter(capacity: 8)
         id.write(instanceID)
         let preimage = try ReportPreimage.build(
@@ -127,7 +138,7 @@ public struct EnclaveIdentity: Sendable {
         if let quoteSource {
             attestation = try quoteSource.quote(qualifying: SHA256.hash(preimage))
         } else {
-            let pcrValue = EventLogEntry.replay([measurement, configHash])
+            let pcrValue = EventLogEntry.replay(eventLog.map { Hex.decode($0.digest) ?? [] })
             // The stand-in clock counts milliseconds of wall time, so it never runs
             // backwards across worker restarts; resetCount and restartCount stay 0.
             let clock = TPMSClockInfo(clock: enclaveTime / 1_000_000, resetCount: 0, restartCount: 0, safe: true)
@@ -145,6 +156,6 @@ public struct EnclaveIdentity: Sendable {
             measurement: Hex.encode(measurement), configHash: Hex.encode(configHash), venueID: config.venueID,
             nonce: Hex.encode(nonce), enclaveTime: enclaveTime, isolationReport: isolationReport,
             attestation: attestation, eventLog: eventLog, reportPreimage: Hex.encode(preimage),
-            storageKey: storageKeyProtection)
+            storageKey: storageKeyProtection, loadedObjects: loadedObjects)
     }
 }

@@ -25,6 +25,18 @@ let usage = """
     The host starts this worker and speaks the link protocol on its stdin/stdout.
     """
 
+// Nothing may run in this process that the measurement does not cover: refuse an
+// environment that loads or runs other code (LD_PRELOAD and the like) before anything else.
+do {
+    let names = try LoadedImage.unmeasuredEnvironment()
+    guard names.isEmpty else {
+        Log.error("unmeasured_environment", [("variables", names.joined(separator: ",").filter { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "," })])
+        exit(78)
+    }
+} catch {
+    Log.error("unmeasured_environment", [("reason", "cannot read /proc/self/environ")]); exit(78)
+}
+
 var configPath: String?
 var mode = AttestationMode.software
 var maxSessions = 100_000
@@ -89,12 +101,16 @@ do {
     let config = try JSONDecoder().decode(VenueConfig.self, from: Data(configBytes))
     let measurement = SHA256.hash(try FileIO.read("/proc/self/exe"))
     let configHash = SHA256.hash(configBytes)
+    // Every shared object and the loader are mapped by now (no TCTI loader, no dlopen):
+    // list and hash them for the third event-log entry.
+    let startMappings = try LoadedImage.executableMappings()
+    let loadedObjects = try LoadedImage.measure(startMappings)
     // In TPM modes the measured start goes into the TPM's PCR before any input is read.
     // The TPM is opened after hardening: a private network namespace still reaches
     // swtpm's Unix socket and /dev/tpmrm0.
     let tpm = try tcti.map {
         try TPMQuoteSource(tcti: $0, mode: mode, measurementPCR: measurementPCR,
-                           eventLog: [measurement, configHash])
+                           eventLog: [measurement, configHash, LoadedObjects.digest(loadedObjects)])
     }
     let quoteSource: (any QuoteSource)? = tpm
     // Unsealed only after the measured start is in the PCR: another binary or config
@@ -104,7 +120,15 @@ do {
         sessionKey: try KXKeyPair(), signer: try Secp256k1PrivateKey(), instanceID: Sodium.randomUInt64(),
         measurement: measurement, configHash: configHash,
         config: config, mode: mode, isolation: .process, isolationReport: isolationReport, quoteSource: quoteSource,
-        storageKey: storage?.0, storageKeyProtection: storage?.1, measurementPCR: measurementPCR)
+        storageKey: storage?.0, storageKeyProtection: storage?.1, measurementPCR: measurementPCR,
+        loadedObjects: loadedObjects,
+        imageCheck: {
+            let now = try LoadedImage.executableMappings()
+            guard now == startMappings else {
+                Log.error("unmeasured_code_mapped", [("objects", String(now.subtracting(startMappings).count))])
+                exit(78)
+            }
+        })
     worker = try Worker(
         identity: identity, engine: try PerpEngine(config: config, accountCommitment: identity.accountCommitment),
         maxSessions: maxSessions, commitments: commitments, clock: realtimeNanos)

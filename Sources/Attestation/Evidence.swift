@@ -94,6 +94,10 @@ public struct Evidence: Codable, Equatable, Sendable {
     /// measured worker on the same TPM can unseal it) or `file-0600` (software mode: a
     /// plain file the host's root can read). Absent when the worker runs without one.
     public var storageKey: String?
+    /// Every file the worker has mapped executable besides its executable (shared
+    /// libraries, the dynamic loader), canonical order; its digest is the third event log
+    /// entry (docs/ATTESTATION.md §2). Absent only in evidence that is not attested.
+    public var loadedObjects: [LoadedObject]?
 
     /// The marshalled TPMS_ATTEST (hex) when the evidence carries a quote. Version 1 had
     /// a reserved top-level `quote`; version 2 carries it in `attestation.quote`.
@@ -103,9 +107,10 @@ public struct Evidence: Codable, Equatable, Sendable {
         mode: AttestationMode, isolation: IsolationClass, instanceID: String, enclaveKey: String, signer: String,
         chainId: UInt64, verifyingContract: String, measurement: String, configHash: String, venueID: UInt64, nonce: String, enclaveTime: UInt64,
         isolationReport: IsolationReport, attestation: TPMAttestation? = nil, eventLog: [EventLogEntry]? = nil,
-        reportPreimage: String? = nil, storageKey: String? = nil
+        reportPreimage: String? = nil, storageKey: String? = nil, loadedObjects: [LoadedObject]? = nil
     ) {
         self.storageKey = storageKey
+        self.loadedObjects = loadedObjects
         self.version = Self.currentVersion
         self.mode = mode
         self.isolation = isolation
@@ -166,6 +171,9 @@ public struct Evidence: Codable, Equatable, Sendable {
                     throw .inconsistent("eventLog entry is not {pcr < 64, type, 32-byte hex digest}")
                 }
             }
+        }
+        if let objects = evidence.loadedObjects {
+            do { try LoadedObjects.validate(objects) } catch { throw .inconsistent("loadedObjects: \(error)") }
         }
         if let preimage = evidence.reportPreimage, hexBytes(preimage) == nil {
             throw .inconsistent("reportPreimage is not hex")
@@ -301,11 +309,15 @@ public struct EventLogEntry: Codable, Equatable, Sendable {
         self.digest = digest
     }
 
-    /// The log §2 prescribes: the executable's measurement, then the configuration hash.
-    public static func measuredStart(measurement: [UInt8], configHash: [UInt8], pcr: Int) -> [EventLogEntry] {
+    /// The log §2 prescribes: the executable's measurement, the configuration hash, then
+    /// the digest of the loaded objects (`LoadedObjects.digest`).
+    public static func measuredStart(
+        measurement: [UInt8], configHash: [UInt8], loadedObjects: [UInt8], pcr: Int
+    ) -> [EventLogEntry] {
         [
             EventLogEntry(pcr: pcr, type: enclaveExecutable, digest: hexString(measurement)),
             EventLogEntry(pcr: pcr, type: venueConfig, digest: hexString(configHash)),
+            EventLogEntry(pcr: pcr, type: LoadedObjects.eventType, digest: hexString(loadedObjects)),
         ]
     }
 

@@ -11,7 +11,9 @@ import Foundation
 /// the roots EK certificates must chain to. `attestation measure` writes it; JSON,
 /// binary values in lower-case hex.
 public struct AttestationPolicy: Codable, Equatable, Sendable {
-    public static let currentVersion = 1
+    /// Version 2 added `loadedObjects`; version 1 policies pinned the executable alone
+    /// and are refused (they cannot tell a worker that runs an unmeasured library).
+    public static let currentVersion = 2
     /// The PCR of §2 when the policy does not name one.
     public static let defaultPCR = 23
     /// Largest policy document accepted by `parse`, in bytes.
@@ -39,12 +41,18 @@ public struct AttestationPolicy: Codable, Equatable, Sendable {
     /// AK must be one of them; `tpm` evidence requires a non-empty list (see the
     /// `ak.enrolled` check).
     public var akNames: [String]
+    /// Every file the worker may have mapped executable besides its executable (shared
+    /// libraries and the dynamic loader of the machine it runs on), canonical order
+    /// (`LoadedObjects`): the evidence must list exactly these.
+    public var loadedObjects: [LoadedObject]
 
     public init(
         measurement: [UInt8], configHash: [UInt8], allowedModes: [AttestationMode], pcr: Int = defaultPCR,
-        bootPCRs: [Int: [UInt8]]? = nil, ekRoots: [String] = [], swtpmEKRoots: [String] = [], akNames: [[UInt8]] = []
+        bootPCRs: [Int: [UInt8]]? = nil, ekRoots: [String] = [], swtpmEKRoots: [String] = [], akNames: [[UInt8]] = [],
+        loadedObjects: [LoadedObject]
     ) {
         self.version = Self.currentVersion
+        self.loadedObjects = LoadedObjects.sorted(loadedObjects)
         self.measurement = hexString(measurement)
         self.configHash = hexString(configHash)
         self.allowedModes = allowedModes
@@ -58,7 +66,7 @@ public struct AttestationPolicy: Codable, Equatable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case version, measurement, configHash, allowedModes, pcr, bootPCRs, ekRoots, swtpmEKRoots, akNames
+        case version, measurement, configHash, allowedModes, pcr, bootPCRs, ekRoots, swtpmEKRoots, akNames, loadedObjects
     }
 
     /// Decodes with defaults for the optional keys (`pcr` 23, empty root and AK lists).
@@ -73,6 +81,7 @@ public struct AttestationPolicy: Codable, Equatable, Sendable {
         ekRoots = try c.decodeIfPresent([String].self, forKey: .ekRoots) ?? []
         swtpmEKRoots = try c.decodeIfPresent([String].self, forKey: .swtpmEKRoots) ?? []
         akNames = try c.decodeIfPresent([String].self, forKey: .akNames) ?? []
+        loadedObjects = try c.decode([LoadedObject].self, forKey: .loadedObjects)
     }
 
     public func encoded() throws -> [UInt8] {
@@ -110,6 +119,7 @@ public struct AttestationPolicy: Codable, Equatable, Sendable {
         for name in akNames where Evidence.hexBytes(name)?.count != 34 {
             throw .invalid("akNames entry is not 34 hex bytes (0x000b ‖ SHA-256)")
         }
+        do { try LoadedObjects.validate(loadedObjects) } catch { throw .invalid("loadedObjects: \(error)") }
         _ = try roots(for: .tpm)
         _ = try roots(for: .swtpm)
     }
@@ -140,10 +150,13 @@ public struct AttestationPolicy: Codable, Equatable, Sendable {
         return out
     }
 
-    /// The value the policy PCR must have after the §2 log of this measurement and
-    /// configuration.
+    /// The value the policy PCR must have after the §2 log of this measurement,
+    /// configuration and loaded objects.
     public var expectedPCRValue: [UInt8] {
-        EventLogEntry.replay([Evidence.hexBytes(measurement) ?? [], Evidence.hexBytes(configHash) ?? []])
+        EventLogEntry.replay([
+            Evidence.hexBytes(measurement) ?? [], Evidence.hexBytes(configHash) ?? [],
+            LoadedObjects.digest(loadedObjects),
+        ])
     }
 }
 

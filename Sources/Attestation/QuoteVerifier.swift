@@ -27,6 +27,7 @@ public enum AttestationCheckName: String, CaseIterable, Sendable {
     case eventlog
     case measurement
     case configHash
+    case loadedObjects
     case bootPCRs = "boot.pcrs"
 }
 
@@ -198,6 +199,9 @@ public struct QuoteVerifier: Sendable {
         case .eventlog: "§2 log on PCR \(policy.pcr) replaying to the quoted value"
         case .measurement: policy.measurement
         case .configHash: policy.configHash
+        case .loadedObjects:
+            "the \(policy.loadedObjects.count) objects of the policy, digest "
+                + hexString(LoadedObjects.digest(policy.loadedObjects))
         case .bootPCRs:
             policy.bootPCRValues.isEmpty
                 ? "unconstrained"
@@ -466,8 +470,10 @@ public struct QuoteVerifier: Sendable {
             let digests = log.map { Evidence.hexBytes($0.digest) ?? [] }
             let replayed = EventLogEntry.replay(digests)
             var problems: [String] = []
+            let objects = try need(inputs.evidence?.loadedObjects, "the evidence's loadedObjects")
             let expectedLog = EventLogEntry.measuredStart(
-                measurement: preimage.measurement, configHash: preimage.configHash, pcr: policy.pcr)
+                measurement: preimage.measurement, configHash: preimage.configHash,
+                loadedObjects: LoadedObjects.digest(objects), pcr: policy.pcr)
             if log.map(\.type) != expectedLog.map(\.type) {
                 problems.append(
                     "entries [" + log.map(\.type).joined(separator: ", ") + "], expected ["
@@ -477,7 +483,7 @@ public struct QuoteVerifier: Sendable {
             if log.count == expectedLog.count,
                 zip(log, expectedLog).contains(where: { $0.type == $1.type && $0.digest.lowercased() != $1.digest })
             {
-                problems.append("digests differ from the bound measurement/configHash")
+                problems.append("digests differ from the bound measurement/configHash or the listed loadedObjects")
             }
             if attestation.pcrBank != "sha256" {
                 problems.append("no SHA-256 value of PCR \(policy.pcr) reported")
@@ -503,6 +509,25 @@ public struct QuoteVerifier: Sendable {
             return bound == Evidence.hexBytes(policy.configHash)
                 ? Outcome(true, hexString(bound))
                 : Outcome(false, hexString(bound), "not the venue configuration the policy expects")
+
+        case .loadedObjects:
+            let listed = try need(inputs.evidence?.loadedObjects, "the evidence's loadedObjects")
+            let expected = policy.loadedObjects
+            let unexpected = listed.filter { !expected.contains($0) }
+            let missing = expected.filter { !listed.contains($0) }
+            guard unexpected.isEmpty && missing.isEmpty else {
+                var problems: [String] = []
+                if !unexpected.isEmpty {
+                    problems.append("not in the policy: " + unexpected.map { "\($0.path) (\($0.sha256))" }.joined(separator: ", "))
+                }
+                if !missing.isEmpty {
+                    problems.append("missing: " + missing.map { "\($0.path) (\($0.sha256))" }.joined(separator: ", "))
+                }
+                return Outcome(
+                    false, "\(listed.count) objects, digest \(hexString(LoadedObjects.digest(listed)))",
+                    "the worker runs code the policy does not name: " + problems.joined(separator: "; "))
+            }
+            return Outcome(true, "\(listed.count) objects, digest \(hexString(LoadedObjects.digest(listed)))")
 
         case .bootPCRs:
             let mode = try need(inputs.evidence, "the evidence").mode

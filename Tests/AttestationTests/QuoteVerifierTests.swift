@@ -149,6 +149,9 @@ struct EvidenceBuilder {
     var signer: [UInt8] = Array(repeating: 0x22, count: 20)
     var measurement = goodMeasurement
     var configHash = goodConfig
+    /// The objects the worker lists; `loggedObjects` is what its event log extends.
+    var loadedObjects = goodObjects
+    var loggedObjects: [LoadedObject]? = nil
     var pcr: UInt32 = 23
     /// PCRs quoted besides the policy PCR (boot PCRs in tpm mode).
     var otherPCRs: [UInt32: [UInt8]] = [:]
@@ -173,7 +176,10 @@ struct EvidenceBuilder {
     func make(_ modify: (inout TPMSAttest) -> Void = { _ in }) throws -> Evidence {
         let preimage = try self.preimage
         var pcrs = otherPCRs
-        pcrs[pcr] = quotedPCROverride ?? EventLogEntry.replay([measurement, configHash])
+        let log = EventLogEntry.measuredStart(
+            measurement: measurement, configHash: configHash,
+            loadedObjects: LoadedObjects.digest(loggedObjects ?? loadedObjects), pcr: Int(pcr))
+        pcrs[pcr] = quotedPCROverride ?? EventLogEntry.replay(log.map { fromHex($0.digest) })
         var akArea = SoftwareQuote.akPublic(for: key.publicKey)
         akArea.objectAttributes = akAttributes
         let akPublic = try akArea.marshal()
@@ -198,8 +204,7 @@ struct EvidenceBuilder {
                 dumpable: false, noNewPrivileges: true, privateNetworkNamespace: true, listeningSockets: 0,
                 openFileDescriptors: 3),
             attestation: attestation,
-            eventLog: EventLogEntry.measuredStart(measurement: measurement, configHash: configHash, pcr: Int(pcr)),
-            reportPreimage: toHex(preimage))
+            eventLog: log, reportPreimage: toHex(preimage), loadedObjects: loadedObjects)
     }
 }
 
@@ -209,8 +214,15 @@ private func policy(
     let pki = try EKPKI.shared.get()
     return AttestationPolicy(
         measurement: goodMeasurement, configHash: goodConfig, allowedModes: modes, bootPCRs: boot,
-        ekRoots: [pki.vendor.rootPEM], swtpmEKRoots: [pki.swtpm.rootPEM], akNames: akNames)
+        ekRoots: [pki.vendor.rootPEM], swtpmEKRoots: [pki.swtpm.rootPEM], akNames: akNames, loadedObjects: goodObjects)
 }
+
+/// The libraries of a reviewed worker image (made-up digests).
+private let goodObjects = [
+    LoadedObject(path: "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", sha256: String(repeating: "1a", count: 32)),
+    LoadedObject(path: "/usr/lib/x86_64-linux-gnu/libc.so.6", sha256: String(repeating: "2b", count: 32)),
+    LoadedObject(path: "/usr/lib/x86_64-linux-gnu/libsodium.so.23.3.0", sha256: String(repeating: "3c", count: 32)),
+]
 
 private func verify(
     _ evidence: Evidence, policy: AttestationPolicy? = nil, nonce: [UInt8]? = Array(repeating: 0x5a, count: 32),
@@ -406,6 +418,63 @@ struct QuoteVerifierRefuseTests {
         var b = builder
         b.quotedPCROverride = SHA256.hash(Array("extended by someone else".utf8))
         #expect(failed(try verify(b.make())) == ["eventlog"])
+    }
+
+    @Test("A library the policy does not name (a preloaded or planted shim) fails loadedObjects")
+    func unmeasuredLibrary() throws {
+        // A shim beside the enclave, found through its RUNPATH before the system's copy.
+        var planted = builder
+        planted.loadedObjects = LoadedObjects.sorted(
+            goodObjects.filter { !$0.path.hasSuffix("libsodium.so.23.3.0") }
+                + [LoadedObject(path: "/srv/venue/libsodium.so.23", sha256: String(repeating: "66", count: 32))])
+        let report = try verify(planted.make())
+        #expect(failed(report) == ["loadedObjects"])
+        let detail = report.checks.first { $0.check == "loadedObjects" }!.detail
+        #expect(detail.contains("not in the policy: /srv/venue/libsodium.so.23"))
+        #expect(detail.contains("missing: /usr/lib/x86_64-linux-gnu/libsodium.so.23.3.0"))
+        // A preloaded extra object, same path set otherwise.
+        var preloaded = builder
+        preloaded.loadedObjects = LoadedObjects.sorted(
+            goodObjects + [LoadedObject(path: "/tmp/shim.so", sha256: String(repeating: "77", count: 32))])
+        #expect(failed(try verify(preloaded.make())) == ["loadedObjects"])
+        // The right library, other bytes.
+        var patched = builder
+        patched.loadedObjects[2].sha256 = String(repeating: "3d", count: 32)
+        #expect(failed(try verify(patched.make())) == ["loadedObjects"])
+    }
+
+    @Test("A list that is not the one the event log extended fails eventlog")
+    func objectsNotLogged() throws {
+        // The worker hides the shim from its list but the PCR holds the real digest.
+        var hidden = builder
+        hidden.loggedObjects = goodObjects + [LoadedObject(path: "/tmp/shim.so", sha256: String(repeating: "77", count: 32))]
+        #expect(failed(try verify(hidden.make())) == ["eventlog"])
+        // No list at all: neither check can be evaluated.
+        var bare = try builder.make()
+        bare.loadedObjects = nil
+        #expect(failed(try verify(bare)) == ["eventlog", "loadedObjects"])
+    }
+
+    @Test("Loaded-object lists are canonical: sorted, unique, absolute, lower-case hex")
+    func canonicalObjects() throws {
+        #expect(throws: Never.self) { try LoadedObjects.validate(goodObjects) }
+        let unsorted = [goodObjects[1], goodObjects[0]]
+        #expect(throws: LoadedObjects.Problem.notSorted(path: goodObjects[0].path)) { try LoadedObjects.validate(unsorted) }
+        #expect(throws: LoadedObjects.Problem.notSorted(path: goodObjects[0].path)) {
+            try LoadedObjects.validate([goodObjects[0], goodObjects[0]])
+        }
+        let relative = [LoadedObject(path: "lib/libc.so.6", sha256: String(repeating: "2b", count: 32))]
+        #expect(throws: LoadedObjects.Problem.badPath("lib/libc.so.6")) { try LoadedObjects.validate(relative) }
+        let upper = [LoadedObject(path: "/lib/libc.so.6", sha256: String(repeating: "2B", count: 32))]
+        #expect(throws: LoadedObjects.Problem.badDigest(path: "/lib/libc.so.6")) { try LoadedObjects.validate(upper) }
+        let newline = [LoadedObject(path: "/lib/a\nb", sha256: String(repeating: "2b", count: 32))]
+        #expect(throws: LoadedObjects.Problem.badPath("/lib/a\nb")) { try LoadedObjects.validate(newline) }
+        // The manifest is sha256sum's format and parses back to the same list.
+        let manifest = LoadedObjects.manifest(goodObjects)
+        #expect(String(decoding: manifest, as: UTF8.self).hasPrefix(String(repeating: "1a", count: 32) + "  /usr/lib/"))
+        #expect(try LoadedObjects.parse(manifest: manifest) == goodObjects)
+        #expect(throws: LoadedObjects.Problem.self) { try LoadedObjects.parse(manifest: Array(manifest.dropLast())) }
+        #expect(LoadedObjects.digest(goodObjects) == SHA256.hash(manifest))
     }
 
     @Test("Another enclave binary fails measurement; another configuration fails configHash")

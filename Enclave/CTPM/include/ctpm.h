@@ -72,9 +72,10 @@ typedef struct ctpm ctpm_t;
 /// start-up, before ctpm_open and before other threads exist (setenv is not thread-safe).
 void ctpm_silence_tss_logging(void);
 
-/// Opens a TPM through the TCTI loader: "swtpm:host=127.0.0.1,port=2321",
-/// "swtpm:path=DIR/swtpm.sock" (control channel at that path + ".ctrl"),
-/// "device:/dev/tpmrm0", or NULL for the loader's default. Sends no TPM command (the
+/// Opens a TPM through one of the two TCTIs linked in (no TCTI loader and no dlopen, so
+/// everything the worker executes is mapped, and measured, at start):
+/// "swtpm:host=127.0.0.1,port=2321", "swtpm:path=DIR/swtpm.sock" (control channel at that
+/// path + ".ctrl"), "device:/dev/tpmrm0"; any other TCTI is refused (TSS2_TCTI_RC_BAD_VALUE). Sends no TPM command (the
 /// swtpm TCTI sets the locality over the control channel). On success *out is a new
 /// context that the caller releases with ctpm_close.
 ctpm_rc ctpm_open(const char *tcti_conf, ctpm_t **out);
