@@ -10,6 +10,11 @@ scripts/bootstrap.sh
 echo "== build (release)"
 swift build -c release 2>&1 | tail -1
 BIN="$(swift build -c release --show-bin-path)"
+echo "== build the measured enclave (reproducible: no checkout path, no RUNPATH, Swift runtime linked in)"
+scripts/build-enclave.sh .build/reproducible
+# The worker that runs and the one the auditor measures are the same reproducible bytes
+# (docs/REPRODUCIBLE.md); the release folder's own enclave is a development build.
+ENCLAVE="$(pwd)/.build/reproducible/sealstream-enclave"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-demo.XXXXXX")"
 trap 'stop_host >/dev/null 2>&1 || true' EXIT
@@ -17,12 +22,12 @@ DATA="$WORK/data"
 
 echo
 echo "== 1. start host + enclave (attestation: software, SIMULATED)"
-start_host "$BIN" "$DATA" "$WORK/host.log"
+start_host "$BIN" "$DATA" "$WORK/host.log" --enclave "$ENCLAVE"
 echo "host pid $HOST_PID listening on $HOST_ADDR; data dir $DATA"
 
 echo
 echo "== 2. auditor: measure the reviewed build, fetch evidence for its own nonce, verify"
-"$BIN/attestation" measure --enclave "$BIN/sealstream-enclave" --config scripts/demo/venue.json \
+"$BIN/attestation" measure --enclave "$ENCLAVE" --config scripts/demo/venue.json \
     --allow-mode software --policy-out "$WORK/policy.json"
 NONCE="$("$BIN/attestation" challenge --url "http://$HTTP_ADDR" --out "$WORK/evidence.json" | awk '/^nonce /{print $2}')"
 "$BIN/attestation" inspect "$WORK/evidence.json"

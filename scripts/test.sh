@@ -14,6 +14,10 @@ swift build
 # `swift test` because both take SwiftPM's build lock.
 swift package describe --type json > .build/package-description.json
 
+echo "== build the reproducible enclave (the measured worker: tests check it has no RUNPATH)"
+scripts/build-enclave.sh .build/reproducible
+export SEALSTREAM_REPRODUCIBLE_ENCLAVE="$(pwd)/.build/reproducible/sealstream-enclave"
+
 echo "== test"
 # tpm2-tss logs to stderr unless told not to; set once here rather than by tests
 # running in parallel.
