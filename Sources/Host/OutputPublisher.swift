@@ -11,7 +11,10 @@ import Synchronization
 ///
 /// Writes come from the link's event loop (appends to the page cache, in the order the
 /// enclave sent them: event leaves and decisions before the header that commits to
-/// them). Reads come from the HTTP thread. One lock guards the index.
+/// them). Reads come from the HTTP thread. One lock guards the index and is held only
+/// for O(1) or O(log n) work, never for I/O of the reader; the Merkle tree behind event
+/// proofs has a lock of its own that appends never take, so building a proof (which can
+/// hash millions of leaves the first time) never delays the order path.
 public final class OutputPublisher: Sendable {
     struct LineRef {
         var offset: Int
@@ -41,12 +44,20 @@ public final class OutputPublisher: Sendable {
         var decisions: [LineRef] = []
         /// Decision lines received since the last header.
         var pendingDecisions = 0
-        /// Lazily extended tree over `events.log`, for inclusion proofs.
-        var eventTree = MerkleTree()
+        /// Counts epochs, so a proof tree of an earlier epoch is never used.
+        var epoch = 0
+    }
+
+    /// Lazily extended tree over `events.log`, for inclusion proofs. Lock order: `state`
+    /// may be held while taking `proofs` (startEpoch); never the other way round.
+    struct ProofState {
+        var epoch = 0
+        var tree = MerkleTree()
     }
 
     public let directory: String
     private let state = Mutex(State())
+    private let proofs = Mutex(ProofState())
     private let metrics: HostMetrics?
 
     public init(dataDirectory: String, metrics: HostMetrics? = nil) {
@@ -66,7 +77,10 @@ public final class OutputPublisher: Sendable {
     public func startEpoch(instanceID: String, evidenceJSON: [UInt8]) throws {
         try state.withLock { s in
             Self.closeFiles(&s.files)
+            let epoch = s.epoch + 1
             s = State()
+            s.epoch = epoch
+            proofs.withLock { $0 = ProofState(epoch: epoch) }
             let fm = FileManager.default
             try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let epochFile = directory + "/epoch.json"
@@ -170,13 +184,28 @@ public final class OutputPublisher: Sendable {
     /// covers it, built from `events.log`. The tree is extended lazily, so the first
     /// call after many events hashes them once; later calls only hash what is new.
     public func eventProof(sequence: UInt64) -> EventProof? {
-        state.withLock { s -> EventProof? in
-            guard sequence >= 1, let b = s.batches.firstIndex(where: { $0.lastSequence >= sequence }),
-                  s.batches[b].firstSequence <= sequence else { return nil }
-            let size = Int(s.batches[b].lastSequence)
-            guard size * EventLeaf.byteCount <= s.eventsSize, extendTree(&s.eventTree, to: size) else { return nil }
-            guard let leaf = readLeaf(Int(sequence - 1)) else { return nil }
-            return EventProof(batchIndex: b, leaf: leaf, proof: s.eventTree.inclusionProof(index: Int(sequence - 1), size: size))
+        // Under the index lock: find the batch (binary search: batches ascend by sequence).
+        let found = state.withLock { s -> (epoch: Int, batch: Int, size: Int)? in
+            guard sequence >= 1 else { return nil }
+            var lo = 0
+            var hi = s.batches.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if s.batches[mid].lastSequence < sequence { lo = mid + 1 } else { hi = mid }
+            }
+            guard lo < s.batches.count, s.batches[lo].firstSequence <= sequence else { return nil }
+            let size = Int(s.batches[lo].lastSequence)
+            guard size * EventLeaf.byteCount <= s.eventsSize else { return nil }
+            return (s.epoch, lo, size)
+        }
+        guard let found else { return nil }
+        // Under the proof lock only: read and hash what is new, then prove.
+        return proofs.withLock { p -> EventProof? in
+            guard p.epoch == found.epoch, extendTree(&p.tree, to: found.size),
+                let leaf = readLeaf(Int(sequence - 1))
+            else { return nil }
+            return EventProof(
+                batchIndex: found.batch, leaf: leaf, proof: p.tree.inclusionProof(index: Int(sequence - 1), size: found.size))
         }
     }
 
