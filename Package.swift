@@ -50,7 +50,14 @@ let package = Package(
         .target(name: "Commitments", dependencies: ["SealCrypto"]),
         .target(name: "Wire"),
         .target(name: "Engine", dependencies: ["Wire"]),
+        // The evidence format (what the enclave produces).
         .target(name: "Attestation", dependencies: ["SealCrypto"]),
+        // The verifier's half, which the enclave does not link: X.509 chains, RSA-OAEP,
+        // the TPM KDF and PEM (AuditCrypto, libcrypto's second importer, kept apart so the
+        // measured worker carries no verifier code); policies, quote verification and
+        // MakeCredential (AttestationVerifier).
+        .target(name: "AuditCrypto", dependencies: ["SealCrypto", "COpenSSL"]),
+        .target(name: "AttestationVerifier", dependencies: ["Attestation", "AuditCrypto", "SealCrypto"]),
 
         // Enclave: library (worker state machine) and the measured executable.
         .target(
@@ -102,7 +109,7 @@ let package = Package(
         .target(
             name: "Client",
             dependencies: [
-                "SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "CClientSys",
+                "SealCrypto", "Wire", "Engine", "Attestation", "AttestationVerifier", "Commitments", "CClientSys",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -119,6 +126,8 @@ let package = Package(
             name: "attestation",
             dependencies: [
                 "Attestation",
+                "AttestationVerifier",
+                "AuditCrypto",
                 "Client",
                 "Commitments",
                 "SealCrypto",
@@ -128,15 +137,19 @@ let package = Package(
         ),
 
         // Tests.
-        .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto"]),
+        .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto", "AuditCrypto"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "CommitmentsTests", dependencies: ["Commitments", "SealCrypto"]),
         .testTarget(name: "TPMTests", dependencies: ["CTPM"]),
-        .testTarget(name: "AttestationTests", dependencies: ["Attestation", "SealCrypto"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "AttestationTests", dependencies: ["Attestation", "AttestationVerifier", "AuditCrypto", "SealCrypto"],
+            exclude: ["Fixtures"]),
         .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine", "Commitments"]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire"]),
         .testTarget(name: "HostTests", dependencies: ["Host", "Commitments"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Client", "Wire", "SealCrypto", "Attestation", "Engine", "Commitments"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Client", "Wire", "SealCrypto", "Attestation", "AttestationVerifier", "Engine", "Commitments"]),
     ]
 )

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Attestation
+import AttestationVerifier
 import Client
 import Commitments
 import Foundation
+import AuditCrypto
 import SealCrypto
 import Wire
 

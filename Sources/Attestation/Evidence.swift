@@ -418,4 +418,4 @@ extension AttestationMode {
 }
 
 /// Lower-case hex.
-func hexString(_ bytes: [UInt8]) -> String { HexDigits.encode(bytes) }
+package func hexString(_ bytes: [UInt8]) -> String { HexDigits.encode(bytes) }

@@ -724,9 +724,9 @@ public enum SoftwareQuote {
 
 // MARK: - Formatting
 
-func hexDigits(_ value: UInt64, width: Int) -> String {
+package func hexDigits(_ value: UInt64, width: Int) -> String {
     let digits = String(value, radix: 16)
     return String(repeating: "0", count: max(0, width - digits.count)) + digits
 }
 
-func hex16(_ value: UInt16) -> String { "0x" + hexDigits(UInt64(value), width: 4) }
+package func hex16(_ value: UInt16) -> String { "0x" + hexDigits(UInt64(value), width: 4) }

@@ -1,4 +1,5 @@
 import Attestation
+import AttestationVerifier
 import Foundation
 import SealCrypto
 import Wire

@@ -71,8 +71,6 @@ public final class P256PublicKey: @unchecked Sendable, Equatable, CustomStringCo
     }
 
 
-    /// PEM `PUBLIC KEY` (SubjectPublicKeyInfo), for `tpm2_checkquote -u`.
-    public var pem: String { OpenSSL.pem(label: "PUBLIC KEY", der: derRepresentation) }
 
     public var description: String { "P256PublicKey(\(HexDigits.encode(uncompressedPoint)))" }
 
@@ -235,14 +233,15 @@ enum P256 {
 
 // MARK: - libcrypto helpers
 
-/// Shared plumbing for the libcrypto wrappers (P256.swift, X509.swift).
-enum OpenSSL {
+/// Shared plumbing for the libcrypto wrappers (here and in AuditCrypto, the verifier's
+/// half, which the enclave does not link): package-visible, never public API.
+package enum OpenSSL {
     /// `EVP_PKEY_PUBLIC_KEY`: the public key and its domain parameters
     /// (OSSL_KEYMGMT_SELECT_PUBLIC_KEY | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS).
-    static let selectPublicKey: Int32 = 0x02 | 0x04 | 0x80
+    package static let selectPublicKey: Int32 = 0x02 | 0x04 | 0x80
 
     /// Drains this thread's OpenSSL error queue into one line.
-    static func drainErrors() -> String {
+    package static func drainErrors() -> String {
         var messages: [String] = []
         while true {
             let code = ERR_get_error()
@@ -256,19 +255,19 @@ enum OpenSSL {
 
     /// Empties this thread's error queue after an expected failure, so it does not leak
     /// into a later, unrelated error report.
-    static func clearErrors() { ERR_clear_error() }
+    package static func clearErrors() { ERR_clear_error() }
 
     /// A NUL-terminated C string with static lifetime, for APIs that keep the pointer.
-    static func cString(_ string: StaticString) -> UnsafePointer<CChar> {
+    package static func cString(_ string: StaticString) -> UnsafePointer<CChar> {
         UnsafeRawPointer(string.utf8Start).assumingMemoryBound(to: CChar.self)
     }
 
-    static func failure(_ operation: String) -> SealCryptoError {
+    package static func failure(_ operation: String) -> SealCryptoError {
         .openSSLFailure(operation: operation, reason: drainErrors())
     }
 
     /// DER SubjectPublicKeyInfo of an EVP_PKEY.
-    static func publicKeyDER(_ key: OpaquePointer) throws(SealCryptoError) -> [UInt8] {
+    package static func publicKeyDER(_ key: OpaquePointer) throws(SealCryptoError) -> [UInt8] {
         let length = i2d_PUBKEY(key, nil)
         guard length > 0 else { throw failure("i2d_PUBKEY") }
         var der = [UInt8](repeating: 0, count: Int(length))
@@ -278,37 +277,5 @@ enum OpenSSL {
         }
         guard written == length else { throw failure("i2d_PUBKEY") }
         return der
-    }
-
-    /// RFC 7468 text: base64 in 64-column lines between BEGIN and END lines.
-    static func pem(label: String, der: [UInt8]) -> String {
-        var encoded = [UInt8](repeating: 0, count: 4 * ((der.count + 2) / 3) + 1)
-        let length = Int(EVP_EncodeBlock(&encoded, der, Int32(der.count)))
-        let base64 = encoded.prefix(length)
-        var text = "-----BEGIN \(label)-----\n"
-        var start = base64.startIndex
-        while start < base64.endIndex {
-            let end = base64.index(start, offsetBy: 64, limitedBy: base64.endIndex) ?? base64.endIndex
-            text += String(decoding: base64[start..<end], as: UTF8.self) + "\n"
-            start = end
-        }
-        return text + "-----END \(label)-----\n"
-    }
-
-    /// Decodes standard base64 (whitespace ignored); nil on any other character or a bad
-    /// length.
-    static func base64Decode(_ text: some StringProtocol) -> [UInt8]? {
-        let compact = Array(text.utf8.filter { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0a || $0 == 0x0d) })
-        guard !compact.isEmpty, compact.count % 4 == 0 else { return nil }
-        var out = [UInt8](repeating: 0, count: compact.count / 4 * 3)
-        let length = EVP_DecodeBlock(&out, compact, Int32(compact.count))
-        guard length >= 0 else {
-            clearErrors()
-            return nil
-        }
-        // EVP_DecodeBlock counts the bytes the trailing '=' padding stands for.
-        let padding = compact.suffix(2).filter { $0 == UInt8(ascii: "=") }.count
-        guard Int(length) == out.count, padding <= out.count else { return nil }
-        return Array(out.prefix(out.count - padding))
     }
 }

@@ -1,8 +1,10 @@
 import Foundation
+import AuditCrypto
 import SealCrypto
 import Testing
 
 import Attestation
+import AttestationVerifier
 
 // Golden evidence: files recorded once from a real worker quoting from a real swtpm (and
 // once in software mode), committed under Fixtures/ (see Fixtures/README.md for how they

@@ -1,8 +1,10 @@
 import Foundation
+import AuditCrypto
 import SealCrypto
 import Testing
 
 @testable import Attestation
+@testable import AttestationVerifier
 
 // Software TPM2_MakeCredential. No TPM here, so the output is checked three ways:
 //  - known-answer vectors for the symmetric pieces (KDFa, HMAC, AES-CFB) and for the

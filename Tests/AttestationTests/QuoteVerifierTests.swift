@@ -1,8 +1,10 @@
 import Foundation
+import AuditCrypto
 import SealCrypto
 import Testing
 
 @testable import Attestation
+@testable import AttestationVerifier
 
 // Evidence is generated at test time: `SoftwareQuote` signs the same TPMS_ATTEST a TPM
 // returns, and EK chains come from the `openssl` command-line tool. Each negative test

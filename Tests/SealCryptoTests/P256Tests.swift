@@ -1,3 +1,4 @@
+import AuditCrypto
 import Foundation
 import Testing
 
@@ -181,8 +182,12 @@ struct P256Tests {
         #expect(key.derRepresentation == prefix + [0x04] + gx + gy)
         let pem = key.pem
         #expect(pem.hasPrefix("-----BEGIN PUBLIC KEY-----\n") && pem.hasSuffix("-----END PUBLIC KEY-----\n"))
-        let body = pem.split(separator: "\n").dropFirst().dropLast().joined()
-        #expect(OpenSSL.base64Decode(body) == key.derRepresentation)
+        #expect(pem.split(separator: "\n").dropFirst().dropLast().allSatisfy { $0.count <= 64 })
+        #expect(try PEM.decode(pem, label: "PUBLIC KEY") == [key.derRepresentation])
+        // A PEM block of another label, or one that does not decode, is refused.
+        #expect(throws: SealCryptoError.self) { try PEM.decode(pem, label: "CERTIFICATE") }
+        let broken = pem.replacingOccurrences(of: "-----END PUBLIC KEY-----\n", with: "")
+        #expect(throws: SealCryptoError.self) { try PEM.decode(broken, label: "PUBLIC KEY") }
     }
 }
 

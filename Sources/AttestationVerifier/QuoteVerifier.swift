@@ -1,3 +1,5 @@
+import Attestation
+import AuditCrypto
 import SealCrypto
 
 #if canImport(FoundationEssentials)

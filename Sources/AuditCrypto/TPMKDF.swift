@@ -1,4 +1,5 @@
 import COpenSSL
+import SealCrypto
 
 // The symmetric pieces of TPM 2.0 credential protection (Part 1 §24) and of other TPM
 // "outer wrappers": HMAC-SHA256, the KDFa key derivation (Part 1 §11.4.10.2, NIST

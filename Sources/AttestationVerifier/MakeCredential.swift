@@ -1,3 +1,5 @@
+import Attestation
+import AuditCrypto
 import SealCrypto
 
 /// TPM2_MakeCredential in software (TPM 2.0 Part 1 §24 "Credential Protection"; the same

@@ -1,4 +1,5 @@
 import COpenSSL
+import SealCrypto
 
 // RSA public-key encryption with OAEP (RFC 8017 §7.1) over SHA-256 and MGF1-SHA-256,
 // through libcrypto's EVP API and OSSL_PARAMs (nothing deprecated in OpenSSL 3). Used to

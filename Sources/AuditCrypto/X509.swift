@@ -1,4 +1,5 @@
 import COpenSSL
+import SealCrypto
 
 // X.509 certificates for TPM endorsement-key (EK) chains, through libcrypto. Parsing is
 // strict (one DER certificate, no trailing bytes); chain verification is
@@ -80,7 +81,7 @@ public final class X509Certificate: @unchecked Sendable, CustomStringConvertible
     public var issuer: String { Self.text(of: X509_get_issuer_name(pointer)) }
 
     /// PEM `CERTIFICATE` text of the DER encoding.
-    public var pem: String { OpenSSL.pem(label: "CERTIFICATE", der: der) }
+    public var pem: String { PEM.encode(label: "CERTIFICATE", der: der) }
 
     /// SHA-256 of the DER encoding.
     public var sha256Fingerprint: [UInt8] { SHA256.hash(der) }
@@ -201,24 +202,6 @@ public final class X509Certificate: @unchecked Sendable, CustomStringConvertible
 
     /// The DER bodies of the PEM blocks in `text`; every block must be a `CERTIFICATE`.
     private static func pemBlocks(_ text: String) throws(SealCryptoError) -> [[UInt8]] {
-        let begin = "-----BEGIN CERTIFICATE-----"
-        let end = "-----END CERTIFICATE-----"
-        var blocks: [[UInt8]] = []
-        var rest = Substring(text)
-        while let dashes = rest.firstRange(of: "-----BEGIN ") {
-            guard rest[dashes.lowerBound...].hasPrefix(begin) else {
-                throw .invalidCertificate(reason: "PEM block that is not a CERTIFICATE")
-            }
-            let bodyStart = rest.index(dashes.lowerBound, offsetBy: begin.count)
-            guard let close = rest[bodyStart...].firstRange(of: end) else {
-                throw .invalidCertificate(reason: "PEM block without an END line")
-            }
-            guard let der = OpenSSL.base64Decode(rest[bodyStart..<close.lowerBound]) else {
-                throw .invalidCertificate(reason: "PEM body is not base64")
-            }
-            blocks.append(der)
-            rest = rest[close.upperBound...]
-        }
-        return blocks
+        try PEM.decode(text, label: "CERTIFICATE")
     }
 }
