@@ -31,7 +31,7 @@ struct EnclaveIsolationTests {
         }
         #expect(products.isEmpty, "external products in the enclave: \(products)")
         #expect(closure == ["sealstream-enclave", "EnclaveCore", "CEnclaveSys", "CTPM", "SealCrypto", "CSodium", "CSecp256k1", "COpenSSL",
-                           "Commitments", "Wire", "Engine", "Attestation"])
+                           "Commitments", "StrictJSON", "Wire", "Engine", "Attestation"])
         // And the binary carries no NIO symbols.
         let binary = try Array(Data(contentsOf: URL(fileURLWithPath: try Binaries.path("sealstream-enclave"))))
         #expect(!contains(binary, Array("NIOPosix".utf8)) && !contains(binary, Array("NIOCore".utf8)))
