@@ -120,7 +120,8 @@ def build() -> dict:
         ("base epoch passes", "base", [], {}),
         ("empty epoch passes (worker died before its first batch)", "empty", [], {}),
         # §5.1: JSON.
-        ("duplicate size key", "base", [op("decisions", 1, size, '"size":1,' + size)],
+        # The signed value first: a first-value reader (Foundation) saw a valid record.
+        ("duplicate size key", "base", [op("decisions", 1, size, size + '"size":1,')],
          parse_fail("decisions.parse", 1, "duplicateKey", "$.size")),
         ("duplicate nested key", "base", [op("batches", 3, '"v":', '"v":27,"v":')],
          parse_fail("headers.parse", 3, "duplicateKey", "$.signature.v")),
