@@ -92,3 +92,42 @@ struct OutputVectorTests {
         ])
     }
 }
+
+@Suite("The /v1/events/proof answer, read strictly")
+struct EventProofAnswerTests {
+    /// A well-formed answer around the vectors' first header line, edited by `edit`.
+    func answer(_ edit: (String) -> String = { $0 }) throws(RecordError) -> EventProofAnswer {
+        let epoch = (OutputVectors.shared.root["epochs"] as! [String: Any])["base"] as! [String: String]
+        let header = String(epoch["batches"]!.split(separator: "\n")[0])
+        let hash = "0x" + String(repeating: "ab", count: 32)
+        let text = #"{"leafIndex":0,"leaf":{"globalSequence":1,"enclaveTime":5,"messageType":3,"bodyHash":"\#(hash)"},"#
+            + #""proof":["\#(hash)"],"header":\#(header)}"#
+        return try EventProofAnswer(json: Array(edit(text).utf8))
+    }
+
+    func error(_ edit: (String) -> String) -> String {
+        do {
+            _ = try answer(edit)
+            return "accepted"
+        } catch {
+            return "\(error.name) \(error.path)"
+        }
+    }
+
+    @Test func readsAWellFormedAnswer() throws {
+        let a = try answer()
+        #expect(a.leafIndex == 0 && a.leaf.messageType == 3 && a.header.batchIndex == 0 && a.proof.count == 1)
+    }
+
+    @Test func refusesWhatTheRecordsRefuse() {
+        #expect(error { $0.replacingOccurrences(of: #""leafIndex":0,"#, with: #""leafIndex":0,"leafIndex":7,"#) }
+            == "duplicateKey $.leafIndex")
+        #expect(error { $0.replacingOccurrences(of: #""messageType":3"#, with: #""messageType":6"#) }
+            == "outOfRange $.leaf.messageType")
+        #expect(error { $0.replacingOccurrences(of: #""enclaveTime":5"#, with: #""enclaveTime":5.0"#) }
+            == "nonCanonicalNumber $.leaf.enclaveTime")
+        #expect(error { $0.replacingOccurrences(of: #""accountCount":2"#, with: #""accountCount":"2""#) }
+            == "wrongType $.header.accountCount")
+        #expect(error { $0 + "\n{}" } == "trailingData $")
+    }
+}
