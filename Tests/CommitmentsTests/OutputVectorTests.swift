@@ -40,6 +40,12 @@ struct OutputVectors: @unchecked Sendable {
                 else { events[op["offset"] as! Int] = UInt8(op["byte"] as! Int) }
                 continue
             }
+            if let at = op["at"] as? Int {  // a byte edit of the whole file
+                var bytes = Array(text[file]!.utf8)
+                bytes.replaceSubrange(at..<(at + (op["delete"] as! Int)), with: Array((op["insert"] as! String).utf8))
+                text[file] = String(decoding: bytes, as: UTF8.self)
+                continue
+            }
             var lines = text[file]!.split(separator: "\n", omittingEmptySubsequences: false).map { $0 + "\n" }
             if text[file]!.hasSuffix("\n") { lines.removeLast() } else { lines[lines.count - 1].removeLast() }
             let i = (op["line"] as! Int) - 1

@@ -198,11 +198,48 @@ def build() -> dict:
             case["signer"] = signer[0]
         out.append(case)
     signer = ref.Epoch(ref.SAMPLE_KEY, CHAIN_ID, CONTRACT, VENUE).signer.lower()
+    out += mutations(epochs["base"], signer)
     return {
         "about": "docs/COMMITMENTS.md §5 cases; written by contracts/tests/make_vectors.py",
         "chainId": CHAIN_ID, "verifyingContract": CONTRACT.lower(), "venueId": VENUE, "signer": signer,
         "epochs": epochs, "cases": out,
     }  # fmt: skip
+
+
+MUTATION_ALPHABET = '"{}[],:0123456789-+.eEaAfFxX \t\\'
+
+
+def mutations(base: dict, signer: str, count: int = 160, seed: int = 8259) -> list[dict]:
+    """Random one-byte edits (replace, delete, insert) of the base epoch's two files. Their
+    expected verdicts are the Python verifier's when the table was written: unlike the
+    hand-written cases above, these check that the two implementations agree."""
+    from verify_outputs import verify_outputs  # noqa: PLC0415 (needs reference first)
+
+    rng = random.Random(seed)
+    dom = ref.domain(CHAIN_ID, CONTRACT)
+    out = []
+    for n in range(count):
+        file = ("batches", "decisions")[n % 2]
+        text = base[file]
+        at = rng.randrange(len(text))
+        kind = rng.choice(("replace", "delete", "insert"))
+        char = rng.choice(MUTATION_ALPHABET)
+        op = {"file": file, "at": at, "delete": 0 if kind == "insert" else 1, "insert": "" if kind == "delete" else char}
+        edited = text[:at] + op["insert"] + text[at + op["delete"] :]
+        if edited == text:
+            continue
+        files = dict(base, **{file: edited})
+        verdicts = verify_outputs(
+            files["batches"].encode(), files["decisions"].encode(), bytes.fromhex(files["events"]), signer, dom, VENUE
+        )
+        fail = {}
+        for check, v in verdicts.items():
+            if not v["pass"]:
+                fail[check] = {k: v[k] for k in ("error", "line", "path") if v.get(k) is not None}
+                if fail[check].get("error") == "syntax":
+                    del fail[check]["path"]
+        out.append({"name": f"mutation {n}: {kind} {char!r} at {file}[{at}]", "epoch": "base", "ops": [op], "fail": fail})
+    return out
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ VECTORS = json.loads((Path(__file__).parent / "vectors" / "outputs.json").read_t
 
 def apply(files: dict, ops: list[dict]) -> dict:
     """The case's edits: a first-occurrence replacement within one line (newline
-    included), or a byte set / truncation of events.log. Shared with the Swift test."""
+    included), a byte edit of a whole file, or a byte set / truncation of events.log.
+    Shared with the Swift test."""
     files = dict(files)
     for op in ops:
         if op["file"] == "events":
@@ -28,6 +29,10 @@ def apply(files: dict, ops: list[dict]) -> dict:
             else:
                 data[op["offset"]] = op["byte"]
             files["events"] = bytes(data)
+            continue
+        if "at" in op:  # a byte edit of the whole file: delete n bytes at `at`, insert text
+            data = files[op["file"]]
+            files[op["file"]] = data[: op["at"]] + op["insert"].encode() + data[op["at"] + op["delete"] :]
             continue
         lines = files[op["file"]].decode().splitlines(keepends=True)
         line = lines[op["line"] - 1]
