@@ -66,3 +66,17 @@ struct StrictJSONTests {
         #expect(errors == ["1 missingField $.accountCount", "2 blankLine $", "3 unknownField $.a"])
     }
 }
+
+@Suite("Strict records: truncation")
+struct StrictRecordTruncationTests {
+    /// A torn write never yields a record: every proper prefix of a valid header line is
+    /// refused (a cut inside a number would otherwise read as a smaller number).
+    @Test func everyPrefixOfAHeaderLineIsRefused() throws {
+        let epoch = (OutputVectors.shared.root["epochs"] as! [String: Any])["base"] as! [String: String]
+        let line = Array(epoch["batches"]!.split(separator: "\n")[1].utf8)
+        _ = try BatchRecord(jsonLine: line)
+        for n in 0..<line.count {
+            #expect(throws: RecordError.self, "prefix of \(n) bytes") { try BatchRecord(jsonLine: line[..<n]) }
+        }
+    }
+}
