@@ -47,7 +47,9 @@ let package = Package(
         // Pure and wrapper modules.
         .target(name: "SealCrypto", dependencies: ["CSodium", "CSecp256k1", "COpenSSL"]),
         // Public, verifiable outputs: RFC 6962 trees, EIP-712, batch headers. Pure.
-        .target(name: "Commitments", dependencies: ["SealCrypto"]),
+        .target(name: "Commitments", dependencies: ["SealCrypto", "StrictJSON"]),
+        // Strict JSON reading (duplicate keys, canonical integers) for untrusted records. No dependencies.
+        .target(name: "StrictJSON"),
         .target(name: "Wire"),
         .target(name: "Engine", dependencies: ["Wire"]),
         // The evidence format (what the enclave produces).
@@ -139,7 +141,7 @@ let package = Package(
         // Tests.
         .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto", "AuditCrypto"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
-        .testTarget(name: "CommitmentsTests", dependencies: ["Commitments", "SealCrypto"]),
+        .testTarget(name: "CommitmentsTests", dependencies: ["Commitments", "SealCrypto", "StrictJSON"]),
         .testTarget(name: "TPMTests", dependencies: ["CTPM"]),
         .testTarget(
             name: "AttestationTests", dependencies: ["Attestation", "AttestationVerifier", "AuditCrypto", "SealCrypto"],

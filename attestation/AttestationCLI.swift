@@ -287,9 +287,11 @@ struct VerifyOutputs: ParsableCommand {
         abstract: "Verify one epoch of published outputs: signatures, chain, proofs.",
         discussion: """
             Reads DIR/outputs/batches.jsonl, decisions.jsonl and (when present) events.log
-            and checks them against the signer: every header's EIP-712 signature, the
-            chain of headers, the event log's consistency proofs and roots, and every
-            decision's inclusion proof (docs/COMMITMENTS.md §5). The signer and EIP-712
+            and checks them against the signer: every record read strictly, every header's
+            EIP-712 signature and signer field, the chain of headers, the event log's
+            consistency proofs and roots, and every decision's inclusion proof
+            (docs/COMMITMENTS.md §5). An epoch without batches passes. Exit status 2 when
+            the two .jsonl files are missing. The signer and EIP-712
             domain come from --evidence, or from --signer with --chain-id and
             --verifying-contract. Exit status 0 only if every check passes.
 
@@ -354,8 +356,13 @@ struct VerifyOutputs: ParsableCommand {
         func read(_ name: String) -> [UInt8]? {
             FileManager.default.contents(atPath: directory + "/" + name).map { Array($0) }
         }
-        let verdicts = verifier.verify(
-            batches: read("batches.jsonl") ?? [], decisions: read("decisions.jsonl") ?? [], eventsLog: read("events.log"))
+        // The host creates both files when an epoch starts, empty or not; their absence
+        // means a wrong directory, not an empty epoch.
+        guard let batches = read("batches.jsonl"), let decisions = read("decisions.jsonl") else {
+            FileHandle.standardError.write(Data("attestation: \(directory) holds no batches.jsonl and decisions.jsonl\n".utf8))
+            throw ExitCode(2)
+        }
+        let verdicts = verifier.verify(batches: batches, decisions: decisions, eventsLog: read("events.log"))
         let ok = verdicts.allSatisfy(\.pass)
         if json {
             struct Report: Encodable {

@@ -35,12 +35,10 @@ public enum EventInclusion {
         frameBody: [UInt8], type: MessageType = .sealedRequest, globalSequence: UInt64, enclaveTime: UInt64,
         answer json: [UInt8], signer: EthereumAddress, domain: EIP712Domain
     ) throws(Failure) -> UInt64 {
-        guard let answer = try? JSONDecoder().decode(EventProofAnswer.self, from: Data(json)),
+        // Read strictly (docs/COMMITMENTS.md §5.1): the host is untrusted.
+        guard let answer = try? EventProofAnswer(json: json),
               let header = try? answer.header.header(), let signature = try? answer.header.recoverableSignature(),
-              let proof = try? answer.proof.map({ s throws(RecordError) in
-                  guard let h = Hash32(hex: s), s.hasPrefix("0x") else { throw RecordError.badHex(field: "proof") }
-                  return h
-              })
+              case let proof = answer.proof.compactMap(Hash32.init(hex:)), proof.count == answer.proof.count
         else { throw .malformedAnswer }
         // The leaf is rebuilt from what the trader knows, not taken from the answer.
         let leaf = EventLeaf(globalSequence: globalSequence, enclaveTime: enclaveTime, messageType: type.rawValue,

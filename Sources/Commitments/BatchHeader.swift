@@ -75,7 +75,7 @@ public struct BatchHeader: Equatable, Sendable {
 /// the engine's `LiquidationDecision` in EIP-712 form. Prices in quote micro-units per
 /// base unit, sizes in base units of 10^-8, money in quote micro-units.
 public struct DecisionFields: Equatable, Sendable {
-    public enum Reason: UInt8, Sendable {
+    public enum Reason: UInt8, Sendable, CaseIterable {
         case maintenanceFull = 1
         case maintenancePartial = 2
 

@@ -5,28 +5,15 @@ import Foundation
 #endif
 import SealCrypto
 
-/// Why a published record could not be read.
-public enum RecordError: Error, Equatable, CustomStringConvertible {
-    case badHex(field: String)
-    case badValue(field: String)
-
-    public var description: String {
-        switch self {
-        case .badHex(let f): "field \(f): not 0x-prefixed hex of the right length"
-        case .badValue(let f): "field \(f): value out of range"
-        }
-    }
-}
-
 func hash32(_ s: String, _ field: String) throws(RecordError) -> Hash32 {
-    guard s.hasPrefix("0x"), s.count == 66, let h = Hash32(hex: s) else { throw .badHex(field: field) }
+    guard isCanonicalHex(s, bytes: 32), let h = Hash32(hex: s) else { throw .badHex(path: "$." + field) }
     return h
 }
 
 func hashes(_ list: [String], _ field: String) throws(RecordError) -> [Hash32] {
     var out: [Hash32] = []
     out.reserveCapacity(list.count)
-    for s in list { out.append(try hash32(s, field)) }
+    for (i, s) in list.enumerated() { out.append(try hash32(s, "\(field)[\(i)]")) }
     return out
 }
 
@@ -84,7 +71,8 @@ public struct BatchRecord: Codable, Equatable, Sendable {
         eventsConsistency = Consistency(fromSize: consistencyFrom, proof: consistency.map(\.hex))
     }
 
-    /// The signed fields (hex parsed strictly).
+    /// The signed fields (hex parsed strictly). Records read with `init(jsonLine:)` have
+    /// been checked already; this also guards records built or decoded otherwise.
     public func header() throws(RecordError) -> BatchHeader {
         BatchHeader(
             venueId: venueId, batchIndex: batchIndex, previousHeaderHash: try hash32(previousHeaderHash, "previousHeaderHash"),
@@ -97,7 +85,7 @@ public struct BatchRecord: Codable, Equatable, Sendable {
     public func recoverableSignature() throws(RecordError) -> RecoverableSignature {
         let r = try hash32(signature.r, "signature.r"), s = try hash32(signature.s, "signature.s")
         guard let sig = try? RecoverableSignature(r: r.bytes, s: s.bytes, v: signature.v) else {
-            throw .badValue(field: "signature.v")
+            throw .outOfRange(path: "$.signature.v")
         }
         return sig
     }
@@ -163,8 +151,9 @@ public struct DecisionRecord: Codable, Equatable, Sendable {
     /// The committed fields. The redundant `side` and `reason` names must agree with
     /// `isBuy` and `reasonCode`, so a reader of either form sees the same decision.
     public func fields() throws(RecordError) -> DecisionFields {
-        guard let r = DecisionFields.Reason(rawValue: reasonCode), r.name == reason else { throw .badValue(field: "reason") }
-        guard side == (isBuy ? "buy" : "sell") else { throw .badValue(field: "side") }
+        guard let r = DecisionFields.Reason(rawValue: reasonCode) else { throw .outOfRange(path: "$.reasonCode") }
+        guard r.name == reason else { throw .mismatch(path: "$.reason") }
+        guard side == (isBuy ? "buy" : "sell") else { throw .mismatch(path: "$.side") }
         return DecisionFields(
             venueId: venueId, sequence: sequence, enclaveTime: enclaveTime, account: try hash32(account, "account"),
             market: market, isBuy: isBuy, size: size, markPrice: markPrice, bankruptcyPrice: bankruptcyPrice,
@@ -179,6 +168,9 @@ public struct DecisionRecord: Codable, Equatable, Sendable {
 /// event log (docs/COMMITMENTS.md §2.1). 49 bytes.
 public struct EventLeaf: Equatable, Sendable {
     public static let byteCount = 49
+    /// The message types of sequenced inputs (docs/PROTOCOL.md): 0x03 sealed request,
+    /// 0x04 oracle price, 0x05 deposit. No other type is ever a leaf.
+    public static let messageTypes: Set<UInt8> = [0x03, 0x04, 0x05]
 
     public var globalSequence: UInt64
     public var enclaveTime: UInt64

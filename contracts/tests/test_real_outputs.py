@@ -24,6 +24,7 @@ import pytest
 
 import reference
 from evm import fresh_chain, reverts, submit_args, verify_args
+from verify_outputs import verify_outputs
 
 OUTPUTS = os.environ.get("SEALSTREAM_OUTPUTS")
 
@@ -88,6 +89,22 @@ def deploy(outputs: Outputs, compiled):
 
 
 # ------------------------------------------------------------------ off-chain
+
+
+def test_python_verifier_passes_real_outputs(outputs):
+    """The second implementation of §5 (strict §5.1 reading included) passes every
+    check on what the Swift enclave wrote, events.log included."""
+    directory = Path(OUTPUTS)
+    events = directory / "events.log"
+    verdicts = verify_outputs(
+        (directory / "batches.jsonl").read_bytes(),
+        (directory / "decisions.jsonl").read_bytes(),
+        events.read_bytes() if events.is_file() else None,
+        outputs.signer,
+        outputs.domain,
+        outputs.chain["venueId"],
+    )
+    assert all(v["pass"] for v in verdicts.values()), {k: v for k, v in verdicts.items() if not v["pass"]}
 
 
 def test_headers_are_signed_by_the_signer(outputs):

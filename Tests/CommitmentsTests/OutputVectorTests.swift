@@ -1,0 +1,139 @@
+import Commitments
+import Foundation
+import SealCrypto
+import StrictJSON
+import Testing
+
+/// The shared table of docs/COMMITMENTS.md §5 cases (`contracts/tests/vectors/outputs.json`,
+/// written by `make_vectors.py`). The Python reference runs the same table
+/// (`contracts/tests/test_vectors.py`): both must fail the same checks for the same reason.
+struct OutputVectors: @unchecked Sendable {
+    let root: [String: Any]
+
+    static let shared: OutputVectors = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../contracts/tests/vectors/outputs.json")
+        let data = try! Data(contentsOf: url)
+        return OutputVectors(root: try! JSONSerialization.jsonObject(with: data) as! [String: Any])
+    }()
+
+    var cases: [[String: Any]] { root["cases"] as! [[String: Any]] }
+    var names: [String] { cases.map { $0["name"] as! String } }
+
+    func verifier(signer: String?) -> OutputVerifier {
+        OutputVerifier(
+            signer: EthereumAddress(hex: signer ?? root["signer"] as! String)!,
+            domain: EIP712Domain(name: "Sealstream", version: "1", chainId: (root["chainId"] as! NSNumber).uint64Value,
+                                 verifyingContract: EthereumAddress(hex: root["verifyingContract"] as! String)!),
+            venueID: (root["venueId"] as! NSNumber).uint64Value)
+    }
+
+    /// The case's files after its edits (the same rules as test_vectors.py's `apply`).
+    func files(_ c: [String: Any]) -> (batches: [UInt8], decisions: [UInt8], events: [UInt8]) {
+        let epoch = (root["epochs"] as! [String: Any])[c["epoch"] as! String] as! [String: String]
+        var text = ["batches": epoch["batches"]!, "decisions": epoch["decisions"]!]
+        var events = hexBytes(epoch["events"]!)
+        for op in c["ops"] as! [[String: Any]] {
+            let file = op["file"] as! String
+            if file == "events" {
+                if let n = op["truncate"] as? Int { events.removeLast(events.count - n) }
+                else { events[op["offset"] as! Int] = UInt8(op["byte"] as! Int) }
+                continue
+            }
+            if let at = op["at"] as? Int {  // a byte edit of the whole file
+                var bytes = Array(text[file]!.utf8)
+                bytes.replaceSubrange(at..<(at + (op["delete"] as! Int)), with: Array((op["insert"] as! String).utf8))
+                text[file] = String(decoding: bytes, as: UTF8.self)
+                continue
+            }
+            var lines = text[file]!.split(separator: "\n", omittingEmptySubsequences: false).map { $0 + "\n" }
+            if text[file]!.hasSuffix("\n") { lines.removeLast() } else { lines[lines.count - 1].removeLast() }
+            let i = (op["line"] as! Int) - 1
+            let old = op["old"] as! String
+            let range = lines[i].range(of: old)!
+            lines[i].replaceSubrange(range, with: op["new"] as! String)
+            text[file] = lines.joined()
+        }
+        return (Array(text["batches"]!.utf8), Array(text["decisions"]!.utf8), events)
+    }
+
+    func hexBytes(_ s: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = s.startIndex
+        while i < s.endIndex {
+            let j = s.index(i, offsetBy: 2)
+            out.append(UInt8(s[i..<j], radix: 16)!)
+            i = j
+        }
+        return out
+    }
+}
+
+@Suite("Output verification vectors (shared with the Python reference)")
+struct OutputVectorTests {
+    @Test(arguments: OutputVectors.shared.names)
+    func vector(_ name: String) throws {
+        let vectors = OutputVectors.shared
+        let c = vectors.cases.first { $0["name"] as! String == name }!
+        let f = vectors.files(c)
+        let verdicts = vectors.verifier(signer: c["signer"] as? String)
+            .verify(batches: f.batches, decisions: f.decisions, eventsLog: f.events)
+        let expected = c["fail"] as! [String: [String: Any]]
+        let failing = Set(verdicts.filter { !$0.pass }.map(\.check))
+        #expect(failing == Set(expected.keys), "\(verdicts.filter { !$0.pass })")
+        for v in verdicts where !v.pass {
+            guard let want = expected[v.check] else { continue }
+            if let error = want["error"] as? String { #expect(v.error == error, "\(v.check): \(v.detail)") }
+            if let line = want["line"] as? Int { #expect(v.line == line, "\(v.check): \(v.detail)") }
+            if let path = want["path"] as? String { #expect(v.path == path, "\(v.check): \(v.detail)") }
+        }
+    }
+
+    @Test func everyCheckIsReported() {
+        let names = OutputVectors.shared.verifier(signer: nil).verify(batches: [], decisions: [], eventsLog: []).map(\.check)
+        #expect(names == [
+            "headers.parse", "headers.venue", "headers.digest", "headers.signature", "headers.signer", "chain.index",
+            "chain.previous", "chain.sequence", "chain.time", "chain.accounts", "events.consistency", "events.log",
+            "decisions.parse", "decisions.batch", "decisions.inclusion",
+        ])
+    }
+}
+
+@Suite("The /v1/events/proof answer, read strictly")
+struct EventProofAnswerTests {
+    /// A well-formed answer around the vectors' first header line, edited by `edit`.
+    func answer(_ edit: (String) -> String = { $0 }) throws(RecordError) -> EventProofAnswer {
+        let epoch = (OutputVectors.shared.root["epochs"] as! [String: Any])["base"] as! [String: String]
+        let header = String(epoch["batches"]!.split(separator: "\n")[0])
+        let hash = "0x" + String(repeating: "ab", count: 32)
+        let text = #"{"leafIndex":0,"leaf":{"globalSequence":1,"enclaveTime":5,"messageType":3,"bodyHash":"\#(hash)"},"#
+            + #""proof":["\#(hash)"],"header":\#(header)}"#
+        return try EventProofAnswer(json: Array(edit(text).utf8))
+    }
+
+    func error(_ edit: (String) -> String) -> String {
+        do {
+            _ = try answer(edit)
+            return "accepted"
+        } catch {
+            return "\(error.name) \(error.path)"
+        }
+    }
+
+    @Test func readsAWellFormedAnswer() throws {
+        let a = try answer()
+        #expect(a.leafIndex == 0 && a.leaf.messageType == 3 && a.header.batchIndex == 0 && a.proof.count == 1)
+    }
+
+    @Test func refusesWhatTheRecordsRefuse() {
+        #expect(error { $0.replacingOccurrences(of: #""leafIndex":0,"#, with: #""leafIndex":0,"leafIndex":7,"#) }
+            == "duplicateKey $.leafIndex")
+        #expect(error { $0.replacingOccurrences(of: #""messageType":3"#, with: #""messageType":6"#) }
+            == "outOfRange $.leaf.messageType")
+        #expect(error { $0.replacingOccurrences(of: #""enclaveTime":5"#, with: #""enclaveTime":5.0"#) }
+            == "nonCanonicalNumber $.leaf.enclaveTime")
+        #expect(error { $0.replacingOccurrences(of: #""accountCount":2"#, with: #""accountCount":"2""#) }
+            == "wrongType $.header.accountCount")
+        #expect(error { $0 + "\n{}" } == "trailingData $")
+    }
+}
