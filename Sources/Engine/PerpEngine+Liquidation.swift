@@ -161,16 +161,15 @@ extension PerpEngine {
         var quantity = size
         var reason = LiquidationDecision.Reason.maintenanceFull
         if choice.notional > Int128(config.liquidation.partialThreshold) {
-            let capped = FixedMath.mulDiv(Int128(size), Int128(config.liquidation.maxCloseBps), FixedMath.bps, .up)
-            let stepped = FixedMath.mulDiv(capped, 1, Int128(m.stepSize), .up) * Int128(m.stepSize)
-            if stepped < Int128(size) {
-                quantity = Int64(stepped)
+            let stepped = Self.partialStep(size: size, maxCloseBps: config.liquidation.maxCloseBps, stepSize: m.stepSize)
+            if stepped < size {
+                quantity = stepped
                 reason = .maintenancePartial
             }
         }
         // Bankruptcy price of the whole position: closing it there leaves zero equity.
-        // Rounded toward the mark on both sides, so closing at the bound never leaves the
-        // account below zero.
+        // Rounded in the account's favour (up for a long, down for a short), and so is
+        // the worst price, so closing at the bound never leaves the account below zero.
         let shift = FixedMath.mulDiv(h.equity, FixedMath.quantityScale, Int128(size), .down)
         let bankruptcy = isLong ? Int128(mark) - shift : Int128(mark) + shift
         let tick = Int128(m.tickSize)
@@ -228,6 +227,16 @@ extension PerpEngine {
             filledOnBook: onBook, toInsuranceFund: toFund, autoDeleveraged: deleveraged))
         touched.append(id)
         return true
+    }
+
+    /// The quantity one partial step closes of a position of `size` (base units of 10^-8,
+    /// positive): `maxCloseBps` of it rounded down to whole lots of `stepSize`, so a step
+    /// never closes more than `maxCloseBps` of the position. When that fraction is less
+    /// than one lot the step is one lot, the least a market can trade: a step of zero
+    /// would leave the account below maintenance for good (docs/CONFIG.md).
+    static func partialStep(size: Int64, maxCloseBps: Int64, stepSize: Int64) -> Int64 {
+        let lots = FixedMath.mulDiv(Int128(size), Int128(maxCloseBps), FixedMath.bps * Int128(stepSize), .down)
+        return Int64(max(lots, 1) * Int128(stepSize))
     }
 
     /// Opposite positions in the market, most profitable first by profit × leverage
