@@ -184,6 +184,33 @@ struct MarginRuleTests {
         #expect(d.engine.restingOrders(market: Fixture.btc, side: .buy).isEmpty, "the bid left the band")
     }
 
+    // MARK: Cross margin
+
+    /// Long 1 BTC from 60,000 and 10 ETH from 3,000 on 6,000 of collateral. BTC at 57,000
+    /// leaves equity 3,000 < maintenance 3,210. BTC, the larger notional, goes first; its
+    /// bankruptcy price uses the whole account's equity: 57,000 − 3,000 = 54,000. The fund
+    /// takes it there, which leaves equity 0, so the same check closes ETH too (same
+    /// sequence), at a bankruptcy price equal to its mark.
+    @Test func crossMarginClosesLargestFirstAtTheAccountsBankruptcyPrice() throws {
+        var d = Driver()
+        d.deposit(1, 6_000)
+        d.deposit(2, 1_000_000)
+        d.price(Fixture.btc, 60_000 * D)
+        d.price(Fixture.eth, 3_000 * D)
+        d.order(2, .sell, Fixture.btc, quantity: U, price: 60_000 * D, id: "sb")
+        d.order(1, .buy, Fixture.btc, quantity: U, price: 60_000 * D, id: "bb")
+        d.order(2, .sell, Fixture.eth, quantity: 10 * U, price: 3_000 * D, id: "se")
+        #expect(d.order(1, .buy, Fixture.eth, quantity: 10 * U, price: 3_000 * D, id: "be").report?.fills.count == 1)
+        d.price(Fixture.btc, 57_000 * D)
+        let x = d.engine.takeDecisions()
+        try #require(x.count == 2)
+        #expect(x[0].market == Fixture.btc && x[0].equity == 3_000 * D && x[0].maintenanceRequirement == 3_210 * D)
+        #expect(x[0].bankruptcyPrice == 54_000 * D && x[0].worstPrice == 54_000 * D && x[0].toInsuranceFund == U)
+        #expect(x[1].market == Fixture.eth && x[1].sequence == x[0].sequence && x[1].equity == 0)
+        #expect(x[1].bankruptcyPrice == 3_000 * D && x[1].toInsuranceFund == 10 * U)
+        #expect(d.engine.accounts[1]!.positions.isEmpty && d.engine.accounts[1]!.collateral == 0)
+    }
+
     // MARK: Auto-deleveraging
 
     /// Account 1 (long 0.5 BTC, 1,750) is deleveraged with an empty fund at 55,000.
