@@ -9,7 +9,7 @@
 /// money in quote micro-units, fractions in bps.
 public enum Margin {
     /// 10^12 = quantity scale × bps: a requirement divides |size| × price × bps by it.
-    static let scaleBps: Int128 = FixedMath.quantityScale * FixedMath.bps
+    @usableFromInline static let scaleBps: Int128 = FixedMath.quantityScale * FixedMath.bps
 
     /// Rounding slack per position, micro-units: equity rounds each position's value down
     /// (at most 1 below exact) and the requirement rounds each up (at most 1 above).
@@ -36,7 +36,7 @@ public enum Margin {
             if rest % 1_000_000_000_000 != 0 { q += 1 }
             return Int128(q)
         }
-        return FixedMath.mulDiv(Int128(price) * Int128(quantity.magnitude), Int128(bps), FixedMath.quantityScale * FixedMath.bps, .up)
+        return FixedMath.mulDiv(Int128(price) * Int128(quantity.magnitude), Int128(bps), scaleBps, .up)
     }
 
     // MARK: - Inverse: bankruptcy and worst price (docs/CONFIG.md M4)

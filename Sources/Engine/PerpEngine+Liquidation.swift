@@ -158,7 +158,8 @@ extension PerpEngine {
         var quantity = size
         var reason = LiquidationDecision.Reason.maintenanceFull
         if choice.notional > Int128(config.liquidation.partialThreshold) {
-            let stepped = Self.partialStep(size: size, maxCloseBps: config.liquidation.maxCloseBps, stepSize: m.stepSize)
+            let stepped = Self.partialStep(size: size, maxCloseBps: config.liquidation.maxCloseBps,
+                                           stepSize: m.stepSize)
             if stepped < size {
                 quantity = stepped
                 reason = .maintenancePartial
@@ -168,7 +169,8 @@ extension PerpEngine {
         // Rounded in the account's favour (up for a long, down for a short), and so is
         // the worst price, so closing at the bound never leaves the account below zero.
         let bankruptcy = Margin.bankruptcyPrice(mark: mark, equity: h.equity, size: p.size)
-        let worstPrice = FixedMath.saturating(Margin.worstPrice(bankruptcy: bankruptcy, long: isLong, tickSize: m.tickSize))
+        let worst = Margin.worstPrice(bankruptcy: bankruptcy, long: isLong, tickSize: m.tickSize)
+        let worstPrice = FixedMath.saturating(worst)
         let side: Side = isLong ? .sell : .buy
 
         // 1. The book, within the price bound, never past the position.

@@ -219,7 +219,9 @@ struct MarginRuleTests {
     /// 2,000 × 27,500 ÷ 7,000 ≈ 7,857 and takes the whole 0.5.
     @Test func deleveragingRanksByProfitTimesNotionalOverEquity() {
         var d = Driver(Fixture.venue(insurance: 0))
-        for (id, usd) in [(1, 1_750), (2, 100_000), (3, 5_000), (4, 1_000_000)] as [(UInt64, Int64)] { d.deposit(id, usd) }
+        for (id, usd) in [(1, 1_750), (2, 100_000), (3, 5_000), (4, 1_000_000)] as [(UInt64, Int64)] {
+            d.deposit(id, usd)
+        }
         d.price(Fixture.btc, 60_000 * D)
         d.order(2, .sell, Fixture.btc, quantity: U / 2, price: 60_000 * D, id: "s2")
         d.order(1, .buy, Fixture.btc, quantity: U / 2, price: 60_000 * D, id: "b1")
@@ -237,7 +239,9 @@ struct MarginRuleTests {
     /// account 3 was created (and holds its slot) before account 2.
     @Test func deleveragingTiesBreakByAccountID() {
         var d = Driver(Fixture.venue(insurance: 0))
-        for (id, usd) in [(3, 100_000), (2, 100_000), (1, 1_750), (4, 1_000_000)] as [(UInt64, Int64)] { d.deposit(id, usd) }
+        for (id, usd) in [(3, 100_000), (2, 100_000), (1, 1_750), (4, 1_000_000)] as [(UInt64, Int64)] {
+            d.deposit(id, usd)
+        }
         d.price(Fixture.btc, 60_000 * D)
         d.order(3, .sell, Fixture.btc, quantity: U / 2, price: 60_000 * D, id: "s3")
         d.order(4, .buy, Fixture.btc, quantity: U / 2, price: 60_000 * D, id: "b4")

@@ -81,7 +81,8 @@ struct MarginTests {
             var legs: [(size: Int64, bps: Int64, mark: Int64)] = []
             for _ in 0..<n {
                 let lots = random(&rng, 1...10_000_000_000)
-                legs.append((rng.next() % 2 == 0 ? lots : -lots, random(&rng, 1...5_000), random(&rng, 1_000_000...100_000_000_000)))
+                let bps = random(&rng, 1...5_000)
+                legs.append((rng.next() % 2 == 0 ? lots : -lots, bps, random(&rng, 1_000_000...100_000_000_000)))
             }
             var value: Int128 = 0
             var maintenance: Int128 = 0
@@ -92,14 +93,17 @@ struct MarginTests {
             let c = maintenance - value + Int128(random(&rng, 0...Int64(min(maintenance, 1 << 60))))
             let buffer = Margin.movementBuffer(equity: c + value, maintenance: maintenance, positions: n)
             guard buffer > 0 else { continue }
-            let total = legs.reduce(Int128(0)) { $0 + Margin.movementWeight(size: $1.size, maintenanceBps: $1.bps, mark: $1.mark) }
+            let total = legs.reduce(Int128(0)) {
+                $0 + Margin.movementWeight(size: $1.size, maintenanceBps: $1.bps, mark: $1.mark)
+            }
             var equity = c
             var after: Int128 = 0
             for l in legs {
                 let budget = Margin.movementBudget(buffer: buffer, mark: l.mark, totalWeight: total)
                 let move = rng.next() % 4 == 0 ? budget : budget * Int128(rng.next() % 1_000) / 1_000
                 // Clamped to positive prices that fit: a smaller move is still within budget.
-                let moved = min(max(1, l.size > 0 ? Int128(l.mark) - move : Int128(l.mark) + move), Int128(Int64.max / 4))
+                let target = l.size > 0 ? Int128(l.mark) - move : Int128(l.mark) + move
+                let moved = min(max(1, target), Int128(Int64.max / 4))
                 equity += FixedMath.notional(price: Int64(moved), quantity: l.size, .down)
                 after += Margin.requirement(price: Int64(moved), quantity: l.size, bps: l.bps)
             }
