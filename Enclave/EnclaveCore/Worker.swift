@@ -254,8 +254,10 @@ public final class Worker<E: MatchingEngine> {
     /// Batches closed so far in this epoch.
     public var batchesClosed: UInt64 { committer?.batchIndex ?? 0 }
 
-    /// Pushes each fill of a resting order, sealed, to every open session of its owner.
-    /// An owner with no open session misses the push (state queries come later).
+    /// Pushes each fill of a resting order, sealed, to every open session of its owner,
+    /// stamped with the global sequence and enclave time of the event during which it
+    /// filled (a taker's order, or any event after which a liquidation closed into the
+    /// book). An owner with no open session misses the push (state queries come later).
     private func deliverMakerFills(globalSequence: UInt64, enclaveTime: UInt64, output: inout LinkBatchWriter) {
         for makerFill in engine.takeMakerFills() {
             guard let ids = sessionsByAccount[makerFill.account] else { continue }
@@ -421,6 +423,9 @@ public final class Worker<E: MatchingEngine> {
         // (e.g. a halted market) appears in public outputs, not in the ack.
         detailWriter.truncate(to: 0)
         _ = engine.apply(event, detail: &detailWriter)
+        // A liquidation after a price or deposit can fill resting orders: their owners
+        // hear of it now, stamped with this event (not with the next sealed request's).
+        deliverMakerFills(globalSequence: event.globalSequence, enclaveTime: event.enclaveTime, output: &output)
         collectPublicOutputs()
         let ack = PublicAck(acknowledged: type, reference: reference, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime)
         output.append(route: route, frame: ack.encode())

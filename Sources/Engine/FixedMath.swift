@@ -63,29 +63,6 @@ public enum FixedMath {
         return mulDiv(value, Int128(bps), Self.bps, rounding)
     }
 
-    /// A margin requirement: |`quantity`| × `price` × `bps` / (10^8 × 10^4), rounded up
-    /// (requirements always round up). Prices and tiers are positive; other values take
-    /// the Int128 path.
-    @inlinable
-    public static func requirement(price: Int64, quantity: Int64, bps: Int64) -> Int128 {
-        // Fast path when the gross notional |q| × p fits in 64 bits: split it so every
-        // step stays in 64 bits and divides by a constant. With g = q1·10^8 + r1 and
-        // q1·bps = a1·10^4 + a0, g·bps = a1·10^12 + (a0·10^8 + r1·bps), and the bracket
-        // is below 2·10^12.
-        let (high, gross) = quantity.magnitude.multipliedFullWidth(by: price.magnitude)
-        if high == 0, price >= 0, bps >= 0, bps <= 10_000 {
-            let b = UInt64(bps)
-            let q1 = gross / 100_000_000
-            let r1 = gross % 100_000_000
-            let a = q1 * b
-            let rest = (a % 10_000) * 100_000_000 + r1 * b
-            var q = a / 10_000 + rest / 1_000_000_000_000
-            if rest % 1_000_000_000_000 != 0 { q += 1 }
-            return Int128(q)
-        }
-        return mulDiv(Int128(price) * Int128(quantity.magnitude), Int128(bps), quantityScale * Self.bps, .up)
-    }
-
     /// Clamps an Int128 into Int64 (saturating); for reporting values that may exceed it.
     @inlinable
     public static func saturating(_ v: Int128) -> Int64 {

@@ -12,8 +12,11 @@ public struct LiquidationDecision: Equatable, Sendable {
         case maintenancePartial = 2
     }
 
-    /// Global sequence number of the event during which it was decided.
+    /// Global sequence number of the event after which the step was taken: any event
+    /// (a later step fires at the first event of any kind after the cooldown), not
+    /// necessarily one that concerns the account (docs/CONFIG.md M7, M8).
     public var sequence: UInt64
+    /// Enclave time (Unix ns) of that event.
     public var enclaveTime: UInt64
     /// Hash of the account id and a per-account secret: reveals nothing by itself.
     public var accountCommitment: [UInt8]
@@ -22,10 +25,13 @@ public struct LiquidationDecision: Equatable, Sendable {
     public var side: Side
     public var size: Int64
     public var markPrice: Int64
-    /// Price at which closing the whole position leaves zero equity, rounded toward the
-    /// mark (so closing there never leaves the account below zero).
+    /// Price of this market at which the account's equity (all positions, other marks
+    /// unchanged) is zero, rounded in the account's favour: up for a long, down for a
+    /// short (docs/CONFIG.md M4).
     public var bankruptcyPrice: Int64
-    /// Worst price the closing trade may fill at: the bankruptcy price on the tick grid.
+    /// Price of the closing trade's limit on the book and of any fund or ADL transfer:
+    /// the bankruptcy price on the tick grid, again rounded in the account's favour, at
+    /// least one tick. May lie outside the price band.
     public var worstPrice: Int64
     public var equity: Int64
     public var maintenanceRequirement: Int64

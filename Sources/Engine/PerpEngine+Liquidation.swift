@@ -1,9 +1,6 @@
 import Wire
 
 extension PerpEngine {
-    /// 10^12 = quantity scale × bps.
-    private static let scaleBps: Int128 = FixedMath.quantityScale * FixedMath.bps
-
     /// Drains the liquidation decisions made since the last call.
     public mutating func takeDecisions() -> [LiquidationDecision] {
         // Called after every event: hand the array over without allocating when empty
@@ -161,21 +158,18 @@ extension PerpEngine {
         var quantity = size
         var reason = LiquidationDecision.Reason.maintenanceFull
         if choice.notional > Int128(config.liquidation.partialThreshold) {
-            let capped = FixedMath.mulDiv(Int128(size), Int128(config.liquidation.maxCloseBps), FixedMath.bps, .up)
-            let stepped = FixedMath.mulDiv(capped, 1, Int128(m.stepSize), .up) * Int128(m.stepSize)
-            if stepped < Int128(size) {
-                quantity = Int64(stepped)
+            let stepped = Self.partialStep(size: size, maxCloseBps: config.liquidation.maxCloseBps,
+                                           stepSize: m.stepSize)
+            if stepped < size {
+                quantity = stepped
                 reason = .maintenancePartial
             }
         }
         // Bankruptcy price of the whole position: closing it there leaves zero equity.
-        // Rounded toward the mark on both sides, so closing at the bound never leaves the
-        // account below zero.
-        let shift = FixedMath.mulDiv(h.equity, FixedMath.quantityScale, Int128(size), .down)
-        let bankruptcy = isLong ? Int128(mark) - shift : Int128(mark) + shift
-        let tick = Int128(m.tickSize)
-        var worst = isLong ? FixedMath.mulDiv(bankruptcy, 1, tick, .up) * tick : FixedMath.mulDiv(bankruptcy, 1, tick, .down) * tick
-        worst = max(worst, tick)
+        // Rounded in the account's favour (up for a long, down for a short), and so is
+        // the worst price, so closing at the bound never leaves the account below zero.
+        let bankruptcy = Margin.bankruptcyPrice(mark: mark, equity: h.equity, size: p.size)
+        let worst = Margin.worstPrice(bankruptcy: bankruptcy, long: isLong, tickSize: m.tickSize)
         let worstPrice = FixedMath.saturating(worst)
         let side: Side = isLong ? .sell : .buy
 
@@ -230,6 +224,16 @@ extension PerpEngine {
         return true
     }
 
+    /// The quantity one partial step closes of a position of `size` (base units of 10^-8,
+    /// positive): `maxCloseBps` of it rounded down to whole lots of `stepSize`, so a step
+    /// never closes more than `maxCloseBps` of the position. When that fraction is less
+    /// than one lot the step is one lot, the least a market can trade: a step of zero
+    /// would leave the account below maintenance for good (docs/CONFIG.md).
+    static func partialStep(size: Int64, maxCloseBps: Int64, stepSize: Int64) -> Int64 {
+        let lots = FixedMath.mulDiv(Int128(size), Int128(maxCloseBps), FixedMath.bps * Int128(stepSize), .down)
+        return Int64(max(lots, 1) * Int128(stepSize))
+    }
+
     /// Opposite positions in the market, most profitable first by profit × leverage
     /// (unrealized PnL × notional ÷ equity); ties by account id. Accounts with no profit,
     /// no equity, or an unpriced market are not deleveraged.
@@ -272,8 +276,7 @@ extension PerpEngine {
             retryAtNextTick(id)
             return
         }
-        // Clamped so buffer × 10^12 × mark cannot overflow; a smaller budget is still safe.
-        let buffer = min(h.equity - h.maintenanceRequirement - Int128(2 * positionCount + 2), Int128(1) << 64)
+        let buffer = Margin.movementBuffer(equity: h.equity, maintenance: h.maintenanceRequirement, positions: positionCount)
         guard buffer > 0 else {
             retryAtNextTick(id)
             return
@@ -288,30 +291,27 @@ extension PerpEngine {
                 return
             }
             marks.append(mark)
-            denominator += Int128(p.size.magnitude) * (FixedMath.bps + Int128(markets[mi].tier.maintenanceBps)) * Int128(mark)
+            denominator += Margin.movementWeight(size: p.size, maintenanceBps: markets[mi].tier.maintenanceBps, mark: mark)
         }
         for (i, p) in positions.enumerated() {
             let mi = slot(of: p.market)!
-            let budget = FixedMath.mulDiv(buffer * Self.scaleBps, Int128(marks[i]), denominator, .down)
+            let budget = Margin.movementBudget(buffer: buffer, mark: marks[i], totalWeight: denominator)
             markets[mi].index.cross.push(.init(key: markets[mi].index.odometer + budget, account: accountID, slot: id, version: version))
             compactIfNeeded(mi)
         }
     }
 
     /// The index key of an account with one position: its exact, mark-independent
-    /// liquidation price, with two micro-units of rounding slack (equity rounds down, the
-    /// requirement up) and one tick of margin, both toward the mark. A long is checked
-    /// when the mark falls to the key or below, a short when it rises to it or above.
+    /// liquidation price with the rounding slack (`Margin.liquidationPrice`), and one
+    /// tick of margin toward the mark. A long is checked when the mark falls to the key
+    /// or below, a short when it rises to it or above.
     func singlePositionKey(_ s: AccountSlot) -> (market: Int, long: Bool, key: Int128) {
         let p = accounts[slot: s].positions[0]
         let mi = slot(of: p.market)!
-        let f = Int128(markets[mi].tier.maintenanceBps)
         let tick = Int128(markets[mi].config.tickSize)
-        let c = accounts[slot: s].collateral
-        if p.size > 0 {
-            return (mi, true, FixedMath.mulDiv(Int128(2) - c, Self.scaleBps, Int128(p.size) * (FixedMath.bps - f), .up) + tick)
-        }
-        return (mi, false, FixedMath.mulDiv(c - Int128(2), Self.scaleBps, Int128(-p.size) * (FixedMath.bps + f), .down) - tick)
+        let price = Margin.liquidationPrice(collateral: accounts[slot: s].collateral, size: p.size,
+                                            maintenanceBps: markets[mi].tier.maintenanceBps)
+        return p.size > 0 ? (mi, true, price + tick) : (mi, false, price - tick)
     }
 
     /// Re-keys a single-position account at `k`. When its live entry is on the same side

@@ -408,10 +408,10 @@ public struct PerpEngine: MatchingEngine {
             case .success(let mark):
                 h.equity += FixedMath.notional(price: mark, quantity: size, .down)
                 if requirements != .maintenance {
-                    h.initialRequirement += FixedMath.requirement(price: mark, quantity: size, bps: markets[mi].tier.initialBps)
+                    h.initialRequirement += Margin.requirement(price: mark, quantity: size, bps: markets[mi].tier.initialBps)
                 }
                 if requirements != .initial {
-                    h.maintenanceRequirement += FixedMath.requirement(price: mark, quantity: size, bps: markets[mi].tier.maintenanceBps)
+                    h.maintenanceRequirement += Margin.requirement(price: mark, quantity: size, bps: markets[mi].tier.maintenanceBps)
                 }
                 return nil
             }

@@ -119,6 +119,47 @@ struct WorkerTests {
         #expect(throws: ClientError.self) { try maker.openEvent(envelope) }  // replayed
     }
 
+    /// A liquidation set off by an oracle price fills a resting bid: the maker hears of it
+    /// at once, stamped with the price's sequence number and time, not at some later
+    /// sealed request.
+    @Test func liquidationFillsArePushedWithTheirOwnEvent() throws {
+        // Decisions are committed, so accounts need 32-byte commitments.
+        let h = try Harness<PerpEngine> { try PerpEngine(config: $0, accountCommitment: { id in withUnsafeBytes(of: id) { SHA256.hash($0) } }) }
+        _ = try h.deposit(account: 1, name: "maker", amount: 1_000_000_000_000)
+        _ = try h.deposit(account: 2, name: "long", amount: 1_750_000_000)
+        _ = try h.deposit(account: 3, name: "seller", amount: 1_000_000_000_000)
+        func price(_ p: Int64, _ publishers: [String]) throws -> PublicAck {
+            var ack: PublicAck?
+            for name in publishers {
+                let reply = try h.send(DemoKeys.price(market: 1, price: p, confidence: 0, publishTime: h.now, publisher: name).encode())
+                ack = try reply.body.withUnsafeBytes { try PublicAck.decode(body: $0) }
+            }
+            return ack!
+        }
+        _ = try price(60_000_000_000, DemoKeys.publisherNames)
+        let maker = try h.openSession(account: 1, name: "maker")
+        let long = try h.openSession(account: 2, name: "long")
+        let seller = try h.openSession(account: 3, name: "seller")
+        func place(_ s: EnclaveSession, _ id: String, _ side: Side, _ p: Int64) throws -> Receipt {
+            let o = OrderRequest.newOrder(NewOrder(clientOrderID: try ClientOrderID(id), market: 1, side: side, price: p, quantity: 50_000_000))
+            return try h.receipt(try h.send(try s.seal(o).frame), session: s)
+        }
+        #expect(try place(seller, "ask", .sell, 60_000_000_000).status == .accepted)
+        #expect(try place(long, "buy", .buy, 60_000_000_000).status == .accepted)
+        #expect(try place(maker, "bid", .buy, 57_000_000_000).status == .accepted)
+        h.events = []
+        // 0.5 BTC long with 1,735 left is liquidatable below 58,247; two publishers make the mark.
+        h.now += 1_000_000_000
+        _ = try price(58_000_000_000, ["pyth-a"])
+        #expect(h.events.isEmpty)
+        let ack = try price(58_000_000_000, ["pyth-b"])
+        try #require(h.events.count == 1, "the maker's fill is pushed with the price that caused it")
+        let event = try maker.openEvent(try h.events[0].body.withUnsafeBytes { try SealedEnvelope.decode(body: $0) })
+        #expect(event.clientOrderID == (try ClientOrderID("bid")) && event.side == .buy && event.quantity == 50_000_000)
+        #expect(event.price == 57_000_000_000)
+        #expect(event.globalSequence == ack.globalSequence && event.enclaveTime == ack.enclaveTime)
+    }
+
     @Test func ordersGetGapFreeGlobalSequenceNumbers() throws {
         let h = try Harness()
         #expect(try h.deposit(account: 1, name: "alice").type == .publicAck)

@@ -211,11 +211,11 @@ struct StructureTests {
                 #expect(FixedMath.applyBps(cash, bps, r) == reference(cash, Int128(bps), FixedMath.bps, r))
             }
             let bps = Int64(rng.next() % 10_001)
-            #expect(FixedMath.requirement(price: price, quantity: quantity, bps: bps)
+            #expect(Margin.requirement(price: price, quantity: quantity, bps: bps)
                 == reference(Int128(price) * Int128(quantity.magnitude), Int128(bps), FixedMath.quantityScale * FixedMath.bps, .up))
         }
         // Exact boundaries: a product of exactly 2^64 − 1 and one past it.
-        #expect(FixedMath.requirement(price: Int64.max, quantity: 2, bps: 10_000)
+        #expect(Margin.requirement(price: Int64.max, quantity: 2, bps: 10_000)
             == reference(Int128(Int64.max) * 2, 10_000, FixedMath.quantityScale * FixedMath.bps, .up))
         #expect(FixedMath.notional(price: Int64.max, quantity: Int64.min, .down)
             == reference(Int128(Int64.max), Int128(Int64.min), FixedMath.quantityScale, .down))
