@@ -47,7 +47,9 @@ let package = Package(
         // Pure and wrapper modules.
         .target(name: "SealCrypto", dependencies: ["CSodium", "CSecp256k1", "COpenSSL"]),
         // Public, verifiable outputs: RFC 6962 trees, EIP-712, batch headers. Pure.
-        .target(name: "Commitments", dependencies: ["SealCrypto", "StrictJSON"]),
+        .target(name: "Commitments", dependencies: ["SealCrypto"]),
+        // The verifier's half (strict record readers, OutputVerifier): not in the enclave.
+        .target(name: "OutputVerification", dependencies: ["Commitments", "StrictJSON", "SealCrypto"]),
         // Strict JSON reading (duplicate keys, canonical integers) for untrusted records. No dependencies.
         .target(name: "StrictJSON"),
         .target(name: "Wire"),
@@ -111,7 +113,8 @@ let package = Package(
         .target(
             name: "Client",
             dependencies: [
-                "SealCrypto", "Wire", "Engine", "Attestation", "AttestationVerifier", "Commitments", "CClientSys",
+                "SealCrypto", "Wire", "Engine", "Attestation", "AttestationVerifier", "Commitments", "OutputVerification",
+                "CClientSys",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -132,6 +135,7 @@ let package = Package(
                 "AuditCrypto",
                 "Client",
                 "Commitments",
+                "OutputVerification",
                 "SealCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -141,17 +145,22 @@ let package = Package(
         // Tests.
         .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto", "AuditCrypto"]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
-        .testTarget(name: "CommitmentsTests", dependencies: ["Commitments", "SealCrypto", "StrictJSON"]),
+        .testTarget(name: "CommitmentsTests", dependencies: ["Commitments", "OutputVerification", "SealCrypto", "StrictJSON"]),
         .testTarget(name: "TPMTests", dependencies: ["CTPM"]),
         .testTarget(
             name: "AttestationTests", dependencies: ["Attestation", "AttestationVerifier", "AuditCrypto", "SealCrypto"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine", "Commitments"]),
+        .testTarget(
+            name: "EnclaveCoreTests",
+            dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine", "Commitments", "OutputVerification"]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire"]),
         .testTarget(name: "HostTests", dependencies: ["Host", "Commitments"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Client", "Wire", "SealCrypto", "Attestation", "AttestationVerifier", "Engine", "Commitments"]),
+            dependencies: [
+                "Client", "Wire", "SealCrypto", "Attestation", "AttestationVerifier", "Engine", "Commitments",
+                "OutputVerification",
+            ]),
     ]
 )

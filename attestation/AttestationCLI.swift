@@ -3,6 +3,7 @@ import Attestation
 import AttestationVerifier
 import Client
 import Commitments
+import OutputVerification
 import Foundation
 import AuditCrypto
 import SealCrypto

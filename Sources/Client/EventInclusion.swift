@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Commitments
+import OutputVerification
 import Foundation
 import SealCrypto
 import Wire

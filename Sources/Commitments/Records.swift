@@ -5,30 +5,43 @@ import Foundation
 #endif
 import SealCrypto
 
-func hash32(_ s: String, _ field: String) throws(RecordError) -> Hash32 {
-    guard isCanonicalHex(s, bytes: 32), let h = Hash32(hex: s) else { throw .badHex(path: "$." + field) }
-    return h
-}
-
-func hashes(_ list: [String], _ field: String) throws(RecordError) -> [Hash32] {
-    var out: [Hash32] = []
-    out.reserveCapacity(list.count)
-    for (i, s) in list.enumerated() { out.append(try hash32(s, "\(field)[\(i)]")) }
-    return out
-}
-
 /// One line of `DATA/outputs/batches.jsonl`: a signed header and the consistency proof
 /// of the event log from the previous batch (docs/COMMITMENTS.md §4).
 public struct BatchRecord: Codable, Equatable, Sendable {
+
+    /// Every field as given (the strict readers of OutputVerification build records with it).
+    package init(memberwise batchIndex: UInt64, venueId: UInt64, previousHeaderHash: String, firstSequence: UInt64, lastSequence: UInt64, enclaveTime: UInt64, eventsRoot: String, stateRoot: String, accountCount: UInt64, decisionsRoot: String, decisionCount: UInt64, haltedMarkets: [UInt32], headerHash: String, digest: String, signer: String, signature: Signature, eventsConsistency: Consistency) {
+        self.batchIndex = batchIndex
+        self.venueId = venueId
+        self.previousHeaderHash = previousHeaderHash
+        self.firstSequence = firstSequence
+        self.lastSequence = lastSequence
+        self.enclaveTime = enclaveTime
+        self.eventsRoot = eventsRoot
+        self.stateRoot = stateRoot
+        self.accountCount = accountCount
+        self.decisionsRoot = decisionsRoot
+        self.decisionCount = decisionCount
+        self.haltedMarkets = haltedMarkets
+        self.headerHash = headerHash
+        self.digest = digest
+        self.signer = signer
+        self.signature = signature
+        self.eventsConsistency = eventsConsistency
+    }
     public struct Signature: Codable, Equatable, Sendable {
         public var r: String
         public var s: String
         public var v: UInt8
+
+        package init(r: String, s: String, v: UInt8) { (self.r, self.s, self.v) = (r, s, v) }
     }
 
     public struct Consistency: Codable, Equatable, Sendable {
         public var fromSize: UInt64
         public var proof: [String]
+
+        package init(fromSize: UInt64, proof: [String]) { (self.fromSize, self.proof) = (fromSize, proof) }
     }
 
     public var batchIndex: UInt64
@@ -73,31 +86,37 @@ public struct BatchRecord: Codable, Equatable, Sendable {
 
     /// The signed fields (hex parsed strictly). Records read with `init(jsonLine:)` have
     /// been checked already; this also guards records built or decoded otherwise.
-    public func header() throws(RecordError) -> BatchHeader {
-        BatchHeader(
-            venueId: venueId, batchIndex: batchIndex, previousHeaderHash: try hash32(previousHeaderHash, "previousHeaderHash"),
-            firstSequence: firstSequence, lastSequence: lastSequence, enclaveTime: enclaveTime,
-            eventsRoot: try hash32(eventsRoot, "eventsRoot"), stateRoot: try hash32(stateRoot, "stateRoot"),
-            accountCount: accountCount, decisionsRoot: try hash32(decisionsRoot, "decisionsRoot"),
-            decisionCount: decisionCount, haltedMarkets: haltedMarkets)
-    }
-
-    public func recoverableSignature() throws(RecordError) -> RecoverableSignature {
-        let r = try hash32(signature.r, "signature.r"), s = try hash32(signature.s, "signature.s")
-        guard let sig = try? RecoverableSignature(r: r.bytes, s: s.bytes, v: signature.v) else {
-            throw .outOfRange(path: "$.signature.v")
-        }
-        return sig
-    }
-
-    public func consistencyProof() throws(RecordError) -> [Hash32] {
-        try hashes(eventsConsistency.proof, "eventsConsistency.proof")
-    }
 }
 
 /// One line of `DATA/outputs/decisions.jsonl`: a liquidation decision, where it is
 /// committed, and the proof (docs/COMMITMENTS.md §4).
 public struct DecisionRecord: Codable, Equatable, Sendable {
+
+    /// Every field as given (the strict readers of OutputVerification build records with it).
+    package init(memberwise venueId: UInt64, sequence: UInt64, enclaveTime: UInt64, account: String, market: UInt32, side: String, isBuy: Bool, size: Int64, markPrice: Int64, bankruptcyPrice: Int64, worstPrice: Int64, equity: Int64, maintenanceRequirement: Int64, reason: String, reasonCode: UInt8, filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64, batchIndex: UInt64, leafIndex: UInt64, structHash: String, proof: [String]) {
+        self.venueId = venueId
+        self.sequence = sequence
+        self.enclaveTime = enclaveTime
+        self.account = account
+        self.market = market
+        self.side = side
+        self.isBuy = isBuy
+        self.size = size
+        self.markPrice = markPrice
+        self.bankruptcyPrice = bankruptcyPrice
+        self.worstPrice = worstPrice
+        self.equity = equity
+        self.maintenanceRequirement = maintenanceRequirement
+        self.reason = reason
+        self.reasonCode = reasonCode
+        self.filledOnBook = filledOnBook
+        self.toInsuranceFund = toInsuranceFund
+        self.autoDeleveraged = autoDeleveraged
+        self.batchIndex = batchIndex
+        self.leafIndex = leafIndex
+        self.structHash = structHash
+        self.proof = proof
+    }
     public var venueId: UInt64
     public var sequence: UInt64
     public var enclaveTime: UInt64
@@ -150,18 +169,6 @@ public struct DecisionRecord: Codable, Equatable, Sendable {
 
     /// The committed fields. The redundant `side` and `reason` names must agree with
     /// `isBuy` and `reasonCode`, so a reader of either form sees the same decision.
-    public func fields() throws(RecordError) -> DecisionFields {
-        guard let r = DecisionFields.Reason(rawValue: reasonCode) else { throw .outOfRange(path: "$.reasonCode") }
-        guard r.name == reason else { throw .mismatch(path: "$.reason") }
-        guard side == (isBuy ? "buy" : "sell") else { throw .mismatch(path: "$.side") }
-        return DecisionFields(
-            venueId: venueId, sequence: sequence, enclaveTime: enclaveTime, account: try hash32(account, "account"),
-            market: market, isBuy: isBuy, size: size, markPrice: markPrice, bankruptcyPrice: bankruptcyPrice,
-            worstPrice: worstPrice, equity: equity, maintenanceRequirement: maintenanceRequirement, reason: r,
-            filledOnBook: filledOnBook, toInsuranceFund: toInsuranceFund, autoDeleveraged: autoDeleveraged)
-    }
-
-    public func inclusionProof() throws(RecordError) -> [Hash32] { try hashes(proof, "proof") }
 }
 
 /// One record of `DATA/outputs/events.log`: the public leaf of a sequenced input in the
@@ -373,6 +380,10 @@ public struct EventProofAnswer: Codable, Sendable {
     public var leaf: Leaf
     public var proof: [String]
     public var header: BatchRecord
+
+    package init(leafIndex: UInt64, leaf: Leaf, proof: [String], header: BatchRecord) {
+        (self.leafIndex, self.leaf, self.proof, self.header) = (leafIndex, leaf, proof, header)
+    }
 }
 
 extension JSONEncoder {

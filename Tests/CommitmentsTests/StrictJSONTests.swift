@@ -1,4 +1,5 @@
 import Commitments
+import OutputVerification
 import StrictJSON
 import Testing
 

@@ -1,5 +1,6 @@
 import Client
 import Commitments
+import OutputVerification
 import Engine
 import Foundation
 import SealCrypto

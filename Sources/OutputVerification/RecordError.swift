@@ -1,3 +1,4 @@
+import Commitments
 import StrictJSON
 
 /// Why a published record could not be read (docs/COMMITMENTS.md §5.1). Every case names

@@ -1,3 +1,4 @@
+import Commitments
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

@@ -1,3 +1,4 @@
+import Commitments
 import StrictJSON
 
 /// Reads one JSON object against its schema (docs/COMMITMENTS.md §5.1): first any member
@@ -108,28 +109,29 @@ extension BatchRecord {
 
     init(json: JSONValue, path: String) throws(RecordError) {
         let o = try ObjectReader(json, path: path, fields: Self.fields)
-        accountCount = try o.integer("accountCount")
-        batchIndex = try o.integer("batchIndex")
-        decisionCount = try o.integer("decisionCount")
-        decisionsRoot = try o.hex("decisionsRoot")
-        digest = try o.hex("digest")
-        enclaveTime = try o.integer("enclaveTime")
+        let accountCount: UInt64 = try o.integer("accountCount")
+        let batchIndex: UInt64 = try o.integer("batchIndex")
+        let decisionCount: UInt64 = try o.integer("decisionCount")
+        let decisionsRoot: String = try o.hex("decisionsRoot")
+        let digest: String = try o.hex("digest")
+        let enclaveTime: UInt64 = try o.integer("enclaveTime")
         let c = try o.object("eventsConsistency", fields: ["fromSize", "proof"])
-        eventsConsistency = Consistency(fromSize: try c.integer("fromSize"), proof: try c.hexList("proof"))
-        eventsRoot = try o.hex("eventsRoot")
-        firstSequence = try o.integer("firstSequence")
-        haltedMarkets = try o.ascendingU32("haltedMarkets")
-        headerHash = try o.hex("headerHash")
-        lastSequence = try o.integer("lastSequence")
-        previousHeaderHash = try o.hex("previousHeaderHash")
+        let eventsConsistency: BatchRecord.Consistency = Consistency(fromSize: try c.integer("fromSize"), proof: try c.hexList("proof"))
+        let eventsRoot: String = try o.hex("eventsRoot")
+        let firstSequence: UInt64 = try o.integer("firstSequence")
+        let haltedMarkets: [UInt32] = try o.ascendingU32("haltedMarkets")
+        let headerHash: String = try o.hex("headerHash")
+        let lastSequence: UInt64 = try o.integer("lastSequence")
+        let previousHeaderHash: String = try o.hex("previousHeaderHash")
         let g = try o.object("signature", fields: ["r", "s", "v"])
         let r = try g.hex("r"), s = try g.hex("s")
         let v: UInt8 = try g.integer("v")
         guard v == 27 || v == 28 else { throw .outOfRange(path: JSONPath.member(g.path, "v")) }
-        signature = Signature(r: r, s: s, v: v)
-        signer = try o.hex("signer", bytes: 20)
-        stateRoot = try o.hex("stateRoot")
-        venueId = try o.integer("venueId")
+        let signature: BatchRecord.Signature = Signature(r: r, s: s, v: v)
+        let signer: String = try o.hex("signer", bytes: 20)
+        let stateRoot: String = try o.hex("stateRoot")
+        let venueId: UInt64 = try o.integer("venueId")
+        self.init(memberwise: batchIndex, venueId: venueId, previousHeaderHash: previousHeaderHash, firstSequence: firstSequence, lastSequence: lastSequence, enclaveTime: enclaveTime, eventsRoot: eventsRoot, stateRoot: stateRoot, accountCount: accountCount, decisionsRoot: decisionsRoot, decisionCount: decisionCount, haltedMarkets: haltedMarkets, headerHash: headerHash, digest: digest, signer: signer, signature: signature, eventsConsistency: eventsConsistency)
     }
 }
 
@@ -144,31 +146,32 @@ extension DecisionRecord {
     /// `side` and `reason` must agree with `isBuy` and `reasonCode` (`mismatch`).
     public init(jsonLine line: some Collection<UInt8>) throws(RecordError) {
         let o = try ObjectReader(try JSONLines.object(ArraySlice(line)), path: "$", fields: Self.fields)
-        account = try o.hex("account")
-        autoDeleveraged = try o.integer("autoDeleveraged")
-        bankruptcyPrice = try o.integer("bankruptcyPrice")
-        batchIndex = try o.integer("batchIndex")
-        enclaveTime = try o.integer("enclaveTime")
-        equity = try o.integer("equity")
-        filledOnBook = try o.integer("filledOnBook")
-        isBuy = try o.bool("isBuy")
-        leafIndex = try o.integer("leafIndex")
-        maintenanceRequirement = try o.integer("maintenanceRequirement")
-        markPrice = try o.integer("markPrice")
-        market = try o.integer("market")
-        proof = try o.hexList("proof")
-        reason = try o.name("reason", in: Set(DecisionFields.Reason.allCases.map(\.name)))
-        reasonCode = try o.integer("reasonCode")
+        let account: String = try o.hex("account")
+        let autoDeleveraged: Int64 = try o.integer("autoDeleveraged")
+        let bankruptcyPrice: Int64 = try o.integer("bankruptcyPrice")
+        let batchIndex: UInt64 = try o.integer("batchIndex")
+        let enclaveTime: UInt64 = try o.integer("enclaveTime")
+        let equity: Int64 = try o.integer("equity")
+        let filledOnBook: Int64 = try o.integer("filledOnBook")
+        let isBuy: Bool = try o.bool("isBuy")
+        let leafIndex: UInt64 = try o.integer("leafIndex")
+        let maintenanceRequirement: Int64 = try o.integer("maintenanceRequirement")
+        let markPrice: Int64 = try o.integer("markPrice")
+        let market: UInt32 = try o.integer("market")
+        let proof: [String] = try o.hexList("proof")
+        let reason: String = try o.name("reason", in: Set(DecisionFields.Reason.allCases.map(\.name)))
+        let reasonCode: UInt8 = try o.integer("reasonCode")
         guard let code = DecisionFields.Reason(rawValue: reasonCode) else { throw .outOfRange(path: "$.reasonCode") }
-        sequence = try o.integer("sequence")
-        side = try o.name("side", in: ["buy", "sell"])
-        size = try o.integer("size")
-        structHash = try o.hex("structHash")
-        toInsuranceFund = try o.integer("toInsuranceFund")
-        venueId = try o.integer("venueId")
-        worstPrice = try o.integer("worstPrice")
+        let sequence: UInt64 = try o.integer("sequence")
+        let side: String = try o.name("side", in: ["buy", "sell"])
+        let size: Int64 = try o.integer("size")
+        let structHash: String = try o.hex("structHash")
+        let toInsuranceFund: Int64 = try o.integer("toInsuranceFund")
+        let venueId: UInt64 = try o.integer("venueId")
+        let worstPrice: Int64 = try o.integer("worstPrice")
         guard code.name == reason else { throw .mismatch(path: "$.reason") }
         guard side == (isBuy ? "buy" : "sell") else { throw .mismatch(path: "$.side") }
+        self.init(memberwise: venueId, sequence: sequence, enclaveTime: enclaveTime, account: account, market: market, side: side, isBuy: isBuy, size: size, markPrice: markPrice, bankruptcyPrice: bankruptcyPrice, worstPrice: worstPrice, equity: equity, maintenanceRequirement: maintenanceRequirement, reason: reason, reasonCode: reasonCode, filledOnBook: filledOnBook, toInsuranceFund: toInsuranceFund, autoDeleveraged: autoDeleveraged, batchIndex: batchIndex, leafIndex: leafIndex, structHash: structHash, proof: proof)
     }
 }
 
@@ -179,16 +182,15 @@ extension EventProofAnswer {
         let value: JSONValue
         do { value = try StrictJSON.parse(bytes) } catch { throw .json(error) }
         let o = try ObjectReader(value, path: "$", fields: ["header", "leaf", "leafIndex", "proof"])
-        header = try BatchRecord(json: try o.value("header").0, path: "$.header")
+        let header = try BatchRecord(json: try o.value("header").0, path: "$.header")
         let l = try o.object("leaf", fields: ["bodyHash", "enclaveTime", "globalSequence", "messageType"])
         let bodyHash = try l.hex("bodyHash")
         let enclaveTime: UInt64 = try l.integer("enclaveTime")
         let globalSequence: UInt64 = try l.integer("globalSequence")
         let messageType: UInt8 = try l.integer("messageType")
         guard EventLeaf.messageTypes.contains(messageType) else { throw .outOfRange(path: "$.leaf.messageType") }
-        leaf = Leaf(EventLeaf(globalSequence: globalSequence, enclaveTime: enclaveTime, messageType: messageType,
-                              bodyHash: Hash32(hex: bodyHash)!))
-        leafIndex = try o.integer("leafIndex")
-        proof = try o.hexList("proof")
+        let leaf = Leaf(EventLeaf(globalSequence: globalSequence, enclaveTime: enclaveTime, messageType: messageType,
+                                  bodyHash: Hash32(hex: bodyHash)!))
+        self.init(leafIndex: try o.integer("leafIndex"), leaf: leaf, proof: try o.hexList("proof"), header: header)
     }
 }
