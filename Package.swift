@@ -96,12 +96,15 @@ let package = Package(
             ]
         ),
 
-        // Trader / oracle SDK and its command line.
+        // Trader / oracle SDK: speaks the wire, verifies evidence and inclusion proofs.
+        .target(name: "Client", dependencies: ["SealCrypto", "Wire", "Attestation", "Commitments"]),
+        // Venue tools on top of the SDK: demo keys and venue, scenarios, load generator,
+        // transport floor, crypto baseline, liquidation drill, engine replay.
         .target(name: "CClientSys"),
         .target(
-            name: "Client",
+            name: "VenueTools",
             dependencies: [
-                "SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "CClientSys",
+                "Client", "SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "CClientSys",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -109,6 +112,7 @@ let package = Package(
             name: "sealstream-client",
             dependencies: [
                 "Client",
+                "VenueTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -132,9 +136,16 @@ let package = Package(
         .testTarget(name: "CommitmentsTests", dependencies: ["Commitments", "SealCrypto"]),
         .testTarget(name: "TPMTests", dependencies: ["CTPM"]),
         .testTarget(name: "AttestationTests", dependencies: ["Attestation", "SealCrypto"], exclude: ["Fixtures"]),
-        .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine", "Commitments"]),
+        .testTarget(
+            name: "EnclaveCoreTests",
+            dependencies: ["EnclaveCore", "Client", "VenueTools", "SealCrypto", "Wire", "Engine", "Commitments"]
+        ),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
+        .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Client", "Wire", "SealCrypto", "Attestation", "Engine", "Commitments"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Client", "VenueTools", "Wire", "SealCrypto", "Attestation", "Engine", "Commitments"]
+        ),
     ]
 )

@@ -5,6 +5,7 @@ import Client
 import Foundation
 import SealCrypto
 import Testing
+import VenueTools
 import Wire
 
 @Suite("Pipeline with real processes", .serialized)
