@@ -130,22 +130,29 @@ let package = Package(
             path: "attestation"
         ),
 
-        // Tests.
-        .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire"]),
-        .testTarget(name: "CommitmentsTests", dependencies: ["Commitments", "SealCrypto"]),
-        .testTarget(name: "TPMTests", dependencies: ["CTPM"]),
-        .testTarget(name: "AttestationTests", dependencies: ["Attestation", "SealCrypto"], exclude: ["Fixtures"]),
+        // Tests. TestSupport holds the helpers they share (seeded RNG, hex test vectors,
+        // tools and scratch directories, a test CA); it depends on no project module, so
+        // it never decodes a known answer with the code under test.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
+        .testTarget(name: "CommitmentsTests", dependencies: ["Commitments", "SealCrypto", "TestSupport"]),
+        .testTarget(name: "TPMTests", dependencies: ["CTPM", "TestSupport"]),
+        .testTarget(
+            name: "AttestationTests", dependencies: ["Attestation", "SealCrypto", "TestSupport"], exclude: ["Fixtures"]
+        ),
         .testTarget(
             name: "EnclaveCoreTests",
             dependencies: ["EnclaveCore", "Client", "VenueTools", "SealCrypto", "Wire", "Engine", "Commitments"]
         ),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Client", "VenueTools", "Wire", "SealCrypto", "Attestation", "Engine", "Commitments"]
+            dependencies: [
+                "Client", "VenueTools", "Wire", "SealCrypto", "Attestation", "Engine", "Commitments", "TestSupport",
+            ]
         ),
     ]
 )

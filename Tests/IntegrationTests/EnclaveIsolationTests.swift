@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Attestation
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("Enclave isolation", .serialized)
@@ -16,7 +17,7 @@ struct EnclaveIsolationTests {
                                     "CSecp256k1", "COpenSSL", "Commitments", "Wire", "Engine", "Attestation"])
         // And the binary carries no NIO symbols.
         let binary = try Array(Data(contentsOf: URL(fileURLWithPath: try Binaries.path("sealstream-enclave"))))
-        #expect(!contains(binary, Array("NIOPosix".utf8)) && !contains(binary, Array("NIOCore".utf8)))
+        #expect(!occurs(Array("NIOPosix".utf8), in: binary) && !occurs(Array("NIOCore".utf8), in: binary))
     }
 
     /// The worker confines itself and says so truthfully in its evidence.

@@ -4,6 +4,7 @@ import Glibc
 import Client
 import Foundation
 import SealCrypto
+import TestSupport
 import Testing
 import VenueTools
 import Wire
@@ -148,7 +149,7 @@ struct PipelineTests {
         #expect(!files.isEmpty)
         for file in files {
             let bytes = try Array(Data(contentsOf: file))
-            #expect(!contains(bytes, needle), "\(file.lastPathComponent) holds no plaintext")
+            #expect(!occurs(needle, in: bytes), "\(file.lastPathComponent) holds no plaintext")
         }
     }
 
