@@ -45,12 +45,12 @@ let package = Package(
         ),
 
         // Pure and wrapper modules.
-        .target(name: "SealCrypto", dependencies: ["CSodium", "CSecp256k1", "COpenSSL"]),
+        .target(name: "SealCrypto", dependencies: ["Wire", "CSodium", "CSecp256k1", "COpenSSL"]),
         // Public, verifiable outputs: RFC 6962 trees, EIP-712, batch headers. Pure.
         .target(name: "Commitments", dependencies: ["SealCrypto"]),
         .target(name: "Wire"),
         .target(name: "Engine", dependencies: ["Wire"]),
-        .target(name: "Attestation", dependencies: ["SealCrypto"]),
+        .target(name: "Attestation", dependencies: ["SealCrypto", "Wire"]),
 
         // Enclave: library (worker state machine) and the measured executable.
         .target(
