@@ -37,7 +37,8 @@ private final class TestEK: Sendable {
 
     init(bits: Int = 2048) throws {
         directory = try makeScratchDirectory("mkcred")
-        try openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:\(bits)", "-out", "ek.key"], in: directory)
+        try openssl(
+            ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:\(bits)", "-out", "ek.key"], in: directory)
         try openssl(["pkey", "-in", "ek.key", "-pubout", "-out", "ek.pem"], in: directory)
         try openssl(["pkey", "-in", "ek.key", "-pubout", "-outform", "DER", "-out", "ek.der"], in: directory)
         publicKeyDER = Array(try Data(contentsOf: directory.appendingPathComponent("ek.der")))

@@ -78,7 +78,8 @@ public func runTool(
 /// A fresh, empty directory under the system's temporary directory, named after `label`.
 /// The caller removes it.
 public func makeScratchDirectory(_ label: String) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("sealstream-\(label)-\(UUID().uuidString.prefix(8))")
+    let url = FileManager.default.temporaryDirectory
+        .appendingPathComponent("sealstream-\(label)-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
