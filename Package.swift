@@ -45,7 +45,7 @@ let package = Package(
         ),
 
         // Pure and wrapper modules.
-        .target(name: "SealCrypto", dependencies: ["CSodium", "CSecp256k1", "COpenSSL"]),
+        .target(name: "SealCrypto", dependencies: ["Wire", "CSodium", "CSecp256k1", "COpenSSL"]),
         // Public, verifiable outputs: RFC 6962 trees, EIP-712, batch headers. Pure.
         .target(name: "Commitments", dependencies: ["SealCrypto"]),
         // The verifier's half (strict record readers, OutputVerifier): not in the enclave.
@@ -55,13 +55,13 @@ let package = Package(
         .target(name: "Wire"),
         .target(name: "Engine", dependencies: ["Wire"]),
         // The evidence format (what the enclave produces).
-        .target(name: "Attestation", dependencies: ["SealCrypto"]),
+        .target(name: "Attestation", dependencies: ["SealCrypto", "Wire"]),
         // The verifier's half, which the enclave does not link: X.509 chains, RSA-OAEP,
         // the TPM KDF and PEM (AuditCrypto, libcrypto's second importer, kept apart so the
         // measured worker carries no verifier code); policies, quote verification and
         // MakeCredential (AttestationVerifier).
         .target(name: "AuditCrypto", dependencies: ["SealCrypto", "COpenSSL"]),
-        .target(name: "AttestationVerifier", dependencies: ["Attestation", "AuditCrypto", "SealCrypto"]),
+        .target(name: "AttestationVerifier", dependencies: ["Attestation", "AuditCrypto", "SealCrypto", "Wire"]),
 
         // Enclave: library (worker state machine) and the measured executable.
         .target(
@@ -108,13 +108,17 @@ let package = Package(
             ]
         ),
 
-        // Trader / oracle SDK and its command line.
-        .target(name: "CClientSys"),
+        // Trader / oracle SDK: speaks the wire, verifies evidence and inclusion proofs.
         .target(
             name: "Client",
+            dependencies: ["SealCrypto", "Wire", "Attestation", "AttestationVerifier", "Commitments", "OutputVerification"]),
+        // Venue tools on top of the SDK: demo keys and venue, scenarios, load generator,
+        // transport floor, crypto baseline, liquidation drill, engine replay.
+        .target(name: "CClientSys"),
+        .target(
+            name: "VenueTools",
             dependencies: [
-                "SealCrypto", "Wire", "Engine", "Attestation", "AttestationVerifier", "Commitments", "OutputVerification",
-                "CClientSys",
+                "Client", "SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "CClientSys",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -122,6 +126,7 @@ let package = Package(
             name: "sealstream-client",
             dependencies: [
                 "Client",
+                "VenueTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -142,25 +147,34 @@ let package = Package(
             path: "attestation"
         ),
 
-        // Tests.
-        .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto", "AuditCrypto"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire"]),
-        .testTarget(name: "CommitmentsTests", dependencies: ["Commitments", "OutputVerification", "SealCrypto", "StrictJSON"]),
-        .testTarget(name: "TPMTests", dependencies: ["CTPM"]),
+        // Tests. TestSupport holds the helpers they share (seeded RNG, hex test vectors,
+        // tools and scratch directories, a test CA); it depends on no project module, so
+        // it never decodes a known answer with the code under test.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto", "AuditCrypto", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
         .testTarget(
-            name: "AttestationTests", dependencies: ["Attestation", "AttestationVerifier", "AuditCrypto", "SealCrypto"],
+            name: "CommitmentsTests",
+            dependencies: ["Commitments", "OutputVerification", "SealCrypto", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "TPMTests", dependencies: ["CTPM", "TestSupport"]),
+        .testTarget(
+            name: "AttestationTests",
+            dependencies: ["Attestation", "AttestationVerifier", "AuditCrypto", "SealCrypto", "TestSupport"],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "EnclaveCoreTests",
-            dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine", "Commitments", "OutputVerification"]),
+            dependencies: [
+                "EnclaveCore", "Client", "VenueTools", "SealCrypto", "Wire", "Engine", "Commitments", "OutputVerification",
+            ]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire"]),
+        .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire", "TestSupport"]),
         .testTarget(name: "HostTests", dependencies: ["Host", "Commitments"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Client", "Wire", "SealCrypto", "Attestation", "AttestationVerifier", "Engine", "Commitments",
-                "OutputVerification",
+                "Client", "VenueTools", "Wire", "SealCrypto", "Attestation", "AttestationVerifier", "Engine", "Commitments",
+                "OutputVerification", "TestSupport",
             ]),
     ]
 )

@@ -133,7 +133,7 @@ struct Measure: ParsableCommand {
         }
     }
 
-    static func hex(_ bytes: [UInt8]) -> String { HexDigits.encode(bytes) }
+    static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 }
 
 struct Verify: ParsableCommand {
@@ -408,7 +408,7 @@ struct Challenge: ParsableCommand {
         if address.hasPrefix("http://") { address.removeFirst("http://".count) }
         while address.hasSuffix("/") { address.removeLast() }
         let nonce = Sodium.randomBytes(32)
-        let hex = HexDigits.encode(nonce)
+        let hex = Hex.encode(nonce)
         let response = try HTTPFetch.get(address, path: "/v1/evidence?nonce=\(hex)")
         guard response.status == 200 else {
             FileHandle.standardError.write(Data("attestation: \(url) answered \(response.status): \(String(decoding: response.body, as: UTF8.self))\n".utf8))
@@ -499,7 +499,7 @@ struct Enroll: ParsableCommand {
         default:
             throw fail("unexpected answer \(reply.type)")
         }
-        let name = HexDigits.encode(akName)
+        let name = Hex.encode(akName)
         if !policyValue.akNames.contains(where: { $0.lowercased() == name }) { policyValue.akNames.append(name) }
         try Data(try policyValue.encoded()).write(to: URL(fileURLWithPath: policyOut))
         print("AK \(name) is in the TPM of the certified EK (\(ek.subject)); pinned in \(policyOut)")

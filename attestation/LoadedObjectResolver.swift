@@ -1,6 +1,7 @@
 import Attestation
 import Foundation
 import SealCrypto
+import Wire
 
 /// Predicts the loaded objects of docs/ATTESTATION.md §2 for an enclave executable on
 /// this machine: the dynamic loader's own resolution (`ld.so --list`, which maps the
@@ -44,7 +45,7 @@ enum LoadedObjectResolver {
             paths.insert(URL(fileURLWithPath: String(target[..<paren.lowerBound])).resolvingSymlinksInPath().path)
         }
         let objects = try paths.map { path in
-            LoadedObject(path: path, sha256: HexDigits.encode(SHA256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: path))))))
+            LoadedObject(path: path, sha256: Hex.encode(SHA256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: path))))))
         }
         return LoadedObjects.sorted(objects)
     }

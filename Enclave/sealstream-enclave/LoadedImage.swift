@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Attestation
 import SealCrypto
+import Wire
 
 /// What executes in this process besides its own executable, and the start-up refusals
 /// that keep it measured (docs/ATTESTATION.md §2).
@@ -78,7 +79,7 @@ enum LoadedImage {
                 throw Failure(description: "\(mapping.path) is no longer the file that is mapped")
             }
             let bytes = try FileIO.read(mapping.path)
-            objects.append(LoadedObject(path: mapping.path, sha256: HexDigits.encode(SHA256.hash(bytes))))
+            objects.append(LoadedObject(path: mapping.path, sha256: Hex.encode(SHA256.hash(bytes))))
         }
         let sorted = LoadedObjects.sorted(objects)
         do { try LoadedObjects.validate(sorted) } catch { throw Failure(description: "loaded objects: \(error)") }

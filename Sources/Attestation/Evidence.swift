@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import SealCrypto
+import Wire
 
 /// How the evidence was produced. Bound into the evidence; verifiers refuse the
 /// simulated modes unless told otherwise.
@@ -189,7 +190,7 @@ public struct Evidence: Codable, Equatable, Sendable {
 
     /// Bytes of lower- or upper-case hex without prefix; nil on odd length or a non-hex
     /// character.
-    public static func hexBytes(_ s: String) -> [UInt8]? { HexDigits.decode(s) }
+    public static func hexBytes(_ s: String) -> [UInt8]? { Hex.decode(s, allowingPrefix: false) }
 }
 
 /// Why evidence could not be parsed.
@@ -418,4 +419,4 @@ extension AttestationMode {
 }
 
 /// Lower-case hex.
-package func hexString(_ bytes: [UInt8]) -> String { HexDigits.encode(bytes) }
+package func hexString(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }

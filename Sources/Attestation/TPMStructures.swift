@@ -1,4 +1,5 @@
 import SealCrypto
+import Wire
 
 // The TPM 2.0 structures a quote is made of (TPM 2.0 Library, Part 2), parsed strictly
 // from their big-endian marshalled form and marshalled back. Parsers bound every size
@@ -153,7 +154,8 @@ public enum TPMStructureError: Error, Equatable, Sendable, CustomStringConvertib
 
 // MARK: - Reader and writer
 
-/// Big-endian cursor over marshalled bytes; every read is bounds-checked.
+/// Big-endian cursor over marshalled bytes; every read is bounds-checked. The reading is
+/// Wire's `ByteReader`; this adds the TPM's field names to the errors and TPM2B sizes.
 struct TPMReader {
     private let bytes: [UInt8]
     private(set) var offset = 0
@@ -162,24 +164,41 @@ struct TPMReader {
 
     var remaining: Int { bytes.count - offset }
 
-    mutating func bytes(_ count: Int, _ field: String) throws(TPMStructureError) -> [UInt8] {
-        guard count >= 0, count <= remaining else { throw .truncated(field: field, offset: offset) }
-        defer { offset += count }
-        return Array(bytes[offset..<offset + count])
+    /// Runs `read` on a `ByteReader` at the current offset and advances past what it
+    /// consumed; a short read is `.truncated` at `field`.
+    private mutating func read<T>(
+        _ field: String, _ read: (inout ByteReader) throws(WireError) -> T
+    ) throws(TPMStructureError) -> T {
+        let start = offset
+        let outcome: (value: T, end: Int)? = bytes.withUnsafeBytes { raw in
+            var reader = ByteReader(raw, offset: start)
+            guard let value = try? read(&reader) else { return nil }
+            return (value, reader.offset)
+        }
+        guard let outcome else { throw .truncated(field: field, offset: start) }
+        offset = outcome.end
+        return outcome.value
     }
 
-    mutating func u8(_ field: String) throws(TPMStructureError) -> UInt8 { try bytes(1, field)[0] }
+    mutating func bytes(_ count: Int, _ field: String) throws(TPMStructureError) -> [UInt8] {
+        guard count >= 0 else { throw .truncated(field: field, offset: offset) }
+        return try read(field) { (r) throws(WireError) in try r.readBytes(count) }
+    }
+
+    mutating func u8(_ field: String) throws(TPMStructureError) -> UInt8 {
+        try read(field) { (r) throws(WireError) in try r.readUInt8() }
+    }
 
     mutating func u16(_ field: String) throws(TPMStructureError) -> UInt16 {
-        try bytes(2, field).reduce(0) { $0 << 8 | UInt16($1) }
+        try read(field) { (r) throws(WireError) in try r.readUInt16() }
     }
 
     mutating func u32(_ field: String) throws(TPMStructureError) -> UInt32 {
-        try bytes(4, field).reduce(0) { $0 << 8 | UInt32($1) }
+        try read(field) { (r) throws(WireError) in try r.readUInt32() }
     }
 
     mutating func u64(_ field: String) throws(TPMStructureError) -> UInt64 {
-        try bytes(8, field).reduce(0) { $0 << 8 | UInt64($1) }
+        try read(field) { (r) throws(WireError) in try r.readUInt64() }
     }
 
     mutating func algorithm(_ field: String) throws(TPMStructureError) -> TPMAlgorithmID {
@@ -198,25 +217,23 @@ struct TPMReader {
     }
 }
 
-/// Big-endian marshalling.
+/// Big-endian marshalling through Wire's `ByteWriter`, with TPM2B sizes.
 struct TPMWriter {
-    private(set) var bytes: [UInt8] = []
+    private var writer = ByteWriter()
 
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u16(_ v: UInt16) { bytes += [UInt8(v >> 8), UInt8(v & 0xff)] }
-    mutating func u32(_ v: UInt32) {
-        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8((v >> UInt32(shift)) & 0xff)) }
-    }
-    mutating func u64(_ v: UInt64) {
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((v >> UInt64(shift)) & 0xff)) }
-    }
+    var bytes: [UInt8] { writer.bytes }
+
+    mutating func u8(_ v: UInt8) { writer.write(v) }
+    mutating func u16(_ v: UInt16) { writer.write(v) }
+    mutating func u32(_ v: UInt32) { writer.write(v) }
+    mutating func u64(_ v: UInt64) { writer.write(v) }
     mutating func algorithm(_ a: TPMAlgorithmID) { u16(a.rawValue) }
-    mutating func raw(_ b: [UInt8]) { bytes += b }
+    mutating func raw(_ b: [UInt8]) { writer.write(bytes: b) }
 
     mutating func sized(_ b: [UInt8], _ field: String, max: Int) throws(TPMStructureError) {
         guard b.count <= max else { throw .sizeTooLarge(field: field, limit: max, actual: b.count) }
         u16(UInt16(b.count))
-        bytes += b
+        writer.write(bytes: b)
     }
 }
 

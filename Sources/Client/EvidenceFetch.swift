@@ -50,21 +50,13 @@ public enum EvidenceFetch {
                 }
                 return evidence
             case .refusal:
-                let r = try decode(frame.body, Refusal.decode)
+                let r = try Reply.decode(frame.body, Refusal.decode)
                 throw .refused(r.reason)
             case .notice:
                 continue
             default:
                 throw .unexpectedFrame("\(frame.type) while waiting for evidence")
             }
-        }
-    }
-
-    static func decode<T>(_ body: [UInt8], _ f: (UnsafeRawBufferPointer) throws(WireError) -> T) throws(ClientError) -> T {
-        do {
-            return try body.withUnsafeBytes { (raw) throws(WireError) -> T in try f(raw) }
-        } catch {
-            throw .wire(error as! WireError)
         }
     }
 }

@@ -1,4 +1,5 @@
 import COpenSSL
+import Wire
 
 // NIST P-256 (secp256r1) ECDSA over SHA-256 digests, through libcrypto's EVP and
 // OSSL_PARAM APIs (none of them deprecated in OpenSSL 3). The TPM attestation key is a
@@ -72,7 +73,7 @@ public final class P256PublicKey: @unchecked Sendable, Equatable, CustomStringCo
 
 
 
-    public var description: String { "P256PublicKey(\(HexDigits.encode(uncompressedPoint)))" }
+    public var description: String { "P256PublicKey(\(Hex.encode(uncompressedPoint)))" }
 
     public static func == (lhs: P256PublicKey, rhs: P256PublicKey) -> Bool { lhs.x == rhs.x && lhs.y == rhs.y }
 
@@ -228,7 +229,7 @@ public final class P256SigningKey: @unchecked Sendable, CustomStringConvertible 
 enum P256 {
     /// The field prime p = 2²⁵⁶ − 2²²⁴ + 2¹⁹² + 2⁹⁶ − 1, big-endian.
     static let fieldPrime: [UInt8] =
-        HexDigits.decode("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff")!
+        Hex.decode("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff")!
 }
 
 // MARK: - libcrypto helpers

@@ -1,4 +1,5 @@
 import CSecp256k1
+import Wire
 
 // secp256k1 ECDSA with Ethereum conventions, over libsecp256k1 (0.2.0 or later). This is
 // the only file that imports CSecp256k1; no C type leaves it.
@@ -17,7 +18,7 @@ public struct EthereumAddress: Hashable, Sendable, CustomStringConvertible {
     public init?(hex: String) {
         var digits = Substring(hex)
         if digits.hasPrefix("0x") || digits.hasPrefix("0X") { digits = digits.dropFirst(2) }
-        guard let bytes = HexDigits.decode(digits), bytes.count == Self.byteCount else { return nil }
+        guard let bytes = Hex.decode(digits, allowingPrefix: false), bytes.count == Self.byteCount else { return nil }
         self.bytes = bytes
     }
 
@@ -36,12 +37,12 @@ public struct EthereumAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `0x` followed by 40 lower-case hex digits.
-    public var hex: String { "0x" + HexDigits.encode(bytes) }
+    public var hex: String { "0x" + Hex.encode(bytes) }
 
     /// EIP-55 mixed-case checksum form: hex digit i is upper case when nibble i of
     /// keccak256(lower-case hex without `0x`) is 8 or more.
     public var checksummed: String {
-        let lower = Array(HexDigits.encode(bytes).utf8)
+        let lower = Array(Hex.encode(bytes).utf8)
         let hash = Keccak256.hash(lower)
         var out = Array("0x".utf8)
         out.reserveCapacity(2 + lower.count)
@@ -180,10 +181,10 @@ public enum Secp256k1 {
 
     /// The group order n, big-endian.
     static let order: [UInt8] =
-        HexDigits.decode("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")!
+        Hex.decode("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")!
     /// ⌊n / 2⌋, big-endian: the largest s Ethereum accepts (OpenZeppelin `ECDSA`).
     static let halfOrder: [UInt8] =
-        HexDigits.decode("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0")!
+        Hex.decode("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0")!
 
     /// The address whose key signed `digest` (32 bytes), as `ecrecover` computes it, with
     /// the checks Ethereum verifiers add: throws `signatureOutOfRange` when r or s is zero
@@ -253,47 +254,4 @@ final class Secp256k1Context: @unchecked Sendable {
     }
 
     deinit { secp256k1_context_destroy(pointer) }
-}
-
-// MARK: - Hex
-
-/// Hex without a prefix for public values: lower-case out, either case in. The one codec
-/// of the modules above SealCrypto that do not depend on Wire (whose `Hex` also takes a
-/// 0x prefix).
-public enum HexDigits {
-    private static let digits = Array("0123456789abcdef".utf8)
-
-    public static func encode(_ bytes: [UInt8]) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Either case, no prefix; nil on odd length or a non-hex character.
-    public static func decode(_ string: some StringProtocol) -> [UInt8]? {
-        let utf8 = Array(string.utf8)
-        guard utf8.count % 2 == 0 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(utf8.count / 2)
-        var i = 0
-        while i < utf8.count {
-            guard let hi = value(utf8[i]), let lo = value(utf8[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
-    }
-
-    private static func value(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }

@@ -1,10 +1,12 @@
-/// Lower-case hexadecimal encoding for keys, hashes and nonces in JSON and logs of
-/// public values. Never used on secrets.
+/// The project's one hex codec, for keys, hashes, nonces and addresses in JSON, configs
+/// and logs of public values. Never used on secrets. Lower-case out; either case in.
 public enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
 
+    /// Two lower-case digits a byte, no prefix.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var out = [UInt8]()
+        out.reserveCapacity(bytes.underestimatedCount * 2)
         for b in bytes {
             out.append(digits[Int(b >> 4)])
             out.append(digits[Int(b & 0x0f)])
@@ -12,19 +14,25 @@ public enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Decodes hex (either case, optional `0x` prefix); nil on odd length or a bad digit.
-    public static func decode(_ string: String) -> [UInt8]? {
-        var s = Substring(string)
-        if s.hasPrefix("0x") { s = s.dropFirst(2) }
-        let utf8 = Array(s.utf8)
+    /// Decodes hex digits of either case after an optional `0x` (configs, command lines);
+    /// nil on odd length or a non-hex character.
+    public static func decode(_ string: String) -> [UInt8]? { decode(string, allowingPrefix: true) }
+
+    /// Decodes hex digits of either case; nil on odd length or a non-hex character.
+    /// A leading `0x` is skipped when `allowingPrefix` and is an error otherwise
+    /// (evidence and policy fields, which carry bare digits).
+    public static func decode(_ string: some StringProtocol, allowingPrefix: Bool) -> [UInt8]? {
+        var utf8 = Substring(string).utf8
+        if allowingPrefix, utf8.starts(with: "0x".utf8) { utf8 = utf8.dropFirst(2) }
         guard utf8.count % 2 == 0 else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(utf8.count / 2)
-        var i = 0
-        while i < utf8.count {
-            guard let hi = value(utf8[i]), let lo = value(utf8[i + 1]) else { return nil }
+        var i = utf8.startIndex
+        while i != utf8.endIndex {
+            let j = utf8.index(after: i)
+            guard let hi = value(utf8[i]), let lo = value(utf8[j]) else { return nil }
             out.append(hi << 4 | lo)
-            i += 2
+            i = utf8.index(after: j)
         }
         return out
     }

@@ -3,6 +3,7 @@ import Client
 import Engine
 import Foundation
 import SealCrypto
+import VenueTools
 import Wire
 
 @main

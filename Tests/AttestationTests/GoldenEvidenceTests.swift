@@ -1,6 +1,7 @@
 import Foundation
 import AuditCrypto
 import SealCrypto
+import TestSupport
 import Testing
 
 import Attestation
@@ -40,13 +41,11 @@ private enum Golden {
     static func bytes(_ hex: String) -> [UInt8] { Evidence.hexBytes(hex)! }
 }
 
-private func hex(_ bytes: [UInt8]) -> String { HexDigits.encode(bytes) }
-
 /// `hexString` with bit `bit` (0 = most significant of byte 0) flipped.
 private func flip(_ hexString: String, byte: Int, mask: UInt8 = 0x01) -> String {
     var b = Evidence.hexBytes(hexString)!
     b[byte] ^= mask
-    return hex(b)
+    return toHex(b)
 }
 
 /// Verifies `evidence` (re-encoded) against `policy`; returns the report.
@@ -80,40 +79,6 @@ private enum QuoteOffsets {
     static let length = pcrDigest + 32
 }
 
-/// Runs `executable` with `arguments` in `directory`; (status, stdout + stderr).
-@discardableResult
-private func run(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws -> (
-    status: Int32, output: String
-) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let directory { process.currentDirectoryURL = directory }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-private func scratchDirectory(_ label: String) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("golden-\(label)-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
-/// A tool from bootstrap (scripts/bootstrap.sh); fails the test with an install hint when
-/// it is missing.
-private func tool(_ name: String, package: String) throws -> String {
-    let path = "/usr/bin/\(name)"
-    try #require(
-        FileManager.default.isExecutableFile(atPath: path),
-        "\(path) not found: apt-get install \(package) (or run scripts/bootstrap.sh)")
-    return path
-}
-
 // MARK: - Golden evidence verifies
 
 @Suite("Golden evidence (recorded swtpm and software runs)")
@@ -121,7 +86,7 @@ struct GoldenEvidenceTests {
     @Test("The golden swtpm evidence passes every check with the recorded nonce and policy")
     func swtpmPasses() throws {
         let evidence = try Golden.swtpmEvidence
-        #expect(evidence.mode == .swtpm && evidence.nonce == hex(Golden.swtpmNonce))
+        #expect(evidence.mode == .swtpm && evidence.nonce == toHex(Golden.swtpmNonce))
         #expect(evidence.attestation?.ekCertificate != nil)
         let report = try verify(evidence)
         #expect(report.ok && report.simulated && report.mode == .swtpm, "\(report.failedChecks)")
@@ -209,7 +174,7 @@ struct GoldenEvidenceRefuseTests {
         #expect(unanchored.ok && unanchored[.nonce]?.detail.contains("freshness not established") == true)
         // Claiming the other nonce in the JSON does not help: the quote binds the preimage's.
         var claimed = try Golden.swtpmEvidence
-        claimed.nonce = hex(other)
+        claimed.nonce = toHex(other)
         #expect(failing(try verify(claimed, nonce: other)) == ["preimage", "nonce"])
     }
 
@@ -217,7 +182,7 @@ struct GoldenEvidenceRefuseTests {
     func reusedNonce() throws {
         let first = try verify(try Golden.swtpmEvidence, state: VerifierState())
         let state = try #require(first.nextState)
-        #expect(first.ok && state.usedNonces == [hex(SHA256.hash(Golden.swtpmNonce))])
+        #expect(first.ok && state.usedNonces == [toHex(SHA256.hash(Golden.swtpmNonce))])
         let second = try verify(try Golden.swtpmEvidence, state: state)
         #expect(failing(second) == ["nonce"] && second.nextState == nil)
         #expect(second[.nonce]?.detail.contains("already accepted") == true)
@@ -234,7 +199,7 @@ struct GoldenEvidenceRefuseTests {
         var bytes = Golden.bytes(retyped.attestation!.quote)
         #expect(bytes[QuoteOffsets.type] == 0x80 && bytes[QuoteOffsets.type + 1] == 0x18)
         bytes[QuoteOffsets.type + 1] = 0x17
-        retyped.attestation!.quote = hex(bytes)
+        retyped.attestation!.quote = toHex(bytes)
         let report = try verify(retyped)
         #expect(failing(report).isSuperset(of: ["quote.type", "quote.signature", "parse"]), "\(report.failedChecks)")
         #expect(!report.ok)
@@ -247,7 +212,7 @@ struct GoldenEvidenceRefuseTests {
         let akName = try TPMTPublic.name(publicArea: Golden.bytes(try Golden.swtpmEvidence.attestation!.akPublic))
         certify.attested = .certify(name: akName, qualifiedName: golden.qualifiedSigner)
         var evidence = try Golden.swtpmEvidence
-        evidence.attestation!.quote = hex(try certify.marshal())
+        evidence.attestation!.quote = toHex(try certify.marshal())
         let typed = try verify(evidence)
         #expect(
             failing(typed) == ["quote.signature", "quote.type", "pcr.selection", "pcr.sha1", "pcr.digest"],
@@ -264,17 +229,17 @@ struct GoldenEvidenceRefuseTests {
         // updated; with pcrs updated, the selection and digest checks do).
         var extra = try Golden.swtpmEvidence
         extra.attestation!.pcrs = [16, 23]
-        extra.attestation!.pcrValues["16"] = hex([UInt8](repeating: 0, count: 32))
+        extra.attestation!.pcrValues["16"] = toHex([UInt8](repeating: 0, count: 32))
         #expect(failing(try verify(extra)) == ["pcr.selection", "pcr.digest"])
     }
 
     @Test("A policy for another enclave binary fails `measurement` only")
     func wrongEnclaveBinary() throws {
         var policy = try Golden.swtpmPolicy
-        policy.measurement = hex(SHA256.hash(Array("another sealstream-enclave build".utf8)))
+        policy.measurement = toHex(SHA256.hash(Array("another sealstream-enclave build".utf8)))
         #expect(failing(try verify(try Golden.swtpmEvidence, policy: policy)) == ["measurement"])
         var config = try Golden.swtpmPolicy
-        config.configHash = hex(SHA256.hash(Array("another venue.json".utf8)))
+        config.configHash = toHex(SHA256.hash(Array("another venue.json".utf8)))
         #expect(failing(try verify(try Golden.swtpmEvidence, policy: config)) == ["configHash"])
     }
 
@@ -292,7 +257,7 @@ struct GoldenEvidenceRefuseTests {
         lax.allowedModes = [.swtpm, .tpm]
         lax.ekRoots = lax.swtpmEKRoots
         lax.akNames = [
-            hex(try TPMTPublic.name(publicArea: Golden.bytes(try Golden.swtpmEvidence.attestation!.akPublic)))
+            toHex(try TPMTPublic.name(publicArea: Golden.bytes(try Golden.swtpmEvidence.attestation!.akPublic)))
         ]
         #expect(failing(try verify(evidence, policy: lax, allowSimulated: false)) == ["preimage", "pcr.selection"])
         // The same lax policy still accepts the honest evidence (it is the relabel that fails).
@@ -301,7 +266,7 @@ struct GoldenEvidenceRefuseTests {
 
     @Test("A swapped enclave key fails `preimage`; re-binding it fails quote.extraData")
     func swappedEnclaveKey() throws {
-        let attackerKey = hex(SHA256.hash(Array("attacker x25519 key".utf8)))
+        let attackerKey = toHex(SHA256.hash(Array("attacker x25519 key".utf8)))
         // Only the claim changed: the quote still binds the real key.
         var claimed = try Golden.swtpmEvidence
         claimed.enclaveKey = attackerKey
@@ -312,7 +277,7 @@ struct GoldenEvidenceRefuseTests {
         var rebound = claimed
         var preimage = try ReportPreimage.parse(Golden.bytes(claimed.reportPreimage!))
         preimage.enclaveKey = Golden.bytes(attackerKey)
-        rebound.reportPreimage = hex(try preimage.bytes())
+        rebound.reportPreimage = toHex(try preimage.bytes())
         #expect(failing(try verify(rebound)) == ["quote.extraData"])
         // A preimage that does not parse at all.
         var broken = try Golden.swtpmEvidence
@@ -323,16 +288,16 @@ struct GoldenEvidenceRefuseTests {
     @Test("An EK certificate from an untrusted CA fails ek.chain only")
     func untrustedEKRoot() throws {
         // A root made now with openssl, with the same subject as swtpm_localca's root.
-        let directory = try scratchDirectory("ekroot")
+        let directory = try makeScratchDirectory("ekroot")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let openssl = try tool("openssl", package: "openssl")
-        let made = try run(
+        let openssl = try executable("openssl", package: "openssl")
+        let made = try runTool(
             openssl,
             [
                 "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
                 "-subj", "/CN=swtpm-localca-rootca", "-keyout", "root.key", "-out", "root.pem",
             ], in: directory)
-        try #require(made.status == 0, "\(made.output)")
+        try #require(made.status == 0, "\(made.combined)")
         let otherRoot = try String(contentsOf: directory.appendingPathComponent("root.pem"), encoding: .utf8)
         var policy = try Golden.swtpmPolicy
         policy.swtpmEKRoots = [otherRoot]
@@ -358,9 +323,9 @@ struct GoldenEvidenceRefuseTests {
         var quote = try TPMSAttest.parse(Golden.bytes(evidence.attestation!.quote))
         let digest = try #require(quote.quoteInfo?.pcrDigest)
         quote.attested = .quote(TPMSQuoteInfo(pcrSelect: [TPMSPCRSelection(hash: .sha1, indices: [23])], pcrDigest: digest))
-        evidence.attestation!.quote = hex(try quote.marshal())
+        evidence.attestation!.quote = toHex(try quote.marshal())
         evidence.attestation!.pcrBank = "sha1"
-        evidence.attestation!.pcrValues = ["23": hex([UInt8](repeating: 0xab, count: 20))]
+        evidence.attestation!.pcrValues = ["23": toHex([UInt8](repeating: 0xab, count: 20))]
         #expect(
             failing(try verify(evidence))
                 == ["quote.signature", "pcr.selection", "pcr.sha1", "pcr.digest", "eventlog"])
@@ -373,7 +338,7 @@ struct GoldenEvidenceRefuseTests {
                 pcrSelect: [
                     TPMSPCRSelection(hash: .sha1, indices: [23]), TPMSPCRSelection(hash: .sha256, indices: [23]),
                 ], pcrDigest: digest))
-        both.attestation!.quote = hex(try quote2.marshal())
+        both.attestation!.quote = toHex(try quote2.marshal())
         #expect(failing(try verify(both)) == ["quote.signature", "pcr.selection", "pcr.sha1", "pcr.digest"])
     }
 
@@ -423,8 +388,8 @@ private struct Checkquote {
     let evidence: Evidence
 
     init(_ evidence: Evidence) throws {
-        executable = try tool("tpm2_checkquote", package: "tpm2-tools")
-        directory = try scratchDirectory("checkquote")
+        executable = try TestSupport.executable("tpm2_checkquote", package: "tpm2-tools")
+        directory = try makeScratchDirectory("checkquote")
         self.evidence = evidence
         let ak = try TPMTPublic.parse(Golden.bytes(evidence.attestation!.akPublic))
         try P256PublicKey(x: ak.x, y: ak.y).pem.write(
@@ -441,15 +406,15 @@ private struct Checkquote {
     func check(
         quote: [UInt8]? = nil, signature: [UInt8]? = nil, pcrValue: [UInt8]? = nil, qualifying: [UInt8]? = nil,
         list: String = "sha256:23", pcrFile: Bool = true
-    ) throws -> (status: Int32, output: String) {
+    ) throws -> ToolOutput {
         try Data(quote ?? self.quote).write(to: directory.appendingPathComponent("quote.msg"))
         try Data(signature ?? self.signature).write(to: directory.appendingPathComponent("quote.sig"))
         try Data(pcrValue ?? self.pcrValue).write(to: directory.appendingPathComponent("pcrs.bin"))
-        return try run(
+        return try runTool(
             executable,
             [
                 "-u", "ak.pem", "-m", "quote.msg", "-s", "quote.sig", "-g", "sha256", "-q",
-                hex(qualifying ?? self.qualifying), "-l", list,
+                toHex(qualifying ?? self.qualifying), "-l", list,
             ] + (pcrFile ? ["-f", "pcrs.bin"] : []), in: directory)
     }
 
@@ -457,7 +422,7 @@ private struct Checkquote {
     /// the fixes for CVE-2024-29038 (magic not checked) and CVE-2024-29039 (the -l
     /// selection not compared with the quote's).
     var isUnpatched54: Bool {
-        (try? run(executable, ["--version"]).output.contains("version=\"5.4\"")) ?? false
+        (try? runTool(executable, ["--version"]).combined.contains("version=\"5.4\"")) ?? false
     }
 
     func remove() { try? FileManager.default.removeItem(at: directory) }
@@ -470,7 +435,7 @@ struct CheckquoteDifferentialTests {
         let tool = try Checkquote(try Golden.swtpmEvidence)
         defer { tool.remove() }
         let good = try tool.check()
-        #expect(good.status == 0, "\(good.output)")
+        #expect(good.status == 0, "\(good.combined)")
         #expect(try verify(try Golden.swtpmEvidence).ok)
     }
 
@@ -484,7 +449,7 @@ struct CheckquoteDifferentialTests {
         quote[offset] ^= 1
         #expect(try tool.check(quote: quote).status != 0)
         var evidence = try Golden.swtpmEvidence
-        evidence.attestation!.quote = hex(quote)
+        evidence.attestation!.quote = toHex(quote)
         #expect(failing(try verify(evidence)).contains("quote.signature"))
     }
 
@@ -496,7 +461,7 @@ struct CheckquoteDifferentialTests {
         signature[offset] ^= 0x10
         #expect(try tool.check(signature: signature).status != 0)
         var evidence = try Golden.swtpmEvidence
-        evidence.attestation!.signature = hex(signature)
+        evidence.attestation!.signature = toHex(signature)
         #expect(failing(try verify(evidence)) == ["quote.signature"])
     }
 
@@ -511,7 +476,7 @@ struct CheckquoteDifferentialTests {
         preimage.nonce = other
         let otherQualifying = SHA256.hash(try preimage.bytes())
         let refused = try tool.check(qualifying: otherQualifying)
-        #expect(refused.status != 0, "\(refused.output)")
+        #expect(refused.status != 0, "\(refused.combined)")
         #expect(failing(try verify(evidence, nonce: other)) == ["nonce"])
     }
 
@@ -522,9 +487,9 @@ struct CheckquoteDifferentialTests {
         var value = tool.pcrValue
         value[0] ^= 1
         let refused = try tool.check(pcrValue: value)
-        #expect(refused.status != 0, "\(refused.output)")
+        #expect(refused.status != 0, "\(refused.combined)")
         var evidence = try Golden.swtpmEvidence
-        evidence.attestation!.pcrValues["23"] = hex(value)
+        evidence.attestation!.pcrValues["23"] = toHex(value)
         #expect(failing(try verify(evidence)) == ["pcr.digest", "eventlog"])
     }
 
@@ -544,11 +509,11 @@ struct CheckquoteDifferentialTests {
         #expect(failing(try verify(relabelled)).contains("preimage"))
 
         var swapped = try Golden.swtpmEvidence
-        swapped.enclaveKey = hex(SHA256.hash(Array("attacker x25519 key".utf8)))
+        swapped.enclaveKey = toHex(SHA256.hash(Array("attacker x25519 key".utf8)))
         #expect(failing(try verify(swapped)) == ["preimage"])
 
         var policy = try Golden.swtpmPolicy
-        policy.measurement = hex(SHA256.hash(Array("another build".utf8)))
+        policy.measurement = toHex(SHA256.hash(Array("another build".utf8)))
         #expect(failing(try verify(try Golden.swtpmEvidence, policy: policy)) == ["measurement"])
 
         var truncated = try Golden.swtpmEvidence
@@ -575,7 +540,7 @@ struct CheckquoteDifferentialTests {
         // value offered as PCR 16 is accepted by 5.4. Evidence making that claim fails
         // pcr.selection (and has no value for the quoted PCR 23).
         let relisted = try tool.check(list: "sha256:16")
-        if tool.isUnpatched54 { #expect(relisted.status == 0, "\(relisted.output)") }
+        if tool.isUnpatched54 { #expect(relisted.status == 0, "\(relisted.combined)") }
         var claimed = golden
         claimed.attestation!.pcrs = [16]
         claimed.attestation!.pcrValues = ["16": golden.attestation!.pcrValues["23"]!]
@@ -592,9 +557,9 @@ struct CheckquoteDifferentialTests {
         func resigned(_ attest: TPMSAttest) throws -> Evidence {
             var evidence = golden
             let (bytes, signature) = try SoftwareQuote.sign(attest, key: key)
-            evidence.attestation!.akPublic = hex(akPublic)
-            evidence.attestation!.quote = hex(bytes)
-            evidence.attestation!.signature = hex(signature)
+            evidence.attestation!.akPublic = toHex(akPublic)
+            evidence.attestation!.quote = toHex(bytes)
+            evidence.attestation!.signature = toHex(signature)
             return evidence
         }
         let honest = try resigned(attest)
@@ -606,7 +571,7 @@ struct CheckquoteDifferentialTests {
         #expect(try resignedTool.check().status == 0)
         // Pinning the golden AK's Name closes that.
         var pinned = try Golden.swtpmPolicy
-        pinned.akNames = [hex(try TPMTPublic.name(publicArea: Golden.bytes(golden.attestation!.akPublic)))]
+        pinned.akNames = [toHex(try TPMTPublic.name(publicArea: Golden.bytes(golden.attestation!.akPublic)))]
         #expect(failing(try verify(honest, policy: pinned)) == ["ak.enrolled"])
         #expect(try verify(golden, policy: pinned).ok)
 
@@ -618,7 +583,7 @@ struct CheckquoteDifferentialTests {
         let magicTool = try Checkquote(magicEvidence)
         defer { magicTool.remove() }
         let magicResult = try magicTool.check()
-        if tool.isUnpatched54 { #expect(magicResult.status == 0, "\(magicResult.output)") }
+        if tool.isUnpatched54 { #expect(magicResult.status == 0, "\(magicResult.combined)") }
         #expect(failing(try verify(magicEvidence)) == ["quote.magic"])
         // A certify structure signed by the same key: 5.4 refuses it, but only incidentally
         // ("PCR values failed to match quote's digest": it reads the attested union as a

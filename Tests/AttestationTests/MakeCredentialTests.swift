@@ -1,6 +1,7 @@
 import Foundation
 import AuditCrypto
 import SealCrypto
+import TestSupport
 import Testing
 
 @testable import Attestation
@@ -17,30 +18,14 @@ import Testing
 //    same EK has the same layout and sizes, and `unmake` opens it, so `unmake` is the
 //    reference computation and what it accepts from us a TPM accepts too.
 
-private func mkcHex(_ s: String) -> [UInt8] { HexDigits.decode(s)! }
-
 private func u16(_ bytes: [UInt8], _ at: Int) -> Int { Int(bytes[at]) << 8 | Int(bytes[at + 1]) }
 
 private struct MakeCredentialToolError: Error, CustomStringConvertible { let description: String }
 
-/// Runs `tool` in `directory`; throws on a non-zero exit, with the tool's output.
-@discardableResult
-private func mkcRun(_ tool: String, _ arguments: [String], in directory: URL) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [tool] + arguments
-    process.currentDirectoryURL = directory
-    let output = Pipe()
-    process.standardError = output
-    process.standardOutput = output
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw MakeCredentialToolError(
-            description: "\(tool) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
-    }
-    return text
+/// Runs `openssl ARGS` in `directory`; throws on a non-zero exit, with the tool's stderr.
+private func openssl(_ arguments: [String], in directory: URL) throws {
+    try runTool(try executable("openssl", package: "openssl"), arguments, in: directory)
+        .succeed("openssl \(arguments.joined(separator: " "))")
 }
 
 private let tpm2MakecredentialPath = ["/usr/bin/tpm2_makecredential", "/usr/local/bin/tpm2_makecredential"].first {
@@ -53,13 +38,11 @@ private final class TestEK: Sendable {
     let publicKeyDER: [UInt8]
 
     init(bits: Int = 2048) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("mkcred-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try mkcRun(
-            "openssl", ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:\(bits)", "-out", "ek.key"],
-            in: directory)
-        try mkcRun("openssl", ["pkey", "-in", "ek.key", "-pubout", "-out", "ek.pem"], in: directory)
-        try mkcRun("openssl", ["pkey", "-in", "ek.key", "-pubout", "-outform", "DER", "-out", "ek.der"], in: directory)
+        directory = try makeScratchDirectory("mkcred")
+        try openssl(
+            ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:\(bits)", "-out", "ek.key"], in: directory)
+        try openssl(["pkey", "-in", "ek.key", "-pubout", "-out", "ek.pem"], in: directory)
+        try openssl(["pkey", "-in", "ek.key", "-pubout", "-outform", "DER", "-out", "ek.der"], in: directory)
         publicKeyDER = Array(try Data(contentsOf: directory.appendingPathComponent("ek.der")))
     }
 
@@ -71,8 +54,7 @@ private final class TestEK: Sendable {
         let name = UUID().uuidString
         try Data(ciphertext).write(to: directory.appendingPathComponent("\(name).ct"))
         do {
-            try mkcRun(
-                "openssl",
+            try openssl(
                 [
                     "pkeyutl", "-decrypt", "-inkey", "ek.key", "-in", "\(name).ct", "-out", "\(name).pt",
                     "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
@@ -128,14 +110,14 @@ private func unmake(ek: TestEK, akName: [UInt8], credentialBlob: [UInt8], encryp
 }
 
 /// 0x000B ‖ SHA-256("abc"): a SHA-256 Name (the digest is arbitrary here).
-private let testAKName = mkcHex("000bba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+private let testAKName = fromHex("000bba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
 
 @Suite("MakeCredential: symmetric building blocks")
 struct TPMKDFTests {
     @Test("HMAC-SHA256 matches RFC 4231 test case 2")
     func hmacRFC4231() {
         let tag = HMACSHA256.authenticationCode(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))
-        #expect(tag == mkcHex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"))
+        #expect(tag == fromHex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"))
     }
 
     // Vectors from Python, with the label's NUL included as the TPM does:
@@ -152,22 +134,22 @@ struct TPMKDFTests {
         // kdfa(key, b'STORAGE', name, b'', 128)
         #expect(
             try TPMKDF.kdfaSHA256(key: key, label: "STORAGE", contextU: testAKName, contextV: [], bits: 128)
-                == mkcHex("aa3a2f8cf3049d3e74e13d0e20f4a2aa"))
+                == fromHex("aa3a2f8cf3049d3e74e13d0e20f4a2aa"))
         // kdfa(key, b'INTEGRITY', b'', b'', 256)
         #expect(
             try TPMKDF.kdfaSHA256(key: key, label: "INTEGRITY", contextU: [], contextV: [], bits: 256)
-                == mkcHex("bacf689f634ece301e1f1b15b072d9c87db6a69585db42b1a0cb8f73ebe2692e"))
+                == fromHex("bacf689f634ece301e1f1b15b072d9c87db6a69585db42b1a0cb8f73ebe2692e"))
         // kdfa(key, b'KDFTEST', b'\x01\x02\x03', b'\x04\x05', 320): counter 1 and 2, truncated
         #expect(
             try TPMKDF.kdfaSHA256(key: key, label: "KDFTEST", contextU: [1, 2, 3], contextV: [4, 5], bits: 320)
-                == mkcHex("2c7fac7c9d99d2fbef8674d82110dff6c015ce4a77370c5c4e43624571a45a24e5f99496f7f31edd"))
+                == fromHex("2c7fac7c9d99d2fbef8674d82110dff6c015ce4a77370c5c4e43624571a45a24e5f99496f7f31edd"))
     }
 
     @Test("KDFa without the label's NUL would give another key (the variant tpm2-tools does not use)")
     func kdfaLabelTerminator() throws {
         // Python: hmac.new(key, struct.pack('>I',1) + b'STORAGE' + name + struct.pack('>I',128),
         //                  hashlib.sha256).digest()[:16]
-        let withoutNUL = mkcHex("4ed56317ce89de5b66e1a3010edf0017")
+        let withoutNUL = fromHex("4ed56317ce89de5b66e1a3010edf0017")
         let derived = try TPMKDF.kdfaSHA256(
             key: [UInt8](0..<32), label: "STORAGE", contextU: testAKName, contextV: [], bits: 128)
         #expect(derived != withoutNUL)
@@ -181,10 +163,10 @@ struct TPMKDFTests {
 
     @Test("AES-128-CFB128 matches NIST SP 800-38A F.3.13, including a partial last block, and inverts")
     func aesCFB() throws {
-        let key = mkcHex("2b7e151628aed2a6abf7158809cf4f3c")
+        let key = fromHex("2b7e151628aed2a6abf7158809cf4f3c")
         let iv = [UInt8](0..<16)
-        let plaintext = mkcHex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51")
-        let ciphertext = mkcHex("3b3fd92eb72dad20333449f8e83cfb4ac8a64537a0b3a93fcde3cdad9f1ce58b")
+        let plaintext = fromHex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51")
+        let ciphertext = fromHex("3b3fd92eb72dad20333449f8e83cfb4ac8a64537a0b3a93fcde3cdad9f1ce58b")
         #expect(try AES128CFB.encrypt(key: key, iv: iv, plaintext) == ciphertext)
         #expect(try AES128CFB.encrypt(key: key, iv: iv, Array(plaintext.prefix(20))) == Array(ciphertext.prefix(20)))
         #expect(try AES128CFB.decrypt(key: key, iv: iv, ciphertext) == plaintext)
@@ -214,7 +196,7 @@ struct MakeCredentialTests {
             seed: [UInt8](0x40..<0x60))
         #expect(
             made.credentialBlob
-                == mkcHex(
+                == fromHex(
                     "00440020ebf6ce7c2b4cc97ea943333f674c8d3659131fad65a91aa403b2073ea82a27481e879aa04d5a95ba29bbabd32e8faed100ad15ad4f973c48724aaa27df6103573d3b"
                 ))
         // The wrapped seed is randomised by OAEP but must open to the seed.
@@ -312,11 +294,12 @@ struct MakeCredentialTests {
         let secretFile = "secret-\(UUID().uuidString)"
         let outFile = "out-\(UUID().uuidString)"
         try Data(credential).write(to: ek.directory.appendingPathComponent(secretFile))
-        let nameHex = testAKName.map { String(format: "%02x", $0) }.joined()
-        try mkcRun(
+        let nameHex = toHex(testAKName)
+        try runTool(
             tpm2MakecredentialPath!,
             ["--tcti", "none", "-u", "ek.pem", "-G", "rsa", "-s", secretFile, "-n", nameHex, "-o", outFile],
-            in: ek.directory)
+            in: ek.directory
+        ).succeed("tpm2_makecredential")
         let file = Array(try Data(contentsOf: ek.directory.appendingPathComponent(outFile)))
         // tpm2-tools' file: magic 0xBADCC0DE ‖ version u32 1 ‖ TPM2B_ID_OBJECT ‖ TPM2B_ENCRYPTED_SECRET.
         try #require(file.count > 10)

@@ -1,6 +1,7 @@
 import Foundation
 import AuditCrypto
 import SealCrypto
+import TestSupport
 import Testing
 
 @testable import Attestation
@@ -10,10 +11,6 @@ import Testing
 // returns, and EK chains come from the `openssl` command-line tool. Each negative test
 // asserts the exact set of checks that fail, so a check that stopped working, or one that
 // fails for the wrong reason, shows up.
-
-private func fromHex(_ s: String) -> [UInt8] { HexDigits.decode(s)! }
-
-private func toHex(_ bytes: [UInt8]) -> String { HexDigits.encode(bytes) }
 
 private let goodMeasurement = SHA256.hash(Array("sealstream-enclave build 1".utf8))
 private let goodConfig = SHA256.hash(Array("venue.json v1".utf8))
@@ -40,106 +37,28 @@ final class EKPKI: Sendable {
 
     static let shared = Result { try EKPKI() }
 
-    private static let config = """
-        [ req ]
-        distinguished_name = dn
-        prompt = no
-        [ dn ]
-        CN = unused
-        [ v3_root ]
-        basicConstraints = critical, CA:TRUE
-        keyUsage = critical, keyCertSign, cRLSign
-        subjectKeyIdentifier = hash
-        [ v3_intermediate ]
-        basicConstraints = critical, CA:TRUE, pathlen:0
-        keyUsage = critical, keyCertSign, cRLSign
-        subjectKeyIdentifier = hash
-        authorityKeyIdentifier = keyid:always
-        [ v3_ek ]
-        basicConstraints = critical, CA:FALSE
-        keyUsage = critical, keyEncipherment
-        extendedKeyUsage = 2.23.133.8.1
-        subjectAltName = critical, dirName:tcg_san
-        2.5.29.9 = DER:3016301406056781050210310b30090c03322e30020100
-        authorityKeyIdentifier = keyid:always
-        [ tcg_san ]
-        a.2.23.133.2.1 = id:00001014
-        b.2.23.133.2.2 = testtpm
-        c.2.23.133.2.3 = id:20191023
-        """
-
     init() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "attestation-pki-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try Self.config.write(to: directory.appendingPathComponent("ca.cnf"), atomically: true, encoding: .utf8)
-        func run(_ arguments: [String]) throws { try openssl(arguments, in: directory) }
-        func key(_ name: String) throws {
-            try run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "\(name).key"])
-        }
-        try key("ek")
-        try run(["req", "-new", "-key", "ek.key", "-subj", "/CN=unknown", "-config", "ca.cnf", "-out", "ek.csr"])
-        func chain(_ ca: String) throws -> Chain {
-            try key("\(ca)-root")
-            try key("\(ca)-int")
-            try run([
-                "req", "-x509", "-new", "-key", "\(ca)-root.key", "-subj", "/CN=\(ca) EK root", "-days", "3650",
-                "-config", "ca.cnf", "-extensions", "v3_root", "-out", "\(ca)-root.pem",
-            ])
-            try run([
-                "req", "-new", "-key", "\(ca)-int.key", "-subj", "/CN=\(ca) EK issuer", "-config", "ca.cnf", "-out",
-                "\(ca)-int.csr",
-            ])
-            try run([
-                "x509", "-req", "-in", "\(ca)-int.csr", "-CA", "\(ca)-root.pem", "-CAkey", "\(ca)-root.key",
-                "-set_serial", "2",
-                "-days", "3650", "-extfile", "ca.cnf", "-extensions", "v3_intermediate", "-out", "\(ca)-int.pem",
-            ])
-            try run([
-                "x509", "-req", "-in", "ek.csr", "-CA", "\(ca)-int.pem", "-CAkey", "\(ca)-int.key", "-set_serial", "3",
-                "-days", "3650", "-extfile", "ca.cnf", "-extensions", "v3_ek", "-out", "\(ca)-ek.pem",
-            ])
-            func read(_ name: String) throws -> String {
-                try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-            }
+        let ca = try TestCA(label: "attestation-pki", tpmModel: "testtpm")
+        try ca.key("ek")
+        try ca.request(key: "ek", subject: "/CN=unknown", out: "ek")
+        func chain(_ name: String) throws -> Chain {
+            try ca.key("\(name)-root")
+            try ca.key("\(name)-int")
+            try ca.root("\(name)-root", subject: "/CN=\(name) EK root")
+            try ca.request(key: "\(name)-int", subject: "/CN=\(name) EK issuer", out: "\(name)-int")
+            try ca.sign(request: "\(name)-int", issuer: "\(name)-root", serial: 2, extensions: "v3_intermediate",
+                        out: "\(name)-int")
+            try ca.sign(request: "ek", issuer: "\(name)-int", serial: 3, extensions: "v3_ek", out: "\(name)-ek")
             return Chain(
-                rootPEM: try read("\(ca)-root.pem"),
-                intermediateDER: try X509Certificate(pem: read("\(ca)-int.pem")).der,
-                ekDER: try X509Certificate(pem: read("\(ca)-ek.pem")).der)
+                rootPEM: try ca.read("\(name)-root.pem"),
+                intermediateDER: try X509Certificate(pem: ca.read("\(name)-int.pem")).der,
+                ekDER: try X509Certificate(pem: ca.read("\(name)-ek.pem")).der)
         }
         vendor = try chain("vendor")
         swtpm = try chain("swtpm")
         rogue = try chain("rogue")
     }
 }
-
-/// Runs a command-line tool; a missing tool fails with an install hint.
-private func runTool(
-    _ tool: String, _ arguments: [String], in directory: URL, hint: String
-) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [tool] + arguments
-    process.currentDirectoryURL = directory
-    let output = Pipe()
-    process.standardError = output
-    process.standardOutput = output
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    if process.terminationStatus == 127 {
-        throw ToolError(description: "\(tool) not found: \(hint)")
-    }
-    return (process.terminationStatus, text)
-}
-
-private func openssl(_ arguments: [String], in directory: URL) throws {
-    let (status, text) = try runTool("openssl", arguments, in: directory, hint: "apt-get install openssl")
-    guard status == 0 else { throw ToolError(description: "openssl \(arguments.joined(separator: " ")): \(text)") }
-}
-
-struct ToolError: Error, CustomStringConvertible { let description: String }
 
 // MARK: - Evidence builder
 
@@ -784,17 +703,16 @@ struct TPMStructureTests {
         let qualifying = SHA256.hash(Array("qualifying".utf8))
         let (_, attest, signature) = try SoftwareQuote.make(
             qualifying: qualifying, pcrs: [23: SHA256.hash(Array("pcr".utf8))], key: key)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("checkquote-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeScratchDirectory("checkquote")
         defer { try? FileManager.default.removeItem(at: directory) }
+        let checkquote = try executable("tpm2_checkquote", package: "tpm2-tools")
         try key.publicKey.pem.write(to: directory.appendingPathComponent("ak.pem"), atomically: true, encoding: .utf8)
         try Data(attest).write(to: directory.appendingPathComponent("quote.msg"))
         try Data(signature).write(to: directory.appendingPathComponent("quote.sig"))
         func check(_ q: [UInt8]) throws -> Int32 {
             try runTool(
-                "tpm2_checkquote",
-                ["-u", "ak.pem", "-m", "quote.msg", "-s", "quote.sig", "-g", "sha256", "-q", toHex(q)],
-                in: directory, hint: "apt-get install tpm2-tools"
+                checkquote, ["-u", "ak.pem", "-m", "quote.msg", "-s", "quote.sig", "-g", "sha256", "-q", toHex(q)],
+                in: directory
             ).status
         }
         #expect(try check(qualifying) == 0)

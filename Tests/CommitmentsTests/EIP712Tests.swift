@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 import SealCrypto
 @testable import Commitments
@@ -5,14 +6,6 @@ import SealCrypto
 // Vectors marked "eth-account 0.14.0" come from eth_account.messages.encode_typed_data
 // (SignableMessage.header = domain separator, .body = hashStruct(message)) in a venv with
 // `pip install eth-account pycryptodome`.
-
-private func fromHex(_ s: String) -> [UInt8] {
-    let digits = s.hasPrefix("0x") ? Array(s.utf8.dropFirst(2)) : Array(s.utf8)
-    precondition(digits.count % 2 == 0)
-    return stride(from: 0, to: digits.count, by: 2).map {
-        UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)!
-    }
-}
 
 private func address(_ hex: String) -> EthereumAddress {
     EthereumAddress(hex: hex)!

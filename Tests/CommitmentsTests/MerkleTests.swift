@@ -1,4 +1,5 @@
 import SealCrypto
+import TestSupport
 import Testing
 
 @testable import Commitments
@@ -7,31 +8,6 @@ import Testing
 
 private func h(_ hex: String) -> Hash32 {
     Hash32(hex: hex)!
-}
-
-private func bytes(_ hex: String) -> [UInt8] {
-    var out: [UInt8] = []
-    var i = hex.startIndex
-    while i < hex.endIndex {
-        let j = hex.index(i, offsetBy: 2)
-        out.append(UInt8(hex[i..<j], radix: 16)!)
-        i = j
-    }
-    return out
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny seeded generator so property tests are
-/// reproducible.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
 }
 
 private func randomHash(_ rng: inout SplitMix64) -> Hash32 {
@@ -178,8 +154,8 @@ struct Hash32Tests {
         #expect(Hash32(hex: "0x" + text) == value)
         #expect(Hash32(hex: "0X" + text.uppercased()) == value)
         #expect(Hash32(value.bytes) == value)
-        #expect(value.bytes == bytes(text))
-        #expect(value.withUnsafeBytes { Array($0) } == bytes(text))
+        #expect(value.bytes == fromHex(text))
+        #expect(value.withUnsafeBytes { Array($0) } == fromHex(text))
         #expect(value.bytes.withUnsafeBytes { Hash32($0) } == value)
         #expect(Hash32.zero.bytes == [UInt8](repeating: 0, count: 32))
         #expect(Hash32.zero.hex == "0x" + String(repeating: "0", count: 64))
@@ -219,7 +195,7 @@ struct Hash32Tests {
 enum CTVectors {
     static let inputs: [[UInt8]] = [
         "", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f",
-    ].map(bytes)
+    ].map(fromHex)
 
     static let emptyRoot = h("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
 

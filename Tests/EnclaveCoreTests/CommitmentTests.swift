@@ -5,6 +5,7 @@ import Engine
 import Foundation
 import SealCrypto
 import Testing
+import VenueTools
 import Wire
 @testable import EnclaveCore
 

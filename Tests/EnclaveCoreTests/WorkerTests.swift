@@ -3,6 +3,7 @@ import Client
 import Engine
 import SealCrypto
 import Testing
+import VenueTools
 import Wire
 @testable import EnclaveCore
 

@@ -5,6 +5,7 @@ import Attestation
 import Client
 import Foundation
 import SealCrypto
+import TestSupport
 import Testing
 import Wire
 
@@ -91,7 +92,7 @@ struct AttestationFlowTests {
     /// scripts/swtpm.sh, Unix socket): the quote comes from the TPM, the EK certificate
     /// chains to the run's throwaway CA, and relabelling the evidence `tpm` fails.
     @Test func swtpmQuoteFromARealWorkerVerifies() throws {
-        let dir = try makeTemporaryDirectory("swtpm-attest")
+        let dir = try makeScratchDirectory("swtpm-attest")
         defer { try? FileManager.default.removeItem(at: dir) }
         let script = Binaries.packageRoot.appendingPathComponent("scripts/swtpm.sh").path
         let tpmDir = dir.appendingPathComponent("tpm").path

@@ -6,6 +6,7 @@ import Engine
 import Foundation
 import SealCrypto
 import Testing
+import VenueTools
 import Wire
 
 /// Issue 3's end-to-end check: 1,000 leveraged accounts trade through the real host and

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Attestation
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("Enclave isolation", .serialized)
@@ -10,35 +11,18 @@ struct EnclaveIsolationTests {
     /// The measured worker's dependency closure has no SwiftNIO, HTTP or other
     /// networking code: it depends on no external package at all.
     @Test func enclaveLinksNoNetworkingCode() throws {
-        // `swift package describe` cannot run inside `swift test` (both take SwiftPM's
-        // build lock), so scripts/test.sh writes the description beforehand.
-        let path = ProcessInfo.processInfo.environment["SEALSTREAM_PACKAGE_DESCRIPTION"]
-            ?? Binaries.packageRoot.appendingPathComponent(".build/package-description.json").path
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TestFailure("\(path) missing: run scripts/test.sh, or `swift package describe --type json > \(path)`")
-        }
-        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        let targets = try #require(json["targets"] as? [[String: Any]])
-        var byName: [String: [String: Any]] = [:]
-        for t in targets { byName[t["name"] as! String] = t }
-        var closure = Set<String>()
-        var products = Set<String>()
-        var queue = ["sealstream-enclave"]
-        while let name = queue.popLast() {
-            guard closure.insert(name).inserted, let t = byName[name] else { continue }
-            queue += (t["target_dependencies"] as? [String]) ?? []
-            products.formUnion((t["product_dependencies"] as? [String]) ?? [])
-        }
-        #expect(products.isEmpty, "external products in the enclave: \(products)")
-        #expect(closure == ["sealstream-enclave", "EnclaveCore", "CEnclaveSys", "CTPM", "SealCrypto", "CSodium", "CSecp256k1", "COpenSSL",
-                           "Commitments", "Wire", "Engine", "Attestation"])
-        #expect(closure.isDisjoint(with: ["AttestationVerifier", "AuditCrypto", "OutputVerification", "StrictJSON"]),
+        let closure = try PackageGraph().closure(of: "sealstream-enclave")
+        #expect(closure.products.isEmpty, "external products in the enclave: \(closure.products)")
+        #expect(closure.targets == ["sealstream-enclave", "EnclaveCore", "CEnclaveSys", "CTPM", "SealCrypto", "CSodium",
+                                    "CSecp256k1", "COpenSSL", "Commitments", "Wire", "Engine", "Attestation"])
+        #expect(closure.targets.isDisjoint(with: ["AttestationVerifier", "AuditCrypto", "OutputVerification", "StrictJSON"]),
                 "no verifier code in the worker")
         // And the binaries carry no NIO and no verifier symbols.
         for path in [try Binaries.path("sealstream-enclave"), try MeasuredImageTests.reproducibleEnclave()] {
             let binary = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
             let found = ["NIOPosix", "NIOCore", "QuoteVerifier", "X509Certificate", "MakeCredential", "X509_verify_cert",
-                         "EVP_PKEY_encrypt", "PEM_read_bio", "OutputVerifier", "StrictJSON"].filter { contains(binary, Array($0.utf8)) }
+                         "EVP_PKEY_encrypt", "PEM_read_bio", "OutputVerifier", "StrictJSON"]
+                .filter { occurs(Array($0.utf8), in: binary) }
             #expect(found.isEmpty, "\(found) in \(path)")
         }
     }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import TestSupport
 import Testing
 
 /// Everything that executes in the worker is measured (docs/ATTESTATION.md §2): a library
@@ -72,7 +73,7 @@ struct MeasuredImageTests {
         #expect(!dynamic.stdout.contains("RUNPATH") && !dynamic.stdout.contains("RPATH"), "\(dynamic.stdout)")
         #expect(!dynamic.stdout.contains("libswiftCore"), "the Swift runtime is linked in, not loaded")
 
-        let dir = try makeTemporaryDirectory("planted-repro")
+        let dir = try makeScratchDirectory("planted-repro")
         defer { try? FileManager.default.removeItem(at: dir) }
         let copy = try Self.copy(enclave, into: dir)
         _ = try Self.shim(in: dir)
@@ -86,7 +87,7 @@ struct MeasuredImageTests {
     func plantedLibraryDetected() throws {
         // The development build still has RUNPATH $ORIGIN: the loader takes the shim.
         let enclave = try Binaries.path("sealstream-enclave")
-        let dir = try makeTemporaryDirectory("planted-debug")
+        let dir = try makeScratchDirectory("planted-debug")
         defer { try? FileManager.default.removeItem(at: dir) }
         let copy = try Self.copy(enclave, into: dir)
         let shim = try Self.shim(in: dir)
@@ -100,7 +101,7 @@ struct MeasuredImageTests {
     ])
     func preloadRefused(variable: String) throws {
         let enclave = try Self.reproducibleEnclave()
-        let dir = try makeTemporaryDirectory("preload")
+        let dir = try makeScratchDirectory("preload")
         defer { try? FileManager.default.removeItem(at: dir) }
         let shim = try Self.shim(in: dir, name: "shim.so")
         let value = variable == "LD_LIBRARY_PATH" ? dir.path : shim

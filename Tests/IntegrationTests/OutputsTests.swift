@@ -7,6 +7,7 @@ import Commitments
 import Foundation
 import SealCrypto
 import Testing
+import VenueTools
 import Wire
 
 /// Issue 4 end to end: a real host and enclave publish signed batches; a trader proves

@@ -4,7 +4,9 @@ import Glibc
 import Client
 import Foundation
 import SealCrypto
+import TestSupport
 import Testing
+import VenueTools
 import Wire
 
 @Suite("Pipeline with real processes", .serialized)
@@ -147,7 +149,7 @@ struct PipelineTests {
         #expect(!files.isEmpty)
         for file in files {
             let bytes = try Array(Data(contentsOf: file))
-            #expect(!contains(bytes, needle), "\(file.lastPathComponent) holds no plaintext")
+            #expect(!occurs(needle, in: bytes), "\(file.lastPathComponent) holds no plaintext")
         }
     }
 

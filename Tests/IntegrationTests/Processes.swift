@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import TestSupport
 import Testing
 
 /// Where the built executables are: `SEALSTREAM_BIN_DIR`, or this package's `.build/debug`.
@@ -45,11 +46,6 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-func makeTemporaryDirectory(_ label: String) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("sealstream-\(label)-\(UUID().uuidString.prefix(8))")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
 
 /// A real `sealstream-host` (which spawns a real `sealstream-enclave`) on a free port.
 final class HostProcess: @unchecked Sendable {
@@ -60,7 +56,7 @@ final class HostProcess: @unchecked Sendable {
     private(set) var address = ""
 
     init(label: String, venueConfig: String? = nil, extraArguments: [String] = []) throws {
-        workDirectory = try makeTemporaryDirectory(label)
+        workDirectory = try makeScratchDirectory(label)
         dataDirectory = workDirectory.appendingPathComponent("data")
         logURL = workDirectory.appendingPathComponent("host.log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
@@ -138,22 +134,8 @@ final class HostProcess: @unchecked Sendable {
 
 /// Runs a command to completion; returns (status, stdout, stderr).
 func runCommand(_ path: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-    let errData = Box(Data())
-    let reader = Thread { errData.value = err.fileHandleForReading.readDataToEndOfFile() }
-    reader.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    while !reader.isFinished { usleep(1000) }
-    return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData.value, as: UTF8.self))
+    let output = try runTool(path, arguments)
+    return (output.status, output.text, output.stderr)
 }
 
 /// Searches the readable memory of process `pid` for `needle` via /proc/PID/maps and
@@ -179,7 +161,7 @@ func processMemoryContains(pid: pid_t, needle: [UInt8]) throws -> Bool {
             if n <= 0 { break }
             scannedBytes += n
             let window = carry + buffer[0..<n]
-            if contains(window, needle) { return true }
+            if occurs(needle, in: window) { return true }
             carry = Array(window.suffix(needle.count - 1))
             offset += UInt64(n)
         }
@@ -188,16 +170,6 @@ func processMemoryContains(pid: pid_t, needle: [UInt8]) throws -> Bool {
     return false
 }
 
-func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-    guard let first = needle.first, haystack.count >= needle.count else { return false }
-    var i = 0
-    let last = haystack.count - needle.count
-    while i <= last {
-        if haystack[i] == first && haystack[i..<(i + needle.count)].elementsEqual(needle) { return true }
-        i += 1
-    }
-    return false
-}
 
 /// Every regular file under `directory`, recursively.
 func filesUnder(_ directory: URL) -> [URL] {

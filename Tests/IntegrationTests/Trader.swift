@@ -1,6 +1,7 @@
 import Client
 import Foundation
 import SealCrypto
+import VenueTools
 import Wire
 
 /// An in-process trader speaking to a real host through the Client SDK.

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 @testable import SealCrypto
 
@@ -5,33 +6,9 @@ import Testing
 // (pure-Python NativeECCBackend, independent of libsecp256k1) and pycryptodome's
 // Crypto.Hash.keccak, in a venv: `pip install pycryptodome eth-account`.
 
-private func fromHex(_ s: String) -> [UInt8] {
-    let digits = s.hasPrefix("0x") ? Array(s.utf8.dropFirst(2)) : Array(s.utf8)
-    precondition(digits.count % 2 == 0)
-    return stride(from: 0, to: digits.count, by: 2).map {
-        UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)!
-    }
-}
-
-private func toHex(_ bytes: [UInt8]) -> String {
-    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-}
-
 /// Deterministic test input: byte i is i mod 251 (as in the Python generator).
 private func pattern(_ count: Int) -> [UInt8] {
     (0..<count).map { UInt8($0 % 251) }
-}
-
-/// SplitMix64, so random splits and keys are reproducible from the seed.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// A sequence without contiguous storage, to exercise the byte-at-a-time path.
@@ -42,19 +19,6 @@ private struct ByteStream: Sequence {
 
 /// secp256k1 group order n, big-endian.
 private let groupOrder = fromHex("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
-
-/// 256-bit big-endian a − b (a ≥ b).
-private func subtract(_ a: [UInt8], _ b: [UInt8]) -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: 32)
-    var borrow = 0
-    for i in (0..<32).reversed() {
-        var d = Int(a[i]) - Int(b[i]) - borrow
-        borrow = d < 0 ? 1 : 0
-        if d < 0 { d += 256 }
-        out[i] = UInt8(d)
-    }
-    return out
-}
 
 @Suite("Keccak-256")
 struct Keccak256Tests {
@@ -100,7 +64,7 @@ struct Keccak256Tests {
     /// Feeding the same input in random pieces, through both update paths, gives the
     /// one-shot digest.
     @Test func incrementalMatchesOneShot() {
-        var rng = SplitMix64(state: 0x5EA1_57EA)
+        var rng = SplitMix64(seed: 0x5EA1_57EA)
         for length in [0, 1, 135, 136, 137, 500, 1361, 4096] {
             let input = pattern(length)
             let expected = Keccak256.hash(input)
@@ -281,7 +245,7 @@ struct Secp256k1Tests {
     /// Random keys and digests: every signature is low-s, deterministic, and recovers to
     /// its signer.
     @Test func signAndRecoverRoundTrip() throws {
-        var rng = SplitMix64(state: 0xEC_D5A)
+        var rng = SplitMix64(seed: 0xEC_D5A)
         let halfOrder = fromHex("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0")
         var addresses = Set<EthereumAddress>()
         for _ in 0..<32 {
@@ -330,7 +294,7 @@ struct Secp256k1Tests {
         let digest = fromHex("be609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2")
         let r = fromHex("4355c47d63924e8a72e509b65029052eb6c299d53a04e167c5775fd466751c9d")
         let s = fromHex("07299936d304c153f6443dfa05f40ff007d72911b6f72307f996231605b91562")
-        let twinS = subtract(groupOrder, s)
+        let twinS = uint256Subtract(groupOrder, s)
         #expect(toHex(twinS) == "f8d666c92cfb3eac09bbc205fa0bf00eb2d7b3d4f8517d33c63c3b76ca7d2bdf")
         #expect(
             try Secp256k1.recoverAddress(digest: digest, signature: RecoverableSignature(r: r, s: s, v: 28))

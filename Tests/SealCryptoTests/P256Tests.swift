@@ -1,5 +1,6 @@
 import AuditCrypto
 import Foundation
+import TestSupport
 import Testing
 
 @testable import SealCrypto
@@ -16,44 +17,11 @@ import Testing
 // - A real EK chain: `swtpm_setup --tpm2 --create-ek-cert` with swtpm_localca 0.7.1
 //   (root CA, issuer CA, RSA EK certificate with the TCG extensions).
 
-private func fromHex(_ s: String) -> [UInt8] {
-    let digits = Array(s.utf8)
-    precondition(digits.count % 2 == 0)
-    return stride(from: 0, to: digits.count, by: 2).map {
-        UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)!
-    }
-}
-
 /// P-256 group order n, big-endian.
 private let order = fromHex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551")
 /// P-256 base point.
 private let gx = fromHex("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296")
 private let gy = fromHex("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
-
-/// 256-bit big-endian a − b (a ≥ b).
-private func subtract(_ a: [UInt8], _ b: [UInt8]) -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: 32)
-    var borrow = 0
-    for i in (0..<32).reversed() {
-        var d = Int(a[i]) - Int(b[i]) - borrow
-        borrow = d < 0 ? 1 : 0
-        if d < 0 { d += 256 }
-        out[i] = UInt8(d)
-    }
-    return out
-}
-
-/// 256-bit big-endian a + b, truncated to 32 bytes.
-private func add(_ a: [UInt8], _ b: [UInt8]) -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: 32)
-    var carry = 0
-    for i in (0..<32).reversed() {
-        let sum = Int(a[i]) + Int(b[i]) + carry
-        out[i] = UInt8(sum & 0xff)
-        carry = sum >> 8
-    }
-    return out
-}
 
 struct ECDSAVector: Sendable, CustomTestStringConvertible {
     let name: String
@@ -128,13 +96,13 @@ struct P256Tests {
         #expect(!key.isValidSignature(r: order, s: s, digest: digest))
         #expect(!key.isValidSignature(r: r, s: order, digest: digest))
         // r + n has the same value mod n, but is out of range.
-        #expect(!key.isValidSignature(r: [1] + add(r, order), s: s, digest: digest))
+        #expect(!key.isValidSignature(r: [1] + uint256Add(r, order), s: s, digest: digest))
         #expect(!key.isValidSignature(r: [1] + r, s: s, digest: digest))
         #expect(!key.isValidSignature(r: r, s: s, digest: digest + [0]))
         #expect(!key.isValidSignature(r: r, s: s, digest: Array(digest.dropLast())))
         // (r, n − s) is the malleable twin: valid ECDSA, and accepted (TPMs do not
         // normalise s; the quote's signature is not used as an identifier).
-        #expect(key.isValidSignature(r: r, s: subtract(order, s), digest: digest))
+        #expect(key.isValidSignature(r: r, s: uint256Subtract(order, s), digest: digest))
     }
 
     @Test("Sign and verify round trip; another key's signature is refused")
@@ -197,125 +165,30 @@ struct P256Tests {
 /// root → intermediate → EK leaf with the TCG EK extensions (as swtpm_cert writes them),
 /// plus an expired leaf, a leaf with an unknown critical extension, and an unrelated root.
 final class TestPKI: Sendable {
-    let directory: URL
+    let ca: TestCA
 
     static let shared = Result { try TestPKI() }
 
-    private static let config = """
-        [ req ]
-        distinguished_name = dn
-        prompt = no
-        [ dn ]
-        CN = unused
-        [ v3_root ]
-        basicConstraints = critical, CA:TRUE
-        keyUsage = critical, keyCertSign, cRLSign
-        subjectKeyIdentifier = hash
-        [ v3_intermediate ]
-        basicConstraints = critical, CA:TRUE, pathlen:0
-        keyUsage = critical, keyCertSign, cRLSign
-        subjectKeyIdentifier = hash
-        authorityKeyIdentifier = keyid:always
-        [ v3_ek ]
-        basicConstraints = critical, CA:FALSE
-        keyUsage = critical, keyEncipherment
-        extendedKeyUsage = 2.23.133.8.1
-        subjectAltName = critical, dirName:tcg_san
-        2.5.29.9 = DER:3016301406056781050210310b30090c03322e30020100
-        authorityKeyIdentifier = keyid:always
-        [ v3_unknown_critical ]
-        basicConstraints = critical, CA:FALSE
-        1.3.6.1.4.1.55555.1 = critical, DER:0500
-        [ tcg_san ]
-        a.2.23.133.2.1 = id:00001014
-        b.2.23.133.2.2 = swtpm
-        c.2.23.133.2.3 = id:20191023
-        [ ca ]
-        default_ca = test_ca
-        [ test_ca ]
-        database = index.txt
-        new_certs_dir = .
-        serial = serial
-        default_md = sha256
-        policy = any
-        unique_subject = no
-        [ any ]
-        commonName = optional
-        """
-
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sealcrypto-pki-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try Self.config.write(to: directory.appendingPathComponent("ca.cnf"), atomically: true, encoding: .utf8)
-        try "".write(to: directory.appendingPathComponent("index.txt"), atomically: true, encoding: .utf8)
-        try "10\n".write(to: directory.appendingPathComponent("serial"), atomically: true, encoding: .utf8)
-        for name in ["root", "int", "ek", "other"] {
-            try run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "\(name).key"])
-        }
-        try run([
-            "req", "-x509", "-new", "-key", "root.key", "-subj", "/CN=Test EK Root", "-days", "3650",
-            "-config", "ca.cnf", "-extensions", "v3_root", "-out", "root.pem",
-        ])
-        try run([
-            "req", "-x509", "-new", "-key", "other.key", "-subj", "/CN=Test EK Root", "-days", "3650",
-            "-config", "ca.cnf", "-extensions", "v3_root", "-out", "other.pem",
-        ])
-        try run([
-            "req", "-new", "-key", "int.key", "-subj", "/CN=Test EK Intermediate", "-config", "ca.cnf", "-out",
-            "int.csr",
-        ])
-        try run([
-            "x509", "-req", "-in", "int.csr", "-CA", "root.pem", "-CAkey", "root.key", "-set_serial", "2", "-days",
-            "3650",
-            "-extfile", "ca.cnf", "-extensions", "v3_intermediate", "-out", "int.pem",
-        ])
-        try run(["req", "-new", "-key", "ek.key", "-subj", "/CN=unknown", "-config", "ca.cnf", "-out", "ek.csr"])
-        try run([
-            "x509", "-req", "-in", "ek.csr", "-CA", "int.pem", "-CAkey", "int.key", "-set_serial", "3", "-days", "3650",
-            "-extfile", "ca.cnf", "-extensions", "v3_ek", "-out", "ek.pem",
-        ])
-        try run([
-            "x509", "-req", "-in", "ek.csr", "-CA", "int.pem", "-CAkey", "int.key", "-set_serial", "4", "-days", "3650",
-            "-extfile", "ca.cnf", "-extensions", "v3_unknown_critical", "-out", "critical.pem",
-        ])
-        try run([
+        ca = try TestCA(label: "sealcrypto-pki", tpmModel: "swtpm")
+        for name in ["root", "int", "ek", "other"] { try ca.key(name) }
+        try ca.root("root", subject: "/CN=Test EK Root")
+        try ca.root("other", subject: "/CN=Test EK Root")
+        try ca.request(key: "int", subject: "/CN=Test EK Intermediate", out: "int")
+        try ca.sign(request: "int", issuer: "root", serial: 2, extensions: "v3_intermediate", out: "int")
+        try ca.request(key: "ek", subject: "/CN=unknown", out: "ek")
+        try ca.sign(request: "ek", issuer: "int", serial: 3, extensions: "v3_ek", out: "ek")
+        try ca.sign(request: "ek", issuer: "int", serial: 4, extensions: "v3_unknown_critical", out: "critical")
+        try ca.openssl([
             "ca", "-batch", "-config", "ca.cnf", "-cert", "int.pem", "-keyfile", "int.key", "-in", "ek.csr",
             "-startdate", "20000101000000Z", "-enddate", "20010101000000Z",
             "-extfile", "ca.cnf", "-extensions", "v3_ek", "-out", "expired.pem",
         ])
     }
 
-    deinit { try? FileManager.default.removeItem(at: directory) }
-
-    func pem(_ name: String) throws -> String {
-        try String(contentsOf: directory.appendingPathComponent("\(name).pem"), encoding: .utf8)
-    }
+    func pem(_ name: String) throws -> String { try ca.read("\(name).pem") }
 
     func certificate(_ name: String) throws -> X509Certificate { try X509Certificate(pem: pem(name)) }
-
-    /// Runs `openssl ARGS` in the directory; throws with its stderr and an install hint.
-    private func run(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl"] + arguments
-        process.currentDirectoryURL = directory
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestPKIError(
-                "openssl \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(message)"
-                    + " (the tests need the openssl command-line tool: apt-get install openssl)")
-        }
-    }
-}
-
-struct TestPKIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 @Suite("X.509 chains")

@@ -1,16 +1,6 @@
+import TestSupport
 import Testing
 @testable import SealCrypto
-
-private func hex(_ s: String) -> [UInt8] {
-    var out: [UInt8] = []
-    var i = s.startIndex
-    while i < s.endIndex {
-        let j = s.index(i, offsetBy: 2)
-        out.append(UInt8(s[i..<j], radix: 16)!)
-        i = j
-    }
-    return out
-}
 
 @Suite("XChaCha20-Poly1305")
 struct AEADTests {
@@ -18,9 +8,9 @@ struct AEADTests {
     @Test func draftVector() throws {
         let key = Array(UInt8(0x80)...UInt8(0x9f))
         let nonce = Array(UInt8(0x40)...UInt8(0x57))
-        let ad = hex("50515253c0c1c2c3c4c5c6c7")
+        let ad = fromHex("50515253c0c1c2c3c4c5c6c7")
         let pt = Array("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.".utf8)
-        let expected = hex(
+        let expected = fromHex(
             "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff921f9664c97637da9768812f615c68b13b52e"
                 + "c0875924c1c7987947deafd8780acf49")
         var keyBytes = key
@@ -135,10 +125,10 @@ struct KeyTests {
 
     /// RFC 8032 §7.1, TEST 1.
     @Test func ed25519RFC8032Vector() throws {
-        let key = try Ed25519SigningKey(seed: hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
-        #expect(key.publicKey.bytes == hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"))
+        let key = try Ed25519SigningKey(seed: fromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
+        #expect(key.publicKey.bytes == fromHex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"))
         let sig = key.signature(for: [UInt8]())
-        #expect(sig == hex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"))
+        #expect(sig == fromHex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"))
         #expect(key.publicKey.isValidSignature(sig, for: []))
         var bad = sig
         bad[10] ^= 1
@@ -149,8 +139,8 @@ struct KeyTests {
 
     /// FIPS 180-2 examples.
     @Test func sha256Vectors() {
-        #expect(SHA256.hash(Array("abc".utf8)) == hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"))
-        #expect(SHA256.hash([UInt8]()) == hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"))
+        #expect(SHA256.hash(Array("abc".utf8)) == fromHex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"))
+        #expect(SHA256.hash([UInt8]()) == fromHex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"))
     }
 
     @Test func secretsDoNotPrint() {

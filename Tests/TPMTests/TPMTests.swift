@@ -8,6 +8,7 @@ import Glibc
 #endif
 import CTPM
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("CTPM against swtpm", .serialized)
@@ -473,7 +474,7 @@ struct MakeCredential {
         }
         let made = try command("tpm2_makecredential", package: "tpm2-tools",
                                ["--tcti", "none", "-u", key.path] + (pem ? ["-G", "rsa"] : []) +
-                               ["-s", secretFile.path, "-n", hex(name), "-o", out.path])
+                               ["-s", secretFile.path, "-n", toHex(name), "-o", out.path])
         try made.succeed("tpm2_makecredential")
         return try Credential(file: Array(try Data(contentsOf: out)))
     }
@@ -581,7 +582,7 @@ struct Checkquote {
         try Data(quote.signature).write(to: signature)
         let out = try command("tpm2_checkquote", package: "tpm2-tools",
                                    ["-u", akPEM.path, "-m", message.path, "-s", signature.path, "-g", "sha256",
-                                    "-q", hex(qualifying)] + pcrArguments)
+                                    "-q", toHex(qualifying)] + pcrArguments)
         return out.status
     }
 }
@@ -734,7 +735,7 @@ struct TPMTestFailure: Error, CustomStringConvertible {
 let repositoryRoot = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-func runScript(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandOutput {
+func runScript(_ arguments: [String], environment: [String: String] = [:]) throws -> ToolOutput {
     let script = repositoryRoot.appendingPathComponent("scripts/swtpm.sh").path
     guard FileManager.default.fileExists(atPath: script) else { throw TPMTestFailure("\(script) is missing") }
     return try command("bash", package: "bash", [script] + arguments, environment: environment)
@@ -771,9 +772,7 @@ final class Swtpm {
 
     /// `transport`: "tcp" or "unix" (SWTPM_TRANSPORT of scripts/swtpm.sh).
     init(transport: String = "tcp") throws {
-        directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("sealstream-tpm-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try makeScratchDirectory("tpm")
         let started = ContinuousClock.now
         let out = try runScript(["start", directory.appendingPathComponent("tpm").path],
                                 environment: ["SWTPM_TRANSPORT": transport])
@@ -837,61 +836,16 @@ func isRunning(_ pid: pid_t) -> Bool {
 
 // MARK: - Processes and small helpers
 
-struct CommandOutput {
-    let status: Int32
-    let stdout: Data
-    let stderr: String
-    var text: String { String(decoding: stdout, as: UTF8.self) }
-
-    func succeed(_ what: String) throws {
-        guard status == 0 else { throw TPMTestFailure("\(what) failed (status \(status)): \(stderr)") }
-    }
-}
-
-/// Finds `name` on PATH or fails with an install hint.
-func executable(_ name: String, package: String) throws -> String {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-    for dir in path.split(separator: ":") {
-        let candidate = "\(dir)/\(name)"
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-    }
-    throw TPMTestFailure("\(name) not found: install it with `apt-get install \(package)` (scripts/bootstrap.sh does)")
-}
-
-/// Runs a tool to completion with stdin from `input`; output goes through files, so a
-/// chatty child cannot block on a full pipe.
+/// Runs tool `name` (or the path `name`) to completion with stdin from `input`.
 @discardableResult
 func command(_ name: String, package: String, _ arguments: [String], input: [UInt8] = [],
-             environment: [String: String] = [:]) throws -> CommandOutput {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: name.hasPrefix("/") ? name : try executable(name, package: package))
-    process.arguments = arguments
-    if !environment.isEmpty {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    }
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tpmtests-io-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: scratch) }
-    let inURL = scratch.appendingPathComponent("in")
-    let outURL = scratch.appendingPathComponent("out")
-    let errURL = scratch.appendingPathComponent("err")
-    try Data(input).write(to: inURL)
-    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    let stdin = try FileHandle(forReadingFrom: inURL)
-    let stdout = try FileHandle(forWritingTo: outURL)
-    let stderr = try FileHandle(forWritingTo: errURL)
-    defer { try? stdin.close(); try? stdout.close(); try? stderr.close() }
-    process.standardInput = stdin
-    process.standardOutput = stdout
-    process.standardError = stderr
-    try process.run()
-    process.waitUntilExit()
-    return CommandOutput(status: process.terminationStatus, stdout: try Data(contentsOf: outURL),
-                         stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+             environment: [String: String] = [:]) throws -> ToolOutput {
+    try runTool(
+        name.hasPrefix("/") ? name : try executable(name, package: package), arguments, input: input,
+        environment: environment)
 }
 
-func openssl(_ arguments: [String]) throws -> CommandOutput {
+func openssl(_ arguments: [String]) throws -> ToolOutput {
     try command("openssl", package: "openssl", arguments)
 }
 
@@ -908,11 +862,4 @@ func sha256(_ bytes: [UInt8]) throws -> [UInt8] {
     try out.succeed("openssl dgst")
     guard out.stdout.count == 32 else { throw TPMTestFailure("openssl dgst printed \(out.stdout.count) bytes") }
     return Array(out.stdout)
-}
-
-func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
-
-func occurs(_ needle: [UInt8], in haystack: [UInt8]) -> Bool {
-    guard !needle.isEmpty, haystack.count >= needle.count else { return false }
-    return (0...(haystack.count - needle.count)).contains { haystack[$0..<($0 + needle.count)].elementsEqual(needle) }
 }

@@ -81,9 +81,26 @@ struct PayloadTests {
 
     @Test func hex() {
         #expect(Hex.encode([0, 0xab, 0xff]) == "00abff")
+        #expect(Hex.encode([UInt8]()) == "")
         #expect(Hex.decode("0x00ABff") == [0, 0xab, 0xff])
+        #expect(Hex.decode("") == [])
+        #expect(Hex.decode("0x") == [])
         #expect(Hex.decode("abc") == nil)
         #expect(Hex.decode("zz") == nil)
+        #expect(Hex.decode("0X00") == nil, "only a lower-case prefix")
+        #expect(Hex.decode(" 00") == nil && Hex.decode("00 ") == nil)
+    }
+
+    /// Evidence and policy fields carry bare digits: there a prefix is a bad character.
+    @Test func hexWithoutPrefix() {
+        #expect(Hex.decode("00ABff", allowingPrefix: false) == [0, 0xab, 0xff])
+        #expect(Hex.decode("0x00", allowingPrefix: false) == nil)
+        #expect(Hex.decode("abcd".dropFirst(2), allowingPrefix: false) == [0xcd], "substrings decode from their start")
+        for byte in 0...255 {
+            let text = Hex.encode([UInt8(byte)])
+            #expect(Hex.decode(text, allowingPrefix: false) == [UInt8(byte)])
+            #expect(Hex.decode(text.uppercased(), allowingPrefix: false) == [UInt8(byte)])
+        }
     }
 
     @Test func credentialActivationMessagesRoundTripAndRefuseOversizedParts() throws {

@@ -1,5 +1,5 @@
 import Testing
-@testable import Client
+import VenueTools
 import Wire
 
 @Suite("Scenario format")
@@ -46,17 +46,6 @@ struct ScenarioTests {
             #expect(l == line)
             #expect(message.contains(fragment), "\(message)")
         }
-    }
-
-    @Test func fixedPointIsExactOrRefused() {
-        #expect(FixedPoint.parse("1", decimals: 6) == 1_000_000)
-        #expect(FixedPoint.parse("0.000001", decimals: 6) == 1)
-        #expect(FixedPoint.parse("-2.5", decimals: 2) == -250)
-        #expect(FixedPoint.parse("0.0000001", decimals: 6) == nil, "no silent rounding")
-        #expect(FixedPoint.parse("1e5", decimals: 6) == nil)
-        #expect(FixedPoint.parse("", decimals: 6) == nil)
-        #expect(FixedPoint.parse(".5", decimals: 6) == nil)
-        #expect(FixedPoint.parse("99999999999999", decimals: 6) == nil, "overflow is refused")
     }
 
     @Test func demoVenueIsWellFormedAndStable() throws {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Client
 import Engine
 import Foundation
 import SealCrypto
@@ -90,7 +91,7 @@ public enum LiquidationDrill {
             try connection.send(DemoKeys.price(market: 1, price: price, confidence: 0, publishTime: t, publisher: p).encode())
             let reply = try connection.receive()
             try expect(reply, .publicAck, "price")
-            last = try EvidenceFetch.decode(reply.body, PublicAck.decode).globalSequence
+            last = try Reply.decode(reply.body, PublicAck.decode).globalSequence
         }
         return last
     }
@@ -111,7 +112,7 @@ public enum LiquidationDrill {
         for _ in ids {
             let reply = try connection.receive()
             try expect(reply, .sessionAccepted, "session")
-            let accepted = try EvidenceFetch.decode(reply.body, SessionAccepted.decode)
+            let accepted = try Reply.decode(reply.body, SessionAccepted.decode)
             guard let s = pending[accepted.sessionID] else { throw ClientError.unexpectedFrame("unknown session accepted") }
             try s.confirm(accepted)
         }
@@ -123,7 +124,7 @@ public enum LiquidationDrill {
             let frame = try connection.receive()
             if frame.type == .sealedEvent { continue }
             try expect(frame, .sealedReceipt, "receipt")
-            return try session.openReceipt(try EvidenceFetch.decode(frame.body, SealedEnvelope.decode))
+            return try session.openReceipt(try Reply.decode(frame.body, SealedEnvelope.decode))
         }
     }
 

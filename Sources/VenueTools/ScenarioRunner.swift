@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Attestation
+import Client
 import Commitments
 import Engine
 import SealCrypto
@@ -138,7 +139,7 @@ public final class ScenarioRunner {
         for name in traders.keys.sorted() {
             guard let connection = traders[name]?.connection, let session = traders[name]?.session else { continue }
             while let frame = try? connection.receive(timeoutMillis: 100), frame.type == .sealedEvent {
-                _ = try session.openEvent(try EvidenceFetch.decode(frame.body, SealedEnvelope.decode))
+                _ = try session.openEvent(try Reply.decode(frame.body, SealedEnvelope.decode))
                 summary.fillEvents += 1
             }
         }
@@ -184,14 +185,14 @@ public final class ScenarioRunner {
             let reply = try connection.receive(timeoutMillis: replyTimeoutMillis)
             switch reply.type {
             case .sessionAccepted:
-                try session.confirm(try EvidenceFetch.decode(reply.body, SessionAccepted.decode))
+                try session.confirm(try Reply.decode(reply.body, SessionAccepted.decode))
                 summary.sessionsOpened += 1
                 t.connection = connection
                 t.session = session
                 traders[name] = t
                 return (connection, session)
             case .refusal:
-                let r = try EvidenceFetch.decode(reply.body, Refusal.decode)
+                let r = try Reply.decode(reply.body, Refusal.decode)
                 summary.refusals[r.reason.label, default: 0] += 1
                 throw ScenarioError.step(line: line, message: "session for \(name) refused: \(r.reason.label)")
             case .notice:
@@ -214,11 +215,11 @@ public final class ScenarioRunner {
             }
             switch reply.type {
             case .sealedEvent:
-                _ = try session.openEvent(try EvidenceFetch.decode(reply.body, SealedEnvelope.decode))
+                _ = try session.openEvent(try Reply.decode(reply.body, SealedEnvelope.decode))
                 summary.fillEvents += 1
                 continue
             case .sealedReceipt:
-                let envelope = try EvidenceFetch.decode(reply.body, SealedEnvelope.decode)
+                let envelope = try Reply.decode(reply.body, SealedEnvelope.decode)
                 guard envelope.sessionID == session.sessionID, envelope.sequence == sequence else {
                     throw ClientError.unexpectedFrame("receipt for sequence \(envelope.sequence), expected \(sequence)")
                 }
@@ -243,7 +244,7 @@ public final class ScenarioRunner {
                 }
                 return
             case .refusal:
-                let r = try EvidenceFetch.decode(reply.body, Refusal.decode)
+                let r = try Reply.decode(reply.body, Refusal.decode)
                 summary.refusals[r.reason.label, default: 0] += 1
                 return
             case .notice:
@@ -272,13 +273,13 @@ public final class ScenarioRunner {
             }
             switch reply.type {
             case .publicAck:
-                let ack = try EvidenceFetch.decode(reply.body, PublicAck.decode)
+                let ack = try Reply.decode(reply.body, PublicAck.decode)
                 guard ack.acknowledged == type, ack.reference == reference else { continue }
                 if type == .deposit { summary.depositsAcked += 1 } else { summary.pricesAcked += 1 }
                 summary.globalSequences.append(ack.globalSequence)
                 return
             case .refusal:
-                let r = try EvidenceFetch.decode(reply.body, Refusal.decode)
+                let r = try Reply.decode(reply.body, Refusal.decode)
                 summary.refusals[r.reason.label, default: 0] += 1
                 progress("line \(line): \(type) refused: \(r.reason.label)")
                 return

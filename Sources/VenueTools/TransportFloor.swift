@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CClientSys
+import Client
 import Foundation
 import Histogram
 

@@ -1,8 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 import CClientSys
+import Client
+import Foundation
 import Histogram
 import SealCrypto
 import Synchronization
@@ -167,7 +168,7 @@ public final class LoadGenerator: @unchecked Sendable {
             try connection.send(frame)
             let reply = try connection.receive()
             guard reply.type == .sessionAccepted else { throw ClientError.unexpectedFrame("session open: \(reply.type)") }
-            try session.confirm(try EvidenceFetch.decode(reply.body, SessionAccepted.decode))
+            try session.confirm(try Reply.decode(reply.body, SessionAccepted.decode))
             lanes.append(Lane(connection: connection, session: session, capacity: capacity))
         }
 

@@ -1,3 +1,4 @@
+import Client
 import Wire
 
 /// A plaintext trading scenario (format: docs/SCENARIOS.md). Parsed on the client; it
