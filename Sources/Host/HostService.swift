@@ -61,6 +61,8 @@ public final class HostService: Service, @unchecked Sendable {
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 4)
+                // A client's half-close ends its requests, not its replies (IngressHandler).
+                .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
                 // Replies to a client that does not read pile up to 1 MiB, then the host
                 // stops reading its requests until it drains below 256 KiB.
                 .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))

@@ -18,9 +18,14 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     private let maxInFlight: Int
     private var context: ChannelHandlerContext?
     private var cumulation: ByteBuffer?
-    private var failed = false
+    /// Set when the connection stops reading for good; it closes once nothing is owed.
+    private var ending: Ending?
+    /// Set once the close has begun (the Error frame, if any, is written).
+    private var closing = false
+    /// Frames in the enclave and host answers held behind them, in request order.
+    private var replies = ReplyOrder()
     /// Frames forwarded to the enclave that have no reply yet.
-    private(set) var inFlight = 0
+    var inFlight: Int { replies.inFlight }
     /// Evidence requests among them.
     private var evidenceInFlight = 0
     static let maxEvidenceInFlight = 4
@@ -29,6 +34,14 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// Set by the supervisor while routing one outbound batch, so each connection is
     /// flushed and resumed once per batch, not once per frame.
     var touchedThisBatch = false
+
+    /// Why a connection stopped reading (docs/PROTOCOL.md §1, "Closing").
+    enum Ending {
+        /// A malformed frame: an `Error` frame follows every owed reply, then the close.
+        case malformed(WireError)
+        /// The client half-closed its side: the host closes once every owed reply is written.
+        case inputClosed
+    }
 
     init(route: UInt32, supervisor: EnclaveSupervisor, metrics: HostMetrics, maxInFlight: Int) {
         self.route = route
@@ -45,41 +58,49 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if !failed, let rest = cumulation, rest.readableBytes > 0 {
-            // The peer closed inside a frame: count it like any other malformed input.
-            metrics.countMalformed(.truncated(needed: 6, available: rest.readableBytes))
-        }
+        countTruncatedTail()
         supervisor.unregister(self)
         self.context = nil
         context.fireChannelInactive()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            // Half-close (or the first half of a close): read nothing more, but forward
+            // the complete frames already here and answer them before closing.
+            if ending == nil { ending = .inputClosed }
+            finishIfSettled()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !failed else { return }
+        guard ending == nil else { return }
         var incoming = unwrapInboundIn(data)
         if cumulation == nil {
             cumulation = incoming
         } else {
             cumulation!.writeBuffer(&incoming)
         }
-        guard drainOrFail(context: context) else { return }
+        drainOrFail(context: context)
         if let c = cumulation, c.readerIndex > 64 * 1024 { cumulation!.discardReadBytes() }
         supervisor.scheduleFlush()
     }
 
-    /// Drains what it can; on a malformed frame, fails the connection and returns false.
-    private func drainOrFail(context: ChannelHandlerContext) -> Bool {
+    /// Forwards what it can; a malformed frame ends the connection (after the replies
+    /// owed for the frames before it).
+    private func drainOrFail(context: ChannelHandlerContext) {
         do {
             try drainFrames(context: context)
         } catch let error as WireError {
-            fail(context: context, error: error)
-            return false
+            fail(error: error)
+            return
         } catch {
             context.close(promise: nil)
-            return false
+            return
         }
         if let c = cumulation, c.readableBytes == 0 { cumulation = nil }
-        return true
     }
 
     /// Forwards complete buffered frames until the in-flight limit; the rest waits in
@@ -101,7 +122,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
                 // gets a few at a time, not a flood.
                 refuse(header: header, buffer: buffer, reason: .tooManyRequests, context: context)
             } else if forwarded {
-                inFlight += 1
+                replies.forwardedOne()
                 if costly { evidenceInFlight += 1 }
             } else {
                 refuse(header: header, buffer: buffer, reason: .enclaveUnavailable, context: context)
@@ -111,16 +132,27 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
-    /// Answers a frame the host will not forward (no enclave, or over a limit) at once,
-    /// so the client never waits on a frame nobody will answer.
+    /// Answers a frame the host will not forward (no enclave, or over a limit), behind the
+    /// replies to this connection's earlier frames, so the client never waits on a frame
+    /// nobody will answer and replies keep the order of requests.
     private func refuse(header: FrameHeader, buffer: ByteBuffer, reason: RefusalReason, context: ChannelHandlerContext) {
+        let body = buffer.readerIndex + header.bodyOffset
         var sessionID: UInt64 = 0
         var reference: UInt64 = 0
-        if header.type == .sealedRequest || header.type == .sessionOpen {
-            sessionID = buffer.getInteger(at: buffer.readerIndex + header.bodyOffset, as: UInt64.self) ?? 0
-        }
-        if header.type == .sealedRequest {
-            reference = buffer.getInteger(at: buffer.readerIndex + header.bodyOffset + 8, as: UInt64.self) ?? 0
+        switch header.type {
+        case .sessionOpen:
+            sessionID = buffer.getInteger(at: body, as: UInt64.self) ?? 0
+        case .sealedRequest:
+            sessionID = buffer.getInteger(at: body, as: UInt64.self) ?? 0
+            reference = buffer.getInteger(at: body + 8, as: UInt64.self) ?? 0
+        case .deposit:
+            // account_id u64 ‖ account_key[32] ‖ amount i64 ‖ deposit_id u64 ‖ …
+            reference = buffer.getInteger(at: body + 48, as: UInt64.self) ?? 0
+        case .oraclePrice:
+            // market u32 ‖ price i64 ‖ confidence u64 ‖ publish_time u64 ‖ …
+            reference = buffer.getInteger(at: body + 20, as: UInt64.self) ?? 0
+        default:
+            break
         }
         if reason == .enclaveUnavailable {
             metrics.framesRefusedEnclaveDown.add(1, ordering: .relaxed)
@@ -128,19 +160,21 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
             metrics.framesRefusedOverLimit.add(1, ordering: .relaxed)
         }
         let refusal = Refusal(refused: header.type, sessionID: sessionID, reference: reference, reason: reason)
-        write(frame: refusal.encode(), context: context)
+        if let frame = replies.hostAnswer(refusal.encode()) { write(frame: frame, context: context) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flushIfNeeded()
+        finishIfSettled()
         context.fireChannelReadComplete()
     }
 
     /// Outbound `read` interception: the back-pressure valve.
     func read(context: ChannelHandlerContext) {
-        // Stop reading when: too much of ours is in the enclave, the enclave link is
-        // saturated or draining, or this client is not reading its replies (its
-        // outbound buffer is above the high watermark).
+        // Stop reading when: the connection is ending, too much of ours is in the
+        // enclave, the enclave link is saturated or draining, or this client is not
+        // reading its replies (its outbound buffer is above the high watermark).
+        if ending != nil { return }
         if inFlight >= maxInFlight || !supervisor.acceptsInput || !context.channel.isWritable {
             if !pendingRead { metrics.readPauses.add(1, ordering: .relaxed) }
             pendingRead = true
@@ -167,39 +201,44 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         return refused == MessageType.evidenceRequest.rawValue || refused == MessageType.activateCredential.rawValue
     }
 
-    /// Delivers one reply frame from the enclave (a slice of the batch buffer).
+    /// Delivers one reply frame from the enclave (a slice of the batch buffer), then any
+    /// host answers that were waiting for it.
     func deliverReply(_ frame: ByteBuffer) {
         // Sealed events are pushed, not answers: they do not free in-flight capacity.
         let type = frame.getInteger(at: frame.readerIndex + 5, as: UInt8.self)
-        if type != MessageType.sealedEvent.rawValue, inFlight > 0 { inFlight -= 1 }
+        let released = type == MessageType.sealedEvent.rawValue ? [] : replies.enclaveAnswered()
         if evidenceInFlight > 0,
            type == MessageType.evidence.rawValue || type == MessageType.credentialActivated.rawValue
             || type == MessageType.refusal.rawValue && refusesCostlyRequest(frame) {
             evidenceInFlight -= 1
         }
         guard let context else {
-            metrics.repliesUndeliverable.add(1, ordering: .relaxed)
+            metrics.repliesUndeliverable.add(UInt64(1 + released.count), ordering: .relaxed)
             return
         }
         context.write(wrapOutboundOut(frame), promise: nil)
         metrics.framesOut.add(1, ordering: .relaxed)
         needsFlush = true
+        for held in released { write(frame: held, context: context) }
     }
 
     /// Sends a host-originated frame (notice) outside the request/reply accounting.
     func send(frame: [UInt8]) {
-        guard let context else { return }
+        guard let context, !closing else { return }
         write(frame: frame, context: context)
         flushIfNeeded()
     }
 
-    /// The enclave died: nothing in flight will be answered.
+    /// The enclave died: nothing in flight will be answered. Host answers held behind
+    /// those frames go out now. Returns how many frames were lost.
     func forgetInFlight() -> Int {
-        defer {
-            inFlight = 0
-            evidenceInFlight = 0
+        evidenceInFlight = 0
+        let (lost, released) = replies.forgetForwarded()
+        if let context {
+            for held in released { write(frame: held, context: context) }
+            flushIfNeeded()
         }
-        return inFlight
+        return lost
     }
 
     func flushIfNeeded() {
@@ -208,16 +247,18 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         context.flush()
     }
 
-    /// Forwards frames held back by the in-flight limit, then re-issues a held read if
-    /// the valve is open again.
+    /// Forwards frames held back by the in-flight limit, re-issues a held read if the
+    /// valve is open again, and closes an ending connection once nothing is owed.
     func resumeIfPossible() {
-        guard let context, !failed else { return }
+        guard let context, !closing else { return }
         if cumulation != nil && inFlight < maxInFlight {
-            guard drainOrFail(context: context) else { return }
+            drainOrFail(context: context)
             supervisor.scheduleFlush()
             flushIfNeeded()
         }
-        guard pendingRead, inFlight <= maxInFlight / 2, supervisor.acceptsInput, context.channel.isWritable else { return }
+        finishIfSettled()
+        guard ending == nil, pendingRead, inFlight <= maxInFlight / 2, supervisor.acceptsInput,
+              context.channel.isWritable else { return }
         pendingRead = false
         context.read()
     }
@@ -232,18 +273,54 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         needsFlush = true
     }
 
-    /// A malformed frame ends this connection only: typed error frame, then close.
-    private func fail(context: ChannelHandlerContext, error: WireError) {
-        failed = true
+    /// A malformed frame ends this connection only: reading stops, the complete frames
+    /// before it are answered, then a typed error frame is sent and the connection closed.
+    private func fail(error: WireError) {
+        ending = .malformed(error)
         cumulation = nil
         metrics.countMalformed(error)
         supervisor.logger.notice("malformed frame; closing connection", metadata: [
-            "route": "\(route)", "reason": "\(error.label)",
+            "route": "\(route)", "reason": "\(error.label)", "replies_owed": "\(inFlight + replies.heldCount)",
         ])
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        buffer.writeBytes(ErrorMessage(code: error.code, message: error.label).encode())
-        metrics.framesOut.add(1, ordering: .relaxed)
+        // The frames before it may still sit in the supervisor's batch.
+        supervisor.scheduleFlush()
+        finishIfSettled()
+    }
+
+    /// Closes an ending connection once every reply it is owed has been written: after a
+    /// malformed frame with the `Error` frame last; after a half-close once the frames
+    /// that were complete are forwarded and answered (a partial frame left is truncated).
+    private func finishIfSettled() {
+        guard let ending, !closing, let context, replies.isSettled else { return }
+        if case .inputClosed = ending, let rest = cumulation, rest.readableBytes > 0, inFlight < maxInFlight {
+            // Complete frames still buffered are forwarded first (a no-op for a partial one).
+            drainOrFail(context: context)
+            supervisor.scheduleFlush()
+            guard replies.isSettled, case .inputClosed = self.ending else { return }
+        }
+        closing = true
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        switch ending {
+        case .malformed(let error):
+            var buffer = channel.allocator.buffer(capacity: 64)
+            buffer.writeBytes(ErrorMessage(code: error.code, message: error.label).encode())
+            metrics.framesOut.add(1, ordering: .relaxed)
+            needsFlush = false
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        case .inputClosed:
+            countTruncatedTail()
+            needsFlush = false
+            context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        }
+    }
+
+    /// The client's stream ended inside a frame: counted like any other malformed input
+    /// (no reply is possible).
+    private func countTruncatedTail() {
+        guard let rest = cumulation, rest.readableBytes > 0 else { return }
+        cumulation = nil
+        metrics.countMalformed(.truncated(needed: 6, available: rest.readableBytes))
     }
 }
