@@ -54,6 +54,11 @@ public final class HostService: Service, @unchecked Sendable {
 
         let configuration = self.configuration
         let metrics = self.metrics
+        let gate = ConnectionGate(
+            limits: .init(maxConnections: configuration.maxConnections, reserved: configuration.reservedConnections,
+                          perAddress: configuration.maxConnectionsPerAddress),
+            handshakeTimeout: .milliseconds(configuration.handshakeTimeoutMillis), eventLoop: loop,
+            supervisor: supervisor, metrics: metrics, logger: logger)
         let server: Channel
         do {
             server = try await ServerBootstrap(group: group)
@@ -72,14 +77,15 @@ public final class HostService: Service, @unchecked Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         metrics.connectionsAccepted.add(1, ordering: .relaxed)
-                        guard supervisor.connectionCount < configuration.maxConnections else {
-                            metrics.connectionsRefused.add(1, ordering: .relaxed)
+                        let route = supervisor.allocateRoute()
+                        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                        guard let admission = gate.admit(route: route, address: address) else {
                             channel.close(promise: nil)
                             return
                         }
                         let handler = IngressHandler(
-                            route: supervisor.allocateRoute(), supervisor: supervisor, metrics: metrics,
-                            maxInFlight: configuration.maxInFlightPerConnection)
+                            route: route, supervisor: supervisor, metrics: metrics,
+                            maxInFlight: configuration.maxInFlightPerConnection, gate: gate, admission: admission)
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }
@@ -103,6 +109,9 @@ public final class HostService: Service, @unchecked Sendable {
                     .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                     .childChannelInitializer { channel in
                         channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMapThrowing {
+                            // A half-sent or idle request cannot hold a connection for ever.
+                            try channel.pipeline.syncOperations.addHandler(
+                                HTTPRequestDeadline(timeout: .milliseconds(configuration.httpRequestTimeoutMillis), metrics: metrics))
                             try channel.pipeline.syncOperations.addHandler(HTTPAPIHandler(
                                 publisher: publisher, metrics: metrics,
                                 evidence: { nonce in loop.flatSubmit { supervisor.requestEvidence(nonce: nonce) } }))

@@ -16,6 +16,14 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     private let supervisor: EnclaveSupervisor
     private let metrics: HostMetrics
     private let maxInFlight: Int
+    private let gate: ConnectionGate
+    private let admission: ConnectionGate.Admission
+    /// Closes the connection if it has not sent a valid frame (on probation: had a session
+    /// accepted) by the handshake timeout.
+    private var handshakeDeadline: Scheduled<Void>?
+    private var sentValidFrame = false
+    private var leftGate = false
+    private var authenticated = false
     private var context: ChannelHandlerContext?
     private var cumulation: ByteBuffer?
     /// Set when the connection stops reading for good; it closes once nothing is owed.
@@ -41,24 +49,46 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         case malformed(WireError)
         /// The client half-closed its side: the host closes once every owed reply is written.
         case inputClosed
+        /// The host sheds the connection (§1.2): it closes once every owed reply is written.
+        case shed(ShedReason)
     }
 
-    init(route: UInt32, supervisor: EnclaveSupervisor, metrics: HostMetrics, maxInFlight: Int) {
+    init(route: UInt32, supervisor: EnclaveSupervisor, metrics: HostMetrics, maxInFlight: Int,
+         gate: ConnectionGate, admission: ConnectionGate.Admission) {
         self.route = route
         self.supervisor = supervisor
         self.metrics = metrics
         self.maxInFlight = maxInFlight
+        self.gate = gate
+        self.admission = admission
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // Also covers a channel that never became active.
+        handshakeDeadline?.cancel()
+        leaveGate()
+    }
+
+    private func leaveGate() {
+        guard !leftGate else { return }
+        leftGate = true
+        gate.removed(route: route)
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         supervisor.register(self)
+        handshakeDeadline = context.eventLoop.scheduleTask(in: gate.handshakeTimeout) { [weak self] in
+            self?.handshakeTimedOut()
+        }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         countTruncatedTail()
+        handshakeDeadline?.cancel()
+        leaveGate()
         supervisor.unregister(self)
         self.context = nil
         context.fireChannelInactive()
@@ -109,6 +139,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         while inFlight < maxInFlight, var buffer = cumulation, buffer.readableBytes > 0 {
             let header = try buffer.withUnsafeReadableBytes { try FrameParser.parseHeader($0, direction: .fromClient) }
             guard let header else { return }
+            if !sentValidFrame { firstValidFrame() }
             metrics.framesIn.add(1, ordering: .relaxed)
             metrics.bytesIn.add(UInt64(header.totalLength), ordering: .relaxed)
             // Evidence and credential activation each cost a TPM operation.
@@ -207,6 +238,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         // Sealed events are pushed, not answers: they do not free in-flight capacity.
         let type = frame.getInteger(at: frame.readerIndex + 5, as: UInt8.self)
         let released = type == MessageType.sealedEvent.rawValue ? [] : replies.enclaveAnswered()
+        if type == MessageType.sessionAccepted.rawValue, !authenticated { sessionAccepted() }
         if evidenceInFlight > 0,
            type == MessageType.evidence.rawValue || type == MessageType.credentialActivated.rawValue
             || type == MessageType.refusal.rawValue && refusesCostlyRequest(frame) {
@@ -265,6 +297,39 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func close() { context?.close(promise: nil) }
 
+    // MARK: - Admission (docs/PROTOCOL.md §1.2)
+
+    private func firstValidFrame() {
+        sentValidFrame = true
+        gate.sentValidFrame(route: route)
+        if admission == .normal { handshakeDeadline?.cancel() }
+    }
+
+    private func sessionAccepted() {
+        authenticated = true
+        gate.authenticated(route: route)
+        handshakeDeadline?.cancel()
+    }
+
+    private func handshakeTimedOut() {
+        guard ending == nil else { return }
+        switch admission {
+        case .normal where !sentValidFrame: shed(.handshakeTimeout)
+        case .probation where !authenticated: shed(.probationTimeout)
+        default: break
+        }
+    }
+
+    /// The host drops this connection: reading stops and it closes once every reply it is
+    /// owed has been written (at once for an idle one). Counted by the gate's caller or here.
+    func shed(_ reason: ShedReason) {
+        guard ending == nil else { return }
+        if reason != .evictedIdle { gate.count(reason) }
+        supervisor.logger.debug("shedding connection", metadata: ["route": "\(route)", "reason": "\(reason.label)"])
+        ending = .shed(reason)
+        finishIfSettled()
+    }
+
     private func write(frame: [UInt8], context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: frame.count)
         buffer.writeBytes(frame)
@@ -292,11 +357,11 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// that were complete are forwarded and answered (a partial frame left is truncated).
     private func finishIfSettled() {
         guard let ending, !closing, let context, replies.isSettled else { return }
-        if case .inputClosed = ending, let rest = cumulation, rest.readableBytes > 0, inFlight < maxInFlight {
+        if case .malformed = ending {} else if let rest = cumulation, rest.readableBytes > 0, inFlight < maxInFlight {
             // Complete frames still buffered are forwarded first (a no-op for a partial one).
             drainOrFail(context: context)
             supervisor.scheduleFlush()
-            guard replies.isSettled, case .inputClosed = self.ending else { return }
+            guard replies.isSettled, !closing else { return }
         }
         closing = true
         let channel = context.channel
@@ -307,8 +372,8 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
             metrics.framesOut.add(1, ordering: .relaxed)
             needsFlush = false
             context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
-        case .inputClosed:
-            countTruncatedTail()
+        case .inputClosed, .shed:
+            if case .inputClosed = ending { countTruncatedTail() } else { cumulation = nil }
             needsFlush = false
             context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
                 channel.close(promise: nil)
