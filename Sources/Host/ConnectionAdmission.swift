@@ -118,6 +118,9 @@ struct ConnectionAdmission {
         perAddress[entry.address] = left > 0 ? left : nil
     }
 
+    /// Idle-queue entries kept (live or stale); bounded by about twice the open connections.
+    var idleQueueBacklog: Int { idleQueue.count - idleStart }
+
     /// Connections open now from `address`.
     func connections(from address: String) -> Int { perAddress[address, default: 0] }
 
