@@ -135,7 +135,7 @@ let package = Package(
         .testTarget(name: "EnclaveCoreTests", dependencies: ["EnclaveCore", "Client", "SealCrypto", "Wire", "Engine", "Commitments"]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire"]),
-        .testTarget(name: "HostTests", dependencies: ["Host"]),
+        .testTarget(name: "HostTests", dependencies: ["Host", "Wire", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "IntegrationTests", dependencies: ["Client", "Wire", "SealCrypto", "Attestation", "Engine", "Commitments"]),
     ]
 )

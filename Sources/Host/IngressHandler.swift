@@ -167,30 +167,12 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// replies to this connection's earlier frames, so the client never waits on a frame
     /// nobody will answer and replies keep the order of requests.
     private func refuse(header: FrameHeader, buffer: ByteBuffer, reason: RefusalReason, context: ChannelHandlerContext) {
-        let body = buffer.readerIndex + header.bodyOffset
-        var sessionID: UInt64 = 0
-        var reference: UInt64 = 0
-        switch header.type {
-        case .sessionOpen:
-            sessionID = buffer.getInteger(at: body, as: UInt64.self) ?? 0
-        case .sealedRequest:
-            sessionID = buffer.getInteger(at: body, as: UInt64.self) ?? 0
-            reference = buffer.getInteger(at: body + 8, as: UInt64.self) ?? 0
-        case .deposit:
-            // account_id u64 ‖ account_key[32] ‖ amount i64 ‖ deposit_id u64 ‖ …
-            reference = buffer.getInteger(at: body + 48, as: UInt64.self) ?? 0
-        case .oraclePrice:
-            // market u32 ‖ price i64 ‖ confidence u64 ‖ publish_time u64 ‖ …
-            reference = buffer.getInteger(at: body + 20, as: UInt64.self) ?? 0
-        default:
-            break
-        }
         if reason == .enclaveUnavailable {
             metrics.framesRefusedEnclaveDown.add(1, ordering: .relaxed)
         } else {
             metrics.framesRefusedOverLimit.add(1, ordering: .relaxed)
         }
-        let refusal = Refusal(refused: header.type, sessionID: sessionID, reference: reference, reason: reason)
+        let refusal = Refusal(hostRefusing: header, frame: buffer, reason: reason)
         if let frame = replies.hostAnswer(refusal.encode()) { write(frame: frame, context: context) }
     }
 
