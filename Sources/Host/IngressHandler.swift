@@ -3,7 +3,9 @@ import Wire
 
 /// One client connection. Finds frame boundaries (never opens a sealed body), forwards
 /// complete frames to the enclave through the supervisor, writes back the replies routed
-/// to it, and stops reading when too many of its frames are in flight.
+/// to it in request order (host refusals included), and stops reading when too many of
+/// its frames are in flight. It closes only once every reply it owes is written
+/// (docs/PROTOCOL.md §1.1), and enforces its admission deadline (§1.2).
 ///
 /// Thread-safety: every method runs on the single host event loop (asserted), which is
 /// what makes the `@unchecked Sendable` sound.
