@@ -3,11 +3,12 @@
 public enum ShedReason: Int, CaseIterable, Sendable {
     /// No complete well-formed frame within the handshake timeout of the accept.
     case handshakeTimeout
-    /// Refused at accept: its source address already holds the most connections allowed.
+    /// Refused at accept: its source address holds the most connections allowed, none idle.
     case perAddressLimit
     /// Refused at accept: every slot taken and no idle connection to evict.
     case connectionLimit
-    /// Closed to make room: the oldest connection that had sent no valid frame yet.
+    /// Closed to make room: the oldest connection (of the address, or of any) that had sent
+    /// no valid frame yet.
     case evictedIdle
     /// Admitted into the reserve, but no session was accepted on it within the timeout.
     case probationTimeout
@@ -41,12 +42,12 @@ struct ConnectionAdmission {
     }
 
     enum Decision: Equatable {
-        case admit
-        /// Admitted into the reserve: closed unless a session is accepted on it in time.
-        case admitOnProbation
-        /// Admitted after closing `route`, the oldest connection with no valid frame yet.
-        case admitEvicting(UInt32)
+        /// Admitted; on probation it holds a reserved slot and is closed unless a session is
+        /// accepted on it in time. `evicting`: the idle connection closed to make room.
+        case admit(probation: Bool, evicting: UInt32?)
         case refuse(ShedReason)
+
+        static let admitted = Decision.admit(probation: false, evicting: nil)
     }
 
     private struct Entry {
@@ -76,17 +77,22 @@ struct ConnectionAdmission {
     /// Decides on a new connection from `address` and, unless refused, records it as
     /// `route` (idle, unauthenticated). An evicted connection is forgotten at once.
     mutating func admit(route: UInt32, address: String) -> Decision {
-        if perAddress[address, default: 0] >= limits.perAddress { return .refuse(.perAddressLimit) }
-        var decision = Decision.admit
-        if unauthenticated >= limits.unauthenticatedLimit || total >= limits.maxConnections {
-            if let victim = oldestIdle() {
-                removed(route: victim)
-                decision = .admitEvicting(victim)
-            } else if total < limits.maxConnections {
-                decision = .admitOnProbation
-            } else {
-                return .refuse(.connectionLimit)
-            }
+        var victim: UInt32?
+        if perAddress[address, default: 0] >= limits.perAddress {
+            // The address's own idle connection makes room, or nothing does.
+            guard let own = oldestIdle(from: address) else { return .refuse(.perAddressLimit) }
+            victim = own
+        } else if unauthenticated >= limits.unauthenticatedLimit || total >= limits.maxConnections {
+            victim = oldestIdle(from: nil)
+        }
+        if let victim { removed(route: victim) }
+        let probation: Bool
+        if unauthenticated < limits.unauthenticatedLimit && total < limits.maxConnections {
+            probation = false
+        } else if total < limits.maxConnections {
+            probation = true
+        } else {
+            return .refuse(.connectionLimit)  // never after an eviction: that freed a slot
         }
         nextSerial += 1
         entries[route] = Entry(address: address, serial: nextSerial)
@@ -94,7 +100,7 @@ struct ConnectionAdmission {
         unauthenticated += 1
         idleQueue.append((route, nextSerial))
         if idleQueue.count - idleStart > 2 * entries.count + 1_024 { pruneIdleQueue() }
-        return decision
+        return .admit(probation: probation, evicting: victim)
     }
 
     /// The connection sent its first complete well-formed frame: no longer evictable.
@@ -124,12 +130,17 @@ struct ConnectionAdmission {
     /// Connections open now from `address`.
     func connections(from address: String) -> Int { perAddress[address, default: 0] }
 
-    private mutating func oldestIdle() -> UInt32? {
+    /// The oldest idle connection, of `address` only if given. Entries at the head that
+    /// are stale or no longer idle are dropped on the way.
+    private mutating func oldestIdle(from address: String?) -> UInt32? {
         defer { compactIdleQueue() }
-        while idleStart < idleQueue.count {
-            let (route, serial) = idleQueue[idleStart]
-            idleStart += 1
-            if let entry = entries[route], entry.serial == serial, entry.idle { return route }
+        var index = idleStart
+        while index < idleQueue.count {
+            let (route, serial) = idleQueue[index]
+            let live = entries[route].map { $0.serial == serial && $0.idle } ?? false
+            if live && (address == nil || entries[route]!.address == address) { return route }
+            if !live && index == idleStart { idleStart += 1 }
+            index += 1
         }
         return nil
     }

@@ -47,14 +47,14 @@ final class ConnectionGate: @unchecked Sendable {
             metrics.connectionsRefused.add(1, ordering: .relaxed)
             count(reason)
             return nil
-        case .admitEvicting(let victim):
-            count(.evictedIdle)
-            supervisor.connection(route: victim)?.shed(.evictedIdle)
-        case .admit, .admitOnProbation:
-            break
+        case .admit(let probation, let victim):
+            if let victim {
+                count(.evictedIdle)
+                supervisor.connection(route: victim)?.shed(.evictedIdle)
+            }
+            publishGauges()
+            return probation ? .probation : .normal
         }
-        publishGauges()
-        return decision == .admitOnProbation ? .probation : .normal
     }
 
     func sentValidFrame(route: UInt32) {
