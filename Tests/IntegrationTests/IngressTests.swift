@@ -41,17 +41,18 @@ struct IngressTests {
 
     /// Orders followed in the same write by a malformed frame: each order was forwarded
     /// and sequenced, so each receipt arrives, then the `Error` frame, then the close.
+    /// The in-flight limit is small, so most orders wait in the host behind it first.
     @Test func malformedFrameAfterOrdersStillDeliversTheirReceipts() throws {
-        let host = try HostProcess(label: "owed-malformed")
+        let host = try HostProcess(label: "owed-malformed", extraArguments: ["--max-in-flight", "8"])
         let trader = try Trader(address: host.address, accountID: 61, name: "owed-malformed")
         var bytes: [UInt8] = []
-        for i in 0..<20 { bytes += try trader.session.seal(try Self.restingOrder("m-\(i)")).frame }
+        for i in 0..<40 { bytes += try trader.session.seal(try Self.restingOrder("m-\(i)")).frame }
         bytes += [0, 0, 0, 1, 1]  // bad_length
         try trader.connection.send(bytes)
         let (receipts, end, other) = Self.readToClose(trader)
-        #expect(receipts.count == 20, "one receipt per order before the error")
+        #expect(receipts.count == 40, "one receipt per order before the error")
         #expect(receipts.allSatisfy { $0.status == .accepted })
-        #expect(receipts.map { $0.clientOrderID?.description ?? "" } == (0..<20).map { "m-\($0)" })
+        #expect(receipts.map { $0.clientOrderID?.description ?? "" } == (0..<40).map { "m-\($0)" })
         #expect(other.isEmpty, "unexpected frames \(other)")
         guard case .hostError(let code, let message) = end else {
             Issue.record("expected the Error frame last, got \(String(describing: end))")
@@ -66,27 +67,31 @@ struct IngressTests {
         }
         #expect(host.stop() == 0)
         #expect(host.metric("sealstream_host_replies_undeliverable_total") == 0)
+        #expect((host.metric("sealstream_host_read_pauses_total") ?? 0) >= 1, "orders waited behind the in-flight limit")
         #expect(host.metric("sealstream_host_malformed_frames_total{reason=\"bad_length\"}") == 1)
     }
 
     /// Orders, then the client half-closes its write side: the host keeps its side open
-    /// until every receipt is written, then closes.
+    /// until every receipt is written, then closes. With a small in-flight limit, most
+    /// orders are still waiting in the host when the half-close arrives.
     @Test func halfCloseKeepsTheReplySideOpenUntilNothingIsOwed() throws {
-        let host = try HostProcess(label: "owed-halfclose")
+        let host = try HostProcess(label: "owed-halfclose", extraArguments: ["--max-in-flight", "8"])
         let trader = try Trader(address: host.address, accountID: 62, name: "owed-halfclose")
         var bytes: [UInt8] = []
-        for i in 0..<20 { bytes += try trader.session.seal(try Self.restingOrder("h-\(i)")).frame }
+        for i in 0..<40 { bytes += try trader.session.seal(try Self.restingOrder("h-\(i)")).frame }
         // A partial frame after them is counted as truncated, and answers nothing.
         bytes += Array(EvidenceRequest(nonce: Array(repeating: 7, count: 32)).encode().prefix(10))
         try trader.connection.send(bytes)
         trader.connection.shutdownWrite()
         let (receipts, end, other) = Self.readToClose(trader)
-        #expect(receipts.count == 20, "one receipt per order after the half-close")
+        #expect(receipts.count == 40, "one receipt per order after the half-close")
+        #expect(receipts.map { $0.clientOrderID?.description ?? "" } == (0..<40).map { "h-\($0)" })
         #expect(receipts.allSatisfy { $0.status == .accepted })
         #expect(other.isEmpty, "unexpected frames \(other)")
         #expect(end == .connectionClosed)
         #expect(host.stop() == 0)
         #expect(host.metric("sealstream_host_replies_undeliverable_total") == 0)
+        #expect((host.metric("sealstream_host_read_pauses_total") ?? 0) >= 1, "orders waited behind the in-flight limit")
         #expect(host.metric("sealstream_host_malformed_frames_total{reason=\"truncated\"}") == 1)
     }
 
