@@ -36,10 +36,10 @@ final class ConnectionGate: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Decides on a connection just accepted from `address` that will use `route`. Nil:
-    /// refused (counted; the caller closes it). An idle connection evicted to make room
-    /// is closed here.
-    func admit(route: UInt32, address: String) -> Admission? {
+    /// Decides on a connection just accepted from `address` that will use `route`; its
+    /// ticket carries the deadline. Nil: refused (counted; the caller closes it). An idle
+    /// connection evicted to make room is closed here.
+    func admit(route: UInt32, address: String) -> GateTicket? {
         eventLoop.preconditionInEventLoop()
         let decision = book.admit(route: route, address: address)
         switch decision {
@@ -53,7 +53,7 @@ final class ConnectionGate: @unchecked Sendable {
                 supervisor.connection(route: victim)?.shed(.evictedIdle)
             }
             publishGauges()
-            return probation ? .probation : .normal
+            return GateTicket(route: route, admission: probation ? .probation : .normal, gate: self)
         }
     }
 
@@ -94,5 +94,68 @@ final class ConnectionGate: @unchecked Sendable {
 
     private func publishGauges() {
         metrics.connectionsAuthenticated.store(Int64(book.authenticated), ordering: .relaxed)
+    }
+}
+
+/// One connection's standing with the gate: its handshake deadline, whether it has sent a
+/// well-formed frame, whether a session was accepted on it (docs/PROTOCOL.md §1.2).
+///
+/// Thread-safety: used only on the host's event loop, like the gate.
+final class GateTicket: @unchecked Sendable {
+    let route: UInt32
+    let admission: ConnectionGate.Admission
+    private let gate: ConnectionGate
+    private var deadline: Scheduled<Void>?
+    private(set) var sentValidFrame = false
+    private(set) var authenticated = false
+    private var left = false
+
+    init(route: UInt32, admission: ConnectionGate.Admission, gate: ConnectionGate) {
+        self.route = route
+        self.admission = admission
+        self.gate = gate
+    }
+
+    /// Starts the handshake deadline; at it, `expired` gets the reason to shed the
+    /// connection, unless the connection did what its admission asks.
+    func start(on eventLoop: EventLoop, expired: @escaping @Sendable (ShedReason) -> Void) {
+        deadline = eventLoop.scheduleTask(in: gate.handshakeTimeout) { [weak self] in
+            guard let self else { return }
+            switch admission {
+            case .normal where !sentValidFrame: expired(.handshakeTimeout)
+            case .probation where !authenticated: expired(.probationTimeout)
+            default: break
+            }
+        }
+    }
+
+    /// A complete well-formed frame arrived (cheap to call for every frame).
+    func validFrame() {
+        guard !sentValidFrame else { return }
+        sentValidFrame = true
+        gate.sentValidFrame(route: route)
+        if admission == .normal { deadline?.cancel() }
+    }
+
+    /// The enclave accepted a session on the connection.
+    func sessionAccepted() {
+        guard !authenticated else { return }
+        authenticated = true
+        gate.authenticated(route: route)
+        deadline?.cancel()
+    }
+
+    /// The connection is being shed for `reason`: counted (an eviction was counted by
+    /// the gate when it decided).
+    func shedding(_ reason: ShedReason) {
+        if reason != .evictedIdle { gate.count(reason) }
+    }
+
+    /// The connection closed (idempotent).
+    func leave() {
+        deadline?.cancel()
+        guard !left else { return }
+        left = true
+        gate.removed(route: route)
     }
 }

@@ -79,13 +79,13 @@ public final class HostService: Service, @unchecked Sendable {
                         metrics.connectionsAccepted.add(1, ordering: .relaxed)
                         let route = supervisor.allocateRoute()
                         let address = channel.remoteAddress?.ipAddress ?? "unknown"
-                        guard let admission = gate.admit(route: route, address: address) else {
+                        guard let ticket = gate.admit(route: route, address: address) else {
                             channel.close(promise: nil)
                             return
                         }
                         let handler = IngressHandler(
-                            route: route, supervisor: supervisor, metrics: metrics,
-                            maxInFlight: configuration.maxInFlightPerConnection, gate: gate, admission: admission)
+                            ticket: ticket, supervisor: supervisor, metrics: metrics,
+                            maxInFlight: configuration.maxInFlightPerConnection)
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }

@@ -18,14 +18,8 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     private let supervisor: EnclaveSupervisor
     private let metrics: HostMetrics
     private let maxInFlight: Int
-    private let gate: ConnectionGate
-    private let admission: ConnectionGate.Admission
-    /// Closes the connection if it has not sent a valid frame (on probation: had a session
-    /// accepted) by the handshake timeout.
-    private var handshakeDeadline: Scheduled<Void>?
-    private var sentValidFrame = false
-    private var leftGate = false
-    private var authenticated = false
+    /// Its standing with the connection gate: the handshake deadline (§1.2).
+    private let ticket: GateTicket
     private var context: ChannelHandlerContext?
     private var cumulation: ByteBuffer?
     /// Set when the connection stops reading for good; it closes once nothing is owed.
@@ -55,42 +49,29 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         case shed(ShedReason)
     }
 
-    init(route: UInt32, supervisor: EnclaveSupervisor, metrics: HostMetrics, maxInFlight: Int,
-         gate: ConnectionGate, admission: ConnectionGate.Admission) {
-        self.route = route
+    init(ticket: GateTicket, supervisor: EnclaveSupervisor, metrics: HostMetrics, maxInFlight: Int) {
+        self.route = ticket.route
+        self.ticket = ticket
         self.supervisor = supervisor
         self.metrics = metrics
         self.maxInFlight = maxInFlight
-        self.gate = gate
-        self.admission = admission
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        // Also covers a channel that never became active.
-        handshakeDeadline?.cancel()
-        leaveGate()
-    }
-
-    private func leaveGate() {
-        guard !leftGate else { return }
-        leftGate = true
-        gate.removed(route: route)
+        ticket.leave()  // also covers a channel that never became active
     }
 
     func channelActive(context: ChannelHandlerContext) {
         supervisor.register(self)
-        handshakeDeadline = context.eventLoop.scheduleTask(in: gate.handshakeTimeout) { [weak self] in
-            self?.handshakeTimedOut()
-        }
+        ticket.start(on: context.eventLoop) { [weak self] reason in self?.shed(reason) }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         countTruncatedTail()
-        handshakeDeadline?.cancel()
-        leaveGate()
+        ticket.leave()
         supervisor.unregister(self)
         self.context = nil
         context.fireChannelInactive()
@@ -141,7 +122,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         while inFlight < maxInFlight, var buffer = cumulation, buffer.readableBytes > 0 {
             let header = try buffer.withUnsafeReadableBytes { try FrameParser.parseHeader($0, direction: .fromClient) }
             guard let header else { return }
-            if !sentValidFrame { firstValidFrame() }
+            ticket.validFrame()
             metrics.framesIn.add(1, ordering: .relaxed)
             metrics.bytesIn.add(UInt64(header.totalLength), ordering: .relaxed)
             // Evidence and credential activation each cost a TPM operation.
@@ -222,7 +203,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         // Sealed events are pushed, not answers: they do not free in-flight capacity.
         let type = frame.getInteger(at: frame.readerIndex + 5, as: UInt8.self)
         let released = type == MessageType.sealedEvent.rawValue ? [] : replies.enclaveAnswered()
-        if type == MessageType.sessionAccepted.rawValue, !authenticated { sessionAccepted() }
+        if type == MessageType.sessionAccepted.rawValue { ticket.sessionAccepted() }
         if evidenceInFlight > 0,
            type == MessageType.evidence.rawValue || type == MessageType.credentialActivated.rawValue
             || type == MessageType.refusal.rawValue && refusesCostlyRequest(frame) {
@@ -281,34 +262,11 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func close() { context?.close(promise: nil) }
 
-    // MARK: - Admission (docs/PROTOCOL.md §1.2)
-
-    private func firstValidFrame() {
-        sentValidFrame = true
-        gate.sentValidFrame(route: route)
-        if admission == .normal { handshakeDeadline?.cancel() }
-    }
-
-    private func sessionAccepted() {
-        authenticated = true
-        gate.authenticated(route: route)
-        handshakeDeadline?.cancel()
-    }
-
-    private func handshakeTimedOut() {
-        guard ending == nil else { return }
-        switch admission {
-        case .normal where !sentValidFrame: shed(.handshakeTimeout)
-        case .probation where !authenticated: shed(.probationTimeout)
-        default: break
-        }
-    }
-
     /// The host drops this connection: reading stops and it closes once every reply it is
-    /// owed has been written (at once for an idle one). Counted by the gate's caller or here.
+    /// owed has been written (at once for an idle one); docs/PROTOCOL.md §1.2.
     func shed(_ reason: ShedReason) {
         guard ending == nil else { return }
-        if reason != .evictedIdle { gate.count(reason) }
+        ticket.shedding(reason)
         supervisor.logger.debug("shedding connection", metadata: ["route": "\(route)", "reason": "\(reason.label)"])
         ending = .shed(reason)
         finishIfSettled()
