@@ -188,6 +188,7 @@ struct ConnectionFloodTests {
         let holdersOpen = holders.filter { !Self.closedByHost($0) }.count
         #expect(holdersOpen == 32, "connections that sent a valid frame in their normal slot are not shed")
         #expect(host.stop() == 0)
+        #expect(host.metric("sealstream_host_connections_authenticated") == 1, "the trader's session connection")
         #expect(Self.shed(host, "probation_timeout") == 8)
         #expect(Self.shed(host, "connection_limit") == 1)
         #expect(Self.shed(host, "evicted_idle") == 0 && Self.shed(host, "handshake_timeout") == 0)
