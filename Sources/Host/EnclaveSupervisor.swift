@@ -200,8 +200,6 @@ final class EnclaveSupervisor: @unchecked Sendable {
         }
     }
 
-    var connectionCount: Int { connections.count }
-
     /// The open connection on `route`, if any.
     func connection(route: UInt32) -> IngressHandler? { connections[route] }
 
