@@ -21,6 +21,12 @@ public final class HostService: Service, @unchecked Sendable {
 
     public func run() async throws {
         try DataFiles.prepare(directory: configuration.dataDirectory)
+        let openFiles = OpenFileLimit.raise()
+        if let openFiles, openFiles < UInt64(configuration.maxConnections + OpenFileLimit.headroom) {
+            logger.warning("open-file limit below max connections + 1024; a flood may hit EMFILE before the connection limits", metadata: [
+                "limit": "\(openFiles)", "max_connections": "\(configuration.maxConnections)",
+            ])
+        }
         // One event loop: ingress, the enclave pipe and routing share it, so no frame
         // crosses a thread inside the host. The enclave runs on the other core.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -85,6 +85,28 @@ final class FloodSockets {
     }
 }
 
+/// Runs `body` with this process's soft open-file limit at `soft` (children started in it
+/// inherit that), then restores the limit.
+func withOpenFileSoftLimit<T>(_ soft: UInt64, _ body: () throws -> T) throws -> T {
+    var saved = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &saved) == 0 else { throw TestFailure("getrlimit") }
+    var lowered = saved
+    lowered.rlim_cur = rlim_t(min(soft, UInt64(saved.rlim_max)))
+    guard setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &lowered) == 0 else { throw TestFailure("setrlimit") }
+    defer { _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &saved) }
+    return try body()
+}
+
+/// The soft and hard "Max open files" of process `pid`.
+func openFileLimits(pid: pid_t) throws -> (soft: String, hard: String) {
+    let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+    guard let line = limits.split(separator: "\n").first(where: { $0.hasPrefix("Max open files") }) else {
+        throw TestFailure("no open-file limit in /proc/\(pid)/limits")
+    }
+    let fields = line.dropFirst("Max open files".count).split(separator: " ")
+    return (String(fields[0]), String(fields[1]))
+}
+
 /// Connection floods against a real host (issue 11, hole 6; docs/PROTOCOL.md §1.2).
 @Suite("Connection floods", .serialized)
 struct ConnectionFloodTests {
@@ -107,7 +129,14 @@ struct ConnectionFloodTests {
     /// half-sent HTTP requests: an honest trader still gets in and trades, the HTTP API
     /// still answers, and the host closes every idle connection by itself.
     @Test func idleFloodDoesNotLockTradersOut() throws {
-        let host = try HostProcess(label: "flood", extraArguments: ["--handshake-timeout", "3", "--http-request-timeout", "3"])
+        // Started with the common default soft limit of 1,024 descriptors, which this flood
+        // exceeds: the host raises it to the hard limit, so its rules shed the flood, not EMFILE.
+        let host = try withOpenFileSoftLimit(1_024) {
+            try HostProcess(label: "flood", extraArguments: ["--handshake-timeout", "3", "--http-request-timeout", "3"])
+        }
+        let limits = try openFileLimits(pid: host.pid)
+        #expect(limits.soft == limits.hard, "the host raised its soft open-file limit")
+        try #require((UInt64(limits.soft) ?? .max) >= 2_100, "the flood needs about 2,000 descriptors in the host")
         let greedy = FloodSockets()  // from the address the trader will use
         #expect(try greedy.open(100, from: "127.0.0.1", to: host.address) == 100)
         let idle = FloodSockets()
