@@ -169,7 +169,8 @@ let package = Package(
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire", "TestSupport"]),
-        .testTarget(name: "HostTests", dependencies: ["Host", "Commitments"]),
+        .testTarget(
+            name: "HostTests", dependencies: ["Host", "Commitments", "Wire", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -200,7 +200,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
         }
     }
 
-    var connectionCount: Int { connections.count }
+    /// The open connection on `route`, if any.
+    func connection(route: UInt32) -> IngressHandler? { connections[route] }
 
     func allocateRoute() -> UInt32 {
         eventLoop.preconditionInEventLoop()

@@ -25,9 +25,21 @@ public struct HostConfiguration: Sendable {
     /// measuring what commitments cost; nothing is published then.
     public var commitments: Bool = true
 
-    /// Most client connections at once; further ones are accepted and closed at once
-    /// (counted in `connections_refused_total`).
+    /// Most client connections at once (docs/PROTOCOL.md §1.2); further ones are accepted
+    /// and closed at once unless an idle one can be evicted (counted by reason in
+    /// `connections_shed_total`).
     public var maxConnections: Int = 1024
+    /// Of `maxConnections`, slots only connections that authenticate a session may keep:
+    /// at most `maxConnections - reservedConnections` connections are without a session.
+    public var reservedConnections: Int = 64
+    /// Most connections at once from one source IP address.
+    public var maxConnectionsPerAddress: Int = 64
+    /// Milliseconds a new connection has to send a complete well-formed frame (on
+    /// probation: to have a session accepted) before it is closed.
+    public var handshakeTimeoutMillis: Int64 = 5_000
+    /// Milliseconds an HTTP API connection has to send a complete request, counted from
+    /// its accept or from the end of the previous response; then it is closed.
+    public var httpRequestTimeoutMillis: Int64 = 10_000
     /// Frames a connection may have in the enclave without a reply before the host stops
     /// reading from it (TCP back-pressure to the client). Reading resumes at half.
     public var maxInFlightPerConnection: Int = 4096

@@ -7,6 +7,8 @@ public final class HostMetrics: Sendable {
     public let connectionsAccepted = Atomic<UInt64>(0)
     public let connectionsRefused = Atomic<UInt64>(0)
     public let connectionsOpen = Atomic<Int64>(0)
+    /// Open connections on which the enclave accepted a session (docs/PROTOCOL.md §1.2).
+    public let connectionsAuthenticated = Atomic<Int64>(0)
     public let framesIn = Atomic<UInt64>(0)
     public let bytesIn = Atomic<UInt64>(0)
     public let framesOut = Atomic<UInt64>(0)
@@ -35,8 +37,12 @@ public final class HostMetrics: Sendable {
     /// HTTP requests answered, and those answered with an error status.
     public let httpRequests = Atomic<UInt64>(0)
     public let httpErrors = Atomic<UInt64>(0)
+    /// HTTP connections closed for not sending a complete request in time.
+    public let httpRequestTimeouts = Atomic<UInt64>(0)
     /// Malformed frames by `WireError.code` (index), each of which closed a connection.
     private let malformed = Mutex<[UInt64]>(Array(repeating: 0, count: 16))
+    /// Connections refused or closed without malformed input, by `ShedReason` (index).
+    private let shed = Mutex<[UInt64]>(Array(repeating: 0, count: ShedReason.allCases.count))
     /// The current worker's latest counters (cleared when the worker dies).
     public let enclaveStats = Mutex<EnclaveStats?>(nil)
 
@@ -48,6 +54,12 @@ public final class HostMetrics: Sendable {
 
     public func malformedCount(_ code: UInt16) -> UInt64 { malformed.withLock { $0[Int(code)] } }
 
+    public func countShed(_ reason: ShedReason) {
+        shed.withLock { $0[reason.rawValue] += 1 }
+    }
+
+    public func shedCount(_ reason: ShedReason) -> UInt64 { shed.withLock { $0[reason.rawValue] } }
+
     public var malformedTotal: UInt64 { malformed.withLock { $0.reduce(0, +) } }
 
     /// Prometheus text exposition (version 0.0.4).
@@ -57,8 +69,14 @@ public final class HostMetrics: Sendable {
         }
         var out = ""
         out += line("connections_accepted_total", "Client connections accepted.", "counter", connectionsAccepted.load(ordering: .relaxed))
-        out += line("connections_refused_total", "Connections refused over the limit.", "counter", connectionsRefused.load(ordering: .relaxed))
+        out += line("connections_refused_total", "Connections closed at accept (per-address or connection limit).", "counter", connectionsRefused.load(ordering: .relaxed))
         out += line("connections_open", "Client connections open now.", "gauge", connectionsOpen.load(ordering: .relaxed))
+        out += line("connections_authenticated", "Open connections on which a session was accepted.", "gauge", connectionsAuthenticated.load(ordering: .relaxed))
+        out += "# HELP sealstream_host_connections_shed_total Connections refused or closed without malformed input, by reason.\n"
+        out += "# TYPE sealstream_host_connections_shed_total counter\n"
+        for reason in ShedReason.allCases {
+            out += "sealstream_host_connections_shed_total{reason=\"\(reason.label)\"} \(shedCount(reason))\n"
+        }
         out += line("frames_in_total", "Well-formed frames received from clients.", "counter", framesIn.load(ordering: .relaxed))
         out += line("bytes_in_total", "Bytes of well-formed frames received.", "counter", bytesIn.load(ordering: .relaxed))
         out += line("frames_out_total", "Frames delivered to clients.", "counter", framesOut.load(ordering: .relaxed))
@@ -77,6 +95,7 @@ public final class HostMetrics: Sendable {
         out += line("publish_errors_total", "Enclave outputs the host could not append.", "counter", publishErrors.load(ordering: .relaxed))
         out += line("http_requests_total", "HTTP requests answered.", "counter", httpRequests.load(ordering: .relaxed))
         out += line("http_errors_total", "HTTP requests answered with a 4xx or 5xx status.", "counter", httpErrors.load(ordering: .relaxed))
+        out += line("http_request_timeouts_total", "HTTP connections closed for not sending a complete request in time.", "counter", httpRequestTimeouts.load(ordering: .relaxed))
         out += line("decisions_published_total", "Liquidation decisions appended to outputs/decisions.jsonl.", "counter", decisionsPublished.load(ordering: .relaxed))
         out += "# HELP sealstream_host_malformed_frames_total Malformed frames (each closed its connection).\n"
         out += "# TYPE sealstream_host_malformed_frames_total counter\n"

@@ -21,6 +21,12 @@ public final class HostService: Service, @unchecked Sendable {
 
     public func run() async throws {
         try DataFiles.prepare(directory: configuration.dataDirectory)
+        let openFiles = OpenFileLimit.raise()
+        if let openFiles, openFiles < UInt64(configuration.maxConnections + OpenFileLimit.headroom) {
+            logger.warning("open-file limit below max connections + 1024; a flood may hit EMFILE before the connection limits", metadata: [
+                "limit": "\(openFiles)", "max_connections": "\(configuration.maxConnections)",
+            ])
+        }
         // One event loop: ingress, the enclave pipe and routing share it, so no frame
         // crosses a thread inside the host. The enclave runs on the other core.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -54,6 +60,11 @@ public final class HostService: Service, @unchecked Sendable {
 
         let configuration = self.configuration
         let metrics = self.metrics
+        let gate = ConnectionGate(
+            limits: .init(maxConnections: configuration.maxConnections, reserved: configuration.reservedConnections,
+                          perAddress: configuration.maxConnectionsPerAddress),
+            handshakeTimeout: .milliseconds(configuration.handshakeTimeoutMillis), eventLoop: loop,
+            supervisor: supervisor, metrics: metrics, logger: logger)
         let server: Channel
         do {
             server = try await ServerBootstrap(group: group)
@@ -61,6 +72,8 @@ public final class HostService: Service, @unchecked Sendable {
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 4)
+                // A client's half-close ends its requests, not its replies (IngressHandler).
+                .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
                 // Replies to a client that does not read pile up to 1 MiB, then the host
                 // stops reading its requests until it drains below 256 KiB.
                 .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
@@ -70,13 +83,14 @@ public final class HostService: Service, @unchecked Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         metrics.connectionsAccepted.add(1, ordering: .relaxed)
-                        guard supervisor.connectionCount < configuration.maxConnections else {
-                            metrics.connectionsRefused.add(1, ordering: .relaxed)
+                        let route = supervisor.allocateRoute()
+                        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                        guard let ticket = gate.admit(route: route, address: address) else {
                             channel.close(promise: nil)
                             return
                         }
                         let handler = IngressHandler(
-                            route: supervisor.allocateRoute(), supervisor: supervisor, metrics: metrics,
+                            ticket: ticket, supervisor: supervisor, metrics: metrics,
                             maxInFlight: configuration.maxInFlightPerConnection)
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
@@ -101,6 +115,9 @@ public final class HostService: Service, @unchecked Sendable {
                     .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                     .childChannelInitializer { channel in
                         channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMapThrowing {
+                            // A half-sent or idle request cannot hold a connection for ever.
+                            try channel.pipeline.syncOperations.addHandler(
+                                HTTPRequestDeadline(timeout: .milliseconds(configuration.httpRequestTimeoutMillis), metrics: metrics))
                             try channel.pipeline.syncOperations.addHandler(HTTPAPIHandler(
                                 publisher: publisher, metrics: metrics,
                                 evidence: { nonce in loop.flatSubmit { supervisor.requestEvidence(nonce: nonce) } }))

@@ -3,7 +3,9 @@ import Wire
 
 /// One client connection. Finds frame boundaries (never opens a sealed body), forwards
 /// complete frames to the enclave through the supervisor, writes back the replies routed
-/// to it, and stops reading when too many of its frames are in flight.
+/// to it in request order (host refusals included), and stops reading when too many of
+/// its frames are in flight. It closes only once every reply it owes is written
+/// (docs/PROTOCOL.md §1.1), and enforces its admission deadline (§1.2).
 ///
 /// Thread-safety: every method runs on the single host event loop (asserted), which is
 /// what makes the `@unchecked Sendable` sound.
@@ -16,11 +18,18 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     private let supervisor: EnclaveSupervisor
     private let metrics: HostMetrics
     private let maxInFlight: Int
+    /// Its standing with the connection gate: the handshake deadline (§1.2).
+    private let ticket: GateTicket
     private var context: ChannelHandlerContext?
     private var cumulation: ByteBuffer?
-    private var failed = false
+    /// Set when the connection stops reading for good; it closes once nothing is owed.
+    private var ending: Ending?
+    /// Set once the close has begun (the Error frame, if any, is written).
+    private var closing = false
+    /// Frames in the enclave and host answers held behind them, in request order.
+    private var replies = ReplyOrder()
     /// Frames forwarded to the enclave that have no reply yet.
-    private(set) var inFlight = 0
+    var inFlight: Int { replies.inFlight }
     /// Evidence requests among them.
     private var evidenceInFlight = 0
     static let maxEvidenceInFlight = 4
@@ -30,8 +39,19 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// flushed and resumed once per batch, not once per frame.
     var touchedThisBatch = false
 
-    init(route: UInt32, supervisor: EnclaveSupervisor, metrics: HostMetrics, maxInFlight: Int) {
-        self.route = route
+    /// Why a connection stopped reading (docs/PROTOCOL.md §1, "Closing").
+    enum Ending {
+        /// A malformed frame: an `Error` frame follows every owed reply, then the close.
+        case malformed(WireError)
+        /// The client half-closed its side: the host closes once every owed reply is written.
+        case inputClosed
+        /// The host sheds the connection (§1.2): it closes once every owed reply is written.
+        case shed(ShedReason)
+    }
+
+    init(ticket: GateTicket, supervisor: EnclaveSupervisor, metrics: HostMetrics, maxInFlight: Int) {
+        self.route = ticket.route
+        self.ticket = ticket
         self.supervisor = supervisor
         self.metrics = metrics
         self.maxInFlight = maxInFlight
@@ -39,47 +59,61 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        ticket.leave()  // also covers a channel that never became active
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         supervisor.register(self)
+        ticket.start(on: context.eventLoop) { [weak self] reason in self?.shed(reason) }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if !failed, let rest = cumulation, rest.readableBytes > 0 {
-            // The peer closed inside a frame: count it like any other malformed input.
-            metrics.countMalformed(.truncated(needed: 6, available: rest.readableBytes))
-        }
+        countTruncatedTail()
+        ticket.leave()
         supervisor.unregister(self)
         self.context = nil
         context.fireChannelInactive()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            // Half-close (or the first half of a close): read nothing more, but forward
+            // the complete frames already here and answer them before closing.
+            if ending == nil { ending = .inputClosed }
+            finishIfSettled()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !failed else { return }
+        guard ending == nil else { return }
         var incoming = unwrapInboundIn(data)
         if cumulation == nil {
             cumulation = incoming
         } else {
             cumulation!.writeBuffer(&incoming)
         }
-        guard drainOrFail(context: context) else { return }
+        drainOrFail(context: context)
         if let c = cumulation, c.readerIndex > 64 * 1024 { cumulation!.discardReadBytes() }
         supervisor.scheduleFlush()
     }
 
-    /// Drains what it can; on a malformed frame, fails the connection and returns false.
-    private func drainOrFail(context: ChannelHandlerContext) -> Bool {
+    /// Forwards what it can; a malformed frame ends the connection (after the replies
+    /// owed for the frames before it).
+    private func drainOrFail(context: ChannelHandlerContext) {
         do {
             try drainFrames(context: context)
         } catch let error as WireError {
-            fail(context: context, error: error)
-            return false
+            fail(error: error)
+            return
         } catch {
             context.close(promise: nil)
-            return false
+            return
         }
         if let c = cumulation, c.readableBytes == 0 { cumulation = nil }
-        return true
     }
 
     /// Forwards complete buffered frames until the in-flight limit; the rest waits in
@@ -88,6 +122,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         while inFlight < maxInFlight, var buffer = cumulation, buffer.readableBytes > 0 {
             let header = try buffer.withUnsafeReadableBytes { try FrameParser.parseHeader($0, direction: .fromClient) }
             guard let header else { return }
+            ticket.validFrame()
             metrics.framesIn.add(1, ordering: .relaxed)
             metrics.bytesIn.add(UInt64(header.totalLength), ordering: .relaxed)
             // Evidence and credential activation each cost a TPM operation.
@@ -101,7 +136,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
                 // gets a few at a time, not a flood.
                 refuse(header: header, buffer: buffer, reason: .tooManyRequests, context: context)
             } else if forwarded {
-                inFlight += 1
+                replies.forwardedOne()
                 if costly { evidenceInFlight += 1 }
             } else {
                 refuse(header: header, buffer: buffer, reason: .enclaveUnavailable, context: context)
@@ -111,36 +146,31 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
-    /// Answers a frame the host will not forward (no enclave, or over a limit) at once,
-    /// so the client never waits on a frame nobody will answer.
+    /// Answers a frame the host will not forward (no enclave, or over a limit), behind the
+    /// replies to this connection's earlier frames, so the client never waits on a frame
+    /// nobody will answer and replies keep the order of requests.
     private func refuse(header: FrameHeader, buffer: ByteBuffer, reason: RefusalReason, context: ChannelHandlerContext) {
-        var sessionID: UInt64 = 0
-        var reference: UInt64 = 0
-        if header.type == .sealedRequest || header.type == .sessionOpen {
-            sessionID = buffer.getInteger(at: buffer.readerIndex + header.bodyOffset, as: UInt64.self) ?? 0
-        }
-        if header.type == .sealedRequest {
-            reference = buffer.getInteger(at: buffer.readerIndex + header.bodyOffset + 8, as: UInt64.self) ?? 0
-        }
         if reason == .enclaveUnavailable {
             metrics.framesRefusedEnclaveDown.add(1, ordering: .relaxed)
         } else {
             metrics.framesRefusedOverLimit.add(1, ordering: .relaxed)
         }
-        let refusal = Refusal(refused: header.type, sessionID: sessionID, reference: reference, reason: reason)
-        write(frame: refusal.encode(), context: context)
+        let refusal = Refusal(hostRefusing: header, frame: buffer, reason: reason)
+        if let frame = replies.hostAnswer(refusal.encode()) { write(frame: frame, context: context) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flushIfNeeded()
+        finishIfSettled()
         context.fireChannelReadComplete()
     }
 
     /// Outbound `read` interception: the back-pressure valve.
     func read(context: ChannelHandlerContext) {
-        // Stop reading when: too much of ours is in the enclave, the enclave link is
-        // saturated or draining, or this client is not reading its replies (its
-        // outbound buffer is above the high watermark).
+        // Stop reading when: the connection is ending, too much of ours is in the
+        // enclave, the enclave link is saturated or draining, or this client is not
+        // reading its replies (its outbound buffer is above the high watermark).
+        if ending != nil { return }
         if inFlight >= maxInFlight || !supervisor.acceptsInput || !context.channel.isWritable {
             if !pendingRead { metrics.readPauses.add(1, ordering: .relaxed) }
             pendingRead = true
@@ -167,39 +197,45 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         return refused == MessageType.evidenceRequest.rawValue || refused == MessageType.activateCredential.rawValue
     }
 
-    /// Delivers one reply frame from the enclave (a slice of the batch buffer).
+    /// Delivers one reply frame from the enclave (a slice of the batch buffer), then any
+    /// host answers that were waiting for it.
     func deliverReply(_ frame: ByteBuffer) {
         // Sealed events are pushed, not answers: they do not free in-flight capacity.
         let type = frame.getInteger(at: frame.readerIndex + 5, as: UInt8.self)
-        if type != MessageType.sealedEvent.rawValue, inFlight > 0 { inFlight -= 1 }
+        let released = type == MessageType.sealedEvent.rawValue ? [] : replies.enclaveAnswered()
+        if type == MessageType.sessionAccepted.rawValue { ticket.sessionAccepted() }
         if evidenceInFlight > 0,
            type == MessageType.evidence.rawValue || type == MessageType.credentialActivated.rawValue
             || type == MessageType.refusal.rawValue && refusesCostlyRequest(frame) {
             evidenceInFlight -= 1
         }
         guard let context else {
-            metrics.repliesUndeliverable.add(1, ordering: .relaxed)
+            metrics.repliesUndeliverable.add(UInt64(1 + released.count), ordering: .relaxed)
             return
         }
         context.write(wrapOutboundOut(frame), promise: nil)
         metrics.framesOut.add(1, ordering: .relaxed)
         needsFlush = true
+        for held in released { write(frame: held, context: context) }
     }
 
     /// Sends a host-originated frame (notice) outside the request/reply accounting.
     func send(frame: [UInt8]) {
-        guard let context else { return }
+        guard let context, !closing else { return }
         write(frame: frame, context: context)
         flushIfNeeded()
     }
 
-    /// The enclave died: nothing in flight will be answered.
+    /// The enclave died: nothing in flight will be answered. Host answers held behind
+    /// those frames go out now. Returns how many frames were lost.
     func forgetInFlight() -> Int {
-        defer {
-            inFlight = 0
-            evidenceInFlight = 0
+        evidenceInFlight = 0
+        let (lost, released) = replies.forgetForwarded()
+        if let context {
+            for held in released { write(frame: held, context: context) }
+            flushIfNeeded()
         }
-        return inFlight
+        return lost
     }
 
     func flushIfNeeded() {
@@ -208,21 +244,33 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         context.flush()
     }
 
-    /// Forwards frames held back by the in-flight limit, then re-issues a held read if
-    /// the valve is open again.
+    /// Forwards frames held back by the in-flight limit, re-issues a held read if the
+    /// valve is open again, and closes an ending connection once nothing is owed.
     func resumeIfPossible() {
-        guard let context, !failed else { return }
+        guard let context, !closing else { return }
         if cumulation != nil && inFlight < maxInFlight {
-            guard drainOrFail(context: context) else { return }
+            drainOrFail(context: context)
             supervisor.scheduleFlush()
             flushIfNeeded()
         }
-        guard pendingRead, inFlight <= maxInFlight / 2, supervisor.acceptsInput, context.channel.isWritable else { return }
+        finishIfSettled()
+        guard ending == nil, pendingRead, inFlight <= maxInFlight / 2, supervisor.acceptsInput,
+              context.channel.isWritable else { return }
         pendingRead = false
         context.read()
     }
 
     func close() { context?.close(promise: nil) }
+
+    /// The host drops this connection: reading stops and it closes once every reply it is
+    /// owed has been written (at once for an idle one); docs/PROTOCOL.md §1.2.
+    func shed(_ reason: ShedReason) {
+        guard ending == nil else { return }
+        ticket.shedding(reason)
+        supervisor.logger.debug("shedding connection", metadata: ["route": "\(route)", "reason": "\(reason.label)"])
+        ending = .shed(reason)
+        finishIfSettled()
+    }
 
     private func write(frame: [UInt8], context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: frame.count)
@@ -232,18 +280,54 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         needsFlush = true
     }
 
-    /// A malformed frame ends this connection only: typed error frame, then close.
-    private func fail(context: ChannelHandlerContext, error: WireError) {
-        failed = true
+    /// A malformed frame ends this connection only: reading stops, the complete frames
+    /// before it are answered, then a typed error frame is sent and the connection closed.
+    private func fail(error: WireError) {
+        ending = .malformed(error)
         cumulation = nil
         metrics.countMalformed(error)
         supervisor.logger.notice("malformed frame; closing connection", metadata: [
-            "route": "\(route)", "reason": "\(error.label)",
+            "route": "\(route)", "reason": "\(error.label)", "replies_owed": "\(inFlight + replies.heldCount)",
         ])
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        buffer.writeBytes(ErrorMessage(code: error.code, message: error.label).encode())
-        metrics.framesOut.add(1, ordering: .relaxed)
+        // The frames before it may still sit in the supervisor's batch.
+        supervisor.scheduleFlush()
+        finishIfSettled()
+    }
+
+    /// Closes an ending connection once every reply it is owed has been written: after a
+    /// malformed frame with the `Error` frame last; after a half-close once the frames
+    /// that were complete are forwarded and answered (a partial frame left is truncated).
+    private func finishIfSettled() {
+        guard let ending, !closing, let context, replies.isSettled else { return }
+        if case .malformed = ending {} else if let rest = cumulation, rest.readableBytes > 0, inFlight < maxInFlight {
+            // Complete frames still buffered are forwarded first (a no-op for a partial one).
+            drainOrFail(context: context)
+            supervisor.scheduleFlush()
+            guard replies.isSettled, !closing else { return }
+        }
+        closing = true
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        switch ending {
+        case .malformed(let error):
+            var buffer = channel.allocator.buffer(capacity: 64)
+            buffer.writeBytes(ErrorMessage(code: error.code, message: error.label).encode())
+            metrics.framesOut.add(1, ordering: .relaxed)
+            needsFlush = false
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        case .inputClosed, .shed:
+            if case .inputClosed = ending { countTruncatedTail() } else { cumulation = nil }
+            needsFlush = false
+            context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        }
+    }
+
+    /// The client's stream ended inside a frame: counted like any other malformed input
+    /// (no reply is possible).
+    private func countTruncatedTail() {
+        guard let rest = cumulation, rest.readableBytes > 0 else { return }
+        cumulation = nil
+        metrics.countMalformed(.truncated(needed: 6, available: rest.readableBytes))
     }
 }

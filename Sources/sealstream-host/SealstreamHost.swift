@@ -40,8 +40,20 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Path of the sealstream-enclave executable (default: next to this executable).")
     var enclave: String?
 
-    @Option(name: .long, help: "Most client connections at once.")
+    @Option(name: .long, help: "Most client connections at once (docs/PROTOCOL.md §1.2).")
     var maxConnections: Int = 1024
+
+    @Option(name: .long, help: "Of --max-connections, slots kept for connections that authenticate a session; the rest is the limit on connections without one. Default: --max-connections / 16, rounded down (64).")
+    var reservedConnections: Int?
+
+    @Option(name: .long, help: "Most client connections at once from one source IP address.")
+    var maxConnectionsPerAddress: Int = 64
+
+    @Option(name: .long, help: "Seconds a new connection has to send a complete well-formed frame (in the reserve: to have a session accepted) before it is closed.")
+    var handshakeTimeout: Double = 5
+
+    @Option(name: .long, help: "Seconds an HTTP API connection has to send a complete request (from its accept or the previous response) before it is closed.")
+    var httpRequestTimeout: Double = 10
 
     @Option(name: .long, help: "Frames one connection may have awaiting the enclave before the host stops reading it.")
     var maxInFlight: Int = 4096
@@ -77,6 +89,12 @@ struct Run: AsyncParsableCommand {
         guard linkBufferKib >= 16, maxInFlight >= 1, maxConnections >= 1 else {
             throw ValidationError("--link-buffer-kib must be >= 16; --max-in-flight and --max-connections >= 1")
         }
+        guard reserved >= 0, reserved < maxConnections, maxConnectionsPerAddress >= 1 else {
+            throw ValidationError("--reserved-connections must be >= 0 and < --max-connections; --max-connections-per-address >= 1")
+        }
+        guard (0.05...3_600).contains(handshakeTimeout), (0.05...3_600).contains(httpRequestTimeout) else {
+            throw ValidationError("--handshake-timeout and --http-request-timeout must be between 0.05 and 3600 seconds")
+        }
         if attestation == .swtpm && tcti == nil {
             throw ValidationError("--attestation swtpm needs --tcti swtpm:path=SOCKET (see scripts/swtpm.sh)")
         }
@@ -87,6 +105,9 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("--config \(config): file not readable")
         }
     }
+
+    /// `--reserved-connections`, or its default.
+    var reserved: Int { reservedConnections ?? maxConnections / 16 }
 
     static func parseListen(_ s: String) -> (String, Int)? {
         guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else {
@@ -117,6 +138,10 @@ struct Run: AsyncParsableCommand {
         configuration.attestation = attestation
         configuration.tcti = attestation == .tpm ? (tcti ?? "device:/dev/tpmrm0") : tcti
         configuration.maxConnections = maxConnections
+        configuration.reservedConnections = reserved
+        configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
+        configuration.handshakeTimeoutMillis = Int64((handshakeTimeout * 1_000).rounded())
+        configuration.httpRequestTimeoutMillis = Int64((httpRequestTimeout * 1_000).rounded())
         configuration.maxInFlightPerConnection = maxInFlight
         configuration.linkHighWatermark = linkBufferKib * 1024
         configuration.linkLowWatermark = linkBufferKib * 1024 / 4

@@ -1,0 +1,67 @@
+/// Keeps one connection's replies in the order of its requests although the host answers
+/// some requests itself (refusals over a limit, or while no enclave runs): a host answer
+/// is held until the enclave has answered every frame forwarded before it
+/// (docs/PROTOCOL.md §1, "Reply order").
+///
+/// Pure bookkeeping: the connection writes the frames the methods return, in that order.
+struct ReplyOrder {
+    /// Frames forwarded to the enclave on this connection, ever.
+    private(set) var forwarded: UInt64 = 0
+    /// Enclave answers received (pushed events excluded), ever; at most `forwarded`.
+    private(set) var answered: UInt64 = 0
+    /// Host answers waiting for enclave answers: each may go once `answered >= due`.
+    private var held: [(due: UInt64, frame: [UInt8])] = []
+    private var heldStart = 0
+
+    /// Frames in the enclave without an answer.
+    var inFlight: Int { Int(forwarded - answered) }
+
+    /// Host answers held back behind enclave answers.
+    var heldCount: Int { held.count - heldStart }
+
+    /// True when nothing is owed to the client: no frame in the enclave, none held.
+    var isSettled: Bool { inFlight == 0 && heldCount == 0 }
+
+    /// One frame went to the enclave.
+    mutating func forwardedOne() {
+        forwarded += 1
+    }
+
+    /// The host answers the request just read with `frame`. Returns it when it may be
+    /// written now (every earlier request is answered); otherwise holds it and returns nil.
+    mutating func hostAnswer(_ frame: [UInt8]) -> [UInt8]? {
+        if answered == forwarded { return frame }
+        held.append((forwarded, frame))
+        return nil
+    }
+
+    /// One enclave answer arrived (write it first). Returns the host answers that were
+    /// waiting for it, in order, to be written right after it. An answer with nothing in
+    /// flight (none should come) changes nothing.
+    mutating func enclaveAnswered() -> [[UInt8]] {
+        guard answered < forwarded else { return [] }
+        answered += 1
+        return releaseDue()
+    }
+
+    /// The enclave died: nothing forwarded will be answered. Returns how many frames were
+    /// lost and every held host answer, in order (they go out at once).
+    mutating func forgetForwarded() -> (lost: Int, released: [[UInt8]]) {
+        let lost = inFlight
+        answered = forwarded
+        return (lost, releaseDue())
+    }
+
+    private mutating func releaseDue() -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        while heldStart < held.count, held[heldStart].due <= answered {
+            out.append(held[heldStart].frame)
+            heldStart += 1
+        }
+        if heldStart == held.count {
+            held.removeAll(keepingCapacity: held.count <= 64)
+            heldStart = 0
+        }
+        return out
+    }
+}
