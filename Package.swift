@@ -53,6 +53,9 @@ let package = Package(
         // Strict JSON reading (duplicate keys, canonical integers) for untrusted records. No dependencies.
         .target(name: "StrictJSON"),
         .target(name: "Wire"),
+        // The sealed journal's records (docs/DURABILITY.md): frame and CRC for the host,
+        // sealing, chain and payloads for the enclave. Pure.
+        .target(name: "Journal", dependencies: ["SealCrypto", "Wire"]),
         .target(name: "Engine", dependencies: ["Wire"]),
         // The evidence format (what the enclave produces).
         .target(name: "Attestation", dependencies: ["SealCrypto", "Wire"]),
@@ -153,6 +156,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SealCryptoTests", dependencies: ["SealCrypto", "AuditCrypto", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "SealCrypto", "Wire"]),
         .testTarget(
             name: "CommitmentsTests",
             dependencies: ["Commitments", "OutputVerification", "SealCrypto", "StrictJSON", "TestSupport"]),

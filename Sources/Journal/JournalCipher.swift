@@ -1,0 +1,96 @@
+import SealCrypto
+import Wire
+
+/// Seals and opens journal records under the journal key and keeps the chain: each
+/// record's associated data ends with the previous record's hash (docs/DURABILITY.md §2).
+/// Lives in the enclave; the key never leaves it.
+public struct JournalCipher {
+    private let key: SecretBytes
+    /// Sequence number of the last record sealed or opened (0: none yet).
+    public private(set) var lastSequence: UInt64
+    /// SHA-256 of the last record (32 zero bytes before the first).
+    public private(set) var lastHash: [UInt8]
+
+    /// Why a record does not continue the chain.
+    public enum Failure: Error, Equatable, Sendable {
+        /// The frame itself is broken (the host should have caught this).
+        case frame(JournalFrame.Problem)
+        /// Not the next sequence number: a gap, a duplicate or a reordering.
+        case outOfSequence(expected: UInt64, found: UInt64)
+        /// The ciphertext does not open: tampered, substituted, or another key.
+        case doesNotOpen(sequence: UInt64)
+    }
+
+    /// The journal key derived from the storage key (§1).
+    public static func deriveKey(storageKey: SecretBytes) -> SecretBytes {
+        SecretBytes(count: 32) { out in
+            var h = SHA256()
+            h.update(Array("sealstream/v1/journal-key".utf8))
+            storageKey.withUnsafeBytes { h.update($0) }
+            h.finalize(into: out)
+        }
+    }
+
+    public init(key: SecretBytes, lastSequence: UInt64 = 0, lastHash: [UInt8] = [UInt8](repeating: 0, count: 32)) {
+        self.key = key
+        self.lastSequence = lastSequence
+        self.lastHash = lastHash
+    }
+
+    /// Seals `payload` as the next record of `kind` and appends it to `out`.
+    public mutating func seal(kind: JournalFrame.Kind, payload: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        let sequence = lastSequence + 1
+        let length = JournalFrame.overhead + payload.count + XChaCha20Poly1305.tagByteCount
+        precondition(length <= JournalFrame.maxLength, "journal payload too large")
+        let start = out.count
+        out.append(contentsOf: JournalFrame.magic)
+        out.append(contentsOf: withUnsafeBytes(of: UInt32(length).bigEndian) { Array($0) })
+        out.append(contentsOf: withUnsafeBytes(of: sequence.bigEndian) { Array($0) })
+        out.append(kind.rawValue)
+        out.append(contentsOf: Sodium.randomBytes(XChaCha20Poly1305.nonceByteCount))
+        out.append(contentsOf: repeatElement(0, count: payload.count + XChaCha20Poly1305.tagByteCount + 4))
+        let previous = lastHash
+        out.withUnsafeMutableBytes { raw in
+            let record = UnsafeMutableRawBufferPointer(rebasing: raw[start..<(start + length)])
+            var ad = [UInt8](UnsafeRawBufferPointer(rebasing: record[0..<JournalFrame.headerLength]))
+            ad += previous
+            let nonce = UnsafeRawBufferPointer(rebasing: record[17..<41])
+            // Sized for the payload: sealing cannot fail.
+            _ = ad.withUnsafeBytes { adBytes in
+                try! XChaCha20Poly1305.seal(
+                    key: key, nonce: nonce, associatedData: adBytes, plaintext: payload,
+                    into: UnsafeMutableRawBufferPointer(rebasing: record[JournalFrame.headerLength..<(length - 4)]))
+            }
+            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: record[0..<(length - 4)]))
+            record.storeBytes(of: crc.bigEndian, toByteOffset: length - 4, as: UInt32.self)
+        }
+        lastSequence = sequence
+        lastHash = SHA256.hash(out[start..<(start + length)])
+    }
+
+    /// Opens the record at the start of `bytes`, which must be the next in the chain;
+    /// returns its kind and payload and how many bytes it took.
+    public mutating func open(_ bytes: UnsafeRawBufferPointer) throws(Failure) -> (kind: JournalFrame.Kind, payload: [UInt8], length: Int) {
+        let frame: JournalFrame
+        do { frame = try JournalFrame.parse(bytes) } catch { throw .frame(error) }
+        guard frame.sequence == lastSequence + 1 else {
+            throw .outOfSequence(expected: lastSequence + 1, found: frame.sequence)
+        }
+        let record = UnsafeRawBufferPointer(rebasing: bytes[0..<frame.length])
+        var ad = [UInt8](UnsafeRawBufferPointer(rebasing: record[0..<JournalFrame.headerLength]))
+        ad += lastHash
+        let ciphertext = UnsafeRawBufferPointer(rebasing: record[JournalFrame.headerLength..<(frame.length - 4)])
+        var payload = [UInt8](repeating: 0, count: ciphertext.count - XChaCha20Poly1305.tagByteCount)
+        let opened: Int? = payload.withUnsafeMutableBytes { out in
+            ad.withUnsafeBytes { adBytes in
+                try? XChaCha20Poly1305.open(
+                    key: key, nonce: UnsafeRawBufferPointer(rebasing: record[17..<41]), associatedData: adBytes,
+                    ciphertext: ciphertext, into: out)
+            }
+        }
+        guard opened != nil else { throw .doesNotOpen(sequence: frame.sequence) }
+        lastSequence = frame.sequence
+        lastHash = SHA256.hash(record)
+        return (frame.kind, payload, frame.length)
+    }
+}
