@@ -433,6 +433,9 @@ public enum RefusalReason: UInt16, Sendable, CaseIterable {
     /// Credential activation failed: no TPM (software mode), or the TPM refused the
     /// credential (made for another EK or another key name, or tampered).
     case activationFailed = 20
+    /// The host cannot make requests durable (disk full, I/O error: docs/DURABILITY.md
+    /// §3); nothing was forwarded. Try again later.
+    case journalUnavailable = 21
 
     public var label: String { String(describing: self) }
 }

@@ -232,6 +232,10 @@ public struct Receipt: Equatable, Sendable {
         case rejected = 1
         /// Not sequenced (`reason` says why); `globalSequence` is 0.
         case notSequenced = 2
+        /// Not executed again: the same (account, kind, client order id) was sequenced
+        /// within the dedupe window (docs/DURABILITY.md §7); `globalSequence` and
+        /// `enclaveTime` are the original's, `detail` is empty.
+        case duplicate = 3
     }
 
     public var status: Status
