@@ -29,6 +29,8 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
     /// Engine rejections by reason label.
     public var rejected: [String: Int] = [:]
     public var notSequenced = 0
+    /// Receipts of status `duplicate`: a resent request the worker had already sequenced.
+    public var duplicates = 0
     /// Public refusals by reason label (sessions, deposits, prices, requests).
     public var refusals: [String: Int] = [:]
     public var depositsAcked = 0
@@ -228,7 +230,9 @@ public final class ScenarioRunner {
                     throw ClientError.unexpectedFrame("receipt echoes a different client order id")
                 }
                 summary.receipts += 1
-                if receipt.status != .notSequenced {
+                // A duplicate's sequence number is the original's, whose leaf commits to
+                // the original ciphertext, not this one.
+                if receipt.status == .accepted || receipt.status == .rejected {
                     sequenced.append((Array(frame[6...]), receipt.globalSequence, receipt.enclaveTime))
                 }
                 switch receipt.status {
@@ -241,6 +245,8 @@ public final class ScenarioRunner {
                     summary.globalSequences.append(receipt.globalSequence)
                 case .notSequenced:
                     summary.notSequenced += 1
+                case .duplicate:
+                    summary.duplicates += 1
                 }
                 return
             case .refusal:
