@@ -87,7 +87,7 @@ extension Worker {
     /// when the payload is not a valid continuation.
     private func replayInput(_ payload: [UInt8]) -> Bool {
         guard let input = try? JournalInput.decode(payload), input.globalSequence == globalSequence &+ 1,
-              input.enclaveTime >= lastTime
+              input.enclaveTime >= replay.lastTime
         else { return false }
         let bodyHash = Hash32(input.eventBodyHash)
         let time = input.enclaveTime, sequence = input.globalSequence
@@ -124,19 +124,22 @@ extension Worker {
     }
 
     /// Takes the recorded sequence number and time stamp as the worker's own: the clock
-    /// clamp resumes from the latest recorded time, so time never goes back.
+    /// clamp resumes from the latest recorded time (or a later one the worker already
+    /// read), so time never goes back.
     private func commitInput(sequence: UInt64, time: UInt64) {
         globalSequence = sequence
-        lastTime = time
+        replay.lastTime = time
+        lastTime = max(lastTime, time)
     }
 
     /// Closes the open batch at the recorded time; false when the record does not fit
     /// (no batch open, another index, a time before the last stamp).
     private func replayClose(_ payload: [UInt8]) -> Bool {
         guard let close = try? JournalBatchClose.decode(payload), committer != nil, committer!.hasOpenBatch,
-              close.batchIndex == committer!.batchIndex, close.closeTime >= lastTime
+              close.batchIndex == committer!.batchIndex, close.closeTime >= replay.lastTime
         else { return false }
-        lastTime = close.closeTime
+        replay.lastTime = close.closeTime
+        lastTime = max(lastTime, close.closeTime)
         replay.lastCounter = close.counter
         replay.closed.append(closeBatch(now: close.closeTime))
         return true
@@ -148,6 +151,8 @@ struct ReplayProgress {
     var recordsReplayed: UInt64 = 0
     /// Counter value in the last close record replayed (0 before any).
     var lastCounter: UInt64 = 0
+    /// Time stamp of the last record replayed, Unix ns: recorded times never decrease.
+    var lastTime: UInt64 = 0
     /// Batches closed during replay, index i at position i (replay starts at genesis).
     var closed: [ClosedBatch] = []
 }

@@ -138,7 +138,9 @@ public final class Worker<E: MatchingEngine> {
     ///
     /// Whenever `output` grows past `flushThreshold` bytes, `flush` is called to write it
     /// out and start a new batch, so no outbound message nears the link's 8 MiB limit
-    /// however much larger replies are than requests (evidence is).
+    /// however much larger replies are than requests (evidence is). It is also called
+    /// once `flushThreshold` bytes of journal records wait; `flush` must send them
+    /// (`takeJournal`) before the replies.
     ///
     /// Specialised for the engine the enclave runs: `Worker` is generic and lives in
     /// another module than its one instantiation, so without this every request paid

@@ -141,6 +141,9 @@ struct JournalRecoveryTests {
         #expect(records(journal).count == Int(a.worker.lastRecordSequence))
         // The host published two of the three closed batches before it died.
         let b = try JournalRun()
+        // The shell's loop reads the clock before the journal arrives.
+        b.h.now = a.h.now + 1
+        #expect(b.worker.closeBatchIfDue() == nil)
         b.h.now = a.h.now
         let outcome = try recover(b.worker, journal, published: Array(a.closed.prefix(2)))
         #expect(outcome.recovered == Recovered(
@@ -165,6 +168,19 @@ struct JournalRecoveryTests {
         let again = try recover(c.worker, journal + b.journal, published: a.closed.prefix(3) + [b.closed.last!])
         #expect(again.republish.isEmpty)
         #expect(c.worker.globalSequence == b.worker.globalSequence)
+    }
+
+    @Test func timeNeverGoesBackAcrossARecovery() throws {
+        let a = try JournalRun()
+        try a.trade()
+        let b = try JournalRun()
+        b.h.now = 1  // a clock far behind the journal's
+        _ = try recover(b.worker, a.journal, published: a.closed)
+        let d = DemoKeys.deposit(venueID: b.h.venue.venueID, accountID: 9, accountKey: DemoKeys.signingKey(.trader, "n").publicKey.bytes,
+                                 amount: 5, depositID: 9)
+        let reply = try b.send(d.encode())
+        let ack = try reply.body.withUnsafeBytes { try PublicAck.decode(body: $0) }
+        #expect(ack.enclaveTime == a.h.now && ack.globalSequence == a.worker.globalSequence + 1)
     }
 
     @Test func theAuditReplayReturnsEveryBatch() throws {
