@@ -10,6 +10,9 @@ public struct JournalCipher {
     public private(set) var lastSequence: UInt64
     /// SHA-256 of the last record (32 zero bytes before the first).
     public private(set) var lastHash: [UInt8]
+    /// Random nonces drawn ahead. A class, so copies of this struct draw from one pool
+    /// and never seal with the same nonce.
+    private let nonces = NoncePool()
 
     /// Why a record does not continue the chain.
     public enum Failure: Error, Equatable, Sendable {
@@ -53,7 +56,7 @@ public struct JournalCipher {
             record.storeBytes(of: UInt32(length).bigEndian, toByteOffset: 4, as: UInt32.self)
             record.storeBytes(of: sequence.bigEndian, toByteOffset: 8, as: UInt64.self)
             record[16] = kind.rawValue
-            Sodium.fillRandom(UnsafeMutableRawBufferPointer(rebasing: record[17..<header]))
+            nonces.take(into: UnsafeMutableRawBufferPointer(rebasing: record[17..<header]))
             withUnsafeTemporaryAllocation(byteCount: header + 32, alignment: 8) { ad in
                 ad.copyMemory(from: UnsafeRawBufferPointer(rebasing: record[0..<header]))
                 lastHash.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: ad[header...]).copyMemory(from: $0) }
@@ -96,5 +99,33 @@ public struct JournalCipher {
         lastSequence = frame.sequence
         lastHash = SHA256.hash(record)
         return (frame.kind, payload, frame.length)
+    }
+}
+
+/// Random bytes for nonces, drawn from the CSPRNG 256 nonces at a time instead of once per
+/// record (a system call each, about 0.3 µs on the worker's hot path). Each byte is used
+/// once and wiped when taken.
+final class NoncePool {
+    private static let size = XChaCha20Poly1305.nonceByteCount
+    private let pool = UnsafeMutableRawBufferPointer.allocate(byteCount: size * 256, alignment: 8)
+    private var used: Int
+
+    init() { used = pool.count }
+
+    deinit {
+        Sodium.wipe(pool)
+        pool.deallocate()
+    }
+
+    /// Fills `nonce` (24 bytes) with fresh random bytes.
+    func take(into nonce: UnsafeMutableRawBufferPointer) {
+        if used == pool.count {
+            Sodium.fillRandom(pool)
+            used = 0
+        }
+        let slice = UnsafeMutableRawBufferPointer(rebasing: pool[used..<(used + Self.size)])
+        nonce.copyMemory(from: UnsafeRawBufferPointer(slice))
+        Sodium.wipe(slice)
+        used += Self.size
     }
 }
