@@ -231,6 +231,14 @@ struct JournalRecoveryTests {
         repeated.insert(all[k], at: k + 1)
         #expect(try attempt(repeated.flatMap { $0 }) == JournalRejected(recordSequence: UInt64(k + 1), reason: .outOfSequence))
 
+        // A record cut short at the end of a replay message (records never span messages).
+        let b = try JournalRun()
+        let cut = rejection {
+            try all[0].withUnsafeBytes { try b.worker.replayJournal($0) }
+            try all[1].dropLast(3).withUnsafeBytes { try b.worker.replayJournal($0) }
+        }
+        #expect(cut == JournalRejected(recordSequence: 2, reason: .doesNotOpen))
+
         // Another storage key opens nothing.
         #expect(try attempt(a.journal, key: storageKey(8)) == JournalRejected(recordSequence: 1, reason: .doesNotOpen))
 
@@ -243,6 +251,44 @@ struct JournalRecoveryTests {
         forged[2].headerLine[20] ^= 1
         #expect(try attempt(a.journal, published: forged)
             == JournalRejected(recordSequence: UInt64(all.count), reason: .headerMismatch))
+    }
+
+    /// Records that open but do not continue the state: reason 5.
+    @Test func wellSealedNonsenseIsAMalformedPayload() throws {
+        func reject(_ payloads: [(JournalFrame.Kind, [UInt8])]) throws -> JournalRejected? {
+            var cipher = JournalCipher(key: try StorageKeys(storageKey: storageKey(7)).journalKey)
+            var journal: [UInt8] = []
+            for (kind, payload) in payloads { payload.withUnsafeBytes { cipher.seal(kind: kind, payload: $0, into: &journal) } }
+            let b = try JournalRun()
+            return rejection { _ = try recover(b.worker, journal, published: []) }
+        }
+        func input(sequence: UInt64, time: UInt64, type: UInt8 = 0x05, body: [UInt8]) -> [UInt8] {
+            var w = ByteWriter()
+            JournalInput(globalSequence: sequence, enclaveTime: time, messageType: type, eventBodyHash: Array(repeating: 0, count: 32),
+                         account: 0, body: body).encode(into: &w)
+            return w.bytes
+        }
+        let deposit = Array(DemoKeys.deposit(venueID: DemoKeys.venue().venueID, accountID: 1,
+                                             accountKey: DemoKeys.signingKey(.trader, "x").publicKey.bytes, amount: 5,
+                                             depositID: 1).encode()[6...])
+        #expect(try reject([(.input, input(sequence: 1, time: 10, body: deposit))]) == nil)
+        #expect(try reject([(.input, [1, 2, 3])]) == JournalRejected(recordSequence: 1, reason: .malformedPayload))
+        #expect(try reject([(.input, input(sequence: 2, time: 10, body: deposit))])
+            == JournalRejected(recordSequence: 1, reason: .malformedPayload), "global sequence gap")
+        #expect(try reject([(.input, input(sequence: 1, time: 10, body: [0]))])
+            == JournalRejected(recordSequence: 1, reason: .malformedPayload), "body does not decode")
+        let close = { (index: UInt64, time: UInt64) -> [UInt8] in
+            var w = ByteWriter()
+            JournalBatchClose(batchIndex: index, closeTime: time, counter: 0).encode(into: &w)
+            return w.bytes
+        }
+        #expect(try reject([(.batchClose, close(0, 10))]) == JournalRejected(recordSequence: 1, reason: .malformedPayload),
+                "no batch open")
+        #expect(try reject([(.input, input(sequence: 1, time: 10, body: deposit)), (.batchClose, close(1, 10))])
+            == JournalRejected(recordSequence: 2, reason: .malformedPayload), "another index")
+        #expect(try reject([(.input, input(sequence: 1, time: 10, body: deposit)), (.batchClose, close(0, 9))])
+            == JournalRejected(recordSequence: 2, reason: .malformedPayload), "time goes back")
+        #expect(try reject([(.input, input(sequence: 1, time: 10, body: deposit)), (.batchClose, close(0, 10))]) == nil)
     }
 
     @Test func theCounterCatchesARollback() throws {
