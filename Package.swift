@@ -69,7 +69,7 @@ let package = Package(
         // Enclave: library (worker state machine) and the measured executable.
         .target(
             name: "EnclaveCore",
-            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation", "Commitments"],
+            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "Journal"],
             path: "Enclave/EnclaveCore"
         ),
         .target(name: "CEnclaveSys", path: "Enclave/CEnclaveSys"),
@@ -169,6 +169,7 @@ let package = Package(
             name: "EnclaveCoreTests",
             dependencies: [
                 "EnclaveCore", "Client", "VenueTools", "SealCrypto", "Wire", "Engine", "Commitments", "OutputVerification",
+                "Journal",
             ]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),

@@ -64,6 +64,12 @@ public struct BatchCommitter {
 
     /// Adds a sequenced input to the event log. `body` is the frame body as received.
     public mutating func recordEvent(sequence: UInt64, enclaveTime: UInt64, type: MessageType, body: UnsafeRawBufferPointer) {
+        recordEvent(sequence: sequence, enclaveTime: enclaveTime, type: type, bodyHash: RFC6962.sha256(of: body))
+    }
+
+    /// Adds a sequenced input whose body hash (SHA-256 of the frame body as received) is
+    /// already known: from the live path, which journals the same hash, or from replay.
+    public mutating func recordEvent(sequence: UInt64, enclaveTime: UInt64, type: MessageType, bodyHash: Hash32) {
         if eventCount == 0 {
             firstSequence = sequence
             firstEventTime = enclaveTime
@@ -74,7 +80,7 @@ public struct BatchCommitter {
         // The 49-byte leaf record is written straight into the outgoing buffer and hashed
         // there: no allocation per event.
         let leaf = EventLeaf(globalSequence: sequence, enclaveTime: enclaveTime, messageType: type.rawValue,
-                             bodyHash: RFC6962.sha256(of: body))
+                             bodyHash: bodyHash)
         let start = eventLeaves.count
         leaf.append(to: &eventLeaves)
         events.append(eventLeaves.withUnsafeBytes { RFC6962.leafHash(UnsafeRawBufferPointer(rebasing: $0[start...])) })

@@ -9,6 +9,10 @@ public struct EnclaveCounters: Sendable, Equatable {
     public var requestsNotSequenced: UInt64 = 0
     public var evidenceServed: UInt64 = 0
     public var liquidations: UInt64 = 0
+    /// Resent new orders and withdrawals answered `duplicate` (docs/DURABILITY.md §7).
+    public var duplicates: UInt64 = 0
+    /// Batch closes put off because the TPM NV counter could not be incremented.
+    public var counterFailures: UInt64 = 0
     /// Refusals by `RefusalReason.rawValue`.
     public private(set) var refusals: [UInt64] = Array(repeating: 0, count: 32)
 

@@ -1,5 +1,6 @@
 import Commitments
 import Engine
+import Journal
 import SealCrypto
 import Wire
 
@@ -26,46 +27,69 @@ public final class Worker<E: MatchingEngine> {
     }
 
     public let identity: EnclaveIdentity
-    public private(set) var engine: E
-    public private(set) var counters = EnclaveCounters()
+    public internal(set) var engine: E
+    public internal(set) var counters = EnclaveCounters()
     /// The last global sequence number assigned; the next event gets this + 1.
-    public private(set) var globalSequence: UInt64 = 0
+    public internal(set) var globalSequence: UInt64 = 0
     /// Most sessions held at once; opening more is refused with `sessionLimit`.
     public let maxSessions: Int
     /// Most sessions one connection (route) may hold, so one client cannot exhaust
     /// `maxSessions` for everyone.
     public let maxSessionsPerRoute: Int
 
-    private var sessions: [UInt64: Session] = [:]
+    var sessions: [UInt64: Session] = [:]
     private var sessionsByRoute: [UInt32: [UInt64]] = [:]
     private var sessionsByAccount: [UInt64: [UInt64]] = [:]
     /// Signed batches of public outputs; nil when commitments are switched off (a
     /// benchmark setting: then nothing is published).
-    private var committer: BatchCommitter?
-    private var accountKeys: [UInt64: Ed25519PublicKey] = [:]
-    private var depositIDs: Set<UInt64> = []
+    var committer: BatchCommitter?
+    var accountKeys: [UInt64: Ed25519PublicKey] = [:]
+    var depositIDs: Set<UInt64> = []
     /// Latest accepted publish time per (market, publisher key).
-    private var lastPublishTime: [UInt32: [[UInt8]: UInt64]] = [:]
+    var lastPublishTime: [UInt32: [[UInt8]: UInt64]] = [:]
+    /// Recently sequenced new orders and withdrawals (docs/DURABILITY.md §7).
+    var dedupe: DedupeMemory
+
+    /// Seals the journal records (docs/DURABILITY.md §2); nil without a storage key.
+    var journal: JournalCipher?
+    /// Sealed records not yet taken by the shell, reused.
+    var journalOut: [UInt8] = []
+    /// One record's payload at a time, reused.
+    var journalPayload = ByteWriter(capacity: 1_024)
+    /// The TPM NV counter bumped before each batch is signed (docs/DURABILITY.md §5);
+    /// nil in software mode.
+    public let counter: (any MonotonicCounter)?
+    /// Bookkeeping of a replay in progress (docs/DURABILITY.md §4).
+    var replay = ReplayProgress()
     /// Staleness limit per market, ns.
     private let stalenessLimit: [UInt32: UInt64]
 
     private let custodyKey: Ed25519PublicKey
     private let publishers: [UInt32: [Ed25519PublicKey]]
     private let clock: () -> UInt64
-    private var lastTime: UInt64 = 0
+    var lastTime: UInt64 = 0
 
     /// Plaintext scratch: holds one decrypted request or one receipt at a time.
     private let plaintext: UnsafeMutableRawBufferPointer
     /// One receipt's or event's plaintext at a time, reused.
     private var plaintextWriter = ByteWriter(capacity: 256)
     /// The engine writes each accepted request's detail here (reused, never reallocated).
-    private var detailWriter = ByteWriter(capacity: 1_024)
+    var detailWriter = ByteWriter(capacity: 1_024)
 
     /// `clock` returns Unix nanoseconds; the worker clamps it so stamps never decrease.
+    /// With `journalKey` (derived from the storage key) every sequenced input and batch
+    /// close is sealed into a journal record the shell must hand to the host
+    /// (`takeJournal`) before the replies and outputs that depend on it; `counter` is
+    /// the TPM's NV counter in TPM modes.
     public init(
         identity: EnclaveIdentity, engine: E, maxSessions: Int = 100_000, maxSessionsPerRoute: Int = 256,
-        commitments: Bool = true, clock: @escaping () -> UInt64
+        commitments: Bool = true, journalKey: SecretBytes? = nil, counter: (any MonotonicCounter)? = nil,
+        clock: @escaping () -> UInt64
     ) throws {
+        journal = journalKey.map { JournalCipher(key: $0) }
+        journalOut.reserveCapacity(journalKey == nil ? 0 : 1 << 20)
+        self.counter = counter
+        dedupe = DedupeMemory(window: identity.config.dedupeWindowNanos)
         self.identity = identity
         self.engine = engine
         self.maxSessions = maxSessions
@@ -114,7 +138,9 @@ public final class Worker<E: MatchingEngine> {
     ///
     /// Whenever `output` grows past `flushThreshold` bytes, `flush` is called to write it
     /// out and start a new batch, so no outbound message nears the link's 8 MiB limit
-    /// however much larger replies are than requests (evidence is).
+    /// however much larger replies are than requests (evidence is). It is also called
+    /// once `flushThreshold` bytes of journal records wait; `flush` must send them
+    /// (`takeJournal`) before the replies.
     ///
     /// Specialised for the engine the enclave runs: `Worker` is generic and lives in
     /// another module than its one instantiation, so without this every request paid
@@ -127,7 +153,7 @@ public final class Worker<E: MatchingEngine> {
         try LinkParser.forEachEntry(batchBody: batchBody, direction: .fromClient) { route, header, frame in
             let body = UnsafeRawBufferPointer(rebasing: frame[header.bodyOffset..<header.totalLength])
             handle(route: route, type: header.type, body: body, output: &output)
-            if output.byteCount >= flushThreshold { flush(&output) }
+            if output.byteCount >= flushThreshold || journalOut.count >= flushThreshold { flush(&output) }
         }
     }
 
@@ -188,21 +214,30 @@ public final class Worker<E: MatchingEngine> {
 
         let receipt: Receipt
         var accepted = false
-        if let request = try? OrderRequest.decode(UnsafeRawBufferPointer(rebasing: plaintext[0..<opened])) {
-            let event = SequencedEvent(
-                globalSequence: nextGlobalSequence(), enclaveTime: stamp(),
-                input: .request(account: session.accountID, request))
-            committer?.recordEvent(sequence: event.globalSequence, enclaveTime: event.enclaveTime, type: .sealedRequest, body: body)
-            detailWriter.truncate(to: 0)
-            switch engine.apply(event, detail: &detailWriter) {
-            case .accepted:
-                accepted = true
-                receipt = Receipt(status: .accepted, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime,
+        let requestBytes = UnsafeRawBufferPointer(rebasing: plaintext[0..<opened])
+        if let request = try? OrderRequest.decode(requestBytes) {
+            let now = stamp()
+            let key = Self.dedupeKey(account: session.accountID, request)
+            if let key, let original = dedupe.original(of: key, now: now) {
+                // A resend of a request already sequenced: answered, not executed again.
+                counters.duplicates += 1
+                receipt = Receipt(status: .duplicate, globalSequence: original.globalSequence, enclaveTime: original.enclaveTime,
                                   reason: nil, clientOrderID: request.clientOrderID)
-            case .rejected(let reason):
-                counters.requestsRejectedByEngine += 1
-                receipt = Receipt(status: .rejected, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime,
-                                  reason: reason, clientOrderID: request.clientOrderID)
+            } else {
+                let event = SequencedEvent(
+                    globalSequence: nextGlobalSequence(), enclaveTime: now, input: .request(account: session.accountID, request))
+                let bodyHash = needsBodyHash ? RFC6962.sha256(of: body) : .zero
+                appendInputRecord(event, type: .sealedRequest, bodyHash: bodyHash, account: session.accountID, body: requestBytes)
+                switch applyRequest(event, key: key, bodyHash: bodyHash) {
+                case .accepted:
+                    accepted = true
+                    receipt = Receipt(status: .accepted, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime,
+                                      reason: nil, clientOrderID: request.clientOrderID)
+                case .rejected(let reason):
+                    counters.requestsRejectedByEngine += 1
+                    receipt = Receipt(status: .rejected, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime,
+                                      reason: reason, clientOrderID: request.clientOrderID)
+                }
             }
         } else {
             counters.requestsNotSequenced += 1
@@ -214,8 +249,27 @@ public final class Worker<E: MatchingEngine> {
         collectPublicOutputs()
     }
 
+    /// Applies a sequenced request to the engine and the open batch, and remembers it for
+    /// duplicates: the one path of live processing and replay. The engine's detail is in
+    /// `detailWriter` afterwards.
+    func applyRequest(_ event: SequencedEvent, key: DedupeMemory.Key?, bodyHash: Hash32) -> EngineVerdict {
+        committer?.recordEvent(sequence: event.globalSequence, enclaveTime: event.enclaveTime, type: .sealedRequest, bodyHash: bodyHash)
+        if let key { dedupe.remember(key, .init(globalSequence: event.globalSequence, enclaveTime: event.enclaveTime)) }
+        detailWriter.truncate(to: 0)
+        return engine.apply(event, detail: &detailWriter)
+    }
+
+    /// New orders and withdrawals are remembered for duplicates; cancels are not.
+    static func dedupeKey(account: UInt64, _ request: OrderRequest) -> DedupeMemory.Key? {
+        switch request {
+        case .newOrder(let o): DedupeMemory.Key(account: account, kind: OrderRequest.Kind.newOrder.rawValue, clientOrderID: o.clientOrderID)
+        case .withdraw(let id, _): DedupeMemory.Key(account: account, kind: OrderRequest.Kind.withdraw.rawValue, clientOrderID: id)
+        case .cancel: nil
+        }
+    }
+
     /// Takes the engine's public outputs after an event into the open batch.
-    private func collectPublicOutputs() {
+    func collectPublicOutputs() {
         if committer != nil {
             engine.drainChangedAccounts { self.committer!.noteChanged($0) }
         } else {
@@ -239,6 +293,24 @@ public final class Worker<E: MatchingEngine> {
         guard committer != nil else { return nil }
         let now = stamp()
         guard committer!.hasOpenBatch, force || committer!.isDue(now: now) else { return nil }
+        if journal != nil {
+            // The counter goes up before the header is signed (docs/DURABILITY.md §5); a
+            // TPM that fails leaves the batch open, to be tried again next cycle.
+            var value: UInt64 = 0
+            if let counter {
+                guard let v = try? counter.increment() else {
+                    counters.counterFailures += 1
+                    return nil
+                }
+                value = v
+            }
+            appendCloseRecord(batchIndex: committer!.batchIndex, closeTime: now, counter: value)
+        }
+        return closeBatch(now: now)
+    }
+
+    /// Closes the open batch at enclave time `now` (live, or replaying a close record).
+    func closeBatch(now: UInt64) -> ClosedBatch {
         let halted = engine.haltedMarkets(at: now)
         let identity = self.identity
         return committer!.close(
@@ -418,17 +490,24 @@ public final class Worker<E: MatchingEngine> {
         output: inout LinkBatchWriter
     ) {
         let event = SequencedEvent(globalSequence: nextGlobalSequence(), enclaveTime: stamp(), input: input)
-        committer?.recordEvent(sequence: event.globalSequence, enclaveTime: event.enclaveTime, type: type, body: body)
-        // Public inputs are acknowledged once sequenced; the engine's verdict on them
-        // (e.g. a halted market) appears in public outputs, not in the ack.
-        detailWriter.truncate(to: 0)
-        _ = engine.apply(event, detail: &detailWriter)
+        let bodyHash = needsBodyHash ? RFC6962.sha256(of: body) : .zero
+        appendInputRecord(event, type: type, bodyHash: bodyHash, account: 0, body: body)
+        applyPublic(event, type: type, bodyHash: bodyHash)
         // A liquidation after a price or deposit can fill resting orders: their owners
         // hear of it now, stamped with this event (not with the next sealed request's).
         deliverMakerFills(globalSequence: event.globalSequence, enclaveTime: event.enclaveTime, output: &output)
         collectPublicOutputs()
         let ack = PublicAck(acknowledged: type, reference: reference, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime)
         output.append(route: route, frame: ack.encode())
+    }
+
+    /// Applies a sequenced public input (live or replayed). Public inputs are
+    /// acknowledged once sequenced; the engine's verdict on them (e.g. a halted market)
+    /// appears in public outputs, not in the ack.
+    func applyPublic(_ event: SequencedEvent, type: MessageType, bodyHash: Hash32) {
+        committer?.recordEvent(sequence: event.globalSequence, enclaveTime: event.enclaveTime, type: type, bodyHash: bodyHash)
+        detailWriter.truncate(to: 0)
+        _ = engine.apply(event, detail: &detailWriter)
     }
 
     private func handleEvidenceRequest(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
@@ -468,13 +547,13 @@ public final class Worker<E: MatchingEngine> {
         output.append(route: route, frame: Refusal(refused: type, sessionID: sessionID, reference: reference, reason: reason).encode())
     }
 
-    private func nextGlobalSequence() -> UInt64 {
+    func nextGlobalSequence() -> UInt64 {
         globalSequence += 1
         return globalSequence
     }
 
     /// The enclave's time stamp: the clock, clamped so it never goes backwards.
-    private func stamp() -> UInt64 {
+    func stamp() -> UInt64 {
         let now = clock()
         if now > lastTime { lastTime = now }
         return lastTime

@@ -20,9 +20,11 @@ import Wire
 let usage = """
     usage: sealstream-enclave --config FILE [--attestation software|swtpm|tpm] [--tcti CONF]
                               [--storage-key FILE] [--measurement-pcr 16|23] [--max-sessions N]
-                              [--commitments on|off]
+                              [--commitments on|off] [--replay]
     swtpm and tpm modes need --tcti (swtpm:path=SOCKET, or device:/dev/tpmrm0 for tpm).
     The host starts this worker and speaks the link protocol on its stdin/stdout.
+    --replay (the audit replay, with --storage-key): replays the journal the host sends,
+    publishes every batch header it closes, answers `recovered` and exits 0.
     """
 
 // Nothing may run in this process that the measurement does not cover: refuse an
@@ -44,6 +46,7 @@ var commitments = true
 var tcti: String?
 var storageKeyPath: String?
 var measurementPCR = EnclaveIdentity.defaultMeasurementPCR
+var replayOnly = false
 var arguments = CommandLine.arguments.dropFirst()
 while let arg = arguments.popFirst() {
     switch arg {
@@ -69,6 +72,7 @@ while let arg = arguments.popFirst() {
         case "off": commitments = false
         default: Log.error("bad_arguments", [("reason", "--commitments takes on or off")]); exit(64)
         }
+    case "--replay": replayOnly = true
     case "--help", "-h":
         print(usage); exit(0)
     default:
@@ -77,6 +81,9 @@ while let arg = arguments.popFirst() {
 }
 guard let configPath else {
     Log.error("bad_arguments", [("reason", "--config is required")]); exit(64)
+}
+if replayOnly && storageKeyPath == nil {
+    Log.error("bad_arguments", [("reason", "--replay needs --storage-key")]); exit(64)
 }
 if (mode != .software) != (tcti != nil) {
     Log.error("bad_arguments", [("reason", "--tcti goes with --attestation swtpm or tpm, and only with them")]); exit(64)
@@ -116,8 +123,12 @@ do {
     // Unsealed only after the measured start is in the PCR: another binary or config
     // cannot get it back.
     let storage = try storageKeyPath.map { try StorageKey.load(path: $0, mode: mode, tpm: tpm, pcr: measurementPCR) }
+    // With a storage key every long-lived key derives from it (docs/DURABILITY.md §1):
+    // the same signer and order-flow key after a restart. Without one, random keys.
+    let keys = try storage.map { try StorageKeys(storageKey: $0.0) }
     let identity = EnclaveIdentity(
-        sessionKey: try KXKeyPair(), signer: try Secp256k1PrivateKey(), instanceID: Sodium.randomUInt64(),
+        sessionKey: try keys?.sessionKey ?? KXKeyPair(), signer: try keys?.signer ?? Secp256k1PrivateKey(),
+        instanceID: Sodium.randomUInt64(),
         measurement: measurement, configHash: configHash,
         config: config, mode: mode, isolation: .process, isolationReport: isolationReport, quoteSource: quoteSource,
         storageKey: storage?.0, storageKeyProtection: storage?.1, measurementPCR: measurementPCR,
@@ -129,9 +140,13 @@ do {
                 exit(78)
             }
         })
+    // The TPM's NV counter guards against rollback (docs/DURABILITY.md §5) once
+    // TPMQuoteSource conforms to MonotonicCounter; until then, and in software mode, nil.
+    let counter = tpm.flatMap { ($0 as AnyObject) as? any MonotonicCounter }
     worker = try Worker(
         identity: identity, engine: try PerpEngine(config: config, accountCommitment: identity.accountCommitment),
-        maxSessions: maxSessions, commitments: commitments, clock: realtimeNanos)
+        maxSessions: maxSessions, commitments: commitments, journalKey: keys?.journalKey, counter: counter,
+        clock: realtimeNanos)
 } catch {
     Log.error("startup_failed", [("reason", String(describing: error).filter { $0 != "\"" && $0 != "\\" })])
     exit(70)
@@ -171,9 +186,32 @@ func monotonicNanos() -> UInt64 {
     _ = worker.stats.encode().withUnsafeBytes { FileIO.writeAll(1, $0) }
 }
 
+/// Sends the journal records sealed since the last call, in `journal` link messages of at
+/// most 1 MiB of whole records: before anything that depends on them (docs/DURABILITY.md §2).
+@MainActor func writeJournal() {
+    worker.takeJournal { records in
+        var start = 0
+        while start < records.count {
+            var end = start
+            // Whole records: each states its length T at offset 4.
+            repeat {
+                end += Int(UInt32(bigEndian: records.loadUnaligned(fromByteOffset: end + 4, as: UInt32.self)))
+            } while end < records.count && end - start < 1 << 20
+            var header = ByteWriter(capacity: 5)
+            header.write(UInt32(end - start + 1))
+            header.write(LinkKind.journal.rawValue)
+            let ok = header.bytes.withUnsafeBytes { FileIO.writeAll(1, $0) }
+                && FileIO.writeAll(1, UnsafeRawBufferPointer(rebasing: records[start..<end]))
+            guard ok else { Log.error("link_write_failed", [("errno", String(errno))]); exit(74) }
+            start = end
+        }
+    }
+}
+
 /// Hands a closed batch to the host: event leaves and decisions first, the signed header
-/// last, each link message far below the 8 MiB limit.
-func publish(_ batch: ClosedBatch) {
+/// last, each link message far below the 8 MiB limit. Its close record goes first.
+@MainActor func publish(_ batch: ClosedBatch) {
+    writeJournal()
     func send(_ kind: LinkKind, _ bytes: [UInt8], recordSize: Int?) {
         var start = 0
         while start < bytes.count {
@@ -194,7 +232,8 @@ func publish(_ batch: ClosedBatch) {
 }
 
 /// Writes one outbound batch and starts the next.
-func writeBatch(_ output: inout LinkBatchWriter) {
+@MainActor func writeBatch(_ output: inout LinkBatchWriter) {
+    writeJournal()
     guard !output.isEmpty else { return }
     guard output.withFinishedBytes({ FileIO.writeAll(1, $0) }) else {
         Log.error("link_write_failed", [("errno", String(errno))]); exit(74)
@@ -211,6 +250,40 @@ func writeBatch(_ output: inout LinkBatchWriter) {
     var pfd = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
     let millis = Int32(min((deadline - now) / 1_000_000 + 1, 60_000))
     while poll(&pfd, 1, millis) < 0 && errno == EINTR {}
+}
+
+/// Where the worker is in its life: waiting for the journal after `hello`, replaying it,
+/// or live (docs/DURABILITY.md §4).
+enum Phase { case awaitingReplay, replaying, live }
+var phase = Phase.awaitingReplay
+
+/// Ends the replay: answers `recovered` and publishes again what the host did not publish
+/// (in `--replay` mode: publishes everything, answers, and exits 0). A rejection is sent
+/// to the host and ends the process.
+@MainActor func finishReplay(_ end: ReplayEnd) {
+    let outcome: ReplayOutcome
+    do throws(JournalRejected) {
+        outcome = try worker.finishReplay(end, publishAll: replayOnly)
+    } catch {
+        reject(error)
+    }
+    if replayOnly { outcome.republish.forEach(publish) }
+    guard outcome.recovered.encode().withUnsafeBytes({ FileIO.writeAll(1, $0) }) else { exit(74) }
+    Log.info("recovered", [
+        ("records", String(outcome.recovered.recordsReplayed)), ("last_record", String(outcome.recovered.lastRecordSequence)),
+        ("sequenced", String(outcome.recovered.lastGlobalSequence)), ("batches", String(outcome.recovered.batchesClosed)),
+        ("republished", String(outcome.republish.count)),
+    ])
+    if replayOnly { exit(0) }
+    outcome.republish.forEach(publish)
+    phase = .live
+}
+
+/// Tells the host which record the replay stopped at and why, and exits 65.
+func reject(_ rejection: JournalRejected) -> Never {
+    _ = rejection.encode().withUnsafeBytes { FileIO.writeAll(1, $0) }
+    Log.error("journal_rejected", [("record", String(rejection.recordSequence)), ("reason", String(describing: rejection.reason))])
+    exit(65)
 }
 
 loop: while true {
@@ -236,12 +309,28 @@ loop: while true {
             while let header = try LinkParser.parseHeader(UnsafeRawBufferPointer(rebasing: raw[consumed..<filled])) {
                 let body = UnsafeRawBufferPointer(rebasing: raw[(consumed + 5)..<(consumed + header.totalLength)])
                 switch header.kind {
-                case .inboundBatch:
-                    try worker.process(batchBody: body, into: &output, flush: writeBatch)
-                case .routeClosed:
-                    var r = ByteReader(body)
-                    worker.routeClosed(try r.readUInt32())
-                case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves:
+                case .journalReplay:
+                    guard phase != .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
+                    phase = .replaying
+                    do throws(JournalRejected) { try worker.replayJournal(body) } catch { reject(error) }
+                case .replayEnd:
+                    guard phase != .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
+                    finishReplay(try ReplayEnd.decode(body: body))
+                case .inboundBatch, .routeClosed:
+                    // A client frame before any journal means an empty journal: the same as
+                    // `replayEnd` with P = 0 (docs/DURABILITY.md §4). Not in the middle of one.
+                    if phase == .awaitingReplay && !replayOnly { finishReplay(ReplayEnd(published: 0, lastHeaderLine: [])) }
+                    guard phase == .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
+                    if header.kind == .inboundBatch {
+                        try worker.process(batchBody: body, into: &output, flush: { out in
+                            MainActor.assumeIsolated { writeBatch(&out) }
+                        })
+                    } else {
+                        var r = ByteReader(body)
+                        worker.routeClosed(try r.readUInt32())
+                    }
+                case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .journal, .recovered,
+                     .journalRejected:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }
                 consumed += header.totalLength
@@ -257,7 +346,7 @@ loop: while true {
         }
         filled -= consumed
     }
-    if !output.isEmpty { writeBatch(&output) }
+    writeBatch(&output)
     if let batch = worker.closeBatchIfDue() { publish(batch) }
     sendStats(force: false)
 }

@@ -16,13 +16,19 @@ public struct VenueConfig: Codable, Equatable, Sendable {
     /// How public outputs are batched and which EIP-712 domain signs them. Optional in
     /// the file (defaults below); part of the measured configuration either way.
     public var commitments: CommitmentsConfig
+    /// How long the worker remembers the client order id of a sequenced new order or
+    /// withdrawal, to answer a resend as a duplicate (docs/DURABILITY.md §7), ns of
+    /// enclave time. Optional in the file (default 30 s); 0 remembers nothing.
+    public var dedupeWindowNanos: UInt64
+    public static let defaultDedupeWindowNanos: UInt64 = 30_000_000_000
 
     public init(
         venueID: UInt64, name: String, custodyKey: String, marginTiers: [MarginTier], fees: FeeSchedule,
         liquidation: LiquidationConfig, risk: RiskLimits = RiskLimits(), markets: [MarketConfig],
-        commitments: CommitmentsConfig = CommitmentsConfig()
+        commitments: CommitmentsConfig = CommitmentsConfig(), dedupeWindowNanos: UInt64 = VenueConfig.defaultDedupeWindowNanos
     ) {
         self.commitments = commitments
+        self.dedupeWindowNanos = dedupeWindowNanos
         self.risk = risk
         self.venueID = venueID
         self.name = name
@@ -34,7 +40,7 @@ public struct VenueConfig: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case venueID, name, custodyKey, marginTiers, fees, liquidation, risk, markets, commitments
+        case venueID, name, custodyKey, marginTiers, fees, liquidation, risk, markets, commitments, dedupeWindowNanos
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,11 +54,13 @@ public struct VenueConfig: Codable, Equatable, Sendable {
         risk = try c.decode(RiskLimits.self, forKey: .risk)
         markets = try c.decode([MarketConfig].self, forKey: .markets)
         commitments = try c.decodeIfPresent(CommitmentsConfig.self, forKey: .commitments) ?? CommitmentsConfig()
+        dedupeWindowNanos = try c.decodeIfPresent(UInt64.self, forKey: .dedupeWindowNanos) ?? Self.defaultDedupeWindowNanos
     }
 
     /// Checks the structural rules a config must meet before the enclave will load it.
     public func validate() throws(ConfigError) {
         try commitments.validate()
+        guard dedupeWindowNanos <= 3_600_000_000_000 else { throw .invalid("dedupeWindowNanos must be 0...3600 s") }
         guard let key = Hex.decode(custodyKey), key.count == 32 else { throw .invalidKey("custodyKey") }
         guard !markets.isEmpty else { throw .noMarkets }
         var tierNames = Set<String>()

@@ -513,7 +513,12 @@ final class LinkHandler: ChannelInboundHandler, @unchecked Sendable {
                     supervisor.receivedStats(stats)
                 case .decisions, .batchHeader, .eventLeaves:
                     supervisor.receivedOutput(header.kind, body)
-                case .inboundBatch, .routeClosed: throw WireError.unknownMessageType(header.kind.rawValue)
+                case .journal, .recovered, .journalRejected:
+                    // The host's journal (issue 12, host side) handles these; until it
+                    // lands a worker with a storage key journals into the void.
+                    break
+                case .inboundBatch, .routeClosed, .journalReplay, .replayEnd:
+                    throw WireError.unknownMessageType(header.kind.rawValue)
                 }
             }
         } catch {

@@ -10,6 +10,9 @@ public struct JournalCipher {
     public private(set) var lastSequence: UInt64
     /// SHA-256 of the last record (32 zero bytes before the first).
     public private(set) var lastHash: [UInt8]
+    /// Random nonces drawn ahead. A class, so copies of this struct draw from one pool
+    /// and never seal with the same nonce.
+    private let nonces = NoncePool()
 
     /// Why a record does not continue the chain.
     public enum Failure: Error, Equatable, Sendable {
@@ -37,35 +40,39 @@ public struct JournalCipher {
         self.lastHash = lastHash
     }
 
-    /// Seals `payload` as the next record of `kind` and appends it to `out`.
+    /// Seals `payload` as the next record of `kind` and appends it to `out`. Allocates
+    /// nothing when `out` has the capacity: the frame is written in place, the associated
+    /// data lives on the stack, and the record hash is kept in place.
     public mutating func seal(kind: JournalFrame.Kind, payload: UnsafeRawBufferPointer, into out: inout [UInt8]) {
         let sequence = lastSequence + 1
         let length = JournalFrame.overhead + payload.count + XChaCha20Poly1305.tagByteCount
         precondition(length <= JournalFrame.maxLength, "journal payload too large")
         let start = out.count
-        out.append(contentsOf: JournalFrame.magic)
-        out.append(contentsOf: withUnsafeBytes(of: UInt32(length).bigEndian) { Array($0) })
-        out.append(contentsOf: withUnsafeBytes(of: sequence.bigEndian) { Array($0) })
-        out.append(kind.rawValue)
-        out.append(contentsOf: Sodium.randomBytes(XChaCha20Poly1305.nonceByteCount))
-        out.append(contentsOf: repeatElement(0, count: payload.count + XChaCha20Poly1305.tagByteCount + 4))
-        let previous = lastHash
+        out.append(contentsOf: repeatElement(0, count: length))
+        let header = JournalFrame.headerLength
         out.withUnsafeMutableBytes { raw in
             let record = UnsafeMutableRawBufferPointer(rebasing: raw[start..<(start + length)])
-            var ad = [UInt8](UnsafeRawBufferPointer(rebasing: record[0..<JournalFrame.headerLength]))
-            ad += previous
-            let nonce = UnsafeRawBufferPointer(rebasing: record[17..<41])
-            // Sized for the payload: sealing cannot fail.
-            _ = ad.withUnsafeBytes { adBytes in
-                try! XChaCha20Poly1305.seal(
-                    key: key, nonce: nonce, associatedData: adBytes, plaintext: payload,
-                    into: UnsafeMutableRawBufferPointer(rebasing: record[JournalFrame.headerLength..<(length - 4)]))
+            for (i, b) in JournalFrame.magic.enumerated() { record[i] = b }
+            record.storeBytes(of: UInt32(length).bigEndian, toByteOffset: 4, as: UInt32.self)
+            record.storeBytes(of: sequence.bigEndian, toByteOffset: 8, as: UInt64.self)
+            record[16] = kind.rawValue
+            nonces.take(into: UnsafeMutableRawBufferPointer(rebasing: record[17..<header]))
+            withUnsafeTemporaryAllocation(byteCount: header + 32, alignment: 8) { ad in
+                ad.copyMemory(from: UnsafeRawBufferPointer(rebasing: record[0..<header]))
+                lastHash.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: ad[header...]).copyMemory(from: $0) }
+                // Sized for the payload: sealing cannot fail.
+                _ = try! XChaCha20Poly1305.seal(
+                    key: key, nonce: UnsafeRawBufferPointer(rebasing: record[17..<header]),
+                    associatedData: UnsafeRawBufferPointer(ad), plaintext: payload,
+                    into: UnsafeMutableRawBufferPointer(rebasing: record[header..<(length - 4)]))
             }
             let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: record[0..<(length - 4)]))
             record.storeBytes(of: crc.bigEndian, toByteOffset: length - 4, as: UInt32.self)
+            var hasher = SHA256()
+            hasher.update(UnsafeRawBufferPointer(record))
+            lastHash.withUnsafeMutableBytes { hasher.finalize(into: $0) }
         }
         lastSequence = sequence
-        lastHash = SHA256.hash(out[start..<(start + length)])
     }
 
     /// Opens the record at the start of `bytes`, which must be the next in the chain;
@@ -92,5 +99,33 @@ public struct JournalCipher {
         lastSequence = frame.sequence
         lastHash = SHA256.hash(record)
         return (frame.kind, payload, frame.length)
+    }
+}
+
+/// Random bytes for nonces, drawn from the CSPRNG 256 nonces at a time instead of once per
+/// record (a system call each, about 0.3 µs on the worker's hot path). Each byte is used
+/// once and wiped when taken.
+final class NoncePool {
+    private static let size = XChaCha20Poly1305.nonceByteCount
+    private let pool = UnsafeMutableRawBufferPointer.allocate(byteCount: size * 256, alignment: 8)
+    private var used: Int
+
+    init() { used = pool.count }
+
+    deinit {
+        Sodium.wipe(pool)
+        pool.deallocate()
+    }
+
+    /// Fills `nonce` (24 bytes) with fresh random bytes.
+    func take(into nonce: UnsafeMutableRawBufferPointer) {
+        if used == pool.count {
+            Sodium.fillRandom(pool)
+            used = 0
+        }
+        let slice = UnsafeMutableRawBufferPointer(rebasing: pool[used..<(used + Self.size)])
+        nonce.copyMemory(from: UnsafeRawBufferPointer(slice))
+        Sodium.wipe(slice)
+        used += Self.size
     }
 }

@@ -31,6 +31,27 @@ public final class KXKeyPair: Sendable {
         publicKey = try KXPublicKey(bytes: pk)
     }
 
+    /// The key pair whose secret is `secretKey` (32 bytes, used as the X25519 scalar as
+    /// it is, the way `crypto_kx` uses its secret key; the public key is
+    /// `crypto_scalarmult_base` of it). For keys derived from the storage key
+    /// (docs/DURABILITY.md §1), so a restarted worker has the same key pair.
+    public init(secretKey: SecretBytes) throws(SealCryptoError) {
+        try Sodium.ensureInitialized()
+        guard secretKey.count == Int(crypto_kx_SECRETKEYBYTES) else {
+            throw .invalidLength(what: "X25519 secret key", expected: Int(crypto_kx_SECRETKEYBYTES), actual: secretKey.count)
+        }
+        var pk = [UInt8](repeating: 0, count: KXPublicKey.byteCount)
+        var status: Int32 = 0
+        secret = SecretBytes(count: secretKey.count) { sk in
+            secretKey.withUnsafeBytes { sk.copyMemory(from: $0) }
+            status = pk.withUnsafeMutableBufferPointer { p in
+                crypto_scalarmult_base(p.baseAddress!, sk.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        guard status == 0 else { throw .invalidPublicKey }
+        publicKey = try KXPublicKey(bytes: pk)
+    }
+
     /// Session keys for the client side of a session with `server`.
     public func clientSessionKeys(server: KXPublicKey) throws(SealCryptoError) -> SessionKeys {
         try sessionKeys(peer: server, isClient: true)

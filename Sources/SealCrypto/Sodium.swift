@@ -67,6 +67,13 @@ public enum Sodium {
     }
 
     /// A uniformly random 64-bit value from the CSPRNG.
+    /// Fills `buffer` from the operating system's CSPRNG, without allocating.
+    public static func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
+        precondition((try? ensureInitialized()) != nil, "libsodium failed to initialise")
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        randombytes_buf(base, buffer.count)
+    }
+
     public static func randomUInt64() -> UInt64 {
         precondition((try? ensureInitialized()) != nil, "libsodium failed to initialise")
         var value: UInt64 = 0

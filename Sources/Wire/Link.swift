@@ -13,6 +13,11 @@ public enum LinkKind: UInt8, Sendable {
     /// host → enclave: route (4). The connection behind `route` closed; the enclave
     /// forgets the sessions opened on it.
     case routeClosed = 0x02
+    /// host → enclave: whole journal records, in sequence order, at most 1 MiB per message;
+    /// only after `hello` and before any client frame (docs/DURABILITY.md §4).
+    case journalReplay = 0x03
+    /// host → enclave: `ReplayEnd`: the journal is complete (docs/DURABILITY.md §4).
+    case replayEnd = 0x04
     /// enclave → host: the start-up evidence (JSON, no nonce), sent once.
     case hello = 0x81
     /// enclave → host: count (4) ‖ entries, each route (4) ‖ one complete frame to that route.
@@ -27,6 +32,13 @@ public enum LinkKind: UInt8, Sendable {
     case batchHeader = 0x85
     /// enclave → host: event log records, 49 bytes each, for `DATA/outputs/events.log`.
     case eventLeaves = 0x86
+    /// enclave → host: whole sealed journal records, in sequence order, to append and
+    /// sync before releasing anything the enclave sends after this message.
+    case journal = 0x87
+    /// enclave → host: `Recovered`: the journal replayed; client frames are accepted now.
+    case recovered = 0x88
+    /// enclave → host: `JournalRejected`; the worker exits non-zero after sending it.
+    case journalRejected = 0x89
 }
 
 /// The worker's public counters, sent to the host for its metrics. They reveal nothing

@@ -13,19 +13,28 @@ final class Harness<E: MatchingEngine> {
     let worker: Worker<E>
     /// Sealed events pushed during the last `send`, with their routes.
     var events: [(route: UInt32, body: [UInt8])] = []
-    let venue = DemoKeys.venue()
+    let venue: VenueConfig
     var now: UInt64 = 1_000_000
     let route: UInt32 = 5
 
-    init(maxSessions: Int = 100, maxSessionsPerRoute: Int = 100, engine: (VenueConfig) throws -> E) throws {
+    /// With `storageKey` the worker's keys derive from it and it journals
+    /// (docs/DURABILITY.md §1, §2), as the enclave executable does.
+    init(
+        maxSessions: Int = 100, maxSessionsPerRoute: Int = 100, storageKey: SecretBytes? = nil,
+        counter: (any MonotonicCounter)? = nil, venue: VenueConfig = DemoKeys.venue(), engine: (VenueConfig) throws -> E
+    ) throws {
+        self.venue = venue
+        let keys = try storageKey.map { try StorageKeys(storageKey: $0) }
         let identity = EnclaveIdentity(
-            sessionKey: try KXKeyPair(), signer: try Secp256k1PrivateKey(), instanceID: 1, measurement: Array(repeating: 1, count: 32),
+            sessionKey: try keys?.sessionKey ?? KXKeyPair(), signer: try keys?.signer ?? Secp256k1PrivateKey(), instanceID: 1,
+            measurement: Array(repeating: 1, count: 32),
             configHash: Array(repeating: 2, count: 32), config: venue, mode: .software, isolation: .process,
             isolationReport: IsolationReport(dumpable: false, noNewPrivileges: true, privateNetworkNamespace: true,
-                                             listeningSockets: 0, openFileDescriptors: 3))
+                                             listeningSockets: 0, openFileDescriptors: 3),
+            storageKey: storageKey, storageKeyProtection: "file-0600")
         var clock: () -> UInt64 = { 0 }
         worker = try Worker(identity: identity, engine: try engine(venue), maxSessions: maxSessions, maxSessionsPerRoute: maxSessionsPerRoute,
-                            clock: { clock() })
+                            journalKey: keys?.journalKey, counter: counter, clock: { clock() })
         clock = { [unowned self] in self.now }
     }
 

@@ -14,7 +14,7 @@ struct EnclaveIsolationTests {
         let closure = try PackageGraph().closure(of: "sealstream-enclave")
         #expect(closure.products.isEmpty, "external products in the enclave: \(closure.products)")
         #expect(closure.targets == ["sealstream-enclave", "EnclaveCore", "CEnclaveSys", "CTPM", "SealCrypto", "CSodium",
-                                    "CSecp256k1", "COpenSSL", "Commitments", "Wire", "Engine", "Attestation"])
+                                    "CSecp256k1", "COpenSSL", "Commitments", "Wire", "Engine", "Attestation", "Journal"])
         #expect(closure.targets.isDisjoint(with: ["AttestationVerifier", "AuditCrypto", "OutputVerification", "StrictJSON"]),
                 "no verifier code in the worker")
         // And the binaries carry no NIO and no verifier symbols.

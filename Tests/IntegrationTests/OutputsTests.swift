@@ -150,12 +150,9 @@ struct OutputsTests {
         let old = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--epoch", first.instanceID,
                                        "--evidence", evidenceFile.path])
         #expect(old.status == 0, "\(old.stdout)")
-        // The current epoch has another signer: the old evidence does not vouch for it.
+        // The restarted worker derives the same signer from its storage key
+        // (docs/DURABILITY.md §1): the old evidence vouches for the current outputs too.
         let current = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path])
-        #expect(current.status == 1)
-        let current0 = try JSONDecoder().decode(BatchRecord.self, from: Data(
-            try String(contentsOf: host.dataDirectory.appendingPathComponent("outputs/batches.jsonl"), encoding: .utf8)
-                .split(separator: "\n")[0].utf8))
-        #expect(current0.batchIndex == 0 && current0.previousHeaderHash == Hash32.zero.hex, "a new epoch starts a new chain")
+        #expect(current.status == 0, "\(current.stdout)")
     }
 }

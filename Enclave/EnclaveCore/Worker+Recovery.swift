@@ -1,0 +1,158 @@
+import Commitments
+import Engine
+import Journal
+import SealCrypto
+import Wire
+
+/// What a finished replay gives the shell (docs/DURABILITY.md §4).
+public struct ReplayOutcome: Sendable {
+    /// The body of the `recovered` link message.
+    public var recovered: Recovered
+    /// Batches to publish again, in order: those closed during replay at index ≥ P (all
+    /// of them when replaying for audit).
+    public var republish: [ClosedBatch]
+}
+
+/// Recovery (docs/DURABILITY.md §4): the journal's records are opened in order and
+/// applied exactly as they were the first time, through the same code as live
+/// processing minus sessions and replies.
+extension Worker {
+    /// Opens and applies the whole records in `bytes` (one `journalReplay` message).
+    /// Throws the rejection to send the host; the worker is then unusable.
+    public func replayJournal(_ bytes: UnsafeRawBufferPointer) throws(JournalRejected) {
+        guard journal != nil else {
+            // No journal key: nothing can open.
+            throw JournalRejected(recordSequence: Self.sequenceField(bytes) ?? 1, reason: .doesNotOpen)
+        }
+        var offset = 0
+        while offset < bytes.count {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            let record: (kind: JournalFrame.Kind, payload: [UInt8], length: Int)
+            do {
+                record = try journal!.open(rest)
+            } catch {
+                switch error {
+                case .frame:
+                    throw JournalRejected(recordSequence: Self.sequenceField(rest) ?? journal!.lastSequence + 1, reason: .doesNotOpen)
+                case .outOfSequence(_, let found): throw JournalRejected(recordSequence: found, reason: .outOfSequence)
+                case .doesNotOpen(let sequence): throw JournalRejected(recordSequence: sequence, reason: .doesNotOpen)
+                }
+            }
+            offset += record.length
+            let sequence = journal!.lastSequence
+            let applied: Bool
+            switch record.kind {
+            case .input: applied = replayInput(record.payload)
+            case .batchClose: applied = replayClose(record.payload)
+            }
+            guard applied else { throw JournalRejected(recordSequence: sequence, reason: .malformedPayload) }
+            replay.recordsReplayed += 1
+        }
+    }
+
+    /// Ends the replay: checks the TPM counter (§5) and the header at index P − 1 against
+    /// the published line, and returns what to answer and publish. `publishAll`: every
+    /// batch closed during replay is returned (the audit replay), not only those ≥ P.
+    public func finishReplay(_ end: ReplayEnd, publishAll: Bool = false) throws(JournalRejected) -> ReplayOutcome {
+        let lastSequence = journal?.lastSequence ?? 0
+        if journal != nil, let counter {
+            // The last close record carries the counter, or one less when the worker died
+            // between the increment and the record becoming durable. A counter that
+            // cannot be read cannot vouch for the journal either.
+            guard let c = try? counter.read(), replay.lastCounter == c || replay.lastCounter &+ 1 == c else {
+                throw JournalRejected(recordSequence: lastSequence, reason: .rollback)
+            }
+        }
+        let closed = replay.closed
+        let p = end.published
+        if p > 0 {
+            guard p <= UInt64(closed.count), closed[Int(p - 1)].headerLine.dropLast() == end.lastHeaderLine[...] else {
+                throw JournalRejected(recordSequence: lastSequence, reason: .headerMismatch)
+            }
+        }
+        let recovered = Recovered(
+            recordsReplayed: replay.recordsReplayed, lastRecordSequence: lastSequence, lastGlobalSequence: globalSequence,
+            batchesClosed: batchesClosed)
+        let republish = publishAll ? closed : Array(closed[min(Int(p), closed.count)...])
+        replay = ReplayProgress()
+        return ReplayOutcome(recovered: recovered, republish: republish)
+    }
+
+    /// The record sequence field of what may be a record, if there are enough bytes.
+    static func sequenceField(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+        bytes.count >= 16 ? UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) : nil
+    }
+
+    /// Applies an input record with its recorded sequence number and time stamp; false
+    /// when the payload is not a valid continuation.
+    private func replayInput(_ payload: [UInt8]) -> Bool {
+        guard let input = try? JournalInput.decode(payload), input.globalSequence == globalSequence &+ 1,
+              input.enclaveTime >= replay.lastTime
+        else { return false }
+        let bodyHash = Hash32(input.eventBodyHash)
+        let time = input.enclaveTime, sequence = input.globalSequence
+        switch input.messageType {
+        case MessageType.sealedRequest.rawValue:
+            guard let request = try? input.body.withUnsafeBytes({ try OrderRequest.decode($0) }) else { return false }
+            let event = SequencedEvent(globalSequence: sequence, enclaveTime: time, input: .request(account: input.account, request))
+            commitInput(sequence: sequence, time: time)
+            if case .rejected = applyRequest(event, key: Self.dedupeKey(account: input.account, request), bodyHash: bodyHash) {
+                counters.requestsRejectedByEngine += 1
+            }
+        case MessageType.oraclePrice.rawValue:
+            guard let price = try? input.body.withUnsafeBytes({ try OraclePrice.decode(body: $0) }) else { return false }
+            commitInput(sequence: sequence, time: time)
+            lastPublishTime[price.market, default: [:]][price.publisher] = price.publishTime
+            applyPublic(SequencedEvent(globalSequence: sequence, enclaveTime: time, input: .oraclePrice(price)),
+                        type: .oraclePrice, bodyHash: bodyHash)
+        case MessageType.deposit.rawValue:
+            guard let deposit = try? input.body.withUnsafeBytes({ try Deposit.decode(body: $0) }),
+                  let key = try? Ed25519PublicKey(bytes: deposit.accountKey)
+            else { return false }
+            commitInput(sequence: sequence, time: time)
+            depositIDs.insert(deposit.depositID)
+            accountKeys[deposit.accountID] = key
+            applyPublic(SequencedEvent(globalSequence: sequence, enclaveTime: time, input: .deposit(deposit)),
+                        type: .deposit, bodyHash: bodyHash)
+        default:
+            return false
+        }
+        // Nobody holds a session during replay: the fills were pushed the first time.
+        _ = engine.takeMakerFills()
+        collectPublicOutputs()
+        return true
+    }
+
+    /// Takes the recorded sequence number and time stamp as the worker's own: the clock
+    /// clamp resumes from the latest recorded time (or a later one the worker already
+    /// read), so time never goes back.
+    private func commitInput(sequence: UInt64, time: UInt64) {
+        globalSequence = sequence
+        replay.lastTime = time
+        lastTime = max(lastTime, time)
+    }
+
+    /// Closes the open batch at the recorded time; false when the record does not fit
+    /// (no batch open, another index, a time before the last stamp).
+    private func replayClose(_ payload: [UInt8]) -> Bool {
+        guard let close = try? JournalBatchClose.decode(payload), committer != nil, committer!.hasOpenBatch,
+              close.batchIndex == committer!.batchIndex, close.closeTime >= replay.lastTime
+        else { return false }
+        replay.lastTime = close.closeTime
+        lastTime = max(lastTime, close.closeTime)
+        replay.lastCounter = close.counter
+        replay.closed.append(closeBatch(now: close.closeTime))
+        return true
+    }
+}
+
+/// Replay bookkeeping, reset when the replay ends.
+struct ReplayProgress {
+    var recordsReplayed: UInt64 = 0
+    /// Counter value in the last close record replayed (0 before any).
+    var lastCounter: UInt64 = 0
+    /// Time stamp of the last record replayed, Unix ns: recorded times never decrease.
+    var lastTime: UInt64 = 0
+    /// Batches closed during replay, index i at position i (replay starts at genesis).
+    var closed: [ClosedBatch] = []
+}

@@ -1,0 +1,106 @@
+/// Bodies of the durability link messages (docs/DURABILITY.md §4). All integers big-endian.
+
+/// `replayEnd` (host → enclave): how many batch headers are published and the last one.
+public struct ReplayEnd: Equatable, Sendable {
+    /// Batch headers published in `outputs/batches.jsonl` (`P`).
+    public var published: UInt64
+    /// The last published header line without its newline; empty when `published` is 0.
+    public var lastHeaderLine: [UInt8]
+
+    public init(published: UInt64, lastHeaderLine: [UInt8]) {
+        self.published = published
+        self.lastHeaderLine = lastHeaderLine
+    }
+
+    /// The whole link message: u64 P ‖ u32 length ‖ line.
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 12 + lastHeaderLine.count)
+        w.write(published)
+        w.write(UInt32(lastHeaderLine.count))
+        w.write(bytes: lastHeaderLine)
+        return encodeLinkMessage(kind: .replayEnd, body: w.bytes)
+    }
+
+    public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> ReplayEnd {
+        var r = ByteReader(body)
+        let published = try r.readUInt64()
+        let line = try r.readBytes(Int(try r.readUInt32()))
+        try r.expectEnd("replay end")
+        guard (published == 0) == line.isEmpty else { throw .invalidField("replay end: a line goes with P > 0, and only then") }
+        return ReplayEnd(published: published, lastHeaderLine: line)
+    }
+}
+
+/// `recovered` (enclave → host): what the replay did.
+public struct Recovered: Equatable, Sendable {
+    public var recordsReplayed: UInt64
+    /// Sequence number of the last journal record (0: an empty journal).
+    public var lastRecordSequence: UInt64
+    /// The last global sequence number assigned.
+    public var lastGlobalSequence: UInt64
+    /// Batches closed in this epoch so far (the next batch index).
+    public var batchesClosed: UInt64
+
+    public init(recordsReplayed: UInt64, lastRecordSequence: UInt64, lastGlobalSequence: UInt64, batchesClosed: UInt64) {
+        self.recordsReplayed = recordsReplayed
+        self.lastRecordSequence = lastRecordSequence
+        self.lastGlobalSequence = lastGlobalSequence
+        self.batchesClosed = batchesClosed
+    }
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 32)
+        for v in [recordsReplayed, lastRecordSequence, lastGlobalSequence, batchesClosed] { w.write(v) }
+        return encodeLinkMessage(kind: .recovered, body: w.bytes)
+    }
+
+    public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> Recovered {
+        var r = ByteReader(body)
+        let v = Recovered(recordsReplayed: try r.readUInt64(), lastRecordSequence: try r.readUInt64(),
+                          lastGlobalSequence: try r.readUInt64(), batchesClosed: try r.readUInt64())
+        try r.expectEnd("recovered")
+        return v
+    }
+}
+
+/// `journalRejected` (enclave → host): the record the replay stopped at and why.
+public struct JournalRejected: Equatable, Sendable, Error {
+    public enum Reason: UInt8, Sendable, CaseIterable {
+        /// The record does not open (tampered, torn, or another storage key).
+        case doesNotOpen = 1
+        /// A gap, a duplicate or a reordering.
+        case outOfSequence = 2
+        /// The replayed header at index P − 1 differs from the published one (or the
+        /// journal closes fewer than P batches).
+        case headerMismatch = 3
+        /// The journal is older than the TPM NV counter says (docs/DURABILITY.md §5).
+        case rollback = 4
+        /// The record opened but its payload is not a valid, consistent one.
+        case malformedPayload = 5
+    }
+
+    /// Sequence number of the record concerned.
+    public var recordSequence: UInt64
+    public var reason: Reason
+
+    public init(recordSequence: UInt64, reason: Reason) {
+        self.recordSequence = recordSequence
+        self.reason = reason
+    }
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 9)
+        w.write(recordSequence)
+        w.write(reason.rawValue)
+        return encodeLinkMessage(kind: .journalRejected, body: w.bytes)
+    }
+
+    public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> JournalRejected {
+        var r = ByteReader(body)
+        let sequence = try r.readUInt64()
+        let raw = try r.readUInt8()
+        guard let reason = Reason(rawValue: raw) else { throw .invalidField("journal rejection reason \(raw)") }
+        try r.expectEnd("journal rejected")
+        return JournalRejected(recordSequence: sequence, reason: reason)
+    }
+}
