@@ -241,7 +241,8 @@ loop: while true {
                 case .routeClosed:
                     var r = ByteReader(body)
                     worker.routeClosed(try r.readUInt32())
-                case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves:
+                case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .journal, .recovered,
+                    .journalRejected, .journalReplay, .replayEnd:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }
                 consumed += header.totalLength

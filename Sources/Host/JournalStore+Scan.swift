@@ -62,6 +62,22 @@ extension JournalStore {
         return report
     }
 
+    /// The segment and byte offset of record `sequence`, or nil when it is not stored.
+    func locate(sequence: UInt64) throws(JournalStoreError) -> (segment: String, offset: Int)? {
+        guard let name = try Self.segmentNames(directory: directory).last(where: { $0.firstSequence <= sequence }) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path(name)) else { throw .io(path: path(name), errno: EIO) }
+        return data.withUnsafeBytes { raw -> (String, Int)? in
+            var offset = 0
+            var current = name.firstSequence
+            while offset < raw.count, let frame = try? JournalFrame.parse(UnsafeRawBufferPointer(rebasing: raw[offset...])) {
+                if current == sequence { return (name.fileName, offset) }
+                offset += frame.length
+                current += 1
+            }
+            return nil
+        }
+    }
+
     private static func truncate(path: String, to size: Int) throws(JournalStoreError) {
         let fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(path: path, errno: errno) }

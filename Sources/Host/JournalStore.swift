@@ -133,6 +133,14 @@ final class JournalStore: @unchecked Sendable {
         if dirty.last !== file { dirty.append(file) }
     }
 
+    func write(_ bytes: [UInt8], last: UInt64) throws(JournalStoreError) {
+        var failure: JournalStoreError?
+        bytes.withUnsafeBytes { raw in
+            do throws(JournalStoreError) { try write(raw, last: last) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
     /// The files written since the last call, and whether a segment was created (the
     /// directory needs a sync too).
     func takeDirty() -> (files: [SegmentFile], createdSegment: Bool) {

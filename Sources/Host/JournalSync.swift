@@ -28,15 +28,15 @@ final class JournalSync: @unchecked Sendable {
     private var pending: Request?
     private var stopping = false
     private var running = false
-    private let report: @Sendable (Outcome) -> Void
+    private var report: @Sendable (Outcome) -> Void = { _ in }
 
-    /// `report` is called on the sync thread after each sync.
-    init(directory: String, report: @escaping @Sendable (Outcome) -> Void) {
+    init(directory: String) {
         directoryPath = directory
-        self.report = report
     }
 
-    func start() {
+    /// Starts the thread; `report` is called on it after each sync.
+    func start(report: @escaping @Sendable (Outcome) -> Void) {
+        self.report = report
         condition.lock()
         running = true
         condition.unlock()

@@ -13,6 +13,12 @@ public enum LinkKind: UInt8, Sendable {
     /// host → enclave: route (4). The connection behind `route` closed; the enclave
     /// forgets the sessions opened on it.
     case routeClosed = 0x02
+    /// host → enclave: whole journal records in sequence order, at most 1 MiB of body, sent
+    /// after `hello` and before any client frame (docs/DURABILITY.md §4).
+    case journalReplay = 0x03
+    /// host → enclave: u64 published headers P ‖ u32 length ‖ the last published header
+    /// line without its newline (empty when P = 0). Ends the replay.
+    case replayEnd = 0x04
     /// enclave → host: the start-up evidence (JSON, no nonce), sent once.
     case hello = 0x81
     /// enclave → host: count (4) ‖ entries, each route (4) ‖ one complete frame to that route.
@@ -27,6 +33,14 @@ public enum LinkKind: UInt8, Sendable {
     case batchHeader = 0x85
     /// enclave → host: event log records, 49 bytes each, for `DATA/outputs/events.log`.
     case eventLeaves = 0x86
+    /// enclave → host: whole journal records, in sequence order, for `DATA/journal/`. Every
+    /// later message waits until they are durable (docs/DURABILITY.md §3, §4).
+    case journal = 0x87
+    /// enclave → host: u64 records replayed ‖ u64 last record sequence ‖ u64 last global
+    /// sequence ‖ u64 batches closed. The worker accepts client frames from now on.
+    case recovered = 0x88
+    /// enclave → host: u64 record sequence ‖ u8 reason (docs/DURABILITY.md §4).
+    case journalRejected = 0x89
 }
 
 /// The worker's public counters, sent to the host for its metrics. They reveal nothing
