@@ -318,11 +318,17 @@ final class EnclaveSupervisor: @unchecked Sendable {
         struct Hello: Decodable {
             var instanceID: String
             var storageKey: String?
+            var signer: String?
         }
         let hello = try? JSONDecoder().decode(Hello.self, from: Data(helloJSON!))
         do {
             guard let hello else { throw PublishError.malformed("hello is not evidence") }
-            try publisher.startEpoch(instanceID: hello.instanceID, evidenceJSON: helloJSON!)
+            let start = try publisher.startEpoch(instanceID: hello.instanceID, signer: hello.signer, evidenceJSON: helloJSON!)
+            logger.info("output_epoch_started", metadata: [
+                "continued": "\(start.continued)", "published_batches": "\(start.batches)",
+                "trimmed_event_bytes": "\(start.trimmedEventBytes)", "trimmed_decision_lines": "\(start.trimmedDecisionLines)",
+                "trimmed_decision_bytes": "\(start.trimmedDecisionBytes)", "trimmed_header_bytes": "\(start.trimmedHeaderBytes)",
+            ])
         } catch {
             // Trading can go on; the outputs of this epoch are lost, loudly.
             metrics.publishErrors.add(1, ordering: .relaxed)
