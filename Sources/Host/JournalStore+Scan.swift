@@ -26,7 +26,7 @@ extension JournalStore {
 
     /// The start-up scan of docs/DURABILITY.md §3. Truncates a torn tail of the last
     /// segment (and syncs the truncation); throws on any other failure.
-    static func scan(directory: String) throws(JournalStoreError) -> JournalScanReport {
+    static func scan(directory: String, repair: Bool = true) throws(JournalStoreError) -> JournalScanReport {
         let names = try segmentNames(directory: directory)
         var report = JournalScanReport(segments: names)
         for (i, name) in names.enumerated() {
@@ -47,7 +47,7 @@ extension JournalStore {
                     let why = isLast ? "\(failure), and a whole valid record follows it" : failure
                     throw .corrupt(segment: name.fileName, offset: result.validBytes, problem: why)
                 }
-                try truncate(path: path, to: result.validBytes)
+                if repair { try truncate(path: path, to: result.validBytes) }
                 report.truncated = JournalTail(
                     segment: name.fileName, offset: result.validBytes, bytes: data.count - result.validBytes,
                     records: result.recordsBegun, problem: failure)
@@ -64,8 +64,13 @@ extension JournalStore {
 
     /// The segment and byte offset of record `sequence`, or nil when it is not stored.
     func locate(sequence: UInt64) throws(JournalStoreError) -> (segment: String, offset: Int)? {
-        guard let name = try Self.segmentNames(directory: directory).last(where: { $0.firstSequence <= sequence }) else { return nil }
-        guard let data = FileManager.default.contents(atPath: path(name)) else { throw .io(path: path(name), errno: EIO) }
+        try Self.locate(directory: directory, sequence: sequence)
+    }
+
+    static func locate(directory: String, sequence: UInt64) throws(JournalStoreError) -> (segment: String, offset: Int)? {
+        guard let name = try segmentNames(directory: directory).last(where: { $0.firstSequence <= sequence }) else { return nil }
+        let path = directory + "/" + name.fileName
+        guard let data = FileManager.default.contents(atPath: path) else { throw .io(path: path, errno: EIO) }
         return data.withUnsafeBytes { raw -> (String, Int)? in
             var offset = 0
             var current = name.firstSequence
