@@ -175,7 +175,11 @@ let package = Package(
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire", "TestSupport"]),
         .testTarget(
-            name: "HostTests", dependencies: ["Host", "Commitments", "Journal", "Wire", .product(name: "NIOCore", package: "swift-nio")]),
+            name: "HostTests",
+            dependencies: [
+                "Host", "Commitments", "Journal", "Wire", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
