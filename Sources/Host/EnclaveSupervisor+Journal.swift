@@ -80,10 +80,10 @@ extension EnclaveSupervisor {
     /// Feeds a worker that said hello the whole journal, then `replayEnd`, once every
     /// message of the previous worker is released and every record is durable (so the
     /// published outputs and the journal agree).
-    func beginRecovery(worker: WorkerHandle) {
-        guard case .recovering = state, let journal, let channel else { return }
+    func beginRecovery(worker: WorkerHandle, hello: UInt64) {
+        guard case .recovering = state, hello == helloCount, let journal, let channel else { return }
         guard journal.isSettled, gate.isEmpty else {
-            eventLoop.scheduleTask(in: .milliseconds(10)) { self.beginRecovery(worker: worker) }
+            eventLoop.scheduleTask(in: .milliseconds(10)) { self.beginRecovery(worker: worker, hello: hello) }
             return
         }
         let published = publisher.batchCount

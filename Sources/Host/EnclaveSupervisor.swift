@@ -64,6 +64,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
     }
     /// Worker messages held until the journal records before them are durable.
     var gate = ReleaseGate<HeldLinkMessage>()
+    /// Counts hellos, so a feed scheduled for one worker never reaches the next.
+    private(set) var helloCount: UInt64 = 0
     /// Why the host must stop (a rejected journal); set once.
     private(set) var fatal: Error?
     /// Called on the event loop when `fatal` is set after start-up.
@@ -314,6 +316,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
             return
         }
         let pid = worker.pid ?? 0
+        helloCount += 1
         helloJSON = Array(json.readableBytesView)
         struct Hello: Decodable {
             var instanceID: String
@@ -337,7 +340,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
         // A worker with a storage key keeps a journal and waits to be fed it.
         if journal != nil, hello?.storageKey != nil {
             state = .recovering(pid: pid)
-            beginRecovery(worker: worker)
+            beginRecovery(worker: worker, hello: helloCount)
             return
         }
         becomeUp(worker: worker)

@@ -139,4 +139,46 @@ struct SupervisorJournalTests {
         #expect(error?.description.contains("record 3") == true)
         try await supervisor.eventLoop.submit { supervisor.journal?.stop() }.get()
     }
+
+    /// Disk full (a tmpfs made for the test): client frames are refused with
+    /// journalUnavailable and the worker's messages held; once space is freed the records
+    /// are written, the held messages released and frames forwarded again.
+    @Test func diskFullRefusesThenRecovers() async throws {
+        let dir = JournalRecords.scratch()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let status = try HostJournalTests.run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir])
+        try #require(status == 0, "cannot mount a 256 KiB tmpfs at \(dir): this test needs root (mount -t tmpfs)")
+        defer { _ = try? HostJournalTests.run("/bin/umount", [dir]) }
+        let (supervisor, worker, metrics) = try await Self.make(dir)
+        let started = supervisor.start()
+        worker.send(.hello, Self.hello)
+        #expect(try worker.receive().0 == .replayEnd)
+        worker.send(.recovered, [UInt8](repeating: 0, count: 32))
+        try await started.get()
+        _ = try HostJournalTests.run("/bin/dd", ["if=/dev/zero", "of=\(dir)/filler", "bs=4096"])
+        worker.send(.journal, JournalRecords.records(1...3))
+        var stats = EnclaveStats()
+        stats.globalSequence = 3
+        worker.send(.stats, Array(stats.encode().dropFirst(5)))
+        let deadline = Date().addingTimeInterval(5)
+        while metrics.journalAvailable.load(ordering: .relaxed) == 1, Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let full = try await supervisor.eventLoop.submit {
+            (supervisor.refusalReason, [UInt8](repeating: 0, count: 8).withUnsafeBytes { supervisor.forward(route: 1, frame: $0) },
+             supervisor.gate.heldCount)
+        }.get()
+        #expect(full.0 == .journalUnavailable && !full.1 && full.2 == 1)
+        #expect(metrics.journalErrors.load(ordering: .relaxed) >= 1 && metrics.enclaveStats.withLock { $0 } == nil)
+        try FileManager.default.removeItem(atPath: dir + "/filler")
+        let later = Date().addingTimeInterval(5)
+        while metrics.enclaveStats.withLock({ $0 }) == nil, Date() < later { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(metrics.journalAvailable.load(ordering: .relaxed) == 1)
+        #expect(metrics.enclaveStats.withLock { $0?.globalSequence } == 3)
+        let after = try await supervisor.eventLoop.submit {
+            (supervisor.refusalReason, [UInt8](repeating: 0, count: 8).withUnsafeBytes { supervisor.forward(route: 1, frame: $0) })
+        }.get()
+        #expect(after.0 == .enclaveUnavailable && after.1, "forwarding again")
+        #expect(try JournalStore.scan(directory: dir + "/journal", repair: false).lastSequence == 3)
+        try await supervisor.eventLoop.submit { supervisor.journal?.stop() }.get()
+    }
 }
