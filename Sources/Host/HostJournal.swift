@@ -100,11 +100,16 @@ final class HostJournal: @unchecked Sendable {
             durable = position
             unsynced.removeAll { $0.last <= position.sequence }
             metrics.journalDurableSequence.store(position.sequence, ordering: .relaxed)
-            if !isAvailable, held.isEmpty, unsynced.isEmpty {
-                isAvailable = true
-                metrics.journalAvailable.store(1, ordering: .relaxed)
-                logger.notice("journal_available", metadata: ["durable_sequence": "\(position.sequence)"])
-                onAvailability?(true)
+            if !isAvailable, !needsRewind {
+                if held.isEmpty, unsynced.isEmpty {
+                    isAvailable = true
+                    metrics.journalAvailable.store(1, ordering: .relaxed)
+                    logger.notice("journal_available", metadata: ["durable_sequence": "\(position.sequence)"])
+                    onAvailability?(true)
+                } else if !held.isEmpty, unsynced.isEmpty {
+                    // Records arrived while the retry's sync ran: write them now.
+                    retry()
+                }
             }
             onDurable?(position.sequence)
         case .failed(let gen, let errno, let path, let seconds):

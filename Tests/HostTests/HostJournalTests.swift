@@ -93,6 +93,13 @@ struct HostJournalTests {
         try await Task.sleep(for: .milliseconds(300))
         #expect(metrics.journalAvailable.load(ordering: .relaxed) == 0, "no space yet")
         try FileManager.default.removeItem(atPath: filler)
+        // Records keep coming while the retry writes and syncs: none may be stranded.
+        for _ in 0..<40 {
+            let bytes = JournalRecords.records((last + 1)...(last + 1), payload: 100)
+            try await loop.submit { try bytes.withUnsafeBytes { _ = try journal.append($0) } }.get()
+            last += 1
+            try await Task.sleep(for: .milliseconds(10))
+        }
         #expect(try await Self.waitUntil(5) { metrics.journalAvailable.load(ordering: .relaxed) == 1 })
         #expect(try await Self.waitUntil(5) { probe.durable.withLock { $0 } == last })
         #expect(probe.availability.withLock { $0 } == [false, true])
