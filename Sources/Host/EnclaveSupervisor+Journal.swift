@@ -79,13 +79,16 @@ extension EnclaveSupervisor {
 
     /// Feeds a worker that said hello the whole journal, then `replayEnd`, once every
     /// message of the previous worker is released and every record is durable (so the
-    /// published outputs and the journal agree).
+    /// published outputs and the journal agree). Its outputs epoch starts (and the files
+    /// are cut back to the last header) at that moment, not at hello, so no held output of
+    /// the previous worker lands after the cut.
     func beginRecovery(worker: WorkerHandle, hello: UInt64) {
         guard case .recovering = state, hello == helloCount, let journal, let channel else { return }
         guard journal.isSettled, gate.isEmpty else {
             eventLoop.scheduleTask(in: .milliseconds(10)) { self.beginRecovery(worker: worker, hello: hello) }
             return
         }
+        startOutputEpoch(helloJSON.flatMap { try? JSONDecoder().decode(Hello.self, from: Data($0)) })
         let published = publisher.batchCount
         let lastLine = published > 0 ? publisher.batchLines(from: published - 1, limit: 1).first ?? [] : []
         let names: [JournalSegmentName]

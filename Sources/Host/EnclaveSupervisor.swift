@@ -318,15 +318,30 @@ final class EnclaveSupervisor: @unchecked Sendable {
         let pid = worker.pid ?? 0
         helloCount += 1
         helloJSON = Array(json.readableBytesView)
-        struct Hello: Decodable {
-            var instanceID: String
-            var storageKey: String?
-            var signer: String?
-        }
         let hello = try? JSONDecoder().decode(Hello.self, from: Data(helloJSON!))
+        // A worker with a storage key keeps a journal and waits to be fed it; its outputs
+        // epoch starts once the previous worker's held outputs are all released.
+        if journal != nil, hello?.storageKey != nil {
+            state = .recovering(pid: pid)
+            beginRecovery(worker: worker, hello: helloCount)
+            return
+        }
+        startOutputEpoch(hello)
+        becomeUp(worker: worker)
+    }
+
+    struct Hello: Decodable {
+        var instanceID: String
+        var storageKey: String?
+        var signer: String?
+    }
+
+    /// Opens the outputs of the worker that said `hello` (continued or archived, cut back to
+    /// the last published header: docs/COMMITMENTS.md §4).
+    func startOutputEpoch(_ hello: Hello?) {
         do {
-            guard let hello else { throw PublishError.malformed("hello is not evidence") }
-            let start = try publisher.startEpoch(instanceID: hello.instanceID, signer: hello.signer, evidenceJSON: helloJSON!)
+            guard let hello, let helloJSON else { throw PublishError.malformed("hello is not evidence") }
+            let start = try publisher.startEpoch(instanceID: hello.instanceID, signer: hello.signer, evidenceJSON: helloJSON)
             logger.info("output_epoch_started", metadata: [
                 "continued": "\(start.continued)", "published_batches": "\(start.batches)",
                 "trimmed_event_bytes": "\(start.trimmedEventBytes)", "trimmed_decision_lines": "\(start.trimmedDecisionLines)",
@@ -337,13 +352,6 @@ final class EnclaveSupervisor: @unchecked Sendable {
             metrics.publishErrors.add(1, ordering: .relaxed)
             logger.error("cannot start output epoch", metadata: ["error": "\(error)"])
         }
-        // A worker with a storage key keeps a journal and waits to be fed it.
-        if journal != nil, hello?.storageKey != nil {
-            state = .recovering(pid: pid)
-            beginRecovery(worker: worker, hello: helloCount)
-            return
-        }
-        becomeUp(worker: worker)
     }
 
     /// Stops serving for good (the worker rejected the journal, or it cannot be read): the
