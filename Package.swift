@@ -95,6 +95,7 @@ let package = Package(
             dependencies: [
                 "Wire",
                 "Commitments",
+                "Journal",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -175,7 +176,11 @@ let package = Package(
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire", "TestSupport"]),
         .testTarget(
-            name: "HostTests", dependencies: ["Host", "Commitments", "Wire", .product(name: "NIOCore", package: "swift-nio")]),
+            name: "HostTests",
+            dependencies: [
+                "Host", "Commitments", "Journal", "Wire", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -16,6 +16,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
     enum State: Equatable {
         case idle
         case starting(pid: pid_t)
+        /// Said hello; being fed the journal, not yet `recovered` (docs/DURABILITY.md §4).
+        case recovering(pid: pid_t)
         case up(pid: pid_t)
         /// Crashed; a restart is scheduled.
         case down
@@ -30,7 +32,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
     private var worker: WorkerHandle?
     private let metrics: HostMetrics
     private(set) var state: State = .idle
-    private var channel: Channel?
+    private(set) var channel: Channel?
     private var connections: [UInt32: IngressHandler] = [:]
     private var nextRoute: UInt32 = 1
     private var pending: ByteBuffer
@@ -56,6 +58,18 @@ final class EnclaveSupervisor: @unchecked Sendable {
     static let maxEvidenceInFlight = 8
     /// Called on the event loop each time a worker becomes ready, with its pid.
     var onReady: ((pid_t) -> Void)?
+    /// The journal, when the host keeps one (set before `start`).
+    var journal: HostJournal? {
+        didSet { journal?.onDurable = { [unowned self] sequence in self.journalDurable(upTo: sequence) } }
+    }
+    /// Worker messages held until the journal records before them are durable.
+    var gate = ReleaseGate<HeldLinkMessage>()
+    /// Counts hellos, so a feed scheduled for one worker never reaches the next.
+    private(set) var helloCount: UInt64 = 0
+    /// Why the host must stop (a rejected journal); set once.
+    private(set) var fatal: Error?
+    /// Called on the event loop when `fatal` is set after start-up.
+    var onFatal: ((Error) -> Void)?
 
     init(eventLoop: EventLoop, configuration: HostConfiguration, transport: EnclaveTransport, metrics: HostMetrics, logger: Logger) {
         self.eventLoop = eventLoop
@@ -76,13 +90,14 @@ final class EnclaveSupervisor: @unchecked Sendable {
     var acceptsInput: Bool {
         if draining { return false }
         if case .up = state { return linkWritable }
-        // While down, reads continue so frames get an immediate `enclaveUnavailable`.
+        // While down or recovering, reads continue so frames get an immediate `enclaveUnavailable`.
+        if case .recovering = state { return true }
         return state == .down
     }
 
     var pid: pid_t? {
         switch state {
-        case .starting(let pid), .up(let pid): pid
+        case .starting(let pid), .recovering(let pid), .up(let pid): pid
         default: nil
         }
     }
@@ -245,12 +260,19 @@ final class EnclaveSupervisor: @unchecked Sendable {
 
     /// Appends one complete client frame to the next batch. False when no worker is up.
     func forward(route: UInt32, frame: UnsafeRawBufferPointer) -> Bool {
-        guard case .up = state else { return false }
+        guard case .up = state, journal?.isAvailable ?? true else { return false }
         pending.writeInteger(route)
         pending.writeBytes(frame)
         pendingCount += 1
         if pending.readableBytes >= configuration.maxBatchBytes { flushPending() }
         return true
+    }
+
+    /// Why a frame `forward` refused is refused: `journalUnavailable` while a worker is up
+    /// but the journal cannot be written, else `enclaveUnavailable`.
+    var refusalReason: RefusalReason {
+        if case .up = state, journal?.isAvailable == false { return .journalUnavailable }
+        return .enclaveUnavailable
     }
 
     /// Coalesces everything forwarded during this event-loop tick into one batch.
@@ -294,16 +316,63 @@ final class EnclaveSupervisor: @unchecked Sendable {
             return
         }
         let pid = worker.pid ?? 0
+        helloCount += 1
         helloJSON = Array(json.readableBytesView)
+        let hello = try? JSONDecoder().decode(Hello.self, from: Data(helloJSON!))
+        // A worker with a storage key keeps a journal and waits to be fed it; its outputs
+        // epoch starts once the previous worker's held outputs are all released.
+        if journal != nil, hello?.storageKey != nil {
+            state = .recovering(pid: pid)
+            beginRecovery(worker: worker, hello: helloCount)
+            return
+        }
+        startOutputEpoch(hello)
+        becomeUp(worker: worker)
+    }
+
+    struct Hello: Decodable {
+        var instanceID: String
+        var storageKey: String?
+        var signer: String?
+    }
+
+    /// Opens the outputs of the worker that said `hello` (continued or archived, cut back to
+    /// the last published header: docs/COMMITMENTS.md §4).
+    func startOutputEpoch(_ hello: Hello?) {
         do {
-            struct Hello: Decodable { var instanceID: String }
-            let hello = try JSONDecoder().decode(Hello.self, from: Data(helloJSON!))
-            try publisher.startEpoch(instanceID: hello.instanceID, evidenceJSON: helloJSON!)
+            guard let hello, let helloJSON else { throw PublishError.malformed("hello is not evidence") }
+            let start = try publisher.startEpoch(instanceID: hello.instanceID, signer: hello.signer, evidenceJSON: helloJSON)
+            logger.info("output_epoch_started", metadata: [
+                "continued": "\(start.continued)", "published_batches": "\(start.batches)",
+                "trimmed_event_bytes": "\(start.trimmedEventBytes)", "trimmed_decision_lines": "\(start.trimmedDecisionLines)",
+                "trimmed_decision_bytes": "\(start.trimmedDecisionBytes)", "trimmed_header_bytes": "\(start.trimmedHeaderBytes)",
+            ])
         } catch {
             // Trading can go on; the outputs of this epoch are lost, loudly.
             metrics.publishErrors.add(1, ordering: .relaxed)
             logger.error("cannot start output epoch", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Stops serving for good (the worker rejected the journal, or it cannot be read): the
+    /// worker is killed and not restarted, and the host exits with `error`.
+    func stopFatally(_ error: Error, worker: WorkerHandle) {
+        guard fatal == nil else { return }
+        fatal = error
+        logger.critical("host_stopping", metadata: ["error": "\(error)"])
+        state = .stopping
+        worker.terminate()
+        if let p = firstStart {
+            firstStart = nil
+            p.fail(error)
+        } else {
+            onFatal?(error)
+        }
+    }
+
+    /// The worker serves: clients' frames go to it from now on.
+    func becomeUp(worker: WorkerHandle) {
+        let pid = worker.pid ?? 0
         state = .up(pid: pid)
         metrics.enclaveUp.store(1, ordering: .relaxed)
         writeEvidenceSnapshot()
@@ -505,21 +574,7 @@ final class LinkHandler: ChannelInboundHandler, @unchecked Sendable {
                 buffer.moveReaderIndex(forwardBy: 5)
                 let body = buffer.readSlice(length: header.bodyLength)!
                 cumulation = buffer
-                switch header.kind {
-                case .hello: supervisor.receivedHello(body, worker: worker)
-                case .outboundBatch: try supervisor.receivedBatch(body)
-                case .stats:
-                    let stats = try body.withUnsafeReadableBytes { try EnclaveStats.decode(body: $0) }
-                    supervisor.receivedStats(stats)
-                case .decisions, .batchHeader, .eventLeaves:
-                    supervisor.receivedOutput(header.kind, body)
-                case .journal, .recovered, .journalRejected:
-                    // The host's journal (issue 12, host side) handles these; until it
-                    // lands a worker with a storage key journals into the void.
-                    break
-                case .inboundBatch, .routeClosed, .journalReplay, .replayEnd:
-                    throw WireError.unknownMessageType(header.kind.rawValue)
-                }
+                try supervisor.receivedLink(header.kind, body, worker: worker)
             }
         } catch {
             broken = true

@@ -39,6 +39,24 @@ public final class HostMetrics: Sendable {
     public let httpErrors = Atomic<UInt64>(0)
     /// HTTP connections closed for not sending a complete request in time.
     public let httpRequestTimeouts = Atomic<UInt64>(0)
+    /// Frames refused with `journalUnavailable` while the journal could not be written.
+    public let framesRefusedJournalUnavailable = Atomic<UInt64>(0)
+    /// 1 while the journal accepts and syncs records (or none is needed yet), 0 after a
+    /// write or sync error until a retry succeeds (docs/DURABILITY.md §3).
+    public let journalAvailable = Atomic<Int64>(1)
+    /// Write and sync errors of the journal.
+    public let journalErrors = Atomic<UInt64>(0)
+    /// Record bytes received from the worker for the journal.
+    public let journalBytes = Atomic<UInt64>(0)
+    /// Sequence of the last record known to be on disk.
+    public let journalDurableSequence = Atomic<UInt64>(0)
+    /// Group-commit syncs done, and their total duration in nanoseconds.
+    public let journalFsyncs = Atomic<UInt64>(0)
+    public let journalFsyncNanos = Atomic<UInt64>(0)
+    /// Torn tails cut at start-up, and the bytes and records they held.
+    public let journalTailTruncations = Atomic<UInt64>(0)
+    public let journalTailDroppedBytes = Atomic<UInt64>(0)
+    public let journalTailDroppedRecords = Atomic<UInt64>(0)
     /// Malformed frames by `WireError.code` (index), each of which closed a connection.
     private let malformed = Mutex<[UInt64]>(Array(repeating: 0, count: 16))
     /// Connections refused or closed without malformed input, by `ShedReason` (index).
@@ -97,6 +115,18 @@ public final class HostMetrics: Sendable {
         out += line("http_errors_total", "HTTP requests answered with a 4xx or 5xx status.", "counter", httpErrors.load(ordering: .relaxed))
         out += line("http_request_timeouts_total", "HTTP connections closed for not sending a complete request in time.", "counter", httpRequestTimeouts.load(ordering: .relaxed))
         out += line("decisions_published_total", "Liquidation decisions appended to outputs/decisions.jsonl.", "counter", decisionsPublished.load(ordering: .relaxed))
+        out += line("frames_refused_journal_unavailable_total", "Frames refused while the journal could not be written.", "counter", framesRefusedJournalUnavailable.load(ordering: .relaxed))
+        out += line("journal_available", "1 while the journal can be written and synced.", "gauge", journalAvailable.load(ordering: .relaxed))
+        out += line("journal_errors_total", "Journal write and sync errors.", "counter", journalErrors.load(ordering: .relaxed))
+        out += line("journal_bytes_total", "Journal record bytes received from the worker.", "counter", journalBytes.load(ordering: .relaxed))
+        out += line("journal_durable_sequence", "Sequence of the last journal record on disk.", "gauge", journalDurableSequence.load(ordering: .relaxed))
+        out += "# HELP sealstream_host_journal_fsync_seconds Group-commit syncs of the journal and their duration.\n"
+        out += "# TYPE sealstream_host_journal_fsync_seconds summary\n"
+        out += "sealstream_host_journal_fsync_seconds_sum \(Double(journalFsyncNanos.load(ordering: .relaxed)) / 1e9)\n"
+        out += "sealstream_host_journal_fsync_seconds_count \(journalFsyncs.load(ordering: .relaxed))\n"
+        out += line("journal_tail_truncations_total", "Torn journal tails cut at start-up.", "counter", journalTailTruncations.load(ordering: .relaxed))
+        out += line("journal_tail_dropped_bytes_total", "Bytes of torn journal tails cut at start-up.", "counter", journalTailDroppedBytes.load(ordering: .relaxed))
+        out += line("journal_tail_dropped_records_total", "Records begun in torn journal tails cut at start-up.", "counter", journalTailDroppedRecords.load(ordering: .relaxed))
         out += "# HELP sealstream_host_malformed_frames_total Malformed frames (each closed its connection).\n"
         out += "# TYPE sealstream_host_malformed_frames_total counter\n"
         for error in WireError.allLabels {

@@ -51,9 +51,23 @@ public final class HostService: Service, @unchecked Sendable {
             })
         let supervisor = EnclaveSupervisor(
             eventLoop: loop, configuration: configuration, transport: transport, metrics: metrics, logger: logger)
+        // The journal is scanned before any worker is fed (docs/DURABILITY.md §3).
+        let journal: HostJournal
+        do {
+            journal = try await loop.submit { try self.openJournal(loop: loop) }.get()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await loop.submit {
+            supervisor.journal = journal
+            // A rejected journal stops the host: end the park below, then exit with the error.
+            supervisor.onFatal = { _ in kill(getpid(), SIGTERM) }
+        }.get()
         do {
             try await supervisor.start().get()
         } catch {
+            journal.stop()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -162,8 +176,28 @@ public final class HostService: Service, @unchecked Sendable {
             "malformed": "\(metrics.malformedTotal)",
             "enclave_crashes": "\(metrics.enclaveCrashes.load(ordering: .relaxed))",
         ])
+        journal.stop()
         try await httpGroup.shutdownGracefully()
         try await group.shutdownGracefully()
+        if let fatal = try await loop.submit({ supervisor.fatal }).get() { throw fatal }
+    }
+
+    /// Scans `DATA/journal/`, cutting a torn tail (logged and counted), and opens it.
+    private func openJournal(loop: EventLoop) throws -> HostJournal {
+        let (store, report) = try JournalStore.open(directory: configuration.dataDirectory + "/journal")
+        if let tail = report.truncated {
+            metrics.journalTailTruncations.add(1, ordering: .relaxed)
+            metrics.journalTailDroppedBytes.add(UInt64(tail.bytes), ordering: .relaxed)
+            metrics.journalTailDroppedRecords.add(UInt64(tail.records), ordering: .relaxed)
+            logger.warning("journal_tail_truncated", metadata: [
+                "segment": "\(tail.segment)", "offset": "\(tail.offset)", "bytes": "\(tail.bytes)",
+                "records": "\(tail.records)", "problem": "\(tail.problem)",
+            ])
+        }
+        logger.info("journal_opened", metadata: [
+            "segments": "\(report.segments.count)", "records": "\(report.records)", "last_sequence": "\(report.lastSequence)",
+        ])
+        return HostJournal(store: store, eventLoop: loop, metrics: metrics, logger: logger)
     }
 
     /// `DATA/host.json`: where this host listens, for scripts and tests started with port 0.

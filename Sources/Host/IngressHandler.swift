@@ -139,7 +139,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
                 replies.forwardedOne()
                 if costly { evidenceInFlight += 1 }
             } else {
-                refuse(header: header, buffer: buffer, reason: .enclaveUnavailable, context: context)
+                refuse(header: header, buffer: buffer, reason: supervisor.refusalReason, context: context)
             }
             buffer.moveReaderIndex(forwardBy: header.totalLength)
             cumulation = buffer
@@ -152,6 +152,8 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     private func refuse(header: FrameHeader, buffer: ByteBuffer, reason: RefusalReason, context: ChannelHandlerContext) {
         if reason == .enclaveUnavailable {
             metrics.framesRefusedEnclaveDown.add(1, ordering: .relaxed)
+        } else if reason == .journalUnavailable {
+            metrics.framesRefusedJournalUnavailable.add(1, ordering: .relaxed)
         } else {
             metrics.framesRefusedOverLimit.add(1, ordering: .relaxed)
         }

@@ -71,10 +71,28 @@ public final class OutputPublisher: Sendable {
 
     // MARK: - Epochs
 
-    /// Starts the outputs of a new worker instance (its own signer, its own chain). The
-    /// previous epoch's files move to `outputs/epochs/<its instance id>/`, next to the
-    /// evidence that names its signer. `evidenceJSON` is the new worker's hello.
-    public func startEpoch(instanceID: String, evidenceJSON: [UInt8]) throws {
+    /// What `startEpoch` did with the files it found.
+    public struct EpochStart: Equatable, Sendable {
+        /// True when the files of the same signer's epoch were continued (not archived).
+        public var continued = false
+        /// Published headers kept (P).
+        public var batches = 0
+        /// Bytes cut past the last published header: event leaves, decision lines, and a
+        /// header line without its newline.
+        public var trimmedEventBytes = 0
+        public var trimmedDecisionLines = 0
+        public var trimmedDecisionBytes = 0
+        public var trimmedHeaderBytes = 0
+    }
+
+    /// Starts the outputs of a worker (docs/COMMITMENTS.md §4). The epoch is the signer: a
+    /// worker whose signer is the current epoch's continues its files, cut back to the last
+    /// published header (a tail of leaves and decision lines past it is sent again by the
+    /// worker); a different signer (or none before) moves the previous epoch's files to
+    /// `outputs/epochs/<its instance id>/`, next to the evidence that names its signer.
+    /// `evidenceJSON` is the new worker's hello.
+    @discardableResult
+    public func startEpoch(instanceID: String, signer: String? = nil, evidenceJSON: [UInt8]) throws -> EpochStart {
         try state.withLock { s in
             Self.closeFiles(&s.files)
             let epoch = s.epoch + 1
@@ -84,33 +102,89 @@ public final class OutputPublisher: Sendable {
             let fm = FileManager.default
             try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let epochFile = directory + "/epoch.json"
-            if let old = fm.contents(atPath: epochFile),
-               let previous = try? JSONDecoder().decode(EpochStub.self, from: old), previous.instanceID != instanceID {
-                let archive = directory + "/epochs/" + previous.instanceID.filter(\.isHexDigit)
-                try fm.createDirectory(atPath: archive, withIntermediateDirectories: true)
-                for name in ["epoch.json", "batches.jsonl", "decisions.jsonl", "events.log"] where fm.fileExists(atPath: directory + "/" + name) {
-                    guard rename(directory + "/" + name, archive + "/" + name) == 0 else {
-                        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: archive + "/" + name])
+            var start = EpochStart()
+            if let old = fm.contents(atPath: epochFile), let previous = try? JSONDecoder().decode(EpochStub.self, from: old) {
+                if let signer, previous.signer?.lowercased() == signer.lowercased() {
+                    start.continued = true
+                } else {
+                    let archive = directory + "/epochs/" + previous.instanceID.filter(\.isHexDigit)
+                    try fm.createDirectory(atPath: archive, withIntermediateDirectories: true)
+                    for name in ["epoch.json", "batches.jsonl", "decisions.jsonl", "events.log"] where fm.fileExists(atPath: directory + "/" + name) {
+                        guard rename(directory + "/" + name, archive + "/" + name) == 0 else {
+                            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: archive + "/" + name])
+                        }
                     }
                 }
             }
-            try DataFiles.atomicWrite(Data(evidenceJSON), to: epochFile)
-            for name in ["batches.jsonl", "decisions.jsonl", "events.log"] {
-                // A restart of the same instance cannot happen (ids are random), so the
-                // current files always start empty.
-                unlink(directory + "/" + name)
+            if start.continued {
+                try reindexAndTrim(&s, &start)
+            } else {
+                for name in ["batches.jsonl", "decisions.jsonl", "events.log"] { unlink(directory + "/" + name) }
             }
+            try DataFiles.atomicWrite(Data(evidenceJSON), to: epochFile)
             func open(_ name: String) throws -> Int32 {
                 let fd = Glibc.open(directory + "/" + name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
                 guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: directory + "/" + name]) }
                 return fd
             }
             s.files = Files(batches: try open("batches.jsonl"), decisions: try open("decisions.jsonl"), events: try open("events.log"))
+            return start
         }
+    }
+
+    /// Rebuilds the index of the continued files and cuts each back to what the last whole
+    /// header line covers.
+    private func reindexAndTrim(_ s: inout State, _ start: inout EpochStart) throws {
+        let fm = FileManager.default
+        let batches = [UInt8](fm.contents(atPath: directory + "/batches.jsonl") ?? Data())
+        let decisions = [UInt8](fm.contents(atPath: directory + "/decisions.jsonl") ?? Data())
+        let eventsSize = ((try? fm.attributesOfItem(atPath: directory + "/events.log"))?[.size] as? Int) ?? 0
+        var offset = 0
+        let decisionLines = decisions.withUnsafeBytes { Self.lines($0) }
+        var usedDecisions = 0
+        var lastSequence: UInt64 = 0
+        while let newline = batches[offset...].firstIndex(of: 0x0a) {
+            let line = Array(batches[offset..<newline])
+            guard let record = try? JSONDecoder().decode(BatchRecord.self, from: Data(line)),
+                record.batchIndex == UInt64(s.batches.count)
+            else { throw PublishError.malformed("outputs/batches.jsonl line \(s.batches.count + 1) is not the next header") }
+            let count = Int(record.decisionCount)
+            guard usedDecisions + count <= decisionLines.count else {
+                throw PublishError.malformed("outputs/decisions.jsonl holds fewer lines than header \(record.batchIndex) counts")
+            }
+            for l in decisionLines[usedDecisions..<(usedDecisions + count)] {
+                s.decisions.append(LineRef(offset: l.lowerBound, length: l.count))
+            }
+            s.batches.append(BatchEntry(
+                line: LineRef(offset: offset, length: line.count), firstSequence: record.firstSequence,
+                lastSequence: record.lastSequence, decisions: usedDecisions..<(usedDecisions + count)))
+            usedDecisions += count
+            lastSequence = record.lastSequence
+            offset = newline + 1
+        }
+        let keepEvents = Int(lastSequence) * EventLeaf.byteCount
+        guard eventsSize >= keepEvents else {
+            throw PublishError.malformed("outputs/events.log holds \(eventsSize / EventLeaf.byteCount) leaves, the last header covers \(lastSequence)")
+        }
+        let keepDecisions = usedDecisions == 0 ? 0 : decisionLines[usedDecisions - 1].upperBound + 1
+        start.batches = s.batches.count
+        start.trimmedHeaderBytes = batches.count - offset
+        start.trimmedEventBytes = eventsSize - keepEvents
+        start.trimmedDecisionLines = decisionLines.count - usedDecisions
+        start.trimmedDecisionBytes = decisions.count - keepDecisions
+        for (name, size) in [("batches.jsonl", offset), ("decisions.jsonl", keepDecisions), ("events.log", keepEvents)] {
+            guard truncate(directory + "/" + name, off_t(size)) == 0 || errno == ENOENT else {
+                throw PublishError.io(errno)
+            }
+        }
+        s.batchesSize = offset
+        s.decisionsSize = keepDecisions
+        s.eventsSize = keepEvents
     }
 
     private struct EpochStub: Decodable {
         var instanceID: String
+        var signer: String?
     }
 
     // MARK: - Appends (link thread)

@@ -14,7 +14,7 @@ struct SealstreamHost: AsyncParsableCommand {
             batches it into the enclave worker over a pipe, routes the worker's sealed replies
             back, applies back-pressure, and restarts the worker if it dies.
             """,
-        subcommands: [Run.self],
+        subcommands: [Run.self, Replay.self],
         defaultSubcommand: Run.self)
 }
 
@@ -168,3 +168,76 @@ struct Run: AsyncParsableCommand {
 }
 
 extension HostConfiguration.AttestationMode: ExpressibleByArgument {}
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replay the journal from genesis in a separate worker and compare every header it signs with outputs/batches.jsonl.",
+        discussion: """
+            Runs the worker with --replay where its storage key can be unsealed (the same data
+            directory, attestation mode and TPM), feeds it DATA/journal/ with replayEnd P = 0,
+            and compares each batch header it publishes byte for byte with the published line.
+            Changes nothing in DATA. Exit 0 when every published header is reproduced (prints
+            the final state root), 1 naming the first differing batch, 2 when the replay
+            could not run. A progress bar goes to stderr when it is a terminal.
+            """)
+
+    @Option(name: .long, help: "Data directory of the host whose journal and outputs to check.")
+    var dataDir: String
+
+    @Option(name: .long, help: "Venue configuration JSON the worker ran with.")
+    var config: String
+
+    @Option(name: .long, help: "Path of the sealstream-enclave executable (default: next to this executable).")
+    var enclave: String?
+
+    @Option(name: .long, help: "Attestation mode the worker ran in (its storage key is sealed accordingly).")
+    var attestation: HostConfiguration.AttestationMode = .software
+
+    @Option(name: .long, help: "TPM connection for swtpm and tpm modes (as for run).")
+    var tcti: String?
+
+    @Option(name: .long, help: "PCR the worker measures its start into: 23 (default) or 16.")
+    var measurementPcr: Int = 23
+
+    func run() throws {
+        let enclavePath = enclave ?? Run.siblingExecutable("sealstream-enclave")
+        guard FileManager.default.isExecutableFile(atPath: enclavePath) else {
+            throw ValidationError("enclave executable not found at \(enclavePath); pass --enclave PATH")
+        }
+        let tcti = attestation == .tpm ? (self.tcti ?? "device:/dev/tpmrm0") : self.tcti
+        let arguments = [
+            "--config", URL(fileURLWithPath: config).standardizedFileURL.path, "--attestation", attestation.rawValue,
+            "--commitments", "on", "--storage-key", dataDir + "/enclave-storage.key",
+            "--measurement-pcr", String(measurementPcr),
+        ] + (tcti.map { ["--tcti", $0] } ?? [])
+        let tty = isatty(2) == 1
+        var lastShown = -1
+        let verdict: ReplayVerdict
+        do {
+            verdict = try JournalReplayRunner.run(dataDirectory: dataDir, enclave: enclavePath, arguments: arguments) { fed, total in
+                guard tty, total > 0 else { return }
+                let percent = fed * 100 / total
+                guard percent != lastShown else { return }
+                lastShown = percent
+                let bar = String(repeating: "#", count: percent / 2) + String(repeating: ".", count: 50 - percent / 2)
+                FileHandle.standardError.write(Data("\r[\(bar)] \(percent)% \(fed >> 20)/\(total >> 20) MiB".utf8))
+            }
+        } catch {
+            if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+            FileHandle.standardError.write(Data("replay failed: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+        switch verdict {
+        case .match(let batches, let beyond, let root):
+            print("replay matches: \(batches) published headers reproduced byte for byte" + (beyond > 0 ? ", \(beyond) closed but never published" : ""))
+            print("final state root: \(root ?? "none (no batch closed)")")
+        case .mismatch(let batch):
+            print("replay differs: batch \(batch) is not the published header")
+            throw ExitCode(1)
+        case .missing(let produced, let published):
+            print("replay differs: batch \(produced) is published but the replay closed only \(produced) of \(published) batches")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import Journal
+import Logging
+import NIOCore
+import Wire
+
+/// A worker message held by the release gate.
+struct HeldLinkMessage {
+    var kind: LinkKind
+    var body: ByteBuffer
+    var worker: WorkerHandle
+}
+
+/// Why the host stops: the worker refused the journal it was fed.
+public struct JournalRejectedError: Error, CustomStringConvertible {
+    public var sequence: UInt64
+    public var reason: UInt8
+    /// Where the record is, when it is in the journal.
+    public var segment: String?
+    public var offset: Int?
+
+    public var reasonText: String {
+        switch reason {
+        case 1: "does not open (tampered, or another storage key)"
+        case 2: "out of sequence (gap, duplicate or reorder)"
+        case 3: "the replayed header at index P - 1 differs from the published one"
+        case 4: "rollback"
+        case 5: "malformed payload"
+        default: "reason \(reason)"
+        }
+    }
+
+    public var description: String {
+        let at = segment.map { " in segment \($0) at byte offset \(offset ?? 0)" } ?? " (not in the journal)"
+        return "the worker rejected journal record \(sequence)\(at): \(reasonText)"
+    }
+}
+
+extension EnclaveSupervisor {
+    /// Every link message from the worker: a `journal` message is stored, and everything
+    /// after it waits in the gate until its records are durable (docs/DURABILITY.md §3).
+    func receivedLink(_ kind: LinkKind, _ body: ByteBuffer, worker: WorkerHandle) throws {
+        switch kind {
+        case .hello: receivedHello(body, worker: worker)
+        case .journal:
+            guard let journal else { throw WireError.unknownMessageType(kind.rawValue) }
+            let last = try body.withUnsafeReadableBytes { raw throws(JournalRecordError) in try journal.append(raw) }
+            gate.journaled(upTo: last)
+        case .recovered: try receivedRecovered(body, worker: worker)
+        case .journalRejected: try receivedJournalRejected(body, worker: worker)
+        case .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves:
+            if let message = gate.admit(HeldLinkMessage(kind: kind, body: body, worker: worker)) { try dispatch(message) }
+        case .inboundBatch, .routeClosed, .journalReplay, .replayEnd: throw WireError.unknownMessageType(kind.rawValue)
+        }
+    }
+
+    func dispatch(_ message: HeldLinkMessage) throws {
+        switch message.kind {
+        case .outboundBatch: try receivedBatch(message.body)
+        case .stats:
+            let stats = try message.body.withUnsafeReadableBytes { try EnclaveStats.decode(body: $0) }
+            receivedStats(stats)
+        default: receivedOutput(message.kind, message.body)
+        }
+    }
+
+    /// Records up to `sequence` are on disk: release what waited for them, in order.
+    func journalDurable(upTo sequence: UInt64) {
+        for message in gate.synced(upTo: sequence) {
+            do {
+                try dispatch(message)
+            } catch {
+                linkProtocolViolation(error, worker: message.worker)
+            }
+        }
+    }
+
+    // MARK: - Recovery
+
+    /// Feeds a worker that said hello the whole journal, then `replayEnd`, once every
+    /// message of the previous worker is released and every record is durable (so the
+    /// published outputs and the journal agree). Its outputs epoch starts (and the files
+    /// are cut back to the last header) at that moment, not at hello, so no held output of
+    /// the previous worker lands after the cut.
+    func beginRecovery(worker: WorkerHandle, hello: UInt64) {
+        guard case .recovering = state, hello == helloCount, let journal, let channel else { return }
+        guard journal.isSettled, gate.isEmpty else {
+            eventLoop.scheduleTask(in: .milliseconds(10)) { self.beginRecovery(worker: worker, hello: hello) }
+            return
+        }
+        startOutputEpoch(helloJSON.flatMap { try? JSONDecoder().decode(Hello.self, from: Data($0)) })
+        let published = publisher.batchCount
+        let lastLine = published > 0 ? publisher.batchLines(from: published - 1, limit: 1).first ?? [] : []
+        let names: [JournalSegmentName]
+        do {
+            names = try JournalStore.segmentNames(directory: journal.store.directory)
+        } catch {
+            stopFatally(error, worker: worker)
+            return
+        }
+        logger.info("journal_replay_started", metadata: [
+            "records": "\(journal.durable.sequence)", "segments": "\(names.count)", "published_batches": "\(published)",
+        ])
+        feed(names[...], channel: channel, worker: worker, directory: journal.store.directory).whenSuccess {
+            var w = ByteWriter(capacity: 12 + lastLine.count)
+            w.write(UInt64(published))
+            w.write(UInt32(lastLine.count))
+            w.write(bytes: lastLine)
+            let message = encodeLinkMessage(kind: .replayEnd, body: w.bytes)
+            channel.writeAndFlush(channel.allocator.buffer(bytes: message), promise: nil)
+        }
+    }
+
+    /// Writes each segment's records in `journalReplay` messages of at most 1 MiB of body,
+    /// one segment at a time (the next is read once the previous is written).
+    private func feed(_ names: ArraySlice<JournalSegmentName>, channel: Channel, worker: WorkerHandle, directory: String)
+        -> EventLoopFuture<Void>
+    {
+        guard let name = names.first else { return eventLoop.makeSucceededVoidFuture() }
+        guard let data = FileManager.default.contents(atPath: directory + "/" + name.fileName) else {
+            stopFatally(JournalStoreError.io(path: directory + "/" + name.fileName, errno: EIO), worker: worker)
+            return eventLoop.makeFailedFuture(JournalStoreError.io(path: name.fileName, errno: EIO))
+        }
+        var last: EventLoopFuture<Void> = eventLoop.makeSucceededVoidFuture()
+        for chunk in Self.replayChunks(Array(data)) {
+            let promise = eventLoop.makePromise(of: Void.self)
+            channel.write(channel.allocator.buffer(bytes: encodeLinkMessage(kind: .journalReplay, body: chunk)), promise: promise)
+            last = promise.futureResult
+        }
+        channel.flush()
+        return last.flatMap { self.feed(names.dropFirst(), channel: channel, worker: worker, directory: directory) }
+    }
+
+    /// Cuts a segment's whole records into runs of at most 1 MiB.
+    static func replayChunks(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
+        var out: [ArraySlice<UInt8>] = []
+        var start = 0
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            let length = Int(bytes[offset + 4]) << 24 | Int(bytes[offset + 5]) << 16 | Int(bytes[offset + 6]) << 8
+                | Int(bytes[offset + 7])
+            if offset + length - start > JournalFrame.maxLength, offset > start {
+                out.append(bytes[start..<offset])
+                start = offset
+            }
+            offset += max(length, 1)
+        }
+        if offset > start { out.append(bytes[start..<min(offset, bytes.count)]) }
+        return out
+    }
+
+    func receivedRecovered(_ body: ByteBuffer, worker: WorkerHandle) throws {
+        guard case .recovering = state else { throw WireError.unknownMessageType(LinkKind.recovered.rawValue) }
+        var b = body
+        guard let replayed = b.readInteger(as: UInt64.self), let lastRecord = b.readInteger(as: UInt64.self),
+            let lastGlobal = b.readInteger(as: UInt64.self), let batches = b.readInteger(as: UInt64.self), b.readableBytes == 0
+        else { throw WireError.invalidField("recovered") }
+        logger.info("enclave_recovered", metadata: [
+            "records_replayed": "\(replayed)", "last_record": "\(lastRecord)", "last_global_sequence": "\(lastGlobal)",
+            "batches_closed": "\(batches)",
+        ])
+        becomeUp(worker: worker)
+    }
+
+    func receivedJournalRejected(_ body: ByteBuffer, worker: WorkerHandle) throws {
+        var b = body
+        guard let sequence = b.readInteger(as: UInt64.self), let reason = b.readInteger(as: UInt8.self), b.readableBytes == 0
+        else { throw WireError.invalidField("journalRejected") }
+        let location = journal.flatMap { try? $0.store.locate(sequence: sequence) }
+        stopFatally(JournalRejectedError(sequence: sequence, reason: reason, segment: location?.segment, offset: location?.offset),
+                    worker: worker)
+    }
+}

@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Journal
+import Synchronization
+import Wire
+
+/// `sealstream-host replay`: runs a worker with `--replay` in a separate process, feeds it
+/// the journal from genesis with `replayEnd` (P = 0), and compares every header it
+/// publishes with `outputs/batches.jsonl` (docs/DURABILITY.md §4). Changes nothing on disk.
+public enum JournalReplayRunner {
+    /// `arguments`: the worker's arguments (without `--replay`). `progress(fed, total)` is
+    /// called with journal bytes written to the worker.
+    public static func run(
+        dataDirectory: String, enclave: String, arguments: [String], progress: ((Int, Int) -> Void)? = nil
+    ) throws -> ReplayVerdict {
+        signal(SIGPIPE, SIG_IGN)
+        let directory = dataDirectory + "/journal"
+        let report = try JournalStore.scan(directory: directory, repair: false)
+        let published = ReplayComparison.lines(
+            of: [UInt8](FileManager.default.contents(atPath: dataDirectory + "/outputs/batches.jsonl") ?? Data()))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: enclave)
+        process.arguments = arguments + ["--replay"]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        let reader = LinkReader(fd: output.fileHandleForReading.fileDescriptor, comparison: ReplayComparison(published: published))
+        let thread = Thread { reader.run() }
+        thread.start()
+        let fd = input.fileHandleForWriting.fileDescriptor
+        defer { process.waitUntilExit() }
+        guard reader.hello.wait(timeout: .now() + 120) == .success, reader.state.withLock({ $0.saidHello }) else {
+            process.terminate()
+            throw ReplayError.worker("no hello (see its log lines above)")
+        }
+        var total = 0
+        for (i, name) in report.segments.enumerated() {
+            total += i == report.segments.count - 1 ? report.lastSegmentBytes : Self.size(directory + "/" + name.fileName)
+        }
+        var fed = 0
+        for (i, name) in report.segments.enumerated() {
+            guard var data = FileManager.default.contents(atPath: directory + "/" + name.fileName).map([UInt8].init) else {
+                throw JournalStoreError.io(path: directory + "/" + name.fileName, errno: EIO)
+            }
+            if i == report.segments.count - 1 { data = Array(data.prefix(report.lastSegmentBytes)) }
+            for chunk in EnclaveSupervisor.replayChunks(data) {
+                guard writeAll(fd, encodeLinkMessage(kind: .journalReplay, body: chunk)) else { break }
+                fed += chunk.count
+                progress?(fed, total)
+            }
+        }
+        var end = ByteWriter(capacity: 12)
+        end.write(UInt64(0))
+        end.write(UInt32(0))
+        _ = writeAll(fd, encodeLinkMessage(kind: .replayEnd, body: end.bytes))
+        reader.done.wait()
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        let state = reader.state.withLock { $0 }
+        if let rejected = state.rejected {
+            let location = try? JournalStore.locate(directory: directory, sequence: rejected.sequence)
+            throw ReplayError.rejected(JournalRejectedError(
+                sequence: rejected.sequence, reason: rejected.reason, segment: location?.segment, offset: location?.offset))
+        }
+        guard state.recovered else { throw ReplayError.worker("exited without recovered (\(process.terminationStatus))") }
+        guard process.terminationStatus == 0 else { throw ReplayError.worker("exit status \(process.terminationStatus)") }
+        return state.comparison.verdict
+    }
+
+    static func size(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                done += n
+            }
+            return true
+        }
+    }
+}
+
+/// Reads the replaying worker's link messages on its own thread.
+final class LinkReader: Sendable {
+    struct State: Sendable {
+        var saidHello = false
+        var recovered = false
+        var rejected: (sequence: UInt64, reason: UInt8)?
+        var comparison: ReplayComparison
+    }
+
+    let fd: Int32
+    let state: Mutex<State>
+    let hello = DispatchSemaphore(value: 0)
+    let done = DispatchSemaphore(value: 0)
+
+    init(fd: Int32, comparison: ReplayComparison) {
+        self.fd = fd
+        state = Mutex(State(comparison: comparison))
+    }
+
+    func run() {
+        defer {
+            hello.signal()
+            done.signal()
+        }
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            buffer += chunk[0..<n]
+            var consumed = 0
+            while buffer.count - consumed >= 5 {
+                let length = Int(buffer[consumed]) << 24 | Int(buffer[consumed + 1]) << 16 | Int(buffer[consumed + 2]) << 8
+                    | Int(buffer[consumed + 3])
+                guard length >= 1, buffer.count - consumed >= 4 + length else { break }
+                let kind = LinkKind(rawValue: buffer[consumed + 4])
+                let body = Array(buffer[(consumed + 5)..<(consumed + 4 + length)])
+                consumed += 4 + length
+                handle(kind, body)
+            }
+            buffer.removeFirst(consumed)
+        }
+    }
+
+    private func handle(_ kind: LinkKind?, _ body: [UInt8]) {
+        switch kind {
+        case .hello:
+            state.withLock { $0.saidHello = true }
+            hello.signal()
+        case .batchHeader: state.withLock { $0.comparison.header(body) }
+        case .recovered: state.withLock { $0.recovered = true }
+        case .journalRejected where body.count == 9:
+            let sequence = body[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            state.withLock { $0.rejected = (sequence, body[8]) }
+        default: break
+        }
+    }
+}
