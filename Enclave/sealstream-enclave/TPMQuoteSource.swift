@@ -18,6 +18,9 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
         case counterOwnerPassword(index: UInt32, rc: UInt32)
         /// The counter exists but its own auth value is not empty.
         case counterPassword(index: UInt32, rc: UInt32)
+        /// Sealing or unsealing the storage key: the storage primary key is created in the
+        /// owner hierarchy with the empty password, and the owner has a password.
+        case ownerPassword(what: String, rc: UInt32)
 
         var description: String {
             switch self {
@@ -31,8 +34,12 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
             case .counterOwnerPassword(let index, let rc):
                 "cannot define the rollback counter NV index \(Self.hex(index)): the TPM's owner hierarchy has a "
                     + "password (\(String(cString: ctpm_error_string(rc)))). Define it once yourself: tpm2_nvdefine "
-                    + "\(Self.hex(index)) -C o -P OWNER_PASSWORD -s 8 -a \"nt=counter|authread|authwrite|no_da\" "
+                    + "\(Self.hex(index)) -C o -P OWNER_PASSWORD -s 8 -a 'nt=counter|authread|authwrite|no_da' "
                     + "(docs/DURABILITY.md §5)"
+            case .ownerPassword(let what, let rc):
+                "\(what): the TPM's owner hierarchy has a password (\(String(cString: ctpm_error_string(rc)))); the "
+                    + "worker creates its storage primary key in the owner hierarchy with the empty password "
+                    + "(docs/ATTESTATION.md §7, docs/DURABILITY.md §5.1)"
             case .counterPassword(let index, let rc):
                 "the rollback counter NV index \(Self.hex(index)) has a non-empty auth value "
                     + "(\(String(cString: ctpm_error_string(rc)))); it must be defined with none (docs/DURABILITY.md §5)"
@@ -107,12 +114,17 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
         var priv = [UInt8](repeating: 0, count: Int(CTPM_PRIVATE_MAX))
         var privLength = priv.count
         let pcr = UInt32(pcrs.last!)
-        let pub = try secret.withUnsafeBytes { s in
-            try Self.output(Int(CTPM_PUBLIC_MAX), "seal the storage key") { [handle] buffer, length in
-                ctpm_seal(handle, pcr, nil, s.baseAddress!.assumingMemoryBound(to: UInt8.self), buffer, length, &priv, &privLength)
+        let what = "seal the storage key"
+        do {
+            let pub = try secret.withUnsafeBytes { s in
+                try Self.output(Int(CTPM_PUBLIC_MAX), what) { [handle] buffer, length in
+                    ctpm_seal(handle, pcr, nil, s.baseAddress!.assumingMemoryBound(to: UInt8.self), buffer, length, &priv, &privLength)
+                }
             }
+            return (pub, Array(priv[..<privLength]))
+        } catch Failure.tpm(_, let rc) where ctpm_rc_is_bad_auth(rc) == 1 {
+            throw Failure.ownerPassword(what: what, rc: rc)
         }
-        return (pub, Array(priv[..<privLength]))
     }
 
     /// Unseals a secret sealed by `seal`; the TPM refuses unless the measurement PCR
@@ -123,6 +135,7 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
         let secret = SecretBytes(count: 32) { out in
             rc = ctpm_unseal(handle, pcr, pub, pub.count, priv, priv.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
+        if ctpm_rc_is_bad_auth(rc) == 1 { throw Failure.ownerPassword(what: "unseal the storage key", rc: rc) }
         try Self.check(rc, "unseal the storage key (sealed to another measured start, or another TPM)")
         return secret
     }
