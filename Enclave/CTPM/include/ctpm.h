@@ -2,8 +2,9 @@
 //
 // Only ctpm.c includes the tss2 headers; this header uses plain C types so that no TSS
 // type reaches Swift. Every function returns a TSS2_RC as `ctpm_rc` (0 = success); a
-// failure from the TPM keeps the TPM's response code, and argument errors use the ESAPI
-// layer's codes (BAD_REFERENCE, BAD_VALUE, INSUFFICIENT_BUFFER, BAD_SEQUENCE).
+// failure from the TPM keeps the TPM's response code, argument errors use the ESAPI
+// layer's codes (BAD_REFERENCE, BAD_VALUE, INSUFFICIENT_BUFFER, BAD_SEQUENCE), and checks
+// of the library's own use its layer CTPM_RC_LAYER (CTPM_RC_COUNTER_MISMATCH).
 //
 // Buffers: every `(uint8_t *buf, size_t *len)` pair is in/out. On entry *len is the
 // capacity of buf; on success it is the number of bytes written; when the capacity is
@@ -258,7 +259,9 @@ ctpm_rc ctpm_unseal(ctpm_t *tpm, uint32_t pcr,
 /// fails the read or increment the same way. A new counter starts above the largest value
 /// any counter of this TPM ever had (deleted ones and those before TPM2_Clear included),
 /// so deleting and redefining the index never takes its value backwards.
-/// *attributes is the index's TPMA_NV (TPMA_NV_WRITTEN included) when it was read.
+/// *attributes is the index's TPMA_NV (TPMA_NV_WRITTEN included) once it was read, and 0
+/// when the call failed before that (so a TPM_RC_BAD_AUTH with *attributes 0 is the
+/// owner's password, with *attributes set the index's own).
 ctpm_rc ctpm_counter_open(ctpm_t *tpm, uint32_t index, uint64_t *value, uint32_t *attributes, int *defined);
 
 /// TPM2_NV_Read of the counter's 8 bytes (big-endian) with the index's empty auth value,
