@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "ctpm.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,10 @@ _Static_assert(CTPM_RC_BAD_REFERENCE == TSS2_ESYS_RC_BAD_REFERENCE, "rc mismatch
 _Static_assert(CTPM_RC_INSUFFICIENT_BUFFER == TSS2_ESYS_RC_INSUFFICIENT_BUFFER, "rc mismatch");
 _Static_assert(CTPM_RC_BAD_SEQUENCE == TSS2_ESYS_RC_BAD_SEQUENCE, "rc mismatch");
 _Static_assert(CTPM_RC_BAD_VALUE == TSS2_ESYS_RC_BAD_VALUE, "rc mismatch");
+_Static_assert(CTPM_COUNTER_ATTRIBUTES == (TPMA_NV_AUTHWRITE | (TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) |
+                                           TPMA_NV_AUTHREAD | TPMA_NV_NO_DA), "counter attributes");
+_Static_assert(CTPM_NV_WRITTEN == TPMA_NV_WRITTEN, "TPMA_NV_WRITTEN");
+_Static_assert((CTPM_RC_LAYER & ~TSS2_RC_LAYER_MASK) == 0, "CTPM_RC_LAYER is a layer");
 _Static_assert(CTPM_NAME_MAX >= sizeof(TPMU_NAME), "CTPM_NAME_MAX too small");
 _Static_assert(CTPM_ATTEST_MAX >= sizeof(((TPM2B_ATTEST *)0)->attestationData), "CTPM_ATTEST_MAX too small");
 _Static_assert(CTPM_PUBLIC_MAX >= sizeof(TPM2B_PUBLIC), "CTPM_PUBLIC_MAX too small");
@@ -447,7 +452,25 @@ ctpm_rc ctpm_descriptors(ctpm_t *t, int *fds, size_t *n) {
     return TSS2_RC_SUCCESS;
 }
 
+/// Decodes this library's own layer (CTPM_RC_LAYER); `bits` are the code's low 16 bits.
+static const char *ctpm_layer_decode(TSS2_RC bits) {
+    switch (bits & 0xffff) {
+    case CTPM_RC_COUNTER_MISMATCH & 0xffff:
+        return "the NV index exists but is not the expected counter (other attributes, size, name "
+               "algorithm or policy)";
+    default:
+        return "unknown ctpm error";
+    }
+}
+
+static pthread_once_t ctpm_layer_once = PTHREAD_ONCE_INIT;
+
+static void ctpm_layer_register(void) {
+    Tss2_RC_SetHandler((uint8_t)(CTPM_RC_LAYER >> TSS2_RC_LAYER_SHIFT), "ctpm", ctpm_layer_decode);
+}
+
 const char *ctpm_error_string(ctpm_rc rc) {
+    pthread_once(&ctpm_layer_once, ctpm_layer_register);
     return Tss2_RC_Decode(rc);
 }
 
@@ -456,6 +479,14 @@ int ctpm_rc_is_policy_failure(ctpm_rc rc) {
         return 0;
     }
     return (rc & (TPM2_RC_FMT1 | 0x3f)) == TPM2_RC_POLICY_FAIL;
+}
+
+int ctpm_rc_is_bad_auth(ctpm_rc rc) {
+    if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER || (rc & TPM2_RC_FMT1) == 0) {
+        return 0;
+    }
+    const uint32_t code = rc & (TPM2_RC_FMT1 | 0x3f);
+    return code == TPM2_RC_BAD_AUTH || code == TPM2_RC_AUTH_FAIL;
 }
 
 // MARK: PCRs
@@ -1169,5 +1200,153 @@ out:
     if (rc != TSS2_RC_SUCCESS) {
         wipe(secret, CTPM_DIGEST_SIZE);
     }
+    return rc;
+}
+
+// MARK: Monotonic NV counter (docs/DURABILITY.md §5)
+
+/// The public area ctpm_counter_open defines (and demands of an existing index, apart from
+/// TPMA_NV_WRITTEN).
+static void counter_public(uint32_t index, TPM2B_NV_PUBLIC *pub) {
+    memset(pub, 0, sizeof *pub);
+    pub->nvPublic.nvIndex = index;
+    pub->nvPublic.nameAlg = TPM2_ALG_SHA256;
+    pub->nvPublic.attributes = CTPM_COUNTER_ATTRIBUTES;
+    pub->nvPublic.dataSize = 8;
+}
+
+/// The ESAPI handle of the NV index `index` (TPM2_NV_ReadPublic through
+/// Esys_TR_FromTPMPublic, then again for its public area, which ESAPI does not hand
+/// out) after checking that it is the counter. *attributes gets its TPMA_NV. The caller
+/// closes *nv with Esys_TR_Close (an NV handle is not a loaded object: nothing to flush).
+static TSS2_RC counter_handle(ctpm_t *t, uint32_t index, ESYS_TR *nv, uint32_t *attributes) {
+    *nv = ESYS_TR_NONE;
+    TSS2_RC rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, nv);
+    if (rc != TSS2_RC_SUCCESS) {
+        return rc;
+    }
+    TPM2B_NV_PUBLIC *pub = NULL;
+    TPM2B_NAME *name = NULL;
+    rc = Esys_NV_ReadPublic(t->esys, *nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, &name);
+    if (rc == TSS2_RC_SUCCESS) {
+        TPM2B_NV_PUBLIC want;
+        counter_public(index, &want);
+        const TPMS_NV_PUBLIC *got = &pub->nvPublic;
+        *attributes = got->attributes;
+        if (got->nvIndex != index || got->nameAlg != want.nvPublic.nameAlg ||
+            (got->attributes & ~TPMA_NV_WRITTEN) != want.nvPublic.attributes ||
+            got->authPolicy.size != 0 || got->dataSize != want.nvPublic.dataSize) {
+            rc = CTPM_RC_COUNTER_MISMATCH;
+        }
+    }
+    Esys_Free(pub);
+    Esys_Free(name);
+    if (rc != TSS2_RC_SUCCESS) {
+        Esys_TR_Close(t->esys, nv);
+        *nv = ESYS_TR_NONE;
+    }
+    return rc;
+}
+
+/// TPM2_NV_Read of the 8-byte counter, authorized by the index with its empty password.
+static TSS2_RC counter_read(ctpm_t *t, ESYS_TR nv, uint64_t *value) {
+    TPM2B_MAX_NV_BUFFER *data = NULL;
+    TSS2_RC rc = Esys_NV_Read(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, 8, 0, &data);
+    if (rc != TSS2_RC_SUCCESS) {
+        return rc;
+    }
+    if (data->size != 8) {
+        rc = TSS2_ESYS_RC_MALFORMED_RESPONSE;
+    } else {
+        uint64_t v = 0;
+        for (size_t i = 0; i < 8; i++) {
+            v = (v << 8) | data->buffer[i];
+        }
+        *value = v;
+    }
+    Esys_Free(data);
+    return rc;
+}
+
+static TSS2_RC counter_increment(ctpm_t *t, ESYS_TR nv) {
+    return Esys_NV_Increment(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE);
+}
+
+ctpm_rc ctpm_counter_open(ctpm_t *t, uint32_t index, uint64_t *value, uint32_t *attributes, int *defined) {
+    if (t == NULL || value == NULL || attributes == NULL || defined == NULL) {
+        return TSS2_ESYS_RC_BAD_REFERENCE;
+    }
+    *defined = 0;
+    *attributes = 0;
+    if ((index >> 24) != TPM2_HT_NV_INDEX) {
+        return TSS2_ESYS_RC_BAD_VALUE;
+    }
+    int exists = 0;
+    TSS2_RC rc = nv_defined(t, index, &exists);
+    if (rc != TSS2_RC_SUCCESS) {
+        return rc;
+    }
+    ESYS_TR nv = ESYS_TR_NONE;
+    if (!exists) {
+        const TPM2B_AUTH empty = {0};
+        TPM2B_NV_PUBLIC pub;
+        counter_public(index, &pub);
+        rc = Esys_NV_DefineSpace(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &empty,
+                                 &pub, &nv);
+        if (rc != TSS2_RC_SUCCESS) {
+            return rc;
+        }
+        *defined = 1;
+        // Check what the TPM made of it, exactly as for an index found.
+        Esys_TR_Close(t->esys, &nv);
+    }
+    rc = counter_handle(t, index, &nv, attributes);
+    if (rc != TSS2_RC_SUCCESS) {
+        return rc;
+    }
+    if ((*attributes & TPMA_NV_WRITTEN) == 0) {
+        // Never incremented, so unreadable (TPM_RC_NV_UNINITIALIZED): give it its first value.
+        rc = counter_increment(t, nv);
+        if (rc == TSS2_RC_SUCCESS) {
+            *attributes |= TPMA_NV_WRITTEN;
+        }
+    }
+    if (rc == TSS2_RC_SUCCESS) {
+        rc = counter_read(t, nv, value);
+    }
+    Esys_TR_Close(t->esys, &nv);
+    return rc;
+}
+
+ctpm_rc ctpm_counter_read(ctpm_t *t, uint32_t index, uint64_t *value) {
+    if (t == NULL || value == NULL) {
+        return TSS2_ESYS_RC_BAD_REFERENCE;
+    }
+    ESYS_TR nv = ESYS_TR_NONE;
+    uint32_t attributes = 0;
+    TSS2_RC rc = counter_handle(t, index, &nv, &attributes);
+    if (rc != TSS2_RC_SUCCESS) {
+        return rc;
+    }
+    rc = counter_read(t, nv, value);
+    Esys_TR_Close(t->esys, &nv);
+    return rc;
+}
+
+ctpm_rc ctpm_counter_increment(ctpm_t *t, uint32_t index, uint64_t *value) {
+    if (t == NULL || value == NULL) {
+        return TSS2_ESYS_RC_BAD_REFERENCE;
+    }
+    ESYS_TR nv = ESYS_TR_NONE;
+    uint32_t attributes = 0;
+    TSS2_RC rc = counter_handle(t, index, &nv, &attributes);
+    if (rc != TSS2_RC_SUCCESS) {
+        return rc;
+    }
+    rc = counter_increment(t, nv);
+    if (rc == TSS2_RC_SUCCESS) {
+        rc = counter_read(t, nv, value);
+    }
+    Esys_TR_Close(t->esys, &nv);
     return rc;
 }

@@ -25,22 +25,39 @@ enum StorageKey {
         var sealedPrivate: String?
         /// Hex of the key (software mode only).
         var key: String?
+        /// TPM modes: the TPM NV counter's value when the key was created (the epoch's
+        /// base, docs/DURABILITY.md §5.1), and hex of its tag `EpochCounter.baseTag`.
+        var counterBase: UInt64?
+        var counterBaseTag: String?
     }
 
     enum Failure: Error, CustomStringConvertible {
         case unreadable(String)
         case wrongMode(file: String, running: String)
+        /// A TPM-mode file without the counter base (made before the rollback counter).
+        case counterBaseMissing
+        /// The counter base's tag does not match the key: the file was edited.
+        case counterBaseForged
 
         var description: String {
             switch self {
             case .unreadable(let why): "storage key file: \(why)"
             case .wrongMode(let file, let running): "storage key file was made in \(file) mode; this worker runs in \(running) mode"
+            case .counterBaseMissing:
+                "storage key file has no rollback counter base (made before docs/DURABILITY.md §5.1); "
+                    + "remove it to start a new epoch"
+            case .counterBaseForged: "storage key file: the rollback counter base does not match the key (edited)"
             }
         }
     }
 
-    /// The key, and how it is protected (for the evidence).
-    static func load(path: String, mode: AttestationMode, tpm: TPMQuoteSource?, pcr: Int) throws -> (SecretBytes, String) {
+    /// The key, how it is protected (for the evidence), and in TPM modes the epoch's
+    /// counter base (docs/DURABILITY.md §5.1): the TPM NV counter's value when the key was
+    /// created, read (the counter defined if absent) before the key file is written, so
+    /// that `EpochCounter(tpm, base:)` starts the epoch at 0.
+    static func load(path: String, mode: AttestationMode, tpm: TPMQuoteSource?, pcr: Int) throws
+        -> (SecretBytes, String, UInt64?)
+    {
         let protection = tpm == nil ? "file-0600" : "sealed-pcr-\(pcr)"
         if let data = FileManager.default.contents(atPath: path) {
             guard let file = try? JSONDecoder().decode(File.self, from: data), file.version == 1 else {
@@ -51,10 +68,17 @@ enum StorageKey {
                 guard let pub = file.sealedPublic.flatMap(Hex.decode), let priv = file.sealedPrivate.flatMap(Hex.decode) else {
                     throw Failure.unreadable("sealed blobs missing")
                 }
-                return (try tpm.unseal(public: pub, private: priv), protection)
+                let key = try tpm.unseal(public: pub, private: priv)
+                guard let base = file.counterBase, let tag = file.counterBaseTag.flatMap(Hex.decode) else {
+                    throw Failure.counterBaseMissing
+                }
+                guard Sodium.constantTimeEqual(tag, EpochCounter.baseTag(storageKey: key, base: base)) else {
+                    throw Failure.counterBaseForged
+                }
+                return (key, protection, base)
             }
             guard var raw = file.key.flatMap(Hex.decode), raw.count == 32 else { throw Failure.unreadable("key missing") }
-            return (SecretBytes(consuming: &raw), protection)
+            return (SecretBytes(consuming: &raw), protection, nil)
         }
         var fresh = Sodium.randomBytes(32)
         let key = SecretBytes(consuming: &fresh)
@@ -63,6 +87,9 @@ enum StorageKey {
             let sealed = try tpm.seal(key)
             file.sealedPublic = Hex.encode(sealed.public)
             file.sealedPrivate = Hex.encode(sealed.private)
+            let base = try tpm.read()
+            file.counterBase = base
+            file.counterBaseTag = Hex.encode(EpochCounter.baseTag(storageKey: key, base: base))
         } else {
             // Software mode keeps the key in the clear on disk by definition; this hex
             // copy cannot be wiped, and is no worse than the file.
@@ -78,6 +105,6 @@ enum StorageKey {
         fsync(fd)
         close(fd)
         guard written, rename(tmp, path) == 0 else { throw Failure.unreadable("cannot write \(path) (errno \(errno))") }
-        return (key, protection)
+        return (key, protection, file.counterBase)
     }
 }

@@ -10,12 +10,43 @@ import Wire
 final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
     enum Failure: Error, CustomStringConvertible {
         case tpm(String, UInt32)
+        /// The counter's NV index exists with another public area (TPMA_NV `attributes`, when
+        /// known: nil when it was replaced after the worker opened it).
+        case counterMismatch(index: UInt32, attributes: UInt32?)
+        /// Defining the counter with the empty owner password failed: the owner hierarchy
+        /// has a password.
+        case counterOwnerPassword(index: UInt32, rc: UInt32)
+        /// The counter exists but its own auth value is not empty.
+        case counterPassword(index: UInt32, rc: UInt32)
+        /// Sealing or unsealing the storage key: the storage primary key is created in the
+        /// owner hierarchy with the empty password, and the owner has a password.
+        case ownerPassword(what: String, rc: UInt32)
 
         var description: String {
             switch self {
             case .tpm(let what, let rc): "\(what): \(String(cString: ctpm_error_string(rc)))"
+            case .counterMismatch(let index, let attributes):
+                "NV index \(Self.hex(index)) exists with attributes \(attributes.map(Self.hex) ?? "other than when opened"), "
+                    + "not the rollback counter's "
+                    + "\(Self.hex(CTPM_COUNTER_ATTRIBUTES)) (nt=counter|authread|authwrite|no_da, 8 bytes, SHA-256, no "
+                    + "policy); refusing to use it. Remove it (tpm2_nvundefine \(Self.hex(index))) only if it is not "
+                    + "another application's (docs/DURABILITY.md §5)"
+            case .counterOwnerPassword(let index, let rc):
+                "cannot define the rollback counter NV index \(Self.hex(index)): the TPM's owner hierarchy has a "
+                    + "password (\(String(cString: ctpm_error_string(rc)))). Define it once yourself: tpm2_nvdefine "
+                    + "\(Self.hex(index)) -C o -P OWNER_PASSWORD -s 8 -a 'nt=counter|authread|authwrite|no_da' "
+                    + "(docs/DURABILITY.md §5)"
+            case .ownerPassword(let what, let rc):
+                "\(what): the TPM's owner hierarchy has a password (\(String(cString: ctpm_error_string(rc)))); the "
+                    + "worker creates its storage primary key in the owner hierarchy with the empty password "
+                    + "(docs/ATTESTATION.md §7, docs/DURABILITY.md §5.1)"
+            case .counterPassword(let index, let rc):
+                "the rollback counter NV index \(Self.hex(index)) has a non-empty auth value "
+                    + "(\(String(cString: ctpm_error_string(rc)))); it must be defined with none (docs/DURABILITY.md §5)"
             }
         }
+
+        private static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }
     }
 
     private let handle: OpaquePointer
@@ -24,6 +55,8 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
     let ekCertificate: [UInt8]
     /// The RSA 2048 EK certificate (credential activation), when provisioned.
     let activationEKCertificate: [UInt8]?
+    /// Whether the NV counter has been defined or checked (on first use, MonotonicCounter).
+    private var counterReady = false
 
     /// Opens the TPM at `tcti`, resets the measurement PCR and extends it with each
     /// event log digest in order, creates the AK and reads the EK certificate.
@@ -81,12 +114,17 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
         var priv = [UInt8](repeating: 0, count: Int(CTPM_PRIVATE_MAX))
         var privLength = priv.count
         let pcr = UInt32(pcrs.last!)
-        let pub = try secret.withUnsafeBytes { s in
-            try Self.output(Int(CTPM_PUBLIC_MAX), "seal the storage key") { [handle] buffer, length in
-                ctpm_seal(handle, pcr, nil, s.baseAddress!.assumingMemoryBound(to: UInt8.self), buffer, length, &priv, &privLength)
+        let what = "seal the storage key"
+        do {
+            let pub = try secret.withUnsafeBytes { s in
+                try Self.output(Int(CTPM_PUBLIC_MAX), what) { [handle] buffer, length in
+                    ctpm_seal(handle, pcr, nil, s.baseAddress!.assumingMemoryBound(to: UInt8.self), buffer, length, &priv, &privLength)
+                }
             }
+            return (pub, Array(priv[..<privLength]))
+        } catch Failure.tpm(_, let rc) where ctpm_rc_is_bad_auth(rc) == 1 {
+            throw Failure.ownerPassword(what: what, rc: rc)
         }
-        return (pub, Array(priv[..<privLength]))
     }
 
     /// Unseals a secret sealed by `seal`; the TPM refuses unless the measurement PCR
@@ -97,8 +135,31 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
         let secret = SecretBytes(count: 32) { out in
             rc = ctpm_unseal(handle, pcr, pub, pub.count, priv, priv.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
+        if ctpm_rc_is_bad_auth(rc) == 1 { throw Failure.ownerPassword(what: "unseal the storage key", rc: rc) }
         try Self.check(rc, "unseal the storage key (sealed to another measured start, or another TPM)")
         return secret
+    }
+
+    // MARK: MonotonicCounter: the TPM NV counter of docs/DURABILITY.md §5
+
+    /// Opens the counter on first use (defines it if absent); its value then, or nil when
+    /// it was already open.
+    private func openCounter() throws -> UInt64? {
+        guard !counterReady else { return nil }
+        let index = CTPM_COUNTER_INDEX
+        var value: UInt64 = 0
+        var attributes: UInt32 = 0
+        var defined: Int32 = 0
+        let rc = ctpm_counter_open(handle, index, &value, &attributes, &defined)
+        if rc == CTPM_RC_COUNTER_MISMATCH { throw Failure.counterMismatch(index: index, attributes: attributes) }
+        if ctpm_rc_is_bad_auth(rc) == 1 {
+            // attributes stay 0 when the definition failed, before the index was read.
+            throw attributes == 0
+                ? Failure.counterOwnerPassword(index: index, rc: rc) : Failure.counterPassword(index: index, rc: rc)
+        }
+        try Self.check(rc, "open the rollback counter NV index 0x\(String(index, radix: 16))")
+        counterReady = true
+        return value
     }
 
     private static func check(_ rc: UInt32, _ what: String) throws {
@@ -113,5 +174,33 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
         let rc = buffer.withUnsafeMutableBufferPointer { call($0.baseAddress!, &length) }
         try check(rc, what)
         return Array(buffer[..<length])
+    }
+}
+
+extension TPMQuoteSource: MonotonicCounter {
+    /// TPM2_NV_Read of the counter, after checking the index is still the counter.
+    func read() throws -> UInt64 {
+        if let value = try openCounter() { return value }
+        var value: UInt64 = 0
+        try counterCall(ctpm_counter_read(handle, CTPM_COUNTER_INDEX, &value), "read")
+        return value
+    }
+
+    /// TPM2_NV_Increment, then a read: the new value (about 1 ms on swtpm, DURABILITY.md §5).
+    func increment() throws -> UInt64 {
+        _ = try openCounter()
+        var value: UInt64 = 0
+        try counterCall(ctpm_counter_increment(handle, CTPM_COUNTER_INDEX, &value), "increment")
+        return value
+    }
+
+    private func counterCall(_ rc: UInt32, _ what: String) throws {
+        if rc == CTPM_RC_COUNTER_MISMATCH {
+            throw Failure.counterMismatch(index: CTPM_COUNTER_INDEX, attributes: nil)
+        }
+        if ctpm_rc_is_bad_auth(rc) == 1 { throw Failure.counterPassword(index: CTPM_COUNTER_INDEX, rc: rc) }
+        guard rc == 0 else {
+            throw Failure.tpm("\(what) the rollback counter NV index 0x\(String(CTPM_COUNTER_INDEX, radix: 16))", rc)
+        }
     }
 }

@@ -170,6 +170,8 @@ struct AttestationFlowTests {
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
         let text = try String(contentsOfFile: key, encoding: .utf8)
         #expect(text.contains(protection == "file-0600" ? "\"key\"" : "\"sealedPrivate\""))
+        // TPM modes: the epoch's rollback counter base and its tag (DURABILITY.md §5.1).
+        #expect(text.contains("\"counterBaseTag\"") == (protection != "file-0600"))
     }
 
     @Test func softwareStorageKeySurvivesRestart() throws {

@@ -2,8 +2,9 @@
 //
 // Only ctpm.c includes the tss2 headers; this header uses plain C types so that no TSS
 // type reaches Swift. Every function returns a TSS2_RC as `ctpm_rc` (0 = success); a
-// failure from the TPM keeps the TPM's response code, and argument errors use the ESAPI
-// layer's codes (BAD_REFERENCE, BAD_VALUE, INSUFFICIENT_BUFFER, BAD_SEQUENCE).
+// failure from the TPM keeps the TPM's response code, argument errors use the ESAPI
+// layer's codes (BAD_REFERENCE, BAD_VALUE, INSUFFICIENT_BUFFER, BAD_SEQUENCE), and checks
+// of the library's own use its layer CTPM_RC_LAYER (CTPM_RC_COUNTER_MISMATCH).
 //
 // Buffers: every `(uint8_t *buf, size_t *len)` pair is in/out. On entry *len is the
 // capacity of buf; on success it is the number of bytes written; when the capacity is
@@ -223,6 +224,60 @@ ctpm_rc ctpm_unseal(ctpm_t *tpm, uint32_t pcr,
                     const uint8_t *sealed_public, size_t sealed_public_len,
                     const uint8_t *sealed_private, size_t sealed_private_len,
                     uint8_t secret[32]);
+
+// MARK: Monotonic NV counter (docs/DURABILITY.md §5)
+
+/// The NV index of the worker's rollback counter (owner range of the TCG handle registry).
+#define CTPM_COUNTER_INDEX 0x01500023u
+/// The TPMA_NV attributes the counter index has, apart from the TPM-set TPMA_NV_WRITTEN:
+/// TPM_NT_COUNTER (0x10) | TPMA_NV_AUTHWRITE (0x4) | TPMA_NV_AUTHREAD (0x40000) |
+/// TPMA_NV_NO_DA (0x2000000). Read and increment are authorized by the index's own auth
+/// value, which is empty, so they work whatever the owner hierarchy's password; only the
+/// definition needs owner authorization. Not TPMA_NV_ORDERLY: an orderly counter may jump
+/// forward after an unorderly TPM reset (power loss), which would look like a rollback.
+#define CTPM_COUNTER_ATTRIBUTES 0x02040014u
+/// TPMA_NV_WRITTEN: set by the TPM once the counter has been incremented.
+#define CTPM_NV_WRITTEN 0x20000000u
+/// This library's own response-code layer (0xA0), for checks of its own that are neither
+/// argument errors nor TPM responses. ctpm_error_string decodes them ("ctpm:…").
+#define CTPM_RC_LAYER 0x00a00000u
+/// The NV index exists but is not the counter ctpm_counter_open defines: other
+/// attributes, a data size other than 8, a name algorithm other than SHA-256, or an
+/// authorization policy. It is refused, never used (nor changed).
+#define CTPM_RC_COUNTER_MISMATCH (CTPM_RC_LAYER | 1u)
+
+/// Makes the counter at `index` (normally CTPM_COUNTER_INDEX, owner range
+/// 0x01400000…0x017fffff) ready and outputs its value:
+///  - absent: TPM2_NV_DefineSpace with owner authorization (the empty password), an empty
+///    auth value, CTPM_COUNTER_ATTRIBUTES, SHA-256 names, no policy, 8 bytes; *defined = 1;
+///  - present: its public area must match exactly (else CTPM_RC_COUNTER_MISMATCH with
+///    the found TPMA_NV in *attributes); *defined = 0;
+///  - never incremented (just defined, or defined before a crash, or by an operator): one
+///    TPM2_NV_Increment, since such an index cannot be read (TPM_RC_NV_UNINITIALIZED).
+/// Then reads it. A TPM whose owner hierarchy has a password fails the definition with
+/// TPM_RC_BAD_AUTH (ctpm_rc_is_bad_auth); an index defined with a non-empty auth value
+/// fails the read or increment the same way. A new counter starts above the largest value
+/// any counter of this TPM ever had (deleted ones and those before TPM2_Clear included),
+/// so deleting and redefining the index never takes its value backwards.
+/// *attributes is the index's TPMA_NV (TPMA_NV_WRITTEN included) once it was read, and 0
+/// when the call failed before that (so a TPM_RC_BAD_AUTH with *attributes 0 is the
+/// owner's password, with *attributes set the index's own).
+ctpm_rc ctpm_counter_open(ctpm_t *tpm, uint32_t index, uint64_t *value, uint32_t *attributes, int *defined);
+
+/// TPM2_NV_Read of the counter's 8 bytes (big-endian) with the index's empty auth value,
+/// after checking its public area as ctpm_counter_open does (CTPM_RC_COUNTER_MISMATCH), so
+/// an index deleted and redefined as something else between calls is never believed. An
+/// index that does not exist: TPM_RC_HANDLE (from TPM2_NV_ReadPublic); one never
+/// incremented: TPM_RC_NV_UNINITIALIZED.
+ctpm_rc ctpm_counter_read(ctpm_t *tpm, uint32_t index, uint64_t *value);
+
+/// TPM2_NV_Increment of the counter (index auth, empty password), then ctpm_counter_read:
+/// outputs the new value. The increment is durable in the TPM's NV when this returns.
+ctpm_rc ctpm_counter_increment(ctpm_t *tpm, uint32_t index, uint64_t *value);
+
+/// 1 if rc is the TPM's TPM2_RC_BAD_AUTH or TPM2_RC_AUTH_FAIL (for any session or handle):
+/// a password did not match. 0 otherwise.
+int ctpm_rc_is_bad_auth(ctpm_rc rc);
 
 #ifdef __cplusplus
 }
