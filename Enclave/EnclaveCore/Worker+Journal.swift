@@ -4,14 +4,6 @@ import Journal
 import SealCrypto
 import Wire
 
-/// A monotonic counter that survives restarts: the TPM's NV counter in `swtpm` and
-/// `tpm` modes (docs/DURABILITY.md §5). The worker increments it before it signs each
-/// batch header and reads it on recovery.
-public protocol MonotonicCounter: AnyObject {
-    func read() throws -> UInt64
-    func increment() throws -> UInt64
-}
-
 /// Writing the journal (docs/DURABILITY.md §2): one sealed record per sequenced input and
 /// per batch close, appended to `journalOut` for the shell.
 extension Worker {

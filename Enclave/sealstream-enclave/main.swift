@@ -140,9 +140,9 @@ do {
                 exit(78)
             }
         })
-    // The TPM's NV counter guards against rollback (docs/DURABILITY.md §5) once
-    // TPMQuoteSource conforms to MonotonicCounter; until then, and in software mode, nil.
-    let counter = tpm.flatMap { ($0 as AnyObject) as? any MonotonicCounter }
+    // The TPM's NV counter guards against rollback (docs/DURABILITY.md §5), counted from
+    // the epoch's base recorded with the storage key; nil in software mode.
+    let counter: (any MonotonicCounter)? = tpm.flatMap { t in storage?.2.map { EpochCounter(t, base: $0) } }
     worker = try Worker(
         identity: identity, engine: try PerpEngine(config: config, accountCommitment: identity.accountCommitment),
         maxSessions: maxSessions, commitments: commitments, journalKey: keys?.journalKey, counter: counter,
