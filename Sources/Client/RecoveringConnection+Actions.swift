@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SealCrypto
 import Wire
 
 extension RecoveringConnection {
@@ -19,7 +20,7 @@ extension RecoveringConnection {
                 feed(.connectFailed(error))
             }
         case .fetchEvidence:
-            fetchEvidence()
+            try fetchEvidence()
         case .openSession(let account):
             guard let enclaveKey = evidence?.enclaveKeyBytes, let key = keys[account] else {
                 preconditionFailure("a session is opened only after verified evidence")
@@ -48,22 +49,50 @@ extension RecoveringConnection {
         }
     }
 
-    private func fetchEvidence() {
+    /// Asks for evidence for a fresh nonce. Frames that answer earlier requests (or a
+    /// second notice) may come first: they are dispatched as usual, and a notice or a lost
+    /// connection ends the wait (the state machine has moved on).
+    private func fetchEvidence() throws {
         guard let connection else { preconditionFailure("evidence is fetched over a connection") }
-        do {
-            let e = try EvidenceFetch.fetch(over: connection, requirement: requirement, timeoutMillis: replyTimeoutMillis)
-            evidence = e
-            feed(.evidenceVerified(EnclaveIdentityPin(signer: e.signerBytes, enclaveKey: e.enclaveKeyBytes)))
-        } catch {
-            switch error {
-            case .evidence:
-                feed(.evidenceRejected(error))
-            case .refused, .timeout, .unexpectedFrame:
-                feed(.evidenceUnavailable(error))
+        let nonce = Sodium.randomBytes(32)
+        send(EvidenceRequest(nonce: nonce).encode())
+        evidenceNonces.append(nonce)
+        while machine.phase == .fetchingEvidence, self.connection === connection {
+            let frame: (type: MessageType, body: [UInt8])
+            do {
+                frame = try connection.receive(timeoutMillis: replyTimeoutMillis)
+            } catch {
+                if case .timeout = error { feed(.evidenceUnavailable(error)) } else { lost(error) }
+                return
+            }
+            switch frame.type {
+            case _ where Self.answersEvidenceRequest(frame):
+                // Answers come in request order: an older request's answer is stale.
+                guard popNonce() == nonce else { continue }
+                if frame.type == .refusal {
+                    feed(.evidenceUnavailable(.refused(try Reply.decode(frame.body, Refusal.decode).reason)))
+                    continue
+                }
+                do {
+                    let e = try EvidenceFetch.verify(frame.body, nonce: nonce, requirement: requirement)
+                    evidence = e
+                    feed(.evidenceVerified(EnclaveIdentityPin(signer: e.signerBytes, enclaveKey: e.enclaveKeyBytes)))
+                } catch {
+                    feed(.evidenceRejected(error))
+                }
             default:
-                lost(error)
+                try dispatch(frame)
             }
         }
+    }
+
+    static func answersEvidenceRequest(_ frame: (type: MessageType, body: [UInt8])) -> Bool {
+        frame.type == .evidence
+            || (frame.type == .refusal && (try? Reply.decode(frame.body, Refusal.decode))?.refused == .evidenceRequest)
+    }
+
+    private func popNonce() -> [UInt8]? {
+        evidenceNonces.isEmpty ? nil : evidenceNonces.removeFirst()
     }
 
     /// Sends a frame; a failure is a lost connection.
@@ -81,6 +110,7 @@ extension RecoveringConnection {
         guard connection != nil else { return }
         log("connection lost: \(error)")
         connection = nil
+        evidenceNonces.removeAll()
         forgetSessions()
         queue.removeAll()
         feed(.connectionLost(error))
@@ -105,9 +135,8 @@ extension RecoveringConnection {
             feed(.restartNotice)
         case .sessionAccepted:
             let accepted = try Reply.decode(frame.body, SessionAccepted.decode)
-            guard let session = opening.removeValue(forKey: accepted.sessionID) else {
-                throw ClientError.unexpectedFrame("acceptance of a session not being opened")
-            }
+            // An acceptance from before a restart notice names a session that is gone.
+            guard let session = opening.removeValue(forKey: accepted.sessionID) else { return }
             try session.confirm(accepted)
             sessions[session.accountID] = session
             feed(.sessionOpened(account: session.accountID))
@@ -126,6 +155,8 @@ extension RecoveringConnection {
         case .refusal:
             let r = try Reply.decode(frame.body, Refusal.decode)
             switch r.refused {
+            case .evidenceRequest:
+                _ = popNonce()
             case .sessionOpen:
                 guard let session = opening.removeValue(forKey: r.sessionID) else { return }
                 feed(.sessionRefused(account: session.accountID, reason: r.reason))
@@ -134,6 +165,8 @@ extension RecoveringConnection {
             default:
                 answer(.publicMessage(type: r.refused, reference: r.reference), .refused(r.reason), .refused(r))
             }
+        case .evidence:
+            _ = popNonce()  // the answer to an evidence request given up on
         case .sealedEvent:
             let envelope = try Reply.decode(frame.body, SealedEnvelope.decode)
             guard let session = sessions.values.first(where: { $0.sessionID == envelope.sessionID }) else { return }

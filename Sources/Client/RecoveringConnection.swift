@@ -53,6 +53,8 @@ public final class RecoveringConnection {
     var results: [Ticket: Answered] = [:]
     var nextTicket: Ticket = 1
     var queue: [SessionRecovery.Action] = []
+    /// Nonces of evidence requests not yet answered, oldest first.
+    var evidenceNonces: [[UInt8]] = []
     let log: (String) -> Void
 
     /// `pin`: require this identity (e.g. from evidence another connection verified);

@@ -30,6 +30,9 @@ extension SessionRecovery {
             }
             pin = identity
             needsEvidence = false
+            // Replies come in request order (PROTOCOL.md §1.1): everything sent before the
+            // evidence request that is still unanswered died with the old worker.
+            forgetSent()
             return reopenSessions()
 
         case .evidenceUnavailable(let error):
@@ -106,9 +109,11 @@ extension SessionRecovery {
             case .refused(.enclaveUnavailable), .refused(.unknownSession):
                 // Not forwarded, or the enclave no longer knows the session: the request
                 // stays pending and goes again once the sessions are back.
+                guard phase == .ready else { return [] }
                 return disrupted(connectionAlive: true, error: .refused(answer.refusal!))
             case .refused(.journalUnavailable):
                 // The host cannot make requests durable: wait and resend, sessions intact.
+                guard phase == .ready else { return [] }
                 return disrupted(connectionAlive: true, sessionsIntact: true, error: .refused(.journalUnavailable))
             case .receipt(.duplicate):
                 stats.duplicates += 1
@@ -149,9 +154,11 @@ extension SessionRecovery {
             reconnecting = true
             needsEvidence = true
             openAccounts.removeAll()
-            for i in pending.indices { pending[i].key = nil }
-            byKey.removeAll()
         }
+        // Over a live connection, answers to what was sent may still come (a public
+        // message the next worker sequenced, refusals): keep matching them until the
+        // evidence arrives. A dead connection answers nothing more.
+        if !connectionAlive { forgetSent() }
         switch phase {
         case .ready:
             attempt = 0
@@ -163,6 +170,11 @@ extension SessionRecovery {
         case .connecting, .fetchingEvidence, .reopening:
             return retry(after: error)
         }
+    }
+
+    private mutating func forgetSent() {
+        for i in pending.indices { pending[i].key = nil }
+        byKey.removeAll()
     }
 
     private mutating func retry(after error: ClientError) -> [Action] {

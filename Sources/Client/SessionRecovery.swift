@@ -24,10 +24,12 @@ public struct EnclaveIdentityPin: Equatable, Sendable, CustomStringConvertible {
 ///
 /// It keeps every request that has no final answer, in submission order (tickets), and
 /// the key its last copy was sent under. On a restart notice, a lost connection or an
-/// `enclaveUnavailable` answer it forgets those keys and the sessions, backs off
-/// (`ReconnectPolicy`), reconnects if needed, asks for fresh evidence, requires the pinned
-/// identity, reopens every session, and then resends every request still unanswered, in
-/// ticket order, each under a new session sequence number (same client order id).
+/// `enclaveUnavailable` answer it forgets the sessions, backs off (`ReconnectPolicy`),
+/// reconnects if needed, asks for fresh evidence and requires the pinned identity. Answers
+/// that still arrive before the evidence (replies keep request order) resolve their
+/// requests; whatever is unanswered when the evidence arrives died with the old worker.
+/// It then reopens every session and resends every request still unanswered, in ticket
+/// order, each under a new session sequence number (same client order id).
 public struct SessionRecovery: Sendable {
     /// A request's place in submission order; also its name towards the caller.
     public typealias Ticket = UInt64

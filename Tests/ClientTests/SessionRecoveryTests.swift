@@ -102,6 +102,33 @@ struct SessionRecoveryTests {
         #expect(m.stats.connectionsLost == 1 && m.stats.failedAttempts == 2 && m.stats.reconnects == 1)
     }
 
+    /// After a notice, answers to frames sent before it was read still come, in request
+    /// order, before the evidence: they resolve their requests (a public message the new
+    /// worker sequenced is not sent twice; a refused copy is kept and resent).
+    @Test func answersBeforeTheEvidenceStillCount() {
+        var m = ready()
+        submit(&m, 1, account: nil, key: .publicMessage(type: .oraclePrice, reference: 5))
+        submit(&m, 2, account: 7, key: .sealed(sessionID: 70, sequence: 1))
+        submit(&m, 3, account: 7, key: .sealed(sessionID: 70, sequence: 2))
+        _ = m.handle(.restartNotice)
+        #expect(m.handle(.answer(.publicMessage(type: .oraclePrice, reference: 5), .acknowledged)) == [.resolved(1, sends: 1)])
+        #expect(m.handle(.answer(.sealed(sessionID: 70, sequence: 2), .refused(.unknownSession))) == [], "no second back-off")
+        #expect(m.handle(.waited) == [.fetchEvidence])
+        #expect(m.handle(.answer(.sealed(sessionID: 70, sequence: 1), .refused(.enclaveUnavailable))) == [])
+        #expect(m.handle(.evidenceVerified(pin)) == [.openSession(account: 7)])
+        #expect(m.handle(.sessionOpened(account: 7)) == [.send(2), .send(3)])
+        #expect(m.stats.failedAttempts == 0 && m.stats.reconnects == 1)
+    }
+
+    /// Over a dead connection nothing more is answered: every key is forgotten at once.
+    @Test func aLostConnectionAnswersNothingMore() {
+        var m = ready()
+        submit(&m, 1, account: nil, key: .publicMessage(type: .deposit, reference: 5))
+        _ = m.handle(.connectionLost(.ioFailed(errno: 104)))
+        #expect(m.handle(.answer(.publicMessage(type: .deposit, reference: 5), .acknowledged)) == [])
+        #expect(m.stats.strayAnswers == 1 && m.unanswered == [1])
+    }
+
     @Test func anotherIdentityStopsRecovery() {
         var m = ready()
         submit(&m, 1, account: 7, key: .sealed(sessionID: 70, sequence: 1))
