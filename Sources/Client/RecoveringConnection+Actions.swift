@@ -33,11 +33,11 @@ extension RecoveringConnection {
             case .sealed(let account, let request):
                 let session = sessions[account]!
                 let (sequence, frame) = try session.seal(request)
-                bodies[ticket] = Array(frame[WireProtocol.headerBytes...])
+                bodies[ticket] = Array(frame[(WireProtocol.lengthPrefixBytes + WireProtocol.headerBytes)...])
                 feed(.sent(ticket, key: .sealed(sessionID: session.sessionID, sequence: sequence)))
                 send(frame)
             case .publicMessage(let type, let reference, let frame):
-                bodies[ticket] = Array(frame[WireProtocol.headerBytes...])
+                bodies[ticket] = Array(frame[(WireProtocol.lengthPrefixBytes + WireProtocol.headerBytes)...])
                 feed(.sent(ticket, key: .publicMessage(type: type, reference: reference)))
                 send(frame)
             }
