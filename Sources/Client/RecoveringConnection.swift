@@ -135,7 +135,12 @@ public final class RecoveringConnection {
     // MARK: the loop
 
     func feed(_ event: SessionRecovery.Event) {
+        let reconnects = machine.stats.reconnects
         queue += machine.handle(event)
+        if machine.stats.reconnects > reconnects {
+            log("recovered: enclave \(evidence?.instanceID ?? "?") has the same identity; \(sessions.count) sessions reopened, "
+                + "\(machine.unanswered.count) unanswered requests to resend")
+        }
     }
 
     /// Carries out queued actions and reads frames until `done` (or a reply timeout
