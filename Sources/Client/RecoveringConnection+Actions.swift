@@ -29,6 +29,13 @@ extension RecoveringConnection {
             opening[session.sessionID] = session
             send(frame)
         case .send(let ticket):
+            let now = monotonicMillis()
+            if let first = firstSent[ticket], now - first > resendHorizonMillis {
+                log("not resending request \(ticket): first sent \(now - first) ms ago, beyond the resend horizon")
+                resolve(machine.handle(.abandon(ticket)), kind: .outcomeUnknown)
+                return
+            }
+            if firstSent[ticket] == nil { firstSent[ticket] = now }
             switch requests[ticket]! {
             case .sealed(let account, let request):
                 let session = sessions[account]!
@@ -180,13 +187,25 @@ extension RecoveringConnection {
 
     /// Feeds an answer; stores it for the caller if it is final.
     private func answer(_ key: SessionRecovery.RequestKey, _ answer: SessionRecovery.Answer, _ kind: Answered.Kind) {
-        for action in machine.handle(.answer(key, answer)) {
+        resolve(machine.handle(.answer(key, answer)), kind: kind)
+    }
+
+    /// Stores the final answer of a `resolved` action; queues the other actions.
+    private func resolve(_ actions: [SessionRecovery.Action], kind: Answered.Kind) {
+        for action in actions {
             if case .resolved(let ticket, let sends) = action {
                 results[ticket] = Answered(kind: kind, frameBody: bodies.removeValue(forKey: ticket) ?? [], sends: sends)
                 requests[ticket] = nil
+                firstSent[ticket] = nil
             } else {
                 queue.append(action)
             }
         }
+    }
+
+    private func monotonicMillis() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000 + UInt64(ts.tv_nsec) / 1_000_000
     }
 }

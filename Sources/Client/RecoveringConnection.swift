@@ -19,6 +19,10 @@ public final class RecoveringConnection {
             case receipt(Receipt)
             case acknowledged(PublicAck)
             case refused(Refusal)
+            /// Sent before a disruption, never answered, and first sent longer ago than
+            /// `ReconnectPolicy.resendHorizonMillis`: it may or may not have been
+            /// sequenced, and resending it could execute it twice. Look it up instead.
+            case outcomeUnknown
         }
 
         public var kind: Kind
@@ -50,6 +54,9 @@ public final class RecoveringConnection {
     var opening: [UInt64: EnclaveSession] = [:]
     var requests: [Ticket: Request] = [:]
     var bodies: [Ticket: [UInt8]] = [:]
+    /// When each unanswered request was first sent (monotonic milliseconds).
+    var firstSent: [Ticket: UInt64] = [:]
+    let resendHorizonMillis: UInt64
     var results: [Ticket: Answered] = [:]
     var nextTicket: Ticket = 1
     var queue: [SessionRecovery.Action] = []
@@ -67,6 +74,7 @@ public final class RecoveringConnection {
         self.requirement = requirement
         self.replyTimeoutMillis = replyTimeoutMillis
         self.log = log
+        resendHorizonMillis = UInt64(policy.resendHorizonMillis)
         machine = SessionRecovery(policy: policy, pin: pin, seed: Sodium.randomUInt64())
     }
 

@@ -123,6 +123,12 @@ extension SessionRecovery {
             let done = pending.remove(at: i)
             return [.resolved(ticket, sends: done.sends)]
 
+        case .abandon(let ticket):
+            guard let i = pending.firstIndex(where: { $0.ticket == ticket }), pending[i].key == nil else { return [] }
+            stats.abandoned += 1
+            let done = pending.remove(at: i)
+            return [.resolved(ticket, sends: done.sends)]
+
         case .restartNotice:
             stats.restartNotices += 1
             return disrupted(connectionAlive: true, error: .enclaveRestarted)

@@ -76,6 +76,9 @@ public struct SessionRecovery: Sendable {
         case connectionLost(ClientError)
         /// A `wait` action's time has passed.
         case waited
+        /// The shell will not resend `ticket` (first sent longer ago than the resend
+        /// horizon): it ends without an answer, outcome unknown.
+        case abandon(Ticket)
     }
 
     public enum Action: Equatable, Sendable {
@@ -111,6 +114,8 @@ public struct SessionRecovery: Sendable {
         public var duplicates = 0
         /// Attempts that failed and were retried after a back-off.
         public var failedAttempts = 0
+        /// Requests given up unanswered, too old to resend safely (outcome unknown).
+        public var abandoned = 0
         /// Answers that matched no request sent on this connection (counted, ignored).
         public var strayAnswers = 0
         public init() {}

@@ -143,6 +143,7 @@ public enum LiquidationDrill {
         case .receipt(let r): "receipt \(r.status)"
         case .acknowledged: "acknowledgement"
         case .refused(let r): "refused \(r.reason.label)"
+        case .outcomeUnknown: "outcome unknown (unanswered before a restart, too old to resend)"
         }
     }
 

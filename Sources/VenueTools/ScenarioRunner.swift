@@ -69,6 +69,9 @@ public struct RecoverySummary: Codable, Equatable, Sendable {
     public var resends = 0
     /// Requests whose final answer came to a resent copy.
     public var resentRequests = 0
+    /// Requests not resent because first sent beyond the resend horizon (outcome
+    /// unknown; also counted in `missingReceipts`).
+    public var abandoned = 0
     public init() {}
 }
 
@@ -268,6 +271,10 @@ public final class ScenarioRunner {
             summary.refusals[r.reason.label, default: 0] += 1
         case .acknowledged:
             throw ClientError.unexpectedFrame("public acknowledgement of a sealed request")
+        case .outcomeUnknown:
+            summary.missingReceipts += 1
+            summary.recovery.abandoned += 1
+            progress("line \(line): outcome unknown (unanswered before a restart, too old to resend)")
         }
     }
 
@@ -294,6 +301,10 @@ public final class ScenarioRunner {
             progress("line \(line): \(type) refused: \(r.reason.label)")
         case .receipt:
             throw ClientError.unexpectedFrame("sealed receipt for a public message")
+        case .outcomeUnknown:
+            summary.missingReceipts += 1
+            summary.recovery.abandoned += 1
+            progress("line \(line): \(type) outcome unknown (unanswered before a restart, too old to resend)")
         }
     }
 }

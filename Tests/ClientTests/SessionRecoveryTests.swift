@@ -34,6 +34,13 @@ struct SessionRecoveryTests {
         return range.contains(ms)
     }
 
+    @Test func defaultsGiveUpWithinTheDedupeWindow() {
+        let p = ReconnectPolicy.standard
+        let worst = (0..<p.maxAttempts).reduce(0) { $0 + Int(p.baseDelayMillis(attempt: $1)) }
+        #expect(worst == 13_100)
+        #expect(p.resendHorizonMillis < 30_000, "below the default dedupe window (DURABILITY.md §7)")
+    }
+
     @Test func backOffIsExponentialCappedAndJittered() {
         let p = ReconnectPolicy(initialDelayMillis: 100, maxDelayMillis: 5_000, maxAttempts: 12)
         #expect((0..<9).map { p.baseDelayMillis(attempt: $0) } == [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000])
@@ -127,6 +134,22 @@ struct SessionRecoveryTests {
         _ = m.handle(.connectionLost(.ioFailed(errno: 104)))
         #expect(m.handle(.answer(.publicMessage(type: .deposit, reference: 5), .acknowledged)) == [])
         #expect(m.stats.strayAnswers == 1 && m.unanswered == [1])
+    }
+
+    /// The shell gives up a request too old to resend (beyond the dedupe window): it ends
+    /// unanswered, once, and only when no copy is outstanding.
+    @Test func aTooOldRequestIsAbandonedNotResent() {
+        var m = ready()
+        submit(&m, 1, account: 7, key: .sealed(sessionID: 70, sequence: 1))
+        submit(&m, 2, account: 7, key: .sealed(sessionID: 70, sequence: 2))
+        #expect(m.handle(.abandon(1)) == [], "a copy is still outstanding")
+        _ = m.handle(.restartNotice)
+        _ = m.handle(.waited)
+        _ = m.handle(.evidenceVerified(pin))
+        #expect(m.handle(.sessionOpened(account: 7)) == [.send(1), .send(2)])
+        #expect(m.handle(.abandon(1)) == [.resolved(1, sends: 1)])
+        #expect(m.handle(.abandon(1)) == [])
+        #expect(m.stats.abandoned == 1 && m.unanswered == [2])
     }
 
     @Test func anotherIdentityStopsRecovery() {
