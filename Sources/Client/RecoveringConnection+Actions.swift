@@ -52,6 +52,8 @@ extension RecoveringConnection {
             preconditionFailure("resolved is handled where the answer is fed")
         case .fail(let error):
             log("giving up: \(error)")
+            failure = error
+            connection = nil
             throw error
         }
     }

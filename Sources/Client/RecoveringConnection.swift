@@ -60,6 +60,8 @@ public final class RecoveringConnection {
     var results: [Ticket: Answered] = [:]
     var nextTicket: Ticket = 1
     var queue: [SessionRecovery.Action] = []
+    /// Why recovery stopped; every later call throws it.
+    var failure: ClientError?
     /// Nonces of evidence requests not yet answered, oldest first.
     var evidenceNonces: [[UInt8]] = []
     let log: (String) -> Void
@@ -154,6 +156,7 @@ public final class RecoveringConnection {
     /// Carries out queued actions and reads frames until `done` (or a reply timeout
     /// while ready, which ends the wait with `done` still false).
     private func run(until done: () -> Bool) throws {
+        if let failure { throw failure }
         while true {
             while !queue.isEmpty { try execute(queue.removeFirst()) }
             if done() { return }
