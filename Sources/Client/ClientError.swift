@@ -43,7 +43,8 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
         case .enclaveRestarted: "the enclave restarted; sessions must be reopened"
         case .identityChanged(let expected, let got):
             "the enclave came back with another identity (another epoch): expected \(expected), got \(got)"
-        case .recoveryFailed(let attempts, let last): "could not get back to the enclave after \(attempts) attempts: \(last)"
+        case .recoveryFailed(let attempts, let last):
+            "could not get back to the enclave after \(attempts) attempts: \(last)"
         case .sessionRefused(let account, let reason):
             "the enclave refused to reopen the session of account \(account): \(reason.label)"
             + (reason == .unknownAccount ? " (its state was not recovered)" : "")

@@ -151,8 +151,9 @@ extension RecoveringConnection {
             feed(.sessionOpened(account: session.accountID))
         case .sealedReceipt:
             let envelope = try Reply.decode(frame.body, SealedEnvelope.decode)
+            // A session this connection no longer holds: nothing can open it (counted).
             guard let session = sessions.values.first(where: { $0.sessionID == envelope.sessionID }) else {
-                feed(.answer(.sealed(sessionID: envelope.sessionID, sequence: envelope.sequence), .refused(.unknownSession)))
+                feed(.unmatchedAnswer)
                 return
             }
             let receipt = try session.openReceipt(envelope)
@@ -196,7 +197,8 @@ extension RecoveringConnection {
     private func resolve(_ actions: [SessionRecovery.Action], kind: Answered.Kind) {
         for action in actions {
             if case .resolved(let ticket, let sends) = action {
-                results[ticket] = Answered(kind: kind, frameBody: bodies.removeValue(forKey: ticket) ?? [], sends: sends)
+                let body = bodies.removeValue(forKey: ticket) ?? []
+                results[ticket] = Answered(kind: kind, frameBody: body, sends: sends)
                 requests[ticket] = nil
                 firstSent[ticket] = nil
             } else {

@@ -70,7 +70,8 @@ public final class RecoveringConnection {
     /// nil pins the first evidence this connection verifies.
     public init(
         address: String, requirement: AttestationRequirement?, pin: EnclaveIdentityPin? = nil,
-        policy: ReconnectPolicy = .standard, replyTimeoutMillis: Int32 = 10_000, log: @escaping (String) -> Void = { _ in }
+        policy: ReconnectPolicy = .standard, replyTimeoutMillis: Int32 = 10_000,
+        log: @escaping (String) -> Void = { _ in }
     ) {
         self.address = address
         self.requirement = requirement
@@ -148,7 +149,8 @@ public final class RecoveringConnection {
         let reconnects = machine.stats.reconnects
         queue += machine.handle(event)
         if machine.stats.reconnects > reconnects {
-            log("recovered: enclave \(evidence?.instanceID ?? "?") has the same identity; \(sessions.count) sessions reopened, "
+            log("recovered: enclave \(evidence?.instanceID ?? "?") has the same identity; "
+                + "\(sessions.count) sessions reopened, "
                 + "\(machine.unanswered.count) unanswered requests to resend")
         }
     }

@@ -123,6 +123,10 @@ extension SessionRecovery {
             let done = pending.remove(at: i)
             return [.resolved(ticket, sends: done.sends)]
 
+        case .unmatchedAnswer:
+            stats.strayAnswers += 1
+            return []
+
         case .abandon(let ticket):
             guard let i = pending.firstIndex(where: { $0.ticket == ticket }), pending[i].key == nil else { return [] }
             stats.abandoned += 1
@@ -154,7 +158,9 @@ extension SessionRecovery {
 
     /// Something broke: forget what was sent and (unless only the journal is unavailable)
     /// the sessions; back off, or count a failed attempt if already recovering.
-    private mutating func disrupted(connectionAlive: Bool, sessionsIntact: Bool = false, error: ClientError) -> [Action] {
+    private mutating func disrupted(
+        connectionAlive: Bool, sessionsIntact: Bool = false, error: ClientError
+    ) -> [Action] {
         if !connectionAlive { needsConnect = true }
         if !sessionsIntact {
             reconnecting = true
@@ -211,7 +217,8 @@ extension SessionRecovery {
         reconnecting = false
         phase = .ready
         attempt = 0
-        return pending.filter { $0.key == nil && ($0.account.map(openAccounts.contains) ?? true) }.map { .send($0.ticket) }
+        let resend = pending.filter { $0.key == nil && ($0.account.map(openAccounts.contains) ?? true) }
+        return resend.map { .send($0.ticket) }
     }
 
     private mutating func sendUnsent(account: UInt64) -> [Action] {

@@ -70,6 +70,9 @@ public struct SessionRecovery: Sendable {
         /// The shell sent a copy of `ticket` under `key`.
         case sent(Ticket, key: RequestKey)
         case answer(RequestKey, Answer)
+        /// An answer the shell could not even attribute (a receipt of a session it no
+        /// longer holds): counted as stray.
+        case unmatchedAnswer
         /// `Notice enclaveRestarted`: every session on the connection is gone.
         case restartNotice
         /// The socket failed or closed.
