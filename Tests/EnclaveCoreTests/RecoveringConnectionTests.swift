@@ -77,4 +77,20 @@ struct RecoveringConnectionTests {
             return true
         }
     }
+
+    /// The liquidation drill goes on through a crash in the middle of the traders' buys:
+    /// the connections that read again recover, the lost buys are resent, and it finishes.
+    @Test func theDrillFinishesThroughACrash() throws {
+        // Sealed requests: 1 is the maker's ask, 2... the traders' buys; the 4th dies.
+        let host = try FakeHost(crashAt: 4, style: .notice)
+        defer { host.stop() }
+        var lines: [String] = []
+        let summary = try LiquidationDrill.run(host: host.address, traders: 10, reconnectPolicy: fast) { lines.append($0) }
+        #expect(host.restarts == 1)
+        #expect(summary.traders == 10 && summary.lastSequence > 0)
+        #expect(summary.recovery.restartsSeen == 1)
+        #expect(summary.recovery.reconnects == 2, "the traders' and the public connection; the maker's reads no more")
+        #expect(summary.recovery.resends >= 8, "the lost buy and those after it: \(lines)")
+        #expect(lines.contains { $0.contains("recovered: enclave") })
+    }
 }
