@@ -17,6 +17,13 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
     case unexpectedFrame(String)
     case refused(RefusalReason)
     case enclaveRestarted
+    /// After a restart the enclave's evidence names another identity (signer or X25519
+    /// key): another epoch, which a reconnecting client does not follow (PROTOCOL.md §2.12).
+    case identityChanged(expected: String, got: String)
+    /// Getting back to the enclave failed `attempts` times in a row; `last` is the last error.
+    case recoveryFailed(attempts: Int, last: String)
+    /// The enclave refused to reopen the session of `account` after a restart.
+    case sessionRefused(account: UInt64, reason: RefusalReason)
     /// A non-frame peer (the HTTP API) answered something unreadable.
     case protocolViolation(String)
 
@@ -34,6 +41,13 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
         case .unexpectedFrame(let why): "unexpected frame: \(why)"
         case .refused(let reason): "refused by the enclave: \(reason.label)"
         case .enclaveRestarted: "the enclave restarted; sessions must be reopened"
+        case .identityChanged(let expected, let got):
+            "the enclave came back with another identity (another epoch): expected \(expected), got \(got)"
+        case .recoveryFailed(let attempts, let last):
+            "could not get back to the enclave after \(attempts) attempts: \(last)"
+        case .sessionRefused(let account, let reason):
+            "the enclave refused to reopen the session of account \(account): \(reason.label)"
+            + (reason == .unknownAccount ? " (its state was not recovered)" : "")
         case .protocolViolation(let why): "unreadable answer: \(why)"
         }
     }

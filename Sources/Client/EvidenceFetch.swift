@@ -39,16 +39,7 @@ public enum EvidenceFetch {
             let frame = try connection.receive(timeoutMillis: timeoutMillis)
             switch frame.type {
             case .evidence:
-                let evidence: Evidence
-                do { evidence = try Evidence.parse(frame.body) } catch { throw .evidence("\(error)") }
-                guard evidence.nonce == Hex.encode(nonce) else { throw .evidence("nonce mismatch (stale or replayed evidence)") }
-                if let requirement {
-                    let report = requirement.verifier.verify(evidence: frame.body, nonce: nonce, allowSimulated: requirement.allowSimulated)
-                    guard report.ok else {
-                        throw .evidence("attestation failed: " + report.failedChecks.joined(separator: ", "))
-                    }
-                }
-                return evidence
+                return try verify(frame.body, nonce: nonce, requirement: requirement)
             case .refusal:
                 let r = try Reply.decode(frame.body, Refusal.decode)
                 throw .refused(r.reason)
@@ -58,5 +49,22 @@ public enum EvidenceFetch {
                 throw .unexpectedFrame("\(frame.type) while waiting for evidence")
             }
         }
+    }
+
+    /// Checks an `Evidence` frame body: it parses strictly, answers `nonce` and, with a
+    /// requirement, passes the policy's checks.
+    public static func verify(
+        _ body: [UInt8], nonce: [UInt8], requirement: AttestationRequirement?
+    ) throws(ClientError) -> Evidence {
+        let evidence: Evidence
+        do { evidence = try Evidence.parse(body) } catch { throw .evidence("\(error)") }
+        guard evidence.nonce == Hex.encode(nonce) else { throw .evidence("nonce mismatch (stale or replayed evidence)") }
+        if let requirement {
+            let report = requirement.verifier.verify(evidence: body, nonce: nonce, allowSimulated: requirement.allowSimulated)
+            guard report.ok else {
+                throw .evidence("attestation failed: " + report.failedChecks.joined(separator: ", "))
+            }
+        }
+        return evidence
     }
 }

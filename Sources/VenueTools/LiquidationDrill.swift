@@ -14,11 +14,16 @@ import Wire
 public enum LiquidationDrill {
     public struct Summary: Codable, Sendable {
         public var traders: Int
-        /// Traders whose 0.1 BTC buy filled (the ones the move liquidates).
+        /// Traders whose 0.1 BTC buy filled (the ones the move liquidates); a buy answered
+        /// `duplicate` after a restart was sequenced before it, and is not counted here.
         public var filled: Int
         /// Global sequence number of the last event of the drill.
         public var lastSequence: UInt64
         public var seconds: Double
+        /// Receipts of status `duplicate` and resent deposits refused `duplicateDeposit`.
+        public var duplicates = 0
+        /// How the connections got back to the enclave after restarts (PROTOCOL.md §2.12).
+        public var recovery = RecoverySummary()
     }
 
     static let usd: Int64 = 1_000_000
@@ -26,34 +31,52 @@ public enum LiquidationDrill {
 
     public static func run(
         host: String, traders: Int, requirement: AttestationRequirement? = nil, makerID: UInt64 = 9_000,
-        firstTraderID: UInt64 = 10_000
+        firstTraderID: UInt64 = 10_000, reconnectPolicy: ReconnectPolicy = .standard, log: @escaping (String) -> Void = { _ in }
     ) throws -> Summary {
         let start = Date()
+        var connections: [RecoveringConnection] = []
+        var pin: EnclaveIdentityPin?
+        var duplicates = 0
+        func connect(_ label: String) throws -> RecoveringConnection {
+            let c = RecoveringConnection(address: host, requirement: requirement, pin: pin, policy: reconnectPolicy) {
+                log("\(label): \($0)")
+            }
+            try c.connect()
+            pin = c.pin
+            connections.append(c)
+            return c
+        }
         let venue = DemoKeys.venue()
-        let publicConnection = try Connection(address: host)
-        let evidence = try EvidenceFetch.fetch(over: publicConnection, requirement: requirement)
+        let publicConnection = try connect("public")
         let label = Hex.encode(Array(Sodium.randomBytes(4)))
         func key(_ id: UInt64) -> Ed25519SigningKey { DemoKeys.signingKey(.trader, "drill-\(label)-\(id)") }
 
         // Deposits, pipelined: a deep-pocketed maker and the traders.
         let ids = (0..<UInt64(traders)).map { firstTraderID + $0 }
-        var frames: [UInt8] = []
+        var tickets: [RecoveringConnection.Ticket] = []
         for id in [makerID] + ids {
             let amount = id == makerID ? 100_000_000 * usd : 400 * usd
-            frames += DemoKeys.deposit(venueID: venue.venueID, accountID: id, accountKey: key(id).publicKey.bytes,
-                                       amount: amount, depositID: Sodium.randomUInt64()).encode()
+            let deposit = DemoKeys.deposit(venueID: venue.venueID, accountID: id, accountKey: key(id).publicKey.bytes,
+                                           amount: amount, depositID: Sodium.randomUInt64())
+            tickets.append(try publicConnection.submitPublic(frame: deposit.encode(), type: .deposit, reference: deposit.depositID))
         }
-        try publicConnection.send(frames)
-        for _ in 0...traders { try expect(try publicConnection.receive(), .publicAck, "deposit") }
+        for t in tickets {
+            let answer = try publicConnection.await(t)
+            if case .refused(let r) = answer?.kind, r.reason == .duplicateDeposit, answer!.sends > 1 {
+                duplicates += 1  // sequenced before a restart
+                continue
+            }
+            guard case .acknowledged = answer?.kind else { throw ClientError.unexpectedFrame("deposit: \(describe(answer))") }
+        }
         _ = try publishPrice(publicConnection, 60_000 * usd)
 
-        let makerConnection = try Connection(address: host)
-        let maker = try openSessions([makerID], key: key, enclaveKey: evidence.enclaveKeyBytes, on: makerConnection)[0]
+        let makerConnection = try connect("maker")
+        try makerConnection.openSessions([(makerID, key(makerID))])
         // Twice what the traders buy: bids resting from earlier trading may take some of it.
         let ask = OrderRequest.newOrder(NewOrder(clientOrderID: try ClientOrderID("drill-ask"), market: 1, side: .sell,
                                                  price: 60_000 * usd, quantity: Int64(traders) * btc / 5))
-        try makerConnection.send(try maker.seal(ask).frame)
-        try requireAccepted(try receipt(makerConnection, maker), "maker ask")
+        let askReceipt = try receipt(makerConnection, try makerConnection.submit(ask, account: makerID))
+        if askReceipt.status == .duplicate { duplicates += 1 } else { try requireAccepted(askReceipt, "maker ask") }
 
         // Traders, 100 sessions per connection, each buying 0.1 BTC immediately.
         var offset = 0
@@ -61,16 +84,20 @@ public enum LiquidationDrill {
         while offset < ids.count {
             let group = Array(ids[offset..<min(ids.count, offset + 100)])
             offset += group.count
-            let connection = try Connection(address: host)
-            let sessions = try openSessions(group, key: key, enclaveKey: evidence.enclaveKeyBytes, on: connection)
-            var orders: [UInt8] = []
-            for s in sessions {
-                orders += try s.seal(.newOrder(NewOrder(clientOrderID: try ClientOrderID("drill-buy"), market: 1, side: .buy,
-                                                        timeInForce: .immediateOrCancel, price: 60_000 * usd, quantity: btc / 10))).frame
+            let connection = try connect("traders \(group[0])…")
+            try connection.openSessions(group.map { ($0, key($0)) })
+            var buys: [RecoveringConnection.Ticket] = []
+            for id in group {
+                let buy = OrderRequest.newOrder(NewOrder(clientOrderID: try ClientOrderID("drill-buy"), market: 1, side: .buy,
+                                                         timeInForce: .immediateOrCancel, price: 60_000 * usd, quantity: btc / 10))
+                buys.append(try connection.submit(buy, account: id))
             }
-            try connection.send(orders)
-            for s in sessions {
-                let r = try receipt(connection, s)
+            for t in buys {
+                let r = try receipt(connection, t)
+                if r.status == .duplicate {
+                    duplicates += 1
+                    continue
+                }
                 try requireAccepted(r, "trader buy")
                 if let report = try? OrderReport.decode(r.detail), report.fills.reduce(0, { $0 + $1.quantity }) == btc / 10 {
                     filled += 1
@@ -79,57 +106,45 @@ public enum LiquidationDrill {
         }
         // The move: every publisher signs 57,000 (5% down, inside the deviation limit).
         let last = try publishPrice(publicConnection, 57_000 * usd)
-        return Summary(traders: traders, filled: filled, lastSequence: last, seconds: Date().timeIntervalSince(start))
+        var recovery = RecoverySummary()
+        for c in connections {
+            recovery.reconnects += c.stats.reconnects
+            recovery.resends += c.stats.resends
+            recovery.connectionsLost += c.stats.connectionsLost
+            recovery.restartsSeen = max(recovery.restartsSeen, c.stats.restartNotices)
+        }
+        return Summary(traders: traders, filled: filled, lastSequence: last, seconds: Date().timeIntervalSince(start),
+                       duplicates: duplicates, recovery: recovery)
     }
 
-    static func publishPrice(_ connection: Connection, _ price: Int64) throws -> UInt64 {
+    static func publishPrice(_ connection: RecoveringConnection, _ price: Int64) throws -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let t = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
         var last: UInt64 = 0
         for p in DemoKeys.publisherNames {
-            try connection.send(DemoKeys.price(market: 1, price: price, confidence: 0, publishTime: t, publisher: p).encode())
-            let reply = try connection.receive()
-            try expect(reply, .publicAck, "price")
-            last = try Reply.decode(reply.body, PublicAck.decode).globalSequence
+            let message = DemoKeys.price(market: 1, price: price, confidence: 0, publishTime: t, publisher: p)
+            let answer = try connection.await(try connection.submitPublic(frame: message.encode(), type: .oraclePrice, reference: t))
+            guard case .acknowledged(let ack) = answer?.kind else { throw ClientError.unexpectedFrame("price: \(describe(answer))") }
+            last = ack.globalSequence
         }
         return last
     }
 
-    static func openSessions(
-        _ ids: [UInt64], key: (UInt64) -> Ed25519SigningKey, enclaveKey: [UInt8], on connection: Connection
-    ) throws -> [EnclaveSession] {
-        var pending: [UInt64: EnclaveSession] = [:]
-        var frames: [UInt8] = []
-        var order: [UInt64] = []
-        for id in ids {
-            let (s, f) = try EnclaveSession.open(enclaveKey: enclaveKey, accountID: id, accountKey: key(id))
-            pending[s.sessionID] = s
-            order.append(s.sessionID)
-            frames += f
-        }
-        try connection.send(frames)
-        for _ in ids {
-            let reply = try connection.receive()
-            try expect(reply, .sessionAccepted, "session")
-            let accepted = try Reply.decode(reply.body, SessionAccepted.decode)
-            guard let s = pending[accepted.sessionID] else { throw ClientError.unexpectedFrame("unknown session accepted") }
-            try s.confirm(accepted)
-        }
-        return order.map { pending[$0]! }
+    static func receipt(_ connection: RecoveringConnection, _ ticket: RecoveringConnection.Ticket) throws -> Receipt {
+        let answer = try connection.await(ticket)
+        guard case .receipt(let r) = answer?.kind else { throw ClientError.unexpectedFrame("receipt: \(describe(answer))") }
+        return r
     }
 
-    static func receipt(_ connection: Connection, _ session: EnclaveSession) throws -> Receipt {
-        while true {
-            let frame = try connection.receive()
-            if frame.type == .sealedEvent { continue }
-            try expect(frame, .sealedReceipt, "receipt")
-            return try session.openReceipt(try Reply.decode(frame.body, SealedEnvelope.decode))
+    static func describe(_ answer: RecoveringConnection.Answered?) -> String {
+        switch answer?.kind {
+        case nil: "no answer in time"
+        case .receipt(let r): "receipt \(r.status)"
+        case .acknowledged: "acknowledgement"
+        case .refused(let r): "refused \(r.reason.label)"
+        case .outcomeUnknown: "outcome unknown (unanswered before a restart, too old to resend)"
         }
-    }
-
-    static func expect(_ frame: (type: MessageType, body: [UInt8]), _ type: MessageType, _ what: String) throws {
-        guard frame.type == type else { throw ClientError.unexpectedFrame("\(what): got \(frame.type)") }
     }
 
     static func requireAccepted(_ r: Receipt, _ what: String) throws {

@@ -29,7 +29,9 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
     /// Engine rejections by reason label.
     public var rejected: [String: Int] = [:]
     public var notSequenced = 0
-    /// Receipts of status `duplicate`: a resent request the worker had already sequenced.
+    /// Receipts of status `duplicate` (a resent request the worker had already sequenced,
+    /// answered with the original's global sequence, not listed in `globalSequences`),
+    /// plus resent deposits refused `duplicateDeposit`.
     public var duplicates = 0
     /// Public refusals by reason label (sessions, deposits, prices, requests).
     public var refusals: [String: Int] = [:]
@@ -44,6 +46,8 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
     /// was proven from the trader's own frame and receipt, and those that failed.
     public var inclusionProven = 0
     public var inclusionFailed = 0
+    /// What the connections did to survive enclave restarts and lost connections.
+    public var recovery = RecoverySummary()
 
     public init(scenario: String, enclaveInstance: String, attestationMode: String, simulated: Bool) {
         self.scenario = scenario
@@ -53,14 +57,33 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
     }
 }
 
+/// How a run's connections recovered (docs/PROTOCOL.md §2.12).
+public struct RecoverySummary: Codable, Equatable, Sendable {
+    /// The most `Notice enclaveRestarted` any one connection received.
+    public var restartsSeen = 0
+    /// Connections that lost their socket (host gone, reset), summed.
+    public var connectionsLost = 0
+    /// Recoveries completed (evidence re-verified, sessions reopened), summed over connections.
+    public var reconnects = 0
+    /// Copies of requests sent again after a disruption.
+    public var resends = 0
+    /// Requests whose final answer came to a resent copy.
+    public var resentRequests = 0
+    /// Requests not resent because first sent beyond the resend horizon (outcome
+    /// unknown; also counted in `missingReceipts`).
+    public var abandoned = 0
+    public init() {}
+}
+
 /// Runs a `Scenario` against a host: one connection and session per trader, a separate
-/// connection for custody deposits and oracle prices.
+/// connection for custody deposits and oracle prices. Every connection recovers from an
+/// enclave restart or a lost connection (docs/PROTOCOL.md §2.12): it re-verifies the same
+/// identity, reopens its session and resends what had no answer.
 public final class ScenarioRunner {
     struct Trader {
         let accountID: UInt64
         let key: Ed25519SigningKey
-        var connection: Connection?
-        var session: EnclaveSession?
+        var connection: RecoveringConnection?
     }
 
     public let address: String
@@ -70,33 +93,44 @@ public final class ScenarioRunner {
     public let inclusionHTTP: String?
     /// The policy the enclave's evidence must pass before any session opens.
     public let requirement: AttestationRequirement?
+    /// How connections back off while the enclave is away.
+    public let reconnectPolicy: ReconnectPolicy
     private let progress: (String) -> Void
     private var traders: [String: Trader] = [:]
+    private var pin: EnclaveIdentityPin?
     /// Frame body, global sequence number and enclave time of every sequenced request.
     private var sequenced: [(body: [UInt8], sequence: UInt64, time: UInt64)] = []
 
     public init(
         address: String, venue: VenueConfig, replyTimeoutMillis: Int32 = 10_000, inclusionHTTP: String? = nil,
-        requirement: AttestationRequirement? = nil, progress: @escaping (String) -> Void = { _ in }
+        requirement: AttestationRequirement? = nil, reconnectPolicy: ReconnectPolicy = .standard,
+        progress: @escaping (String) -> Void = { _ in }
     ) {
         self.requirement = requirement
         self.address = address
         self.venue = venue
         self.replyTimeoutMillis = replyTimeoutMillis
         self.inclusionHTTP = inclusionHTTP
+        self.reconnectPolicy = reconnectPolicy
         self.progress = progress
+    }
+
+    private func makeConnection(_ label: String) -> RecoveringConnection {
+        RecoveringConnection(
+            address: address, requirement: requirement, pin: pin, policy: reconnectPolicy,
+            replyTimeoutMillis: replyTimeoutMillis) { [progress] in progress("\(label): \($0)") }
     }
 
     public func run(_ scenario: Scenario, name: String) throws -> ScenarioSummary {
         let start = monotonicNanos()
-        let publicConnection = try Connection(address: address)
-        let evidence = try EvidenceFetch.fetch(over: publicConnection, requirement: requirement)
+        let publicConnection = makeConnection("public")
+        let evidence = try publicConnection.connect()
+        pin = publicConnection.pin
         progress("enclave \(evidence.instanceID) mode=\(evidence.mode.rawValue) isolation=\(evidence.isolation.rawValue)"
                  + (evidence.mode.isSimulated ? " (SIMULATED)" : ""))
         var summary = ScenarioSummary(
             scenario: name, enclaveInstance: evidence.instanceID, attestationMode: evidence.mode.rawValue,
             simulated: evidence.mode.isSimulated)
-        let enclaveKey = evidence.enclaveKeyBytes
 
         for (line, step) in scenario.steps {
             switch step {
@@ -107,16 +141,17 @@ public final class ScenarioRunner {
                 let t = traders[name]!
                 let deposit = DemoKeys.deposit(venueID: venue.venueID, accountID: t.accountID, accountKey: t.key.publicKey.bytes,
                                                amount: amount, depositID: Sodium.randomUInt64())
-                try publicConnection.send(deposit.encode())
-                try awaitPublic(on: publicConnection, type: .deposit, reference: deposit.depositID, summary: &summary, line: line)
+                let ticket = try publicConnection.submitPublic(frame: deposit.encode(), type: .deposit, reference: deposit.depositID)
+                try awaitPublic(ticket, on: publicConnection, type: .deposit, summary: &summary, line: line)
             case .price(let symbol, let price, let confidence, let publisher):
                 guard let market = venue.markets.first(where: { $0.symbol == symbol }) else {
                     throw ScenarioError.unknownSymbol(line: line, symbol: symbol)
                 }
                 let message = DemoKeys.price(market: market.id, price: price, confidence: confidence,
                                              publishTime: realtimeNanos(), publisher: publisher)
-                try publicConnection.send(message.encode())
-                try awaitPublic(on: publicConnection, type: .oraclePrice, reference: message.publishTime, summary: &summary, line: line)
+                let ticket = try publicConnection.submitPublic(frame: message.encode(), type: .oraclePrice,
+                                                               reference: message.publishTime)
+                try awaitPublic(ticket, on: publicConnection, type: .oraclePrice, summary: &summary, line: line)
             case .order(let name, let symbol, let side, let type, let tif, let reduceOnly, let price, let quantity, let id):
                 guard let market = venue.markets.first(where: { $0.symbol == symbol }) else {
                     throw ScenarioError.unknownSymbol(line: line, symbol: symbol)
@@ -125,28 +160,36 @@ public final class ScenarioRunner {
                 let order = NewOrder(clientOrderID: orderID, market: market.id, side: side, type: type, timeInForce: tif,
                                      reduceOnly: reduceOnly, price: price, quantity: quantity)
                 summary.ordersSent += 1
-                try sendRequest(.newOrder(order), trader: name, enclaveKey: enclaveKey, summary: &summary, line: line)
+                try sendRequest(.newOrder(order), trader: name, summary: &summary, line: line)
             case .cancel(let name, let id):
                 summary.cancelsSent += 1
-                try sendRequest(.cancel(try ClientOrderID(id)), trader: name, enclaveKey: enclaveKey, summary: &summary, line: line)
+                try sendRequest(.cancel(try ClientOrderID(id)), trader: name, summary: &summary, line: line)
             case .withdraw(let name, let amount):
                 summary.withdrawalsSent += 1
                 try sendRequest(.withdraw(id: try ClientOrderID("\(name)-w\(line)"), amount: amount), trader: name,
-                                enclaveKey: enclaveKey, summary: &summary, line: line)
+                                summary: &summary, line: line)
             case .wait(let ms):
                 usleep(UInt32(ms) * 1000)
             }
         }
         // Fill events for resting orders may still be in flight: collect them briefly.
+        var connections = [publicConnection]
         for name in traders.keys.sorted() {
-            guard let connection = traders[name]?.connection, let session = traders[name]?.session else { continue }
-            while let frame = try? connection.receive(timeoutMillis: 100), frame.type == .sealedEvent {
-                _ = try session.openEvent(try Reply.decode(frame.body, SealedEnvelope.decode))
-                summary.fillEvents += 1
-            }
+            guard let connection = traders[name]?.connection else { continue }
+            try connection.collectEvents(timeoutMillis: 100)
+            summary.fillEvents += connection.fillEvents
+            connections.append(connection)
+        }
+        for c in connections {
+            summary.recovery.reconnects += c.stats.reconnects
+            summary.recovery.resends += c.stats.resends
+            summary.recovery.connectionsLost += c.stats.connectionsLost
+            summary.recovery.restartsSeen = max(summary.recovery.restartsSeen, c.stats.restartNotices)
         }
         summary.globalSequences.sort()
-        if let http = inclusionHTTP { try proveInclusion(http: http, evidence: evidence, summary: &summary) }
+        if let http = inclusionHTTP {
+            try proveInclusion(http: http, evidence: publicConnection.evidence ?? evidence, summary: &summary)
+        }
         summary.elapsedMillis = Int((monotonicNanos() - start) / 1_000_000)
         return summary
     }
@@ -177,123 +220,91 @@ public final class ScenarioRunner {
         }
     }
 
-    private func session(for name: String, enclaveKey: [UInt8], summary: inout ScenarioSummary, line: Int) throws -> (Connection, EnclaveSession) {
+    /// The trader's connection, with its session open (recovering as needed).
+    private func connection(for name: String, summary: inout ScenarioSummary) throws -> RecoveringConnection {
         var t = traders[name]!
-        if let c = t.connection, let s = t.session { return (c, s) }
-        let connection = try t.connection ?? Connection(address: address)
-        let (session, frame) = try EnclaveSession.open(enclaveKey: enclaveKey, accountID: t.accountID, accountKey: t.key)
-        try connection.send(frame)
-        while true {
-            let reply = try connection.receive(timeoutMillis: replyTimeoutMillis)
-            switch reply.type {
-            case .sessionAccepted:
-                try session.confirm(try Reply.decode(reply.body, SessionAccepted.decode))
-                summary.sessionsOpened += 1
-                t.connection = connection
-                t.session = session
-                traders[name] = t
-                return (connection, session)
-            case .refusal:
-                let r = try Reply.decode(reply.body, Refusal.decode)
-                summary.refusals[r.reason.label, default: 0] += 1
-                throw ScenarioError.step(line: line, message: "session for \(name) refused: \(r.reason.label)")
-            case .notice:
-                throw ClientError.enclaveRestarted
-            default:
-                throw ClientError.unexpectedFrame("\(reply.type) while opening a session")
+        if let c = t.connection { return c }
+        let c = makeConnection(name)
+        try c.connect()
+        try c.openSessions([(t.accountID, t.key)])
+        summary.sessionsOpened += 1
+        t.connection = c
+        traders[name] = t
+        return c
+    }
+
+    private func sendRequest(_ request: OrderRequest, trader name: String, summary: inout ScenarioSummary, line: Int) throws {
+        let connection = try self.connection(for: name, summary: &summary)
+        let ticket = try connection.submit(request, account: traders[name]!.accountID)
+        guard let answer = try connection.await(ticket) else {
+            summary.missingReceipts += 1
+            progress("line \(line): no receipt")
+            return
+        }
+        if answer.sends > 1 { summary.recovery.resentRequests += 1 }
+        switch answer.kind {
+        case .receipt(let receipt):
+            guard receipt.clientOrderID == request.clientOrderID else {
+                throw ClientError.unexpectedFrame("receipt echoes a different client order id")
             }
+            summary.receipts += 1
+            // A duplicate's sequence number is the original's, whose leaf commits to
+            // the original ciphertext, not this one.
+            if receipt.status == .accepted || receipt.status == .rejected {
+                sequenced.append((answer.frameBody, receipt.globalSequence, receipt.enclaveTime))
+            }
+            switch receipt.status {
+            case .accepted:
+                summary.accepted += 1
+                summary.globalSequences.append(receipt.globalSequence)
+                if let report = try? OrderReport.decode(receipt.detail) { summary.fills += report.fills.count }
+            case .rejected:
+                summary.rejected[receipt.reason?.label ?? "unknown", default: 0] += 1
+                summary.globalSequences.append(receipt.globalSequence)
+            case .notSequenced:
+                summary.notSequenced += 1
+            case .duplicate:
+                summary.duplicates += 1
+                progress("line \(line): duplicate of global sequence \(receipt.globalSequence) (sequenced before a restart)")
+            }
+        case .refused(let r):
+            summary.refusals[r.reason.label, default: 0] += 1
+        case .acknowledged:
+            throw ClientError.unexpectedFrame("public acknowledgement of a sealed request")
+        case .outcomeUnknown:
+            summary.missingReceipts += 1
+            summary.recovery.abandoned += 1
+            progress("line \(line): outcome unknown (unanswered before a restart, too old to resend)")
         }
     }
 
-    private func sendRequest(_ request: OrderRequest, trader name: String, enclaveKey: [UInt8], summary: inout ScenarioSummary, line: Int) throws {
-        let (connection, session) = try self.session(for: name, enclaveKey: enclaveKey, summary: &summary, line: line)
-        let (sequence, frame) = try session.seal(request)
-        try connection.send(frame)
-        while true {
-            guard let reply = try receiveOrTimeout(connection) else {
-                summary.missingReceipts += 1
-                progress("line \(line): no receipt for sequence \(sequence)")
-                return
-            }
-            switch reply.type {
-            case .sealedEvent:
-                _ = try session.openEvent(try Reply.decode(reply.body, SealedEnvelope.decode))
-                summary.fillEvents += 1
-                continue
-            case .sealedReceipt:
-                let envelope = try Reply.decode(reply.body, SealedEnvelope.decode)
-                guard envelope.sessionID == session.sessionID, envelope.sequence == sequence else {
-                    throw ClientError.unexpectedFrame("receipt for sequence \(envelope.sequence), expected \(sequence)")
-                }
-                let receipt = try session.openReceipt(envelope)
-                guard receipt.clientOrderID == request.clientOrderID else {
-                    throw ClientError.unexpectedFrame("receipt echoes a different client order id")
-                }
-                summary.receipts += 1
-                // A duplicate's sequence number is the original's, whose leaf commits to
-                // the original ciphertext, not this one.
-                if receipt.status == .accepted || receipt.status == .rejected {
-                    sequenced.append((Array(frame[6...]), receipt.globalSequence, receipt.enclaveTime))
-                }
-                switch receipt.status {
-                case .accepted:
-                    summary.accepted += 1
-                    summary.globalSequences.append(receipt.globalSequence)
-                    if let report = try? OrderReport.decode(receipt.detail) { summary.fills += report.fills.count }
-                case .rejected:
-                    summary.rejected[receipt.reason?.label ?? "unknown", default: 0] += 1
-                    summary.globalSequences.append(receipt.globalSequence)
-                case .notSequenced:
-                    summary.notSequenced += 1
-                case .duplicate:
-                    summary.duplicates += 1
-                }
-                return
-            case .refusal:
-                let r = try Reply.decode(reply.body, Refusal.decode)
-                summary.refusals[r.reason.label, default: 0] += 1
-                return
-            case .notice:
-                throw ClientError.enclaveRestarted
-            default:
-                throw ClientError.unexpectedFrame("\(reply.type) while waiting for a receipt")
-            }
+    private func awaitPublic(
+        _ ticket: RecoveringConnection.Ticket, on connection: RecoveringConnection, type: MessageType,
+        summary: inout ScenarioSummary, line: Int
+    ) throws {
+        guard let answer = try connection.await(ticket) else {
+            summary.missingReceipts += 1
+            return
         }
-    }
-
-    /// The next frame, or nil if none arrived within the reply timeout.
-    private func receiveOrTimeout(_ connection: Connection) throws(ClientError) -> (type: MessageType, body: [UInt8])? {
-        do {
-            return try connection.receive(timeoutMillis: replyTimeoutMillis)
-        } catch {
-            if case .timeout = error { return nil }
-            throw error
-        }
-    }
-
-    private func awaitPublic(on connection: Connection, type: MessageType, reference: UInt64, summary: inout ScenarioSummary, line: Int) throws {
-        while true {
-            guard let reply = try receiveOrTimeout(connection) else {
-                summary.missingReceipts += 1
+        if answer.sends > 1 { summary.recovery.resentRequests += 1 }
+        switch answer.kind {
+        case .acknowledged(let ack):
+            if type == .deposit { summary.depositsAcked += 1 } else { summary.pricesAcked += 1 }
+            summary.globalSequences.append(ack.globalSequence)
+        case .refused(let r):
+            // A resent deposit refused as a duplicate was sequenced before the restart.
+            if r.reason == .duplicateDeposit && answer.sends > 1 {
+                summary.duplicates += 1
                 return
             }
-            switch reply.type {
-            case .publicAck:
-                let ack = try Reply.decode(reply.body, PublicAck.decode)
-                guard ack.acknowledged == type, ack.reference == reference else { continue }
-                if type == .deposit { summary.depositsAcked += 1 } else { summary.pricesAcked += 1 }
-                summary.globalSequences.append(ack.globalSequence)
-                return
-            case .refusal:
-                let r = try Reply.decode(reply.body, Refusal.decode)
-                summary.refusals[r.reason.label, default: 0] += 1
-                progress("line \(line): \(type) refused: \(r.reason.label)")
-                return
-            case .notice:
-                throw ClientError.enclaveRestarted
-            default:
-                throw ClientError.unexpectedFrame("\(reply.type) while waiting for an acknowledgement")
-            }
+            summary.refusals[r.reason.label, default: 0] += 1
+            progress("line \(line): \(type) refused: \(r.reason.label)")
+        case .receipt:
+            throw ClientError.unexpectedFrame("sealed receipt for a public message")
+        case .outcomeUnknown:
+            summary.missingReceipts += 1
+            summary.recovery.abandoned += 1
+            progress("line \(line): \(type) outcome unknown (unanswered before a restart, too old to resend)")
         }
     }
 }

@@ -471,9 +471,10 @@ public struct Notice: Equatable, Sendable {
     public static let bodyLength = 10
 
     public enum Code: UInt16, Sendable {
-        /// The enclave worker restarted; every session on this connection is gone and
-        /// requests without a receipt were not sequenced by the new worker. `value` is
-        /// the number of restarts so far.
+        /// The enclave worker restarted; every session on this connection is gone, and
+        /// requests without an answer may or may not have been sequenced (journaled before
+        /// the crash): clients recover and resend them (docs/PROTOCOL.md §2.12). `value`
+        /// is the number of restarts so far.
         case enclaveRestarted = 1
         /// The host is shutting down and accepts no new frames.
         case shuttingDown = 2

@@ -70,9 +70,11 @@ struct ScenarioCommand: ParsableCommand {
             "traders           \(s.traders)   sessions opened \(s.sessionsOpened)",
             "deposits acked    \(s.depositsAcked)   prices acked \(s.pricesAcked)",
             "orders sent       \(s.ordersSent)   cancels sent \(s.cancelsSent)   withdrawals \(s.withdrawalsSent)",
-            "receipts          \(s.receipts)   accepted \(s.accepted)   not sequenced \(s.notSequenced)",
+            "receipts          \(s.receipts)   accepted \(s.accepted)   not sequenced \(s.notSequenced)   duplicate \(s.duplicates)",
             "fills             \(s.fills) taking   \(s.fillEvents) resting-order fill events",
             "missing receipts  \(s.missingReceipts)",
+            "recovery          \(s.recovery.restartsSeen) enclave restarts seen   \(s.recovery.reconnects) reconnects   "
+                + "\(s.recovery.resends) resends   \(s.recovery.connectionsLost) connections lost",
             "global sequence   \(s.globalSequences.first.map(String.init) ?? "-") … \(s.globalSequences.last.map(String.init) ?? "-") (\(s.globalSequences.count) numbers)",
             "elapsed           \(s.elapsedMillis) ms",
         ]
@@ -305,7 +307,10 @@ struct DrillCommand: ParsableCommand {
     }
 
     func run() throws {
-        try printJSON(try LiquidationDrill.run(host: host, traders: traders, requirement: try attestation.requirement()), pretty: false)
+        let summary = try LiquidationDrill.run(host: host, traders: traders, requirement: try attestation.requirement()) {
+            FileHandle.standardError.write(Data(("drill: " + $0 + "\n").utf8))
+        }
+        try printJSON(summary, pretty: false)
     }
 }
 

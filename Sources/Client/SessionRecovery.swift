@@ -1,0 +1,180 @@
+import Wire
+
+/// The public identity a client pins: the batch signer's address and the enclave's
+/// X25519 key, both from verified evidence. A restarted worker of the same epoch has the
+/// same identity (docs/DURABILITY.md §1); any other identity is another epoch.
+public struct EnclaveIdentityPin: Equatable, Sendable, CustomStringConvertible {
+    /// secp256k1 signer address, 20 bytes.
+    public var signer: [UInt8]
+    /// The enclave's order-flow X25519 public key, 32 bytes.
+    public var enclaveKey: [UInt8]
+
+    public init(signer: [UInt8], enclaveKey: [UInt8]) {
+        self.signer = signer
+        self.enclaveKey = enclaveKey
+    }
+
+    public var description: String { "signer 0x\(Hex.encode(signer)), enclave key \(Hex.encode(enclaveKey))" }
+}
+
+/// The reconnecting session layer of one client connection, as a pure state machine
+/// (docs/PROTOCOL.md §2.12). The shell (`RecoveringConnection`) feeds it what happened
+/// (`Event`) and carries out what it returns (`Action`); it holds no socket, clock or
+/// key, so every path is testable without a host.
+///
+/// It keeps every request that has no final answer, in submission order (tickets), and
+/// the key its last copy was sent under. On a restart notice, a lost connection or an
+/// `enclaveUnavailable` answer it forgets the sessions, backs off (`ReconnectPolicy`),
+/// reconnects if needed, asks for fresh evidence and requires the pinned identity. Answers
+/// that still arrive before the evidence (replies keep request order) resolve their
+/// requests; whatever is unanswered when the evidence arrives died with the old worker.
+/// It then reopens every session and resends every request still unanswered, in ticket
+/// order, each under a new session sequence number (same client order id).
+public struct SessionRecovery: Sendable {
+    /// A request's place in submission order; also its name towards the caller.
+    public typealias Ticket = UInt64
+
+    /// What a sent copy of a request is answered by.
+    public enum RequestKey: Hashable, Sendable {
+        /// A sealed request: its session and session sequence number.
+        case sealed(sessionID: UInt64, sequence: UInt64)
+        /// A public message: its type and reference (deposit id, publish time).
+        case publicMessage(type: MessageType, reference: UInt64)
+    }
+
+    /// An answer to a sent request, as far as recovery cares.
+    public enum Answer: Equatable, Sendable {
+        case receipt(Receipt.Status)
+        case acknowledged
+        case refused(RefusalReason)
+    }
+
+    public enum Event: Equatable, Sendable {
+        /// Begin: connect and verify the first evidence (its identity becomes the pin,
+        /// unless one was given).
+        case start
+        case connected
+        case connectFailed(ClientError)
+        /// Evidence that parsed, answered our nonce and passed the policy.
+        case evidenceVerified(EnclaveIdentityPin)
+        /// No evidence this time (refused `enclaveUnavailable` or `tooManyRequests`, timed out).
+        case evidenceUnavailable(ClientError)
+        /// Evidence that fails the policy: not retried.
+        case evidenceRejected(ClientError)
+        /// The caller wants a session for `account` on this connection.
+        case addSession(account: UInt64)
+        case sessionOpened(account: UInt64)
+        case sessionRefused(account: UInt64, reason: RefusalReason)
+        /// The caller submits a request (`account` nil for a public message).
+        case submit(Ticket, account: UInt64?)
+        /// The shell sent a copy of `ticket` under `key`.
+        case sent(Ticket, key: RequestKey)
+        case answer(RequestKey, Answer)
+        /// An answer the shell could not even attribute (a receipt of a session it no
+        /// longer holds): counted as stray.
+        case unmatchedAnswer
+        /// `Notice enclaveRestarted`: every session on the connection is gone.
+        case restartNotice
+        /// The socket failed or closed.
+        case connectionLost(ClientError)
+        /// A `wait` action's time has passed.
+        case waited
+        /// The shell will not resend `ticket` (first sent longer ago than the resend
+        /// horizon): it ends without an answer, outcome unknown.
+        case abandon(Ticket)
+    }
+
+    public enum Action: Equatable, Sendable {
+        /// Sleep this long, then feed `.waited`.
+        case wait(milliseconds: UInt32)
+        /// Open a new connection; feed `.connected` or `.connectFailed`.
+        case connect
+        /// Ask for evidence for a fresh nonce and verify it against the policy.
+        case fetchEvidence
+        /// Open a new session for `account` (new id, new ephemeral key); feed
+        /// `.sessionOpened` or `.sessionRefused`.
+        case openSession(account: UInt64)
+        /// Send (or resend) `ticket` now: seal it under its account's current session with
+        /// the next sequence number; feed `.sent` with the key.
+        case send(Ticket)
+        /// `ticket` has its final answer, the one just fed in, after `sends` copies
+        /// (more than 1: it was resent).
+        case resolved(Ticket, sends: Int)
+        /// Stop: recovery is impossible (another identity, exhausted attempts, a session
+        /// the restarted enclave will not reopen).
+        case fail(ClientError)
+    }
+
+    /// What recovery did, for summaries.
+    public struct Stats: Equatable, Sendable, Codable {
+        public var restartNotices = 0
+        public var connectionsLost = 0
+        /// Recoveries completed: evidence re-verified and every session reopened.
+        public var reconnects = 0
+        /// Copies of requests sent again after a disruption.
+        public var resends = 0
+        /// Requests answered `duplicate`: sequenced before, not executed again.
+        public var duplicates = 0
+        /// Attempts that failed and were retried after a back-off.
+        public var failedAttempts = 0
+        /// Requests given up unanswered, too old to resend safely (outcome unknown).
+        public var abandoned = 0
+        /// Answers that matched no request sent on this connection (counted, ignored).
+        public var strayAnswers = 0
+        public init() {}
+    }
+
+    enum Phase: Equatable {
+        case idle
+        case ready
+        /// Backing off before attempt `attempt`.
+        case waiting
+        case connecting
+        case fetchingEvidence
+        /// Waiting for these accounts' sessions to be accepted.
+        case reopening(Set<UInt64>)
+        case failed
+    }
+
+    struct Pending: Equatable {
+        let ticket: Ticket
+        let account: UInt64?
+        var key: RequestKey?
+        var sends = 0
+    }
+
+    public let policy: ReconnectPolicy
+    public internal(set) var pin: EnclaveIdentityPin?
+    public internal(set) var stats = Stats()
+    var phase: Phase = .idle
+    /// Failed attempts in the current recovery.
+    var attempt = 0
+    var needsConnect = true
+    /// The first evidence was verified and the first sessions opened.
+    var established = false
+    /// The current disruption lost the sessions (not only a journal hold).
+    var reconnecting = false
+    var needsEvidence = true
+    /// Accounts with a session on this connection, in the order they were added.
+    var accounts: [UInt64] = []
+    var openAccounts: Set<UInt64> = []
+    /// Unanswered requests, ascending by ticket.
+    var pending: [Pending] = []
+    var byKey: [RequestKey: Ticket] = [:]
+    var random: UInt64
+
+    /// `pin`: the identity to require (from evidence verified earlier); nil pins the
+    /// first verified evidence. `seed` seeds the jitter.
+    public init(policy: ReconnectPolicy = .standard, pin: EnclaveIdentityPin? = nil, seed: UInt64) {
+        self.policy = policy
+        self.pin = pin
+        random = seed
+    }
+
+    public var isReady: Bool { phase == .ready }
+    public var isFailed: Bool { phase == .failed }
+    /// Tickets without a final answer, ascending.
+    public var unanswered: [Ticket] { pending.map(\.ticket) }
+    /// How many times `ticket` has been sent (0 if unknown or not yet sent).
+    public func sends(of ticket: Ticket) -> Int { pending.first { $0.ticket == ticket }?.sends ?? 0 }
+}
