@@ -113,7 +113,8 @@ struct WorkerSnapshotTests {
                     try reader.expectEnd()
                     return c
                 }
-                #expect(restored.snapshot() == bytes ? true : false, "restored snapshot bytes differ")
+                let identical = restored.snapshot() == bytes
+                #expect(identical, "restored snapshot bytes differ")
                 #expect(restored.batchIndex == original.committer.batchIndex && restored.stateRoot == original.committer.stateRoot)
                 twin = CommitterRig(committer: restored, versions: original.versions, signer: signer)
                 restores += 1
