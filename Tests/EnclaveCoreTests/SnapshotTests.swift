@@ -132,8 +132,12 @@ struct WorkerSnapshotTests {
 
     @Test func workerPayloadRoundTripsAndIsBound() throws {
         let engine = try PerpEngine(config: venue)
-        var committer = try BatchCommitter(config: venue)
-        "deposit".utf8.withContiguousStorageIfAvailable { committer.recordEvent(sequence: 1, enclaveTime: 5, type: .deposit, body: UnsafeRawBufferPointer($0)) }
+        // A committer with closed batches, an open one, decisions and dirty accounts.
+        var secret = [UInt8](repeating: 0x42, count: 32)
+        var rig = CommitterRig(committer: try BatchCommitter(config: venue), signer: try Secp256k1PrivateKey(consuming: &secret))
+        for step in committerSteps(seed: 7, count: 300) { _ = rig.apply(step) }
+        let committer = rig.committer
+        #expect(committer.batchIndex > 0 && committer.hasOpenBatch)
         let key = try Ed25519PublicKey(bytes: [UInt8](repeating: 3, count: 32))
         let state = WorkerState(globalSequence: 1, lastTime: 5, accountKeys: [7: key, 2: key], depositIDs: [9, 4, 6],
                                 lastPublishTime: [1: [[2, 2]: 10, [1]: 11], 0: [[5]: 3]])
@@ -153,6 +157,14 @@ struct WorkerSnapshotTests {
         }
         #expect(throws: EngineSnapshotError.self) {
             try WorkerSnapshot.read(w.bytes + [0], configHash: hash, config: venue, accountCommitment: { _ in [] })
+        }
+        // Any single corrupted byte gives a typed error or some state, never a trap.
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<2_000 {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            var bad = w.bytes
+            bad[Int(x % UInt64(bad.count))] = UInt8(truncatingIfNeeded: x >> 32)
+            _ = try? WorkerSnapshot.read(bad, configHash: hash, config: venue, accountCommitment: { _ in [] })
         }
     }
 }

@@ -120,6 +120,25 @@ struct EngineSnapshotTests {
         }
     }
 
+    /// Restoring never traps: any single corrupted byte gives a typed error or some
+    /// engine (the seal of §6.3 is what keeps corrupted snapshots out; this is the
+    /// reader's own guard).
+    @Test func corruptedBytesNeverTrap() throws {
+        let config = snapshotVenue()
+        var d = Driver(config)
+        for input in crashEvents(seed: 3, accounts: 20, steps: 300) { _ = step(&d, input, advance: 40_000_000) }
+        let bytes = d.engine.snapshot()
+        var rng = SplitMix64(seed: 99)
+        var refused = 0
+        for _ in 0..<3_000 {
+            var bad = bytes
+            let at = Int(rng.next() % UInt64(bad.count))
+            bad[at] = UInt8(truncatingIfNeeded: rng.next())
+            do { _ = try PerpEngine(snapshot: bad, config: config) } catch is EngineSnapshotError { refused += 1 }
+        }
+        #expect(refused > 100, "\(refused) of 3,000 refused")
+    }
+
     @Test func refusesAnotherVenueAndBadBytes() throws {
         let config = snapshotVenue()
         var d = Driver(config)
