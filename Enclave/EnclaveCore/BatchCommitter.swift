@@ -29,26 +29,27 @@ public struct BatchCommitter {
     let domain: EIP712Domain
     let venueID: UInt64
 
-    public private(set) var batchIndex: UInt64 = 0
-    private var previousHeaderHash = Hash32.zero
-    private var events = CompactLog()
+    // Internal, not private: BatchCommitter+Snapshot.swift writes and restores them.
+    public internal(set) var batchIndex: UInt64 = 0
+    var previousHeaderHash = Hash32.zero
+    var events = CompactLog()
     /// Public leaf records of the open batch, for `events.log`.
-    private var eventLeaves: [UInt8] = []
-    private var firstSequence: UInt64 = 0
-    private var lastSequence: UInt64 = 0
-    private var firstEventTime: UInt64 = 0
-    private var eventCount = 0
-    private var sawOraclePrice = false
-    private var decisions: [DecisionFields] = []
+    var eventLeaves: [UInt8] = []
+    var firstSequence: UInt64 = 0
+    var lastSequence: UInt64 = 0
+    var firstEventTime: UInt64 = 0
+    var eventCount = 0
+    var sawOraclePrice = false
+    var decisions: [DecisionFields] = []
     /// Accounts changed in the open batch, in order of first change, and the same as a
     /// set: noted after every event so that closing a batch does not pause to sort out
     /// thousands of repeats.
-    private var dirty: [UInt64] = []
-    private var dirtySet = Set<UInt64>()
+    var dirty: [UInt64] = []
+    var dirtySet = Set<UInt64>()
 
     /// Per-account state leaves in order of first appearance (account 0 first).
-    private var state = MerkleTree()
-    private var stateSlots: [UInt64: (index: Int, version: UInt64)] = [:]
+    var state = MerkleTree()
+    var stateSlots: [UInt64: (index: Int, version: UInt64)] = [:]
 
     public init(config: VenueConfig) throws {
         policy = config.commitments

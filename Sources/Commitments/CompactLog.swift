@@ -45,6 +45,38 @@ public struct CompactLog: Sendable {
     /// Leaves appended since the last `close()`.
     public var pendingCount: Int { pending[0].count }
 
+    /// What a snapshot of the log holds (docs/DURABILITY.md §6.4): the frontier nodes of
+    /// the closed size, one per set bit from the highest, and the leaves appended since
+    /// the last close. Higher pending levels are recomputed from the leaves on restore.
+    public var snapshotParts: (frontier: [Hash32], pendingLeaves: [Hash32]) {
+        var nodes: [Hash32] = []
+        var bits = closedSize
+        while bits != 0 {
+            let level = UInt64.bitWidth - 1 - bits.leadingZeroBitCount
+            nodes.append(frontier[level])
+            bits &= ~(1 << level)
+        }
+        return (nodes, pending[0])
+    }
+
+    /// Restores a log from `snapshotParts` and the closed size and root; nil when the
+    /// frontier does not have one node per set bit of `closedSize`.
+    public init?(closedSize: UInt64, closedRoot: Hash32, frontier nodes: [Hash32], pendingLeaves: [Hash32]) {
+        guard nodes.count == closedSize.nonzeroBitCount, UInt64(pendingLeaves.count) <= UInt64.max - closedSize else {
+            return nil
+        }
+        var bits = closedSize
+        for node in nodes {
+            let level = UInt64.bitWidth - 1 - bits.leadingZeroBitCount
+            frontier[level] = node
+            bits &= ~(1 << level)
+        }
+        self.closedSize = closedSize
+        self.closedRoot = closedRoot
+        size = closedSize
+        for leaf in pendingLeaves { append(leaf) }
+    }
+
     /// Appends a leaf hash: one node hash amortised.
     public mutating func append(_ leafHash: Hash32) {
         precondition(size < UInt64.max, "event log is full")

@@ -12,10 +12,11 @@ typealias AccountSlot = Int32
 /// when it commits a batch (the salted `stateRoot` of docs/COMMITMENTS.md). Reads yield
 /// the account in place: no copy, no reference counting of its arrays.
 public struct AccountStore: Sequence, Sendable {
-    private(set) var arena: [Account] = []
-    private var slots = AccountIDMap()
+    // Internal, not private: the snapshot (PerpEngine+Snapshot.swift) writes and restores them.
+    var arena: [Account] = []
+    var slots = AccountIDMap()
     /// Slots mutated since the last `drainChanged`, possibly repeated, in mutation order.
-    private var changed: [AccountSlot] = []
+    var changed: [AccountSlot] = []
 
     init() {}
 

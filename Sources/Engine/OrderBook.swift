@@ -55,15 +55,16 @@ struct OrderBook: Sendable {
     }
 
     /// Bids by price ascending (best = last).
-    private(set) var bids: [LevelRef] = []
+    // Internal, not private: the snapshot (PerpEngine+Snapshot.swift) writes and restores them.
+    var bids: [LevelRef] = []
     /// Asks by price descending (best = last).
-    private(set) var asks: [LevelRef] = []
+    var asks: [LevelRef] = []
     /// Level arena; slots of removed levels are reused through `freeLevels`.
-    private var levels: [Level] = []
-    private var freeLevels: [Int32] = []
+    var levels: [Level] = []
+    var freeLevels: [Int32] = []
     /// Order arena; slots of dead orders are reused through `free`.
-    private(set) var orders: [RestingOrder] = []
-    private var free: [Int32] = []
+    var orders: [RestingOrder] = []
+    var free: [Int32] = []
 
     /// Best live price on `side`, reclaiming exhausted levels on the way.
     mutating func bestPrice(_ side: Side) -> Int64? {

@@ -64,7 +64,7 @@ public struct PerpEngine: MatchingEngine {
     /// Fees collected, quote micro-units.
     public internal(set) var feePool: Int128 = 0
     /// Deposits minus withdrawals, quote micro-units.
-    public private(set) var netDeposits: Int128 = 0
+    public internal(set) var netDeposits: Int128 = 0
     /// Fills in which a resting order took part, for notifying its owner. Drained by the
     /// enclave after each event.
     public internal(set) var makerFills: [MakerFill] = []

@@ -1,0 +1,148 @@
+import Commitments
+import Engine
+import Wire
+
+/// The committer's part of the worker snapshot (docs/DURABILITY.md §6.4): the batch
+/// chain, the epoch's event log, the open batch, and the salted state tree with each
+/// account's leaf index and salt version. Written in a fixed order (leaves by index, the
+/// dirty list in order of first change): restoring and writing again gives the same
+/// bytes, and the restored committer closes the same headers as the original.
+extension BatchCommitter {
+    /// `SSBC`: Sealstream batch committer.
+    public static let snapshotMagic: [UInt8] = Array("SSBC".utf8)
+    public static let snapshotVersion: UInt16 = 1
+
+    public func writeSnapshot(into w: inout ByteWriter) {
+        w.write(bytes: Self.snapshotMagic)
+        w.write(Self.snapshotVersion)
+        w.write(venueID)
+        w.write(batchIndex)
+        w.write(bytes: previousHeaderHash.bytes)
+        // The event log: closed part, then the open batch's leaves.
+        let (frontier, pendingLeaves) = events.snapshotParts
+        w.write(events.closedSize)
+        w.write(bytes: events.closedRoot.bytes)
+        for node in frontier { w.write(bytes: node.bytes) }
+        // The open batch: its 49-byte leaf records (the leaf hashes are recomputed from
+        // them), bounds and decisions.
+        w.write(UInt32(eventCount))
+        precondition(pendingLeaves.count == eventCount && eventLeaves.count == eventCount * EventLeaf.byteCount)
+        w.write(bytes: eventLeaves)
+        w.write(firstSequence)
+        w.write(lastSequence)
+        w.write(firstEventTime)
+        w.write(UInt8(sawOraclePrice ? 1 : 0))
+        w.write(UInt32(decisions.count))
+        for d in decisions {
+            w.write(d.sequence)
+            w.write(d.enclaveTime)
+            w.write(bytes: d.account.bytes)
+            w.write(d.market)
+            w.write(UInt8(d.isBuy ? 1 : 0))
+            for v in [d.size, d.markPrice, d.bankruptcyPrice, d.worstPrice, d.equity, d.maintenanceRequirement] { w.write(v) }
+            w.write(d.reason.rawValue)
+            for v in [d.filledOnBook, d.toInsuranceFund, d.autoDeleveraged] { w.write(v) }
+        }
+        w.write(UInt32(dirty.count))
+        for id in dirty { w.write(id) }
+        // The state tree by leaf index: account, salt version, leaf hash.
+        var byIndex = [(id: UInt64, version: UInt64)](repeating: (0, 0), count: state.count)
+        for (id, slot) in stateSlots { byIndex[slot.index] = (id, slot.version) }
+        w.write(UInt32(state.count))
+        for (i, entry) in byIndex.enumerated() {
+            w.write(entry.id)
+            w.write(entry.version)
+            w.write(bytes: state.leafHash(at: i).bytes)
+        }
+    }
+
+    /// Restores a committer for `config` from the snapshot at `r`'s position, leaving
+    /// `r` after it.
+    public init(snapshot r: inout SnapshotReader, config: VenueConfig) throws {
+        try self.init(config: config)
+        guard try r.bytes(4) == Self.snapshotMagic else { throw EngineSnapshotError.badMagic }
+        let version = try r.u16()
+        guard version == Self.snapshotVersion else { throw EngineSnapshotError.unsupportedVersion(version) }
+        let venue = try r.u64()
+        guard venue == venueID else { throw EngineSnapshotError.configMismatch("committer of venue \(venue)") }
+        batchIndex = try r.u64()
+        previousHeaderHash = try Self.hash(&r)
+        let closedSize = try r.u64()
+        let closedRoot = try Self.hash(&r)
+        var frontier: [Hash32] = []
+        for _ in 0..<closedSize.nonzeroBitCount { frontier.append(try Self.hash(&r)) }
+
+        let count = try r.count(minBytes: EventLeaf.byteCount, "open batch events")
+        eventLeaves = try r.bytes(count * EventLeaf.byteCount)
+        let leafHashes = eventLeaves.withUnsafeBytes { raw in
+            (0..<count).map { i in
+                RFC6962.leafHash(UnsafeRawBufferPointer(rebasing: raw[(i * EventLeaf.byteCount)..<((i + 1) * EventLeaf.byteCount)]))
+            }
+        }
+        guard let log = CompactLog(closedSize: closedSize, closedRoot: closedRoot, frontier: frontier, pendingLeaves: leafHashes)
+        else { throw EngineSnapshotError.malformed("event log frontier") }
+        events = log
+        eventCount = count
+        firstSequence = try r.u64()
+        lastSequence = try r.u64()
+        firstEventTime = try r.u64()
+        sawOraclePrice = try Self.bool(&r, "saw oracle price")
+
+        decisions = []
+        for _ in 0..<(try r.count(minBytes: 102, "open batch decisions")) {
+            let sequence = try r.u64()
+            let time = try r.u64()
+            let account = try Self.hash(&r)
+            let market = try r.u32()
+            let isBuy = try Self.bool(&r, "decision side")
+            var v: [Int64] = []
+            for _ in 0..<6 { v.append(try r.i64()) }
+            guard let reason = DecisionFields.Reason(rawValue: try r.u8()) else { throw EngineSnapshotError.malformed("decision reason") }
+            decisions.append(DecisionFields(
+                venueId: venueID, sequence: sequence, enclaveTime: time, account: account, market: market, isBuy: isBuy,
+                size: v[0], markPrice: v[1], bankruptcyPrice: v[2], worstPrice: v[3], equity: v[4], maintenanceRequirement: v[5],
+                reason: reason, filledOnBook: try r.i64(), toInsuranceFund: try r.i64(), autoDeleveraged: try r.i64()))
+        }
+        dirty = []
+        dirtySet = []
+        for _ in 0..<(try r.count(minBytes: 8, "dirty accounts")) {
+            let id = try r.u64()
+            guard dirtySet.insert(id).inserted else { throw EngineSnapshotError.malformed("dirty account \(id) repeated") }
+            dirty.append(id)
+        }
+        let leaves = try r.count(minBytes: 48, "state leaves")
+        var hashes: [Hash32] = []
+        hashes.reserveCapacity(leaves)
+        stateSlots = Dictionary(minimumCapacity: leaves)
+        for i in 0..<leaves {
+            let id = try r.u64()
+            let version = try r.u64()
+            guard stateSlots.updateValue((i, version), forKey: id) == nil else {
+                throw EngineSnapshotError.malformed("state leaf of account \(id) repeated")
+            }
+            hashes.append(try Self.hash(&r))
+        }
+        state = MerkleTree(leafHashes: hashes)
+    }
+
+    /// The snapshot as a fresh array.
+    public func snapshot() -> [UInt8] {
+        var w = ByteWriter(capacity: 4096)
+        writeSnapshot(into: &w)
+        return w.bytes
+    }
+
+    /// The state root as of the last close (what the next header commits to if no
+    /// account changes): the snapshot container's `stateRoot`.
+    public var stateRoot: Hash32 { state.root }
+
+    private static func hash(_ r: inout SnapshotReader) throws(EngineSnapshotError) -> Hash32 { Hash32(try r.bytes(32)) }
+
+    private static func bool(_ r: inout SnapshotReader, _ field: String) throws(EngineSnapshotError) -> Bool {
+        switch try r.u8() {
+        case 0: return false
+        case 1: return true
+        default: throw .malformed(field)
+        }
+    }
+}

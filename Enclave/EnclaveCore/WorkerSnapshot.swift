@@ -1,0 +1,145 @@
+import Engine
+import SealCrypto
+import Wire
+
+/// The worker's own state outside sessions (docs/DURABILITY.md §6.5), in canonical
+/// order: what the worker needs, besides the engine and the committer, to continue
+/// exactly where a snapshot left it. Built from the worker's dictionaries and sets by
+/// sorting, so no hash order reaches the bytes.
+public struct WorkerState: Equatable, Sendable {
+    /// The last global sequence number assigned.
+    public var globalSequence: UInt64
+    /// The clock clamp: the last enclave time stamp handed out (Unix ns).
+    public var lastTime: UInt64
+    /// Registered account keys (32-byte Ed25519), by account id ascending.
+    public var accountKeys: [(account: UInt64, key: Ed25519PublicKey)]
+    /// Deposit ids already credited, ascending.
+    public var depositIDs: [UInt64]
+    /// Latest accepted publish time per (market, publisher key), by market then key bytes.
+    public var lastPublishTimes: [(market: UInt32, publisher: [UInt8], time: UInt64)]
+
+    public init(globalSequence: UInt64, lastTime: UInt64, accountKeys: [UInt64: Ed25519PublicKey], depositIDs: Set<UInt64>,
+                lastPublishTime: [UInt32: [[UInt8]: UInt64]]) {
+        self.globalSequence = globalSequence
+        self.lastTime = lastTime
+        self.accountKeys = accountKeys.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        self.depositIDs = depositIDs.sorted()
+        self.lastPublishTimes = lastPublishTime.flatMap { market, times in times.map { (market, $0.key, $0.value) } }
+            .sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1.lexicographicallyPrecedes($1.1) }
+    }
+
+    /// The worker's dictionaries and set again.
+    public var accountKeyMap: [UInt64: Ed25519PublicKey] { Dictionary(uniqueKeysWithValues: accountKeys.map { ($0.account, $0.key) }) }
+    public var depositIDSet: Set<UInt64> { Set(depositIDs) }
+    public var lastPublishTimeMap: [UInt32: [[UInt8]: UInt64]] {
+        var out: [UInt32: [[UInt8]: UInt64]] = [:]
+        for t in lastPublishTimes { out[t.market, default: [:]][t.publisher] = t.time }
+        return out
+    }
+
+    public static func == (a: WorkerState, b: WorkerState) -> Bool {
+        a.globalSequence == b.globalSequence && a.lastTime == b.lastTime && a.depositIDs == b.depositIDs
+            && a.accountKeys.elementsEqual(b.accountKeys) { $0.account == $1.account && $0.key == $1.key }
+            && a.lastPublishTimes.elementsEqual(b.lastPublishTimes) { $0.market == $1.market && $0.publisher == $1.publisher && $0.time == $1.time }
+    }
+
+    public func write(into w: inout ByteWriter) {
+        w.write(globalSequence)
+        w.write(lastTime)
+        w.write(UInt32(accountKeys.count))
+        for (account, key) in accountKeys {
+            w.write(account)
+            w.write(bytes: key.bytes)
+        }
+        w.write(UInt32(depositIDs.count))
+        for id in depositIDs { w.write(id) }
+        w.write(UInt32(lastPublishTimes.count))
+        for t in lastPublishTimes {
+            w.write(t.market)
+            w.write(UInt32(t.publisher.count))
+            w.write(bytes: t.publisher)
+            w.write(t.time)
+        }
+    }
+
+    public init(snapshot r: inout SnapshotReader) throws(EngineSnapshotError) {
+        globalSequence = try r.u64()
+        lastTime = try r.u64()
+        accountKeys = []
+        for _ in 0..<(try r.count(minBytes: 40, "account keys")) {
+            let account = try r.u64()
+            let bytes = try r.bytes(Ed25519PublicKey.byteCount)
+            guard accountKeys.last.map({ $0.account < account }) ?? true, let key = try? Ed25519PublicKey(bytes: bytes) else {
+                throw .malformed("account key of \(account)")
+            }
+            accountKeys.append((account, key))
+        }
+        depositIDs = []
+        for _ in 0..<(try r.count(minBytes: 8, "deposit ids")) {
+            let id = try r.u64()
+            guard depositIDs.last.map({ $0 < id }) ?? true else { throw .malformed("deposit ids out of order") }
+            depositIDs.append(id)
+        }
+        lastPublishTimes = []
+        for _ in 0..<(try r.count(minBytes: 16, "publish times")) {
+            let market = try r.u32()
+            let publisher = try r.bytes(try r.count(minBytes: 1, "publisher key"))
+            let entry = (market: market, publisher: publisher, time: try r.u64())
+            if let last = lastPublishTimes.last,
+               last.market > market || (last.market == market && !last.publisher.lexicographicallyPrecedes(publisher)) {
+                throw .malformed("publish times out of order")
+            }
+            lastPublishTimes.append(entry)
+        }
+    }
+}
+
+/// The whole worker snapshot payload (docs/DURABILITY.md §6.5), the plaintext the
+/// sealed container of §6.3 carries: magic `SSWK`, version, the config hash it was taken
+/// under, the worker state, the engine's snapshot (§6.2) and, when commitments are on,
+/// the committer's (§6.4).
+public enum WorkerSnapshot {
+    public static let magic: [UInt8] = Array("SSWK".utf8)
+    public static let version: UInt16 = 1
+
+    public static func write(configHash: [UInt8], state: WorkerState, engine: PerpEngine, committer: BatchCommitter?,
+                             into w: inout ByteWriter) {
+        precondition(configHash.count == 32)
+        w.write(bytes: magic)
+        w.write(version)
+        w.write(bytes: configHash)
+        state.write(into: &w)
+        engine.writeSnapshot(into: &w)
+        if let committer {
+            w.write(UInt8(1))
+            committer.writeSnapshot(into: &w)
+        } else {
+            w.write(UInt8(0))
+        }
+    }
+
+    /// Reads a whole payload; refuses one taken under another configuration (a
+    /// different `configHash`) and any byte left over.
+    public static func read(
+        _ payload: [UInt8], configHash: [UInt8], config: VenueConfig,
+        accountCommitment: @escaping @Sendable (UInt64) -> [UInt8]
+    ) throws -> (state: WorkerState, engine: PerpEngine, committer: BatchCommitter?) {
+        try payload.withUnsafeBytes { raw in
+            var r = SnapshotReader(ByteReader(raw))
+            guard try r.bytes(4) == magic else { throw EngineSnapshotError.badMagic }
+            let v = try r.u16()
+            guard v == version else { throw EngineSnapshotError.unsupportedVersion(v) }
+            guard try r.bytes(32) == configHash else { throw EngineSnapshotError.configMismatch("config hash") }
+            let state = try WorkerState(snapshot: &r)
+            let engine = try PerpEngine(snapshot: &r, config: config, accountCommitment: accountCommitment)
+            let committer: BatchCommitter?
+            switch try r.u8() {
+            case 0: committer = nil
+            case 1: committer = try BatchCommitter(snapshot: &r, config: config)
+            default: throw EngineSnapshotError.malformed("committer flag")
+            }
+            try r.expectEnd()
+            return (state, engine, committer)
+        }
+    }
+}

@@ -1,0 +1,170 @@
+import Commitments
+@testable import Engine
+import SealCrypto
+import Testing
+import VenueTools
+import Wire
+@testable import EnclaveCore
+
+/// A seeded generator for the committer's random streams.
+private struct Mix64 {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// One step of a committer's life, as the worker drives it.
+private enum CommitterStep {
+    case event(sequence: UInt64, time: UInt64, type: MessageType, body: [UInt8], changed: [UInt64])
+    case decision(LiquidationDecision)
+    case close(now: UInt64)
+}
+
+private func committerSteps(seed: UInt64, count: Int) -> [CommitterStep] {
+    var rng = Mix64(state: seed)
+    var out: [CommitterStep] = []
+    var sequence: UInt64 = 0
+    var time: UInt64 = 1_000_000_000_000
+    for _ in 0..<count {
+        let roll = rng.next() % 100
+        time += rng.next() % 50_000_000
+        if roll < 80 {
+            sequence += 1
+            let type: MessageType = [.sealedRequest, .oraclePrice, .deposit][Int(rng.next() % 3)]
+            let changed = (0..<Int(rng.next() % 4)).map { _ in rng.next() % 40 }
+            out.append(.event(sequence: sequence, time: time, type: type, body: (0..<Int(rng.next() % 40 + 1)).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
+                              changed: changed))
+        } else if roll < 88 {
+            out.append(.decision(LiquidationDecision(
+                sequence: sequence, enclaveTime: time, accountCommitment: SHA256.hash([UInt8(truncatingIfNeeded: rng.next())]),
+                market: 1, side: rng.next() % 2 == 0 ? .buy : .sell, size: Int64(rng.next() % 1_000 + 1), markPrice: 60_000,
+                bankruptcyPrice: 59_000, worstPrice: 58_900, equity: 10, maintenanceRequirement: 20,
+                reason: .maintenancePartial, filledOnBook: 3, toInsuranceFund: 2, autoDeleveraged: 1)))
+        } else {
+            out.append(.close(now: time))
+        }
+    }
+    return out
+}
+
+/// A committer with a toy account state (a per-account counter bumped on each change).
+private struct CommitterRig {
+    var committer: BatchCommitter
+    var versions: [UInt64: UInt64] = [:]
+    let signer: Secp256k1PrivateKey
+
+    mutating func apply(_ step: CommitterStep) -> ClosedBatch? {
+        switch step {
+        case .event(let sequence, let time, let type, let body, let changed):
+            body.withUnsafeBytes { committer.recordEvent(sequence: sequence, enclaveTime: time, type: type, body: $0) }
+            for id in changed {
+                versions[id, default: 0] += 1
+                committer.noteChanged(id)
+            }
+            return nil
+        case .decision(let d):
+            committer.recordDecisions([d])
+            return nil
+        case .close(let now):
+            guard committer.hasOpenBatch else { return nil }
+            let v = versions
+            return committer.close(
+                now: now, haltedMarkets: [], signer: signer,
+                writeState: { id, w in
+                    guard id == 0 || v[id] != nil else { return false }
+                    w.write(id)
+                    w.write(v[id] ?? 0)
+                    return true
+                },
+                salt: { id, version in SHA256.hash(Array("salt".utf8) + [UInt8(truncatingIfNeeded: id), UInt8(truncatingIfNeeded: version)]) })
+        }
+    }
+}
+
+@Suite("Worker snapshots")
+struct WorkerSnapshotTests {
+    let venue = DemoKeys.venue()
+
+    /// At random points (open batch or not) the committer is snapshotted and restored;
+    /// both then see the same steps and close byte-identical batches (header lines,
+    /// decisions, event leaves), and the restored committer's snapshot equals the
+    /// original's at every point.
+    @Test(arguments: [41, 42, 43] as [UInt64])
+    func committerContinuesTheSameChain(seed: UInt64) throws {
+        var secret = [UInt8](repeating: 0x42, count: 32)
+        let signer = try Secp256k1PrivateKey(consuming: &secret)
+        let steps = committerSteps(seed: seed, count: 1_500)
+        var rng = Mix64(state: seed ^ 0xfeed)
+        var original = CommitterRig(committer: try BatchCommitter(config: venue), signer: signer)
+        var twin: CommitterRig?
+        var compared = 0
+        var restores = 0
+        for step in steps {
+            if rng.next() % 150 == 0 {
+                let bytes = original.committer.snapshot()
+                let restored = try bytes.withUnsafeBytes { raw in
+                    var reader = SnapshotReader(ByteReader(raw))
+                    let c = try BatchCommitter(snapshot: &reader, config: venue)
+                    try reader.expectEnd()
+                    return c
+                }
+                let identical = restored.snapshot() == bytes
+                #expect(identical, "restored snapshot bytes differ")
+                #expect(restored.batchIndex == original.committer.batchIndex && restored.stateRoot == original.committer.stateRoot)
+                twin = CommitterRig(committer: restored, versions: original.versions, signer: signer)
+                restores += 1
+            }
+            let a = original.apply(step)
+            if var t = twin {
+                let b = t.apply(step)
+                twin = t
+                #expect(a?.headerLine == b?.headerLine && a?.decisionLines == b?.decisionLines && a?.eventLeaves == b?.eventLeaves)
+                if a != nil { compared += 1 }
+            }
+        }
+        #expect(restores >= 3 && compared >= 20, "\(restores) restores, \(compared) batches compared")
+    }
+
+    @Test func workerPayloadRoundTripsAndIsBound() throws {
+        let engine = try PerpEngine(config: venue)
+        // A committer with closed batches, an open one, decisions and dirty accounts.
+        var secret = [UInt8](repeating: 0x42, count: 32)
+        var rig = CommitterRig(committer: try BatchCommitter(config: venue), signer: try Secp256k1PrivateKey(consuming: &secret))
+        for step in committerSteps(seed: 7, count: 300) { _ = rig.apply(step) }
+        let committer = rig.committer
+        #expect(committer.batchIndex > 0 && committer.hasOpenBatch)
+        let key = try Ed25519PublicKey(bytes: [UInt8](repeating: 3, count: 32))
+        let state = WorkerState(globalSequence: 1, lastTime: 5, accountKeys: [7: key, 2: key], depositIDs: [9, 4, 6],
+                                lastPublishTime: [1: [[2, 2]: 10, [1]: 11], 0: [[5]: 3]])
+        #expect(state.accountKeys.map(\.account) == [2, 7] && state.depositIDs == [4, 6, 9])
+        #expect(state.lastPublishTimes.map(\.market) == [0, 1, 1] && state.lastPublishTimes[1].publisher == [1])
+        let hash = [UInt8](repeating: 0x11, count: 32)
+        var w = ByteWriter()
+        WorkerSnapshot.write(configHash: hash, state: state, engine: engine, committer: committer, into: &w)
+        let (s, e, c) = try WorkerSnapshot.read(w.bytes, configHash: hash, config: venue, accountCommitment: { _ in [] })
+        #expect(s == state && s.lastPublishTimeMap == state.lastPublishTimeMap && s.accountKeyMap == [7: key, 2: key])
+        #expect(e.snapshot() == engine.snapshot() && c?.snapshot() == committer.snapshot())
+        var again = ByteWriter()
+        WorkerSnapshot.write(configHash: hash, state: s, engine: e, committer: c, into: &again)
+        #expect(again.bytes == w.bytes)
+        #expect(throws: EngineSnapshotError.configMismatch("config hash")) {
+            try WorkerSnapshot.read(w.bytes, configHash: [UInt8](repeating: 0x12, count: 32), config: venue, accountCommitment: { _ in [] })
+        }
+        #expect(throws: EngineSnapshotError.self) {
+            try WorkerSnapshot.read(w.bytes + [0], configHash: hash, config: venue, accountCommitment: { _ in [] })
+        }
+        // Any single corrupted byte gives a typed error or some state, never a trap.
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<2_000 {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            var bad = w.bytes
+            bad[Int(x % UInt64(bad.count))] = UInt8(truncatingIfNeeded: x >> 32)
+            _ = try? WorkerSnapshot.read(bad, configHash: hash, config: venue, accountCommitment: { _ in [] })
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import TestSupport
+import Testing
+@testable import Engine
+import Wire
+
+/// Everything an engine hands out after one event, for comparing twins.
+private struct StepOutputs: Equatable {
+    var outcome: EngineOutcome
+    var makerFills: [MakerFill]
+    var decisions: [LiquidationDecision]
+    var funding: [FundingPayment]
+    var changed: [UInt64]
+    var state: [UInt8]
+    var liquidatable: [UInt64]
+}
+
+/// The venue of the property tests with funding every minute, so funding clocks and
+/// accumulators are exercised within a run.
+private func snapshotVenue() -> VenueConfig {
+    var config = Fixture.venue(insurance: 200_000 * Fixture.usd, makerBps: 1, takerBps: 5)
+    for i in config.markets.indices { config.markets[i].funding.intervalNanos = 60 * Fixture.second }
+    return config
+}
+
+/// Applies one input and drains every output, as the enclave does after each event.
+private func step(_ d: inout Driver, _ input: EngineInput, advance: UInt64) -> StepOutputs {
+    let outcome = d.apply(input, advance: advance)
+    return drain(&d, outcome)
+}
+
+private func drain(_ d: inout Driver, _ outcome: EngineOutcome) -> StepOutputs {
+    var changed: [UInt64] = []
+    d.engine.drainChangedAccounts { changed.append($0) }
+    return StepOutputs(
+        outcome: outcome, makerFills: d.engine.takeMakerFills(), decisions: d.engine.takeDecisions(),
+        funding: d.engine.takeFundingPayments(), changed: changed, state: d.engine.canonicalState(),
+        liquidatable: d.engine.liquidatableAccounts(at: d.now))
+}
+
+/// Restores `d`'s engine from its snapshot into a fresh driver at the same clock.
+private func twin(of d: Driver, config: VenueConfig) throws -> Driver {
+    var t = Driver(config)
+    t.engine = try PerpEngine(snapshot: d.engine.snapshot(), config: config)
+    t.sequence = d.sequence
+    t.now = d.now
+    return t
+}
+
+/// Byte equality without printing megabytes when it fails.
+private func same(_ a: [UInt8], _ b: [UInt8]) -> Bool { a == b }
+
+@Suite("Engine snapshots")
+struct EngineSnapshotTests {
+    /// Random streams (orders, cancels, withdrawals, oracle walks; a crash with
+    /// liquidations and ADL) run through a reference engine and a chain engine that is
+    /// replaced, at eight random points per stream, by a fresh engine restored from its
+    /// own snapshot — half of the time before that event's outputs are drained. After
+    /// every event both give the same outcome, maker fills, decisions, funding, changed
+    /// accounts, canonical state and liquidatable set (also checked against the
+    /// brute-force scan), and at every restore the snapshots are byte-identical.
+    @Test(arguments: [21, 22, 23] as [UInt64])
+    func restoredEngineIsIndistinguishable(seed: UInt64) throws {
+        let config = snapshotVenue()
+        var rng = SplitMix64(seed: seed)
+        let streams: [(events: [EngineInput], advance: UInt64)] = [
+            (randomEvents(seed: seed, count: 2_500), 100_000_000),
+            (crashEvents(seed: seed), 40_000_000),
+        ]
+        var totals = (fills: 0, decisions: 0, funding: 0, restores: 0)
+        for stream in streams {
+            let points = Set((0..<8).map { _ in Int(rng.next() % UInt64(stream.events.count)) })
+            var reference = Driver(config)
+            var chain = Driver(config)
+            for (k, input) in stream.events.enumerated() {
+                let a: StepOutputs
+                let b: StepOutputs
+                if points.contains(k) {
+                    let pending = rng.next() % 2 == 0
+                    let outcomeA = reference.apply(input, advance: stream.advance)
+                    let outcomeB = chain.apply(input, advance: stream.advance)
+                    if pending { chain = try twin(of: chain, config: config) }
+                    a = drain(&reference, outcomeA)
+                    b = drain(&chain, outcomeB)
+                    if !pending { chain = try twin(of: chain, config: config) }
+                    let identical = same(chain.engine.snapshot(), reference.engine.snapshot())
+                    #expect(identical, "canonical bytes at event \(k)")
+                    totals.restores += 1
+                } else {
+                    a = step(&reference, input, advance: stream.advance)
+                    b = step(&chain, input, advance: stream.advance)
+                }
+                guard a == b else {
+                    Issue.record("diverged at event \(k) (restores at \(points.sorted()))")
+                    return
+                }
+                #expect(a.liquidatable == bruteForceLiquidatable(&chain.engine, now: chain.now))
+                totals.fills += a.makerFills.count
+                totals.decisions += a.decisions.count
+                totals.funding += a.funding.count
+            }
+            let identical = same(chain.engine.snapshot(), reference.engine.snapshot())
+            #expect(identical, "canonical bytes at the end")
+        }
+        #expect(totals.restores >= 12)
+        #expect(totals.fills > 0 && totals.decisions > 0 && totals.funding > 0,
+                "the streams exercise fills, liquidations and funding (\(totals))")
+    }
+
+    /// Every prefix of the stream snapshots and restores to the same bytes (the format is
+    /// canonical even where orders were cancelled lazily or levels freed).
+    @Test func everyPrefixRoundTrips() throws {
+        let config = snapshotVenue()
+        var d = Driver(config)
+        for (k, input) in randomEvents(seed: 31, count: 600).enumerated() {
+            _ = step(&d, input, advance: 100_000_000)
+            let bytes = d.engine.snapshot()
+            let restored = try PerpEngine(snapshot: bytes, config: config)
+            let identical = same(restored.snapshot(), bytes)
+            #expect(identical, "event \(k)")
+        }
+    }
+
+    /// Restoring never traps: any single corrupted byte gives a typed error or some
+    /// engine (the seal of §6.3 is what keeps corrupted snapshots out; this is the
+    /// reader's own guard).
+    @Test func corruptedBytesNeverTrap() throws {
+        let config = snapshotVenue()
+        var d = Driver(config)
+        for input in crashEvents(seed: 3, accounts: 20, steps: 300) { _ = step(&d, input, advance: 40_000_000) }
+        let bytes = d.engine.snapshot()
+        var rng = SplitMix64(seed: 99)
+        var refused = 0
+        for _ in 0..<3_000 {
+            var bad = bytes
+            let at = Int(rng.next() % UInt64(bad.count))
+            bad[at] = UInt8(truncatingIfNeeded: rng.next())
+            do { _ = try PerpEngine(snapshot: bad, config: config) } catch is EngineSnapshotError { refused += 1 }
+        }
+        #expect(refused > 100, "\(refused) of 3,000 refused")
+    }
+
+    @Test func refusesAnotherVenueAndBadBytes() throws {
+        let config = snapshotVenue()
+        var d = Driver(config)
+        for input in randomEvents(seed: 32, count: 200) { _ = step(&d, input, advance: 100_000_000) }
+        let bytes = d.engine.snapshot()
+
+        var other = config
+        other.venueID += 1
+        #expect(throws: EngineSnapshotError.configMismatch("venue id \(other.venueID - 1), configured \(other.venueID)")) {
+            try PerpEngine(snapshot: bytes, config: other)
+        }
+        var fewer = config
+        fewer.markets.removeLast()
+        #expect(throws: EngineSnapshotError.self) { try PerpEngine(snapshot: bytes, config: fewer) }
+        #expect(throws: EngineSnapshotError.badMagic) { try PerpEngine(snapshot: [0] + bytes.dropFirst(), config: config) }
+        var version = bytes
+        version[5] = 2
+        #expect(throws: EngineSnapshotError.unsupportedVersion(2)) { try PerpEngine(snapshot: version, config: config) }
+        #expect(throws: EngineSnapshotError.truncated) { try PerpEngine(snapshot: Array(bytes.dropLast()), config: config) }
+        #expect(throws: EngineSnapshotError.malformed("1 trailing bytes")) {
+            try PerpEngine(snapshot: bytes + [0], config: config)
+        }
+        // Every truncation is refused with a typed error, never a trap.
+        for cut in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 300)) {
+            #expect(throws: EngineSnapshotError.self) { try PerpEngine(snapshot: Array(bytes[..<cut]), config: config) }
+        }
+    }
+}
