@@ -21,6 +21,9 @@ public final class HostService: Service, @unchecked Sendable {
 
     public func run() async throws {
         try DataFiles.prepare(directory: configuration.dataDirectory)
+        // A host.json left by an earlier run names ports nobody listens on: gone until
+        // this host has bound its own (scripts wait for it to appear).
+        unlink(configuration.dataDirectory + "/host.json")
         let openFiles = OpenFileLimit.raise()
         if let openFiles, openFiles < UInt64(configuration.maxConnections + OpenFileLimit.headroom) {
             logger.warning("open-file limit below max connections + 1024; a flood may hit EMFILE before the connection limits", metadata: [

@@ -125,10 +125,15 @@ struct OutputsTests {
         #expect(host.stop() == 0)
     }
 
-    /// A crashed worker's epoch is archived with the evidence of its signer, and still
-    /// verifies; the new worker starts a new chain.
-    @Test func aRestartArchivesTheEpoch() throws {
-        let host = try HostProcess(label: "epochs")
+    /// A crashed worker, and then a restarted host, continue the same epoch: the same
+    /// signer, one chain with no gap and no duplicate, which verifies as one
+    /// (docs/DURABILITY.md §1, COMMITMENTS.md §4). A rotated storage key is a new epoch:
+    /// the old one is archived with the evidence of its signer and still verifies.
+    @Test func aRestartContinuesTheChainAndARotationArchivesIt() throws {
+        var host = try HostProcess(label: "epochs")
+        let work = host.workDirectory
+        host.keepsWorkDirectory = true
+        defer { try? FileManager.default.removeItem(at: work) }
         let first = try EvidenceFetch.fetch(over: try Connection(address: host.address))
         let trader = try Trader(address: host.address, accountID: 41, name: "epoch-a")
         let sequence = try trader.order("a").globalSequence
@@ -136,23 +141,52 @@ struct OutputsTests {
         #expect(kill(host.enclavePid, SIGKILL) == 0)
         let deadline = Date().addingTimeInterval(15)
         while host.enclaveStarts < 2 && Date() < deadline { usleep(50_000) }
-        let again = try Trader(address: host.address, accountID: 42, name: "epoch-b")
-        _ = try again.order("b")
+        let afterCrash = try EvidenceFetch.fetch(over: try Connection(address: host.address))
+        #expect(afterCrash.signer == first.signer && afterCrash.enclaveKey == first.enclaveKey)
+        #expect(afterCrash.instanceID != first.instanceID)
+        // The account survived the crash: its second order needs no new deposit.
+        let again = try Trader(address: host.address, accountID: 41, name: "epoch-a", deposit: false)
+        let secondReceipt = try again.order("b")
+        #expect(secondReceipt.status == .accepted, "the account and its margin survived the crash")
+        let second = secondReceipt.globalSequence
+        #expect(second > sequence)
+        try waitForBatch(covering: second, http: host.httpAddress)
         #expect(host.stop() == 0)
 
-        let archive = host.dataDirectory.appendingPathComponent("outputs/epochs/\(first.instanceID)")
-        #expect(FileManager.default.fileExists(atPath: archive.appendingPathComponent("batches.jsonl").path))
-        let archived = try Evidence.parse(Array(try Data(contentsOf: archive.appendingPathComponent("epoch.json"))))
-        #expect(archived.signer == first.signer)
-        let evidenceFile = host.workDirectory.appendingPathComponent("first.json")
+        // The whole host restarts on the same data directory: still the same chain.
+        host = try HostProcess(label: "epochs", workDirectory: work)
+        let thirdReceipt = try Trader(address: host.address, accountID: 41, name: "epoch-a", deposit: false).order("c")
+        #expect(thirdReceipt.status == .accepted)
+        let third = thirdReceipt.globalSequence
+        #expect(third > second, "the global sequence continues across a host restart")
+        try waitForBatch(covering: third, http: host.httpAddress)
+        #expect(host.stop() == 0)
+        let outputs = host.dataDirectory.appendingPathComponent("outputs")
+        #expect(!FileManager.default.fileExists(atPath: outputs.appendingPathComponent("epochs").path), "nothing archived")
+        let headers = try String(contentsOf: outputs.appendingPathComponent("batches.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(headers.enumerated().allSatisfy { ($0.element["batchIndex"] as? Int) == $0.offset }, "one chain, no gap or repeat")
+        let evidenceFile = work.appendingPathComponent("first.json")
         try Data(try first.encoded()).write(to: evidenceFile)
         let cli = try Binaries.path("attestation")
-        let old = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--epoch", first.instanceID,
+        let whole = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path])
+        #expect(whole.status == 0, "\(whole.stdout)")
+
+        // Key rotation: a new storage key, a new signer, a new epoch; the old one archived
+        // under the instance id of the epoch's last worker (its hello is epoch.json).
+        let last = try Evidence.parse(Array(try Data(contentsOf: outputs.appendingPathComponent("epoch.json"))))
+        #expect(last.signer == first.signer)
+        try FileManager.default.removeItem(at: host.dataDirectory.appendingPathComponent("enclave-storage.key"))
+        try FileManager.default.removeItem(at: host.dataDirectory.appendingPathComponent("journal"))
+        host = try HostProcess(label: "epochs", workDirectory: work)
+        let rotated = try EvidenceFetch.fetch(over: try Connection(address: host.address))
+        #expect(rotated.signer != first.signer)
+        #expect(host.stop() == 0)
+        let archive = outputs.appendingPathComponent("epochs/\(last.instanceID)")
+        let archived = try Evidence.parse(Array(try Data(contentsOf: archive.appendingPathComponent("epoch.json"))))
+        #expect(archived.signer == first.signer)
+        let old = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--epoch", last.instanceID,
                                        "--evidence", evidenceFile.path])
         #expect(old.status == 0, "\(old.stdout)")
-        // The restarted worker derives the same signer from its storage key
-        // (docs/DURABILITY.md §1): the old evidence vouches for the current outputs too.
-        let current = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path])
-        #expect(current.status == 0, "\(current.stdout)")
     }
 }

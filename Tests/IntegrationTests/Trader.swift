@@ -11,19 +11,22 @@ final class Trader: @unchecked Sendable {
     let connection: Connection
     let session: EnclaveSession
 
-    /// Registers the account with a custody-signed deposit, then opens a session.
-    init(address: String, accountID: UInt64, name: String) throws {
+    /// Registers the account with a custody-signed deposit (unless `deposit` is false: an
+    /// account the venue already holds), then opens a session.
+    init(address: String, accountID: UInt64, name: String, deposit makeDeposit: Bool = true) throws {
         self.accountID = accountID
         self.name = name
         let venue = DemoKeys.venue()
         let key = DemoKeys.signingKey(.trader, name)
         let publicConnection = try Connection(address: address)
         let evidence = try EvidenceFetch.fetch(over: publicConnection)
-        let deposit = DemoKeys.deposit(venueID: venue.venueID, accountID: accountID, accountKey: key.publicKey.bytes,
-                                       amount: 1_000_000_000, depositID: Sodium.randomUInt64())
-        try publicConnection.send(deposit.encode())
-        let ack = try publicConnection.receive()
-        guard ack.type == .publicAck else { throw TestFailure("deposit not acknowledged: \(ack.type)") }
+        if makeDeposit {
+            let deposit = DemoKeys.deposit(venueID: venue.venueID, accountID: accountID, accountKey: key.publicKey.bytes,
+                                           amount: 1_000_000_000, depositID: Sodium.randomUInt64())
+            try publicConnection.send(deposit.encode())
+            let ack = try publicConnection.receive()
+            guard ack.type == .publicAck else { throw TestFailure("deposit not acknowledged: \(ack.type)") }
+        }
         // The engine margins orders at the oracle mark: make sure there is a fresh one.
         try Self.publishPrice(over: publicConnection, market: 1, price: 60_000_000_000)
         connection = try Connection(address: address)
