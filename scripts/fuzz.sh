@@ -61,9 +61,11 @@ for t in "${TARGETS[@]}"; do
     work="$SCRATCH/corpus/$t"
     log="$SCRATCH/logs/$t.log"
     mkdir -p "$work" "$(dirname "$log")"
+    dict=()
+    [[ -f "Fuzz/dict/$t.dict" ]] && dict=(-dict="Fuzz/dict/$t.dict")
     status=0
     "$exe" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
-        -max_len=65536 -artifact_prefix="Fuzz/crashes/$t-" "$work" "Fuzz/corpus/$t" >"$log" 2>&1 || status=$?
+        -max_len=65536 -artifact_prefix="Fuzz/crashes/$t-" "${dict[@]}" "$work" "Fuzz/corpus/$t" >"$log" 2>&1 || status=$?
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
     rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
     last=$(grep -E '^#[0-9]+' "$log" | tail -1)

@@ -130,6 +130,8 @@ seed("venue-config", open(f"{work}/demo-venue.json", "rb").read())
 # scenario: the demo scenario, whole and its first 20 lines.
 text = open(os.path.join(REPO, "scripts/demo/scenario.txt"), "rb").read()
 seed("scenario", text)
+# Regression: seconds whose milliseconds overflowed Int trapped the parser.
+seed("scenario", b"wait 250ms\nwait 99999999999999999s\n")
 seed("scenario", b"\n".join(text.splitlines()[:20]) + b"\nwait 250ms\nmarket carol sell BTC-PERP 0.1 worst=60000 reduce-only id=x\n")
 
 # records: batches ‖ 0x00 ‖ decisions ‖ 0x00 ‖ events.log, whole and the first two
