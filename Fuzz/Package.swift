@@ -32,6 +32,10 @@ let package = Package(
         .executableTarget(name: "FuzzScenario", dependencies: ["FuzzSupport", parsers]),
         .executableTarget(name: "FuzzRecords", dependencies: ["FuzzSupport", parsers]),
         .executableTarget(
+            name: "FuzzWorker",
+            dependencies: ["FuzzSupport", parsers, .product(name: "SealstreamCommitments", package: root)]
+        ),
+        .executableTarget(
             name: "FuzzHTTP",
             dependencies: [
                 "FuzzSupport", parsers,

@@ -92,6 +92,8 @@ epoch = open(f"{out_dir}/epoch.json", "rb").read()
 for route, (path, fs) in enumerate(streams[:6]):
     kind = 0x01 if path.endswith(".c2s") else 0x82
     msg = batch(kind, [(route + 1, f) for f in fs[:12] if len(f) < 2048])
+    if kind == 0x01:  # worker: the batch body the enclave's worker gets
+        seed("worker", msg[5:])
     seed("link", msg + link(0x02, struct.pack(">I", route + 1)))
 seed("link", link(0x83, stats) + link(0x86, events[:49 * 8]) + link(0x84, b"\n".join(decision_lines[:2]) + b"\n")
      + link(0x85, batch_lines[0] + b"\n"))
