@@ -15,6 +15,8 @@ let package = Package(
         // For the nested Benchmarks/ package.
         .library(name: "SealstreamEngine", targets: ["Engine", "Wire"]),
         .library(name: "SealstreamCommitments", targets: ["Commitments", "SealCrypto", "EnclaveCore"]),
+        // For the nested Fuzz/ package: every module that parses bytes from outside.
+        .library(name: "SealstreamParsers", targets: ["Wire", "Engine", "Attestation", "Client", "Commitments", "SealCrypto", "Host"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

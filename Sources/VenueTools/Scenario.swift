@@ -111,9 +111,14 @@ public struct Scenario: Sendable {
         return Scenario(steps: steps)
     }
 
+    /// Milliseconds of `250ms` or `2s`; nil for anything else, a negative value, or
+    /// seconds whose milliseconds overflow `Int` (found by the scenario fuzz target).
     static func parseDuration(_ s: String) -> Int? {
         if s.hasSuffix("ms"), let v = Int(s.dropLast(2)), v >= 0 { return v }
-        if s.hasSuffix("s"), let v = Int(s.dropLast(1)), v >= 0 { return v * 1000 }
+        if s.hasSuffix("s"), let v = Int(s.dropLast(1)), v >= 0 {
+            let (ms, overflow) = v.multipliedReportingOverflow(by: 1000)
+            return overflow ? nil : ms
+        }
         return nil
     }
 }

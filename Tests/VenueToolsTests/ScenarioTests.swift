@@ -28,6 +28,11 @@ struct ScenarioTests {
         #expect(s.steps[3].line == 5)
     }
 
+    @Test func longestWaitIsTheLargestWholeSecondsInInt() throws {
+        let s = try Scenario.parse("wait 9223372036854775s")
+        #expect(s.steps.first?.step == .wait(milliseconds: 9_223_372_036_854_775_000))
+    }
+
     @Test(arguments: [
         ("order bob buy BTC-PERP 1 @ 5", 1, "unknown trader"),
         ("trader a account=x", 1, "expected: trader"),
@@ -36,6 +41,10 @@ struct ScenarioTests {
         ("trader a account=1\ndeposit a 1.0000001", 2, "deposit"),
         ("launch rockets", 1, "unknown keyword"),
         ("wait soon", 1, "wait"),
+        ("wait -1s", 1, "wait"),
+        // Seconds whose milliseconds overflow Int trapped before (fuzzing, issue 11).
+        ("wait 9223372036854776s", 1, "wait"),
+        ("wait 99999999999999999s", 1, "wait"),
     ])
     func errorsNameTheLine(text: String, line: Int, fragment: String) {
         do {

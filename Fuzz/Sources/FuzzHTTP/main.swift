@@ -1,0 +1,72 @@
+import Foundation
+import FuzzSupport
+@testable import Host
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+
+// The host's HTTP API as a client reaches it: raw request bytes into the same pipeline
+// the host builds (NIO's HTTP/1 server pipeline with error handling, then
+// `HTTPAPIHandler`) on an `EmbeddedChannel`, over a publisher holding the fixture epoch's
+// real outputs. Invariants: nothing traps; every response the handler writes is HTTP/1.x
+// with a status line.
+let publisher: OutputPublisher = {
+    let publisher = OutputPublisher(dataDirectory: NSTemporaryDirectory() + "sealstream-fuzz-http-\(getpid())")
+    try! publisher.startEpoch(instanceID: "fuzz", evidenceJSON: repositoryFile("Fuzz/fixtures/outputs/epoch.json"))
+    let events = repositoryFile("Fuzz/fixtures/outputs/events.log")
+    try! events.withUnsafeBytes { try publisher.appendEventLeaves($0) }
+    // Decisions go in before the header that commits to them, batch by batch.
+    let decisions = repositoryFile("Fuzz/fixtures/outputs/decisions.jsonl").split(separator: UInt8(ascii: "\n"))
+    var next = 0
+    for line in repositoryFile("Fuzz/fixtures/outputs/batches.jsonl").split(separator: UInt8(ascii: "\n")) {
+        let record = try! JSONSerialization.jsonObject(with: Data(line)) as! [String: Any]
+        let n = (record["decisionCount"] as! NSNumber).intValue
+        for d in decisions[next..<(next + n)] { try! (Array(d) + [10]).withUnsafeBytes { try publisher.appendDecisions($0) } }
+        next += n
+        try! (Array(line) + [10]).withUnsafeBytes { try publisher.appendBatch($0) }
+    }
+    return publisher
+}()
+let metrics = HostMetrics()
+
+// The harness is only worth running if the fixture is served: batch 1, the decisions of
+// the drill's batch and an event proof all answer 200.
+let fixtureServed: Bool = {
+    let handler = HTTPAPIHandler(publisher: publisher, metrics: metrics, evidence: { _ in fatalError("unused") })
+    let drillBatch = (0..<publisher.batchCount).first { !(publisher.decisionLines(batch: $0) ?? []).isEmpty }
+    for uri in ["/v1/batches/1", "/v1/batches?from=0&limit=3", "/v1/decisions?batch=\(drillBatch ?? -1)",
+                "/v1/events/proof?sequence=3"] {
+        let (status, body) = handler.answer(HTTPRequestHead(version: .http1_1, method: .GET, uri: uri))
+        if status != .ok { fatalError("fixture: GET \(uri) answered \(status): \(String(decoding: body, as: UTF8.self))") }
+    }
+    return true
+}()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzHTTP(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
+    invariant(fixtureServed, "fixture not served")
+    let channel = EmbeddedChannel()
+    let loop = channel.embeddedEventLoop
+    try! channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+    try! channel.pipeline.syncOperations.addHandler(HTTPAPIHandler(
+        publisher: publisher, metrics: metrics,
+        evidence: { _ in loop.makeFailedFuture(ChannelError.ioOnClosedChannel) }))
+    var buffer = channel.allocator.buffer(capacity: count)
+    buffer.writeBytes(fuzzInput(start, count))
+    _ = try? channel.writeInbound(buffer)
+    loop.run()
+    while let out = try? channel.readOutbound(as: ByteBuffer.self) {
+        let text = String(decoding: out.readableBytesView, as: UTF8.self)
+        if text.hasPrefix("HTTP/") {
+            invariant(text.hasPrefix("HTTP/1."), "response is not HTTP/1.x")
+        }
+    }
+    _ = try? channel.finish()
+    return 0
+}
+
+// SwiftPM links executables with `main` = `FuzzHTTP_main`; libFuzzer's driver runs from here.
+@_cdecl("FuzzHTTP_main")
+public func fuzzHTTPMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    runLibFuzzer(argc, argv)
+}

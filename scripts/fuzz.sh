@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of every parser fed from outside (docs/FUZZING.md): builds the
+# libFuzzer targets of the nested Fuzz/ package with `-sanitize=fuzzer,address` into
+# .build-fuzz, then runs each for SECONDS from its committed seed corpus
+# (Fuzz/corpus/<target>) plus what earlier runs found (.build-fuzz/corpus/<target>).
+# Prints executions per second and coverage (libFuzzer's cov/ft) per target. Fails if any
+# target crashes, traps, leaks past its limits or hangs; the reproducer is saved as
+# Fuzz/crashes/<target>-crash-<sha1> (replay: .build-fuzz/release/Fuzz<Name> FILE).
+#
+# Usage: scripts/fuzz.sh SECONDS [TARGET...]
+# Targets: frames messages link worker evidence tpm policy venue-config scenario records http
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ALL=(frames messages link worker evidence tpm policy venue-config scenario records http)
+SECONDS_EACH="${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}"
+shift
+TARGETS=("$@")
+[[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=("${ALL[@]}")
+
+product() {  # target name -> executable product of Fuzz/Package.swift
+    case "$1" in
+        frames) echo FuzzFrames ;; messages) echo FuzzMessages ;; link) echo FuzzLink ;; worker) echo FuzzWorker ;;
+        evidence) echo FuzzEvidence ;; tpm) echo FuzzTPM ;; policy) echo FuzzPolicy ;;
+        venue-config) echo FuzzVenueConfig ;; scenario) echo FuzzScenario ;; records) echo FuzzRecords ;;
+        http) echo FuzzHTTP ;;
+    esac
+}
+for t in "${TARGETS[@]}"; do
+    [[ " ${ALL[*]} " == *" $t "* ]] || { echo "fuzz: unknown target '$t' (targets: ${ALL[*]})" >&2; exit 2; }
+done
+
+SCRATCH=.build-fuzz
+FLAGS=(-c release --package-path Fuzz --scratch-path "$SCRATCH"
+       -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing)
+echo "fuzz: building ${#TARGETS[@]} target(s) into $SCRATCH"
+mkdir -p "$SCRATCH"
+build() {
+    if ! swift build "${FLAGS[@]}" "$@" >"$SCRATCH/build.log" 2>&1; then
+        grep -E "error:" "$SCRATCH/build.log" | head -20 >&2 || tail -20 "$SCRATCH/build.log" >&2
+        echo "fuzz: build failed (log: $SCRATCH/build.log)" >&2
+        exit 1
+    fi
+    tail -1 "$SCRATCH/build.log"
+}
+# One product at a time: a plain `swift build` of this package would also build the root
+# package's executables, which are not fuzz targets.
+for t in "${TARGETS[@]}"; do build --product "$(product "$t")"; done
+BIN="$(swift build "${FLAGS[@]}" --show-bin-path)"
+
+# The HTTP target keeps its publisher's files here; libFuzzer's own leak checks are off
+# (the Swift runtime's caches live until exit by design; ASan still checks every access).
+export TMPDIR="$PWD/$SCRATCH/tmp"
+mkdir -p "$TMPDIR" Fuzz/crashes
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:symbolize=1"
+# Swift's own backtracer, reading memory under ASan, adds a misleading second report.
+export SWIFT_BACKTRACE=enable=no
+failed=()
+for t in "${TARGETS[@]}"; do
+    exe="$BIN/$(product "$t")"
+    work="$SCRATCH/corpus/$t"
+    log="$SCRATCH/logs/$t.log"
+    mkdir -p "$work" "$(dirname "$log")"
+    dict=()
+    [[ -f "Fuzz/dict/$t.dict" ]] && dict=(-dict="Fuzz/dict/$t.dict")
+    status=0
+    "$exe" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+        -max_len=65536 -artifact_prefix="Fuzz/crashes/$t-" "${dict[@]}" "$work" "Fuzz/corpus/$t" >"$log" 2>&1 || status=$?
+    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+    last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo ?)
+    ft=$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo ?)
+    corp=$(grep -o 'corp: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo ?)
+    if [[ $status -eq 0 ]]; then
+        printf 'fuzz: %-13s ok     %6ss %10s runs %7s exec/s  cov %5s  ft %6s  corpus %5s\n' \
+            "$t" "$SECONDS_EACH" "$runs" "$rate" "$cov" "$ft" "$corp"
+    else
+        artifact=$(grep -o "Test unit written to [^ ]*" "$log" | tail -1 | sed 's/Test unit written to //' || true)
+        printf 'fuzz: %-13s FAILED after %s runs (exit %s); reproducer: %s; log: %s\n' \
+            "$t" "$runs" "$status" "${artifact:-none}" "$log"
+        grep -E "^(==[0-9]+==ERROR|SUMMARY|Fatal error|.*invariant failed)" "$log" | head -5 | sed 's/^/    /' || true
+        failed+=("$t")
+    fi
+done
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "fuzz: ${#failed[@]} target(s) failed: ${failed[*]}" >&2
+    exit 1
+fi
