@@ -16,7 +16,12 @@ let package = Package(
         .library(name: "SealstreamEngine", targets: ["Engine", "Wire"]),
         .library(name: "SealstreamCommitments", targets: ["Commitments", "SealCrypto", "EnclaveCore"]),
         // For the nested Fuzz/ package: every module that parses bytes from outside.
-        .library(name: "SealstreamParsers", targets: ["Wire", "Engine", "Attestation", "Client", "Commitments", "SealCrypto", "Host"]),
+        .library(
+            name: "SealstreamParsers",
+            targets: [
+                "Wire", "Engine", "Attestation", "AttestationVerifier", "Client", "VenueTools", "Commitments",
+                "OutputVerification", "SealCrypto", "Host", "Journal",
+            ]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -1,4 +1,5 @@
 import Attestation
+import AttestationVerifier
 import FuzzSupport
 
 // Evidence JSON as a verifier receives it from the untrusted host: the strict parser,

@@ -1,4 +1,5 @@
 import Attestation
+import AttestationVerifier
 import FuzzSupport
 
 // The auditor's policy file and the verifier's state file. Invariants: a parsed policy

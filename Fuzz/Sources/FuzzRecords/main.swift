@@ -1,5 +1,6 @@
 import Attestation
 import Commitments
+import OutputVerification
 import FuzzSupport
 import SealCrypto
 

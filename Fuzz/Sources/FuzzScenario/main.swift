@@ -1,4 +1,5 @@
 import Client
+import VenueTools
 import FuzzSupport
 
 // The scenario file parser (docs/SCENARIOS.md). Invariants: steps come in source order

@@ -1,5 +1,6 @@
 import Attestation
 import Client
+import VenueTools
 import EnclaveCore
 import Engine
 import Foundation
