@@ -21,10 +21,14 @@ let usage = """
     usage: sealstream-enclave --config FILE [--attestation software|swtpm|tpm] [--tcti CONF]
                               [--storage-key FILE] [--measurement-pcr 16|23] [--max-sessions N]
                               [--commitments on|off] [--replay]
+                              [--snapshot-fd N] [--snapshot-every-events N] [--snapshot-every-nanos N]
     swtpm and tpm modes need --tcti (swtpm:path=SOCKET, or device:/dev/tpmrm0 for tpm).
     The host starts this worker and speaks the link protocol on its stdin/stdout.
     --replay (the audit replay, with --storage-key): replays the journal the host sends,
     publishes every batch header it closes, answers `recovered` and exits 0.
+    --snapshot-fd N (with --storage-key): after a batch close, once --snapshot-every-events
+    events (default 1000000) or --snapshot-every-nanos ns of enclave time (default 600 s)
+    have passed, a forked child writes a sealed snapshot to fd N (docs/DURABILITY.md §6).
     """
 
 // Nothing may run in this process that the measurement does not cover: refuse an
@@ -47,6 +51,9 @@ var tcti: String?
 var storageKeyPath: String?
 var measurementPCR = EnclaveIdentity.defaultMeasurementPCR
 var replayOnly = false
+var snapshotFD: Int32?
+var snapshotEveryEvents: UInt64 = 1_000_000
+var snapshotEveryNanos: UInt64 = 600_000_000_000
 var arguments = CommandLine.arguments.dropFirst()
 while let arg = arguments.popFirst() {
     switch arg {
@@ -73,6 +80,21 @@ while let arg = arguments.popFirst() {
         default: Log.error("bad_arguments", [("reason", "--commitments takes on or off")]); exit(64)
         }
     case "--replay": replayOnly = true
+    case "--snapshot-fd":
+        guard let raw = arguments.popFirst(), let n = Int32(raw), n > 2 else {
+            Log.error("bad_arguments", [("reason", "--snapshot-fd takes a descriptor above 2")]); exit(64)
+        }
+        snapshotFD = n
+    case "--snapshot-every-events":
+        guard let raw = arguments.popFirst(), let n = UInt64(raw), n > 0 else {
+            Log.error("bad_arguments", [("reason", "--snapshot-every-events takes a positive count")]); exit(64)
+        }
+        snapshotEveryEvents = n
+    case "--snapshot-every-nanos":
+        guard let raw = arguments.popFirst(), let n = UInt64(raw), n > 0 else {
+            Log.error("bad_arguments", [("reason", "--snapshot-every-nanos takes a positive count")]); exit(64)
+        }
+        snapshotEveryNanos = n
     case "--help", "-h":
         print(usage); exit(0)
     default:
@@ -84,6 +106,9 @@ guard let configPath else {
 }
 if replayOnly && storageKeyPath == nil {
     Log.error("bad_arguments", [("reason", "--replay needs --storage-key")]); exit(64)
+}
+if snapshotFD != nil && (storageKeyPath == nil || replayOnly) {
+    Log.error("bad_arguments", [("reason", "--snapshot-fd needs --storage-key and is not for --replay")]); exit(64)
 }
 if (mode != .software) != (tcti != nil) {
     Log.error("bad_arguments", [("reason", "--tcti goes with --attestation swtpm or tpm, and only with them")]); exit(64)
@@ -145,7 +170,8 @@ do {
     let counter: (any MonotonicCounter)? = tpm.flatMap { t in storage?.2.map { EpochCounter(t, base: $0) } }
     worker = try Worker(
         identity: identity, engine: try PerpEngine(config: config, accountCommitment: identity.accountCommitment),
-        maxSessions: maxSessions, commitments: commitments, journalKey: keys?.journalKey, counter: counter,
+        maxSessions: maxSessions, commitments: commitments, journalKey: keys?.journalKey,
+        snapshotKey: keys?.snapshotKey, counter: counter,
         clock: realtimeNanos)
 } catch {
     Log.error("startup_failed", [("reason", String(describing: error).filter { $0 != "\"" && $0 != "\\" })])
@@ -277,6 +303,8 @@ var phase = Phase.awaitingReplay
     if replayOnly { exit(0) }
     outcome.republish.forEach(publish)
     phase = .live
+    snapshots.lastSequence = worker.globalSequence
+    snapshots.lastTime = realtimeNanos()
 }
 
 /// Tells the host which record the replay stopped at and why, and exits 65.
@@ -288,8 +316,10 @@ func reject(_ rejection: JournalRejected) -> Never {
 
 loop: while true {
     waitForInput()
+    reapSnapshotChild()
     if let batch = worker.closeBatchIfDue() {
         publish(batch)
+        snapshotIfDue(batch)
         continue
     }
     if filled == inbound.count {
@@ -309,16 +339,25 @@ loop: while true {
             while let header = try LinkParser.parseHeader(UnsafeRawBufferPointer(rebasing: raw[consumed..<filled])) {
                 let body = UnsafeRawBufferPointer(rebasing: raw[(consumed + 5)..<(consumed + header.totalLength)])
                 switch header.kind {
+                case .snapshotData:
+                    guard phase == .awaitingReplay, worker.receiveSnapshotData(body) else {
+                        throw WireError.unknownMessageType(header.kind.rawValue)
+                    }
                 case .journalReplay:
                     guard phase != .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
+                    if phase == .awaitingReplay { loadSnapshotIfSent() }
                     phase = .replaying
                     do throws(JournalRejected) { try worker.replayJournal(body) } catch { reject(error) }
                 case .replayEnd:
                     guard phase != .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
+                    if phase == .awaitingReplay { loadSnapshotIfSent() }
                     finishReplay(try ReplayEnd.decode(body: body))
                 case .inboundBatch, .routeClosed:
                     // A client frame before any journal means an empty journal: the same as
                     // `replayEnd` with P = 0 (docs/DURABILITY.md §4). Not in the middle of one.
+                    if phase == .awaitingReplay && worker.hasPendingSnapshot {
+                        throw WireError.unknownMessageType(header.kind.rawValue)
+                    }
                     if phase == .awaitingReplay && !replayOnly { finishReplay(ReplayEnd(published: 0, lastHeaderLine: [])) }
                     guard phase == .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
                     if header.kind == .inboundBatch {
@@ -330,7 +369,7 @@ loop: while true {
                         worker.routeClosed(try r.readUInt32())
                     }
                 case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .journal, .recovered,
-                     .journalRejected:
+                     .journalRejected, .snapshotRejected:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }
                 consumed += header.totalLength
@@ -347,7 +386,10 @@ loop: while true {
         filled -= consumed
     }
     writeBatch(&output)
-    if let batch = worker.closeBatchIfDue() { publish(batch) }
+    if let batch = worker.closeBatchIfDue() {
+        publish(batch)
+        snapshotIfDue(batch)
+    }
     sendStats(force: false)
 }
 // The host closed the link (shutdown): commit what was sequenced since the last batch.
