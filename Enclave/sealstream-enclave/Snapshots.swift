@@ -62,6 +62,10 @@ struct SnapshotSchedule {
 /// handlers, no link writes). It runs at a lower priority, so the event loop wins the
 /// cores where they are short.
 @MainActor func snapshotChild(fd: Int32) -> Never {
+    // The link is the parent's alone: a child holding it open would hide the parent's
+    // death from the host (no EOF) until the snapshot is written.
+    close(0)
+    close(1)
     _ = nice(10)
     let started = monotonicNanos()
     var bytes = 0

@@ -70,6 +70,12 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Signed batch commitments: on, or off to measure their cost (then nothing is published).")
     var commitments: String = "on"
 
+    @Option(name: .long, help: "The worker snapshots its state after this many events (default 1000000; docs/DURABILITY.md §6.1).")
+    var snapshotEveryEvents: UInt64?
+
+    @Option(name: .long, help: "The worker snapshots its state after this many seconds of enclave time (default 600).")
+    var snapshotEverySeconds: UInt64?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -152,6 +158,8 @@ struct Run: AsyncParsableCommand {
             configuration.httpHost = nil
         }
         configuration.commitments = commitments == "on"
+        configuration.snapshotEveryEvents = snapshotEveryEvents
+        configuration.snapshotEveryNanos = snapshotEverySeconds.map { $0 * 1_000_000_000 }
         configuration.measurementPCR = measurementPcr
 
         let service = HostService(configuration: configuration, logger: logger)
