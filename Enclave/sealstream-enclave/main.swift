@@ -115,7 +115,14 @@ if (mode != .software) != (tcti != nil) {
 }
 
 signal(SIGPIPE, SIG_IGN)
-let isolationReport = Hardening.apply()
+if let fd = snapshotFD {
+    // Only a pipe: the worker never writes a file or a socket it was handed.
+    var st = stat()
+    guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFIFO else {
+        Log.error("bad_arguments", [("reason", "--snapshot-fd is not an open pipe")]); exit(64)
+    }
+}
+let isolationReport = Hardening.apply(keep: snapshotFD)
 // Both link pipes at 1 MiB (the unprivileged maximum) instead of 64 KiB: a batch's
 // event leaves (about 200 KB at 4,096 events) then go out in one write instead of
 // blocking the worker until the host has read them. Best effort.
