@@ -277,7 +277,7 @@ func monotonicNanos() -> UInt64 {
 /// Waits until the link is readable or, when a batch is open, until it falls due, so a
 /// quiet venue still gets its batch closed on time.
 @MainActor func waitForInput() {
-    guard let deadline = worker.batchDeadline else { return }
+    guard phase == .live, let deadline = worker.batchDeadline else { return }
     let now = realtimeNanos()
     guard deadline > now else { return }
     var pfd = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
@@ -324,7 +324,9 @@ func reject(_ rejection: JournalRejected) -> Never {
 loop: while true {
     waitForInput()
     reapSnapshotChild()
-    if let batch = worker.closeBatchIfDue() {
+    // Only a live worker closes batches on its clock: during a replay that spans several
+    // reads, batches close only at the journal's close records.
+    if phase == .live, let batch = worker.closeBatchIfDue() {
         publish(batch)
         snapshotIfDue(batch)
         continue
@@ -393,14 +395,14 @@ loop: while true {
         filled -= consumed
     }
     writeBatch(&output)
-    if let batch = worker.closeBatchIfDue() {
+    if phase == .live, let batch = worker.closeBatchIfDue() {
         publish(batch)
         snapshotIfDue(batch)
     }
     sendStats(force: false)
 }
 // The host closed the link (shutdown): commit what was sequenced since the last batch.
-if let batch = worker.closeBatchIfDue(force: true) { publish(batch) }
+if phase == .live, let batch = worker.closeBatchIfDue(force: true) { publish(batch) }
 sendStats(force: true)
 
 let c = worker.counters

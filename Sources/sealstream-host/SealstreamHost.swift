@@ -207,7 +207,18 @@ struct Replay: ParsableCommand {
     @Option(name: .long, help: "PCR the worker measures its start into: 23 (default) or 16.")
     var measurementPcr: Int = 23
 
+    @Option(name: .long, help: "Start from DATA/snapshots/<N>.snap (N: its record sequence) or 'genesis' (default).")
+    var fromSnapshot: String = "genesis"
+
     func run() throws {
+        let snapshot: UInt64?
+        if fromSnapshot == "genesis" {
+            snapshot = nil
+        } else if let n = UInt64(fromSnapshot), n > 0 {
+            snapshot = n
+        } else {
+            throw ValidationError("--from-snapshot takes a record sequence N or 'genesis'")
+        }
         let enclavePath = enclave ?? Run.siblingExecutable("sealstream-enclave")
         guard FileManager.default.isExecutableFile(atPath: enclavePath) else {
             throw ValidationError("enclave executable not found at \(enclavePath); pass --enclave PATH")
@@ -222,7 +233,9 @@ struct Replay: ParsableCommand {
         var lastShown = -1
         let verdict: ReplayVerdict
         do {
-            verdict = try JournalReplayRunner.run(dataDirectory: dataDir, enclave: enclavePath, arguments: arguments) { fed, total in
+            verdict = try JournalReplayRunner.run(
+                dataDirectory: dataDir, enclave: enclavePath, arguments: arguments, fromSnapshot: snapshot
+            ) { fed, total in
                 guard tty, total > 0 else { return }
                 let percent = fed * 100 / total
                 guard percent != lastShown else { return }
