@@ -184,9 +184,12 @@ public final class HostService: Service, @unchecked Sendable {
             "enclave_crashes": "\(metrics.enclaveCrashes.load(ordering: .relaxed))",
         ])
         journal.stop()
+        // Read before the loop shuts down: a task submitted to a loop that has shut down
+        // is dropped and its future never completes (the host then never exits).
+        let fatal = try await loop.submit({ supervisor.fatal }).get()
         try await httpGroup.shutdownGracefully()
         try await group.shutdownGracefully()
-        if let fatal = try await loop.submit({ supervisor.fatal }).get() { throw fatal }
+        if let fatal { throw fatal }
     }
 
     /// Scans `DATA/journal/`, cutting a torn tail (logged and counted), and opens it.

@@ -45,6 +45,9 @@ public enum JournalReplayRunner {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: enclave)
         process.arguments = arguments + ["--replay"]
+        // As `run` starts it: nothing of the caller's environment crosses into the worker
+        // (which refuses variables its measurement does not cover).
+        process.environment = [:]
         let input = Pipe()
         let output = Pipe()
         process.standardInput = input

@@ -41,6 +41,13 @@ enum Binaries {
     }
 }
 
+/// A host that never listened: its log, and its exit status if it exited.
+struct HostStartFailure: Error, CustomStringConvertible {
+    let log: String
+    let status: Int32?
+    var description: String { "host did not start (exit \(status.map(String.init) ?? "none")); log:\n\(log)" }
+}
+
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
@@ -55,13 +62,16 @@ final class HostProcess: @unchecked Sendable {
     let logURL: URL
     private(set) var address = ""
 
-    init(label: String, venueConfig: String? = nil, extraArguments: [String] = []) throws {
+    /// `dataDirectory`: run on another host's data (a restart), else a fresh one.
+    init(label: String, venueConfig: String? = nil, extraArguments: [String] = [], dataDirectory: URL? = nil) throws {
         workDirectory = try makeScratchDirectory(label)
-        dataDirectory = workDirectory.appendingPathComponent("data")
+        self.dataDirectory = dataDirectory ?? workDirectory.appendingPathComponent("data")
+        // The previous host's address is not this one's.
+        try? FileManager.default.removeItem(at: self.dataDirectory.appendingPathComponent("host.json"))
         logURL = workDirectory.appendingPathComponent("host.log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: try Binaries.path("sealstream-host"))
-        process.arguments = ["run", "--data-dir", dataDirectory.path, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+        process.arguments = ["run", "--data-dir", self.dataDirectory.path, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
                              "--config", venueConfig ?? Binaries.venueConfig] + extraArguments
         let log = try FileHandle(forWritingTo: logURL)
         process.standardError = log
@@ -78,7 +88,7 @@ final class HostProcess: @unchecked Sendable {
         }
         let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
         process.terminate()
-        throw TestFailure("host did not start; log:\n\(text)")
+        throw HostStartFailure(log: text, status: process.isRunning ? nil : process.terminationStatus)
     }
 
     var pid: pid_t { process.processIdentifier }
