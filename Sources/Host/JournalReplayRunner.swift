@@ -15,9 +15,12 @@ public enum JournalReplayRunner {
     /// `fromSnapshot`: start from `DATA/snapshots/<n>.snap` (docs/DURABILITY.md §6.7)
     /// instead of genesis: the snapshot goes first, then the journal from its record `n`,
     /// and `replayEnd` names the last header the snapshot includes (P = its batch index).
+    /// `environment`: the worker's (empty by default, as `run` starts it: the worker refuses
+    /// variables its measurement does not cover); nil passes this process's on (a test's
+    /// stand-in worker).
     public static func run(
         dataDirectory: String, enclave: String, arguments: [String], fromSnapshot: UInt64? = nil,
-        progress: ((Int, Int) -> Void)? = nil
+        environment: [String: String]? = [:], progress: ((Int, Int) -> Void)? = nil
     ) throws -> ReplayVerdict {
         signal(SIGPIPE, SIG_IGN)
         let directory = dataDirectory + "/journal"
@@ -45,9 +48,7 @@ public enum JournalReplayRunner {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: enclave)
         process.arguments = arguments + ["--replay"]
-        // As `run` starts it: nothing of the caller's environment crosses into the worker
-        // (which refuses variables its measurement does not cover).
-        process.environment = [:]
+        if let environment { process.environment = environment }
         let input = Pipe()
         let output = Pipe()
         process.standardInput = input
