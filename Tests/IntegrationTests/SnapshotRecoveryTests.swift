@@ -121,3 +121,61 @@ struct SnapshotRecoveryTests {
         #expect(try Self.replay(data, from: "genesis").status == 0)
     }
 }
+
+/// The rollback attack through a snapshot in `software` mode (docs/DURABILITY.md §5,
+/// §6.7): an older snapshot with the journal cut back to it. With the published outputs
+/// left in place the header check refuses it; with the outputs cut back too nothing
+/// refuses it, and the worker signs a second, different header for an index it already
+/// signed (what verifiers detect, and the TPM counter prevents in TPM modes).
+@Suite("Snapshot rollback in software mode", .serialized)
+struct SnapshotRollbackTests {
+    @Test func anOlderSnapshotWithACutJournalIsOnlyCaughtByTheOutputsInSoftwareMode() throws {
+        let first = try SnapshotRecoveryTests.crashedHost()
+        let data = first.dataDirectory
+        let names = SnapshotRecoveryTests.snapshots(data)
+        try #require(names.count == 2)
+        let older = try SnapshotHeader.parse(try [UInt8](Data(contentsOf: data.appendingPathComponent("snapshots/" + names[0]))))
+        // Cut the journal back to the older snapshot's record.
+        let journalDir = data.appendingPathComponent("journal")
+        let segments = try FileManager.default.contentsOfDirectory(atPath: journalDir.path).sorted()
+        try #require(segments.count == 1)
+        let segment = journalDir.appendingPathComponent(segments[0])
+        let bytes = try [UInt8](Data(contentsOf: segment))
+        var offset = 0
+        for _ in 0..<older.recordSequence {
+            offset += Int(bytes[offset + 4]) << 24 | Int(bytes[offset + 5]) << 16 | Int(bytes[offset + 6]) << 8 | Int(bytes[offset + 7])
+        }
+        try Data(bytes[0..<offset]).write(to: segment)
+        try FileManager.default.removeItem(at: data.appendingPathComponent("snapshots/" + names[1]))
+
+        // The outputs still name later batches: refused (reason 3), the host stops.
+        do {
+            let host = try HostProcess(label: "rollback-outputs", dataDirectory: data)
+            Issue.record("the host started on a rolled-back journal: \(host.log)")
+        } catch let failure as HostStartFailure {
+            #expect(failure.status != nil && failure.status != 0)
+            #expect(failure.log.contains("differs from the published one"), "\(failure.log)")
+        }
+
+        // The outputs cut back to the snapshot too: software mode accepts it.
+        let batches = data.appendingPathComponent("outputs/batches.jsonl")
+        let lines = try String(contentsOf: batches, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let original = String(lines[Int(older.batchIndex)])
+        try (lines[0..<Int(older.batchIndex)].joined(separator: "\n") + "\n").write(to: batches, atomically: true, encoding: .utf8)
+        let host = try HostProcess(label: "rollback-accepted", dataDirectory: data)
+        #expect(SnapshotRecoveryTests.waitFor(30) { !SnapshotRecoveryTests.events(host, "enclave_recovered").isEmpty })
+        #expect(SnapshotRecoveryTests.events(host, "enclave_recovered").last?["last_record"] == String(older.recordSequence))
+        try SnapshotRecoveryTests.load(host, seconds: 1)
+        #expect(host.stop() == 0)
+        let again = try String(contentsOf: batches, encoding: .utf8).split(separator: "\n")
+        try #require(again.count > Int(older.batchIndex))
+        let reissued = String(again[Int(older.batchIndex)])
+        // Same index, same signer, different header: the equivocation §5 describes.
+        func field(_ line: String, _ name: String) -> String? {
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?[name].map { "\($0)" }
+        }
+        #expect(field(reissued, "batchIndex") == field(original, "batchIndex"))
+        #expect(field(reissued, "signer") == field(original, "signer"))
+        #expect(field(reissued, "headerHash") != field(original, "headerHash"))
+    }
+}
