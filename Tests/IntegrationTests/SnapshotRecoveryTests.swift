@@ -14,10 +14,10 @@ import Testing
 struct SnapshotRecoveryTests {
     static let venue = Binaries.venueConfig
 
-    static func load(_ host: HostProcess, seconds: Double) throws {
+    static func load(_ host: HostProcess, seconds: Double, policy: [String]? = nil) throws {
         let run = try runCommand(try Binaries.path("sealstream-client"), [
             "load", "--host", host.address, "--rate", "2000", "--duration", String(seconds), "--sessions", "2",
-        ] + Binaries.softwarePolicyArguments(in: host.workDirectory))
+        ] + (try policy ?? Binaries.softwarePolicyArguments(in: host.workDirectory)))
         #expect(run.status == 0, "\(run.stderr)")
     }
 
@@ -49,9 +49,9 @@ struct SnapshotRecoveryTests {
     /// Runs a host under load until it holds two snapshots, kills its worker, and checks
     /// the restart recovered from the newest one. Returns the stopped host (its data
     /// directory lives as long as it does).
-    static func crashedHost() throws -> HostProcess {
-        let host = try HostProcess(label: "snapshots", extraArguments: ["--snapshot-every-events", "1000"])
-        try load(host, seconds: 3)
+    static func crashedHost(extraArguments: [String] = [], policy: [String]? = nil) throws -> HostProcess {
+        let host = try HostProcess(label: "snapshots", extraArguments: ["--snapshot-every-events", "1000"] + extraArguments)
+        try load(host, seconds: 3, policy: policy)
         #expect(waitFor(10) { snapshots(host.dataDirectory).count == 2 }, "\(host.log)")
         let pid = host.enclavePid
         #expect(pid > 0 && kill(pid, SIGKILL) == 0)
@@ -65,7 +65,7 @@ struct SnapshotRecoveryTests {
         let lastRecord = UInt64(recovered["last_record"] ?? "") ?? 0
         #expect(record > 0 && lastRecord >= record, "\(recovered)")
         #expect(UInt64(recovered["records_replayed"] ?? "") == lastRecord &- record)
-        try load(host, seconds: 1)
+        try load(host, seconds: 1, policy: policy)
         #expect(host.stop() == 0)
         return host
     }
@@ -129,9 +129,9 @@ struct SnapshotRecoveryTests {
 /// signed (what verifiers detect, and the TPM counter prevents in TPM modes).
 @Suite("Snapshot rollback in software mode", .serialized)
 struct SnapshotRollbackTests {
-    @Test func anOlderSnapshotWithACutJournalIsOnlyCaughtByTheOutputsInSoftwareMode() throws {
-        let first = try SnapshotRecoveryTests.crashedHost()
-        let data = first.dataDirectory
+    /// Cuts the journal of `data` back to its older snapshot's record and removes the newer
+    /// snapshot; returns the older snapshot's header.
+    static func rollBack(_ data: URL) throws -> SnapshotHeader {
         let names = SnapshotRecoveryTests.snapshots(data)
         try #require(names.count == 2)
         let older = try SnapshotHeader.parse(try [UInt8](Data(contentsOf: data.appendingPathComponent("snapshots/" + names[0]))))
@@ -147,6 +147,21 @@ struct SnapshotRollbackTests {
         }
         try Data(bytes[0..<offset]).write(to: segment)
         try FileManager.default.removeItem(at: data.appendingPathComponent("snapshots/" + names[1]))
+        return older
+    }
+
+    /// Cuts `outputs/batches.jsonl` back to the first `count` headers; returns the next one.
+    static func cutOutputs(_ data: URL, to count: Int) throws -> String {
+        let batches = data.appendingPathComponent("outputs/batches.jsonl")
+        let lines = try String(contentsOf: batches, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        try (lines[0..<count].joined(separator: "\n") + "\n").write(to: batches, atomically: true, encoding: .utf8)
+        return String(lines[count])
+    }
+
+    @Test func anOlderSnapshotWithACutJournalIsOnlyCaughtByTheOutputsInSoftwareMode() throws {
+        let first = try SnapshotRecoveryTests.crashedHost()
+        let data = first.dataDirectory
+        let older = try Self.rollBack(data)
 
         // The outputs still name later batches: refused (reason 3), the host stops.
         do {
@@ -159,9 +174,7 @@ struct SnapshotRollbackTests {
 
         // The outputs cut back to the snapshot too: software mode accepts it.
         let batches = data.appendingPathComponent("outputs/batches.jsonl")
-        let lines = try String(contentsOf: batches, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
-        let original = String(lines[Int(older.batchIndex)])
-        try (lines[0..<Int(older.batchIndex)].joined(separator: "\n") + "\n").write(to: batches, atomically: true, encoding: .utf8)
+        let original = try Self.cutOutputs(data, to: Int(older.batchIndex))
         let host = try HostProcess(label: "rollback-accepted", dataDirectory: data)
         #expect(SnapshotRecoveryTests.waitFor(30) { !SnapshotRecoveryTests.events(host, "enclave_recovered").isEmpty })
         #expect(SnapshotRecoveryTests.events(host, "enclave_recovered").last?["last_record"] == String(older.recordSequence))
@@ -177,5 +190,43 @@ struct SnapshotRollbackTests {
         #expect(field(reissued, "batchIndex") == field(original, "batchIndex"))
         #expect(field(reissued, "signer") == field(original, "signer"))
         #expect(field(reissued, "headerHash") != field(original, "headerHash"))
+    }
+}
+
+/// The same attack in `swtpm` mode: the TPM NV counter refuses it (reason 4), outputs cut
+/// back or not (docs/DURABILITY.md §5, §6.7).
+@Suite("Snapshot rollback in swtpm mode", .serialized)
+struct SnapshotRollbackTPMTests {
+    @Test func anOlderSnapshotWithACutJournalAndOutputsIsRefusedByTheCounter() throws {
+        let dir = try makeScratchDirectory("snapshot-rollback-tpm")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let script = Binaries.packageRoot.appendingPathComponent("scripts/swtpm.sh").path
+        let tpmDir = dir.appendingPathComponent("tpm").path
+        let started = try runCommand("/usr/bin/env", ["SWTPM_TRANSPORT=unix", "bash", script, "start", tpmDir])
+        try #require(started.status == 0, "swtpm did not start: \(started.stderr)")
+        defer { _ = try? runCommand("/usr/bin/env", ["bash", script, "stop", tpmDir]) }
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(started.stdout.utf8)) as? [String: Any])
+        let tcti = try #require(info["tcti"] as? String)
+        let roots = try #require(info["ekRoots"] as? String)
+        let policy = dir.appendingPathComponent("policy.json").path
+        let measured = try runCommand(try Binaries.path("attestation"), [
+            "measure", "--enclave", try Binaries.path("sealstream-enclave"), "--config", Binaries.venueConfig,
+            "--allow-mode", "swtpm", "--swtpm-ek-root", roots, "--policy-out", policy])
+        try #require(measured.status == 0, "\(measured.stderr)")
+
+        let tpmArguments = ["--attestation", "swtpm", "--tcti", tcti]
+        let first = try SnapshotRecoveryTests.crashedHost(
+            extraArguments: tpmArguments, policy: ["--policy", policy, "--allow-simulated"])
+        let data = first.dataDirectory
+        let older = try SnapshotRollbackTests.rollBack(data)
+        _ = try SnapshotRollbackTests.cutOutputs(data, to: Int(older.batchIndex))
+        do {
+            let host = try HostProcess(label: "rollback-tpm", extraArguments: tpmArguments, dataDirectory: data)
+            Issue.record("the host started on a rolled-back snapshot and journal: \(host.log)")
+        } catch let failure as HostStartFailure {
+            #expect(failure.status != nil && failure.status != 0)
+            #expect(failure.log.contains("rejected journal record \(older.recordSequence)") && failure.log.contains("rollback"),
+                    "\(failure.log)")
+        }
     }
 }
