@@ -89,6 +89,11 @@ struct Run: AsyncParsableCommand {
         guard measurementPcr == 16 || measurementPcr == 23 else {
             throw ValidationError("--measurement-pcr must be 16 or 23 (resettable PCRs)")
         }
+        guard snapshotEveryEvents != 0, snapshotEverySeconds != 0,
+              (snapshotEverySeconds ?? 0) <= UInt64.max / 1_000_000_000
+        else {
+            throw ValidationError("--snapshot-every-events and --snapshot-every-seconds take positive counts")
+        }
         guard commitments == "on" || commitments == "off" else {
             throw ValidationError("--commitments must be on or off")
         }

@@ -61,17 +61,22 @@ final class HostProcess: @unchecked Sendable {
     let dataDirectory: URL
     let logURL: URL
     private(set) var address = ""
+    /// Leave the work directory in place at deinit (a later host reuses it); the test
+    /// removes it.
+    var keepsWorkDirectory = false
 
-    /// `dataDirectory`: run on another host's data (a restart), else a fresh one.
-    init(label: String, venueConfig: String? = nil, extraArguments: [String] = [], dataDirectory: URL? = nil) throws {
-        workDirectory = try makeScratchDirectory(label)
-        self.dataDirectory = dataDirectory ?? workDirectory.appendingPathComponent("data")
-        // The previous host's address is not this one's.
-        try? FileManager.default.removeItem(at: self.dataDirectory.appendingPathComponent("host.json"))
-        logURL = workDirectory.appendingPathComponent("host.log")
+    /// `workDirectory`: reuse one (and its data directory) to restart a host on the same
+    /// data; a fresh scratch directory when nil.
+    init(label: String, venueConfig: String? = nil, extraArguments: [String] = [], workDirectory reuse: URL? = nil) throws {
+        workDirectory = try reuse ?? makeScratchDirectory(label)
+        keepsWorkDirectory = reuse != nil
+        dataDirectory = workDirectory.appendingPathComponent("data")
+        // The previous host's host.json names its ports until the new host removes it.
+        try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("host.json"))
+        logURL = workDirectory.appendingPathComponent(reuse == nil ? "host.log" : "host-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: try Binaries.path("sealstream-host"))
-        process.arguments = ["run", "--data-dir", self.dataDirectory.path, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+        process.arguments = ["run", "--data-dir", dataDirectory.path, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
                              "--config", venueConfig ?? Binaries.venueConfig] + extraArguments
         let log = try FileHandle(forWritingTo: logURL)
         process.standardError = log
@@ -138,7 +143,7 @@ final class HostProcess: @unchecked Sendable {
 
     deinit {
         if process.isRunning { kill(pid, SIGKILL); process.waitUntilExit() }
-        try? FileManager.default.removeItem(at: workDirectory)
+        if !keepsWorkDirectory { try? FileManager.default.removeItem(at: workDirectory) }
     }
 }
 

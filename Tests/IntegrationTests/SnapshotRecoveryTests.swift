@@ -99,7 +99,7 @@ struct SnapshotRecoveryTests {
         }
         // The newest does not open: the next worker gets the older one.
         try flip(names[1])
-        let second = try HostProcess(label: "snapshots-tampered", dataDirectory: data)
+        let second = try HostProcess(label: "snapshots-tampered", workDirectory: first.workDirectory)
         #expect(Self.waitFor(30) { !Self.events(second, "enclave_recovered").isEmpty }, "\(second.log)")
         let refused = Self.events(second, "snapshot_rejected")
         #expect(refused.count == 1 && refused.first?["file"] == names[1] && refused.first?["reason"] == "doesNotOpen",
@@ -109,7 +109,7 @@ struct SnapshotRecoveryTests {
         #expect(second.metric("sealstream_host_snapshots_rejected_total") == 1)
         // Both refused: from genesis, said so in the log.
         try flip(names[0])
-        let third = try HostProcess(label: "snapshots-genesis", dataDirectory: data)
+        let third = try HostProcess(label: "snapshots-genesis", workDirectory: first.workDirectory)
         #expect(Self.waitFor(40) { !Self.events(third, "enclave_recovered").isEmpty }, "\(third.log)")
         #expect(Self.events(third, "snapshot_rejected").count == 2)
         #expect(!Self.events(third, "snapshot_fallback_genesis").isEmpty)
@@ -165,7 +165,7 @@ struct SnapshotRollbackTests {
 
         // The outputs still name later batches: refused (reason 3), the host stops.
         do {
-            let host = try HostProcess(label: "rollback-outputs", dataDirectory: data)
+            let host = try HostProcess(label: "rollback-outputs", workDirectory: first.workDirectory)
             Issue.record("the host started on a rolled-back journal: \(host.log)")
         } catch let failure as HostStartFailure {
             #expect(failure.status != nil && failure.status != 0)
@@ -175,7 +175,7 @@ struct SnapshotRollbackTests {
         // The outputs cut back to the snapshot too: software mode accepts it.
         let batches = data.appendingPathComponent("outputs/batches.jsonl")
         let original = try Self.cutOutputs(data, to: Int(older.batchIndex))
-        let host = try HostProcess(label: "rollback-accepted", dataDirectory: data)
+        let host = try HostProcess(label: "rollback-accepted", workDirectory: first.workDirectory)
         #expect(SnapshotRecoveryTests.waitFor(30) { !SnapshotRecoveryTests.events(host, "enclave_recovered").isEmpty })
         #expect(SnapshotRecoveryTests.events(host, "enclave_recovered").last?["last_record"] == String(older.recordSequence))
         try SnapshotRecoveryTests.load(host, seconds: 1)
@@ -221,7 +221,7 @@ struct SnapshotRollbackTPMTests {
         let older = try SnapshotRollbackTests.rollBack(data)
         _ = try SnapshotRollbackTests.cutOutputs(data, to: Int(older.batchIndex))
         do {
-            let host = try HostProcess(label: "rollback-tpm", extraArguments: tpmArguments, dataDirectory: data)
+            let host = try HostProcess(label: "rollback-tpm", extraArguments: tpmArguments, workDirectory: first.workDirectory)
             Issue.record("the host started on a rolled-back snapshot and journal: \(host.log)")
         } catch let failure as HostStartFailure {
             #expect(failure.status != nil && failure.status != 0)
