@@ -39,6 +39,21 @@ struct DedupeMemory {
 
     var count: Int { entries.count }
 
+    /// The live entries in sequencing order (the queue from its head, without entries a
+    /// newer sequencing of the same key replaced): what a snapshot keeps
+    /// (docs/DURABILITY.md §6.5). Restoring them gives a memory that answers and evicts
+    /// exactly as this one.
+    var liveEntries: [(key: Key, original: Original)] {
+        queue[head...].filter { entries[$0.key] == $0.original }
+    }
+
+    /// A memory holding `live` (in sequencing order, as `liveEntries` gives them).
+    init(window: UInt64, live: [(key: Key, original: Original)]) {
+        self.window = window
+        queue = live
+        for e in live { entries[e.key] = e.original }
+    }
+
     /// The original of `key` if it was sequenced less than `window` before `now`.
     func original(of key: Key, now: UInt64) -> Original? {
         guard let o = entries[key], now &- o.enclaveTime < window else { return nil }

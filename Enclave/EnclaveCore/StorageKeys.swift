@@ -11,10 +11,13 @@ public struct StorageKeys: Sendable {
     public let sessionKey: KXKeyPair
     /// XChaCha20-Poly1305 key of the journal records.
     public let journalKey: SecretBytes
+    /// XChaCha20-Poly1305 key of the sealed snapshots (docs/DURABILITY.md §6.3).
+    public let snapshotKey: SecretBytes
 
     /// Derives every key from `storageKey` (32 bytes).
     public init(storageKey: SecretBytes) throws(SealCryptoError) {
         journalKey = JournalCipher.deriveKey(storageKey: storageKey)
+        snapshotKey = SnapshotSealer.deriveKey(storageKey: storageKey)
         sessionKey = try KXKeyPair(secretKey: Self.derive("sealstream/v1/session-key", storageKey))
         signer = try Self.signer(storageKey)
     }

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import Commitments
 import Engine
 import Journal
@@ -25,6 +30,16 @@ extension Worker {
             throw JournalRejected(recordSequence: Self.sequenceField(bytes) ?? 1, reason: .doesNotOpen)
         }
         var offset = 0
+        if let anchor = replay.anchor {
+            // The snapshot's own record comes first: it must be the record the sealed
+            // header names, byte for byte (its hash), or the snapshot is not of this journal.
+            let length = bytes.count >= 8 ? Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))) : 0
+            guard length >= 16, length <= bytes.count, Self.sequenceField(bytes) == anchor.sequence,
+                  SHA256.hash(UnsafeRawBufferPointer(rebasing: bytes[0..<length])) == anchor.hash
+            else { throw JournalRejected(recordSequence: anchor.sequence, reason: .doesNotOpen) }
+            replay.anchor = nil
+            offset = length
+        }
         while offset < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             let record: (kind: JournalFrame.Kind, payload: [UInt8], length: Int)
@@ -63,19 +78,36 @@ extension Worker {
                 throw JournalRejected(recordSequence: lastSequence, reason: .rollback)
             }
         }
+        if let anchor = replay.anchor {
+            // A snapshot was loaded but its own record never came: the journal ends before it.
+            throw JournalRejected(recordSequence: anchor.sequence, reason: .outOfSequence)
+        }
         let closed = replay.closed
         let p = end.published
-        if p > 0 {
-            guard p <= UInt64(closed.count), closed[Int(p - 1)].headerLine.dropLast() == end.lastHeaderLine[...] else {
+        let first = replay.firstIndex
+        if p > first {
+            guard p - first <= UInt64(closed.count), closed[Int(p - 1 - first)].headerLine.dropLast() == end.lastHeaderLine[...] else {
                 throw JournalRejected(recordSequence: lastSequence, reason: .headerMismatch)
             }
+        } else if p > 0 || first > 0 {
+            // Header P − 1 precedes the snapshot: only the snapshot's last header can be
+            // matched (by its hash), and every header the snapshot includes must be published.
+            guard p == first, let hash = replay.snapshotHeaderHash,
+                  Self.headerHash(ofLine: end.lastHeaderLine) == hash.hex
+            else { throw JournalRejected(recordSequence: lastSequence, reason: .headerMismatch) }
         }
         let recovered = Recovered(
             recordsReplayed: replay.recordsReplayed, lastRecordSequence: lastSequence, lastGlobalSequence: globalSequence,
             batchesClosed: batchesClosed)
-        let republish = publishAll ? closed : Array(closed[min(Int(p), closed.count)...])
+        let republish = publishAll ? closed : Array(closed[min(Int(p - min(p, first)), closed.count)...])
         replay = ReplayProgress()
         return ReplayOutcome(recovered: recovered, republish: republish)
+    }
+
+    /// The `headerHash` of a published header line (docs/COMMITMENTS.md), nil when the line
+    /// does not decode.
+    static func headerHash(ofLine line: [UInt8]) -> String? {
+        (try? JSONDecoder().decode(BatchRecord.self, from: Data(line)))?.headerHash
     }
 
     /// The record sequence field of what may be a record, if there are enough bytes.
@@ -141,6 +173,7 @@ extension Worker {
         replay.lastTime = close.closeTime
         lastTime = max(lastTime, close.closeTime)
         replay.lastCounter = close.counter
+        lastCloseCounter = close.counter
         replay.closed.append(closeBatch(now: close.closeTime))
         return true
     }
@@ -153,6 +186,16 @@ struct ReplayProgress {
     var lastCounter: UInt64 = 0
     /// Time stamp of the last record replayed, Unix ns: recorded times never decrease.
     var lastTime: UInt64 = 0
-    /// Batches closed during replay, index i at position i (replay starts at genesis).
+    /// Batches closed during replay, index `firstIndex + i` at position i.
     var closed: [ClosedBatch] = []
+    /// The batch index replay started at: 0 from genesis, the snapshot's batch index
+    /// after one (docs/DURABILITY.md §6.7).
+    var firstIndex: UInt64 = 0
+    /// After a snapshot: the hash of header `firstIndex − 1`, the last one it includes.
+    var snapshotHeaderHash: Hash32?
+    /// After a snapshot, until the first record arrives: the snapshot's own record (its
+    /// sequence and hash), which the host sends first and the worker checks, not applies.
+    var anchor: (sequence: UInt64, hash: [UInt8])?
+    /// A snapshot file arriving in `snapshotData` messages.
+    var snapshotFile: [UInt8] = []
 }

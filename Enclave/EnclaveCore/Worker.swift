@@ -61,6 +61,10 @@ public final class Worker<E: MatchingEngine> {
     public let counter: (any MonotonicCounter)?
     /// Bookkeeping of a replay in progress (docs/DURABILITY.md §4).
     var replay = ReplayProgress()
+    /// The counter value in the last close record sealed or replayed (0 without one).
+    var lastCloseCounter: UInt64 = 0
+    /// Seals and opens snapshots (docs/DURABILITY.md §6); nil without a storage key.
+    let snapshotSealer: SnapshotSealer?
     /// Staleness limit per market, ns.
     private let stalenessLimit: [UInt32: UInt64]
 
@@ -83,9 +87,10 @@ public final class Worker<E: MatchingEngine> {
     /// the TPM's NV counter in TPM modes.
     public init(
         identity: EnclaveIdentity, engine: E, maxSessions: Int = 100_000, maxSessionsPerRoute: Int = 256,
-        commitments: Bool = true, journalKey: SecretBytes? = nil, counter: (any MonotonicCounter)? = nil,
-        clock: @escaping () -> UInt64
+        commitments: Bool = true, journalKey: SecretBytes? = nil, snapshotKey: SecretBytes? = nil,
+        counter: (any MonotonicCounter)? = nil, clock: @escaping () -> UInt64
     ) throws {
+        snapshotSealer = snapshotKey.map { SnapshotSealer(key: $0) }
         journal = journalKey.map { JournalCipher(key: $0) }
         journalOut.reserveCapacity(journalKey == nil ? 0 : 1 << 20)
         self.counter = counter
@@ -305,6 +310,7 @@ public final class Worker<E: MatchingEngine> {
                 value = v
             }
             appendCloseRecord(batchIndex: committer!.batchIndex, closeTime: now, counter: value)
+            lastCloseCounter = value
         }
         return closeBatch(now: now)
     }

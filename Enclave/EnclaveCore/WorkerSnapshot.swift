@@ -17,11 +17,25 @@ public struct WorkerState: Equatable, Sendable {
     public var depositIDs: [UInt64]
     /// Latest accepted publish time per (market, publisher key), by market then key bytes.
     public var lastPublishTimes: [(market: UInt32, publisher: [UInt8], time: UInt64)]
+    /// The counter value (relative to the epoch's base) in the last batch close record
+    /// sealed before the snapshot; 0 in software mode (docs/DURABILITY.md §5, §6.5).
+    public var lastCounter: UInt64
+    /// The duplicate memory's live entries in sequencing order (§7).
+    var dedupe: [(key: DedupeMemory.Key, original: DedupeMemory.Original)]
 
     public init(globalSequence: UInt64, lastTime: UInt64, accountKeys: [UInt64: Ed25519PublicKey], depositIDs: Set<UInt64>,
-                lastPublishTime: [UInt32: [[UInt8]: UInt64]]) {
+                lastPublishTime: [UInt32: [[UInt8]: UInt64]], lastCounter: UInt64 = 0) {
+        self.init(globalSequence: globalSequence, lastTime: lastTime, accountKeys: accountKeys, depositIDs: depositIDs,
+                  lastPublishTime: lastPublishTime, lastCounter: lastCounter, dedupe: [])
+    }
+
+    init(globalSequence: UInt64, lastTime: UInt64, accountKeys: [UInt64: Ed25519PublicKey], depositIDs: Set<UInt64>,
+         lastPublishTime: [UInt32: [[UInt8]: UInt64]], lastCounter: UInt64,
+         dedupe: [(key: DedupeMemory.Key, original: DedupeMemory.Original)]) {
         self.globalSequence = globalSequence
         self.lastTime = lastTime
+        self.lastCounter = lastCounter
+        self.dedupe = dedupe
         self.accountKeys = accountKeys.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         self.depositIDs = depositIDs.sorted()
         self.lastPublishTimes = lastPublishTime.flatMap { market, times in times.map { (market, $0.key, $0.value) } }
@@ -41,6 +55,8 @@ public struct WorkerState: Equatable, Sendable {
         a.globalSequence == b.globalSequence && a.lastTime == b.lastTime && a.depositIDs == b.depositIDs
             && a.accountKeys.elementsEqual(b.accountKeys) { $0.account == $1.account && $0.key == $1.key }
             && a.lastPublishTimes.elementsEqual(b.lastPublishTimes) { $0.market == $1.market && $0.publisher == $1.publisher && $0.time == $1.time }
+            && a.lastCounter == b.lastCounter
+            && a.dedupe.elementsEqual(b.dedupe) { $0.key == $1.key && $0.original == $1.original }
     }
 
     public func write(into w: inout ByteWriter) {
@@ -59,6 +75,17 @@ public struct WorkerState: Equatable, Sendable {
             w.write(UInt32(t.publisher.count))
             w.write(bytes: t.publisher)
             w.write(t.time)
+        }
+        w.write(lastCounter)
+        w.write(UInt32(dedupe.count))
+        for e in dedupe {
+            w.write(e.key.account)
+            w.write(e.key.kind)
+            let id = e.key.clientOrderID.bytes
+            w.write(UInt8(id.count))
+            w.write(bytes: id)
+            w.write(e.original.globalSequence)
+            w.write(e.original.enclaveTime)
         }
     }
 
@@ -90,6 +117,21 @@ public struct WorkerState: Equatable, Sendable {
                 throw .malformed("publish times out of order")
             }
             lastPublishTimes.append(entry)
+        }
+        lastCounter = try r.u64()
+        dedupe = []
+        for _ in 0..<(try r.count(minBytes: 27, "duplicate memory")) {
+            let account = try r.u64()
+            let kind = try r.u8()
+            let idBytes = try r.bytes(Int(try r.u8()))
+            guard kind == OrderRequest.Kind.newOrder.rawValue || kind == OrderRequest.Kind.withdraw.rawValue,
+                  let id = try? ClientOrderID(bytes: idBytes)
+            else { throw .malformed("duplicate memory entry of \(account)") }
+            let original = DedupeMemory.Original(globalSequence: try r.u64(), enclaveTime: try r.u64())
+            guard dedupe.last.map({ $0.original.globalSequence < original.globalSequence }) ?? true else {
+                throw .malformed("duplicate memory out of order")
+            }
+            dedupe.append((DedupeMemory.Key(account: account, kind: kind, clientOrderID: id), original))
         }
     }
 }

@@ -7,7 +7,9 @@ import CEnclaveSys
 /// Start-up confinement of the worker process, reported honestly in the evidence.
 enum Hardening {
     /// Applies every restriction this platform allows and returns what it observed.
-    static func apply() -> IsolationReport {
+    /// `keep`: a descriptor above stderr the host handed over on purpose (the snapshot
+    /// pipe, docs/DURABILITY.md §6.6); every other one is closed.
+    static func apply(keep: Int32? = nil) -> IsolationReport {
         // Die with the host: an orphaned enclave must not outlive its supervisor.
         _ = ss_set_parent_death_kill()
         // No core dumps and no ptrace attach from same-uid peers.
@@ -16,7 +18,7 @@ enum Hardening {
         _ = ss_set_no_new_privs()
         // A network namespace of our own has only a down loopback: no route anywhere.
         let privateNet = ss_private_network_namespace() == 0
-        closeInheritedDescriptors()
+        closeInheritedDescriptors(keep: keep)
         return IsolationReport(
             dumpable: ss_get_dumpable() != 0,
             noNewPrivileges: ss_get_no_new_privs() == 1,
@@ -25,9 +27,10 @@ enum Hardening {
             openFileDescriptors: openDescriptors().count)
     }
 
-    /// Closes every descriptor above stderr: the worker talks only over stdin/stdout.
-    static func closeInheritedDescriptors() {
-        for fd in openDescriptors() where fd > 2 { close(fd) }
+    /// Closes every descriptor above stderr but `keep`: the worker talks only over
+    /// stdin/stdout (and writes snapshots to `keep`).
+    static func closeInheritedDescriptors(keep: Int32? = nil) {
+        for fd in openDescriptors() where fd > 2 && fd != keep { close(fd) }
     }
 
     static func openDescriptors() -> [Int32] {

@@ -21,10 +21,14 @@ let usage = """
     usage: sealstream-enclave --config FILE [--attestation software|swtpm|tpm] [--tcti CONF]
                               [--storage-key FILE] [--measurement-pcr 16|23] [--max-sessions N]
                               [--commitments on|off] [--replay]
+                              [--snapshot-fd N] [--snapshot-every-events N] [--snapshot-every-nanos N]
     swtpm and tpm modes need --tcti (swtpm:path=SOCKET, or device:/dev/tpmrm0 for tpm).
     The host starts this worker and speaks the link protocol on its stdin/stdout.
     --replay (the audit replay, with --storage-key): replays the journal the host sends,
     publishes every batch header it closes, answers `recovered` and exits 0.
+    --snapshot-fd N (with --storage-key): after a batch close, once --snapshot-every-events
+    events (default 1000000) or --snapshot-every-nanos ns of enclave time (default 600 s)
+    have passed, a forked child writes a sealed snapshot to fd N (docs/DURABILITY.md §6).
     """
 
 // Nothing may run in this process that the measurement does not cover: refuse an
@@ -47,6 +51,9 @@ var tcti: String?
 var storageKeyPath: String?
 var measurementPCR = EnclaveIdentity.defaultMeasurementPCR
 var replayOnly = false
+var snapshotFD: Int32?
+var snapshotEveryEvents: UInt64 = 1_000_000
+var snapshotEveryNanos: UInt64 = 600_000_000_000
 var arguments = CommandLine.arguments.dropFirst()
 while let arg = arguments.popFirst() {
     switch arg {
@@ -73,6 +80,21 @@ while let arg = arguments.popFirst() {
         default: Log.error("bad_arguments", [("reason", "--commitments takes on or off")]); exit(64)
         }
     case "--replay": replayOnly = true
+    case "--snapshot-fd":
+        guard let raw = arguments.popFirst(), let n = Int32(raw), n > 2 else {
+            Log.error("bad_arguments", [("reason", "--snapshot-fd takes a descriptor above 2")]); exit(64)
+        }
+        snapshotFD = n
+    case "--snapshot-every-events":
+        guard let raw = arguments.popFirst(), let n = UInt64(raw), n > 0 else {
+            Log.error("bad_arguments", [("reason", "--snapshot-every-events takes a positive count")]); exit(64)
+        }
+        snapshotEveryEvents = n
+    case "--snapshot-every-nanos":
+        guard let raw = arguments.popFirst(), let n = UInt64(raw), n > 0 else {
+            Log.error("bad_arguments", [("reason", "--snapshot-every-nanos takes a positive count")]); exit(64)
+        }
+        snapshotEveryNanos = n
     case "--help", "-h":
         print(usage); exit(0)
     default:
@@ -85,12 +107,22 @@ guard let configPath else {
 if replayOnly && storageKeyPath == nil {
     Log.error("bad_arguments", [("reason", "--replay needs --storage-key")]); exit(64)
 }
+if snapshotFD != nil && (storageKeyPath == nil || replayOnly) {
+    Log.error("bad_arguments", [("reason", "--snapshot-fd needs --storage-key and is not for --replay")]); exit(64)
+}
 if (mode != .software) != (tcti != nil) {
     Log.error("bad_arguments", [("reason", "--tcti goes with --attestation swtpm or tpm, and only with them")]); exit(64)
 }
 
 signal(SIGPIPE, SIG_IGN)
-let isolationReport = Hardening.apply()
+if let fd = snapshotFD {
+    // Only a pipe: the worker never writes a file or a socket it was handed.
+    var st = stat()
+    guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFIFO else {
+        Log.error("bad_arguments", [("reason", "--snapshot-fd is not an open pipe")]); exit(64)
+    }
+}
+let isolationReport = Hardening.apply(keep: snapshotFD)
 // Both link pipes at 1 MiB (the unprivileged maximum) instead of 64 KiB: a batch's
 // event leaves (about 200 KB at 4,096 events) then go out in one write instead of
 // blocking the worker until the host has read them. Best effort.
@@ -145,7 +177,8 @@ do {
     let counter: (any MonotonicCounter)? = tpm.flatMap { t in storage?.2.map { EpochCounter(t, base: $0) } }
     worker = try Worker(
         identity: identity, engine: try PerpEngine(config: config, accountCommitment: identity.accountCommitment),
-        maxSessions: maxSessions, commitments: commitments, journalKey: keys?.journalKey, counter: counter,
+        maxSessions: maxSessions, commitments: commitments, journalKey: keys?.journalKey,
+        snapshotKey: keys?.snapshotKey, counter: counter,
         clock: realtimeNanos)
 } catch {
     Log.error("startup_failed", [("reason", String(describing: error).filter { $0 != "\"" && $0 != "\\" })])
@@ -244,7 +277,7 @@ func monotonicNanos() -> UInt64 {
 /// Waits until the link is readable or, when a batch is open, until it falls due, so a
 /// quiet venue still gets its batch closed on time.
 @MainActor func waitForInput() {
-    guard let deadline = worker.batchDeadline else { return }
+    guard phase == .live, let deadline = worker.batchDeadline else { return }
     let now = realtimeNanos()
     guard deadline > now else { return }
     var pfd = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
@@ -277,6 +310,8 @@ var phase = Phase.awaitingReplay
     if replayOnly { exit(0) }
     outcome.republish.forEach(publish)
     phase = .live
+    snapshots.lastSequence = worker.globalSequence
+    snapshots.lastTime = realtimeNanos()
 }
 
 /// Tells the host which record the replay stopped at and why, and exits 65.
@@ -288,8 +323,12 @@ func reject(_ rejection: JournalRejected) -> Never {
 
 loop: while true {
     waitForInput()
-    if let batch = worker.closeBatchIfDue() {
+    reapSnapshotChild()
+    // Only a live worker closes batches on its clock: during a replay that spans several
+    // reads, batches close only at the journal's close records.
+    if phase == .live, let batch = worker.closeBatchIfDue() {
         publish(batch)
+        snapshotIfDue(batch)
         continue
     }
     if filled == inbound.count {
@@ -309,16 +348,25 @@ loop: while true {
             while let header = try LinkParser.parseHeader(UnsafeRawBufferPointer(rebasing: raw[consumed..<filled])) {
                 let body = UnsafeRawBufferPointer(rebasing: raw[(consumed + 5)..<(consumed + header.totalLength)])
                 switch header.kind {
+                case .snapshotData:
+                    guard phase == .awaitingReplay, worker.receiveSnapshotData(body) else {
+                        throw WireError.unknownMessageType(header.kind.rawValue)
+                    }
                 case .journalReplay:
                     guard phase != .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
+                    if phase == .awaitingReplay { loadSnapshotIfSent() }
                     phase = .replaying
                     do throws(JournalRejected) { try worker.replayJournal(body) } catch { reject(error) }
                 case .replayEnd:
                     guard phase != .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
+                    if phase == .awaitingReplay { loadSnapshotIfSent() }
                     finishReplay(try ReplayEnd.decode(body: body))
                 case .inboundBatch, .routeClosed:
                     // A client frame before any journal means an empty journal: the same as
                     // `replayEnd` with P = 0 (docs/DURABILITY.md §4). Not in the middle of one.
+                    if phase == .awaitingReplay && worker.hasPendingSnapshot {
+                        throw WireError.unknownMessageType(header.kind.rawValue)
+                    }
                     if phase == .awaitingReplay && !replayOnly { finishReplay(ReplayEnd(published: 0, lastHeaderLine: [])) }
                     guard phase == .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
                     if header.kind == .inboundBatch {
@@ -330,7 +378,7 @@ loop: while true {
                         worker.routeClosed(try r.readUInt32())
                     }
                 case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .journal, .recovered,
-                     .journalRejected:
+                     .journalRejected, .snapshotRejected:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }
                 consumed += header.totalLength
@@ -347,11 +395,14 @@ loop: while true {
         filled -= consumed
     }
     writeBatch(&output)
-    if let batch = worker.closeBatchIfDue() { publish(batch) }
+    if phase == .live, let batch = worker.closeBatchIfDue() {
+        publish(batch)
+        snapshotIfDue(batch)
+    }
     sendStats(force: false)
 }
 // The host closed the link (shutdown): commit what was sequenced since the last batch.
-if let batch = worker.closeBatchIfDue(force: true) { publish(batch) }
+if phase == .live, let batch = worker.closeBatchIfDue(force: true) { publish(batch) }
 sendStats(force: true)
 
 let c = worker.counters

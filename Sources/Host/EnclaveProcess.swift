@@ -9,6 +9,8 @@ struct SpawnedEnclave {
     let readFD: Int32
     /// Host writes the enclave's stdin here.
     let writeFD: Int32
+    /// Host reads the worker's snapshots here (its fd 3), when asked for.
+    var snapshotFD: Int32?
 }
 
 /// Why the host could not start a worker.
@@ -28,13 +30,16 @@ enum EnclaveProcess {
     /// Starts `path` with `arguments`, stdin/stdout on fresh pipes and stderr shared with
     /// the host (the enclave logs JSON lines there). The environment is empty: nothing of
     /// the host's environment crosses into the worker.
-    static func spawn(path: String, arguments: [String]) throws -> SpawnedEnclave {
+    /// With `snapshotPipe` a third pipe's write end is the worker's fd 3, for its
+    /// snapshots (docs/DURABILITY.md §6.6).
+    static func spawn(path: String, arguments: [String], snapshotPipe: Bool = false) throws -> SpawnedEnclave {
         var toEnclave: [Int32] = [0, 0]
         var fromEnclave: [Int32] = [0, 0]
+        var snapshots: [Int32] = [-1, -1]
         guard makePipe(&toEnclave) == 0 else { throw EnclaveSpawnError.pipeFailed(errno: errno) }
-        guard makePipe(&fromEnclave) == 0 else {
+        guard makePipe(&fromEnclave) == 0, !snapshotPipe || makePipe(&snapshots) == 0 else {
             let e = errno
-            close(toEnclave[0]); close(toEnclave[1])
+            for fd in toEnclave + fromEnclave + snapshots where fd > 2 { close(fd) }
             throw EnclaveSpawnError.pipeFailed(errno: e)
         }
         var actions = posix_spawn_file_actions_t()
@@ -43,6 +48,7 @@ enum EnclaveProcess {
         // dup2 clears FD_CLOEXEC on the target, so only fds 0, 1, 2 survive the exec.
         posix_spawn_file_actions_adddup2(&actions, toEnclave[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromEnclave[1], 1)
+        if snapshotPipe { posix_spawn_file_actions_adddup2(&actions, snapshots[1], 3) }
 
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -51,11 +57,14 @@ enum EnclaveProcess {
         let status = posix_spawn(&pid, path, &actions, nil, argv, &envp)
         close(toEnclave[0])
         close(fromEnclave[1])
+        if snapshotPipe { close(snapshots[1]) }
         guard status == 0 else {
             close(toEnclave[1]); close(fromEnclave[0])
+            if snapshotPipe { close(snapshots[0]) }
             throw EnclaveSpawnError.spawnFailed(path: path, errno: status)
         }
-        return SpawnedEnclave(pid: pid, readFD: fromEnclave[0], writeFD: toEnclave[1])
+        return SpawnedEnclave(pid: pid, readFD: fromEnclave[0], writeFD: toEnclave[1],
+                              snapshotFD: snapshotPipe ? snapshots[0] : nil)
     }
 
     /// pipe(2) with both ends close-on-exec. (Only the supervisor spawns, on one thread,

@@ -48,9 +48,10 @@ extension EnclaveSupervisor {
             gate.journaled(upTo: last)
         case .recovered: try receivedRecovered(body, worker: worker)
         case .journalRejected: try receivedJournalRejected(body, worker: worker)
+        case .snapshotRejected: try receivedSnapshotRejected(body, worker: worker)
         case .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves:
             if let message = gate.admit(HeldLinkMessage(kind: kind, body: body, worker: worker)) { try dispatch(message) }
-        case .inboundBatch, .routeClosed, .journalReplay, .replayEnd: throw WireError.unknownMessageType(kind.rawValue)
+        case .inboundBatch, .routeClosed, .journalReplay, .replayEnd, .snapshotData: throw WireError.unknownMessageType(kind.rawValue)
         }
     }
 
@@ -91,17 +92,47 @@ extension EnclaveSupervisor {
         startOutputEpoch(helloJSON.flatMap { try? JSONDecoder().decode(Hello.self, from: Data($0)) })
         let published = publisher.batchCount
         let lastLine = published > 0 ? publisher.batchLines(from: published - 1, limit: 1).first ?? [] : []
-        let names: [JournalSegmentName]
+        var names: [JournalSegmentName]
+        var firstOffset = 0
+        let snapshot = chooseSnapshot(lastRecord: journal.durable.sequence, published: UInt64(published))
         do {
             names = try JournalStore.segmentNames(directory: journal.store.directory)
+            if let snapshot {
+                // The tail starts with the snapshot's own record, which the worker checks
+                // against the sealed header's hash (docs/DURABILITY.md §6.7).
+                let n = snapshot.snapshot.header.recordSequence
+                guard let at = try journal.store.locate(sequence: n) else {
+                    throw JournalStoreError.io(path: "record \(n)", errno: ENOENT)
+                }
+                names = Array(names.drop { $0.fileName != at.segment })
+                firstOffset = at.offset
+            }
         } catch {
             stopFatally(error, worker: worker)
             return
         }
+        snapshotInUse = snapshot?.snapshot
+        if let snapshot {
+            let header = snapshot.snapshot.header
+            logger.info("snapshot_recovery_started", metadata: [
+                "file": "\(snapshot.snapshot.fileName)", "record": "\(header.recordSequence)",
+                "batch_index": "\(header.batchIndex)", "bytes": "\(snapshot.file.count)",
+            ])
+            var offset = 0
+            repeat {
+                let end = min(snapshot.file.count, offset + 1 << 20)
+                var w = ByteWriter(capacity: 8 + end - offset)
+                w.write(UInt64(offset))
+                w.write(bytes: snapshot.file[offset..<end])
+                channel.write(channel.allocator.buffer(bytes: encodeLinkMessage(kind: .snapshotData, body: w.bytes)), promise: nil)
+                offset = end
+            } while offset < snapshot.file.count
+        }
         logger.info("journal_replay_started", metadata: [
             "records": "\(journal.durable.sequence)", "segments": "\(names.count)", "published_batches": "\(published)",
+            "from_record": "\(snapshot.map { $0.snapshot.header.recordSequence } ?? 1)",
         ])
-        feed(names[...], channel: channel, worker: worker, directory: journal.store.directory).whenSuccess {
+        feed(names[...], firstOffset: firstOffset, channel: channel, worker: worker, directory: journal.store.directory).whenSuccess {
             var w = ByteWriter(capacity: 12 + lastLine.count)
             w.write(UInt64(published))
             w.write(UInt32(lastLine.count))
@@ -113,16 +144,16 @@ extension EnclaveSupervisor {
 
     /// Writes each segment's records in `journalReplay` messages of at most 1 MiB of body,
     /// one segment at a time (the next is read once the previous is written).
-    private func feed(_ names: ArraySlice<JournalSegmentName>, channel: Channel, worker: WorkerHandle, directory: String)
-        -> EventLoopFuture<Void>
-    {
+    private func feed(
+        _ names: ArraySlice<JournalSegmentName>, firstOffset: Int = 0, channel: Channel, worker: WorkerHandle, directory: String
+    ) -> EventLoopFuture<Void> {
         guard let name = names.first else { return eventLoop.makeSucceededVoidFuture() }
         guard let data = FileManager.default.contents(atPath: directory + "/" + name.fileName) else {
             stopFatally(JournalStoreError.io(path: directory + "/" + name.fileName, errno: EIO), worker: worker)
             return eventLoop.makeFailedFuture(JournalStoreError.io(path: name.fileName, errno: EIO))
         }
         var last: EventLoopFuture<Void> = eventLoop.makeSucceededVoidFuture()
-        for chunk in Self.replayChunks(Array(data)) {
+        for chunk in Self.replayChunks(Array(data.dropFirst(firstOffset))) {
             let promise = eventLoop.makePromise(of: Void.self)
             channel.write(channel.allocator.buffer(bytes: encodeLinkMessage(kind: .journalReplay, body: chunk)), promise: promise)
             last = promise.futureResult
@@ -160,6 +191,58 @@ extension EnclaveSupervisor {
             "batches_closed": "\(batches)",
         ])
         becomeUp(worker: worker)
+    }
+
+    /// The newest snapshot recovery may start from (docs/DURABILITY.md §6.7): not refused
+    /// before, within the journal (its record at most the last durable one), and
+    /// including only published batches (its batch index at most P, so nothing before it
+    /// needs publishing again). Each one passed over is logged; nil means genesis.
+    func chooseSnapshot(lastRecord: UInt64, published: UInt64) -> (snapshot: StoredSnapshot, file: [UInt8])? {
+        guard let snapshots else { return nil }
+        let all = snapshots.list()
+        for s in all {
+            let h = s.header
+            let skip: String?
+            if rejectedSnapshots.contains(s.fileName) {
+                skip = "refused by a worker before"
+            } else if h.recordSequence > lastRecord {
+                skip = "ends at record \(h.recordSequence), after the journal's last durable record \(lastRecord)"
+            } else if h.batchIndex > published {
+                skip = "includes batch \(h.batchIndex - 1), but only \(published) batches are published"
+            } else {
+                skip = nil
+            }
+            if let skip {
+                logger.warning("snapshot_skipped", metadata: ["file": "\(s.fileName)", "reason": "\(skip)"])
+                continue
+            }
+            guard let file = snapshots.contents(s) else {
+                logger.error("snapshot_skipped", metadata: ["file": "\(s.fileName)", "reason": "cannot be read"])
+                continue
+            }
+            return (s, file)
+        }
+        if !all.isEmpty {
+            logger.warning("snapshot_fallback_genesis", metadata: ["snapshots": "\(all.count)",
+                                                                   "refused": "\(rejectedSnapshots.count)"])
+        }
+        return nil
+    }
+
+    /// The worker refused its snapshot (and exits): remember it, so the next worker is
+    /// offered the next older one, then genesis.
+    func receivedSnapshotRejected(_ body: ByteBuffer, worker: WorkerHandle) throws {
+        guard case .recovering = state, let snapshot = snapshotInUse else {
+            throw WireError.unknownMessageType(LinkKind.snapshotRejected.rawValue)
+        }
+        let rejection = try body.withUnsafeReadableBytes { try SnapshotRejected.decode(body: $0) }
+        rejectedSnapshots.insert(snapshot.fileName)
+        snapshotInUse = nil
+        snapshotRetry = true
+        metrics.snapshotsRejected.add(1, ordering: .relaxed)
+        logger.error("snapshot_rejected", metadata: [
+            "file": "\(snapshot.fileName)", "record": "\(rejection.recordSequence)", "reason": "\(rejection.reason)",
+        ])
     }
 
     func receivedJournalRejected(_ body: ByteBuffer, worker: WorkerHandle) throws {

@@ -30,7 +30,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
     private let configuration: HostConfiguration
     private let transport: EnclaveTransport
     private var worker: WorkerHandle?
-    private let metrics: HostMetrics
+    let metrics: HostMetrics
     private(set) var state: State = .idle
     private(set) var channel: Channel?
     private var connections: [UInt32: IngressHandler] = [:]
@@ -62,6 +62,15 @@ final class EnclaveSupervisor: @unchecked Sendable {
     var journal: HostJournal? {
         didSet { journal?.onDurable = { [unowned self] sequence in self.journalDurable(upTo: sequence) } }
     }
+    /// The worker's sealed snapshots, when the host keeps them (set before `start`).
+    var snapshots: SnapshotStore?
+    /// Snapshots a worker refused since this host started: never offered again.
+    var rejectedSnapshots: Set<String> = []
+    /// The snapshot the recovering worker was sent, if any.
+    var snapshotInUse: StoredSnapshot?
+    /// Set when a worker refused its snapshot: its exit is expected, and the next worker
+    /// is offered the next older snapshot (or genesis), even during start-up.
+    var snapshotRetry = false
     /// Worker messages held until the journal records before them are durable.
     var gate = ReleaseGate<HeldLinkMessage>()
     /// Counts hellos, so a feed scheduled for one worker never reaches the next.
@@ -482,6 +491,16 @@ final class EnclaveSupervisor: @unchecked Sendable {
     }
 
     private func enclaveCrashed(worker: WorkerHandle, how: String) {
+        if snapshotRetry {
+            // The worker refused its snapshot and exited: start the next with an older one.
+            snapshotRetry = false
+            logger.warning("snapshot_retry", metadata: ["worker": "\(worker.label)", "exit": "\(how)"])
+            state = .down
+            eventLoop.scheduleTask(in: .milliseconds(configuration.restartDelayMillis)) {
+                if self.state == .down { self.spawn() }
+            }
+            return
+        }
         metrics.enclaveCrashes.add(1, ordering: .relaxed)
         if let p = firstStart {
             firstStart = nil

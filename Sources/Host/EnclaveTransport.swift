@@ -34,6 +34,8 @@ struct ChildProcessTransport: EnclaveTransport {
     let executable: String
     let arguments: [String]
     let configure: @Sendable (NIOPipeBootstrap) -> NIOPipeBootstrap
+    /// Given the host's end of each worker's snapshot pipe (its fd 3), when set.
+    var snapshotReader: (@Sendable (Int32) -> Void)? = nil
 
     func launch(
         on eventLoop: EventLoop,
@@ -41,10 +43,11 @@ struct ChildProcessTransport: EnclaveTransport {
     ) -> EventLoopFuture<(Channel, WorkerHandle)> {
         let spawned: SpawnedEnclave
         do {
-            spawned = try EnclaveProcess.spawn(path: executable, arguments: arguments)
+            spawned = try EnclaveProcess.spawn(path: executable, arguments: arguments, snapshotPipe: snapshotReader != nil)
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
+        if let fd = spawned.snapshotFD { snapshotReader?(fd) }
         let handle = ChildProcessHandle(pid: spawned.pid)
         return configure(NIOPipeBootstrap(group: eventLoop))
             .channelInitializer { channel in initialize(channel, handle) }

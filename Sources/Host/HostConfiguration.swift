@@ -24,6 +24,11 @@ public struct HostConfiguration: Sendable {
     /// Whether the enclave builds signed batches of its public outputs. Off is for
     /// measuring what commitments cost; nothing is published then.
     public var commitments: Bool = true
+    /// The worker snapshots after this many events (docs/DURABILITY.md §6.1); nil: the
+    /// worker's default (1,000,000).
+    public var snapshotEveryEvents: UInt64?
+    /// The worker snapshots after this much enclave time, ns; nil: the worker's default (600 s).
+    public var snapshotEveryNanos: UInt64?
 
     /// Most client connections at once (docs/PROTOCOL.md §1.2); further ones are accepted
     /// and closed at once unless an idle one can be evicted (counted by reason in

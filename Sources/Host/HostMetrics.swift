@@ -46,6 +46,8 @@ public final class HostMetrics: Sendable {
     public let journalAvailable = Atomic<Int64>(1)
     /// Write and sync errors of the journal.
     public let journalErrors = Atomic<UInt64>(0)
+    /// Snapshots a recovering worker refused (docs/DURABILITY.md §6.7).
+    public let snapshotsRejected = Atomic<UInt64>(0)
     /// Record bytes received from the worker for the journal.
     public let journalBytes = Atomic<UInt64>(0)
     /// Sequence of the last record known to be on disk.
@@ -118,6 +120,8 @@ public final class HostMetrics: Sendable {
         out += line("frames_refused_journal_unavailable_total", "Frames refused while the journal could not be written.", "counter", framesRefusedJournalUnavailable.load(ordering: .relaxed))
         out += line("journal_available", "1 while the journal can be written and synced.", "gauge", journalAvailable.load(ordering: .relaxed))
         out += line("journal_errors_total", "Journal write and sync errors.", "counter", journalErrors.load(ordering: .relaxed))
+        out += line("snapshots_rejected_total", "Snapshots a recovering worker refused.", "counter",
+                    snapshotsRejected.load(ordering: .relaxed))
         out += line("journal_bytes_total", "Journal record bytes received from the worker.", "counter", journalBytes.load(ordering: .relaxed))
         out += line("journal_durable_sequence", "Sequence of the last journal record on disk.", "gauge", journalDurableSequence.load(ordering: .relaxed))
         out += "# HELP sealstream_host_journal_fsync_seconds Group-commit syncs of the journal and their duration.\n"

@@ -35,7 +35,12 @@ public final class HostService: Service, @unchecked Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let cfg = configuration
-        let transport = ChildProcessTransport(
+        // The worker's sealed snapshots (docs/DURABILITY.md §6.6), read off the event loop.
+        let snapshotStore = try SnapshotStore(directory: configuration.dataDirectory + "/snapshots", logger: logger)
+        var snapshotArguments = ["--snapshot-fd", "3"]
+        if let n = configuration.snapshotEveryEvents { snapshotArguments += ["--snapshot-every-events", String(n)] }
+        if let n = configuration.snapshotEveryNanos { snapshotArguments += ["--snapshot-every-nanos", String(n)] }
+        var transport = ChildProcessTransport(
             executable: configuration.enclavePath,
             arguments: [
                 "--config", configuration.venueConfigPath, "--attestation", configuration.attestation.rawValue,
@@ -43,7 +48,7 @@ public final class HostService: Service, @unchecked Sendable {
                 // Sealed to the TPM in TPM modes; a 0600 file in software mode.
                 "--storage-key", configuration.dataDirectory + "/enclave-storage.key",
                 "--measurement-pcr", String(configuration.measurementPCR),
-            ] + (configuration.tcti.map { ["--tcti", $0] } ?? []),
+            ] + (configuration.tcti.map { ["--tcti", $0] } ?? []) + snapshotArguments,
             configure: { bootstrap in
                 bootstrap
                     .channelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: cfg.linkLowWatermark, high: cfg.linkHighWatermark))
@@ -52,6 +57,7 @@ public final class HostService: Service, @unchecked Sendable {
                         ChannelOptions.recvAllocator,
                         value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 256 * 1024, maximum: 4 * 1024 * 1024))
             })
+        transport.snapshotReader = { fd in snapshotStore.startReading(fd: fd) }
         let supervisor = EnclaveSupervisor(
             eventLoop: loop, configuration: configuration, transport: transport, metrics: metrics, logger: logger)
         // The journal is scanned before any worker is fed (docs/DURABILITY.md §3).
@@ -64,6 +70,7 @@ public final class HostService: Service, @unchecked Sendable {
         }
         try await loop.submit {
             supervisor.journal = journal
+            supervisor.snapshots = snapshotStore
             // A rejected journal stops the host: end the park below, then exit with the error.
             supervisor.onFatal = { _ in kill(getpid(), SIGTERM) }
         }.get()

@@ -26,7 +26,12 @@ public struct ReplayComparison: Sendable {
     public private(set) var lastStateRoot: String?
 
     /// `published`: the lines of `outputs/batches.jsonl` without their newlines.
-    public init(published: [[UInt8]]) { self.published = published }
+    /// `first`: the index of the first header the worker will publish (a snapshot's batch
+    /// index when the replay starts from one, else 0).
+    public init(published: [[UInt8]], first: Int = 0) {
+        self.published = published
+        produced = first
+    }
 
     /// Lines of a `batches.jsonl` file (a last line without its newline is not published).
     public static func lines(of file: [UInt8]) -> [[UInt8]] {

@@ -12,23 +12,49 @@ import Wire
 public enum JournalReplayRunner {
     /// `arguments`: the worker's arguments (without `--replay`). `progress(fed, total)` is
     /// called with journal bytes written to the worker.
+    /// `fromSnapshot`: start from `DATA/snapshots/<n>.snap` (docs/DURABILITY.md §6.7)
+    /// instead of genesis: the snapshot goes first, then the journal from its record `n`,
+    /// and `replayEnd` names the last header the snapshot includes (P = its batch index).
+    /// `environment`: the worker's (empty by default, as `run` starts it: the worker refuses
+    /// variables its measurement does not cover); nil passes this process's on (a test's
+    /// stand-in worker).
     public static func run(
-        dataDirectory: String, enclave: String, arguments: [String], progress: ((Int, Int) -> Void)? = nil
+        dataDirectory: String, enclave: String, arguments: [String], fromSnapshot: UInt64? = nil,
+        environment: [String: String]? = [:], progress: ((Int, Int) -> Void)? = nil
     ) throws -> ReplayVerdict {
         signal(SIGPIPE, SIG_IGN)
         let directory = dataDirectory + "/journal"
         let report = try JournalStore.scan(directory: directory, repair: false)
         let published = ReplayComparison.lines(
             of: [UInt8](FileManager.default.contents(atPath: dataDirectory + "/outputs/batches.jsonl") ?? Data()))
+        var snapshot: (header: SnapshotHeader, file: [UInt8], segment: String, offset: Int)?
+        if let n = fromSnapshot {
+            let path = dataDirectory + "/snapshots/" + SnapshotStore.fileName(n)
+            guard let file = FileManager.default.contents(atPath: path).map([UInt8].init) else {
+                throw ReplayError.worker("no snapshot \(path)")
+            }
+            let header = try SnapshotHeader.parse(file)
+            guard header.recordSequence == n, UInt64(file.count) == header.sealedLength else {
+                throw ReplayError.worker("\(path): its header names record \(header.recordSequence) and \(header.sealedLength) bytes")
+            }
+            guard header.batchIndex <= UInt64(published.count) else {
+                throw ReplayError.worker("\(path) includes batch \(header.batchIndex - 1), which is not published")
+            }
+            guard let at = try JournalStore.locate(directory: directory, sequence: n) else {
+                throw ReplayError.worker("the journal has no record \(n) (the snapshot's own)")
+            }
+            snapshot = (header, file, at.segment, at.offset)
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: enclave)
         process.arguments = arguments + ["--replay"]
+        if let environment { process.environment = environment }
         let input = Pipe()
         let output = Pipe()
         process.standardInput = input
         process.standardOutput = output
         try process.run()
-        let reader = LinkReader(fd: output.fileHandleForReading.fileDescriptor, comparison: ReplayComparison(published: published))
+        let reader = LinkReader(fd: output.fileHandleForReading.fileDescriptor, comparison: ReplayComparison(published: published, first: Int(snapshot?.header.batchIndex ?? 0)))
         let thread = Thread { reader.run() }
         thread.start()
         let fd = input.fileHandleForWriting.fileDescriptor
@@ -37,30 +63,52 @@ public enum JournalReplayRunner {
             process.terminate()
             throw ReplayError.worker("no hello (see its log lines above)")
         }
+        if let snapshot {
+            var offset = 0
+            repeat {
+                let end = min(snapshot.file.count, offset + 1 << 20)
+                var w = ByteWriter(capacity: 8 + end - offset)
+                w.write(UInt64(offset))
+                w.write(bytes: snapshot.file[offset..<end])
+                guard writeAll(fd, encodeLinkMessage(kind: .snapshotData, body: w.bytes)) else { break }
+                offset = end
+            } while offset < snapshot.file.count
+        }
+        let segments = snapshot.map { s in Array(report.segments.drop { $0.fileName != s.segment }) } ?? report.segments
         var total = 0
         for (i, name) in report.segments.enumerated() {
             total += i == report.segments.count - 1 ? report.lastSegmentBytes : Self.size(directory + "/" + name.fileName)
         }
         var fed = 0
-        for (i, name) in report.segments.enumerated() {
+        for name in segments {
+            let i = report.segments.firstIndex(of: name)!
             guard var data = FileManager.default.contents(atPath: directory + "/" + name.fileName).map([UInt8].init) else {
                 throw JournalStoreError.io(path: directory + "/" + name.fileName, errno: EIO)
             }
             if i == report.segments.count - 1 { data = Array(data.prefix(report.lastSegmentBytes)) }
+            if let snapshot, name.fileName == snapshot.segment { data = Array(data.dropFirst(snapshot.offset)) }
             for chunk in EnclaveSupervisor.replayChunks(data) {
                 guard writeAll(fd, encodeLinkMessage(kind: .journalReplay, body: chunk)) else { break }
                 fed += chunk.count
                 progress?(fed, total)
             }
         }
-        var end = ByteWriter(capacity: 12)
-        end.write(UInt64(0))
-        end.write(UInt32(0))
+        // From a snapshot, P is its batch index and the line its last header's, which the
+        // worker matches by hash (§6.7); from genesis P = 0.
+        let p = Int(snapshot?.header.batchIndex ?? 0)
+        let lastLine = p > 0 ? published[p - 1] : []
+        var end = ByteWriter(capacity: 12 + lastLine.count)
+        end.write(UInt64(p))
+        end.write(UInt32(lastLine.count))
+        end.write(bytes: lastLine)
         _ = writeAll(fd, encodeLinkMessage(kind: .replayEnd, body: end.bytes))
         reader.done.wait()
         try? input.fileHandleForWriting.close()
         process.waitUntilExit()
         let state = reader.state.withLock { $0 }
+        if let refused = state.snapshotRejected {
+            throw ReplayError.worker("the worker refused the snapshot (record \(refused.sequence), reason \(refused.reason))")
+        }
         if let rejected = state.rejected {
             let location = try? JournalStore.locate(directory: directory, sequence: rejected.sequence)
             throw ReplayError.rejected(JournalRejectedError(
@@ -97,6 +145,7 @@ final class LinkReader: Sendable {
         var saidHello = false
         var recovered = false
         var rejected: (sequence: UInt64, reason: UInt8)?
+        var snapshotRejected: (sequence: UInt64, reason: UInt8)?
         var comparison: ReplayComparison
     }
 
@@ -146,6 +195,9 @@ final class LinkReader: Sendable {
         case .journalRejected where body.count == 9:
             let sequence = body[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             state.withLock { $0.rejected = (sequence, body[8]) }
+        case .snapshotRejected where body.count == 9:
+            let sequence = body[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            state.withLock { $0.snapshotRejected = (sequence, body[8]) }
         default: break
         }
     }

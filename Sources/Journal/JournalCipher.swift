@@ -40,6 +40,14 @@ public struct JournalCipher {
         self.lastHash = lastHash
     }
 
+    /// Continues the chain after record `lastSequence` with hash `lastHash`: where a
+    /// snapshot (docs/DURABILITY.md §6.7) left it.
+    public mutating func resume(lastSequence: UInt64, lastHash: [UInt8]) {
+        precondition(lastHash.count == 32)
+        self.lastSequence = lastSequence
+        self.lastHash = lastHash
+    }
+
     /// Seals `payload` as the next record of `kind` and appends it to `out`. Allocates
     /// nothing when `out` has the capacity: the frame is written in place, the associated
     /// data lives on the stack, and the record hash is kept in place.

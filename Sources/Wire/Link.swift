@@ -18,6 +18,9 @@ public enum LinkKind: UInt8, Sendable {
     case journalReplay = 0x03
     /// host → enclave: `ReplayEnd`: the journal is complete (docs/DURABILITY.md §4).
     case replayEnd = 0x04
+    /// host → enclave: u64 offset ‖ up to 1 MiB of a sealed snapshot file, before any
+    /// `journalReplay` (docs/DURABILITY.md §6.7).
+    case snapshotData = 0x05
     /// enclave → host: the start-up evidence (JSON, no nonce), sent once.
     case hello = 0x81
     /// enclave → host: count (4) ‖ entries, each route (4) ‖ one complete frame to that route.
@@ -39,6 +42,9 @@ public enum LinkKind: UInt8, Sendable {
     case recovered = 0x88
     /// enclave → host: `JournalRejected`; the worker exits non-zero after sending it.
     case journalRejected = 0x89
+    /// enclave → host: `SnapshotRejected`; the worker exits non-zero after sending it and
+    /// the host tries the next older snapshot, then genesis (docs/DURABILITY.md §6.7).
+    case snapshotRejected = 0x8a
 }
 
 /// The worker's public counters, sent to the host for its metrics. They reveal nothing

@@ -104,3 +104,41 @@ public struct JournalRejected: Equatable, Sendable, Error {
         return JournalRejected(recordSequence: sequence, reason: reason)
     }
 }
+
+/// The worker could not use the snapshot it was sent (docs/DURABILITY.md §6.7).
+public struct SnapshotRejected: Equatable, Sendable, Error {
+    public enum Reason: UInt8, Sendable, CaseIterable {
+        /// The file does not open (tampered, cut short, or another storage key).
+        case doesNotOpen = 1
+        /// Taken under another venue configuration.
+        case otherConfiguration = 2
+        /// It opens but its payload does not restore, or does not match its header or
+        /// the journal record it names.
+        case malformed = 3
+    }
+
+    /// The record sequence the snapshot's header names (0 when not even that was read).
+    public var recordSequence: UInt64
+    public var reason: Reason
+
+    public init(recordSequence: UInt64, reason: Reason) {
+        self.recordSequence = recordSequence
+        self.reason = reason
+    }
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 9)
+        w.write(recordSequence)
+        w.write(reason.rawValue)
+        return encodeLinkMessage(kind: .snapshotRejected, body: w.bytes)
+    }
+
+    public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> SnapshotRejected {
+        var r = ByteReader(body)
+        let sequence = try r.readUInt64()
+        let raw = try r.readUInt8()
+        guard let reason = Reason(rawValue: raw) else { throw .invalidField("snapshot rejection reason \(raw)") }
+        try r.expectEnd("snapshot rejected")
+        return SnapshotRejected(recordSequence: sequence, reason: reason)
+    }
+}

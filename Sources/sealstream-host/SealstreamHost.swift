@@ -70,6 +70,12 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Signed batch commitments: on, or off to measure their cost (then nothing is published).")
     var commitments: String = "on"
 
+    @Option(name: .long, help: "The worker snapshots its state after this many events (default 1000000; docs/DURABILITY.md §6.1).")
+    var snapshotEveryEvents: UInt64?
+
+    @Option(name: .long, help: "The worker snapshots its state after this many seconds of enclave time (default 600).")
+    var snapshotEverySeconds: UInt64?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -82,6 +88,11 @@ struct Run: AsyncParsableCommand {
         }
         guard measurementPcr == 16 || measurementPcr == 23 else {
             throw ValidationError("--measurement-pcr must be 16 or 23 (resettable PCRs)")
+        }
+        guard snapshotEveryEvents != 0, snapshotEverySeconds != 0,
+              (snapshotEverySeconds ?? 0) <= UInt64.max / 1_000_000_000
+        else {
+            throw ValidationError("--snapshot-every-events and --snapshot-every-seconds take positive counts")
         }
         guard commitments == "on" || commitments == "off" else {
             throw ValidationError("--commitments must be on or off")
@@ -152,6 +163,8 @@ struct Run: AsyncParsableCommand {
             configuration.httpHost = nil
         }
         configuration.commitments = commitments == "on"
+        configuration.snapshotEveryEvents = snapshotEveryEvents
+        configuration.snapshotEveryNanos = snapshotEverySeconds.map { $0 * 1_000_000_000 }
         configuration.measurementPCR = measurementPcr
 
         let service = HostService(configuration: configuration, logger: logger)
@@ -199,7 +212,18 @@ struct Replay: ParsableCommand {
     @Option(name: .long, help: "PCR the worker measures its start into: 23 (default) or 16.")
     var measurementPcr: Int = 23
 
+    @Option(name: .long, help: "Start from DATA/snapshots/<N>.snap (N: its record sequence) or 'genesis' (default).")
+    var fromSnapshot: String = "genesis"
+
     func run() throws {
+        let snapshot: UInt64?
+        if fromSnapshot == "genesis" {
+            snapshot = nil
+        } else if let n = UInt64(fromSnapshot), n > 0 {
+            snapshot = n
+        } else {
+            throw ValidationError("--from-snapshot takes a record sequence N or 'genesis'")
+        }
         let enclavePath = enclave ?? Run.siblingExecutable("sealstream-enclave")
         guard FileManager.default.isExecutableFile(atPath: enclavePath) else {
             throw ValidationError("enclave executable not found at \(enclavePath); pass --enclave PATH")
@@ -214,7 +238,9 @@ struct Replay: ParsableCommand {
         var lastShown = -1
         let verdict: ReplayVerdict
         do {
-            verdict = try JournalReplayRunner.run(dataDirectory: dataDir, enclave: enclavePath, arguments: arguments) { fed, total in
+            verdict = try JournalReplayRunner.run(
+                dataDirectory: dataDir, enclave: enclavePath, arguments: arguments, fromSnapshot: snapshot
+            ) { fed, total in
                 guard tty, total > 0 else { return }
                 let percent = fed * 100 / total
                 guard percent != lastShown else { return }

@@ -34,7 +34,7 @@ final class Harness<E: MatchingEngine> {
             storageKey: storageKey, storageKeyProtection: "file-0600")
         var clock: () -> UInt64 = { 0 }
         worker = try Worker(identity: identity, engine: try engine(venue), maxSessions: maxSessions, maxSessionsPerRoute: maxSessionsPerRoute,
-                            journalKey: keys?.journalKey, counter: counter, clock: { clock() })
+                            journalKey: keys?.journalKey, snapshotKey: keys?.snapshotKey, counter: counter, clock: { clock() })
         clock = { [unowned self] in self.now }
     }
 

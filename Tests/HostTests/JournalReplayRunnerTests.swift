@@ -67,7 +67,7 @@ struct JournalReplayRunnerTests {
         setenv("FAKE_HEADERS", dir + "/fake-headers", 1)
         setenv("FAKE_RECORDS", "3010", 1)
         if let reject { setenv("FAKE_REJECT", String(reject), 1) } else { unsetenv("FAKE_REJECT") }
-        return try JournalReplayRunner.run(dataDirectory: dir, enclave: worker, arguments: [])
+        return try JournalReplayRunner.run(dataDirectory: dir, enclave: worker, arguments: [], environment: nil)
     }
 
     @Test func matchingReplayReportsTheFinalStateRoot() throws {
@@ -79,7 +79,7 @@ struct JournalReplayRunnerTests {
         setenv("FAKE_HEADERS", dir + "/fake-headers", 1)
         setenv("FAKE_RECORDS", "3010", 1)
         unsetenv("FAKE_REJECT")
-        let verdict = try JournalReplayRunner.run(dataDirectory: dir, enclave: worker, arguments: []) { fed.append(($0, $1)) }
+        let verdict = try JournalReplayRunner.run(dataDirectory: dir, enclave: worker, arguments: [], environment: nil) { fed.append(($0, $1)) }
         #expect(verdict == .match(batches: 2, beyond: 1, stateRoot: "0x03"))
         #expect(fed.count > 1 && fed.last.map { $0.0 == $0.1 } == true, "progress reaches the total")
     }

@@ -42,7 +42,10 @@ struct EnclaveIsolationTests {
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         #expect(status.contains("NoNewPrivs:\t1"))
         let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap(Int.init).sorted()
-        #expect(fds == [0, 1, 2])
+        // The link (0, 1), the log (2) and the snapshot pipe the host hands over (3,
+        // docs/DURABILITY.md §6.6), nothing else.
+        #expect(fds == [0, 1, 2, 3])
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/3"))?.hasPrefix("pipe:") == true)
         if evidence.isolationReport.privateNetworkNamespace {
             let mine = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
             let its = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")

@@ -41,6 +41,13 @@ enum Binaries {
     }
 }
 
+/// A host that never listened: its log, and its exit status if it exited.
+struct HostStartFailure: Error, CustomStringConvertible {
+    let log: String
+    let status: Int32?
+    var description: String { "host did not start (exit \(status.map(String.init) ?? "none")); log:\n\(log)" }
+}
+
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
@@ -86,7 +93,7 @@ final class HostProcess: @unchecked Sendable {
         }
         let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
         process.terminate()
-        throw TestFailure("host did not start; log:\n\(text)")
+        throw HostStartFailure(log: text, status: process.isRunning ? nil : process.terminationStatus)
     }
 
     var pid: pid_t { process.processIdentifier }
