@@ -1,5 +1,6 @@
 import Commitments
 import FuzzSupport
+import Journal
 import Wire
 
 // The host ↔ enclave link decoder over a stream of link messages, as both ends read it.
@@ -29,8 +30,19 @@ public func fuzzLink(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
                 invariant(EventLeaf(chunk)?.bytes == chunk, "EventLeaf: decode then encode changed the record")
                 at += EventLeaf.byteCount
             }
-        case .routeClosed, .hello, .decisions, .batchHeader:
+        case .routeClosed, .hello, .decisions, .batchHeader, .snapshotData:
             invariant(encodeLinkMessage(kind: header.kind, body: body) == Array(message), "link message re-encodes differently")
+        case .journal, .journalReplay:
+            // Whole journal records: the host's frame check (magic, bounds, CRC) on each.
+            var at = 0
+            while at < body.count, let frame = try? JournalFrame.parse(UnsafeRawBufferPointer(rebasing: body[at...])) {
+                invariant(frame.length >= JournalFrame.minLength && at + frame.length <= body.count, "frame out of bounds")
+                at += frame.length
+            }
+        case .replayEnd: _ = try? ReplayEnd.decode(body: body)
+        case .recovered: _ = try? Recovered.decode(body: body)
+        case .journalRejected: _ = try? JournalRejected.decode(body: body)
+        case .snapshotRejected: _ = try? SnapshotRejected.decode(body: body)
         }
         offset += header.totalLength
     }
