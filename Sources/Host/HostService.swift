@@ -37,10 +37,11 @@ public final class HostService: Service, @unchecked Sendable {
             arguments: [
                 "--config", configuration.venueConfigPath, "--attestation", configuration.attestation.rawValue,
                 "--commitments", configuration.commitments ? "on" : "off",
-                // Sealed to the TPM in TPM modes; a 0600 file in software mode.
-                "--storage-key", configuration.dataDirectory + "/enclave-storage.key",
                 "--measurement-pcr", String(configuration.measurementPCR),
-            ] + (configuration.tcti.map { ["--tcti", $0] } ?? []),
+            ] + (configuration.tcti.map { ["--tcti", $0] } ?? [])
+                // Sealed to the TPM in TPM modes; a 0600 file in software mode. Without it the
+                // worker keeps no journal (docs/DURABILITY.md §3.1).
+                + (configuration.journal ? ["--storage-key", configuration.dataDirectory + "/enclave-storage.key"] : []),
             configure: { bootstrap in
                 bootstrap
                     .channelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: cfg.linkLowWatermark, high: cfg.linkHighWatermark))
@@ -52,9 +53,9 @@ public final class HostService: Service, @unchecked Sendable {
         let supervisor = EnclaveSupervisor(
             eventLoop: loop, configuration: configuration, transport: transport, metrics: metrics, logger: logger)
         // The journal is scanned before any worker is fed (docs/DURABILITY.md §3).
-        let journal: HostJournal
+        let journal: HostJournal?
         do {
-            journal = try await loop.submit { try self.openJournal(loop: loop) }.get()
+            journal = try await loop.submit { self.configuration.journal ? try self.openJournal(loop: loop) : nil }.get()
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -67,7 +68,7 @@ public final class HostService: Service, @unchecked Sendable {
         do {
             try await supervisor.start().get()
         } catch {
-            journal.stop()
+            journal?.stop()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -176,7 +177,7 @@ public final class HostService: Service, @unchecked Sendable {
             "malformed": "\(metrics.malformedTotal)",
             "enclave_crashes": "\(metrics.enclaveCrashes.load(ordering: .relaxed))",
         ])
-        journal.stop()
+        journal?.stop()
         try await httpGroup.shutdownGracefully()
         try await group.shutdownGracefully()
         if let fatal = try await loop.submit({ supervisor.fatal }).get() { throw fatal }

@@ -70,6 +70,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Signed batch commitments: on, or off to measure their cost (then nothing is published).")
     var commitments: String = "on"
 
+    @Option(name: .long, help: "The sealed journal: on, or off to measure its cost (no storage key, nothing survives a worker restart; docs/DURABILITY.md §3.1).")
+    var journal: String = "on"
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -85,6 +88,9 @@ struct Run: AsyncParsableCommand {
         }
         guard commitments == "on" || commitments == "off" else {
             throw ValidationError("--commitments must be on or off")
+        }
+        guard journal == "on" || journal == "off" else {
+            throw ValidationError("--journal must be on or off")
         }
         guard linkBufferKib >= 16, maxInFlight >= 1, maxConnections >= 1 else {
             throw ValidationError("--link-buffer-kib must be >= 16; --max-in-flight and --max-connections >= 1")
@@ -152,6 +158,7 @@ struct Run: AsyncParsableCommand {
             configuration.httpHost = nil
         }
         configuration.commitments = commitments == "on"
+        configuration.journal = journal == "on"
         configuration.measurementPCR = measurementPcr
 
         let service = HostService(configuration: configuration, logger: logger)
