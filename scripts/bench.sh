@@ -211,6 +211,8 @@ rec = json.load(open(os.path.join(w, "rec-line.json")))
 kill = load("rec-kill.json")["killToRecoveredSeenMillis"]
 rp = load("replay.json")["replayMillis"]
 n = int(rec["records_replayed"])
+if n == 0 or "since_crash_ms" not in rec:
+    sys.exit(f"recovery after kill -9 did not reach enclave_recovered within 60 s (see {w}/rec.log)")
 print(f"recovery after kill -9 of the worker: {n:,} records replayed; host's log: {rec.get('since_crash_ms')} ms from "
       f"seeing the exit to recovered (feeding + replay {rec.get('replay_ms')} ms); the script saw it {kill} ms after the kill")
 print(f"target: 1M-event tail <= 3 s: {'met' if kill <= 3000 else 'NOT met'} ({kill / n * 1e6 / 1000:.2f} s per 1M records)")
