@@ -288,7 +288,9 @@ func reject(_ rejection: JournalRejected) -> Never {
 
 loop: while true {
     waitForInput()
-    if let batch = worker.closeBatchIfDue() {
+    // Never while the journal is fed: a batch closed live then seals a close record the
+    // journal does not have, and the next fed record is out of sequence (DURABILITY §4).
+    if phase == .live, let batch = worker.closeBatchIfDue() {
         publish(batch)
         continue
     }
@@ -347,11 +349,11 @@ loop: while true {
         filled -= consumed
     }
     writeBatch(&output)
-    if let batch = worker.closeBatchIfDue() { publish(batch) }
+    if phase == .live, let batch = worker.closeBatchIfDue() { publish(batch) }
     sendStats(force: false)
 }
 // The host closed the link (shutdown): commit what was sequenced since the last batch.
-if let batch = worker.closeBatchIfDue(force: true) { publish(batch) }
+if phase == .live, let batch = worker.closeBatchIfDue(force: true) { publish(batch) }
 sendStats(force: true)
 
 let c = worker.counters
