@@ -23,6 +23,9 @@ public enum JournalReplayRunner {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: enclave)
         process.arguments = arguments + ["--replay"]
+        // As for the serving worker (EnclaveProcess): nothing of this environment crosses;
+        // the worker refuses to start with unmeasured variables.
+        process.environment = [:]
         let input = Pipe()
         let output = Pipe()
         process.standardInput = input
