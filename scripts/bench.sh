@@ -133,6 +133,93 @@ print(f"Commitments on/off at saturation: {on:,.0f} / {off:,.0f} orders/s = {on/
       f"(cost {100*(1-on/off):.1f}% of throughput; issue 4 allows 25%).")
 PY
 
+# Issue 12 (durability). Journal on against off (`sealstream-host run --journal off`: no
+# storage key, no journal; docs/DURABILITY.md §3.1) measured in alternating rounds, each
+# on a fresh data directory (targets: saturation on >= 0.85 x off; p99 at 50k/s on <= 1.5 x
+# off), then recovery: a journal of BENCH_RECOVERY_EVENTS events, kill -9 of the worker,
+# the time to `enclave_recovered`, and `sealstream-host replay` of the same journal.
+#   BENCH_DURABILITY_RUNS=N  on/off rounds (default 3)   SKIP_DURABILITY_BENCH=1 skips this
+if [[ "${SKIP_DURABILITY_BENCH:-0}" != "1" ]]; then
+    DUR_RUNS="${BENCH_DURABILITY_RUNS:-3}"
+    REC_EVENTS="${BENCH_RECOVERY_EVENTS:-1000000}"
+    echo
+    for run in $(seq 1 "$DUR_RUNS"); do
+        # The first mode alternates, so drift on the shared machine favours neither.
+        if (( run % 2 )); then modes="on off"; else modes="off on"; fi
+        for mode in $modes; do
+            echo "== durability round $run/$DUR_RUNS, journal $mode: saturation, then 50k/s, ${DURATION}s each"
+            rm -rf "$WORK/dur-$mode"
+            start_host "$BIN" "$WORK/dur-$mode" "$WORK/dur-$mode-$run.log" --journal "$mode"
+            "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 0 --duration "$DURATION" --sessions "$SESSIONS" \
+                --window 2048 "${ATTEST[@]}" --json > "$WORK/dur-max-$mode-$run.json"
+            "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 50000 --duration "$DURATION" --sessions "$SESSIONS" \
+                "${ATTEST[@]}" --json > "$WORK/dur-50k-$mode-$run.json"
+            stop_host
+        done
+    done
+    rm -rf "$WORK/dur-on" "$WORK/dur-off"
+
+    echo "== recovery: build a journal of >= $REC_EVENTS events (saturation load), kill -9 the worker"
+    start_host "$BIN" "$WORK/rec" "$WORK/rec.log"
+    sent=0
+    while (( sent < REC_EVENTS )); do
+        "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 0 --duration "$DURATION" --sessions "$SESSIONS" \
+            --window 2048 "${ATTEST[@]}" --json > "$WORK/rec-load.json"
+        sent=$((sent + $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent"])' "$WORK/rec-load.json")))
+    done
+    ENCLAVE_PID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["enclavePid"])' "$WORK/rec/host.json")
+    before=$(grep -c '"enclave_recovered"' "$WORK/rec.log" || true)
+    t0=$(date +%s%N)
+    kill -KILL "$ENCLAVE_PID"
+    for _ in $(seq 1 12000); do
+        (( $(grep -c '"enclave_recovered"' "$WORK/rec.log" || true) > before )) && break
+        sleep 0.005
+    done
+    t1=$(date +%s%N)
+    grep '"enclave_recovered"' "$WORK/rec.log" | tail -1 > "$WORK/rec-line.json"
+    echo "{\"killToRecoveredSeenMillis\": $(( (t1 - t0) / 1000000 ))}" > "$WORK/rec-kill.json"
+    stop_host
+    echo "== replay: sealstream-host replay of the same journal"
+    t0=$(date +%s%N)
+    "$BIN/sealstream-host" replay --data-dir "$WORK/rec" --config "${VENUE_CONFIG:-scripts/demo/venue.json}" > "$WORK/replay.txt"
+    t1=$(date +%s%N)
+    echo "{\"replayMillis\": $(( (t1 - t0) / 1000000 ))}" > "$WORK/replay.json"
+    cat "$WORK/replay.txt"
+    du -sh "$WORK/rec/journal"
+
+    python3 - "$WORK" "$DUR_RUNS" <<'PY'
+import json, os, statistics, sys
+w, runs = sys.argv[1], int(sys.argv[2])
+def load(f): return json.load(open(os.path.join(w, f)))
+print()
+print("Journal on/off (same run, alternating rounds, fresh data directory each):")
+print(f"{'round':<7}{'sat. on':>10}{'sat. off':>10}{'ratio':>8}{'p99 on':>9}{'p99 off':>9}{'ratio':>8}{'p50 on':>9}{'p50 off':>9}")
+tr, lr = [], []
+for i in range(1, runs + 1):
+    mon, moff = load(f"dur-max-on-{i}.json"), load(f"dur-max-off-{i}.json")
+    lon, loff = load(f"dur-50k-on-{i}.json")["latencyMicros"], load(f"dur-50k-off-{i}.json")["latencyMicros"]
+    t, l = mon["ordersPerSecond"] / moff["ordersPerSecond"], lon["p99"] / loff["p99"]
+    tr.append(t); lr.append(l)
+    print(f"{i:<7}{mon['ordersPerSecond']:>10,.0f}{moff['ordersPerSecond']:>10,.0f}{t:>8.3f}"
+          f"{lon['p99']:>9.0f}{loff['p99']:>9.0f}{l:>8.2f}{lon['p50']:>9.0f}{loff['p50']:>9.0f}")
+mt, ml = statistics.median(tr), statistics.median(lr)
+print(f"saturation on/off: median {mt:.3f} (spread {min(tr):.3f}-{max(tr):.3f}); target >= 0.85: "
+      f"{'met' if mt >= 0.85 else 'NOT met'} at the median")
+print(f"p99 at 50k/s on/off: median {ml:.2f} (spread {min(lr):.2f}-{max(lr):.2f}); target <= 1.5: "
+      f"{'met' if ml <= 1.5 else 'NOT met'} at the median")
+rec = json.load(open(os.path.join(w, "rec-line.json")))
+kill = load("rec-kill.json")["killToRecoveredSeenMillis"]
+rp = load("replay.json")["replayMillis"]
+n = int(rec["records_replayed"])
+if n == 0 or "since_crash_ms" not in rec:
+    sys.exit(f"recovery after kill -9 did not reach enclave_recovered within 60 s (see {w}/rec.log)")
+print(f"recovery after kill -9 of the worker: {n:,} records replayed; host's log: {rec.get('since_crash_ms')} ms from "
+      f"seeing the exit to recovered (feeding + replay {rec.get('replay_ms')} ms); the script saw it {kill} ms after the kill")
+print(f"target: 1M-event tail <= 3 s: {'met' if kill <= 3000 else 'NOT met'} ({kill / n * 1e6 / 1000:.2f} s per 1M records)")
+print(f"sealstream-host replay (separate worker, whole journal, with process start): {rp} ms ({rp / n * 1e6 / 1000:.2f} s per 1M records)")
+PY
+fi
+
 # Attestation timings (issue 5 targets: evidence generation with swtpm <= 20 ms,
 # verification <= 10 ms). Measured through the command-line tools, so every sample
 # includes a process start-up (exec, dynamic linking, Swift runtime): each is reported

@@ -111,6 +111,7 @@ extension EnclaveSupervisor {
             stopFatally(error, worker: worker)
             return
         }
+        replayStartedAt = .now()
         snapshotInUse = snapshot?.snapshot
         if let snapshot {
             let header = snapshot.snapshot.header
@@ -181,15 +182,26 @@ extension EnclaveSupervisor {
     }
 
     func receivedRecovered(_ body: ByteBuffer, worker: WorkerHandle) throws {
-        guard case .recovering = state else { throw WireError.unknownMessageType(LinkKind.recovered.rawValue) }
         var b = body
         guard let replayed = b.readInteger(as: UInt64.self), let lastRecord = b.readInteger(as: UInt64.self),
             let lastGlobal = b.readInteger(as: UInt64.self), let batches = b.readInteger(as: UInt64.self), b.readableBytes == 0
         else { throw WireError.invalidField("recovered") }
-        logger.info("enclave_recovered", metadata: [
+        // A worker served at hello takes its first batch as an empty journal and answers an
+        // all-zero `recovered` (docs/DURABILITY.md §4): nothing to do.
+        if case .up = state, servedAtHello, replayed == 0, lastRecord == 0, lastGlobal == 0, batches == 0 { return }
+        guard case .recovering = state else { throw WireError.unknownMessageType(LinkKind.recovered.rawValue) }
+        // Milliseconds: feeding the journal to `recovered`, and the host seeing the previous
+        // worker exit to `recovered` (restart delay, spawn, unsealing, feeding; absent at the
+        // host's own start).
+        let now = NIODeadline.now()
+        var metadata: Logger.Metadata = [
             "records_replayed": "\(replayed)", "last_record": "\(lastRecord)", "last_global_sequence": "\(lastGlobal)",
             "batches_closed": "\(batches)",
-        ])
+        ]
+        if let replayStartedAt { metadata["replay_ms"] = "\(Self.millis(now - replayStartedAt))" }
+        if let lastCrashAt { metadata["since_crash_ms"] = "\(Self.millis(now - lastCrashAt))" }
+        logger.info("enclave_recovered", metadata: metadata)
+        lastCrashAt = nil
         becomeUp(worker: worker)
     }
 
@@ -243,6 +255,11 @@ extension EnclaveSupervisor {
         logger.error("snapshot_rejected", metadata: [
             "file": "\(snapshot.fileName)", "record": "\(rejection.recordSequence)", "reason": "\(rejection.reason)",
         ])
+    }
+
+    /// A duration in milliseconds with one decimal.
+    static func millis(_ t: TimeAmount) -> String {
+        String(format: "%.1f", Double(t.nanoseconds) / 1e6)
     }
 
     func receivedJournalRejected(_ body: ByteBuffer, worker: WorkerHandle) throws {

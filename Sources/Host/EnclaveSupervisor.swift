@@ -75,6 +75,13 @@ final class EnclaveSupervisor: @unchecked Sendable {
     var gate = ReleaseGate<HeldLinkMessage>()
     /// Counts hellos, so a feed scheduled for one worker never reaches the next.
     private(set) var helloCount: UInt64 = 0
+    /// When the host saw the last worker exit unexpectedly (`enclave_recovered` reports the
+    /// time since), and when it began feeding the current worker the journal.
+    var lastCrashAt: NIODeadline?
+    var replayStartedAt: NIODeadline?
+    /// The current worker was served at `hello` (it has no storage key, or the host keeps
+    /// no journal): the all-zero `recovered` it sends before its first batch is ignored.
+    var servedAtHello = false
     /// Why the host must stop (a rejected journal); set once.
     private(set) var fatal: Error?
     /// Called on the event loop when `fatal` is set after start-up.
@@ -326,6 +333,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
         }
         let pid = worker.pid ?? 0
         helloCount += 1
+        servedAtHello = false
         helloJSON = Array(json.readableBytesView)
         let hello = try? JSONDecoder().decode(Hello.self, from: Data(helloJSON!))
         // A worker with a storage key keeps a journal and waits to be fed it; its outputs
@@ -336,6 +344,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
             return
         }
         startOutputEpoch(hello)
+        servedAtHello = true
         becomeUp(worker: worker)
     }
 
@@ -516,6 +525,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
         for handler in connections.values { lost += handler.forgetInFlight() }
         metrics.framesLostInCrash.add(UInt64(lost), ordering: .relaxed)
         restarts += 1
+        lastCrashAt = .now()
         logger.error("enclave crashed; restarting", metadata: [
             "worker": "\(worker.label)", "exit": "\(how)", "in_flight_lost": "\(lost)", "restarts": "\(restarts)",
             "delay_ms": "\(restartDelay)",

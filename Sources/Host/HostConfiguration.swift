@@ -29,6 +29,10 @@ public struct HostConfiguration: Sendable {
     public var snapshotEveryEvents: UInt64?
     /// The worker snapshots after this much enclave time, ns; nil: the worker's default (600 s).
     public var snapshotEveryNanos: UInt64?
+    /// Whether the worker gets its storage key and the host keeps `DATA/journal/`
+    /// (docs/DURABILITY.md §3.1). Off is for measuring what the journal costs: the worker
+    /// keeps everything in memory and a restart starts a new epoch.
+    public var journal: Bool = true
 
     /// Most client connections at once (docs/PROTOCOL.md §1.2); further ones are accepted
     /// and closed at once unless an idle one can be evicted (counted by reason in

@@ -45,10 +45,12 @@ public final class HostService: Service, @unchecked Sendable {
             arguments: [
                 "--config", configuration.venueConfigPath, "--attestation", configuration.attestation.rawValue,
                 "--commitments", configuration.commitments ? "on" : "off",
-                // Sealed to the TPM in TPM modes; a 0600 file in software mode.
-                "--storage-key", configuration.dataDirectory + "/enclave-storage.key",
                 "--measurement-pcr", String(configuration.measurementPCR),
-            ] + (configuration.tcti.map { ["--tcti", $0] } ?? []) + snapshotArguments,
+            ] + (configuration.tcti.map { ["--tcti", $0] } ?? [])
+                // Sealed to the TPM in TPM modes; a 0600 file in software mode. Without it the
+                // worker keeps no journal and takes no snapshots (docs/DURABILITY.md §3.1).
+                + (configuration.journal
+                    ? ["--storage-key", configuration.dataDirectory + "/enclave-storage.key"] + snapshotArguments : []),
             configure: { bootstrap in
                 bootstrap
                     .channelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: cfg.linkLowWatermark, high: cfg.linkHighWatermark))
@@ -61,9 +63,9 @@ public final class HostService: Service, @unchecked Sendable {
         let supervisor = EnclaveSupervisor(
             eventLoop: loop, configuration: configuration, transport: transport, metrics: metrics, logger: logger)
         // The journal is scanned before any worker is fed (docs/DURABILITY.md §3).
-        let journal: HostJournal
+        let journal: HostJournal?
         do {
-            journal = try await loop.submit { try self.openJournal(loop: loop) }.get()
+            journal = try await loop.submit { self.configuration.journal ? try self.openJournal(loop: loop) : nil }.get()
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -77,7 +79,7 @@ public final class HostService: Service, @unchecked Sendable {
         do {
             try await supervisor.start().get()
         } catch {
-            journal.stop()
+            journal?.stop()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -186,7 +188,7 @@ public final class HostService: Service, @unchecked Sendable {
             "malformed": "\(metrics.malformedTotal)",
             "enclave_crashes": "\(metrics.enclaveCrashes.load(ordering: .relaxed))",
         ])
-        journal.stop()
+        journal?.stop()
         // Read before the loop shuts down: a task submitted to a loop that has shut down
         // is dropped and its future never completes (the host then never exits).
         let fatal = try await loop.submit({ supervisor.fatal }).get()

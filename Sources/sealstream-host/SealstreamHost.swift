@@ -76,6 +76,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "The worker snapshots its state after this many seconds of enclave time (default 600).")
     var snapshotEverySeconds: UInt64?
 
+    @Option(name: .long, help: "The sealed journal: on, or off to measure its cost (no storage key, nothing survives a worker restart; docs/DURABILITY.md §3.1).")
+    var journal: String = "on"
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -96,6 +99,9 @@ struct Run: AsyncParsableCommand {
         }
         guard commitments == "on" || commitments == "off" else {
             throw ValidationError("--commitments must be on or off")
+        }
+        guard journal == "on" || journal == "off" else {
+            throw ValidationError("--journal must be on or off")
         }
         guard linkBufferKib >= 16, maxInFlight >= 1, maxConnections >= 1 else {
             throw ValidationError("--link-buffer-kib must be >= 16; --max-in-flight and --max-connections >= 1")
@@ -165,6 +171,8 @@ struct Run: AsyncParsableCommand {
         configuration.commitments = commitments == "on"
         configuration.snapshotEveryEvents = snapshotEveryEvents
         configuration.snapshotEveryNanos = snapshotEverySeconds.map { $0 * 1_000_000_000 }
+
+        configuration.journal = journal == "on"
         configuration.measurementPCR = measurementPcr
 
         let service = HostService(configuration: configuration, logger: logger)
