@@ -177,9 +177,12 @@ public final class HostService: Service, @unchecked Sendable {
             "enclave_crashes": "\(metrics.enclaveCrashes.load(ordering: .relaxed))",
         ])
         journal.stop()
+        // Read on the loop before it shuts down: a task submitted to a loop that has shut
+        // down never runs, and waiting for it hung the host on SIGTERM (found by chaos).
+        let fatal = try await loop.submit({ supervisor.fatal }).get()
         try await httpGroup.shutdownGracefully()
         try await group.shutdownGracefully()
-        if let fatal = try await loop.submit({ supervisor.fatal }).get() { throw fatal }
+        if let fatal { throw fatal }
     }
 
     /// Scans `DATA/journal/`, cutting a torn tail (logged and counted), and opens it.
