@@ -23,6 +23,8 @@ public enum JournalReplayRunner {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: enclave)
         process.arguments = arguments + ["--replay"]
+        // As the supervisor starts it: the worker refuses any environment (unmeasured code).
+        process.environment = [:]
         let input = Pipe()
         let output = Pipe()
         process.standardInput = input
