@@ -286,9 +286,17 @@ func reject(_ rejection: JournalRejected) -> Never {
     exit(65)
 }
 
+/// Batches close on time only once live: while the journal is replayed, a batch the
+/// records opened must be closed by its own close record, never by the clock between two
+/// `journalReplay` messages (that close record would break the journal's sequence;
+/// docs/DURABILITY.md §4; found by scripts/chaos.sh on a journal over 1 MiB).
+@MainActor func closeBatchIfDue(force: Bool = false) -> ClosedBatch? {
+    phase == .live ? worker.closeBatchIfDue(force: force) : nil
+}
+
 loop: while true {
     waitForInput()
-    if let batch = worker.closeBatchIfDue() {
+    if let batch = closeBatchIfDue() {
         publish(batch)
         continue
     }
@@ -347,11 +355,11 @@ loop: while true {
         filled -= consumed
     }
     writeBatch(&output)
-    if let batch = worker.closeBatchIfDue() { publish(batch) }
+    if let batch = closeBatchIfDue() { publish(batch) }
     sendStats(force: false)
 }
 // The host closed the link (shutdown): commit what was sequenced since the last batch.
-if let batch = worker.closeBatchIfDue(force: true) { publish(batch) }
+if let batch = closeBatchIfDue(force: true) { publish(batch) }
 sendStats(force: true)
 
 let c = worker.counters
