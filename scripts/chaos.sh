@@ -69,6 +69,7 @@ stop_load() {
 }
 
 cleanup() {
+    set +e  # a process already gone is not an error here
     stop_load
     for p in ${TRADER_PIDS:-}; do kill "$p" 2>/dev/null; done
     [[ -n "$HOST_PID" ]] && kill -9 "$HOST_PID" 2>/dev/null

@@ -8,8 +8,11 @@ import Wire
 public struct AnswerRecord: Codable, Equatable, Sendable {
     /// Who asked: the trader's name, or `public` for deposits and prices.
     public var client: String
-    /// The request: its client order id, `deposit:ID` or `price:PUBLISH_TIME_NS`.
+    /// The request: its client order id (a cancel's: `cancel:` and the id it cancels),
+    /// `deposit:ID` or `price:PUBLISH_TIME_NS`.
     public var request: String
+    /// `order`, `cancel`, `withdraw`, `deposit` or `price`.
+    public var operation: String
     /// `receipt`, `ack`, `refused`, `unknown` (too old to resend after a restart) or
     /// `missing` (no answer within the reply timeout).
     public var kind: String
@@ -29,11 +32,12 @@ public struct AnswerRecord: Codable, Equatable, Sendable {
     public var sends: Int
 
     public init(
-        client: String, request: String, kind: String, status: String = "", globalSequence: UInt64 = 0,
+        client: String, request: String, operation: String = "order", kind: String, status: String = "", globalSequence: UInt64 = 0,
         enclaveTime: UInt64 = 0, messageType: UInt8, bodyHash: String, earlierBodyHashes: [String] = [], sends: Int = 1
     ) {
         self.client = client
         self.request = request
+        self.operation = operation
         self.kind = kind
         self.status = status
         self.globalSequence = globalSequence
@@ -63,14 +67,15 @@ public struct AnswerRecord: Codable, Equatable, Sendable {
 
     /// The record of a final answer the SDK returned.
     public static func of(
-        _ answer: RecoveringConnection.Answered?, client: String, request: String, messageType: MessageType
+        _ answer: RecoveringConnection.Answered?, client: String, request: String, operation: String,
+        messageType: MessageType
     ) -> AnswerRecord {
         guard let answer else {
-            return AnswerRecord(client: client, request: request, kind: "missing", messageType: messageType.rawValue,
+            return AnswerRecord(client: client, request: request, operation: operation, kind: "missing", messageType: messageType.rawValue,
                                 bodyHash: "")
         }
         var r = AnswerRecord(
-            client: client, request: request, kind: "", messageType: messageType.rawValue,
+            client: client, request: request, operation: operation, kind: "", messageType: messageType.rawValue,
             bodyHash: answer.frameBody.isEmpty ? "" : hash(answer.frameBody),
             earlierBodyHashes: answer.earlierBodies.map(hash), sends: answer.sends)
         switch answer.kind {

@@ -242,7 +242,13 @@ public final class ScenarioRunner {
         let connection = try self.connection(for: name, summary: &summary)
         let ticket = try connection.submit(request, account: traders[name]!.accountID)
         let answer = try connection.await(ticket)
-        onAnswer?(.of(answer, client: name, request: "\(request.clientOrderID)", messageType: .sealedRequest))
+        let operation = switch request {
+        case .newOrder: "order"
+        case .cancel: "cancel"
+        case .withdraw: "withdraw"
+        }
+        onAnswer?(.of(answer, client: name, request: (operation == "cancel" ? "cancel:" : "") + "\(request.clientOrderID)",
+                      operation: operation, messageType: .sealedRequest))
         guard let answer else {
             summary.missingReceipts += 1
             progress("line \(line): no receipt")
@@ -290,7 +296,8 @@ public final class ScenarioRunner {
         request: String, summary: inout ScenarioSummary, line: Int
     ) throws {
         let answer = try connection.await(ticket)
-        onAnswer?(.of(answer, client: "public", request: request, messageType: type))
+        onAnswer?(.of(answer, client: "public", request: request, operation: type == .deposit ? "deposit" : "price",
+                      messageType: type))
         guard let answer else {
             summary.missingReceipts += 1
             return
