@@ -9,6 +9,7 @@
 #
 # Environment: SEED (default: random, printed), TRADERS (4), STEPS (per trader; default
 # 12 × ROUNDS), LOAD_RATE (orders/s of the background load, 200; 0 turns it off),
+# DRILL_TRADERS (the liquidation drill started halfway through the kills, 100; 0 for none),
 # SEALSTREAM_BIN_DIR (default: `swift build --show-bin-path`, built if needed).
 # Exit 0 when every check passes; 1 with the failing check named.
 set -euo pipefail
@@ -20,6 +21,7 @@ SEED="${SEED:-$(( (RANDOM << 15) | RANDOM ))}"
 TRADERS="${TRADERS:-4}"
 STEPS="${STEPS:-$(( 12 * ROUNDS ))}"
 LOAD_RATE="${LOAD_RATE:-200}"
+DRILL_TRADERS="${DRILL_TRADERS:-100}"
 VENUE="$(pwd)/scripts/demo/venue.json"
 if [[ -z "${SEALSTREAM_BIN_DIR:-}" ]]; then
     swift build 2>&1 | tail -1
@@ -71,7 +73,7 @@ stop_load() {
 cleanup() {
     set +e  # a process already gone is not an error here
     stop_load
-    for p in ${TRADER_PIDS:-}; do kill "$p" 2>/dev/null; done
+    for p in ${TRADER_PIDS:-} ${DRILL_PID:-}; do kill "$p" 2>/dev/null; done
     [[ -n "$HOST_PID" ]] && kill -9 "$HOST_PID" 2>/dev/null
     true
 }
@@ -138,6 +140,17 @@ if [[ "$LOAD_RATE" -gt 0 ]]; then
     LOAD_LOOP=$!
 fi
 
+# A liquidation drill halfway through the kills, so that decisions are made (and must
+# not appear twice) across restarts; it recovers through restarts like the traders.
+DRILL_PID=""
+start_drill() {
+    [[ "$DRILL_TRADERS" -gt 0 ]] || return 0
+    "$BIN/sealstream-client" drill --host "$LISTEN" --traders "$DRILL_TRADERS" "${ATTEST[@]}" \
+        >"$WORK/drill.json" 2>"$WORK/drill.log" &
+    DRILL_PID=$!
+    echo "chaos: liquidation drill ($DRILL_TRADERS traders) started at +$(elapsed)s"
+}
+
 # The kills: a seeded schedule of (delay, target), printed as it runs.
 mapfile -t PLAN < <(python3 -c "
 import random, sys
@@ -148,6 +161,7 @@ for _ in range(int(sys.argv[2])):
 KILLS=0
 for r in $(seq 1 "$ROUNDS"); do
     read -r delay target <<<"${PLAN[$((r - 1))]}"
+    [[ $r -eq $(( (ROUNDS + 1) / 2 )) ]] && start_drill
     sleep "$delay"
     # A worker being restarted has no pid yet: wait for it (never `kill -9 0`).
     enclave="$(field enclavePid)"
@@ -195,9 +209,18 @@ print(f\"receipts {s['receipts']} duplicates {s['duplicates']} missing {s['missi
         tail -5 "$WORK/trader-$t.log" | sed 's/^/    /'
     fi
 done
+if [[ -n "$DRILL_PID" ]]; then
+    status=0
+    wait "$DRILL_PID" || status=$?
+    echo "chaos: drill exit $status: $(cat "$WORK/drill.json" 2>/dev/null | tail -1)"
+    [[ $status -eq 0 ]] || { TRADER_FAILED=1; tail -5 "$WORK/drill.log" | sed 's/^/    /'; }
+fi
 stop_load
 sleep 1  # the open batch closes (commitments.batchMaxNanos) and is published
 kill -TERM "$HOST_PID"
+for _ in $(seq 1 300); do kill -0 "$HOST_PID" 2>/dev/null || break; sleep 0.1; done
+HOST_HUNG=0
+if kill -0 "$HOST_PID" 2>/dev/null; then HOST_HUNG=1; kill -9 "$HOST_PID"; fi
 HOST_STATUS=0
 wait "$HOST_PID" || HOST_STATUS=$?
 HOST_PID=""
@@ -207,6 +230,8 @@ FAILED=0
 fail() { echo "chaos: FAIL: $*"; FAILED=1; }
 [[ $TRADER_FAILED -eq 0 ]] || fail "a trader did not finish cleanly"
 [[ $KILLS -ge $ROUNDS ]] || fail "only $KILLS kills"
+[[ $HOST_HUNG -eq 0 ]] || fail "the host did not exit within 30 s of SIGTERM (killed)"
+[[ $HOST_STATUS -eq 0 ]] || fail "the host exited with status $HOST_STATUS on SIGTERM"
 
 echo "== answers against the published event log"
 "$BIN/sealstream-client" chaos-check --data-dir "$DATA" "$WORK"/receipts/*.jsonl || fail "chaos-check"

@@ -21,6 +21,7 @@ struct ChaosTests {
         environment["TRADERS"] = "3"
         environment["STEPS"] = "100"
         environment["LOAD_RATE"] = "100"
+        environment["DRILL_TRADERS"] = "40"
         process.environment = environment
         let output = work.appendingPathComponent("chaos.out")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
