@@ -64,8 +64,16 @@ start_host() {
 
 # stop_load: ends the load loop and the load run it waits for.
 stop_load() {
+    local -
+    set +e  # a run already gone is not an error here
     touch "$WORK/stop-load"
-    [[ -s "$WORK/load.pid" ]] && kill "$(cat "$WORK/load.pid")" 2>/dev/null
+    # The loop may be starting the next run as we look: kill whichever run it waits for
+    # until the loop has ended.
+    for _ in $(seq 1 100); do
+        [[ -n "${LOAD_LOOP:-}" ]] && kill -0 "$LOAD_LOOP" 2>/dev/null || break
+        [[ -s "$WORK/load.pid" ]] && kill -9 "$(cat "$WORK/load.pid")" 2>/dev/null  # load does not stop on SIGTERM
+        sleep 0.1
+    done
     [[ -n "${LOAD_LOOP:-}" ]] && { wait "$LOAD_LOOP" 2>/dev/null || true; LOAD_LOOP=""; }
     true
 }
