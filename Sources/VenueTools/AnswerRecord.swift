@@ -32,8 +32,9 @@ public struct AnswerRecord: Codable, Equatable, Sendable {
     public var sends: Int
 
     public init(
-        client: String, request: String, operation: String = "order", kind: String, status: String = "", globalSequence: UInt64 = 0,
-        enclaveTime: UInt64 = 0, messageType: UInt8, bodyHash: String, earlierBodyHashes: [String] = [], sends: Int = 1
+        client: String, request: String, operation: String = "order", kind: String, status: String = "",
+        globalSequence: UInt64 = 0, enclaveTime: UInt64 = 0, messageType: UInt8, bodyHash: String,
+        earlierBodyHashes: [String] = [], sends: Int = 1
     ) {
         self.client = client
         self.request = request
@@ -71,7 +72,8 @@ public struct AnswerRecord: Codable, Equatable, Sendable {
         messageType: MessageType
     ) -> AnswerRecord {
         guard let answer else {
-            return AnswerRecord(client: client, request: request, operation: operation, kind: "missing", messageType: messageType.rawValue,
+            return AnswerRecord(client: client, request: request, operation: operation, kind: "missing",
+                                messageType: messageType.rawValue,
                                 bodyHash: "")
         }
         var r = AnswerRecord(

@@ -42,7 +42,9 @@ public enum ChaosCheck {
     public static func lastPublishedSequence(_ batches: String) throws -> UInt64 {
         guard let line = batches.split(separator: "\n").last else { return 0 }
         let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-        guard let n = object?["lastSequence"] as? NSNumber else { throw CheckError.malformed("batches.jsonl: no lastSequence") }
+        guard let n = object?["lastSequence"] as? NSNumber else {
+            throw CheckError.malformed("batches.jsonl: no lastSequence")
+        }
         return n.uint64Value
     }
 
@@ -70,7 +72,9 @@ public enum ChaosCheck {
             let sequenced = copies.flatMap { byHash[$0] ?? [] }
             // Cancels are not remembered (docs/DURABILITY.md §7): a resent cancel whose
             // first copy was sequenced is sequenced again, and finds no order.
-            if sequenced.count > 1 && a.operation != "cancel" { bad.append("\(who): \(sequenced.count) copies sequenced \(sequenced.map(\.sequence))") }
+            if sequenced.count > 1 && a.operation != "cancel" {
+                bad.append("\(who): \(sequenced.count) copies sequenced \(sequenced.map(\.sequence))")
+            }
             if a.claimsOwnLeaf {
                 report.sequencedAnswers += 1
                 if let other = claimed.updateValue(who, forKey: a.globalSequence) {
@@ -81,7 +85,9 @@ public enum ChaosCheck {
                 report.duplicateAnswers += 1
                 let earlier = a.kind == "refused" ? copies : Set(a.earlierBodyHashes)
                 if a.kind == "refused" {
-                    if sequenced.count != 1 { bad.append("\(who): resent deposit refused as duplicate, but no copy in events.log") }
+                    if sequenced.count != 1 {
+                        bad.append("\(who): resent deposit refused as duplicate, but no copy in events.log")
+                    }
                 } else {
                     expectLeaf(a, who: who, hashes: earlier, leaves: leaves, last: lastPublishedSequence, into: &bad)
                 }
@@ -120,8 +126,12 @@ public enum ChaosCheck {
         if !hashes.contains(leaf.bodyHash) {
             bad.append("\(who): leaf \(a.globalSequence) holds body \(leaf.bodyHash), not the client's")
         }
-        if leaf.time != a.enclaveTime { bad.append("\(who): leaf \(a.globalSequence) time \(leaf.time) ≠ \(a.enclaveTime)") }
-        if leaf.type != a.messageType { bad.append("\(who): leaf \(a.globalSequence) type \(leaf.type) ≠ \(a.messageType)") }
+        if leaf.time != a.enclaveTime {
+            bad.append("\(who): leaf \(a.globalSequence) time \(leaf.time) ≠ \(a.enclaveTime)")
+        }
+        if leaf.type != a.messageType {
+            bad.append("\(who): leaf \(a.globalSequence) type \(leaf.type) ≠ \(a.messageType)")
+        }
         if a.globalSequence > last {
             bad.append("\(who): global sequence \(a.globalSequence) is past the last published header (\(last))")
         }

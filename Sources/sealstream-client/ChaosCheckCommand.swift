@@ -54,9 +54,12 @@ struct ChaosCheckCommand: ParsableCommand {
             }
         }
         let log = [UInt8]((try? Data(contentsOf: outputs.appendingPathComponent("events.log"))) ?? Data())
-        guard let leaves = ChaosCheck.leaves(log) else { throw ValidationError("events.log is not a whole number of leaves") }
+        guard let leaves = ChaosCheck.leaves(log) else {
+            throw ValidationError("events.log is not a whole number of leaves")
+        }
         let batches = try String(contentsOf: outputs.appendingPathComponent("batches.jsonl"), encoding: .utf8)
-        let decisions = (try? String(contentsOf: outputs.appendingPathComponent("decisions.jsonl"), encoding: .utf8)) ?? ""
+        let decisionsFile = outputs.appendingPathComponent("decisions.jsonl")
+        let decisions = (try? String(contentsOf: decisionsFile, encoding: .utf8)) ?? ""
         let report = ChaosCheck.check(
             answers: answers, leaves: leaves, lastPublishedSequence: try ChaosCheck.lastPublishedSequence(batches),
             decisionLines: decisions.split(separator: "\n").map(String.init))
@@ -66,7 +69,8 @@ struct ChaosCheckCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print("answers: \(report.sequencedAnswers) sequenced, \(report.duplicateAnswers) duplicates, "
-                  + "\(report.unanswered) unanswered; leaves \(report.leaves), published up to \(report.lastPublishedSequence); "
+                  + "\(report.unanswered) unanswered; leaves \(report.leaves), "
+                  + "published up to \(report.lastPublishedSequence); "
                   + "decisions \(report.decisions); violations \(report.violations.count)")
             for v in report.violations.prefix(50) { print("VIOLATION: \(v)") }
         }
