@@ -321,6 +321,7 @@ func reject(_ rejection: JournalRejected) -> Never {
     exit(65)
 }
 
+
 loop: while true {
     waitForInput()
     reapSnapshotChild()

@@ -40,10 +40,12 @@ extension RecoveringConnection {
             case .sealed(let account, let request):
                 let session = sessions[account]!
                 let (sequence, frame) = try session.seal(request)
+                if let previous = bodies[ticket] { earlierBodies[ticket, default: []].append(previous) }
                 bodies[ticket] = Array(frame[(WireProtocol.lengthPrefixBytes + WireProtocol.headerBytes)...])
                 feed(.sent(ticket, key: .sealed(sessionID: session.sessionID, sequence: sequence)))
                 send(frame)
             case .publicMessage(let type, let reference, let frame):
+                if let previous = bodies[ticket] { earlierBodies[ticket, default: []].append(previous) }
                 bodies[ticket] = Array(frame[(WireProtocol.lengthPrefixBytes + WireProtocol.headerBytes)...])
                 feed(.sent(ticket, key: .publicMessage(type: type, reference: reference)))
                 send(frame)
@@ -198,7 +200,8 @@ extension RecoveringConnection {
         for action in actions {
             if case .resolved(let ticket, let sends) = action {
                 let body = bodies.removeValue(forKey: ticket) ?? []
-                results[ticket] = Answered(kind: kind, frameBody: body, sends: sends)
+                results[ticket] = Answered(kind: kind, frameBody: body,
+                                           earlierBodies: earlierBodies.removeValue(forKey: ticket) ?? [], sends: sends)
                 requests[ticket] = nil
                 firstSent[ticket] = nil
             } else {

@@ -29,6 +29,10 @@ public final class RecoveringConnection {
         /// The body of the frame that was answered (session id ‖ sequence ‖ ciphertext,
         /// or the public message): what the event log commits to when it was sequenced.
         public var frameBody: [UInt8]
+        /// The bodies of the copies sent before the answered one, oldest first (empty
+        /// unless resent): a `duplicate` receipt's global sequence names the leaf of one
+        /// of these, the copy the worker sequenced before the restart.
+        public var earlierBodies: [[UInt8]] = []
         /// Copies sent; more than 1 means it was resent after a disruption.
         public var sends: Int
     }
@@ -54,6 +58,8 @@ public final class RecoveringConnection {
     var opening: [UInt64: EnclaveSession] = [:]
     var requests: [Ticket: Request] = [:]
     var bodies: [Ticket: [UInt8]] = [:]
+    /// Bodies of the copies sent before the current one.
+    var earlierBodies: [Ticket: [[UInt8]]] = [:]
     /// When each unanswered request was first sent (monotonic milliseconds).
     var firstSent: [Ticket: UInt64] = [:]
     let resendHorizonMillis: UInt64

@@ -96,6 +96,9 @@ public final class ScenarioRunner {
     /// How connections back off while the enclave is away.
     public let reconnectPolicy: ReconnectPolicy
     private let progress: (String) -> Void
+    /// Called with every final answer (or its absence), in the order they arrive:
+    /// `scenario --receipts-out` writes them, `scripts/chaos.sh` checks them.
+    public var onAnswer: ((AnswerRecord) -> Void)?
     private var traders: [String: Trader] = [:]
     private var pin: EnclaveIdentityPin?
     /// Frame body, global sequence number and enclave time of every sequenced request.
@@ -142,7 +145,8 @@ public final class ScenarioRunner {
                 let deposit = DemoKeys.deposit(venueID: venue.venueID, accountID: t.accountID, accountKey: t.key.publicKey.bytes,
                                                amount: amount, depositID: Sodium.randomUInt64())
                 let ticket = try publicConnection.submitPublic(frame: deposit.encode(), type: .deposit, reference: deposit.depositID)
-                try awaitPublic(ticket, on: publicConnection, type: .deposit, summary: &summary, line: line)
+                try awaitPublic(ticket, on: publicConnection, type: .deposit, request: "deposit:\(deposit.depositID)",
+                                summary: &summary, line: line)
             case .price(let symbol, let price, let confidence, let publisher):
                 guard let market = venue.markets.first(where: { $0.symbol == symbol }) else {
                     throw ScenarioError.unknownSymbol(line: line, symbol: symbol)
@@ -151,7 +155,8 @@ public final class ScenarioRunner {
                                              publishTime: realtimeNanos(), publisher: publisher)
                 let ticket = try publicConnection.submitPublic(frame: message.encode(), type: .oraclePrice,
                                                                reference: message.publishTime)
-                try awaitPublic(ticket, on: publicConnection, type: .oraclePrice, summary: &summary, line: line)
+                try awaitPublic(ticket, on: publicConnection, type: .oraclePrice, request: "price:\(message.publishTime)",
+                                summary: &summary, line: line)
             case .order(let name, let symbol, let side, let type, let tif, let reduceOnly, let price, let quantity, let id):
                 guard let market = venue.markets.first(where: { $0.symbol == symbol }) else {
                     throw ScenarioError.unknownSymbol(line: line, symbol: symbol)
@@ -236,7 +241,15 @@ public final class ScenarioRunner {
     private func sendRequest(_ request: OrderRequest, trader name: String, summary: inout ScenarioSummary, line: Int) throws {
         let connection = try self.connection(for: name, summary: &summary)
         let ticket = try connection.submit(request, account: traders[name]!.accountID)
-        guard let answer = try connection.await(ticket) else {
+        let answer = try connection.await(ticket)
+        let operation = switch request {
+        case .newOrder: "order"
+        case .cancel: "cancel"
+        case .withdraw: "withdraw"
+        }
+        onAnswer?(.of(answer, client: name, request: (operation == "cancel" ? "cancel:" : "") + "\(request.clientOrderID)",
+                      operation: operation, messageType: .sealedRequest))
+        guard let answer else {
             summary.missingReceipts += 1
             progress("line \(line): no receipt")
             return
@@ -280,9 +293,12 @@ public final class ScenarioRunner {
 
     private func awaitPublic(
         _ ticket: RecoveringConnection.Ticket, on connection: RecoveringConnection, type: MessageType,
-        summary: inout ScenarioSummary, line: Int
+        request: String, summary: inout ScenarioSummary, line: Int
     ) throws {
-        guard let answer = try connection.await(ticket) else {
+        let answer = try connection.await(ticket)
+        onAnswer?(.of(answer, client: "public", request: request, operation: type == .deposit ? "deposit" : "price",
+                      messageType: type))
+        guard let answer else {
             summary.missingReceipts += 1
             return
         }

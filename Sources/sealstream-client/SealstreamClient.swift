@@ -17,7 +17,8 @@ struct SealstreamClient: ParsableCommand {
             docs/SCENARIOS.md) and are for demos and tests only.
             """,
         subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self, CryptoBaselineCommand.self,
-                      TransportFloorCommand.self, EngineReplayCommand.self, DrillCommand.self])
+                      TransportFloorCommand.self, EngineReplayCommand.self, DrillCommand.self,
+                      ChaosCheckCommand.self])
 }
 
 struct ScenarioCommand: ParsableCommand {
@@ -42,6 +43,9 @@ struct ScenarioCommand: ParsableCommand {
     @Option(name: .long, help: "The host's HTTP API, HOST:PORT: at the end, prove every sequenced request's inclusion in a signed batch.")
     var verifyInclusion: String?
 
+    @Option(name: .long, help: "Append every final answer (receipt, ack, refusal, none) to FILE as JSON lines (docs/SCENARIOS.md).")
+    var receiptsOut: String?
+
     @OptionGroup var attestation: AttestationOptions
 
     func run() throws {
@@ -53,6 +57,10 @@ struct ScenarioCommand: ParsableCommand {
             requirement: try attestation.requirement()
         ) { line in
             FileHandle.standardError.write(Data(("scenario: " + line + "\n").utf8))
+        }
+        if let receiptsOut {
+            let out = try AnswerLog(path: receiptsOut)
+            runner.onAnswer = { out.append($0) }
         }
         let summary = try runner.run(scenario, name: URL(fileURLWithPath: file).lastPathComponent)
         if json {

@@ -147,4 +147,45 @@ struct JournalLinkTests {
         d.close()
         #expect(d.exitStatus() == 65)
     }
+
+    /// A batch the journal leaves open at the end of one `journalReplay` message stays open
+    /// until the next message brings its close record, however long the host takes: the
+    /// worker closes batches on the clock only once live (found by scripts/chaos.sh, where
+    /// a journal over 1 MiB goes in two messages).
+    @Test func aBatchOpenBetweenTwoReplayMessagesIsNotClosedByTheClock() throws {
+        let dir = try makeScratchDirectory("journal-link-split")
+        let key = dir.appendingPathComponent("storage.key").path
+        let a = try EnclavePeer(storageKey: key)
+        a.send(ReplayEnd(published: 0, lastHeaderLine: []).encode())
+        _ = try a.collect(until: .recovered)
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        let prices = DemoKeys.publisherNames.map {
+            DemoKeys.price(market: 1, price: 60_000_000_000, confidence: 0, publishTime: now, publisher: $0).encode()
+        }
+        a.send(batch([deposit(1)] + prices))
+        var messages = try a.collect(until: .batchHeader)
+        a.send(batch([deposit(2)]))
+        a.close()
+        while let m = try a.next() { messages.append(m) }
+        #expect(a.exitStatus() == 0)
+        let journal = bodies(messages, .journal).flatMap { $0 }
+        let headers = bodies(messages, .batchHeader)
+        try #require(headers.count == 2)
+        // Cut before the last record (the second batch's close record).
+        var offset = 0, last = 0
+        while offset < journal.count {
+            last = offset
+            offset += Int(journal[offset + 4]) << 24 | Int(journal[offset + 5]) << 16 | Int(journal[offset + 6]) << 8
+                | Int(journal[offset + 7])
+        }
+        let c = try EnclavePeer(storageKey: key, replay: true)
+        c.send(encodeLinkMessage(kind: .journalReplay, body: Array(journal[..<last])))
+        usleep(400_000)  // longer than the venue's batchMaxNanos (100 ms)
+        c.send(encodeLinkMessage(kind: .journalReplay, body: Array(journal[last...])))
+        c.send(ReplayEnd(published: 0, lastHeaderLine: []).encode())
+        let audit = try c.collect(until: .recovered)
+        #expect(bodies(audit, .journalRejected).isEmpty)
+        #expect(bodies(audit, .batchHeader) == headers)
+        #expect(c.exitStatus() == 0)
+    }
 }

@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# Chaos: scenario traders plus background load while the enclave worker, the host or both
+# are killed with SIGKILL at random moments, ROUNDS times; then every answer the traders
+# recorded is checked against the published outputs, the batch chain is verified as one
+# epoch, and the journal is replayed from genesis in a separate process
+# (docs/DURABILITY.md, "Chaos").
+#
+#   scripts/chaos.sh ROUNDS [WORKDIR]
+#
+# Environment: SEED (default: random, printed), TRADERS (4), STEPS (per trader; default
+# 12 × ROUNDS), LOAD_RATE (orders/s of the background load, 200; 0 turns it off),
+# DRILL_TRADERS (the liquidation drill started halfway through the kills, 100; 0 for none),
+# SEALSTREAM_BIN_DIR (default: `swift build --show-bin-path`, built if needed).
+# Exit 0 when every check passes; 1 with the failing check named.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS="${1:?usage: scripts/chaos.sh ROUNDS [WORKDIR]}"
+WORK="${2:-$(mktemp -d "${TMPDIR:-/tmp}/sealstream-chaos.XXXXXX")}"
+SEED="${SEED:-$(( (RANDOM << 15) | RANDOM ))}"
+TRADERS="${TRADERS:-4}"
+STEPS="${STEPS:-$(( 12 * ROUNDS ))}"
+LOAD_RATE="${LOAD_RATE:-200}"
+DRILL_TRADERS="${DRILL_TRADERS:-100}"
+VENUE="$(pwd)/scripts/demo/venue.json"
+if [[ -z "${SEALSTREAM_BIN_DIR:-}" ]]; then
+    swift build 2>&1 | tail -1
+    SEALSTREAM_BIN_DIR="$(swift build --show-bin-path)"
+fi
+BIN="$SEALSTREAM_BIN_DIR"
+export TSS2_LOG="${TSS2_LOG:-all+none}"
+mkdir -p "$WORK/receipts"
+DATA="$WORK/data"
+START=$(date +%s.%N)
+echo "chaos: $ROUNDS rounds, seed $SEED, $TRADERS traders × $STEPS steps, load ${LOAD_RATE}/s, work dir $WORK"
+
+elapsed() { python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$START"; }
+# field KEY: a field of DATA/host.json (empty if unreadable).
+field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ''))" "$DATA/host.json" "$1" 2>/dev/null || true; }
+
+HOST_PID=""
+HOST_STARTS=0
+LISTEN="127.0.0.1:0"
+HTTP="127.0.0.1:0"
+# start_host: starts the host on the data dir (the same ports after the first start) and
+# waits until it has written host.json for this process.
+start_host() {
+    HOST_STARTS=$((HOST_STARTS + 1))
+    "$BIN/sealstream-host" run --data-dir "$DATA" --listen "$LISTEN" --http "$HTTP" --config "$VENUE" \
+        >>"$WORK/host-$HOST_STARTS.log" 2>&1 &
+    HOST_PID=$!
+    for _ in $(seq 1 600); do
+        if [[ "$(field hostPid)" == "$HOST_PID" ]]; then
+            LISTEN="$(field listen)"
+            HTTP="$(field http)"
+            return 0
+        fi
+        kill -0 "$HOST_PID" 2>/dev/null || { echo "chaos: host start $HOST_STARTS failed:"; tail -20 "$WORK/host-$HOST_STARTS.log"; return 1; }
+        sleep 0.05
+    done
+    echo "chaos: host start $HOST_STARTS did not come up in 30 s"
+    return 1
+}
+
+# stop_load: ends the load loop and the load run it waits for.
+stop_load() {
+    local -
+    set +e  # a run already gone is not an error here
+    touch "$WORK/stop-load"
+    # The loop may be starting the next run as we look: kill whichever run it waits for
+    # until the loop has ended.
+    for _ in $(seq 1 100); do
+        [[ -n "${LOAD_LOOP:-}" ]] && kill -0 "$LOAD_LOOP" 2>/dev/null || break
+        [[ -s "$WORK/load.pid" ]] && kill -9 "$(cat "$WORK/load.pid")" 2>/dev/null  # load does not stop on SIGTERM
+        sleep 0.1
+    done
+    [[ -n "${LOAD_LOOP:-}" ]] && { wait "$LOAD_LOOP" 2>/dev/null || true; LOAD_LOOP=""; }
+    true
+}
+
+cleanup() {
+    set +e  # a process already gone is not an error here
+    stop_load
+    for p in ${TRADER_PIDS:-} ${DRILL_PID:-}; do kill "$p" 2>/dev/null; done
+    [[ -n "$HOST_PID" ]] && kill -9 "$HOST_PID" 2>/dev/null
+    true
+}
+trap cleanup EXIT
+
+start_host
+echo "chaos: host pid $HOST_PID on $LISTEN (http $HTTP)"
+"$BIN/attestation" measure --enclave "$BIN/sealstream-enclave" --config "$VENUE" --allow-mode software \
+    --policy-out "$WORK/policy.json" >/dev/null
+ATTEST=(--policy "$WORK/policy.json" --allow-simulated)
+
+# The traders' scenario files, drawn from the seed: deposits, then quotes (post-only
+# limits), takes (market orders), cancels of earlier quotes and short waits; trader 0 also
+# posts the oracle prices, from all three publishers.
+python3 - "$WORK" "$SEED" "$TRADERS" "$STEPS" <<'PY'
+import random, sys
+work, seed, traders, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rng = random.Random(seed)
+for t in range(traders):
+    name = f"c{t}"
+    lines = [f"trader {name} account={7000 + t}", f"deposit {name} 1000000"]
+    quotes, mid = [], 60000
+    for n in range(steps):
+        if t == 0 and n % 6 == 0:
+            mid += rng.randint(-20, 20)
+            for p in ("pyth-a", "pyth-b", "chainlink-c"):
+                lines.append(f"price BTC-PERP {mid + rng.randint(-2, 2)} conf=5 publisher={p}")
+        r = rng.random()
+        side = rng.choice(("buy", "sell"))
+        if r < 0.45:
+            price = mid - rng.randint(1, 30) if side == "buy" else mid + rng.randint(1, 30)
+            qid = f"{name}-q{n}"
+            quotes.append(qid)
+            lines.append(f"order {name} {side} BTC-PERP 0.01 @ {price} post-only id={qid}")
+        elif r < 0.75:
+            worst = mid + 200 if side == "buy" else mid - 200
+            lines.append(f"market {name} {side} BTC-PERP 0.01 worst={worst} id={name}-m{n}")
+        elif quotes:
+            lines.append(f"cancel {name} {quotes.pop(rng.randrange(len(quotes)))}")
+        lines.append(f"wait {rng.randint(10, 80)}ms")
+    open(f"{work}/trader-{t}.txt", "w").write("\n".join(lines) + "\n")
+PY
+
+TRADER_PIDS=""
+for t in $(seq 0 $((TRADERS - 1))); do
+    "$BIN/sealstream-client" scenario "$WORK/trader-$t.txt" --host "$LISTEN" --venue "$VENUE" --json \
+        --receipts-out "$WORK/receipts/trader-$t.jsonl" "${ATTEST[@]}" \
+        >"$WORK/trader-$t.json" 2>"$WORK/trader-$t.log" &
+    TRADER_PIDS="$TRADER_PIDS $!"
+done
+
+# Background load: `load` does not reconnect (docs/SCENARIOS.md), so it is started again
+# whenever a restart stops it.
+if [[ "$LOAD_RATE" -gt 0 ]]; then
+    (
+        while [[ ! -e "$WORK/stop-load" ]]; do
+            "$BIN/sealstream-client" load --host "$LISTEN" --rate "$LOAD_RATE" --duration 600 --sessions 2 \
+                --window 64 --no-attestation >>"$WORK/load.log" 2>&1 &
+            echo $! >"$WORK/load.pid"
+            wait $! || true
+            sleep 0.2
+        done
+    ) &
+    LOAD_LOOP=$!
+fi
+
+# A liquidation drill halfway through the kills, so that decisions are made (and must
+# not appear twice) across restarts; it recovers through restarts like the traders.
+DRILL_PID=""
+start_drill() {
+    [[ "$DRILL_TRADERS" -gt 0 ]] || return 0
+    "$BIN/sealstream-client" drill --host "$LISTEN" --traders "$DRILL_TRADERS" "${ATTEST[@]}" \
+        >"$WORK/drill.json" 2>"$WORK/drill.log" &
+    DRILL_PID=$!
+    echo "chaos: liquidation drill ($DRILL_TRADERS traders) started at +$(elapsed)s"
+}
+
+# The kills: a seeded schedule of (delay, target), printed as it runs.
+mapfile -t PLAN < <(python3 -c "
+import random, sys
+rng = random.Random(int(sys.argv[1]) ^ 0x5eed)
+for _ in range(int(sys.argv[2])):
+    print(f'{rng.uniform(0.2, 2.0):.2f} {rng.choice([\"enclave\", \"enclave\", \"host\", \"both\"])}')
+" "$SEED" "$ROUNDS")
+KILLS=0
+for r in $(seq 1 "$ROUNDS"); do
+    read -r delay target <<<"${PLAN[$((r - 1))]}"
+    [[ $r -eq $(( (ROUNDS + 1) / 2 )) ]] && start_drill
+    sleep "$delay"
+    # A worker being restarted has no pid yet: wait for it (never `kill -9 0`).
+    enclave="$(field enclavePid)"
+    for _ in $(seq 1 600); do
+        [[ "${enclave:-0}" -gt 1 ]] && break
+        sleep 0.05
+        enclave="$(field enclavePid)"
+    done
+    starts="$(field enclaveStarts)"
+    case "$target" in
+        enclave) victims="$enclave" ;;
+        host) victims="$HOST_PID" ;;
+        both) victims="$enclave $HOST_PID" ;;
+    esac
+    echo "chaos: round $r at +$(elapsed)s: kill -9 $target ($victims)"
+    # shellcheck disable=SC2086
+    kill -9 $victims 2>/dev/null || echo "chaos: round $r: $target was already gone"
+    KILLS=$((KILLS + 1))
+    if [[ "$target" == enclave ]]; then
+        for _ in $(seq 1 600); do
+            [[ "$(field enclaveStarts)" -gt "$starts" ]] && break
+            sleep 0.05
+        done
+    else
+        wait "$HOST_PID" 2>/dev/null || true
+        start_host
+    fi
+done
+echo "chaos: $KILLS kills done at +$(elapsed)s; waiting for the traders"
+
+TRADER_FAILED=0
+for t in $(seq 0 $((TRADERS - 1))); do
+    pid=$(echo $TRADER_PIDS | cut -d' ' -f$((t + 1)))
+    status=0
+    wait "$pid" || status=$?
+    summary="$(python3 -c "
+import json, sys
+s = json.load(open(sys.argv[1]))
+r = s['recovery']
+print(f\"receipts {s['receipts']} duplicates {s['duplicates']} missing {s['missingReceipts']} restarts {r['restartsSeen']} reconnects {r['reconnects']} resends {r['resends']}\")
+" "$WORK/trader-$t.json" 2>/dev/null || echo "no summary")"
+    echo "chaos: trader $t exit $status: $summary"
+    if [[ $status -ne 0 ]]; then
+        TRADER_FAILED=1
+        tail -5 "$WORK/trader-$t.log" | sed 's/^/    /'
+    fi
+done
+if [[ -n "$DRILL_PID" ]]; then
+    status=0
+    wait "$DRILL_PID" || status=$?
+    echo "chaos: drill exit $status: $(cat "$WORK/drill.json" 2>/dev/null | tail -1)"
+    [[ $status -eq 0 ]] || { TRADER_FAILED=1; tail -5 "$WORK/drill.log" | sed 's/^/    /'; }
+fi
+stop_load
+sleep 1  # the open batch closes (commitments.batchMaxNanos) and is published
+kill -TERM "$HOST_PID"
+for _ in $(seq 1 300); do kill -0 "$HOST_PID" 2>/dev/null || break; sleep 0.1; done
+HOST_HUNG=0
+if kill -0 "$HOST_PID" 2>/dev/null; then HOST_HUNG=1; kill -9 "$HOST_PID"; fi
+HOST_STATUS=0
+wait "$HOST_PID" || HOST_STATUS=$?
+HOST_PID=""
+echo "chaos: host stopped (exit $HOST_STATUS) at +$(elapsed)s"
+
+FAILED=0
+fail() { echo "chaos: FAIL: $*"; FAILED=1; }
+[[ $TRADER_FAILED -eq 0 ]] || fail "a trader did not finish cleanly"
+[[ $KILLS -ge $ROUNDS ]] || fail "only $KILLS kills"
+[[ $HOST_HUNG -eq 0 ]] || fail "the host did not exit within 30 s of SIGTERM (killed)"
+[[ $HOST_STATUS -eq 0 ]] || fail "the host exited with status $HOST_STATUS on SIGTERM"
+
+echo "== answers against the published event log"
+"$BIN/sealstream-client" chaos-check --data-dir "$DATA" "$WORK"/receipts/*.jsonl || fail "chaos-check"
+
+echo "== one epoch, one chain"
+[[ ! -e "$DATA/outputs/epochs" ]] || fail "a new epoch started: $(ls "$DATA/outputs/epochs")"
+SIGNER="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['signer'])" "$DATA/outputs/epoch.json")"
+"$BIN/attestation" verify-outputs --data-dir "$DATA" --signer "$SIGNER" || fail "verify-outputs"
+
+echo "== replay from genesis in a separate process"
+REPLAY_STATUS=0
+"$BIN/sealstream-host" replay --data-dir "$DATA" --config "$VENUE" >"$WORK/replay.out" 2>"$WORK/replay.log" || REPLAY_STATUS=$?
+cat "$WORK/replay.out"
+[[ $REPLAY_STATUS -eq 0 ]] || { tail -5 "$WORK/replay.log"; fail "replay exit $REPLAY_STATUS"; }
+LAST_ROOT="$(python3 -c "
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+print(json.loads(lines[-1])['stateRoot'] if lines else 'none')" "$DATA/outputs/batches.jsonl")"
+grep -q "final state root: $LAST_ROOT" "$WORK/replay.out" || fail "replay's final state root is not the last header's ($LAST_ROOT)"
+
+echo "chaos: seed $SEED, $KILLS kills, $(elapsed) s: $([[ $FAILED -eq 0 ]] && echo PASS || echo FAIL)"
+exit $FAILED
