@@ -203,3 +203,29 @@ final class Box<T>: @unchecked Sendable {
     }
     func mutate(_ body: (inout T) -> Void) { lock.withLock { body(&_value) } }
 }
+
+/// A real swtpm started by scripts/swtpm.sh on a Unix socket under `directory/tpm`, with
+/// its throwaway CA; `stop()` ends it (tests defer it).
+struct SwtpmInstance {
+    let directory: String
+    /// `swtpm:path=…`, for `--tcti`.
+    let tcti: String
+    /// PEM file of the CA's root and issuer, for `--swtpm-ek-root`.
+    let ekRoots: String
+
+    init(under directory: URL) throws {
+        self.directory = directory.appendingPathComponent("tpm").path
+        let started = try runCommand("/usr/bin/env", ["SWTPM_TRANSPORT=unix", "bash", Self.script, "start", self.directory])
+        guard started.status == 0 else { throw TestFailure("swtpm did not start: \(started.stderr)") }
+        let info = try JSONSerialization.jsonObject(with: Data(started.stdout.utf8)) as? [String: Any] ?? [:]
+        guard let tcti = info["tcti"] as? String, let roots = info["ekRoots"] as? String else {
+            throw TestFailure("scripts/swtpm.sh printed no tcti/ekRoots: \(started.stdout)")
+        }
+        self.tcti = tcti
+        ekRoots = roots
+    }
+
+    static var script: String { Binaries.packageRoot.appendingPathComponent("scripts/swtpm.sh").path }
+
+    func stop() { _ = try? runCommand("/usr/bin/env", ["bash", Self.script, "stop", directory]) }
+}

@@ -16,13 +16,9 @@ struct RollbackCounterTests {
     @Test func workerDefinesRefusesAndChecksTheBase() throws {
         let dir = try makeScratchDirectory("nv-counter")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let script = Binaries.packageRoot.appendingPathComponent("scripts/swtpm.sh").path
-        let tpmDir = dir.appendingPathComponent("tpm").path
-        let started = try runCommand("/usr/bin/env", ["SWTPM_TRANSPORT=unix", "bash", script, "start", tpmDir])
-        try #require(started.status == 0, "swtpm did not start: \(started.stderr)")
-        defer { _ = try? runCommand("/usr/bin/env", ["bash", script, "stop", tpmDir]) }
-        let info = try #require(try JSONSerialization.jsonObject(with: Data(started.stdout.utf8)) as? [String: Any])
-        let tcti = try #require(info["tcti"] as? String)
+        let swtpm = try SwtpmInstance(under: dir)
+        defer { swtpm.stop() }
+        let tcti = swtpm.tcti
         let index = "0x1500023"
         func tools(_ arguments: [String]) throws -> ToolOutput {
             try runTool(try executable(arguments[0], package: "tpm2-tools"), Array(arguments.dropFirst()),

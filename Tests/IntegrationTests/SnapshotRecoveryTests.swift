@@ -200,14 +200,10 @@ struct SnapshotRollbackTPMTests {
     @Test func anOlderSnapshotWithACutJournalAndOutputsIsRefusedByTheCounter() throws {
         let dir = try makeScratchDirectory("snapshot-rollback-tpm")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let script = Binaries.packageRoot.appendingPathComponent("scripts/swtpm.sh").path
-        let tpmDir = dir.appendingPathComponent("tpm").path
-        let started = try runCommand("/usr/bin/env", ["SWTPM_TRANSPORT=unix", "bash", script, "start", tpmDir])
-        try #require(started.status == 0, "swtpm did not start: \(started.stderr)")
-        defer { _ = try? runCommand("/usr/bin/env", ["bash", script, "stop", tpmDir]) }
-        let info = try #require(try JSONSerialization.jsonObject(with: Data(started.stdout.utf8)) as? [String: Any])
-        let tcti = try #require(info["tcti"] as? String)
-        let roots = try #require(info["ekRoots"] as? String)
+        let swtpm = try SwtpmInstance(under: dir)
+        defer { swtpm.stop() }
+        let tcti = swtpm.tcti
+        let roots = swtpm.ekRoots
         let policy = dir.appendingPathComponent("policy.json").path
         let measured = try runCommand(try Binaries.path("attestation"), [
             "measure", "--enclave", try Binaries.path("sealstream-enclave"), "--config", Binaries.venueConfig,
