@@ -29,7 +29,7 @@ swift test 2>&1 | tee .build/test-output.txt
 echo "== contract tests (Vyper on py-evm, fed with this build's real outputs)"
 scripts/contract-tests.sh "$SEALSTREAM_BIN_DIR"
 
-echo "== fuzz (every parser fed from outside, 30 s each; docs/FUZZING.md)"
+echo "== fuzz (every parser fed from outside, ${FUZZ_SECONDS:-30} s each; docs/FUZZING.md)"
 # Part of the suite: a crash, trap or failed invariant in any target fails the run and
 # leaves its reproducer in Fuzz/crashes/. FUZZ_SECONDS=0 skips this step.
 if [[ "${FUZZ_SECONDS:-30}" != 0 ]]; then
