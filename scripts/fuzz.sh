@@ -35,6 +35,15 @@ FLAGS=(-c release --package-path Fuzz --scratch-path "$SCRATCH"
        -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing)
 echo "fuzz: building ${#TARGETS[@]} target(s) into $SCRATCH"
 mkdir -p "$SCRATCH"
+# SwiftPM does not notice files added to or removed from the path dependency (the main
+# package) of an already planned nested build: when the list of source files changed,
+# drop the plan so it is made again (the compiled objects stay).
+STAMP="$SCRATCH/sources.list"
+LIST="$(find Sources Enclave Fuzz/Sources -name '*.swift' -o -name '*.c' -o -name '*.h' | LC_ALL=C sort)"
+if [[ ! -f "$STAMP" ]] || [[ "$(cat "$STAMP")" != "$LIST" ]]; then
+    rm -f "$SCRATCH/release.yaml" "$SCRATCH/build.db"
+    printf '%s' "$LIST" > "$STAMP"
+fi
 build() {
     if ! swift build "${FLAGS[@]}" "$@" >"$SCRATCH/build.log" 2>&1; then
         grep -E "error:" "$SCRATCH/build.log" | head -20 >&2 || tail -20 "$SCRATCH/build.log" >&2
