@@ -89,18 +89,12 @@ public struct JournalRejected: Equatable, Sendable, Error {
     }
 
     public func encode() -> [UInt8] {
-        var w = ByteWriter(capacity: 9)
-        w.write(recordSequence)
-        w.write(reason.rawValue)
-        return encodeLinkMessage(kind: .journalRejected, body: w.bytes)
+        Rejection.encode(kind: .journalRejected, recordSequence: recordSequence, reason: reason.rawValue)
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> JournalRejected {
-        var r = ByteReader(body)
-        let sequence = try r.readUInt64()
-        let raw = try r.readUInt8()
+        let (sequence, raw) = try Rejection.decode(body: body, what: "journal rejected")
         guard let reason = Reason(rawValue: raw) else { throw .invalidField("journal rejection reason \(raw)") }
-        try r.expectEnd("journal rejected")
         return JournalRejected(recordSequence: sequence, reason: reason)
     }
 }
@@ -127,18 +121,30 @@ public struct SnapshotRejected: Equatable, Sendable, Error {
     }
 
     public func encode() -> [UInt8] {
-        var w = ByteWriter(capacity: 9)
-        w.write(recordSequence)
-        w.write(reason.rawValue)
-        return encodeLinkMessage(kind: .snapshotRejected, body: w.bytes)
+        Rejection.encode(kind: .snapshotRejected, recordSequence: recordSequence, reason: reason.rawValue)
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> SnapshotRejected {
+        let (sequence, raw) = try Rejection.decode(body: body, what: "snapshot rejected")
+        guard let reason = Reason(rawValue: raw) else { throw .invalidField("snapshot rejection reason \(raw)") }
+        return SnapshotRejected(recordSequence: sequence, reason: reason)
+    }
+}
+
+/// The body both rejections share: u64 record sequence ‖ u8 reason.
+private enum Rejection {
+    static func encode(kind: LinkKind, recordSequence: UInt64, reason: UInt8) -> [UInt8] {
+        var w = ByteWriter(capacity: 9)
+        w.write(recordSequence)
+        w.write(reason)
+        return encodeLinkMessage(kind: kind, body: w.bytes)
+    }
+
+    static func decode(body: UnsafeRawBufferPointer, what: String) throws(WireError) -> (UInt64, UInt8) {
         var r = ByteReader(body)
         let sequence = try r.readUInt64()
-        let raw = try r.readUInt8()
-        guard let reason = Reason(rawValue: raw) else { throw .invalidField("snapshot rejection reason \(raw)") }
-        try r.expectEnd("snapshot rejected")
-        return SnapshotRejected(recordSequence: sequence, reason: reason)
+        let reason = try r.readUInt8()
+        try r.expectEnd(what)
+        return (sequence, reason)
     }
 }
