@@ -57,7 +57,8 @@ public final class OutputPublisher: Sendable {
 
     public let directory: String
     private let state = Mutex(State())
-    private let proofs = Mutex(ProofState())
+    /// Internal, not private: a test holds it to show that appends never take it.
+    let proofs = Mutex(ProofState())
     private let metrics: HostMetrics?
 
     public init(dataDirectory: String, metrics: HostMetrics? = nil) {
