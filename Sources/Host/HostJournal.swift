@@ -152,8 +152,8 @@ final class HostJournal: @unchecked Sendable {
     }
 
     /// Cuts back to the durable position and writes what is held; availability returns
-    /// when its sync succeeds.
-    private func retry() {
+    /// when its sync succeeds. Internal so a test can run it at a moment it chooses.
+    func retry() {
         retryScheduled = false
         guard !isAvailable else { return }
         do {

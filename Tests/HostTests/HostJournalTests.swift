@@ -74,6 +74,8 @@ struct HostJournalTests {
         let probe = Probe()
         let journal = try await Self.make(mount + "/journal", loop: loop, metrics: metrics, probe: probe)
         defer { journal.stop() }
+        // The test runs every retry itself, at the moment it chooses.
+        try await loop.submit { journal.retryInterval = .hours(1) }.get()
         // Fill the filesystem, leaving a few pages.
         _ = try Self.run("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=4096", "count=56"])
         var last: UInt64 = 0
@@ -90,19 +92,31 @@ struct HostJournalTests {
         try await loop.submit { try more.withUnsafeBytes { _ = try journal.append($0) } }.get()
         last += 4
         #expect(probe.durable.withLock { $0 } < last)
-        try await Task.sleep(for: .milliseconds(300))
+        // A retry while the disk is still full fails and changes nothing.
+        let errorsBefore = metrics.journalErrors.load(ordering: .relaxed)
+        try await loop.submit { journal.retry() }.get()
+        #expect(try await Self.waitUntil(5) { metrics.journalErrors.load(ordering: .relaxed) > errorsBefore })
         #expect(metrics.journalAvailable.load(ordering: .relaxed) == 0, "no space yet")
         try FileManager.default.removeItem(atPath: filler)
-        // Records keep coming while the retry writes and syncs: none may be stranded.
-        for _ in 0..<40 {
-            let bytes = JournalRecords.records((last + 1)...(last + 1), payload: 100)
-            try await loop.submit { try bytes.withUnsafeBytes { _ = try journal.append($0) } }.get()
-            last += 1
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        // The race: records arrive after the retry wrote what was held and before its sync
+        // reports. Both happen in one event-loop task, so the sync's outcome is handled
+        // only after the append, which therefore finds the journal still unavailable and
+        // holds its record. When the outcome arrives the held record must be written and
+        // synced too; otherwise it would wait for a retry that nothing schedules.
+        let racing = JournalRecords.records((last + 1)...(last + 1), payload: 100)
+        try await loop.submit {
+            journal.retry()
+            try racing.withUnsafeBytes { _ = try journal.append($0) }
+        }.get()
+        last += 1
         #expect(try await Self.waitUntil(5) { metrics.journalAvailable.load(ordering: .relaxed) == 1 })
         #expect(try await Self.waitUntil(5) { probe.durable.withLock { $0 } == last })
         #expect(probe.availability.withLock { $0 } == [false, true])
+        // Back to normal: appends are written directly again.
+        let after = JournalRecords.records((last + 1)...(last + 3), payload: 100)
+        try await loop.submit { try after.withUnsafeBytes { _ = try journal.append($0) } }.get()
+        last += 3
+        #expect(try await Self.waitUntil(5) { probe.durable.withLock { $0 } == last })
         let report = try JournalStore.scan(directory: mount + "/journal")
         #expect(report.records == last && report.lastSequence == last && report.truncated == nil)
     }
