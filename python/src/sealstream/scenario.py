@@ -86,7 +86,7 @@ def parse(text: str, venue: dict) -> list[Step]:
             steps.append(Step(n, op, {"trader": trader(plain[0]), "id": plain[1]}))
         elif op == "withdraw":
             steps.append(Step(n, op, {"trader": trader(plain[0]), "amount": exact(plain[1], QUOTE_UNIT, n, "amount"),
-                                      "id": opts.get("id", f"{plain[0]}-{n}")}))
+                                      "id": f"{plain[0]}-w{n}"}))
         elif op == "wait":
             t = plain[0]
             ms = int(t[:-2]) if t.endswith("ms") else int(t[:-1]) * 1000 if t.endswith("s") else None
