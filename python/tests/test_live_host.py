@@ -180,6 +180,22 @@ def test_a_malformed_frame_gets_a_host_error(host):
         assert (e.value.code, e.value.label) == (3, "unsupported_version")
 
 
+def test_trading_desk_example_runs(host, policy_path, python_run):
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "python" / "examples" / "trading_desk.py"), "--host", host.address, "--http",
+         host.http, "--policy", str(policy_path), "--allow-simulated", "--demo-bootstrap"],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["statuses"] == {"bid": "accepted", "ask": "accepted", "lift": "accepted", "cancel-bid": "accepted"}
+    assert result["takerFills"] == 1 and result["fillEvents"] == 1
+    assert result["proven"] == result["requests"] == 8
+
+
 def test_liquidation_drill_and_verify_outputs_agree_with_the_auditor(host, bins, policy_path, python_run, work):
     # The demo scenario has no liquidation; the Swift drill makes some, so the decisions
     # path of verify-outputs runs on real records too.
