@@ -21,25 +21,31 @@ _MASK = (1 << 64) - 1
 _RATE = 136  # bytes, for a 256-bit output
 
 
-def _rol(x: int, n: int) -> int:
-    return ((x << n) | (x >> (64 - n))) & _MASK if n else x
+# Lane i = x + 5y of the state; rho offsets and pi destinations flattened once.
+_RHO = [_ROT[i % 5][i // 5] for i in range(25)]
+_PI = [(i // 5) + 5 * ((2 * (i % 5) + 3 * (i // 5)) % 5) for i in range(25)]
 
 
-def _permute(a: list[list[int]]) -> None:
+def _permute(a: list[int]) -> None:
+    m = _MASK
     for rc in _RC:
-        c = [a[x][0] ^ a[x][1] ^ a[x][2] ^ a[x][3] ^ a[x][4] for x in range(5)]
-        d = [c[(x - 1) % 5] ^ _rol(c[(x + 1) % 5], 1) for x in range(5)]
+        c = [a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20] for x in range(5)]
         for x in range(5):
-            for y in range(5):
-                a[x][y] ^= d[x]
-        b = [[0] * 5 for _ in range(5)]
-        for x in range(5):
-            for y in range(5):
-                b[y][(2 * x + 3 * y) % 5] = _rol(a[x][y], _ROT[x][y])
-        for x in range(5):
-            for y in range(5):
-                a[x][y] = b[x][y] ^ (~b[(x + 1) % 5][y] & b[(x + 2) % 5][y])
-        a[0][0] ^= rc
+            d = c[(x - 1) % 5] ^ (((c[(x + 1) % 5] << 1) | (c[(x + 1) % 5] >> 63)) & m)
+            for y in (0, 5, 10, 15, 20):
+                a[x + y] ^= d
+        b = [0] * 25
+        for i in range(25):
+            n, v = _RHO[i], a[i]
+            b[_PI[i]] = ((v << n) | (v >> (64 - n))) & m if n else v
+        for y in (0, 5, 10, 15, 20):
+            b0, b1, b2, b3, b4 = b[y], b[y + 1], b[y + 2], b[y + 3], b[y + 4]
+            a[y] = b0 ^ (~b1 & b2)
+            a[y + 1] = b1 ^ (~b2 & b3)
+            a[y + 2] = b2 ^ (~b3 & b4)
+            a[y + 3] = b3 ^ (~b4 & b0)
+            a[y + 4] = b4 ^ (~b0 & b1)
+        a[0] ^= rc
 
 
 def keccak256(data: bytes) -> bytes:
@@ -47,10 +53,9 @@ def keccak256(data: bytes) -> bytes:
     padded = bytearray(data) + b"\x01"
     padded += b"\x00" * (-len(padded) % _RATE)
     padded[-1] |= 0x80
-    a = [[0] * 5 for _ in range(5)]
+    a = [0] * 25
     for off in range(0, len(padded), _RATE):
-        block = padded[off : off + _RATE]
         for i in range(_RATE // 8):
-            a[i % 5][i // 5] ^= int.from_bytes(block[8 * i : 8 * i + 8], "little")
+            a[i] ^= int.from_bytes(padded[off + 8 * i : off + 8 * i + 8], "little")
         _permute(a)
-    return b"".join(a[i % 5][i // 5].to_bytes(8, "little") for i in range(4))
+    return b"".join(a[i].to_bytes(8, "little") for i in range(4))

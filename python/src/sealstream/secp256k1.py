@@ -14,32 +14,56 @@ G = (
     0x483ADA7726A3C4655DA4FBFC0E1108A8FD17B448A68554199C47D08FFB10D4B8,
 )
 
-Point = "tuple[int, int] | None"
-
-
-def _add(p, q):
-    if p is None:
+def _jadd(p, q):
+    """Jacobian addition (X, Y, Z), Z = 0 the point at infinity."""
+    if p[2] == 0:
         return q
-    if q is None:
+    if q[2] == 0:
         return p
-    if p[0] == q[0]:
-        if (p[1] + q[1]) % P == 0:
-            return None
-        lam = 3 * p[0] * p[0] * pow(2 * p[1], -1, P) % P
-    else:
-        lam = (q[1] - p[1]) * pow(q[0] - p[0], -1, P) % P
-    x = (lam * lam - p[0] - q[0]) % P
-    return x, (lam * (p[0] - x) - p[1]) % P
+    z1z1, z2z2 = p[2] * p[2] % P, q[2] * q[2] % P
+    u1, u2 = p[0] * z2z2 % P, q[0] * z1z1 % P
+    s1, s2 = p[1] * q[2] * z2z2 % P, q[1] * p[2] * z1z1 % P
+    if u1 == u2:
+        return _jdouble(p) if s1 == s2 else (0, 1, 0)
+    h, r = (u2 - u1) % P, (s2 - s1) % P
+    hh = h * h % P
+    hhh, v = h * hh % P, u1 * hh % P
+    x = (r * r - hhh - 2 * v) % P
+    return x, (r * (v - x) - s1 * hhh) % P, h * p[2] * q[2] % P
 
 
-def _mul(k: int, p):
-    r = None
-    while k:
-        if k & 1:
-            r = _add(r, p)
-        p = _add(p, p)
-        k >>= 1
-    return r
+def _jdouble(p):
+    if p[2] == 0 or p[1] == 0:
+        return (0, 1, 0)
+    ysq = p[1] * p[1] % P
+    s = 4 * p[0] * ysq % P
+    m = 3 * p[0] * p[0] % P  # a = 0
+    x = (m * m - 2 * s) % P
+    return x, (m * (s - x) - 8 * ysq * ysq) % P, 2 * p[1] * p[2] % P
+
+
+def _affine(p):
+    if p[2] == 0:
+        return None
+    zinv = pow(p[2], -1, P)
+    return p[0] * zinv * zinv % P, p[1] * zinv * zinv * zinv % P
+
+
+def _mul2(a: int, p, b: int, q):
+    """a·p + b·q (Shamir's trick), affine in, affine or None out."""
+    jp, jq = (p[0], p[1], 1), (q[0], q[1], 1)
+    both = _jadd(jp, jq)
+    r = (0, 1, 0)
+    for i in range(max(a.bit_length(), b.bit_length()) - 1, -1, -1):
+        r = _jdouble(r)
+        bits = (a >> i & 1, b >> i & 1)
+        if bits == (1, 1):
+            r = _jadd(r, both)
+        elif bits[0]:
+            r = _jadd(r, jp)
+        elif bits[1]:
+            r = _jadd(r, jq)
+    return _affine(r)
 
 
 def recover_public_key(digest: bytes, v: int, r: int, s: int) -> tuple[int, int] | None:
@@ -56,8 +80,7 @@ def recover_public_key(digest: bytes, v: int, r: int, s: int) -> tuple[int, int]
         y = P - y
     e = int.from_bytes(digest, "big") % N
     rinv = pow(r, -1, N)
-    q = _add(_mul(s * rinv % N, (x, y)), _mul((-e * rinv) % N, G))
-    return q
+    return _mul2(s * rinv % N, (x, y), (-e * rinv) % N, G)
 
 
 def address(public_key: tuple[int, int]) -> str:
