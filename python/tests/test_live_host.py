@@ -20,7 +20,7 @@ from sealstream.errors import AttestationFailed, HostError, ProofError, Refused
 from sealstream.evidence import parse_evidence
 from sealstream.http import HTTPClient, HTTPError
 from sealstream.outputs import verify_directory
-from sealstream.proofs import Domain, verify_event_inclusion
+from sealstream.proofs import Domain, verify_decisions, verify_event_inclusion
 
 
 @pytest.fixture(scope="module")
@@ -196,11 +196,28 @@ def test_trading_desk_example_runs(host, policy_path, python_run):
     assert result["proven"] == result["requests"] == 8
 
 
-def test_liquidation_drill_and_verify_outputs_agree_with_the_auditor(host, bins, policy_path, python_run, work):
+def test_liquidation_drill_and_verify_outputs_agree_with_the_auditor(host, bins, policy_path, python_run, domain):
     # The demo scenario has no liquidation; the Swift drill makes some, so the decisions
     # path of verify-outputs runs on real records too.
     subprocess.run([str(bins / "sealstream-client"), "drill", "--host", host.address, "--traders", "20", "--policy",
                     str(policy_path), "--allow-simulated"], check=True, capture_output=True, timeout=120)  # fmt: skip
+    # Over HTTP, as a trader would: the batch holding the liquidations, each one proven.
+    http, served = HTTPClient(host.http), 0
+    deadline = time.monotonic() + 10
+    while not served:
+        for h in json.loads(http.batches(0, 1000)):
+            if h["decisionCount"]:
+                header = http.batch(h["batchIndex"])
+                decisions = verify_decisions(http.decisions(h["batchIndex"]), header, domain)
+                assert len(decisions) == h["decisionCount"]
+                served += len(decisions)
+                batch = h["batchIndex"]
+        assert served or time.monotonic() < deadline, "no batch with decisions was published"
+        time.sleep(0.05)
+    forged = json.loads(http.decisions(batch))
+    forged[0]["equity"] += 1
+    with pytest.raises(ProofError):
+        verify_decisions(json.dumps(forged).encode(), http.batch(batch), domain)
     assert host.stop() == 0
     evidence = parse_evidence((host.data / "outputs" / "epoch.json").read_bytes())
     mine = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,

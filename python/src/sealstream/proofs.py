@@ -64,3 +64,34 @@ def verify_event_inclusion(answer: bytes, body: bytes, message_type: int, sequen
                                    bytes.fromhex(header["eventsRoot"][2:])):
         raise ProofError("inclusion proof does not reach the signed eventsRoot")
     return header
+
+
+def verify_decisions(answer: bytes, header_answer: bytes, domain: Domain) -> list[dict]:
+    """Check a `GET /v1/decisions?batch=I` answer against `GET /v1/batches/I`: the header
+    signed by the attested signer, and every decision's struct hash and RFC 6962 proof
+    into its `decisionsRoot` (COMMITMENTS.md §2.3, §5.2 checks 14–15). Returns the
+    decisions; a trader finds its own by the account commitment its session returned."""
+    from .outputs.strict import read_decision
+
+    try:
+        header = read_header(header_answer)
+        items = strict_loads(answer)
+        if not isinstance(items, list):
+            raise ProofError("decisions answer is not an array")
+        decisions = [read_decision(json.dumps(d).encode()) for d in items]
+    except RecordError as e:
+        raise ProofError(f"record refused: {e}") from None
+    check_header(header, domain)
+    root = bytes.fromhex(header["decisionsRoot"][2:])
+    if [d["leafIndex"] for d in decisions] != list(range(header["decisionCount"])):
+        raise ProofError("the answer does not hold the batch's decisions in order")
+    for d in decisions:
+        if d["batchIndex"] != header["batchIndex"] or d["venueId"] != domain.venue_id:
+            raise ProofError("decision of another batch or venue")
+        struct_hash = eip712.decision_hash(eip712.decision_values(d))
+        if d["structHash"] != "0x" + struct_hash.hex():
+            raise ProofError("decision struct hash does not match its fields")
+        proof = [bytes.fromhex(p[2:]) for p in d["proof"]]
+        if not merkle.verify_inclusion(merkle.leaf_hash(struct_hash), d["leafIndex"], header["decisionCount"], proof, root):
+            raise ProofError("decision proof does not reach the signed decisionsRoot")
+    return decisions
