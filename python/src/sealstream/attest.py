@@ -245,7 +245,7 @@ def verify(data: bytes | str | dict, policy: Policy, nonce: bytes | None = None,
     try:
         p = _parse(data)
         put("parse", True)
-    except (EvidenceError, ValueError) as e:
+    except (EvidenceError, ValueError, TypeError, KeyError, AttributeError) as e:  # any malformed part
         put("parse", False, "strict evidence version 2", NOT_EVALUATED, str(e))
         for name in CHECKS[1:]:
             put(name, False, "", NOT_EVALUATED, "evidence did not parse")

@@ -110,7 +110,17 @@ def _dup_refusing(pairs: list) -> dict:
 
 
 def parse_evidence(data: bytes | str | dict) -> Evidence:
-    """The fields every client needs; the attestation parts are read by `attest.verify`."""
+    """The fields every client needs; the attestation parts are read by `attest.verify`.
+    Anything malformed raises EvidenceError."""
+    try:
+        return _parse_evidence(data)
+    except (TypeError, KeyError, AttributeError, ValueError) as e:
+        if isinstance(e, EvidenceError):
+            raise
+        raise EvidenceError(f"evidence malformed: {type(e).__name__}") from None
+
+
+def _parse_evidence(data: bytes | str | dict) -> Evidence:
     if isinstance(data, dict):
         doc = data
     else:

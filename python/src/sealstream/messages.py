@@ -140,6 +140,18 @@ class OrderReport:
     self_trade_cancelled: list[bytes] = field(default_factory=list)
 
 
+def _side(value: int) -> Side:
+    if value > 1:
+        raise WireError(f"side {value} (0 buy, 1 sell)", "side")
+    return Side(value)
+
+
+def _flag(value: int, name: str) -> bool:
+    if value > 1:
+        raise WireError(f"{name} {value} is not 0 or 1", name)
+    return bool(value)
+
+
 def decode_order_report(data: bytes) -> OrderReport | None:
     """Engine detail (§2.5), or None when empty."""
     if not data:
@@ -152,7 +164,7 @@ def decode_order_report(data: bytes) -> OrderReport | None:
     fills = []
     for _ in range(count):
         market, side, price, qty, fee, maker, maker_id = r.unpack(">IBqqqBQ")
-        fills.append(Fill(market, Side(side), price, qty, fee, bool(maker), maker_id))
+        fills.append(Fill(market, _side(side), price, qty, fee, _flag(maker, "maker"), maker_id))
     resting, cancelled, n = r.unpack(">qqH")
     ids = []
     for _ in range(n):
@@ -214,7 +226,7 @@ def decode_fill_event(plaintext: bytes) -> FillEvent:
     cid = r.take(id_len)
     market, side, price, qty, fee, maker_id, gseq, etime = r.unpack(">IBqqqQQQ")
     r.end()
-    return FillEvent(kind, cid, market, Side(side), price, qty, fee, maker_id, gseq, etime)
+    return FillEvent(kind, cid, market, _side(side), price, qty, fee, maker_id, gseq, etime)
 
 
 # ------------------------------------------------------------ public messages
