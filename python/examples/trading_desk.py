@@ -112,6 +112,6 @@ maker_conn.close()
 taker_conn.close()
 print(json.dumps({
     "statuses": {k: a.receipt.status.label for k, a in answers.items()},
-    "takerFills": sum(len(a.receipt.report.fills) for a in answers.values() if a.receipt.report and a is answers["lift"]),
+    "takerFills": len(answers["lift"].receipt.report.fills) if answers["lift"].receipt.report else 0,
     "fillEvents": len(events), "proven": proven, "requests": len(sent),
 }, sort_keys=True))

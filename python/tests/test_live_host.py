@@ -78,6 +78,13 @@ def test_evidence_over_the_wire_and_http_passes_the_policy(host, policy):
     report = attest.verify(doc, policy, nonce, allow_simulated=True)
     assert report.ok, report.failed()
     assert parse_evidence(doc).enclave_key == e.enclave_key
+    # The CLI's challenge: its own nonce over HTTP, then verify with that nonce.
+    from sealstream.cli import main
+
+    evidence_file = host.data.parent / "challenge.json"
+    assert main(["challenge", "--url", host.http, "--out", str(evidence_file)]) == 0
+    assert attest.verify(evidence_file.read_bytes(), policy, parse_evidence(evidence_file.read_bytes()).nonce,
+                         allow_simulated=True).ok  # fmt: skip
     wrong = attest.Policy(**dict(vars(policy), config_hash=bytes(32)))
     with Client(host.address) as c, pytest.raises(AttestationFailed) as failed:
         c.attest(wrong, allow_simulated=True)

@@ -139,7 +139,11 @@ class Client:
                       publish_time: int) -> PublicAnswer:
         """A signed oracle price (PROTOCOL.md §2.6): quote micro-units per base unit, Unix ns."""
         signature = publisher.sign(messages.price_message(market, price, confidence, publish_time)).signature
-        body = messages.price_body(market, price, confidence, publish_time, bytes(publisher.verify_key), signature)
+        return self.send_price(messages.price_body(market, price, confidence, publish_time,
+                                                   bytes(publisher.verify_key), signature))  # fmt: skip
+
+    def send_price(self, body: bytes) -> PublicAnswer:
+        """An already signed OraclePrice body (a publisher signs elsewhere)."""
         return self._public(wire.ORACLE_PRICE, body)
 
 

@@ -206,7 +206,7 @@ def run(text: str, venue: dict, address: str, policy: attest.Policy | None, allo
                 sig = publisher.sign(messages.price_message(a["market"], a["price"], a["conf"], t)).signature
                 body = messages.price_body(a["market"], a["price"], a["conf"], t, bytes(publisher.verify_key), sig)
                 try:
-                    answer = public._public(wire.ORACLE_PRICE, body)
+                    answer = public.send_price(body)
                 except Refused as e:
                     answer = e
                 result.answers.append(_public(f"price:{t}", "price", wire.ORACLE_PRICE, answer, body))
