@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: Swift unit and integration
-# tests, then the verifier contract's tests on an in-process EVM (Python venv from PyPI).
+# tests, then the verifier contract's tests on an in-process EVM (Python venv from PyPI),
+# then the Python SDK's tests (its own venv, hash-pinned from PyPI), then the fuzz targets.
 # Usage: scripts/test.sh            (from a fresh Debian 12 machine with Swift 6.3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,9 @@ swift test 2>&1 | tee .build/test-output.txt
 
 echo "== contract tests (Vyper on py-evm, fed with this build's real outputs)"
 scripts/contract-tests.sh "$SEALSTREAM_BIN_DIR"
+
+echo "== Python SDK tests (python/: unit tests, then the demo scenario through Python on a real host)"
+scripts/python-sdk-tests.sh "$SEALSTREAM_BIN_DIR"
 
 echo "== fuzz (every parser fed from outside, ${FUZZ_SECONDS:-30} s each; docs/FUZZING.md)"
 # Part of the suite: a crash, trap or failed invariant in any target fails the run and

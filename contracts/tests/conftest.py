@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-import evm
+# The output verifier is part of the Python SDK; it needs only the standard library.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python" / "src"))
+
+import evm  # noqa: E402
 
 GAS_REPORT = pytest.StashKey[dict]()
 

@@ -213,7 +213,9 @@ def mutations(base: dict, signer: str, count: int = 160, seed: int = 8259) -> li
     """Random one-byte edits (replace, delete, insert) of the base epoch's two files. Their
     expected verdicts are the Python verifier's when the table was written: unlike the
     hand-written cases above, these check that the two implementations agree."""
-    from verify_outputs import verify_outputs  # noqa: PLC0415 (needs reference first)
+    import sys  # noqa: PLC0415
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python" / "src"))
+    from verify_outputs import verify_outputs  # noqa: PLC0415 (the SDK's, python/src)
 
     rng = random.Random(seed)
     dom = ref.domain(CHAIN_ID, CONTRACT)

@@ -1,0 +1,129 @@
+"""`sealstream` command line: the Python twins of `attestation verify`, `challenge`,
+`verify-outputs` and `sealstream-client scenario`. Exit 0 on success, 1 when a check
+fails, 2 when an input cannot be read."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _verify(args) -> int:
+    from . import attest
+
+    try:
+        policy = attest.Policy.from_json(open(args.policy, "rb").read())
+        document = open(args.evidence, "rb").read()
+    except (OSError, Exception) as e:  # noqa: BLE001 - any unreadable input is exit 2
+        print(f"cannot read input: {e}", file=sys.stderr)
+        return 2
+    report = attest.verify(document, policy, bytes.fromhex(args.nonce) if args.nonce else None, args.allow_simulated)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for c in report.checks:
+            print(f"{'PASS' if c.passed else 'FAIL'}  {c.check:16} {c.actual} {c.detail}")
+        print(("OK" if report.ok else "FAILED") + (" (SIMULATED)" if report.simulated else ""))
+    return 0 if report.ok else 1
+
+
+def _challenge(args) -> int:
+    from .evidence import parse_evidence
+    from .http import HTTPClient
+
+    nonce = os.urandom(32)
+    document = HTTPClient(args.url).evidence(nonce)
+    if parse_evidence(document).nonce != nonce:
+        print("the answer is for another nonce", file=sys.stderr)
+        return 1
+    open(args.out, "wb").write(document)
+    print(f"nonce {nonce.hex()}")
+    return 0
+
+
+def _verify_outputs(args) -> int:
+    from .evidence import parse_evidence
+    from .outputs import verify_directory
+
+    if args.evidence:
+        try:
+            e = parse_evidence(open(args.evidence, "rb").read())
+        except Exception as exc:  # noqa: BLE001
+            print(f"cannot read evidence: {exc}", file=sys.stderr)
+            return 2
+        signer, chain_id, contract, venue = e.signer, e.chain_id, e.verifying_contract, e.venue_id
+    else:
+        signer, chain_id, contract, venue = args.signer, args.chain_id, args.verifying_contract, None
+    try:
+        result = verify_directory(args.data_dir, signer, chain_id, contract, venue, args.epoch)
+    except FileNotFoundError as exc:
+        print(f"missing output file: {exc.filename}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for c in result["checks"]:
+            where = f" line {c['line']} {c.get('path')}" if "line" in c else ""
+            print(f"{'PASS' if c['pass'] else 'FAIL'}  {c['check']:20} {c.get('error') or ''}{where}")
+    return 0 if result["ok"] else 1
+
+
+def _scenario(args) -> int:
+    from . import attest, scenario
+
+    policy = None if args.no_attestation else attest.Policy.from_json(open(args.policy, "rb").read())
+    run = scenario.run(open(args.file).read(), scenario.load_venue(args.venue), args.host, policy, args.allow_simulated)
+    if args.receipts_out:
+        with open(args.receipts_out, "a") as f:
+            for a in run.answers:
+                record = {k: v for k, v in vars(a).items() if k not in ("body", "reason", "fills")}
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+    print(json.dumps(run.summary(), indent=None if args.json else 2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="sealstream")
+    sub = p.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="verify evidence against a policy (ATTESTATION.md §5)")
+    v.add_argument("--evidence", required=True)
+    v.add_argument("--policy", required=True)
+    v.add_argument("--nonce")
+    v.add_argument("--allow-simulated", action="store_true")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=_verify)
+    c = sub.add_parser("challenge", help="fetch evidence for a fresh nonce over HTTP")
+    c.add_argument("--url", required=True)
+    c.add_argument("--out", required=True)
+    c.set_defaults(func=_challenge)
+    o = sub.add_parser("verify-outputs", help="COMMITMENTS.md §5 over DATA/outputs")
+    o.add_argument("--data-dir", required=True)
+    o.add_argument("--evidence")
+    o.add_argument("--signer")
+    o.add_argument("--chain-id", type=int, default=31337)
+    o.add_argument("--verifying-contract", default="0x" + "00" * 20)
+    o.add_argument("--epoch")
+    o.add_argument("--json", action="store_true")
+    o.set_defaults(func=_verify_outputs)
+    s = sub.add_parser("scenario", help="run a scenario file (SCENARIOS.md) through the Python SDK")
+    s.add_argument("file")
+    s.add_argument("--host", required=True)
+    s.add_argument("--venue", default="scripts/demo/venue.json")
+    s.add_argument("--policy")
+    s.add_argument("--allow-simulated", action="store_true")
+    s.add_argument("--no-attestation", action="store_true")
+    s.add_argument("--receipts-out")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_scenario)
+    args = p.parse_args(argv)
+    if args.command == "verify-outputs" and not (args.evidence or args.signer):
+        p.error("verify-outputs needs --evidence or --signer")
+    if args.command == "scenario" and not (args.policy or args.no_attestation):
+        p.error("scenario needs --policy or --no-attestation")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""The trader's and publisher's client over one connection: challenge and verify the
+enclave, open sessions, send sealed orders, cancels and withdrawals, public deposits and
+prices, and read receipts, acknowledgements and fill events."""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+
+from nacl.signing import SigningKey
+
+from . import attest, messages, wire
+from .connection import Connection
+from .errors import AttestationFailed, EvidenceError, IdentityChanged, Refused, WireError
+from .evidence import Evidence, parse_evidence
+from .session import Session
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a request was sent as: its frame body is the event leaf's input (COMMITMENTS.md §2.1)."""
+
+    message_type: int
+    body: bytes
+
+
+@dataclass(frozen=True)
+class SealedAnswer:
+    """A sealed request's answer: the opened receipt, and the body that was sent."""
+
+    receipt: messages.Receipt
+    sent: Sent
+
+
+@dataclass(frozen=True)
+class PublicAnswer:
+    """A deposit's or price's answer: the acknowledgement, and the body that was sent."""
+
+    ack: wire.PublicAck
+    sent: Sent
+
+
+def _reply_error(frame: wire.Frame, expected: int) -> Exception:
+    if frame.type == wire.REFUSAL:
+        return Refused(wire.decode_refusal(frame.body))
+    return WireError(f"expected reply 0x{expected:02x}, got 0x{frame.type:02x}", "type")
+
+
+class Client:
+    """One connection. `attest()` first (or pass verified evidence), then sessions and
+    public messages. Replies are matched by position: one request at a time per client
+    unless you use the `Connection` directly."""
+
+    def __init__(self, address: str, timeout: float = 10.0):
+        self.connection = Connection.to(address, timeout)
+        self.evidence: Evidence | None = None
+        self.report: attest.Report | None = None
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def fetch_evidence(self, nonce: bytes | None = None) -> tuple[bytes, bytes]:
+        """(nonce, evidence document bytes) for a fresh random (or the given) 32-byte nonce."""
+        nonce = os.urandom(32) if nonce is None else nonce
+        if len(nonce) != 32:
+            raise WireError("the evidence nonce is 32 bytes", "nonce")
+        frame = self.connection.request(wire.EVIDENCE_REQUEST, nonce)
+        if frame.type != wire.EVIDENCE:
+            raise _reply_error(frame, wire.EVIDENCE)
+        return nonce, frame.body
+
+    def attest(self, policy: attest.Policy, allow_simulated: bool = False) -> Evidence:
+        """Challenge the enclave with a fresh nonce and verify its evidence against `policy`;
+        raises AttestationFailed (with the report) unless every check passes. On a second
+        call (after a restart) the signer and enclave key must be the ones first trusted."""
+        nonce, document = self.fetch_evidence()
+        report = attest.verify(document, policy, nonce, allow_simulated)
+        if not report.ok:
+            raise AttestationFailed(report)
+        evidence = parse_evidence(document)
+        if self.evidence is not None and (evidence.signer, evidence.enclave_key) != (self.evidence.signer, self.evidence.enclave_key):
+            raise IdentityChanged("the enclave's signer or key changed: another epoch; not trusted automatically")
+        self.evidence, self.report = evidence, report
+        return evidence
+
+    def trust_without_attestation(self) -> Evidence:
+        """Fetch evidence and take its key without checking it (debugging only, like `--no-attestation`)."""
+        nonce, document = self.fetch_evidence()
+        evidence = parse_evidence(document)
+        if evidence.nonce != nonce:
+            raise EvidenceError("evidence answers another nonce")
+        self.evidence = evidence
+        return evidence
+
+    # -------------------------------------------------------------- sessions
+
+    def open_session(self, account_id: int, signing_key: SigningKey) -> "TraderSession":
+        """SessionOpen with a fresh ephemeral key and random id; Refused on refusal
+        (`sessionIDInUse` is retried with another id)."""
+        if self.evidence is None:
+            raise EvidenceError("attest the enclave before opening a session")
+        for _ in range(8):
+            session = Session(self.evidence.enclave_key, account_id, signing_key)
+            frame = self.connection.request(wire.SESSION_OPEN, session.open_body())
+            if frame.type == wire.SESSION_ACCEPTED:
+                session.accept(wire.decode_session_accepted(frame.body))
+                return TraderSession(self, session)
+            error = _reply_error(frame, wire.SESSION_ACCEPTED)
+            if not (isinstance(error, Refused) and error.label == "sessionIDInUse"):
+                raise error
+        raise error
+
+    # ------------------------------------------------------- public messages
+
+    def _public(self, frame_type: int, body: bytes) -> PublicAnswer:
+        frame = self.connection.request(frame_type, body)
+        if frame.type != wire.PUBLIC_ACK:
+            raise _reply_error(frame, wire.PUBLIC_ACK)
+        return PublicAnswer(wire.decode_public_ack(frame.body), Sent(frame_type, body))
+
+    def deposit(self, custody_key: SigningKey, venue_id: int, account_id: int, account_key: bytes, amount: int,
+                deposit_id: int) -> PublicAnswer:
+        """A custody-signed deposit of `amount` quote micro-units (PROTOCOL.md §2.7)."""
+        signature = custody_key.sign(messages.deposit_message(venue_id, account_id, account_key, amount, deposit_id)).signature
+        return self.send_deposit(messages.deposit_body(account_id, account_key, amount, deposit_id, signature))
+
+    def send_deposit(self, body: bytes) -> PublicAnswer:
+        """An already signed deposit body (a custody bridge signs elsewhere)."""
+        return self._public(wire.DEPOSIT, body)
+
+    def publish_price(self, publisher: SigningKey, market: int, price: int, confidence: int,
+                      publish_time: int) -> PublicAnswer:
+        """A signed oracle price (PROTOCOL.md §2.6): quote micro-units per base unit, Unix ns."""
+        signature = publisher.sign(messages.price_message(market, price, confidence, publish_time)).signature
+        return self.send_price(messages.price_body(market, price, confidence, publish_time,
+                                                   bytes(publisher.verify_key), signature))  # fmt: skip
+
+    def send_price(self, body: bytes) -> PublicAnswer:
+        """An already signed OraclePrice body (a publisher signs elsewhere)."""
+        return self._public(wire.ORACLE_PRICE, body)
+
+
+class TraderSession:
+    """An accepted session: sealed requests and their receipts, and fill events."""
+
+    def __init__(self, client: Client, session: Session):
+        self.client, self.session = client, session
+
+    @property
+    def account_commitment(self) -> bytes:
+        return self.session.accepted.account_commitment
+
+    def request(self, plaintext: bytes) -> SealedAnswer:
+        body = self.session.seal_request(plaintext)
+        frame = self.client.connection.request(wire.SEALED_REQUEST, body)
+        if frame.type != wire.SEALED_RECEIPT:
+            raise _reply_error(frame, wire.SEALED_RECEIPT)
+        sealed = wire.decode_sealed(wire.SEALED_RECEIPT, frame.body)
+        sid, seq = struct.unpack_from(">QQ", body)
+        if (sealed.session_id, sealed.sequence) != (sid, seq):
+            raise WireError("receipt for another request", "sequence")
+        return SealedAnswer(self.session.open_receipt(sealed), Sent(wire.SEALED_REQUEST, body))
+
+    def place(self, client_order_id: str, market: int, side: messages.Side, price: int, quantity: int,
+              order_type: messages.OrderType = messages.OrderType.LIMIT,
+              time_in_force: messages.TimeInForce = messages.TimeInForce.GTC, reduce_only: bool = False) -> SealedAnswer:
+        return self.request(messages.new_order(client_order_id, market, side, price, quantity, order_type,
+                                               time_in_force, reduce_only))  # fmt: skip
+
+    def cancel(self, client_order_id: str) -> SealedAnswer:
+        return self.request(messages.cancel(client_order_id))
+
+    def withdraw(self, request_id: str, amount: int) -> SealedAnswer:
+        return self.request(messages.withdraw(request_id, amount))
+
+    def fill_events(self) -> list[messages.FillEvent]:
+        """Open and return the fill events pushed to this session so far."""
+        frames = self.client.connection.take_events(self.session.session_id)
+        return [self.session.open_event(f) for f in sorted(frames, key=lambda f: f.sequence)]

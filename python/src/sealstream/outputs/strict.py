@@ -1,0 +1,293 @@
+"""Strict reading and verification of published outputs, docs/COMMITMENTS.md §5, written
+from the doc as a second implementation beside the Swift `OutputVerifier`.
+
+§5.1 (records): Python's json module with hooks — object_pairs_hook keeps repeated
+names so they can be refused, parse_float / parse_int / parse_constant mark `6.0`,
+`6e0`, `-0` and `NaN` — then each record is checked against its schema. §5.2 (checks):
+`verify_outputs` returns one verdict per named check, with the first failure's reason.
+Both implementations run the shared table `vectors/outputs.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable
+
+from ..errors import SealstreamError
+
+from ..eip712 import REASON_NAMES
+
+MAX_DEPTH = 64
+_WS = " \t\r\n"
+UINT8, UINT32, UINT64 = (0, 2**8 - 1), (0, 2**32 - 1), (0, 2**64 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+MESSAGE_TYPES = (0x03, 0x04, 0x05)
+EVENT_LEAF_BYTES = 49
+
+
+class RecordError(SealstreamError):
+    """A record refused: `name` as in §5.1, `path` the JSON path of the value."""
+
+    def __init__(self, name: str, path: str = "$"):
+        super().__init__(f"{path}: {name}")
+        self.name, self.path = name, path
+
+
+# ------------------------------------------------------------------ §5.1 JSON
+
+
+class _Marked:
+    """A value json accepted but §5.1 refuses; reported in document order."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+
+class _Pairs(list):
+    """An object's members in document order, repeats kept."""
+
+
+def _number_int(text: str) -> Any:
+    return _Marked("nonCanonicalNumber") if text == "-0" else int(text)
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_Pairs,
+    parse_float=lambda text: _Marked("nonCanonicalNumber"),
+    parse_int=_number_int,
+    parse_constant=lambda text: _Marked("syntax"),  # NaN, Infinity: not JSON
+)
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def member_path(base: str, name: str) -> str:
+    if _IDENTIFIER.match(name) and name.isascii():
+        return f"{base}.{name}"
+    escaped = "".join(
+        "\\" + c if c in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x20 else c for c in name
+    )
+    return f'{base}["{escaped}"]'
+
+
+def _depth(v: Any) -> int:
+    if isinstance(v, _Pairs):
+        return 1 + max((_depth(x) for _, x in v), default=0)
+    if isinstance(v, list):
+        return 1 + max((_depth(x) for x in v), default=0)
+    return 0
+
+
+def _finish(v: Any, path: str) -> Any:
+    """Plain values; the first repeated name or marked value in document order raises."""
+    if isinstance(v, _Marked):
+        raise RecordError(v.kind, path)
+    if isinstance(v, _Pairs):
+        out: dict[str, Any] = {}
+        for name, x in v:
+            p = member_path(path, name)
+            if name in out:
+                raise RecordError("duplicateKey", p)
+            out[name] = _finish(x, p)
+        return out
+    if isinstance(v, list):
+        return [_finish(x, f"{path}[{i}]") for i, x in enumerate(v)]
+    return v
+
+
+def strict_loads(data: bytes) -> Any:
+    """One JSON text, §5.1: invalidUTF8, then grammar (syntax, trailingData, tooDeep),
+    then the first duplicateKey / nonCanonicalNumber in document order."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RecordError("invalidUTF8") from None
+    start = len(text) - len(text.lstrip(_WS))
+    try:
+        value, end = _DECODER.raw_decode(text, start)
+    except RecursionError:
+        raise RecordError("tooDeep") from None
+    except json.JSONDecodeError:
+        raise RecordError("syntax") from None
+    if text[end:].strip(_WS):
+        raise RecordError("trailingData")
+    if _depth(value) > MAX_DEPTH:
+        raise RecordError("tooDeep")
+    return _finish(value, "$")
+
+
+class _Object:
+    """Schema reading: unknown members first (document order), then fields as asked."""
+
+    def __init__(self, value: Any, path: str, fields: set[str]):
+        if not isinstance(value, dict):
+            raise RecordError("wrongType", path)
+        for name in value:
+            if name not in fields:
+                raise RecordError("unknownField", member_path(path, name))
+        self.d, self.path = value, path
+
+    def value(self, name: str) -> tuple[Any, str]:
+        p = member_path(self.path, name)
+        if name not in self.d:
+            raise RecordError("missingField", p)
+        return self.d[name], p
+
+    def integer(self, name: str, bounds: tuple[int, int]) -> int:
+        return _integer(*self.value(name), bounds)
+
+    def boolean(self, name: str) -> bool:
+        v, p = self.value(name)
+        if not isinstance(v, bool):
+            raise RecordError("wrongType", p)
+        return v
+
+    def name(self, name: str, allowed: tuple[str, ...]) -> str:
+        v, p = self.value(name)
+        if not isinstance(v, str):
+            raise RecordError("wrongType", p)
+        if v not in allowed:
+            raise RecordError("outOfRange", p)
+        return v
+
+    def hex(self, name: str, size: int = 32) -> str:
+        return _hex(*self.value(name), size)
+
+    def hex_list(self, name: str) -> list[str]:
+        v, p = self.value(name)
+        if not isinstance(v, list):
+            raise RecordError("wrongType", p)
+        return [_hex(x, f"{p}[{i}]", 32) for i, x in enumerate(v)]
+
+    def ascending(self, name: str) -> list[int]:
+        v, p = self.value(name)
+        if not isinstance(v, list):
+            raise RecordError("wrongType", p)
+        out: list[int] = []
+        for i, x in enumerate(v):
+            n = _integer(x, f"{p}[{i}]", UINT32)
+            if out and n <= out[-1]:
+                raise RecordError("notAscending", f"{p}[{i}]")
+            out.append(n)
+        return out
+
+    def object(self, name: str, fields: set[str]) -> "_Object":
+        return _Object(*self.value(name), fields)
+
+
+def _integer(v: Any, path: str, bounds: tuple[int, int]) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise RecordError("wrongType", path)
+    if not bounds[0] <= v <= bounds[1]:
+        raise RecordError("outOfRange", path)
+    return v
+
+
+def _hex(v: Any, path: str, size: int) -> str:
+    if not isinstance(v, str):
+        raise RecordError("wrongType", path)
+    if not re.fullmatch(f"0x[0-9a-f]{{{2 * size}}}", v):
+        raise RecordError("badHex", path)
+    return v
+
+
+HEADER_MEMBERS = {
+    "accountCount", "batchIndex", "decisionCount", "decisionsRoot", "digest", "enclaveTime",
+    "eventsConsistency", "eventsRoot", "firstSequence", "haltedMarkets", "headerHash",
+    "lastSequence", "previousHeaderHash", "signature", "signer", "stateRoot", "venueId",
+}  # fmt: skip
+DECISION_MEMBERS = {
+    "account", "autoDeleveraged", "bankruptcyPrice", "batchIndex", "enclaveTime", "equity",
+    "filledOnBook", "isBuy", "leafIndex", "maintenanceRequirement", "markPrice", "market", "proof",
+    "reason", "reasonCode", "sequence", "side", "size", "structHash", "toInsuranceFund", "venueId",
+    "worstPrice",
+}  # fmt: skip
+
+
+def _blank_or_object(line: bytes) -> Any:
+    if line.strip(b" \t\r") == b"":
+        raise RecordError("blankLine")
+    return strict_loads(line)
+
+
+def read_header(line: bytes) -> dict:
+    """One line of batches.jsonl (without its newline), fields read in alphabetical order."""
+    o = _Object(_blank_or_object(line), "$", HEADER_MEMBERS)
+    o.integer("accountCount", UINT64)
+    o.integer("batchIndex", UINT64)
+    o.integer("decisionCount", UINT64)
+    o.hex("decisionsRoot")
+    o.hex("digest")
+    o.integer("enclaveTime", UINT64)
+    c = o.object("eventsConsistency", {"fromSize", "proof"})
+    c.integer("fromSize", UINT64)
+    c.hex_list("proof")
+    o.hex("eventsRoot")
+    o.integer("firstSequence", UINT64)
+    o.ascending("haltedMarkets")
+    o.hex("headerHash")
+    o.integer("lastSequence", UINT64)
+    o.hex("previousHeaderHash")
+    g = o.object("signature", {"r", "s", "v"})
+    g.hex("r")
+    g.hex("s")
+    if g.integer("v", UINT8) not in (27, 28):
+        raise RecordError("outOfRange", "$.signature.v")
+    o.hex("signer", 20)
+    o.hex("stateRoot")
+    o.integer("venueId", UINT64)
+    return o.d
+
+
+def read_decision(line: bytes) -> dict:
+    """One line of decisions.jsonl (without its newline)."""
+    o = _Object(_blank_or_object(line), "$", DECISION_MEMBERS)
+    o.hex("account")
+    for name in ("autoDeleveraged", "bankruptcyPrice"):
+        o.integer(name, INT64)
+    o.integer("batchIndex", UINT64)
+    o.integer("enclaveTime", UINT64)
+    o.integer("equity", INT64)
+    o.integer("filledOnBook", INT64)
+    is_buy = o.boolean("isBuy")
+    o.integer("leafIndex", UINT64)
+    o.integer("maintenanceRequirement", INT64)
+    o.integer("markPrice", INT64)
+    o.integer("market", UINT32)
+    o.hex_list("proof")
+    reason = o.name("reason", tuple(REASON_NAMES.values()))
+    code = o.integer("reasonCode", UINT8)
+    if code not in REASON_NAMES:
+        raise RecordError("outOfRange", "$.reasonCode")
+    o.integer("sequence", UINT64)
+    side = o.name("side", ("buy", "sell"))
+    o.integer("size", INT64)
+    o.hex("structHash")
+    o.integer("toInsuranceFund", INT64)
+    o.integer("venueId", UINT64)
+    o.integer("worstPrice", INT64)
+    if REASON_NAMES[code] != reason:
+        raise RecordError("mismatch", "$.reason")
+    if side != ("buy" if is_buy else "sell"):
+        raise RecordError("mismatch", "$.side")
+    return o.d
+
+
+def read_lines(data: bytes, parse: Callable[[bytes], dict]) -> list[tuple[int, Any]]:
+    """(1-based line, record or RecordError) for every line; an unterminated last line
+    that is otherwise valid is `missingNewline`."""
+    out: list[tuple[int, Any]] = []
+    parts = data.split(b"\n")
+    terminated = [True] * (len(parts) - 1) + [False]
+    if parts[-1] == b"":
+        parts, terminated = parts[:-1], terminated[:-1]
+    for n, (line, ended) in enumerate(zip(parts, terminated), start=1):
+        try:
+            record = parse(line)
+            if not ended:
+                raise RecordError("missingNewline")
+            out.append((n, record))
+        except RecordError as e:
+            out.append((n, e))
+    return out

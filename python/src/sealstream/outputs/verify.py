@@ -1,0 +1,190 @@
+"""`verify-outputs` from docs/COMMITMENTS.md §5.2 alone: one verdict per named check over
+one epoch's files, the first failure's reason in `error` (and `line`, `path` for the
+parse checks). The Swift `OutputVerifier` must agree on every case of vectors/outputs.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import eip712, merkle
+from .strict import (
+    EVENT_LEAF_BYTES,
+    MESSAGE_TYPES,
+    RecordError,
+    read_decision,
+    read_header,
+    read_lines,
+)
+
+CHECKS = [
+    "headers.parse", "headers.venue", "headers.digest", "headers.signature", "headers.signer",
+    "chain.index", "chain.previous", "chain.sequence", "chain.time", "chain.accounts",
+    "events.consistency", "events.log", "decisions.parse", "decisions.batch", "decisions.inclusion",
+]  # fmt: skip
+
+EMPTY_ROOT = merkle.EMPTY_ROOT
+
+
+class _Verdicts:
+    def __init__(self) -> None:
+        self.v: dict[str, dict[str, Any]] = {c: {"pass": True} for c in CHECKS}
+
+    def check(self, name: str, ok: bool, error: str | None = None, **where: Any) -> None:
+        if not ok and self.v[name]["pass"]:
+            self.v[name] = {"pass": False, "error": error, **where}
+
+    def record_error(self, name: str, line: int, e: RecordError) -> None:
+        self.check(name, False, e.name, line=line, path=e.path)
+
+
+def _b(h: str) -> bytes:
+    return bytes.fromhex(h[2:])
+
+
+def _header_values(r: dict) -> dict:
+    return eip712.header_values(r)
+
+
+def verify_outputs(
+    batches: bytes,
+    decisions: bytes,
+    events: bytes | None,
+    signer: str,
+    dom: dict,
+    venue_id: int | None = None,
+) -> dict[str, dict[str, Any]]:
+    """{check: {"pass": bool, "error"?, "line"?, "path"?}} for every check of §5.2.
+
+    `dom` is the EIP-712 domain: a mapping with `chainId` and `verifyingContract` (0x-hex,
+    any case). `venue_id` None means the first header's."""
+    v = _Verdicts()
+    separator = eip712.domain_separator(dom["chainId"], dom["verifyingContract"])
+    signer = signer.lower()
+    headers: list[dict] = []
+    for line, r in read_lines(batches, read_header):
+        if isinstance(r, RecordError):
+            v.record_error("headers.parse", line, r)
+            continue
+        position, previous = len(headers), headers[-1] if headers else None
+        headers.append(r)
+        values = _header_values(r)
+        expected_venue = venue_id if venue_id is not None else (previous or r)["venueId"]
+        v.check("headers.venue", r["venueId"] == expected_venue)
+        struct_hash = eip712.header_hash(values)
+        digest = eip712.digest(separator, struct_hash)
+        v.check(
+            "headers.digest",
+            r["headerHash"] == "0x" + struct_hash.hex() and r["digest"] == "0x" + digest.hex(),
+        )
+        try:
+            recovered = eip712.recover_signer(digest, r["signature"])
+        except ValueError:  # r or s not hex (the strict reader refuses that already)
+            recovered = None
+        v.check("headers.signature", recovered == signer)
+        v.check("headers.signer", r["signer"] == signer)
+        v.check("chain.index", r["batchIndex"] == position)
+        v.check(
+            "chain.previous",
+            r["previousHeaderHash"] == (previous["headerHashRecomputed"] if previous else "0x" + "00" * 32),
+        )
+        r["headerHashRecomputed"] = "0x" + struct_hash.hex()
+        first = (previous["lastSequence"] if previous else 0) + 1
+        v.check("chain.sequence", r["firstSequence"] == first and r["firstSequence"] <= r["lastSequence"])
+        if previous:
+            v.check("chain.time", r["enclaveTime"] >= previous["enclaveTime"])
+        v.check("chain.accounts", r["accountCount"] >= max(1, previous["accountCount"] if previous else 1))
+        c = r["eventsConsistency"]
+        proof = [_b(p) for p in c["proof"]]
+        if previous:
+            ok = c["fromSize"] == previous["lastSequence"] and merkle.verify_consistency(
+                previous["lastSequence"], r["lastSequence"], _b(previous["eventsRoot"]), _b(r["eventsRoot"]), proof
+            )
+        else:
+            ok = (c["fromSize"] == 0 and not proof) or r["batchIndex"] != 0
+        v.check("events.consistency", ok)
+
+    if events is not None:
+        _check_events(events, headers, v)
+
+    seen: dict[int, list[int]] = {}
+    for line, d in read_lines(decisions, read_decision):
+        if isinstance(d, RecordError):
+            v.record_error("decisions.parse", line, d)
+            continue
+        b = d["batchIndex"]
+        if not (b < len(headers) and headers[b]["batchIndex"] == b):
+            v.check("decisions.batch", False)
+            continue
+        h = headers[b]
+        seen.setdefault(b, []).append(d["leafIndex"])
+        v.check("decisions.batch", d["venueId"] == h["venueId"])
+        v.check("decisions.batch", h["firstSequence"] <= d["sequence"] <= max(h["firstSequence"], h["lastSequence"]))
+        struct_hash = eip712.decision_hash(eip712.decision_values(d))
+        v.check("decisions.inclusion", d["structHash"] == "0x" + struct_hash.hex())
+        v.check(
+            "decisions.inclusion",
+            merkle.verify_inclusion(
+                merkle.leaf_hash(struct_hash), d["leafIndex"], h["decisionCount"],
+                [_b(p) for p in d["proof"]], _b(h["decisionsRoot"]),
+            ),
+        )  # fmt: skip
+    for h in headers:
+        v.check("decisions.batch", seen.get(h["batchIndex"], []) == list(range(h["decisionCount"])))
+        if h["decisionCount"] == 0:
+            v.check("decisions.inclusion", _b(h["decisionsRoot"]) == EMPTY_ROOT)
+    return v.v
+
+
+def _check_events(data: bytes, headers: list[dict], v: _Verdicts) -> None:
+    """Every record's form, then every header's eventsRoot (§5.2 `events.log`)."""
+    if len(data) % EVENT_LEAF_BYTES:
+        v.check("events.log", False, "length")
+        return
+    records = [data[i : i + EVENT_LEAF_BYTES] for i in range(0, len(data), EVENT_LEAF_BYTES)]
+    last_time = 0
+    for i, rec in enumerate(records):
+        sequence, time, kind = int.from_bytes(rec[:8], "big"), int.from_bytes(rec[8:16], "big"), rec[16]
+        for ok, reason in ((sequence == i + 1, "sequence"), (time >= last_time, "time"), (kind in MESSAGE_TYPES, "type")):
+            if not ok:
+                v.check("events.log", False, reason)
+                return
+        last_time = time
+    tree = merkle.MerkleTree([merkle.leaf_hash(r) for r in records])
+    for h in headers:
+        if h["lastSequence"] > len(records):
+            v.check("events.log", False, "short")
+            return
+        v.check("events.log", tree.root(h["lastSequence"]) == _b(h["eventsRoot"]), "root")
+
+
+def verify_directory(
+    data_dir: str,
+    signer: str,
+    chain_id: int,
+    verifying_contract: str,
+    venue_id: int | None = None,
+    epoch: str | None = None,
+) -> dict[str, Any]:
+    """`attestation verify-outputs` over `DATA/outputs/` (or `DATA/outputs/epochs/ID/`):
+    `{"ok", "signer", "directory", "checks": [{"check", "pass", "error"?, "line"?, "path"?}]}`.
+    Raises FileNotFoundError when `batches.jsonl` or `decisions.jsonl` is missing (a wrong
+    directory, not an empty epoch)."""
+    from pathlib import Path
+
+    base = Path(data_dir) / "outputs"
+    if epoch is not None:
+        base = base / "epochs" / epoch
+    batches = (base / "batches.jsonl").read_bytes()
+    decisions = (base / "decisions.jsonl").read_bytes()
+    events_path = base / "events.log"
+    events = events_path.read_bytes() if events_path.exists() else None
+    dom = {"chainId": chain_id, "verifyingContract": verifying_contract}
+    verdicts = verify_outputs(batches, decisions, events, signer, dom, venue_id)
+    checks = [{"check": name, **verdicts[name]} for name in CHECKS]
+    return {
+        "ok": all(c["pass"] for c in checks),
+        "signer": signer.lower(),
+        "directory": str(base),
+        "checks": checks,
+    }

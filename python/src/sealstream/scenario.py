@@ -1,0 +1,241 @@
+"""Scenario files (docs/SCENARIOS.md) run through the Python SDK: the same steps the
+Swift `sealstream-client scenario` takes, answers recorded in the `--receipts-out`
+shape so the two clients' runs can be compared."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from . import attest, messages, wire
+from .client import Client, PublicAnswer, SealedAnswer, TraderSession
+from .demo import demo_key
+from .errors import Refused, ScenarioError
+
+QUOTE_UNIT, BASE_UNIT = 10**6, 10**8
+
+
+def exact(text: str, scale: int, line: int, what: str) -> int:
+    """A decimal amount in units of 1/scale; more digits than the unit allows is an error."""
+    try:
+        value = Decimal(text) * scale
+    except InvalidOperation:
+        raise ScenarioError(line, f"{what} {text!r} is not a decimal") from None
+    if value != value.to_integral_value():
+        raise ScenarioError(line, f"{what} {text!r} has more decimals than its unit")
+    return int(value)
+
+
+@dataclass
+class Step:
+    line: int
+    op: str
+    args: dict
+
+
+def parse(text: str, venue: dict) -> list[Step]:
+    markets = {m["symbol"]: m["id"] for m in venue["markets"]}
+    traders: dict[str, int] = {}
+    steps = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        words = raw.split("#", 1)[0].split()
+        if not words:
+            continue
+        op, rest = words[0], words[1:]
+        opts = {w.split("=", 1)[0]: w.split("=", 1)[1] for w in rest if "=" in w}
+        plain = [w for w in rest if "=" not in w]
+
+        def market(sym: str) -> int:
+            if sym not in markets:
+                raise ScenarioError(n, f"unknown symbol {sym}")
+            return markets[sym]
+
+        def trader(name: str) -> str:
+            if name not in traders:
+                raise ScenarioError(n, f"trader {name} not declared")
+            return name
+
+        if op == "trader":
+            traders[plain[0]] = int(opts["account"])
+            steps.append(Step(n, op, {"name": plain[0], "account": int(opts["account"])}))
+        elif op == "deposit":
+            steps.append(Step(n, op, {"trader": trader(plain[0]), "amount": exact(plain[1], QUOTE_UNIT, n, "amount")}))
+        elif op == "price":
+            steps.append(Step(n, op, {
+                "market": market(plain[0]), "price": exact(plain[1], QUOTE_UNIT, n, "price"),
+                "conf": exact(opts.get("conf", "0"), QUOTE_UNIT, n, "conf"), "publisher": opts.get("publisher", "pyth-a")}))
+        elif op in ("order", "market"):
+            name, side, sym, qty = plain[0], plain[1], plain[2], plain[3]
+            flags = set(plain[4:])
+            if op == "order":
+                price = exact(plain[5], QUOTE_UNIT, n, "price")
+                tif = {"gtc": 0, "ioc": 1, "post-only": 2}
+                tif_value = next((tif[f] for f in flags if f in tif), 0)
+                kind = messages.OrderType.LIMIT
+            else:
+                price, tif_value, kind = exact(opts["worst"], QUOTE_UNIT, n, "worst"), 1, messages.OrderType.MARKET
+            steps.append(Step(n, "order", {
+                "trader": trader(name), "side": messages.Side.BUY if side == "buy" else messages.Side.SELL,
+                "market": market(sym), "quantity": exact(qty, BASE_UNIT, n, "quantity"), "price": price,
+                "type": kind, "tif": messages.TimeInForce(tif_value), "reduce_only": "reduce-only" in flags,
+                "id": opts.get("id", f"{name}-{n}")}))
+        elif op == "cancel":
+            steps.append(Step(n, op, {"trader": trader(plain[0]), "id": plain[1]}))
+        elif op == "withdraw":
+            steps.append(Step(n, op, {"trader": trader(plain[0]), "amount": exact(plain[1], QUOTE_UNIT, n, "amount"),
+                                      "id": f"{plain[0]}-w{n}"}))
+        elif op == "wait":
+            t = plain[0]
+            ms = int(t[:-2]) if t.endswith("ms") else int(t[:-1]) * 1000 if t.endswith("s") else None
+            if ms is None:
+                raise ScenarioError(n, f"bad duration {t}")
+            steps.append(Step(n, op, {"ms": ms}))
+        else:
+            raise ScenarioError(n, f"unknown step {op}")
+    return steps
+
+
+@dataclass
+class Answer:
+    """One request's final answer, in the shape of docs/SCENARIOS.md `--receipts-out`."""
+
+    client: str
+    request: str
+    operation: str
+    kind: str
+    status: str
+    globalSequence: int
+    enclaveTime: int
+    messageType: int
+    bodyHash: str
+    reason: str = ""
+    fills: int = 0
+    body: bytes = field(default=b"", repr=False)
+
+
+@dataclass
+class Run:
+    answers: list[Answer] = field(default_factory=list)
+    fill_events: dict[str, list[messages.FillEvent]] = field(default_factory=dict)
+    sessions: dict[str, TraderSession] = field(default_factory=dict)
+    commitments: dict[str, bytes] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """The counts of docs/SCENARIOS.md's ScenarioSummary that describe the answers."""
+        receipts = [a for a in self.answers if a.kind == "receipt"]
+        rejected: dict[str, int] = {}
+        refusals: dict[str, int] = {}
+        for a in receipts:
+            if a.status == "rejected":
+                rejected[a.reason] = rejected.get(a.reason, 0) + 1
+        for a in self.answers:
+            if a.kind == "refused":
+                refusals[a.status] = refusals.get(a.status, 0) + 1
+        return {
+            "receipts": len(receipts), "accepted": sum(a.status == "accepted" for a in receipts),
+            "rejected": rejected, "notSequenced": sum(a.status == "notSequenced" for a in receipts),
+            "refusals": refusals, "fills": sum(a.fills for a in receipts),
+            "fillEvents": sum(len(v) for v in self.fill_events.values()),
+            "depositsAcked": sum(a.operation == "deposit" and a.kind == "ack" for a in self.answers),
+            "pricesAcked": sum(a.operation == "price" and a.kind == "ack" for a in self.answers),
+            "ordersSent": sum(a.operation == "order" for a in self.answers),
+            "cancelsSent": sum(a.operation == "cancel" for a in self.answers),
+            "withdrawalsSent": sum(a.operation == "withdraw" for a in self.answers),
+            "globalSequences": sorted(a.globalSequence for a in self.answers if a.globalSequence),
+        }  # fmt: skip
+
+
+def _sealed(client: str, request: str, op: str, answer: SealedAnswer) -> Answer:
+    r = answer.receipt
+    return Answer(client, request, op, "receipt", r.status.label, r.global_sequence, r.enclave_time,
+                  wire.SEALED_REQUEST, "0x" + hashlib.sha256(answer.sent.body).hexdigest(),
+                  r.reason_label if r.reason else "", len(r.report.fills) if r.report else 0, answer.sent.body)
+
+
+def _public(request: str, op: str, mtype: int, answer: PublicAnswer | Refused, body: bytes) -> Answer:
+    h = "0x" + hashlib.sha256(body).hexdigest()
+    if isinstance(answer, Refused):
+        return Answer("public", request, op, "refused", answer.label, 0, 0, mtype, h, body=body)
+    return Answer("public", request, op, "ack", "", answer.ack.global_sequence, answer.ack.enclave_time, mtype, h, body=body)
+
+
+def run(text: str, venue: dict, address: str, policy: attest.Policy | None, allow_simulated: bool = False,
+        settle_seconds: float = 0.5) -> Run:
+    """Run a scenario: one connection per trader plus one for deposits and prices, each
+    verifying the enclave against `policy` first (None: no attestation, debugging only)."""
+    steps = parse(text, venue)
+    result = Run()
+    clients: list[Client] = []
+
+    def connect() -> Client:
+        c = Client(address)
+        clients.append(c)
+        if policy is None:
+            c.trust_without_attestation()
+        else:
+            c.attest(policy, allow_simulated)
+        return c
+
+    try:
+        public = connect()
+        venue_id = public.evidence.venue_id
+        custody = demo_key("custody", "custody")
+        accounts: dict[str, int] = {}
+        deposit_id = time.time_ns() // 1000
+        for step in steps:
+            a = step.args
+            if step.op == "trader":
+                accounts[a["name"]] = a["account"]
+            elif step.op == "deposit":
+                key = demo_key("trader", a["trader"])
+                deposit_id += 1
+                sig = custody.sign(messages.deposit_message(venue_id, accounts[a["trader"]], bytes(key.verify_key),
+                                                            a["amount"], deposit_id)).signature
+                body = messages.deposit_body(accounts[a["trader"]], bytes(key.verify_key), a["amount"], deposit_id, sig)
+                try:
+                    answer: PublicAnswer | Refused = public.send_deposit(body)
+                except Refused as e:
+                    answer = e
+                result.answers.append(_public(f"deposit:{deposit_id}", "deposit", wire.DEPOSIT, answer, body))
+            elif step.op == "price":
+                t = time.time_ns()
+                publisher = demo_key("publisher", a["publisher"])
+                sig = publisher.sign(messages.price_message(a["market"], a["price"], a["conf"], t)).signature
+                body = messages.price_body(a["market"], a["price"], a["conf"], t, bytes(publisher.verify_key), sig)
+                try:
+                    answer = public.send_price(body)
+                except Refused as e:
+                    answer = e
+                result.answers.append(_public(f"price:{t}", "price", wire.ORACLE_PRICE, answer, body))
+            elif step.op == "wait":
+                time.sleep(a["ms"] / 1000)
+            else:
+                name = a["trader"]
+                if name not in result.sessions:
+                    s = connect().open_session(accounts[name], demo_key("trader", name))
+                    result.sessions[name] = s
+                    result.commitments[name] = s.account_commitment
+                s = result.sessions[name]
+                if step.op == "order":
+                    ans = s.place(a["id"], a["market"], a["side"], a["price"], a["quantity"], a["type"], a["tif"],
+                                  a["reduce_only"])  # fmt: skip
+                    result.answers.append(_sealed(name, a["id"], "order", ans))
+                elif step.op == "cancel":
+                    result.answers.append(_sealed(name, "cancel:" + a["id"], "cancel", s.cancel(a["id"])))
+                else:
+                    result.answers.append(_sealed(name, a["id"], "withdraw", s.withdraw(a["id"], a["amount"])))
+        time.sleep(settle_seconds)  # fill events of the last steps are pushed with their replies
+        for name, s in result.sessions.items():
+            result.fill_events[name] = s.fill_events()
+    finally:
+        for c in clients:
+            c.close()
+    return result
+
+
+def load_venue(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)

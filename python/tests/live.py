@@ -1,0 +1,67 @@
+"""Starting the real Swift host for the live tests: binaries from SEALSTREAM_BIN_DIR (as
+scripts/test.sh exports) or `swift build --show-bin-path`; a missing binary fails with a
+hint, never a skip."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import ROOT
+
+VENUE = ROOT / "scripts" / "demo" / "venue.json"
+SCENARIO = ROOT / "scripts" / "demo" / "scenario.txt"
+
+
+def bin_dir() -> Path:
+    d = os.environ.get("SEALSTREAM_BIN_DIR")
+    if not d:
+        d = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.strip()  # fmt: skip
+    path = Path(d)
+    for exe in ("sealstream-host", "sealstream-enclave", "sealstream-client", "attestation"):
+        if not (path / exe).exists():
+            raise RuntimeError(f"{path / exe} is missing: run `swift build` first (or set SEALSTREAM_BIN_DIR)")
+    return path
+
+
+class Host:
+    """`sealstream-host run` in software attestation mode on free ports."""
+
+    def __init__(self, bins: Path, data: Path, log: Path):
+        self.data = data
+        self.log = open(log, "wb")
+        self.proc = subprocess.Popen(
+            [str(bins / "sealstream-host"), "run", "--data-dir", str(data), "--listen", "127.0.0.1:0",
+             "--http", "127.0.0.1:0", "--config", str(VENUE)],
+            stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ, TSS2_LOG="all+none"),
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            info = self._info()
+            if info and info.get("enclavePid"):
+                break
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"host did not come up; see {log}")
+            time.sleep(0.05)
+        self.address, self.http = info["listen"], info["http"]
+
+    def _info(self) -> dict | None:
+        try:
+            return json.loads((self.data / "host.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self) -> int:
+        """SIGTERM and wait (the last batch is committed on the way out); the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            self.log.close()

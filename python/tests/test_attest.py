@@ -1,0 +1,112 @@
+"""Evidence verification on the golden evidence of a real swtpm and a software-mode run
+(Tests/AttestationTests/Fixtures), and the checks that must fail when a part is altered."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from conftest import FIXTURES
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from sealstream import attest
+from sealstream.evidence import parse_evidence
+
+NONCES = {
+    "swtpm": bytes.fromhex("7365616c73747265616d20676f6c64656e20737774706d206e6f6e6365207631"),
+    "software": bytes.fromhex("7365616c73747265616d20676f6c64656e20736f667477617265206e6f6e6365"),
+}
+
+
+def load(mode):
+    return (json.loads((FIXTURES / f"{mode}-evidence.json").read_text()),
+            attest.Policy.from_json((FIXTURES / f"{mode}-policy.json").read_text()))  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["swtpm", "software"])
+def test_golden_evidence_passes_every_check(mode):
+    doc, policy = load(mode)
+    report = attest.verify(doc, policy, NONCES[mode], allow_simulated=True)
+    assert report.ok, report.failed()
+    assert report.simulated and report.mode == mode
+    assert [c.check for c in report.checks] == attest.CHECKS
+
+
+def test_simulated_needs_allow_simulated():
+    doc, policy = load("swtpm")
+    assert attest.verify(doc, policy, NONCES["swtpm"]).failed() == ["mode"]
+
+
+def _flip(hex_text: str, byte: int) -> str:
+    b = bytearray.fromhex(hex_text)
+    b[byte] ^= 1
+    return b.hex()
+
+
+@pytest.mark.parametrize(
+    "edit, failing",
+    [
+        (lambda d: d["attestation"].update(signature=_flip(d["attestation"]["signature"], -1)), {"quote.signature"}),
+        (lambda d: d.update(enclaveKey="00" * 32), {"preimage"}),
+        (lambda d: d["loadedObjects"].pop(), {"eventlog", "loadedObjects"}),
+        (lambda d: d["eventLog"].reverse(), {"eventlog"}),
+        (lambda d: d["attestation"]["pcrValues"].update({"23": "00" * 32}), {"pcr.digest", "eventlog"}),
+        (lambda d: d["attestation"].update(ekCertificate=_flip(d["attestation"]["ekCertificate"], -5)), {"ek.chain"}),
+    ],
+)
+def test_altered_swtpm_evidence_fails_the_named_checks(edit, failing):
+    doc, policy = load("swtpm")
+    doc = copy.deepcopy(doc)
+    edit(doc)
+    report = attest.verify(doc, policy, NONCES["swtpm"], allow_simulated=True)
+    assert set(report.failed()) == failing
+
+
+def test_wrong_nonce_measurement_and_roots():
+    doc, policy = load("swtpm")
+    assert attest.verify(doc, policy, bytes(32), True).failed() == ["nonce"]
+    assert "freshness" in attest.verify(doc, policy, None, True).check("nonce").detail
+    other = attest.Policy.from_json(dict(json.loads((FIXTURES / "swtpm-policy.json").read_text()),
+                                         measurement="11" * 32, swtpmEKRoots=[]))  # fmt: skip
+    assert set(attest.verify(doc, other, NONCES["swtpm"], True).failed()) == {"measurement", "ek.chain"}
+
+
+def test_unparseable_evidence_fails_parse_and_evaluates_nothing():
+    _, policy = load("software")
+    report = attest.verify(b'{"version": 2}', policy, None, True)
+    assert report.failed() == attest.CHECKS
+    assert all(c.actual == attest.NOT_EVALUATED for c in report.checks)
+
+
+def test_software_evidence_names_its_identity():
+    doc, _ = load("software")
+    e = parse_evidence(json.dumps(doc))
+    assert e.mode == "software" and e.signer.startswith("0x") and len(e.enclave_key) == 32
+    assert e.nonce == NONCES["software"]
+
+
+def _roots(policy_doc):
+    certs = [c for pem in policy_doc["swtpmEKRoots"] for c in x509.load_pem_x509_certificates(pem.encode())]
+    pem = [c.public_bytes(Encoding.PEM).decode() for c in certs]
+    return [p for p, c in zip(pem, certs) if c.issuer == c.subject], [p for p, c in zip(pem, certs) if c.issuer != c.subject]
+
+
+def test_ek_chain_needs_the_self_signed_root_and_the_intermediate():
+    doc, _ = load("swtpm")
+    policy_doc = json.loads((FIXTURES / "swtpm-policy.json").read_text())
+    roots, intermediates = _roots(policy_doc)
+    assert roots and intermediates
+    # Only the root trusted, no intermediate supplied: no path.
+    only_root = attest.Policy.from_json(dict(policy_doc, swtpmEKRoots=roots))
+    assert attest.verify(doc, only_root, NONCES["swtpm"], True).failed() == ["ek.chain"]
+    # The intermediate supplied as untrusted ekChain: the chain reaches the root.
+    doc = copy.deepcopy(doc)
+    doc["attestation"]["ekChain"] = [x509.load_pem_x509_certificate(p.encode()).public_bytes(Encoding.DER).hex()
+                                     for p in intermediates]
+    assert attest.verify(doc, only_root, NONCES["swtpm"], True).ok
+    # Trusting the intermediate alone is a partial chain, refused.
+    only_intermediate = attest.Policy.from_json(dict(policy_doc, swtpmEKRoots=intermediates))
+    doc["attestation"]["ekChain"] = []
+    assert attest.verify(doc, only_intermediate, NONCES["swtpm"], True).failed() == ["ek.chain"]

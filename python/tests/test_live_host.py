@@ -1,0 +1,248 @@
+"""The SDK against a real host and enclave (software attestation): the demo scenario
+through Python and through the Swift client on two fresh hosts, answers compared;
+evidence, sessions, refusals, fill events, inclusion proofs and verify-outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import subprocess
+import time
+
+import pytest
+from live import SCENARIO, VENUE, Host, bin_dir
+
+from sealstream import attest, messages, scenario, wire
+from sealstream.client import Client
+from sealstream.demo import demo_key
+from sealstream.errors import AttestationFailed, HostError, ProofError, Refused
+from sealstream.evidence import parse_evidence
+from sealstream.http import HTTPClient, HTTPError
+from sealstream.outputs import verify_directory
+from sealstream.proofs import Domain, verify_decisions, verify_event_inclusion
+
+
+@pytest.fixture(scope="module")
+def bins():
+    return bin_dir()
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return tmp_path_factory.mktemp("live")
+
+
+@pytest.fixture(scope="module")
+def policy_path(bins, work):
+    out = work / "policy.json"
+    subprocess.run([str(bins / "attestation"), "measure", "--enclave", str(bins / "sealstream-enclave"), "--config",
+                    str(VENUE), "--allow-mode", "software", "--policy-out", str(out)], check=True,
+                   capture_output=True)  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def policy(policy_path, bins):
+    p = attest.Policy.from_json(policy_path.read_bytes())
+    # The auditor's tool and the SDK agree on what the two hashes are of.
+    assert p.measurement == hashlib.sha256((bins / "sealstream-enclave").read_bytes()).digest()
+    assert p.config_hash == hashlib.sha256(VENUE.read_bytes()).digest()
+    return p
+
+
+@pytest.fixture(scope="module")
+def host(bins, work):
+    h = Host(bins, work / "data-python", work / "host-python.log")
+    yield h
+    h.stop()
+
+
+@pytest.fixture(scope="module")
+def python_run(host, policy):
+    return scenario.run(SCENARIO.read_text(), json.loads(VENUE.read_text()), host.address, policy, allow_simulated=True)
+
+
+@pytest.fixture(scope="module")
+def domain(host, policy):
+    with Client(host.address) as c:
+        return Domain.from_evidence(c.attest(policy, allow_simulated=True))
+
+
+def test_evidence_over_the_wire_and_http_passes_the_policy(host, policy):
+    with Client(host.address) as c:
+        e = c.attest(policy, allow_simulated=True)
+        assert c.report.ok and c.report.simulated and e.mode == "software"
+    nonce = bytes(range(32))
+    doc = HTTPClient(host.http).evidence(nonce)
+    report = attest.verify(doc, policy, nonce, allow_simulated=True)
+    assert report.ok, report.failed()
+    assert parse_evidence(doc).enclave_key == e.enclave_key
+    # The CLI's challenge: its own nonce over HTTP, then verify with that nonce.
+    from sealstream.cli import main
+
+    evidence_file = host.data.parent / "challenge.json"
+    assert main(["challenge", "--url", host.http, "--out", str(evidence_file)]) == 0
+    assert attest.verify(evidence_file.read_bytes(), policy, parse_evidence(evidence_file.read_bytes()).nonce,
+                         allow_simulated=True).ok  # fmt: skip
+    wrong = attest.Policy(**dict(vars(policy), config_hash=bytes(32)))
+    with Client(host.address) as c, pytest.raises(AttestationFailed) as failed:
+        c.attest(wrong, allow_simulated=True)
+    assert failed.value.report.failed() == ["configHash"]
+
+
+def test_python_and_swift_clients_get_the_same_answers(python_run, bins, work, policy_path):
+    other = Host(bins, work / "data-swift", work / "host-swift.log")
+    try:
+        receipts = work / "swift-receipts.jsonl"
+        out = subprocess.run(
+            [str(bins / "sealstream-client"), "scenario", str(SCENARIO), "--host", other.address, "--venue", str(VENUE),
+             "--policy", str(policy_path), "--allow-simulated", "--json", "--receipts-out", str(receipts)],
+            check=True, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        other.stop()
+    swift = json.loads(out.stdout)
+    mine = python_run.summary()
+    for key in ("receipts", "accepted", "rejected", "notSequenced", "refusals", "fills", "fillEvents", "depositsAcked",
+                "pricesAcked", "ordersSent", "cancelsSent", "withdrawalsSent", "globalSequences"):
+        assert mine[key] == swift[key], key
+    assert mine["accepted"] > 0 and mine["rejected"] and mine["fills"] > 0 and mine["fillEvents"] > 0
+
+    def meaning(r: dict) -> tuple:
+        public = r["operation"] in ("deposit", "price")  # their ids are drawn per run
+        return (r["client"], r["operation"], None if public else r["request"], r["kind"], r["status"],
+                r["globalSequence"], r["messageType"])  # fmt: skip
+
+    swift_answers = [meaning(json.loads(line)) for line in receipts.read_text().splitlines()]
+    assert [meaning(vars(a)) for a in python_run.answers] == swift_answers
+
+
+def test_fill_events_mirror_the_takers_fills(python_run):
+    taken = sum(a.fills for a in python_run.answers)
+    events = [e for evs in python_run.fill_events.values() for e in evs]
+    assert len(events) == taken > 0
+    maker_orders = {(a.client, a.request) for a in python_run.answers if a.operation == "order"}
+    for name, evs in python_run.fill_events.items():
+        for e in evs:
+            assert (name, e.client_order_id.decode()) in maker_orders
+            assert e.global_sequence in python_run.summary()["globalSequences"]
+
+
+def test_every_answer_is_proven_included_under_the_attested_signer(python_run, host, domain):
+    http = HTTPClient(host.http)
+    answered = [a for a in python_run.answers if a.globalSequence]
+    last = max(a.globalSequence for a in answered)
+    deadline = time.monotonic() + 10
+    while True:  # a batch closes within batchMaxNanos of its first event
+        try:
+            http.event_proof(last)
+            break
+        except HTTPError:
+            assert time.monotonic() < deadline, "no header covers the run"
+            time.sleep(0.05)
+    for a in answered:
+        answer = http.event_proof(a.globalSequence)
+        header = verify_event_inclusion(answer, a.body, a.messageType, a.globalSequence, a.enclaveTime, domain)
+        assert header["firstSequence"] <= a.globalSequence <= header["lastSequence"]
+    a = answered[-1]
+    answer = http.event_proof(a.globalSequence)
+    with pytest.raises(ProofError):  # another body (or time) is not what the enclave sequenced
+        verify_event_inclusion(answer, a.body + b"\x00", a.messageType, a.globalSequence, a.enclaveTime, domain)
+    with pytest.raises(ProofError):
+        verify_event_inclusion(answer, a.body, a.messageType, a.globalSequence, a.enclaveTime + 1, domain)
+    with pytest.raises(ProofError):  # a header signed by anyone else
+        verify_event_inclusion(answer, a.body, a.messageType, a.globalSequence, a.enclaveTime,
+                               Domain("0x" + "11" * 20, domain.chain_id, domain.verifying_contract, domain.venue_id))
+
+
+def test_replayed_and_forged_requests_are_refused(host, policy, python_run):
+    with Client(host.address) as c:
+        c.attest(policy, allow_simulated=True)
+        s = c.open_session(1001, demo_key("trader", "mm-alpha"))
+        body = s.session.seal_request(messages.cancel("nothing-here"))
+        first = c.connection.request(wire.SEALED_REQUEST, body)
+        assert first.type == wire.SEALED_RECEIPT
+        receipt = s.session.open_receipt(wire.decode_sealed(wire.SEALED_RECEIPT, first.body))
+        assert receipt.status.label == "rejected" and receipt.reason_label == "unknownOrder"
+        again = wire.decode_refusal(c.connection.request(wire.SEALED_REQUEST, body).body)
+        assert again.reason_label == "replayOrReorder" and again.reference == 1
+        forged = bytearray(s.session.seal_request(messages.cancel("x")))
+        forged[-1] ^= 1
+        refusal = wire.decode_refusal(c.connection.request(wire.SEALED_REQUEST, bytes(forged)).body)
+        assert refusal.reason_label == "authenticationFailed"
+        with pytest.raises(Refused) as e:  # an account no deposit registered
+            c.open_session(999_999, demo_key("trader", "nobody"))
+        assert e.value.label == "unknownAccount"
+        with pytest.raises(Refused) as e:  # the right account, the wrong key
+            c.open_session(1001, demo_key("trader", "mallory"))
+        assert e.value.label == "badAccountSignature"
+
+
+def test_a_malformed_frame_gets_a_host_error(host):
+    with Client(host.address) as c:
+        c.connection._sock.sendall(struct.pack(">IBB", 34, 2, 1) + bytes(32))  # version 2
+        with pytest.raises(HostError) as e:
+            c.connection.next_reply()
+        assert (e.value.code, e.value.label) == (3, "unsupported_version")
+
+
+def test_trading_desk_example_runs(host, policy_path, python_run):
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "python" / "examples" / "trading_desk.py"), "--host", host.address, "--http",
+         host.http, "--policy", str(policy_path), "--allow-simulated", "--demo-bootstrap"],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["statuses"] == {"bid": "accepted", "ask": "accepted", "lift": "accepted", "cancel-bid": "accepted"}
+    assert result["takerFills"] == 1 and result["fillEvents"] == 1
+    assert result["proven"] == result["requests"] == 8
+
+
+def test_liquidation_drill_and_verify_outputs_agree_with_the_auditor(host, bins, policy_path, python_run, domain):
+    # The demo scenario has no liquidation; the Swift drill makes some, so the decisions
+    # path of verify-outputs runs on real records too.
+    subprocess.run([str(bins / "sealstream-client"), "drill", "--host", host.address, "--traders", "20", "--policy",
+                    str(policy_path), "--allow-simulated"], check=True, capture_output=True, timeout=120)  # fmt: skip
+    # Over HTTP, as a trader would: the batch holding the liquidations, each one proven.
+    http, served = HTTPClient(host.http), 0
+    deadline = time.monotonic() + 10
+    while not served:
+        for h in json.loads(http.batches(0, 1000)):
+            if h["decisionCount"]:
+                header = http.batch(h["batchIndex"])
+                decisions = verify_decisions(http.decisions(h["batchIndex"]), header, domain)
+                assert len(decisions) == h["decisionCount"]
+                served += len(decisions)
+                batch = h["batchIndex"]
+        assert served or time.monotonic() < deadline, "no batch with decisions was published"
+        time.sleep(0.05)
+    forged = json.loads(http.decisions(batch))
+    forged[0]["equity"] += 1
+    with pytest.raises(ProofError):
+        verify_decisions(json.dumps(forged).encode(), http.batch(batch), domain)
+    assert host.stop() == 0
+    evidence = parse_evidence((host.data / "outputs" / "epoch.json").read_bytes())
+    mine = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
+                            evidence.venue_id)  # fmt: skip
+    assert mine["ok"], [c for c in mine["checks"] if not c["pass"]]
+    decisions = (host.data / "outputs" / "decisions.jsonl").read_text().splitlines()
+    assert decisions, "the drill made no liquidation decision"
+    auditor = json.loads(subprocess.run(
+        [str(bins / "attestation"), "verify-outputs", "--data-dir", str(host.data), "--evidence",
+         str(host.data / "outputs" / "epoch.json"), "--json"], capture_output=True, text=True).stdout)  # fmt: skip
+    assert auditor["ok"] is True
+    assert [c["check"] for c in auditor["checks"]] == [c["check"] for c in mine["checks"]]
+    # One edited decision: both refuse it.
+    lines = (host.data / "outputs" / "decisions.jsonl").read_text().splitlines(keepends=True)
+    d = json.loads(lines[0])
+    d["size"] += 1
+    lines[0] = json.dumps(d, separators=(",", ":")) + "\n"
+    (host.data / "outputs" / "decisions.jsonl").write_text("".join(lines))
+    mine = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
+                            evidence.venue_id)  # fmt: skip
+    assert [c["check"] for c in mine["checks"] if not c["pass"]] == ["decisions.inclusion"]

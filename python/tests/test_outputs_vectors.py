@@ -1,0 +1,62 @@
+"""The shared table contracts/tests/vectors/outputs.json run through the SDK's
+`verify-outputs` (the same table the Swift OutputVerifier runs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import VECTORS
+
+from sealstream.outputs import CHECKS, RecordError, strict_loads, verify_outputs
+
+V = json.loads(VECTORS.read_text())
+
+
+def apply(files: dict, ops: list[dict]) -> dict:
+    """The case's edits, as contracts/tests/test_vectors.py applies them."""
+    files = dict(files)
+    for op in ops:
+        if op["file"] == "events":
+            data = bytearray(files["events"])
+            if "truncate" in op:
+                del data[op["truncate"] :]
+            else:
+                data[op["offset"]] = op["byte"]
+            files["events"] = bytes(data)
+            continue
+        if "at" in op:
+            data = files[op["file"]]
+            files[op["file"]] = data[: op["at"]] + op["insert"].encode() + data[op["at"] + op["delete"] :]
+            continue
+        lines = files[op["file"]].decode().splitlines(keepends=True)
+        line = lines[op["line"] - 1]
+        assert op["old"] in line, op
+        lines[op["line"] - 1] = line.replace(op["old"], op["new"], 1)
+        files[op["file"]] = "".join(lines).encode()
+    return files
+
+
+@pytest.mark.parametrize("case", V["cases"], ids=[c["name"] for c in V["cases"]])
+def test_vector(case):
+    epoch = V["epochs"][case["epoch"]]
+    files = apply(
+        {"batches": epoch["batches"].encode(), "decisions": epoch["decisions"].encode(),
+         "events": bytes.fromhex(epoch["events"])},
+        case["ops"],
+    )  # fmt: skip
+    dom = {"chainId": V["chainId"], "verifyingContract": V["verifyingContract"]}
+    verdicts = verify_outputs(files["batches"], files["decisions"], files["events"], case.get("signer", V["signer"]),
+                              dom, V["venueId"])  # fmt: skip
+    assert set(verdicts) == set(CHECKS)
+    assert {n for n, v in verdicts.items() if not v["pass"]} == set(case["fail"])
+    for name, expected in case["fail"].items():
+        assert {k: verdicts[name].get(k) for k in expected} == expected, name
+
+
+def test_strict_json_refusals():
+    for text, error in ((b'{"a":1,"a":1}', "duplicateKey"), (b'{"a":6.0}', "nonCanonicalNumber"),
+                        (b'{"a":01}', "syntax"), (b'{"a":1} x', "trailingData"), (b"[" * 65 + b"]" * 65, "tooDeep")):
+        with pytest.raises(RecordError) as e:
+            strict_loads(text)
+        assert e.value.name == error

@@ -1,0 +1,112 @@
+"""Frames and message bodies against the tables of docs/PROTOCOL.md §1–2."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from sealstream import messages, wire
+from sealstream.demo import demo_key
+from sealstream.errors import WireError
+
+
+def test_frame_layout_and_byte_at_a_time_decoding():
+    nonce = bytes(range(32))
+    raw = wire.encode_frame(wire.EVIDENCE_REQUEST, nonce)
+    assert raw[:6] == bytes([0, 0, 0, 34, 1, 1])  # length = 2 + 32, version 1, type 0x01
+    decoder = wire.FrameDecoder()
+    frames = []
+    for b in raw + raw:
+        frames += decoder.feed(bytes([b]))
+    assert frames == [wire.Frame(1, nonce)] * 2 and decoder.pending == 0
+
+
+@pytest.mark.parametrize(
+    "prefix, field",
+    [
+        (struct.pack(">I", 1), "length"),  # bad_length
+        (struct.pack(">I", 65537), "length"),  # frame_too_large: refused before any body byte
+        (struct.pack(">IB", 10, 2), "version"),  # unsupported_version
+    ],
+)
+def test_malformed_prefix_is_refused_at_once(prefix, field):
+    with pytest.raises(WireError) as e:
+        wire.FrameDecoder().feed(prefix)
+    assert e.value.field == field
+
+
+def test_body_sizes_are_enforced():
+    with pytest.raises(WireError):
+        wire.encode_frame(wire.EVIDENCE_REQUEST, bytes(31))
+    with pytest.raises(WireError):
+        wire.FrameDecoder().feed(struct.pack(">IBB", 2 + 18, 1, wire.REFUSAL) + bytes(18))  # Refusal is 19
+    with pytest.raises(WireError):
+        wire.encode_frame(0x7F, b"")
+
+
+def test_new_order_layout():
+    body = messages.new_order("ab", 1, messages.Side.SELL, 61_260_000_000, 150_000_000, messages.OrderType.LIMIT,
+                              messages.TimeInForce.POST_ONLY, reduce_only=True)  # fmt: skip
+    assert body == (bytes([1, 2]) + b"ab" + struct.pack(">I", 1) + bytes([1, 0, 2, 1])
+                    + struct.pack(">q", 61_260_000_000) + struct.pack(">q", 150_000_000))  # fmt: skip
+    assert messages.cancel("ab") == b"\x02\x02ab"
+    assert messages.withdraw("w", 5) == b"\x03\x01w" + struct.pack(">q", 5)
+    for bad in ("", "x" * 37):
+        with pytest.raises(WireError):
+            messages.cancel(bad)
+
+
+def test_receipt_with_order_report_round_trip():
+    fill = struct.pack(">IBqqqBQ", 2, 1, 3_011_500_000, 500_000_000, 753, 0, 17)
+    report = bytes([1]) + struct.pack(">H", 1) + fill + struct.pack(">qqH", 0, 0, 1) + b"\x03abc"
+    plain = struct.pack(">BQQHB", 0, 42, 7, 0, 6) + b"dave-1" + struct.pack(">H", len(report)) + report
+    r = messages.decode_receipt(plain)
+    assert (r.status, r.global_sequence, r.enclave_time, r.client_order_id) == (messages.ReceiptStatus.ACCEPTED, 42, 7, b"dave-1")
+    assert r.report.fills == [messages.Fill(2, messages.Side.SELL, 3_011_500_000, 500_000_000, 753, False, 17)]
+    assert r.report.self_trade_cancelled == [b"abc"]
+    with pytest.raises(WireError):
+        messages.decode_receipt(plain + b"\x00")  # trailing bytes are an error
+    with pytest.raises(WireError):
+        messages.decode_receipt(plain[:-1])
+
+
+def test_rejected_receipt_names_its_reason():
+    plain = struct.pack(">BQQHB", 1, 9, 9, 12, 1) + b"x" + struct.pack(">H", 0)
+    r = messages.decode_receipt(plain)
+    assert r.status.label == "rejected" and r.reason_label == "postOnlyWouldCross" and r.report is None
+
+
+def test_fill_event_layout():
+    plain = bytes([1, 3]) + b"mm1" + struct.pack(">IBqqqQQQ", 1, 0, 61_240_000_000, 20_000_000, 13, 5, 21, 99)
+    e = messages.decode_fill_event(plain)
+    assert (e.client_order_id, e.market, e.side, e.quantity, e.fee, e.maker_order_id, e.global_sequence) == (
+        b"mm1", 1, messages.Side.BUY, 20_000_000, 13, 5, 21)
+
+
+def test_public_replies():
+    ack = wire.decode_public_ack(struct.pack(">BQQQ", 5, 77, 3, 1000))
+    assert ack == wire.PublicAck(5, 77, 3, 1000)
+    ref = wire.decode_refusal(struct.pack(">BQQH", 4, 0, 123, 8))
+    assert ref.reason_label == "unknownPublisher"
+    assert wire.decode_notice(struct.pack(">HQ", 1, 2)) == wire.Notice(1, 2)
+
+
+def test_demo_custody_key_is_the_documented_one():
+    # docs/SCENARIOS.md "Demo keys", and scripts/demo/venue.json's custodyKey.
+    assert bytes(demo_key("custody", "custody").verify_key).hex() == \
+        "4f40b7bf211d5790949f11ad49a3be029f192e39a503a97774a834b585767442"
+
+
+def test_signed_public_messages_verify_under_their_keys():
+    custody, account = demo_key("custody", "custody"), demo_key("trader", "carol")
+    msg = messages.deposit_message(7400, 2001, bytes(account.verify_key), 50_000_000_000, 9)
+    assert msg.startswith(b"sealstream/v1/deposit") and len(msg) == 21 + 8 + 8 + 32 + 8 + 8
+    body = messages.deposit_body(2001, bytes(account.verify_key), 50_000_000_000, 9, custody.sign(msg).signature)
+    assert len(body) == 120
+    custody.verify_key.verify(msg, body[56:])
+    publisher = demo_key("publisher", "pyth-a")
+    pm = messages.price_message(1, 61_250_250_000, 12_500_000, 1_700_000_000_000_000_000)
+    pb = messages.price_body(1, 61_250_250_000, 12_500_000, 1_700_000_000_000_000_000, bytes(publisher.verify_key),
+                             publisher.sign(pm).signature)  # fmt: skip
+    assert len(pb) == 124 and pb[:28] == pm[len(b"sealstream/v1/oracle-price"):]
