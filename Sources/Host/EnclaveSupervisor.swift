@@ -39,6 +39,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
     private var pendingCount: UInt32 = 0
     private var flushScheduled = false
     private var linkWritable = true
+    /// Monotonic ns when the outbound batch being routed was taken up (receipt latency).
+    private(set) var routingNanos: UInt64 = 0
     private var restartDelay: Int64
     private var startedAt = NIODeadline.now()
     private var firstStart: EventLoopPromise<Void>?
@@ -307,6 +309,10 @@ final class EnclaveSupervisor: @unchecked Sendable {
         resetPending()
         metrics.batchesToEnclave.add(1, ordering: .relaxed)
         channel.writeAndFlush(batch, promise: nil)
+        // What the pipe did not take at once waits in the channel (metrics: queue depth).
+        if let queued = try? channel.syncOptions?.getOption(.bufferedWritableBytes) {
+            metrics.linkQueueDepth.observe(UInt64(max(0, queued)))
+        }
     }
 
     private func resetPending() {
@@ -321,6 +327,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
 
     func linkWritabilityChanged(_ writable: Bool) {
         linkWritable = writable
+        metrics.linkSaturated.store(writable ? 0 : 1, ordering: .relaxed)
         if !writable { metrics.linkSaturations.add(1, ordering: .relaxed) }
         if writable { resumeAll() }
     }
@@ -429,6 +436,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
     /// Routes every frame of one outbound batch, then flushes each touched connection once.
     func receivedBatch(_ body: ByteBuffer) throws {
         metrics.batchesFromEnclave.add(1, ordering: .relaxed)
+        routingNanos = MonotonicClock.nanos()  // one clock read per batch, for receipt latency
         var body = body
         guard let count = body.readInteger(as: UInt32.self) else { throw WireError.truncated(needed: 4, available: 0) }
         var touched: [IngressHandler] = []

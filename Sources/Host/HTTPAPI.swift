@@ -20,10 +20,14 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Fresh evidence for a nonce from the worker (on the supervisor's loop).
     private let evidence: @Sendable ([UInt8]) -> EventLoopFuture<ByteBuffer>
     private var request: HTTPRequestHead?
+    /// `/metrics`, `/healthz`, `/readyz` (docs/OPERATIONS.md); nil: not served.
+    private let operations: HostOperations?
 
-    init(publisher: OutputPublisher, metrics: HostMetrics, evidence: @escaping @Sendable ([UInt8]) -> EventLoopFuture<ByteBuffer>) {
+    init(publisher: OutputPublisher, metrics: HostMetrics, operations: HostOperations? = nil,
+         evidence: @escaping @Sendable ([UInt8]) -> EventLoopFuture<ByteBuffer>) {
         self.publisher = publisher
         self.metrics = metrics
+        self.operations = operations
         self.evidence = evidence
     }
 
@@ -39,15 +43,20 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
                 answerEvidence(context: context, head: head, nonce: query["nonce"])
                 return
             }
+            if head.method == .GET, let operations, let (status, type, body) = operations.answer(path: path) {
+                finish(context: context, head: head, status: status, body: body, contentType: type)
+                return
+            }
             let (status, body) = answer(head)
             finish(context: context, head: head, status: status, body: body)
         }
     }
 
-    private func finish(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8]) {
+    private func finish(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8],
+                        contentType: String = "application/json") {
         metrics.httpRequests.add(1, ordering: .relaxed)
         if status.code >= 400 { metrics.httpErrors.add(1, ordering: .relaxed) }
-        respond(context: context, head: head, status: status, body: body)
+        respond(context: context, head: head, status: status, body: body, contentType: contentType)
     }
 
     /// `GET /v1/evidence?nonce=HEX`: the worker's evidence answering the verifier's
@@ -131,9 +140,10 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
         (status, Array((try? JSONEncoder.records.encode(["error": message])) ?? Data()))
     }
 
-    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8]) {
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8],
+                         contentType: String) {
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.count))
         let keepAlive = head.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }

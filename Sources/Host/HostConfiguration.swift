@@ -65,6 +65,15 @@ public struct HostConfiguration: Sendable {
     public var drainTimeoutMillis: Int64 = 5_000
     /// Interval at which `DATA/metrics.prom` is rewritten.
     public var metricsIntervalMillis: Int64 = 5_000
+    /// Whether `DATA/metrics.prom` (node_exporter's textfile collector) is written at all;
+    /// `GET /metrics` on the HTTP listener serves the same text either way.
+    public var metricsTextfile: Bool = true
+    /// Whether the host's group may read `DATA/metrics.prom` (directory 0710, file 0640)
+    /// so a node_exporter running as another user in that group can collect it. Off: the
+    /// data directory is 0700 and the file 0600 (docs/OPERATIONS.md §4).
+    public var metricsTextfileGroupReadable: Bool = false
+    /// `/healthz` fails once an event has waited this long for its batch, seconds.
+    public var healthMaxUnbatchedSeconds: Double = 10
 
     public init(dataDirectory: String, enclavePath: String, venueConfigPath: String) {
         self.dataDirectory = dataDirectory

@@ -120,8 +120,7 @@ final class HostJournal: @unchecked Sendable {
     }
 
     private func record(_ seconds: Double) {
-        metrics.journalFsyncs.add(1, ordering: .relaxed)
-        metrics.journalFsyncNanos.add(UInt64(seconds * 1e9), ordering: .relaxed)
+        metrics.journalFsync.observe(UInt64((seconds * 1e9).rounded()))
     }
 
     /// A write or sync failed: everything past the durable position is written again by

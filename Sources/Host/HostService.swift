@@ -20,7 +20,9 @@ public final class HostService: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        try DataFiles.prepare(directory: configuration.dataDirectory)
+        try DataFiles.prepare(
+            directory: configuration.dataDirectory,
+            mode: DataFiles.directoryMode(groupReadableMetrics: configuration.metricsTextfileGroupReadable))
         // A host.json left by an earlier run names ports nobody listens on: gone until
         // this host has bound its own (scripts wait for it to appear).
         unlink(configuration.dataDirectory + "/host.json")
@@ -136,6 +138,7 @@ public final class HostService: Service, @unchecked Sendable {
         var httpServer: Channel?
         if let httpHost = configuration.httpHost {
             let publisher = supervisor.publisher
+            let operations = HostOperations(metrics: metrics, configuration: configuration)
             do {
                 httpServer = try await ServerBootstrap(group: httpGroup)
                     .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -145,7 +148,7 @@ public final class HostService: Service, @unchecked Sendable {
                             try channel.pipeline.syncOperations.addHandler(
                                 HTTPRequestDeadline(timeout: .milliseconds(configuration.httpRequestTimeoutMillis), metrics: metrics))
                             try channel.pipeline.syncOperations.addHandler(HTTPAPIHandler(
-                                publisher: publisher, metrics: metrics,
+                                publisher: publisher, metrics: metrics, operations: operations,
                                 evidence: { nonce in loop.flatSubmit { supervisor.requestEvidence(nonce: nonce) } }))
                         }
                     }
@@ -229,9 +232,13 @@ public final class HostService: Service, @unchecked Sendable {
         }
     }
 
-    /// `DATA/metrics.prom`: Prometheus text, for node_exporter's textfile collector.
+    /// `DATA/metrics.prom`: Prometheus text, for node_exporter's textfile collector
+    /// (unless `--metrics-textfile off`); 0600, or 0640 when the group may read it.
     private func writeMetricsFile() {
+        guard configuration.metricsTextfile else { return }
         let text = metrics.prometheusText()
-        try? DataFiles.atomicWrite(Data(text.utf8), to: configuration.dataDirectory + "/metrics.prom")
+        try? DataFiles.atomicWrite(
+            Data(text.utf8), to: configuration.dataDirectory + "/metrics.prom",
+            mode: configuration.metricsTextfileGroupReadable ? 0o640 : 0o600)
     }
 }

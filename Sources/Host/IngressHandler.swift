@@ -34,6 +34,8 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var evidenceInFlight = 0
     static let maxEvidenceInFlight = 4
     private var pendingRead = false
+    /// Monotonic ns of the latest read from the client (metrics: receipt latency).
+    private var readAt: UInt64 = 0
     private var needsFlush = false
     /// Set by the supervisor while routing one outbound batch, so each connection is
     /// flushed and resumed once per batch, not once per frame.
@@ -90,6 +92,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard ending == nil else { return }
+        readAt = MonotonicClock.nanos()
         var incoming = unwrapInboundIn(data)
         if cumulation == nil {
             cumulation = incoming
@@ -136,7 +139,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
                 // gets a few at a time, not a flood.
                 refuse(header: header, buffer: buffer, reason: .tooManyRequests, context: context)
             } else if forwarded {
-                replies.forwardedOne()
+                replies.forwardedOne(readAt: readAt)
                 if costly { evidenceInFlight += 1 }
             } else {
                 refuse(header: header, buffer: buffer, reason: supervisor.refusalReason, context: context)
@@ -217,6 +220,9 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
         context.write(wrapOutboundOut(frame), promise: nil)
         metrics.framesOut.add(1, ordering: .relaxed)
+        if type != MessageType.sealedEvent.rawValue, replies.lastAnswerReadAt > 0 {
+            metrics.receiptLatency.observe(supervisor.routingNanos &- replies.lastAnswerReadAt)
+        }
         needsFlush = true
         for held in released { write(frame: held, context: context) }
     }

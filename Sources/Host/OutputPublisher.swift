@@ -44,6 +44,9 @@ public final class OutputPublisher: Sendable {
         var decisions: [LineRef] = []
         /// Decision lines received since the last header.
         var pendingDecisions = 0
+        /// Enclave time of the first event leaf since the last header (the open batch's
+        /// first input), for `batch_close_seconds`; nil while no batch is open.
+        var openBatchFirstTime: UInt64?
         /// Counts epochs, so a proof tree of an earlier epoch is never used.
         var epoch = 0
     }
@@ -94,7 +97,8 @@ public final class OutputPublisher: Sendable {
     /// `evidenceJSON` is the new worker's hello.
     @discardableResult
     public func startEpoch(instanceID: String, signer: String? = nil, evidenceJSON: [UInt8]) throws -> EpochStart {
-        try state.withLock { s in
+        metrics?.unbatchedSinceNanos.store(0, ordering: .relaxed)  // a new worker resends its open batch
+        return try state.withLock { s in
             Self.closeFiles(&s.files)
             let epoch = s.epoch + 1
             s = State()
@@ -193,10 +197,33 @@ public final class OutputPublisher: Sendable {
     /// Appends 49-byte event log records.
     public func appendEventLeaves(_ bytes: UnsafeRawBufferPointer) throws(PublishError) {
         guard bytes.count % EventLeaf.byteCount == 0 else { throw .malformed("event leaves not a multiple of 49 bytes") }
-        try state.withLock { s throws(PublishError) in
+        let opened = try state.withLock { s throws(PublishError) -> Bool in
             try Self.writeAll(s.files.events, bytes)
             s.eventsSize += bytes.count
+            guard s.openBatchFirstTime == nil, bytes.count > 0 else { return false }
+            s.openBatchFirstTime = Self.leafTime(bytes, at: 0)
+            return true
         }
+        guard let metrics else { return }
+        if opened { metrics.unbatchedSinceNanos.store(MonotonicClock.nanos(), ordering: .relaxed) }
+        // The last oracle price among these leaves (type byte at offset 16; docs/COMMITMENTS.md §3).
+        var at = bytes.count - EventLeaf.byteCount
+        while at >= 0 {
+            if bytes[at + 16] == MessageTypeByte.oraclePrice {
+                metrics.lastOraclePriceEnclaveTime.store(Self.leafTime(bytes, at: at), ordering: .relaxed)
+                break
+            }
+            at -= EventLeaf.byteCount
+        }
+    }
+
+    /// The big-endian enclave time of the leaf at byte `at` (offset 8 in the leaf).
+    private static func leafTime(_ bytes: UnsafeRawBufferPointer, at: Int) -> UInt64 {
+        (0..<8).reduce(UInt64(0)) { $0 << 8 | UInt64(bytes[at + 8 + $1]) }
+    }
+
+    private enum MessageTypeByte {
+        static let oraclePrice: UInt8 = 0x04
     }
 
     /// Appends decision lines; they belong to the next header.
@@ -221,7 +248,7 @@ public final class OutputPublisher: Sendable {
         } catch {
             throw .malformed("batch header is not a header record")
         }
-        try state.withLock { s throws(PublishError) in
+        let firstTime = try state.withLock { s throws(PublishError) -> UInt64? in
             guard record.batchIndex == UInt64(s.batches.count) else { throw .malformed("batch index out of order") }
             guard record.decisionCount == UInt64(s.pendingDecisions) else { throw .malformed("decision count mismatch") }
             try Self.writeAll(s.files.batches, bytes)
@@ -231,8 +258,18 @@ public final class OutputPublisher: Sendable {
                 lastSequence: record.lastSequence, decisions: first..<s.decisions.count))
             s.batchesSize += bytes.count
             s.pendingDecisions = 0
+            let opened = s.openBatchFirstTime
+            s.openBatchFirstTime = nil
+            return opened
         }
-        metrics?.batchesPublished.add(1, ordering: .relaxed)
+        guard let metrics else { return }
+        metrics.batchesPublished.add(1, ordering: .relaxed)
+        if let firstTime, record.enclaveTime >= firstTime { metrics.batchClose.observe(record.enclaveTime - firstTime) }
+        metrics.haltedMarkets.store(Int64(record.haltedMarkets.count), ordering: .relaxed)
+        metrics.lastBatchEnclaveTime.store(record.enclaveTime, ordering: .relaxed)
+        metrics.lastBatchPublishedUnixNanos.store(MonotonicClock.unixNanos(), ordering: .relaxed)
+        metrics.unbatchedSinceNanos.store(0, ordering: .relaxed)
+        metrics.publishErrorsAtLastBatch.store(metrics.publishErrors.load(ordering: .relaxed), ordering: .relaxed)
     }
 
     // MARK: - Lookups (HTTP thread)

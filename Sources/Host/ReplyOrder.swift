@@ -12,6 +12,12 @@ struct ReplyOrder {
     /// Host answers waiting for enclave answers: each may go once `answered >= due`.
     private var held: [(due: UInt64, frame: [UInt8])] = []
     private var heldStart = 0
+    /// Monotonic read time (ns) of each frame in the enclave, oldest first, for
+    /// `receipt_latency_seconds`: the enclave answers a connection's frames in order.
+    private var readTimes: [UInt64] = []
+    private var readTimesStart = 0
+    /// Read time of the frame the last enclave answer was for; 0 when it was not recorded.
+    private(set) var lastAnswerReadAt: UInt64 = 0
 
     /// Frames in the enclave without an answer.
     var inFlight: Int { Int(forwarded - answered) }
@@ -22,9 +28,10 @@ struct ReplyOrder {
     /// True when nothing is owed to the client: no frame in the enclave, none held.
     var isSettled: Bool { inFlight == 0 && heldCount == 0 }
 
-    /// One frame went to the enclave.
-    mutating func forwardedOne() {
+    /// One frame went to the enclave; `readAt` is when it was read (monotonic ns; 0: unknown).
+    mutating func forwardedOne(readAt: UInt64 = 0) {
         forwarded += 1
+        readTimes.append(readAt)
     }
 
     /// The host answers the request just read with `frame`. Returns it when it may be
@@ -39,8 +46,17 @@ struct ReplyOrder {
     /// waiting for it, in order, to be written right after it. An answer with nothing in
     /// flight (none should come) changes nothing.
     mutating func enclaveAnswered() -> [[UInt8]] {
-        guard answered < forwarded else { return [] }
+        guard answered < forwarded else {
+            lastAnswerReadAt = 0
+            return []
+        }
         answered += 1
+        lastAnswerReadAt = readTimes[readTimesStart]
+        readTimesStart += 1
+        if readTimesStart == readTimes.count {
+            readTimes.removeAll(keepingCapacity: readTimes.count <= 4096)
+            readTimesStart = 0
+        }
         return releaseDue()
     }
 
@@ -49,6 +65,8 @@ struct ReplyOrder {
     mutating func forgetForwarded() -> (lost: Int, released: [[UInt8]]) {
         let lost = inFlight
         answered = forwarded
+        readTimes.removeAll()
+        readTimesStart = 0
         return (lost, releaseDue())
     }
 

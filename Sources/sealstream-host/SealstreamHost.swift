@@ -82,6 +82,15 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "DATA/metrics.prom for node_exporter's textfile collector: on or off (GET /metrics serves the same either way; docs/OPERATIONS.md).")
+    var metricsTextfile: String = "on"
+
+    @Flag(name: .long, help: "Let the host's group read DATA/metrics.prom (data directory 0710, file 0640) for a node_exporter running as another user in that group. Default: private (0700, 0600).")
+    var metricsTextfileGroupReadable = false
+
+    @Option(name: .long, help: "GET /healthz fails once a published event has waited this many seconds for its batch header.")
+    var healthMaxUnbatchedSeconds: Double = 10
+
     func validate() throws {
         guard Self.parseListen(listen) != nil else {
             throw ValidationError("--listen must be HOST:PORT, got '\(listen)'")
@@ -102,6 +111,15 @@ struct Run: AsyncParsableCommand {
         }
         guard journal == "on" || journal == "off" else {
             throw ValidationError("--journal must be on or off")
+        }
+        guard metricsTextfile == "on" || metricsTextfile == "off" else {
+            throw ValidationError("--metrics-textfile must be on or off")
+        }
+        guard !metricsTextfileGroupReadable || metricsTextfile == "on" else {
+            throw ValidationError("--metrics-textfile-group-readable needs --metrics-textfile on")
+        }
+        guard (0.1...86_400).contains(healthMaxUnbatchedSeconds) else {
+            throw ValidationError("--health-max-unbatched-seconds must be between 0.1 and 86400")
         }
         guard linkBufferKib >= 16, maxInFlight >= 1, maxConnections >= 1 else {
             throw ValidationError("--link-buffer-kib must be >= 16; --max-in-flight and --max-connections >= 1")
@@ -173,6 +191,9 @@ struct Run: AsyncParsableCommand {
         configuration.snapshotEveryNanos = snapshotEverySeconds.map { $0 * 1_000_000_000 }
 
         configuration.journal = journal == "on"
+        configuration.metricsTextfile = metricsTextfile == "on"
+        configuration.metricsTextfileGroupReadable = metricsTextfileGroupReadable
+        configuration.healthMaxUnbatchedSeconds = healthMaxUnbatchedSeconds
         configuration.measurementPCR = measurementPcr
 
         let service = HostService(configuration: configuration, logger: logger)
