@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # C libraries behind the crypto and TPM wrappers, the TPM simulator and its tools,
-# python3 for the scripts and (later) the contract tests' venv.
+# python3 for the scripts and (later) the contract tests' venv, Prometheus for deploy/.
 APT_PACKAGES=(
     pkg-config
     python3
@@ -19,6 +19,8 @@ APT_PACKAGES=(
     openssl
     patchelf
     binutils
+    # The real Prometheus server and promtool for scripts/prometheus-test.sh (deploy/).
+    prometheus
 )
 
 missing=()

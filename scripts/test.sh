@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: Swift unit and integration
 # tests, then the verifier contract's tests on an in-process EVM (Python venv from PyPI),
+# then the operator's Prometheus setup against a real Prometheus server (deploy/),
 # then the Python SDK's tests (its own venv, hash-pinned from PyPI), then the fuzz targets.
 # Usage: scripts/test.sh            (from a fresh Debian 12 machine with Swift 6.3)
 set -euo pipefail
@@ -29,6 +30,9 @@ swift test 2>&1 | tee .build/test-output.txt
 
 echo "== contract tests (Vyper on py-evm, fed with this build's real outputs)"
 scripts/contract-tests.sh "$SEALSTREAM_BIN_DIR"
+
+echo "== Prometheus (deploy/prometheus checked and unit-tested by promtool; a real Prometheus scrapes a real host)"
+scripts/prometheus-test.sh "$SEALSTREAM_BIN_DIR"
 
 echo "== Python SDK tests (python/: unit tests, then the demo scenario through Python on a real host)"
 scripts/python-sdk-tests.sh "$SEALSTREAM_BIN_DIR"
