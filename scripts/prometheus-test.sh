@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The operator's side of the host (docs/OPERATIONS.md), end to end with Debian's real
 # Prometheus: promtool checks deploy/prometheus (config, rules, the rules' unit tests);
+# systemd-analyze verifies deploy/systemd/sealstream-host.service;
 # a real host runs the demo scenario; `promtool check metrics` lints its GET /metrics;
 # /healthz and /readyz answer 200; a Prometheus server on a free loopback port scrapes it
 # with deploy/prometheus/alerts.yml loaded, and its HTTP API must return every metric
@@ -25,6 +26,21 @@ promtool check rules deploy/prometheus/alerts.yml
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-prom.XXXXXX")"
 PROM_PID=""
+
+# The systemd unit: `systemd-analyze verify` (with ExecStart pointing at this build, since
+# verify wants the executables to exist) and an exposure score no worse than 3.0.
+if command -v systemd-analyze >/dev/null; then
+    echo "prometheus-test: systemd-analyze verify / security deploy/systemd/sealstream-host.service"
+    sed "s|/usr/local/bin/|$BIN/|g" deploy/systemd/sealstream-host.service >"$WORK/sealstream-host.service"
+    systemd-analyze verify "$WORK/sealstream-host.service"
+    exposure="$(systemd-analyze security --offline=true "$WORK/sealstream-host.service" 2>/dev/null \
+        | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')"
+    echo "prometheus-test: unit exposure $exposure"
+    python3 -c 'import sys; sys.exit(0 if 0 < float(sys.argv[1]) <= 3.0 else 1)' "$exposure" \
+        || { echo "prometheus-test: the unit's exposure level $exposure is above 3.0" >&2; exit 1; }
+else
+    echo "prometheus-test: systemd-analyze not installed; the unit is not verified"
+fi
 cleanup() {
     [[ -n "$PROM_PID" ]] && kill "$PROM_PID" 2>/dev/null && wait "$PROM_PID" 2>/dev/null
     stop_host >/dev/null 2>&1 || true
