@@ -5,9 +5,14 @@ import Synchronization
 
 /// A Prometheus histogram over non-negative integer observations (nanoseconds or bytes),
 /// cheap enough for the order path: an observation is a search over at most 16 bounds and
-/// two relaxed atomic adds, without a lock or an allocation. Buckets are kept
-/// non-cumulative and summed when rendered, so `_bucket{le}` counts are cumulative as the
-/// exposition format requires (docs/OPERATIONS.md §2).
+/// two relaxed atomic load-and-store pairs, without a lock, a read-modify-write or an
+/// allocation (8 ns measured, against 55 ns with two atomic adds; docs/OPERATIONS.md §2.4).
+/// Buckets are kept non-cumulative and summed when rendered, so `_bucket{le}` counts are
+/// cumulative as the exposition format requires.
+///
+/// Single writer: each histogram is observed from one thread only (the host's four are
+/// all observed on its event loop). Readers on any thread see each bucket atomically; a
+/// second writer would lose counts, never corrupt memory.
 public final class MetricHistogram: Sendable {
     /// One bucket's count; a class so that an array can hold atomics.
     final class Cell: Sendable {
@@ -29,12 +34,13 @@ public final class MetricHistogram: Sendable {
         cells = (0...bounds.count).map { _ in Cell() }
     }
 
-    /// Counts one observation of `value` units.
+    /// Counts one observation of `value` units. Call from the histogram's one writer thread.
     public func observe(_ value: UInt64) {
         var i = 0
         while i < bounds.count, value > bounds[i] { i += 1 }
-        cells[i].value.add(1, ordering: .relaxed)
-        sumUnits.add(value, ordering: .relaxed)
+        let cell = cells[i]
+        cell.value.store(cell.value.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+        sumUnits.store(sumUnits.load(ordering: .relaxed) &+ value, ordering: .relaxed)
     }
 
     /// Observations so far.
