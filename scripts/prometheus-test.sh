@@ -6,7 +6,9 @@
 # /healthz and /readyz answer 200; a Prometheus server on a free loopback port scrapes it
 # with deploy/prometheus/alerts.yml loaded, and its HTTP API must return every metric
 # family the host exposes, with sane values, and every rule healthy. Every metric name
-# the alerts and the Grafana dashboard use must be one the host exposes.
+# the alerts and the Grafana dashboard use must be one the host exposes. Then /readyz must
+# fail "evidence" once DATA/enclave.json is gone, and --metrics-textfile-group-readable
+# must have left DATA 0710 and metrics.prom 0640.
 #
 # Usage: scripts/prometheus-test.sh [BIN_DIR]   (default: the debug build)
 set -euo pipefail
@@ -49,7 +51,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "prometheus-test: host + demo scenario"
-start_host "$BIN" "$WORK/data" "$WORK/host.log" --enclave "$BIN/sealstream-enclave"
+start_host "$BIN" "$WORK/data" "$WORK/host.log" --enclave "$BIN/sealstream-enclave" --metrics-textfile-group-readable
 "$BIN/attestation" measure --enclave "$BIN/sealstream-enclave" --config scripts/demo/venue.json \
     --allow-mode software --policy-out "$WORK/policy.json" >/dev/null
 "$BIN/sealstream-client" scenario scripts/demo/scenario.txt --host "$HOST_ADDR" --venue scripts/demo/venue.json \
@@ -76,4 +78,21 @@ if ! python3 scripts/prometheus_check.py "http://127.0.0.1:$PROM_PORT" "http://$
     echo "--- host log" >&2; tail -20 "$WORK/host.log" >&2
     exit 1
 fi
+echo "prometheus-test: /readyz without the evidence on disk, then the textfile's modes"
+rm "$WORK/data/enclave.json"
+python3 - "http://$HTTP_ADDR" <<'PY'
+import json, sys, urllib.error, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1] + "/readyz")
+    sys.exit("prometheus-test: /readyz answered 200 without DATA/enclave.json")
+except urllib.error.HTTPError as e:
+    report = json.loads(e.read())
+    if e.code != 503 or report["failed"] != ["evidence"] or report["status"] != "failing":
+        sys.exit(f"prometheus-test: /readyz {e.code} {report}: expected 503 failing evidence")
+if json.load(urllib.request.urlopen(sys.argv[1] + "/healthz"))["status"] != "ok":
+    sys.exit("prometheus-test: /healthz is not ok")
+PY
+stop_host
+modes="$(stat -c %a "$WORK/data") $(stat -c %a "$WORK/data/metrics.prom")"
+[[ "$modes" == "710 640" ]] || { echo "prometheus-test: --metrics-textfile-group-readable gave modes $modes, expected 710 640" >&2; exit 1; }
 echo "prometheus-test: ok"
