@@ -482,6 +482,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
         // A closed channel never reports writability again: reset it, or every client
         // would stay paused behind a link that no longer exists.
         linkWritable = true
+        metrics.linkSaturated.store(0, ordering: .relaxed)
         let stopping = state == .stopping || state == .stopped
         if !stopping {
             // Nothing can be forwarded from here until a new worker says hello: frames

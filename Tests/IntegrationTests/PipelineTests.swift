@@ -225,8 +225,10 @@ struct PipelineTests {
         // A new client on a new connection is served by the new worker.
         let fresh = try Trader(address: host.address, accountID: 42, name: "after-saturation")
         #expect(try fresh.order("alive").status == .accepted)
+        #expect(try HTTPFetch.get(host.httpAddress, path: "/readyz").status == 200, "ready again with the new worker")
         #expect(host.stop() == 0)
         #expect((host.metric("sealstream_host_link_saturations_total") ?? 0) >= 1, "the link really saturated")
+        #expect(host.metric("sealstream_host_link_saturated") == 0)
     }
 
     /// A client that floods evidence requests gets a few at a time and a typed refusal
