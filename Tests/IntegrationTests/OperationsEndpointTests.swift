@@ -64,4 +64,18 @@ struct OperationsEndpointTests {
         #expect(host.stop() == 0)
         #expect(host.metric("sealstream_host_link_saturated") == 0)
     }
+
+    @Test func withoutTheTextfileMetricsAreServedAndNoFileIsWritten() throws {
+        let host = try HostProcess(label: "no-textfile", extraArguments: ["--metrics-textfile", "off"])
+        let trader = try Trader(address: host.address, accountID: 71, name: "textfile-off")
+        #expect(try trader.order("one").status == .accepted)
+        let answer = try HTTPFetch.get(host.httpAddress, path: "/metrics")
+        #expect(answer.status == 200)
+        #expect(String(decoding: answer.body, as: UTF8.self).contains("\nsealstream_host_enclave_up 1\n"))
+        #expect(host.stop() == 0)
+        let file = host.dataDirectory.appendingPathComponent("metrics.prom").path
+        #expect(!FileManager.default.fileExists(atPath: file), "shutdown writes no textfile either")
+        let mode = try FileManager.default.attributesOfItem(atPath: host.dataDirectory.path)[.posixPermissions] as? Int
+        #expect(mode == 0o700)
+    }
 }
