@@ -11,7 +11,8 @@ import SealCrypto
 ///
 /// - No lock and no allocation per record: the sequencer copies the payload into the
 ///   chunk it fills alone; the lock is taken once per chunk (`chunkRecords` records or
-///   `chunkBytes` bytes).
+///   `chunkBytes` bytes). The plaintext stays in the chunk until the sequencer's next
+///   payloads overwrite it (one turn of the ring) and is wiped when the lane is released.
 /// - Back-pressure: with every chunk of the ring written and not yet sealed, the
 ///   sequencer seals the oldest one itself (it never waits on a thread that is not
 ///   running), and so does `take` for whatever is left: the records it hands over are
@@ -251,7 +252,7 @@ final class PayloadChunk {
     }
 
     /// Seals every payload, in order, as the next records of `chain`, appends them to
-    /// `out`, wipes the plaintext and empties the chunk.
+    /// `out` and empties the chunk.
     func seal(with chain: inout JournalCipher, into out: inout [UInt8]) {
         var offset = 0
         while offset < used {
@@ -261,7 +262,10 @@ final class PayloadChunk {
                        into: &out)
             offset += 5 + length
         }
-        Sodium.wipe(UnsafeMutableRawBufferPointer(rebasing: storage[0..<used]))
+        // Not wiped here: the sequencer's next payloads overwrite it within one turn of the
+        // ring, and a wipe by this thread would leave every line of the chunk dirty in its
+        // cache, for the sequencer's next write to fetch back from this core. Wiped when
+        // the chunk is released (`deinit`).
         used = 0
         records = 0
     }

@@ -185,8 +185,8 @@ func perEvent(_ nanos: UInt64, _ n: Int) -> String {
     String(Double(Int(Double(nanos) / Double(n))) / 1000) + " µs"
 }
 
-func replay(_ source: Feeder) throws -> Measured {
-    let worker = try makeWorker(journal: true)
+func replay(_ source: Feeder, threaded: Bool = true) throws -> Measured {
+    let worker = try makeWorker(journal: true, threaded: threaded)
     let journal = source.journal
     // The host's cut: messages of at most 1 MiB of whole records.
     var messages: [Range<Int>] = []
@@ -261,20 +261,38 @@ case "replay":
 case "fork":
     forkPause()
 default:
-    let (off, _) = try run(journal: false, keep: false)
-    let (inline, _) = try run(journal: true, threaded: false, keep: false)
-    let (on, feeder) = try run(journal: true, keep: true)
+    // Rounds alternate the three modes, so drift on the shared machine favours none; the
+    // figures are medians over the rounds.
+    let rounds = 3
+    var offs: [Measured] = [], inlines: [Measured] = [], ons: [Measured] = []
+    var feeder: Feeder!
+    for _ in 0..<rounds {
+        offs.append(try run(journal: false, keep: false).0)
+        inlines.append(try run(journal: true, threaded: false, keep: false).0)
+        let (m, f) = try run(journal: true, keep: true)
+        ons.append(m)
+        feeder = f
+    }
+    func median(_ xs: [Measured], _ key: (Measured) -> UInt64) -> UInt64 { xs.map(key).sorted()[xs.count / 2] }
+    let off = Measured(threadNanos: median(offs) { $0.threadNanos }, processNanos: median(offs) { $0.processNanos })
+    let inline = Measured(threadNanos: median(inlines) { $0.threadNanos }, processNanos: median(inlines) { $0.processNanos })
+    let on = Measured(threadNanos: median(ons) { $0.threadNanos }, processNanos: median(ons) { $0.processNanos })
     let counts = feeder.worker.sealChunkCounts
+    let repInline = try replay(feeder, threaded: false)
     let rep = try replay(feeder)
     let records = feeder.worker.lastRecordSequence
     func ratio(_ a: UInt64, _ b: UInt64) -> String { String(Double(Int(Double(a) / Double(b) * 1000)) / 1000) }
-    print("events \(n), journal \(feeder.journal.count) bytes in \(records) records, \(feeder.closed.count) batches")
+    print("events \(n), journal \(feeder.journal.count) bytes in \(records) records, \(feeder.closed.count) batches; "
+          + "medians of \(rounds) alternating rounds")
     print("journal off:          sequencer thread \(perEvent(off.threadNanos, n))/event, process \(perEvent(off.processNanos, n))/event")
     print("journal on, inline:   sequencer thread \(perEvent(inline.threadNanos, n))/event, process \(perEvent(inline.processNanos, n))/event")
     print("journal on, threaded: sequencer thread \(perEvent(on.threadNanos, n))/event, process \(perEvent(on.processNanos, n))/event")
     print("sequencer-bound throughput on/off (off thread CPU / on thread CPU): inline \(ratio(off.threadNanos, inline.threadNanos)),"
-          + " threaded \(ratio(off.threadNanos, on.threadNanos))")
-    print("seal lane: \(counts.sealed) chunks, \(counts.byOwner) of them sealed on the sequencer's thread (the sealer had not started them)")
-    print("replay: thread \(perEvent(rep.threadNanos, Int(records)))/record, process \(perEvent(rep.processNanos, Int(records)))/record"
-          + " (µs per record = s per 1M records)")
+          + " threaded \(ratio(off.threadNanos, on.threadNanos)); per round threaded: "
+          + zip(offs, ons).map { ratio($0.threadNanos, $1.threadNanos) }.joined(separator: " "))
+    print("seal lane (last round): \(counts.sealed) chunks, \(counts.byOwner) of them sealed on the sequencer's thread"
+          + " (the sealer had not started them)")
+    print("replay, one thread: \(perEvent(repInline.threadNanos, Int(records)))/record")
+    print("replay, two threads: sequencer thread \(perEvent(rep.threadNanos, Int(records)))/record, process"
+          + " \(perEvent(rep.processNanos, Int(records)))/record (µs per record = s per 1M records)")
 }
