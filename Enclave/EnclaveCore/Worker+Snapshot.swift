@@ -7,6 +7,12 @@ import Wire
 /// Snapshots (docs/DURABILITY.md §6): the worker's whole state at a batch close, sealed
 /// under the snapshot key, and the restore that recovery starts from.
 extension Worker where E == PerpEngine {
+    /// Counts a snapshot the shell forked and its `fork()` pause, µs, for the stats
+    /// message (docs/DURABILITY.md §6.6).
+    public func recordSnapshotPause(micros: UInt64) {
+        counters.recordSnapshotPause(micros: micros)
+    }
+
     /// Whether the worker can take and load snapshots (it has a storage key and
     /// commitments on, so a snapshot always sits at a batch close).
     public var canSnapshot: Bool { snapshotSealer != nil && journal != nil && committer != nil }

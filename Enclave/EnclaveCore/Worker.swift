@@ -128,6 +128,9 @@ public final class Worker<E: MatchingEngine> {
         s.requestsNotSequenced = counters.requestsNotSequenced
         s.evidenceServed = counters.evidenceServed
         s.liquidations = counters.liquidations
+        s.snapshotsTaken = counters.snapshotsTaken
+        s.snapshotPauseMicrosLast = counters.snapshotPauseMicrosLast
+        s.snapshotPauseMicrosMax = counters.snapshotPauseMicrosMax
         for reason in RefusalReason.allCases where counters.refusals(reason) > 0 {
             s.refusals[reason] = counters.refusals(reason)
         }
