@@ -180,7 +180,7 @@ let package = Package(
             name: "EnclaveCoreTests",
             dependencies: [
                 "EnclaveCore", "Client", "VenueTools", "SealCrypto", "Wire", "Engine", "Commitments", "OutputVerification",
-                "Journal",
+                "Journal", "CEnclaveSys",
             ]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
