@@ -15,6 +15,9 @@ let package = Package(
         // For the nested Benchmarks/ package.
         .library(name: "SealstreamEngine", targets: ["Engine", "Wire"]),
         .library(name: "SealstreamCommitments", targets: ["Commitments", "SealCrypto", "EnclaveCore"]),
+        // The in-process worker benchmark (Benchmarks/DurabilityBench): a journaling worker
+        // fed sealed orders as the host feeds it.
+        .library(name: "SealstreamWorker", targets: ["EnclaveCore", "Journal", "Client", "VenueTools", "SealCrypto", "Wire", "Engine", "Attestation", "CEnclaveSys"]),
         // For the nested Fuzz/ package: every module that parses bytes from outside.
         .library(
             name: "SealstreamParsers",
@@ -177,7 +180,7 @@ let package = Package(
             name: "EnclaveCoreTests",
             dependencies: [
                 "EnclaveCore", "Client", "VenueTools", "SealCrypto", "Wire", "Engine", "Commitments", "OutputVerification",
-                "Journal",
+                "Journal", "CEnclaveSys",
             ]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),

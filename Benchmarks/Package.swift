@@ -35,5 +35,13 @@ let package = Package(
             path: "Benchmarks/CommitmentBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Not a package-benchmark suite: a plain executable that reports CPU time per event
+        // of the worker's thread and of the process (so a sealer thread shows), and runs
+        // under `valgrind --tool=callgrind` for instruction counts.
+        .executableTarget(
+            name: "DurabilityBench",
+            dependencies: [.product(name: "SealstreamWorker", package: root)],
+            path: "Benchmarks/DurabilityBench"
+        ),
     ]
 )

@@ -187,6 +187,18 @@ if [[ "${SKIP_DURABILITY_BENCH:-0}" != "1" ]]; then
     cat "$WORK/replay.txt"
     du -sh "$WORK/rec/journal"
 
+    # The worker alone, in process (Benchmarks/DurabilityBench): CPU time per event of the
+    # sequencer thread and of the process with the journal off, sealed on the sequencer's
+    # thread (`inline`, the design before the seal lane) and sealed by the seal lane's
+    # thread (what the enclave runs); replay CPU per record; the snapshot fork() pause over
+    # a 256 MiB heap on 4 KiB pages and after the worker's huge-page advice. CPU time, not
+    # wall clock: the machine is shared. BENCH_INPROC_EVENTS (default 200000).
+    echo "== the worker in process: journal off / inline / seal lane, replay, fork pause"
+    (cd Benchmarks && swift build -c release --product DurabilityBench 2>&1 | tail -1)
+    INPROC_BIN="$(cd Benchmarks && swift build -c release --show-bin-path)/DurabilityBench"
+    "$INPROC_BIN" --events "${BENCH_INPROC_EVENTS:-200000}" > "$WORK/inproc.txt"
+    "$INPROC_BIN" --only fork --events 256000 >> "$WORK/inproc.txt"
+
     python3 - "$WORK" "$DUR_RUNS" <<'PY'
 import json, os, statistics, sys
 w, runs = sys.argv[1], int(sys.argv[2])
@@ -217,6 +229,10 @@ print(f"recovery after kill -9 of the worker: {n:,} records replayed; host's log
       f"seeing the exit to recovered (feeding + replay {rec.get('replay_ms')} ms); the script saw it {kill} ms after the kill")
 print(f"target: 1M-event tail <= 3 s: {'met' if kill <= 3000 else 'NOT met'} ({kill / n * 1e6 / 1000:.2f} s per 1M records)")
 print(f"sealstream-host replay (separate worker, whole journal, with process start): {rp} ms ({rp / n * 1e6 / 1000:.2f} s per 1M records)")
+print()
+print("The worker in process (Benchmarks/DurabilityBench, CPU time per event; targets: sequencer-bound on/off >= 0.85,")
+print("replay <= 3 us per record, fork() pause <= 5 ms):")
+print(open(os.path.join(w, "inproc.txt")).read(), end="")
 PY
 fi
 

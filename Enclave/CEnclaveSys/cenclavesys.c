@@ -5,6 +5,15 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 
 int ss_set_parent_death_kill(void) { return prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); }
 int ss_set_not_dumpable(void) { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
@@ -24,4 +33,31 @@ int ss_private_network_namespace(void) {
 
 int ss_set_pipe_size(int fd, int bytes) {
     return fcntl(fd, F_SETPIPE_SZ, bytes);
+}
+
+long long ss_advise_huge_pages(unsigned long long min_bytes, int collapse) {
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (!maps) return -1;
+    char line[512];
+    long long advised = 0;
+    while (fgets(line, sizeof line, maps)) {
+        unsigned long long start, end, offset, inode;
+        char perms[8], dev[32];
+        int path_at = 0;
+        if (sscanf(line, "%llx-%llx %7s %llx %31s %llu %n", &start, &end, perms, &offset, dev, &inode, &path_at) < 6) continue;
+        // Private, readable and writable, not a file: the heap and anonymous mmaps.
+        if (strcmp(perms, "rw-p") != 0 || inode != 0) continue;
+        const char *path = line + path_at;
+        if (path[0] != '\n' && path[0] != '\0' && strncmp(path, "[heap]", 6) != 0) continue;
+        if (end - start < min_bytes) continue;
+        if (madvise((void *)start, end - start, MADV_HUGEPAGE) != 0) continue;
+        if (collapse) (void)madvise((void *)start, end - start, MADV_COLLAPSE);
+        advised += (long long)(end - start);
+    }
+    fclose(maps);
+    return advised;
+}
+
+int ss_set_thread_nice(int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
 }

@@ -13,6 +13,18 @@ public struct EnclaveCounters: Sendable, Equatable {
     public var duplicates: UInt64 = 0
     /// Batch closes put off because the TPM NV counter could not be incremented.
     public var counterFailures: UInt64 = 0
+    /// Snapshots forked, and the last and longest `fork()` pause of the event path, µs
+    /// (docs/DURABILITY.md §6.6): recorded by the shell, which times the fork.
+    public var snapshotsTaken: UInt64 = 0
+    public var snapshotPauseMicrosLast: UInt64 = 0
+    public var snapshotPauseMicrosMax: UInt64 = 0
+
+    /// Records one snapshot's fork pause, µs.
+    public mutating func recordSnapshotPause(micros: UInt64) {
+        snapshotsTaken += 1
+        snapshotPauseMicrosLast = micros
+        snapshotPauseMicrosMax = max(snapshotPauseMicrosMax, micros)
+    }
     /// Refusals by `RefusalReason.rawValue`.
     public private(set) var refusals: [UInt64] = Array(repeating: 0, count: 32)
 

@@ -29,6 +29,10 @@ extension Worker {
             // No journal key: nothing can open.
             throw JournalRejected(recordSequence: Self.sequenceField(bytes) ?? 1, reason: .doesNotOpen)
         }
+        // The chain, taken once per message (not per record) and handed back however
+        // this ends.
+        var chain = journal!.cipher
+        defer { journal!.cipher = chain }
         var offset = 0
         if let anchor = replay.anchor {
             // The snapshot's own record comes first: it must be the record the sealed
@@ -40,28 +44,22 @@ extension Worker {
             replay.anchor = nil
             offset = length
         }
-        while offset < bytes.count {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            let record: (kind: JournalFrame.Kind, payload: [UInt8], length: Int)
-            do {
-                record = try journal!.open(rest)
-            } catch {
-                switch error {
-                case .frame:
-                    throw JournalRejected(recordSequence: Self.sequenceField(rest) ?? journal!.lastSequence + 1, reason: .doesNotOpen)
-                case .outOfSequence(_, let found): throw JournalRejected(recordSequence: found, reason: .outOfSequence)
-                case .doesNotOpen(let sequence): throw JournalRejected(recordSequence: sequence, reason: .doesNotOpen)
-                }
-            }
-            offset += record.length
-            let sequence = journal!.lastSequence
+        // Opened on a second thread while this one applies (§4, *Replay in two threads*).
+        let lane = OpenLane(bytes: bytes, from: offset, chain: chain, threaded: journal!.isThreaded)
+        defer {
+            lane.finish()
+            chain = lane.chain
+        }
+        var i = 0
+        while let record = try lane.record(i) {
             let applied: Bool
             switch record.kind {
             case .input: applied = replayInput(record.payload)
             case .batchClose: applied = replayClose(record.payload)
             }
-            guard applied else { throw JournalRejected(recordSequence: sequence, reason: .malformedPayload) }
+            guard applied else { throw JournalRejected(recordSequence: record.sequence, reason: .malformedPayload) }
             replay.recordsReplayed += 1
+            i += 1
         }
     }
 
@@ -69,7 +67,7 @@ extension Worker {
     /// the published line, and returns what to answer and publish. `publishAll`: every
     /// batch closed during replay is returned (the audit replay), not only those ≥ P.
     public func finishReplay(_ end: ReplayEnd, publishAll: Bool = false) throws(JournalRejected) -> ReplayOutcome {
-        let lastSequence = journal?.lastSequence ?? 0
+        let lastSequence = journal?.cipher.lastSequence ?? 0
         if journal != nil, let counter {
             // The last close record carries the counter, or one less when the worker died
             // between the increment and the record becoming durable. A counter that
@@ -116,29 +114,35 @@ extension Worker {
     }
 
     /// Applies an input record with its recorded sequence number and time stamp; false
-    /// when the payload is not a valid continuation.
-    private func replayInput(_ payload: [UInt8]) -> Bool {
-        guard let input = try? JournalInput.decode(payload), input.globalSequence == globalSequence &+ 1,
-              input.enclaveTime >= replay.lastTime
-        else { return false }
-        let bodyHash = Hash32(input.eventBodyHash)
-        let time = input.enclaveTime, sequence = input.globalSequence
-        switch input.messageType {
+    /// when the payload is not a valid continuation. Reads the payload in place (the
+    /// layout of `JournalInput`, docs/DURABILITY.md §2): nothing is copied but the request.
+    private func replayInput(_ payload: UnsafeRawBufferPointer) -> Bool {
+        let head = Self.inputHeaderLength
+        guard payload.count >= head else { return false }
+        let sequence = UInt64(bigEndian: payload.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        let time = UInt64(bigEndian: payload.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        let type = payload[16]
+        let account = UInt64(bigEndian: payload.loadUnaligned(fromByteOffset: 49, as: UInt64.self))
+        let m = Int(UInt32(bigEndian: payload.loadUnaligned(fromByteOffset: 57, as: UInt32.self)))
+        guard payload.count - head == m, sequence == globalSequence &+ 1, time >= replay.lastTime else { return false }
+        let bodyHash = Hash32(UnsafeRawBufferPointer(rebasing: payload[17..<49]))
+        let body = UnsafeRawBufferPointer(rebasing: payload[head...])
+        switch type {
         case MessageType.sealedRequest.rawValue:
-            guard let request = try? input.body.withUnsafeBytes({ try OrderRequest.decode($0) }) else { return false }
-            let event = SequencedEvent(globalSequence: sequence, enclaveTime: time, input: .request(account: input.account, request))
+            guard let request = try? OrderRequest.decode(body) else { return false }
+            let event = SequencedEvent(globalSequence: sequence, enclaveTime: time, input: .request(account: account, request))
             commitInput(sequence: sequence, time: time)
-            if case .rejected = applyRequest(event, key: Self.dedupeKey(account: input.account, request), bodyHash: bodyHash) {
+            if case .rejected = applyRequest(event, key: Self.dedupeKey(account: account, request), bodyHash: bodyHash) {
                 counters.requestsRejectedByEngine += 1
             }
         case MessageType.oraclePrice.rawValue:
-            guard let price = try? input.body.withUnsafeBytes({ try OraclePrice.decode(body: $0) }) else { return false }
+            guard let price = try? OraclePrice.decode(body: body) else { return false }
             commitInput(sequence: sequence, time: time)
             lastPublishTime[price.market, default: [:]][price.publisher] = price.publishTime
             applyPublic(SequencedEvent(globalSequence: sequence, enclaveTime: time, input: .oraclePrice(price)),
                         type: .oraclePrice, bodyHash: bodyHash)
         case MessageType.deposit.rawValue:
-            guard let deposit = try? input.body.withUnsafeBytes({ try Deposit.decode(body: $0) }),
+            guard let deposit = try? Deposit.decode(body: body),
                   let key = try? Ed25519PublicKey(bytes: deposit.accountKey)
             else { return false }
             commitInput(sequence: sequence, time: time)
@@ -166,9 +170,14 @@ extension Worker {
 
     /// Closes the open batch at the recorded time; false when the record does not fit
     /// (no batch open, another index, a time before the last stamp).
-    private func replayClose(_ payload: [UInt8]) -> Bool {
-        guard let close = try? JournalBatchClose.decode(payload), committer != nil, committer!.hasOpenBatch,
-              close.batchIndex == committer!.batchIndex, close.closeTime >= replay.lastTime
+    private func replayClose(_ payload: UnsafeRawBufferPointer) -> Bool {
+        guard payload.count == 24 else { return false }
+        let close = JournalBatchClose(
+            batchIndex: UInt64(bigEndian: payload.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+            closeTime: UInt64(bigEndian: payload.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+            counter: UInt64(bigEndian: payload.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+        guard committer != nil, committer!.hasOpenBatch, close.batchIndex == committer!.batchIndex,
+              close.closeTime >= replay.lastTime
         else { return false }
         replay.lastTime = close.closeTime
         lastTime = max(lastTime, close.closeTime)

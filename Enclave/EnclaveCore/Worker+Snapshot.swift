@@ -7,6 +7,12 @@ import Wire
 /// Snapshots (docs/DURABILITY.md §6): the worker's whole state at a batch close, sealed
 /// under the snapshot key, and the restore that recovery starts from.
 extension Worker where E == PerpEngine {
+    /// Counts a snapshot the shell forked and its `fork()` pause, µs, for the stats
+    /// message (docs/DURABILITY.md §6.6).
+    public func recordSnapshotPause(micros: UInt64) {
+        counters.recordSnapshotPause(micros: micros)
+    }
+
     /// Whether the worker can take and load snapshots (it has a storage key and
     /// commitments on, so a snapshot always sits at a batch close).
     public var canSnapshot: Bool { snapshotSealer != nil && journal != nil && committer != nil }
@@ -23,12 +29,15 @@ extension Worker where E == PerpEngine {
     public func writeSnapshot(emit: (UnsafeRawBufferPointer) throws -> Void) rethrows {
         guard let sealer = snapshotSealer, let journal, let committer else { return }
         precondition(!committer.hasOpenBatch, "snapshots are taken at a batch close")
+        // In the forked child: no sealer thread, and the parent took the journal before
+        // forking, so the chain is settled.
+        let chain = journal.chainAtFork
         var w = ByteWriter(capacity: 1 << 20)
         WorkerSnapshot.write(configHash: identity.configHash, state: snapshotState(), engine: engine, committer: committer,
                              into: &w)
         let header = SnapshotHeader(
-            recordSequence: journal.lastSequence, globalSequence: globalSequence, batchIndex: committer.batchIndex,
-            stateRoot: committer.state.root.bytes, recordHash: journal.lastHash, payloadLength: UInt64(w.count))
+            recordSequence: chain.lastSequence, globalSequence: globalSequence, batchIndex: committer.batchIndex,
+            stateRoot: committer.state.root.bytes, recordHash: chain.lastHash, payloadLength: UInt64(w.count))
         try w.bytes.withUnsafeBytes { try sealer.seal(header: header, payload: $0, emit: emit) }
     }
 
@@ -53,7 +62,7 @@ extension Worker where E == PerpEngine {
         let file = replay.snapshotFile
         replay.snapshotFile = []
         let n = (try? SnapshotHeader.parse(file))?.recordSequence ?? 0
-        guard let sealer = snapshotSealer, canSnapshot, journal!.lastSequence == 0, globalSequence == 0 else {
+        guard let sealer = snapshotSealer, canSnapshot, journal!.cipher.lastSequence == 0, globalSequence == 0 else {
             throw SnapshotRejected(recordSequence: n, reason: .doesNotOpen)
         }
         let opened: (header: SnapshotHeader, payload: [UInt8])
@@ -84,7 +93,7 @@ extension Worker where E == PerpEngine {
         lastPublishTime = s.lastPublishTimeMap
         lastCloseCounter = s.lastCounter
         dedupe = DedupeMemory(window: identity.config.dedupeWindowNanos, live: s.dedupe)
-        journal!.resume(lastSequence: header.recordSequence, lastHash: header.recordHash)
+        journal!.cipher.resume(lastSequence: header.recordSequence, lastHash: header.recordHash)
         replay.lastTime = s.lastTime
         replay.lastCounter = s.lastCounter
         replay.firstIndex = committer.batchIndex

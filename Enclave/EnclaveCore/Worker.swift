@@ -50,12 +50,9 @@ public final class Worker<E: MatchingEngine> {
     /// Recently sequenced new orders and withdrawals (docs/DURABILITY.md §7).
     var dedupe: DedupeMemory
 
-    /// Seals the journal records (docs/DURABILITY.md §2); nil without a storage key.
-    var journal: JournalCipher?
-    /// Sealed records not yet taken by the shell, reused.
-    var journalOut: [UInt8] = []
-    /// One record's payload at a time, reused.
-    var journalPayload = ByteWriter(capacity: 1_024)
+    /// Seals the journal records (docs/DURABILITY.md §2), on a thread of its own unless
+    /// told otherwise, and holds the chain; nil without a storage key.
+    var journal: SealLane?
     /// The TPM NV counter bumped before each batch is signed (docs/DURABILITY.md §5);
     /// nil in software mode.
     public let counter: (any MonotonicCounter)?
@@ -84,15 +81,15 @@ public final class Worker<E: MatchingEngine> {
     /// With `journalKey` (derived from the storage key) every sequenced input and batch
     /// close is sealed into a journal record the shell must hand to the host
     /// (`takeJournal`) before the replies and outputs that depend on it; `counter` is
-    /// the TPM's NV counter in TPM modes.
+    /// the TPM's NV counter in TPM modes. `sealingThread`: records are sealed on a thread
+    /// of their own (`SealLane`); false seals them on the caller's thread.
     public init(
         identity: EnclaveIdentity, engine: E, maxSessions: Int = 100_000, maxSessionsPerRoute: Int = 256,
         commitments: Bool = true, journalKey: SecretBytes? = nil, snapshotKey: SecretBytes? = nil,
-        counter: (any MonotonicCounter)? = nil, clock: @escaping () -> UInt64
+        counter: (any MonotonicCounter)? = nil, sealingThread: Bool = true, clock: @escaping () -> UInt64
     ) throws {
         snapshotSealer = snapshotKey.map { SnapshotSealer(key: $0) }
-        journal = journalKey.map { JournalCipher(key: $0) }
-        journalOut.reserveCapacity(journalKey == nil ? 0 : 1 << 20)
+        journal = journalKey.map { SealLane(cipher: JournalCipher(key: $0), threaded: sealingThread) }
         self.counter = counter
         dedupe = DedupeMemory(window: identity.config.dedupeWindowNanos)
         self.identity = identity
@@ -131,6 +128,9 @@ public final class Worker<E: MatchingEngine> {
         s.requestsNotSequenced = counters.requestsNotSequenced
         s.evidenceServed = counters.evidenceServed
         s.liquidations = counters.liquidations
+        s.snapshotsTaken = counters.snapshotsTaken
+        s.snapshotPauseMicrosLast = counters.snapshotPauseMicrosLast
+        s.snapshotPauseMicrosMax = counters.snapshotPauseMicrosMax
         for reason in RefusalReason.allCases where counters.refusals(reason) > 0 {
             s.refusals[reason] = counters.refusals(reason)
         }
@@ -158,7 +158,7 @@ public final class Worker<E: MatchingEngine> {
         try LinkParser.forEachEntry(batchBody: batchBody, direction: .fromClient) { route, header, frame in
             let body = UnsafeRawBufferPointer(rebasing: frame[header.bodyOffset..<header.totalLength])
             handle(route: route, type: header.type, body: body, output: &output)
-            if output.byteCount >= flushThreshold || journalOut.count >= flushThreshold { flush(&output) }
+            if output.byteCount >= flushThreshold || pendingJournalBytes >= flushThreshold { flush(&output) }
         }
     }
 

@@ -49,6 +49,7 @@ struct SnapshotSchedule {
         Log.error("snapshot_fork_failed", [("errno", String(errno))])
         return
     }
+    worker.recordSnapshotPause(micros: pause / 1_000)
     snapshots.child = (pid, started, worker.lastRecordSequence)
     snapshots.lastSequence = worker.globalSequence
     snapshots.lastTime = time

@@ -310,6 +310,9 @@ var phase = Phase.awaitingReplay
     if replayOnly { exit(0) }
     outcome.republish.forEach(publish)
     phase = .live
+    // Huge pages for the state just recovered and whatever it grows into: a short
+    // snapshot pause (docs/DURABILITY.md §6.6).
+    HugePages.startKeeper()
     snapshots.lastSequence = worker.globalSequence
     snapshots.lastTime = realtimeNanos()
 }

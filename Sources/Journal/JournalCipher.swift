@@ -83,6 +83,39 @@ public struct JournalCipher {
         lastSequence = sequence
     }
 
+    /// Opens the record at the start of `bytes`, which must be the next in the chain, into
+    /// `payload` (at least the record's length; the replay's reusable buffer); returns its
+    /// kind, the payload's length and how many bytes the record took. Allocates nothing:
+    /// the associated data lives on the stack and the record hash is kept in place.
+    public mutating func open(
+        _ bytes: UnsafeRawBufferPointer, into payload: UnsafeMutableRawBufferPointer
+    ) throws(Failure) -> (kind: JournalFrame.Kind, payloadLength: Int, length: Int) {
+        let frame: JournalFrame
+        do { frame = try JournalFrame.parse(bytes) } catch { throw .frame(error) }
+        guard frame.sequence == lastSequence + 1 else {
+            throw .outOfSequence(expected: lastSequence + 1, found: frame.sequence)
+        }
+        let header = JournalFrame.headerLength
+        let record = UnsafeRawBufferPointer(rebasing: bytes[0..<frame.length])
+        let ciphertext = UnsafeRawBufferPointer(rebasing: record[header..<(frame.length - 4)])
+        let length = ciphertext.count - XChaCha20Poly1305.tagByteCount
+        precondition(payload.count >= length, "payload buffer too small for a journal record")
+        let opened: Int? = withUnsafeTemporaryAllocation(byteCount: header + 32, alignment: 8) { ad in
+            ad.copyMemory(from: UnsafeRawBufferPointer(rebasing: record[0..<header]))
+            lastHash.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: ad[header...]).copyMemory(from: $0) }
+            return try? XChaCha20Poly1305.open(
+                key: key, nonce: UnsafeRawBufferPointer(rebasing: record[17..<header]),
+                associatedData: UnsafeRawBufferPointer(ad), ciphertext: ciphertext,
+                into: UnsafeMutableRawBufferPointer(rebasing: payload[0..<length]))
+        }
+        guard opened != nil else { throw .doesNotOpen(sequence: frame.sequence) }
+        lastSequence = frame.sequence
+        var hasher = SHA256()
+        hasher.update(record)
+        lastHash.withUnsafeMutableBytes { hasher.finalize(into: $0) }
+        return (frame.kind, length, frame.length)
+    }
+
     /// Opens the record at the start of `bytes`, which must be the next in the chain;
     /// returns its kind and payload and how many bytes it took.
     public mutating func open(_ bytes: UnsafeRawBufferPointer) throws(Failure) -> (kind: JournalFrame.Kind, payload: [UInt8], length: Int) {

@@ -62,10 +62,17 @@ public struct EnclaveStats: Equatable, Sendable {
     public var liquidations: UInt64 = 0
     /// Refusals by reason.
     public var refusals: [RefusalReason: UInt64] = [:]
+    /// Snapshots forked so far by this worker (docs/DURABILITY.md §6.6).
+    public var snapshotsTaken: UInt64 = 0
+    /// The last snapshot's `fork()` pause of the event path, µs (0 before any).
+    public var snapshotPauseMicrosLast: UInt64 = 0
+    /// The longest snapshot `fork()` pause of this worker, µs.
+    public var snapshotPauseMicrosMax: UInt64 = 0
 
     public init() {}
 
-    /// Eight u64 counters ‖ n (2) ‖ n × (reason (2) ‖ count (8)), reasons ascending.
+    /// Eight u64 counters ‖ n (2) ‖ n × (reason (2) ‖ count (8)), reasons ascending ‖
+    /// snapshots taken, last and longest fork pause in µs (three u64).
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 64 + refusals.count * 10)
         for v in [framesIn, sessionsOpen, sessionsOpened, globalSequence, requestsRejectedByEngine, requestsNotSequenced, evidenceServed, liquidations] {
@@ -77,6 +84,9 @@ public struct EnclaveStats: Equatable, Sendable {
             w.write(reason.rawValue)
             w.write(count)
         }
+        w.write(snapshotsTaken)
+        w.write(snapshotPauseMicrosLast)
+        w.write(snapshotPauseMicrosMax)
         return encodeLinkMessage(kind: .stats, body: w.bytes)
     }
 
@@ -97,6 +107,9 @@ public struct EnclaveStats: Equatable, Sendable {
             guard let reason = RefusalReason(rawValue: raw) else { throw .invalidField("refusal reason \(raw)") }
             s.refusals[reason] = try r.readUInt64()
         }
+        s.snapshotsTaken = try r.readUInt64()
+        s.snapshotPauseMicrosLast = try r.readUInt64()
+        s.snapshotPauseMicrosMax = try r.readUInt64()
         try r.expectEnd("enclave stats")
         return s
     }

@@ -21,7 +21,8 @@ final class Harness<E: MatchingEngine> {
     /// (docs/DURABILITY.md §1, §2), as the enclave executable does.
     init(
         maxSessions: Int = 100, maxSessionsPerRoute: Int = 100, storageKey: SecretBytes? = nil,
-        counter: (any MonotonicCounter)? = nil, venue: VenueConfig = DemoKeys.venue(), engine: (VenueConfig) throws -> E
+        counter: (any MonotonicCounter)? = nil, venue: VenueConfig = DemoKeys.venue(), sealingThread: Bool = true,
+        engine: (VenueConfig) throws -> E
     ) throws {
         self.venue = venue
         let keys = try storageKey.map { try StorageKeys(storageKey: $0) }
@@ -34,7 +35,8 @@ final class Harness<E: MatchingEngine> {
             storageKey: storageKey, storageKeyProtection: "file-0600")
         var clock: () -> UInt64 = { 0 }
         worker = try Worker(identity: identity, engine: try engine(venue), maxSessions: maxSessions, maxSessionsPerRoute: maxSessionsPerRoute,
-                            journalKey: keys?.journalKey, snapshotKey: keys?.snapshotKey, counter: counter, clock: { clock() })
+                            journalKey: keys?.journalKey, snapshotKey: keys?.snapshotKey, counter: counter, sealingThread: sealingThread,
+                            clock: { clock() })
         clock = { [unowned self] in self.now }
     }
 

@@ -65,7 +65,11 @@ struct PayloadTests {
         stats.framesIn = 10
         stats.globalSequence = 7
         stats.refusals = [.authenticationFailed: 2, .replayOrReorder: 1]
+        stats.snapshotsTaken = 3
+        stats.snapshotPauseMicrosLast = 250
+        stats.snapshotPauseMicrosMax = 1_600
         let message = stats.encode()
+        #expect(message.count == 5 + 8 * 8 + 2 + 2 * 10 + 3 * 8)
         let decoded = try message.withUnsafeBytes { raw in
             let h = try #require(try LinkParser.parseHeader(raw))
             #expect(h.kind == .stats)

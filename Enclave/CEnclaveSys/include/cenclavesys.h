@@ -20,5 +20,17 @@ int ss_private_network_namespace(void);
 /// F_SETPIPE_SZ on `fd` (fcntl is variadic and F_SETPIPE_SZ needs _GNU_SOURCE).
 /// Returns the new capacity in bytes, or -1 (errno set).
 int ss_set_pipe_size(int fd, int bytes);
+/// Asks for transparent huge pages on the worker's large allocations, the equivalent of
+/// glibc's `glibc.malloc.hugetlb=1` that the worker does itself (docs/DURABILITY.md §6.6):
+/// madvise(MADV_HUGEPAGE) on every private anonymous writable mapping (the heap and
+/// malloc's own large mmaps) of at least `min_bytes`, and with `collapse` != 0 also
+/// madvise(MADV_COLLAPSE) (Linux >= 6.1), which backs their present pages with huge pages
+/// now instead of when khugepaged gets to them. Whole mappings only (no split). Returns
+/// the bytes of the mappings advised, or -1 (errno set) when /proc/self/maps cannot be
+/// read; a refused madvise (THP `never`, an old kernel) is skipped.
+long long ss_advise_huge_pages(unsigned long long min_bytes, int collapse);
+/// Sets the calling thread's nice value (setpriority on its thread id): Linux keeps nice
+/// per thread. Returns 0 or -1 (errno set).
+int ss_set_thread_nice(int nice);
 
 #endif
