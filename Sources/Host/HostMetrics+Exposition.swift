@@ -88,6 +88,10 @@ extension HostMetrics {
             func e(_ name: String, _ help: String, _ type: String, _ value: UInt64) -> String {
                 "# HELP sealstream_enclave_\(name) \(help)\n# TYPE sealstream_enclave_\(name) \(type)\nsealstream_enclave_\(name) \(value)\n"
             }
+            func e(_ name: String, _ help: String, _ type: String, micros: UInt64) -> String {
+                "# HELP sealstream_enclave_\(name) \(help)\n# TYPE sealstream_enclave_\(name) \(type)\n"
+                    + "sealstream_enclave_\(name) \(MetricHistogram.format(Double(micros) / 1e6))\n"
+            }
             out += e("frames_in_total", "Frames the current worker processed.", "counter", s.framesIn)
             out += e("sessions_open", "Sessions the current worker holds.", "gauge", s.sessionsOpen)
             out += e("sessions_opened_total", "Sessions opened by the current worker.", "counter", s.sessionsOpened)
@@ -96,6 +100,11 @@ extension HostMetrics {
             out += e("requests_not_sequenced_total", "Authenticated requests whose plaintext did not decode.", "counter", s.requestsNotSequenced)
             out += e("evidence_served_total", "Evidence documents produced.", "counter", s.evidenceServed)
             out += e("liquidations_total", "Liquidation decisions made.", "counter", s.liquidations)
+            out += e("snapshots_taken_total", "Snapshots the current worker forked.", "counter", s.snapshotsTaken)
+            out += e("snapshot_pause_last_seconds", "Event-path pause of the last snapshot's fork().", "gauge",
+                     micros: s.snapshotPauseMicrosLast)
+            out += e("snapshot_pause_max_seconds", "Longest event-path pause of a snapshot's fork() by this worker.",
+                     "gauge", micros: s.snapshotPauseMicrosMax)
             out += "# HELP sealstream_enclave_refusals_total Frames refused before sequencing, by reason.\n"
             out += "# TYPE sealstream_enclave_refusals_total counter\n"
             for reason in RefusalReason.allCases {

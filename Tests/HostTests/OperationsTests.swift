@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Wire
 
 @testable import Host
 
@@ -57,6 +58,33 @@ struct OperationsTests {
         #expect(text.contains("sealstream_host_halted_markets 2\n"))
         #expect(text.contains("sealstream_host_unbatched_events_age_seconds 2.5\n"))
         #expect(text.contains("sealstream_host_frames_in_total 0\n"))
+    }
+
+    @Test("The worker's stats reach the exposition: the snapshot fork pause in seconds, every documented name present")
+    func enclaveStatsAndTheDocumentedNames() throws {
+        let m = HostMetrics()
+        var stats = EnclaveStats()
+        stats.snapshotsTaken = 3
+        stats.snapshotPauseMicrosLast = 420
+        stats.snapshotPauseMicrosMax = 1_500
+        m.enclaveStats.withLock { $0 = stats }
+        let text = m.prometheusText(now: 1)
+        #expect(text.contains("sealstream_enclave_snapshots_taken_total 3\n"))
+        #expect(text.contains("sealstream_enclave_snapshot_pause_last_seconds 0.00042\n"))
+        #expect(text.contains("sealstream_enclave_snapshot_pause_max_seconds 0.0015\n"))
+        // docs/OPERATIONS.md's table is normative: every name it lists is exposed (with the
+        // worker's stats present), and every family exposed is listed.
+        let doc = try String(contentsOfFile: #filePath.components(separatedBy: "/Tests/")[0] + "/docs/OPERATIONS.md", encoding: .utf8)
+        let documented = Set(doc.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("| `sealstream_") else { return nil }
+            return String(line.dropFirst(3).prefix { $0 != "`" })
+        })
+        let exposed = Set(text.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("# TYPE ") else { return nil }
+            return String(line.dropFirst(7).prefix { $0 != " " })
+        })
+        #expect(documented.subtracting(exposed).isEmpty, "documented, not exposed: \(documented.subtracting(exposed).sorted())")
+        #expect(exposed.subtracting(documented).isEmpty, "exposed, not documented: \(exposed.subtracting(documented).sorted())")
     }
 
     @Test("Only capacity shedding marks the host unready")
