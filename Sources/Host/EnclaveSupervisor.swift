@@ -139,7 +139,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
         startedAt = .now()
         transport.launch(on: eventLoop) { channel, handle in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(LinkHandler(supervisor: self, worker: handle))
+                try channel.pipeline.syncOperations.addHandlers(
+                    ByteToMessageHandler(LinkMessageDecoder()), LinkHandler(supervisor: self, worker: handle))
             }
         }.whenComplete { result in
             switch result {
@@ -575,56 +576,6 @@ public enum EnclaveStartError: Error, CustomStringConvertible {
         switch self {
         case .exitedDuringStartup(let how): "enclave worker \(how) before it was ready; see its log lines above"
         }
-    }
-}
-
-/// Reads link messages from the worker's stdout.
-final class LinkHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = ByteBuffer
-
-    private let supervisor: EnclaveSupervisor
-    private let worker: WorkerHandle
-    private var cumulation: ByteBuffer?
-    private var broken = false
-
-    init(supervisor: EnclaveSupervisor, worker: WorkerHandle) {
-        self.supervisor = supervisor
-        self.worker = worker
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !broken else { return }
-        var incoming = unwrapInboundIn(data)
-        if cumulation == nil { cumulation = incoming } else { cumulation!.writeBuffer(&incoming) }
-        do {
-            while var buffer = cumulation {
-                let header = try buffer.withUnsafeReadableBytes { try LinkParser.parseHeader($0) }
-                guard let header else { break }
-                buffer.moveReaderIndex(forwardBy: 5)
-                let body = buffer.readSlice(length: header.bodyLength)!
-                cumulation = buffer
-                try supervisor.receivedLink(header.kind, body, worker: worker)
-            }
-        } catch {
-            broken = true
-            supervisor.linkProtocolViolation(error, worker: worker)
-            return
-        }
-        if let c = cumulation, c.readableBytes == 0 { cumulation = nil } else { cumulation?.discardReadBytes() }
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        supervisor.linkWritabilityChanged(context.channel.isWritable)
-        context.fireChannelWritabilityChanged()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        supervisor.linkClosed(worker: worker)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
     }
 }
 
