@@ -119,26 +119,16 @@ extension EnclaveSupervisor {
                 "file": "\(snapshot.snapshot.fileName)", "record": "\(header.recordSequence)",
                 "batch_index": "\(header.batchIndex)", "bytes": "\(snapshot.file.count)",
             ])
-            var offset = 0
-            repeat {
-                let end = min(snapshot.file.count, offset + 1 << 20)
-                var w = ByteWriter(capacity: 8 + end - offset)
-                w.write(UInt64(offset))
-                w.write(bytes: snapshot.file[offset..<end])
-                channel.write(channel.allocator.buffer(bytes: encodeLinkMessage(kind: .snapshotData, body: w.bytes)), promise: nil)
-                offset = end
-            } while offset < snapshot.file.count
+            for message in HostLinkMessage.snapshotMessages(snapshot.file) {
+                channel.write(channel.allocator.buffer(bytes: message.encode()), promise: nil)
+            }
         }
         logger.info("journal_replay_started", metadata: [
             "records": "\(journal.durable.sequence)", "segments": "\(names.count)", "published_batches": "\(published)",
             "from_record": "\(snapshot.map { $0.snapshot.header.recordSequence } ?? 1)",
         ])
         feed(names[...], firstOffset: firstOffset, channel: channel, worker: worker, directory: journal.store.directory).whenSuccess {
-            var w = ByteWriter(capacity: 12 + lastLine.count)
-            w.write(UInt64(published))
-            w.write(UInt32(lastLine.count))
-            w.write(bytes: lastLine)
-            let message = encodeLinkMessage(kind: .replayEnd, body: w.bytes)
+            let message = HostLinkMessage.replayEnd(ReplayEnd(published: UInt64(published), lastHeaderLine: lastLine)).encode()
             channel.writeAndFlush(channel.allocator.buffer(bytes: message), promise: nil)
         }
     }
@@ -156,14 +146,16 @@ extension EnclaveSupervisor {
         var last: EventLoopFuture<Void> = eventLoop.makeSucceededVoidFuture()
         for chunk in Self.replayChunks(Array(data.dropFirst(firstOffset))) {
             let promise = eventLoop.makePromise(of: Void.self)
-            channel.write(channel.allocator.buffer(bytes: encodeLinkMessage(kind: .journalReplay, body: chunk)), promise: promise)
+            let message = HostLinkMessage.journalReplay(records: chunk).encode()
+            channel.write(channel.allocator.buffer(bytes: message), promise: promise)
             last = promise.futureResult
         }
         channel.flush()
         return last.flatMap { self.feed(names.dropFirst(), channel: channel, worker: worker, directory: directory) }
     }
 
-    /// Cuts a segment's whole records into runs of at most 1 MiB.
+    /// Cuts a segment's whole records into runs of at most `HostLinkMessage.maxChunkBytes`
+    /// (a larger record goes alone).
     static func replayChunks(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
         var out: [ArraySlice<UInt8>] = []
         var start = 0
@@ -171,7 +163,7 @@ extension EnclaveSupervisor {
         while offset + 8 <= bytes.count {
             let length = Int(bytes[offset + 4]) << 24 | Int(bytes[offset + 5]) << 16 | Int(bytes[offset + 6]) << 8
                 | Int(bytes[offset + 7])
-            if offset + length - start > JournalFrame.maxLength, offset > start {
+            if offset + length - start > HostLinkMessage.maxChunkBytes, offset > start {
                 out.append(bytes[start..<offset])
                 start = offset
             }

@@ -224,11 +224,8 @@ final class EnclaveSupervisor: @unchecked Sendable {
         // Tell the worker so it drops the sessions opened on this connection.
         if case .up = state, let channel {
             flushPending()
-            var buffer = channel.allocator.buffer(capacity: 9)
-            buffer.writeInteger(UInt32(5))
-            buffer.writeInteger(LinkKind.routeClosed.rawValue)
-            buffer.writeInteger(handler.route)
-            channel.writeAndFlush(buffer, promise: nil)
+            let message = HostLinkMessage.routeClosed(route: handler.route).encode()
+            channel.writeAndFlush(channel.allocator.buffer(bytes: message), promise: nil)
         }
     }
 
@@ -302,8 +299,9 @@ final class EnclaveSupervisor: @unchecked Sendable {
     func flushPending() {
         flushScheduled = false
         guard pendingCount > 0, let channel else { return }
+        // The header `LinkBatchWriter` defines: length (bytes after it) ‖ kind ‖ count.
         pending.setInteger(UInt32(pending.readableBytes - 4), at: pending.readerIndex)
-        pending.setInteger(pendingCount, at: pending.readerIndex + 5)
+        pending.setInteger(pendingCount, at: pending.readerIndex + LinkBatchWriter.countOffset)
         let batch = pending
         resetPending()
         metrics.batchesToEnclave.add(1, ordering: .relaxed)
