@@ -152,11 +152,12 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         // Stop reading when: the connection is ending, too much of ours is in the
         // enclave, the enclave link is saturated or draining, or this client is not
         // reading its replies (its outbound buffer is above the high watermark).
-        if ending != nil { return }
+        // Frames held back by the in-flight limit count as a pause even when the connection
+        // is ending: the decoder may have read past them to the malformed frame that ends it.
         if inFlight >= maxInFlight || !supervisor.acceptsInput || !context.channel.isWritable {
             if !pendingRead { metrics.readPauses.add(1, ordering: .relaxed) }
             pendingRead = true
-        } else {
+        } else if ending == nil {
             context.read()
         }
     }
