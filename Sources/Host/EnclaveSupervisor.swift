@@ -140,7 +140,6 @@ final class EnclaveSupervisor: @unchecked Sendable {
         for action in actions { run(action, worker: worker ?? self.worker, error: error, exit: exit) }
     }
 
-    // swiftlint:disable:next cyclomatic_complexity function_body_length
     private func run(_ action: SupervisorMachine<HeldLinkMessage>.Action, worker: WorkerHandle?, error: Error?, exit: String?) {
         switch action {
         case .launch: launch()

@@ -4,8 +4,8 @@ import Wire
 /// One link message from the worker (docs/PROTOCOL.md §4): its kind and its body (the
 /// bytes after the kind byte), a slice of the link's read buffer.
 struct LinkMessage: Equatable {
-    let kind: LinkKind
     let body: ByteBuffer
+    let kind: LinkKind
 }
 
 /// Finds link message boundaries in the worker's output with Wire's `LinkParser`. Only
@@ -27,7 +27,7 @@ struct LinkMessageDecoder: ByteToMessageDecoder {
         let header = try buffer.withUnsafeReadableBytes { (raw) throws(WireError) in try LinkParser.parseHeader(raw) }
         guard let header else { return nil }
         buffer.moveReaderIndex(forwardBy: header.totalLength - header.bodyLength)
-        return LinkMessage(kind: header.kind, body: buffer.readSlice(length: header.bodyLength)!)
+        return LinkMessage(body: buffer.readSlice(length: header.bodyLength)!, kind: header.kind)
     }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {

@@ -87,6 +87,14 @@ struct ClientFrameDecoderTests {
         }
     }
 
+    /// NIOAny stores up to three words inline: a bigger frame value would cost an
+    /// allocation per frame on the order path.
+    @Test("a decoded frame fits NIOAny's inline storage")
+    func threeWords() {
+        #expect(MemoryLayout<ClientFrame>.size <= 3 * MemoryLayout<Int>.size)
+        #expect(MemoryLayout<LinkMessage>.size <= 3 * MemoryLayout<Int>.size)
+    }
+
     @Test("an oversized length is refused from its four bytes, before any body")
     func oversizedEarly() throws {
         let (messages, error) = try decodeInChannel(ClientFrameDecoder(), [0, 2, 0, 0], pieces: [1], endInput: false)
