@@ -13,6 +13,7 @@ final class EmbeddedWorker: EnclaveTransport, WorkerHandle, @unchecked Sendable 
     let loop: EmbeddedEventLoop
     private(set) var link: EmbeddedChannel?
     private(set) var terminated = 0
+    private(set) var launches = 0
     var pid: pid_t? { 4242 }
     var label: String { "embedded worker" }
 
@@ -23,6 +24,7 @@ final class EmbeddedWorker: EnclaveTransport, WorkerHandle, @unchecked Sendable 
     ) -> EventLoopFuture<(Channel, WorkerHandle)> {
         let channel = EmbeddedChannel(loop: loop)
         link = channel
+        launches += 1
         return initialize(channel, self)
             .flatMap { channel.connect(to: try! SocketAddress(ipAddress: "127.0.0.1", port: 1)) }
             .map { (channel, self) }
@@ -169,5 +171,27 @@ struct IngressChannelTests {
         host.loop.run()
         #expect(try EmbeddedHost.replies(client) == [ack])
         #expect(!client.isActive)
+    }
+
+    /// docs/PROTOCOL.md §4.1: a malformed link message kills the worker; its exit is a
+    /// crash (clients told, restart after the first delay of loop time).
+    @Test("a bad link message kills the worker, and its exit takes the crash path")
+    func badLinkMessage() throws {
+        let host = try EmbeddedHost()
+        defer { host.cleanUp() }
+        let (client, _) = try host.connect()
+        try host.worker.send([0, 0, 0, 1, 0x55])
+        #expect(host.worker.terminated == 1)
+        // The killed worker's link closes.
+        try host.worker.link!.close().wait()
+        host.loop.run()
+        #expect(try EmbeddedHost.replies(client) == [Notice(code: .enclaveRestarted, value: 1).encode()])
+        #expect(host.supervisor.restarts == 1)
+        #expect(host.supervisor.pid == nil)
+        #expect(host.worker.launches == 1)
+        host.loop.advanceTime(by: .milliseconds(49))
+        #expect(host.worker.launches == 1)
+        host.loop.advanceTime(by: .milliseconds(1))
+        #expect(host.worker.launches == 2)
     }
 }
