@@ -22,7 +22,14 @@ let package = Package(
     targets: [
         .target(name: "CFuzzDriver"),
         .target(name: "FuzzSupport", dependencies: ["CFuzzDriver", parsers]),
-        .executableTarget(name: "FuzzFrames", dependencies: ["FuzzSupport", parsers]),
+        .executableTarget(
+            name: "FuzzFrames",
+            dependencies: [
+                "FuzzSupport", parsers,
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(name: "FuzzMessages", dependencies: ["FuzzSupport", parsers]),
         .executableTarget(name: "FuzzLink", dependencies: ["FuzzSupport", parsers]),
         .executableTarget(name: "FuzzEvidence", dependencies: ["FuzzSupport", parsers]),

@@ -45,12 +45,16 @@ extension EnclaveSupervisor {
         case .journal:
             guard let journal else { throw WireError.unknownMessageType(kind.rawValue) }
             let last = try body.withUnsafeReadableBytes { raw throws(JournalRecordError) in try journal.append(raw) }
-            gate.journaled(upTo: last)
+            handle(.journaled(upTo: last), worker: worker)
         case .recovered: try receivedRecovered(body, worker: worker)
         case .journalRejected: try receivedJournalRejected(body, worker: worker)
         case .snapshotRejected: try receivedSnapshotRejected(body, worker: worker)
         case .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves:
-            if let message = gate.admit(HeldLinkMessage(kind: kind, body: body, worker: worker)) { try dispatch(message) }
+            // Dispatched here (not through `handle`) so a malformed message throws to the link.
+            for action in machine.handle(.output(HeldLinkMessage(kind: kind, body: body, worker: worker))) {
+                guard case .dispatch(let message) = action else { continue }
+                try dispatch(message)
+            }
         case .inboundBatch, .routeClosed, .journalReplay, .replayEnd, .snapshotData: throw WireError.unknownMessageType(kind.rawValue)
         }
     }
@@ -67,13 +71,7 @@ extension EnclaveSupervisor {
 
     /// Records up to `sequence` are on disk: release what waited for them, in order.
     func journalDurable(upTo sequence: UInt64) {
-        for message in gate.synced(upTo: sequence) {
-            do {
-                try dispatch(message)
-            } catch {
-                linkProtocolViolation(error, worker: message.worker)
-            }
-        }
+        handle(.durable(upTo: sequence))
     }
 
     // MARK: - Recovery
@@ -84,7 +82,7 @@ extension EnclaveSupervisor {
     /// are cut back to the last header) at that moment, not at hello, so no held output of
     /// the previous worker lands after the cut.
     func beginRecovery(worker: WorkerHandle, hello: UInt64) {
-        guard case .recovering = state, hello == helloCount, let journal, let channel else { return }
+        guard machine.isRecovering, hello == helloCount, let journal, let channel else { return }
         guard journal.isSettled, gate.isEmpty else {
             eventLoop.scheduleTask(in: .milliseconds(10)) { self.beginRecovery(worker: worker, hello: hello) }
             return
@@ -119,26 +117,16 @@ extension EnclaveSupervisor {
                 "file": "\(snapshot.snapshot.fileName)", "record": "\(header.recordSequence)",
                 "batch_index": "\(header.batchIndex)", "bytes": "\(snapshot.file.count)",
             ])
-            var offset = 0
-            repeat {
-                let end = min(snapshot.file.count, offset + 1 << 20)
-                var w = ByteWriter(capacity: 8 + end - offset)
-                w.write(UInt64(offset))
-                w.write(bytes: snapshot.file[offset..<end])
-                channel.write(channel.allocator.buffer(bytes: encodeLinkMessage(kind: .snapshotData, body: w.bytes)), promise: nil)
-                offset = end
-            } while offset < snapshot.file.count
+            for message in HostLinkMessage.snapshotMessages(snapshot.file) {
+                channel.write(channel.allocator.buffer(bytes: message.encode()), promise: nil)
+            }
         }
         logger.info("journal_replay_started", metadata: [
             "records": "\(journal.durable.sequence)", "segments": "\(names.count)", "published_batches": "\(published)",
             "from_record": "\(snapshot.map { $0.snapshot.header.recordSequence } ?? 1)",
         ])
         feed(names[...], firstOffset: firstOffset, channel: channel, worker: worker, directory: journal.store.directory).whenSuccess {
-            var w = ByteWriter(capacity: 12 + lastLine.count)
-            w.write(UInt64(published))
-            w.write(UInt32(lastLine.count))
-            w.write(bytes: lastLine)
-            let message = encodeLinkMessage(kind: .replayEnd, body: w.bytes)
+            let message = HostLinkMessage.replayEnd(ReplayEnd(published: UInt64(published), lastHeaderLine: lastLine)).encode()
             channel.writeAndFlush(channel.allocator.buffer(bytes: message), promise: nil)
         }
     }
@@ -156,14 +144,16 @@ extension EnclaveSupervisor {
         var last: EventLoopFuture<Void> = eventLoop.makeSucceededVoidFuture()
         for chunk in Self.replayChunks(Array(data.dropFirst(firstOffset))) {
             let promise = eventLoop.makePromise(of: Void.self)
-            channel.write(channel.allocator.buffer(bytes: encodeLinkMessage(kind: .journalReplay, body: chunk)), promise: promise)
+            let message = HostLinkMessage.journalReplay(records: chunk).encode()
+            channel.write(channel.allocator.buffer(bytes: message), promise: promise)
             last = promise.futureResult
         }
         channel.flush()
         return last.flatMap { self.feed(names.dropFirst(), channel: channel, worker: worker, directory: directory) }
     }
 
-    /// Cuts a segment's whole records into runs of at most 1 MiB.
+    /// Cuts a segment's whole records into runs of at most `HostLinkMessage.maxChunkBytes`
+    /// (a larger record goes alone).
     static func replayChunks(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
         var out: [ArraySlice<UInt8>] = []
         var start = 0
@@ -171,7 +161,7 @@ extension EnclaveSupervisor {
         while offset + 8 <= bytes.count {
             let length = Int(bytes[offset + 4]) << 24 | Int(bytes[offset + 5]) << 16 | Int(bytes[offset + 6]) << 8
                 | Int(bytes[offset + 7])
-            if offset + length - start > JournalFrame.maxLength, offset > start {
+            if offset + length - start > HostLinkMessage.maxChunkBytes, offset > start {
                 out.append(bytes[start..<offset])
                 start = offset
             }
@@ -187,9 +177,11 @@ extension EnclaveSupervisor {
             let lastGlobal = b.readInteger(as: UInt64.self), let batches = b.readInteger(as: UInt64.self), b.readableBytes == 0
         else { throw WireError.invalidField("recovered") }
         // A worker served at hello takes its first batch as an empty journal and answers an
-        // all-zero `recovered` (docs/DURABILITY.md §4): nothing to do.
-        if case .up = state, servedAtHello, replayed == 0, lastRecord == 0, lastGlobal == 0, batches == 0 { return }
-        guard case .recovering = state else { throw WireError.unknownMessageType(LinkKind.recovered.rawValue) }
+        // all-zero `recovered` (docs/DURABILITY.md §4): the machine ignores it.
+        let empty = replayed == 0 && lastRecord == 0 && lastGlobal == 0 && batches == 0
+        let actions = machine.handle(.recovered(empty: empty))
+        if actions.contains(where: { $0.isRefusal }) { throw WireError.unknownMessageType(LinkKind.recovered.rawValue) }
+        if actions.isEmpty { return }
         // Milliseconds: feeding the journal to `recovered`, and the host seeing the previous
         // worker exit to `recovered` (restart delay, spawn, unsealing, feeding; absent at the
         // host's own start).
@@ -202,7 +194,7 @@ extension EnclaveSupervisor {
         if let lastCrashAt { metadata["since_crash_ms"] = "\(Self.millis(now - lastCrashAt))" }
         logger.info("enclave_recovered", metadata: metadata)
         lastCrashAt = nil
-        becomeUp(worker: worker)
+        perform(actions, worker: worker)
     }
 
     /// The newest snapshot recovery may start from (docs/DURABILITY.md §6.7): not refused
@@ -244,13 +236,13 @@ extension EnclaveSupervisor {
     /// The worker refused its snapshot (and exits): remember it, so the next worker is
     /// offered the next older one, then genesis.
     func receivedSnapshotRejected(_ body: ByteBuffer, worker: WorkerHandle) throws {
-        guard case .recovering = state, let snapshot = snapshotInUse else {
+        let rejection = try body.withUnsafeReadableBytes { try SnapshotRejected.decode(body: $0) }
+        let actions = machine.handle(.snapshotRejected(offered: snapshotInUse != nil))
+        guard !actions.contains(where: { $0.isRefusal }), let snapshot = snapshotInUse else {
             throw WireError.unknownMessageType(LinkKind.snapshotRejected.rawValue)
         }
-        let rejection = try body.withUnsafeReadableBytes { try SnapshotRejected.decode(body: $0) }
         rejectedSnapshots.insert(snapshot.fileName)
         snapshotInUse = nil
-        snapshotRetry = true
         metrics.snapshotsRejected.add(1, ordering: .relaxed)
         logger.error("snapshot_rejected", metadata: [
             "file": "\(snapshot.fileName)", "record": "\(rejection.recordSequence)", "reason": "\(rejection.reason)",

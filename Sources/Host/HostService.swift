@@ -120,7 +120,8 @@ public final class HostService: Service, @unchecked Sendable {
                         let handler = IngressHandler(
                             ticket: ticket, supervisor: supervisor, metrics: metrics,
                             maxInFlight: configuration.maxInFlightPerConnection)
-                        try channel.pipeline.syncOperations.addHandler(handler)
+                        try channel.pipeline.syncOperations.addHandlers(
+                            ByteToMessageHandler(ClientFrameDecoder()), handler)
                     }
                 }
                 .bind(host: configuration.listenHost, port: configuration.listenPort)

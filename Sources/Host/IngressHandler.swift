@@ -1,16 +1,17 @@
 import NIOCore
 import Wire
 
-/// One client connection. Finds frame boundaries (never opens a sealed body), forwards
-/// complete frames to the enclave through the supervisor, writes back the replies routed
-/// to it in request order (host refusals included), and stops reading when too many of
-/// its frames are in flight. It closes only once every reply it owes is written
-/// (docs/PROTOCOL.md §1.1), and enforces its admission deadline (§1.2).
+/// One client connection, behind a `ClientFrameDecoder` that finds the frame boundaries
+/// (never opening a sealed body). Forwards complete frames to the enclave through the
+/// supervisor, writes back the replies routed to it in request order (host refusals
+/// included), and stops reading when too many of its frames are in flight. It closes only
+/// once every reply it owes is written (docs/PROTOCOL.md §1.1), and enforces its admission
+/// deadline (§1.2). A `WireError` from the decoder is the malformed frame that ends it.
 ///
 /// Thread-safety: every method runs on the single host event loop (asserted), which is
 /// what makes the `@unchecked Sendable` sound.
 final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
-    typealias InboundIn = ByteBuffer
+    typealias InboundIn = ClientFrame
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -21,7 +22,8 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// Its standing with the connection gate: the handshake deadline (§1.2).
     private let ticket: GateTicket
     private var context: ChannelHandlerContext?
-    private var cumulation: ByteBuffer?
+    /// Complete frames read but not yet forwarded: held back by the in-flight limit.
+    private var waiting = CircularBuffer<ClientFrame>()
     /// Set when the connection stops reading for good; it closes once nothing is owed.
     private var ending: Ending?
     /// Set once the close has begun (the Error frame, if any, is written).
@@ -36,6 +38,8 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var pendingRead = false
     /// Monotonic ns of the latest read from the client (metrics: receipt latency).
     private var readAt: UInt64 = 0
+    /// `readAt` belongs to the socket read in progress.
+    private var readTimed = false
     private var needsFlush = false
     /// Set by the supervisor while routing one outbound batch, so each connection is
     /// flushed and resumed once per batch, not once per frame.
@@ -72,7 +76,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        countTruncatedTail()
+        waiting.removeAll()
         ticket.leave()
         supervisor.unregister(self)
         self.context = nil
@@ -91,40 +95,25 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard ending == nil else { return }
-        readAt = MonotonicClock.nanos()
-        var incoming = unwrapInboundIn(data)
-        if cumulation == nil {
-            cumulation = incoming
-        } else {
-            cumulation!.writeBuffer(&incoming)
+        // Frames the decoder finds at channelInactive arrive too late to be forwarded.
+        guard ending == nil, context.channel.isActive else { return }
+        // One clock read per socket read, not per frame: the decoder hands over the frames
+        // of one read one by one, and `channelReadComplete` ends the read.
+        if !readTimed {
+            readAt = MonotonicClock.nanos()
+            readTimed = true
         }
-        drainOrFail(context: context)
-        if let c = cumulation, c.readerIndex > 64 * 1024 { cumulation!.discardReadBytes() }
+        waiting.append(unwrapInboundIn(data))
+        drainFrames(context: context)
         supervisor.scheduleFlush()
     }
 
-    /// Forwards what it can; a malformed frame ends the connection (after the replies
-    /// owed for the frames before it).
-    private func drainOrFail(context: ChannelHandlerContext) {
-        do {
-            try drainFrames(context: context)
-        } catch let error as WireError {
-            fail(error: error)
-            return
-        } catch {
-            context.close(promise: nil)
-            return
-        }
-        if let c = cumulation, c.readableBytes == 0 { cumulation = nil }
-    }
-
-    /// Forwards complete buffered frames until the in-flight limit; the rest waits in
-    /// `cumulation` until replies free capacity (`resumeIfPossible`).
-    private func drainFrames(context: ChannelHandlerContext) throws {
-        while inFlight < maxInFlight, var buffer = cumulation, buffer.readableBytes > 0 {
-            let header = try buffer.withUnsafeReadableBytes { try FrameParser.parseHeader($0, direction: .fromClient) }
-            guard let header else { return }
+    /// Forwards waiting frames until the in-flight limit; the rest wait until replies free
+    /// capacity (`resumeIfPossible`).
+    private func drainFrames(context: ChannelHandlerContext) {
+        while inFlight < maxInFlight, let frame = waiting.popFirst() {
+            let header = frame.header
+            let buffer = frame.bytes
             ticket.validFrame()
             metrics.framesIn.add(1, ordering: .relaxed)
             metrics.bytesIn.add(UInt64(header.totalLength), ordering: .relaxed)
@@ -132,7 +121,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
             let costly = header.type == .evidenceRequest || header.type == .activateCredential
             let overLimit = costly && evidenceInFlight >= Self.maxEvidenceInFlight
             let forwarded = !overLimit && buffer.withUnsafeReadableBytes { raw in
-                supervisor.forward(route: route, frame: UnsafeRawBufferPointer(rebasing: raw[0..<header.totalLength]))
+                supervisor.forward(route: route, frame: raw)
             }
             if overLimit {
                 // Evidence is expensive to make (a TPM quote, later) and large: a client
@@ -144,8 +133,6 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
             } else {
                 refuse(header: header, buffer: buffer, reason: supervisor.refusalReason, context: context)
             }
-            buffer.moveReaderIndex(forwardBy: header.totalLength)
-            cumulation = buffer
         }
     }
 
@@ -165,6 +152,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        readTimed = false
         flushIfNeeded()
         finishIfSettled()
         context.fireChannelReadComplete()
@@ -175,11 +163,12 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         // Stop reading when: the connection is ending, too much of ours is in the
         // enclave, the enclave link is saturated or draining, or this client is not
         // reading its replies (its outbound buffer is above the high watermark).
-        if ending != nil { return }
+        // Frames held back by the in-flight limit count as a pause even when the connection
+        // is ending: the decoder may have read past them to the malformed frame that ends it.
         if inFlight >= maxInFlight || !supervisor.acceptsInput || !context.channel.isWritable {
             if !pendingRead { metrics.readPauses.add(1, ordering: .relaxed) }
             pendingRead = true
-        } else {
+        } else if ending == nil {
             context.read()
         }
     }
@@ -189,8 +178,24 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         context.fireChannelWritabilityChanged()
     }
 
+    /// A `WireError` from the decoder: `truncated` is a partial frame at the end of input
+    /// (counted; no reply is possible), any other is a malformed frame that ends the
+    /// connection after the replies owed (§1). Bytes the decoder refuses after it are
+    /// ignored: reading has stopped. Any other error is a socket error: close at once.
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
+        switch error {
+        case let error as WireError:
+            if case .truncated = error {
+                // A shed connection drops its unread bytes without counting them.
+                if case .shed = ending {} else { metrics.countMalformed(error) }
+            } else {
+                fail(error: error)
+            }
+        case ByteToMessageDecoderError.dataReceivedInErrorState:
+            break
+        default:
+            context.close(promise: nil)
+        }
     }
 
     // MARK: - Called by the supervisor
@@ -256,8 +261,8 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// valve is open again, and closes an ending connection once nothing is owed.
     func resumeIfPossible() {
         guard let context, !closing else { return }
-        if cumulation != nil && inFlight < maxInFlight {
-            drainOrFail(context: context)
+        if !waiting.isEmpty && inFlight < maxInFlight {
+            drainFrames(context: context)
             supervisor.scheduleFlush()
             flushIfNeeded()
         }
@@ -291,11 +296,11 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// A malformed frame ends this connection only: reading stops, the complete frames
     /// before it are answered, then a typed error frame is sent and the connection closed.
     private func fail(error: WireError) {
+        guard ending == nil else { return }
         ending = .malformed(error)
-        cumulation = nil
         metrics.countMalformed(error)
         supervisor.logger.notice("malformed frame; closing connection", metadata: [
-            "route": "\(route)", "reason": "\(error.label)", "replies_owed": "\(inFlight + replies.heldCount)",
+            "route": "\(route)", "reason": "\(error.label)", "replies_owed": "\(inFlight + replies.heldCount + waiting.count)",
         ])
         // The frames before it may still sit in the supervisor's batch.
         supervisor.scheduleFlush()
@@ -303,15 +308,16 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     /// Closes an ending connection once every reply it is owed has been written: after a
-    /// malformed frame with the `Error` frame last; after a half-close once the frames
-    /// that were complete are forwarded and answered (a partial frame left is truncated).
+    /// malformed frame with the `Error` frame last; after a half-close or a shed once the
+    /// complete frames read before it are forwarded and answered (the decoder counts a
+    /// partial frame left as truncated).
     private func finishIfSettled() {
         guard let ending, !closing, let context, replies.isSettled else { return }
-        if case .malformed = ending {} else if let rest = cumulation, rest.readableBytes > 0, inFlight < maxInFlight {
-            // Complete frames still buffered are forwarded first (a no-op for a partial one).
-            drainOrFail(context: context)
+        if !waiting.isEmpty {
+            // Complete frames held back by the in-flight limit are forwarded first.
+            drainFrames(context: context)
             supervisor.scheduleFlush()
-            guard replies.isSettled, !closing else { return }
+            guard waiting.isEmpty, replies.isSettled, !closing else { return }
         }
         closing = true
         let channel = context.channel
@@ -323,19 +329,10 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
             needsFlush = false
             context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
         case .inputClosed, .shed:
-            if case .inputClosed = ending { countTruncatedTail() } else { cumulation = nil }
             needsFlush = false
             context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
                 channel.close(promise: nil)
             }
         }
-    }
-
-    /// The client's stream ended inside a frame: counted like any other malformed input
-    /// (no reply is possible).
-    private func countTruncatedTail() {
-        guard let rest = cumulation, rest.readableBytes > 0 else { return }
-        cumulation = nil
-        metrics.countMalformed(.truncated(needed: 6, available: rest.readableBytes))
     }
 }

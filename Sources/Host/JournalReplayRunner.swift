@@ -64,15 +64,9 @@ public enum JournalReplayRunner {
             throw ReplayError.worker("no hello (see its log lines above)")
         }
         if let snapshot {
-            var offset = 0
-            repeat {
-                let end = min(snapshot.file.count, offset + 1 << 20)
-                var w = ByteWriter(capacity: 8 + end - offset)
-                w.write(UInt64(offset))
-                w.write(bytes: snapshot.file[offset..<end])
-                guard writeAll(fd, encodeLinkMessage(kind: .snapshotData, body: w.bytes)) else { break }
-                offset = end
-            } while offset < snapshot.file.count
+            for message in HostLinkMessage.snapshotMessages(snapshot.file) {
+                guard writeAll(fd, message.encode()) else { break }
+            }
         }
         let segments = snapshot.map { s in Array(report.segments.drop { $0.fileName != s.segment }) } ?? report.segments
         var total = 0
@@ -88,7 +82,7 @@ public enum JournalReplayRunner {
             if i == report.segments.count - 1 { data = Array(data.prefix(report.lastSegmentBytes)) }
             if let snapshot, name.fileName == snapshot.segment { data = Array(data.dropFirst(snapshot.offset)) }
             for chunk in EnclaveSupervisor.replayChunks(data) {
-                guard writeAll(fd, encodeLinkMessage(kind: .journalReplay, body: chunk)) else { break }
+                guard writeAll(fd, HostLinkMessage.journalReplay(records: chunk).encode()) else { break }
                 fed += chunk.count
                 progress?(fed, total)
             }
@@ -97,11 +91,7 @@ public enum JournalReplayRunner {
         // worker matches by hash (§6.7); from genesis P = 0.
         let p = Int(snapshot?.header.batchIndex ?? 0)
         let lastLine = p > 0 ? published[p - 1] : []
-        var end = ByteWriter(capacity: 12 + lastLine.count)
-        end.write(UInt64(p))
-        end.write(UInt32(lastLine.count))
-        end.write(bytes: lastLine)
-        _ = writeAll(fd, encodeLinkMessage(kind: .replayEnd, body: end.bytes))
+        _ = writeAll(fd, HostLinkMessage.replayEnd(ReplayEnd(published: UInt64(p), lastHeaderLine: Array(lastLine))).encode())
         reader.done.wait()
         try? input.fileHandleForWriting.close()
         process.waitUntilExit()

@@ -43,6 +43,19 @@ public struct FrameHeader: Equatable, Sendable {
     public let bodyLength: Int
     /// Total bytes of the frame including its length prefix.
     public var totalLength: Int { bodyOffset + bodyLength }
+
+    /// The header of a frame already checked by `FrameParser`, `bodyLength` bytes of body.
+    public init(type: MessageType, bodyLength: Int) {
+        self.type = type
+        bodyOffset = WireProtocol.lengthPrefixBytes + WireProtocol.headerBytes
+        self.bodyLength = bodyLength
+    }
+
+    init(type: MessageType, bodyOffset: Int, bodyLength: Int) {
+        self.type = type
+        self.bodyOffset = bodyOffset
+        self.bodyLength = bodyLength
+    }
 }
 
 /// Parses frame boundaries. Pure function of the bytes: the host's NIO decoder, the

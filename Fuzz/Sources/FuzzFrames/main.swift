@@ -1,10 +1,15 @@
 import FuzzSupport
+@testable import Host
+import NIOCore
+import NIOEmbedded
 import Wire
 
 // The frame decoder over a byte stream as a connection delivers it, then every frame's
 // body through its message decoder. Invariants: feeding the stream in pieces gives the
 // same frames and the same error as feeding it whole; a client-direction decoder returns
-// exactly the leading client frames; each decoded body re-encodes to its frame.
+// exactly the leading client frames; the host's `ClientFrameDecoder` in a channel, fed in
+// the same pieces, gives those frames and the same error (or the same truncated tail at
+// the end of input); each decoded body re-encodes to its frame.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzFrames(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     let input = fuzzInput(start, count)
@@ -45,19 +50,51 @@ public func fuzzFrames(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     var client = FrameDecoder(direction: .fromClient)
     client.append(input)
     var n = 0
+    var clientError: WireError?
     do {
         while let f = try client.nextFrame({ type, body in (type, Array(body)) }) {
             invariant(n < frames.count && frames[n].type == f.0 && frames[n].body == f.1, "client decoder gave another frame")
             n += 1
         }
-    } catch {}
+        try client.finish()
+    } catch {
+        clientError = error as? WireError
+    }
     let leading = frames.prefix { $0.type.isClientToEnclave }.count
     invariant(n == leading, "client decoder returned \(n) frames, expected the \(leading) leading client frames")
+    checkHostDecoder(input, step: step, frames: Array(frames.prefix(leading)), error: clientError)
 
     for f in frames {
         f.body.withUnsafeBytes { checkMessage(f.type, body: $0) }
     }
     return 0
+}
+
+/// The host's decoder as its pipeline runs it: a `ByteToMessageHandler` on a channel, the
+/// input in `step`-byte reads, then end of input.
+func checkHostDecoder(_ input: UnsafeRawBufferPointer, step: Int, frames: [(type: MessageType, body: [UInt8])],
+                      error expected: WireError?) {
+    let channel = EmbeddedChannel(handler: ByteToMessageHandler(ClientFrameDecoder()))
+    var got: [ClientFrame] = []
+    var error: Error?
+    var offset = 0
+    while offset < input.count, error == nil {
+        let end = min(input.count, offset + step)
+        do { try channel.writeInbound(channel.allocator.buffer(bytes: input[offset..<end])) } catch let e { error = e }
+        while let f = try? channel.readInbound(as: ClientFrame.self) { got.append(f) }
+        offset = end
+    }
+    if error == nil {
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        do { try channel.throwIfErrorCaught() } catch let e { error = e }
+        while let f = try? channel.readInbound(as: ClientFrame.self) { got.append(f) }
+    }
+    _ = try? channel.finish()
+    invariant(got.count == frames.count && zip(got, frames).allSatisfy { g, f in
+        g.type == f.type && Array(g.bytes.readableBytesView) == FrameParser.encode(type: f.type, body: f.body)
+    }, "the host's decoder gave \(got.count) frames, FrameDecoder \(frames.count)")
+    invariant(error as? WireError == expected,
+              "the host's decoder ended with \(String(describing: error)), FrameDecoder with \(String(describing: expected))")
 }
 
 // SwiftPM links executables with `main` = `FuzzFrames_main`; libFuzzer's driver runs from here.
