@@ -19,6 +19,7 @@ APT_PACKAGES=(
     openssl
     patchelf
     binutils
+    valgrind
 )
 
 missing=()
