@@ -7,7 +7,7 @@ struct RestingOrder: Sendable {
     var account: UInt64
     var accountSlot: AccountSlot
     var clientOrderID: ClientOrderID
-    /// `OpenOrderIndex.hash` of (account, client order id), kept so removing the order
+    /// `OpenOrderIndex.hash(account:id:)` of (account, client order id), kept so removing the order
     /// from the index does not hash again.
     var idHash: UInt64
     var side: Side

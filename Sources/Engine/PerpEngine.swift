@@ -159,7 +159,7 @@ public struct PerpEngine: MatchingEngine {
         guard order.price > 0 else { return .rejected(.invalidPrice) }
         guard order.price % markets[mi].config.tickSize == 0 else { return .rejected(.priceNotOnTick) }
         guard order.quantity % markets[mi].config.stepSize == 0 else { return .rejected(.quantityNotOnStep) }
-        let idHash = OpenOrderIndex.hash(account: account, id: order.clientOrderID)
+        let idHash = openOrders.hash(account: account, id: order.clientOrderID)
         guard openOrder(hash: idHash, account: account, id: order.clientOrderID) == nil else { return .rejected(.duplicateClientOrderID) }
         guard accounts[slot: account].openOrderCount < config.risk.maxOpenOrdersPerAccount else { return .rejected(.tooManyOpenOrders) }
         let now = event.enclaveTime
@@ -341,7 +341,7 @@ public struct PerpEngine: MatchingEngine {
     }
 
     private mutating func cancel(_ id: ClientOrderID, account: AccountSlot, detail: inout ByteWriter) -> EngineVerdict {
-        guard let bucket = openOrder(hash: OpenOrderIndex.hash(account: account, id: id), account: account, id: id),
+        guard let bucket = openOrder(hash: openOrders.hash(account: account, id: id), account: account, id: id),
               let mi = slot(of: openOrders[bucket].market)
         else {
             return .rejected(.unknownOrder)
