@@ -72,8 +72,8 @@ public struct AccountStore: Sequence, Sendable {
     /// enclave drains after every event.
     public mutating func drainChanged(_ body: (UInt64) -> Void) {
         guard !changed.isEmpty else { return }
-        for s in changed { body(arena[Int(s)].id) }
-        changed.removeAll(keepingCapacity: true)
+        for i in changed.indices { body(arena[Int(changed[i])].id) }
+        changed.empty()
     }
 }
 

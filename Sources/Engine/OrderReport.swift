@@ -50,8 +50,8 @@ public struct OrderReport: Equatable, Sendable {
 
     /// Empties the report, keeping its arrays' storage.
     mutating func clear() {
-        fills.removeAll(keepingCapacity: true)
-        selfTradeCancelled.removeAll(keepingCapacity: true)
+        fills.empty()
+        selfTradeCancelled.empty()
         resting = 0
         cancelled = 0
     }

@@ -74,13 +74,13 @@ extension PerpEngine {
                 previous = s
                 checkAndLiquidate(s, event: event)
             }
-            candidates.removeAll(keepingCapacity: true)
+            candidates.empty()
             swap(&candidates, &touched)
         }
         // Anything still unchecked (a long cascade) is checked at the next tick, not lost.
         for s in candidates { retryAtNextTick(s) }
         // Keep the larger (now empty) buffer for the next event's touched accounts.
-        if !candidates.isEmpty { candidates.removeAll(keepingCapacity: true) }
+        candidates.empty()
         if candidates.capacity > touched.capacity { swap(&candidates, &touched) }
     }
 

@@ -106,7 +106,7 @@ public struct PerpEngine: MatchingEngine {
     // MARK: - Events
 
     public mutating func apply(_ event: SequencedEvent, detail: inout ByteWriter) -> EngineVerdict {
-        if !touched.isEmpty { touched.removeAll(keepingCapacity: true) }
+        touched.empty()
         let outcome: EngineVerdict
         switch event.input {
         case .deposit(let d):
@@ -145,7 +145,7 @@ public struct PerpEngine: MatchingEngine {
         guard !makerFills.isEmpty else { return [] }
         let out = makerFills
         swap(&makerFills, &spareMakerFills)
-        makerFills.removeAll(keepingCapacity: true)
+        makerFills.empty()
         spareMakerFills = out
         return out
     }
