@@ -73,6 +73,19 @@ public struct OrderReport: Equatable, Sendable {
     /// Appends the encoding to `w`. Sized exactly and written in place: this runs once
     /// per order, and appending field by field cost more than the matching it reports on.
     public func encode(into w: inout ByteWriter) {
+        if fills.isEmpty && selfTradeCancelled.isEmpty {
+            // Most reports (a resting order, a cancel): 21 bytes built in registers, with
+            // no closure holding the arrays (retaining and releasing them cost more than
+            // the bytes; issue 17).
+            var b: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            withUnsafeMutableBytes(of: &b) { raw in
+                raw.storeBytes(of: 1, toByteOffset: 0, as: UInt8.self)  // version; fill count 0 at 1..<3
+                raw.storeBytes(of: UInt64(bitPattern: resting).bigEndian, toByteOffset: 3, as: UInt64.self)
+                raw.storeBytes(of: UInt64(bitPattern: cancelled).bigEndian, toByteOffset: 11, as: UInt64.self)
+            }  // self-trade count 0 at 19..<21
+            withUnsafeBytes(of: &b) { w.write(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<21])) }
+            return
+        }
         let size = encodedSize
         withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { raw in
             var at = 0
