@@ -305,7 +305,8 @@ extension PerpEngine {
     /// liquidation price with the rounding slack (`Margin.liquidationPrice`), and one
     /// tick of margin toward the mark. A long is checked when the mark falls to the key
     /// or below, a short when it rises to it or above.
-    func singlePositionKey(_ s: AccountSlot) -> (market: Int, long: Bool, key: Int128) {
+    /// Mutating only to take the engine in place (see `openOrder(hash:account:id:)`).
+    mutating func singlePositionKey(_ s: AccountSlot) -> (market: Int, long: Bool, key: Int128) {
         let p = accounts[slot: s].positions[0]
         let mi = slot(of: p.market)!
         let tick = Int128(markets[mi].config.tickSize)

@@ -320,7 +320,10 @@ public struct PerpEngine: MatchingEngine {
     }
 
     /// The index bucket of the account's resting order with client order id `id`.
-    func openOrder(hash: UInt64, account: AccountSlot, id: ClientOrderID) -> Int? {
+    /// Mutating only so that callers (all mutating) pass the engine in place: called as a
+    /// non-mutating method from a mutating one, it was handed a copy of the whole engine
+    /// (a 496-byte memcpy and a retain and release of every array in it; issue 17).
+    mutating func openOrder(hash: UInt64, account: AccountSlot, id: ClientOrderID) -> Int? {
         openOrders.find(hash: hash, account: account) { ref in
             guard let mi = slot(of: ref.market) else { return false }
             return markets[mi].book.order(ref.index).clientOrderID == id
