@@ -101,7 +101,17 @@ public struct OracleState: Sendable {
     }
 
     /// The mark price at `now`, or why there is none.
+    ///
+    /// Inlined for the usual case, a valid mark cached for `now` (several calls per
+    /// event); everything else is `evaluateMark(at:)`.
+    @inline(__always)
     mutating func mark(at now: UInt64) -> Result<Int64, PriceInvalidityError> {
+        if cacheComputedAt != .max && now >= cacheComputedAt && now <= cacheValidUntil, let m = cachedMark { return .success(m) }
+        return evaluateMark(at: now)
+    }
+
+    @inline(never)
+    private mutating func evaluateMark(at now: UInt64) -> Result<Int64, PriceInvalidityError> {
         if cacheComputedAt != .max && now >= cacheComputedAt && now <= cacheValidUntil {
             if let m = cachedMark { return .success(m) }
         } else {
