@@ -26,14 +26,12 @@ extension PerpEngine {
     /// nothing is liquidated on a stale or implausible price.
     mutating func processLiquidations(event: SequencedEvent) {
         let now = event.enclaveTime
-        // Take the touched buffer rather than copying it (a copy would allocate on every
-        // event that changed an account).
-        var candidates: [AccountSlot] = []
-        swap(&candidates, &touched)
+        // Candidates: the accounts this event touched, then those whose index entries the
+        // mark reached, appended to the same buffer.
         // An entry with the account's current version fired: it is out of the heap now.
         func candidate(_ s: AccountSlot) {
             indexedKeys[Int(s)].market = -1
-            candidates.append(s)
+            touched.append(s)
         }
         for mi in markets.indices {
             guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
@@ -61,6 +59,12 @@ extension PerpEngine {
                 if indexVersion[Int(top.slot)] == top.version { candidate(top.slot) }
             }
         }
+        // Most events (a resting order, a cancel) have no candidate.
+        guard !touched.isEmpty else { return }
+        // Take the touched buffer rather than copying it (a copy would allocate on every
+        // event that changed an account).
+        var candidates: [AccountSlot] = []
+        swap(&candidates, &touched)
         // Liquidating moves money and positions of others too (makers filled by the
         // liquidation, the fund, deleveraged counterparties): keep going until no check
         // touched an account that has not been checked since, so every key is current.
