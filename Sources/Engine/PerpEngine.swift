@@ -466,8 +466,13 @@ public struct PerpEngine: MatchingEngine {
 
     /// True if `price` is within `bps` of `mark`.
     static func withinBand(_ price: Int64, mark: Int64, bps: Int64) -> Bool {
-        let diff = Int128(price > mark ? price - mark : mark - price)
-        return diff * FixedMath.bps <= Int128(mark) * Int128(bps)
+        let diff = price > mark ? price - mark : mark - price
+        // Both products fit in 64 bits for any price below ~9.2 × 10^14 micro-units:
+        // compared there (a few instructions, on every order and fill), else in 128 bits.
+        let (left, leftOverflow) = diff.multipliedReportingOverflow(by: Int64(FixedMath.bps))
+        let (right, rightOverflow) = mark.multipliedReportingOverflow(by: bps)
+        if !leftOverflow && !rightOverflow { return left <= right }
+        return Int128(diff) * FixedMath.bps <= Int128(mark) * Int128(bps)
     }
 
     static func increasesRisk(position: Int64, delta: Int64) -> Bool {
