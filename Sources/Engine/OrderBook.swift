@@ -76,7 +76,9 @@ struct OrderBook: Sendable {
     /// Adds a resting order at the back of its level; returns its arena index.
     mutating func add(_ order: RestingOrder) -> Int32 {
         let index: Int32
-        if let slot = free.popLast() {
+        // `removeLast` after an emptiness check: the generic `popLast` was a call per order.
+        if !free.isEmpty {
+            let slot = free.removeLast()
             index = slot
             orders[Int(slot)] = order
         } else {
@@ -160,7 +162,7 @@ struct OrderBook: Sendable {
     }
 
     private mutating func newLevel() -> Int32 {
-        if let slot = freeLevels.popLast() { return slot }
+        if !freeLevels.isEmpty { return freeLevels.removeLast() }
         levels.append(Level())
         return Int32(levels.count - 1)
     }
