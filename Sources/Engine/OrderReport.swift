@@ -74,16 +74,7 @@ public struct OrderReport: Equatable, Sendable {
     /// per order, and appending field by field cost more than the matching it reports on.
     public func encode(into w: inout ByteWriter) {
         if fills.isEmpty && selfTradeCancelled.isEmpty {
-            // Most reports (a resting order, a cancel): 21 bytes built in registers, with
-            // no closure holding the arrays (retaining and releasing them cost more than
-            // the bytes; issue 17).
-            var b: (UInt64, UInt64, UInt64) = (0, 0, 0)
-            withUnsafeMutableBytes(of: &b) { raw in
-                raw.storeBytes(of: 1, toByteOffset: 0, as: UInt8.self)  // version; fill count 0 at 1..<3
-                raw.storeBytes(of: UInt64(bitPattern: resting).bigEndian, toByteOffset: 3, as: UInt64.self)
-                raw.storeBytes(of: UInt64(bitPattern: cancelled).bigEndian, toByteOffset: 11, as: UInt64.self)
-            }  // self-trade count 0 at 19..<21
-            withUnsafeBytes(of: &b) { w.write(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<21])) }
+            Self.encode(resting: resting, cancelled: cancelled, into: &w)
             return
         }
         let size = encodedSize
@@ -118,6 +109,20 @@ public struct OrderReport: Equatable, Sendable {
             precondition(at == size)
             w.write(bytes: UnsafeRawBufferPointer(raw))
         }
+    }
+
+    /// The encoding of a report with no fill and no self-trade cancellation (most: a
+    /// resting order, a cancel, a withdrawal): 21 bytes built in registers, with no
+    /// report value and no closure holding its arrays (retaining and releasing them cost
+    /// more than the bytes; issue 17).
+    static func encode(resting: Int64, cancelled: Int64, into w: inout ByteWriter) {
+        var b: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &b) { raw in
+            raw.storeBytes(of: 1, toByteOffset: 0, as: UInt8.self)  // version; fill count 0 at 1..<3
+            raw.storeBytes(of: UInt64(bitPattern: resting).bigEndian, toByteOffset: 3, as: UInt64.self)
+            raw.storeBytes(of: UInt64(bitPattern: cancelled).bigEndian, toByteOffset: 11, as: UInt64.self)
+        }  // self-trade count 0 at 19..<21
+        withUnsafeBytes(of: &b) { w.write(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<21])) }
     }
 
     public static func decode(_ bytes: [UInt8]) throws(WireError) -> OrderReport {

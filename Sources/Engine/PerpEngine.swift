@@ -350,12 +350,11 @@ public struct PerpEngine: MatchingEngine {
             return .rejected(.unknownOrder)
         }
         let ref = openOrders[bucket]
-        var report = OrderReport()
-        report.cancelled = markets[mi].book.order(ref.index).remaining
+        let cancelled = markets[mi].book.orders[Int(ref.index)].remaining
         // The bucket is known: drop it directly rather than probing for it again.
         markets[mi].book.cancel(ref.index)
         dropOpenOrder(bucket: bucket, account: account)
-        report.encode(into: &detail)
+        OrderReport.encode(resting: 0, cancelled: cancelled, into: &detail)
         return .accepted
     }
 
@@ -368,7 +367,7 @@ public struct PerpEngine: MatchingEngine {
         accounts[slot: account].collateral -= Int128(amount)
         netDeposits -= Int128(amount)
         touched.append(account)
-        OrderReport().encode(into: &detail)
+        OrderReport.encode(resting: 0, cancelled: 0, into: &detail)
         return .accepted
     }
 
