@@ -34,7 +34,7 @@ extension PerpEngine {
             touched.append(s)
         }
         for mi in markets.indices {
-            guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
+            guard case .success(let mark) = mark(slot: mi, at: now) else { continue }
             // Single-position keys are checked when the mark moves. An entry that the
             // mark has not moved past since it was pushed belongs to an account checked
             // at this very mark and not changed since (a change would have touched it).
@@ -100,7 +100,7 @@ extension PerpEngine {
         // not liquidatable: re-key it without computing its health.
         if accounts[slot: s].positions.count == 1 {
             let k = singlePositionKey(s)
-            if case .success(let mark) = markets[k.market].oracle.mark(at: now), k.long ? Int128(mark) > k.key : Int128(mark) < k.key {
+            if case .success(let mark) = mark(slot: k.market, at: now), k.long ? Int128(mark) > k.key : Int128(mark) < k.key {
                 leaveCooldown(s)
                 push(s, k)
                 return
@@ -145,7 +145,7 @@ extension PerpEngine {
         for p in accounts[slot: id].positions {
             let mi = slot(of: p.market)!
             if let last = accounts[slot: id].lastLiquidation[p.market], now - last < cooldown { continue }
-            guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
+            guard case .success(let mark) = mark(slot: mi, at: now) else { continue }
             let size = Int64(p.size.magnitude)
             choices.append((FixedMath.notional(price: mark, quantity: size, .down), p, mark, mi))
         }
@@ -243,7 +243,7 @@ extension PerpEngine {
     /// no equity, or an unpriced market are not deleveraged.
     private mutating func deleverageRanking(market mi: Int, closingLong: Bool, excluding: AccountSlot, now: UInt64) -> [AccountSlot] {
         let marketID = markets[mi].config.id
-        guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { return [] }
+        guard case .success(let mark) = mark(slot: mi, at: now) else { return [] }
         var scored: [(score: Int128, id: UInt64, slot: AccountSlot)] = []
         for id in holdersByID(mi) where id != excluding && id != Self.insuranceSlot {
             guard let p = accounts[slot: id].positions.first(where: { $0.market == marketID }), (p.size < 0) == closingLong else { continue }
@@ -290,7 +290,7 @@ extension PerpEngine {
         let positions = accounts[slot: id].positions
         for p in positions {
             let mi = slot(of: p.market)!
-            guard case .success(let mark) = markets[mi].oracle.mark(at: now) else {
+            guard case .success(let mark) = mark(slot: mi, at: now) else {
                 retryAtNextTick(id)
                 return
             }
@@ -385,7 +385,7 @@ extension PerpEngine {
             }
             guard now >= markets[mi].nextFunding else { continue }
             // No valid price: funding waits (retried at the next event).
-            guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
+            guard case .success(let mark) = mark(slot: mi, at: now) else { continue }
             var premiumBps: Int128 = 0
             if let bid = markets[mi].book.bestPrice(.buy), let ask = markets[mi].book.bestPrice(.sell) {
                 let mid = (Int128(bid) + Int128(ask)) / 2

@@ -96,6 +96,15 @@ public struct PerpEngine: MatchingEngine {
         indexedKeys.append(IndexedKey())
     }
 
+    /// The mark of the market in slot `mi` at `now`: the oracle's cached mark read in
+    /// place when valid (no mutable access to `markets`, whose uniqueness check ran
+    /// several times per event), else the oracle's evaluation.
+    @inline(__always)
+    mutating func mark(slot mi: Int, at now: UInt64) -> Result<Int64, PriceInvalidityError> {
+        if let m = markets[mi].oracle.cachedValidMark(at: now) { return .success(m) }
+        return markets[mi].oracle.mark(at: now)
+    }
+
     /// Position of market `id` in `markets`.
     @inline(__always)
     func slot(of id: UInt32) -> Int? {
@@ -165,7 +174,7 @@ public struct PerpEngine: MatchingEngine {
         let now = event.enclaveTime
         // Every order needs a valid mark: its price must sit within the band around it,
         // so no trade at an absurd price can move value between two accounts.
-        guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { return .rejected(.priceUnavailable) }
+        guard case .success(let mark) = mark(slot: mi, at: now) else { return .rejected(.priceUnavailable) }
         guard Self.withinBand(order.price, mark: mark, bps: config.risk.priceBandBps) else { return .rejected(.priceOutsideBand) }
         guard FixedMath.notional(price: max(order.price, mark), quantity: order.quantity, .up) <= Self.maxOrderNotional else {
             return .rejected(.orderTooLarge)
@@ -233,7 +242,7 @@ public struct PerpEngine: MatchingEngine {
         let makerSide: Side = takerSide == .buy ? .sell : .buy
         var remaining = quantity
         var stopped = false
-        guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { return (remaining, true) }
+        guard case .success(let mark) = mark(slot: mi, at: now) else { return (remaining, true) }
         while remaining > 0 {
             guard report.fills.count + report.selfTradeCancelled.count < OrderReport.maxEntries else {
                 stopped = true
@@ -405,7 +414,7 @@ public struct PerpEngine: MatchingEngine {
         var sawOverride = market == nil
         func add(_ marketID: UInt32, _ size: Int64) -> PriceInvalidityError? {
             guard size != 0, let mi = slot(of: marketID) else { return nil }
-            switch markets[mi].oracle.mark(at: now) {
+            switch mark(slot: mi, at: now) {
             case .failure(let e): return e
             case .success(let mark):
                 h.equity += FixedMath.notional(price: mark, quantity: size, .down)
@@ -452,7 +461,7 @@ public struct PerpEngine: MatchingEngine {
             }
             return false
         }
-        guard let mi = slot(of: market), case .success(let mark) = markets[mi].oracle.mark(at: now) else { return false }
+        guard let mi = slot(of: market), case .success(let mark) = mark(slot: mi, at: now) else { return false }
         let atMark = FixedMath.notional(price: mark, quantity: Int64(delta.magnitude), .down)
         let worseThanMark = delta > 0 ? cash > atMark : cash < atMark
         guard worseThanMark else { return true }
@@ -494,7 +503,7 @@ public struct PerpEngine: MatchingEngine {
     /// The mark of `market` at `now`, or why there is none.
     public mutating func mark(_ market: UInt32, at now: UInt64) -> Result<Int64, PriceInvalidityError> {
         guard let mi = slot(of: market) else { return .failure(PriceInvalidityError(reason: .noPrice)) }
-        return markets[mi].oracle.mark(at: now)
+        return mark(slot: mi, at: now)
     }
 
     public mutating func drainChangedAccounts(_ body: (UInt64) -> Void) { accounts.drainChanged(body) }
