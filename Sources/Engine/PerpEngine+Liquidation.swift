@@ -178,13 +178,14 @@ extension PerpEngine {
         let side: Side = isLong ? .sell : .buy
 
         // 1. The book, within the price bound, never past the position.
-        var report = OrderReport()
         let (unfilled, _) = match(account: id, market: mi, side: side, quantity: quantity, limit: worstPrice, reduceOnly: true,
-                                  takerFeeBps: 0, checkTakerMargin: false, now: now, report: &report)
+                                  takerFeeBps: 0, checkTakerMargin: false, now: now)
         let onBook = quantity - unfilled
+        // What the book took, from the fills `match` reported (emptied again at once).
+        let closed = reportScratch.fills.reduce(Int128(0)) { $0 + FixedMath.notional(price: $1.price, quantity: $1.quantity, .down) }
+        reportScratch.clear()
         // The liquidation fee on what the book took, capped at what equity is left.
         if onBook > 0 {
-            let closed = report.fills.reduce(Int128(0)) { $0 + FixedMath.notional(price: $1.price, quantity: $1.quantity, .down) }
             var fee = FixedMath.applyBps(closed, config.liquidation.feeBps, .up)
             if case .success(let after) = health(slot: id, now: now, requirements: .maintenance) { fee = min(fee, max(0, after.equity)) }
             accounts[slot: id].collateral -= fee

@@ -202,17 +202,13 @@ public struct PerpEngine: MatchingEngine {
             }
         }
 
-        // The report's arrays are kept between orders (most orders fill or cancel
-        // something, and a fresh array per order was a malloc per order).
-        var report = OrderReport()
-        swap(&report, &reportScratch)
-        defer {
-            report.clear()
-            swap(&report, &reportScratch)
-        }
+        // Matching reports into `reportScratch`, whose arrays are kept between orders
+        // (most orders fill or cancel something, and a fresh array per order was a malloc
+        // per order); it is empty again when this returns.
+        defer { reportScratch.clear() }
         let (remaining, stopped) = match(
             account: account, market: mi, side: order.side, quantity: order.quantity, limit: order.price,
-            reduceOnly: order.reduceOnly, takerFeeBps: config.fees.takerBps, checkTakerMargin: true, now: now, report: &report)
+            reduceOnly: order.reduceOnly, takerFeeBps: config.fees.takerBps, checkTakerMargin: true, now: now)
         if remaining > 0 {
             let rests = order.type == .limit && order.timeInForce != .immediateOrCancel && !stopped
             if rests {
@@ -221,22 +217,23 @@ public struct PerpEngine: MatchingEngine {
                     idHash: idHash, side: order.side, price: order.price, remaining: remaining, reduceOnly: order.reduceOnly, live: true))
                 openOrders.insert(hash: idHash, account: account, ref: OrderRef(market: order.market, index: idx))
                 accounts[slot: account].openOrderCount += 1
-                report.resting = remaining
+                reportScratch.resting = remaining
             } else {
-                report.cancelled = remaining
+                reportScratch.cancelled = remaining
             }
         }
-        report.encode(into: &detail)
+        reportScratch.encode(into: &detail)
         return .accepted
     }
 
     /// Matches an incoming order against the book: price-time priority, self-trade
     /// prevention (the resting order expires), reduce-only caps, and a margin check on
     /// both sides of every fill that adds risk. Returns the unfilled quantity and whether
-    /// matching stopped early (margin or reduce-only).
+    /// matching stopped early (margin or reduce-only). Fills and self-trade cancellations
+    /// are appended to `reportScratch` (empty on entry; the caller empties it after use).
     mutating func match(
         account: AccountSlot, market mi: Int, side takerSide: Side, quantity: Int64, limit: Int64, reduceOnly: Bool,
-        takerFeeBps: Int64, checkTakerMargin: Bool, now: UInt64, report: inout OrderReport
+        takerFeeBps: Int64, checkTakerMargin: Bool, now: UInt64
     ) -> (remaining: Int64, stopped: Bool) {
         let marketID = markets[mi].config.id
         let makerSide: Side = takerSide == .buy ? .sell : .buy
@@ -244,7 +241,7 @@ public struct PerpEngine: MatchingEngine {
         var stopped = false
         guard case .success(let mark) = mark(slot: mi, at: now) else { return (remaining, true) }
         while remaining > 0 {
-            guard report.fills.count + report.selfTradeCancelled.count < OrderReport.maxEntries else {
+            guard reportScratch.fills.count + reportScratch.selfTradeCancelled.count < OrderReport.maxEntries else {
                 stopped = true
                 break
             }
@@ -259,7 +256,7 @@ public struct PerpEngine: MatchingEngine {
             if maker.accountSlot == account {
                 markets[mi].book.cancel(idx)
                 forgetOpenOrder(maker, at: OrderRef(market: marketID, index: idx))
-                report.selfTradeCancelled.append(maker.clientOrderID)
+                reportScratch.selfTradeCancelled.append(maker.clientOrderID)
                 continue
             }
             var fillQuantity = min(remaining, maker.remaining)
@@ -295,7 +292,7 @@ public struct PerpEngine: MatchingEngine {
             feePool += takerFee + makerFee
             markets[mi].book.fill(idx, quantity: fillQuantity)
             if maker.remaining == fillQuantity { forgetOpenOrder(maker, at: OrderRef(market: marketID, index: idx)) }
-            report.fills.append(Fill(market: marketID, side: takerSide, price: price, quantity: fillQuantity,
+            reportScratch.fills.append(Fill(market: marketID, side: takerSide, price: price, quantity: fillQuantity,
                                      fee: Int64(takerFee), isMaker: false, makerOrderID: maker.id))
             makerFills.append(MakerFill(account: maker.account, clientOrderID: maker.clientOrderID,
                                         fill: Fill(market: marketID, side: makerSide, price: price, quantity: fillQuantity,
