@@ -50,8 +50,8 @@ public struct OrderReport: Equatable, Sendable {
 
     /// Empties the report, keeping its arrays' storage.
     mutating func clear() {
-        fills.empty()
-        selfTradeCancelled.empty()
+        if !fills.isEmpty { fills.empty() }
+        if !selfTradeCancelled.isEmpty { selfTradeCancelled.empty() }
         resting = 0
         cancelled = 0
     }
@@ -75,6 +75,38 @@ public struct OrderReport: Equatable, Sendable {
     public func encode(into w: inout ByteWriter) {
         if fills.isEmpty && selfTradeCancelled.isEmpty {
             Self.encode(resting: resting, cancelled: cancelled, into: &w)
+            return
+        }
+        if selfTradeCancelled.isEmpty {
+            // Fills only (a crossing order): the fills are read through a borrowed buffer,
+            // so no closure retains the arrays.
+            let resting = resting
+            let cancelled = cancelled
+            fills.withUnsafeBufferPointer { fills in
+                withUnsafeTemporaryAllocation(byteCount: 21 + fills.count * 38, alignment: 8) { raw in
+                    var at = 0
+                    func put<T: FixedWidthInteger>(_ v: T) {
+                        raw.storeBytes(of: v.bigEndian, toByteOffset: at, as: T.self)
+                        at += MemoryLayout<T>.size
+                    }
+                    put(UInt8(1))
+                    put(UInt16(fills.count))
+                    for f in fills {
+                        put(f.market)
+                        put(f.side.rawValue)
+                        put(f.price)
+                        put(f.quantity)
+                        put(f.fee)
+                        put(f.isMaker ? UInt8(1) : 0)
+                        put(f.makerOrderID)
+                    }
+                    put(resting)
+                    put(cancelled)
+                    put(UInt16(0))
+                    precondition(at == raw.count)
+                    w.write(bytes: UnsafeRawBufferPointer(raw))
+                }
+            }
             return
         }
         let size = encodedSize
