@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Instructions per engine event (issue 17): `engine-instructions` under callgrind, which
 # counts only its `measuredRun` loop (the stream is generated first, uncounted). Counts
-# are repeatable on a shared machine where times are not: the same binary and stream
-# give the same figure within a few hundred instructions in a million events.
+# are repeatable on a shared machine where times are not: runs of one tree agree within
+# 0.1 instruction per event, checkouts at different paths within 1.
 #
 # Usage: scripts/bench-instructions.sh [EVENTS]    (default 200,000; about a minute)
 #   BENCH_INSTR_BASELINE=<commit>  also measures that commit, built in a scratch
