@@ -175,7 +175,7 @@ extension PerpEngine {
             indexedKeys.append(IndexedKey(market: market, long: try r.bool("indexed key side"), key: try r.i128()))
         }
         for _ in 0..<(try r.count(minBytes: 4, "changed accounts")) {
-            store.changed.append(try r.index(below: count, "changed account slot"))
+            store.noteChanged(try r.index(below: count, "changed account slot"))
         }
         accounts = store
     }
