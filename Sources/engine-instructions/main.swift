@@ -151,9 +151,67 @@ func measuredRun(_ engine: inout PerpEngine, clock: inout Clock, events: [Engine
     return outputs
 }
 
-let count = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1])! : 2_000_000
-let events = generate(count: count)
-var (engine, clock) = primedEngine()
-let outputs = measuredRun(&engine, clock: &clock, events: events)
-let resting = engine.restingOrders(market: 1, side: .buy).count + engine.restingOrders(market: 1, side: .sell).count
-print("events \(count), resting at end \(resting), checksum \(outputs)")
+func price(_ p: Int64, publisher: Int, at t: UInt64) -> EngineInput {
+    .oraclePrice(OraclePrice(market: 1, price: p, confidence: 0, publishTime: t, publisher: publishers[publisher], signature: []))
+}
+
+/// The oracle-tick suite's venue (Benchmarks/EngineBenchmarks): `n` accounts, each long
+/// 0.01 BTC from 60,000, liquidation prices spread from 30,000 to 59,000.
+func crowd(_ n: Int) -> (PerpEngine, Clock) {
+    var (engine, clock) = (try! PerpEngine(config: venue()), Clock())
+    let q = unit / 100
+    _ = engine.apply(clock.event(.deposit(Deposit(accountID: 10_000_000, accountKey: [], amount: 1_000_000_000 * usd, depositID: 1, signature: []))))
+    for p in 0..<3 { _ = engine.apply(clock.event(price(60_000 * usd, publisher: p, at: clock.now))) }
+    _ = engine.apply(clock.event(.request(account: 10_000_000, .newOrder(NewOrder(
+        clientOrderID: try! ClientOrderID("mm"), market: 1, side: .sell, price: 60_000 * usd, quantity: q * Int64(n))))))
+    for i in 0..<n {
+        let id = UInt64(i + 1)
+        let l: Int64 = i < n / 100 ? 58_200 : 30_000 + Int64(i % 27_000)
+        let deposit = 600 * usd - (97 * l * usd) / 10_000 + 1
+        _ = engine.apply(clock.event(.deposit(Deposit(accountID: id, accountKey: [], amount: deposit, depositID: id + 1, signature: []))))
+        _ = engine.apply(clock.event(.request(account: id, .newOrder(NewOrder(
+            clientOrderID: try! ClientOrderID("b"), market: 1, side: .buy, price: 60_000 * usd, quantity: q)))))
+    }
+    return (engine, clock)
+}
+
+/// `ticks` oracle ticks (three publisher updates each) that reach no liquidation price.
+@inline(never)
+func measuredTicks(_ engine: inout PerpEngine, clock: inout Clock, ticks: Int) -> Int {
+    var p: Int64 = 59_500
+    var accepted = 0
+    for _ in 0..<ticks {
+        p = p == 59_500 ? 59_400 : 59_500
+        for pub in 0..<3 {
+            if case .accepted = engine.apply(clock.event(price(p * usd, publisher: pub, at: clock.now))) { accepted += 1 }
+        }
+    }
+    return accepted
+}
+
+if CommandLine.arguments.count > 2 && CommandLine.arguments[1] == "tick" {
+    // engine-instructions tick ACCOUNTS [TICKS]: the oracle-tick case (issue 17's tick
+    // cost as the venue grows), for perf stat or callgrind --cache-sim=yes.
+    let n = Int(CommandLine.arguments[2])!
+    let ticks = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3])! : 10_000
+    var (engine, clock) = crowd(n)
+    // Wall time too, for a quick look (instructions are what callgrind is for); the first
+    // tick is timed alone, as it meets a cache the setup left cold.
+    let wall = ContinuousClock()
+    var first = 0
+    let coldTick = wall.measure { first = measuredTicks(&engine, clock: &clock, ticks: 1) }
+    var accepted = 0
+    let warm = wall.measure { accepted = measuredTicks(&engine, clock: &clock, ticks: ticks) }
+    func micros(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12
+    }
+    print("accounts \(n), ticks \(ticks), accepted \(first + accepted), first tick \(micros(coldTick)) µs, "
+          + "then \(micros(warm) / Double(max(ticks, 1))) µs per tick")
+} else {
+    let count = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1])! : 2_000_000
+    let events = generate(count: count)
+    var (engine, clock) = primedEngine()
+    let outputs = measuredRun(&engine, clock: &clock, events: events)
+    let resting = engine.restingOrders(market: 1, side: .buy).count + engine.restingOrders(market: 1, side: .sell).count
+    print("events \(count), resting at end \(resting), checksum \(outputs)")
+}
