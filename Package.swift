@@ -161,6 +161,10 @@ let package = Package(
             path: "attestation"
         ),
 
+        // The engine alone on a realistic order stream, for callgrind's instruction
+        // counts (scripts/bench-instructions.sh). Links only Engine and Wire.
+        .executableTarget(name: "engine-instructions", dependencies: ["Engine", "Wire"]),
+
         // Tests. TestSupport holds the helpers they share (seeded RNG, hex test vectors,
         // tools and scratch directories, a test CA); it depends on no project module, so
         // it never decodes a known answer with the code under test.

@@ -339,6 +339,9 @@ fi
 
 if [[ "${SKIP_ENGINE_BENCH:-0}" != "1" ]]; then
     echo
+    # Instructions per event against main before issue 17, both measured in this run.
+    BENCH_INSTR_BASELINE="${BENCH_INSTR_BASELINE:-a094f16}" scripts/bench-instructions.sh
+    echo
     echo "== engine suites (package-benchmark, Benchmarks/): realistic mix; oracle ticks at 10k/100k/1M accounts"
     (cd Benchmarks && swift package --disable-sandbox benchmark --format markdown --no-progress 2>&1 \
         | grep -vE '^\[|Warning: running|Note: skipping|Wrapping|Compiling|Linking|Write |Building|Build of')

@@ -21,6 +21,8 @@ APT_PACKAGES=(
     binutils
     # The real Prometheus server and promtool for scripts/prometheus-test.sh (deploy/).
     prometheus
+    # Instruction counts for scripts/bench-instructions.sh.
+    valgrind
 )
 
 missing=()

@@ -15,8 +15,18 @@ public struct AccountStore: Sequence, Sendable {
     // Internal, not private: the snapshot (PerpEngine+Snapshot.swift) writes and restores them.
     var arena: [Account] = []
     var slots = AccountIDMap()
-    /// Slots mutated since the last `drainChanged`, possibly repeated, in mutation order.
-    var changed: [AccountSlot] = []
+    /// Slots mutated since the last `drainChanged`, possibly repeated, in mutation order:
+    /// the first `changedCount` of `changedSlots`. The buffer never shrinks, so noting a
+    /// slot is a store and draining is a reset (removing elements cost more; issue 17).
+    var changedSlots: [AccountSlot] = []
+    var changedCount = 0
+    var changed: ArraySlice<AccountSlot> { changedSlots[..<changedCount] }
+
+    @inline(__always)
+    mutating func noteChanged(_ s: AccountSlot) {
+        if changedCount < changedSlots.count { changedSlots[changedCount] = s } else { changedSlots.append(s) }
+        changedCount += 1
+    }
 
     init() {}
 
@@ -31,7 +41,7 @@ public struct AccountStore: Sequence, Sendable {
         let s = AccountSlot(arena.count)
         arena.append(Account(id: id, collateral: 0))
         slots.insert(id, slot: s)
-        changed.append(s)
+        noteChanged(s)
         return s
     }
 
@@ -39,7 +49,7 @@ public struct AccountStore: Sequence, Sendable {
         _read { yield arena[Int(s)] }
         _modify {
             // Consecutive changes to one account (a fill, then its fee) are noted once.
-            if changed.last != s { changed.append(s) }
+            if changedCount == 0 || changedSlots[changedCount - 1] != s { noteChanged(s) }
             yield &arena[Int(s)]
         }
     }
@@ -71,9 +81,8 @@ public struct AccountStore: Sequence, Sendable {
     /// included (callers deduplicate), and clears the record. Allocates nothing: the
     /// enclave drains after every event.
     public mutating func drainChanged(_ body: (UInt64) -> Void) {
-        guard !changed.isEmpty else { return }
-        for s in changed { body(arena[Int(s)].id) }
-        changed.removeAll(keepingCapacity: true)
+        for i in 0..<changedCount { body(arena[Int(changedSlots[i])].id) }
+        changedCount = 0
     }
 }
 

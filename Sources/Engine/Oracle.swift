@@ -101,7 +101,24 @@ public struct OracleState: Sendable {
     }
 
     /// The mark price at `now`, or why there is none.
+    ///
+    /// Inlined for the usual case, a valid mark cached for `now` (several calls per
+    /// event); everything else is `evaluateMark(at:)`.
+    @inline(__always)
     mutating func mark(at now: UInt64) -> Result<Int64, PriceInvalidityError> {
+        if let m = cachedValidMark(at: now) { return .success(m) }
+        return evaluateMark(at: now)
+    }
+
+    /// The valid mark cached for `now`, if any. Reads only, so the engine can ask
+    /// without a mutable access to its market array (a uniqueness check per call).
+    @inline(__always)
+    func cachedValidMark(at now: UInt64) -> Int64? {
+        cacheComputedAt != .max && now >= cacheComputedAt && now <= cacheValidUntil ? cachedMark : nil
+    }
+
+    @inline(never)
+    private mutating func evaluateMark(at now: UInt64) -> Result<Int64, PriceInvalidityError> {
         if cacheComputedAt != .max && now >= cacheComputedAt && now <= cacheValidUntil {
             if let m = cachedMark { return .success(m) }
         } else {

@@ -7,7 +7,7 @@ struct RestingOrder: Sendable {
     var account: UInt64
     var accountSlot: AccountSlot
     var clientOrderID: ClientOrderID
-    /// `OpenOrderIndex.hash` of (account, client order id), kept so removing the order
+    /// `OpenOrderIndex.hash(account:id:)` of (account, client order id), kept so removing the order
     /// from the index does not hash again.
     var idHash: UInt64
     var side: Side
@@ -74,15 +74,10 @@ struct OrderBook: Sendable {
     func order(_ index: Int32) -> RestingOrder { orders[Int(index)] }
 
     /// Adds a resting order at the back of its level; returns its arena index.
+    ///
+    /// The level is found first, so the order is stored once with it, and the level is
+    /// updated through one access: each write through the arrays costs a uniqueness check.
     mutating func add(_ order: RestingOrder) -> Int32 {
-        let index: Int32
-        if let slot = free.popLast() {
-            index = slot
-            orders[Int(slot)] = order
-        } else {
-            index = Int32(orders.count)
-            orders.append(order)
-        }
         let level: Int32
         if order.side == .buy {
             let (found, at) = Self.find(order.price, in: bids, ascending: true)
@@ -93,10 +88,24 @@ struct OrderBook: Sendable {
             level = found ?? newLevel()
             if found == nil { asks.insert(LevelRef(price: order.price, level: level), at: at) }
         }
-        orders[Int(index)].level = level
-        levels[Int(level)].queue.append(index)
-        levels[Int(level)].liveQuantity += Int128(order.remaining)
+        var order = order
+        order.level = level
+        let index: Int32
+        // `removeLast` after an emptiness check: the generic `popLast` was a call per order.
+        if !free.isEmpty {
+            index = free.removeLast()
+            orders[Int(index)] = order
+        } else {
+            index = Int32(orders.count)
+            orders.append(order)
+        }
+        Self.enqueue(index, quantity: order.remaining, at: &levels[Int(level)])
         return index
+    }
+
+    private static func enqueue(_ index: Int32, quantity: Int64, at level: inout Level) {
+        level.queue.append(index)
+        level.liveQuantity += Int128(quantity)
     }
 
     /// Cancels a live order: O(1), the slot is reclaimed lazily.
@@ -160,7 +169,7 @@ struct OrderBook: Sendable {
     }
 
     private mutating func newLevel() -> Int32 {
-        if let slot = freeLevels.popLast() { return slot }
+        if !freeLevels.isEmpty { return freeLevels.removeLast() }
         levels.append(Level())
         return Int32(levels.count - 1)
     }

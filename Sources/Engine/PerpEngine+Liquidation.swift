@@ -26,17 +26,15 @@ extension PerpEngine {
     /// nothing is liquidated on a stale or implausible price.
     mutating func processLiquidations(event: SequencedEvent) {
         let now = event.enclaveTime
-        // Take the touched buffer rather than copying it (a copy would allocate on every
-        // event that changed an account).
-        var candidates: [AccountSlot] = []
-        swap(&candidates, &touched)
+        // Candidates: the accounts this event touched, then those whose index entries the
+        // mark reached, appended to the same buffer.
         // An entry with the account's current version fired: it is out of the heap now.
         func candidate(_ s: AccountSlot) {
             indexedKeys[Int(s)].market = -1
-            candidates.append(s)
+            touched.append(s)
         }
         for mi in markets.indices {
-            guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
+            guard case .success(let mark) = mark(slot: mi, at: now) else { continue }
             // Single-position keys are checked when the mark moves. An entry that the
             // mark has not moved past since it was pushed belongs to an account checked
             // at this very mark and not changed since (a change would have touched it).
@@ -61,6 +59,12 @@ extension PerpEngine {
                 if indexVersion[Int(top.slot)] == top.version { candidate(top.slot) }
             }
         }
+        // Most events (a resting order, a cancel) have no candidate.
+        guard !touched.isEmpty else { return }
+        // Take the touched buffer rather than copying it (a copy would allocate on every
+        // event that changed an account).
+        var candidates: [AccountSlot] = []
+        swap(&candidates, &touched)
         // Liquidating moves money and positions of others too (makers filled by the
         // liquidation, the fund, deleveraged counterparties): keep going until no check
         // touched an account that has not been checked since, so every key is current.
@@ -74,13 +78,13 @@ extension PerpEngine {
                 previous = s
                 checkAndLiquidate(s, event: event)
             }
-            candidates.removeAll(keepingCapacity: true)
+            candidates.empty()
             swap(&candidates, &touched)
         }
         // Anything still unchecked (a long cascade) is checked at the next tick, not lost.
         for s in candidates { retryAtNextTick(s) }
         // Keep the larger (now empty) buffer for the next event's touched accounts.
-        if !candidates.isEmpty { candidates.removeAll(keepingCapacity: true) }
+        candidates.empty()
         if candidates.capacity > touched.capacity { swap(&candidates, &touched) }
     }
 
@@ -96,7 +100,7 @@ extension PerpEngine {
         // not liquidatable: re-key it without computing its health.
         if accounts[slot: s].positions.count == 1 {
             let k = singlePositionKey(s)
-            if case .success(let mark) = markets[k.market].oracle.mark(at: now), k.long ? Int128(mark) > k.key : Int128(mark) < k.key {
+            if case .success(let mark) = mark(slot: k.market, at: now), k.long ? Int128(mark) > k.key : Int128(mark) < k.key {
                 leaveCooldown(s)
                 push(s, k)
                 return
@@ -141,7 +145,7 @@ extension PerpEngine {
         for p in accounts[slot: id].positions {
             let mi = slot(of: p.market)!
             if let last = accounts[slot: id].lastLiquidation[p.market], now - last < cooldown { continue }
-            guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
+            guard case .success(let mark) = mark(slot: mi, at: now) else { continue }
             let size = Int64(p.size.magnitude)
             choices.append((FixedMath.notional(price: mark, quantity: size, .down), p, mark, mi))
         }
@@ -174,13 +178,14 @@ extension PerpEngine {
         let side: Side = isLong ? .sell : .buy
 
         // 1. The book, within the price bound, never past the position.
-        var report = OrderReport()
         let (unfilled, _) = match(account: id, market: mi, side: side, quantity: quantity, limit: worstPrice, reduceOnly: true,
-                                  takerFeeBps: 0, checkTakerMargin: false, now: now, report: &report)
+                                  takerFeeBps: 0, checkTakerMargin: false, now: now)
         let onBook = quantity - unfilled
+        // What the book took, from the fills `match` reported (emptied again at once).
+        let closed = reportScratch.fills.reduce(Int128(0)) { $0 + FixedMath.notional(price: $1.price, quantity: $1.quantity, .down) }
+        reportScratch.clear()
         // The liquidation fee on what the book took, capped at what equity is left.
         if onBook > 0 {
-            let closed = report.fills.reduce(Int128(0)) { $0 + FixedMath.notional(price: $1.price, quantity: $1.quantity, .down) }
             var fee = FixedMath.applyBps(closed, config.liquidation.feeBps, .up)
             if case .success(let after) = health(slot: id, now: now, requirements: .maintenance) { fee = min(fee, max(0, after.equity)) }
             accounts[slot: id].collateral -= fee
@@ -239,7 +244,7 @@ extension PerpEngine {
     /// no equity, or an unpriced market are not deleveraged.
     private mutating func deleverageRanking(market mi: Int, closingLong: Bool, excluding: AccountSlot, now: UInt64) -> [AccountSlot] {
         let marketID = markets[mi].config.id
-        guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { return [] }
+        guard case .success(let mark) = mark(slot: mi, at: now) else { return [] }
         var scored: [(score: Int128, id: UInt64, slot: AccountSlot)] = []
         for id in holdersByID(mi) where id != excluding && id != Self.insuranceSlot {
             guard let p = accounts[slot: id].positions.first(where: { $0.market == marketID }), (p.size < 0) == closingLong else { continue }
@@ -286,7 +291,7 @@ extension PerpEngine {
         let positions = accounts[slot: id].positions
         for p in positions {
             let mi = slot(of: p.market)!
-            guard case .success(let mark) = markets[mi].oracle.mark(at: now) else {
+            guard case .success(let mark) = mark(slot: mi, at: now) else {
                 retryAtNextTick(id)
                 return
             }
@@ -305,7 +310,8 @@ extension PerpEngine {
     /// liquidation price with the rounding slack (`Margin.liquidationPrice`), and one
     /// tick of margin toward the mark. A long is checked when the mark falls to the key
     /// or below, a short when it rises to it or above.
-    func singlePositionKey(_ s: AccountSlot) -> (market: Int, long: Bool, key: Int128) {
+    /// Mutating only to take the engine in place (see `openOrder(hash:account:id:)`).
+    mutating func singlePositionKey(_ s: AccountSlot) -> (market: Int, long: Bool, key: Int128) {
         let p = accounts[slot: s].positions[0]
         let mi = slot(of: p.market)!
         let tick = Int128(markets[mi].config.tickSize)
@@ -380,7 +386,7 @@ extension PerpEngine {
             }
             guard now >= markets[mi].nextFunding else { continue }
             // No valid price: funding waits (retried at the next event).
-            guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { continue }
+            guard case .success(let mark) = mark(slot: mi, at: now) else { continue }
             var premiumBps: Int128 = 0
             if let bid = markets[mi].book.bestPrice(.buy), let ask = markets[mi].book.bestPrice(.sell) {
                 let mid = (Int128(bid) + Int128(ask)) / 2

@@ -175,7 +175,7 @@ extension PerpEngine {
             indexedKeys.append(IndexedKey(market: market, long: try r.bool("indexed key side"), key: try r.i128()))
         }
         for _ in 0..<(try r.count(minBytes: 4, "changed accounts")) {
-            store.changed.append(try r.index(below: count, "changed account slot"))
+            store.noteChanged(try r.index(below: count, "changed account slot"))
         }
         accounts = store
     }
@@ -261,7 +261,7 @@ extension PerpEngine {
             for i in markets[mi].book.orders.indices where markets[mi].book.orders[i].live {
                 let o = markets[mi].book.orders[i]
                 guard accounts.id(o.accountSlot) == o.account else { throw .malformed("order \(o.id) account") }
-                let hash = OpenOrderIndex.hash(account: o.accountSlot, id: o.clientOrderID)
+                let hash = openOrders.hash(account: o.accountSlot, id: o.clientOrderID)
                 guard openOrder(hash: hash, account: o.accountSlot, id: o.clientOrderID) == nil else {
                     throw .malformed("order \(o.id): duplicate client order id")
                 }

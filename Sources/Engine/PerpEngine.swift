@@ -96,6 +96,15 @@ public struct PerpEngine: MatchingEngine {
         indexedKeys.append(IndexedKey())
     }
 
+    /// The mark of the market in slot `mi` at `now`: the oracle's cached mark read in
+    /// place when valid (no mutable access to `markets`, whose uniqueness check ran
+    /// several times per event), else the oracle's evaluation.
+    @inline(__always)
+    mutating func mark(slot mi: Int, at now: UInt64) -> Result<Int64, PriceInvalidityError> {
+        if let m = markets[mi].oracle.cachedValidMark(at: now) { return .success(m) }
+        return markets[mi].oracle.mark(at: now)
+    }
+
     /// Position of market `id` in `markets`.
     @inline(__always)
     func slot(of id: UInt32) -> Int? {
@@ -106,7 +115,7 @@ public struct PerpEngine: MatchingEngine {
     // MARK: - Events
 
     public mutating func apply(_ event: SequencedEvent, detail: inout ByteWriter) -> EngineVerdict {
-        if !touched.isEmpty { touched.removeAll(keepingCapacity: true) }
+        touched.empty()
         let outcome: EngineVerdict
         switch event.input {
         case .deposit(let d):
@@ -145,7 +154,7 @@ public struct PerpEngine: MatchingEngine {
         guard !makerFills.isEmpty else { return [] }
         let out = makerFills
         swap(&makerFills, &spareMakerFills)
-        makerFills.removeAll(keepingCapacity: true)
+        makerFills.empty()
         spareMakerFills = out
         return out
     }
@@ -159,13 +168,13 @@ public struct PerpEngine: MatchingEngine {
         guard order.price > 0 else { return .rejected(.invalidPrice) }
         guard order.price % markets[mi].config.tickSize == 0 else { return .rejected(.priceNotOnTick) }
         guard order.quantity % markets[mi].config.stepSize == 0 else { return .rejected(.quantityNotOnStep) }
-        let idHash = OpenOrderIndex.hash(account: account, id: order.clientOrderID)
+        let idHash = openOrders.hash(account: account, id: order.clientOrderID)
         guard openOrder(hash: idHash, account: account, id: order.clientOrderID) == nil else { return .rejected(.duplicateClientOrderID) }
         guard accounts[slot: account].openOrderCount < config.risk.maxOpenOrdersPerAccount else { return .rejected(.tooManyOpenOrders) }
         let now = event.enclaveTime
         // Every order needs a valid mark: its price must sit within the band around it,
         // so no trade at an absurd price can move value between two accounts.
-        guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { return .rejected(.priceUnavailable) }
+        guard case .success(let mark) = mark(slot: mi, at: now) else { return .rejected(.priceUnavailable) }
         guard Self.withinBand(order.price, mark: mark, bps: config.risk.priceBandBps) else { return .rejected(.priceOutsideBand) }
         guard FixedMath.notional(price: max(order.price, mark), quantity: order.quantity, .up) <= Self.maxOrderNotional else {
             return .rejected(.orderTooLarge)
@@ -193,17 +202,13 @@ public struct PerpEngine: MatchingEngine {
             }
         }
 
-        // The report's arrays are kept between orders (most orders fill or cancel
-        // something, and a fresh array per order was a malloc per order).
-        var report = OrderReport()
-        swap(&report, &reportScratch)
-        defer {
-            report.clear()
-            swap(&report, &reportScratch)
-        }
+        // Matching reports into `reportScratch`, whose arrays are kept between orders
+        // (most orders fill or cancel something, and a fresh array per order was a malloc
+        // per order); it is empty again when this returns.
+        defer { reportScratch.clear() }
         let (remaining, stopped) = match(
             account: account, market: mi, side: order.side, quantity: order.quantity, limit: order.price,
-            reduceOnly: order.reduceOnly, takerFeeBps: config.fees.takerBps, checkTakerMargin: true, now: now, report: &report)
+            reduceOnly: order.reduceOnly, takerFeeBps: config.fees.takerBps, checkTakerMargin: true, now: now)
         if remaining > 0 {
             let rests = order.type == .limit && order.timeInForce != .immediateOrCancel && !stopped
             if rests {
@@ -212,30 +217,31 @@ public struct PerpEngine: MatchingEngine {
                     idHash: idHash, side: order.side, price: order.price, remaining: remaining, reduceOnly: order.reduceOnly, live: true))
                 openOrders.insert(hash: idHash, account: account, ref: OrderRef(market: order.market, index: idx))
                 accounts[slot: account].openOrderCount += 1
-                report.resting = remaining
+                reportScratch.resting = remaining
             } else {
-                report.cancelled = remaining
+                reportScratch.cancelled = remaining
             }
         }
-        report.encode(into: &detail)
+        reportScratch.encode(into: &detail)
         return .accepted
     }
 
     /// Matches an incoming order against the book: price-time priority, self-trade
     /// prevention (the resting order expires), reduce-only caps, and a margin check on
     /// both sides of every fill that adds risk. Returns the unfilled quantity and whether
-    /// matching stopped early (margin or reduce-only).
+    /// matching stopped early (margin or reduce-only). Fills and self-trade cancellations
+    /// are appended to `reportScratch` (empty on entry; the caller empties it after use).
     mutating func match(
         account: AccountSlot, market mi: Int, side takerSide: Side, quantity: Int64, limit: Int64, reduceOnly: Bool,
-        takerFeeBps: Int64, checkTakerMargin: Bool, now: UInt64, report: inout OrderReport
+        takerFeeBps: Int64, checkTakerMargin: Bool, now: UInt64
     ) -> (remaining: Int64, stopped: Bool) {
         let marketID = markets[mi].config.id
         let makerSide: Side = takerSide == .buy ? .sell : .buy
         var remaining = quantity
         var stopped = false
-        guard case .success(let mark) = markets[mi].oracle.mark(at: now) else { return (remaining, true) }
+        guard case .success(let mark) = mark(slot: mi, at: now) else { return (remaining, true) }
         while remaining > 0 {
-            guard report.fills.count + report.selfTradeCancelled.count < OrderReport.maxEntries else {
+            guard reportScratch.fills.count + reportScratch.selfTradeCancelled.count < OrderReport.maxEntries else {
                 stopped = true
                 break
             }
@@ -250,7 +256,7 @@ public struct PerpEngine: MatchingEngine {
             if maker.accountSlot == account {
                 markets[mi].book.cancel(idx)
                 forgetOpenOrder(maker, at: OrderRef(market: marketID, index: idx))
-                report.selfTradeCancelled.append(maker.clientOrderID)
+                reportScratch.selfTradeCancelled.append(maker.clientOrderID)
                 continue
             }
             var fillQuantity = min(remaining, maker.remaining)
@@ -286,7 +292,7 @@ public struct PerpEngine: MatchingEngine {
             feePool += takerFee + makerFee
             markets[mi].book.fill(idx, quantity: fillQuantity)
             if maker.remaining == fillQuantity { forgetOpenOrder(maker, at: OrderRef(market: marketID, index: idx)) }
-            report.fills.append(Fill(market: marketID, side: takerSide, price: price, quantity: fillQuantity,
+            reportScratch.fills.append(Fill(market: marketID, side: takerSide, price: price, quantity: fillQuantity,
                                      fee: Int64(takerFee), isMaker: false, makerOrderID: maker.id))
             makerFills.append(MakerFill(account: maker.account, clientOrderID: maker.clientOrderID,
                                         fill: Fill(market: marketID, side: makerSide, price: price, quantity: fillQuantity,
@@ -320,7 +326,10 @@ public struct PerpEngine: MatchingEngine {
     }
 
     /// The index bucket of the account's resting order with client order id `id`.
-    func openOrder(hash: UInt64, account: AccountSlot, id: ClientOrderID) -> Int? {
+    /// Mutating only so that callers (all mutating) pass the engine in place: called as a
+    /// non-mutating method from a mutating one, it was handed a copy of the whole engine
+    /// (a 496-byte memcpy and a retain and release of every array in it; issue 17).
+    mutating func openOrder(hash: UInt64, account: AccountSlot, id: ClientOrderID) -> Int? {
         openOrders.find(hash: hash, account: account) { ref in
             guard let mi = slot(of: ref.market) else { return false }
             return markets[mi].book.order(ref.index).clientOrderID == id
@@ -341,18 +350,17 @@ public struct PerpEngine: MatchingEngine {
     }
 
     private mutating func cancel(_ id: ClientOrderID, account: AccountSlot, detail: inout ByteWriter) -> EngineVerdict {
-        guard let bucket = openOrder(hash: OpenOrderIndex.hash(account: account, id: id), account: account, id: id),
+        guard let bucket = openOrder(hash: openOrders.hash(account: account, id: id), account: account, id: id),
               let mi = slot(of: openOrders[bucket].market)
         else {
             return .rejected(.unknownOrder)
         }
         let ref = openOrders[bucket]
-        var report = OrderReport()
-        report.cancelled = markets[mi].book.order(ref.index).remaining
+        let cancelled = markets[mi].book.orders[Int(ref.index)].remaining
         // The bucket is known: drop it directly rather than probing for it again.
         markets[mi].book.cancel(ref.index)
         dropOpenOrder(bucket: bucket, account: account)
-        report.encode(into: &detail)
+        OrderReport.encode(resting: 0, cancelled: cancelled, into: &detail)
         return .accepted
     }
 
@@ -365,7 +373,7 @@ public struct PerpEngine: MatchingEngine {
         accounts[slot: account].collateral -= Int128(amount)
         netDeposits -= Int128(amount)
         touched.append(account)
-        OrderReport().encode(into: &detail)
+        OrderReport.encode(resting: 0, cancelled: 0, into: &detail)
         return .accepted
     }
 
@@ -403,7 +411,7 @@ public struct PerpEngine: MatchingEngine {
         var sawOverride = market == nil
         func add(_ marketID: UInt32, _ size: Int64) -> PriceInvalidityError? {
             guard size != 0, let mi = slot(of: marketID) else { return nil }
-            switch markets[mi].oracle.mark(at: now) {
+            switch mark(slot: mi, at: now) {
             case .failure(let e): return e
             case .success(let mark):
                 h.equity += FixedMath.notional(price: mark, quantity: size, .down)
@@ -450,7 +458,7 @@ public struct PerpEngine: MatchingEngine {
             }
             return false
         }
-        guard let mi = slot(of: market), case .success(let mark) = markets[mi].oracle.mark(at: now) else { return false }
+        guard let mi = slot(of: market), case .success(let mark) = mark(slot: mi, at: now) else { return false }
         let atMark = FixedMath.notional(price: mark, quantity: Int64(delta.magnitude), .down)
         let worseThanMark = delta > 0 ? cash > atMark : cash < atMark
         guard worseThanMark else { return true }
@@ -463,8 +471,13 @@ public struct PerpEngine: MatchingEngine {
 
     /// True if `price` is within `bps` of `mark`.
     static func withinBand(_ price: Int64, mark: Int64, bps: Int64) -> Bool {
-        let diff = Int128(price > mark ? price - mark : mark - price)
-        return diff * FixedMath.bps <= Int128(mark) * Int128(bps)
+        let diff = price > mark ? price - mark : mark - price
+        // Both products fit in 64 bits for any price below ~9.2 × 10^14 micro-units:
+        // compared there (a few instructions, on every order and fill), else in 128 bits.
+        let (left, leftOverflow) = diff.multipliedReportingOverflow(by: Int64(FixedMath.bps))
+        let (right, rightOverflow) = mark.multipliedReportingOverflow(by: bps)
+        if !leftOverflow && !rightOverflow { return left <= right }
+        return Int128(diff) * FixedMath.bps <= Int128(mark) * Int128(bps)
     }
 
     static func increasesRisk(position: Int64, delta: Int64) -> Bool {
@@ -487,7 +500,7 @@ public struct PerpEngine: MatchingEngine {
     /// The mark of `market` at `now`, or why there is none.
     public mutating func mark(_ market: UInt32, at now: UInt64) -> Result<Int64, PriceInvalidityError> {
         guard let mi = slot(of: market) else { return .failure(PriceInvalidityError(reason: .noPrice)) }
-        return markets[mi].oracle.mark(at: now)
+        return mark(slot: mi, at: now)
     }
 
     public mutating func drainChangedAccounts(_ body: (UInt64) -> Void) { accounts.drainChanged(body) }

@@ -23,8 +23,8 @@ public enum TimeInForce: UInt8, Sendable, CaseIterable {
 public struct ClientOrderID: Hashable, Sendable, CustomStringConvertible {
     public static let maxLength = 36
 
-    private var words: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
-    private let length: UInt8
+    @usableFromInline var words: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+    @usableFromInline let length: UInt8
 
     public init(_ string: String) throws(WireError) {
         try self.init(bytes: Array(string.utf8))
@@ -45,7 +45,11 @@ public struct ClientOrderID: Hashable, Sendable, CustomStringConvertible {
         withUnsafeBytes(of: words) { Array($0.prefix(Int(length))) }
     }
 
-    public var count: Int { Int(length) }
+    @inlinable public var count: Int { Int(length) }
+
+    /// The identifier's bytes as five little-endian words, zero past `count` bytes: for
+    /// keyed hashes that read the id in place (the engine's open-order index).
+    @inlinable public var paddedWords: (UInt64, UInt64, UInt64, UInt64, UInt64) { words }
 
     public var description: String { String(decoding: bytes, as: UTF8.self) }
 

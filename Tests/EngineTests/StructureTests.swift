@@ -114,6 +114,34 @@ struct StructureTests {
         }
     }
 
+    /// The keyed hash reads every byte, the length and the account: changing any one
+    /// changes the hash; and sequential ids (what most clients send) spread evenly over
+    /// home buckets (the top bits).
+    @Test func openOrderHashSeesEveryByteAndSpreads() throws {
+        let index = OpenOrderIndex()
+        var rng = SplitMix64(seed: 7)
+        for length in 1...ClientOrderID.maxLength {
+            let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let h = index.hash(account: 3, id: try ClientOrderID(bytes: bytes))
+            #expect(index.hash(account: 3, id: try ClientOrderID(bytes: bytes)) == h)
+            #expect(index.hash(account: 4, id: try ClientOrderID(bytes: bytes)) != h)
+            for i in 0..<length {
+                var changed = bytes
+                changed[i] ^= 1 << UInt8(i % 8)
+                #expect(index.hash(account: 3, id: try ClientOrderID(bytes: changed)) != h, "byte \(i) of \(length)")
+            }
+            // Zero padding: the same bytes plus a zero byte are another id.
+            if length < ClientOrderID.maxLength {
+                #expect(index.hash(account: 3, id: try ClientOrderID(bytes: bytes + [0])) != h)
+            }
+        }
+        // 64k sequential ids over 1,024 home buckets: 64 expected per bucket; a bucket
+        // holding more than 128 would be > 8 standard deviations out.
+        var buckets = [Int](repeating: 0, count: 1_024)
+        for i in 0..<65_536 { buckets[Int(index.hash(account: 1, id: try ClientOrderID("o\(i)")) >> 54)] += 1 }
+        #expect(buckets.max()! < 128 && buckets.min()! > 16)
+    }
+
     @Test func clientOrderIDsKeepTheirBytesAndLength() throws {
         var rng = SplitMix64(seed: 5)
         for length in 1...ClientOrderID.maxLength {
