@@ -8,9 +8,10 @@ import CEnclaveSys
 /// 2 MiB pages. The worker does it itself (its environment is refused, so glibc's
 /// `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` is not available to it): a keeper thread at
 /// nice 10, once live, asks for huge pages on every private anonymous mapping of 2 MiB
-/// or more and collapses the pages already there (`ss_advise_huge_pages`), once a second,
-/// so memory the venue grows into is backed by huge pages within about a second, off the
-/// event path. With the kernel's THP mode `never` the advice is refused and nothing
+/// or more (`ss_advise_huge_pages`), once a second; khugepaged collapses the pages
+/// already there in the background. It does not collapse synchronously
+/// (`MADV_COLLAPSE`): on this machine's kernel that crashed the worker on zeroed memory
+/// within its first events (docs/DURABILITY.md §6.6). With the kernel's THP mode `never` the advice is refused and nothing
 /// changes but the pause.
 enum HugePages {
     /// Seconds between passes.
@@ -22,7 +23,7 @@ enum HugePages {
         let started = pthread_create(&thread, nil, { _ in
             _ = ss_set_thread_nice(10)
             while true {
-                _ = ss_advise_huge_pages(2 << 20, 1)
+                _ = ss_advise_huge_pages(2 << 20, 0)
                 sleep(HugePages.period)
             }
         }, nil)
