@@ -50,6 +50,13 @@ let package = Package(
             pkgConfig: "libsecp256k1",
             providers: [.apt(["libsecp256k1-dev"])]
         ),
+        // The NATS client (JetStream), imported only by Host for the replicated journal.
+        .systemLibrary(
+            name: "CNATS",
+            path: "Sources/CNATS",
+            pkgConfig: "libnats",
+            providers: [.apt(["libnats-dev"])]
+        ),
 
         // Pure and wrapper modules.
         .target(name: "SealCrypto", dependencies: ["Wire", "CSodium", "CSecp256k1", "COpenSSL"]),
@@ -103,6 +110,7 @@ let package = Package(
                 "Wire",
                 "Commitments",
                 "Journal",
+                "CNATS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # C libraries behind the crypto and TPM wrappers, the TPM simulator and its tools,
-# python3 for the scripts and (later) the contract tests' venv.
+# python3 for the scripts and (later) the contract tests' venv, the NATS client and
+# server for the replicated journal (docs/REPLICATION.md).
 APT_PACKAGES=(
     pkg-config
     python3
@@ -19,6 +20,8 @@ APT_PACKAGES=(
     openssl
     patchelf
     binutils
+    libnats-dev
+    nats-server
 )
 
 missing=()
