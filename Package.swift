@@ -110,6 +110,7 @@ let package = Package(
                 "Wire",
                 "Commitments",
                 "Journal",
+                "SealCrypto",
                 "CNATS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -193,7 +194,7 @@ let package = Package(
         .testTarget(
             name: "HostTests",
             dependencies: [
-                "Host", "Commitments", "Journal", "Wire", .product(name: "NIOCore", package: "swift-nio"),
+                "Host", "Commitments", "Journal", "Wire", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

@@ -1,6 +1,8 @@
 #ifndef SEALSTREAM_CNATS_SHIM_H
 #define SEALSTREAM_CNATS_SHIM_H
 #include <nats/nats.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 /* Helpers that keep C pointer juggling (arrays of strings, nested option structs) out
    of Swift. Header-only: a system library target has no C sources. */
@@ -65,13 +67,22 @@ static inline natsStatus sealstream_nats_jetstream(jsCtx **js, natsConnection *n
     return natsConnection_JetStream(js, nc, &o);
 }
 
-/* Publishes `len` bytes to `subject` with a message id and the expected last sequence of
-   the subject (0: the subject must be empty), asking for an ack within `max_wait_ms`. */
+/* Publishes `len` bytes to `subject` with a message id, the expected last sequence of the
+   subject (0: the subject must be empty) and `Sealstream-Attempt: attempt`, asking for an
+   ack within `max_wait_ms`. */
 static inline natsStatus sealstream_nats_publish(jsCtx *js, const char *subject, const void *data, int len,
-                                                const char *msg_id, uint64_t expected_last, int64_t max_wait_ms) {
+                                                const char *msg_id, uint64_t attempt, uint64_t expected_last,
+                                                int64_t max_wait_ms) {
     natsMsg *msg = NULL;
     natsStatus s = natsMsg_Create(&msg, subject, NULL, (const char *)data, len);
     if (s != NATS_OK) return s;
+    char text[24];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)attempt);
+    s = natsMsgHeader_Set(msg, "Sealstream-Attempt", text);
+    if (s != NATS_OK) {
+        natsMsg_Destroy(msg);
+        return s;
+    }
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = msg_id;
@@ -84,6 +95,13 @@ static inline natsStatus sealstream_nats_publish(jsCtx *js, const char *subject,
     s = js_PublishMsgAsync(js, &msg, &po);
     if (msg != NULL) natsMsg_Destroy(msg);
     return s;
+}
+
+/* The attempt a published message carries (0 when absent). */
+static inline uint64_t sealstream_nats_attempt(natsMsg *msg) {
+    const char *value = NULL;
+    if (natsMsgHeader_Get(msg, "Sealstream-Attempt", &value) != NATS_OK || value == NULL) return 0;
+    return strtoull(value, NULL, 10);
 }
 
 /* The message id a published message carries, or NULL. */

@@ -59,7 +59,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
     /// Called on the event loop each time a worker becomes ready, with its pid.
     var onReady: ((pid_t) -> Void)?
     /// The journal, when the host keeps one (set before `start`).
-    var journal: HostJournal? {
+    var journal: (any JournalBackend)? {
         didSet { journal?.onDurable = { [unowned self] sequence in self.journalDurable(upTo: sequence) } }
     }
     /// The worker's sealed snapshots, when the host keeps them (set before `start`).

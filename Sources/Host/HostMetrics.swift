@@ -65,6 +65,8 @@ public final class HostMetrics: Sendable {
     private let shed = Mutex<[UInt64]>(Array(repeating: 0, count: ShedReason.allCases.count))
     /// The current worker's latest counters (cleared when the worker dies).
     public let enclaveStats = Mutex<EnclaveStats?>(nil)
+    /// The replicated journal's counters (docs/REPLICATION.md §5); zero without one.
+    public let replication = ReplicationMetrics()
 
     public init() {}
 
@@ -131,6 +133,7 @@ public final class HostMetrics: Sendable {
         out += line("journal_tail_truncations_total", "Torn journal tails cut at start-up.", "counter", journalTailTruncations.load(ordering: .relaxed))
         out += line("journal_tail_dropped_bytes_total", "Bytes of torn journal tails cut at start-up.", "counter", journalTailDroppedBytes.load(ordering: .relaxed))
         out += line("journal_tail_dropped_records_total", "Records begun in torn journal tails cut at start-up.", "counter", journalTailDroppedRecords.load(ordering: .relaxed))
+        out += replication.prometheusText()
         out += "# HELP sealstream_host_malformed_frames_total Malformed frames (each closed its connection).\n"
         out += "# TYPE sealstream_host_malformed_frames_total counter\n"
         for error in WireError.allLabels {
