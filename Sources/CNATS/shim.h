@@ -3,6 +3,7 @@
 #include <nats/nats.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Helpers that keep C pointer juggling (arrays of strings, nested option structs) out
    of Swift. Header-only: a system library target has no C sources. */
@@ -67,8 +68,8 @@ static inline natsStatus sealstream_nats_jetstream(jsCtx **js, natsConnection *n
     return natsConnection_JetStream(js, nc, &o);
 }
 
-/* Publishes `len` bytes to `subject` with a message id, the expected last sequence of the
-   subject (0: the subject must be empty) and `Sealstream-Attempt: attempt`, asking for an
+/* Publishes `len` bytes to `subject` with a message id, the stream's expected last
+   sequence (0: the subject must hold no message) and `Sealstream-Attempt: attempt`, asking for an
    ack within `max_wait_ms`. */
 static inline natsStatus sealstream_nats_publish(jsCtx *js, const char *subject, const void *data, int len,
                                                 const char *msg_id, uint64_t attempt, uint64_t expected_last,
@@ -90,7 +91,10 @@ static inline natsStatus sealstream_nats_publish(jsCtx *js, const char *subject,
     if (expected_last == 0) {
         po.ExpectNoMessage = true;
     } else {
-        po.ExpectLastSubjectSeq = expected_last;
+        /* The stream-wide check: JetStream's leader checks it against the proposals it has
+           made (so it holds for pipelined publishes), unlike the per-subject check, which a
+           2.9 leader compares with what is already applied. */
+        po.ExpectLastSeq = expected_last;
     }
     s = js_PublishMsgAsync(js, &msg, &po);
     if (msg != NULL) natsMsg_Destroy(msg);
@@ -111,11 +115,21 @@ static inline const char *sealstream_nats_msg_id(natsMsg *msg) {
     return value;
 }
 
-/* Connects to the comma-separated `urls`, reconnecting for ever. */
+/* Connects to the comma-separated `urls` (at most 16, 4095 bytes), reconnecting for ever. */
 static inline natsStatus sealstream_nats_connect(natsConnection **nc, const char *urls, const char *name) {
     natsOptions *opts = NULL;
     natsStatus s = natsOptions_Create(&opts);
-    if (s == NATS_OK) s = natsOptions_SetURL(opts, urls);
+    /* A comma-separated list goes in as separate servers (SetURL takes one URL here). */
+    char copy[4096];
+    const char *servers[16];
+    int count = 0;
+    snprintf(copy, sizeof copy, "%s", urls);
+    char *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t != NULL && count < 16; t = strtok_r(NULL, ",", &save)) {
+        servers[count++] = t;
+    }
+    if (s == NATS_OK) s = natsOptions_SetServers(opts, servers, count);
+    if (s == NATS_OK) s = natsOptions_SetNoRandomize(opts, false);
     if (s == NATS_OK) s = natsOptions_SetName(opts, name);
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);

@@ -10,7 +10,7 @@ struct JetStreamError: Error, Equatable, CustomStringConvertible {
     var code: Int32
     var text: String
 
-    /// JetStream's "wrong last sequence" (`Nats-Expected-Last-Subject-Sequence` failed).
+    /// JetStream's "wrong last sequence" (an expected-last-sequence header failed).
     static let wrongLastSequenceCode: Int32 = 10071
 
     var isWrongLastSequence: Bool { code == Self.wrongLastSequenceCode }

@@ -11,8 +11,8 @@ struct ReplicationWindow {
         /// Sequence of its last record.
         let last: UInt64
         let bytes: [UInt8]
-        /// The stream sequence it must be stored at; `Nats-Expected-Last-Subject-Sequence`
-        /// is this minus one.
+        /// The stream sequence it must be stored at; `Nats-Expected-Last-Sequence` is this
+        /// minus one (`Nats-Expected-Last-Subject-Sequence: 0` for 1).
         let streamSequence: UInt64
         /// The attempt it was last published in (`Sealstream-Attempt`).
         var attempt: UInt64 = 0
@@ -80,7 +80,10 @@ struct ReplicationWindow {
     private mutating func pump() -> [Message] {
         guard case .available = state else { return [] }
         var out: [Message] = []
-        while sent < windowSize, head + sent < queue.count {
+        // The first message of an empty stream goes alone (its check is per subject, against
+        // what the leader has applied); the rest are checked against its proposals.
+        let limit = head < queue.count && queue[head].streamSequence == 1 ? 1 : windowSize
+        while sent < limit, head + sent < queue.count {
             queue[head + sent].attempt = attempt
             out.append(queue[head + sent])
             sent += 1
@@ -92,6 +95,8 @@ struct ReplicationWindow {
     /// stored that message at that sequence); a failure counts only for the current attempt.
     mutating func stored(id: String, sequence: UInt64) -> Outcome {
         var outcome = Outcome()
+        // Once fenced, nothing more is acknowledged.
+        if case .fenced = state { return outcome }
         guard let index = indexOf(id) else { return outcome }
         guard queue[index].streamSequence == sequence else {
             // Stored elsewhere than we asked for: someone else writes this stream.

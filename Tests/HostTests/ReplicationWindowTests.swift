@@ -26,7 +26,7 @@ struct ReplicationWindowTests {
     }
 
     @Test func aFailureStopsPublishingUntilTheProbeIsStored() {
-        var w = ReplicationWindow(windowSize: 8, lastStreamSequence: 0, durable: 0)
+        var w = ReplicationWindow(windowSize: 8, lastStreamSequence: 5, durable: 0)
         let sent = w.enqueue(Self.runs(1...3))
         var o = w.failed(id: "1-1", attempt: sent[0].attempt, wrongLastSequence: false, detail: "timeout")
         #expect(o.availability == false && o.newState == .retrying(error: "timeout"))
@@ -35,16 +35,23 @@ struct ReplicationWindowTests {
         #expect(o == ReplicationWindow.Outcome())
         #expect(w.enqueue(Self.runs(4...4)).isEmpty)
         let probe = w.retry()
-        #expect(probe.map(\.id) == ["1-1"] && probe[0].streamSequence == 1)
+        #expect(probe.map(\.id) == ["1-1"] && probe[0].streamSequence == 6)
         #expect(probe[0].attempt > sent[0].attempt)
         // A failed probe keeps it retrying; the next probe succeeds.
         o = w.failed(id: "1-1", attempt: probe[0].attempt, wrongLastSequence: false, detail: "no responders")
         #expect(o == ReplicationWindow.Outcome())
         let again = w.retry()
-        o = w.stored(id: "1-1", sequence: 1)
+        o = w.stored(id: "1-1", sequence: 6)
         #expect(o.durable == 1 && o.availability == true)
         #expect(o.publish.map(\.id) == ["2-2", "3-3", "4-4"])
         #expect(again[0].attempt == w.attempt)
+    }
+
+    @Test func theFirstMessageOfAnEmptyStreamGoesAlone() {
+        var w = ReplicationWindow(windowSize: 8, lastStreamSequence: 0, durable: 0)
+        #expect(w.enqueue(Self.runs(1...3)).map(\.id) == ["1-1"])
+        let o = w.stored(id: "1-1", sequence: 1)
+        #expect(o.durable == 1 && o.publish.map(\.id) == ["2-2", "3-3"])
     }
 
     @Test func wrongLastSequenceAtTheHeadFences() {

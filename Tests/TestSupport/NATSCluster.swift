@@ -52,29 +52,14 @@ public final class TestCluster {
     }
 
     public static func shell(_ command: String) throws -> (status: Int32, stdout: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", command]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let out = try runTool("/bin/bash", ["-c", command])
+        return (out.status, out.text)
     }
 
+    /// `scripts/cluster.sh ARGUMENTS` (through files: the servers it starts outlive it).
     public static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [script] + arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let out = try runTool("/bin/bash", [script] + arguments)
+        return (out.status, out.combined)
     }
 }
 
