@@ -69,7 +69,15 @@ EOF
 start_node() {
     local i="$1"
     running "$i" && return 0
-    nats-server -c "$dir/n$i/nats.conf" -l "$dir/n$i/nats.log" -P "$dir/n$i/nats.pid" </dev/null >/dev/null 2>&1 &
+    # The server keeps none of this script's descriptors above 2: a caller waiting for the
+    # script's output or exit (a test harness) must not wait for the server too.
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            n="${fd##*/}"
+            if ((n > 2)); then eval "exec $n>&-" 2>/dev/null || true; fi
+        done
+        exec nats-server -c "$dir/n$i/nats.conf" -l "$dir/n$i/nats.log" -P "$dir/n$i/nats.pid"
+    ) </dev/null >/dev/null 2>&1 &
     for _ in $(seq 1 100); do
         [[ -s "$dir/n$i/nats.pid" ]] && return 0
         sleep 0.05
