@@ -47,7 +47,11 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
         let box = WeakBox(self)
         connection.onAck = { ack in eventLoop.execute { box.value?.received(ack) } }
         local.onDurable = { [unowned self] _ in self.report() }
-        local.onAvailability = { [unowned self] _ in self.onAvailability?(self.isAvailable) }
+        local.onAvailability = { [unowned self] _ in
+            // The gauge is 0 while either the local copy or the replication is unavailable.
+            metrics.journalAvailable.store(self.isAvailable ? 1 : 0, ordering: .relaxed)
+            self.onAvailability?(self.isAvailable)
+        }
     }
 
     /// libnats' threads must not keep the journal alive.
@@ -174,9 +178,7 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
             ])
         case nil: break
         }
-        if let availability = outcome.availability, availability == isAvailable || !availability {
-            onAvailability?(isAvailable)
-        }
+        if outcome.availability != nil { onAvailability?(isAvailable) }
         publish(outcome.publish)
         if outcome.durable != nil { report() }
     }
