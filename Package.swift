@@ -53,6 +53,13 @@ let package = Package(
             pkgConfig: "libsecp256k1",
             providers: [.apt(["libsecp256k1-dev"])]
         ),
+        // The NATS client (JetStream), imported only by Host for the replicated journal.
+        .systemLibrary(
+            name: "CNATS",
+            path: "Sources/CNATS",
+            pkgConfig: "libnats",
+            providers: [.apt(["libnats-dev"])]
+        ),
 
         // Pure and wrapper modules.
         .target(name: "SealCrypto", dependencies: ["Wire", "CSodium", "CSecp256k1", "COpenSSL"]),
@@ -106,6 +113,8 @@ let package = Package(
                 "Wire",
                 "Commitments",
                 "Journal",
+                "SealCrypto",
+                "CNATS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -192,7 +201,7 @@ let package = Package(
         .testTarget(
             name: "HostTests",
             dependencies: [
-                "Host", "Commitments", "Journal", "Wire", .product(name: "NIOCore", package: "swift-nio"),
+                "Host", "Commitments", "Journal", "Wire", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -23,6 +23,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-bench.XXXXXX")"
 TPM_DIR="" # set when the attestation section starts swtpm
 cleanup() {
     stop_host >/dev/null 2>&1 || true
+    scripts/cluster.sh stop "$WORK/nats" >/dev/null 2>&1 || true
     if [[ -n "$TPM_DIR" ]]; then
         scripts/swtpm.sh stop "$TPM_DIR" >/dev/null 2>&1 || true
     fi
@@ -233,6 +234,52 @@ print()
 print("The worker in process (Benchmarks/DurabilityBench, CPU time per event; targets: sequencer-bound on/off >= 0.85,")
 print("replay <= 3 us per record, fork() pause <= 5 ms):")
 print(open(os.path.join(w, "inproc.txt")).read(), end="")
+PY
+fi
+
+# Issue 13 (replication). Saturation with the journal on a three-replica JetStream stream
+# (`--journal nats://…`, docs/REPLICATION.md; a three-node nats-server cluster on this
+# machine, scripts/cluster.sh) against the local-file journal (`--journal on`), in
+# alternating rounds, each on a fresh data directory and a fresh stream (target: nats >=
+# 0.5 x local). The three servers share the machine's cores with the host and the worker.
+#   BENCH_REPLICATION_RUNS=N  rounds (default 3)   SKIP_REPLICATION_BENCH=1 skips this
+if [[ "${SKIP_REPLICATION_BENCH:-0}" != "1" ]]; then
+    REP_RUNS="${BENCH_REPLICATION_RUNS:-3}"
+    echo
+    for run in $(seq 1 "$REP_RUNS"); do
+        if (( run % 2 )); then modes="local nats"; else modes="nats local"; fi
+        for mode in $modes; do
+            echo "== replication round $run/$REP_RUNS, journal $mode: saturation, ${DURATION}s"
+            rm -rf "$WORK/rep-$mode"
+            journal=on
+            if [[ "$mode" == nats ]]; then
+                scripts/cluster.sh stop "$WORK/nats" >/dev/null 2>&1 || true
+                rm -rf "$WORK/nats"
+                journal="$(scripts/cluster.sh start "$WORK/nats" | tail -1)"
+            fi
+            start_host "$BIN" "$WORK/rep-$mode" "$WORK/rep-$mode-$run.log" --journal "$journal"
+            "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 0 --duration "$DURATION" --sessions "$SESSIONS" \
+                --window 2048 "${ATTEST[@]}" --json > "$WORK/rep-max-$mode-$run.json"
+            stop_host
+            if [[ "$mode" == nats ]]; then scripts/cluster.sh stop "$WORK/nats" >/dev/null; fi
+        done
+    done
+    rm -rf "$WORK/rep-local" "$WORK/rep-nats" "$WORK/nats"
+    python3 - "$WORK" "$REP_RUNS" <<'PY'
+import json, os, statistics, sys
+w, runs = sys.argv[1], int(sys.argv[2])
+def load(f): return json.load(open(os.path.join(w, f)))
+print()
+print("Replicated journal (JetStream R3, 3 local nodes) against the local-file journal, saturation:")
+print(f"{'round':<7}{'nats':>10}{'local':>10}{'ratio':>8}")
+r = []
+for i in range(1, runs + 1):
+    n, l = load(f"rep-max-nats-{i}.json")["ordersPerSecond"], load(f"rep-max-local-{i}.json")["ordersPerSecond"]
+    r.append(n / l)
+    print(f"{i:<7}{n:>10,.0f}{l:>10,.0f}{n / l:>8.3f}")
+m = statistics.median(r)
+print(f"saturation nats/local: median {m:.3f} (spread {min(r):.3f}-{max(r):.3f}); target >= 0.5: "
+      f"{'met' if m >= 0.5 else 'NOT met'} at the median")
 PY
 fi
 

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # C libraries behind the crypto and TPM wrappers, the TPM simulator and its tools,
-# python3 for the scripts and (later) the contract tests' venv, Prometheus for deploy/.
+# python3 for the scripts and (later) the contract tests' venv, Prometheus for deploy/,
+# the NATS client and server for the replicated journal (docs/REPLICATION.md).
 APT_PACKAGES=(
     pkg-config
     python3
@@ -23,6 +24,8 @@ APT_PACKAGES=(
     prometheus
     # Instruction counts for scripts/bench-instructions.sh.
     valgrind
+    libnats-dev
+    nats-server
 )
 
 missing=()

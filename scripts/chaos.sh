@@ -10,7 +10,10 @@
 # Environment: SEED (default: random, printed), TRADERS (4), STEPS (per trader; default
 # 12 × ROUNDS), LOAD_RATE (orders/s of the background load, 200; 0 turns it off),
 # DRILL_TRADERS (the liquidation drill started halfway through the kills, 100; 0 for none),
-# SEALSTREAM_BIN_DIR (default: `swift build --show-bin-path`, built if needed).
+# SEALSTREAM_BIN_DIR (default: `swift build --show-bin-path`, built if needed),
+# JOURNAL (the host's --journal: on, the default, or nats://… for the replicated journal,
+# docs/REPLICATION.md), WIPE_LOCAL_JOURNAL (1: delete DATA/journal/*.seg before every host
+# restart, so the host must rebuild its journal from the stream; only with nats://…).
 # Exit 0 when every check passes; 1 with the failing check named.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +25,8 @@ TRADERS="${TRADERS:-4}"
 STEPS="${STEPS:-$(( 12 * ROUNDS ))}"
 LOAD_RATE="${LOAD_RATE:-200}"
 DRILL_TRADERS="${DRILL_TRADERS:-100}"
+JOURNAL="${JOURNAL:-on}"
+WIPE_LOCAL_JOURNAL="${WIPE_LOCAL_JOURNAL:-0}"
 VENUE="$(pwd)/scripts/demo/venue.json"
 if [[ -z "${SEALSTREAM_BIN_DIR:-}" ]]; then
     swift build 2>&1 | tail -1
@@ -47,7 +52,7 @@ HTTP="127.0.0.1:0"
 start_host() {
     HOST_STARTS=$((HOST_STARTS + 1))
     "$BIN/sealstream-host" run --data-dir "$DATA" --listen "$LISTEN" --http "$HTTP" --config "$VENUE" \
-        >>"$WORK/host-$HOST_STARTS.log" 2>&1 &
+        --journal "$JOURNAL" >>"$WORK/host-$HOST_STARTS.log" 2>&1 &
     HOST_PID=$!
     for _ in $(seq 1 600); do
         if [[ "$(field hostPid)" == "$HOST_PID" ]]; then
@@ -195,6 +200,10 @@ for r in $(seq 1 "$ROUNDS"); do
         done
     else
         wait "$HOST_PID" 2>/dev/null || true
+        if [[ "$WIPE_LOCAL_JOURNAL" == 1 ]]; then
+            echo "chaos: round $r: removing $(find "$DATA/journal" -name '*.seg' | wc -l) local segments"
+            rm -f "$DATA"/journal/*.seg
+        fi
         start_host
     fi
 done

@@ -47,7 +47,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
     /// Called on the event loop each time a worker becomes ready, with its pid.
     var onReady: ((pid_t) -> Void)?
     /// The journal, when the host keeps one (set before `start`).
-    var journal: HostJournal? {
+    var journal: (any JournalBackend)? {
         didSet {
             machine = SupervisorMachine(settings: Self.settings(configuration, keepsJournal: journal != nil))
             journal?.onDurable = { [unowned self] sequence in self.journalDurable(upTo: sequence) }

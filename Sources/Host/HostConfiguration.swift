@@ -33,6 +33,9 @@ public struct HostConfiguration: Sendable {
     /// (docs/DURABILITY.md §3.1). Off is for measuring what the journal costs: the worker
     /// keeps everything in memory and a restart starts a new epoch.
     public var journal: Bool = true
+    /// The replicated journal's NATS servers (`nats://h:p,h:p`, docs/REPLICATION.md); nil:
+    /// the journal is the local segment files only. Needs `journal`.
+    public var journalNATS: String?
 
     /// Most client connections at once (docs/PROTOCOL.md §1.2); further ones are accepted
     /// and closed at once unless an idle one can be evicted (counted by reason in

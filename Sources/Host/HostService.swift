@@ -65,9 +65,11 @@ public final class HostService: Service, @unchecked Sendable {
         let supervisor = EnclaveSupervisor(
             eventLoop: loop, configuration: configuration, transport: transport, metrics: metrics, logger: logger)
         // The journal is scanned before any worker is fed (docs/DURABILITY.md §3).
-        let journal: HostJournal?
+        let journal: (any JournalBackend)?
         do {
-            journal = try await loop.submit { self.configuration.journal ? try self.openJournal(loop: loop) : nil }.get()
+            journal = try await loop.submit {
+                self.configuration.journal ? try self.openJournal(loop: loop, snapshots: snapshotStore) : nil
+            }.get()
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -201,8 +203,16 @@ public final class HostService: Service, @unchecked Sendable {
         if let fatal { throw fatal }
     }
 
-    /// Scans `DATA/journal/`, cutting a torn tail (logged and counted), and opens it.
-    private func openJournal(loop: EventLoop) throws -> HostJournal {
+    /// Scans `DATA/journal/`, cutting a torn tail (logged and counted), and opens it; with
+    /// NATS servers configured, rebuilds it from the venue's stream instead
+    /// (docs/REPLICATION.md §4).
+    private func openJournal(loop: EventLoop, snapshots: SnapshotStore) throws -> any JournalBackend {
+        if let urls = configuration.journalNATS {
+            let venue = try Data(contentsOf: URL(fileURLWithPath: configuration.venueConfigPath))
+            return try NATSJournal.open(
+                urls: urls, venueConfiguration: Array(venue), directory: configuration.dataDirectory + "/journal",
+                snapshots: snapshots, eventLoop: loop, metrics: metrics, logger: logger)
+        }
         let (store, report) = try JournalStore.open(directory: configuration.dataDirectory + "/journal")
         if let tail = report.truncated {
             metrics.journalTailTruncations.add(1, ordering: .relaxed)

@@ -76,7 +76,7 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "The worker snapshots its state after this many seconds of enclave time (default 600).")
     var snapshotEverySeconds: UInt64?
 
-    @Option(name: .long, help: "The sealed journal: on, or off to measure its cost (no storage key, nothing survives a worker restart; docs/DURABILITY.md §3.1).")
+    @Option(name: .long, help: "The sealed journal: on (local segment files), nats://HOST:PORT[,HOST:PORT...] (replicated on a NATS JetStream cluster; docs/REPLICATION.md), or off to measure its cost (no storage key, nothing survives a worker restart; docs/DURABILITY.md §3.1).")
     var journal: String = "on"
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -90,6 +90,21 @@ struct Run: AsyncParsableCommand {
 
     @Option(name: .long, help: "GET /healthz fails once a published event has waited this many seconds for its batch header.")
     var healthMaxUnbatchedSeconds: Double = 10
+
+    /// The servers of `nats://HOST:PORT[,HOST:PORT...]` as libnats takes them
+    /// (`nats://h:p,nats://h:p`), or nil when `value` is not of that form.
+    static func natsServers(_ value: String) -> String? {
+        guard value.hasPrefix("nats://") else { return nil }
+        let servers = value.dropFirst("nats://".count).split(separator: ",", omittingEmptySubsequences: false)
+        guard !servers.isEmpty else { return nil }
+        for server in servers {
+            guard let colon = server.lastIndex(of: ":"), colon != server.startIndex,
+                  let port = Int(server[server.index(after: colon)...]), (1...65535).contains(port),
+                  !server[..<colon].contains("/")
+            else { return nil }
+        }
+        return servers.map { "nats://" + $0 }.joined(separator: ",")
+    }
 
     func validate() throws {
         guard Self.parseListen(listen) != nil else {
@@ -109,8 +124,8 @@ struct Run: AsyncParsableCommand {
         guard commitments == "on" || commitments == "off" else {
             throw ValidationError("--commitments must be on or off")
         }
-        guard journal == "on" || journal == "off" else {
-            throw ValidationError("--journal must be on or off")
+        guard journal == "on" || journal == "off" || Self.natsServers(journal) != nil else {
+            throw ValidationError("--journal must be on, off or nats://HOST:PORT[,HOST:PORT...]")
         }
         guard metricsTextfile == "on" || metricsTextfile == "off" else {
             throw ValidationError("--metrics-textfile must be on or off")
@@ -190,7 +205,8 @@ struct Run: AsyncParsableCommand {
         configuration.snapshotEveryEvents = snapshotEveryEvents
         configuration.snapshotEveryNanos = snapshotEverySeconds.map { $0 * 1_000_000_000 }
 
-        configuration.journal = journal == "on"
+        configuration.journal = journal != "off"
+        configuration.journalNATS = Self.natsServers(journal)
         configuration.metricsTextfile = metricsTextfile == "on"
         configuration.metricsTextfileGroupReadable = metricsTextfileGroupReadable
         configuration.healthMaxUnbatchedSeconds = healthMaxUnbatchedSeconds

@@ -1,0 +1,142 @@
+#ifndef SEALSTREAM_CNATS_SHIM_H
+#define SEALSTREAM_CNATS_SHIM_H
+#include <nats/nats.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Helpers that keep C pointer juggling (arrays of strings, nested option structs) out
+   of Swift. Header-only: a system library target has no C sources. */
+
+/* Creates the journal stream (docs/REPLICATION.md §2) or checks it exists: one subject,
+   file storage, `replicas` copies, limits retention, discard new, no size limits,
+   duplicate window `duplicates_ns`, deny delete and purge. */
+static inline natsStatus sealstream_nats_ensure_stream(jsCtx *js, const char *name, const char *subject,
+                                                      int64_t replicas, int64_t duplicates_ns,
+                                                      int32_t max_msg_size, jsErrCode *err) {
+    jsStreamInfo *si = NULL;
+    natsStatus s = js_GetStreamInfo(&si, js, name, NULL, err);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return NATS_OK;
+    }
+    if (s != NATS_NOT_FOUND) return s;
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char *subjects[1] = {subject};
+    cfg.Name = name;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = replicas;
+    cfg.Retention = js_LimitsPolicy;
+    cfg.Discard = js_DiscardNew;
+    cfg.Duplicates = duplicates_ns;
+    cfg.MaxMsgSize = max_msg_size;
+    cfg.DenyDelete = true;
+    cfg.DenyPurge = true;
+    s = js_AddStream(&si, js, &cfg, NULL, err);
+    if (s == NATS_OK) jsStreamInfo_Destroy(si);
+    return s;
+}
+
+/* The stream's configured replicas and its last sequence and message count. */
+static inline natsStatus sealstream_nats_stream_state(jsCtx *js, const char *name, int64_t *replicas,
+                                                     uint64_t *first_seq, uint64_t *last_seq, uint64_t *msgs,
+                                                     jsErrCode *err) {
+    jsStreamInfo *si = NULL;
+    natsStatus s = js_GetStreamInfo(&si, js, name, NULL, err);
+    if (s != NATS_OK) return s;
+    *replicas = si->Config->Replicas;
+    *first_seq = si->State.FirstSeq;
+    *last_seq = si->State.LastSeq;
+    *msgs = si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+    return NATS_OK;
+}
+
+/* A JetStream context whose asynchronous publishes report to `handler`. */
+static inline natsStatus sealstream_nats_jetstream(jsCtx **js, natsConnection *nc, jsPubAckHandler handler,
+                                                  void *closure, int64_t max_pending, int64_t wait_ms) {
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = wait_ms;
+    o.PublishAsync.MaxPending = max_pending;
+    o.PublishAsync.AckHandler = handler;
+    o.PublishAsync.AckHandlerClosure = closure;
+    o.PublishAsync.StallWait = 1;
+    return natsConnection_JetStream(js, nc, &o);
+}
+
+/* Publishes `len` bytes to `subject` with a message id, the stream's expected last
+   sequence (0: the subject must hold no message) and `Sealstream-Attempt: attempt`, asking for an
+   ack within `max_wait_ms`. */
+static inline natsStatus sealstream_nats_publish(jsCtx *js, const char *subject, const void *data, int len,
+                                                const char *msg_id, uint64_t attempt, uint64_t expected_last,
+                                                int64_t max_wait_ms) {
+    natsMsg *msg = NULL;
+    natsStatus s = natsMsg_Create(&msg, subject, NULL, (const char *)data, len);
+    if (s != NATS_OK) return s;
+    char text[24];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)attempt);
+    s = natsMsgHeader_Set(msg, "Sealstream-Attempt", text);
+    if (s != NATS_OK) {
+        natsMsg_Destroy(msg);
+        return s;
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = msg_id;
+    po.MaxWait = max_wait_ms;
+    if (expected_last == 0) {
+        po.ExpectNoMessage = true;
+    } else {
+        /* The stream-wide check: JetStream's leader checks it against the proposals it has
+           made (so it holds for pipelined publishes), unlike the per-subject check, which a
+           2.9 leader compares with what is already applied. */
+        po.ExpectLastSeq = expected_last;
+    }
+    s = js_PublishMsgAsync(js, &msg, &po);
+    if (msg != NULL) natsMsg_Destroy(msg);
+    return s;
+}
+
+/* The attempt a published message carries (0 when absent). */
+static inline uint64_t sealstream_nats_attempt(natsMsg *msg) {
+    const char *value = NULL;
+    if (natsMsgHeader_Get(msg, "Sealstream-Attempt", &value) != NATS_OK || value == NULL) return 0;
+    return strtoull(value, NULL, 10);
+}
+
+/* The message id a published message carries, or NULL. */
+static inline const char *sealstream_nats_msg_id(natsMsg *msg) {
+    const char *value = NULL;
+    if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &value) != NATS_OK) return NULL;
+    return value;
+}
+
+/* Connects to the comma-separated `urls` (at most 16, 4095 bytes), reconnecting for ever. */
+static inline natsStatus sealstream_nats_connect(natsConnection **nc, const char *urls, const char *name) {
+    natsOptions *opts = NULL;
+    natsStatus s = natsOptions_Create(&opts);
+    /* A comma-separated list goes in as separate servers (SetURL takes one URL here). */
+    char copy[4096];
+    const char *servers[16];
+    int count = 0;
+    snprintf(copy, sizeof copy, "%s", urls);
+    char *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t != NULL && count < 16; t = strtok_r(NULL, ",", &save)) {
+        servers[count++] = t;
+    }
+    if (s == NATS_OK) s = natsOptions_SetServers(opts, servers, count);
+    if (s == NATS_OK) s = natsOptions_SetNoRandomize(opts, false);
+    if (s == NATS_OK) s = natsOptions_SetName(opts, name);
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
+    if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 64 * 1024 * 1024);
+    if (s == NATS_OK) s = natsConnection_Connect(nc, opts);
+    natsOptions_Destroy(opts);
+    return s;
+}
+#endif
