@@ -1,9 +1,9 @@
 """Reference implementation of docs/COMMITMENTS.md §2–4, independent of the contract.
 
 EIP-712 hashing and signing go through eth-account (`encode_typed_data`,
-`Account.sign_message` / `recover_message`), RFC 6962 trees through hashlib, so the
-contract and the Swift enclave are both checked against code that shares nothing
-with them. It builds, signs and writes epochs in the §4 JSON line format, and reads
+`Account.sign_message` / `recover_message`), RFC 6962 trees through hashlib (proof
+verification is the Python SDK's, itself written from the docs), so the contract and
+the Swift enclave are both checked against code that shares nothing with them. It builds, signs and writes epochs in the §4 JSON line format, and reads
 and checks records written by anyone.
 
 Run as a script to write a sample output directory for `test_real_outputs.py`:
@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -139,17 +140,19 @@ def recover_header_signer(header: dict, dom: dict, signature: dict) -> str:
 
 # ------------------------------------------------------------- RFC 6962 (§2)
 
-
-def sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def leaf_hash(data: bytes) -> bytes:
-    return sha256(b"\x00" + data)
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return sha256(b"\x01" + left + right)
+# The hashes, the leaf encoding and proof verification are the Python SDK's
+# (python/src/sealstream/merkle.py, written from the docs); this module adds the builder,
+# MerkleTree, which the SDK has no use for. test_reference.py checks both against
+# Certificate Transparency's published vectors.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python" / "src"))
+from sealstream.merkle import (  # noqa: E402  (after the path is set)
+    event_leaf,
+    leaf_hash,
+    node_hash,
+    sha256,
+    verify_consistency,
+    verify_inclusion,
+)
 
 
 def _split(n: int) -> int:
@@ -214,70 +217,6 @@ class MerkleTree:
             return subproof(m - k, lo + k, hi, False) + [self._mth(lo, lo + k)]
 
         return subproof(old_size, 0, new_size, True)
-
-
-def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> bool:
-    """RFC 9162 §2.1.3.2, with `leaf` already the leaf hash."""
-    if index >= size:
-        return False
-    fn, sn, r = index, size - 1, leaf
-    for p in proof:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            r = node_hash(r, p)
-        fn, sn = fn >> 1, sn >> 1
-    return sn == 0 and r == root
-
-
-def verify_consistency(
-    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: list[bytes]
-) -> bool:
-    """RFC 9162 §2.1.4.2, plus the trivial cases it leaves to the caller
-    (an empty old tree, or equal sizes: both with an empty proof)."""
-    if old_size > new_size:
-        return False
-    if old_size == 0:
-        return proof == []
-    if old_size == new_size:
-        return proof == [] and old_root == new_root
-    if not proof:
-        return False
-    path = list(proof)
-    if old_size & (old_size - 1) == 0:
-        path.insert(0, old_root)
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn, sn = fn >> 1, sn >> 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            fr, sr = node_hash(c, fr), node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            sr = node_hash(sr, c)
-        fn, sn = fn >> 1, sn >> 1
-    return fr == old_root and sr == new_root and sn == 0
-
-
-def event_leaf(sequence: int, enclave_time: int, message_type: int, body: bytes) -> bytes:
-    """The 49-byte eventsRoot leaf data of §2.1."""
-    return (
-        sequence.to_bytes(8, "big")
-        + enclave_time.to_bytes(8, "big")
-        + bytes([message_type])
-        + sha256(body)
-    )
-
-
-# -------------------------------------------------------- records (§4), reading
 
 
 def _hex(b: bytes) -> str:
