@@ -23,7 +23,7 @@ struct ClientFrame: Equatable {
 /// passed on, so the connection handler can answer them before its `Error` frame. At end of
 /// input, bytes left inside an incomplete frame throw `WireError.truncated`: no reply is
 /// possible, the handler only counts them.
-struct ClientFrameDecoder: ByteToMessageDecoder {
+struct ClientFrameDecoder: SplittingDecoder {
     typealias InboundOut = ClientFrame
 
     /// Largest allowed value of the length field, in bytes.
@@ -42,17 +42,8 @@ struct ClientFrameDecoder: ByteToMessageDecoder {
         return ClientFrame(bytes: bytes, type: header.type)
     }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let frame = try decodeFrame(&buffer) else { return .needMoreData }
-        context.fireChannelRead(Self.wrapInboundOut(frame))
-        return .continue
-    }
+    func split(_ buffer: inout ByteBuffer) throws(WireError) -> InboundOut? { try decodeFrame(&buffer) }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        if try decode(context: context, buffer: &buffer) == .continue { return .continue }
-        let left = buffer.readableBytes
-        guard left > 0 else { return .needMoreData }
-        buffer.moveReaderIndex(forwardBy: left)
-        throw WireError.truncated(needed: WireProtocol.lengthPrefixBytes + WireProtocol.headerBytes, available: left)
-    }
+    /// The length prefix and the frame header (docs/PROTOCOL.md §1).
+    static var headerBytes: Int { WireProtocol.lengthPrefixBytes + WireProtocol.headerBytes }
 }

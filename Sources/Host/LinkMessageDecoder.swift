@@ -17,7 +17,7 @@ struct LinkMessage: Equatable {
 /// passes it to `errorCaught` and refuses every later byte (the worker is broken and is
 /// killed). A worker that exits inside a message leaves a tail that throws
 /// `WireError.truncated` at end of input.
-struct LinkMessageDecoder: ByteToMessageDecoder {
+struct LinkMessageDecoder: SplittingDecoder {
     typealias InboundOut = LinkMessage
 
     init() {}
@@ -30,17 +30,8 @@ struct LinkMessageDecoder: ByteToMessageDecoder {
         return LinkMessage(body: buffer.readSlice(length: header.bodyLength)!, kind: header.kind)
     }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let message = try decodeMessage(&buffer) else { return .needMoreData }
-        context.fireChannelRead(Self.wrapInboundOut(message))
-        return .continue
-    }
+    func split(_ buffer: inout ByteBuffer) throws(WireError) -> InboundOut? { try decodeMessage(&buffer) }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        if try decode(context: context, buffer: &buffer) == .continue { return .continue }
-        let left = buffer.readableBytes
-        guard left > 0 else { return .needMoreData }
-        buffer.moveReaderIndex(forwardBy: left)
-        throw WireError.truncated(needed: 5, available: left)
-    }
+    /// u32 length and the kind byte (docs/PROTOCOL.md §4).
+    static var headerBytes: Int { 5 }
 }
