@@ -147,7 +147,27 @@ class Client:
         return self._public(wire.ORACLE_PRICE, body)
 
 
-class TraderSession:
+class SealedRequests:
+    """The sealed requests a trader sends, over any `request(plaintext) -> SealedAnswer`:
+    shared by `TraderSession` and `ResilientTrader`."""
+
+    def request(self, plaintext: bytes) -> SealedAnswer:
+        raise NotImplementedError
+
+    def place(self, client_order_id: str, market: int, side: messages.Side, price: int, quantity: int,
+              order_type: messages.OrderType = messages.OrderType.LIMIT,
+              time_in_force: messages.TimeInForce = messages.TimeInForce.GTC, reduce_only: bool = False) -> SealedAnswer:
+        return self.request(messages.new_order(client_order_id, market, side, price, quantity, order_type,
+                                               time_in_force, reduce_only))  # fmt: skip
+
+    def cancel(self, client_order_id: str) -> SealedAnswer:
+        return self.request(messages.cancel(client_order_id))
+
+    def withdraw(self, request_id: str, amount: int) -> SealedAnswer:
+        return self.request(messages.withdraw(request_id, amount))
+
+
+class TraderSession(SealedRequests):
     """An accepted session: sealed requests and their receipts, and fill events."""
 
     def __init__(self, client: Client, session: Session):
@@ -167,18 +187,6 @@ class TraderSession:
         if (sealed.session_id, sealed.sequence) != (sid, seq):
             raise WireError("receipt for another request", "sequence")
         return SealedAnswer(self.session.open_receipt(sealed), Sent(wire.SEALED_REQUEST, body))
-
-    def place(self, client_order_id: str, market: int, side: messages.Side, price: int, quantity: int,
-              order_type: messages.OrderType = messages.OrderType.LIMIT,
-              time_in_force: messages.TimeInForce = messages.TimeInForce.GTC, reduce_only: bool = False) -> SealedAnswer:
-        return self.request(messages.new_order(client_order_id, market, side, price, quantity, order_type,
-                                               time_in_force, reduce_only))  # fmt: skip
-
-    def cancel(self, client_order_id: str) -> SealedAnswer:
-        return self.request(messages.cancel(client_order_id))
-
-    def withdraw(self, request_id: str, amount: int) -> SealedAnswer:
-        return self.request(messages.withdraw(request_id, amount))
 
     def fill_events(self) -> list[messages.FillEvent]:
         """Open and return the fill events pushed to this session so far."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from nacl.signing import SigningKey
 
 from . import attest, messages
-from .client import Client, SealedAnswer, TraderSession
+from .client import Client, SealedAnswer, SealedRequests, TraderSession
 from .errors import (
     AttestationFailed, ConnectionClosed, EnclaveRestarted, IdentityChanged, Refused, ReplyTimeout, SealstreamError,
 )  # fmt: skip
@@ -56,7 +56,7 @@ _RETRYABLE = {"enclaveUnavailable", "unknownSession", "tooManyRequests"}
 
 
 @dataclass
-class ResilientTrader:
+class ResilientTrader(SealedRequests):
     """One account's session that recovers by itself. `request()` returns the final answer
     to a request; a `duplicate` receipt means an earlier copy was sequenced (its
     `global_sequence` is the original's)."""
@@ -100,18 +100,6 @@ class ResilientTrader:
             if time.monotonic() - first_sent > self.reconnect.resend_horizon_s:
                 raise OutcomeUnknown("no answer within the resend horizon; the request may have been sequenced")
             self.stats.resends += 1
-
-    def place(self, client_order_id: str, market: int, side: messages.Side, price: int, quantity: int,
-              order_type: messages.OrderType = messages.OrderType.LIMIT,
-              time_in_force: messages.TimeInForce = messages.TimeInForce.GTC, reduce_only: bool = False) -> SealedAnswer:
-        return self.request(messages.new_order(client_order_id, market, side, price, quantity, order_type,
-                                               time_in_force, reduce_only))  # fmt: skip
-
-    def cancel(self, client_order_id: str) -> SealedAnswer:
-        return self.request(messages.cancel(client_order_id))
-
-    def withdraw(self, request_id: str, amount: int) -> SealedAnswer:
-        return self.request(messages.withdraw(request_id, amount))
 
     def _recover(self, lost: bool = False) -> None:
         """Steps 1–5 of §2.12; raises IdentityChanged, AttestationFailed, RecoveryFailed."""
