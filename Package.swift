@@ -73,7 +73,7 @@ let package = Package(
         // The sealed journal's records (docs/DURABILITY.md): frame and CRC for the host,
         // sealing, chain and payloads for the enclave. Pure.
         .target(name: "Journal", dependencies: ["SealCrypto", "Wire"]),
-        .target(name: "Engine", dependencies: ["Wire"]),
+        .target(name: "Engine", dependencies: ["Wire", "StrictJSON"]),
         // The evidence format (what the enclave produces).
         .target(name: "Attestation", dependencies: ["SealCrypto", "Wire"]),
         // The verifier's half, which the enclave does not link: X.509 chains, RSA-OAEP,
@@ -126,6 +126,8 @@ let package = Package(
             name: "sealstream-host",
             dependencies: [
                 "Host",
+                "Engine",
+                "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -197,7 +199,7 @@ let package = Package(
             ]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire", "StrictJSON", "TestSupport"]),
         .testTarget(
             name: "HostTests",
             dependencies: [

@@ -22,6 +22,7 @@ let usage = """
                               [--storage-key FILE] [--measurement-pcr 16|23] [--max-sessions N]
                               [--commitments on|off] [--replay]
                               [--snapshot-fd N] [--snapshot-every-events N] [--snapshot-every-nanos N]
+           sealstream-enclave --version
     swtpm and tpm modes need --tcti (swtpm:path=SOCKET, or device:/dev/tpmrm0 for tpm).
     The host starts this worker and speaks the link protocol on its stdin/stdout.
     --replay (the audit replay, with --storage-key): replays the journal the host sends,
@@ -97,6 +98,8 @@ while let arg = arguments.popFirst() {
         snapshotEveryNanos = n
     case "--help", "-h":
         print(usage); exit(0)
+    case "--version":
+        print(SealstreamVersion.string); exit(0)
     default:
         Log.error("bad_arguments", [("argument", arg.filter { $0.isLetter || $0 == "-" })]); exit(64)
     }
@@ -137,7 +140,8 @@ func realtimeNanos() -> UInt64 {
 let worker: Worker<PerpEngine>
 do {
     let configBytes = try FileIO.read(configPath, limit: 1 << 20)
-    let config = try JSONDecoder().decode(VenueConfig.self, from: Data(configBytes))
+    // Strictly (docs/CONFIG.md §Strict parsing): the measured bytes have one reading.
+    let config = try VenueConfig.parseStrict(configBytes)
     let measurement = SHA256.hash(try FileIO.read("/proc/self/exe"))
     let configHash = SHA256.hash(configBytes)
     // Every shared object and the loader are mapped by now (no TCTI loader, no dlopen):
