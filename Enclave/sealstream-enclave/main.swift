@@ -32,6 +32,13 @@ let usage = """
     have passed, a forked child writes a sealed snapshot to fd N (docs/DURABILITY.md §6).
     """
 
+// `--version` alone prints the release and exits, reading nothing and serving nothing, so
+// it works from any shell environment.
+if CommandLine.arguments.dropFirst().elementsEqual(["--version"]) {
+    print(SealstreamVersion.string)
+    exit(0)
+}
+
 // Nothing may run in this process that the measurement does not cover: refuse an
 // environment that loads or runs other code (LD_PRELOAD and the like) before anything else.
 do {
@@ -98,8 +105,6 @@ while let arg = arguments.popFirst() {
         snapshotEveryNanos = n
     case "--help", "-h":
         print(usage); exit(0)
-    case "--version":
-        print(SealstreamVersion.string); exit(0)
     default:
         Log.error("bad_arguments", [("argument", arg.filter { $0.isLetter || $0 == "-" })]); exit(64)
     }
