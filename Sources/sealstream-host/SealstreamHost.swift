@@ -263,6 +263,10 @@ struct Replay: ParsableCommand {
     @Option(name: .long, help: "Start from DATA/snapshots/<N>.snap (N: its record sequence) or 'genesis' (default).")
     var fromSnapshot: String = "genesis"
 
+    func validate() throws {
+        try Run.checkVenueConfig(config)
+    }
+
     func run() throws {
         let snapshot: UInt64?
         if fromSnapshot == "genesis" {

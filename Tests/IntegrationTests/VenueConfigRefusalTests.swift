@@ -24,6 +24,8 @@ struct VenueConfigRefusalTests {
         #expect(result.status == 64, "\(result.stderr)")
         #expect(result.stderr.contains("$.markets[0].tickSize: expected a signed 64-bit integer"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: data.path), "the host started before refusing")
+        let replay = try runCommand(try Binaries.path("sealstream-host"), ["replay", "--config", bad.path, "--data-dir", data.path])
+        #expect(replay.status == 64 && replay.stderr.contains("$.markets[0].tickSize"), "\(replay.stderr)")
 
         let extra = scratch.appendingPathComponent("extra.json")
         try ("{\"surprise\" : 1," + demo.dropFirst()).write(to: extra, atomically: true, encoding: .utf8)
