@@ -67,7 +67,8 @@ let package = Package(
         .target(name: "Commitments", dependencies: ["SealCrypto"]),
         // The verifier's half (strict record readers, OutputVerifier): not in the enclave.
         .target(name: "OutputVerification", dependencies: ["Commitments", "StrictJSON", "SealCrypto"]),
-        // Strict JSON reading (duplicate keys, canonical integers) for untrusted records. No dependencies.
+        // Strict JSON reading (duplicate keys, canonical integers) for untrusted records and the
+        // venue config (through Engine, so the enclave links it too). No dependencies.
         .target(name: "StrictJSON"),
         .target(name: "Wire"),
         // The sealed journal's records (docs/DURABILITY.md): frame and CRC for the host,
