@@ -67,13 +67,14 @@ let package = Package(
         .target(name: "Commitments", dependencies: ["SealCrypto"]),
         // The verifier's half (strict record readers, OutputVerifier): not in the enclave.
         .target(name: "OutputVerification", dependencies: ["Commitments", "StrictJSON", "SealCrypto"]),
-        // Strict JSON reading (duplicate keys, canonical integers) for untrusted records. No dependencies.
+        // Strict JSON reading (duplicate keys, canonical integers) for untrusted records and the
+        // venue config (through Engine, so the enclave links it too). No dependencies.
         .target(name: "StrictJSON"),
         .target(name: "Wire"),
         // The sealed journal's records (docs/DURABILITY.md): frame and CRC for the host,
         // sealing, chain and payloads for the enclave. Pure.
         .target(name: "Journal", dependencies: ["SealCrypto", "Wire"]),
-        .target(name: "Engine", dependencies: ["Wire"]),
+        .target(name: "Engine", dependencies: ["Wire", "StrictJSON"]),
         // The evidence format (what the enclave produces).
         .target(name: "Attestation", dependencies: ["SealCrypto", "Wire"]),
         // The verifier's half, which the enclave does not link: X.509 chains, RSA-OAEP,
@@ -126,6 +127,8 @@ let package = Package(
             name: "sealstream-host",
             dependencies: [
                 "Host",
+                "Engine",
+                "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -197,7 +200,7 @@ let package = Package(
             ]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire", "StrictJSON", "TestSupport"]),
         .testTarget(
             name: "HostTests",
             dependencies: [

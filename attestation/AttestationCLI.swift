@@ -23,6 +23,7 @@ struct AttestationCLI: ParsableCommand {
             activation that the evidence's AK lives in the TPM of its certified EK, and pins \
             it in the policy.
             """,
+        version: SealstreamVersion.string,
         subcommands: [Inspect.self, Measure.self, Challenge.self, Enroll.self, Verify.self, VerifyOutputs.self])
 }
 
@@ -47,8 +48,8 @@ struct Measure: ParsableCommand {
     @Option(name: .long, help: "Write the policy JSON here.")
     var policyOut: String?
 
-    @Option(name: .long, help: "Modes the policy accepts, comma-separated: tpm, swtpm, software.")
-    var allowMode = "tpm"
+    @Option(name: .long, help: "Modes the policy accepts, comma-separated (e.g. swtpm,software).")
+    var allowMode = AllowedModes(modes: [.tpm])
 
     @Option(name: .long, parsing: .upToNextOption, help: "PEM files of EK root certificates trusted for tpm evidence.")
     var ekRoot: [String] = []
@@ -75,13 +76,7 @@ struct Measure: ParsableCommand {
     func run() throws {
         let measurement = SHA256.hash(try Array(Data(contentsOf: URL(fileURLWithPath: enclave))))
         let configHash = SHA256.hash(try Array(Data(contentsOf: URL(fileURLWithPath: config))))
-        var modes: [AttestationMode] = []
-        for name in allowMode.split(separator: ",") {
-            guard let mode = AttestationMode(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("--allow-mode: unknown mode \(name) (tpm, swtpm, software)")
-            }
-            modes.append(mode)
-        }
+        let modes = allowMode.modes
         func roots(_ files: [String]) throws -> [String] {
             try files.flatMap { file in
                 do {
@@ -504,4 +499,23 @@ struct Enroll: ParsableCommand {
         try Data(try policyValue.encoded()).write(to: URL(fileURLWithPath: policyOut))
         print("AK \(name) is in the TPM of the certified EK (\(ek.subject)); pinned in \(policyOut)")
     }
+}
+
+/// `--allow-mode`: one or more attestation modes, comma-separated, each checked here.
+struct AllowedModes: ExpressibleByArgument {
+    var modes: [AttestationMode]
+
+    init(modes: [AttestationMode]) { self.modes = modes }
+
+    init?(argument: String) {
+        var modes: [AttestationMode] = []
+        for name in argument.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let mode = AttestationMode(rawValue: name.trimmingCharacters(in: .whitespaces)) else { return nil }
+            modes.append(mode)
+        }
+        self.modes = modes
+    }
+
+    static var allValueStrings: [String] { AttestationMode.allCases.map(\.rawValue) }
+    var defaultValueDescription: String { modes.map(\.rawValue).joined(separator: ",") }
 }

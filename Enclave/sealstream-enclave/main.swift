@@ -22,6 +22,7 @@ let usage = """
                               [--storage-key FILE] [--measurement-pcr 16|23] [--max-sessions N]
                               [--commitments on|off] [--replay]
                               [--snapshot-fd N] [--snapshot-every-events N] [--snapshot-every-nanos N]
+           sealstream-enclave --version
     swtpm and tpm modes need --tcti (swtpm:path=SOCKET, or device:/dev/tpmrm0 for tpm).
     The host starts this worker and speaks the link protocol on its stdin/stdout.
     --replay (the audit replay, with --storage-key): replays the journal the host sends,
@@ -30,6 +31,13 @@ let usage = """
     events (default 1000000) or --snapshot-every-nanos ns of enclave time (default 600 s)
     have passed, a forked child writes a sealed snapshot to fd N (docs/DURABILITY.md §6).
     """
+
+// `--version` alone prints the release and exits, reading nothing and serving nothing, so
+// it works from any shell environment.
+if CommandLine.arguments.dropFirst().elementsEqual(["--version"]) {
+    print(SealstreamVersion.string)
+    exit(0)
+}
 
 // Nothing may run in this process that the measurement does not cover: refuse an
 // environment that loads or runs other code (LD_PRELOAD and the like) before anything else.
@@ -137,7 +145,8 @@ func realtimeNanos() -> UInt64 {
 let worker: Worker<PerpEngine>
 do {
     let configBytes = try FileIO.read(configPath, limit: 1 << 20)
-    let config = try JSONDecoder().decode(VenueConfig.self, from: Data(configBytes))
+    // Strictly (docs/CONFIG.md §Strict parsing): the measured bytes have one reading.
+    let config = try VenueConfig.parseStrict(configBytes)
     let measurement = SHA256.hash(try FileIO.read("/proc/self/exe"))
     let configHash = SHA256.hash(configBytes)
     // Every shared object and the loader are mapped by now (no TCTI loader, no dlopen):

@@ -39,7 +39,7 @@ public struct VenueConfig: Codable, Equatable, Sendable {
         self.markets = markets
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case venueID, name, custodyKey, marginTiers, fees, liquidation, risk, markets, commitments, dedupeWindowNanos
     }
 

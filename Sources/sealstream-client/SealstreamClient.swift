@@ -16,6 +16,7 @@ struct SealstreamClient: ParsableCommand {
             only forwards ciphertext. Demo keys are derived from public labels (see
             docs/SCENARIOS.md) and are for demos and tests only.
             """,
+        version: SealstreamVersion.string,
         subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self, CryptoBaselineCommand.self,
                       TransportFloorCommand.self, EngineReplayCommand.self, DrillCommand.self,
                       ChaosCheckCommand.self])
@@ -51,7 +52,7 @@ struct ScenarioCommand: ParsableCommand {
     func run() throws {
         let text = try String(contentsOfFile: file, encoding: .utf8)
         let scenario = try Scenario.parse(text)
-        let config = try JSONDecoder().decode(VenueConfig.self, from: Data(contentsOf: URL(fileURLWithPath: venue)))
+        let config = try VenueConfig.parseStrict(Array(Data(contentsOf: URL(fileURLWithPath: venue))))
         let runner = ScenarioRunner(
             address: host, venue: config, replyTimeoutMillis: timeoutMillis, inclusionHTTP: verifyInclusion,
             requirement: try attestation.requirement()

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
+import Engine
 import Host
 import Logging
 import ServiceLifecycle
+import Wire
 
 @main
 struct SealstreamHost: AsyncParsableCommand {
@@ -14,6 +16,7 @@ struct SealstreamHost: AsyncParsableCommand {
             batches it into the enclave worker over a pipe, routes the worker's sealed replies
             back, applies back-pressure, and restarts the worker if it dies.
             """,
+        version: SealstreamVersion.string,
         subcommands: [Run.self, Replay.self],
         defaultSubcommand: Run.self)
 }
@@ -68,7 +71,7 @@ struct Run: AsyncParsableCommand {
     var http: String = "127.0.0.1:7401"
 
     @Option(name: .long, help: "Signed batch commitments: on, or off to measure their cost (then nothing is published).")
-    var commitments: String = "on"
+    var commitments: OnOff = .on
 
     @Option(name: .long, help: "The worker snapshots its state after this many events (default 1000000; docs/DURABILITY.md §6.1).")
     var snapshotEveryEvents: UInt64?
@@ -79,8 +82,8 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "The sealed journal: on (local segment files), nats://HOST:PORT[,HOST:PORT...] (replicated on a NATS JetStream cluster; docs/REPLICATION.md), or off to measure its cost (no storage key, nothing survives a worker restart; docs/DURABILITY.md §3.1).")
     var journal: String = "on"
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @Option(name: .long, help: "Log level.")
+    var logLevel: LogLevel = .info
 
     @Option(name: .long, help: "DATA/metrics.prom for node_exporter's textfile collector: on or off (GET /metrics serves the same either way; docs/OPERATIONS.md).")
     var metricsTextfile: String = "on"
@@ -121,9 +124,6 @@ struct Run: AsyncParsableCommand {
         else {
             throw ValidationError("--snapshot-every-events and --snapshot-every-seconds take positive counts")
         }
-        guard commitments == "on" || commitments == "off" else {
-            throw ValidationError("--commitments must be on or off")
-        }
         guard journal == "on" || journal == "off" || Self.natsServers(journal) != nil else {
             throw ValidationError("--journal must be on, off or nats://HOST:PORT[,HOST:PORT...]")
         }
@@ -154,6 +154,9 @@ struct Run: AsyncParsableCommand {
         guard FileManager.default.isReadableFile(atPath: config) else {
             throw ValidationError("--config \(config): file not readable")
         }
+        // The enclave reads the file the same way; refusing here names the fault before
+        // any worker starts (docs/CONFIG.md §Strict parsing).
+        try Self.checkVenueConfig(config)
     }
 
     /// `--reserved-connections`, or its default.
@@ -168,7 +171,7 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let level = logLevel.level
         LoggingSystem.bootstrap { label in
             var handler = JSONLogHandler(label: label)
             handler.logLevel = level
@@ -201,7 +204,7 @@ struct Run: AsyncParsableCommand {
         } else {
             configuration.httpHost = nil
         }
-        configuration.commitments = commitments == "on"
+        configuration.commitments = commitments == .on
         configuration.snapshotEveryEvents = snapshotEveryEvents
         configuration.snapshotEveryNanos = snapshotEverySeconds.map { $0 * 1_000_000_000 }
 
@@ -259,6 +262,10 @@ struct Replay: ParsableCommand {
 
     @Option(name: .long, help: "Start from DATA/snapshots/<N>.snap (N: its record sequence) or 'genesis' (default).")
     var fromSnapshot: String = "genesis"
+
+    func validate() throws {
+        try Run.checkVenueConfig(config)
+    }
 
     func run() throws {
         let snapshot: UInt64?
