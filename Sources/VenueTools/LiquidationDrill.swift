@@ -20,7 +20,8 @@ public enum LiquidationDrill {
         /// Global sequence number of the last event of the drill.
         public var lastSequence: UInt64
         public var seconds: Double
-        /// Receipts of status `duplicate` and resent deposits refused `duplicateDeposit`.
+        /// Receipts of status `duplicate`, resent deposits refused `duplicateDeposit` and resent
+        /// prices refused `stalePrice`: requests the worker had sequenced before a restart.
         public var duplicates = 0
         /// How the connections got back to the enclave after restarts (PROTOCOL.md §2.12).
         public var recovery = RecoverySummary()
@@ -68,7 +69,7 @@ public enum LiquidationDrill {
             }
             guard case .acknowledged = answer?.kind else { throw ClientError.unexpectedFrame("deposit: \(describe(answer))") }
         }
-        _ = try publishPrice(publicConnection, 60_000 * usd)
+        duplicates += try publishPrice(publicConnection, 60_000 * usd).duplicates
 
         let makerConnection = try connect("maker")
         try makerConnection.openSessions([(makerID, key(makerID))])
@@ -105,7 +106,8 @@ public enum LiquidationDrill {
             }
         }
         // The move: every publisher signs 57,000 (5% down, inside the deviation limit).
-        let last = try publishPrice(publicConnection, 57_000 * usd)
+        let (last, resentPrices) = try publishPrice(publicConnection, 57_000 * usd)
+        duplicates += resentPrices
         var recovery = RecoverySummary()
         for c in connections {
             recovery.reconnects += c.stats.reconnects
@@ -117,18 +119,27 @@ public enum LiquidationDrill {
                        duplicates: duplicates, recovery: recovery)
     }
 
-    static func publishPrice(_ connection: RecoveringConnection, _ price: Int64) throws -> UInt64 {
+    /// Every demo publisher signs `price` for market 1 now. Returns the global sequence of
+    /// the last one acknowledged and how many were resends that the worker had sequenced
+    /// before a restart (refused `stalePrice`: their publish time is no longer newer than
+    /// the publisher's last; docs/PROTOCOL.md §2.12 step 6).
+    static func publishPrice(_ connection: RecoveringConnection, _ price: Int64) throws -> (last: UInt64, duplicates: Int) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let t = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
         var last: UInt64 = 0
+        var duplicates = 0
         for p in DemoKeys.publisherNames {
             let message = DemoKeys.price(market: 1, price: price, confidence: 0, publishTime: t, publisher: p)
             let answer = try connection.await(try connection.submitPublic(frame: message.encode(), type: .oraclePrice, reference: t))
+            if case .refused(let r) = answer?.kind, r.reason == .stalePrice, answer!.sends > 1 {
+                duplicates += 1  // sequenced before a restart
+                continue
+            }
             guard case .acknowledged(let ack) = answer?.kind else { throw ClientError.unexpectedFrame("price: \(describe(answer))") }
             last = ack.globalSequence
         }
-        return last
+        return (last, duplicates)
     }
 
     static func receipt(_ connection: RecoveringConnection, _ ticket: RecoveringConnection.Ticket) throws -> Receipt {
