@@ -191,22 +191,21 @@ private struct Parser {
         }
     }
 
-    /// The scalar of `\uXXXX` (the `\u` already read), joining a surrogate pair; a lone
-    /// surrogate becomes U+FFFD (no record field accepts it anyway).
+    /// The scalar of `\uXXXX` (the `\u` already read), joining a surrogate pair. A lone
+    /// surrogate (a high one not followed by `\u` and a low one, or a low one alone) is
+    /// no Unicode scalar and is refused as `syntax` (docs/COMMITMENTS.md §5.1).
     mutating func escapedScalar(path: String) throws(StrictJSONError) -> Unicode.Scalar {
         let high = try hex4(path: path)
         if (0xd800..<0xdc00).contains(high), at + 1 < text.count, text[at] == UInt8(ascii: "\\"),
             text[at + 1] == UInt8(ascii: "u")
         {
-            let save = at
             at += 2
             let low = try hex4(path: path)
-            if (0xdc00..<0xe000).contains(low) {
-                return Unicode.Scalar(0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00))!
-            }
-            at = save
+            guard (0xdc00..<0xe000).contains(low) else { throw syntax(path) }
+            return Unicode.Scalar(0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00))!
         }
-        return Unicode.Scalar(high) ?? "\u{fffd}"
+        guard let scalar = Unicode.Scalar(high) else { throw syntax(path) }
+        return scalar
     }
 
     mutating func hex4(path: String) throws(StrictJSONError) -> UInt32 {

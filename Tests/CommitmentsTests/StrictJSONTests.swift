@@ -18,6 +18,12 @@ struct StrictJSONTests {
         (#"{"a":Infinity}"#, "syntax", "$.a"),
         (#"{"a":1} x"#, "trailingData", nil),
         (String(repeating: "[", count: 65) + String(repeating: "]", count: 65), "tooDeep", nil),
+        // Lone surrogates are no Unicode scalars (found by the venue-config fuzz target).
+        (#"{"a":"\udaa4x"}"#, "syntax", nil),
+        (#"{"a":"\udc00"}"#, "syntax", nil),
+        (#"{"a":"\ud800\u0041"}"#, "syntax", nil),
+        (#"{"a":1,"a":"\ud800"}"#, "syntax", nil),
+        (#"{"\ud800":1}"#, "syntax", nil),
     ] as [(String, String, String?)])
     func refused(_ text: String, _ kind: String, _ path: String?) {
         do {

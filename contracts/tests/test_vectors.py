@@ -84,6 +84,11 @@ def test_vector(case):
         (b'{"a":1} x', "trailingData", None),
         (b'{"a":"\xff"}', "invalidUTF8", "$"),
         (b"[" * 65 + b"]" * 65, "tooDeep", None),
+        (b'{"a":"\\udaa4x"}', "syntax", None),
+        (b'{"a":"\\udc00"}', "syntax", None),
+        (b'{"a":"\\ud800\\u0041"}', "syntax", None),
+        (b'{"a":1,"a":"\\ud800"}', "syntax", None),
+        (b'{"\\ud800":1}', "syntax", None),
     ],
 )
 def test_strict_json(text, error, path):

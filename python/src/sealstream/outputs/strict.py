@@ -79,6 +79,21 @@ def _depth(v: Any) -> int:
     return 0
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(v: Any) -> bool:
+    """json decodes an unpaired `\\uD800`-`\\uDFFF` escape to a lone surrogate (a pair
+    becomes one code point); §5.1 rule 3 refuses it as `syntax`, before rule 4."""
+    if isinstance(v, str):
+        return _LONE_SURROGATE.search(v) is not None
+    if isinstance(v, _Pairs):
+        return any(_has_lone_surrogate(n) or _has_lone_surrogate(x) for n, x in v)
+    if isinstance(v, list):
+        return any(_has_lone_surrogate(x) for x in v)
+    return False
+
+
 def _finish(v: Any, path: str) -> Any:
     """Plain values; the first repeated name or marked value in document order raises."""
     if isinstance(v, _Marked):
@@ -110,6 +125,8 @@ def strict_loads(data: bytes) -> Any:
         raise RecordError("tooDeep") from None
     except json.JSONDecodeError:
         raise RecordError("syntax") from None
+    if _has_lone_surrogate(value):
+        raise RecordError("syntax")
     if text[end:].strip(_WS):
         raise RecordError("trailingData")
     if _depth(value) > MAX_DEPTH:
