@@ -153,28 +153,24 @@ public final class SealLane {
             unlock()
         }
         lock()
-        while sealed < submitted {
-            if claimed {
-                ownerWaiting = true
-                pthread_cond_wait(done, mutex)
-                ownerWaiting = false
-            } else {
-                sealOne()
-            }
-        }
+        while sealed < submitted { waitOrSealOne() }
         unlock()
     }
 
     /// With the lock held: seals chunks until one is free to fill (`untilFree`).
     private func sealOldest(untilFree: Bool) {
-        while submitted - sealed >= (thread == nil ? 1 : Self.ringChunks) {
-            if claimed {
-                ownerWaiting = true
-                pthread_cond_wait(done, mutex)
-                ownerWaiting = false
-            } else {
-                sealOne()
-            }
+        while submitted - sealed >= (thread == nil ? 1 : Self.ringChunks) { waitOrSealOne() }
+    }
+
+    /// With the lock held: waits for the chunk the sealer is on, or seals the oldest
+    /// unsealed chunk on the owner's thread when nobody is on it.
+    private func waitOrSealOne() {
+        if claimed {
+            ownerWaiting = true
+            pthread_cond_wait(done, mutex)
+            ownerWaiting = false
+        } else {
+            sealOne()
         }
     }
 

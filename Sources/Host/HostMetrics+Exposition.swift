@@ -4,6 +4,11 @@ import Wire
 /// `GET /metrics` and written to `DATA/metrics.prom`. Names, types, units and labels are
 /// normative (docs/OPERATIONS.md §2); a rename is a breaking change for dashboards.
 extension HostMetrics {
+    /// One metric family with a single sample, in the text exposition (HELP, TYPE, value).
+    static func sample(_ name: String, _ help: String, _ type: String, _ value: some BinaryInteger) -> String {
+        "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
+    }
+
     /// Seconds (as ns) since the oldest unbatched event arrived at `now` (monotonic ns); 0: none.
     func unbatchedEventsAgeNanos(now: UInt64) -> UInt64 {
         let since = unbatchedSinceNanos.load(ordering: .relaxed)
@@ -16,7 +21,7 @@ extension HostMetrics {
     /// The exposition with ages computed at monotonic `now` (ns).
     func prometheusText(now: UInt64) -> String {
         func line(_ name: String, _ help: String, _ type: String, _ value: some BinaryInteger) -> String {
-            "# HELP sealstream_host_\(name) \(help)\n# TYPE sealstream_host_\(name) \(type)\nsealstream_host_\(name) \(value)\n"
+            Self.sample("sealstream_host_" + name, help, type, value)
         }
         func seconds(_ name: String, _ help: String, _ nanos: UInt64) -> String {
             "# HELP sealstream_host_\(name) \(help)\n# TYPE sealstream_host_\(name) gauge\n"
@@ -87,7 +92,7 @@ extension HostMetrics {
                                      help: "Bytes waiting in the enclave pipe after each batch write.")
         if let s = enclaveStats.withLock({ $0 }) {
             func e(_ name: String, _ help: String, _ type: String, _ value: UInt64) -> String {
-                "# HELP sealstream_enclave_\(name) \(help)\n# TYPE sealstream_enclave_\(name) \(type)\nsealstream_enclave_\(name) \(value)\n"
+                Self.sample("sealstream_enclave_" + name, help, type, value)
             }
             func e(_ name: String, _ help: String, _ type: String, micros: UInt64) -> String {
                 "# HELP sealstream_enclave_\(name) \(help)\n# TYPE sealstream_enclave_\(name) \(type)\n"

@@ -21,7 +21,7 @@ public final class ReplicationMetrics: Sendable {
 
     func prometheusText() -> String {
         func line(_ name: String, _ help: String, _ type: String, _ value: some BinaryInteger) -> String {
-            "# HELP sealstream_host_\(name) \(help)\n# TYPE sealstream_host_\(name) \(type)\nsealstream_host_\(name) \(value)\n"
+            HostMetrics.sample("sealstream_host_" + name, help, type, value)
         }
         var out = ""
         out += line("replication_published_total", "Journal stream messages published (resends included).", "counter",
