@@ -119,25 +119,35 @@ public enum LiquidationDrill {
                        duplicates: duplicates, recovery: recovery)
     }
 
-    /// Every demo publisher signs `price` for market 1 now. Returns the global sequence of
+    /// Every demo publisher signs `price` for market 1 now (again, newer, when another
+    /// source's price for that publisher got in first). Returns the global sequence of
     /// the last one acknowledged and how many were resends that the worker had sequenced
     /// before a restart (refused `stalePrice`: their publish time is no longer newer than
     /// the publisher's last; docs/PROTOCOL.md §2.12 step 6).
     static func publishPrice(_ connection: RecoveringConnection, _ price: Int64) throws -> (last: UInt64, duplicates: Int) {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let t = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
         var last: UInt64 = 0
         var duplicates = 0
         for p in DemoKeys.publisherNames {
-            let message = DemoKeys.price(market: 1, price: price, confidence: 0, publishTime: t, publisher: p)
-            let answer = try connection.await(try connection.submitPublic(frame: message.encode(), type: .oraclePrice, reference: t))
-            if case .refused(let r) = answer?.kind, r.reason == .stalePrice, answer!.sends > 1 {
-                duplicates += 1  // sequenced before a restart
-                continue
+            // Another source (the load generator) may sign for the same publisher: a price
+            // not newer than its last is refused stalePrice on a first send too, and is
+            // signed again with a fresh time (a few times at most).
+            for attempt in 1...5 {
+                var now = timespec()
+                clock_gettime(CLOCK_REALTIME, &now)
+                let t = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+                let message = DemoKeys.price(market: 1, price: price, confidence: 0, publishTime: t, publisher: p)
+                let answer = try connection.await(try connection.submitPublic(frame: message.encode(), type: .oraclePrice, reference: t))
+                if case .refused(let r) = answer?.kind, r.reason == .stalePrice {
+                    if answer!.sends > 1 {
+                        duplicates += 1  // sequenced before a restart
+                        break
+                    }
+                    if attempt < 5 { continue }
+                }
+                guard case .acknowledged(let ack) = answer?.kind else { throw ClientError.unexpectedFrame("price: \(describe(answer))") }
+                last = ack.globalSequence
+                break
             }
-            guard case .acknowledged(let ack) = answer?.kind else { throw ClientError.unexpectedFrame("price: \(describe(answer))") }
-            last = ack.globalSequence
         }
         return (last, duplicates)
     }
