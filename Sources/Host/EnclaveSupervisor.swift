@@ -14,7 +14,7 @@ import Wire
 ///
 /// Thread-safety: all state lives on one event loop (the host runs a single-threaded
 /// group); every entry point asserts it. That makes the `@unchecked Sendable` sound.
-final class EnclaveSupervisor: @unchecked Sendable {
+final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
     let eventLoop: EventLoop
     let logger: Logger
     let configuration: HostConfiguration

@@ -1,6 +1,17 @@
 import NIOCore
 import Wire
 
+/// What a worker's link reports, in the order the worker sent it: the supervisor in
+/// production, a recorder in the tests.
+protocol LinkEvents: AnyObject {
+    /// One whole link message; a thrown error is a protocol violation.
+    func receivedLink(_ kind: LinkKind, _ body: ByteBuffer, worker: WorkerHandle) throws
+    func linkProtocolViolation(_ error: Error, worker: WorkerHandle)
+    func linkWritabilityChanged(_ writable: Bool)
+    /// The link ended; called after every message the worker sent on it.
+    func linkClosed(worker: WorkerHandle)
+}
+
 /// Hands the supervisor each link message from the worker's stdout, as
 /// `LinkMessageDecoder` (in front of it) finds them, and reports the link's writability and
 /// its end.
@@ -9,12 +20,12 @@ import Wire
 final class LinkHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = LinkMessage
 
-    private let supervisor: EnclaveSupervisor
+    private let supervisor: LinkEvents
     private let worker: WorkerHandle
     /// Set once the worker broke the link protocol: it is being killed, nothing more is read.
     private var broken = false
 
-    init(supervisor: EnclaveSupervisor, worker: WorkerHandle) {
+    init(supervisor: LinkEvents, worker: WorkerHandle) {
         self.supervisor = supervisor
         self.worker = worker
     }
@@ -53,8 +64,15 @@ final class LinkHandler: ChannelInboundHandler, @unchecked Sendable {
         context.fireChannelWritabilityChanged()
     }
 
+    /// The end is reported on the next turn of the loop, not now. When the link closes
+    /// while a read is being handled (the supervisor's write to a worker that just exited
+    /// fails with EPIPE and closes the channel), `ByteToMessageHandler` passes
+    /// `channelInactive` on first and delivers the messages it still holds afterwards, in
+    /// the same call stack. Those are the worker's last words (`snapshotRejected`,
+    /// `journalRejected`): reporting the end now would have the supervisor take them for a
+    /// dead worker's protocol violation.
     func channelInactive(context: ChannelHandlerContext) {
-        supervisor.linkClosed(worker: worker)
+        context.eventLoop.execute { self.supervisor.linkClosed(worker: self.worker) }
         context.fireChannelInactive()
     }
 }
