@@ -195,6 +195,7 @@ if [[ "${SKIP_DURABILITY_BENCH:-0}" != "1" ]]; then
     # a 256 MiB heap on 4 KiB pages and after the worker's huge-page advice. CPU time, not
     # wall clock: the machine is shared. BENCH_INPROC_EVENTS (default 200000).
     echo "== the worker in process: journal off / inline / seal lane, replay, fork pause"
+    replan_nested Benchmarks/.build Sources Enclave Benchmarks/Benchmarks
     (cd Benchmarks && swift build -c release --product DurabilityBench 2>&1 | tail -1)
     INPROC_BIN="$(cd Benchmarks && swift build -c release --show-bin-path)/DurabilityBench"
     "$INPROC_BIN" --events "${BENCH_INPROC_EVENTS:-200000}" > "$WORK/inproc.txt"

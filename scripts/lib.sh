@@ -35,3 +35,19 @@ stop_host() {
         return "$status"
     fi
 }
+
+# replan_nested SCRATCH DIR...: SwiftPM does not notice files added to or removed from the
+# path dependency (the main package) of an already planned nested build (Fuzz/,
+# Benchmarks/): when the list of source files under DIR... changed since the last call,
+# drop SCRATCH's plan so it is made again (the compiled objects stay).
+replan_nested() {
+    local scratch="$1" stamp list
+    shift
+    mkdir -p "$scratch"
+    stamp="$scratch/sources.list"
+    list="$(find "$@" -name '*.swift' -o -name '*.c' -o -name '*.h' | LC_ALL=C sort)"
+    if [[ ! -f "$stamp" ]] || [[ "$(cat "$stamp")" != "$list" ]]; then
+        rm -f "$scratch/release.yaml" "$scratch/debug.yaml" "$scratch/build.db"
+        printf '%s' "$list" > "$stamp"
+    fi
+}

@@ -9,20 +9,9 @@ struct OrderRef: Equatable, Sendable {
 /// Every resting order of the venue by (account, client order id): one open-addressing
 /// table for the whole engine instead of a dictionary per account.
 ///
-/// Client order ids are chosen by clients, so the hash must not be predictable (HashDoS:
-/// ids crafted to share a home bucket would turn every probe into a scan of one long
-/// run). The hash is keyed with 512 bits drawn once per process from the Swift runtime's
-/// random hashing seed (the seed `Hasher` uses), and it is computed once per request and
-/// kept in the resting order, so a fill that completes an order removes it without
-/// hashing again. It is a keyed multiply-fold in the style of wyhash and rapidhash: each
-/// 64-bit word of the id and the account is XORed with a secret key word before a
-/// 64 × 64 → 128-bit multiplication whose halves are folded, and a last keyed fold
-/// mixes the result. Without the key, which no output, error or iteration order
-/// reveals (nothing iterates the table, and a table of the same ids under another process's
-/// key has other collisions), a client cannot choose ids that collide more often than
-/// random ones. It is not a PRF against someone who can read hash values, as SipHash is;
-/// nobody can. It replaced `Hasher` (SipHash-1-3, ~110 instructions per request with its
-/// buffering, 6% of an engine event) with ~20 (issue 17).
+/// Client order ids are chosen by clients: the hash is `KeyedIDHash` (keyed per process,
+/// see there). It is computed once per request and kept in the resting order, so a fill
+/// that completes an order removes it without hashing again.
 ///
 /// Entries are 16 bytes and hold no id: a probe compares the stored hash bits and the
 /// account, then the id in the book's order arena. Linear probing with backward-shift
@@ -45,34 +34,12 @@ struct OpenOrderIndex: Sendable {
         entries = Array(repeating: Entry(account: -1, tag: 0, ref: OrderRef(market: 0, index: 0)), count: 1 << 6)
     }
 
-    /// The per-process key (see the type's comment), copied into each table so the hot
-    /// path reads no global.
-    private static let processKey: [UInt64] = (0..<8).map { (i: UInt64) in
-        var h = Hasher()
-        h.combine(0x5EA1_5743_0000_0000 | i)
-        return UInt64(bitPattern: Int64(h.finalize()))
-    }
-    private let key: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = {
-        let k = OpenOrderIndex.processKey
-        return (k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7] | 1)
-    }()
+    private let hasher = KeyedIDHash.process
 
-    @inline(__always)
-    private static func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {
-        let p = a.multipliedFullWidth(by: b)
-        return p.high ^ p.low
-    }
-
-    /// The request's hash: the account, the id's length and its words through the keyed
-    /// fold. Ids up to 8 bytes (most) take one multiplication plus the final one.
+    /// The request's hash: the account slot and the id through the keyed fold.
     @inline(__always)
     func hash(account: AccountSlot, id: ClientOrderID) -> UInt64 {
-        let w = id.paddedWords
-        let n = id.count
-        var h = Self.fold(w.0 ^ key.0, (UInt64(UInt32(bitPattern: account)) << 8 | UInt64(n)) ^ key.1)
-        if n > 8 { h ^= Self.fold(w.1 ^ key.2, w.2 ^ key.3) }
-        if n > 24 { h ^= Self.fold(w.3 ^ key.4, w.4 ^ key.5) }
-        return Self.fold(h ^ key.6, key.7)
+        hasher.hash(id, word: UInt64(UInt32(bitPattern: account)))
     }
 
     @inline(__always)

@@ -350,6 +350,6 @@ struct JournalRecoveryTests {
         #expect(m.original(of: k(9), now: 280) == nil, "aged out even before it is evicted")
         m.remember(k(0), .init(globalSequence: 10, enclaveTime: 200))
         #expect(m.original(of: k(0), now: 200)?.globalSequence == 10)
-        #expect(DedupeMemory.bytesPerEntry < 400)
+        #expect(DedupeMemory.bytesPerEntry == 152, "docs/DURABILITY.md §7 states 120 to 152 bytes")
     }
 }
