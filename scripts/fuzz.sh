@@ -11,6 +11,7 @@
 # Targets: frames messages link worker evidence tpm policy venue-config scenario records http
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
 ALL=(frames messages link worker evidence tpm policy venue-config scenario records http)
 SECONDS_EACH="${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}"
@@ -34,16 +35,7 @@ SCRATCH=.build-fuzz
 FLAGS=(-c release --package-path Fuzz --scratch-path "$SCRATCH"
        -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing)
 echo "fuzz: building ${#TARGETS[@]} target(s) into $SCRATCH"
-mkdir -p "$SCRATCH"
-# SwiftPM does not notice files added to or removed from the path dependency (the main
-# package) of an already planned nested build: when the list of source files changed,
-# drop the plan so it is made again (the compiled objects stay).
-STAMP="$SCRATCH/sources.list"
-LIST="$(find Sources Enclave Fuzz/Sources -name '*.swift' -o -name '*.c' -o -name '*.h' | LC_ALL=C sort)"
-if [[ ! -f "$STAMP" ]] || [[ "$(cat "$STAMP")" != "$LIST" ]]; then
-    rm -f "$SCRATCH/release.yaml" "$SCRATCH/build.db"
-    printf '%s' "$LIST" > "$STAMP"
-fi
+replan_nested "$SCRATCH" Sources Enclave Fuzz/Sources
 build() {
     if ! swift build "${FLAGS[@]}" "$@" >"$SCRATCH/build.log" 2>&1; then
         grep -E "error:" "$SCRATCH/build.log" | head -20 >&2 || tail -20 "$SCRATCH/build.log" >&2

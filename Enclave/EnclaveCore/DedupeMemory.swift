@@ -125,24 +125,36 @@ struct DedupeMemory {
 
     /// The bucket of `key` (whose tag is `tag`), or nil.
     private func find(_ key: Key, tag: UInt32) -> Int? {
+        let (bucket, found) = probe(key, tag: tag)
+        return found ? bucket : nil
+    }
+
+    /// The bucket holding `key` (found), or the empty bucket that ends its probe run.
+    @inline(__always)
+    private func probe(_ key: Key, tag: UInt32) -> (bucket: Int, found: Bool) {
         let mask = slots.count - 1
         var i = home(tag)
         while slots[i].position >= 0 {
-            if slots[i].tag == tag, queue[slots[i].position - base].key == key { return i }
+            if slots[i].tag == tag, queue[slots[i].position - base].key == key { return (i, true) }
             i = (i + 1) & mask
         }
-        return nil
+        return (i, false)
     }
 
-    /// Appends the entry and points its key at it.
+    /// Appends the entry and points its key at it: one probe run, which ends at the key's
+    /// bucket or at the empty bucket it takes (after growth, placed again by its tag).
     private mutating func add(_ key: Key, _ original: Original) {
         let tag = tag(of: key)
         let position = base + queue.count
-        if let s = find(key, tag: tag) {
-            slots[s].position = position
-        } else {
-            if (count + 1) * 2 > slots.count { grow() }
+        let (bucket, found) = probe(key, tag: tag)
+        if found {
+            slots[bucket].position = position
+        } else if (count + 1) * 2 > slots.count {
+            grow()
             place(Slot(position: position, tag: tag))
+            count += 1
+        } else {
+            slots[bucket] = Slot(position: position, tag: tag)
             count += 1
         }
         queue.append(Entry(key: key, original: original, tag: tag))
