@@ -46,9 +46,20 @@ extension Worker where E == PerpEngine {
     public func receiveSnapshotData(_ body: UnsafeRawBufferPointer) -> Bool {
         guard body.count >= 8, UInt64(bigEndian: body.loadUnaligned(as: UInt64.self)) == UInt64(replay.snapshotFile.count)
         else { return false }
-        replay.snapshotFile.append(contentsOf: UnsafeRawBufferPointer(rebasing: body[8...]))
+        let chunk = UnsafeRawBufferPointer(rebasing: body[8...])
+        if replay.snapshotFile.isEmpty, let header = try? SnapshotHeader.parse(Array(chunk.prefix(SnapshotHeader.byteCount))),
+           header.sealedLength <= Self.snapshotReserveLimit {
+            // Sized once from the header (whose claim is checked when the file opens), so a
+            // snapshot of tens of megabytes is not regrown and copied chunk by chunk.
+            replay.snapshotFile.reserveCapacity(Int(header.sealedLength))
+        }
+        replay.snapshotFile.append(contentsOf: chunk)
         return true
     }
+
+    /// The largest snapshot the receiving buffer is sized for up front, bytes; a larger
+    /// one grows as it arrives.
+    static let snapshotReserveLimit: UInt64 = 8 << 30
 
     /// Whether a snapshot file is being received and not yet loaded.
     public var hasPendingSnapshot: Bool { !replay.snapshotFile.isEmpty }

@@ -13,6 +13,12 @@ enum FileIO {
         guard fd >= 0 else { throw Failure(description: "cannot open \(path): errno \(errno)") }
         defer { close(fd) }
         var out: [UInt8] = []
+        // Sized at once for a regular file (the executable and libraries it measures at
+        // start, megabytes each), so the reads do not regrow and copy it.
+        var info = stat()
+        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0, info.st_size <= limit {
+            out.reserveCapacity(Int(info.st_size))
+        }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }

@@ -30,13 +30,25 @@ public struct ClientOrderID: Hashable, Sendable, CustomStringConvertible {
         try self.init(bytes: Array(string.utf8))
     }
 
+    /// Inlinable, so callers in other modules get it specialized: unspecialized, this
+    /// generic loop looked up type metadata per byte, and restoring a snapshot of a
+    /// million remembered ids spent half its time here.
+    @inlinable
     public init(bytes: some Collection<UInt8>) throws(WireError) {
-        guard (1...Self.maxLength).contains(bytes.count) else {
-            throw .invalidField("client order id length \(bytes.count), allowed 1...\(Self.maxLength)")
+        let n = bytes.count
+        guard (1...Self.maxLength).contains(n) else {
+            throw .invalidField("client order id length \(n), allowed 1...\(Self.maxLength)")
         }
-        length = UInt8(bytes.count)
+        length = UInt8(n)
         withUnsafeMutableBytes(of: &words) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
+            let copied: Void? = bytes.withContiguousStorageIfAvailable { raw.copyMemory(from: UnsafeRawBufferPointer($0)) }
+            if copied == nil {
+                var i = 0
+                for b in bytes {
+                    raw[i] = b
+                    i += 1
+                }
+            }
         }
     }
 
