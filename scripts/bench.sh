@@ -391,7 +391,10 @@ if [[ "${SKIP_ENGINE_BENCH:-0}" != "1" ]]; then
     BENCH_INSTR_BASELINE="${BENCH_INSTR_BASELINE:-a094f16}" scripts/bench-instructions.sh
     echo
     echo "== engine suites (package-benchmark, Benchmarks/): realistic mix; oracle ticks at 10k/100k/1M accounts"
-    (cd Benchmarks && swift package --disable-sandbox benchmark --format markdown --no-progress 2>&1 \
+    # Only the package-benchmark suites: the other executables in Benchmarks/ (DurabilityBench,
+    # OptionsBench) take their own arguments and are run above.
+    (cd Benchmarks && swift package --disable-sandbox benchmark --target EngineBenchmarks --target CommitmentBenchmarks \
+        --format markdown --no-progress 2>&1 \
         | grep -vE '^\[|Warning: running|Note: skipping|Wrapping|Compiling|Linking|Write |Building|Build of')
     echo "Targets (issue 3): >= 2M engine events/s; tick cost at 1M accounts <= 3x the 10k figure."
     echo "Batch close (issue 4): per batch of N events, leaves + trees + one secp256k1 signature."
