@@ -1,0 +1,75 @@
+/// A signed binary fixed-point number with 64 fractional bits ("Q64"): the real value is
+/// `raw / 2^64`. One unit in the last place (ulp) is 2^-64 ≈ 5.42 × 10^-20; the range is
+/// ±2^63 ≈ ±9.2 × 10^18. Every operation rounds toward −∞ (floor) unless its name says
+/// otherwise, so results never depend on the platform (docs/OPTIONS.md §2).
+///
+/// Why binary and why 64 bits: multiplications then divide by a power of two (a shift),
+/// not by a decimal constant; 64 fractional bits keep every function's error far below
+/// one micro-unit on prices up to 2^50 micro-units; Int128 storage leaves 63 integer bits.
+/// Products and quotients go through 256-bit intermediates (`Wide`), so none overflows
+/// inside the documented domains.
+public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// The value × 2^64.
+    public var raw: Int128
+
+    @inlinable public init(raw: Int128) { self.raw = raw }
+
+    /// An integer, exactly.
+    @inlinable public init(_ integer: Int64) { raw = Int128(integer) << 64 }
+
+    /// ⌊numerator × 2^64 / denominator⌋: a decimal input such as 800,000 ppm is
+    /// `Fixed(ratio: 800_000, 1_000_000)`. `denominator` ≠ 0.
+    @inlinable public init(ratio numerator: Int128, _ denominator: Int128) {
+        raw = Wide.mulDiv(numerator, Int128(1) << 64, denominator)
+    }
+
+    public static let fractionBits = 64
+    public static let zero = Fixed(raw: 0)
+    public static let one = Fixed(raw: Int128(1) << 64)
+    public static let half = Fixed(raw: Int128(1) << 63)
+    /// ln 2 rounded to nearest: 12786308645202655660 / 2^64.
+    public static let ln2 = Fixed(raw: 12_786_308_645_202_655_660)
+    /// √2 rounded down: 26087635650665564424 / 2^64.
+    public static let sqrt2 = Fixed(raw: 26_087_635_650_665_564_424)
+    /// 1/√(2π) rounded to nearest: 7359186146747302452 / 2^64.
+    public static let invSqrt2Pi = Fixed(raw: 7_359_186_146_747_302_452)
+
+    @inlinable public static func < (a: Fixed, b: Fixed) -> Bool { a.raw < b.raw }
+    @inlinable public static func + (a: Fixed, b: Fixed) -> Fixed { Fixed(raw: a.raw + b.raw) }
+    @inlinable public static func - (a: Fixed, b: Fixed) -> Fixed { Fixed(raw: a.raw - b.raw) }
+    @inlinable public static prefix func - (a: Fixed) -> Fixed { Fixed(raw: -a.raw) }
+    @inlinable public static func += (a: inout Fixed, b: Fixed) { a.raw += b.raw }
+    @inlinable public static func -= (a: inout Fixed, b: Fixed) { a.raw -= b.raw }
+
+    /// ⌊a × b⌋ at 2^-64 (the exact product, then floor).
+    @inlinable public static func * (a: Fixed, b: Fixed) -> Fixed { Fixed(raw: Wide.mulShift(a.raw, b.raw)) }
+
+    /// ⌊a / b⌋ at 2^-64. `b` ≠ 0 and the quotient within range.
+    @inlinable public static func / (a: Fixed, b: Fixed) -> Fixed { Fixed(raw: Wide.mulDiv(a.raw, Int128(1) << 64, b.raw)) }
+
+    /// ⌊a × n⌋ for an integer n (exact: no rounding).
+    @inlinable public func times(_ n: Int64) -> Fixed { Fixed(raw: raw * Int128(n)) }
+
+    /// The magnitude.
+    @inlinable public var magnitude: Fixed { Fixed(raw: raw < 0 ? -raw : raw) }
+
+    /// ⌊value⌋ as an integer.
+    @inlinable public var floor: Int128 { raw >> 64 }
+    /// ⌈value⌉ as an integer.
+    @inlinable public var ceiling: Int128 { -((-raw) >> 64) }
+
+    /// `value × scale` rounded down (`up == false`) or up: converts a Q64 amount into an
+    /// integer count of 1/scale units (scale 1 for micro-units when the value already is in
+    /// micro-units). Uses the exact product, so no double rounding.
+    @inlinable public func scaled(by scale: Int128, roundingUp up: Bool) -> Int128 {
+        up ? -Wide.mulDiv(-raw, scale, Int128(1) << 64) : Wide.mulDiv(raw, scale, Int128(1) << 64)
+    }
+
+    /// The decimal value to 20 fractional digits, truncated toward −∞ (for messages and tests).
+    public var description: String {
+        let whole = raw >> 64
+        let fraction = Wide.mulDiv(raw - (whole << 64), 100_000_000_000_000_000_000, Int128(1) << 64)
+        let digits = String(fraction)
+        return "\(whole)." + String(repeating: "0", count: 20 - digits.count) + digits
+    }
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Reference values for the Options module (docs/OPTIONS.md), generated once and committed.
+
+Every input is an exact Q64 number (an integer raw value, real value raw / 2^64) or an
+exact integer (prices in micro-units); every expected value is the true mathematical
+result at those exact inputs, computed with mpmath at 50 significant digits and rounded
+to the nearest Q64 raw integer. The tests check the Swift fixed-point results against
+these within the error bounds that docs/OPTIONS.md states.
+
+Usage: python3 -m pip install mpmath==1.3.0 && scripts/gen-option-vectors.py
+Writes Tests/OptionsTests/Resources/vectors.json. Deterministic (seeded), so a re-run
+reproduces the committed file byte for byte.
+"""
+import json
+import os
+import random
+
+import mpmath as mp
+
+mp.mp.dps = 50
+Q = mp.mpf(2) ** 64
+YEAR_NANOS = 365 * 86_400 * 10**9
+rng = random.Random(15)
+
+
+def raw(v):
+    """Nearest Q64 raw integer of a real value, as a decimal string."""
+    return str(int(mp.nint(v * Q)))
+
+
+def saturated(v):
+    """A Q64 raw string saturated to ±(2^127 − 1), as Black76 saturates theta."""
+    r = int(mp.nint(v * Q))
+    return str(max(-(2**127 - 1), min(2**127 - 1, r)))
+
+
+def q64(x):
+    """Real value of a Q64 raw integer."""
+    return mp.mpf(x) / Q
+
+
+def floor_ratio(n, d):
+    return (n << 64) // d
+
+
+def function_vectors():
+    out = {"exp": [], "ln": [], "sqrt": [], "pdf": [], "cdf": []}
+    # exp: a grid over [-46, 43] plus random fractions; around the range-reduction steps.
+    xs = [int(mp.nint(mp.mpf(v) / 4 * Q)) for v in range(-184, 173)]
+    xs += [rng.randrange(-46 << 64, 43 << 64) for _ in range(300)]
+    xs += [k * 12786308645202655660 // 2 + d for k in range(-20, 21) for d in (-1, 0, 1)]
+    xs += [0, 1, -1, 43 << 64]
+    for x in sorted(set(xs)):
+        out["exp"].append([str(x), raw(mp.exp(q64(x)))])
+    # ln: powers of two and their neighbours, around 1 and √2, log-uniform random values.
+    xs = [1, 2, 3, (1 << 126) - 1]
+    xs += [(1 << e) + d for e in range(0, 126, 5) for d in (-1, 0, 1) if (1 << e) + d > 0]
+    xs += [26087635650665564424 + d for d in (-2, -1, 0, 1, 2)] + [(1 << 64) + d for d in (-3, -1, 1, 3)]
+    xs += [rng.randrange(1, 1 << rng.randrange(2, 127)) for _ in range(400)]
+    for x in sorted(set(xs)):
+        out["ln"].append([str(x), raw(mp.log(q64(x)))])
+    # sqrt: exact floor is checked as an identity in the tests; these check the scale.
+    xs = [0, 1, 2, 4, 1 << 64, 2 << 64, (1 << 127) - 1] + [rng.randrange(0, 1 << rng.randrange(1, 127)) for _ in range(300)]
+    for x in sorted(set(xs)):
+        out["sqrt"].append([str(x), raw(mp.sqrt(q64(x)))])
+    # pdf and cdf: [-17, 17], dense around the algorithm's switch points 3 and 9.
+    xs = [int(mp.nint(mp.mpf(v) / 16 * Q)) for v in range(-272, 273)]
+    xs += [rng.randrange(-17 << 64, 17 << 64) for _ in range(300)]
+    xs += [(c << 64) + d for c in (-9, -3, 3, 9) for d in (-(1 << 40), -1, 0, 1, 1 << 40)]
+    for x in sorted(set(xs)):
+        out["pdf"].append([str(x), raw(mp.npdf(q64(x)))])
+        out["cdf"].append([str(x), raw(mp.ncdf(q64(x)))])
+    return out
+
+
+def black76(kind, f, k, sigma, t):
+    f, k = mp.mpf(f), mp.mpf(k)
+    s = sigma * mp.sqrt(t)
+    d1 = (mp.log(f / k)) / s + s / 2
+    d2 = d1 - s
+    phi = mp.npdf(d1)
+    if kind == "call":
+        price, delta = f * mp.ncdf(d1) - k * mp.ncdf(d2), mp.ncdf(d1)
+    else:
+        price, delta = k * mp.ncdf(-d2) - f * mp.ncdf(-d1), mp.ncdf(d1) - 1
+    gamma = phi / (f * s) * 10**6
+    vega = f * phi * mp.sqrt(t)
+    theta = -f * phi * sigma / (2 * mp.sqrt(t))
+    return price, delta, gamma, vega, theta
+
+
+def black76_vectors():
+    out = []
+    forwards = [1_000_000, 2_500_000_000, 65_432_100_000, 1 << 50]
+    moneyness = [mp.mpf(v) for v in ("0.1", "0.5", "0.8", "0.95", "1", "1.05", "1.25", "2", "10")]
+    vols_ppm = [1_000, 100_000, 500_000, 800_000, 2_000_000, 15_000_000]
+    times = [1_000_000_000, 60 * 10**9, 86_400 * 10**9, 30 * 86_400 * 10**9, YEAR_NANOS, 5 * YEAR_NANOS]
+    cases = []
+    for f in forwards:
+        for m in moneyness:
+            k = max(1, min(1 << 50, int(mp.nint(f * m))))
+            for v in vols_ppm:
+                for t in times:
+                    cases.append((f, k, v, t))
+    rng.shuffle(cases)
+    for f, k, v, t in cases[:700]:
+        sigma_raw = floor_ratio(v, 10**6)
+        t_raw = floor_ratio(t, YEAR_NANOS)
+        sigma, time = q64(sigma_raw), q64(t_raw)
+        if sigma * mp.sqrt(time) > 16 or sigma * mp.sqrt(time) < mp.mpf(2) ** -32:
+            continue
+        for kind in ("call", "put"):
+            price, delta, gamma, vega, theta = black76(kind, f, k, sigma, time)
+            out.append({
+                "kind": kind, "forward": f, "strike": k, "volatilityPpm": v, "nanos": t,
+                "price": raw(price), "delta": raw(delta), "gamma": raw(gamma), "vega": raw(vega), "theta": saturated(theta),
+            })
+    return out
+
+
+def main():
+    doc = {
+        "generator": "scripts/gen-option-vectors.py (mpmath %s, 50 digits)" % mp.__version__,
+        "format": "Q64 raw integers as decimal strings: value = raw / 2^64; prices in micro-units",
+        **function_vectors(),
+        "black76": black76_vectors(),
+    }
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "..", "Tests", "OptionsTests", "Resources", "vectors.json")
+    with open(path, "w") as fh:
+        json.dump(doc, fh, indent=0, sort_keys=True)
+        fh.write("\n")
+
+
+if __name__ == "__main__":
+    main()
