@@ -118,12 +118,64 @@ def black76_vectors():
     return out
 
 
+def svi_vectors():
+    """Implied volatility at strikes from raw SVI parameters given in units of 10^-9."""
+    smiles = [
+        (40_000_000, 100_000_000, -300_000_000, 0, 200_000_000),
+        (10_000_000, 400_000_000, 500_000_000, 100_000_000, 50_000_000),
+        (1_000_000, 50_000_000, 0, -200_000_000, 1_000_000_000),
+        (0, 900_000_000, -999_000_000, 0, 10_000_000),
+    ]
+    out = []
+    for a, b, rho, m, sig in smiles:
+        pa, pb, prho, pm, psig = (q64(((v << 64) // 10**9)) for v in (a, b, rho, m, sig))
+        for f in (65_432_100_000, 2_500_000_000):
+            for km in ("0.3", "0.7", "0.9", "1", "1.1", "1.5", "3"):
+                k = int(mp.nint(f * mp.mpf(km)))
+                for nanos in (86_400 * 10**9, 30 * 86_400 * 10**9, YEAR_NANOS):
+                    t = q64(floor_ratio(nanos, YEAR_NANOS))
+                    x = mp.log(mp.mpf(k) / f) - pm
+                    w = pa + pb * (prho * x + mp.sqrt(x * x + psig * psig))
+                    vol = mp.sqrt(max(w, 0) / t)
+                    if vol > 16:
+                        continue
+                    out.append({"a": a, "b": b, "rho": rho, "m": m, "sigma": sig, "forward": f, "strike": k,
+                                "nanos": nanos, "volatility": raw(vol)})
+    return out
+
+
+def ewma_vectors():
+    """The realized-volatility recurrence of docs/OPTIONS.md §6 in exact real arithmetic."""
+    out = []
+    for seed, half_life, min_interval in ((1, 600 * 10**9, 10**6), (2, 3_600 * 10**9, 10**9), (3, 60 * 10**9, 10**8)):
+        r = random.Random(seed)
+        v = mp.mpf(1) / 4
+        price, time = 65_432_100_000, 10**12
+        ticks = [(price, time)]
+        for _ in range(200):
+            time += r.choice((10**5, 10**7, 10**9, 5 * 10**9, 60 * 10**9, 900 * 10**9))
+            price = max(1, price + r.randrange(-price // 200, price // 200 + 1))
+            ticks.append((price, time))
+        for (p0, t0), (p1, t1) in zip(ticks, ticks[1:]):
+            dt = t1 - t0
+            ret = mp.log(mp.mpf(p1) / p0)
+            tau = mp.mpf(max(dt, min_interval)) / YEAR_NANOS
+            sample = min(ret * ret / tau, 256)
+            lam = mp.mpf(2) ** (-mp.mpf(dt) / half_life)
+            v = lam * v + (1 - lam) * sample
+        out.append({"halfLifeNanos": half_life, "minIntervalNanos": min_interval, "initialVariance": raw(mp.mpf(1) / 4),
+                    "ticks": [[p, t] for p, t in ticks], "variance": raw(v)})
+    return out
+
+
 def main():
     doc = {
         "generator": "scripts/gen-option-vectors.py (mpmath %s, 50 digits)" % mp.__version__,
         "format": "Q64 raw integers as decimal strings: value = raw / 2^64; prices in micro-units",
         **function_vectors(),
         "black76": black76_vectors(),
+        "svi": svi_vectors(),
+        "ewma": ewma_vectors(),
     }
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.path.join(here, "..", "Tests", "OptionsTests", "Resources", "vectors.json")

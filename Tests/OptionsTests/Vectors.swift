@@ -37,5 +37,40 @@ enum Vectors {
     }
 }
 
+extension Vectors {
+    struct SVICase: Sendable {
+        var parameters: SVIParameters
+        var forward: Int64
+        var strike: Int64
+        var nanos: UInt64
+        var volatility: Int128
+    }
+
+    static let svi: [SVICase] = (document["svi"] as! [[String: Any]]).map { c in
+        func n(_ key: String) -> Int64 { (c[key] as! NSNumber).int64Value }
+        return SVICase(
+            parameters: SVIParameters(nanoUnits: n("a"), b: n("b"), rho: n("rho"), m: n("m"), sigma: n("sigma")),
+            forward: n("forward"), strike: n("strike"), nanos: UInt64(n("nanos")),
+            volatility: Int128(c["volatility"] as! String)!)
+    }
+
+    struct EWMACase: Sendable {
+        var halfLifeNanos: UInt64
+        var minIntervalNanos: UInt64
+        var initialVariance: Int128
+        var ticks: [(price: Int64, time: UInt64)]
+        var variance: Int128
+    }
+
+    static let ewma: [EWMACase] = (document["ewma"] as! [[String: Any]]).map { c in
+        EWMACase(
+            halfLifeNanos: (c["halfLifeNanos"] as! NSNumber).uint64Value,
+            minIntervalNanos: (c["minIntervalNanos"] as! NSNumber).uint64Value,
+            initialVariance: Int128(c["initialVariance"] as! String)!,
+            ticks: (c["ticks"] as! [[NSNumber]]).map { ($0[0].int64Value, $0[1].uint64Value) },
+            variance: Int128(c["variance"] as! String)!)
+    }
+}
+
 /// |a − b| as a non-negative Int128.
 func distance(_ a: Int128, _ b: Int128) -> Int128 { a > b ? a - b : b - a }
