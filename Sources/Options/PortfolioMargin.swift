@@ -1,0 +1,103 @@
+/// One position in a portfolio on one underlying.
+public struct MarginPosition: Sendable, Equatable {
+    /// 0: the perpetual; i + 1: `RiskArrays.series[i]`.
+    public var instrument: Int
+    /// Signed size in base units of 10^-8 (> 0 long), 1 ≤ |size| ≤ 2^53.
+    public var size: Int64
+
+    public init(instrument: Int, size: Int64) {
+        self.instrument = instrument
+        self.size = size
+    }
+}
+
+/// A portfolio's requirement and what produced it (docs/OPTIONS.md §7.5). Money in
+/// quote micro-units.
+public struct MarginResult: Sendable, Equatable {
+    /// max(worst scenario loss, 0) + short-option contingency + confidence contingency.
+    public var maintenance: Int128
+    /// ⌈maintenance × initialRatioBps / 10^4⌉.
+    public var initial: Int128
+    /// The largest counted scenario loss (negative: the portfolio gains in every scenario).
+    public var worstLoss: Int128
+    /// Index into `RiskArrays.scenarios` of the worst scenario (the first on ties).
+    public var worstScenario: Int
+    public var shortOptionContingency: Int128
+    public var confidenceContingency: Int128
+    /// Σ size × delta, Q64, in base units of 10^-8.
+    public var netDelta: Fixed
+}
+
+/// Scenario portfolio margin, a pure function of the positions and the tick's risk arrays.
+public enum PortfolioMargin {
+    /// Most positions in one portfolio.
+    public static let maxPositions = 512
+    /// Largest |size|: 2^53 base units of 10^-8.
+    public static let maxSize: Int64 = 1 << 53
+
+    public static func evaluate(
+        _ positions: [MarginPosition], arrays: RiskArrays, config: MarginConfig
+    ) throws(OptionsError) -> MarginResult {
+        if positions.count > maxPositions { throw .invalidPosition(index: maxPositions) }
+        let instruments = arrays.series.count + 1
+        for (i, p) in positions.enumerated() where p.size == 0 || p.size.magnitude > maxSize.magnitude
+            || p.instrument < 0 || p.instrument >= instruments
+        {
+            throw .invalidPosition(index: i)
+        }
+        let count = arrays.scenarios.count
+        var worst = Int128.min
+        var worstIndex = 0
+        arrays.valueChanges.withUnsafeBufferPointer { changes in
+            withUnsafeTemporaryAllocation(of: Int128.self, capacity: count) { sums in
+                sums.initialize(repeating: 0)
+                // A_s = Σ size × D_s, exact.
+                for p in positions {
+                    let row = p.instrument * count
+                    let q = Int128(p.size)
+                    for s in 0..<count { sums[s] += q * Int128(changes[row + s]) }
+                }
+                for s in 0..<count {
+                    // loss = −⌊A / 10^8⌋ = ⌈−A / 10^8⌉; an extreme counts at cover / 10^4.
+                    var loss = ceilDivide(-sums[s], 100_000_000)
+                    if arrays.scenarios[s].extreme { loss = ceilDivide(loss * Int128(config.extremeCoverBps), 10_000) }
+                    if loss > worst {
+                        worst = loss
+                        worstIndex = s
+                    }
+                }
+            }
+        }
+        var shortMinimum: Int128 = 0
+        var deltaRaw: Int128 = 0
+        for p in positions {
+            deltaRaw += Int128(p.size) * arrays.deltas[p.instrument].raw
+            if p.instrument > 0 && p.size < 0 {
+                let gross = Int128(p.size.magnitude) * Int128(arrays.mark) * Int128(config.shortOptionMinimumBps)
+                shortMinimum += ceilDivide(gross, 1_000_000_000_000)
+            }
+        }
+        // ⌈|Σ q δ| × c / (10^8 × 2^64)⌉.
+        let confidence = -Wide.mulDiv(-deltaRaw.magnitudeInt, Int128(arrays.confidence), 100_000_000 << 64)
+        let maintenance = max(worst, 0) + shortMinimum + confidence
+        let initial = ceilDivide(maintenance * Int128(config.initialRatioBps), 10_000)
+        return MarginResult(
+            maintenance: maintenance, initial: initial, worstLoss: worst, worstScenario: worstIndex,
+            shortOptionContingency: shortMinimum, confidenceContingency: confidence, netDelta: Fixed(raw: deltaRaw))
+    }
+
+    /// ⌈a / d⌉ for d > 0; 64-bit division when a fits (the common case, a constant divisor).
+    @inlinable
+    static func ceilDivide(_ a: Int128, _ d: Int64) -> Int128 {
+        if let a64 = Int64(exactly: a) {
+            let q = a64 / d
+            return Int128(a64 % d > 0 ? q + 1 : q)
+        }
+        let q = a / Int128(d)
+        return a % Int128(d) > 0 ? q + 1 : q
+    }
+}
+
+extension Int128 {
+    @usableFromInline var magnitudeInt: Int128 { self < 0 ? -self : self }
+}

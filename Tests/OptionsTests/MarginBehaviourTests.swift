@@ -1,0 +1,95 @@
+import Options
+import Testing
+
+/// What portfolio margin must do beyond matching the reference: widen with realized
+/// volatility within bounds, net perpetuals against options, count extremes at their
+/// cover, and refuse bad input by name (docs/OPTIONS.md §7).
+@Suite struct MarginBehaviourTests {
+    typealias P = PortfolioMarginTests
+    static let straddle = [MarginPosition(instrument: 2, size: -100_000_000), MarginPosition(instrument: 5, size: -100_000_000)]
+
+    static func margin(_ positions: [MarginPosition], vol: Fixed, config: MarginConfig = P.config) throws -> MarginResult {
+        let arrays = try RiskArrays(state: P.state(vol: vol), series: P.series, config: config)
+        return try PortfolioMargin.evaluate(positions, arrays: arrays, config: config)
+    }
+
+    @Test func scanRangeWidensWithRealizedVolatilityWithinBounds() throws {
+        // R = ⌈σ × √(1 day) × 4 × 10^4⌉ bps: σ = 0.6 gives ⌈0.6 × 0.05234 × 4 × 10^4⌉ = 1,257.
+        #expect(P.config.scanRangeBps(volatility: Fixed(ratio: 6, 10)) == 1_257)
+        #expect(P.config.scanRangeBps(volatility: Fixed(ratio: 1, 100)) == 300)
+        #expect(P.config.scanRangeBps(volatility: Fixed(5)) == 3_000)
+        var previous: Int128 = 0
+        for tenths: Int128 in [1, 3, 6, 9, 12, 20, 40] {
+            let m = try Self.margin(Self.straddle, vol: Fixed(ratio: tenths, 10)).maintenance
+            #expect(m >= previous, "maintenance fell as volatility rose to \(tenths)/10")
+            previous = m
+        }
+        let calm = try Self.margin(Self.straddle, vol: Fixed(ratio: 1, 10)).maintenance
+        let spike = try Self.margin(Self.straddle, vol: Fixed(2)).maintenance
+        #expect(spike > calm * 2)
+    }
+
+    @Test func perpetualsNetAgainstOptions() throws {
+        // A short call hedged with its delta in the perpetual needs less than the call alone.
+        let arrays = try RiskArrays(state: P.state(), series: P.series, config: P.config)
+        let call = MarginPosition(instrument: 2, size: -1_000_000_000)
+        let naked = try PortfolioMargin.evaluate([call], arrays: arrays, config: P.config)
+        let hedge = Int64((arrays.deltas[2].raw * 1_000_000_000) >> 64)
+        let hedged = try PortfolioMargin.evaluate(
+            [call, MarginPosition(instrument: 0, size: hedge)], arrays: arrays, config: P.config)
+        #expect(hedged.maintenance * 4 < naked.maintenance * 3)
+        #expect(hedged.netDelta.magnitude < Fixed(1_000_000) && naked.netDelta < Fixed(-100_000_000))
+        // The confidence contingency follows the net delta.
+        #expect(hedged.confidenceContingency < naked.confidenceContingency)
+    }
+
+    @Test func extremeMovesCountAtTheirCover() throws {
+        // A far out-of-the-money short put: the regular grid barely reaches it, the
+        // extreme down move (3 R) does, at 33 %.
+        var config = P.config
+        (config.minScanBps, config.maxScanBps) = (1_000, 1_000)
+        let put = [MarginPosition(instrument: 7 + 3, size: -100_000_000)]
+        let arrays = try RiskArrays(state: P.state(), series: P.series, config: config)
+        let with = try PortfolioMargin.evaluate(put, arrays: arrays, config: config)
+        #expect(arrays.scenarios[with.worstScenario].extreme)
+        #expect(arrays.scenarios[with.worstScenario].moveSteps == -3 * 8)
+        config.extremeCoverBps = 0
+        let without = try PortfolioMargin.evaluate(put, arrays: arrays, config: config)
+        #expect(!arrays.scenarios[without.worstScenario].extreme && without.worstLoss < with.worstLoss)
+    }
+
+    @Test func longOptionsNeedNoMoreThanTheirPremiumAtRisk() throws {
+        let arrays = try RiskArrays(state: P.state(), series: P.series, config: P.config)
+        let long = try PortfolioMargin.evaluate([MarginPosition(instrument: 2, size: 100_000_000)], arrays: arrays, config: P.config)
+        let t = Black76.yearFraction(now: P.now, expiry: P.series[1].expiry)
+        let sigma = try P.smiles[P.series[1].expiry]!.volatility(forward: P.mark, strike: P.series[1].strike, time: t)
+        let premium = try Black76.evaluate(.call, forward: P.mark, strike: P.series[1].strike, volatility: sigma, time: t)
+        #expect(long.worstLoss <= Int128(premium.priceMicros) && long.shortOptionContingency == 0)
+    }
+
+    @Test func refusesBadInputByName() throws {
+        let arrays = try RiskArrays(state: P.state(), series: P.series, config: P.config)
+        #expect(throws: OptionsError.invalidPosition(index: 1)) {
+            try PortfolioMargin.evaluate([MarginPosition(instrument: 0, size: 1), MarginPosition(instrument: 0, size: 0)],
+                                         arrays: arrays, config: P.config)
+        }
+        #expect(throws: OptionsError.invalidPosition(index: 0)) {
+            try PortfolioMargin.evaluate([MarginPosition(instrument: 99, size: 1)], arrays: arrays, config: P.config)
+        }
+        let unknown = OptionSeries(kind: .call, strike: 1_000_000, expiry: P.now + 1)
+        #expect(throws: OptionsError.missingSmile(expiry: P.now + 1)) {
+            try RiskArrays(state: P.state(), series: [unknown], config: P.config)
+        }
+        var bad = P.config
+        bad.maxScanBps = 9_001
+        #expect(throws: OptionsError.invalidMarginConfig("maxScanBps")) { try bad.validate() }
+        bad = P.config
+        bad.initialRatioBps = 9_999
+        #expect(throws: OptionsError.invalidMarginConfig("initialRatioBps")) {
+            try RiskArrays(state: P.state(), series: [], config: bad)
+        }
+        #expect(throws: OptionsError.confidenceOutOfRange(-1)) {
+            try RiskArrays(state: P.state(confidence: -1), series: [], config: P.config)
+        }
+    }
+}
