@@ -14,6 +14,8 @@ let package = Package(
         .executable(name: "attestation", targets: ["attestation"]),
         // For the nested Benchmarks/ package.
         .library(name: "SealstreamEngine", targets: ["Engine", "Wire"]),
+        // The options math alone (Benchmarks/OptionsBench).
+        .library(name: "SealstreamOptions", targets: ["Options"]),
         .library(name: "SealstreamCommitments", targets: ["Commitments", "SealCrypto", "EnclaveCore"]),
         // The in-process worker benchmark (Benchmarks/DurabilityBench): a journaling worker
         // fed sealed orders as the host feeds it.

@@ -50,6 +50,20 @@ public enum Black76 {
     public static func evaluate(
         _ kind: OptionKind, forward: Int64, strike: Int64, volatility: Fixed, time: Fixed
     ) throws(OptionsError) -> OptionGreeks {
+        try compute(kind, forward: forward, strike: strike, volatility: volatility, time: time, greeks: true)
+    }
+
+    /// The premium alone (Q64 micro-units), identical to `evaluate(...).price` without the
+    /// Greeks' work: what the scenario grid needs.
+    public static func price(
+        _ kind: OptionKind, forward: Int64, strike: Int64, volatility: Fixed, time: Fixed
+    ) throws(OptionsError) -> Fixed {
+        try compute(kind, forward: forward, strike: strike, volatility: volatility, time: time, greeks: false).price
+    }
+
+    static func compute(
+        _ kind: OptionKind, forward: Int64, strike: Int64, volatility: Fixed, time: Fixed, greeks: Bool
+    ) throws(OptionsError) -> OptionGreeks {
         guard forward >= 1, forward <= maxPrice else { throw .priceOutOfRange(forward) }
         guard strike >= 1, strike <= maxPrice else { throw .priceOutOfRange(strike) }
         guard volatility >= .zero, volatility <= maxVolatility else { throw .volatilityOutOfRange(volatility) }
@@ -72,7 +86,6 @@ public enum Black76 {
         let d2 = d1 - s
         let n1 = Normal.cdf(d1)
         let n2 = Normal.cdf(d2)
-        let phi = Normal.pdf(d1)
 
         // F × Φ(d1) − K × Φ(d2) in raw units is exact: F and K are integers.
         var price: Int128
@@ -82,6 +95,8 @@ public enum Black76 {
         }
         price = max(price, 0)
         let delta = kind == .call ? n1 : n1 - Fixed.one
+        if !greeks { return OptionGreeks(price: Fixed(raw: price), delta: delta, gamma: .zero, vega: .zero, theta: .zero) }
+        let phi = Normal.pdf(d1)
         let gamma = Fixed(raw: Wide.mulDiv(phi.raw, 1_000_000 << 64, f * s.raw))
         let vega = Fixed(raw: f * (phi * rootT).raw)
         let theta = Fixed(raw: saturatingMulDiv(-f * phi.raw, volatility.raw, 2 * rootT.raw))

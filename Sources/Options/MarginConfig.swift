@@ -18,7 +18,8 @@ public struct MarginConfig: Sendable, Equatable {
     /// extremeCoverBps / 10^4. Multiple in 0...10 (0: none); cover in 0...10,000.
     public var extremeMultiple: Int64
     public var extremeCoverBps: Int64
-    /// Per short option: ⌈|q| × F × shortOptionMinimumBps / 10^12⌉, 0...10,000.
+    /// Short options: ⌈Q × F × shortOptionMinimumBps / 10^12⌉, Q the sum of |q| over short
+    /// option positions; 0...10,000.
     public var shortOptionMinimumBps: Int64
     /// Initial = ⌈maintenance × initialRatioBps / 10^4⌉, 10,000...100,000.
     public var initialRatioBps: Int64

@@ -51,16 +51,31 @@ public enum PortfolioMargin {
         arrays.valueChanges.withUnsafeBufferPointer { changes in
             withUnsafeTemporaryAllocation(of: Int128.self, capacity: count) { sums in
                 sums.initialize(repeating: 0)
-                // A_s = Σ size × D_s, exact.
+                // A_s = Σ size × D_s, exact: |size| ≤ 2^53, |D| ≤ 2^51 and at most 512
+                // positions keep |A| below 2^113, so wrapping arithmetic never wraps.
                 for p in positions {
                     let row = p.instrument * count
-                    let q = Int128(p.size)
-                    for s in 0..<count { sums[s] += q * Int128(changes[row + s]) }
+                    let q = p.size
+                    for s in 0..<count {
+                        let product = q.multipliedFullWidth(by: changes[row + s])
+                        sums[s] &+= Int128(product.high) << 64 | Int128(product.low)
+                    }
                 }
-                for s in 0..<count {
-                    // loss = −⌊A / 10^8⌋ = ⌈−A / 10^8⌉; an extreme counts at cover / 10^4.
-                    var loss = ceilDivide(-sums[s], 100_000_000)
-                    if arrays.scenarios[s].extreme { loss = ceilDivide(loss * Int128(config.extremeCoverBps), 10_000) }
+                // The extremes, when configured, are the last two scenarios. Regular losses
+                // ⌈−A / 10^8⌉ rise with −A, so the worst is found on −A alone, and its first
+                // index is the first s with −A_s > (worst − 1) × 10^8: no division per scenario.
+                let regular = config.extremeMultiple > 0 ? count - 2 : count
+                var largest = Int128.min
+                for s in 0..<regular where -sums[s] > largest { largest = -sums[s] }
+                worst = ceilDivide(largest, 100_000_000)
+                let threshold = (worst - 1) * 100_000_000
+                for s in 0..<regular where -sums[s] > threshold {
+                    worstIndex = s
+                    break
+                }
+                for s in regular..<count {
+                    // An extreme counts at cover / 10^4; ties go to the earlier (regular) scenario.
+                    let loss = ceilDivide(ceilDivide(-sums[s], 100_000_000) &* Int128(config.extremeCoverBps), 10_000)
                     if loss > worst {
                         worst = loss
                         worstIndex = s
@@ -68,19 +83,22 @@ public enum PortfolioMargin {
                 }
             }
         }
-        var shortMinimum: Int128 = 0
+        // Bounded as above (|size| ≤ 2^53, delta ≤ 2^64, mark ≤ 2^50, bps ≤ 2^14, at most
+        // 512 positions), so the wrapping products and sums below never wrap.
+        var shortOptions: Int128 = 0
         var deltaRaw: Int128 = 0
         for p in positions {
-            deltaRaw += Int128(p.size) * arrays.deltas[p.instrument].raw
-            if p.instrument > 0 && p.size < 0 {
-                let gross = Int128(p.size.magnitude) * Int128(arrays.mark) * Int128(config.shortOptionMinimumBps)
-                shortMinimum += ceilDivide(gross, 1_000_000_000_000)
-            }
+            deltaRaw &+= Int128(p.size) &* arrays.deltas[p.instrument].raw
+            if p.instrument > 0 && p.size < 0 { shortOptions &+= Int128(p.size.magnitude) }
         }
-        // ⌈|Σ q δ| × c / (10^8 × 2^64)⌉.
-        let confidence = -Wide.mulDiv(-deltaRaw.magnitudeInt, Int128(arrays.confidence), 100_000_000 << 64)
+        let shortMinimum = ceilDivide(
+            shortOptions &* Int128(arrays.mark) &* Int128(config.shortOptionMinimumBps), 1_000_000_000_000)
+        // ⌈⌈|Δ| / 2^64⌉ × c / 10^8⌉: the net delta in whole base units of 10^-8 (rounded up),
+        // then valued at the confidence.
+        let deltaUnits = -((-deltaRaw.magnitudeInt) >> 64)
+        let confidence = ceilDivide(deltaUnits &* Int128(arrays.confidence), 100_000_000)
         let maintenance = max(worst, 0) + shortMinimum + confidence
-        let initial = ceilDivide(maintenance * Int128(config.initialRatioBps), 10_000)
+        let initial = ceilDivide(maintenance &* Int128(config.initialRatioBps), 10_000)
         return MarginResult(
             maintenance: maintenance, initial: initial, worstLoss: worst, worstScenario: worstIndex,
             shortOptionContingency: shortMinimum, confidenceContingency: confidence, netDelta: Fixed(raw: deltaRaw))

@@ -76,8 +76,8 @@ public struct RiskArrays: Sendable {
             deltas.append(base.delta)
             for s in scenarios {
                 let vol = s.volShift == 0 ? sigma : (s.volShift > 0 ? up : down)
-                let p = try Black76.evaluate(option.kind, forward: s.price, strike: option.strike, volatility: vol, time: time)
-                changes.append(p.priceMicros - base.priceMicros)
+                let p = try Black76.price(option.kind, forward: s.price, strike: option.strike, volatility: vol, time: time)
+                changes.append(Int64(p.floor) - base.priceMicros)
             }
         }
         mark = f

@@ -59,6 +59,8 @@ import Testing
         for c in Vectors.black76 {
             let (sigma, time) = Self.inputs(c)
             let g = try Black76.evaluate(c.kind, forward: c.forward, strike: c.strike, volatility: sigma, time: time)
+            let alone = try Black76.price(c.kind, forward: c.forward, strike: c.strike, volatility: sigma, time: time)
+            #expect(alone == g.price)
             let intrinsic = c.kind == .call ? max(c.forward - c.strike, 0) : max(c.strike - c.forward, 0)
             #expect(g.price.raw >= 0)
             // Time value is never negative beyond the price bound.

@@ -60,19 +60,19 @@ import Testing
             if m.extreme { loss = ceil(loss * Int128(config.extremeCoverBps), 10_000) }
             worst = max(worst, loss)
         }
-        var shortMinimum: Int128 = 0
+        var shortSize: Int128 = 0
         var delta: Int128 = 0
         for p in positions {
-            if p.instrument > 0 && p.size < 0 {
-                shortMinimum += ceil(Int128(-p.size) * f * Int128(config.shortOptionMinimumBps), 1_000_000_000_000)
-            }
+            if p.instrument > 0 && p.size < 0 { shortSize += Int128(-p.size) }
             if p.instrument == 0 { delta += Int128(p.size) << 64; continue }
             let s = series[p.instrument - 1]
             let t = Black76.yearFraction(now: state.now, expiry: s.expiry)
             let sigma = try state.smiles[s.expiry]!.volatility(forward: state.mark, strike: s.strike, time: t)
             delta += Int128(p.size) * (try Black76.evaluate(s.kind, forward: state.mark, strike: s.strike, volatility: sigma, time: t)).delta.raw
         }
-        let confidence = -Wide.mulDiv(-(delta < 0 ? -delta : delta), Int128(state.confidence), 100_000_000 << 64)
+        let shortMinimum = ceil(shortSize * f * Int128(config.shortOptionMinimumBps), 1_000_000_000_000)
+        let deltaUnits = ceil(delta < 0 ? -delta : delta, Int128(1) << 64)
+        let confidence = ceil(deltaUnits * Int128(state.confidence), 100_000_000)
         return max(worst, 0) + shortMinimum + confidence
     }
 
