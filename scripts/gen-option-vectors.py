@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """Reference values for the Options module (docs/OPTIONS.md), generated once and committed.
 
+Two references per value: the true result (mpmath, 50 digits, rounded to the nearest Q64
+raw integer), which the documented error bounds are checked against, and the `exact`
+output of scripts/options_reference.py, an integer implementation written from the
+document alone, which the Swift module must equal bit for bit.
+
 Every input is an exact Q64 number (an integer raw value, real value raw / 2^64) or an
 exact integer (prices in micro-units); every expected value is the true mathematical
 result at those exact inputs, computed with mpmath at 50 significant digits and rounded
@@ -17,8 +22,11 @@ import random
 
 import mpmath as mp
 
+import options_reference as ref
+
 mp.mp.dps = 50
 Q = mp.mpf(2) ** 64
+ONE_Q = 1 << 64
 YEAR_NANOS = 365 * 86_400 * 10**9
 rng = random.Random(15)
 
@@ -51,25 +59,25 @@ def function_vectors():
     xs += [k * 12786308645202655660 // 2 + d for k in range(-20, 21) for d in (-1, 0, 1)]
     xs += [0, 1, -1, 43 << 64]
     for x in sorted(set(xs)):
-        out["exp"].append([str(x), raw(mp.exp(q64(x)))])
+        out["exp"].append([str(x), raw(mp.exp(q64(x))), str(ref.exp(x))])
     # ln: powers of two and their neighbours, around 1 and √2, log-uniform random values.
     xs = [1, 2, 3, (1 << 126) - 1]
     xs += [(1 << e) + d for e in range(0, 126, 5) for d in (-1, 0, 1) if (1 << e) + d > 0]
     xs += [26087635650665564424 + d for d in (-2, -1, 0, 1, 2)] + [(1 << 64) + d for d in (-3, -1, 1, 3)]
     xs += [rng.randrange(1, 1 << rng.randrange(2, 127)) for _ in range(400)]
     for x in sorted(set(xs)):
-        out["ln"].append([str(x), raw(mp.log(q64(x)))])
+        out["ln"].append([str(x), raw(mp.log(q64(x))), str(ref.ln(x))])
     # sqrt: exact floor is checked as an identity in the tests; these check the scale.
     xs = [0, 1, 2, 4, 1 << 64, 2 << 64, (1 << 127) - 1] + [rng.randrange(0, 1 << rng.randrange(1, 127)) for _ in range(300)]
     for x in sorted(set(xs)):
-        out["sqrt"].append([str(x), raw(mp.sqrt(q64(x)))])
+        out["sqrt"].append([str(x), raw(mp.sqrt(q64(x))), str(ref.sqrt(x))])
     # pdf and cdf: [-17, 17], dense around the algorithm's switch points 3 and 9.
     xs = [int(mp.nint(mp.mpf(v) / 16 * Q)) for v in range(-272, 273)]
     xs += [rng.randrange(-17 << 64, 17 << 64) for _ in range(300)]
     xs += [(c << 64) + d for c in (-9, -3, 3, 9) for d in (-(1 << 40), -1, 0, 1, 1 << 40)]
     for x in sorted(set(xs)):
-        out["pdf"].append([str(x), raw(mp.npdf(q64(x)))])
-        out["cdf"].append([str(x), raw(mp.ncdf(q64(x)))])
+        out["pdf"].append([str(x), raw(mp.npdf(q64(x))), str(ref.pdf(x))])
+        out["cdf"].append([str(x), raw(mp.ncdf(q64(x))), str(ref.cdf(x))])
     return out
 
 
@@ -111,7 +119,9 @@ def black76_vectors():
             continue
         for kind in ("call", "put"):
             price, delta, gamma, vega, theta = black76(kind, f, k, sigma, time)
+            exact = ref.black76(kind, f, k, sigma_raw, t_raw)
             out.append({
+                "exact": [str(v) for v in exact],
                 "kind": kind, "forward": f, "strike": k, "volatilityPpm": v, "nanos": t,
                 "price": raw(price), "delta": raw(delta), "gamma": raw(gamma), "vega": raw(vega), "theta": saturated(theta),
             })
@@ -139,7 +149,9 @@ def svi_vectors():
                     vol = mp.sqrt(max(w, 0) / t)
                     if vol > 16:
                         continue
-                    out.append({"a": a, "b": b, "rho": rho, "m": m, "sigma": sig, "forward": f, "strike": k,
+                    exact = ref.svi_volatility(*(((v << 64) // 10**9) for v in (a, b, rho, m, sig)), f, k,
+                                               floor_ratio(nanos, YEAR_NANOS))
+                    out.append({"exact": str(exact), "a": a, "b": b, "rho": rho, "m": m, "sigma": sig, "forward": f, "strike": k,
                                 "nanos": nanos, "volatility": raw(vol)})
     return out
 
@@ -164,7 +176,37 @@ def ewma_vectors():
             lam = mp.mpf(2) ** (-mp.mpf(dt) / half_life)
             v = lam * v + (1 - lam) * sample
         out.append({"halfLifeNanos": half_life, "minIntervalNanos": min_interval, "initialVariance": raw(mp.mpf(1) / 4),
-                    "ticks": [[p, t] for p, t in ticks], "variance": raw(v)})
+                    "ticks": [[p, t] for p, t in ticks], "variance": raw(v),
+                    "exact": str(ref.ewma(half_life, min_interval, ONE_Q // 4, ticks))})
+    return out
+
+
+def margin_vectors():
+    """Portfolio margin (§7) by the reference implementation: a state, a grid of series,
+    seeded portfolios and their requirements."""
+    day = 86_400 * 10**9
+    now = 1_000 * day
+    smiles = {now + 7 * day: (2_000_000, 40_000_000, -300_000_000, 0, 100_000_000),
+              now + 30 * day: (8_000_000, 80_000_000, -200_000_000, 0, 200_000_000)}
+    series = [(kind, strike, expiry) for kind in ("call", "put") for expiry in sorted(smiles)
+              for strike in (55_000_000_000, 65_000_000_000, 75_000_000_000)]
+    cfg = {"priceBuckets": 6, "minScanBps": 300, "maxScanBps": 3_000, "scanDeviationsMilli": 4_000,
+           "horizonNanos": day, "volUpBps": 3_000, "volDownBps": 2_000, "extremeMultiple": 3,
+           "extremeCoverBps": 3_300, "shortOptionMinimumBps": 100, "initialRatioBps": 15_000}
+    out = []
+    for vol_ppm, mark in ((600_000, 65_432_100_000), (2_500_000, 61_234_567_891), (50_000, 70_000_000_001)):
+        state = {"mark": mark, "confidence": 20_000_000, "now": now, "vol": floor_ratio(vol_ppm, 10**6),
+                 "smiles": {e: tuple((v << 64) // 10**9 for v in p) for e, p in smiles.items()}}
+        grid, changes, deltas = ref.risk_arrays(cfg, state, series)
+        portfolios = []
+        for _ in range(30):
+            positions = [(rng.randrange(len(series) + 1), rng.choice((-1, 1)) * rng.randrange(1, 2_000_000_000))
+                         for _ in range(rng.randrange(1, 7))]
+            result = ref.margin(cfg, state, grid, changes, deltas, positions)
+            portfolios.append({"positions": positions, "expected": [str(v) for v in result]})
+        out.append({"config": cfg, "mark": mark, "confidence": 20_000_000, "now": now, "volatilityPpm": vol_ppm,
+                    "smiles": [[e, *p] for e, p in sorted(smiles.items())],
+                    "series": [[kind, strike, expiry] for kind, strike, expiry in series], "portfolios": portfolios})
     return out
 
 
@@ -176,6 +218,7 @@ def main():
         "black76": black76_vectors(),
         "svi": svi_vectors(),
         "ewma": ewma_vectors(),
+        "margin": margin_vectors(),
     }
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.path.join(here, "..", "Tests", "OptionsTests", "Resources", "vectors.json")

@@ -12,9 +12,15 @@ enum Vectors {
         return object
     }()
 
-    /// Input and expected output pairs of one function.
+    /// Input and expected output pairs of one function (mpmath, nearest).
     static func pairs(_ name: String) -> [(Int128, Int128)] {
         (document[name] as! [[String]]).map { (Int128($0[0])!, Int128($0[1])!) }
+    }
+
+    /// Input and the output of scripts/options_reference.py, the independent integer
+    /// implementation of docs/OPTIONS.md, which must be matched bit for bit.
+    static func exact(_ name: String) -> [(Int128, Int128)] {
+        (document[name] as! [[String]]).map { (Int128($0[0])!, Int128($0[2])!) }
     }
 
     struct Black76Case: Sendable, CustomStringConvertible {
@@ -24,6 +30,8 @@ enum Vectors {
         var volatilityPpm: Int64
         var nanos: UInt64
         var price, delta, gamma, vega, theta: Int128
+        /// The reference implementation's (price, delta, gamma, vega, theta).
+        var exact: [Int128]
         var description: String { "\(kind) F=\(forward) K=\(strike) σ=\(volatilityPpm)ppm t=\(nanos)ns" }
     }
 
@@ -33,7 +41,8 @@ enum Vectors {
             kind: (c["kind"] as! String) == "call" ? .call : .put,
             forward: (c["forward"] as! NSNumber).int64Value, strike: (c["strike"] as! NSNumber).int64Value,
             volatilityPpm: (c["volatilityPpm"] as! NSNumber).int64Value, nanos: (c["nanos"] as! NSNumber).uint64Value,
-            price: int("price"), delta: int("delta"), gamma: int("gamma"), vega: int("vega"), theta: int("theta"))
+            price: int("price"), delta: int("delta"), gamma: int("gamma"), vega: int("vega"), theta: int("theta"),
+            exact: (c["exact"] as! [String]).map { Int128($0)! })
     }
 }
 
@@ -44,6 +53,7 @@ extension Vectors {
         var strike: Int64
         var nanos: UInt64
         var volatility: Int128
+        var exact: Int128
     }
 
     static let svi: [SVICase] = (document["svi"] as! [[String: Any]]).map { c in
@@ -51,7 +61,7 @@ extension Vectors {
         return SVICase(
             parameters: SVIParameters(nanoUnits: n("a"), b: n("b"), rho: n("rho"), m: n("m"), sigma: n("sigma")),
             forward: n("forward"), strike: n("strike"), nanos: UInt64(n("nanos")),
-            volatility: Int128(c["volatility"] as! String)!)
+            volatility: Int128(c["volatility"] as! String)!, exact: Int128(c["exact"] as! String)!)
     }
 
     struct EWMACase: Sendable {
@@ -60,6 +70,7 @@ extension Vectors {
         var initialVariance: Int128
         var ticks: [(price: Int64, time: UInt64)]
         var variance: Int128
+        var exact: Int128
     }
 
     static let ewma: [EWMACase] = (document["ewma"] as! [[String: Any]]).map { c in
@@ -68,7 +79,7 @@ extension Vectors {
             minIntervalNanos: (c["minIntervalNanos"] as! NSNumber).uint64Value,
             initialVariance: Int128(c["initialVariance"] as! String)!,
             ticks: (c["ticks"] as! [[NSNumber]]).map { ($0[0].int64Value, $0[1].uint64Value) },
-            variance: Int128(c["variance"] as! String)!)
+            variance: Int128(c["variance"] as! String)!, exact: Int128(c["exact"] as! String)!)
     }
 }
 
