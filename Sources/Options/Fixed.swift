@@ -78,16 +78,30 @@ public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible {
 /// outside Int128 is a broken domain check upstream and traps.
 public enum Wide {
     /// ⌊a × b / 2^64⌋.
-    @inlinable
+    @inlinable @inline(__always)
     public static func mulShift(_ a: Int128, _ b: Int128) -> Int128 {
-        let p = a.magnitude.multipliedFullWidth(by: b.magnitude)
-        // The magnitude shifted right by 64 must fit in 127 bits.
-        precondition(p.high >> 63 == 0, "Q64 product out of range")
-        let q = (p.high << 64) | (p.low >> 64)
+        // Four 64 × 64 products of the magnitudes' halves; the discarded low 64 bits only
+        // decide whether a negative result moves one further down. Overflow-checked adds
+        // trap when the result does not fit, as it never does inside the domains.
+        let x = a.magnitude
+        let y = b.magnitude
+        let (x1, x0) = (UInt64(truncatingIfNeeded: x >> 64), UInt64(truncatingIfNeeded: x))
+        let (y1, y0) = (UInt64(truncatingIfNeeded: y >> 64), UInt64(truncatingIfNeeded: y))
+        let p00 = x0.multipliedFullWidth(by: y0)
+        var q = UInt128(p00.high)
+        if x1 != 0 || y1 != 0 {
+            let p01 = x0.multipliedFullWidth(by: y1)
+            let p10 = x1.multipliedFullWidth(by: y0)
+            let p11 = x1.multipliedFullWidth(by: y1)
+            precondition(p11.high == 0 && p11.low >> 63 == 0, "Q64 product out of range")
+            q += UInt128(p01.high) << 64 | UInt128(p01.low)
+            q += UInt128(p10.high) << 64 | UInt128(p10.low)
+            q += UInt128(p11.low) << 64
+        }
+        precondition(q >> 127 == 0, "Q64 product out of range")
         if (a < 0) != (b < 0) {
             // Floor of a negative quotient: one more in magnitude when inexact.
-            let inexact = p.low & UInt128(UInt64.max) != 0
-            return -Int128(q) - (inexact ? 1 : 0)
+            return -Int128(q) - (p00.low != 0 ? 1 : 0)
         }
         return Int128(q)
     }
