@@ -197,13 +197,14 @@ def margin_vectors():
     for vol_ppm, mark in ((600_000, 65_432_100_000), (2_500_000, 61_234_567_891), (50_000, 70_000_000_001)):
         state = {"mark": mark, "confidence": 20_000_000, "now": now, "vol": floor_ratio(vol_ppm, 10**6),
                  "smiles": {e: tuple((v << 64) // 10**9 for v in p) for e, p in smiles.items()}}
-        grid, changes, deltas = ref.risk_arrays(cfg, state, series)
+        grid, changes, deltas, greeks = ref.risk_arrays(cfg, state, series)
         portfolios = []
         for _ in range(30):
             positions = [(rng.randrange(len(series) + 1), rng.choice((-1, 1)) * rng.randrange(1, 2_000_000_000))
                          for _ in range(rng.randrange(1, 7))]
             result = ref.margin(cfg, state, grid, changes, deltas, positions)
-            portfolios.append({"positions": positions, "expected": [str(v) for v in result]})
+            portfolios.append({"positions": positions, "expected": [str(v) for v in result],
+                               "greeks": [str(v) for v in ref.portfolio_greeks(greeks, positions)]})
         out.append({"config": cfg, "mark": mark, "confidence": 20_000_000, "now": now, "volatilityPpm": vol_ppm,
                     "smiles": [[e, *p] for e, p in sorted(smiles.items())],
                     "series": [[kind, strike, expiry] for kind, strike, expiry in series], "portfolios": portfolios})

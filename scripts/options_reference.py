@@ -178,12 +178,13 @@ def scenarios(cfg, f, r):
 
 
 def risk_arrays(cfg, state, series):
-    """§7.4: per instrument (perpetual first) the value changes and the delta."""
+    """§7.4: per instrument (perpetual first) the value changes, delta and Greeks."""
     f = state["mark"]
     r = scan_range_bps(cfg, state["vol"])
     grid = scenarios(cfg, f, r)
     changes = [[p - f for p, _, _ in grid]]
     deltas = [ONE]
+    greeks = [(f << 64, ONE, 0, 0, 0)]
     for kind, k, expiry in series:
         t = year_fraction(state["now"], expiry)
         sigma = svi_volatility(*state["smiles"][expiry], f, k, t)
@@ -191,10 +192,11 @@ def risk_arrays(cfg, state, series):
         down = sigma * (10_000 - cfg["volDownBps"]) // 10_000
         base = black76(kind, f, k, sigma, t)
         deltas.append(base[1])
+        greeks.append(base)
         v0 = base[0] >> 64
         changes.append([(black76(kind, p, k, sigma if v == 0 else (up if v > 0 else down), t)[0] >> 64) - v0
                         for p, v, _ in grid])
-    return grid, changes, deltas
+    return grid, changes, deltas, greeks
 
 
 def margin(cfg, state, grid, changes, deltas, positions):
@@ -213,3 +215,13 @@ def margin(cfg, state, grid, changes, deltas, positions):
     confidence = ceil_div(ceil_div(abs(delta), ONE) * state["confidence"], 10**8)
     maintenance = max(worst, 0) + short_min + confidence
     return maintenance, ceil_div(maintenance * cfg["initialRatioBps"], 10_000), worst, index, short_min, confidence
+
+
+def portfolio_greeks(greeks, positions):
+    """§7.7: (delta, gamma, vega, theta) of a portfolio from per-instrument Greeks."""
+    money = 10**8 * ONE
+    delta = sum(q * greeks[i][1] for i, q in positions) >> 64
+    gamma = sum((q * greeks[i][2]) // ONE for i, q in positions)
+    vega = sum((q * greeks[i][3]) // money for i, q in positions)
+    theta = sum((q * greeks[i][4]) // money for i, q in positions)
+    return delta, gamma, vega, theta

@@ -28,6 +28,20 @@ public struct MarginResult: Sendable, Equatable {
     public var netDelta: Fixed
 }
 
+/// A portfolio's Greeks on one underlying (docs/OPTIONS.md §7.7), each the sum over
+/// positions of that position's Greek, rounded down per position.
+public struct PortfolioGreeks: Sendable, Equatable {
+    /// Net delta in base units of 10^-8: ⌊Σ q × delta / 2^64⌋ (one rounding).
+    public var delta: Int128
+    /// Change of that delta, base units of 10^-8, per quote unit (10^6 micro-units) of
+    /// the underlying: Σ ⌊q × gamma / 2^64⌋.
+    public var gamma: Int128
+    /// Micro-units per 1.0 of volatility: Σ ⌊q × vega / (10^8 × 2^64)⌋.
+    public var vega: Int128
+    /// Micro-units per year: Σ ⌊q × theta / (10^8 × 2^64)⌋.
+    public var theta: Int128
+}
+
 /// Scenario portfolio margin, a pure function of the positions and the tick's risk arrays.
 public enum PortfolioMargin {
     /// Most positions in one portfolio.
@@ -102,6 +116,27 @@ public enum PortfolioMargin {
         return MarginResult(
             maintenance: maintenance, initial: initial, worstLoss: worst, worstScenario: worstIndex,
             shortOptionContingency: shortMinimum, confidenceContingency: confidence, netDelta: Fixed(raw: deltaRaw))
+    }
+
+    /// The portfolio's Greeks at the tick's state, from the risk arrays' per-instrument
+    /// Greeks; positions are checked as in `evaluate`.
+    public static func greeks(_ positions: [MarginPosition], arrays: RiskArrays) throws(OptionsError) -> PortfolioGreeks {
+        if positions.count > maxPositions { throw .invalidPosition(index: maxPositions) }
+        var total = PortfolioGreeks(delta: 0, gamma: 0, vega: 0, theta: 0)
+        let money = Int128(100_000_000) << 64
+        for (i, p) in positions.enumerated() {
+            guard p.size != 0, p.size.magnitude <= maxSize.magnitude, p.instrument >= 0,
+                p.instrument < arrays.greeks.count
+            else { throw .invalidPosition(index: i) }
+            let g = arrays.greeks[p.instrument]
+            let q = Int128(p.size)
+            total.delta += q * g.delta.raw
+            total.gamma += Wide.mulDiv(q, g.gamma.raw, Int128(1) << 64)
+            total.vega += Wide.mulDiv(q, g.vega.raw, money)
+            total.theta += Wide.mulDiv(q, g.theta.raw, money)
+        }
+        total.delta >>= 64
+        return total
     }
 
     /// ⌈a / d⌉ for d > 0; 64-bit division when a fits (the common case, a constant divisor).

@@ -49,6 +49,9 @@ public struct RiskArrays: Sendable {
     public let valueChanges: [Int64]
     /// Black-76 delta at the current state per instrument (the perpetual's is 1).
     public let deltas: [Fixed]
+    /// Black-76 price and Greeks at the current state per instrument; the perpetual's are
+    /// price F, delta 1, and gamma, vega, theta 0.
+    public let greeks: [OptionGreeks]
 
     public init(state: UnderlyingState, series: [OptionSeries], config: MarginConfig) throws(OptionsError) {
         try config.validate()
@@ -64,6 +67,7 @@ public struct RiskArrays: Sendable {
         let scenarios = Self.scenarios(mark: f, rangeBps: r, config: config)
         var changes = scenarios.map { $0.price - f }
         var deltas = [Fixed.one]
+        var greeks = [OptionGreeks(price: Fixed(f), delta: .one, gamma: .zero, vega: .zero, theta: .zero)]
         changes.reserveCapacity(scenarios.count * (series.count + 1))
         for option in series {
             let time = Black76.yearFraction(now: state.now, expiry: option.expiry)
@@ -74,6 +78,7 @@ public struct RiskArrays: Sendable {
             let down = Fixed(raw: Wide.mulDiv(sigma.raw, 10_000 - Int128(config.volDownBps), 10_000))
             let base = try Black76.evaluate(option.kind, forward: f, strike: option.strike, volatility: sigma, time: time)
             deltas.append(base.delta)
+            greeks.append(base)
             for s in scenarios {
                 let vol = s.volShift == 0 ? sigma : (s.volShift > 0 ? up : down)
                 let p = try Black76.price(option.kind, forward: s.price, strike: option.strike, volatility: vol, time: time)
@@ -87,6 +92,7 @@ public struct RiskArrays: Sendable {
         self.series = series
         valueChanges = changes
         self.deltas = deltas
+        self.greeks = greeks
     }
 
     /// The grid in its normative order: j = −N...N, each with vol unchanged, up, down;

@@ -83,6 +83,8 @@ extension ConformanceTests {
                 let got = [r.maintenance, r.initial, r.worstLoss, Int128(r.worstScenario), r.shortOptionContingency,
                            r.confidenceContingency]
                 #expect(got == (portfolio["expected"] as! [String]).map { Int128($0)! }, "\(positions)")
+                let g = try PortfolioMargin.greeks(positions, arrays: arrays)
+                #expect([g.delta, g.gamma, g.vega, g.theta] == (portfolio["greeks"] as! [String]).map { Int128($0)! })
             }
         }
     }

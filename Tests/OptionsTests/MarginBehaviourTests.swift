@@ -67,6 +67,36 @@ import Testing
         #expect(long.worstLoss <= Int128(premium.priceMicros) && long.shortOptionContingency == 0)
     }
 
+    @Test func portfolioGreeksAreTheSumOfEachPositionsGreeks() throws {
+        let arrays = try RiskArrays(state: P.state(), series: P.series, config: P.config)
+        let positions = [
+            MarginPosition(instrument: 0, size: 250_000_000), MarginPosition(instrument: 2, size: -300_000_000),
+            MarginPosition(instrument: 9, size: 700_000_000), MarginPosition(instrument: 2, size: 100_000_000),
+        ]
+        var delta: Int128 = 0
+        var vega: Int128 = 0
+        for p in positions where p.instrument > 0 {
+            let s = P.series[p.instrument - 1]
+            let t = Black76.yearFraction(now: P.now, expiry: s.expiry)
+            let sigma = try P.smiles[s.expiry]!.volatility(forward: P.mark, strike: s.strike, time: t)
+            let g = try Black76.evaluate(s.kind, forward: P.mark, strike: s.strike, volatility: sigma, time: t)
+            delta += Int128(p.size) * g.delta.raw
+            vega += Wide.mulDiv(Int128(p.size), g.vega.raw, Int128(100_000_000) << 64)
+        }
+        let greeks = try PortfolioMargin.greeks(positions, arrays: arrays)
+        #expect(greeks.delta == (delta + (Int128(250_000_000) << 64)) >> 64)
+        #expect(greeks.vega == vega && greeks.vega > 0)
+        // Offsetting positions in one series cancel: delta exactly (one rounding), the others
+        // to within the per-position floor (at most one unit each, always down).
+        let flat = try PortfolioMargin.greeks(
+            [MarginPosition(instrument: 3, size: 5), MarginPosition(instrument: 3, size: -5)], arrays: arrays)
+        #expect(flat.delta == 0)
+        #expect((-2...0).contains(flat.gamma) && (-2...0).contains(flat.vega) && (-2...0).contains(flat.theta))
+        #expect(throws: OptionsError.invalidPosition(index: 0)) {
+            try PortfolioMargin.greeks([MarginPosition(instrument: 0, size: 0)], arrays: arrays)
+        }
+    }
+
     @Test func refusesBadInputByName() throws {
         let arrays = try RiskArrays(state: P.state(), series: P.series, config: P.config)
         #expect(throws: OptionsError.invalidPosition(index: 1)) {
