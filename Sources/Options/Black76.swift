@@ -61,8 +61,11 @@ public enum Black76 {
         try compute(kind, forward: forward, strike: strike, volatility: volatility, time: time, greeks: false).price
     }
 
+    /// `x` is ln(F) − ln(K) (§4.2 step 2) when the caller has it already, as the scenario
+    /// grid does: the same value, so the same result.
     static func compute(
-        _ kind: OptionKind, forward: Int64, strike: Int64, volatility: Fixed, time: Fixed, greeks: Bool
+        _ kind: OptionKind, forward: Int64, strike: Int64, volatility: Fixed, time: Fixed, greeks: Bool,
+        logRatio: Fixed? = nil
     ) throws(OptionsError) -> OptionGreeks {
         guard forward >= 1, forward <= maxPrice else { throw .priceOutOfRange(forward) }
         guard strike >= 1, strike <= maxPrice else { throw .priceOutOfRange(strike) }
@@ -75,7 +78,7 @@ public enum Black76 {
         let k = Int128(strike)
         if s < minTotalDeviation { return intrinsic(kind, f, k) }
 
-        let x = FixedFunctions.ln(Fixed(forward)) - FixedFunctions.ln(Fixed(strike))
+        let x = logRatio ?? FixedFunctions.ln(Fixed(forward)) - FixedFunctions.ln(Fixed(strike))
         // Beyond 32 deviations both Φ(d1) and Φ(d2) are saturated (|d2| ≥ 32 − 8 > 9).
         let d1: Fixed
         if x.magnitude.raw >= 32 * s.raw {

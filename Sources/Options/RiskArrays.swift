@@ -66,6 +66,8 @@ public struct RiskArrays: Sendable {
         let r = config.scanRangeBps(volatility: state.realizedVolatility)
         let scenarios = Self.scenarios(mark: f, rangeBps: r, config: config)
         var changes = scenarios.map { $0.price - f }
+        // ln of each scenario's price, once per tick rather than once per series.
+        let logPrices = scenarios.map { FixedFunctions.ln(Fixed($0.price)) }
         var deltas = [Fixed.one]
         var greeks = [OptionGreeks(price: Fixed(f), delta: .one, gamma: .zero, vega: .zero, theta: .zero)]
         changes.reserveCapacity(scenarios.count * (series.count + 1))
@@ -79,10 +81,13 @@ public struct RiskArrays: Sendable {
             let base = try Black76.evaluate(option.kind, forward: f, strike: option.strike, volatility: sigma, time: time)
             deltas.append(base.delta)
             greeks.append(base)
-            for s in scenarios {
+            let logStrike = FixedFunctions.ln(Fixed(option.strike))
+            for (i, s) in scenarios.enumerated() {
                 let vol = s.volShift == 0 ? sigma : (s.volShift > 0 ? up : down)
-                let p = try Black76.price(option.kind, forward: s.price, strike: option.strike, volatility: vol, time: time)
-                changes.append(Int64(p.floor) - base.priceMicros)
+                let p = try Black76.compute(
+                    option.kind, forward: s.price, strike: option.strike, volatility: vol, time: time, greeks: false,
+                    logRatio: logPrices[i] - logStrike)
+                changes.append(Int64(p.price.floor) - base.priceMicros)
             }
         }
         mark = f
