@@ -63,33 +63,33 @@ public enum PortfolioMargin {
         var worst = Int128.min
         var worstIndex = 0
         arrays.valueChanges.withUnsafeBufferPointer { changes in
-            withUnsafeTemporaryAllocation(of: Int128.self, capacity: count) { sums in
-                sums.initialize(repeating: 0)
+            positions.withUnsafeBufferPointer { held in
                 // A_s = Σ size × D_s, exact: |size| ≤ 2^53, |D| ≤ 2^51 and at most 512
                 // positions keep |A| below 2^113, so wrapping arithmetic never wraps.
-                for p in positions {
-                    let row = p.instrument * count
-                    let q = p.size
-                    for s in 0..<count {
-                        let product = q.multipliedFullWidth(by: changes[row + s])
-                        sums[s] &+= Int128(product.high) << 64 | Int128(product.low)
+                func sum(_ s: Int) -> Int128 {
+                    var a: Int128 = 0
+                    for p in held {
+                        let product = p.size.multipliedFullWidth(by: changes[p.instrument &* count &+ s])
+                        a &+= Int128(product.high) << 64 | Int128(product.low)
+                    }
+                    return a
+                }
+                // The extremes, when configured, are the last two scenarios. A regular loss
+                // ⌈−A / 10^8⌉ exceeds the worst so far exactly when −A > worst × 10^8, so a
+                // division happens only when the worst moves, and ties keep the first index.
+                let regular = config.extremeMultiple > 0 ? count - 2 : count
+                var bound = Int128.min
+                for s in 0..<regular {
+                    let v = -sum(s)
+                    if s == 0 || v > bound {
+                        worst = ceilDivide(v, 100_000_000)
+                        worstIndex = s
+                        bound = worst &* 100_000_000
                     }
                 }
-                // The extremes, when configured, are the last two scenarios. Regular losses
-                // ⌈−A / 10^8⌉ rise with −A, so the worst is found on −A alone, and its first
-                // index is the first s with −A_s > (worst − 1) × 10^8: no division per scenario.
-                let regular = config.extremeMultiple > 0 ? count - 2 : count
-                var largest = Int128.min
-                for s in 0..<regular where -sums[s] > largest { largest = -sums[s] }
-                worst = ceilDivide(largest, 100_000_000)
-                let threshold = (worst - 1) * 100_000_000
-                for s in 0..<regular where -sums[s] > threshold {
-                    worstIndex = s
-                    break
-                }
                 for s in regular..<count {
-                    // An extreme counts at cover / 10^4; ties go to the earlier (regular) scenario.
-                    let loss = ceilDivide(ceilDivide(-sums[s], 100_000_000) &* Int128(config.extremeCoverBps), 10_000)
+                    // An extreme counts at cover / 10^4; ties go to the earlier scenario.
+                    let loss = ceilDivide(ceilDivide(-sum(s), 100_000_000) &* Int128(config.extremeCoverBps), 10_000)
                     if loss > worst {
                         worst = loss
                         worstIndex = s

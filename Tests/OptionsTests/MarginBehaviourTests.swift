@@ -97,6 +97,20 @@ import Testing
         }
     }
 
+    @Test func tiesGoToTheFirstScenario() throws {
+        // A perpetual loses the same in the three volatility scenarios of its worst move:
+        // the first of them (volatility unchanged) is reported. N = 8, no extreme counted.
+        var config = P.config
+        config.extremeCoverBps = 0
+        let arrays = try RiskArrays(state: P.state(), series: P.series, config: config)
+        let long = try PortfolioMargin.evaluate([MarginPosition(instrument: 0, size: 100_000_000)], arrays: arrays, config: config)
+        let short = try PortfolioMargin.evaluate([MarginPosition(instrument: 0, size: -100_000_000)], arrays: arrays, config: config)
+        #expect(long.worstScenario == 0 && arrays.scenarios[0].moveSteps == -8)
+        #expect(short.worstScenario == 3 * 16 && arrays.scenarios[48].moveSteps == 8 && arrays.scenarios[48].volShift == 0)
+        // Moves round away from the mark on both sides, so the two losses are equal.
+        #expect(long.worstLoss == short.worstLoss)
+    }
+
     @Test func refusesBadInputByName() throws {
         let arrays = try RiskArrays(state: P.state(), series: P.series, config: P.config)
         #expect(throws: OptionsError.invalidPosition(index: 1)) {
