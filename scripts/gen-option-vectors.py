@@ -211,6 +211,29 @@ def margin_vectors():
     return out
 
 
+def margin_call_vectors():
+    """§7.8: probability of reaching maintenance, true (mpmath) and by the reference."""
+    out = []
+    r = random.Random(78)
+    for _ in range(300):
+        mark = r.choice((1_000_000, 65_432_100_000, 2**50 // 3))
+        delta = r.choice((-1, 1)) * r.randrange(1, 5_000_000_000)
+        buffer = r.randrange(1, max(2, mark * abs(delta) // 10**8 // r.choice((10, 50, 500))))
+        vol_ppm = r.randrange(10_000, 3_000_000)
+        horizon = r.choice((60 * 10**9, 3_600 * 10**9, 86_400 * 10**9, 7 * 86_400 * 10**9))
+        vol_raw = floor_ratio(vol_ppm, 10**6)
+        s = q64(vol_raw) * mp.sqrt(q64(floor_ratio(horizon, YEAR_NANOS)))
+        move = -((-buffer * 10**8) // abs(delta))
+        barrier = mark - move if delta > 0 else mark + move
+        if barrier <= 0 or barrier > 2**50:
+            continue
+        truth = min(1, 2 * mp.ncdf(-abs(mp.log(mp.mpf(barrier) / mark)) / s))
+        out.append({"buffer": buffer, "delta": delta, "mark": mark, "volatilityPpm": vol_ppm, "horizonNanos": horizon,
+                    "probability": raw(truth),
+                    "exact": str(ref.margin_call(buffer, delta, mark, vol_raw, horizon))})
+    return out
+
+
 def main():
     doc = {
         "generator": "scripts/gen-option-vectors.py (mpmath %s, 50 digits)" % mp.__version__,
@@ -220,6 +243,7 @@ def main():
         "svi": svi_vectors(),
         "ewma": ewma_vectors(),
         "margin": margin_vectors(),
+        "marginCall": margin_call_vectors(),
     }
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.path.join(here, "..", "Tests", "OptionsTests", "Resources", "vectors.json")

@@ -225,3 +225,23 @@ def portfolio_greeks(greeks, positions):
     vega = sum((q * greeks[i][3]) // money for i, q in positions)
     theta = sum((q * greeks[i][4]) // money for i, q in positions)
     return delta, gamma, vega, theta
+
+
+def margin_call(buffer, delta, mark, vol, horizon):
+    """§7.8: the probability of reaching maintenance within the horizon, Q64 raw."""
+    h = year_fraction(0, horizon)
+    if buffer <= 0:
+        return ONE
+    s = mul(vol, sqrt(h))
+    if delta == 0 or s < 2**32:
+        return 0
+    e = abs(delta)
+    if buffer > (2**50 * e) // 10**8:
+        return 0
+    move = ceil_div(buffer * 10**8, e)
+    barrier = mark - move if delta > 0 else mark + move
+    if barrier <= 0 or barrier > 2**50:
+        return 0
+    dist = abs(ln(barrier * ONE) - ln(mark * ONE))
+    z = 32 * ONE if dist >= 32 * s else div(dist, s)
+    return min(ONE, 2 * cdf(-z))
