@@ -14,6 +14,8 @@ let package = Package(
         .executable(name: "attestation", targets: ["attestation"]),
         // For the nested Benchmarks/ package.
         .library(name: "SealstreamEngine", targets: ["Engine", "Wire"]),
+        // The options math alone (Benchmarks/OptionsBench).
+        .library(name: "SealstreamOptions", targets: ["Options"]),
         .library(name: "SealstreamCommitments", targets: ["Commitments", "SealCrypto", "EnclaveCore"]),
         // The in-process worker benchmark (Benchmarks/DurabilityBench): a journaling worker
         // fed sealed orders as the host feeds it.
@@ -75,6 +77,10 @@ let package = Package(
         // sealing, chain and payloads for the enclave. Pure.
         .target(name: "Journal", dependencies: ["SealCrypto", "Wire"]),
         .target(name: "Engine", dependencies: ["Wire", "StrictJSON"]),
+        // Options math (docs/OPTIONS.md): Q64 fixed point, exp/ln/√/Φ, Black-76, SVI, EWMA
+        // realized volatility, scenario portfolio margin. Pure and deterministic; no
+        // dependencies. Not yet wired into the engine.
+        .target(name: "Options"),
         // The evidence format (what the enclave produces).
         .target(name: "Attestation", dependencies: ["SealCrypto", "Wire"]),
         // The verifier's half, which the enclave does not link: X.509 chains, RSA-OAEP,
@@ -200,6 +206,8 @@ let package = Package(
             ]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
+        .testTarget(
+            name: "OptionsTests", dependencies: ["Options", "Engine", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire", "StrictJSON", "TestSupport"]),
         .testTarget(
             name: "HostTests",

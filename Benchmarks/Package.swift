@@ -43,5 +43,12 @@ let package = Package(
             dependencies: [.product(name: "SealstreamWorker", package: root)],
             path: "Benchmarks/DurabilityBench"
         ),
+        // Issue 15: one tick's portfolio margin over 10k option portfolios (risk arrays plus
+        // per-portfolio evaluation) across scenario counts × positions. Plain executable.
+        .executableTarget(
+            name: "OptionsBench",
+            dependencies: [.product(name: "SealstreamOptions", package: root)],
+            path: "Benchmarks/OptionsBench"
+        ),
     ]
 )

@@ -397,5 +397,9 @@ if [[ "${SKIP_ENGINE_BENCH:-0}" != "1" ]]; then
         --format markdown --no-progress 2>&1 \
         | grep -vE '^\[|Warning: running|Note: skipping|Wrapping|Compiling|Linking|Write |Building|Build of')
     echo "Targets (issue 3): >= 2M engine events/s; tick cost at 1M accounts <= 3x the 10k figure."
+    echo
+    echo "== options: one tick's portfolio margin, 10k portfolios (Benchmarks/OptionsBench; docs/OPTIONS.md)"
+    (cd Benchmarks && swift build -c release --product OptionsBench 2>&1 | tail -1)
+    "$(cd Benchmarks && swift build -c release --show-bin-path)/OptionsBench" 10000 7
     echo "Batch close (issue 4): per batch of N events, leaves + trees + one secp256k1 signature."
 fi

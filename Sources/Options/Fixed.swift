@@ -1,0 +1,145 @@
+/// A signed binary fixed-point number with 64 fractional bits ("Q64"): the real value is
+/// `raw / 2^64`. One unit in the last place (ulp) is 2^-64 ≈ 5.42 × 10^-20; the range is
+/// ±2^63 ≈ ±9.2 × 10^18. Every operation rounds toward −∞ (floor) unless its name says
+/// otherwise, so results never depend on the platform (docs/OPTIONS.md §2).
+///
+/// Why binary and why 64 bits: multiplications then divide by a power of two (a shift),
+/// not by a decimal constant; 64 fractional bits keep every function's error far below
+/// one micro-unit on prices up to 2^50 micro-units; Int128 storage leaves 63 integer bits.
+/// Products and quotients go through 256-bit intermediates (`Wide`), so none overflows
+/// inside the documented domains.
+public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// The value × 2^64.
+    public var raw: Int128
+
+    @inlinable public init(raw: Int128) { self.raw = raw }
+
+    /// An integer, exactly.
+    @inlinable public init(_ integer: Int64) { raw = Int128(integer) << 64 }
+
+    /// ⌊numerator × 2^64 / denominator⌋: a decimal input such as 800,000 ppm is
+    /// `Fixed(ratio: 800_000, 1_000_000)`. `denominator` ≠ 0.
+    @inlinable public init(ratio numerator: Int128, _ denominator: Int128) {
+        raw = Wide.mulDiv(numerator, Int128(1) << 64, denominator)
+    }
+
+    public static let fractionBits = 64
+    public static let zero = Fixed(raw: 0)
+    public static let one = Fixed(raw: Int128(1) << 64)
+    public static let half = Fixed(raw: Int128(1) << 63)
+    /// ln 2 rounded to nearest: 12786308645202655660 / 2^64.
+    public static let ln2 = Fixed(raw: 12_786_308_645_202_655_660)
+    /// √2 rounded down: 26087635650665564424 / 2^64.
+    public static let sqrt2 = Fixed(raw: 26_087_635_650_665_564_424)
+    /// 1/√(2π) rounded to nearest: 7359186146747302452 / 2^64.
+    public static let invSqrt2Pi = Fixed(raw: 7_359_186_146_747_302_452)
+
+    @inlinable public static func < (a: Fixed, b: Fixed) -> Bool { a.raw < b.raw }
+    @inlinable public static func + (a: Fixed, b: Fixed) -> Fixed { Fixed(raw: a.raw + b.raw) }
+    @inlinable public static func - (a: Fixed, b: Fixed) -> Fixed { Fixed(raw: a.raw - b.raw) }
+    @inlinable public static prefix func - (a: Fixed) -> Fixed { Fixed(raw: -a.raw) }
+    @inlinable public static func += (a: inout Fixed, b: Fixed) { a.raw += b.raw }
+    @inlinable public static func -= (a: inout Fixed, b: Fixed) { a.raw -= b.raw }
+
+    /// ⌊a × b⌋ at 2^-64 (the exact product, then floor).
+    @inlinable public static func * (a: Fixed, b: Fixed) -> Fixed { Fixed(raw: Wide.mulShift(a.raw, b.raw)) }
+
+    /// ⌊a / b⌋ at 2^-64. `b` ≠ 0 and the quotient within range.
+    @inlinable public static func / (a: Fixed, b: Fixed) -> Fixed { Fixed(raw: Wide.mulDiv(a.raw, Int128(1) << 64, b.raw)) }
+
+    /// ⌊a × n⌋ for an integer n (exact: no rounding).
+    @inlinable public func times(_ n: Int64) -> Fixed { Fixed(raw: raw * Int128(n)) }
+
+    /// The magnitude.
+    @inlinable public var magnitude: Fixed { Fixed(raw: raw < 0 ? -raw : raw) }
+
+    /// ⌊value⌋ as an integer.
+    @inlinable public var floor: Int128 { raw >> 64 }
+    /// ⌈value⌉ as an integer.
+    @inlinable public var ceiling: Int128 { -((-raw) >> 64) }
+
+    /// `value × scale` rounded down (`up == false`) or up: converts a Q64 amount into an
+    /// integer count of 1/scale units (scale 1 for micro-units when the value already is in
+    /// micro-units). Uses the exact product, so no double rounding.
+    @inlinable public func scaled(by scale: Int128, roundingUp up: Bool) -> Int128 {
+        up ? -Wide.mulDiv(-raw, scale, Int128(1) << 64) : Wide.mulDiv(raw, scale, Int128(1) << 64)
+    }
+
+    /// The decimal value to 20 fractional digits, truncated toward −∞ (for messages and tests).
+    public var description: String {
+        let whole = raw >> 64
+        let fraction = Wide.mulDiv(raw - (whole << 64), 100_000_000_000_000_000_000, Int128(1) << 64)
+        let digits = String(fraction)
+        return "\(whole)." + String(repeating: "0", count: 20 - digits.count) + digits
+    }
+}
+
+/// every quotient is taken of the full product, then rounded once toward −∞. A result
+/// outside Int128 is a broken domain check upstream and traps.
+public enum Wide {
+    /// ⌊a × b / 2^64⌋.
+    @inlinable @inline(__always)
+    public static func mulShift(_ a: Int128, _ b: Int128) -> Int128 {
+        // Four 64 × 64 products of the magnitudes' halves; the discarded low 64 bits only
+        // decide whether a negative result moves one further down. Overflow-checked adds
+        // trap when the result does not fit, as it never does inside the domains.
+        let x = a.magnitude
+        let y = b.magnitude
+        let (x1, x0) = (UInt64(truncatingIfNeeded: x >> 64), UInt64(truncatingIfNeeded: x))
+        let (y1, y0) = (UInt64(truncatingIfNeeded: y >> 64), UInt64(truncatingIfNeeded: y))
+        let p00 = x0.multipliedFullWidth(by: y0)
+        var q = UInt128(p00.high)
+        if x1 != 0 || y1 != 0 {
+            let p01 = x0.multipliedFullWidth(by: y1)
+            let p10 = x1.multipliedFullWidth(by: y0)
+            let p11 = x1.multipliedFullWidth(by: y1)
+            precondition(p11.high == 0 && p11.low >> 63 == 0, "Q64 product out of range")
+            q += UInt128(p01.high) << 64 | UInt128(p01.low)
+            q += UInt128(p10.high) << 64 | UInt128(p10.low)
+            q += UInt128(p11.low) << 64
+        }
+        precondition(q >> 127 == 0, "Q64 product out of range")
+        if (a < 0) != (b < 0) {
+            // Floor of a negative quotient: one more in magnitude when inexact.
+            return -Int128(q) - (p00.low != 0 ? 1 : 0)
+        }
+        return Int128(q)
+    }
+
+    /// ⌊a × b / d⌋ for d ≠ 0 (floor of the exact rational, whatever the signs).
+    @inlinable
+    public static func mulDiv(_ a: Int128, _ b: Int128, _ d: Int128) -> Int128 {
+        precondition(d != 0, "division by zero")
+        let p = a.magnitude.multipliedFullWidth(by: b.magnitude)
+        let m = d.magnitude
+        precondition(p.high < m, "quotient out of range")
+        let (q, r) = m.dividingFullWidth((high: p.high, low: p.low))
+        let top = UInt128(1) << 127
+        if ((a < 0) != (b < 0)) != (d < 0) {
+            // −(q + r/m): floor adds one to the magnitude when inexact.
+            precondition(q < top || (q == top && r == 0), "quotient out of range")
+            let magnitude = q + (r != 0 ? 1 : 0)
+            return magnitude == top ? .min : -Int128(magnitude)
+        }
+        precondition(q < top, "quotient out of range")
+        return Int128(q)
+    }
+
+    /// ⌊√n⌋ for the 256-bit n = high × 2^128 + low, exactly (Newton's integer iteration
+    /// from a power of two above the root; it decreases monotonically to the floor).
+    @inlinable
+    public static func isqrt(high: UInt128, low: UInt128) -> UInt128 {
+        if high == 0 && low < 2 { return low }
+        let bits = high != 0 ? 256 - high.leadingZeroBitCount : 128 - low.leadingZeroBitCount
+        // 2^⌈bits/2⌉ ≥ √n; it is at most 2^128 only when n ≥ 2^254, outside every caller's domain.
+        precondition((bits + 1) / 2 <= 126, "isqrt out of range")
+        var x = UInt128(1) << ((bits + 1) / 2)
+        while true {
+            // n / x < 2^128 because x ≥ √n > high.
+            let (q, _) = x.dividingFullWidth((high: high, low: low))
+            let y = (x + q) >> 1
+            if y >= x { return x }
+            x = y
+        }
+    }
+}

@@ -1,0 +1,242 @@
+/// One position in a portfolio on one underlying.
+public struct MarginPosition: Sendable, Equatable {
+    /// 0: the perpetual; i + 1: `RiskArrays.series[i]`.
+    public var instrument: Int
+    /// Signed size in base units of 10^-8 (> 0 long), 1 ≤ |size| ≤ 2^53.
+    public var size: Int64
+
+    public init(instrument: Int, size: Int64) {
+        self.instrument = instrument
+        self.size = size
+    }
+}
+
+/// A portfolio's requirement and what produced it (docs/OPTIONS.md §7.5). Money in
+/// quote micro-units.
+public struct MarginResult: Sendable, Equatable {
+    /// max(worst scenario loss, 0) + short-option contingency + confidence contingency.
+    public var maintenance: Int128
+    /// ⌈maintenance × initialRatioBps / 10^4⌉.
+    public var initial: Int128
+    /// The largest counted scenario loss (negative: the portfolio gains in every scenario).
+    public var worstLoss: Int128
+    /// Index into `RiskArrays.scenarios` of the worst scenario (the first on ties).
+    public var worstScenario: Int
+    public var shortOptionContingency: Int128
+    public var confidenceContingency: Int128
+    /// Σ size × delta, Q64, in base units of 10^-8.
+    public var netDelta: Fixed
+}
+
+/// A portfolio's Greeks on one underlying (docs/OPTIONS.md §7.7), each the sum over
+/// positions of that position's Greek, rounded down per position.
+public struct PortfolioGreeks: Sendable, Equatable {
+    /// Net delta in base units of 10^-8: ⌊Σ q × delta / 2^64⌋ (one rounding).
+    public var delta: Int128
+    /// Change of that delta, base units of 10^-8, per quote unit (10^6 micro-units) of
+    /// the underlying: Σ ⌊q × gamma / 2^64⌋.
+    public var gamma: Int128
+    /// Micro-units per 1.0 of volatility: Σ ⌊q × vega / (10^8 × 2^64)⌋.
+    public var vega: Int128
+    /// Micro-units per year: Σ ⌊q × theta / (10^8 × 2^64)⌋.
+    public var theta: Int128
+}
+
+/// Scenario portfolio margin, a pure function of the positions and the tick's risk arrays.
+public enum PortfolioMargin {
+    /// Most positions in one portfolio.
+    public static let maxPositions = 512
+    /// Largest |size|: 2^53 base units of 10^-8.
+    public static let maxSize: Int64 = 1 << 53
+
+    public static func evaluate(
+        _ positions: [MarginPosition], arrays: RiskArrays, config: MarginConfig
+    ) throws(OptionsError) -> MarginResult {
+        if positions.count > maxPositions { throw .invalidPosition(index: maxPositions) }
+        let instruments = arrays.series.count + 1
+        for (i, p) in positions.enumerated() where p.size == 0 || p.size.magnitude > maxSize.magnitude
+            || p.instrument < 0 || p.instrument >= instruments
+        {
+            throw .invalidPosition(index: i)
+        }
+        let count = arrays.scenarios.count
+        var worst = Int128.min
+        var worstIndex = 0
+        arrays.valueChanges.withUnsafeBufferPointer { changes in
+            positions.withUnsafeBufferPointer { held in
+                // A_s = Σ size × D_s, exact: |size| ≤ 2^53, |D| ≤ 2^51 and at most 512
+                // positions keep |A| below 2^113, so wrapping arithmetic never wraps.
+                func sum(_ s: Int) -> Int128 {
+                    var a: Int128 = 0
+                    for p in held {
+                        let product = p.size.multipliedFullWidth(by: changes[p.instrument &* count &+ s])
+                        a &+= Int128(product.high) << 64 | Int128(product.low)
+                    }
+                    return a
+                }
+                // The extremes, when configured, are the last two scenarios. A regular loss
+                // ⌈−A / 10^8⌉ exceeds the worst so far exactly when −A > worst × 10^8, so a
+                // division happens only when the worst moves, and ties keep the first index.
+                let regular = config.extremeMultiple > 0 ? count - 2 : count
+                var bound = Int128.min
+                for s in 0..<regular {
+                    let v = -sum(s)
+                    if s == 0 || v > bound {
+                        worst = ceilDivide(v, 100_000_000)
+                        worstIndex = s
+                        bound = worst &* 100_000_000
+                    }
+                }
+                for s in regular..<count {
+                    // An extreme counts at cover / 10^4; ties go to the earlier scenario.
+                    let loss = ceilDivide(ceilDivide(-sum(s), 100_000_000) &* Int128(config.extremeCoverBps), 10_000)
+                    if loss > worst {
+                        worst = loss
+                        worstIndex = s
+                    }
+                }
+            }
+        }
+        // Bounded as above (|size| ≤ 2^53, delta ≤ 2^64, mark ≤ 2^50, bps ≤ 2^14, at most
+        // 512 positions), so the wrapping products and sums below never wrap.
+        var shortOptions: Int128 = 0
+        var deltaRaw: Int128 = 0
+        for p in positions {
+            deltaRaw &+= Int128(p.size) &* arrays.deltas[p.instrument].raw
+            if p.instrument > 0 && p.size < 0 { shortOptions &+= Int128(p.size.magnitude) }
+        }
+        let shortMinimum = ceilDivide(
+            shortOptions &* Int128(arrays.mark) &* Int128(config.shortOptionMinimumBps), 1_000_000_000_000)
+        // ⌈⌈|Δ| / 2^64⌉ × c / 10^8⌉: the net delta in whole base units of 10^-8 (rounded up),
+        // then valued at the confidence.
+        let deltaUnits = -((-deltaRaw.magnitudeInt) >> 64)
+        let confidence = ceilDivide(deltaUnits &* Int128(arrays.confidence), 100_000_000)
+        let maintenance = max(worst, 0) + shortMinimum + confidence
+        let initial = ceilDivide(maintenance &* Int128(config.initialRatioBps), 10_000)
+        return MarginResult(
+            maintenance: maintenance, initial: initial, worstLoss: worst, worstScenario: worstIndex,
+            shortOptionContingency: shortMinimum, confidenceContingency: confidence, netDelta: Fixed(raw: deltaRaw))
+    }
+
+    /// The portfolio's Greeks at the tick's state, from the risk arrays' per-instrument
+    /// Greeks; positions are checked as in `evaluate`.
+    public static func greeks(_ positions: [MarginPosition], arrays: RiskArrays) throws(OptionsError) -> PortfolioGreeks {
+        if positions.count > maxPositions { throw .invalidPosition(index: maxPositions) }
+        var total = PortfolioGreeks(delta: 0, gamma: 0, vega: 0, theta: 0)
+        let money = Int128(100_000_000) << 64
+        for (i, p) in positions.enumerated() {
+            guard p.size != 0, p.size.magnitude <= maxSize.magnitude, p.instrument >= 0,
+                p.instrument < arrays.greeks.count
+            else { throw .invalidPosition(index: i) }
+            let g = arrays.greeks[p.instrument]
+            let q = Int128(p.size)
+            total.delta += q * g.delta.raw
+            total.gamma += Wide.mulDiv(q, g.gamma.raw, Int128(1) << 64)
+            total.vega += Wide.mulDiv(q, g.vega.raw, money)
+            total.theta += Wide.mulDiv(q, g.theta.raw, money)
+        }
+        total.delta >>= 64
+        return total
+    }
+
+    /// ⌈a / d⌉ for d > 0; 64-bit division when a fits (the common case, a constant divisor).
+    @inlinable
+    static func ceilDivide(_ a: Int128, _ d: Int64) -> Int128 {
+        if let a64 = Int64(exactly: a) {
+            let q = a64 / d
+            return Int128(a64 % d > 0 ? q + 1 : q)
+        }
+        let q = a / Int128(d)
+        return a % Int128(d) > 0 ? q + 1 : q
+    }
+}
+
+extension Int128 {
+    @usableFromInline var magnitudeInt: Int128 { self < 0 ? -self : self }
+}
+
+/// The portfolio-margin parameters of one underlying (docs/OPTIONS.md §7.1). Integers with
+/// their units in the name; `validate()` checks every documented range.
+public struct MarginConfig: Sendable, Equatable {
+    /// N ≥ 1: price moves j × R / N for j = −N...N.
+    public var priceBuckets: Int
+    /// Bounds of the scan range R, bps of the mark: 1 ≤ min ≤ max ≤ 9,000.
+    public var minScanBps: Int64
+    public var maxScanBps: Int64
+    /// R before clamping = ⌈σ_ewma × √horizon × scanDeviationsMilli × 10⌉ bps.
+    public var scanDeviationsMilli: Int64
+    /// The horizon over which the underlying may move before the venue can act, ns (> 0).
+    public var horizonNanos: UInt64
+    /// Volatility scenarios: σ × (10^4 + up) / 10^4 and σ × (10^4 − down) / 10^4.
+    /// up in 0...100,000, down in 0...9,999.
+    public var volUpBps: Int64
+    public var volDownBps: Int64
+    /// Extreme moves: ±extremeMultiple × R (vol unchanged), their loss counted at
+    /// extremeCoverBps / 10^4. Multiple in 0...10 (0: none); cover in 0...10,000.
+    public var extremeMultiple: Int64
+    public var extremeCoverBps: Int64
+    /// Short options: ⌈Q × F × shortOptionMinimumBps / 10^12⌉, Q the sum of |q| over short
+    /// option positions; 0...10,000.
+    public var shortOptionMinimumBps: Int64
+    /// Initial = ⌈maintenance × initialRatioBps / 10^4⌉, 10,000...100,000.
+    public var initialRatioBps: Int64
+
+    public init(
+        priceBuckets: Int, minScanBps: Int64, maxScanBps: Int64, scanDeviationsMilli: Int64, horizonNanos: UInt64,
+        volUpBps: Int64, volDownBps: Int64, extremeMultiple: Int64, extremeCoverBps: Int64,
+        shortOptionMinimumBps: Int64, initialRatioBps: Int64
+    ) {
+        self.priceBuckets = priceBuckets
+        self.minScanBps = minScanBps
+        self.maxScanBps = maxScanBps
+        self.scanDeviationsMilli = scanDeviationsMilli
+        self.horizonNanos = horizonNanos
+        self.volUpBps = volUpBps
+        self.volDownBps = volDownBps
+        self.extremeMultiple = extremeMultiple
+        self.extremeCoverBps = extremeCoverBps
+        self.shortOptionMinimumBps = shortOptionMinimumBps
+        self.initialRatioBps = initialRatioBps
+    }
+
+    /// Every field within its documented range, or `invalidMarginConfig(field)`.
+    public func validate() throws(OptionsError) {
+        func check(_ ok: Bool, _ field: String) throws(OptionsError) { if !ok { throw .invalidMarginConfig(field) } }
+        try check((1...64).contains(priceBuckets), "priceBuckets")
+        try check(minScanBps >= 1 && minScanBps <= maxScanBps, "minScanBps")
+        try check(maxScanBps <= 9_000, "maxScanBps")
+        try check((0...1_000_000).contains(scanDeviationsMilli), "scanDeviationsMilli")
+        try check(horizonNanos > 0 && Int128(horizonNanos) <= Black76.nanosPerYear, "horizonNanos")
+        try check((0...100_000).contains(volUpBps), "volUpBps")
+        try check((0...9_999).contains(volDownBps), "volDownBps")
+        try check((0...10).contains(extremeMultiple), "extremeMultiple")
+        try check((0...10_000).contains(extremeCoverBps), "extremeCoverBps")
+        try check((0...10_000).contains(shortOptionMinimumBps), "shortOptionMinimumBps")
+        try check((10_000...100_000).contains(initialRatioBps), "initialRatioBps")
+    }
+
+    /// The scan range R in bps for an estimated volatility (docs/OPTIONS.md §7.2):
+    /// clamp(⌈⌊σ × √h⌋ × scanDeviationsMilli × 10⌉, minScanBps, maxScanBps), h the
+    /// horizon in years (`Black76.yearFraction`).
+    public func scanRangeBps(volatility: Fixed) -> Int64 {
+        let h = Black76.yearFraction(now: 0, expiry: horizonNanos)
+        let deviation = volatility * FixedFunctions.sqrt(h)
+        let bps = deviation.scaled(by: Int128(scanDeviationsMilli) * 10, roundingUp: true)
+        return Int64(min(max(bps, Int128(minScanBps)), Int128(maxScanBps)))
+    }
+
+    /// Number of scenarios: (2N + 1) × 3, plus 2 extremes when extremeMultiple > 0.
+    public var scenarioCount: Int { (2 * priceBuckets + 1) * 3 + (extremeMultiple > 0 ? 2 : 0) }
+}
+
+/// One scenario of the grid, in the order docs/OPTIONS.md §7.3 numbers them.
+public struct Scenario: Sendable, Equatable {
+    /// The underlying's price in this scenario, micro-units.
+    public var price: Int64
+    /// The signed move in units of R / N (j), or ±extremeMultiple × N for an extreme.
+    public var moveSteps: Int64
+    /// −1 (down), 0 (unchanged) or +1 (up).
+    public var volShift: Int8
+    /// Whether the loss counts at extremeCoverBps / 10^4.
+    public var extreme: Bool
+}
