@@ -148,7 +148,8 @@ int main(void) {
         dup2(link, 0);
         dup2(link, 1);
         if (link > 2) close(link);
-        char *const argv[] = {WORKER, "--config", CONFIG, "--attestation", "tpm", "--tcti", "device:/dev/tpmrm0", NULL};
+        char *const argv[] = {WORKER, "--config", CONFIG, "--attestation", "tpm", "--tcti", "device:/dev/tpmrm0",
+                              "--isolation", "vm", NULL};
         char *const envp[] = {NULL};
         execve(WORKER, argv, envp);
         say("init_exec_failed", WORKER);

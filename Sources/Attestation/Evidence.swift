@@ -25,6 +25,9 @@ public enum IsolationClass: String, Codable, Sendable {
     /// the host can still read its memory. Protects against a compromised host
     /// *process*, not a compromised machine.
     case process
+    /// The worker alone in a virtual machine booted from the measured appliance image
+    /// (docs/IMAGE.md): its own kernel, but the hypervisor can read its memory.
+    case vm
     /// A confidential VM (SEV-SNP, TDX): memory encrypted against the host.
     case cvm
 }

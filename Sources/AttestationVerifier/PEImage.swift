@@ -30,6 +30,9 @@ public struct PEImage: Sendable {
 
     /// Most sections accepted (the PE format allows 96).
     public static let maxSections = 96
+    /// Largest VirtualSize accepted, in bytes: a section's memory contents are
+    /// materialised (zero-padded) to hash them.
+    public static let maxVirtualSize = 256 << 20
     private static let securityDirectoryIndex = 4
 
     public init(_ bytes: [UInt8]) throws(PEImageError) {
@@ -88,6 +91,9 @@ public struct PEImage: Sendable {
                 sizeOfRawData: try u32(at + 16), pointerToRawData: try u32(at + 20))
             guard section.pointerToRawData + section.sizeOfRawData <= bytes.count else {
                 throw .invalid("section \(name) extends past the end of the file")
+            }
+            guard section.virtualSize <= Self.maxVirtualSize else {
+                throw .invalid("section \(name) has VirtualSize \(section.virtualSize), above \(Self.maxVirtualSize)")
             }
             sections.append(section)
         }

@@ -98,6 +98,12 @@ struct ImageMeasurementTests {
         var bad = pe
         bad[0x58] = 0x0C  // optional header magic
         #expect(throws: PEImageError.self) { try PEImage(bad) }
+        // A VirtualSize above 256 MiB would be materialised as zeros: refused (found by fuzzing).
+        var huge = pe
+        huge.replaceSubrange(0x150..<0x154, with: [0x01, 0x00, 0x00, 0x10])
+        #expect(throws: PEImageError.self) { try PEImage(huge) }
+        huge.replaceSubrange(0x150..<0x154, with: [0x00, 0x00, 0x00, 0x10])
+        #expect(try PEImage(huge).sections[0].virtualSize == PEImage.maxVirtualSize)
     }
 
     @Test("The prediction: PCR 4 UKI and kernel, PCR 9 load options and initrd, PCR 11 sections, PCR 12 zero")
