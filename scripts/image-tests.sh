@@ -5,7 +5,10 @@
 #   2. (unless IMAGE_BOOT=0) one real boot under qemu + OVMF + swtpm: the firmware event
 #      log replays to the PCRs the guest read, and PCRs 4, 9, 11 (and 12) equal what
 #      `attestation measure --image` predicted from the file; the prediction for the image
-#      with the changed configuration does not match that boot.
+#      with the changed configuration does not match that boot;
+#   3. (unless IMAGE_BOOT=0) scripts/image-demo.sh: the host boots the worker in that image,
+#      its evidence passes every check, the demo scenario trades through it, the outputs
+#      verify.
 #
 # Usage: scripts/image-tests.sh BIN_DIR   (BIN_DIR holds the `attestation` executable)
 # Environment: SEALSTREAM_REPRODUCIBLE_ENCLAVE (default .build/reproducible/sealstream-enclave),
@@ -59,4 +62,7 @@ if "$BIN/attestation" boot-log "$WORK/boot/eventlog.bin" --policy "$WORK/policy-
     exit 1
 fi
 grep -q "FAIL: PCR 9 differs" "$WORK/c.out" || { cat "$WORK/c.out" >&2; exit 1; }
+
+echo "== image: the host boots the worker in the image; verify, trade, verify outputs (scripts/image-demo.sh)"
+scripts/image-demo.sh "$BIN" "$WORK/a/sealstream.efi" "$ENCLAVE"
 echo "image tests passed"
