@@ -17,9 +17,16 @@ IMAGE=$1
 mkdir -p "$2"
 DIR=$(cd "$2" && pwd -P)
 readonly OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+# KVM when the CPU shows hardware virtualisation (vmx/svm) and /dev/kvm is usable; else
+# TCG. These machines have /dev/kvm from a paravirtual nested KVM without the CPU flags,
+# on which OVMF stops with a KVM internal error: TCG here. STATE_DIR/accel, holding `kvm`
+# or `tcg`, overrides the choice (the host starts this script with an empty environment).
 ACCEL=tcg
-# KVM when it works (not on these machines: nested KVM cannot run OVMF).
-if [[ -w /dev/kvm && "${VM_ACCEL:-}" == kvm ]]; then ACCEL=kvm; fi
+if [[ -w /dev/kvm ]] && grep -qwE 'vmx|svm' /proc/cpuinfo; then ACCEL=kvm; fi
+if [[ -s "$DIR/accel" ]]; then
+    ACCEL=$(tr -d '[:space:]' <"$DIR/accel")
+    [[ "$ACCEL" == kvm || "$ACCEL" == tcg ]] || { echo "vm-worker.sh: $DIR/accel must say kvm or tcg" >&2; exit 64; }
+fi
 
 scripts/swtpm.sh provision "$DIR/swtpm" >/dev/null
 rm -rf "$DIR/esp" && mkdir -p "$DIR/esp/EFI/BOOT"
