@@ -35,6 +35,7 @@ let package = Package(
         .executableTarget(name: "FuzzEvidence", dependencies: ["FuzzSupport", parsers]),
         .executableTarget(name: "FuzzTPM", dependencies: ["FuzzSupport", parsers]),
         .executableTarget(name: "FuzzPolicy", dependencies: ["FuzzSupport", parsers]),
+        .executableTarget(name: "FuzzBootLog", dependencies: ["FuzzSupport", parsers]),
         .executableTarget(name: "FuzzVenueConfig", dependencies: ["FuzzSupport", parsers]),
         .executableTarget(name: "FuzzScenario", dependencies: ["FuzzSupport", parsers]),
         .executableTarget(name: "FuzzRecords", dependencies: ["FuzzSupport", parsers]),

@@ -24,7 +24,9 @@ struct AttestationCLI: ParsableCommand {
             it in the policy.
             """,
         version: SealstreamVersion.string,
-        subcommands: [Inspect.self, Measure.self, Challenge.self, Enroll.self, Verify.self, VerifyOutputs.self])
+        subcommands: [
+            Inspect.self, Measure.self, Challenge.self, Enroll.self, Verify.self, VerifyOutputs.self, BootLog.self,
+        ])
 }
 
 struct Measure: ParsableCommand {
@@ -73,6 +75,11 @@ struct Measure: ParsableCommand {
     @Option(name: .long, help: "Dynamic loader that resolves the loaded objects.")
     var loader = LoadedObjectResolver.defaultLoader
 
+    @Option(
+        name: .long,
+        help: "The appliance image (UKI) the worker boots in: predict PCRs 4, 9, 11 and 12 into the policy (docs/IMAGE.md §5).")
+    var image: String?
+
     func run() throws {
         let measurement = SHA256.hash(try Array(Data(contentsOf: URL(fileURLWithPath: enclave))))
         let configHash = SHA256.hash(try Array(Data(contentsOf: URL(fileURLWithPath: config))))
@@ -109,10 +116,16 @@ struct Measure: ParsableCommand {
         } else {
             objects = try LoadedObjectResolver.resolve(enclave: enclave, loader: loader)
         }
-        let policy = AttestationPolicy(
+        var policy = AttestationPolicy(
             measurement: measurement, configHash: configHash, allowedModes: modes, pcr: pcr,
             bootPCRs: boot.isEmpty ? nil : boot, ekRoots: try roots(ekRoot), swtpmEKRoots: try roots(swtpmEkRoot),
             akNames: names, loadedObjects: objects)
+        if let image {
+            let file = try Array(Data(contentsOf: URL(fileURLWithPath: image)))
+            do {
+                policy.image = ImagePolicy(file: file, measurement: try ImageMeasurement(image: file))
+            } catch { throw ValidationError("--image \(image): \(error)") }
+        }
         do { try policy.validate() } catch { throw ValidationError("policy: \(error)") }
         let rows = [
             ("measurement (sha256)", policy.measurement),
@@ -120,7 +133,10 @@ struct Measure: ParsableCommand {
             ("loaded objects", "\(objects.count), digest " + Self.hex(LoadedObjects.digest(objects))),
             ("PCR \(pcr) after replay", Self.hex(policy.expectedPCRValue)),
             ("allowed modes", modes.map(\.rawValue).joined(separator: ", ")),
-        ]
+        ] + (policy.image.map { image in
+            [("image uki", image.uki), ("image kernel", image.kernel), ("image cmdline", image.commandLine)]
+                + ImageMeasurement.predictedPCRs.map { ("image PCR \($0)", image.pcrs[String($0)] ?? "") }
+        } ?? [])
         for (k, v) in rows { print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + "  " + v) }
         if let policyOut {
             try Data(try policy.encoded()).write(to: URL(fileURLWithPath: policyOut), options: .atomic)

@@ -26,6 +26,16 @@ APT_PACKAGES=(
     valgrind
     libnats-dev
     nats-server
+    # The measured appliance image (docs/IMAGE.md): scripts/build-image.sh assembles a UKI
+    # from systemd-boot's stub with objcopy (binutils) and a cpio initramfs, compiles the
+    # image's init with gcc (static, libc6-dev); scripts/boot-image.sh boots it with qemu,
+    # OVMF and swtpm. The kernel is downloaded by build-image.sh (apt-get download).
+    systemd-boot-efi
+    cpio
+    gcc
+    libc6-dev
+    qemu-system-x86
+    ovmf
 )
 
 missing=()

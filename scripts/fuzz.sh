@@ -8,12 +8,12 @@
 # Fuzz/crashes/<target>-crash-<sha1> (replay: .build-fuzz/release/Fuzz<Name> FILE).
 #
 # Usage: scripts/fuzz.sh SECONDS [TARGET...]
-# Targets: frames messages link worker evidence tpm policy venue-config scenario records http
+# Targets: frames messages link worker evidence tpm policy boot-log venue-config scenario records http
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ALL=(frames messages link worker evidence tpm policy venue-config scenario records http)
+ALL=(frames messages link worker evidence tpm policy boot-log venue-config scenario records http)
 SECONDS_EACH="${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}"
 shift
 TARGETS=("$@")
@@ -22,7 +22,7 @@ TARGETS=("$@")
 product() {  # target name -> executable product of Fuzz/Package.swift
     case "$1" in
         frames) echo FuzzFrames ;; messages) echo FuzzMessages ;; link) echo FuzzLink ;; worker) echo FuzzWorker ;;
-        evidence) echo FuzzEvidence ;; tpm) echo FuzzTPM ;; policy) echo FuzzPolicy ;;
+        evidence) echo FuzzEvidence ;; tpm) echo FuzzTPM ;; policy) echo FuzzPolicy ;; boot-log) echo FuzzBootLog ;;
         venue-config) echo FuzzVenueConfig ;; scenario) echo FuzzScenario ;; records) echo FuzzRecords ;;
         http) echo FuzzHTTP ;;
     esac

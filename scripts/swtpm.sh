@@ -7,6 +7,10 @@
 #      "state":"DIR/state","ekRoot":"DIR/ca/swtpm-localca-rootca-cert.pem",
 #      "ekIssuer":"DIR/ca/issuercert.pem","ekRoots":"DIR/ca/ek-roots.pem","log":"DIR/swtpm.log"}
 #   scripts/swtpm.sh stop DIR    stops it; succeeds (silently) when nothing is running.
+#   scripts/swtpm.sh provision DIR  provisions DIR/state and DIR/ca (first time only) and
+#                                starts nothing: for a swtpm that qemu drives
+#                                (scripts/boot-image.sh), which must be powered on by the
+#                                firmware, not started here.
 #
 # SWTPM_TRANSPORT=unix serves the TPM on Unix sockets DIR/swtpm.sock and
 # DIR/swtpm.sock.ctrl instead (the swtpm TCTI derives the control path from the data path);
@@ -41,7 +45,7 @@ die() {
 }
 
 usage() {
-    echo "usage: $0 start DIR | stop DIR" >&2
+    echo "usage: $0 start DIR | stop DIR | provision DIR" >&2
     exit 2
 }
 
@@ -327,5 +331,14 @@ stop() {
 case "$1" in
 start) start "$2" ;;
 stop) stop "$2" ;;
+provision)
+    need swtpm_setup swtpm-tools
+    need swtpm_localca swtpm-tools
+    mkdir -p "$2"
+    dir=$(cd "$2" && pwd -P)
+    exec 9>"$dir/.swtpm.lock"
+    flock -w 30 9 || die "another swtpm.sh is working on $dir"
+    [[ -s "$dir/state/tpm2-00.permall" ]] || provision "$dir"
+    ;;
 *) usage ;;
 esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: Swift unit and integration
-# tests, then the verifier contract's tests on an in-process EVM (Python venv from PyPI),
+# tests, then the appliance image (built twice, booted once under qemu),
+# then the verifier contract's tests on an in-process EVM (Python venv from PyPI),
 # then the operator's Prometheus setup against a real Prometheus server (deploy/),
 # then the Python SDK's tests (its own venv, hash-pinned from PyPI), then the fuzz targets.
 # Usage: scripts/test.sh            (from a fresh Debian 12 machine with Swift 6.3)
@@ -27,6 +28,10 @@ export TSS2_LOG=all+none
 export SEALSTREAM_BIN_DIR="$(swift build --show-bin-path)"
 # pipefail (set above) makes a failing `swift test` fail the script despite the tee.
 swift test 2>&1 | tee .build/test-output.txt
+
+echo "== appliance image (docs/IMAGE.md): built twice byte-identical, one boot under qemu checks the predicted PCRs"
+# IMAGE_BOOT=0 skips the boot (about 10–12 s under TCG on a quiet machine, minutes on a loaded one).
+scripts/image-tests.sh "$SEALSTREAM_BIN_DIR"
 
 echo "== contract tests (Vyper on py-evm, fed with this build's real outputs)"
 scripts/contract-tests.sh "$SEALSTREAM_BIN_DIR"

@@ -7,7 +7,7 @@ import Wire
 /// implements it over the TPM; `software` mode signs a stand-in instead.
 public protocol QuoteSource: Sendable {
     /// PCRs to quote (SHA-256 bank), ascending: the measurement PCR, and in `tpm` mode
-    /// the boot PCRs 0–7 too.
+    /// the boot PCRs 0–7 too (and 9, 11, 12 with a firmware event log, docs/IMAGE.md §7).
     var pcrs: [Int] { get }
     /// A quote over `qualifying` (32 bytes) with the PCR values it covers, the AK's
     /// public area and the EK certificate.
@@ -15,6 +15,13 @@ public protocol QuoteSource: Sendable {
     /// TPM2_ActivateCredential with the AK and the certified RSA EK: returns the
     /// credential a verifier made for this AK's Name (docs/ATTESTATION.md §8).
     func activateCredential(credentialBlob: [UInt8], encryptedSecret: [UInt8]) throws -> [UInt8]
+    /// The firmware's TCG event log, when the worker booted in the measured appliance
+    /// image (docs/IMAGE.md §6): carried in the evidence as `bootEventLog`. Nil otherwise.
+    var bootEventLog: [UInt8]? { get }
+}
+
+extension QuoteSource {
+    public var bootEventLog: [UInt8]? { nil }
 }
 
 /// Who this enclave process is: its keys (generated at start, never written out), its
@@ -156,6 +163,6 @@ public struct EnclaveIdentity: Sendable {
             measurement: Hex.encode(measurement), configHash: Hex.encode(configHash), venueID: config.venueID,
             nonce: Hex.encode(nonce), enclaveTime: enclaveTime, isolationReport: isolationReport,
             attestation: attestation, eventLog: eventLog, reportPreimage: Hex.encode(preimage),
-            storageKey: storageKeyProtection, loadedObjects: loadedObjects)
+            storageKey: storageKeyProtection, loadedObjects: loadedObjects, bootEventLog: quoteSource?.bootEventLog)
     }
 }

@@ -55,6 +55,10 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
     let ekCertificate: [UInt8]
     /// The RSA 2048 EK certificate (credential activation), when provisioned.
     let activationEKCertificate: [UInt8]?
+    /// The firmware event log (`tpm` mode, booted in the appliance image), read once at start.
+    let bootEventLog: [UInt8]?
+    /// Where the kernel exposes the firmware's TCG event log (securityfs).
+    static let bootEventLogPath = "/sys/kernel/security/tpm0/binary_bios_measurements"
     /// Whether the NV counter has been defined or checked (on first use, MonotonicCounter).
     private var counterReady = false
 
@@ -65,7 +69,18 @@ final class TPMQuoteSource: QuoteSource, @unchecked Sendable {
         var h: OpaquePointer?
         try Self.check(ctpm_open(tcti, &h), "open \(tcti.prefix { $0 != ":" }) TPM")
         handle = h!
-        pcrs = mode == .tpm ? Array(0...7) + [measurementPCR] : [measurementPCR]
+        // In the appliance image (docs/IMAGE.md §7) the quote also covers the PCRs the image
+        // is measured into, and the evidence carries the firmware's log of them. A log too
+        // large for the evidence is left out, which fails the verifier's boot.eventlog.
+        if mode == .tpm, let log = try? FileIO.read(Self.bootEventLogPath, limit: Evidence.maxBootEventLog),
+            !log.isEmpty
+        {
+            bootEventLog = log
+            pcrs = Array(0...7) + [9, 11, 12] + [measurementPCR]
+        } else {
+            bootEventLog = nil
+            pcrs = mode == .tpm ? Array(0...7) + [measurementPCR] : [measurementPCR]
+        }
         let pcr = UInt32(measurementPCR)
         try Self.check(ctpm_pcr_reset(handle, pcr), "reset PCR \(pcr)")
         for d in digests { try Self.check(ctpm_pcr_extend(handle, pcr, d), "extend PCR \(pcr)") }

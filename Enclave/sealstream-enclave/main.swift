@@ -20,7 +20,7 @@ import Wire
 let usage = """
     usage: sealstream-enclave --config FILE [--attestation software|swtpm|tpm] [--tcti CONF]
                               [--storage-key FILE] [--measurement-pcr 16|23] [--max-sessions N]
-                              [--commitments on|off] [--replay]
+                              [--commitments on|off] [--replay] [--isolation process|vm]
                               [--snapshot-fd N] [--snapshot-every-events N] [--snapshot-every-nanos N]
            sealstream-enclave --version
     swtpm and tpm modes need --tcti (swtpm:path=SOCKET, or device:/dev/tpmrm0 for tpm).
@@ -58,6 +58,7 @@ var commitments = true
 var tcti: String?
 var storageKeyPath: String?
 var measurementPCR = EnclaveIdentity.defaultMeasurementPCR
+var isolation = IsolationClass.process
 var replayOnly = false
 var snapshotFD: Int32?
 var snapshotEveryEvents: UInt64 = 1_000_000
@@ -75,6 +76,13 @@ while let arg = arguments.popFirst() {
         guard let raw = arguments.popFirst(), let n = Int(raw), n > 0 else { exit(64) }
         maxSessions = n
     case "--tcti": tcti = arguments.popFirst()
+    case "--isolation":
+        // `vm` is given by the appliance image's init (docs/IMAGE.md §3); `cvm` is not built.
+        switch arguments.popFirst() {
+        case "process": isolation = .process
+        case "vm": isolation = .vm
+        default: Log.error("bad_arguments", [("reason", "--isolation takes process or vm")]); exit(64)
+        }
     case "--storage-key": storageKeyPath = arguments.popFirst()
     case "--measurement-pcr":
         guard let raw = arguments.popFirst(), let n = Int(raw), EnclaveIdentity.allowedMeasurementPCRs.contains(n) else {
@@ -171,7 +179,7 @@ do {
         sessionKey: try keys?.sessionKey ?? KXKeyPair(), signer: try keys?.signer ?? Secp256k1PrivateKey(),
         instanceID: Sodium.randomUInt64(),
         measurement: measurement, configHash: configHash,
-        config: config, mode: mode, isolation: .process, isolationReport: isolationReport, quoteSource: quoteSource,
+        config: config, mode: mode, isolation: isolation, isolationReport: isolationReport, quoteSource: quoteSource,
         storageKey: storage?.0, storageKeyProtection: storage?.1, measurementPCR: measurementPCR,
         loadedObjects: loadedObjects,
         imageCheck: {
@@ -200,7 +208,7 @@ do {
     let message = encodeLinkMessage(kind: .hello, body: hello)
     guard message.withUnsafeBytes({ FileIO.writeAll(1, $0) }) else { exit(74) }
     Log.info("started", [
-        ("pid", String(getpid())), ("mode", mode.rawValue), ("isolation", "process"),
+        ("pid", String(getpid())), ("mode", mode.rawValue), ("isolation", isolation.rawValue),
         ("private_netns", String(isolationReport.privateNetworkNamespace)),
         ("dumpable", String(isolationReport.dumpable)),
     ])

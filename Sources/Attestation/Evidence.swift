@@ -25,6 +25,9 @@ public enum IsolationClass: String, Codable, Sendable {
     /// the host can still read its memory. Protects against a compromised host
     /// *process*, not a compromised machine.
     case process
+    /// The worker alone in a virtual machine booted from the measured appliance image
+    /// (docs/IMAGE.md): its own kernel, but the hypervisor can read its memory.
+    case vm
     /// A confidential VM (SEV-SNP, TDX): memory encrypted against the host.
     case cvm
 }
@@ -99,6 +102,10 @@ public struct Evidence: Codable, Equatable, Sendable {
     /// libraries, the dynamic loader), canonical order; its digest is the third event log
     /// entry (docs/ATTESTATION.md §2). Absent only in evidence that is not attested.
     public var loadedObjects: [LoadedObject]?
+    /// Hex of the firmware's TCG event log (crypto-agile, as the kernel exposes it in
+    /// `/sys/kernel/security/tpm0/binary_bios_measurements`), when the worker booted in a
+    /// measured appliance image (docs/IMAGE.md §6); at most `maxBootEventLog` bytes.
+    public var bootEventLog: String?
 
     /// The marshalled TPMS_ATTEST (hex) when the evidence carries a quote. Version 1 had
     /// a reserved top-level `quote`; version 2 carries it in `attestation.quote`.
@@ -108,8 +115,10 @@ public struct Evidence: Codable, Equatable, Sendable {
         mode: AttestationMode, isolation: IsolationClass, instanceID: String, enclaveKey: String, signer: String,
         chainId: UInt64, verifyingContract: String, measurement: String, configHash: String, venueID: UInt64, nonce: String, enclaveTime: UInt64,
         isolationReport: IsolationReport, attestation: TPMAttestation? = nil, eventLog: [EventLogEntry]? = nil,
-        reportPreimage: String? = nil, storageKey: String? = nil, loadedObjects: [LoadedObject]? = nil
+        reportPreimage: String? = nil, storageKey: String? = nil, loadedObjects: [LoadedObject]? = nil,
+        bootEventLog: [UInt8]? = nil
     ) {
+        self.bootEventLog = bootEventLog.map(hexString)
         self.storageKey = storageKey
         self.loadedObjects = loadedObjects
         self.version = Self.currentVersion
@@ -132,8 +141,12 @@ public struct Evidence: Codable, Equatable, Sendable {
         self.reportPreimage = reportPreimage
     }
 
-    /// Largest evidence document accepted by `parse`, in bytes.
+    /// Largest evidence document without `bootEventLog` accepted by `parse`, in bytes.
     public static let maxEncodedLength = 60 * 1024
+    /// Largest firmware event log carried in `bootEventLog`, in bytes (before hex).
+    public static let maxBootEventLog = 64 * 1024
+    /// Largest evidence document with a `bootEventLog`, in bytes.
+    public static let maxEncodedLengthWithBootLog = maxEncodedLength + 2 * maxBootEventLog
 
     public func encoded() throws -> [UInt8] {
         let encoder = JSONEncoder()
@@ -143,12 +156,19 @@ public struct Evidence: Codable, Equatable, Sendable {
 
     /// Strict parse: size limit, known version, and internal consistency.
     public static func parse(_ bytes: [UInt8]) throws(EvidenceError) -> Evidence {
-        guard bytes.count <= maxEncodedLength else { throw .tooLarge(bytes.count) }
+        guard bytes.count <= maxEncodedLengthWithBootLog else { throw .tooLarge(bytes.count) }
         let evidence: Evidence
         do {
             evidence = try JSONDecoder().decode(Evidence.self, from: Data(bytes))
         } catch {
             throw .malformed(String(describing: error))
+        }
+        if let log = evidence.bootEventLog {
+            guard let bytes = hexBytes(log), !bytes.isEmpty, bytes.count <= maxBootEventLog else {
+                throw .inconsistent("bootEventLog is not hex of 1...\(maxBootEventLog) bytes")
+            }
+        } else if bytes.count > maxEncodedLength {
+            throw .tooLarge(bytes.count)
         }
         guard evidence.version == currentVersion else { throw .unsupportedVersion(evidence.version) }
         guard evidence.simulated == evidence.mode.isSimulated else { throw .inconsistent("simulated flag disagrees with mode") }

@@ -47,6 +47,9 @@ public struct AttestationPolicy: Codable, Equatable, Sendable {
     /// libraries and the dynamic loader of the machine it runs on), canonical order
     /// (`LoadedObjects`): the evidence must list exactly these.
     public var loadedObjects: [LoadedObject]
+    /// The appliance image the worker must have booted in (docs/IMAGE.md §5), predicted by
+    /// `attestation measure --image`; nil for a worker that is not booted from an image.
+    public var image: ImagePolicy?
 
     public init(
         measurement: [UInt8], configHash: [UInt8], allowedModes: [AttestationMode], pcr: Int = defaultPCR,
@@ -69,6 +72,7 @@ public struct AttestationPolicy: Codable, Equatable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case version, measurement, configHash, allowedModes, pcr, bootPCRs, ekRoots, swtpmEKRoots, akNames, loadedObjects
+        case image
     }
 
     /// Decodes with defaults for the optional keys (`pcr` 23, empty root and AK lists).
@@ -84,6 +88,7 @@ public struct AttestationPolicy: Codable, Equatable, Sendable {
         swtpmEKRoots = try c.decodeIfPresent([String].self, forKey: .swtpmEKRoots) ?? []
         akNames = try c.decodeIfPresent([String].self, forKey: .akNames) ?? []
         loadedObjects = try c.decode([LoadedObject].self, forKey: .loadedObjects)
+        image = try c.decodeIfPresent(ImagePolicy.self, forKey: .image)
     }
 
     public func encoded() throws -> [UInt8] {
@@ -122,6 +127,7 @@ public struct AttestationPolicy: Codable, Equatable, Sendable {
             throw .invalid("akNames entry is not 34 hex bytes (0x000b ‖ SHA-256)")
         }
         do { try LoadedObjects.validate(loadedObjects) } catch { throw .invalid("loadedObjects: \(error)") }
+        try image?.validate()
         _ = try roots(for: .tpm)
         _ = try roots(for: .swtpm)
     }
@@ -159,6 +165,73 @@ public struct AttestationPolicy: Codable, Equatable, Sendable {
             Evidence.hexBytes(measurement) ?? [], Evidence.hexBytes(configHash) ?? [],
             LoadedObjects.digest(loadedObjects),
         ])
+    }
+}
+
+/// The image part of a policy (docs/IMAGE.md §5.3): what booting the appliance image
+/// extends into PCRs 4, 9, 11 and 12, event by event, and the resulting values.
+public struct ImagePolicy: Codable, Equatable, Sendable {
+    /// One predicted firmware event log entry.
+    public struct Event: Codable, Equatable, Sendable {
+        public var pcr: Int
+        /// TCG event type (e.g. 0x80000003 EV_EFI_BOOT_SERVICES_APPLICATION).
+        public var type: UInt32
+        /// SHA-256 digest (hex).
+        public var digest: String
+        /// What the digest covers: `firmware action`, `separator`, `uki`, `kernel`,
+        /// `load options`, `initrd`, `section NAME name`, `section NAME`.
+        public var component: String
+    }
+
+    /// SHA-256 of the image file (informative: identifies the file measured).
+    public var sha256: String
+    /// Authenticode SHA-256 of the UKI and of the kernel in its `.linux` section.
+    public var uki: String
+    public var kernel: String
+    /// The command line in `.cmdline` (informative; its measurements are in `events`).
+    public var commandLine: String
+    /// Every predicted event, by PCR in log order.
+    public var events: [Event]
+    /// Predicted values of PCRs 4, 9, 11 and 12 by decimal index (hex).
+    public var pcrs: [String: String]
+
+    public init(file: [UInt8], measurement: ImageMeasurement) {
+        sha256 = hexString(SHA256.hash(file))
+        uki = hexString(measurement.uki)
+        kernel = hexString(measurement.kernel)
+        commandLine = measurement.commandLine
+        events = measurement.events.map {
+            Event(pcr: $0.pcr, type: $0.type, digest: hexString($0.digest), component: $0.component)
+        }
+        pcrs = Dictionary(uniqueKeysWithValues: measurement.pcrValues.map { (String($0.key), hexString($0.value)) })
+    }
+
+    /// 32-byte hex digests, events only on PCRs 4, 9, 11 and 12, one value for each of them
+    /// that replays from its events.
+    public func validate() throws(PolicyError) {
+        for value in [sha256, uki, kernel] + events.map(\.digest) where Evidence.hexBytes(value)?.count != 32 {
+            throw .invalid("image: a digest is not 32 hex bytes")
+        }
+        guard events.allSatisfy({ ImageMeasurement.predictedPCRs.contains($0.pcr) }) else {
+            throw .invalid("image: an event is not on PCR 4, 9, 11 or 12")
+        }
+        guard Set(pcrs.keys) == Set(ImageMeasurement.predictedPCRs.map(String.init)) else {
+            throw .invalid("image: pcrs must give exactly PCRs 4, 9, 11 and 12")
+        }
+        for (key, value) in pcrs {
+            let replayed = EventLogEntry.replay(
+                events.filter { String($0.pcr) == key }.map { Evidence.hexBytes($0.digest) ?? [] })
+            guard Evidence.hexBytes(value) == replayed else {
+                throw .invalid("image: PCR \(key) is not the replay of its events")
+            }
+        }
+    }
+
+    /// Predicted values by index.
+    public var pcrValues: [Int: [UInt8]] {
+        var out: [Int: [UInt8]] = [:]
+        for (key, value) in pcrs { if let i = Int(key), let v = Evidence.hexBytes(value) { out[i] = v } }
+        return out
     }
 }
 

@@ -31,6 +31,12 @@ public enum AttestationCheckName: String, CaseIterable, Sendable {
     case configHash
     case loadedObjects
     case bootPCRs = "boot.pcrs"
+    case bootEventLog = "boot.eventlog"
+    case imagePCRs = "image.pcrs"
+    case imageUKI = "image.uki"
+    case imageKernel = "image.kernel"
+    case imageInitrd = "image.initrd"
+    case imageCmdline = "image.cmdline"
 }
 
 /// The outcome of one named check.
@@ -156,7 +162,7 @@ public struct QuoteVerifier: Sendable {
 
     // MARK: Checks
 
-    private struct Outcome {
+    struct Outcome {
         var pass: Bool
         var actual: String
         var detail: String
@@ -166,9 +172,9 @@ public struct QuoteVerifier: Sendable {
     }
 
     /// A check's input is missing because something else failed.
-    private struct Unavailable: Error { let what: String }
+    struct Unavailable: Error { let what: String }
 
-    private func need<T>(_ value: T?, _ what: String) throws(Unavailable) -> T {
+    func need<T>(_ value: T?, _ what: String) throws(Unavailable) -> T {
         guard let value else { throw Unavailable(what: what) }
         return value
     }
@@ -194,6 +200,7 @@ public struct QuoteVerifier: Sendable {
             "§1 preimage whose fields equal the evidence's mode, nonce, enclaveKey, signer, measurement, configHash"
         case .pcrSelection:
             "SHA-256 bank only, including PCR \(policy.pcr)" + (inputs.evidence?.mode == .tpm ? " and 0–7" : "")
+                + (policy.image != nil ? ", 4, 9, 11, 12 and the pinned boot PCRs" : "")
         case .pcrSHA1: "no SHA-1 bank selected"
         case .pcrDigest: "SHA-256 of the reported PCR values = quoted pcrDigest"
         case .nonce: nonce.map { hexString($0) } ?? "(no verifier nonce)"
@@ -208,6 +215,8 @@ public struct QuoteVerifier: Sendable {
             policy.bootPCRValues.isEmpty
                 ? "unconstrained"
                 : "policy values of PCRs " + policy.bootPCRValues.keys.sorted().map(String.init).joined(separator: ",")
+        case .bootEventLog, .imagePCRs, .imageUKI, .imageKernel, .imageInitrd, .imageCmdline:
+            imageExpected(name)
         }
     }
 
@@ -370,6 +379,13 @@ public struct QuoteVerifier: Sendable {
             if evidence.mode == .tpm, !Set(0...7).isSubset(of: Set(indices)) {
                 problems.append("boot PCRs 0–7 not all selected")
             }
+            if policy.image != nil {
+                let needed = Set(ImageMeasurement.predictedPCRs).union(policy.bootPCRValues.keys)
+                let missing = needed.subtracting(indices).sorted()
+                if !missing.isEmpty {
+                    problems.append("image PCRs " + missing.map(String.init).joined(separator: ",") + " not selected")
+                }
+            }
             if !others.isEmpty {
                 problems.append("other banks selected: " + others.map { "\($0.hash)" }.joined(separator: ", "))
             }
@@ -531,10 +547,13 @@ public struct QuoteVerifier: Sendable {
             }
             return Outcome(true, "\(listed.count) objects, digest \(hexString(LoadedObjects.digest(listed)))")
 
+        case .bootEventLog, .imagePCRs, .imageUKI, .imageKernel, .imageInitrd, .imageCmdline:
+            return try evaluateImage(name, inputs)
+
         case .bootPCRs:
             let mode = try need(inputs.evidence, "the evidence").mode
             let expectedValues = policy.bootPCRValues
-            guard mode == .tpm else {
+            guard mode == .tpm || policy.image != nil else {
                 return Outcome(true, "not applicable", "\(mode.rawValue) mode: no measured boot")
             }
             guard !expectedValues.isEmpty else {
@@ -572,7 +591,7 @@ public struct QuoteVerifier: Sendable {
 
 /// The evidence decoded as far as it goes; each piece is nil when it is missing or did not
 /// parse, and `problems` says why (the `parse` check).
-private struct Inputs {
+struct Inputs {
     var evidence: Evidence?
     var akBytes: [UInt8]?
     var ak: TPMTPublic?
@@ -587,6 +606,8 @@ private struct Inputs {
     var ekCertificate: X509Certificate?
     var ekChain: [X509Certificate]?
     var pcrValues: [Int: [UInt8]]?
+    /// The firmware event log, when the evidence carries one that parses.
+    var bootLog: TCGEventLog?
     var problems: [String] = []
 
     init(_ bytes: [UInt8]) {
@@ -601,6 +622,11 @@ private struct Inputs {
             return
         }
         if evidence.eventLog == nil { problems.append("no eventLog") }
+        if let hex = evidence.bootEventLog {
+            do { bootLog = try TCGEventLog(Evidence.hexBytes(hex) ?? []) } catch {
+                problems.append("bootEventLog: \(error)")
+            }
+        }
         if let hex = evidence.reportPreimage {
             preimageBytes = Evidence.hexBytes(hex)
             do { preimage = try ReportPreimage.parse(preimageBytes ?? []) } catch {

@@ -9,8 +9,11 @@ public struct HostConfiguration: Sendable {
     public var listenPort: Int = 7400
     /// Operator's data directory: evidence snapshot, metrics, (later) journal and outputs.
     public var dataDirectory: String
-    /// The enclave executable to spawn.
+    /// The enclave executable to spawn (with `enclaveImage`: the VM launcher).
     public var enclavePath: String
+    /// The appliance image the launcher boots (docs/IMAGE.md §10); its arguments are then
+    /// the image, `DATA/vm` and the worker's own; nil: the worker is a local process.
+    public var enclaveImage: String?
     /// Venue configuration file, passed to the enclave (which measures it).
     public var venueConfigPath: String
     public var attestation: AttestationMode = .software

@@ -42,9 +42,11 @@ public final class HostService: Service, @unchecked Sendable {
         var snapshotArguments = ["--snapshot-fd", "3"]
         if let n = configuration.snapshotEveryEvents { snapshotArguments += ["--snapshot-every-events", String(n)] }
         if let n = configuration.snapshotEveryNanos { snapshotArguments += ["--snapshot-every-nanos", String(n)] }
+        // A VM launcher takes the image and its state directory first (docs/IMAGE.md §10).
+        let vmArguments = self.configuration.enclaveImage.map { [$0, self.configuration.dataDirectory + "/vm"] } ?? []
         var transport = ChildProcessTransport(
             executable: configuration.enclavePath,
-            arguments: [
+            arguments: vmArguments + [
                 "--config", configuration.venueConfigPath, "--attestation", configuration.attestation.rawValue,
                 "--commitments", configuration.commitments ? "on" : "off",
                 "--measurement-pcr", String(configuration.measurementPCR),

@@ -43,6 +43,12 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Path of the sealstream-enclave executable (default: next to this executable).")
     var enclave: String?
 
+    @Option(name: .long, help: "Boot the worker in this appliance image (scripts/build-image.sh) under qemu, its link on a serial port; isolation class vm (docs/IMAGE.md §10). Needs --attestation tpm and --journal off.")
+    var enclaveImage: String?
+
+    @Option(name: .long, help: "With --enclave-image: the launcher that boots it, given IMAGE, DATA/vm and the worker's arguments.")
+    var vmLauncher: String = "scripts/vm-worker.sh"
+
     @Option(name: .long, help: "Most client connections at once (docs/PROTOCOL.md §1.2).")
     var maxConnections: Int = 1024
 
@@ -145,6 +151,11 @@ struct Run: AsyncParsableCommand {
         guard (0.05...3_600).contains(handshakeTimeout), (0.05...3_600).contains(httpRequestTimeout) else {
             throw ValidationError("--handshake-timeout and --http-request-timeout must be between 0.05 and 3600 seconds")
         }
+        if enclaveImage != nil && (attestation != .tpm || journal != "off" || enclave != nil) {
+            throw ValidationError(
+                "--enclave-image needs --attestation tpm (the worker reaches the VM's TPM) and --journal off "
+                    + "(the image has no disk for the sealed storage key yet), and no --enclave")
+        }
         if attestation == .swtpm && tcti == nil {
             throw ValidationError("--attestation swtpm needs --tcti swtpm:path=SOCKET (see scripts/swtpm.sh)")
         }
@@ -179,13 +190,22 @@ struct Run: AsyncParsableCommand {
         }
         let logger = Logger(label: "host")
         let (host, port) = Self.parseListen(listen)!
-        let enclavePath = enclave ?? Self.siblingExecutable("sealstream-enclave")
+        let enclavePath =
+            enclaveImage != nil
+            ? URL(fileURLWithPath: vmLauncher).standardizedFileURL.path
+            : enclave ?? Self.siblingExecutable("sealstream-enclave")
         guard FileManager.default.isExecutableFile(atPath: enclavePath) else {
-            throw ValidationError("enclave executable not found at \(enclavePath); pass --enclave PATH")
+            throw ValidationError("enclave executable not found at \(enclavePath); pass --enclave PATH (or --vm-launcher)")
         }
         var configuration = HostConfiguration(
             dataDirectory: dataDir, enclavePath: enclavePath,
             venueConfigPath: URL(fileURLWithPath: config).standardizedFileURL.path)
+        if let enclaveImage {
+            guard FileManager.default.isReadableFile(atPath: enclaveImage) else {
+                throw ValidationError("--enclave-image \(enclaveImage): file not readable")
+            }
+            configuration.enclaveImage = URL(fileURLWithPath: enclaveImage).standardizedFileURL.path
+        }
         configuration.listenHost = host
         configuration.listenPort = port
         configuration.attestation = attestation

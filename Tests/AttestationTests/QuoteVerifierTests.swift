@@ -78,6 +78,8 @@ struct EvidenceBuilder {
     var otherPCRs: [UInt32: [UInt8]] = [:]
     /// Quote this value for the policy PCR instead of the log's replay.
     var quotedPCROverride: [UInt8]? = nil
+    /// The firmware event log carried as `bootEventLog` (measured-boot evidence).
+    var bootEventLog: [UInt8]? = nil
     var clockInfo = TPMSClockInfo(clock: 86_400_000, resetCount: 4, restartCount: 2, safe: true)
     var akAttributes = SoftwareQuote.akAttributes
     var ek: EKPKI.Chain? = nil
@@ -125,7 +127,7 @@ struct EvidenceBuilder {
                 dumpable: false, noNewPrivileges: true, privateNetworkNamespace: true, listeningSockets: 0,
                 openFileDescriptors: 3),
             attestation: attestation,
-            eventLog: log, reportPreimage: toHex(preimage), loadedObjects: loadedObjects)
+            eventLog: log, reportPreimage: toHex(preimage), loadedObjects: loadedObjects, bootEventLog: bootEventLog)
     }
 }
 

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs the appliance image as the host's enclave worker (docs/IMAGE.md §10): this
+# process's stdin and stdout become the guest's link port /dev/ttyS2 (qemu `-serial
+# stdio`), so the host speaks the link protocol to it exactly as to a worker process.
+#
+# Usage: scripts/vm-worker.sh IMAGE STATE_DIR [WORKER ARGUMENTS...]
+#   IMAGE      the UKI (scripts/build-image.sh)
+#   STATE_DIR  swtpm state and its EK CA (kept across restarts), the ESP, the console log
+#              (STATE_DIR/console.log) and the boot report (STATE_DIR/report.txt)
+#   The worker's own arguments are ignored: the image runs the worker with fixed ones.
+# The host starts workers with an empty environment; PATH is set here.
+set -euo pipefail
+export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
+cd "$(dirname "$0")/.."
+[[ $# -ge 2 ]] || { echo "usage: $0 IMAGE STATE_DIR [worker arguments]" >&2; exit 64; }
+IMAGE=$1
+mkdir -p "$2"
+DIR=$(cd "$2" && pwd -P)
+readonly OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+# KVM when the CPU shows hardware virtualisation (vmx/svm) and /dev/kvm is usable; else
+# TCG. These machines have /dev/kvm from a paravirtual nested KVM without the CPU flags,
+# on which OVMF stops with a KVM internal error: TCG here. STATE_DIR/accel, holding `kvm`
+# or `tcg`, overrides the choice (the host starts this script with an empty environment).
+ACCEL=tcg
+if [[ -w /dev/kvm ]] && grep -qwE 'vmx|svm' /proc/cpuinfo; then ACCEL=kvm; fi
+if [[ -s "$DIR/accel" ]]; then
+    ACCEL=$(tr -d '[:space:]' <"$DIR/accel")
+    [[ "$ACCEL" == kvm || "$ACCEL" == tcg ]] || { echo "vm-worker.sh: $DIR/accel must say kvm or tcg" >&2; exit 64; }
+fi
+
+scripts/swtpm.sh provision "$DIR/swtpm" >/dev/null
+rm -rf "$DIR/esp" && mkdir -p "$DIR/esp/EFI/BOOT"
+cp "$IMAGE" "$DIR/esp/EFI/BOOT/BOOTX64.EFI"
+cp "$OVMF_VARS" "$DIR/vars.fd"
+rm -f "$DIR/tpm.ctrl" "$DIR/report.txt"
+# The vTPM exits when qemu (this process, after exec) goes away.
+swtpm socket --tpm2 --tpmstate "dir=$DIR/swtpm/state" --ctrl "type=unixio,path=$DIR/tpm.ctrl" --terminate \
+    --log "file=$DIR/swtpm/qemu-swtpm.log" --daemon </dev/null >/dev/null 2>&1
+for _ in $(seq 50); do [[ -S "$DIR/tpm.ctrl" ]] && break; sleep 0.1; done
+[[ -S "$DIR/tpm.ctrl" ]] || { echo "vm-worker.sh: swtpm did not start" >&2; exit 1; }
+exec qemu-system-x86_64 -machine q35 -accel "$ACCEL" -cpu max -m 768 -smp 1 \
+    -nodefaults -display none -no-reboot -net none \
+    -drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
+    -drive "if=pflash,format=raw,unit=1,file=$DIR/vars.fd" \
+    -chardev "socket,id=chrtpm,path=$DIR/tpm.ctrl" \
+    -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 \
+    -drive "if=virtio,format=raw,readonly=on,file=fat:$DIR/esp" \
+    -serial "file:$DIR/console.log" -serial "file:$DIR/report.txt" -serial stdio
