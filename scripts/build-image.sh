@@ -3,6 +3,7 @@
 # directly by UEFI firmware, whose bytes PCRs 4, 9 and 11 cover (docs/IMAGE.md).
 #
 # Usage: scripts/build-image.sh [--enclave PATH] [--config FILE] [--out FILE]
+#        scripts/build-image.sh --check-pins   (exit 0 when the pinned inputs can be had here)
 #   --enclave  the worker executable (default .build/reproducible/sealstream-enclave,
 #              from scripts/build-enclave.sh)
 #   --config   the venue configuration placed in the image (default scripts/demo/venue.json)
@@ -17,15 +18,29 @@
 # Environment:
 #   SOURCE_DATE_EPOCH  mtime of every initramfs entry (default: commit time of HEAD)
 #   IMAGE_CACHE        download cache (default .build-image/cache)
+#   IMAGE_PINS         `pinned` (default): the inputs above, or fail. `current`: Debian's
+#                      current cloud kernel and the installed stub, unchecked, for when
+#                      the archive has moved past the pins (Debian keeps only the newest
+#                      version): two builds still agree with each other, but not with an
+#                      image built from the pins. Release images are built `pinned`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-readonly KERNEL_PACKAGE=linux-image-6.1.0-50-cloud-amd64
-readonly KERNEL_VERSION=6.1.176-1
-readonly KERNEL_DEB_SHA256=efe19f605b6f54a8352e68d85a629abb2d30b72a085faef603a9152590baa791
-readonly KERNEL_PATH=boot/vmlinuz-6.1.0-50-cloud-amd64
+KERNEL_PACKAGE=linux-image-6.1.0-50-cloud-amd64
+KERNEL_VERSION=6.1.176-1
+KERNEL_DEB_SHA256=efe19f605b6f54a8352e68d85a629abb2d30b72a085faef603a9152590baa791
 readonly STUB=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
-readonly STUB_SHA256=c62ae56ffaf49d1a61de4434f4f531dd1d4ed3b5aee46c934c56e3f809b22cc4
+STUB_SHA256=c62ae56ffaf49d1a61de4434f4f531dd1d4ed3b5aee46c934c56e3f809b22cc4
+if [[ "${IMAGE_PINS:-pinned}" == current ]]; then
+    # The versioned package the cloud kernel metapackage depends on, at its candidate version.
+    KERNEL_PACKAGE="$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -1)"
+    KERNEL_VERSION="$(apt-cache policy "$KERNEL_PACKAGE" | sed -n 's/^ *Candidate: //p')"
+    [[ -n "$KERNEL_PACKAGE" && -n "$KERNEL_VERSION" ]] || { echo "build-image.sh: no current cloud kernel in apt's lists" >&2; exit 1; }
+    KERNEL_DEB_SHA256=""
+    STUB_SHA256=""
+    echo "build-image.sh: IMAGE_PINS=current: $KERNEL_PACKAGE $KERNEL_VERSION and the installed stub, unpinned" >&2
+fi
+readonly KERNEL_PATH="boot/vmlinuz-${KERNEL_PACKAGE#linux-image-}"
 # The fixed kernel command line (docs/IMAGE.md §2). It is in the image's .cmdline section
 # and so in PCR 11; the firmware passes no load options to the UKI.
 readonly CMDLINE="console=ttyS0 quiet panic=-1 no_timer_check random.trust_cpu=on"
@@ -38,10 +53,20 @@ while (($#)); do
     --enclave) ENCLAVE=$2; shift 2 ;;
     --config) CONFIG=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    *) echo "usage: $0 [--enclave PATH] [--config FILE] [--out FILE]" >&2; exit 2 ;;
+    --check-pins) CHECK_PINS=1; shift ;;
+    *) echo "usage: $0 [--enclave PATH] [--config FILE] [--out FILE] | --check-pins" >&2; exit 2 ;;
     esac
 done
 CACHE="${IMAGE_CACHE:-.build-image/cache}"
+if [[ "${CHECK_PINS:-0}" == 1 ]]; then
+    # Whether the pinned inputs can still be had here: exit 0, or 1 saying which cannot.
+    [[ -f "$STUB" && "$(sha256sum "$STUB" | cut -d' ' -f1)" == "$STUB_SHA256" ]] ||
+        { echo "the installed systemd-boot stub is not the pinned one" >&2; exit 1; }
+    [[ -f "$CACHE/${KERNEL_PACKAGE}_${KERNEL_VERSION}_amd64.deb" ]] ||
+        apt-cache show "$KERNEL_PACKAGE=$KERNEL_VERSION" >/dev/null 2>&1 ||
+        { echo "$KERNEL_PACKAGE $KERNEL_VERSION is not in apt's lists" >&2; exit 1; }
+    exit 0
+fi
 
 die() { echo "build-image.sh: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found; install $2 (scripts/bootstrap.sh)"; }
@@ -52,7 +77,7 @@ need python3 python3
 [[ -f "$STUB" ]] || die "$STUB missing; install systemd-boot-efi (scripts/bootstrap.sh)"
 [[ -x "$ENCLAVE" ]] || die "no enclave executable at $ENCLAVE (run scripts/build-enclave.sh)"
 [[ -f "$CONFIG" ]] || die "no venue configuration at $CONFIG"
-[[ "$(sha256sum "$STUB" | cut -d' ' -f1)" == "$STUB_SHA256" ]] ||
+[[ -z "$STUB_SHA256" || "$(sha256sum "$STUB" | cut -d' ' -f1)" == "$STUB_SHA256" ]] ||
     die "$STUB is not the pinned systemd-boot stub (systemd-boot-efi 252.39-1~deb12u2); the image would differ"
 
 if [[ -z "${SOURCE_DATE_EPOCH:-}" ]]; then
@@ -67,7 +92,7 @@ DEB="$CACHE/${KERNEL_PACKAGE}_${KERNEL_VERSION}_amd64.deb"
 if [[ ! -f "$DEB" ]]; then
     (cd "$CACHE" && apt-get download "$KERNEL_PACKAGE=$KERNEL_VERSION" >&2)
 fi
-[[ "$(sha256sum "$DEB" | cut -d' ' -f1)" == "$KERNEL_DEB_SHA256" ]] ||
+[[ -z "$KERNEL_DEB_SHA256" || "$(sha256sum "$DEB" | cut -d' ' -f1)" == "$KERNEL_DEB_SHA256" ]] ||
     die "$DEB does not have the pinned SHA-256 $KERNEL_DEB_SHA256"
 KDIR="$CACHE/$KERNEL_PACKAGE-$KERNEL_VERSION"
 if [[ ! -f "$KDIR/$KERNEL_PATH" ]]; then

@@ -24,6 +24,15 @@ WORK=$(mktemp -d "$(pwd)/.build-image/test.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 CONFIG=scripts/demo/venue.json
 
+# The pinned inputs leave Debian's archive when a newer kernel or systemd replaces them.
+# The tests then run on the current ones (IMAGE_PINS=current, scripts/build-image.sh) and
+# say so: what they check (two builds agree, the prediction equals the boot) does not
+# depend on which inputs, but the pins need updating for release images.
+if [[ -z "${IMAGE_PINS:-}" ]] && ! IMAGE_PINS=pinned scripts/build-image.sh --check-pins 2>"$WORK/pins.err"; then
+    echo "image-tests.sh: WARNING: $(cat "$WORK/pins.err"); testing with IMAGE_PINS=current (update the pins in scripts/build-image.sh)" >&2
+    export IMAGE_PINS=current
+fi
+
 echo "== image: two builds from the same inputs are byte-identical"
 scripts/build-image.sh --enclave "$ENCLAVE" --config "$CONFIG" --out "$WORK/a/sealstream.efi"
 scripts/build-image.sh --enclave "$ENCLAVE" --config "$CONFIG" --out "$WORK/b/sealstream.efi"
