@@ -270,6 +270,7 @@ func monotonicNanos() -> UInt64 {
     }
     send(.eventLeaves, batch.eventLeaves, recordSize: EventLeaf.byteCount)
     send(.decisions, batch.decisionLines, recordSize: nil)
+    send(.marketData, batch.marketDataLines, recordSize: nil)
     send(.batchHeader, batch.headerLine, recordSize: nil)
 }
 
@@ -391,7 +392,7 @@ loop: while true {
                         worker.routeClosed(try r.readUInt32())
                     }
                 case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .journal, .recovered,
-                     .journalRejected, .snapshotRejected:
+                     .journalRejected, .snapshotRejected, .marketData:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }
                 consumed += header.totalLength

@@ -33,7 +33,8 @@ def close(ep: ref.Epoch, leaves, decisions, time, accounts, halted, decisions_ro
         "firstSequence": old_size + 1, "lastSequence": len(ep.events.leaves), "enclaveTime": time,
         "eventsRoot": ep.events.root(), "stateRoot": ref.sha256(bytes([len(ep.batches)])),
         "accountCount": accounts, "decisionsRoot": decisions_root or tree.root(),
-        "decisionCount": len(decisions), "haltedMarkets": list(halted),
+        "decisionCount": len(decisions), "marketDataRoot": ref.MerkleTree([]).root(),
+        "haltedMarkets": list(halted),
     }  # fmt: skip
     record = {k: "0x" + v.hex() if isinstance(v, bytes) else v for k, v in header.items()}
     record.update(

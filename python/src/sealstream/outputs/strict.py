@@ -212,7 +212,7 @@ def _hex(v: Any, path: str, size: int) -> str:
 HEADER_MEMBERS = {
     "accountCount", "batchIndex", "decisionCount", "decisionsRoot", "digest", "enclaveTime",
     "eventsConsistency", "eventsRoot", "firstSequence", "haltedMarkets", "headerHash",
-    "lastSequence", "previousHeaderHash", "signature", "signer", "stateRoot", "venueId",
+    "lastSequence", "marketDataRoot", "previousHeaderHash", "signature", "signer", "stateRoot", "venueId",
 }  # fmt: skip
 DECISION_MEMBERS = {
     "account", "autoDeleveraged", "bankruptcyPrice", "batchIndex", "enclaveTime", "equity",
@@ -245,6 +245,7 @@ def read_header(line: bytes) -> dict:
     o.ascending("haltedMarkets")
     o.hex("headerHash")
     o.integer("lastSequence", UINT64)
+    o.hex("marketDataRoot")
     o.hex("previousHeaderHash")
     g = o.object("signature", {"r", "s", "v"})
     g.hex("r")
