@@ -95,7 +95,8 @@ struct OutputVectorTests {
         #expect(names == [
             "headers.parse", "headers.venue", "headers.digest", "headers.signature", "headers.signer", "chain.index",
             "chain.previous", "chain.sequence", "chain.time", "chain.accounts", "events.consistency", "events.log",
-            "decisions.parse", "decisions.batch", "decisions.inclusion",
+            "decisions.parse", "decisions.batch", "decisions.inclusion", "marketdata.parse", "marketdata.batch",
+            "marketdata.root",
         ])
     }
 }
