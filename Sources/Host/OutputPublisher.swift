@@ -52,6 +52,8 @@ public final class OutputPublisher: Sendable {
         var marketOfLine: [UInt32] = []
         /// Per market, the index in `marketData` of its latest line under a published header.
         var latestLine: [UInt32: Int] = [:]
+        /// The lines received since the last header, for the feed.
+        var pendingLines: [(head: MarketDataHead, bytes: [UInt8])] = []
         var decisions: [LineRef] = []
         /// Decision lines received since the last header.
         var pendingDecisions = 0
@@ -74,6 +76,21 @@ public final class OutputPublisher: Sendable {
     /// Internal, not private: a test holds it to show that appends never take it.
     let proofs = Mutex(ProofState())
     private let metrics: HostMetrics?
+    /// Told of every header appended, with its market data lines (the feed); called on the
+    /// link thread after the index lock is released, so it must only hand the batch on.
+    private let sink = Mutex<(@Sendable (PublishedBatch) -> Void)?>(nil)
+
+    /// A header and its market data lines, as appended.
+    public struct PublishedBatch: Sendable {
+        public var batchIndex: UInt64
+        /// The header line, with its newline.
+        public var headerLine: [UInt8]
+        /// The batch's market data lines (without newlines) and what the host indexes them by.
+        public var lines: [(market: UInt32, marketSequence: UInt64, bytes: [UInt8])]
+    }
+
+    /// Sets where each appended batch goes (the market data feed).
+    public func onPublished(_ body: @escaping @Sendable (PublishedBatch) -> Void) { sink.withLock { $0 = body } }
 
     public init(dataDirectory: String, metrics: HostMetrics? = nil) {
         directory = dataDirectory + "/outputs"
@@ -233,6 +250,7 @@ public final class OutputPublisher: Sendable {
     struct MarketDataHead: Decodable {
         var batchIndex: UInt64
         var market: UInt32
+        var marketSequence: UInt64
     }
 
     private struct EpochStub: Decodable {
@@ -289,16 +307,18 @@ public final class OutputPublisher: Sendable {
     /// Appends market data lines (docs/MARKETDATA.md); they belong to the next header.
     public func appendMarketData(_ bytes: UnsafeRawBufferPointer) throws(PublishError) {
         let lines = Self.lines(bytes)
-        var markets: [UInt32] = []
+        var heads: [(head: MarketDataHead, bytes: [UInt8])] = []
         for l in lines {
-            guard let head = try? JSONDecoder().decode(MarketDataHead.self, from: Data(UnsafeRawBufferPointer(rebasing: bytes[l])))
+            let line = UnsafeRawBufferPointer(rebasing: bytes[l])
+            guard let head = try? JSONDecoder().decode(MarketDataHead.self, from: Data(line))
             else { throw .malformed("market data line is not a market data record") }
-            markets.append(head.market)
+            heads.append((head, Array(line)))
         }
         try state.withLock { s throws(PublishError) in
             try Self.writeAll(s.files.marketData, bytes)
             for l in lines { s.marketData.append(LineRef(offset: s.marketDataSize + l.lowerBound, length: l.count)) }
-            s.marketOfLine += markets
+            s.marketOfLine += heads.map(\.head.market)
+            s.pendingLines += heads
             s.marketDataSize += bytes.count
             s.pendingMarketData += lines.count
         }
@@ -314,7 +334,7 @@ public final class OutputPublisher: Sendable {
         } catch {
             throw .malformed("batch header is not a header record")
         }
-        let firstTime = try state.withLock { s throws(PublishError) -> UInt64? in
+        let (firstTime, lines) = try state.withLock { s throws(PublishError) -> (UInt64?, [(head: MarketDataHead, bytes: [UInt8])]) in
             guard record.batchIndex == UInt64(s.batches.count) else { throw .malformed("batch index out of order") }
             guard record.decisionCount == UInt64(s.pendingDecisions) else { throw .malformed("decision count mismatch") }
             try Self.writeAll(s.files.batches, bytes)
@@ -330,7 +350,12 @@ public final class OutputPublisher: Sendable {
             s.pendingMarketData = 0
             let opened = s.openBatchFirstTime
             s.openBatchFirstTime = nil
-            return opened
+            defer { s.pendingLines = [] }
+            return (opened, s.pendingLines)
+        }
+        if let sink = sink.withLock({ $0 }) {
+            sink(PublishedBatch(batchIndex: record.batchIndex, headerLine: Array(bytes),
+                                lines: lines.map { ($0.head.market, $0.head.marketSequence, $0.bytes) }))
         }
         guard let metrics else { return }
         metrics.batchesPublished.add(1, ordering: .relaxed)
@@ -382,6 +407,9 @@ public final class OutputPublisher: Sendable {
         let lines = refs.compactMap { read("marketdata.jsonl", $0) }
         return lines.count == refs.count ? (batch, leaf, lines) : nil
     }
+
+    /// Markets with at least one published line.
+    public var marketsWithData: [UInt32] { state.withLock { Array($0.latestLine.keys) } }
 
     /// The batch whose market data range holds line `line` (binary search: ranges ascend).
     private static func batch(containingLine line: Int, in batches: [BatchEntry]) -> Int? {
