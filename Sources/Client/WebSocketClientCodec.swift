@@ -12,6 +12,8 @@ public struct WebSocketClientCodec {
     public struct Frame: Equatable, Sendable {
         public var opcode: Opcode
         public var payload: [UInt8]
+
+        public init(opcode: Opcode, payload: [UInt8]) { (self.opcode, self.payload) = (opcode, payload) }
     }
 
     /// The handshake's `Sec-WebSocket-Key` (16 random bytes, base64).
@@ -33,7 +35,7 @@ public struct WebSocketClientCodec {
 
     /// The accept value the server must answer: base64(SHA-1(key ‖ GUID)).
     public var expectedAccept: String {
-        Data(SHA1.hash(Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B65").utf8))).base64EncodedString()
+        Data(SHA1.hash(Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))).base64EncodedString()
     }
 
     /// Feeds received bytes; returns the complete frames. Throws when the handshake answer

@@ -150,10 +150,7 @@ public final class HostService: Service, @unchecked Sendable {
                     .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                     .childChannelInitializer { channel in
                         channel.pipeline.configureHTTPServerPipeline(
-                            withServerUpgrade: (upgraders: [MarketFeed.upgrader(feed)], completionHandler: { context in
-                                // A feed connection is no longer an HTTP request with a deadline.
-                                for name in ["deadline", "api"] { context.pipeline.removeHandler(name: name, promise: nil) }
-                            }),
+                            withServerUpgrade: (upgraders: [MarketFeed.upgrader(feed)], completionHandler: { _ in }),
                             withErrorHandling: true
                         ).flatMapThrowing {
                             // A half-sent or idle request cannot hold a connection for ever.

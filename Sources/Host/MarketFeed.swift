@@ -196,9 +196,18 @@ extension MarketFeed {
             },
             upgradePipelineHandler: { channel, head in
                 let markets = MarketFeedHandler.markets(query: HTTPAPIHandler.split(head.uri).query).markets
-                return channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: socketSendBuffer).flatMapThrowing {
-                    try channel.pipeline.syncOperations.addHandler(MarketFeedHandler(feed: feed, markets: markets))
-                }
+                // A feed connection is no longer an HTTP request with a deadline: the HTTP
+                // handlers go before the first feed message is written through them.
+                return channel.pipeline.removeHandler(name: "deadline")
+                    .flatMap { channel.pipeline.removeHandler(name: "api") }
+                    .flatMap { channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: socketSendBuffer) }
+                    .flatMapThrowing {
+                        try channel.pipeline.syncOperations.addHandler(MarketFeedHandler(feed: feed, markets: markets))
+                    }
             })
     }
 }
+
+// The feed upgrade removes both from a connection that becomes a feed.
+extension HTTPRequestDeadline: RemovableChannelHandler {}
+extension HTTPAPIHandler: RemovableChannelHandler {}
