@@ -40,36 +40,26 @@ struct WatchCommand: ParsableCommand {
             expected = (address, EIP712Domain(name: "Sealstream", version: "1", chainId: config.commitments.chainId,
                                               verifyingContract: contract))
         }
-        let connection = try Connection(address: http)
-        var codec = WebSocketClientCodec()
-        try connection.send(codec.handshake(host: http, path: "/v1/feed?markets=\(market)"))
-        var tracker = FeedTracker(signer: expected)
+        let feed = try FeedConnection(http: http, markets: [market], tracker: FeedTracker(signer: expected))
         var printed = 0
         while count == 0 || printed < count {
-            for frame in try codec.receive(try connection.receiveRaw(timeoutMillis: nil)) {
-                switch frame.opcode {
-                case .ping: try connection.send(WebSocketClientCodec.encode(.pong, frame.payload))
-                case .close:
-                    print("feed closed by the host")
-                    throw ExitCode(3)
-                case .text:
-                    for event in tracker.receive(frame.payload) {
-                        switch event {
-                        case .header: break
-                        case .record(let r, let snapshot, let verified):
-                            print(json ? String(decoding: r.jsonLine().dropLast(), as: UTF8.self)
-                                : Self.summary(r, snapshot: snapshot, verified: verified))
-                            printed += 1
-                        case .gap(let m, let want, let got):
-                            print("gap: market \(m) expected marketSequence \(want), got \(got); resync")
-                            try connection.send(WebSocketClientCodec.encode(.text, FeedTracker.resyncRequest))
-                        case .invalid(let why):
-                            print("invalid message: \(why)")
-                        }
-                        if count > 0 && printed >= count { return }
-                    }
-                default: break
+            for event in try feed.next(timeoutMillis: nil) {
+                switch event {
+                case .header: break
+                case .record(let r, let snapshot, let verified):
+                    print(json ? String(decoding: r.jsonLine().dropLast(), as: UTF8.self)
+                        : Self.summary(r, snapshot: snapshot, verified: verified))
+                    printed += 1
+                case .gap(let m, let want, let got):
+                    print("gap: market \(m) expected marketSequence \(want), got \(got); resync")
+                case .invalid(let why):
+                    print("invalid message: \(why)")
                 }
+                if count > 0 && printed >= count { return }
+            }
+            if feed.closed {
+                print("feed closed by the host")
+                throw ExitCode(3)
             }
         }
     }
