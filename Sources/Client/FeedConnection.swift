@@ -1,7 +1,7 @@
 /// A blocking consumer of the market data feed (docs/MARKETDATA.md §6): the I/O shell over
 /// `WebSocketClientCodec` and `FeedTracker`. Answers pings, and after a gap asks for a
-/// resync on its own.
-public final class FeedConnection {
+/// resync on its own. Used by one thread at a time (it may be handed to another).
+public final class FeedConnection: @unchecked Sendable {
     public let connection: Connection
     private var codec = WebSocketClientCodec()
     public private(set) var tracker: FeedTracker
