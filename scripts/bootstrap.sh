@@ -26,6 +26,8 @@ APT_PACKAGES=(
     valgrind
     libnats-dev
     nats-server
+    # Headless browser for the live venue page's test (IntegrationTests, VenuePageTests).
+    chromium
 )
 
 missing=()

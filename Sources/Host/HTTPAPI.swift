@@ -43,6 +43,10 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
                 answerEvidence(context: context, head: head, nonce: query["nonce"])
                 return
             }
+            if head.method == .GET, path == "/venue" || path == "/" {
+                finish(context: context, head: head, status: .ok, body: VenuePage.html, contentType: "text/html; charset=utf-8")
+                return
+            }
             if head.method == .GET, let operations, let (status, type, body) = operations.answer(path: path) {
                 finish(context: context, head: head, status: status, body: body, contentType: type)
                 return
