@@ -374,7 +374,8 @@ struct VerifyOutputs: ParsableCommand {
             FileHandle.standardError.write(Data("attestation: \(directory) holds no batches.jsonl and decisions.jsonl\n".utf8))
             throw ExitCode(2)
         }
-        let verdicts = verifier.verify(batches: batches, decisions: decisions, eventsLog: read("events.log"))
+        let verdicts = verifier.verify(batches: batches, decisions: decisions, eventsLog: read("events.log"),
+                                        marketData: read("marketdata.jsonl"))
         let ok = verdicts.allSatisfy(\.pass)
         if json {
             struct Report: Encodable {

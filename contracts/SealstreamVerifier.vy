@@ -27,6 +27,7 @@ struct BatchHeader:
     accountCount: uint64
     decisionsRoot: bytes32
     decisionCount: uint64
+    marketDataRoot: bytes32
     haltedMarkets: DynArray[uint32, 256]
 
 struct LiquidationDecision:
@@ -53,7 +54,7 @@ DOMAIN_TYPEHASH: constant(bytes32) = keccak256(
 NAME_HASH: constant(bytes32) = keccak256("Sealstream")
 VERSION_HASH: constant(bytes32) = keccak256("1")
 HEADER_TYPEHASH: constant(bytes32) = keccak256(
-    "BatchHeader(uint64 venueId,uint64 batchIndex,bytes32 previousHeaderHash,uint64 firstSequence,uint64 lastSequence,uint64 enclaveTime,bytes32 eventsRoot,bytes32 stateRoot,uint64 accountCount,bytes32 decisionsRoot,uint64 decisionCount,uint32[] haltedMarkets)"
+    "BatchHeader(uint64 venueId,uint64 batchIndex,bytes32 previousHeaderHash,uint64 firstSequence,uint64 lastSequence,uint64 enclaveTime,bytes32 eventsRoot,bytes32 stateRoot,uint64 accountCount,bytes32 decisionsRoot,uint64 decisionCount,bytes32 marketDataRoot,uint32[] haltedMarkets)"
 )
 DECISION_TYPEHASH: constant(bytes32) = keccak256(
     "LiquidationDecision(uint64 venueId,uint64 sequence,uint64 enclaveTime,bytes32 account,uint32 market,bool isBuy,int64 size,int64 markPrice,int64 bankruptcyPrice,int64 worstPrice,int64 equity,int64 maintenanceRequirement,uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged)"
@@ -381,6 +382,7 @@ def _hash_header(h: BatchHeader) -> bytes32:
             h.accountCount,
             h.decisionsRoot,
             h.decisionCount,
+            h.marketDataRoot,
             halted_hash,
         )
     )

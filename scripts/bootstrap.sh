@@ -36,6 +36,8 @@ APT_PACKAGES=(
     libc6-dev
     qemu-system-x86
     ovmf
+    # Headless browser for the live venue page's test (IntegrationTests, VenuePageTests).
+    chromium
 )
 
 missing=()

@@ -63,6 +63,12 @@ print(f"  first decision: account {d['account'][:18]}... {d['side']} {d['size']/
 PY
 
 echo
+echo "== 4b. public market data: the latest BTC-PERP record from the WebSocket feed, its line"
+echo "   proven into the signed header's marketDataRoot (docs/MARKETDATA.md)"
+SIGNER="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['signer'])" "$WORK/evidence.json")"
+"$BIN/sealstream-client" watch 1 --http "$HTTP_ADDR" --count 1 --signer "$SIGNER" --venue scripts/demo/venue.json
+
+echo
 echo "== 5. load: 5 s of encrypted orders at 50k/s over 8 sessions (commitments on)"
 "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 50000 --duration 5 --sessions 8 "${ATTEST[@]}"
 

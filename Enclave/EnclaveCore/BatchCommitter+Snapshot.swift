@@ -10,7 +10,8 @@ import Wire
 extension BatchCommitter {
     /// `SSBC`: Sealstream batch committer.
     public static let snapshotMagic: [UInt8] = Array("SSBC".utf8)
-    public static let snapshotVersion: UInt16 = 1
+    /// 2: the market data builder follows the state tree (docs/DURABILITY.md §6.4).
+    public static let snapshotVersion: UInt16 = 2
 
     public func writeSnapshot(into w: inout ByteWriter) {
         w.write(bytes: Self.snapshotMagic)
@@ -54,6 +55,7 @@ extension BatchCommitter {
             w.write(entry.version)
             w.write(bytes: state.leafHash(at: i).bytes)
         }
+        marketData.writeSnapshot(into: &w)
     }
 
     /// Restores a committer for `config` from the snapshot at `r`'s position, leaving
@@ -123,6 +125,7 @@ extension BatchCommitter {
             hashes.append(try Self.hash(&r))
         }
         state = MerkleTree(leafHashes: hashes)
+        try marketData.restore(&r)
     }
 
     /// The snapshot as a fresh array.

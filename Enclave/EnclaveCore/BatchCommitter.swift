@@ -18,6 +18,8 @@ public struct ClosedBatch: Sendable {
     public var decisionLines: [UInt8]
     /// `events.log` records, 49 bytes each.
     public var eventLeaves: [UInt8]
+    /// `marketdata.jsonl` lines (docs/MARKETDATA.md), in leaf order.
+    public var marketDataLines: [UInt8] = []
 }
 
 /// Builds the enclave's public commitments (docs/COMMITMENTS.md): the epoch's event
@@ -50,10 +52,13 @@ public struct BatchCommitter {
     /// Per-account state leaves in order of first appearance (account 0 first).
     var state = MerkleTree()
     var stateSlots: [UInt64: (index: Int, version: UInt64)] = [:]
+    /// Public market data of the batches (docs/MARKETDATA.md).
+    public internal(set) var marketData: MarketDataBuilder
 
     public init(config: VenueConfig) throws {
         policy = config.commitments
         venueID = config.venueID
+        marketData = MarketDataBuilder(config: config)
         guard let contract = EthereumAddress(hex: config.commitments.verifyingContract) else {
             throw ConfigError.invalidKey("commitments.verifyingContract")
         }
@@ -99,6 +104,11 @@ public struct BatchCommitter {
         }
     }
 
+    /// Notes the trades (fills of resting orders) made during input `sequence` at `time`.
+    public mutating func recordTrades(_ fills: [MakerFill], sequence: UInt64, time: UInt64) {
+        marketData.recordTrades(fills, sequence: sequence, time: time)
+    }
+
     /// Notes an account whose state an event changed (repeats are ignored).
     public mutating func noteChanged(_ account: UInt64) {
         if dirtySet.insert(account).inserted { dirty.append(account) }
@@ -115,11 +125,13 @@ public struct BatchCommitter {
     public var deadline: UInt64? { eventCount > 0 ? firstEventTime &+ policy.batchMaxNanos : nil }
 
     /// Closes the open batch: rehashes the changed accounts' state leaves, builds the
-    /// decision tree, signs the header. `writeState` appends an account's canonical
-    /// state and `salt` gives its leaf salt.
+    /// decision tree and the market data, signs the header. `writeState` appends an
+    /// account's canonical state, `salt` gives its leaf salt, and `marketView` a market's
+    /// public view (market, depth levels, time).
     public mutating func close(
         now: UInt64, haltedMarkets: [UInt32], signer: Secp256k1PrivateKey,
-        writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8]
+        writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8],
+        marketView: (UInt32, Int, UInt64) -> MarketView? = { _, _, _ in nil }
     ) -> ClosedBatch {
         precondition(eventCount > 0, "no batch is open")
         updateState(dirty, writeState: writeState, salt: salt)
@@ -128,11 +140,16 @@ public struct BatchCommitter {
 
         let decisionTree = MerkleTree(leafHashes: decisions.map { RFC6962.leafHash($0.structHash.bytes) })
         let log = events.close()
+        let closeTime = max(now, firstEventTime)
+        let marketLines = marketData.close(
+            batchIndex: batchIndex, firstSequence: firstSequence, lastSequence: lastSequence, now: closeTime, view: marketView)
+        let marketTree = MarketDataTree.tree(marketLines.map { $0.dropLast() })
         let header = BatchHeader(
             venueId: venueID, batchIndex: batchIndex, previousHeaderHash: previousHeaderHash,
-            firstSequence: firstSequence, lastSequence: lastSequence, enclaveTime: max(now, firstEventTime),
+            firstSequence: firstSequence, lastSequence: lastSequence, enclaveTime: closeTime,
             eventsRoot: log.root, stateRoot: state.root, accountCount: UInt64(state.count),
-            decisionsRoot: decisionTree.root, decisionCount: UInt64(decisions.count), haltedMarkets: haltedMarkets)
+            decisionsRoot: decisionTree.root, decisionCount: UInt64(decisions.count),
+            marketDataRoot: marketTree.root, haltedMarkets: haltedMarkets)
         let headerHash = header.structHash
         // Signing a 32-byte digest with a valid key cannot fail.
         let signature = try! signer.sign(digest: header.digest(domain: domain).bytes)
@@ -146,7 +163,8 @@ public struct BatchCommitter {
             decisionLines += DecisionRecord(d, batchIndex: batchIndex, leafIndex: UInt64(i),
                                             proof: decisionTree.inclusionProof(index: i)).jsonLine()
         }
-        let closed = ClosedBatch(header: header, headerLine: headerLine, decisionLines: decisionLines, eventLeaves: eventLeaves)
+        let closed = ClosedBatch(header: header, headerLine: headerLine, decisionLines: decisionLines, eventLeaves: eventLeaves,
+                                 marketDataLines: Array(marketLines.joined()))
 
         batchIndex += 1
         previousHeaderHash = headerHash

@@ -153,8 +153,10 @@ extension Worker {
         default:
             return false
         }
-        // Nobody holds a session during replay: the fills were pushed the first time.
-        _ = engine.takeMakerFills()
+        // Nobody holds a session during replay: the fills were pushed the first time. They
+        // are public trades all the same (docs/MARKETDATA.md).
+        let fills = engine.takeMakerFills()
+        if !fills.isEmpty { committer?.recordTrades(fills, sequence: sequence, time: time) }
         collectPublicOutputs()
         return true
     }

@@ -322,7 +322,8 @@ public final class Worker<E: MatchingEngine> {
         return committer!.close(
             now: now, haltedMarkets: halted, signer: identity.signer,
             writeState: { id, w in self.engine.writeCommitmentState(of: id, into: &w) },
-            salt: { id, version in identity.stateSalt(account: id, version: version) })
+            salt: { id, version in identity.stateSalt(account: id, version: version) },
+            marketView: { market, levels, time in self.engine.marketView(market, levels: levels, at: time) })
     }
 
     /// Enclave time (Unix ns) by which the open batch falls due, so an idle worker can
@@ -337,7 +338,10 @@ public final class Worker<E: MatchingEngine> {
     /// filled (a taker's order, or any event after which a liquidation closed into the
     /// book). An owner with no open session misses the push (state queries come later).
     private func deliverMakerFills(globalSequence: UInt64, enclaveTime: UInt64, output: inout LinkBatchWriter) {
-        for makerFill in engine.takeMakerFills() {
+        let fills = engine.takeMakerFills()
+        guard !fills.isEmpty else { return }
+        committer?.recordTrades(fills, sequence: globalSequence, time: enclaveTime)
+        for makerFill in fills {
             guard let ids = sessionsByAccount[makerFill.account] else { continue }
             let f = makerFill.fill
             plaintextWriter.truncate(to: 0)

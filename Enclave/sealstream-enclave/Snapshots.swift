@@ -110,6 +110,6 @@ struct SnapshotSchedule {
     } catch {
         _ = error.encode().withUnsafeBytes { FileIO.writeAll(1, $0) }
         Log.error("snapshot_rejected", [("record", String(error.recordSequence)), ("reason", String(describing: error.reason))])
-        exit(65)
+        exitAfterHostCloses(65)
     }
 }

@@ -278,6 +278,7 @@ func monotonicNanos() -> UInt64 {
     }
     send(.eventLeaves, batch.eventLeaves, recordSize: EventLeaf.byteCount)
     send(.decisions, batch.decisionLines, recordSize: nil)
+    send(.marketData, batch.marketDataLines, recordSize: nil)
     send(.batchHeader, batch.headerLine, recordSize: nil)
 }
 
@@ -338,7 +339,21 @@ var phase = Phase.awaitingReplay
 func reject(_ rejection: JournalRejected) -> Never {
     _ = rejection.encode().withUnsafeBytes { FileIO.writeAll(1, $0) }
     Log.error("journal_rejected", [("record", String(rejection.recordSequence)), ("reason", String(describing: rejection.reason))])
-    exit(65)
+    exitAfterHostCloses(65)
+}
+
+/// Exits once the host has read what was written: closes stdout (the host reads the last
+/// message, then EOF, and closes the link), then reads stdin until the host's side is
+/// closed. Exiting at once left the host writing the journal into a dead pipe, and a
+/// write error there could close the link before the host read the rejection.
+func exitAfterHostCloses(_ status: Int32) -> Never {
+    close(1)
+    var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+    while true {
+        let n = scratch.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+        if n == 0 || (n < 0 && errno != EINTR) { break }
+    }
+    exit(status)
 }
 
 
@@ -399,7 +414,7 @@ loop: while true {
                         worker.routeClosed(try r.readUInt32())
                     }
                 case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .journal, .recovered,
-                     .journalRejected, .snapshotRejected:
+                     .journalRejected, .snapshotRejected, .marketData:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }
                 consumed += header.totalLength

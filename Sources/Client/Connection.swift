@@ -125,6 +125,24 @@ public final class Connection: @unchecked Sendable {
         readBuffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
     }
 
+    /// Reads once from the socket and returns the raw bytes (for non-frame protocols: the
+    /// market data feed), blocking up to `timeoutMillis` (nil: forever). Must not be mixed
+    /// with `receive` on the same connection.
+    public func receiveRaw(timeoutMillis: Int32?) throws(ClientError) -> [UInt8] {
+        while true {
+            if let timeoutMillis {
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&pfd, 1, timeoutMillis)
+                if ready == 0 { throw .timeout(waitingFor: "data from \(address)") }
+                if ready < 0 { if errno == EINTR { continue }; throw .ioFailed(errno: errno) }
+            }
+            let n = readBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { throw .connectionClosed }
+            if n < 0 { if errno == EINTR { continue }; throw .ioFailed(errno: errno) }
+            return Array(readBuffer[0..<n])
+        }
+    }
+
     /// Reads raw bytes until the peer closes (for non-frame protocols: the HTTP API).
     /// Must not be mixed with `receive` on the same connection.
     public func readToEnd(limit: Int, timeoutSeconds: Int) throws(ClientError) -> [UInt8] {

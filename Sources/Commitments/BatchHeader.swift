@@ -18,13 +18,16 @@ public struct BatchHeader: Equatable, Sendable {
     /// Root of the batch's decision struct hashes.
     public var decisionsRoot: Hash32
     public var decisionCount: UInt64
+    /// Root of the batch's public market data records (docs/MARKETDATA.md §3); the empty
+    /// tree's root when the batch published none.
+    public var marketDataRoot: Hash32
     /// Markets whose liquidations are halted at batch close, ascending.
     public var haltedMarkets: [UInt32]
 
     public init(
         venueId: UInt64, batchIndex: UInt64, previousHeaderHash: Hash32, firstSequence: UInt64, lastSequence: UInt64,
         enclaveTime: UInt64, eventsRoot: Hash32, stateRoot: Hash32, accountCount: UInt64, decisionsRoot: Hash32,
-        decisionCount: UInt64, haltedMarkets: [UInt32]
+        decisionCount: UInt64, marketDataRoot: Hash32, haltedMarkets: [UInt32]
     ) {
         self.venueId = venueId
         self.batchIndex = batchIndex
@@ -37,13 +40,14 @@ public struct BatchHeader: Equatable, Sendable {
         self.accountCount = accountCount
         self.decisionsRoot = decisionsRoot
         self.decisionCount = decisionCount
+        self.marketDataRoot = marketDataRoot
         self.haltedMarkets = haltedMarkets
     }
 
     public static let encodeType =
         "BatchHeader(uint64 venueId,uint64 batchIndex,bytes32 previousHeaderHash,uint64 firstSequence,uint64 lastSequence,"
         + "uint64 enclaveTime,bytes32 eventsRoot,bytes32 stateRoot,uint64 accountCount,bytes32 decisionsRoot,"
-        + "uint64 decisionCount,uint32[] haltedMarkets)"
+        + "uint64 decisionCount,bytes32 marketDataRoot,uint32[] haltedMarkets)"
     public static let typeHash = EIP712.typeHash(encodeType)
 
     /// EIP-712 `hashStruct`: the header hash that chains batches and that the verifier
@@ -61,6 +65,7 @@ public struct BatchHeader: Equatable, Sendable {
         e.uint(accountCount)
         e.bytes32(decisionsRoot.bytes)
         e.uint(decisionCount)
+        e.bytes32(marketDataRoot.bytes)
         e.uint32Array(haltedMarkets)
         return Hash32(e.hash())
     }

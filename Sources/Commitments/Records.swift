@@ -10,7 +10,7 @@ import SealCrypto
 public struct BatchRecord: Codable, Equatable, Sendable {
 
     /// Every field as given (the strict readers of OutputVerification build records with it).
-    package init(memberwise batchIndex: UInt64, venueId: UInt64, previousHeaderHash: String, firstSequence: UInt64, lastSequence: UInt64, enclaveTime: UInt64, eventsRoot: String, stateRoot: String, accountCount: UInt64, decisionsRoot: String, decisionCount: UInt64, haltedMarkets: [UInt32], headerHash: String, digest: String, signer: String, signature: Signature, eventsConsistency: Consistency) {
+    package init(memberwise batchIndex: UInt64, venueId: UInt64, previousHeaderHash: String, firstSequence: UInt64, lastSequence: UInt64, enclaveTime: UInt64, eventsRoot: String, stateRoot: String, accountCount: UInt64, decisionsRoot: String, decisionCount: UInt64, marketDataRoot: String, haltedMarkets: [UInt32], headerHash: String, digest: String, signer: String, signature: Signature, eventsConsistency: Consistency) {
         self.batchIndex = batchIndex
         self.venueId = venueId
         self.previousHeaderHash = previousHeaderHash
@@ -22,6 +22,7 @@ public struct BatchRecord: Codable, Equatable, Sendable {
         self.accountCount = accountCount
         self.decisionsRoot = decisionsRoot
         self.decisionCount = decisionCount
+        self.marketDataRoot = marketDataRoot
         self.haltedMarkets = haltedMarkets
         self.headerHash = headerHash
         self.digest = digest
@@ -55,6 +56,7 @@ public struct BatchRecord: Codable, Equatable, Sendable {
     public var accountCount: UInt64
     public var decisionsRoot: String
     public var decisionCount: UInt64
+    public var marketDataRoot: String
     public var haltedMarkets: [UInt32]
     /// Convenience copies: a verifier recomputes both from the fields.
     public var headerHash: String
@@ -76,6 +78,7 @@ public struct BatchRecord: Codable, Equatable, Sendable {
         accountCount = h.accountCount
         decisionsRoot = h.decisionsRoot.hex
         decisionCount = h.decisionCount
+        marketDataRoot = h.marketDataRoot.hex
         haltedMarkets = h.haltedMarkets
         headerHash = h.structHash.hex
         digest = h.digest(domain: domain).hex
@@ -289,6 +292,20 @@ struct JSONLineWriter {
         bytes.append(UInt8(ascii: "}"))
     }
 
+    /// A key whose value the caller appends with `append`.
+    mutating func rawKey(_ k: String) { key(k) }
+
+    /// Appends pre-formatted JSON text (ASCII).
+    mutating func append(_ text: String) { bytes += text.utf8 }
+
+    mutating func append(_ raw: [UInt8]) { bytes += raw }
+
+    /// The finished object, without a newline.
+    mutating func closedObject() -> [UInt8] {
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
+
     /// The finished line, with its newline.
     mutating func line() -> [UInt8] {
         bytes += [UInt8(ascii: "}"), 0x0a]
@@ -315,6 +332,7 @@ extension BatchRecord {
         w.field("haltedMarkets", haltedMarkets)
         w.field("headerHash", headerHash)
         w.field("lastSequence", lastSequence)
+        w.field("marketDataRoot", marketDataRoot)
         w.field("previousHeaderHash", previousHeaderHash)
         w.object("signature") { g in
             g.field("r", signature.r)

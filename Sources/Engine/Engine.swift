@@ -61,6 +61,9 @@ public protocol MatchingEngine {
     func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool
     /// Markets whose liquidations are halted at `now`, ascending.
     func haltedMarkets(at now: UInt64) -> [UInt32]
+    /// The public view of `market` at `now` with `levels` levels of depth (docs/MARKETDATA.md);
+    /// nil when the engine keeps no such market. Read-only.
+    func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView?
 }
 
 extension MatchingEngine {
@@ -79,6 +82,7 @@ extension MatchingEngine {
     public mutating func drainChangedAccounts(_ body: (UInt64) -> Void) {}
     public func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool { false }
     public func haltedMarkets(at now: UInt64) -> [UInt32] { [] }
+    public func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView? { nil }
 }
 
 /// A fill of a resting order, to be pushed to its owner.

@@ -65,7 +65,10 @@ extension VenueConfig {
             commitments: commitments ?? CommitmentsConfig(),
             dedupeWindowNanos: try o.optional("dedupeWindowNanos") { v, p throws(VenueConfigParseError) in
                 try Members.u64(v, p)
-            } ?? Self.defaultDedupeWindowNanos)
+            } ?? Self.defaultDedupeWindowNanos,
+            marketData: try o.optional("marketData") { v, p throws(VenueConfigParseError) in
+                try MarketDataConfig.strict(v, p)
+            } ?? MarketDataConfig())
     }
 }
 

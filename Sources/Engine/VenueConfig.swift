@@ -20,13 +20,18 @@ public struct VenueConfig: Codable, Equatable, Sendable {
     /// withdrawal, to answer a resend as a duplicate (docs/DURABILITY.md §7), ns of
     /// enclave time. Optional in the file (default 30 s); 0 remembers nothing.
     public var dedupeWindowNanos: UInt64
+    /// The public market data policy (docs/MARKETDATA.md). Optional in the file (default
+    /// `lit`, 10 levels, no rounding); part of the measured configuration either way.
+    public var marketData: MarketDataConfig
     public static let defaultDedupeWindowNanos: UInt64 = 30_000_000_000
 
     public init(
         venueID: UInt64, name: String, custodyKey: String, marginTiers: [MarginTier], fees: FeeSchedule,
         liquidation: LiquidationConfig, risk: RiskLimits = RiskLimits(), markets: [MarketConfig],
-        commitments: CommitmentsConfig = CommitmentsConfig(), dedupeWindowNanos: UInt64 = VenueConfig.defaultDedupeWindowNanos
+        commitments: CommitmentsConfig = CommitmentsConfig(), dedupeWindowNanos: UInt64 = VenueConfig.defaultDedupeWindowNanos,
+        marketData: MarketDataConfig = MarketDataConfig()
     ) {
+        self.marketData = marketData
         self.commitments = commitments
         self.dedupeWindowNanos = dedupeWindowNanos
         self.risk = risk
@@ -40,7 +45,7 @@ public struct VenueConfig: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case venueID, name, custodyKey, marginTiers, fees, liquidation, risk, markets, commitments, dedupeWindowNanos
+        case venueID, name, custodyKey, marginTiers, fees, liquidation, risk, markets, commitments, dedupeWindowNanos, marketData
     }
 
     public init(from decoder: any Decoder) throws {
@@ -55,11 +60,13 @@ public struct VenueConfig: Codable, Equatable, Sendable {
         markets = try c.decode([MarketConfig].self, forKey: .markets)
         commitments = try c.decodeIfPresent(CommitmentsConfig.self, forKey: .commitments) ?? CommitmentsConfig()
         dedupeWindowNanos = try c.decodeIfPresent(UInt64.self, forKey: .dedupeWindowNanos) ?? Self.defaultDedupeWindowNanos
+        marketData = try c.decodeIfPresent(MarketDataConfig.self, forKey: .marketData) ?? MarketDataConfig()
     }
 
     /// Checks the structural rules a config must meet before the enclave will load it.
     public func validate() throws(ConfigError) {
         try commitments.validate()
+        try marketData.validate()
         guard dedupeWindowNanos <= 3_600_000_000_000 else { throw .invalid("dedupeWindowNanos must be 0...3600 s") }
         guard let key = Hex.decode(custodyKey), key.count == 32 else { throw .invalidKey("custodyKey") }
         guard !markets.isEmpty else { throw .noMarkets }

@@ -316,6 +316,7 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
                 switch kind {
                 case .eventLeaves: try publisher.appendEventLeaves(raw)
                 case .decisions: try publisher.appendDecisions(raw)
+                case .marketData: try publisher.appendMarketData(raw)
                 case .batchHeader: try publisher.appendBatch(raw)
                 default: break
                 }

@@ -43,6 +43,10 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
                 answerEvidence(context: context, head: head, nonce: query["nonce"])
                 return
             }
+            if head.method == .GET, path == "/venue" || path == "/" {
+                finish(context: context, head: head, status: .ok, body: VenuePage.html, contentType: "text/html; charset=utf-8")
+                return
+            }
             if head.method == .GET, let operations, let (status, type, body) = operations.answer(path: path) {
                 finish(context: context, head: head, status: status, body: body, contentType: type)
                 return
@@ -111,6 +115,18 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             guard let lines = publisher.decisionLines(batch: index) else { return error(.notFound, "no such batch") }
             return (.ok, Self.array(lines))
+        case (2, "v1", "marketdata"):
+            guard let index = query["batch"].flatMap({ Int($0) }), index >= 0 else {
+                return error(.badRequest, "batch=INDEX is required")
+            }
+            guard let lines = publisher.marketDataLines(batch: index) else { return error(.notFound, "no such batch") }
+            return (.ok, Self.array(lines))
+        case (3, "v1", "marketdata") where parts[2] == "snapshot":
+            guard let market = query["market"].flatMap({ UInt32($0) }) else { return error(.badRequest, "market=ID is required") }
+            guard let message = MarketFeed.snapshot(publisher: publisher, market: market) else {
+                return error(.notFound, "no market data published for this market yet")
+            }
+            return (.ok, message)
         case (2, "v1", "evidence"):
             return error(.methodNotAllowed, "only GET")
         case (3, "v1", "events") where parts[2] == "proof":

@@ -55,6 +55,9 @@ public struct HostConfiguration: Sendable {
     /// Milliseconds an HTTP API connection has to send a complete request, counted from
     /// its accept or from the end of the previous response; then it is closed.
     public var httpRequestTimeoutMillis: Int64 = 10_000
+    /// Most bytes of market data feed messages that may wait for one WebSocket consumer
+    /// before it is dropped (docs/MARKETDATA.md §6).
+    public var feedBufferBytes: Int = 1 << 20
     /// Frames a connection may have in the enclave without a reply before the host stops
     /// reading from it (TCP back-pressure to the client). Reading resumes at half.
     public var maxInFlightPerConnection: Int = 4096

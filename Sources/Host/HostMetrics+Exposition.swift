@@ -56,6 +56,11 @@ extension HostMetrics {
         out += line("http_requests_total", "HTTP requests answered.", "counter", httpRequests.load(ordering: .relaxed))
         out += line("http_errors_total", "HTTP requests answered with a 4xx or 5xx status.", "counter", httpErrors.load(ordering: .relaxed))
         out += line("http_request_timeouts_total", "HTTP connections closed for not sending a complete request in time.", "counter", httpRequestTimeouts.load(ordering: .relaxed))
+        out += line("feed_consumers", "Market data feed consumers connected.", "gauge", feedConsumers.load(ordering: .relaxed))
+        out += line("feed_consumers_dropped_total", "Feed consumers closed for not reading fast enough.", "counter",
+                    feedConsumersDropped.load(ordering: .relaxed))
+        out += line("feed_messages_total", "Market data feed messages written.", "counter", feedMessages.load(ordering: .relaxed))
+        out += line("feed_resyncs_total", "Feed resync requests answered with snapshots.", "counter", feedResyncs.load(ordering: .relaxed))
         out += line("decisions_published_total", "Liquidation decisions appended to outputs/decisions.jsonl.", "counter", decisionsPublished.load(ordering: .relaxed))
         out += line("frames_refused_journal_unavailable_total", "Frames refused while the journal could not be written.", "counter", framesRefusedJournalUnavailable.load(ordering: .relaxed))
         out += line("journal_available", "1 while the journal can be written and synced.", "gauge", journalAvailable.load(ordering: .relaxed))

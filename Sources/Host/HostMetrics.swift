@@ -32,6 +32,12 @@ public final class HostMetrics: Sendable {
     public let decisionsPublished = Atomic<UInt64>(0)
     /// Signed batch headers appended to outputs/batches.jsonl.
     public let batchesPublished = Atomic<UInt64>(0)
+    /// Market data feed (docs/MARKETDATA.md §6): consumers connected now, consumers dropped
+    /// for not reading fast enough, messages written, resyncs asked for.
+    public let feedConsumers = Atomic<Int64>(0)
+    public let feedConsumersDropped = Atomic<UInt64>(0)
+    public let feedMessages = Atomic<UInt64>(0)
+    public let feedResyncs = Atomic<UInt64>(0)
     /// Outputs from the enclave the host could not append (malformed or I/O error).
     public let publishErrors = Atomic<UInt64>(0)
     /// HTTP requests answered, and those answered with an error status.

@@ -145,16 +145,23 @@ public final class HostService: Service, @unchecked Sendable {
             let publisher = supervisor.publisher
             let operations = HostOperations(metrics: metrics, configuration: configuration)
             do {
+                let feed = MarketFeed(loop: httpGroup.next(), publisher: publisher, metrics: metrics,
+                                      bufferLimit: configuration.feedBufferBytes)
+                feed.start()
                 httpServer = try await ServerBootstrap(group: httpGroup)
                     .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                     .childChannelInitializer { channel in
-                        channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMapThrowing {
+                        channel.pipeline.configureHTTPServerPipeline(
+                            withServerUpgrade: (upgraders: [MarketFeed.upgrader(feed)], completionHandler: { _ in }),
+                            withErrorHandling: true
+                        ).flatMapThrowing {
                             // A half-sent or idle request cannot hold a connection for ever.
                             try channel.pipeline.syncOperations.addHandler(
-                                HTTPRequestDeadline(timeout: .milliseconds(configuration.httpRequestTimeoutMillis), metrics: metrics))
+                                HTTPRequestDeadline(timeout: .milliseconds(configuration.httpRequestTimeoutMillis), metrics: metrics),
+                                name: "deadline")
                             try channel.pipeline.syncOperations.addHandler(HTTPAPIHandler(
                                 publisher: publisher, metrics: metrics, operations: operations,
-                                evidence: { nonce in loop.flatSubmit { supervisor.requestEvidence(nonce: nonce) } }))
+                                evidence: { nonce in loop.flatSubmit { supervisor.requestEvidence(nonce: nonce) } }), name: "api")
                         }
                     }
                     .bind(host: httpHost, port: configuration.httpPort)

@@ -27,12 +27,15 @@ public final class OutputPublisher: Sendable {
         var lastSequence: UInt64
         /// Range in `decisions` of this batch's decision lines.
         var decisions: Range<Int>
+        /// Range in `marketData` of this batch's market data lines.
+        var marketData: Range<Int> = 0..<0
     }
 
     struct Files {
         var batches: Int32 = -1
         var decisions: Int32 = -1
         var events: Int32 = -1
+        var marketData: Int32 = -1
     }
 
     struct State {
@@ -40,7 +43,17 @@ public final class OutputPublisher: Sendable {
         var batchesSize = 0
         var decisionsSize = 0
         var eventsSize = 0
+        var marketDataSize = 0
         var batches: [BatchEntry] = []
+        var marketData: [LineRef] = []
+        /// Market data lines received since the last header (they belong to the next one).
+        var pendingMarketData = 0
+        /// Market of each line in `marketData`.
+        var marketOfLine: [UInt32] = []
+        /// Per market, the index in `marketData` of its latest line under a published header.
+        var latestLine: [UInt32: Int] = [:]
+        /// The lines received since the last header, for the feed.
+        var pendingLines: [(head: MarketDataHead, bytes: [UInt8])] = []
         var decisions: [LineRef] = []
         /// Decision lines received since the last header.
         var pendingDecisions = 0
@@ -63,6 +76,21 @@ public final class OutputPublisher: Sendable {
     /// Internal, not private: a test holds it to show that appends never take it.
     let proofs = Mutex(ProofState())
     private let metrics: HostMetrics?
+    /// Told of every header appended, with its market data lines (the feed); called on the
+    /// link thread after the index lock is released, so it must only hand the batch on.
+    private let sink = Mutex<(@Sendable (PublishedBatch) -> Void)?>(nil)
+
+    /// A header and its market data lines, as appended.
+    public struct PublishedBatch: Sendable {
+        public var batchIndex: UInt64
+        /// The header line, with its newline.
+        public var headerLine: [UInt8]
+        /// The batch's market data lines (without newlines) and what the host indexes them by.
+        public var lines: [(market: UInt32, marketSequence: UInt64, bytes: [UInt8])]
+    }
+
+    /// Sets where each appended batch goes (the market data feed).
+    public func onPublished(_ body: @escaping @Sendable (PublishedBatch) -> Void) { sink.withLock { $0 = body } }
 
     public init(dataDirectory: String, metrics: HostMetrics? = nil) {
         directory = dataDirectory + "/outputs"
@@ -114,7 +142,7 @@ public final class OutputPublisher: Sendable {
                 } else {
                     let archive = directory + "/epochs/" + previous.instanceID.filter(\.isHexDigit)
                     try fm.createDirectory(atPath: archive, withIntermediateDirectories: true)
-                    for name in ["epoch.json", "batches.jsonl", "decisions.jsonl", "events.log"] where fm.fileExists(atPath: directory + "/" + name) {
+                    for name in ["epoch.json", "batches.jsonl", "decisions.jsonl", "events.log", "marketdata.jsonl"] where fm.fileExists(atPath: directory + "/" + name) {
                         guard rename(directory + "/" + name, archive + "/" + name) == 0 else {
                             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: archive + "/" + name])
                         }
@@ -124,7 +152,7 @@ public final class OutputPublisher: Sendable {
             if start.continued {
                 try reindexAndTrim(&s, &start)
             } else {
-                for name in ["batches.jsonl", "decisions.jsonl", "events.log"] { unlink(directory + "/" + name) }
+                for name in ["batches.jsonl", "decisions.jsonl", "events.log", "marketdata.jsonl"] { unlink(directory + "/" + name) }
             }
             try DataFiles.atomicWrite(Data(evidenceJSON), to: epochFile)
             func open(_ name: String) throws -> Int32 {
@@ -132,7 +160,8 @@ public final class OutputPublisher: Sendable {
                 guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: directory + "/" + name]) }
                 return fd
             }
-            s.files = Files(batches: try open("batches.jsonl"), decisions: try open("decisions.jsonl"), events: try open("events.log"))
+            s.files = Files(batches: try open("batches.jsonl"), decisions: try open("decisions.jsonl"), events: try open("events.log"),
+                            marketData: try open("marketdata.jsonl"))
             return start
         }
     }
@@ -177,7 +206,9 @@ public final class OutputPublisher: Sendable {
         start.trimmedEventBytes = eventsSize - keepEvents
         start.trimmedDecisionLines = decisionLines.count - usedDecisions
         start.trimmedDecisionBytes = decisions.count - keepDecisions
-        for (name, size) in [("batches.jsonl", offset), ("decisions.jsonl", keepDecisions), ("events.log", keepEvents)] {
+        let keepMarketData = try reindexMarketData(&s)
+        for (name, size) in [("batches.jsonl", offset), ("decisions.jsonl", keepDecisions), ("events.log", keepEvents),
+                             ("marketdata.jsonl", keepMarketData)] {
             guard truncate(directory + "/" + name, off_t(size)) == 0 || errno == ENOENT else {
                 throw PublishError.io(errno)
             }
@@ -185,6 +216,41 @@ public final class OutputPublisher: Sendable {
         s.batchesSize = offset
         s.decisionsSize = keepDecisions
         s.eventsSize = keepEvents
+        s.marketDataSize = keepMarketData
+    }
+
+    /// Indexes the continued `marketdata.jsonl` lines of the kept headers (each line names
+    /// its batch; lines of one batch are contiguous and precede the next batch's) and
+    /// returns the byte size to keep: the lines of batches that have no header go.
+    private func reindexMarketData(_ s: inout State) throws -> Int {
+        let bytes = [UInt8](FileManager.default.contents(atPath: directory + "/marketdata.jsonl") ?? Data())
+        var keep = 0
+        var perBatch = [Range<Int>](repeating: 0..<0, count: s.batches.count)
+        for range in bytes.withUnsafeBytes({ Self.lines($0) }) {
+            guard let head = try? JSONDecoder().decode(MarketDataHead.self, from: Data(bytes[range])) else {
+                throw PublishError.malformed("outputs/marketdata.jsonl line \(s.marketData.count + 1) is not a market data record")
+            }
+            guard head.batchIndex < UInt64(s.batches.count) else { break }
+            let b = Int(head.batchIndex)
+            if perBatch[b].isEmpty { perBatch[b] = s.marketData.count..<s.marketData.count }
+            guard perBatch[b].upperBound == s.marketData.count else {
+                throw PublishError.malformed("outputs/marketdata.jsonl lines of batch \(b) are not contiguous")
+            }
+            s.marketData.append(LineRef(offset: range.lowerBound, length: range.count))
+            s.marketOfLine.append(head.market)
+            s.latestLine[head.market] = s.marketData.count - 1
+            perBatch[b] = perBatch[b].lowerBound..<s.marketData.count
+            keep = range.upperBound + 1
+        }
+        for b in perBatch.indices { s.batches[b].marketData = perBatch[b].isEmpty ? s.marketData.count..<s.marketData.count : perBatch[b] }
+        return keep
+    }
+
+    /// The members of a market data line the host indexes by.
+    struct MarketDataHead: Decodable {
+        var batchIndex: UInt64
+        var market: UInt32
+        var marketSequence: UInt64
     }
 
     private struct EpochStub: Decodable {
@@ -238,6 +304,26 @@ public final class OutputPublisher: Sendable {
         metrics?.decisionsPublished.add(UInt64(lines.count), ordering: .relaxed)
     }
 
+    /// Appends market data lines (docs/MARKETDATA.md); they belong to the next header.
+    public func appendMarketData(_ bytes: UnsafeRawBufferPointer) throws(PublishError) {
+        let lines = Self.lines(bytes)
+        var heads: [(head: MarketDataHead, bytes: [UInt8])] = []
+        for l in lines {
+            let line = UnsafeRawBufferPointer(rebasing: bytes[l])
+            guard let head = try? JSONDecoder().decode(MarketDataHead.self, from: Data(line))
+            else { throw .malformed("market data line is not a market data record") }
+            heads.append((head, Array(line)))
+        }
+        try state.withLock { s throws(PublishError) in
+            try Self.writeAll(s.files.marketData, bytes)
+            for l in lines { s.marketData.append(LineRef(offset: s.marketDataSize + l.lowerBound, length: l.count)) }
+            s.marketOfLine += heads.map(\.head.market)
+            s.pendingLines += heads
+            s.marketDataSize += bytes.count
+            s.pendingMarketData += lines.count
+        }
+    }
+
     /// Appends a signed header line and indexes it with the decisions received since the
     /// previous one. The host checks only what it needs for its index (the enclave's
     /// signature is for verifiers to check, not the host).
@@ -248,19 +334,28 @@ public final class OutputPublisher: Sendable {
         } catch {
             throw .malformed("batch header is not a header record")
         }
-        let firstTime = try state.withLock { s throws(PublishError) -> UInt64? in
+        let (firstTime, lines) = try state.withLock { s throws(PublishError) -> (UInt64?, [(head: MarketDataHead, bytes: [UInt8])]) in
             guard record.batchIndex == UInt64(s.batches.count) else { throw .malformed("batch index out of order") }
             guard record.decisionCount == UInt64(s.pendingDecisions) else { throw .malformed("decision count mismatch") }
             try Self.writeAll(s.files.batches, bytes)
             let first = s.decisions.count - s.pendingDecisions
+            let firstMarketData = s.marketData.count - s.pendingMarketData
             s.batches.append(BatchEntry(
                 line: LineRef(offset: s.batchesSize, length: bytes.count - 1), firstSequence: record.firstSequence,
-                lastSequence: record.lastSequence, decisions: first..<s.decisions.count))
+                lastSequence: record.lastSequence, decisions: first..<s.decisions.count,
+                marketData: firstMarketData..<s.marketData.count))
+            for i in firstMarketData..<s.marketData.count { s.latestLine[s.marketOfLine[i]] = i }
             s.batchesSize += bytes.count
             s.pendingDecisions = 0
+            s.pendingMarketData = 0
             let opened = s.openBatchFirstTime
             s.openBatchFirstTime = nil
-            return opened
+            defer { s.pendingLines = [] }
+            return (opened, s.pendingLines)
+        }
+        if let sink = sink.withLock({ $0 }) {
+            sink(PublishedBatch(batchIndex: record.batchIndex, headerLine: Array(bytes),
+                                lines: lines.map { ($0.head.market, $0.head.marketSequence, $0.bytes) }))
         }
         guard let metrics else { return }
         metrics.batchesPublished.add(1, ordering: .relaxed)
@@ -290,6 +385,41 @@ public final class OutputPublisher: Sendable {
             index >= 0 && index < s.batches.count ? Array(s.decisions[s.batches[index].decisions]) : nil
         }
         return refs?.compactMap { read("decisions.jsonl", $0) }
+    }
+
+    /// The market data lines of batch `index` (without newlines), or nil when there is no such batch.
+    public func marketDataLines(batch index: Int) -> [[UInt8]]? {
+        let refs: [LineRef]? = state.withLock { s in
+            index >= 0 && index < s.batches.count ? Array(s.marketData[s.batches[index].marketData]) : nil
+        }
+        return refs?.compactMap { read("marketdata.jsonl", $0) }
+    }
+
+    /// The latest published market data of `market`: the batch index, the line's leaf index
+    /// and the batch's lines (for the proof); nil before any.
+    public func latestMarketData(market: UInt32) -> (batch: Int, leafIndex: Int, lines: [[UInt8]])? {
+        let found: (Int, Int, [LineRef])? = state.withLock { s in
+            guard let line = s.latestLine[market],
+                  let b = Self.batch(containingLine: line, in: s.batches) else { return nil }
+            return (b, line - s.batches[b].marketData.lowerBound, Array(s.marketData[s.batches[b].marketData]))
+        }
+        guard let (batch, leaf, refs) = found else { return nil }
+        let lines = refs.compactMap { read("marketdata.jsonl", $0) }
+        return lines.count == refs.count ? (batch, leaf, lines) : nil
+    }
+
+    /// Markets with at least one published line.
+    public var marketsWithData: [UInt32] { state.withLock { Array($0.latestLine.keys) } }
+
+    /// The batch whose market data range holds line `line` (binary search: ranges ascend).
+    private static func batch(containingLine line: Int, in batches: [BatchEntry]) -> Int? {
+        var lo = 0
+        var hi = batches.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if batches[mid].marketData.upperBound <= line { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < batches.count && batches[lo].marketData.contains(line) ? lo : nil
     }
 
     /// The inclusion proof of event `sequence` in the `eventsRoot` of the batch that
@@ -388,7 +518,7 @@ public final class OutputPublisher: Sendable {
     }
 
     private static func closeFiles(_ f: inout Files) {
-        for fd in [f.batches, f.decisions, f.events] where fd >= 0 { close(fd) }
+        for fd in [f.batches, f.decisions, f.events, f.marketData] where fd >= 0 { close(fd) }
         f = Files()
     }
 }

@@ -84,8 +84,9 @@ public struct OutputVerifier {
 
     /// Runs every check of docs/COMMITMENTS.md §5.2 over one epoch's files: `batches` and
     /// `decisions` are the JSON-lines files, `eventsLog` the 49-byte leaf records (nil when
-    /// absent). An epoch with no batch (its worker died before the first) passes.
-    public func verify(batches: [UInt8], decisions: [UInt8], eventsLog: [UInt8]?) -> [Verdict] {
+    /// absent), `marketData` the market data lines (nil when absent: docs/MARKETDATA.md §4).
+    /// An epoch with no batch (its worker died before the first) passes.
+    public func verify(batches: [UInt8], decisions: [UInt8], eventsLog: [UInt8]?, marketData: [UInt8]? = nil) -> [Verdict] {
         var parse = Check("headers.parse", expected: "every line a well-formed header record (§5.1)")
         var venue = Check("headers.venue", expected: venueID.map { "venue \($0)" } ?? "one venue id")
         var digest = Check("headers.digest", expected: "recorded hashes equal recomputed")
@@ -176,7 +177,7 @@ public struct OutputVerifier {
             accounts.verdict(what: "headers"), consistency.verdict(what: "proofs"), log.verdict(what: "records and roots"),
             decisionParse.verdict(what: "decisions"), decisionBatch.verdict(what: "decisions and batch counts"),
             inclusion.verdict(what: "struct hashes, proofs and empty roots"),
-        ]
+        ] + checkMarketData(marketData, headers: headers)
     }
 
     private func check(

@@ -24,7 +24,8 @@ extension BatchRecord {
             firstSequence: firstSequence, lastSequence: lastSequence, enclaveTime: enclaveTime,
             eventsRoot: try hash32(eventsRoot, "eventsRoot"), stateRoot: try hash32(stateRoot, "stateRoot"),
             accountCount: accountCount, decisionsRoot: try hash32(decisionsRoot, "decisionsRoot"),
-            decisionCount: decisionCount, haltedMarkets: haltedMarkets)
+            decisionCount: decisionCount, marketDataRoot: try hash32(marketDataRoot, "marketDataRoot"),
+            haltedMarkets: haltedMarkets)
     }
 
     public func recoverableSignature() throws(RecordError) -> RecoverableSignature {

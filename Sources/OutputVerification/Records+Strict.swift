@@ -98,8 +98,8 @@ func isCanonicalHex(_ s: String, bytes: Int) -> Bool {
 extension BatchRecord {
     static let fields: Set<String> = [
         "accountCount", "batchIndex", "decisionCount", "decisionsRoot", "digest", "enclaveTime", "eventsConsistency",
-        "eventsRoot", "firstSequence", "haltedMarkets", "headerHash", "lastSequence", "previousHeaderHash", "signature",
-        "signer", "stateRoot", "venueId",
+        "eventsRoot", "firstSequence", "haltedMarkets", "headerHash", "lastSequence", "marketDataRoot", "previousHeaderHash",
+        "signature", "signer", "stateRoot", "venueId",
     ]
 
     /// Reads one line of `batches.jsonl` strictly (docs/COMMITMENTS.md §5.1).
@@ -122,6 +122,7 @@ extension BatchRecord {
         let haltedMarkets: [UInt32] = try o.ascendingU32("haltedMarkets")
         let headerHash: String = try o.hex("headerHash")
         let lastSequence: UInt64 = try o.integer("lastSequence")
+        let marketDataRoot: String = try o.hex("marketDataRoot")
         let previousHeaderHash: String = try o.hex("previousHeaderHash")
         let g = try o.object("signature", fields: ["r", "s", "v"])
         let r = try g.hex("r"), s = try g.hex("s")
@@ -131,7 +132,7 @@ extension BatchRecord {
         let signer: String = try o.hex("signer", bytes: 20)
         let stateRoot: String = try o.hex("stateRoot")
         let venueId: UInt64 = try o.integer("venueId")
-        self.init(memberwise: batchIndex, venueId: venueId, previousHeaderHash: previousHeaderHash, firstSequence: firstSequence, lastSequence: lastSequence, enclaveTime: enclaveTime, eventsRoot: eventsRoot, stateRoot: stateRoot, accountCount: accountCount, decisionsRoot: decisionsRoot, decisionCount: decisionCount, haltedMarkets: haltedMarkets, headerHash: headerHash, digest: digest, signer: signer, signature: signature, eventsConsistency: eventsConsistency)
+        self.init(memberwise: batchIndex, venueId: venueId, previousHeaderHash: previousHeaderHash, firstSequence: firstSequence, lastSequence: lastSequence, enclaveTime: enclaveTime, eventsRoot: eventsRoot, stateRoot: stateRoot, accountCount: accountCount, decisionsRoot: decisionsRoot, decisionCount: decisionCount, marketDataRoot: marketDataRoot, haltedMarkets: haltedMarkets, headerHash: headerHash, digest: digest, signer: signer, signature: signature, eventsConsistency: eventsConsistency)
     }
 }
 

@@ -45,6 +45,9 @@ public enum LinkKind: UInt8, Sendable {
     /// enclave → host: `SnapshotRejected`; the worker exits non-zero after sending it and
     /// the host tries the next older snapshot, then genesis (docs/DURABILITY.md §6.7).
     case snapshotRejected = 0x8a
+    /// enclave → host: public market data lines (docs/MARKETDATA.md) for
+    /// `DATA/outputs/marketdata.jsonl`. Sent before the header that commits to them.
+    case marketData = 0x8b
 }
 
 /// The worker's public counters, sent to the host for its metrics. They reveal nothing

@@ -19,7 +19,7 @@ struct SealstreamClient: ParsableCommand {
         version: SealstreamVersion.string,
         subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self, CryptoBaselineCommand.self,
                       TransportFloorCommand.self, EngineReplayCommand.self, DrillCommand.self,
-                      ChaosCheckCommand.self])
+                      ChaosCheckCommand.self, WatchCommand.self, FeedLoadCommand.self])
 }
 
 struct ScenarioCommand: ParsableCommand {
@@ -187,8 +187,21 @@ struct DemoVenueCommand: ParsableCommand {
     @Option(name: .long, help: "EIP-712 verifying contract, 0x + 40 hex (the verifier contract's address).")
     var verifyingContract: String?
 
+    @Option(name: .long, help: "Market data policy: lit, delayed or trades-only (docs/MARKETDATA.md).")
+    var marketData: String?
+
+    @Option(name: .long, help: "Market data delay, ns (with --market-data delayed).")
+    var marketDataDelay: UInt64 = 0
+
     func run() throws {
         var venue = DemoKeys.venue()
+        if let marketData {
+            guard let policy = MarketDataConfig.Policy(rawValue: marketData) else {
+                throw ValidationError("--market-data must be lit, delayed or trades-only")
+            }
+            venue.marketData.policy = policy
+            venue.marketData.delayNanos = marketDataDelay
+        }
         if let chainId { venue.commitments.chainId = chainId }
         if let verifyingContract { venue.commitments.verifyingContract = verifyingContract.lowercased() }
         do { try venue.validate() } catch { throw ValidationError("\(error)") }

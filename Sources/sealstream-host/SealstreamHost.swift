@@ -64,6 +64,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds an HTTP API connection has to send a complete request (from its accept or the previous response) before it is closed.")
     var httpRequestTimeout: Double = 10
 
+    @Option(name: .long, help: "Bytes of market data feed messages that may wait for one WebSocket consumer before it is dropped.")
+    var feedBufferBytes: Int = 1 << 20
+
     @Option(name: .long, help: "Frames one connection may have awaiting the enclave before the host stops reading it.")
     var maxInFlight: Int = 4096
 
@@ -215,6 +218,8 @@ struct Run: AsyncParsableCommand {
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
         configuration.handshakeTimeoutMillis = Int64((handshakeTimeout * 1_000).rounded())
         configuration.httpRequestTimeoutMillis = Int64((httpRequestTimeout * 1_000).rounded())
+        guard (4_096...(256 << 20)).contains(feedBufferBytes) else { throw ValidationError("--feed-buffer-bytes must be 4096...268435456") }
+        configuration.feedBufferBytes = feedBufferBytes
         configuration.maxInFlightPerConnection = maxInFlight
         configuration.linkHighWatermark = linkBufferKib * 1024
         configuration.linkLowWatermark = linkBufferKib * 1024 / 4

@@ -30,9 +30,10 @@ struct OutputVectors: @unchecked Sendable {
     }
 
     /// The case's files after its edits (the same rules as test_vectors.py's `apply`).
-    func files(_ c: [String: Any]) -> (batches: [UInt8], decisions: [UInt8], events: [UInt8]) {
+    /// `marketData` is nil unless the case gives `marketdata.jsonl` to the verifier.
+    func files(_ c: [String: Any]) -> (batches: [UInt8], decisions: [UInt8], events: [UInt8], marketData: [UInt8]?) {
         let epoch = (root["epochs"] as! [String: Any])[c["epoch"] as! String] as! [String: String]
-        var text = ["batches": epoch["batches"]!, "decisions": epoch["decisions"]!]
+        var text = ["batches": epoch["batches"]!, "decisions": epoch["decisions"]!, "marketdata": epoch["marketdata"]!]
         var events = hexBytes(epoch["events"]!)
         for op in c["ops"] as! [[String: Any]] {
             let file = op["file"] as! String
@@ -55,7 +56,8 @@ struct OutputVectors: @unchecked Sendable {
             lines[i].replaceSubrange(range, with: op["new"] as! String)
             text[file] = lines.joined()
         }
-        return (Array(text["batches"]!.utf8), Array(text["decisions"]!.utf8), events)
+        let marketData = (c["marketdata"] as? Bool) == true ? Array(text["marketdata"]!.utf8) : nil
+        return (Array(text["batches"]!.utf8), Array(text["decisions"]!.utf8), events, marketData)
     }
 
     func hexBytes(_ s: String) -> [UInt8] {
@@ -78,7 +80,7 @@ struct OutputVectorTests {
         let c = vectors.cases.first { $0["name"] as! String == name }!
         let f = vectors.files(c)
         let verdicts = vectors.verifier(signer: c["signer"] as? String)
-            .verify(batches: f.batches, decisions: f.decisions, eventsLog: f.events)
+            .verify(batches: f.batches, decisions: f.decisions, eventsLog: f.events, marketData: f.marketData)
         let expected = c["fail"] as! [String: [String: Any]]
         let failing = Set(verdicts.filter { !$0.pass }.map(\.check))
         #expect(failing == Set(expected.keys), "\(verdicts.filter { !$0.pass })")
@@ -95,7 +97,8 @@ struct OutputVectorTests {
         #expect(names == [
             "headers.parse", "headers.venue", "headers.digest", "headers.signature", "headers.signer", "chain.index",
             "chain.previous", "chain.sequence", "chain.time", "chain.accounts", "events.consistency", "events.log",
-            "decisions.parse", "decisions.batch", "decisions.inclusion",
+            "decisions.parse", "decisions.batch", "decisions.inclusion", "marketdata.parse", "marketdata.batch",
+            "marketdata.root",
         ])
     }
 }

@@ -16,13 +16,14 @@ final class CommittedRun {
     var batches: [UInt8] = []
     var decisions: [UInt8] = []
     var events: [UInt8] = []
+    var marketData: [UInt8] = []
     var closed: [ClosedBatch] = []
     /// (frame body, receipt) of every order, for inclusion checks.
     var orders: [(body: [UInt8], receipt: Receipt)] = []
 
-    init(traders: Int = 6) throws {
+    init(traders: Int = 6, venue: VenueConfig = DemoKeys.venue()) throws {
         // 32-byte account commitments, as the enclave's keyed ones are.
-        h = try Harness<PerpEngine> { try PerpEngine(config: $0, accountCommitment: { id in withUnsafeBytes(of: id) { SHA256.hash($0) } }) }
+        h = try Harness<PerpEngine>(venue: venue) { try PerpEngine(config: $0, accountCommitment: { id in withUnsafeBytes(of: id) { SHA256.hash($0) } }) }
         let usd: Int64 = 1_000_000
         _ = try h.deposit(account: 1, name: "maker", amount: 10_000_000 * usd)
         for t in 0..<traders { _ = try h.deposit(account: 100 + UInt64(t), name: "t\(t)", amount: 1_000 * usd) }
@@ -67,6 +68,7 @@ final class CommittedRun {
         closed.append(b)
         events += b.eventLeaves
         decisions += b.decisionLines
+        marketData += b.marketDataLines
         batches += b.headerLine
     }
 
@@ -79,9 +81,11 @@ final class CommittedRun {
             venueID: h.venue.venueID)
     }
 
-    func verify(batches: [UInt8]? = nil, decisions: [UInt8]? = nil, events: [UInt8]? = nil) -> [String: Verdict] {
+    func verify(
+        batches: [UInt8]? = nil, decisions: [UInt8]? = nil, events: [UInt8]? = nil, marketData: [UInt8]? = nil
+    ) -> [String: Verdict] {
         let verdicts = verifier.verify(batches: batches ?? self.batches, decisions: decisions ?? self.decisions,
-                                       eventsLog: events ?? self.events)
+                                       eventsLog: events ?? self.events, marketData: marketData ?? self.marketData)
         return Dictionary(uniqueKeysWithValues: verdicts.map { ($0.check, $0) })
     }
 }

@@ -18,7 +18,7 @@ struct OutputPublisherTests {
         let json = """
             {"batchIndex":\(index),"venueId":1,"previousHeaderHash":"\(zero)","firstSequence":\(first),\
             "lastSequence":\(last),"enclaveTime":1,"eventsRoot":"\(zero)","stateRoot":"\(zero)","accountCount":0,\
-            "decisionsRoot":"\(zero)","decisionCount":0,"haltedMarkets":[],"headerHash":"\(zero)","digest":"\(zero)",\
+            "decisionsRoot":"\(zero)","decisionCount":0,"marketDataRoot":"\(zero)","haltedMarkets":[],"headerHash":"\(zero)","digest":"\(zero)",\
             "signer":"0x\(String(repeating: "0", count: 40))","signature":{"r":"\(zero)","s":"\(zero)","v":27},\
             "eventsConsistency":{"fromSize":0,"proof":[]}}
 

@@ -20,7 +20,33 @@ CHAIN_ID, CONTRACT, VENUE = ref.ETH_TESTER_CHAIN_ID, ref.ETH_TESTER_CONTRACT, re
 OTHER_SIGNER = "0x" + "11" * 20
 
 
-def close(ep: ref.Epoch, leaves, decisions, time, accounts, halted, decisions_root=None) -> None:
+def market_lines(batch: int, first: int, last: int, time: int, sequence: int, spec: dict) -> list[bytes]:
+    """docs/MARKETDATA.md §2 lines of one batch: one per market (1 and 2), keys sorted, as
+    the enclave writes them; `spec` may make a record the enclave never writes."""
+    out = []
+    for leaf, market in enumerate((1, 2)):
+        halted = market == 2
+        record = {
+            # `tradesOnly` labels the record trades-only but keeps its depth: what the enclave never writes.
+            "asks": [[60_010_000_000, 1_000_000]],
+            "batchIndex": batch, "bids": [[59_990_000_000, 2_000_000]],
+            "firstSequence": first, "fundingRateBps": 0, "halted": halted, "lastSequence": last, "leafIndex": leaf,
+            "markPrice": 0 if halted else 60_000_000_000, "market": market, "marketSequence": sequence,
+            "nextFundingTime": time + 3_600_000_000_000, "openInterest": 3_000_000,
+            "oracle": [] if halted else [{"confidence": 0, "price": 60_000_000_000, "publishTime": time, "publisher": 0}],
+            "policy": "trades-only" if spec.get("tradesOnly") else "lit",
+            "priceInvalidity": 1 if halted else 0, "stateTime": time,
+            "trades": [] if halted else [{"aggressor": "buy", "enclaveTime": time, "price": 60_010_000_000,
+                                          "sequence": last, "size": 1_000_000}],
+            "venueId": VENUE,
+        }  # fmt: skip
+        if spec.get("haltedMismatch") and market == 1:
+            record["halted"] = True
+        out.append(json.dumps(record, separators=(",", ":"), sort_keys=True).encode())
+    return out
+
+
+def close(ep: ref.Epoch, leaves, decisions, time, accounts, halted, decisions_root=None, market=()) -> None:
     """reference.Epoch.close_batch without its sorting of haltedMarkets, and with an
     optional forged decisionsRoot: records the enclave never writes, signed all the same."""
     old_size = len(ep.events.leaves)
@@ -33,7 +59,9 @@ def close(ep: ref.Epoch, leaves, decisions, time, accounts, halted, decisions_ro
         "firstSequence": old_size + 1, "lastSequence": len(ep.events.leaves), "enclaveTime": time,
         "eventsRoot": ep.events.root(), "stateRoot": ref.sha256(bytes([len(ep.batches)])),
         "accountCount": accounts, "decisionsRoot": decisions_root or tree.root(),
-        "decisionCount": len(decisions), "haltedMarkets": list(halted),
+        "decisionCount": len(decisions),
+        "marketDataRoot": ref.MerkleTree([ref.leaf_hash(line) for line in market]).root(),
+        "haltedMarkets": list(halted),
     }  # fmt: skip
     record = {k: "0x" + v.hex() if isinstance(v, bytes) else v for k, v in header.items()}
     record.update(
@@ -52,10 +80,11 @@ def close(ep: ref.Epoch, leaves, decisions, time, accounts, halted, decisions_ro
 
 
 def epoch(specs: list[dict], seed: int = 11) -> dict:
-    """{"batches", "decisions", "events"}: the two JSON-lines texts and events.log in hex."""
+    """{"batches", "decisions", "events", "marketdata"}: the JSON-lines texts and events.log in hex."""
     rng = random.Random(seed)
     ep = ref.Epoch(ref.SAMPLE_KEY, CHAIN_ID, CONTRACT, VENUE)
     log = b""
+    market = b""
     time = 1_764_170_000_000_000_000
     for spec in specs:
         first = len(ep.events.leaves) + 1
@@ -68,13 +97,16 @@ def epoch(specs: list[dict], seed: int = 11) -> dict:
                 decisions.append(ref.random_decision(rng, VENUE, first + k, time))
         for j, sequence in spec.get("decisionSequence", {}).items():
             decisions[j]["sequence"] = sequence
-        close(ep, leaves, decisions, time, spec.get("accounts", 3), spec.get("halted", []), spec.get("decisionsRoot"))
+        lines = market_lines(len(ep.batches), first, first + spec["events"] - 1, time, len(ep.batches) + 1, spec)
+        close(ep, leaves, decisions, time, spec.get("accounts", 3), spec.get("halted", []), spec.get("decisionsRoot"), lines)
         log += b"".join(leaves)
+        market += b"".join(line + b"\n" for line in lines)
 
     def text(records):
         return "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records)
 
-    return {"batches": text(ep.batches), "decisions": text(ep.decisions), "events": log.hex()}
+    return {"batches": text(ep.batches), "decisions": text(ep.decisions), "events": log.hex(),
+            "marketdata": market.decode()}
 
 
 BASE = [
@@ -98,13 +130,16 @@ def build() -> dict:
         "accountsDecrease": epoch([{"events": 3, "accounts": 4}] + BASE[1:]),
         "accountsZero": epoch([{"events": 3, "accounts": 0}] + BASE[1:]),
         "emptyDecisionsRoot": epoch([{"events": 3, "decisionsRoot": ref.sha256(b"not empty")}] + BASE[1:]),
+        "tradesOnlyDepth": epoch(BASE[:1] + [{"events": 6, "decisions": 2, "tradesOnly": True}] + BASE[2:]),
+        "haltedMismatch": epoch(BASE[:2] + [{"events": 4, "decisions": 1, "haltedMismatch": True}]),
     }
+    md = lines(epochs["base"]["marketdata"])
     b, d = lines(epochs["base"]["batches"]), lines(epochs["base"]["decisions"])
     h3 = json.loads(b[2])
     d1, d3 = json.loads(d[0]), json.loads(d[2])
 
     def op(file, line, old, new):
-        source = b if file == "batches" else d
+        source = {"batches": b, "decisions": d, "marketdata": md}[file]
         assert old in source[line - 1], (file, line, old)
         return {"file": file, "line": line, "old": old, "new": new}
 
@@ -189,11 +224,31 @@ def build() -> dict:
          {"events.log": {"error": "length"}}),
         ("events.log sequence", "base", [{"file": "events", "offset": 49 * 5 + 7, "byte": 99}],
          {"events.log": {"error": "sequence"}}),
+        # docs/MARKETDATA.md §4: the cases below give marketdata.jsonl to the verifier too
+        # ("marketdata": true); the others leave it out (absent: not checked).
+        ("base epoch with its market data passes", "base", [], {}),
+        ("market data line edited", "base", [op("marketdata", 3, '"openInterest":3000000', '"openInterest":3000001')],
+         {"marketdata.root": {}}),
+        ("market data line dropped", "base", [op("marketdata", 3, md[2], "")],
+         {"marketdata.batch": {}, "marketdata.root": {}}),
+        ("market data duplicate key", "base", [op("marketdata", 4, '"market":2,', '"market":2,"market":1,')],
+         # A line that does not read is skipped: its batch misses a leaf and its market a number.
+         {"marketdata.parse": {"error": "duplicateKey", "line": 4, "path": "$.market"}, "marketdata.batch": {},
+          "marketdata.root": {}}),
+        ("market data level not a pair", "base", [op("marketdata", 1, "[[60010000000,1000000]]", "[[60010000000]]")],
+         {"marketdata.parse": {"error": "outOfRange", "line": 1, "path": "$.asks[0]"}, "marketdata.batch": {},
+          "marketdata.root": {}}),
+        ("market data halted disagrees (signed)", "haltedMismatch", [],
+         {"marketdata.parse": {"error": "mismatch", "line": 5, "path": "$.halted"}, "marketdata.batch": {},
+          "marketdata.root": {}}),
+        ("trades-only with depth (signed)", "tradesOnlyDepth", [], {"marketdata.batch": {}}),
     ]
-    epochs["empty"] = {"batches": "", "decisions": "", "events": ""}
+    epochs["empty"] = {"batches": "", "decisions": "", "events": "", "marketdata": ""}
     out = []
+    with_market_data = False
     for name, ep, ops, fail, *signer in cases:
-        case = {"name": name, "epoch": ep, "ops": ops, "fail": fail}
+        with_market_data = with_market_data or name.startswith("base epoch with its market data")
+        case = {"name": name, "epoch": ep, "ops": ops, "fail": fail} | ({"marketdata": True} if with_market_data else {})
         if signer:
             case["signer"] = signer[0]
         out.append(case)

@@ -49,6 +49,7 @@ HEADER_TYPE = [
     {"name": "accountCount", "type": "uint64"},
     {"name": "decisionsRoot", "type": "bytes32"},
     {"name": "decisionCount", "type": "uint64"},
+    {"name": "marketDataRoot", "type": "bytes32"},
     {"name": "haltedMarkets", "type": "uint32[]"},
 ]
 
@@ -326,6 +327,7 @@ class Epoch:
         account_count: int,
         state_root: bytes,
         halted_markets: list[int] = (),
+        market_data_lines: list[bytes] = (),
     ) -> dict:
         """Append a batch of sequenced events and the decisions made in it; returns
         the signed header record. `decisions` are EIP-712 messages."""
@@ -348,6 +350,8 @@ class Epoch:
             "accountCount": account_count,
             "decisionsRoot": tree.root(),
             "decisionCount": len(decisions),
+            # docs/MARKETDATA.md §3: RFC 6962 root over the batch's market data lines.
+            "marketDataRoot": MerkleTree([leaf_hash(line) for line in market_data_lines]).root(),
             "haltedMarkets": sorted(halted_markets),
         }
         # Key order as in §4's example; readers must not depend on it.

@@ -50,6 +50,7 @@ def test_vector(case):
             "batches": epoch["batches"].encode(),
             "decisions": epoch["decisions"].encode(),
             "events": bytes.fromhex(epoch["events"]),
+            "marketdata": epoch["marketdata"].encode(),
         },
         case["ops"],
     )
@@ -60,6 +61,7 @@ def test_vector(case):
         case.get("signer", VECTORS["signer"]),
         reference.domain(VECTORS["chainId"], VECTORS["verifyingContract"]),
         VECTORS["venueId"],
+        files["marketdata"] if case.get("marketdata") else None,
     )
     assert set(verdicts) == set(CHECKS)
     failing = {name for name, v in verdicts.items() if not v["pass"]}

@@ -42,12 +42,12 @@ def test_vector(case):
     epoch = V["epochs"][case["epoch"]]
     files = apply(
         {"batches": epoch["batches"].encode(), "decisions": epoch["decisions"].encode(),
-         "events": bytes.fromhex(epoch["events"])},
+         "events": bytes.fromhex(epoch["events"]), "marketdata": epoch["marketdata"].encode()},
         case["ops"],
     )  # fmt: skip
     dom = {"chainId": V["chainId"], "verifyingContract": V["verifyingContract"]}
     verdicts = verify_outputs(files["batches"], files["decisions"], files["events"], case.get("signer", V["signer"]),
-                              dom, V["venueId"])  # fmt: skip
+                              dom, V["venueId"], files["marketdata"] if case.get("marketdata") else None)  # fmt: skip
     assert set(verdicts) == set(CHECKS)
     assert {n for n, v in verdicts.items() if not v["pass"]} == set(case["fail"])
     for name, expected in case["fail"].items():

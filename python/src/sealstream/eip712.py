@@ -16,7 +16,8 @@ HEADER_FIELDS = [
     ("venueId", "uint64"), ("batchIndex", "uint64"), ("previousHeaderHash", "bytes32"),
     ("firstSequence", "uint64"), ("lastSequence", "uint64"), ("enclaveTime", "uint64"),
     ("eventsRoot", "bytes32"), ("stateRoot", "bytes32"), ("accountCount", "uint64"),
-    ("decisionsRoot", "bytes32"), ("decisionCount", "uint64"), ("haltedMarkets", "uint32[]"),
+    ("decisionsRoot", "bytes32"), ("decisionCount", "uint64"), ("marketDataRoot", "bytes32"),
+    ("haltedMarkets", "uint32[]"),
 ]  # fmt: skip
 DECISION_FIELDS = [
     ("venueId", "uint64"), ("sequence", "uint64"), ("enclaveTime", "uint64"), ("account", "bytes32"),

@@ -212,7 +212,7 @@ def _hex(v: Any, path: str, size: int) -> str:
 HEADER_MEMBERS = {
     "accountCount", "batchIndex", "decisionCount", "decisionsRoot", "digest", "enclaveTime",
     "eventsConsistency", "eventsRoot", "firstSequence", "haltedMarkets", "headerHash",
-    "lastSequence", "previousHeaderHash", "signature", "signer", "stateRoot", "venueId",
+    "lastSequence", "marketDataRoot", "previousHeaderHash", "signature", "signer", "stateRoot", "venueId",
 }  # fmt: skip
 DECISION_MEMBERS = {
     "account", "autoDeleveraged", "bankruptcyPrice", "batchIndex", "enclaveTime", "equity",
@@ -245,6 +245,7 @@ def read_header(line: bytes) -> dict:
     o.ascending("haltedMarkets")
     o.hex("headerHash")
     o.integer("lastSequence", UINT64)
+    o.hex("marketDataRoot")
     o.hex("previousHeaderHash")
     g = o.object("signature", {"r", "s", "v"})
     g.hex("r")
@@ -288,6 +289,82 @@ def read_decision(line: bytes) -> dict:
         raise RecordError("mismatch", "$.reason")
     if side != ("buy" if is_buy else "sell"):
         raise RecordError("mismatch", "$.side")
+    return o.d
+
+
+MARKET_DATA_MEMBERS = {
+    "asks", "batchIndex", "bids", "firstSequence", "fundingRateBps", "halted", "lastSequence",
+    "leafIndex", "markPrice", "market", "marketSequence", "nextFundingTime", "openInterest", "oracle",
+    "policy", "priceInvalidity", "stateTime", "trades", "venueId",
+}  # fmt: skip
+
+
+def _levels(o: _Object, name: str) -> list[list[int]]:
+    v, p = o.value(name)
+    if not isinstance(v, list):
+        raise RecordError("wrongType", p)
+    out = []
+    for i, pair in enumerate(v):
+        at = f"{p}[{i}]"
+        if not isinstance(pair, list):
+            raise RecordError("wrongType", at)
+        if len(pair) != 2:
+            raise RecordError("outOfRange", at)
+        out.append([_integer(pair[0], f"{at}[0]", INT64), _integer(pair[1], f"{at}[1]", INT64)])
+    return out
+
+
+def _objects(o: _Object, name: str, fields: set[str], read: Callable[["_Object"], None]) -> None:
+    v, p = o.value(name)
+    if not isinstance(v, list):
+        raise RecordError("wrongType", p)
+    for i, item in enumerate(v):
+        read(_Object(item, f"{p}[{i}]", fields))
+
+
+def _quote(q: _Object) -> None:
+    q.integer("confidence", UINT64)
+    q.integer("price", INT64)
+    q.integer("publishTime", UINT64)
+    q.integer("publisher", UINT32)
+
+
+def _trade(t: _Object) -> None:
+    t.name("aggressor", ("buy", "sell"))
+    t.integer("enclaveTime", UINT64)
+    t.integer("price", INT64)
+    t.integer("sequence", UINT64)
+    t.integer("size", INT64)
+
+
+def read_market_data(line: bytes) -> dict:
+    """One line of marketdata.jsonl (docs/MARKETDATA.md §2), fields in alphabetical order."""
+    o = _Object(_blank_or_object(line), "$", MARKET_DATA_MEMBERS)
+    _levels(o, "asks")
+    o.integer("batchIndex", UINT64)
+    _levels(o, "bids")
+    o.integer("firstSequence", UINT64)
+    o.integer("fundingRateBps", INT64)
+    halted = o.boolean("halted")
+    o.integer("lastSequence", UINT64)
+    o.integer("leafIndex", UINT64)
+    mark = o.integer("markPrice", INT64)
+    o.integer("market", UINT32)
+    o.integer("marketSequence", UINT64)
+    o.integer("nextFundingTime", UINT64)
+    o.integer("openInterest", INT64)
+    _objects(o, "oracle", {"confidence", "price", "publishTime", "publisher"}, _quote)
+    o.name("policy", ("lit", "delayed", "trades-only"))
+    invalidity = o.integer("priceInvalidity", UINT8)
+    if invalidity > 6:
+        raise RecordError("outOfRange", "$.priceInvalidity")
+    o.integer("stateTime", UINT64)
+    _objects(o, "trades", {"aggressor", "enclaveTime", "price", "sequence", "size"}, _trade)
+    o.integer("venueId", UINT64)
+    if halted != (invalidity != 0):
+        raise RecordError("mismatch", "$.halted")
+    if halted and mark != 0:
+        raise RecordError("mismatch", "$.markPrice")
     return o.d
 
 

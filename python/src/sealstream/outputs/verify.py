@@ -15,12 +15,14 @@ from .strict import (
     read_decision,
     read_header,
     read_lines,
+    read_market_data,
 )
 
 CHECKS = [
     "headers.parse", "headers.venue", "headers.digest", "headers.signature", "headers.signer",
     "chain.index", "chain.previous", "chain.sequence", "chain.time", "chain.accounts",
     "events.consistency", "events.log", "decisions.parse", "decisions.batch", "decisions.inclusion",
+    "marketdata.parse", "marketdata.batch", "marketdata.root",
 ]  # fmt: skip
 
 EMPTY_ROOT = merkle.EMPTY_ROOT
@@ -53,6 +55,7 @@ def verify_outputs(
     signer: str,
     dom: dict,
     venue_id: int | None = None,
+    market_data: bytes | None = None,
 ) -> dict[str, dict[str, Any]]:
     """{check: {"pass": bool, "error"?, "line"?, "path"?}} for every check of §5.2.
 
@@ -133,7 +136,44 @@ def verify_outputs(
         v.check("decisions.batch", seen.get(h["batchIndex"], []) == list(range(h["decisionCount"])))
         if h["decisionCount"] == 0:
             v.check("decisions.inclusion", _b(h["decisionsRoot"]) == EMPTY_ROOT)
+    if market_data is not None:
+        _check_market_data(market_data, headers, v)
     return v.v
+
+
+def _check_market_data(data: bytes, headers: list[dict], v: _Verdicts) -> None:
+    """docs/MARKETDATA.md §4: `marketdata.parse`, `marketdata.batch`, `marketdata.root`."""
+    raw = data.split(b"\n")
+    per_batch: dict[int, list[bytes]] = {}
+    last_batch = None
+    next_sequence: dict[int, int] = {}
+    for line, r in read_lines(data, read_market_data):
+        if isinstance(r, RecordError):
+            v.record_error("marketdata.parse", line, r)
+            continue
+        b = r["batchIndex"]
+        if not (b < len(headers) and headers[b]["batchIndex"] == b):
+            v.check("marketdata.batch", False)
+            continue
+        h = headers[b]
+        v.check("marketdata.batch", last_batch is None or b >= last_batch)
+        last_batch = b
+        lines = per_batch.setdefault(b, [])
+        v.check("marketdata.batch", r["leafIndex"] == len(lines))
+        lines.append(raw[line - 1])
+        v.check("marketdata.batch", r["venueId"] == h["venueId"])
+        v.check("marketdata.batch", r["marketSequence"] == next_sequence.get(r["market"], 1))
+        next_sequence[r["market"]] = r["marketSequence"] + 1
+        v.check(
+            "marketdata.batch",
+            r["lastSequence"] <= h["lastSequence"] and r["stateTime"] <= h["enclaveTime"]
+            and r["firstSequence"] <= r["lastSequence"],
+        )  # fmt: skip
+        v.check("marketdata.batch", all(r["firstSequence"] <= t["sequence"] <= r["lastSequence"] for t in r["trades"]))
+        v.check("marketdata.batch", r["policy"] != "trades-only" or (not r["asks"] and not r["bids"]))
+    for h in headers:
+        tree = merkle.MerkleTree([merkle.leaf_hash(x) for x in per_batch.get(h["batchIndex"], [])])
+        v.check("marketdata.root", tree.root() == _b(h["marketDataRoot"]))
 
 
 def _check_events(data: bytes, headers: list[dict], v: _Verdicts) -> None:
@@ -179,8 +219,10 @@ def verify_directory(
     decisions = (base / "decisions.jsonl").read_bytes()
     events_path = base / "events.log"
     events = events_path.read_bytes() if events_path.exists() else None
+    market_path = base / "marketdata.jsonl"
+    market_data = market_path.read_bytes() if market_path.exists() else None
     dom = {"chainId": chain_id, "verifyingContract": verifying_contract}
-    verdicts = verify_outputs(batches, decisions, events, signer, dom, venue_id)
+    verdicts = verify_outputs(batches, decisions, events, signer, dom, venue_id, market_data)
     checks = [{"check": name, **verdicts[name]} for name in CHECKS]
     return {
         "ok": all(c["pass"] for c in checks),

@@ -1,0 +1,172 @@
+import SealCrypto
+
+/// One line of `DATA/outputs/marketdata.jsonl`: the public state of one market as of one
+/// batch (docs/MARKETDATA.md §2). The line's bytes (without the newline) are its leaf in
+/// the `marketDataRoot` of batch `batchIndex`, so a consumer checks exactly the bytes it
+/// was given. Prices in quote micro-units per base unit, sizes in base units of 10^-8,
+/// times in Unix ns of enclave time.
+public struct MarketDataRecord: Codable, Equatable, Sendable {
+    /// A trade against the book: the resting order's price, the size filled, and the
+    /// side of the order that took liquidity.
+    public struct Trade: Codable, Equatable, Sendable {
+        /// `"buy"` or `"sell"`: the side of the incoming (taking) order.
+        public var aggressor: String
+        /// The enclave time stamp of the input during which it filled.
+        public var enclaveTime: UInt64
+        public var price: Int64
+        /// The global sequence number of the input during which it filled.
+        public var sequence: UInt64
+        /// Rounded up to the policy's `sizeRounding`.
+        public var size: Int64
+
+        public init(aggressor: String, enclaveTime: UInt64, price: Int64, sequence: UInt64, size: Int64) {
+            (self.aggressor, self.enclaveTime, self.price, self.sequence, self.size) = (aggressor, enclaveTime, price, sequence, size)
+        }
+    }
+
+    /// A publisher's latest accepted price.
+    public struct Quote: Codable, Equatable, Sendable {
+        public var confidence: UInt64
+        public var price: Int64
+        public var publishTime: UInt64
+        /// Index of the publisher in the market's configured `oracle.publishers`.
+        public var publisher: UInt32
+
+        public init(confidence: UInt64, price: Int64, publishTime: UInt64, publisher: UInt32) {
+            (self.confidence, self.price, self.publishTime, self.publisher) = (confidence, price, publishTime, publisher)
+        }
+    }
+
+    /// Ask levels `[price, size]`, best (lowest) first; empty under `trades-only`.
+    public var asks: [[Int64]]
+    /// The batch whose header commits to this line.
+    public var batchIndex: UInt64
+    /// Bid levels `[price, size]`, best (highest) first; empty under `trades-only`.
+    public var bids: [[Int64]]
+    /// The global sequence range whose trades this line lists (the described batch's).
+    public var firstSequence: UInt64
+    public var fundingRateBps: Int64
+    /// No valid mark at `stateTime`: liquidations in the market are halted.
+    public var halted: Bool
+    public var lastSequence: UInt64
+    /// Position of this line among the batch's lines (its leaf index).
+    public var leafIndex: UInt64
+    /// 0 when `halted`.
+    public var markPrice: Int64
+    public var market: UInt32
+    /// 1, 2, 3, … per market and epoch, without gaps.
+    public var marketSequence: UInt64
+    public var nextFundingTime: UInt64
+    public var openInterest: Int64
+    public var oracle: [Quote]
+    /// `"lit"`, `"delayed"` or `"trades-only"`.
+    public var policy: String
+    /// 0 with a valid mark, else the `PriceInvalidity` code (docs/CONFIG.md).
+    public var priceInvalidity: UInt8
+    /// Enclave time of the state described: the close of the batch it describes.
+    public var stateTime: UInt64
+    public var trades: [Trade]
+    public var venueId: UInt64
+
+    public init(
+        asks: [[Int64]], batchIndex: UInt64, bids: [[Int64]], firstSequence: UInt64, fundingRateBps: Int64, halted: Bool,
+        lastSequence: UInt64, leafIndex: UInt64, markPrice: Int64, market: UInt32, marketSequence: UInt64,
+        nextFundingTime: UInt64, openInterest: Int64, oracle: [Quote], policy: String, priceInvalidity: UInt8,
+        stateTime: UInt64, trades: [Trade], venueId: UInt64
+    ) {
+        self.asks = asks
+        self.batchIndex = batchIndex
+        self.bids = bids
+        self.firstSequence = firstSequence
+        self.fundingRateBps = fundingRateBps
+        self.halted = halted
+        self.lastSequence = lastSequence
+        self.leafIndex = leafIndex
+        self.markPrice = markPrice
+        self.market = market
+        self.marketSequence = marketSequence
+        self.nextFundingTime = nextFundingTime
+        self.openInterest = openInterest
+        self.oracle = oracle
+        self.policy = policy
+        self.priceInvalidity = priceInvalidity
+        self.stateTime = stateTime
+        self.trades = trades
+        self.venueId = venueId
+    }
+
+    /// The record as one JSON line (with its newline), keys sorted, no spaces: the form
+    /// the enclave writes and hashes.
+    public func jsonLine() -> [UInt8] {
+        var w = JSONLineWriter(capacity: 512 + 24 * (asks.count + bids.count) + 96 * trades.count)
+        w.field("asks", levels: asks)
+        w.field("batchIndex", batchIndex)
+        w.field("bids", levels: bids)
+        w.field("firstSequence", firstSequence)
+        w.field("fundingRateBps", fundingRateBps)
+        w.field("halted", halted)
+        w.field("lastSequence", lastSequence)
+        w.field("leafIndex", leafIndex)
+        w.field("markPrice", markPrice)
+        w.field("market", market)
+        w.field("marketSequence", marketSequence)
+        w.field("nextFundingTime", nextFundingTime)
+        w.field("openInterest", openInterest)
+        w.objects("oracle", oracle) { o, q in
+            o.field("confidence", q.confidence)
+            o.field("price", q.price)
+            o.field("publishTime", q.publishTime)
+            o.field("publisher", q.publisher)
+        }
+        w.field("policy", policy)
+        w.field("priceInvalidity", priceInvalidity)
+        w.field("stateTime", stateTime)
+        w.objects("trades", trades) { o, t in
+            o.field("aggressor", t.aggressor)
+            o.field("enclaveTime", t.enclaveTime)
+            o.field("price", t.price)
+            o.field("sequence", t.sequence)
+            o.field("size", t.size)
+        }
+        w.field("venueId", venueId)
+        return w.line()
+    }
+}
+
+/// The market data tree of one batch (docs/MARKETDATA.md §3): RFC 6962 over the batch's
+/// lines in order, each leaf the line's bytes without its newline.
+public enum MarketDataTree {
+    /// The leaf hash of one line (`line` without its newline).
+    public static func leafHash(_ line: some Collection<UInt8>) -> Hash32 { RFC6962.leafHash(Array(line)) }
+
+    /// Splits newline-terminated lines (each without its newline).
+    public static func lines(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
+        bytes.split(separator: 0x0a, omittingEmptySubsequences: true)
+    }
+
+    /// The tree over `lines` (each without its newline).
+    public static func tree(_ lines: [some Collection<UInt8>]) -> MerkleTree {
+        MerkleTree(leafHashes: lines.map { leafHash($0) })
+    }
+}
+
+extension JSONLineWriter {
+    /// `"k":[[a,b],…]`.
+    mutating func field(_ k: String, levels: [[Int64]]) {
+        rawKey(k)
+        append("[" + levels.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]")
+    }
+
+    /// `"k":[{…},…]`, each object written by `body`.
+    mutating func objects<T>(_ k: String, _ items: [T], _ body: (inout JSONLineWriter, T) -> Void) {
+        rawKey(k)
+        append("[")
+        for (i, item) in items.enumerated() {
+            if i > 0 { append(",") }
+            var inner = JSONLineWriter(capacity: 128)
+            body(&inner, item)
+            append(inner.closedObject())
+        }
+        append("]")
+    }
+}

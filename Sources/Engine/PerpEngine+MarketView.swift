@@ -1,0 +1,109 @@
+import Wire
+
+/// One aggregated price level of a book: no accounts, no order ids.
+public struct BookLevel: Equatable, Sendable {
+    /// Quote micro-units per base unit.
+    public var price: Int64
+    /// Live quantity resting at the price, base units of 10^-8 (capped at `Int64.max`).
+    public var quantity: Int64
+
+    public init(price: Int64, quantity: Int64) {
+        self.price = price
+        self.quantity = quantity
+    }
+}
+
+/// A publisher's latest accepted price as the market's oracle holds it (docs/MARKETDATA.md §2).
+public struct OracleQuoteView: Equatable, Sendable {
+    /// Position of the publisher in `markets[].oracle.publishers` of the venue config.
+    public var publisher: Int
+    /// Quote micro-units per base unit, as signed by the publisher.
+    public var price: Int64
+    /// Quote micro-units, as signed.
+    public var confidence: UInt64
+    /// Publisher's time stamp, Unix ns.
+    public var publishTime: UInt64
+}
+
+/// The public state of one market derived from sequenced state only: aggregated depth,
+/// mark and its oracle inputs, the funding rate that would be paid now, open interest.
+/// Read-only: asking changes nothing the engine does later.
+public struct MarketView: Equatable, Sendable {
+    public var market: UInt32
+    /// Best first, at most the levels asked for; levels with no live quantity are skipped.
+    public var bids: [BookLevel]
+    public var asks: [BookLevel]
+    /// The mark at the time asked, or nil when the market has no valid mark (halted).
+    public var markPrice: Int64?
+    /// Why there is no mark; nil when there is one.
+    public var priceInvalidity: PriceInvalidity?
+    /// Latest accepted quote per publisher, in config order; publishers never heard from are absent.
+    public var oracle: [OracleQuoteView]
+    /// The rate (bps of mark, clamped to ±`maxRateBps`) a funding payment at the time asked
+    /// would charge longs (negative: pays them): the premium of the mid of the best bid
+    /// and ask over the mark, rounded toward zero; 0 without a mark or a two-sided book.
+    public var fundingRateBps: Int64
+    /// Enclave time of the market's next funding payment, Unix ns (0 before the first event).
+    public var nextFundingTime: UInt64
+    /// Σ of the long positions in the market (equal to Σ of the shorts), base units of 10^-8.
+    public var openInterest: Int64
+}
+
+extension OrderBook {
+    /// The best `limit` levels of `side` with live quantity, best first. Read-only: levels
+    /// whose orders all died are skipped here and reclaimed by matching as usual.
+    func depth(_ side: Side, limit: Int) -> [BookLevel] {
+        var out: [BookLevel] = []
+        guard limit > 0 else { return out }
+        for ref in (side == .buy ? bids : asks).reversed() {
+            let q = levels[Int(ref.level)].liveQuantity
+            guard q > 0 else { continue }
+            out.append(BookLevel(price: ref.price, quantity: q > Int128(Int64.max) ? Int64.max : Int64(q)))
+            if out.count == limit { break }
+        }
+        return out
+    }
+}
+
+extension PerpEngine {
+    /// The public view of `market` at enclave time `now` with `levels` levels of depth per
+    /// side; nil for a market the venue does not list. Evaluated on a copy of the oracle
+    /// (as `haltedMarkets(at:)`), so it changes nothing later events do.
+    public func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView? {
+        guard let mi = slot(of: market) else { return nil }
+        let m = markets[mi]
+        var oracle = m.oracle
+        let mark: Int64?
+        let invalidity: PriceInvalidity?
+        switch oracle.mark(at: now) {
+        case .success(let p): (mark, invalidity) = (p, nil)
+        case .failure(let e): (mark, invalidity) = (nil, e.reason)
+        }
+        var quotes: [OracleQuoteView] = []
+        for (i, q) in m.oracle.quotes.enumerated() {
+            guard let q else { continue }
+            quotes.append(OracleQuoteView(publisher: i, price: q.price, confidence: q.confidence, publishTime: q.publishTime))
+        }
+        let bids = m.book.depth(.buy, limit: max(levels, 1))
+        let asks = m.book.depth(.sell, limit: max(levels, 1))
+        var rate: Int128 = 0
+        if let mark, let bid = bids.first, let ask = asks.first {
+            // The formula of payFundingIfDue (PerpEngine+Liquidation.swift), read-only.
+            let mid = (Int128(bid.price) + Int128(ask.price)) / 2
+            let cap = Int128(m.config.funding.maxRateBps)
+            rate = min(max((mid - Int128(mark)) * FixedMath.bps / Int128(mark), -cap), cap)
+        }
+        var openInterest: Int128 = 0
+        for s in m.holders.members {
+            let size = accounts[slot: s].position(market)
+            if size > 0 { openInterest += Int128(size) }
+        }
+        return MarketView(
+            market: market, bids: levels > 0 ? bids : [], asks: levels > 0 ? asks : [], markPrice: mark,
+            priceInvalidity: invalidity, oracle: quotes, fundingRateBps: Int64(rate), nextFundingTime: m.nextFunding,
+            openInterest: openInterest > Int128(Int64.max) ? Int64.max : Int64(openInterest))
+    }
+
+    /// Listed market ids, ascending.
+    public var marketIDList: [UInt32] { marketIDs }
+}

@@ -1,0 +1,213 @@
+import Commitments
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+
+/// The WebSocket market data feed (docs/MARKETDATA.md §6): every consumer gets a snapshot
+/// per market it follows, then each batch's header and updates as the batch is published.
+/// Lives on the HTTP API's event loop: the order path only hands it each batch (one
+/// `execute`), never waits for it. A consumer whose socket does not keep up is dropped
+/// when more than `bufferLimit` bytes wait for it (`FeedConsumerBudget`).
+public final class MarketFeed: @unchecked Sendable {
+    // @unchecked: every mutable member is used only on `loop`.
+    struct Consumer {
+        let channel: Channel
+        /// Followed markets; nil: all.
+        let markets: Set<UInt32>?
+        var budget: FeedConsumerBudget
+    }
+
+    let loop: EventLoop
+    let publisher: OutputPublisher
+    let metrics: HostMetrics
+    let bufferLimit: Int
+    private var consumers: [ObjectIdentifier: Consumer] = [:]
+
+    public init(loop: EventLoop, publisher: OutputPublisher, metrics: HostMetrics, bufferLimit: Int) {
+        self.loop = loop
+        self.publisher = publisher
+        self.metrics = metrics
+        self.bufferLimit = bufferLimit
+    }
+
+    /// Hooks the feed to the publisher: each appended batch hops to the feed's loop.
+    public func start() {
+        publisher.onPublished { [self] batch in loop.execute { self.publish(batch) } }
+    }
+
+    var consumerCount: Int { consumers.count }
+
+    /// A consumer joined (on `loop`): it gets the snapshots first.
+    func add(_ channel: Channel, markets: Set<UInt32>?) {
+        loop.preconditionInEventLoop()
+        consumers[ObjectIdentifier(channel)] = Consumer(channel: channel, markets: markets, budget: FeedConsumerBudget(limit: bufferLimit))
+        metrics.feedConsumers.store(Int64(consumers.count), ordering: .relaxed)
+        sendSnapshots(to: channel, markets: markets)
+    }
+
+    func remove(_ channel: Channel) {
+        loop.preconditionInEventLoop()
+        if consumers.removeValue(forKey: ObjectIdentifier(channel)) != nil {
+            metrics.feedConsumers.store(Int64(consumers.count), ordering: .relaxed)
+        }
+    }
+
+    /// The latest published line of each followed market, each with its header and proof.
+    func sendSnapshots(to channel: Channel, markets: Set<UInt32>?) {
+        for message in Self.snapshots(publisher: publisher, markets: markets) { send(message, to: channel) }
+    }
+
+    /// Snapshot messages of `markets` (all markets that have data when nil), ascending.
+    static func snapshots(publisher: OutputPublisher, markets: Set<UInt32>?) -> [[UInt8]] {
+        let ids = (markets.map(Array.init) ?? publisher.marketsWithData).sorted()
+        return ids.compactMap { snapshot(publisher: publisher, market: $0) }
+    }
+
+    /// The snapshot message of one market, or nil before it has data.
+    static func snapshot(publisher: OutputPublisher, market: UInt32) -> [UInt8]? {
+        guard let latest = publisher.latestMarketData(market: market),
+              let header = publisher.batchLines(from: latest.batch, limit: 1).first,
+              let head = try? JSONDecoder().decode(OutputPublisher.MarketDataHead.self, from: Data(latest.lines[latest.leafIndex]))
+        else { return nil }
+        let tree = MarketDataTree.tree(latest.lines)
+        return MarketFeedMessage.line(.init(
+            batchIndex: UInt64(latest.batch), leafIndex: latest.leafIndex, leafCount: latest.lines.count, market: market,
+            marketSequence: head.marketSequence, bytes: latest.lines[latest.leafIndex],
+            proof: tree.inclusionProof(index: latest.leafIndex)), header: header)
+    }
+
+    /// One batch to every consumer: its header, then the updates of the markets each follows.
+    func publish(_ batch: OutputPublisher.PublishedBatch) {
+        guard !consumers.isEmpty else { return }
+        let header = MarketFeedMessage.header(batch.headerLine)
+        let tree = MarketDataTree.tree(batch.lines.map(\.bytes))
+        let updates = batch.lines.enumerated().map { i, l in
+            (l.market, MarketFeedMessage.line(.init(
+                batchIndex: batch.batchIndex, leafIndex: i, leafCount: batch.lines.count, market: l.market,
+                marketSequence: l.marketSequence, bytes: l.bytes, proof: tree.inclusionProof(index: i)), header: nil))
+        }
+        for key in Array(consumers.keys) {
+            guard let c = consumers[key] else { continue }
+            send(header, to: c.channel)
+            for (market, message) in updates where c.markets?.contains(market) ?? true { send(message, to: c.channel) }
+        }
+    }
+
+    /// Writes one text message, or drops the consumer if its budget is spent.
+    func send(_ message: [UInt8], to channel: Channel) {
+        let key = ObjectIdentifier(channel)
+        guard var c = consumers[key] else { return }
+        guard c.budget.offer(message.count) == .write else {
+            consumers[key] = nil
+            metrics.feedConsumers.store(Int64(consumers.count), ordering: .relaxed)
+            metrics.feedConsumersDropped.add(1, ordering: .relaxed)
+            // 1008 policy violation: the consumer did not read fast enough.
+            var reason = channel.allocator.buffer(capacity: 2)
+            reason.write(webSocketErrorCode: .policyViolation)
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: reason), promise: nil)
+            channel.close(promise: nil)
+            return
+        }
+        consumers[key] = c
+        var buffer = channel.allocator.buffer(capacity: message.count)
+        buffer.writeBytes(message)
+        let promise = loop.makePromise(of: Void.self)
+        let size = message.count
+        promise.futureResult.whenComplete { [self] _ in consumers[key]?.budget.written(size) }
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: buffer), promise: promise)
+        metrics.feedMessages.add(1, ordering: .relaxed)
+    }
+}
+
+/// One feed consumer's WebSocket: registers with the feed, answers pings and
+/// `{"op":"resync"}` (a fresh snapshot of every followed market), closes on close.
+final class MarketFeedHandler: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: one instance per channel, used only on that channel's event loop.
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let feed: MarketFeed
+    private let markets: Set<UInt32>?
+
+    init(feed: MarketFeed, markets: Set<UInt32>?) {
+        self.feed = feed
+        self.markets = markets
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        feed.add(context.channel, markets: markets)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        feed.remove(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .ping:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+        case .connectionClose:
+            feed.remove(context.channel)
+            context.close(promise: nil)
+        case .text:
+            let text = frame.unmaskedData.getString(at: frame.unmaskedData.readerIndex, length: frame.unmaskedData.readableBytes)
+            if text?.contains(#""op":"resync""#) == true {
+                feed.metrics.feedResyncs.add(1, ordering: .relaxed)
+                feed.sendSnapshots(to: context.channel, markets: markets)
+            }
+        default:
+            break
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        feed.remove(context.channel)
+        context.close(promise: nil)
+    }
+
+    /// The markets of `?markets=1,2` (nil: all); nil with `valid` false for a malformed list.
+    static func markets(query: [String: String]) -> (markets: Set<UInt32>?, valid: Bool) {
+        guard let list = query["markets"] else { return (nil, true) }
+        var out = Set<UInt32>()
+        for part in list.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let id = UInt32(part) else { return (nil, false) }
+            out.insert(id)
+        }
+        return (out, !out.isEmpty)
+    }
+}
+
+extension MarketFeed {
+    /// Kernel send buffer of a feed connection: small, so a consumer that stops reading
+    /// shows in the feed's own budget within a few batches rather than after megabytes.
+    static let socketSendBuffer = 64 * 1024
+
+    /// Upgrades `GET /v1/feed[?markets=1,2]` to the feed; other paths stay HTTP.
+    static func upgrader(_ feed: MarketFeed) -> NIOWebSocketServerUpgrader {
+        NIOWebSocketServerUpgrader(
+            maxFrameSize: 1 << 12,
+            shouldUpgrade: { channel, head in
+                let (path, query) = HTTPAPIHandler.split(head.uri)
+                let ok = path == "/v1/feed" && MarketFeedHandler.markets(query: query).valid
+                return channel.eventLoop.makeSucceededFuture(ok ? HTTPHeaders() : nil)
+            },
+            upgradePipelineHandler: { channel, head in
+                let markets = MarketFeedHandler.markets(query: HTTPAPIHandler.split(head.uri).query).markets
+                // A feed connection is no longer an HTTP request with a deadline: the HTTP
+                // handlers go before the first feed message is written through them.
+                return channel.pipeline.removeHandler(name: "deadline")
+                    .flatMap { channel.pipeline.removeHandler(name: "api") }
+                    .flatMap { channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: socketSendBuffer) }
+                    .flatMapThrowing {
+                        try channel.pipeline.syncOperations.addHandler(MarketFeedHandler(feed: feed, markets: markets))
+                    }
+            })
+    }
+}
+
+// The feed upgrade removes both from a connection that becomes a feed.
+extension HTTPRequestDeadline: RemovableChannelHandler {}
+extension HTTPAPIHandler: RemovableChannelHandler {}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Client
+import Commitments
+import Engine
+import Foundation
+import OutputVerification
+import SealCrypto
+
+/// `sealstream-client watch MARKET`: prints the market data feed (docs/MARKETDATA.md §6),
+/// checking every line against its header, and resyncs when a gap shows.
+struct WatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch", abstract: "Print a market's public market data feed, verified line by line.")
+
+    @Argument(help: "Market id.")
+    var market: UInt32
+
+    @Option(name: .long, help: "The host's HTTP API, HOST:PORT.")
+    var http = "127.0.0.1:7401"
+
+    @Option(name: .long, help: "Exit after this many records (0: never).")
+    var count = 0
+
+    @Option(name: .long, help: "Expected header signer, 0x address (with --venue: signatures are checked too).")
+    var signer: String?
+
+    @Option(name: .long, help: "The venue config, for the EIP-712 domain of the signatures.")
+    var venue: String?
+
+    @Flag(name: .long, help: "Print each record's line as published (JSON) instead of a summary.")
+    var json = false
+
+    func run() throws {
+        var expected: (address: EthereumAddress, domain: EIP712Domain)?
+        if let signer, let venue {
+            let config = try VenueConfig.parseStrict(Array(try Data(contentsOf: URL(fileURLWithPath: venue))))
+            guard let address = EthereumAddress(hex: signer),
+                  let contract = EthereumAddress(hex: config.commitments.verifyingContract)
+            else { throw ValidationError("--signer and the venue's verifyingContract must be 0x addresses") }
+            expected = (address, EIP712Domain(name: "Sealstream", version: "1", chainId: config.commitments.chainId,
+                                              verifyingContract: contract))
+        }
+        let feed = try FeedConnection(http: http, markets: [market], tracker: FeedTracker(signer: expected))
+        var printed = 0
+        while count == 0 || printed < count {
+            for event in try feed.next(timeoutMillis: nil) {
+                switch event {
+                case .header: break
+                case .record(let r, let snapshot, let verified):
+                    print(json ? String(decoding: r.jsonLine().dropLast(), as: UTF8.self)
+                        : Self.summary(r, snapshot: snapshot, verified: verified))
+                    printed += 1
+                case .gap(let m, let want, let got):
+                    print("gap: market \(m) expected marketSequence \(want), got \(got); resync")
+                case .invalid(let why):
+                    print("invalid message: \(why)")
+                }
+                if count > 0 && printed >= count { return }
+            }
+            if feed.closed {
+                print("feed closed by the host")
+                throw ExitCode(3)
+            }
+        }
+    }
+
+    static func summary(_ r: MarketDataRecord, snapshot: Bool, verified: Bool) -> String {
+        func price(_ p: Int64) -> String { String(format: "%.2f", Double(p) / 1e6) }
+        func size(_ s: Int64) -> String { String(format: "%.4f", Double(s) / 1e8) }
+        let bid = r.bids.first.map { "\(size($0[1]))@\(price($0[0]))" } ?? "-"
+        let ask = r.asks.first.map { "\(size($0[1]))@\(price($0[0]))" } ?? "-"
+        let mark = r.halted ? "halted(\(r.priceInvalidity))" : price(r.markPrice)
+        let trades = r.trades.map { "\($0.aggressor) \(size($0.size))@\(price($0.price))" }.joined(separator: ", ")
+        return "\(snapshot ? "snapshot" : "update") market \(r.market) seq \(r.marketSequence) batch \(r.batchIndex) "
+            + "\(verified ? "verified" : "NOT VERIFIED") mark \(mark) bid \(bid) ask \(ask) oi \(size(r.openInterest)) "
+            + "funding \(r.fundingRateBps)bp trades [\(trades)]"
+    }
+}
