@@ -203,7 +203,7 @@ let package = Package(
             name: "EnclaveCoreTests",
             dependencies: [
                 "EnclaveCore", "Client", "VenueTools", "SealCrypto", "Wire", "Engine", "Commitments", "OutputVerification",
-                "Journal", "CEnclaveSys",
+                "Journal", "CEnclaveSys", "TestSupport",
             ]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 import Wire
 
@@ -18,19 +19,7 @@ struct DedupeMemoryTests {
         }
     }
 
-    /// A small deterministic generator (SplitMix64), so a failure names its seed.
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    static func key(_ r: inout SplitMix) -> DedupeMemory.Key {
+    static func key(_ r: inout SplitMix64) -> DedupeMemory.Key {
         // Few accounts and ids, so keys repeat and probe runs share home buckets; ids of
         // 1 to 36 bytes exercise every word of the hash.
         let n = Int(r.next() % 36) + 1
@@ -39,7 +28,7 @@ struct DedupeMemoryTests {
     }
 
     @Test(arguments: [1, 2, 3, 4]) func answersAsTheRuleSaysThroughGrowthEvictionAndRestore(seed: UInt64) {
-        var r = SplitMix(state: seed)
+        var r = SplitMix64(seed: seed)
         let window: UInt64 = 1_000
         var memory = DedupeMemory(window: window)
         var model = Model(window: window)
