@@ -10,7 +10,7 @@ import Wire
 extension BatchCommitter {
     /// `SSBC`: Sealstream batch committer.
     public static let snapshotMagic: [UInt8] = Array("SSBC".utf8)
-    public static let snapshotVersion: UInt16 = 1
+    public static let snapshotVersion: UInt16 = 2
 
     public func writeSnapshot(into w: inout ByteWriter) {
         w.write(bytes: Self.snapshotMagic)
@@ -32,6 +32,9 @@ extension BatchCommitter {
         w.write(lastSequence)
         w.write(firstEventTime)
         w.write(UInt8(sawOraclePrice ? 1 : 0))
+        // Version 2: the open batch's public input lines (inputs.jsonl), as bytes.
+        w.write(UInt32(inputLines.count))
+        w.write(bytes: inputLines)
         w.write(UInt32(decisions.count))
         for d in decisions {
             w.write(d.sequence)
@@ -87,6 +90,8 @@ extension BatchCommitter {
         lastSequence = try r.u64()
         firstEventTime = try r.u64()
         sawOraclePrice = try Self.bool(&r, "saw oracle price")
+        inputLines = try r.bytes(try r.count(minBytes: 1, "open batch input bytes"))
+        guard inputLines.isEmpty || inputLines.last == 0x0a else { throw EngineSnapshotError.malformed("open batch input lines") }
 
         decisions = []
         for _ in 0..<(try r.count(minBytes: 102, "open batch decisions")) {

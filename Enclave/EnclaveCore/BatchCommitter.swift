@@ -18,6 +18,8 @@ public struct ClosedBatch: Sendable {
     public var decisionLines: [UInt8]
     /// `events.log` records, 49 bytes each.
     public var eventLeaves: [UInt8]
+    /// `inputs.jsonl` lines: the batch's oracle prices and deposits, in sequence order.
+    public var inputLines: [UInt8]
 }
 
 /// Builds the enclave's public commitments (docs/COMMITMENTS.md): the epoch's event
@@ -40,6 +42,8 @@ public struct BatchCommitter {
     var firstEventTime: UInt64 = 0
     var eventCount = 0
     var sawOraclePrice = false
+    /// Public input records of the open batch, for `inputs.jsonl` (JSON lines).
+    var inputLines: [UInt8] = []
     var decisions: [DecisionFields] = []
     /// Accounts changed in the open batch, in order of first change, and the same as a
     /// set: noted after every event so that closing a batch does not pause to sort out
@@ -85,6 +89,19 @@ public struct BatchCommitter {
         let start = eventLeaves.count
         leaf.append(to: &eventLeaves)
         events.append(eventLeaves.withUnsafeBytes { RFC6962.leafHash(UnsafeRawBufferPointer(rebasing: $0[start...])) })
+    }
+
+    /// Publishes a sequenced oracle price or deposit in full (docs/COMMITMENTS.md §4.1),
+    /// after its event leaf (`recordEvent`). Sealed requests publish nothing here.
+    public mutating func recordPublicInput(_ event: SequencedEvent) {
+        switch event.input {
+        case .oraclePrice(let p):
+            inputLines += PublicInputRecord.oraclePrice(sequence: event.globalSequence, enclaveTime: event.enclaveTime, p).jsonLine()
+        case .deposit(let d):
+            inputLines += PublicInputRecord.deposit(sequence: event.globalSequence, enclaveTime: event.enclaveTime, d).jsonLine()
+        case .request:
+            break
+        }
     }
 
     public mutating func recordDecisions(_ made: [LiquidationDecision]) {
@@ -146,11 +163,13 @@ public struct BatchCommitter {
             decisionLines += DecisionRecord(d, batchIndex: batchIndex, leafIndex: UInt64(i),
                                             proof: decisionTree.inclusionProof(index: i)).jsonLine()
         }
-        let closed = ClosedBatch(header: header, headerLine: headerLine, decisionLines: decisionLines, eventLeaves: eventLeaves)
+        let closed = ClosedBatch(header: header, headerLine: headerLine, decisionLines: decisionLines, eventLeaves: eventLeaves,
+                                 inputLines: inputLines)
 
         batchIndex += 1
         previousHeaderHash = headerHash
         eventLeaves.removeAll(keepingCapacity: true)
+        inputLines.removeAll(keepingCapacity: true)
         decisions.removeAll(keepingCapacity: true)
         eventCount = 0
         sawOraclePrice = false

@@ -512,6 +512,7 @@ public final class Worker<E: MatchingEngine> {
     /// appears in public outputs, not in the ack.
     func applyPublic(_ event: SequencedEvent, type: MessageType, bodyHash: Hash32) {
         committer?.recordEvent(sequence: event.globalSequence, enclaveTime: event.enclaveTime, type: type, bodyHash: bodyHash)
+        committer?.recordPublicInput(event)
         detailWriter.truncate(to: 0)
         _ = engine.apply(event, detail: &detailWriter)
     }

@@ -290,6 +290,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
                 "continued": "\(start.continued)", "published_batches": "\(start.batches)",
                 "trimmed_event_bytes": "\(start.trimmedEventBytes)", "trimmed_decision_lines": "\(start.trimmedDecisionLines)",
                 "trimmed_decision_bytes": "\(start.trimmedDecisionBytes)", "trimmed_header_bytes": "\(start.trimmedHeaderBytes)",
+                "trimmed_input_lines": "\(start.trimmedInputLines)",
             ])
         } catch {
             // Trading can go on; the outputs of this epoch are lost, loudly.
@@ -315,6 +316,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
             try body.withUnsafeReadableBytes { (raw) throws(PublishError) in
                 switch kind {
                 case .eventLeaves: try publisher.appendEventLeaves(raw)
+                case .publicInputs: try publisher.appendPublicInputs(raw)
                 case .decisions: try publisher.appendDecisions(raw)
                 case .batchHeader: try publisher.appendBatch(raw)
                 default: break

@@ -45,6 +45,10 @@ public enum LinkKind: UInt8, Sendable {
     /// enclave → host: `SnapshotRejected`; the worker exits non-zero after sending it and
     /// the host tries the next older snapshot, then genesis (docs/DURABILITY.md §6.7).
     case snapshotRejected = 0x8a
+    /// enclave → host: public input records (oracle prices and deposits), one JSON object
+    /// per line, for `DATA/outputs/inputs.jsonl` (docs/COMMITMENTS.md §4.1). Sent after
+    /// the batch's event leaves, before its header.
+    case publicInputs = 0x8b
 }
 
 /// The worker's public counters, sent to the host for its metrics. They reveal nothing

@@ -16,11 +16,15 @@ final class CommittedRun {
     var batches: [UInt8] = []
     var decisions: [UInt8] = []
     var events: [UInt8] = []
+    /// `inputs.jsonl`: the oracle prices and deposits in full.
+    var inputs: [UInt8] = []
     var closed: [ClosedBatch] = []
     /// (frame body, receipt) of every order, for inclusion checks.
     var orders: [(body: [UInt8], receipt: Receipt)] = []
 
-    init(traders: Int = 6) throws {
+    /// `beforeLastCut` runs after the crash, before its batch is signed: a test can break
+    /// the enclave there (change what the committer is about to sign).
+    init(traders: Int = 6, beforeLastCut: ((CommittedRun) -> Void)? = nil) throws {
         // 32-byte account commitments, as the enclave's keyed ones are.
         h = try Harness<PerpEngine> { try PerpEngine(config: $0, accountCommitment: { id in withUnsafeBytes(of: id) { SHA256.hash($0) } }) }
         let usd: Int64 = 1_000_000
@@ -45,6 +49,7 @@ final class CommittedRun {
         cut()  // batch 1: orders only (no price): closes because the test forces it
         h.now += 1_000_000_000
         try publish(58_000 * usd)
+        beforeLastCut?(self)
         cut()  // batch 2: the crash and its liquidations
     }
 
@@ -66,6 +71,7 @@ final class CommittedRun {
         guard let b = h.worker.closeBatchIfDue(force: true) else { return }
         closed.append(b)
         events += b.eventLeaves
+        inputs += b.inputLines
         decisions += b.decisionLines
         batches += b.headerLine
     }
@@ -82,6 +88,14 @@ final class CommittedRun {
     func verify(batches: [UInt8]? = nil, decisions: [UInt8]? = nil, events: [UInt8]? = nil) -> [String: Verdict] {
         let verdicts = verifier.verify(batches: batches ?? self.batches, decisions: decisions ?? self.decisions,
                                        eventsLog: events ?? self.events)
+        return Dictionary(uniqueKeysWithValues: verdicts.map { ($0.check, $0) })
+    }
+
+    /// Every check, those of the public inputs and marks (§5.3) included.
+    func verifyAll(batches: [UInt8]? = nil, decisions: [UInt8]? = nil, events: [UInt8]? = nil, inputs: [UInt8]? = nil,
+                   config: VenueConfig? = nil) -> [String: Verdict] {
+        let verdicts = verifier.verify(batches: batches ?? self.batches, decisions: decisions ?? self.decisions,
+                                       eventsLog: events ?? self.events, inputs: inputs ?? self.inputs, config: config ?? h.venue)
         return Dictionary(uniqueKeysWithValues: verdicts.map { ($0.check, $0) })
     }
 }
