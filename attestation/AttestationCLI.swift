@@ -287,10 +287,11 @@ struct VerifyOutputs: ParsableCommand {
             and inputs.jsonl and checks them against the signer: every record read
             strictly, every header's EIP-712 signature and signer field, the chain of
             headers, the event log's consistency proofs and roots, every decision's
-            inclusion proof, and (docs/COMMITMENTS.md §5.3) every published oracle price
-            and deposit against its event leaf; with --config also their signatures, and
-            every mark a decision used and every header's halted markets, recomputed from
-            the signed prices. An epoch without batches passes. Exit status 2 when
+            inclusion proof and execution, the signed funding records (funding.jsonl), and
+            (docs/COMMITMENTS.md §5.3) every published oracle price and deposit against its
+            event leaf; with --config also their signatures, and every mark a decision or
+            funding payment used and every header's halted markets, recomputed from the
+            signed prices, and which events owed a funding payment. An epoch without batches passes. Exit status 2 when
             the two .jsonl files are missing. The signer and EIP-712
             domain come from --evidence, or from --signer with --chain-id and
             --verifying-contract. Exit status 0 only if every check passes.
@@ -380,7 +381,7 @@ struct VerifyOutputs: ParsableCommand {
             throw ExitCode(2)
         }
         let verdicts = verifier.verify(batches: batches, decisions: decisions, eventsLog: read("events.log"),
-                                       inputs: read("inputs.jsonl"), config: venue)
+                                       inputs: read("inputs.jsonl"), config: venue, funding: read("funding.jsonl"))
         let ok = verdicts.allSatisfy(\.pass)
         if json {
             struct Report: Encodable {

@@ -44,7 +44,23 @@ extension BatchCommitter {
             w.write(UInt8(d.isBuy ? 1 : 0))
             for v in [d.size, d.markPrice, d.bankruptcyPrice, d.worstPrice, d.equity, d.maintenanceRequirement] { w.write(v) }
             w.write(d.reason.rawValue)
-            for v in [d.filledOnBook, d.toInsuranceFund, d.autoDeleveraged] { w.write(v) }
+            for v in [d.filledOnBook, d.toInsuranceFund, d.autoDeleveraged, d.liquidationFee] { w.write(v) }
+            w.write(UInt32(d.fills.count))
+            for f in d.fills {
+                w.write(f.kind.rawValue)
+                w.write(f.price)
+                w.write(f.quantity)
+            }
+        }
+        // Version 2: the open batch's funding payments.
+        w.write(UInt32(funding.count))
+        for f in funding {
+            w.write(f.sequence)
+            w.write(f.enclaveTime)
+            w.write(f.market)
+            for v in [f.markPrice, f.rateBps, f.perUnit] { w.write(v) }
+            w.write(f.intervalNanos)
+            w.write(f.dueTime)
         }
         w.write(UInt32(dirty.count))
         for id in dirty { w.write(id) }
@@ -94,7 +110,7 @@ extension BatchCommitter {
         guard inputLines.isEmpty || inputLines.last == 0x0a else { throw EngineSnapshotError.malformed("open batch input lines") }
 
         decisions = []
-        for _ in 0..<(try r.count(minBytes: 102, "open batch decisions")) {
+        for _ in 0..<(try r.count(minBytes: 114, "open batch decisions")) {
             let sequence = try r.u64()
             let time = try r.u64()
             let account = try Self.hash(&r)
@@ -106,7 +122,15 @@ extension BatchCommitter {
             decisions.append(DecisionFields(
                 venueId: venueID, sequence: sequence, enclaveTime: time, account: account, market: market, isBuy: isBuy,
                 size: v[0], markPrice: v[1], bankruptcyPrice: v[2], worstPrice: v[3], equity: v[4], maintenanceRequirement: v[5],
-                reason: reason, filledOnBook: try r.i64(), toInsuranceFund: try r.i64(), autoDeleveraged: try r.i64()))
+                reason: reason, filledOnBook: try r.i64(), toInsuranceFund: try r.i64(), autoDeleveraged: try r.i64(),
+                liquidationFee: try r.i64(), fills: try Self.fills(&r)))
+        }
+        funding = []
+        for _ in 0..<(try r.count(minBytes: 60, "open batch funding")) {
+            let (sequence, time, market) = (try r.u64(), try r.u64(), try r.u32())
+            let (mark, rate, perUnit) = (try r.i64(), try r.i64(), try r.i64())
+            funding.append(FundingFields(venueId: venueID, sequence: sequence, enclaveTime: time, market: market, markPrice: mark,
+                                         rateBps: rate, perUnit: perUnit, intervalNanos: try r.u64(), dueTime: try r.u64()))
         }
         dirty = []
         dirtySet = []
@@ -140,6 +164,15 @@ extension BatchCommitter {
     /// The state root as of the last close (what the next header commits to if no
     /// account changes): the snapshot container's `stateRoot`.
     public var stateRoot: Hash32 { state.root }
+
+    private static func fills(_ r: inout SnapshotReader) throws(EngineSnapshotError) -> [DecisionFields.Fill] {
+        var out: [DecisionFields.Fill] = []
+        for _ in 0..<(try r.count(minBytes: 17, "decision fills")) {
+            guard let kind = DecisionFields.Fill.Kind(rawValue: try r.u8()) else { throw EngineSnapshotError.malformed("fill kind") }
+            out.append(DecisionFields.Fill(kind: kind, price: try r.i64(), quantity: try r.i64()))
+        }
+        return out
+    }
 
     private static func hash(_ r: inout SnapshotReader) throws(EngineSnapshotError) -> Hash32 { Hash32(try r.bytes(32)) }
 

@@ -285,9 +285,8 @@ public final class Worker<E: MatchingEngine> {
             counters.liquidations += UInt64(decisions.count)
             committer?.recordDecisions(decisions)
         }
-        // Funding payments are not yet committed outputs (README, Status); drained so
-        // they do not accumulate.
-        _ = engine.takeFundingPayments()
+        let funding = engine.takeFundingPayments()
+        if !funding.isEmpty { committer?.recordFunding(funding) }
     }
 
     // MARK: - Batches

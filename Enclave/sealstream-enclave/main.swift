@@ -270,6 +270,7 @@ func monotonicNanos() -> UInt64 {
     }
     send(.eventLeaves, batch.eventLeaves, recordSize: EventLeaf.byteCount)
     send(.publicInputs, batch.inputLines, recordSize: nil)
+    send(.funding, batch.fundingLines, recordSize: nil)
     send(.decisions, batch.decisionLines, recordSize: nil)
     send(.batchHeader, batch.headerLine, recordSize: nil)
 }
@@ -391,7 +392,7 @@ loop: while true {
                         var r = ByteReader(body)
                         worker.routeClosed(try r.readUInt32())
                     }
-                case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .publicInputs, .journal, .recovered,
+                case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .publicInputs, .funding, .journal, .recovered,
                      .journalRejected, .snapshotRejected:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }

@@ -148,7 +148,7 @@ public struct PerpEngine: MatchingEngine {
             }
         }
         // Time-driven work happens as time arrives with events (no timer events).
-        payFundingIfDue(now: event.enclaveTime)
+        payFundingIfDue(now: event.enclaveTime, sequence: event.globalSequence)
         // Liquidations: accounts this event changed, and candidates a price move reached.
         processLiquidations(event: event)
         return outcome

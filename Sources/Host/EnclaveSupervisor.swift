@@ -291,6 +291,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
                 "trimmed_event_bytes": "\(start.trimmedEventBytes)", "trimmed_decision_lines": "\(start.trimmedDecisionLines)",
                 "trimmed_decision_bytes": "\(start.trimmedDecisionBytes)", "trimmed_header_bytes": "\(start.trimmedHeaderBytes)",
                 "trimmed_input_lines": "\(start.trimmedInputLines)",
+                "trimmed_funding_lines": "\(start.trimmedFundingLines)",
             ])
         } catch {
             // Trading can go on; the outputs of this epoch are lost, loudly.
@@ -317,6 +318,7 @@ final class EnclaveSupervisor: @unchecked Sendable {
                 switch kind {
                 case .eventLeaves: try publisher.appendEventLeaves(raw)
                 case .publicInputs: try publisher.appendPublicInputs(raw)
+                case .funding: try publisher.appendFunding(raw)
                 case .decisions: try publisher.appendDecisions(raw)
                 case .batchHeader: try publisher.appendBatch(raw)
                 default: break

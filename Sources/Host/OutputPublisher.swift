@@ -34,6 +34,7 @@ public final class OutputPublisher: Sendable {
         var decisions: Int32 = -1
         var events: Int32 = -1
         var inputs: Int32 = -1
+        var funding: Int32 = -1
     }
 
     struct State {
@@ -91,6 +92,8 @@ public final class OutputPublisher: Sendable {
         public var trimmedHeaderBytes = 0
         /// Public input lines (`inputs.jsonl`) cut past the last published header.
         public var trimmedInputLines = 0
+        /// Funding lines (`funding.jsonl`) of inputs past the last published header.
+        public var trimmedFundingLines = 0
     }
 
     /// Starts the outputs of a worker (docs/COMMITMENTS.md §4). The epoch is the signer: a
@@ -137,7 +140,7 @@ public final class OutputPublisher: Sendable {
                 return fd
             }
             s.files = Files(batches: try open("batches.jsonl"), decisions: try open("decisions.jsonl"), events: try open("events.log"),
-                            inputs: try open("inputs.jsonl"))
+                            inputs: try open("inputs.jsonl"), funding: try open("funding.jsonl"))
             return start
         }
     }
@@ -187,6 +190,16 @@ public final class OutputPublisher: Sendable {
             throw PublishError.malformed("outputs/inputs.jsonl holds \(inputLines.count) lines, the kept event leaves \(keepInputLines) public inputs")
         }
         let keepInputs = keepInputLines == 0 || keepInputLines > inputLines.count ? 0 : inputLines[keepInputLines - 1].upperBound + 1
+        // funding.jsonl: the lines whose `sequence` the kept headers cover (they are in
+        // sequence order), up to the first that does not read.
+        struct FundingStub: Decodable { var sequence: UInt64 }
+        let funding = [UInt8](fm.contents(atPath: directory + "/funding.jsonl") ?? Data())
+        let fundingLines = funding.withUnsafeBytes { Self.lines($0) }
+        let keptFunding = fundingLines.prefix {
+            (try? JSONDecoder().decode(FundingStub.self, from: Data(funding[$0])))?.sequence ?? .max <= lastSequence
+        }.count
+        let keepFunding = keptFunding == 0 ? 0 : fundingLines[keptFunding - 1].upperBound + 1
+        start.trimmedFundingLines = fundingLines.count - keptFunding
         start.batches = s.batches.count
         start.trimmedHeaderBytes = batches.count - offset
         start.trimmedEventBytes = eventsSize - keepEvents
@@ -194,7 +207,7 @@ public final class OutputPublisher: Sendable {
         start.trimmedDecisionBytes = decisions.count - keepDecisions
         start.trimmedInputLines = max(0, inputLines.count - keepInputLines)
         for (name, size) in [("batches.jsonl", offset), ("decisions.jsonl", keepDecisions), ("events.log", keepEvents),
-                             ("inputs.jsonl", keepInputs)] {
+                             ("inputs.jsonl", keepInputs), ("funding.jsonl", keepFunding)] {
             guard truncate(directory + "/" + name, off_t(size)) == 0 || errno == ENOENT else {
                 throw PublishError.io(errno)
             }
@@ -206,7 +219,7 @@ public final class OutputPublisher: Sendable {
     }
 
     /// The files of one epoch's outputs (besides `epoch.json`).
-    static let outputFiles = ["batches.jsonl", "decisions.jsonl", "events.log", "inputs.jsonl"]
+    static let outputFiles = ["batches.jsonl", "decisions.jsonl", "events.log", "inputs.jsonl", "funding.jsonl"]
 
     /// How many of the first `leaves` event leaves of `eventsFile` are public inputs
     /// (message type 0x04 or 0x05, the byte at offset 16 of each leaf).
@@ -276,6 +289,11 @@ public final class OutputPublisher: Sendable {
             try Self.writeAll(s.files.inputs, bytes)
             s.inputsSize += bytes.count
         }
+    }
+
+    /// Appends signed funding payment lines; not indexed (served as the file only).
+    public func appendFunding(_ bytes: UnsafeRawBufferPointer) throws(PublishError) {
+        try state.withLock { s throws(PublishError) in try Self.writeAll(s.files.funding, bytes) }
     }
 
     /// Appends decision lines; they belong to the next header.
@@ -440,7 +458,7 @@ public final class OutputPublisher: Sendable {
     }
 
     private static func closeFiles(_ f: inout Files) {
-        for fd in [f.batches, f.decisions, f.events, f.inputs] where fd >= 0 { close(fd) }
+        for fd in [f.batches, f.decisions, f.events, f.inputs, f.funding] where fd >= 0 { close(fd) }
         f = Files()
     }
 }

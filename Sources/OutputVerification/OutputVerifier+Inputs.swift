@@ -7,17 +7,18 @@ extension OutputVerifier {
     /// Every check of docs/COMMITMENTS.md §5.2, then the public-input and mark checks of
     /// §5.3: `inputs` is `inputs.jsonl` (nil when absent), `config` the venue configuration
     /// the epoch ran (nil when not given; the checks that need it are then not made).
-    public func verify(batches: [UInt8], decisions: [UInt8], eventsLog: [UInt8]?, inputs: [UInt8]?, config: VenueConfig?)
-        -> [Verdict]
+    public func verify(batches: [UInt8], decisions: [UInt8], eventsLog: [UInt8]?, inputs: [UInt8]?, config: VenueConfig?,
+                       funding: [UInt8]? = nil) -> [Verdict]
     {
         verify(batches: batches, decisions: decisions, eventsLog: eventsLog)
-            + verifyInputs(batches: batches, decisions: decisions, eventsLog: eventsLog, inputs: inputs, config: config)
+            + verifyInputs(batches: batches, decisions: decisions, eventsLog: eventsLog, inputs: inputs, config: config,
+                           funding: funding)
     }
 
     /// The §5.3 checks, in order: `inputs.parse`, `inputs.leaf`, `inputs.signature`,
-    /// `inputs.admission`, `marks.decisions`, `marks.halted`.
-    func verifyInputs(batches: [UInt8], decisions: [UInt8], eventsLog: [UInt8]?, inputs: [UInt8]?, config: VenueConfig?)
-        -> [Verdict]
+    /// `inputs.admission`, `marks.decisions`, `marks.halted`, `decisions.execution`.
+    func verifyInputs(batches: [UInt8], decisions: [UInt8], eventsLog: [UInt8]?, inputs: [UInt8]?, config: VenueConfig?,
+                      funding: [UInt8]?) -> [Verdict]
     {
         let absent = inputs == nil ? "inputs.jsonl absent: not checked" : nil
         let noConfig = absent ?? (config == nil ? "no venue configuration given: not checked" : nil)
@@ -27,10 +28,20 @@ extension OutputVerifier {
         var admission = Check("inputs.admission", expected: noConfig ?? "each input admissible when sequenced (PROTOCOL.md §2.6, §2.7)")
         var decisionMarks = Check("marks.decisions", expected: noConfig ?? "each decision's markPrice and enclaveTime recomputed")
         var halted = Check("marks.halted", expected: noConfig ?? "each header's haltedMarkets recomputed at its enclaveTime")
+        var execution = Check("decisions.execution", expected: "fills add up to the decision, at allowed prices, fee within bounds")
+        Self.checkExecution(decisions, feeBps: config?.liquidation.feeBps, into: &execution)
+        var fundingParse = Check("funding.parse", expected: funding == nil ? "funding.jsonl absent: not checked"
+                                 : "every line a well-formed funding record (§5.1)")
+        var fundingRecords = Check("funding.records", expected: funding == nil ? "funding.jsonl absent: not checked"
+                                   : noConfig.map { "signatures only; schedule and marks: \($0)" }
+                                   ?? "signed; one per market and interval, at the recomputed mark")
+        let fundingRead = funding.map { checkFunding($0, headers: Self.readHeaders(batches), parse: &fundingParse, into: &fundingRecords) }
         func verdicts() -> [Verdict] {
             [parse.verdict(what: "input records"), leafCheck.verdict(what: "records and leaves"),
              signature.verdict(what: "signatures"), admission.verdict(what: "inputs"),
-             decisionMarks.verdict(what: "decisions"), halted.verdict(what: "headers")]
+             decisionMarks.verdict(what: "decisions"), halted.verdict(what: "headers"),
+             execution.verdict(what: "decisions"), fundingParse.verdict(what: "funding records"),
+             fundingRecords.verdict(what: "records and payments")]
         }
         guard let inputs else { return verdicts() }
 
@@ -90,7 +101,8 @@ extension OutputVerifier {
 
         checkSignatures(records, config: config, into: &signature, admission: &admission)
         checkMarks(headers: headers, decisions: decisions, leaves: leaves ?? [], covered: covered, inputs: verified,
-                   config: config, decisionMarks: &decisionMarks, halted: &halted)
+                   config: config, decisionMarks: &decisionMarks, halted: &halted, funding: fundingRead,
+                   fundingCheck: &fundingRecords)
         return verdicts()
     }
 
@@ -151,7 +163,8 @@ extension OutputVerifier {
     /// matching record: nothing after it can be recomputed (`incomplete`).
     private func checkMarks(headers: [BatchHeader], decisions: [UInt8], leaves: [EventLeaf], covered: UInt64,
                             inputs: [UInt64: PublicInputRecord], config: VenueConfig, decisionMarks: inout Check,
-                            halted: inout Check) {
+                            halted: inout Check, funding: [FundingFields]?, fundingCheck: inout Check) {
+        var schedule = funding.map { FundingSchedule(config: config, records: $0) }
         var bySequence: [UInt64: [DecisionFields]] = [:]
         for (_, result) in JSONLines.read(decisions, { l throws(RecordError) in try DecisionRecord(jsonLine: l).fields() }) {
             if case .success(let d) = result { bySequence[d.sequence, default: []].append(d) }
@@ -176,6 +189,7 @@ extension OutputVerifier {
                         decisionMarks.fail("incomplete", actual: "sequence \(sequence)", detail)
                     }
                     halted.fail("incomplete", actual: "sequence \(sequence)", detail)
+                    if schedule != nil { fundingCheck.fail("incomplete", actual: "sequence \(sequence)", detail) }
                     return
                 }
             }
@@ -196,6 +210,7 @@ extension OutputVerifier {
                     decisionMarks.fail("halted", actual: "\(d.markPrice)", "\(at): the market had no valid mark (\(e.reason))")
                 }
             }
+            schedule?.event(sequence: sequence, time: leaf.enclaveTime, replay: &replay, into: &fundingCheck)
             for h in closes[sequence] ?? [] {
                 let expected = replay.haltedMarkets(at: h.enclaveTime)
                 Self.note(expected == h.haltedMarkets ? nil : "haltedMarkets", at: "batch \(h.batchIndex)",
@@ -204,6 +219,50 @@ extension OutputVerifier {
             sequence += 1
         }
         // Decisions past what the headers and leaves cover are `decisions.batch` failures.
+        schedule?.finish(into: &fundingCheck)
+    }
+
+    /// Each decision's execution against its own fields (docs/COMMITMENTS.md §5.3, check
+    /// 22; docs/CONFIG.md M5, M8); with `feeBps`, the fee's upper bound too.
+    static func checkExecution(_ decisions: [UInt8], feeBps: Int64?, into check: inout Check) {
+        for (line, result) in JSONLines.read(decisions, { l throws(RecordError) in try DecisionRecord(jsonLine: l).fields() }) {
+            guard case .success(let d) = result else { continue }
+            let at = "decision line \(line)"
+            var sums: [DecisionFields.Fill.Kind: Int128] = [:]
+            var bookCash: Int128 = 0
+            var reason: (String, String)?
+            var phase = DecisionFields.Fill.Kind.book
+            for (i, f) in d.fills.enumerated() {
+                sums[f.kind, default: 0] += Int128(f.quantity)
+                let better = d.isBuy ? f.price <= d.worstPrice : f.price >= d.worstPrice
+                if f.quantity <= 0 {
+                    reason = reason ?? ("quantities", "fill \(i) has quantity \(f.quantity)")
+                } else if f.kind.rawValue < phase.rawValue || (phase != .book && f.kind != phase)
+                    || (f.kind == .insuranceFund && sums[.insuranceFund]! != Int128(f.quantity))
+                {
+                    reason = reason ?? ("order", "fill \(i) (\(f.kind.name)) out of order: book fills, then the fund's one or ADL's")
+                } else if f.kind == .book ? !better : f.price != d.worstPrice {
+                    reason = reason ?? ("price", "fill \(i) (\(f.kind.name)) at \(f.price), worst price \(d.worstPrice)")
+                }
+                phase = f.kind
+                if f.kind == .book { bookCash += Int128(f.price) * Int128(f.quantity) / 100_000_000 }
+            }
+            if reason == nil, sums[.book, default: 0] != Int128(d.filledOnBook) || sums[.insuranceFund, default: 0] != Int128(d.toInsuranceFund)
+                || sums[.autoDeleveraging, default: 0] != Int128(d.autoDeleveraged)
+                || Int128(d.filledOnBook) + Int128(d.toInsuranceFund) + Int128(d.autoDeleveraged) != Int128(d.size)
+            {
+                reason = ("quantities", "fills do not add up to filledOnBook, toInsuranceFund, autoDeleveraged and size")
+            }
+            if reason == nil {
+                let cap = feeBps.map { (bookCash * Int128($0) + 9_999) / 10_000 }
+                if d.liquidationFee < 0 || (d.filledOnBook == 0 && d.liquidationFee != 0) || cap.map({ Int128(d.liquidationFee) > $0 }) == true {
+                    reason = ("fee", "liquidationFee \(d.liquidationFee) outside 0…\(cap.map { "\($0)" } ?? "?") for \(bookCash) of book cash")
+                } else if d.equity >= d.maintenanceRequirement {
+                    reason = ("notBelowMaintenance", "equity \(d.equity) is not below maintenance \(d.maintenanceRequirement)")
+                }
+            }
+            Self.note(reason?.0, at: at, reason?.1 ?? "", into: &check)
+        }
     }
 
     /// The headers that read (§5.1), in file order.

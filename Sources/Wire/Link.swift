@@ -49,6 +49,9 @@ public enum LinkKind: UInt8, Sendable {
     /// per line, for `DATA/outputs/inputs.jsonl` (docs/COMMITMENTS.md §4.1). Sent after
     /// the batch's event leaves, before its header.
     case publicInputs = 0x8b
+    /// enclave → host: signed funding payment records, one JSON object per line, for
+    /// `DATA/outputs/funding.jsonl` (docs/COMMITMENTS.md §4.3). Before the batch's header.
+    case funding = 0x8c
 }
 
 /// The worker's public counters, sent to the host for its metrics. They reveal nothing

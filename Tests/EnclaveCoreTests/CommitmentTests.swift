@@ -18,6 +18,8 @@ final class CommittedRun {
     var events: [UInt8] = []
     /// `inputs.jsonl`: the oracle prices and deposits in full.
     var inputs: [UInt8] = []
+    /// `funding.jsonl`: signed funding payments.
+    var funding: [UInt8] = []
     var closed: [ClosedBatch] = []
     /// (frame body, receipt) of every order, for inclusion checks.
     var orders: [(body: [UInt8], receipt: Receipt)] = []
@@ -72,6 +74,7 @@ final class CommittedRun {
         closed.append(b)
         events += b.eventLeaves
         inputs += b.inputLines
+        funding += b.fundingLines
         decisions += b.decisionLines
         batches += b.headerLine
     }
@@ -93,9 +96,10 @@ final class CommittedRun {
 
     /// Every check, those of the public inputs and marks (§5.3) included.
     func verifyAll(batches: [UInt8]? = nil, decisions: [UInt8]? = nil, events: [UInt8]? = nil, inputs: [UInt8]? = nil,
-                   config: VenueConfig? = nil) -> [String: Verdict] {
+                   config: VenueConfig? = nil, funding: [UInt8]? = nil) -> [String: Verdict] {
         let verdicts = verifier.verify(batches: batches ?? self.batches, decisions: decisions ?? self.decisions,
-                                       eventsLog: events ?? self.events, inputs: inputs ?? self.inputs, config: config ?? h.venue)
+                                       eventsLog: events ?? self.events, inputs: inputs ?? self.inputs, config: config ?? h.venue,
+                                       funding: funding ?? self.funding)
         return Dictionary(uniqueKeysWithValues: verdicts.map { ($0.check, $0) })
     }
 }

@@ -17,10 +17,14 @@ struct PublicInputTests {
     @Test func anHonestRunPassesEveryCheck() throws {
         let run = try CommittedRun()
         let verdicts = run.verifyAll()
-        #expect(verdicts.count == 21)
+        #expect(verdicts.count == 24)
         #expect(failing(verdicts).isEmpty, "\(verdicts.values.filter { !$0.pass })")
         #expect(verdicts["marks.decisions"]?.detail == "6 decisions checked")
         #expect(verdicts["marks.halted"]?.detail == "3 headers checked")
+        #expect(verdicts["decisions.execution"]?.detail == "6 decisions checked")
+        // Every decision carries its fills: the book took what it could at the bid.
+        let decision = try DecisionRecord(jsonLine: run.decisions.split(separator: 0x0a)[0])
+        #expect(!decision.fills.isEmpty && decision.fills.allSatisfy { $0.kind == "book" || $0.kind == "insuranceFund" })
         // 7 deposits and 2 × 3 prices, each beside its leaf.
         let lines = run.inputs.split(separator: 0x0a)
         #expect(lines.count == 7 + 6)
@@ -45,7 +49,7 @@ struct PublicInputTests {
         let line = Self.lineIndex(run.inputs) { $0.contains("\"price\":58000000000") }
         let forged = tamper(run.inputs, line: line) { $0["price"] = 52_000_000_000 }
         let verdicts = run.verifyAll(inputs: forged)
-        #expect(failing(verdicts) == ["inputs.leaf", "inputs.signature", "marks.decisions", "marks.halted"])
+        #expect(failing(verdicts) == ["inputs.leaf", "inputs.signature", "marks.decisions", "marks.halted", "funding.records"])
         #expect(verdicts["inputs.leaf"]?.error == "bodyHash")
         #expect(verdicts["inputs.signature"]?.error == "signature", "the publisher never signed that price")
         #expect(verdicts["marks.decisions"]?.error == "incomplete" && verdicts["marks.halted"]?.error == "incomplete")
@@ -57,7 +61,8 @@ struct PublicInputTests {
         var lines = run.inputs.split(separator: 0x0a, omittingEmptySubsequences: false).dropLast().map { Array($0) + [0x0a] }
         lines.remove(at: line)
         let verdicts = run.verifyAll(inputs: lines.flatMap { $0 })
-        #expect(failing(verdicts) == ["inputs.leaf", "marks.decisions", "marks.halted"])
+        #expect(failing(verdicts) == ["inputs.leaf", "marks.decisions", "marks.halted", "funding.records"])
+        #expect(verdicts["funding.records"]?.error == "incomplete", "no schedule can be checked past a missing price")
         #expect(verdicts["inputs.leaf"]?.error == "missing")
     }
 
@@ -110,6 +115,24 @@ struct PublicInputTests {
         #expect(verdicts["marks.decisions"]?.detail.contains("recomputed 58000000000") == true)
     }
 
+    /// A fill signed at a price worse than the worst price: the fills are committed
+    /// (`fillsHash`), so only their own rules can tell.
+    @Test func aFillBeyondTheWorstPriceIsCaught() throws {
+        let run = try CommittedRun { run in
+            let d = run.h.worker.committer!.decisions[0]
+            run.h.worker.committer!.decisions[0].fills[0].price = d.isBuy ? d.worstPrice + 1 : d.worstPrice - 1
+        }
+        let verdicts = run.verifyAll()
+        #expect(failing(verdicts) == ["decisions.execution"], "\(verdicts.values.filter { !$0.pass })")
+        #expect(verdicts["decisions.execution"]?.error == "price")
+    }
+
+    @Test func aFeeAboveTheRateIsCaught() throws {
+        let run = try CommittedRun { run in run.h.worker.committer!.decisions[2].liquidationFee += 1_000_000_000 }
+        let verdicts = run.verifyAll()
+        #expect(failing(verdicts) == ["decisions.execution"] && verdicts["decisions.execution"]?.error == "fee")
+    }
+
     @Test func aDecisionStampedWithALaterTimeIsCaught() throws {
         let run = try CommittedRun { run in run.h.worker.committer!.decisions[1].enclaveTime += 1 }
         let verdicts = run.verifyAll()
@@ -133,6 +156,44 @@ struct PublicInputTests {
         let verdicts = run.verifyAll(batches: batches)
         #expect(failing(verdicts) == ["marks.halted"], "\(verdicts.values.filter { !$0.pass })")
         #expect(verdicts["marks.halted"]?.detail.contains("recomputed [2, 3, 4]") == true)
+    }
+
+    /// An hour later, the first event with a valid BTC mark pays funding: one signed
+    /// record, at the recomputed mark; withheld, or at another mark, it fails by name.
+    static func fundedRun(_ breakIt: ((CommittedRun) -> Void)? = nil) throws -> CommittedRun {
+        let run = try CommittedRun(traders: 1)
+        run.h.now += 3_601 * 1_000_000_000
+        try run.publish(58_000_000_000)
+        breakIt?(run)
+        run.cut()
+        return run
+    }
+
+    @Test func fundingIsPublishedSignedAndScheduled() throws {
+        let run = try Self.fundedRun()
+        let lines = run.funding.split(separator: 0x0a)
+        #expect(lines.count == 1, "BTC is the only priced market")
+        let record = try FundingRecord(jsonLine: lines[0])
+        #expect(record.fields.market == 1 && record.fields.markPrice == 58_000_000_000 && record.fields.intervalNanos == 3_600_000_000_000)
+        // The book (a 57,500 bid, the maker's 60,000 ask) is rich to the mark: the rate is clamped.
+        #expect(record.fields.rateBps == 75 && record.fields.perUnit == 58_000_000_000 * 75 / 10_000)
+        let verdicts = run.verifyAll()
+        #expect(failing(verdicts).isEmpty, "\(verdicts.values.filter { !$0.pass })")
+        #expect(verdicts["funding.records"]?.detail == "2 records and payments checked")
+
+        let withheld = run.verifyAll(funding: [])
+        #expect(failing(withheld) == ["funding.records"] && withheld["funding.records"]?.error == "missing")
+        var forged = Array(run.funding)
+        let text = String(decoding: forged, as: UTF8.self).replacingOccurrences(of: "\"rateBps\":75", with: "\"rateBps\":74")
+        forged = Array(text.utf8)
+        #expect(run.verifyAll(funding: forged)["funding.records"]?.error == "digest")
+    }
+
+    @Test func fundingAtAnotherMarkIsCaught() throws {
+        let run = try Self.fundedRun { run in run.h.worker.committer!.funding[0].markPrice += 1 }
+        let verdicts = run.verifyAll()
+        #expect(failing(verdicts) == ["funding.records"] && verdicts["funding.records"]?.error == "mismatch",
+                "\(verdicts.values.filter { !$0.pass })")
     }
 
     static func lineIndex(_ bytes: [UInt8], _ where_: (String) -> Bool) -> Int {

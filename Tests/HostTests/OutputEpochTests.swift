@@ -86,6 +86,12 @@ struct OutputEpochTests {
         #expect(Self.size(dir, "inputs.jsonl") == 2 * input.count)
         try input.withUnsafeBytes { try second.appendPublicInputs($0) }
         #expect(Self.size(dir, "inputs.jsonl") == 3 * input.count, "appends after the kept lines")
+        // funding.jsonl keeps the lines whose sequence the kept headers cover.
+        let covered = Array(#"{"sequence":4}"#.utf8) + [0x0a], tail = Array(#"{"sequence":5}"#.utf8) + [0x0a]
+        try (covered + tail).withUnsafeBytes { try second.appendFunding($0) }
+        let third = try OutputPublisher(dataDirectory: dir.path).startEpoch(
+            instanceID: "02", signer: Self.signerA, evidenceJSON: Self.hello("02", Self.signerA))
+        #expect(third.trimmedFundingLines == 1 && Self.size(dir, "funding.jsonl") == covered.count)
 
         // Fewer lines than the kept leaves need: the epoch cannot start.
         try Data(input).write(to: dir.appendingPathComponent("outputs/inputs.jsonl"))
