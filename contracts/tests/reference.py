@@ -426,8 +426,10 @@ def decision_record(d: dict, batch_index: int, leaf_index: int, tree: MerkleTree
 
 
 def random_decision(rng: random.Random, venue_id: int, sequence: int, enclave_time: int) -> dict:
-    """A plausible decision: signed sizes and a negative equity, so int64
-    sign extension is exercised on every one."""
+    """A plausible decision, consistent with its execution (COMMITMENTS §3: book fills no
+    worse than the worst price, the rest to the fund or ADL at it, no fee without a book
+    fill): a negative equity, so int64 sign extension is exercised on every one (signed
+    sizes are in test_verifier's EDGE_DECISIONS)."""
     is_buy = rng.random() < 0.5
     size = rng.randint(1, 10**9)
     mark = rng.randint(10**6, 10**11)
@@ -441,19 +443,20 @@ def random_decision(rng: random.Random, venue_id: int, sequence: int, enclave_ti
         q = rng.randint(1, left)
         fills.append({"kind": "book", "price": worst + rng.randint(0, 9) * (-1 if is_buy else 1), "quantity": q})
         left -= q
+    rest_kind = rng.choice(("insuranceFund", "adl"))
     if size > filled:
-        fills.append({"kind": rng.choice(("insuranceFund", "adl")), "price": worst, "quantity": size - filled})
+        fills.append({"kind": rest_kind, "price": worst, "quantity": size - filled})
     return {
         "fills": fills,
         "fillsHash": fills_hash(fills),
-        "liquidationFee": rng.randint(0, 10**6),
+        "liquidationFee": rng.randint(0, 10**6) if filled else 0,
         "venueId": venue_id,
         "sequence": sequence,
         "enclaveTime": enclave_time,
         "account": sha256(b"sealstream/v1/account" + rng.randbytes(40)),
         "market": rng.randint(0, 63),
         "isBuy": is_buy,
-        "size": size if is_buy else -size,
+        "size": size,
         "markPrice": mark,
         "bankruptcyPrice": bankruptcy,
         "worstPrice": worst,
@@ -461,8 +464,8 @@ def random_decision(rng: random.Random, venue_id: int, sequence: int, enclave_ti
         "maintenanceRequirement": rng.randint(1, 10**12),
         "reason": reason,
         "filledOnBook": filled,
-        "toInsuranceFund": rng.randint(-(10**9), 10**9),
-        "autoDeleveraged": size - filled,
+        "toInsuranceFund": size - filled if rest_kind == "insuranceFund" else 0,
+        "autoDeleveraged": size - filled if rest_kind == "adl" else 0,
     }
 
 

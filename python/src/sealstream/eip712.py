@@ -28,6 +28,11 @@ DECISION_FIELDS = [
     ("fillsHash", "bytes32"),
 ]  # fmt: skip
 FILL_KINDS = {"book": 1, "insuranceFund": 2, "adl": 3}
+FUNDING_FIELDS = [
+    ("venueId", "uint64"), ("sequence", "uint64"), ("enclaveTime", "uint64"), ("market", "uint32"),
+    ("markPrice", "int64"), ("rateBps", "int64"), ("perUnit", "int64"), ("intervalNanos", "uint64"),
+    ("dueTime", "uint64"),
+]  # fmt: skip
 REASON_NAMES = {1: "maintenance-full", 2: "maintenance-partial"}
 
 
@@ -37,6 +42,7 @@ def _type_string(name: str, fields: list[tuple[str, str]]) -> str:
 
 HEADER_TYPE_HASH = keccak256(_type_string("BatchHeader", HEADER_FIELDS).encode())
 DECISION_TYPE_HASH = keccak256(_type_string("LiquidationDecision", DECISION_FIELDS).encode())
+FUNDING_TYPE_HASH = keccak256(_type_string("FundingPayment", FUNDING_FIELDS).encode())
 
 
 def _word(typ: str, value: Any) -> bytes:
@@ -76,6 +82,11 @@ def header_hash(values: dict) -> bytes:
 def decision_hash(values: dict) -> bytes:
     """hashStruct(LiquidationDecision); `reason` is the numeric code."""
     return _hash_struct(DECISION_TYPE_HASH, DECISION_FIELDS, values)
+
+
+def funding_hash(values: dict) -> bytes:
+    """hashStruct(FundingPayment) of a funding record (docs/COMMITMENTS.md §4.3)."""
+    return _hash_struct(FUNDING_TYPE_HASH, FUNDING_FIELDS, values)
 
 
 def digest(separator: bytes, struct_hash: bytes) -> bytes:
