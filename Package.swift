@@ -66,9 +66,9 @@ let package = Package(
         // Pure and wrapper modules.
         .target(name: "SealCrypto", dependencies: ["Wire", "CSodium", "CSecp256k1", "COpenSSL"]),
         // Public, verifiable outputs: RFC 6962 trees, EIP-712, batch headers. Pure.
-        .target(name: "Commitments", dependencies: ["SealCrypto"]),
+        .target(name: "Commitments", dependencies: ["SealCrypto", "Wire"]),
         // The verifier's half (strict record readers, OutputVerifier): not in the enclave.
-        .target(name: "OutputVerification", dependencies: ["Commitments", "StrictJSON", "SealCrypto"]),
+        .target(name: "OutputVerification", dependencies: ["Commitments", "StrictJSON", "SealCrypto", "Engine", "Wire"]),
         // Strict JSON reading (duplicate keys, canonical integers) for untrusted records and the
         // venue config (through Engine, so the enclave links it too). No dependencies.
         .target(name: "StrictJSON"),
@@ -173,6 +173,7 @@ let package = Package(
                 "AuditCrypto",
                 "Client",
                 "Commitments",
+                "Engine",
                 "OutputVerification",
                 "SealCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

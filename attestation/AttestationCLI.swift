@@ -3,6 +3,7 @@ import Attestation
 import AttestationVerifier
 import Client
 import Commitments
+import Engine
 import OutputVerification
 import Foundation
 import AuditCrypto
@@ -299,10 +300,14 @@ struct VerifyOutputs: ParsableCommand {
         abstract: "Verify one epoch of published outputs: signatures, chain, proofs.",
         discussion: """
             Reads DIR/outputs/batches.jsonl, decisions.jsonl and (when present) events.log
-            and checks them against the signer: every record read strictly, every header's
-            EIP-712 signature and signer field, the chain of headers, the event log's
-            consistency proofs and roots, and every decision's inclusion proof
-            (docs/COMMITMENTS.md §5). An epoch without batches passes. Exit status 2 when
+            and inputs.jsonl and checks them against the signer: every record read
+            strictly, every header's EIP-712 signature and signer field, the chain of
+            headers, the event log's consistency proofs and roots, every decision's
+            inclusion proof and execution, the signed funding records (funding.jsonl), and
+            (docs/COMMITMENTS.md §5.3) every published oracle price and deposit against its
+            event leaf; with --config also their signatures, and every mark a decision or
+            funding payment used and every header's halted markets, recomputed from the
+            signed prices, and which events owed a funding payment. An epoch without batches passes. Exit status 2 when
             the two .jsonl files are missing. The signer and EIP-712
             domain come from --evidence, or from --signer with --chain-id and
             --verifying-contract. Exit status 0 only if every check passes.
@@ -329,6 +334,9 @@ struct VerifyOutputs: ParsableCommand {
 
     @Option(name: .long, help: "Verify an archived epoch: DIR/outputs/epochs/ID instead of DIR/outputs.")
     var epoch: String?
+
+    @Option(name: .long, help: "The venue configuration the epoch ran (with --evidence: must hash to its configHash).")
+    var config: String?
 
     @Flag(name: .long, help: "Print the verdicts as JSON.")
     var json = false
@@ -364,6 +372,20 @@ struct VerifyOutputs: ParsableCommand {
                 signer: address,
                 domain: EIP712Domain(name: "Sealstream", version: "1", chainId: chainId, verifyingContract: contract))
         }
+        var venue: VenueConfig?
+        if let config {
+            let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: config)))
+            if let evidence, let e = try? Evidence.parse(Array(Data(contentsOf: URL(fileURLWithPath: evidence)))),
+               Hex.encode(SHA256.hash(bytes)) != e.configHash.lowercased()
+            {
+                FileHandle.standardError.write(Data("attestation: \(config) is not the configuration the evidence names (configHash)\n".utf8))
+                throw ExitCode(2)
+            }
+            do { venue = try VenueConfig.parseStrict(bytes) } catch {
+                FileHandle.standardError.write(Data("attestation: --config \(config): \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
         let directory = dataDir + "/outputs" + (epoch.map { "/epochs/" + $0.filter(\.isHexDigit) } ?? "")
         func read(_ name: String) -> [UInt8]? {
             FileManager.default.contents(atPath: directory + "/" + name).map { Array($0) }
@@ -375,7 +397,8 @@ struct VerifyOutputs: ParsableCommand {
             throw ExitCode(2)
         }
         let verdicts = verifier.verify(batches: batches, decisions: decisions, eventsLog: read("events.log"),
-                                        marketData: read("marketdata.jsonl"))
+                                       inputs: read("inputs.jsonl"), config: venue, funding: read("funding.jsonl"),
+                                       marketData: read("marketdata.jsonl"))
         let ok = verdicts.allSatisfy(\.pass)
         if json {
             struct Report: Encodable {

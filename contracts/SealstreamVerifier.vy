@@ -47,6 +47,9 @@ struct LiquidationDecision:
     filledOnBook: int64
     toInsuranceFund: int64
     autoDeleveraged: int64
+    liquidationFee: int64
+    # SHA-256 of the step's fills (docs/COMMITMENTS.md §3); the fills are in the record.
+    fillsHash: bytes32
 
 DOMAIN_TYPEHASH: constant(bytes32) = keccak256(
     "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -57,7 +60,7 @@ HEADER_TYPEHASH: constant(bytes32) = keccak256(
     "BatchHeader(uint64 venueId,uint64 batchIndex,bytes32 previousHeaderHash,uint64 firstSequence,uint64 lastSequence,uint64 enclaveTime,bytes32 eventsRoot,bytes32 stateRoot,uint64 accountCount,bytes32 decisionsRoot,uint64 decisionCount,bytes32 marketDataRoot,uint32[] haltedMarkets)"
 )
 DECISION_TYPEHASH: constant(bytes32) = keccak256(
-    "LiquidationDecision(uint64 venueId,uint64 sequence,uint64 enclaveTime,bytes32 account,uint32 market,bool isBuy,int64 size,int64 markPrice,int64 bankruptcyPrice,int64 worstPrice,int64 equity,int64 maintenanceRequirement,uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged)"
+    "LiquidationDecision(uint64 venueId,uint64 sequence,uint64 enclaveTime,bytes32 account,uint32 market,bool isBuy,int64 size,int64 markPrice,int64 bankruptcyPrice,int64 worstPrice,int64 equity,int64 maintenanceRequirement,uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged,int64 liquidationFee,bytes32 fillsHash)"
 )
 
 # Signatures with s above n/2 are the malleable twins of low-s ones; the enclave
@@ -412,6 +415,8 @@ def _hash_decision(d: LiquidationDecision) -> bytes32:
             d.filledOnBook,
             d.toInsuranceFund,
             d.autoDeleveraged,
+            d.liquidationFee,
+            d.fillsHash,
         )
     )
 

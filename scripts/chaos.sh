@@ -256,7 +256,7 @@ echo "== answers against the published event log"
 echo "== one epoch, one chain"
 [[ ! -e "$DATA/outputs/epochs" ]] || fail "a new epoch started: $(ls "$DATA/outputs/epochs")"
 SIGNER="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['signer'])" "$DATA/outputs/epoch.json")"
-"$BIN/attestation" verify-outputs --data-dir "$DATA" --signer "$SIGNER" || fail "verify-outputs"
+"$BIN/attestation" verify-outputs --data-dir "$DATA" --signer "$SIGNER" --config "$VENUE" || fail "verify-outputs"
 
 echo "== replay from genesis in a separate process"
 REPLAY_STATUS=0

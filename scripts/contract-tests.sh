@@ -44,7 +44,7 @@ echo "contracts: liquidation drill (1,024 traders, one batch)"
 stop_host
 
 OUT="$WORK/data/outputs"
-"$BIN/attestation" verify-outputs --data-dir "$WORK/data" --evidence "$OUT/epoch.json" --json > "$WORK/verify.json" \
+"$BIN/attestation" verify-outputs --data-dir "$WORK/data" --evidence "$OUT/epoch.json" --config "$WORK/venue.json" --json > "$WORK/verify.json" \
     || { cat "$WORK/verify.json"; echo "contracts: verify-outputs failed on the fixture" >&2; exit 1; }
 python3 - "$OUT" <<'PY'
 import json, sys

@@ -77,8 +77,9 @@ echo "== 6. graceful shutdown (SIGTERM): the last batch is committed on the way 
 stop_host && echo "host exited cleanly"
 
 echo
-echo "== 7. auditor: verify every signed output against the signer named in the evidence"
-"$BIN/attestation" verify-outputs --data-dir "$DATA" --evidence "$WORK/evidence.json"
+echo "== 7. auditor: verify every signed output against the signer named in the evidence,"
+echo "   and recompute every mark from the published signed prices (--config)"
+"$BIN/attestation" verify-outputs --data-dir "$DATA" --evidence "$WORK/evidence.json" --config scripts/demo/venue.json
 echo
 echo "metrics (DATA/metrics.prom):"
 grep -E '^sealstream_host_(frames_in|frames_out|enclave_starts|enclave_crashes|malformed_frames|batches_published|decisions_published|http_requests)' "$DATA/metrics.prom" | grep -v ' 0$' || true

@@ -10,8 +10,9 @@ import Wire
 extension BatchCommitter {
     /// `SSBC`: Sealstream batch committer.
     public static let snapshotMagic: [UInt8] = Array("SSBC".utf8)
-    /// 2: the market data builder follows the state tree (docs/DURABILITY.md §6.4).
-    public static let snapshotVersion: UInt16 = 2
+    /// 3: the open batch's public inputs, decision fills and funding payments, and the
+    /// market data builder after the state tree (docs/DURABILITY.md §6.4).
+    public static let snapshotVersion: UInt16 = 3
 
     public func writeSnapshot(into w: inout ByteWriter) {
         w.write(bytes: Self.snapshotMagic)
@@ -33,6 +34,9 @@ extension BatchCommitter {
         w.write(lastSequence)
         w.write(firstEventTime)
         w.write(UInt8(sawOraclePrice ? 1 : 0))
+        // Since version 3: the open batch's public input lines (inputs.jsonl), as bytes.
+        w.write(UInt32(inputLines.count))
+        w.write(bytes: inputLines)
         w.write(UInt32(decisions.count))
         for d in decisions {
             w.write(d.sequence)
@@ -42,7 +46,23 @@ extension BatchCommitter {
             w.write(UInt8(d.isBuy ? 1 : 0))
             for v in [d.size, d.markPrice, d.bankruptcyPrice, d.worstPrice, d.equity, d.maintenanceRequirement] { w.write(v) }
             w.write(d.reason.rawValue)
-            for v in [d.filledOnBook, d.toInsuranceFund, d.autoDeleveraged] { w.write(v) }
+            for v in [d.filledOnBook, d.toInsuranceFund, d.autoDeleveraged, d.liquidationFee] { w.write(v) }
+            w.write(UInt32(d.fills.count))
+            for f in d.fills {
+                w.write(f.kind.rawValue)
+                w.write(f.price)
+                w.write(f.quantity)
+            }
+        }
+        // Since version 3: the open batch's funding payments.
+        w.write(UInt32(funding.count))
+        for f in funding {
+            w.write(f.sequence)
+            w.write(f.enclaveTime)
+            w.write(f.market)
+            for v in [f.markPrice, f.rateBps, f.perUnit] { w.write(v) }
+            w.write(f.intervalNanos)
+            w.write(f.dueTime)
         }
         w.write(UInt32(dirty.count))
         for id in dirty { w.write(id) }
@@ -55,6 +75,7 @@ extension BatchCommitter {
             w.write(entry.version)
             w.write(bytes: state.leafHash(at: i).bytes)
         }
+        // Since version 3: the market data builder.
         marketData.writeSnapshot(into: &w)
     }
 
@@ -89,9 +110,11 @@ extension BatchCommitter {
         lastSequence = try r.u64()
         firstEventTime = try r.u64()
         sawOraclePrice = try Self.bool(&r, "saw oracle price")
+        inputLines = try r.bytes(try r.count(minBytes: 1, "open batch input bytes"))
+        guard inputLines.isEmpty || inputLines.last == 0x0a else { throw EngineSnapshotError.malformed("open batch input lines") }
 
         decisions = []
-        for _ in 0..<(try r.count(minBytes: 102, "open batch decisions")) {
+        for _ in 0..<(try r.count(minBytes: 114, "open batch decisions")) {
             let sequence = try r.u64()
             let time = try r.u64()
             let account = try Self.hash(&r)
@@ -103,7 +126,15 @@ extension BatchCommitter {
             decisions.append(DecisionFields(
                 venueId: venueID, sequence: sequence, enclaveTime: time, account: account, market: market, isBuy: isBuy,
                 size: v[0], markPrice: v[1], bankruptcyPrice: v[2], worstPrice: v[3], equity: v[4], maintenanceRequirement: v[5],
-                reason: reason, filledOnBook: try r.i64(), toInsuranceFund: try r.i64(), autoDeleveraged: try r.i64()))
+                reason: reason, filledOnBook: try r.i64(), toInsuranceFund: try r.i64(), autoDeleveraged: try r.i64(),
+                liquidationFee: try r.i64(), fills: try Self.fills(&r)))
+        }
+        funding = []
+        for _ in 0..<(try r.count(minBytes: 60, "open batch funding")) {
+            let (sequence, time, market) = (try r.u64(), try r.u64(), try r.u32())
+            let (mark, rate, perUnit) = (try r.i64(), try r.i64(), try r.i64())
+            funding.append(FundingFields(venueId: venueID, sequence: sequence, enclaveTime: time, market: market, markPrice: mark,
+                                         rateBps: rate, perUnit: perUnit, intervalNanos: try r.u64(), dueTime: try r.u64()))
         }
         dirty = []
         dirtySet = []
@@ -138,6 +169,15 @@ extension BatchCommitter {
     /// The state root as of the last close (what the next header commits to if no
     /// account changes): the snapshot container's `stateRoot`.
     public var stateRoot: Hash32 { state.root }
+
+    private static func fills(_ r: inout SnapshotReader) throws(EngineSnapshotError) -> [DecisionFields.Fill] {
+        var out: [DecisionFields.Fill] = []
+        for _ in 0..<(try r.count(minBytes: 17, "decision fills")) {
+            guard let kind = DecisionFields.Fill.Kind(rawValue: try r.u8()) else { throw EngineSnapshotError.malformed("fill kind") }
+            out.append(DecisionFields.Fill(kind: kind, price: try r.i64(), quantity: try r.i64()))
+        }
+        return out
+    }
 
     private static func hash(_ r: inout SnapshotReader) throws(EngineSnapshotError) -> Hash32 { Hash32(try r.bytes(32)) }
 

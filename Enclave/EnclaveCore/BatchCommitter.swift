@@ -18,6 +18,10 @@ public struct ClosedBatch: Sendable {
     public var decisionLines: [UInt8]
     /// `events.log` records, 49 bytes each.
     public var eventLeaves: [UInt8]
+    /// `inputs.jsonl` lines: the batch's oracle prices and deposits, in sequence order.
+    public var inputLines: [UInt8]
+    /// `funding.jsonl` lines: the batch's funding payments, each signed.
+    public var fundingLines: [UInt8] = []
     /// `marketdata.jsonl` lines (docs/MARKETDATA.md), in leaf order.
     public var marketDataLines: [UInt8] = []
 }
@@ -30,6 +34,8 @@ public struct BatchCommitter {
     let policy: CommitmentsConfig
     let domain: EIP712Domain
     let venueID: UInt64
+    /// `funding.intervalNanos` per market id.
+    let fundingIntervals: [UInt32: UInt64]
 
     // Internal, not private: BatchCommitter+Snapshot.swift writes and restores them.
     public internal(set) var batchIndex: UInt64 = 0
@@ -42,7 +48,11 @@ public struct BatchCommitter {
     var firstEventTime: UInt64 = 0
     var eventCount = 0
     var sawOraclePrice = false
+    /// Public input records of the open batch, for `inputs.jsonl` (JSON lines).
+    var inputLines: [UInt8] = []
     var decisions: [DecisionFields] = []
+    /// Funding payments of the open batch, signed when it closes.
+    var funding: [FundingFields] = []
     /// Accounts changed in the open batch, in order of first change, and the same as a
     /// set: noted after every event so that closing a batch does not pause to sort out
     /// thousands of repeats.
@@ -59,6 +69,7 @@ public struct BatchCommitter {
         policy = config.commitments
         venueID = config.venueID
         marketData = MarketDataBuilder(config: config)
+        fundingIntervals = Dictionary(uniqueKeysWithValues: config.markets.map { ($0.id, $0.funding.intervalNanos) })
         guard let contract = EthereumAddress(hex: config.commitments.verifyingContract) else {
             throw ConfigError.invalidKey("commitments.verifyingContract")
         }
@@ -92,6 +103,19 @@ public struct BatchCommitter {
         events.append(eventLeaves.withUnsafeBytes { RFC6962.leafHash(UnsafeRawBufferPointer(rebasing: $0[start...])) })
     }
 
+    /// Publishes a sequenced oracle price or deposit in full (docs/COMMITMENTS.md §4.1),
+    /// after its event leaf (`recordEvent`). Sealed requests publish nothing here.
+    public mutating func recordPublicInput(_ event: SequencedEvent) {
+        switch event.input {
+        case .oraclePrice(let p):
+            inputLines += PublicInputRecord.oraclePrice(sequence: event.globalSequence, enclaveTime: event.enclaveTime, p).jsonLine()
+        case .deposit(let d):
+            inputLines += PublicInputRecord.deposit(sequence: event.globalSequence, enclaveTime: event.enclaveTime, d).jsonLine()
+        case .request:
+            break
+        }
+    }
+
     public mutating func recordDecisions(_ made: [LiquidationDecision]) {
         for d in made {
             decisions.append(DecisionFields(
@@ -100,7 +124,19 @@ public struct BatchCommitter {
                 bankruptcyPrice: d.bankruptcyPrice, worstPrice: d.worstPrice, equity: d.equity,
                 maintenanceRequirement: d.maintenanceRequirement,
                 reason: d.reason == .maintenanceFull ? .maintenanceFull : .maintenancePartial,
-                filledOnBook: d.filledOnBook, toInsuranceFund: d.toInsuranceFund, autoDeleveraged: d.autoDeleveraged))
+                filledOnBook: d.filledOnBook, toInsuranceFund: d.toInsuranceFund, autoDeleveraged: d.autoDeleveraged,
+                liquidationFee: d.liquidationFee,
+                fills: d.fills.map { DecisionFields.Fill(kind: DecisionFields.Fill.Kind(rawValue: $0.kind.rawValue)!, price: $0.price,
+                                                         quantity: $0.quantity) }))
+        }
+    }
+
+    /// Funding payments made after the last recorded event (docs/COMMITMENTS.md §4.3).
+    public mutating func recordFunding(_ made: [FundingPayment]) {
+        for f in made {
+            funding.append(FundingFields(
+                venueId: venueID, sequence: f.sequence, enclaveTime: f.enclaveTime, market: f.market, markPrice: f.markPrice,
+                rateBps: f.rateBps, perUnit: f.perUnit, intervalNanos: fundingIntervals[f.market] ?? 0, dueTime: f.dueTime))
         }
     }
 
@@ -163,12 +199,21 @@ public struct BatchCommitter {
             decisionLines += DecisionRecord(d, batchIndex: batchIndex, leafIndex: UInt64(i),
                                             proof: decisionTree.inclusionProof(index: i)).jsonLine()
         }
+        var fundingLines: [UInt8] = []
+        for f in funding {
+            // Signing a 32-byte digest with a valid key cannot fail.
+            let signature = try! signer.sign(digest: f.digest(domain: domain).bytes)
+            fundingLines += FundingRecord(f, domain: domain, signer: signer.address, signature: signature).jsonLine()
+        }
         let closed = ClosedBatch(header: header, headerLine: headerLine, decisionLines: decisionLines, eventLeaves: eventLeaves,
+                                 inputLines: inputLines, fundingLines: fundingLines,
                                  marketDataLines: Array(marketLines.joined()))
 
         batchIndex += 1
         previousHeaderHash = headerHash
         eventLeaves.removeAll(keepingCapacity: true)
+        inputLines.removeAll(keepingCapacity: true)
+        funding.removeAll()
         decisions.removeAll(keepingCapacity: true)
         eventCount = 0
         sawOraclePrice = false

@@ -285,9 +285,8 @@ public final class Worker<E: MatchingEngine> {
             counters.liquidations += UInt64(decisions.count)
             committer?.recordDecisions(decisions)
         }
-        // Funding payments are not yet committed outputs (README, Status); drained so
-        // they do not accumulate.
-        _ = engine.takeFundingPayments()
+        let funding = engine.takeFundingPayments()
+        if !funding.isEmpty { committer?.recordFunding(funding) }
     }
 
     // MARK: - Batches
@@ -516,6 +515,7 @@ public final class Worker<E: MatchingEngine> {
     /// appears in public outputs, not in the ack.
     func applyPublic(_ event: SequencedEvent, type: MessageType, bodyHash: Hash32) {
         committer?.recordEvent(sequence: event.globalSequence, enclaveTime: event.enclaveTime, type: type, bodyHash: bodyHash)
+        committer?.recordPublicInput(event)
         detailWriter.truncate(to: 0)
         _ = engine.apply(event, detail: &detailWriter)
     }

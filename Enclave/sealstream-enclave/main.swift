@@ -277,6 +277,8 @@ func monotonicNanos() -> UInt64 {
         }
     }
     send(.eventLeaves, batch.eventLeaves, recordSize: EventLeaf.byteCount)
+    send(.publicInputs, batch.inputLines, recordSize: nil)
+    send(.funding, batch.fundingLines, recordSize: nil)
     send(.decisions, batch.decisionLines, recordSize: nil)
     send(.marketData, batch.marketDataLines, recordSize: nil)
     send(.batchHeader, batch.headerLine, recordSize: nil)
@@ -413,8 +415,8 @@ loop: while true {
                         var r = ByteReader(body)
                         worker.routeClosed(try r.readUInt32())
                     }
-                case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .journal, .recovered,
-                     .journalRejected, .snapshotRejected, .marketData:
+                case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .publicInputs, .funding, .journal,
+                     .recovered, .journalRejected, .snapshotRejected, .marketData:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }
                 consumed += header.totalLength

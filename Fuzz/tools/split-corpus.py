@@ -88,6 +88,8 @@ out_dir = f"{work}/data/outputs"
 events = open(f"{out_dir}/events.log", "rb").read()
 batch_lines = open(f"{out_dir}/batches.jsonl", "rb").read().splitlines()
 decision_lines = open(f"{out_dir}/decisions.jsonl", "rb").read().splitlines()
+input_lines = open(f"{out_dir}/inputs.jsonl", "rb").read().splitlines()
+funding_lines = open(f"{out_dir}/funding.jsonl", "rb").read().splitlines()
 epoch = open(f"{out_dir}/epoch.json", "rb").read()
 for route, (path, fs) in enumerate(streams[:6]):
     kind = 0x01 if path.endswith(".c2s") else 0x82
@@ -136,13 +138,16 @@ seed("scenario", text)
 seed("scenario", b"wait 250ms\nwait 99999999999999999s\n")
 seed("scenario", b"\n".join(text.splitlines()[:20]) + b"\nwait 250ms\nmarket carol sell BTC-PERP 0.1 worst=60000 reduce-only id=x\n")
 
-# records: batches ‖ 0x00 ‖ decisions ‖ 0x00 ‖ events.log, whole and the first two
-# batches with the events they cover.
+# records: batches ‖ 0x00 ‖ decisions ‖ 0x00 ‖ inputs ‖ 0x00 ‖ funding ‖ 0x00 ‖ events.log,
+# whole and the first two batches with the events (and public inputs) they cover.
 def records(nb):
     lines = batch_lines[:nb]
     nd = sum(json.loads(l)["decisionCount"] for l in lines)
     last = json.loads(lines[-1])["lastSequence"]
+    inputs = [l for l in input_lines if json.loads(l)["sequence"] <= last]
+    funding = [l for l in funding_lines if json.loads(l)["sequence"] <= last]
     return (b"\n".join(lines) + b"\n" + b"\x00" + b"".join(l + b"\n" for l in decision_lines[:nd]) + b"\x00"
+            + b"".join(l + b"\n" for l in inputs) + b"\x00" + b"".join(l + b"\n" for l in funding) + b"\x00"
             + events[:49 * last])
 seed("records", records(len(batch_lines)))
 seed("records", records(min(2, len(batch_lines))))
@@ -160,7 +165,7 @@ for req in (b"GET /v1/batches?from=0&limit=2 HTTP/1.1\r\n" + host + b"\r\n",
 
 # fixtures: the outputs the records and HTTP targets verify and serve.
 os.makedirs(fixtures, exist_ok=True)
-for name in ("epoch.json", "batches.jsonl", "decisions.jsonl", "events.log"):
+for name in ("epoch.json", "batches.jsonl", "decisions.jsonl", "events.log", "inputs.jsonl", "funding.jsonl"):
     shutil.copy(f"{out_dir}/{name}", os.path.join(fixtures, name))
 for t in sorted(os.listdir(corpus)):
     files = os.listdir(os.path.join(corpus, t))

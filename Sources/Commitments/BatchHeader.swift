@@ -112,12 +112,49 @@ public struct DecisionFields: Equatable, Sendable {
     public var filledOnBook: Int64
     public var toInsuranceFund: Int64
     public var autoDeleveraged: Int64
+    /// Liquidation fee paid to the insurance fund, quote micro-units (docs/CONFIG.md M5).
+    public var liquidationFee: Int64
+    /// The step's trades in order (§4): committed as `fillsHash`.
+    public var fills: [Fill]
+
+    /// One trade of a liquidation step (docs/COMMITMENTS.md §3).
+    public struct Fill: Equatable, Sendable {
+        public enum Kind: UInt8, Sendable, CaseIterable {
+            case book = 1
+            case insuranceFund = 2
+            case autoDeleveraging = 3
+
+            /// The name in decision records.
+            public var name: String {
+                switch self {
+                case .book: "book"
+                case .insuranceFund: "insuranceFund"
+                case .autoDeleveraging: "adl"
+                }
+            }
+        }
+
+        public var kind: Kind
+        /// Quote micro-units per whole base unit.
+        public var price: Int64
+        /// Base units of 10⁻⁸.
+        public var quantity: Int64
+
+        public init(kind: Kind, price: Int64, quantity: Int64) {
+            self.kind = kind
+            self.price = price
+            self.quantity = quantity
+        }
+    }
 
     public init(
         venueId: UInt64, sequence: UInt64, enclaveTime: UInt64, account: Hash32, market: UInt32, isBuy: Bool, size: Int64,
         markPrice: Int64, bankruptcyPrice: Int64, worstPrice: Int64, equity: Int64, maintenanceRequirement: Int64,
-        reason: Reason, filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64
+        reason: Reason, filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64, liquidationFee: Int64 = 0,
+        fills: [Fill] = []
     ) {
+        self.liquidationFee = liquidationFee
+        self.fills = fills
         self.venueId = venueId
         self.sequence = sequence
         self.enclaveTime = enclaveTime
@@ -139,8 +176,21 @@ public struct DecisionFields: Equatable, Sendable {
     public static let encodeType =
         "LiquidationDecision(uint64 venueId,uint64 sequence,uint64 enclaveTime,bytes32 account,uint32 market,bool isBuy,"
         + "int64 size,int64 markPrice,int64 bankruptcyPrice,int64 worstPrice,int64 equity,int64 maintenanceRequirement,"
-        + "uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged)"
+        + "uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged,int64 liquidationFee,bytes32 fillsHash)"
     public static let typeHash = EIP712.typeHash(encodeType)
+
+    /// `SHA-256("sealstream/v1/fills" ‖ per fill: kind u8 ‖ price i64 ‖ quantity i64)`,
+    /// big-endian, in order (docs/COMMITMENTS.md §3).
+    public var fillsHash: Hash32 {
+        var bytes = Array("sealstream/v1/fills".utf8)
+        bytes.reserveCapacity(bytes.count + 17 * fills.count)
+        for f in fills {
+            bytes.append(f.kind.rawValue)
+            withUnsafeBytes(of: f.price.bigEndian) { bytes += $0 }
+            withUnsafeBytes(of: f.quantity.bigEndian) { bytes += $0 }
+        }
+        return bytes.withUnsafeBytes { RFC6962.sha256(of: $0) }
+    }
 
     /// EIP-712 `hashStruct`: the decision's leaf in `decisionsRoot`.
     public var structHash: Hash32 {
@@ -161,6 +211,8 @@ public struct DecisionFields: Equatable, Sendable {
         e.int(filledOnBook)
         e.int(toInsuranceFund)
         e.int(autoDeleveraged)
+        e.int(liquidationFee)
+        e.bytes32(fillsHash.bytes)
         return Hash32(e.hash())
     }
 }

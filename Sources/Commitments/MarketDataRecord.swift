@@ -156,17 +156,4 @@ extension JSONLineWriter {
         rawKey(k)
         append("[" + levels.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]")
     }
-
-    /// `"k":[{…},…]`, each object written by `body`.
-    mutating func objects<T>(_ k: String, _ items: [T], _ body: (inout JSONLineWriter, T) -> Void) {
-        rawKey(k)
-        append("[")
-        for (i, item) in items.enumerated() {
-            if i > 0 { append(",") }
-            var inner = JSONLineWriter(capacity: 128)
-            body(&inner, item)
-            append(inner.closedObject())
-        }
-        append("]")
-    }
 }

@@ -96,7 +96,9 @@ public struct BatchRecord: Codable, Equatable, Sendable {
 public struct DecisionRecord: Codable, Equatable, Sendable {
 
     /// Every field as given (the strict readers of OutputVerification build records with it).
-    package init(memberwise venueId: UInt64, sequence: UInt64, enclaveTime: UInt64, account: String, market: UInt32, side: String, isBuy: Bool, size: Int64, markPrice: Int64, bankruptcyPrice: Int64, worstPrice: Int64, equity: Int64, maintenanceRequirement: Int64, reason: String, reasonCode: UInt8, filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64, batchIndex: UInt64, leafIndex: UInt64, structHash: String, proof: [String]) {
+    package init(memberwise venueId: UInt64, sequence: UInt64, enclaveTime: UInt64, account: String, market: UInt32, side: String, isBuy: Bool, size: Int64, markPrice: Int64, bankruptcyPrice: Int64, worstPrice: Int64, equity: Int64, maintenanceRequirement: Int64, reason: String, reasonCode: UInt8, filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64, liquidationFee: Int64, fills: [Fill], batchIndex: UInt64, leafIndex: UInt64, structHash: String, proof: [String]) {
+        self.liquidationFee = liquidationFee
+        self.fills = fills
         self.venueId = venueId
         self.sequence = sequence
         self.enclaveTime = enclaveTime
@@ -140,10 +142,23 @@ public struct DecisionRecord: Codable, Equatable, Sendable {
     public var filledOnBook: Int64
     public var toInsuranceFund: Int64
     public var autoDeleveraged: Int64
+    /// Quote micro-units paid to the insurance fund.
+    public var liquidationFee: Int64
+    /// The step's trades in order; their hash is the struct's `fillsHash` (§3).
+    public var fills: [Fill]
     public var batchIndex: UInt64
     public var leafIndex: UInt64
     public var structHash: String
     public var proof: [String]
+
+    /// `{"kind": "book" | "insuranceFund" | "adl", "price": i64, "quantity": i64}`.
+    public struct Fill: Codable, Equatable, Sendable {
+        public var kind: String
+        public var price: Int64
+        public var quantity: Int64
+
+        package init(kind: String, price: Int64, quantity: Int64) { (self.kind, self.price, self.quantity) = (kind, price, quantity) }
+    }
 
     public init(_ d: DecisionFields, batchIndex: UInt64, leafIndex: UInt64, proof: [Hash32]) {
         venueId = d.venueId
@@ -164,6 +179,8 @@ public struct DecisionRecord: Codable, Equatable, Sendable {
         filledOnBook = d.filledOnBook
         toInsuranceFund = d.toInsuranceFund
         autoDeleveraged = d.autoDeleveraged
+        liquidationFee = d.liquidationFee
+        fills = d.fills.map { Fill(kind: $0.kind.name, price: $0.price, quantity: $0.quantity) }
         self.batchIndex = batchIndex
         self.leafIndex = leafIndex
         structHash = d.structHash.hex
@@ -283,6 +300,21 @@ struct JSONLineWriter {
         bytes += ("[" + v.map(String.init).joined(separator: ",") + "]").utf8
     }
 
+    /// An array of objects, one per element.
+    mutating func objects<T>(_ k: String, _ items: [T], _ body: (inout JSONLineWriter, T) -> Void) {
+        key(k)
+        bytes.append(UInt8(ascii: "["))
+        for (i, item) in items.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(UInt8(ascii: "{"))
+            first.append(true)
+            body(&self, item)
+            first.removeLast()
+            bytes.append(UInt8(ascii: "}"))
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
     mutating func object(_ k: String, _ body: (inout JSONLineWriter) -> Void) {
         key(k)
         bytes.append(UInt8(ascii: "{"))
@@ -357,8 +389,14 @@ extension DecisionRecord {
         w.field("enclaveTime", enclaveTime)
         w.field("equity", equity)
         w.field("filledOnBook", filledOnBook)
+        w.objects("fills", fills) { o, f in
+            o.field("kind", f.kind)
+            o.field("price", f.price)
+            o.field("quantity", f.quantity)
+        }
         w.field("isBuy", isBuy)
         w.field("leafIndex", leafIndex)
+        w.field("liquidationFee", liquidationFee)
         w.field("maintenanceRequirement", maintenanceRequirement)
         w.field("markPrice", markPrice)
         w.field("market", market)

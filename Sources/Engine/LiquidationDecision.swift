@@ -41,15 +41,53 @@ public struct LiquidationDecision: Equatable, Sendable {
     public var filledOnBook: Int64
     public var toInsuranceFund: Int64
     public var autoDeleveraged: Int64
+    /// The liquidation fee moved from the account to the insurance fund, quote
+    /// micro-units: `⌈Σ book fill cash × feeBps / 10⁴⌉`, capped at the account's equity
+    /// after the book fills (never below 0; docs/CONFIG.md M5).
+    public var liquidationFee: Int64 = 0
+    /// The step's execution, in order: the book fills (maker prices, price-time priority),
+    /// then the insurance fund's take-over or each deleveraged counterparty's share, both
+    /// at `worstPrice`. Quantities sum per kind to `filledOnBook`, `toInsuranceFund` and
+    /// `autoDeleveraged`.
+    public var fills: [ExecutionFill] = []
 }
 
-/// One funding payment of one market. Public output.
+/// One trade of a liquidation step: who took it (not which account), at what price, how much.
+public struct ExecutionFill: Equatable, Sendable {
+    public enum Kind: UInt8, Sendable, CaseIterable {
+        /// A resting order on the book.
+        case book = 1
+        /// The insurance fund took the rest over.
+        case insuranceFund = 2
+        /// An opposite position was auto-deleveraged.
+        case autoDeleveraging = 3
+    }
+
+    public var kind: Kind
+    /// Quote micro-units per whole base unit.
+    public var price: Int64
+    /// Base units of 10⁻⁸, > 0.
+    public var quantity: Int64
+
+    public init(kind: Kind, price: Int64, quantity: Int64) {
+        self.kind = kind
+        self.price = price
+        self.quantity = quantity
+    }
+}
+
+/// One funding payment of one market. Public output (docs/COMMITMENTS.md §4.3).
 public struct FundingPayment: Equatable, Sendable {
     public var market: UInt32
+    /// Global sequence number of the event after which it was paid (the first event at or
+    /// after `dueTime` with a valid mark).
+    public var sequence: UInt64 = 0
     public var enclaveTime: UInt64
     public var markPrice: Int64
     /// Clamped premium of the book mid over the mark, bps; positive: longs pay shorts.
     public var rateBps: Int64
     /// Quote micro-units per whole base unit paid by longs (negative: received).
     public var perUnit: Int64
+    /// Enclave time (ns) at which this payment fell due.
+    public var dueTime: UInt64 = 0
 }

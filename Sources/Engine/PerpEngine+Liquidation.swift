@@ -183,13 +183,16 @@ extension PerpEngine {
         let onBook = quantity - unfilled
         // What the book took, from the fills `match` reported (emptied again at once).
         let closed = reportScratch.fills.reduce(Int128(0)) { $0 + FixedMath.notional(price: $1.price, quantity: $1.quantity, .down) }
+        var executed = reportScratch.fills.map { ExecutionFill(kind: .book, price: $0.price, quantity: $0.quantity) }
         reportScratch.clear()
         // The liquidation fee on what the book took, capped at what equity is left.
+        var liquidationFee: Int128 = 0
         if onBook > 0 {
             var fee = FixedMath.applyBps(closed, config.liquidation.feeBps, .up)
             if case .success(let after) = health(slot: id, now: now, requirements: .maintenance) { fee = min(fee, max(0, after.equity)) }
             accounts[slot: id].collateral -= fee
             accounts[slot: Self.insuranceSlot].collateral += fee
+            liquidationFee = fee
         }
         // 2. The insurance fund takes the rest at the worst price, if it stays above its
         //    own maintenance requirement doing so. 3. Otherwise, auto-deleveraging.
@@ -205,12 +208,14 @@ extension PerpEngine {
                fundAfter.equity >= fundAfter.maintenanceRequirement
             {
                 transfer(market: mi, from: id, to: Self.insuranceSlot, quantity: fundDelta, cash: cash)
+                executed.append(ExecutionFill(kind: .insuranceFund, price: worstPrice, quantity: remaining))
                 toFund = remaining
                 remaining = 0
             } else {
                 for counterparty in deleverageRanking(market: mi, closingLong: isLong, excluding: id, now: now) where remaining > 0 {
                     let available = Int64(accounts[slot: counterparty].position(m.id).magnitude)
                     let take = min(remaining, available)
+                    if take > 0 { executed.append(ExecutionFill(kind: .autoDeleveraging, price: worstPrice, quantity: take)) }
                     transfer(market: mi, from: id, to: counterparty, quantity: isLong ? take : -take,
                              cash: FixedMath.notional(price: worstPrice, quantity: take, .down))
                     deleveraged += take
@@ -224,7 +229,8 @@ extension PerpEngine {
             side: side, size: quantity - remaining, markPrice: mark, bankruptcyPrice: FixedMath.saturating(bankruptcy),
             worstPrice: worstPrice, equity: FixedMath.saturating(h.equity),
             maintenanceRequirement: FixedMath.saturating(h.maintenanceRequirement), reason: reason,
-            filledOnBook: onBook, toInsuranceFund: toFund, autoDeleveraged: deleveraged))
+            filledOnBook: onBook, toInsuranceFund: toFund, autoDeleveraged: deleveraged,
+            liquidationFee: FixedMath.saturating(liquidationFee), fills: executed))
         touched.append(id)
         return true
     }
@@ -373,7 +379,7 @@ extension PerpEngine {
     /// after that time. Rate = premium of the book mid over the mark, clamped; payers'
     /// amounts round up, receivers' down, and the rounding residue goes to the insurance
     /// fund, so money is conserved exactly. Settled eagerly: no funding is ever pending.
-    mutating func payFundingIfDue(now: UInt64) {
+    mutating func payFundingIfDue(now: UInt64, sequence: UInt64) {
         // Nothing is due before the earliest market's next payment (0 until the first
         // event has scheduled them all).
         guard now >= nextFundingDue else { return }
@@ -407,8 +413,9 @@ extension PerpEngine {
                 accounts[slot: Self.insuranceSlot].collateral += collected
                 markets[mi].fundingIndex += perUnit
             }
-            fundingPayments.append(FundingPayment(market: markets[mi].config.id, enclaveTime: now, markPrice: mark,
-                                                  rateBps: Int64(rate), perUnit: Int64(perUnit)))
+            fundingPayments.append(FundingPayment(market: markets[mi].config.id, sequence: sequence, enclaveTime: now,
+                                                  markPrice: mark, rateBps: Int64(rate), perUnit: Int64(perUnit),
+                                                  dueTime: markets[mi].nextFunding))
             let behind = (now - markets[mi].nextFunding) / interval + 1
             markets[mi].nextFunding += behind * interval
         }

@@ -9,7 +9,7 @@ extension PerpEngine {
     /// `SSEN`: Sealstream engine snapshot.
     public static let snapshotMagic: [UInt8] = [0x53, 0x53, 0x45, 0x4e]
     /// The format this build writes and reads.
-    public static let snapshotVersion: UInt16 = 1
+    public static let snapshotVersion: UInt16 = 2
 
     /// Appends the snapshot to `w`. Takes O(state) time and allocates nothing but `w`'s
     /// growth; the engine is not changed.
@@ -194,6 +194,14 @@ extension PerpEngine {
             for v in [d.size, d.markPrice, d.bankruptcyPrice, d.worstPrice, d.equity, d.maintenanceRequirement] { w.write(v) }
             w.write(d.reason.rawValue)
             for v in [d.filledOnBook, d.toInsuranceFund, d.autoDeleveraged] { w.write(v) }
+            // Version 2: the fee and the fills.
+            w.write(d.liquidationFee)
+            w.writeCount(d.fills.count)
+            for f in d.fills {
+                w.write(f.kind.rawValue)
+                w.write(f.price)
+                w.write(f.quantity)
+            }
         }
         w.writeCount(fundingPayments.count)
         for f in fundingPayments {
@@ -202,6 +210,8 @@ extension PerpEngine {
             w.write(f.markPrice)
             w.write(f.rateBps)
             w.write(f.perUnit)
+            w.write(f.sequence)  // version 2
+            w.write(f.dueTime)
         }
         w.writeCount(makerFills.count)
         for m in makerFills {
@@ -217,9 +227,18 @@ extension PerpEngine {
         }
     }
 
+    static func readFills(_ r: inout SnapshotReader) throws(EngineSnapshotError) -> [ExecutionFill] {
+        var fills: [ExecutionFill] = []
+        for _ in 0..<(try r.count(minBytes: 17, "decision fills")) {
+            guard let kind = ExecutionFill.Kind(rawValue: try r.u8()) else { throw .malformed("fill kind") }
+            fills.append(ExecutionFill(kind: kind, price: try r.i64(), quantity: try r.i64()))
+        }
+        return fills
+    }
+
     private mutating func readPendingOutputs(_ r: inout SnapshotReader) throws(EngineSnapshotError) {
         decisions = []
-        for _ in 0..<(try r.count(minBytes: 99, "decisions")) {
+        for _ in 0..<(try r.count(minBytes: 111, "decisions")) {
             let sequence = try r.u64()
             let time = try r.u64()
             let commitment = try r.bytes(try r.count(minBytes: 1, "decision account"))
@@ -232,12 +251,15 @@ extension PerpEngine {
                 sequence: sequence, enclaveTime: time, accountCommitment: commitment, market: market, side: side,
                 size: v[0], markPrice: v[1], bankruptcyPrice: v[2], worstPrice: v[3], equity: v[4],
                 maintenanceRequirement: v[5], reason: reason,
-                filledOnBook: try r.i64(), toInsuranceFund: try r.i64(), autoDeleveraged: try r.i64()))
+                filledOnBook: try r.i64(), toInsuranceFund: try r.i64(), autoDeleveraged: try r.i64(),
+                liquidationFee: try r.i64(), fills: try Self.readFills(&r)))
         }
         fundingPayments = []
-        for _ in 0..<(try r.count(minBytes: 36, "funding payments")) {
+        for _ in 0..<(try r.count(minBytes: 52, "funding payments")) {
+            let (market, time, mark, rate, perUnit) = (try r.u32(), try r.u64(), try r.i64(), try r.i64(), try r.i64())
             fundingPayments.append(FundingPayment(
-                market: try r.u32(), enclaveTime: try r.u64(), markPrice: try r.i64(), rateBps: try r.i64(), perUnit: try r.i64()))
+                market: market, sequence: try r.u64(), enclaveTime: time, markPrice: mark, rateBps: rate, perUnit: perUnit,
+                dueTime: try r.u64()))
         }
         makerFills = []
         for _ in 0..<(try r.count(minBytes: 48, "maker fills")) {

@@ -118,8 +118,12 @@ public struct PerpEngine: MatchingEngine {
         touched.empty()
         let outcome: EngineVerdict
         switch event.input {
+        // A refused input still runs the time-driven work below: which marks are
+        // evaluated at an event must not depend on what a sealed request held
+        // (docs/COMMITMENTS.md §5.3), and funding and cooldown steps are due anyway.
+        case .deposit(let d) where d.accountID == Self.insuranceAccount:
+            outcome = .rejected(.unknownAccount)
         case .deposit(let d):
-            guard d.accountID != Self.insuranceAccount else { return .rejected(.unknownAccount) }
             let s = accounts.slot(creating: d.accountID)
             if indexVersion.count < accounts.count {
                 indexVersion.append(0)
@@ -133,7 +137,10 @@ public struct PerpEngine: MatchingEngine {
             if let i = slot(of: p.market) { _ = markets[i].oracle.record(p, now: event.enclaveTime) }
             outcome = .accepted
         case .request(let account, let request):
-            guard account != Self.insuranceAccount, let s = accounts.slot(of: account) else { return .rejected(.unknownAccount) }
+            guard account != Self.insuranceAccount, let s = accounts.slot(of: account) else {
+                outcome = .rejected(.unknownAccount)
+                break
+            }
             switch request {
             case .newOrder(let order): outcome = place(order, account: s, event: event, detail: &detail)
             case .cancel(let id): outcome = cancel(id, account: s, detail: &detail)
@@ -141,7 +148,7 @@ public struct PerpEngine: MatchingEngine {
             }
         }
         // Time-driven work happens as time arrives with events (no timer events).
-        payFundingIfDue(now: event.enclaveTime)
+        payFundingIfDue(now: event.enclaveTime, sequence: event.globalSequence)
         // Liquidations: accounts this event changed, and candidates a price move reached.
         processLiquidations(event: event)
         return outcome

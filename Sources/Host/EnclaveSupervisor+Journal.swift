@@ -49,7 +49,7 @@ extension EnclaveSupervisor {
         case .recovered: try receivedRecovered(body, worker: worker)
         case .journalRejected: try receivedJournalRejected(body, worker: worker)
         case .snapshotRejected: try receivedSnapshotRejected(body, worker: worker)
-        case .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .marketData:
+        case .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .publicInputs, .funding, .marketData:
             // Dispatched here (not through `handle`) so a malformed message throws to the link.
             for action in machine.handle(.output(HeldLinkMessage(kind: kind, body: body, worker: worker))) {
                 guard case .dispatch(let message) = action else { continue }

@@ -290,6 +290,8 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
                 "continued": "\(start.continued)", "published_batches": "\(start.batches)",
                 "trimmed_event_bytes": "\(start.trimmedEventBytes)", "trimmed_decision_lines": "\(start.trimmedDecisionLines)",
                 "trimmed_decision_bytes": "\(start.trimmedDecisionBytes)", "trimmed_header_bytes": "\(start.trimmedHeaderBytes)",
+                "trimmed_input_lines": "\(start.trimmedInputLines)",
+                "trimmed_funding_lines": "\(start.trimmedFundingLines)",
             ])
         } catch {
             // Trading can go on; the outputs of this epoch are lost, loudly.
@@ -315,6 +317,8 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
             try body.withUnsafeReadableBytes { (raw) throws(PublishError) in
                 switch kind {
                 case .eventLeaves: try publisher.appendEventLeaves(raw)
+                case .publicInputs: try publisher.appendPublicInputs(raw)
+                case .funding: try publisher.appendFunding(raw)
                 case .decisions: try publisher.appendDecisions(raw)
                 case .marketData: try publisher.appendMarketData(raw)
                 case .batchHeader: try publisher.appendBatch(raw)

@@ -36,6 +36,8 @@ public final class OutputPublisher: Sendable {
         var decisions: Int32 = -1
         var events: Int32 = -1
         var marketData: Int32 = -1
+        var inputs: Int32 = -1
+        var funding: Int32 = -1
     }
 
     struct State {
@@ -44,6 +46,7 @@ public final class OutputPublisher: Sendable {
         var decisionsSize = 0
         var eventsSize = 0
         var marketDataSize = 0
+        var inputsSize = 0
         var batches: [BatchEntry] = []
         var marketData: [LineRef] = []
         /// Market data lines received since the last header (they belong to the next one).
@@ -115,6 +118,10 @@ public final class OutputPublisher: Sendable {
         public var trimmedDecisionLines = 0
         public var trimmedDecisionBytes = 0
         public var trimmedHeaderBytes = 0
+        /// Public input lines (`inputs.jsonl`) cut past the last published header.
+        public var trimmedInputLines = 0
+        /// Funding lines (`funding.jsonl`) of inputs past the last published header.
+        public var trimmedFundingLines = 0
     }
 
     /// Starts the outputs of a worker (docs/COMMITMENTS.md §4). The epoch is the signer: a
@@ -142,7 +149,7 @@ public final class OutputPublisher: Sendable {
                 } else {
                     let archive = directory + "/epochs/" + previous.instanceID.filter(\.isHexDigit)
                     try fm.createDirectory(atPath: archive, withIntermediateDirectories: true)
-                    for name in ["epoch.json", "batches.jsonl", "decisions.jsonl", "events.log", "marketdata.jsonl"] where fm.fileExists(atPath: directory + "/" + name) {
+                    for name in ["epoch.json"] + Self.outputFiles where fm.fileExists(atPath: directory + "/" + name) {
                         guard rename(directory + "/" + name, archive + "/" + name) == 0 else {
                             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: archive + "/" + name])
                         }
@@ -152,7 +159,7 @@ public final class OutputPublisher: Sendable {
             if start.continued {
                 try reindexAndTrim(&s, &start)
             } else {
-                for name in ["batches.jsonl", "decisions.jsonl", "events.log", "marketdata.jsonl"] { unlink(directory + "/" + name) }
+                for name in Self.outputFiles { unlink(directory + "/" + name) }
             }
             try DataFiles.atomicWrite(Data(evidenceJSON), to: epochFile)
             func open(_ name: String) throws -> Int32 {
@@ -161,7 +168,8 @@ public final class OutputPublisher: Sendable {
                 return fd
             }
             s.files = Files(batches: try open("batches.jsonl"), decisions: try open("decisions.jsonl"), events: try open("events.log"),
-                            marketData: try open("marketdata.jsonl"))
+                            marketData: try open("marketdata.jsonl"), inputs: try open("inputs.jsonl"),
+                            funding: try open("funding.jsonl"))
             return start
         }
     }
@@ -201,14 +209,35 @@ public final class OutputPublisher: Sendable {
             throw PublishError.malformed("outputs/events.log holds \(eventsSize / EventLeaf.byteCount) leaves, the last header covers \(lastSequence)")
         }
         let keepDecisions = usedDecisions == 0 ? 0 : decisionLines[usedDecisions - 1].upperBound + 1
+        // inputs.jsonl holds one line per oracle price and deposit (message types 0x04,
+        // 0x05) in sequence order: keep as many as the kept event leaves hold. A file
+        // missing altogether (outputs of a host without it) is created empty.
+        let inputs = [UInt8](fm.contents(atPath: directory + "/inputs.jsonl") ?? Data())
+        let inputLines = inputs.withUnsafeBytes { Self.lines($0) }
+        let keepInputLines = try Self.publicInputCount(eventsFile: directory + "/events.log", leaves: Int(lastSequence))
+        guard keepInputLines <= inputLines.count || !fm.fileExists(atPath: directory + "/inputs.jsonl") else {
+            throw PublishError.malformed("outputs/inputs.jsonl holds \(inputLines.count) lines, the kept event leaves \(keepInputLines) public inputs")
+        }
+        let keepInputs = keepInputLines == 0 || keepInputLines > inputLines.count ? 0 : inputLines[keepInputLines - 1].upperBound + 1
+        // funding.jsonl: the lines whose `sequence` the kept headers cover (they are in
+        // sequence order), up to the first that does not read.
+        struct FundingStub: Decodable { var sequence: UInt64 }
+        let funding = [UInt8](fm.contents(atPath: directory + "/funding.jsonl") ?? Data())
+        let fundingLines = funding.withUnsafeBytes { Self.lines($0) }
+        let keptFunding = fundingLines.prefix {
+            (try? JSONDecoder().decode(FundingStub.self, from: Data(funding[$0])))?.sequence ?? .max <= lastSequence
+        }.count
+        let keepFunding = keptFunding == 0 ? 0 : fundingLines[keptFunding - 1].upperBound + 1
+        start.trimmedFundingLines = fundingLines.count - keptFunding
         start.batches = s.batches.count
         start.trimmedHeaderBytes = batches.count - offset
         start.trimmedEventBytes = eventsSize - keepEvents
         start.trimmedDecisionLines = decisionLines.count - usedDecisions
         start.trimmedDecisionBytes = decisions.count - keepDecisions
+        start.trimmedInputLines = max(0, inputLines.count - keepInputLines)
         let keepMarketData = try reindexMarketData(&s)
         for (name, size) in [("batches.jsonl", offset), ("decisions.jsonl", keepDecisions), ("events.log", keepEvents),
-                             ("marketdata.jsonl", keepMarketData)] {
+                             ("marketdata.jsonl", keepMarketData), ("inputs.jsonl", keepInputs), ("funding.jsonl", keepFunding)] {
             guard truncate(directory + "/" + name, off_t(size)) == 0 || errno == ENOENT else {
                 throw PublishError.io(errno)
             }
@@ -217,7 +246,11 @@ public final class OutputPublisher: Sendable {
         s.decisionsSize = keepDecisions
         s.eventsSize = keepEvents
         s.marketDataSize = keepMarketData
+        s.inputsSize = keepInputs
     }
+
+    /// The files of one epoch's outputs (besides `epoch.json`).
+    static let outputFiles = ["batches.jsonl", "decisions.jsonl", "events.log", "marketdata.jsonl", "inputs.jsonl", "funding.jsonl"]
 
     /// Indexes the continued `marketdata.jsonl` lines of the kept headers (each line names
     /// its batch; lines of one batch are contiguous and precede the next batch's) and
@@ -251,6 +284,28 @@ public final class OutputPublisher: Sendable {
         var batchIndex: UInt64
         var market: UInt32
         var marketSequence: UInt64
+    }
+
+    /// How many of the first `leaves` event leaves of `eventsFile` are public inputs
+    /// (message type 0x04 or 0x05, the byte at offset 16 of each leaf).
+    private static func publicInputCount(eventsFile: String, leaves: Int) throws -> Int {
+        guard leaves > 0 else { return 0 }
+        let fd = Glibc.open(eventsFile, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw PublishError.io(errno) }
+        defer { close(fd) }
+        var count = 0
+        var buffer = [UInt8](repeating: 0, count: EventLeaf.byteCount * 4096)
+        var done = 0
+        while done < leaves {
+            let want = min(leaves - done, 4096) * EventLeaf.byteCount
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(done * EventLeaf.byteCount)) }
+            guard n == want else { throw PublishError.malformed("outputs/events.log is shorter than its headers cover") }
+            for i in 0..<(want / EventLeaf.byteCount) where [0x04, 0x05].contains(buffer[i * EventLeaf.byteCount + 16]) {
+                count += 1
+            }
+            done += want / EventLeaf.byteCount
+        }
+        return count
     }
 
     private struct EpochStub: Decodable {
@@ -290,6 +345,20 @@ public final class OutputPublisher: Sendable {
 
     private enum MessageTypeByte {
         static let oraclePrice: UInt8 = 0x04
+    }
+
+    /// Appends public input lines (oracle prices and deposits); not indexed: they are
+    /// served as the file only.
+    public func appendPublicInputs(_ bytes: UnsafeRawBufferPointer) throws(PublishError) {
+        try state.withLock { s throws(PublishError) in
+            try Self.writeAll(s.files.inputs, bytes)
+            s.inputsSize += bytes.count
+        }
+    }
+
+    /// Appends signed funding payment lines; not indexed (served as the file only).
+    public func appendFunding(_ bytes: UnsafeRawBufferPointer) throws(PublishError) {
+        try state.withLock { s throws(PublishError) in try Self.writeAll(s.files.funding, bytes) }
     }
 
     /// Appends decision lines; they belong to the next header.
@@ -518,7 +587,7 @@ public final class OutputPublisher: Sendable {
     }
 
     private static func closeFiles(_ f: inout Files) {
-        for fd in [f.batches, f.decisions, f.events, f.marketData] where fd >= 0 { close(fd) }
+        for fd in [f.batches, f.decisions, f.events, f.marketData, f.inputs, f.funding] where fd >= 0 { close(fd) }
         f = Files()
     }
 }

@@ -50,7 +50,13 @@ extension DecisionRecord {
             venueId: venueId, sequence: sequence, enclaveTime: enclaveTime, account: try hash32(account, "account"),
             market: market, isBuy: isBuy, size: size, markPrice: markPrice, bankruptcyPrice: bankruptcyPrice,
             worstPrice: worstPrice, equity: equity, maintenanceRequirement: maintenanceRequirement, reason: r,
-            filledOnBook: filledOnBook, toInsuranceFund: toInsuranceFund, autoDeleveraged: autoDeleveraged)
+            filledOnBook: filledOnBook, toInsuranceFund: toInsuranceFund, autoDeleveraged: autoDeleveraged,
+            liquidationFee: liquidationFee, fills: try fills.enumerated().map { i, f throws(RecordError) in
+                guard let kind = DecisionFields.Fill.Kind.allCases.first(where: { $0.name == f.kind }) else {
+                    throw .outOfRange(path: "$.fills[\(i)].kind")
+                }
+                return DecisionFields.Fill(kind: kind, price: f.price, quantity: f.quantity)
+            })
     }
 
     public func inclusionProof() throws(RecordError) -> [Hash32] { try hashes(proof, "proof") }

@@ -82,6 +82,19 @@ struct ObjectReader {
         return out
     }
 
+    /// A decision's fills: an array of `{kind, price, quantity}` objects, each read like a record.
+    func fills(_ name: String) throws(RecordError) -> [DecisionRecord.Fill] {
+        let (v, p) = try value(name)
+        guard case .array(let items) = v else { throw .wrongType(path: p, expected: "array") }
+        var out: [DecisionRecord.Fill] = []
+        for (i, item) in items.enumerated() {
+            let o = try ObjectReader(item, path: JSONPath.element(p, i), fields: ["kind", "price", "quantity"])
+            let kind = try o.name("kind", in: Set(DecisionFields.Fill.Kind.allCases.map(\.name)))
+            out.append(DecisionRecord.Fill(kind: kind, price: try o.integer("price"), quantity: try o.integer("quantity")))
+        }
+        return out
+    }
+
     func object(_ name: String, fields: Set<String>) throws(RecordError) -> ObjectReader {
         let (v, p) = try value(name)
         return try ObjectReader(v, path: p, fields: fields)
@@ -138,8 +151,8 @@ extension BatchRecord {
 
 extension DecisionRecord {
     static let fields: Set<String> = [
-        "account", "autoDeleveraged", "bankruptcyPrice", "batchIndex", "enclaveTime", "equity", "filledOnBook", "isBuy",
-        "leafIndex", "maintenanceRequirement", "markPrice", "market", "proof", "reason", "reasonCode", "sequence", "side",
+        "account", "autoDeleveraged", "bankruptcyPrice", "batchIndex", "enclaveTime", "equity", "filledOnBook", "fills", "isBuy",
+        "leafIndex", "liquidationFee", "maintenanceRequirement", "markPrice", "market", "proof", "reason", "reasonCode", "sequence", "side",
         "size", "structHash", "toInsuranceFund", "venueId", "worstPrice",
     ]
 
@@ -154,8 +167,10 @@ extension DecisionRecord {
         let enclaveTime: UInt64 = try o.integer("enclaveTime")
         let equity: Int64 = try o.integer("equity")
         let filledOnBook: Int64 = try o.integer("filledOnBook")
+        let fills = try o.fills("fills")
         let isBuy: Bool = try o.bool("isBuy")
         let leafIndex: UInt64 = try o.integer("leafIndex")
+        let liquidationFee: Int64 = try o.integer("liquidationFee")
         let maintenanceRequirement: Int64 = try o.integer("maintenanceRequirement")
         let markPrice: Int64 = try o.integer("markPrice")
         let market: UInt32 = try o.integer("market")
@@ -172,7 +187,7 @@ extension DecisionRecord {
         let worstPrice: Int64 = try o.integer("worstPrice")
         guard code.name == reason else { throw .mismatch(path: "$.reason") }
         guard side == (isBuy ? "buy" : "sell") else { throw .mismatch(path: "$.side") }
-        self.init(memberwise: venueId, sequence: sequence, enclaveTime: enclaveTime, account: account, market: market, side: side, isBuy: isBuy, size: size, markPrice: markPrice, bankruptcyPrice: bankruptcyPrice, worstPrice: worstPrice, equity: equity, maintenanceRequirement: maintenanceRequirement, reason: reason, reasonCode: reasonCode, filledOnBook: filledOnBook, toInsuranceFund: toInsuranceFund, autoDeleveraged: autoDeleveraged, batchIndex: batchIndex, leafIndex: leafIndex, structHash: structHash, proof: proof)
+        self.init(memberwise: venueId, sequence: sequence, enclaveTime: enclaveTime, account: account, market: market, side: side, isBuy: isBuy, size: size, markPrice: markPrice, bankruptcyPrice: bankruptcyPrice, worstPrice: worstPrice, equity: equity, maintenanceRequirement: maintenanceRequirement, reason: reason, reasonCode: reasonCode, filledOnBook: filledOnBook, toInsuranceFund: toInsuranceFund, autoDeleveraged: autoDeleveraged, liquidationFee: liquidationFee, fills: fills, batchIndex: batchIndex, leafIndex: leafIndex, structHash: structHash, proof: proof)
     }
 }
 

@@ -51,6 +51,8 @@ public enum EngineReplay {
                 w.write(d.sequence); w.write(bytes: d.accountCommitment); w.write(d.market); w.write(d.size)
                 w.write(d.markPrice); w.write(d.bankruptcyPrice); w.write(d.equity); w.write(d.maintenanceRequirement)
                 w.write(d.filledOnBook); w.write(d.toInsuranceFund); w.write(d.autoDeleveraged)
+                w.write(d.liquidationFee)
+                for f in d.fills { w.write(f.kind.rawValue); w.write(f.price); w.write(f.quantity) }
                 hasher.update(w.bytes)
             }
             for f in engine.takeFundingPayments() {

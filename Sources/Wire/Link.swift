@@ -48,6 +48,13 @@ public enum LinkKind: UInt8, Sendable {
     /// enclave → host: public market data lines (docs/MARKETDATA.md) for
     /// `DATA/outputs/marketdata.jsonl`. Sent before the header that commits to them.
     case marketData = 0x8b
+    /// enclave → host: public input records (oracle prices and deposits), one JSON object
+    /// per line, for `DATA/outputs/inputs.jsonl` (docs/COMMITMENTS.md §4.1). Sent after
+    /// the batch's event leaves, before its header.
+    case publicInputs = 0x8c
+    /// enclave → host: signed funding payment records, one JSON object per line, for
+    /// `DATA/outputs/funding.jsonl` (docs/COMMITMENTS.md §4.3). Before the batch's header.
+    case funding = 0x8d
 }
 
 /// The worker's public counters, sent to the host for its metrics. They reveal nothing

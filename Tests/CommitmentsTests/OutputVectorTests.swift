@@ -92,13 +92,21 @@ struct OutputVectorTests {
         }
     }
 
+    /// The single numbered list of docs/COMMITMENTS.md §5.2 (1–18) and §5.3 (19–27), in order.
     @Test func everyCheckIsReported() {
-        let names = OutputVectors.shared.verifier(signer: nil).verify(batches: [], decisions: [], eventsLog: []).map(\.check)
-        #expect(names == [
+        let verifier = OutputVectors.shared.verifier(signer: nil)
+        let base = [
             "headers.parse", "headers.venue", "headers.digest", "headers.signature", "headers.signer", "chain.index",
             "chain.previous", "chain.sequence", "chain.time", "chain.accounts", "events.consistency", "events.log",
             "decisions.parse", "decisions.batch", "decisions.inclusion", "marketdata.parse", "marketdata.batch",
             "marketdata.root",
+        ]
+        #expect(verifier.verify(batches: [], decisions: [], eventsLog: []).map(\.check) == base)
+        let all = verifier.verify(batches: [], decisions: [], eventsLog: [], inputs: nil, config: nil, funding: nil,
+                                  marketData: nil).map(\.check)
+        #expect(all == base + [
+            "inputs.parse", "inputs.leaf", "inputs.signature", "inputs.admission", "marks.decisions", "marks.halted",
+            "decisions.execution", "funding.parse", "funding.records",
         ])
     }
 }

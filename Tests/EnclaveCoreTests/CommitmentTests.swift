@@ -17,11 +17,17 @@ final class CommittedRun {
     var decisions: [UInt8] = []
     var events: [UInt8] = []
     var marketData: [UInt8] = []
+    /// `inputs.jsonl`: the oracle prices and deposits in full.
+    var inputs: [UInt8] = []
+    /// `funding.jsonl`: signed funding payments.
+    var funding: [UInt8] = []
     var closed: [ClosedBatch] = []
     /// (frame body, receipt) of every order, for inclusion checks.
     var orders: [(body: [UInt8], receipt: Receipt)] = []
 
-    init(traders: Int = 6, venue: VenueConfig = DemoKeys.venue()) throws {
+    /// `beforeLastCut` runs after the crash, before its batch is signed: a test can break
+    /// the enclave there (change what the committer is about to sign).
+    init(traders: Int = 6, venue: VenueConfig = DemoKeys.venue(), beforeLastCut: ((CommittedRun) -> Void)? = nil) throws {
         // 32-byte account commitments, as the enclave's keyed ones are.
         h = try Harness<PerpEngine>(venue: venue) { try PerpEngine(config: $0, accountCommitment: { id in withUnsafeBytes(of: id) { SHA256.hash($0) } }) }
         let usd: Int64 = 1_000_000
@@ -46,6 +52,7 @@ final class CommittedRun {
         cut()  // batch 1: orders only (no price): closes because the test forces it
         h.now += 1_000_000_000
         try publish(58_000 * usd)
+        beforeLastCut?(self)
         cut()  // batch 2: the crash and its liquidations
     }
 
@@ -67,6 +74,8 @@ final class CommittedRun {
         guard let b = h.worker.closeBatchIfDue(force: true) else { return }
         closed.append(b)
         events += b.eventLeaves
+        inputs += b.inputLines
+        funding += b.fundingLines
         decisions += b.decisionLines
         marketData += b.marketDataLines
         batches += b.headerLine
@@ -86,6 +95,15 @@ final class CommittedRun {
     ) -> [String: Verdict] {
         let verdicts = verifier.verify(batches: batches ?? self.batches, decisions: decisions ?? self.decisions,
                                        eventsLog: events ?? self.events, marketData: marketData ?? self.marketData)
+        return Dictionary(uniqueKeysWithValues: verdicts.map { ($0.check, $0) })
+    }
+
+    /// Every check, those of the public inputs and marks (§5.3) included.
+    func verifyAll(batches: [UInt8]? = nil, decisions: [UInt8]? = nil, events: [UInt8]? = nil, inputs: [UInt8]? = nil,
+                   config: VenueConfig? = nil, funding: [UInt8]? = nil, marketData: [UInt8]? = nil) -> [String: Verdict] {
+        let verdicts = verifier.verify(batches: batches ?? self.batches, decisions: decisions ?? self.decisions,
+                                       eventsLog: events ?? self.events, inputs: inputs ?? self.inputs, config: config ?? h.venue,
+                                       funding: funding ?? self.funding, marketData: marketData ?? self.marketData)
         return Dictionary(uniqueKeysWithValues: verdicts.map { ($0.check, $0) })
     }
 }

@@ -151,6 +151,7 @@ struct JournalRecoveryTests {
             lastGlobalSequence: a.worker.globalSequence, batchesClosed: 3))
         #expect(outcome.republish.map(\.headerLine) == [a.closed[2].headerLine])
         #expect(outcome.republish.map(\.eventLeaves) == [a.closed[2].eventLeaves])
+        #expect(outcome.republish.map(\.inputLines) == [a.closed[2].inputLines])
         #expect(b.worker.identity.signer.address == a.worker.identity.signer.address)
         #expect(b.worker.identity.sessionKey.publicKey == a.worker.identity.sessionKey.publicKey)
 
@@ -190,6 +191,8 @@ struct JournalRecoveryTests {
         let outcome = try recover(b.worker, a.journal, published: a.closed, publishAll: true)
         #expect(outcome.republish.map(\.headerLine) == a.closed.map(\.headerLine))
         #expect(outcome.republish.map(\.decisionLines) == a.closed.map(\.decisionLines))
+        #expect(outcome.republish.map(\.inputLines) == a.closed.map(\.inputLines))
+        #expect(a.closed.contains { !$0.inputLines.isEmpty }, "the run has prices or deposits")
     }
 
     @Test func anEmptyJournalRecoversToGenesis() throws {

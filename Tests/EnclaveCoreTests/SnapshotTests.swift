@@ -62,6 +62,18 @@ private struct CommitterRig {
         switch step {
         case .event(let sequence, let time, let type, let body, let changed):
             body.withUnsafeBytes { committer.recordEvent(sequence: sequence, enclaveTime: time, type: type, body: $0) }
+            // Prices and deposits are published in full too (the toy bodies do not match them).
+            let key = [UInt8](repeating: UInt8(truncatingIfNeeded: sequence), count: 32)
+            let signature = [UInt8](repeating: 7, count: 64)
+            switch type {
+            case .oraclePrice:
+                committer.recordPublicInput(SequencedEvent(globalSequence: sequence, enclaveTime: time, input: .oraclePrice(
+                    OraclePrice(market: 1, price: Int64(sequence), confidence: 3, publishTime: time, publisher: key, signature: signature))))
+            case .deposit:
+                committer.recordPublicInput(SequencedEvent(globalSequence: sequence, enclaveTime: time, input: .deposit(
+                    Deposit(accountID: sequence, accountKey: key, amount: 5, depositID: sequence, signature: signature))))
+            default: break
+            }
             for id in changed {
                 versions[id, default: 0] += 1
                 committer.noteChanged(id)
@@ -123,11 +135,33 @@ struct WorkerSnapshotTests {
             if var t = twin {
                 let b = t.apply(step)
                 twin = t
-                #expect(a?.headerLine == b?.headerLine && a?.decisionLines == b?.decisionLines && a?.eventLeaves == b?.eventLeaves)
+                #expect(a?.headerLine == b?.headerLine && a?.decisionLines == b?.decisionLines && a?.eventLeaves == b?.eventLeaves
+                        && a?.inputLines == b?.inputLines && a?.fundingLines == b?.fundingLines
+                        && a?.marketDataLines == b?.marketDataLines)
                 if a != nil { compared += 1 }
             }
         }
         #expect(restores >= 3 && compared >= 20, "\(restores) restores, \(compared) batches compared")
+    }
+
+    /// Version 3 carries both the public inputs (issue 14) and the market data builder
+    /// (issue 19); each was first a version 2 without the other, so 1 and 2 are refused
+    /// and recovery falls back (docs/DURABILITY.md §6.4).
+    @Test(arguments: [1, 2, 4] as [UInt16])
+    func committerRefusesOtherVersions(version: UInt16) throws {
+        #expect(BatchCommitter.snapshotVersion == 3)
+        var secret = [UInt8](repeating: 0x42, count: 32)
+        var rig = CommitterRig(committer: try BatchCommitter(config: venue), signer: try Secp256k1PrivateKey(consuming: &secret))
+        for step in committerSteps(seed: 5, count: 200) { _ = rig.apply(step) }
+        var bytes = rig.committer.snapshot()
+        bytes[4] = UInt8(version >> 8)
+        bytes[5] = UInt8(version & 0xff)
+        #expect(throws: EngineSnapshotError.unsupportedVersion(version)) {
+            try bytes.withUnsafeBytes { raw in
+                var reader = SnapshotReader(ByteReader(raw))
+                _ = try BatchCommitter(snapshot: &reader, config: venue)
+            }
+        }
     }
 
     @Test func workerPayloadRoundTripsAndIsBound() throws {

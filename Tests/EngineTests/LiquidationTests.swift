@@ -59,6 +59,10 @@ struct LiquidationTests {
         // Bankruptcy: closing at 58,247 − 1,747 = 56,500 leaves zero equity.
         #expect(x.bankruptcyPrice == 56_500 * D && x.worstPrice == 56_500 * D)
         #expect(x.filledOnBook == U && x.toInsuranceFund == 0 && x.autoDeleveraged == 0)
+        // Its execution: one book fill at the bid, and 0.5% of 58,000 as the fee (the
+        // 1,500 USD of equity left after the fill covers it).
+        #expect(x.fills == [ExecutionFill(kind: .book, price: 58_000 * D, quantity: U)])
+        #expect(x.liquidationFee == 290 * D)
         #expect(x.accountCommitment == withUnsafeBytes(of: UInt64(1).bigEndian) { Array($0) })
         #expect(d.engine.accounts[1]!.positions.isEmpty)
     }
@@ -69,6 +73,7 @@ struct LiquidationTests {
         d.price(Fixture.btc, 56_000 * D)   // no bids at all; below bankruptcy
         let x = d.engine.takeDecisions()[0]
         #expect(x.filledOnBook == 0 && x.toInsuranceFund == U)
+        #expect(x.fills == [ExecutionFill(kind: .insuranceFund, price: 56_500 * D, quantity: U)] && x.liquidationFee == 0)
         #expect(d.engine.accounts[0]!.position(Fixture.btc) == U, "the fund holds the position")
         #expect(d.engine.accounts[1]!.positions.isEmpty)
         // The fund paid the worst price (56,500) for something marked at 56,000.
@@ -89,6 +94,8 @@ struct LiquidationTests {
         d.price(Fixture.btc, 55_000 * D)
         let x = d.engine.takeDecisions()[0]
         #expect(x.toInsuranceFund == 0 && x.autoDeleveraged == U)
+        #expect(x.fills == [ExecutionFill(kind: .autoDeleveraging, price: x.worstPrice, quantity: U / 2),
+                            ExecutionFill(kind: .autoDeleveraging, price: x.worstPrice, quantity: U / 2)])
         #expect(d.engine.accounts[2]!.position(Fixture.btc) == 0, "most profitable short closed first")
         #expect(d.engine.accounts[3]!.position(Fixture.btc) == 0)
         #expect(d.engine.conservationResidual == 0)

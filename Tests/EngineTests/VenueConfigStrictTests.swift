@@ -14,9 +14,13 @@ struct VenueConfigStrictTests {
         Array(try Data(contentsOf: packageRoot.appendingPathComponent(relative)))
     }
 
-    /// The fixture venue as JSON text, every member present (JSONEncoder's output).
+    /// The fixture venue as JSON text, every member present (JSONEncoder's output, keys
+    /// sorted: unsorted, their order follows the per-process hash seed, and a test that
+    /// edits `"tickSize":10000,` found no comma after it when the key came last).
     static func fixtureJSON() throws -> String {
-        String(decoding: try JSONEncoder().encode(Fixture.venue()), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(Fixture.venue()), as: UTF8.self)
     }
 
     static func refusal(_ text: String) -> VenueConfigParseError? {

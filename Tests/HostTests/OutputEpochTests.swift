@@ -61,6 +61,48 @@ struct OutputEpochTests {
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/outputs/epochs"))
     }
 
+    /// `inputs.jsonl` keeps one line per price or deposit leaf (types 0x04, 0x05) that
+    /// the kept headers cover; the open batch's lines go with its leaves.
+    @Test func continuingTrimsThePublicInputsToTheKeptLeaves() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sealstream-epoch-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = OutputPublisher(dataDirectory: dir.path)
+        try first.startEpoch(instanceID: "01", signer: Self.signerA, evidenceJSON: Self.hello("01", Self.signerA))
+        var leaves = Self.leaves(1...6)
+        leaves[0 * 49 + 16] = 0x05  // a deposit
+        leaves[2 * 49 + 16] = 0x04  // a price
+        leaves[4 * 49 + 16] = 0x04  // a price of the open batch
+        let input = Array(#"{"kind":"x"}"#.utf8) + [0x0a]
+        try leaves.withUnsafeBytes { try first.appendEventLeaves(UnsafeRawBufferPointer(rebasing: $0[0..<(4 * 49)])) }
+        try (input + input).withUnsafeBytes { try first.appendPublicInputs($0) }
+        try OutputPublisherTests.headerLine(index: 0, first: 1, last: 4).withUnsafeBytes { try first.appendBatch($0) }
+        try leaves.withUnsafeBytes { try first.appendEventLeaves(UnsafeRawBufferPointer(rebasing: $0[(4 * 49)...])) }
+        try input.withUnsafeBytes { try first.appendPublicInputs($0) }
+        #expect(Self.size(dir, "inputs.jsonl") == 3 * input.count)
+
+        let second = OutputPublisher(dataDirectory: dir.path)
+        let start = try second.startEpoch(instanceID: "02", signer: Self.signerA, evidenceJSON: Self.hello("02", Self.signerA))
+        #expect(start.continued && start.trimmedInputLines == 1 && start.trimmedEventBytes == 2 * 49)
+        #expect(Self.size(dir, "inputs.jsonl") == 2 * input.count)
+        try input.withUnsafeBytes { try second.appendPublicInputs($0) }
+        #expect(Self.size(dir, "inputs.jsonl") == 3 * input.count, "appends after the kept lines")
+        // funding.jsonl keeps the lines whose sequence the kept headers cover.
+        let covered = Array(#"{"sequence":4}"#.utf8) + [0x0a], tail = Array(#"{"sequence":5}"#.utf8) + [0x0a]
+        try (covered + tail).withUnsafeBytes { try second.appendFunding($0) }
+        let third = try OutputPublisher(dataDirectory: dir.path).startEpoch(
+            instanceID: "02", signer: Self.signerA, evidenceJSON: Self.hello("02", Self.signerA))
+        #expect(third.trimmedFundingLines == 1 && Self.size(dir, "funding.jsonl") == covered.count)
+
+        // Fewer lines than the kept leaves need: the epoch cannot start.
+        try Data(input).write(to: dir.appendingPathComponent("outputs/inputs.jsonl"))
+        #expect(throws: PublishError.self) {
+            try OutputPublisher(dataDirectory: dir.path).startEpoch(instanceID: "03", signer: Self.signerA, evidenceJSON: Self.hello("03", Self.signerA))
+        }
+        // A new signer archives it with the rest.
+        _ = try OutputPublisher(dataDirectory: dir.path).startEpoch(instanceID: "04", signer: Self.signerB, evidenceJSON: Self.hello("04", Self.signerB))
+        #expect(Self.size(dir, "epochs/02/inputs.jsonl") == input.count && Self.size(dir, "inputs.jsonl") == 0)
+    }
+
     @Test func differentSignerArchives() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sealstream-epoch-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: dir) }

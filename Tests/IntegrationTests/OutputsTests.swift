@@ -96,6 +96,31 @@ struct OutputsTests {
         let checks = report["checks"] as! [[String: Any]]
         #expect(Set(checks.map { $0["check"] as! String }).isSuperset(of: ["headers.signature", "chain.previous", "events.consistency", "events.log", "decisions.inclusion"]))
 
+        // With the venue configuration, the public inputs and every mark are checked too.
+        let inputsFile = outputs.appendingPathComponent("inputs.jsonl")
+        let inputs = try String(contentsOf: inputsFile, encoding: .utf8)
+        #expect(inputs.contains("\"kind\":\"deposit\""), "the trader's deposit is published in full")
+        let full = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path,
+                                        "--config", Binaries.venueConfig, "--json"])
+        #expect(full.status == 0, "\(full.stdout)\(full.stderr)")
+        let fullChecks = (try JSONSerialization.jsonObject(with: Data(full.stdout.utf8)) as! [String: Any])["checks"] as! [[String: Any]]
+        for name in ["inputs.parse", "inputs.leaf", "inputs.signature", "inputs.admission", "marks.decisions", "marks.halted"] {
+            let v = fullChecks.first { $0["check"] as? String == name }
+            #expect(v?["pass"] as? Bool == true && (v?["expected"] as? String)?.contains("not checked") == false, "\(name): \(String(describing: v))")
+        }
+        // A forged deposit amount fails at its leaf; the original file passes again.
+        try inputs.replacingOccurrences(of: "\"amount\":", with: "\"amount\":1").write(to: inputsFile, atomically: true, encoding: .utf8)
+        let forged = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path,
+                                          "--config", Binaries.venueConfig])
+        #expect(forged.status == 1 && forged.stdout.contains("FAIL  inputs.leaf"), "\(forged.stdout)")
+        try inputs.write(to: inputsFile, atomically: true, encoding: .utf8)
+        // A configuration the evidence does not name is refused before any check.
+        let otherConfig = host.workDirectory.appendingPathComponent("other-venue.json")
+        try (try String(contentsOfFile: Binaries.venueConfig, encoding: .utf8) + "\n").write(to: otherConfig, atomically: true, encoding: .utf8)
+        let wrong = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path,
+                                         "--config", otherConfig.path])
+        #expect(wrong.status == 2 && wrong.stderr.contains("configHash"), "\(wrong.stderr)")
+
         // A wrong signer, and a header tampered on disk, fail with a non-zero exit.
         let stranger = try runCommand(cli, ["verify-outputs", "--data-dir", host.dataDirectory.path,
                                             "--signer", try Secp256k1PrivateKey().address.hex,

@@ -1,26 +1,28 @@
 import Testing
 
 /// Which module may link which: the trader SDK speaks the wire, and the auditor CLI
-/// links neither the venue tools nor the engine.
+/// does not link the venue tools. Both link the pure `Engine` module since issue 14:
+/// `OutputVerification` (which the SDK uses for inclusion proofs and the market data
+/// feed) reads the venue config strictly and replays the marks with it (COMMITMENTS §5.3).
 @Suite("Package boundaries")
 struct PackageBoundaryTests {
     /// The trader SDK needs the wire format, crypto, evidence verification and inclusion
-    /// proofs; not the engine, the load generator or any external package.
+    /// proofs; not the enclave, the host, the load generator or any external package.
     @Test func clientSDKSpeaksTheWire() throws {
         let closure = try PackageGraph().closure(of: "Client")
         #expect(closure.products.isEmpty, "external products in the SDK: \(closure.products)")
         #expect(closure.targets.isSuperset(of: ["Client", "Wire", "SealCrypto", "Attestation", "Commitments"]))
-        for excluded in ["Engine", "VenueTools", "CClientSys", "EnclaveCore", "Host"] {
+        for excluded in ["VenueTools", "CClientSys", "EnclaveCore", "Host"] {
             #expect(!closure.targets.contains(excluded), "the SDK links \(excluded)")
         }
     }
 
     /// The auditor CLI fetches evidence and outputs through the SDK; it does not link the
-    /// load generator, its histogram package or the engine.
+    /// load generator, its histogram package, the enclave or the host.
     @Test func auditorCLIDoesNotLinkTheTools() throws {
         let closure = try PackageGraph().closure(of: "attestation")
         #expect(closure.products == ["ArgumentParser"])
-        for excluded in ["VenueTools", "CClientSys", "Engine", "EnclaveCore", "Host"] {
+        for excluded in ["VenueTools", "CClientSys", "EnclaveCore", "Host"] {
             #expect(!closure.targets.contains(excluded), "the auditor CLI links \(excluded)")
         }
     }

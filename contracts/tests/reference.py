@@ -70,7 +70,20 @@ DECISION_TYPE = [
     {"name": "filledOnBook", "type": "int64"},
     {"name": "toInsuranceFund", "type": "int64"},
     {"name": "autoDeleveraged", "type": "int64"},
+    {"name": "liquidationFee", "type": "int64"},
+    {"name": "fillsHash", "type": "bytes32"},
 ]
+
+FILL_KINDS = {1: "book", 2: "insuranceFund", 3: "adl"}
+
+
+def fills_hash(fills: list[dict]) -> bytes:
+    """SHA-256("sealstream/v1/fills" ‖ per fill: kind u8 ‖ price i64 ‖ quantity i64), big-endian."""
+    kinds = {name: code for code, name in FILL_KINDS.items()}
+    out = b"sealstream/v1/fills"
+    for f in fills:
+        out += bytes([kinds[f["kind"]]]) + f["price"].to_bytes(8, "big", signed=True) + f["quantity"].to_bytes(8, "big", signed=True)
+    return sha256(out)
 
 HEADER_FIELDS = [f["name"] for f in HEADER_TYPE]
 DECISION_FIELDS = [f["name"] for f in DECISION_TYPE]
@@ -124,8 +137,10 @@ def header_digest(header: dict, dom: dict) -> bytes:
 
 
 def decision_hash(decision: dict) -> bytes:
-    # hashStruct does not depend on the domain; any domain will do.
-    return bytes(_signable("LiquidationDecision", DECISION_TYPE, decision, _ANY_DOMAIN).body)
+    # hashStruct does not depend on the domain; any domain will do. A decision dict may
+    # carry its `fills` next to the message's `fillsHash`: only the message is hashed.
+    message = {name: decision[name] for name in DECISION_FIELDS}
+    return bytes(_signable("LiquidationDecision", DECISION_TYPE, message, _ANY_DOMAIN).body)
 
 
 def sign_header(header: dict, dom: dict, key: bytes) -> dict:
@@ -266,6 +281,8 @@ def decision_values(record: dict) -> dict:
         name, typ = f["name"], f["type"]
         if name == "reason":
             values[name] = _int(record["reasonCode"], 0, 255)
+        elif name == "fillsHash":
+            values[name] = fills_hash(record["fills"])
         elif typ == "bool":
             raw = record[name]
             if raw not in (True, False, 0, 1):
@@ -399,6 +416,8 @@ def decision_record(d: dict, batch_index: int, leaf_index: int, tree: MerkleTree
         elif name == "isBuy":
             record["side"] = "buy" if v else "sell"
             record["isBuy"] = v
+        elif name == "fillsHash":
+            record["fills"] = d["fills"]
         else:
             record[name] = _hex(v) if isinstance(v, bytes) else v
     record.update(
@@ -411,31 +430,46 @@ def decision_record(d: dict, batch_index: int, leaf_index: int, tree: MerkleTree
 
 
 def random_decision(rng: random.Random, venue_id: int, sequence: int, enclave_time: int) -> dict:
-    """A plausible decision: signed sizes and a negative equity, so int64
-    sign extension is exercised on every one."""
+    """A plausible decision, consistent with its execution (COMMITMENTS §3: book fills no
+    worse than the worst price, the rest to the fund or ADL at it, no fee without a book
+    fill): a negative equity, so int64 sign extension is exercised on every one (signed
+    sizes are in test_verifier's EDGE_DECISIONS)."""
     is_buy = rng.random() < 0.5
     size = rng.randint(1, 10**9)
     mark = rng.randint(10**6, 10**11)
     bankruptcy = mark + (size % 997) * (1 if is_buy else -1)
     reason = rng.choice((1, 2))
     filled = size if reason == 1 else rng.randint(0, size)
+    worst = bankruptcy + rng.randint(-5000, 5000)
+    fills = []
+    left = filled
+    while left > 0:
+        q = rng.randint(1, left)
+        fills.append({"kind": "book", "price": worst + rng.randint(0, 9) * (-1 if is_buy else 1), "quantity": q})
+        left -= q
+    rest_kind = rng.choice(("insuranceFund", "adl"))
+    if size > filled:
+        fills.append({"kind": rest_kind, "price": worst, "quantity": size - filled})
     return {
+        "fills": fills,
+        "fillsHash": fills_hash(fills),
+        "liquidationFee": rng.randint(0, 10**6) if filled else 0,
         "venueId": venue_id,
         "sequence": sequence,
         "enclaveTime": enclave_time,
         "account": sha256(b"sealstream/v1/account" + rng.randbytes(40)),
         "market": rng.randint(0, 63),
         "isBuy": is_buy,
-        "size": size if is_buy else -size,
+        "size": size,
         "markPrice": mark,
         "bankruptcyPrice": bankruptcy,
-        "worstPrice": bankruptcy + rng.randint(-5000, 5000),
+        "worstPrice": worst,
         "equity": -rng.randint(1, 10**12),
         "maintenanceRequirement": rng.randint(1, 10**12),
         "reason": reason,
         "filledOnBook": filled,
-        "toInsuranceFund": rng.randint(-(10**9), 10**9),
-        "autoDeleveraged": size - filled,
+        "toInsuranceFund": size - filled if rest_kind == "insuranceFund" else 0,
+        "autoDeleveraged": size - filled if rest_kind == "adl" else 0,
     }
 
 

@@ -44,7 +44,7 @@ EPOCH2_COUNTS = [2, 0, 5]
 INT64_FIELDS = [f["name"] for f in reference.DECISION_TYPE if f["type"] == "int64"]
 
 GAS_SUBMIT_MAX = 80_000
-GAS_VERIFY_MAX = 70_000
+GAS_VERIFY_MAX = 71_000  # two more words since decisions carry their fee and fillsHash
 
 
 @pytest.fixture(scope="module")
@@ -438,6 +438,8 @@ def test_bad_inclusion_refused(verifier, big_batch, override, reason):
         ("equity", lambda v: v + 2**32),  # int64
         ("reason", lambda v: 3 - v),  # uint8
         ("autoDeleveraged", lambda v: v - 1),
+        ("liquidationFee", lambda v: v + 1),  # int64
+        ("fillsHash", _flip),  # bytes32: another execution
     ],
 )
 def test_tampered_decision_refused(verifier, big_batch, field, value):

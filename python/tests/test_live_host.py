@@ -9,6 +9,7 @@ import json
 import struct
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from live import SCENARIO, VENUE, Host, bin_dir
@@ -228,7 +229,7 @@ def test_liquidation_drill_and_verify_outputs_agree_with_the_auditor(host, bins,
     assert host.stop() == 0
     evidence = parse_evidence((host.data / "outputs" / "epoch.json").read_bytes())
     mine = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
-                            evidence.venue_id)  # fmt: skip
+                            evidence.venue_id, public=True)  # fmt: skip
     assert mine["ok"], [c for c in mine["checks"] if not c["pass"]]
     decisions = (host.data / "outputs" / "decisions.jsonl").read_text().splitlines()
     assert decisions, "the drill made no liquidation decision"
@@ -237,6 +238,34 @@ def test_liquidation_drill_and_verify_outputs_agree_with_the_auditor(host, bins,
          str(host.data / "outputs" / "epoch.json"), "--json"], capture_output=True, text=True).stdout)  # fmt: skip
     assert auditor["ok"] is True
     assert [c["check"] for c in auditor["checks"]] == [c["check"] for c in mine["checks"]]
+    # With the venue configuration, both recompute every mark from the published signed
+    # prices (COMMITMENTS §5.3) and agree check by check.
+    venue = Path(__file__).resolve().parents[2] / "scripts" / "demo" / "venue.json"
+    full = json.loads(subprocess.run(
+        [str(bins / "attestation"), "verify-outputs", "--data-dir", str(host.data), "--evidence",
+         str(host.data / "outputs" / "epoch.json"), "--config", str(venue), "--json"], capture_output=True, text=True).stdout)  # fmt: skip
+    mine_full = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
+                                 evidence.venue_id, public=True, config=json.loads(venue.read_text()))  # fmt: skip
+    assert full["ok"] is True and mine_full["ok"], [c for c in mine_full["checks"] if not c["pass"]]
+    assert [(c["check"], c["pass"]) for c in full["checks"]] == [(c["check"], c["pass"]) for c in mine_full["checks"]]
+    # A forged price: both fail the same §5.3 checks for the same first reasons.
+    inputs_file = host.data / "outputs" / "inputs.jsonl"
+    original = inputs_file.read_text()
+    lines = original.splitlines(keepends=True)
+    k = next(i for i, l in enumerate(lines) if '"kind":"oraclePrice"' in l)
+    price = json.loads(lines[k])
+    price["price"] += 1
+    lines[k] = json.dumps(price, separators=(",", ":"), sort_keys=True) + "\n"
+    inputs_file.write_text("".join(lines))
+    forged = json.loads(subprocess.run(
+        [str(bins / "attestation"), "verify-outputs", "--data-dir", str(host.data), "--evidence",
+         str(host.data / "outputs" / "epoch.json"), "--config", str(venue), "--json"], capture_output=True, text=True).stdout)  # fmt: skip
+    mine_forged = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
+                                   evidence.venue_id, public=True, config=json.loads(venue.read_text()))  # fmt: skip
+    def failures(report):
+        return {c["check"]: c.get("error") for c in report["checks"] if not c["pass"]}
+    assert failures(forged) == failures(mine_forged) and failures(forged)["inputs.leaf"] == "bodyHash"
+    inputs_file.write_text(original)
     # One edited decision: both refuse it.
     lines = (host.data / "outputs" / "decisions.jsonl").read_text().splitlines(keepends=True)
     d = json.loads(lines[0])
@@ -244,5 +273,7 @@ def test_liquidation_drill_and_verify_outputs_agree_with_the_auditor(host, bins,
     lines[0] = json.dumps(d, separators=(",", ":")) + "\n"
     (host.data / "outputs" / "decisions.jsonl").write_text("".join(lines))
     mine = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
-                            evidence.venue_id)  # fmt: skip
-    assert [c["check"] for c in mine["checks"] if not c["pass"]] == ["decisions.inclusion"]
+                            evidence.venue_id, public=True)  # fmt: skip
+    # The size no longer matches the signed hash, nor the fills that add up to it.
+    assert {c["check"]: c.get("error") for c in mine["checks"] if not c["pass"]} == {
+        "decisions.inclusion": None, "decisions.execution": "quantities"}

@@ -5,6 +5,7 @@ fails, 2 when an input cannot be read."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -56,8 +57,15 @@ def _verify_outputs(args) -> int:
         signer, chain_id, contract, venue = e.signer, e.chain_id, e.verifying_contract, e.venue_id
     else:
         signer, chain_id, contract, venue = args.signer, args.chain_id, args.verifying_contract, None
+    config = None
+    if args.config:
+        raw = open(args.config, "rb").read()
+        if args.evidence and hashlib.sha256(raw).digest() != e.config_hash:
+            print(f"{args.config} is not the configuration the evidence names (configHash)", file=sys.stderr)
+            return 2
+        config = json.loads(raw)
     try:
-        result = verify_directory(args.data_dir, signer, chain_id, contract, venue, args.epoch)
+        result = verify_directory(args.data_dir, signer, chain_id, contract, venue, args.epoch, public=True, config=config)
     except FileNotFoundError as exc:
         print(f"missing output file: {exc.filename}", file=sys.stderr)
         return 2
@@ -105,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--chain-id", type=int, default=31337)
     o.add_argument("--verifying-contract", default="0x" + "00" * 20)
     o.add_argument("--epoch")
+    o.add_argument("--config", help="the venue configuration: also check every mark (COMMITMENTS §5.3)")
     o.add_argument("--json", action="store_true")
     o.set_defaults(func=_verify_outputs)
     s = sub.add_parser("scenario", help="run a scenario file (SCENARIOS.md) through the Python SDK")

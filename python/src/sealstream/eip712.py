@@ -3,6 +3,7 @@ and header signature recovery."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from .keccak import keccak256
@@ -24,7 +25,14 @@ DECISION_FIELDS = [
     ("market", "uint32"), ("isBuy", "bool"), ("size", "int64"), ("markPrice", "int64"),
     ("bankruptcyPrice", "int64"), ("worstPrice", "int64"), ("equity", "int64"),
     ("maintenanceRequirement", "int64"), ("reason", "uint8"), ("filledOnBook", "int64"),
-    ("toInsuranceFund", "int64"), ("autoDeleveraged", "int64"),
+    ("toInsuranceFund", "int64"), ("autoDeleveraged", "int64"), ("liquidationFee", "int64"),
+    ("fillsHash", "bytes32"),
+]  # fmt: skip
+FILL_KINDS = {"book": 1, "insuranceFund": 2, "adl": 3}
+FUNDING_FIELDS = [
+    ("venueId", "uint64"), ("sequence", "uint64"), ("enclaveTime", "uint64"), ("market", "uint32"),
+    ("markPrice", "int64"), ("rateBps", "int64"), ("perUnit", "int64"), ("intervalNanos", "uint64"),
+    ("dueTime", "uint64"),
 ]  # fmt: skip
 REASON_NAMES = {1: "maintenance-full", 2: "maintenance-partial"}
 
@@ -35,6 +43,7 @@ def _type_string(name: str, fields: list[tuple[str, str]]) -> str:
 
 HEADER_TYPE_HASH = keccak256(_type_string("BatchHeader", HEADER_FIELDS).encode())
 DECISION_TYPE_HASH = keccak256(_type_string("LiquidationDecision", DECISION_FIELDS).encode())
+FUNDING_TYPE_HASH = keccak256(_type_string("FundingPayment", FUNDING_FIELDS).encode())
 
 
 def _word(typ: str, value: Any) -> bytes:
@@ -76,6 +85,11 @@ def decision_hash(values: dict) -> bytes:
     return _hash_struct(DECISION_TYPE_HASH, DECISION_FIELDS, values)
 
 
+def funding_hash(values: dict) -> bytes:
+    """hashStruct(FundingPayment) of a funding record (docs/COMMITMENTS.md §4.3)."""
+    return _hash_struct(FUNDING_TYPE_HASH, FUNDING_FIELDS, values)
+
+
 def digest(separator: bytes, struct_hash: bytes) -> bytes:
     """keccak256(0x19 ‖ 0x01 ‖ domainSeparator ‖ hashStruct): what the enclave signs."""
     return keccak256(b"\x19\x01" + separator + struct_hash)
@@ -91,12 +105,26 @@ def header_values(record: dict) -> dict:
     return {n: bytes.fromhex(record[n][2:]) if t == "bytes32" else record[n] for n, t in HEADER_FIELDS}
 
 
+def fills_hash(fills: list[dict]) -> bytes:
+    """`fillsHash` of a decision's fills: SHA-256("sealstream/v1/fills" ‖ per fill: kind u8 ‖
+    price i64 ‖ quantity i64), big-endian (docs/COMMITMENTS.md §3)."""
+    data = b"sealstream/v1/fills" + b"".join(
+        bytes([FILL_KINDS[f["kind"]]]) + f["price"].to_bytes(8, "big", signed=True)
+        + f["quantity"].to_bytes(8, "big", signed=True)
+        for f in fills
+    )  # fmt: skip
+    return hashlib.sha256(data).digest()
+
+
 def decision_values(record: dict) -> dict:
-    """The EIP-712 message of an already strictly-read decision record (`reason` = `reasonCode`)."""
+    """The EIP-712 message of an already strictly-read decision record (`reason` =
+    `reasonCode`, `fillsHash` from `fills`)."""
     out = {}
     for n, t in DECISION_FIELDS:
         if n == "reason":
             out[n] = record["reasonCode"]
+        elif n == "fillsHash":
+            out[n] = fills_hash(record["fills"])
         elif t == "bytes32":
             out[n] = bytes.fromhex(record[n][2:])
         else:

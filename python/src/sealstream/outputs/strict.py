@@ -189,6 +189,18 @@ class _Object:
             out.append(n)
         return out
 
+    def fills(self, name: str) -> list[dict]:
+        """A decision's fills: objects of `kind` (book, insuranceFund, adl), `price`, `quantity`."""
+        v, p = self.value(name)
+        if not isinstance(v, list):
+            raise RecordError("wrongType", p)
+        for i, x in enumerate(v):
+            f = _Object(x, f"{p}[{i}]", {"kind", "price", "quantity"})
+            f.name("kind", ("book", "insuranceFund", "adl"))
+            f.integer("price", INT64)
+            f.integer("quantity", INT64)
+        return v
+
     def object(self, name: str, fields: set[str]) -> "_Object":
         return _Object(*self.value(name), fields)
 
@@ -216,7 +228,8 @@ HEADER_MEMBERS = {
 }  # fmt: skip
 DECISION_MEMBERS = {
     "account", "autoDeleveraged", "bankruptcyPrice", "batchIndex", "enclaveTime", "equity",
-    "filledOnBook", "isBuy", "leafIndex", "maintenanceRequirement", "markPrice", "market", "proof",
+    "filledOnBook", "fills", "isBuy", "leafIndex", "liquidationFee", "maintenanceRequirement", "markPrice",
+    "market", "proof",
     "reason", "reasonCode", "sequence", "side", "size", "structHash", "toInsuranceFund", "venueId",
     "worstPrice",
 }  # fmt: skip
@@ -268,8 +281,10 @@ def read_decision(line: bytes) -> dict:
     o.integer("enclaveTime", UINT64)
     o.integer("equity", INT64)
     o.integer("filledOnBook", INT64)
+    o.fills("fills")
     is_buy = o.boolean("isBuy")
     o.integer("leafIndex", UINT64)
+    o.integer("liquidationFee", INT64)
     o.integer("maintenanceRequirement", INT64)
     o.integer("markPrice", INT64)
     o.integer("market", UINT32)

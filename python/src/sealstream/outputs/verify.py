@@ -205,11 +205,15 @@ def verify_directory(
     verifying_contract: str,
     venue_id: int | None = None,
     epoch: str | None = None,
+    public: bool = False,
+    config: dict | None = None,
 ) -> dict[str, Any]:
     """`attestation verify-outputs` over `DATA/outputs/` (or `DATA/outputs/epochs/ID/`):
     `{"ok", "signer", "directory", "checks": [{"check", "pass", "error"?, "line"?, "path"?}]}`.
     Raises FileNotFoundError when `batches.jsonl` or `decisions.jsonl` is missing (a wrong
-    directory, not an empty epoch)."""
+    directory, not an empty epoch). With `public`, the checks of §5.3 follow (public inputs,
+    marks, decision execution, funding), `config` being the venue configuration (a parsed
+    JSON object; None: the checks that need it are not made)."""
     from pathlib import Path
 
     base = Path(data_dir) / "outputs"
@@ -224,6 +228,16 @@ def verify_directory(
     dom = {"chainId": chain_id, "verifyingContract": verifying_contract}
     verdicts = verify_outputs(batches, decisions, events, signer, dom, venue_id, market_data)
     checks = [{"check": name, **verdicts[name]} for name in CHECKS]
+    if public:
+        from .public import PUBLIC_CHECKS, verify_public
+
+        def optional(name: str) -> bytes | None:
+            path = base / name
+            return path.read_bytes() if path.exists() else None
+
+        more = verify_public(batches, decisions, events, optional("inputs.jsonl"), config, optional("funding.jsonl"),
+                             signer, dom, venue_id)  # fmt: skip
+        checks += [{"check": name, **more[name]} for name in PUBLIC_CHECKS]
     return {
         "ok": all(c["pass"] for c in checks),
         "signer": signer.lower(),
