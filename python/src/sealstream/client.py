@@ -4,6 +4,8 @@ prices, and read receipts, acknowledgements and fill events."""
 
 from __future__ import annotations
 
+import collections
+
 import os
 import struct
 from dataclasses import dataclass
@@ -56,6 +58,10 @@ class Client:
         self.connection = Connection.to(address, timeout)
         self.evidence: Evidence | None = None
         self.report: attest.Report | None = None
+        # Nonces of evidence requests sent and not yet answered, oldest first. Every
+        # evidence request is answered (evidence or a refusal), in request order, even
+        # when its caller stopped waiting (a notice, a timeout): PROTOCOL.md §1.1, §2.12.
+        self._evidence_nonces: collections.deque[bytes] = collections.deque()
 
     def close(self) -> None:
         self.connection.close()
@@ -71,10 +77,21 @@ class Client:
         nonce = os.urandom(32) if nonce is None else nonce
         if len(nonce) != 32:
             raise WireError("the evidence nonce is 32 bytes", "nonce")
-        frame = self.connection.request(wire.EVIDENCE_REQUEST, nonce)
-        if frame.type != wire.EVIDENCE:
-            raise _reply_error(frame, wire.EVIDENCE)
-        return nonce, frame.body
+        self.connection.send(wire.EVIDENCE_REQUEST, nonce)
+        self._evidence_nonces.append(nonce)
+        while True:
+            frame = self.connection.next_reply()  # a notice or a timeout raises; the nonce stays queued
+            answers = frame.type == wire.EVIDENCE or (
+                frame.type == wire.REFUSAL and wire.decode_refusal(frame.body).refused_type == wire.EVIDENCE_REQUEST)
+            if not answers:
+                raise _reply_error(frame, wire.EVIDENCE)
+            # The answer to the oldest request still unanswered: an earlier attempt's
+            # (refused when the worker died, say) is skipped, never taken for this one.
+            if self._evidence_nonces.popleft() != nonce:
+                continue
+            if frame.type != wire.EVIDENCE:
+                raise _reply_error(frame, wire.EVIDENCE)
+            return nonce, frame.body
 
     def attest(self, policy: attest.Policy, allow_simulated: bool = False) -> Evidence:
         """Challenge the enclave with a fresh nonce and verify its evidence against `policy`;
