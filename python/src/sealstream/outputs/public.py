@@ -19,13 +19,13 @@ from .strict import (
     INT64,
     UINT32,
     UINT64,
-    UINT8,
     RecordError,
     _blank_or_object,
     _Object,
     read_decision,
     read_header,
     read_lines,
+    read_signature,
 )
 
 PUBLIC_CHECKS = [
@@ -89,11 +89,7 @@ def read_funding(line: bytes) -> dict:
     o.integer("perUnit", INT64)
     o.integer("rateBps", INT64)
     o.integer("sequence", UINT64)
-    g = o.object("signature", {"r", "s", "v"})
-    g.hex("r")
-    g.hex("s")
-    if g.integer("v", UINT8) not in (27, 28):
-        raise RecordError("outOfRange", "$.signature.v")
+    read_signature(o)
     o.hex("signer", 20)
     o.hex("structHash")
     o.integer("venueId", UINT64)

@@ -260,15 +260,20 @@ def read_header(line: bytes) -> dict:
     o.integer("lastSequence", UINT64)
     o.hex("marketDataRoot")
     o.hex("previousHeaderHash")
+    read_signature(o)
+    o.hex("signer", 20)
+    o.hex("stateRoot")
+    o.integer("venueId", UINT64)
+    return o.d
+
+
+def read_signature(o: "_Object") -> None:
+    """The `signature` member every signed record has: {r, s, v}, v 27 or 28."""
     g = o.object("signature", {"r", "s", "v"})
     g.hex("r")
     g.hex("s")
     if g.integer("v", UINT8) not in (27, 28):
         raise RecordError("outOfRange", "$.signature.v")
-    o.hex("signer", 20)
-    o.hex("stateRoot")
-    o.integer("venueId", UINT64)
-    return o.d
 
 
 def read_decision(line: bytes) -> dict:
