@@ -15,6 +15,10 @@
 #   scripts/cluster.sh stop DIR    stops the three (SIGTERM, then SIGKILL after 10 s);
 #                                  succeeds when nothing runs. State stays in DIR.
 #
+# NATS_HOST (default 127.0.0.1): the address the client ports listen on and the URLs name,
+# e.g. a bridge address that hosts in other network namespaces reach (scripts/chaos.sh
+# --cluster). Routes and monitoring stay on 127.0.0.1. Read when DIR's configs are written.
+#
 # Each node: client port, cluster (route) port and monitoring port; max_payload 2 MiB (a
 # journal message carries at most 1 MiB of records plus headers, REPLICATION.md §2).
 set -euo pipefail
@@ -26,13 +30,14 @@ cmd="$1"
 dir="$2"
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
+NATS_HOST="${NATS_HOST:-127.0.0.1}"
 
 free_ports() {
     python3 - "$1" <<'EOF'
 import socket, sys
 socks = []
 for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+    s = socket.socket(); s.bind(("0.0.0.0", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
@@ -47,7 +52,7 @@ write_configs() {
         mkdir -p "$dir/n$i/jetstream"
         cat >"$dir/n$i/nats.conf" <<EOF
 server_name: n$i
-listen: 127.0.0.1:${p[$((i - 1))]}
+listen: $NATS_HOST:${p[$((i - 1))]}
 http: 127.0.0.1:${p[$((i + 5))]}
 max_payload: 2MB
 jetstream {
@@ -62,7 +67,7 @@ cluster {
 }
 EOF
     done
-    echo "nats://127.0.0.1:${p[0]},127.0.0.1:${p[1]},127.0.0.1:${p[2]}" >"$dir/urls"
+    echo "nats://$NATS_HOST:${p[0]},$NATS_HOST:${p[1]},$NATS_HOST:${p[2]}" >"$dir/urls"
     echo "${p[6]} ${p[7]} ${p[8]}" >"$dir/http-ports"
 }
 
