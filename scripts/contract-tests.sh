@@ -11,17 +11,7 @@ source scripts/lib.sh
 
 BIN="${1:-$(swift build --show-bin-path)}"
 
-# The venv is rebuilt only when the pinned requirements change.
-VENV=.venv
-REQUIREMENTS=contracts/requirements.txt
-want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
-if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]]; then
-    echo "contracts: creating $VENV from $REQUIREMENTS"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
-    echo "$want" > "$VENV/.requirements.sha256"
-fi
+contracts_venv
 
 # eth-tester's chain id and the address its first account's first deployment gets:
 # the venue is configured with them, so the contract deployed in the test verifies

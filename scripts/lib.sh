@@ -1,4 +1,4 @@
-# Shared helpers for demo.sh and bench.sh. Sourced, not run.
+# Shared helpers for the scripts (demo, bench, contract tests, chaos). Sourced, not run.
 
 # start_host BIN_DIR DATA_DIR LOG [extra args...]: starts sealstream-host on a free port,
 # waits for DATA_DIR/host.json, and sets HOST_PID, HOST_ADDR and HTTP_ADDR.
@@ -33,6 +33,21 @@ stop_host() {
         wait "$HOST_PID" || status=$?
         HOST_PID=""
         return "$status"
+    fi
+}
+
+# contracts_venv: makes .venv (py-evm, Vyper and the contract tests' pins,
+# contracts/requirements.txt) and sets VENV; rebuilt only when the pins change.
+contracts_venv() {
+    VENV=.venv
+    local requirements=contracts/requirements.txt want
+    want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+    if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]]; then
+        echo "contracts: creating $VENV from $requirements"
+        rm -rf "$VENV"
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+        echo "$want" > "$VENV/.requirements.sha256"
     fi
 }
 
