@@ -110,3 +110,12 @@ def test_ek_chain_needs_the_self_signed_root_and_the_intermediate():
     only_intermediate = attest.Policy.from_json(dict(policy_doc, swtpmEKRoots=intermediates))
     doc["attestation"]["ekChain"] = []
     assert attest.verify(doc, only_intermediate, NONCES["swtpm"], True).failed() == ["ek.chain"]
+
+
+def test_a_policy_with_an_image_section_is_refused_not_half_checked():
+    # The SDK has no measured-boot checks (docs/IMAGE.md §5.3): a policy that asks for them
+    # must not verify as if it did not.
+    doc = json.loads((FIXTURES / "swtpm-policy.json").read_text())
+    attest.Policy.from_json(doc)
+    with pytest.raises(attest.PolicyError, match="image section"):
+        attest.Policy.from_json(dict(doc, image={"pcrs": {}}))

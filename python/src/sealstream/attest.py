@@ -53,6 +53,13 @@ class Policy:
             p = data if isinstance(data, dict) else json.loads(data)
             if p.get("version") != 2:
                 raise PolicyError(f"policy version {p.get('version')!r} (2 required)")
+            if "image" in p:
+                # Passing such a policy without its image checks would vouch for a boot
+                # chain nobody checked (docs/IMAGE.md §5.3): refuse rather than ignore.
+                raise PolicyError(
+                    "policy has an image section (docs/IMAGE.md §5.3): this SDK does not verify a measured"
+                    " boot; verify with `attestation verify`"
+                )
             pcr = p.get("pcr", 23)
             if not isinstance(pcr, int) or not 8 <= pcr <= 23:
                 raise PolicyError("pcr must be 8…23")
