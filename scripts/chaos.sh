@@ -6,6 +6,8 @@
 # (docs/DURABILITY.md, "Chaos").
 #
 #   scripts/chaos.sh ROUNDS [WORKDIR]
+#   scripts/chaos.sh --cluster ROUNDS [WORKDIR]   failover chaos: a primary and a hot standby
+#                                   on a JetStream cluster (scripts/chaos-cluster.sh)
 #
 # Environment: SEED (default: random, printed), TRADERS (4), STEPS (per trader; default
 # 12 × ROUNDS), LOAD_RATE (orders/s of the background load, 200; 0 turns it off),
@@ -17,6 +19,11 @@
 # Exit 0 when every check passes; 1 with the failing check named.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/chaos-common.sh
+if [[ "${1:-}" == --cluster ]]; then
+    shift
+    exec scripts/chaos-cluster.sh "$@"
+fi
 
 ROUNDS="${1:?usage: scripts/chaos.sh ROUNDS [WORKDIR]}"
 WORK="${2:-$(mktemp -d "${TMPDIR:-/tmp}/sealstream-chaos.XXXXXX")}"
@@ -67,22 +74,6 @@ start_host() {
     return 1
 }
 
-# stop_load: ends the load loop and the load run it waits for.
-stop_load() {
-    local -
-    set +e  # a run already gone is not an error here
-    touch "$WORK/stop-load"
-    # The loop may be starting the next run as we look: kill whichever run it waits for
-    # until the loop has ended.
-    for _ in $(seq 1 100); do
-        [[ -n "${LOAD_LOOP:-}" ]] && kill -0 "$LOAD_LOOP" 2>/dev/null || break
-        [[ -s "$WORK/load.pid" ]] && kill -9 "$(cat "$WORK/load.pid")" 2>/dev/null  # load does not stop on SIGTERM
-        sleep 0.1
-    done
-    [[ -n "${LOAD_LOOP:-}" ]] && { wait "$LOAD_LOOP" 2>/dev/null || true; LOAD_LOOP=""; }
-    true
-}
-
 cleanup() {
     set +e  # a process already gone is not an error here
     stop_load
@@ -98,60 +89,9 @@ echo "chaos: host pid $HOST_PID on $LISTEN (http $HTTP)"
     --policy-out "$WORK/policy.json" >/dev/null
 ATTEST=(--policy "$WORK/policy.json" --allow-simulated)
 
-# The traders' scenario files, drawn from the seed: deposits, then quotes (post-only
-# limits), takes (market orders), cancels of earlier quotes and short waits; trader 0 also
-# posts the oracle prices, from all three publishers.
-python3 - "$WORK" "$SEED" "$TRADERS" "$STEPS" <<'PY'
-import random, sys
-work, seed, traders, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-rng = random.Random(seed)
-for t in range(traders):
-    name = f"c{t}"
-    lines = [f"trader {name} account={7000 + t}", f"deposit {name} 1000000"]
-    quotes, mid = [], 60000
-    for n in range(steps):
-        if t == 0 and n % 6 == 0:
-            mid += rng.randint(-20, 20)
-            for p in ("pyth-a", "pyth-b", "chainlink-c"):
-                lines.append(f"price BTC-PERP {mid + rng.randint(-2, 2)} conf=5 publisher={p}")
-        r = rng.random()
-        side = rng.choice(("buy", "sell"))
-        if r < 0.45:
-            price = mid - rng.randint(1, 30) if side == "buy" else mid + rng.randint(1, 30)
-            qid = f"{name}-q{n}"
-            quotes.append(qid)
-            lines.append(f"order {name} {side} BTC-PERP 0.01 @ {price} post-only id={qid}")
-        elif r < 0.75:
-            worst = mid + 200 if side == "buy" else mid - 200
-            lines.append(f"market {name} {side} BTC-PERP 0.01 worst={worst} id={name}-m{n}")
-        elif quotes:
-            lines.append(f"cancel {name} {quotes.pop(rng.randrange(len(quotes)))}")
-        lines.append(f"wait {rng.randint(10, 80)}ms")
-    open(f"{work}/trader-{t}.txt", "w").write("\n".join(lines) + "\n")
-PY
-
-TRADER_PIDS=""
-for t in $(seq 0 $((TRADERS - 1))); do
-    "$BIN/sealstream-client" scenario "$WORK/trader-$t.txt" --host "$LISTEN" --venue "$VENUE" --json \
-        --receipts-out "$WORK/receipts/trader-$t.jsonl" "${ATTEST[@]}" \
-        >"$WORK/trader-$t.json" 2>"$WORK/trader-$t.log" &
-    TRADER_PIDS="$TRADER_PIDS $!"
-done
-
-# Background load: `load` does not reconnect (docs/SCENARIOS.md), so it is started again
-# whenever a restart stops it.
-if [[ "$LOAD_RATE" -gt 0 ]]; then
-    (
-        while [[ ! -e "$WORK/stop-load" ]]; do
-            "$BIN/sealstream-client" load --host "$LISTEN" --rate "$LOAD_RATE" --duration 600 --sessions 2 \
-                --window 64 --no-attestation >>"$WORK/load.log" 2>&1 &
-            echo $! >"$WORK/load.pid"
-            wait $! || true
-            sleep 0.2
-        done
-    ) &
-    LOAD_LOOP=$!
-fi
+write_trader_scenarios
+start_traders "$LISTEN"
+start_load_loop "echo $LISTEN"
 
 # A liquidation drill halfway through the kills, so that decisions are made (and must
 # not appear twice) across restarts; it recovers through restarts like the traders.
@@ -209,23 +149,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 echo "chaos: $KILLS kills done at +$(elapsed)s; waiting for the traders"
 
-TRADER_FAILED=0
-for t in $(seq 0 $((TRADERS - 1))); do
-    pid=$(echo $TRADER_PIDS | cut -d' ' -f$((t + 1)))
-    status=0
-    wait "$pid" || status=$?
-    summary="$(python3 -c "
-import json, sys
-s = json.load(open(sys.argv[1]))
-r = s['recovery']
-print(f\"receipts {s['receipts']} duplicates {s['duplicates']} missing {s['missingReceipts']} restarts {r['restartsSeen']} reconnects {r['reconnects']} resends {r['resends']}\")
-" "$WORK/trader-$t.json" 2>/dev/null || echo "no summary")"
-    echo "chaos: trader $t exit $status: $summary"
-    if [[ $status -ne 0 ]]; then
-        TRADER_FAILED=1
-        tail -5 "$WORK/trader-$t.log" | sed 's/^/    /'
-    fi
-done
+wait_traders chaos
 if [[ -n "$DRILL_PID" ]]; then
     status=0
     wait "$DRILL_PID" || status=$?
@@ -263,10 +187,7 @@ REPLAY_STATUS=0
 "$BIN/sealstream-host" replay --data-dir "$DATA" --config "$VENUE" >"$WORK/replay.out" 2>"$WORK/replay.log" || REPLAY_STATUS=$?
 cat "$WORK/replay.out"
 [[ $REPLAY_STATUS -eq 0 ]] || { tail -5 "$WORK/replay.log"; fail "replay exit $REPLAY_STATUS"; }
-LAST_ROOT="$(python3 -c "
-import json, sys
-lines = open(sys.argv[1]).read().splitlines()
-print(json.loads(lines[-1])['stateRoot'] if lines else 'none')" "$DATA/outputs/batches.jsonl")"
+LAST_ROOT="$(last_root "$DATA")"
 grep -q "final state root: $LAST_ROOT" "$WORK/replay.out" || fail "replay's final state root is not the last header's ($LAST_ROOT)"
 
 echo "chaos: seed $SEED, $KILLS kills, $(elapsed) s: $([[ $FAILED -eq 0 ]] && echo PASS || echo FAIL)"

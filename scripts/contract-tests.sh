@@ -36,12 +36,10 @@ stop_host
 OUT="$WORK/data/outputs"
 "$BIN/attestation" verify-outputs --data-dir "$WORK/data" --evidence "$OUT/epoch.json" --config "$WORK/venue.json" --json > "$WORK/verify.json" \
     || { cat "$WORK/verify.json"; echo "contracts: verify-outputs failed on the fixture" >&2; exit 1; }
+write_chain_json "$OUT"
 python3 - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]
-e = json.load(open(f"{out}/epoch.json"))
-json.dump({"chainId": e["chainId"], "verifyingContract": e["verifyingContract"], "venueId": e["venueID"],
-           "signer": e["signer"]}, open(f"{out}/chain.json", "w"))
 batches = [json.loads(l) for l in open(f"{out}/batches.jsonl")]
 print(f"contracts: real outputs: {len(batches)} batches, {sum(b['decisionCount'] for b in batches)} decisions,"
       f" largest batch {max(b['decisionCount'] for b in batches)} decisions")

@@ -51,6 +51,19 @@ contracts_venv() {
     fi
 }
 
+# write_chain_json OUT: OUT/chain.json (chainId, verifyingContract, venueId, signer), what
+# contracts/tests/test_real_outputs.py needs beside OUT's batches.jsonl and decisions.jsonl,
+# from OUT/epoch.json (the epoch's evidence).
+write_chain_json() {
+    python3 - "$1" <<'PY'
+import json, sys
+out = sys.argv[1]
+e = json.load(open(f"{out}/epoch.json"))
+json.dump({"chainId": e["chainId"], "verifyingContract": e["verifyingContract"], "venueId": e["venueID"],
+           "signer": e["signer"]}, open(f"{out}/chain.json", "w"))
+PY
+}
+
 # replan_nested SCRATCH DIR...: SwiftPM does not notice files added to or removed from the
 # path dependency (the main package) of an already planned nested build (Fuzz/,
 # Benchmarks/): when the list of source files under DIR... changed since the last call,
