@@ -244,8 +244,20 @@ fi
 # alternating rounds, each on a fresh data directory and a fresh stream (target: nats >=
 # 0.5 x local). The three servers share the machine's cores with the host and the worker.
 #   BENCH_REPLICATION_RUNS=N  rounds (default 3)   SKIP_REPLICATION_BENCH=1 skips this
+# Also the CPU the three nats-server processes spend per order at saturation (utime +
+# stime from /proc, all three nodes together), the figure behind the README's "how many
+# venues a cluster carries".
 if [[ "${SKIP_REPLICATION_BENCH:-0}" != "1" ]]; then
     REP_RUNS="${BENCH_REPLICATION_RUNS:-3}"
+    # nats_cpu_ticks: clock ticks of CPU (user + system) the cluster's servers have used.
+    nats_cpu_ticks() {
+        local total=0 i pid
+        for i in 1 2 3; do
+            pid="$(cat "$WORK/nats/n$i/nats.pid")"
+            total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+        done
+        echo "$total"
+    }
     echo
     for run in $(seq 1 "$REP_RUNS"); do
         if (( run % 2 )); then modes="local nats"; else modes="nats local"; fi
@@ -259,8 +271,10 @@ if [[ "${SKIP_REPLICATION_BENCH:-0}" != "1" ]]; then
                 journal="$(scripts/cluster.sh start "$WORK/nats" | tail -1)"
             fi
             start_host "$BIN" "$WORK/rep-$mode" "$WORK/rep-$mode-$run.log" --journal "$journal"
+            [[ "$mode" == nats ]] && nats_cpu_ticks > "$WORK/rep-natscpu-$run.before"
             "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 0 --duration "$DURATION" --sessions "$SESSIONS" \
                 --window 2048 "${ATTEST[@]}" --json > "$WORK/rep-max-$mode-$run.json"
+            [[ "$mode" == nats ]] && nats_cpu_ticks > "$WORK/rep-natscpu-$run.after"
             stop_host
             if [[ "$mode" == nats ]]; then scripts/cluster.sh stop "$WORK/nats" >/dev/null; fi
         done
@@ -281,6 +295,14 @@ for i in range(1, runs + 1):
 m = statistics.median(r)
 print(f"saturation nats/local: median {m:.3f} (spread {min(r):.3f}-{max(r):.3f}); target >= 0.5: "
       f"{'met' if m >= 0.5 else 'NOT met'} at the median")
+hz = os.sysconf("SC_CLK_TCK")
+per = []
+for i in range(1, runs + 1):
+    ticks = int(open(os.path.join(w, f"rep-natscpu-{i}.after")).read()) - int(open(os.path.join(w, f"rep-natscpu-{i}.before")).read())
+    per.append(ticks / hz * 1e6 / max(1, load(f"rep-max-nats-{i}.json")["receipts"]))
+c = statistics.median(per)
+print(f"nats-server CPU per order (three nodes together): median {c:.2f} us (spread {min(per):.2f}-{max(per):.2f}); "
+      f"at 50k orders/s a venue costs {c * 5e4 / 1e6:.2f} cores of the cluster, {c * 5e4 / 3e6:.2f} per node")
 PY
 fi
 
