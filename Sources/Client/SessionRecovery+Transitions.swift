@@ -19,14 +19,23 @@ extension SessionRecovery {
         case .connectFailed(let error):
             guard phase == .connecting else { return [] }
             // Before the first verified evidence a refused connect is a wrong address or
-            // a host that is not there: say so at once.
-            if !established { return fail(error) }
+            // a host that is not there: say so at once (with several, try the next first).
+            if failsOver { leaveAddress() }
+            if !established { return startFailed(error) }
             return retry(after: error)
 
         case .evidenceVerified(let identity):
             guard phase == .fetchingEvidence else { return [] }
-            if let pin, pin != identity {
-                return fail(.identityChanged(expected: pin.description, got: identity.description))
+            if let pin, !pin.differences(from: identity).isEmpty {
+                guard failsOver else {
+                    return fail(.identityChanged(expected: pin.description, got: identity.description))
+                }
+                // Another enclave at this address: not the venue we trust. Skip the host.
+                stats.identityRefusals += 1
+                let refusal = ClientError.wrongIdentity(
+                    address: address, differs: pin.differences(from: identity), got: identity.description)
+                leaveAddress()
+                return [.refusedIdentity(refusal)] + (established ? retry(after: refusal) : startFailed(refusal))
             }
             pin = identity
             needsEvidence = false
@@ -37,6 +46,11 @@ extension SessionRecovery {
 
         case .evidenceUnavailable(let error):
             guard phase == .fetchingEvidence else { return [] }
+            if failsOver { leaveAddress() }
+            if error == .refused(.notPrimary) {
+                stats.notPrimary += 1
+                if !established { return startFailed(error) }  // a standby: skip it at once
+            }
             return retry(after: error)
 
         case .evidenceRejected(let error):
@@ -78,6 +92,8 @@ extension SessionRecovery {
                 return [.openSession(account: account)]  // a fresh random id
             case .enclaveUnavailable, .tooManyRequests:
                 return disrupted(connectionAlive: true, error: .refused(reason))
+            case .notPrimary:
+                return notPrimary()
             default:
                 return fail(.sessionRefused(account: account, reason: reason))
             }
@@ -111,6 +127,9 @@ extension SessionRecovery {
                 // stays pending and goes again once the sessions are back.
                 guard phase == .ready else { return [] }
                 return disrupted(connectionAlive: true, error: .refused(answer.refusal!))
+            case .refused(.notPrimary):
+                guard phase == .ready else { return [] }
+                return notPrimary()
             case .refused(.journalUnavailable):
                 // The host cannot make requests durable: wait and resend, sessions intact.
                 guard phase == .ready else { return [] }
@@ -139,7 +158,8 @@ extension SessionRecovery {
 
         case .connectionLost(let error):
             stats.connectionsLost += 1
-            if !established { return fail(error) }
+            if failsOver { leaveAddress() }
+            if !established { return startFailed(error) }
             return disrupted(connectionAlive: false, error: error)
 
         case .waited:
@@ -184,6 +204,36 @@ extension SessionRecovery {
         }
     }
 
+    /// A host said it is not the primary (a standby): with several addresses, go to the
+    /// next; with one, back off and ask the same host again (it may take over).
+    private mutating func notPrimary() -> [Action] {
+        stats.notPrimary += 1
+        guard failsOver else { return disrupted(connectionAlive: true, error: .refused(.notPrimary)) }
+        leaveAddress()
+        return disrupted(connectionAlive: false, error: .refused(.notPrimary))
+    }
+
+    /// Moves to the next address, round robin: a new connection, fresh evidence, new
+    /// sessions; whatever was sent on the old connection and is unanswered goes again.
+    mutating func leaveAddress() {
+        addressIndex = (addressIndex + 1) % addresses.count
+        needsConnect = true
+        needsEvidence = true
+        if established { reconnecting = true }
+        openAccounts.removeAll()
+        forgetSent()
+    }
+
+    /// An attempt before the first verified evidence failed: with one address that is
+    /// final; with several, the next address is tried at once until each failed once.
+    private mutating func startFailed(_ error: ClientError) -> [Action] {
+        startFailures += 1
+        guard failsOver, startFailures < addresses.count else { return fail(error) }
+        phase = .connecting
+        needsConnect = true
+        return [.connect]
+    }
+
     private mutating func forgetSent() {
         for i in pending.indices { pending[i].key = nil }
         byKey.removeAll()
@@ -212,7 +262,12 @@ extension SessionRecovery {
 
     /// Every session is back: resend what has no answer, in submission order.
     private mutating func recovered() -> [Action] {
-        if established && reconnecting { stats.reconnects += 1 }
+        if established && reconnecting {
+            stats.reconnects += 1
+            if addressIndex != readyAddressIndex { stats.failovers += 1 }
+        }
+        readyAddressIndex = addressIndex
+        startFailures = 0
         established = true
         reconnecting = false
         phase = .ready
