@@ -54,20 +54,25 @@ struct FailoverTests {
         first.keepsWorkDirectory = true
         defer { try? FileManager.default.removeItem(at: first.workDirectory) }
         let second = "127.0.0.1:\(try freeLoopbackPort())"
+        let secondHTTP = "127.0.0.1:\(try freeLoopbackPort())"
         let receipts = first.workDirectory.appendingPathComponent("receipts.jsonl")
         let wait = try Self.startClient([
             "scenario", try Self.scenario(in: first.workDirectory).path, "--host", "\(first.address),\(second)",
             "--venue", Binaries.venueConfig, "--json", "--receipts-out", receipts.path,
+            // Proofs at the end from whichever HTTP API answers: the first is gone by then.
+            "--verify-inclusion", "\(first.httpAddress),\(secondHTTP)",
         ] + (try Binaries.softwarePolicyArguments(in: first.workDirectory)))
         usleep(1_500_000)  // some orders receipted, more to come
         Self.killMachine(first)
-        let next = try HostProcess(label: "failover", workDirectory: first.workDirectory, listen: second)
+        let next = try HostProcess(label: "failover", workDirectory: first.workDirectory, listen: second, http: secondHTTP)
         next.keepsWorkDirectory = true
         let run = try #require(wait(), "the client did not finish")
         #expect(run.status == 0, "\(run.stderr)")
         let summary = try JSONDecoder().decode(ScenarioSummary.self, from: Data(run.stdout.utf8))
         #expect(summary.ordersSent == Self.orders && summary.missingReceipts == 0, "\(run.stderr)")
         #expect(summary.accepted + summary.duplicates == Self.orders && summary.rejected.isEmpty, "\(summary.rejected)")
+        #expect(summary.inclusionProven == summary.accepted && summary.inclusionFailed == 0,
+                "proven \(summary.inclusionProven), failed \(summary.inclusionFailed) of \(summary.accepted)")
         #expect(summary.recovery.failovers >= 1 && summary.recovery.identityRefusals == 0, "\(run.stderr)")
         #expect(run.stderr.contains("at \(second) has the same identity"), "\(run.stderr)")
         // Exactly one answer per order id, each naming its own leaf or an earlier copy's.

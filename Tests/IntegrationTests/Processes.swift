@@ -67,10 +67,11 @@ final class HostProcess: @unchecked Sendable {
 
     /// `workDirectory`: reuse one (and its data directory) to restart a host on the same
     /// data; a fresh scratch directory when nil.
-    /// `listen`: the client port's address (default: a free loopback port).
+    /// `listen`, `http`: the client port's and the HTTP API's addresses (default: free
+    /// loopback ports).
     init(
         label: String, venueConfig: String? = nil, extraArguments: [String] = [], workDirectory reuse: URL? = nil,
-        listen: String = "127.0.0.1:0"
+        listen: String = "127.0.0.1:0", http: String = "127.0.0.1:0"
     ) throws {
         workDirectory = try reuse ?? makeScratchDirectory(label)
         keepsWorkDirectory = reuse != nil
@@ -80,7 +81,7 @@ final class HostProcess: @unchecked Sendable {
         logURL = workDirectory.appendingPathComponent(reuse == nil ? "host.log" : "host-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: try Binaries.path("sealstream-host"))
-        process.arguments = ["run", "--data-dir", dataDirectory.path, "--listen", listen, "--http", "127.0.0.1:0",
+        process.arguments = ["run", "--data-dir", dataDirectory.path, "--listen", listen, "--http", http,
                              "--config", venueConfig ?? Binaries.venueConfig] + extraArguments
         let log = try FileHandle(forWritingTo: logURL)
         process.standardError = log
