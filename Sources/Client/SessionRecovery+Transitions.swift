@@ -178,7 +178,7 @@ extension SessionRecovery {
 
     /// Something broke: forget what was sent and (unless only the journal is unavailable)
     /// the sessions; back off, or count a failed attempt if already recovering.
-    private mutating func disrupted(
+    mutating func disrupted(
         connectionAlive: Bool, sessionsIntact: Bool = false, error: ClientError
     ) -> [Action] {
         if !connectionAlive { needsConnect = true }
@@ -204,42 +204,12 @@ extension SessionRecovery {
         }
     }
 
-    /// A host said it is not the primary (a standby): with several addresses, go to the
-    /// next; with one, back off and ask the same host again (it may take over).
-    private mutating func notPrimary() -> [Action] {
-        stats.notPrimary += 1
-        guard failsOver else { return disrupted(connectionAlive: true, error: .refused(.notPrimary)) }
-        leaveAddress()
-        return disrupted(connectionAlive: false, error: .refused(.notPrimary))
-    }
-
-    /// Moves to the next address, round robin: a new connection, fresh evidence, new
-    /// sessions; whatever was sent on the old connection and is unanswered goes again.
-    mutating func leaveAddress() {
-        addressIndex = (addressIndex + 1) % addresses.count
-        needsConnect = true
-        needsEvidence = true
-        if established { reconnecting = true }
-        openAccounts.removeAll()
-        forgetSent()
-    }
-
-    /// An attempt before the first verified evidence failed: with one address that is
-    /// final; with several, the next address is tried at once until each failed once.
-    private mutating func startFailed(_ error: ClientError) -> [Action] {
-        startFailures += 1
-        guard failsOver, startFailures < addresses.count else { return fail(error) }
-        phase = .connecting
-        needsConnect = true
-        return [.connect]
-    }
-
-    private mutating func forgetSent() {
+    mutating func forgetSent() {
         for i in pending.indices { pending[i].key = nil }
         byKey.removeAll()
     }
 
-    private mutating func retry(after error: ClientError) -> [Action] {
+    mutating func retry(after error: ClientError) -> [Action] {
         stats.failedAttempts += 1
         attempt += 1
         guard attempt < policy.maxAttempts else {
@@ -280,7 +250,7 @@ extension SessionRecovery {
         pending.filter { $0.key == nil && $0.account == account }.map { .send($0.ticket) }
     }
 
-    private mutating func fail(_ error: ClientError) -> [Action] {
+    mutating func fail(_ error: ClientError) -> [Action] {
         phase = .failed
         return [.fail(error)]
     }
