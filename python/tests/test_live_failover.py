@@ -14,10 +14,10 @@ import threading
 import time
 
 import pytest
-from live import Host, bin_dir
+from live import VENUE, Host, bin_dir
 from test_live_recovery import DOGE, fund, policy  # noqa: F401 (fixture)
 
-from sealstream import messages
+from sealstream import messages, scenario
 from sealstream.demo import demo_key
 from sealstream.recovery import ReconnectPolicy, RecoveryFailed, ResilientTrader
 
@@ -131,3 +131,14 @@ def test_a_host_with_another_identity_is_refused_and_gets_nothing(bins, policy, 
         assert other.stop() == 0
     assert sealed_request_leaves(tmp_path / "b") == 0
     assert not (tmp_path / "b" / "outputs" / "events.log").exists() or (tmp_path / "b" / "outputs" / "events.log").stat().st_size == 0
+
+
+def test_the_python_scenario_runner_takes_a_host_list(bins, policy, tmp_path):  # noqa: F811
+    host = Host(bins, tmp_path / "data", tmp_path / "host.log")
+    try:
+        text = "trader sc account=7103\ndeposit sc 1000\n"
+        run = scenario.run(text, scenario.load_venue(str(VENUE)), f"127.0.0.1:{free_port()},{host.address}", policy,
+                           allow_simulated=True, settle_seconds=0)  # fmt: skip
+        assert [a.kind for a in run.answers] == ["ack"], "the dead first address was skipped"
+    finally:
+        assert host.stop() == 0
