@@ -1,7 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Client
 import Foundation
+import SealCrypto
 import Testing
 import VenueTools
 
@@ -106,6 +108,45 @@ struct FailoverTests {
         let log = [UInt8]((try? Data(contentsOf: data.appendingPathComponent("outputs/events.log"))) ?? Data())
         try #require(log.count % 49 == 0)
         return stride(from: 0, to: log.count, by: 49).filter { log[$0 + 16] == 3 }.count
+    }
+
+    /// The SDK with orders in flight when the primary machine dies: every one ends in one
+    /// receipt from the new primary at the second address (accepted, or `duplicate` if the
+    /// old one had sequenced it), one leaf each; a copy of an order answered before the
+    /// crash is `duplicate` with the original's global sequence number.
+    @Test(.timeLimit(.minutes(3))) func aPipelinedTraderFailsOverAndNothingExecutesTwice() throws {
+        let first = try HostProcess(label: "failover-sdk")
+        first.keepsWorkDirectory = true
+        defer { try? FileManager.default.removeItem(at: first.workDirectory) }
+        let second = "127.0.0.1:\(try freeLoopbackPort())"
+        let key = DemoKeys.signingKey(.trader, "failover-33")
+        try ReconnectTests.register(first, account: 33, key: key)
+        let policy = ReconnectPolicy(initialDelayMillis: 50, maxDelayMillis: 500, maxAttempts: 40)
+        let trader = RecoveringConnection(addresses: [first.address, second], requirement: nil, policy: policy)
+        let before = try trader.connect()
+        try trader.openSessions([(33, key)])
+        let original = try #require(try trader.await(try trader.submit(try ReconnectTests.buy("sdk-0"), account: 33)))
+        guard case .receipt(let originalReceipt) = original.kind else { throw TestFailure("\(original.kind)") }
+        #expect(originalReceipt.status == .accepted)
+        let tickets = try (1...20).map { try trader.submit(try ReconnectTests.buy("sdk-\($0)"), account: 33) }
+        Self.killMachine(first)
+        let next = try HostProcess(label: "failover-sdk", workDirectory: first.workDirectory, listen: second)
+        next.keepsWorkDirectory = true
+        var sequences: Set<UInt64> = [originalReceipt.globalSequence]
+        for t in tickets {
+            let answer = try #require(try trader.await(t), "ticket \(t) unanswered")
+            guard case .receipt(let r) = answer.kind else { throw TestFailure("ticket \(t): \(answer.kind)") }
+            #expect([.accepted, .duplicate].contains(r.status), "ticket \(t): \(r.status)")
+            sequences.insert(r.globalSequence)
+        }
+        #expect(sequences.count == 21, "each order names its own event")
+        let copy = try #require(try trader.await(try trader.submit(try ReconnectTests.buy("sdk-0"), account: 33)))
+        guard case .receipt(let again) = copy.kind else { throw TestFailure("\(copy.kind)") }
+        #expect(again.status == .duplicate && again.globalSequence == originalReceipt.globalSequence)
+        #expect(trader.address == second && trader.stats.failovers == 1 && trader.stats.identityRefusals == 0)
+        #expect(trader.evidence?.instanceID != before.instanceID, "fresh evidence from the new primary")
+        #expect(next.stop() == 0)
+        #expect(try Self.sealedRequestLeaves(next.dataDirectory) == 21, "one leaf per order: none executed twice")
     }
 
     /// A host whose enclave is another identity (another data directory, so another
