@@ -20,6 +20,10 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
     /// After a restart the enclave's evidence names another identity (signer or X25519
     /// key): another epoch, which a reconnecting client does not follow (PROTOCOL.md §2.12).
     case identityChanged(expected: String, got: String)
+    /// With several host addresses: the enclave at `address` has another identity than the
+    /// pinned one (`differs` names the fields); the host is skipped, nothing is sent to it
+    /// (PROTOCOL.md §2.14).
+    case wrongIdentity(address: String, differs: [String], got: String)
     /// Getting back to the enclave failed `attempts` times in a row; `last` is the last error.
     case recoveryFailed(attempts: Int, last: String)
     /// The enclave refused to reopen the session of `account` after a restart.
@@ -43,6 +47,9 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
         case .enclaveRestarted: "the enclave restarted; sessions must be reopened"
         case .identityChanged(let expected, let got):
             "the enclave came back with another identity (another epoch): expected \(expected), got \(got)"
+        case .wrongIdentity(let address, let differs, let got):
+            "refused the host at \(address): its enclave is another identity (\(differs.joined(separator: ", ")) "
+                + "differ; got \(got)); nothing was sent to it"
         case .recoveryFailed(let attempts, let last):
             "could not get back to the enclave after \(attempts) attempts: \(last)"
         case .sessionRefused(let account, let reason):

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Attestation
 import SealCrypto
 import Wire
 
@@ -13,6 +14,12 @@ extension RecoveringConnection {
             usleep(ms * 1000)
             feed(.waited)
         case .connect:
+            // A failover leaves a live connection behind: drop it and what it held.
+            if connection != nil {
+                connection = nil
+                evidenceNonces.removeAll()
+                forgetSessions()
+            }
             do {
                 connection = try Connection(address: address)
                 feed(.connected)
@@ -50,6 +57,8 @@ extension RecoveringConnection {
                 feed(.sent(ticket, key: .publicMessage(type: type, reference: reference)))
                 send(frame)
             }
+        case .refusedIdentity(let error):
+            log("\(error)")
         case .resolved:
             preconditionFailure("resolved is handled where the answer is fed")
         case .fail(let error):
@@ -87,7 +96,7 @@ extension RecoveringConnection {
                 do {
                     let e = try EvidenceFetch.verify(frame.body, nonce: nonce, requirement: requirement)
                     evidence = e
-                    feed(.evidenceVerified(EnclaveIdentityPin(signer: e.signerBytes, enclaveKey: e.enclaveKeyBytes)))
+                    feed(.evidenceVerified(EnclaveIdentityPin(e)))
                 } catch {
                     feed(.evidenceRejected(error))
                 }
@@ -127,7 +136,7 @@ extension RecoveringConnection {
         feed(.connectionLost(error))
     }
 
-    private func forgetSessions() {
+    func forgetSessions() {
         sessions.removeAll()
         opening.removeAll()
     }
@@ -214,5 +223,14 @@ extension RecoveringConnection {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000 + UInt64(ts.tv_nsec) / 1_000_000
+    }
+}
+
+extension EnclaveIdentityPin {
+    /// The identity named by verified evidence: signer, enclave key, measurement, config
+    /// hash and mode (not the instance id, which every worker start changes).
+    public init(_ evidence: Evidence) {
+        self.init(signer: evidence.signerBytes, enclaveKey: evidence.enclaveKeyBytes, measurement: evidence.measurement,
+                  configHash: evidence.configHash, mode: evidence.mode.rawValue)
     }
 }

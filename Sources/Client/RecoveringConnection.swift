@@ -42,7 +42,10 @@ public final class RecoveringConnection {
         case publicMessage(type: MessageType, reference: UInt64, frame: [UInt8])
     }
 
-    public let address: String
+    /// The host addresses, in the order given: the first is tried first, then round robin.
+    public let addresses: [String]
+    /// The address of the current (or next) connection.
+    public var address: String { machine.address }
     public let requirement: AttestationRequirement?
     public let replyTimeoutMillis: Int32
     /// The last verified evidence (the first, or the one after the latest recovery).
@@ -74,17 +77,30 @@ public final class RecoveringConnection {
 
     /// `pin`: require this identity (e.g. from evidence another connection verified);
     /// nil pins the first evidence this connection verifies.
-    public init(
+    public convenience init(
         address: String, requirement: AttestationRequirement?, pin: EnclaveIdentityPin? = nil,
         policy: ReconnectPolicy = .standard, replyTimeoutMillis: Int32 = 10_000,
         log: @escaping (String) -> Void = { _ in }
     ) {
-        self.address = address
+        self.init(addresses: [address], requirement: requirement, pin: pin, policy: policy,
+                  replyTimeoutMillis: replyTimeoutMillis, log: log)
+    }
+
+    /// A connection that fails over between `addresses` (docs/PROTOCOL.md §2.14): the
+    /// first is tried first; after a loss, a refusal `notPrimary` or an enclave of another
+    /// identity, the next, round robin, with the back-off of `policy`.
+    public init(
+        addresses: [String], requirement: AttestationRequirement?, pin: EnclaveIdentityPin? = nil,
+        policy: ReconnectPolicy = .standard, replyTimeoutMillis: Int32 = 10_000,
+        log: @escaping (String) -> Void = { _ in }
+    ) {
+        precondition(!addresses.isEmpty, "at least one host address")
+        self.addresses = addresses
         self.requirement = requirement
         self.replyTimeoutMillis = replyTimeoutMillis
         self.log = log
         resendHorizonMillis = UInt64(policy.resendHorizonMillis)
-        machine = SessionRecovery(policy: policy, pin: pin, seed: Sodium.randomUInt64())
+        machine = SessionRecovery(policy: policy, pin: pin, seed: Sodium.randomUInt64(), addresses: addresses)
     }
 
     /// What recovery did so far.
@@ -155,7 +171,7 @@ public final class RecoveringConnection {
         let reconnects = machine.stats.reconnects
         queue += machine.handle(event)
         if machine.stats.reconnects > reconnects {
-            log("recovered: enclave \(evidence?.instanceID ?? "?") has the same identity; "
+            log("recovered: enclave \(evidence?.instanceID ?? "?") at \(address) has the same identity; "
                 + "\(sessions.count) sessions reopened, "
                 + "\(machine.unanswered.count) unanswered requests to resend")
         }

@@ -19,14 +19,23 @@ extension SessionRecovery {
         case .connectFailed(let error):
             guard phase == .connecting else { return [] }
             // Before the first verified evidence a refused connect is a wrong address or
-            // a host that is not there: say so at once.
-            if !established { return fail(error) }
+            // a host that is not there: say so at once (with several, try the next first).
+            if failsOver { leaveAddress() }
+            if !established { return startFailed(error) }
             return retry(after: error)
 
         case .evidenceVerified(let identity):
             guard phase == .fetchingEvidence else { return [] }
-            if let pin, pin != identity {
-                return fail(.identityChanged(expected: pin.description, got: identity.description))
+            if let pin, !pin.differences(from: identity).isEmpty {
+                guard failsOver else {
+                    return fail(.identityChanged(expected: pin.description, got: identity.description))
+                }
+                // Another enclave at this address: not the venue we trust. Skip the host.
+                stats.identityRefusals += 1
+                let refusal = ClientError.wrongIdentity(
+                    address: address, differs: pin.differences(from: identity), got: identity.description)
+                leaveAddress()
+                return [.refusedIdentity(refusal)] + (established ? retry(after: refusal) : startFailed(refusal))
             }
             pin = identity
             needsEvidence = false
@@ -37,6 +46,11 @@ extension SessionRecovery {
 
         case .evidenceUnavailable(let error):
             guard phase == .fetchingEvidence else { return [] }
+            if failsOver { leaveAddress() }
+            if error == .refused(.notPrimary) {
+                stats.notPrimary += 1
+                if !established { return startFailed(error) }  // a standby: skip it at once
+            }
             return retry(after: error)
 
         case .evidenceRejected(let error):
@@ -78,6 +92,8 @@ extension SessionRecovery {
                 return [.openSession(account: account)]  // a fresh random id
             case .enclaveUnavailable, .tooManyRequests:
                 return disrupted(connectionAlive: true, error: .refused(reason))
+            case .notPrimary:
+                return notPrimary()
             default:
                 return fail(.sessionRefused(account: account, reason: reason))
             }
@@ -111,6 +127,9 @@ extension SessionRecovery {
                 // stays pending and goes again once the sessions are back.
                 guard phase == .ready else { return [] }
                 return disrupted(connectionAlive: true, error: .refused(answer.refusal!))
+            case .refused(.notPrimary):
+                guard phase == .ready else { return [] }
+                return notPrimary()
             case .refused(.journalUnavailable):
                 // The host cannot make requests durable: wait and resend, sessions intact.
                 guard phase == .ready else { return [] }
@@ -139,7 +158,8 @@ extension SessionRecovery {
 
         case .connectionLost(let error):
             stats.connectionsLost += 1
-            if !established { return fail(error) }
+            if failsOver { leaveAddress() }
+            if !established { return startFailed(error) }
             return disrupted(connectionAlive: false, error: error)
 
         case .waited:
@@ -158,7 +178,7 @@ extension SessionRecovery {
 
     /// Something broke: forget what was sent and (unless only the journal is unavailable)
     /// the sessions; back off, or count a failed attempt if already recovering.
-    private mutating func disrupted(
+    mutating func disrupted(
         connectionAlive: Bool, sessionsIntact: Bool = false, error: ClientError
     ) -> [Action] {
         if !connectionAlive { needsConnect = true }
@@ -184,12 +204,12 @@ extension SessionRecovery {
         }
     }
 
-    private mutating func forgetSent() {
+    mutating func forgetSent() {
         for i in pending.indices { pending[i].key = nil }
         byKey.removeAll()
     }
 
-    private mutating func retry(after error: ClientError) -> [Action] {
+    mutating func retry(after error: ClientError) -> [Action] {
         stats.failedAttempts += 1
         attempt += 1
         guard attempt < policy.maxAttempts else {
@@ -212,7 +232,12 @@ extension SessionRecovery {
 
     /// Every session is back: resend what has no answer, in submission order.
     private mutating func recovered() -> [Action] {
-        if established && reconnecting { stats.reconnects += 1 }
+        if established && reconnecting {
+            stats.reconnects += 1
+            if addressIndex != readyAddressIndex { stats.failovers += 1 }
+        }
+        readyAddressIndex = addressIndex
+        startFailures = 0
         established = true
         reconnecting = false
         phase = .ready
@@ -225,7 +250,7 @@ extension SessionRecovery {
         pending.filter { $0.key == nil && $0.account == account }.map { .send($0.ticket) }
     }
 
-    private mutating func fail(_ error: ClientError) -> [Action] {
+    mutating func fail(_ error: ClientError) -> [Action] {
         phase = .failed
         return [.fail(error)]
     }

@@ -1,20 +1,52 @@
 import Wire
 
-/// The public identity a client pins: the batch signer's address and the enclave's
-/// X25519 key, both from verified evidence. A restarted worker of the same epoch has the
-/// same identity (docs/DURABILITY.md §1); any other identity is another epoch.
+/// The public identity a client pins: the batch signer's address, the enclave's X25519
+/// key, and (from verified evidence) the measurement, config hash and attestation mode.
+/// A restarted worker of the same epoch, or the standby that took over from the primary
+/// on another host, has the same identity (docs/DURABILITY.md §1, docs/PROTOCOL.md
+/// §2.14); only the evidence's `instanceID` differs. Any other identity is another epoch
+/// or another venue.
 public struct EnclaveIdentityPin: Equatable, Sendable, CustomStringConvertible {
     /// secp256k1 signer address, 20 bytes.
     public var signer: [UInt8]
     /// The enclave's order-flow X25519 public key, 32 bytes.
     public var enclaveKey: [UInt8]
+    /// The enclave image measurement, lowercase hex ("" when the pin was made without it).
+    public var measurement: String
+    /// SHA-256 of the venue configuration, lowercase hex ("" when unknown).
+    public var configHash: String
+    /// The attestation mode (`software`, `swtpm`, `tpm`; "" when unknown).
+    public var mode: String
 
-    public init(signer: [UInt8], enclaveKey: [UInt8]) {
+    public init(
+        signer: [UInt8], enclaveKey: [UInt8], measurement: String = "", configHash: String = "", mode: String = ""
+    ) {
         self.signer = signer
         self.enclaveKey = enclaveKey
+        self.measurement = measurement.lowercased()
+        self.configHash = configHash.lowercased()
+        self.mode = mode
     }
 
-    public var description: String { "signer 0x\(Hex.encode(signer)), enclave key \(Hex.encode(enclaveKey))" }
+    /// The names of the fields in which `other` differs from this identity, in a fixed
+    /// order (`signer`, `enclaveKey`, `measurement`, `configHash`, `mode`); empty when
+    /// they are the same identity. A field this pin leaves empty is not compared.
+    public func differences(from other: EnclaveIdentityPin) -> [String] {
+        var d: [String] = []
+        if signer != other.signer { d.append("signer") }
+        if enclaveKey != other.enclaveKey { d.append("enclaveKey") }
+        if !measurement.isEmpty && measurement != other.measurement { d.append("measurement") }
+        if !configHash.isEmpty && configHash != other.configHash { d.append("configHash") }
+        if !mode.isEmpty && mode != other.mode { d.append("mode") }
+        return d
+    }
+
+    public var description: String {
+        "signer 0x\(Hex.encode(signer)), enclave key \(Hex.encode(enclaveKey))"
+            + (measurement.isEmpty ? "" : ", measurement \(measurement.prefix(16))…")
+            + (configHash.isEmpty ? "" : ", config \(configHash.prefix(16))…")
+            + (mode.isEmpty ? "" : ", mode \(mode)")
+    }
 }
 
 /// The reconnecting session layer of one client connection, as a pure state machine
@@ -30,6 +62,11 @@ public struct EnclaveIdentityPin: Equatable, Sendable, CustomStringConvertible {
 /// requests; whatever is unanswered when the evidence arrives died with the old worker.
 /// It then reopens every session and resends every request still unanswered, in ticket
 /// order, each under a new session sequence number (same client order id).
+///
+/// With several host addresses (docs/PROTOCOL.md §2.14) it also fails over: a lost
+/// connection, a refused connect, unavailable evidence, a `notPrimary` refusal or an
+/// enclave of another identity moves it to the next address (round robin), where it
+/// verifies the evidence and requires the pinned identity before anything is resent.
 public struct SessionRecovery: Sendable {
     /// A request's place in submission order; also its name towards the caller.
     public typealias Ticket = UInt64
@@ -100,6 +137,9 @@ public struct SessionRecovery: Sendable {
         /// `ticket` has its final answer, the one just fed in, after `sends` copies
         /// (more than 1: it was resent).
         case resolved(Ticket, sends: Int)
+        /// The enclave at the current address has another identity: say so (log, count);
+        /// nothing is sent to it. The machine has moved on to the next address.
+        case refusedIdentity(ClientError)
         /// Stop: recovery is impossible (another identity, exhausted attempts, a session
         /// the restarted enclave will not reopen).
         case fail(ClientError)
@@ -121,6 +161,12 @@ public struct SessionRecovery: Sendable {
         public var abandoned = 0
         /// Answers that matched no request sent on this connection (counted, ignored).
         public var strayAnswers = 0
+        /// Recoveries that completed at another address than the one lost (failovers).
+        public var failovers = 0
+        /// Hosts refused because their enclave had another identity (several addresses).
+        public var identityRefusals = 0
+        /// Refusals `notPrimary`: a host that is not the primary (a standby), skipped.
+        public var notPrimary = 0
         public init() {}
     }
 
@@ -144,6 +190,14 @@ public struct SessionRecovery: Sendable {
     }
 
     public let policy: ReconnectPolicy
+    /// The host addresses, in the order given (at least one); the machine only names them.
+    public let addresses: [String]
+    /// The address the current (or next) connection goes to.
+    public internal(set) var addressIndex = 0
+    /// The address the last completed recovery (or the first connection) was at.
+    var readyAddressIndex = 0
+    /// Failed attempts at distinct addresses before the first verified evidence.
+    var startFailures = 0
     public internal(set) var pin: EnclaveIdentityPin?
     public internal(set) var stats = Stats()
     var phase: Phase = .idle
@@ -164,14 +218,23 @@ public struct SessionRecovery: Sendable {
     var random: UInt64
 
     /// `pin`: the identity to require (from evidence verified earlier); nil pins the
-    /// first verified evidence. `seed` seeds the jitter.
-    public init(policy: ReconnectPolicy = .standard, pin: EnclaveIdentityPin? = nil, seed: UInt64) {
+    /// first verified evidence. `seed` seeds the jitter. `addresses`: the hosts to fail
+    /// over between, tried first to last, round robin (at least one).
+    public init(
+        policy: ReconnectPolicy = .standard, pin: EnclaveIdentityPin? = nil, seed: UInt64, addresses: [String] = [""]
+    ) {
+        precondition(!addresses.isEmpty, "at least one host address")
         self.policy = policy
+        self.addresses = addresses
         self.pin = pin
         random = seed
     }
 
     public var isReady: Bool { phase == .ready }
+    /// The address to connect to now.
+    public var address: String { addresses[addressIndex] }
+    /// More than one address: failures move on to the next one.
+    var failsOver: Bool { addresses.count > 1 }
     public var isFailed: Bool { phase == .failed }
     /// Tickets without a final answer, ascending.
     public var unanswered: [Ticket] { pending.map(\.ticket) }

@@ -39,7 +39,11 @@ public enum LiquidationDrill {
         var pin: EnclaveIdentityPin?
         var duplicates = 0
         func connect(_ label: String) throws -> RecoveringConnection {
-            let c = RecoveringConnection(address: host, requirement: requirement, pin: pin, policy: reconnectPolicy) {
+            let addresses = try HostAddresses.parse(host)
+            let c = RecoveringConnection(
+                addresses: connections.first.map { HostAddresses.rotated(addresses, startingAt: $0.address) } ?? addresses,
+                requirement: requirement, pin: pin, policy: reconnectPolicy
+            ) {
                 log("\(label): \($0)")
             }
             try c.connect()
@@ -114,6 +118,9 @@ public enum LiquidationDrill {
             recovery.resends += c.stats.resends
             recovery.connectionsLost += c.stats.connectionsLost
             recovery.restartsSeen = max(recovery.restartsSeen, c.stats.restartNotices)
+            recovery.failovers += c.stats.failovers
+            recovery.identityRefusals += c.stats.identityRefusals
+            recovery.notPrimary += c.stats.notPrimary
         }
         return Summary(traders: traders, filled: filled, lastSequence: last, seconds: Date().timeIntervalSince(start),
                        duplicates: duplicates, recovery: recovery)

@@ -57,24 +57,6 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
     }
 }
 
-/// How a run's connections recovered (docs/PROTOCOL.md §2.12).
-public struct RecoverySummary: Codable, Equatable, Sendable {
-    /// The most `Notice enclaveRestarted` any one connection received.
-    public var restartsSeen = 0
-    /// Connections that lost their socket (host gone, reset), summed.
-    public var connectionsLost = 0
-    /// Recoveries completed (evidence re-verified, sessions reopened), summed over connections.
-    public var reconnects = 0
-    /// Copies of requests sent again after a disruption.
-    public var resends = 0
-    /// Requests whose final answer came to a resent copy.
-    public var resentRequests = 0
-    /// Requests not resent because first sent beyond the resend horizon (outcome
-    /// unknown; also counted in `missingReceipts`).
-    public var abandoned = 0
-    public init() {}
-}
-
 /// Runs a `Scenario` against a host: one connection and session per trader, a separate
 /// connection for custody deposits and oracle prices. Every connection recovers from an
 /// enclave restart or a lost connection (docs/PROTOCOL.md §2.12): it re-verifies the same
@@ -86,10 +68,12 @@ public final class ScenarioRunner {
         var connection: RecoveringConnection?
     }
 
+    /// `HOST:PORT[,HOST:PORT...]`: the hosts to fail over between (docs/PROTOCOL.md §2.14).
     public let address: String
     public let venue: VenueConfig
     public let replyTimeoutMillis: Int32
-    /// The host's HTTP API, to prove each sequenced request's inclusion at the end.
+    /// The hosts' HTTP APIs (`HOST:PORT[,HOST:PORT...]`), to prove each sequenced
+    /// request's inclusion at the end: the first that answers serves the proofs.
     public let inclusionHTTP: String?
     /// The policy the enclave's evidence must pass before any session opens.
     public let requirement: AttestationRequirement?
@@ -101,6 +85,7 @@ public final class ScenarioRunner {
     public var onAnswer: ((AnswerRecord) -> Void)?
     private var traders: [String: Trader] = [:]
     private var pin: EnclaveIdentityPin?
+    private var publicConnections: [RecoveringConnection] = []
     /// Frame body, global sequence number and enclave time of every sequenced request.
     private var sequenced: [(body: [UInt8], sequence: UInt64, time: UInt64)] = []
 
@@ -118,16 +103,22 @@ public final class ScenarioRunner {
         self.progress = progress
     }
 
-    private func makeConnection(_ label: String) -> RecoveringConnection {
-        RecoveringConnection(
-            address: address, requirement: requirement, pin: pin, policy: reconnectPolicy,
+    /// New connections start at the host the public connection last found primary.
+    private var preferred: String?
+
+    private func makeConnection(_ label: String) throws -> RecoveringConnection {
+        let addresses = try HostAddresses.parse(address)
+        return RecoveringConnection(
+            addresses: preferred.map { HostAddresses.rotated(addresses, startingAt: $0) } ?? addresses,
+            requirement: requirement, pin: pin, policy: reconnectPolicy,
             replyTimeoutMillis: replyTimeoutMillis) { [progress] in progress("\(label): \($0)") }
     }
 
     public func run(_ scenario: Scenario, name: String) throws -> ScenarioSummary {
         let start = monotonicNanos()
-        let publicConnection = makeConnection("public")
+        let publicConnection = try makeConnection("public")
         let evidence = try publicConnection.connect()
+        publicConnections = [publicConnection]
         pin = publicConnection.pin
         progress("enclave \(evidence.instanceID) mode=\(evidence.mode.rawValue) isolation=\(evidence.isolation.rawValue)"
                  + (evidence.mode.isSimulated ? " (SIMULATED)" : ""))
@@ -190,6 +181,9 @@ public final class ScenarioRunner {
             summary.recovery.resends += c.stats.resends
             summary.recovery.connectionsLost += c.stats.connectionsLost
             summary.recovery.restartsSeen = max(summary.recovery.restartsSeen, c.stats.restartNotices)
+            summary.recovery.failovers += c.stats.failovers
+            summary.recovery.identityRefusals += c.stats.identityRefusals
+            summary.recovery.notPrimary += c.stats.notPrimary
         }
         summary.globalSequences.sort()
         if let http = inclusionHTTP {
@@ -206,13 +200,29 @@ public final class ScenarioRunner {
             throw ClientError.evidence("signer or verifying contract is not an address")
         }
         let domain = EIP712Domain(name: "Sealstream", version: "1", chainId: evidence.chainId, verifyingContract: contract)
+        var hosts = try HostAddresses.parse(http)
+        /// The first HTTP API that answers (not a refused connect, not a 5xx) serves.
+        func get(_ path: String) throws -> HTTPFetch.Response {
+            var last: Error = ClientError.addressInvalid(http)
+            for _ in hosts {
+                do {
+                    let answer = try HTTPFetch.get(hosts[0], path: path)
+                    if answer.status < 500 { return answer }
+                    last = ClientError.protocolViolation("HTTP \(answer.status) from \(hosts[0])")
+                } catch {
+                    last = error
+                }
+                hosts = Array(hosts.dropFirst() + hosts.prefix(1))
+            }
+            throw last
+        }
         for (body, sequence, time) in sequenced {
             // The batch covering the last requests may still be open: wait for it.
-            var answer = try HTTPFetch.get(http, path: "/v1/events/proof?sequence=\(sequence)")
+            var answer = try get("/v1/events/proof?sequence=\(sequence)")
             let deadline = monotonicNanos() + 5_000_000_000
             while answer.status == 404 && monotonicNanos() < deadline {
                 usleep(20_000)
-                answer = try HTTPFetch.get(http, path: "/v1/events/proof?sequence=\(sequence)")
+                answer = try get("/v1/events/proof?sequence=\(sequence)")
             }
             do {
                 try EventInclusion.verify(frameBody: body, globalSequence: sequence, enclaveTime: time, answer: answer.body,
@@ -229,7 +239,8 @@ public final class ScenarioRunner {
     private func connection(for name: String, summary: inout ScenarioSummary) throws -> RecoveringConnection {
         var t = traders[name]!
         if let c = t.connection { return c }
-        let c = makeConnection(name)
+        preferred = publicConnections.first?.address
+        let c = try makeConnection(name)
         try c.connect()
         try c.openSessions([(t.accountID, t.key)])
         summary.sessionsOpened += 1

@@ -436,6 +436,10 @@ public enum RefusalReason: UInt16, Sendable, CaseIterable {
     /// The host cannot make requests durable (disk full, I/O error: docs/DURABILITY.md
     /// §3); nothing was forwarded. Try again later.
     case journalUnavailable = 21
+    /// Sent by a host that is not the venue's primary (a standby, or a primary that lost
+    /// its lease): it does not serve sessions or requests; nothing was forwarded. A client
+    /// with several host addresses goes to the next (docs/PROTOCOL.md §2.14).
+    case notPrimary = 22
 
     public var label: String { String(describing: self) }
 }

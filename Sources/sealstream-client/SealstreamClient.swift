@@ -29,7 +29,7 @@ struct ScenarioCommand: ParsableCommand {
     @Argument(help: "Scenario file (format: docs/SCENARIOS.md).")
     var file: String
 
-    @Option(name: .long, help: "Host address HOST:PORT.")
+    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...]: the first is tried first; on a lost connection, a refusal notPrimary or an enclave of another identity the client fails over to the next (docs/PROTOCOL.md §2.14).")
     var host: String = "127.0.0.1:7400"
 
     @Option(name: .long, help: "Venue configuration the scenario's symbols refer to.")
@@ -41,7 +41,7 @@ struct ScenarioCommand: ParsableCommand {
     @Flag(name: .long, help: "Print a machine-readable JSON summary on stdout.")
     var json = false
 
-    @Option(name: .long, help: "The host's HTTP API, HOST:PORT: at the end, prove every sequenced request's inclusion in a signed batch.")
+    @Option(name: .long, help: "The hosts' HTTP APIs, HOST:PORT[,HOST:PORT...]: at the end, prove every sequenced request's inclusion in a signed batch (from the first that answers).")
     var verifyInclusion: String?
 
     @Option(name: .long, help: "Append every final answer (receipt, ack, refusal, none) to FILE as JSON lines (docs/SCENARIOS.md).")
@@ -100,7 +100,7 @@ struct LoadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "load", abstract: "Generate encrypted order load and report throughput and receipt latency.")
 
-    @Option(name: .long, help: "Host address HOST:PORT.")
+    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...]: load goes to the first that accepts a connection (load does not fail over mid-run).")
     var host: String = "127.0.0.1:7400"
 
     @Option(name: .long, help: "Orders per second across all sessions; 0 for as fast as possible.")
@@ -127,7 +127,8 @@ struct LoadCommand: ParsableCommand {
     }
 
     func run() throws {
-        var options = LoadOptions(address: host, rate: rate, durationSeconds: duration, sessions: sessions)
+        let address = try HostAddresses.connectFirst(try HostAddresses.parse(host)).address
+        var options = LoadOptions(address: address, rate: rate, durationSeconds: duration, sessions: sessions)
         options.window = window
         options.requirement = try attestation.requirement()
         let generator = LoadGenerator(options: options) { line in
@@ -156,7 +157,7 @@ struct EvidenceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evidence", abstract: "Fetch fresh evidence for a random nonce and write it to a file.")
 
-    @Option(name: .long, help: "Host address HOST:PORT.")
+    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...]: evidence from the first that accepts a connection.")
     var host: String = "127.0.0.1:7400"
 
     @Option(name: .long, help: "Where to write the evidence JSON.")
@@ -170,7 +171,7 @@ struct EvidenceCommand: ParsableCommand {
     }
 
     func run() throws {
-        let connection = try Connection(address: host)
+        let connection = try HostAddresses.connectFirst(try HostAddresses.parse(host))
         let evidence = try EvidenceFetch.fetch(over: connection, nonce: nonce.flatMap(Hex.decode) ?? Sodium.randomBytes(32))
         try Data(try evidence.encoded()).write(to: URL(fileURLWithPath: out))
         print("wrote \(out): enclave \(evidence.instanceID), mode \(evidence.mode.rawValue)\(evidence.simulated ? " (SIMULATED)" : "")")
@@ -316,7 +317,7 @@ struct DrillCommand: ParsableCommand {
         abstract: "Liquidation drill on the demo venue: N traders at 15x, then one signed move liquidates them all.",
         discussion: "All N decisions land in one signed batch (the contract tests use N = 1024). Needs a fresh venue.")
 
-    @Option(name: .long, help: "Host address HOST:PORT.")
+    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...], failed over between as by `scenario` (docs/PROTOCOL.md §2.14).")
     var host: String = "127.0.0.1:7400"
 
     @Option(name: .long, help: "Traders to liquidate.")

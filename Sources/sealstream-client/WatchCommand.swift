@@ -15,7 +15,7 @@ struct WatchCommand: ParsableCommand {
     @Argument(help: "Market id.")
     var market: UInt32
 
-    @Option(name: .long, help: "The host's HTTP API, HOST:PORT.")
+    @Option(name: .long, help: "The hosts' HTTP APIs, HOST:PORT[,HOST:PORT...]: the feed is opened at the first that accepts a connection.")
     var http = "127.0.0.1:7401"
 
     @Option(name: .long, help: "Exit after this many records (0: never).")
@@ -40,7 +40,14 @@ struct WatchCommand: ParsableCommand {
             expected = (address, EIP712Domain(name: "Sealstream", version: "1", chainId: config.commitments.chainId,
                                               verifyingContract: contract))
         }
-        let feed = try FeedConnection(http: http, markets: [market], tracker: FeedTracker(signer: expected))
+        var opened: FeedConnection?
+        var lastError = ClientError.addressInvalid(http)
+        for address in try HostAddresses.parse(http) where opened == nil {
+            do { opened = try FeedConnection(http: address, markets: [market], tracker: FeedTracker(signer: expected)) } catch {
+                lastError = error
+            }
+        }
+        guard let feed = opened else { throw lastError }
         var printed = 0
         while count == 0 || printed < count {
             for event in try feed.next(timeoutMillis: nil) {

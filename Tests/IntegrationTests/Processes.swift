@@ -67,7 +67,12 @@ final class HostProcess: @unchecked Sendable {
 
     /// `workDirectory`: reuse one (and its data directory) to restart a host on the same
     /// data; a fresh scratch directory when nil.
-    init(label: String, venueConfig: String? = nil, extraArguments: [String] = [], workDirectory reuse: URL? = nil) throws {
+    /// `listen`, `http`: the client port's and the HTTP API's addresses (default: free
+    /// loopback ports).
+    init(
+        label: String, venueConfig: String? = nil, extraArguments: [String] = [], workDirectory reuse: URL? = nil,
+        listen: String = "127.0.0.1:0", http: String = "127.0.0.1:0"
+    ) throws {
         workDirectory = try reuse ?? makeScratchDirectory(label)
         keepsWorkDirectory = reuse != nil
         dataDirectory = workDirectory.appendingPathComponent("data")
@@ -76,7 +81,7 @@ final class HostProcess: @unchecked Sendable {
         logURL = workDirectory.appendingPathComponent(reuse == nil ? "host.log" : "host-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: try Binaries.path("sealstream-host"))
-        process.arguments = ["run", "--data-dir", dataDirectory.path, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+        process.arguments = ["run", "--data-dir", dataDirectory.path, "--listen", listen, "--http", http,
                              "--config", venueConfig ?? Binaries.venueConfig] + extraArguments
         let log = try FileHandle(forWritingTo: logURL)
         process.standardError = log
@@ -145,6 +150,24 @@ final class HostProcess: @unchecked Sendable {
         if process.isRunning { kill(pid, SIGKILL); process.waitUntilExit() }
         if !keepsWorkDirectory { try? FileManager.default.removeItem(at: workDirectory) }
     }
+}
+
+/// A loopback TCP port that was free a moment ago (bound to port 0, then closed).
+func freeLoopbackPort() throws -> UInt16 {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard s >= 0 else { throw TestFailure("socket: errno \(errno)") }
+    defer { close(s) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
+            bind(s, p, len) == 0 && getsockname(s, p, &len) == 0
+        }
+    }
+    guard bound else { throw TestFailure("bind: errno \(errno)") }
+    return UInt16(bigEndian: addr.sin_port)
 }
 
 /// Runs a command to completion; returns (status, stdout, stderr).

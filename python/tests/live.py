@@ -32,11 +32,13 @@ def bin_dir() -> Path:
 class Host:
     """`sealstream-host run` in software attestation mode on free ports."""
 
-    def __init__(self, bins: Path, data: Path, log: Path):
+    def __init__(self, bins: Path, data: Path, log: Path, listen: str = "127.0.0.1:0"):
         self.data = data
+        # A host restarted on this data directory: the old host.json names the dead one.
+        (data / "host.json").unlink(missing_ok=True)
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(
-            [str(bins / "sealstream-host"), "run", "--data-dir", str(data), "--listen", "127.0.0.1:0",
+            [str(bins / "sealstream-host"), "run", "--data-dir", str(data), "--listen", listen,
              "--http", "127.0.0.1:0", "--config", str(VENUE)],
             stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ, TSS2_LOG="all+none"),
         )  # fmt: skip

@@ -73,8 +73,8 @@ def test_the_trader_survives_a_worker_crash_and_refuses_another_epoch(bins, poli
 
         # Another host has another storage key, so another signer: another epoch.
         other = Host(bins, tmp_path / "other", tmp_path / "other.log")
-        trader.address = other.address
-        trader.client.close()  # the connection is lost; recovery reconnects to `address`
+        trader.addresses = [other.address]
+        trader.client.close()  # the connection is lost; recovery reconnects to `addresses`
         with pytest.raises(IdentityChanged):
             trader.request(bid("r-3"))
         trader.close()

@@ -16,6 +16,7 @@ from . import attest, messages, wire
 from .connection import Connection
 from .errors import AttestationFailed, EvidenceError, IdentityChanged, Refused, WireError
 from .evidence import Evidence, parse_evidence
+from .failover import Identity
 from .session import Session
 
 
@@ -96,14 +97,15 @@ class Client:
     def attest(self, policy: attest.Policy, allow_simulated: bool = False) -> Evidence:
         """Challenge the enclave with a fresh nonce and verify its evidence against `policy`;
         raises AttestationFailed (with the report) unless every check passes. On a second
-        call (after a restart) the signer and enclave key must be the ones first trusted."""
+        call (after a restart) the identity (signer, enclave key, measurement, config hash,
+        mode: PROTOCOL.md §2.12 step 4) must be the one first trusted."""
         nonce, document = self.fetch_evidence()
         report = attest.verify(document, policy, nonce, allow_simulated)
         if not report.ok:
             raise AttestationFailed(report)
         evidence = parse_evidence(document)
-        if self.evidence is not None and (evidence.signer, evidence.enclave_key) != (self.evidence.signer, self.evidence.enclave_key):
-            raise IdentityChanged("the enclave's signer or key changed: another epoch; not trusted automatically")
+        if self.evidence is not None and Identity.of(self.evidence).differences(Identity.of(evidence)):
+            raise IdentityChanged("the enclave's identity changed: another epoch; not trusted automatically")
         self.evidence, self.report = evidence, report
         return evidence
 

@@ -74,7 +74,8 @@ class AttestationFailed(SealstreamError):
 
 
 class IdentityChanged(SealstreamError):
-    """After a restart the enclave's signer or key differs: another epoch (PROTOCOL.md §2.12 step 4)."""
+    """After a restart the enclave's identity (signer, enclave key, measurement, config hash,
+    mode) differs: another epoch (PROTOCOL.md §2.12 step 4)."""
 
 
 class PolicyError(SealstreamError):

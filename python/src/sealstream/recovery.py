@@ -1,7 +1,9 @@
 """Surviving enclave restarts and lost connections, as docs/PROTOCOL.md §2.12 tells a
 client to: bounded jittered back-off, fresh evidence against the same policy, the same
-identity (signer and enclave key) or stop, a new session, and every unanswered request
-resent with the same client order id, never later than the resend horizon."""
+identity or stop, a new session, and every unanswered request resent with the same
+client order id, never later than the resend horizon. Given several host addresses it
+also fails over between them (§2.14): round robin, the same identity required at the
+new primary, a host of another identity or one answering `notPrimary` skipped."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from nacl.signing import SigningKey
 
 from . import attest, messages
 from .client import Client, SealedAnswer, SealedRequests, TraderSession
+from .failover import Identity, WrongIdentity, parse_hosts
 from .errors import (
     AttestationFailed, ConnectionClosed, EnclaveRestarted, IdentityChanged, Refused, ReplyTimeout, SealstreamError,
 )  # fmt: skip
@@ -50,6 +53,9 @@ class RecoveryStats:
     connections_lost: int = 0
     reconnects: int = 0
     resends: int = 0
+    failovers: int = 0  # recoveries completed at another address than the one lost
+    identity_refusals: int = 0  # hosts skipped: their enclave is another identity
+    not_primary: int = 0  # refusals notPrimary (a standby) that moved the client on
 
 
 _RETRYABLE = {"enclaveUnavailable", "unknownSession", "tooManyRequests"}
@@ -59,7 +65,8 @@ _RETRYABLE = {"enclaveUnavailable", "unknownSession", "tooManyRequests"}
 class ResilientTrader(SealedRequests):
     """One account's session that recovers by itself. `request()` returns the final answer
     to a request; a `duplicate` receipt means an earlier copy was sequenced (its
-    `global_sequence` is the original's)."""
+    `global_sequence` is the original's). `address` is `HOST:PORT` or a comma-separated
+    list of them (or pass `hosts=[...]`): the client fails over between them (§2.14)."""
 
     address: str
     policy: attest.Policy
@@ -69,12 +76,43 @@ class ResilientTrader(SealedRequests):
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
     rng: random.Random = field(default_factory=random.Random)
     stats: RecoveryStats = field(default_factory=RecoveryStats)
+    hosts: list[str] | None = None
+    log: object = None  # called with progress lines (a failover, a refused host), if given
 
     def __post_init__(self) -> None:
-        self.client = Client(self.address, self.reconnect.reply_timeout_s)
-        evidence = self.client.attest(self.policy, self.allow_simulated)
-        self.identity = (evidence.signer, evidence.enclave_key)
-        self.session: TraderSession = self.client.open_session(self.account_id, self.key)
+        self.addresses = parse_hosts(self.hosts if self.hosts is not None else self.address)
+        self.index = 0
+        self.identity: Identity | None = None
+        last: Exception | None = None
+        # Before the first evidence each address is tried once, in order, without back-off.
+        for i in range(len(self.addresses)):
+            self.index = i
+            try:
+                self.client = Client(self.current, self.reconnect.reply_timeout_s)
+                evidence = self.client.attest(self.policy, self.allow_simulated)
+                self.identity = Identity.of(evidence)
+                self.session: TraderSession = self.client.open_session(self.account_id, self.key)
+                self.ready_index = i
+                return
+            except Refused as e:
+                if e.label != "notPrimary" or len(self.addresses) == 1:
+                    raise
+                self.stats.not_primary += 1
+                last = e
+            except (ConnectionClosed, ReplyTimeout, OSError) as e:
+                if len(self.addresses) == 1:
+                    raise
+                last = e
+        raise last  # every address failed once
+
+    @property
+    def current(self) -> str:
+        """The address of the current (or next) connection."""
+        return self.addresses[self.index]
+
+    def _say(self, line: str) -> None:
+        if callable(self.log):
+            self.log(line)
 
     def close(self) -> None:
         self.client.close()
@@ -87,6 +125,9 @@ class ResilientTrader(SealedRequests):
             except Refused as e:
                 if e.label == "journalUnavailable":  # not forwarded; the session is intact
                     time.sleep(self.reconnect.delay(0, self.rng))
+                elif e.label == "notPrimary":
+                    self.stats.not_primary += 1
+                    self._recover(lost=len(self.addresses) > 1)
                 elif e.label not in _RETRYABLE:
                     raise
                 else:
@@ -102,28 +143,53 @@ class ResilientTrader(SealedRequests):
             self.stats.resends += 1
 
     def _recover(self, lost: bool = False) -> None:
-        """Steps 1–5 of §2.12; raises IdentityChanged, AttestationFailed, RecoveryFailed."""
+        """Steps 1–5 of §2.12 and, with several addresses, §2.14: a lost connection or a
+        failed attempt moves to the next address. Raises IdentityChanged (one address),
+        AttestationFailed, RecoveryFailed."""
+        failover = len(self.addresses) > 1
+        last: Exception | None = None
         for attempt in range(self.reconnect.max_attempts):
             time.sleep(self.reconnect.delay(attempt, self.rng))
             try:
                 if lost:
                     self.client.close()
-                    self.client = Client(self.address, self.reconnect.reply_timeout_s)
+                    if failover:
+                        self.index = (self.index + 1) % len(self.addresses)
+                    self.client = Client(self.current, self.reconnect.reply_timeout_s)
                     lost = False
+                self.client.evidence = None  # the identity is checked here, against the pin
                 evidence = self.client.attest(self.policy, self.allow_simulated)  # same policy; failing stops
-                if (evidence.signer, evidence.enclave_key) != self.identity:
-                    raise IdentityChanged("the enclave's signer or key changed: another epoch; not trusted automatically")
+                differs = self.identity.differences(Identity.of(evidence))
+                if differs and not failover:
+                    raise IdentityChanged("the enclave's identity changed: another epoch; not trusted automatically")
+                if differs:
+                    self.stats.identity_refusals += 1
+                    last = WrongIdentity(self.current, differs)
+                    self._say(str(last))
+                    lost = True
+                    continue
                 self.session = self.client.open_session(self.account_id, self.key)
                 self.stats.reconnects += 1
+                if self.index != self.ready_index:
+                    self.stats.failovers += 1
+                    self._say(f"failed over to {self.current}: the same enclave identity")
+                self.ready_index = self.index
                 return
             except (IdentityChanged, AttestationFailed):
                 raise
             except Refused as e:
+                last = e
                 if e.label == "unknownAccount":
                     raise RecoveryFailed("the restarted worker does not know the account (its state was not recovered)")
-            except EnclaveRestarted:
+                if e.label == "notPrimary":
+                    self.stats.not_primary += 1
+                if failover:
+                    lost = True
+            except EnclaveRestarted as e:
+                last = e
                 self.stats.restarts_seen += 1
-            except (ConnectionClosed, ReplyTimeout, OSError):
+            except (ConnectionClosed, ReplyTimeout, OSError) as e:
+                last = e
                 self.stats.connections_lost += 1
                 lost = True
-        raise RecoveryFailed(f"{self.reconnect.max_attempts} failed recovery attempts in a row")
+        raise RecoveryFailed(f"{self.reconnect.max_attempts} failed recovery attempts in a row (last: {last})")

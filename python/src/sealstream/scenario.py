@@ -14,6 +14,7 @@ from . import attest, messages, wire
 from .client import Client, PublicAnswer, SealedAnswer, TraderSession
 from .demo import demo_key
 from .errors import Refused, ScenarioError
+from .failover import parse_hosts
 
 QUOTE_UNIT, BASE_UNIT = 10**6, 10**8
 
@@ -165,13 +166,23 @@ def _public(request: str, op: str, mtype: int, answer: PublicAnswer | Refused, b
 def run(text: str, venue: dict, address: str, policy: attest.Policy | None, allow_simulated: bool = False,
         settle_seconds: float = 0.5) -> Run:
     """Run a scenario: one connection per trader plus one for deposits and prices, each
-    verifying the enclave against `policy` first (None: no attestation, debugging only)."""
+    verifying the enclave against `policy` first (None: no attestation, debugging only).
+    `address` may list several hosts (`A,B`): connections go to the first that accepts one
+    (this runner does not recover or fail over mid-run; `ResilientTrader` does)."""
+    addresses = parse_hosts(address)
     steps = parse(text, venue)
     result = Run()
     clients: list[Client] = []
 
     def connect() -> Client:
-        c = Client(address)
+        c = None
+        for i, a in enumerate(addresses):
+            try:
+                c = Client(a)
+                break
+            except OSError:
+                if i == len(addresses) - 1:
+                    raise
         clients.append(c)
         if policy is None:
             c.trust_without_attestation()

@@ -35,7 +35,7 @@ REFUSAL_LABELS = {
     5: "unknownAccount", 6: "badAccountSignature", 7: "badPublisherSignature", 8: "unknownPublisher",
     9: "badCustodySignature", 10: "duplicateDeposit", 11: "unknownMarket", 12: "malformed", 13: "sessionLimit",
     14: "accountKeyMismatch", 15: "enclaveUnavailable", 16: "invalidSessionKey", 17: "invalidAmount",
-    18: "tooManyRequests", 19: "stalePrice", 20: "activationFailed", 21: "journalUnavailable",
+    18: "tooManyRequests", 19: "stalePrice", 20: "activationFailed", 21: "journalUnavailable", 22: "notPrimary",
 }  # fmt: skip
 
 NOTICE_ENCLAVE_RESTARTED, NOTICE_SHUTTING_DOWN = 1, 2

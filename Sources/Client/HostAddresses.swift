@@ -1,0 +1,44 @@
+/// A list of host addresses as the command line and the SDK take it (docs/PROTOCOL.md
+/// §2.14): `HOST:PORT[,HOST:PORT...]`, tried first to last, then round robin. Pure.
+public enum HostAddresses {
+    /// Splits and checks a comma-separated list: each entry `HOST:PORT` with a non-empty
+    /// host and a port 1...65535, no duplicates, at least one. Spaces around entries are
+    /// ignored.
+    public static func parse(_ list: String) throws(ClientError) -> [String] {
+        var out: [String] = []
+        for raw in list.split(separator: ",", omittingEmptySubsequences: false) {
+            let entry = raw.trimmingSpaces
+            guard let colon = entry.lastIndex(of: ":"), colon != entry.startIndex,
+                  let port = UInt16(entry[entry.index(after: colon)...]), port > 0
+            else { throw .addressInvalid(entry) }
+            guard !out.contains(entry) else { throw .addressInvalid("\(entry) (given twice)") }
+            out.append(entry)
+        }
+        guard !out.isEmpty else { throw .addressInvalid(list) }
+        return out
+    }
+
+    /// `addresses` starting at `first` (then the rest in their round-robin order), so a
+    /// new connection goes straight to the host another connection found primary;
+    /// unchanged if `first` is not in the list.
+    public static func rotated(_ addresses: [String], startingAt first: String) -> [String] {
+        guard let i = addresses.firstIndex(of: first) else { return addresses }
+        return Array(addresses[i...] + addresses[..<i])
+    }
+
+    /// Connects to the first address that accepts a connection, in order (for commands
+    /// that do not recover: `evidence`, `load`); throws the last address's error.
+    public static func connectFirst(_ addresses: [String]) throws(ClientError) -> Connection {
+        var last = ClientError.addressInvalid("")
+        for address in addresses {
+            do { return try Connection(address: address) } catch { last = error }
+        }
+        throw last
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpaces: String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}

@@ -1,0 +1,33 @@
+/// Failover between host addresses (docs/PROTOCOL.md §2.14): the rotation steps of the
+/// state machine, used by its transitions.
+extension SessionRecovery {
+    /// A host said it is not the primary (a standby): with several addresses, go to the
+    /// next; with one, back off and ask the same host again (it may take over).
+    mutating func notPrimary() -> [Action] {
+        stats.notPrimary += 1
+        guard failsOver else { return disrupted(connectionAlive: true, error: .refused(.notPrimary)) }
+        leaveAddress()
+        return disrupted(connectionAlive: false, error: .refused(.notPrimary))
+    }
+
+    /// Moves to the next address, round robin: a new connection, fresh evidence, new
+    /// sessions; whatever was sent on the old connection and is unanswered goes again.
+    mutating func leaveAddress() {
+        addressIndex = (addressIndex + 1) % addresses.count
+        needsConnect = true
+        needsEvidence = true
+        if established { reconnecting = true }
+        openAccounts.removeAll()
+        forgetSent()
+    }
+
+    /// An attempt before the first verified evidence failed: with one address that is
+    /// final; with several, the next address is tried at once until each failed once.
+    mutating func startFailed(_ error: ClientError) -> [Action] {
+        startFailures += 1
+        guard failsOver, startFailures < addresses.count else { return fail(error) }
+        phase = .connecting
+        needsConnect = true
+        return [.connect]
+    }
+}
