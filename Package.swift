@@ -89,11 +89,15 @@ let package = Package(
         // MakeCredential (AttestationVerifier).
         .target(name: "AuditCrypto", dependencies: ["SealCrypto", "COpenSSL"]),
         .target(name: "AttestationVerifier", dependencies: ["Attestation", "AuditCrypto", "SealCrypto", "Wire"]),
+        // Key enrollment (docs/REPLICATION.md §8): the primary enclave checks a standby's
+        // evidence with the auditor's verifier and wraps its storage key to it. Linked by
+        // the enclave, which therefore runs AttestationVerifier and AuditCrypto too.
+        .target(name: "KeyEnrollment", dependencies: ["Attestation", "AttestationVerifier", "AuditCrypto", "SealCrypto", "Wire"]),
 
         // Enclave: library (worker state machine) and the measured executable.
         .target(
             name: "EnclaveCore",
-            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "Journal"],
+            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "Journal", "KeyEnrollment"],
             path: "Enclave/EnclaveCore"
         ),
         .target(name: "CEnclaveSys", path: "Enclave/CEnclaveSys"),
@@ -109,7 +113,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "sealstream-enclave",
-            dependencies: ["EnclaveCore", "Commitments", "CEnclaveSys", "CTPM"],
+            dependencies: ["EnclaveCore", "KeyEnrollment", "Commitments", "CEnclaveSys", "CTPM"],
             path: "Enclave/sealstream-enclave"
         ),
 

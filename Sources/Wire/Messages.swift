@@ -436,6 +436,9 @@ public enum RefusalReason: UInt16, Sendable, CaseIterable {
     /// The host cannot make requests durable (disk full, I/O error: docs/DURABILITY.md
     /// §3); nothing was forwarded. Try again later.
     case journalUnavailable = 21
+    /// Key enrollment refused by the primary enclave; the refusal's `reference` is the
+    /// `EnrollmentRefusal` code (docs/REPLICATION.md §8.6).
+    case enrollmentRefused = 22
 
     public var label: String { String(describing: self) }
 }
