@@ -208,7 +208,7 @@ let package = Package(
             name: "EnclaveCoreTests",
             dependencies: [
                 "EnclaveCore", "Client", "VenueTools", "SealCrypto", "Wire", "Engine", "Commitments", "OutputVerification",
-                "Journal", "CEnclaveSys", "TestSupport",
+                "Journal", "CEnclaveSys", "TestSupport", "KeyEnrollment", "Attestation",
             ]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
@@ -226,7 +226,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Client", "VenueTools", "Wire", "SealCrypto", "Attestation", "AttestationVerifier", "Engine", "Commitments",
-                "OutputVerification", "TestSupport",
+                "OutputVerification", "TestSupport", "Host",
             ]),
     ]
 )

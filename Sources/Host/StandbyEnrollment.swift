@@ -93,7 +93,10 @@ public enum StandbyEnrollment {
         let deadline = Date().addingTimeInterval(request.timeoutSeconds)
         let keyPath = keyPath(dataDirectory: request.dataDirectory)
         if !FileManager.default.fileExists(atPath: request.dataDirectory) {
-            guard mkdir(request.dataDirectory, 0o700) == 0 else { throw .workerFailed("cannot create \(request.dataDirectory)") }
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: request.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch { throw .workerFailed("cannot create \(request.dataDirectory): \(error)") }
         }
         guard !FileManager.default.fileExists(atPath: keyPath) else {
             throw .refusedByStandby(.storageKeyExists, detail: keyPath)

@@ -54,9 +54,9 @@ public struct WrapContext: Sendable, Equatable {
         }
     }
 
-    /// The associated data, 247 bytes.
+    /// The associated data, 217 bytes.
     public var associatedData: [UInt8] {
-        var w = ByteWriter(capacity: 247)
+        var w = ByteWriter(capacity: 217)
         w.write(bytes: Self.domain)
         w.write(Self.modeByte(mode))
         w.write(bytes: standbyNonce)
