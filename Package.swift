@@ -202,7 +202,7 @@ let package = Package(
         .testTarget(name: "TPMTests", dependencies: ["CTPM", "TestSupport"]),
         .testTarget(
             name: "AttestationTests",
-            dependencies: ["Attestation", "AttestationVerifier", "AuditCrypto", "SealCrypto", "TestSupport"],
+            dependencies: ["Attestation", "AttestationVerifier", "AuditCrypto", "SealCrypto", "TestSupport", "KeyEnrollment", "Wire"],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "EnclaveCoreTests",

@@ -22,9 +22,10 @@ public enum KeyEnrollmentResult: Hashable, Sendable {
     }
 
     /// Every label the counter is exported with (zeros included), in a fixed order: the
-    /// two successes, then the primary's refusal codes (below 100).
+    /// two successes, then the codes a primary can answer (below 100, and `malformedMessage`).
     public static var all: [KeyEnrollmentResult] {
-        [.challenged, .granted] + EnrollmentRefusal.allCases.filter { $0.rawValue < 100 }.map { .refused($0) }
+        [.challenged, .granted]
+            + EnrollmentRefusal.allCases.filter { $0.rawValue < 100 || $0 == .malformedMessage }.map { .refused($0) }
     }
 
     /// Reads the result from a reply frame (its bytes from the length prefix), nil for a
