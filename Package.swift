@@ -83,10 +83,10 @@ let package = Package(
         .target(name: "Options"),
         // The evidence format (what the enclave produces).
         .target(name: "Attestation", dependencies: ["SealCrypto", "Wire"]),
-        // The verifier's half, which the enclave does not link: X.509 chains, RSA-OAEP,
-        // the TPM KDF and PEM (AuditCrypto, libcrypto's second importer, kept apart so the
-        // measured worker carries no verifier code); policies, quote verification and
-        // MakeCredential (AttestationVerifier).
+        // The verifier's half: X.509 chains, RSA-OAEP, the TPM KDF and PEM (AuditCrypto,
+        // libcrypto's second importer); policies, quote verification and MakeCredential
+        // (AttestationVerifier). The enclave links both since key enrollment, where a
+        // primary worker runs the auditor's checks on a standby's evidence.
         .target(name: "AuditCrypto", dependencies: ["SealCrypto", "COpenSSL"]),
         .target(name: "AttestationVerifier", dependencies: ["Attestation", "AuditCrypto", "SealCrypto", "Wire"]),
         // Key enrollment (docs/REPLICATION.md §8): the primary enclave checks a standby's
