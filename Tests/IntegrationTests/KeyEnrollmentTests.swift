@@ -202,6 +202,17 @@ struct KeyEnrollmentTests {
         let closeDeadline = Date().addingTimeInterval(15)
         while ((try? Data(contentsOf: batches))?.isEmpty ?? true) && Date() < closeDeadline { usleep(50_000) }
         usleep(300_000)
+        // A TPM whose EK CA the measured config does not trust gets no keys.
+        let strangerTPM = try SwtpmInstance(under: work.appendingPathComponent("x"))
+        defer { strangerTPM.stop() }
+        let strangerData = work.appendingPathComponent("stranger/data")
+        let refused = try Self.enrollCommand(
+            data: strangerData, config: configPath, from: primary.address,
+            extra: ["--attestation", "swtpm", "--tcti", strangerTPM.tcti])
+        #expect(refused.status == 1 && refused.stderr.contains("ekUntrusted"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: strangerData.appendingPathComponent("enclave-storage.key").path))
+        #expect(Self.waitForCount(primary, "ekUntrusted", 1) == 1)
+
         let standbyWork = work.appendingPathComponent("standby")
         let data = standbyWork.appendingPathComponent("data")
         let r = try Self.enrollCommand(
