@@ -83,17 +83,21 @@ let package = Package(
         .target(name: "Options"),
         // The evidence format (what the enclave produces).
         .target(name: "Attestation", dependencies: ["SealCrypto", "Wire"]),
-        // The verifier's half, which the enclave does not link: X.509 chains, RSA-OAEP,
-        // the TPM KDF and PEM (AuditCrypto, libcrypto's second importer, kept apart so the
-        // measured worker carries no verifier code); policies, quote verification and
-        // MakeCredential (AttestationVerifier).
+        // The verifier's half: X.509 chains, RSA-OAEP, the TPM KDF and PEM (AuditCrypto,
+        // libcrypto's second importer); policies, quote verification and MakeCredential
+        // (AttestationVerifier). The enclave links both since key enrollment, where a
+        // primary worker runs the auditor's checks on a standby's evidence.
         .target(name: "AuditCrypto", dependencies: ["SealCrypto", "COpenSSL"]),
         .target(name: "AttestationVerifier", dependencies: ["Attestation", "AuditCrypto", "SealCrypto", "Wire"]),
+        // Key enrollment (docs/REPLICATION.md §8): the primary enclave checks a standby's
+        // evidence with the auditor's verifier and wraps its storage key to it. Linked by
+        // the enclave, which therefore runs AttestationVerifier and AuditCrypto too.
+        .target(name: "KeyEnrollment", dependencies: ["Attestation", "AttestationVerifier", "AuditCrypto", "SealCrypto", "Wire"]),
 
         // Enclave: library (worker state machine) and the measured executable.
         .target(
             name: "EnclaveCore",
-            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "Journal"],
+            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "Journal", "KeyEnrollment"],
             path: "Enclave/EnclaveCore"
         ),
         .target(name: "CEnclaveSys", path: "Enclave/CEnclaveSys"),
@@ -109,7 +113,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "sealstream-enclave",
-            dependencies: ["EnclaveCore", "Commitments", "CEnclaveSys", "CTPM"],
+            dependencies: ["EnclaveCore", "KeyEnrollment", "Commitments", "CEnclaveSys", "CTPM"],
             path: "Enclave/sealstream-enclave"
         ),
 
@@ -198,13 +202,13 @@ let package = Package(
         .testTarget(name: "TPMTests", dependencies: ["CTPM", "TestSupport"]),
         .testTarget(
             name: "AttestationTests",
-            dependencies: ["Attestation", "AttestationVerifier", "AuditCrypto", "SealCrypto", "TestSupport"],
+            dependencies: ["Attestation", "AttestationVerifier", "AuditCrypto", "SealCrypto", "TestSupport", "KeyEnrollment", "Wire"],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "EnclaveCoreTests",
             dependencies: [
                 "EnclaveCore", "Client", "VenueTools", "SealCrypto", "Wire", "Engine", "Commitments", "OutputVerification",
-                "Journal", "CEnclaveSys", "TestSupport",
+                "Journal", "CEnclaveSys", "TestSupport", "KeyEnrollment", "Attestation",
             ]),
         .testTarget(name: "ClientTests", dependencies: ["Client", "Wire"]),
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
@@ -222,7 +226,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Client", "VenueTools", "Wire", "SealCrypto", "Attestation", "AttestationVerifier", "Engine", "Commitments",
-                "OutputVerification", "TestSupport",
+                "OutputVerification", "TestSupport", "Host",
             ]),
     ]
 )

@@ -66,6 +66,9 @@ public struct EnclaveIdentity: Sendable {
     let commitmentKey: SecretBytes
     /// How the storage key is kept (`sealed-pcr-23`, `file-0600`), or nil without one.
     public let storageKeyProtection: String?
+    /// The storage key itself: only key enrollment reads it, to wrap it for a standby
+    /// enclave (docs/REPLICATION.md §8).
+    let storageKey: SecretBytes?
 
     public init(
         sessionKey: KXKeyPair, signer: Secp256k1PrivateKey, instanceID: UInt64, measurement: [UInt8], configHash: [UInt8], config: VenueConfig,
@@ -80,6 +83,7 @@ public struct EnclaveIdentity: Sendable {
         self.measurementPCR = measurementPCR
         self.quoteSource = quoteSource
         self.storageKeyProtection = storageKey == nil ? nil : storageKeyProtection
+        self.storageKey = storageKey
         self.sessionKey = sessionKey
         self.signer = signer
         softwareAK = try! P256SigningKey()

@@ -31,12 +31,16 @@ public final class EpochCounter: MonotonicCounter {
     }
 
     private let counter: any MonotonicCounter
-    /// The TPM counter's value when the storage key was created.
+    /// The TPM counter's value when the storage key was created (or enrolled).
     public let base: UInt64
+    /// Added to every relative value: 0, except for a key enrolled from a primary
+    /// (docs/REPLICATION.md §8.7), whose epoch's counter continues at the primary's.
+    public let offset: UInt64
 
-    public init(_ counter: any MonotonicCounter, base: UInt64) {
+    public init(_ counter: any MonotonicCounter, base: UInt64, offset: UInt64 = 0) {
         self.counter = counter
         self.base = base
+        self.offset = offset
     }
 
     public func read() throws -> UInt64 { try relative(counter.read()) }
@@ -45,7 +49,7 @@ public final class EpochCounter: MonotonicCounter {
 
     private func relative(_ value: UInt64) throws -> UInt64 {
         guard value >= base else { throw BelowBase(value: value, base: base) }
-        return value - base
+        return value - base + offset
     }
 
     /// The tag that binds `base` to the storage key in the storage key file:
@@ -56,6 +60,17 @@ public final class EpochCounter: MonotonicCounter {
         h.update(Array("sealstream/v1/counter-base".utf8))
         storageKey.withUnsafeBytes { h.update($0) }
         h.update((0..<8).map { UInt8(truncatingIfNeeded: base >> (56 - 8 * $0)) })
+        return h.finalize()
+    }
+
+    /// The tag of an enrolled key file (docs/REPLICATION.md §8.7): SHA-256(
+    /// "sealstream/v1/counter-base" ‖ K ‖ base ‖ offset ‖ enrolledRecordSequence), each
+    /// 8 bytes big-endian, 32 bytes.
+    public static func enrolledTag(storageKey: SecretBytes, base: UInt64, offset: UInt64, recordSequence: UInt64) -> [UInt8] {
+        var h = SHA256()
+        h.update(Array("sealstream/v1/counter-base".utf8))
+        storageKey.withUnsafeBytes { h.update($0) }
+        for v in [base, offset, recordSequence] { h.update((0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * $0)) }) }
         return h.finalize()
     }
 }

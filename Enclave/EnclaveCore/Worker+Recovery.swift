@@ -76,6 +76,11 @@ extension Worker {
                 throw JournalRejected(recordSequence: lastSequence, reason: .rollback)
             }
         }
+        if journal != nil, lastSequence < minimumRecordSequence {
+            // The storage key was enrolled at a later head (docs/REPLICATION.md §8.7): this
+            // journal was cut short.
+            throw JournalRejected(recordSequence: lastSequence, reason: .rollback)
+        }
         if let anchor = replay.anchor {
             // A snapshot was loaded but its own record never came: the journal ends before it.
             throw JournalRejected(recordSequence: anchor.sequence, reason: .outOfSequence)

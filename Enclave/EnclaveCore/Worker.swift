@@ -2,6 +2,7 @@ import Commitments
 import Engine
 import Journal
 import SealCrypto
+import KeyEnrollment
 import Wire
 
 /// The enclave's state machine: authenticated, replay-checked, sequenced processing of
@@ -60,6 +61,11 @@ public final class Worker<E: MatchingEngine> {
     var replay = ReplayProgress()
     /// The counter value in the last close record sealed or replayed (0 without one).
     var lastCloseCounter: UInt64 = 0
+    /// Key enrollment's outstanding challenges (docs/REPLICATION.md §8.4).
+    lazy var enrollment = EnrollmentServer(facts: identity.enrollmentFacts)
+    /// The journal head this worker's storage key was enrolled at (docs/REPLICATION.md
+    /// §8.7), 0 when it was not enrolled: recovery refuses a journal that ends before it.
+    public var minimumRecordSequence: UInt64 = 0
     /// Seals and opens snapshots (docs/DURABILITY.md §6); nil without a storage key.
     let snapshotSealer: SnapshotSealer?
     /// Staleness limit per market, ns.
@@ -182,8 +188,10 @@ public final class Worker<E: MatchingEngine> {
         case .deposit: handleDeposit(route: route, body: body, output: &output)
         case .evidenceRequest: handleEvidenceRequest(route: route, body: body, output: &output)
         case .activateCredential: handleActivateCredential(route: route, body: body, output: &output)
+        case .enrollChallengeRequest: handleEnrollChallengeRequest(route: route, body: body, output: &output)
+        case .enrollRequest: handleEnrollRequest(route: route, body: body, output: &output)
         case .evidence, .sessionAccepted, .sealedReceipt, .publicAck, .refusal, .error, .notice, .sealedEvent,
-             .credentialActivated:
+             .credentialActivated, .enrollChallenge, .enrollGrant:
             // FrameParser(.fromClient) never yields these; refuse rather than trap.
             refuse(route: route, type: type, sessionID: 0, reference: 0, reason: .malformed, output: &output)
         }

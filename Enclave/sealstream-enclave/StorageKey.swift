@@ -29,6 +29,25 @@ enum StorageKey {
         /// base, docs/DURABILITY.md §5.1), and hex of its tag `EpochCounter.baseTag`.
         var counterBase: UInt64?
         var counterBaseTag: String?
+        /// An enrolled key (docs/REPLICATION.md §8.7): the primary's journal head when it
+        /// wrapped the key. `counterOffset` is its counter value (the relative counter
+        /// continues from it; TPM modes), `enrolledRecordSequence` its last record, below
+        /// which recovery refuses a journal. In TPM modes `counterBaseTag` is then
+        /// `EpochCounter.enrolledTag` over base, offset and record sequence.
+        var counterOffset: UInt64?
+        var enrolledRecordSequence: UInt64?
+    }
+
+    /// A key read (or created) and what the file says about its epoch.
+    struct Loaded {
+        var key: SecretBytes
+        /// `sealed-pcr-N` or `file-0600`, for the evidence.
+        var protection: String
+        /// TPM modes: the epoch's counter base and offset.
+        var counterBase: UInt64?
+        var counterOffset: UInt64
+        /// 0 unless the key was enrolled.
+        var minimumRecordSequence: UInt64
     }
 
     enum Failure: Error, CustomStringConvertible {
@@ -38,6 +57,8 @@ enum StorageKey {
         case counterBaseMissing
         /// The counter base's tag does not match the key: the file was edited.
         case counterBaseForged
+        /// `--enroll` with a key file already present: enrollment never replaces a key.
+        case exists
 
         var description: String {
             switch self {
@@ -47,6 +68,7 @@ enum StorageKey {
                 "storage key file has no rollback counter base (made before docs/DURABILITY.md §5.1); "
                     + "remove it to start a new epoch"
             case .counterBaseForged: "storage key file: the rollback counter base does not match the key (edited)"
+            case .exists: "storage key file already exists; enrollment never replaces a key"
             }
         }
     }
@@ -55,9 +77,7 @@ enum StorageKey {
     /// counter base (docs/DURABILITY.md §5.1): the TPM NV counter's value when the key was
     /// created, read (the counter defined if absent) before the key file is written, so
     /// that `EpochCounter(tpm, base:)` starts the epoch at 0.
-    static func load(path: String, mode: AttestationMode, tpm: TPMQuoteSource?, pcr: Int) throws
-        -> (SecretBytes, String, UInt64?)
-    {
+    static func load(path: String, mode: AttestationMode, tpm: TPMQuoteSource?, pcr: Int) throws -> Loaded {
         let protection = tpm == nil ? "file-0600" : "sealed-pcr-\(pcr)"
         if let data = FileManager.default.contents(atPath: path) {
             guard let file = try? JSONDecoder().decode(File.self, from: data), file.version == 1 else {
@@ -72,24 +92,51 @@ enum StorageKey {
                 guard let base = file.counterBase, let tag = file.counterBaseTag.flatMap(Hex.decode) else {
                     throw Failure.counterBaseMissing
                 }
-                guard Sodium.constantTimeEqual(tag, EpochCounter.baseTag(storageKey: key, base: base)) else {
-                    throw Failure.counterBaseForged
-                }
-                return (key, protection, base)
+                let offset = file.counterOffset ?? 0
+                let record = file.enrolledRecordSequence ?? 0
+                let expected = file.counterOffset == nil && file.enrolledRecordSequence == nil
+                    ? EpochCounter.baseTag(storageKey: key, base: base)
+                    : EpochCounter.enrolledTag(storageKey: key, base: base, offset: offset, recordSequence: record)
+                guard Sodium.constantTimeEqual(tag, expected) else { throw Failure.counterBaseForged }
+                return Loaded(key: key, protection: protection, counterBase: base, counterOffset: offset, minimumRecordSequence: record)
             }
             guard var raw = file.key.flatMap(Hex.decode), raw.count == 32 else { throw Failure.unreadable("key missing") }
-            return (SecretBytes(consuming: &raw), protection, nil)
+            return Loaded(
+                key: SecretBytes(consuming: &raw), protection: protection, counterBase: nil, counterOffset: 0,
+                minimumRecordSequence: file.enrolledRecordSequence ?? 0)
         }
         var fresh = Sodium.randomBytes(32)
         let key = SecretBytes(consuming: &fresh)
+        let file = try store(path: path, key: key, mode: mode, tpm: tpm, enrolledHead: nil)
+        return Loaded(key: key, protection: protection, counterBase: file.counterBase, counterOffset: 0, minimumRecordSequence: 0)
+    }
+
+    /// Writes the key file for `key`: sealed to the PCR policy with the epoch's counter
+    /// base in TPM modes, in the clear in `software` mode. With `enrolledHead` (a key
+    /// enrolled from a primary, docs/REPLICATION.md §8.7) the file also records the
+    /// primary's head: its counter becomes the offset, its record the minimum. Refuses to
+    /// replace an existing file only when enrolling.
+    @discardableResult
+    static func store(
+        path: String, key: SecretBytes, mode: AttestationMode, tpm: TPMQuoteSource?,
+        enrolledHead: (recordSequence: UInt64, counter: UInt64)?
+    ) throws -> File {
+        if enrolledHead != nil, FileManager.default.fileExists(atPath: path) { throw Failure.exists }
         var file = File(mode: mode.rawValue)
+        if let head = enrolledHead {
+            file.enrolledRecordSequence = head.recordSequence
+            if tpm != nil { file.counterOffset = head.counter }
+        }
         if let tpm {
             let sealed = try tpm.seal(key)
             file.sealedPublic = Hex.encode(sealed.public)
             file.sealedPrivate = Hex.encode(sealed.private)
             let base = try tpm.read()
             file.counterBase = base
-            file.counterBaseTag = Hex.encode(EpochCounter.baseTag(storageKey: key, base: base))
+            file.counterBaseTag = Hex.encode(
+                enrolledHead.map {
+                    EpochCounter.enrolledTag(storageKey: key, base: base, offset: $0.counter, recordSequence: $0.recordSequence)
+                } ?? EpochCounter.baseTag(storageKey: key, base: base))
         } else {
             // Software mode keeps the key in the clear on disk by definition; this hex
             // copy cannot be wiped, and is no worse than the file.
@@ -105,6 +152,6 @@ enum StorageKey {
         fsync(fd)
         close(fd)
         guard written, rename(tmp, path) == 0 else { throw Failure.unreadable("cannot write \(path) (errno \(errno))") }
-        return (key, protection, file.counterBase)
+        return file
     }
 }

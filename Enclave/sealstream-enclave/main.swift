@@ -22,6 +22,7 @@ let usage = """
                               [--storage-key FILE] [--measurement-pcr 16|23] [--max-sessions N]
                               [--commitments on|off] [--replay] [--isolation process|vm]
                               [--snapshot-fd N] [--snapshot-every-events N] [--snapshot-every-nanos N]
+                              [--enroll]
            sealstream-enclave --version
     swtpm and tpm modes need --tcti (swtpm:path=SOCKET, or device:/dev/tpmrm0 for tpm).
     The host starts this worker and speaks the link protocol on its stdin/stdout.
@@ -60,6 +61,7 @@ var storageKeyPath: String?
 var measurementPCR = EnclaveIdentity.defaultMeasurementPCR
 var isolation = IsolationClass.process
 var replayOnly = false
+var enroll = false
 var snapshotFD: Int32?
 var snapshotEveryEvents: UInt64 = 1_000_000
 var snapshotEveryNanos: UInt64 = 600_000_000_000
@@ -96,6 +98,7 @@ while let arg = arguments.popFirst() {
         default: Log.error("bad_arguments", [("reason", "--commitments takes on or off")]); exit(64)
         }
     case "--replay": replayOnly = true
+    case "--enroll": enroll = true
     case "--snapshot-fd":
         guard let raw = arguments.popFirst(), let n = Int32(raw), n > 2 else {
             Log.error("bad_arguments", [("reason", "--snapshot-fd takes a descriptor above 2")]); exit(64)
@@ -122,6 +125,9 @@ guard let configPath else {
 }
 if replayOnly && storageKeyPath == nil {
     Log.error("bad_arguments", [("reason", "--replay needs --storage-key")]); exit(64)
+}
+if enroll && (storageKeyPath == nil || replayOnly || snapshotFD != nil) {
+    Log.error("bad_arguments", [("reason", "--enroll needs --storage-key and takes no --replay or --snapshot-fd")]); exit(64)
 }
 if snapshotFD != nil && (storageKeyPath == nil || replayOnly) {
     Log.error("bad_arguments", [("reason", "--snapshot-fd needs --storage-key and is not for --replay")]); exit(64)
@@ -169,18 +175,28 @@ do {
                            eventLog: [measurement, configHash, LoadedObjects.digest(loadedObjects)])
     }
     let quoteSource: (any QuoteSource)? = tpm
+    if enroll, let storageKeyPath {
+        // A standby without keys: an ephemeral order-flow key (the one the primary wraps
+        // to) and signer; nothing is sealed until the primary's key arrives.
+        let identity = EnclaveIdentity(
+            sessionKey: try KXKeyPair(), signer: try Secp256k1PrivateKey(), instanceID: Sodium.randomUInt64(),
+            measurement: measurement, configHash: configHash, config: config, mode: mode, isolation: isolation,
+            isolationReport: isolationReport, quoteSource: quoteSource, measurementPCR: measurementPCR,
+            loadedObjects: loadedObjects)
+        StandbyEnrollment.run(identity: identity, storageKeyPath: storageKeyPath, tpm: tpm, now: realtimeNanos)
+    }
     // Unsealed only after the measured start is in the PCR: another binary or config
     // cannot get it back.
     let storage = try storageKeyPath.map { try StorageKey.load(path: $0, mode: mode, tpm: tpm, pcr: measurementPCR) }
     // With a storage key every long-lived key derives from it (docs/DURABILITY.md §1):
     // the same signer and order-flow key after a restart. Without one, random keys.
-    let keys = try storage.map { try StorageKeys(storageKey: $0.0) }
+    let keys = try storage.map { try StorageKeys(storageKey: $0.key) }
     let identity = EnclaveIdentity(
         sessionKey: try keys?.sessionKey ?? KXKeyPair(), signer: try keys?.signer ?? Secp256k1PrivateKey(),
         instanceID: Sodium.randomUInt64(),
         measurement: measurement, configHash: configHash,
         config: config, mode: mode, isolation: isolation, isolationReport: isolationReport, quoteSource: quoteSource,
-        storageKey: storage?.0, storageKeyProtection: storage?.1, measurementPCR: measurementPCR,
+        storageKey: storage?.key, storageKeyProtection: storage?.protection, measurementPCR: measurementPCR,
         loadedObjects: loadedObjects,
         imageCheck: {
             let now = try LoadedImage.executableMappings()
@@ -191,12 +207,15 @@ do {
         })
     // The TPM's NV counter guards against rollback (docs/DURABILITY.md §5), counted from
     // the epoch's base recorded with the storage key; nil in software mode.
-    let counter: (any MonotonicCounter)? = tpm.flatMap { t in storage?.2.map { EpochCounter(t, base: $0) } }
+    let counter: (any MonotonicCounter)? = tpm.flatMap { t in
+        storage.flatMap { s in s.counterBase.map { EpochCounter(t, base: $0, offset: s.counterOffset) } }
+    }
     worker = try Worker(
         identity: identity, engine: try PerpEngine(config: config, accountCommitment: identity.accountCommitment),
         maxSessions: maxSessions, commitments: commitments, journalKey: keys?.journalKey,
         snapshotKey: keys?.snapshotKey, counter: counter,
         clock: realtimeNanos)
+    worker.minimumRecordSequence = storage?.minimumRecordSequence ?? 0
 } catch {
     Log.error("startup_failed", [("reason", String(describing: error).filter { $0 != "\"" && $0 != "\\" })])
     exit(70)
@@ -416,7 +435,8 @@ loop: while true {
                         worker.routeClosed(try r.readUInt32())
                     }
                 case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .publicInputs, .funding, .journal,
-                     .recovered, .journalRejected, .snapshotRejected, .marketData:
+                     .recovered, .journalRejected, .snapshotRejected, .marketData, .enrollChallenge, .enrollGrant,
+                     .enrollStart, .enrollEvidence, .enrolled, .enrollFailed:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }
                 consumed += header.totalLength

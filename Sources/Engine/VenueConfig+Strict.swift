@@ -68,7 +68,19 @@ extension VenueConfig {
             } ?? Self.defaultDedupeWindowNanos,
             marketData: try o.optional("marketData") { v, p throws(VenueConfigParseError) in
                 try MarketDataConfig.strict(v, p)
-            } ?? MarketDataConfig())
+            } ?? MarketDataConfig(),
+            enrollment: try o.optional("enrollment") { v, p throws(VenueConfigParseError) in
+                let e = try Members(v, p, keys: ["ekRoots", "swtpmEKRoots"])
+                func strings(_ v: JSONValue, _ p: String) throws(VenueConfigParseError) -> [String] {
+                    guard case .array(let items) = v else { throw .wrongType(path: p, expected: "an array") }
+                    var out: [String] = []
+                    for (i, item) in items.enumerated() { out.append(try Members.string(item, JSONPath.element(p, i))) }
+                    return out
+                }
+                return EnrollmentConfig(
+                    ekRoots: try e.optional("ekRoots", strings) ?? [],
+                    swtpmEKRoots: try e.optional("swtpmEKRoots", strings) ?? [])
+            } ?? EnrollmentConfig())
     }
 }
 

@@ -23,15 +23,20 @@ public struct VenueConfig: Codable, Equatable, Sendable {
     /// The public market data policy (docs/MARKETDATA.md). Optional in the file (default
     /// `lit`, 10 levels, no rounding); part of the measured configuration either way.
     public var marketData: MarketDataConfig
+    /// The EK roots a primary enclave trusts when a standby enrolls for its keys
+    /// (docs/REPLICATION.md §8.2). Optional in the file (default: none, which refuses
+    /// every `swtpm` and `tpm` standby); measured with the rest.
+    public var enrollment: EnrollmentConfig
     public static let defaultDedupeWindowNanos: UInt64 = 30_000_000_000
 
     public init(
         venueID: UInt64, name: String, custodyKey: String, marginTiers: [MarginTier], fees: FeeSchedule,
         liquidation: LiquidationConfig, risk: RiskLimits = RiskLimits(), markets: [MarketConfig],
         commitments: CommitmentsConfig = CommitmentsConfig(), dedupeWindowNanos: UInt64 = VenueConfig.defaultDedupeWindowNanos,
-        marketData: MarketDataConfig = MarketDataConfig()
+        marketData: MarketDataConfig = MarketDataConfig(), enrollment: EnrollmentConfig = EnrollmentConfig()
     ) {
         self.marketData = marketData
+        self.enrollment = enrollment
         self.commitments = commitments
         self.dedupeWindowNanos = dedupeWindowNanos
         self.risk = risk
@@ -46,6 +51,7 @@ public struct VenueConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case venueID, name, custodyKey, marginTiers, fees, liquidation, risk, markets, commitments, dedupeWindowNanos, marketData
+        case enrollment
     }
 
     public init(from decoder: any Decoder) throws {
@@ -61,6 +67,7 @@ public struct VenueConfig: Codable, Equatable, Sendable {
         commitments = try c.decodeIfPresent(CommitmentsConfig.self, forKey: .commitments) ?? CommitmentsConfig()
         dedupeWindowNanos = try c.decodeIfPresent(UInt64.self, forKey: .dedupeWindowNanos) ?? Self.defaultDedupeWindowNanos
         marketData = try c.decodeIfPresent(MarketDataConfig.self, forKey: .marketData) ?? MarketDataConfig()
+        enrollment = try c.decodeIfPresent(EnrollmentConfig.self, forKey: .enrollment) ?? EnrollmentConfig()
     }
 
     /// Checks the structural rules a config must meet before the enclave will load it.
@@ -111,6 +118,22 @@ public struct VenueConfig: Codable, Equatable, Sendable {
 
     public func market(_ id: UInt32) -> MarketConfig? { markets.first { $0.id == id } }
     public func tier(_ name: String) -> MarginTier? { marginTiers.first { $0.name == name } }
+}
+
+/// Key enrollment trust anchors (docs/REPLICATION.md §8.2): PEM root certificates for the
+/// standby's EK certificate, kept apart by mode as in an auditor's policy
+/// (docs/ATTESTATION.md §5.1). Each string is one PEM document (it may hold several
+/// certificates). Checked when a standby enrolls, not at start.
+public struct EnrollmentConfig: Codable, Equatable, Sendable {
+    /// Roots for `tpm` standbys (TPM manufacturers' EK CAs).
+    public var ekRoots: [String]
+    /// Roots for `swtpm` standbys (swtpm_localca's root).
+    public var swtpmEKRoots: [String]
+
+    public init(ekRoots: [String] = [], swtpmEKRoots: [String] = []) {
+        self.ekRoots = ekRoots
+        self.swtpmEKRoots = swtpmEKRoots
+    }
 }
 
 /// Batching of public outputs and the EIP-712 domain of their signatures

@@ -55,7 +55,11 @@ extension EnclaveSupervisor {
                 guard case .dispatch(let message) = action else { continue }
                 try dispatch(message)
             }
-        case .inboundBatch, .routeClosed, .journalReplay, .replayEnd, .snapshotData: throw WireError.unknownMessageType(kind.rawValue)
+        case .inboundBatch, .routeClosed, .journalReplay, .replayEnd, .snapshotData,
+             // Key enrollment's link messages come only from a worker started `--enroll`
+             // (docs/REPLICATION.md §8.4), never from one that serves.
+             .enrollChallenge, .enrollGrant, .enrollStart, .enrollEvidence, .enrolled, .enrollFailed:
+            throw WireError.unknownMessageType(kind.rawValue)
         }
     }
 

@@ -130,6 +130,9 @@ extension EnclaveSupervisor {
             guard let header, let frame = body.readSlice(length: header.totalLength) else {
                 throw WireError.truncated(needed: 6, available: body.readableBytes)
             }
+            if header.type == .enrollChallenge || header.type == .enrollGrant || header.type == .refusal {
+                observeEnrollment(frame, route: route)
+            }
             if let handler = connections[route] {
                 handler.deliverReply(frame)
                 if !handler.touchedThisBatch {

@@ -74,6 +74,7 @@ extension HostMetrics {
         out += line("journal_tail_dropped_bytes_total", "Bytes of torn journal tails cut at start-up.", "counter", journalTailDroppedBytes.load(ordering: .relaxed))
         out += line("journal_tail_dropped_records_total", "Records begun in torn journal tails cut at start-up.", "counter", journalTailDroppedRecords.load(ordering: .relaxed))
         out += replication.prometheusText()
+        out += keyEnrollments.prometheusText()
         out += "# HELP sealstream_host_malformed_frames_total Malformed frames (each closed its connection).\n"
         out += "# TYPE sealstream_host_malformed_frames_total counter\n"
         for error in WireError.allLabels {

@@ -64,6 +64,8 @@ public final class HostMetrics: Sendable {
     public let journalTailDroppedRecords = Atomic<UInt64>(0)
     /// 1 while the enclave pipe is over its high watermark (all reading paused).
     public let linkSaturated = Atomic<Int64>(0)
+    /// Key enrollment replies by result (docs/REPLICATION.md §8.6).
+    public let keyEnrollments = KeyEnrollmentCounters()
 
     // Histograms (docs/OPERATIONS.md §2): bounds are part of the metric's contract.
     /// Request frame read → its enclave reply written to the connection, ns.

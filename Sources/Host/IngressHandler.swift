@@ -117,8 +117,9 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
             ticket.validFrame()
             metrics.framesIn.add(1, ordering: .relaxed)
             metrics.bytesIn.add(UInt64(header.totalLength), ordering: .relaxed)
-            // Evidence and credential activation each cost a TPM operation.
+            // Evidence, credential activation and key enrollment each cost a TPM operation.
             let costly = header.type == .evidenceRequest || header.type == .activateCredential
+                || header.type == .enrollChallengeRequest || header.type == .enrollRequest
             let overLimit = costly && evidenceInFlight >= Self.maxEvidenceInFlight
             let forwarded = !overLimit && buffer.withUnsafeReadableBytes { raw in
                 supervisor.forward(route: route, frame: raw)
@@ -205,6 +206,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         // After the length (4), version and type: the refusal body starts with the refused type.
         let refused = frame.getInteger(at: frame.readerIndex + 4 + WireProtocol.headerBytes, as: UInt8.self)
         return refused == MessageType.evidenceRequest.rawValue || refused == MessageType.activateCredential.rawValue
+            || refused == MessageType.enrollChallengeRequest.rawValue || refused == MessageType.enrollRequest.rawValue
     }
 
     /// Delivers one reply frame from the enclave (a slice of the batch buffer), then any
@@ -216,6 +218,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         if type == MessageType.sessionAccepted.rawValue { ticket.sessionAccepted() }
         if evidenceInFlight > 0,
            type == MessageType.evidence.rawValue || type == MessageType.credentialActivated.rawValue
+            || type == MessageType.enrollChallenge.rawValue || type == MessageType.enrollGrant.rawValue
             || type == MessageType.refusal.rawValue && refusesCostlyRequest(frame) {
             evidenceInFlight -= 1
         }

@@ -19,6 +19,10 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case oraclePrice = 0x04
     case deposit = 0x05
     case activateCredential = 0x06
+    /// Key enrollment (docs/REPLICATION.md §8): a standby asks the primary enclave for a challenge.
+    case enrollChallengeRequest = 0x07
+    /// Key enrollment: the standby's evidence over the primary's challenge.
+    case enrollRequest = 0x08
 
     case evidence = 0x81
     case sessionAccepted = 0x82
@@ -29,6 +33,10 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case notice = 0x87
     case sealedEvent = 0x88
     case credentialActivated = 0x89
+    /// Key enrollment: the primary enclave's challenge and its own evidence.
+    case enrollChallenge = 0x8a
+    /// Key enrollment: the storage key wrapped to the standby enclave.
+    case enrollGrant = 0x8b
 
     /// True for the types a client may send.
     public var isClientToEnclave: Bool { rawValue < 0x80 }
@@ -130,6 +138,10 @@ enum BodyShape {
         case .notice: .exactly(Notice.bodyLength)
         case .sealedEvent: .atLeast(SealedEnvelope.headerLength + 1 + 16)
         case .credentialActivated: .atLeast(1)
+        case .enrollChallengeRequest: .exactly(EnrollChallengeRequest.bodyLength)
+        case .enrollRequest: .atLeast(EnrollChallenge.challengeLength + 1)
+        case .enrollChallenge: .atLeast(EnrollChallenge.challengeLength + 1)
+        case .enrollGrant: .atLeast(EnrollGrant.fixedLength)
         }
     }
 

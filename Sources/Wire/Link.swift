@@ -55,6 +55,19 @@ public enum LinkKind: UInt8, Sendable {
     /// enclave → host: signed funding payment records, one JSON object per line, for
     /// `DATA/outputs/funding.jsonl` (docs/COMMITMENTS.md §4.3). Before the batch's header.
     case funding = 0x8d
+    /// Key enrollment (docs/REPLICATION.md §8.4), only with a worker started `--enroll`:
+    /// host → enclave: the primary's `EnrollChallenge` body (challenge ‖ its evidence).
+    case enrollChallenge = 0x06
+    /// host → enclave: the primary's `EnrollGrant` body.
+    case enrollGrant = 0x07
+    /// enclave → host: `standbyNonce[32]`, the first message of an enrolling worker.
+    case enrollStart = 0x8e
+    /// enclave → host: the standby's evidence JSON over the primary's challenge.
+    case enrollEvidence = 0x8f
+    /// enclave → host: `signer[20] ‖ enclaveKey[32]`: the key is sealed in the key file.
+    case enrolled = 0x90
+    /// enclave → host: `code u16 ‖ detail` (UTF-8, at most 256 bytes, no secrets).
+    case enrollFailed = 0x91
 }
 
 /// The worker's public counters, sent to the host for its metrics. They reveal nothing

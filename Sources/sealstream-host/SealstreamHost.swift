@@ -17,7 +17,7 @@ struct SealstreamHost: AsyncParsableCommand {
             back, applies back-pressure, and restarts the worker if it dies.
             """,
         version: SealstreamVersion.string,
-        subcommands: [Run.self, Replay.self],
+        subcommands: [Run.self, Replay.self, Enroll.self],
         defaultSubcommand: Run.self)
 }
 
@@ -341,6 +341,75 @@ struct Replay: ParsableCommand {
         case .missing(let produced, let published):
             print("replay differs: batch \(produced) is published but the replay closed only \(produced) of \(published) batches")
             throw ExitCode(1)
+        }
+    }
+}
+
+struct Enroll: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Obtain the primary enclave's storage key for a standby, enclave to enclave (docs/REPLICATION.md §8).",
+        discussion: """
+            Starts the local worker with --enroll, relays its evidence to the primary host's
+            client listener (--from) and the primary's wrapped key back, and leaves
+            DATA/enclave-storage.key sealed to the local TPM (a 0600 file in software mode).
+            The host never holds the key. Run it once, before the first `run` on DATA, with
+            the same venue config and enclave build as the primary. Exit 0 when enrolled
+            (prints the shared signer address and enclave key), 1 when the primary or the
+            standby enclave refused (the refusal is named), 2 when it could not run.
+            """)
+
+    @Option(name: .long, help: "The standby's data directory; it must not hold a storage key yet.")
+    var dataDir: String
+
+    @Option(name: .long, help: "Venue configuration JSON: the same file as the primary's.")
+    var config: String
+
+    @Option(name: .long, help: "Attestation mode: the same as the primary's.")
+    var attestation: HostConfiguration.AttestationMode = .software
+
+    @Option(name: .long, help: "TPM connection for swtpm and tpm modes (as for run).")
+    var tcti: String?
+
+    @Option(name: .long, help: "PCR the worker measures its start into: 23 (default) or 16.")
+    var measurementPcr: Int = 23
+
+    @Option(name: .long, help: "Path of the sealstream-enclave executable (default: next to this executable).")
+    var enclave: String?
+
+    @Option(name: .long, help: "The primary host's client listener, HOST:PORT.")
+    var from: String
+
+    @Option(name: .long, help: "Seconds the whole exchange may take.")
+    var timeout: Double = 60
+
+    func validate() throws {
+        try Run.checkVenueConfig(config)
+    }
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let enclavePath = enclave ?? Run.siblingExecutable("sealstream-enclave")
+        guard FileManager.default.isExecutableFile(atPath: enclavePath) else {
+            throw ValidationError("enclave executable not found at \(enclavePath); pass --enclave PATH")
+        }
+        let request = StandbyEnrollment.Request(
+            dataDirectory: dataDir, venueConfigPath: URL(fileURLWithPath: config).standardizedFileURL.path,
+            attestation: attestation, tcti: tcti, measurementPCR: measurementPcr, enclavePath: enclavePath, primary: from,
+            timeoutSeconds: timeout)
+        do {
+            let enrolled = try StandbyEnrollment.enroll(request)
+            if attestation == .software {
+                FileHandle.standardError.write(Data(
+                    "WARNING: software mode: no hardware vouched for either enclave, and the key file holds the key in the clear\n".utf8))
+            }
+            print("enrolled: signer 0x\(Hex.encode(enrolled.signer)) enclaveKey \(Hex.encode(enrolled.enclaveKey))")
+            print("storage key sealed in \(StandbyEnrollment.keyPath(dataDirectory: dataDir))")
+        } catch {
+            FileHandle.standardError.write(Data("enroll failed: \(error)\n".utf8))
+            switch error {
+            case .refusedByPrimary, .refusedByStandby: throw ExitCode(1)
+            default: throw ExitCode(2)
+            }
         }
     }
 }

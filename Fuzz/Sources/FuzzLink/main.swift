@@ -30,7 +30,8 @@ public func fuzzLink(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
                 invariant(EventLeaf(chunk)?.bytes == chunk, "EventLeaf: decode then encode changed the record")
                 at += EventLeaf.byteCount
             }
-        case .routeClosed, .hello, .decisions, .batchHeader, .snapshotData, .marketData, .publicInputs, .funding:
+        case .routeClosed, .hello, .decisions, .batchHeader, .snapshotData, .marketData, .publicInputs, .funding,
+             .enrollChallenge, .enrollGrant, .enrollStart, .enrollEvidence, .enrolled, .enrollFailed:
             invariant(encodeLinkMessage(kind: header.kind, body: body) == Array(message), "link message re-encodes differently")
         case .journal, .journalReplay:
             // Whole journal records: the host's frame check (magic, bounds, CRC) on each.

@@ -47,6 +47,12 @@ public func checkMessage(_ type: MessageType, body: UnsafeRawBufferPointer) {
         if let m = try? Notice.decode(body: body) { same(m.encode(), "Notice") }
     case .credentialActivated:
         if let m = try? CredentialActivated.decode(body: body) { same(m.encode(), "CredentialActivated") }
+    case .enrollChallengeRequest:
+        if let m = try? EnrollChallengeRequest.decode(body: body) { same(m.encode(), "EnrollChallengeRequest") }
+    case .enrollChallenge, .enrollRequest:
+        if let m = try? EnrollChallenge.decode(body: body) { same(m.encode(as: type), "EnrollChallenge") }
+    case .enrollGrant:
+        if let m = try? EnrollGrant.decode(body: body) { same(m.encode(), "EnrollGrant") }
     }
 }
 

@@ -17,12 +17,15 @@ MAX_LENGTH = 65536  # the frame's length field (bytes after it)
 EVIDENCE_REQUEST, SESSION_OPEN, SEALED_REQUEST, ORACLE_PRICE, DEPOSIT, ACTIVATE_CREDENTIAL = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 EVIDENCE, SESSION_ACCEPTED, SEALED_RECEIPT, PUBLIC_ACK, REFUSAL = 0x81, 0x82, 0x83, 0x84, 0x85
 ERROR, NOTICE, SEALED_EVENT, CREDENTIAL_ACTIVATED = 0x86, 0x87, 0x88, 0x89
+# Key enrollment between hosts (docs/REPLICATION.md §8); clients never send them.
+ENROLL_CHALLENGE_REQUEST, ENROLL_REQUEST, ENROLL_CHALLENGE, ENROLL_GRANT = 0x07, 0x08, 0x8A, 0x8B
 
 # Exact (int) or minimum ((n,)) body sizes per type.
 BODY_SIZES: dict[int, int | tuple[int]] = {
     EVIDENCE_REQUEST: 32, SESSION_OPEN: 128, SEALED_REQUEST: (33,), ORACLE_PRICE: 124, DEPOSIT: 120,
     ACTIVATE_CREDENTIAL: (4,), EVIDENCE: (1,), SESSION_ACCEPTED: 104, SEALED_RECEIPT: (32,), PUBLIC_ACK: 25,
     REFUSAL: 19, ERROR: (2,), NOTICE: 10, SEALED_EVENT: (33,), CREDENTIAL_ACTIVATED: (1,),
+    ENROLL_CHALLENGE_REQUEST: 32, ENROLL_REQUEST: (33,), ENROLL_CHALLENGE: (33,), ENROLL_GRANT: (93,),
 }  # fmt: skip
 
 ERROR_LABELS = {
@@ -36,6 +39,7 @@ REFUSAL_LABELS = {
     9: "badCustodySignature", 10: "duplicateDeposit", 11: "unknownMarket", 12: "malformed", 13: "sessionLimit",
     14: "accountKeyMismatch", 15: "enclaveUnavailable", 16: "invalidSessionKey", 17: "invalidAmount",
     18: "tooManyRequests", 19: "stalePrice", 20: "activationFailed", 21: "journalUnavailable", 22: "notPrimary",
+    23: "enrollmentRefused",
 }  # fmt: skip
 
 NOTICE_ENCLAVE_RESTARTED, NOTICE_SHUTTING_DOWN = 1, 2
