@@ -487,6 +487,7 @@ components:
       in: query
       required: false
       description: first batch index (default 0)
+      example: 0
       schema:
         type: integer
         format: int64
@@ -498,6 +499,7 @@ components:
       in: query
       required: false
       description: most records to answer (default 100)
+      example: 10
       schema:
         type: integer
         format: int32
@@ -509,6 +511,7 @@ components:
       in: path
       required: true
       description: batch index in the current epoch (0-based)
+      example: 0
       schema:
         type: integer
         format: int64
@@ -519,6 +522,7 @@ components:
       in: query
       required: true
       description: batch index in the current epoch (0-based)
+      example: 0
       schema:
         type: integer
         format: int64
@@ -529,6 +533,7 @@ components:
       in: query
       required: true
       description: global sequence number of the input (from its receipt or public ack), 1-based
+      example: 1
       schema:
         type: integer
         format: uint64
@@ -539,6 +544,7 @@ components:
       in: query
       required: true
       description: market id
+      example: 1
       schema:
         type: integer
         format: uint32
@@ -549,6 +555,7 @@ components:
       in: query
       required: true
       description: the verifier's fresh 32-byte nonce, hex (either case, optional `0x`)
+      example: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
       schema:
         type: string
         pattern: "^(0x)?[0-9a-fA-F]{64}$"
@@ -559,6 +566,7 @@ components:
       description: |
         markets to follow, comma-separated canonical decimal u32 ids, e.g. `1,2`
         (absent: every market; empty or malformed: 400)
+      example: "1,2"
       schema:
         type: string
         pattern: "^(0|[1-9][0-9]{0,9})(,(0|[1-9][0-9]{0,9}))*$"
