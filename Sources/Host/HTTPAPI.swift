@@ -2,6 +2,7 @@ import Commitments
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 import Wire
 
 /// The read-only HTTP API over the enclave's public outputs (docs/openapi.yaml, the
@@ -160,13 +161,16 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
 
     /// Writes the response; HEAD gets the same head (with the GET body's length) and no
     /// body. Keep-alive follows the request (RFC 9112 §9.3): HTTP/1.1 unless
-    /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`, echoed.
+    /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`, echoed; never
+    /// after a request that asked for an upgrade.
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, _ response: HTTPAPIResponse) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: String(response.body.count))
         for (name, value) in response.headers { headers.add(name: name, value: value) }
-        let keepAlive = head.isKeepAlive
+        // After a request with `Upgrade` the HTTP decoder parses nothing more (what follows
+        // would be the upgraded protocol's), so a refused upgrade's answer closes.
+        let keepAlive = head.isKeepAlive && !head.headers.contains(name: "upgrade")
         if !keepAlive {
             headers.add(name: "Connection", value: "close")
         } else if head.version.major == 1, head.version.minor == 0 {
@@ -188,6 +192,10 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A refused WebSocket upgrade (a target other than a well-formed /v1/feed, or bad
+        // upgrade headers) is reported here, and the request then arrives as plain HTTP
+        // and gets its typed answer: not a reason to drop the connection.
+        if error is NIOWebSocketUpgradeError { return }
         // A malformed HTTP request: drop this connection only.
         metrics.httpErrors.add(1, ordering: .relaxed)
         context.close(promise: nil)
