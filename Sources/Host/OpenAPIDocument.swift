@@ -46,7 +46,7 @@ info:
     **Connections.** HTTP/1.1 connections stay open unless the request says
     `Connection: close`; HTTP/1.0 connections only with `Connection: keep-alive` (echoed).
     Requests may be pipelined; answers come in request order. A connection that takes
-    longer than `--http-request-timeout-ms` to send a whole request (counted from its
+    longer than `--http-request-timeout` (seconds, default 10) to send a whole request (counted from its
     accept or the end of the previous answer) is closed (docs/PROTOCOL.md §1.2). A request
     that is not HTTP/1.x gets 400 with an empty body and the connection is closed.
     Request bodies are read and ignored.
