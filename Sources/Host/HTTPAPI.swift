@@ -76,7 +76,9 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    private func answer(_ route: HTTPRoute, index: String?, query: [String: String]) throws(HTTPAPIError) -> HTTPAPIResponse {
+    private func answer(_ route: HTTPRoute, index: String?, query: [String: String])
+        throws(HTTPAPIError) -> HTTPAPIResponse
+    {
         switch route {
         case .root, .venue:
             return HTTPAPIResponse(body: VenuePage.html, contentType: "text/html; charset=utf-8")
@@ -97,15 +99,20 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
             guard let text = index, let i = HTTPParameter.integer(text, in: 0...UInt64(Int.max)) else {
                 throw .badParameter("index", expected: "a batch index (integer >= 0)")
             }
-            guard let line = publisher.batchLines(from: Int(i), limit: 1).first else { throw .notFound("no such batch") }
+            guard let line = publisher.batchLines(from: Int(i), limit: 1).first else {
+                throw .notFound("no such batch")
+            }
             return .json(line)
         case .decisions, .marketData:
-            let i = try HTTPParameter.required(query, "batch", in: 0...UInt64(Int.max), expected: "a batch index (integer >= 0)")
-            let lines = route == .decisions ? publisher.decisionLines(batch: Int(i)) : publisher.marketDataLines(batch: Int(i))
+            let i = try HTTPParameter.required(query, "batch", in: 0...UInt64(Int.max),
+                                               expected: "a batch index (integer >= 0)")
+            let lines = route == .decisions
+                ? publisher.decisionLines(batch: Int(i)) : publisher.marketDataLines(batch: Int(i))
             guard let lines else { throw .notFound("no such batch") }
             return .json(Self.array(lines))
         case .marketDataSnapshot:
-            let market = try HTTPParameter.required(query, "market", in: UInt32.min...UInt32.max, expected: "a u32 market id")
+            let market = try HTTPParameter.required(query, "market", in: UInt32.min...UInt32.max,
+                                                    expected: "a u32 market id")
             guard let message = MarketFeed.snapshot(publisher: publisher, market: market) else {
                 throw .notFound("no market data published for this market yet")
             }
@@ -121,8 +128,8 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
             // which `jsonLine()` also writes with sorted keys and no whitespace.
             let answer = EventProofAnswer(leafIndex: sequence - 1, leaf: EventProofAnswer.Leaf(p.leaf),
                                           proof: p.proof.map(\.hex), header: header)
-            guard let body = try? JSONEncoder.records.encode(answer) else { throw .notFound("no committed batch covers this sequence number yet") }
-            return .json(Array(body))
+            // Encoding integers, hex strings and arrays of them cannot fail; `[]` keeps it total.
+            return .json(Array((try? JSONEncoder.records.encode(answer)) ?? Data("[]".utf8)))
         case .feed:
             _ = try HTTPParameter.markets(query)
             throw .upgradeRequired
@@ -177,7 +184,8 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
             headers.add(name: "Connection", value: "keep-alive")
         }
         let status = HTTPResponseStatus(statusCode: response.status)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        let responseHead = HTTPResponseHead(version: head.version, status: status, headers: headers)
+        context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
         if head.method != .HEAD {
             var buffer = context.channel.allocator.buffer(capacity: response.body.count)
             buffer.writeBytes(response.body)
@@ -239,7 +247,9 @@ struct HTTPAPIResponse: Equatable {
     }
 
     /// A 200 JSON answer.
-    static func json(_ body: [UInt8]) -> HTTPAPIResponse { HTTPAPIResponse(body: body, contentType: "application/json") }
+    static func json(_ body: [UInt8]) -> HTTPAPIResponse {
+        HTTPAPIResponse(body: body, contentType: "application/json")
+    }
 
     static func == (a: Self, b: Self) -> Bool {
         a.status == b.status && a.body == b.body && a.contentType == b.contentType

@@ -56,7 +56,8 @@ public struct HTTPRequestTarget: Equatable, Sendable {
     public var query: [(name: String, value: String)]
 
     public static func == (a: Self, b: Self) -> Bool {
-        a.segments == b.segments && a.query.map(\.name) == b.query.map(\.name) && a.query.map(\.value) == b.query.map(\.value)
+        a.segments == b.segments && a.query.map(\.name) == b.query.map(\.name)
+            && a.query.map(\.value) == b.query.map(\.value)
     }
 
     /// Parses `uri`; `badRequestTarget` unless it starts with `/` and every
