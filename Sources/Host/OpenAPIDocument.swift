@@ -564,12 +564,19 @@ components:
       in: query
       required: false
       description: |
-        markets to follow, comma-separated canonical decimal u32 ids, e.g. `1,2`
-        (absent: every market; empty or malformed: 400)
-      example: "1,2"
+        markets to follow: u32 market ids in canonical decimal, comma-separated, e.g. `1,2`
+        (absent: every market; empty or malformed: 400; a repeated id counts once)
+      style: form
+      explode: false
+      example: [1, 2]
       schema:
-        type: string
-        pattern: "^(0|[1-9][0-9]{0,9})(,(0|[1-9][0-9]{0,9}))*$"
+        type: array
+        minItems: 1
+        items:
+          type: integer
+          format: uint32
+          minimum: 0
+          maximum: 4294967295
   responses:
     Head:
       description: as the GET, without a body
