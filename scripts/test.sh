@@ -3,6 +3,7 @@
 # tests, then the appliance image (built twice, booted once under qemu),
 # then the verifier contract's tests on an in-process EVM (Python venv from PyPI),
 # then the operator's Prometheus setup against a real Prometheus server (deploy/),
+# then the HTTP API against its OpenAPI document (Schemathesis on a live host),
 # then the Python SDK's tests (its own venv, hash-pinned from PyPI), then the fuzz targets.
 # Usage: scripts/test.sh            (from a fresh Debian 12 machine with Swift 6.3)
 set -euo pipefail
@@ -38,6 +39,9 @@ scripts/contract-tests.sh "$SEALSTREAM_BIN_DIR"
 
 echo "== Prometheus (deploy/prometheus checked and unit-tested by promtool; a real Prometheus scrapes a real host)"
 scripts/prometheus-test.sh "$SEALSTREAM_BIN_DIR"
+
+echo "== HTTP API against docs/openapi.yaml (Schemathesis on a live host, hash-pinned from PyPI)"
+scripts/api-tests.sh "$SEALSTREAM_BIN_DIR"
 
 echo "== Python SDK tests (python/: unit tests, then the demo scenario through Python on a real host)"
 scripts/python-sdk-tests.sh "$SEALSTREAM_BIN_DIR"

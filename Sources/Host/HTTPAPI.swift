@@ -2,12 +2,14 @@ import Commitments
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 import Wire
 
-/// The read-only HTTP API over the enclave's public outputs (docs/COMMITMENTS.md §4).
-/// Runs on its own event loop so that a slow request (an event proof over a long log)
-/// never delays order flow. Every answer is public data checkable against the signed
-/// headers; errors are JSON `{"error": …}` with a 4xx status.
+/// The read-only HTTP API over the enclave's public outputs (docs/openapi.yaml, the
+/// normative description; docs/COMMITMENTS.md §4). Runs on its own event loop so that a
+/// slow request (an event proof over a long log) never delays order flow. Every answer
+/// is public data checkable against the signed headers; every error is a typed
+/// `HTTPAPIError` with its JSON body. Routing (`HTTPRoute`, `HTTPRequestTarget`) is pure.
 final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
     // @unchecked: one instance per channel, used only on that channel's event loop.
     typealias InboundIn = HTTPServerRequestPart
@@ -38,135 +40,157 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head = request else { return }
             request = nil
-            let (path, query) = Self.split(head.uri)
-            if head.method == .GET, path == "/v1/evidence" {
-                answerEvidence(context: context, head: head, nonce: query["nonce"])
-                return
+            switch route(method: head.method, uri: head.uri) {
+            case .answer(let response): finish(context: context, head: head, response)
+            case .evidence(let nonce): answerEvidence(context: context, head: head, nonce: nonce)
             }
-            if head.method == .GET, path == "/venue" || path == "/" {
-                finish(context: context, head: head, status: .ok, body: VenuePage.html, contentType: "text/html; charset=utf-8")
-                return
-            }
-            if head.method == .GET, let operations, let (status, type, body) = operations.answer(path: path) {
-                finish(context: context, head: head, status: status, body: body, contentType: type)
-                return
-            }
-            let (status, body) = answer(head)
-            finish(context: context, head: head, status: status, body: body)
         }
     }
 
-    private func finish(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8],
-                        contentType: String = "application/json") {
+    /// What a request gets: an answer now, or evidence from the worker for a nonce.
+    enum Outcome {
+        case answer(HTTPAPIResponse)
+        case evidence([UInt8])
+    }
+
+    /// Routes one request (docs/openapi.yaml). Internal for tests.
+    func route(method: HTTPMethod, uri: String) -> Outcome {
+        do {
+            let target = try HTTPRequestTarget(uri)
+            guard let (route, index) = HTTPRoute.match(target.segments) else { throw HTTPAPIError.unknownPath }
+            guard method == .GET || method == .HEAD else { throw HTTPAPIError.methodNotAllowed }
+            let query = try target.parameters(for: route)
+            if route == .evidence {
+                let expected = "64 hex digits (32 bytes), optionally 0x-prefixed"
+                guard let hex = query["nonce"] else { throw HTTPAPIError.missingParameter("nonce", expected: expected) }
+                guard hex.utf8.count == 64 || hex.utf8.count == 66, let nonce = Hex.decode(hex),
+                      nonce.count == EvidenceRequest.bodyLength
+                else { throw HTTPAPIError.badParameter("nonce", expected: expected) }
+                return .evidence(nonce)
+            }
+            return .answer(try answer(route, index: index, query: query))
+        } catch let error as HTTPAPIError {
+            return .answer(HTTPAPIResponse(error))
+        } catch {
+            return .answer(HTTPAPIResponse(.unknownPath))  // unreachable: only HTTPAPIError is thrown
+        }
+    }
+
+    private func answer(_ route: HTTPRoute, index: String?, query: [String: String])
+        throws(HTTPAPIError) -> HTTPAPIResponse
+    {
+        switch route {
+        case .root, .venue:
+            return HTTPAPIResponse(body: VenuePage.html, contentType: "text/html; charset=utf-8")
+        case .openAPI:
+            return HTTPAPIResponse(body: Array(OpenAPIDocument.yaml.utf8), contentType: OpenAPIDocument.contentType)
+        case .metrics, .healthz, .readyz:
+            guard let operations, let (status, type, body) = operations.answer(path: Substring(route.template)) else {
+                throw .unknownPath
+            }
+            return HTTPAPIResponse(status: status, body: body, contentType: type)
+        case .batches:
+            let from = try HTTPParameter.optional(query, "from", in: 0...UInt64(Int.max), default: 0,
+                                                  expected: "a batch index (integer >= 0)")
+            let limit = try HTTPParameter.optional(query, "limit", in: 1...UInt64(Self.maxListLimit), default: 100,
+                                                   expected: "an integer 1...\(Self.maxListLimit)")
+            return .json(Self.array(publisher.batchLines(from: Int(from), limit: Int(limit))))
+        case .batch:
+            guard let text = index, let i = HTTPParameter.integer(text, in: 0...UInt64(Int.max)) else {
+                throw .badParameter("index", expected: "a batch index (integer >= 0)")
+            }
+            guard let line = publisher.batchLines(from: Int(i), limit: 1).first else {
+                throw .notFound("no such batch")
+            }
+            return .json(line)
+        case .decisions, .marketData:
+            let i = try HTTPParameter.required(query, "batch", in: 0...UInt64(Int.max),
+                                               expected: "a batch index (integer >= 0)")
+            let lines = route == .decisions
+                ? publisher.decisionLines(batch: Int(i)) : publisher.marketDataLines(batch: Int(i))
+            guard let lines else { throw .notFound("no such batch") }
+            return .json(Self.array(lines))
+        case .marketDataSnapshot:
+            let market = try HTTPParameter.required(query, "market", in: UInt32.min...UInt32.max,
+                                                    expected: "a u32 market id")
+            guard let message = MarketFeed.snapshot(publisher: publisher, market: market) else {
+                throw .notFound("no market data published for this market yet")
+            }
+            return .json(message)
+        case .eventProof:
+            let sequence = try HTTPParameter.required(query, "sequence", in: 1...UInt64.max,
+                                                      expected: "a global sequence number (integer >= 1)")
+            guard let p = publisher.eventProof(sequence: sequence),
+                  let line = publisher.batchLines(from: p.batchIndex, limit: 1).first,
+                  let header = try? JSONDecoder().decode(BatchRecord.self, from: Data(line))
+            else { throw .notFound("no committed batch covers this sequence number yet") }
+            // Encoded whole (keys sorted): the header re-encodes to the bytes of its line,
+            // which `jsonLine()` also writes with sorted keys and no whitespace.
+            let answer = EventProofAnswer(leafIndex: sequence - 1, leaf: EventProofAnswer.Leaf(p.leaf),
+                                          proof: p.proof.map(\.hex), header: header)
+            // Encoding integers, hex strings and arrays of them cannot fail; `[]` keeps it total.
+            return .json(Array((try? JSONEncoder.records.encode(answer)) ?? Data("[]".utf8)))
+        case .feed:
+            _ = try HTTPParameter.markets(query)
+            throw .upgradeRequired
+        case .evidence:
+            throw .unknownPath  // answered by `route` (asynchronously)
+        }
+    }
+
+    private func finish(context: ChannelHandlerContext, head: HTTPRequestHead, _ response: HTTPAPIResponse) {
         metrics.httpRequests.add(1, ordering: .relaxed)
-        if status.code >= 400 { metrics.httpErrors.add(1, ordering: .relaxed) }
-        respond(context: context, head: head, status: status, body: body, contentType: contentType)
+        if response.status >= 400 { metrics.httpErrors.add(1, ordering: .relaxed) }
+        respond(context: context, head: head, response)
     }
 
     /// `GET /v1/evidence?nonce=HEX`: the worker's evidence answering the verifier's
     /// 32-byte nonce (docs/ATTESTATION.md). The host only relays it.
-    private func answerEvidence(context: ChannelHandlerContext, head: HTTPRequestHead, nonce: String?) {
-        guard let hex = nonce, let bytes = Hex.decode(hex), bytes.count == EvidenceRequest.bodyLength else {
-            let (status, body) = error(.badRequest, "nonce=HEX (32 bytes) is required")
-            return finish(context: context, head: head, status: status, body: body)
-        }
+    private func answerEvidence(context: ChannelHandlerContext, head: HTTPRequestHead, nonce: [UInt8]) {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        evidence(bytes).hop(to: context.eventLoop).whenComplete { result in
+        evidence(nonce).hop(to: context.eventLoop).whenComplete { result in
             let (handler, context) = bound.value
-            var status = HTTPResponseStatus.ok
-            var body: [UInt8]
+            let response: HTTPAPIResponse
             switch result {
             case .success(let frame):
                 let parsed = frame.withUnsafeReadableBytes { try? FrameParser.parseHeader($0, direction: .toClient) }
                 if let header = parsed ?? nil, header.type == .evidence {
-                    body = Array(frame.readableBytesView.dropFirst(header.bodyOffset))
+                    response = .json(Array(frame.readableBytesView.dropFirst(header.bodyOffset)))
                 } else {
-                    (status, body) = handler.error(.badGateway, "the enclave refused the evidence request")
+                    response = HTTPAPIResponse(.enclaveRefused)
                 }
-            case .failure(EvidenceRequestError.busy):
-                (status, body) = handler.error(.serviceUnavailable, "too many evidence requests in flight; retry")
-            case .failure:
-                (status, body) = handler.error(.serviceUnavailable, "no enclave worker is running")
+            case .failure(EvidenceRequestError.busy): response = HTTPAPIResponse(.enclaveBusy)
+            case .failure: response = HTTPAPIResponse(.enclaveUnavailable)
             }
-            handler.finish(context: context, head: head, status: status, body: body)
+            handler.finish(context: context, head: head, response)
         }
     }
 
-    /// Routes one request. Internal for tests.
-    func answer(_ head: HTTPRequestHead) -> (HTTPResponseStatus, [UInt8]) {
-        guard head.method == .GET else { return error(.methodNotAllowed, "only GET") }
-        let (path, query) = Self.split(head.uri)
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-        switch (parts.count, parts.first, parts.dropFirst().first) {
-        case (2, "v1", "batches"):
-            let from = query["from"].flatMap { Int($0) } ?? 0
-            let limit = query["limit"].flatMap { Int($0) } ?? 100
-            guard from >= 0, (1...Self.maxListLimit).contains(limit) else {
-                return error(.badRequest, "from >= 0 and 1 <= limit <= \(Self.maxListLimit)")
-            }
-            return (.ok, Self.array(publisher.batchLines(from: from, limit: limit)))
-        case (3, "v1", "batches"):
-            guard let index = Int(parts[2]), index >= 0 else { return error(.badRequest, "batch index must be a number") }
-            guard let line = publisher.batchLines(from: index, limit: 1).first else { return error(.notFound, "no such batch") }
-            return (.ok, line)
-        case (2, "v1", "decisions"):
-            guard let index = query["batch"].flatMap({ Int($0) }), index >= 0 else {
-                return error(.badRequest, "batch=INDEX is required")
-            }
-            guard let lines = publisher.decisionLines(batch: index) else { return error(.notFound, "no such batch") }
-            return (.ok, Self.array(lines))
-        case (2, "v1", "marketdata"):
-            guard let index = query["batch"].flatMap({ Int($0) }), index >= 0 else {
-                return error(.badRequest, "batch=INDEX is required")
-            }
-            guard let lines = publisher.marketDataLines(batch: index) else { return error(.notFound, "no such batch") }
-            return (.ok, Self.array(lines))
-        case (3, "v1", "marketdata") where parts[2] == "snapshot":
-            guard let market = query["market"].flatMap({ UInt32($0) }) else { return error(.badRequest, "market=ID is required") }
-            guard let message = MarketFeed.snapshot(publisher: publisher, market: market) else {
-                return error(.notFound, "no market data published for this market yet")
-            }
-            return (.ok, message)
-        case (2, "v1", "evidence"):
-            return error(.methodNotAllowed, "only GET")
-        case (3, "v1", "events") where parts[2] == "proof":
-            guard let sequence = query["sequence"].flatMap({ UInt64($0) }), sequence > 0 else {
-                return error(.badRequest, "sequence=N (N >= 1) is required")
-            }
-            guard let p = publisher.eventProof(sequence: sequence),
-                  let header = publisher.batchLines(from: p.batchIndex, limit: 1).first
-            else { return error(.notFound, "no committed batch covers this sequence number yet") }
-            // The header goes in verbatim (the signed record as published), not re-encoded.
-            struct WithoutHeader: Encodable {
-                var leafIndex: UInt64
-                var leaf: EventProofAnswer.Leaf
-                var proof: [String]
-            }
-            let answer = WithoutHeader(leafIndex: sequence - 1, leaf: EventProofAnswer.Leaf(p.leaf), proof: p.proof.map(\.hex))
-            var out = Array(try! JSONEncoder.records.encode(answer))
-            out.removeLast()  // "}"
-            out += Array(#","header":"#.utf8) + header + [UInt8(ascii: "}")]
-            return (.ok, out)
-        default:
-            return error(.notFound, "unknown path; see docs/COMMITMENTS.md")
-        }
-    }
-
-    private func error(_ status: HTTPResponseStatus, _ message: String) -> (HTTPResponseStatus, [UInt8]) {
-        (status, Array((try? JSONEncoder.records.encode(["error": message])) ?? Data()))
-    }
-
-    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8],
-                         contentType: String) {
+    /// Writes the response; HEAD gets the same head (with the GET body's length) and no
+    /// body. Keep-alive follows the request (RFC 9112 §9.3): HTTP/1.1 unless
+    /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`, echoed; never
+    /// after a request that asked for an upgrade.
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, _ response: HTTPAPIResponse) {
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: contentType)
-        headers.add(name: "Content-Length", value: String(body.count))
-        let keepAlive = head.isKeepAlive
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-        var buffer = context.channel.allocator.buffer(capacity: body.count)
-        buffer.writeBytes(body)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        headers.add(name: "Content-Type", value: response.contentType)
+        headers.add(name: "Content-Length", value: String(response.body.count))
+        for (name, value) in response.headers { headers.add(name: name, value: value) }
+        // After a request with `Upgrade` the HTTP decoder parses nothing more (what follows
+        // would be the upgraded protocol's), so a refused upgrade's answer closes.
+        let keepAlive = head.isKeepAlive && !head.headers.contains(name: "upgrade")
+        if !keepAlive {
+            headers.add(name: "Connection", value: "close")
+        } else if head.version.major == 1, head.version.minor == 0 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
+        let status = HTTPResponseStatus(statusCode: response.status)
+        let responseHead = HTTPResponseHead(version: head.version, status: status, headers: headers)
+        context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+        if head.method != .HEAD {
+            var buffer = context.channel.allocator.buffer(capacity: response.body.count)
+            buffer.writeBytes(response.body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         if !keepAlive {
@@ -176,19 +200,13 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A refused WebSocket upgrade (a target other than a well-formed /v1/feed, or bad
+        // upgrade headers) is reported here, and the request then arrives as plain HTTP
+        // and gets its typed answer: not a reason to drop the connection.
+        if error is NIOWebSocketUpgradeError { return }
         // A malformed HTTP request: drop this connection only.
         metrics.httpErrors.add(1, ordering: .relaxed)
         context.close(promise: nil)
-    }
-
-    static func split(_ uri: String) -> (path: Substring, query: [String: String]) {
-        guard let q = uri.firstIndex(of: "?") else { return (Substring(uri), [:]) }
-        var query: [String: String] = [:]
-        for pair in uri[uri.index(after: q)...].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            if kv.count == 2 { query[String(kv[0])] = String(kv[1]) }
-        }
-        return (uri[..<q], query)
     }
 
     static func array(_ lines: [[UInt8]]) -> [UInt8] {
@@ -199,5 +217,42 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         out.append(UInt8(ascii: "]"))
         return out
+    }
+}
+
+/// One answer of the HTTP API before it is written: status, body, content type and any
+/// extra headers (`Allow` on a 405, `Upgrade` on a 426).
+struct HTTPAPIResponse: Equatable {
+    var status: Int = 200
+    var body: [UInt8]
+    var contentType: String
+    var headers: [(String, String)] = []
+
+    init(status: Int = 200, body: [UInt8], contentType: String) {
+        (self.status, self.body, self.contentType) = (status, body, contentType)
+    }
+
+    init(status: HTTPResponseStatus, body: [UInt8], contentType: String) {
+        self.init(status: Int(status.code), body: body, contentType: contentType)
+    }
+
+    /// The error's status and JSON body, with the headers its status calls for.
+    init(_ error: HTTPAPIError) {
+        self.init(status: error.status, body: error.body, contentType: "application/json")
+        switch error {
+        case .methodNotAllowed: headers = [("Allow", "GET, HEAD")]
+        case .upgradeRequired: headers = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
+        default: break
+        }
+    }
+
+    /// A 200 JSON answer.
+    static func json(_ body: [UInt8]) -> HTTPAPIResponse {
+        HTTPAPIResponse(body: body, contentType: "application/json")
+    }
+
+    static func == (a: Self, b: Self) -> Bool {
+        a.status == b.status && a.body == b.body && a.contentType == b.contentType
+            && a.headers.map(\.0) == b.headers.map(\.0) && a.headers.map(\.1) == b.headers.map(\.1)
     }
 }

@@ -167,17 +167,6 @@ final class MarketFeedHandler: ChannelInboundHandler, @unchecked Sendable {
         feed.remove(context.channel)
         context.close(promise: nil)
     }
-
-    /// The markets of `?markets=1,2` (nil: all); nil with `valid` false for a malformed list.
-    static func markets(query: [String: String]) -> (markets: Set<UInt32>?, valid: Bool) {
-        guard let list = query["markets"] else { return (nil, true) }
-        var out = Set<UInt32>()
-        for part in list.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let id = UInt32(part) else { return (nil, false) }
-            out.insert(id)
-        }
-        return (out, !out.isEmpty)
-    }
 }
 
 extension MarketFeed {
@@ -190,12 +179,11 @@ extension MarketFeed {
         NIOWebSocketServerUpgrader(
             maxFrameSize: 1 << 12,
             shouldUpgrade: { channel, head in
-                let (path, query) = HTTPAPIHandler.split(head.uri)
-                let ok = path == "/v1/feed" && MarketFeedHandler.markets(query: query).valid
+                let ok = head.method == .GET && isFeedRequest(uri: head.uri)
                 return channel.eventLoop.makeSucceededFuture(ok ? HTTPHeaders() : nil)
             },
             upgradePipelineHandler: { channel, head in
-                let markets = MarketFeedHandler.markets(query: HTTPAPIHandler.split(head.uri).query).markets
+                let markets = (try? feedMarkets(uri: head.uri)) ?? nil  // checked by isFeedRequest
                 // A feed connection is no longer an HTTP request with a deadline: the HTTP
                 // handlers go before the first feed message is written through them.
                 return channel.pipeline.removeHandler(name: "deadline")
@@ -205,6 +193,27 @@ extension MarketFeed {
                         try channel.pipeline.syncOperations.addHandler(MarketFeedHandler(feed: feed, markets: markets))
                     }
             })
+    }
+}
+
+extension MarketFeed {
+    /// The followed markets of a feed request target: nil for every market; throws
+    /// unless the target is `/v1/feed` with only a well-formed `markets` list, so a
+    /// refused upgrade is answered as HTTP with the typed error (docs/openapi.yaml).
+    static func feedMarkets(uri: String) throws(HTTPAPIError) -> Set<UInt32>? {
+        let target = try HTTPRequestTarget(uri)
+        guard HTTPRoute.match(target.segments)?.route == .feed else { throw .unknownPath }
+        return try HTTPParameter.markets(try target.parameters(for: .feed))
+    }
+
+    /// True when `feedMarkets` accepts the target (nil, every market, included).
+    static func isFeedRequest(uri: String) -> Bool {
+        do {
+            _ = try feedMarkets(uri: uri)
+            return true
+        } catch {
+            return false
+        }
     }
 }
 
