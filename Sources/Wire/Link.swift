@@ -21,6 +21,10 @@ public enum LinkKind: UInt8, Sendable {
     /// host → enclave: u64 offset ‖ up to 1 MiB of a sealed snapshot file, before any
     /// `journalReplay` (docs/DURABILITY.md §6.7).
     case snapshotData = 0x05
+    /// host → enclave: `ReplayEnd` body (P ‖ last published header line): the journal
+    /// replay that follows is open-ended (a hot standby, docs/REPLICATION.md §8); each
+    /// batch it closes at index ≥ P is published as it closes. Only right after `hello`.
+    case follow = 0x06
     /// enclave → host: the start-up evidence (JSON, no nonce), sent once.
     case hello = 0x81
     /// enclave → host: count (4) ‖ entries, each route (4) ‖ one complete frame to that route.

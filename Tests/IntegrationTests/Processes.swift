@@ -67,7 +67,10 @@ final class HostProcess: @unchecked Sendable {
 
     /// `workDirectory`: reuse one (and its data directory) to restart a host on the same
     /// data; a fresh scratch directory when nil.
-    init(label: String, venueConfig: String? = nil, extraArguments: [String] = [], workDirectory reuse: URL? = nil) throws {
+    /// `waitForListen` false: returns once host.json exists (a standby names no `listen`
+    /// until it takes over; `waitForListen(seconds:)` waits for that).
+    init(label: String, venueConfig: String? = nil, extraArguments: [String] = [], workDirectory reuse: URL? = nil,
+         waitForListen: Bool = true) throws {
         workDirectory = try reuse ?? makeScratchDirectory(label)
         keepsWorkDirectory = reuse != nil
         dataDirectory = workDirectory.appendingPathComponent("data")
@@ -88,6 +91,7 @@ final class HostProcess: @unchecked Sendable {
                 address = listen
                 return
             }
+            if !waitForListen, (try? hostInfo()) != nil { return }
             guard process.isRunning else { break }
             usleep(20_000)
         }
@@ -97,6 +101,20 @@ final class HostProcess: @unchecked Sendable {
     }
 
     var pid: pid_t { process.processIdentifier }
+
+    /// Waits until host.json names a `listen` address (a standby that took over); true then.
+    func waitForListen(seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let info = try? hostInfo(), let listen = info["listen"] as? String {
+                address = listen
+                return true
+            }
+            guard process.isRunning else { return false }
+            usleep(5_000)
+        }
+        return false
+    }
 
     func hostInfo() throws -> [String: Any] {
         let data = try Data(contentsOf: dataDirectory.appendingPathComponent("host.json"))
