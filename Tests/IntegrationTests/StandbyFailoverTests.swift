@@ -7,6 +7,7 @@ import Foundation
 import SealCrypto
 import TestSupport
 import Testing
+import Wire
 
 /// The hot standby and the leadership lease (docs/REPLICATION.md §7-8), with real
 /// processes on a real three-node JetStream cluster: a primary and a standby host, each
@@ -131,6 +132,11 @@ struct StandbyFailoverTests {
         // The partition: the primary host stops (its worker runs on and may close a batch,
         // whose record waits in the pipe) long enough for its lease to pass.
         kill(primary.pid, SIGSTOP)
+        // An order the paused host will read when it resumes: it must never be receipted.
+        let late = OrderRequest.newOrder(NewOrder(clientOrderID: try ClientOrderID("late"), market: 1, side: .buy,
+                                                  price: 60_000_000_000, quantity: 10_000_000))
+        let (_, lateFrame) = try alice.session.seal(late)
+        try alice.connection.send(lateFrame)
         #expect(standby.waitForListen(seconds: 20), "\(standby.log)")
         let bob = try Trader(address: standby.address, accountID: 2, name: "bob")
         receipts += try Self.orders(bob, "b", count: 10)
@@ -143,6 +149,12 @@ struct StandbyFailoverTests {
         #expect(!primary.process.isRunning, "the old primary did not step down")
         #expect(primary.process.terminationStatus != 0)
         #expect(primary.log.contains("stepped_down"), "\(primary.log)")
+        #expect(primary.log.contains("lease_lost") || primary.log.contains("the lease ran out"), "\(primary.log)")
+        // The late order got no receipt: a refusal, or the connection closed.
+        var answers: [MessageType] = []
+        while let frame = try? alice.connection.receive(timeoutMillis: 2_000) { answers.append(frame.type) }
+        #expect(!answers.contains(.sealedReceipt), "\(answers)")
+        #expect(!standby.log.contains("journal_fenced"))
         let after = try String(contentsOf: primary.dataDirectory.appendingPathComponent("outputs/batches.jsonl"), encoding: .utf8)
         #expect(after == before, "the old primary published a batch after the partition healed")
         // The new primary was never fenced: nothing was appended behind it.
@@ -150,6 +162,11 @@ struct StandbyFailoverTests {
         #expect(!standby.log.contains("journal_fenced"))
         #expect(standby.stop() == 0)
         try Self.checkEventLog(standby.dataDirectory, receipts: receipts)
+        let log = try [UInt8](Data(contentsOf: standby.dataDirectory.appendingPathComponent("outputs/events.log")))
+        let lateHash = SHA256.hash(Array(lateFrame[6...]))
+        #expect(stride(from: 0, to: log.count, by: EventLeaf.byteCount).allSatisfy {
+            EventLeaf(Array(log[$0..<($0 + EventLeaf.byteCount)]))?.bodyHash.bytes != lateHash
+        }, "the paused primary's late order reached the journal")
         try Self.checkChain(old: primary, new: standby, evidence: evidenceFile)
     }
 }
