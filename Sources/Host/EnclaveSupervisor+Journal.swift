@@ -94,7 +94,7 @@ extension EnclaveSupervisor {
         var firstOffset = 0
         // A standby's worker follows from genesis: a snapshot would need the check of
         // header P − 1 against its hash, which following does not make (REPLICATION.md §8).
-        let snapshot = standby == nil ? chooseSnapshot(lastRecord: journal.durable.sequence, published: UInt64(published)) : nil
+        let snapshot = !isFollowing ? chooseSnapshot(lastRecord: journal.durable.sequence, published: UInt64(published)) : nil
         do {
             names = try JournalStore.segmentNames(directory: journal.store.directory)
             if let snapshot {
@@ -127,13 +127,13 @@ extension EnclaveSupervisor {
             "records": "\(journal.durable.sequence)", "segments": "\(names.count)", "published_batches": "\(published)",
             "from_record": "\(snapshot.map { $0.snapshot.header.recordSequence } ?? 1)",
         ])
-        if standby != nil {
+        if isFollowing {
             // Open-ended: each batch closed from P on is published as it closes.
             let follow = ReplayEnd(published: UInt64(published), lastHeaderLine: lastLine).encode(kind: .follow)
             channel.write(channel.allocator.buffer(bytes: follow), promise: nil)
         }
         feed(names[...], firstOffset: firstOffset, channel: channel, worker: worker, directory: journal.store.directory).whenSuccess {
-            if self.standby != nil {
+            if self.isFollowing {
                 self.standbyCaughtUp(channel: channel, worker: worker)
                 return
             }

@@ -30,6 +30,10 @@ struct SteppedDownError: Error, CustomStringConvertible {
 }
 
 extension EnclaveSupervisor {
+    /// A standby's worker is fed the journal open-ended (`follow`); after the takeover a
+    /// restarted worker recovers as on any host (DURABILITY.md §4).
+    var isFollowing: Bool { standby.map { !$0.tookOver } ?? false }
+
     /// The worker was fed the local copy: follow the stream, or take over at once when the
     /// lease is already this host's.
     func standbyCaughtUp(channel: Channel, worker: WorkerHandle) {
