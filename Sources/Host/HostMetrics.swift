@@ -105,7 +105,7 @@ public final class HostMetrics: Sendable {
     private let shed = Mutex<[UInt64]>(Array(repeating: 0, count: ShedReason.allCases.count))
     /// The current worker's latest counters (cleared when the worker dies).
     public let enclaveStats = Mutex<EnclaveStats?>(nil)
-    /// The replicated journal's counters (docs/REPLICATION.md §5); zero without one.
+    /// The replicated journal's counters (docs/REPLICATION.md §6); zero without one.
     public let replication = ReplicationMetrics()
 
     public init() {}

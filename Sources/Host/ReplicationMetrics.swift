@@ -1,6 +1,6 @@
 import Synchronization
 
-/// Counters of the replicated journal on NATS JetStream (docs/REPLICATION.md §5).
+/// Counters of the replicated journal on NATS JetStream (docs/REPLICATION.md §6).
 public final class ReplicationMetrics: Sendable {
     /// Stream messages handed to libnats (each resend counts again).
     public let published = Atomic<UInt64>(0)
