@@ -115,9 +115,24 @@ struct StandbyFailoverTests {
         let newEvidence = try EvidenceFetch.fetch(over: try Connection(address: standby.address))
         #expect(newEvidence.signer == oldEvidence.signer && newEvidence.enclaveKey == oldEvidence.enclaveKey)
         #expect(newEvidence.instanceID != oldEvidence.instanceID)
+        // The killed host comes back on its own data directory as a standby, follows, and
+        // takes over at once when the new primary stops gracefully (it deletes the lease).
+        let rejoined = try HostProcess(label: "rejoined", extraArguments: ["--journal", cluster.journalArgument],
+                                       workDirectory: primary.workDirectory, waitForListen: false)
+        let deadline = Date().addingTimeInterval(30)
+        while !rejoined.log.contains("standby_following"), Date() < deadline { usleep(20_000) }
+        #expect((try rejoined.hostInfo())["role"] as? String == "standby", "\(rejoined.log)")
+        receipts += try Self.orders(bob, "b2-", count: 10)
         #expect(standby.stop() == 0)
-        try Self.checkEventLog(standby.dataDirectory, receipts: receipts)
-        try Self.checkChain(old: primary, new: standby, evidence: evidenceFile)
+        #expect(standby.log.contains("lease_released"), "\(standby.log)")
+        #expect(rejoined.waitForListen(seconds: 20), "\(rejoined.log)")
+        let carol = try Trader(address: rejoined.address, accountID: 3, name: "carol")
+        receipts += try Self.orders(carol, "c", count: 10)
+        print("rejoined host took over; \(receipts.count) receipts")
+        #expect(rejoined.stop() == 0)
+        try Self.checkEventLog(rejoined.dataDirectory, receipts: receipts)
+        try Self.checkEventLog(standby.dataDirectory, receipts: Array(receipts.dropLast(10)))
+        try Self.checkChain(old: standby, new: rejoined, evidence: evidenceFile)
     }
 
     @Test(.timeLimit(.minutes(4))) func aPrimaryPausedPastItsLeaseCannotPublishAndStepsDown() throws {
