@@ -282,6 +282,12 @@ m = statistics.median(r)
 print(f"saturation nats/local: median {m:.3f} (spread {min(r):.3f}-{max(r):.3f}); target >= 0.5: "
       f"{'met' if m >= 0.5 else 'NOT met'} at the median")
 PY
+    # Failover (primary killed -> first receipt from the new primary) and standby lag at a
+    # fixed rate: a primary and a hot standby on a fresh cluster (docs/REPLICATION.md §7-8).
+    #   BENCH_FAILOVER_ROUNDS=N (default 5)   BENCH_STANDBY_RATE=R (default 50000)
+    echo
+    SEALSTREAM_BIN_DIR="$BIN" scripts/failover-bench.sh "${BENCH_FAILOVER_ROUNDS:-5}" "${BENCH_STANDBY_RATE:-50000}" \
+        "$DURATION"
 fi
 
 # Attestation timings (issue 5 targets: evidence generation with swtpm <= 20 ms,
