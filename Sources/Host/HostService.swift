@@ -114,9 +114,11 @@ public final class HostService: Service, @unchecked Sendable {
             try await withGracefulShutdownHandler {
                 try await supervisor.start().get()
             } onGracefulShutdown: {
-                guard let standby, standby.lease.role == .standby else { return }
+                guard let standby else { return }
                 loop.execute {
-                    guard !standby.leaseHeld else { return }
+                    // Not serving yet (a standby, or a new holder still replaying): nothing to
+                    // drain; a held lease is released for the next host.
+                    guard !standby.tookOver else { return }
                     self.logger.info("stopped", metadata: ["role": "standby"])
                     standby.lease.release()
                     supervisor.worker?.terminate()

@@ -91,9 +91,10 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
     /// Stops publishing and releasing for good (a primary stepping down).
     func halt() {
         guard !halted else { return }
+        let wasAvailable = isAvailable
         halted = true
         metrics.journalAvailable.store(0, ordering: .relaxed)
-        onAvailability?(false)
+        if wasAvailable { onAvailability?(false) }
     }
 
     /// False (and the host told, once) when a lease exists and is no longer valid.
