@@ -71,10 +71,9 @@ extension Worker {
     /// batch closed during replay is returned (the audit replay), not only those ≥ P.
     public func finishReplay(_ end: ReplayEnd, publishAll: Bool = false) throws(JournalRejected) -> ReplayOutcome {
         let lastSequence = journal?.cipher.lastSequence ?? 0
-        // A follower's journal ends with close records the old primary's TPM counted, not
-        // this one's: at takeover the check is not made (docs/REPLICATION.md §8.4); its own
-        // close records from then on carry its own counter.
-        if journal != nil, let counter, replay.follow == nil {
+        // Also after following: a journal whose last close another machine's TPM counted
+        // is refused here until the re-base of docs/REPLICATION.md §8.4 is built.
+        if journal != nil, let counter {
             // The last close record carries the counter, or one less when the worker died
             // between the increment and the record becoming durable. A counter that
             // cannot be read cannot vouch for the journal either.
