@@ -89,6 +89,8 @@ public final class HostService: Service, @unchecked Sendable {
             try? await group.shutdownGracefully()
             throw error
         }
+        // A host without the lease is always the primary.
+        if standby == nil { metrics.replication.role.store(LeadershipLease.Role.primary.rawValue, ordering: .relaxed) }
         try await loop.submit {
             supervisor.journal = journal
             supervisor.snapshots = snapshotStore
