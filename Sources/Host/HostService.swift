@@ -247,6 +247,8 @@ public final class HostService: Service, @unchecked Sendable {
             "malformed": "\(metrics.malformedTotal)",
             "enclave_crashes": "\(metrics.enclaveCrashes.load(ordering: .relaxed))",
         ])
+        // After a takeover the supervisor's journal is the one opened then (same connection).
+        if let current = try await loop.submit({ supervisor.journal }).get(), current !== journal { current.stop() }
         journal?.stop()
         // Read before the loop shuts down: a task submitted to a loop that has shut down
         // is dropped and its future never completes (the host then never exits).
