@@ -172,6 +172,21 @@ struct StandbyFailoverTests {
         #expect(!standby.log.contains("journal_fenced"))
         let after = try String(contentsOf: primary.dataDirectory.appendingPathComponent("outputs/batches.jsonl"), encoding: .utf8)
         #expect(after == before, "the old primary published a batch after the partition healed")
+        // A second standby joins and is stopped with SIGTERM: it exits 0 at once, taking
+        // nothing with it (the primary keeps serving).
+        let work2 = try makeScratchDirectory("standby2")
+        defer { try? FileManager.default.removeItem(at: work2) }
+        let data2 = work2.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data2, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.copyItem(at: standby.dataDirectory.appendingPathComponent("enclave-storage.key"),
+                                         to: data2.appendingPathComponent("enclave-storage.key"))
+        let second = try HostProcess(label: "standby2", extraArguments: ["--journal", cluster.journalArgument],
+                                     workDirectory: work2, waitForListen: false)
+        let joined = Date().addingTimeInterval(30)
+        while !second.log.contains("standby_following"), Date() < joined { usleep(20_000) }
+        #expect((try second.hostInfo())["role"] as? String == "standby")
+        #expect(second.stop() == 0, "\(second.log)")
         // The new primary was never fenced: nothing was appended behind it.
         receipts += try Self.orders(bob, "c", count: 10)
         #expect(!standby.log.contains("journal_fenced"))
