@@ -89,7 +89,7 @@ let package = Package(
         // primary worker runs the auditor's checks on a standby's evidence.
         .target(name: "AuditCrypto", dependencies: ["SealCrypto", "COpenSSL"]),
         .target(name: "AttestationVerifier", dependencies: ["Attestation", "AuditCrypto", "SealCrypto", "Wire"]),
-        // Key enrollment (docs/REPLICATION.md §8): the primary enclave checks a standby's
+        // Key enrollment (docs/REPLICATION.md §11): the primary enclave checks a standby's
         // evidence with the auditor's verifier and wraps its storage key to it. Linked by
         // the enclave, which therefore runs AttestationVerifier and AuditCrypto too.
         .target(name: "KeyEnrollment", dependencies: ["Attestation", "AttestationVerifier", "AuditCrypto", "SealCrypto", "Wire"]),

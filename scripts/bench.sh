@@ -304,6 +304,12 @@ c = statistics.median(per)
 print(f"nats-server CPU per order (three nodes together): median {c:.2f} us (spread {min(per):.2f}-{max(per):.2f}); "
       f"at 50k orders/s a venue costs {c * 5e4 / 1e6:.2f} cores of the cluster, {c * 5e4 / 3e6:.2f} per node")
 PY
+    # Failover (primary killed -> first receipt from the new primary) and standby lag at a
+    # fixed rate: a primary and a hot standby on a fresh cluster (docs/REPLICATION.md §7-8).
+    #   BENCH_FAILOVER_ROUNDS=N (default 5)   BENCH_STANDBY_RATE=R (default 50000)
+    echo
+    SEALSTREAM_BIN_DIR="$BIN" scripts/failover-bench.sh "${BENCH_FAILOVER_ROUNDS:-5}" "${BENCH_STANDBY_RATE:-50000}" \
+        "$DURATION"
 fi
 
 # Attestation timings (issue 5 targets: evidence generation with swtpm <= 20 ms,

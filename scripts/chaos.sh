@@ -62,7 +62,9 @@ start_host() {
         --journal "$JOURNAL" >>"$WORK/host-$HOST_STARTS.log" 2>&1 &
     HOST_PID=$!
     for _ in $(seq 1 600); do
-        if [[ "$(field hostPid)" == "$HOST_PID" ]]; then
+        # A host on the replicated journal writes host.json as a standby first (no
+        # `listen`) and again once it leads (docs/REPLICATION.md §9).
+        if [[ "$(field hostPid)" == "$HOST_PID" && -n "$(field listen)" ]]; then
             LISTEN="$(field listen)"
             HTTP="$(field http)"
             return 0

@@ -9,7 +9,8 @@ start_host() {
         --config "${VENUE_CONFIG:-scripts/demo/venue.json}" "$@" >"$log" 2>&1 &
     HOST_PID=$!
     for _ in $(seq 1 300); do
-        if [[ -s "$data/host.json" ]]; then
+        # A host on the replicated journal names no `listen` while it is a standby.
+        if [[ -s "$data/host.json" ]] && grep -q '"listen"' "$data/host.json"; then
             HOST_ADDR=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['listen'])" "$data/host.json")
             HTTP_ADDR=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['http'])" "$data/host.json")
             return 0

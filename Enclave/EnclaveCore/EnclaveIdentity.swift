@@ -67,7 +67,7 @@ public struct EnclaveIdentity: Sendable {
     /// How the storage key is kept (`sealed-pcr-23`, `file-0600`), or nil without one.
     public let storageKeyProtection: String?
     /// The storage key itself: only key enrollment reads it, to wrap it for a standby
-    /// enclave (docs/REPLICATION.md §8).
+    /// enclave (docs/REPLICATION.md §11).
     let storageKey: SecretBytes?
 
     public init(

@@ -34,7 +34,7 @@ public final class EpochCounter: MonotonicCounter {
     /// The TPM counter's value when the storage key was created (or enrolled).
     public let base: UInt64
     /// Added to every relative value: 0, except for a key enrolled from a primary
-    /// (docs/REPLICATION.md §8.7), whose epoch's counter continues at the primary's.
+    /// (docs/REPLICATION.md §11.7), whose epoch's counter continues at the primary's.
     public let offset: UInt64
 
     public init(_ counter: any MonotonicCounter, base: UInt64, offset: UInt64 = 0) {
@@ -63,7 +63,7 @@ public final class EpochCounter: MonotonicCounter {
         return h.finalize()
     }
 
-    /// The tag of an enrolled key file (docs/REPLICATION.md §8.7): SHA-256(
+    /// The tag of an enrolled key file (docs/REPLICATION.md §11.7): SHA-256(
     /// "sealstream/v1/counter-base" ‖ K ‖ base ‖ offset ‖ enrolledRecordSequence), each
     /// 8 bytes big-endian, 32 bytes.
     public static func enrolledTag(storageKey: SecretBytes, base: UInt64, offset: UInt64, recordSequence: UInt64) -> [UInt8] {

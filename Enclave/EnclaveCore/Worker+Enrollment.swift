@@ -4,7 +4,7 @@ import SealCrypto
 import Wire
 
 extension EnclaveIdentity {
-    /// What a peer enclave must match (docs/REPLICATION.md §8.2): this build, config, mode,
+    /// What a peer enclave must match (docs/REPLICATION.md §11.2): this build, config, mode,
     /// PCR and loaded objects, with the config's enrollment EK roots.
     public var enrollmentFacts: EnclaveFacts {
         EnclaveFacts(
@@ -14,7 +14,7 @@ extension EnclaveIdentity {
     }
 }
 
-/// The primary's side of key enrollment (docs/REPLICATION.md §8.4): frames 0x07 and
+/// The primary's side of key enrollment (docs/REPLICATION.md §11.4): frames 0x07 and
 /// 0x08 on the client protocol. A refusal is `Refusal enrollmentRefused` with the
 /// `EnrollmentRefusal` code as its reference; nothing secret is in it.
 extension Worker {

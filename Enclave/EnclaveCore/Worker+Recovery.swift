@@ -58,6 +58,9 @@ extension Worker {
             case .batchClose: applied = replayClose(record.payload)
             }
             guard applied else { throw JournalRejected(recordSequence: record.sequence, reason: .malformedPayload) }
+            if replay.followMismatch {
+                throw JournalRejected(recordSequence: record.sequence, reason: .headerMismatch)
+            }
             replay.recordsReplayed += 1
             i += 1
         }
@@ -68,6 +71,8 @@ extension Worker {
     /// batch closed during replay is returned (the audit replay), not only those ≥ P.
     public func finishReplay(_ end: ReplayEnd, publishAll: Bool = false) throws(JournalRejected) -> ReplayOutcome {
         let lastSequence = journal?.cipher.lastSequence ?? 0
+        // Also after following: a journal whose last close another machine's TPM counted
+        // is refused here until the re-base of docs/REPLICATION.md §8.4 is built.
         if journal != nil, let counter {
             // The last close record carries the counter, or one less when the worker died
             // between the increment and the record becoming durable. A counter that
@@ -77,13 +82,27 @@ extension Worker {
             }
         }
         if journal != nil, lastSequence < minimumRecordSequence {
-            // The storage key was enrolled at a later head (docs/REPLICATION.md §8.7): this
+            // The storage key was enrolled at a later head (docs/REPLICATION.md §11.7): this
             // journal was cut short.
             throw JournalRejected(recordSequence: lastSequence, reason: .rollback)
         }
         if let anchor = replay.anchor {
             // A snapshot was loaded but its own record never came: the journal ends before it.
             throw JournalRejected(recordSequence: anchor.sequence, reason: .outOfSequence)
+        }
+        if let follow = replay.follow {
+            // Following (docs/REPLICATION.md §8): header P − 1 was checked as it closed, and
+            // every batch from P on was handed out as it closed; only an unpublished rest
+            // (none when the shell drained them) remains. The journal must reach P.
+            guard replay.firstIndex + replay.followClosed >= follow.published else {
+                throw JournalRejected(recordSequence: lastSequence, reason: .headerMismatch)
+            }
+            let recovered = Recovered(
+                recordsReplayed: replay.recordsReplayed, lastRecordSequence: lastSequence,
+                lastGlobalSequence: globalSequence, batchesClosed: batchesClosed)
+            let rest = replay.followPublish
+            replay = ReplayProgress()
+            return ReplayOutcome(recovered: recovered, republish: rest)
         }
         let closed = replay.closed
         let p = end.published
@@ -190,8 +209,41 @@ extension Worker {
         lastTime = max(lastTime, close.closeTime)
         replay.lastCounter = close.counter
         lastCloseCounter = close.counter
-        replay.closed.append(closeBatch(now: close.closeTime))
+        let batch = closeBatch(now: close.closeTime)
+        if let follow = replay.follow {
+            // Following: nothing is kept but what the shell has yet to publish.
+            let index = replay.firstIndex + replay.followClosed
+            replay.followClosed += 1
+            if index + 1 == follow.published, batch.headerLine.dropLast() != follow.lastHeaderLine[...] {
+                replay.followMismatch = true
+            }
+            if index >= follow.published { replay.followPublish.append(batch) }
+        } else {
+            replay.closed.append(batch)
+        }
         return true
+    }
+
+    /// Starts following (the `follow` link message, docs/REPLICATION.md §8): the replay
+    /// that comes may last for ever, so each batch it closes is checked against the
+    /// published header P − 1 when it is that one, and handed out (`takeFollowedBatches`)
+    /// when its index is at least P, instead of being kept until `replayEnd`. False when
+    /// the worker is not waiting for its journal with nothing loaded.
+    public func startFollow(_ start: ReplayEnd) -> Bool {
+        guard replay.follow == nil, replay.recordsReplayed == 0, replay.snapshotFile.isEmpty, replay.firstIndex == 0 else {
+            return false
+        }
+        replay.follow = start
+        return true
+    }
+
+    /// True while following.
+    public var isFollowing: Bool { replay.follow != nil }
+
+    /// The batches closed while following since the last call, in order, to publish now.
+    public func takeFollowedBatches() -> [ClosedBatch] {
+        defer { replay.followPublish = [] }
+        return replay.followPublish
     }
 }
 
@@ -214,4 +266,13 @@ struct ReplayProgress {
     var anchor: (sequence: UInt64, hash: [UInt8])?
     /// A snapshot file arriving in `snapshotData` messages.
     var snapshotFile: [UInt8] = []
+    /// Following (docs/REPLICATION.md §8): P and the last published header line the host
+    /// sent in `follow`; nil for a bounded replay.
+    var follow: ReplayEnd?
+    /// Batches closed while following.
+    var followClosed: UInt64 = 0
+    /// Closed while following at an index ≥ P, not yet taken by the shell.
+    var followPublish: [ClosedBatch] = []
+    /// The batch at index P − 1 closed with another header than the published one.
+    var followMismatch = false
 }

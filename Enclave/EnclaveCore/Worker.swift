@@ -61,10 +61,10 @@ public final class Worker<E: MatchingEngine> {
     var replay = ReplayProgress()
     /// The counter value in the last close record sealed or replayed (0 without one).
     var lastCloseCounter: UInt64 = 0
-    /// Key enrollment's outstanding challenges (docs/REPLICATION.md §8.4).
+    /// Key enrollment's outstanding challenges (docs/REPLICATION.md §11.4).
     lazy var enrollment = EnrollmentServer(facts: identity.enrollmentFacts)
     /// The journal head this worker's storage key was enrolled at (docs/REPLICATION.md
-    /// §8.7), 0 when it was not enrolled: recovery refuses a journal that ends before it.
+    /// §11.7), 0 when it was not enrolled: recovery refuses a journal that ends before it.
     public var minimumRecordSequence: UInt64 = 0
     /// Seals and opens snapshots (docs/DURABILITY.md §6); nil without a storage key.
     let snapshotSealer: SnapshotSealer?

@@ -7,7 +7,7 @@ import KeyEnrollment
 import SealCrypto
 import Wire
 
-/// `--enroll`: the standby's side of key enrollment (docs/REPLICATION.md §8.4) on the
+/// `--enroll`: the standby's side of key enrollment (docs/REPLICATION.md §11.4) on the
 /// link. The worker sends `enrollStart`, checks the primary's challenge and evidence,
 /// answers with its own evidence (its ephemeral X25519 key as `enclaveKey`), opens the
 /// grant, checks that the key derives the primary's identity, seals it into its own key

@@ -29,7 +29,7 @@ enum StorageKey {
         /// base, docs/DURABILITY.md §5.1), and hex of its tag `EpochCounter.baseTag`.
         var counterBase: UInt64?
         var counterBaseTag: String?
-        /// An enrolled key (docs/REPLICATION.md §8.7): the primary's journal head when it
+        /// An enrolled key (docs/REPLICATION.md §11.7): the primary's journal head when it
         /// wrapped the key. `counterOffset` is its counter value (the relative counter
         /// continues from it; TPM modes), `enrolledRecordSequence` its last record, below
         /// which recovery refuses a journal. In TPM modes `counterBaseTag` is then
@@ -113,7 +113,7 @@ enum StorageKey {
 
     /// Writes the key file for `key`: sealed to the PCR policy with the epoch's counter
     /// base in TPM modes, in the clear in `software` mode. With `enrolledHead` (a key
-    /// enrolled from a primary, docs/REPLICATION.md §8.7) the file also records the
+    /// enrolled from a primary, docs/REPLICATION.md §11.7) the file also records the
     /// primary's head: its counter becomes the offset, its record the minimum. Refuses to
     /// replace an existing file only when enrolling.
     @discardableResult

@@ -409,11 +409,20 @@ loop: while true {
                     guard phase == .awaitingReplay, worker.receiveSnapshotData(body) else {
                         throw WireError.unknownMessageType(header.kind.rawValue)
                     }
+                case .follow:
+                    // An open-ended replay (a hot standby, docs/REPLICATION.md §8): only first.
+                    guard phase == .awaitingReplay, !replayOnly, worker.startFollow(try ReplayEnd.decode(body: body)) else {
+                        throw WireError.unknownMessageType(header.kind.rawValue)
+                    }
+                    phase = .replaying
+                    Log.info("following", [])
                 case .journalReplay:
                     guard phase != .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
                     if phase == .awaitingReplay { loadSnapshotIfSent() }
                     phase = .replaying
                     do throws(JournalRejected) { try worker.replayJournal(body) } catch { reject(error) }
+                    // Following: what closed is published now, not kept until `replayEnd`.
+                    if worker.isFollowing { worker.takeFollowedBatches().forEach(publish) }
                 case .replayEnd:
                     guard phase != .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
                     if phase == .awaitingReplay { loadSnapshotIfSent() }

@@ -139,4 +139,69 @@ static inline natsStatus sealstream_nats_connect(natsConnection **nc, const char
     natsOptions_Destroy(opts);
     return s;
 }
+/* A JetStream context for synchronous requests (the lease) that wait at most `wait_ms`. */
+static inline natsStatus sealstream_nats_jetstream_sync(jsCtx **js, natsConnection *nc, int64_t wait_ms) {
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = wait_ms;
+    return natsConnection_JetStream(js, nc, &o);
+}
+
+/* Opens the key-value bucket `bucket` (history 1, file storage, `replicas` copies),
+   creating it when absent (docs/REPLICATION.md §7). */
+static inline natsStatus sealstream_nats_kv_open(kvStore **kv, jsCtx *js, const char *bucket, int64_t replicas) {
+    natsStatus s = js_KeyValue(kv, js, bucket);
+    if (s != NATS_NOT_FOUND) return s;
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = bucket;
+    cfg.History = 1;
+    cfg.Replicas = (int)replicas;
+    cfg.StorageType = js_FileStorage;
+    return js_CreateKeyValue(kv, js, &cfg);
+}
+
+/* The value (copied into `out`, at most `cap` bytes; `*len` its full length) and revision
+   of `key`. NATS_NOT_FOUND when absent or deleted. */
+static inline natsStatus sealstream_nats_kv_get(kvStore *kv, const char *key, char *out, int cap, int *len,
+                                                uint64_t *revision) {
+    kvEntry *e = NULL;
+    natsStatus s = kvStore_Get(&e, kv, key);
+    if (s != NATS_OK) return s;
+    int n = kvEntry_ValueLen(e);
+    *len = n;
+    if (n > cap) n = cap;
+    if (n > 0) memcpy(out, kvEntry_Value(e), (size_t)n);
+    *revision = kvEntry_Revision(e);
+    kvEntry_Destroy(e);
+    return NATS_OK;
+}
+
+/* An ordered push consumer on `subject` of `stream` from stream sequence `start_seq`
+   (docs/REPLICATION.md §8): every message reaches `handler` once, in order, on a libnats
+   thread; libnats recreates the consumer after a gap. */
+static inline natsStatus sealstream_nats_follow(natsSubscription **sub, jsCtx *js, const char *stream,
+                                                const char *subject, uint64_t start_seq, natsMsgHandler handler,
+                                                void *closure, jsErrCode *err) {
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream;
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = start_seq;
+    natsStatus s = js_Subscribe(sub, js, subject, handler, closure, NULL, &so, err);
+    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(*sub, -1, 256 * 1024 * 1024);
+    return s;
+}
+
+/* A stream message's sequence in the stream and the time the stream stored it (Unix ns). */
+static inline natsStatus sealstream_nats_msg_meta(natsMsg *msg, uint64_t *stream_seq, int64_t *timestamp) {
+    jsMsgMetaData *meta = NULL;
+    natsStatus s = natsMsg_GetMetaData(&meta, msg);
+    if (s != NATS_OK) return s;
+    *stream_seq = meta->Sequence.Stream;
+    *timestamp = meta->Timestamp;
+    jsMsgMetaData_Destroy(meta);
+    return NATS_OK;
+}
 #endif

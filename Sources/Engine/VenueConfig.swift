@@ -24,7 +24,7 @@ public struct VenueConfig: Codable, Equatable, Sendable {
     /// `lit`, 10 levels, no rounding); part of the measured configuration either way.
     public var marketData: MarketDataConfig
     /// The EK roots a primary enclave trusts when a standby enrolls for its keys
-    /// (docs/REPLICATION.md §8.2). Optional in the file (default: none, which refuses
+    /// (docs/REPLICATION.md §11.2). Optional in the file (default: none, which refuses
     /// every `swtpm` and `tpm` standby); measured with the rest.
     public var enrollment: EnrollmentConfig
     public static let defaultDedupeWindowNanos: UInt64 = 30_000_000_000
@@ -120,7 +120,7 @@ public struct VenueConfig: Codable, Equatable, Sendable {
     public func tier(_ name: String) -> MarginTier? { marginTiers.first { $0.name == name } }
 }
 
-/// Key enrollment trust anchors (docs/REPLICATION.md §8.2): PEM root certificates for the
+/// Key enrollment trust anchors (docs/REPLICATION.md §11.2): PEM root certificates for the
 /// standby's EK certificate, kept apart by mode as in an auditor's policy
 /// (docs/ATTESTATION.md §5.1). Each string is one PEM document (it may hold several
 /// certificates). Checked when a standby enrolls, not at start.

@@ -55,9 +55,9 @@ extension EnclaveSupervisor {
                 guard case .dispatch(let message) = action else { continue }
                 try dispatch(message)
             }
-        case .inboundBatch, .routeClosed, .journalReplay, .replayEnd, .snapshotData,
+        case .inboundBatch, .routeClosed, .journalReplay, .replayEnd, .snapshotData, .follow,
              // Key enrollment's link messages come only from a worker started `--enroll`
-             // (docs/REPLICATION.md §8.4), never from one that serves.
+             // (docs/REPLICATION.md §11.4), never from one that serves.
              .enrollChallenge, .enrollGrant, .enrollStart, .enrollEvidence, .enrolled, .enrollFailed:
             throw WireError.unknownMessageType(kind.rawValue)
         }
@@ -96,7 +96,9 @@ extension EnclaveSupervisor {
         let lastLine = published > 0 ? publisher.batchLines(from: published - 1, limit: 1).first ?? [] : []
         var names: [JournalSegmentName]
         var firstOffset = 0
-        let snapshot = chooseSnapshot(lastRecord: journal.durable.sequence, published: UInt64(published))
+        // A standby's worker follows from genesis: a snapshot would need the check of
+        // header P − 1 against its hash, which following does not make (REPLICATION.md §8).
+        let snapshot = !isFollowing ? chooseSnapshot(lastRecord: journal.durable.sequence, published: UInt64(published)) : nil
         do {
             names = try JournalStore.segmentNames(directory: journal.store.directory)
             if let snapshot {
@@ -129,7 +131,16 @@ extension EnclaveSupervisor {
             "records": "\(journal.durable.sequence)", "segments": "\(names.count)", "published_batches": "\(published)",
             "from_record": "\(snapshot.map { $0.snapshot.header.recordSequence } ?? 1)",
         ])
+        if isFollowing {
+            // Open-ended: each batch closed from P on is published as it closes.
+            let follow = ReplayEnd(published: UInt64(published), lastHeaderLine: lastLine).encode(kind: .follow)
+            channel.write(channel.allocator.buffer(bytes: follow), promise: nil)
+        }
         feed(names[...], firstOffset: firstOffset, channel: channel, worker: worker, directory: journal.store.directory).whenSuccess {
+            if self.isFollowing {
+                self.standbyCaughtUp(channel: channel, worker: worker)
+                return
+            }
             let message = HostLinkMessage.replayEnd(ReplayEnd(published: UInt64(published), lastHeaderLine: lastLine)).encode()
             channel.writeAndFlush(channel.allocator.buffer(bytes: message), promise: nil)
         }

@@ -49,10 +49,16 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
     /// The journal, when the host keeps one (set before `start`).
     var journal: (any JournalBackend)? {
         didSet {
-            machine = SupervisorMachine(settings: Self.settings(configuration, keepsJournal: journal != nil))
+            // A standby's takeover swaps one journal for another mid-recovery: the machine stays.
+            if (oldValue == nil) != (journal == nil) {
+                machine = SupervisorMachine(settings: Self.settings(configuration, keepsJournal: journal != nil))
+            }
             journal?.onDurable = { [unowned self] sequence in self.journalDurable(upTo: sequence) }
         }
     }
+    /// Set on a host of the replicated journal (docs/REPLICATION.md §7-8) before `start`:
+    /// its worker follows the stream until this host holds the lease, then takes over.
+    var standby: StandbyState?
     /// The worker's sealed snapshots, when the host keeps them (set before `start`).
     var snapshots: SnapshotStore?
     /// Snapshots a worker refused since this host started: never offered again.
@@ -302,7 +308,7 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
 
     /// Stops serving for good (the worker rejected the journal, or it cannot be read): the
     /// worker is killed and not restarted, and the host exits with `error`.
-    func stopFatally(_ error: Error, worker: WorkerHandle) {
+    func stopFatally(_ error: Error, worker: WorkerHandle?) {
         guard fatal == nil else { return }
         fatal = error
         logger.critical("host_stopping", metadata: ["error": "\(error)"])

@@ -39,6 +39,8 @@ public struct HostConfiguration: Sendable {
     /// The replicated journal's NATS servers (`nats://h:p,h:p`, docs/REPLICATION.md); nil:
     /// the journal is the local segment files only. Needs `journal`.
     public var journalNATS: String?
+    /// The leadership lease's TTL, ms (docs/REPLICATION.md §7); renewed every TTL/6.
+    public var leaseTTLMillis: Int64 = 600
 
     /// Most client connections at once (docs/PROTOCOL.md §1.2); further ones are accepted
     /// and closed at once unless an idle one can be evicted (counted by reason in

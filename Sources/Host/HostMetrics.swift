@@ -64,7 +64,7 @@ public final class HostMetrics: Sendable {
     public let journalTailDroppedRecords = Atomic<UInt64>(0)
     /// 1 while the enclave pipe is over its high watermark (all reading paused).
     public let linkSaturated = Atomic<Int64>(0)
-    /// Key enrollment replies by result (docs/REPLICATION.md §8.6).
+    /// Key enrollment replies by result (docs/REPLICATION.md §11.6).
     public let keyEnrollments = KeyEnrollmentCounters()
 
     // Histograms (docs/OPERATIONS.md §2): bounds are part of the metric's contract.
@@ -107,7 +107,7 @@ public final class HostMetrics: Sendable {
     private let shed = Mutex<[UInt64]>(Array(repeating: 0, count: ShedReason.allCases.count))
     /// The current worker's latest counters (cleared when the worker dies).
     public let enclaveStats = Mutex<EnclaveStats?>(nil)
-    /// The replicated journal's counters (docs/REPLICATION.md §5); zero without one.
+    /// The replicated journal's counters (docs/REPLICATION.md §6); zero without one.
     public let replication = ReplicationMetrics()
 
     public init() {}

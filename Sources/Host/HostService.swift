@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Logging
 import NIOCore
@@ -76,15 +79,57 @@ public final class HostService: Service, @unchecked Sendable {
             try? await group.shutdownGracefully()
             throw error
         }
+        // On the replicated journal every host starts as a standby and leads once it holds
+        // the lease (docs/REPLICATION.md §7-8).
+        let standby: StandbyState?
+        do {
+            standby = try (journal as? NATSJournal).map { try self.makeStandby($0, loop: loop) }
+        } catch {
+            journal?.stop()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        // A host without the lease is always the primary.
+        if standby == nil { metrics.replication.role.store(LeadershipLease.Role.primary.rawValue, ordering: .relaxed) }
         try await loop.submit {
             supervisor.journal = journal
             supervisor.snapshots = snapshotStore
+            supervisor.standby = standby
             // A rejected journal stops the host: end the park below, then exit with the error.
             supervisor.onFatal = { _ in kill(getpid(), SIGTERM) }
         }.get()
+        let metricsTask = loop.scheduleRepeatedTask(
+            initialDelay: .milliseconds(configuration.metricsIntervalMillis),
+            delay: .milliseconds(configuration.metricsIntervalMillis)
+        ) { _ in
+            self.writeMetricsFile()
+        }
+        if let standby {
+            standby.lease.onAcquired = { previous in loop.execute { supervisor.leaseAcquired(previousHolder: previous) } }
+            standby.lease.onLost = { reason in loop.execute { supervisor.stepDown("lease lost: \(reason)") } }
+            writeHostFile(port: nil, http: nil, pid: nil, role: "standby", holder: standby.lease.holder)
+            standby.lease.start()
+        }
         do {
-            try await supervisor.start().get()
+            // A standby waits here until it takes over; SIGTERM meanwhile stops it at once
+            // (it holds nothing: no lease, no client, no reply).
+            try await withGracefulShutdownHandler {
+                try await supervisor.start().get()
+            } onGracefulShutdown: {
+                guard let standby else { return }
+                loop.execute {
+                    // Not serving yet (a standby, or a new holder still replaying): nothing to
+                    // drain; a held lease is released for the next host.
+                    guard !standby.tookOver else { return }
+                    self.logger.info("stopped", metadata: ["role": "standby"])
+                    standby.lease.release()
+                    supervisor.worker?.terminate()
+                    Glibc.exit(0)
+                }
+            }
         } catch {
+            metricsTask.cancel()
+            standby?.lease.release()
             journal?.stop()
             try? await group.shutdownGracefully()
             throw error
@@ -176,17 +221,14 @@ public final class HostService: Service, @unchecked Sendable {
         }
         let httpAddress = httpServer.flatMap { s in s.localAddress?.port.map { "\(configuration.httpHost!):\($0)" } }
         if let httpAddress { logger.info("http api listening", metadata: ["address": "\(httpAddress)"]) }
+        standby?.lease.setAddresses(listen: "\(configuration.listenHost):\(port)", http: httpAddress ?? "off")
+        let holder = standby?.lease.holder
         try await loop.submit {
-            self.writeHostFile(port: port, http: httpAddress, pid: supervisor.pid)
-            supervisor.onReady = { pid in self.writeHostFile(port: port, http: httpAddress, pid: pid) }
+            self.writeHostFile(port: port, http: httpAddress, pid: supervisor.pid, role: "primary", holder: holder)
+            supervisor.onReady = { pid in
+                self.writeHostFile(port: port, http: httpAddress, pid: pid, role: "primary", holder: holder)
+            }
         }.get()
-
-        let metricsTask = loop.scheduleRepeatedTask(
-            initialDelay: .milliseconds(configuration.metricsIntervalMillis),
-            delay: .milliseconds(configuration.metricsIntervalMillis)
-        ) { _ in
-            self.writeMetricsFile()
-        }
 
         // Park until SIGTERM/SIGINT (or cancellation of the service group).
         try? await gracefulShutdown()
@@ -196,6 +238,8 @@ public final class HostService: Service, @unchecked Sendable {
         try? await server.close()
         try? await httpServer?.close()
         try? await supervisor.shutdown().get()
+        // After the last outputs are durable: a standby may take over at once.
+        standby?.lease.release()
         writeMetricsFile()
         logger.info("stopped", metadata: [
             "frames_in": "\(metrics.framesIn.load(ordering: .relaxed))",
@@ -203,6 +247,8 @@ public final class HostService: Service, @unchecked Sendable {
             "malformed": "\(metrics.malformedTotal)",
             "enclave_crashes": "\(metrics.enclaveCrashes.load(ordering: .relaxed))",
         ])
+        // After a takeover the supervisor's journal is the one opened then (same connection).
+        if let current = try await loop.submit({ supervisor.journal }).get(), current !== journal { current.stop() }
         journal?.stop()
         // Read before the loop shuts down: a task submitted to a loop that has shut down
         // is dropped and its future never completes (the host then never exits).
@@ -238,15 +284,44 @@ public final class HostService: Service, @unchecked Sendable {
         return HostJournal(store: store, eventLoop: loop, metrics: metrics, logger: logger)
     }
 
-    /// `DATA/host.json`: where this host listens, for scripts and tests started with port 0.
-    private func writeHostFile(port: Int, http: String?, pid: pid_t?) {
-        let object: [String: Any] = [
-            "listen": "\(configuration.listenHost):\(port)",
-            "http": http ?? "off",
+    /// The lease and the follower of a host on the replicated journal.
+    private func makeStandby(_ journal: NATSJournal, loop: EventLoop) throws -> StandbyState {
+        let venue = try Data(contentsOf: URL(fileURLWithPath: configuration.venueConfigPath))
+        let bucket = LeadershipLease.bucket(venueID: NATSJournal.venueID(venueConfiguration: Array(venue)))
+        let ttl = configuration.leaseTTLMillis
+        let store: JetStreamKeyValue
+        do {
+            // Its own connection: renewals never queue behind journal messages.
+            let connection = try JetStreamConnection(urls: configuration.journalNATS!, name: "sealstream-host-lease")
+            store = try JetStreamKeyValue(connection: connection, bucket: bucket, replicas: NATSJournal.replicas,
+                                          waitMillis: max(ttl / 2, 50))
+        } catch {
+            throw NATSJournalError.stream(name: bucket, error)
+        }
+        let lease = LeadershipLease(store: store, bucket: bucket, ttlMillis: ttl, renewMillis: max(ttl / 6, 10),
+                                    metrics: metrics.replication, logger: logger)
+        let follower = StandbyFollower(
+            connection: journal.connection, stream: journal.stream, subject: journal.subject, store: journal.store,
+            lastStreamSequence: journal.openedStreamSequence, eventLoop: loop, metrics: metrics, logger: logger)
+        metrics.replication.role.store(LeadershipLease.Role.standby.rawValue, ordering: .relaxed)
+        logger.info("standby", metadata: ["bucket": "\(bucket)", "holder": "\(lease.holder)", "lease_ttl_ms": "\(ttl)"])
+        return StandbyState(follower: follower, lease: lease)
+    }
+
+    /// `DATA/host.json`: this host's role and where it listens, for scripts and tests
+    /// started with port 0 (docs/REPLICATION.md §9). A standby's names no `listen`.
+    private func writeHostFile(port: Int?, http: String?, pid: pid_t?, role: String, holder: String?) {
+        var object: [String: Any] = [
+            "role": role,
             "hostPid": Int(ProcessInfo.processInfo.processIdentifier),
             "enclavePid": Int(pid ?? 0),
             "enclaveStarts": Int(metrics.enclaveStarts.load(ordering: .relaxed)),
         ]
+        if let port {
+            object["listen"] = "\(configuration.listenHost):\(port)"
+            object["http"] = http ?? "off"
+        }
+        if let holder { object["holder"] = holder }
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
             try? DataFiles.atomicWrite(data, to: configuration.dataDirectory + "/host.json")
         }

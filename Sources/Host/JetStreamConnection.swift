@@ -26,7 +26,7 @@ struct JetStreamError: Error, Equatable, CustomStringConvertible {
         self.text = text
     }
 
-    fileprivate init(_ s: natsStatus, _ code: jsErrCode = jsErrCode(rawValue: 0)) {
+    init(_ s: natsStatus, _ code: jsErrCode = jsErrCode(rawValue: 0)) {
         let last = nats_GetLastError(nil).map { String(cString: $0) } ?? ""
         self.init(status: Int32(s.rawValue), code: Int32(code.rawValue), text: last)
     }
@@ -44,8 +44,8 @@ enum JetStreamAck: Sendable {
 /// reply reaches `onAck` on a libnats thread.
 final class JetStreamConnection: @unchecked Sendable {
     // @unchecked: libnats objects are thread-safe; `onAck` is set once, before publishing.
-    private var connection: OpaquePointer?
-    private var context: OpaquePointer?
+    private(set) var connection: OpaquePointer?
+    private(set) var context: OpaquePointer?
     /// Called for every asynchronous publish reply, on a libnats thread.
     var onAck: (@Sendable (JetStreamAck) -> Void)?
 

@@ -4,7 +4,7 @@ import Synchronization
 import Wire
 
 /// The outcome of one key enrollment step as the primary host sees it in the worker's
-/// replies (docs/REPLICATION.md §8.6): the label of `sealstream_host_key_enrollments_total`.
+/// replies (docs/REPLICATION.md §11.6): the label of `sealstream_host_key_enrollments_total`.
 public enum KeyEnrollmentResult: Hashable, Sendable {
     /// A challenge was issued (0x8a).
     case challenged
@@ -72,7 +72,7 @@ public final class KeyEnrollmentCounters: Sendable {
 
 extension EnclaveSupervisor {
     /// Logs and counts a key enrollment reply on its way to `route` (docs/REPLICATION.md
-    /// §8.6). Never logs key material: a grant is logged by its size only.
+    /// §11.6). Never logs key material: a grant is logged by its size only.
     func observeEnrollment(_ frame: ByteBuffer, route: UInt32) {
         guard let result = KeyEnrollmentResult.of(frame: frame) else { return }
         metrics.keyEnrollments.count(result)

@@ -40,8 +40,13 @@ extension NATSJournal {
     /// Stream name and subject of a venue (docs/REPLICATION.md §2): the first 8 bytes of the
     /// SHA-256 of the venue configuration file, in hex.
     static func names(venueConfiguration: [UInt8]) -> (stream: String, subject: String) {
-        let id = SHA256.hash(venueConfiguration).prefix(8).map { String($0, radix: 16).leftPadded2 }.joined()
+        let id = venueID(venueConfiguration: venueConfiguration)
         return ("SEALSTREAM_JOURNAL_\(id)", "sealstream.journal.\(id)")
+    }
+
+    /// The venue id: the first 8 bytes of the SHA-256 of the venue configuration file, hex.
+    static func venueID(venueConfiguration: [UInt8]) -> String {
+        SHA256.hash(venueConfiguration).prefix(8).map { String($0, radix: 16).leftPadded2 }.joined()
     }
 
     /// Connects, creates the venue's stream if needed, reads it whole and rebuilds
@@ -82,8 +87,10 @@ extension NATSJournal {
             "messages": "\(state.last)", "records": "\(store.lastSequence)", "last_sequence": "\(store.lastSequence)",
         ])
         let local = HostJournal(store: store, eventLoop: eventLoop, metrics: metrics, logger: logger)
-        return NATSJournal(local: local, connection: connection, stream: stream, subject: subject,
-                           lastStreamSequence: state.last, eventLoop: eventLoop, metrics: metrics, logger: logger)
+        let journal = NATSJournal(local: local, connection: connection, stream: stream, subject: subject,
+                                  lastStreamSequence: state.last, eventLoop: eventLoop, metrics: metrics, logger: logger)
+        journal.openedStreamSequence = state.last
+        return journal
     }
 
     /// Replaces the segment files with the stream's records (the stream is the truth: local
@@ -150,7 +157,7 @@ extension NATSJournal {
     }
 
     /// `fsync` of every segment written by the rebuild and of the directory.
-    private static func syncAll(_ store: JournalStore) throws(JournalStoreError) {
+    static func syncAll(_ store: JournalStore) throws(JournalStoreError) {
         _ = store.takeDirty()
         for name in try JournalStore.segmentNames(directory: store.directory) {
             let fd = Glibc.open(store.path(name), O_RDONLY | O_CLOEXEC)

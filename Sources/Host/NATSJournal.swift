@@ -29,6 +29,16 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
     var retryInterval: TimeAmount = .seconds(1)
     var onDurable: ((UInt64) -> Void)?
     var onAvailability: ((Bool) -> Void)?
+    /// The stream's last sequence when `open` read it (the local copy holds 1 through it).
+    var openedStreamSequence: UInt64 = 0
+    /// The leadership lease, on a host that took over (docs/REPLICATION.md §7): nothing is
+    /// published or released once it is no longer valid.
+    var lease: LeadershipLease?
+    /// Called once when this host must stop leading: its lease ran out before a publish or
+    /// release, or the stream fenced it.
+    var onLeaseEnded: ((String) -> Void)?
+    /// Set by `halt`: nothing more is published or released, ever.
+    private(set) var halted = false
 
     init(local: HostJournal, connection: JetStreamConnection, stream: String, subject: String, lastStreamSequence: UInt64,
          windowSize: Int = 256, eventLoop: EventLoop, metrics: HostMetrics, logger: Logger)
@@ -66,7 +76,7 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
         JournalPosition(segment: nil, size: 0, sequence: min(local.durable.sequence, window.durable))
     }
 
-    var isAvailable: Bool { local.isAvailable && window.state == .available }
+    var isAvailable: Bool { !halted && local.isAvailable && window.state == .available }
 
     var isSettled: Bool { isAvailable && local.isSettled && window.durable == local.accepted }
 
@@ -76,6 +86,24 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
     func stop() {
         local.stop()
         connection.close()
+    }
+
+    /// Stops publishing and releasing for good (a primary stepping down).
+    func halt() {
+        guard !halted else { return }
+        let wasAvailable = isAvailable
+        halted = true
+        metrics.journalAvailable.store(0, ordering: .relaxed)
+        if wasAvailable { onAvailability?(false) }
+    }
+
+    /// False (and the host told, once) when a lease exists and is no longer valid.
+    private func leaseAllows() -> Bool {
+        guard !halted else { return false }
+        guard let lease, !lease.isValid else { return true }
+        halt()
+        onLeaseEnded?("the lease ran out before a publish or release")
+        return false
     }
 
     @discardableResult
@@ -119,6 +147,7 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
     }
 
     private func publish(_ messages: [ReplicationWindow.Message]) {
+        guard !messages.isEmpty, leaseAllows() else { return }
         for message in messages {
             var failure: JetStreamError?
             message.bytes.withUnsafeBytes { raw in
@@ -163,6 +192,8 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
                 "stream": "\(stream)", "expected_last_sequence": "\(expected)", "error": "\(detail)",
                 "durable_sequence": "\(durable.sequence)",
             ])
+            halt()
+            onLeaseEnded?("fenced: another writer appended to the stream")
         case .retrying(let error):
             metrics.journalErrors.add(1, ordering: .relaxed)
             metrics.journalAvailable.store(0, ordering: .relaxed)
@@ -197,6 +228,7 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
     /// Reports the durable sequence (local sync and quorum ack) when it advanced.
     private func report() {
         metrics.replication.durableSequence.store(window.durable, ordering: .relaxed)
+        guard leaseAllows() else { return }
         let now = durable.sequence
         guard now > reported else { return }
         reported = now

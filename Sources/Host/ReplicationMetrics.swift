@@ -1,6 +1,6 @@
 import Synchronization
 
-/// Counters of the replicated journal on NATS JetStream (docs/REPLICATION.md §5).
+/// Counters of the replicated journal on NATS JetStream (docs/REPLICATION.md §6).
 public final class ReplicationMetrics: Sendable {
     /// Stream messages handed to libnats (each resend counts again).
     public let published = Atomic<UInt64>(0)
@@ -16,6 +16,22 @@ public final class ReplicationMetrics: Sendable {
     public let durableSequence = Atomic<UInt64>(0)
     /// Stream messages read back at start-up.
     public let recoveredMessages = Atomic<UInt64>(0)
+
+    /// The host's role (docs/REPLICATION.md §7): 0 standby, 1 primary, 2 stepped down.
+    public let role = Atomic<Int64>(0)
+    /// Lease writes that succeeded (acquisitions and renewals).
+    public let leaseRenewals = Atomic<UInt64>(0)
+    /// Lease reads or writes that failed or lost a compare-and-set.
+    public let leaseFailures = Atomic<UInt64>(0)
+    /// Times this host took over as primary (0 or 1 per process).
+    public let takeovers = Atomic<UInt64>(0)
+    /// Stream messages a standby applied as they arrived.
+    public let followedMessages = Atomic<UInt64>(0)
+    /// Standby lag per followed message: the stream stored it → the standby handed it to
+    /// its worker, ns (docs/REPLICATION.md §8). Observed on the event loop only.
+    public let standbyLag = MetricHistogram(
+        bounds: MetricHistogram.seconds([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]),
+        unitsPerExposed: 1e9)
 
     public init() {}
 
@@ -38,6 +54,17 @@ public final class ReplicationMetrics: Sendable {
                     durableSequence.load(ordering: .relaxed))
         out += line("replication_recovered_messages_total", "Journal stream messages read back at start-up.", "counter",
                     recoveredMessages.load(ordering: .relaxed))
+        out += line("role", "0 standby, 1 primary, 2 stepped down.", "gauge", role.load(ordering: .relaxed))
+        out += line("lease_renewals_total", "Leadership lease writes that succeeded.", "counter",
+                    leaseRenewals.load(ordering: .relaxed))
+        out += line("lease_failures_total", "Leadership lease reads or writes that failed.", "counter",
+                    leaseFailures.load(ordering: .relaxed))
+        out += line("takeovers_total", "Times this host took over as primary.", "counter",
+                    takeovers.load(ordering: .relaxed))
+        out += line("standby_followed_messages_total", "Journal stream messages a standby applied as they arrived.",
+                    "counter", followedMessages.load(ordering: .relaxed))
+        out += standbyLag.render(name: "sealstream_host_standby_lag_seconds",
+                                 help: "Stream stored a journal message to the standby handing it to its worker.")
         return out
     }
 }

@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import Wire
 
-/// Key enrollment from the standby host's side (docs/REPLICATION.md §8.4): starts the
+/// Key enrollment from the standby host's side (docs/REPLICATION.md §11.4): starts the
 /// local worker with `--enroll`, relays its messages to the primary host's client listener
 /// and back, and leaves `DATA/enclave-storage.key` sealed to the local TPM (a 0600 file in
 /// `software` mode). The host only relays: the storage key travels wrapped to the
@@ -52,7 +52,7 @@ public enum StandbyEnrollment {
     }
 
     public enum Failure: Error, CustomStringConvertible, Equatable {
-        /// The primary enclave refused (its code, docs/REPLICATION.md §8.6).
+        /// The primary enclave refused (its code, docs/REPLICATION.md §11.6).
         case refusedByPrimary(EnrollmentRefusal)
         /// The local worker refused what it was sent, or could not store the key.
         case refusedByStandby(EnrollmentRefusal, detail: String)

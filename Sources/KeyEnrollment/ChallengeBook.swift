@@ -1,6 +1,6 @@
 import Wire
 
-/// The primary enclave's outstanding enrollment challenges (docs/REPLICATION.md §8.4):
+/// The primary enclave's outstanding enrollment challenges (docs/REPLICATION.md §11.4):
 /// each is single-use and expires `lifetimeNanos` of enclave time after it was issued.
 /// At most `capacity` are outstanding; expired ones are dropped when a new one is issued.
 /// Pure: the caller passes the enclave time.

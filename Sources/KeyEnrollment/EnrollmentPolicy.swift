@@ -4,7 +4,7 @@ import AuditCrypto
 import SealCrypto
 import Wire
 
-/// What an enclave knows about itself and holds its peer to (docs/REPLICATION.md §8.2):
+/// What an enclave knows about itself and holds its peer to (docs/REPLICATION.md §11.2):
 /// a primary derives the policy it checks a standby's evidence against from these facts,
 /// and a standby the policy it checks the primary's evidence against. Both are the
 /// policy an auditor would write with `attestation measure` for this build and config.
@@ -36,7 +36,7 @@ public struct EnclaveFacts: Sendable, Equatable {
 
     /// The auditor policy for a peer: this measurement, config hash, PCR and loaded
     /// objects, only this mode, the config's EK roots, no pinned AK names and no boot PCRs
-    /// or image (§8.2 says what that leaves out).
+    /// or image (§11.2 says what that leaves out).
     public var policy: AttestationPolicy {
         AttestationPolicy(
             measurement: measurement, configHash: configHash, allowedModes: [mode], pcr: pcr,
@@ -58,8 +58,8 @@ public struct VerifiedPeer: Sendable {
 }
 
 /// Checks a peer's evidence: every check of `QuoteVerifier` except `ak.enrolled` (the
-/// credential activation of §8.3 stands in for the pin), then in TPM modes the RSA EK
-/// certificate used for activation. The first failing check, in the order of §8.5,
+/// credential activation of §11.3 stands in for the pin), then in TPM modes the RSA EK
+/// certificate used for activation. The first failing check, in the order of §11.5,
 /// names the refusal.
 public enum EnrollmentVerifier {
     /// The refusal for each check, in the order they are looked at.

@@ -3,7 +3,7 @@ import AttestationVerifier
 import SealCrypto
 import Wire
 
-/// The primary enclave's side of key enrollment (docs/REPLICATION.md §8.4): issues
+/// The primary enclave's side of key enrollment (docs/REPLICATION.md §11.4): issues
 /// challenges and answers a standby's evidence with the storage key wrapped to it, or a
 /// refusal. Pure apart from the randomness of challenges, AEAD nonces and credentials;
 /// the worker supplies its evidence, keys, journal head and the enclave time.
@@ -30,7 +30,7 @@ public struct EnrollmentServer: Sendable {
         return EnrollChallenge(challenge: challenge, evidence: json)
     }
 
-    /// Step 2: checks the standby's evidence in the order of §8.5 and wraps `storageKey`.
+    /// Step 2: checks the standby's evidence in the order of §11.5 and wraps `storageKey`.
     /// `primaryKey` is this enclave's order-flow key pair, `signer` its 20-byte address,
     /// the head its last sealed record and last close record's counter.
     public mutating func grant(
@@ -65,7 +65,7 @@ public struct EnrollmentServer: Sendable {
     }
 }
 
-/// The standby enclave's side (docs/REPLICATION.md §8.4): its nonce, the check of the
+/// The standby enclave's side (docs/REPLICATION.md §11.4): its nonce, the check of the
 /// primary's evidence, and the unwrap. The ephemeral key pair is the `enclaveKey` of the
 /// standby's evidence and never leaves the process.
 public struct EnrollmentClient: Sendable {
@@ -86,7 +86,7 @@ public struct EnrollmentClient: Sendable {
     /// Takes the primary's challenge and returns it: the nonce of the standby's evidence.
     /// The primary's evidence is checked later, by `open`, before anything is unwrapped,
     /// so that a standby the primary will refuse still reaches the primary and its
-    /// refusal is logged and counted there (§8.5).
+    /// refusal is logged and counted there (§11.5).
     public mutating func accept(_ message: EnrollChallenge) -> [UInt8] {
         received = message
         return message.challenge

@@ -2,7 +2,7 @@ import Attestation
 import SealCrypto
 import Wire
 
-/// The storage key wrapped for one standby enclave (docs/REPLICATION.md §8.3).
+/// The storage key wrapped for one standby enclave (docs/REPLICATION.md §11.3).
 ///
 ///     AD   = "sealstream/enroll/v1" ‖ mode u8 ‖ standbyNonce[32] ‖ challenge[32]
 ///            ‖ primaryEnclaveKey[32] ‖ primarySigner[20] ‖ standbyEnclaveKey[32]

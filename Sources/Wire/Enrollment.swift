@@ -1,4 +1,4 @@
-/// Key enrollment frames (docs/REPLICATION.md §8): a standby enclave obtains the primary
+/// Key enrollment frames (docs/REPLICATION.md §11): a standby enclave obtains the primary
 /// enclave's storage key through both hosts. All integers big-endian.
 
 /// 0x07: `standbyNonce[32]`, drawn by the standby enclave; the primary's evidence in the
@@ -118,7 +118,7 @@ public struct EnrollGrant: Equatable, Sendable {
 
 /// Why a primary enclave refused a key enrollment (the `reference` of a `Refusal` with
 /// reason `enrollmentRefused`), or why a standby enclave refused what it was sent
-/// (codes from 101, in its `enrollFailed` link message). Stable numbers; docs/REPLICATION.md §8.6.
+/// (codes from 101, in its `enrollFailed` link message). Stable numbers; docs/REPLICATION.md §11.6.
 public enum EnrollmentRefusal: UInt16, Sendable, CaseIterable, Error {
     // Primary side.
     case noStorageKey = 1

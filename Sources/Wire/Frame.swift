@@ -19,7 +19,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case oraclePrice = 0x04
     case deposit = 0x05
     case activateCredential = 0x06
-    /// Key enrollment (docs/REPLICATION.md §8): a standby asks the primary enclave for a challenge.
+    /// Key enrollment (docs/REPLICATION.md §11): a standby asks the primary enclave for a challenge.
     case enrollChallengeRequest = 0x07
     /// Key enrollment: the standby's evidence over the primary's challenge.
     case enrollRequest = 0x08

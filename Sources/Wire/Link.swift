@@ -21,6 +21,10 @@ public enum LinkKind: UInt8, Sendable {
     /// host → enclave: u64 offset ‖ up to 1 MiB of a sealed snapshot file, before any
     /// `journalReplay` (docs/DURABILITY.md §6.7).
     case snapshotData = 0x05
+    /// host → enclave: `ReplayEnd` body (P ‖ last published header line): the journal
+    /// replay that follows is open-ended (a hot standby, docs/REPLICATION.md §8); each
+    /// batch it closes at index ≥ P is published as it closes. Only right after `hello`.
+    case follow = 0x08
     /// enclave → host: the start-up evidence (JSON, no nonce), sent once.
     case hello = 0x81
     /// enclave → host: count (4) ‖ entries, each route (4) ‖ one complete frame to that route.
@@ -55,7 +59,7 @@ public enum LinkKind: UInt8, Sendable {
     /// enclave → host: signed funding payment records, one JSON object per line, for
     /// `DATA/outputs/funding.jsonl` (docs/COMMITMENTS.md §4.3). Before the batch's header.
     case funding = 0x8d
-    /// Key enrollment (docs/REPLICATION.md §8.4), only with a worker started `--enroll`:
+    /// Key enrollment (docs/REPLICATION.md §11.4), only with a worker started `--enroll`:
     /// host → enclave: the primary's `EnrollChallenge` body (challenge ‖ its evidence).
     case enrollChallenge = 0x06
     /// host → enclave: the primary's `EnrollGrant` body.

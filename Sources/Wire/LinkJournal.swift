@@ -12,13 +12,14 @@ public struct ReplayEnd: Equatable, Sendable {
         self.lastHeaderLine = lastHeaderLine
     }
 
-    /// The whole link message: u64 P ‖ u32 length ‖ line.
-    public func encode() -> [UInt8] {
+    /// The whole link message: u64 P ‖ u32 length ‖ line; `kind` is `replayEnd` or
+    /// `follow` (the same body).
+    public func encode(kind: LinkKind = .replayEnd) -> [UInt8] {
         var w = ByteWriter(capacity: 12 + lastHeaderLine.count)
         w.write(published)
         w.write(UInt32(lastHeaderLine.count))
         w.write(bytes: lastHeaderLine)
-        return encodeLinkMessage(kind: .replayEnd, body: w.bytes)
+        return encodeLinkMessage(kind: kind, body: w.bytes)
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> ReplayEnd {

@@ -441,7 +441,7 @@ public enum RefusalReason: UInt16, Sendable, CaseIterable {
     /// with several host addresses goes to the next (docs/PROTOCOL.md §2.14).
     case notPrimary = 22
     /// Key enrollment refused by the primary enclave; the refusal's `reference` is the
-    /// `EnrollmentRefusal` code (docs/REPLICATION.md §8.6).
+    /// `EnrollmentRefusal` code (docs/REPLICATION.md §11.6).
     case enrollmentRefused = 23
 
     public var label: String { String(describing: self) }

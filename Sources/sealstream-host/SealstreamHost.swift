@@ -91,6 +91,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "The sealed journal: on (local segment files), nats://HOST:PORT[,HOST:PORT...] (replicated on a NATS JetStream cluster; docs/REPLICATION.md), or off to measure its cost (no storage key, nothing survives a worker restart; docs/DURABILITY.md §3.1).")
     var journal: String = "on"
 
+    @Option(name: .long, help: "With --journal nats://…: the leadership lease's TTL in milliseconds (docs/REPLICATION.md §7; default 600). Renewed every TTL/6.")
+    var leaseTtlMs: Int64 = 600
+
     @Option(name: .long, help: "Log level.")
     var logLevel: LogLevel = .info
 
@@ -135,6 +138,9 @@ struct Run: AsyncParsableCommand {
         }
         guard journal == "on" || journal == "off" || Self.natsServers(journal) != nil else {
             throw ValidationError("--journal must be on, off or nats://HOST:PORT[,HOST:PORT...]")
+        }
+        guard (60...60_000).contains(leaseTtlMs) else {
+            throw ValidationError("--lease-ttl-ms takes 60 to 60000")
         }
         guard metricsTextfile == "on" || metricsTextfile == "off" else {
             throw ValidationError("--metrics-textfile must be on or off")
@@ -235,6 +241,7 @@ struct Run: AsyncParsableCommand {
 
         configuration.journal = journal != "off"
         configuration.journalNATS = Self.natsServers(journal)
+        configuration.leaseTTLMillis = leaseTtlMs
         configuration.metricsTextfile = metricsTextfile == "on"
         configuration.metricsTextfileGroupReadable = metricsTextfileGroupReadable
         configuration.healthMaxUnbatchedSeconds = healthMaxUnbatchedSeconds
@@ -347,7 +354,7 @@ struct Replay: ParsableCommand {
 
 struct Enroll: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Obtain the primary enclave's storage key for a standby, enclave to enclave (docs/REPLICATION.md §8).",
+        abstract: "Obtain the primary enclave's storage key for a standby, enclave to enclave (docs/REPLICATION.md §11).",
         discussion: """
             Starts the local worker with --enroll, relays its evidence to the primary host's
             client listener (--from) and the primary's wrapped key back, and leaves

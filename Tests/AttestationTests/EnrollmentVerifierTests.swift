@@ -5,7 +5,7 @@ import KeyEnrollment
 import Testing
 import Wire
 
-/// Key enrollment's check of a peer (docs/REPLICATION.md §8.4–§8.5) on the golden evidence
+/// Key enrollment's check of a peer (docs/REPLICATION.md §11.4–§8.5) on the golden evidence
 /// a real swtpm quoted: the facts of the build that made it accept it, and each
 /// difference is refused with its own code, in the documented order.
 @Suite("Enrollment verifier on golden swtpm evidence")

@@ -8,7 +8,7 @@ import Testing
 import VenueTools
 import Wire
 
-/// The pure parts of key enrollment (docs/REPLICATION.md §8): the frames, the challenge
+/// The pure parts of key enrollment (docs/REPLICATION.md §11): the frames, the challenge
 /// book, the wrap, and both sides' checks over real software-mode evidence.
 @Suite("Key enrollment (in process)")
 struct KeyEnrollmentUnitTests {

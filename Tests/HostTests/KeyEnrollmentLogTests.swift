@@ -5,7 +5,7 @@ import Wire
 @testable import Host
 
 /// What the primary host reads from the worker's enrollment replies (docs/REPLICATION.md
-/// §8.6): only the type and a refusal's public fields, and the counter it exports.
+/// §11.6): only the type and a refusal's public fields, and the counter it exports.
 @Suite("Key enrollment: the primary host's log and counter")
 struct KeyEnrollmentLogTests {
     static func buffer(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }

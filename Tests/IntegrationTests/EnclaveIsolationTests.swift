@@ -17,7 +17,7 @@ struct EnclaveIsolationTests {
                                     "CSecp256k1", "COpenSSL", "Commitments", "Wire", "Engine", "Attestation", "Journal",
                                     "StrictJSON", "KeyEnrollment", "AttestationVerifier", "AuditCrypto"])
         // StrictJSON (pure, no dependencies) reads the venue config. The attestation
-        // verifier is in since key enrollment (docs/REPLICATION.md §8): a primary worker
+        // verifier is in since key enrollment (docs/REPLICATION.md §11): a primary worker
         // checks a standby's evidence with it. The output record readers stay out.
         #expect(closure.targets.isDisjoint(with: ["OutputVerification", "Client", "Host"]),
                 "no output verifier, SDK or host code in the worker")

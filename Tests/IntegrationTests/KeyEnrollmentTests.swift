@@ -9,7 +9,7 @@ import TestSupport
 import Testing
 import Wire
 
-/// Key enrollment with real processes (docs/REPLICATION.md §8): a primary host and its
+/// Key enrollment with real processes (docs/REPLICATION.md §11): a primary host and its
 /// worker, and a standby enrolled through `sealstream-host enroll` or
 /// `StandbyEnrollment.enroll`, in `software` and `swtpm` modes.
 @Suite("Key enrollment", .serialized)
@@ -105,7 +105,7 @@ struct KeyEnrollmentTests {
         #expect(primary.logEvents.contains { $0["event"] == "key_enrollment_refused" && $0["reason"] == "unknownChallenge" })
 
         // Without the primary's journal the standby refuses to go live: its key was
-        // enrolled at a later head (docs/REPLICATION.md §8.7).
+        // enrolled at a later head (docs/REPLICATION.md §11.7).
         let empty = try? HostProcess(label: "enroll-standby-empty", workDirectory: standbyWork)
         #expect(empty == nil, "a standby with an empty journal must not start")
         empty?.stop()
@@ -196,7 +196,7 @@ struct KeyEnrollmentTests {
             label: "enroll-swtpm-primary", venueConfig: configPath,
             extraArguments: ["--attestation", "swtpm", "--tcti", primaryTPM.tcti])
         // A batch closed before the enrollment: the primary's counter (relative) is ≥ 1, so
-        // the standby's counter must continue from it (the offset, docs/REPLICATION.md §8.7).
+        // the standby's counter must continue from it (the offset, docs/REPLICATION.md §11.7).
         try Trader.publishPrice(over: try Connection(address: primary.address), market: 1, price: 60_000_000_000)
         let batches = primary.dataDirectory.appendingPathComponent("outputs/batches.jsonl")
         let closeDeadline = Date().addingTimeInterval(15)

@@ -68,10 +68,11 @@ final class HostProcess: @unchecked Sendable {
     /// `workDirectory`: reuse one (and its data directory) to restart a host on the same
     /// data; a fresh scratch directory when nil.
     /// `listen`, `http`: the client port's and the HTTP API's addresses (default: free
-    /// loopback ports).
+    /// loopback ports). `waitForListen` false: returns once host.json exists (a standby
+    /// names no `listen` until it takes over; `waitForListen(seconds:)` waits for that).
     init(
         label: String, venueConfig: String? = nil, extraArguments: [String] = [], workDirectory reuse: URL? = nil,
-        listen: String = "127.0.0.1:0", http: String = "127.0.0.1:0"
+        listen: String = "127.0.0.1:0", http: String = "127.0.0.1:0", waitForListen: Bool = true
     ) throws {
         workDirectory = try reuse ?? makeScratchDirectory(label)
         keepsWorkDirectory = reuse != nil
@@ -93,6 +94,7 @@ final class HostProcess: @unchecked Sendable {
                 address = listen
                 return
             }
+            if !waitForListen, (try? hostInfo()) != nil { return }
             guard process.isRunning else { break }
             usleep(20_000)
         }
@@ -102,6 +104,20 @@ final class HostProcess: @unchecked Sendable {
     }
 
     var pid: pid_t { process.processIdentifier }
+
+    /// Waits until host.json names a `listen` address (a standby that took over); true then.
+    func waitForListen(seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let info = try? hostInfo(), let listen = info["listen"] as? String {
+                address = listen
+                return true
+            }
+            guard process.isRunning else { return false }
+            usleep(5_000)
+        }
+        return false
+    }
 
     func hostInfo() throws -> [String: Any] {
         let data = try Data(contentsOf: dataDirectory.appendingPathComponent("host.json"))

@@ -40,7 +40,7 @@ public func fuzzLink(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
                 invariant(frame.length >= JournalFrame.minLength && at + frame.length <= body.count, "frame out of bounds")
                 at += frame.length
             }
-        case .replayEnd: _ = try? ReplayEnd.decode(body: body)
+        case .replayEnd, .follow: _ = try? ReplayEnd.decode(body: body)
         case .recovered: _ = try? Recovered.decode(body: body)
         case .journalRejected: _ = try? JournalRejected.decode(body: body)
         case .snapshotRejected: _ = try? SnapshotRejected.decode(body: body)

@@ -17,7 +17,7 @@ MAX_LENGTH = 65536  # the frame's length field (bytes after it)
 EVIDENCE_REQUEST, SESSION_OPEN, SEALED_REQUEST, ORACLE_PRICE, DEPOSIT, ACTIVATE_CREDENTIAL = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 EVIDENCE, SESSION_ACCEPTED, SEALED_RECEIPT, PUBLIC_ACK, REFUSAL = 0x81, 0x82, 0x83, 0x84, 0x85
 ERROR, NOTICE, SEALED_EVENT, CREDENTIAL_ACTIVATED = 0x86, 0x87, 0x88, 0x89
-# Key enrollment between hosts (docs/REPLICATION.md §8); clients never send them.
+# Key enrollment between hosts (docs/REPLICATION.md §11); clients never send them.
 ENROLL_CHALLENGE_REQUEST, ENROLL_REQUEST, ENROLL_CHALLENGE, ENROLL_GRANT = 0x07, 0x08, 0x8A, 0x8B
 
 # Exact (int) or minimum ((n,)) body sizes per type.

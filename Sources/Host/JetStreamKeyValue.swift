@@ -1,0 +1,134 @@
+import CNATS
+
+/// One JetStream key-value bucket (the leadership lease, docs/REPLICATION.md §7), over its
+/// own JetStream context whose requests wait at most `waitMillis`. Synchronous calls: use
+/// it from one thread of its own, never the event loop. Owns the C objects.
+final class JetStreamKeyValue: @unchecked Sendable {
+    // @unchecked: used by one thread (the lease's); libnats objects are thread-safe anyway.
+    private var context: OpaquePointer?
+    private var store: OpaquePointer?
+    /// Keeps the connection alive as long as the bucket.
+    private let connection: JetStreamConnection
+
+    /// Opens `bucket`, creating it (history 1, file storage, `replicas` copies) when absent.
+    init(connection: JetStreamConnection, bucket: String, replicas: Int, waitMillis: Int64) throws(JetStreamError) {
+        self.connection = connection
+        var js: OpaquePointer?
+        var s = sealstream_nats_jetstream_sync(&js, connection.connection, waitMillis)
+        guard s == NATS_OK else { throw JetStreamError(s) }
+        context = js
+        // Created (a stream of three replicas: seconds, at times) through the connection's
+        // patient context, then used through the short one.
+        var kv: OpaquePointer?
+        s = sealstream_nats_kv_open(&kv, connection.context, bucket, Int64(replicas))
+        guard s == NATS_OK else { throw JetStreamError(s) }
+        kvStore_Destroy(kv)
+        kv = nil
+        for _ in 0..<20 {
+            s = js_KeyValue(&kv, js, bucket)
+            if s == NATS_OK { break }
+        }
+        guard s == NATS_OK else { throw JetStreamError(s) }
+        store = kv
+    }
+
+    deinit {
+        if let store { kvStore_Destroy(store) }
+        if let context { jsCtx_Destroy(context) }
+    }
+
+    /// The value and revision of `key`; nil when absent or deleted.
+    func get(_ key: String) throws(JetStreamError) -> (value: [UInt8], revision: UInt64)? {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var length: Int32 = 0
+        var revision: UInt64 = 0
+        let s = buffer.withUnsafeMutableBytes { raw in
+            sealstream_nats_kv_get(store, key, raw.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(raw.count),
+                                   &length, &revision)
+        }
+        if s == NATS_NOT_FOUND { return nil }
+        guard s == NATS_OK else { throw JetStreamError(s) }
+        return (Array(buffer.prefix(Int(min(length, 4096)))), revision)
+    }
+
+    /// Creates `key` (it must be absent or deleted); returns its revision.
+    func create(_ key: String, value: [UInt8]) throws(JetStreamError) -> UInt64 {
+        var revision: UInt64 = 0
+        let s = value.withUnsafeBytes { kvStore_Create(&revision, store, key, $0.baseAddress, Int32($0.count)) }
+        guard s == NATS_OK else { throw JetStreamError(s) }
+        return revision
+    }
+
+    /// Replaces `key` if its revision is still `last` (compare-and-set); returns the new one.
+    func update(_ key: String, value: [UInt8], last: UInt64) throws(JetStreamError) -> UInt64 {
+        var revision: UInt64 = 0
+        let s = value.withUnsafeBytes { kvStore_Update(&revision, store, key, $0.baseAddress, Int32($0.count), last) }
+        guard s == NATS_OK else { throw JetStreamError(s) }
+        return revision
+    }
+
+    /// Deletes `key` (a delete marker: `get` answers nil, `create` succeeds).
+    func delete(_ key: String) throws(JetStreamError) {
+        let s = kvStore_Delete(store, key)
+        guard s == NATS_OK else { throw JetStreamError(s) }
+    }
+}
+
+/// One stream message as a follower receives it.
+struct FollowedMessage: Sendable {
+    /// The message's sequence in the stream.
+    var streamSequence: UInt64
+    /// When the stream stored it, Unix ns (the leader's clock).
+    var storedUnixNanos: Int64
+    var id: String
+    var data: [UInt8]
+}
+
+/// An ordered push consumer on the journal stream (docs/REPLICATION.md §8): every message
+/// from a start sequence reaches `onMessage` once, in order, on a libnats thread.
+final class JetStreamFollow: @unchecked Sendable {
+    // @unchecked: `onMessage` is set once, before `start`; libnats objects are thread-safe.
+    private var subscription: OpaquePointer?
+    private let connection: JetStreamConnection
+    var onMessage: (@Sendable (FollowedMessage) -> Void)?
+
+    init(connection: JetStreamConnection) {
+        self.connection = connection
+    }
+
+    deinit { stop() }
+
+    /// Starts delivery at stream sequence `from`.
+    func start(stream: String, subject: String, from: UInt64) throws(JetStreamError) {
+        var code = jsErrCode(rawValue: 0)
+        var sub: OpaquePointer?
+        let closure = Unmanaged.passUnretained(self).toOpaque()
+        let s = sealstream_nats_follow(&sub, connection.context, stream, subject, from, { _, _, msg, closure in
+            guard let msg, let closure else { return }
+            defer { natsMsg_Destroy(msg) }
+            let me = Unmanaged<JetStreamFollow>.fromOpaque(closure).takeUnretainedValue()
+            var sequence: UInt64 = 0
+            var stored: Int64 = 0
+            guard sealstream_nats_msg_meta(msg, &sequence, &stored) == NATS_OK else { return }
+            let count = Int(natsMsg_GetDataLength(msg))
+            var data = [UInt8](repeating: 0, count: count)
+            if count > 0, let base = natsMsg_GetData(msg) {
+                data.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: count)) }
+            }
+            let id = sealstream_nats_msg_id(msg).map { String(cString: $0) } ?? ""
+            me.onMessage?(FollowedMessage(streamSequence: sequence, storedUnixNanos: stored, id: id, data: data))
+        }, closure, &code)
+        guard s == NATS_OK else { throw JetStreamError(s, code) }
+        subscription = sub
+    }
+
+    /// Ends delivery (a callback already under way may still run: the follower ignores
+    /// what arrives after it stopped). Safe to call twice; keep the object alive for the
+    /// process (late callbacks reach it).
+    func stop() {
+        guard let subscription else { return }
+        natsSubscription_Unsubscribe(subscription)
+        natsSubscription_Destroy(subscription)
+        self.subscription = nil
+    }
+}
