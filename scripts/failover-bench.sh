@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Failover and standby lag on this machine (issue 13; docs/REPLICATION.md §7-8): a
 # three-node JetStream cluster (scripts/cluster.sh), two hosts on it (a primary and a hot
-# standby, each with its own worker; the standby holds a copy of the primary's
-# software-mode storage key until enclave-to-enclave enrollment exists).
+# standby, each with its own worker; the standby enrolls from the primary enclave to
+# enclave, docs/REPLICATION.md §11).
 #
 # 1. Standby lag: load at a fixed rate on the primary for SECONDS; the standby's
 #    `sealstream_host_standby_lag_seconds` histogram (stream stored → standby's worker
@@ -73,10 +73,7 @@ wait_for() {
 
 start a
 wait_for a listen
-mkdir -p -m 0700 "$WORK/b"
-cp "$WORK/a/enclave-storage.key" "$WORK/b/enclave-storage.key"
-chmod 0600 "$WORK/b/enclave-storage.key"
-start b
+start b   # an empty data directory: it enrolls from the primary (docs/REPLICATION.md §11)
 wait_for b following
 
 echo "== standby lag: ${RATE}/s on the primary for ${SECONDS_LOAD}s"

@@ -15,7 +15,7 @@ public final class HostService: Service, @unchecked Sendable {
     // @unchecked: `configuration`, `metrics` and `logger` are immutable after init.
     public let configuration: HostConfiguration
     public let metrics = HostMetrics()
-    private let logger: Logger
+    let logger: Logger
 
     public init(configuration: HostConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -298,6 +298,7 @@ public final class HostService: Service, @unchecked Sendable {
         } catch {
             throw NATSJournalError.stream(name: bucket, error)
         }
+        try enrollIfKeyless(store: store, stream: journal.stream, streamLastSequence: journal.openedStreamSequence)
         let lease = LeadershipLease(store: store, bucket: bucket, ttlMillis: ttl, renewMillis: max(ttl / 6, 10),
                                     metrics: metrics.replication, logger: logger)
         let follower = StandbyFollower(

@@ -131,6 +131,12 @@ final class LeadershipLease: @unchecked Sendable {
         ((try? JSONSerialization.jsonObject(with: Data(value))) as? [String: Any])?["holder"] as? String
     }
 
+    /// The holder's client address (`listen`) in a lease value, if it parses: empty until
+    /// the holder has taken over and listens.
+    static func listen(of value: [UInt8]) -> String? {
+        ((try? JSONSerialization.jsonObject(with: Data(value))) as? [String: Any])?["listen"] as? String
+    }
+
     func start() {
         started = true
         let thread = Thread { [self] in

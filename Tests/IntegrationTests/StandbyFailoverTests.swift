@@ -15,25 +15,23 @@ import Wire
 /// (SIGSTOP, the partition), the standby takes over and continues the same chain with the
 /// same signer, and nothing receipted is lost or executed twice.
 ///
-/// Until enclave-to-enclave key enrollment lands (issue 13, another part), the standby is
-/// given a copy of the primary's software-mode storage key file: software mode keeps that
-/// key in a plaintext 0600 file anyway, so this grants the host nothing it lacked.
+/// The standby starts with an empty data directory: it enrolls from the primary the lease
+/// names (docs/REPLICATION.md §9, §11), so its worker holds the primary's storage key
+/// without any host having seen it.
 @Suite("Standby failover", .serialized)
 struct StandbyFailoverTests {
-    /// Starts a primary, then a standby holding a copy of the primary's storage key.
+    /// Starts a primary, then a standby on an empty data directory, which enrolls from the
+    /// primary by itself.
     static func pair(_ cluster: TestCluster) throws -> (primary: HostProcess, standby: HostProcess, standbyWork: URL) {
         let args = ["--journal", cluster.journalArgument]
         let primary = try HostProcess(label: "primary", extraArguments: args)
         #expect((try primary.hostInfo())["role"] as? String == "primary")
         let work = try makeScratchDirectory("standby")
-        let data = work.appendingPathComponent("data")
-        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let key = data.appendingPathComponent("enclave-storage.key")
-        try FileManager.default.copyItem(at: primary.dataDirectory.appendingPathComponent("enclave-storage.key"), to: key)
         let standby = try HostProcess(label: "standby", extraArguments: args, workDirectory: work, waitForListen: false)
         #expect((try standby.hostInfo())["role"] as? String == "standby")
         #expect((try standby.hostInfo())["listen"] == nil)
+        #expect(standby.log.contains("enrolled"), "\(standby.log)")
+        #expect(primary.log.contains("key_enrollment_granted"), "\(primary.log)")
         // The worker was fed the local copy and follows the stream.
         let deadline = Date().addingTimeInterval(30)
         while !standby.log.contains("standby_following"), Date() < deadline { usleep(20_000) }

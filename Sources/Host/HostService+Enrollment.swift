@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Why a host on the replicated journal could not get a storage key (docs/REPLICATION.md §9).
+enum StandbyKeyError: Error, CustomStringConvertible {
+    /// The stream holds records, this host has no key, and no primary named an address to
+    /// enroll from within the time allowed.
+    case noPrimaryToEnrollFrom(stream: String, seconds: Int)
+
+    var description: String {
+        switch self {
+        case .noPrimaryToEnrollFrom(let stream, let seconds):
+            "stream \(stream) holds records but this host has no storage key, and no primary named its address in "
+                + "the lease within \(seconds) s to enroll from (docs/REPLICATION.md §9); start it again once a "
+                + "primary runs, or enroll it with `sealstream-host enroll --from HOST:PORT`"
+        }
+    }
+}
+
+extension HostService {
+    /// A host on the replicated journal without `DATA/enclave-storage.key` gets the venue's
+    /// key from the primary enclave before its worker starts (docs/REPLICATION.md §9, §11):
+    /// it reads the lease and enrolls from the client address the holder wrote there. With
+    /// no holder and an empty stream it is the venue's first host, and its worker makes a
+    /// new key. With no holder and records in the stream it waits for one, up to
+    /// `enrollWaitSeconds`, reading the lease every 250 ms.
+    func enrollIfKeyless(store: JetStreamKeyValue, stream: String, streamLastSequence: UInt64) throws {
+        let keyPath = configuration.dataDirectory + "/enclave-storage.key"
+        guard configuration.journal, access(keyPath, F_OK) != 0 else { return }
+        let waitSeconds = 60
+        let deadline = Date().addingTimeInterval(Double(waitSeconds))
+        var logged = false
+        while true {
+            if let lease = try? store.get(LeadershipLease.key), let primary = LeadershipLease.listen(of: lease.value),
+               !primary.isEmpty
+            {
+                logger.info("enrolling", metadata: ["primary": "\(primary)", "holder": "\(LeadershipLease.holder(of: lease.value) ?? "")"])
+                let enrolled = try StandbyEnrollment.enroll(StandbyEnrollment.Request(
+                    dataDirectory: configuration.dataDirectory, venueConfigPath: configuration.venueConfigPath,
+                    attestation: configuration.attestation, tcti: configuration.tcti,
+                    measurementPCR: configuration.measurementPCR, enclavePath: configuration.enclavePath,
+                    primary: primary))
+                logger.info("enrolled", metadata: [
+                    "primary": "\(primary)", "signer": "0x\(enrolled.signer.map { String(format: "%02x", $0) }.joined())",
+                ])
+                return
+            }
+            if streamLastSequence == 0 { return }
+            if !logged {
+                logger.info("waiting_for_primary", metadata: ["stream": "\(stream)", "reason": "no storage key; enrolls from the primary"])
+                logged = true
+            }
+            guard Date() < deadline else { throw StandbyKeyError.noPrimaryToEnrollFrom(stream: stream, seconds: waitSeconds) }
+            usleep(250_000)
+        }
+    }
+}
