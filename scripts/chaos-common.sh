@@ -1,5 +1,6 @@
 # What scripts/chaos.sh and scripts/chaos-cluster.sh share. Sourced, not run; both set
-# WORK, BIN, VENUE, SEED, TRADERS, STEPS and ATTEST before calling these.
+# WORK, BIN, VENUE, SEED, TRADERS, STEPS, LOAD_RATE, DRILL_TRADERS, ATTEST and elapsed()
+# before calling these.
 
 # write_trader_scenarios: the traders' scenario files WORK/trader-T.txt, drawn from SEED:
 # deposits, then quotes (post-only limits), takes (market orders), cancels of earlier
@@ -68,6 +69,27 @@ print(f\"receipts {s['receipts']} duplicates {s['duplicates']} missing {s['missi
             tail -5 "$WORK/trader-$t.log" | sed 's/^/    /'
         fi
     done
+}
+
+# start_drill HOSTS PREFIX: the liquidation drill (DRILL_TRADERS traders; 0: none) against
+# HOSTS, in the background, so that decisions are made (and must not appear twice) across
+# the faults; it recovers and fails over like the traders. Sets DRILL_PID.
+start_drill() {
+    DRILL_PID=""
+    [[ "$DRILL_TRADERS" -gt 0 ]] || return 0
+    "$BIN/sealstream-client" drill --host "$1" --traders "$DRILL_TRADERS" "${ATTEST[@]}" \
+        >"$WORK/drill.json" 2>"$WORK/drill.log" &
+    DRILL_PID=$!
+    echo "$2: liquidation drill ($DRILL_TRADERS traders) started at +$(elapsed)s"
+}
+
+# wait_drill PREFIX: waits for the drill if one runs; a failed drill sets TRADER_FAILED.
+wait_drill() {
+    [[ -n "${DRILL_PID:-}" ]] || return 0
+    local status=0
+    wait "$DRILL_PID" || status=$?
+    echo "$1: drill exit $status: $(tail -1 "$WORK/drill.json" 2>/dev/null)"
+    [[ $status -eq 0 ]] || { TRADER_FAILED=1; tail -5 "$WORK/drill.log" | sed 's/^/    /'; }
 }
 
 # start_load_loop ADDRESS_COMMAND: background load at LOAD_RATE (0: none) against the

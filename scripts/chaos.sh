@@ -95,16 +95,7 @@ write_trader_scenarios
 start_traders "$LISTEN"
 start_load_loop "echo $LISTEN"
 
-# A liquidation drill halfway through the kills, so that decisions are made (and must
-# not appear twice) across restarts; it recovers through restarts like the traders.
 DRILL_PID=""
-start_drill() {
-    [[ "$DRILL_TRADERS" -gt 0 ]] || return 0
-    "$BIN/sealstream-client" drill --host "$LISTEN" --traders "$DRILL_TRADERS" "${ATTEST[@]}" \
-        >"$WORK/drill.json" 2>"$WORK/drill.log" &
-    DRILL_PID=$!
-    echo "chaos: liquidation drill ($DRILL_TRADERS traders) started at +$(elapsed)s"
-}
 
 # The kills: a seeded schedule of (delay, target), printed as it runs.
 mapfile -t PLAN < <(python3 -c "
@@ -116,7 +107,7 @@ for _ in range(int(sys.argv[2])):
 KILLS=0
 for r in $(seq 1 "$ROUNDS"); do
     read -r delay target <<<"${PLAN[$((r - 1))]}"
-    [[ $r -eq $(( (ROUNDS + 1) / 2 )) ]] && start_drill
+    [[ $r -eq $(( (ROUNDS + 1) / 2 )) ]] && start_drill "$LISTEN" chaos
     sleep "$delay"
     # A worker being restarted has no pid yet: wait for it (never `kill -9 0`).
     enclave="$(field enclavePid)"
@@ -152,12 +143,7 @@ done
 echo "chaos: $KILLS kills done at +$(elapsed)s; waiting for the traders"
 
 wait_traders chaos
-if [[ -n "$DRILL_PID" ]]; then
-    status=0
-    wait "$DRILL_PID" || status=$?
-    echo "chaos: drill exit $status: $(cat "$WORK/drill.json" 2>/dev/null | tail -1)"
-    [[ $status -eq 0 ]] || { TRADER_FAILED=1; tail -5 "$WORK/drill.log" | sed 's/^/    /'; }
-fi
+wait_drill chaos
 stop_load
 sleep 1  # the open batch closes (commitments.batchMaxNanos) and is published
 kill -TERM "$HOST_PID"

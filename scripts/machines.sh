@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Machines" for the failover tests: network namespaces joined by a bridge, so that a
 # host can be partitioned from the NATS cluster and from its clients by taking its link
-# down, as a real network partition does (docs/REPLICATION.md, "Failover chaos").
+# down, as a real network partition does (docs/REPLICATION.md §12).
 #
 #   scripts/machines.sh up N      creates the bridge ssbr0 (10.77.0.1/24, in this namespace)
 #                                 and namespaces ss-m1 … ss-mN, machine I at 10.77.0.(10+I)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: Swift unit and integration
-# tests, then the appliance image (built twice, booted once under qemu),
+# tests, then the appliance image (built twice, booted once under qemu), then the
+# failover chaos (a primary and a hot standby, 20 faults),
 # then the verifier contract's tests on an in-process EVM (Python venv from PyPI),
 # then the operator's Prometheus setup against a real Prometheus server (deploy/),
 # then the HTTP API against its OpenAPI document (Schemathesis on a live host),
@@ -33,6 +34,12 @@ swift test 2>&1 | tee .build/test-output.txt
 echo "== appliance image (docs/IMAGE.md): built twice byte-identical, one boot under qemu checks the predicted PCRs"
 # IMAGE_BOOT=0 skips the boot (about 10–12 s under TCG on a quiet machine, minutes on a loaded one).
 scripts/image-tests.sh "$SEALSTREAM_BIN_DIR"
+
+echo "== failover chaos (docs/REPLICATION.md §12): 20 faults on a primary and a hot standby on a JetStream cluster"
+# kill -9 of the primary host or worker, of a NATS node, and network partitions of the
+# primary (network namespaces where the kernel allows); the chain checked by
+# verify-outputs, the contract and a replay from genesis.
+SEALSTREAM_BIN_DIR="$SEALSTREAM_BIN_DIR" scripts/chaos.sh --cluster "${CHAOS_CLUSTER_ROUNDS:-20}"
 
 echo "== contract tests (Vyper on py-evm, fed with this build's real outputs)"
 scripts/contract-tests.sh "$SEALSTREAM_BIN_DIR"

@@ -61,6 +61,11 @@ extension Worker {
             if replay.followMismatch {
                 throw JournalRejected(recordSequence: record.sequence, reason: .headerMismatch)
             }
+            if replay.followCounterFailed {
+                // This machine's counter could not be read or raised: it cannot vouch for
+                // the journal it follows (docs/REPLICATION.md §8.4).
+                throw JournalRejected(recordSequence: record.sequence, reason: .rollback)
+            }
             replay.recordsReplayed += 1
             i += 1
         }
@@ -211,6 +216,8 @@ extension Worker {
         lastCloseCounter = close.counter
         let batch = closeBatch(now: close.closeTime)
         if let follow = replay.follow {
+            // Following in a TPM mode: this machine's counter follows the journal's.
+            if counter != nil, !raiseFollowedCounter(to: close.counter) { replay.followCounterFailed = true }
             // Following: nothing is kept but what the shell has yet to publish.
             let index = replay.firstIndex + replay.followClosed
             replay.followClosed += 1
@@ -239,6 +246,24 @@ extension Worker {
 
     /// True while following.
     public var isFollowing: Bool { replay.follow != nil }
+
+    /// Following in a TPM mode (docs/REPLICATION.md §8.4): brings this machine's epoch
+    /// counter up to `value`, the counter a followed close record carries, one increment
+    /// at a time; never lowers it. The counter is read once per follow and then tracked,
+    /// so a close record costs one TPM increment, as it cost the primary. False when the
+    /// counter cannot be read or raised.
+    private func raiseFollowedCounter(to value: UInt64) -> Bool {
+        guard let counter else { return true }
+        if replay.followCounter == nil {
+            guard let c = try? counter.read() else { return false }
+            replay.followCounter = c
+        }
+        while replay.followCounter! < value {
+            guard let c = try? counter.increment() else { return false }
+            replay.followCounter = c
+        }
+        return true
+    }
 
     /// The batches closed while following since the last call, in order, to publish now.
     public func takeFollowedBatches() -> [ClosedBatch] {
@@ -275,4 +300,8 @@ struct ReplayProgress {
     var followPublish: [ClosedBatch] = []
     /// The batch at index P − 1 closed with another header than the published one.
     var followMismatch = false
+    /// Following in a TPM mode: this machine's epoch counter as last read or raised.
+    var followCounter: UInt64?
+    /// Following in a TPM mode: the counter could not be read or raised.
+    var followCounterFailed = false
 }

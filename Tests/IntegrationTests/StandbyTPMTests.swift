@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Client
+import Foundation
+import TestSupport
+import Testing
+import Wire
+
+/// A hot standby in swtpm mode (docs/REPLICATION.md §8.4, §11): each host on its own
+/// TPM. The keyless standby enrolls from the primary the lease names (its EK checked
+/// against the measured config's roots), follows the journal while the primary closes
+/// batches (each bumping the primary's TPM counter), raising its own TPM counter to each
+/// followed close record's value, and takes over when the primary is killed: its counter
+/// check at the end of the replay passes on its own TPM, and it continues the same chain
+/// with the same signer.
+@Suite("Standby failover in swtpm mode", .serialized)
+struct StandbyTPMTests {
+    @Test(.timeLimit(.minutes(4))) func anEnrolledSwtpmStandbyTakesOverOnItsOwnTPM() throws {
+        let cluster = try TestCluster()
+        let work = try makeScratchDirectory("standby-swtpm")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let primaryTPM = try SwtpmInstance(under: work.appendingPathComponent("p"))
+        defer { primaryTPM.stop() }
+        let standbyTPM = try SwtpmInstance(under: work.appendingPathComponent("s"))
+        defer { standbyTPM.stop() }
+        // One config for both hosts (its hash is in the evidence), trusting both EK CAs.
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Binaries.venueConfig)))
+            as! [String: Any]
+        var roots: [String] = []
+        for tpm in [primaryTPM, standbyTPM] {
+            for name in ["swtpm-localca-rootca-cert.pem", "issuercert.pem"] {
+                roots.append(try String(contentsOfFile: tpm.directory + "/ca/" + name, encoding: .utf8))
+            }
+        }
+        config["enrollment"] = ["swtpmEKRoots": roots]
+        let configPath = work.appendingPathComponent("venue.json").path
+        try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(to: URL(fileURLWithPath: configPath))
+        let journal = ["--journal", cluster.journalArgument]
+
+        let primary = try HostProcess(
+            label: "swtpm-primary", venueConfig: configPath,
+            extraArguments: journal + ["--attestation", "swtpm", "--tcti", primaryTPM.tcti])
+        let evidenceFile = work.appendingPathComponent("evidence.json")
+        let oldEvidence = try EvidenceFetch.fetch(over: try Connection(address: primary.address))
+        try Data(try oldEvidence.encoded()).write(to: evidenceFile)
+        let alice = try Trader(address: primary.address, accountID: 1, name: "alice")
+        var receipts = try StandbyFailoverTests.orders(alice, "a", count: 10)
+        usleep(500_000)
+
+        // The standby starts with an empty data directory on its own TPM and enrolls.
+        let standbyWork = work.appendingPathComponent("standby")
+        try FileManager.default.createDirectory(at: standbyWork, withIntermediateDirectories: true)
+        let standby = try HostProcess(
+            label: "swtpm-standby", venueConfig: configPath,
+            extraArguments: journal + ["--attestation", "swtpm", "--tcti", standbyTPM.tcti],
+            workDirectory: standbyWork, waitForListen: false)
+        let following = Date().addingTimeInterval(60)
+        while !standby.log.contains("standby_following"), Date() < following { usleep(20_000) }
+        #expect(standby.log.contains("enrolled") && standby.log.contains("standby_following"), "\(standby.log)")
+        // Batches close after the enrollment: the primary's counter moves past the grant's.
+        let batches = primary.dataDirectory.appendingPathComponent("outputs/batches.jsonl")
+        let before = (try? String(contentsOf: batches, encoding: .utf8))?.split(separator: "\n").count ?? 0
+        receipts += try StandbyFailoverTests.orders(alice, "b", count: 10)
+        let closed = Date().addingTimeInterval(15)
+        while ((try? String(contentsOf: batches, encoding: .utf8))?.split(separator: "\n").count ?? 0) < before + 2,
+              Date() < closed { usleep(50_000) }
+        usleep(500_000)
+
+        kill(primary.pid, SIGKILL)
+        #expect(standby.waitForListen(seconds: 30), "\(standby.log)")
+        #expect(!standby.log.contains("journalRejected") && !standby.log.contains("rollback"), "\(standby.log)")
+        let bob = try Trader(address: standby.address, accountID: 2, name: "bob")
+        receipts += try StandbyFailoverTests.orders(bob, "c", count: 10)
+        let newEvidence = try EvidenceFetch.fetch(over: try Connection(address: standby.address))
+        #expect(newEvidence.signer == oldEvidence.signer && newEvidence.enclaveKey == oldEvidence.enclaveKey)
+        #expect(newEvidence.storageKey == "sealed-pcr-23", "the key is sealed to the standby's own TPM")
+        usleep(500_000)
+        #expect(standby.stop() == 0)
+        try StandbyFailoverTests.checkEventLog(standby.dataDirectory, receipts: receipts)
+        let verified = try runCommand(try Binaries.path("attestation"), [
+            "verify-outputs", "--data-dir", standby.dataDirectory.path, "--evidence", evidenceFile.path])
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+        let oldChain = try String(contentsOf: batches, encoding: .utf8)
+        let newChain = try String(contentsOf: standby.dataDirectory.appendingPathComponent("outputs/batches.jsonl"),
+                                  encoding: .utf8)
+        #expect(!oldChain.isEmpty && newChain.hasPrefix(oldChain) && newChain.count > oldChain.count)
+    }
+}
