@@ -180,17 +180,7 @@ struct KeyEnrollmentTests {
         let standbyTPM = try SwtpmInstance(under: work.appendingPathComponent("s"))
         defer { standbyTPM.stop() }
         // One config for both (its hash is compared): it trusts both throwaway EK CAs.
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Binaries.venueConfig)))
-            as! [String: Any]
-        var roots: [String] = []
-        for tpm in [primaryTPM, standbyTPM] {
-            for name in ["swtpm-localca-rootca-cert.pem", "issuercert.pem"] {
-                roots.append(try String(contentsOfFile: tpm.directory + "/ca/" + name, encoding: .utf8))
-            }
-        }
-        config["enrollment"] = ["swtpmEKRoots": roots]
-        let configPath = work.appendingPathComponent("venue.json").path
-        try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(to: URL(fileURLWithPath: configPath))
+        let configPath = try SwtpmInstance.venueTrusting([primaryTPM, standbyTPM], in: work)
 
         let primary = try HostProcess(
             label: "enroll-swtpm-primary", venueConfig: configPath,

@@ -266,5 +266,23 @@ struct SwtpmInstance {
 
     static var script: String { Binaries.packageRoot.appendingPathComponent("scripts/swtpm.sh").path }
 
+    /// The demo venue with an `enrollment` section trusting the EK CAs of `tpms` (their
+    /// throwaway root and issuer, docs/REPLICATION.md §11.2), written to `directory`/
+    /// venue.json: one config every host of the test shares, since its hash is compared.
+    static func venueTrusting(_ tpms: [SwtpmInstance], in directory: URL) throws -> String {
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Binaries.venueConfig)))
+            as! [String: Any]
+        var roots: [String] = []
+        for tpm in tpms {
+            for name in ["swtpm-localca-rootca-cert.pem", "issuercert.pem"] {
+                roots.append(try String(contentsOfFile: tpm.directory + "/ca/" + name, encoding: .utf8))
+            }
+        }
+        config["enrollment"] = ["swtpmEKRoots": roots]
+        let path = directory.appendingPathComponent("venue.json").path
+        try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
     func stop() { _ = try? runCommand("/usr/bin/env", ["bash", Self.script, "stop", directory]) }
 }
