@@ -312,6 +312,14 @@ PY
         "$DURATION"
 fi
 
+# Issue 17, fewer wake-ups: system calls, context switches and CPU per order of the host
+# and the enclave at 50k/s, counted by the kernel (scripts/bench-wakeups.sh, perf).
+#   SKIP_WAKEUPS_BENCH=1 skips this
+if [[ "${SKIP_WAKEUPS_BENCH:-0}" != "1" ]] && command -v perf >/dev/null; then
+    echo
+    SEALSTREAM_BIN_DIR="$BIN" scripts/bench-wakeups.sh 50000 "$DURATION"
+fi
+
 # Attestation timings (issue 5 targets: evidence generation with swtpm <= 20 ms,
 # verification <= 10 ms). Measured through the command-line tools, so every sample
 # includes a process start-up (exec, dynamic linking, Swift runtime): each is reported

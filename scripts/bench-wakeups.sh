@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Where the host's and the enclave's CPU per order goes at a fixed rate (issue 17,
+# "fewer wake-ups"): system calls per order by call, context switches per order and CPU
+# per order, for each process, counted by the kernel (perf's tracepoints
+# raw_syscalls:sys_enter and syscalls:sys_enter_*, software event context-switches;
+# task-clock) over a window in the middle of a `sealstream-client load` run. Counting
+# tracepoints adds a little overhead to each call; the counts themselves are exact.
+#
+# Usage: scripts/bench-wakeups.sh [RATE] [SECONDS]   (default 50000 10; the window is
+#        the middle SECONDS/2)
+#   SEALSTREAM_BIN_DIR  the executables (default: the release build, built if needed)
+#   JOURNAL             the host's --journal (default on)
+# Needs perf (linux-perf) and tracefs; mounts tracefs at /sys/kernel/tracing if absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+RATE="${1:-50000}"
+SECONDS_LOAD="${2:-10}"
+if [[ -z "${SEALSTREAM_BIN_DIR:-}" ]]; then
+    swift build -c release 2>&1 | tail -1
+    SEALSTREAM_BIN_DIR="$(swift build -c release --show-bin-path)"
+fi
+BIN="$SEALSTREAM_BIN_DIR"
+command -v perf >/dev/null || { echo "perf is missing (apt-get install linux-perf)" >&2; exit 1; }
+[[ -e /sys/kernel/tracing/events ]] || mount -t tracefs nodev /sys/kernel/tracing
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-wakeups.XXXXXX")"
+trap 'stop_host >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+
+CALLS=(read write readv writev recvfrom sendto recvmsg sendmsg epoll_wait epoll_ctl poll ppoll futex fdatasync pwrite64
+       nanosleep clock_nanosleep sched_yield)
+EVENTS="raw_syscalls:sys_enter,context-switches,task-clock"
+for c in "${CALLS[@]}"; do EVENTS="$EVENTS,syscalls:sys_enter_$c"; done
+
+start_host "$BIN" "$WORK/data" "$WORK/host.log" --journal "${JOURNAL:-on}"
+ENCLAVE_PID="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['enclavePid'])" "$WORK/data/host.json")"
+"$BIN/sealstream-client" load --host "$HOST_ADDR" --rate "$RATE" --duration "$SECONDS_LOAD" --sessions 8 \
+    --window 1024 --no-attestation --json >"$WORK/load.json" 2>/dev/null &
+LOAD=$!
+window=$(python3 -c "print($SECONDS_LOAD / 2)")
+sleep "$(python3 -c "print($SECONDS_LOAD / 4)")"
+perf stat -x, -e "$EVENTS" -p "$HOST_PID" -- sleep "$window" 2>"$WORK/host.perf" &
+perf stat -x, -e "$EVENTS" -p "$ENCLAVE_PID" -- sleep "$window" 2>"$WORK/enclave.perf"
+wait %2 2>/dev/null || true
+wait "$LOAD"
+python3 - "$WORK" "$RATE" "$window" <<'PY'
+import json, sys
+work, rate, window = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+load = json.load(open(f"{work}/load.json"))
+achieved = load["ordersPerSecond"]
+orders = achieved * window
+def counts(name):
+    out = {}
+    for line in open(f"{work}/{name}.perf"):
+        f = line.strip().split(",")
+        if len(f) >= 3 and f[0] and f[0][0].isdigit():
+            out[f[2]] = float(f[0])
+    return out
+print(f"Wake-ups and system calls at {rate}/s offered ({achieved:,.0f}/s achieved, p99 {load['latencyMicros']['p99']:,.0f} µs),"
+      f" counted over {window:g} s ≈ {orders:,.0f} orders:")
+print(f"{'':<22}{'host':>12}{'enclave':>12}   (per order)")
+h, e = counts("host"), counts("enclave")
+print(f"{'CPU µs':<22}{h.get('task-clock', 0) * 1e3 / orders:>12.2f}{e.get('task-clock', 0) * 1e3 / orders:>12.2f}")
+print(f"{'context switches':<22}{h.get('context-switches', 0) / orders:>12.3f}{e.get('context-switches', 0) / orders:>12.3f}")
+print(f"{'system calls':<22}{h.get('raw_syscalls:sys_enter', 0) / orders:>12.3f}{e.get('raw_syscalls:sys_enter', 0) / orders:>12.3f}")
+keys = sorted({k for k in list(h) + list(e) if k.startswith("syscalls:")},
+              key=lambda k: -(h.get(k, 0) + e.get(k, 0)))
+for k in keys:
+    if h.get(k, 0) + e.get(k, 0) == 0:
+        continue
+    print(f"{'  ' + k.split('sys_enter_')[1]:<22}{h.get(k, 0) / orders:>12.3f}{e.get(k, 0) / orders:>12.3f}")
+other = lambda c: c.get("raw_syscalls:sys_enter", 0) - sum(v for k, v in c.items() if k.startswith("syscalls:"))
+print(f"{'  (other calls)':<22}{other(h) / orders:>12.3f}{other(e) / orders:>12.3f}")
+PY
