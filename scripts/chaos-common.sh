@@ -61,7 +61,7 @@ wait_traders() {
 import json, sys
 s = json.load(open(sys.argv[1]))
 r = s['recovery']
-print(f\"receipts {s['receipts']} duplicates {s['duplicates']} missing {s['missingReceipts']} restarts {r['restartsSeen']} reconnects {r['reconnects']} resends {r['resends']}\")
+print(f\"receipts {s['receipts']} duplicates {s['duplicates']} missing {s['missingReceipts']} restarts {r['restartsSeen']} reconnects {r['reconnects']} failovers {r.get('failovers', 0)} resends {r['resends']}\")
 " "$WORK/trader-$t.json" 2>/dev/null || echo "no summary")"
         echo "$1: trader $t exit $status: $summary"
         if [[ $status -ne 0 ]]; then
