@@ -77,15 +77,19 @@ public struct RecordLineError: Error, Equatable, Sendable, CustomStringConvertib
 public enum JSONLines {
     /// Parses every line with `parse`, in order. Checks per line: the record itself
     /// (`blankLine` for an empty or whitespace-only line), then `missingNewline` for an
-    /// unterminated last line. An empty file holds no records.
+    /// unterminated last line. An empty file holds no records. `progress`, when given, is
+    /// called after each line with its number and the file's number of lines.
     public static func read<R>(
-        _ bytes: [UInt8], _ parse: (ArraySlice<UInt8>) throws(RecordError) -> R
+        _ bytes: [UInt8], _ parse: (ArraySlice<UInt8>) throws(RecordError) -> R,
+        progress: ((_ line: Int, _ lines: Int) -> Void)? = nil
     ) -> [(line: Int, result: Result<R, RecordError>)] {
         var out: [(line: Int, result: Result<R, RecordError>)] = []
         var start = 0
         var number = 0
+        let lines = progress == nil ? 0 : bytes.reduce(0) { $0 + ($1 == 0x0a ? 1 : 0) } + (bytes.last.map { $0 == 0x0a ? 0 : 1 } ?? 0)
         while start < bytes.count {
             number += 1
+            defer { progress?(number, lines) }
             let end = bytes[start...].firstIndex(of: 0x0a)
             let line = bytes[start..<(end ?? bytes.count)]
             do throws(RecordError) {
