@@ -147,7 +147,7 @@ public final class HostService: Service, @unchecked Sendable {
             server = try await ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.backlog, value: 512)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 4)
                 // A client's half-close ends its requests, not its replies (IngressHandler).
                 .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
