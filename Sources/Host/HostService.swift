@@ -240,7 +240,9 @@ public final class HostService: Service, @unchecked Sendable {
         try? await supervisor.shutdown().get()
         // After the last outputs are durable: a standby may take over at once.
         standby?.lease.release()
-        writeMetricsFile()
+        // On the loop that ran the periodic writes: one still in flight there (with older
+        // counts) finishes first instead of renaming its file over this last one.
+        try? await loop.submit { self.writeMetricsFile() }.get()
         logger.info("stopped", metadata: [
             "frames_in": "\(metrics.framesIn.load(ordering: .relaxed))",
             "frames_out": "\(metrics.framesOut.load(ordering: .relaxed))",
