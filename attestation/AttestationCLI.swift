@@ -315,6 +315,9 @@ struct VerifyOutputs: ParsableCommand {
             Files alone cannot show that batches were cut off at the end; compare the
             last batch index with an external anchor (the verifier contract's
             nextBatchIndex, or the index you saw last time).
+
+            Progress lines go to standard error, never standard output: by default only
+            when standard error is a terminal; --progress and --no-progress decide.
             """)
 
     @Option(name: .long, help: "The host's data directory (outputs are read from DIR/outputs).")
@@ -341,6 +344,9 @@ struct VerifyOutputs: ParsableCommand {
     @Flag(name: .long, help: "Print the verdicts as JSON.")
     var json = false
 
+    @Flag(inversion: .prefixedNo, help: "Progress lines on standard error (default: only when it is a terminal).")
+    var progress: Bool?
+
     func validate() throws {
         guard (signer == nil) != (evidence == nil) else {
             throw ValidationError("give exactly one of --signer and --evidence")
@@ -348,7 +354,7 @@ struct VerifyOutputs: ParsableCommand {
     }
 
     func run() throws {
-        let verifier: OutputVerifier
+        var verifier: OutputVerifier
         if let evidence {
             let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: evidence)))
             let e: Evidence
@@ -395,6 +401,9 @@ struct VerifyOutputs: ParsableCommand {
         guard let batches = read("batches.jsonl"), let decisions = read("decisions.jsonl") else {
             FileHandle.standardError.write(Data("attestation: \(directory) holds no batches.jsonl and decisions.jsonl\n".utf8))
             throw ExitCode(2)
+        }
+        if let reporter = ProgressReporter.make(tool: "verify-outputs", requested: progress) {
+            verifier.progress = { reporter.update(phase: $0.phase, done: $0.done, total: $0.total, unit: $0.unit) }
         }
         let verdicts = verifier.verify(batches: batches, decisions: decisions, eventsLog: read("events.log"),
                                        inputs: read("inputs.jsonl"), config: venue, funding: read("funding.jsonl"),

@@ -38,6 +38,12 @@ APT_PACKAGES=(
     ovmf
     # Headless browser for the live venue page's test (IntegrationTests, VenuePageTests).
     chromium
+    # The container recipe's test (scripts/container-tests.sh, deploy/container/): a Debian
+    # base made with debootstrap, built and run with podman (runc: crun refuses this
+    # machine's hybrid cgroups).
+    podman
+    debootstrap
+    runc
 )
 
 missing=()

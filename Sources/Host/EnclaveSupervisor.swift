@@ -187,9 +187,18 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
             }
         case .awaitExit:
             guard let worker else { return }
+            // The exit is seen on a pool thread, the link's last bytes (a stopping worker's
+            // final batch) on this loop: read the link to its end first, or for 2 s at most.
+            let link = worker.label == self.worker?.label ? channel : nil
             worker.waitForExit(on: eventLoop).whenComplete { result in
                 let how = (try? result.get()) ?? "unknown"
-                self.handle(.workerExited(now: .now()), worker: worker, exit: how)
+                let exited = { self.handle(.workerExited(now: .now()), worker: worker, exit: how) }
+                guard let link, link.isActive else { return exited() }
+                let timeout = self.eventLoop.scheduleTask(in: .seconds(2)) { link.close(promise: nil) }
+                link.closeFuture.whenComplete { _ in
+                    timeout.cancel()
+                    exited()
+                }
             }
         case .stopped:
             failEvidenceWaiters()

@@ -147,7 +147,7 @@ public final class HostService: Service, @unchecked Sendable {
             server = try await ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.backlog, value: 512)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 4)
                 // A client's half-close ends its requests, not its replies (IngressHandler).
                 .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
@@ -240,7 +240,9 @@ public final class HostService: Service, @unchecked Sendable {
         try? await supervisor.shutdown().get()
         // After the last outputs are durable: a standby may take over at once.
         standby?.lease.release()
-        writeMetricsFile()
+        // On the loop that ran the periodic writes: one still in flight there (with older
+        // counts) finishes first instead of renaming its file over this last one.
+        try? await loop.submit { self.writeMetricsFile() }.get()
         logger.info("stopped", metadata: [
             "frames_in": "\(metrics.framesIn.load(ordering: .relaxed))",
             "frames_out": "\(metrics.framesOut.load(ordering: .relaxed))",

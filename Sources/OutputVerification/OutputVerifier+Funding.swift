@@ -9,7 +9,7 @@ extension OutputVerifier {
     func checkFunding(_ bytes: [UInt8], headers: [BatchHeader], parse: inout Check, into check: inout Check) -> [FundingFields] {
         var out: [FundingFields] = []
         let covered = headers.last?.lastSequence ?? 0
-        for (line, result) in JSONLines.read(bytes, { l throws(RecordError) in try FundingRecord(jsonLine: l) }) {
+        for (line, result) in JSONLines.read(bytes, { l throws(RecordError) in try FundingRecord(jsonLine: l) }, progress: reading("funding.jsonl")) {
             let record: FundingRecord
             switch result {
             case .success(let r):

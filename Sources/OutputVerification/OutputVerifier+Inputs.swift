@@ -30,7 +30,8 @@ extension OutputVerifier {
         var decisionMarks = Check("marks.decisions", expected: noConfig ?? "each decision's markPrice and enclaveTime recomputed")
         var halted = Check("marks.halted", expected: noConfig ?? "each header's haltedMarkets recomputed at its enclaveTime")
         var execution = Check("decisions.execution", expected: "fills add up to the decision, at allowed prices, fee within bounds")
-        Self.checkExecution(decisions, feeBps: config?.liquidation.feeBps, into: &execution)
+        Self.checkExecution(decisions, feeBps: config?.liquidation.feeBps, into: &execution,
+                            progress: reading("decisions.jsonl"))
         var fundingParse = Check("funding.parse", expected: funding == nil ? "funding.jsonl absent: not checked"
                                  : "every line a well-formed funding record (§5.1)")
         var fundingRecords = Check("funding.records", expected: funding == nil ? "funding.jsonl absent: not checked"
@@ -48,7 +49,7 @@ extension OutputVerifier {
 
         // The records, strictly.
         var records: [PublicInputRecord] = []
-        for (line, result) in JSONLines.read(inputs, { l throws(RecordError) in try PublicInputRecord(jsonLine: l) }) {
+        for (line, result) in JSONLines.read(inputs, { l throws(RecordError) in try PublicInputRecord(jsonLine: l) }, progress: reading("inputs.jsonl")) {
             switch result {
             case .success(let r):
                 parse.record(true, "")
@@ -114,7 +115,8 @@ extension OutputVerifier {
         var lastPublish: [UInt32: [[UInt8]: UInt64]] = [:]
         var depositIDs = Set<UInt64>()
         var accountKeys: [UInt64: [UInt8]] = [:]
-        for r in records {
+        for (i, r) in records.enumerated() {
+            defer { report("inputs", i + 1, records.count) }
             let at = "input \(r.sequence)"
             switch r {
             case .oraclePrice(_, let now, let p):
@@ -167,7 +169,8 @@ extension OutputVerifier {
                             halted: inout Check, funding: [FundingFields]?, fundingCheck: inout Check) {
         var schedule = funding.map { FundingSchedule(config: config, records: $0) }
         var bySequence: [UInt64: [DecisionFields]] = [:]
-        for (_, result) in JSONLines.read(decisions, { l throws(RecordError) in try DecisionRecord(jsonLine: l).fields() }) {
+        for (_, result) in JSONLines.read(decisions, { l throws(RecordError) in try DecisionRecord(jsonLine: l).fields() },
+                                          progress: reading("decisions.jsonl")) {
             if case .success(let d) = result { bySequence[d.sequence, default: []].append(d) }
         }
         var closes: [UInt64: [BatchHeader]] = [:]
@@ -218,6 +221,7 @@ extension OutputVerifier {
                           "haltedMarkets \(h.haltedMarkets), recomputed \(expected)", into: &halted)
             }
             sequence += 1
+            report("marks", Int(sequence), Int(end), unit: "events")
         }
         // Decisions past what the headers and leaves cover are `decisions.batch` failures.
         schedule?.finish(into: &fundingCheck)
@@ -225,8 +229,10 @@ extension OutputVerifier {
 
     /// Each decision's execution against its own fields (docs/COMMITMENTS.md §5.3, check
     /// 22; docs/CONFIG.md M5, M8); with `feeBps`, the fee's upper bound too.
-    static func checkExecution(_ decisions: [UInt8], feeBps: Int64?, into check: inout Check) {
-        for (line, result) in JSONLines.read(decisions, { l throws(RecordError) in try DecisionRecord(jsonLine: l).fields() }) {
+    static func checkExecution(_ decisions: [UInt8], feeBps: Int64?, into check: inout Check,
+                               progress: ((Int, Int) -> Void)? = nil) {
+        for (line, result) in JSONLines.read(decisions, { l throws(RecordError) in try DecisionRecord(jsonLine: l).fields() },
+                                             progress: progress) {
             guard case .success(let d) = result else { continue }
             let at = "decision line \(line)"
             var sums: [DecisionFields.Fill.Kind: Int128] = [:]

@@ -14,7 +14,7 @@ extension OutputVerifier {
         var perBatch: [UInt64: [ArraySlice<UInt8>]] = [:]
         var lastBatch: UInt64?
         var nextSequence: [UInt32: UInt64] = [:]
-        for (line, result) in JSONLines.read(bytes, { l throws(RecordError) in (try MarketDataRecord(jsonLine: l), l) }) {
+        for (line, result) in JSONLines.read(bytes, { l throws(RecordError) in (try MarketDataRecord(jsonLine: l), l) }, progress: reading("marketdata.jsonl")) {
             let record: MarketDataRecord, raw: ArraySlice<UInt8>
             switch result {
             case .success(let ok): (record, raw) = ok

@@ -31,11 +31,15 @@ public struct OutputVerifier {
     public var domain: EIP712Domain
     /// Expected venue id, when known (from the evidence).
     public var venueID: UInt64?
+    /// Called as the checks advance (`VerificationProgress`), for progress lines; nil for none.
+    public var progress: (@Sendable (VerificationProgress) -> Void)?
 
-    public init(signer: EthereumAddress, domain: EIP712Domain, venueID: UInt64? = nil) {
+    public init(signer: EthereumAddress, domain: EIP712Domain, venueID: UInt64? = nil,
+                progress: (@Sendable (VerificationProgress) -> Void)? = nil) {
         self.signer = signer
         self.domain = domain
         self.venueID = venueID
+        self.progress = progress
     }
 
     /// Collects failures of one check; the first one becomes the verdict's detail.
@@ -105,7 +109,9 @@ public struct OutputVerifier {
 
         // Headers.
         var headers: [BatchHeader] = []
-        for (line, result) in JSONLines.read(batches, { l throws(RecordError) in try BatchRecord(jsonLine: l) }) {
+        let headerLines = JSONLines.read(batches, { l throws(RecordError) in try BatchRecord(jsonLine: l) }, progress: reading("batches.jsonl"))
+        for (line, result) in headerLines {
+            defer { report("headers", line, headerLines.count) }
             let record: BatchRecord, header: BatchHeader, sig: RecoverableSignature, proof: [Hash32]
             do throws(RecordError) {
                 record = try result.get()
@@ -130,7 +136,9 @@ public struct OutputVerifier {
 
         // Decisions.
         var seen: [UInt64: [UInt64]] = [:]
-        for (line, result) in JSONLines.read(decisions, { l throws(RecordError) in try DecisionRecord(jsonLine: l) }) {
+        let decisionLines = JSONLines.read(decisions, { l throws(RecordError) in try DecisionRecord(jsonLine: l) }, progress: reading("decisions.jsonl"))
+        for (line, result) in decisionLines {
+            defer { report("decisions", line, decisionLines.count) }
             let record: DecisionRecord, fields: DecisionFields, proof: [Hash32]
             do throws(RecordError) {
                 record = try result.get()
@@ -248,8 +256,10 @@ public struct OutputVerifier {
             }
             lastTime = leaf.enclaveTime
             check.record(true, "")
+            report("events", i + 1, count, unit: "events")
         }
         var tree = MerkleTree()
+        let covered = Int(min(UInt64(count), headers.last?.lastSequence ?? 0))
         for h in headers {
             guard h.lastSequence <= UInt64(count) else {
                 check.fail("short", actual: "\(count) records", "batch \(h.batchIndex) covers \(h.lastSequence) events; events.log has \(count)")
@@ -258,6 +268,7 @@ public struct OutputVerifier {
             while tree.count < Int(h.lastSequence) {
                 let i = tree.count
                 tree.append(RFC6962.leafHash(bytes[(i * EventLeaf.byteCount)..<((i + 1) * EventLeaf.byteCount)]))
+                report("eventsRoots", tree.count, covered, unit: "events")
             }
             if tree.root != h.eventsRoot {
                 check.fail("root", actual: tree.root.hex, "batch \(h.batchIndex): events.log gives a different eventsRoot")

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Commitments
 import StrictJSON
 
@@ -77,15 +80,19 @@ public struct RecordLineError: Error, Equatable, Sendable, CustomStringConvertib
 public enum JSONLines {
     /// Parses every line with `parse`, in order. Checks per line: the record itself
     /// (`blankLine` for an empty or whitespace-only line), then `missingNewline` for an
-    /// unterminated last line. An empty file holds no records.
+    /// unterminated last line. An empty file holds no records. `progress`, when given, is
+    /// called after each line with its number and the file's number of lines.
     public static func read<R>(
-        _ bytes: [UInt8], _ parse: (ArraySlice<UInt8>) throws(RecordError) -> R
+        _ bytes: [UInt8], _ parse: (ArraySlice<UInt8>) throws(RecordError) -> R,
+        progress: ((_ line: Int, _ lines: Int) -> Void)? = nil
     ) -> [(line: Int, result: Result<R, RecordError>)] {
         var out: [(line: Int, result: Result<R, RecordError>)] = []
         var start = 0
         var number = 0
+        let lines = progress == nil ? 0 : lineCount(bytes)
         while start < bytes.count {
             number += 1
+            defer { progress?(number, lines) }
             let end = bytes[start...].firstIndex(of: 0x0a)
             let line = bytes[start..<(end ?? bytes.count)]
             do throws(RecordError) {
@@ -98,6 +105,21 @@ public enum JSONLines {
             start = (end ?? bytes.count) + 1
         }
         return out
+    }
+
+    /// Lines in `bytes`: its newlines, plus one for an unterminated last line (memchr:
+    /// progress must not slow the read it reports on).
+    static func lineCount(_ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBytes { raw -> Int in
+            guard var p = raw.baseAddress else { return 0 }
+            let end = p + raw.count
+            var n = 0
+            while p < end, let hit = memchr(p, 0x0a, end - p) {
+                n += 1
+                p = UnsafeRawPointer(hit) + 1
+            }
+            return n + (raw.last.map { $0 == 0x0a ? 0 : 1 } ?? 0)
+        }
     }
 
     /// The strict JSON object of one line, or the line's first error (§5.1 order).

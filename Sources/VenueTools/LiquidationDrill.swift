@@ -32,7 +32,8 @@ public enum LiquidationDrill {
 
     public static func run(
         host: String, traders: Int, requirement: AttestationRequirement? = nil, makerID: UInt64 = 9_000,
-        firstTraderID: UInt64 = 10_000, reconnectPolicy: ReconnectPolicy = .standard, log: @escaping (String) -> Void = { _ in }
+        firstTraderID: UInt64 = 10_000, reconnectPolicy: ReconnectPolicy = .standard, progress: ProgressReporter? = nil,
+        log: @escaping (String) -> Void = { _ in }
     ) throws -> Summary {
         let start = Date()
         var connections: [RecoveringConnection] = []
@@ -65,7 +66,8 @@ public enum LiquidationDrill {
                                            amount: amount, depositID: Sodium.randomUInt64())
             tickets.append(try publicConnection.submitPublic(frame: deposit.encode(), type: .deposit, reference: deposit.depositID))
         }
-        for t in tickets {
+        for (i, t) in tickets.enumerated() {
+            defer { progress?.update(phase: "deposits", done: i + 1, total: tickets.count, unit: "deposits") }
             let answer = try publicConnection.await(t)
             if case .refused(let r) = answer?.kind, r.reason == .duplicateDeposit, answer!.sends > 1 {
                 duplicates += 1  // sequenced before a restart
@@ -86,6 +88,7 @@ public enum LiquidationDrill {
         // Traders, 100 sessions per connection, each buying 0.1 BTC immediately.
         var offset = 0
         var filled = 0
+        var answered = 0
         while offset < ids.count {
             let group = Array(ids[offset..<min(ids.count, offset + 100)])
             offset += group.count
@@ -99,6 +102,8 @@ public enum LiquidationDrill {
             }
             for t in buys {
                 let r = try receipt(connection, t)
+                answered += 1
+                progress?.update(phase: "orders", done: answered, total: ids.count, unit: "traders")
                 if r.status == .duplicate {
                     duplicates += 1
                     continue

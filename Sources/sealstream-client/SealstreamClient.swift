@@ -315,13 +315,20 @@ struct DrillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drill",
         abstract: "Liquidation drill on the demo venue: N traders at 15x, then one signed move liquidates them all.",
-        discussion: "All N decisions land in one signed batch (the contract tests use N = 1024). Needs a fresh venue.")
+        discussion: """
+            All N decisions land in one signed batch (the contract tests use N = 1024). Needs a fresh venue. \
+            Prints one JSON summary on standard output; progress lines (deposits, then orders) go to standard \
+            error, by default only when it is a terminal (docs/SCENARIOS.md, "Progress output").
+            """)
 
     @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...], failed over between as by `scenario` (docs/PROTOCOL.md §2.14).")
     var host: String = "127.0.0.1:7400"
 
     @Option(name: .long, help: "Traders to liquidate.")
     var traders: Int = 100
+
+    @Flag(inversion: .prefixedNo, help: "Progress lines on standard error (default: only when it is a terminal).")
+    var progress: Bool?
 
     @OptionGroup var attestation: AttestationOptions
 
@@ -330,7 +337,9 @@ struct DrillCommand: ParsableCommand {
     }
 
     func run() throws {
-        let summary = try LiquidationDrill.run(host: host, traders: traders, requirement: try attestation.requirement()) {
+        let reporter = ProgressReporter.make(tool: "drill", requested: progress)
+        let summary = try LiquidationDrill.run(host: host, traders: traders, requirement: try attestation.requirement(),
+                                               progress: reporter) {
             FileHandle.standardError.write(Data(("drill: " + $0 + "\n").utf8))
         }
         try printJSON(summary, pretty: false)

@@ -70,9 +70,10 @@ final class HostProcess: @unchecked Sendable {
     /// `listen`, `http`: the client port's and the HTTP API's addresses (default: free
     /// loopback ports). `waitForListen` false: returns once host.json exists (a standby
     /// names no `listen` until it takes over; `waitForListen(seconds:)` waits for that).
+    /// `launcher`: a command the host runs under (e.g. `setpriv` with fewer privileges).
     init(
         label: String, venueConfig: String? = nil, extraArguments: [String] = [], workDirectory reuse: URL? = nil,
-        listen: String = "127.0.0.1:0", http: String = "127.0.0.1:0", waitForListen: Bool = true
+        listen: String = "127.0.0.1:0", http: String = "127.0.0.1:0", waitForListen: Bool = true, launcher: [String] = []
     ) throws {
         workDirectory = try reuse ?? makeScratchDirectory(label)
         keepsWorkDirectory = reuse != nil
@@ -81,9 +82,11 @@ final class HostProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("host.json"))
         logURL = workDirectory.appendingPathComponent(reuse == nil ? "host.log" : "host-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: try Binaries.path("sealstream-host"))
-        process.arguments = ["run", "--data-dir", dataDirectory.path, "--listen", listen, "--http", http,
-                             "--config", venueConfig ?? Binaries.venueConfig] + extraArguments
+        let host = try Binaries.path("sealstream-host")
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? host)
+        process.arguments = (launcher.isEmpty ? [] : Array(launcher.dropFirst()) + [host])
+            + ["run", "--data-dir", dataDirectory.path, "--listen", listen, "--http", http,
+               "--config", venueConfig ?? Binaries.venueConfig] + extraArguments
         let log = try FileHandle(forWritingTo: logURL)
         process.standardError = log
         process.standardOutput = log

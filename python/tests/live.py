@@ -30,16 +30,17 @@ def bin_dir() -> Path:
 
 
 class Host:
-    """`sealstream-host run` in software attestation mode on free ports."""
+    """`sealstream-host run` in software attestation mode on free ports (`extra`: more
+    arguments, e.g. `--attestation swtpm --tcti …`)."""
 
-    def __init__(self, bins: Path, data: Path, log: Path, listen: str = "127.0.0.1:0"):
+    def __init__(self, bins: Path, data: Path, log: Path, listen: str = "127.0.0.1:0", extra: list[str] = ()):
         self.data = data
         # A host restarted on this data directory: the old host.json names the dead one.
         (data / "host.json").unlink(missing_ok=True)
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(
             [str(bins / "sealstream-host"), "run", "--data-dir", str(data), "--listen", listen,
-             "--http", "127.0.0.1:0", "--config", str(VENUE)],
+             "--http", "127.0.0.1:0", "--config", str(VENUE), *extra],
             stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ, TSS2_LOG="all+none"),
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -67,3 +68,20 @@ class Host:
             return self.proc.wait(timeout=30)
         finally:
             self.log.close()
+
+
+class Swtpm:
+    """A provisioned swtpm on a Unix socket (scripts/swtpm.sh, SWTPM_TRANSPORT=unix: the
+    hardened enclave reaches no TCP port of the host). `info` is the script's JSON."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        out = subprocess.run([str(ROOT / "scripts" / "swtpm.sh"), "start", str(directory)], capture_output=True, text=True,
+                             env=dict(os.environ, SWTPM_TRANSPORT="unix"))  # fmt: skip
+        if out.returncode != 0:
+            raise RuntimeError(f"scripts/swtpm.sh start failed: {out.stderr.strip()}")
+        self.info = json.loads(out.stdout.strip().splitlines()[-1])
+        self.tcti, self.ek_roots = self.info["tcti"], Path(self.info["ekRoots"])
+
+    def stop(self) -> None:
+        subprocess.run([str(ROOT / "scripts" / "swtpm.sh"), "stop", str(self.directory)], capture_output=True)

@@ -54,3 +54,19 @@ def test_verify_outputs_exit_statuses(tmp_path, capsys):
     assert failing == {"headers.signature", "headers.signer"}
     (data / "outputs" / "decisions.jsonl").unlink()
     assert main(args) == 2
+
+
+def test_verify_state_file(tmp_path, capsys):
+    """`--state` (ATTESTATION.md §5.3): written after a pass, a replayed answer then fails
+    `nonce` and leaves the file as it was; an unreadable state file is exit 2."""
+    ev, pol, state = str(FIXTURES / "swtpm-evidence.json"), str(FIXTURES / "swtpm-policy.json"), tmp_path / "state.json"
+    args = ["verify", "--evidence", ev, "--policy", pol, "--nonce", SWTPM_NONCE, "--allow-simulated", "--json",
+            "--state", str(state)]  # fmt: skip
+    assert main(args) == 0 and state.exists()
+    written = state.read_bytes()
+    capsys.readouterr()
+    assert main(args) == 1
+    failed = [c["check"] for c in json.loads(capsys.readouterr().out)["checks"] if not c["pass"]]
+    assert failed == ["nonce"] and state.read_bytes() == written
+    state.write_text('{"version": 7}')
+    assert main(args) == 2

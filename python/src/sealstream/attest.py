@@ -2,8 +2,9 @@
 verdict per named check, every check evaluated whatever failed before it. A check whose
 input is missing or did not parse fails with actual `not evaluated`.
 
-Not covered here (the CLI's `--state` file): remembered clocks and used nonces. A client
-draws a fresh nonce per challenge, which is what establishes freshness.
+With `state` (`sealstream.state.VerifierState`, the `--state` file of §5.3) the `nonce`
+and `clock` checks also compare against what earlier verifications remembered, and a
+passing report carries the state to save in `next_state`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from . import evidence as ev
 from . import tpm
+from .state import ClockInfo, VerifierState
 from .errors import EvidenceError, PolicyError
 
 CHECKS = [
@@ -104,6 +106,8 @@ class Report:
     checks: list[Check]
     mode: str
     simulated: bool
+    # What to remember when every check passed (and a state was given); None otherwise.
+    next_state: VerifierState | None = None
 
     @property
     def ok(self) -> bool:
@@ -242,8 +246,9 @@ def verify_ek_chain(leaf: x509.Certificate, chain: list[x509.Certificate], roots
     return "chain too long"
 
 
-def verify(data: bytes | str | dict, policy: Policy, nonce: bytes | None = None, allow_simulated: bool = False) -> Report:
-    """Every check of ATTESTATION.md §5.2 (without `--state`)."""
+def verify(data: bytes | str | dict, policy: Policy, nonce: bytes | None = None, allow_simulated: bool = False,
+           state: VerifierState | None = None) -> Report:
+    """Every check of ATTESTATION.md §5.2; with `state`, the comparisons of §5.3 too."""
     results: dict[str, Check] = {}
 
     def put(name: str, ok: bool, expected: Any = "", actual: Any = "", detail: str = "") -> None:
@@ -323,11 +328,26 @@ def verify(data: bytes | str | dict, policy: Policy, nonce: bytes | None = None,
         put("pcr.digest", computed == a.pcr_digest, a.pcr_digest.hex(), computed.hex())
     else:
         put("pcr.digest", False, a.pcr_digest.hex(), NOT_EVALUATED, "the selection does not match")
-    if nonce is None:
-        put("nonce", True, "", pre.nonce.hex(), "no verifier nonce: freshness is not established")
+    if nonce is not None and (not nonce or pre.nonce != nonce):
+        put("nonce", False, nonce.hex(), pre.nonce.hex(),
+            "an empty verifier nonce proves no freshness" if not nonce else "the quote answers another nonce")
+    elif nonce is None and not pre.nonce:
+        put("nonce", True, "", "(empty)", "no nonce on either side: this evidence is not shown to be fresh")
+    elif state is not None and state.nonce_used(pre.nonce):
+        put("nonce", False, (nonce or b"").hex(), pre.nonce.hex(), "this nonce was already accepted once (state)")
     else:
-        put("nonce", bool(nonce) and pre.nonce == nonce, nonce.hex(), pre.nonce.hex())
-    put("clock", a.safe, "safe = YES", "YES" if a.safe else "NO")
+        put("nonce", True, (nonce or b"").hex(), pre.nonce.hex(),
+            ("answers this verifier's nonce" if nonce else "no verifier nonce: freshness is not established")
+            + ("" if state is not None else "; no state: reuse not checked"))
+    clock = ClockInfo(a.clock, a.reset_count, a.restart_count, a.safe)
+    clock_actual = f"clock {a.clock} ms, resetCount {a.reset_count}, restartCount {a.restart_count}, safe {'yes' if a.safe else 'no'}"
+    if not a.safe:
+        put("clock", False, "safe = YES", clock_actual, "safe is NO: the TPM clock may have gone back (unorderly shutdown)")
+    elif state is None:
+        put("clock", True, "safe = YES", clock_actual, "no state: rollback not checked")
+    else:
+        ok, why = state.clock_verdict(name, clock)
+        put("clock", ok, "safe = YES, not behind the state", clock_actual, why)
     want_log = [
         (policy.pcr, "enclave-executable", pre.measurement), (policy.pcr, "venue-config", pre.config_hash),
         (policy.pcr, "loaded-objects", hashlib.sha256(ev.manifest(p.loaded_objects)).digest()),
@@ -352,4 +372,7 @@ def verify(data: bytes | str | dict, policy: Policy, nonce: bytes | None = None,
         put("boot.pcrs", not bad, "policy values", "differ: " + str(bad) if bad else "equal")
     else:
         put("boot.pcrs", True, "", "", "not applicable" if e.mode != "tpm" else "unconstrained")
-    return Report([results[c] for c in CHECKS], e.mode, e.simulated)
+    checks = [results[c] for c in CHECKS]
+    passed = all(c.passed for c in checks)
+    nxt = (state or VerifierState()).after(name, clock, pre.nonce) if passed and state is not None else None
+    return Report(checks, e.mode, e.simulated, nxt)

@@ -1,4 +1,4 @@
-"""`sealstream` command line: the Python twins of `attestation verify`, `challenge`,
+"""`sealstream` command line: the Python twins of `attestation verify`, `enroll`, `challenge`,
 `verify-outputs` and `sealstream-client scenario`. Exit 0 on success, 1 when a check
 fails, 2 when an input cannot be read."""
 
@@ -13,14 +13,19 @@ import sys
 
 def _verify(args) -> int:
     from . import attest
+    from .state import VerifierState
 
     try:
         policy = attest.Policy.from_json(open(args.policy, "rb").read())
         document = open(args.evidence, "rb").read()
+        state = VerifierState.load(args.state) if args.state else None
     except (OSError, Exception) as e:  # noqa: BLE001 - any unreadable input is exit 2
         print(f"cannot read input: {e}", file=sys.stderr)
         return 2
-    report = attest.verify(document, policy, bytes.fromhex(args.nonce) if args.nonce else None, args.allow_simulated)
+    report = attest.verify(document, policy, bytes.fromhex(args.nonce) if args.nonce is not None else None,
+                           args.allow_simulated, state)  # fmt: skip
+    if args.state and report.next_state is not None:
+        report.next_state.save(args.state)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -28,6 +33,25 @@ def _verify(args) -> int:
             print(f"{'PASS' if c.passed else 'FAIL'}  {c.check:16} {c.actual} {c.detail}")
         print(("OK" if report.ok else "FAILED") + (" (SIMULATED)" if report.simulated else ""))
     return 0 if report.ok else 1
+
+
+def _enroll(args) -> int:
+    from .credential import enroll
+    from .errors import SealstreamError
+
+    try:
+        document, policy = open(args.evidence, "rb").read(), open(args.policy, "rb").read()
+    except OSError as e:
+        print(f"cannot read input: {e}", file=sys.stderr)
+        return 2
+    try:
+        pinned = enroll(args.host, document, policy, args.allow_simulated)
+    except (SealstreamError, OSError) as e:
+        print(f"sealstream enroll: {e}", file=sys.stderr)
+        return 1
+    open(args.policy_out, "w").write(json.dumps(pinned, indent=2, sort_keys=True) + "\n")
+    print(f"AK {pinned['akNames'][-1]} pinned in {args.policy_out}")
+    return 0
 
 
 def _challenge(args) -> int:
@@ -101,7 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--nonce")
     v.add_argument("--allow-simulated", action="store_true")
     v.add_argument("--json", action="store_true")
+    v.add_argument("--state", help="verifier state file (ATTESTATION.md §5.3), read and rewritten after a pass")
     v.set_defaults(func=_verify)
+    en = sub.add_parser("enroll", help="pin the AK by credential activation (ATTESTATION.md §8)")
+    en.add_argument("--host", required=True, help="the host's client address HOST:PORT")
+    en.add_argument("--evidence", required=True)
+    en.add_argument("--policy", required=True)
+    en.add_argument("--policy-out", required=True)
+    en.add_argument("--allow-simulated", action="store_true")
+    en.set_defaults(func=_enroll)
     c = sub.add_parser("challenge", help="fetch evidence for a fresh nonce over HTTP")
     c.add_argument("--url", required=True)
     c.add_argument("--out", required=True)

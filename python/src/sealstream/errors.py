@@ -92,3 +92,9 @@ class ScenarioError(SealstreamError):
     def __init__(self, line: int, message: str):
         super().__init__(f"line {line}: {message}")
         self.line = line
+
+
+class EnrollmentFailed(SealstreamError):
+    """AK enrolment (ATTESTATION.md §8) did not pin the AK: the evidence fails the policy, it
+    has no RSA EK certificate or that does not chain, or the worker's TPM did not recover the
+    credential (`activationFailed`) or returned another one."""
