@@ -131,6 +131,21 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
         }
     }
 
+    /// Completes `shutdown()` once the worker's last outputs are out of the release gate:
+    /// a stopped worker's final batch header may still wait there for its records to be
+    /// durable (a slow fsync, a quorum ack), and whoever waits on `shutdown()` (the last
+    /// metrics write, the lease release) must come after it. Stops waiting at `deadline`
+    /// (a journal that cannot write releases nothing more).
+    private func settleThenStop(deadline: NIODeadline) {
+        guard stopPromise != nil else { return }
+        if (gate.isEmpty && (journal?.isSettled ?? true)) || NIODeadline.now() >= deadline {
+            stopPromise?.succeed()
+            stopPromise = nil
+            return
+        }
+        eventLoop.scheduleTask(in: .milliseconds(5)) { self.settleThenStop(deadline: deadline) }
+    }
+
     /// Feeds the machine one event and carries out its actions. `worker` is the worker the
     /// event is about (a hello's, a fatal message's), when not the current one.
     func handle(
@@ -203,8 +218,7 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
         case .stopped:
             failEvidenceWaiters()
             logger.info("enclave stopped", metadata: ["worker": "\(worker?.label ?? "none")", "exit": "\(exit ?? "-")"])
-            stopPromise?.succeed()
-            stopPromise = nil
+            settleThenStop(deadline: .now() + .milliseconds(configuration.drainTimeoutMillis))
         case .crashed(let restarts):
             crashed(worker: worker, how: exit ?? "unknown", restarts: restarts)
         case .scheduleRestart(let delay):

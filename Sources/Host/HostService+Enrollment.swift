@@ -23,9 +23,10 @@ extension HostService {
     /// A host on the replicated journal without `DATA/enclave-storage.key` gets the venue's
     /// key from the primary enclave before its worker starts (docs/REPLICATION.md §9, §11):
     /// it reads the lease and enrolls from the client address the holder wrote there. With
-    /// no holder and an empty stream it is the venue's first host, and its worker makes a
-    /// new key. With no holder and records in the stream it waits for one, up to
-    /// `enrollWaitSeconds`, reading the lease every 250 ms.
+    /// no lease at all and an empty stream it is the venue's first host, and its worker
+    /// makes a new key. A lease whose holder names no address yet (it is still taking
+    /// over) is read again, as is one whose primary cannot be reached (it may have died
+    /// and a standby be taking over); both every 250 ms, up to `waitSeconds`.
     func enrollIfKeyless(store: JetStreamKeyValue, stream: String, streamLastSequence: UInt64) throws {
         let keyPath = configuration.dataDirectory + "/enclave-storage.key"
         guard configuration.journal, access(keyPath, F_OK) != 0 else { return }
@@ -33,22 +34,26 @@ extension HostService {
         let deadline = Date().addingTimeInterval(Double(waitSeconds))
         var logged = false
         while true {
-            if let lease = try? store.get(LeadershipLease.key), let primary = LeadershipLease.listen(of: lease.value),
-               !primary.isEmpty
-            {
+            let lease = try? store.get(LeadershipLease.key)
+            if let lease, let primary = LeadershipLease.listen(of: lease.value), !primary.isEmpty {
                 logger.info("enrolling", metadata: ["primary": "\(primary)", "holder": "\(LeadershipLease.holder(of: lease.value) ?? "")"])
-                let enrolled = try StandbyEnrollment.enroll(StandbyEnrollment.Request(
-                    dataDirectory: configuration.dataDirectory, venueConfigPath: configuration.venueConfigPath,
-                    attestation: configuration.attestation, tcti: configuration.tcti,
-                    measurementPCR: configuration.measurementPCR, enclavePath: configuration.enclavePath,
-                    primary: primary))
-                logger.info("enrolled", metadata: [
-                    "primary": "\(primary)", "signer": "0x\(enrolled.signer.map { String(format: "%02x", $0) }.joined())",
-                ])
+                do {
+                    let enrolled = try StandbyEnrollment.enroll(StandbyEnrollment.Request(
+                        dataDirectory: configuration.dataDirectory, venueConfigPath: configuration.venueConfigPath,
+                        attestation: configuration.attestation, tcti: configuration.tcti,
+                        measurementPCR: configuration.measurementPCR, enclavePath: configuration.enclavePath,
+                        primary: primary, timeoutSeconds: 15))
+                    logger.info("enrolled", metadata: [
+                        "primary": "\(primary)", "signer": "0x\(enrolled.signer.map { String(format: "%02x", $0) }.joined())",
+                    ])
+                    return
+                } catch {
+                    guard case .primaryUnavailable = error, Date() < deadline else { throw error }
+                    logger.warning("enrollment_retry", metadata: ["primary": "\(primary)", "reason": "primary unreachable"])
+                }
+            } else if lease == nil, streamLastSequence == 0 {
                 return
-            }
-            if streamLastSequence == 0 { return }
-            if !logged {
+            } else if !logged {
                 logger.info("waiting_for_primary", metadata: ["stream": "\(stream)", "reason": "no storage key; enrolls from the primary"])
                 logged = true
             }
