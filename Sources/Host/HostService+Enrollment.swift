@@ -33,10 +33,22 @@ extension HostService {
         let deadline = Date().addingTimeInterval(Double(waitSeconds))
         var logged = false
         while true {
-            if let lease = try? store.get(LeadershipLease.key), let primary = LeadershipLease.listen(of: lease.value),
-               !primary.isEmpty
-            {
-                logger.info("enrolling", metadata: ["primary": "\(primary)", "holder": "\(LeadershipLease.holder(of: lease.value) ?? "")"])
+            // A holder that has not yet written its address (it does from its first renewal
+            // after takeover), or a read that failed, is waited for: only a lease that is
+            // absent on an empty stream lets this host make a new identity.
+            var holder: String?
+            var unread = false
+            var primary = ""
+            do throws(JetStreamError) {
+                if let lease = try store.get(LeadershipLease.key) {
+                    holder = LeadershipLease.holder(of: lease.value)
+                    primary = LeadershipLease.listen(of: lease.value) ?? ""
+                }
+            } catch {
+                unread = true
+            }
+            if !primary.isEmpty {
+                logger.info("enrolling", metadata: ["primary": "\(primary)", "holder": "\(holder ?? "")"])
                 let enrolled = try StandbyEnrollment.enroll(StandbyEnrollment.Request(
                     dataDirectory: configuration.dataDirectory, venueConfigPath: configuration.venueConfigPath,
                     attestation: configuration.attestation, tcti: configuration.tcti,
@@ -47,7 +59,7 @@ extension HostService {
                 ])
                 return
             }
-            if streamLastSequence == 0 { return }
+            if streamLastSequence == 0, holder == nil, !unread { return }
             if !logged {
                 logger.info("waiting_for_primary", metadata: ["stream": "\(stream)", "reason": "no storage key; enrolls from the primary"])
                 logged = true
