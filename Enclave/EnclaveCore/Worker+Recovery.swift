@@ -213,6 +213,7 @@ extension Worker {
         replay.lastTime = close.closeTime
         lastTime = max(lastTime, close.closeTime)
         replay.lastCounter = close.counter
+        replay.lastCloseTime = close.closeTime
         lastCloseCounter = close.counter
         let batch = closeBatch(now: close.closeTime)
         if let follow = replay.follow {
@@ -234,14 +235,33 @@ extension Worker {
     /// Starts following (the `follow` link message, docs/REPLICATION.md §8): the replay
     /// that comes may last for ever, so each batch it closes is checked against the
     /// published header P − 1 when it is that one, and handed out (`takeFollowedBatches`)
-    /// when its index is at least P, instead of being kept until `replayEnd`. False when
-    /// the worker is not waiting for its journal with nothing loaded.
+    /// when its index is at least P, instead of being kept until `replayEnd`. After a
+    /// loaded snapshot of batch index `first`, P must be at least `first`, and when it
+    /// equals it the line must be the header the snapshot includes last (its hash, as
+    /// `finishReplay` checks). False when the worker is not waiting for its journal with
+    /// no record replayed and no snapshot half received, or the line does not fit.
     public func startFollow(_ start: ReplayEnd) -> Bool {
-        guard replay.follow == nil, replay.recordsReplayed == 0, replay.snapshotFile.isEmpty, replay.firstIndex == 0 else {
-            return false
+        guard replay.follow == nil, replay.recordsReplayed == 0, replay.snapshotFile.isEmpty else { return false }
+        let first = replay.firstIndex
+        if first > 0 {
+            guard start.published >= first else { return false }
+            if start.published == first {
+                guard let hash = replay.snapshotHeaderHash, Self.headerHash(ofLine: start.lastHeaderLine) == hash.hex else {
+                    return false
+                }
+            }
         }
         replay.follow = start
         return true
+    }
+
+    /// Following and right after a batch close record (no batch open): a point a snapshot
+    /// can be taken at (docs/REPLICATION.md §8.1), and the journal time of that close.
+    public var followSnapshotPoint: UInt64? {
+        guard replay.follow != nil, replay.recordsReplayed > 0, let committer, !committer.hasOpenBatch,
+              replay.lastCloseTime > 0
+        else { return nil }
+        return replay.lastCloseTime
     }
 
     /// True while following.
@@ -279,6 +299,8 @@ struct ReplayProgress {
     var lastCounter: UInt64 = 0
     /// Time stamp of the last record replayed, Unix ns: recorded times never decrease.
     var lastTime: UInt64 = 0
+    /// Close time of the last close record replayed, Unix ns (0 before any).
+    var lastCloseTime: UInt64 = 0
     /// Batches closed during replay, index `firstIndex + i` at position i.
     var closed: [ClosedBatch] = []
     /// The batch index replay started at: 0 from genesis, the snapshot's batch index

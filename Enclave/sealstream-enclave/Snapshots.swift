@@ -23,13 +23,14 @@ struct SnapshotSchedule {
 
 @MainActor var snapshots = SnapshotSchedule()
 
-/// Right after a batch close (§6.1): forks a child that writes a snapshot to the
-/// snapshot fd once `snapshotEveryEvents` events or `snapshotEveryNanos` of enclave time
-/// have passed since the last one. The pause the parent pays is the `fork()` itself,
-/// logged as `pause_us`.
-@MainActor func snapshotIfDue(_ batch: ClosedBatch) {
-    guard let fd = snapshotFD, phase == .live, worker.canSnapshot else { return }
-    let time = batch.header.enclaveTime
+/// Right after a batch close at enclave time `time` (§6.1), live or following
+/// (docs/REPLICATION.md §8.1): forks a child that writes a snapshot to the snapshot fd
+/// once `snapshotEveryEvents` events or `snapshotEveryNanos` of enclave time have passed
+/// since the last one (following, the time counts from the first close followed). The
+/// pause the parent pays is the `fork()` itself, logged as `pause_us`.
+@MainActor func snapshotIfDue(time: UInt64) {
+    guard let fd = snapshotFD, phase == .live || worker.isFollowing, worker.canSnapshot else { return }
+    if snapshots.lastTime == 0 { snapshots.lastTime = time }
     guard worker.globalSequence &- snapshots.lastSequence >= snapshotEveryEvents
         || time &- snapshots.lastTime >= snapshotEveryNanos
     else { return }

@@ -385,7 +385,7 @@ loop: while true {
     // reads, batches close only at the journal's close records.
     if phase == .live, let batch = worker.closeBatchIfDue() {
         publish(batch)
-        snapshotIfDue(batch)
+        snapshotIfDue(time: batch.header.enclaveTime)
         continue
     }
     if filled == inbound.count {
@@ -410,19 +410,28 @@ loop: while true {
                         throw WireError.unknownMessageType(header.kind.rawValue)
                     }
                 case .follow:
-                    // An open-ended replay (a hot standby, docs/REPLICATION.md §8): only first.
-                    guard phase == .awaitingReplay, !replayOnly, worker.startFollow(try ReplayEnd.decode(body: body)) else {
+                    // An open-ended replay (a hot standby, docs/REPLICATION.md §8): first, or
+                    // right after the snapshot it starts from.
+                    guard phase == .awaitingReplay, !replayOnly else { throw WireError.unknownMessageType(header.kind.rawValue) }
+                    loadSnapshotIfSent()
+                    guard worker.startFollow(try ReplayEnd.decode(body: body)) else {
                         throw WireError.unknownMessageType(header.kind.rawValue)
                     }
                     phase = .replaying
-                    Log.info("following", [])
+                    snapshots.lastSequence = worker.globalSequence
+                    snapshots.lastTime = 0
+                    Log.info("following", [("from_record", String(worker.lastRecordSequence + 1))])
                 case .journalReplay:
                     guard phase != .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
                     if phase == .awaitingReplay { loadSnapshotIfSent() }
                     phase = .replaying
                     do throws(JournalRejected) { try worker.replayJournal(body) } catch { reject(error) }
-                    // Following: what closed is published now, not kept until `replayEnd`.
-                    if worker.isFollowing { worker.takeFollowedBatches().forEach(publish) }
+                    // Following: what closed is published now, not kept until `replayEnd`; a
+                    // message that ends at a close is a point to snapshot at, as live.
+                    if worker.isFollowing {
+                        worker.takeFollowedBatches().forEach(publish)
+                        if let time = worker.followSnapshotPoint { snapshotIfDue(time: time) }
+                    }
                 case .replayEnd:
                     guard phase != .live else { throw WireError.unknownMessageType(header.kind.rawValue) }
                     if phase == .awaitingReplay { loadSnapshotIfSent() }
@@ -464,7 +473,7 @@ loop: while true {
     writeBatch(&output)
     if phase == .live, let batch = worker.closeBatchIfDue() {
         publish(batch)
-        snapshotIfDue(batch)
+        snapshotIfDue(time: batch.header.enclaveTime)
     }
     sendStats(force: false)
 }

@@ -96,9 +96,9 @@ extension EnclaveSupervisor {
         let lastLine = published > 0 ? publisher.batchLines(from: published - 1, limit: 1).first ?? [] : []
         var names: [JournalSegmentName]
         var firstOffset = 0
-        // A standby's worker follows from genesis: a snapshot would need the check of
-        // header P − 1 against its hash, which following does not make (REPLICATION.md §8).
-        let snapshot = !isFollowing ? chooseSnapshot(lastRecord: journal.durable.sequence, published: UInt64(published)) : nil
+        // A standby's worker starts following from a snapshot too (docs/REPLICATION.md §8.1):
+        // the snapshot goes first, then `follow`, then the records from the snapshot's own.
+        let snapshot = chooseSnapshot(lastRecord: journal.durable.sequence, published: UInt64(published))
         do {
             names = try JournalStore.segmentNames(directory: journal.store.directory)
             if let snapshot {

@@ -34,9 +34,22 @@ extension HostService {
         let deadline = Date().addingTimeInterval(Double(waitSeconds))
         var logged = false
         while true {
-            let lease = try? store.get(LeadershipLease.key)
-            if let lease, let primary = LeadershipLease.listen(of: lease.value), !primary.isEmpty {
-                logger.info("enrolling", metadata: ["primary": "\(primary)", "holder": "\(LeadershipLease.holder(of: lease.value) ?? "")"])
+            // A holder that has not yet written its address (it does from its first renewal
+            // after takeover), or a read that failed, is waited for: only a lease that is
+            // absent on an empty stream lets this host make a new identity.
+            var holder: String?
+            var unread = false
+            var primary = ""
+            do throws(JetStreamError) {
+                if let lease = try store.get(LeadershipLease.key) {
+                    holder = LeadershipLease.holder(of: lease.value)
+                    primary = LeadershipLease.listen(of: lease.value) ?? ""
+                }
+            } catch {
+                unread = true
+            }
+            if !primary.isEmpty {
+                logger.info("enrolling", metadata: ["primary": "\(primary)", "holder": "\(holder ?? "")"])
                 do {
                     let enrolled = try StandbyEnrollment.enroll(StandbyEnrollment.Request(
                         dataDirectory: configuration.dataDirectory, venueConfigPath: configuration.venueConfigPath,
@@ -48,10 +61,11 @@ extension HostService {
                     ])
                     return
                 } catch {
+                    // A primary that died while a standby takes over: read the lease again.
                     guard case .primaryUnavailable = error, Date() < deadline else { throw error }
                     logger.warning("enrollment_retry", metadata: ["primary": "\(primary)", "reason": "primary unreachable"])
                 }
-            } else if lease == nil, streamLastSequence == 0 {
+            } else if streamLastSequence == 0, holder == nil, !unread {
                 return
             } else if !logged {
                 logger.info("waiting_for_primary", metadata: ["stream": "\(stream)", "reason": "no storage key; enrolls from the primary"])

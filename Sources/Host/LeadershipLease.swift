@@ -25,12 +25,16 @@ struct LeaseTracker: Equatable {
     /// While primary: the revision this host wrote last, and the end of its lease (the
     /// send time of that write plus the TTL).
     private(set) var held: (revision: UInt64, validUntil: UInt64)?
+    /// While primary: the send time of the earliest renewal since the last confirmed write
+    /// whose outcome is unknown (it failed or timed out, but may have been stored).
+    private(set) var unconfirmedSince: UInt64?
 
     init(ttl: UInt64) { self.ttl = ttl }
 
     static func == (a: LeaseTracker, b: LeaseTracker) -> Bool {
         a.ttl == b.ttl && a.seen?.revision == b.seen?.revision && a.seen?.at == b.seen?.at
             && a.held?.revision == b.held?.revision && a.held?.validUntil == b.held?.validUntil
+            && a.unconfirmedSince == b.unconfirmedSince
     }
 
     /// A standby read the key: `revision` nil when absent or deleted.
@@ -46,6 +50,24 @@ struct LeaseTracker: Equatable {
     /// A write (create, take-over or renewal) sent at `sentAt` stored `revision`.
     mutating func wrote(revision: UInt64, sentAt: UInt64) {
         held = (revision, sentAt + ttl)
+        unconfirmedSince = nil
+    }
+
+    /// A renewal sent at `sentAt` failed or timed out: it may still have been stored.
+    mutating func writeUnconfirmed(sentAt: UInt64) {
+        unconfirmedSince = min(unconfirmedSince ?? sentAt, sentAt)
+    }
+
+    /// The key holds `revision`, newer than the one this host last wrote, with this host's
+    /// own value: one of its unconfirmed renewals was stored after all (its reply was lost).
+    /// The lease is then this host's, valid from the earliest unconfirmed send time (no
+    /// standby can have seen that revision before it was sent). False, and nothing changes,
+    /// without an unconfirmed renewal.
+    mutating func adoptOwn(revision: UInt64) -> Bool {
+        guard let since = unconfirmedSince, held != nil else { return false }
+        held = (revision, since + ttl)
+        unconfirmedSince = nil
+        return true
     }
 
     /// True while this host may act as primary: the lease it last wrote has not run out
@@ -222,11 +244,21 @@ final class LeadershipLease: @unchecked Sendable {
             metrics.leaseRenewals.add(1, ordering: .relaxed)
         } catch {
             metrics.leaseFailures.add(1, ordering: .relaxed)
+            tracker.writeUnconfirmed(sentAt: sent)
             // Refused because another host wrote the key, or only slow? Read it.
             // `.failure`: unknown; `.success(nil)`: deleted.
             let read: Result<(value: [UInt8], revision: UInt64)?, JetStreamError>
             do { read = .success(try store.get(Self.key)) } catch { read = .failure(error) }
-            if case .success(.some(let entry)) = read, entry.revision != held.revision {
+            if case .success(.some(let entry)) = read, entry.revision != held.revision,
+               Self.holder(of: entry.value) == holder, tracker.adoptOwn(revision: entry.revision)
+            {
+                // Its own renewal, stored though its reply was lost: still the holder.
+                validUntil.store(tracker.held!.validUntil, ordering: .releasing)
+                logger.info("lease_renewal_recovered", metadata: ["bucket": "\(bucket)", "revision": "\(entry.revision)"])
+                if !tracker.isValid(now: MonotonicClock.nanos()) {
+                    lost("the lease ran out: no renewal succeeded within the TTL")
+                }
+            } else if case .success(.some(let entry)) = read, entry.revision != held.revision {
                 lost("taken by \(Self.holder(of: entry.value) ?? "another host") at revision \(entry.revision)")
             } else if case .success(.none) = read {
                 lost("the key was deleted")

@@ -78,13 +78,14 @@ extension NATSJournal {
                            problem: "the stream holds \(state.messages) messages from \(state.first) to \(state.last); it must hold every message from 1")
         }
         let wanted = Set(snapshots?.list().map(\.header.recordSequence) ?? [])
-        let (store, hashes) = try rebuild(connection: connection, stream: stream, last: state.last, directory: directory,
-                                          snapshotRecords: wanted)
-        metrics.replication.recoveredMessages.add(state.last, ordering: .relaxed)
+        let (store, hashes, read) = try rebuild(connection: connection, stream: stream, last: state.last,
+                                                directory: directory, snapshotRecords: wanted, logger: logger)
+        metrics.replication.recoveredMessages.add(read, ordering: .relaxed)
         if let snapshots { discardUnsupported(snapshots, hashes: hashes, lastRecord: store.lastSequence, logger: logger) }
         logger.info("journal_opened", metadata: [
             "stream": "\(stream)", "subject": "\(subject)", "replicas": "\(state.replicas)",
             "messages": "\(state.last)", "records": "\(store.lastSequence)", "last_sequence": "\(store.lastSequence)",
+            "messages_read": "\(read)",
         ])
         let local = HostJournal(store: store, eventLoop: eventLoop, metrics: metrics, logger: logger)
         let journal = NATSJournal(local: local, connection: connection, stream: stream, subject: subject,
@@ -93,28 +94,42 @@ extension NATSJournal {
         return journal
     }
 
-    /// Replaces the segment files with the stream's records (the stream is the truth: local
-    /// records it lacks were never acknowledged), syncs them, and returns the store and the
-    /// SHA-256 of each record named in `snapshotRecords`.
+    /// Rebuilds the local copy from the stream (the stream is the truth: local records it
+    /// lacks were never acknowledged): keeps the verified local prefix (§4 step 3), reads
+    /// the messages after it, syncs, and returns the store, the SHA-256 of each record named
+    /// in `snapshotRecords`, and how many stream messages were requested.
     private static func rebuild(
-        connection: JetStreamConnection, stream: String, last: UInt64, directory: String, snapshotRecords: Set<UInt64>
-    ) throws(NATSJournalError) -> (JournalStore, [UInt64: [UInt8]]) {
+        connection: JetStreamConnection, stream: String, last: UInt64, directory: String, snapshotRecords: Set<UInt64>,
+        logger: Logger
+    ) throws(NATSJournalError) -> (JournalStore, [UInt64: [UInt8]], UInt64) {
         var hashes: [UInt64: [UInt8]] = [:]
-        do {
-            if mkdir(directory, 0o700) != 0, errno != EEXIST { throw JournalStoreError.io(path: directory, errno: errno) }
-            for name in try JournalStore.segmentNames(directory: directory) {
-                guard unlink(directory + "/" + name.fileName) == 0 else {
-                    throw JournalStoreError.io(path: directory + "/" + name.fileName, errno: errno)
-                }
-            }
-        } catch let error as JournalStoreError {
-            throw .local(error)
-        } catch {
-            throw .local(.io(path: directory, errno: EIO))
-        }
+        if mkdir(directory, 0o700) != 0, errno != EEXIST { throw .local(.io(path: directory, errno: errno)) }
         let store: JournalStore
-        do { store = try JournalStore.open(directory: directory).0 } catch { throw .local(error) }
         var sequence: UInt64 = 1
+        var read: UInt64 = 0
+        if let kept = try keepVerifiedPrefix(connection: connection, stream: stream, last: last, directory: directory,
+                                             logger: logger) {
+            store = kept.store
+            sequence = kept.messages + 1
+            read = kept.probes
+            let local = LocalRecords(directory: directory, segments: (try? JournalStore.segmentNames(directory: directory)) ?? [])
+            for n in snapshotRecords where n > 0 && n <= store.lastSequence {
+                if let h = local.hash(of: n) { hashes[n] = h }
+            }
+        } else {
+            do {
+                for name in try JournalStore.segmentNames(directory: directory) {
+                    guard unlink(directory + "/" + name.fileName) == 0 else {
+                        throw JournalStoreError.io(path: directory + "/" + name.fileName, errno: errno)
+                    }
+                }
+            } catch let error as JournalStoreError {
+                throw .local(error)
+            } catch {
+                throw .local(.io(path: directory, errno: EIO))
+            }
+            do { store = try JournalStore.open(directory: directory).0 } catch { throw .local(error) }
+        }
         while sequence <= last {
             let message: (data: [UInt8], id: String)
             do { message = try connection.message(stream: stream, sequence: sequence) } catch {
@@ -139,9 +154,10 @@ extension NATSJournal {
             }
             do { try store.write(message.data, last: lastRecord) } catch { throw .local(error) }
             sequence += 1
+            read += 1
         }
         do { try syncAll(store) } catch { throw .local(error) }
-        return (store, hashes)
+        return (store, hashes, read)
     }
 
     private static func collectHashes(_ bytes: [UInt8], wanted: Set<UInt64>, into hashes: inout [UInt64: [UInt8]]) {

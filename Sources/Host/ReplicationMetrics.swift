@@ -52,8 +52,9 @@ public final class ReplicationMetrics: Sendable {
                     fenced.load(ordering: .relaxed))
         out += line("replication_durable_sequence", "Last journal record acknowledged by the stream's quorum.", "gauge",
                     durableSequence.load(ordering: .relaxed))
-        out += line("replication_recovered_messages_total", "Journal stream messages read back at start-up.", "counter",
-                    recoveredMessages.load(ordering: .relaxed))
+        out += line("replication_recovered_messages_total",
+                    "Journal stream messages requested at start-up (prefix probes and messages after the kept prefix).",
+                    "counter", recoveredMessages.load(ordering: .relaxed))
         out += line("role", "0 standby, 1 primary, 2 stepped down.", "gauge", role.load(ordering: .relaxed))
         out += line("lease_renewals_total", "Leadership lease writes that succeeded.", "counter",
                     leaseRenewals.load(ordering: .relaxed))

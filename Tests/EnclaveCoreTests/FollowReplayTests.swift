@@ -1,5 +1,6 @@
 import Commitments
 import Engine
+import Journal
 import Testing
 import Wire
 @testable import EnclaveCore
@@ -63,5 +64,63 @@ struct FollowReplayTests {
         let b = try JournalRun()
         try records(a.journal)[0].withUnsafeBytes { raw in try b.worker.replayJournal(raw) }
         #expect(!b.worker.startFollow(ReplayEnd(published: 0, lastHeaderLine: [])))
+    }
+
+    /// Loads `file` into `b`'s worker as `snapshotData` would.
+    static func load(_ b: JournalRun, _ file: [UInt8]) throws -> SnapshotHeader {
+        var body = ByteWriter(capacity: 8 + file.count)
+        body.write(UInt64(0))
+        body.write(bytes: file)
+        #expect(body.bytes.withUnsafeBytes { b.worker.receiveSnapshotData($0) })
+        return try b.worker.loadReceivedSnapshot()
+    }
+
+    @Test(arguments: [2, 3]) func aFollowerStartsFromASnapshotAndPublishesFromP(published: Int) throws {
+        let (a, file, n) = try snapshotRun()
+        a.cut()
+        let b = try JournalRun()
+        let header = try Self.load(b, file)
+        #expect(header.batchIndex == UInt64(n))
+        #expect(b.worker.startFollow(ReplayEnd(published: UInt64(published),
+                                               lastHeaderLine: Array(a.closed[published - 1].headerLine.dropLast()))))
+        // The tail from the snapshot's own record, one record per message.
+        let tail = Array(records(a.journal)[Int(header.recordSequence - 1)...])
+        var followed: [ClosedBatch] = []
+        var points = 0
+        for record in tail {
+            try record.withUnsafeBytes { raw in try b.worker.replayJournal(raw) }
+            followed += b.worker.takeFollowedBatches()
+            if b.worker.followSnapshotPoint != nil { points += 1 }
+        }
+        #expect(followed.map(\.headerLine) == a.closed.dropFirst(published).map(\.headerLine))
+        // Right after each followed close (no batch open yet), a snapshot may be taken.
+        #expect(points == a.closed.count - n)
+        let outcome = try b.worker.finishReplay(ReplayEnd(published: 0, lastHeaderLine: []))
+        #expect(outcome.recovered.recordsReplayed == UInt64(tail.count - 1))
+        #expect(b.worker.globalSequence == a.worker.globalSequence)
+        #expect(outcome.recovered.batchesClosed == a.worker.batchesClosed)
+    }
+
+    @Test func followAfterASnapshotRefusesALineThatIsNotTheSnapshotsLastHeader() throws {
+        let (a, file, n) = try snapshotRun()
+        let b = try JournalRun()
+        _ = try Self.load(b, file)
+        // P equal to the snapshot's batch index, but the line is batch 0's, not batch n − 1's.
+        #expect(!b.worker.startFollow(ReplayEnd(published: UInt64(n), lastHeaderLine: Array(a.closed[0].headerLine.dropLast()))))
+        // P below the snapshot's batch index: batches the snapshot includes were never published.
+        #expect(!b.worker.startFollow(ReplayEnd(published: UInt64(n - 1),
+                                                lastHeaderLine: Array(a.closed[n - 2].headerLine.dropLast()))))
+        #expect(b.worker.startFollow(ReplayEnd(published: UInt64(n), lastHeaderLine: Array(a.closed[n - 1].headerLine.dropLast()))))
+    }
+
+    @Test func noSnapshotPointWhileABatchIsOpen() throws {
+        let a = try JournalRun()
+        try a.trade()
+        let b = try JournalRun()
+        #expect(b.worker.startFollow(ReplayEnd(published: 0, lastHeaderLine: [])))
+        // `trade` ends with an order in the open batch: the journal's last record is an input.
+        try a.journal.withUnsafeBytes { raw in try b.worker.replayJournal(raw) }
+        _ = b.worker.takeFollowedBatches()
+        #expect(b.worker.followSnapshotPoint == nil)
     }
 }

@@ -96,6 +96,23 @@ struct NATSJournalTests {
         try await Self.append(a, JournalRecords.records(71...71, payload: 201), loop: loop)
         #expect(try await HostJournalTests.waitUntil(20) { metricsA.replication.fenced.load(ordering: .relaxed) == 1 })
         #expect(probeA.durable.withLock { $0 } == 70)
+
+        // Restarted on their own directories (docs/REPLICATION.md §4 step 3): A keeps its
+        // records 1…70 (the stream's first 8 messages), drops its own record 71 (the stream
+        // holds C's) and reads only C's message; B's records 1…3 are not the stream's, so
+        // it keeps nothing and reads every message. Both end as the stream, byte for byte.
+        let stream = expected + JournalRecords.records(71...71, payload: 200)
+        for (dir, keeps) in [(dirA, true), (dirB, false)] {
+            let metrics = HostMetrics()
+            let again = try await Self.open(cluster, venue: venue, dir: dir, loop: loop, metrics: metrics, probe: Probe())
+            again.stop()
+            let scan = try JournalStore.scan(directory: dir)
+            let bytes = try scan.segments.flatMap { try Data(contentsOf: URL(fileURLWithPath: dir + "/" + $0.fileName)) }
+            #expect(bytes == stream, "\(keeps ? "A" : "B")")
+            let read = metrics.replication.recoveredMessages.load(ordering: .relaxed)
+            // 9 messages: at most ⌈log2(10)⌉ = 4 probes, plus what is read after the prefix.
+            #expect(keeps ? read <= 4 + 1 : read >= 9, "\(keeps ? "A" : "B") requested \(read) messages")
+        }
     }
 
     @Test(.timeLimit(.minutes(2))) func publishingContinuesWithOneNodeKilled() async throws {
