@@ -21,27 +21,8 @@ cd "$(dirname "$0")/.."
 ROUNDS="${1:-5}"
 RATE="${2:-50000}"
 SECONDS_LOAD="${3:-10}"
-if [[ -n "${SEALSTREAM_BIN_DIR:-}" ]]; then
-    BIN="$SEALSTREAM_BIN_DIR"
-else
-    swift build -c release 2>&1 | tail -1
-    BIN="$(swift build -c release --show-bin-path)"
-fi
-VENUE="${VENUE_CONFIG:-scripts/demo/venue.json}"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-failover.XXXXXX")"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    scripts/cluster.sh stop "$WORK/nats" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-now() { date +%s.%N; }
-field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ''))" "$1/host.json" "$2" 2>/dev/null || true; }
-JOURNAL="$(scripts/cluster.sh start "$WORK/nats" | tail -1)"
-"$BIN/attestation" measure --enclave "$BIN/sealstream-enclave" --config "$VENUE" --allow-mode software \
-    --policy-out "$WORK/policy.json" >/dev/null
-ATTEST=(--policy "$WORK/policy.json" --allow-simulated)
+source scripts/lib.sh
+replication_bench_init failover
 
 STARTS=0
 # start HOST_NAME: starts host a or b on its data directory, in the background.

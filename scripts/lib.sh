@@ -65,6 +65,31 @@ json.dump({"chainId": e["chainId"], "verifyingContract": e["verifyingContract"],
 PY
 }
 
+# replication_bench_init LABEL: what the replication benchmarks (failover-bench.sh,
+# standby-restart-bench.sh) share: BIN (SEALSTREAM_BIN_DIR, or the release build, built if
+# needed), VENUE, WORK (a fresh directory), PIDS (killed at exit, with the cluster), a
+# three-node cluster in WORK/nats whose URLs are JOURNAL, the software-mode policy in
+# WORK/policy.json (ATTEST), and the helpers now and field DIR KEY (a host.json field).
+replication_bench_init() {
+    if [[ -n "${SEALSTREAM_BIN_DIR:-}" ]]; then
+        BIN="$SEALSTREAM_BIN_DIR"
+    else
+        swift build -c release 2>&1 | tail -1
+        BIN="$(swift build -c release --show-bin-path)"
+    fi
+    VENUE="${VENUE_CONFIG:-scripts/demo/venue.json}"
+    WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-$1.XXXXXX")"
+    PIDS=()
+    trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+          scripts/cluster.sh stop "$WORK/nats" >/dev/null 2>&1 || true' EXIT
+    now() { date +%s.%N; }
+    field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ''))" "$1/host.json" "$2" 2>/dev/null || true; }
+    JOURNAL="$(scripts/cluster.sh start "$WORK/nats" | tail -1)"
+    "$BIN/attestation" measure --enclave "$BIN/sealstream-enclave" --config "$VENUE" --allow-mode software \
+        --policy-out "$WORK/policy.json" >/dev/null
+    ATTEST=(--policy "$WORK/policy.json" --allow-simulated)
+}
+
 # replan_nested SCRATCH DIR...: SwiftPM does not notice files added to or removed from the
 # path dependency (the main package) of an already planned nested build (Fuzz/,
 # Benchmarks/): when the list of source files under DIR... changed since the last call,

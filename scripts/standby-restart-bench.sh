@@ -23,26 +23,8 @@ cd "$(dirname "$0")/.."
 ORDERS="${1:-200000}"
 RATE="${2:-20000}"
 EVERY="${3:-50000}"
-if [[ -n "${SEALSTREAM_BIN_DIR:-}" ]]; then
-    BIN="$SEALSTREAM_BIN_DIR"
-else
-    swift build -c release 2>&1 | tail -1
-    BIN="$(swift build -c release --show-bin-path)"
-fi
-VENUE="${VENUE_CONFIG:-scripts/demo/venue.json}"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-standby-restart.XXXXXX")"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    scripts/cluster.sh stop "$WORK/nats" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-now() { date +%s.%N; }
-field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ''))" "$1/host.json" "$2" 2>/dev/null || true; }
-JOURNAL="$(scripts/cluster.sh start "$WORK/nats" | tail -1)"
-"$BIN/attestation" measure --enclave "$BIN/sealstream-enclave" --config "$VENUE" --allow-mode software \
-    --policy-out "$WORK/policy.json" >/dev/null
+source scripts/lib.sh
+replication_bench_init standby-restart
 
 STARTS=0
 # start NAME: starts host NAME on its data directory in the background; LOG is its log.
