@@ -24,6 +24,7 @@
 #
 # Environment: SEED, TRADERS (3), STEPS (per trader, 12 x ROUNDS), LOAD_RATE (200/s),
 # DRILL_TRADERS (the liquidation drill started halfway through the faults, 100; 0: none),
+# FAULT_KINDS (default "host host enclave nats partition": the kinds drawn from),
 # SEALSTREAM_BIN_DIR (default: `swift build --show-bin-path`), MACHINES (auto: network
 # namespaces when the kernel allows; 0 forces loopback ports, where a partition is
 # SIGSTOP of the primary's host and worker instead of a link cut).
@@ -38,6 +39,9 @@ TRADERS="${TRADERS:-3}"
 STEPS="${STEPS:-$(( 12 * ROUNDS ))}"
 LOAD_RATE="${LOAD_RATE:-200}"
 DRILL_TRADERS="${DRILL_TRADERS:-100}"
+# The faults drawn from, with repetition as weight. scripts/test.sh leaves out
+# `partition` until the known fork is fixed (docs/REPLICATION.md §3, "Known fork").
+FAULT_KINDS="${FAULT_KINDS:-host host enclave nats partition}"
 source scripts/lib.sh
 source scripts/chaos-common.sh
 if [[ -z "${SEALSTREAM_BIN_DIR:-}" ]]; then
@@ -155,12 +159,14 @@ wait_new_primary() {
     done
     return 1
 }
-# settle SECONDS: until one host is primary and the other a standby.
+# settle SECONDS: until one host is primary and the other a standby; SETTLED is then the
+# primary's machine (read once: a primary may step down the next moment, e.g. when a
+# NATS node dies under its lease, and a fault must not be aimed at "no machine").
 settle() {
     local n=$(( $1 * 20 )) p
     for _ in $(seq 1 "$n"); do
         p="$(primary)"
-        [[ "$p" != 0 && "$(role "$(other "$p")")" == standby ]] && return 0
+        if [[ "$p" != 0 && "$(role "$(other "$p")")" == standby ]]; then SETTLED="$p"; return 0; fi
         supervise
         sleep 0.05
     done
@@ -211,8 +217,8 @@ mapfile -t PLAN < <(python3 -c "
 import random, sys
 rng = random.Random(int(sys.argv[1]) ^ 0xc105)
 for _ in range(int(sys.argv[2])):
-    print(f'{rng.uniform(0.3, 2.0):.2f} {rng.choice([\"host\", \"host\", \"enclave\", \"nats\", \"partition\"])} {rng.randint(1, 3)}')
-" "$SEED" "$ROUNDS")
+    print(f'{rng.uniform(0.3, 2.0):.2f} {rng.choice(sys.argv[3].split())} {rng.randint(1, 3)}')
+" "$SEED" "$ROUNDS" "$FAULT_KINDS")
 FAULTS=0
 TAKEOVERS=0
 FAILED=0
@@ -222,7 +228,7 @@ for r in $(seq 1 "$ROUNDS"); do
     [[ $r -eq $(( (ROUNDS + 1) / 2 )) ]] && start_drill "$HOSTS" chaos-cluster
     sleep "$delay"
     settle 90 || { fail "round $r: no primary with a standby within 90 s"; break; }
-    p="$(primary)"
+    p="$SETTLED"
     s="$(other "$p")"
     case "$target" in
     host)
@@ -293,8 +299,8 @@ wait_traders chaos-cluster
 wait_drill chaos-cluster
 stop_load
 sleep 1  # the open batch closes and is published
-P="$(primary)"
-[[ "$P" != 0 ]] || { fail "no primary at the end"; exit 1; }
+settle 90 || { fail "no primary with a standby at the end"; exit 1; }
+P="$SETTLED"
 S="$(other "$P")"
 # The standby catches up: its batch chain reaches the primary's.
 for _ in $(seq 1 600); do
