@@ -38,7 +38,7 @@ struct NATSJournalTests {
         try await loop.submit { try bytes.withUnsafeBytes { _ = try journal.append($0) } }.get()
     }
 
-    @Test(.timeLimit(.minutes(2))) func quorumAcksFenceASecondWriterAndRebuildFromTheStream() async throws {
+    @Test(.timeLimit(.minutes(5))) func quorumAcksFenceASecondWriterAndRebuildFromTheStream() async throws {
         let cluster = try TestCluster()
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let venue = Array(UUID().uuidString.utf8)
