@@ -72,14 +72,18 @@ static inline natsStatus sealstream_nats_jetstream(jsCtx **js, natsConnection *n
    sequence (0: the subject must hold no message) and `Sealstream-Attempt: attempt`, asking for an
    ack within `max_wait_ms`. */
 static inline natsStatus sealstream_nats_publish(jsCtx *js, const char *subject, const void *data, int len,
-                                                const char *msg_id, uint64_t attempt, uint64_t expected_last,
-                                                int64_t max_wait_ms) {
+                                                const char *msg_id, const char *previous_id, uint64_t attempt,
+                                                uint64_t expected_last, int64_t max_wait_ms) {
     natsMsg *msg = NULL;
     natsStatus s = natsMsg_Create(&msg, subject, NULL, (const char *)data, len);
     if (s != NATS_OK) return s;
     char text[24];
     snprintf(text, sizeof text, "%llu", (unsigned long long)attempt);
     s = natsMsgHeader_Set(msg, "Sealstream-Attempt", text);
+    /* The content chain (docs/REPLICATION.md §2): the id of the message this one follows,
+       "-" for the first message of the stream. Readers skip a message whose previous is not
+       the last message they accepted (a cut-off writer's late publish). */
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Sealstream-Previous", previous_id);
     if (s != NATS_OK) {
         natsMsg_Destroy(msg);
         return s;
@@ -91,14 +95,21 @@ static inline natsStatus sealstream_nats_publish(jsCtx *js, const char *subject,
     if (expected_last == 0) {
         po.ExpectNoMessage = true;
     } else {
-        /* The stream-wide check: JetStream's leader checks it against the proposals it has
-           made (so it holds for pipelined publishes), unlike the per-subject check, which a
-           2.9 leader compares with what is already applied. */
+        /* The stream-wide check: every replica checks it when it applies the message, in the
+           stream's log order (so it holds for pipelined publishes), unlike the per-subject
+           check, which a 2.9 leader compares with what is already applied before proposing. */
         po.ExpectLastSeq = expected_last;
     }
     s = js_PublishMsgAsync(js, &msg, &po);
     if (msg != NULL) natsMsg_Destroy(msg);
     return s;
+}
+
+/* A header's first value, NULL when absent. The string lives as long as `msg`. */
+static inline const char *sealstream_nats_header(natsMsg *msg, const char *name) {
+    const char *value = NULL;
+    if (natsMsgHeader_Get(msg, name, &value) != NATS_OK) return NULL;
+    return value;
 }
 
 /* The attempt a published message carries (0 when absent). */

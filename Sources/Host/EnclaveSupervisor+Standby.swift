@@ -70,6 +70,7 @@ extension EnclaveSupervisor {
         do {
             read = try follower.finish()
             try NATSJournal.syncAll(follower.store)
+            follower.mark?.advance(to: follower.store.lastSequence, force: true)
         } catch {
             stopFatally(error, worker: worker)
             return
@@ -78,7 +79,8 @@ extension EnclaveSupervisor {
         let local = HostJournal(store: follower.store, eventLoop: eventLoop, metrics: metrics, logger: logger)
         let primary = NATSJournal(local: local, connection: follower.connection, stream: follower.stream,
                                   subject: follower.subject, lastStreamSequence: follower.lastStreamSequence,
-                                  eventLoop: eventLoop, metrics: metrics, logger: logger)
+                                  lastID: follower.chain.lastID, eventLoop: eventLoop, metrics: metrics, logger: logger)
+        primary.mark = follower.mark
         primary.lease = standby.lease
         primary.onLeaseEnded = { [unowned self] why in self.stepDown(why) }
         journal = primary

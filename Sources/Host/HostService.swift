@@ -305,7 +305,8 @@ public final class HostService: Service, @unchecked Sendable {
                                     metrics: metrics.replication, logger: logger)
         let follower = StandbyFollower(
             connection: journal.connection, stream: journal.stream, subject: journal.subject, store: journal.store,
-            lastStreamSequence: journal.openedStreamSequence, eventLoop: loop, metrics: metrics, logger: logger)
+            lastStreamSequence: journal.openedStreamSequence, chain: StreamChain(lastID: journal.openedLastID),
+            mark: journal.mark, eventLoop: loop, metrics: metrics, logger: logger)
         metrics.replication.role.store(LeadershipLease.Role.standby.rawValue, ordering: .relaxed)
         logger.info("standby", metadata: ["bucket": "\(bucket)", "holder": "\(lease.holder)", "lease_ttl_ms": "\(ttl)"])
         return StandbyState(follower: follower, lease: lease)

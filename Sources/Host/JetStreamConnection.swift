@@ -116,8 +116,9 @@ final class JetStreamConnection: @unchecked Sendable {
         return (Int(replicas), first, last, messages)
     }
 
-    /// The payload of the message at `sequence`, and its message id.
-    func message(stream: String, sequence: UInt64) throws(JetStreamError) -> (data: [UInt8], id: String) {
+    /// The payload of the message at `sequence`, its message id and the id it names as the
+    /// one it follows (`Sealstream-Previous`, nil when absent).
+    func message(stream: String, sequence: UInt64) throws(JetStreamError) -> StreamMessage {
         var code = jsErrCode(rawValue: 0)
         var msg: OpaquePointer?
         let s = js_GetMsg(&msg, context, stream, sequence, nil, &code)
@@ -129,17 +130,27 @@ final class JetStreamConnection: @unchecked Sendable {
             data.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: count)) }
         }
         let id = sealstream_nats_msg_id(msg).map { String(cString: $0) } ?? ""
-        return (data, id)
+        let previous = sealstream_nats_header(msg, "Sealstream-Previous").map { String(cString: $0) }
+        return StreamMessage(data: data, id: id, previous: previous)
     }
 
     /// Publishes `data` to `subject` asynchronously with message id `id` and the subject's
     /// expected last sequence (0: empty); the reply (or a timeout after `maxWaitMillis`)
     /// reaches `onAck`. Throws when the message could not even be queued.
-    func publish(subject: String, data: UnsafeRawBufferPointer, id: String, attempt: UInt64, expectedLast: UInt64,
-                 maxWaitMillis: Int64) throws(JetStreamError)
+    func publish(subject: String, data: UnsafeRawBufferPointer, id: String, previous: String, attempt: UInt64,
+                 expectedLast: UInt64, maxWaitMillis: Int64) throws(JetStreamError)
     {
-        let s = sealstream_nats_publish(context, subject, data.baseAddress, Int32(data.count), id, attempt, expectedLast,
-                                        maxWaitMillis)
+        let s = sealstream_nats_publish(context, subject, data.baseAddress, Int32(data.count), id, previous, attempt,
+                                        expectedLast, maxWaitMillis)
         guard s == NATS_OK else { throw JetStreamError(s) }
     }
+}
+
+/// One stored journal stream message as `js_GetMsg` returns it.
+struct StreamMessage: Sendable {
+    var data: [UInt8]
+    /// `Nats-Msg-Id`.
+    var id: String
+    /// `Sealstream-Previous`, nil when the message has none.
+    var previous: String?
 }

@@ -81,6 +81,8 @@ struct FollowedMessage: Sendable {
     /// When the stream stored it, Unix ns (the leader's clock).
     var storedUnixNanos: Int64
     var id: String
+    /// `Sealstream-Previous`: the id of the message it follows (docs/REPLICATION.md §2).
+    var previous: String?
     var data: [UInt8]
 }
 
@@ -116,7 +118,9 @@ final class JetStreamFollow: @unchecked Sendable {
                 data.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: count)) }
             }
             let id = sealstream_nats_msg_id(msg).map { String(cString: $0) } ?? ""
-            me.onMessage?(FollowedMessage(streamSequence: sequence, storedUnixNanos: stored, id: id, data: data))
+            let previous = sealstream_nats_header(msg, "Sealstream-Previous").map { String(cString: $0) }
+            me.onMessage?(FollowedMessage(streamSequence: sequence, storedUnixNanos: stored, id: id,
+                                          previous: previous, data: data))
         }, closure, &code)
         guard s == NATS_OK else { throw JetStreamError(s, code) }
         subscription = sub

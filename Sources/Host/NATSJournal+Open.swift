@@ -78,40 +78,50 @@ extension NATSJournal {
                            problem: "the stream holds \(state.messages) messages from \(state.first) to \(state.last); it must hold every message from 1")
         }
         let wanted = Set(snapshots?.list().map(\.header.recordSequence) ?? [])
-        let (store, hashes, read) = try rebuild(connection: connection, stream: stream, last: state.last,
-                                                directory: directory, snapshotRecords: wanted, logger: logger)
+        let markPath = StreamMark.path(journalDirectory: directory)
+        let (store, hashes, read, chain) = try rebuild(
+            connection: connection, stream: stream, last: state.last, directory: directory, snapshotRecords: wanted,
+            trusted: StreamMark.read(path: markPath), logger: logger)
+        let mark = StreamMark(journalDirectory: directory, value: store.lastSequence)
         metrics.replication.recoveredMessages.add(read, ordering: .relaxed)
+        metrics.replication.skippedMessages.add(chain.skipped, ordering: .relaxed)
         if let snapshots { discardUnsupported(snapshots, hashes: hashes, lastRecord: store.lastSequence, logger: logger) }
         logger.info("journal_opened", metadata: [
             "stream": "\(stream)", "subject": "\(subject)", "replicas": "\(state.replicas)",
             "messages": "\(state.last)", "records": "\(store.lastSequence)", "last_sequence": "\(store.lastSequence)",
-            "messages_read": "\(read)",
+            "messages_read": "\(read)", "messages_skipped": "\(chain.skipped)",
         ])
         let local = HostJournal(store: store, eventLoop: eventLoop, metrics: metrics, logger: logger)
         let journal = NATSJournal(local: local, connection: connection, stream: stream, subject: subject,
-                                  lastStreamSequence: state.last, eventLoop: eventLoop, metrics: metrics, logger: logger)
+                                  lastStreamSequence: state.last, lastID: chain.lastID, eventLoop: eventLoop,
+                                  metrics: metrics, logger: logger)
         journal.openedStreamSequence = state.last
+        journal.openedLastID = chain.lastID
+        journal.mark = mark
         return journal
     }
 
     /// Rebuilds the local copy from the stream (the stream is the truth: local records it
     /// lacks were never acknowledged): keeps the verified local prefix (§4 step 3), reads
-    /// the messages after it, syncs, and returns the store, the SHA-256 of each record named
-    /// in `snapshotRecords`, and how many stream messages were requested.
+    /// the messages after it (skipping those that are not the journal's, §3), syncs, and
+    /// returns the store, the SHA-256 of each record named in `snapshotRecords`, how many
+    /// stream messages were requested, and the chain read (its last message's id).
     private static func rebuild(
         connection: JetStreamConnection, stream: String, last: UInt64, directory: String, snapshotRecords: Set<UInt64>,
-        logger: Logger
-    ) throws(NATSJournalError) -> (JournalStore, [UInt64: [UInt8]], UInt64) {
+        trusted: UInt64, logger: Logger
+    ) throws(NATSJournalError) -> (JournalStore, [UInt64: [UInt8]], UInt64, StreamChain) {
         var hashes: [UInt64: [UInt8]] = [:]
         if mkdir(directory, 0o700) != 0, errno != EEXIST { throw .local(.io(path: directory, errno: errno)) }
         let store: JournalStore
         var sequence: UInt64 = 1
         var read: UInt64 = 0
+        var chain = StreamChain()
         if let kept = try keepVerifiedPrefix(connection: connection, stream: stream, last: last, directory: directory,
-                                             logger: logger) {
+                                             trusted: trusted, logger: logger) {
             store = kept.store
             sequence = kept.messages + 1
             read = kept.probes
+            chain = StreamChain(lastID: kept.lastID)
             let local = LocalRecords(directory: directory, segments: (try? JournalStore.segmentNames(directory: directory)) ?? [])
             for n in snapshotRecords where n > 0 && n <= store.lastSequence {
                 if let h = local.hash(of: n) { hashes[n] = h }
@@ -131,9 +141,14 @@ extension NATSJournal {
             do { store = try JournalStore.open(directory: directory).0 } catch { throw .local(error) }
         }
         while sequence <= last {
-            let message: (data: [UInt8], id: String)
+            let message: StreamMessage
             do { message = try connection.message(stream: stream, sequence: sequence) } catch {
                 throw .stream(name: stream, error)
+            }
+            read += 1
+            if try skip(message, at: sequence, chain: &chain, stream: stream, logger: logger) {
+                sequence += 1
+                continue
             }
             let expectedFirst = store.lastSequence + 1
             let lastRecord: UInt64
@@ -154,10 +169,27 @@ extension NATSJournal {
             }
             do { try store.write(message.data, last: lastRecord) } catch { throw .local(error) }
             sequence += 1
-            read += 1
         }
         do { try syncAll(store) } catch { throw .local(error) }
-        return (store, hashes, read)
+        return (store, hashes, read, chain)
+    }
+
+    /// Applies the content chain (§2, §3) to stream message `sequence`: true when it is not
+    /// the journal's (logged `journal_message_skipped`), false when it is the next message
+    /// (then checked as any); a message without `Sealstream-Previous` stops start-up.
+    static func skip(_ message: StreamMessage, at sequence: UInt64, chain: inout StreamChain, stream: String,
+                     logger: Logger) throws(NATSJournalError) -> Bool
+    {
+        let verdict: StreamChain.Verdict
+        do { verdict = try chain.classify(id: message.id, previous: message.previous) } catch {
+            throw .corrupt(stream: stream, message: sequence, problem: "\(error)")
+        }
+        guard case .skip(let previous, let last) = verdict else { return false }
+        logger.warning("journal_message_skipped", metadata: [
+            "stream": "\(stream)", "message": "\(sequence)", "id": "\(message.id)", "previous": "\(previous)",
+            "journal_last": "\(last)",
+        ])
+        return true
     }
 
     private static func collectHashes(_ bytes: [UInt8], wanted: Set<UInt64>, into hashes: inout [UInt64: [UInt8]]) {

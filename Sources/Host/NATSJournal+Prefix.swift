@@ -15,8 +15,11 @@ extension NATSJournal {
     struct KeptPrefix {
         /// The local copy, cut back to the end of stream message `messages`.
         var store: JournalStore
-        /// Stream messages 1 … `messages` are the local copy's first records.
+        /// Stream message `messages` is the local copy's last, and the journal's messages up
+        /// to it are the local copy's records.
         var messages: UInt64
+        /// Id of stream message `messages`: the last message of the journal kept.
+        var lastID: String
         /// Records the local copy held before the search (after its torn tail was cut).
         var localRecords: UInt64
         /// `js_GetMsg` requests the search made.
@@ -38,22 +41,27 @@ extension NATSJournal {
 
     /// Opens the local copy (cutting a torn tail as DURABILITY.md §3's scan does) and keeps
     /// its verified prefix; nil when nothing can be kept (no local records, an empty
-    /// stream, a local copy that does not scan, or no stream message it holds). The stream
-    /// messages probed are checked as §4 step 3 checks any (whole valid records, the id
-    /// naming them); one that fails stops start-up.
+    /// stream, a local copy that does not scan, or no stream message it holds). Only local
+    /// records up to `trusted` (the `StreamMark`) can match. The stream messages probed are
+    /// checked as §4 step 3 checks any (whole valid records, the id naming them); one that
+    /// fails stops start-up.
     static func keepVerifiedPrefix(
-        connection: JetStreamConnection, stream: String, last: UInt64, directory: String, logger: Logger
+        connection: JetStreamConnection, stream: String, last: UInt64, directory: String, trusted: UInt64,
+        logger: Logger
     ) throws(NATSJournalError) -> KeptPrefix? {
-        guard last > 0, let opened = try? JournalStore.open(directory: directory), opened.1.lastSequence > 0 else {
+        guard last > 0, trusted > 0, let opened = try? JournalStore.open(directory: directory),
+              opened.1.lastSequence > 0
+        else {
             return nil
         }
         let (store, report) = opened
+        let limit = min(trusted, report.lastSequence)
         let local = LocalRecords(directory: directory, segments: report.segments)
         var probes: UInt64 = 0
-        var ends: [UInt64: JournalPosition] = [:]
+        var ends: [UInt64: (position: JournalPosition, id: String)] = [:]
         let k = try lastMatching(last: last) { (m: UInt64) throws(NATSJournalError) -> Bool in
             probes += 1
-            let message: (data: [UInt8], id: String)
+            let message: StreamMessage
             do throws(JetStreamError) {
                 message = try connection.message(stream: stream, sequence: m)
             } catch {
@@ -73,17 +81,20 @@ extension NATSJournal {
             guard message.id == id else {
                 throw .corrupt(stream: stream, message: m, problem: "message id \(message.id), expected \(id) (first record and payload hash)")
             }
-            guard lastRecord <= report.lastSequence, let end = local.matches(message.data, first: first) else { return false }
-            ends[m] = JournalPosition(segment: end.segment, size: end.size, sequence: lastRecord)
+            guard message.previous != nil else {
+                throw .corrupt(stream: stream, message: m, problem: "\(StreamChain.Refusal.missingPrevious)")
+            }
+            guard lastRecord <= limit, let end = local.matches(message.data, first: first) else { return false }
+            ends[m] = (JournalPosition(segment: end.segment, size: end.size, sequence: lastRecord), message.id)
             return true
         }
-        guard k > 0, let end = ends[k] else { return nil }
+        guard k > 0, let (end, lastID) = ends[k] else { return nil }
         do throws(JournalStoreError) { try store.rewind(to: end) } catch { throw .local(error) }
         logger.info("journal_prefix_kept", metadata: [
             "stream": "\(stream)", "local_records": "\(report.lastSequence)", "kept_records": "\(end.sequence)",
             "kept_messages": "\(k)", "probes": "\(probes)",
         ])
-        return KeptPrefix(store: store, messages: k, localRecords: report.lastSequence, probes: probes)
+        return KeptPrefix(store: store, messages: k, lastID: lastID, localRecords: report.lastSequence, probes: probes)
     }
 }
 

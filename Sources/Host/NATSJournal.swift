@@ -31,6 +31,10 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
     var onAvailability: ((Bool) -> Void)?
     /// The stream's last sequence when `open` read it (the local copy holds 1 through it).
     var openedStreamSequence: UInt64 = 0
+    /// Id of the journal's last message when `open` read it (`StreamChain.origin`: none).
+    var openedLastID = StreamChain.origin
+    /// `DATA/journal-verified`, advanced as the quorum acknowledges records.
+    var mark: StreamMark?
     /// The leadership lease, on a host that took over (docs/REPLICATION.md §7): nothing is
     /// published or released once it is no longer valid.
     var lease: LeadershipLease?
@@ -41,7 +45,7 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
     private(set) var halted = false
 
     init(local: HostJournal, connection: JetStreamConnection, stream: String, subject: String, lastStreamSequence: UInt64,
-         windowSize: Int = 256, eventLoop: EventLoop, metrics: HostMetrics, logger: Logger)
+         lastID: String, windowSize: Int = 256, eventLoop: EventLoop, metrics: HostMetrics, logger: Logger)
     {
         self.local = local
         self.connection = connection
@@ -51,7 +55,7 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
         self.metrics = metrics
         self.logger = logger
         window = ReplicationWindow(windowSize: windowSize, lastStreamSequence: lastStreamSequence,
-                                   durable: local.durable.sequence)
+                                   durable: local.durable.sequence, lastID: lastID)
         reported = local.durable.sequence
         metrics.replication.durableSequence.store(reported, ordering: .relaxed)
         let box = WeakBox(self)
@@ -84,6 +88,7 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
     var isFenced: Bool { if case .fenced = window.state { true } else { false } }
 
     func stop() {
+        mark?.advance(to: window.durable, force: true)
         local.stop()
         connection.close()
     }
@@ -152,7 +157,8 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
             var failure: JetStreamError?
             message.bytes.withUnsafeBytes { raw in
                 do throws(JetStreamError) {
-                    try connection.publish(subject: subject, data: raw, id: message.id, attempt: message.attempt,
+                    try connection.publish(subject: subject, data: raw, id: message.id, previous: message.previous,
+                                           attempt: message.attempt,
                                            expectedLast: message.streamSequence - 1, maxWaitMillis: Self.ackWaitMillis)
                 } catch {
                     failure = error
@@ -228,6 +234,7 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
     /// Reports the durable sequence (local sync and quorum ack) when it advanced.
     private func report() {
         metrics.replication.durableSequence.store(window.durable, ordering: .relaxed)
+        mark?.advance(to: window.durable)
         guard leaseAllows() else { return }
         let now = durable.sequence
         guard now > reported else { return }

@@ -16,6 +16,9 @@ public final class ReplicationMetrics: Sendable {
     public let durableSequence = Atomic<UInt64>(0)
     /// Stream messages read back at start-up.
     public let recoveredMessages = Atomic<UInt64>(0)
+    /// Stream messages skipped as not the journal's (a cut-off writer's late publishes,
+    /// docs/REPLICATION.md §3), at start-up, following or takeover.
+    public let skippedMessages = Atomic<UInt64>(0)
 
     /// The host's role (docs/REPLICATION.md §7): 0 standby, 1 primary, 2 stepped down.
     public let role = Atomic<Int64>(0)
@@ -55,6 +58,9 @@ public final class ReplicationMetrics: Sendable {
         out += line("replication_recovered_messages_total",
                     "Journal stream messages requested at start-up (prefix probes and messages after the kept prefix).",
                     "counter", recoveredMessages.load(ordering: .relaxed))
+        out += line("replication_skipped_messages_total",
+                    "Journal stream messages skipped as a cut-off writer's late publishes (not the journal's).",
+                    "counter", skippedMessages.load(ordering: .relaxed))
         out += line("role", "0 standby, 1 primary, 2 stepped down.", "gauge", role.load(ordering: .relaxed))
         out += line("lease_renewals_total", "Leadership lease writes that succeeded.", "counter",
                     leaseRenewals.load(ordering: .relaxed))

@@ -11,6 +11,8 @@ struct ReplicationWindow {
         /// Sequence of its last record.
         let last: UInt64
         let bytes: [UInt8]
+        /// `Sealstream-Previous`: the id of the message before it in this host's journal.
+        let previous: String
         /// The stream sequence it must be stored at; `Nats-Expected-Last-Sequence` is this
         /// minus one (`Nats-Expected-Last-Subject-Sequence: 0` for 1).
         let streamSequence: UInt64
@@ -52,14 +54,18 @@ struct ReplicationWindow {
     private var sent = 0
     /// Stream sequence of the last message enqueued.
     private(set) var lastStreamSequence: UInt64
+    /// Id of the last message enqueued (at first, the last message of the journal read).
+    private(set) var lastID: String
     /// Records up to here are acknowledged.
     private(set) var durable: UInt64
 
     /// `lastStreamSequence`: the stream's last sequence when the host opened it (every
-    /// message up to it read back); `durable`: its last record.
-    init(windowSize: Int, lastStreamSequence: UInt64, durable: UInt64) {
+    /// message up to it read back); `durable`: its last record; `lastID`: the id of the
+    /// journal's last message (`StreamChain.origin` for an empty stream).
+    init(windowSize: Int, lastStreamSequence: UInt64, durable: UInt64, lastID: String = StreamChain.origin) {
         self.windowSize = windowSize
         self.lastStreamSequence = lastStreamSequence
+        self.lastID = lastID
         self.durable = durable
     }
 
@@ -71,7 +77,9 @@ struct ReplicationWindow {
     mutating func enqueue(_ runs: [(id: String, last: UInt64, bytes: [UInt8])]) -> [Message] {
         for run in runs {
             lastStreamSequence += 1
-            queue.append(Message(id: run.id, last: run.last, bytes: run.bytes, streamSequence: lastStreamSequence))
+            queue.append(Message(id: run.id, last: run.last, bytes: run.bytes, previous: lastID,
+                                 streamSequence: lastStreamSequence))
+            lastID = run.id
         }
         return pump()
     }

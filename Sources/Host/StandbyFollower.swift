@@ -20,8 +20,13 @@ final class StandbyFollower: @unchecked Sendable {
     private let eventLoop: EventLoop
     private let metrics: HostMetrics
     private let logger: Logger
-    /// The last stream message written to the local copy and handed to the worker.
+    /// The last stream message read: written to the local copy and handed to the worker, or
+    /// skipped as not the journal's (docs/REPLICATION.md §3).
     private(set) var lastStreamSequence: UInt64
+    /// The content chain: the id of the journal's last message.
+    private(set) var chain: StreamChain
+    /// `DATA/journal-verified`, advanced as messages are applied.
+    let mark: StreamMark?
     private var channel: Channel?
     private var stopped = false
     /// Lag of the last message followed, ns (stored → handed to the worker).
@@ -30,8 +35,11 @@ final class StandbyFollower: @unchecked Sendable {
     var onFailure: ((Error) -> Void)?
 
     init(connection: JetStreamConnection, stream: String, subject: String, store: JournalStore,
-         lastStreamSequence: UInt64, eventLoop: EventLoop, metrics: HostMetrics, logger: Logger)
+         lastStreamSequence: UInt64, chain: StreamChain, mark: StreamMark?, eventLoop: EventLoop, metrics: HostMetrics,
+         logger: Logger)
     {
+        self.chain = chain
+        self.mark = mark
         self.connection = connection
         self.stream = stream
         self.subject = subject
@@ -64,7 +72,7 @@ final class StandbyFollower: @unchecked Sendable {
         // The ordered consumer redelivers after a reset: what was applied is skipped.
         guard message.streamSequence > lastStreamSequence else { return }
         do {
-            try apply(sequence: message.streamSequence, data: message.data, id: message.id)
+            try apply(sequence: message.streamSequence, data: message.data, id: message.id, previous: message.previous)
         } catch {
             stopped = true
             follow.stop()
@@ -78,11 +86,19 @@ final class StandbyFollower: @unchecked Sendable {
         metrics.replication.followedMessages.add(1, ordering: .relaxed)
     }
 
-    /// Checks stream message `sequence` (whole records continuing the local copy, its id
-    /// naming them), appends it to the local copy and hands it to the worker.
-    private func apply(sequence: UInt64, data: [UInt8], id: String) throws(NATSJournalError) {
+    /// Checks stream message `sequence` (the next of the journal's content chain, whole
+    /// records continuing the local copy, its id naming them), appends it to the local copy
+    /// and hands it to the worker; a message that is not the journal's is only skipped.
+    private func apply(sequence: UInt64, data: [UInt8], id: String, previous: String?) throws(NATSJournalError) {
         guard sequence == lastStreamSequence + 1 else {
             throw .corrupt(stream: stream, message: sequence, problem: "followed after message \(lastStreamSequence)")
+        }
+        if try NATSJournal.skip(StreamMessage(data: data, id: id, previous: previous), at: sequence, chain: &chain,
+                                stream: stream, logger: logger)
+        {
+            metrics.replication.skippedMessages.add(1, ordering: .relaxed)
+            lastStreamSequence = sequence
+            return
         }
         let first = store.lastSequence + 1
         let last: UInt64
@@ -98,6 +114,7 @@ final class StandbyFollower: @unchecked Sendable {
         }
         do { try store.write(data, last: last) } catch { throw .local(error) }
         lastStreamSequence = sequence
+        mark?.advance(to: last)
         if let channel {
             let bytes = HostLinkMessage.journalReplay(records: data[...]).encode()
             channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
@@ -113,11 +130,11 @@ final class StandbyFollower: @unchecked Sendable {
         do { last = try connection.streamState(name: stream).last } catch { throw .stream(name: stream, error) }
         var read: UInt64 = 0
         while lastStreamSequence < last {
-            let message: (data: [UInt8], id: String)
+            let message: StreamMessage
             do { message = try connection.message(stream: stream, sequence: lastStreamSequence + 1) } catch {
                 throw .stream(name: stream, error)
             }
-            try apply(sequence: lastStreamSequence + 1, data: message.data, id: message.id)
+            try apply(sequence: lastStreamSequence + 1, data: message.data, id: message.id, previous: message.previous)
             read += 1
         }
         return read

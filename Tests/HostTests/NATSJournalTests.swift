@@ -102,6 +102,8 @@ struct NATSJournalTests {
         // holds C's) and reads only C's message; B's records 1…3 are not the stream's, so
         // it keeps nothing and reads every message. Both end as the stream, byte for byte.
         let stream = expected + JournalRecords.records(71...71, payload: 200)
+        a.stop()
+        b.stop()
         for (dir, keeps) in [(dirA, true), (dirB, false)] {
             let metrics = HostMetrics()
             let again = try await Self.open(cluster, venue: venue, dir: dir, loop: loop, metrics: metrics, probe: Probe())
@@ -141,5 +143,97 @@ struct NATSJournalTests {
         try cluster.start(node: 2)
         #expect(metrics.replication.fenced.load(ordering: .relaxed) == 0)
         #expect(try await loop.submit { journal.isSettled }.get())
+    }
+
+    static func streamLast(_ journal: NATSJournal) throws -> UInt64 {
+        try journal.connection.streamState(name: journal.stream).last
+    }
+
+    static func localBytes(_ dir: String) throws -> [UInt8] {
+        let scan = try JournalStore.scan(directory: dir)
+        return try scan.segments.flatMap { try Data(contentsOf: URL(fileURLWithPath: dir + "/" + $0.fileName)) }
+    }
+
+    /// The fork the failover chaos found (docs/REPLICATION.md §3, "A cut-off writer's late
+    /// publishes"): X's messages A (expecting 3) and B (expecting 4) are in flight together
+    /// when Y has already stored its own message at 4; A is refused and fences X, B is
+    /// stored at 5 behind Y's. Readers skip B by its `Sealstream-Previous` (it follows A,
+    /// which is not in the stream): a host opening the stream, a standby following it, and
+    /// X and Y restarted on their own directories (X's local copy holds A and B, past its
+    /// mark) all end with the same journal, and a writer continues it.
+    @Test(.timeLimit(.minutes(5))) func aCutOffWritersLatePublishIsSkippedNotForked() async throws {
+        let cluster = try TestCluster()
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let venue = Array(UUID().uuidString.utf8)
+        let dirs = (0..<4).map { _ in JournalRecords.scratch() }
+        defer { for d in dirs { try? FileManager.default.removeItem(atPath: d) } }
+        let (dirX, dirY, dirW, dirZ) = (dirs[0], dirs[1], dirs[2], dirs[3])
+        let (metricsX, metricsY) = (HostMetrics(), HostMetrics())
+        let (probeX, probeY) = (Probe(), Probe())
+        let x = try await Self.open(cluster, venue: venue, dir: dirX, loop: loop, metrics: metricsX, probe: probeX)
+        defer { x.stop() }
+        for first in stride(from: UInt64(1), through: 21, by: 10) {
+            try await Self.append(x, JournalRecords.records(first...(first + 9), payload: 100), loop: loop)
+        }
+        #expect(try await HostJournalTests.waitUntil(20) { probeX.durable.withLock { $0 } == 30 })
+        let y = try await Self.open(cluster, venue: venue, dir: dirY, loop: loop, metrics: metricsY, probe: probeY)
+        defer { y.stop() }
+        try await Self.append(y, JournalRecords.records(31...32, payload: 77), loop: loop)
+        #expect(try await HostJournalTests.waitUntil(20) { probeY.durable.withLock { $0 } == 32 })
+        // A standby that read the stream up to Y's message follows what comes next.
+        let w = try await Self.open(cluster, venue: venue, dir: dirW, loop: loop, metrics: HostMetrics(), probe: Probe())
+        defer { w.stop() }
+        let followerMetrics = HostMetrics()
+        let follower = try await loop.submit {
+            StandbyFollower(connection: w.connection, stream: w.stream, subject: w.subject, store: w.store,
+                            lastStreamSequence: w.openedStreamSequence, chain: StreamChain(lastID: w.openedLastID),
+                            mark: w.mark, eventLoop: loop, metrics: followerMetrics, logger: Logger(label: "test"))
+        }.get()
+
+        // X, cut off since record 30, publishes two messages in one turn of the loop: both in
+        // flight before either reply.
+        try await loop.submit {
+            try JournalRecords.records(31...32, payload: 88).withUnsafeBytes { _ = try x.append($0) }
+            try JournalRecords.records(33...34, payload: 88).withUnsafeBytes { _ = try x.append($0) }
+        }.get()
+        #expect(try await HostJournalTests.waitUntil(20) { metricsX.replication.fenced.load(ordering: .relaxed) == 1 })
+        #expect(try await HostJournalTests.waitUntil(20) { (try? Self.streamLast(y)) == 5 }, "B stored behind Y's message")
+        #expect(probeX.durable.withLock { $0 } == 30)
+
+        // Y's next message expects 4: refused, Y is fenced (it restarts to go on).
+        try await Self.append(y, JournalRecords.records(33...33, payload: 77), loop: loop)
+        #expect(try await HostJournalTests.waitUntil(20) { metricsY.replication.fenced.load(ordering: .relaxed) == 1 })
+        #expect(probeY.durable.withLock { $0 } == 32)
+
+        // A new host reads 1…6, skips B, and continues the journal after Y's message.
+        let metricsZ = HostMetrics()
+        let z = try await Self.open(cluster, venue: venue, dir: dirZ, loop: loop, metrics: metricsZ, probe: Probe())
+        defer { z.stop() }
+        #expect(metricsZ.replication.skippedMessages.load(ordering: .relaxed) == 1)
+        #expect(z.openedStreamSequence == 5 && z.store.lastSequence == 32)
+        try await Self.append(z, JournalRecords.records(33...33, payload: 99), loop: loop)
+        #expect(try await HostJournalTests.waitUntil(20) { z.durable.sequence == 33 })
+        let journal = JournalRecords.records(1...30, payload: 100) + JournalRecords.records(31...32, payload: 77)
+            + JournalRecords.records(33...33, payload: 99)
+        #expect(try Self.localBytes(dirZ) == journal)
+
+        // The standby skips B as it follows, and applies Z's message.
+        let followed = try await loop.submit { try follower.finish() }.get()
+        #expect(followed == 2 && followerMetrics.replication.skippedMessages.load(ordering: .relaxed) == 1)
+        #expect(try Self.localBytes(dirW) == journal)
+
+        // X and Y restarted on their own directories end with the journal too. X's local
+        // copy holds A and B, but its mark (30) keeps it from matching B.
+        x.stop()
+        y.stop()
+        for (name, dir) in [("X", dirX), ("Y", dirY)] {
+            let metrics = HostMetrics()
+            let again = try await Self.open(cluster, venue: venue, dir: dir, loop: loop, metrics: metrics, probe: Probe())
+            let last = again.store.lastSequence
+            again.stop()
+            #expect(try Self.localBytes(dir) == journal, "\(name)")
+            #expect(last == 33, "\(name)")
+            #expect(metrics.replication.skippedMessages.load(ordering: .relaxed) == 1, "\(name)")
+        }
     }
 }
