@@ -68,6 +68,11 @@ public final class Worker<E: MatchingEngine> {
     public var minimumRecordSequence: UInt64 = 0
     /// Seals and opens snapshots (docs/DURABILITY.md §6); nil without a storage key.
     let snapshotSealer: SnapshotSealer?
+    /// Every account's recent changes, for its owner's statement (docs/COMMITMENTS.md §7).
+    public internal(set) var statements: StatementLog
+    /// The last closed batch's header record, as published, without its newline; empty
+    /// before the first close (and after a snapshot restore until the next).
+    var lastHeaderRecord: [UInt8] = []
     /// Staleness limit per market, ns.
     private let stalenessLimit: [UInt32: UInt64]
 
@@ -92,8 +97,10 @@ public final class Worker<E: MatchingEngine> {
     public init(
         identity: EnclaveIdentity, engine: E, maxSessions: Int = 100_000, maxSessionsPerRoute: Int = 256,
         commitments: Bool = true, journalKey: SecretBytes? = nil, snapshotKey: SecretBytes? = nil,
-        counter: (any MonotonicCounter)? = nil, sealingThread: Bool = true, clock: @escaping () -> UInt64
+        counter: (any MonotonicCounter)? = nil, sealingThread: Bool = true, statementRetain: Int = 256,
+        clock: @escaping () -> UInt64
     ) throws {
+        statements = StatementLog(retain: statementRetain)
         snapshotSealer = snapshotKey.map { SnapshotSealer(key: $0) }
         journal = journalKey.map { SealLane(cipher: JournalCipher(key: $0), threaded: sealingThread) }
         self.counter = counter
@@ -113,6 +120,7 @@ public final class Worker<E: MatchingEngine> {
         stalenessLimit = Dictionary(uniqueKeysWithValues: identity.config.markets.map { ($0.id, $0.oracle.stalenessNanos) })
         plaintext = .allocate(byteCount: WireProtocol.maxFrameLength, alignment: 16)
         committer = commitments ? try BatchCommitter(config: identity.config) : nil
+        self.engine.setRecordsStatements(true)
     }
 
     deinit {
@@ -190,7 +198,8 @@ public final class Worker<E: MatchingEngine> {
         case .activateCredential: handleActivateCredential(route: route, body: body, output: &output)
         case .enrollChallengeRequest: handleEnrollChallengeRequest(route: route, body: body, output: &output)
         case .enrollRequest: handleEnrollRequest(route: route, body: body, output: &output)
-        case .evidence, .sessionAccepted, .sealedReceipt, .publicAck, .refusal, .error, .notice, .sealedEvent,
+        case .statementRequest: handleStatementRequest(route: route, body: body, output: &output)
+        case .statementReply, .evidence, .sessionAccepted, .sealedReceipt, .publicAck, .refusal, .error, .notice, .sealedEvent,
              .credentialActivated, .enrollChallenge, .enrollGrant:
             // FrameParser(.fromClient) never yields these; refuse rather than trap.
             refuse(route: route, type: type, sessionID: 0, reference: 0, reason: .malformed, output: &output)
@@ -295,6 +304,8 @@ public final class Worker<E: MatchingEngine> {
         }
         let funding = engine.takeFundingPayments()
         if !funding.isEmpty { committer?.recordFunding(funding) }
+        for entry in engine.takeStatementEntries() { statements.append(entry) }
+        statements.endEvent()
     }
 
     // MARK: - Batches
@@ -326,11 +337,18 @@ public final class Worker<E: MatchingEngine> {
     func closeBatch(now: UInt64) -> ClosedBatch {
         let halted = engine.haltedMarkets(at: now)
         let identity = self.identity
-        return committer!.close(
+        let batch = committer!.close(
             now: now, haltedMarkets: halted, signer: identity.signer,
-            writeState: { id, w in self.engine.writeCommitmentState(of: id, into: &w) },
+            writeState: { id, w in
+                let start = w.count
+                guard self.engine.writeCommitmentState(of: id, into: &w) else { return false }
+                self.statements.setCommittedState(id, Array(w.bytes[start...]))
+                return true
+            },
             salt: { id, version in identity.stateSalt(account: id, version: version) },
             marketView: { market, levels, time in self.engine.marketView(market, levels: levels, at: time) })
+        lastHeaderRecord = Array(batch.headerLine.last == 0x0a ? batch.headerLine.dropLast() : batch.headerLine[...])
+        return batch
     }
 
     /// Enclave time (Unix ns) by which the open batch falls due, so an idle worker can
@@ -371,6 +389,62 @@ public final class Worker<E: MatchingEngine> {
         plaintextWriter.truncate(to: 0)
         receipt.encode(into: &plaintextWriter, detail: detail)
         sealFrame(type: .sealedReceipt, cipher: session.cipher, sessionID: sessionID, sequence: sequence, route: route, output: &output)
+    }
+
+    /// Answers a statement request (docs/PROTOCOL.md §2.16): authenticated and
+    /// replay-checked like a sealed request, never sequenced, answered sealed.
+    private func handleStatementRequest(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
+        let (sessionID, sequence) = SealedEnvelope.peek(body: body)
+        guard var session = sessions[sessionID], session.route == route else {
+            return refuse(route: route, type: .statementRequest, sessionID: sessionID, reference: sequence, reason: .unknownSession, output: &output)
+        }
+        guard sequence > session.lastSequence else {
+            return refuse(route: route, type: .statementRequest, sessionID: sessionID, reference: sequence, reason: .replayOrReorder, output: &output)
+        }
+        let ad = SealedAssociatedData.bytes(type: .statementRequest, sessionID: sessionID, sequence: sequence)
+        guard let query = try? session.cipher.open(
+            sequence: sequence, associatedData: ad, ciphertext: Array(body[SealedEnvelope.headerLength...]))
+        else {
+            return refuse(route: route, type: .statementRequest, sessionID: sessionID, reference: sequence, reason: .authenticationFailed, output: &output)
+        }
+        session.lastSequence = sequence
+        sessions[sessionID] = session
+        counters.statementsServed += 1
+        let page = statementPage(query: query, session: session)
+        plaintextWriter.truncate(to: 0)
+        plaintextWriter.write(bytes: page.encode())
+        sealFrame(type: .statementReply, cipher: session.cipher, sessionID: sessionID, sequence: sequence, route: route, output: &output)
+    }
+
+    /// The largest statement reply plaintext: a frame of 65,536 bytes less the type,
+    /// version, envelope header and AEAD tag.
+    static var maxStatementPlaintext: Int { WireProtocol.maxFrameLength - WireProtocol.headerBytes - SealedEnvelope.headerLength - 16 }
+
+    private func statementPage(query bytes: [UInt8], session: Session) -> StatementPage {
+        let head = globalSequence
+        guard let query = try? bytes.withUnsafeBytes({ try StatementQuery.decode($0) }) else {
+            return StatementPage(status: .malformed, accountID: session.accountID, since: 0, oldest: 0, head: head)
+        }
+        guard query.accountID == session.accountID else {
+            return StatementPage(status: .notOwner, accountID: session.accountID, since: query.since, oldest: 0, head: head)
+        }
+        let leaf = statementLeaf(of: query.accountID)
+        // Fixed fields, the opening balance (at most as large as an entry) and the leaf.
+        let reserved = 64 + (leaf?.byteCount ?? 0) + 18 + 12 * identity.config.markets.count
+        return statements.page(account: query.accountID, since: query.since, offset: query.offset, head: head,
+                               budget: Self.maxStatementPlaintext - reserved, leaf: leaf)
+    }
+
+    /// The account's leaf in the last closed batch's state tree with its proof and that
+    /// batch's header record; nil before a closed batch holds the account.
+    func statementLeaf(of account: UInt64) -> StatementLeaf? {
+        guard let committer, !lastHeaderRecord.isEmpty, let slot = committer.stateSlots[account],
+              let state = statements.committedState[account]
+        else { return nil }
+        return StatementLeaf(
+            leafIndex: UInt64(slot.index), treeSize: UInt64(committer.state.count),
+            salt: identity.stateSalt(account: account, version: slot.version), state: state,
+            proof: committer.state.inclusionProof(index: slot.index).map(\.bytes), headerRecord: lastHeaderRecord)
     }
 
     /// Seals `plaintextWriter`'s bytes straight into one frame of `output` (session id ‖

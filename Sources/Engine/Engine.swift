@@ -52,6 +52,13 @@ public protocol MatchingEngine {
     mutating func takeDecisions() -> [LiquidationDecision]
     /// Funding payments since the last call (public outputs).
     mutating func takeFundingPayments() -> [FundingPayment]
+    /// Account changes since the last call, for the owners' private statements
+    /// (docs/COMMITMENTS.md §7), in the order made; empty unless the engine records them.
+    mutating func takeStatementEntries() -> [AccountStatementEntry]
+    /// Turns statement entries on or off (off by default).
+    mutating func setRecordsStatements(_ on: Bool)
+    /// The account's collateral and positions now; nil when it does not exist.
+    func statementBalance(of account: UInt64) -> StatementBalance?
     /// Calls `body` with each account whose state changed since the last call (repeats
     /// possible), in the order of the changes: the leaves the enclave rehashes for
     /// `stateRoot`.
@@ -79,10 +86,24 @@ extension MatchingEngine {
     public mutating func takeMakerFills() -> [MakerFill] { [] }
     public mutating func takeDecisions() -> [LiquidationDecision] { [] }
     public mutating func takeFundingPayments() -> [FundingPayment] { [] }
+    public mutating func takeStatementEntries() -> [AccountStatementEntry] { [] }
+    public mutating func setRecordsStatements(_ on: Bool) {}
+    public func statementBalance(of account: UInt64) -> StatementBalance? { nil }
     public mutating func drainChangedAccounts(_ body: (UInt64) -> Void) {}
     public func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool { false }
     public func haltedMarkets(at now: UInt64) -> [UInt32] { [] }
     public func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView? { nil }
+}
+
+/// A statement entry with the account it belongs to.
+public struct AccountStatementEntry: Equatable, Sendable {
+    public var account: UInt64
+    public var entry: StatementEntry
+
+    public init(account: UInt64, entry: StatementEntry) {
+        self.account = account
+        self.entry = entry
+    }
 }
 
 /// A fill of a resting order, to be pushed to its owner.
