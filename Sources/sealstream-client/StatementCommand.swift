@@ -38,6 +38,29 @@ struct StatementCommand: ParsableCommand {
     @OptionGroup var attestation: AttestationOptions
 
     func run() throws {
+        let fetched: (Statement, EthereumAddress, EIP712Domain)
+        do {
+            fetched = try fetch()
+        } catch {
+            FileHandle.standardError.write(Data("statement: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let (statement, signer, domain) = fetched
+        let checks = StatementVerifier.verify(statement, accountID: account, signer: signer, domain: domain)
+        let report = StatementReport(statement, shownSince: since, checks: checks)
+        if json {
+            try printJSON(report, pretty: false)
+        } else {
+            print(report.text)
+        }
+        if let failed = checks.first(where: { !$0.pass }) {
+            FileHandle.standardError.write(Data("statement: check \(failed.check) failed: \(failed.detail)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// Evidence, a session and every page of the statement; any failure is exit status 2.
+    private func fetch() throws -> (Statement, EthereumAddress, EIP712Domain) {
         let requirement = try attestation.requirement()
         var connection: Connection?
         var lastError: Error = ClientError.addressInvalid(host)
@@ -61,23 +84,6 @@ struct StatementCommand: ParsableCommand {
             throw ClientError.unexpectedFrame("session answer \(reply.type)")
         }
         try session.confirm(try reply.body.withUnsafeBytes { try SessionAccepted.decode(body: $0) })
-        let statement: Statement
-        do {
-            statement = try StatementFetch.fetchCheckable(over: connection, session: session, since: since)
-        } catch let failure as StatementFetch.Failure {
-            FileHandle.standardError.write(Data("statement: \(failure)\n".utf8))
-            throw ExitCode(2)
-        }
-        let checks = StatementVerifier.verify(statement, accountID: account, signer: signer, domain: domain)
-        let report = StatementReport(statement, shownSince: since, checks: checks)
-        if json {
-            try printJSON(report, pretty: false)
-        } else {
-            print(report.text)
-        }
-        if let failed = checks.first(where: { !$0.pass }) {
-            FileHandle.standardError.write(Data("statement: check \(failed.check) failed: \(failed.detail)\n".utf8))
-            throw ExitCode(1)
-        }
+        return (try StatementFetch.fetchCheckable(over: connection, session: session, since: since), signer, domain)
     }
 }
