@@ -151,6 +151,11 @@ struct StatementTests {
             "statement", "--host", host.address, "--account", "4101", "--trader", "statement-a", "--no-attestation",
         ])
         #expect(human.status == 0 && human.stdout.contains("statement verified") && human.stdout.contains("makerFill"))
+        // Another trader's key cannot open A's session: no statement, exit status 2.
+        let wrongKey = try runCommand(try Binaries.path("sealstream-client"), [
+            "statement", "--host", host.address, "--account", "4101", "--trader", "statement-b", "--no-attestation",
+        ])
+        #expect(wrongKey.status == 2 && wrongKey.stderr.contains("badAccountSignature") && wrongKey.stdout.isEmpty, "\(wrongKey)")
 
         // After a worker restart the journal replay rebuilds the same statement.
         if ReconnectTests.hostJournals {
