@@ -13,8 +13,9 @@ public struct StatementLog: Sendable {
     public let retain: Int
 
     struct AccountLog: Sendable {
-        /// Ascending sequence; entries of one event in the order made.
-        var entries: [StatementEntry] = []
+        /// Ascending sequence; entries of one event in the order made. Positions are not
+        /// stored: they follow from `base` and the trades (`AccountStatementEntry.apply`).
+        var entries: [AccountStatementEntry] = []
         /// Every entry with sequence ≤ this was folded into `base`; 0 when none was.
         var baseSequence: UInt64 = 0
         /// The account after the folded entries.
@@ -36,7 +37,7 @@ public struct StatementLog: Sendable {
     /// Appends one entry of the current event.
     public mutating func append(_ e: AccountStatementEntry) {
         if logs[e.account] == nil { logs[e.account] = AccountLog() }
-        logs[e.account]!.entries.append(e.entry)
+        logs[e.account]!.entries.append(e)
         touched.append(e.account)
     }
 
@@ -56,7 +57,7 @@ public struct StatementLog: Sendable {
         let sequence = log.entries[cut].sequence
         while cut > 0, log.entries[cut - 1].sequence == sequence { cut -= 1 }
         guard cut > 0 else { return }
-        log.base = log.entries[cut - 1].after
+        for e in log.entries[..<cut] { e.apply(to: &log.base) }
         log.baseSequence = log.entries[cut - 1].sequence
         log.entries.removeFirst(cut)
     }
@@ -105,15 +106,22 @@ public struct StatementLog: Sendable {
         guard Int(offset) <= total else {
             return StatementPage(status: .badOffset, accountID: account, since: since, oldest: log.baseSequence, head: head)
         }
-        let opening = lo > 0 ? (log.entries[lo - 1].sequence, log.entries[lo - 1].after) : (log.baseSequence, log.base)
+        // Running balances from the window's start: the opening after entry lo − 1, then
+        // each entry's own (O(entries kept), made only when asked).
+        var running = log.base
+        for e in log.entries[..<lo] { e.apply(to: &running) }
+        let opening = (lo > 0 ? log.entries[lo - 1].sequence : log.baseSequence, running)
         var entries: [StatementEntry] = []
         var used = 0
-        var i = lo + Int(offset)
+        var i = lo
         while i < log.entries.count {
-            let size = log.entries[i].byteCount
-            if !entries.isEmpty, used + size > budget { break }
-            entries.append(log.entries[i])
-            used += size
+            log.entries[i].apply(to: &running)
+            if i >= lo + Int(offset) {
+                let entry = log.entries[i].entry(after: running)
+                if !entries.isEmpty, used + entry.byteCount > budget { break }
+                entries.append(entry)
+                used += entry.byteCount
+            }
             i += 1
         }
         return StatementPage(status: .ok, accountID: account, since: since, oldest: log.baseSequence, head: head,

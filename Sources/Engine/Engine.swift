@@ -95,14 +95,50 @@ extension MatchingEngine {
     public func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView? { nil }
 }
 
-/// A statement entry with the account it belongs to.
+/// One change to an account as the engine made it (docs/COMMITMENTS.md §7.2), without
+/// the running positions: a trade changes the size in `market` by `quantity`, nothing
+/// else changes a position, so the statement log derives them (no array per entry on
+/// the event path).
 public struct AccountStatementEntry: Equatable, Sendable {
     public var account: UInt64
-    public var entry: StatementEntry
+    public var sequence: UInt64
+    public var kind: StatementEntry.Kind
+    public var market: UInt32
+    public var price: Int64
+    public var quantity: Int64
+    public var amount: Int64
+    /// The account's collateral after the change, quote micro-units.
+    public var collateral: Int128
 
-    public init(account: UInt64, entry: StatementEntry) {
+    public init(account: UInt64, sequence: UInt64, kind: StatementEntry.Kind, market: UInt32 = 0, price: Int64 = 0,
+                quantity: Int64 = 0, amount: Int64, collateral: Int128) {
         self.account = account
-        self.entry = entry
+        self.sequence = sequence
+        self.kind = kind
+        self.market = market
+        self.price = price
+        self.quantity = quantity
+        self.amount = amount
+        self.collateral = collateral
+    }
+
+    /// `before` changed by this entry: its collateral, and for a trade the market's size.
+    public func apply(to before: inout StatementBalance) {
+        before.collateral = collateral
+        guard kind.isTrade else { return }
+        if let i = before.positions.firstIndex(where: { $0.market == market }) {
+            before.positions[i].size += quantity
+            if before.positions[i].size == 0 { before.positions.remove(at: i) }
+        } else if quantity != 0 {
+            let at = before.positions.firstIndex { $0.market > market } ?? before.positions.count
+            before.positions.insert(StatementPosition(market: market, size: quantity), at: at)
+        }
+    }
+
+    /// The wire entry with the balance after it.
+    public func entry(after: StatementBalance) -> StatementEntry {
+        StatementEntry(sequence: sequence, kind: kind, market: market, price: price, quantity: quantity, amount: amount,
+                       after: after)
     }
 }
 

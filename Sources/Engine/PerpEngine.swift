@@ -179,18 +179,14 @@ public struct PerpEngine: MatchingEngine {
         return StatementBalance(collateral: a.collateral, positions: a.positions.map { StatementPosition(market: $0.market, size: $0.size) })
     }
 
-    /// Keeps a statement entry for the account in slot `s` as it is now (after the
-    /// change); the insurance fund keeps none.
+    /// Keeps a statement entry for the account in slot `s`, with its collateral as it
+    /// is now (after the change); the insurance fund keeps none.
     mutating func noteStatement(_ s: AccountSlot, _ kind: StatementEntry.Kind, market: UInt32 = 0, price: Int64 = 0,
                                 quantity: Int64 = 0, amount: Int128) {
         guard recordsStatements, s != Self.insuranceSlot else { return }
-        let a = accounts[slot: s]
-        let after = StatementBalance(collateral: a.collateral,
-                                     positions: a.positions.map { StatementPosition(market: $0.market, size: $0.size) })
         statementEntries.append(AccountStatementEntry(
-            account: a.id,
-            entry: StatementEntry(sequence: currentSequence, kind: kind, market: market, price: price, quantity: quantity,
-                                  amount: FixedMath.saturating(amount), after: after)))
+            account: accounts.id(s), sequence: currentSequence, kind: kind, market: market, price: price, quantity: quantity,
+            amount: FixedMath.saturating(amount), collateral: accounts[slot: s].collateral))
     }
 
     public mutating func takeMakerFills() -> [MakerFill] {

@@ -4,11 +4,13 @@ import Engine
 import SealCrypto
 import Testing
 import Wire
+@testable import EnclaveCore
 
 /// The engine's statement entries through liquidations (docs/COMMITMENTS.md §7.2): a step
 /// into the book with its fee, a take-over by the insurance fund, and auto-deleveraging.
-/// Every account's entries, read from an empty opening, must satisfy the client's
-/// arithmetic check and end at the engine's own balance.
+/// Every account's entries, through the statement log (which derives the running
+/// positions) and read from an empty opening, must satisfy the client's arithmetic check
+/// and end at the engine's own balance.
 @Suite("Statement entries")
 struct StatementEntriesTests {
     static let usd: Int64 = 1_000_000
@@ -34,7 +36,7 @@ struct StatementEntriesTests {
         var engine: PerpEngine
         var sequence: UInt64 = 0
         var now: UInt64 = 1_000 * StatementEntriesTests.second
-        var entries: [UInt64: [StatementEntry]] = [:]
+        var log = StatementLog(retain: 10_000)
 
         init(insurance: Int64) {
             engine = try! PerpEngine(config: StatementEntriesTests.venue(insurance: insurance))
@@ -45,7 +47,18 @@ struct StatementEntriesTests {
             sequence += 1
             now += 1_000
             _ = engine.apply(SequencedEvent(globalSequence: sequence, enclaveTime: now, input: input))
-            for e in engine.takeStatementEntries() { entries[e.account, default: []].append(e.entry) }
+            for e in engine.takeStatementEntries() { log.append(e) }
+            log.endEvent()
+        }
+
+        /// Each account's entries, with the running balances the log derives.
+        var entries: [UInt64: [StatementEntry]] {
+            var out: [UInt64: [StatementEntry]] = [:]
+            for account in [0, 1, 2, 3] as [UInt64] {
+                let page = log.page(account: account, since: 0, offset: 0, head: sequence, budget: 1 << 20, leaf: nil)
+                if page.status == .ok, !page.entries.isEmpty { out[account] = page.entries }
+            }
+            return out
         }
 
         mutating func deposit(_ account: UInt64, _ usd: Int64) {

@@ -10,8 +10,7 @@ import Wire
 struct StatementLogTests {
     /// An entry at `sequence` leaving the account with `collateral`.
     static func entry(_ account: UInt64, _ sequence: UInt64, collateral: Int128) -> AccountStatementEntry {
-        AccountStatementEntry(account: account, entry: StatementEntry(
-            sequence: sequence, kind: .deposit, amount: 1, after: StatementBalance(collateral: collateral, positions: [])))
+        AccountStatementEntry(account: account, sequence: sequence, kind: .deposit, amount: 1, collateral: collateral)
     }
 
     static func page(_ log: StatementLog, _ account: UInt64, since: UInt64, offset: UInt32 = 0, budget: Int = 1 << 20) -> StatementPage {
@@ -100,13 +99,13 @@ struct StatementLogTests {
 
     @Test func pagesRoundTripThroughTheirBytes() throws {
         var log = StatementLog(retain: 4)
-        log.append(AccountStatementEntry(account: 7, entry: StatementEntry(
-            sequence: 3, kind: .takerFill, market: 1, price: 60_000_000_000, quantity: -1_000_000, amount: 30_000,
-            after: StatementBalance(collateral: -(Int128(1) << 70), positions: [StatementPosition(market: 1, size: -1_000_000)]))))
+        log.append(AccountStatementEntry(account: 7, sequence: 3, kind: .takerFill, market: 1, price: 60_000_000_000,
+                                         quantity: -1_000_000, amount: 30_000, collateral: -(Int128(1) << 70)))
         log.endEvent()
         let leaf = StatementLeaf(leafIndex: 2, treeSize: 5, salt: Array(repeating: 9, count: 32), state: [1, 2],
                                  proof: [Array(repeating: 3, count: 32)], headerRecord: Array("{}".utf8))
         let page = log.page(account: 7, since: 0, offset: 0, head: 9, budget: 1_000, leaf: leaf)
+        #expect(page.entries[0].after.positions == [StatementPosition(market: 1, size: -1_000_000)])
         let bytes = page.encode()
         #expect(try bytes.withUnsafeBytes { try StatementPage.decode($0) } == page)
         #expect(throws: WireError.self) { try (bytes + [0]).withUnsafeBytes { try StatementPage.decode($0) } }
