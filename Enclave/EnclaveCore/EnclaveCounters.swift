@@ -11,6 +11,8 @@ public struct EnclaveCounters: Sendable, Equatable {
     public var liquidations: UInt64 = 0
     /// Resent new orders and withdrawals answered `duplicate` (docs/DURABILITY.md §7).
     public var duplicates: UInt64 = 0
+    /// Statement requests answered (docs/PROTOCOL.md §2.16), whatever their status.
+    public var statementsServed: UInt64 = 0
     /// Batch closes put off because the TPM NV counter could not be incremented.
     public var counterFailures: UInt64 = 0
     /// Snapshots forked, and the last and longest `fork()` pause of the event path, µs

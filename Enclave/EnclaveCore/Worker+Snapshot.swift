@@ -110,6 +110,22 @@ extension Worker where E == PerpEngine {
         replay.firstIndex = committer.batchIndex
         replay.snapshotHeaderHash = committer.previousHeaderHash
         replay.anchor = (header.recordSequence, header.recordHash)
+        restartStatements(at: s.globalSequence)
         return header
+    }
+
+    /// A snapshot carries no statements (docs/COMMITMENTS.md §7.1): every account's
+    /// window starts at the snapshot's sequence, its opening balance and committed leaf
+    /// state are the restored engine's (a snapshot sits at a batch close, so they agree).
+    private func restartStatements(at sequence: UInt64) {
+        engine.setRecordsStatements(true)
+        var balances: [(UInt64, StatementBalance)] = []
+        var states: [(UInt64, [UInt8])] = []
+        for id in (committer?.stateSlots.keys).map(Array.init) ?? [] {
+            if let b = engine.statementBalance(of: id) { balances.append((id, b)) }
+            var w = ByteWriter(capacity: 128)
+            if engine.writeCommitmentState(of: id, into: &w) { states.append((id, w.bytes)) }
+        }
+        statements.restart(at: sequence, balances: balances, states: states)
     }
 }

@@ -68,6 +68,11 @@ public final class Worker<E: MatchingEngine> {
     public var minimumRecordSequence: UInt64 = 0
     /// Seals and opens snapshots (docs/DURABILITY.md §6); nil without a storage key.
     let snapshotSealer: SnapshotSealer?
+    /// Every account's recent changes, for its owner's statement (docs/COMMITMENTS.md §7).
+    public internal(set) var statements: StatementLog
+    /// The last closed batch's header record, as published, without its newline; empty
+    /// before the first close (and after a snapshot restore until the next).
+    var lastHeaderRecord: [UInt8] = []
     /// Staleness limit per market, ns.
     private let stalenessLimit: [UInt32: UInt64]
 
@@ -79,7 +84,7 @@ public final class Worker<E: MatchingEngine> {
     /// Plaintext scratch: holds one decrypted request or one receipt at a time.
     private let plaintext: UnsafeMutableRawBufferPointer
     /// One receipt's or event's plaintext at a time, reused.
-    private var plaintextWriter = ByteWriter(capacity: 256)
+    var plaintextWriter = ByteWriter(capacity: 256)
     /// The engine writes each accepted request's detail here (reused, never reallocated).
     var detailWriter = ByteWriter(capacity: 1_024)
 
@@ -92,8 +97,10 @@ public final class Worker<E: MatchingEngine> {
     public init(
         identity: EnclaveIdentity, engine: E, maxSessions: Int = 100_000, maxSessionsPerRoute: Int = 256,
         commitments: Bool = true, journalKey: SecretBytes? = nil, snapshotKey: SecretBytes? = nil,
-        counter: (any MonotonicCounter)? = nil, sealingThread: Bool = true, clock: @escaping () -> UInt64
+        counter: (any MonotonicCounter)? = nil, sealingThread: Bool = true, statementRetain: Int = 256,
+        clock: @escaping () -> UInt64
     ) throws {
+        statements = StatementLog(retain: statementRetain)
         snapshotSealer = snapshotKey.map { SnapshotSealer(key: $0) }
         journal = journalKey.map { SealLane(cipher: JournalCipher(key: $0), threaded: sealingThread) }
         self.counter = counter
@@ -113,6 +120,7 @@ public final class Worker<E: MatchingEngine> {
         stalenessLimit = Dictionary(uniqueKeysWithValues: identity.config.markets.map { ($0.id, $0.oracle.stalenessNanos) })
         plaintext = .allocate(byteCount: WireProtocol.maxFrameLength, alignment: 16)
         committer = commitments ? try BatchCommitter(config: identity.config) : nil
+        self.engine.setRecordsStatements(true)
     }
 
     deinit {
@@ -190,7 +198,8 @@ public final class Worker<E: MatchingEngine> {
         case .activateCredential: handleActivateCredential(route: route, body: body, output: &output)
         case .enrollChallengeRequest: handleEnrollChallengeRequest(route: route, body: body, output: &output)
         case .enrollRequest: handleEnrollRequest(route: route, body: body, output: &output)
-        case .evidence, .sessionAccepted, .sealedReceipt, .publicAck, .refusal, .error, .notice, .sealedEvent,
+        case .statementRequest: handleStatementRequest(route: route, body: body, output: &output)
+        case .statementReply, .evidence, .sessionAccepted, .sealedReceipt, .publicAck, .refusal, .error, .notice, .sealedEvent,
              .credentialActivated, .enrollChallenge, .enrollGrant:
             // FrameParser(.fromClient) never yields these; refuse rather than trap.
             refuse(route: route, type: type, sessionID: 0, reference: 0, reason: .malformed, output: &output)
@@ -295,6 +304,8 @@ public final class Worker<E: MatchingEngine> {
         }
         let funding = engine.takeFundingPayments()
         if !funding.isEmpty { committer?.recordFunding(funding) }
+        for entry in engine.takeStatementEntries() { statements.append(entry) }
+        statements.endEvent()
     }
 
     // MARK: - Batches
@@ -326,11 +337,18 @@ public final class Worker<E: MatchingEngine> {
     func closeBatch(now: UInt64) -> ClosedBatch {
         let halted = engine.haltedMarkets(at: now)
         let identity = self.identity
-        return committer!.close(
+        let batch = committer!.close(
             now: now, haltedMarkets: halted, signer: identity.signer,
-            writeState: { id, w in self.engine.writeCommitmentState(of: id, into: &w) },
+            writeState: { id, w in
+                let start = w.count
+                guard self.engine.writeCommitmentState(of: id, into: &w) else { return false }
+                self.statements.setCommittedState(id, Array(w.bytes[start...]))
+                return true
+            },
             salt: { id, version in identity.stateSalt(account: id, version: version) },
             marketView: { market, levels, time in self.engine.marketView(market, levels: levels, at: time) })
+        lastHeaderRecord = Array(batch.headerLine.last == 0x0a ? batch.headerLine.dropLast() : batch.headerLine[...])
+        return batch
     }
 
     /// Enclave time (Unix ns) by which the open batch falls due, so an idle worker can
@@ -375,7 +393,7 @@ public final class Worker<E: MatchingEngine> {
 
     /// Seals `plaintextWriter`'s bytes straight into one frame of `output` (session id ‖
     /// sequence ‖ ciphertext): no allocation per receipt or event.
-    private func sealFrame(
+    func sealFrame(
         type: MessageType, cipher: SessionCipher, sessionID: UInt64, sequence: UInt64, route: UInt32, output: inout LinkBatchWriter
     ) {
         let plaintextLength = plaintextWriter.count
@@ -558,7 +576,7 @@ public final class Worker<E: MatchingEngine> {
 
     // MARK: - Helpers
 
-    private func refuse(
+    func refuse(
         route: UInt32, type: MessageType, sessionID: UInt64, reference: UInt64, reason: RefusalReason, output: inout LinkBatchWriter
     ) {
         counters.countRefusal(reason)

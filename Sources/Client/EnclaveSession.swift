@@ -122,6 +122,31 @@ public final class EnclaveSession: @unchecked Sendable {
         }
     }
 
+    /// Seals a statement request (0x09) with the next sequence number; returns (sequence,
+    /// frame). The answer is a `StatementReply` (0x8c) with the same sequence number.
+    public func sealStatementRequest(_ query: StatementQuery) throws(ClientError) -> (sequence: UInt64, frame: [UInt8]) {
+        guard confirmed else { throw .unexpectedFrame("session not yet accepted by the enclave") }
+        let sequence = nextSequence
+        nextSequence += 1
+        let ad = SealedAssociatedData.bytes(type: .statementRequest, sessionID: sessionID, sequence: sequence)
+        do {
+            let ct = try cipher.seal(sequence: sequence, associatedData: ad, plaintext: query.encode())
+            return (sequence, SealedEnvelope(sessionID: sessionID, sequence: sequence, ciphertext: ct).encode(type: .statementRequest))
+        } catch {
+            throw .crypto(error)
+        }
+    }
+
+    /// Opens the sealed answer to one of this session's statement requests.
+    public func openStatementReply(_ envelope: SealedEnvelope) throws(ClientError) -> StatementPage {
+        guard envelope.sessionID == sessionID else { throw .unexpectedFrame("statement for another session") }
+        let ad = SealedAssociatedData.bytes(type: .statementReply, sessionID: sessionID, sequence: envelope.sequence)
+        return try clientErrors {
+            let pt = try cipher.open(sequence: envelope.sequence, associatedData: ad, ciphertext: envelope.ciphertext)
+            return try pt.withUnsafeBytes { (raw) throws(WireError) -> StatementPage in try StatementPage.decode(raw) }
+        }
+    }
+
     /// Opens a sealed event (0x88) pushed to this session: a fill of a resting order.
     public func openEvent(_ envelope: SealedEnvelope) throws(ClientError) -> FillEvent {
         guard envelope.sessionID == sessionID else { throw .unexpectedFrame("event for another session") }

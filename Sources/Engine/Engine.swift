@@ -52,6 +52,13 @@ public protocol MatchingEngine {
     mutating func takeDecisions() -> [LiquidationDecision]
     /// Funding payments since the last call (public outputs).
     mutating func takeFundingPayments() -> [FundingPayment]
+    /// Account changes since the last call, for the owners' private statements
+    /// (docs/COMMITMENTS.md §7), in the order made; empty unless the engine records them.
+    mutating func takeStatementEntries() -> [AccountStatementEntry]
+    /// Turns statement entries on or off (off by default).
+    mutating func setRecordsStatements(_ on: Bool)
+    /// The account's collateral and positions now; nil when it does not exist.
+    func statementBalance(of account: UInt64) -> StatementBalance?
     /// Calls `body` with each account whose state changed since the last call (repeats
     /// possible), in the order of the changes: the leaves the enclave rehashes for
     /// `stateRoot`.
@@ -79,10 +86,60 @@ extension MatchingEngine {
     public mutating func takeMakerFills() -> [MakerFill] { [] }
     public mutating func takeDecisions() -> [LiquidationDecision] { [] }
     public mutating func takeFundingPayments() -> [FundingPayment] { [] }
+    public mutating func takeStatementEntries() -> [AccountStatementEntry] { [] }
+    public mutating func setRecordsStatements(_ on: Bool) {}
+    public func statementBalance(of account: UInt64) -> StatementBalance? { nil }
     public mutating func drainChangedAccounts(_ body: (UInt64) -> Void) {}
     public func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool { false }
     public func haltedMarkets(at now: UInt64) -> [UInt32] { [] }
     public func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView? { nil }
+}
+
+/// One change to an account as the engine made it (docs/COMMITMENTS.md §7.2), without
+/// the running positions: a trade changes the size in `market` by `quantity`, nothing
+/// else changes a position, so the statement log derives them (no array per entry on
+/// the event path).
+public struct AccountStatementEntry: Equatable, Sendable {
+    public var account: UInt64
+    public var sequence: UInt64
+    public var kind: StatementEntry.Kind
+    public var market: UInt32
+    public var price: Int64
+    public var quantity: Int64
+    public var amount: Int64
+    /// The account's collateral after the change, quote micro-units.
+    public var collateral: Int128
+
+    public init(account: UInt64, sequence: UInt64, kind: StatementEntry.Kind, market: UInt32 = 0, price: Int64 = 0,
+                quantity: Int64 = 0, amount: Int64, collateral: Int128) {
+        self.account = account
+        self.sequence = sequence
+        self.kind = kind
+        self.market = market
+        self.price = price
+        self.quantity = quantity
+        self.amount = amount
+        self.collateral = collateral
+    }
+
+    /// `before` changed by this entry: its collateral, and for a trade the market's size.
+    public func apply(to before: inout StatementBalance) {
+        before.collateral = collateral
+        guard kind.isTrade else { return }
+        if let i = before.positions.firstIndex(where: { $0.market == market }) {
+            before.positions[i].size += quantity
+            if before.positions[i].size == 0 { before.positions.remove(at: i) }
+        } else if quantity != 0 {
+            let at = before.positions.firstIndex { $0.market > market } ?? before.positions.count
+            before.positions.insert(StatementPosition(market: market, size: quantity), at: at)
+        }
+    }
+
+    /// The wire entry with the balance after it.
+    public func entry(after: StatementBalance) -> StatementEntry {
+        StatementEntry(sequence: sequence, kind: kind, market: market, price: price, quantity: quantity, amount: amount,
+                       after: after)
+    }
 }
 
 /// A fill of a resting order, to be pushed to its owner.

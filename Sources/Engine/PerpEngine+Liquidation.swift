@@ -178,8 +178,10 @@ extension PerpEngine {
         let side: Side = isLong ? .sell : .buy
 
         // 1. The book, within the price bound, never past the position.
+        matchingLiquidation = true
         let (unfilled, _) = match(account: id, market: mi, side: side, quantity: quantity, limit: worstPrice, reduceOnly: true,
                                   takerFeeBps: 0, checkTakerMargin: false, now: now)
+        matchingLiquidation = false
         let onBook = quantity - unfilled
         // What the book took, from the fills `match` reported (emptied again at once).
         let closed = reportScratch.fills.reduce(Int128(0)) { $0 + FixedMath.notional(price: $1.price, quantity: $1.quantity, .down) }
@@ -193,6 +195,7 @@ extension PerpEngine {
             accounts[slot: id].collateral -= fee
             accounts[slot: Self.insuranceSlot].collateral += fee
             liquidationFee = fee
+            if fee != 0 { noteStatement(id, .liquidationFee, market: m.id, amount: fee) }
         }
         // 2. The insurance fund takes the rest at the worst price, if it stays above its
         //    own maintenance requirement doing so. 3. Otherwise, auto-deleveraging.
@@ -208,6 +211,7 @@ extension PerpEngine {
                fundAfter.equity >= fundAfter.maintenanceRequirement
             {
                 transfer(market: mi, from: id, to: Self.insuranceSlot, quantity: fundDelta, cash: cash)
+                noteStatement(id, .liquidation, market: m.id, price: worstPrice, quantity: -fundDelta, amount: 0)
                 executed.append(ExecutionFill(kind: .insuranceFund, price: worstPrice, quantity: remaining))
                 toFund = remaining
                 remaining = 0
@@ -218,6 +222,11 @@ extension PerpEngine {
                     if take > 0 { executed.append(ExecutionFill(kind: .autoDeleveraging, price: worstPrice, quantity: take)) }
                     transfer(market: mi, from: id, to: counterparty, quantity: isLong ? take : -take,
                              cash: FixedMath.notional(price: worstPrice, quantity: take, .down))
+                    if take > 0 {
+                        noteStatement(id, .liquidation, market: m.id, price: worstPrice, quantity: isLong ? -take : take, amount: 0)
+                        noteStatement(counterparty, .autoDeleveraged, market: m.id, price: worstPrice,
+                                      quantity: isLong ? take : -take, amount: 0)
+                    }
                     deleveraged += take
                     remaining -= take
                 }
@@ -409,6 +418,8 @@ extension PerpEngine {
                     accounts[slot: id].collateral -= amount
                     collected += amount
                     touched.append(id)
+                    noteStatement(id, .funding, market: markets[mi].config.id, price: FixedMath.saturating(perUnit), quantity: size,
+                                  amount: -amount)
                 }
                 accounts[slot: Self.insuranceSlot].collateral += collected
                 markets[mi].fundingIndex += perUnit

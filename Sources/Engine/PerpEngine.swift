@@ -70,6 +70,15 @@ public struct PerpEngine: MatchingEngine {
     public internal(set) var makerFills: [MakerFill] = []
     /// The buffer `takeMakerFills` handed out last (see there).
     var spareMakerFills: [MakerFill] = []
+    /// Whether account changes are kept as statement entries (docs/COMMITMENTS.md §7);
+    /// off by default (tests, benchmarks), on in the enclave.
+    public var recordsStatements = false
+    /// Statement entries since the last `takeStatementEntries()`, in the order made.
+    var statementEntries: [AccountStatementEntry] = []
+    /// The global sequence number of the event being applied.
+    var currentSequence: UInt64 = 0
+    /// Whether `match` runs for a liquidation step (its taker fills are liquidation entries).
+    var matchingLiquidation = false
 
     /// `accountCommitment` hides account ids in public outputs; the enclave supplies a
     /// keyed hash. The default (tests, benchmarks) is the id's big-endian bytes.
@@ -116,6 +125,7 @@ public struct PerpEngine: MatchingEngine {
 
     public mutating func apply(_ event: SequencedEvent, detail: inout ByteWriter) -> EngineVerdict {
         touched.empty()
+        currentSequence = event.globalSequence
         let outcome: EngineVerdict
         switch event.input {
         // A refused input still runs the time-driven work below: which marks are
@@ -132,6 +142,7 @@ public struct PerpEngine: MatchingEngine {
             accounts[slot: s].collateral += Int128(d.amount)
             netDeposits += Int128(d.amount)
             touched.append(s)
+            noteStatement(s, .deposit, amount: Int128(d.amount))
             outcome = .accepted
         case .oraclePrice(let p):
             if let i = slot(of: p.market) { _ = markets[i].oracle.record(p, now: event.enclaveTime) }
@@ -152,6 +163,30 @@ public struct PerpEngine: MatchingEngine {
         // Liquidations: accounts this event changed, and candidates a price move reached.
         processLiquidations(event: event)
         return outcome
+    }
+
+    public mutating func takeStatementEntries() -> [AccountStatementEntry] {
+        guard !statementEntries.isEmpty else { return [] }
+        defer { statementEntries.removeAll(keepingCapacity: true) }
+        return statementEntries
+    }
+
+    public mutating func setRecordsStatements(_ on: Bool) { recordsStatements = on }
+
+    public func statementBalance(of account: UInt64) -> StatementBalance? {
+        guard let s = accounts.slot(of: account) else { return nil }
+        let a = accounts[slot: s]
+        return StatementBalance(collateral: a.collateral, positions: a.positions.map { StatementPosition(market: $0.market, size: $0.size) })
+    }
+
+    /// Keeps a statement entry for the account in slot `s`, with its collateral as it
+    /// is now (after the change); the insurance fund keeps none.
+    mutating func noteStatement(_ s: AccountSlot, _ kind: StatementEntry.Kind, market: UInt32 = 0, price: Int64 = 0,
+                                quantity: Int64 = 0, amount: Int128) {
+        guard recordsStatements, s != Self.insuranceSlot else { return }
+        statementEntries.append(AccountStatementEntry(
+            account: accounts.id(s), sequence: currentSequence, kind: kind, market: market, price: price, quantity: quantity,
+            amount: FixedMath.saturating(amount), collateral: accounts[slot: s].collateral))
     }
 
     public mutating func takeMakerFills() -> [MakerFill] {
@@ -297,6 +332,9 @@ public struct PerpEngine: MatchingEngine {
             accounts[slot: maker.accountSlot].collateral -= makerFee
             accounts[slot: account].collateral -= takerFee
             feePool += takerFee + makerFee
+            noteStatement(account, matchingLiquidation ? .liquidation : .takerFill, market: marketID, price: price,
+                          quantity: takerDelta, amount: takerFee)
+            noteStatement(maker.accountSlot, .makerFill, market: marketID, price: price, quantity: -takerDelta, amount: makerFee)
             markets[mi].book.fill(idx, quantity: fillQuantity)
             if maker.remaining == fillQuantity { forgetOpenOrder(maker, at: OrderRef(market: marketID, index: idx)) }
             reportScratch.fills.append(Fill(market: marketID, side: takerSide, price: price, quantity: fillQuantity,
@@ -380,6 +418,7 @@ public struct PerpEngine: MatchingEngine {
         accounts[slot: account].collateral -= Int128(amount)
         netDeposits -= Int128(amount)
         touched.append(account)
+        noteStatement(account, .withdrawal, amount: Int128(amount))
         OrderReport.encode(resting: 0, cancelled: 0, into: &detail)
         return .accepted
     }

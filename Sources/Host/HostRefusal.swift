@@ -4,8 +4,8 @@ import Wire
 extension Refusal {
     /// The refusal the host sends for a client frame it does not forward (no enclave, or
     /// over a per-connection limit), carrying what an enclave refusal would
-    /// (docs/PROTOCOL.md §2.9): the session id of a session open or sealed request, and as
-    /// reference the sequence number of a sealed request, the deposit id of a deposit or
+    /// (docs/PROTOCOL.md §2.9): the session id of a session open, sealed or statement request,
+    /// and as reference the sequence number of a sealed or statement request, the deposit id of a deposit or
     /// the publish time of a price; 0 otherwise. `frame` starts at the frame's length
     /// prefix and holds the whole frame, whose body length the parser has checked.
     init(hostRefusing header: FrameHeader, frame: ByteBuffer, reason: RefusalReason) {
@@ -16,7 +16,7 @@ extension Refusal {
         switch header.type {
         case .sessionOpen:
             sessionID = u64(at: 0)
-        case .sealedRequest:
+        case .sealedRequest, .statementRequest:
             // session_id u64 ‖ sequence u64 ‖ ciphertext
             sessionID = u64(at: 0)
             reference = u64(at: 8)

@@ -23,6 +23,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case enrollChallengeRequest = 0x07
     /// Key enrollment: the standby's evidence over the primary's challenge.
     case enrollRequest = 0x08
+    /// A private statement request, sealed on a session (docs/PROTOCOL.md §2.16).
+    case statementRequest = 0x09
 
     case evidence = 0x81
     case sessionAccepted = 0x82
@@ -37,6 +39,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case enrollChallenge = 0x8a
     /// Key enrollment: the storage key wrapped to the standby enclave.
     case enrollGrant = 0x8b
+    /// The sealed answer to a statement request (docs/PROTOCOL.md §2.16).
+    case statementReply = 0x8c
 
     /// True for the types a client may send.
     public var isClientToEnclave: Bool { rawValue < 0x80 }
@@ -142,6 +146,8 @@ enum BodyShape {
         case .enrollRequest: .atLeast(EnrollChallenge.challengeLength + 1)
         case .enrollChallenge: .atLeast(EnrollChallenge.challengeLength + 1)
         case .enrollGrant: .atLeast(EnrollGrant.fixedLength)
+        case .statementRequest: .exactly(SealedEnvelope.headerLength + StatementQuery.length + 16)
+        case .statementReply: .atLeast(SealedEnvelope.headerLength + 1 + 16)
         }
     }
 

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Engine
 import Wire
 
@@ -56,6 +59,8 @@ struct Clock {
 /// A funded venue with a valid mark; the same for generation and measurement.
 func primedEngine() -> (PerpEngine, Clock) {
     var engine = try! PerpEngine(config: venue())
+    // ENGINE_STATEMENTS=1: record statement entries as the enclave does (docs/COMMITMENTS.md §7).
+    engine.setRecordsStatements(getenv("ENGINE_STATEMENTS").map { String(cString: $0) == "1" } ?? false)
     var clock = Clock()
     for a in 1...accountCount {
         _ = engine.apply(clock.event(.deposit(Deposit(
@@ -146,6 +151,7 @@ func measuredRun(_ engine: inout PerpEngine, clock: inout Clock, events: [Engine
         case .rejected: outputs &+= 1
         }
         outputs &+= engine.takeMakerFills().count + engine.takeDecisions().count + engine.takeFundingPayments().count
+            + engine.takeStatementEntries().count
         engine.drainChangedAccounts { outputs &+= Int($0 & 1) }
     }
     return outputs

@@ -19,7 +19,7 @@ struct SealstreamClient: ParsableCommand {
         version: SealstreamVersion.string,
         subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self, CryptoBaselineCommand.self,
                       TransportFloorCommand.self, EngineReplayCommand.self, DrillCommand.self,
-                      ChaosCheckCommand.self, WatchCommand.self, FeedLoadCommand.self])
+                      ChaosCheckCommand.self, WatchCommand.self, FeedLoadCommand.self, StatementCommand.self])
 }
 
 struct ScenarioCommand: ParsableCommand {

@@ -14,7 +14,7 @@ public func checkMessage(_ type: MessageType, body: UnsafeRawBufferPointer) {
         if let m = try? EvidenceRequest.decode(body: body) { same(m.encode(), "EvidenceRequest") }
     case .sessionOpen:
         if let m = try? SessionOpen.decode(body: body) { same(m.encode(), "SessionOpen") }
-    case .sealedRequest, .sealedReceipt, .sealedEvent:
+    case .sealedRequest, .sealedReceipt, .sealedEvent, .statementRequest, .statementReply:
         if let m = try? SealedEnvelope.decode(body: body) {
             same(m.encode(type: type), "SealedEnvelope")
             let peeked = SealedEnvelope.peek(body: body)
@@ -59,7 +59,7 @@ public func checkMessage(_ type: MessageType, body: UnsafeRawBufferPointer) {
 /// The plaintexts that travel sealed inside envelopes, and the link's stats body. Each
 /// decodes and re-encodes byte for byte.
 public enum Plaintext: UInt8, CaseIterable {
-    case orderRequest = 0, receipt, fillEvent, sessionAuth, enclaveStats
+    case orderRequest = 0, receipt, fillEvent, sessionAuth, enclaveStats, statementQuery, statementPage
 
     public func check(_ bytes: UnsafeRawBufferPointer) {
         let original = Array(bytes)
@@ -82,6 +82,14 @@ public enum Plaintext: UInt8, CaseIterable {
             }
         case .enclaveStats:
             checkStats(bytes)
+        case .statementQuery:
+            if let m = try? StatementQuery.decode(bytes) {
+                invariant(m.encode() == original, "StatementQuery: decode then encode changed the bytes")
+            }
+        case .statementPage:
+            if let m = try? StatementPage.decode(bytes) {
+                invariant(m.encode() == original, "StatementPage: decode then encode changed the bytes")
+            }
         }
     }
 }

@@ -8,15 +8,17 @@ import collections
 
 import os
 import struct
+import time
 from dataclasses import dataclass
 
 from nacl.signing import SigningKey
 
-from . import attest, messages, wire
+from . import attest, messages, statement, wire
 from .connection import Connection
 from .errors import AttestationFailed, EvidenceError, IdentityChanged, Refused, WireError
 from .evidence import Evidence, parse_evidence
 from .failover import Identity
+from .outputs.strict import RecordError, read_header
 from .session import Session
 
 
@@ -206,6 +208,48 @@ class TraderSession(SealedRequests):
         if (sealed.session_id, sealed.sequence) != (sid, seq):
             raise WireError("receipt for another request", "sequence")
         return SealedAnswer(self.session.open_receipt(sealed), Sent(wire.SEALED_REQUEST, body))
+
+    def statement_page(self, since: int, offset: int = 0, account_id: int | None = None) -> "statement.Page":
+        """One page of the private statement (PROTOCOL.md §2.16); `account_id` defaults to
+        the session's (another is answered status notOwner)."""
+        account = self.session.account_id if account_id is None else account_id
+        body = self.session.seal_statement_request(statement.query(account, since, offset))
+        frame = self.client.connection.request(wire.STATEMENT_REQUEST, body)
+        if frame.type != wire.STATEMENT_REPLY:
+            raise _reply_error(frame, wire.STATEMENT_REPLY)
+        sealed = wire.decode_sealed(wire.STATEMENT_REPLY, frame.body)
+        if (sealed.session_id, sealed.sequence) != struct.unpack_from(">QQ", body):
+            raise WireError("statement for another request", "sequence")
+        return statement.decode_page(self.session.open_statement_reply(sealed))
+
+    def statement(self, since: int = 0, attempts: int = 25) -> "statement.Page":
+        """The whole statement after `since`, checkable (COMMITMENTS.md §7.4-§7.5): asks again
+        every 200 ms while no leaf exists, and from the header's lastSequence when `since`
+        lies after it. Raises `StatementRefused` for a status other than ok."""
+        def whole(after: int) -> statement.Page:
+            pages = [self.statement_page(after)]
+            while pages[-1].status == "ok" and sum(len(p.entries) for p in pages) < pages[-1].total:
+                if not pages[-1].entries:
+                    raise WireError("an empty statement page before the last entry", "statement")
+                pages.append(self.statement_page(after, sum(len(p.entries) for p in pages)))
+            if pages[-1].status != "ok":
+                raise statement.StatementRefused(pages[-1].status, pages[-1].oldest)
+            return statement.join(pages)
+
+        s = whole(since)
+        for _ in range(attempts - 1):
+            if s.leaf is not None:
+                break
+            time.sleep(0.2)
+            s = whole(since)
+        if s.leaf is not None:
+            try:
+                last = read_header(s.leaf.header_record)["lastSequence"]
+            except RecordError:
+                return s
+            if statement.balance_at(s, last) is None and last < since:
+                s = whole(last)
+        return s
 
     def fill_events(self) -> list[messages.FillEvent]:
         """Open and return the fill events pushed to this session so far."""

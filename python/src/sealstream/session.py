@@ -109,6 +109,18 @@ class Session:
         ct = seal(self._tx, DIR_CLIENT, wire.SEALED_REQUEST, self.session_id, seq, plaintext)
         return wire.SealedFrame(self.session_id, seq, ct).encode_body()
 
+    def seal_statement_request(self, plaintext: bytes) -> bytes:
+        """StatementRequest (0x09) body: the next sequence number of the session's one counter."""
+        if self.accepted is None:
+            raise WireError("session not accepted yet", "session")
+        self.last_sequence += 1
+        ct = seal(self._tx, DIR_CLIENT, wire.STATEMENT_REQUEST, self.session_id, self.last_sequence, plaintext)
+        return wire.SealedFrame(self.session_id, self.last_sequence, ct).encode_body()
+
+    def open_statement_reply(self, frame: wire.SealedFrame) -> bytes:
+        """The plaintext of a StatementReply (0x8c): sealed in the receipt direction."""
+        return open_sealed(self._rx, DIR_RECEIPT, wire.STATEMENT_REPLY, frame.session_id, frame.sequence, frame.ciphertext)
+
     def open_receipt(self, frame: wire.SealedFrame) -> messages.Receipt:
         plain = open_sealed(self._rx, DIR_RECEIPT, wire.SEALED_RECEIPT, frame.session_id, frame.sequence, frame.ciphertext)
         return messages.decode_receipt(plain)
