@@ -5,7 +5,7 @@ import SealCrypto
 import StrictJSON
 import Testing
 
-/// The shared table of docs/COMMITMENTS.md §5 cases (`contracts/tests/vectors/outputs.json`,
+/// The shared table of docs/COMMITMENTS.md §5 cases (§5.3's without a venue configuration) (`contracts/tests/vectors/outputs.json`,
 /// written by `make_vectors.py`). The Python reference runs the same table
 /// (`contracts/tests/test_vectors.py`): both must fail the same checks for the same reason.
 struct OutputVectors: @unchecked Sendable {
@@ -30,10 +30,14 @@ struct OutputVectors: @unchecked Sendable {
     }
 
     /// The case's files after its edits (the same rules as test_vectors.py's `apply`).
-    /// `marketData` is nil unless the case gives `marketdata.jsonl` to the verifier.
-    func files(_ c: [String: Any]) -> (batches: [UInt8], decisions: [UInt8], events: [UInt8], marketData: [UInt8]?) {
+    /// `marketData` is nil unless the case gives `marketdata.jsonl` to the verifier;
+    /// `inputs` and `funding` unless it is a §5.3 case (`"public": true`).
+    func files(_ c: [String: Any])
+        -> (batches: [UInt8], decisions: [UInt8], events: [UInt8], marketData: [UInt8]?, inputs: [UInt8]?, funding: [UInt8]?)
+    {
         let epoch = (root["epochs"] as! [String: Any])[c["epoch"] as! String] as! [String: String]
-        var text = ["batches": epoch["batches"]!, "decisions": epoch["decisions"]!, "marketdata": epoch["marketdata"]!]
+        var text = ["batches": epoch["batches"]!, "decisions": epoch["decisions"]!, "marketdata": epoch["marketdata"]!,
+                    "inputs": epoch["inputs"] ?? "", "funding": epoch["funding"] ?? ""]
         var events = hexBytes(epoch["events"]!)
         for op in c["ops"] as! [[String: Any]] {
             let file = op["file"] as! String
@@ -57,7 +61,9 @@ struct OutputVectors: @unchecked Sendable {
             text[file] = lines.joined()
         }
         let marketData = (c["marketdata"] as? Bool) == true ? Array(text["marketdata"]!.utf8) : nil
-        return (Array(text["batches"]!.utf8), Array(text["decisions"]!.utf8), events, marketData)
+        let isPublic = (c["public"] as? Bool) == true
+        return (Array(text["batches"]!.utf8), Array(text["decisions"]!.utf8), events, marketData,
+                isPublic ? Array(text["inputs"]!.utf8) : nil, isPublic ? Array(text["funding"]!.utf8) : nil)
     }
 
     func hexBytes(_ s: String) -> [UInt8] {
@@ -79,8 +85,12 @@ struct OutputVectorTests {
         let vectors = OutputVectors.shared
         let c = vectors.cases.first { $0["name"] as! String == name }!
         let f = vectors.files(c)
-        let verdicts = vectors.verifier(signer: c["signer"] as? String)
-            .verify(batches: f.batches, decisions: f.decisions, eventsLog: f.events, marketData: f.marketData)
+        let verifier = vectors.verifier(signer: c["signer"] as? String)
+        // A §5.3 case: the public inputs and funding records too, no venue configuration.
+        let verdicts = f.inputs == nil
+            ? verifier.verify(batches: f.batches, decisions: f.decisions, eventsLog: f.events, marketData: f.marketData)
+            : verifier.verify(batches: f.batches, decisions: f.decisions, eventsLog: f.events, inputs: f.inputs, config: nil,
+                              funding: f.funding, marketData: f.marketData)
         let expected = c["fail"] as! [String: [String: Any]]
         let failing = Set(verdicts.filter { !$0.pass }.map(\.check))
         #expect(failing == Set(expected.keys), "\(verdicts.filter { !$0.pass })")

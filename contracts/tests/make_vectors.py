@@ -109,6 +109,88 @@ def epoch(specs: list[dict], seed: int = 11) -> dict:
             "marketdata": market.decode()}
 
 
+FUNDING_TYPE = [
+    {"name": "venueId", "type": "uint64"}, {"name": "sequence", "type": "uint64"},
+    {"name": "enclaveTime", "type": "uint64"}, {"name": "market", "type": "uint32"},
+    {"name": "markPrice", "type": "int64"}, {"name": "rateBps", "type": "int64"}, {"name": "perUnit", "type": "int64"},
+    {"name": "intervalNanos", "type": "uint64"}, {"name": "dueTime", "type": "uint64"},
+]  # fmt: skip
+
+
+def sdk_eip712():
+    """The SDK's EIP-712 encoder (python/src), written from the docs."""
+    import sys  # noqa: PLC0415
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python" / "src"))
+    from sealstream import eip712  # noqa: PLC0415
+    return eip712
+
+
+def input_body(r: dict) -> bytes:
+    """The frame body of a public input (docs/COMMITMENTS.md §4.1): price `market u32 ‖
+    price i64 ‖ confidence u64 ‖ publishTime u64 ‖ publisher[32] ‖ signature[64]`, deposit
+    `accountId u64 ‖ accountKey[32] ‖ amount i64 ‖ depositId u64 ‖ signature[64]`, big-endian."""
+    def h(v: str) -> bytes:
+        return bytes.fromhex(v[2:])
+
+    if r["kind"] == "oraclePrice":
+        return (r["market"].to_bytes(4, "big") + r["price"].to_bytes(8, "big", signed=True)
+                + r["confidence"].to_bytes(8, "big") + r["publishTime"].to_bytes(8, "big") + h(r["publisher"])
+                + h(r["signature"]))  # fmt: skip
+    return (r["accountId"].to_bytes(8, "big") + h(r["accountKey"]) + r["amount"].to_bytes(8, "big", signed=True)
+            + r["depositId"].to_bytes(8, "big") + h(r["signature"]))  # fmt: skip
+
+
+def funding_record(ep: ref.Epoch, fields: dict) -> dict:
+    """A signed funding line (docs/COMMITMENTS.md §4.3), signed with eth-account over the
+    typed data; its struct hash is checked against the SDK's own encoder."""
+    eip712 = sdk_eip712()
+    m = ref._signable("FundingPayment", FUNDING_TYPE, fields, ep.domain)
+    struct_hash, digest = bytes(m.body), ref.keccak(b"\x19" + m.version + m.header + m.body)
+    assert struct_hash == eip712.funding_hash(fields), "eth-account and the SDK disagree on FundingPayment"
+    signature = ref.Account.sign_message(m, ep.key)
+    return dict(fields, structHash="0x" + struct_hash.hex(), digest="0x" + digest.hex(), signer=ep.signer.lower(),
+                signature={"r": ref._hex32(signature.r), "s": ref._hex32(signature.s), "v": signature.v})
+
+
+def public_epoch(seed: int = 23) -> dict:
+    """Two batches with public inputs (their leaves hash their rebuilt bodies, §4.1) and one
+    signed funding payment each (§4.3), no decisions: the §5.3 cases without a venue
+    configuration (checks 19, 20, 26, 27; 21–24 say "not checked"). Prices and deposits
+    are not validly signed: only `--config` checks signatures."""
+    rng = random.Random(seed)
+    ep = ref.Epoch(ref.SAMPLE_KEY, CHAIN_ID, CONTRACT, VENUE)
+    time, sequence, log, inputs, funding = 1_764_170_000_000_000_000, 0, b"", [], []
+    for kinds in ((0x05, 0x04, 0x04, 0x03), (0x03, 0x04, 0x05, 0x03, 0x04)):
+        leaves = []
+        for kind in kinds:
+            sequence += 1
+            time += rng.randint(1_000, 2_000_000)
+            if kind == 0x04:
+                record = {"confidence": rng.randint(0, 1_000_000), "enclaveTime": time, "kind": "oraclePrice", "market": 1,
+                          "price": 60_000_000_000 + rng.randint(0, 1_000_000), "publishTime": time - 1_000_000,
+                          "publisher": "0x" + rng.randbytes(32).hex(), "sequence": sequence,
+                          "signature": "0x" + rng.randbytes(64).hex()}  # fmt: skip
+            elif kind == 0x05:
+                record = {"accountId": 1000 + sequence, "accountKey": "0x" + rng.randbytes(32).hex(),
+                          "amount": 100_000_000_000, "depositId": sequence, "enclaveTime": time, "kind": "deposit",
+                          "sequence": sequence, "signature": "0x" + rng.randbytes(64).hex()}  # fmt: skip
+            body = input_body(record) if kind != 0x03 else rng.randbytes(40)
+            if kind != 0x03:
+                inputs.append(record)
+            leaves.append(ref.event_leaf(sequence, time, kind, body))
+        funding.append(funding_record(ep, {
+            "venueId": VENUE, "sequence": sequence, "enclaveTime": time, "market": 1, "markPrice": 60_000_000_000,
+            "rateBps": 3, "perUnit": 18_000_000, "intervalNanos": 3_600_000_000_000, "dueTime": time - 5}))  # fmt: skip
+        close(ep, leaves, [], time, 2, [])
+        log += b"".join(leaves)
+
+    def text(records):
+        return "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records)
+
+    return {"batches": text(ep.batches), "decisions": "", "events": log.hex(), "marketdata": "",
+            "inputs": text(inputs), "funding": text(funding)}
+
+
 BASE = [
     {"events": 3, "accounts": 2},
     {"events": 6, "decisions": 2, "halted": [2, 9]},
@@ -132,7 +214,11 @@ def build() -> dict:
         "emptyDecisionsRoot": epoch([{"events": 3, "decisionsRoot": ref.sha256(b"not empty")}] + BASE[1:]),
         "tradesOnlyDepth": epoch(BASE[:1] + [{"events": 6, "decisions": 2, "tradesOnly": True}] + BASE[2:]),
         "haltedMismatch": epoch(BASE[:2] + [{"events": 4, "decisions": 1, "haltedMismatch": True}]),
+        "public": public_epoch(),
     }
+    pi, pf, pb = lines(epochs["public"]["inputs"]), lines(epochs["public"]["funding"]), lines(epochs["public"]["batches"])
+    price4, time3 = json.loads(pi[3])["price"], json.loads(pi[2])["enclaveTime"]
+    signer = ref.Epoch(ref.SAMPLE_KEY, CHAIN_ID, CONTRACT, VENUE).signer.lower()
     md = lines(epochs["base"]["marketdata"])
     b, d = lines(epochs["base"]["batches"]), lines(epochs["base"]["decisions"])
     h3 = json.loads(b[2])
@@ -140,6 +226,11 @@ def build() -> dict:
 
     def op(file, line, old, new):
         source = {"batches": b, "decisions": d, "marketdata": md}[file]
+        assert old in source[line - 1], (file, line, old)
+        return {"file": file, "line": line, "old": old, "new": new}
+
+    def pop(file, line, old, new):  # an edit of the public epoch's files
+        source = {"inputs": pi, "funding": pf, "batches": pb}[file]
         assert old in source[line - 1], (file, line, old)
         return {"file": file, "line": line, "old": old, "new": new}
 
@@ -224,6 +315,39 @@ def build() -> dict:
          {"events.log": {"error": "length"}}),
         ("events.log sequence", "base", [{"file": "events", "offset": 49 * 5 + 7, "byte": 99}],
          {"events.log": {"error": "sequence"}}),
+        # §5.3 without a venue configuration: the cases of the "public" epoch give
+        # inputs.jsonl and funding.jsonl to the verifier ("public": true); checks 21–24 say
+        # "not checked" and pass. A refused input line is skipped, so its leaf has no record.
+        ("public epoch passes (inputs and funding, no config)", "public", [], {}),
+        ("input duplicate key", "public", [pop("inputs", 2, '"market":1,', '"market":1,"market":1,')],
+         {"inputs.parse": {"error": "duplicateKey", "line": 2, "path": "$.market"}, "inputs.leaf": {"error": "missing"}}),
+        ("input unknown field", "public", [pop("inputs", 5, "{", '{"note":1,')],
+         {"inputs.parse": {"error": "unknownField", "line": 5, "path": "$.note"}, "inputs.leaf": {"error": "missing"}}),
+        ("input unknown kind", "public", [pop("inputs", 1, '"kind":"deposit"', '"kind":"withdrawal"')],
+         {"inputs.parse": {"error": "outOfRange", "line": 1, "path": "$.kind"}, "inputs.leaf": {"error": "missing"}}),
+        ("input price edited", "public", [pop("inputs", 4, f'"price":{price4}', f'"price":{price4 + 1}')],
+         {"inputs.leaf": {"error": "bodyHash"}}),
+        ("input time differs from its leaf", "public", [pop("inputs", 3, f'"enclaveTime":{time3}', f'"enclaveTime":{time3 + 1}')],
+         {"inputs.leaf": {"error": "time"}}),
+        ("input names a sealed request's leaf", "public", [pop("inputs", 4, '"sequence":6,', '"sequence":5,')],
+         {"inputs.leaf": {"error": "type"}}),
+        ("inputs out of order", "public", [pop("inputs", 3, '"sequence":3,', '"sequence":2,')],
+         {"inputs.leaf": {"error": "order"}}),
+        ("input past the log", "public", [pop("inputs", 6, '"sequence":9,', '"sequence":99,')],
+         {"inputs.leaf": {"error": "noLeaf"}}),
+        ("input withheld", "public", [pop("inputs", 5, pi[4], "")], {"inputs.leaf": {"error": "missing"}}),
+        ("inputs with a torn events.log", "public", [{"file": "events", "truncate": 9 * 49 - 1}],
+         {"events.log": {"error": "length"}, "inputs.leaf": {"error": "noEventsLog"}}),
+        ("funding unknown field", "public", [pop("funding", 1, "{", '{"note":1,')],
+         {"funding.parse": {"error": "unknownField", "line": 1, "path": "$.note"}}),
+        ("funding mark edited", "public", [pop("funding", 2, '"markPrice":60000000000', '"markPrice":60000000001')],
+         {"funding.records": {"error": "digest"}}),
+        ("funding signer field", "public", [pop("funding", 1, f'"signer":"{signer}"', f'"signer":"{OTHER_SIGNER}"')],
+         {"funding.records": {"error": "signature"}}),
+        ("funding of an uncovered event", "public", [pop("batches", 2, pb[1], "")],
+         {"funding.records": {"error": "uncovered"}}),
+        ("public epoch, another expected signer", "public", [],
+         {"headers.signature": {}, "headers.signer": {}, "funding.records": {"error": "signature"}}, OTHER_SIGNER),
         # docs/MARKETDATA.md §4: the cases below give marketdata.jsonl to the verifier too
         # ("marketdata": true); the others leave it out (absent: not checked).
         ("base epoch with its market data passes", "base", [], {}),
@@ -249,6 +373,8 @@ def build() -> dict:
     for name, ep, ops, fail, *signer in cases:
         with_market_data = with_market_data or name.startswith("base epoch with its market data")
         case = {"name": name, "epoch": ep, "ops": ops, "fail": fail} | ({"marketdata": True} if with_market_data else {})
+        if ep == "public":
+            case["public"] = True
         if signer:
             case["signer"] = signer[0]
         out.append(case)
