@@ -51,10 +51,11 @@ def test_vector(case):
     verdicts = verify_outputs(files["batches"], files["decisions"], files["events"], signer,
                               dom, V["venueId"], files["marketdata"] if case.get("marketdata") else None)  # fmt: skip
     checks = CHECKS
-    if case.get("public"):  # §5.3 cases: inputs.jsonl and funding.jsonl given, no venue configuration
+    if case.get("public"):  # §5.3 cases: inputs.jsonl and funding.jsonl given; the venue configuration if "config"
         from sealstream.outputs.public import PUBLIC_CHECKS, verify_public
 
-        verdicts |= verify_public(files["batches"], files["decisions"], files["events"], files["inputs"], None,
+        config = json.loads(epoch["config"]) if case.get("config") else None
+        verdicts |= verify_public(files["batches"], files["decisions"], files["events"], files["inputs"], config,
                                   files["funding"], signer, dom, V["venueId"])  # fmt: skip
         checks = CHECKS + PUBLIC_CHECKS
     assert set(verdicts) == set(checks)
