@@ -198,7 +198,7 @@ let package = Package(
         .testTarget(name: "JournalTests", dependencies: ["Journal", "SealCrypto", "Wire"]),
         .testTarget(
             name: "CommitmentsTests",
-            dependencies: ["Commitments", "OutputVerification", "SealCrypto", "StrictJSON", "TestSupport"]),
+            dependencies: ["Commitments", "Engine", "OutputVerification", "SealCrypto", "StrictJSON", "TestSupport"]),
         .testTarget(name: "TPMTests", dependencies: ["CTPM", "TestSupport"]),
         .testTarget(
             name: "AttestationTests",

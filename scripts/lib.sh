@@ -67,7 +67,8 @@ PY
 
 # replication_bench_init LABEL: what the replication benchmarks (failover-bench.sh,
 # standby-restart-bench.sh) share: BIN (SEALSTREAM_BIN_DIR, or the release build, built if
-# needed), VENUE, WORK (a fresh directory), PIDS (killed at exit, with the cluster), a
+# needed), VENUE, WORK (a fresh directory under TMPDIR, removed at exit after PIDS are
+# killed and the cluster stopped, whatever the exit status), PIDS (killed at exit), a
 # three-node cluster in WORK/nats whose URLs are JOURNAL, the software-mode policy in
 # WORK/policy.json (ATTEST), and the helpers now and field DIR KEY (a host.json field).
 replication_bench_init() {
@@ -81,7 +82,8 @@ replication_bench_init() {
     WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-$1.XXXXXX")"
     PIDS=()
     trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-          scripts/cluster.sh stop "$WORK/nats" >/dev/null 2>&1 || true' EXIT
+          scripts/cluster.sh stop "$WORK/nats" >/dev/null 2>&1 || true
+          rm -rf "$WORK"' EXIT
     now() { date +%s.%N; }
     field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ''))" "$1/host.json" "$2" 2>/dev/null || true; }
     JOURNAL="$(scripts/cluster.sh start "$WORK/nats" | tail -1)"

@@ -103,11 +103,15 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
                 throw .notFound("no such batch")
             }
             return .json(line)
-        case .decisions, .marketData:
+        case .decisions, .inputs, .funding, .marketData:
             let i = try HTTPParameter.required(query, "batch", in: 0...UInt64(Int.max),
                                                expected: "a batch index (integer >= 0)")
-            let lines = route == .decisions
-                ? publisher.decisionLines(batch: Int(i)) : publisher.marketDataLines(batch: Int(i))
+            let lines = switch route {
+            case .decisions: publisher.decisionLines(batch: Int(i))
+            case .inputs: publisher.inputLines(batch: Int(i))
+            case .funding: publisher.fundingLines(batch: Int(i))
+            default: publisher.marketDataLines(batch: Int(i))
+            }
             guard let lines else { throw .notFound("no such batch") }
             return .json(Self.array(lines))
         case .marketDataSnapshot:

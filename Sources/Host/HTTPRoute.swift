@@ -11,6 +11,8 @@ public enum HTTPRoute: String, CaseIterable, Sendable {
     case batches = "/v1/batches"
     case batch = "/v1/batches/{index}"
     case decisions = "/v1/decisions"
+    case inputs = "/v1/inputs"
+    case funding = "/v1/funding"
     case eventProof = "/v1/events/proof"
     case marketData = "/v1/marketdata"
     case marketDataSnapshot = "/v1/marketdata/snapshot"
@@ -24,7 +26,7 @@ public enum HTTPRoute: String, CaseIterable, Sendable {
     public var queryParameters: Set<String> {
         switch self {
         case .batches: ["from", "limit"]
-        case .decisions, .marketData: ["batch"]
+        case .decisions, .inputs, .funding, .marketData: ["batch"]
         case .eventProof: ["sequence"]
         case .marketDataSnapshot: ["market"]
         case .evidence: ["nonce"]

@@ -27,8 +27,9 @@ info:
     values above 2^53 occur (enclave times in Unix ns), so a client must not read them
     through a double. Units: prices in quote micro-units per whole base unit, sizes in
     base units of 10^-8, times in Unix nanoseconds of enclave time, rates in basis points.
-    Record arrays (`/v1/batches`, `/v1/decisions`, `/v1/marketdata`) hold the published
-    lines verbatim, in file order.
+    Record arrays (`/v1/batches`, `/v1/decisions`, `/v1/inputs`, `/v1/funding`,
+    `/v1/marketdata`) hold the published lines verbatim, in file order: the body is `[`,
+    the lines without their newlines joined by `,`, then `]` (docs/COMMITMENTS.md §4.2).
 
     **Methods.** Every path answers `GET` and `HEAD` (the same status and headers,
     `Content-Length` of the GET body, no body). Any other method on a known path gets
@@ -65,7 +66,7 @@ servers:
     description: the default `--http` listener
 tags:
   - name: outputs
-    description: signed batch headers, decisions, event inclusion proofs (docs/COMMITMENTS.md §4)
+    description: signed batch headers, decisions, public inputs, funding payments, event inclusion proofs (docs/COMMITMENTS.md §4)
   - name: marketdata
     description: public market data and its feed (docs/MARKETDATA.md §5–§7)
   - name: attestation
@@ -286,6 +287,80 @@ paths:
           $ref: "#/components/responses/NotFound"
     head:
       operationId: headDecisions
+      tags: [outputs]
+      parameters:
+        - $ref: "#/components/parameters/batch"
+      responses:
+        "200":
+          $ref: "#/components/responses/Head"
+        "400":
+          $ref: "#/components/responses/HeadError"
+        "404":
+          $ref: "#/components/responses/HeadError"
+  /v1/inputs:
+    get:
+      operationId: listInputs
+      tags: [outputs]
+      summary: A batch's public inputs (oracle prices and deposits in full)
+      description: |
+        The lines of `inputs.jsonl` (docs/COMMITMENTS.md §4.1) whose `sequence` lies in batch
+        `batch`'s `firstSequence` … `lastSequence`, verbatim, in file order (sequence order).
+        Check each against its event leaf (`GET /v1/events/proof?sequence=N`: rebuild the
+        frame body from the fields, §4.1) and its signature; `attestation verify-outputs`
+        checks the files (§5.3).
+      parameters:
+        - $ref: "#/components/parameters/batch"
+      responses:
+        "200":
+          description: the batch's public input records (`[]` for a batch without prices or deposits)
+          content:
+            application/json:
+              schema:
+                type: array
+                items:
+                  $ref: "#/components/schemas/PublicInputRecord"
+        "400":
+          $ref: "#/components/responses/BadRequest"
+        "404":
+          $ref: "#/components/responses/NotFound"
+    head:
+      operationId: headInputs
+      tags: [outputs]
+      parameters:
+        - $ref: "#/components/parameters/batch"
+      responses:
+        "200":
+          $ref: "#/components/responses/Head"
+        "400":
+          $ref: "#/components/responses/HeadError"
+        "404":
+          $ref: "#/components/responses/HeadError"
+  /v1/funding:
+    get:
+      operationId: listFunding
+      tags: [outputs]
+      summary: A batch's signed funding payment records
+      description: |
+        The lines of `funding.jsonl` (docs/COMMITMENTS.md §4.3) whose `sequence` lies in
+        batch `batch`'s range, verbatim, in file order. Each is signed on its own by the
+        batch signer (EIP-712, the headers' domain).
+      parameters:
+        - $ref: "#/components/parameters/batch"
+      responses:
+        "200":
+          description: the batch's funding records (`[]` for a batch without funding payments)
+          content:
+            application/json:
+              schema:
+                type: array
+                items:
+                  $ref: "#/components/schemas/FundingRecord"
+        "400":
+          $ref: "#/components/responses/BadRequest"
+        "404":
+          $ref: "#/components/responses/NotFound"
+    head:
+      operationId: headFunding
       tags: [outputs]
       parameters:
         - $ref: "#/components/parameters/batch"
@@ -647,6 +722,10 @@ components:
       type: string
       description: 32 bytes, lower-case hex with 0x
       pattern: "^0x[0-9a-f]{64}$"
+    Hex64:
+      type: string
+      description: 64 bytes (an Ed25519 signature), lower-case hex with 0x
+      pattern: "^0x[0-9a-f]{128}$"
     Address:
       type: string
       description: Ethereum address, 20 bytes, lower-case hex with 0x
@@ -786,6 +865,114 @@ components:
         toInsuranceFund: {$ref: "#/components/schemas/I64"}
         venueId: {$ref: "#/components/schemas/U64"}
         worstPrice: {$ref: "#/components/schemas/I64"}
+    PublicInputRecord:
+      description: |
+        One line of `inputs.jsonl` (docs/COMMITMENTS.md §4.1, normative there): an oracle
+        price (message type 0x04) or a custody deposit (0x05) as sequenced. Keys sorted.
+      oneOf:
+        - $ref: "#/components/schemas/OraclePriceInput"
+        - $ref: "#/components/schemas/DepositInput"
+    OraclePriceInput:
+      type: object
+      additionalProperties: false
+      required: [confidence, enclaveTime, kind, market, price, publishTime, publisher, sequence, signature]
+      properties:
+        confidence:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: quote micro-units per whole base unit
+        enclaveTime:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: the input's stamp (its event leaf's), Unix ns
+        kind:
+          type: string
+          enum: [oraclePrice]
+        market: {$ref: "#/components/schemas/U32"}
+        price:
+          allOf: [{$ref: "#/components/schemas/I64"}]
+          description: quote micro-units per whole base unit
+        publishTime:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: the publisher's time, Unix ns
+        publisher:
+          allOf: [{$ref: "#/components/schemas/Hex32"}]
+          description: the publisher's Ed25519 key
+        sequence:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: global sequence number (its event leaf is leaf `sequence − 1`)
+        signature: {$ref: "#/components/schemas/Hex64"}
+    DepositInput:
+      type: object
+      additionalProperties: false
+      required: [accountId, accountKey, amount, depositId, enclaveTime, kind, sequence, signature]
+      properties:
+        accountId: {$ref: "#/components/schemas/U64"}
+        accountKey:
+          allOf: [{$ref: "#/components/schemas/Hex32"}]
+          description: the account's Ed25519 key
+        amount:
+          allOf: [{$ref: "#/components/schemas/I64"}]
+          description: quote micro-units
+        depositId: {$ref: "#/components/schemas/U64"}
+        enclaveTime:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: the input's stamp (its event leaf's), Unix ns
+        kind:
+          type: string
+          enum: [deposit]
+        sequence:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: global sequence number (its event leaf is leaf `sequence − 1`)
+        signature:
+          allOf: [{$ref: "#/components/schemas/Hex64"}]
+          description: the custody key's Ed25519 signature
+    FundingRecord:
+      type: object
+      description: |
+        One line of `funding.jsonl` (docs/COMMITMENTS.md §4.3, normative there): a funding
+        payment of one market, signed by the batch signer. Keys sorted.
+      additionalProperties: false
+      required: [digest, dueTime, enclaveTime, intervalNanos, markPrice, market, perUnit, rateBps, sequence, signature,
+                 signer, structHash, venueId]
+      properties:
+        digest:
+          allOf: [{$ref: "#/components/schemas/Hex32"}]
+          description: the EIP-712 digest the signature signs (recompute it)
+        dueTime:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: when the payment fell due, Unix ns
+        enclaveTime:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: the stamp of event `sequence`, Unix ns
+        intervalNanos: {$ref: "#/components/schemas/U64"}
+        markPrice:
+          allOf: [{$ref: "#/components/schemas/I64"}]
+          description: quote micro-units per whole base unit
+        market: {$ref: "#/components/schemas/U32"}
+        perUnit:
+          allOf: [{$ref: "#/components/schemas/I64"}]
+          description: quote micro-units per whole base unit paid by longs (shorts pay when negative)
+        rateBps:
+          allOf: [{$ref: "#/components/schemas/I64"}]
+          description: the clamped premium, basis points
+        sequence:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: the event after which it was paid
+        signature:
+          type: object
+          description: secp256k1 ECDSA over `digest`, low-s
+          additionalProperties: false
+          required: [r, s, v]
+          properties:
+            r: {$ref: "#/components/schemas/Hex32"}
+            s: {$ref: "#/components/schemas/Hex32"}
+            v:
+              type: integer
+              enum: [27, 28]
+        signer: {$ref: "#/components/schemas/Address"}
+        structHash:
+          allOf: [{$ref: "#/components/schemas/Hex32"}]
+          description: EIP-712 hashStruct of the payment (recompute it)
+        venueId: {$ref: "#/components/schemas/U64"}
     EventProofAnswer:
       type: object
       description: keys sorted (docs/COMMITMENTS.md §4.2)

@@ -29,6 +29,10 @@ public final class OutputPublisher: Sendable {
         var decisions: Range<Int>
         /// Range in `marketData` of this batch's market data lines.
         var marketData: Range<Int> = 0..<0
+        /// Range in `inputs` of this batch's public input lines.
+        var inputs: Range<Int> = 0..<0
+        /// Range in `funding` of this batch's funding lines.
+        var funding: Range<Int> = 0..<0
     }
 
     struct Files {
@@ -47,6 +51,7 @@ public final class OutputPublisher: Sendable {
         var eventsSize = 0
         var marketDataSize = 0
         var inputsSize = 0
+        var fundingSize = 0
         var batches: [BatchEntry] = []
         var marketData: [LineRef] = []
         /// Market data lines received since the last header (they belong to the next one).
@@ -60,6 +65,12 @@ public final class OutputPublisher: Sendable {
         var decisions: [LineRef] = []
         /// Decision lines received since the last header.
         var pendingDecisions = 0
+        /// Public input and funding lines (they are sent with their batch, before its header,
+        /// so the lines received since the last header belong to the next one).
+        var inputs: [LineRef] = []
+        var pendingInputs = 0
+        var funding: [LineRef] = []
+        var pendingFunding = 0
         /// Enclave time of the first event leaf since the last header (the open batch's
         /// first input), for `batch_close_seconds`; nil while no batch is open.
         var openBatchFirstTime: UInt64?
@@ -75,7 +86,8 @@ public final class OutputPublisher: Sendable {
     }
 
     public let directory: String
-    private let state = Mutex(State())
+    /// Internal, not private: the lookups of `OutputPublisher+PublicInputs.swift` read it.
+    let state = Mutex(State())
     /// Internal, not private: a test holds it to show that appends never take it.
     let proofs = Mutex(ProofState())
     private let metrics: HostMetrics?
@@ -209,32 +221,12 @@ public final class OutputPublisher: Sendable {
             throw PublishError.malformed("outputs/events.log holds \(eventsSize / EventLeaf.byteCount) leaves, the last header covers \(lastSequence)")
         }
         let keepDecisions = usedDecisions == 0 ? 0 : decisionLines[usedDecisions - 1].upperBound + 1
-        // inputs.jsonl holds one line per oracle price and deposit (message types 0x04,
-        // 0x05) in sequence order: keep as many as the kept event leaves hold. A file
-        // missing altogether (outputs of a host without it) is created empty.
-        let inputs = [UInt8](fm.contents(atPath: directory + "/inputs.jsonl") ?? Data())
-        let inputLines = inputs.withUnsafeBytes { Self.lines($0) }
-        let keepInputLines = try Self.publicInputCount(eventsFile: directory + "/events.log", leaves: Int(lastSequence))
-        guard keepInputLines <= inputLines.count || !fm.fileExists(atPath: directory + "/inputs.jsonl") else {
-            throw PublishError.malformed("outputs/inputs.jsonl holds \(inputLines.count) lines, the kept event leaves \(keepInputLines) public inputs")
-        }
-        let keepInputs = keepInputLines == 0 || keepInputLines > inputLines.count ? 0 : inputLines[keepInputLines - 1].upperBound + 1
-        // funding.jsonl: the lines whose `sequence` the kept headers cover (they are in
-        // sequence order), up to the first that does not read.
-        struct FundingStub: Decodable { var sequence: UInt64 }
-        let funding = [UInt8](fm.contents(atPath: directory + "/funding.jsonl") ?? Data())
-        let fundingLines = funding.withUnsafeBytes { Self.lines($0) }
-        let keptFunding = fundingLines.prefix {
-            (try? JSONDecoder().decode(FundingStub.self, from: Data(funding[$0])))?.sequence ?? .max <= lastSequence
-        }.count
-        let keepFunding = keptFunding == 0 ? 0 : fundingLines[keptFunding - 1].upperBound + 1
-        start.trimmedFundingLines = fundingLines.count - keptFunding
+        let (keepInputs, keepFunding) = try reindexPublicInputs(&s, &start)
         start.batches = s.batches.count
         start.trimmedHeaderBytes = batches.count - offset
         start.trimmedEventBytes = eventsSize - keepEvents
         start.trimmedDecisionLines = decisionLines.count - usedDecisions
         start.trimmedDecisionBytes = decisions.count - keepDecisions
-        start.trimmedInputLines = max(0, inputLines.count - keepInputLines)
         let keepMarketData = try reindexMarketData(&s)
         for (name, size) in [("batches.jsonl", offset), ("decisions.jsonl", keepDecisions), ("events.log", keepEvents),
                              ("marketdata.jsonl", keepMarketData), ("inputs.jsonl", keepInputs), ("funding.jsonl", keepFunding)] {
@@ -247,6 +239,7 @@ public final class OutputPublisher: Sendable {
         s.eventsSize = keepEvents
         s.marketDataSize = keepMarketData
         s.inputsSize = keepInputs
+        s.fundingSize = keepFunding
     }
 
     /// The files of one epoch's outputs (besides `epoch.json`).
@@ -284,28 +277,6 @@ public final class OutputPublisher: Sendable {
         var batchIndex: UInt64
         var market: UInt32
         var marketSequence: UInt64
-    }
-
-    /// How many of the first `leaves` event leaves of `eventsFile` are public inputs
-    /// (message type 0x04 or 0x05, the byte at offset 16 of each leaf).
-    private static func publicInputCount(eventsFile: String, leaves: Int) throws -> Int {
-        guard leaves > 0 else { return 0 }
-        let fd = Glibc.open(eventsFile, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw PublishError.io(errno) }
-        defer { close(fd) }
-        var count = 0
-        var buffer = [UInt8](repeating: 0, count: EventLeaf.byteCount * 4096)
-        var done = 0
-        while done < leaves {
-            let want = min(leaves - done, 4096) * EventLeaf.byteCount
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(done * EventLeaf.byteCount)) }
-            guard n == want else { throw PublishError.malformed("outputs/events.log is shorter than its headers cover") }
-            for i in 0..<(want / EventLeaf.byteCount) where [0x04, 0x05].contains(buffer[i * EventLeaf.byteCount + 16]) {
-                count += 1
-            }
-            done += want / EventLeaf.byteCount
-        }
-        return count
     }
 
     private struct EpochStub: Decodable {
@@ -347,18 +318,26 @@ public final class OutputPublisher: Sendable {
         static let oraclePrice: UInt8 = 0x04
     }
 
-    /// Appends public input lines (oracle prices and deposits); not indexed: they are
-    /// served as the file only.
+    /// Appends public input lines (oracle prices and deposits); they belong to the next header.
     public func appendPublicInputs(_ bytes: UnsafeRawBufferPointer) throws(PublishError) {
+        let lines = Self.lines(bytes)
         try state.withLock { s throws(PublishError) in
             try Self.writeAll(s.files.inputs, bytes)
+            for l in lines { s.inputs.append(LineRef(offset: s.inputsSize + l.lowerBound, length: l.count)) }
             s.inputsSize += bytes.count
+            s.pendingInputs += lines.count
         }
     }
 
-    /// Appends signed funding payment lines; not indexed (served as the file only).
+    /// Appends signed funding payment lines; they belong to the next header.
     public func appendFunding(_ bytes: UnsafeRawBufferPointer) throws(PublishError) {
-        try state.withLock { s throws(PublishError) in try Self.writeAll(s.files.funding, bytes) }
+        let lines = Self.lines(bytes)
+        try state.withLock { s throws(PublishError) in
+            try Self.writeAll(s.files.funding, bytes)
+            for l in lines { s.funding.append(LineRef(offset: s.fundingSize + l.lowerBound, length: l.count)) }
+            s.fundingSize += bytes.count
+            s.pendingFunding += lines.count
+        }
     }
 
     /// Appends decision lines; they belong to the next header.
@@ -412,11 +391,15 @@ public final class OutputPublisher: Sendable {
             s.batches.append(BatchEntry(
                 line: LineRef(offset: s.batchesSize, length: bytes.count - 1), firstSequence: record.firstSequence,
                 lastSequence: record.lastSequence, decisions: first..<s.decisions.count,
-                marketData: firstMarketData..<s.marketData.count))
+                marketData: firstMarketData..<s.marketData.count,
+                inputs: (s.inputs.count - s.pendingInputs)..<s.inputs.count,
+                funding: (s.funding.count - s.pendingFunding)..<s.funding.count))
             for i in firstMarketData..<s.marketData.count { s.latestLine[s.marketOfLine[i]] = i }
             s.batchesSize += bytes.count
             s.pendingDecisions = 0
             s.pendingMarketData = 0
+            s.pendingInputs = 0
+            s.pendingFunding = 0
             let opened = s.openBatchFirstTime
             s.openBatchFirstTime = nil
             defer { s.pendingLines = [] }
@@ -551,7 +534,7 @@ public final class OutputPublisher: Sendable {
         read("events.log", LineRef(offset: index * EventLeaf.byteCount, length: EventLeaf.byteCount)).flatMap { EventLeaf($0) }
     }
 
-    private func read(_ name: String, _ ref: LineRef) -> [UInt8]? {
+    func read(_ name: String, _ ref: LineRef) -> [UInt8]? {
         let fd = Glibc.open(directory + "/" + name, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -563,7 +546,7 @@ public final class OutputPublisher: Sendable {
     // MARK: - Helpers
 
     /// Line ranges (without the newline) of newline-terminated records.
-    private static func lines(_ bytes: UnsafeRawBufferPointer) -> [Range<Int>] {
+    static func lines(_ bytes: UnsafeRawBufferPointer) -> [Range<Int>] {
         var out: [Range<Int>] = []
         var start = 0
         for i in bytes.indices where bytes[i] == 0x0a {

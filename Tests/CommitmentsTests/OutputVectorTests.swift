@@ -1,11 +1,12 @@
 import Commitments
+import Engine
 import OutputVerification
 import Foundation
 import SealCrypto
 import StrictJSON
 import Testing
 
-/// The shared table of docs/COMMITMENTS.md §5 cases (`contracts/tests/vectors/outputs.json`,
+/// The shared table of docs/COMMITMENTS.md §5 cases (§5.3's with and without a venue configuration) (`contracts/tests/vectors/outputs.json`,
 /// written by `make_vectors.py`). The Python reference runs the same table
 /// (`contracts/tests/test_vectors.py`): both must fail the same checks for the same reason.
 struct OutputVectors: @unchecked Sendable {
@@ -30,10 +31,15 @@ struct OutputVectors: @unchecked Sendable {
     }
 
     /// The case's files after its edits (the same rules as test_vectors.py's `apply`).
-    /// `marketData` is nil unless the case gives `marketdata.jsonl` to the verifier.
-    func files(_ c: [String: Any]) -> (batches: [UInt8], decisions: [UInt8], events: [UInt8], marketData: [UInt8]?) {
+    /// `marketData` is nil unless the case gives `marketdata.jsonl` to the verifier;
+    /// `inputs` and `funding` unless it is a §5.3 case (`"public": true`); `config` unless the
+    /// case gives the epoch's venue configuration (`"config": true`).
+    func files(_ c: [String: Any]) -> (batches: [UInt8], decisions: [UInt8], events: [UInt8], marketData: [UInt8]?,
+                                       inputs: [UInt8]?, funding: [UInt8]?, config: VenueConfig?)
+    {
         let epoch = (root["epochs"] as! [String: Any])[c["epoch"] as! String] as! [String: String]
-        var text = ["batches": epoch["batches"]!, "decisions": epoch["decisions"]!, "marketdata": epoch["marketdata"]!]
+        var text = ["batches": epoch["batches"]!, "decisions": epoch["decisions"]!, "marketdata": epoch["marketdata"]!,
+                    "inputs": epoch["inputs"] ?? "", "funding": epoch["funding"] ?? ""]
         var events = hexBytes(epoch["events"]!)
         for op in c["ops"] as! [[String: Any]] {
             let file = op["file"] as! String
@@ -57,7 +63,10 @@ struct OutputVectors: @unchecked Sendable {
             text[file] = lines.joined()
         }
         let marketData = (c["marketdata"] as? Bool) == true ? Array(text["marketdata"]!.utf8) : nil
-        return (Array(text["batches"]!.utf8), Array(text["decisions"]!.utf8), events, marketData)
+        let isPublic = (c["public"] as? Bool) == true
+        let config = (c["config"] as? Bool) == true ? try! VenueConfig.parseStrict(Array(epoch["config"]!.utf8)) : nil
+        return (Array(text["batches"]!.utf8), Array(text["decisions"]!.utf8), events, marketData,
+                isPublic ? Array(text["inputs"]!.utf8) : nil, isPublic ? Array(text["funding"]!.utf8) : nil, config)
     }
 
     func hexBytes(_ s: String) -> [UInt8] {
@@ -79,8 +88,15 @@ struct OutputVectorTests {
         let vectors = OutputVectors.shared
         let c = vectors.cases.first { $0["name"] as! String == name }!
         let f = vectors.files(c)
-        let verdicts = vectors.verifier(signer: c["signer"] as? String)
-            .verify(batches: f.batches, decisions: f.decisions, eventsLog: f.events, marketData: f.marketData)
+        let verifier = vectors.verifier(signer: c["signer"] as? String)
+        // A §5.3 case: the public inputs and funding records too, no venue configuration.
+        let verdicts = f.inputs == nil
+            ? verifier.verify(batches: f.batches, decisions: f.decisions, eventsLog: f.events, marketData: f.marketData)
+            : verifier.verify(batches: f.batches, decisions: f.decisions, eventsLog: f.events, inputs: f.inputs,
+                              config: f.config, funding: f.funding, marketData: f.marketData)
+        if f.config != nil {  // with the configuration every §5.3 check (19–27) is made
+            #expect(verdicts.dropFirst(18).allSatisfy { !$0.expected.contains("not checked") }, "\(verdicts.map(\.expected))")
+        }
         let expected = c["fail"] as! [String: [String: Any]]
         let failing = Set(verdicts.filter { !$0.pass }.map(\.check))
         #expect(failing == Set(expected.keys), "\(verdicts.filter { !$0.pass })")

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Attestation
 import Engine
 import Foundation
@@ -17,9 +14,6 @@ import Wire
 final class FakeHost: @unchecked Sendable {
     enum CrashStyle { case notice, dropConnections }
 
-    let port: UInt16
-    private let listener: Int32
-    private let lock = NSLock()
     private var worker: Worker<PerpEngine>
     private let sessionKey: KXKeyPair
     private let signer: Secp256k1PrivateKey
@@ -27,12 +21,11 @@ final class FakeHost: @unchecked Sendable {
     private var instance: UInt64 = 1
     private var sealedRequests = 0
     private var deposits: [[UInt8]] = []
-    private var stopping = false
     private let crashAt: Int
     private let style: CrashStyle
     private let keepIdentity: Bool
     private(set) var restarts = 0
-    private var thread: Thread?
+    private var server: LoopbackFrameServer?
 
     init(crashAt: Int, style: CrashStyle, keepIdentity: Bool = true) throws {
         self.crashAt = crashAt
@@ -41,24 +34,13 @@ final class FakeHost: @unchecked Sendable {
         sessionKey = try KXKeyPair()
         signer = try Secp256k1PrivateKey()
         worker = try Self.makeWorker(sessionKey: sessionKey, signer: signer, instance: 1, venue: venue)
-        let l = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(l, $0, length) } }
-        listen(l, 16)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(l, $0, &length) }
+        server = LoopbackFrameServer { [unowned self] server, frame, connection in
+            self.handle(frame, from: connection, on: server)
         }
-        listener = l
-        port = UInt16(bigEndian: address.sin_port)
-        let t = Thread { [unowned self] in self.serve() }
-        thread = t
-        t.start()
     }
 
-    var address: String { "127.0.0.1:\(port)" }
+    var port: UInt16 { server!.port }
+    var address: String { server!.address }
 
     static func makeWorker(sessionKey: KXKeyPair, signer: Secp256k1PrivateKey, instance: UInt64, venue: VenueConfig) throws
         -> Worker<PerpEngine>
@@ -72,11 +54,7 @@ final class FakeHost: @unchecked Sendable {
                           clock: { UInt64(Date().timeIntervalSince1970 * 1e9) })
     }
 
-    func stop() {
-        lock.withLock { stopping = true }
-        while thread?.isFinished == false { usleep(5_000) }
-        close(listener)
-    }
+    func stop() { server?.stop() }
 
     /// Runs one client frame through the worker; returns the reply frames for `route`.
     private func forward(_ frame: [UInt8], route: UInt32) throws -> [UInt8] {
@@ -96,63 +74,32 @@ final class FakeHost: @unchecked Sendable {
         return replies
     }
 
-    private func crash(connections: inout [Int32: FrameDecoder]) throws {
+    private func crash(_ server: LoopbackFrameServer) throws {
         restarts += 1
         instance += 1
         worker = try Self.makeWorker(
             sessionKey: keepIdentity ? sessionKey : try KXKeyPair(), signer: keepIdentity ? signer : try Secp256k1PrivateKey(),
             instance: instance, venue: venue)
         for d in deposits { _ = try forward(d, route: 0) }
-        for fd in connections.keys {
-            switch style {
-            case .notice: _ = write(fd, Notice(code: .enclaveRestarted, value: UInt64(restarts)).encode())
-            case .dropConnections: close(fd)
-            }
+        switch style {
+        case .notice: server.broadcast(Notice(code: .enclaveRestarted, value: UInt64(restarts)).encode())
+        case .dropConnections: server.closeAll()
         }
-        if style == .dropConnections { connections.removeAll() }
     }
 
-    private func write(_ fd: Int32, _ bytes: [UInt8]) -> Int {
-        bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-    }
-
-    private func serve() {
-        var connections: [Int32: FrameDecoder] = [:]
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while !lock.withLock({ stopping }) {
-            var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
-                + connections.keys.sorted().map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            guard poll(&fds, nfds_t(fds.count), 20) > 0 else { continue }
-            if fds[0].revents != 0 {
-                let fd = accept(listener, nil, nil)
-                if fd >= 0 { connections[fd] = FrameDecoder(direction: .fromClient) }
-            }
-            for p in fds.dropFirst() where p.revents != 0 {
-                guard var decoder = connections[p.fd] else { continue }
-                let n = buffer.withUnsafeMutableBytes { recv(p.fd, $0.baseAddress, $0.count, 0) }
-                if n <= 0 {
-                    close(p.fd)
-                    connections[p.fd] = nil
-                    continue
-                }
-                decoder.append(buffer[0..<n])
-                connections[p.fd] = decoder
-                while let frame = try? connections[p.fd]?.next() {
-                    let bytes = FrameParser.encode(type: frame.type, body: frame.body)
-                    if frame.type == .sealedRequest {
-                        sealedRequests += 1
-                        if sealedRequests == crashAt {
-                            try? crash(connections: &connections)
-                            if connections[p.fd] == nil { break }
-                            continue  // swallowed: it died with the worker
-                        }
-                    }
-                    guard let replies = try? forward(bytes, route: UInt32(p.fd)) else { continue }
-                    if frame.type == .deposit || frame.type == .oraclePrice { deposits.append(bytes) }
-                    _ = write(p.fd, replies)
-                }
+    /// One client frame, on the server's thread: the `crashAt`-th sealed request is
+    /// swallowed by a crash; the rest go through the worker.
+    private func handle(_ frame: LoopbackFrameServer.Frame, from connection: Int32, on server: LoopbackFrameServer) {
+        let bytes = FrameParser.encode(type: frame.type, body: frame.body)
+        if frame.type == .sealedRequest {
+            sealedRequests += 1
+            if sealedRequests == crashAt {
+                try? crash(server)
+                return  // swallowed: it died with the worker
             }
         }
-        for fd in connections.keys { close(fd) }
+        guard let replies = try? forward(bytes, route: UInt32(connection)) else { return }
+        if frame.type == .deposit || frame.type == .oraclePrice { deposits.append(bytes) }
+        server.send(connection, replies)
     }
 }

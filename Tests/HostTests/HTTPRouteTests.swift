@@ -98,6 +98,18 @@ struct HTTPRouteTests {
             (.GET, "/v1/batches/", 404, "unknownPath"),
             (.GET, "/v1/decisions", 400, "missingParameter"),
             (.GET, "/v1/decisions?batch=0&batch=0", 400, "duplicateParameter"),
+            (.GET, "/v1/inputs", 400, "missingParameter"),
+            (.GET, "/v1/inputs?batch=01", 400, "badParameter"),
+            (.GET, "/v1/inputs?batch=-1", 400, "badParameter"),
+            (.GET, "/v1/inputs?batch=9223372036854775808", 400, "badParameter"),
+            (.GET, "/v1/inputs?batch=0&batch=0", 400, "duplicateParameter"),
+            (.GET, "/v1/inputs?batch=0&sequence=1", 400, "unknownParameter"),
+            (.GET, "/v1/inputs?batch=1", 404, "notFound"),
+            (.GET, "/v1/funding", 400, "missingParameter"),
+            (.GET, "/v1/funding?batch=x", 400, "badParameter"),
+            (.GET, "/v1/funding?market=1", 400, "unknownParameter"),
+            (.GET, "/v1/funding?batch=1", 404, "notFound"),
+            (.PUT, "/v1/funding?batch=0", 405, "methodNotAllowed"),
             (.GET, "/v1/marketdata?batch=0&extra=1", 400, "unknownParameter"),
             (.GET, "/v1/marketdata/snapshot?market=4294967296", 400, "badParameter"),
             (.GET, "/v1/marketdata/snapshot?market=1", 404, "notFound"),
@@ -132,6 +144,7 @@ struct HTTPRouteTests {
         #expect(list.status == 200 && records.count == 1)
         #expect(answer(h, .HEAD, "/v1/batches/0")?.status == 200)
         #expect(answer(h, "/v1/decisions?batch=0")?.body == Array("[]".utf8))
+        #expect(answer(h, "/v1/inputs?batch=0")?.body == Array("[]".utf8) && answer(h, "/v1/funding?batch=0")?.status == 200)
         let proof = try #require(answer(h, "/v1/events/proof?sequence=2"))
         #expect(proof.status == 200)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(proof.body)) as? [String: Any])

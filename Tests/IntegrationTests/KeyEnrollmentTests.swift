@@ -173,18 +173,14 @@ struct KeyEnrollmentTests {
     /// config's roots and makes a credential only the standby's TPM can activate; the
     /// standby seals the key to its own TPM and, restarted, has the primary's identity.
     @Test func swtpmStandbyGetsThePrimarysIdentity() throws {
-        let work = try makeScratchDirectory("enroll-swtpm")
-        defer { try? FileManager.default.removeItem(at: work) }
-        let primaryTPM = try SwtpmInstance(under: work.appendingPathComponent("p"))
-        defer { primaryTPM.stop() }
-        let standbyTPM = try SwtpmInstance(under: work.appendingPathComponent("s"))
-        defer { standbyTPM.stop() }
-        // One config for both (its hash is compared): it trusts both throwaway EK CAs.
-        let configPath = try SwtpmInstance.venueTrusting([primaryTPM, standbyTPM], in: work)
+        // Two TPMs and one config for both (its hash is compared) trusting both EK CAs.
+        let tpms = try TwoSwtpm(label: "enroll-swtpm")
+        defer { tpms.stop() }
+        let (work, configPath) = (tpms.work, tpms.configPath)
 
         let primary = try HostProcess(
             label: "enroll-swtpm-primary", venueConfig: configPath,
-            extraArguments: ["--attestation", "swtpm", "--tcti", primaryTPM.tcti])
+            extraArguments: TwoSwtpm.arguments(tpms.primaryTPM))
         // A batch closed before the enrollment: the primary's counter (relative) is ≥ 1, so
         // the standby's counter must continue from it (the offset, docs/REPLICATION.md §11.7).
         try Trader.publishPrice(over: try Connection(address: primary.address), market: 1, price: 60_000_000_000)
@@ -198,7 +194,7 @@ struct KeyEnrollmentTests {
         let strangerData = work.appendingPathComponent("stranger/data")
         let refused = try Self.enrollCommand(
             data: strangerData, config: configPath, from: primary.address,
-            extra: ["--attestation", "swtpm", "--tcti", strangerTPM.tcti])
+            extra: TwoSwtpm.arguments(strangerTPM))
         #expect(refused.status == 1 && refused.stderr.contains("ekUntrusted"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: strangerData.appendingPathComponent("enclave-storage.key").path))
         #expect(Self.waitForCount(primary, "ekUntrusted", 1) == 1)
@@ -207,7 +203,7 @@ struct KeyEnrollmentTests {
         let data = standbyWork.appendingPathComponent("data")
         let r = try Self.enrollCommand(
             data: data, config: configPath, from: primary.address,
-            extra: ["--attestation", "swtpm", "--tcti", standbyTPM.tcti])
+            extra: TwoSwtpm.arguments(tpms.standbyTPM))
         #expect(r.status == 0, "\(r.stderr)")
         let primaryEvidence = try Self.evidence(primary.dataDirectory)
         #expect(r.stdout.contains(primaryEvidence.signer))
@@ -226,7 +222,7 @@ struct KeyEnrollmentTests {
 
         let standby = try HostProcess(
             label: "enroll-swtpm-standby", venueConfig: configPath,
-            extraArguments: ["--attestation", "swtpm", "--tcti", standbyTPM.tcti], workDirectory: standbyWork)
+            extraArguments: TwoSwtpm.arguments(tpms.standbyTPM), workDirectory: standbyWork)
         let standbyEvidence = try Self.evidence(data)
         #expect(standbyEvidence.signer == primaryEvidence.signer)
         #expect(standbyEvidence.enclaveKey == primaryEvidence.enclaveKey)

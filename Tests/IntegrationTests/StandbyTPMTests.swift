@@ -22,19 +22,15 @@ struct StandbyTPMTests {
     @Test(.timeLimit(.minutes(4)), arguments: [false, true])
     func anEnrolledSwtpmStandbyTakesOverOnItsOwnTPM(restart: Bool) throws {
         let cluster = try TestCluster()
-        let work = try makeScratchDirectory("standby-swtpm")
-        defer { try? FileManager.default.removeItem(at: work) }
-        let primaryTPM = try SwtpmInstance(under: work.appendingPathComponent("p"))
-        defer { primaryTPM.stop() }
-        let standbyTPM = try SwtpmInstance(under: work.appendingPathComponent("s"))
-        defer { standbyTPM.stop() }
-        // One config for both hosts (its hash is in the evidence), trusting both EK CAs.
-        let configPath = try SwtpmInstance.venueTrusting([primaryTPM, standbyTPM], in: work)
+        // Two TPMs and one config for both hosts (its hash is in the evidence), trusting both EK CAs.
+        let tpms = try TwoSwtpm(label: "standby-swtpm")
+        defer { tpms.stop() }
+        let (work, configPath) = (tpms.work, tpms.configPath)
         let journal = ["--journal", cluster.journalArgument]
 
         let primary = try HostProcess(
             label: "swtpm-primary", venueConfig: configPath,
-            extraArguments: journal + ["--attestation", "swtpm", "--tcti", primaryTPM.tcti])
+            extraArguments: journal + TwoSwtpm.arguments(tpms.primaryTPM))
         let evidenceFile = work.appendingPathComponent("evidence.json")
         let oldEvidence = try EvidenceFetch.fetch(over: try Connection(address: primary.address))
         try Data(try oldEvidence.encoded()).write(to: evidenceFile)
@@ -45,7 +41,7 @@ struct StandbyTPMTests {
         // The standby starts with an empty data directory on its own TPM and enrolls.
         let standbyWork = work.appendingPathComponent("standby")
         try FileManager.default.createDirectory(at: standbyWork, withIntermediateDirectories: true)
-        let standbyArguments = journal + ["--attestation", "swtpm", "--tcti", standbyTPM.tcti]
+        let standbyArguments = journal + TwoSwtpm.arguments(tpms.standbyTPM)
             + (restart ? ["--snapshot-every-events", "5"] : [])
         var standby = try HostProcess(
             label: "swtpm-standby", venueConfig: configPath, extraArguments: standbyArguments,

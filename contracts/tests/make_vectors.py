@@ -3,6 +3,8 @@ Swift `OutputVerifier` (Tests/CommitmentsTests/OutputVectorTests.swift) and the 
 reference (test_vectors.py) both run. Epochs are built and signed by reference.py with
 its sample key; each case edits one epoch's files and names every check that must fail
 (all others must pass) and, for the parse checks and events.log, the first failure.
+Cases marked "public" give inputs.jsonl and funding.jsonl (§5.3) too, and those marked
+"config" the epoch's venue configuration.
 
     .venv/bin/python contracts/tests/make_vectors.py     # rewrite the committed file
 """
@@ -109,6 +111,231 @@ def epoch(specs: list[dict], seed: int = 11) -> dict:
             "marketdata": market.decode()}
 
 
+FUNDING_TYPE = [
+    {"name": "venueId", "type": "uint64"}, {"name": "sequence", "type": "uint64"},
+    {"name": "enclaveTime", "type": "uint64"}, {"name": "market", "type": "uint32"},
+    {"name": "markPrice", "type": "int64"}, {"name": "rateBps", "type": "int64"}, {"name": "perUnit", "type": "int64"},
+    {"name": "intervalNanos", "type": "uint64"}, {"name": "dueTime", "type": "uint64"},
+]  # fmt: skip
+
+
+def sdk_eip712():
+    """The SDK's EIP-712 encoder (python/src), written from the docs."""
+    import sys  # noqa: PLC0415
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python" / "src"))
+    from sealstream import eip712  # noqa: PLC0415
+    return eip712
+
+
+def input_body(r: dict) -> bytes:
+    """The frame body of a public input (docs/COMMITMENTS.md §4.1): price `market u32 ‖
+    price i64 ‖ confidence u64 ‖ publishTime u64 ‖ publisher[32] ‖ signature[64]`, deposit
+    `accountId u64 ‖ accountKey[32] ‖ amount i64 ‖ depositId u64 ‖ signature[64]`, big-endian."""
+    def h(v: str) -> bytes:
+        return bytes.fromhex(v[2:])
+
+    if r["kind"] == "oraclePrice":
+        return (r["market"].to_bytes(4, "big") + r["price"].to_bytes(8, "big", signed=True)
+                + r["confidence"].to_bytes(8, "big") + r["publishTime"].to_bytes(8, "big") + h(r["publisher"])
+                + h(r["signature"]))  # fmt: skip
+    return (r["accountId"].to_bytes(8, "big") + h(r["accountKey"]) + r["amount"].to_bytes(8, "big", signed=True)
+            + r["depositId"].to_bytes(8, "big") + h(r["signature"]))  # fmt: skip
+
+
+def funding_record(ep: ref.Epoch, fields: dict) -> dict:
+    """A signed funding line (docs/COMMITMENTS.md §4.3), signed with eth-account over the
+    typed data; its struct hash is checked against the SDK's own encoder."""
+    eip712 = sdk_eip712()
+    m = ref._signable("FundingPayment", FUNDING_TYPE, fields, ep.domain)
+    struct_hash, digest = bytes(m.body), ref.keccak(b"\x19" + m.version + m.header + m.body)
+    assert struct_hash == eip712.funding_hash(fields), "eth-account and the SDK disagree on FundingPayment"
+    signature = ref.Account.sign_message(m, ep.key)
+    return dict(fields, structHash="0x" + struct_hash.hex(), digest="0x" + digest.hex(), signer=ep.signer.lower(),
+                signature={"r": ref._hex32(signature.r), "s": ref._hex32(signature.s), "v": signature.v})
+
+
+def public_epoch(seed: int = 23) -> dict:
+    """Two batches with public inputs (their leaves hash their rebuilt bodies, §4.1) and one
+    signed funding payment each (§4.3), no decisions: the §5.3 cases without a venue
+    configuration (checks 19, 20, 26, 27; 21–24 say "not checked"). Prices and deposits
+    are not validly signed: only `--config` checks signatures."""
+    rng = random.Random(seed)
+    ep = ref.Epoch(ref.SAMPLE_KEY, CHAIN_ID, CONTRACT, VENUE)
+    time, sequence, log, inputs, funding = 1_764_170_000_000_000_000, 0, b"", [], []
+    for kinds in ((0x05, 0x04, 0x04, 0x03), (0x03, 0x04, 0x05, 0x03, 0x04)):
+        leaves = []
+        for kind in kinds:
+            sequence += 1
+            time += rng.randint(1_000, 2_000_000)
+            if kind == 0x04:
+                record = {"confidence": rng.randint(0, 1_000_000), "enclaveTime": time, "kind": "oraclePrice", "market": 1,
+                          "price": 60_000_000_000 + rng.randint(0, 1_000_000), "publishTime": time - 1_000_000,
+                          "publisher": "0x" + rng.randbytes(32).hex(), "sequence": sequence,
+                          "signature": "0x" + rng.randbytes(64).hex()}  # fmt: skip
+            elif kind == 0x05:
+                record = {"accountId": 1000 + sequence, "accountKey": "0x" + rng.randbytes(32).hex(),
+                          "amount": 100_000_000_000, "depositId": sequence, "enclaveTime": time, "kind": "deposit",
+                          "sequence": sequence, "signature": "0x" + rng.randbytes(64).hex()}  # fmt: skip
+            body = input_body(record) if kind != 0x03 else rng.randbytes(40)
+            if kind != 0x03:
+                inputs.append(record)
+            leaves.append(ref.event_leaf(sequence, time, kind, body))
+        funding.append(funding_record(ep, {
+            "venueId": VENUE, "sequence": sequence, "enclaveTime": time, "market": 1, "markPrice": 60_000_000_000,
+            "rateBps": 3, "perUnit": 18_000_000, "intervalNanos": 3_600_000_000_000, "dueTime": time - 5}))  # fmt: skip
+        close(ep, leaves, [], time, 2, [])
+        log += b"".join(leaves)
+
+    def text(records):
+        return "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records)
+
+    return {"batches": text(ep.batches), "decisions": "", "events": log.hex(), "marketdata": "",
+            "inputs": text(inputs), "funding": text(funding)}
+
+
+# Ed25519 (RFC 8032 §5.1, the reference algorithm), to sign the demo publishers' prices and
+# the demo custody key's deposits: the contracts venv has no Ed25519 library, and the
+# verifiers (libsodium in Swift, PyNaCl in the SDK) check these signatures independently.
+ED_P = 2**255 - 19
+ED_Q = 2**252 + 27742317777372353535851937790883648493
+ED_D = -121665 * pow(121666, ED_P - 2, ED_P) % ED_P
+ED_SQRT_M1 = pow(2, (ED_P - 1) // 4, ED_P)
+
+
+def _ed_add(a, b):
+    x1, y1, z1, t1 = a
+    x2, y2, z2, t2 = b
+    aa, bb = (y1 - x1) * (y2 - x2) % ED_P, (y1 + x1) * (y2 + x2) % ED_P
+    cc, dd = 2 * t1 * t2 * ED_D % ED_P, 2 * z1 * z2 % ED_P
+    e, f, g, h = bb - aa, dd - cc, dd + cc, bb + aa
+    return (e * f % ED_P, g * h % ED_P, f * g % ED_P, e * h % ED_P)
+
+
+def _ed_mul(k: int, point):
+    out = (0, 1, 1, 0)
+    while k:
+        if k & 1:
+            out = _ed_add(out, point)
+        point, k = _ed_add(point, point), k >> 1
+    return out
+
+
+def _ed_base():
+    y = 4 * pow(5, ED_P - 2, ED_P) % ED_P
+    x2 = (y * y - 1) * pow(ED_D * y * y + 1, ED_P - 2, ED_P)
+    x = pow(x2, (ED_P + 3) // 8, ED_P)
+    if (x * x - x2) % ED_P:
+        x = x * ED_SQRT_M1 % ED_P
+    if x & 1:
+        x = ED_P - x
+    return (x, y, 1, x * y % ED_P)
+
+
+def _ed_compress(point) -> bytes:
+    zinv = pow(point[2], ED_P - 2, ED_P)
+    x, y = point[0] * zinv % ED_P, point[1] * zinv % ED_P
+    return (y | (x & 1) << 255).to_bytes(32, "little")
+
+
+def ed25519(seed: bytes, message: bytes) -> tuple[bytes, bytes]:
+    """(public key, signature) of `message` under the 32-byte `seed`."""
+    import hashlib  # noqa: PLC0415
+
+    h = hashlib.sha512(seed).digest()
+    a = (int.from_bytes(h[:32], "little") & ((1 << 254) - 8)) | (1 << 254)
+    public = _ed_compress(_ed_mul(a, _ed_base()))
+    r = int.from_bytes(hashlib.sha512(h[32:] + message).digest(), "little") % ED_Q
+    big_r = _ed_compress(_ed_mul(r, _ed_base()))
+    k = int.from_bytes(hashlib.sha512(big_r + public + message).digest(), "little") % ED_Q
+    return public, big_r + ((r + k * a) % ED_Q).to_bytes(32, "little")
+
+
+def demo_seed(role: str, name: str) -> bytes:
+    """docs/SCENARIOS.md "Demo keys"."""
+    return ref.sha256(f"sealstream demo key v1|{role}|{name}".encode())
+
+
+def marks_config() -> str:
+    """scripts/demo/venue.json with this table's venue id: what the configured cases verify against."""
+    config = json.loads((Path(__file__).resolve().parents[2] / "scripts" / "demo" / "venue.json").read_text())
+    config["venueID"] = VENUE
+    return json.dumps(config, separators=(",", ":"), sort_keys=True)
+
+
+def marks_epoch(variant: str = "") -> dict:
+    """Two batches of market 1 (BTC-PERP) under `marks_config()`, validly signed inputs, the
+    marks and funding schedule of §5.3 (no book, so the rate is 0): batch 0 a deposit and
+    two prices (a valid mark; markets 2-4 never priced, so halted), batch 1 an hour later
+    two fresh prices (after the first the other is stale: no mark; after the second a mark
+    again, and the payment that fell due at the first event's time + 1 h). `variant` makes
+    an epoch the enclave never writes, signed all the same."""
+    rng = random.Random(31)
+    ep = ref.Epoch(ref.SAMPLE_KEY, CHAIN_ID, CONTRACT, VENUE)
+    t0, sequence, log, inputs, funding = 1_764_170_000_000_000_000, 0, b"", [], []
+
+    def price(name: str, value: int, time: int, publish_time: int) -> dict:
+        message = b"sealstream/v1/oracle-price" + (1).to_bytes(4, "big") + value.to_bytes(8, "big", signed=True) \
+            + (0).to_bytes(8, "big") + publish_time.to_bytes(8, "big")
+        public, signature = ed25519(demo_seed("publisher", name), message)
+        if variant == "badSignature" and name == "pyth-b" and time > t0 + 10**9:
+            signature = signature[:10] + bytes([signature[10] ^ 1]) + signature[11:]
+        return {"confidence": 0, "enclaveTime": time, "kind": "oraclePrice", "market": 1, "price": value,
+                "publishTime": publish_time, "publisher": "0x" + public.hex(), "signature": "0x" + signature.hex()}
+
+    def deposit(time: int) -> dict:
+        account_key, _ = ed25519(demo_seed("trader", "alice"), b"")
+        message = b"sealstream/v1/deposit" + VENUE.to_bytes(8, "big") + (1001).to_bytes(8, "big") + account_key \
+            + (100_000_000_000).to_bytes(8, "big", signed=True) + (1).to_bytes(8, "big")
+        _, signature = ed25519(demo_seed("custody", "custody"), message)
+        return {"accountId": 1001, "accountKey": "0x" + account_key.hex(), "amount": 100_000_000_000, "depositId": 1,
+                "enclaveTime": time, "kind": "deposit", "signature": "0x" + signature.hex()}
+
+    publishers = json.loads(marks_config())["markets"][0]["oracle"]["publishers"]
+    assert [ed25519(demo_seed("publisher", n), b"")[0].hex() for n in ("pyth-a", "pyth-b", "chainlink-c")] == publishers
+    t1 = t0 + 3_600_000_000_000 + 10_000_000_000
+    batches = [
+        ([deposit(t0), price("pyth-a", 60_000_000_000, t0 + 1_000_000, t0 - 500_000_000),
+          price("pyth-b", 60_010_000_000, t0 + 2_000_000, t0 - 498_000_000), None], t0 + 4_000_000,
+         [2, 3] if variant == "haltedWrong" else [2, 3, 4]),
+        ([price("pyth-a", 60_020_000_000, t1, t1 - 100_000_000), price("pyth-b", 60_030_000_000, t1 + 1_000_000, t1 - 50_000_000),
+          None] + ([price("chainlink-c", 60_000_000_000, t1 + 2_000_000, t1 - 120_000_000_000)] if variant == "stale" else [])
+         + ([dict(price("pyth-a", 60_020_000_000, t1 + 2_000_000, t1), publisher="0x" + ed25519(
+             demo_seed("publisher", "mallory"), b"")[0].hex())] if variant == "unknownPublisher" else []),
+         t1 + 5_000_000, [2, 3, 4]),
+    ]  # fmt: skip
+    if variant == "unknownPublisher":  # mallory's own signature, over her price
+        r = batches[1][0][-1]
+        message = b"sealstream/v1/oracle-price" + (1).to_bytes(4, "big") + r["price"].to_bytes(8, "big", signed=True) \
+            + (0).to_bytes(8, "big") + r["publishTime"].to_bytes(8, "big")
+        r["signature"] = "0x" + ed25519(demo_seed("publisher", "mallory"), message)[1].hex()
+    for events, close_time, halted in batches:
+        leaves = []
+        for record in events:
+            sequence += 1
+            if record is None:  # a sealed request: its body is private
+                time = leaves[-1][8:16] if leaves else t0
+                leaves.append(ref.event_leaf(sequence, int.from_bytes(time, "big") + 1_000_000, 0x03, rng.randbytes(40)))
+                continue
+            record["sequence"] = sequence
+            inputs.append(record)
+            leaves.append(ref.event_leaf(sequence, record["enclaveTime"], 0x04 if record["kind"] == "oraclePrice" else 0x05,
+                                         input_body(record)))  # fmt: skip
+            if sequence == 6:  # the payment owed after event 6 (pyth-b fresh again): the mean of the two
+                mark = 60_025_000_000 + (1 if variant == "fundingWrong" else 0)
+                funding.append(funding_record(ep, {
+                    "venueId": VENUE, "sequence": sequence, "enclaveTime": record["enclaveTime"], "market": 1,
+                    "markPrice": mark, "rateBps": 0, "perUnit": 0, "intervalNanos": 3_600_000_000_000,
+                    "dueTime": t0 + 3_600_000_000_000}))  # fmt: skip
+        close(ep, leaves, [], close_time, 2, halted)
+        log += b"".join(leaves)
+
+    def text(records):
+        return "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records)
+
+    return {"batches": text(ep.batches), "decisions": "", "events": log.hex(), "marketdata": "",
+            "inputs": text(inputs), "funding": text(funding), "config": marks_config()}
+
+
 BASE = [
     {"events": 3, "accounts": 2},
     {"events": 6, "decisions": 2, "halted": [2, 9]},
@@ -132,7 +359,17 @@ def build() -> dict:
         "emptyDecisionsRoot": epoch([{"events": 3, "decisionsRoot": ref.sha256(b"not empty")}] + BASE[1:]),
         "tradesOnlyDepth": epoch(BASE[:1] + [{"events": 6, "decisions": 2, "tradesOnly": True}] + BASE[2:]),
         "haltedMismatch": epoch(BASE[:2] + [{"events": 4, "decisions": 1, "haltedMismatch": True}]),
+        "public": public_epoch(),
+        "marks": marks_epoch(),
+        "marksBadSignature": marks_epoch("badSignature"),
+        "marksUnknownPublisher": marks_epoch("unknownPublisher"),
+        "marksStale": marks_epoch("stale"),
+        "marksHaltedWrong": marks_epoch("haltedWrong"),
+        "marksFundingWrong": marks_epoch("fundingWrong"),
     }
+    pi, pf, pb = lines(epochs["public"]["inputs"]), lines(epochs["public"]["funding"]), lines(epochs["public"]["batches"])
+    price4, time3 = json.loads(pi[3])["price"], json.loads(pi[2])["enclaveTime"]
+    signer = ref.Epoch(ref.SAMPLE_KEY, CHAIN_ID, CONTRACT, VENUE).signer.lower()
     md = lines(epochs["base"]["marketdata"])
     b, d = lines(epochs["base"]["batches"]), lines(epochs["base"]["decisions"])
     h3 = json.loads(b[2])
@@ -140,6 +377,11 @@ def build() -> dict:
 
     def op(file, line, old, new):
         source = {"batches": b, "decisions": d, "marketdata": md}[file]
+        assert old in source[line - 1], (file, line, old)
+        return {"file": file, "line": line, "old": old, "new": new}
+
+    def pop(file, line, old, new, source=None):  # an edit of the public (or marks) epoch's files
+        source = source or {"inputs": pi, "funding": pf, "batches": pb}[file]
         assert old in source[line - 1], (file, line, old)
         return {"file": file, "line": line, "old": old, "new": new}
 
@@ -224,6 +466,57 @@ def build() -> dict:
          {"events.log": {"error": "length"}}),
         ("events.log sequence", "base", [{"file": "events", "offset": 49 * 5 + 7, "byte": 99}],
          {"events.log": {"error": "sequence"}}),
+        # §5.3 without a venue configuration: the cases of the "public" epoch give
+        # inputs.jsonl and funding.jsonl to the verifier ("public": true); checks 21–24 say
+        # "not checked" and pass. A refused input line is skipped, so its leaf has no record.
+        ("public epoch passes (inputs and funding, no config)", "public", [], {}),
+        ("input duplicate key", "public", [pop("inputs", 2, '"market":1,', '"market":1,"market":1,')],
+         {"inputs.parse": {"error": "duplicateKey", "line": 2, "path": "$.market"}, "inputs.leaf": {"error": "missing"}}),
+        ("input unknown field", "public", [pop("inputs", 5, "{", '{"note":1,')],
+         {"inputs.parse": {"error": "unknownField", "line": 5, "path": "$.note"}, "inputs.leaf": {"error": "missing"}}),
+        ("input unknown kind", "public", [pop("inputs", 1, '"kind":"deposit"', '"kind":"withdrawal"')],
+         {"inputs.parse": {"error": "outOfRange", "line": 1, "path": "$.kind"}, "inputs.leaf": {"error": "missing"}}),
+        ("input price edited", "public", [pop("inputs", 4, f'"price":{price4}', f'"price":{price4 + 1}')],
+         {"inputs.leaf": {"error": "bodyHash"}}),
+        ("input time differs from its leaf", "public", [pop("inputs", 3, f'"enclaveTime":{time3}', f'"enclaveTime":{time3 + 1}')],
+         {"inputs.leaf": {"error": "time"}}),
+        ("input names a sealed request's leaf", "public", [pop("inputs", 4, '"sequence":6,', '"sequence":5,')],
+         {"inputs.leaf": {"error": "type"}}),
+        ("inputs out of order", "public", [pop("inputs", 3, '"sequence":3,', '"sequence":2,')],
+         {"inputs.leaf": {"error": "order"}}),
+        ("input past the log", "public", [pop("inputs", 6, '"sequence":9,', '"sequence":99,')],
+         {"inputs.leaf": {"error": "noLeaf"}}),
+        ("input withheld", "public", [pop("inputs", 5, pi[4], "")], {"inputs.leaf": {"error": "missing"}}),
+        ("inputs with a torn events.log", "public", [{"file": "events", "truncate": 9 * 49 - 1}],
+         {"events.log": {"error": "length"}, "inputs.leaf": {"error": "noEventsLog"}}),
+        ("funding unknown field", "public", [pop("funding", 1, "{", '{"note":1,')],
+         {"funding.parse": {"error": "unknownField", "line": 1, "path": "$.note"}}),
+        ("funding mark edited", "public", [pop("funding", 2, '"markPrice":60000000000', '"markPrice":60000000001')],
+         {"funding.records": {"error": "digest"}}),
+        ("funding signer field", "public", [pop("funding", 1, f'"signer":"{signer}"', f'"signer":"{OTHER_SIGNER}"')],
+         {"funding.records": {"error": "signature"}}),
+        ("funding of an uncovered event", "public", [pop("batches", 2, pb[1], "")],
+         {"funding.records": {"error": "uncovered"}}),
+        ("public epoch, another expected signer", "public", [],
+         {"headers.signature": {}, "headers.signer": {}, "funding.records": {"error": "signature"}}, OTHER_SIGNER),
+        # §5.3 with the venue configuration (the epoch's `config`, "config": true): validly
+        # signed inputs of the demo keys, marks and the funding schedule recomputed.
+        ("configured epoch passes (signatures, admission, marks, funding)", "marks", [], {}),
+        ("price signature does not verify (signed epoch)", "marksBadSignature", [],
+         {"inputs.signature": {"error": "signature"}}),
+        ("price of an unregistered publisher (signed epoch)", "marksUnknownPublisher", [],
+         {"inputs.signature": {"error": "unknownPublisher"}}),
+        ("stale price admitted (signed epoch)", "marksStale", [], {"inputs.admission": {"error": "stalePrice"}}),
+        ("haltedMarkets disagree with the marks (signed)", "marksHaltedWrong", [],
+         {"marks.halted": {"error": "haltedMarkets"}}),
+        ("funding paid at another mark (signed)", "marksFundingWrong", [], {"funding.records": {"error": "mismatch"}}),
+        ("price withheld: the replay stops there", "marks",
+         [pop("inputs", 4, lines(epochs["marks"]["inputs"])[3], "", lines(epochs["marks"]["inputs"]))],
+         {"inputs.leaf": {"error": "missing"}, "marks.halted": {"error": "incomplete"},
+          "funding.records": {"error": "incomplete"}}),
+        ("funding payment withheld", "marks", [pop("funding", 1, lines(epochs["marks"]["funding"])[0], "",
+                                                    lines(epochs["marks"]["funding"]))],
+         {"funding.records": {"error": "missing"}}),
         # docs/MARKETDATA.md §4: the cases below give marketdata.jsonl to the verifier too
         # ("marketdata": true); the others leave it out (absent: not checked).
         ("base epoch with its market data passes", "base", [], {}),
@@ -249,6 +542,10 @@ def build() -> dict:
     for name, ep, ops, fail, *signer in cases:
         with_market_data = with_market_data or name.startswith("base epoch with its market data")
         case = {"name": name, "epoch": ep, "ops": ops, "fail": fail} | ({"marketdata": True} if with_market_data else {})
+        if ep == "public" or ep.startswith("marks"):
+            case["public"] = True
+        if ep.startswith("marks"):
+            case["config"] = True
         if signer:
             case["signer"] = signer[0]
         out.append(case)

@@ -51,6 +51,8 @@ def test_vector(case):
             "decisions": epoch["decisions"].encode(),
             "events": bytes.fromhex(epoch["events"]),
             "marketdata": epoch["marketdata"].encode(),
+            "inputs": epoch.get("inputs", "").encode(),
+            "funding": epoch.get("funding", "").encode(),
         },
         case["ops"],
     )
@@ -65,8 +67,11 @@ def test_vector(case):
     )
     assert set(verdicts) == set(CHECKS)
     failing = {name for name, v in verdicts.items() if not v["pass"]}
-    assert failing == set(case["fail"]), verdicts
-    for name, expected in case["fail"].items():
+    # This reference implements §5.2 only; the §5.3 verdicts of "public" cases are the
+    # SDK's and the Swift verifier's to match (python/tests/test_outputs_vectors.py).
+    fail = {name: v for name, v in case["fail"].items() if name in CHECKS}
+    assert failing == set(fail), verdicts
+    for name, expected in fail.items():
         got = {k: verdicts[name].get(k) for k in expected}
         assert got == expected, name
 

@@ -21,7 +21,7 @@ from sealstream.errors import AttestationFailed, HostError, ProofError, Refused
 from sealstream.evidence import parse_evidence
 from sealstream.http import HTTPClient, HTTPError
 from sealstream.outputs import verify_directory
-from sealstream.proofs import Domain, verify_decisions, verify_event_inclusion
+from sealstream.proofs import Domain, verify_decisions, verify_event_inclusion, verify_funding, verify_inputs
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +202,44 @@ def test_trading_desk_example_runs(host, policy_path, python_run):
     assert result["statuses"] == {"bid": "accepted", "ask": "accepted", "lift": "accepted", "cancel-bid": "accepted"}
     assert result["takerFills"] == 1 and result["fillEvents"] == 1
     assert result["proven"] == result["requests"] == 8
+
+
+def test_public_inputs_over_http_are_the_files_lines_and_are_proven(python_run, host, domain):
+    # GET /v1/inputs and /v1/funding (COMMITMENTS §4.2): each published batch's answer is its
+    # lines of inputs.jsonl and funding.jsonl verbatim; every input is proven in the signed log.
+    http = HTTPClient(host.http)
+    last = max(a.globalSequence for a in python_run.answers if a.globalSequence)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            http.event_proof(last)
+            break
+        except HTTPError:
+            assert time.monotonic() < deadline, "no header covers the run"
+            time.sleep(0.05)
+    outputs = host.data / "outputs"
+    files = {name: (outputs / name).read_bytes().split(b"\n")[:-1] for name in ("inputs.jsonl", "funding.jsonl")}
+    kinds, forged = set(), None
+    for h in json.loads(http.batches(0, 1000)):
+        header = http.batch(h["batchIndex"])
+        for name, fetch in (("inputs.jsonl", http.inputs), ("funding.jsonl", http.funding)):
+            mine = [line for line in files[name] if h["firstSequence"] <= json.loads(line)["sequence"] <= h["lastSequence"]]
+            answer = fetch(h["batchIndex"])
+            assert answer == b"[" + b",".join(mine) + b"]", (name, h["batchIndex"])
+        records = verify_inputs(http.inputs(h["batchIndex"]), header, domain, http.event_proof)
+        verify_funding(http.funding(h["batchIndex"]), header, domain)
+        kinds |= {r["kind"] for r in records}
+        if records and forged is None:
+            forged = (h["batchIndex"], json.loads(http.inputs(h["batchIndex"])))
+    assert kinds == {"oraclePrice", "deposit"}
+    batch, items = forged
+    verify_inputs(json.dumps(items).encode(), http.batch(batch), domain, http.event_proof)
+    items[0]["enclaveTime"] += 1  # another stamp than the leaf's
+    with pytest.raises(ProofError):
+        verify_inputs(json.dumps(items).encode(), http.batch(batch), domain, http.event_proof)
+    with pytest.raises(HTTPError) as refused:
+        http.inputs(10**6)
+    assert refused.value.status == 404
 
 
 def test_liquidation_drill_and_verify_outputs_agree_with_the_auditor(host, bins, policy_path, python_run, domain):

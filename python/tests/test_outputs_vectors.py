@@ -42,13 +42,23 @@ def test_vector(case):
     epoch = V["epochs"][case["epoch"]]
     files = apply(
         {"batches": epoch["batches"].encode(), "decisions": epoch["decisions"].encode(),
-         "events": bytes.fromhex(epoch["events"]), "marketdata": epoch["marketdata"].encode()},
+         "events": bytes.fromhex(epoch["events"]), "marketdata": epoch["marketdata"].encode(),
+         "inputs": epoch.get("inputs", "").encode(), "funding": epoch.get("funding", "").encode()},
         case["ops"],
     )  # fmt: skip
     dom = {"chainId": V["chainId"], "verifyingContract": V["verifyingContract"]}
-    verdicts = verify_outputs(files["batches"], files["decisions"], files["events"], case.get("signer", V["signer"]),
+    signer = case.get("signer", V["signer"])
+    verdicts = verify_outputs(files["batches"], files["decisions"], files["events"], signer,
                               dom, V["venueId"], files["marketdata"] if case.get("marketdata") else None)  # fmt: skip
-    assert set(verdicts) == set(CHECKS)
+    checks = CHECKS
+    if case.get("public"):  # §5.3 cases: inputs.jsonl and funding.jsonl given; the venue configuration if "config"
+        from sealstream.outputs.public import PUBLIC_CHECKS, verify_public
+
+        config = json.loads(epoch["config"]) if case.get("config") else None
+        verdicts |= verify_public(files["batches"], files["decisions"], files["events"], files["inputs"], config,
+                                  files["funding"], signer, dom, V["venueId"])  # fmt: skip
+        checks = CHECKS + PUBLIC_CHECKS
+    assert set(verdicts) == set(checks)
     assert {n for n, v in verdicts.items() if not v["pass"]} == set(case["fail"])
     for name, expected in case["fail"].items():
         assert {k: verdicts[name].get(k) for k in expected} == expected, name

@@ -1,7 +1,8 @@
 """Checks answers that Schemathesis cannot reach on its own against docs/openapi.yaml
 (scripts/api-tests.sh): the decision records of the first batch that has any (the
 liquidation drill makes them; generated batch numbers almost never name that batch), and
-the event proof of the last sequenced input. Also checks that the proof answer's header
+the event proof of the last sequenced input, every batch's public inputs and funding
+records. Also checks that the proof answer's header
 is byte for byte the published record (GET /v1/batches/I).
 
 Usage: python check_records.py HTTP_ADDR docs/openapi.yaml"""
@@ -42,6 +43,22 @@ def main(address: str, document_path: str) -> int:
     check = validator(document, "DecisionRecord")
     for record in decisions:
         check.validate(record)
+    # The public inputs (the drill's deposits and prices) and funding records of every
+    # batch, each line against its schema and inside its batch's range.
+    inputs_checked = 0
+    check_input, check_funding = validator(document, "PublicInputRecord"), validator(document, "FundingRecord")
+    for b in batches:
+        for path, check in ((f"/v1/inputs?batch={b['batchIndex']}", check_input),
+                            (f"/v1/funding?batch={b['batchIndex']}", check_funding)):
+            status, body = get(address, path)
+            assert status == 200, (path, status)
+            for record in json.loads(body):
+                check.validate(record)
+                assert b["firstSequence"] <= record["sequence"] <= b["lastSequence"], (path, record["sequence"])
+                inputs_checked += 1
+    if not inputs_checked:
+        print("api-tests: no batch has public inputs (did the drill run?)", file=sys.stderr)
+        return 1
     last = batches[-1]["lastSequence"]
     status, body = get(address, f"/v1/events/proof?sequence={last}")
     assert status == 200, status
@@ -52,7 +69,8 @@ def main(address: str, document_path: str) -> int:
     if header != published:
         print("api-tests: the proof's header is not the published record byte for byte", file=sys.stderr)
         return 1
-    print(f"api-tests: {len(decisions)} decision records of batch {index} and the proof of event {last} match the document")
+    print(f"api-tests: {len(decisions)} decision records of batch {index}, {inputs_checked} public input and funding"
+          f" records and the proof of event {last} match the document")
     return 0
 
 

@@ -16,14 +16,25 @@ let publisher: OutputPublisher = {
     try! publisher.startEpoch(instanceID: "fuzz", evidenceJSON: repositoryFile("Fuzz/fixtures/outputs/epoch.json"))
     let events = repositoryFile("Fuzz/fixtures/outputs/events.log")
     try! events.withUnsafeBytes { try publisher.appendEventLeaves($0) }
-    // Decisions go in before the header that commits to them, batch by batch.
+    // Decisions, public inputs and funding lines go in before the header that commits to
+    // them, batch by batch (inputs and funding by their sequence numbers).
     let decisions = repositoryFile("Fuzz/fixtures/outputs/decisions.jsonl").split(separator: UInt8(ascii: "\n"))
+    func bySequence(_ name: String) -> [(sequence: UInt64, line: [UInt8])] {
+        repositoryFile("Fuzz/fixtures/outputs/" + name).split(separator: UInt8(ascii: "\n")).map { line in
+            let record = try! JSONSerialization.jsonObject(with: Data(line)) as! [String: Any]
+            return ((record["sequence"] as! NSNumber).uint64Value, Array(line) + [10])
+        }
+    }
+    let inputs = bySequence("inputs.jsonl"), funding = bySequence("funding.jsonl")
     var next = 0
     for line in repositoryFile("Fuzz/fixtures/outputs/batches.jsonl").split(separator: UInt8(ascii: "\n")) {
         let record = try! JSONSerialization.jsonObject(with: Data(line)) as! [String: Any]
         let n = (record["decisionCount"] as! NSNumber).intValue
         for d in decisions[next..<(next + n)] { try! (Array(d) + [10]).withUnsafeBytes { try publisher.appendDecisions($0) } }
         next += n
+        let range = (record["firstSequence"] as! NSNumber).uint64Value...(record["lastSequence"] as! NSNumber).uint64Value
+        for i in inputs where range.contains(i.sequence) { try! i.line.withUnsafeBytes { try publisher.appendPublicInputs($0) } }
+        for f in funding where range.contains(f.sequence) { try! f.line.withUnsafeBytes { try publisher.appendFunding($0) } }
         try! (Array(line) + [10]).withUnsafeBytes { try publisher.appendBatch($0) }
     }
     return publisher
@@ -31,16 +42,18 @@ let publisher: OutputPublisher = {
 let metrics = HostMetrics()
 
 // The harness is only worth running if the fixture is served: batch 1, the decisions of
-// the drill's batch and an event proof all answer 200.
+// the drill's batch, batch 0's public inputs (its deposits and prices) and an event proof
+// all answer 200.
 let fixtureServed: Bool = {
     let handler = HTTPAPIHandler(publisher: publisher, metrics: metrics, evidence: { _ in fatalError("unused") })
     let drillBatch = (0..<publisher.batchCount).first { !(publisher.decisionLines(batch: $0) ?? []).isEmpty }
     for uri in ["/v1/batches/1", "/v1/batches?from=0&limit=3", "/v1/decisions?batch=\(drillBatch ?? -1)",
-                "/v1/events/proof?sequence=3"] {
+                "/v1/events/proof?sequence=3", "/v1/funding?batch=0"] {
         guard case .answer(let response) = handler.route(method: .GET, uri: uri), response.status == 200 else {
             fatalError("fixture: GET \(uri) is not answered 200")
         }
     }
+    guard !(publisher.inputLines(batch: 0) ?? []).isEmpty else { fatalError("fixture: batch 0 has no public inputs") }
     return true
 }()
 

@@ -37,6 +37,14 @@ class HTTPClient:
     def decisions(self, batch: int) -> bytes:
         return self.get(f"/v1/decisions?batch={batch}")
 
+    def inputs(self, batch: int) -> bytes:
+        """The batch's public input lines (COMMITMENTS.md §4.1, §4.2); check with `proofs.verify_inputs`."""
+        return self.get(f"/v1/inputs?batch={batch}")
+
+    def funding(self, batch: int) -> bytes:
+        """The batch's signed funding lines (§4.3, §4.2); check with `proofs.verify_funding`."""
+        return self.get(f"/v1/funding?batch={batch}")
+
     def event_proof(self, sequence: int) -> bytes:
         """404 (HTTPError) until a published header covers `sequence`."""
         return self.get(f"/v1/events/proof?sequence={sequence}")

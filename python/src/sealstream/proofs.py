@@ -95,3 +95,74 @@ def verify_decisions(answer: bytes, header_answer: bytes, domain: Domain) -> lis
         if not merkle.verify_inclusion(merkle.leaf_hash(struct_hash), d["leafIndex"], header["decisionCount"], proof, root):
             raise ProofError("decision proof does not reach the signed decisionsRoot")
     return decisions
+
+
+def _answer_records(answer: bytes, read) -> list[dict]:
+    items = strict_loads(answer)
+    if not isinstance(items, list):
+        raise ProofError("answer is not an array")
+    return [read(json.dumps(d, separators=(",", ":")).encode()) for d in items]
+
+
+def verify_inputs(answer: bytes, header_answer: bytes, domain: Domain, event_proof) -> list[dict]:
+    """Check a `GET /v1/inputs?batch=I` answer against `GET /v1/batches/I` (COMMITMENTS.md
+    §4.1, §4.2): the header signed by the attested signer; every record read strictly
+    (§5.1), in ascending sequence order inside the header's range; its frame body rebuilt
+    from its fields and proven in the signed event log by `event_proof(sequence)` (the
+    bytes of `GET /v1/events/proof?sequence=N`). Signatures and admission need the venue
+    configuration, and a withheld input needs `events.log`: `verify_directory(public=True,
+    config=…)` checks those. Returns the records."""
+    from .outputs.public import input_body, read_input
+
+    try:
+        header = read_header(header_answer)
+        records = _answer_records(answer, read_input)
+    except RecordError as e:
+        raise ProofError(f"record refused: {e}") from None
+    check_header(header, domain)
+    previous = header["firstSequence"] - 1
+    for r in records:
+        if not previous < r["sequence"] <= header["lastSequence"]:
+            raise ProofError("input out of order or outside the batch")
+        previous = r["sequence"]
+        message_type = 4 if r["kind"] == "oraclePrice" else 5
+        proven = verify_event_inclusion(event_proof(r["sequence"]), input_body(r), message_type, r["sequence"],
+                                        r["enclaveTime"], domain)  # fmt: skip
+        if proven["headerHash"] != header["headerHash"]:
+            raise ProofError("input proven under another batch")
+    return records
+
+
+def verify_funding(answer: bytes, header_answer: bytes, domain: Domain) -> list[dict]:
+    """Check a `GET /v1/funding?batch=I` answer against `GET /v1/batches/I` (§4.3): the
+    header signed by the attested signer; every record read strictly, its struct hash and
+    digest recomputed, signed by the attested signer, of this venue, in order inside the
+    header's range. The schedule and the marks need `verify_directory(public=True, config=…)`.
+    Returns the records."""
+    from .outputs.public import read_funding
+
+    try:
+        header = read_header(header_answer)
+        records = _answer_records(answer, read_funding)
+    except RecordError as e:
+        raise ProofError(f"record refused: {e}") from None
+    check_header(header, domain)
+    separator = eip712.domain_separator(domain.chain_id, domain.verifying_contract)
+    previous = header["firstSequence"]
+    for r in records:
+        struct_hash = eip712.funding_hash(r)
+        digest = eip712.digest(separator, struct_hash)
+        if r["structHash"] != "0x" + struct_hash.hex() or r["digest"] != "0x" + digest.hex():
+            raise ProofError("funding struct hash or digest does not match its fields")
+        try:
+            recovered = eip712.recover_signer(digest, r["signature"])
+        except ValueError:
+            recovered = None
+        if recovered != domain.signer.lower() or r["signer"] != domain.signer.lower():
+            raise ProofError("funding record is not signed by the attested signer")
+        if r["venueId"] != domain.venue_id:
+            raise ProofError("funding record of another venue")
+        if not previous <= r["sequence"] <= header["lastSequence"]:
+            raise ProofError("funding record out of order or outside the batch")
+        previous = r["sequence"]
+    return records
