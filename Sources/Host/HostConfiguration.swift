@@ -38,7 +38,7 @@ public struct HostConfiguration: Sendable {
     public var journal: Bool = true
     /// Group-commit syncs of the local journal that may be in flight at once, 1–8
     /// (docs/DURABILITY.md §3, *sync lanes*). The replicated journal's local files keep 1.
-    /// 1 by default: more lanes were not faster on ext4 appends (README, Durability).
+    /// 1 by default: two lanes measured no faster end to end (README, Durability).
     public var journalSyncLanes: Int = 1
     /// The replicated journal's NATS servers (`nats://h:p,h:p`, docs/REPLICATION.md); nil:
     /// the journal is the local segment files only. Needs `journal`.
