@@ -320,6 +320,15 @@ if [[ "${SKIP_WAKEUPS_BENCH:-0}" != "1" ]] && command -v perf >/dev/null; then
     SEALSTREAM_BIN_DIR="$BIN" scripts/bench-wakeups.sh 50000 "$DURATION"
 fi
 
+# Issues 12 and 17, the journal on the receipt path: receipt latency at 50k/s with the
+# journal off, on with one sync lane and on with two, alternating, with the journal's
+# fsync durations, durable waits and group sizes from /metrics (scripts/bench-journal.sh).
+#   BENCH_JOURNAL_ROUNDS=N  rounds (default 3)   SKIP_JOURNAL_LATENCY_BENCH=1 skips this
+if [[ "${SKIP_JOURNAL_LATENCY_BENCH:-0}" != "1" ]]; then
+    echo
+    SEALSTREAM_BIN_DIR="$BIN" scripts/bench-journal.sh "${BENCH_JOURNAL_ROUNDS:-3}" "$DURATION" 50000
+fi
+
 # Attestation timings (issue 5 targets: evidence generation with swtpm <= 20 ms,
 # verification <= 10 ms). Measured through the command-line tools, so every sample
 # includes a process start-up (exec, dynamic linking, Swift runtime): each is reported

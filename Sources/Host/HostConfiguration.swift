@@ -36,6 +36,10 @@ public struct HostConfiguration: Sendable {
     /// (docs/DURABILITY.md §3.1). Off is for measuring what the journal costs: the worker
     /// keeps everything in memory and a restart starts a new epoch.
     public var journal: Bool = true
+    /// Group-commit syncs of the local journal that may be in flight at once, 1–8
+    /// (docs/DURABILITY.md §3, *sync lanes*). The replicated journal's local files keep 1.
+    /// 1 by default: two lanes measured no faster end to end (README, Durability).
+    public var journalSyncLanes: Int = 1
     /// The replicated journal's NATS servers (`nats://h:p,h:p`, docs/REPLICATION.md); nil:
     /// the journal is the local segment files only. Needs `journal`.
     public var journalNATS: String?

@@ -19,8 +19,9 @@ final class HostJournal: @unchecked Sendable {
     /// Sequence of the last record accepted from the worker (written or held).
     private(set) var accepted: UInt64
     private(set) var isAvailable = true
-    /// Written but not yet durable, by last sequence: written again after an error.
-    private var unsynced: [(last: UInt64, bytes: [UInt8])] = []
+    /// Written but not yet durable, by last sequence, with the monotonic ns of the write:
+    /// written again after an error.
+    private var unsynced: [(last: UInt64, bytes: [UInt8], written: UInt64)] = []
     /// Accepted but not written (while unavailable), and the last sequence in it.
     private var held: [UInt8] = []
     private var heldLast: UInt64 = 0
@@ -34,6 +35,7 @@ final class HostJournal: @unchecked Sendable {
     /// Called when availability changes.
     var onAvailability: ((Bool) -> Void)?
 
+    /// Syncs with `store.syncLanes` syncs in flight at most (docs/DURABILITY.md §3).
     init(store: JournalStore, eventLoop: EventLoop, metrics: HostMetrics, logger: Logger) {
         self.store = store
         self.eventLoop = eventLoop
@@ -42,7 +44,7 @@ final class HostJournal: @unchecked Sendable {
         durable = store.position
         accepted = store.lastSequence
         metrics.journalDurableSequence.store(durable.sequence, ordering: .relaxed)
-        sync = JournalSync(directory: store.directory)
+        sync = JournalSync(directory: store.directory, lanes: store.syncLanes)
         sync.start(report: Self.reporter(self, eventLoop))
     }
 
@@ -66,7 +68,7 @@ final class HostJournal: @unchecked Sendable {
         }
         do {
             try store.write(records, last: last)
-            unsynced.append((last, Array(records)))
+            unsynced.append((last, Array(records), MonotonicClock.nanos()))
             requestSync()
         } catch {
             held.append(contentsOf: records)
@@ -97,8 +99,17 @@ final class HostJournal: @unchecked Sendable {
         case .synced(let gen, let position, let seconds):
             record(seconds)
             guard gen == generation, position.sequence >= durable.sequence else { return }
+            if position.sequence > durable.sequence {
+                metrics.journalGroupRecords.observe(position.sequence - durable.sequence)
+            }
             durable = position
-            unsynced.removeAll { $0.last <= position.sequence }
+            let now = MonotonicClock.nanos()
+            var covered = 0
+            while covered < unsynced.count, unsynced[covered].last <= position.sequence {
+                metrics.journalDurableWait.observe(now &- unsynced[covered].written)
+                covered += 1
+            }
+            unsynced.removeFirst(covered)
             metrics.journalDurableSequence.store(position.sequence, ordering: .relaxed)
             if !isAvailable, !needsRewind {
                 if held.isEmpty, unsynced.isEmpty {
@@ -162,7 +173,7 @@ final class HostJournal: @unchecked Sendable {
             }
             if !held.isEmpty {
                 try store.write(held, last: heldLast)
-                unsynced.append((heldLast, held))
+                unsynced.append((heldLast, held, MonotonicClock.nanos()))
                 held = []
             }
             requestSync()

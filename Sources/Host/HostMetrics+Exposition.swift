@@ -70,6 +70,11 @@ extension HostMetrics {
         out += line("journal_bytes_total", "Journal record bytes received from the worker.", "counter", journalBytes.load(ordering: .relaxed))
         out += line("journal_durable_sequence", "Sequence of the last journal record on disk.", "gauge", journalDurableSequence.load(ordering: .relaxed))
         out += journalFsync.render(name: "sealstream_host_journal_fsync_seconds", help: "Duration of each group-commit sync of the journal.")
+        out += journalDurableWait.render(
+            name: "sealstream_host_journal_durable_wait_seconds",
+            help: "From each journal message's write to the success of a sync covering it.")
+        out += journalGroupRecords.render(
+            name: "sealstream_host_journal_group_records", help: "Records made durable by each group commit.")
         out += line("journal_tail_truncations_total", "Torn journal tails cut at start-up.", "counter", journalTailTruncations.load(ordering: .relaxed))
         out += line("journal_tail_dropped_bytes_total", "Bytes of torn journal tails cut at start-up.", "counter", journalTailDroppedBytes.load(ordering: .relaxed))
         out += line("journal_tail_dropped_records_total", "Records begun in torn journal tails cut at start-up.", "counter", journalTailDroppedRecords.load(ordering: .relaxed))

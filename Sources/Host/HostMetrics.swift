@@ -84,6 +84,14 @@ public final class HostMetrics: Sendable {
     public let journalFsync = MetricHistogram(
         bounds: MetricHistogram.seconds([0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                          0.5, 1, 2.5]), unitsPerExposed: 1e9)
+    /// For each `journal` message: from its `write(2)` to the event loop learning that a
+    /// sync covering it succeeded (what a reply held for it waits, at least), ns.
+    public let journalDurableWait = MetricHistogram(
+        bounds: MetricHistogram.seconds([0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                         0.5, 1, 2.5]), unitsPerExposed: 1e9)
+    /// Records made durable by each sync that advanced the durable position (the group).
+    public let journalGroupRecords = MetricHistogram(
+        bounds: [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536], unitsPerExposed: 1)
 
     // What the published outputs say (set by OutputPublisher on the link's loop).
     /// Markets listed in the last published header's `haltedMarkets`.

@@ -270,7 +270,8 @@ public final class HostService: Service, @unchecked Sendable {
                 urls: urls, venueConfiguration: Array(venue), directory: configuration.dataDirectory + "/journal",
                 snapshots: snapshots, eventLoop: loop, metrics: metrics, logger: logger)
         }
-        let (store, report) = try JournalStore.open(directory: configuration.dataDirectory + "/journal")
+        let (store, report) = try JournalStore.open(
+            directory: configuration.dataDirectory + "/journal", syncLanes: configuration.journalSyncLanes)
         if let tail = report.truncated {
             metrics.journalTailTruncations.add(1, ordering: .relaxed)
             metrics.journalTailDroppedBytes.add(UInt64(tail.bytes), ordering: .relaxed)
@@ -282,6 +283,7 @@ public final class HostService: Service, @unchecked Sendable {
         }
         logger.info("journal_opened", metadata: [
             "segments": "\(report.segments.count)", "records": "\(report.records)", "last_sequence": "\(report.lastSequence)",
+            "sync_lanes": "\(store.syncLanes)",
         ])
         return HostJournal(store: store, eventLoop: loop, metrics: metrics, logger: logger)
     }

@@ -4,18 +4,40 @@ import Glibc
 import Foundation
 import Journal
 
-/// One open segment file; closes its descriptor when the last holder (the store or a sync
+/// One open segment file; closes its descriptors when the last holder (the store or a sync
 /// in progress) lets go.
 final class SegmentFile: @unchecked Sendable {
+    /// The descriptor records are written with; sync lane 0 syncs through it too.
     let fd: Int32
     let name: JournalSegmentName
+    /// One more open file description per sync lane past the first, opened before the
+    /// lane is handed the file: a write-back error is reported once per open file, so a
+    /// lane that shared another lane's description could see success after the other
+    /// consumed the error (docs/DURABILITY.md §3, *sync lanes*).
+    private(set) var laneFDs: [Int32] = []
 
     init(fd: Int32, name: JournalSegmentName) {
         self.fd = fd
         self.name = name
     }
 
-    deinit { close(fd) }
+    /// Opens descriptors until there is one per lane (`lanes` in all). Called on the
+    /// event loop before the file reaches the sync threads.
+    func openLanes(_ lanes: Int, path: String) throws(JournalStoreError) {
+        while laneFDs.count + 1 < lanes {
+            let extra = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            guard extra >= 0 else { throw .io(path: path, errno: errno) }
+            laneFDs.append(extra)
+        }
+    }
+
+    /// The descriptor sync lane `lane` calls `fdatasync` on.
+    func descriptor(lane: Int) -> Int32 { lane == 0 || laneFDs.isEmpty ? fd : laneFDs[min(lane, laneFDs.count) - 1] }
+
+    deinit {
+        close(fd)
+        for extra in laneFDs { close(extra) }
+    }
 }
 
 /// Where the journal ends: after `size` bytes of `segment`, whose last record is `sequence`.
@@ -57,24 +79,33 @@ final class JournalStore: @unchecked Sendable {
     /// Segment files written since the last `takeDirty()`, and whether one was created.
     private var dirty: [SegmentFile] = []
     private var created = false
+    /// How many sync lanes sync these files (each segment gets a descriptor per lane).
+    let syncLanes: Int
 
-    private init(directory: String, rollBytes: Int, report: JournalScanReport) throws(JournalStoreError) {
+    private init(directory: String, rollBytes: Int, syncLanes: Int, report: JournalScanReport)
+        throws(JournalStoreError)
+    {
         self.directory = directory
         self.rollBytes = rollBytes
+        self.syncLanes = max(1, syncLanes)
         lastSequence = report.lastSequence
         if let last = report.segments.last {
-            current = try Self.openSegment(directory: directory, name: last, create: false)
+            let file = try Self.openSegment(directory: directory, name: last, create: false)
+            try file.openLanes(self.syncLanes, path: directory + "/" + last.fileName)
+            current = file
             currentSize = report.lastSegmentBytes
         }
     }
 
     /// Scans `directory` (creating it if needed), truncates a torn tail, and opens the last
-    /// segment for appends. Throws when the journal cannot be trusted.
-    static func open(directory: String, rollBytes: Int = defaultRollBytes) throws(JournalStoreError)
+    /// segment for appends, with a descriptor per sync lane (`HostJournal` runs
+    /// `syncLanes` syncs at once at most). Throws when the journal cannot be trusted.
+    static func open(directory: String, rollBytes: Int = defaultRollBytes, syncLanes: Int = 1) throws(JournalStoreError)
         -> (JournalStore, JournalScanReport)
     {
         let report = try scan(directory: directory)
-        return (try JournalStore(directory: directory, rollBytes: rollBytes, report: report), report)
+        let store = try JournalStore(directory: directory, rollBytes: rollBytes, syncLanes: syncLanes, report: report)
+        return (store, report)
     }
 
     /// Path of a segment.
@@ -112,6 +143,7 @@ final class JournalStore: @unchecked Sendable {
         if current == nil || currentSize > rollBytes {
             let name = JournalSegmentName(firstSequence: lastSequence + 1)
             let file = try Self.openSegment(directory: directory, name: name, create: true)
+            try file.openLanes(syncLanes, path: path(name))
             current = file
             currentSize = 0
             created = true
@@ -164,6 +196,7 @@ final class JournalStore: @unchecked Sendable {
         if let segment = position.segment {
             let file = try Self.openSegment(directory: directory, name: segment, create: false)
             guard ftruncate(file.fd, off_t(position.size)) == 0 else { throw .io(path: path(segment), errno: errno) }
+            try file.openLanes(syncLanes, path: path(segment))
             current = file
             currentSize = position.size
         }

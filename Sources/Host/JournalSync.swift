@@ -3,9 +3,12 @@ import Glibc
 #endif
 import Foundation
 
-/// The journal's group commit (docs/DURABILITY.md §3): one thread that calls `fdatasync`
-/// whenever unsynced bytes exist, so one sync covers every record appended meanwhile. The
-/// event loop only hands it requests (a lock and a signal) and never waits for a sync.
+/// The journal's group commit (docs/DURABILITY.md §3): `lanes` threads, each of which
+/// calls `fdatasync` whenever unsynced bytes exist and it is idle, so one sync covers every
+/// record appended meanwhile, and with two lanes a group that forms while a sync is in
+/// flight starts its own at once instead of waiting for it. The event loop only hands
+/// them requests (a lock and a signal) and never waits for a sync. Outcomes may arrive
+/// out of order; each covers everything written before its request.
 final class JournalSync: @unchecked Sendable {
     /// Everything written up to `position` is to be made durable.
     struct Request {
@@ -24,25 +27,34 @@ final class JournalSync: @unchecked Sendable {
     }
 
     private let directoryPath: String
+    /// Sync threads; each syncs through its own descriptor of each file (`SegmentFile`).
+    let lanes: Int
     private let condition = NSCondition()
     private var pending: Request?
+    /// The requests other lanes are syncing, by lane: a lane that takes a request syncs
+    /// their files (and the directory if one of them does) too, so each success is
+    /// complete on its own whatever order the lanes finish in.
+    private var inFlight: [Int: Request] = [:]
     private var stopping = false
-    private var running = false
+    private var running = 0
     private var report: @Sendable (Outcome) -> Void = { _ in }
 
-    init(directory: String) {
+    init(directory: String, lanes: Int = 1) {
         directoryPath = directory
+        self.lanes = max(1, lanes)
     }
 
-    /// Starts the thread; `report` is called on it after each sync.
+    /// Starts the threads; `report` is called on the thread of each sync after it.
     func start(report: @escaping @Sendable (Outcome) -> Void) {
         self.report = report
         condition.lock()
-        running = true
+        running = lanes
         condition.unlock()
-        let thread = Thread { [self] in run() }
-        thread.name = "journal-sync"
-        thread.start()
+        for lane in 0..<lanes {
+            let thread = Thread { [self] in run(lane: lane) }
+            thread.name = "journal-sync-\(lane)"
+            thread.start()
+        }
     }
 
     /// Asks for a sync up to `request.position`, merged with any request not yet taken.
@@ -60,36 +72,52 @@ final class JournalSync: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Ends the thread after the sync in progress, if any; pending requests are dropped.
+    /// Ends the threads after the syncs in progress, if any; pending requests are dropped.
     func stop() {
         condition.lock()
         stopping = true
-        condition.signal()
-        while running { condition.wait() }
+        condition.broadcast()
+        while running > 0 { condition.wait() }
         condition.unlock()
     }
 
-    private func run() {
+    private func run(lane: Int) {
         while true {
             condition.lock()
             while pending == nil && !stopping { condition.wait() }
             if stopping {
-                running = false
+                running -= 1
                 condition.broadcast()
                 condition.unlock()
                 return
             }
-            let request = pending!
+            let request = Self.covering(pending!, inFlight: inFlight.values)
             pending = nil
+            inFlight[lane] = request
             condition.unlock()
-            report(sync(request))
+            let outcome = sync(request, lane: lane)
+            condition.lock()
+            inFlight[lane] = nil
+            condition.unlock()
+            report(outcome)
         }
     }
 
-    private func sync(_ request: Request) -> Outcome {
+    /// `request` widened to every file and the directory sync of the requests in flight
+    /// on other lanes (pure; docs/DURABILITY.md §3, *sync lanes*).
+    static func covering(_ request: Request, inFlight: some Sequence<Request>) -> Request {
+        var out = request
+        for other in inFlight {
+            for f in other.files where !out.files.contains(where: { $0 === f }) { out.files.append(f) }
+            out.directory = out.directory || other.directory
+        }
+        return out
+    }
+
+    private func sync(_ request: Request, lane: Int) -> Outcome {
         let start = DispatchTime.now().uptimeNanoseconds
         func seconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-        for file in request.files where fdatasync(file.fd) != 0 {
+        for file in request.files where fdatasync(file.descriptor(lane: lane)) != 0 {
             return .failed(generation: request.generation, errno: errno, path: directoryPath + "/" + file.name.fileName,
                            seconds: seconds())
         }

@@ -11,7 +11,7 @@ import Synchronization
 /// cumulative as the exposition format requires.
 ///
 /// Single writer: each histogram is observed from one thread only (the host's four are
-/// all observed on its event loop). Readers on any thread see each bucket atomically; a
+/// six are all observed on its event loop). Readers on any thread see each bucket atomically; a
 /// second writer would lose counts, never corrupt memory.
 public final class MetricHistogram: Sendable {
     /// One bucket's count; a class so that an array can hold atomics.

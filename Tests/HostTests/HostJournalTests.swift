@@ -28,9 +28,11 @@ struct HostJournalTests {
         return condition()
     }
 
-    static func make(_ dir: String, loop: EventLoop, metrics: HostMetrics, probe: Probe) async throws -> HostJournal {
+    static func make(_ dir: String, loop: EventLoop, metrics: HostMetrics, probe: Probe, lanes: Int = 1) async throws
+        -> HostJournal
+    {
         try await loop.submit {
-            let (store, _) = try JournalStore.open(directory: dir, rollBytes: 16 * 1024)
+            let (store, _) = try JournalStore.open(directory: dir, rollBytes: 16 * 1024, syncLanes: lanes)
             let journal = HostJournal(store: store, eventLoop: loop, metrics: metrics, logger: Logger(label: "test"))
             journal.retryInterval = .milliseconds(100)
             journal.onDurable = { s in probe.durable.withLock { $0 = s } }
@@ -60,8 +62,9 @@ struct HostJournalTests {
     }
 
     /// Disk full: the journal says unavailable, holds what it cannot write, and once space
-    /// is freed writes it all and says available again; nothing is lost or duplicated.
-    @Test func diskFullThenRecovery() async throws {
+    /// is freed writes it all and says available again; nothing is lost or duplicated. With
+    /// one sync lane and with two (docs/DURABILITY.md §3, *sync lanes*).
+    @Test(arguments: [1, 2]) func diskFullThenRecovery(lanes: Int) async throws {
         let mount = JournalRecords.scratch()
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: mount) }
@@ -72,7 +75,7 @@ struct HostJournalTests {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let metrics = HostMetrics()
         let probe = Probe()
-        let journal = try await Self.make(mount + "/journal", loop: loop, metrics: metrics, probe: probe)
+        let journal = try await Self.make(mount + "/journal", loop: loop, metrics: metrics, probe: probe, lanes: lanes)
         defer { journal.stop() }
         // The test runs every retry itself, at the moment it chooses.
         try await loop.submit { journal.retryInterval = .hours(1) }.get()

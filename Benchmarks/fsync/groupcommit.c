@@ -1,0 +1,49 @@
+/* Group commit on this machine's disk, outside Sealstream (README, Durability): one writer
+ * appends 800 bytes every 100 us (5 records of 160 B: 50k records/s) to a file; LANES sync
+ * threads each call fdatasync whenever unsynced bytes exist and they are idle (as
+ * Sources/Host/JournalSync.swift does); each write's latency runs from its due time to
+ * the end of the first sync that covers it. MODE append: the file grows (O_APPEND, as the
+ * journal's segments do), so every fdatasync also commits the size through ext4's journal;
+ * MODE zeroed: the file is written with zeros and synced first, then overwritten, so
+ * fdatasync writes data only.
+ * Usage: cc -O2 -pthread -o /tmp/groupcommit Benchmarks/fsync/groupcommit.c
+ *        /tmp/groupcommit append|zeroed LANES WRITES   (the file is made in $TMPDIR or /tmp) */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec*1e6+t.tv_nsec/1e3;}
+static int cmp(const void*a,const void*b){double x=*(double*)a,y=*(double*)b;return x<y?-1:x>y;}
+#define MAXW 200000
+int fd; long written=0, requested=0, durable=0; int stop=0; pthread_mutex_t mu=PTHREAD_MUTEX_INITIALIZER; pthread_cond_t cv=PTHREAD_COND_INITIALIZER, dcv=PTHREAD_COND_INITIALIZER;
+long wend[MAXW]; double wt[MAXW], lat[MAXW]; int nw=0; int nsync=0; int firstp=0;
+void*syncer(void*a){
+  pthread_mutex_lock(&mu);
+  while(!stop){
+    if(written>requested){long p=written;requested=p;pthread_mutex_unlock(&mu);fdatasync(fd);pthread_mutex_lock(&mu);nsync++;if(p>durable){durable=p;double t=now();while(firstp<nw&&wend[firstp]<=p){lat[firstp]=t-wt[firstp];firstp++;}}}
+    else pthread_cond_wait(&cv,&mu);
+  }
+  pthread_mutex_unlock(&mu);return 0;}
+int main(int argc,char**argv){
+  const char*mode=argv[1]; int threads=atoi(argv[2]); int n=atoi(argv[3]);
+  char path[4096]; snprintf(path,sizeof path,"%s/groupcommit.%d",getenv("TMPDIR")?getenv("TMPDIR"):"/tmp",getpid());
+  fd=open(path,O_WRONLY|O_CREAT|O_CLOEXEC|(strcmp(mode,"zeroed")?O_APPEND:0),0600);
+  if(!strcmp(mode,"zeroed")){char*z=calloc(1,1<<20);for(int o=0;o<64;o++)write(fd,z,1<<20);fdatasync(fd);lseek(fd,0,SEEK_SET);}
+  pthread_t th[8];for(int i=0;i<threads;i++)pthread_create(&th[i],0,syncer,0);
+  char buf[800];memset(buf,7,sizeof buf);
+  double start=now();
+  for(int i=0;i<n;i++){ /* 5 records of 160 B every 100 us = 50k/s */
+    double due=start+i*100.0; while(now()<due){struct timespec s={0,20000};nanosleep(&s,0);}
+    write(fd,buf,sizeof buf);
+    pthread_mutex_lock(&mu);written+=sizeof buf;wend[nw]=written;wt[nw]=due;lat[nw]=-1;nw++;pthread_cond_signal(&cv);pthread_mutex_unlock(&mu);
+  }
+  for(;;){pthread_mutex_lock(&mu);int ok=durable>=written;pthread_mutex_unlock(&mu);if(ok)break;usleep(1000);}
+  pthread_mutex_lock(&mu);stop=1;pthread_cond_broadcast(&cv);pthread_mutex_unlock(&mu);
+  for(int i=0;i<threads;i++)pthread_join(th[i],0);
+  qsort(lat,nw,sizeof(double),cmp);
+  printf("%-7s threads %d: %d syncs (%.1f writes/sync) latency p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f us\n",mode,threads,nsync,(double)nw/nsync,lat[nw/2],lat[nw*9/10],lat[nw*99/100],lat[nw*999/1000]);
+  unlink(path);return 0;}

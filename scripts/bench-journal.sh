@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Where a receipt's time goes with the journal on (issues 12 and 17): alternating rounds at
+# a fixed rate of the host with `--journal off` (the baseline of the same run), and with
+# the journal on with 1 and with 2 sync lanes (docs/DURABILITY.md §3). Each phase runs on a
+# fresh data directory; after it the host's /metrics is read for the journal's fsync
+# durations, how long each journal message waited to be durable, and the group sizes.
+# Prints, per round and as medians with spreads, the receipt p50/p99, the p99 ratio to
+# the `off` phase of the same round, and the part of the latency after the enclave's stamp.
+#
+# Usage: scripts/bench-journal.sh [ROUNDS] [SECONDS] [RATE]   (default 3 10 50000)
+#   SEALSTREAM_BIN_DIR  the executables (default: the release build, built if needed)
+#   BENCH_JOURNAL_MODES modes, in the first round's order (default "off 1 2": off, then
+#                       on with that many sync lanes); each round rotates the order by one
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ROUNDS="${1:-3}"
+SECONDS_LOAD="${2:-10}"
+RATE="${3:-50000}"
+read -r -a MODES <<< "${BENCH_JOURNAL_MODES:-off 1 2}"
+if [[ -z "${SEALSTREAM_BIN_DIR:-}" ]]; then
+    swift build -c release 2>&1 | tail -1
+    SEALSTREAM_BIN_DIR="$(swift build -c release --show-bin-path)"
+fi
+BIN="$SEALSTREAM_BIN_DIR"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-bench-journal.XXXXXX")"
+trap 'stop_host >/dev/null 2>&1 || true; rm -rf "$WORK"/data-*' EXIT
+echo "== $ROUNDS rounds of ${MODES[*]} at $RATE/s for ${SECONDS_LOAD}s each; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in $(seq 1 "$ROUNDS"); do
+    shift_by=$(( (round - 1) % ${#MODES[@]} ))
+    order=("${MODES[@]:$shift_by}" "${MODES[@]:0:$shift_by}")
+    for mode in "${order[@]}"; do
+        data="$WORK/data-$mode-$round"
+        if [[ "$mode" == off ]]; then args=(--journal off); else args=(--journal on --journal-sync-lanes "$mode"); fi
+        start_host "$BIN" "$data" "$WORK/host-$mode-$round.log" "${args[@]}"
+        "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate "$RATE" --duration "$SECONDS_LOAD" --sessions 8 \
+            --no-attestation --json > "$WORK/load-$mode-$round.json" 2>/dev/null || true
+        # A starved host can miss the scrape; the summary then shows "-" for its journal figures.
+        curl -s --max-time 20 "http://$HTTP_ADDR/metrics" > "$WORK/metrics-$mode-$round.prom" || true
+        cut -d' ' -f1 /proc/loadavg > "$WORK/loadavg-$mode-$round"
+        stop_host
+        rm -rf "$data"
+        echo "round $round, journal $mode: done (load average $(cat "$WORK/loadavg-$mode-$round"))"
+    done
+done
+python3 - "$WORK" "$ROUNDS" "${MODES[@]}" <<'PY'
+import json, re, statistics, sys
+work, rounds, modes = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def hist(text, name):
+    """(cumulative buckets [(le, count)], sum, count) of a Prometheus histogram."""
+    b = [(float(m.group(1)), float(m.group(2))) for m in
+         re.finditer(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', text.replace('+Inf', 'inf'), re.M)]
+    s = re.search(rf'^{name}_sum (\S+)$', text, re.M)
+    c = re.search(rf'^{name}_count (\S+)$', text, re.M)
+    return b, float(s.group(1)) if s else 0.0, float(c.group(1)) if c else 0.0
+def quantile(buckets, count, q):
+    """The upper bound of the bucket holding the q-quantile (coarse: the bounds)."""
+    for le, c in buckets:
+        if count and c >= q * count: return le
+    return float('nan')
+def ms(x): return f"{x * 1e3:.2f}"
+rows = {m: [] for m in modes}
+print(f"\n{'round':<6}{'mode':<6}{'p50 µs':>9}{'p99 µs':>10}{'p99/off':>9}{'toEncl p99':>11}{'fromEncl p50/p99 µs':>22}"
+      f"{'fsync mean/p50≤/p99≤ ms':>26}{'wait mean/p50≤/p99≤ ms':>25}{'group':>7}{'syncs/s':>9}{'load':>6}")
+for r in range(1, rounds + 1):
+    def carried(load): return load["ordersPerSecond"] >= 0.95 * load["targetRate"] and not load["unanswered"]
+    base = json.load(open(f"{work}/load-off-{r}.json")) if "off" in modes else None
+    off = base["latencyMicros"]["p99"] if base and carried(base) else None
+    for m in modes:
+        load = json.load(open(f"{work}/load-{m}-{r}.json"))
+        text = open(f"{work}/metrics-{m}-{r}.prom").read()
+        la = open(f"{work}/loadavg-{m}-{r}").read().strip()
+        lat, fe = load["latencyMicros"], load["stages"]["fromEnclaveMicros"]
+        te = load["stages"]["toEnclaveMicros"]
+        fb, fs, fc = hist(text, "sealstream_host_journal_fsync_seconds")
+        wb, ws, wc = hist(text, "sealstream_host_journal_durable_wait_seconds")
+        gb, gs, gc = hist(text, "sealstream_host_journal_group_records")
+        ratio = lat["p99"] / off if off else float('nan')
+        if not carried(load):
+            print(f"{r:<6}{m:<6}only {load['ordersPerSecond']:,.0f} orders/s, {load['unanswered']} unanswered: "
+                  "the machine could not carry the rate (not counted)")
+            continue
+        rows[m].append((lat["p50"], lat["p99"], ratio))
+        fsync = f"{ms(fs / fc)}/{ms(quantile(fb, fc, .5))}/{ms(quantile(fb, fc, .99))}" if fc else "-"
+        wait = f"{ms(ws / wc)}/{ms(quantile(wb, wc, .5))}/{ms(quantile(wb, wc, .99))}" if wc else "-"
+        group = f"{gs / gc:.0f}" if gc else "-"
+        rate = f"{fc / load['durationSeconds']:.0f}" if fc else "-"
+        print(f"{r:<6}{m:<6}{lat['p50']:>9.0f}{lat['p99']:>10.0f}{ratio:>9.2f}{te['p99']:>11.0f}{fe['p50']:>11.0f}/{fe['p99']:<10.0f}"
+              f"{fsync:>26}{wait:>25}{group:>7}{rate:>9}{la:>6}")
+print()
+for m in modes:
+    if not rows[m]:
+        print(f"{m:<4} no round carried the rate"); continue
+    p50 = [x[0] for x in rows[m]]; p99 = [x[1] for x in rows[m]]; ra = [x[2] for x in rows[m] if x[2] == x[2]] or [float('nan')]
+    line = (f"{m:<4} p50 median {statistics.median(p50):,.0f} µs ({min(p50):,.0f}-{max(p50):,.0f}), "
+            f"p99 median {statistics.median(p99):,.0f} µs ({min(p99):,.0f}-{max(p99):,.0f})")
+    if m != "off" and "off" in modes:
+        line += f", p99 on/off median {statistics.median(ra):.2f} ({min(ra):.2f}-{max(ra):.2f}); target <= 1.5"
+    print(line)
+PY
