@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The HTTP API against its OpenAPI document (docs/openapi.yaml), on a live host: a real
+# The HTTP API against its OpenAPI document (docs/openapi.yaml) and the market data feed
+# against its AsyncAPI document (docs/asyncapi.yaml), on a live host: a real
 # host and enclave run a small liquidation drill (so there are batches, decisions, market
 # data and event proofs to serve), whose decision records and last event proof are checked
 # against the document (scripts/api/check_records.py); then Schemathesis, loading the document the host serves at
@@ -40,8 +41,16 @@ echo "api-tests: host + liquidation drill (decisions, trades, market data, event
 start_host "$BIN" "$WORK/data" "$WORK/host.log" --enclave "$BIN/sealstream-enclave"
 "$BIN/attestation" measure --enclave "$BIN/sealstream-enclave" --config scripts/demo/venue.json \
     --allow-mode software --policy-out "$WORK/policy.json" >/dev/null
+# The feed against docs/asyncapi.yaml: connected before the drill, so it sees headers and
+# updates; resynced after it (scripts/api/check_feed.py).
+"$VENV/bin/python" scripts/api/check_feed.py "$HTTP_ADDR" "$WORK/feed.ready" "$WORK/feed.done" &
+FEED_PID=$!
+for _ in $(seq 1 200); do [[ -e "$WORK/feed.ready" ]] && break; sleep 0.05; done
+[[ -e "$WORK/feed.ready" ]] || { echo "api-tests: the feed check did not connect" >&2; exit 1; }
 "$BIN/sealstream-client" drill --host "$HOST_ADDR" --traders 20 --policy "$WORK/policy.json" --allow-simulated \
     >"$WORK/drill.log"
+touch "$WORK/feed.done"
+wait "$FEED_PID" || { echo "api-tests: the feed does not match docs/asyncapi.yaml" >&2; exit 1; }
 "$VENV/bin/python" scripts/api/check_records.py "$HTTP_ADDR" docs/openapi.yaml
 
 echo "api-tests: the served document is docs/openapi.yaml"

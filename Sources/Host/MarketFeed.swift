@@ -121,7 +121,9 @@ public final class MarketFeed: @unchecked Sendable {
 }
 
 /// One feed consumer's WebSocket: registers with the feed, answers pings and
-/// `{"op":"resync"}` (a fresh snapshot of every followed market), closes on close.
+/// `{"op":"resync"}` (a fresh snapshot of every followed market), closes on close. Any
+/// other client message (another text, a binary or fragmented one) is refused with a
+/// close frame 1008 (docs/MARKETDATA.md §6, docs/asyncapi.yaml).
 final class MarketFeedHandler: ChannelInboundHandler, @unchecked Sendable {
     // @unchecked: one instance per channel, used only on that channel's event loop.
     typealias InboundIn = WebSocketFrame
@@ -152,16 +154,23 @@ final class MarketFeedHandler: ChannelInboundHandler, @unchecked Sendable {
         case .connectionClose:
             feed.remove(context.channel)
             context.close(promise: nil)
-        case .text:
-            let text = frame.unmaskedData.getString(at: frame.unmaskedData.readerIndex, length: frame.unmaskedData.readableBytes)
-            if text?.contains(#""op":"resync""#) == true {
-                feed.metrics.feedResyncs.add(1, ordering: .relaxed)
-                feed.sendSnapshots(to: context.channel, markets: markets)
-            }
-        default:
+        case .text where frame.fin && frame.unmaskedData.readableBytesView.elementsEqual(Self.resyncRequest):
+            feed.metrics.feedResyncs.add(1, ordering: .relaxed)
+            feed.sendSnapshots(to: context.channel, markets: markets)
+        case .pong:
             break
+        default:
+            // Strict: the only text a client sends is the resync request, byte for byte.
+            feed.remove(context.channel)
+            var reason = context.channel.allocator.buffer(capacity: 2)
+            reason.write(webSocketErrorCode: .policyViolation)
+            let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: reason)
+            context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
         }
     }
+
+    /// The one text message a client may send (docs/MARKETDATA.md §6).
+    static let resyncRequest = Array(#"{"op":"resync"}"#.utf8)
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         feed.remove(context.channel)
