@@ -22,14 +22,25 @@ enum OptionsFixture {
     static func referenceHealth(
         _ account: Account, btc f: Int64, eth: Int64?, now: UInt64, volatility: Fixed
     ) throws -> PerpEngine.Health {
-        let o = OptionsConfigTests.options()
-        let u = o.underlyings[0]
+        try referenceHealth(account, arrays: referenceArrays(btc: f, now: now, volatility: volatility), eth: eth)
+    }
+
+    /// The BTC risk arrays of §10.2 (once per state: they cost a Black-76 price per
+    /// series and scenario).
+    static func referenceArrays(btc f: Int64, now: UInt64, volatility: Fixed) throws -> RiskArrays {
+        let u = OptionsConfigTests.options().underlyings[0]
         var smiles: [UInt64: SVIParameters] = [:]
         for s in u.smiles { smiles[s.expiry] = s.parameters }
-        let listed = o.markets.sorted { $0.id < $1.id }
-        let arrays = try RiskArrays(
+        return try RiskArrays(
             state: UnderlyingState(mark: f, confidence: 0, now: now, realizedVolatility: volatility, smiles: smiles),
-            series: listed.map(\.series), config: u.margin.marginConfig)
+            series: OptionsConfigTests.options().markets.sorted { $0.id < $1.id }.map(\.series), config: u.margin.marginConfig)
+    }
+
+    static func referenceHealth(_ account: Account, arrays: RiskArrays, eth: Int64?) throws -> PerpEngine.Health {
+        let o = OptionsConfigTests.options()
+        let u = o.underlyings[0]
+        let listed = o.markets.sorted { $0.id < $1.id }
+        let f = arrays.mark
         var h = PerpEngine.Health(equity: account.collateral, initialRequirement: 0, maintenanceRequirement: 0)
         let holdsOption = account.positions.contains { $0.market == call || $0.market == put }
         var portfolio: [MarginPosition] = []

@@ -81,13 +81,13 @@ struct OptionsEngineTests {
                 d.price(Fixture.btc, btc)
                 d.price(Fixture.eth, 3_000 * Fixture.usd)
             }
+            let arrays = try OptionsFixture.referenceArrays(btc: btc, now: d.now, volatility: d.volatility)
             for (id, account) in d.engine.accounts.sorted(by: { $0.key < $1.key }) where id != 0 && !account.positions.isEmpty {
                 guard case .success(let h) = d.engine.health(id, now: d.now) else {
                     Issue.record("no health for \(id)")
                     continue
                 }
-                let reference = try OptionsFixture.referenceHealth(
-                    account, btc: btc, eth: 3_000 * Fixture.usd, now: d.now, volatility: d.volatility)
+                let reference = try OptionsFixture.referenceHealth(account, arrays: arrays, eth: 3_000 * Fixture.usd)
                 #expect(h == reference, "account \(id) round \(round)")
                 compared += 1
             }

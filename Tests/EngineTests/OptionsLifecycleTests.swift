@@ -67,7 +67,7 @@ struct OptionsLifecycleTests {
         let step: UInt64 = 100_000_000
         var btc: Int64 = 50_000 * Fixture.usd
         for a: UInt64 in 1...12 {
-            out.append((.deposit(Deposit(accountID: a, accountKey: [], amount: Int64(rng.next() % 80_000 + 20_000) * Fixture.usd,
+            out.append((.deposit(Deposit(accountID: a, accountKey: [], amount: Int64(rng.next() % 12_000 + 3_000) * Fixture.usd,
                                          depositID: a, signature: [])), step))
         }
         func prices(_ advance: UInt64) {
@@ -84,7 +84,7 @@ struct OptionsLifecycleTests {
             let account = rng.next() % 12 + 1
             let expiryJump = i == count * 3 / 4
             if roll < 10 || expiryJump {
-                btc = max(Fixture.usd, btc + (Int64(rng.next() % 201) - 100) * 10 * Fixture.usd)
+                btc = max(Fixture.usd, btc + (Int64(rng.next() % 201) - 100) * 20 * Fixture.usd)
                 prices(expiryJump ? OptionsFixture.expiry : step)
                 continue
             }
@@ -114,9 +114,9 @@ struct OptionsLifecycleTests {
 
     /// Two engines (and a third restored from a snapshot taken mid-stream) given the same
     /// stream reach the same state; money is conserved at every event, settlement included.
-    @Test(arguments: [21, 22] as [UInt64])
+    @Test(arguments: [21] as [UInt64])
     func optionStreamsAreDeterministicAndConserveMoney(seed: UInt64) throws {
-        let events = Self.stream(seed: seed, count: 1_500)
+        let events = Self.stream(seed: seed, count: 400)
         var a = Driver(OptionsFixture.venue(makerBps: 1, takerBps: 5))
         var b = Driver(OptionsFixture.venue(makerBps: 1, takerBps: 5))
         var restored: Driver?
@@ -145,7 +145,8 @@ struct OptionsLifecycleTests {
         #expect(restored!.engine.canonicalState() == a.engine.canonicalState())
         #expect(restored!.engine.snapshot() == a.engine.snapshot())
         #expect(a.engine.decisions == b.engine.decisions)
-        #expect(optionFills > 50, "the stream trades options (\(optionFills) fills)")
+        #expect(optionFills > 30, "the stream trades options (\(optionFills) fills)")
+        #expect(!a.engine.decisions.isEmpty, "the stream liquidates (\(a.engine.decisions.count) decisions)")
         #expect(a.engine.optionSettlements.count == 2, "the stream crosses the expiry")
         for acc in a.engine.accounts.values { #expect(acc.position(OptionsFixture.call) == 0) }
     }
@@ -198,9 +199,9 @@ struct OptionsVolatilitySpikeTests {
                 if mark != reference.last?.price { try? reference.update(price: mark, time: d.now) }
                 #expect(d.engine.options!.underlyings[0].volatility == reference, "the EWMA follows the marks")
                 var expected = Set<UInt64>()
+                let arrays = try OptionsFixture.referenceArrays(btc: mark, now: d.now, volatility: reference.volatility)
                 for a in before where !a.positions.isEmpty {
-                    let h = try OptionsFixture.referenceHealth(a, btc: mark, eth: 3_000 * Fixture.usd, now: d.now,
-                                                               volatility: reference.volatility)
+                    let h = try OptionsFixture.referenceHealth(a, arrays: arrays, eth: 3_000 * Fixture.usd)
                     if h.equity < h.maintenanceRequirement { expected.insert(a.id) }
                 }
                 let taken = Set(d.engine.takeDecisions().map { UInt64(bigEndianBytes: $0.accountCommitment) })
