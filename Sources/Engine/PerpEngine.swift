@@ -575,13 +575,14 @@ public struct PerpEngine: MatchingEngine {
     /// the host batched its input) must not change what later events do.
     public func haltedMarkets(at now: UInt64) -> [UInt32] {
         var out: [UInt32] = []
-        for (mi, m) in markets.enumerated() {
-            // An option market is halted when its underlying is.
-            let source = mi < perpCount ? mi : options!.underlyings[options!.optionSlots[mi - perpCount].underlying].perpSlot
-            var oracle = markets[source].oracle
+        // Perpetuals only: the batch header's list (COMMITMENTS) is what an auditor
+        // recomputes from the signed prices; an option market is halted exactly when its
+        // underlying is (docs/OPTIONS.md §10.2).
+        for m in markets[..<perpCount] {
+            var oracle = m.oracle
             if case .failure = oracle.mark(at: now) { out.append(m.config.id) }
         }
-        return out.sorted()
+        return out
     }
 
     /// Live resting orders of a market, best first, for tests and depth views.
