@@ -72,9 +72,12 @@ struct OptionsRuntime: Sendable {
     func underlying(perpSlot mi: Int) -> Int? { underlyings.firstIndex { $0.perpSlot == mi } }
 
     /// The risk arrays of underlying `u` at `now` with the perpetual's valid `mark`
-    /// (docs/OPTIONS.md §10.3): confidence 0, σ_ewma = √v of the estimator, the smiles
-    /// of the configuration. Cached per (now, mark, variance).
-    mutating func arrays(_ u: Int, mark: Int64, now: UInt64) -> Result<RiskArrays, OptionsError> {
+    /// (docs/OPTIONS.md §10.2): time ⌊now / 1 s⌋ × 1 s, confidence 0, σ_ewma = √v of the
+    /// estimator, the smiles of the configuration. Cached per (that time, mark, variance).
+    mutating func arrays(_ u: Int, mark: Int64, now exact: UInt64) -> Result<RiskArrays, OptionsError> {
+        // Time to expiry is taken at the whole second (docs/OPTIONS.md §10.2), so between
+        // oracle ticks the arrays are recomputed once a second, not at every event.
+        let now = Self.riskTime(exact)
         let variance = underlyings[u].volatility.variance.raw
         if let k = underlyings[u].cacheKey, k.now == now, k.mark == mark, k.variance == variance {
             return underlyings[u].cache
@@ -89,6 +92,9 @@ struct OptionsRuntime: Sendable {
         underlyings[u].cache = result
         return result
     }
+
+    /// The enclave time the risk arrays use: `now` rounded down to a whole second.
+    static func riskTime(_ now: UInt64) -> UInt64 { now - now % 1_000_000_000 }
 
     /// Cash-settlement value per whole base unit of a series at the settlement mark F:
     /// max(F − K, 0) for a call, max(K − F, 0) for a put (micro-units).

@@ -114,9 +114,9 @@ struct OptionsLifecycleTests {
 
     /// Two engines (and a third restored from a snapshot taken mid-stream) given the same
     /// stream reach the same state; money is conserved at every event, settlement included.
-    @Test(arguments: [21] as [UInt64])
+    @Test(arguments: [21, 23] as [UInt64])
     func optionStreamsAreDeterministicAndConserveMoney(seed: UInt64) throws {
-        let events = Self.stream(seed: seed, count: 400)
+        let events = Self.stream(seed: seed, count: 800)
         var a = Driver(OptionsFixture.venue(makerBps: 1, takerBps: 5))
         var b = Driver(OptionsFixture.venue(makerBps: 1, takerBps: 5))
         var restored: Driver?
