@@ -1,5 +1,6 @@
 @testable import Engine
 import Foundation
+import Options
 import Testing
 
 /// The `options` member of the venue configuration (docs/CONFIG.md "Options"): strict
@@ -68,6 +69,19 @@ struct OptionsConfigTests {
         #expect(strict == Self.venue())
         #expect(strict == (try JSONDecoder().decode(VenueConfig.self, from: Data(text.utf8))))
         try strict.validate()
+    }
+
+    /// The example of docs/CONFIG.md "Options", merged into the fuzz corpus's venue
+    /// (`Fuzz/corpus/venue-config/options-example`), is a valid venue an engine starts on.
+    @Test func documentedExampleIsAValidVenue() throws {
+        let bytes = try VenueConfigStrictTests.file("Fuzz/corpus/venue-config/options-example")
+        let strict = try VenueConfig.parseStrict(bytes)
+        #expect(strict == (try JSONDecoder().decode(VenueConfig.self, from: Data(bytes))))
+        try strict.validate()
+        #expect(strict.options?.markets.map(\.id) == [101])
+        let engine = try PerpEngine(config: strict)
+        #expect(engine.options?.underlyings.first?.series == [OptionSeries(kind: .call, strike: 50_000_000_000,
+                                                                          expiry: 2_592_000_000_000_000)])
     }
 
     /// A venue without options writes no `options` member, so its bytes (and hash) are
