@@ -220,3 +220,48 @@ struct OptionsVolatilitySpikeTests {
 extension UInt64 {
     init(bigEndianBytes b: [UInt8]) { self = b.reduce(0) { $0 << 8 | UInt64($1) } }
 }
+
+/// Liquidating a portfolio closes first the position whose removal lowers the
+/// requirement most (docs/OPTIONS.md §10.6), here in a delta-hedged short call.
+@Suite("Options portfolio liquidation")
+struct OptionsPortfolioLiquidationTests {
+    @Test func closesThePositionThatLowersTheRequirementMost() throws {
+        var d = OptionsEngineTests.started()
+        d.deposit(5, 200_000)
+        d.trade(buyer: 1, seller: 5, OptionsFixture.call, quantity: Fixture.unit, price: d.optionPrice(OptionsFixture.call), id: "c")
+        d.trade(buyer: 5, seller: 1, Fixture.btc, quantity: Fixture.unit / 2, price: 50_000 * Fixture.usd, id: "p")
+        let h = try d.engine.health(5, now: d.now).get()
+        let withdrawal = h.equity - h.maintenanceRequirement * 131 / 100
+        #expect(d.apply(.request(account: 5, .withdraw(id: try! ClientOrderID("w"), amount: Int64(withdrawal)))).rejection == nil)
+        var price: Int64 = 50_000 * Fixture.usd
+        for _ in 0..<12 {
+            price += 1_500 * Fixture.usd
+            for p in 0..<3 {
+                let before = d.engine.accounts[5]!
+                d.apply(.oraclePrice(OraclePrice(market: Fixture.btc, price: price, confidence: 0, publishTime: d.now + 1_000,
+                                                 publisher: Fixture.publishers[p], signature: [])))
+                guard let decision = d.engine.takeDecisions().first(where: { UInt64(bigEndianBytes: $0.accountCommitment) == 5 })
+                else { continue }
+                let mark = try d.engine.mark(Fixture.btc, at: d.now).get()
+                let arrays = try OptionsFixture.referenceArrays(btc: mark, now: d.now, volatility: d.volatility)
+                // The reference choice: each position closed at its mark, the lowest requirement after.
+                var best: (requirement: Int128, market: UInt32)?
+                for (k, position) in before.positions.enumerated() {
+                    let positionMark = position.market == Fixture.btc ? mark : Int64(arrays.greeks[1].price.floor)
+                    var after = before
+                    after.positions.remove(at: k)
+                    after.collateral += FixedMath.notional(price: positionMark, quantity: position.size, .down)
+                    let r = try OptionsFixture.referenceHealth(after, arrays: arrays, eth: 3_000 * Fixture.usd).maintenanceRequirement
+                    if best == nil || r < best!.requirement { best = (r, position.market) }
+                }
+                let reference = try OptionsFixture.referenceHealth(before, arrays: arrays, eth: 3_000 * Fixture.usd)
+                #expect(reference.equity < reference.maintenanceRequirement)
+                #expect(decision.market == best?.market)
+                #expect(decision.maintenanceRequirement == Int64(reference.maintenanceRequirement))
+                #expect(decision.market == OptionsFixture.call, "the short call, not its hedge, goes first")
+                return
+            }
+        }
+        Issue.record("account 5 was never liquidated")
+    }
+}
