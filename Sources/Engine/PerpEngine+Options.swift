@@ -44,10 +44,20 @@ extension PerpEngine {
         }
     }
 
-    /// True if the account holds a position in an option market.
-    func holdsOption(_ s: AccountSlot) -> Bool {
-        guard options != nil else { return false }
-        for p in accounts[slot: s].positions where slot(of: p.market).map(isOptionSlot) ?? false { return true }
+    /// True if the account holds a position in an option market. Mutating only to take
+    /// the engine in place (see `openOrder(hash:account:id:)`): a non-mutating call from
+    /// the liquidation pass copied the engine, +59 instructions per event on a
+    /// perpetuals-only venue (callgrind); inlined, that venue pays one nil check.
+    @inline(__always)
+    mutating func holdsOption(_ s: AccountSlot) -> Bool {
+        options != nil && holdsOptionPosition(s)
+    }
+
+    @inline(never)
+    mutating func holdsOptionPosition(_ s: AccountSlot) -> Bool {
+        for p in accounts[slot: s].positions {
+            if let mi = slot(of: p.market), mi >= perpCount { return true }
+        }
         return false
     }
 
