@@ -76,10 +76,10 @@ let package = Package(
         // The sealed journal's records (docs/DURABILITY.md): frame and CRC for the host,
         // sealing, chain and payloads for the enclave. Pure.
         .target(name: "Journal", dependencies: ["SealCrypto", "Wire"]),
-        .target(name: "Engine", dependencies: ["Wire", "StrictJSON"]),
+        .target(name: "Engine", dependencies: ["Wire", "StrictJSON", "Options"]),
         // Options math (docs/OPTIONS.md): Q64 fixed point, exp/ln/√/Φ, Black-76, SVI, EWMA
         // realized volatility, scenario portfolio margin. Pure and deterministic; no
-        // dependencies. Not yet wired into the engine.
+        // dependencies. The engine reads option markets' configuration with it.
         .target(name: "Options"),
         // The evidence format (what the enclave produces).
         .target(name: "Attestation", dependencies: ["SealCrypto", "Wire"]),
@@ -214,7 +214,7 @@ let package = Package(
         .testTarget(name: "VenueToolsTests", dependencies: ["VenueTools", "Wire"]),
         .testTarget(
             name: "OptionsTests", dependencies: ["Options", "Engine", "TestSupport"], resources: [.copy("Resources")]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire", "StrictJSON", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Wire", "StrictJSON", "Options", "TestSupport"]),
         .testTarget(
             name: "HostTests",
             dependencies: [

@@ -83,6 +83,7 @@ public struct StatementReport: Codable, Equatable, Sendable {
         case .liquidation: "liquidation"
         case .liquidationFee: "liquidationFee"
         case .autoDeleveraged: "autoDeleveraged"
+        case .optionSettlement: "optionSettlement"
         }
     }
 
@@ -95,6 +96,7 @@ public struct StatementReport: Codable, Equatable, Sendable {
             switch e.kind {
             case "deposit", "withdrawal", "liquidationFee": what += " amount \(e.amount)"
             case "funding": what += " market \(e.market) perUnit \(e.price) on \(e.quantity) amount \(e.amount)"
+            case "optionSettlement": what += " market \(e.market) value \(e.price) on \(e.quantity) amount \(e.amount)"
             default: what += " market \(e.market) \(e.quantity > 0 ? "bought" : "sold") \(e.quantity.magnitude) at \(e.price) fee \(e.amount)"
             }
             lines.append("  #\(e.sequence) \(what) -> \(Self.describe(e.after))")

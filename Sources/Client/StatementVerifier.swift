@@ -172,6 +172,15 @@ public enum StatementVerifier {
                 let paid = ceilDiv(Int128(e.quantity) * Int128(e.price), 100_000_000)
                 guard Int128(e.amount) == -paid else { return "entry \(i): funding amount \(e.amount), expected \(-paid)" }
                 next.collateral += Int128(e.amount)
+            case .optionSettlement:
+                let held = running.positions.first { $0.market == e.market }?.size ?? 0
+                guard e.quantity == held, e.quantity != 0, e.price >= 0 else {
+                    return "entry \(i): settlement of \(e.quantity), position is \(held)"
+                }
+                let value = floorDiv(Int128(e.quantity) * Int128(e.price), 100_000_000)
+                guard Int128(e.amount) == value else { return "entry \(i): settlement amount \(e.amount), expected \(value)" }
+                next.collateral += Int128(e.amount)
+                next.positions.removeAll { $0.market == e.market }
             case .takerFill, .makerFill, .liquidation, .autoDeleveraged:
                 guard e.price > 0, e.quantity != 0, e.amount >= 0 else { return "entry \(i): bad trade fields" }
                 let cash = Int128(e.price) * Int128(e.quantity.magnitude) / 100_000_000
@@ -200,6 +209,12 @@ public enum StatementVerifier {
             if i > 0, p[i - 1].market >= p[i].market { return "positions not in ascending market order" }
         }
         return nil
+    }
+
+    /// ⌊a / b⌋ toward −∞ for b > 0.
+    static func floorDiv(_ a: Int128, _ b: Int128) -> Int128 {
+        let q = a / b
+        return a % b != 0 && a < 0 ? q - 1 : q
     }
 
     /// ⌈a / b⌉ toward +∞ for b > 0.

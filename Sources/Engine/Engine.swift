@@ -122,9 +122,14 @@ public struct AccountStatementEntry: Equatable, Sendable {
         self.collateral = collateral
     }
 
-    /// `before` changed by this entry: its collateral, and for a trade the market's size.
+    /// `before` changed by this entry: its collateral, and for a trade the market's size;
+    /// an option settlement closes the position it names.
     public func apply(to before: inout StatementBalance) {
         before.collateral = collateral
+        if kind == .optionSettlement {
+            before.positions.removeAll { $0.market == market }
+            return
+        }
         guard kind.isTrade else { return }
         if let i = before.positions.firstIndex(where: { $0.market == market }) {
             before.positions[i].size += quantity

@@ -98,7 +98,7 @@ extension PerpEngine {
         }
         // One position on the safe side of its index key (which errs toward the mark) is
         // not liquidatable: re-key it without computing its health.
-        if accounts[slot: s].positions.count == 1 {
+        if accounts[slot: s].positions.count == 1 && !holdsOption(s) {
             let k = singlePositionKey(s)
             if case .success(let mark) = mark(slot: k.market, at: now), k.long ? Int128(mark) > k.key : Int128(mark) < k.key {
                 leaveCooldown(s)
@@ -140,9 +140,16 @@ extension PerpEngine {
     private mutating func step(_ id: AccountSlot, health h: Health, event: SequencedEvent) -> Bool {
         let now = event.enclaveTime
         let cooldown = config.liquidation.cooldownNanos
-        // Largest notional first; ties by market id.
+        // Largest notional first; ties by market id. An account holding options closes the
+        // position whose close lowers its requirement most (docs/OPTIONS.md §10.6).
         var choices: [(notional: Int128, position: Position, mark: Int64, mi: Int)] = []
-        for p in accounts[slot: id].positions {
+        let portfolio = holdsOption(id)
+        if portfolio {
+            guard let c = optionLiquidationChoice(id, now: now) else { return false }
+            choices.append((FixedMath.notional(price: c.mark, quantity: Int64(c.position.size.magnitude), .down), c.position,
+                            c.mark, c.mi))
+        }
+        for p in accounts[slot: id].positions where !portfolio {
             let mi = slot(of: p.market)!
             if let last = accounts[slot: id].lastLiquidation[p.market], now - last < cooldown { continue }
             guard case .success(let mark) = mark(slot: mi, at: now) else { continue }
@@ -274,7 +281,7 @@ extension PerpEngine {
     }
 
     /// The market's holders in account id order.
-    private func holdersByID(_ mi: Int) -> [AccountSlot] {
+    func holdersByID(_ mi: Int) -> [AccountSlot] {
         markets[mi].holders.members.sorted { accounts.id($0) < accounts.id($1) }
     }
 
@@ -282,6 +289,12 @@ extension PerpEngine {
 
     /// Re-keys an account in the liquidation index of every market it holds.
     mutating func reindex(_ id: AccountSlot, now: UInt64) {
+        // An account holding options is checked again at the next event with a valid
+        // price of one of its markets: its requirement is not linear in any one mark.
+        if id != Self.insuranceSlot, holdsOption(id) {
+            retryAtNextTick(id)
+            return
+        }
         if id != Self.insuranceSlot, accounts[slot: id].positions.count == 1 {
             push(id, singlePositionKey(id))
             return
@@ -392,8 +405,9 @@ extension PerpEngine {
         // Nothing is due before the earliest market's next payment (0 until the first
         // event has scheduled them all).
         guard now >= nextFundingDue else { return }
-        defer { nextFundingDue = markets.lazy.map(\.nextFunding).min() ?? .max }
-        for mi in markets.indices {
+        defer { nextFundingDue = markets[..<perpCount].lazy.map(\.nextFunding).min() ?? .max }
+        // Option markets (slots from perpCount on) have no funding.
+        for mi in 0..<perpCount {
             let interval = markets[mi].config.funding.intervalNanos
             if markets[mi].nextFunding == 0 {
                 markets[mi].nextFunding = now + interval

@@ -26,6 +26,9 @@ extension PerpEngine {
         for id in cooldown { w.write(id) }
         writePendingOutputs(into: &w)
         for m in markets { m.writeSnapshot(into: &w) }
+        // Only a venue with option markets writes their state (docs/OPTIONS.md §10.7), so
+        // a perpetuals-only snapshot keeps its bytes.
+        options?.writeSnapshot(into: &w)
     }
 
     /// The snapshot as a fresh array.
@@ -75,6 +78,7 @@ extension PerpEngine {
         }
         try readPendingOutputs(&r)
         for mi in markets.indices { try markets[mi].restore(&r, accountCount: accounts.count) }
+        if options != nil { try options!.restore(&r) }
         try rebuildOpenOrders()
     }
 

@@ -1,3 +1,4 @@
+import Options
 import Wire
 
 /// The venue's deterministic core: accounts and collateral, price-time priority books,
@@ -79,6 +80,13 @@ public struct PerpEngine: MatchingEngine {
     var currentSequence: UInt64 = 0
     /// Whether `match` runs for a liquidation step (its taker fills are liquidation entries).
     var matchingLiquidation = false
+    /// Option markets' state (docs/OPTIONS.md §10); nil on a venue without them, where
+    /// nothing below costs more than a nil check per event.
+    var options: OptionsRuntime?
+    /// Slots below this are perpetuals; option markets follow (all slots when none).
+    let perpCount: Int
+    /// Option settlements since the last `takeOptionSettlements()`, in order.
+    public internal(set) var optionSettlements: [OptionSettlement] = []
 
     /// `accountCommitment` hides account ids in public outputs; the enclave supplies a
     /// keyed hash. The default (tests, benchmarks) is the id's big-endian bytes.
@@ -94,6 +102,21 @@ public struct PerpEngine: MatchingEngine {
         for m in config.markets.sorted(by: { $0.id < $1.id }) {
             index[m.id] = states.count
             states.append(MarketState(config: m, tier: config.tier(m.tier)!, oracle: OracleState(config: m.oracle)))
+        }
+        perpCount = states.count
+        if let o = config.options {
+            // Option markets after the perpetuals, in ascending id. Their order book and
+            // positions are a market's like any other; the oracle, tier and funding
+            // entries are the underlying's and are never used (no price is recorded for
+            // an option market, funding skips it, margin is the portfolio's).
+            for m in o.markets.sorted(by: { $0.id < $1.id }) {
+                let u = config.market(m.underlying)!
+                let market = MarketConfig(id: m.id, symbol: m.symbol, tickSize: m.tickSize, stepSize: m.contractSize,
+                                          tier: u.tier, oracle: u.oracle, funding: u.funding)
+                states.append(MarketState(config: market, tier: config.tier(u.tier)!, oracle: OracleState(config: u.oracle)))
+            }
+            let perpSlots = index
+            options = OptionsRuntime(config: o, perpSlot: { perpSlots[$0]! }, perpCount: perpCount)
         }
         markets = states
         marketIDs = states.map(\.config.id)
@@ -111,6 +134,7 @@ public struct PerpEngine: MatchingEngine {
     @inline(__always)
     mutating func mark(slot mi: Int, at now: UInt64) -> Result<Int64, PriceInvalidityError> {
         if let m = markets[mi].oracle.cachedValidMark(at: now) { return .success(m) }
+        if mi >= perpCount { return optionMark(slot: mi, at: now) }
         return markets[mi].oracle.mark(at: now)
     }
 
@@ -145,7 +169,10 @@ public struct PerpEngine: MatchingEngine {
             noteStatement(s, .deposit, amount: Int128(d.amount))
             outcome = .accepted
         case .oraclePrice(let p):
-            if let i = slot(of: p.market) { _ = markets[i].oracle.record(p, now: event.enclaveTime) }
+            // A price naming an option market is ignored: its mark comes from its underlying.
+            if let i = slot(of: p.market), i < perpCount, markets[i].oracle.record(p, now: event.enclaveTime), options != nil {
+                updateRealizedVolatility(perpSlot: i, now: event.enclaveTime)
+            }
             outcome = .accepted
         case .request(let account, let request):
             guard account != Self.insuranceAccount, let s = accounts.slot(of: account) else {
@@ -159,6 +186,7 @@ public struct PerpEngine: MatchingEngine {
             }
         }
         // Time-driven work happens as time arrives with events (no timer events).
+        if options != nil { settleExpiredOptions(now: event.enclaveTime, sequence: event.globalSequence) }
         payFundingIfDue(now: event.enclaveTime, sequence: event.globalSequence)
         // Liquidations: accounts this event changed, and candidates a price move reached.
         processLiquidations(event: event)
@@ -217,7 +245,18 @@ public struct PerpEngine: MatchingEngine {
         // Every order needs a valid mark: its price must sit within the band around it,
         // so no trade at an absurd price can move value between two accounts.
         guard case .success(let mark) = mark(slot: mi, at: now) else { return .rejected(.priceUnavailable) }
-        guard Self.withinBand(order.price, mark: mark, bps: config.risk.priceBandBps) else { return .rejected(.priceOutsideBand) }
+        if mi >= perpCount {
+            // An option market trades until its expiry, then settles (docs/OPTIONS.md §10).
+            let (u, i) = options!.optionSlots[mi - perpCount]
+            guard now < options!.underlyings[u].series[i].expiry, let f = bandForward(slot: mi, at: now) else {
+                return .rejected(.priceUnavailable)
+            }
+            guard Self.withinOptionBand(order.price, mark: mark, forward: f, bps: config.risk.priceBandBps) else {
+                return .rejected(.priceOutsideBand)
+            }
+        } else {
+            guard Self.withinBand(order.price, mark: mark, bps: config.risk.priceBandBps) else { return .rejected(.priceOutsideBand) }
+        }
         guard FixedMath.notional(price: max(order.price, mark), quantity: order.quantity, .up) <= Self.maxOrderNotional else {
             return .rejected(.orderTooLarge)
         }
@@ -282,6 +321,12 @@ public struct PerpEngine: MatchingEngine {
         var remaining = quantity
         var stopped = false
         guard case .success(let mark) = mark(slot: mi, at: now) else { return (remaining, true) }
+        // Option markets band around the option mark by a fraction of the underlying's.
+        var forward: Int64? = nil
+        if mi >= perpCount {
+            guard let f = bandForward(slot: mi, at: now) else { return (remaining, true) }
+            forward = f
+        }
         while remaining > 0 {
             guard reportScratch.fills.count + reportScratch.selfTradeCancelled.count < OrderReport.maxEntries else {
                 stopped = true
@@ -291,7 +336,9 @@ public struct PerpEngine: MatchingEngine {
             guard takerSide == .buy ? price <= limit : price >= limit else { break }
             let maker = markets[mi].book.order(idx)
             // A resting order the mark has moved away from is not a price anyone trades at.
-            guard Self.withinBand(price, mark: mark, bps: config.risk.priceBandBps) else {
+            guard forward == nil ? Self.withinBand(price, mark: mark, bps: config.risk.priceBandBps)
+                : Self.withinOptionBand(price, mark: mark, forward: forward!, bps: config.risk.priceBandBps)
+            else {
                 cancelResting(idx, market: mi)
                 continue
             }
@@ -364,7 +411,7 @@ public struct PerpEngine: MatchingEngine {
         move(to, quantity)
     }
 
-    private mutating func cancelResting(_ idx: Int32, market mi: Int) {
+    mutating func cancelResting(_ idx: Int32, market mi: Int) {
         let o = markets[mi].book.order(idx)
         markets[mi].book.cancel(idx)
         forgetOpenOrder(o, at: OrderRef(market: markets[mi].config.id, index: idx))
@@ -453,6 +500,9 @@ public struct PerpEngine: MatchingEngine {
         slot s: AccountSlot, market: UInt32? = nil, newSize: Int64 = 0, collateralDelta: Int128 = 0, now: UInt64,
         requirements: Requirements = .both
     ) -> Result<Health, PriceInvalidityError> {
+        if options != nil {
+            return optionHealth(slot: s, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now)
+        }
         var h = Health(equity: accounts[slot: s].collateral + collateralDelta, initialRequirement: 0, maintenanceRequirement: 0)
         var sawOverride = market == nil
         func add(_ marketID: UInt32, _ size: Int64) -> PriceInvalidityError? {
@@ -564,7 +614,10 @@ public struct PerpEngine: MatchingEngine {
     /// the host batched its input) must not change what later events do.
     public func haltedMarkets(at now: UInt64) -> [UInt32] {
         var out: [UInt32] = []
-        for m in markets {
+        // Perpetuals only: the batch header's list (COMMITMENTS) is what an auditor
+        // recomputes from the signed prices; an option market is halted exactly when its
+        // underlying is (docs/OPTIONS.md §10.2).
+        for m in markets[..<perpCount] {
             var oracle = m.oracle
             if case .failure = oracle.mark(at: now) { out.append(m.config.id) }
         }

@@ -80,7 +80,8 @@ extension VenueConfig {
                 return EnrollmentConfig(
                     ekRoots: try e.optional("ekRoots", strings) ?? [],
                     swtpmEKRoots: try e.optional("swtpmEKRoots", strings) ?? [])
-            } ?? EnrollmentConfig())
+            } ?? EnrollmentConfig(),
+            options: try o.optional("options") { v, p throws(VenueConfigParseError) in try OptionsConfig.strict(v, p) })
     }
 }
 

@@ -27,14 +27,19 @@ public struct VenueConfig: Codable, Equatable, Sendable {
     /// (docs/REPLICATION.md §11.2). Optional in the file (default: none, which refuses
     /// every `swtpm` and `tpm` standby); measured with the rest.
     public var enrollment: EnrollmentConfig
+    /// Option markets and their underlyings' portfolio-margin parameters
+    /// (docs/CONFIG.md "Options"). Optional in the file; nil: a perpetuals-only venue.
+    public var options: OptionsConfig?
     public static let defaultDedupeWindowNanos: UInt64 = 30_000_000_000
 
     public init(
         venueID: UInt64, name: String, custodyKey: String, marginTiers: [MarginTier], fees: FeeSchedule,
         liquidation: LiquidationConfig, risk: RiskLimits = RiskLimits(), markets: [MarketConfig],
         commitments: CommitmentsConfig = CommitmentsConfig(), dedupeWindowNanos: UInt64 = VenueConfig.defaultDedupeWindowNanos,
-        marketData: MarketDataConfig = MarketDataConfig(), enrollment: EnrollmentConfig = EnrollmentConfig()
+        marketData: MarketDataConfig = MarketDataConfig(), enrollment: EnrollmentConfig = EnrollmentConfig(),
+        options: OptionsConfig? = nil
     ) {
+        self.options = options
         self.marketData = marketData
         self.enrollment = enrollment
         self.commitments = commitments
@@ -51,7 +56,7 @@ public struct VenueConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case venueID, name, custodyKey, marginTiers, fees, liquidation, risk, markets, commitments, dedupeWindowNanos, marketData
-        case enrollment
+        case enrollment, options
     }
 
     public init(from decoder: any Decoder) throws {
@@ -68,6 +73,7 @@ public struct VenueConfig: Codable, Equatable, Sendable {
         dedupeWindowNanos = try c.decodeIfPresent(UInt64.self, forKey: .dedupeWindowNanos) ?? Self.defaultDedupeWindowNanos
         marketData = try c.decodeIfPresent(MarketDataConfig.self, forKey: .marketData) ?? MarketDataConfig()
         enrollment = try c.decodeIfPresent(EnrollmentConfig.self, forKey: .enrollment) ?? EnrollmentConfig()
+        options = try c.decodeIfPresent(OptionsConfig.self, forKey: .options)
     }
 
     /// Checks the structural rules a config must meet before the enclave will load it.
@@ -114,6 +120,7 @@ public struct VenueConfig: Codable, Equatable, Sendable {
                 throw .invalid("market \(m.symbol): funding interval 1 ns...366 days, max rate 0...10000 bps")
             }
         }
+        try options?.validate(perpetuals: markets)
     }
 
     public func market(_ id: UInt32) -> MarketConfig? { markets.first { $0.id == id } }

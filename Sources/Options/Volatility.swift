@@ -113,6 +113,18 @@ public struct RealizedVolatility: Sendable, Equatable {
         variance = initialVariance
     }
 
+    /// An estimator in a saved state (an engine snapshot): the configuration as `init`
+    /// checks it, then `variance` in 0...256 and the last accepted tick, if any.
+    public init(
+        halfLifeNanos: UInt64, minIntervalNanos: UInt64, variance: Fixed, last: (price: Int64, time: UInt64)?
+    ) throws(OptionsError) {
+        try self.init(halfLifeNanos: halfLifeNanos, minIntervalNanos: minIntervalNanos, initialVariance: variance)
+        if let last {
+            guard last.price >= 1, last.price <= Black76.maxPrice else { throw .priceOutOfRange(last.price) }
+            self.last = last
+        }
+    }
+
     /// The estimate as a volatility: √v, rounded down.
     public var volatility: Fixed { FixedFunctions.sqrt(variance) }
 

@@ -79,12 +79,16 @@ public struct StatementEntry: Equatable, Sendable {
         /// This account's position reduced by auto-deleveraging against a liquidated
         /// account: `price` (the step's worst price), signed `quantity`, `amount` 0.
         case autoDeleveraged = 8
+        /// An option position cash-settled at expiry (docs/OPTIONS.md §10.5): `price` the
+        /// value per whole unit, `quantity` the position settled (signed, it closes),
+        /// `amount` the collateral change ⌊quantity × price / 10⁸⌋ (rounded toward −∞).
+        case optionSettlement = 9
 
         /// Whether the entry is a trade (moves a position and cash ⌊price × |quantity| / 10⁸⌋).
         public var isTrade: Bool {
             switch self {
             case .takerFill, .makerFill, .liquidation, .autoDeleveraged: true
-            case .deposit, .withdrawal, .funding, .liquidationFee: false
+            case .deposit, .withdrawal, .funding, .liquidationFee, .optionSettlement: false
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Client
 import Commitments
 import Engine
@@ -38,9 +39,18 @@ struct StatementEntriesTests {
         var now: UInt64 = 1_000 * StatementEntriesTests.second
         var log = StatementLog(retain: 10_000)
 
+        /// Publishers of market 1's oracle, as raw keys.
+        var publishers = StatementEntriesTests.publishers
+
         init(insurance: Int64) {
-            engine = try! PerpEngine(config: StatementEntriesTests.venue(insurance: insurance))
+            self.init(config: StatementEntriesTests.venue(insurance: insurance))
+        }
+
+        init(config: VenueConfig, now: UInt64 = 1_000 * StatementEntriesTests.second) {
+            engine = try! PerpEngine(config: config)
             engine.setRecordsStatements(true)
+            publishers = config.markets[0].oracle.publishers.map { Hex.decode($0)! }
+            self.now = now
         }
 
         mutating func apply(_ input: EngineInput) {
@@ -67,15 +77,19 @@ struct StatementEntriesTests {
         }
 
         mutating func price(_ usd: Int64) {
-            for p in StatementEntriesTests.publishers {
+            for p in publishers {
                 apply(.oraclePrice(OraclePrice(market: 1, price: usd * StatementEntriesTests.usd, confidence: 0, publishTime: now,
                                                publisher: p, signature: [])))
             }
         }
 
         mutating func order(_ account: UInt64, _ side: Side, _ quantity: Int64, _ usd: Int64, _ id: String) {
-            apply(.request(account: account, .newOrder(NewOrder(clientOrderID: try! ClientOrderID(id), market: 1, side: side,
-                                                                price: usd * StatementEntriesTests.usd, quantity: quantity))))
+            order(account, side, quantity, micros: usd * StatementEntriesTests.usd, id, market: 1)
+        }
+
+        mutating func order(_ account: UInt64, _ side: Side, _ quantity: Int64, micros: Int64, _ id: String, market: UInt32) {
+            apply(.request(account: account, .newOrder(NewOrder(clientOrderID: try! ClientOrderID(id), market: market, side: side,
+                                                                price: micros, quantity: quantity))))
         }
 
         /// Every account's entries pass the client's order and arithmetic checks and end
@@ -136,5 +150,37 @@ struct StatementEntriesTests {
             #expect(last.kind == .autoDeleveraged && last.quantity == Self.unit / 2 && last.after.positions.isEmpty)
         }
         adl.check()
+    }
+
+    /// An option position cash-settled at expiry (docs/COMMITMENTS.md §7.2 kind 9): the
+    /// premium moves as a trade, the settlement closes both sides at the intrinsic value,
+    /// and both accounts' statements pass the client's arithmetic and end at the engine's
+    /// balance. The venue is docs/CONFIG.md's options example (call 101 on BTC, struck at
+    /// 50,000, expiring at 30 days of enclave time).
+    @Test func anOptionSettlementClosesThePositionAtItsValue() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Fuzz/corpus/venue-config/options-example")
+        let config = try VenueConfig.parseStrict(try Data(contentsOf: url))
+        let expiry = config.options!.markets[0].series.expiry
+        var r = Run(config: config, now: expiry - 2 * 86_400 * Self.second)
+        r.deposit(1, 100_000)
+        r.deposit(2, 100_000)
+        r.price(50_000)
+        // Two days before expiry (not within its last hours, where the configured smile's
+        // volatility passes 16 and the market is unpriced: docs/OPTIONS.md §10.8), at the
+        // money: the premium is inside the price band (§10.2).
+        let premium = 100 * Self.usd
+        let q = Self.unit / 10
+        r.order(1, .sell, q, micros: premium, "s", market: 101)
+        r.order(2, .buy, q, micros: premium, "b", market: 101)
+        #expect(r.entries[2]?.map(\.kind) == [.deposit, .takerFill], "\(String(describing: r.entries[2]))")
+        r.now = expiry
+        r.price(52_000)
+        let settled = try #require(r.entries[2]?.last)
+        #expect(settled.kind == .optionSettlement && settled.market == 101 && settled.quantity == q)
+        #expect(settled.price == 2_000 * Self.usd && settled.amount == 200 * Self.usd && settled.after.positions.isEmpty)
+        let short = try #require(r.entries[1]?.last)
+        #expect(short.kind == .optionSettlement && short.quantity == -q && short.amount == -200 * Self.usd)
+        r.check()
     }
 }

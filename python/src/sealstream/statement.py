@@ -15,7 +15,7 @@ from .proofs import Domain, check_header
 
 STATUS = {0: "ok", 1: "tooOld", 2: "notOwner", 3: "noStatement", 4: "malformed", 5: "badOffset"}
 KINDS = {1: "deposit", 2: "withdrawal", 3: "takerFill", 4: "makerFill", 5: "funding", 6: "liquidation",
-         7: "liquidationFee", 8: "autoDeleveraged"}  # fmt: skip
+         7: "liquidationFee", 8: "autoDeleveraged", 9: "optionSettlement"}  # fmt: skip
 TRADES = {"takerFill", "makerFill", "liquidation", "autoDeleveraged"}
 CHECKS = ["statement.order", "statement.arithmetic", "leaf.present", "header.record", "header.signature",
           "leaf.account", "leaf.inclusion", "statement.coverage", "statement.balance"]  # fmt: skip
@@ -198,6 +198,14 @@ def _arithmetic(s: Page) -> str | None:
             if e.amount != (e.quantity * e.price) // -100_000_000:  # −⌈q × p / 10⁸⌉
                 return f"entry {i}: funding amount {e.amount}"
             collateral += e.amount
+        elif e.kind == "optionSettlement":
+            held = positions.get(e.market, 0)
+            if e.quantity != held or held == 0 or e.price < 0:
+                return f"entry {i}: settlement of {e.quantity}, position is {held}"
+            if e.amount != (e.quantity * e.price) // 100_000_000:  # ⌊q × value / 10⁸⌋
+                return f"entry {i}: settlement amount {e.amount}"
+            collateral += e.amount
+            positions.pop(e.market)
         else:
             if e.price <= 0 or e.quantity == 0 or e.amount < 0:
                 return f"entry {i}: bad trade fields"

@@ -1,0 +1,140 @@
+import Options
+import Wire
+
+/// The engine's option state (docs/OPTIONS.md §10): per underlying its portfolio-margin
+/// parameters, realized-volatility estimator, smiles, listed series and the risk arrays
+/// of the current (enclave time, mark); per option market slot its underlying and series.
+/// Absent (nil in `PerpEngine.options`) on a venue without option markets.
+struct OptionsRuntime: Sendable {
+    struct Underlying: Sendable {
+        /// The perpetual's slot in `PerpEngine.markets`.
+        let perpSlot: Int
+        let perpID: UInt32
+        let margin: MarginConfig
+        var volatility: RealizedVolatility
+        let smiles: [UInt64: SVIParameters]
+        /// Instrument i + 1 of the risk arrays.
+        let series: [OptionSeries]
+        /// The option market slot of each series, and its id.
+        let slots: [Int]
+        let ids: [UInt32]
+        /// Whether each series has settled (its market then trades no more).
+        var settled: [Bool]
+        /// The risk arrays at `cacheKey` (time, mark, variance raw); recomputed when any
+        /// of the three changes.
+        var cacheKey: (now: UInt64, mark: Int64, variance: Int128)?
+        var cache: Result<RiskArrays, OptionsError> = .failure(.priceOutOfRange(0))
+    }
+
+    var underlyings: [Underlying]
+    /// For option market slot `perpCount + k`: (underlying index, series index).
+    let optionSlots: [(underlying: Int, series: Int)]
+    /// The first slot of an option market in `PerpEngine.markets` (the perpetuals come first).
+    let perpCount: Int
+    /// The earliest expiry not yet settled (`.max` when none).
+    var nextExpiry: UInt64
+
+    /// Option markets come after every perpetual in `PerpEngine.markets`, in ascending id;
+    /// `perpSlots` maps a perpetual id to its slot.
+    init(config: OptionsConfig, perpSlot: (UInt32) -> Int, perpCount: Int) {
+        let sorted = config.markets.sorted { $0.id < $1.id }
+        var slots: [(underlying: Int, series: Int)] = []
+        var underlyings: [Underlying] = []
+        for u in config.underlyings.sorted(by: { $0.market < $1.market }) {
+            var series: [OptionSeries] = []
+            var marketSlots: [Int] = []
+            var ids: [UInt32] = []
+            for (k, m) in sorted.enumerated() where m.underlying == u.market {
+                series.append(m.series)
+                marketSlots.append(perpCount + k)
+                ids.append(m.id)
+            }
+            var smiles: [UInt64: SVIParameters] = [:]
+            for s in u.smiles { smiles[s.expiry] = s.parameters }
+            // validate() checked the estimator's configuration.
+            underlyings.append(Underlying(
+                perpSlot: perpSlot(u.market), perpID: u.market, margin: u.margin.marginConfig,
+                volatility: try! u.realizedVolatility.estimator(), smiles: smiles, series: series, slots: marketSlots,
+                ids: ids, settled: Array(repeating: false, count: series.count)))
+        }
+        for m in sorted {
+            let ui = underlyings.firstIndex { $0.perpID == m.underlying }!
+            let si = underlyings[ui].ids.firstIndex(of: m.id)!
+            slots.append((ui, si))
+        }
+        self.underlyings = underlyings
+        optionSlots = slots
+        self.perpCount = perpCount
+        nextExpiry = sorted.map(\.expiry).min() ?? .max
+    }
+
+    /// The underlying whose perpetual is in slot `mi`, if options are listed on it.
+    func underlying(perpSlot mi: Int) -> Int? { underlyings.firstIndex { $0.perpSlot == mi } }
+
+    /// The risk arrays of underlying `u` at `now` with the perpetual's valid `mark`
+    /// (docs/OPTIONS.md §10.2): time ⌊now / 1 s⌋ × 1 s, confidence 0, σ_ewma = √v of the
+    /// estimator, the smiles of the configuration. Cached per (that time, mark, variance).
+    mutating func arrays(_ u: Int, mark: Int64, now exact: UInt64) -> Result<RiskArrays, OptionsError> {
+        // Time to expiry is taken at the whole second (docs/OPTIONS.md §10.2), so between
+        // oracle ticks the arrays are recomputed once a second, not at every event.
+        let now = Self.riskTime(exact)
+        let variance = underlyings[u].volatility.variance.raw
+        if let k = underlyings[u].cacheKey, k.now == now, k.mark == mark, k.variance == variance {
+            return underlyings[u].cache
+        }
+        let state = UnderlyingState(
+            mark: mark, confidence: 0, now: now, realizedVolatility: underlyings[u].volatility.volatility,
+            smiles: underlyings[u].smiles)
+        let result: Result<RiskArrays, OptionsError>
+        do { result = .success(try RiskArrays(state: state, series: underlyings[u].series, config: underlyings[u].margin)) }
+        catch { result = .failure(error) }
+        underlyings[u].cacheKey = (now, mark, variance)
+        underlyings[u].cache = result
+        return result
+    }
+
+    /// The enclave time the risk arrays use: `now` rounded down to a whole second.
+    static func riskTime(_ now: UInt64) -> UInt64 { now - now % 1_000_000_000 }
+
+    /// Cash-settlement value per whole base unit of a series at the settlement mark F:
+    /// max(F − K, 0) for a call, max(K − F, 0) for a put (micro-units).
+    static func intrinsic(_ s: OptionSeries, mark f: Int64) -> Int64 {
+        s.kind == .call ? max(f - s.strike, 0) : max(s.strike - f, 0)
+    }
+}
+
+extension OptionsRuntime {
+    /// Per underlying in order: the estimator's variance (Q64 raw, i128), whether it has a
+    /// last tick (u8) and if so its price (i64) and time (u64), then one u8 per series
+    /// (1: settled). The risk-array cache is not state and is left out.
+    func writeSnapshot(into w: inout ByteWriter) {
+        for u in underlyings {
+            w.writeSnapshot(u.volatility.variance.raw)
+            w.writeSnapshot(u.volatility.last != nil)
+            if let last = u.volatility.last {
+                w.write(UInt64(bitPattern: last.price))
+                w.write(last.time)
+            }
+            for settled in u.settled { w.writeSnapshot(settled) }
+        }
+    }
+
+    mutating func restore(_ r: inout SnapshotReader) throws(EngineSnapshotError) {
+        for u in underlyings.indices {
+            let variance = Fixed(raw: try r.i128())
+            let last: (price: Int64, time: UInt64)? = try r.bool("option volatility last") ? (try r.i64(), try r.u64()) : nil
+            let v = underlyings[u].volatility
+            do {
+                underlyings[u].volatility = try RealizedVolatility(
+                    halfLifeNanos: v.halfLifeNanos, minIntervalNanos: v.minIntervalNanos, variance: variance, last: last)
+            } catch { throw .malformed("option volatility of underlying \(underlyings[u].perpID)") }
+            for i in underlyings[u].settled.indices { underlyings[u].settled[i] = try r.bool("option settled") }
+            underlyings[u].cacheKey = nil
+        }
+        var next = UInt64.max
+        for u in underlyings {
+            for i in u.series.indices where !u.settled[i] { next = min(next, u.series[i].expiry) }
+        }
+        nextExpiry = next
+    }
+}
