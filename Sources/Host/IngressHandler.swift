@@ -145,6 +145,8 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
             metrics.framesRefusedEnclaveDown.add(1, ordering: .relaxed)
         } else if reason == .journalUnavailable {
             metrics.framesRefusedJournalUnavailable.add(1, ordering: .relaxed)
+        } else if reason == .notPrimary {
+            supervisor.countNotPrimary()
         } else {
             metrics.framesRefusedOverLimit.add(1, ordering: .relaxed)
         }

@@ -34,6 +34,12 @@ info:
     `Content-Length` of the GET body, no body). Any other method on a known path gets
     405 with `Allow: GET, HEAD`; an unknown path gets 404 whatever the method.
 
+    **Standbys.** A host that is not the venue's primary (a standby on the replicated
+    journal before its takeover, or a primary stepping down: docs/REPLICATION.md §7-8)
+    answers `/metrics`, `/healthz`, `/readyz` and `/openapi.yaml` as documented, and
+    every other path with 503 `notPrimary` (after the 404 and 405 above, before any
+    parameter is read); it upgrades no feed. After its takeover it serves every path.
+
     **Request targets.** The path and the query are percent-decoded (RFC 3986 §2.1;
     in the query `+` is a space); a malformed escape (`%` not followed by two hex
     digits) or an escape that decodes to invalid UTF-8 is 400 `badRequestTarget`. Paths
@@ -85,6 +91,8 @@ paths:
           $ref: "#/components/responses/VenuePage"
         "400":
           $ref: "#/components/responses/BadRequest"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headRoot
       tags: [marketdata]
@@ -92,6 +100,8 @@ paths:
         "200":
           $ref: "#/components/responses/Head"
         "400":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /venue:
     get:
@@ -103,6 +113,8 @@ paths:
           $ref: "#/components/responses/VenuePage"
         "400":
           $ref: "#/components/responses/BadRequest"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headVenue
       tags: [marketdata]
@@ -110,6 +122,8 @@ paths:
         "200":
           $ref: "#/components/responses/Head"
         "400":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /openapi.yaml:
     get:
@@ -223,6 +237,8 @@ paths:
                   $ref: "#/components/schemas/BatchRecord"
         "400":
           $ref: "#/components/responses/BadRequest"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headBatches
       tags: [outputs]
@@ -233,6 +249,8 @@ paths:
         "200":
           $ref: "#/components/responses/Head"
         "400":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/batches/{index}:
     get:
@@ -252,6 +270,8 @@ paths:
           $ref: "#/components/responses/BadRequest"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headBatch
       tags: [outputs]
@@ -263,6 +283,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "404":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/decisions:
     get:
@@ -284,6 +306,8 @@ paths:
           $ref: "#/components/responses/BadRequest"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headDecisions
       tags: [outputs]
@@ -295,6 +319,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "404":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/events/proof:
     get:
@@ -320,6 +346,8 @@ paths:
           $ref: "#/components/responses/BadRequest"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headEventProof
       tags: [outputs]
@@ -331,6 +359,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "404":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/marketdata:
     get:
@@ -352,6 +382,8 @@ paths:
           $ref: "#/components/responses/BadRequest"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headMarketData
       tags: [marketdata]
@@ -363,6 +395,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "404":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/marketdata/snapshot:
     get:
@@ -382,6 +416,8 @@ paths:
           $ref: "#/components/responses/BadRequest"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headMarketDataSnapshot
       tags: [marketdata]
@@ -393,6 +429,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "404":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/evidence:
     get:
@@ -421,7 +459,7 @@ paths:
               schema:
                 $ref: "#/components/schemas/ErrorBody"
         "503":
-          description: "`enclaveBusy` (8 requests already wait) or `enclaveUnavailable` (no worker running)"
+          description: "`enclaveBusy` (8 requests already wait), `enclaveUnavailable` (no worker running, or a new primary's worker still replaying) or `notPrimary` (this host is a standby)"
           content:
             application/json:
               schema:
@@ -470,6 +508,8 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/ErrorBody"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headFeed
       tags: [marketdata]
@@ -479,6 +519,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "426":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
 components:
   parameters:
@@ -608,6 +650,15 @@ components:
         application/json:
           schema:
             $ref: "#/components/schemas/ErrorBody"
+    NotPrimary:
+      description: |
+        `notPrimary`: this host is not the venue's primary (a standby on the replicated
+        journal before its takeover, or a primary stepping down; docs/REPLICATION.md §8.1).
+        Ask the primary; its addresses are in the lease value (docs/REPLICATION.md §9)
+      content:
+        application/json:
+          schema:
+            $ref: "#/components/schemas/ErrorBody"
     NotFound:
       description: "`notFound`: the path exists but what it names is not published (yet)"
       content:
@@ -637,6 +688,7 @@ components:
             - enclaveRefused
             - enclaveBusy
             - enclaveUnavailable
+            - notPrimary
         error:
           type: string
           description: a sentence for people; may change
