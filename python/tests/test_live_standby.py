@@ -9,9 +9,9 @@ import subprocess
 import time
 
 import pytest
-from live import ROOT, Host, bin_dir
+from live import ROOT, Host
 from test_live_failover import bid, kill_machine, sealed_request_leaves
-from test_live_recovery import fund, policy  # noqa: F401 (fixture)
+from test_live_recovery import bins, fund, policy  # noqa: F401 (fixtures)
 
 from sealstream.client import Client
 from sealstream.demo import demo_key
@@ -29,8 +29,7 @@ def cluster(tmp_path):
     subprocess.run([str(ROOT / "scripts" / "cluster.sh"), "stop", str(directory)], capture_output=True)
 
 
-def test_the_standby_answers_not_primary_and_serves_after_its_takeover(cluster, policy, tmp_path):  # noqa: F811
-    bins = bin_dir()
+def test_the_standby_answers_not_primary_and_serves_after_its_takeover(bins, cluster, policy, tmp_path):  # noqa: F811
     journal = ["--journal", cluster]
     primary = Host(bins, tmp_path / "p", tmp_path / "p.log", extra=journal)
     hosts = [primary]
