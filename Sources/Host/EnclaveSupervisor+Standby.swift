@@ -43,6 +43,15 @@ extension EnclaveSupervisor {
     /// exits (docs/REPLICATION.md §8.1, §7).
     var refusesAsNotPrimary: Bool { standby.map { !$0.tookOver || $0.steppedDown } ?? false }
 
+    /// Before the frames of one socket read (read at monotonic `now`, ns) are forwarded: a
+    /// primary whose lease ran out by then (a pause outlasted it and the lease thread has not
+    /// noticed yet) steps down first, so those frames are answered `notPrimary`, never
+    /// forwarded (docs/REPLICATION.md §7).
+    func checkLease(now: UInt64) {
+        guard let standby, standby.tookOver, !standby.steppedDown, !standby.lease.isValid(atNanos: now) else { return }
+        stepDown("the lease ran out before a client frame was forwarded")
+    }
+
     /// Counts one frame refused `notPrimary`; a debug line with the count goes out at most
     /// once a second.
     func countNotPrimary() {

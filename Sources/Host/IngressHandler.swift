@@ -102,6 +102,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         if !readTimed {
             readAt = MonotonicClock.nanos()
             readTimed = true
+            supervisor.checkLease(now: readAt)
         }
         waiting.append(unwrapInboundIn(data))
         drainFrames(context: context)

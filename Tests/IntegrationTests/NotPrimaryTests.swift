@@ -95,4 +95,37 @@ struct NotPrimaryTests {
         #expect(standby.stop() == 0)
         #expect(try FailoverTests.sealedRequestLeaves(standby.dataDirectory) == 15, "one leaf per order")
     }
+
+    /// A primary paused past its lease (SIGSTOP: the partition) while a new client
+    /// connects (the kernel completes the handshake into the listen backlog) and asks for
+    /// evidence: on resuming it steps down before that frame reaches its worker, and
+    /// answers it `notPrimary`; the client at both addresses trades on the new primary.
+    @Test(.timeLimit(.minutes(4))) func aPrimaryResumedPastItsLeaseAnswersNotPrimary() throws {
+        let cluster = try TestCluster()
+        let (primary, standby, work) = try StandbyFailoverTests.pair(cluster)
+        defer { try? FileManager.default.removeItem(at: work) }
+        kill(primary.pid, SIGSTOP)
+        #expect(standby.waitForListen(seconds: 20), "\(standby.log)")
+        let late = try Connection(address: primary.address)
+        try late.send(EvidenceRequest(nonce: Sodium.randomBytes(32)).encode())
+        kill(primary.pid, SIGCONT)
+        let reply = try late.receive(timeoutMillis: 10_000)
+        #expect(reply.type == .refusal, "\(reply.type)")
+        let refusal = try reply.body.withUnsafeBytes { try Refusal.decode(body: $0) }
+        #expect(refusal.reason == .notPrimary && refusal.refused == .evidenceRequest, "\(refusal)")
+        primary.process.waitUntilExit()
+        #expect(primary.process.terminationStatus != 0)
+        #expect(primary.log.contains("stepped_down"), "\(primary.log)")
+        // Given both addresses, the old primary's first, a client trades on the new one.
+        let key = DemoKeys.signingKey(.trader, "not-primary-45")
+        try ReconnectTests.register(standby, account: 45, key: key)
+        let policy = ReconnectPolicy(initialDelayMillis: 50, maxDelayMillis: 500, maxAttempts: 20)
+        let trader = RecoveringConnection(addresses: [primary.address, standby.address], requirement: nil, policy: policy)
+        _ = try trader.connect()
+        try trader.openSessions([(45, key)])
+        let answer = try #require(try trader.await(try trader.submit(try ReconnectTests.buy("np-late"), account: 45)))
+        guard case .receipt(let r) = answer.kind else { throw TestFailure("\(answer.kind)") }
+        #expect(r.status == .accepted && trader.address == standby.address)
+        #expect(standby.stop() == 0)
+    }
 }
