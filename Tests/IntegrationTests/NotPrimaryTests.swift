@@ -73,8 +73,12 @@ struct NotPrimaryTests {
 
         // The primary machine dies; the standby takes over on the listeners it already had.
         FailoverTests.killMachine(primary)
+        let killed = Date()
         let tickets = try (5..<15).map { try trader.submit(try ReconnectTests.buy("np-\($0)"), account: 44) }
-        for t in tickets {
+        for (i, t) in tickets.enumerated() {
+            defer {
+                if i == 0 { print("notPrimary failover: primary killed → first receipt at the standby's address \(Int(Date().timeIntervalSince(killed) * 1000)) ms") }
+            }
             let answer = try #require(try trader.await(t), "ticket \(t) unanswered")
             guard case .receipt(let r) = answer.kind else { throw TestFailure("ticket \(t): \(answer.kind)") }
             #expect(r.status == .accepted, "ticket \(t): \(r.status)")
