@@ -55,6 +55,11 @@ struct NotPrimaryTests {
         defer { try? FileManager.default.removeItem(at: work) }
         let (standbyOrders, standbyHTTP) = try Self.checkStandbyAnswers(standby)
 
+        // The commands that do not fail over (evidence, load, statement) skip the standby.
+        let probed = try HostAddresses.evidenceFromPrimary([standbyOrders, primary.address])
+        #expect(probed.connection.address == primary.address)
+        #expect(throws: ClientError.refused(.notPrimary)) { try HostAddresses.evidenceFromPrimary([standbyOrders]) }
+
         // The standby's address first: the client skips it at once and trades on the primary.
         let key = DemoKeys.signingKey(.trader, "not-primary-44")
         try ReconnectTests.register(primary, account: 44, key: key)
