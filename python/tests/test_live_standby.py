@@ -9,10 +9,11 @@ import subprocess
 import time
 
 import pytest
-from live import ROOT, Host
+from live import ROOT, VENUE, Host
 from test_live_failover import bid, kill_machine, sealed_request_leaves
 from test_live_recovery import bins, fund, policy  # noqa: F401 (fixtures)
 
+from sealstream import scenario
 from sealstream.client import Client
 from sealstream.demo import demo_key
 from sealstream.errors import Refused
@@ -40,6 +41,11 @@ def test_the_standby_answers_not_primary_and_serves_after_its_takeover(bins, clu
         with Client(standby.address) as c, pytest.raises(Refused) as refused:
             c.attest(policy, allow_simulated=True)
         assert refused.value.label == "notPrimary"
+
+        # The scenario runner (no failover) skips the standby for the primary.
+        run = scenario.run("trader sc account=7202\ndeposit sc 1000\n", scenario.load_venue(str(VENUE)),
+                           f"{standby.address},{primary.address}", policy, allow_simulated=True, settle_seconds=0)  # fmt: skip
+        assert [a.kind for a in run.answers] == ["ack"]
 
         fund(primary.address, policy, 7201)
         fast = ReconnectPolicy(initial_ms=50, cap_ms=500, max_attempts=60)
