@@ -75,7 +75,8 @@ public enum HostHealth {
         case 2:
             checks = [Check(name: "enclave", ok: false, detail: "stepped down: the host is exiting")]
         default:
-            checks = [Check(name: "enclave", ok: s.enclaveUp, detail: s.enclaveUp ? "worker serving" : "no worker serving")]
+            checks = [Check(name: "enclave", ok: s.enclaveUp,
+                            detail: s.enclaveUp ? "worker serving" : "no worker serving")]
         }
         if !s.commitments {
             checks.append(Check(name: "outputs", ok: true, detail: "commitments off: nothing is published"))

@@ -82,16 +82,19 @@ extension HostService {
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.pipeline.configureHTTPServerPipeline(
-                        withServerUpgrade: (upgraders: [MarketFeed.upgrader(feed, serves: serves)], completionHandler: { _ in }),
+                        withServerUpgrade: (upgraders: [MarketFeed.upgrader(feed, serves: serves)],
+                                            completionHandler: { _ in }),
                         withErrorHandling: true
                     ).flatMapThrowing {
                         // A half-sent or idle request cannot hold a connection for ever.
                         try channel.pipeline.syncOperations.addHandler(
-                            HTTPRequestDeadline(timeout: .milliseconds(configuration.httpRequestTimeoutMillis), metrics: metrics),
+                            HTTPRequestDeadline(timeout: .milliseconds(configuration.httpRequestTimeoutMillis),
+                                                metrics: metrics),
                             name: "deadline")
                         try channel.pipeline.syncOperations.addHandler(HTTPAPIHandler(
                             publisher: publisher, metrics: metrics, operations: operations, serves: serves,
-                            evidence: { nonce in loop.flatSubmit { supervisor.requestEvidence(nonce: nonce) } }), name: "api")
+                            evidence: { nonce in loop.flatSubmit { supervisor.requestEvidence(nonce: nonce) } }),
+                            name: "api")
                     }
                 }
                 .bind(host: httpHost, port: configuration.httpPort)

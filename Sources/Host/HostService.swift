@@ -112,7 +112,8 @@ public final class HostService: Service, @unchecked Sendable {
             // (docs/REPLICATION.md §8.1): clients and load balancers meet a typed answer, not
             // a refused connect, and the same listeners serve after the takeover.
             do {
-                listeners = try await bindListeners(group: group, httpGroup: httpGroup, loop: loop, supervisor: supervisor)
+                listeners = try await bindListeners(
+                    group: group, httpGroup: httpGroup, loop: loop, supervisor: supervisor)
             } catch {
                 metricsTask.cancel()
                 standby.lease.release()
@@ -122,7 +123,8 @@ public final class HostService: Service, @unchecked Sendable {
                 throw error
             }
             logger.info("standby_listening", metadata: [
-                "address": "\(configuration.listenHost):\(listeners!.port)", "http": "\(listeners!.httpAddress ?? "off")",
+                "address": "\(configuration.listenHost):\(listeners!.port)",
+                "http": "\(listeners!.httpAddress ?? "off")",
             ])
             standby.lease.onAcquired = { previous in loop.execute { supervisor.leaseAcquired(previousHolder: previous) } }
             standby.lease.onLost = { reason in loop.execute { supervisor.stepDown("lease lost: \(reason)") } }

@@ -91,9 +91,9 @@ struct HTTPRouteTests {
             serves: { metrics.replication.role.load(ordering: .relaxed) == 1 },
             evidence: { _ in loop.makeFailedFuture(EvidenceRequestError.enclaveUnavailable) })
         let nonce = String(repeating: "ab", count: 32)
-        let refused = ["/", "/venue", "/v1/batches", "/v1/batches/0", "/v1/decisions?batch=0", "/v1/events/proof?sequence=1",
-                       "/v1/marketdata?batch=0", "/v1/marketdata/snapshot?market=1", "/v1/feed", "/v1/evidence?nonce=\(nonce)",
-                       "/v1/batches?bogus=1"]
+        let refused = ["/", "/venue", "/v1/batches", "/v1/batches/0", "/v1/decisions?batch=0",
+                       "/v1/events/proof?sequence=1", "/v1/marketdata?batch=0", "/v1/marketdata/snapshot?market=1",
+                       "/v1/feed", "/v1/evidence?nonce=\(nonce)", "/v1/batches?bogus=1"]
         for uri in refused {
             let r = try #require(answer(h, .GET, uri), "\(uri)")
             #expect(r.status == 503, "\(uri)")

@@ -25,19 +25,22 @@ struct NotPrimaryTests {
         // Every frame, in order, gets the host refusal notPrimary with its reference.
         let c = try Connection(address: orders)
         try c.send(EvidenceRequest(nonce: Sodium.randomBytes(32)).encode())
-        let deposit = DemoKeys.deposit(venueID: DemoKeys.venue().venueID, accountID: 9, accountKey: [UInt8](repeating: 1, count: 32),
-                                       amount: 1, depositID: 4242)
+        let deposit = DemoKeys.deposit(venueID: DemoKeys.venue().venueID, accountID: 9,
+                                       accountKey: [UInt8](repeating: 1, count: 32), amount: 1, depositID: 4242)
         try c.send(deposit.encode())
         for (type, reference) in [(MessageType.evidenceRequest, UInt64(0)), (.deposit, 4242)] {
             let reply = try c.receive(timeoutMillis: 5_000)
             #expect(reply.type == .refusal)
             let refusal = try reply.body.withUnsafeBytes { try Refusal.decode(body: $0) }
-            #expect(refusal.reason == .notPrimary && refusal.refused == type && refusal.reference == reference, "\(refusal)")
+            #expect(refusal.reason == .notPrimary && refusal.refused == type && refusal.reference == reference,
+                    "\(refusal)")
         }
         // The HTTP API: the operator's paths answer, the rest is a typed 503.
-        for path in ["/v1/batches", "/v1/evidence?nonce=\(String(repeating: "00", count: 32))", "/v1/events/proof?sequence=1"] {
+        let nonce = String(repeating: "00", count: 32)
+        for path in ["/v1/batches", "/v1/evidence?nonce=\(nonce)", "/v1/events/proof?sequence=1"] {
             let answer = try HTTPFetch.get(http, path: path)
-            #expect(answer.status == 503 && String(decoding: answer.body, as: UTF8.self).contains(#""code":"notPrimary""#), "\(path)")
+            let body = String(decoding: answer.body, as: UTF8.self)
+            #expect(answer.status == 503 && body.contains(#""code":"notPrimary""#), "\(path)")
         }
         #expect(try HTTPFetch.get(http, path: "/healthz").status == 200)
         let ready = try HTTPFetch.get(http, path: "/readyz")
@@ -45,7 +48,8 @@ struct NotPrimaryTests {
         let metrics = String(decoding: try HTTPFetch.get(http, path: "/metrics").body, as: UTF8.self)
         #expect(metrics.contains("sealstream_host_frames_refused_not_primary_total 2\n"), "\(metrics)")
         #expect(metrics.contains("sealstream_host_frames_in_total 2\n"))
-        #expect(metrics.contains("sealstream_host_enclave_batches_out_total 0\n"), "nothing reached the standby's worker")
+        #expect(metrics.contains("sealstream_host_enclave_batches_out_total 0\n"),
+                "nothing reached the standby's worker")
         return (orders, http)
     }
 
@@ -70,7 +74,8 @@ struct NotPrimaryTests {
         try trader.openSessions([(44, key)])
         var sequences: Set<UInt64> = []
         for i in 0..<5 {
-            let answer = try #require(try trader.await(try trader.submit(try ReconnectTests.buy("np-\(i)"), account: 44)))
+            let ticket = try trader.submit(try ReconnectTests.buy("np-\(i)"), account: 44)
+            let answer = try #require(try trader.await(ticket))
             guard case .receipt(let r) = answer.kind else { throw TestFailure("\(answer.kind)") }
             #expect(r.status == .accepted)
             sequences.insert(r.globalSequence)
@@ -82,7 +87,10 @@ struct NotPrimaryTests {
         let tickets = try (5..<15).map { try trader.submit(try ReconnectTests.buy("np-\($0)"), account: 44) }
         for (i, t) in tickets.enumerated() {
             defer {
-                if i == 0 { print("notPrimary failover: primary killed → first receipt at the standby's address \(Int(Date().timeIntervalSince(killed) * 1000)) ms") }
+                if i == 0 {
+                    let ms = Int(Date().timeIntervalSince(killed) * 1000)
+                    print("notPrimary failover: primary killed → first receipt at the standby's address \(ms) ms")
+                }
             }
             let answer = try #require(try trader.await(t), "ticket \(t) unanswered")
             guard case .receipt(let r) = answer.kind else { throw TestFailure("ticket \(t): \(answer.kind)") }
@@ -129,7 +137,8 @@ struct NotPrimaryTests {
         let key = DemoKeys.signingKey(.trader, "not-primary-45")
         try ReconnectTests.register(standby, account: 45, key: key)
         let policy = ReconnectPolicy(initialDelayMillis: 50, maxDelayMillis: 500, maxAttempts: 20)
-        let trader = RecoveringConnection(addresses: [primary.address, standby.address], requirement: nil, policy: policy)
+        let trader = RecoveringConnection(addresses: [primary.address, standby.address], requirement: nil,
+                                          policy: policy)
         _ = try trader.connect()
         try trader.openSessions([(45, key)])
         let answer = try #require(try trader.await(try trader.submit(try ReconnectTests.buy("np-late"), account: 45)))
