@@ -48,6 +48,9 @@ struct NotPrimaryTests {
         let metrics = String(decoding: try HTTPFetch.get(http, path: "/metrics").body, as: UTF8.self)
         #expect(metrics.contains("sealstream_host_frames_refused_not_primary_total 2\n"), "\(metrics)")
         #expect(metrics.contains("sealstream_host_frames_in_total 2\n"))
+        // Logged at debug, at most once a second: the first refusal, not the second.
+        let lines = standby.logEvents.filter { $0["event"] == "frames refused: not primary" }
+        #expect(lines.count == 1 && lines.first?["frames"] == "1" && lines.first?["role"] == "standby", "\(lines)")
         #expect(metrics.contains("sealstream_host_enclave_batches_out_total 0\n"),
                 "nothing reached the standby's worker")
         return (orders, http)
@@ -55,7 +58,7 @@ struct NotPrimaryTests {
 
     @Test(.timeLimit(.minutes(4))) func aClientMovesFromTheStandbyToThePrimaryAndBackAfterTheTakeover() throws {
         let cluster = try TestCluster()
-        let (primary, standby, work) = try StandbyFailoverTests.pair(cluster)
+        let (primary, standby, work) = try StandbyFailoverTests.pair(cluster, standbyArguments: ["--log-level", "debug"])
         defer { try? FileManager.default.removeItem(at: work) }
         let (standbyOrders, standbyHTTP) = try Self.checkStandbyAnswers(standby)
 
