@@ -1,3 +1,6 @@
+import Attestation
+import SealCrypto
+
 /// A list of host addresses as the command line and the SDK take it (docs/PROTOCOL.md
 /// §2.14): `HOST:PORT[,HOST:PORT...]`, tried first to last, then round robin. Pure.
 public enum HostAddresses {
@@ -25,13 +28,29 @@ public enum HostAddresses {
         guard let i = addresses.firstIndex(of: first) else { return addresses }
         return Array(addresses[i...] + addresses[..<i])
     }
+}
 
-    /// Connects to the first address that accepts a connection, in order (for commands
-    /// that do not recover: `evidence`, `load`); throws the last address's error.
-    public static func connectFirst(_ addresses: [String]) throws(ClientError) -> Connection {
+extension HostAddresses {
+    /// Evidence from the first address that accepts a connection and does not answer
+    /// `notPrimary` (a standby, docs/REPLICATION.md §8.1), in order, with the connection it
+    /// came over (for commands that do not recover: `evidence`, `load`, `statement`).
+    /// Other failures (a failed policy, another refusal) are final; throws the last
+    /// address's error when none served.
+    public static func evidenceFromPrimary(
+        _ addresses: [String], nonce: [UInt8] = Sodium.randomBytes(32), requirement: AttestationRequirement? = nil
+    ) throws(ClientError) -> (connection: Connection, evidence: Evidence) {
         var last = ClientError.addressInvalid("")
         for address in addresses {
-            do { return try Connection(address: address) } catch { last = error }
+            let connection: Connection
+            do { connection = try Connection(address: address) } catch {
+                last = error
+                continue
+            }
+            do {
+                return (connection, try EvidenceFetch.fetch(over: connection, nonce: nonce, requirement: requirement))
+            } catch .refused(.notPrimary) {
+                last = .refused(.notPrimary)
+            }
         }
         throw last
     }

@@ -67,9 +67,10 @@ extension EnclaveSupervisor {
 
     // MARK: - Client → enclave
 
-    /// Appends one complete client frame to the next batch. False when no worker is up.
+    /// Appends one complete client frame to the next batch. False when no worker is up, or
+    /// this host is not the primary (a standby's worker is replaying: nothing reaches it).
     func forward(route: UInt32, frame: UnsafeRawBufferPointer) -> Bool {
-        guard isUp, journal?.isAvailable ?? true else { return false }
+        guard isUp, !refusesAsNotPrimary, journal?.isAvailable ?? true else { return false }
         pending.writeInteger(route)
         pending.writeBytes(frame)
         pendingCount += 1
@@ -77,9 +78,11 @@ extension EnclaveSupervisor {
         return true
     }
 
-    /// Why a frame `forward` refused is refused: `journalUnavailable` while a worker is up
-    /// but the journal cannot be written, else `enclaveUnavailable`.
+    /// Why a frame `forward` refused is refused: `notPrimary` on a standby or a primary
+    /// stepping down, `journalUnavailable` while a worker is up but the journal cannot be
+    /// written, else `enclaveUnavailable`.
     var refusalReason: RefusalReason {
+        if refusesAsNotPrimary { return .notPrimary }
         if isUp, journal?.isAvailable == false { return .journalUnavailable }
         return .enclaveUnavailable
     }

@@ -16,6 +16,10 @@ final class StandbyState: @unchecked Sendable {
     /// The takeover ran: this host is primary.
     var tookOver = false
     var steppedDown = false
+    /// `notPrimary` refusals since the last debug line about them, and when that was
+    /// (monotonic ns): logged at most once a second.
+    var notPrimarySinceLog: UInt64 = 0
+    var notPrimaryLoggedAt: UInt64 = 0
 
     init(follower: StandbyFollower, lease: LeadershipLease) {
         self.follower = follower
@@ -33,6 +37,35 @@ extension EnclaveSupervisor {
     /// A standby's worker is fed the journal open-ended (`follow`); after the takeover a
     /// restarted worker recovers as on any host (DURABILITY.md §4).
     var isFollowing: Bool { standby.map { !$0.tookOver } ?? false }
+
+    /// True while client frames are answered `notPrimary` and never forwarded: on a
+    /// standby until its takeover, and on a primary from the moment it steps down until it
+    /// exits (docs/REPLICATION.md §8.1, §7).
+    var refusesAsNotPrimary: Bool { standby.map { !$0.tookOver || $0.steppedDown } ?? false }
+
+    /// Before the frames of one socket read (read at monotonic `now`, ns) are forwarded: a
+    /// primary whose lease ran out by then (a pause outlasted it and the lease thread has not
+    /// noticed yet) steps down first, so those frames are answered `notPrimary`, never
+    /// forwarded (docs/REPLICATION.md §7).
+    func checkLease(now: UInt64) {
+        guard let standby, standby.tookOver, !standby.steppedDown, !standby.lease.isValid(atNanos: now) else { return }
+        stepDown("the lease ran out before a client frame was forwarded")
+    }
+
+    /// Counts one frame refused `notPrimary`; a debug line with the count goes out at most
+    /// once a second.
+    func countNotPrimary() {
+        metrics.framesRefusedNotPrimary.add(1, ordering: .relaxed)
+        guard let standby else { return }
+        standby.notPrimarySinceLog += 1
+        let now = MonotonicClock.nanos()
+        guard now &- standby.notPrimaryLoggedAt >= 1_000_000_000 || standby.notPrimaryLoggedAt == 0 else { return }
+        logger.debug("frames refused: not primary", metadata: [
+            "frames": "\(standby.notPrimarySinceLog)", "role": "\(standby.steppedDown ? "stepped_down" : "standby")",
+        ])
+        standby.notPrimarySinceLog = 0
+        standby.notPrimaryLoggedAt = now
+    }
 
     /// The worker was fed the local copy: follow the stream, or take over at once when the
     /// lease is already this host's.

@@ -98,7 +98,9 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
     }
 
     /// True when the host should read more client frames.
-    var acceptsInput: Bool { machine.acceptsInput }
+    /// A host that answers `notPrimary` reads on (its worker starting, replaying or
+    /// stopping), so every frame gets that answer at once.
+    var acceptsInput: Bool { machine.acceptsInput || refusesAsNotPrimary }
 
     var pid: pid_t? { machine.pid }
 

@@ -24,12 +24,17 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
     private var request: HTTPRequestHead?
     /// `/metrics`, `/healthz`, `/readyz` (docs/OPERATIONS.md); nil: not served.
     private let operations: HostOperations?
+    /// False while this host is not the venue's primary (a standby, or a primary stepping
+    /// down): every path but the operator's then answers `notPrimary`.
+    private let serves: @Sendable () -> Bool
 
     init(publisher: OutputPublisher, metrics: HostMetrics, operations: HostOperations? = nil,
+         serves: @escaping @Sendable () -> Bool = { true },
          evidence: @escaping @Sendable ([UInt8]) -> EventLoopFuture<ByteBuffer>) {
         self.publisher = publisher
         self.metrics = metrics
         self.operations = operations
+        self.serves = serves
         self.evidence = evidence
     }
 
@@ -59,6 +64,7 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
             let target = try HTTPRequestTarget(uri)
             guard let (route, index) = HTTPRoute.match(target.segments) else { throw HTTPAPIError.unknownPath }
             guard method == .GET || method == .HEAD else { throw HTTPAPIError.methodNotAllowed }
+            guard route.servedByStandby || serves() else { throw HTTPAPIError.notPrimary }
             let query = try target.parameters(for: route)
             if route == .evidence {
                 let expected = "64 hex digits (32 bytes), optionally 0x-prefixed"

@@ -31,6 +31,10 @@ public enum HTTPAPIError: Error, Equatable, Sendable {
     case enclaveBusy
     /// No worker is running to answer an evidence request. 503.
     case enclaveUnavailable
+    /// This host is not the venue's primary (a standby, or a primary stepping down): it
+    /// serves only `/metrics`, `/healthz`, `/readyz` and `/openapi.yaml`
+    /// (docs/REPLICATION.md §8.1). 503.
+    case notPrimary
 
     /// The HTTP status code.
     public var status: Int {
@@ -40,7 +44,7 @@ public enum HTTPAPIError: Error, Equatable, Sendable {
         case .methodNotAllowed: 405
         case .upgradeRequired: 426
         case .enclaveRefused: 502
-        case .enclaveBusy, .enclaveUnavailable: 503
+        case .enclaveBusy, .enclaveUnavailable, .notPrimary: 503
         }
     }
 
@@ -59,6 +63,7 @@ public enum HTTPAPIError: Error, Equatable, Sendable {
         case .enclaveRefused: "enclaveRefused"
         case .enclaveBusy: "enclaveBusy"
         case .enclaveUnavailable: "enclaveUnavailable"
+        case .notPrimary: "notPrimary"
         }
     }
 
@@ -86,6 +91,7 @@ public enum HTTPAPIError: Error, Equatable, Sendable {
         case .enclaveRefused: "the enclave refused the evidence request"
         case .enclaveBusy: "too many evidence requests in flight; retry"
         case .enclaveUnavailable: "no enclave worker is running"
+        case .notPrimary: "this host is not the venue's primary (a standby); ask the primary"
         }
     }
 

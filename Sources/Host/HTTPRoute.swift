@@ -19,6 +19,15 @@ public enum HTTPRoute: String, CaseIterable, Sendable {
     case evidence = "/v1/evidence"
     case feed = "/v1/feed"
 
+    /// Answered by a host that is not the primary (a standby): the operator's paths and
+    /// the document. Every other route answers `notPrimary` there (docs/REPLICATION.md §8.1).
+    public var servedByStandby: Bool {
+        switch self {
+        case .metrics, .healthz, .readyz, .openAPI: true
+        default: false
+        }
+    }
+
     /// The path template, as in docs/openapi.yaml.
     public var template: String { rawValue }
 

@@ -30,6 +30,9 @@ public enum HostHealth {
     /// What the checks read, taken at one instant.
     public struct Snapshot: Equatable, Sendable {
         public var enclaveUp = false
+        /// `sealstream_host_role`: 0 standby, 1 primary (every host without a lease), 2
+        /// stepped down (docs/REPLICATION.md §7).
+        public var role: Int64 = 1
         /// The current worker's start-up evidence is on disk (`DATA/enclave.json`).
         public var evidenceOnDisk = false
         /// False when the host runs without a journal (`--journal off`).
@@ -63,7 +66,18 @@ public enum HostHealth {
 
     /// Liveness: is the host doing its job (restart or page someone if not)?
     public static func liveness(_ s: Snapshot, _ limits: Limits) -> Report {
-        var checks = [Check(name: "enclave", ok: s.enclaveUp, detail: s.enclaveUp ? "worker serving" : "no worker serving")]
+        var checks: [Check]
+        switch s.role {
+        case 0:
+            // A standby's worker follows the stream (it never serves before the takeover); a
+            // standby whose worker dies exits, so a live standby is a healthy one.
+            checks = [Check(name: "enclave", ok: true, detail: "standby: worker following the journal stream")]
+        case 2:
+            checks = [Check(name: "enclave", ok: false, detail: "stepped down: the host is exiting")]
+        default:
+            checks = [Check(name: "enclave", ok: s.enclaveUp,
+                            detail: s.enclaveUp ? "worker serving" : "no worker serving")]
+        }
         if !s.commitments {
             checks.append(Check(name: "outputs", ok: true, detail: "commitments off: nothing is published"))
             checks.append(Check(name: "batchAge", ok: true, detail: "commitments off"))
@@ -84,6 +98,10 @@ public enum HostHealth {
     /// Readiness: should a load balancer send orders here now?
     public static func readiness(_ s: Snapshot, _ limits: Limits) -> Report {
         var checks: [Check] = []
+        checks.append(Check(
+            name: "primary", ok: s.role == 1,
+            detail: s.role == 1 ? "serving as the venue's primary"
+                : s.role == 0 ? "standby: clients are answered notPrimary" : "stepped down: the host is exiting"))
         let evidence = s.enclaveUp && s.evidenceOnDisk
         checks.append(Check(
             name: "evidence", ok: evidence,
@@ -122,6 +140,7 @@ extension HostMetrics {
     {
         var s = HostHealth.Snapshot()
         s.enclaveUp = enclaveUp.load(ordering: .relaxed) == 1
+        s.role = replication.role.load(ordering: .relaxed)
         s.evidenceOnDisk = evidenceOnDisk
         s.journalEnabled = configuration.journal
         s.journalAvailable = journalAvailable.load(ordering: .relaxed) == 1

@@ -63,6 +63,7 @@ extension HostMetrics {
         out += line("feed_resyncs_total", "Feed resync requests answered with snapshots.", "counter", feedResyncs.load(ordering: .relaxed))
         out += line("decisions_published_total", "Liquidation decisions appended to outputs/decisions.jsonl.", "counter", decisionsPublished.load(ordering: .relaxed))
         out += line("frames_refused_journal_unavailable_total", "Frames refused while the journal could not be written.", "counter", framesRefusedJournalUnavailable.load(ordering: .relaxed))
+        out += line("frames_refused_not_primary_total", "Frames refused because this host is not the primary.", "counter", framesRefusedNotPrimary.load(ordering: .relaxed))
         out += line("journal_available", "1 while the journal can be written and synced.", "gauge", journalAvailable.load(ordering: .relaxed))
         out += line("journal_errors_total", "Journal write and sync errors.", "counter", journalErrors.load(ordering: .relaxed))
         out += line("snapshots_rejected_total", "Snapshots a recovering worker refused.", "counter",

@@ -47,6 +47,9 @@ public final class HostMetrics: Sendable {
     public let httpRequestTimeouts = Atomic<UInt64>(0)
     /// Frames refused with `journalUnavailable` while the journal could not be written.
     public let framesRefusedJournalUnavailable = Atomic<UInt64>(0)
+    /// Frames refused with `notPrimary`: on a standby, or a primary stepping down
+    /// (docs/REPLICATION.md §8.1).
+    public let framesRefusedNotPrimary = Atomic<UInt64>(0)
     /// 1 while the journal accepts and syncs records (or none is needed yet), 0 after a
     /// write or sync error until a retry succeeds (docs/DURABILITY.md §3).
     public let journalAvailable = Atomic<Int64>(1)

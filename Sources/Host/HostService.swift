@@ -104,10 +104,32 @@ public final class HostService: Service, @unchecked Sendable {
         ) { _ in
             self.writeMetricsFile()
         }
+        // The HTTP API's own thread (HostService+Listeners).
+        let httpGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var listeners: HostListeners?
         if let standby {
+            // A standby listens from the start and answers `notPrimary` until it takes over
+            // (docs/REPLICATION.md §8.1): clients and load balancers meet a typed answer, not
+            // a refused connect, and the same listeners serve after the takeover.
+            do {
+                listeners = try await bindListeners(
+                    group: group, httpGroup: httpGroup, loop: loop, supervisor: supervisor)
+            } catch {
+                metricsTask.cancel()
+                standby.lease.release()
+                journal?.stop()
+                try? await httpGroup.shutdownGracefully()
+                try? await group.shutdownGracefully()
+                throw error
+            }
+            logger.info("standby_listening", metadata: [
+                "address": "\(configuration.listenHost):\(listeners!.port)",
+                "http": "\(listeners!.httpAddress ?? "off")",
+            ])
             standby.lease.onAcquired = { previous in loop.execute { supervisor.leaseAcquired(previousHolder: previous) } }
             standby.lease.onLost = { reason in loop.execute { supervisor.stepDown("lease lost: \(reason)") } }
-            writeHostFile(port: nil, http: nil, pid: nil, role: "standby", holder: standby.lease.holder)
+            writeHostFile(port: nil, http: nil, pid: nil, role: "standby", holder: standby.lease.holder,
+                          standbyPort: listeners?.port, standbyHTTP: listeners?.httpAddress)
             standby.lease.start()
         }
         do {
@@ -129,97 +151,31 @@ public final class HostService: Service, @unchecked Sendable {
             }
         } catch {
             metricsTask.cancel()
+            await listeners?.close()
             standby?.lease.release()
             journal?.stop()
+            try? await httpGroup.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw error
         }
 
         let configuration = self.configuration
-        let metrics = self.metrics
-        let gate = ConnectionGate(
-            limits: .init(maxConnections: configuration.maxConnections, reserved: configuration.reservedConnections,
-                          perAddress: configuration.maxConnectionsPerAddress),
-            handshakeTimeout: .milliseconds(configuration.handshakeTimeoutMillis), eventLoop: loop,
-            supervisor: supervisor, metrics: metrics, logger: logger)
-        let server: Channel
-        do {
-            server = try await ServerBootstrap(group: group)
-                .serverChannelOption(ChannelOptions.backlog, value: 512)
-                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
-                .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 4)
-                // A client's half-close ends its requests, not its replies (IngressHandler).
-                .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                // Replies to a client that does not read pile up to 1 MiB, then the host
-                // stops reading its requests until it drains below 256 KiB.
-                .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
-                .childChannelOption(
-                    ChannelOptions.recvAllocator,
-                    value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 64 * 1024, maximum: 1024 * 1024))
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        metrics.connectionsAccepted.add(1, ordering: .relaxed)
-                        let route = supervisor.allocateRoute()
-                        let address = channel.remoteAddress?.ipAddress ?? "unknown"
-                        guard let ticket = gate.admit(route: route, address: address) else {
-                            channel.close(promise: nil)
-                            return
-                        }
-                        let handler = IngressHandler(
-                            ticket: ticket, supervisor: supervisor, metrics: metrics,
-                            maxInFlight: configuration.maxInFlightPerConnection)
-                        try channel.pipeline.syncOperations.addHandlers(
-                            ByteToMessageHandler(ClientFrameDecoder()), handler)
-                    }
-                }
-                .bind(host: configuration.listenHost, port: configuration.listenPort)
-                .get()
-        } catch {
-            _ = try? await supervisor.shutdown().get()
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        let port = server.localAddress?.port ?? configuration.listenPort
-        logger.info("listening", metadata: ["address": "\(configuration.listenHost):\(port)"])
-
-        // The HTTP API gets its own thread: a slow proof request must not delay order flow.
-        let httpGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        var httpServer: Channel?
-        if let httpHost = configuration.httpHost {
-            let publisher = supervisor.publisher
-            let operations = HostOperations(metrics: metrics, configuration: configuration)
+        let bound: HostListeners
+        if let listeners {
+            bound = listeners
+        } else {
             do {
-                let feed = MarketFeed(loop: httpGroup.next(), publisher: publisher, metrics: metrics,
-                                      bufferLimit: configuration.feedBufferBytes)
-                feed.start()
-                httpServer = try await ServerBootstrap(group: httpGroup)
-                    .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                    .childChannelInitializer { channel in
-                        channel.pipeline.configureHTTPServerPipeline(
-                            withServerUpgrade: (upgraders: [MarketFeed.upgrader(feed)], completionHandler: { _ in }),
-                            withErrorHandling: true
-                        ).flatMapThrowing {
-                            // A half-sent or idle request cannot hold a connection for ever.
-                            try channel.pipeline.syncOperations.addHandler(
-                                HTTPRequestDeadline(timeout: .milliseconds(configuration.httpRequestTimeoutMillis), metrics: metrics),
-                                name: "deadline")
-                            try channel.pipeline.syncOperations.addHandler(HTTPAPIHandler(
-                                publisher: publisher, metrics: metrics, operations: operations,
-                                evidence: { nonce in loop.flatSubmit { supervisor.requestEvidence(nonce: nonce) } }), name: "api")
-                        }
-                    }
-                    .bind(host: httpHost, port: configuration.httpPort)
-                    .get()
+                bound = try await bindListeners(group: group, httpGroup: httpGroup, loop: loop, supervisor: supervisor)
             } catch {
-                try? await server.close()
                 _ = try? await supervisor.shutdown().get()
                 try? await httpGroup.shutdownGracefully()
                 try? await group.shutdownGracefully()
                 throw error
             }
         }
-        let httpAddress = httpServer.flatMap { s in s.localAddress?.port.map { "\(configuration.httpHost!):\($0)" } }
+        let port = bound.port
+        let httpAddress = bound.httpAddress
+        logger.info("listening", metadata: ["address": "\(configuration.listenHost):\(port)"])
         if let httpAddress { logger.info("http api listening", metadata: ["address": "\(httpAddress)"]) }
         standby?.lease.setAddresses(listen: "\(configuration.listenHost):\(port)", http: httpAddress ?? "off")
         let holder = standby?.lease.holder
@@ -235,8 +191,7 @@ public final class HostService: Service, @unchecked Sendable {
 
         logger.info("shutting down")
         metricsTask.cancel()
-        try? await server.close()
-        try? await httpServer?.close()
+        await bound.close()
         try? await supervisor.shutdown().get()
         // After the last outputs are durable: a standby may take over at once.
         standby?.lease.release()
@@ -315,8 +270,10 @@ public final class HostService: Service, @unchecked Sendable {
     }
 
     /// `DATA/host.json`: this host's role and where it listens, for scripts and tests
-    /// started with port 0 (docs/REPLICATION.md §9). A standby's names no `listen`.
-    private func writeHostFile(port: Int?, http: String?, pid: pid_t?, role: String, holder: String?) {
+    /// started with port 0 (docs/REPLICATION.md §9). A standby's names no `listen`: its
+    /// listeners, which answer `notPrimary`, are `standbyListen` and `standbyHttp`.
+    private func writeHostFile(port: Int?, http: String?, pid: pid_t?, role: String, holder: String?,
+                               standbyPort: Int? = nil, standbyHTTP: String? = nil) {
         var object: [String: Any] = [
             "role": role,
             "hostPid": Int(ProcessInfo.processInfo.processIdentifier),
@@ -326,6 +283,10 @@ public final class HostService: Service, @unchecked Sendable {
         if let port {
             object["listen"] = "\(configuration.listenHost):\(port)"
             object["http"] = http ?? "off"
+        }
+        if let standbyPort {
+            object["standbyListen"] = "\(configuration.listenHost):\(standbyPort)"
+            object["standbyHttp"] = standbyHTTP ?? "off"
         }
         if let holder { object["holder"] = holder }
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {

@@ -102,6 +102,7 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
         if !readTimed {
             readAt = MonotonicClock.nanos()
             readTimed = true
+            supervisor.checkLease(now: readAt)
         }
         waiting.append(unwrapInboundIn(data))
         drainFrames(context: context)
@@ -145,6 +146,8 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
             metrics.framesRefusedEnclaveDown.add(1, ordering: .relaxed)
         } else if reason == .journalUnavailable {
             metrics.framesRefusedJournalUnavailable.add(1, ordering: .relaxed)
+        } else if reason == .notPrimary {
+            supervisor.countNotPrimary()
         } else {
             metrics.framesRefusedOverLimit.add(1, ordering: .relaxed)
         }

@@ -135,6 +135,12 @@ final class LeadershipLease: @unchecked Sendable {
             && MonotonicClock.nanos() < validUntil.load(ordering: .acquiring)
     }
 
+    /// `isValid` at monotonic `now` (ns) the caller already read: one atomic load, no clock
+    /// read (the order path checks it once per socket read).
+    func isValid(atNanos now: UInt64) -> Bool {
+        roleValue.load(ordering: .acquiring) == Role.primary.rawValue && now < validUntil.load(ordering: .acquiring)
+    }
+
     /// The addresses written into the lease value from the next write on.
     func setAddresses(listen: String, http: String) {
         addresses.withLock { $0 = (listen, http) }

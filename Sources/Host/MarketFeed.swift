@@ -183,12 +183,16 @@ extension MarketFeed {
     /// shows in the feed's own budget within a few batches rather than after megabytes.
     static let socketSendBuffer = 64 * 1024
 
-    /// Upgrades `GET /v1/feed[?markets=1,2]` to the feed; other paths stay HTTP.
-    static func upgrader(_ feed: MarketFeed) -> NIOWebSocketServerUpgrader {
+    /// Upgrades `GET /v1/feed[?markets=1,2]` to the feed; other paths stay HTTP. While
+    /// `serves` is false (a standby) nothing is upgraded: the request gets the API's
+    /// `notPrimary` answer.
+    static func upgrader(_ feed: MarketFeed, serves: @escaping @Sendable () -> Bool = { true })
+        -> NIOWebSocketServerUpgrader
+    {
         NIOWebSocketServerUpgrader(
             maxFrameSize: 1 << 12,
             shouldUpgrade: { channel, head in
-                let ok = head.method == .GET && isFeedRequest(uri: head.uri)
+                let ok = head.method == .GET && isFeedRequest(uri: head.uri) && serves()
                 return channel.eventLoop.makeSucceededFuture(ok ? HTTPHeaders() : nil)
             },
             upgradePipelineHandler: { channel, head in

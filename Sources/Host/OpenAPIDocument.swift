@@ -35,6 +35,12 @@ info:
     `Content-Length` of the GET body, no body). Any other method on a known path gets
     405 with `Allow: GET, HEAD`; an unknown path gets 404 whatever the method.
 
+    **Standbys.** A host that is not the venue's primary (a standby on the replicated
+    journal before its takeover, or a primary stepping down: docs/REPLICATION.md §7-8)
+    answers `/metrics`, `/healthz`, `/readyz` and `/openapi.yaml` as documented, and
+    every other path with 503 `notPrimary` (after the 404 and 405 above, before any
+    parameter is read); it upgrades no feed. After its takeover it serves every path.
+
     **Request targets.** The path and the query are percent-decoded (RFC 3986 §2.1;
     in the query `+` is a space); a malformed escape (`%` not followed by two hex
     digits) or an escape that decodes to invalid UTF-8 is 400 `badRequestTarget`. Paths
@@ -86,6 +92,8 @@ paths:
           $ref: "#/components/responses/VenuePage"
         "400":
           $ref: "#/components/responses/BadRequest"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headRoot
       tags: [marketdata]
@@ -93,6 +101,8 @@ paths:
         "200":
           $ref: "#/components/responses/Head"
         "400":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /venue:
     get:
@@ -104,6 +114,8 @@ paths:
           $ref: "#/components/responses/VenuePage"
         "400":
           $ref: "#/components/responses/BadRequest"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headVenue
       tags: [marketdata]
@@ -111,6 +123,8 @@ paths:
         "200":
           $ref: "#/components/responses/Head"
         "400":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /openapi.yaml:
     get:
@@ -224,6 +238,8 @@ paths:
                   $ref: "#/components/schemas/BatchRecord"
         "400":
           $ref: "#/components/responses/BadRequest"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headBatches
       tags: [outputs]
@@ -234,6 +250,8 @@ paths:
         "200":
           $ref: "#/components/responses/Head"
         "400":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/batches/{index}:
     get:
@@ -253,6 +271,8 @@ paths:
           $ref: "#/components/responses/BadRequest"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headBatch
       tags: [outputs]
@@ -264,6 +284,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "404":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/decisions:
     get:
@@ -285,6 +307,8 @@ paths:
           $ref: "#/components/responses/BadRequest"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headDecisions
       tags: [outputs]
@@ -323,6 +347,8 @@ paths:
           $ref: "#/components/responses/BadRequest"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headInputs
       tags: [outputs]
@@ -334,6 +360,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "404":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/funding:
     get:
@@ -359,6 +387,8 @@ paths:
           $ref: "#/components/responses/BadRequest"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headFunding
       tags: [outputs]
@@ -370,6 +400,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "404":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/events/proof:
     get:
@@ -395,6 +427,8 @@ paths:
           $ref: "#/components/responses/BadRequest"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headEventProof
       tags: [outputs]
@@ -406,6 +440,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "404":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/marketdata:
     get:
@@ -427,6 +463,8 @@ paths:
           $ref: "#/components/responses/BadRequest"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headMarketData
       tags: [marketdata]
@@ -438,6 +476,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "404":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/marketdata/snapshot:
     get:
@@ -457,6 +497,8 @@ paths:
           $ref: "#/components/responses/BadRequest"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headMarketDataSnapshot
       tags: [marketdata]
@@ -468,6 +510,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "404":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
   /v1/evidence:
     get:
@@ -496,7 +540,7 @@ paths:
               schema:
                 $ref: "#/components/schemas/ErrorBody"
         "503":
-          description: "`enclaveBusy` (8 requests already wait) or `enclaveUnavailable` (no worker running)"
+          description: "`enclaveBusy` (8 requests already wait), `enclaveUnavailable` (no worker running, or a new primary's worker still replaying) or `notPrimary` (this host is a standby)"
           content:
             application/json:
               schema:
@@ -545,6 +589,8 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/ErrorBody"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
     head:
       operationId: headFeed
       tags: [marketdata]
@@ -554,6 +600,8 @@ paths:
         "400":
           $ref: "#/components/responses/HeadError"
         "426":
+          $ref: "#/components/responses/HeadError"
+        "503":
           $ref: "#/components/responses/HeadError"
 components:
   parameters:
@@ -683,6 +731,15 @@ components:
         application/json:
           schema:
             $ref: "#/components/schemas/ErrorBody"
+    NotPrimary:
+      description: |
+        `notPrimary`: this host is not the venue's primary (a standby on the replicated
+        journal before its takeover, or a primary stepping down; docs/REPLICATION.md §8.1).
+        Ask the primary; its addresses are in the lease value (docs/REPLICATION.md §9)
+      content:
+        application/json:
+          schema:
+            $ref: "#/components/schemas/ErrorBody"
     NotFound:
       description: "`notFound`: the path exists but what it names is not published (yet)"
       content:
@@ -712,6 +769,7 @@ components:
             - enclaveRefused
             - enclaveBusy
             - enclaveUnavailable
+            - notPrimary
         error:
           type: string
           description: a sentence for people; may change

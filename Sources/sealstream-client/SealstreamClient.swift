@@ -100,7 +100,7 @@ struct LoadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "load", abstract: "Generate encrypted order load and report throughput and receipt latency.")
 
-    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...]: load goes to the first that accepts a connection (load does not fail over mid-run).")
+    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...]: load goes to the first that accepts a connection and is not a standby (load does not fail over mid-run).")
     var host: String = "127.0.0.1:7400"
 
     @Option(name: .long, help: "Orders per second across all sessions; 0 for as fast as possible.")
@@ -127,7 +127,8 @@ struct LoadCommand: ParsableCommand {
     }
 
     func run() throws {
-        let address = try HostAddresses.connectFirst(try HostAddresses.parse(host)).address
+        // Not a standby's: it answers notPrimary (docs/REPLICATION.md §8.1).
+        let address = try HostAddresses.evidenceFromPrimary(try HostAddresses.parse(host)).connection.address
         var options = LoadOptions(address: address, rate: rate, durationSeconds: duration, sessions: sessions)
         options.window = window
         options.requirement = try attestation.requirement()
@@ -157,7 +158,7 @@ struct EvidenceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evidence", abstract: "Fetch fresh evidence for a random nonce and write it to a file.")
 
-    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...]: evidence from the first that accepts a connection.")
+    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...]: evidence from the first that accepts a connection and is not a standby.")
     var host: String = "127.0.0.1:7400"
 
     @Option(name: .long, help: "Where to write the evidence JSON.")
@@ -171,8 +172,8 @@ struct EvidenceCommand: ParsableCommand {
     }
 
     func run() throws {
-        let connection = try HostAddresses.connectFirst(try HostAddresses.parse(host))
-        let evidence = try EvidenceFetch.fetch(over: connection, nonce: nonce.flatMap(Hex.decode) ?? Sodium.randomBytes(32))
+        let (_, evidence) = try HostAddresses.evidenceFromPrimary(
+            try HostAddresses.parse(host), nonce: nonce.flatMap(Hex.decode) ?? Sodium.randomBytes(32))
         try Data(try evidence.encoded()).write(to: URL(fileURLWithPath: out))
         print("wrote \(out): enclave \(evidence.instanceID), mode \(evidence.mode.rawValue)\(evidence.simulated ? " (SIMULATED)" : "")")
     }

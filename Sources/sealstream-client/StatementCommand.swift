@@ -20,7 +20,7 @@ struct StatementCommand: ParsableCommand {
             (named), 2 when no statement came back (e.g. --since older than the retained window).
             """)
 
-    @Option(name: .long, help: "Host address HOST:PORT[,HOST:PORT...]: the first that accepts a connection.")
+    @Option(name: .long, help: "Host address HOST:PORT[,HOST:PORT...]: the first that accepts a connection and is not a standby.")
     var host = "127.0.0.1:7400"
 
     @Option(name: .long, help: "Account id.")
@@ -62,13 +62,9 @@ struct StatementCommand: ParsableCommand {
     /// Evidence, a session and every page of the statement; any failure is exit status 2.
     private func fetch() throws -> (Statement, EthereumAddress, EIP712Domain) {
         let requirement = try attestation.requirement()
-        var connection: Connection?
-        var lastError: Error = ClientError.addressInvalid(host)
-        for address in try HostAddresses.parse(host) where connection == nil {
-            do { connection = try Connection(address: address) } catch { lastError = error }
-        }
-        guard let connection else { throw lastError }
-        let evidence = try EvidenceFetch.fetch(over: connection, requirement: requirement)
+        // The first address that serves: a refused connect or a standby (notPrimary) is skipped.
+        let (connection, evidence) = try HostAddresses.evidenceFromPrimary(try HostAddresses.parse(host),
+                                                                           requirement: requirement)
         guard let signer = EthereumAddress(hex: evidence.signer),
               let contract = EthereumAddress(hex: evidence.verifyingContract)
         else { throw ClientError.evidence("signer or verifying contract is not an address") }

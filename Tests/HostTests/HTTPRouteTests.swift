@@ -79,6 +79,43 @@ struct HTTPRouteTests {
         return (handler, dir)
     }
 
+    @Test("A standby answers every path but the operator's with 503 notPrimary; the same handler serves once primary")
+    func standbyAnswersNotPrimary() throws {
+        let (publisher, dir) = try OutputPublisherTests.publisher(events: 3)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let loop = EmbeddedEventLoop()
+        let metrics = HostMetrics()
+        let cfg = HostConfiguration(dataDirectory: dir.path, enclavePath: "", venueConfigPath: "")
+        let h = HTTPAPIHandler(
+            publisher: publisher, metrics: metrics, operations: HostOperations(metrics: metrics, configuration: cfg),
+            serves: { metrics.replication.role.load(ordering: .relaxed) == 1 },
+            evidence: { _ in loop.makeFailedFuture(EvidenceRequestError.enclaveUnavailable) })
+        let nonce = String(repeating: "ab", count: 32)
+        let refused = ["/", "/venue", "/v1/batches", "/v1/batches/0", "/v1/decisions?batch=0",
+                       "/v1/events/proof?sequence=1", "/v1/marketdata?batch=0", "/v1/marketdata/snapshot?market=1",
+                       "/v1/feed", "/v1/evidence?nonce=\(nonce)", "/v1/batches?bogus=1"]
+        for uri in refused {
+            let r = try #require(answer(h, .GET, uri), "\(uri)")
+            #expect(r.status == 503, "\(uri)")
+            let body = try #require(try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: String])
+            #expect(body["code"] == "notPrimary", "\(uri)")
+        }
+        // Unknown paths and other methods keep their answers.
+        #expect(answer(h, .GET, "/nope")?.status == 404)
+        #expect(answer(h, .POST, "/v1/batches")?.status == 405)
+        // The operator's paths and the document are served.
+        #expect(answer(h, .GET, "/metrics")?.status == 200)
+        #expect(answer(h, .GET, "/openapi.yaml")?.status == 200)
+        #expect(answer(h, .GET, "/healthz")?.status == 200)
+        let ready = try #require(answer(h, .GET, "/readyz"))
+        #expect(ready.status == 503 && String(decoding: ready.body, as: UTF8.self).contains(#""failed":["primary""#))
+        #expect(HTTPRoute.allCases.filter(\.servedByStandby) == [.openAPI, .metrics, .healthz, .readyz])
+        // Takeover: the same handler serves the outputs.
+        metrics.replication.role.store(1, ordering: .relaxed)
+        #expect(answer(h, .GET, "/v1/batches")?.status == 200)
+        #expect(answer(h, .GET, "/v1/batches/0")?.status == 200)
+    }
+
     func answer(_ h: HTTPAPIHandler, _ method: HTTPMethod = .GET, _ uri: String) -> HTTPAPIResponse? {
         if case .answer(let r) = h.route(method: method, uri: uri) { return r }
         return nil

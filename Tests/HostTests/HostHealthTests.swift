@@ -21,7 +21,7 @@ struct HostHealthTests {
         #expect(live.httpStatus == 200 && live.failed.isEmpty && live.status == "ok")
         #expect(ready.httpStatus == 200 && ready.failed.isEmpty)
         #expect(live.checks.map(\.name) == ["enclave", "outputs", "batchAge"])
-        #expect(ready.checks.map(\.name) == ["evidence", "journal", "backPressure", "shedding"])
+        #expect(ready.checks.map(\.name) == ["primary", "evidence", "journal", "backPressure", "shedding"])
         let decoded = try JSONDecoder().decode(HostHealth.Report.self, from: Data(HostHealth.body(live)))
         #expect(decoded == live)
     }
@@ -94,6 +94,7 @@ struct HostHealthTests {
         var cfg = HostConfiguration(dataDirectory: "/nonexistent", enclavePath: "", venueConfigPath: "")
         cfg.journal = true
         m.enclaveUp.store(1, ordering: .relaxed)
+        m.replication.role.store(1, ordering: .relaxed)
         m.publishErrors.store(5, ordering: .relaxed)
         m.publishErrorsAtLastBatch.store(3, ordering: .relaxed)
         m.unbatchedSinceNanos.store(1_000_000_000, ordering: .relaxed)
@@ -107,5 +108,29 @@ struct HostHealthTests {
         #expect(s.secondsSinceCapacityShed == 2)
         #expect(HostHealth.liveness(s, .init()).failed == ["outputs"])
         #expect(HostHealth.readiness(s, .init()).failed == ["shedding"])
+    }
+
+    @Test("A standby is live (its worker follows) but not ready; a host stepping down is neither")
+    func standbyAndSteppedDown() {
+        // A standby's worker never serves before the takeover: enclaveUp stays 0.
+        var standby = Self.healthy
+        standby.enclaveUp = false
+        standby.role = 0
+        #expect(HostHealth.liveness(standby, .init()).failed.isEmpty)
+        #expect(HostHealth.readiness(standby, .init()).failed == ["primary", "evidence"])
+        var primaryDown = standby
+        primaryDown.role = 1
+        #expect(HostHealth.liveness(primaryDown, .init()).failed == ["enclave"])
+        var stepped = Self.healthy
+        stepped.role = 2
+        #expect(HostHealth.liveness(stepped, .init()).failed == ["enclave"])
+        #expect(HostHealth.readiness(stepped, .init()).failed == ["primary"])
+        // The snapshot reads the role gauge.
+        let m = HostMetrics()
+        m.replication.role.store(0, ordering: .relaxed)
+        let cfg = HostConfiguration(dataDirectory: "/nonexistent", enclavePath: "", venueConfigPath: "")
+        #expect(m.healthSnapshot(configuration: cfg, evidenceOnDisk: true, now: 1, unixNow: 1).role == 0)
+        m.replication.role.store(2, ordering: .relaxed)
+        #expect(m.healthSnapshot(configuration: cfg, evidenceOnDisk: true, now: 1, unixNow: 1).role == 2)
     }
 }

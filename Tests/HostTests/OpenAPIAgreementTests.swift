@@ -84,7 +84,7 @@ struct OpenAPIAgreementTests {
         let all: [HTTPAPIError] = [
             .badRequestTarget, .missingParameter("p", expected: ""), .badParameter("p", expected: ""), .duplicateParameter("p"),
             .unknownParameter("p"), .unknownPath, .notFound(""), .methodNotAllowed, .upgradeRequired, .enclaveRefused,
-            .enclaveBusy, .enclaveUnavailable,
+            .enclaveBusy, .enclaveUnavailable, .notPrimary,
         ]
         let doc = OpenAPIDocument.yaml
         let start = try #require(doc.range(of: "    ErrorBody:"))

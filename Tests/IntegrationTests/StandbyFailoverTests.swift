@@ -21,13 +21,16 @@ import Wire
 @Suite("Standby failover", .serialized)
 struct StandbyFailoverTests {
     /// Starts a primary, then a standby on an empty data directory, which enrolls from the
-    /// primary by itself.
-    static func pair(_ cluster: TestCluster) throws -> (primary: HostProcess, standby: HostProcess, standbyWork: URL) {
+    /// primary by itself. `standbyArguments`: more arguments for the standby only.
+    static func pair(_ cluster: TestCluster, standbyArguments: [String] = [])
+        throws -> (primary: HostProcess, standby: HostProcess, standbyWork: URL)
+    {
         let args = ["--journal", cluster.journalArgument]
         let primary = try HostProcess(label: "primary", extraArguments: args)
         #expect((try primary.hostInfo())["role"] as? String == "primary")
         let work = try makeScratchDirectory("standby")
-        let standby = try HostProcess(label: "standby", extraArguments: args, workDirectory: work, waitForListen: false)
+        let standby = try HostProcess(label: "standby", extraArguments: args + standbyArguments, workDirectory: work,
+                                      waitForListen: false)
         #expect((try standby.hostInfo())["role"] as? String == "standby")
         #expect((try standby.hostInfo())["listen"] == nil)
         #expect(standby.log.contains("enrolled"), "\(standby.log)")

@@ -33,7 +33,8 @@ class Host:
     """`sealstream-host run` in software attestation mode on free ports (`extra`: more
     arguments, e.g. `--attestation swtpm --tcti …`)."""
 
-    def __init__(self, bins: Path, data: Path, log: Path, listen: str = "127.0.0.1:0", extra: list[str] = ()):
+    def __init__(self, bins: Path, data: Path, log: Path, listen: str = "127.0.0.1:0", extra: list[str] = (),
+                 standby: bool = False):
         self.data = data
         # A host restarted on this data directory: the old host.json names the dead one.
         (data / "host.json").unlink(missing_ok=True)
@@ -46,7 +47,12 @@ class Host:
         deadline = time.monotonic() + 60
         while True:
             info = self._info()
-            if info and info.get("enclavePid"):
+            if info and info.get("enclavePid") and "listen" in info:
+                break
+            # A standby on the replicated journal (`standby`): its listeners answer
+            # notPrimary until it takes over (docs/REPLICATION.md §8.1, §9).
+            if standby and info and "standbyListen" in info:
+                info = dict(info, listen=info["standbyListen"], http=info["standbyHttp"])
                 break
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()

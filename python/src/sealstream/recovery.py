@@ -87,6 +87,10 @@ class ResilientTrader(SealedRequests):
         # Before the first evidence each address is tried once, in order, without back-off.
         for i in range(len(self.addresses)):
             self.index = i
+            tried = getattr(self, "client", None)
+            if tried is not None:
+                tried.close()  # the address before answered notPrimary or was lost
+                del self.client
             try:
                 self.client = Client(self.current, self.reconnect.reply_timeout_s)
                 evidence = self.client.attest(self.policy, self.allow_simulated)

@@ -168,27 +168,35 @@ def run(text: str, venue: dict, address: str, policy: attest.Policy | None, allo
     """Run a scenario: one connection per trader plus one for deposits and prices, each
     verifying the enclave against `policy` first (None: no attestation, debugging only).
     `address` may list several hosts (`A,B`): connections go to the first that accepts one
-    (this runner does not recover or fail over mid-run; `ResilientTrader` does)."""
+    and does not answer `notPrimary` (a standby, REPLICATION.md §8.1); this runner does not
+    recover or fail over mid-run (`ResilientTrader` does)."""
     addresses = parse_hosts(address)
     steps = parse(text, venue)
     result = Run()
     clients: list[Client] = []
 
     def connect() -> Client:
-        c = None
         for i, a in enumerate(addresses):
+            last = i == len(addresses) - 1
             try:
                 c = Client(a)
-                break
             except OSError:
-                if i == len(addresses) - 1:
+                if last:
                     raise
-        clients.append(c)
-        if policy is None:
-            c.trust_without_attestation()
-        else:
-            c.attest(policy, allow_simulated)
-        return c
+                continue
+            try:
+                if policy is None:
+                    c.trust_without_attestation()
+                else:
+                    c.attest(policy, allow_simulated)
+            except Refused as e:
+                c.close()
+                if e.label != "notPrimary" or last:
+                    raise
+                continue
+            clients.append(c)
+            return c
+        raise AssertionError("unreachable: parse_hosts returns at least one address")
 
     try:
         public = connect()
