@@ -15,8 +15,9 @@ struct EnclaveIsolationTests {
         #expect(closure.products.isEmpty, "external products in the enclave: \(closure.products)")
         #expect(closure.targets == ["sealstream-enclave", "EnclaveCore", "CEnclaveSys", "CTPM", "SealCrypto", "CSodium",
                                     "CSecp256k1", "COpenSSL", "Commitments", "Wire", "Engine", "Attestation", "Journal",
-                                    "StrictJSON", "KeyEnrollment", "AttestationVerifier", "AuditCrypto"])
-        // StrictJSON (pure, no dependencies) reads the venue config. The attestation
+                                    "StrictJSON", "KeyEnrollment", "AttestationVerifier", "AuditCrypto", "Options"])
+        // StrictJSON (pure, no dependencies) reads the venue config. Options (pure
+        // fixed-point math, no dependencies) prices option markets (docs/OPTIONS.md §10). The attestation
         // verifier is in since key enrollment (docs/REPLICATION.md §11): a primary worker
         // checks a standby's evidence with it. The output record readers stay out.
         #expect(closure.targets.isDisjoint(with: ["OutputVerification", "Client", "Host"]),
