@@ -1,8 +1,10 @@
 """Surviving enclave restarts and lost connections, as docs/PROTOCOL.md §2.12 tells a
 client to: bounded jittered back-off, fresh evidence against the same policy, the same
 identity or stop, a new session, and every unanswered request resent with the same
-client order id, never later than the resend horizon. Given several host addresses it
-also fails over between them (§2.14): round robin, the same identity required at the
+client order id (a deposit or price: the same signed bytes), never later than the resend
+horizon: `ResilientTrader` for a trader's session, `ResilientPublisher` for a custody
+bridge or an oracle publisher. Given several host addresses they also fail over between
+them (§2.14): round robin, the same identity required at the
 new primary, a host of another identity or one answering `notPrimary` skipped."""
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from dataclasses import dataclass, field
 
 from nacl.signing import SigningKey
 
-from . import attest, messages
-from .client import Client, SealedAnswer, SealedRequests, TraderSession
+from . import attest, messages, wire
+from .client import Client, PublicAnswer, SealedAnswer, SealedRequests, TraderSession
 from .failover import Identity, WrongIdentity, parse_hosts
 from .errors import (
     AttestationFailed, ConnectionClosed, EnclaveRestarted, IdentityChanged, Refused, ReplyTimeout, SealstreamError,
@@ -61,6 +63,39 @@ class RecoveryStats:
 _RETRYABLE = {"enclaveUnavailable", "unknownSession", "tooManyRequests"}
 
 
+def _connect_first(self, ready) -> None:
+    """The first connection of a ResilientTrader or ResilientPublisher `self`: each address
+    is tried once, in order, without back-off; one answering `notPrimary` or lost is
+    skipped (§2.14). `ready()` runs on the first that attests."""
+    self.addresses = parse_hosts(self.hosts if self.hosts is not None else self.address)
+    self.index = 0
+    self.identity: Identity | None = None
+    last: Exception | None = None
+    for i in range(len(self.addresses)):
+        self.index = i
+        tried = getattr(self, "client", None)
+        if tried is not None:
+            tried.close()  # the address before answered notPrimary or was lost
+            del self.client
+        try:
+            self.client = Client(self.addresses[i], self.reconnect.reply_timeout_s)
+            evidence = self.client.attest(self.policy, self.allow_simulated)
+            self.identity = Identity.of(evidence)
+            ready()
+            self.ready_index = i
+            return
+        except Refused as e:
+            if e.label != "notPrimary" or len(self.addresses) == 1:
+                raise
+            self.stats.not_primary += 1
+            last = e
+        except (ConnectionClosed, ReplyTimeout, OSError) as e:
+            if len(self.addresses) == 1:
+                raise
+            last = e
+    raise last  # every address failed once
+
+
 @dataclass
 class ResilientTrader(SealedRequests):
     """One account's session that recovers by itself. `request()` returns the final answer
@@ -80,34 +115,10 @@ class ResilientTrader(SealedRequests):
     log: object = None  # called with progress lines (a failover, a refused host), if given
 
     def __post_init__(self) -> None:
-        self.addresses = parse_hosts(self.hosts if self.hosts is not None else self.address)
-        self.index = 0
-        self.identity: Identity | None = None
-        last: Exception | None = None
-        # Before the first evidence each address is tried once, in order, without back-off.
-        for i in range(len(self.addresses)):
-            self.index = i
-            tried = getattr(self, "client", None)
-            if tried is not None:
-                tried.close()  # the address before answered notPrimary or was lost
-                del self.client
-            try:
-                self.client = Client(self.current, self.reconnect.reply_timeout_s)
-                evidence = self.client.attest(self.policy, self.allow_simulated)
-                self.identity = Identity.of(evidence)
-                self.session: TraderSession = self.client.open_session(self.account_id, self.key)
-                self.ready_index = i
-                return
-            except Refused as e:
-                if e.label != "notPrimary" or len(self.addresses) == 1:
-                    raise
-                self.stats.not_primary += 1
-                last = e
-            except (ConnectionClosed, ReplyTimeout, OSError) as e:
-                if len(self.addresses) == 1:
-                    raise
-                last = e
-        raise last  # every address failed once
+        _connect_first(self, self._open_session)
+
+    def _open_session(self) -> None:
+        self.session: TraderSession = self.client.open_session(self.account_id, self.key)
 
     @property
     def current(self) -> str:
@@ -147,53 +158,154 @@ class ResilientTrader(SealedRequests):
             self.stats.resends += 1
 
     def _recover(self, lost: bool = False) -> None:
-        """Steps 1–5 of §2.12 and, with several addresses, §2.14: a lost connection or a
-        failed attempt moves to the next address. Raises IdentityChanged (one address),
-        AttestationFailed, RecoveryFailed."""
-        failover = len(self.addresses) > 1
-        last: Exception | None = None
-        for attempt in range(self.reconnect.max_attempts):
-            time.sleep(self.reconnect.delay(attempt, self.rng))
+        _recover(self, self._open_session, lost)
+
+
+@dataclass(frozen=True)
+class Published:
+    """The final answer to a deposit or price sent through a ResilientPublisher."""
+
+    answer: PublicAnswer | None  # the acknowledgement, when this copy was sequenced
+    sequenced_before: bool = False  # a resend refused duplicateDeposit or stalePrice: an earlier copy was (§2.12 step 6)
+
+
+# What a resend of each public message is refused with when an earlier copy was sequenced.
+_SEQUENCED_BEFORE = {wire.DEPOSIT: "duplicateDeposit", wire.ORACLE_PRICE: "stalePrice"}
+
+
+@dataclass
+class ResilientPublisher:
+    """A custody bridge's or an oracle publisher's connection that recovers by itself
+    (PROTOCOL.md §2.12 for public messages): after a restart, a lost connection or a
+    refusal that asks for it, it backs off, re-verifies the same identity (failing over
+    between `hosts` as §2.14 says) and resends the unanswered message, the same signed
+    bytes, within the resend horizon. A resend refused `duplicateDeposit` (a deposit) or
+    `stalePrice` (a price) means the earlier copy was sequenced: `Published.sequenced_before`.
+    The same refusal to a first send is raised as `Refused`."""
+
+    address: str
+    policy: attest.Policy
+    allow_simulated: bool = False
+    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    rng: random.Random = field(default_factory=random.Random)
+    stats: RecoveryStats = field(default_factory=RecoveryStats)
+    hosts: list[str] | None = None
+    log: object = None
+
+    def __post_init__(self) -> None:
+        _connect_first(self, lambda: None)
+
+    @property
+    def current(self) -> str:
+        return self.addresses[self.index]
+
+    @property
+    def evidence(self):
+        """The evidence of the enclave currently connected (its venue id, signer, …)."""
+        return self.client.evidence
+
+    def _say(self, line: str) -> None:
+        if callable(self.log):
+            self.log(line)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def deposit(self, custody_key: SigningKey, venue_id: int, account_id: int, account_key: bytes, amount: int,
+                deposit_id: int) -> Published:
+        """A custody-signed deposit (PROTOCOL.md §2.7), signed once and resent as is."""
+        signature = custody_key.sign(messages.deposit_message(venue_id, account_id, account_key, amount, deposit_id)).signature
+        return self.send(wire.DEPOSIT, messages.deposit_body(account_id, account_key, amount, deposit_id, signature))
+
+    def publish_price(self, publisher: SigningKey, market: int, price: int, confidence: int,
+                      publish_time: int) -> Published:
+        """A signed oracle price (PROTOCOL.md §2.6), signed once and resent as is."""
+        signature = publisher.sign(messages.price_message(market, price, confidence, publish_time)).signature
+        return self.send(wire.ORACLE_PRICE, messages.price_body(market, price, confidence, publish_time,
+                                                                bytes(publisher.verify_key), signature))  # fmt: skip
+
+    def send(self, frame_type: int, body: bytes) -> Published:
+        """An already signed deposit (`wire.DEPOSIT`) or price (`wire.ORACLE_PRICE`) body."""
+        if frame_type not in _SEQUENCED_BEFORE:
+            raise ValueError(f"not a public message type: {frame_type:#04x}")
+        first_sent = time.monotonic()
+        resent = False
+        while True:
             try:
-                if lost:
-                    self.client.close()
-                    if failover:
-                        self.index = (self.index + 1) % len(self.addresses)
-                    self.client = Client(self.current, self.reconnect.reply_timeout_s)
-                    lost = False
-                self.client.evidence = None  # the identity is checked here, against the pin
-                evidence = self.client.attest(self.policy, self.allow_simulated)  # same policy; failing stops
-                differs = self.identity.differences(Identity.of(evidence))
-                if differs and not failover:
-                    raise IdentityChanged("the enclave's identity changed: another epoch; not trusted automatically")
-                if differs:
-                    self.stats.identity_refusals += 1
-                    last = WrongIdentity(self.current, differs)
-                    self._say(str(last))
-                    lost = True
-                    continue
-                self.session = self.client.open_session(self.account_id, self.key)
-                self.stats.reconnects += 1
-                if self.index != self.ready_index:
-                    self.stats.failovers += 1
-                    self._say(f"failed over to {self.current}: the same enclave identity")
-                self.ready_index = self.index
-                return
-            except (IdentityChanged, AttestationFailed):
-                raise
+                return Published(self.client._public(frame_type, body))
             except Refused as e:
-                last = e
-                if e.label == "unknownAccount":
-                    raise RecoveryFailed("the restarted worker does not know the account (its state was not recovered)")
-                if e.label == "notPrimary":
+                if resent and e.label == _SEQUENCED_BEFORE[frame_type]:
+                    return Published(None, sequenced_before=True)
+                if e.label == "journalUnavailable":  # not forwarded: send it again after a pause
+                    time.sleep(self.reconnect.delay(0, self.rng))
+                elif e.label == "notPrimary":
                     self.stats.not_primary += 1
-                if failover:
-                    lost = True
-            except EnclaveRestarted as e:
-                last = e
+                    _recover(self, lambda: None, lost=len(self.addresses) > 1)
+                elif e.label in _RETRYABLE:
+                    _recover(self, lambda: None)
+                else:
+                    raise
+            except EnclaveRestarted:
                 self.stats.restarts_seen += 1
-            except (ConnectionClosed, ReplyTimeout, OSError) as e:
-                last = e
+                _recover(self, lambda: None)
+            except (ConnectionClosed, ReplyTimeout):
                 self.stats.connections_lost += 1
+                _recover(self, lambda: None, lost=True)
+            if time.monotonic() - first_sent > self.reconnect.resend_horizon_s:
+                raise OutcomeUnknown("no answer within the resend horizon; the message may have been sequenced")
+            resent = True
+            self.stats.resends += 1
+
+
+def _recover(self, ready, lost: bool = False) -> None:
+    """Steps 1–5 of §2.12 and, with several addresses, §2.14, for a ResilientTrader or a
+    ResilientPublisher `self`: a lost connection or a failed attempt moves to the next
+    address; `ready()` (the trader reopens its session) runs once the identity is the
+    pinned one. Raises IdentityChanged (one address), AttestationFailed, RecoveryFailed."""
+    failover = len(self.addresses) > 1
+    last: Exception | None = None
+    for attempt in range(self.reconnect.max_attempts):
+        time.sleep(self.reconnect.delay(attempt, self.rng))
+        try:
+            if lost:
+                self.client.close()
+                if failover:
+                    self.index = (self.index + 1) % len(self.addresses)
+                self.client = Client(self.current, self.reconnect.reply_timeout_s)
+                lost = False
+            self.client.evidence = None  # the identity is checked here, against the pin
+            evidence = self.client.attest(self.policy, self.allow_simulated)  # same policy; failing stops
+            differs = self.identity.differences(Identity.of(evidence))
+            if differs and not failover:
+                raise IdentityChanged("the enclave's identity changed: another epoch; not trusted automatically")
+            if differs:
+                self.stats.identity_refusals += 1
+                last = WrongIdentity(self.current, differs)
+                self._say(str(last))
                 lost = True
-        raise RecoveryFailed(f"{self.reconnect.max_attempts} failed recovery attempts in a row (last: {last})")
+                continue
+            ready()
+            self.stats.reconnects += 1
+            if self.index != self.ready_index:
+                self.stats.failovers += 1
+                self._say(f"failed over to {self.current}: the same enclave identity")
+            self.ready_index = self.index
+            return
+        except (IdentityChanged, AttestationFailed):
+            raise
+        except Refused as e:
+            last = e
+            if e.label == "unknownAccount":
+                raise RecoveryFailed("the restarted worker does not know the account (its state was not recovered)")
+            if e.label == "notPrimary":
+                self.stats.not_primary += 1
+            if failover:
+                lost = True
+        except EnclaveRestarted as e:
+            last = e
+            self.stats.restarts_seen += 1
+        except (ConnectionClosed, ReplyTimeout, OSError) as e:
+            last = e
+            self.stats.connections_lost += 1
+            lost = True
+    raise RecoveryFailed(f"{self.reconnect.max_attempts} failed recovery attempts in a row (last: {last})")
