@@ -42,8 +42,10 @@ extension Worker {
             return StatementPage(status: .notOwner, accountID: session.accountID, since: query.since, oldest: 0, head: head)
         }
         let leaf = statementLeaf(of: query.accountID)
-        // Fixed fields, the opening balance (at most as large as an entry) and the leaf.
-        let reserved = 64 + (leaf?.byteCount ?? 0) + 18 + 12 * identity.config.markets.count
+        // Fixed fields, the opening balance (a position per market at most, perpetual or
+        // option: docs/PROTOCOL.md §2.16) and the leaf.
+        let markets = identity.config.markets.count + (identity.config.options?.markets.count ?? 0)
+        let reserved = 64 + (leaf?.byteCount ?? 0) + 18 + 12 * markets
         return statements.page(account: query.accountID, since: query.since, offset: query.offset, head: head,
                                budget: Self.maxStatementPlaintext - reserved, leaf: leaf)
     }
