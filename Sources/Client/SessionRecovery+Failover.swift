@@ -21,13 +21,22 @@ extension SessionRecovery {
         forgetSent()
     }
 
-    /// An attempt before the first verified evidence failed: with one address that is
-    /// final; with several, the next address is tried at once until each failed once.
+    /// An attempt before the first verified evidence failed: the next address is tried at
+    /// once until each failed once. Then the client stops with the error, unless an address
+    /// answered `notPrimary` in that round: a venue host is there and a takeover may be under
+    /// way, so it backs off and starts another round (counting failed attempts as a recovery
+    /// does, docs/PROTOCOL.md §2.14 item 1).
     mutating func startFailed(_ error: ClientError) -> [Action] {
         startFailures += 1
-        guard failsOver, startFailures < addresses.count else { return fail(error) }
-        phase = .connecting
-        needsConnect = true
-        return [.connect]
+        if error == .refused(.notPrimary) { startSawNotPrimary = true }
+        if failsOver, startFailures < addresses.count {
+            phase = .connecting
+            needsConnect = true
+            return [.connect]
+        }
+        guard startSawNotPrimary else { return fail(error) }
+        startFailures = 0
+        startSawNotPrimary = false
+        return retry(after: error)
     }
 }

@@ -238,6 +238,7 @@ extension SessionRecovery {
         }
         readyAddressIndex = addressIndex
         startFailures = 0
+        startSawNotPrimary = false
         established = true
         reconnecting = false
         phase = .ready

@@ -198,6 +198,8 @@ public struct SessionRecovery: Sendable {
     var readyAddressIndex = 0
     /// Failed attempts at distinct addresses before the first verified evidence.
     var startFailures = 0
+    /// Whether an address answered `notPrimary` in the current round of start attempts.
+    var startSawNotPrimary = false
     public internal(set) var pin: EnclaveIdentityPin?
     public internal(set) var stats = Stats()
     var phase: Phase = .idle

@@ -186,4 +186,36 @@ struct ClientFailoverTests {
         #expect(n.handle(.connected) == [.fetchEvidence])
         #expect(n.handle(.evidenceVerified(pin)) == [] && n.isReady && n.address == "b:2")
     }
+
+    /// Before the first evidence, a round in which an address answered `notPrimary` does
+    /// not stop the client: a takeover may be under way, so it backs off and goes round
+    /// again, within the attempt limit (docs/PROTOCOL.md §2.14 item 1).
+    @Test func startBacksOffWhileEveryAddressIsNotPrimary() {
+        var n = SessionRecovery(policy: .standard, seed: 1, addresses: ["a:1", "b:2"])
+        #expect(n.handle(.start) == [.connect])
+        #expect(n.handle(.connected) == [.fetchEvidence])
+        #expect(n.handle(.evidenceUnavailable(.refused(.notPrimary))) == [.connect] && n.address == "b:2")
+        // Every address failed once, one of them a standby: back off, then round again.
+        #expect(isWait(n.handle(.connectFailed(.connectFailed(address: "b:2", errno: 111)))))
+        #expect(n.handle(.waited) == [.connect] && n.address == "a:1")
+        #expect(n.handle(.connected) == [.fetchEvidence])
+        #expect(n.handle(.evidenceVerified(pin)) == [] && n.isReady && n.stats.notPrimary == 1)
+        // One address: asked again on the same connection after the back-off.
+        var one = SessionRecovery(policy: .standard, seed: 1, addresses: ["a:1"])
+        _ = one.handle(.start)
+        _ = one.handle(.connected)
+        #expect(isWait(one.handle(.evidenceUnavailable(.refused(.notPrimary)))))
+        #expect(one.handle(.waited) == [.fetchEvidence])
+        // Not for ever: each round counts one failed attempt.
+        var last: [SessionRecovery.Action] = []
+        for _ in 0...ReconnectPolicy.standard.maxAttempts {
+            last = one.handle(.evidenceUnavailable(.refused(.notPrimary)))
+            if case .fail = last.first { break }
+            _ = one.handle(.waited)
+        }
+        guard case .fail(.recoveryFailed) = last.first else {
+            Issue.record("expected the attempts to run out: \(last)")
+            return
+        }
+    }
 }

@@ -66,34 +66,41 @@ _RETRYABLE = {"enclaveUnavailable", "unknownSession", "tooManyRequests"}
 def _connect_first(self, ready) -> None:
     """The first connection of a ResilientTrader or ResilientPublisher `self`: each address
     is tried once, in order, without back-off; one answering `notPrimary` or lost is
-    skipped (§2.14). `ready()` runs on the first that attests."""
+    skipped (§2.14). `ready()` runs on the first that attests. When every address failed
+    once the last error is raised, unless one answered `notPrimary` (a takeover may be
+    under way): then the client backs off and goes round again, within `max_attempts`."""
     self.addresses = parse_hosts(self.hosts if self.hosts is not None else self.address)
     self.index = 0
     self.identity: Identity | None = None
     last: Exception | None = None
-    for i in range(len(self.addresses)):
-        self.index = i
-        tried = getattr(self, "client", None)
-        if tried is not None:
-            tried.close()  # the address before answered notPrimary or was lost
-            del self.client
-        try:
-            self.client = Client(self.addresses[i], self.reconnect.reply_timeout_s)
-            evidence = self.client.attest(self.policy, self.allow_simulated)
-            self.identity = Identity.of(evidence)
-            ready()
-            self.ready_index = i
-            return
-        except Refused as e:
-            if e.label != "notPrimary" or len(self.addresses) == 1:
-                raise
-            self.stats.not_primary += 1
-            last = e
-        except (ConnectionClosed, ReplyTimeout, OSError) as e:
-            if len(self.addresses) == 1:
-                raise
-            last = e
-    raise last  # every address failed once
+    for attempt in range(self.reconnect.max_attempts):
+        standby = False
+        for i in range(len(self.addresses)):
+            self.index = i
+            tried = getattr(self, "client", None)
+            if tried is not None:
+                tried.close()  # the address before answered notPrimary or was lost
+                del self.client
+            try:
+                self.client = Client(self.addresses[i], self.reconnect.reply_timeout_s)
+                evidence = self.client.attest(self.policy, self.allow_simulated)
+                self.identity = Identity.of(evidence)
+                ready()
+                self.ready_index = i
+                return
+            except Refused as e:
+                if e.label != "notPrimary":
+                    raise
+                self.stats.not_primary += 1
+                standby, last = True, e
+            except (ConnectionClosed, ReplyTimeout, OSError) as e:
+                if len(self.addresses) == 1:
+                    raise
+                last = e
+        if not standby:
+            raise last  # every address failed once, none of them a standby
+        time.sleep(self.reconnect.delay(attempt, self.rng))
+    raise RecoveryFailed(f"{self.reconnect.max_attempts} rounds of addresses found no primary (last: {last})")
 
 
 @dataclass

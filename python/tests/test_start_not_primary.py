@@ -1,0 +1,54 @@
+"""PROTOCOL.md §2.14 item 1 without a host: before the first evidence, a round of
+addresses in which one answered `notPrimary` is backed off and tried again (a takeover may
+be under way), within the attempt limit; a round of refused connects only still stops."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from sealstream import recovery
+from sealstream.errors import Refused
+from sealstream.recovery import RecoveryFailed, ReconnectPolicy, ResilientPublisher
+
+EVIDENCE = SimpleNamespace(signer="0xAB", enclave_key=b"k", measurement="m", config_hash="c", mode="software")
+FAST = ReconnectPolicy(initial_ms=1, cap_ms=2, max_attempts=3)
+
+
+def fake_client(script: list[str]):
+    """A Client whose attest answers, per connection in order: "standby", "down" or "up"."""
+
+    class Fake:
+        def __init__(self, address, timeout):
+            self.answer = script.pop(0)
+            if self.answer == "down":
+                raise ConnectionRefusedError(address)
+
+        def attest(self, policy, allow_simulated):
+            if self.answer == "standby":
+                raise Refused(SimpleNamespace(reason_label="notPrimary", refused_type=1, reference=0, reason=22))
+            return EVIDENCE
+
+        def close(self):
+            pass
+
+    return Fake
+
+
+def test_a_round_with_a_standby_is_tried_again(monkeypatch):
+    script = ["standby", "down", "down", "up"]
+    monkeypatch.setattr(recovery, "Client", fake_client(script))
+    pub = ResilientPublisher("a:1,b:2", policy=None, reconnect=FAST)
+    assert pub.current == "b:2" and pub.stats.not_primary == 1 and script == []
+
+
+def test_refused_connects_only_still_stop(monkeypatch):
+    monkeypatch.setattr(recovery, "Client", fake_client(["down", "down"]))
+    with pytest.raises(ConnectionRefusedError):
+        ResilientPublisher("a:1,b:2", policy=None, reconnect=FAST)
+
+
+def test_standbys_for_ever_run_out_of_attempts(monkeypatch):
+    monkeypatch.setattr(recovery, "Client", fake_client(["standby"] * 6))
+    with pytest.raises(RecoveryFailed):
+        ResilientPublisher("a:1,b:2", policy=None, reconnect=FAST)
