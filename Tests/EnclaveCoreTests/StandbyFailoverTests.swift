@@ -4,7 +4,8 @@ import VenueTools
 import Wire
 
 /// A typed `notPrimary` refusal over a real socket (docs/PROTOCOL.md §2.14): the client
-/// skips the standby for the next address; with no other address it stops with it.
+/// skips the standby for the next address; with no other address it backs off and asks
+/// again (the standby may take over) until its attempts run out.
 @Suite("Failover past a standby", .serialized)
 struct StandbyFailoverTests {
     @Test func aStandbyAtTheFirstAddressIsSkipped() throws {
@@ -31,10 +32,14 @@ struct StandbyFailoverTests {
         }
     }
 
-    @Test func onlyAStandbyStopsTheClientWithNotPrimary() throws {
+    @Test func onlyAStandbyRunsOutOfAttemptsWithNotPrimary() throws {
         let standby = try StandbyStub()
         defer { standby.stop() }
-        let c = RecoveringConnection(addresses: [standby.address], requirement: nil)
-        #expect(throws: ClientError.refused(.notPrimary)) { try c.connect() }
+        let policy = ReconnectPolicy(initialDelayMillis: 1, maxDelayMillis: 5, maxAttempts: 3)
+        let c = RecoveringConnection(addresses: [standby.address], requirement: nil, policy: policy)
+        #expect(throws: ClientError.recoveryFailed(attempts: 3, last: "\(ClientError.refused(.notPrimary))")) {
+            try c.connect()
+        }
+        #expect(c.stats.notPrimary == 3)
     }
 }
