@@ -174,18 +174,42 @@ static inline natsStatus sealstream_nats_kv_open(kvStore **kv, jsCtx *js, const 
 
 /* The value (copied into `out`, at most `cap` bytes; `*len` its full length) and revision
    of `key`. NATS_NOT_FOUND when absent or deleted. */
-static inline natsStatus sealstream_nats_kv_get(kvStore *kv, const char *key, char *out, int cap, int *len,
-                                                uint64_t *revision) {
-    kvEntry *e = NULL;
-    natsStatus s = kvStore_Get(&e, kv, key);
+/* The last message of `subject` in `stream` as the stream's leader holds it (the
+   STREAM.MSG.GET API, never a direct get that a follower may answer: docs/REPLICATION.md
+   §7, "Reads from the leader"). `*deleted` is 1 for a KV delete or purge marker, whose
+   revision is still returned; NATS_NOT_FOUND when the subject holds no message. */
+static inline natsStatus sealstream_nats_kv_get(jsCtx *js, const char *stream, const char *subject, char *out,
+                                                int cap, int *len, uint64_t *revision, int *deleted) {
+    natsMsg *msg = NULL;
+    jsErrCode code = 0;
+    natsStatus s = js_GetLastMsg(&msg, js, stream, subject, NULL, &code);
     if (s != NATS_OK) return s;
-    int n = kvEntry_ValueLen(e);
+    const char *op = NULL;
+    *deleted = natsMsgHeader_Get(msg, "KV-Operation", &op) == NATS_OK && op != NULL
+               && (strcmp(op, "DEL") == 0 || strcmp(op, "PURGE") == 0);
+    int n = natsMsg_GetDataLength(msg);
     *len = n;
     if (n > cap) n = cap;
-    if (n > 0) memcpy(out, kvEntry_Value(e), (size_t)n);
-    *revision = kvEntry_Revision(e);
-    kvEntry_Destroy(e);
+    if (n > 0) memcpy(out, natsMsg_GetData(msg), (size_t)n);
+    *revision = natsMsg_GetSequence(msg);
+    natsMsg_Destroy(msg);
     return NATS_OK;
+}
+
+/* Creates a KV key: a publish to its subject that the leader stores only if the subject's
+   last message is still `last` (0: it holds none). Never libnats' kvStore_Create, which on
+   a refusal re-reads the key with a direct get a diverged follower may answer. */
+static inline natsStatus sealstream_nats_kv_create(jsCtx *js, const char *subject, const void *data, int len,
+                                                  uint64_t last, uint64_t *revision, jsErrCode *err) {
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    if (last == 0) po.ExpectNoMessage = true;
+    else po.ExpectLastSubjectSeq = last;
+    jsPubAck *pa = NULL;
+    natsStatus s = js_Publish(&pa, js, subject, data, len, &po, err);
+    if (s == NATS_OK && pa != NULL) *revision = pa->Sequence;
+    if (pa != NULL) jsPubAck_Destroy(pa);
+    return s;
 }
 
 /* An ordered push consumer on `subject` of `stream` from stream sequence `start_seq`

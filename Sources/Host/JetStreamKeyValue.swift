@@ -9,10 +9,18 @@ final class JetStreamKeyValue: @unchecked Sendable {
     private var store: OpaquePointer?
     /// Keeps the connection alive as long as the bucket.
     private let connection: JetStreamConnection
+    /// The bucket's stream and subject prefix (`KV_<bucket>`, `$KV.<bucket>.`).
+    private let stream: String
+    private let subjectPrefix: String
+    /// Per key, the revision `get` last found it absent at: 0 (no message) or a delete
+    /// marker's; `create` compares-and-sets against it.
+    private var absentAt: [String: UInt64] = [:]
 
     /// Opens `bucket`, creating it (history 1, file storage, `replicas` copies) when absent.
     init(connection: JetStreamConnection, bucket: String, replicas: Int, waitMillis: Int64) throws(JetStreamError) {
         self.connection = connection
+        stream = "KV_" + bucket
+        subjectPrefix = "$KV." + bucket + "."
         var js: OpaquePointer?
         var s = sealstream_nats_jetstream_sync(&js, connection.connection, waitMillis)
         guard s == NATS_OK else { throw JetStreamError(s) }
@@ -37,25 +45,45 @@ final class JetStreamKeyValue: @unchecked Sendable {
         if let context { jsCtx_Destroy(context) }
     }
 
-    /// The value and revision of `key`; nil when absent or deleted.
+    /// The value and revision of `key` as the bucket's stream leader holds them; nil when
+    /// absent or deleted. Never a direct get: nats-server 2.9.10's replicas of a KV stream
+    /// can come to disagree about sequence numbers after compare-and-set refusals and node
+    /// restarts (seen in the failover chaos: the leader at 177, both followers at 178 for
+    /// the same message), and a revision read from a follower then fails every
+    /// compare-and-set at the leader (docs/REPLICATION.md §7).
     func get(_ key: String) throws(JetStreamError) -> (value: [UInt8], revision: UInt64)? {
         var buffer = [UInt8](repeating: 0, count: 4096)
         var length: Int32 = 0
         var revision: UInt64 = 0
+        var deleted: Int32 = 0
         let s = buffer.withUnsafeMutableBytes { raw in
-            sealstream_nats_kv_get(store, key, raw.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(raw.count),
-                                   &length, &revision)
+            sealstream_nats_kv_get(context, stream, subjectPrefix + key, raw.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                   Int32(raw.count), &length, &revision, &deleted)
         }
-        if s == NATS_NOT_FOUND { return nil }
+        if s == NATS_NOT_FOUND {
+            absentAt[key] = 0
+            return nil
+        }
         guard s == NATS_OK else { throw JetStreamError(s) }
+        if deleted != 0 {
+            absentAt[key] = revision
+            return nil
+        }
+        absentAt[key] = nil
         return (Array(buffer.prefix(Int(min(length, 4096)))), revision)
     }
 
-    /// Creates `key` (it must be absent or deleted); returns its revision.
+    /// Creates `key`, which the last `get` found absent or deleted: a compare-and-set
+    /// against that (0 for no message, else the delete marker's revision), so it is
+    /// refused if anything was written since; returns its revision.
     func create(_ key: String, value: [UInt8]) throws(JetStreamError) -> UInt64 {
         var revision: UInt64 = 0
-        let s = value.withUnsafeBytes { kvStore_Create(&revision, store, key, $0.baseAddress, Int32($0.count)) }
-        guard s == NATS_OK else { throw JetStreamError(s) }
+        var code = jsErrCode(rawValue: 0)
+        let last = absentAt[key] ?? 0
+        let s = value.withUnsafeBytes {
+            sealstream_nats_kv_create(context, subjectPrefix + key, $0.baseAddress, Int32($0.count), last, &revision, &code)
+        }
+        guard s == NATS_OK else { throw JetStreamError(s, code) }
         return revision
     }
 
