@@ -24,6 +24,7 @@ if [[ -z "${SEALSTREAM_BIN_DIR:-}" ]]; then
     SEALSTREAM_BIN_DIR="$(swift build -c release --show-bin-path)"
 fi
 BIN="$SEALSTREAM_BIN_DIR"
+# The data directories go at exit; the loads, metrics and host logs stay in WORK (said at the end).
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-bench-journal.XXXXXX")"
 trap 'stop_host >/dev/null 2>&1 || true; rm -rf "$WORK"/data-*' EXIT
 echo "== $ROUNDS rounds of ${MODES[*]} at $RATE/s for ${SECONDS_LOAD}s each; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -99,3 +100,4 @@ for m in modes:
         line += f", p99 on/off median {statistics.median(ra):.2f} ({min(ra):.2f}-{max(ra):.2f}); target <= 1.5"
     print(line)
 PY
+echo "bench-journal: raw loads, metrics and host logs kept in $WORK"

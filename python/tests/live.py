@@ -17,6 +17,17 @@ VENUE = ROOT / "scripts" / "demo" / "venue.json"
 SCENARIO = ROOT / "scripts" / "demo" / "scenario.txt"
 
 
+def measured_policy(bins: Path, out: Path):
+    """`attestation measure` of this build's enclave on the demo venue (software mode
+    allowed), read as an `attest.Policy`."""
+    from sealstream import attest
+
+    subprocess.run([str(bins / "attestation"), "measure", "--enclave", str(bins / "sealstream-enclave"), "--config",
+                    str(VENUE), "--allow-mode", "software", "--policy-out", str(out)], check=True,
+                   capture_output=True)  # fmt: skip
+    return attest.Policy.from_json(out.read_bytes())
+
+
 def bin_dir() -> Path:
     d = os.environ.get("SEALSTREAM_BIN_DIR")
     if not d:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 
 import pytest
-from live import VENUE, Host, bin_dir
+from live import Host, bin_dir, measured_policy
 
-from sealstream import attest, wire
+from sealstream import wire
 from sealstream.demo import demo_key
 from sealstream.errors import ConnectionClosed, Refused
 from sealstream.recovery import ReconnectPolicy, ResilientPublisher
@@ -30,11 +29,7 @@ def bins():
 
 @pytest.fixture(scope="module")
 def policy(bins, tmp_path_factory):
-    out = tmp_path_factory.mktemp("publisher") / "policy.json"
-    subprocess.run([str(bins / "attestation"), "measure", "--enclave", str(bins / "sealstream-enclave"), "--config",
-                    str(VENUE), "--allow-mode", "software", "--policy-out", str(out)], check=True,
-                   capture_output=True)  # fmt: skip
-    return attest.Policy.from_json(out.read_bytes())
+    return measured_policy(bins, tmp_path_factory.mktemp("publisher") / "policy.json")
 
 
 def lose_next_answer(publisher: ResilientPublisher) -> None:

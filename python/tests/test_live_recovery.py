@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 
 import pytest
-from live import VENUE, Host, bin_dir
+from live import Host, bin_dir, measured_policy
 
 from sealstream import attest, messages
 from sealstream.client import Client
@@ -30,11 +29,7 @@ def bins():
 
 @pytest.fixture(scope="module")
 def policy(bins, tmp_path_factory):
-    out = tmp_path_factory.mktemp("recovery") / "policy.json"
-    subprocess.run([str(bins / "attestation"), "measure", "--enclave", str(bins / "sealstream-enclave"), "--config",
-                    str(VENUE), "--allow-mode", "software", "--policy-out", str(out)], check=True,
-                   capture_output=True)  # fmt: skip
-    return attest.Policy.from_json(out.read_bytes())
+    return measured_policy(bins, tmp_path_factory.mktemp("recovery") / "policy.json")
 
 
 def fund(address: str, policy: attest.Policy, account: int) -> None:
