@@ -22,21 +22,21 @@ extension SessionRecovery {
     }
 
     /// An attempt before the first verified evidence failed: the next address is tried at
-    /// once until each failed once. Then the client stops with the error, unless an address
-    /// answered `notPrimary` in that round: a venue host is there and a takeover may be under
-    /// way, so it backs off and starts another round (counting failed attempts as a recovery
-    /// does, docs/PROTOCOL.md §2.14 item 1).
-    mutating func startFailed(_ error: ClientError) -> [Action] {
+    /// once until each failed once. Then the client stops with the error, unless a venue
+    /// host has been met since the start: an address answered `notPrimary`, or accepted a
+    /// connection that was then lost (`hostAnswered`: a host killed or restarting mid-way).
+    /// A takeover or a restart may be under way, so it backs off and starts another round,
+    /// counting failed attempts as a recovery does (docs/PROTOCOL.md §2.14 item 1).
+    mutating func startFailed(_ error: ClientError, hostAnswered: Bool = false) -> [Action] {
         startFailures += 1
-        if error == .refused(.notPrimary) { startSawNotPrimary = true }
+        if hostAnswered || error == .refused(.notPrimary) { startMetVenue = true }
         if failsOver, startFailures < addresses.count {
             phase = .connecting
             needsConnect = true
             return [.connect]
         }
-        guard startSawNotPrimary else { return fail(error) }
+        guard startMetVenue else { return fail(error) }
         startFailures = 0
-        startSawNotPrimary = false
         return retry(after: error)
     }
 }

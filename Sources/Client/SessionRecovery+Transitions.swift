@@ -51,6 +51,7 @@ extension SessionRecovery {
                 stats.notPrimary += 1
                 if !established { return startFailed(error) }  // a standby: skip it at once
             }
+            if !established { startMetVenue = true }  // a host answered (or held) the request
             return retry(after: error)
 
         case .evidenceRejected(let error):
@@ -159,7 +160,7 @@ extension SessionRecovery {
         case .connectionLost(let error):
             stats.connectionsLost += 1
             if failsOver { leaveAddress() }
-            if !established { return startFailed(error) }
+            if !established { return startFailed(error, hostAnswered: true) }
             return disrupted(connectionAlive: false, error: error)
 
         case .waited:
@@ -238,7 +239,6 @@ extension SessionRecovery {
         }
         readyAddressIndex = addressIndex
         startFailures = 0
-        startSawNotPrimary = false
         established = true
         reconnecting = false
         phase = .ready

@@ -198,8 +198,9 @@ public struct SessionRecovery: Sendable {
     var readyAddressIndex = 0
     /// Failed attempts at distinct addresses before the first verified evidence.
     var startFailures = 0
-    /// Whether an address answered `notPrimary` in the current round of start attempts.
-    var startSawNotPrimary = false
+    /// Whether, before the first verified evidence, an address answered `notPrimary` or
+    /// accepted a connection that was then lost: a venue host is there (kept once set).
+    var startMetVenue = false
     public internal(set) var pin: EnclaveIdentityPin?
     public internal(set) var stats = Stats()
     var phase: Phase = .idle

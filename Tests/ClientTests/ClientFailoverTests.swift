@@ -218,4 +218,30 @@ struct ClientFailoverTests {
             return
         }
     }
+
+    /// Once a venue host has been met (an address answered `notPrimary`, or accepted a
+    /// connection that was then lost), a later round in which every address is refused
+    /// still backs off: the primary was killed while the standby restarts or takes over.
+    /// Only a first round that never reached a host stops at once (§2.14 item 1).
+    @Test func startKeepsGoingOnceAVenueHostWasMet() {
+        var n = SessionRecovery(policy: .standard, seed: 1, addresses: ["a:1", "b:2"])
+        _ = n.handle(.start)
+        _ = n.handle(.connected)
+        #expect(n.handle(.evidenceUnavailable(.refused(.notPrimary))) == [.connect])
+        #expect(isWait(n.handle(.connectFailed(.connectFailed(address: "b:2", errno: 111)))))
+        // The next round meets no standby: a lost connection, then a refused connect.
+        #expect(n.handle(.waited) == [.connect] && n.address == "a:1")
+        #expect(n.handle(.connected) == [.fetchEvidence])
+        #expect(n.handle(.connectionLost(.ioFailed(errno: 104))) == [.connect] && n.address == "b:2")
+        #expect(isWait(n.handle(.connectFailed(.connectFailed(address: "b:2", errno: 111)))))
+        #expect(n.handle(.waited) == [.connect])
+        #expect(n.handle(.connected) == [.fetchEvidence])
+        #expect(n.handle(.evidenceVerified(pin)) == [] && n.isReady)
+        // A lost connection alone is a host too: the round backs off instead of stopping.
+        var lost = SessionRecovery(policy: .standard, seed: 1, addresses: ["a:1", "b:2"])
+        _ = lost.handle(.start)
+        _ = lost.handle(.connected)
+        #expect(lost.handle(.connectionLost(.ioFailed(errno: 104))) == [.connect])
+        #expect(isWait(lost.handle(.connectFailed(.connectFailed(address: "b:2", errno: 111)))))
+    }
 }

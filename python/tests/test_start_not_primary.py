@@ -1,6 +1,7 @@
 """PROTOCOL.md §2.14 item 1 without a host: before the first evidence, a round of
 addresses in which one answered `notPrimary` is backed off and tried again (a takeover may
-be under way), within the attempt limit; a round of refused connects only still stops."""
+be under way), within the attempt limit, and so is every later round once a venue host was
+met (a standby, or a connection lost); a first round of refused connects only still stops."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -8,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from sealstream import recovery
-from sealstream.errors import Refused
+from sealstream.errors import ConnectionClosed, Refused
 from sealstream.recovery import RecoveryFailed, ReconnectPolicy, ResilientPublisher
 
 EVIDENCE = SimpleNamespace(signer="0xAB", enclave_key=b"k", measurement="m", config_hash="c", mode="software")
@@ -16,7 +17,8 @@ FAST = ReconnectPolicy(initial_ms=1, cap_ms=2, max_attempts=3)
 
 
 def fake_client(script: list[str]):
-    """A Client whose attest answers, per connection in order: "standby", "down" or "up"."""
+    """A Client whose attest answers, per connection in order: "standby", "down" (connect
+    refused), "lost" (accepted, then closed) or "up"."""
 
     class Fake:
         def __init__(self, address, timeout):
@@ -27,6 +29,8 @@ def fake_client(script: list[str]):
         def attest(self, policy, allow_simulated):
             if self.answer == "standby":
                 raise Refused(SimpleNamespace(reason_label="notPrimary", refused_type=1, reference=0, reason=22))
+            if self.answer == "lost":
+                raise ConnectionClosed("the host closed the connection")
             return EVIDENCE
 
         def close(self):
@@ -52,3 +56,19 @@ def test_standbys_for_ever_run_out_of_attempts(monkeypatch):
     monkeypatch.setattr(recovery, "Client", fake_client(["standby"] * 6))
     with pytest.raises(RecoveryFailed):
         ResilientPublisher("a:1,b:2", policy=None, reconnect=FAST)
+
+
+def test_later_rounds_keep_going_once_a_host_was_met(monkeypatch):
+    # The chaos case: a standby answered, then the primary was killed while the standby
+    # took over: a round of a lost connection and a refused connect is backed off too.
+    script = ["standby", "down", "lost", "down", "up"]
+    monkeypatch.setattr(recovery, "Client", fake_client(script))
+    pub = ResilientPublisher("a:1,b:2", policy=None, reconnect=FAST)
+    assert pub.current == "a:1" and script == []
+
+
+def test_a_lost_connection_is_a_host(monkeypatch):
+    script = ["lost", "down", "up"]
+    monkeypatch.setattr(recovery, "Client", fake_client(script))
+    pub = ResilientPublisher("a:1,b:2", policy=None, reconnect=FAST)
+    assert pub.current == "a:1" and script == []

@@ -67,14 +67,16 @@ def _connect_first(self, ready) -> None:
     """The first connection of a ResilientTrader or ResilientPublisher `self`: each address
     is tried once, in order, without back-off; one answering `notPrimary` or lost is
     skipped (§2.14). `ready()` runs on the first that attests. When every address failed
-    once the last error is raised, unless one answered `notPrimary` (a takeover may be
-    under way): then the client backs off and goes round again, within `max_attempts`."""
+    once the last error is raised, unless a venue host has been met since the start (an
+    address answered `notPrimary`, or accepted a connection that was then lost: a takeover
+    or restart may be under way): then the client backs off and goes round again, within
+    `max_attempts`."""
     self.addresses = parse_hosts(self.hosts if self.hosts is not None else self.address)
     self.index = 0
     self.identity: Identity | None = None
     last: Exception | None = None
+    met_venue = False
     for attempt in range(self.reconnect.max_attempts):
-        standby = False
         for i in range(len(self.addresses)):
             self.index = i
             tried = getattr(self, "client", None)
@@ -92,13 +94,17 @@ def _connect_first(self, ready) -> None:
                 if e.label != "notPrimary":
                     raise
                 self.stats.not_primary += 1
-                standby, last = True, e
-            except (ConnectionClosed, ReplyTimeout, OSError) as e:
-                if len(self.addresses) == 1:
+                met_venue, last = True, e
+            except (ConnectionClosed, ReplyTimeout) as e:
+                # A host accepted the connection, then went or did not answer: killed,
+                # restarting or busy. Backed off at the end of the round, not raised.
+                met_venue, last = True, e
+            except OSError as e:  # the connect was refused: nobody there (yet)
+                if len(self.addresses) == 1 and not met_venue:
                     raise
                 last = e
-        if not standby:
-            raise last  # every address failed once, none of them a standby
+        if not met_venue:
+            raise last  # every address failed once and none was ever a venue host
         time.sleep(self.reconnect.delay(attempt, self.rng))
     raise RecoveryFailed(f"{self.reconnect.max_attempts} rounds of addresses found no primary (last: {last})")
 
