@@ -76,8 +76,11 @@ t0=$(now)
 t1=$(now)
 echo "scenario in $(elapsed "$t0" "$t1") s"
 
-echo "== 4. load through the VM link: 5 s of encrypted orders offered at 20k/s over 4 sessions (a report, not a target)"
-"$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 20000 --duration 5 --sessions 4 \
+# Closed loop (at most 64 requests in flight per session): qemu runs under TCG here, so a
+# fixed offered rate would mostly measure its own backlog (20k/s offered left 30k of 35k
+# unanswered); this reports what the link sustains, with latency under that load.
+echo "== 4. load through the VM link: 5 s of encrypted orders, closed loop, 64 in flight per session, 4 sessions (a report, not a target)"
+"$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 0 --window 64 --duration 5 --sessions 4 \
     --policy "$WORK/policy-enrolled.json" || echo "image-demo.sh: the load run failed (reported, not a check)"
 
 echo "== 5. outputs: the signed batches verify against the VM worker's evidence"
