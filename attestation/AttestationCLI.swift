@@ -312,6 +312,12 @@ struct VerifyOutputs: ParsableCommand {
             domain come from --evidence, or from --signer with --chain-id and
             --verifying-contract. Exit status 0 only if every check passes.
 
+            With --url instead of --data-dir it reads the current epoch through the
+            host's HTTP API (GET /v1/batches, then each batch's decisions, inputs, funding,
+            market data and event leaves: docs/COMMITMENTS.md §4.2) and runs the same
+            checks on what every published header covers; an answer other than 200 (a
+            standby's 503, a batch gone because the epoch changed meanwhile) exits 2.
+
             Files alone cannot show that batches were cut off at the end; compare the
             last batch index with an external anchor (the verifier contract's
             nextBatchIndex, or the index you saw last time).
@@ -321,7 +327,10 @@ struct VerifyOutputs: ParsableCommand {
             """)
 
     @Option(name: .long, help: "The host's data directory (outputs are read from DIR/outputs).")
-    var dataDir: String
+    var dataDir: String?
+
+    @Option(name: .long, help: "Read the current epoch from the host's HTTP API instead: http://HOST:PORT (or HOST:PORT).")
+    var url: String?
 
     @Option(name: .long, help: "Expected signer address, 0x + 40 hex (the attested key).")
     var signer: String?
@@ -350,6 +359,12 @@ struct VerifyOutputs: ParsableCommand {
     func validate() throws {
         guard (signer == nil) != (evidence == nil) else {
             throw ValidationError("give exactly one of --signer and --evidence")
+        }
+        guard (dataDir == nil) != (url == nil) else {
+            throw ValidationError("give exactly one of --data-dir and --url")
+        }
+        guard url == nil || epoch == nil else {
+            throw ValidationError("--epoch reads an archived epoch's files: the HTTP API serves the current epoch only")
         }
     }
 
@@ -392,22 +407,45 @@ struct VerifyOutputs: ParsableCommand {
                 throw ExitCode(2)
             }
         }
-        let directory = dataDir + "/outputs" + (epoch.map { "/epochs/" + $0.filter(\.isHexDigit) } ?? "")
-        func read(_ name: String) -> [UInt8]? {
-            FileManager.default.contents(atPath: directory + "/" + name).map { Array($0) }
+        let reporter = ProgressReporter.make(tool: "verify-outputs", requested: progress)
+        let directory: String
+        // The files' bytes; nil for a file the directory does not hold.
+        var batches: [UInt8] = [], decisions: [UInt8] = []
+        var eventsLog: [UInt8]?, inputs: [UInt8]?, funding: [UInt8]?, marketData: [UInt8]?
+        if let url {
+            var address = url
+            if address.hasPrefix("http://") { address.removeFirst("http://".count) }
+            while address.hasSuffix("/") { address.removeLast() }
+            directory = "http://" + address
+            do {
+                let o = try PublishedOutputs.fetch(address: address, progress: reporter.map { r in
+                    { r.update(phase: "fetch", done: $0, total: $1, unit: "batches") }
+                })
+                (batches, decisions, eventsLog) = (o.batches, o.decisions, o.eventsLog)
+                (inputs, funding, marketData) = (o.inputs, o.funding, o.marketData)
+            } catch {
+                FileHandle.standardError.write(Data("attestation: \(directory): \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        } else {
+            directory = dataDir! + "/outputs" + (epoch.map { "/epochs/" + $0.filter(\.isHexDigit) } ?? "")
+            func read(_ name: String) -> [UInt8]? {
+                FileManager.default.contents(atPath: directory + "/" + name).map { Array($0) }
+            }
+            // The host creates both files when an epoch starts, empty or not; their absence
+            // means a wrong directory, not an empty epoch.
+            guard let b = read("batches.jsonl"), let d = read("decisions.jsonl") else {
+                FileHandle.standardError.write(Data("attestation: \(directory) holds no batches.jsonl and decisions.jsonl\n".utf8))
+                throw ExitCode(2)
+            }
+            (batches, decisions, eventsLog) = (b, d, read("events.log"))
+            (inputs, funding, marketData) = (read("inputs.jsonl"), read("funding.jsonl"), read("marketdata.jsonl"))
         }
-        // The host creates both files when an epoch starts, empty or not; their absence
-        // means a wrong directory, not an empty epoch.
-        guard let batches = read("batches.jsonl"), let decisions = read("decisions.jsonl") else {
-            FileHandle.standardError.write(Data("attestation: \(directory) holds no batches.jsonl and decisions.jsonl\n".utf8))
-            throw ExitCode(2)
-        }
-        if let reporter = ProgressReporter.make(tool: "verify-outputs", requested: progress) {
+        if let reporter {
             verifier.progress = { reporter.update(phase: $0.phase, done: $0.done, total: $0.total, unit: $0.unit) }
         }
-        let verdicts = verifier.verify(batches: batches, decisions: decisions, eventsLog: read("events.log"),
-                                       inputs: read("inputs.jsonl"), config: venue, funding: read("funding.jsonl"),
-                                       marketData: read("marketdata.jsonl"))
+        let verdicts = verifier.verify(batches: batches, decisions: decisions, eventsLog: eventsLog, inputs: inputs,
+                                       config: venue, funding: funding, marketData: marketData)
         let ok = verdicts.allSatisfy(\.pass)
         if json {
             struct Report: Encodable {

@@ -65,6 +65,10 @@ public enum HTTPFetch {
     public struct Response {
         public var status: Int
         public var body: [UInt8]
+
+        public init(status: Int, body: [UInt8]) {
+            (self.status, self.body) = (status, body)
+        }
     }
 
     public static func get(_ address: String, path: String, timeoutSeconds: Int = 10) throws -> Response {

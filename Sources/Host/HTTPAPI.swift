@@ -120,6 +120,11 @@ final class HTTPAPIHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             guard let lines else { throw .notFound("no such batch") }
             return .json(Self.array(lines))
+        case .events:
+            let i = try HTTPParameter.required(query, "batch", in: 0...UInt64(Int.max),
+                                               expected: "a batch index (integer >= 0)")
+            guard let leaves = publisher.eventLeaves(batch: Int(i)) else { throw .notFound("no such batch") }
+            return HTTPAPIResponse(body: leaves, contentType: "application/octet-stream")
         case .marketDataSnapshot:
             let market = try HTTPParameter.required(query, "market", in: UInt32.min...UInt32.max,
                                                     expected: "a u32 market id")

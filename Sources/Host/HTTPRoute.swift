@@ -13,6 +13,7 @@ public enum HTTPRoute: String, CaseIterable, Sendable {
     case decisions = "/v1/decisions"
     case inputs = "/v1/inputs"
     case funding = "/v1/funding"
+    case events = "/v1/events"
     case eventProof = "/v1/events/proof"
     case marketData = "/v1/marketdata"
     case marketDataSnapshot = "/v1/marketdata/snapshot"
@@ -35,7 +36,7 @@ public enum HTTPRoute: String, CaseIterable, Sendable {
     public var queryParameters: Set<String> {
         switch self {
         case .batches: ["from", "limit"]
-        case .decisions, .inputs, .funding, .marketData: ["batch"]
+        case .decisions, .inputs, .funding, .marketData, .events: ["batch"]
         case .eventProof: ["sequence"]
         case .marketDataSnapshot: ["market"]
         case .evidence: ["nonce"]

@@ -403,6 +403,50 @@ paths:
           $ref: "#/components/responses/HeadError"
         "503":
           $ref: "#/components/responses/HeadError"
+  /v1/events:
+    get:
+      operationId: getEventLeaves
+      tags: [outputs]
+      summary: A batch's event leaves, as bytes
+      description: |
+        The event leaves batch `batch` covers (global sequence numbers `firstSequence` …
+        `lastSequence` of its header), exactly as `events.log` holds them
+        (docs/COMMITMENTS.md §2.1): 49 bytes each (`globalSequence` u64 ‖ `enclaveTime`
+        u64 ‖ `messageType` u8 ‖ `bodyHash`, big-endian), concatenated in sequence order,
+        so the body is 49 × (`lastSequence` − `firstSequence` + 1) bytes (0 for a batch with
+        no input). The bodies of every batch from 0 in order are the file's first
+        `lastSequence × 49` bytes, from which the batch's `eventsRoot` and the consistency of
+        the log are recomputed; `attestation verify-outputs --url` does that.
+      parameters:
+        - $ref: "#/components/parameters/batch"
+      responses:
+        "200":
+          description: the batch's event leaves, 49 bytes each
+          content:
+            application/octet-stream:
+              schema:
+                type: string
+                format: binary
+        "400":
+          $ref: "#/components/responses/BadRequest"
+        "404":
+          $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/NotPrimary"
+    head:
+      operationId: headEventLeaves
+      tags: [outputs]
+      parameters:
+        - $ref: "#/components/parameters/batch"
+      responses:
+        "200":
+          $ref: "#/components/responses/Head"
+        "400":
+          $ref: "#/components/responses/HeadError"
+        "404":
+          $ref: "#/components/responses/HeadError"
+        "503":
+          $ref: "#/components/responses/HeadError"
   /v1/events/proof:
     get:
       operationId: getEventProof

@@ -439,6 +439,22 @@ public final class OutputPublisher: Sendable {
         return refs?.compactMap { read("decisions.jsonl", $0) }
     }
 
+    /// The event leaves batch `index` covers (`firstSequence…lastSequence`), 49 bytes each
+    /// as in `events.log`, concatenated; nil when there is no such batch (or the file does
+    /// not hold them: a read that fails is not an empty answer).
+    public func eventLeaves(batch index: Int) -> [UInt8]? {
+        let range: (first: UInt64, last: UInt64)? = state.withLock { s in
+            guard index >= 0, index < s.batches.count else { return nil }
+            let b = s.batches[index]
+            return Int(b.lastSequence) * EventLeaf.byteCount <= s.eventsSize ? (b.firstSequence, b.lastSequence) : nil
+        }
+        guard let range else { return nil }
+        let count = range.last >= range.first ? Int(range.last - range.first + 1) : 0
+        if count == 0 { return [] }
+        return read("events.log", LineRef(offset: Int(range.first - 1) * EventLeaf.byteCount,
+                                          length: count * EventLeaf.byteCount))
+    }
+
     /// The market data lines of batch `index` (without newlines), or nil when there is no such batch.
     public func marketDataLines(batch index: Int) -> [[UInt8]]? {
         let refs: [LineRef]? = state.withLock { s in

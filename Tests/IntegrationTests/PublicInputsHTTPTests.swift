@@ -12,8 +12,9 @@ import Wire
 /// (docs/COMMITMENTS.md §4.1–§4.3): every published batch's answer is its lines of
 /// `inputs.jsonl` and `funding.jsonl` byte for byte; each served input rebuilds its frame
 /// body and is proven in the signed event log over the same API, each funding record is
-/// signed by the attested signer; bad parameters get the documented typed errors; the files
-/// pass `verify-outputs --config` with funding checked.
+/// signed by the attested signer; `GET /v1/events?batch=I` is the batch's slice of
+/// `events.log`; bad parameters get the documented typed errors; the files pass
+/// `verify-outputs --config` with funding checked, and so does the live API (`--url`).
 @Suite("Public inputs and funding over HTTP", .serialized)
 struct PublicInputsHTTPTests {
     /// The demo venue with market 1 paying funding every 0.3 s, so a short run makes payments.
@@ -40,24 +41,8 @@ struct PublicInputsHTTPTests {
 
     /// The top-level elements of a JSON array answer, as their exact bytes.
     static func elements(_ body: [UInt8]) throws -> [[UInt8]] {
-        guard body.first == UInt8(ascii: "["), body.last == UInt8(ascii: "]") else { throw TestFailure("not an array") }
-        var out: [[UInt8]] = [], start = 1, depth = 0, inString = false, escaped = false
-        for i in 1..<(body.count - 1) {
-            let c = body[i]
-            if inString {
-                if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") { inString = false }
-                continue
-            }
-            switch c {
-            case UInt8(ascii: "\""): inString = true
-            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
-            case UInt8(ascii: ",") where depth == 0: out.append(Array(body[start..<i])); start = i + 1
-            default: break
-            }
-        }
-        if body.count > 2 { out.append(Array(body[start..<(body.count - 1)])) }
-        return out
+        guard let elements = RecordArray.elements(body) else { throw TestFailure("not a record array") }
+        return elements
     }
 
     static func array(_ lines: [[UInt8]]) -> [UInt8] {
@@ -90,18 +75,23 @@ struct PublicInputsHTTPTests {
                                                from: Data(try HTTPFetch.get(http, path: "/v1/batches?limit=1000").body))
         #expect(!headers.isEmpty && headers.last!.lastSequence >= last)
         var served: [(header: BatchRecord, inputs: [UInt8], funding: [UInt8])] = []
+        var servedEvents: [[UInt8]] = []
         for h in headers {
             let inputs = try HTTPFetch.get(http, path: "/v1/inputs?batch=\(h.batchIndex)")
             let funding = try HTTPFetch.get(http, path: "/v1/funding?batch=\(h.batchIndex)")
-            #expect(inputs.status == 200 && funding.status == 200)
+            let events = try HTTPFetch.get(http, path: "/v1/events?batch=\(h.batchIndex)")
+            #expect(inputs.status == 200 && funding.status == 200 && events.status == 200)
             served.append((h, inputs.body, funding.body))
+            servedEvents.append(events.body)
         }
 
         // Bad parameters: the documented typed errors.
         for (path, status, code) in [("/v1/inputs", 400, "missingParameter"), ("/v1/inputs?batch=x", 400, "badParameter"),
                                      ("/v1/funding?batch=00", 400, "badParameter"), ("/v1/funding?batch=1&batch=1", 400, "duplicateParameter"),
                                      ("/v1/inputs?batch=0&from=1", 400, "unknownParameter"),
-                                     ("/v1/funding?batch=\(headers.count + 1000)", 404, "notFound")] {
+                                     ("/v1/funding?batch=\(headers.count + 1000)", 404, "notFound"),
+                                     ("/v1/events?batch=\(headers.count + 1000)", 404, "notFound"),
+                                     ("/v1/events?batch=-1", 400, "badParameter")] {
             let r = try HTTPFetch.get(http, path: path)
             let body = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: String]
             #expect(r.status == status && body?["code"] == code, "\(path): \(r.status) \(String(decoding: r.body, as: UTF8.self))")
@@ -131,6 +121,20 @@ struct PublicInputsHTTPTests {
             }
         }
         #expect(kinds == ["price", "deposit"] && payments >= 1, "kinds \(kinds), \(payments) funding payments")
+
+        // The same checks over the live API, as an auditor without the data directory runs them.
+        let evidenceFile = scratch.appendingPathComponent("evidence.json")
+        try Data(try evidence.encoded()).write(to: evidenceFile)
+        let live = try runCommand(try Binaries.path("attestation"), [
+            "verify-outputs", "--url", "http://\(http)/", "--evidence", evidenceFile.path, "--config", venue, "--json"])
+        #expect(live.status == 0, "\(live.stdout)\(live.stderr)")
+        let liveChecks = (try JSONSerialization.jsonObject(with: Data(live.stdout.utf8)) as? [String: Any])?["checks"]
+            as? [[String: Any]] ?? []
+        for name in ["events.log", "inputs.leaf", "inputs.signature", "funding.records", "marketdata.root"] {
+            let v = liveChecks.first { $0["check"] as? String == name }
+            #expect(v?["pass"] as? Bool == true && (v?["detail"] as? String)?.hasPrefix("0 ") == false,
+                    "\(name) over HTTP: \(String(describing: v))")
+        }
         #expect(host.stop() == 0)
 
         // After the stop the files hold every line: each batch's answer is its lines, verbatim.
@@ -144,9 +148,14 @@ struct PublicInputsHTTPTests {
         }
         #expect(served.map { String(decoding: $0.funding, as: UTF8.self) }.joined().contains("\"market\":1"))
 
+        // Each batch's event leaves are its slice of the file.
+        let events = Array(try Data(contentsOf: outputs.appendingPathComponent("events.log")))
+        for (header, leaves) in zip(headers, servedEvents) {
+            let slice = events[(Int(header.firstSequence) - 1) * EventLeaf.byteCount..<Int(header.lastSequence) * EventLeaf.byteCount]
+            #expect(leaves == Array(slice), "event leaves of batch \(header.batchIndex)")
+        }
+
         // And the files verify, funding schedule and marks included.
-        let evidenceFile = scratch.appendingPathComponent("evidence.json")
-        try Data(try evidence.encoded()).write(to: evidenceFile)
         let run = try runCommand(try Binaries.path("attestation"), [
             "verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path, "--config", venue, "--json"])
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
