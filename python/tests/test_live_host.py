@@ -20,7 +20,7 @@ from sealstream.demo import demo_key
 from sealstream.errors import AttestationFailed, HostError, ProofError, Refused
 from sealstream.evidence import parse_evidence
 from sealstream.http import HTTPClient, HTTPError
-from sealstream.outputs import verify_directory
+from sealstream.outputs import verify_directory, verify_url
 from sealstream.proofs import Domain, verify_decisions, verify_event_inclusion, verify_funding, verify_inputs
 
 
@@ -264,6 +264,12 @@ def test_liquidation_drill_and_verify_outputs_agree_with_the_auditor(host, bins,
     forged[0]["equity"] += 1
     with pytest.raises(ProofError):
         verify_decisions(json.dumps(forged).encode(), http.batch(batch), domain)
+    # The whole epoch through the API (COMMITMENTS §5, `--url`): every check passes on what
+    # the listed headers cover, decisions and public inputs included.
+    live_evidence = parse_evidence((host.data / "outputs" / "epoch.json").read_bytes())
+    live = verify_url(host.http, live_evidence.signer, live_evidence.chain_id, live_evidence.verifying_contract,
+                      live_evidence.venue_id, public=True)  # fmt: skip
+    assert live["ok"], [c for c in live["checks"] if not c["pass"]]
     assert host.stop() == 0
     evidence = parse_evidence((host.data / "outputs" / "epoch.json").read_bytes())
     mine = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,

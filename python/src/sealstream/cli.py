@@ -88,12 +88,29 @@ def _verify_outputs(args) -> int:
             print(f"{args.config} is not the configuration the evidence names (configHash)", file=sys.stderr)
             return 2
         config = json.loads(raw)
+    if args.url is not None:
+        from .http import HTTPError
+        from .outputs import verify_url
+
+        if args.epoch is not None:
+            print("--epoch reads an archived epoch's files: the HTTP API serves the current epoch only", file=sys.stderr)
+            return 2
+        try:
+            result = verify_url(args.url, signer, chain_id, contract, venue, public=True, config=config)
+        except (HTTPError, ValueError, OSError) as exc:
+            print(f"{args.url}: {exc}", file=sys.stderr)
+            return 2
+        return _print_verdicts(result, args.json)
     try:
         result = verify_directory(args.data_dir, signer, chain_id, contract, venue, args.epoch, public=True, config=config)
     except FileNotFoundError as exc:
         print(f"missing output file: {exc.filename}", file=sys.stderr)
         return 2
-    if args.json:
+    return _print_verdicts(result, args.json)
+
+
+def _print_verdicts(result: dict, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(result, indent=2))
     else:
         for c in result["checks"]:
@@ -138,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--url", required=True)
     c.add_argument("--out", required=True)
     c.set_defaults(func=_challenge)
-    o = sub.add_parser("verify-outputs", help="COMMITMENTS.md §5 over DATA/outputs")
-    o.add_argument("--data-dir", required=True)
+    o = sub.add_parser("verify-outputs", help="COMMITMENTS.md §5 over DATA/outputs or the HTTP API")
+    where = o.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data-dir")
+    where.add_argument("--url", help="the host's HTTP API: read the current epoch through it (COMMITMENTS §5)")
     o.add_argument("--evidence")
     o.add_argument("--signer")
     o.add_argument("--chain-id", type=int, default=31337)

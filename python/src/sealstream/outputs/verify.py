@@ -219,28 +219,59 @@ def verify_directory(
     base = Path(data_dir) / "outputs"
     if epoch is not None:
         base = base / "epochs" / epoch
-    batches = (base / "batches.jsonl").read_bytes()
-    decisions = (base / "decisions.jsonl").read_bytes()
-    events_path = base / "events.log"
-    events = events_path.read_bytes() if events_path.exists() else None
-    market_path = base / "marketdata.jsonl"
-    market_data = market_path.read_bytes() if market_path.exists() else None
+    files = {"batches.jsonl": (base / "batches.jsonl").read_bytes(),
+             "decisions.jsonl": (base / "decisions.jsonl").read_bytes()}  # fmt: skip
+    for name in ("events.log", "marketdata.jsonl", "inputs.jsonl", "funding.jsonl"):
+        if (base / name).exists():
+            files[name] = (base / name).read_bytes()
+    return verify_files(files, str(base), signer, chain_id, verifying_contract, venue_id, public, config)
+
+
+def verify_url(
+    url: str,
+    signer: str,
+    chain_id: int,
+    verifying_contract: str,
+    venue_id: int | None = None,
+    public: bool = False,
+    config: dict | None = None,
+) -> dict[str, Any]:
+    """`attestation verify-outputs --url`: the current epoch read through the host's HTTP
+    API (COMMITMENTS.md §5), then the same checks as `verify_directory`. Raises
+    `http.HTTPError` on an answer other than 200 and ValueError on a body that is not a
+    record array."""
+    from ..http import HTTPClient, fetch_outputs
+
+    files = fetch_outputs(HTTPClient(url))
+    return verify_files(files, url, signer, chain_id, verifying_contract, venue_id, public, config)
+
+
+def verify_files(
+    files: dict[str, bytes],
+    where: str,
+    signer: str,
+    chain_id: int,
+    verifying_contract: str,
+    venue_id: int | None = None,
+    public: bool = False,
+    config: dict | None = None,
+) -> dict[str, Any]:
+    """The checks over the outputs' bytes by file name (`batches.jsonl` and
+    `decisions.jsonl` required; an absent other file is a file the directory lacks)."""
+    batches, decisions = files["batches.jsonl"], files["decisions.jsonl"]
+    events = files.get("events.log")
     dom = {"chainId": chain_id, "verifyingContract": verifying_contract}
-    verdicts = verify_outputs(batches, decisions, events, signer, dom, venue_id, market_data)
+    verdicts = verify_outputs(batches, decisions, events, signer, dom, venue_id, files.get("marketdata.jsonl"))
     checks = [{"check": name, **verdicts[name]} for name in CHECKS]
     if public:
         from .public import PUBLIC_CHECKS, verify_public
 
-        def optional(name: str) -> bytes | None:
-            path = base / name
-            return path.read_bytes() if path.exists() else None
-
-        more = verify_public(batches, decisions, events, optional("inputs.jsonl"), config, optional("funding.jsonl"),
+        more = verify_public(batches, decisions, events, files.get("inputs.jsonl"), config, files.get("funding.jsonl"),
                              signer, dom, venue_id)  # fmt: skip
         checks += [{"check": name, **more[name]} for name in PUBLIC_CHECKS]
     return {
         "ok": all(c["pass"] for c in checks),
         "signer": signer.lower(),
-        "directory": str(base),
+        "directory": where,
         "checks": checks,
     }
