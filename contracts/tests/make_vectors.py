@@ -551,6 +551,7 @@ def build() -> dict:
         out.append(case)
     signer = ref.Epoch(ref.SAMPLE_KEY, CHAIN_ID, CONTRACT, VENUE).signer.lower()
     out += mutations(epochs["base"], signer)
+    out += mutations(epochs["base"], signer, count=64, seed=8260, files=("marketdata",))
     return {
         "about": "docs/COMMITMENTS.md §5 cases; written by contracts/tests/make_vectors.py",
         "chainId": CHAIN_ID, "verifyingContract": CONTRACT.lower(), "venueId": VENUE, "signer": signer,
@@ -561,10 +562,12 @@ def build() -> dict:
 MUTATION_ALPHABET = '"{}[],:0123456789-+.eEaAfFxX \t\\'
 
 
-def mutations(base: dict, signer: str, count: int = 160, seed: int = 8259) -> list[dict]:
-    """Random one-byte edits (replace, delete, insert) of the base epoch's two files. Their
-    expected verdicts are the Python verifier's when the table was written: unlike the
-    hand-written cases above, these check that the two implementations agree."""
+def mutations(base: dict, signer: str, count: int = 160, seed: int = 8259,
+              files: tuple[str, ...] = ("batches", "decisions")) -> list[dict]:
+    """Random one-byte edits (replace, delete, insert) of the base epoch's files, taken in
+    turn from `files`. Their expected verdicts are the Python verifier's when the table was
+    written: unlike the hand-written cases above, these check that the two implementations
+    agree. Edits of `marketdata` give the verifier the market data (`"marketdata": true`)."""
     import sys  # noqa: PLC0415
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python" / "src"))
     from verify_outputs import verify_outputs  # noqa: PLC0415 (the SDK's, python/src)
@@ -572,8 +575,9 @@ def mutations(base: dict, signer: str, count: int = 160, seed: int = 8259) -> li
     rng = random.Random(seed)
     dom = ref.domain(CHAIN_ID, CONTRACT)
     out = []
+    with_market_data = "marketdata" in files
     for n in range(count):
-        file = ("batches", "decisions")[n % 2]
+        file = files[n % len(files)]
         text = base[file]
         at = rng.randrange(len(text))
         kind = rng.choice(("replace", "delete", "insert"))
@@ -582,9 +586,10 @@ def mutations(base: dict, signer: str, count: int = 160, seed: int = 8259) -> li
         edited = text[:at] + op["insert"] + text[at + op["delete"] :]
         if edited == text:
             continue
-        files = dict(base, **{file: edited})
+        edited_files = dict(base, **{file: edited})
         verdicts = verify_outputs(
-            files["batches"].encode(), files["decisions"].encode(), bytes.fromhex(files["events"]), signer, dom, VENUE
+            edited_files["batches"].encode(), edited_files["decisions"].encode(), bytes.fromhex(edited_files["events"]),
+            signer, dom, VENUE, edited_files["marketdata"].encode() if with_market_data else None,
         )
         fail = {}
         for check, v in verdicts.items():
@@ -592,7 +597,8 @@ def mutations(base: dict, signer: str, count: int = 160, seed: int = 8259) -> li
                 fail[check] = {k: v[k] for k in ("error", "line", "path") if v.get(k) is not None}
                 if fail[check].get("error") == "syntax":
                     del fail[check]["path"]
-        out.append({"name": f"mutation {n}: {kind} {char!r} at {file}[{at}]", "epoch": "base", "ops": [op], "fail": fail})
+        case = {"name": f"mutation {n}: {kind} {char!r} at {file}[{at}]", "epoch": "base", "ops": [op], "fail": fail}
+        out.append(case | ({"marketdata": True} if with_market_data else {}))
     return out
 
 
