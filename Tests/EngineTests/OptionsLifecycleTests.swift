@@ -41,6 +41,52 @@ struct OptionsLifecycleTests {
         #expect(d.engine.conservationResidual == Self.insurance)
     }
 
+    /// docs/OPTIONS.md §10.5's loose ends. In the last hour the configured smile leaves the
+    /// options unpriced (§10.8), so a short call cannot be liquidated while the underlying
+    /// climbs 8 % a minute; settlement then runs after a refused input (an unknown
+    /// account's cancel), cancels a resting order without a word to its owner, and leaves
+    /// the short with negative collateral and no position: a debt that stays on the
+    /// account, which is not liquidated, cannot withdraw, and is paid down by a deposit.
+    @Test func settlementAfterARefusedInputLeavesAnInsolventShortInDebt() throws {
+        var d = OptionsEngineTests.started()
+        d.deposit(5, 10_000)
+        d.trade(buyer: 1, seller: 5, OptionsFixture.call, quantity: Fixture.unit, price: d.optionPrice(OptionsFixture.call), id: "c")
+        #expect(d.order(1, .buy, OptionsFixture.call, quantity: Fixture.unit, price: Fixture.usd, id: "rest").rejection == nil)
+        #expect(d.engine.accounts[1]!.openOrderCount == 1)
+        let step = 60 * Fixture.second
+        var btc: Int64 = 50_000 * Fixture.usd
+        func tick(advance: UInt64) {
+            for p in 0..<3 {
+                let a = p == 0 ? advance : 1_000
+                d.apply(.oraclePrice(OraclePrice(market: Fixture.btc, price: btc, confidence: 0, publishTime: d.now + a,
+                                                 publisher: Fixture.publishers[p], signature: [])), advance: a)
+            }
+        }
+        tick(advance: OptionsFixture.expiry - 6 * step - 3 * Fixture.second - d.now)
+        #expect((try? d.engine.mark(OptionsFixture.call, at: d.now).get()) == nil, "unpriced in the last hour")
+        for _ in 0..<6 {
+            btc = btc * 108 / 100 / Fixture.usd * Fixture.usd
+            tick(advance: step)
+        }
+        #expect(d.engine.takeDecisions().isEmpty, "an unpriced account is not liquidated")
+        let before = d.engine.accounts[5]!.collateral
+        let outcome = d.apply(.request(account: 999, .cancel(try ClientOrderID("x"))), advance: 3 * Fixture.second)
+        #expect(d.now >= OptionsFixture.expiry && outcome.rejection == .unknownAccount)
+        let settled = try #require(d.engine.takeOptionSettlements().first)
+        #expect(settled.sequence == d.sequence && settled.settlementPrice == btc)
+        let paid = FixedMath.mulDiv(-Int128(Fixture.unit), Int128(btc - 50_000 * Fixture.usd), FixedMath.quantityScale, .down)
+        let debt = d.engine.accounts[5]!.collateral
+        #expect(debt == before + paid && debt < 0 && d.engine.accounts[5]!.positions.isEmpty)
+        #expect(d.engine.accounts[1]!.openOrderCount == 0)
+        #expect(d.cancel(1, "rest").rejection == .unknownOrder)
+        #expect(d.apply(.request(account: 5, .withdraw(id: try ClientOrderID("w"), amount: 1))).rejection == .insufficientMargin)
+        d.price(Fixture.btc, btc)
+        #expect(d.engine.takeDecisions().isEmpty && d.engine.accounts[5]!.collateral == debt, "the debt stays")
+        d.deposit(5, 1_000)
+        #expect(d.engine.accounts[5]!.collateral == debt + 1_000 * Int128(Fixture.usd))
+        #expect(d.engine.conservationResidual == Self.insurance)
+    }
+
     /// Payers round up, receivers down: a settlement value that does not divide evenly
     /// leaves a residue in the fund, and money is still conserved.
     @Test func settlementRoundingGoesToTheFund() {
