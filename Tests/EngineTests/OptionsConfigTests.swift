@@ -112,6 +112,9 @@ struct OptionsConfigTests {
             (Self.venue { $0.underlyings.append($0.underlyings[0]) }, "$.options.underlyings[1].market: duplicate underlying"),
             (Self.venue { $0.underlyings[0].margin.priceBuckets = 65 },
              "$.options.underlyings[0].margin.priceBuckets: out of range"),
+            // Bounds out of order name the lower one (OPTIONS §7.1), the first rule checked.
+            (Self.venue { $0.underlyings[0].margin.maxScanBps = 100; $0.underlyings[0].margin.initialRatioBps = 9_999 },
+             "$.options.underlyings[0].margin.minScanBps: out of range"),
             (Self.venue { $0.underlyings[0].margin.initialRatioBps = 9_999 },
              "$.options.underlyings[0].margin.initialRatioBps: out of range"),
             (Self.venue { $0.underlyings[0].realizedVolatility.initialVolatilityPpm = 16_000_001 },
