@@ -87,6 +87,35 @@ struct OptionsLifecycleTests {
         #expect(d.engine.conservationResidual == Self.insurance)
     }
 
+    /// The estimator samples the mark only at recorded oracle prices (docs/OPTIONS.md
+    /// §10.4): a mark moved by a quote going stale, at a deposit, is not sampled there but
+    /// at the next recorded price, at that price's event time.
+    @Test func volatilitySamplesOnlyAtRecordedPrices() throws {
+        var d = Driver(OptionsFixture.venue())
+        func quote(_ p: Int, _ usd: Int64, advance: UInt64) {
+            d.apply(.oraclePrice(OraclePrice(market: Fixture.btc, price: usd * Fixture.usd, confidence: 0,
+                                             publishTime: d.now + advance, publisher: Fixture.publishers[p], signature: [])),
+                    advance: advance)
+        }
+        var last: (price: Int64, time: UInt64)? { d.engine.options!.underlyings[0].volatility.last }
+        quote(0, 50_000, advance: Fixture.second)
+        #expect(last == nil, "one fresh publisher: no mark, no sample")
+        quote(1, 50_000, advance: Fixture.second)
+        let first = d.now
+        #expect(last?.price == 50_000 * Fixture.usd && last?.time == first)
+        quote(2, 52_000, advance: 5 * Fixture.second)
+        #expect(last?.time == first, "the median did not move")
+        // Publisher 0's quote is now 10.5 s old (stale), 1 and 2 are fresh: the mark is
+        // their mean, 51,000, moved by time at a deposit.
+        d.apply(.deposit(Deposit(accountID: 7, accountKey: [], amount: 1, depositID: 1, signature: [])),
+                advance: 4_500_000_000)
+        #expect(try d.engine.mark(Fixture.btc, at: d.now).get() == 51_000 * Fixture.usd)
+        #expect(last?.price == 50_000 * Fixture.usd && last?.time == first, "no sample at a deposit")
+        quote(0, 51_000, advance: Fixture.second)
+        let mark = try d.engine.mark(Fixture.btc, at: d.now).get()
+        #expect(last?.price == mark && last?.time == d.now, "sampled at the next recorded price")
+    }
+
     /// Payers round up, receivers down: a settlement value that does not divide evenly
     /// leaves a residue in the fund, and money is still conserved.
     @Test func settlementRoundingGoesToTheFund() {
