@@ -5,6 +5,11 @@ extension OptionsConfig {
     /// Most option markets on one underlying: with its perpetual, a portfolio on it then
     /// never exceeds `PortfolioMargin.maxPositions` (512).
     public static let maxSeriesPerUnderlying = PortfolioMargin.maxPositions - 1
+    /// An option market's expiry is a multiple of this, ns (one second).
+    public static let expiryGranularity: UInt64 = 1_000_000_000
+    /// Latest expiry, ns of enclave time: 100 years of 365 days, so the time to expiry
+    /// never leaves Black-76's 0...100 years (docs/OPTIONS.md §4.1), whatever the clock.
+    public static let maxExpiry: UInt64 = 100 * 365 * 86_400 * 1_000_000_000
 
     /// The rules of docs/CONFIG.md "Options", in the order written there; the first that
     /// fails is thrown as `invalid("PATH: REASON")` with the JSON path of the offending value.
@@ -46,6 +51,16 @@ extension OptionsConfig {
             guard m.strike >= 1, m.strike <= Black76.maxPrice else { throw .invalid("\(p).strike: must be 1...2^50") }
             guard m.contractSize > 0 else { throw .invalid("\(p).contractSize: must be > 0") }
             guard m.tickSize > 0 else { throw .invalid("\(p).tickSize: must be > 0") }
+            // Whole seconds: the risk arrays take time at the whole second (OPTIONS §10.2),
+            // so at and after an expiry on the second T is exactly 0, as admission and
+            // settlement (`enclaveTime ≥ expiry`) say.
+            guard m.expiry % Self.expiryGranularity == 0 else {
+                throw .invalid("\(p).expiry: must be a whole second (a multiple of 1000000000 ns)")
+            }
+            // T = yearFraction(now, expiry) ≤ 100 years at any enclave time (§4.1's domain).
+            guard m.expiry <= Self.maxExpiry else {
+                throw .invalid("\(p).expiry: must be at most 100 years of enclave time (3153600000000000000 ns)")
+            }
             guard u.smiles.contains(where: { $0.expiry == m.expiry }) else {
                 throw .invalid("\(p).expiry: no smile for this expiry in the underlying's smiles")
             }

@@ -61,6 +61,25 @@ extension PerpEngine {
         return false
     }
 
+    /// Whether an order leaving the account with `newSize` in market slot `mi` would put a
+    /// position of more than 2^53 (`PortfolioMargin.maxSize`) into one of its portfolios
+    /// (docs/OPTIONS.md §10.1): the option position itself, the underlying's perpetual
+    /// position joining the portfolio the option opens, or a perpetual position on an
+    /// underlying the account holds an option on. Such an order is `orderTooLarge`, so
+    /// §7.5's evaluation never refuses a portfolio in the engine.
+    mutating func exceedsPortfolioSize(_ s: AccountSlot, slot mi: Int, newSize: Int64) -> Bool {
+        let limit = PortfolioMargin.maxSize.magnitude
+        if isOptionSlot(mi) {
+            guard newSize != 0 else { return false }
+            if newSize.magnitude > limit { return true }
+            let u = options!.optionSlots[mi - perpCount].underlying
+            return accounts[slot: s].position(options!.underlyings[u].perpID).magnitude > limit
+        }
+        guard newSize.magnitude > limit, let u = options!.underlying(perpSlot: mi) else { return false }
+        let ids = options!.underlyings[u].ids
+        return accounts[slot: s].positions.contains { ids.contains($0.market) }
+    }
+
     /// Option price band (docs/OPTIONS.md §10.2): |price − option mark| × 10⁴ ≤ F × bps,
     /// F the underlying's mark (a premium band relative to the premium would shut deep
     /// out-of-the-money markets, whose mark rounds to 0).

@@ -263,6 +263,10 @@ public struct PerpEngine: MatchingEngine {
         let position = accounts[slot: account].position(order.market)
         let delta = order.side == .buy ? order.quantity : -order.quantity
         guard !position.addingReportingOverflow(delta).overflow else { return .rejected(.orderTooLarge) }
+        // A portfolio position is at most 2^53 (docs/OPTIONS.md §10.1, §7.5).
+        if options != nil, exceedsPortfolioSize(account, slot: mi, newSize: position + delta) {
+            return .rejected(.orderTooLarge)
+        }
         if order.reduceOnly && !Self.reduces(position: position, delta: delta) {
             return .rejected(.reduceOnlyWouldIncrease)
         }

@@ -354,6 +354,33 @@ struct WorkerTests {
         #expect(h.refusalReason(try h.send(noMarket.encode())) == .unknownMarket)
     }
 
+    /// Publishers are registered per perpetual: a signed price naming an option market is
+    /// refused `unknownMarket` at admission and never sequenced (docs/OPTIONS.md §10.1,
+    /// PROTOCOL §2.6), even from a publisher of its underlying.
+    @Test func pricesNamingAnOptionMarketAreRefused() throws {
+        var venue = DemoKeys.venue()
+        let margin = PortfolioMarginConfig(
+            priceBuckets: 8, minScanBps: 500, maxScanBps: 3_000, scanDeviationsMilli: 4_000, horizonNanos: 86_400_000_000_000,
+            volUpBps: 5_000, volDownBps: 3_000, extremeMultiple: 3, extremeCoverBps: 3_300, shortOptionMinimumBps: 100,
+            initialRatioBps: 13_000)
+        let expiry: UInt64 = 2_592_000_000_000_000
+        venue.options = OptionsConfig(
+            underlyings: [OptionUnderlyingConfig(
+                market: 1, margin: margin,
+                realizedVolatility: RealizedVolatilityConfig(halfLifeNanos: 3_600_000_000_000, minIntervalNanos: 1_000_000_000,
+                                                             initialVolatilityPpm: 600_000),
+                smiles: [SmileConfig(expiry: expiry, a: 20_000_000, b: 100_000_000, rho: -300_000_000, m: 0, sigma: 100_000_000)])],
+            markets: [OptionMarketConfig(id: 101, symbol: "BTC-30D-50000-C", underlying: 1, kind: .call, strike: 50_000_000_000,
+                                         expiry: expiry, contractSize: 1_000_000, tickSize: 100_000)])
+        let h = try Harness(venue: venue) { try PerpEngine(config: $0) }
+        let option = DemoKeys.price(market: 101, price: 1_000_000, confidence: 0, publishTime: 10, publisher: "pyth-a")
+        #expect(h.refusalReason(try h.send(option.encode())) == .unknownMarket)
+        let underlying = DemoKeys.price(market: 1, price: 60_000_000_000, confidence: 1, publishTime: 11, publisher: "pyth-a")
+        let ack = try h.send(underlying.encode())
+        let parsed = try ack.body.withUnsafeBytes { try PublicAck.decode(body: $0) }
+        #expect(parsed.globalSequence == 1, "the refused price took no sequence number")
+    }
+
     @Test func replayedOrOutOfWindowPricesAreRefused() throws {
         let h = try Harness()
         h.now = 100_000_000_000

@@ -112,6 +112,9 @@ struct OptionsConfigTests {
             (Self.venue { $0.underlyings.append($0.underlyings[0]) }, "$.options.underlyings[1].market: duplicate underlying"),
             (Self.venue { $0.underlyings[0].margin.priceBuckets = 65 },
              "$.options.underlyings[0].margin.priceBuckets: out of range"),
+            // Bounds out of order name the lower one (OPTIONS §7.1), the first rule checked.
+            (Self.venue { $0.underlyings[0].margin.maxScanBps = 100; $0.underlyings[0].margin.initialRatioBps = 9_999 },
+             "$.options.underlyings[0].margin.minScanBps: out of range"),
             (Self.venue { $0.underlyings[0].margin.initialRatioBps = 9_999 },
              "$.options.underlyings[0].margin.initialRatioBps: out of range"),
             (Self.venue { $0.underlyings[0].realizedVolatility.initialVolatilityPpm = 16_000_001 },
@@ -129,12 +132,23 @@ struct OptionsConfigTests {
             (Self.venue { $0.markets[0].strike = (1 << 50) + 1 }, "$.options.markets[0].strike: must be 1...2^50"),
             (Self.venue { $0.markets[0].contractSize = 0 }, "$.options.markets[0].contractSize: must be > 0"),
             (Self.venue { $0.markets[0].tickSize = -1 }, "$.options.markets[0].tickSize: must be > 0"),
-            (Self.venue { $0.markets[0].expiry += 1 },
+            (Self.venue { $0.markets[0].expiry += Fixture.second },
              "$.options.markets[0].expiry: no smile for this expiry in the underlying's smiles"),
+            // Whole seconds only, and at most 100 years: checked before the smile.
+            (Self.venue { $0.markets[0].expiry += 1 },
+             "$.options.markets[0].expiry: must be a whole second (a multiple of 1000000000 ns)"),
+            (Self.venue { $0.markets[0].expiry = 3_153_600_000 * Fixture.second + Fixture.second },
+             "$.options.markets[0].expiry: must be at most 100 years of enclave time (3153600000000000000 ns)"),
             (Self.venue { $0.markets[1] = $0.markets[0]; $0.markets[1].id = 103 },
              "$.options.markets[1]: duplicate series (underlying, kind, strike, expiry)"),
         ]
         #expect(Self.invalid(Self.venue()) == nil)
+        let latest = OptionsConfig.maxExpiry
+        #expect(latest == 3_153_600_000 * Fixture.second)
+        #expect(Self.invalid(Self.venue { o in
+            o.underlyings[0].smiles[0].expiry = latest
+            for k in o.markets.indices { o.markets[k].expiry = latest }
+        }) == nil, "an expiry of exactly 100 years is valid")
         for (config, message) in cases { #expect(Self.invalid(config) == message) }
     }
 

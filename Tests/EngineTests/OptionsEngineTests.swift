@@ -52,6 +52,30 @@ struct OptionsEngineTests {
         #expect(d.order(2, .buy, OptionsFixture.call, quantity: Fixture.unit / 100, price: price, id: "d").rejection == nil)
     }
 
+    /// A portfolio position of more than 2^53 (docs/OPTIONS.md §7.5's bound) is refused
+    /// `orderTooLarge` at admission, before the margin check (§10.1); up to 2^53 the
+    /// order goes on to M1.
+    @Test func portfolioPositionsStayWithinTwoToThe53() {
+        // A call struck at 2^50 is worth 0: only at such a premium is a quantity above 2^53
+        // under the notional cap (10^9 USD at the larger of the limit and the mark).
+        var config = OptionsFixture.venue()
+        var far = config.options!.markets[0]
+        far.id = 103
+        far.symbol = "BTC-30D-FAR-C"
+        far.strike = 1 << 50
+        config.options!.markets.append(far)
+        var d = Driver(config)
+        d.price(Fixture.btc, 50_000 * Fixture.usd)
+        d.price(Fixture.eth, 3_000 * Fixture.usd)
+        d.deposit(2, 100_000)
+        let lot = far.contractSize
+        let most = PortfolioMargin.maxSize / lot * lot
+        let price = far.tickSize
+        #expect(d.order(2, .buy, 103, quantity: most + lot, price: price, id: "a").rejection == .orderTooLarge)
+        #expect(d.order(2, .sell, 103, quantity: most + lot, price: price, id: "b").rejection == .orderTooLarge)
+        #expect(d.order(2, .buy, 103, quantity: most, price: price, id: "c").rejection == .insufficientMargin)
+    }
+
     /// Random portfolios of calls, puts and perpetuals: the engine's health equals the
     /// reference (PortfolioMargin.evaluate over the BTC portfolio, linear for the rest).
     @Test(arguments: [11, 12, 13] as [UInt64])

@@ -41,6 +41,81 @@ struct OptionsLifecycleTests {
         #expect(d.engine.conservationResidual == Self.insurance)
     }
 
+    /// docs/OPTIONS.md §10.5's loose ends. In the last hour the configured smile leaves the
+    /// options unpriced (§10.8), so a short call cannot be liquidated while the underlying
+    /// climbs 8 % a minute; settlement then runs after a refused input (an unknown
+    /// account's cancel), cancels a resting order without a word to its owner, and leaves
+    /// the short with negative collateral and no position: a debt that stays on the
+    /// account, which is not liquidated, cannot withdraw, and is paid down by a deposit.
+    @Test func settlementAfterARefusedInputLeavesAnInsolventShortInDebt() throws {
+        var d = OptionsEngineTests.started()
+        d.deposit(5, 10_000)
+        d.trade(buyer: 1, seller: 5, OptionsFixture.call, quantity: Fixture.unit, price: d.optionPrice(OptionsFixture.call), id: "c")
+        #expect(d.order(1, .buy, OptionsFixture.call, quantity: Fixture.unit, price: Fixture.usd, id: "rest").rejection == nil)
+        #expect(d.engine.accounts[1]!.openOrderCount == 1)
+        let step = 60 * Fixture.second
+        var btc: Int64 = 50_000 * Fixture.usd
+        func tick(advance: UInt64) {
+            for p in 0..<3 {
+                let a = p == 0 ? advance : 1_000
+                d.apply(.oraclePrice(OraclePrice(market: Fixture.btc, price: btc, confidence: 0, publishTime: d.now + a,
+                                                 publisher: Fixture.publishers[p], signature: [])), advance: a)
+            }
+        }
+        tick(advance: OptionsFixture.expiry - 6 * step - 3 * Fixture.second - d.now)
+        #expect((try? d.engine.mark(OptionsFixture.call, at: d.now).get()) == nil, "unpriced in the last hour")
+        for _ in 0..<6 {
+            btc = btc * 108 / 100 / Fixture.usd * Fixture.usd
+            tick(advance: step)
+        }
+        #expect(d.engine.takeDecisions().isEmpty, "an unpriced account is not liquidated")
+        let before = d.engine.accounts[5]!.collateral
+        let outcome = d.apply(.request(account: 999, .cancel(try ClientOrderID("x"))), advance: 3 * Fixture.second)
+        #expect(d.now >= OptionsFixture.expiry && outcome.rejection == .unknownAccount)
+        let settled = try #require(d.engine.takeOptionSettlements().first)
+        #expect(settled.sequence == d.sequence && settled.settlementPrice == btc)
+        let paid = FixedMath.mulDiv(-Int128(Fixture.unit), Int128(btc - 50_000 * Fixture.usd), FixedMath.quantityScale, .down)
+        let debt = d.engine.accounts[5]!.collateral
+        #expect(debt == before + paid && debt < 0 && d.engine.accounts[5]!.positions.isEmpty)
+        #expect(d.engine.accounts[1]!.openOrderCount == 0)
+        #expect(d.cancel(1, "rest").rejection == .unknownOrder)
+        #expect(d.apply(.request(account: 5, .withdraw(id: try ClientOrderID("w"), amount: 1))).rejection == .insufficientMargin)
+        d.price(Fixture.btc, btc)
+        #expect(d.engine.takeDecisions().isEmpty && d.engine.accounts[5]!.collateral == debt, "the debt stays")
+        d.deposit(5, 1_000)
+        #expect(d.engine.accounts[5]!.collateral == debt + 1_000 * Int128(Fixture.usd))
+        #expect(d.engine.conservationResidual == Self.insurance)
+    }
+
+    /// The estimator samples the mark only at recorded oracle prices (docs/OPTIONS.md
+    /// §10.4): a mark moved by a quote going stale, at a deposit, is not sampled there but
+    /// at the next recorded price, at that price's event time.
+    @Test func volatilitySamplesOnlyAtRecordedPrices() throws {
+        var d = Driver(OptionsFixture.venue())
+        func quote(_ p: Int, _ usd: Int64, advance: UInt64) {
+            d.apply(.oraclePrice(OraclePrice(market: Fixture.btc, price: usd * Fixture.usd, confidence: 0,
+                                             publishTime: d.now + advance, publisher: Fixture.publishers[p], signature: [])),
+                    advance: advance)
+        }
+        var last: (price: Int64, time: UInt64)? { d.engine.options!.underlyings[0].volatility.last }
+        quote(0, 50_000, advance: Fixture.second)
+        #expect(last == nil, "one fresh publisher: no mark, no sample")
+        quote(1, 50_000, advance: Fixture.second)
+        let first = d.now
+        #expect(last?.price == 50_000 * Fixture.usd && last?.time == first)
+        quote(2, 52_000, advance: 5 * Fixture.second)
+        #expect(last?.time == first, "the median did not move")
+        // Publisher 0's quote is now 10.5 s old (stale), 1 and 2 are fresh: the mark is
+        // their mean, 51,000, moved by time at a deposit.
+        d.apply(.deposit(Deposit(accountID: 7, accountKey: [], amount: 1, depositID: 1, signature: [])),
+                advance: 4_500_000_000)
+        #expect(try d.engine.mark(Fixture.btc, at: d.now).get() == 51_000 * Fixture.usd)
+        #expect(last?.price == 50_000 * Fixture.usd && last?.time == first, "no sample at a deposit")
+        quote(0, 51_000, advance: Fixture.second)
+        let mark = try d.engine.mark(Fixture.btc, at: d.now).get()
+        #expect(last?.price == mark && last?.time == d.now, "sampled at the next recorded price")
+    }
+
     /// Payers round up, receivers down: a settlement value that does not divide evenly
     /// leaves a residue in the fund, and money is still conserved.
     @Test func settlementRoundingGoesToTheFund() {
