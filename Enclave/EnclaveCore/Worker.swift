@@ -304,6 +304,9 @@ public final class Worker<E: MatchingEngine> {
             committer?.recordDecisions(decisions) {
                 identity.decisionSalt(account: $0.accountID, sequence: $0.sequence, step: $0.step)
             }
+            for d in decisions {
+                statements.recordOpening(account: d.accountID, sequence: d.sequence, step: d.step, state: d.preState, marks: d.marks)
+            }
         }
         let funding = engine.takeFundingPayments()
         if !funding.isEmpty { committer?.recordFunding(funding) }
