@@ -82,6 +82,20 @@ struct DecisionOpeningTests {
         let report = try JSONDecoder().decode(StatementReport.self, from: Data(cli.stdout.utf8))
         #expect(report.openings.map(\.salt) == ["0x" + Hex.encode(opening.salt)])
         #expect(report.openings.first?.state == "0x" + Hex.encode(opening.state))
+
+        // A worker restarted from the journal rebuilds the same opening, salt included.
+        if ReconnectTests.hostJournals {
+            try ReconnectTests.killWorker(host)
+            var reopened: Trader?
+            let until = Date().addingTimeInterval(20)
+            while reopened == nil, Date() < until {
+                reopened = try? Trader(address: host.address, accountID: 4202, name: "opening-victim", deposit: false)
+                if reopened == nil { usleep(100_000) }
+            }
+            let again = try #require(reopened)
+            let after = try StatementFetch.fetch(over: again.connection, session: again.session, since: 0)
+            #expect(after.openings == statement.openings)
+        }
         #expect(host.stop() == 0)
     }
 
