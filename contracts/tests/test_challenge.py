@@ -9,6 +9,7 @@ commitments are opened in test_real_outputs.py.
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -17,7 +18,9 @@ from eth_utils import keccak
 
 import reference
 from evm import decision_tuple, fresh_chain, reverts, submit_args
-from sealstream.challenge import Mark, Position, State, decision_salt, health, marks_hash, state_hash
+from sealstream.challenge import Mark, Position, State, arguments, decision_salt, health, marks_hash, state_hash
+from sealstream.outputs.strict import read_decision, read_header
+from sealstream.statement import Opening
 
 VENUE = 7
 KEY = keccak(b"sealstream challenge signer")
@@ -156,6 +159,10 @@ def args(epoch, decisions, j: int, /, **override) -> tuple:
         "marks": [(m.market, m.mark, m.maintenance_bps) for m in d["_marks"]],
     }  # fmt: skip
     assert not override.keys() - a.keys()
+    # The SDK's helper gives the same arguments from the strictly read records.
+    line = lambda r: json.dumps(r, separators=(",", ":")).encode()  # noqa: E731
+    opening = Opening(d["sequence"], 0, d["_salt"], d["_state"], tuple(a["marks"]))
+    assert arguments(1, read_decision(line(record)), read_header(line(header)), opening) == tuple(a.values())
     a.update(override)
     return tuple(a.values())
 

@@ -22,7 +22,9 @@ import pytest
 
 import reference
 from evm import decision_tuple, fresh_chain, reverts, submit_args
-from sealstream.challenge import Mark, State, health, marks_hash, state_hash
+from sealstream.challenge import Mark, State, arguments, health, marks_hash, state_hash
+from sealstream.outputs.strict import read_decision, read_header
+from sealstream.statement import Opening
 
 HONEST = os.environ.get("SEALSTREAM_OUTPUTS")
 BROKEN = os.environ.get("SEALSTREAM_BROKEN_OUTPUTS")
@@ -71,6 +73,10 @@ def challenge(compiled, directory: str):
         "leafIndex": decision["leafIndex"], "proof": reference.proof_values(decision), "salt": salt, "state": state,
         "marks": [(m.market, m.mark, m.maintenance_bps) for m in marks],
     }  # fmt: skip
+    # The SDK's helper builds the same arguments from the strictly read records.
+    sdk_opening = Opening(opening["sequence"], opening["step"], salt, state, tuple(args["marks"]))
+    line = lambda r: json.dumps(r, separators=(",", ":")).encode()  # noqa: E731
+    assert arguments(1, read_decision(line(decision)), read_header(line(header)), sdk_opening) == tuple(args.values())
     return contract, args, decision, State.decode(state), marks
 
 

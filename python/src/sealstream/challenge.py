@@ -108,3 +108,19 @@ def health(state: State, marks: list[Mark], maintenance_bps: dict[int, int]) -> 
         equity += (p.size * m.mark) // 10**8  # Python's // rounds toward −∞
         maintenance += -((-abs(p.size) * m.mark * bps) // 10**12)  # ⌈x⌉ = −⌊−x⌋
     return equity, maintenance
+
+
+def arguments(epoch: int, decision: dict, header: dict, opening) -> tuple:
+    """`challengeLiquidation`'s arguments, in order (docs/COMMITMENTS.md §6.1), from a
+    strictly read decision record, its batch's header record, the contract's epoch number
+    for that batch, and a statement `Opening` of the decision (`statement.Page.openings`):
+    ABI values (bytes for bytes32 and bytes, tuples for structs), for any ABI encoder."""
+    from . import eip712  # the decision's 20 fields in the struct's order
+
+    values = eip712.decision_values(decision)
+    return (
+        epoch, decision["batchIndex"], bytes.fromhex(header["decisionsRoot"][2:]), header["decisionCount"],
+        tuple(values[name] for name, _ in eip712.DECISION_FIELDS), decision["leafIndex"],
+        [bytes.fromhex(p[2:]) for p in decision["proof"]], bytes(opening.salt), bytes(opening.state),
+        [tuple(m) for m in opening.marks],
+    )  # fmt: skip
