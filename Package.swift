@@ -116,6 +116,15 @@ let package = Package(
             dependencies: ["EnclaveCore", "KeyEnrollment", "Commitments", "CEnclaveSys", "CTPM"],
             path: "Enclave/sealstream-enclave"
         ),
+        // TEST ONLY, never measured or shipped: the enclave's sources (symlinks) built with a
+        // flag that liquidates at a maintenance one bps below initial (TestBuild.swift), for
+        // the fraud-proof tests (docs/COMMITMENTS.md §6.1).
+        .executableTarget(
+            name: "sealstream-enclave-broken-maintenance",
+            dependencies: ["EnclaveCore", "KeyEnrollment", "Commitments", "CEnclaveSys", "CTPM"],
+            path: "Enclave/sealstream-enclave-broken",
+            swiftSettings: [.define("SEALSTREAM_TEST_BROKEN_MAINTENANCE")]
+        ),
 
         // Untrusted host.
         .target(

@@ -50,6 +50,19 @@ struct LiquidationDecision:
     liquidationFee: int64
     # SHA-256 of the step's fills (docs/COMMITMENTS.md §3); the fills are in the record.
     fillsHash: bytes32
+    # Salted SHA-256 of the account's state just before the step, and of the marks and
+    # maintenance fractions of every market it held then (§3): what a challenge opens.
+    stateHash: bytes32
+    marksHash: bytes32
+
+# One entry of a challenge's marks (§6.1): per position of the opened state, in order.
+struct Mark:
+    market: uint32
+    # Quote micro-units per whole base unit.
+    mark: int64
+    # The fraction the enclave says it used: hashed to open marksHash, never trusted
+    # (the contract computes with the epoch's registered maintenanceBps).
+    maintenanceBps: uint32
 
 DOMAIN_TYPEHASH: constant(bytes32) = keccak256(
     "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -60,7 +73,7 @@ HEADER_TYPEHASH: constant(bytes32) = keccak256(
     "BatchHeader(uint64 venueId,uint64 batchIndex,bytes32 previousHeaderHash,uint64 firstSequence,uint64 lastSequence,uint64 enclaveTime,bytes32 eventsRoot,bytes32 stateRoot,uint64 accountCount,bytes32 decisionsRoot,uint64 decisionCount,bytes32 marketDataRoot,uint32[] haltedMarkets)"
 )
 DECISION_TYPEHASH: constant(bytes32) = keccak256(
-    "LiquidationDecision(uint64 venueId,uint64 sequence,uint64 enclaveTime,bytes32 account,uint32 market,bool isBuy,int64 size,int64 markPrice,int64 bankruptcyPrice,int64 worstPrice,int64 equity,int64 maintenanceRequirement,uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged,int64 liquidationFee,bytes32 fillsHash)"
+    "LiquidationDecision(uint64 venueId,uint64 sequence,uint64 enclaveTime,bytes32 account,uint32 market,bool isBuy,int64 size,int64 markPrice,int64 bankruptcyPrice,int64 worstPrice,int64 equity,int64 maintenanceRequirement,uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged,int64 liquidationFee,bytes32 fillsHash,bytes32 stateHash,bytes32 marksHash)"
 )
 
 # Signatures with s above n/2 are the malleable twins of low-s ones; the enclave
@@ -72,6 +85,17 @@ SECP256K1N_HALF: constant(uint256) = (
 
 # A 64-bit tree size needs at most 64 proof hashes.
 MAX_PROOF: constant(uint256) = 64
+
+# A challenge opens a state of at most this many positions (§6.1); an account holding
+# more cannot be challenged on chain.
+MAX_POSITIONS: constant(uint256) = 64
+# §2.2 state bytes: id u64, collateral i128, count u32, per position market u32 ‖ size
+# i64 ‖ cost basis i128 ‖ funding index i128 (44 bytes), open order count u32.
+STATE_FIXED: constant(uint256) = 32
+POSITION_BYTES: constant(uint256) = 44
+MAX_STATE: constant(uint256) = 2848  # STATE_FIXED + MAX_POSITIONS * POSITION_BYTES
+# Market ids a maintenance table may set in one call.
+MAX_TIERS: constant(uint256) = 256
 
 # Stored as the last header hash while the current epoch has no batch yet (its
 # batch 0 must name previousHeaderHash = 0). It is a keccak256 output, so no header
@@ -103,6 +127,25 @@ event BatchSubmitted:
     signer: address
     decisionsRoot: bytes32
     decisionCount: uint64
+
+# The owner registered a market's maintenance fraction for an epoch (§6.1).
+event MaintenanceSet:
+    epoch: indexed(uint64)
+    market: indexed(uint32)
+    maintenanceBps: uint32
+
+# A decision was proven wrong: at its committed state and marks, with the epoch's
+# registered fractions, the account was not below maintenance. The epoch is frozen.
+event LiquidationDisproven:
+    epoch: indexed(uint64)
+    batchIndex: indexed(uint64)
+    structHash: indexed(bytes32)
+    leafIndex: uint64
+    account: bytes32
+    market: uint32
+    equity: int256
+    maintenance: int256
+    challenger: address
 
 event DecisionVerified:
     epoch: indexed(uint64)
@@ -158,6 +201,15 @@ _batchCommitment: HashMap[uint64, HashMap[uint64, bytes32]]
 # Keyed by the decision's struct hash: a decision is acted upon at most once, in
 # whichever epoch's batch it is proven.
 consumed: public(HashMap[bytes32, bool])
+
+# Per epoch and market: the tier maintenanceBps the venue configuration measured for
+# that epoch gives the market (1...9999; 0: not registered). Set by the owner.
+maintenanceBps: public(HashMap[uint64, HashMap[uint32, uint32]])
+# An epoch in which a liquidation was proven wrong: it accepts no batch and verifies
+# no decision from then on (§6.1).
+frozen: public(HashMap[uint64, bool])
+# Decisions proven wrong, by struct hash: the challenger, recorded once.
+disprovenBy: public(HashMap[bytes32, address])
 
 
 @deploy
@@ -216,6 +268,31 @@ def endEpoch():
     assert current != empty(address), "epoch"
     self.activeSigner = empty(address)
     log EpochEnded(epoch=self.epoch, signer=current, batchCount=self._nextIndexPlusOne - 1)
+
+
+@external
+def setMaintenance(markets: DynArray[uint32, MAX_TIERS], bps: DynArray[uint32, MAX_TIERS]):
+    """
+    @notice Registers, for the current epoch, each market's tier `maintenanceBps` as
+            the venue configuration its worker measured gives it (docs/CONFIG.md;
+            checked off-chain against the evidence's configHash, like the signer).
+            Only before the epoch's first batch, each market once: what a challenge
+            computes with is fixed before any decision exists. Option markets are
+            not registered (their margin is the portfolio's, docs/OPTIONS.md §10.3).
+    """
+    self._only_owner()
+    assert self.activeSigner != empty(address), "epoch"
+    assert self._nextIndexPlusOne == 1, "late"
+    assert len(markets) == len(bps), "length"
+    e: uint64 = self.epoch
+    for i: uint256 in range(MAX_TIERS):
+        if i >= len(markets):
+            break
+        f: uint32 = bps[i]
+        assert f >= 1 and f <= 9999, "bps"
+        assert self.maintenanceBps[e][markets[i]] == 0, "reused"
+        self.maintenanceBps[e][markets[i]] = f
+        log MaintenanceSet(epoch=e, market=markets[i], maintenanceBps=f)
 
 
 @external
@@ -279,15 +356,10 @@ def verifyDecision(
     leafIndex: uint64,
     proof: DynArray[bytes32, MAX_PROOF],
 ):
-    assert self._batchCommitment[epoch][batchIndex] == keccak256(
-        abi_encode(decisionsRoot, decisionCount)
-    ), "batch"
-    assert decision.venueId == venueId, "venue"
-
-    struct_hash: bytes32 = self._hash_decision(decision)
-    leaf: bytes32 = sha256(concat(x"00", struct_hash))
-    assert self._verify_inclusion(leaf, leafIndex, decisionCount, proof, decisionsRoot), "proof"
-
+    assert not self.frozen[epoch], "frozen"
+    struct_hash: bytes32 = self._check_decision(
+        epoch, batchIndex, decisionsRoot, decisionCount, decision, leafIndex, proof
+    )
     assert not self.consumed[struct_hash], "consumed"
     self.consumed[struct_hash] = True
     log DecisionVerified(
@@ -297,6 +369,85 @@ def verifyDecision(
         structHash=struct_hash,
         account=decision.account,
         market=decision.market,
+    )
+
+
+# ---------------------------------------------------------------- fraud proofs
+
+@external
+def challengeLiquidation(
+    epoch: uint64,
+    batchIndex: uint64,
+    decisionsRoot: bytes32,
+    decisionCount: uint64,
+    decision: LiquidationDecision,
+    leafIndex: uint64,
+    proof: DynArray[bytes32, MAX_PROOF],
+    salt: bytes32,
+    state: Bytes[MAX_STATE],
+    marks: DynArray[Mark, MAX_POSITIONS],
+):
+    """
+    @notice Proves a liquidation decision wrong (docs/COMMITMENTS.md §6.1): the
+            decision is in an accepted batch, `salt` and `state` open its stateHash,
+            `salt` and `marks` its marksHash, and at those marks, with the epoch's
+            registered maintenance fractions, the account was NOT below maintenance
+            (equity >= maintenance). Then the epoch is frozen (it accepts no batch and
+            verifies no decision), the proof is recorded and LiquidationDisproven is
+            emitted. Otherwise it reverts with the first failing check's reason.
+    """
+    struct_hash: bytes32 = self._check_decision(
+        epoch, batchIndex, decisionsRoot, decisionCount, decision, leafIndex, proof
+    )
+    assert self.disprovenBy[struct_hash] == empty(address), "proven"
+    assert sha256(concat(b"sealstream/v1/decision-state", salt, state)) == decision.stateHash, "state"
+
+    # The §2.2 layout: exactly 32 + 44 n bytes for n positions.
+    assert len(state) >= STATE_FIXED, "layout"
+    n: uint256 = convert(slice(state, 24, 4), uint256)
+    assert n <= MAX_POSITIONS and len(state) == STATE_FIXED + n * POSITION_BYTES, "layout"
+    assert len(marks) == n, "marks"
+    # Each mark as three 32-byte words (market, mark sign-extended, bps): the ABI
+    # encoding of the array without its length word.
+    encoded: Bytes[6176] = abi_encode(marks, ensure_tuple=False)
+    assert sha256(
+        concat(b"sealstream/v1/decision-marks", salt, slice(encoded, 32, n * 96))
+    ) == decision.marksHash, "marks"
+
+    # equity = collateral + sum floor(size * mark / 1e8); maintenance = sum
+    # ceil(|size| * mark * bps / 1e12) (docs/CONFIG.md), exact in int256.
+    equity: int256 = convert(convert(convert(slice(state, 8, 16), bytes16), int128), int256)
+    maintenance: int256 = 0
+    for i: uint256 in range(MAX_POSITIONS):
+        if i >= n:
+            break
+        offset: uint256 = 28 + i * POSITION_BYTES
+        market: uint32 = convert(slice(state, offset, 4), uint32)
+        size: int256 = convert(convert(convert(slice(state, offset + 4, 8), bytes8), int64), int256)
+        assert marks[i].market == market, "marks"
+        bps: uint32 = self.maintenanceBps[epoch][market]
+        assert bps != 0, "tier"
+        mark: int256 = convert(marks[i].mark, int256)
+        equity += self._floor_div(size * mark, 10**8)
+        maintenance += self._ceil_div(abs(size) * mark * convert(bps, int256), 10**12)
+    assert equity >= maintenance, "below"
+
+    self.disprovenBy[struct_hash] = msg.sender
+    if not self.frozen[epoch]:
+        self.frozen[epoch] = True
+        if epoch == self.epoch and self.activeSigner != empty(address):
+            self.activeSigner = empty(address)
+            log EpochEnded(epoch=epoch, signer=self.epochSigner[epoch], batchCount=self._nextIndexPlusOne - 1)
+    log LiquidationDisproven(
+        epoch=epoch,
+        batchIndex=batchIndex,
+        structHash=struct_hash,
+        leafIndex=leafIndex,
+        account=decision.account,
+        market=decision.market,
+        equity=equity,
+        maintenance=maintenance,
+        challenger=msg.sender,
     )
 
 
@@ -417,8 +568,52 @@ def _hash_decision(d: LiquidationDecision) -> bytes32:
             d.autoDeleveraged,
             d.liquidationFee,
             d.fillsHash,
+            d.stateHash,
+            d.marksHash,
         )
     )
+
+
+@internal
+@view
+def _check_decision(
+    epoch: uint64,
+    batchIndex: uint64,
+    decisionsRoot: bytes32,
+    decisionCount: uint64,
+    decision: LiquidationDecision,
+    leafIndex: uint64,
+    proof: DynArray[bytes32, MAX_PROOF],
+) -> bytes32:
+    # The decision is leaf leafIndex of an accepted batch's decisionsRoot; its struct hash.
+    assert self._batchCommitment[epoch][batchIndex] == keccak256(
+        abi_encode(decisionsRoot, decisionCount)
+    ), "batch"
+    assert decision.venueId == venueId, "venue"
+    struct_hash: bytes32 = self._hash_decision(decision)
+    leaf: bytes32 = sha256(concat(x"00", struct_hash))
+    assert self._verify_inclusion(leaf, leafIndex, decisionCount, proof, decisionsRoot), "proof"
+    return struct_hash
+
+
+@internal
+@pure
+def _floor_div(x: int256, d: int256) -> int256:
+    # Toward minus infinity (Vyper's // truncates toward zero); d > 0.
+    q: int256 = x // d
+    if x % d != 0 and x < 0:
+        q -= 1
+    return q
+
+
+@internal
+@pure
+def _ceil_div(x: int256, d: int256) -> int256:
+    # Toward plus infinity; d > 0.
+    q: int256 = x // d
+    if x % d != 0 and x > 0:
+        q += 1
+    return q
 
 
 @internal

@@ -12,7 +12,7 @@ extension BatchCommitter {
     public static let snapshotMagic: [UInt8] = Array("SSBC".utf8)
     /// 3: the open batch's public inputs, decision fills and funding payments, and the
     /// market data builder after the state tree (docs/DURABILITY.md §6.4).
-    public static let snapshotVersion: UInt16 = 3
+    public static let snapshotVersion: UInt16 = 4
 
     public func writeSnapshot(into w: inout ByteWriter) {
         w.write(bytes: Self.snapshotMagic)
@@ -53,6 +53,9 @@ extension BatchCommitter {
                 w.write(f.price)
                 w.write(f.quantity)
             }
+            // Since version 4: the decision's commitments to the pre-step state and marks.
+            w.write(bytes: d.stateHash.bytes)
+            w.write(bytes: d.marksHash.bytes)
         }
         // Since version 3: the open batch's funding payments.
         w.write(UInt32(funding.count))
@@ -114,7 +117,7 @@ extension BatchCommitter {
         guard inputLines.isEmpty || inputLines.last == 0x0a else { throw EngineSnapshotError.malformed("open batch input lines") }
 
         decisions = []
-        for _ in 0..<(try r.count(minBytes: 114, "open batch decisions")) {
+        for _ in 0..<(try r.count(minBytes: 178, "open batch decisions")) {
             let sequence = try r.u64()
             let time = try r.u64()
             let account = try Self.hash(&r)
@@ -127,7 +130,7 @@ extension BatchCommitter {
                 venueId: venueID, sequence: sequence, enclaveTime: time, account: account, market: market, isBuy: isBuy,
                 size: v[0], markPrice: v[1], bankruptcyPrice: v[2], worstPrice: v[3], equity: v[4], maintenanceRequirement: v[5],
                 reason: reason, filledOnBook: try r.i64(), toInsuranceFund: try r.i64(), autoDeleveraged: try r.i64(),
-                liquidationFee: try r.i64(), fills: try Self.fills(&r)))
+                liquidationFee: try r.i64(), fills: try Self.fills(&r), stateHash: try Self.hash(&r), marksHash: try Self.hash(&r)))
         }
         funding = []
         for _ in 0..<(try r.count(minBytes: 60, "open batch funding")) {

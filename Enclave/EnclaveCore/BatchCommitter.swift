@@ -116,8 +116,12 @@ public struct BatchCommitter {
         }
     }
 
-    public mutating func recordDecisions(_ made: [LiquidationDecision]) {
+    /// Adds the decisions made after the last recorded event. `salt` gives each one's
+    /// decision salt (docs/COMMITMENTS.md §3: from the commitment key, the account, the
+    /// sequence and the step), under which it commits to the pre-step state and marks.
+    public mutating func recordDecisions(_ made: [LiquidationDecision], salt: (LiquidationDecision) -> [UInt8]) {
         for d in made {
+            let s = salt(d)
             decisions.append(DecisionFields(
                 venueId: venueID, sequence: d.sequence, enclaveTime: d.enclaveTime, account: Hash32(d.accountCommitment),
                 market: d.market, isBuy: d.side == .buy, size: d.size, markPrice: d.markPrice,
@@ -127,7 +131,9 @@ public struct BatchCommitter {
                 filledOnBook: d.filledOnBook, toInsuranceFund: d.toInsuranceFund, autoDeleveraged: d.autoDeleveraged,
                 liquidationFee: d.liquidationFee,
                 fills: d.fills.map { DecisionFields.Fill(kind: DecisionFields.Fill.Kind(rawValue: $0.kind.rawValue)!, price: $0.price,
-                                                         quantity: $0.quantity) }))
+                                                         quantity: $0.quantity) },
+                stateHash: DecisionCommitment.stateHash(salt: s, state: d.preState),
+                marksHash: DecisionCommitment.marksHash(salt: s, marks: d.marks)))
         }
     }
 

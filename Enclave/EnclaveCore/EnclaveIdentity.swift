@@ -1,4 +1,5 @@
 import Attestation
+import Commitments
 import Engine
 import SealCrypto
 import Wire
@@ -125,6 +126,12 @@ public struct EnclaveIdentity: Sendable {
         withUnsafeBytes(of: account.bigEndian) { hasher.update($0) }
         withUnsafeBytes(of: version.bigEndian) { hasher.update($0) }
         return hasher.finalize()
+    }
+
+    /// Salt of a liquidation decision's commitments (docs/COMMITMENTS.md §3): secret, the
+    /// owner gets it in its statement; a replay of the journal derives the same.
+    public func decisionSalt(account: UInt64, sequence: UInt64, step: UInt32) -> [UInt8] {
+        commitmentKey.withUnsafeBytes { DecisionCommitment.salt(key: $0, account: account, sequence: sequence, step: step) }
     }
 
     /// The application event log of the measured start (docs/ATTESTATION.md §2).

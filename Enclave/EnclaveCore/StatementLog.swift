@@ -23,6 +23,23 @@ public struct StatementLog: Sendable {
     }
 
     var logs: [UInt64: AccountLog] = [:]
+    /// What opens each liquidation decision of an account (docs/COMMITMENTS.md §7.2), in
+    /// the order taken, without its salt (derived from the commitment key when a page is
+    /// made). Kept while its sequence is after the account's window start, at most
+    /// `openingsRetained` per account (the latest).
+    var openings: [UInt64: [Opening]] = [:]
+
+    struct Opening: Sendable {
+        var sequence: UInt64
+        var step: UInt32
+        var state: [UInt8]
+        var marks: [DecisionMark]
+    }
+
+    /// Openings an account keeps at most (the latest).
+    public static let openingsRetained = 16
+    /// Bytes of openings a page carries at most.
+    public static let openingsBudget = 32_768
     /// Per account, the canonical `state` bytes of its leaf in the last closed batch's
     /// state tree (docs/COMMITMENTS.md §2.2).
     public internal(set) var committedState: [UInt64: [UInt8]] = [:]
@@ -60,6 +77,18 @@ public struct StatementLog: Sendable {
         for e in log.entries[..<cut] { e.apply(to: &log.base) }
         log.baseSequence = log.entries[cut - 1].sequence
         log.entries.removeFirst(cut)
+        if let kept = openings[account], kept.first.map({ $0.sequence <= log.baseSequence }) == true {
+            openings[account] = kept.filter { $0.sequence > log.baseSequence }
+        }
+    }
+
+    /// Keeps what opens a liquidation decision of `account` (taken after the event being
+    /// applied): its step, its pre-step state and marks.
+    public mutating func recordOpening(account: UInt64, sequence: UInt64, step: UInt32, state: [UInt8], marks: [DecisionMark]) {
+        var kept = openings[account] ?? []
+        kept.append(Opening(sequence: sequence, step: step, state: state, marks: marks))
+        if kept.count > Self.openingsRetained { kept.removeFirst(kept.count - Self.openingsRetained) }
+        openings[account] = kept
     }
 
     /// Records the `state` bytes of an account's leaf as a batch closes.
@@ -72,6 +101,7 @@ public struct StatementLog: Sendable {
     /// (docs/COMMITMENTS.md §7.1).
     public mutating func restart(at sequence: UInt64, balances: [(UInt64, StatementBalance)], states: [(UInt64, [UInt8])]) {
         logs = [:]
+        openings = [:]
         touched = []
         for (account, balance) in balances { logs[account] = AccountLog(entries: [], baseSequence: sequence, base: balance) }
         committedState = Dictionary(states, uniquingKeysWith: { $1 })
@@ -87,7 +117,7 @@ public struct StatementLog: Sendable {
     /// as many entries as fit in `budget` bytes (at least one when any is left).
     /// `head` is the last global sequence number; `leaf` is attached unchanged.
     public func page(account: UInt64, since: UInt64, offset: UInt32, head: UInt64, budget: Int,
-                     leaf: StatementLeaf?) -> StatementPage {
+                     leaf: StatementLeaf?, salt: (UInt64, UInt64, UInt32) -> [UInt8] = { _, _, _ in [] }) -> StatementPage {
         guard account != PerpEngine.insuranceAccount else {
             return StatementPage(status: .noStatement, accountID: account, since: since, oldest: 0, head: head)
         }
@@ -111,8 +141,19 @@ public struct StatementLog: Sendable {
         var running = log.base
         for e in log.entries[..<lo] { e.apply(to: &running) }
         let opening = (lo > 0 ? log.entries[lo - 1].sequence : log.baseSequence, running)
-        var entries: [StatementEntry] = []
+        // The first page carries the openings after `since`, oldest first, as many as fit.
+        var opened: [StatementOpening] = []
         var used = 0
+        if offset == 0 {
+            for o in openings[account] ?? [] where o.sequence > since {
+                let opening = StatementOpening(sequence: o.sequence, step: o.step, salt: salt(account, o.sequence, o.step),
+                                               state: o.state, marks: o.marks)
+                guard used + opening.byteCount <= min(Self.openingsBudget, budget) else { break }
+                opened.append(opening)
+                used += opening.byteCount
+            }
+        }
+        var entries: [StatementEntry] = []
         var i = lo
         while i < log.entries.count {
             log.entries[i].apply(to: &running)
@@ -126,6 +167,6 @@ public struct StatementLog: Sendable {
         }
         return StatementPage(status: .ok, accountID: account, since: since, oldest: log.baseSequence, head: head,
                              total: UInt32(total), offset: offset, openingSequence: opening.0, opening: opening.1,
-                             entries: entries, leaf: leaf)
+                             entries: entries, leaf: leaf, openings: opened)
     }
 }

@@ -45,9 +45,11 @@ extension Worker {
         // Fixed fields, the opening balance (a position per market at most, perpetual or
         // option: docs/PROTOCOL.md §2.16) and the leaf.
         let markets = identity.config.markets.count + (identity.config.options?.markets.count ?? 0)
-        let reserved = 64 + (leaf?.byteCount ?? 0) + 18 + 12 * markets
+        let reserved = 64 + 2 + (leaf?.byteCount ?? 0) + 18 + 12 * markets
+        let identity = self.identity
         return statements.page(account: query.accountID, since: query.since, offset: query.offset, head: head,
-                               budget: Self.maxStatementPlaintext - reserved, leaf: leaf)
+                               budget: Self.maxStatementPlaintext - reserved, leaf: leaf,
+                               salt: { identity.decisionSalt(account: $0, sequence: $1, step: $2) })
     }
 
     /// The account's leaf in the last closed batch's state tree with its proof and that

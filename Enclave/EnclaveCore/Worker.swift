@@ -300,7 +300,13 @@ public final class Worker<E: MatchingEngine> {
         let decisions = engine.takeDecisions()
         if !decisions.isEmpty {
             counters.liquidations += UInt64(decisions.count)
-            committer?.recordDecisions(decisions)
+            let identity = self.identity
+            committer?.recordDecisions(decisions) {
+                identity.decisionSalt(account: $0.accountID, sequence: $0.sequence, step: $0.step)
+            }
+            for d in decisions {
+                statements.recordOpening(account: d.accountID, sequence: d.sequence, step: d.step, state: d.preState, marks: d.marks)
+            }
         }
         let funding = engine.takeFundingPayments()
         if !funding.isEmpty { committer?.recordFunding(funding) }

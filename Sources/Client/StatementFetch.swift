@@ -49,7 +49,7 @@ public enum StatementFetch {
             } else {
                 statement = Statement(accountID: page.accountID, since: page.since, head: page.head,
                                       openingSequence: page.openingSequence, opening: page.opening, entries: page.entries,
-                                      leaf: page.leaf)
+                                      leaf: page.leaf, openings: page.openings)
             }
             offset += UInt32(page.entries.count)
             if offset >= page.total { break }

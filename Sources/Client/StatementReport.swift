@@ -30,6 +30,21 @@ public struct StatementReport: Codable, Equatable, Sendable {
         public var after: Balance
     }
 
+    /// What opens one liquidation decision (docs/COMMITMENTS.md §7.2), hex for bytes.
+    public struct Opening: Codable, Equatable, Sendable {
+        public struct Mark: Codable, Equatable, Sendable {
+            public var market: UInt32
+            public var mark: Int64
+            public var maintenanceBps: UInt32
+        }
+
+        public var sequence: UInt64
+        public var step: UInt32
+        public var salt: String
+        public var state: String
+        public var marks: [Mark]
+    }
+
     public struct Leaf: Codable, Equatable, Sendable {
         public var batchIndex: UInt64?
         public var lastSequence: UInt64?
@@ -47,6 +62,8 @@ public struct StatementReport: Codable, Equatable, Sendable {
     public var opening: Balance
     public var entries: [Entry]
     public var leaf: Leaf?
+    /// The openings of the account's liquidation decisions after `since`.
+    public var openings: [Opening]
     public var checks: [StatementVerifier.Check]
 
     /// `shownSince`: the `since` the user asked for; the statement may start earlier
@@ -68,6 +85,10 @@ public struct StatementReport: Codable, Equatable, Sendable {
             let header = try? BatchRecord(jsonLine: l.headerRecord).header()
             return Leaf(batchIndex: header?.batchIndex, lastSequence: header?.lastSequence, stateRoot: header?.stateRoot.hex,
                         leafIndex: l.leafIndex, treeSize: l.treeSize)
+        }
+        openings = s.openings.filter { $0.sequence > shownFrom }.map {
+            Opening(sequence: $0.sequence, step: $0.step, salt: "0x" + Hex.encode($0.salt), state: "0x" + Hex.encode($0.state),
+                    marks: $0.marks.map { Opening.Mark(market: $0.market, mark: $0.mark, maintenanceBps: $0.maintenanceBps) })
         }
         self.checks = checks
     }

@@ -14,9 +14,13 @@ public struct Statement: Equatable, Sendable {
     public var entries: [StatementEntry]
     /// The leaf and header of the last page; nil when no closed batch held the account.
     public var leaf: StatementLeaf?
+    /// The openings of the account's liquidation decisions after `since` (the first
+    /// page's; docs/COMMITMENTS.md §7.2): what `challengeLiquidation` takes.
+    public var openings: [StatementOpening]
 
     public init(accountID: UInt64, since: UInt64, head: UInt64, openingSequence: UInt64, opening: StatementBalance,
-                entries: [StatementEntry], leaf: StatementLeaf?) {
+                entries: [StatementEntry], leaf: StatementLeaf?, openings: [StatementOpening] = []) {
+        self.openings = openings
         self.accountID = accountID
         self.since = since
         self.head = head

@@ -116,6 +116,11 @@ public struct DecisionFields: Equatable, Sendable {
     public var liquidationFee: Int64
     /// The step's trades in order (§4): committed as `fillsHash`.
     public var fills: [Fill]
+    /// Salted hash of the account's §2.2 `state` just before the step (`DecisionCommitment`).
+    public var stateHash: Hash32
+    /// Salted hash of the marks and maintenance fractions of every market the account held
+    /// just before the step (`DecisionCommitment`).
+    public var marksHash: Hash32
 
     /// One trade of a liquidation step (docs/COMMITMENTS.md §3).
     public struct Fill: Equatable, Sendable {
@@ -151,8 +156,10 @@ public struct DecisionFields: Equatable, Sendable {
         venueId: UInt64, sequence: UInt64, enclaveTime: UInt64, account: Hash32, market: UInt32, isBuy: Bool, size: Int64,
         markPrice: Int64, bankruptcyPrice: Int64, worstPrice: Int64, equity: Int64, maintenanceRequirement: Int64,
         reason: Reason, filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64, liquidationFee: Int64 = 0,
-        fills: [Fill] = []
+        fills: [Fill] = [], stateHash: Hash32 = .zero, marksHash: Hash32 = .zero
     ) {
+        self.stateHash = stateHash
+        self.marksHash = marksHash
         self.liquidationFee = liquidationFee
         self.fills = fills
         self.venueId = venueId
@@ -176,7 +183,8 @@ public struct DecisionFields: Equatable, Sendable {
     public static let encodeType =
         "LiquidationDecision(uint64 venueId,uint64 sequence,uint64 enclaveTime,bytes32 account,uint32 market,bool isBuy,"
         + "int64 size,int64 markPrice,int64 bankruptcyPrice,int64 worstPrice,int64 equity,int64 maintenanceRequirement,"
-        + "uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged,int64 liquidationFee,bytes32 fillsHash)"
+        + "uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged,int64 liquidationFee,bytes32 fillsHash,"
+        + "bytes32 stateHash,bytes32 marksHash)"
     public static let typeHash = EIP712.typeHash(encodeType)
 
     /// `SHA-256("sealstream/v1/fills" ‖ per fill: kind u8 ‖ price i64 ‖ quantity i64)`,
@@ -213,6 +221,8 @@ public struct DecisionFields: Equatable, Sendable {
         e.int(autoDeleveraged)
         e.int(liquidationFee)
         e.bytes32(fillsHash.bytes)
+        e.bytes32(stateHash.bytes)
+        e.bytes32(marksHash.bytes)
         return Hash32(e.hash())
     }
 }

@@ -96,8 +96,10 @@ public struct BatchRecord: Codable, Equatable, Sendable {
 public struct DecisionRecord: Codable, Equatable, Sendable {
 
     /// Every field as given (the strict readers of OutputVerification build records with it).
-    package init(memberwise venueId: UInt64, sequence: UInt64, enclaveTime: UInt64, account: String, market: UInt32, side: String, isBuy: Bool, size: Int64, markPrice: Int64, bankruptcyPrice: Int64, worstPrice: Int64, equity: Int64, maintenanceRequirement: Int64, reason: String, reasonCode: UInt8, filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64, liquidationFee: Int64, fills: [Fill], batchIndex: UInt64, leafIndex: UInt64, structHash: String, proof: [String]) {
+    package init(memberwise venueId: UInt64, sequence: UInt64, enclaveTime: UInt64, account: String, market: UInt32, side: String, isBuy: Bool, size: Int64, markPrice: Int64, bankruptcyPrice: Int64, worstPrice: Int64, equity: Int64, maintenanceRequirement: Int64, reason: String, reasonCode: UInt8, filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64, liquidationFee: Int64, fills: [Fill], stateHash: String, marksHash: String, batchIndex: UInt64, leafIndex: UInt64, structHash: String, proof: [String]) {
         self.liquidationFee = liquidationFee
+        self.stateHash = stateHash
+        self.marksHash = marksHash
         self.fills = fills
         self.venueId = venueId
         self.sequence = sequence
@@ -146,6 +148,10 @@ public struct DecisionRecord: Codable, Equatable, Sendable {
     public var liquidationFee: Int64
     /// The step's trades in order; their hash is the struct's `fillsHash` (§3).
     public var fills: [Fill]
+    /// Salted commitment to the account's state just before the step (§3).
+    public var stateHash: String
+    /// Salted commitment to the marks and maintenance fractions of its markets (§3).
+    public var marksHash: String
     public var batchIndex: UInt64
     public var leafIndex: UInt64
     public var structHash: String
@@ -181,6 +187,8 @@ public struct DecisionRecord: Codable, Equatable, Sendable {
         autoDeleveraged = d.autoDeleveraged
         liquidationFee = d.liquidationFee
         fills = d.fills.map { Fill(kind: $0.kind.name, price: $0.price, quantity: $0.quantity) }
+        stateHash = d.stateHash.hex
+        marksHash = d.marksHash.hex
         self.batchIndex = batchIndex
         self.leafIndex = leafIndex
         structHash = d.structHash.hex
@@ -400,12 +408,14 @@ extension DecisionRecord {
         w.field("maintenanceRequirement", maintenanceRequirement)
         w.field("markPrice", markPrice)
         w.field("market", market)
+        w.field("marksHash", marksHash)
         w.field("proof", proof)
         w.field("reason", reason)
         w.field("reasonCode", reasonCode)
         w.field("sequence", sequence)
         w.field("side", side)
         w.field("size", size)
+        w.field("stateHash", stateHash)
         w.field("structHash", structHash)
         w.field("toInsuranceFund", toInsuranceFund)
         w.field("venueId", venueId)

@@ -50,7 +50,22 @@ public struct LiquidationDecision: Equatable, Sendable {
     /// at `worstPrice`. Quantities sum per kind to `filledOnBook`, `toInsuranceFund` and
     /// `autoDeleveraged`.
     public var fills: [ExecutionFill] = []
+
+    // What a fraud proof opens (docs/COMMITMENTS.md §3, §6.1). Private: the enclave
+    // commits to them salted (`stateHash`, `marksHash`) and gives them only to the owner.
+
+    /// The liquidated account's id (private; the public decision names its commitment).
+    public var accountID: UInt64 = 0
+    /// 0-based index of this step among the decisions taken after the same event (any
+    /// account), in the order taken: with `accountID` and `sequence` it derives the salt.
+    public var step: UInt32 = 0
+    /// The account's canonical `state` bytes (docs/COMMITMENTS.md §2.2) just before the step.
+    public var preState: [UInt8] = []
+    /// Per position of `preState`, in its order (ascending market id): the market's mark
+    /// and the maintenance fraction the engine used at that moment.
+    public var marks: [DecisionMark] = []
 }
+
 
 /// One trade of a liquidation step: who took it (not which account), at what price, how much.
 public struct ExecutionFill: Equatable, Sendable {

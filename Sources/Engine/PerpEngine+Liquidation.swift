@@ -161,6 +161,21 @@ extension PerpEngine {
         }
         let p = choice.position
         let mi = choice.mi
+        // What a fraud proof opens: the state and every held market's mark and maintenance
+        // fraction just before the step (docs/COMMITMENTS.md §3). Only on this path: no
+        // cost to an event that liquidates nothing.
+        var preState = ByteWriter(capacity: 64)
+        accounts[slot: id].writeCommitmentState(into: &preState)
+        var preMarks: [DecisionMark] = []
+        preMarks.reserveCapacity(accounts[slot: id].positions.count)
+        for held in accounts[slot: id].positions {
+            let hi = slot(of: held.market)!
+            // Every held market is priced: `health` succeeded at this same `now`.
+            guard case .success(let heldMark) = mark(slot: hi, at: now) else { return false }
+            preMarks.append(DecisionMark(market: held.market, mark: heldMark,
+                                         maintenanceBps: hi < perpCount ? UInt32(markets[hi].tier.maintenanceBps) : 0))
+        }
+        let stepIndex: UInt32 = decisions.last.map { $0.sequence == event.globalSequence ? $0.step + 1 : 0 } ?? 0
         let m = markets[mi].config
         let mark = choice.mark
         let size = Int64(p.size.magnitude)
@@ -246,7 +261,8 @@ extension PerpEngine {
             worstPrice: worstPrice, equity: FixedMath.saturating(h.equity),
             maintenanceRequirement: FixedMath.saturating(h.maintenanceRequirement), reason: reason,
             filledOnBook: onBook, toInsuranceFund: toFund, autoDeleveraged: deleveraged,
-            liquidationFee: FixedMath.saturating(liquidationFee), fills: executed))
+            liquidationFee: FixedMath.saturating(liquidationFee), fills: executed, accountID: accounts.id(id), step: stepIndex,
+            preState: preState.bytes, marks: preMarks))
         touched.append(id)
         return true
     }

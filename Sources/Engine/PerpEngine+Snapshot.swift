@@ -9,7 +9,7 @@ extension PerpEngine {
     /// `SSEN`: Sealstream engine snapshot.
     public static let snapshotMagic: [UInt8] = [0x53, 0x53, 0x45, 0x4e]
     /// The format this build writes and reads.
-    public static let snapshotVersion: UInt16 = 2
+    public static let snapshotVersion: UInt16 = 3
 
     /// Appends the snapshot to `w`. Takes O(state) time and allocates nothing but `w`'s
     /// growth; the engine is not changed.
@@ -206,6 +206,17 @@ extension PerpEngine {
                 w.write(f.price)
                 w.write(f.quantity)
             }
+            // Version 3: what a fraud proof opens (docs/COMMITMENTS.md §3).
+            w.write(d.accountID)
+            w.write(d.step)
+            w.writeCount(d.preState.count)
+            w.write(bytes: d.preState)
+            w.writeCount(d.marks.count)
+            for m in d.marks {
+                w.write(m.market)
+                w.write(m.mark)
+                w.write(m.maintenanceBps)
+            }
         }
         w.writeCount(fundingPayments.count)
         for f in fundingPayments {
@@ -257,6 +268,14 @@ extension PerpEngine {
                 maintenanceRequirement: v[5], reason: reason,
                 filledOnBook: try r.i64(), toInsuranceFund: try r.i64(), autoDeleveraged: try r.i64(),
                 liquidationFee: try r.i64(), fills: try Self.readFills(&r)))
+            decisions[decisions.count - 1].accountID = try r.u64()
+            decisions[decisions.count - 1].step = try r.u32()
+            decisions[decisions.count - 1].preState = try r.bytes(try r.count(minBytes: 1, "decision state"))
+            var marks: [DecisionMark] = []
+            for _ in 0..<(try r.count(minBytes: 16, "decision marks")) {
+                marks.append(DecisionMark(market: try r.u32(), mark: try r.i64(), maintenanceBps: try r.u32()))
+            }
+            decisions[decisions.count - 1].marks = marks
         }
         fundingPayments = []
         for _ in 0..<(try r.count(minBytes: 52, "funding payments")) {

@@ -916,8 +916,9 @@ components:
         micro-units. Keys sorted.
       additionalProperties: false
       required: [account, autoDeleveraged, bankruptcyPrice, batchIndex, enclaveTime, equity, filledOnBook, fills,
-                 isBuy, leafIndex, liquidationFee, maintenanceRequirement, markPrice, market, proof, reason,
-                 reasonCode, sequence, side, size, structHash, toInsuranceFund, venueId, worstPrice]
+                 isBuy, leafIndex, liquidationFee, maintenanceRequirement, markPrice, market, marksHash, proof,
+                 reason, reasonCode, sequence, side, size, stateHash, structHash, toInsuranceFund, venueId,
+                 worstPrice]
       properties:
         account:
           allOf: [{$ref: "#/components/schemas/Hex32"}]
@@ -948,6 +949,9 @@ components:
         maintenanceRequirement: {$ref: "#/components/schemas/I64"}
         markPrice: {$ref: "#/components/schemas/I64"}
         market: {$ref: "#/components/schemas/U32"}
+        marksHash:
+          allOf: [{$ref: "#/components/schemas/Hex32"}]
+          description: salted commitment to the marks and maintenance fractions the step was judged at (docs/COMMITMENTS.md §3)
         proof:
           type: array
           description: RFC 6962 inclusion proof into `decisionsRoot`, leaf up
@@ -963,6 +967,9 @@ components:
           type: string
           enum: [buy, sell]
         size: {$ref: "#/components/schemas/I64"}
+        stateHash:
+          allOf: [{$ref: "#/components/schemas/Hex32"}]
+          description: salted commitment to the account's state just before the step (docs/COMMITMENTS.md §3)
         structHash: {$ref: "#/components/schemas/Hex32"}
         toInsuranceFund: {$ref: "#/components/schemas/I64"}
         venueId: {$ref: "#/components/schemas/U64"}

@@ -56,7 +56,7 @@ extension DecisionRecord {
                     throw .outOfRange(path: "$.fills[\(i)].kind")
                 }
                 return DecisionFields.Fill(kind: kind, price: f.price, quantity: f.quantity)
-            })
+            }, stateHash: try hash32(stateHash, "stateHash"), marksHash: try hash32(marksHash, "marksHash"))
     }
 
     public func inclusionProof() throws(RecordError) -> [Hash32] { try hashes(proof, "proof") }

@@ -152,8 +152,8 @@ extension BatchRecord {
 extension DecisionRecord {
     static let fields: Set<String> = [
         "account", "autoDeleveraged", "bankruptcyPrice", "batchIndex", "enclaveTime", "equity", "filledOnBook", "fills", "isBuy",
-        "leafIndex", "liquidationFee", "maintenanceRequirement", "markPrice", "market", "proof", "reason", "reasonCode", "sequence", "side",
-        "size", "structHash", "toInsuranceFund", "venueId", "worstPrice",
+        "leafIndex", "liquidationFee", "maintenanceRequirement", "markPrice", "market", "marksHash", "proof", "reason", "reasonCode", "sequence", "side",
+        "size", "stateHash", "structHash", "toInsuranceFund", "venueId", "worstPrice",
     ]
 
     /// Reads one line of `decisions.jsonl` strictly (docs/COMMITMENTS.md §5.1). The names
@@ -174,6 +174,7 @@ extension DecisionRecord {
         let maintenanceRequirement: Int64 = try o.integer("maintenanceRequirement")
         let markPrice: Int64 = try o.integer("markPrice")
         let market: UInt32 = try o.integer("market")
+        let marksHash: String = try o.hex("marksHash")
         let proof: [String] = try o.hexList("proof")
         let reason: String = try o.name("reason", in: Set(DecisionFields.Reason.allCases.map(\.name)))
         let reasonCode: UInt8 = try o.integer("reasonCode")
@@ -181,13 +182,14 @@ extension DecisionRecord {
         let sequence: UInt64 = try o.integer("sequence")
         let side: String = try o.name("side", in: ["buy", "sell"])
         let size: Int64 = try o.integer("size")
+        let stateHash: String = try o.hex("stateHash")
         let structHash: String = try o.hex("structHash")
         let toInsuranceFund: Int64 = try o.integer("toInsuranceFund")
         let venueId: UInt64 = try o.integer("venueId")
         let worstPrice: Int64 = try o.integer("worstPrice")
         guard code.name == reason else { throw .mismatch(path: "$.reason") }
         guard side == (isBuy ? "buy" : "sell") else { throw .mismatch(path: "$.side") }
-        self.init(memberwise: venueId, sequence: sequence, enclaveTime: enclaveTime, account: account, market: market, side: side, isBuy: isBuy, size: size, markPrice: markPrice, bankruptcyPrice: bankruptcyPrice, worstPrice: worstPrice, equity: equity, maintenanceRequirement: maintenanceRequirement, reason: reason, reasonCode: reasonCode, filledOnBook: filledOnBook, toInsuranceFund: toInsuranceFund, autoDeleveraged: autoDeleveraged, liquidationFee: liquidationFee, fills: fills, batchIndex: batchIndex, leafIndex: leafIndex, structHash: structHash, proof: proof)
+        self.init(memberwise: venueId, sequence: sequence, enclaveTime: enclaveTime, account: account, market: market, side: side, isBuy: isBuy, size: size, markPrice: markPrice, bankruptcyPrice: bankruptcyPrice, worstPrice: worstPrice, equity: equity, maintenanceRequirement: maintenanceRequirement, reason: reason, reasonCode: reasonCode, filledOnBook: filledOnBook, toInsuranceFund: toInsuranceFund, autoDeleveraged: autoDeleveraged, liquidationFee: liquidationFee, fills: fills, stateHash: stateHash, marksHash: marksHash, batchIndex: batchIndex, leafIndex: leafIndex, structHash: structHash, proof: proof)
     }
 }
 

@@ -262,10 +262,14 @@ public struct StatementPage: Equatable, Sendable {
     public var entries: [StatementEntry]
     /// Absent until a batch that holds the account has closed.
     public var leaf: StatementLeaf?
+    /// On the first page (offset 0) only: the openings of the account's liquidation steps
+    /// after `since` that the enclave keeps, oldest first, as many as fit (§7.2).
+    public var openings: [StatementOpening] = []
 
     public init(status: Status, accountID: UInt64, since: UInt64, oldest: UInt64, head: UInt64, total: UInt32 = 0,
                 offset: UInt32 = 0, openingSequence: UInt64 = 0, opening: StatementBalance = .empty,
-                entries: [StatementEntry] = [], leaf: StatementLeaf? = nil) {
+                entries: [StatementEntry] = [], leaf: StatementLeaf? = nil, openings: [StatementOpening] = []) {
+        self.openings = openings
         self.status = status
         self.accountID = accountID
         self.since = since
@@ -299,6 +303,8 @@ public struct StatementPage: Equatable, Sendable {
         } else {
             w.write(UInt8(0))
         }
+        w.write(UInt16(openings.count))
+        for o in openings { o.write(into: &w) }
         return w.bytes
     }
 
@@ -321,6 +327,7 @@ public struct StatementPage: Equatable, Sendable {
             case 1: page.leaf = try StatementLeaf.read(&r)
             case let flag: throw .invalidField("statement leaf flag \(flag)")
             }
+            for _ in 0..<Int(try r.readUInt16()) { page.openings.append(try StatementOpening.read(&r)) }
         }
         try r.expectEnd("statement reply")
         return page

@@ -44,7 +44,8 @@ private func committerSteps(seed: UInt64, count: Int) -> [CommitterStep] {
                 sequence: sequence, enclaveTime: time, accountCommitment: SHA256.hash([UInt8(truncatingIfNeeded: rng.next())]),
                 market: 1, side: rng.next() % 2 == 0 ? .buy : .sell, size: Int64(rng.next() % 1_000 + 1), markPrice: 60_000,
                 bankruptcyPrice: 59_000, worstPrice: 58_900, equity: 10, maintenanceRequirement: 20,
-                reason: .maintenancePartial, filledOnBook: 3, toInsuranceFund: 2, autoDeleveraged: 1)))
+                reason: .maintenancePartial, filledOnBook: 3, toInsuranceFund: 2, autoDeleveraged: 1, accountID: sequence,
+                preState: [UInt8(truncatingIfNeeded: sequence)], marks: [DecisionMark(market: 1, mark: 60_000, maintenanceBps: 300)])))
         } else {
             out.append(.close(now: time))
         }
@@ -80,7 +81,7 @@ private struct CommitterRig {
             }
             return nil
         case .decision(let d):
-            committer.recordDecisions([d])
+            committer.recordDecisions([d]) { DecisionCommitment.salt(key: UnsafeRawBufferPointer(start: nil, count: 0), account: $0.accountID, sequence: $0.sequence, step: $0.step) }
             return nil
         case .close(let now):
             guard committer.hasOpenBatch else { return nil }
@@ -145,11 +146,12 @@ struct WorkerSnapshotTests {
     }
 
     /// Version 3 carries both the public inputs (issue 14) and the market data builder
-    /// (issue 19); each was first a version 2 without the other, so 1 and 2 are refused
-    /// and recovery falls back (docs/DURABILITY.md §6.4).
-    @Test(arguments: [1, 2, 4] as [UInt16])
+    /// (issue 19); each was first a version 2 without the other; version 4 adds the
+    /// decisions' commitments for fraud proofs. 1, 2 and 3 are refused and recovery falls
+    /// back (docs/DURABILITY.md §6.4).
+    @Test(arguments: [1, 2, 3, 5] as [UInt16])
     func committerRefusesOtherVersions(version: UInt16) throws {
-        #expect(BatchCommitter.snapshotVersion == 3)
+        #expect(BatchCommitter.snapshotVersion == 4)
         var secret = [UInt8](repeating: 0x42, count: 32)
         var rig = CommitterRig(committer: try BatchCommitter(config: venue), signer: try Secp256k1PrivateKey(consuming: &secret))
         for step in committerSteps(seed: 5, count: 200) { _ = rig.apply(step) }

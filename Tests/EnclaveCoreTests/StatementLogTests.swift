@@ -110,4 +110,34 @@ struct StatementLogTests {
         #expect(try bytes.withUnsafeBytes { try StatementPage.decode($0) } == page)
         #expect(throws: WireError.self) { try (bytes + [0]).withUnsafeBytes { try StatementPage.decode($0) } }
     }
+    /// What opens a liquidation decision (docs/COMMITMENTS.md §7.2): on the first page
+    /// only, those after `since`, oldest first, each with the salt derived for its
+    /// (account, sequence, step); dropped once folded, at most 16 per account.
+    @Test func carriesTheOpeningsOfLiquidationStepsOnTheFirstPage() {
+        var log = StatementLog(retain: 4)
+        let marks = [DecisionMark(market: 1, mark: 58_000_000_000, maintenanceBps: 300)]
+        for s in UInt64(1)...6 {
+            log.append(Self.entry(7, s, collateral: Int128(s)))
+            log.recordOpening(account: 7, sequence: s, step: UInt32(s % 2), state: [UInt8(s)], marks: marks)
+            log.endEvent()
+        }
+        let salt: (UInt64, UInt64, UInt32) -> [UInt8] = { a, s, k in [UInt8](repeating: 0, count: 29) + [UInt8(a), UInt8(s), UInt8(k)] }
+        let first = log.page(account: 7, since: 3, offset: 0, head: 10, budget: 1 << 20, leaf: nil, salt: salt)
+        #expect(first.openings.map(\.sequence) == [4, 5, 6])
+        #expect(first.openings[0] == StatementOpening(sequence: 4, step: 0, salt: salt(7, 4, 0), state: [4], marks: marks))
+        #expect(log.page(account: 7, since: 3, offset: 1, head: 10, budget: 1 << 20, leaf: nil, salt: salt).openings.isEmpty)
+        #expect(log.page(account: 8, since: 0, offset: 0, head: 10, budget: 1 << 20, leaf: nil, salt: salt).openings.isEmpty)
+        // The wire form round-trips.
+        let decoded = first.encode().withUnsafeBytes { try? StatementPage.decode($0) }
+        #expect(decoded == first)
+        // Folding drops the openings at or before the window's start; the bound keeps 16.
+        for s in UInt64(7)...40 {
+            log.append(Self.entry(7, s, collateral: Int128(s)))
+            log.recordOpening(account: 7, sequence: s, step: 0, state: [], marks: [])
+            log.endEvent()
+        }
+        let all = log.page(account: 7, since: log.oldest(of: 7), offset: 0, head: 50, budget: 1 << 20, leaf: nil, salt: salt)
+        #expect(all.openings.count == min(16, Int(40 - log.oldest(of: 7))))
+        #expect(all.openings.allSatisfy { $0.sequence > log.oldest(of: 7) } && all.openings.last?.sequence == 40)
+    }
 }

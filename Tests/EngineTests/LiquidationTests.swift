@@ -65,6 +65,27 @@ struct LiquidationTests {
         #expect(x.liquidationFee == 290 * D)
         #expect(x.accountCommitment == withUnsafeBytes(of: UInt64(1).bigEndian) { Array($0) })
         #expect(d.engine.accounts[1]!.positions.isEmpty)
+        // What a fraud proof opens: the state just before the step (1 BTC, collateral
+        // 1,747 − 58,247 USD) and the mark with the large-cap 3% at that moment.
+        #expect(x.accountID == 1 && x.step == 0)
+        #expect(x.preState == stateBytes(1, collateral: Int128(1_747 * D) - Int128(58_247 * D), Fixture.btc, U))
+        #expect(x.marks == [DecisionMark(market: Fixture.btc, mark: 58_247 * D, maintenanceBps: 300)])
+    }
+
+    /// §2.2 `state` of an account with one position, cost basis 60,000 USD, no orders.
+    private func stateBytes(_ id: UInt64, collateral: Int128, _ market: UInt32, _ size: Int64) -> [UInt8] {
+        var w = ByteWriter(capacity: 76)
+        w.write(id)
+        w.write(UInt64(truncatingIfNeeded: collateral >> 64))
+        w.write(UInt64(truncatingIfNeeded: collateral))
+        w.write(UInt32(1))
+        w.write(market)
+        w.write(size)
+        w.write(UInt64(0))
+        w.write(UInt64(60_000 * D))
+        w.write(bytes: [UInt8](repeating: 0, count: 16))
+        w.write(UInt32(0))
+        return w.bytes
     }
 
     @Test func whatTheBookCannotAbsorbGoesToTheInsuranceFund() {
@@ -240,6 +261,39 @@ struct LiquidationPropertyTests {
         #expect(crossMarginAccounts >= 10, "the index's cross-margin path is exercised (\(crossMarginAccounts) accounts)")
         // Every decision was made below maintenance.
         #expect(decisions.allSatisfy { $0.equity < $0.maintenanceRequirement })
+        // And its opening (docs/COMMITMENTS.md §3, §6.1) says so by itself: the pre-step
+        // state and marks recompute the decision's equity and requirement exactly, as the
+        // verifier contract does; steps of one event are numbered 0, 1, 2, ...
+        for (i, x) in decisions.enumerated() {
+            let h = openingHealth(x)
+            #expect(h.equity == Int128(x.equity) && h.maintenance == Int128(x.maintenanceRequirement))
+            #expect(x.marks.map(\.maintenanceBps).allSatisfy { $0 == 300 || $0 == 500 })
+            let previous = i > 0 && decisions[i - 1].sequence == x.sequence ? decisions[i - 1].step + 1 : 0
+            #expect(x.step == previous)
+        }
+        #expect(decisions.contains { $0.marks.count > 1 }, "a cross-margined account was liquidated")
+    }
+
+    /// Equity and maintenance from a decision's pre-step §2.2 state bytes and marks alone,
+    /// by hand (floor toward −∞, ceil toward +∞).
+    private func openingHealth(_ x: LiquidationDecision) -> (equity: Int128, maintenance: Int128) {
+        let s = x.preState
+        func int(_ at: Int, _ n: Int) -> Int128 {
+            var v = Int128(Int8(bitPattern: s[at]))
+            for b in s[(at + 1)..<(at + n)] { v = v << 8 | Int128(b) }
+            return v
+        }
+        let count = Int(int(24, 4) & 0xffff_ffff)
+        #expect(s.count == 32 + 44 * count && count == x.marks.count)
+        var equity = int(8, 16)
+        var maintenance: Int128 = 0
+        for (k, m) in x.marks.enumerated() {
+            #expect(UInt32(int(28 + 44 * k, 4) & 0xffff_ffff) == m.market)
+            let v = int(32 + 44 * k, 8) * Int128(m.mark)
+            equity += v >= 0 ? v / 100_000_000 : -((-v + 99_999_999) / 100_000_000)
+            maintenance += (Int128(v.magnitude) * Int128(m.maintenanceBps) + 999_999_999_999) / 1_000_000_000_000
+        }
+        return (equity, maintenance)
     }
 
     @Test func liquidationsReplayByteIdentically() {

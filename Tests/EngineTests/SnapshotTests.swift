@@ -155,8 +155,8 @@ struct EngineSnapshotTests {
         #expect(throws: EngineSnapshotError.self) { try PerpEngine(snapshot: bytes, config: fewer) }
         #expect(throws: EngineSnapshotError.badMagic) { try PerpEngine(snapshot: [0] + bytes.dropFirst(), config: config) }
         var version = bytes
-        version[5] = 3
-        #expect(throws: EngineSnapshotError.unsupportedVersion(3)) { try PerpEngine(snapshot: version, config: config) }
+        version[5] = 2
+        #expect(throws: EngineSnapshotError.unsupportedVersion(2)) { try PerpEngine(snapshot: version, config: config) }
         #expect(throws: EngineSnapshotError.truncated) { try PerpEngine(snapshot: Array(bytes.dropLast()), config: config) }
         #expect(throws: EngineSnapshotError.malformed("1 trailing bytes")) {
             try PerpEngine(snapshot: bytes + [0], config: config)

@@ -72,6 +72,8 @@ DECISION_TYPE = [
     {"name": "autoDeleveraged", "type": "int64"},
     {"name": "liquidationFee", "type": "int64"},
     {"name": "fillsHash", "type": "bytes32"},
+    {"name": "stateHash", "type": "bytes32"},
+    {"name": "marksHash", "type": "bytes32"},
 ]
 
 FILL_KINDS = {1: "book", 2: "insuranceFund", 3: "adl"}
@@ -470,6 +472,8 @@ def random_decision(rng: random.Random, venue_id: int, sequence: int, enclave_ti
         "filledOnBook": filled,
         "toInsuranceFund": size - filled if rest_kind == "insuranceFund" else 0,
         "autoDeleveraged": size - filled if rest_kind == "adl" else 0,
+        "stateHash": sha256(b"sealstream/v1/decision-state" + rng.randbytes(40)),
+        "marksHash": sha256(b"sealstream/v1/decision-marks" + rng.randbytes(40)),
     }
 
 

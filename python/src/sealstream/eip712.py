@@ -26,7 +26,7 @@ DECISION_FIELDS = [
     ("bankruptcyPrice", "int64"), ("worstPrice", "int64"), ("equity", "int64"),
     ("maintenanceRequirement", "int64"), ("reason", "uint8"), ("filledOnBook", "int64"),
     ("toInsuranceFund", "int64"), ("autoDeleveraged", "int64"), ("liquidationFee", "int64"),
-    ("fillsHash", "bytes32"),
+    ("fillsHash", "bytes32"), ("stateHash", "bytes32"), ("marksHash", "bytes32"),
 ]  # fmt: skip
 FILL_KINDS = {"book": 1, "insuranceFund": 2, "adl": 3}
 FUNDING_FIELDS = [

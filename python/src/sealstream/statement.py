@@ -57,6 +57,18 @@ class Leaf:
     header_record: bytes
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What opens one liquidation decision's commitments (COMMITMENTS §3, §7.2): give
+    `salt`, `state` and `marks` to `challengeLiquidation` (§6.1)."""
+
+    sequence: int
+    step: int
+    salt: bytes
+    state: bytes  # §2.2 bytes just before the step
+    marks: tuple[tuple[int, int, int], ...]  # (market, mark, maintenanceBps) per position
+
+
 @dataclass
 class Page:
     status: str
@@ -70,6 +82,7 @@ class Page:
     opening: Balance = Balance(0, ())
     entries: list[Entry] = field(default_factory=list)
     leaf: Leaf | None = None
+    openings: list[Opening] = field(default_factory=list)
 
 
 class _Reader:
@@ -123,6 +136,12 @@ def decode_page(plain: bytes) -> Page:
             page.leaf = Leaf(index, size, salt, state, proof, r.raw(r.take(">H")))
         elif flag != 0:
             raise WireError(f"statement leaf flag {flag}", "leaf")
+        for _ in range(r.take(">H")):
+            sequence, step = r.take(">QI")
+            salt = r.raw(32)
+            state = r.raw(r.take(">H"))
+            marks = tuple(r.take(">IqI") for _ in range(r.take(">H")))
+            page.openings.append(Opening(sequence, step, salt, state, marks))
     if r.at != len(plain):
         raise WireError("trailing bytes after the statement reply", "statement")
     return page

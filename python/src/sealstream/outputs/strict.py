@@ -229,8 +229,8 @@ HEADER_MEMBERS = {
 DECISION_MEMBERS = {
     "account", "autoDeleveraged", "bankruptcyPrice", "batchIndex", "enclaveTime", "equity",
     "filledOnBook", "fills", "isBuy", "leafIndex", "liquidationFee", "maintenanceRequirement", "markPrice",
-    "market", "proof",
-    "reason", "reasonCode", "sequence", "side", "size", "structHash", "toInsuranceFund", "venueId",
+    "market", "marksHash", "proof",
+    "reason", "reasonCode", "sequence", "side", "size", "stateHash", "structHash", "toInsuranceFund", "venueId",
     "worstPrice",
 }  # fmt: skip
 
@@ -293,6 +293,7 @@ def read_decision(line: bytes) -> dict:
     o.integer("maintenanceRequirement", INT64)
     o.integer("markPrice", INT64)
     o.integer("market", UINT32)
+    o.hex("marksHash")
     o.hex_list("proof")
     reason = o.name("reason", tuple(REASON_NAMES.values()))
     code = o.integer("reasonCode", UINT8)
@@ -301,6 +302,7 @@ def read_decision(line: bytes) -> dict:
     o.integer("sequence", UINT64)
     side = o.name("side", ("buy", "sell"))
     o.integer("size", INT64)
+    o.hex("stateHash")
     o.hex("structHash")
     o.integer("toInsuranceFund", INT64)
     o.integer("venueId", UINT64)

@@ -1,0 +1,1 @@
+../sealstream-enclave/FileIO.swift

@@ -1,0 +1,47 @@
+import TestSupport
+import Testing
+import Wire
+@testable import Commitments
+
+/// A decision's salted commitments (docs/COMMITMENTS.md §3) against known answers from
+/// the Python SDK's `sealstream.challenge` (written from the docs, sharing no code):
+/// `decision_salt(bytes(range(32)), 1001, 77, 2)`, `state_hash`, `marks_hash`.
+@Suite("Decision commitments")
+struct DecisionCommitmentTests {
+    static let key = (0..<32).map { UInt8($0) }
+    /// `State(1001, -59_000_000_000, (Position(1, 100_000_000, 60_000_000_000, 5), Position(2, -7, -3, 0)), 3)`.
+    static let state = fromHex(
+        "00000000000003e9fffffffffffffffffffffff24353720000000002000000010000000005f5e10000000000000000000000000df8475800"
+            + "0000000000000000000000000000000500000002fffffffffffffff9fffffffffffffffffffffffffffffffd000000000000000000000000"
+            + "0000000000000003")
+
+    static var salt: [UInt8] {
+        key.withUnsafeBytes { DecisionCommitment.salt(key: $0, account: 1001, sequence: 77, step: 2) }
+    }
+
+    @Test func saltStateAndMarksMatchThePythonSDK() {
+        #expect(Self.salt == fromHex("bc5bc772817b4d960c72d20f53e220d5f58b6d2c5fe6230a99994cd027906bdd"))
+        #expect(DecisionCommitment.stateHash(salt: Self.salt, state: Self.state).bytes
+            == fromHex("b1a504b34c8a130660525dce5c4bedb4a58d1ab304f4f3c9469c216127da7695"))
+        // A negative mark is sign-extended to its 32-byte word.
+        let marks = [DecisionMark(market: 1, mark: 59_500_000_000, maintenanceBps: 300), DecisionMark(market: 2, mark: -1, maintenanceBps: 0)]
+        #expect(DecisionCommitment.marksHash(salt: Self.salt, marks: marks).bytes
+            == fromHex("9e90e419970485691a35e8805f7e97f06e115819d3c91a1d6b67aff37650b016"))
+        #expect(DecisionCommitment.marksHash(salt: Self.salt, marks: []).bytes
+            == fromHex("4135fe7bb85a7967e576ca03ce7fba251c67d689719ee052c4cfe503ffd6686a"))
+    }
+
+    @Test func eachInputChangesTheSalt() {
+        let salts = Self.key.withUnsafeBytes { k in
+            [DecisionCommitment.salt(key: k, account: 1002, sequence: 77, step: 2),
+             DecisionCommitment.salt(key: k, account: 1001, sequence: 78, step: 2),
+             DecisionCommitment.salt(key: k, account: 1001, sequence: 77, step: 3)]
+        }
+        #expect(Set(salts + [Self.salt]).count == 4)
+    }
+
+    /// The 20-field type (eth_utils `keccak(text=...)` of docs/COMMITMENTS.md §3's string).
+    @Test func typeHashOfTheExtendedDecision() {
+        #expect(DecisionFields.typeHash == fromHex("1509570d9c37d31c0461bdea11480a5727c478414d8531b74374fe80f9ec093f"))
+    }
+}
