@@ -35,7 +35,9 @@ struct HTTPRouteTests {
         #expect(HTTPRoute.match(["v1", "batches", "7"])?.index == "7")
         #expect(HTTPRoute.match(["v1", "batches", ""]) == nil)
         #expect(HTTPRoute.match(["v1", "batches", "1", "2"]) == nil)
-        #expect(HTTPRoute.match(["v1", "events"]) == nil)
+        #expect(HTTPRoute.match(["v1", "events"])?.route == .events)
+        #expect(HTTPRoute.match(["v1", "event"]) == nil && HTTPRoute.match(["v1", "events", "proofs"]) == nil)
+        #expect(HTTPRoute.match(["v1", "events", ""]) == nil, "no trailing slash")
         #expect(HTTPRoute.match(["v1", "batches", "{index}"])?.route == .batch, "a literal template is just an index")
         for route in HTTPRoute.allCases where route != .batch {
             #expect(HTTPRoute.match(try HTTPRequestTarget(route.template).segments)?.route == route)
