@@ -29,6 +29,8 @@ final class JournalSegmentFiller: @unchecked Sendable {
     private var ready: Int32?
     private var stopping = false
     private var running = false
+    /// Fills finished, successful or not.
+    private var attempts = 0
     private var thread: Thread?
     /// Called on the filler's thread after each failed fill with the errno.
     private let onFailure: @Sendable (Int32) -> Void
@@ -98,6 +100,15 @@ final class JournalSegmentFiller: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Blocks until the first fill has ended, ready or failed (a host starting on an empty
+    /// journal, so its first segment is preallocated too; never on a full disk for longer
+    /// than one attempt).
+    func waitForFirstAttempt() {
+        condition.lock()
+        while attempts == 0 && running && !stopping { condition.wait() }
+        condition.unlock()
+    }
+
     /// Ends the thread (after the chunk being written) and removes the spare.
     func stop() {
         condition.lock()
@@ -128,11 +139,14 @@ final class JournalSegmentFiller: @unchecked Sendable {
             case .success(let fd):
                 condition.lock()
                 ready = fd
+                attempts += 1
                 condition.broadcast()
                 condition.unlock()
             case .failure(let e):
                 if e.errno != ECANCELED { onFailure(e.errno) }
                 condition.lock()
+                attempts += 1
+                condition.broadcast()
                 if !stopping { _ = condition.wait(until: Date().addingTimeInterval(retrySeconds)) }
                 condition.unlock()
             }

@@ -143,8 +143,14 @@ final class JournalStore: @unchecked Sendable {
         return (store, report)
     }
 
-    /// Starts filling the next segment in the background (no-op without preallocation).
-    func startPreallocating() { filler?.start() }
+    /// Starts filling the next segment in the background (no-op without preallocation). On
+    /// an empty journal waits for the first fill (ready or failed), so that the first
+    /// segment is preallocated too: once, at start-up, before anything is written.
+    func startPreallocating() {
+        guard let filler else { return }
+        filler.start()
+        if current == nil { filler.waitForFirstAttempt() }
+    }
 
     /// Stops the filler and removes its spare.
     func stopPreallocating() { filler?.stop() }

@@ -144,23 +144,23 @@ struct JournalPreallocationTests {
         let dir = JournalRecords.scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let record = JournalRecords.record(1).count
+        try JournalRecords.write(JournalRecords.records(1...5), dir, 1)
         let gate = DispatchSemaphore(value: 0)
         let filler = JournalSegmentFiller(directory: dir, bytes: 4 * record, beforeFill: { gate.wait() })
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let (store, _) = try JournalStore.open(directory: dir, rollBytes: 4 * record, filler: filler)
         var fallbacks: [UInt64] = []
         store.onFallback = { fallbacks.append($0.firstSequence) }
         store.startPreallocating()
-        try JournalRecords.records(1...2).withUnsafeBytes { try store.write($0, last: 2) }
-        #expect(fallbacks == [1] && store.segmentFallbacks == 1 && JournalRecords.size(dir, 1) == 2 * record)
+        try JournalRecords.records(6...7).withUnsafeBytes { try store.write($0, last: 7) }
+        #expect(fallbacks == [6] && store.segmentFallbacks == 1 && JournalRecords.size(dir, 6) == 2 * record)
         gate.signal()
         filler.waitUntilReady()
-        try JournalRecords.records(3...5).withUnsafeBytes { try store.write($0, last: 5) }
-        #expect(JournalRecords.size(dir, 1) == 5 * record, "the inline segment grows until it exceeds the roll size")
-        try JournalRecords.records(6...6).withUnsafeBytes { try store.write($0, last: 6) }
-        #expect(store.segmentsPreallocated == 1 && fallbacks == [1] && JournalRecords.size(dir, 6) == 4 * record)
+        try JournalRecords.records(8...10).withUnsafeBytes { try store.write($0, last: 10) }
+        #expect(JournalRecords.size(dir, 6) == 5 * record, "the inline segment grows until it exceeds the roll size")
+        try JournalRecords.records(11...11).withUnsafeBytes { try store.write($0, last: 11) }
+        #expect(store.segmentsPreallocated == 1 && fallbacks == [6] && JournalRecords.size(dir, 11) == 4 * record)
         gate.signal()
         store.stopPreallocating()
-        #expect(try JournalStore.scan(directory: dir).lastSequence == 6)
+        #expect(try JournalStore.scan(directory: dir).lastSequence == 11)
     }
 }
