@@ -39,7 +39,8 @@ final class JournalSegmentFiller: @unchecked Sendable {
 
     var path: String { directory + "/" + Self.spareName }
 
-    init(directory: String, bytes: Int, retrySeconds: Double = 1, onFailure: @escaping @Sendable (Int32) -> Void = { _ in },
+    init(directory: String, bytes: Int, retrySeconds: Double = 1,
+         onFailure: @escaping @Sendable (Int32) -> Void = { _ in },
          beforeFill: @escaping @Sendable () -> Void = {})
     {
         self.directory = directory

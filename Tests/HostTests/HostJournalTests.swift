@@ -69,7 +69,8 @@ struct HostJournalTests {
     /// preallocated segments: the first segment is a spare, the next spare does not fit
     /// (a failed fill, counted), so the next segment is created inline (counted) and its
     /// writes fail like any other.
-    @Test(arguments: [(1, false), (2, false), (1, true)]) func diskFullThenRecovery(lanes: Int, preallocate: Bool) async throws {
+    @Test(arguments: [(1, false), (2, false), (1, true)])
+    func diskFullThenRecovery(lanes: Int, preallocate: Bool) async throws {
         let mount = JournalRecords.scratch()
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: mount) }

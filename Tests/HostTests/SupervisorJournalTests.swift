@@ -67,7 +67,9 @@ final class FakeWorker: EnclaveTransport, WorkerHandle, @unchecked Sendable {
 struct SupervisorJournalTests {
     static let hello = Array(#"{"instanceID":"0a","signer":"0x0000000000000000000000000000000000000001","storageKey":"file-0600"}"#.utf8)
 
-    static func make(_ dir: String, preallocate: Bool = false) async throws -> (EnclaveSupervisor, FakeWorker, HostMetrics) {
+    static func make(_ dir: String, preallocate: Bool = false) async throws
+        -> (EnclaveSupervisor, FakeWorker, HostMetrics)
+    {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let metrics = HostMetrics()
         let worker = FakeWorker()
@@ -162,7 +164,10 @@ struct SupervisorJournalTests {
         try await started.get()
         _ = try HostJournalTests.run("/bin/dd", ["if=/dev/zero", "of=\(dir)/filler", "bs=4096"])
         if preallocate {
-            #expect(try await HostJournalTests.waitUntil(5) { metrics.journalPreallocationErrors.load(ordering: .relaxed) >= 1 })
+            let failed = try await HostJournalTests.waitUntil(5) {
+                metrics.journalPreallocationErrors.load(ordering: .relaxed) >= 1
+            }
+            #expect(failed, "the 64 MiB spare cannot fit on 256 KiB")
         }
         worker.send(.journal, JournalRecords.records(1...3))
         var stats = EnclaveStats()
@@ -176,7 +181,9 @@ struct SupervisorJournalTests {
         }.get()
         #expect(full.0 == .journalUnavailable && !full.1 && full.2 == 1)
         #expect(metrics.journalErrors.load(ordering: .relaxed) >= 1 && metrics.enclaveStats.withLock { $0 } == nil)
-        #expect(metrics.journalSegmentFallbacks.load(ordering: .relaxed) == (preallocate ? 1 : 0))
+        // Each inline creation counts: the first write's, and a retry's after the cut-back.
+        let fallbacks = metrics.journalSegmentFallbacks.load(ordering: .relaxed)
+        #expect(preallocate ? fallbacks >= 1 : fallbacks == 0)
         try FileManager.default.removeItem(atPath: dir + "/filler")
         let later = Date().addingTimeInterval(5)
         while metrics.enclaveStats.withLock({ $0 }) == nil, Date() < later { try await Task.sleep(for: .milliseconds(10)) }
