@@ -12,6 +12,9 @@ public struct JournalScanReport: Equatable, Sendable {
     public var records: UInt64 = 0
     /// Sequence of the last valid record; 0 for an empty journal.
     public var lastSequence: UInt64 = 0
+    /// Bytes of whole valid records in each segment, in the order of `segments` (a
+    /// preallocated segment's free space and a torn tail excluded).
+    public var segmentBytes: [Int] = []
     /// Valid bytes of the last segment (where appends continue).
     public var lastSegmentBytes: Int = 0
     /// The last segment's file size after the scan: more than `lastSegmentBytes` when it is

@@ -57,6 +57,7 @@ extension JournalStore {
                 throw .corrupt(segment: name.fileName, offset: 0, problem: "empty segment before the last")
             }
             report.records += result.records
+            report.segmentBytes.append(result.validBytes)
             if let last = result.lastSequence { report.lastSequence = last }
             if isLast {
                 report.lastSegmentBytes = result.validBytes

@@ -28,6 +28,7 @@ struct JournalPreallocationTests {
         try JournalRecords.write(JournalRecords.records(3...5) + Self.zeros, dir, 3)
         let (store, report) = try JournalStore.open(directory: dir)
         #expect(report.records == 5 && report.lastSequence == 5 && report.truncated == nil)
+        #expect(report.segmentBytes == [JournalRecords.records(1...2).count, records.count - JournalRecords.records(1...2).count])
         let tail = records.count - JournalRecords.records(1...2).count
         #expect(report.lastSegmentBytes == tail && report.lastSegmentFileBytes == tail + Self.zeros.count)
         #expect(JournalRecords.size(dir, 3) == tail + Self.zeros.count, "nothing cut")
