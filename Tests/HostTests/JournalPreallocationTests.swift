@@ -102,6 +102,26 @@ struct JournalPreallocationTests {
         #expect(EnclaveSupervisor.replayChunks(Self.zeros).isEmpty)
     }
 
+    /// The replicated journal's prefix search reads the local copy: a record's bytes (its
+    /// hash, for the snapshot check) end at its own length, not at the free space's end.
+    @Test func localRecordsIgnoreTheFreeSpace() throws {
+        let plain = JournalRecords.scratch()
+        let tailed = JournalRecords.scratch()
+        defer {
+            try? FileManager.default.removeItem(atPath: plain)
+            try? FileManager.default.removeItem(atPath: tailed)
+        }
+        try JournalRecords.write(JournalRecords.records(1...3), plain, 1)
+        try JournalRecords.write(JournalRecords.records(1...3) + Self.zeros, tailed, 1)
+        let segments = [JournalSegmentName(firstSequence: 1)]
+        let a = LocalRecords(directory: plain, segments: segments)
+        let b = LocalRecords(directory: tailed, segments: segments)
+        #expect(a.hash(of: 3) != nil && a.hash(of: 3) == b.hash(of: 3))
+        #expect(b.hash(of: 4) == nil)
+        let end = JournalRecords.records(1...3).count
+        #expect(b.matches(JournalRecords.records(2...3), first: 2)?.size == end)
+    }
+
     /// The roll rule: a preallocated segment takes what fits; one that grows rolls past the size.
     @Test func rollRule() {
         #expect(!JournalStore.mustRoll(size: 0, capacity: 100, rollBytes: 100, adding: 500), "alone, however large")
