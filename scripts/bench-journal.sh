@@ -9,8 +9,11 @@
 #
 # Usage: scripts/bench-journal.sh [ROUNDS] [SECONDS] [RATE]   (default 3 10 50000)
 #   SEALSTREAM_BIN_DIR  the executables (default: the release build, built if needed)
-#   BENCH_JOURNAL_MODES modes, in the first round's order (default "off 1 2": off, then
-#                       on with that many sync lanes); each round rotates the order by one
+#   BENCH_JOURNAL_MODES modes, in the first round's order (default "off 1 a1": off; a
+#                       number N: on with N sync lanes and preallocated segments, the
+#                       default, docs/DURABILITY.md §3.2; aN: on with N lanes, segments
+#                       growing by appends, --journal-preallocate off); each round rotates
+#                       the order by one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -18,7 +21,7 @@ source scripts/lib.sh
 ROUNDS="${1:-3}"
 SECONDS_LOAD="${2:-10}"
 RATE="${3:-50000}"
-read -r -a MODES <<< "${BENCH_JOURNAL_MODES:-off 1 2}"
+read -r -a MODES <<< "${BENCH_JOURNAL_MODES:-off 1 a1}"
 if [[ -z "${SEALSTREAM_BIN_DIR:-}" ]]; then
     swift build -c release 2>&1 | tail -1
     SEALSTREAM_BIN_DIR="$(swift build -c release --show-bin-path)"
@@ -33,7 +36,11 @@ for round in $(seq 1 "$ROUNDS"); do
     order=("${MODES[@]:$shift_by}" "${MODES[@]:0:$shift_by}")
     for mode in "${order[@]}"; do
         data="$WORK/data-$mode-$round"
-        if [[ "$mode" == off ]]; then args=(--journal off); else args=(--journal on --journal-sync-lanes "$mode"); fi
+        case "$mode" in
+            off) args=(--journal off) ;;
+            a*) args=(--journal on --journal-sync-lanes "${mode#a}" --journal-preallocate off) ;;
+            *) args=(--journal on --journal-sync-lanes "$mode") ;;
+        esac
         start_host "$BIN" "$data" "$WORK/host-$mode-$round.log" "${args[@]}"
         "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate "$RATE" --duration "$SECONDS_LOAD" --sessions 8 \
             --no-attestation --json > "$WORK/load-$mode-$round.json" 2>/dev/null || true
@@ -82,7 +89,7 @@ for r in range(1, rounds + 1):
             print(f"{r:<6}{m:<6}only {load['ordersPerSecond']:,.0f} orders/s, {load['unanswered']} unanswered: "
                   "the machine could not carry the rate (not counted)")
             continue
-        rows[m].append((lat["p50"], lat["p99"], ratio))
+        rows[m].append((lat["p50"], lat["p99"], ratio, quantile(fb, fc, .99) if fc else float('nan'), ws / wc if wc else float('nan')))
         fsync = f"{ms(fs / fc)}/{ms(quantile(fb, fc, .5))}/{ms(quantile(fb, fc, .99))}" if fc else "-"
         wait = f"{ms(ws / wc)}/{ms(quantile(wb, wc, .5))}/{ms(quantile(wb, wc, .99))}" if wc else "-"
         group = f"{gs / gc:.0f}" if gc else "-"
@@ -98,6 +105,10 @@ for m in modes:
             f"p99 median {statistics.median(p99):,.0f} µs ({min(p99):,.0f}-{max(p99):,.0f})")
     if m != "off" and "off" in modes:
         line += f", p99 on/off median {statistics.median(ra):.2f} ({min(ra):.2f}-{max(ra):.2f}); target <= 1.5"
+    fp = [x[3] for x in rows[m] if x[3] == x[3]]; wm = [x[4] for x in rows[m] if x[4] == x[4]]
+    if fp:
+        line += (f"; fdatasync p99 bucket median {ms(statistics.median(fp))} ms ({ms(min(fp))}-{ms(max(fp))}), "
+                 f"durable wait mean median {ms(statistics.median(wm))} ms ({ms(min(wm))}-{ms(max(wm))})")
     print(line)
 PY
 echo "bench-journal: raw loads, metrics and host logs kept in $WORK"

@@ -321,7 +321,8 @@ if [[ "${SKIP_WAKEUPS_BENCH:-0}" != "1" ]] && command -v perf >/dev/null; then
 fi
 
 # Issues 12 and 17, the journal on the receipt path: receipt latency at 50k/s with the
-# journal off, on with one sync lane and on with two, alternating, with the journal's
+# journal off, on with one sync lane and preallocated segments (the default), and on with
+# one lane appending (--journal-preallocate off), alternating, with the journal's
 # fsync durations, durable waits and group sizes from /metrics (scripts/bench-journal.sh).
 #   BENCH_JOURNAL_ROUNDS=N  rounds (default 3)   SKIP_JOURNAL_LATENCY_BENCH=1 skips this
 if [[ "${SKIP_JOURNAL_LATENCY_BENCH:-0}" != "1" ]]; then

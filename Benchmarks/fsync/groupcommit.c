@@ -5,9 +5,11 @@
  * the end of the first sync that covers it. MODE append: the file grows (O_APPEND, as the
  * journal's segments do), so every fdatasync also commits the size through ext4's journal;
  * MODE zeroed: the file is written with zeros and synced first, then overwritten, so
- * fdatasync writes data only.
+ * fdatasync writes data only; MODE fallocate: the file is fallocate(2)d to 64 MiB and synced
+ * first, then overwritten: its extents are allocated but *unwritten*, so each first write to
+ * a block converts the extent, which is a metadata change fdatasync must commit too.
  * Usage: cc -O2 -pthread -o /tmp/groupcommit Benchmarks/fsync/groupcommit.c
- *        /tmp/groupcommit append|zeroed LANES WRITES   (the file is made in $TMPDIR or /tmp) */
+ *        /tmp/groupcommit append|zeroed|fallocate LANES WRITES   (the file is made in $TMPDIR or /tmp) */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -31,8 +33,9 @@ void*syncer(void*a){
 int main(int argc,char**argv){
   const char*mode=argv[1]; int threads=atoi(argv[2]); int n=atoi(argv[3]);
   char path[4096]; snprintf(path,sizeof path,"%s/groupcommit.%d",getenv("TMPDIR")?getenv("TMPDIR"):"/tmp",getpid());
-  fd=open(path,O_WRONLY|O_CREAT|O_CLOEXEC|(strcmp(mode,"zeroed")?O_APPEND:0),0600);
+  fd=open(path,O_WRONLY|O_CREAT|O_CLOEXEC|(strcmp(mode,"append")?0:O_APPEND),0600);
   if(!strcmp(mode,"zeroed")){char*z=calloc(1,1<<20);for(int o=0;o<64;o++)write(fd,z,1<<20);fdatasync(fd);lseek(fd,0,SEEK_SET);}
+  if(!strcmp(mode,"fallocate")){if(fallocate(fd,0,0,64<<20)!=0){perror("fallocate");return 1;}fsync(fd);}
   pthread_t th[8];for(int i=0;i<threads;i++)pthread_create(&th[i],0,syncer,0);
   char buf[800];memset(buf,7,sizeof buf);
   double start=now();

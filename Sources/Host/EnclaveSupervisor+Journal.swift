@@ -168,12 +168,16 @@ extension EnclaveSupervisor {
     }
 
     /// Cuts a segment's whole records into runs of at most `HostLinkMessage.maxChunkBytes`
-    /// (a larger record goes alone).
+    /// (a larger record goes alone). The records end where a record's magic is not (a
+    /// preallocated segment's zero-filled free space: docs/DURABILITY.md §3); the scan at
+    /// start-up has checked everything before that.
     static func replayChunks(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
         var out: [ArraySlice<UInt8>] = []
         var start = 0
         var offset = 0
-        while offset + 8 <= bytes.count {
+        let magic = JournalFrame.magic
+        while offset + 8 <= bytes.count, bytes[offset] == magic[0], bytes[offset + 1] == magic[1],
+              bytes[offset + 2] == magic[2], bytes[offset + 3] == magic[3] {
             let length = Int(bytes[offset + 4]) << 24 | Int(bytes[offset + 5]) << 16 | Int(bytes[offset + 6]) << 8
                 | Int(bytes[offset + 7])
             if offset + length - start > HostLinkMessage.maxChunkBytes, offset > start {

@@ -40,6 +40,11 @@ public struct HostConfiguration: Sendable {
     /// (docs/DURABILITY.md §3, *sync lanes*). The replicated journal's local files keep 1.
     /// 1 by default: two lanes measured no faster end to end (README, Durability).
     public var journalSyncLanes: Int = 1
+    /// Preallocated segments for the local journal (docs/DURABILITY.md §3): each segment is
+    /// zero-filled and synced by a background filler before it is used, and records are
+    /// written over the zeros, so `fdatasync` commits no file-size metadata. Off: segments
+    /// grow by appends (as before; for measuring the difference).
+    public var journalPreallocate: Bool = true
     /// The replicated journal's NATS servers (`nats://h:p,h:p`, docs/REPLICATION.md); nil:
     /// the journal is the local segment files only. Needs `journal`.
     public var journalNATS: String?

@@ -46,10 +46,19 @@ final class HostJournal: @unchecked Sendable {
         metrics.journalDurableSequence.store(durable.sequence, ordering: .relaxed)
         sync = JournalSync(directory: store.directory, lanes: store.syncLanes)
         sync.start(report: Self.reporter(self, eventLoop))
+        store.onPreallocated = { [metrics] in metrics.journalSegmentsPreallocated.add(1, ordering: .relaxed) }
+        store.onFallback = { [metrics, logger] name in
+            metrics.journalSegmentFallbacks.add(1, ordering: .relaxed)
+            logger.warning("journal_segment_not_preallocated", metadata: ["segment": "\(name.fileName)"])
+        }
+        store.startPreallocating()
     }
 
-    /// Ends the sync thread (after the sync in progress).
-    func stop() { sync.stop() }
+    /// Ends the sync thread (after the sync in progress) and the preallocation filler.
+    func stop() {
+        sync.stop()
+        store.stopPreallocating()
+    }
 
     /// Everything accepted is on disk and nothing waits to be written.
     var isSettled: Bool { isAvailable && held.isEmpty && durable.sequence == accepted }

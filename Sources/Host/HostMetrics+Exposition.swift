@@ -78,6 +78,12 @@ extension HostMetrics {
             name: "sealstream_host_journal_group_records", help: "Records made durable by each group commit.")
         out += line("journal_tail_truncations_total", "Torn journal tails cut at start-up.", "counter", journalTailTruncations.load(ordering: .relaxed))
         out += line("journal_tail_dropped_bytes_total", "Bytes of torn journal tails cut at start-up.", "counter", journalTailDroppedBytes.load(ordering: .relaxed))
+        out += line("journal_segments_preallocated_total", "Journal segments begun from a zero-filled, synced spare.", "counter",
+                    journalSegmentsPreallocated.load(ordering: .relaxed))
+        out += line("journal_segment_fallbacks_total", "Journal segments created inline because no preallocated spare was ready.",
+                    "counter", journalSegmentFallbacks.load(ordering: .relaxed))
+        out += line("journal_preallocation_errors_total", "Failed fills of the journal's spare segment (disk full, I/O error).",
+                    "counter", journalPreallocationErrors.load(ordering: .relaxed))
         out += line("journal_tail_dropped_records_total", "Records begun in torn journal tails cut at start-up.", "counter", journalTailDroppedRecords.load(ordering: .relaxed))
         out += replication.prometheusText()
         out += keyEnrollments.prometheusText()

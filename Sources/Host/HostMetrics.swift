@@ -65,6 +65,11 @@ public final class HostMetrics: Sendable {
     public let journalTailTruncations = Atomic<UInt64>(0)
     public let journalTailDroppedBytes = Atomic<UInt64>(0)
     public let journalTailDroppedRecords = Atomic<UInt64>(0)
+    /// Segments begun from a preallocated spare; segments created inline because the
+    /// filler had none ready; failed fills (disk full, I/O error) (docs/DURABILITY.md §3).
+    public let journalSegmentsPreallocated = Atomic<UInt64>(0)
+    public let journalSegmentFallbacks = Atomic<UInt64>(0)
+    public let journalPreallocationErrors = Atomic<UInt64>(0)
     /// 1 while the enclave pipe is over its high watermark (all reading paused).
     public let linkSaturated = Atomic<Int64>(0)
     /// Key enrollment replies by result (docs/REPLICATION.md §11.6).

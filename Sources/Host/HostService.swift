@@ -226,7 +226,14 @@ public final class HostService: Service, @unchecked Sendable {
                 snapshots: snapshots, eventLoop: loop, metrics: metrics, logger: logger)
         }
         let (store, report) = try JournalStore.open(
-            directory: configuration.dataDirectory + "/journal", syncLanes: configuration.journalSyncLanes)
+            directory: configuration.dataDirectory + "/journal", syncLanes: configuration.journalSyncLanes,
+            preallocate: configuration.journalPreallocate,
+            onPreallocationFailure: { [metrics, logger] e in
+                metrics.journalPreallocationErrors.add(1, ordering: .relaxed)
+                logger.warning("journal_preallocation_failed", metadata: [
+                    "errno": "\(e)", "error": "\(String(cString: strerror(e)))",
+                ])
+            })
         if let tail = report.truncated {
             metrics.journalTailTruncations.add(1, ordering: .relaxed)
             metrics.journalTailDroppedBytes.add(UInt64(tail.bytes), ordering: .relaxed)
@@ -238,7 +245,7 @@ public final class HostService: Service, @unchecked Sendable {
         }
         logger.info("journal_opened", metadata: [
             "segments": "\(report.segments.count)", "records": "\(report.records)", "last_sequence": "\(report.lastSequence)",
-            "sync_lanes": "\(store.syncLanes)",
+            "sync_lanes": "\(store.syncLanes)", "preallocate": "\(configuration.journalPreallocate)",
         ])
         return HostJournal(store: store, eventLoop: loop, metrics: metrics, logger: logger)
     }

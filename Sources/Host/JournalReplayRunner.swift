@@ -69,10 +69,8 @@ public enum JournalReplayRunner {
             }
         }
         let segments = snapshot.map { s in Array(report.segments.drop { $0.fileName != s.segment }) } ?? report.segments
-        var total = 0
-        for (i, name) in report.segments.enumerated() {
-            total += i == report.segments.count - 1 ? report.lastSegmentBytes : Self.size(directory + "/" + name.fileName)
-        }
+        // Record bytes only: a preallocated segment's free space is not fed (DURABILITY §3.2).
+        let total = report.segmentBytes.reduce(0, +)
         var fed = 0
         for name in segments {
             let i = report.segments.firstIndex(of: name)!
@@ -107,10 +105,6 @@ public enum JournalReplayRunner {
         guard state.recovered else { throw ReplayError.worker("exited without recovered (\(process.terminationStatus))") }
         guard process.terminationStatus == 0 else { throw ReplayError.worker("exit status \(process.terminationStatus)") }
         return state.comparison.verdict
-    }
-
-    static func size(_ path: String) -> Int {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
     }
 
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {

@@ -12,8 +12,14 @@ public struct JournalScanReport: Equatable, Sendable {
     public var records: UInt64 = 0
     /// Sequence of the last valid record; 0 for an empty journal.
     public var lastSequence: UInt64 = 0
+    /// Bytes of whole valid records in each segment, in the order of `segments` (a
+    /// preallocated segment's free space and a torn tail excluded).
+    public var segmentBytes: [Int] = []
     /// Valid bytes of the last segment (where appends continue).
     public var lastSegmentBytes: Int = 0
+    /// The last segment's file size after the scan: more than `lastSegmentBytes` when it is
+    /// preallocated and its zero-filled free tail follows the records.
+    public var lastSegmentFileBytes: Int = 0
     /// The torn tail cut from the last segment, if there was one.
     public var truncated: JournalTail?
 }
@@ -23,6 +29,8 @@ public struct JournalTail: Equatable, Sendable {
     public var segment: String
     /// Byte offset in the segment of the first record that failed.
     public var offset: Int
+    /// Bytes dropped: from `offset` to the last non-zero byte of the file (the zeros after
+    /// it are a preallocated segment's free space, cut too but not counted).
     public var bytes: Int
     /// Records begun in the dropped bytes, found by following their length fields while
     /// magic and length are plausible (a torn record counts as one).
@@ -79,6 +87,12 @@ enum JournalSegmentScan {
         var validRecordFollows: Bool
         /// Records begun in the bytes after `validBytes`.
         var recordsBegun: Int
+        /// With a failure: bytes from `validBytes` to the last non-zero byte (what a torn
+        /// tail drops). 0 without one.
+        var failedBytes: Int = 0
+        /// Without a failure: the all-zero bytes after the last record (a preallocated
+        /// segment's free space, never written), 0 for a segment that ends with a record.
+        var freeBytes: Int = 0
     }
 
     /// Reads records from the start of `bytes`, the first of which must carry `firstSequence`.
@@ -102,13 +116,24 @@ enum JournalSegmentScan {
             }
         }
         let records = expected - firstSequence
-        guard let failure else {
+        let end = nonZeroEnd(bytes, from: offset)
+        // Only zeros after the last record: unwritten space of a preallocated segment, not a
+        // failure (a record begins with the magic, never with a zero byte).
+        guard let failure, end > offset else {
             return Result(records: records, lastSequence: records > 0 ? expected - 1 : nil, validBytes: offset,
-                          failure: nil, validRecordFollows: false, recordsBegun: 0)
+                          failure: nil, validRecordFollows: false, recordsBegun: 0, freeBytes: bytes.count - offset)
         }
         return Result(records: records, lastSequence: records > 0 ? expected - 1 : nil, validBytes: offset,
                       failure: failure, validRecordFollows: validRecord(in: bytes, after: offset),
-                      recordsBegun: recordsBegun(in: bytes, from: offset))
+                      recordsBegun: recordsBegun(in: UnsafeRawBufferPointer(rebasing: bytes[..<end]), from: offset),
+                      failedBytes: end - offset)
+    }
+
+    /// One past the last non-zero byte at or after `offset`; `offset` when all are zero.
+    static func nonZeroEnd(_ bytes: UnsafeRawBufferPointer, from offset: Int) -> Int {
+        var end = bytes.count
+        while end > offset, bytes[end - 1] == 0 { end -= 1 }
+        return end
     }
 
     /// Whether a whole record with a matching CRC starts at any offset after `offset`

@@ -6,7 +6,8 @@ import Journal
 
 extension JournalStore {
     /// The segments in `directory`, ascending; creates the directory (0700) if missing.
-    /// Any other entry is an error: nothing in the journal is skipped silently.
+    /// Any other entry but the preallocation spare (`JournalSegmentFiller.spareName`) is an
+    /// error: nothing in the journal is skipped silently.
     static func segmentNames(directory: String) throws(JournalStoreError) -> [JournalSegmentName] {
         let fm = FileManager.default
         let entries: [String]
@@ -17,7 +18,7 @@ extension JournalStore {
             throw .io(path: directory, errno: errno == 0 ? EIO : errno)
         }
         var names: [JournalSegmentName] = []
-        for entry in entries {
+        for entry in entries where entry != JournalSegmentFiller.spareName {
             guard let name = JournalSegmentName(fileName: entry) else { throw .strayFile(entry) }
             names.append(name)
         }
@@ -49,15 +50,19 @@ extension JournalStore {
                 }
                 if repair { try truncate(path: path, to: result.validBytes) }
                 report.truncated = JournalTail(
-                    segment: name.fileName, offset: result.validBytes, bytes: data.count - result.validBytes,
+                    segment: name.fileName, offset: result.validBytes, bytes: result.failedBytes,
                     records: result.recordsBegun, problem: failure)
             }
             if !isLast && result.records == 0 {
                 throw .corrupt(segment: name.fileName, offset: 0, problem: "empty segment before the last")
             }
             report.records += result.records
+            report.segmentBytes.append(result.validBytes)
             if let last = result.lastSequence { report.lastSequence = last }
-            if isLast { report.lastSegmentBytes = result.validBytes }
+            if isLast {
+                report.lastSegmentBytes = result.validBytes
+                report.lastSegmentFileBytes = result.failure != nil && repair ? result.validBytes : data.count
+            }
         }
         return report
     }

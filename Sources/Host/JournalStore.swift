@@ -74,6 +74,21 @@ final class JournalStore: @unchecked Sendable {
     let rollBytes: Int
     private(set) var current: SegmentFile?
     private(set) var currentSize = 0
+    /// Bytes allocated to the current segment when it was preallocated (zero-filled to
+    /// this size, records written over the zeros); 0 for a segment that grows by appends
+    /// (created inline, cut back, or written before preallocation existed).
+    private(set) var currentCapacity = 0
+    /// Keeps the next segment ready when preallocation is on (nil: every segment is created
+    /// inline and grows by appends). Started by `startPreallocating()`.
+    let filler: JournalSegmentFiller?
+    /// Segments begun from a ready spare, and those created inline because the filler was
+    /// running but had no spare ready (`sealstream_host_journal_segments_*_total`).
+    private(set) var segmentsPreallocated: UInt64 = 0
+    private(set) var segmentFallbacks: UInt64 = 0
+    /// Called on the event loop when a segment had to be created inline (no spare ready),
+    /// and when one was begun from a spare.
+    var onFallback: ((JournalSegmentName) -> Void)?
+    var onPreallocated: (() -> Void)?
     /// Sequence of the last record written.
     private(set) var lastSequence: UInt64
     /// Segment files written since the last `takeDirty()`, and whether one was created.
@@ -82,31 +97,63 @@ final class JournalStore: @unchecked Sendable {
     /// How many sync lanes sync these files (each segment gets a descriptor per lane).
     let syncLanes: Int
 
-    private init(directory: String, rollBytes: Int, syncLanes: Int, report: JournalScanReport)
-        throws(JournalStoreError)
+    private init(directory: String, rollBytes: Int, syncLanes: Int, report: JournalScanReport,
+                 filler: JournalSegmentFiller?) throws(JournalStoreError)
     {
         self.directory = directory
         self.rollBytes = rollBytes
         self.syncLanes = max(1, syncLanes)
+        self.filler = filler
         lastSequence = report.lastSequence
         if let last = report.segments.last {
             let file = try Self.openSegment(directory: directory, name: last, create: false)
             try file.openLanes(self.syncLanes, path: directory + "/" + last.fileName)
             current = file
             currentSize = report.lastSegmentBytes
+            // A zero-filled free tail: keep writing over it (docs/DURABILITY.md §3).
+            currentCapacity = report.lastSegmentFileBytes > report.lastSegmentBytes ? report.lastSegmentFileBytes : 0
         }
     }
 
     /// Scans `directory` (creating it if needed), truncates a torn tail, and opens the last
     /// segment for appends, with a descriptor per sync lane (`HostJournal` runs
     /// `syncLanes` syncs at once at most). Throws when the journal cannot be trusted.
-    static func open(directory: String, rollBytes: Int = defaultRollBytes, syncLanes: Int = 1) throws(JournalStoreError)
-        -> (JournalStore, JournalScanReport)
-    {
+    /// `preallocate`: new segments come zero-filled and synced, `rollBytes` long, from a
+    /// `JournalSegmentFiller` (started by `startPreallocating()`, so a store opened only to
+    /// read starts no thread); `onPreallocationFailure` gets the errno of each failed fill.
+    static func open(
+        directory: String, rollBytes: Int = defaultRollBytes, syncLanes: Int = 1, preallocate: Bool = false,
+        onPreallocationFailure: @escaping @Sendable (Int32) -> Void = { _ in }
+    ) throws(JournalStoreError) -> (JournalStore, JournalScanReport) {
         let report = try scan(directory: directory)
-        let store = try JournalStore(directory: directory, rollBytes: rollBytes, syncLanes: syncLanes, report: report)
+        let filler = preallocate
+            ? JournalSegmentFiller(directory: directory, bytes: rollBytes, onFailure: onPreallocationFailure) : nil
+        let store = try JournalStore(directory: directory, rollBytes: rollBytes, syncLanes: syncLanes, report: report,
+                                     filler: filler)
         return (store, report)
     }
+
+    /// Opens with a filler made by the caller (tests: a filler that waits for a signal).
+    static func open(directory: String, rollBytes: Int, syncLanes: Int = 1, filler: JournalSegmentFiller)
+        throws(JournalStoreError) -> (JournalStore, JournalScanReport)
+    {
+        let report = try scan(directory: directory)
+        let store = try JournalStore(directory: directory, rollBytes: rollBytes, syncLanes: syncLanes, report: report,
+                                     filler: filler)
+        return (store, report)
+    }
+
+    /// Starts filling the next segment in the background (no-op without preallocation). On
+    /// an empty journal waits for the first fill (ready or failed), so that the first
+    /// segment is preallocated too: once, at start-up, before anything is written.
+    func startPreallocating() {
+        guard let filler else { return }
+        filler.start()
+        if current == nil { filler.waitForFirstAttempt() }
+    }
+
+    /// Stops the filler and removes its spare.
+    func stopPreallocating() { filler?.stop() }
 
     /// Path of a segment.
     func path(_ name: JournalSegmentName) -> String { directory + "/" + name.fileName }
@@ -136,26 +183,24 @@ final class JournalStore: @unchecked Sendable {
         return expected - 1
     }
 
-    /// Appends checked records ending with record `last`, with one `write(2)` (beginning a
-    /// new segment first when the current one exceeds `rollBytes`). On an error the file
+    /// Writes checked records ending with record `last` at the segment's end with one
+    /// `pwrite(2)` (beginning a new segment first when `mustRoll`). On an error the file
     /// is cut back to where it was and the errno thrown; nothing was appended.
     func write(_ records: UnsafeRawBufferPointer, last: UInt64) throws(JournalStoreError) {
-        if current == nil || currentSize > rollBytes {
-            let name = JournalSegmentName(firstSequence: lastSequence + 1)
-            let file = try Self.openSegment(directory: directory, name: name, create: true)
-            try file.openLanes(syncLanes, path: path(name))
-            current = file
-            currentSize = 0
-            created = true
+        if current == nil || Self.mustRoll(size: currentSize, capacity: currentCapacity, rollBytes: rollBytes,
+                                           adding: records.count) {
+            try beginSegment()
         }
         let file = current!
         var done = 0
         while done < records.count {
-            let n = Glibc.write(file.fd, records.baseAddress! + done, records.count - done)
+            let n = pwrite(file.fd, records.baseAddress! + done, records.count - done, off_t(currentSize + done))
             if n < 0 {
                 let e = errno
                 if e == EINTR { continue }
+                // Cut back: a preallocated segment loses its free tail (appends from here).
                 _ = ftruncate(file.fd, off_t(currentSize))
+                currentCapacity = 0
                 throw .io(path: path(file.name), errno: e)
             }
             done += n
@@ -171,6 +216,38 @@ final class JournalStore: @unchecked Sendable {
             do throws(JournalStoreError) { try write(raw, last: last) } catch { failure = error }
         }
         if let failure { throw failure }
+    }
+
+    /// Whether a message of `adding` bytes begins a new segment: in a preallocated segment
+    /// (`capacity` > 0) when it would not fit in the allocated bytes (unless the segment is
+    /// empty: a larger message goes alone and extends the file); in a segment that grows by
+    /// appends once it exceeds `rollBytes` (docs/DURABILITY.md §3). Pure.
+    static func mustRoll(size: Int, capacity: Int, rollBytes: Int, adding: Int) -> Bool {
+        capacity > 0 ? size > 0 && size + adding > capacity : size > rollBytes
+    }
+
+    /// Begins segment `lastSequence + 1`: the filler's spare renamed when one is ready,
+    /// else created empty here (counted as a fallback when the filler runs).
+    private func beginSegment() throws(JournalStoreError) {
+        let name = JournalSegmentName(firstSequence: lastSequence + 1)
+        let file: SegmentFile
+        if let filler, let fd = try filler.take(renamingTo: path(name)) {
+            file = SegmentFile(fd: fd, name: name)
+            currentCapacity = filler.bytes
+            segmentsPreallocated += 1
+            onPreallocated?()
+        } else {
+            file = try Self.openSegment(directory: directory, name: name, create: true)
+            currentCapacity = 0
+            if filler?.isRunning == true {
+                segmentFallbacks += 1
+                onFallback?(name)
+            }
+        }
+        try file.openLanes(syncLanes, path: path(name))
+        current = file
+        currentSize = 0
+        created = true
     }
 
     /// The files written since the last call, and whether a segment was created (the
@@ -193,12 +270,14 @@ final class JournalStore: @unchecked Sendable {
         }
         current = nil
         currentSize = 0
+        currentCapacity = 0
         if let segment = position.segment {
             let file = try Self.openSegment(directory: directory, name: segment, create: false)
             guard ftruncate(file.fd, off_t(position.size)) == 0 else { throw .io(path: path(segment), errno: errno) }
             try file.openLanes(syncLanes, path: path(segment))
             current = file
             currentSize = position.size
+            currentCapacity = 0
         }
         lastSequence = position.sequence
         dirty = current.map { [$0] } ?? []
@@ -207,7 +286,9 @@ final class JournalStore: @unchecked Sendable {
 
     static func openSegment(directory: String, name: JournalSegmentName, create: Bool) throws(JournalStoreError) -> SegmentFile {
         let path = directory + "/" + name.fileName
-        let flags = O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0)
+        // No O_APPEND: records are written with `pwrite` at the tracked end (over a
+        // preallocated segment's zeros, or past the end of one that grows).
+        let flags = O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0)
         let fd = Glibc.open(path, flags, 0o600)
         guard fd >= 0 else { throw .io(path: path, errno: errno) }
         return SegmentFile(fd: fd, name: name)

@@ -103,7 +103,7 @@ extension NATSJournal {
 final class LocalRecords {
     let directory: String
     let segments: [JournalSegmentName]
-    private var loaded: [UInt64: (bytes: [UInt8], offsets: [Int])] = [:]
+    private var loaded: [UInt64: (bytes: [UInt8], offsets: [Int], end: Int)] = [:]
 
     init(directory: String, segments: [JournalSegmentName]) {
         self.directory = directory
@@ -130,24 +130,28 @@ final class LocalRecords {
         else { return nil }
         let i = Int(sequence - name.firstSequence)
         let start = segment.offsets[i]
-        let end = i + 1 < segment.offsets.count ? segment.offsets[i + 1] : segment.bytes.count
+        // The record's own length, not the file's end: a preallocated segment's zero-filled
+        // free space follows its last record (docs/DURABILITY.md §3).
+        let end = i + 1 < segment.offsets.count ? segment.offsets[i + 1] : segment.end
         return segment.bytes[start..<end].withUnsafeBytes { SHA256.hash($0) }
     }
 
-    private func load(_ name: JournalSegmentName) -> (bytes: [UInt8], offsets: [Int])? {
+    /// The segment's bytes, the offset of each whole valid record, and where the last ends
+    /// (records stop at the first bytes that are not one: a torn tail or free space).
+    private func load(_ name: JournalSegmentName) -> (bytes: [UInt8], offsets: [Int], end: Int)? {
         if let hit = loaded[name.firstSequence] { return hit }
         guard let data = FileManager.default.contents(atPath: directory + "/" + name.fileName) else { return nil }
         let bytes = [UInt8](data)
         var offsets: [Int] = []
+        var end = 0
         bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count, let frame = try? JournalFrame.parse(UnsafeRawBufferPointer(rebasing: raw[offset...])) {
-                offsets.append(offset)
-                offset += frame.length
+            while end < raw.count, let frame = try? JournalFrame.parse(UnsafeRawBufferPointer(rebasing: raw[end...])) {
+                offsets.append(end)
+                end += frame.length
             }
         }
         // One segment kept at a time (bounded memory): the probes converge on one.
-        loaded = [name.firstSequence: (bytes, offsets)]
-        return (bytes, offsets)
+        loaded = [name.firstSequence: (bytes, offsets, end)]
+        return (bytes, offsets, end)
     }
 }

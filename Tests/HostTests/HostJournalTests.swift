@@ -28,11 +28,13 @@ struct HostJournalTests {
         return condition()
     }
 
-    static func make(_ dir: String, loop: EventLoop, metrics: HostMetrics, probe: Probe, lanes: Int = 1) async throws
-        -> HostJournal
+    static func make(_ dir: String, loop: EventLoop, metrics: HostMetrics, probe: Probe, lanes: Int = 1,
+                     preallocate: Bool = false) async throws -> HostJournal
     {
         try await loop.submit {
-            let (store, _) = try JournalStore.open(directory: dir, rollBytes: 16 * 1024, syncLanes: lanes)
+            let (store, _) = try JournalStore.open(
+                directory: dir, rollBytes: 16 * 1024, syncLanes: lanes, preallocate: preallocate,
+                onPreallocationFailure: { _ in metrics.journalPreallocationErrors.add(1, ordering: .relaxed) })
             let journal = HostJournal(store: store, eventLoop: loop, metrics: metrics, logger: Logger(label: "test"))
             journal.retryInterval = .milliseconds(100)
             journal.onDurable = { s in probe.durable.withLock { $0 = s } }
@@ -63,8 +65,12 @@ struct HostJournalTests {
 
     /// Disk full: the journal says unavailable, holds what it cannot write, and once space
     /// is freed writes it all and says available again; nothing is lost or duplicated. With
-    /// one sync lane and with two (docs/DURABILITY.md §3, *sync lanes*).
-    @Test(arguments: [1, 2]) func diskFullThenRecovery(lanes: Int) async throws {
+    /// one sync lane and with two (docs/DURABILITY.md §3, *sync lanes*), and with
+    /// preallocated segments: the first segment is a spare, the next spare does not fit
+    /// (a failed fill, counted), so the next segment is created inline (counted) and its
+    /// writes fail like any other.
+    @Test(arguments: [(1, false), (2, false), (1, true)])
+    func diskFullThenRecovery(lanes: Int, preallocate: Bool) async throws {
         let mount = JournalRecords.scratch()
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: mount) }
@@ -75,12 +81,21 @@ struct HostJournalTests {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let metrics = HostMetrics()
         let probe = Probe()
-        let journal = try await Self.make(mount + "/journal", loop: loop, metrics: metrics, probe: probe, lanes: lanes)
+        let journal = try await Self.make(mount + "/journal", loop: loop, metrics: metrics, probe: probe, lanes: lanes,
+                                          preallocate: preallocate)
         defer { journal.stop() }
         // The test runs every retry itself, at the moment it chooses.
         try await loop.submit { journal.retryInterval = .hours(1) }.get()
-        // Fill the filesystem, leaving a few pages.
-        _ = try Self.run("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=4096", "count=56"])
+        // Fill the filesystem, leaving a few pages (with preallocation: once the first spare
+        // is ready, and fewer than a segment's 16 KiB).
+        var pages = 56
+        if preallocate {
+            journal.store.filler!.waitUntilReady()
+            var fs = statvfs()
+            try #require(statvfs(mount, &fs) == 0)
+            pages = (Int(fs.f_bavail) * Int(fs.f_frsize) - 12 * 1024) / 4096
+        }
+        _ = try Self.run("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=4096", "count=\(pages)"])
         var last: UInt64 = 0
         while try await loop.submit({ journal.isAvailable }).get(), last < 2000 {
             let bytes = JournalRecords.records((last + 1)...(last + 4), payload: 1000)
@@ -90,6 +105,11 @@ struct HostJournalTests {
         }
         #expect(metrics.journalAvailable.load(ordering: .relaxed) == 0, "the disk never filled")
         #expect(metrics.journalErrors.load(ordering: .relaxed) >= 1)
+        if preallocate {
+            #expect(metrics.journalSegmentsPreallocated.load(ordering: .relaxed) == 1)
+            #expect(metrics.journalPreallocationErrors.load(ordering: .relaxed) >= 1)
+            #expect(metrics.journalSegmentFallbacks.load(ordering: .relaxed) >= 1)
+        }
         // Still accepted while unavailable: held, not written.
         let more = JournalRecords.records((last + 1)...(last + 4), payload: 1000)
         try await loop.submit { try more.withUnsafeBytes { _ = try journal.append($0) } }.get()

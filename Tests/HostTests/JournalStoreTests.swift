@@ -69,8 +69,11 @@ struct JournalStoreTests {
             try JournalRecords.write(whole + last[0..<cut], dir, 1)
             let report = try JournalStore.scan(directory: dir)
             #expect(report.lastSequence == 3 && report.records == 3, "cut \(cut)")
+            // Zero bytes at the end of the file are never counted as dropped: they cannot be
+            // told from a preallocated segment's free space (docs/DURABILITY.md §3).
+            let bytes = (last[0..<cut].lastIndex { $0 != 0 } ?? -1) + 1
             #expect(report.truncated == JournalTail(
-                segment: "00000000000000000001.seg", offset: whole.count, bytes: cut, records: 1,
+                segment: "00000000000000000001.seg", offset: whole.count, bytes: bytes, records: 1,
                 problem: report.truncated?.problem ?? ""), "cut \(cut)")
             #expect(JournalRecords.size(dir, 1) == whole.count, "cut \(cut)")
         }

@@ -67,7 +67,9 @@ final class FakeWorker: EnclaveTransport, WorkerHandle, @unchecked Sendable {
 struct SupervisorJournalTests {
     static let hello = Array(#"{"instanceID":"0a","signer":"0x0000000000000000000000000000000000000001","storageKey":"file-0600"}"#.utf8)
 
-    static func make(_ dir: String) async throws -> (EnclaveSupervisor, FakeWorker, HostMetrics) {
+    static func make(_ dir: String, preallocate: Bool = false) async throws
+        -> (EnclaveSupervisor, FakeWorker, HostMetrics)
+    {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let metrics = HostMetrics()
         let worker = FakeWorker()
@@ -77,7 +79,9 @@ struct SupervisorJournalTests {
         let supervisor = EnclaveSupervisor(
             eventLoop: loop, configuration: configuration, transport: worker, metrics: metrics, logger: logger)
         try await loop.submit {
-            let (store, _) = try JournalStore.open(directory: dir + "/journal")
+            let (store, _) = try JournalStore.open(
+                directory: dir + "/journal", preallocate: preallocate,
+                onPreallocationFailure: { _ in metrics.journalPreallocationErrors.add(1, ordering: .relaxed) })
             supervisor.journal = HostJournal(store: store, eventLoop: loop, metrics: metrics, logger: logger)
         }.get()
         return (supervisor, worker, metrics)
@@ -142,21 +146,29 @@ struct SupervisorJournalTests {
 
     /// Disk full (a tmpfs made for the test): client frames are refused with
     /// journalUnavailable and the worker's messages held; once space is freed the records
-    /// are written, the held messages released and frames forwarded again.
-    @Test func diskFullRefusesThenRecovers() async throws {
+    /// are written, the held messages released and frames forwarded again. With
+    /// preallocation the spare (64 MiB) never fits: each fill fails (counted), the segment is
+    /// created inline (counted) and its write fails like any other.
+    @Test(arguments: [false, true]) func diskFullRefusesThenRecovers(preallocate: Bool) async throws {
         let dir = JournalRecords.scratch()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let status = try HostJournalTests.run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir])
         try #require(status == 0, "cannot mount a 256 KiB tmpfs at \(dir): this test needs root (mount -t tmpfs)")
         defer { _ = try? HostJournalTests.run("/bin/umount", [dir]) }
-        let (supervisor, worker, metrics) = try await Self.make(dir)
+        let (supervisor, worker, metrics) = try await Self.make(dir, preallocate: preallocate)
         let started = supervisor.start()
         worker.send(.hello, Self.hello)
         #expect(try worker.receive().0 == .replayEnd)
         worker.send(.recovered, [UInt8](repeating: 0, count: 32))
         try await started.get()
         _ = try HostJournalTests.run("/bin/dd", ["if=/dev/zero", "of=\(dir)/filler", "bs=4096"])
+        if preallocate {
+            let failed = try await HostJournalTests.waitUntil(5) {
+                metrics.journalPreallocationErrors.load(ordering: .relaxed) >= 1
+            }
+            #expect(failed, "the 64 MiB spare cannot fit on 256 KiB")
+        }
         worker.send(.journal, JournalRecords.records(1...3))
         var stats = EnclaveStats()
         stats.globalSequence = 3
@@ -169,6 +181,9 @@ struct SupervisorJournalTests {
         }.get()
         #expect(full.0 == .journalUnavailable && !full.1 && full.2 == 1)
         #expect(metrics.journalErrors.load(ordering: .relaxed) >= 1 && metrics.enclaveStats.withLock { $0 } == nil)
+        // Each inline creation counts: the first write's, and a retry's after the cut-back.
+        let fallbacks = metrics.journalSegmentFallbacks.load(ordering: .relaxed)
+        #expect(preallocate ? fallbacks >= 1 : fallbacks == 0)
         try FileManager.default.removeItem(atPath: dir + "/filler")
         let later = Date().addingTimeInterval(5)
         while metrics.enclaveStats.withLock({ $0 }) == nil, Date() < later { try await Task.sleep(for: .milliseconds(10)) }

@@ -79,6 +79,16 @@ struct FailoverTests {
         Self.killMachine(first)
         let next = try HostProcess(label: "failover", workDirectory: first.workDirectory, listen: second, http: secondHTTP)
         next.keepsWorkDirectory = true
+        // Preallocated segments (the default, docs/DURABILITY.md §3): the killed host left its
+        // active segment partly written, full size with zeros after the last record; the
+        // restart reads them as free space: nothing cut, no bytes reported dropped. That
+        // every receipted order survived is what the checks below (chaos-check) show.
+        let opened = try #require(next.logEvents.first { $0["event"] == "journal_opened" }, "\(next.log)")
+        #expect(opened["preallocate"] == "true" && opened["segments"] == "1", "\(opened)")
+        #expect(!next.logEvents.contains { $0["event"] == "journal_tail_truncated" }, "\(next.log)")
+        let segment = next.dataDirectory.appendingPathComponent("journal/00000000000000000001.seg").path
+        let size = (try FileManager.default.attributesOfItem(atPath: segment))[.size] as? Int
+        #expect(size == 64 << 20, "the first segment was preallocated at start-up, not appended")
         let run = try #require(wait(), "the client did not finish")
         #expect(run.status == 0, "\(run.stderr)")
         let summary = try JSONDecoder().decode(ScenarioSummary.self, from: Data(run.stdout.utf8))

@@ -1,0 +1,200 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Keeps one **spare segment** ready for the local journal (docs/DURABILITY.md §3,
+/// *preallocated segments*): a file `DATA/journal/next.spare` of `bytes` bytes, every one
+/// written with zeros and synced (`fsync`) on this object's own thread, so that when the
+/// journal begins its next segment it only renames the spare (`take`), and records are
+/// then written with `pwrite` over allocated, written blocks, whose `fdatasync` need not
+/// commit any metadata. A spare that is not ready when asked for is not waited for: the
+/// caller creates the segment inline (and counts it).
+///
+/// A real zero write, not `fallocate(2)` alone: fallocated extents are *unwritten*, and the
+/// first write to each block converts it, a metadata change every `fdatasync` must commit.
+final class JournalSegmentFiller: @unchecked Sendable {
+    /// The spare's file name in the journal directory (the start-up scan ignores it).
+    static let spareName = "next.spare"
+    /// Bytes of zeros written per `pwrite` while filling.
+    static let chunkBytes = 1 << 20
+
+    let directory: String
+    /// Size of each spare, bytes: the journal's segment size.
+    let bytes: Int
+    /// Seconds between attempts after a failed fill (disk full, I/O error).
+    let retrySeconds: Double
+    private let condition = NSCondition()
+    /// The descriptor (read-write) of the spare, when one is filled and synced.
+    private var ready: Int32?
+    private var stopping = false
+    private var running = false
+    /// Fills finished, successful or not.
+    private var attempts = 0
+    private var thread: Thread?
+    /// Called on the filler's thread after each failed fill with the errno.
+    private let onFailure: @Sendable (Int32) -> Void
+    /// Test hook: called on the filler's thread before each fill begins.
+    private let beforeFill: @Sendable () -> Void
+
+    var path: String { directory + "/" + Self.spareName }
+
+    init(directory: String, bytes: Int, retrySeconds: Double = 1,
+         onFailure: @escaping @Sendable (Int32) -> Void = { _ in },
+         beforeFill: @escaping @Sendable () -> Void = {})
+    {
+        self.directory = directory
+        self.bytes = max(bytes, 1)
+        self.retrySeconds = retrySeconds
+        self.onFailure = onFailure
+        self.beforeFill = beforeFill
+    }
+
+    /// Starts the thread, which fills a spare at once (a leftover spare of a crashed host is
+    /// filled again: its contents are not trusted).
+    func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard thread == nil else { return }
+        running = true
+        let t = Thread { [self] in run() }
+        t.name = "journal-prealloc"
+        thread = t
+        t.start()
+    }
+
+    /// Renames the ready spare to `target` and hands over its descriptor (opened read-write,
+    /// positioned nowhere: write with `pwrite`), then lets the thread fill the next one. Nil
+    /// when no spare is ready (or the filler is not running): the caller creates the segment
+    /// itself. Never waits for a fill.
+    func take(renamingTo target: String) throws(JournalStoreError) -> Int32? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard let fd = ready else { return nil }
+        guard rename(path, target) == 0 else {
+            let e = errno
+            throw .io(path: target, errno: e)
+        }
+        ready = nil
+        condition.broadcast()
+        return fd
+    }
+
+    /// Whether the thread runs (started and not stopped).
+    var isRunning: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return running && !stopping
+    }
+
+    /// Whether a spare is ready now.
+    var isReady: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return ready != nil
+    }
+
+    /// Blocks until a spare is ready or the filler stops (tests and benchmarks).
+    func waitUntilReady() {
+        condition.lock()
+        while ready == nil && running && !stopping { condition.wait() }
+        condition.unlock()
+    }
+
+    /// Blocks until the first fill has ended, ready or failed (a host starting on an empty
+    /// journal, so its first segment is preallocated too; never on a full disk for longer
+    /// than one attempt).
+    func waitForFirstAttempt() {
+        condition.lock()
+        while attempts == 0 && running && !stopping { condition.wait() }
+        condition.unlock()
+    }
+
+    /// Ends the thread (after the chunk being written) and removes the spare.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while running && thread != nil { condition.wait() }
+        if let fd = ready {
+            close(fd)
+            unlink(path)
+            ready = nil
+        }
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while ready != nil && !stopping { condition.wait() }
+            if stopping {
+                running = false
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            condition.unlock()
+            beforeFill()
+            switch fill() {
+            case .success(let fd):
+                condition.lock()
+                ready = fd
+                attempts += 1
+                condition.broadcast()
+                condition.unlock()
+            case .failure(let e):
+                if e.errno != ECANCELED { onFailure(e.errno) }
+                condition.lock()
+                attempts += 1
+                condition.broadcast()
+                if !stopping { _ = condition.wait(until: Date().addingTimeInterval(retrySeconds)) }
+                condition.unlock()
+            }
+        }
+    }
+
+    struct FillError: Error { var errno: Int32 }
+
+    /// Writes the spare: `bytes` zeros, then `fsync` (data and size). Fails with ENOSPC
+    /// without writing when the filesystem has fewer than `bytes` free for unprivileged
+    /// users (`statvfs`: a spare must not take the last space the records need). On failure
+    /// the partial file is removed, so a full disk keeps no half spare.
+    private func fill() -> Result<Int32, FillError> {
+        var fs = statvfs()
+        if statvfs(directory, &fs) == 0, Int(fs.f_bavail) * Int(fs.f_frsize) < bytes {
+            unlink(path)
+            return .failure(FillError(errno: ENOSPC))
+        }
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return .failure(FillError(errno: errno)) }
+        let zeros = [UInt8](repeating: 0, count: min(Self.chunkBytes, bytes))
+        var offset = 0
+        var failure: Int32?
+        while offset < bytes, failure == nil {
+            if isStopping {
+                failure = ECANCELED
+                break
+            }
+            let n = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress!, min($0.count, bytes - offset), off_t(offset)) }
+            if n < 0 {
+                if errno != EINTR { failure = errno }
+            } else {
+                offset += n
+            }
+        }
+        if failure == nil, fsync(fd) != 0 { failure = errno }
+        if let failure {
+            close(fd)
+            unlink(path)
+            return .failure(FillError(errno: failure))
+        }
+        return .success(fd)
+    }
+
+    private var isStopping: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopping
+    }
+}
