@@ -13,6 +13,7 @@ import Wire
 /// body the event leaf and the journal commit to) into a plaintext arena while the
 /// sequencer handles the batch's frames in order, taking each job's result as it reaches
 /// it. So the sequence is the sequencer's alone and exactly what one thread produces.
+/// Replies sealed under a session are sealed on the lanes too (RequestLanes+Seal.swift).
 ///
 /// - What a lane computes is a pure function of the frame and the session's keys; every
 ///   check that reads worker state (the session's route, the per-session sequence
@@ -71,6 +72,19 @@ final class RequestLanes {
     private var count = 0
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    // Seal jobs (RequestLanes+Seal.swift): a fixed ring of jobs and a fixed arena, so
+    // nothing a lane reads is ever moved; indices grow for the worker's life.
+    let sealJobs: UnsafeMutablePointer<SealJob>
+    let sealDone: UnsafeMutablePointer<Atomic<Int>>
+    let sealArena: UnsafeMutableRawBufferPointer
+    /// The next seal job to claim, and how many are published (all claimed by CAS).
+    let sealNext = Atomic<Int>(0)
+    let sealPublished = Atomic<Int>(0)
+    /// The owner's counts: seal jobs added, and copied into the outbound batch.
+    var sealAdded = 0
+    var sealDrained = 0
+    var sealArenaUsed = 0
+    var sealsBySequencer: UInt64 = 0
     /// Jobs the sequencer opened itself (lanes behind, or not yet awake): the owner's count.
     private(set) var openedBySequencer: UInt64 = 0
     private(set) var jobsOpened: UInt64 = 0
@@ -83,6 +97,10 @@ final class RequestLanes {
         jobs = .allocate(capacity: capacity)
         results = .allocate(capacity: capacity)
         arena = .allocate(byteCount: 1 << 20, alignment: 16)
+        sealJobs = .allocate(capacity: Self.sealSlots)
+        sealDone = .allocate(capacity: Self.sealSlots)
+        for i in 0..<Self.sealSlots { (sealDone + i).initialize(to: Atomic(0)) }
+        sealArena = .allocate(byteCount: Self.sealArenaBytes, alignment: 16)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
         let box = Unmanaged.passUnretained(self).toOpaque()
@@ -110,6 +128,12 @@ final class RequestLanes {
         results.deallocate()
         Sodium.wipe(arena)
         arena.deallocate()
+        for j in sealDrained..<sealAdded { (sealJobs + j % Self.sealSlots).deinitialize(count: 1) }
+        sealJobs.deallocate()
+        sealDone.deinitialize(count: Self.sealSlots)
+        sealDone.deallocate()
+        Sodium.wipe(sealArena)
+        sealArena.deallocate()
         pthread_cond_destroy(wake)
         pthread_mutex_destroy(mutex)
         wake.deallocate()
@@ -152,11 +176,7 @@ final class RequestLanes {
         generation = (generation + 1) & 0xff_ffff
         if generation == 0 { generation = 1 }
         claim.store(generation << 40 | UInt64(count) << 20, ordering: .sequentiallyConsistent)
-        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-            pthread_mutex_lock(mutex)
-            pthread_cond_broadcast(wake)
-            pthread_mutex_unlock(mutex)
-        }
+        wakeSleepers()
     }
 
     /// Job `i`'s result and plaintext. While it is not published, the sequencer claims and
@@ -212,33 +232,46 @@ final class RequestLanes {
         var seen: UInt64 = 0
         while !stopping.load(ordering: .relaxed) {
             var word = claim.load(ordering: .acquiring)
-            if word >> 40 == seen || word == 0 {
-                sleepers.add(1, ordering: .sequentiallyConsistent)
-                pthread_mutex_lock(mutex)
-                while !stopping.load(ordering: .sequentiallyConsistent) {
-                    word = claim.load(ordering: .sequentiallyConsistent)
-                    if word >> 40 != seen && word != 0 { break }
-                    pthread_cond_wait(wake, mutex)
+            var worked = false
+            if word >> 40 != seen && word != 0 {
+                let gen = word >> 40
+                let jobCount = (word >> 20) & 0xf_ffff
+                // Claim jobs of this generation until none is left (or the sequencer has
+                // moved on to another batch, which it does only once every job is done).
+                while word >> 40 == gen && word & 0xf_ffff < jobCount {
+                    let (exchanged, original) = claim.compareExchange(
+                        expected: word, desired: word + 1, ordering: .acquiringAndReleasing)
+                    if exchanged {
+                        run(Int(word & 0xf_ffff), generation: gen)
+                        word += 1
+                    } else {
+                        word = original
+                    }
                 }
-                pthread_mutex_unlock(mutex)
-                sleepers.subtract(1, ordering: .sequentiallyConsistent)
-                continue
+                seen = gen
+                worked = true
             }
-            let gen = word >> 40
-            let jobCount = (word >> 20) & 0xf_ffff
-            // Claim jobs of this generation until none is left (or the sequencer has
-            // moved on to another batch, which it does only once every job is done).
-            while word >> 40 == gen && word & 0xf_ffff < jobCount {
-                let (exchanged, original) = claim.compareExchange(
-                    expected: word, desired: word + 1, ordering: .acquiringAndReleasing)
-                if exchanged {
-                    run(Int(word & 0xf_ffff), generation: gen)
-                    word += 1
-                } else {
-                    word = original
-                }
+            if sealAvailable() { worked = true }
+            if worked { continue }
+            sleepers.add(1, ordering: .sequentiallyConsistent)
+            pthread_mutex_lock(mutex)
+            while !stopping.load(ordering: .sequentiallyConsistent) {
+                word = claim.load(ordering: .sequentiallyConsistent)
+                if word >> 40 != seen && word != 0 { break }
+                if sealNext.load(ordering: .sequentiallyConsistent) < sealPublished.load(ordering: .sequentiallyConsistent) { break }
+                pthread_cond_wait(wake, mutex)
             }
-            seen = gen
+            pthread_mutex_unlock(mutex)
+            sleepers.subtract(1, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    /// Wakes sleeping lanes (the lock once, and only when one sleeps).
+    func wakeSleepers() {
+        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+            pthread_mutex_lock(mutex)
+            pthread_cond_broadcast(wake)
+            pthread_mutex_unlock(mutex)
         }
     }
 

@@ -54,16 +54,21 @@ extension Worker {
             } else {
                 handle(route: entry.route, type: entry.type, body: body, output: &output)
             }
-            if output.byteCount >= flushThreshold || pendingJournalBytes >= flushThreshold { flush(&output) }
+            if output.byteCount >= flushThreshold || pendingJournalBytes >= flushThreshold {
+                lanes.drainSeals(into: &output)
+                flush(&output)
+            }
         }
+        lanes.drainSeals(into: &output)
     }
 
     /// Request lanes beside the sequencer (1 = none: the sequencer opens every request).
     public var laneCount: Int { (lanes?.threadCount ?? 0) + 1 }
 
     /// Requests given to the lanes so far, and how many of them the sequencer opened itself
-    /// because no lane had started them; nil with one lane.
-    public var laneJobCounts: (jobs: UInt64, bySequencer: UInt64)? {
-        lanes.map { ($0.jobsOpened, $0.openedBySequencer) }
+    /// because no lane had started them; replies sealed through the lanes, and how many of
+    /// them the sequencer sealed itself; nil with one lane.
+    public var laneJobCounts: (jobs: UInt64, bySequencer: UInt64, seals: UInt64, sealsBySequencer: UInt64)? {
+        lanes.map { ($0.jobsOpened, $0.openedBySequencer, UInt64($0.sealAdded), $0.sealsBySequencer) }
     }
 }

@@ -419,6 +419,13 @@ public final class Worker<E: MatchingEngine> {
         type: MessageType, cipher: SessionCipher, sessionID: UInt64, sequence: UInt64, route: UInt32, output: inout LinkBatchWriter
     ) {
         let plaintextLength = plaintextWriter.count
+        if let lanes, lanes.sealFits(length: plaintextLength) {
+            // Sealed on a lane; the frame keeps its place (RequestLanes+Seal).
+            return plaintextWriter.bytes.withUnsafeBytes { pt in
+                lanes.appendSeal(type: type, cipher: cipher, sessionID: sessionID, sequence: sequence, route: route,
+                                 plaintext: pt, output: &output)
+            }
+        }
         plaintextWriter.bytes.withUnsafeBytes { pt in
             output.appendFrame(route: route, type: type, maxBodyLength: SealedEnvelope.headerLength + plaintextLength + SessionCipher.overhead) { body in
                 body.storeBytes(of: sessionID.bigEndian, toByteOffset: 0, as: UInt64.self)

@@ -195,7 +195,11 @@ struct RequestLanesTests {
             out.refusals[reason] = worker.counters.refusals(reason)
         }
         #expect(worker.laneCount == (sequencerOnly ? 1 : lanes))
-        if lanes > 1 || sequencerOnly { #expect(worker.laneJobCounts!.jobs > 1_000) }
+        if lanes > 1 || sequencerOnly {
+            let counts = worker.laneJobCounts!
+            #expect(counts.jobs > 1_000 && counts.seals > 1_000, "requests opened and replies sealed through the lanes")
+            if sequencerOnly { #expect(counts.bySequencer == counts.jobs && counts.sealsBySequencer == counts.seals) }
+        }
         return out
     }
 
@@ -217,8 +221,9 @@ struct RequestLanesTests {
         }
     }
 
-    /// No lane thread at all: the sequencer finds every job unclaimed and opens it itself;
-    /// a batch of 2,048 requests grows the job table past its first 1,024 slots.
+    /// No lane thread at all: the sequencer finds every job unclaimed and opens or seals it
+    /// itself; a batch of 2,048 requests grows the job table past its first 1,024 slots and
+    /// fills the ring of 1,024 seal jobs (drained mid-batch: back-pressure).
     @Test func withNoLaneRunningTheSequencerOpensEveryJob() throws {
         let keys = try Self.sessionKeys(enclave: try StorageKeys(storageKey: Self.storageKey()).sessionKey)
         let (batches, _) = try Self.stream(keys: keys, batchSize: 2_048)
