@@ -51,6 +51,8 @@ struct LaneRun {
     var processMicros: Double
     var bySequencer: UInt64
     var jobs: UInt64
+    var sealsBySequencer: UInt64
+    var seals: UInt64
 }
 
 func runLanes(_ lanes: Int) throws -> LaneRun {
@@ -65,10 +67,11 @@ func runLanes(_ lanes: Int) throws -> LaneRun {
     if let b = feeder.worker.closeBatchIfDue(force: true) { feeder.closed.append(b) }
     feeder.takeJournal()
     let w1 = monotonic(), t1 = cpuNanos(CLOCK_THREAD_CPUTIME_ID), p1 = cpuNanos(CLOCK_PROCESS_CPUTIME_ID)
-    let counts = feeder.worker.laneJobCounts ?? (0, 0)
+    let counts = feeder.worker.laneJobCounts ?? (0, 0, 0, 0)
     let n = Double(frames.count)
     return LaneRun(ordersPerSecond: n / (Double(w1 - w0) / 1e9), sequencerMicros: Double(t1 - t0) / n / 1_000,
-                   processMicros: Double(p1 - p0) / n / 1_000, bySequencer: counts.bySequencer, jobs: counts.jobs)
+                   processMicros: Double(p1 - p0) / n / 1_000, bySequencer: counts.bySequencer, jobs: counts.jobs,
+                   sealsBySequencer: counts.sealsBySequencer, seals: counts.seals)
 }
 
 func lanesBench(rounds: Int = 3) throws {
@@ -92,7 +95,8 @@ func lanesBench(rounds: Int = 3) throws {
                   + "sequencer \(fmt(r.sequencerMicros, 2)) µs/order (CPU-bound ratio "
                   + "\(fmt(1e6 / r.sequencerMicros / cpuBaselines[round], 3)) x \(Int(cpuBaselines[round])) opens per CPU s), "
                   + "process \(fmt(r.processMicros, 2)) µs/order"
-                  + (lanes > 1 ? "; \(r.bySequencer) of \(r.jobs) opens on the sequencer" : ""))
+                  + (lanes > 1 ? "; \(r.bySequencer) of \(r.jobs) opens and \(r.sealsBySequencer) of \(r.seals) seals"
+                     + " on the sequencer" : ""))
         }
     }
     func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
