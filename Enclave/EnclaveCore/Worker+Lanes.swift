@@ -1,4 +1,5 @@
 import Engine
+import SealCrypto
 import Wire
 
 /// One frame of an inbound batch as the sequencer will handle it, when request lanes run:
@@ -60,6 +61,22 @@ extension Worker {
             }
         }
         lanes.drainSeals(into: &output)
+    }
+
+    /// Hands `plaintextWriter`'s bytes to the lanes to seal into a frame appended now;
+    /// false when lanes do not run or the reply is too large for them (then the caller
+    /// seals it). Kept out of line: the one-lane path pays only the check of `lanes`.
+    @inline(never)
+    func sealOnLanes(
+        type: MessageType, cipher: SessionCipher, sessionID: UInt64, sequence: UInt64, route: UInt32,
+        output: inout LinkBatchWriter
+    ) -> Bool {
+        guard let lanes, lanes.sealFits(length: plaintextWriter.count) else { return false }
+        plaintextWriter.bytes.withUnsafeBytes { pt in
+            lanes.appendSeal(type: type, cipher: cipher, sessionID: sessionID, sequence: sequence, route: route,
+                             plaintext: pt, output: &output)
+        }
+        return true
     }
 
     /// Request lanes beside the sequencer (1 = none: the sequencer opens every request).

@@ -418,14 +418,10 @@ public final class Worker<E: MatchingEngine> {
     func sealFrame(
         type: MessageType, cipher: SessionCipher, sessionID: UInt64, sequence: UInt64, route: UInt32, output: inout LinkBatchWriter
     ) {
+        // Sealed on a lane, the frame keeping its place (RequestLanes+Seal), when lanes run.
+        if lanes != nil && sealOnLanes(type: type, cipher: cipher, sessionID: sessionID, sequence: sequence, route: route,
+                                       output: &output) { return }
         let plaintextLength = plaintextWriter.count
-        if let lanes, lanes.sealFits(length: plaintextLength) {
-            // Sealed on a lane; the frame keeps its place (RequestLanes+Seal).
-            return plaintextWriter.bytes.withUnsafeBytes { pt in
-                lanes.appendSeal(type: type, cipher: cipher, sessionID: sessionID, sequence: sequence, route: route,
-                                 plaintext: pt, output: &output)
-            }
-        }
         plaintextWriter.bytes.withUnsafeBytes { pt in
             output.appendFrame(route: route, type: type, maxBodyLength: SealedEnvelope.headerLength + plaintextLength + SessionCipher.overhead) { body in
                 body.storeBytes(of: sessionID.bigEndian, toByteOffset: 0, as: UInt64.self)
