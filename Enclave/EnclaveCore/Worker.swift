@@ -193,7 +193,9 @@ public final class Worker<E: MatchingEngine> {
         }
     }
 
-    /// Handles one client frame body of `type` and appends the reply for `route`.
+    /// Handles one client frame body of `type` and appends the reply for `route`. With
+    /// request lanes (`enclaveLanes` > 1) a sealed reply's ciphertext is filled in by
+    /// `process` before it returns, so feed frames through `process`, not this.
     public func handle(route: UInt32, type: MessageType, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
         counters.framesIn += 1
         switch type {
