@@ -431,6 +431,15 @@ print(f"Targets (issue 5): evidence generation with swtpm <= 20 ms: end to end p
 PY
 fi
 
+# Issue 17: the worker alone, fed pre-sealed orders from memory, with 1, 2 and 4 request
+# lanes against the AEAD-open rate of the same run, and one lane's instructions per order
+# against main before request lanes (scripts/bench-lanes.sh).
+#   BENCH_LANES_ROUNDS=N  rounds (default 3)   SKIP_LANES_BENCH=1 skips this
+if [[ "${SKIP_LANES_BENCH:-0}" != "1" ]]; then
+    echo
+    BENCH_LANES_BASELINE="${BENCH_LANES_BASELINE:-92f6172}" scripts/bench-lanes.sh "${BENCH_LANES_ROUNDS:-3}"
+fi
+
 if [[ "${SKIP_ENGINE_BENCH:-0}" != "1" ]]; then
     echo
     # Instructions per event against main before issue 17, both measured in this run.

@@ -39,8 +39,13 @@ public final class Worker<E: MatchingEngine> {
     public let maxSessionsPerRoute: Int
 
     var sessions: [UInt64: Session] = [:]
-    private var sessionsByRoute: [UInt32: [UInt64]] = [:]
-    private var sessionsByAccount: [UInt64: [UInt64]] = [:]
+    var sessionsByRoute: [UInt32: [UInt64]] = [:]
+    var sessionsByAccount: [UInt64: [UInt64]] = [:]
+    /// Opens sealed requests on threads beside this one when the venue configuration asks
+    /// for more than one lane (`enclaveLanes`); nil with one lane (everything here).
+    var lanes: RequestLanes?
+    /// The current batch's frames in order, when lanes open its requests (reused).
+    var laneEntries: [LaneEntry] = []
     /// Signed batches of public outputs; nil when commitments are switched off (a
     /// benchmark setting: then nothing is published).
     var committer: BatchCommitter?
@@ -120,6 +125,7 @@ public final class Worker<E: MatchingEngine> {
         stalenessLimit = Dictionary(uniqueKeysWithValues: identity.config.markets.map { ($0.id, $0.oracle.stalenessNanos) })
         plaintext = .allocate(byteCount: WireProtocol.maxFrameLength, alignment: 16)
         committer = commitments ? try BatchCommitter(config: identity.config) : nil
+        lanes = identity.config.enclaveLanes > 1 ? RequestLanes(threads: identity.config.enclaveLanes - 1) : nil
         self.engine.setRecordsStatements(true)
     }
 
@@ -169,6 +175,7 @@ public final class Worker<E: MatchingEngine> {
         batchBody: UnsafeRawBufferPointer, into output: inout LinkBatchWriter,
         flushThreshold: Int = 1 << 20, flush: (inout LinkBatchWriter) -> Void = { _ in }
     ) throws {
+        if let lanes { return try process(batchBody: batchBody, lanes: lanes, into: &output, flushThreshold: flushThreshold, flush: flush) }
         try LinkParser.forEachEntry(batchBody: batchBody, direction: .fromClient) { route, header, frame in
             let body = UnsafeRawBufferPointer(rebasing: frame[header.bodyOffset..<header.totalLength])
             handle(route: route, type: header.type, body: body, output: &output)
@@ -186,7 +193,9 @@ public final class Worker<E: MatchingEngine> {
         }
     }
 
-    /// Handles one client frame body of `type` and appends the reply for `route`.
+    /// Handles one client frame body of `type` and appends the reply for `route`. With
+    /// request lanes (`enclaveLanes` > 1) a sealed reply's ciphertext is filled in by
+    /// `process` before it returns, so feed frames through `process`, not this.
     public func handle(route: UInt32, type: MessageType, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
         counters.framesIn += 1
         switch type {
@@ -208,7 +217,9 @@ public final class Worker<E: MatchingEngine> {
 
     // MARK: - Sealed requests (the hot path)
 
-    private func handleSealedRequest(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
+    /// `job`: the request's job on the request lanes (its open and body hash done there),
+    /// or −1 to open it here.
+    func handleSealedRequest(route: UInt32, body: UnsafeRawBufferPointer, job: Int = -1, output: inout LinkBatchWriter) {
         let (sessionID, sequence) = SealedEnvelope.peek(body: body)
         // A session is bound to the connection that opened it.
         guard var session = sessions[sessionID], session.route == route else {
@@ -217,18 +228,32 @@ public final class Worker<E: MatchingEngine> {
         guard sequence > session.lastSequence else {
             return refuse(route: route, type: .sealedRequest, sessionID: sessionID, reference: sequence, reason: .replayOrReorder, output: &output)
         }
-        let ciphertext = UnsafeRawBufferPointer(rebasing: body[SealedEnvelope.headerLength...])
-        var ad = (UInt64(0), UInt64(0), UInt64(0))
-        let opened: Int
-        do {
-            opened = try withUnsafeMutableBytes(of: &ad) { (adBuf) throws(SealCryptoError) -> Int in
-                SealedAssociatedData.write(type: .sealedRequest, sessionID: sessionID, sequence: sequence, into: adBuf)
-                return try session.cipher.open(
-                    sequence: sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
-                    ciphertext: ciphertext, into: plaintext)
+        let requestBytes: UnsafeRawBufferPointer
+        var laneBodyHash: Hash32?
+        if job >= 0, let lanes {
+            // Opened on a lane (RequestLanes): the same pure function of this frame and
+            // this session's keys, which no frame of the batch can have changed.
+            let (opened, plain) = lanes.result(job)
+            guard opened.length >= 0 else {
+                return refuse(route: route, type: .sealedRequest, sessionID: sessionID, reference: sequence, reason: .authenticationFailed, output: &output)
             }
-        } catch {
-            return refuse(route: route, type: .sealedRequest, sessionID: sessionID, reference: sequence, reason: .authenticationFailed, output: &output)
+            requestBytes = plain
+            laneBodyHash = opened.bodyHash
+        } else {
+            let ciphertext = UnsafeRawBufferPointer(rebasing: body[SealedEnvelope.headerLength...])
+            var ad = (UInt64(0), UInt64(0), UInt64(0))
+            let opened: Int
+            do {
+                opened = try withUnsafeMutableBytes(of: &ad) { (adBuf) throws(SealCryptoError) -> Int in
+                    SealedAssociatedData.write(type: .sealedRequest, sessionID: sessionID, sequence: sequence, into: adBuf)
+                    return try session.cipher.open(
+                        sequence: sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
+                        ciphertext: ciphertext, into: plaintext)
+                }
+            } catch {
+                return refuse(route: route, type: .sealedRequest, sessionID: sessionID, reference: sequence, reason: .authenticationFailed, output: &output)
+            }
+            requestBytes = UnsafeRawBufferPointer(rebasing: plaintext[0..<opened])
         }
         // Authentic: this sequence number is now spent, whatever the plaintext says.
         session.lastSequence = sequence
@@ -236,7 +261,6 @@ public final class Worker<E: MatchingEngine> {
 
         let receipt: Receipt
         var accepted = false
-        let requestBytes = UnsafeRawBufferPointer(rebasing: plaintext[0..<opened])
         if let request = try? OrderRequest.decode(requestBytes) {
             let now = stamp()
             let key = Self.dedupeKey(account: session.accountID, request)
@@ -248,7 +272,7 @@ public final class Worker<E: MatchingEngine> {
             } else {
                 let event = SequencedEvent(
                     globalSequence: nextGlobalSequence(), enclaveTime: now, input: .request(account: session.accountID, request))
-                let bodyHash = needsBodyHash ? RFC6962.sha256(of: body) : .zero
+                let bodyHash = needsBodyHash ? laneBodyHash ?? RFC6962.sha256(of: body) : .zero
                 appendInputRecord(event, type: .sealedRequest, bodyHash: bodyHash, account: session.accountID, body: requestBytes)
                 switch applyRequest(event, key: key, bodyHash: bodyHash) {
                 case .accepted:
@@ -402,6 +426,9 @@ public final class Worker<E: MatchingEngine> {
     func sealFrame(
         type: MessageType, cipher: SessionCipher, sessionID: UInt64, sequence: UInt64, route: UInt32, output: inout LinkBatchWriter
     ) {
+        // Sealed on a lane, the frame keeping its place (RequestLanes+Seal), when lanes run.
+        if lanes != nil && sealOnLanes(type: type, cipher: cipher, sessionID: sessionID, sequence: sequence, route: route,
+                                       output: &output) { return }
         let plaintextLength = plaintextWriter.count
         plaintextWriter.bytes.withUnsafeBytes { pt in
             output.appendFrame(route: route, type: type, maxBodyLength: SealedEnvelope.headerLength + plaintextLength + SessionCipher.overhead) { body in

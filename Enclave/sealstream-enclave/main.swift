@@ -230,7 +230,7 @@ do {
     Log.info("started", [
         ("pid", String(getpid())), ("mode", mode.rawValue), ("isolation", isolation.rawValue),
         ("private_netns", String(isolationReport.privateNetworkNamespace)),
-        ("dumpable", String(isolationReport.dumpable)),
+        ("dumpable", String(isolationReport.dumpable)), ("lanes", String(worker.laneCount)),
     ])
 }
 

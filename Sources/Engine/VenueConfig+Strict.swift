@@ -81,7 +81,8 @@ extension VenueConfig {
                     ekRoots: try e.optional("ekRoots", strings) ?? [],
                     swtpmEKRoots: try e.optional("swtpmEKRoots", strings) ?? [])
             } ?? EnrollmentConfig(),
-            options: try o.optional("options") { v, p throws(VenueConfigParseError) in try OptionsConfig.strict(v, p) })
+            options: try o.optional("options") { v, p throws(VenueConfigParseError) in try OptionsConfig.strict(v, p) },
+            enclaveLanes: try o.optional("enclaveLanes", Members.int) ?? 1)
     }
 }
 

@@ -30,15 +30,23 @@ public struct VenueConfig: Codable, Equatable, Sendable {
     /// Option markets and their underlyings' portfolio-margin parameters
     /// (docs/CONFIG.md "Options"). Optional in the file; nil: a perpetuals-only venue.
     public var options: OptionsConfig?
+    /// Threads of the worker that share its session crypto, the sequencer's own included
+    /// (docs/CONFIG.md): 1 (the default) opens every sealed request on the sequencer's
+    /// thread; N opens them on N − 1 lane threads beside it. Outputs are the same for
+    /// every value; measured with the rest, so an auditor sees what the enclave runs.
+    public var enclaveLanes: Int
     public static let defaultDedupeWindowNanos: UInt64 = 30_000_000_000
+    /// Most `enclaveLanes`.
+    public static let maxEnclaveLanes = 8
 
     public init(
         venueID: UInt64, name: String, custodyKey: String, marginTiers: [MarginTier], fees: FeeSchedule,
         liquidation: LiquidationConfig, risk: RiskLimits = RiskLimits(), markets: [MarketConfig],
         commitments: CommitmentsConfig = CommitmentsConfig(), dedupeWindowNanos: UInt64 = VenueConfig.defaultDedupeWindowNanos,
         marketData: MarketDataConfig = MarketDataConfig(), enrollment: EnrollmentConfig = EnrollmentConfig(),
-        options: OptionsConfig? = nil
+        options: OptionsConfig? = nil, enclaveLanes: Int = 1
     ) {
+        self.enclaveLanes = enclaveLanes
         self.options = options
         self.marketData = marketData
         self.enrollment = enrollment
@@ -56,7 +64,7 @@ public struct VenueConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case venueID, name, custodyKey, marginTiers, fees, liquidation, risk, markets, commitments, dedupeWindowNanos, marketData
-        case enrollment, options
+        case enrollment, options, enclaveLanes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -74,6 +82,7 @@ public struct VenueConfig: Codable, Equatable, Sendable {
         marketData = try c.decodeIfPresent(MarketDataConfig.self, forKey: .marketData) ?? MarketDataConfig()
         enrollment = try c.decodeIfPresent(EnrollmentConfig.self, forKey: .enrollment) ?? EnrollmentConfig()
         options = try c.decodeIfPresent(OptionsConfig.self, forKey: .options)
+        enclaveLanes = try c.decodeIfPresent(Int.self, forKey: .enclaveLanes) ?? 1
     }
 
     /// Checks the structural rules a config must meet before the enclave will load it.
@@ -81,6 +90,9 @@ public struct VenueConfig: Codable, Equatable, Sendable {
         try commitments.validate()
         try marketData.validate()
         guard dedupeWindowNanos <= 3_600_000_000_000 else { throw .invalid("dedupeWindowNanos must be 0...3600 s") }
+        guard (1...Self.maxEnclaveLanes).contains(enclaveLanes) else {
+            throw .invalid("enclaveLanes must be 1...\(Self.maxEnclaveLanes)")
+        }
         guard let key = Hex.decode(custodyKey), key.count == 32 else { throw .invalidKey("custodyKey") }
         guard !markets.isEmpty else { throw .noMarkets }
         var tierNames = Set<String>()

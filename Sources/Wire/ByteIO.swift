@@ -39,6 +39,12 @@ public struct ByteWriter: Sendable {
         }
     }
 
+    /// Lends the bytes in `range` (already written) to `body` to overwrite in place.
+    @inlinable
+    public mutating func withMutableBytes<R>(in range: Range<Int>, _ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        try storage.withUnsafeMutableBytes { raw in try body(UnsafeMutableRawBufferPointer(rebasing: raw[range])) }
+    }
+
     /// Drops bytes after `count` (used to give back unused in-place space), keeping the
     /// storage.
     @inlinable

@@ -238,6 +238,12 @@ public struct LinkBatchWriter: Sendable {
         count += 1
     }
 
+    /// Lends `count` bytes already appended at `offset` (from the start of the message) to
+    /// `body` to overwrite in place: for a frame whose body is filled after it was appended.
+    public mutating func patch(at offset: Int, count: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) {
+        writer.withMutableBytes(in: offset..<(offset + count), body)
+    }
+
     /// Patches the header and lends the finished message bytes to `body` without copying
     /// them, so `reset()` can reuse the storage.
     public mutating func withFinishedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

@@ -92,4 +92,25 @@ struct VenueConfigStrictTests {
         guard case .json(let f)? = Self.refusal(fraction) else { Issue.record("accepted 50.0"); return }
         #expect(f.kind == .nonCanonicalNumber && f.path == "$.liquidation.feeBps")
     }
+
+    /// `enclaveLanes` (docs/CONFIG.md): optional, default 1, an integer 1…8; it is part of
+    /// the measured bytes like every other member.
+    @Test func enclaveLanesIsOptionalAndChecked() throws {
+        let text = try Self.fixtureJSON()
+        #expect(text.contains(#""enclaveLanes":1"#))
+        let absent = text.replacingOccurrences(of: #""enclaveLanes":1,"#, with: "")
+        #expect(!absent.contains("enclaveLanes"))
+        #expect(try VenueConfig.parseStrict(Array(absent.utf8)).enclaveLanes == 1)
+        for n in [2, 8] {
+            let config = try VenueConfig.parseStrict(Array(text.replacingOccurrences(of: #""enclaveLanes":1"#, with: "\"enclaveLanes\":\(n)").utf8))
+            #expect(config.enclaveLanes == n)
+            try config.validate()
+        }
+        for n in [0, 9, -1] {
+            let config = try VenueConfig.parseStrict(Array(text.replacingOccurrences(of: #""enclaveLanes":1"#, with: "\"enclaveLanes\":\(n)").utf8))
+            #expect(throws: ConfigError.invalid("enclaveLanes must be 1...8")) { try config.validate() }
+        }
+        let string = text.replacingOccurrences(of: #""enclaveLanes":1"#, with: #""enclaveLanes":"2""#)
+        #expect(Self.refusal(string) == .wrongType(path: "$.enclaveLanes", expected: "a signed 64-bit integer"))
+    }
 }

@@ -26,10 +26,10 @@ enum Binaries {
 
     static var venueConfig: String { packageRoot.appendingPathComponent("scripts/demo/venue.json").path }
 
-    /// A policy for this build's enclave and the demo venue that accepts software mode,
+    /// A policy for this build's enclave and `venueConfig` (the demo venue unless given) that accepts software mode,
     /// written by `attestation measure` into `directory`; with the arguments clients
     /// need to use it.
-    static func softwarePolicyArguments(in directory: URL) throws -> [String] {
+    static func softwarePolicyArguments(in directory: URL, venueConfig: String = Binaries.venueConfig) throws -> [String] {
         let policy = directory.appendingPathComponent("policy.json").path
         if !FileManager.default.fileExists(atPath: policy) {
             let r = try runCommand(try Binaries.path("attestation"), [

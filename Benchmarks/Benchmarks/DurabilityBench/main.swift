@@ -14,7 +14,7 @@ import Wire
 // in process (no host, no pipes, no client): what `scripts/bench.sh`'s durability section
 // cannot separate from the host, the generator and the other processes on the machine.
 //
-// usage: DurabilityBench [--events N] [--only off|inline|on|replay]
+// usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes] [--lanes N] [--rounds N]
 //   The load is the generator's (`sealstream-client load`): 8 sessions, GTC limits at the
 //   oracle price with alternating sides, so lanes cross and fill; link batches of 512
 //   frames as the host forwards them; a batch closed (and, journal on, its close record
@@ -22,16 +22,23 @@ import Wire
 //   sequencer) and of the whole process (with a sealer thread, its work shows only here),
 //   for the journal off, on with records sealed on the sequencer's thread (`inline`, the
 //   design before the seal lane) and on with the sealer thread (`on`, what the enclave runs).
-//   `--only` runs one phase, for `valgrind --tool=callgrind` (instruction counts).
+//   `--only` runs one phase, for `valgrind --tool=callgrind` (instruction counts); `--lanes N`
+//   sets the request lanes (`enclaveLanes`) of the `off` and `on` phases. `--only lanes`:
+//   the worker's orders per second of wall clock with 1, 2 and 4 request lanes against the
+//   AEAD-open rate of the same run (Lanes.swift).
 
 nonisolated(unsafe) var events = 200_000
+nonisolated(unsafe) var laneArgument = 1
+var laneRounds = 3
 var only: String?
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
     case "--events": events = Int(args.popFirst() ?? "") ?? events
     case "--only": only = args.popFirst()
-    default: print("usage: DurabilityBench [--events N] [--only off|inline|on|replay]"); exit(64)
+    case "--lanes": laneArgument = Int(args.popFirst() ?? "") ?? 1
+    case "--rounds": laneRounds = Int(args.popFirst() ?? "") ?? laneRounds
+    default: print("usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes] [--lanes N] [--rounds N]"); exit(64)
     }
 }
 
@@ -47,19 +54,21 @@ let framesPerBatch = 512
 let eventsPerClose = 4_096
 nonisolated(unsafe) var fakeNow: UInt64 = 1_700_000_000_000_000_000
 
-func makeWorker(journal: Bool, threaded: Bool = true) throws -> Worker<PerpEngine> {
+func makeWorker(journal: Bool, threaded: Bool = true, lanes: Int = 1) throws -> Worker<PerpEngine> {
+    var config = venue
+    config.enclaveLanes = lanes
     var raw = [UInt8](repeating: 7, count: 32)
     let storage = journal ? SecretBytes(consuming: &raw) : nil
     let keys = try storage.map { try StorageKeys(storageKey: $0) }
     let identity = EnclaveIdentity(
         sessionKey: try keys?.sessionKey ?? KXKeyPair(), signer: try keys?.signer ?? Secp256k1PrivateKey(), instanceID: 1,
-        measurement: Array(repeating: 1, count: 32), configHash: Array(repeating: 2, count: 32), config: venue,
+        measurement: Array(repeating: 1, count: 32), configHash: Array(repeating: 2, count: 32), config: config,
         mode: .software, isolation: .process,
         isolationReport: IsolationReport(dumpable: false, noNewPrivileges: true, privateNetworkNamespace: true,
                                          listeningSockets: 0, openFileDescriptors: 3),
         storageKey: storage, storageKeyProtection: journal ? "file-0600" : nil)
     return try Worker(
-        identity: identity, engine: try PerpEngine(config: venue, accountCommitment: identity.accountCommitment),
+        identity: identity, engine: try PerpEngine(config: config, accountCommitment: identity.accountCommitment),
         journalKey: keys?.journalKey, snapshotKey: keys?.snapshotKey, sealingThread: threaded, clock: { fakeNow })
 }
 
@@ -166,8 +175,8 @@ struct Measured {
     var processNanos: UInt64
 }
 
-func run(journal: Bool, threaded: Bool = true, keep: Bool) throws -> (Measured, Feeder) {
-    let feeder = Feeder(try makeWorker(journal: journal, threaded: threaded), keepJournal: keep)
+func run(journal: Bool, threaded: Bool = true, lanes: Int = 1, keep: Bool) throws -> (Measured, Feeder) {
+    let feeder = Feeder(try makeWorker(journal: journal, threaded: threaded, lanes: lanes), keepJournal: keep)
     let frames = try prepare(feeder, count: events)
     let t0 = cpuNanos(CLOCK_THREAD_CPUTIME_ID), p0 = cpuNanos(CLOCK_PROCESS_CPUTIME_ID)
     var i = 0
@@ -252,9 +261,10 @@ func forkPause() {
 
 let n = events
 switch only {
-case "on": _ = try run(journal: true, keep: false)
+case "on": _ = try run(journal: true, lanes: laneArgument, keep: false)
 case "inline": _ = try run(journal: true, threaded: false, keep: false)
-case "off": _ = try run(journal: false, keep: false)
+case "off": _ = try run(journal: false, lanes: laneArgument, keep: false)
+case "lanes": try lanesBench(rounds: laneRounds)
 case "replay":
     let (_, f) = try run(journal: true, keep: true)
     _ = try replay(f)
