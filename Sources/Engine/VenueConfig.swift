@@ -85,6 +85,27 @@ public struct VenueConfig: Codable, Equatable, Sendable {
         enclaveLanes = try c.decodeIfPresent(Int.self, forKey: .enclaveLanes) ?? 1
     }
 
+    /// Encodes every field, but `options` only when present and `enclaveLanes` only when it
+    /// is not the default 1: a venue that uses neither keeps the bytes (and so the config
+    /// hash) it had before they existed.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(venueID, forKey: .venueID)
+        try c.encode(name, forKey: .name)
+        try c.encode(custodyKey, forKey: .custodyKey)
+        try c.encode(marginTiers, forKey: .marginTiers)
+        try c.encode(fees, forKey: .fees)
+        try c.encode(liquidation, forKey: .liquidation)
+        try c.encode(risk, forKey: .risk)
+        try c.encode(markets, forKey: .markets)
+        try c.encode(commitments, forKey: .commitments)
+        try c.encode(dedupeWindowNanos, forKey: .dedupeWindowNanos)
+        try c.encode(marketData, forKey: .marketData)
+        try c.encode(enrollment, forKey: .enrollment)
+        try c.encodeIfPresent(options, forKey: .options)
+        if enclaveLanes != 1 { try c.encode(enclaveLanes, forKey: .enclaveLanes) }
+    }
+
     /// Checks the structural rules a config must meet before the enclave will load it.
     public func validate() throws(ConfigError) {
         try commitments.validate()

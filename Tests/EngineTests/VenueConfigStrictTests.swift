@@ -94,13 +94,19 @@ struct VenueConfigStrictTests {
     }
 
     /// `enclaveLanes` (docs/CONFIG.md): optional, default 1, an integer 1…8; it is part of
-    /// the measured bytes like every other member.
+    /// the measured bytes like every other member. An encoded config names it only when it
+    /// is not 1, so venues without lanes keep their bytes and config hash.
     @Test func enclaveLanesIsOptionalAndChecked() throws {
-        let text = try Self.fixtureJSON()
-        #expect(text.contains(#""enclaveLanes":1"#))
-        let absent = text.replacingOccurrences(of: #""enclaveLanes":1,"#, with: "")
-        #expect(!absent.contains("enclaveLanes"))
+        let absent = try Self.fixtureJSON()
+        #expect(!absent.contains("enclaveLanes"), "the default is not encoded")
         #expect(try VenueConfig.parseStrict(Array(absent.utf8)).enclaveLanes == 1)
+        // The member given explicitly (first, so every replacement below finds it).
+        let text = absent.replacingOccurrences(of: #"{"commitments""#, with: #"{"enclaveLanes":1,"commitments""#)
+        #expect(text.contains(#""enclaveLanes":1"#) && (try VenueConfig.parseStrict(Array(text.utf8)).enclaveLanes) == 1)
+        var two = try VenueConfig.parseStrict(Array(absent.utf8))
+        two.enclaveLanes = 2
+        let encoded = try JSONEncoder().encode(two)
+        #expect(String(decoding: encoded, as: UTF8.self).contains(#""enclaveLanes":2"#))
         for n in [2, 8] {
             let config = try VenueConfig.parseStrict(Array(text.replacingOccurrences(of: #""enclaveLanes":1"#, with: "\"enclaveLanes\":\(n)").utf8))
             #expect(config.enclaveLanes == n)
