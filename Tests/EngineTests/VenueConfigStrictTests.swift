@@ -102,7 +102,8 @@ struct VenueConfigStrictTests {
         #expect(try VenueConfig.parseStrict(Array(absent.utf8)).enclaveLanes == 1)
         // The member given explicitly (first, so every replacement below finds it).
         let text = absent.replacingOccurrences(of: #"{"commitments""#, with: #"{"enclaveLanes":1,"commitments""#)
-        #expect(text.contains(#""enclaveLanes":1"#) && (try VenueConfig.parseStrict(Array(text.utf8)).enclaveLanes) == 1)
+        let explicit = try VenueConfig.parseStrict(Array(text.utf8))
+        #expect(text.contains(#""enclaveLanes":1"#) && explicit.enclaveLanes == 1)
         var two = try VenueConfig.parseStrict(Array(absent.utf8))
         two.enclaveLanes = 2
         let encoded = try JSONEncoder().encode(two)
