@@ -4,7 +4,8 @@ import Wire
 
 /// The market data builder's part of the committer snapshot (docs/DURABILITY.md §6.4):
 /// per market the records published and the open batch's trades, then the records made
-/// and not yet released, in order. All integers big-endian; counts u32.
+/// and not yet released, in order (an option market's with its series after the trades).
+/// All integers big-endian; counts u32.
 extension MarketDataBuilder {
     func writeSnapshot(into w: inout ByteWriter) {
         w.write(UInt32(markets.count))
@@ -37,6 +38,19 @@ extension MarketDataBuilder {
             w.write(p.nextFundingTime)
             w.write(p.openInterest)
             Self.write(p.trades, into: &w)
+            // An option market's record carries its series (a perpetual's, nothing more:
+            // a perpetuals-only snapshot is byte for byte as before options were published).
+            if optionMarkets.contains(p.market) {
+                let o = p.option ?? MarketDataRecord.Option(
+                    contractSize: 0, expiry: 0, kind: "call", settled: false, strike: 0, underlying: 0, underlyingMark: 0)
+                w.write(o.contractSize)
+                w.write(o.expiry)
+                w.write(UInt8(o.kind == "put" ? 1 : 0))
+                w.write(UInt8(o.settled ? 1 : 0))
+                w.write(o.strike)
+                w.write(o.underlying)
+                w.write(o.underlyingMark)
+            }
         }
     }
 
@@ -65,10 +79,19 @@ extension MarketDataBuilder {
                 oracle.append(.init(confidence: confidence, price: price, publishTime: time, publisher: publisher))
             }
             let rate = try r.i64(), next = try r.u64(), oi = try r.i64()
+            let trades = try Self.readTrades(&r)
+            var option: MarketDataRecord.Option?
+            if optionMarkets.contains(market) {
+                let size = try r.i64(), expiry = try r.u64(), kind = try r.u8(), settled = try r.u8()
+                guard kind <= 1, settled <= 1 else { throw .malformed("market data option series") }
+                option = MarketDataRecord.Option(
+                    contractSize: size, expiry: expiry, kind: kind == 1 ? "put" : "call", settled: settled == 1,
+                    strike: try r.i64(), underlying: try r.u32(), underlyingMark: try r.i64())
+            }
             pending.append(Pending(
                 releaseAt: releaseAt, market: market, firstSequence: first, lastSequence: last, stateTime: time,
                 bids: sides[0], asks: sides[1], markPrice: mark, priceInvalidity: invalidity, oracle: oracle,
-                fundingRateBps: rate, nextFundingTime: next, openInterest: oi, trades: try Self.readTrades(&r)))
+                fundingRateBps: rate, nextFundingTime: next, openInterest: oi, trades: trades, option: option))
         }
     }
 

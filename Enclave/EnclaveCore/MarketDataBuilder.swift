@@ -25,12 +25,17 @@ public struct MarketDataBuilder {
         var nextFundingTime: UInt64
         var openInterest: Int64
         var trades: [MarketDataRecord.Trade]
+        /// An option market's series and underlying mark; nil for a perpetual.
+        var option: MarketDataRecord.Option? = nil
     }
 
     let config: MarketDataConfig
     let venueID: UInt64
-    /// Listed markets, ascending: records of one release are in this order.
+    /// Listed markets, perpetual and option, ascending id: records of one release are in
+    /// this order.
     let markets: [UInt32]
+    /// Which of `markets` are option markets (their snapshot entries carry the series).
+    let optionMarkets: Set<UInt32>
     /// Trades of the open batch per market (index as in `markets`).
     var trades: [[MarketDataRecord.Trade]]
     /// Records published so far per market (the last `marketSequence`).
@@ -41,7 +46,9 @@ public struct MarketDataBuilder {
     public init(config: VenueConfig) {
         self.config = config.marketData
         venueID = config.venueID
-        markets = config.markets.map(\.id).sorted()
+        let options = config.options?.markets.map(\.id) ?? []
+        markets = (config.markets.map(\.id) + options).sorted()
+        optionMarkets = Set(options)
         trades = Array(repeating: [], count: markets.count)
         published = Array(repeating: 0, count: markets.count)
     }
@@ -76,7 +83,12 @@ public struct MarketDataBuilder {
                                            publisher: UInt32($0.publisher))
                 },
                 fundingRateBps: v.fundingRateBps, nextFundingTime: v.nextFundingTime,
-                openInterest: config.roundDown(v.openInterest), trades: trades[mi]))
+                openInterest: config.roundDown(v.openInterest), trades: trades[mi],
+                option: v.option.map {
+                    MarketDataRecord.Option(
+                        contractSize: $0.contractSize, expiry: $0.expiry, kind: $0.kind, settled: $0.settled,
+                        strike: $0.strike, underlying: $0.underlying, underlyingMark: $0.underlyingMark)
+                }))
             trades[mi].removeAll(keepingCapacity: true)
         }
         // Made in close order, so release times ascend: the due ones are a prefix.
@@ -91,7 +103,7 @@ public struct MarketDataBuilder {
                 leafIndex: UInt64(lines.count), markPrice: p.markPrice, market: p.market, marketSequence: published[mi],
                 nextFundingTime: p.nextFundingTime, openInterest: p.openInterest, oracle: p.oracle,
                 policy: config.policy.rawValue, priceInvalidity: p.priceInvalidity, stateTime: p.stateTime,
-                trades: p.trades, venueId: venueID
+                trades: p.trades, venueId: venueID, option: p.option
             ).jsonLine())
         }
         pending.removeFirst(due)

@@ -37,6 +37,38 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
         }
     }
 
+    /// The series of an option market's line (docs/MARKETDATA.md §2.1); absent from a
+    /// perpetual's line, whose bytes are as before options were published.
+    public struct Option: Codable, Equatable, Sendable {
+        /// One contract, base units of 10^-8 of the underlying.
+        public var contractSize: Int64
+        /// Enclave time, Unix ns.
+        public var expiry: UInt64
+        /// `"call"` or `"put"`.
+        public var kind: String
+        /// Cash-settled (docs/OPTIONS.md §10.5) by `stateTime`.
+        public var settled: Bool
+        /// Quote micro-units per whole base unit.
+        public var strike: Int64
+        /// The perpetual market whose mark is the forward and the settlement price.
+        public var underlying: UInt32
+        /// The underlying's mark at `stateTime` that priced `markPrice`; 0 when it has none.
+        public var underlyingMark: Int64
+
+        public init(
+            contractSize: Int64, expiry: UInt64, kind: String, settled: Bool, strike: Int64, underlying: UInt32,
+            underlyingMark: Int64
+        ) {
+            self.contractSize = contractSize
+            self.expiry = expiry
+            self.kind = kind
+            self.settled = settled
+            self.strike = strike
+            self.underlying = underlying
+            self.underlyingMark = underlyingMark
+        }
+    }
+
     /// Ask levels `[price, size]`, best (lowest) first; empty under `trades-only`.
     public var asks: [[Int64]]
     /// The batch whose header commits to this line.
@@ -58,6 +90,8 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
     public var marketSequence: UInt64
     public var nextFundingTime: UInt64
     public var openInterest: Int64
+    /// Present exactly on an option market's line.
+    public var option: Option?
     public var oracle: [Quote]
     /// `"lit"`, `"delayed"` or `"trades-only"`.
     public var policy: String
@@ -72,8 +106,9 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
         asks: [[Int64]], batchIndex: UInt64, bids: [[Int64]], firstSequence: UInt64, fundingRateBps: Int64, halted: Bool,
         lastSequence: UInt64, leafIndex: UInt64, markPrice: Int64, market: UInt32, marketSequence: UInt64,
         nextFundingTime: UInt64, openInterest: Int64, oracle: [Quote], policy: String, priceInvalidity: UInt8,
-        stateTime: UInt64, trades: [Trade], venueId: UInt64
+        stateTime: UInt64, trades: [Trade], venueId: UInt64, option: Option? = nil
     ) {
+        self.option = option
         self.asks = asks
         self.batchIndex = batchIndex
         self.bids = bids
@@ -112,6 +147,17 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
         w.field("marketSequence", marketSequence)
         w.field("nextFundingTime", nextFundingTime)
         w.field("openInterest", openInterest)
+        if let option {
+            w.object("option") { o in
+                o.field("contractSize", option.contractSize)
+                o.field("expiry", option.expiry)
+                o.field("kind", option.kind)
+                o.field("settled", option.settled)
+                o.field("strike", option.strike)
+                o.field("underlying", option.underlying)
+                o.field("underlyingMark", option.underlyingMark)
+            }
+        }
         w.objects("oracle", oracle) { o, q in
             o.field("confidence", q.confidence)
             o.field("price", q.price)

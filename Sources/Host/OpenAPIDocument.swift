@@ -1144,6 +1144,35 @@ components:
           description: 1, 2, 3, … per market and epoch
         nextFundingTime: {$ref: "#/components/schemas/U64"}
         openInterest: {$ref: "#/components/schemas/I64"}
+        option:
+          type: object
+          description: |
+            Present exactly on an option market's line (docs/MARKETDATA.md §2.1), whose `oracle`
+            is then `[]`, `fundingRateBps` and `nextFundingTime` 0, and `markPrice` the option mark.
+          additionalProperties: false
+          required: [contractSize, expiry, kind, settled, strike, underlying, underlyingMark]
+          properties:
+            contractSize:
+              allOf: [{$ref: "#/components/schemas/I64"}]
+              description: base units of 10^-8 of the underlying per contract, at least 1
+            expiry:
+              allOf: [{$ref: "#/components/schemas/U64"}]
+              description: enclave time, Unix ns
+            kind:
+              type: string
+              enum: [call, put]
+            settled:
+              type: boolean
+              description: cash-settled at or before `stateTime`
+            strike:
+              allOf: [{$ref: "#/components/schemas/I64"}]
+              description: quote micro-units per whole base unit, at least 1
+            underlying:
+              allOf: [{$ref: "#/components/schemas/U32"}]
+              description: the perpetual market whose mark is the forward and the settlement price
+            underlyingMark:
+              allOf: [{$ref: "#/components/schemas/I64"}]
+              description: the underlying's mark at `stateTime` that priced `markPrice`; 0 when it has none
         oracle:
           type: array
           items:

@@ -4,13 +4,15 @@ import StrictJSON
 extension MarketDataRecord {
     static let fields: Set<String> = [
         "asks", "batchIndex", "bids", "firstSequence", "fundingRateBps", "halted", "lastSequence", "leafIndex", "markPrice",
-        "market", "marketSequence", "nextFundingTime", "openInterest", "oracle", "policy", "priceInvalidity", "stateTime",
+        "market", "marketSequence", "nextFundingTime", "openInterest", "option", "oracle", "policy", "priceInvalidity", "stateTime",
         "trades", "venueId",
     ]
 
     /// Reads one line of `marketdata.jsonl` strictly (docs/MARKETDATA.md §2, with the rules
     /// of docs/COMMITMENTS.md §5.1). Cross-field rules: `halted` iff `priceInvalidity` ≠ 0
-    /// (`mismatch` at `$.halted`); `markPrice` 0 when halted (`mismatch` at `$.markPrice`).
+    /// (`mismatch` at `$.halted`); `markPrice` 0 when halted (`mismatch` at `$.markPrice`);
+    /// with `option` (an option market's line, §2.1): `oracle` empty, `fundingRateBps` and
+    /// `nextFundingTime` 0, and `halted` when `option.underlyingMark` is 0 (`mismatch` at each).
     public init(jsonLine line: some Collection<UInt8>) throws(RecordError) {
         let o = try ObjectReader(try JSONLines.object(ArraySlice(line)), path: "$", fields: Self.fields)
         let asks = try Self.levels(o, "asks")
@@ -26,6 +28,7 @@ extension MarketDataRecord {
         let marketSequence: UInt64 = try o.integer("marketSequence")
         let nextFundingTime: UInt64 = try o.integer("nextFundingTime")
         let openInterest: Int64 = try o.integer("openInterest")
+        let option = try Self.option(o)
         let oracle = try Self.objects(o, "oracle", fields: ["confidence", "price", "publishTime", "publisher"]) {
             q throws(RecordError) in
             MarketDataRecord.Quote(confidence: try q.integer("confidence"), price: try q.integer("price"),
@@ -43,11 +46,42 @@ extension MarketDataRecord {
         let venueId: UInt64 = try o.integer("venueId")
         guard halted == (priceInvalidity != 0) else { throw .mismatch(path: "$.halted") }
         guard !halted || markPrice == 0 else { throw .mismatch(path: "$.markPrice") }
+        if let option {
+            guard oracle.isEmpty else { throw .mismatch(path: "$.oracle") }
+            guard fundingRateBps == 0 else { throw .mismatch(path: "$.fundingRateBps") }
+            guard nextFundingTime == 0 else { throw .mismatch(path: "$.nextFundingTime") }
+            guard option.underlyingMark != 0 || halted else { throw .mismatch(path: "$.option.underlyingMark") }
+        }
         self.init(
             asks: asks, batchIndex: batchIndex, bids: bids, firstSequence: firstSequence, fundingRateBps: fundingRateBps,
             halted: halted, lastSequence: lastSequence, leafIndex: leafIndex, markPrice: markPrice, market: market,
             marketSequence: marketSequence, nextFundingTime: nextFundingTime, openInterest: openInterest, oracle: oracle,
-            policy: policy, priceInvalidity: priceInvalidity, stateTime: stateTime, trades: trades, venueId: venueId)
+            policy: policy, priceInvalidity: priceInvalidity, stateTime: stateTime, trades: trades, venueId: venueId,
+            option: option)
+    }
+
+    static let optionFields: Set<String> = [
+        "contractSize", "expiry", "kind", "settled", "strike", "underlying", "underlyingMark",
+    ]
+
+    /// The `option` member (docs/MARKETDATA.md §2.1) if present: `contractSize` and
+    /// `strike` ≥ 1, `underlyingMark` ≥ 0, `kind` `"call"` or `"put"`.
+    private static func option(_ o: ObjectReader) throws(RecordError) -> Option? {
+        guard let (v, p) = try? o.value("option") else { return nil }
+        let r = try ObjectReader(v, path: p, fields: optionFields)
+        let contractSize: Int64 = try r.integer("contractSize")
+        guard contractSize >= 1 else { throw .outOfRange(path: JSONPath.member(p, "contractSize")) }
+        let expiry: UInt64 = try r.integer("expiry")
+        let kind = try r.name("kind", in: ["call", "put"])
+        let settled = try r.bool("settled")
+        let strike: Int64 = try r.integer("strike")
+        guard strike >= 1 else { throw .outOfRange(path: JSONPath.member(p, "strike")) }
+        let underlying: UInt32 = try r.integer("underlying")
+        let underlyingMark: Int64 = try r.integer("underlyingMark")
+        guard underlyingMark >= 0 else { throw .outOfRange(path: JSONPath.member(p, "underlyingMark")) }
+        return Option(
+            contractSize: contractSize, expiry: expiry, kind: kind, settled: settled, strike: strike,
+            underlying: underlying, underlyingMark: underlyingMark)
     }
 
     /// `[[price, size], …]`: each element an array of exactly two i64.

@@ -45,7 +45,27 @@ def market_lines(batch: int, first: int, last: int, time: int, sequence: int, sp
         if spec.get("haltedMismatch") and market == 1:
             record["halted"] = True
         out.append(json.dumps(record, separators=(",", ":"), sort_keys=True).encode())
+    if "option" in spec:
+        out.append(option_line(batch, first, last, time, sequence, len(out), spec["option"]))
     return out
+
+
+def option_line(batch: int, first: int, last: int, time: int, sequence: int, leaf: int, variant: str) -> bytes:
+    """docs/MARKETDATA.md §2.1: option market 101's line (a call on market 1); `variant`
+    "funding" gives it a funding rate and "kind" an unknown kind, what the enclave never writes."""
+    record = {
+        "asks": [[4_200_000_000, 6_000_000]], "batchIndex": batch, "bids": [], "firstSequence": first,
+        "fundingRateBps": 3 if variant == "funding" else 0, "halted": False, "lastSequence": last, "leafIndex": leaf,
+        "markPrice": 4_182_512_345, "market": 101, "marketSequence": sequence, "nextFundingTime": 0,
+        "openInterest": 4_000_000,
+        "option": {"contractSize": 1_000_000, "expiry": 1_766_760_000_000_000_000,
+                   "kind": "straddle" if variant == "kind" else "call", "settled": False,
+                   "strike": 60_000_000_000, "underlying": 1, "underlyingMark": 60_000_000_000},
+        "oracle": [], "policy": "lit", "priceInvalidity": 0, "stateTime": time,
+        "trades": [{"aggressor": "buy", "enclaveTime": time, "price": 4_200_000_000, "sequence": last, "size": 4_000_000}],
+        "venueId": VENUE,
+    }  # fmt: skip
+    return json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
 
 
 def close(ep: ref.Epoch, leaves, decisions, time, accounts, halted, decisions_root=None, market=()) -> None:
@@ -359,6 +379,9 @@ def build() -> dict:
         "emptyDecisionsRoot": epoch([{"events": 3, "decisionsRoot": ref.sha256(b"not empty")}] + BASE[1:]),
         "tradesOnlyDepth": epoch(BASE[:1] + [{"events": 6, "decisions": 2, "tradesOnly": True}] + BASE[2:]),
         "haltedMismatch": epoch(BASE[:2] + [{"events": 4, "decisions": 1, "haltedMismatch": True}]),
+        "options": epoch([spec | {"option": ""} for spec in BASE]),
+        "optionFunding": epoch(BASE[:2] + [BASE[2] | {"option": "funding"}]),
+        "optionKind": epoch(BASE[:1] + [BASE[1] | {"option": "kind"}] + BASE[2:]),
         "public": public_epoch(),
         "marks": marks_epoch(),
         "marksBadSignature": marks_epoch("badSignature"),
@@ -535,6 +558,14 @@ def build() -> dict:
          {"marketdata.parse": {"error": "mismatch", "line": 5, "path": "$.halted"}, "marketdata.batch": {},
           "marketdata.root": {}}),
         ("trades-only with depth (signed)", "tradesOnlyDepth", [], {"marketdata.batch": {}}),
+        # docs/MARKETDATA.md §2.1: option markets' lines.
+        ("option market lines pass", "options", [], {}),
+        ("option line with a funding rate (signed)", "optionFunding", [],
+         {"marketdata.parse": {"error": "mismatch", "line": 7, "path": "$.fundingRateBps"},
+          "marketdata.root": {}}),
+        ("option line with an unknown kind (signed)", "optionKind", [],
+         {"marketdata.parse": {"error": "outOfRange", "line": 5, "path": "$.option.kind"},
+          "marketdata.root": {}}),
     ]
     epochs["empty"] = {"batches": "", "decisions": "", "events": "", "marketdata": ""}
     out = []

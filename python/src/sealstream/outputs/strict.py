@@ -314,8 +314,8 @@ def read_decision(line: bytes) -> dict:
 
 MARKET_DATA_MEMBERS = {
     "asks", "batchIndex", "bids", "firstSequence", "fundingRateBps", "halted", "lastSequence",
-    "leafIndex", "markPrice", "market", "marketSequence", "nextFundingTime", "openInterest", "oracle",
-    "policy", "priceInvalidity", "stateTime", "trades", "venueId",
+    "leafIndex", "markPrice", "market", "marketSequence", "nextFundingTime", "openInterest", "option",
+    "oracle", "policy", "priceInvalidity", "stateTime", "trades", "venueId",
 }  # fmt: skip
 
 
@@ -357,6 +357,24 @@ def _trade(t: _Object) -> None:
     t.integer("size", INT64)
 
 
+OPTION_MEMBERS = {"contractSize", "expiry", "kind", "settled", "strike", "underlying", "underlyingMark"}
+
+
+def _option(o: _Object) -> dict | None:
+    """An option market's `option` member (docs/MARKETDATA.md §2.1), if present."""
+    if "option" not in o.d:
+        return None
+    r = o.object("option", OPTION_MEMBERS)
+    r.integer("contractSize", (1, INT64[1]))
+    r.integer("expiry", UINT64)
+    r.name("kind", ("call", "put"))
+    r.boolean("settled")
+    r.integer("strike", (1, INT64[1]))
+    r.integer("underlying", UINT32)
+    r.integer("underlyingMark", (0, INT64[1]))
+    return r.d
+
+
 def read_market_data(line: bytes) -> dict:
     """One line of marketdata.jsonl (docs/MARKETDATA.md §2), fields in alphabetical order."""
     o = _Object(_blank_or_object(line), "$", MARKET_DATA_MEMBERS)
@@ -373,6 +391,7 @@ def read_market_data(line: bytes) -> dict:
     o.integer("marketSequence", UINT64)
     o.integer("nextFundingTime", UINT64)
     o.integer("openInterest", INT64)
+    option = _option(o)
     _objects(o, "oracle", {"confidence", "price", "publishTime", "publisher"}, _quote)
     o.name("policy", ("lit", "delayed", "trades-only"))
     invalidity = o.integer("priceInvalidity", UINT8)
@@ -385,6 +404,12 @@ def read_market_data(line: bytes) -> dict:
         raise RecordError("mismatch", "$.halted")
     if halted and mark != 0:
         raise RecordError("mismatch", "$.markPrice")
+    if option is not None:
+        for name, empty in (("oracle", []), ("fundingRateBps", 0), ("nextFundingTime", 0)):
+            if o.d[name] != empty:
+                raise RecordError("mismatch", f"$.{name}")
+        if option["underlyingMark"] == 0 and not halted:
+            raise RecordError("mismatch", "$.option.underlyingMark")
     return o.d
 
 
