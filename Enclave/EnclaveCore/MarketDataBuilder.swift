@@ -38,6 +38,8 @@ public struct MarketDataBuilder {
     let optionMarkets: Set<UInt32>
     /// Trades of the open batch per market (index as in `markets`).
     var trades: [[MarketDataRecord.Trade]]
+    /// Settlements of the open batch per market (an option market settles once).
+    var settlements: [MarketDataRecord.Settlement?]
     /// Records published so far per market (the last `marketSequence`).
     var published: [UInt64]
     /// Made, not yet released, in order of making.
@@ -51,6 +53,17 @@ public struct MarketDataBuilder {
         optionMarkets = Set(options)
         trades = Array(repeating: [], count: markets.count)
         published = Array(repeating: 0, count: markets.count)
+        settlements = Array(repeating: nil, count: markets.count)
+    }
+
+    /// Notes option settlements made during the open batch (docs/MARKETDATA.md §2.2).
+    public mutating func recordSettlements(_ made: [OptionSettlement]) {
+        for s in made {
+            guard let mi = markets.firstIndex(of: s.market) else { continue }
+            settlements[mi] = MarketDataRecord.Settlement(
+                enclaveTime: s.enclaveTime, paid: s.paid, positions: s.positions, received: s.received, residue: s.residue,
+                sequence: s.sequence, settlementPrice: s.settlementPrice, valuePerUnit: s.valuePerUnit)
+        }
     }
 
     /// Notes the fills of resting orders during the input `sequence` stamped `time`.
@@ -87,9 +100,11 @@ public struct MarketDataBuilder {
                 option: v.option.map {
                     MarketDataRecord.Option(
                         contractSize: $0.contractSize, expiry: $0.expiry, kind: $0.kind, settled: $0.settled,
-                        strike: $0.strike, underlying: $0.underlying, underlyingMark: $0.underlyingMark)
+                        strike: $0.strike, underlying: $0.underlying, underlyingMark: $0.underlyingMark,
+                        settlement: settlements[mi])
                 }))
             trades[mi].removeAll(keepingCapacity: true)
+            settlements[mi] = nil
         }
         // Made in close order, so release times ascend: the due ones are a prefix.
         let due = pending.prefix { $0.releaseAt <= now }.count

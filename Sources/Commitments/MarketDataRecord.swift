@@ -48,6 +48,8 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
         public var kind: String
         /// Cash-settled (docs/OPTIONS.md §10.5) by `stateTime`.
         public var settled: Bool
+        /// The settlement itself, on the line of the batch in which it happened only.
+        public var settlement: Settlement?
         /// Quote micro-units per whole base unit.
         public var strike: Int64
         /// The perpetual market whose mark is the forward and the settlement price.
@@ -57,8 +59,9 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
 
         public init(
             contractSize: Int64, expiry: UInt64, kind: String, settled: Bool, strike: Int64, underlying: UInt32,
-            underlyingMark: Int64
+            underlyingMark: Int64, settlement: Settlement? = nil
         ) {
+            self.settlement = settlement
             self.contractSize = contractSize
             self.expiry = expiry
             self.kind = kind
@@ -66,6 +69,41 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
             self.strike = strike
             self.underlying = underlying
             self.underlyingMark = underlyingMark
+        }
+    }
+
+    /// An option market's cash settlement at expiry (docs/MARKETDATA.md §2.2): money in
+    /// quote micro-units, prices per whole base unit.
+    public struct Settlement: Codable, Equatable, Sendable {
+        /// The enclave time stamp of the event after which it settled.
+        public var enclaveTime: UInt64
+        /// Σ paid by the shorts, each ⌈|q| × valuePerUnit / 10⁸⌉ (saturated to i64).
+        public var paid: Int64
+        /// Positions closed.
+        public var positions: Int64
+        /// Σ received by the longs, each ⌊q × valuePerUnit / 10⁸⌋ (saturated to i64).
+        public var received: Int64
+        /// `paid − received`, into the insurance fund.
+        public var residue: Int64
+        /// The global sequence number of that event.
+        public var sequence: UInt64
+        /// The underlying's mark F at that event.
+        public var settlementPrice: Int64
+        /// max(F − K, 0) for a call, max(K − F, 0) for a put.
+        public var valuePerUnit: Int64
+
+        public init(
+            enclaveTime: UInt64, paid: Int64, positions: Int64, received: Int64, residue: Int64, sequence: UInt64,
+            settlementPrice: Int64, valuePerUnit: Int64
+        ) {
+            self.enclaveTime = enclaveTime
+            self.paid = paid
+            self.positions = positions
+            self.received = received
+            self.residue = residue
+            self.sequence = sequence
+            self.settlementPrice = settlementPrice
+            self.valuePerUnit = valuePerUnit
         }
     }
 
@@ -153,6 +191,18 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
                 o.field("expiry", option.expiry)
                 o.field("kind", option.kind)
                 o.field("settled", option.settled)
+                if let t = option.settlement {
+                    o.object("settlement") { e in
+                        e.field("enclaveTime", t.enclaveTime)
+                        e.field("paid", t.paid)
+                        e.field("positions", t.positions)
+                        e.field("received", t.received)
+                        e.field("residue", t.residue)
+                        e.field("sequence", t.sequence)
+                        e.field("settlementPrice", t.settlementPrice)
+                        e.field("valuePerUnit", t.valuePerUnit)
+                    }
+                }
                 o.field("strike", option.strike)
                 o.field("underlying", option.underlying)
                 o.field("underlyingMark", option.underlyingMark)

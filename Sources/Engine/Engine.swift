@@ -52,6 +52,8 @@ public protocol MatchingEngine {
     mutating func takeDecisions() -> [LiquidationDecision]
     /// Funding payments since the last call (public outputs).
     mutating func takeFundingPayments() -> [FundingPayment]
+    /// Option settlements (docs/OPTIONS.md §10.5) since the last call, in order.
+    mutating func takeOptionSettlements() -> [OptionSettlement]
     /// Account changes since the last call, for the owners' private statements
     /// (docs/COMMITMENTS.md §7), in the order made; empty unless the engine records them.
     mutating func takeStatementEntries() -> [AccountStatementEntry]
@@ -86,6 +88,7 @@ extension MatchingEngine {
     public mutating func takeMakerFills() -> [MakerFill] { [] }
     public mutating func takeDecisions() -> [LiquidationDecision] { [] }
     public mutating func takeFundingPayments() -> [FundingPayment] { [] }
+    public mutating func takeOptionSettlements() -> [OptionSettlement] { [] }
     public mutating func takeStatementEntries() -> [AccountStatementEntry] { [] }
     public mutating func setRecordsStatements(_ on: Bool) {}
     public func statementBalance(of account: UInt64) -> StatementBalance? { nil }

@@ -205,4 +205,89 @@ struct OptionMarketDataTests {
         #expect(call.halted && call.markPrice == 0 && call.priceInvalidity == PriceInvalidity.noPrice.rawValue)
         #expect(call.option?.underlyingMark == 0)
     }
+
+    /// docs/MARKETDATA.md §2.2: the settlement at expiry is on the option line of the
+    /// batch whose event settled it, with the totals the engine moved, and survives a
+    /// committer snapshot taken between the settlement and the batch close.
+    @Test func aSettlementIsPublishedOnTheLineOfItsBatch() throws {
+        // Two hours: close enough to expiry, the configured smile still prices (OPTIONS §10.8).
+        let expiry: UInt64 = 7_200_000_000_000
+        let run = try OptionRun(venue: OptionRun.venue(expiry: expiry))
+        let fundBefore = run.h.worker.engine.insuranceFund
+        run.h.now = expiry + 1_000_000_000
+        try run.publish(61_000 * OptionRun.usd)
+        // Settled during the price events, before the batch closes: the open batch holds it.
+        let committer = try #require(run.h.worker.committer)
+        let open = committer.marketData.settlements.compactMap { $0 }
+        #expect(open.count == 2, "the call and the put settle at the same event")
+        let bytes = committer.snapshot()
+        let restored = try bytes.withUnsafeBytes { raw in
+            var r = SnapshotReader(ByteReader(raw))
+            return try BatchCommitter(snapshot: &r, config: run.h.venue)
+        }
+        #expect(restored.snapshot() == bytes && restored.marketData.settlements == committer.marketData.settlements)
+        run.cut()
+
+        let last = run.records.map(\.record).filter { $0.batchIndex == 2 }
+        let call = try #require(last.first { $0.market == OptionRun.call })
+        let t = try #require(call.option?.settlement)
+        #expect(call.option?.settled == true && call.asks.isEmpty && call.openInterest == 0 && call.trades.isEmpty)
+        #expect((run.closed[2].header.firstSequence...run.closed[2].header.lastSequence).contains(t.sequence))
+        #expect(t.enclaveTime == expiry + 1_000_000_000 && t.enclaveTime <= call.stateTime)
+        let f = t.settlementPrice
+        #expect(f >= 60_000 * OptionRun.usd && f <= 61_000 * OptionRun.usd)
+        #expect(t.valuePerUnit == f - 50_000 * OptionRun.usd && t.positions == 2)
+        // The taker's 0.04 long receives ⌊q S / 10⁸⌋, the maker's short pays ⌈…⌉, the rest to the fund.
+        let received = Int64((Int128(4_000_000) * Int128(t.valuePerUnit)) / 100_000_000)
+        let paid = Int64((Int128(4_000_000) * Int128(t.valuePerUnit) + 99_999_999) / 100_000_000)
+        #expect(t.received == received && t.paid == paid && t.residue == paid - received)
+        #expect((run.h.worker.engine.insuranceFund) == fundBefore + Int128(t.residue))
+        let put = try #require(last.first { $0.market == OptionRun.put })
+        #expect(put.option?.settlement?.positions == 0 && put.option?.settlement?.paid == 0)
+        #expect(put.option?.settlement?.valuePerUnit == 65_000 * OptionRun.usd - f)
+        // Only the batch of the settlement carries it; later lines say settled.
+        run.h.now += 1_000_000_000
+        try run.publish(61_500 * OptionRun.usd)
+        run.cut()
+        let after = try #require(run.records.last { $0.record.market == OptionRun.call }).record
+        #expect(after.batchIndex == 3 && after.option?.settled == true && after.option?.settlement == nil)
+        #expect(failing(run.verify()).isEmpty, "\(run.verify().values.filter { !$0.pass })")
+        // A settlement claiming another value per unit does not read.
+        let text = String(decoding: run.marketData, as: UTF8.self)
+        let forged = text.replacingOccurrences(of: #""valuePerUnit":\#(t.valuePerUnit)"#, with: #""valuePerUnit":1"#)
+        #expect(forged != text)
+        #expect(failing(run.verify(marketData: Array(forged.utf8))).contains("marketdata.parse"))
+    }
+
+    /// DURABILITY: a worker replaying the journal republishes the option lines and the
+    /// settlement byte for byte (the audit replay returns every batch).
+    @Test func aReplayRepublishesTheOptionLinesAndTheSettlement() throws {
+        let expiry: UInt64 = 7_200_000_000_000
+        let venue = OptionRun.venue(expiry: expiry)
+        let a = try JournalRun(venue: venue)
+        let usd = OptionRun.usd
+        try a.deposit(1, "maker", amount: 10_000_000 * usd)
+        try a.deposit(2, "taker", amount: 10_000_000 * usd)
+        try a.price(60_000 * usd)
+        a.cut()
+        var engine = a.worker.engine
+        guard case .success(let mark) = engine.mark(OptionRun.call, at: a.h.now) else { throw NoOptionMark() }
+        let maker = try a.open(1, "maker"), taker = try a.open(2, "taker")
+        for (s, side, q) in [(maker, Side.sell, Int64(10_000_000)), (taker, .buy, 4_000_000)] {
+            let order = NewOrder(clientOrderID: try ClientOrderID("o\(q)"), market: OptionRun.call, side: side,
+                                 price: mark / 100_000 * 100_000, quantity: q)
+            #expect(try a.h.receipt(try a.send(try s.seal(.newOrder(order)).frame), session: s).status == .accepted)
+        }
+        a.cut()
+        a.h.now = expiry + 1_000_000_000
+        try a.price(61_000 * usd)
+        a.cut()
+        let published = a.closed.flatMap(\.marketDataLines)
+        #expect(String(decoding: published, as: UTF8.self).contains(#""settlement":{"#))
+
+        let b = try JournalRun(venue: venue)
+        let outcome = try recover(b.worker, a.journal, published: a.closed, publishAll: true)
+        #expect(outcome.republish.map(\.marketDataLines) == a.closed.map(\.marketDataLines))
+        #expect(outcome.republish.map(\.headerLine) == a.closed.map(\.headerLine))
+    }
 }

@@ -93,7 +93,8 @@ struct OptionMarketDataFeedTests {
             guard rounds < 100 else { throw TestFailure("the option trade never reached the feed") }
             for text in try feed.messages(timeoutMillis: 5_000) {
                 for case .record(let r, snapshot: _, verified: let verified) in tracker.receive(text) {
-                    #expect(verified && r.market == Self.call)
+                    #expect(verified, "line \(r.marketSequence) of market \(r.market) checks against its signed header")
+                    #expect(r.market == Self.call)
                     if !r.trades.isEmpty { traded = r }
                 }
             }

@@ -357,7 +357,24 @@ def _trade(t: _Object) -> None:
     t.integer("size", INT64)
 
 
-OPTION_MEMBERS = {"contractSize", "expiry", "kind", "settled", "strike", "underlying", "underlyingMark"}
+OPTION_MEMBERS = {"contractSize", "expiry", "kind", "settled", "settlement", "strike", "underlying", "underlyingMark"}
+SETTLEMENT_MEMBERS = {
+    "enclaveTime", "paid", "positions", "received", "residue", "sequence", "settlementPrice", "valuePerUnit",
+}  # fmt: skip
+
+
+def _settlement(o: _Object) -> dict | None:
+    """`option.settlement` (docs/MARKETDATA.md §2.2), if present."""
+    if "settlement" not in o.d:
+        return None
+    r = o.object("settlement", SETTLEMENT_MEMBERS)
+    r.integer("enclaveTime", UINT64)
+    for name in ("paid", "positions", "received", "residue"):
+        r.integer(name, (0, INT64[1]))
+    r.integer("sequence", UINT64)
+    r.integer("settlementPrice", (1, INT64[1]))
+    r.integer("valuePerUnit", (0, INT64[1]))
+    return r.d
 
 
 def _option(o: _Object) -> dict | None:
@@ -369,10 +386,25 @@ def _option(o: _Object) -> dict | None:
     r.integer("expiry", UINT64)
     r.name("kind", ("call", "put"))
     r.boolean("settled")
+    _settlement(r)
     r.integer("strike", (1, INT64[1]))
     r.integer("underlying", UINT32)
     r.integer("underlyingMark", (0, INT64[1]))
     return r.d
+
+
+def _check_settlement(d: dict) -> None:
+    """The settlement's cross-field rules (docs/MARKETDATA.md §2), after every field."""
+    t = d["settlement"]
+    if not d["settled"]:
+        raise RecordError("mismatch", "$.option.settled")
+    if t["enclaveTime"] < d["expiry"]:
+        raise RecordError("mismatch", "$.option.settlement.enclaveTime")
+    f, k = t["settlementPrice"], d["strike"]
+    if t["valuePerUnit"] != max(f - k if d["kind"] == "call" else k - f, 0):
+        raise RecordError("mismatch", "$.option.settlement.valuePerUnit")
+    if t["paid"] != INT64[1] and t["residue"] != t["paid"] - t["received"]:
+        raise RecordError("mismatch", "$.option.settlement.residue")
 
 
 def read_market_data(line: bytes) -> dict:
@@ -410,6 +442,8 @@ def read_market_data(line: bytes) -> dict:
                 raise RecordError("mismatch", f"$.{name}")
         if option["underlyingMark"] == 0 and not halted:
             raise RecordError("mismatch", "$.option.underlyingMark")
+        if "settlement" in option:
+            _check_settlement(option)
     return o.d
 
 
