@@ -43,7 +43,8 @@ extension MarketDataBuilder {
             // a perpetuals-only snapshot is byte for byte as before options were published).
             if optionMarkets.contains(p.market) {
                 let o = p.option ?? MarketDataRecord.Option(
-                    contractSize: 0, expiry: 0, kind: "call", settled: false, strike: 0, underlying: 0, underlyingMark: 0)
+                    contractSize: 0, expiry: 0, kind: "call", settled: false, strike: 0, underlying: 0,
+                    underlyingMark: 0)
                 w.write(o.contractSize)
                 w.write(o.expiry)
                 w.write(UInt8(o.kind == "put" ? 1 : 0))
@@ -114,7 +115,9 @@ extension MarketDataBuilder {
         w.write(s.valuePerUnit)
     }
 
-    private static func readSettlement(_ r: inout SnapshotReader) throws(EngineSnapshotError) -> MarketDataRecord.Settlement? {
+    private static func readSettlement(
+        _ r: inout SnapshotReader
+    ) throws(EngineSnapshotError) -> MarketDataRecord.Settlement? {
         switch try r.u8() {
         case 0: return nil
         case 1:

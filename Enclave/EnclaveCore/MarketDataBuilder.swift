@@ -61,8 +61,9 @@ public struct MarketDataBuilder {
         for s in made {
             guard let mi = markets.firstIndex(of: s.market) else { continue }
             settlements[mi] = MarketDataRecord.Settlement(
-                enclaveTime: s.enclaveTime, paid: s.paid, positions: s.positions, received: s.received, residue: s.residue,
-                sequence: s.sequence, settlementPrice: s.settlementPrice, valuePerUnit: s.valuePerUnit)
+                enclaveTime: s.enclaveTime, paid: s.paid, positions: s.positions, received: s.received,
+                residue: s.residue, sequence: s.sequence, settlementPrice: s.settlementPrice,
+                valuePerUnit: s.valuePerUnit)
         }
     }
 

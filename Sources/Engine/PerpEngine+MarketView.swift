@@ -147,8 +147,8 @@ extension PerpEngine {
         }
         let series = runtime.underlyings[u].series[i]
         let option = OptionMarketView(
-            underlying: runtime.underlyings[u].perpID, kind: series.kind == .call ? "call" : "put", strike: series.strike,
-            expiry: series.expiry, contractSize: m.config.stepSize, settled: runtime.underlyings[u].settled[i],
+            underlying: runtime.underlyings[u].perpID, kind: series.kind == .call ? "call" : "put",
+            strike: series.strike,            expiry: series.expiry, contractSize: m.config.stepSize, settled: runtime.underlyings[u].settled[i],
             underlyingMark: forward)
         return MarketView(
             market: m.config.id, bids: levels > 0 ? m.book.depth(.buy, limit: levels) : [],

@@ -60,7 +60,8 @@ extension PerpEngine {
         accounts[slot: Self.insuranceSlot].collateral -= paid
         optionSettlements.append(OptionSettlement(
             market: marketID, sequence: sequence, enclaveTime: now, settlementPrice: f, valuePerUnit: value,
-            residue: Int64(-paid), paid: Self.saturated(debits), received: Self.saturated(credits), positions: positions))
+            residue: Int64(-paid), paid: Self.saturated(debits), received: Self.saturated(credits),
+            positions: positions))
     }
 
     /// A non-negative total in 64 bits, as outputs carry money (docs/CONFIG.md).

@@ -4,8 +4,8 @@ import StrictJSON
 extension MarketDataRecord {
     static let fields: Set<String> = [
         "asks", "batchIndex", "bids", "firstSequence", "fundingRateBps", "halted", "lastSequence", "leafIndex", "markPrice",
-        "market", "marketSequence", "nextFundingTime", "openInterest", "option", "oracle", "policy", "priceInvalidity", "stateTime",
-        "trades", "venueId",
+        "market", "marketSequence", "nextFundingTime", "openInterest", "option", "oracle", "policy", "priceInvalidity",
+        "stateTime", "trades", "venueId",
     ]
 
     /// Reads one line of `marketdata.jsonl` strictly (docs/MARKETDATA.md §2, with the rules

@@ -51,8 +51,9 @@ extension OutputVerifier {
             batch.record(record.policy != "trades-only" || (record.asks.isEmpty && record.bids.isEmpty),
                          actual: "depth", "\(at): trades-only but depth is published")
             if let t = record.option?.settlement {
-                batch.record((record.firstSequence...record.lastSequence).contains(t.sequence) && t.enclaveTime <= record.stateTime,
-                             actual: "settlement \(t.sequence)", "\(at): the settlement lies outside its batch")
+                let inBatch = (record.firstSequence...record.lastSequence).contains(t.sequence)
+                batch.record(inBatch && t.enclaveTime <= record.stateTime, actual: "settlement \(t.sequence)",
+                             "\(at): the settlement lies outside its batch")
             }
         }
         for h in headers {
