@@ -91,8 +91,9 @@ extension OrderBook {
 extension PerpEngine {
     /// The public view of `market` at enclave time `now` with `levels` levels of depth per
     /// side; nil for a market the venue does not list. Evaluated on a copy of the oracle
-    /// (as `haltedMarkets(at:)`), so it changes nothing later events do.
-    public func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView? {
+    /// (as `haltedMarkets(at:)`), so it changes nothing later events do; mutating only for
+    /// the risk-array cache of option markets (a memo keyed by its inputs, in no snapshot).
+    public mutating func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView? {
         guard let mi = slot(of: market) else { return nil }
         if isOptionSlot(mi) { return optionMarketView(slot: mi, levels: levels, at: now) }
         let m = markets[mi]
@@ -126,13 +127,13 @@ extension PerpEngine {
     /// The public view of option market slot `mi` (docs/MARKETDATA.md §2.1): depth, open
     /// interest as a perpetual's; the option mark of docs/OPTIONS.md §10.2 (nil, with the
     /// underlying's reason or `noPrice`, when unpriced); no oracle quotes and no funding
-    /// (rate 0, next funding time 0). Evaluated on copies of the underlying's oracle and of
-    /// the options runtime (whose risk-array cache it may fill), so it changes nothing later.
-    func optionMarketView(slot mi: Int, levels: Int, at now: UInt64) -> MarketView {
+    /// (rate 0, next funding time 0). Evaluated on a copy of the underlying's oracle; the
+    /// underlying's risk arrays come from (and fill) the runtime's cache, so the option
+    /// markets of one underlying share one computation per batch close.
+    mutating func optionMarketView(slot mi: Int, levels: Int, at now: UInt64) -> MarketView {
         let m = markets[mi]
-        var runtime = options!
-        let (u, i) = runtime.optionSlots[mi - perpCount]
-        var oracle = markets[runtime.underlyings[u].perpSlot].oracle
+        let (u, i) = options!.optionSlots[mi - perpCount]
+        var oracle = markets[options!.underlyings[u].perpSlot].oracle
         let mark: Int64?
         let invalidity: PriceInvalidity?
         var forward: Int64 = 0
@@ -140,15 +141,15 @@ extension PerpEngine {
         case .failure(let e): (mark, invalidity) = (nil, e.reason)
         case .success(let f):
             forward = f
-            switch runtime.arrays(u, mark: f, now: now) {
+            switch options!.arrays(u, mark: f, now: now) {
             case .success(let a): (mark, invalidity) = (Int64(a.greeks[i + 1].price.floor), nil)
             case .failure: (mark, invalidity) = (nil, .noPrice)
             }
         }
-        let series = runtime.underlyings[u].series[i]
+        let series = options!.underlyings[u].series[i]
         let option = OptionMarketView(
-            underlying: runtime.underlyings[u].perpID, kind: series.kind == .call ? "call" : "put",
-            strike: series.strike,            expiry: series.expiry, contractSize: m.config.stepSize, settled: runtime.underlyings[u].settled[i],
+            underlying: options!.underlyings[u].perpID, kind: series.kind == .call ? "call" : "put",
+            strike: series.strike,            expiry: series.expiry, contractSize: m.config.stepSize, settled: options!.underlyings[u].settled[i],
             underlyingMark: forward)
         return MarketView(
             market: m.config.id, bids: levels > 0 ? m.book.depth(.buy, limit: levels) : [],
