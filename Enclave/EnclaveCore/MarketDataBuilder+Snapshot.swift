@@ -4,7 +4,8 @@ import Wire
 
 /// The market data builder's part of the committer snapshot (docs/DURABILITY.md §6.4):
 /// per market the records published and the open batch's trades, then the records made
-/// and not yet released, in order. All integers big-endian; counts u32.
+/// and not yet released, in order (an option market's with its series after the trades).
+/// All integers big-endian; counts u32.
 extension MarketDataBuilder {
     func writeSnapshot(into w: inout ByteWriter) {
         w.write(UInt32(markets.count))
@@ -12,6 +13,7 @@ extension MarketDataBuilder {
             w.write(market)
             w.write(published[mi])
             Self.write(trades[mi], into: &w)
+            if optionMarkets.contains(market) { Self.write(settlements[mi], into: &w) }
         }
         w.write(UInt32(pending.count))
         for p in pending {
@@ -37,6 +39,21 @@ extension MarketDataBuilder {
             w.write(p.nextFundingTime)
             w.write(p.openInterest)
             Self.write(p.trades, into: &w)
+            // An option market's record carries its series (a perpetual's, nothing more:
+            // a perpetuals-only snapshot is byte for byte as before options were published).
+            if optionMarkets.contains(p.market) {
+                let o = p.option ?? MarketDataRecord.Option(
+                    contractSize: 0, expiry: 0, kind: "call", settled: false, strike: 0, underlying: 0,
+                    underlyingMark: 0)
+                w.write(o.contractSize)
+                w.write(o.expiry)
+                w.write(UInt8(o.kind == "put" ? 1 : 0))
+                w.write(UInt8(o.settled ? 1 : 0))
+                w.write(o.strike)
+                w.write(o.underlying)
+                w.write(o.underlyingMark)
+                Self.write(o.settlement, into: &w)
+            }
         }
     }
 
@@ -46,6 +63,7 @@ extension MarketDataBuilder {
             guard try r.u32() == markets[mi] else { throw .configMismatch("market data market \(markets[mi])") }
             published[mi] = try r.u64()
             trades[mi] = try Self.readTrades(&r)
+            settlements[mi] = optionMarkets.contains(markets[mi]) ? try Self.readSettlement(&r) : nil
         }
         pending = []
         for _ in 0..<(try r.count(minBytes: 72, "market data pending")) {
@@ -65,10 +83,50 @@ extension MarketDataBuilder {
                 oracle.append(.init(confidence: confidence, price: price, publishTime: time, publisher: publisher))
             }
             let rate = try r.i64(), next = try r.u64(), oi = try r.i64()
+            let trades = try Self.readTrades(&r)
+            var option: MarketDataRecord.Option?
+            if optionMarkets.contains(market) {
+                let size = try r.i64(), expiry = try r.u64(), kind = try r.u8(), settled = try r.u8()
+                guard kind <= 1, settled <= 1 else { throw .malformed("market data option series") }
+                option = MarketDataRecord.Option(
+                    contractSize: size, expiry: expiry, kind: kind == 1 ? "put" : "call", settled: settled == 1,
+                    strike: try r.i64(), underlying: try r.u32(), underlyingMark: try r.i64(),
+                    settlement: try Self.readSettlement(&r))
+            }
             pending.append(Pending(
                 releaseAt: releaseAt, market: market, firstSequence: first, lastSequence: last, stateTime: time,
                 bids: sides[0], asks: sides[1], markPrice: mark, priceInvalidity: invalidity, oracle: oracle,
-                fundingRateBps: rate, nextFundingTime: next, openInterest: oi, trades: try Self.readTrades(&r)))
+                fundingRateBps: rate, nextFundingTime: next, openInterest: oi, trades: trades, option: option))
+        }
+    }
+
+    /// u8 0 (none) or 1 then `enclaveTime u64 ‖ paid i64 ‖ positions i64 ‖ received i64 ‖
+    /// residue i64 ‖ sequence u64 ‖ settlementPrice i64 ‖ valuePerUnit i64`.
+    private static func write(_ s: MarketDataRecord.Settlement?, into w: inout ByteWriter) {
+        guard let s else { return w.write(UInt8(0)) }
+        w.write(UInt8(1))
+        w.write(s.enclaveTime)
+        w.write(s.paid)
+        w.write(s.positions)
+        w.write(s.received)
+        w.write(s.residue)
+        w.write(s.sequence)
+        w.write(s.settlementPrice)
+        w.write(s.valuePerUnit)
+    }
+
+    private static func readSettlement(
+        _ r: inout SnapshotReader
+    ) throws(EngineSnapshotError) -> MarketDataRecord.Settlement? {
+        switch try r.u8() {
+        case 0: return nil
+        case 1:
+            let time = try r.u64(), paid = try r.i64(), positions = try r.i64(), received = try r.i64()
+            let residue = try r.i64(), sequence = try r.u64(), price = try r.i64(), value = try r.i64()
+            return MarketDataRecord.Settlement(
+                enclaveTime: time, paid: paid, positions: positions, received: received, residue: residue,
+                sequence: sequence, settlementPrice: price, valuePerUnit: value)
+        default: throw .malformed("market data settlement")
         }
     }
 

@@ -25,14 +25,21 @@ public struct MarketDataBuilder {
         var nextFundingTime: UInt64
         var openInterest: Int64
         var trades: [MarketDataRecord.Trade]
+        /// An option market's series and underlying mark; nil for a perpetual.
+        var option: MarketDataRecord.Option? = nil
     }
 
     let config: MarketDataConfig
     let venueID: UInt64
-    /// Listed markets, ascending: records of one release are in this order.
+    /// Listed markets, perpetual and option, ascending id: records of one release are in
+    /// this order.
     let markets: [UInt32]
+    /// Which of `markets` are option markets (their snapshot entries carry the series).
+    let optionMarkets: Set<UInt32>
     /// Trades of the open batch per market (index as in `markets`).
     var trades: [[MarketDataRecord.Trade]]
+    /// Settlements of the open batch per market (an option market settles once).
+    var settlements: [MarketDataRecord.Settlement?]
     /// Records published so far per market (the last `marketSequence`).
     var published: [UInt64]
     /// Made, not yet released, in order of making.
@@ -41,9 +48,23 @@ public struct MarketDataBuilder {
     public init(config: VenueConfig) {
         self.config = config.marketData
         venueID = config.venueID
-        markets = config.markets.map(\.id).sorted()
+        let options = config.options?.markets.map(\.id) ?? []
+        markets = (config.markets.map(\.id) + options).sorted()
+        optionMarkets = Set(options)
         trades = Array(repeating: [], count: markets.count)
         published = Array(repeating: 0, count: markets.count)
+        settlements = Array(repeating: nil, count: markets.count)
+    }
+
+    /// Notes option settlements made during the open batch (docs/MARKETDATA.md §2.2).
+    public mutating func recordSettlements(_ made: [OptionSettlement]) {
+        for s in made {
+            guard let mi = markets.firstIndex(of: s.market) else { continue }
+            settlements[mi] = MarketDataRecord.Settlement(
+                enclaveTime: s.enclaveTime, paid: s.paid, positions: s.positions, received: s.received,
+                residue: s.residue, sequence: s.sequence, settlementPrice: s.settlementPrice,
+                valuePerUnit: s.valuePerUnit)
+        }
     }
 
     /// Notes the fills of resting orders during the input `sequence` stamped `time`.
@@ -76,8 +97,15 @@ public struct MarketDataBuilder {
                                            publisher: UInt32($0.publisher))
                 },
                 fundingRateBps: v.fundingRateBps, nextFundingTime: v.nextFundingTime,
-                openInterest: config.roundDown(v.openInterest), trades: trades[mi]))
+                openInterest: config.roundDown(v.openInterest), trades: trades[mi],
+                option: v.option.map {
+                    MarketDataRecord.Option(
+                        contractSize: $0.contractSize, expiry: $0.expiry, kind: $0.kind, settled: $0.settled,
+                        strike: $0.strike, underlying: $0.underlying, underlyingMark: $0.underlyingMark,
+                        settlement: settlements[mi])
+                }))
             trades[mi].removeAll(keepingCapacity: true)
+            settlements[mi] = nil
         }
         // Made in close order, so release times ascend: the due ones are a prefix.
         let due = pending.prefix { $0.releaseAt <= now }.count
@@ -91,7 +119,7 @@ public struct MarketDataBuilder {
                 leafIndex: UInt64(lines.count), markPrice: p.markPrice, market: p.market, marketSequence: published[mi],
                 nextFundingTime: p.nextFundingTime, openInterest: p.openInterest, oracle: p.oracle,
                 policy: config.policy.rawValue, priceInvalidity: p.priceInvalidity, stateTime: p.stateTime,
-                trades: p.trades, venueId: venueID
+                trades: p.trades, venueId: venueID, option: p.option
             ).jsonLine())
         }
         pending.removeFirst(due)

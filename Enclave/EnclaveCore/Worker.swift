@@ -334,6 +334,8 @@ public final class Worker<E: MatchingEngine> {
         }
         let funding = engine.takeFundingPayments()
         if !funding.isEmpty { committer?.recordFunding(funding) }
+        let settlements = engine.takeOptionSettlements()
+        if !settlements.isEmpty { committer?.marketData.recordSettlements(settlements) }
         for entry in engine.takeStatementEntries() { statements.append(entry) }
         statements.endEvent()
     }

@@ -37,6 +37,76 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
         }
     }
 
+    /// The series of an option market's line (docs/MARKETDATA.md §2.1); absent from a
+    /// perpetual's line, whose bytes are as before options were published.
+    public struct Option: Codable, Equatable, Sendable {
+        /// One contract, base units of 10^-8 of the underlying.
+        public var contractSize: Int64
+        /// Enclave time, Unix ns.
+        public var expiry: UInt64
+        /// `"call"` or `"put"`.
+        public var kind: String
+        /// Cash-settled (docs/OPTIONS.md §10.5) by `stateTime`.
+        public var settled: Bool
+        /// The settlement itself, on the line of the batch in which it happened only.
+        public var settlement: Settlement?
+        /// Quote micro-units per whole base unit.
+        public var strike: Int64
+        /// The perpetual market whose mark is the forward and the settlement price.
+        public var underlying: UInt32
+        /// The underlying's mark at `stateTime` that priced `markPrice`; 0 when it has none.
+        public var underlyingMark: Int64
+
+        public init(
+            contractSize: Int64, expiry: UInt64, kind: String, settled: Bool, strike: Int64, underlying: UInt32,
+            underlyingMark: Int64, settlement: Settlement? = nil
+        ) {
+            self.settlement = settlement
+            self.contractSize = contractSize
+            self.expiry = expiry
+            self.kind = kind
+            self.settled = settled
+            self.strike = strike
+            self.underlying = underlying
+            self.underlyingMark = underlyingMark
+        }
+    }
+
+    /// An option market's cash settlement at expiry (docs/MARKETDATA.md §2.2): money in
+    /// quote micro-units, prices per whole base unit.
+    public struct Settlement: Codable, Equatable, Sendable {
+        /// The enclave time stamp of the event after which it settled.
+        public var enclaveTime: UInt64
+        /// Σ paid by the shorts, each ⌈|q| × valuePerUnit / 10⁸⌉ (saturated to i64).
+        public var paid: Int64
+        /// Positions closed.
+        public var positions: Int64
+        /// Σ received by the longs, each ⌊q × valuePerUnit / 10⁸⌋ (saturated to i64).
+        public var received: Int64
+        /// `paid − received`, into the insurance fund.
+        public var residue: Int64
+        /// The global sequence number of that event.
+        public var sequence: UInt64
+        /// The underlying's mark F at that event.
+        public var settlementPrice: Int64
+        /// max(F − K, 0) for a call, max(K − F, 0) for a put.
+        public var valuePerUnit: Int64
+
+        public init(
+            enclaveTime: UInt64, paid: Int64, positions: Int64, received: Int64, residue: Int64, sequence: UInt64,
+            settlementPrice: Int64, valuePerUnit: Int64
+        ) {
+            self.enclaveTime = enclaveTime
+            self.paid = paid
+            self.positions = positions
+            self.received = received
+            self.residue = residue
+            self.sequence = sequence
+            self.settlementPrice = settlementPrice
+            self.valuePerUnit = valuePerUnit
+        }
+    }
+
     /// Ask levels `[price, size]`, best (lowest) first; empty under `trades-only`.
     public var asks: [[Int64]]
     /// The batch whose header commits to this line.
@@ -58,6 +128,8 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
     public var marketSequence: UInt64
     public var nextFundingTime: UInt64
     public var openInterest: Int64
+    /// Present exactly on an option market's line.
+    public var option: Option?
     public var oracle: [Quote]
     /// `"lit"`, `"delayed"` or `"trades-only"`.
     public var policy: String
@@ -72,8 +144,9 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
         asks: [[Int64]], batchIndex: UInt64, bids: [[Int64]], firstSequence: UInt64, fundingRateBps: Int64, halted: Bool,
         lastSequence: UInt64, leafIndex: UInt64, markPrice: Int64, market: UInt32, marketSequence: UInt64,
         nextFundingTime: UInt64, openInterest: Int64, oracle: [Quote], policy: String, priceInvalidity: UInt8,
-        stateTime: UInt64, trades: [Trade], venueId: UInt64
+        stateTime: UInt64, trades: [Trade], venueId: UInt64, option: Option? = nil
     ) {
+        self.option = option
         self.asks = asks
         self.batchIndex = batchIndex
         self.bids = bids
@@ -112,6 +185,29 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
         w.field("marketSequence", marketSequence)
         w.field("nextFundingTime", nextFundingTime)
         w.field("openInterest", openInterest)
+        if let option {
+            w.object("option") { o in
+                o.field("contractSize", option.contractSize)
+                o.field("expiry", option.expiry)
+                o.field("kind", option.kind)
+                o.field("settled", option.settled)
+                if let t = option.settlement {
+                    o.object("settlement") { e in
+                        e.field("enclaveTime", t.enclaveTime)
+                        e.field("paid", t.paid)
+                        e.field("positions", t.positions)
+                        e.field("received", t.received)
+                        e.field("residue", t.residue)
+                        e.field("sequence", t.sequence)
+                        e.field("settlementPrice", t.settlementPrice)
+                        e.field("valuePerUnit", t.valuePerUnit)
+                    }
+                }
+                o.field("strike", option.strike)
+                o.field("underlying", option.underlying)
+                o.field("underlyingMark", option.underlyingMark)
+            }
+        }
         w.objects("oracle", oracle) { o, q in
             o.field("confidence", q.confidence)
             o.field("price", q.price)

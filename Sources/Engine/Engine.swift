@@ -52,6 +52,8 @@ public protocol MatchingEngine {
     mutating func takeDecisions() -> [LiquidationDecision]
     /// Funding payments since the last call (public outputs).
     mutating func takeFundingPayments() -> [FundingPayment]
+    /// Option settlements (docs/OPTIONS.md §10.5) since the last call, in order.
+    mutating func takeOptionSettlements() -> [OptionSettlement]
     /// Account changes since the last call, for the owners' private statements
     /// (docs/COMMITMENTS.md §7), in the order made; empty unless the engine records them.
     mutating func takeStatementEntries() -> [AccountStatementEntry]
@@ -69,8 +71,9 @@ public protocol MatchingEngine {
     /// Markets whose liquidations are halted at `now`, ascending.
     func haltedMarkets(at now: UInt64) -> [UInt32]
     /// The public view of `market` at `now` with `levels` levels of depth (docs/MARKETDATA.md);
-    /// nil when the engine keeps no such market. Read-only.
-    func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView?
+    /// nil when the engine keeps no such market. Changes no state (mutating only to fill
+    /// an option underlying's risk-array cache once per batch close, not once per market).
+    mutating func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView?
 }
 
 extension MatchingEngine {
@@ -86,13 +89,14 @@ extension MatchingEngine {
     public mutating func takeMakerFills() -> [MakerFill] { [] }
     public mutating func takeDecisions() -> [LiquidationDecision] { [] }
     public mutating func takeFundingPayments() -> [FundingPayment] { [] }
+    public mutating func takeOptionSettlements() -> [OptionSettlement] { [] }
     public mutating func takeStatementEntries() -> [AccountStatementEntry] { [] }
     public mutating func setRecordsStatements(_ on: Bool) {}
     public func statementBalance(of account: UInt64) -> StatementBalance? { nil }
     public mutating func drainChangedAccounts(_ body: (UInt64) -> Void) {}
     public func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool { false }
     public func haltedMarkets(at now: UInt64) -> [UInt32] { [] }
-    public func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView? { nil }
+    public mutating func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView? { nil }
 }
 
 /// One change to an account as the engine made it (docs/COMMITMENTS.md §7.2), without

@@ -1,3 +1,4 @@
+import Options
 import Wire
 
 /// One aggregated price level of a book: no accounts, no order ids.
@@ -47,6 +48,28 @@ public struct MarketView: Equatable, Sendable {
     public var nextFundingTime: UInt64
     /// Σ of the long positions in the market (equal to Σ of the shorts), base units of 10^-8.
     public var openInterest: Int64
+    /// The series of an option market (docs/MARKETDATA.md §2.1); nil for a perpetual.
+    public var option: OptionMarketView? = nil
+}
+
+/// What an option market's public view adds to a perpetual's (docs/MARKETDATA.md §2.1):
+/// its series and the underlying's mark its option mark was priced at.
+public struct OptionMarketView: Equatable, Sendable {
+    /// Id of the perpetual market whose mark is the forward and the settlement price.
+    public var underlying: UInt32
+    /// `"call"` or `"put"`.
+    public var kind: String
+    /// Quote micro-units per whole base unit.
+    public var strike: Int64
+    /// Enclave time, Unix ns.
+    public var expiry: UInt64
+    /// One contract, base units of 10^-8 of the underlying.
+    public var contractSize: Int64
+    /// The market has been cash-settled (docs/OPTIONS.md §10.5): no position, order or trade.
+    public var settled: Bool
+    /// The underlying's mark at the time asked (the forward F of the option mark), 0 when
+    /// the underlying has no valid mark.
+    public var underlyingMark: Int64
 }
 
 extension OrderBook {
@@ -68,9 +91,11 @@ extension OrderBook {
 extension PerpEngine {
     /// The public view of `market` at enclave time `now` with `levels` levels of depth per
     /// side; nil for a market the venue does not list. Evaluated on a copy of the oracle
-    /// (as `haltedMarkets(at:)`), so it changes nothing later events do.
-    public func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView? {
+    /// (as `haltedMarkets(at:)`), so it changes nothing later events do; mutating only for
+    /// the risk-array cache of option markets (a memo keyed by its inputs, in no snapshot).
+    public mutating func marketView(_ market: UInt32, levels: Int, at now: UInt64) -> MarketView? {
         guard let mi = slot(of: market) else { return nil }
+        if isOptionSlot(mi) { return optionMarketView(slot: mi, levels: levels, at: now) }
         let m = markets[mi]
         var oracle = m.oracle
         let mark: Int64?
@@ -93,17 +118,56 @@ extension PerpEngine {
             let cap = Int128(m.config.funding.maxRateBps)
             rate = min(max((mid - Int128(mark)) * FixedMath.bps / Int128(mark), -cap), cap)
         }
-        var openInterest: Int128 = 0
-        for s in m.holders.members {
-            let size = accounts[slot: s].position(market)
-            if size > 0 { openInterest += Int128(size) }
-        }
         return MarketView(
             market: market, bids: levels > 0 ? bids : [], asks: levels > 0 ? asks : [], markPrice: mark,
             priceInvalidity: invalidity, oracle: quotes, fundingRateBps: Int64(rate), nextFundingTime: m.nextFunding,
-            openInterest: openInterest > Int128(Int64.max) ? Int64.max : Int64(openInterest))
+            openInterest: openInterest(slot: mi))
     }
 
-    /// Listed market ids, ascending.
+    /// The public view of option market slot `mi` (docs/MARKETDATA.md §2.1): depth, open
+    /// interest as a perpetual's; the option mark of docs/OPTIONS.md §10.2 (nil, with the
+    /// underlying's reason or `noPrice`, when unpriced); no oracle quotes and no funding
+    /// (rate 0, next funding time 0). Evaluated on a copy of the underlying's oracle; the
+    /// underlying's risk arrays come from (and fill) the runtime's cache, so the option
+    /// markets of one underlying share one computation per batch close.
+    mutating func optionMarketView(slot mi: Int, levels: Int, at now: UInt64) -> MarketView {
+        let m = markets[mi]
+        let (u, i) = options!.optionSlots[mi - perpCount]
+        var oracle = markets[options!.underlyings[u].perpSlot].oracle
+        let mark: Int64?
+        let invalidity: PriceInvalidity?
+        var forward: Int64 = 0
+        switch oracle.mark(at: now) {
+        case .failure(let e): (mark, invalidity) = (nil, e.reason)
+        case .success(let f):
+            forward = f
+            switch options!.arrays(u, mark: f, now: now) {
+            case .success(let a): (mark, invalidity) = (Int64(a.greeks[i + 1].price.floor), nil)
+            case .failure: (mark, invalidity) = (nil, .noPrice)
+            }
+        }
+        let series = options!.underlyings[u].series[i]
+        let option = OptionMarketView(
+            underlying: options!.underlyings[u].perpID, kind: series.kind == .call ? "call" : "put",
+            strike: series.strike,            expiry: series.expiry, contractSize: m.config.stepSize, settled: options!.underlyings[u].settled[i],
+            underlyingMark: forward)
+        return MarketView(
+            market: m.config.id, bids: levels > 0 ? m.book.depth(.buy, limit: levels) : [],
+            asks: levels > 0 ? m.book.depth(.sell, limit: levels) : [], markPrice: mark, priceInvalidity: invalidity,
+            oracle: [], fundingRateBps: 0, nextFundingTime: 0, openInterest: openInterest(slot: mi), option: option)
+    }
+
+    /// Σ of the long positions in market slot `mi`, capped at `Int64.max`.
+    private func openInterest(slot mi: Int) -> Int64 {
+        let id = markets[mi].config.id
+        var total: Int128 = 0
+        for s in markets[mi].holders.members {
+            let size = accounts[slot: s].position(id)
+            if size > 0 { total += Int128(size) }
+        }
+        return total > Int128(Int64.max) ? Int64.max : Int64(total)
+    }
+
+    /// Listed market ids, perpetuals then option markets, each ascending.
     public var marketIDList: [UInt32] { marketIDs }
 }

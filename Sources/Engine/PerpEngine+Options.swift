@@ -12,6 +12,13 @@ public struct OptionSettlement: Equatable, Sendable {
     public var valuePerUnit: Int64
     /// What the payers' rounding left over, paid into the insurance fund (≥ 0).
     public var residue: Int64
+    /// Σ paid by the holders whose cash is negative (the shorts, each ⌈|q| × S / 10⁸⌉),
+    /// quote micro-units, ≥ 0, saturated to `Int64.max`.
+    public var paid: Int64 = 0
+    /// Σ received by the longs (each ⌊q × S / 10⁸⌋), quote micro-units, ≥ 0, saturated.
+    public var received: Int64 = 0
+    /// Positions closed (holders of a non-zero position).
+    public var positions: Int64 = 0
 }
 
 extension PerpEngine {

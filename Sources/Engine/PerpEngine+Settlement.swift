@@ -42,11 +42,14 @@ extension PerpEngine {
         }
         let value = OptionsRuntime.intrinsic(series, mark: f)
         var paid: Int128 = 0
+        var (debits, credits, positions): (Int128, Int128, Int64) = (0, 0, 0)
         for s in holdersByID(mi) {
             let q = accounts[slot: s].position(marketID)
             let amount = FixedMath.mulDiv(Int128(q), Int128(value), FixedMath.quantityScale, .down)
             accounts[slot: s].collateral += amount
             paid += amount
+            if amount < 0 { debits -= amount } else { credits += amount }
+            if q != 0 { positions += 1 }
             // Closed at no cash: the value moved above.
             accounts[slot: s].applyFill(market: marketID, quantity: -q, cash: 0, fundingIndex: 0)
             noteStatement(s, .optionSettlement, market: marketID, price: value, quantity: q, amount: amount)
@@ -57,8 +60,12 @@ extension PerpEngine {
         accounts[slot: Self.insuranceSlot].collateral -= paid
         optionSettlements.append(OptionSettlement(
             market: marketID, sequence: sequence, enclaveTime: now, settlementPrice: f, valuePerUnit: value,
-            residue: Int64(-paid)))
+            residue: Int64(-paid), paid: Self.saturated(debits), received: Self.saturated(credits),
+            positions: positions))
     }
+
+    /// A non-negative total in 64 bits, as outputs carry money (docs/CONFIG.md).
+    static func saturated(_ v: Int128) -> Int64 { v > Int128(Int64.max) ? Int64.max : Int64(v) }
 
     /// Settlements since the last call, in order.
     public mutating func takeOptionSettlements() -> [OptionSettlement] {

@@ -1151,6 +1151,63 @@ components:
           description: 1, 2, 3, … per market and epoch
         nextFundingTime: {$ref: "#/components/schemas/U64"}
         openInterest: {$ref: "#/components/schemas/I64"}
+        option:
+          type: object
+          description: |
+            Present exactly on an option market's line (docs/MARKETDATA.md §2.1), whose `oracle`
+            is then `[]`, `fundingRateBps` and `nextFundingTime` 0, and `markPrice` the option mark.
+          additionalProperties: false
+          required: [contractSize, expiry, kind, settled, strike, underlying, underlyingMark]
+          properties:
+            contractSize:
+              allOf: [{$ref: "#/components/schemas/I64"}]
+              description: base units of 10^-8 of the underlying per contract, at least 1
+            expiry:
+              allOf: [{$ref: "#/components/schemas/U64"}]
+              description: enclave time, Unix ns
+            kind:
+              type: string
+              enum: [call, put]
+            settled:
+              type: boolean
+              description: cash-settled at or before `stateTime`
+            settlement:
+              type: object
+              description: |
+                The cash settlement at expiry (docs/MARKETDATA.md §2.2), only on the line of the batch whose
+                event settled the market. Money in quote micro-units, prices per whole base unit.
+              additionalProperties: false
+              required: [enclaveTime, paid, positions, received, residue, sequence, settlementPrice, valuePerUnit]
+              properties:
+                enclaveTime: {$ref: "#/components/schemas/U64"}
+                paid:
+                  allOf: [{$ref: "#/components/schemas/I64"}]
+                  description: Σ paid by the shorts (each rounded up), at least 0, saturated
+                positions:
+                  allOf: [{$ref: "#/components/schemas/I64"}]
+                  description: positions closed, at least 0
+                received:
+                  allOf: [{$ref: "#/components/schemas/I64"}]
+                  description: Σ received by the longs (each rounded down), at least 0, saturated
+                residue:
+                  allOf: [{$ref: "#/components/schemas/I64"}]
+                  description: paid − received, credited to the insurance fund
+                sequence: {$ref: "#/components/schemas/U64"}
+                settlementPrice:
+                  allOf: [{$ref: "#/components/schemas/I64"}]
+                  description: the underlying's mark F at the settling event, at least 1
+                valuePerUnit:
+                  allOf: [{$ref: "#/components/schemas/I64"}]
+                  description: max(F − strike, 0) for a call, max(strike − F, 0) for a put
+            strike:
+              allOf: [{$ref: "#/components/schemas/I64"}]
+              description: quote micro-units per whole base unit, at least 1
+            underlying:
+              allOf: [{$ref: "#/components/schemas/U32"}]
+              description: the perpetual market whose mark is the forward and the settlement price
+            underlyingMark:
+              allOf: [{$ref: "#/components/schemas/I64"}]
+              description: the underlying's mark at `stateTime` that priced `markPrice`; 0 when it has none
         oracle:
           type: array
           items:

@@ -1,7 +1,7 @@
 /// The live venue page (`GET /venue`, docs/MARKETDATA.md §7): static HTML and JavaScript,
 /// no build step, no CDN, served from the host's binary. It follows the WebSocket feed and
-/// shows per market the book, recent trades, mark, funding, open interest and halted
-/// state, and the latest signed batch with the page's own check of every line it shows:
+/// shows per market the book, recent trades, mark, funding, open interest, an option
+/// market's series and halted state, and the latest signed batch with the page's own check of every line it shows:
 /// the RFC 6962 inclusion proof of the line into the header's `marketDataRoot` (SHA-256 in
 /// the browser's WebCrypto). The header's signature is for `attestation verify-outputs`
 /// and `sealstream-client watch --signer` to check; the page says so.
@@ -72,6 +72,7 @@ function render() {
       <span class="${m.verified ? "ok" : "bad"}" data-verified="${m.verified}">${m.verified ? "✓ verified" : "✗ NOT verified"}</span><br>
       mark <b data-mark>${r.halted ? "halted (reason " + r.priceInvalidity + ")" : price(r.markPrice)}</b>
       · funding ${r.fundingRateBps} bp · open interest ${size(r.openInterest)}
+      ${r.option ? `<br><span data-option>${r.option.kind} strike ${price(r.option.strike)} · expiry ${new Date(r.option.expiry / 1e6).toISOString()} · underlying ${r.option.underlying} at ${r.option.underlyingMark ? price(r.option.underlyingMark) : "no mark"}${r.option.settled ? " · settled" : ""}</span>` : ""}
       <table><tr><th>bid size</th><th>bid</th><th>ask</th><th>ask size</th></tr>${rows.join("") || '<tr><td colspan="4" class="muted">no depth published</td></tr>'}</table>
       <table><tr><th>aggressor</th><th>size</th><th>price</th><th>sequence</th></tr>${trades || '<tr><td colspan="4" class="muted">no trades yet</td></tr>'}</table></div>`);
   }

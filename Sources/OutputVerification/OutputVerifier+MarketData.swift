@@ -50,6 +50,11 @@ extension OutputVerifier {
                          actual: "trades", "\(at): a trade lies outside \(record.firstSequence)…\(record.lastSequence)")
             batch.record(record.policy != "trades-only" || (record.asks.isEmpty && record.bids.isEmpty),
                          actual: "depth", "\(at): trades-only but depth is published")
+            if let t = record.option?.settlement {
+                let inBatch = (record.firstSequence...record.lastSequence).contains(t.sequence)
+                batch.record(inBatch && t.enclaveTime <= record.stateTime, actual: "settlement \(t.sequence)",
+                             "\(at): the settlement lies outside its batch")
+            }
         }
         for h in headers {
             let lines = perBatch[h.batchIndex] ?? []

@@ -78,8 +78,13 @@ struct WatchCommand: ParsableCommand {
         let ask = r.asks.first.map { "\(size($0[1]))@\(price($0[0]))" } ?? "-"
         let mark = r.halted ? "halted(\(r.priceInvalidity))" : price(r.markPrice)
         let trades = r.trades.map { "\($0.aggressor) \(size($0.size))@\(price($0.price))" }.joined(separator: ", ")
+        // An option market's line (docs/MARKETDATA.md §2.1) names its series after the mark.
+        let series = r.option.map {
+            " \($0.kind) \(price($0.strike)) exp \($0.expiry) on \($0.underlying)@"
+                + ($0.underlyingMark == 0 ? "-" : price($0.underlyingMark)) + ($0.settled ? " settled" : "")
+        } ?? ""
         return "\(snapshot ? "snapshot" : "update") market \(r.market) seq \(r.marketSequence) batch \(r.batchIndex) "
-            + "\(verified ? "verified" : "NOT VERIFIED") mark \(mark) bid \(bid) ask \(ask) oi \(size(r.openInterest)) "
-            + "funding \(r.fundingRateBps)bp trades [\(trades)]"
+            + "\(verified ? "verified" : "NOT VERIFIED") mark \(mark)\(series) bid \(bid) ask \(ask) "
+            + "oi \(size(r.openInterest)) funding \(r.fundingRateBps)bp trades [\(trades)]"
     }
 }

@@ -59,6 +59,16 @@ final class Trader: @unchecked Sendable {
         try sealedOrder(id, market: market).receipt
     }
 
+    /// Sends `order` (any market, side, price and size) and returns its opened receipt.
+    func send(_ order: NewOrder) throws -> Receipt {
+        let (_, frame) = try session.seal(.newOrder(order))
+        try connection.send(frame)
+        var reply = try connection.receive()
+        while reply.type == .sealedEvent { reply = try connection.receive() }
+        guard reply.type == .sealedReceipt else { throw TestFailure("expected a receipt, got \(reply.type)") }
+        return try session.openReceipt(try reply.body.withUnsafeBytes { try SealedEnvelope.decode(body: $0) })
+    }
+
     /// Like `order`, also returning the frame body sent (what the event log commits to).
     func sealedOrder(_ id: String, market: UInt32 = 1) throws -> (body: [UInt8], receipt: Receipt) {
         let request = OrderRequest.newOrder(NewOrder(clientOrderID: try ClientOrderID(id), market: market, side: .buy,

@@ -45,7 +45,40 @@ def market_lines(batch: int, first: int, last: int, time: int, sequence: int, sp
         if spec.get("haltedMismatch") and market == 1:
             record["halted"] = True
         out.append(json.dumps(record, separators=(",", ":"), sort_keys=True).encode())
+    if "option" in spec:
+        out.append(option_line(batch, first, last, time, sequence, len(out), spec["option"]))
     return out
+
+
+def option_line(batch: int, first: int, last: int, time: int, sequence: int, leaf: int, variant: str) -> bytes:
+    """docs/MARKETDATA.md §2.1: option market 101's line (a call on market 1); `variant`
+    "funding" gives it a funding rate and "kind" an unknown kind, what the enclave never writes;
+    "settled" settles it in this batch (§2.2), "residue" and "outside" with a wrong residue or a
+    settlement sequence outside the batch."""
+    settles = variant in ("settled", "residue", "outside")
+    record = {
+        "asks": [[4_200_000_000, 6_000_000]], "batchIndex": batch, "bids": [], "firstSequence": first,
+        "fundingRateBps": 3 if variant == "funding" else 0, "halted": False, "lastSequence": last, "leafIndex": leaf,
+        "markPrice": 4_182_512_345, "market": 101, "marketSequence": sequence, "nextFundingTime": 0,
+        "openInterest": 4_000_000,
+        "option": {"contractSize": 1_000_000, "expiry": 1_766_760_000_000_000_000,
+                   "kind": "straddle" if variant == "kind" else "call", "settled": settles,
+                   "strike": 60_000_000_000, "underlying": 1, "underlyingMark": 60_000_000_000},
+        "oracle": [], "policy": "lit", "priceInvalidity": 0, "stateTime": time,
+        "trades": [{"aggressor": "buy", "enclaveTime": time, "price": 4_200_000_000, "sequence": last, "size": 4_000_000}],
+        "venueId": VENUE,
+    }  # fmt: skip
+    if settles:
+        # A call at strike 60,000 settled at F = 61,250: 1,250 USD per unit; 0.04 long (two
+        # holders) receive 50 USD, 0.04 short pay it (rounding leaves nothing here).
+        record["option"]["expiry"] = time - 1_000_000
+        record["option"]["settlement"] = {
+            "enclaveTime": time, "paid": 50_000_000, "positions": 3, "received": 50_000_000,
+            "residue": 1 if variant == "residue" else 0, "sequence": last + 1 if variant == "outside" else last,
+            "settlementPrice": 61_250_000_000, "valuePerUnit": 1_250_000_000,
+        }  # fmt: skip
+        record.update(asks=[], trades=[], openInterest=0)
+    return json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
 
 
 def close(ep: ref.Epoch, leaves, decisions, time, accounts, halted, decisions_root=None, market=()) -> None:
@@ -359,6 +392,12 @@ def build() -> dict:
         "emptyDecisionsRoot": epoch([{"events": 3, "decisionsRoot": ref.sha256(b"not empty")}] + BASE[1:]),
         "tradesOnlyDepth": epoch(BASE[:1] + [{"events": 6, "decisions": 2, "tradesOnly": True}] + BASE[2:]),
         "haltedMismatch": epoch(BASE[:2] + [{"events": 4, "decisions": 1, "haltedMismatch": True}]),
+        "options": epoch([spec | {"option": ""} for spec in BASE]),
+        "optionFunding": epoch(BASE[:2] + [BASE[2] | {"option": "funding"}]),
+        "optionKind": epoch(BASE[:1] + [BASE[1] | {"option": "kind"}] + BASE[2:]),
+        "optionSettled": epoch([BASE[0] | {"option": ""}, BASE[1] | {"option": "settled"}] + BASE[2:]),
+        "optionResidue": epoch([BASE[0] | {"option": ""}, BASE[1] | {"option": "residue"}] + BASE[2:]),
+        "optionOutside": epoch([BASE[0] | {"option": ""}, BASE[1] | {"option": "outside"}] + BASE[2:]),
         "public": public_epoch(),
         "marks": marks_epoch(),
         "marksBadSignature": marks_epoch("badSignature"),
@@ -535,6 +574,19 @@ def build() -> dict:
          {"marketdata.parse": {"error": "mismatch", "line": 5, "path": "$.halted"}, "marketdata.batch": {},
           "marketdata.root": {}}),
         ("trades-only with depth (signed)", "tradesOnlyDepth", [], {"marketdata.batch": {}}),
+        # docs/MARKETDATA.md §2.1: option markets' lines.
+        ("option market lines pass", "options", [], {}),
+        ("option line with a funding rate (signed)", "optionFunding", [],
+         {"marketdata.parse": {"error": "mismatch", "line": 7, "path": "$.fundingRateBps"},
+          "marketdata.root": {}}),
+        ("option settlement passes", "optionSettled", [], {}),
+        ("option settlement with a wrong residue (signed)", "optionResidue", [],
+         {"marketdata.parse": {"error": "mismatch", "line": 6, "path": "$.option.settlement.residue"},
+          "marketdata.root": {}}),
+        ("option settlement outside its batch (signed)", "optionOutside", [], {"marketdata.batch": {}}),
+        ("option line with an unknown kind (signed)", "optionKind", [],
+         {"marketdata.parse": {"error": "outOfRange", "line": 5, "path": "$.option.kind"},
+          "marketdata.root": {}}),
     ]
     epochs["empty"] = {"batches": "", "decisions": "", "events": "", "marketdata": ""}
     out = []

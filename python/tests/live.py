@@ -45,14 +45,14 @@ class Host:
     arguments, e.g. `--attestation swtpm --tcti …`)."""
 
     def __init__(self, bins: Path, data: Path, log: Path, listen: str = "127.0.0.1:0", extra: list[str] = (),
-                 standby: bool = False):
+                 standby: bool = False, config: Path = VENUE):
         self.data = data
         # A host restarted on this data directory: the old host.json names the dead one.
         (data / "host.json").unlink(missing_ok=True)
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(
             [str(bins / "sealstream-host"), "run", "--data-dir", str(data), "--listen", listen,
-             "--http", "127.0.0.1:0", "--config", str(VENUE), *extra],
+             "--http", "127.0.0.1:0", "--config", str(config), *extra],
             stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ, TSS2_LOG="all+none"),
         )  # fmt: skip
         deadline = time.monotonic() + 60

@@ -316,8 +316,8 @@ def read_decision(line: bytes) -> dict:
 
 MARKET_DATA_MEMBERS = {
     "asks", "batchIndex", "bids", "firstSequence", "fundingRateBps", "halted", "lastSequence",
-    "leafIndex", "markPrice", "market", "marketSequence", "nextFundingTime", "openInterest", "oracle",
-    "policy", "priceInvalidity", "stateTime", "trades", "venueId",
+    "leafIndex", "markPrice", "market", "marketSequence", "nextFundingTime", "openInterest", "option",
+    "oracle", "policy", "priceInvalidity", "stateTime", "trades", "venueId",
 }  # fmt: skip
 
 
@@ -359,6 +359,56 @@ def _trade(t: _Object) -> None:
     t.integer("size", INT64)
 
 
+OPTION_MEMBERS = {"contractSize", "expiry", "kind", "settled", "settlement", "strike", "underlying", "underlyingMark"}
+SETTLEMENT_MEMBERS = {
+    "enclaveTime", "paid", "positions", "received", "residue", "sequence", "settlementPrice", "valuePerUnit",
+}  # fmt: skip
+
+
+def _settlement(o: _Object) -> dict | None:
+    """`option.settlement` (docs/MARKETDATA.md §2.2), if present."""
+    if "settlement" not in o.d:
+        return None
+    r = o.object("settlement", SETTLEMENT_MEMBERS)
+    r.integer("enclaveTime", UINT64)
+    for name in ("paid", "positions", "received", "residue"):
+        r.integer(name, (0, INT64[1]))
+    r.integer("sequence", UINT64)
+    r.integer("settlementPrice", (1, INT64[1]))
+    r.integer("valuePerUnit", (0, INT64[1]))
+    return r.d
+
+
+def _option(o: _Object) -> dict | None:
+    """An option market's `option` member (docs/MARKETDATA.md §2.1), if present."""
+    if "option" not in o.d:
+        return None
+    r = o.object("option", OPTION_MEMBERS)
+    r.integer("contractSize", (1, INT64[1]))
+    r.integer("expiry", UINT64)
+    r.name("kind", ("call", "put"))
+    r.boolean("settled")
+    _settlement(r)
+    r.integer("strike", (1, INT64[1]))
+    r.integer("underlying", UINT32)
+    r.integer("underlyingMark", (0, INT64[1]))
+    return r.d
+
+
+def _check_settlement(d: dict) -> None:
+    """The settlement's cross-field rules (docs/MARKETDATA.md §2), after every field."""
+    t = d["settlement"]
+    if not d["settled"]:
+        raise RecordError("mismatch", "$.option.settled")
+    if t["enclaveTime"] < d["expiry"]:
+        raise RecordError("mismatch", "$.option.settlement.enclaveTime")
+    f, k = t["settlementPrice"], d["strike"]
+    if t["valuePerUnit"] != max(f - k if d["kind"] == "call" else k - f, 0):
+        raise RecordError("mismatch", "$.option.settlement.valuePerUnit")
+    if t["paid"] != INT64[1] and t["residue"] != t["paid"] - t["received"]:
+        raise RecordError("mismatch", "$.option.settlement.residue")
+
+
 def read_market_data(line: bytes) -> dict:
     """One line of marketdata.jsonl (docs/MARKETDATA.md §2), fields in alphabetical order."""
     o = _Object(_blank_or_object(line), "$", MARKET_DATA_MEMBERS)
@@ -375,6 +425,7 @@ def read_market_data(line: bytes) -> dict:
     o.integer("marketSequence", UINT64)
     o.integer("nextFundingTime", UINT64)
     o.integer("openInterest", INT64)
+    option = _option(o)
     _objects(o, "oracle", {"confidence", "price", "publishTime", "publisher"}, _quote)
     o.name("policy", ("lit", "delayed", "trades-only"))
     invalidity = o.integer("priceInvalidity", UINT8)
@@ -387,6 +438,14 @@ def read_market_data(line: bytes) -> dict:
         raise RecordError("mismatch", "$.halted")
     if halted and mark != 0:
         raise RecordError("mismatch", "$.markPrice")
+    if option is not None:
+        for name, empty in (("oracle", []), ("fundingRateBps", 0), ("nextFundingTime", 0)):
+            if o.d[name] != empty:
+                raise RecordError("mismatch", f"$.{name}")
+        if option["underlyingMark"] == 0 and not halted:
+            raise RecordError("mismatch", "$.option.underlyingMark")
+        if "settlement" in option:
+            _check_settlement(option)
     return o.d
 
 

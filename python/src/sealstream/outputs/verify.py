@@ -171,6 +171,13 @@ def _check_market_data(data: bytes, headers: list[dict], v: _Verdicts) -> None:
         )  # fmt: skip
         v.check("marketdata.batch", all(r["firstSequence"] <= t["sequence"] <= r["lastSequence"] for t in r["trades"]))
         v.check("marketdata.batch", r["policy"] != "trades-only" or (not r["asks"] and not r["bids"]))
+        settlement = r.get("option", {}).get("settlement")
+        if settlement is not None:
+            v.check(
+                "marketdata.batch",
+                r["firstSequence"] <= settlement["sequence"] <= r["lastSequence"]
+                and settlement["enclaveTime"] <= r["stateTime"],
+            )
     for h in headers:
         tree = merkle.MerkleTree([merkle.leaf_hash(x) for x in per_batch.get(h["batchIndex"], [])])
         v.check("marketdata.root", tree.root() == _b(h["marketDataRoot"]))
