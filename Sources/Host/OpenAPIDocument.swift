@@ -413,8 +413,8 @@ paths:
         `lastSequence` of its header), exactly as `events.log` holds them
         (docs/COMMITMENTS.md §2.1): 49 bytes each (`globalSequence` u64 ‖ `enclaveTime`
         u64 ‖ `messageType` u8 ‖ `bodyHash`, big-endian), concatenated in sequence order,
-        so the body is 49 × (`lastSequence` − `firstSequence` + 1) bytes (0 for a batch with
-        no input). The bodies of every batch from 0 in order are the file's first
+        so the body is 49 × (`lastSequence` − `firstSequence` + 1) bytes, never empty (a
+        batch closes only after at least one event, docs/COMMITMENTS.md §1). The bodies of every batch from 0 in order are the file's first
         `lastSequence × 49` bytes, from which the batch's `eventsRoot` and the consistency of
         the log are recomputed; `attestation verify-outputs --url` does that.
       parameters:
