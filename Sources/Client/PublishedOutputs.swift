@@ -25,11 +25,16 @@ public struct PublishedOutputs: Sendable {
         case status(path: String, status: Int, body: String)
         /// An answer that is not a JSON array of records as §4.2 describes.
         case notARecordArray(path: String)
+        /// The first or the last listed header was answered differently when asked again
+        /// at the end: another epoch started while reading (run it again).
+        case epochChanged(batch: Int)
 
         public var description: String {
             switch self {
             case let .status(path, status, body): "GET \(path) answered \(status): \(body)"
             case let .notARecordArray(path): "GET \(path) did not answer a JSON array of records"
+            case let .epochChanged(batch):
+                "batch \(batch)'s header changed while reading: another epoch started; run it again"
             }
         }
     }
@@ -64,6 +69,13 @@ public struct PublishedOutputs: Sendable {
             let path = "/v1/events?batch=\(i)"
             out.eventsLog += try body(get(path), path: path)
             progress?(i + 1, headers.count)
+        }
+        // The same epoch throughout: the first and the last listed header are asked for
+        // again and must be the bytes listed (a new epoch has another signer, so another
+        // batch 0; one that replaced the listed batches entirely differs at the last).
+        for i in Set([0, headers.count - 1]) where headers.indices.contains(i) {
+            let path = "/v1/batches?from=\(i)&limit=1"
+            guard try records(get(path), path: path) == [headers[i]] else { throw FetchError.epochChanged(batch: i) }
         }
         return out
     }

@@ -24,7 +24,11 @@ struct PublishedOutputsTests {
         var asked: [String] = []
         let outputs = try PublishedOutputs.fetch(get: { path in
             asked.append(path)
-            if path.hasPrefix("/v1/batches?from=0") { return .init(status: 200, body: self.bytes(#"[{"h":0},{"h":1},{"h":2}]"#)) }
+            if path.hasPrefix("/v1/batches?from=0&limit=1000") {
+                return .init(status: 200, body: self.bytes(#"[{"h":0},{"h":1},{"h":2}]"#))
+            }
+            if path == "/v1/batches?from=0&limit=1" { return .init(status: 200, body: self.bytes(#"[{"h":0}]"#)) }
+            if path == "/v1/batches?from=2&limit=1" { return .init(status: 200, body: self.bytes(#"[{"h":2}]"#)) }
             let batch = path.split(separator: "=").last.map(String.init) ?? "?"
             if path.hasPrefix("/v1/events") { return .init(status: 200, body: [UInt8](repeating: UInt8(batch)!, count: 49)) }
             if path.hasPrefix("/v1/decisions"), batch == "1" { return .init(status: 200, body: self.bytes(#"[{"d":1},{"d":2}]"#)) }
@@ -37,7 +41,25 @@ struct PublishedOutputsTests {
         #expect(outputs.inputs == bytes("{\"i\":0}\n{\"i\":1}\n{\"i\":2}\n"))
         #expect(outputs.funding.isEmpty && outputs.marketData.isEmpty)
         #expect(outputs.eventsLog == [UInt8](repeating: 0, count: 49) + [UInt8](repeating: 1, count: 49) + [UInt8](repeating: 2, count: 49))
-        #expect(asked.count == 1 + 3 * 5)
+        #expect(asked.count == 1 + 3 * 5 + 2, "and the first and last header again")
+    }
+
+    /// A new epoch started while reading: the first header is answered differently when
+    /// asked again at the end, and the read stops instead of checking a mixture.
+    @Test func anEpochChangedWhileReadingIsRefused() {
+        var listed = false
+        #expect(throws: PublishedOutputs.FetchError.epochChanged(batch: 0)) {
+            try PublishedOutputs.fetch(get: { path in
+                if path.hasPrefix("/v1/batches?from=0&limit=1000") {
+                    listed = true
+                    return .init(status: 200, body: self.bytes(#"[{"h":0},{"h":1}]"#))
+                }
+                if path == "/v1/batches?from=0&limit=1" { return .init(status: 200, body: self.bytes(#"[{"h":"new"}]"#)) }
+                if path == "/v1/batches?from=1&limit=1" { return .init(status: 200, body: self.bytes(#"[{"h":1}]"#)) }
+                return .init(status: 200, body: path.hasPrefix("/v1/events") ? [] : self.bytes("[]"))
+            })
+        }
+        #expect(listed)
     }
 
     /// A batch that is gone (the epoch changed while reading) or a standby's 503 stops the
@@ -59,6 +81,7 @@ struct PublishedOutputsTests {
     @Test func listsHeadersPageByPage() throws {
         var pages: [String] = []
         let outputs = try PublishedOutputs.fetch(get: { path in
+            if path.hasSuffix("&limit=1") { return .init(status: 200, body: self.bytes("[{}]")) }
             if path.hasPrefix("/v1/batches") {
                 pages.append(path)
                 let n = path.hasPrefix("/v1/batches?from=0&") ? 1000 : 2

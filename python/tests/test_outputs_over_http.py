@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sealstream.http import HTTPError, fetch_outputs, record_array
+from sealstream.http import EpochChanged, HTTPError, fetch_outputs, record_array
 
 
 def test_record_arrays_split_at_top_level_commas_only():
@@ -30,6 +30,8 @@ class FakeAPI:
 
     def batches(self, start: int, limit: int) -> bytes:
         self.asked.append(f"batches{start}")
+        if limit == 1:  # asked again at the end
+            return b'[{"h":%d}]' % start if self.gone != f"epoch{start}" else b'[{"h":"new"}]'
         return b'[{"h":0},{"h":1},{"h":2}]' if start == 0 else b"[]"
 
     def decisions(self, batch: int) -> bytes:
@@ -67,14 +69,24 @@ def test_a_batch_gone_meanwhile_stops_the_read():
         fetch_outputs(FakeAPI(gone="funding1"))
 
 
+def test_an_epoch_changed_while_reading_stops_the_read():
+    with pytest.raises(EpochChanged):
+        fetch_outputs(FakeAPI(gone="epoch0"))
+    api = FakeAPI()
+    fetch_outputs(api)
+    assert api.asked[-2:] == ["batches0", "batches2"], "the first and last headers asked for again"
+
+
 def test_headers_are_listed_a_page_at_a_time():
     class Paged(FakeAPI):
         def batches(self, start: int, limit: int) -> bytes:
             self.asked.append(f"batches{start}")
+            if limit == 1:
+                return b"[{}]"
             n = limit if start == 0 else 1
             return b"[" + b",".join([b"{}"] * n) + b"]"
 
     api = Paged()
     files = fetch_outputs(api, page=2)
-    assert [a for a in api.asked if a.startswith("batches")] == ["batches0", "batches2"]
+    assert [a for a in api.asked if a.startswith("batches")] == ["batches0", "batches2", "batches0", "batches2"]
     assert files["batches.jsonl"].count(b"\n") == 3

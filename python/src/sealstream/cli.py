@@ -89,7 +89,7 @@ def _verify_outputs(args) -> int:
             return 2
         config = json.loads(raw)
     if args.url is not None:
-        from .http import HTTPError
+        from .errors import SealstreamError
         from .outputs import verify_url
 
         if args.epoch is not None:
@@ -97,7 +97,7 @@ def _verify_outputs(args) -> int:
             return 2
         try:
             result = verify_url(args.url, signer, chain_id, contract, venue, public=True, config=config)
-        except (HTTPError, ValueError, OSError) as exc:
+        except (SealstreamError, ValueError, OSError) as exc:  # HTTPError, EpochChanged, not a record array
             print(f"{args.url}: {exc}", file=sys.stderr)
             return 2
         return _print_verdicts(result, args.json)

@@ -120,4 +120,18 @@ def fetch_outputs(http: HTTPClient, page: int = 1000) -> dict[str, bytes]:
             for line in record_array(get(i)):
                 files[name] += line + b"\n"
         files["events.log"] += http.events(i)
+    # The same epoch throughout: the first and last listed headers, asked for again, must
+    # be the bytes listed (COMMITMENTS.md §5); otherwise another epoch started meanwhile.
+    for i in sorted({0, len(headers) - 1}):
+        if 0 <= i < len(headers) and record_array(http.batches(i, 1)) != [headers[i]]:
+            raise EpochChanged(i)
     return {name: bytes(b) for name, b in files.items()}
+
+
+class EpochChanged(SealstreamError):
+    """A listed header was answered differently at the end of `fetch_outputs`: another
+    epoch started while reading; run it again."""
+
+    def __init__(self, batch: int):
+        super().__init__(f"batch {batch}'s header changed while reading: another epoch started; run it again")
+        self.batch = batch
