@@ -62,12 +62,20 @@ struct JournalReplayRunnerTests {
         return (dir, worker)
     }
 
+    /// The fake worker's environment, given to it alone: the test process's own is never
+    /// changed (a `setenv` races every other test that spawns a process at that moment:
+    /// Foundation's `Process.run` copies `environ` while glibc reallocates it).
+    static func environment(_ dir: String, reject: UInt64? = nil) -> [String: String] {
+        var env = ["FAKE_HEADERS": dir + "/fake-headers", "FAKE_RECORDS": "3010",
+                   "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        if let reject { env["FAKE_REJECT"] = String(reject) }
+        return env
+    }
+
     static func run(_ dir: String, _ worker: String, headers: [String], reject: UInt64? = nil) throws -> ReplayVerdict {
         try Data(headers.map { $0 + "\n" }.joined().utf8).write(to: URL(fileURLWithPath: dir + "/fake-headers"))
-        setenv("FAKE_HEADERS", dir + "/fake-headers", 1)
-        setenv("FAKE_RECORDS", "3010", 1)
-        if let reject { setenv("FAKE_REJECT", String(reject), 1) } else { unsetenv("FAKE_REJECT") }
-        return try JournalReplayRunner.run(dataDirectory: dir, enclave: worker, arguments: [], environment: nil)
+        return try JournalReplayRunner.run(dataDirectory: dir, enclave: worker, arguments: [],
+                                           environment: environment(dir, reject: reject))
     }
 
     @Test func matchingReplayReportsTheFinalStateRoot() throws {
@@ -76,10 +84,8 @@ struct JournalReplayRunnerTests {
         var fed: [(Int, Int)] = []
         let headers = [Self.header(0, root: "0x01"), Self.header(1, root: "0x02"), Self.header(2, root: "0x03")]
         try Data(headers.map { $0 + "\n" }.joined().utf8).write(to: URL(fileURLWithPath: dir + "/fake-headers"))
-        setenv("FAKE_HEADERS", dir + "/fake-headers", 1)
-        setenv("FAKE_RECORDS", "3010", 1)
-        unsetenv("FAKE_REJECT")
-        let verdict = try JournalReplayRunner.run(dataDirectory: dir, enclave: worker, arguments: [], environment: nil) { fed.append(($0, $1)) }
+        let verdict = try JournalReplayRunner.run(dataDirectory: dir, enclave: worker, arguments: [],
+                                                  environment: Self.environment(dir)) { fed.append(($0, $1)) }
         #expect(verdict == .match(batches: 2, beyond: 1, stateRoot: "0x03"))
         #expect(fed.count > 1 && fed.last.map { $0.0 == $0.1 } == true, "progress reaches the total")
     }
