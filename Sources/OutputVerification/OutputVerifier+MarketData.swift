@@ -9,8 +9,10 @@ extension OutputVerifier {
         var batch = Check("marketdata.batch", expected: absent ?? "each line in an existing batch, in leaf order; marketSequence without gaps")
         var root = Check("marketdata.root", expected: absent ?? "the RFC 6962 root of each batch's lines is its marketDataRoot")
         guard let bytes else {
-            return [parse.verdict(what: "lines"), batch.verdict(what: "lines"), root.verdict(what: "roots")]
+            return [parse.verdict(what: "lines"), batch.verdict(what: "lines"), root.verdict(what: "roots"),
+                    checkOptionLines([], present: false)]
         }
+        var read: [MarketDataLineFacts] = []
         var perBatch: [UInt64: [ArraySlice<UInt8>]] = [:]
         var lastBatch: UInt64?
         var nextSequence: [UInt32: UInt64] = [:]
@@ -29,6 +31,7 @@ extension OutputVerifier {
                 continue
             }
             let header = headers[Int(record.batchIndex)]
+            read.append(MarketDataLineFacts(line: line, record: record))
             batch.record(lastBatch.map { record.batchIndex >= $0 } ?? true, actual: "batch \(record.batchIndex)",
                          "\(at): lines of earlier batches follow a later batch's")
             lastBatch = record.batchIndex
@@ -62,6 +65,7 @@ extension OutputVerifier {
             root.record(got == h.marketDataRoot, actual: got.hex,
                         "batch \(h.batchIndex): its \(lines.count) market data lines give another root than marketDataRoot")
         }
-        return [parse.verdict(what: "lines"), batch.verdict(what: "lines"), root.verdict(what: "roots")]
+        return [parse.verdict(what: "lines"), batch.verdict(what: "lines"), root.verdict(what: "roots"),
+                checkOptionLines(read, present: true)]
     }
 }

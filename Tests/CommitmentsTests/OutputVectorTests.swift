@@ -95,7 +95,7 @@ struct OutputVectorTests {
             : verifier.verify(batches: f.batches, decisions: f.decisions, eventsLog: f.events, inputs: f.inputs,
                               config: f.config, funding: f.funding, marketData: f.marketData)
         if f.config != nil {  // with the configuration every §5.3 check (19–27) is made
-            #expect(verdicts.dropFirst(18).allSatisfy { !$0.expected.contains("not checked") }, "\(verdicts.map(\.expected))")
+            #expect(verdicts.dropFirst(19).allSatisfy { !$0.expected.contains("not checked") }, "\(verdicts.map(\.expected))")
         }
         let expected = c["fail"] as! [String: [String: Any]]
         let failing = Set(verdicts.filter { !$0.pass }.map(\.check))
@@ -108,14 +108,14 @@ struct OutputVectorTests {
         }
     }
 
-    /// The single numbered list of docs/COMMITMENTS.md §5.2 (1–18) and §5.3 (19–27), in order.
+    /// The single numbered list of docs/COMMITMENTS.md §5.2 (1–18, 18a) and §5.3 (19–27), in order.
     @Test func everyCheckIsReported() {
         let verifier = OutputVectors.shared.verifier(signer: nil)
         let base = [
             "headers.parse", "headers.venue", "headers.digest", "headers.signature", "headers.signer", "chain.index",
             "chain.previous", "chain.sequence", "chain.time", "chain.accounts", "events.consistency", "events.log",
             "decisions.parse", "decisions.batch", "decisions.inclusion", "marketdata.parse", "marketdata.batch",
-            "marketdata.root",
+            "marketdata.root", "marketdata.options",
         ]
         #expect(verifier.verify(batches: [], decisions: [], eventsLog: []).map(\.check) == base)
         let all = verifier.verify(batches: [], decisions: [], eventsLog: [], inputs: nil, config: nil, funding: nil,

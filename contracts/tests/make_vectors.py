@@ -56,14 +56,19 @@ def option_line(batch: int, first: int, last: int, time: int, sequence: int, lea
     "settled" settles it in this batch (§2.2), "residue" and "outside" with a wrong residue or a
     settlement sequence outside the batch."""
     settles = variant in ("settled", "residue", "outside")
+    # MARKETDATA §4 `marketdata.options`: "strike" changes a term, "mark" gives an
+    # underlyingMark that is not the underlying line's markPrice.
     record = {
         "asks": [[4_200_000_000, 6_000_000]], "batchIndex": batch, "bids": [], "firstSequence": first,
         "fundingRateBps": 3 if variant == "funding" else 0, "halted": False, "lastSequence": last, "leafIndex": leaf,
         "markPrice": 4_182_512_345, "market": 101, "marketSequence": sequence, "nextFundingTime": 0,
         "openInterest": 4_000_000,
-        "option": {"contractSize": 1_000_000, "expiry": 1_766_760_000_000_000_000,
+        # One expiry on every line (MARKETDATA §4 `marketdata.options`: terms never change),
+        # at the epochs' first enclave time, so a settlement in batch 1 is after it.
+        "option": {"contractSize": 1_000_000, "expiry": 1_764_170_000_000_000_000,
                    "kind": "straddle" if variant == "kind" else "call", "settled": settles,
-                   "strike": 60_000_000_000, "underlying": 1, "underlyingMark": 60_000_000_000},
+                   "strike": 61_000_000_000 if variant == "strike" else 60_000_000_000, "underlying": 1,
+                   "underlyingMark": 60_000_000_001 if variant == "mark" else 60_000_000_000},
         "oracle": [], "policy": "lit", "priceInvalidity": 0, "stateTime": time,
         "trades": [{"aggressor": "buy", "enclaveTime": time, "price": 4_200_000_000, "sequence": last, "size": 4_000_000}],
         "venueId": VENUE,
@@ -71,7 +76,6 @@ def option_line(batch: int, first: int, last: int, time: int, sequence: int, lea
     if settles:
         # A call at strike 60,000 settled at F = 61,250: 1,250 USD per unit; 0.04 long (two
         # holders) receive 50 USD, 0.04 short pay it (rounding leaves nothing here).
-        record["option"]["expiry"] = time - 1_000_000
         record["option"]["settlement"] = {
             "enclaveTime": time, "paid": 50_000_000, "positions": 3, "received": 50_000_000,
             "residue": 1 if variant == "residue" else 0, "sequence": last + 1 if variant == "outside" else last,
@@ -398,6 +402,10 @@ def build() -> dict:
         "optionSettled": epoch([BASE[0] | {"option": ""}, BASE[1] | {"option": "settled"}] + BASE[2:]),
         "optionResidue": epoch([BASE[0] | {"option": ""}, BASE[1] | {"option": "residue"}] + BASE[2:]),
         "optionOutside": epoch([BASE[0] | {"option": ""}, BASE[1] | {"option": "outside"}] + BASE[2:]),
+        "optionTerms": epoch([BASE[0] | {"option": ""}, BASE[1] | {"option": "strike"}] + BASE[2:]),
+        "optionTwice": epoch([BASE[0] | {"option": ""}, BASE[1] | {"option": "settled"}, BASE[2] | {"option": "settled"}]
+                             + BASE[3:]),
+        "optionMark": epoch([BASE[0] | {"option": "mark"}] + BASE[1:]),
         "public": public_epoch(),
         "marks": marks_epoch(),
         "marksBadSignature": marks_epoch("badSignature"),
@@ -584,6 +592,9 @@ def build() -> dict:
          {"marketdata.parse": {"error": "mismatch", "line": 6, "path": "$.option.settlement.residue"},
           "marketdata.root": {}}),
         ("option settlement outside its batch (signed)", "optionOutside", [], {"marketdata.batch": {}}),
+        ("option terms change between lines (signed)", "optionTerms", [], {"marketdata.options": {}}),
+        ("option settled twice (signed)", "optionTwice", [], {"marketdata.options": {}}),
+        ("underlyingMark not the underlying's mark (signed)", "optionMark", [], {"marketdata.options": {}}),
         ("option line with an unknown kind (signed)", "optionKind", [],
          {"marketdata.parse": {"error": "outOfRange", "line": 5, "path": "$.option.kind"},
           "marketdata.root": {}}),

@@ -22,7 +22,7 @@ CHECKS = [
     "headers.parse", "headers.venue", "headers.digest", "headers.signature", "headers.signer",
     "chain.index", "chain.previous", "chain.sequence", "chain.time", "chain.accounts",
     "events.consistency", "events.log", "decisions.parse", "decisions.batch", "decisions.inclusion",
-    "marketdata.parse", "marketdata.batch", "marketdata.root",
+    "marketdata.parse", "marketdata.batch", "marketdata.root", "marketdata.options",
 ]  # fmt: skip
 
 EMPTY_ROOT = merkle.EMPTY_ROOT
@@ -147,6 +147,7 @@ def _check_market_data(data: bytes, headers: list[dict], v: _Verdicts) -> None:
     per_batch: dict[int, list[bytes]] = {}
     last_batch = None
     next_sequence: dict[int, int] = {}
+    read: list[dict] = []  # the lines that read and name an existing batch
     for line, r in read_lines(data, read_market_data):
         if isinstance(r, RecordError):
             v.record_error("marketdata.parse", line, r)
@@ -156,6 +157,7 @@ def _check_market_data(data: bytes, headers: list[dict], v: _Verdicts) -> None:
             v.check("marketdata.batch", False)
             continue
         h = headers[b]
+        read.append(r)
         v.check("marketdata.batch", last_batch is None or b >= last_batch)
         last_batch = b
         lines = per_batch.setdefault(b, [])
@@ -181,6 +183,34 @@ def _check_market_data(data: bytes, headers: list[dict], v: _Verdicts) -> None:
     for h in headers:
         tree = merkle.MerkleTree([merkle.leaf_hash(x) for x in per_batch.get(h["batchIndex"], [])])
         v.check("marketdata.root", tree.root() == _b(h["marketDataRoot"]))
+    _check_option_lines(read, v)
+
+
+def _check_option_lines(lines: list[dict], v: _Verdicts) -> None:
+    """docs/MARKETDATA.md §4 `marketdata.options`: every line with an `option` member, in
+    file order, against its market's first line's terms, the order of `settled` and
+    `settlement`, and the underlying's line of the same batch describing the same state."""
+    # `delayed` can release several held states of one market in one batch: the
+    # underlying's line is the one describing the same state.
+    def key(r: dict, market: int) -> tuple:
+        return r["batchIndex"], market, r["firstSequence"], r["lastSequence"], r["stateTime"]
+
+    by_state = {key(r, r["market"]): r for r in lines if r.get("option") is None}
+    terms: dict[int, dict] = {}
+    settled: set[int] = set()
+    for r in lines:
+        o = r.get("option")
+        if o is None:
+            continue
+        first = terms.setdefault(r["market"], o)
+        v.check("marketdata.options", all(o[k] == first[k] for k in ("contractSize", "expiry", "kind", "strike", "underlying")))
+        was = r["market"] in settled
+        ok = (o["settled"] == was) if o.get("settlement") is None else (o["settled"] and not was)
+        v.check("marketdata.options", ok)
+        if o["settled"]:
+            settled.add(r["market"])
+        u = by_state.get(key(r, o["underlying"]))
+        v.check("marketdata.options", u is not None and u["markPrice"] == o["underlyingMark"])
 
 
 def _check_events(data: bytes, headers: list[dict], v: _Verdicts) -> None:
