@@ -159,6 +159,7 @@ extension SessionRecovery {
 
         case .connectionLost(let error):
             stats.connectionsLost += 1
+            needsConnect = true  // whatever comes next, the connection is gone
             if failsOver { leaveAddress() }
             if !established { return startFailed(error, hostAnswered: true) }
             return disrupted(connectionAlive: false, error: error)

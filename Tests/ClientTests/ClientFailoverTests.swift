@@ -243,5 +243,14 @@ struct ClientFailoverTests {
         _ = lost.handle(.connected)
         #expect(lost.handle(.connectionLost(.ioFailed(errno: 104))) == [.connect])
         #expect(isWait(lost.handle(.connectFailed(.connectFailed(address: "b:2", errno: 111)))))
+        // One address: a connection lost before the evidence is backed off and connected
+        // again (never an evidence request over the connection that is gone).
+        var one = SessionRecovery(policy: .standard, seed: 1, addresses: ["a:1"])
+        _ = one.handle(.start)
+        _ = one.handle(.connected)
+        #expect(isWait(one.handle(.connectionLost(.ioFailed(errno: 104)))))
+        #expect(one.handle(.waited) == [.connect])
+        #expect(one.handle(.connected) == [.fetchEvidence])
+        #expect(one.handle(.evidenceVerified(pin)) == [] && one.isReady)
     }
 }
