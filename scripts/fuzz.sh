@@ -69,7 +69,9 @@ for t in "${TARGETS[@]}"; do
         -max_len=65536 -artifact_prefix="Fuzz/crashes/$t-" "${dict[@]}" "$work" "Fuzz/corpus/$t" >"$log" 2>&1 || status=$?
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
     rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-    last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    # A target that dies on its first input prints no progress line: `|| true`, so that
+    # (under pipefail) the failure is reported below instead of ending the script.
+    last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
     cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo ?)
     ft=$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo ?)
     corp=$(grep -o 'corp: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo ?)
