@@ -61,11 +61,13 @@ wait_traders() {
 import json, sys
 s = json.load(open(sys.argv[1]))
 r = s['recovery']
-print(f\"receipts {s['receipts']} duplicates {s['duplicates']} missing {s['missingReceipts']} restarts {r['restartsSeen']} reconnects {r['reconnects']} failovers {r.get('failovers', 0)} resends {r['resends']}\")
+print(f\"receipts {s['receipts']} duplicates {s['duplicates']} missing {s['missingReceipts']} abandoned {r.get('abandoned', 0)} restarts {r['restartsSeen']} reconnects {r['reconnects']} failovers {r.get('failovers', 0)} resends {r['resends']}\")
 " "$WORK/trader-$t.json" 2>/dev/null || echo "no summary")"
         echo "$1: trader $t exit $status: $summary"
         if [[ $status -ne 0 ]]; then
             TRADER_FAILED=1
+            # The requests it gave up on, then how the log ended.
+            grep -E "no receipt|outcome unknown|NOT proven|refused:" "$WORK/trader-$t.log" | head -5 | sed 's/^/    /'
             tail -5 "$WORK/trader-$t.log" | sed 's/^/    /'
         fi
     done

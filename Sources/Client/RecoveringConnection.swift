@@ -8,7 +8,7 @@ import Wire
 /// A client connection that survives enclave restarts and lost connections: the I/O
 /// shell of `SessionRecovery` (docs/PROTOCOL.md §2.12). It holds sessions for any number
 /// of accounts and public messages; every request is a ticket that ends in exactly one
-/// final answer (or none within the reply timeout), however many times it had to be
+/// final answer (`outcomeUnknown` when too old to resend), however many times it had to be
 /// resent. Blocking, single-threaded.
 public final class RecoveringConnection {
     public typealias Ticket = SessionRecovery.Ticket
@@ -148,8 +148,9 @@ public final class RecoveringConnection {
         return ticket
     }
 
-    /// Waits for the final answer to `ticket`; nil if nothing arrived for the reply
-    /// timeout while the connection was up (the request stays unanswered).
+    /// Waits for the final answer to `ticket` (an answer, or `outcomeUnknown` once it is
+    /// too old to resend); nil only for a ticket with no answer to come (already taken).
+    /// A silent connection does not end the wait: it is lost and recovered (`run`).
     public func await(_ ticket: Ticket) throws -> Answered? {
         try run { results[ticket] != nil }
         return results.removeValue(forKey: ticket)
@@ -178,7 +179,11 @@ public final class RecoveringConnection {
     }
 
     /// Carries out queued actions and reads frames until `done` (or a reply timeout
-    /// while ready, which ends the wait with `done` still false).
+    /// while ready with nothing unanswered, which ends the wait with `done` still false).
+    /// A connection silent for the reply timeout while a request or a session open waits
+    /// is lost: a partitioned or stalled host keeps its TCP connection open and answers
+    /// nothing (docs/PROTOCOL.md §2.12 step 1), so the client reconnects (with several
+    /// addresses, at the next) and resends within the resend horizon.
     private func run(until done: () -> Bool) throws {
         if let failure { throw failure }
         while true {
@@ -189,7 +194,12 @@ public final class RecoveringConnection {
             do {
                 frame = try connection.receive(timeoutMillis: replyTimeoutMillis)
             } catch {
-                if case .timeout = error, machine.isReady { return }
+                if case .timeout = error, machine.isReady {
+                    if machine.unanswered.isEmpty && opening.isEmpty { return }
+                    lost(.timeout(waitingFor: "answers to \(machine.unanswered.count) requests and "
+                                  + "\(opening.count) session opens from \(address) for \(replyTimeoutMillis) ms"))
+                    continue
+                }
                 lost(error)
                 continue
             }

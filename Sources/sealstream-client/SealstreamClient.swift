@@ -35,7 +35,7 @@ struct ScenarioCommand: ParsableCommand {
     @Option(name: .long, help: "Venue configuration the scenario's symbols refer to.")
     var venue: String = "scripts/demo/venue.json"
 
-    @Option(name: .long, help: "Milliseconds to wait for each receipt or acknowledgement.")
+    @Option(name: .long, help: "Reply timeout: milliseconds of silence, while a request waits, after which the connection is dropped and recovered.")
     var timeoutMillis: Int32 = 10_000
 
     @Flag(name: .long, help: "Print a machine-readable JSON summary on stdout.")

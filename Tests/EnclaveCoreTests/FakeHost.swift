@@ -9,10 +9,11 @@ import Wire
 /// A minimal host on a real loopback socket in front of an in-process `Worker`, which
 /// "crashes" on cue: the `crashAt`-th sealed request is swallowed, a new worker (same or
 /// new identity) takes over, and every connection gets `Notice enclaveRestarted` or is
-/// closed. Deposits and prices the old worker answered are fed to the new one first (a stand-in
+/// closed, or (`silent`) the connection that sent it goes silent while staying open, as a
+/// partitioned or stalled primary's does, and the next connection reaches the new worker. Deposits and prices the old worker answered are fed to the new one first (a stand-in
 /// for the journal, which keeps accounts and marks), so sessions can be reopened.
 final class FakeHost: @unchecked Sendable {
-    enum CrashStyle { case notice, dropConnections }
+    enum CrashStyle { case notice, dropConnections, silent }
 
     private var worker: Worker<PerpEngine>
     private let sessionKey: KXKeyPair
@@ -20,6 +21,8 @@ final class FakeHost: @unchecked Sendable {
     private let venue = DemoKeys.venue()
     private var instance: UInt64 = 1
     private var sealedRequests = 0
+    /// Connections that went silent (`silent`): their frames are read and never answered.
+    private var silenced: Set<Int32> = []
     private var deposits: [[UInt8]] = []
     private let crashAt: Int
     private let style: CrashStyle
@@ -84,6 +87,7 @@ final class FakeHost: @unchecked Sendable {
         switch style {
         case .notice: server.broadcast(Notice(code: .enclaveRestarted, value: UInt64(restarts)).encode())
         case .dropConnections: server.closeAll()
+        case .silent: break
         }
     }
 
@@ -91,9 +95,14 @@ final class FakeHost: @unchecked Sendable {
     /// swallowed by a crash; the rest go through the worker.
     private func handle(_ frame: LoopbackFrameServer.Frame, from connection: Int32, on server: LoopbackFrameServer) {
         let bytes = FrameParser.encode(type: frame.type, body: frame.body)
+        // A connection's first frame is an evidence request: the descriptor of a silenced
+        // connection the client dropped may be reused by its next one.
+        if frame.type == .evidenceRequest { silenced.remove(connection) }
+        if silenced.contains(connection) { return }
         if frame.type == .sealedRequest {
             sealedRequests += 1
             if sealedRequests == crashAt {
+                if style == .silent { silenced.insert(connection) }
                 try? crash(server)
                 return  // swallowed: it died with the worker
             }

@@ -20,12 +20,15 @@ struct RecoveringConnectionTests {
 
     /// Registers account 7, posts a mark, opens its session; then five orders pipelined,
     /// the third swallowed by the crash.
-    func tradeThroughACrash(_ host: FakeHost) throws -> (RecoveringConnection, [RecoveringConnection.Answered?]) {
+    func tradeThroughACrash(_ host: FakeHost, replyTimeoutMillis: Int32 = 60_000) throws
+        -> (RecoveringConnection, [RecoveringConnection.Answered?])
+    {
         var lines: [String] = []
-        // No step of this test waits for a reply timeout (the crash is a notice or a closed
-        // connection); a long one keeps a starved machine from turning a slow reply into a
-        // resend that the counts below would see.
-        let c = RecoveringConnection(address: host.address, requirement: nil, policy: fast, replyTimeoutMillis: 60_000) {
+        // Unless the crash is a silent connection, no step of this test waits for a reply
+        // timeout (the crash is a notice or a closed connection); a long one keeps a starved
+        // machine from turning a slow reply into a resend that the counts below would see.
+        let c = RecoveringConnection(address: host.address, requirement: nil, policy: fast,
+                                     replyTimeoutMillis: replyTimeoutMillis) {
             lines.append($0)
         }
         try c.connect()
@@ -68,6 +71,26 @@ struct RecoveringConnectionTests {
             throw ClientError.unexpectedFrame("o6")
         }
         #expect(r.status == .accepted)
+    }
+
+    /// A partitioned or stalled host keeps the TCP connection open and answers nothing: a
+    /// connection silent for the reply timeout while requests wait is lost (PROTOCOL §2.12
+    /// step 1), so the client reconnects and resends instead of giving the requests up.
+    @Test func aSilentConnectionIsDroppedAndTheRequestsResent() throws {
+        let host = try FakeHost(crashAt: 3, style: .silent)
+        defer { host.stop() }
+        let (c, answers) = try tradeThroughACrash(host, replyTimeoutMillis: 2_000)
+        for (i, answer) in answers.enumerated() {
+            guard case .receipt(let r)? = answer?.kind else {
+                Issue.record("order \(i + 1): \(String(describing: answer?.kind))")
+                continue
+            }
+            let id = try ClientOrderID("o\(i + 1)")
+            #expect(r.status == .accepted && r.clientOrderID == id)
+        }
+        #expect(answers.map { $0?.sends ?? 0 } == [1, 1, 2, 2, 2], "the unanswered ones went again on a new connection")
+        #expect(c.stats.connectionsLost == 1 && c.stats.reconnects == 1 && c.stats.restartNotices == 0)
+        #expect(c.evidence?.instanceID == String(format: "%016llx", 2), "evidence of the new worker")
     }
 
     @Test func anotherIdentityAfterTheCrashStops() throws {
