@@ -44,6 +44,9 @@ APT_PACKAGES=(
     podman
     debootstrap
     runc
+    # The systemd unit under a real systemd (scripts/systemd-tests.sh): a debootstrap root
+    # booted by systemd-nspawn.
+    systemd-container
 )
 
 missing=()

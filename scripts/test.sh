@@ -4,6 +4,7 @@
 # failover chaos (a primary and a hot standby, 20 faults),
 # then the verifier contract's tests on an in-process EVM (Python venv from PyPI),
 # then the operator's Prometheus setup against a real Prometheus server (deploy/),
+# then the systemd unit under a real systemd (a debootstrap root under systemd-nspawn),
 # then the HTTP API against its OpenAPI document (Schemathesis on a live host),
 # then the Python SDK's tests (its own venv, hash-pinned from PyPI), then the fuzz targets.
 # Usage: scripts/test.sh            (from a fresh Debian 12 machine with Swift 6.3)
@@ -48,6 +49,9 @@ scripts/contract-tests.sh "$SEALSTREAM_BIN_DIR"
 
 echo "== Prometheus (deploy/prometheus checked and unit-tested by promtool; a real Prometheus scrapes a real host)"
 scripts/prometheus-test.sh "$SEALSTREAM_BIN_DIR"
+
+echo "== the systemd unit under a real systemd (deploy/systemd; a Debian root booted by systemd-nspawn, software and swtpm)"
+scripts/systemd-tests.sh "$SEALSTREAM_BIN_DIR"
 
 echo "== HTTP API against docs/openapi.yaml (Schemathesis on a live host, hash-pinned from PyPI)"
 scripts/api-tests.sh "$SEALSTREAM_BIN_DIR"

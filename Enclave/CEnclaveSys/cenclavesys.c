@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/capability.h>
 #include "cenclavesys.h"
 #include <sched.h>
 #include <signal.h>
@@ -29,6 +30,26 @@ int ss_disable_core_dumps(void) {
 int ss_private_network_namespace(void) {
     if (unshare(CLONE_NEWNET) == 0) return 0;
     return unshare(CLONE_NEWUSER | CLONE_NEWNET);
+}
+
+int ss_drop_capabilities(void) {
+    int last = CAP_LAST_CAP;
+    FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+    if (f) {
+        if (fscanf(f, "%d", &last) != 1) last = CAP_LAST_CAP;
+        fclose(f);
+    }
+    int failed = 0;
+    // The bounding set first: dropping from it needs CAP_SETPCAP, held until the capset.
+    for (int c = 0; c <= last; c++) {
+        if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1 && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) failed = 1;
+    }
+    (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &header, data) != 0) failed = 1;
+    return failed ? -1 : 0;
 }
 
 int ss_set_pipe_size(int fd, int bytes) {

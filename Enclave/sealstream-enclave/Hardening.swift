@@ -18,6 +18,9 @@ enum Hardening {
         _ = ss_set_no_new_privs()
         // A network namespace of our own has only a down loopback: no route anywhere.
         let privateNet = ss_private_network_namespace() == 0
+        // Nothing the worker does needs a capability: not those a root host passes on, nor
+        // the full set a new user namespace grants inside it.
+        _ = ss_drop_capabilities()
         closeInheritedDescriptors(keep: keep)
         return IsolationReport(
             dumpable: ss_get_dumpable() != 0,

@@ -17,6 +17,11 @@ int ss_get_no_new_privs(void);
 int ss_disable_core_dumps(void);
 /// unshare(CLONE_NEWNET), falling back to CLONE_NEWUSER|CLONE_NEWNET. 0 on success.
 int ss_private_network_namespace(void);
+/// Drops every capability: the bounding set (where held), the ambient set, and the
+/// effective, permitted and inheritable sets. 0 when every step succeeded, else -1 (a
+/// bounding-set capability could not be dropped without CAP_SETPCAP; the other sets are
+/// still emptied).
+int ss_drop_capabilities(void);
 /// F_SETPIPE_SZ on `fd` (fcntl is variadic and F_SETPIPE_SZ needs _GNU_SOURCE).
 /// Returns the new capacity in bytes, or -1 (errno set).
 int ss_set_pipe_size(int fd, int bytes);
