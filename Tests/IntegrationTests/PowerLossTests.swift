@@ -17,18 +17,21 @@ struct PowerLossTests {
     static let orders = 12
     static let page = 4096
 
-    static func scenario(in directory: URL) throws -> URL {
+    static func scenario(in directory: URL, ids: String, orders: Int) throws -> URL {
         var text = "trader pl account=71\ndeposit pl 1000000\n"
             + "price BTC-PERP 60000 publisher=pyth-a\nprice BTC-PERP 60001 publisher=pyth-b\n"
-        for i in 0..<orders { text += "order pl buy BTC-PERP 0.001 @ 59000 id=pl-\(i)\n" }
-        let file = directory.appendingPathComponent("powerloss.txt")
+        for i in 0..<orders { text += "order pl buy BTC-PERP 0.001 @ 59000 id=\(ids)-\(i)\n" }
+        let file = directory.appendingPathComponent("powerloss-\(ids).txt")
         try text.write(to: file, atomically: true, encoding: .utf8)
         return file
     }
 
-    static func runScenario(_ host: HostProcess, receipts: URL) throws -> ScenarioSummary {
+    static func runScenario(_ host: HostProcess, receipts: URL, ids: String = "pl", orders: Int = orders) throws
+        -> ScenarioSummary
+    {
         let run = try runCommand(try Binaries.path("sealstream-client"), [
-            "scenario", try scenario(in: host.workDirectory).path, "--host", host.address, "--venue", Binaries.venueConfig,
+            "scenario", try scenario(in: host.workDirectory, ids: ids, orders: orders).path, "--host", host.address,
+            "--venue", Binaries.venueConfig,
             "--json", "--receipts-out", receipts.path,
         ] + (try Binaries.softwarePolicyArguments(in: host.workDirectory)))
         #expect(run.status == 0, "\(run.stderr)")
@@ -48,15 +51,37 @@ struct PowerLossTests {
         return r
     }
 
-    /// Where the segment's whole records end, and the last one's sequence.
-    static func recordsEnd(_ bytes: [UInt8]) -> (end: Int, last: UInt64) {
+    /// The offsets of the segment's whole records from the start, then where they end, and
+    /// the last one's sequence.
+    static func records(_ bytes: [UInt8]) -> (starts: [Int], end: Int, last: UInt64) {
         var offset = 0
         var last: UInt64 = 0
+        var starts: [Int] = []
         while let frame = try? JournalFrame.parse(Array(bytes[offset..<min(bytes.count, offset + JournalFrame.maxLength)])) {
+            starts.append(offset)
             offset += frame.length
             last = frame.sequence
         }
-        return (offset, last)
+        return (starts, offset, last)
+    }
+
+    static func recordsEnd(_ bytes: [UInt8]) -> (end: Int, last: UInt64) {
+        let r = records(bytes)
+        return (r.end, r.last)
+    }
+
+    /// The first log line `name` of `host`, waited for up to 30 s.
+    static func event(_ host: HostProcess, _ name: String) -> [String: String]? {
+        _ = SnapshotRecoveryTests.waitFor(30) { host.logEvents.contains { $0["event"] == name } }
+        return host.logEvents.first { $0["event"] == name }
+    }
+
+    static func checkRecovered(_ data: URL, receipts: URL) throws {
+        let check = try runCommand(try Binaries.path("sealstream-client"), ["chaos-check", "--data-dir", data.path, receipts.path])
+        #expect(check.status == 0 && check.stdout.contains("violations 0"), "\(check.stdout)\(check.stderr)")
+        let replay = try runCommand(try Binaries.path("sealstream-host"), [
+            "replay", "--data-dir", data.path, "--config", Binaries.venueConfig])
+        #expect(replay.status == 0 && replay.stdout.contains("replay matches"), "\(replay.stdout)\(replay.stderr)")
     }
 
     @Test(.timeLimit(.minutes(3))) func aZeroPageAfterTheAcknowledgedRecordsIsCutAndEveryReceiptSurvives() throws {
@@ -93,18 +118,63 @@ struct PowerLossTests {
         #expect(SnapshotRecoveryTests.waitFor(30) { next.metric("sealstream_host_journal_tail_zero_page_truncations_total") == 1 },
                 "\(next.log)")
         #expect(next.metric("sealstream_host_journal_tail_dropped_records_total") == 4)
-        let recovered = try #require(next.logEvents.first { $0["event"] == "enclave_recovered" }, "\(next.log)")
+        let recovered = try #require(Self.event(next, "enclave_recovered"), "\(next.log)")
         #expect(recovered["records_replayed"] == "\(last)", "\(recovered)")
 
         // Every order receipted before is in the recovered state: sent again, each is a duplicate.
         let again = try Self.runScenario(next, receipts: host.workDirectory.appendingPathComponent("again.jsonl"))
         #expect(again.accepted == 0 && again.duplicates >= Self.orders, "\(again)")
         #expect(next.stop() == 0)
-        let check = try runCommand(try Binaries.path("sealstream-client"),
-                                   ["chaos-check", "--data-dir", next.dataDirectory.path, receipts.path])
-        #expect(check.status == 0 && check.stdout.contains("violations 0"), "\(check.stdout)\(check.stderr)")
-        let replay = try runCommand(try Binaries.path("sealstream-host"), [
-            "replay", "--data-dir", next.dataDirectory.path, "--config", Binaries.venueConfig])
-        #expect(replay.status == 0 && replay.stdout.contains("replay matches"), "\(replay.stdout)\(replay.stderr)")
+        try Self.checkRecovered(next.dataDirectory, receipts: receipts)
+    }
+
+    /// The same with the host's own sealed records after the gap. A first run's orders are
+    /// acknowledged and its data directory kept; a second run appends more (they play the
+    /// unsynced write); the first run's directory then gets the second run's segment with
+    /// the rest of the page after the first run's records zeroed (that page lost, the later
+    /// ones kept). The restart cuts every record of the second run, counts the lost one
+    /// and those whole after the page, and recovers exactly the first run.
+    @Test(.timeLimit(.minutes(4))) func theHostsOwnRecordsAfterALostPageAreCut() throws {
+        let host = try HostProcess(label: "powerloss-real")
+        host.keepsWorkDirectory = true
+        defer { try? FileManager.default.removeItem(at: host.workDirectory) }
+        let receipts = host.workDirectory.appendingPathComponent("receipts.jsonl")
+        let first = try Self.runScenario(host, receipts: receipts)
+        #expect(first.accepted == Self.orders && first.missingReceipts == 0, "\(first)")
+        #expect(host.stop() == 0)
+        let saved = host.workDirectory.appendingPathComponent("acknowledged")
+        try FileManager.default.copyItem(at: host.dataDirectory, to: saved)
+
+        let second = try HostProcess(label: "powerloss-real", workDirectory: host.workDirectory)
+        second.keepsWorkDirectory = true
+        let more = try Self.runScenario(second, receipts: host.workDirectory.appendingPathComponent("unsynced.jsonl"),
+                                        ids: "later", orders: 40)
+        #expect(more.accepted == 40, "\(more)")
+        #expect(second.stop() == 0)
+
+        let name = "journal/00000000000000000001.seg"
+        let acknowledged = [UInt8](try Data(contentsOf: saved.appendingPathComponent(name)))
+        var bytes = [UInt8](try Data(contentsOf: host.dataDirectory.appendingPathComponent(name)))
+        let (end, last) = Self.recordsEnd(acknowledged)
+        let written = Self.records(bytes)
+        #expect(bytes[..<end] == acknowledged[..<end], "the second run appended")
+        let boundary = (end / Self.page + 1) * Self.page
+        let wholeAfter = written.starts.filter { $0 >= boundary }.count
+        try #require(wholeAfter > 0 && written.end > boundary, "the second run wrote past the next page")
+        for i in end..<boundary { bytes[i] = 0 }
+        let lastNonZero = bytes.lastIndex { $0 != 0 }! + 1
+        try Data(bytes).write(to: saved.appendingPathComponent(name))
+        try FileManager.default.removeItem(at: host.dataDirectory)
+        try FileManager.default.moveItem(at: saved, to: host.dataDirectory)
+
+        let next = try HostProcess(label: "powerloss-real", workDirectory: host.workDirectory)
+        next.keepsWorkDirectory = true
+        let tail = try #require(next.logEvents.first { $0["event"] == "journal_tail_truncated" }, "\(next.log)")
+        #expect(tail["problem"] == "zero page" && tail["offset"] == "\(end)" && tail["gap_offset"] == "\(end)", "\(tail)")
+        #expect(tail["records"] == "\(1 + wholeAfter)" && tail["bytes"] == "\(lastNonZero - end)", "\(tail)")
+        let recovered = try #require(Self.event(next, "enclave_recovered"), "\(next.log)")
+        #expect(recovered["records_replayed"] == "\(last)" && written.last > last, "\(recovered)")
+        #expect(next.stop() == 0)
+        try Self.checkRecovered(next.dataDirectory, receipts: receipts)
     }
 }
