@@ -139,7 +139,8 @@ struct JournalZeroPageTests {
         try JournalRecords.write(JournalRecords.records(1...5) + JournalRecords.records(9...9) + gap
             + JournalRecords.records(10...10), dir, 1)
         #expect(throws: JournalStoreError.corrupt(
-            segment: Self.segment1, offset: failing, problem: "record sequence 9, expected 6, and a whole valid record follows it")
+            segment: Self.segment1, offset: failing,
+            problem: "record sequence 9, expected 6, and a whole valid record follows it")
         ) { try JournalStore.scan(directory: dir) }
     }
 

@@ -57,7 +57,8 @@ struct PowerLossTests {
         var offset = 0
         var last: UInt64 = 0
         var starts: [Int] = []
-        while let frame = try? JournalFrame.parse(Array(bytes[offset..<min(bytes.count, offset + JournalFrame.maxLength)])) {
+        while let frame = try? JournalFrame.parse(
+            Array(bytes[offset..<min(bytes.count, offset + JournalFrame.maxLength)])) {
             starts.append(offset)
             offset += frame.length
             last = frame.sequence
@@ -77,7 +78,8 @@ struct PowerLossTests {
     }
 
     static func checkRecovered(_ data: URL, receipts: URL) throws {
-        let check = try runCommand(try Binaries.path("sealstream-client"), ["chaos-check", "--data-dir", data.path, receipts.path])
+        let check = try runCommand(try Binaries.path("sealstream-client"),
+                                   ["chaos-check", "--data-dir", data.path, receipts.path])
         #expect(check.status == 0 && check.stdout.contains("violations 0"), "\(check.stdout)\(check.stderr)")
         let replay = try runCommand(try Binaries.path("sealstream-host"), [
             "replay", "--data-dir", data.path, "--config", Binaries.venueConfig])
@@ -110,13 +112,14 @@ struct PowerLossTests {
         let next = try HostProcess(label: "powerloss", workDirectory: host.workDirectory)
         next.keepsWorkDirectory = true
         let tail = try #require(next.logEvents.first { $0["event"] == "journal_tail_truncated" }, "\(next.log)")
-        #expect(tail["problem"] == "zero page" && tail["offset"] == "\(end)" && tail["gap_offset"] == "\(end)", "\(tail)")
+        #expect(tail["problem"] == "zero page" && tail["offset"] == "\(end)" && tail["gap_offset"] == "\(end)",
+                "\(tail)")
         #expect(tail["records"] == "4" && tail["bytes"] == "\(lastNonZero - end)", "\(tail)")
         #expect(tail["cause"]?.hasPrefix("power loss") == true, "\(tail)")
         let opened = try #require(next.logEvents.first { $0["event"] == "journal_opened" })
         #expect(opened["last_sequence"] == "\(last)", "\(opened)")
-        #expect(SnapshotRecoveryTests.waitFor(30) { next.metric("sealstream_host_journal_tail_zero_page_truncations_total") == 1 },
-                "\(next.log)")
+        let zeroPages = "sealstream_host_journal_tail_zero_page_truncations_total"
+        #expect(SnapshotRecoveryTests.waitFor(30) { next.metric(zeroPages) == 1 }, "\(next.log)")
         #expect(next.metric("sealstream_host_journal_tail_dropped_records_total") == 4)
         let recovered = try #require(Self.event(next, "enclave_recovered"), "\(next.log)")
         #expect(recovered["records_replayed"] == "\(last)", "\(recovered)")
@@ -170,7 +173,8 @@ struct PowerLossTests {
         let next = try HostProcess(label: "powerloss-real", workDirectory: host.workDirectory)
         next.keepsWorkDirectory = true
         let tail = try #require(next.logEvents.first { $0["event"] == "journal_tail_truncated" }, "\(next.log)")
-        #expect(tail["problem"] == "zero page" && tail["offset"] == "\(end)" && tail["gap_offset"] == "\(end)", "\(tail)")
+        #expect(tail["problem"] == "zero page" && tail["offset"] == "\(end)" && tail["gap_offset"] == "\(end)",
+                "\(tail)")
         #expect(tail["records"] == "\(1 + wholeAfter)" && tail["bytes"] == "\(lastNonZero - end)", "\(tail)")
         let recovered = try #require(Self.event(next, "enclave_recovered"), "\(next.log)")
         #expect(recovered["records_replayed"] == "\(last)" && written.last > last, "\(recovered)")
