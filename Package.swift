@@ -235,7 +235,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Client", "VenueTools", "Wire", "SealCrypto", "Attestation", "AttestationVerifier", "Engine", "Commitments",
-                "OutputVerification", "TestSupport", "Host",
+                "OutputVerification", "TestSupport", "Host", "Journal",
             ]),
     ]
 )

@@ -85,6 +85,9 @@ extension HostMetrics {
         out += line("journal_preallocation_errors_total", "Failed fills of the journal's spare segment (disk full, I/O error).",
                     "counter", journalPreallocationErrors.load(ordering: .relaxed))
         out += line("journal_tail_dropped_records_total", "Records begun in torn journal tails cut at start-up.", "counter", journalTailDroppedRecords.load(ordering: .relaxed))
+        out += line("journal_tail_zero_page_truncations_total",
+                    "Journal tails cut at start-up because a zero page (power loss) preceded later records.", "counter",
+                    journalTailZeroPages.load(ordering: .relaxed))
         out += replication.prometheusText()
         out += keyEnrollments.prometheusText()
         out += "# HELP sealstream_host_malformed_frames_total Malformed frames (each closed its connection).\n"

@@ -65,6 +65,8 @@ public final class HostMetrics: Sendable {
     public let journalTailTruncations = Atomic<UInt64>(0)
     public let journalTailDroppedBytes = Atomic<UInt64>(0)
     public let journalTailDroppedRecords = Atomic<UInt64>(0)
+    /// Of those, tails cut by the zero-page (power-loss) rule (docs/DURABILITY.md §3.3).
+    public let journalTailZeroPages = Atomic<UInt64>(0)
     /// Segments begun from a preallocated spare; segments created inline because the
     /// filler had none ready; failed fills (disk full, I/O error) (docs/DURABILITY.md §3).
     public let journalSegmentsPreallocated = Atomic<UInt64>(0)

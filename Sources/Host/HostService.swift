@@ -238,10 +238,17 @@ public final class HostService: Service, @unchecked Sendable {
             metrics.journalTailTruncations.add(1, ordering: .relaxed)
             metrics.journalTailDroppedBytes.add(UInt64(tail.bytes), ordering: .relaxed)
             metrics.journalTailDroppedRecords.add(UInt64(tail.records), ordering: .relaxed)
-            logger.warning("journal_tail_truncated", metadata: [
+            var fields: Logger.Metadata = [
                 "segment": "\(tail.segment)", "offset": "\(tail.offset)", "bytes": "\(tail.bytes)",
                 "records": "\(tail.records)", "problem": "\(tail.problem)",
-            ])
+            ]
+            if let gap = tail.gapOffset {
+                // The power-loss pattern (docs/DURABILITY.md §3.3): its own counter and fields.
+                metrics.journalTailZeroPages.add(1, ordering: .relaxed)
+                fields["gap_offset"] = "\(gap)"
+                fields["cause"] = "power loss: unsynced pages persisted out of order"
+            }
+            logger.warning("journal_tail_truncated", metadata: fields)
         }
         logger.info("journal_opened", metadata: [
             "segments": "\(report.segments.count)", "records": "\(report.records)", "last_sequence": "\(report.lastSequence)",

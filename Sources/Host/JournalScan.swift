@@ -33,9 +33,27 @@ public struct JournalTail: Equatable, Sendable {
     /// it are a preallocated segment's free space, cut too but not counted).
     public var bytes: Int
     /// Records begun in the dropped bytes, found by following their length fields while
-    /// magic and length are plausible (a torn record counts as one).
+    /// magic and length are plausible (a torn record counts as one). For a zero page: the
+    /// record at `offset` (one) plus every whole record found after the gap.
     public var records: Int
+    /// The failure at `offset`, or `zero page` (`JournalTail.zeroPage`) for the power-loss
+    /// pattern of docs/DURABILITY.md §3.3.
     public var problem: String
+    /// For a zero page: where the run of zero bytes begins (`offset`, or a page boundary
+    /// inside the record at `offset`); nil for any other tail.
+    public var gapOffset: Int?
+
+    /// The `problem` of a tail cut by the zero-page rule (docs/DURABILITY.md §3.3).
+    public static let zeroPage = "zero page"
+
+    public init(segment: String, offset: Int, bytes: Int, records: Int, problem: String, gapOffset: Int? = nil) {
+        self.segment = segment
+        self.offset = offset
+        self.bytes = bytes
+        self.records = records
+        self.problem = problem
+        self.gapOffset = gapOffset
+    }
 }
 
 /// A segment file name: the first record's sequence, 20 decimal digits, `.seg`.
@@ -93,6 +111,9 @@ enum JournalSegmentScan {
         /// Without a failure: the all-zero bytes after the last record (a preallocated
         /// segment's free space, never written), 0 for a segment that ends with a record.
         var freeBytes: Int = 0
+        /// The power-loss pattern (docs/DURABILITY.md §3.3), when the failure is one: where
+        /// the zero run begins and how many whole records follow it. Nil otherwise.
+        var zeroPage: ZeroPage? = nil
     }
 
     /// Reads records from the start of `bytes`, the first of which must carry `firstSequence`.
@@ -100,6 +121,7 @@ enum JournalSegmentScan {
         var offset = 0
         var expected = firstSequence
         var failure: String?
+        var unparsed = false
         while offset < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             do {
@@ -112,6 +134,7 @@ enum JournalSegmentScan {
                 expected += 1
             } catch {
                 failure = error.description
+                unparsed = true
                 break
             }
         }
@@ -123,10 +146,12 @@ enum JournalSegmentScan {
             return Result(records: records, lastSequence: records > 0 ? expected - 1 : nil, validBytes: offset,
                           failure: nil, validRecordFollows: false, recordsBegun: 0, freeBytes: bytes.count - offset)
         }
+        let follows = validRecord(in: bytes, after: offset)
         return Result(records: records, lastSequence: records > 0 ? expected - 1 : nil, validBytes: offset,
-                      failure: failure, validRecordFollows: validRecord(in: bytes, after: offset),
+                      failure: failure, validRecordFollows: follows,
                       recordsBegun: recordsBegun(in: UnsafeRawBufferPointer(rebasing: bytes[..<end]), from: offset),
-                      failedBytes: end - offset)
+                      failedBytes: end - offset,
+                      zeroPage: unparsed && follows ? zeroPage(in: bytes, failing: offset, after: expected - 1) : nil)
     }
 
     /// One past the last non-zero byte at or after `offset`; `offset` when all are zero.

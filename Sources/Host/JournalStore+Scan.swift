@@ -26,7 +26,8 @@ extension JournalStore {
     }
 
     /// The start-up scan of docs/DURABILITY.md §3. Truncates a torn tail of the last
-    /// segment (and syncs the truncation); throws on any other failure.
+    /// segment, or its unsynced tail after a zero page (§3.3), and syncs the truncation;
+    /// throws on any other failure. `repair` false reads without cutting (`replay`).
     static func scan(directory: String, repair: Bool = true) throws(JournalStoreError) -> JournalScanReport {
         let names = try segmentNames(directory: directory)
         var report = JournalScanReport(segments: names)
@@ -44,14 +45,19 @@ extension JournalStore {
             guard let data = FileManager.default.contents(atPath: path) else { throw .io(path: path, errno: errno == 0 ? EIO : errno) }
             let result = data.withUnsafeBytes { JournalSegmentScan.scan($0, firstSequence: name.firstSequence) }
             if let failure = result.failure {
-                guard isLast, !result.validRecordFollows else {
+                // The last segment only: a torn tail (no whole record after the failure) or the
+                // power-loss pattern (§3.3: a zero page, later records after it).
+                let zeroPage = isLast && result.validRecordFollows ? result.zeroPage : nil
+                guard isLast, !result.validRecordFollows || zeroPage != nil else {
                     let why = isLast ? "\(failure), and a whole valid record follows it" : failure
                     throw .corrupt(segment: name.fileName, offset: result.validBytes, problem: why)
                 }
                 if repair { try truncate(path: path, to: result.validBytes) }
-                report.truncated = JournalTail(
-                    segment: name.fileName, offset: result.validBytes, bytes: result.failedBytes,
-                    records: result.recordsBegun, problem: failure)
+                report.truncated = zeroPage.map {
+                    JournalTail(segment: name.fileName, offset: result.validBytes, bytes: result.failedBytes,
+                                records: 1 + $0.recordsAfter, problem: JournalTail.zeroPage, gapOffset: $0.gapOffset)
+                } ?? JournalTail(segment: name.fileName, offset: result.validBytes, bytes: result.failedBytes,
+                                 records: result.recordsBegun, problem: failure)
             }
             if !isLast && result.records == 0 {
                 throw .corrupt(segment: name.fileName, offset: 0, problem: "empty segment before the last")
