@@ -111,7 +111,7 @@ public struct BatchCommitter {
             inputLines += PublicInputRecord.oraclePrice(sequence: event.globalSequence, enclaveTime: event.enclaveTime, p).jsonLine()
         case .deposit(let d):
             inputLines += PublicInputRecord.deposit(sequence: event.globalSequence, enclaveTime: event.enclaveTime, d).jsonLine()
-        case .request:
+        case .request, .oracleSmile:
             break
         }
     }
