@@ -25,6 +25,13 @@ struct OracleSmileTests {
                        publishTime: time, publisher: publisher)
     }
 
+    /// The frame python/tests/test_wire.py builds with the same demo key and fields.
+    @Test func theDemoSmileFrameIsTheSDKs() {
+        let s = DemoKeys.smile(underlying: 1, expiry: 2_592_000_000_000_000, a: 20_000_000, b: 100_000_000, rho: -300_000_000,
+                               m: -5, sigma: 100_000_000, publishTime: 1_700_000_000_000_000_000, publisher: "pyth-a")
+        #expect(Hex.encode(SHA256.hash(s.encode())) == "4a222f5bcb8d1ec47983c422abf39a8254e279302e7f8eb79e01a06539643aac")
+    }
+
     @Test func anAdmittedSmileIsSequencedAndAcknowledged() throws {
         let h = try Self.harness()
         let s = Self.smile(time: h.now - 1_000)
