@@ -1109,7 +1109,7 @@ components:
             messageType:
               type: integer
               description: 3 sealed request, 4 oracle price, 5 deposit
-              enum: [3, 4, 5]
+              enum: [3, 4, 5, 10]
         leafIndex:
           allOf: [{$ref: "#/components/schemas/U64"}]
           description: the sequence number − 1

@@ -92,7 +92,7 @@ extension OutputVerifier {
             }
             let published = Set(records.map(\.sequence))
             for (i, leaf) in leaves.prefix(Int(min(covered, UInt64(leaves.count)))).enumerated()
-            where leaf.messageType != MessageType.sealedRequest.rawValue && !published.contains(UInt64(i + 1)) {
+            where EventLeaf.publishedInputTypes.contains(leaf.messageType) && !published.contains(UInt64(i + 1)) {
                 leafCheck.fail("missing", actual: "sequence \(i + 1)", "sequence \(i + 1): a price or deposit leaf without its input record")
                 break
             }
@@ -181,7 +181,9 @@ extension OutputVerifier {
         while sequence <= end {
             let leaf = leaves[Int(sequence - 1)]
             switch leaf.messageType {
-            case MessageType.sealedRequest.rawValue:
+            case MessageType.sealedRequest.rawValue, MessageType.oracleSmile.rawValue:
+                // A smile changes no perpetual's mark; its event runs the marks' evaluation
+                // like any other (docs/COMMITMENTS.md §5.3 step 2).
                 replay.apply(.other, at: leaf.enclaveTime)
             default:
                 switch inputs[sequence] {

@@ -1,3 +1,4 @@
+import Commitments
 import Engine
 import SealCrypto
 import Testing
@@ -103,5 +104,21 @@ struct OracleSmileTests {
         #expect(b.worker.engine.snapshot() == a.worker.engine.snapshot(), "replay reproduces the feed")
         var replayed = b.worker.engine
         #expect(replayed.mark(OptionRun.call, at: a.h.now) == .success(after))
+    }
+
+    /// A smile's leaf (type 0x0a) is a known event type without a published record: every
+    /// check of verify-outputs passes, and the mark replay runs through it to the decisions
+    /// after it (docs/COMMITMENTS.md §5.3).
+    @Test func anEpochWithASmileVerifies() throws {
+        let run = try CommittedRun(venue: OptionRun.venue()) { run in
+            let reply = try? run.h.send(Self.smile(time: run.h.now).encode())
+            #expect(reply?.type == .publicAck)
+        }
+        #expect(run.events.count % 49 == 0)
+        let types = stride(from: 16, to: run.events.count, by: 49).map { run.events[$0] }
+        #expect(types.contains(0x0a))
+        let verdicts = run.verifyAll()
+        #expect(failing(verdicts).isEmpty, "\(verdicts.values.filter { !$0.pass })")
+        #expect(verdicts["marks.decisions"]?.detail == "6 decisions checked")
     }
 }

@@ -18,6 +18,7 @@ from .. import eip712
 from .strict import (
     INT64,
     UINT32,
+    PUBLISHED_INPUT_TYPES,
     UINT64,
     RecordError,
     _blank_or_object,
@@ -264,7 +265,7 @@ def verify_public(
                 verified[r["sequence"]] = r
         published = {r["sequence"] for r in records}
         for i, (_, _, kind, _) in enumerate(leaves[: min(covered, len(leaves))]):
-            if kind != 3 and i + 1 not in published:
+            if kind in PUBLISHED_INPUT_TYPES and i + 1 not in published:  # a smile's (0x0A) input is not published
                 leaf.fail("missing")
                 break
     else:
@@ -332,7 +333,7 @@ def _check_marks(headers, decisions, leaves, covered, verified, config, funding_
     schedule = _Schedule(config, funding_records) if funding_records is not None else None
     for sequence in range(1, min(covered, len(leaves)) + 1):
         _, time, kind, _ = leaves[sequence - 1]
-        if kind != 3:
+        if kind in PUBLISHED_INPUT_TYPES:  # a smile (0x0A) moves no perpetual's mark: evaluated like a sealed request
             r = verified.get(sequence)
             if r is None:
                 if any(s >= sequence for s in by_sequence):
