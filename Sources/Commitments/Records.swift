@@ -207,8 +207,8 @@ public struct EventLeaf: Equatable, Sendable {
     /// 0x04 oracle price, 0x05 deposit, 0x0a oracle smile. No other type is ever a leaf.
     public static let messageTypes: Set<UInt8> = [0x03, 0x04, 0x05, 0x0a]
     /// The leaf types whose input is published in full in `inputs.jsonl` (docs/COMMITMENTS.md
-    /// §4.1): oracle prices and deposits.
-    public static let publishedInputTypes: Set<UInt8> = [0x04, 0x05]
+    /// §4.1): oracle prices, deposits and oracle smiles.
+    public static let publishedInputTypes: Set<UInt8> = [0x04, 0x05, 0x0a]
 
     public var globalSequence: UInt64
     public var enclaveTime: UInt64

@@ -113,6 +113,7 @@ extension OutputVerifier {
                                  admission: inout Check) {
         let custody = Hex.decode(config.custodyKey).flatMap { try? Ed25519PublicKey(bytes: $0) }
         var lastPublish: [UInt32: [[UInt8]: UInt64]] = [:]
+        var lastSmile: [SmileKey: UInt64] = [:]
         var depositIDs = Set<UInt64>()
         var accountKeys: [UInt64: [UInt8]] = [:]
         for (i, r) in records.enumerated() {
@@ -152,6 +153,9 @@ extension OutputVerifier {
                           into: &admission)
                 depositIDs.insert(d.depositID)
                 if accountKeys[d.accountID] == nil { accountKeys[d.accountID] = d.accountKey }
+            case .oracleSmile(_, let now, let s):
+                Self.checkSmile(s, now: now, at: at, config: config, last: &lastSmile, signature: &signature,
+                                admission: &admission)
             }
         }
     }
@@ -188,7 +192,7 @@ extension OutputVerifier {
             default:
                 switch inputs[sequence] {
                 case .oraclePrice(_, _, let p)?: replay.apply(.oraclePrice(p), at: leaf.enclaveTime)
-                case .deposit?: replay.apply(.other, at: leaf.enclaveTime)
+                case .deposit?, .oracleSmile?: replay.apply(.other, at: leaf.enclaveTime)
                 case nil:
                     let detail = "sequence \(sequence): no verified input record; marks after it cannot be recomputed"
                     if bySequence.keys.contains(where: { $0 >= sequence }) {

@@ -106,19 +106,49 @@ struct OracleSmileTests {
         #expect(replayed.mark(OptionRun.call, at: a.h.now) == .success(after))
     }
 
-    /// A smile's leaf (type 0x0a) is a known event type without a published record: every
-    /// check of verify-outputs passes, and the mark replay runs through it to the decisions
-    /// after it (docs/COMMITMENTS.md §5.3).
-    @Test func anEpochWithASmileVerifies() throws {
-        let run = try CommittedRun(venue: OptionRun.venue()) { run in
+    static func smileRun() throws -> CommittedRun {
+        try CommittedRun(venue: OptionRun.venue()) { run in
             let reply = try? run.h.send(Self.smile(time: run.h.now).encode())
             #expect(reply?.type == .publicAck)
         }
-        #expect(run.events.count % 49 == 0)
+    }
+
+    /// A smile is published in inputs.jsonl beside its leaf (type 0x0a): every check of
+    /// verify-outputs passes, and the mark replay runs through it to the decisions after it
+    /// (docs/COMMITMENTS.md §4.1, §5.3).
+    @Test func anEpochWithASmileVerifies() throws {
+        let run = try Self.smileRun()
         let types = stride(from: 16, to: run.events.count, by: 49).map { run.events[$0] }
-        #expect(types.contains(0x0a))
+        #expect(types.filter { $0 == 0x0a }.count == 1)
+        let lines = run.inputs.split(separator: 0x0a)
+        let smiles = try lines.map { try PublicInputRecord(jsonLine: $0) }.filter { $0.messageType == .oracleSmile }
+        #expect(smiles.count == 1)
+        if case .oracleSmile(_, _, let s)? = smiles.first {
+            #expect(s.a == 90_000_000 && s.sigma == 100_000_000 && s.expiry == Self.expiry && s.underlying == 1)
+            #expect(Array(smiles[0].jsonLine().dropLast()) == Array(lines.first { $0.contains(Array(#""kind":"oracleSmile""#.utf8)) }!),
+                    "written in canonical form")
+        }
         let verdicts = run.verifyAll()
         #expect(failing(verdicts).isEmpty, "\(verdicts.values.filter { !$0.pass })")
         #expect(verdicts["marks.decisions"]?.detail == "6 decisions checked")
+    }
+
+    @Test func aForgedOrWithheldSmileIsCaught() throws {
+        let run = try Self.smileRun()
+        let line = PublicInputTests.lineIndex(run.inputs) { $0.contains("oracleSmile") }
+        let forged = tamper(run.inputs, line: line) { $0["a"] = 90_000_001 }
+        var verdicts = run.verifyAll(inputs: forged)
+        #expect(failing(verdicts) == ["inputs.leaf", "inputs.signature"], "a smile moves no perpetual's mark")
+        #expect(verdicts["inputs.leaf"]?.error == "bodyHash" && verdicts["inputs.signature"]?.error == "signature")
+        var lines = run.inputs.split(separator: 0x0a).map { Array($0) + [0x0a] }
+        lines.remove(at: line)
+        verdicts = run.verifyAll(inputs: lines.flatMap { $0 })
+        #expect(failing(verdicts) == ["inputs.leaf"] && verdicts["inputs.leaf"]?.error == "missing")
+        // Admission as the enclave does it: a configuration without that expiry.
+        var venue = OptionRun.venue()
+        venue.options!.markets = venue.options!.markets.map { var m = $0; m.expiry += 1_000_000_000; return m }
+        venue.options!.underlyings[0].smiles[0].expiry += 1_000_000_000
+        verdicts = run.verifyAll(config: venue)
+        #expect(verdicts["inputs.admission"]?.error == "unknownExpiry")
     }
 }

@@ -118,6 +118,15 @@ struct SignedSmileTests {
             == .success(try Self.callMark(btc: 60_000 * Fixture.usd, now: d.now, smile: Self.configured)))
     }
 
+    /// §5.2's minimum variance with every Q64 conversion floored: −0.1 + 1 × 0.1 is one ulp
+    /// below zero (python/tests/test_public_inputs.py checks the same pair).
+    @Test func theMinimumVarianceCheckIsExactAtTheBorder() {
+        #expect(!SmileConfig(expiry: Self.expiry, a: -100_000_000, b: 1_000_000_000, rho: 0, m: 0, sigma: 100_000_000).isValid)
+        #expect(SmileConfig(expiry: Self.expiry, a: -99_999_999, b: 1_000_000_000, rho: 0, m: 0, sigma: 100_000_000).isValid)
+        #expect(SmileConfig(expiry: Self.expiry, a: 0, b: 1_000_000_000, rho: 999_999_999, m: 0, sigma: 1).isValid)
+        #expect(!SmileConfig(expiry: Self.expiry, a: 0, b: 2_000_000_000, rho: 1, m: 0, sigma: 1).isValid, "wing too steep")
+    }
+
     @Test func theFeedSurvivesASnapshot() throws {
         var d = Self.shortCall()
         let t = d.now

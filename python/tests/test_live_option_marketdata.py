@@ -114,3 +114,10 @@ def test_an_option_market_is_published_and_verified(host):
     mine = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
                             evidence.venue_id)  # fmt: skip
     assert mine["ok"], [c for c in mine["checks"] if not c["pass"]]
+    # The smile is published in inputs.jsonl and passes the public-input checks (COMMITMENTS §4.1, §5.3).
+    inputs = [json.loads(line) for line in (host.data / "outputs" / "inputs.jsonl").read_text().splitlines()]
+    assert [(r["a"], r["expiry"]) for r in inputs if r["kind"] == "oracleSmile"] == [(svi[0], expiry)]
+    config = json.loads((host.data.parent / "venue.json").read_text())
+    public = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
+                              evidence.venue_id, public=True, config=config)  # fmt: skip
+    assert public["ok"], [c for c in public["checks"] if not c["pass"]]
