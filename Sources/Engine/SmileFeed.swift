@@ -77,13 +77,18 @@ struct SmileFeed: Sendable {
         return n
     }
 
-    /// The smiles pricing the expiries at `now`: an expiry without any recorded signed
-    /// smile takes its configured one; one with a signed smile in force takes it while it
-    /// is fresh and has none while it is stale (its underlying is then unpriced, §7.4).
+    /// The smiles pricing the expiries at `now`: an expiry at or before `now` (time to
+    /// expiry 0: priced at intrinsic value, the smile unused) takes its configured one, so
+    /// a feed that stops publishing for it cannot leave the underlying unpriced; otherwise
+    /// an expiry without any recorded signed smile takes its configured one, and one with
+    /// a signed smile in force takes it while it is fresh and has none while it is stale
+    /// (its underlying is then unpriced, §7.4).
     func smiles(at now: UInt64) -> [UInt64: SVIParameters] {
         var out: [UInt64: SVIParameters] = [:]
         for (e, expiry) in expiries.enumerated() {
-            if let s = inForce[e] {
+            if now >= expiry {
+                out[expiry] = configured[e] ?? inForce[e]?.parameters
+            } else if let s = inForce[e] {
                 if !isStale(s.publishTime, at: now) { out[expiry] = s.parameters }
             } else if let c = configured[e] {
                 out[expiry] = c

@@ -127,6 +127,19 @@ struct SignedSmileTests {
         #expect(!SmileConfig(expiry: Self.expiry, a: 0, b: 2_000_000_000, rho: 1, m: 0, sigma: 1).isValid, "wing too steep")
     }
 
+    /// A past expiry is priced at intrinsic value whatever its smile: its signed smile
+    /// going stale after expiry does not leave the options unpriced.
+    @Test func aPastExpiryIsPricedAtIntrinsicValueWhenItsSmileIsStale() throws {
+        var d = Self.shortCall()
+        d.apply(Self.smile(Self.high, publisher: 0, time: d.now))
+        d.now = Self.expiry + 60 * Fixture.second
+        d.price(Fixture.btc, 60_000 * Fixture.usd)
+        d.price(Fixture.eth, 3_000 * Fixture.usd)
+        #expect(d.engine.mark(OptionsFixture.call, at: d.now) == .success(10_000 * Fixture.usd), "max(F − K, 0)")
+        #expect(d.engine.mark(OptionsFixture.put, at: d.now) == .success(0))
+        #expect(d.engine.accounts[2]?.position(OptionsFixture.call) == 0, "settled at expiry")
+    }
+
     @Test func theFeedSurvivesASnapshot() throws {
         var d = Self.shortCall()
         let t = d.now
