@@ -103,7 +103,7 @@ public struct BatchCommitter {
         events.append(eventLeaves.withUnsafeBytes { RFC6962.leafHash(UnsafeRawBufferPointer(rebasing: $0[start...])) })
     }
 
-    /// Publishes a sequenced oracle price or deposit in full (docs/COMMITMENTS.md §4.1),
+    /// Publishes a sequenced oracle price, deposit or oracle smile in full (docs/COMMITMENTS.md §4.1),
     /// after its event leaf (`recordEvent`). Sealed requests publish nothing here.
     public mutating func recordPublicInput(_ event: SequencedEvent) {
         switch event.input {
@@ -111,6 +111,8 @@ public struct BatchCommitter {
             inputLines += PublicInputRecord.oraclePrice(sequence: event.globalSequence, enclaveTime: event.enclaveTime, p).jsonLine()
         case .deposit(let d):
             inputLines += PublicInputRecord.deposit(sequence: event.globalSequence, enclaveTime: event.enclaveTime, d).jsonLine()
+        case .oracleSmile(let s):
+            inputLines += PublicInputRecord.oracleSmile(sequence: event.globalSequence, enclaveTime: event.enclaveTime, s).jsonLine()
         case .request:
             break
         }

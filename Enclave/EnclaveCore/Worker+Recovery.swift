@@ -170,6 +170,11 @@ extension Worker {
             lastPublishTime[price.market, default: [:]][price.publisher] = price.publishTime
             applyPublic(SequencedEvent(globalSequence: sequence, enclaveTime: time, input: .oraclePrice(price)),
                         type: .oraclePrice, bodyHash: bodyHash)
+        case MessageType.oracleSmile.rawValue:
+            guard let smile = try? OracleSmile.decode(body: body) else { return false }
+            commitInput(sequence: sequence, time: time)
+            applyPublic(SequencedEvent(globalSequence: sequence, enclaveTime: time, input: .oracleSmile(smile)),
+                        type: .oracleSmile, bodyHash: bodyHash)
         case MessageType.deposit.rawValue:
             guard let deposit = try? Deposit.decode(body: body),
                   let key = try? Ed25519PublicKey(bytes: deposit.accountKey)

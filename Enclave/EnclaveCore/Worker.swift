@@ -79,10 +79,10 @@ public final class Worker<E: MatchingEngine> {
     /// before the first close (and after a snapshot restore until the next).
     var lastHeaderRecord: [UInt8] = []
     /// Staleness limit per market, ns.
-    private let stalenessLimit: [UInt32: UInt64]
+    let stalenessLimit: [UInt32: UInt64]
 
     private let custodyKey: Ed25519PublicKey
-    private let publishers: [UInt32: [Ed25519PublicKey]]
+    let publishers: [UInt32: [Ed25519PublicKey]]
     private let clock: () -> UInt64
     var lastTime: UInt64 = 0
 
@@ -208,6 +208,7 @@ public final class Worker<E: MatchingEngine> {
         case .enrollChallengeRequest: handleEnrollChallengeRequest(route: route, body: body, output: &output)
         case .enrollRequest: handleEnrollRequest(route: route, body: body, output: &output)
         case .statementRequest: handleStatementRequest(route: route, body: body, output: &output)
+        case .oracleSmile: handleOracleSmile(route: route, body: body, output: &output)
         case .statementReply, .evidence, .sessionAccepted, .sealedReceipt, .publicAck, .refusal, .error, .notice, .sealedEvent,
              .credentialActivated, .enrollChallenge, .enrollGrant:
             // FrameParser(.fromClient) never yields these; refuse rather than trap.
@@ -555,7 +556,7 @@ public final class Worker<E: MatchingEngine> {
         sequencePublic(.deposit(deposit), type: .deposit, reference: ref, body: body, route: route, output: &output)
     }
 
-    private func sequencePublic(
+    func sequencePublic(
         _ input: EngineInput, type: MessageType, reference: UInt64, body: UnsafeRawBufferPointer, route: UInt32,
         output: inout LinkBatchWriter
     ) {

@@ -204,8 +204,11 @@ public struct DecisionRecord: Codable, Equatable, Sendable {
 public struct EventLeaf: Equatable, Sendable {
     public static let byteCount = 49
     /// The message types of sequenced inputs (docs/PROTOCOL.md): 0x03 sealed request,
-    /// 0x04 oracle price, 0x05 deposit. No other type is ever a leaf.
-    public static let messageTypes: Set<UInt8> = [0x03, 0x04, 0x05]
+    /// 0x04 oracle price, 0x05 deposit, 0x0a oracle smile. No other type is ever a leaf.
+    public static let messageTypes: Set<UInt8> = [0x03, 0x04, 0x05, 0x0a]
+    /// The leaf types whose input is published in full in `inputs.jsonl` (docs/COMMITMENTS.md
+    /// §4.1): oracle prices, deposits and oracle smiles.
+    public static let publishedInputTypes: Set<UInt8> = [0x04, 0x05, 0x0a]
 
     public var globalSequence: UInt64
     public var enclaveTime: UInt64

@@ -5,6 +5,8 @@ import Wire
 public enum EngineInput: Equatable, Sendable {
     case deposit(Deposit)
     case oraclePrice(OraclePrice)
+    /// A signed SVI smile (docs/PROTOCOL.md §2.17, docs/OPTIONS.md §10.9).
+    case oracleSmile(OracleSmile)
     case request(account: UInt64, OrderRequest)
 }
 
@@ -70,6 +72,9 @@ public protocol MatchingEngine {
     func writeCommitmentState(of account: UInt64, into writer: inout ByteWriter) -> Bool
     /// Markets whose liquidations are halted at `now`, ascending.
     func haltedMarkets(at now: UInt64) -> [UInt32]
+    /// The last publish time recorded for `publisher`'s signed smile of (`underlying`,
+    /// `expiry`) (docs/OPTIONS.md §10.9); 0 when none.
+    func lastSmilePublishTime(underlying: UInt32, expiry: UInt64, publisher: [UInt8]) -> UInt64
     /// The public view of `market` at `now` with `levels` levels of depth (docs/MARKETDATA.md);
     /// nil when the engine keeps no such market. Changes no state (mutating only to fill
     /// an option underlying's risk-array cache once per batch close, not once per market).
@@ -176,7 +181,7 @@ public struct SequencerEngine: MatchingEngine {
 
     public mutating func apply(_ event: SequencedEvent, detail: inout ByteWriter) -> EngineVerdict {
         switch event.input {
-        case .deposit, .oraclePrice:
+        case .deposit, .oraclePrice, .oracleSmile:
             return .accepted
         case .request(_, .cancel), .request(_, .withdraw):
             return .accepted

@@ -3,7 +3,8 @@ import Options
 /// The venue's option markets and the portfolio-margin parameters of their underlyings
 /// (docs/CONFIG.md "Options", docs/OPTIONS.md §10). Optional in the file: a venue without
 /// it lists perpetuals only and margins every account with the linear model. Part of the
-/// measured configuration, SVI smiles included (there is no signed volatility feed yet).
+/// measured configuration, SVI smiles included (the signed volatility feed of
+/// docs/OPTIONS.md §10.9 replaces an expiry's configured smile once it publishes one).
 public struct OptionsConfig: Codable, Equatable, Sendable {
     /// One entry per perpetual market whose underlying options are listed on.
     public var underlyings: [OptionUnderlyingConfig]
@@ -135,6 +136,9 @@ public struct SmileConfig: Codable, Equatable, Sendable {
     }
 
     public var parameters: SVIParameters { SVIParameters(nanoUnits: a, b: b, rho: rho, m: m, sigma: sigma) }
+
+    /// Whether the parameters pass docs/OPTIONS.md §5.2.
+    public var isValid: Bool { (try? parameters.validate()) != nil }
 }
 
 /// One option market: a European call or put on an underlying, cash-settled at `expiry`

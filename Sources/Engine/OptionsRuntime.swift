@@ -12,7 +12,8 @@ struct OptionsRuntime: Sendable {
         let perpID: UInt32
         let margin: MarginConfig
         var volatility: RealizedVolatility
-        let smiles: [UInt64: SVIParameters]
+        /// The configured smiles and the signed volatility feed (docs/OPTIONS.md §10.9).
+        var feed: SmileFeed
         /// Instrument i + 1 of the risk arrays.
         let series: [OptionSeries]
         /// The option market slot of each series, and its id.
@@ -20,9 +21,10 @@ struct OptionsRuntime: Sendable {
         let ids: [UInt32]
         /// Whether each series has settled (its market then trades no more).
         var settled: [Bool]
-        /// The risk arrays at `cacheKey` (time, mark, variance raw); recomputed when any
-        /// of the three changes.
-        var cacheKey: (now: UInt64, mark: Int64, variance: Int128)?
+        /// The risk arrays at `cacheKey` (time, mark, variance raw, the feed's version and
+        /// stale count, which together identify the smiles in use); recomputed when any
+        /// of them changes.
+        var cacheKey: (now: UInt64, mark: Int64, variance: Int128, smiles: UInt64, stale: Int)?
         var cache: Result<RiskArrays, OptionsError> = .failure(.priceOutOfRange(0))
     }
 
@@ -36,7 +38,7 @@ struct OptionsRuntime: Sendable {
 
     /// Option markets come after every perpetual in `PerpEngine.markets`, in ascending id;
     /// `perpSlots` maps a perpetual id to its slot.
-    init(config: OptionsConfig, perpSlot: (UInt32) -> Int, perpCount: Int) {
+    init(config: OptionsConfig, perpSlot: (UInt32) -> Int, perpOracle: (UInt32) -> OracleConfig, perpCount: Int) {
         let sorted = config.markets.sorted { $0.id < $1.id }
         var slots: [(underlying: Int, series: Int)] = []
         var underlyings: [Underlying] = []
@@ -52,9 +54,12 @@ struct OptionsRuntime: Sendable {
             var smiles: [UInt64: SVIParameters] = [:]
             for s in u.smiles { smiles[s.expiry] = s.parameters }
             // validate() checked the estimator's configuration.
+            let oracle = perpOracle(u.market)
+            let feed = SmileFeed(expiries: series.map(\.expiry), configured: smiles, publishers: oracle.publishers,
+                                 stalenessNanos: oracle.stalenessNanos)
             underlyings.append(Underlying(
                 perpSlot: perpSlot(u.market), perpID: u.market, margin: u.margin.marginConfig,
-                volatility: try! u.realizedVolatility.estimator(), smiles: smiles, series: series, slots: marketSlots,
+                volatility: try! u.realizedVolatility.estimator(), feed: feed, series: series, slots: marketSlots,
                 ids: ids, settled: Array(repeating: false, count: series.count)))
         }
         for m in sorted {
@@ -73,22 +78,26 @@ struct OptionsRuntime: Sendable {
 
     /// The risk arrays of underlying `u` at `now` with the perpetual's valid `mark`
     /// (docs/OPTIONS.md §10.2): time ⌊now / 1 s⌋ × 1 s, confidence 0, σ_ewma = √v of the
-    /// estimator, the smiles of the configuration. Cached per (that time, mark, variance).
+    /// estimator, the smiles of `SmileFeed.smiles(at: now)` (the exact `now`). Cached per
+    /// (that time, mark, variance, smiles).
     mutating func arrays(_ u: Int, mark: Int64, now exact: UInt64) -> Result<RiskArrays, OptionsError> {
         // Time to expiry is taken at the whole second (docs/OPTIONS.md §10.2), so between
         // oracle ticks the arrays are recomputed once a second, not at every event.
         let now = Self.riskTime(exact)
         let variance = underlyings[u].volatility.variance.raw
-        if let k = underlyings[u].cacheKey, k.now == now, k.mark == mark, k.variance == variance {
+        let version = underlyings[u].feed.version
+        let stale = underlyings[u].feed.staleCount(at: exact)
+        if let k = underlyings[u].cacheKey, k.now == now, k.mark == mark, k.variance == variance, k.smiles == version,
+           k.stale == stale {
             return underlyings[u].cache
         }
         let state = UnderlyingState(
             mark: mark, confidence: 0, now: now, realizedVolatility: underlyings[u].volatility.volatility,
-            smiles: underlyings[u].smiles)
+            smiles: underlyings[u].feed.smiles(at: exact))
         let result: Result<RiskArrays, OptionsError>
         do { result = .success(try RiskArrays(state: state, series: underlyings[u].series, config: underlyings[u].margin)) }
         catch { result = .failure(error) }
-        underlyings[u].cacheKey = (now, mark, variance)
+        underlyings[u].cacheKey = (now, mark, variance, version, stale)
         underlyings[u].cache = result
         return result
     }
@@ -106,7 +115,8 @@ struct OptionsRuntime: Sendable {
 extension OptionsRuntime {
     /// Per underlying in order: the estimator's variance (Q64 raw, i128), whether it has a
     /// last tick (u8) and if so its price (i64) and time (u64), then one u8 per series
-    /// (1: settled). The risk-array cache is not state and is left out.
+    /// (1: settled), then its smile feed (`SmileFeed.writeSnapshot`). The risk-array cache
+    /// is not state and is left out.
     func writeSnapshot(into w: inout ByteWriter) {
         for u in underlyings {
             w.writeSnapshot(u.volatility.variance.raw)
@@ -116,6 +126,7 @@ extension OptionsRuntime {
                 w.write(last.time)
             }
             for settled in u.settled { w.writeSnapshot(settled) }
+            u.feed.writeSnapshot(into: &w)
         }
     }
 
@@ -129,6 +140,7 @@ extension OptionsRuntime {
                     halfLifeNanos: v.halfLifeNanos, minIntervalNanos: v.minIntervalNanos, variance: variance, last: last)
             } catch { throw .malformed("option volatility of underlying \(underlyings[u].perpID)") }
             for i in underlyings[u].settled.indices { underlyings[u].settled[i] = try r.bool("option settled") }
+            try underlyings[u].feed.restore(&r, underlying: underlyings[u].perpID)
             underlyings[u].cacheKey = nil
         }
         var next = UInt64.max

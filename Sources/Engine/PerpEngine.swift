@@ -116,7 +116,8 @@ public struct PerpEngine: MatchingEngine {
                 states.append(MarketState(config: market, tier: config.tier(u.tier)!, oracle: OracleState(config: u.oracle)))
             }
             let perpSlots = index
-            options = OptionsRuntime(config: o, perpSlot: { perpSlots[$0]! }, perpCount: perpCount)
+            options = OptionsRuntime(config: o, perpSlot: { perpSlots[$0]! }, perpOracle: { config.market($0)!.oracle },
+                                     perpCount: perpCount)
         }
         markets = states
         marketIDs = states.map(\.config.id)
@@ -173,6 +174,10 @@ public struct PerpEngine: MatchingEngine {
             if let i = slot(of: p.market), i < perpCount, markets[i].oracle.record(p, now: event.enclaveTime), options != nil {
                 updateRealizedVolatility(perpSlot: i, now: event.enclaveTime)
             }
+            outcome = .accepted
+        case .oracleSmile(let smile):
+            // Recorded or ignored (docs/OPTIONS.md §10.9); accepted either way, like a price.
+            recordSmile(smile)
             outcome = .accepted
         case .request(let account, let request):
             guard account != Self.insuranceAccount, let s = accounts.slot(of: account) else {

@@ -6,7 +6,7 @@ extension Refusal {
     /// over a per-connection limit), carrying what an enclave refusal would
     /// (docs/PROTOCOL.md §2.9): the session id of a session open, sealed or statement request,
     /// and as reference the sequence number of a sealed or statement request, the deposit id of a deposit or
-    /// the publish time of a price; 0 otherwise. `frame` starts at the frame's length
+    /// the publish time of a price or smile; 0 otherwise. `frame` starts at the frame's length
     /// prefix and holds the whole frame, whose body length the parser has checked.
     init(hostRefusing header: FrameHeader, frame: ByteBuffer, reason: RefusalReason) {
         let body = frame.readerIndex + header.bodyOffset
@@ -26,6 +26,9 @@ extension Refusal {
         case .oraclePrice:
             // market u32 ‖ price i64 ‖ confidence u64 ‖ publish_time u64 ‖ …
             reference = u64(at: 20)
+        case .oracleSmile:
+            // underlying u32 ‖ expiry u64 ‖ a, b, rho, m, sigma i64 ‖ publish_time u64 ‖ …
+            reference = u64(at: 52)
         default:
             break
         }

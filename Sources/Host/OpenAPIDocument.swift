@@ -325,7 +325,7 @@ paths:
     get:
       operationId: listInputs
       tags: [outputs]
-      summary: A batch's public inputs (oracle prices and deposits in full)
+      summary: A batch's public inputs (oracle prices, deposits and oracle smiles in full)
       description: |
         The lines of `inputs.jsonl` (docs/COMMITMENTS.md §4.1) whose `sequence` lies in batch
         `batch`'s `firstSequence` … `lastSequence`, verbatim, in file order (sequence order).
@@ -336,7 +336,7 @@ paths:
         - $ref: "#/components/parameters/batch"
       responses:
         "200":
-          description: the batch's public input records (`[]` for a batch without prices or deposits)
+          description: the batch's public input records (`[]` for a batch without prices, deposits or smiles)
           content:
             application/json:
               schema:
@@ -977,10 +977,12 @@ components:
     PublicInputRecord:
       description: |
         One line of `inputs.jsonl` (docs/COMMITMENTS.md §4.1, normative there): an oracle
-        price (message type 0x04) or a custody deposit (0x05) as sequenced. Keys sorted.
+        price (message type 0x04), a custody deposit (0x05) or an oracle smile (0x0a) as
+        sequenced. Keys sorted.
       oneOf:
         - $ref: "#/components/schemas/OraclePriceInput"
         - $ref: "#/components/schemas/DepositInput"
+        - $ref: "#/components/schemas/OracleSmileInput"
     OraclePriceInput:
       type: object
       additionalProperties: false
@@ -1034,6 +1036,48 @@ components:
         signature:
           allOf: [{$ref: "#/components/schemas/Hex64"}]
           description: the custody key's Ed25519 signature
+    OracleSmileInput:
+      type: object
+      additionalProperties: false
+      required: [a, b, enclaveTime, expiry, kind, m, publishTime, publisher, rho, sequence, sigma, signature, underlying]
+      properties:
+        a:
+          allOf: [{$ref: "#/components/schemas/I64"}]
+          description: raw SVI a, units of 10^-9 (docs/OPTIONS.md §5.1)
+        b:
+          allOf: [{$ref: "#/components/schemas/I64"}]
+          description: raw SVI b, units of 10^-9
+        enclaveTime:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: the input's stamp (its event leaf's), Unix ns
+        expiry:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: the option markets' expiry this smile prices, Unix ns
+        kind:
+          type: string
+          enum: [oracleSmile]
+        m:
+          allOf: [{$ref: "#/components/schemas/I64"}]
+          description: raw SVI m, units of 10^-9
+        publishTime:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: the publisher's time, Unix ns
+        publisher:
+          allOf: [{$ref: "#/components/schemas/Hex32"}]
+          description: the publisher's Ed25519 key (one of the underlying perpetual's oracle publishers)
+        rho:
+          allOf: [{$ref: "#/components/schemas/I64"}]
+          description: raw SVI rho, units of 10^-9
+        sequence:
+          allOf: [{$ref: "#/components/schemas/U64"}]
+          description: global sequence number (its event leaf is leaf `sequence − 1`)
+        sigma:
+          allOf: [{$ref: "#/components/schemas/I64"}]
+          description: raw SVI sigma, units of 10^-9
+        signature: {$ref: "#/components/schemas/Hex64"}
+        underlying:
+          allOf: [{$ref: "#/components/schemas/U32"}]
+          description: the perpetual market the option markets are listed on
     FundingRecord:
       type: object
       description: |
@@ -1108,8 +1152,8 @@ components:
             globalSequence: {$ref: "#/components/schemas/U64"}
             messageType:
               type: integer
-              description: 3 sealed request, 4 oracle price, 5 deposit
-              enum: [3, 4, 5]
+              description: 3 sealed request, 4 oracle price, 5 deposit, 10 oracle smile
+              enum: [3, 4, 5, 10]
         leafIndex:
           allOf: [{$ref: "#/components/schemas/U64"}]
           description: the sequence number − 1

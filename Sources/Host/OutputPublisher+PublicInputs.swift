@@ -42,7 +42,7 @@ extension OutputPublisher {
 
     /// Indexes the continued `inputs.jsonl` and `funding.jsonl` by the kept headers in
     /// `s.batches` and returns the byte sizes to keep. `inputs.jsonl` holds one line per
-    /// oracle price and deposit leaf (types 0x04, 0x05) in sequence order: a batch's lines
+    /// oracle price, deposit and oracle smile leaf (types 0x04, 0x05, 0x0a) in sequence order: a batch's lines
     /// are as many as its leaves of those types; a file missing altogether (outputs of a
     /// host without it) is created empty and its batches have no lines. `funding.jsonl`
     /// keeps the lines whose `sequence` the kept headers cover (in sequence order), up to
@@ -97,7 +97,7 @@ extension OutputPublisher {
     }
 
     /// For each of `lastSequences` (ascending), how many of the first that many event
-    /// leaves of `eventsFile` are public inputs (message type 0x04 or 0x05, the byte at
+    /// leaves of `eventsFile` are public inputs (message type 0x04, 0x05 or 0x0a, the byte at
     /// offset 16 of each leaf).
     static func publicInputCounts(eventsFile: String, through lastSequences: [UInt64]) throws -> [Int] {
         guard let leaves = lastSequences.last.map(Int.init), leaves > 0 else { return lastSequences.map { _ in 0 } }
@@ -118,7 +118,7 @@ extension OutputPublisher {
                 throw PublishError.malformed("outputs/events.log is shorter than its headers cover")
             }
             for i in 0..<(want / EventLeaf.byteCount) {
-                if [0x04, 0x05].contains(buffer[i * EventLeaf.byteCount + 16]) { count += 1 }
+                if EventLeaf.publishedInputTypes.contains(buffer[i * EventLeaf.byteCount + 16]) { count += 1 }
                 let sequence = UInt64(done + i + 1)
                 while next < lastSequences.count, lastSequences[next] == sequence { counts.append(count); next += 1 }
             }

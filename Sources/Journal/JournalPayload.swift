@@ -6,13 +6,13 @@ public struct JournalInput: Equatable, Sendable {
     public var globalSequence: UInt64
     /// Enclave time stamp, Unix ns.
     public var enclaveTime: UInt64
-    /// 0x03 sealed request, 0x04 oracle price, 0x05 deposit.
+    /// 0x03 sealed request, 0x04 oracle price, 0x05 deposit, 0x0A oracle smile.
     public var messageType: UInt8
     /// The SHA-256 the event leaf commits to.
     public var eventBodyHash: [UInt8]
     /// The requesting account (0x03 only; 0 otherwise).
     public var account: UInt64
-    /// The decrypted request (0x03) or the public message body as received (0x04, 0x05).
+    /// The decrypted request (0x03) or the public message body as received (0x04, 0x05, 0x0A).
     public var body: [UInt8]
 
     public init(globalSequence: UInt64, enclaveTime: UInt64, messageType: UInt8, eventBodyHash: [UInt8], account: UInt64, body: [UInt8]) {
@@ -40,7 +40,7 @@ public struct JournalInput: Equatable, Sendable {
             let sequence = try r.readUInt64()
             let time = try r.readUInt64()
             let type = try r.readUInt8()
-            guard [0x03, 0x04, 0x05].contains(type) else { throw .invalidField("journal input message type \(type)") }
+            guard [0x03, 0x04, 0x05, 0x0a].contains(type) else { throw .invalidField("journal input message type \(type)") }
             let hash = Array(try r.readSlice(32))
             let account = try r.readUInt64()
             let n = Int(try r.readUInt32())

@@ -92,7 +92,7 @@ extension OutputVerifier {
             }
             let published = Set(records.map(\.sequence))
             for (i, leaf) in leaves.prefix(Int(min(covered, UInt64(leaves.count)))).enumerated()
-            where leaf.messageType != MessageType.sealedRequest.rawValue && !published.contains(UInt64(i + 1)) {
+            where EventLeaf.publishedInputTypes.contains(leaf.messageType) && !published.contains(UInt64(i + 1)) {
                 leafCheck.fail("missing", actual: "sequence \(i + 1)", "sequence \(i + 1): a price or deposit leaf without its input record")
                 break
             }
@@ -113,6 +113,7 @@ extension OutputVerifier {
                                  admission: inout Check) {
         let custody = Hex.decode(config.custodyKey).flatMap { try? Ed25519PublicKey(bytes: $0) }
         var lastPublish: [UInt32: [[UInt8]: UInt64]] = [:]
+        var lastSmile: [SmileKey: UInt64] = [:]
         var depositIDs = Set<UInt64>()
         var accountKeys: [UInt64: [UInt8]] = [:]
         for (i, r) in records.enumerated() {
@@ -152,6 +153,9 @@ extension OutputVerifier {
                           into: &admission)
                 depositIDs.insert(d.depositID)
                 if accountKeys[d.accountID] == nil { accountKeys[d.accountID] = d.accountKey }
+            case .oracleSmile(_, let now, let s):
+                Self.checkSmile(s, now: now, at: at, config: config, last: &lastSmile, signature: &signature,
+                                admission: &admission)
             }
         }
     }
@@ -181,12 +185,14 @@ extension OutputVerifier {
         while sequence <= end {
             let leaf = leaves[Int(sequence - 1)]
             switch leaf.messageType {
-            case MessageType.sealedRequest.rawValue:
+            case MessageType.sealedRequest.rawValue, MessageType.oracleSmile.rawValue:
+                // A smile changes no perpetual's mark; its event runs the marks' evaluation
+                // like any other (docs/COMMITMENTS.md §5.3 step 2).
                 replay.apply(.other, at: leaf.enclaveTime)
             default:
                 switch inputs[sequence] {
                 case .oraclePrice(_, _, let p)?: replay.apply(.oraclePrice(p), at: leaf.enclaveTime)
-                case .deposit?: replay.apply(.other, at: leaf.enclaveTime)
+                case .deposit?, .oracleSmile?: replay.apply(.other, at: leaf.enclaveTime)
                 case nil:
                     let detail = "sequence \(sequence): no verified input record; marks after it cannot be recomputed"
                     if bySequence.keys.contains(where: { $0 >= sequence }) {

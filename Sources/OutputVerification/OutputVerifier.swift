@@ -251,7 +251,7 @@ public struct OutputVerifier {
                 return
             }
             if !EventLeaf.messageTypes.contains(leaf.messageType) {
-                check.fail("type", actual: "record \(i)", "events.log record \(i) has message type \(leaf.messageType), not 3, 4 or 5")
+                check.fail("type", actual: "record \(i)", "events.log record \(i) has message type \(leaf.messageType), not 3, 4, 5 or 10")
                 return
             }
             lastTime = leaf.enclaveTime

@@ -10,6 +10,11 @@ extension PublicInputRecord {
         "accountId", "accountKey", "amount", "depositId", "enclaveTime", "kind", "sequence", "signature",
     ]
 
+    static let smileFields: Set<String> = [
+        "a", "b", "enclaveTime", "expiry", "kind", "m", "publishTime", "publisher", "rho", "sequence", "sigma", "signature",
+        "underlying",
+    ]
+
     /// Reads one line of `inputs.jsonl` strictly (docs/COMMITMENTS.md §5.1): `kind` first
     /// (it chooses the schema), then any member that kind's schema lacks, then the fields
     /// in alphabetical order.
@@ -43,6 +48,23 @@ extension PublicInputRecord {
             let signature = Hex.decode(try o.hex("signature", bytes: 64))!
             self = .deposit(sequence: sequence, enclaveTime: enclaveTime, Deposit(
                 accountID: accountID, accountKey: accountKey, amount: amount, depositID: depositID, signature: signature))
+        case Self.oracleSmileKind:
+            let o = try ObjectReader(value, path: "$", fields: Self.smileFields)
+            let a: Int64 = try o.integer("a")
+            let b: Int64 = try o.integer("b")
+            let enclaveTime: UInt64 = try o.integer("enclaveTime")
+            let expiry: UInt64 = try o.integer("expiry")
+            let m: Int64 = try o.integer("m")
+            let publishTime: UInt64 = try o.integer("publishTime")
+            let publisher = Hex.decode(try o.hex("publisher"))!
+            let rho: Int64 = try o.integer("rho")
+            let sequence: UInt64 = try o.integer("sequence")
+            let sigma: Int64 = try o.integer("sigma")
+            let signature = Hex.decode(try o.hex("signature", bytes: 64))!
+            let underlying: UInt32 = try o.integer("underlying")
+            self = .oracleSmile(sequence: sequence, enclaveTime: enclaveTime, OracleSmile(
+                underlying: underlying, expiry: expiry, a: a, b: b, rho: rho, m: m, sigma: sigma, publishTime: publishTime,
+                publisher: publisher, signature: signature))
         default:
             throw .outOfRange(path: "$.kind")
         }

@@ -195,7 +195,7 @@ extension DecisionRecord {
 
 extension EventProofAnswer {
     /// Reads the answer of `GET /v1/events/proof` strictly: `header` is a header record
-    /// (§4), `leaf.messageType` one of 0x03, 0x04, 0x05.
+    /// (§4), `leaf.messageType` one of 0x03, 0x04, 0x05, 0x0a.
     public init(json bytes: some Collection<UInt8>) throws(RecordError) {
         let value: JSONValue
         do { value = try StrictJSON.parse(bytes) } catch { throw .json(error) }

@@ -68,4 +68,16 @@ public enum DemoKeys {
         p.signature = key.signature(for: p.signedBytes)
         return p
     }
+
+    /// A raw SVI smile (10⁻⁹ units, docs/OPTIONS.md §5) signed by the named demo publisher.
+    public static func smile(
+        underlying: UInt32, expiry: UInt64, a: Int64, b: Int64, rho: Int64, m: Int64, sigma: Int64, publishTime: UInt64,
+        publisher: String
+    ) -> OracleSmile {
+        let key = signingKey(.publisher, publisher)
+        var s = OracleSmile(underlying: underlying, expiry: expiry, a: a, b: b, rho: rho, m: m, sigma: sigma,
+                            publishTime: publishTime, publisher: key.publicKey.bytes, signature: [])
+        s.signature = key.signature(for: s.signedBytes)
+        return s
+    }
 }

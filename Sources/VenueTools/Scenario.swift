@@ -8,6 +8,9 @@ public struct Scenario: Sendable {
         case trader(name: String, accountID: UInt64)
         case deposit(trader: String, amount: Int64)
         case price(symbol: String, price: Int64, confidence: UInt64, publisher: String)
+        /// A signed raw SVI smile for the expiry of option market `symbol` on its underlying
+        /// (docs/PROTOCOL.md §2.17); parameters in units of 10⁻⁹.
+        case smile(symbol: String, a: Int64, b: Int64, rho: Int64, m: Int64, sigma: Int64, publisher: String)
         case order(trader: String, symbol: String, side: Side, type: OrderType, timeInForce: TimeInForce,
                    reduceOnly: Bool, price: Int64, quantity: Int64, id: String?)
         case cancel(trader: String, id: String)
@@ -62,6 +65,18 @@ public struct Scenario: Sendable {
                 let conf = opts["conf"].map { FixedPoint.parse($0, decimals: FixedPoint.priceDecimals) } ?? 0
                 guard let conf, conf >= 0 else { throw fail("conf must be a non-negative decimal") }
                 steps.append((lineNumber, .price(symbol: words[1], price: price, confidence: UInt64(conf),
+                                                 publisher: opts["publisher"] ?? "pyth-a")))
+            case "smile":
+                let usage = "expected: smile OPTION-SYMBOL a=A b=B rho=R m=M sigma=S [publisher=NAME] (up to 9 decimals)"
+                guard words.count >= 7 else { throw fail(usage) }
+                let opts = try options(from: 2)
+                var v: [Int64] = []
+                for key in ["a", "b", "rho", "m", "sigma"] {
+                    guard let text = opts[key], let x = FixedPoint.parse(text, decimals: 9) else { throw fail(usage) }
+                    v.append(x)
+                }
+                guard Set(opts.keys).isSubset(of: ["a", "b", "rho", "m", "sigma", "publisher"]) else { throw fail(usage) }
+                steps.append((lineNumber, .smile(symbol: words[1], a: v[0], b: v[1], rho: v[2], m: v[3], sigma: v[4],
                                                  publisher: opts["publisher"] ?? "pyth-a")))
             case "order", "market":
                 // order TRADER buy|sell SYMBOL QTY @ PRICE [gtc|ioc|post-only] [reduce-only] [id=ID]

@@ -37,6 +37,8 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
     public var refusals: [String: Int] = [:]
     public var depositsAcked = 0
     public var pricesAcked = 0
+    /// Signed smiles acknowledged (`smile` lines).
+    public var smilesAcked = 0
     /// Requests for which no answer arrived in time.
     public var missingReceipts = 0
     /// Every global sequence number this run was told about, ascending.
@@ -147,6 +149,16 @@ public final class ScenarioRunner {
                 let ticket = try publicConnection.submitPublic(frame: message.encode(), type: .oraclePrice,
                                                                reference: message.publishTime)
                 try awaitPublic(ticket, on: publicConnection, type: .oraclePrice, request: "price:\(message.publishTime)",
+                                summary: &summary, line: line)
+            case .smile(let symbol, let a, let b, let rho, let m, let sigma, let publisher):
+                guard let option = venue.options?.markets.first(where: { $0.symbol == symbol }) else {
+                    throw ScenarioError.unknownSymbol(line: line, symbol: symbol)
+                }
+                let message = DemoKeys.smile(underlying: option.underlying, expiry: option.expiry, a: a, b: b, rho: rho, m: m,
+                                             sigma: sigma, publishTime: realtimeNanos(), publisher: publisher)
+                let ticket = try publicConnection.submitPublic(frame: message.encode(), type: .oracleSmile,
+                                                               reference: message.publishTime)
+                try awaitPublic(ticket, on: publicConnection, type: .oracleSmile, request: "smile:\(message.publishTime)",
                                 summary: &summary, line: line)
             case .order(let name, let symbol, let side, let type, let tif, let reduceOnly, let price, let quantity, let id):
                 guard let market = venue.markets.first(where: { $0.symbol == symbol }) else {
@@ -307,8 +319,12 @@ public final class ScenarioRunner {
         request: String, summary: inout ScenarioSummary, line: Int
     ) throws {
         let answer = try connection.await(ticket)
-        onAnswer?(.of(answer, client: "public", request: request, operation: type == .deposit ? "deposit" : "price",
-                      messageType: type))
+        let operation = switch type {
+        case .deposit: "deposit"
+        case .oracleSmile: "smile"
+        default: "price"
+        }
+        onAnswer?(.of(answer, client: "public", request: request, operation: operation, messageType: type))
         guard let answer else {
             summary.missingReceipts += 1
             return
@@ -316,7 +332,11 @@ public final class ScenarioRunner {
         if answer.sends > 1 { summary.recovery.resentRequests += 1 }
         switch answer.kind {
         case .acknowledged(let ack):
-            if type == .deposit { summary.depositsAcked += 1 } else { summary.pricesAcked += 1 }
+            switch type {
+            case .deposit: summary.depositsAcked += 1
+            case .oracleSmile: summary.smilesAcked += 1
+            default: summary.pricesAcked += 1
+            }
             summary.globalSequences.append(ack.globalSequence)
         case .refused(let r):
             // A resent deposit refused as a duplicate was sequenced before the restart.

@@ -25,6 +25,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case enrollRequest = 0x08
     /// A private statement request, sealed on a session (docs/PROTOCOL.md §2.16).
     case statementRequest = 0x09
+    /// An oracle publisher's signed SVI smile for one expiry (docs/PROTOCOL.md §2.17), public.
+    case oracleSmile = 0x0a
 
     case evidence = 0x81
     case sessionAccepted = 0x82
@@ -148,6 +150,7 @@ enum BodyShape {
         case .enrollGrant: .atLeast(EnrollGrant.fixedLength)
         case .statementRequest: .exactly(SealedEnvelope.headerLength + StatementQuery.length + 16)
         case .statementReply: .atLeast(SealedEnvelope.headerLength + 1 + 16)
+        case .oracleSmile: .exactly(OracleSmile.bodyLength)
         }
     }
 

@@ -443,6 +443,10 @@ public enum RefusalReason: UInt16, Sendable, CaseIterable {
     /// Key enrollment refused by the primary enclave; the refusal's `reference` is the
     /// `EnrollmentRefusal` code (docs/REPLICATION.md §11.6).
     case enrollmentRefused = 23
+    /// An oracle smile (0x0A) for an expiry no option market on the underlying lists.
+    case unknownExpiry = 24
+    /// An oracle smile whose SVI parameters fail docs/OPTIONS.md §5.2.
+    case invalidSmile = 25
 
     public var label: String { String(describing: self) }
 }

@@ -28,6 +28,19 @@ struct ScenarioTests {
         #expect(s.steps[3].line == 5)
     }
 
+    @Test func parsesASignedSmileLine() throws {
+        let s = try Scenario.parse("smile BTC-C-50000 sigma=0.1 a=0.02 b=0.1 rho=-0.3 m=0.000000001 publisher=pyth-b\n"
+                                   + "smile BTC-P-65000 a=1 b=0 rho=0 m=-2.5 sigma=3")
+        #expect(s.steps[0].step == .smile(symbol: "BTC-C-50000", a: 20_000_000, b: 100_000_000, rho: -300_000_000, m: 1,
+                                          sigma: 100_000_000, publisher: "pyth-b"))
+        #expect(s.steps[1].step == .smile(symbol: "BTC-P-65000", a: 1_000_000_000, b: 0, rho: 0, m: -2_500_000_000,
+                                          sigma: 3_000_000_000, publisher: "pyth-a"))
+        for bad in ["smile BTC-C-50000 a=0.02 b=0.1 rho=-0.3 m=0", "smile BTC-C-50000 a=0.0000000001 b=0.1 rho=-0.3 m=0 sigma=1",
+                    "smile BTC-C-50000 a=0.02 b=0.1 rho=-0.3 m=0 sigma=0.1 conf=1", "smile BTC-C-50000 a=x b=0.1 rho=0 m=0 sigma=1"] {
+            #expect(throws: ScenarioError.self, "\(bad)") { try Scenario.parse(bad) }
+        }
+    }
+
     @Test func longestWaitIsTheLargestWholeSecondsInInt() throws {
         let s = try Scenario.parse("wait 9223372036854775s")
         #expect(s.steps.first?.step == .wait(milliseconds: 9_223_372_036_854_775_000))

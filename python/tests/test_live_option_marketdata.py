@@ -1,8 +1,8 @@
 """Option markets in the public market data through the Python SDK against a real host
 (docs/MARKETDATA.md §2.1): a venue listing a call on BTC, a maker and a taker trading it,
 the option market's snapshot verified under the attested signer (series, option mark,
-no oracle quotes or funding), its trade in marketdata.jsonl, and verify-outputs accepting
-the epoch."""
+no oracle quotes or funding), its trade in marketdata.jsonl, a signed smile repricing it,
+and verify-outputs accepting the epoch."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import time
 import pytest
 from live import VENUE, Host, bin_dir
 
-from sealstream import eip712, marketdata
+from sealstream import eip712, marketdata, wire
 from sealstream.client import Client
 from sealstream.demo import demo_key
+from sealstream.errors import Refused
 from sealstream.evidence import parse_evidence
 from sealstream.messages import Side
 from sealstream.outputs import verify_directory
@@ -90,6 +91,22 @@ def test_an_option_market_is_published_and_verified(host):
         time.sleep(0.01)
     assert snap["openInterest"] == 1_000_000 and snap["asks"] == [[premium, 1_000_000]]
 
+    # The signed volatility feed (PROTOCOL §2.17): a higher-variance smile reprices the call.
+    before = snap["markPrice"]
+    expiry = snap["option"]["expiry"]
+    svi = (90_000_000, 100_000_000, -300_000_000, 0, 100_000_000)
+    answer = maker.client.publish_smile(demo_key("publisher", "pyth-a"), 1, expiry, svi, time.time_ns())
+    assert answer.ack.acknowledged_type == wire.ORACLE_SMILE
+    with pytest.raises(Refused) as refused:
+        maker.client.publish_smile(demo_key("publisher", "pyth-a"), 1, expiry + 10**9, svi, time.time_ns())
+    assert refused.value.label == "unknownExpiry"
+    for _ in range(500):
+        snap = marketdata.snapshot(host.http, CALL, evidence.signer, separator)
+        if snap["markPrice"] != before:
+            break
+        time.sleep(0.01)
+    assert snap["markPrice"] > before, (before, snap["markPrice"])
+
     assert host.stop() == 0
     lines = [json.loads(line) for line in (host.data / "outputs" / "marketdata.jsonl").read_text().splitlines()]
     trades = [t for r in lines if r["market"] == CALL for t in r["trades"]]
@@ -97,3 +114,10 @@ def test_an_option_market_is_published_and_verified(host):
     mine = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
                             evidence.venue_id)  # fmt: skip
     assert mine["ok"], [c for c in mine["checks"] if not c["pass"]]
+    # The smile is published in inputs.jsonl and passes the public-input checks (COMMITMENTS §4.1, §5.3).
+    inputs = [json.loads(line) for line in (host.data / "outputs" / "inputs.jsonl").read_text().splitlines()]
+    assert [(r["a"], r["expiry"]) for r in inputs if r["kind"] == "oracleSmile"] == [(svi[0], expiry)]
+    config = json.loads((host.data.parent / "venue.json").read_text())
+    public = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
+                              evidence.venue_id, public=True, config=config)  # fmt: skip
+    assert public["ok"], [c for c in public["checks"] if not c["pass"]]

@@ -4,9 +4,13 @@ auditor on a real epoch)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from sealstream.outputs.public import Oracle, _Check, _check_execution, read_input
+from sealstream import messages
+from sealstream.demo import demo_key
+from sealstream.outputs.public import Oracle, _Check, _check_execution, _check_smile, input_body, read_input, svi_violation
 from sealstream.outputs.strict import RecordError
 
 S = 1_000_000_000
@@ -77,3 +81,77 @@ def test_execution_rules(over, error):
     check = _Check()
     _check_execution([_decision(**over)], 50, check)
     assert check.v.get("error") == error
+
+
+def _smile_record(publisher, **over) -> dict:
+    svi = (20_000_000, 100_000_000, -300_000_000, 0, 100_000_000)
+    msg = messages.smile_message(1, 30 * 86_400 * S, svi, 1_000 * S)
+    r = {"a": svi[0], "b": svi[1], "enclaveTime": 1_000 * S + 5, "expiry": 30 * 86_400 * S, "kind": "oracleSmile",
+         "m": svi[3], "publishTime": 1_000 * S, "publisher": "0x" + bytes(publisher.verify_key).hex(), "rho": svi[2],
+         "sequence": 3, "sigma": svi[4], "signature": "0x" + publisher.sign(msg).signature.hex(), "underlying": 1}  # fmt: skip
+    r.update(over)
+    return r
+
+
+def test_a_smile_record_reads_strictly_and_rebuilds_its_body():
+    publisher = demo_key("publisher", "pyth-a")
+    r = _smile_record(publisher)
+    line = json.dumps(r, sort_keys=True, separators=(",", ":")).encode()
+    assert read_input(line) == r
+    svi = (r["a"], r["b"], r["rho"], r["m"], r["sigma"])
+    signed = messages.smile_message(1, r["expiry"], svi, r["publishTime"])
+    assert input_body(r) == messages.smile_body(1, r["expiry"], svi, r["publishTime"], bytes(publisher.verify_key),
+                                                publisher.sign(signed).signature)  # fmt: skip
+    with pytest.raises(RecordError) as e:
+        read_input(json.dumps({**r, "price": 1}, sort_keys=True, separators=(",", ":")).encode())
+    assert e.value.name == "unknownField"
+
+
+@pytest.mark.parametrize(
+    "svi, violation",
+    [
+        ((20_000_000, 100_000_000, -300_000_000, 0, 100_000_000), None),
+        ((2**20 * S + 1, 0, 0, 0, 1), "parameterOutOfRange"),
+        ((0, -1, 0, 0, 1), "negativeSlope"),
+        ((0, 1, S, 0, 1), "correlationOutOfRange"),
+        ((0, 1, 0, 0, 0), "nonPositiveSigma"),
+        # a + b σ √(1 − ρ²) with each Q64 conversion floored: −0.1 + 0.1 is one ulp below 0
+        # (the Swift suite checks the same pair: SignedSmileTests).
+        ((-100_000_000, S, 0, 0, 100_000_000), "negativeMinimumVariance"),
+        ((-99_999_999, S, 0, 0, 100_000_000), None),
+        ((0, S, S - 1, 0, 1), None),
+        ((0, S, S - 1 + 1_000, 0, 1), "correlationOutOfRange"),
+        ((0, 2 * S, 1, 0, 1), "wingTooSteep"),
+    ],
+)
+def test_svi_checks_follow_options_5_2(svi, violation):
+    assert svi_violation(*svi) == violation
+
+
+def test_smile_admission_in_the_enclaves_order():
+    publisher = demo_key("publisher", "pyth-a")
+    config = {"markets": [{"id": 1, "oracle": {**ORACLE, "publishers": [bytes(publisher.verify_key).hex()]}}],
+              "options": {"markets": [{"underlying": 1, "expiry": 30 * 86_400 * S}]}}  # fmt: skip
+    markets = {m["id"]: m for m in config["markets"]}
+
+    def run(*records):
+        signature, admission, last = _Check(), _Check(), {}
+        for r in records:
+            _check_smile(r, markets, config["options"], last, _valid, signature, admission)
+        return signature.v, admission.v
+
+    ok = _smile_record(publisher)
+    assert run(ok) == (_Check().v, _Check().v)
+    assert run(_smile_record(publisher, underlying=2))[0]["error"] == "unknownMarket"
+    assert run(_smile_record(demo_key("publisher", "x")))[0]["error"] == "unknownPublisher"
+    assert run({**ok, "a": ok["a"] + 1})[0]["error"] == "signature"
+    assert run(ok, ok)[1]["error"] == "stalePrice"
+    assert run(_smile_record(publisher, enclaveTime=1_011 * S))[1]["error"] == "stalePrice"
+
+
+def _valid(key, message, sig) -> bool:
+    try:
+        key.verify(message, sig)
+        return True
+    except Exception:
+        return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
 
 import pytest
@@ -110,3 +111,31 @@ def test_signed_public_messages_verify_under_their_keys():
     pb = messages.price_body(1, 61_250_250_000, 12_500_000, 1_700_000_000_000_000_000, bytes(publisher.verify_key),
                              publisher.sign(pm).signature)  # fmt: skip
     assert len(pb) == 124 and pb[:28] == pm[len(b"sealstream/v1/oracle-price"):]
+
+
+# The same frame the Swift suite builds with DemoKeys.smile (Tests/EnclaveCoreTests/
+# OracleSmileTests.swift): Ed25519 is deterministic, so both must hash alike.
+SMILE_FRAME_SHA256 = "4a222f5bcb8d1ec47983c422abf39a8254e279302e7f8eb79e01a06539643aac"
+
+
+def test_oracle_smile_layout_signature_and_cross_language_frame():
+    publisher = demo_key("publisher", "pyth-a")
+    svi = (20_000_000, 100_000_000, -300_000_000, -5, 100_000_000)
+    msg = messages.smile_message(1, 2_592_000_000_000_000, svi, 1_700_000_000_000_000_000)
+    assert msg.startswith(b"sealstream/v1/oracle-smile") and len(msg) == 26 + 60
+    assert not msg.startswith(messages.PRICE_DOMAIN)
+    body = messages.smile_body(1, 2_592_000_000_000_000, svi, 1_700_000_000_000_000_000, bytes(publisher.verify_key),
+                               publisher.sign(msg).signature)  # fmt: skip
+    assert len(body) == 156 and body[:60] == msg[26:]
+    assert body[28:36] == (-300_000_000).to_bytes(8, "big", signed=True)
+    publisher.verify_key.verify(msg, body[92:])
+    frame = wire.encode_frame(wire.ORACLE_SMILE, body)
+    assert frame[:6] == bytes([0, 0, 0, 158, 1, 0x0A])
+    assert hashlib.sha256(frame).hexdigest() == SMILE_FRAME_SHA256
+    assert wire.REFUSAL_LABELS[24] == "unknownExpiry" and wire.REFUSAL_LABELS[25] == "invalidSmile"
+    with pytest.raises(WireError):
+        wire.encode_frame(wire.ORACLE_SMILE, body[:-1])
+    with pytest.raises(WireError):
+        messages.smile_body(1, 1, (0, 0, 0, 0), 1, bytes(32), bytes(64))  # type: ignore[arg-type]
+    with pytest.raises(WireError):
+        messages.smile_message(1, 1, (2**63, 0, 0, 0, 1), 1)

@@ -24,6 +24,8 @@ public func checkMessage(_ type: MessageType, body: UnsafeRawBufferPointer) {
         if let m = try? OraclePrice.decode(body: body) { same(m.encode(), "OraclePrice") }
     case .deposit:
         if let m = try? Deposit.decode(body: body) { same(m.encode(), "Deposit") }
+    case .oracleSmile:
+        if let m = try? OracleSmile.decode(body: body) { same(m.encode(), "OracleSmile") }
     case .activateCredential:
         if let m = try? ActivateCredential.decode(body: body) { same(m.encode(), "ActivateCredential") }
     case .evidence:

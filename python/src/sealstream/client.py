@@ -167,6 +167,18 @@ class Client:
         """An already signed OraclePrice body (a publisher signs elsewhere)."""
         return self._public(wire.ORACLE_PRICE, body)
 
+    def publish_smile(self, publisher: SigningKey, underlying: int, expiry: int, svi: tuple[int, int, int, int, int],
+                      publish_time: int) -> PublicAnswer:
+        """A signed raw SVI smile (PROTOCOL.md §2.17): `svi` = (a, b, rho, m, sigma) in units
+        of 10⁻⁹, for the option markets of `expiry` (Unix ns) on perpetual `underlying`."""
+        signature = publisher.sign(messages.smile_message(underlying, expiry, svi, publish_time)).signature
+        return self.send_smile(messages.smile_body(underlying, expiry, svi, publish_time, bytes(publisher.verify_key),
+                                                   signature))  # fmt: skip
+
+    def send_smile(self, body: bytes) -> PublicAnswer:
+        """An already signed OracleSmile body (a publisher signs elsewhere)."""
+        return self._public(wire.ORACLE_SMILE, body)
+
 
 class SealedRequests:
     """The sealed requests a trader sends, over any `request(plaintext) -> SealedAnswer`:

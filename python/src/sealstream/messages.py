@@ -1,5 +1,6 @@
 """Plaintexts of docs/PROTOCOL.md §2.3–2.7 and §2.11: order requests, receipts, engine
-reports, fill events, and the signed public messages (deposits, oracle prices).
+reports, fill events, and the signed public messages (deposits, oracle prices, oracle
+smiles of §2.17).
 
 Units: prices in quote micro-units (10⁻⁶) per whole base unit, quantities in base units
 of 10⁻⁸, amounts and fees in quote micro-units; times in Unix ns.
@@ -15,6 +16,7 @@ from .errors import WireError
 
 DEPOSIT_DOMAIN = b"sealstream/v1/deposit"
 PRICE_DOMAIN = b"sealstream/v1/oracle-price"
+SMILE_DOMAIN = b"sealstream/v1/oracle-smile"
 SESSION_AUTH_DOMAIN = b"sealstream/v1/session-auth"
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -254,6 +256,30 @@ def price_body(market: int, price: int, confidence: int, publish_time: int, publ
     if len(publisher) != 32 or len(signature) != 64:
         raise WireError("publisher key 32 bytes, signature 64", "price")
     return struct.pack(">IqQQ", market, price, confidence, publish_time) + publisher + signature
+
+
+def _smile_fields(underlying: int, expiry: int, svi: tuple[int, int, int, int, int], publish_time: int) -> bytes:
+    if len(svi) != 5:
+        raise WireError("SVI parameters are (a, b, rho, m, sigma)", "smile")
+    try:
+        return struct.pack(">IQqqqqqQ", underlying, expiry, *svi, publish_time)
+    except struct.error as e:
+        raise WireError(f"smile field out of range: {e}", "smile") from e
+
+
+def smile_message(underlying: int, expiry: int, svi: tuple[int, int, int, int, int], publish_time: int) -> bytes:
+    """What an oracle publisher signs for a smile (§2.17): `svi` = (a, b, rho, m, sigma),
+    raw SVI parameters each an integer in units of 10⁻⁹ (docs/OPTIONS.md §5); `expiry`
+    and `publish_time` Unix ns; `underlying` the perpetual's market id."""
+    return SMILE_DOMAIN + _smile_fields(underlying, expiry, svi, publish_time)
+
+
+def smile_body(underlying: int, expiry: int, svi: tuple[int, int, int, int, int], publish_time: int, publisher: bytes,
+               signature: bytes) -> bytes:
+    """OracleSmile (0x0A) body, 156 bytes."""
+    if len(publisher) != 32 or len(signature) != 64:
+        raise WireError("publisher key 32 bytes, signature 64", "smile")
+    return _smile_fields(underlying, expiry, svi, publish_time) + publisher + signature
 
 
 def session_auth_transcript(enclave_key: bytes, client_key: bytes, session_id: int, account_id: int) -> bytes:

@@ -112,7 +112,7 @@ def verify_inputs(answer: bytes, header_answer: bytes, domain: Domain, event_pro
     bytes of `GET /v1/events/proof?sequence=N`). Signatures and admission need the venue
     configuration, and a withheld input needs `events.log`: `verify_directory(public=True,
     config=…)` checks those. Returns the records."""
-    from .outputs.public import input_body, read_input
+    from .outputs.public import INPUT_TYPES, input_body, read_input
 
     try:
         header = read_header(header_answer)
@@ -125,7 +125,7 @@ def verify_inputs(answer: bytes, header_answer: bytes, domain: Domain, event_pro
         if not previous < r["sequence"] <= header["lastSequence"]:
             raise ProofError("input out of order or outside the batch")
         previous = r["sequence"]
-        message_type = 4 if r["kind"] == "oraclePrice" else 5
+        message_type = INPUT_TYPES[r["kind"]]
         proven = verify_event_inclusion(event_proof(r["sequence"]), input_body(r), message_type, r["sequence"],
                                         r["enclaveTime"], domain)  # fmt: skip
         if proven["headerHash"] != header["headerHash"]:

@@ -183,7 +183,7 @@ class Published:
 
 
 # What a resend of each public message is refused with when an earlier copy was sequenced.
-_SEQUENCED_BEFORE = {wire.DEPOSIT: "duplicateDeposit", wire.ORACLE_PRICE: "stalePrice"}
+_SEQUENCED_BEFORE = {wire.DEPOSIT: "duplicateDeposit", wire.ORACLE_PRICE: "stalePrice", wire.ORACLE_SMILE: "stalePrice"}
 
 
 @dataclass
@@ -237,8 +237,16 @@ class ResilientPublisher:
         return self.send(wire.ORACLE_PRICE, messages.price_body(market, price, confidence, publish_time,
                                                                 bytes(publisher.verify_key), signature))  # fmt: skip
 
+    def publish_smile(self, publisher: SigningKey, underlying: int, expiry: int, svi: tuple[int, int, int, int, int],
+                      publish_time: int) -> Published:
+        """A signed raw SVI smile (PROTOCOL.md §2.17), signed once and resent as is."""
+        signature = publisher.sign(messages.smile_message(underlying, expiry, svi, publish_time)).signature
+        return self.send(wire.ORACLE_SMILE, messages.smile_body(underlying, expiry, svi, publish_time,
+                                                                bytes(publisher.verify_key), signature))  # fmt: skip
+
     def send(self, frame_type: int, body: bytes) -> Published:
-        """An already signed deposit (`wire.DEPOSIT`) or price (`wire.ORACLE_PRICE`) body."""
+        """An already signed deposit (`wire.DEPOSIT`), price (`wire.ORACLE_PRICE`) or smile
+        (`wire.ORACLE_SMILE`) body."""
         if frame_type not in _SEQUENCED_BEFORE:
             raise ValueError(f"not a public message type: {frame_type:#04x}")
         first_sent = time.monotonic()

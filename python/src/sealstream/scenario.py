@@ -39,6 +39,7 @@ class Step:
 
 def parse(text: str, venue: dict) -> list[Step]:
     markets = {m["symbol"]: m["id"] for m in venue["markets"]}
+    options = {m["symbol"]: m for m in (venue.get("options") or {}).get("markets", [])}
     traders: dict[str, int] = {}
     steps = []
     for n, raw in enumerate(text.splitlines(), 1):
@@ -68,6 +69,17 @@ def parse(text: str, venue: dict) -> list[Step]:
             steps.append(Step(n, op, {
                 "market": market(plain[0]), "price": exact(plain[1], QUOTE_UNIT, n, "price"),
                 "conf": exact(opts.get("conf", "0"), QUOTE_UNIT, n, "conf"), "publisher": opts.get("publisher", "pyth-a")}))
+        elif op == "smile":
+            usage = "expected: smile OPTION-SYMBOL a=A b=B rho=R m=M sigma=S [publisher=NAME] (up to 9 decimals)"
+            names = ("a", "b", "rho", "m", "sigma")
+            if len(plain) != 1 or not set(names) <= set(opts) or not set(opts) <= {*names, "publisher"}:
+                raise ScenarioError(n, usage)
+            if plain[0] not in options:
+                raise ScenarioError(n, f"unknown symbol {plain[0]}")
+            option = options[plain[0]]
+            steps.append(Step(n, op, {
+                "underlying": option["underlying"], "expiry": option["expiry"],
+                "svi": tuple(exact(opts[k], 10**9, n, k) for k in names), "publisher": opts.get("publisher", "pyth-a")}))
         elif op in ("order", "market"):
             name, side, sym, qty = plain[0], plain[1], plain[2], plain[3]
             flags = set(plain[4:])
@@ -142,6 +154,7 @@ class Run:
             "fillEvents": sum(len(v) for v in self.fill_events.values()),
             "depositsAcked": sum(a.operation == "deposit" and a.kind == "ack" for a in self.answers),
             "pricesAcked": sum(a.operation == "price" and a.kind == "ack" for a in self.answers),
+            "smilesAcked": sum(a.operation == "smile" and a.kind == "ack" for a in self.answers),
             "ordersSent": sum(a.operation == "order" for a in self.answers),
             "cancelsSent": sum(a.operation == "cancel" for a in self.answers),
             "withdrawalsSent": sum(a.operation == "withdraw" for a in self.answers),
@@ -229,6 +242,16 @@ def run(text: str, venue: dict, address: str, policy: attest.Policy | None, allo
                 except Refused as e:
                     answer = e
                 result.answers.append(_public(f"price:{t}", "price", wire.ORACLE_PRICE, answer, body))
+            elif step.op == "smile":
+                t = time.time_ns()
+                publisher = demo_key("publisher", a["publisher"])
+                sig = publisher.sign(messages.smile_message(a["underlying"], a["expiry"], a["svi"], t)).signature
+                body = messages.smile_body(a["underlying"], a["expiry"], a["svi"], t, bytes(publisher.verify_key), sig)
+                try:
+                    answer = public.send_smile(body)
+                except Refused as e:
+                    answer = e
+                result.answers.append(_public(f"smile:{t}", "smile", wire.ORACLE_SMILE, answer, body))
             elif step.op == "wait":
                 time.sleep(a["ms"] / 1000)
             else:

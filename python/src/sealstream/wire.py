@@ -21,6 +21,8 @@ ERROR, NOTICE, SEALED_EVENT, CREDENTIAL_ACTIVATED = 0x86, 0x87, 0x88, 0x89
 ENROLL_CHALLENGE_REQUEST, ENROLL_REQUEST, ENROLL_CHALLENGE, ENROLL_GRANT = 0x07, 0x08, 0x8A, 0x8B
 # Private statements (§2.16).
 STATEMENT_REQUEST, STATEMENT_REPLY = 0x09, 0x8C
+# The signed volatility feed (§2.17): a raw SVI smile per (underlying, expiry).
+ORACLE_SMILE = 0x0A
 
 # Exact (int) or minimum ((n,)) body sizes per type.
 BODY_SIZES: dict[int, int | tuple[int]] = {
@@ -28,7 +30,7 @@ BODY_SIZES: dict[int, int | tuple[int]] = {
     ACTIVATE_CREDENTIAL: (4,), EVIDENCE: (1,), SESSION_ACCEPTED: 104, SEALED_RECEIPT: (32,), PUBLIC_ACK: 25,
     REFUSAL: 19, ERROR: (2,), NOTICE: 10, SEALED_EVENT: (33,), CREDENTIAL_ACTIVATED: (1,),
     ENROLL_CHALLENGE_REQUEST: 32, ENROLL_REQUEST: (33,), ENROLL_CHALLENGE: (33,), ENROLL_GRANT: (93,),
-    STATEMENT_REQUEST: 52, STATEMENT_REPLY: (33,),
+    STATEMENT_REQUEST: 52, STATEMENT_REPLY: (33,), ORACLE_SMILE: 156,
 }  # fmt: skip
 
 ERROR_LABELS = {
@@ -42,7 +44,7 @@ REFUSAL_LABELS = {
     9: "badCustodySignature", 10: "duplicateDeposit", 11: "unknownMarket", 12: "malformed", 13: "sessionLimit",
     14: "accountKeyMismatch", 15: "enclaveUnavailable", 16: "invalidSessionKey", 17: "invalidAmount",
     18: "tooManyRequests", 19: "stalePrice", 20: "activationFailed", 21: "journalUnavailable", 22: "notPrimary",
-    23: "enrollmentRefused",
+    23: "enrollmentRefused", 24: "unknownExpiry", 25: "invalidSmile",
 }  # fmt: skip
 
 NOTICE_ENCLAVE_RESTARTED, NOTICE_SHUTTING_DOWN = 1, 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 from typing import Any
 
 from nacl.exceptions import BadSignatureError
@@ -18,6 +19,7 @@ from .. import eip712
 from .strict import (
     INT64,
     UINT32,
+    PUBLISHED_INPUT_TYPES,
     UINT64,
     RecordError,
     _blank_or_object,
@@ -37,6 +39,11 @@ U64_MAX = 2**64 - 1
 FUTURE_SKEW = 5_000_000_000  # PROTOCOL.md §2.9 stalePrice: 5 s ahead
 PRICE_FIELDS = {"confidence", "enclaveTime", "kind", "market", "price", "publishTime", "publisher", "sequence", "signature"}
 DEPOSIT_FIELDS = {"accountId", "accountKey", "amount", "depositId", "enclaveTime", "kind", "sequence", "signature"}
+SMILE_FIELDS = {
+    "a", "b", "enclaveTime", "expiry", "kind", "m", "publishTime", "publisher", "rho", "sequence", "sigma", "signature",
+    "underlying",
+}  # fmt: skip
+INPUT_TYPES = {"oraclePrice": 4, "deposit": 5, "oracleSmile": 0x0A}  # kind → event leaf message type
 FUNDING_MEMBERS = {
     "digest", "dueTime", "enclaveTime", "intervalNanos", "markPrice", "market", "perUnit", "rateBps", "sequence",
     "signature", "signer", "structHash", "venueId",
@@ -73,6 +80,20 @@ def read_input(line: bytes) -> dict:
         o.integer("enclaveTime", UINT64)
         o.integer("sequence", UINT64)
         o.hex("signature", 64)
+    elif kind == "oracleSmile":
+        o = _Object(value, "$", SMILE_FIELDS)
+        o.integer("a", INT64)
+        o.integer("b", INT64)
+        o.integer("enclaveTime", UINT64)
+        o.integer("expiry", UINT64)
+        o.integer("m", INT64)
+        o.integer("publishTime", UINT64)
+        o.hex("publisher")
+        o.integer("rho", INT64)
+        o.integer("sequence", UINT64)
+        o.integer("sigma", INT64)
+        o.hex("signature", 64)
+        o.integer("underlying", UINT32)
     else:
         raise RecordError("outOfRange", "$.kind")
     return value
@@ -108,11 +129,18 @@ def _u(v: int, n: int) -> bytes:
     return v.to_bytes(n, "big")
 
 
+def _smile_fields(r: dict) -> bytes:
+    return (_u(r["underlying"], 4) + _u(r["expiry"], 8) + b"".join(_i64(r[k]) for k in ("a", "b", "rho", "m", "sigma"))
+            + _u(r["publishTime"], 8))  # fmt: skip
+
+
 def input_body(r: dict) -> bytes:
-    """The frame body the enclave received (PROTOCOL.md §2.6, §2.7)."""
+    """The frame body the enclave received (PROTOCOL.md §2.6, §2.7, §2.17)."""
     if r["kind"] == "oraclePrice":
         return (_u(r["market"], 4) + _i64(r["price"]) + _u(r["confidence"], 8) + _u(r["publishTime"], 8)
                 + _hex(r["publisher"]) + _hex(r["signature"]))  # fmt: skip
+    if r["kind"] == "oracleSmile":
+        return _smile_fields(r) + _hex(r["publisher"]) + _hex(r["signature"])
     return _u(r["accountId"], 8) + _hex(r["accountKey"]) + _i64(r["amount"]) + _u(r["depositId"], 8) + _hex(r["signature"])
 
 
@@ -254,7 +282,7 @@ def verify_public(
                 leaf.fail("noLeaf")
                 continue
             _, time, kind, body_hash = leaves[r["sequence"] - 1]
-            if kind != (4 if r["kind"] == "oraclePrice" else 5):
+            if kind != INPUT_TYPES[r["kind"]]:
                 leaf.fail("type")
             elif time != r["enclaveTime"]:
                 leaf.fail("time")
@@ -264,7 +292,7 @@ def verify_public(
                 verified[r["sequence"]] = r
         published = {r["sequence"] for r in records}
         for i, (_, _, kind, _) in enumerate(leaves[: min(covered, len(leaves))]):
-            if kind != 3 and i + 1 not in published:
+            if kind in PUBLISHED_INPUT_TYPES and i + 1 not in published:
                 leaf.fail("missing")
                 break
     else:
@@ -280,6 +308,8 @@ def _check_signatures(records: list[dict], config: dict, signature: _Check, admi
     markets = {m["id"]: m for m in config["markets"]}
     custody = VerifyKey(_hex(config["custodyKey"]))
     last_publish: dict[tuple[int, bytes], int] = {}
+    last_smile: dict[tuple[int, int, bytes], int] = {}
+    options = config.get("options") or {"underlyings": [], "markets": []}
     deposit_ids: set[int] = set()
     account_keys: dict[int, str] = {}
 
@@ -310,6 +340,8 @@ def _check_signatures(records: list[dict], config: dict, signature: _Check, admi
             too_new = publish > now and publish - now > FUTURE_SKEW
             admission.note(None if publish > last and not too_old and not too_new else "stalePrice")
             last_publish[(r["market"], publisher)] = max(last, publish)
+        elif r["kind"] == "oracleSmile":
+            _check_smile(r, markets, options, last_smile, valid, signature, admission)
         else:
             signed = (b"sealstream/v1/deposit" + _u(config["venueID"], 8) + _u(r["accountId"], 8) + _hex(r["accountKey"])
                       + _i64(r["amount"]) + _u(r["depositId"], 8))  # fmt: skip
@@ -319,6 +351,60 @@ def _check_signatures(records: list[dict], config: dict, signature: _Check, admi
                            else "accountKeyMismatch" if known is not None and known != r["accountKey"] else None)  # fmt: skip
             deposit_ids.add(r["depositId"])
             account_keys.setdefault(r["accountId"], r["accountKey"])
+
+
+def _q(v: int) -> int:
+    """Q(v, 10⁹) of docs/OPTIONS.md §2: ⌊v × 2⁶⁴ / 10⁹⌋."""
+    return (v << 64) // 1_000_000_000
+
+
+def svi_violation(a: int, b: int, rho: int, m: int, sigma: int) -> str | None:
+    """The first failing check of docs/OPTIONS.md §5.2 for parameters in 10⁻⁹ units, or None."""
+    one = 1 << 64
+    a, b, rho, m, sigma = (_q(v) for v in (a, b, rho, m, sigma))
+    if any(abs(p) > (1 << 20) * one for p in (a, b, rho, m, sigma)):
+        return "parameterOutOfRange"
+    if b < 0:
+        return "negativeSlope"
+    if abs(rho) >= one:
+        return "correlationOutOfRange"
+    if sigma <= 0:
+        return "nonPositiveSigma"
+    root = math.isqrt((one - ((rho * rho) >> 64)) << 64)
+    if a + ((b * ((sigma * root) >> 64)) >> 64) < 0:
+        return "negativeMinimumVariance"
+    if (b * (one + abs(rho))) >> 64 > 2 * one:
+        return "wingTooSteep"
+    return None
+
+
+def _check_smile(r, markets, options, last_smile, valid, signature: _Check, admission: _Check) -> None:
+    """A smile record (PROTOCOL.md §2.17) in the enclave's order: unknownMarket, unknownPublisher,
+    signature; then unknownExpiry, invalidSmile, stalePrice."""
+    listed = [m for m in options["markets"] if m["underlying"] == r["underlying"]]
+    market = markets.get(r["underlying"])
+    if market is None or not listed:
+        signature.fail("unknownMarket")
+        return
+    publisher = _hex(r["publisher"])
+    if publisher not in [_hex(k) for k in market["oracle"]["publishers"]]:
+        signature.fail("unknownPublisher")
+        return
+    signed = b"sealstream/v1/oracle-smile" + _smile_fields(r)
+    signature.note(None if valid(VerifyKey(publisher), signed, _hex(r["signature"])) else "signature")
+    now, publish = r["enclaveTime"], r["publishTime"]
+    key = (r["underlying"], r["expiry"], publisher)
+    too_old = now > publish and now - publish > market["oracle"]["stalenessNanos"]
+    too_new = publish > now and publish - now > FUTURE_SKEW
+    reason = (
+        "unknownExpiry" if all(m["expiry"] != r["expiry"] for m in listed)
+        else "invalidSmile" if svi_violation(r["a"], r["b"], r["rho"], r["m"], r["sigma"])
+        else "stalePrice" if publish <= last_smile.get(key, 0) or too_old or too_new
+        else None
+    )  # fmt: skip
+    admission.note(reason)
+    if reason is None:
+        last_smile[key] = publish
 
 
 def _check_marks(headers, decisions, leaves, covered, verified, config, funding_records, c) -> None:
@@ -332,7 +418,7 @@ def _check_marks(headers, decisions, leaves, covered, verified, config, funding_
     schedule = _Schedule(config, funding_records) if funding_records is not None else None
     for sequence in range(1, min(covered, len(leaves)) + 1):
         _, time, kind, _ = leaves[sequence - 1]
-        if kind != 3:
+        if kind in (4, 5):  # a smile (0x0A) moves no perpetual's mark: evaluated like a sealed request
             r = verified.get(sequence)
             if r is None:
                 if any(s >= sequence for s in by_sequence):

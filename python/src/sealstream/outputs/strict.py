@@ -22,7 +22,9 @@ MAX_DEPTH = 64
 _WS = " \t\r\n"
 UINT8, UINT32, UINT64 = (0, 2**8 - 1), (0, 2**32 - 1), (0, 2**64 - 1)
 INT64 = (-(2**63), 2**63 - 1)
-MESSAGE_TYPES = (0x03, 0x04, 0x05)
+MESSAGE_TYPES = (0x03, 0x04, 0x05, 0x0A)
+# Leaf types whose input is published in inputs.jsonl (COMMITMENTS §4.1).
+PUBLISHED_INPUT_TYPES = (0x04, 0x05)
 EVENT_LEAF_BYTES = 49
 
 
