@@ -154,4 +154,16 @@ sleep 1
 [[ ! -e "$DATA/outputs/epochs" ]] || { ls -R "$DATA/outputs/epochs" >&2; echo "image-demo.sh: a new epoch" >&2; exit 1; }
 grep '"output_epoch_started"' "$WORK/host.log" | tail -1 | grep -q '"continued":"true"' \
     || { echo "image-demo.sh: the restarted worker did not continue the outputs" >&2; exit 1; }
+echo "== 8. the vTPM after two power losses (the kill, the host's stop): the launcher reset its lockout count"
+kill -TERM "$HOST_PID"
+wait "$HOST_PID" || true
+HOST_PID=""
+cp -a "$DATA/vm/swtpm" "$WORK/swtpm-after"
+SWTPM_TRANSPORT=unix scripts/swtpm.sh start "$WORK/swtpm-after" >/dev/null
+lockouts=$(TPM2TOOLS_TCTI="swtpm:path=$WORK/swtpm-after/swtpm.sock" tpm2_getcap properties-variable \
+    | awk '$1 == "TPM2_PT_LOCKOUT_COUNTER:" { print $2 }')
+lockouts=$((lockouts))
+scripts/swtpm.sh stop "$WORK/swtpm-after"
+echo "vTPM lockout counter: $lockouts of 3 (the last stop's only)"
+[[ "$lockouts" == 1 ]] || { echo "image-demo.sh: the vTPM's lockout counter is $lockouts, not 1" >&2; exit 1; }
 echo "image demo passed"
