@@ -137,7 +137,9 @@ struct StorageKeyFileTests {
         #expect(Self.closed(worker), "the worker is killed")
         #expect(try StorageKeyFile.read(dir + "/enclave-storage.key") == nil)
 
-        let (process, processWorker) = try await Self.make(try Self.scratch(), image: false)
+        let processDir = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: processDir) }
+        let (process, processWorker) = try await Self.make(processDir, image: false)
         _ = process.start()
         processWorker.send(.storageKeyRequest, [])
         #expect(Self.closed(processWorker))
