@@ -41,7 +41,9 @@ extension EnclaveSupervisor {
     /// after it waits in the gate until its records are durable (docs/DURABILITY.md §3).
     func receivedLink(_ kind: LinkKind, _ body: ByteBuffer, worker: WorkerHandle) throws {
         switch kind {
-        case .hello: receivedHello(body, worker: worker)
+        case .hello:
+            guard checkKeyExchangeBeforeHello(worker: worker) else { return }
+            receivedHello(body, worker: worker)
         case .journal:
             guard let journal else { throw WireError.unknownMessageType(kind.rawValue) }
             let last = try body.withUnsafeReadableBytes { raw throws(JournalRecordError) in try journal.append(raw) }

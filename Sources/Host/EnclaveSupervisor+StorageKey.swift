@@ -11,7 +11,29 @@ enum StorageKeyLinkStep: Equatable {
     case created
 }
 
+/// Why the host stops: its VM worker said hello without the key exchange before it.
+public enum StorageKeyLinkError: Error, CustomStringConvertible {
+    /// No `storageKeyRequest` (an image built before `--storage-key-link`), or no
+    /// `storageKeyCreated` after an offer of "none yet".
+    case helloWithoutKeyExchange
+
+    public var description: String {
+        "the VM worker said hello without asking for its storage key file (docs/DURABILITY.md §4.1): "
+            + "an image built before --storage-key-link? rebuild it (scripts/build-image.sh)"
+    }
+}
+
 extension EnclaveSupervisor {
+    /// A VM worker's hello comes after the key exchange: a request answered, and the new
+    /// file stored when the answer was "none yet". Otherwise the host stops (a worker that
+    /// never asks would serve without its key, so without a journal, on every restart).
+    func checkKeyExchangeBeforeHello(worker: WorkerHandle) -> Bool {
+        guard configuration.enclaveImage != nil, case .starting = machine.phase else { return true }
+        if let link = storageKeyLink, link.worker == worker.label, link.step != .offered(absent: true) { return true }
+        stopFatally(StorageKeyLinkError.helloWithoutKeyExchange, worker: worker)
+        return false
+    }
+
     var storageKeyPath: String { configuration.dataDirectory + "/enclave-storage.key" }
 
     /// `storageKeyRequest`: only from the VM worker (`--enclave-image`), once, before its

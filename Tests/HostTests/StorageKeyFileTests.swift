@@ -153,6 +153,20 @@ struct StorageKeyFileTests {
         #expect(try StorageKeyFile.read(unaskedDir + "/enclave-storage.key") == nil)
     }
 
+    /// A VM worker that says hello without asking for its key (an old image) stops the
+    /// host: it would serve without a journal.
+    @Test func helloWithoutTheKeyExchangeStopsTheHost() async throws {
+        let dir = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (supervisor, worker) = try await Self.make(dir)
+        let started = supervisor.start()
+        worker.send(.hello, SupervisorJournalTests.hello)
+        await #expect(throws: (any Error).self) { try await started.get() }
+        let fatal = try await supervisor.eventLoop.submit { supervisor.fatal }.get()
+        #expect(fatal is StorageKeyLinkError)
+        #expect(Self.closed(worker))
+    }
+
     /// True when the host's side of the fake link shut down within 5 s (`terminate`).
     static func closed(_ worker: FakeWorker) -> Bool {
         var p = pollfd(fd: worker.testEnd, events: Int16(POLLIN), revents: 0)
