@@ -138,7 +138,9 @@ if snapshotFD != nil && (storageKeyPath == nil || replayOnly) {
 }
 if storageKeyLink && (mode == .software || storageKeyPath != nil || replayOnly || enroll || snapshotFD != nil) {
     // Software mode's key file holds the key in the clear: it never goes to the host.
-    Log.error("bad_arguments", [("reason", "--storage-key-link needs a TPM mode and takes no --storage-key, --replay, --enroll or --snapshot-fd")])
+    Log.error("bad_arguments", [
+        ("reason", "--storage-key-link needs a TPM mode and takes no --storage-key, --replay, --enroll or --snapshot-fd"),
+    ])
     exit(64)
 }
 if (mode != .software) != (tcti != nil) {

@@ -37,7 +37,9 @@ public enum StorageKeyOffer: Equatable, Sendable {
         case 1: offer = .absent
         case 2:
             let count = Int(try r.readUInt32())
-            guard (1...maxFileBytes).contains(count) else { throw .invalidField("storage key offer: file of \(count) bytes") }
+            guard (1...maxFileBytes).contains(count) else {
+                throw .invalidField("storage key offer: file of \(count) bytes")
+            }
             offer = .file(try r.readBytes(count))
         case let state: throw .invalidField("storage key offer: state \(state)")
         }
