@@ -148,8 +148,9 @@ int main(void) {
         dup2(link, 0);
         dup2(link, 1);
         if (link > 2) close(link);
+        /* --storage-key-link: the host keeps the sealed key file (docs/DURABILITY.md §4.1). */
         char *const argv[] = {WORKER, "--config", CONFIG, "--attestation", "tpm", "--tcti", "device:/dev/tpmrm0",
-                              "--isolation", "vm", NULL};
+                              "--isolation", "vm", "--storage-key-link", NULL};
         char *const envp[] = {NULL};
         execve(WORKER, argv, envp);
         say("init_exec_failed", WORKER);

@@ -6,9 +6,10 @@
 #      log replays to the PCRs the guest read, and PCRs 4, 9, 11 (and 12) equal what
 #      `attestation measure --image` predicted from the file; the prediction for the image
 #      with the changed configuration does not match that boot;
-#   3. (unless IMAGE_BOOT=0) scripts/image-demo.sh: the host boots the worker in that image,
-#      its evidence passes every check, the demo scenario trades through it, the outputs
-#      verify.
+#   3. (unless IMAGE_BOOT=0) scripts/image-demo.sh: the host boots the worker in that image
+#      with the journal on, its evidence passes every check, half the demo scenario trades
+#      through it, qemu is killed and the host boots it again (same signer and enclave
+#      key, the journal replayed), the rest trades, the outputs verify as one chain.
 #
 # Usage: scripts/image-tests.sh BIN_DIR   (BIN_DIR holds the `attestation` executable)
 # Environment: SEALSTREAM_REPRODUCIBLE_ENCLAVE (default .build/reproducible/sealstream-enclave),

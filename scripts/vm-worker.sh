@@ -32,10 +32,32 @@ scripts/swtpm.sh provision "$DIR/swtpm" >/dev/null
 rm -rf "$DIR/esp" && mkdir -p "$DIR/esp/EFI/BOOT"
 cp "$IMAGE" "$DIR/esp/EFI/BOOT/BOOTX64.EFI"
 cp "$OVMF_VARS" "$DIR/vars.fd"
-rm -f "$DIR/tpm.ctrl" "$DIR/report.txt"
-# The vTPM exits when qemu (this process, after exec) goes away.
+# The vTPM exits when qemu (this process, after exec) goes away. After a crash (qemu
+# killed) the previous one may still be writing its state: wait for it (it holds the
+# state directory's lock), and stop it after 10 s.
+if [[ -s "$DIR/swtpm.pid" ]]; then
+    old=$(cat "$DIR/swtpm.pid")
+    for _ in $(seq 100); do [[ "$(cat /proc/"$old"/comm 2>/dev/null)" == swtpm ]] || break; sleep 0.1; done
+    [[ "$(cat /proc/"$old"/comm 2>/dev/null)" == swtpm ]] && kill "$old" && sleep 0.5
+fi
+# Every stop of the VM (a kill, or the host's shutdown, which kills it after the drain
+# timeout) is a power loss to the vTPM: no TPM2_Shutdown. At its next start the vTPM then
+# counts a dictionary-attack failure when a DA-protected object (the AK) was used, and
+# after 3 of them (swtpm's maxTries) it locks the AK out for 1000 s of TPM time: quotes
+# fail and the worker cannot start. The owner of this simulated TPM resets that count
+# before each boot (lockout auth empty) and shuts it down orderly (docs/IMAGE.md §10).
+# Best effort: a failure is reported on stderr and the boot goes on.
+if SWTPM_TRANSPORT=unix scripts/swtpm.sh start "$DIR/swtpm" >/dev/null 2>&1; then
+    TPM2TOOLS_TCTI="swtpm:path=$DIR/swtpm/swtpm.sock" tpm2_dictionarylockout --clear-lockout >/dev/null 2>&1 \
+        && TPM2TOOLS_TCTI="swtpm:path=$DIR/swtpm/swtpm.sock" tpm2_shutdown >/dev/null 2>&1 \
+        || echo "vm-worker.sh: could not reset the vTPM's lockout counter" >&2
+    scripts/swtpm.sh stop "$DIR/swtpm" >/dev/null 2>&1 || true
+else
+    echo "vm-worker.sh: could not start the vTPM to reset its lockout counter" >&2
+fi
+rm -f "$DIR/tpm.ctrl" "$DIR/report.txt" "$DIR/swtpm.pid"
 swtpm socket --tpm2 --tpmstate "dir=$DIR/swtpm/state" --ctrl "type=unixio,path=$DIR/tpm.ctrl" --terminate \
-    --log "file=$DIR/swtpm/qemu-swtpm.log" --daemon </dev/null >/dev/null 2>&1
+    --pid "file=$DIR/swtpm.pid" --log "file=$DIR/swtpm/qemu-swtpm.log" --daemon </dev/null >/dev/null 2>&1
 for _ in $(seq 50); do [[ -S "$DIR/tpm.ctrl" ]] && break; sleep 0.1; done
 [[ -S "$DIR/tpm.ctrl" ]] || { echo "vm-worker.sh: swtpm did not start" >&2; exit 1; }
 exec qemu-system-x86_64 -machine q35 -accel "$ACCEL" -cpu max -m 768 -smp 1 \

@@ -78,37 +78,54 @@ enum StorageKey {
     /// created, read (the counter defined if absent) before the key file is written, so
     /// that `EpochCounter(tpm, base:)` starts the epoch at 0.
     static func load(path: String, mode: AttestationMode, tpm: TPMQuoteSource?, pcr: Int) throws -> Loaded {
-        let protection = tpm == nil ? "file-0600" : "sealed-pcr-\(pcr)"
         if let data = FileManager.default.contents(atPath: path) {
-            guard let file = try? JSONDecoder().decode(File.self, from: data), file.version == 1 else {
-                throw Failure.unreadable("not a storage key file")
-            }
-            guard file.mode == mode.rawValue else { throw Failure.wrongMode(file: file.mode, running: mode.rawValue) }
-            if let tpm {
-                guard let pub = file.sealedPublic.flatMap(Hex.decode), let priv = file.sealedPrivate.flatMap(Hex.decode) else {
-                    throw Failure.unreadable("sealed blobs missing")
-                }
-                let key = try tpm.unseal(public: pub, private: priv)
-                guard let base = file.counterBase, let tag = file.counterBaseTag.flatMap(Hex.decode) else {
-                    throw Failure.counterBaseMissing
-                }
-                let offset = file.counterOffset ?? 0
-                let record = file.enrolledRecordSequence ?? 0
-                let expected = file.counterOffset == nil && file.enrolledRecordSequence == nil
-                    ? EpochCounter.baseTag(storageKey: key, base: base)
-                    : EpochCounter.enrolledTag(storageKey: key, base: base, offset: offset, recordSequence: record)
-                guard Sodium.constantTimeEqual(tag, expected) else { throw Failure.counterBaseForged }
-                return Loaded(key: key, protection: protection, counterBase: base, counterOffset: offset, minimumRecordSequence: record)
-            }
-            guard var raw = file.key.flatMap(Hex.decode), raw.count == 32 else { throw Failure.unreadable("key missing") }
-            return Loaded(
-                key: SecretBytes(consuming: &raw), protection: protection, counterBase: nil, counterOffset: 0,
-                minimumRecordSequence: file.enrolledRecordSequence ?? 0)
+            return try open(Array(data), mode: mode, tpm: tpm, pcr: pcr)
         }
+        let (loaded, file) = try create(mode: mode, tpm: tpm, pcr: pcr)
+        var bytes = file
+        defer { Sodium.wipe(&bytes) }
+        try write(bytes, to: path)
+        return loaded
+    }
+
+    /// Opens a key file's bytes: unseals in TPM modes and checks the counter base's tag.
+    static func open(_ data: [UInt8], mode: AttestationMode, tpm: TPMQuoteSource?, pcr: Int) throws -> Loaded {
+        let protection = tpm == nil ? "file-0600" : "sealed-pcr-\(pcr)"
+        guard let file = try? JSONDecoder().decode(File.self, from: Data(data)), file.version == 1 else {
+            throw Failure.unreadable("not a storage key file")
+        }
+        guard file.mode == mode.rawValue else { throw Failure.wrongMode(file: file.mode, running: mode.rawValue) }
+        if let tpm {
+            guard let pub = file.sealedPublic.flatMap(Hex.decode), let priv = file.sealedPrivate.flatMap(Hex.decode) else {
+                throw Failure.unreadable("sealed blobs missing")
+            }
+            let key = try tpm.unseal(public: pub, private: priv)
+            guard let base = file.counterBase, let tag = file.counterBaseTag.flatMap(Hex.decode) else {
+                throw Failure.counterBaseMissing
+            }
+            let offset = file.counterOffset ?? 0
+            let record = file.enrolledRecordSequence ?? 0
+            let expected = file.counterOffset == nil && file.enrolledRecordSequence == nil
+                ? EpochCounter.baseTag(storageKey: key, base: base)
+                : EpochCounter.enrolledTag(storageKey: key, base: base, offset: offset, recordSequence: record)
+            guard Sodium.constantTimeEqual(tag, expected) else { throw Failure.counterBaseForged }
+            return Loaded(key: key, protection: protection, counterBase: base, counterOffset: offset, minimumRecordSequence: record)
+        }
+        guard var raw = file.key.flatMap(Hex.decode), raw.count == 32 else { throw Failure.unreadable("key missing") }
+        return Loaded(
+            key: SecretBytes(consuming: &raw), protection: protection, counterBase: nil, counterOffset: 0,
+            minimumRecordSequence: file.enrolledRecordSequence ?? 0)
+    }
+
+    /// Draws a new key and returns it with its file's bytes (not written anywhere yet).
+    static func create(mode: AttestationMode, tpm: TPMQuoteSource?, pcr: Int) throws -> (Loaded, [UInt8]) {
         var fresh = Sodium.randomBytes(32)
         let key = SecretBytes(consuming: &fresh)
-        let file = try store(path: path, key: key, mode: mode, tpm: tpm, enrolledHead: nil)
-        return Loaded(key: key, protection: protection, counterBase: file.counterBase, counterOffset: 0, minimumRecordSequence: 0)
+        let (file, bytes) = try encode(key: key, mode: mode, tpm: tpm, enrolledHead: nil)
+        let loaded = Loaded(
+            key: key, protection: tpm == nil ? "file-0600" : "sealed-pcr-\(pcr)", counterBase: file.counterBase,
+            counterOffset: 0, minimumRecordSequence: 0)
+        return (loaded, bytes)
     }
 
     /// Writes the key file for `key`: sealed to the PCR policy with the epoch's counter
@@ -122,6 +139,17 @@ enum StorageKey {
         enrolledHead: (recordSequence: UInt64, counter: UInt64)?
     ) throws -> File {
         if enrolledHead != nil, FileManager.default.fileExists(atPath: path) { throw Failure.exists }
+        var (file, bytes) = try encode(key: key, mode: mode, tpm: tpm, enrolledHead: enrolledHead)
+        defer { Sodium.wipe(&bytes) }
+        try write(bytes, to: path)
+        return file
+    }
+
+    /// The key file for `key` and its JSON bytes (the caller wipes them: in `software` mode
+    /// they hold the key).
+    static func encode(
+        key: SecretBytes, mode: AttestationMode, tpm: TPMQuoteSource?, enrolledHead: (recordSequence: UInt64, counter: UInt64)?
+    ) throws -> (File, [UInt8]) {
         var file = File(mode: mode.rawValue)
         if let head = enrolledHead {
             file.enrolledRecordSequence = head.recordSequence
@@ -142,16 +170,17 @@ enum StorageKey {
             // copy cannot be wiped, and is no worse than the file.
             file.key = key.withUnsafeBytes { Hex.encode(Array($0)) }
         }
-        var bytes = Array(try JSONEncoder().encode(file))
-        defer { Sodium.wipe(&bytes) }
-        // Created 0600 and written once; a crash mid-write leaves no file, not a torn one.
+        return (file, Array(try JSONEncoder().encode(file)))
+    }
+
+    /// Created 0600 and written once; a crash mid-write leaves no file, not a torn one.
+    static func write(_ bytes: [UInt8], to path: String) throws {
         let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Failure.unreadable("cannot create \(tmp) (errno \(errno))") }
         let written = bytes.withUnsafeBytes { FileIO.writeAll(fd, $0) }
         fsync(fd)
         close(fd)
         guard written, rename(tmp, path) == 0 else { throw Failure.unreadable("cannot write \(path) (errno \(errno))") }
-        return file
     }
 }

@@ -22,7 +22,7 @@ let usage = """
                               [--storage-key FILE] [--measurement-pcr 16|23] [--max-sessions N]
                               [--commitments on|off] [--replay] [--isolation process|vm]
                               [--snapshot-fd N] [--snapshot-every-events N] [--snapshot-every-nanos N]
-                              [--enroll]
+                              [--enroll] [--storage-key-link]
            sealstream-enclave --version
     swtpm and tpm modes need --tcti (swtpm:path=SOCKET, or device:/dev/tpmrm0 for tpm).
     The host starts this worker and speaks the link protocol on its stdin/stdout.
@@ -31,6 +31,8 @@ let usage = """
     --snapshot-fd N (with --storage-key): after a batch close, once --snapshot-every-events
     events (default 1000000) or --snapshot-every-nanos ns of enclave time (default 600 s)
     have passed, a forked child writes a sealed snapshot to fd N (docs/DURABILITY.md §6).
+    --storage-key-link (TPM modes; the appliance image's): the host keeps the sealed key
+    file and hands it over the link before `hello` (docs/DURABILITY.md §4.1).
     """
 
 // `--version` alone prints the release and exits, reading nothing and serving nothing, so
@@ -62,6 +64,7 @@ var measurementPCR = EnclaveIdentity.defaultMeasurementPCR
 var isolation = IsolationClass.process
 var replayOnly = false
 var enroll = false
+var storageKeyLink = false
 var snapshotFD: Int32?
 var snapshotEveryEvents: UInt64 = 1_000_000
 var snapshotEveryNanos: UInt64 = 600_000_000_000
@@ -99,6 +102,7 @@ while let arg = arguments.popFirst() {
         }
     case "--replay": replayOnly = true
     case "--enroll": enroll = true
+    case "--storage-key-link": storageKeyLink = true
     case "--snapshot-fd":
         guard let raw = arguments.popFirst(), let n = Int32(raw), n > 2 else {
             Log.error("bad_arguments", [("reason", "--snapshot-fd takes a descriptor above 2")]); exit(64)
@@ -131,6 +135,13 @@ if enroll && (storageKeyPath == nil || replayOnly || snapshotFD != nil) {
 }
 if snapshotFD != nil && (storageKeyPath == nil || replayOnly) {
     Log.error("bad_arguments", [("reason", "--snapshot-fd needs --storage-key and is not for --replay")]); exit(64)
+}
+if storageKeyLink && (mode == .software || storageKeyPath != nil || replayOnly || enroll || snapshotFD != nil) {
+    // Software mode's key file holds the key in the clear: it never goes to the host.
+    Log.error("bad_arguments", [
+        ("reason", "--storage-key-link needs a TPM mode and takes no --storage-key, --replay, --enroll or --snapshot-fd"),
+    ])
+    exit(64)
 }
 if (mode != .software) != (tcti != nil) {
     Log.error("bad_arguments", [("reason", "--tcti goes with --attestation swtpm or tpm, and only with them")]); exit(64)
@@ -188,7 +199,9 @@ do {
     }
     // Unsealed only after the measured start is in the PCR: another binary or config
     // cannot get it back.
-    let storage = try storageKeyPath.map { try StorageKey.load(path: $0, mode: mode, tpm: tpm, pcr: measurementPCR) }
+    let storage = storageKeyLink
+        ? try StorageKeyLink.obtain(mode: mode, tpm: tpm!, pcr: measurementPCR)
+        : try storageKeyPath.map { try StorageKey.load(path: $0, mode: mode, tpm: tpm, pcr: measurementPCR) }
     // With a storage key every long-lived key derives from it (docs/DURABILITY.md §1):
     // the same signer and order-flow key after a restart. Without one, random keys.
     let keys = try storage.map { try StorageKeys(storageKey: $0.key) }
@@ -455,7 +468,8 @@ loop: while true {
                     }
                 case .hello, .outboundBatch, .stats, .decisions, .batchHeader, .eventLeaves, .publicInputs, .funding, .journal,
                      .recovered, .journalRejected, .snapshotRejected, .marketData, .enrollChallenge, .enrollGrant,
-                     .enrollStart, .enrollEvidence, .enrolled, .enrollFailed:
+                     .enrollStart, .enrollEvidence, .enrolled, .enrollFailed, .storageKeyRequest, .storageKeyOffer,
+                     .storageKeyCreated:
                     throw WireError.unknownMessageType(header.kind.rawValue)
                 }
                 consumed += header.totalLength

@@ -41,11 +41,15 @@ extension EnclaveSupervisor {
     /// after it waits in the gate until its records are durable (docs/DURABILITY.md §3).
     func receivedLink(_ kind: LinkKind, _ body: ByteBuffer, worker: WorkerHandle) throws {
         switch kind {
-        case .hello: receivedHello(body, worker: worker)
+        case .hello:
+            guard checkKeyExchangeBeforeHello(worker: worker) else { return }
+            receivedHello(body, worker: worker)
         case .journal:
             guard let journal else { throw WireError.unknownMessageType(kind.rawValue) }
             let last = try body.withUnsafeReadableBytes { raw throws(JournalRecordError) in try journal.append(raw) }
             handle(.journaled(upTo: last), worker: worker)
+        case .storageKeyRequest: try receivedStorageKeyRequest(body, worker: worker)
+        case .storageKeyCreated: try receivedStorageKeyCreated(body, worker: worker)
         case .recovered: try receivedRecovered(body, worker: worker)
         case .journalRejected: try receivedJournalRejected(body, worker: worker)
         case .snapshotRejected: try receivedSnapshotRejected(body, worker: worker)
@@ -58,7 +62,7 @@ extension EnclaveSupervisor {
         case .inboundBatch, .routeClosed, .journalReplay, .replayEnd, .snapshotData, .follow,
              // Key enrollment's link messages come only from a worker started `--enroll`
              // (docs/REPLICATION.md §11.4), never from one that serves.
-             .enrollChallenge, .enrollGrant, .enrollStart, .enrollEvidence, .enrolled, .enrollFailed:
+             .enrollChallenge, .enrollGrant, .enrollStart, .enrollEvidence, .enrolled, .enrollFailed, .storageKeyOffer:
             throw WireError.unknownMessageType(kind.rawValue)
         }
     }

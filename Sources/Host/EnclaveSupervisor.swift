@@ -79,6 +79,9 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
     private(set) var fatal: Error?
     /// Called on the event loop when `fatal` is set after start-up.
     var onFatal: ((Error) -> Void)?
+    /// The worker that asked for its key file over the link, and how far it got
+    /// (docs/DURABILITY.md §4.1).
+    var storageKeyLink: (worker: String, step: StorageKeyLinkStep)?
 
     init(eventLoop: EventLoop, configuration: HostConfiguration, transport: EnclaveTransport, metrics: HostMetrics, logger: Logger) {
         self.eventLoop = eventLoop

@@ -46,7 +46,13 @@ public final class HostService: Service, @unchecked Sendable {
         if let n = configuration.snapshotEveryEvents { snapshotArguments += ["--snapshot-every-events", String(n)] }
         if let n = configuration.snapshotEveryNanos { snapshotArguments += ["--snapshot-every-nanos", String(n)] }
         // A VM launcher takes the image and its state directory first (docs/IMAGE.md §10).
+        // Its worker asks for the key file over the link and takes no snapshots (the image's
+        // init passes fixed arguments; the ones below are for the record only).
+        let vm = self.configuration.enclaveImage != nil
         let vmArguments = self.configuration.enclaveImage.map { [$0, self.configuration.dataDirectory + "/vm"] } ?? []
+        let storageArguments = vm
+            ? ["--storage-key-link"]
+            : ["--storage-key", configuration.dataDirectory + "/enclave-storage.key"] + snapshotArguments
         var transport = ChildProcessTransport(
             executable: configuration.enclavePath,
             arguments: vmArguments + [
@@ -56,8 +62,7 @@ public final class HostService: Service, @unchecked Sendable {
             ] + (configuration.tcti.map { ["--tcti", $0] } ?? [])
                 // Sealed to the TPM in TPM modes; a 0600 file in software mode. Without it the
                 // worker keeps no journal and takes no snapshots (docs/DURABILITY.md §3.1).
-                + (configuration.journal
-                    ? ["--storage-key", configuration.dataDirectory + "/enclave-storage.key"] + snapshotArguments : []),
+                + (configuration.journal ? storageArguments : []),
             configure: { bootstrap in
                 bootstrap
                     .channelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: cfg.linkLowWatermark, high: cfg.linkHighWatermark))
@@ -66,7 +71,7 @@ public final class HostService: Service, @unchecked Sendable {
                         ChannelOptions.recvAllocator,
                         value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 256 * 1024, maximum: 4 * 1024 * 1024))
             })
-        transport.snapshotReader = { fd in snapshotStore.startReading(fd: fd) }
+        if !vm { transport.snapshotReader = { fd in snapshotStore.startReading(fd: fd) } }
         let supervisor = EnclaveSupervisor(
             eventLoop: loop, configuration: configuration, transport: transport, metrics: metrics, logger: logger)
         // The journal is scanned before any worker is fed (docs/DURABILITY.md §3).

@@ -72,6 +72,15 @@ public enum LinkKind: UInt8, Sendable {
     case enrolled = 0x90
     /// enclave → host: `code u16 ‖ detail` (UTF-8, at most 256 bytes, no secrets).
     case enrollFailed = 0x91
+    /// The storage key file kept by the host (docs/DURABILITY.md §4.1), only with a worker
+    /// started `--storage-key-link` (the appliance image's), before its `hello`:
+    /// enclave → host: empty body, the worker's first message.
+    case storageKeyRequest = 0x92
+    /// host → enclave: `StorageKeyOffer`, the answer to `storageKeyRequest`.
+    case storageKeyOffer = 0x09
+    /// enclave → host: the new key file's bytes (1…65,536), after an offer of `absent`;
+    /// the host writes it durably before it reads the worker's next message.
+    case storageKeyCreated = 0x93
 }
 
 /// The worker's public counters, sent to the host for its metrics. They reveal nothing

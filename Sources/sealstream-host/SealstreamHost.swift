@@ -43,7 +43,7 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Path of the sealstream-enclave executable (default: next to this executable).")
     var enclave: String?
 
-    @Option(name: .long, help: "Boot the worker in this appliance image (scripts/build-image.sh) under qemu, its link on a serial port; isolation class vm (docs/IMAGE.md §10). Needs --attestation tpm and --journal off.")
+    @Option(name: .long, help: "Boot the worker in this appliance image (scripts/build-image.sh) under qemu, its link on a serial port; isolation class vm (docs/IMAGE.md §10). Needs --attestation tpm; --journal on (the key file kept by the host) or off.")
     var enclaveImage: String?
 
     @Option(name: .long, help: "With --enclave-image: the launcher that boots it, given IMAGE, DATA/vm and the worker's arguments.")
@@ -168,10 +168,10 @@ struct Run: AsyncParsableCommand {
         guard (0.05...3_600).contains(handshakeTimeout), (0.05...3_600).contains(httpRequestTimeout) else {
             throw ValidationError("--handshake-timeout and --http-request-timeout must be between 0.05 and 3600 seconds")
         }
-        if enclaveImage != nil && (attestation != .tpm || journal != "off" || enclave != nil) {
+        if enclaveImage != nil && (attestation != .tpm || (journal != "on" && journal != "off") || enclave != nil) {
             throw ValidationError(
-                "--enclave-image needs --attestation tpm (the worker reaches the VM's TPM) and --journal off "
-                    + "(the image has no disk for the sealed storage key yet), and no --enclave")
+                "--enclave-image needs --attestation tpm (the worker reaches the VM's TPM), --journal on or off "
+                    + "(the replicated journal's standby enrolment is not built for the image), and no --enclave")
         }
         if attestation == .swtpm && tcti == nil {
             throw ValidationError("--attestation swtpm needs --tcti swtpm:path=SOCKET (see scripts/swtpm.sh)")

@@ -31,7 +31,7 @@ public func fuzzLink(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
                 at += EventLeaf.byteCount
             }
         case .routeClosed, .hello, .decisions, .batchHeader, .snapshotData, .marketData, .publicInputs, .funding,
-             .enrollChallenge, .enrollGrant, .enrollStart, .enrollEvidence, .enrolled, .enrollFailed:
+             .enrollChallenge, .enrollGrant, .enrollStart, .enrollEvidence, .enrolled, .enrollFailed, .storageKeyRequest:
             invariant(encodeLinkMessage(kind: header.kind, body: body) == Array(message), "link message re-encodes differently")
         case .journal, .journalReplay:
             // Whole journal records: the host's frame check (magic, bounds, CRC) on each.
@@ -44,6 +44,15 @@ public func fuzzLink(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
         case .recovered: _ = try? Recovered.decode(body: body)
         case .journalRejected: _ = try? JournalRejected.decode(body: body)
         case .snapshotRejected: _ = try? SnapshotRejected.decode(body: body)
+        case .storageKeyOffer:
+            // A body that decodes re-encodes to the same message.
+            if let offer = try? StorageKeyOffer.decode(body: body) {
+                invariant(offer.encode() == Array(message), "storage key offer re-encodes differently")
+            }
+        case .storageKeyCreated:
+            if let file = try? StorageKeyCreated.decode(body: body) {
+                invariant(StorageKeyCreated.encode(file: file) == Array(message), "storage key created re-encodes differently")
+            }
         }
         offset += header.totalLength
     }

@@ -1,0 +1,1 @@
+../sealstream-enclave/StorageKeyLink.swift
