@@ -30,10 +30,18 @@ public struct MarginCallConfig: Codable, Equatable, Sendable {
     /// Longest repeat interval, ns.
     public static let maxRepeatNanos: UInt64 = 1 << 62
 
+    /// Most option underlyings a venue with margin calls lists: a call carries one exposure
+    /// per underlying and must fit one frame (docs/PROTOCOL.md §5: 65,536 − 2 bytes of body,
+    /// less 16 of envelope and 16 of tag, is 65,502 bytes of plaintext ≥ 48 + 45 × 1,454).
+    public static let maxUnderlyings = 1_454
+
     /// docs/CONFIG.md's rules in order; the first failing is
-    /// `invalid("$.options.marginCall.FIELD: out of range")`.
-    func validate() throws(ConfigError) {
+    /// `invalid("$.options.marginCall.FIELD: out of range")`, or the underlying count.
+    func validate(underlyings: Int) throws(ConfigError) {
         let p = "$.options.marginCall"
+        guard underlyings <= Self.maxUnderlyings else {
+            throw .invalid("\(p): more than \(Self.maxUnderlyings) option underlyings (a call must fit one frame)")
+        }
         guard (1...1_000_000).contains(levelPpm) else { throw .invalid("\(p).levelPpm: out of range") }
         guard hysteresisPpm >= 0, hysteresisPpm < levelPpm else { throw .invalid("\(p).hysteresisPpm: out of range") }
         guard (1...Self.maxHorizonNanos).contains(horizonNanos) else { throw .invalid("\(p).horizonNanos: out of range") }
@@ -53,6 +61,22 @@ public struct MarginCallConfig: Codable, Equatable, Sendable {
     public static func ppm(_ p: Fixed) -> UInt32 {
         let clamped = min(max(p.raw, 0), Fixed.one.raw)
         return UInt32((clamped * 1_000_000) >> 64)
+    }
+
+    /// Beyond this many deviations z (§7.8 step 4) the probability is below
+    /// `levelPpm − hysteresisPpm`, so no evaluation needs its Φ to decide (docs/OPTIONS.md
+    /// §10.9, "Cost"): the least raw z at which `ppm(min(1, 2 Φ(−z)))` falls below that
+    /// bound, found by bisection on 0...32 (Φ is monotone, OPTIONS §3.5), plus 2^-30 of
+    /// slack (Φ's documented error, 2^-56, moves such a z by far less where a probability
+    /// is at least 10⁻⁶).
+    public func skipDeviations() -> Fixed {
+        let bound = UInt32(levelPpm - hysteresisPpm)
+        var lo: Int128 = 0, hi: Int128 = Int128(32) << 64
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2
+            if Self.ppm(MarginCall.probability(deviations: Fixed(raw: mid))) < bound { hi = mid } else { lo = mid }
+        }
+        return Fixed(raw: hi + (Int128(1) << 34))
     }
 
     /// The hysteresis of one evaluation. `lastCall` is the enclave time of the account's

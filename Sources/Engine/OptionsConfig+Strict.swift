@@ -72,7 +72,7 @@ extension OptionsConfig {
                 throw .invalid("\(p): more than \(Self.maxSeriesPerUnderlying) option markets on one underlying")
             }
         }
-        try marginCall?.validate()
+        try marginCall?.validate(underlyings: underlyings.count)
     }
 
     private struct SeriesKey: Hashable {

@@ -42,6 +42,11 @@ extension PerpEngine {
     /// portfolio's net delta), then the hysteresis of `MarginCallConfig.decide`. An
     /// account with no option position forgets its memory; one whose health has no price
     /// (§10.2) is not evaluated and keeps it.
+    ///
+    /// Φ is skipped where z alone settles the decision (§10.9, "Cost"): an exposure with
+    /// z ≥ `marginCallSkip` is below `levelPpm − hysteresisPpm`, which decides as 0 does,
+    /// and a call (at least `levelPpm`) never takes its maximum from such an exposure. The
+    /// call itself carries every exposure's exact probability.
     mutating func evaluateMarginCall(_ s: AccountSlot, rule: MarginCallConfig, event: SequencedEvent) {
         let id = accounts.id(s)
         guard holdsOption(s) else {
@@ -50,26 +55,53 @@ extension PerpEngine {
         }
         let now = event.enclaveTime
         guard case .success(let health) = health(slot: s, now: now, requirements: .maintenance),
-              let exposures = marginCallExposures(s, buffer: health.equity - health.maintenanceRequirement, rule: rule, now: now)
+              let exposures = marginCallStages(s, buffer: health.equity - health.maintenanceRequirement, rule: rule, now: now)
         else { return }
-        let ppm = exposures.map(\.probabilityPpm).max() ?? 0
+        var ppm: UInt32 = 0
+        for x in exposures {
+            switch x.stage {
+            case .decided(let p)?: ppm = max(ppm, MarginCallConfig.ppm(p))
+            case .deviations(let z)? where z < marginCallSkip:
+                ppm = max(ppm, MarginCallConfig.ppm(MarginCall.probability(deviations: z)))
+            case .deviations?, nil: break
+            }
+        }
         let (trigger, last) = rule.decide(ppm: ppm, lastCall: marginCallMemory[id], now: now)
         marginCallMemory[id] = last
         guard let trigger else { return }
         let e = health.equity, m = health.maintenanceRequirement
+        let exact = exposures.map { $0.exposure() }
+        // The same as `ppm` (a skipped exposure is below the level a call needs).
+        let probability = exact.map(\.probabilityPpm).max() ?? 0
         marginCalls.append(MarginCallNotice(account: id, event: MarginCallEvent(
-            trigger: trigger, probabilityPpm: ppm, distance: FixedMath.saturating(e - m), equity: FixedMath.saturating(e),
-            maintenance: FixedMath.saturating(m), globalSequence: event.globalSequence, enclaveTime: now,
-            exposures: exposures)))
+            trigger: trigger, probabilityPpm: probability, distance: FixedMath.saturating(e - m),
+            equity: FixedMath.saturating(e), maintenance: FixedMath.saturating(m), globalSequence: event.globalSequence,
+            enclaveTime: now, exposures: exact)))
+    }
+
+    /// One underlying's part of an evaluation: its exposure without the probability, and
+    /// §7.8 up to z (nil where the account holds no option on it).
+    struct MarginCallStage {
+        var partial: MarginCallEvent.Exposure
+        var stage: MarginCall.Stage?
+
+        /// The exposure with its exact probability (Φ computed when it was skipped).
+        func exposure() -> MarginCallEvent.Exposure {
+            var x = partial
+            switch stage {
+            case .decided(let p)?: x.probabilityPpm = MarginCallConfig.ppm(p)
+            case .deviations(let z)?: x.probabilityPpm = MarginCallConfig.ppm(MarginCall.probability(deviations: z))
+            case nil: break
+            }
+            return x
+        }
     }
 
     /// Per option underlying of the venue (ascending id): the account's portfolio Greeks
-    /// and §7.8's probability with `buffer`, or `.unexposed` where it holds no option. Nil
-    /// if the options math refuses (not reached: §10.1's limits keep inputs in range).
-    mutating func marginCallExposures(
-        _ s: AccountSlot, buffer: Int128, rule: MarginCallConfig, now: UInt64
-    ) -> [MarginCallEvent.Exposure]? {
-        var out: [MarginCallEvent.Exposure] = []
+    /// and §7.8's stage with `buffer`, or unexposed where it holds no option. Nil if the
+    /// options math refuses (not reached: §10.1's limits keep inputs in range).
+    mutating func marginCallStages(_ s: AccountSlot, buffer: Int128, rule: MarginCallConfig, now: UInt64) -> [MarginCallStage]? {
+        var out: [MarginCallStage] = []
         for u in options!.underlyings.indices {
             let underlying = options!.underlyings[u]
             var positions: [MarginPosition] = []
@@ -83,21 +115,22 @@ extension PerpEngine {
                 }
             }
             guard hasOption else {
-                out.append(.unexposed(underlying.perpID))
+                out.append(MarginCallStage(partial: .unexposed(underlying.perpID), stage: nil))
                 continue
             }
             guard case .success(let (arrays, mark)) = underlyingArrays(u, at: now),
                   let greeks = try? PortfolioMargin.greeks(positions, arrays: arrays)
             else { return nil }
             let sigma = underlying.volatility.volatility
-            guard let p = try? MarginCall.probability(
+            guard let stage = try? MarginCall.stage(
                 buffer: buffer, netDelta: greeks.delta, mark: mark, volatility: sigma, horizonNanos: rule.horizonNanos)
             else { return nil }
-            out.append(MarginCallEvent.Exposure(
+            let partial = MarginCallEvent.Exposure(
                 underlying: underlying.perpID, exposed: true, mark: mark,
-                volatilityPpm: UInt32((sigma.raw * 1_000_000) >> 64), probabilityPpm: MarginCallConfig.ppm(p),
+                volatilityPpm: UInt32((sigma.raw * 1_000_000) >> 64), probabilityPpm: 0,
                 delta: FixedMath.saturating(greeks.delta), gamma: FixedMath.saturating(greeks.gamma),
-                vega: FixedMath.saturating(greeks.vega)))
+                vega: FixedMath.saturating(greeks.vega))
+            out.append(MarginCallStage(partial: partial, stage: stage))
         }
         return out
     }

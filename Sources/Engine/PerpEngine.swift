@@ -92,6 +92,8 @@ public struct PerpEngine: MatchingEngine {
     /// Accounts called and not armed again: account id → enclave time of the last call.
     /// Deterministic state (in the snapshot), not committed (no leaf or header has it).
     var marginCallMemory: [UInt64: UInt64] = [:]
+    /// `MarginCallConfig.skipDeviations()` of the venue's rule (`.zero` without one).
+    var marginCallSkip: Fixed = .zero
 
     /// `accountCommitment` hides account ids in public outputs; the enclave supplies a
     /// keyed hash. The default (tests, benchmarks) is the id's big-endian bytes.
@@ -122,6 +124,7 @@ public struct PerpEngine: MatchingEngine {
             }
             let perpSlots = index
             options = OptionsRuntime(config: o, perpSlot: { perpSlots[$0]! }, perpCount: perpCount)
+            if let rule = o.marginCall { marginCallSkip = rule.skipDeviations() }
         }
         markets = states
         marketIDs = states.map(\.config.id)

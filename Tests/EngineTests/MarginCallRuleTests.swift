@@ -121,3 +121,34 @@ struct MarginCallRuleTests {
         }
     }
 }
+
+extension MarginCallRuleTests {
+    /// A call must fit one frame: 48 + 45 × 1,454 ≤ 65,502 < 48 + 45 × 1,455.
+    @Test func theUnderlyingCountIsBoundedByTheFrame() throws {
+        #expect(MarginCallEvent.length(underlyings: MarginCallConfig.maxUnderlyings) <= 65_502)
+        #expect(MarginCallEvent.length(underlyings: MarginCallConfig.maxUnderlyings + 1) > 65_502)
+        let rule = Self.rule
+        #expect(throws: ConfigError.invalid(
+            "$.options.marginCall: more than 1454 option underlyings (a call must fit one frame)")) {
+            try rule.validate(underlyings: 1_455)
+        }
+        try rule.validate(underlyings: 1_454)
+    }
+}
+
+extension MarginCallRuleTests {
+    /// The skip threshold of §10.9 "Cost": for L − H = 40,000 ppm, 2 Φ(−z) = 0.04 at
+    /// z = Φ⁻¹(0.98) = 2.0537489…; below the threshold less its slack the probability is
+    /// still at least the bound, and from it on, over a grid up to 32, always below.
+    @Test func theSkipThresholdSeparatesTheReArmBound() {
+        let skip = Self.rule.skipDeviations()
+        let slack = Int128(1) << 34
+        #expect(skip.raw > Fixed(ratio: 20_537, 10_000).raw && skip.raw < Fixed(ratio: 20_538, 10_000).raw)
+        #expect(MarginCallConfig.ppm(MarginCall.probability(deviations: Fixed(raw: skip.raw - slack - 1))) >= 40_000)
+        var z = skip.raw
+        while z < Int128(32) << 64 {
+            #expect(MarginCallConfig.ppm(MarginCall.probability(deviations: Fixed(raw: z))) < 40_000)
+            z += (Int128(1) << 58) + 12_345
+        }
+    }
+}
