@@ -1,4 +1,5 @@
 import Client
+import SealCrypto
 import Engine
 import Testing
 import VenueTools
@@ -100,5 +101,53 @@ struct MarginCallDeliveryTests {
 
     func envelope(_ body: [UInt8]) throws -> SealedEnvelope {
         try body.withUnsafeBytes { try SealedEnvelope.decode(body: $0) }
+    }
+}
+
+extension MarginCallDeliveryTests {
+    /// Calls are recomputed, not replayed: a worker recovering the journal of a run that
+    /// made a call seals nothing, and ends with the same engine snapshot, margin-call
+    /// memory included (its last 20 bytes: one entry, account 2, at the call's time).
+    @Test func aJournalReplayRebuildsTheMemoryAndSealsNothing() throws {
+        let run = try JournalRun(key: storageKey(9), venue: Self.venue())
+        let h = run.h
+        try run.deposit(1, "holder", amount: 10_000_000 * Self.usd)
+        try run.deposit(2, "writer", amount: 1_500 * Self.usd)
+        try run.price(50_000 * Self.usd)
+        let holder = try run.open(1, "holder"), writer = try run.open(2, "writer")
+        var engine = h.worker.engine
+        let premium = try engine.mark(OptionRun.call, at: h.now).get() / 100_000 * 100_000
+        _ = try h.receipt(try run.send(try writer.seal(.newOrder(NewOrder(
+            clientOrderID: try ClientOrderID("ask"), market: OptionRun.call, side: .sell, price: premium,
+            quantity: 10_000_000))).frame), session: writer)
+        _ = try h.receipt(try run.send(try holder.seal(.newOrder(NewOrder(
+            clientOrderID: try ClientOrderID("lift"), market: OptionRun.call, side: .buy, timeInForce: .immediateOrCancel,
+            price: premium, quantity: 10_000_000))).frame), session: holder)
+        run.cut()
+        var callTime: UInt64 = 0
+        for step in 1...6 {
+            h.now += 30_000_000_000
+            for p in DemoKeys.publisherNames {
+                let price = DemoKeys.price(market: 1, price: (50_000 + 250 * Int64(step)) * Self.usd, confidence: 0,
+                                           publishTime: h.now, publisher: p)
+                #expect(try run.send(price.encode()).type == .publicAck)
+                if !h.events.isEmpty { callTime = h.now }
+            }
+        }
+        run.cut()
+        #expect(callTime > 0 && h.worker.counters.marginCallEventsSealed == 1)
+        let original = h.worker.engine.snapshot()
+        var tail = ByteWriter(capacity: 20)
+        tail.write(UInt32(1))
+        tail.write(UInt64(2))
+        tail.write(callTime)
+        #expect(Array(original.suffix(20)) == tail.bytes)
+
+        let fresh = try Harness<PerpEngine>(storageKey: storageKey(9), venue: Self.venue()) {
+            try PerpEngine(config: $0, accountCommitment: { id in withUnsafeBytes(of: id) { SHA256.hash($0) } })
+        }
+        _ = try recover(fresh.worker, run.journal, published: run.closed)
+        #expect(fresh.worker.engine.snapshot() == original)
+        #expect(fresh.worker.counters.marginCallEventsSealed == 0)
     }
 }
