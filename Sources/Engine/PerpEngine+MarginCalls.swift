@@ -22,7 +22,7 @@ extension PerpEngine {
     /// (`changedFrom` is where this event's entries start in the store's change list),
     /// each evaluated once, in ascending account id.
     mutating func evaluateMarginCalls(event: SequencedEvent, tickedPerpSlot: Int?, changedFrom: Int) {
-        guard let rule = config.options?.marginCall else { return }
+        guard let rule = marginCallRule else { return }
         var slots: [AccountSlot] = []
         if let mi = tickedPerpSlot, let u = options!.underlying(perpSlot: mi) {
             for slot in options!.underlyings[u].slots { slots.append(contentsOf: markets[slot].holders.members) }
@@ -140,7 +140,7 @@ extension PerpEngine {
     /// Only on a venue with `options.marginCall`: the count (u32), then per disarmed
     /// account in ascending id its id (u64) and the enclave time of its last call (u64).
     func writeMarginCallMemory(into w: inout ByteWriter) {
-        guard config.options?.marginCall != nil else { return }
+        guard marginCallRule != nil else { return }
         let ids = marginCallMemory.keys.sorted()
         w.writeCount(ids.count)
         for id in ids {
@@ -151,7 +151,7 @@ extension PerpEngine {
 
     mutating func restoreMarginCallMemory(_ r: inout SnapshotReader) throws(EngineSnapshotError) {
         marginCallMemory = [:]
-        guard config.options?.marginCall != nil else { return }
+        guard marginCallRule != nil else { return }
         var previous: UInt64?
         for _ in 0..<(try r.count(minBytes: 16, "marginCallMemory")) {
             let id = try r.u64()

@@ -94,6 +94,8 @@ public struct PerpEngine: MatchingEngine {
     var marginCallMemory: [UInt64: UInt64] = [:]
     /// `MarginCallConfig.skipDeviations()` of the venue's rule (`.zero` without one).
     var marginCallSkip: Fixed = .zero
+    /// The venue's `options.marginCall`, read once (nil: no calls, no memory).
+    var marginCallRule: MarginCallConfig?
 
     /// `accountCommitment` hides account ids in public outputs; the enclave supplies a
     /// keyed hash. The default (tests, benchmarks) is the id's big-endian bytes.
@@ -124,7 +126,10 @@ public struct PerpEngine: MatchingEngine {
             }
             let perpSlots = index
             options = OptionsRuntime(config: o, perpSlot: { perpSlots[$0]! }, perpCount: perpCount)
-            if let rule = o.marginCall { marginCallSkip = rule.skipDeviations() }
+            if let rule = o.marginCall {
+                marginCallRule = rule
+                marginCallSkip = rule.skipDeviations()
+            }
         }
         markets = states
         marketIDs = states.map(\.config.id)
