@@ -162,3 +162,31 @@ struct MarginCallEngineTests {
         #expect(called.engine.snapshot().count == plain.engine.snapshot().count + 4 + 16 * called.engine.marginCallMemory.count)
     }
 }
+
+extension MarginCallEngineTests {
+    /// Who is evaluated (§10.9): a called account that stays above the level is called
+    /// again after `repeatNanos` (5 s) only at an event that evaluates it. Ticks of another
+    /// underlying (ETH) and other accounts' deposits do not; its own deposit does (all
+    /// within the BTC prices' 10 s staleness, so its health stays priced).
+    @Test func onlyTicksOfItsUnderlyingAndItsOwnChangesEvaluateAnAccount() throws {
+        var d = Self.started(Self.venue(level: 20_000, hysteresis: 5_000, repeatNanos: 5 * Fixture.second))
+        var first: [MarginCallNotice] = []
+        for p in stride(from: 50_250, through: 51_250, by: 250) where first.isEmpty {
+            d.now += 30 * Fixture.second
+            d.price(Fixture.btc, Int64(p) * Fixture.usd)
+            first = d.engine.takeMarginCalls()
+        }
+        try #require(first.map(\.event.trigger) == [.crossed])
+        // Past the repeat interval, but only ETH prices and account 3's deposits: no call.
+        d.now += 6 * Fixture.second
+        d.price(Fixture.eth, 3_000 * Fixture.usd)
+        d.deposit(3, 1)
+        d.now += 2 * Fixture.second
+        d.deposit(3, 1)
+        #expect(d.engine.takeMarginCalls().isEmpty)
+        // Account 2's own deposit changes it: evaluated, still above the level, repeated.
+        d.deposit(2, 1)
+        let repeated = d.engine.takeMarginCalls()
+        #expect(repeated.map(\.account) == [2] && repeated.map(\.event.trigger) == [.repeated])
+    }
+}
