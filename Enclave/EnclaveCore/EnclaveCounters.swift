@@ -13,6 +13,10 @@ public struct EnclaveCounters: Sendable, Equatable {
     public var duplicates: UInt64 = 0
     /// Statement requests answered (docs/PROTOCOL.md §2.16), whatever their status.
     public var statementsServed: UInt64 = 0
+    /// Margin-call events sealed to sessions (docs/OPTIONS.md §10.8): one per open session
+    /// of a called account, as many as the host saw (calls to accounts without an open
+    /// session are not counted, they reached nobody).
+    public var marginCallEventsSealed: UInt64 = 0
     /// Batch closes put off because the TPM NV counter could not be incremented.
     public var counterFailures: UInt64 = 0
     /// Snapshots forked, and the last and longest `fork()` pause of the event path, µs

@@ -293,6 +293,7 @@ public final class Worker<E: MatchingEngine> {
         sealReceipt(receipt, detail: accepted ? detailWriter.bytes : [], session: session, sessionID: sessionID, sequence: sequence,
                     route: route, output: &output)
         deliverMakerFills(globalSequence: receipt.globalSequence, enclaveTime: receipt.enclaveTime, output: &output)
+        deliverMarginCalls(output: &output)
         collectPublicOutputs()
     }
 
@@ -567,6 +568,7 @@ public final class Worker<E: MatchingEngine> {
         // A liquidation after a price or deposit can fill resting orders: their owners
         // hear of it now, stamped with this event (not with the next sealed request's).
         deliverMakerFills(globalSequence: event.globalSequence, enclaveTime: event.enclaveTime, output: &output)
+        deliverMarginCalls(output: &output)
         collectPublicOutputs()
         let ack = PublicAck(acknowledged: type, reference: reference, globalSequence: event.globalSequence, enclaveTime: event.enclaveTime)
         output.append(route: route, frame: ack.encode())

@@ -75,6 +75,11 @@ seed("messages", b"\xf2" + b"\x01" + oid("mma-btc-b1") + struct.pack(">IBqqqQQQ"
 seed("messages", b"\xf3" + struct.pack(">Q", 1001) + bytes(range(64)))
 stats = struct.pack(">8QH", 120, 5, 7, 99, 2, 1, 3, 4, 2) + struct.pack(">HQ", 2, 3) + struct.pack(">HQ", 12, 1)
 seed("messages", b"\xf4" + stats)
+# A margin call (PROTOCOL §2.11 kind 2): the vector of Tests/WireTests/MarginCallEventTests.swift.
+seed("messages", b"\xf7" + bytes.fromhex(
+    "0201000087d600000000075bcd150000000053724e00000000004c1680eb000000000000002a000000e8d4a5107b0002"
+    "00000001010000000beebcf08000109b03000087d6ffffffffff7e1ca7fffffffffffffb2effffffffd941c980"
+    "000000030000000000000000000000000000000000000000000000000000000000000000000000000000000000"))
 
 # link: batches the host would write from the captured frames, and the enclave's
 # messages from the real outputs.

@@ -147,17 +147,27 @@ public final class EnclaveSession: @unchecked Sendable {
         }
     }
 
-    /// Opens a sealed event (0x88) pushed to this session: a fill of a resting order.
-    public func openEvent(_ envelope: SealedEnvelope) throws(ClientError) -> FillEvent {
+    /// Opens a sealed event (0x88) pushed to this session, whatever its kind: a fill of a
+    /// resting order (1) or a margin call (2, docs/PROTOCOL.md §2.11).
+    public func openSessionEvent(_ envelope: SealedEnvelope) throws(ClientError) -> SessionEvent {
         guard envelope.sessionID == sessionID else { throw .unexpectedFrame("event for another session") }
         guard envelope.sequence > lastEventSequence else { throw .unexpectedFrame("event replayed or out of order") }
         let ad = SealedAssociatedData.bytes(type: .sealedEvent, sessionID: sessionID, sequence: envelope.sequence)
         let event = try clientErrors {
             let pt = try cipher.openEvent(sequence: envelope.sequence, associatedData: ad, ciphertext: envelope.ciphertext)
-            return try pt.withUnsafeBytes { (raw) throws(WireError) -> FillEvent in try FillEvent.decode(raw) }
+            return try pt.withUnsafeBytes { (raw) throws(WireError) -> SessionEvent in try SessionEvent.decode(raw) }
         }
         lastEventSequence = envelope.sequence
         return event
+    }
+
+    /// Opens a sealed event that must be a fill (`openSessionEvent` for any kind): a
+    /// margin call is `unexpectedFrame`, its event number spent all the same.
+    public func openEvent(_ envelope: SealedEnvelope) throws(ClientError) -> FillEvent {
+        switch try openSessionEvent(envelope) {
+        case .fill(let fill): return fill
+        case .marginCall: throw .unexpectedFrame("a margin call where a fill event was expected")
+        }
     }
 
     /// Opens a receipt in place (load generator): returns the receipt's status and global

@@ -191,9 +191,14 @@ extension RecoveringConnection {
         case .sealedEvent:
             let envelope = try Reply.decode(frame.body, SealedEnvelope.decode)
             guard let session = sessions.values.first(where: { $0.sessionID == envelope.sessionID }) else { return }
-            let event = try session.openEvent(envelope)
-            fillEvents += 1
-            onFillEvent?(session.accountID, event)
+            switch try session.openSessionEvent(envelope) {
+            case .fill(let event):
+                fillEvents += 1
+                onFillEvent?(session.accountID, event)
+            case .marginCall(let call):
+                marginCalls += 1
+                onMarginCall?(session.accountID, call)
+            }
         default:
             throw ClientError.unexpectedFrame("\(frame.type) on a trading connection")
         }

@@ -54,6 +54,10 @@ public final class RecoveringConnection {
     public internal(set) var fillEvents = 0
     /// Called for each pushed fill event, with the account it belongs to.
     public var onFillEvent: ((UInt64, FillEvent) -> Void)?
+    /// Sealed margin calls (docs/OPTIONS.md §10.10) pushed to this connection's sessions.
+    public internal(set) var marginCalls = 0
+    /// Called for each pushed margin call, with the account it belongs to.
+    public var onMarginCall: ((UInt64, MarginCallEvent) -> Void)?
     var machine: SessionRecovery
     var connection: Connection?
     var keys: [UInt64: Ed25519SigningKey] = [:]

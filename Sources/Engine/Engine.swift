@@ -56,6 +56,9 @@ public protocol MatchingEngine {
     mutating func takeFundingPayments() -> [FundingPayment]
     /// Option settlements (docs/OPTIONS.md §10.5) since the last call, in order.
     mutating func takeOptionSettlements() -> [OptionSettlement]
+    /// Margin calls (docs/OPTIONS.md §10.8) since the last call, in order: private, for
+    /// the owners' open sessions.
+    mutating func takeMarginCalls() -> [MarginCallNotice]
     /// Account changes since the last call, for the owners' private statements
     /// (docs/COMMITMENTS.md §7), in the order made; empty unless the engine records them.
     mutating func takeStatementEntries() -> [AccountStatementEntry]
@@ -95,6 +98,7 @@ extension MatchingEngine {
     public mutating func takeDecisions() -> [LiquidationDecision] { [] }
     public mutating func takeFundingPayments() -> [FundingPayment] { [] }
     public mutating func takeOptionSettlements() -> [OptionSettlement] { [] }
+    public mutating func takeMarginCalls() -> [MarginCallNotice] { [] }
     public mutating func takeStatementEntries() -> [AccountStatementEntry] { [] }
     public mutating func setRecordsStatements(_ on: Bool) {}
     public func statementBalance(of account: UInt64) -> StatementBalance? { nil }

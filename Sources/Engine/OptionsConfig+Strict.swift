@@ -72,6 +72,7 @@ extension OptionsConfig {
                 throw .invalid("\(p): more than \(Self.maxSeriesPerUnderlying) option markets on one underlying")
             }
         }
+        try marginCall?.validate(underlyings: underlyings.count)
     }
 
     private struct SeriesKey: Hashable {
@@ -80,12 +81,13 @@ extension OptionsConfig {
     }
 
     static func strict(_ v: JSONValue, _ p: String) throws(VenueConfigParseError) -> OptionsConfig {
-        let o = try Members(v, p, keys: ["underlyings", "markets"])
+        let o = try Members(v, p, keys: ["underlyings", "markets", "marginCall"])
         return OptionsConfig(
             underlyings: try o.array("underlyings") { v, p throws(VenueConfigParseError) in
                 try OptionUnderlyingConfig.strict(v, p)
             },
-            markets: try o.array("markets") { v, p throws(VenueConfigParseError) in try OptionMarketConfig.strict(v, p) })
+            markets: try o.array("markets") { v, p throws(VenueConfigParseError) in try OptionMarketConfig.strict(v, p) },
+            marginCall: try o.optional("marginCall", MarginCallConfig.strict))
     }
 }
 

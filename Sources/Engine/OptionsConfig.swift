@@ -10,10 +10,14 @@ public struct OptionsConfig: Codable, Equatable, Sendable {
     public var underlyings: [OptionUnderlyingConfig]
     /// The option markets (series), each on one of `underlyings`.
     public var markets: [OptionMarketConfig]
+    /// Private margin calls to accounts holding options (docs/OPTIONS.md §10.8); nil:
+    /// none are sent. Absent from the file when nil, so older files hash the same.
+    public var marginCall: MarginCallConfig?
 
-    public init(underlyings: [OptionUnderlyingConfig], markets: [OptionMarketConfig]) {
+    public init(underlyings: [OptionUnderlyingConfig], markets: [OptionMarketConfig], marginCall: MarginCallConfig? = nil) {
         self.underlyings = underlyings
         self.markets = markets
+        self.marginCall = marginCall
     }
 
     public func underlying(_ market: UInt32) -> OptionUnderlyingConfig? { underlyings.first { $0.market == market } }

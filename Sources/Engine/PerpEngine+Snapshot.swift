@@ -29,6 +29,7 @@ extension PerpEngine {
         // Only a venue with option markets writes their state (docs/OPTIONS.md §10.7), so
         // a perpetuals-only snapshot keeps its bytes.
         options?.writeSnapshot(into: &w)
+        writeMarginCallMemory(into: &w)
     }
 
     /// The snapshot as a fresh array.
@@ -79,6 +80,7 @@ extension PerpEngine {
         try readPendingOutputs(&r)
         for mi in markets.indices { try markets[mi].restore(&r, accountCount: accounts.count) }
         if options != nil { try options!.restore(&r) }
+        try restoreMarginCallMemory(&r)
         try rebuildOpenOrders()
     }
 

@@ -87,6 +87,15 @@ public struct PerpEngine: MatchingEngine {
     let perpCount: Int
     /// Option settlements since the last `takeOptionSettlements()`, in order.
     public internal(set) var optionSettlements: [OptionSettlement] = []
+    /// Margin calls since the last `takeMarginCalls()` (docs/OPTIONS.md §10.8).
+    public internal(set) var marginCalls: [MarginCallNotice] = []
+    /// Accounts called and not armed again: account id → enclave time of the last call.
+    /// Deterministic state (in the snapshot), not committed (no leaf or header has it).
+    var marginCallMemory: [UInt64: UInt64] = [:]
+    /// `MarginCallConfig.skipDeviations()` of the venue's rule (`.zero` without one).
+    var marginCallSkip: Fixed = .zero
+    /// The venue's `options.marginCall`, read once (nil: no calls, no memory).
+    var marginCallRule: MarginCallConfig?
 
     /// `accountCommitment` hides account ids in public outputs; the enclave supplies a
     /// keyed hash. The default (tests, benchmarks) is the id's big-endian bytes.
@@ -118,6 +127,10 @@ public struct PerpEngine: MatchingEngine {
             let perpSlots = index
             options = OptionsRuntime(config: o, perpSlot: { perpSlots[$0]! }, perpOracle: { config.market($0)!.oracle },
                                      perpCount: perpCount)
+            if let rule = o.marginCall {
+                marginCallRule = rule
+                marginCallSkip = rule.skipDeviations()
+            }
         }
         markets = states
         marketIDs = states.map(\.config.id)
@@ -151,6 +164,8 @@ public struct PerpEngine: MatchingEngine {
     public mutating func apply(_ event: SequencedEvent, detail: inout ByteWriter) -> EngineVerdict {
         touched.empty()
         currentSequence = event.globalSequence
+        let changedFrom = accounts.changedCount
+        var tickedPerpSlot: Int?
         let outcome: EngineVerdict
         switch event.input {
         // A refused input still runs the time-driven work below: which marks are
@@ -173,6 +188,7 @@ public struct PerpEngine: MatchingEngine {
             // A price naming an option market is ignored: its mark comes from its underlying.
             if let i = slot(of: p.market), i < perpCount, markets[i].oracle.record(p, now: event.enclaveTime), options != nil {
                 updateRealizedVolatility(perpSlot: i, now: event.enclaveTime)
+                tickedPerpSlot = i
             }
             outcome = .accepted
         case .oracleSmile(let smile):
@@ -195,6 +211,8 @@ public struct PerpEngine: MatchingEngine {
         payFundingIfDue(now: event.enclaveTime, sequence: event.globalSequence)
         // Liquidations: accounts this event changed, and candidates a price move reached.
         processLiquidations(event: event)
+        // Margin calls see the state the liquidations left (docs/OPTIONS.md §10.8).
+        if options != nil { evaluateMarginCalls(event: event, tickedPerpSlot: tickedPerpSlot, changedFrom: changedFrom) }
         return outcome
     }
 

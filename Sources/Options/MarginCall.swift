@@ -25,22 +25,42 @@ public enum MarginCall {
     public static func probability(
         buffer: Int128, netDelta: Int128, mark: Int64, volatility: Fixed, horizonNanos: UInt64
     ) throws(OptionsError) -> Fixed {
+        switch try stage(buffer: buffer, netDelta: netDelta, mark: mark, volatility: volatility, horizonNanos: horizonNanos) {
+        case .decided(let p): return p
+        case .deviations(let z): return probability(deviations: z)
+        }
+    }
+
+    /// Where §7.8 stands before its last step: decided by steps 1–3, or the number of
+    /// deviations z of step 4 (0...32, Q64) still to be turned into 2 Φ(−z).
+    public enum Stage: Sendable, Equatable {
+        case decided(Fixed)
+        case deviations(Fixed)
+    }
+
+    /// §7.8's last step: min(1, 2 × Φ(−z)).
+    public static func probability(deviations z: Fixed) -> Fixed { min(.one, Normal.cdf(-z).times(2)) }
+
+    /// §7.8 up to z (the checks and steps 1–4 but the last), so that a caller comparing
+    /// probabilities with a level can skip Φ where z alone settles it.
+    public static func stage(
+        buffer: Int128, netDelta: Int128, mark: Int64, volatility: Fixed, horizonNanos: UInt64
+    ) throws(OptionsError) -> Stage {
         guard mark >= 1, mark <= Black76.maxPrice else { throw .priceOutOfRange(mark) }
         guard volatility >= .zero, volatility <= Black76.maxVolatility else { throw .volatilityOutOfRange(volatility) }
         let h = Black76.yearFraction(now: 0, expiry: horizonNanos)
         guard h <= Black76.maxTime else { throw .timeOutOfRange(h) }
         let exposure = netDelta < 0 ? -netDelta : netDelta
         guard exposure <= maxDelta else { throw .invalidPosition(index: 0) }
-        if buffer <= 0 { return .one }
+        if buffer <= 0 { return .decided(.one) }
         let s = volatility * FixedFunctions.sqrt(h)
-        if netDelta == 0 || s < Black76.minTotalDeviation { return .zero }
+        if netDelta == 0 || s < Black76.minTotalDeviation { return .decided(.zero) }
         // m > 2^50 (B × 10^8 > 2^50 × |Δ|) is beyond every price the venue can mark: 0.
-        if buffer > Int128(Black76.maxPrice) * exposure / 100_000_000 { return .zero }
+        if buffer > Int128(Black76.maxPrice) * exposure / 100_000_000 { return .decided(.zero) }
         let move = -Wide.mulDiv(-buffer, 100_000_000, exposure)
         let barrier = netDelta > 0 ? Int128(mark) - move : Int128(mark) + move
-        if barrier <= 0 || barrier > Int128(Black76.maxPrice) { return .zero }
+        if barrier <= 0 || barrier > Int128(Black76.maxPrice) { return .decided(.zero) }
         let distance = (FixedFunctions.ln(Fixed(Int64(barrier))) - FixedFunctions.ln(Fixed(mark))).magnitude
-        let z = distance.raw >= 32 * s.raw ? Fixed(32) : distance / s
-        return min(.one, Normal.cdf(-z).times(2))
+        return .deviations(distance.raw >= 32 * s.raw ? Fixed(32) : distance / s)
     }
 }

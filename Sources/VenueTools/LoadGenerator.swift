@@ -350,8 +350,9 @@ public final class LoadGenerator: @unchecked Sendable {
                         totalRefused += 1
                         totalReceived.add(1, ordering: .relaxed)
                     case .sealedEvent:
-                        // A fill of one of this lane's resting orders: authenticate it.
-                        _ = try lane.session.openEvent(try SealedEnvelope.decode(body: body))
+                        // A fill of one of this lane's resting orders (or a margin call):
+                        // authenticate it.
+                        _ = try lane.session.openSessionEvent(try SealedEnvelope.decode(body: body))
                         totalEvents += 1
                     case .notice:
                         enclaveRestarted.store(true, ordering: .relaxed)

@@ -26,6 +26,8 @@ public struct ScenarioSummary: Codable, Equatable, Sendable {
     public var fills = 0
     /// Sealed fill events pushed to this run's sessions (its resting orders filled).
     public var fillEvents = 0
+    /// Sealed margin calls (docs/OPTIONS.md §10.10) pushed to this run's sessions.
+    public var marginCalls = 0
     /// Engine rejections by reason label.
     public var rejected: [String: Int] = [:]
     public var notSequenced = 0
@@ -186,6 +188,7 @@ public final class ScenarioRunner {
             guard let connection = traders[name]?.connection else { continue }
             try connection.collectEvents(timeoutMillis: 100)
             summary.fillEvents += connection.fillEvents
+            summary.marginCalls += connection.marginCalls
             connections.append(connection)
         }
         for c in connections {

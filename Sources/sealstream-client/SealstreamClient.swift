@@ -81,6 +81,7 @@ struct ScenarioCommand: ParsableCommand {
             "orders sent       \(s.ordersSent)   cancels sent \(s.cancelsSent)   withdrawals \(s.withdrawalsSent)",
             "receipts          \(s.receipts)   accepted \(s.accepted)   not sequenced \(s.notSequenced)   duplicate \(s.duplicates)",
             "fills             \(s.fills) taking   \(s.fillEvents) resting-order fill events",
+            "margin calls      \(s.marginCalls) sealed to this run's sessions",
             "missing receipts  \(s.missingReceipts)",
             "recovery          \(s.recovery.restartsSeen) enclave restarts seen   \(s.recovery.reconnects) reconnects   "
                 + "\(s.recovery.resends) resends   \(s.recovery.connectionsLost) connections lost",

@@ -79,6 +79,8 @@ struct OptionsConfigTests {
         #expect(strict == (try JSONDecoder().decode(VenueConfig.self, from: Data(bytes))))
         try strict.validate()
         #expect(strict.options?.markets.map(\.id) == [101])
+        #expect(strict.options?.marginCall == MarginCallConfig(levelPpm: 50_000, hysteresisPpm: 10_000,
+                                                               horizonNanos: 86_400_000_000_000, repeatNanos: 3_600_000_000_000))
         let engine = try PerpEngine(config: strict)
         #expect(engine.options?.underlyings.first?.series == [OptionSeries(kind: .call, strike: 50_000_000_000,
                                                                           expiry: 2_592_000_000_000_000)])

@@ -14,7 +14,10 @@ from conftest import FIXTURES
 from sealstream import attest, messages, wire
 from sealstream.errors import WireError
 
-DECODERS = [messages.decode_receipt, messages.decode_fill_event, messages.decode_order_report, messages.decode_acceptance]
+DECODERS = [
+    messages.decode_receipt, messages.decode_fill_event, messages.decode_session_event, messages.decode_margin_call_event,
+    messages.decode_order_report, messages.decode_acceptance,
+]
 
 
 def _valid_receipt() -> bytes:

@@ -65,6 +65,14 @@ def test_open_accept_request_receipt_event():
     # A receipt nonce never opens as an event: the directions differ.
     with pytest.raises(CryptoError):
         s.open_event(wire.SealedFrame(sid, 5, session.seal(enclave.tx, 0x02, wire.SEALED_EVENT, sid, 5, event)))
+    # A margin call (kind 2) on the next event number opens to its fields.
+    from test_wire import MARGIN_CALL_VECTOR
+
+    mct = session.seal(enclave.tx, 0x03, wire.SEALED_EVENT, sid, 6, MARGIN_CALL_VECTOR)
+    call = s.open_event(wire.SealedFrame(sid, 6, mct))
+    assert isinstance(call, messages.MarginCallEvent)
+    assert (call.probability_ppm, call.distance, call.global_sequence) == (34_774, 123_456_789, 42)
+    assert call.exposures[0].delta == -8_512_345
 
 
 def test_acceptance_from_another_key_fails():

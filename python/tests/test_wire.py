@@ -139,3 +139,46 @@ def test_oracle_smile_layout_signature_and_cross_language_frame():
         messages.smile_body(1, 1, (0, 0, 0, 0), 1, bytes(32), bytes(64))  # type: ignore[arg-type]
     with pytest.raises(WireError):
         messages.smile_message(1, 1, (2**63, 0, 0, 0, 1), 1)
+
+
+# The margin-call vector of Tests/WireTests/MarginCallEventTests.swift (docs/PROTOCOL.md
+# §2.11, kind 2), decoded here from the same bytes.
+MARGIN_CALL_VECTOR = bytes.fromhex(
+    "0201000087d600000000075bcd150000000053724e00000000004c1680eb000000000000002a000000e8d4a5107b0002"
+    "00000001010000000beebcf08000109b03000087d6ffffffffff7e1ca7fffffffffffffb2effffffffd941c980"
+    "000000030000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+)
+
+
+def test_margin_call_event_layout():
+    e = messages.decode_session_event(MARGIN_CALL_VECTOR)
+    assert isinstance(e, messages.MarginCallEvent)
+    assert (e.trigger, e.probability_ppm, e.distance, e.equity, e.maintenance) == (
+        messages.MarginCallTrigger.CROSSED, 34_774, 123_456_789, 1_400_000_000, 1_276_543_211)
+    assert (e.global_sequence, e.enclave_time) == (42, 1_000_000_000_123)
+    assert e.distance == e.equity - e.maintenance
+    assert len(MARGIN_CALL_VECTOR) == messages.MARGIN_CALL_HEADER + 2 * messages.MARGIN_CALL_EXPOSURE
+    btc, other = e.exposures
+    assert btc == messages.MarginCallExposure(1, True, 51_250_000_000, 1_088_259, 34_774, -8_512_345, -1_234, -650_000_000)
+    assert other == messages.MarginCallExposure(3, False, 0, 0, 0, 0, 0, 0)
+    # Kind 1 still decodes as a fill.
+    fill = bytes([1, 1]) + b"a" + struct.pack(">IBqqqQQQ", 1, 1, 1, 2, 0, 3, 4, 5)
+    assert isinstance(messages.decode_session_event(fill), messages.FillEvent)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda b: b[:1].replace(b"\x02", b"\x03") + b[1:],  # unknown kind
+        lambda b: b[:1] + b"\x00" + b[2:],  # trigger 0
+        lambda b: b[:2] + struct.pack(">I", 1_000_001) + b[6:],  # probability above 1
+        lambda b: b[:52] + b"\x02" + b[53:],  # exposed flag 2
+        lambda b: b + b"\x00",  # trailing byte
+        lambda b: b[:-1],  # truncated
+        lambda b: b[:46] + struct.pack(">H", 3) + b[48:],  # count 3, two exposures
+        lambda b: b"",
+    ],
+)
+def test_margin_call_event_is_strict(edit):
+    with pytest.raises(WireError):
+        messages.decode_session_event(edit(MARGIN_CALL_VECTOR))

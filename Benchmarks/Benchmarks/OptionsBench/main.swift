@@ -88,6 +88,45 @@ for buckets in [4, 8, 16] {
 if sink == 42 { print("") }
 print("Target (issue 15): re-evaluating 10k exposed option portfolios per tick <= 5 ms on one core.")
 
+// A margin call's evaluation (docs/OPTIONS.md §10.10) adds, per portfolio, its Greeks and
+// the §7.8 probability to the health the engine computes anyway; the buffer here is half
+// the portfolio's maintenance, so every probability takes the Φ path (none is 0 or 1).
+print("")
+print("margin-call evaluation per portfolio (Greeks + probability), \(portfolios) portfolios, 8 buckets")
+print("positions  ms per tick (best/median)  ns per portfolio (median)  ns without Φ (z only, median)")
+for positions in [2, 4, 8] {
+    let c = config(buckets: 8)
+    let books = makePortfolios(positions)
+    let arrays = try RiskArrays(state: state, series: series, config: c)
+    let buffers = try books.map { try PortfolioMargin.evaluate($0, arrays: arrays, config: c).maintenance / 2 + 1 }
+    var times: [Double] = []
+    var zTimes: [Double] = []
+    for _ in 0..<repetitions {
+        let t0 = cpuNanos()
+        for (book, buffer) in zip(books, buffers) {
+            let g = try PortfolioMargin.greeks(book, arrays: arrays)
+            sink &+= try MarginCall.probability(buffer: buffer, netDelta: g.delta, mark: mark, volatility: Fixed(ratio: 6, 10),
+                                                horizonNanos: day).raw
+        }
+        let t1 = cpuNanos()
+        // What an evaluation costs when z is past the engine's skip threshold (§10.10 "Cost").
+        for (book, buffer) in zip(books, buffers) {
+            let g = try PortfolioMargin.greeks(book, arrays: arrays)
+            if case .deviations(let z) = try MarginCall.stage(buffer: buffer, netDelta: g.delta, mark: mark,
+                                                              volatility: Fixed(ratio: 6, 10), horizonNanos: day) {
+                sink &+= z.raw
+            }
+        }
+        times.append(Double(t1 - t0) / 1e6)
+        zTimes.append(Double(cpuNanos() - t1) / 1e6)
+    }
+    let perPortfolio = median(times) * 1e6 / Double(portfolios)
+    let zOnly = median(zTimes) * 1e6 / Double(portfolios)
+    print(pad(String(positions), 11) + pad(fmt(times.min()!) + " / " + fmt(median(times)), 27) + pad(fmt(perPortfolio), 27)
+          + fmt(zOnly))
+}
+if sink == 43 { print("") }
+
 /// Two decimals, no Foundation.
 func fmt(_ v: Double) -> String {
     let hundredths = Int((v * 100).rounded())

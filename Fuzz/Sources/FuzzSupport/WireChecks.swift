@@ -61,7 +61,7 @@ public func checkMessage(_ type: MessageType, body: UnsafeRawBufferPointer) {
 /// The plaintexts that travel sealed inside envelopes, and the link's stats body. Each
 /// decodes and re-encodes byte for byte.
 public enum Plaintext: UInt8, CaseIterable {
-    case orderRequest = 0, receipt, fillEvent, sessionAuth, enclaveStats, statementQuery, statementPage
+    case orderRequest = 0, receipt, fillEvent, sessionAuth, enclaveStats, statementQuery, statementPage, marginCallEvent
 
     public func check(_ bytes: UnsafeRawBufferPointer) {
         let original = Array(bytes)
@@ -91,6 +91,10 @@ public enum Plaintext: UInt8, CaseIterable {
         case .statementPage:
             if let m = try? StatementPage.decode(bytes) {
                 invariant(m.encode() == original, "StatementPage: decode then encode changed the bytes")
+            }
+        case .marginCallEvent:
+            if let m = try? MarginCallEvent.decode(bytes) {
+                invariant(m.encode() == original, "MarginCallEvent: decode then encode changed the bytes")
             }
         }
     }

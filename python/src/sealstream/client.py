@@ -205,6 +205,8 @@ class TraderSession(SealedRequests):
 
     def __init__(self, client: Client, session: Session):
         self.client, self.session = client, session
+        self._fills: list[messages.FillEvent] = []
+        self._margin_calls: list[messages.MarginCallEvent] = []
 
     @property
     def account_commitment(self) -> bytes:
@@ -263,7 +265,24 @@ class TraderSession(SealedRequests):
                 s = whole(last)
         return s
 
-    def fill_events(self) -> list[messages.FillEvent]:
-        """Open and return the fill events pushed to this session so far."""
+    def _take_events(self) -> None:
         frames = self.client.connection.take_events(self.session.session_id)
-        return [self.session.open_event(f) for f in sorted(frames, key=lambda f: f.sequence)]
+        for f in sorted(frames, key=lambda f: f.sequence):
+            event = self.session.open_event(f)
+            if isinstance(event, messages.MarginCallEvent):
+                self._margin_calls.append(event)
+            else:
+                self._fills.append(event)
+
+    def fill_events(self) -> list[messages.FillEvent]:
+        """Open and return the fill events pushed to this session since the last call."""
+        self._take_events()
+        fills, self._fills = self._fills, []
+        return fills
+
+    def margin_calls(self) -> list[messages.MarginCallEvent]:
+        """Open and return the margin calls (docs/OPTIONS.md §10.10) pushed to this session
+        since the last call."""
+        self._take_events()
+        calls, self._margin_calls = self._margin_calls, []
+        return calls

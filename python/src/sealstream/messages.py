@@ -1,6 +1,6 @@
 """Plaintexts of docs/PROTOCOL.md §2.3–2.7 and §2.11: order requests, receipts, engine
-reports, fill events, and the signed public messages (deposits, oracle prices, oracle
-smiles of §2.17).
+reports, fill events and margin calls, and the signed public messages (deposits, oracle
+prices, oracle smiles of §2.17).
 
 Units: prices in quote micro-units (10⁻⁶) per whole base unit, quantities in base units
 of 10⁻⁸, amounts and fees in quote micro-units; times in Unix ns.
@@ -229,6 +229,80 @@ def decode_fill_event(plaintext: bytes) -> FillEvent:
     market, side, price, qty, fee, maker_id, gseq, etime = r.unpack(">IBqqqQQQ")
     r.end()
     return FillEvent(kind, cid, market, _side(side), price, qty, fee, maker_id, gseq, etime)
+
+
+MARGIN_CALL_KIND = 2
+MARGIN_CALL_HEADER, MARGIN_CALL_EXPOSURE = 48, 45
+PPM = 1_000_000
+
+
+class MarginCallTrigger(IntEnum):
+    CROSSED = 1  # the probability reached the level while the account was armed
+    REPEATED = 2  # still at or above it `repeatNanos` after the last call
+
+
+@dataclass(frozen=True)
+class MarginCallExposure:
+    """One option underlying of the venue in a margin call (§2.11 kind 2)."""
+
+    underlying: int  # the perpetual market id
+    exposed: bool  # holds an option on it; else every field below is 0
+    mark: int  # quote micro-units per whole base unit
+    volatility_ppm: int  # sigma_ewma, annualized, millionths
+    probability_ppm: int  # docs/OPTIONS.md §7.8 on this portfolio, millionths
+    delta: int  # base units of 1e-8
+    gamma: int  # base units of 1e-8 of delta per quote unit of price
+    vega: int  # quote micro-units per 1.0 of volatility
+
+
+@dataclass(frozen=True)
+class MarginCallEvent:
+    """An opened SealedEvent of kind 2 (§2.11; docs/OPTIONS.md §10.10): your account may
+    reach its maintenance requirement within the venue's horizon."""
+
+    trigger: MarginCallTrigger
+    probability_ppm: int  # 0…1,000,000
+    distance: int  # equity − maintenance, quote micro-units (saturated i64)
+    equity: int
+    maintenance: int
+    global_sequence: int  # the event at which the call was made
+    enclave_time: int
+    exposures: tuple[MarginCallExposure, ...]
+
+    @property
+    def probability(self) -> float:
+        """For display only: the probability as a fraction."""
+        return self.probability_ppm / PPM
+
+
+def decode_margin_call_event(plaintext: bytes) -> MarginCallEvent:
+    r = _Reader(plaintext, "margin call")
+    kind, trigger, prob, distance, equity, maintenance, gseq, etime, count = r.unpack(">BBIqqqQQH")
+    if kind != MARGIN_CALL_KIND:
+        raise WireError(f"event kind {kind}", "kind")
+    if trigger not in (1, 2):
+        raise WireError(f"margin call trigger {trigger}", "trigger")
+    if prob > PPM:
+        raise WireError(f"probability {prob} ppm above 1000000", "probability_ppm")
+    exposures = []
+    for _ in range(count):
+        underlying, flag, mark, vol, p, delta, gamma, vega = r.unpack(">IBqIIqqq")
+        if flag > 1:
+            raise WireError(f"exposed flag {flag}", "exposed")
+        if p > PPM:
+            raise WireError(f"probability {p} ppm above 1000000", "probability_ppm")
+        exposures.append(MarginCallExposure(underlying, flag == 1, mark, vol, p, delta, gamma, vega))
+    r.end()
+    return MarginCallEvent(MarginCallTrigger(trigger), prob, distance, equity, maintenance, gseq, etime, tuple(exposures))
+
+
+def decode_session_event(plaintext: bytes) -> FillEvent | MarginCallEvent:
+    """A SealedEvent's plaintext by its kind byte: 1 a fill, 2 a margin call."""
+    if not plaintext:
+        raise WireError("empty event", "kind")
+    if plaintext[0] == MARGIN_CALL_KIND:
+        return decode_margin_call_event(plaintext)
+    return decode_fill_event(plaintext)
 
 
 # ------------------------------------------------------------ public messages

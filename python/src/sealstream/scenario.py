@@ -133,6 +133,7 @@ class Answer:
 class Run:
     answers: list[Answer] = field(default_factory=list)
     fill_events: dict[str, list[messages.FillEvent]] = field(default_factory=dict)
+    margin_calls: dict[str, list[messages.MarginCallEvent]] = field(default_factory=dict)
     sessions: dict[str, TraderSession] = field(default_factory=dict)
     commitments: dict[str, bytes] = field(default_factory=dict)
 
@@ -152,6 +153,7 @@ class Run:
             "rejected": rejected, "notSequenced": sum(a.status == "notSequenced" for a in receipts),
             "refusals": refusals, "fills": sum(a.fills for a in receipts),
             "fillEvents": sum(len(v) for v in self.fill_events.values()),
+            "marginCalls": sum(len(v) for v in self.margin_calls.values()),
             "depositsAcked": sum(a.operation == "deposit" and a.kind == "ack" for a in self.answers),
             "pricesAcked": sum(a.operation == "price" and a.kind == "ack" for a in self.answers),
             "smilesAcked": sum(a.operation == "smile" and a.kind == "ack" for a in self.answers),
@@ -272,6 +274,7 @@ def run(text: str, venue: dict, address: str, policy: attest.Policy | None, allo
         time.sleep(settle_seconds)  # fill events of the last steps are pushed with their replies
         for name, s in result.sessions.items():
             result.fill_events[name] = s.fill_events()
+            result.margin_calls[name] = s.margin_calls()
     finally:
         for c in clients:
             c.close()

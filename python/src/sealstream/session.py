@@ -125,9 +125,10 @@ class Session:
         plain = open_sealed(self._rx, DIR_RECEIPT, wire.SEALED_RECEIPT, frame.session_id, frame.sequence, frame.ciphertext)
         return messages.decode_receipt(plain)
 
-    def open_event(self, frame: wire.SealedFrame) -> messages.FillEvent:
+    def open_event(self, frame: wire.SealedFrame) -> messages.FillEvent | messages.MarginCallEvent:
+        """A pushed SealedEvent (0x88): a fill of a resting order (kind 1) or a margin call (2)."""
         if frame.sequence <= self.last_event_sequence:
             raise CryptoError(f"event sequence {frame.sequence} not after {self.last_event_sequence}")
         plain = open_sealed(self._rx, DIR_EVENT, wire.SEALED_EVENT, frame.session_id, frame.sequence, frame.ciphertext)
         self.last_event_sequence = frame.sequence
-        return messages.decode_fill_event(plain)
+        return messages.decode_session_event(plain)

@@ -1,0 +1,165 @@
+import Options
+import Wire
+
+/// A margin call for one account (docs/OPTIONS.md §10.8), for the enclave to seal to the
+/// account's open sessions. Not a public output and not committed state.
+public struct MarginCallNotice: Equatable, Sendable {
+    public var account: UInt64
+    public var event: MarginCallEvent
+}
+
+extension PerpEngine {
+    /// Margin calls since the last call, in the order made (ascending account id per event).
+    public mutating func takeMarginCalls() -> [MarginCallNotice] {
+        guard !marginCalls.isEmpty else { return [] }
+        defer { marginCalls.removeAll(keepingCapacity: true) }
+        return marginCalls
+    }
+
+    /// The margin-call pass after an event's liquidations (docs/OPTIONS.md §10.8): the
+    /// accounts to evaluate are the holders of an option on the underlying whose price
+    /// this event recorded (`tickedPerpSlot`), and every account the event changed
+    /// (`changedFrom` is where this event's entries start in the store's change list),
+    /// each evaluated once, in ascending account id.
+    mutating func evaluateMarginCalls(event: SequencedEvent, tickedPerpSlot: Int?, changedFrom: Int) {
+        guard let rule = marginCallRule else { return }
+        var slots: [AccountSlot] = []
+        if let mi = tickedPerpSlot, let u = options!.underlying(perpSlot: mi) {
+            for slot in options!.underlyings[u].slots { slots.append(contentsOf: markets[slot].holders.members) }
+        }
+        if changedFrom < accounts.changedCount { slots.append(contentsOf: accounts.changed[changedFrom...]) }
+        guard !slots.isEmpty else { return }
+        slots.sort { accounts.id($0) < accounts.id($1) }
+        var previous: AccountSlot = -1
+        for s in slots where s != previous && s != Self.insuranceSlot {
+            previous = s
+            evaluateMarginCall(s, rule: rule, event: event)
+        }
+    }
+
+    /// One account's evaluation: its probability (the largest over the underlyings it
+    /// holds an option on of §7.8 with its whole buffer B = equity − maintenance and that
+    /// portfolio's net delta), then the hysteresis of `MarginCallConfig.decide`. An
+    /// account with no option position forgets its memory; one whose health has no price
+    /// (§10.2) is not evaluated and keeps it.
+    ///
+    /// Φ is skipped where z alone settles the decision (§10.10, "Cost"): an exposure with
+    /// z ≥ `marginCallSkip` is below `levelPpm − hysteresisPpm`, which decides as 0 does,
+    /// and a call (at least `levelPpm`) never takes its maximum from such an exposure. The
+    /// call itself carries every exposure's exact probability.
+    mutating func evaluateMarginCall(_ s: AccountSlot, rule: MarginCallConfig, event: SequencedEvent) {
+        let id = accounts.id(s)
+        guard holdsOption(s) else {
+            if !marginCallMemory.isEmpty { marginCallMemory[id] = nil }
+            return
+        }
+        let now = event.enclaveTime
+        guard case .success(let health) = health(slot: s, now: now, requirements: .maintenance),
+              let exposures = marginCallStages(s, buffer: health.equity - health.maintenanceRequirement, rule: rule, now: now)
+        else { return }
+        var ppm: UInt32 = 0
+        for x in exposures {
+            switch x.stage {
+            case .decided(let p)?: ppm = max(ppm, MarginCallConfig.ppm(p))
+            case .deviations(let z)? where z < marginCallSkip:
+                ppm = max(ppm, MarginCallConfig.ppm(MarginCall.probability(deviations: z)))
+            case .deviations?, nil: break
+            }
+        }
+        let (trigger, last) = rule.decide(ppm: ppm, lastCall: marginCallMemory[id], now: now)
+        marginCallMemory[id] = last
+        guard let trigger else { return }
+        let e = health.equity, m = health.maintenanceRequirement
+        let exact = exposures.map { $0.exposure() }
+        // The same as `ppm` (a skipped exposure is below the level a call needs).
+        let probability = exact.map(\.probabilityPpm).max() ?? 0
+        marginCalls.append(MarginCallNotice(account: id, event: MarginCallEvent(
+            trigger: trigger, probabilityPpm: probability, distance: FixedMath.saturating(e - m),
+            equity: FixedMath.saturating(e), maintenance: FixedMath.saturating(m), globalSequence: event.globalSequence,
+            enclaveTime: now, exposures: exact)))
+    }
+
+    /// One underlying's part of an evaluation: its exposure without the probability, and
+    /// §7.8 up to z (nil where the account holds no option on it).
+    struct MarginCallStage {
+        var partial: MarginCallEvent.Exposure
+        var stage: MarginCall.Stage?
+
+        /// The exposure with its exact probability (Φ computed when it was skipped).
+        func exposure() -> MarginCallEvent.Exposure {
+            var x = partial
+            switch stage {
+            case .decided(let p)?: x.probabilityPpm = MarginCallConfig.ppm(p)
+            case .deviations(let z)?: x.probabilityPpm = MarginCallConfig.ppm(MarginCall.probability(deviations: z))
+            case nil: break
+            }
+            return x
+        }
+    }
+
+    /// Per option underlying of the venue (ascending id): the account's portfolio Greeks
+    /// and §7.8's stage with `buffer`, or unexposed where it holds no option. Nil if the
+    /// options math refuses (not reached: §10.1's limits keep inputs in range).
+    mutating func marginCallStages(_ s: AccountSlot, buffer: Int128, rule: MarginCallConfig, now: UInt64) -> [MarginCallStage]? {
+        var out: [MarginCallStage] = []
+        for u in options!.underlyings.indices {
+            let underlying = options!.underlyings[u]
+            var positions: [MarginPosition] = []
+            var hasOption = false
+            for p in accounts[slot: s].positions {
+                if p.market == underlying.perpID {
+                    positions.append(MarginPosition(instrument: 0, size: p.size))
+                } else if let i = underlying.ids.firstIndex(of: p.market) {
+                    positions.append(MarginPosition(instrument: i + 1, size: p.size))
+                    hasOption = true
+                }
+            }
+            guard hasOption else {
+                out.append(MarginCallStage(partial: .unexposed(underlying.perpID), stage: nil))
+                continue
+            }
+            guard case .success(let (arrays, mark)) = underlyingArrays(u, at: now),
+                  let greeks = try? PortfolioMargin.greeks(positions, arrays: arrays)
+            else { return nil }
+            let sigma = underlying.volatility.volatility
+            guard let stage = try? MarginCall.stage(
+                buffer: buffer, netDelta: greeks.delta, mark: mark, volatility: sigma, horizonNanos: rule.horizonNanos)
+            else { return nil }
+            let partial = MarginCallEvent.Exposure(
+                underlying: underlying.perpID, exposed: true, mark: mark,
+                volatilityPpm: UInt32((sigma.raw * 1_000_000) >> 64), probabilityPpm: 0,
+                delta: FixedMath.saturating(greeks.delta), gamma: FixedMath.saturating(greeks.gamma),
+                vega: FixedMath.saturating(greeks.vega))
+            out.append(MarginCallStage(partial: partial, stage: stage))
+        }
+        return out
+    }
+
+    // MARK: - Snapshot (docs/DURABILITY.md §6.2 item 8)
+
+    /// Only on a venue with `options.marginCall`: the count (u32), then per disarmed
+    /// account in ascending id its id (u64) and the enclave time of its last call (u64).
+    func writeMarginCallMemory(into w: inout ByteWriter) {
+        guard marginCallRule != nil else { return }
+        let ids = marginCallMemory.keys.sorted()
+        w.writeCount(ids.count)
+        for id in ids {
+            w.write(id)
+            w.write(marginCallMemory[id]!)
+        }
+    }
+
+    mutating func restoreMarginCallMemory(_ r: inout SnapshotReader) throws(EngineSnapshotError) {
+        marginCallMemory = [:]
+        guard marginCallRule != nil else { return }
+        var previous: UInt64?
+        for _ in 0..<(try r.count(minBytes: 16, "marginCallMemory")) {
+            let id = try r.u64()
+            guard previous.map({ $0 < id }) ?? true, accounts.slot(of: id) != nil else {
+                throw .malformed("marginCallMemory")
+            }
+            marginCallMemory[id] = try r.u64()
+            previous = id
+        }
+    }
+}
