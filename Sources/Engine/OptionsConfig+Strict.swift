@@ -38,6 +38,7 @@ extension OptionsConfig {
                     throw .invalid("\(p).smiles[\(k)]: invalid SVI (\(why.rawValue))")
                 }
             }
+            try u.greekLimits?.validate("\(p).greekLimits")
         }
         var ids = perpIDs
         var series = Set<SeriesKey>()
@@ -93,7 +94,7 @@ extension OptionsConfig {
 
 extension OptionUnderlyingConfig {
     static func strict(_ v: JSONValue, _ p: String) throws(VenueConfigParseError) -> OptionUnderlyingConfig {
-        let u = try Members(v, p, keys: ["market", "margin", "realizedVolatility", "smiles"])
+        let u = try Members(v, p, keys: ["market", "margin", "realizedVolatility", "smiles", "greekLimits"])
         return OptionUnderlyingConfig(
             market: try u.u32("market"),
             margin: try u.object("margin") { v, p throws(VenueConfigParseError) in
@@ -121,7 +122,8 @@ extension OptionUnderlyingConfig {
                 return SmileConfig(
                     expiry: try s.u64("expiry"), a: try s.i64("a"), b: try s.i64("b"), rho: try s.i64("rho"),
                     m: try s.i64("m"), sigma: try s.i64("sigma"))
-            })
+            },
+            greekLimits: try u.optional("greekLimits", GreekLimitsConfig.strict))
     }
 }
 

@@ -35,12 +35,19 @@ public struct OptionUnderlyingConfig: Codable, Equatable, Sendable {
     public var realizedVolatility: RealizedVolatilityConfig
     /// One SVI smile per listed expiry (§5), unique expiries.
     public var smiles: [SmileConfig]
+    /// Per-account delta and gamma limits of portfolios on this underlying
+    /// (docs/OPTIONS.md §10.11); nil: none. Absent from the file when nil.
+    public var greekLimits: GreekLimitsConfig?
 
-    public init(market: UInt32, margin: PortfolioMarginConfig, realizedVolatility: RealizedVolatilityConfig, smiles: [SmileConfig]) {
+    public init(
+        market: UInt32, margin: PortfolioMarginConfig, realizedVolatility: RealizedVolatilityConfig, smiles: [SmileConfig],
+        greekLimits: GreekLimitsConfig? = nil
+    ) {
         self.market = market
         self.margin = margin
         self.realizedVolatility = realizedVolatility
         self.smiles = smiles
+        self.greekLimits = greekLimits
     }
 }
 

@@ -11,6 +11,8 @@ struct OptionsRuntime: Sendable {
         let perpSlot: Int
         let perpID: UInt32
         let margin: MarginConfig
+        /// Per-account Greek limits (docs/OPTIONS.md §10.11), nil: none.
+        let greekLimits: GreekLimitsConfig?
         var volatility: RealizedVolatility
         /// The configured smiles and the signed volatility feed (docs/OPTIONS.md §10.9).
         var feed: SmileFeed
@@ -59,8 +61,8 @@ struct OptionsRuntime: Sendable {
                                  stalenessNanos: oracle.stalenessNanos)
             underlyings.append(Underlying(
                 perpSlot: perpSlot(u.market), perpID: u.market, margin: u.margin.marginConfig,
-                volatility: try! u.realizedVolatility.estimator(), feed: feed, series: series, slots: marketSlots,
-                ids: ids, settled: Array(repeating: false, count: series.count)))
+                greekLimits: u.greekLimits, volatility: try! u.realizedVolatility.estimator(), feed: feed, series: series,
+                slots: marketSlots, ids: ids, settled: Array(repeating: false, count: series.count)))
         }
         for m in sorted {
             let ui = underlyings.firstIndex { $0.perpID == m.underlying }!

@@ -298,6 +298,10 @@ public struct PerpEngine: MatchingEngine {
         {
             return .rejected(.postOnlyWouldCross)
         }
+        // Greek limits (docs/OPTIONS.md §10.11): judged on the full fill, like M1 below.
+        if options != nil, exceedsGreekLimits(account, market: order.market, slot: mi, newSize: position + delta, now: now) {
+            return .rejected(.greekLimitExceeded)
+        }
         // Pre-trade check: filled in full at its limit, the order must leave the account
         // at or above initial margin if it adds risk.
         if Self.increasesRisk(position: position, delta: delta) {

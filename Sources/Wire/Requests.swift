@@ -233,6 +233,10 @@ public enum RejectReason: UInt16, Error, Sendable, CaseIterable {
     case priceOutsideBand = 16
     /// The account already has the most resting orders allowed.
     case tooManyOpenOrders = 17
+    /// Filled in full, the order would leave the account's portfolio on an underlying
+    /// beyond a configured delta or gamma limit while increasing |delta| or |gamma| of it
+    /// (docs/OPTIONS.md §10.11).
+    case greekLimitExceeded = 18
 
     public var label: String { String(describing: self) }
 }

@@ -81,6 +81,8 @@ struct OptionsConfigTests {
         #expect(strict.options?.markets.map(\.id) == [101])
         #expect(strict.options?.marginCall == MarginCallConfig(levelPpm: 50_000, hysteresisPpm: 10_000,
                                                                horizonNanos: 86_400_000_000_000, repeatNanos: 3_600_000_000_000))
+        #expect(strict.options?.underlyings.first?.greekLimits
+            == GreekLimitsConfig(maxAbsDelta: 10_000_000_000, maxAbsGamma: 100_000_000))
         let engine = try PerpEngine(config: strict)
         #expect(engine.options?.underlyings.first?.series == [OptionSeries(kind: .call, strike: 50_000_000_000,
                                                                           expiry: 2_592_000_000_000_000)])

@@ -54,6 +54,7 @@ REJECT_REASONS = {
     6: "duplicateClientOrderID", 7: "unknownAccount", 8: "priceNotOnTick", 9: "quantityNotOnStep",
     10: "insufficientMargin", 11: "priceUnavailable", 12: "postOnlyWouldCross", 13: "reduceOnlyWouldIncrease",
     14: "orderTooLarge", 15: "invalidAmount", 16: "priceOutsideBand", 17: "tooManyOpenOrders",
+    18: "greekLimitExceeded",
 }  # fmt: skip
 
 KIND_NEW_ORDER, KIND_CANCEL, KIND_WITHDRAW = 1, 2, 3
