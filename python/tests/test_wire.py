@@ -78,6 +78,13 @@ def test_rejected_receipt_names_its_reason():
     assert r.status.label == "rejected" and r.reason_label == "postOnlyWouldCross" and r.report is None
 
 
+def test_every_documented_reject_reason_has_its_label():
+    # docs/PROTOCOL.md's reject reasons, 1...18 (18: a Greek limit, docs/OPTIONS.md §10.11).
+    assert sorted(messages.REJECT_REASONS) == list(range(1, 19))
+    plain = struct.pack(">BQQHB", 1, 9, 9, 18, 1) + b"x" + struct.pack(">H", 0)
+    assert messages.decode_receipt(plain).reason_label == "greekLimitExceeded"
+
+
 def test_fill_event_layout():
     plain = bytes([1, 3]) + b"mm1" + struct.pack(">IBqqqQQQ", 1, 0, 61_240_000_000, 20_000_000, 13, 5, 21, 99)
     e = messages.decode_fill_event(plain)
