@@ -81,6 +81,32 @@ echo "== 7. auditor: verify every signed output against the signer named in the 
 echo "   and recompute every mark from the published signed prices (--config)"
 "$BIN/attestation" verify-outputs --data-dir "$DATA" --evidence "$WORK/evidence.json" --config scripts/demo/venue.json
 echo
+echo "== 8. options: a second host on scripts/demo/options-venue.json (BTC-PERP and four BTC options),"
+echo "   scripts/demo/options-scenario.txt: quotes and trades in calls and puts, a signed smile, a"
+echo "   rally with a volatility spike, and the liquidation of an over-leveraged short call"
+ODATA="$WORK/options-data"
+VENUE_CONFIG=scripts/demo/options-venue.json start_host "$BIN" "$ODATA" "$WORK/options-host.log" --enclave "$ENCLAVE"
+"$BIN/attestation" measure --enclave "$ENCLAVE" --config scripts/demo/options-venue.json \
+    --allow-mode software --policy-out "$WORK/options-policy.json" >/dev/null
+"$BIN/attestation" challenge --url "http://$HTTP_ADDR" --out "$WORK/options-evidence.json" >/dev/null
+"$BIN/sealstream-client" scenario scripts/demo/options-scenario.txt --host "$HOST_ADDR" \
+    --venue scripts/demo/options-venue.json --verify-inclusion "$HTTP_ADDR" --policy "$WORK/options-policy.json" --allow-simulated
+sleep 0.3
+stop_host && echo "options host exited cleanly"
+"$BIN/attestation" verify-outputs --data-dir "$ODATA" --evidence "$WORK/options-evidence.json" \
+    --config scripts/demo/options-venue.json | tail -3
+python3 - "$ODATA/outputs" scripts/demo/options-venue.json <<'PY'
+import json, sys
+out, venue = sys.argv[1], json.load(open(sys.argv[2]))
+names = {m["id"]: m["symbol"] for m in venue["markets"] + venue["options"]["markets"]}
+decisions = [json.loads(l) for l in open(f"{out}/decisions.jsonl") if l.strip()]
+print(f"  {len(decisions)} liquidation decision(s):")
+for d in decisions:
+    print(f"  account {d['account'][:18]}... {names.get(d['market'], d['market'])}: {d['side']} {d['size']/1e8} BTC"
+          f" at mark {d['markPrice']/1e6}, equity {d['equity']/1e6} < maintenance {d['maintenanceRequirement']/1e6}")
+PY
+
+echo
 echo "metrics (DATA/metrics.prom):"
 grep -E '^sealstream_host_(frames_in|frames_out|enclave_starts|enclave_crashes|malformed_frames|batches_published|decisions_published|http_requests)' "$DATA/metrics.prom" | grep -v ' 0$' || true
 echo
