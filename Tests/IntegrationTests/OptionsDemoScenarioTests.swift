@@ -20,11 +20,13 @@ import Wire
 /// the scan range is 4 × 60 % × √(1/365) ≈ 12.6 % and the worst scenario (F + 12.6 %, volatility
 /// × 1.5) costs a short 0.1 call ≈ 1,540: maintenance ≈ 1,540, initial ≈ 2,000, so both orders
 /// pass M1. After the rally to 64,000 a second apart the EWMA's realized volatility is far above
-/// 100 % and the range is at its 30 % cap, and the signed smile lifts σ to ≈ 63 %: the call's
-/// mark ≈ 31,600, so each writer has lost ≈ 960 and maintenance is ≈ 2,800. Frank's equity
-/// (≈ 1,440) is below it, grace's (≈ 5,040) is not, and every other account is long options or
-/// holds a fraction of its collateral in risk. The test checks the decision's own figures
-/// against that rule (equity < maintenance), not the approximate numbers.
+/// 100 % (the scan range widens towards its 30 % cap) and the signed smile lifts σ to ≈ 63 %: the
+/// call's mark ≈ 31,570 (a run's decision: 31,573.6), so each writer has lost ≈ 960. Frank's
+/// equity ≈ 2,400 − 960 ≈ 1,440 (the decision: 1,441.5) is below the new maintenance, which the
+/// same grid puts near 2,000 (the decision: 1,995.4); grace's ≈ 5,040 is
+/// above it by more than 2×, and every other account is long options or holds a small fraction
+/// of its collateral in risk (dave's short put gains as the underlying rises). The test checks
+/// the decision's own figures against the rule (equity < maintenance), not these approximations.
 @Suite("Options demo scenario through real processes", .serialized)
 struct OptionsDemoScenarioTests {
     static var demo: URL { Binaries.packageRoot.appendingPathComponent("scripts/demo") }
@@ -43,8 +45,8 @@ struct OptionsDemoScenarioTests {
         #expect(summary.smilesAcked == 2 && summary.fills >= 5, "fills \(summary.fills)")
         #expect(summary.inclusionFailed == 0 && summary.inclusionProven >= summary.accepted)
 
-        // The accounts' commitments (COMMITMENTS: SHA-256 of the enclave's key and the id), from
-        // sessions the scenario's demo keys open.
+        // The accounts' commitments (COMMITMENTS §3), as the session acceptance tells each owner,
+        // from sessions opened with the scenario's demo keys.
         let evidence = try EvidenceFetch.fetch(over: try Connection(address: host.address))
         var owners: [String: String] = [:]
         for (name, id) in [("frank", UInt64(3001)), ("grace", 3002), ("dave", 2002), ("mm-beta", 1002)] {
@@ -54,6 +56,7 @@ struct OptionsDemoScenarioTests {
             try connection.send(frame)
             let reply = try connection.receive()
             #expect(reply.type == .sessionAccepted)
+            try session.confirm(try reply.body.withUnsafeBytes { try SessionAccepted.decode(body: $0) })
             owners["0x" + Hex.encode(session.accountCommitment)] = name
         }
         #expect(host.stop() == 0)
