@@ -1,7 +1,10 @@
-"""The `smile` line of docs/SCENARIOS.md, parsed as the Swift client parses it
-(Tests/VenueToolsTests/ScenarioTests.swift)."""
+"""The `smile` line and option order lines of docs/SCENARIOS.md, parsed as the Swift client
+parses them (Tests/VenueToolsTests/ScenarioTests.swift, OptionScenarioTests.swift)."""
 
 from __future__ import annotations
+
+import json
+import pathlib
 
 import pytest
 
@@ -49,9 +52,6 @@ def test_a_price_line_never_names_an_option_market():
 
 
 def test_the_bundled_options_scenario_parses_against_its_venue():
-    import json
-    import pathlib
-
     demo = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "demo"
     venue = json.loads((demo / "options-venue.json").read_text())
     steps = scenario.parse((demo / "options-scenario.txt").read_text(), venue)
