@@ -99,6 +99,16 @@ python3 - "$ODATA/outputs" scripts/demo/options-venue.json <<'PY'
 import json, sys
 out, venue = sys.argv[1], json.load(open(sys.argv[2]))
 names = {m["id"]: m["symbol"] for m in venue["markets"] + venue["options"]["markets"]}
+print("  option trades in the public market data (marketdata.jsonl), and the last option marks:")
+marks, trades = {}, []
+for line in open(f"{out}/marketdata.jsonl"):
+    r = json.loads(line)
+    if r["market"] != 1 and not r["halted"]:
+        marks[r["market"]] = r["markPrice"]
+    trades += [(t["sequence"], names[r["market"]], t) for t in r["trades"]]
+for seq, name, t in sorted(trades, key=lambda x: x[0]):
+    print(f"  seq {seq:>3} {name}: taker {t['aggressor']}s {t['size']/1e8} BTC at {t['price']/1e6}")
+print("  " + ", ".join(f"{names[m]} {p/1e6:.2f}" for m, p in sorted(marks.items())))
 decisions = [json.loads(l) for l in open(f"{out}/decisions.jsonl") if l.strip()]
 print(f"  {len(decisions)} liquidation decision(s):")
 for d in decisions:

@@ -71,5 +71,16 @@ struct OptionsDemoScenarioTests {
             #expect((d["equity"] as? Int ?? 0) < (d["maintenanceRequirement"] as? Int ?? 0))
         }
         #expect(liquidated == ["frank"], "decisions: \(lines)")
+
+        // The auditor accepts the epoch, the option decision included (COMMITMENTS §5.3
+        // `marks.decisions`: its time and its underlying's mark; this failed `halted` before).
+        let evidenceFile = host.workDirectory.appendingPathComponent("evidence.json")
+        try Data(try evidence.encoded()).write(to: evidenceFile)
+        let verified = try runCommand(try Binaries.path("attestation"), [
+            "verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path, "--config", venue, "--json"])
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(verified.stdout.utf8)) as? [String: Any] ?? [:]
+        let checks = report["checks"] as? [[String: Any]] ?? []
+        #expect(checks.contains { $0["check"] as? String == "marks.decisions" && $0["pass"] as? Bool == true })
     }
 }
