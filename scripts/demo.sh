@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end: build release, start the host (which spawns the enclave
 # worker), verify what the enclave claims, run the bundled trading scenario through the
-# encrypted pipeline, put some load on it, and shut down cleanly.
+# encrypted pipeline, put some load on it, and shut down cleanly; then trade options on a
+# second host (scripts/demo/options-venue.json, options-scenario.txt) and verify that epoch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
