@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end: build release, start the host (which spawns the enclave
 # worker), verify what the enclave claims, run the bundled trading scenario through the
-# encrypted pipeline, put some load on it, and shut down cleanly.
+# encrypted pipeline, put some load on it, and shut down cleanly; then trade options on a
+# second host (scripts/demo/options-venue.json, options-scenario.txt) and verify that epoch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -80,6 +81,42 @@ echo
 echo "== 7. auditor: verify every signed output against the signer named in the evidence,"
 echo "   and recompute every mark from the published signed prices (--config)"
 "$BIN/attestation" verify-outputs --data-dir "$DATA" --evidence "$WORK/evidence.json" --config scripts/demo/venue.json
+echo
+echo "== 8. options: a second host on scripts/demo/options-venue.json (BTC-PERP and four BTC options),"
+echo "   scripts/demo/options-scenario.txt: quotes and trades in calls and puts, a signed smile, a"
+echo "   rally with a volatility spike, and the liquidation of an over-leveraged short call"
+ODATA="$WORK/options-data"
+VENUE_CONFIG=scripts/demo/options-venue.json start_host "$BIN" "$ODATA" "$WORK/options-host.log" --enclave "$ENCLAVE"
+"$BIN/attestation" measure --enclave "$ENCLAVE" --config scripts/demo/options-venue.json \
+    --allow-mode software --policy-out "$WORK/options-policy.json" >/dev/null
+"$BIN/attestation" challenge --url "http://$HTTP_ADDR" --out "$WORK/options-evidence.json" >/dev/null
+"$BIN/sealstream-client" scenario scripts/demo/options-scenario.txt --host "$HOST_ADDR" \
+    --venue scripts/demo/options-venue.json --verify-inclusion "$HTTP_ADDR" --policy "$WORK/options-policy.json" --allow-simulated
+sleep 0.3
+stop_host && echo "options host exited cleanly"
+"$BIN/attestation" verify-outputs --data-dir "$ODATA" --evidence "$WORK/options-evidence.json" \
+    --config scripts/demo/options-venue.json | tail -3
+python3 - "$ODATA/outputs" scripts/demo/options-venue.json <<'PY'
+import json, sys
+out, venue = sys.argv[1], json.load(open(sys.argv[2]))
+names = {m["id"]: m["symbol"] for m in venue["markets"] + venue["options"]["markets"]}
+print("  option trades in the public market data (marketdata.jsonl), and the last option marks:")
+marks, trades = {}, []
+for line in open(f"{out}/marketdata.jsonl"):
+    r = json.loads(line)
+    if r["market"] != 1 and not r["halted"]:
+        marks[r["market"]] = r["markPrice"]
+    trades += [(t["sequence"], names[r["market"]], t) for t in r["trades"]]
+for seq, name, t in sorted(trades, key=lambda x: x[0]):
+    print(f"  seq {seq:>3} {name}: taker {t['aggressor']}s {t['size']/1e8} BTC at {t['price']/1e6}")
+print("  " + ", ".join(f"{names[m]} {p/1e6:.2f}" for m, p in sorted(marks.items())))
+decisions = [json.loads(l) for l in open(f"{out}/decisions.jsonl") if l.strip()]
+print(f"  {len(decisions)} liquidation decision(s):")
+for d in decisions:
+    print(f"  account {d['account'][:18]}... {names.get(d['market'], d['market'])}: {d['side']} {d['size']/1e8} BTC"
+          f" at mark {d['markPrice']/1e6}, equity {d['equity']/1e6} < maintenance {d['maintenanceRequirement']/1e6}")
+PY
+
 echo
 echo "metrics (DATA/metrics.prom):"
 grep -E '^sealstream_host_(frames_in|frames_out|enclave_starts|enclave_crashes|malformed_frames|batches_published|decisions_published|http_requests)' "$DATA/metrics.prom" | grep -v ' 0$' || true

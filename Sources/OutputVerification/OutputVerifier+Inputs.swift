@@ -209,6 +209,17 @@ extension OutputVerifier {
                     decisionMarks.fail("time", actual: "\(d.enclaveTime)", "\(at): enclaveTime \(d.enclaveTime), its event's \(leaf.enclaveTime)")
                     continue
                 }
+                // An option market's mark is not recomputed (docs/OPTIONS.md §10.8): its decision
+                // needs its underlying's valid mark (§10.2), and its markPrice is not compared.
+                if let option = config.options?.markets.first(where: { $0.id == d.market }) {
+                    if case .failure(let e) = replay.mark(option.underlying, at: leaf.enclaveTime) {
+                        decisionMarks.fail("halted", actual: "\(d.markPrice)",
+                                           "\(at): its underlying \(option.underlying) had no valid mark (\(e.reason))")
+                    } else {
+                        decisionMarks.record(true, "")
+                    }
+                    continue
+                }
                 switch replay.mark(d.market, at: leaf.enclaveTime) {
                 case .success(let mark):
                     if mark == d.markPrice {

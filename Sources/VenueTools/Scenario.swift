@@ -1,4 +1,5 @@
 import Client
+import Engine
 import Wire
 
 /// A plaintext trading scenario (format: docs/SCENARIOS.md). Parsed on the client; it
@@ -135,6 +136,17 @@ public struct Scenario: Sendable {
             return overflow ? nil : ms
         }
         return nil
+    }
+}
+
+extension Scenario {
+    /// The market id an `order` or `market` line's SYMBOL names (docs/SCENARIOS.md): a
+    /// perpetual of `markets[]` or an option market of `options.markets[]`, nil for neither.
+    /// Symbols are unique across both lists in the venue files this runs with; a perpetual wins
+    /// a clash. An option order's PRICE is its premium (quote units per whole base unit).
+    public static func tradedMarket(_ symbol: String, in venue: VenueConfig) -> UInt32? {
+        venue.markets.first(where: { $0.symbol == symbol })?.id
+            ?? venue.options?.markets.first(where: { $0.symbol == symbol })?.id
     }
 }
 

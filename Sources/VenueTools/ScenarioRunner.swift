@@ -163,11 +163,11 @@ public final class ScenarioRunner {
                 try awaitPublic(ticket, on: publicConnection, type: .oracleSmile, request: "smile:\(message.publishTime)",
                                 summary: &summary, line: line)
             case .order(let name, let symbol, let side, let type, let tif, let reduceOnly, let price, let quantity, let id):
-                guard let market = venue.markets.first(where: { $0.symbol == symbol }) else {
+                guard let market = Scenario.tradedMarket(symbol, in: venue) else {
                     throw ScenarioError.unknownSymbol(line: line, symbol: symbol)
                 }
                 let orderID = try ClientOrderID(id ?? "\(name)-\(line)")
-                let order = NewOrder(clientOrderID: orderID, market: market.id, side: side, type: type, timeInForce: tif,
+                let order = NewOrder(clientOrderID: orderID, market: market, side: side, type: type, timeInForce: tif,
                                      reduceOnly: reduceOnly, price: price, quantity: quantity)
                 summary.ordersSent += 1
                 try sendRequest(.newOrder(order), trader: name, summary: &summary, line: line)

@@ -1,7 +1,10 @@
-"""The `smile` line of docs/SCENARIOS.md, parsed as the Swift client parses it
-(Tests/VenueToolsTests/ScenarioTests.swift)."""
+"""The `smile` line and option order lines of docs/SCENARIOS.md, parsed as the Swift client
+parses them (Tests/VenueToolsTests/ScenarioTests.swift, OptionScenarioTests.swift)."""
 
 from __future__ import annotations
+
+import json
+import pathlib
 
 import pytest
 
@@ -34,3 +37,23 @@ def test_a_smile_line_names_an_option_market_and_takes_nano_units():
 def test_a_bad_smile_line_is_refused(line):
     with pytest.raises(ScenarioError):
         scenario.parse(line, VENUE)
+
+
+def test_an_order_line_names_an_option_market_by_its_symbol():
+    """docs/SCENARIOS.md "Option markets": the premium in quote units, the quantity in base units."""
+    steps = scenario.parse("trader a account=1\norder a sell BTC-C-50000 0.1 @ 22000.1 ioc id=w", VENUE)
+    assert steps[1].args["market"] == 101
+    assert steps[1].args["price"] == 22_000_100_000 and steps[1].args["quantity"] == 10_000_000
+
+
+def test_a_price_line_never_names_an_option_market():
+    with pytest.raises(ScenarioError):
+        scenario.parse("price BTC-C-50000 100", VENUE)
+
+
+def test_the_bundled_options_scenario_parses_against_its_venue():
+    demo = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "demo"
+    venue = json.loads((demo / "options-venue.json").read_text())
+    steps = scenario.parse((demo / "options-scenario.txt").read_text(), venue)
+    option_ids = {m["id"] for m in venue["options"]["markets"]}
+    assert sum(s.op == "order" and s.args["market"] in option_ids for s in steps) >= 8

@@ -50,10 +50,13 @@ def parse(text: str, venue: dict) -> list[Step]:
         opts = {w.split("=", 1)[0]: w.split("=", 1)[1] for w in rest if "=" in w}
         plain = [w for w in rest if "=" not in w]
 
-        def market(sym: str) -> int:
-            if sym not in markets:
-                raise ScenarioError(n, f"unknown symbol {sym}")
-            return markets[sym]
+        def market(sym: str, tradable: bool = False) -> int:
+            """A perpetual's id; with `tradable` (orders) an option market's too."""
+            if sym in markets:
+                return markets[sym]
+            if tradable and sym in options:
+                return options[sym]["id"]
+            raise ScenarioError(n, f"unknown symbol {sym}")
 
         def trader(name: str) -> str:
             if name not in traders:
@@ -92,7 +95,7 @@ def parse(text: str, venue: dict) -> list[Step]:
                 price, tif_value, kind = exact(opts["worst"], QUOTE_UNIT, n, "worst"), 1, messages.OrderType.MARKET
             steps.append(Step(n, "order", {
                 "trader": trader(name), "side": messages.Side.BUY if side == "buy" else messages.Side.SELL,
-                "market": market(sym), "quantity": exact(qty, BASE_UNIT, n, "quantity"), "price": price,
+                "market": market(sym, tradable=True), "quantity": exact(qty, BASE_UNIT, n, "quantity"), "price": price,
                 "type": kind, "tif": messages.TimeInForce(tif_value), "reduce_only": "reduce-only" in flags,
                 "id": opts.get("id", f"{name}-{n}")}))
         elif op == "cancel":
