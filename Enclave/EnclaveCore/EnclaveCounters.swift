@@ -13,7 +13,7 @@ public struct EnclaveCounters: Sendable, Equatable {
     public var duplicates: UInt64 = 0
     /// Statement requests answered (docs/PROTOCOL.md §2.16), whatever their status.
     public var statementsServed: UInt64 = 0
-    /// Margin-call events sealed to sessions (docs/OPTIONS.md §10.8): one per open session
+    /// Margin-call events sealed to sessions (docs/OPTIONS.md §10.10): one per open session
     /// of a called account, as many as the host saw (calls to accounts without an open
     /// session are not counted, they reached nobody).
     public var marginCallEventsSealed: UInt64 = 0

@@ -3,7 +3,7 @@ import Wire
 
 extension Worker {
     /// Seals each margin call the engine made during the event just applied
-    /// (docs/OPTIONS.md §10.8) to every open session of its account, as a `SealedEvent`
+    /// (docs/OPTIONS.md §10.10) to every open session of its account, as a `SealedEvent`
     /// of kind 2 on the session's event nonces, in the same cycle as the event's reply.
     /// An account with no open session misses it: calls are not queued (a later one
     /// comes with `repeatNanos`, or from the account's next crossing).

@@ -191,7 +191,7 @@ extension Worker {
         // are public trades all the same (docs/MARKETDATA.md).
         let fills = engine.takeMakerFills()
         if !fills.isEmpty { committer?.recordTrades(fills, sequence: sequence, time: time) }
-        // Margin calls were sealed the first time too (docs/OPTIONS.md §10.8): replay
+        // Margin calls were sealed the first time too (docs/OPTIONS.md §10.10): replay
         // recomputes them, and with them the hysteresis memory, and drops them.
         _ = engine.takeMarginCalls()
         collectPublicOutputs()

@@ -56,7 +56,7 @@ public protocol MatchingEngine {
     mutating func takeFundingPayments() -> [FundingPayment]
     /// Option settlements (docs/OPTIONS.md §10.5) since the last call, in order.
     mutating func takeOptionSettlements() -> [OptionSettlement]
-    /// Margin calls (docs/OPTIONS.md §10.8) since the last call, in order: private, for
+    /// Margin calls (docs/OPTIONS.md §10.10) since the last call, in order: private, for
     /// the owners' open sessions.
     mutating func takeMarginCalls() -> [MarginCallNotice]
     /// Account changes since the last call, for the owners' private statements

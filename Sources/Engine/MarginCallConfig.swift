@@ -3,7 +3,7 @@ import StrictJSON
 import Wire
 
 /// When the enclave sends an account holding options a private margin call
-/// (docs/CONFIG.md "Options", `options.marginCall`; docs/OPTIONS.md §10.8). Optional: a
+/// (docs/CONFIG.md "Options", `options.marginCall`; docs/OPTIONS.md §10.10). Optional: a
 /// venue without it sends none. Part of the measured configuration (its config hash).
 public struct MarginCallConfig: Codable, Equatable, Sendable {
     /// The call level, probability in millionths, 1...1,000,000: an armed account is
@@ -55,7 +55,7 @@ public struct MarginCallConfig: Codable, Equatable, Sendable {
             horizonNanos: try m.u64("horizonNanos"), repeatNanos: try m.u64("repeatNanos"))
     }
 
-    // MARK: - The rule (docs/OPTIONS.md §10.8)
+    // MARK: - The rule (docs/OPTIONS.md §10.10)
 
     /// A Q64 probability in millionths: ⌊p × 10⁶ / 2^64⌋, 0...1,000,000 for p in [0, 1].
     public static func ppm(_ p: Fixed) -> UInt32 {

@@ -10,7 +10,7 @@ public struct OptionsConfig: Codable, Equatable, Sendable {
     public var underlyings: [OptionUnderlyingConfig]
     /// The option markets (series), each on one of `underlyings`.
     public var markets: [OptionMarketConfig]
-    /// Private margin calls to accounts holding options (docs/OPTIONS.md §10.8); nil:
+    /// Private margin calls to accounts holding options (docs/OPTIONS.md §10.10); nil:
     /// none are sent. Absent from the file when nil, so older files hash the same.
     public var marginCall: MarginCallConfig?
 

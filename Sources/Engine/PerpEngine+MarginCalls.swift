@@ -1,7 +1,7 @@
 import Options
 import Wire
 
-/// A margin call for one account (docs/OPTIONS.md §10.8), for the enclave to seal to the
+/// A margin call for one account (docs/OPTIONS.md §10.10), for the enclave to seal to the
 /// account's open sessions. Not a public output and not committed state.
 public struct MarginCallNotice: Equatable, Sendable {
     public var account: UInt64
@@ -16,7 +16,7 @@ extension PerpEngine {
         return marginCalls
     }
 
-    /// The margin-call pass after an event's liquidations (docs/OPTIONS.md §10.8): the
+    /// The margin-call pass after an event's liquidations (docs/OPTIONS.md §10.10): the
     /// accounts to evaluate are the holders of an option on the underlying whose price
     /// this event recorded (`tickedPerpSlot`), and every account the event changed
     /// (`changedFrom` is where this event's entries start in the store's change list),

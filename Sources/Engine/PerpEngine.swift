@@ -87,7 +87,7 @@ public struct PerpEngine: MatchingEngine {
     let perpCount: Int
     /// Option settlements since the last `takeOptionSettlements()`, in order.
     public internal(set) var optionSettlements: [OptionSettlement] = []
-    /// Margin calls since the last `takeMarginCalls()` (docs/OPTIONS.md §10.8).
+    /// Margin calls since the last `takeMarginCalls()` (docs/OPTIONS.md §10.10).
     public internal(set) var marginCalls: [MarginCallNotice] = []
     /// Accounts called and not armed again: account id → enclave time of the last call.
     /// Deterministic state (in the snapshot), not committed (no leaf or header has it).
@@ -211,7 +211,7 @@ public struct PerpEngine: MatchingEngine {
         payFundingIfDue(now: event.enclaveTime, sequence: event.globalSequence)
         // Liquidations: accounts this event changed, and candidates a price move reached.
         processLiquidations(event: event)
-        // Margin calls see the state the liquidations left (docs/OPTIONS.md §10.8).
+        // Margin calls see the state the liquidations left (docs/OPTIONS.md §10.10).
         if options != nil { evaluateMarginCalls(event: event, tickedPerpSlot: tickedPerpSlot, changedFrom: changedFrom) }
         return outcome
     }

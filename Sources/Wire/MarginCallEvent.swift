@@ -1,6 +1,6 @@
 /// A margin call (docs/PROTOCOL.md §2.11, kind 2 of a `SealedEvent`): the enclave's
 /// private warning that an account holding options may reach its maintenance requirement
-/// within the venue's configured horizon (docs/OPTIONS.md §10.8). Sealed to every open
+/// within the venue's configured horizon (docs/OPTIONS.md §10.10). Sealed to every open
 /// session of the account, like a fill event.
 ///
 /// Encoding (48 + 45 × n bytes, n the venue's number of option underlyings, so the size
@@ -18,7 +18,7 @@ public struct MarginCallEvent: Equatable, Sendable {
     /// Probabilities are in millionths: 1,000,000 is certainty.
     public static let ppmScale: UInt32 = 1_000_000
 
-    /// Why the call was sent (docs/OPTIONS.md §10.8, "Hysteresis").
+    /// Why the call was sent (docs/OPTIONS.md §10.10, "Hysteresis").
     public enum Trigger: UInt8, Sendable, CaseIterable {
         /// The probability reached the level while the account was armed.
         case crossed = 1
