@@ -47,7 +47,7 @@ cleanup() {
         kill -KILL "$NSPAWN_PID" 2>/dev/null || true
     fi
 }
-trap cleanup EXIT
+trap 'cleanup; scripts/swtpm.sh stop "$WORK/tpm" >/dev/null 2>&1 || true' EXIT
 
 mkdir -p "$WORK"
 if [[ ! -x "$BASE/usr/bin/systemctl" ]]; then
