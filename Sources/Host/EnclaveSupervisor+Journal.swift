@@ -47,6 +47,7 @@ extension EnclaveSupervisor {
         case .journal:
             guard let journal else { throw WireError.unknownMessageType(kind.rawValue) }
             let last = try body.withUnsafeReadableBytes { raw throws(JournalRecordError) in try journal.append(raw) }
+            notePendingRecords(journal)
             handle(.journaled(upTo: last), worker: worker)
         case .storageKeyRequest: try receivedStorageKeyRequest(body, worker: worker)
         case .storageKeyCreated: try receivedStorageKeyCreated(body, worker: worker)
@@ -79,7 +80,14 @@ extension EnclaveSupervisor {
 
     /// Records up to `sequence` are on disk: release what waited for them, in order.
     func journalDurable(upTo sequence: UInt64) {
+        if let journal { notePendingRecords(journal) }
         handle(.durable(upTo: sequence))
+    }
+
+    /// `sealstream_host_journal_pending_records`: received from the worker, not yet durable.
+    private func notePendingRecords(_ journal: JournalBackend) {
+        let last = journal.accepted, durable = journal.durable.sequence
+        metrics.journalPendingRecords.store(last > durable ? last - durable : 0, ordering: .relaxed)
     }
 
     // MARK: - Recovery

@@ -70,6 +70,8 @@ extension HostMetrics {
                     snapshotsRejected.load(ordering: .relaxed))
         out += line("journal_bytes_total", "Journal record bytes received from the worker.", "counter", journalBytes.load(ordering: .relaxed))
         out += line("journal_durable_sequence", "Sequence of the last journal record on disk.", "gauge", journalDurableSequence.load(ordering: .relaxed))
+        out += line("journal_pending_records", "Journal records received from the worker and not yet durable.", "gauge",
+                    journalPendingRecords.load(ordering: .relaxed))
         out += journalFsync.render(name: "sealstream_host_journal_fsync_seconds", help: "Duration of each group-commit sync of the journal.")
         out += journalDurableWait.render(
             name: "sealstream_host_journal_durable_wait_seconds",

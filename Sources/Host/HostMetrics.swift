@@ -61,6 +61,9 @@ public final class HostMetrics: Sendable {
     public let journalBytes = Atomic<UInt64>(0)
     /// Sequence of the last record known to be on disk.
     public let journalDurableSequence = Atomic<UInt64>(0)
+    /// Journal records received from the worker and not yet durable (on disk and, with a
+    /// replicated journal, acknowledged by the stream's quorum): what held outputs wait on.
+    public let journalPendingRecords = Atomic<UInt64>(0)
     /// Torn tails cut at start-up, and the bytes and records they held.
     public let journalTailTruncations = Atomic<UInt64>(0)
     public let journalTailDroppedBytes = Atomic<UInt64>(0)

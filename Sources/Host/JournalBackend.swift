@@ -9,6 +9,8 @@ protocol JournalBackend: AnyObject, Sendable {
     /// Everything up to `durable.sequence` is durable (only the sequence is meaningful to
     /// callers).
     var durable: JournalPosition { get }
+    /// Sequence of the last record accepted from the worker (durable, written or held).
+    var accepted: UInt64 { get }
     /// False while records cannot be made durable (client frames are then refused).
     var isAvailable: Bool { get }
     /// Every record accepted is durable and nothing is held.

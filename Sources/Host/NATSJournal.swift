@@ -76,6 +76,8 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
 
     var store: JournalStore { local.store }
 
+    var accepted: UInt64 { local.accepted }
+
     var durable: JournalPosition {
         JournalPosition(segment: nil, size: 0, sequence: min(local.durable.sequence, window.durable))
     }

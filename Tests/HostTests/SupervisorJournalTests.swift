@@ -181,6 +181,7 @@ struct SupervisorJournalTests {
         }.get()
         #expect(full.0 == .journalUnavailable && !full.1 && full.2 == 1)
         #expect(metrics.journalErrors.load(ordering: .relaxed) >= 1 && metrics.enclaveStats.withLock { $0 } == nil)
+        #expect(metrics.journalPendingRecords.load(ordering: .relaxed) == 3, "records 1...3 wait for the disk")
         // Each inline creation counts: the first write's, and a retry's after the cut-back.
         let fallbacks = metrics.journalSegmentFallbacks.load(ordering: .relaxed)
         #expect(preallocate ? fallbacks >= 1 : fallbacks == 0)
@@ -189,6 +190,7 @@ struct SupervisorJournalTests {
         while metrics.enclaveStats.withLock({ $0 }) == nil, Date() < later { try await Task.sleep(for: .milliseconds(10)) }
         #expect(metrics.journalAvailable.load(ordering: .relaxed) == 1)
         #expect(metrics.enclaveStats.withLock { $0?.globalSequence } == 3)
+        #expect(metrics.journalPendingRecords.load(ordering: .relaxed) == 0)
         let after = try await supervisor.eventLoop.submit {
             (supervisor.refusalReason, [UInt8](repeating: 0, count: 8).withUnsafeBytes { supervisor.forward(route: 1, frame: $0) })
         }.get()
