@@ -2,7 +2,11 @@
 # The market data feed's cost to the order path (issue 19, docs/MARKETDATA.md §6): the
 # saturation throughput of encrypted orders with no feed consumer, then with 100 consumers
 # (one that never reads) connected, alternated, in the same run on the same host; and the
-# delay from a trade's sequencing to a reading consumer's socket at 50k orders/s.
+# delay from a trade's sequencing to a reading consumer's socket at 50k orders/s. Each
+# saturation run also reports the host's and the worker's CPU per order answered (from
+# /proc, the consumers' own CPU excluded): on one shared machine the consumers compete
+# with the order path for the cores, and the CPU ratio is the figure that carries over to
+# a deployment where they run elsewhere.
 #
 # Usage: scripts/bench-feed.sh [BIN_DIR] [ROUNDS]   (default: the release build, 2 rounds)
 set -euo pipefail
@@ -16,21 +20,42 @@ trap 'stop_host >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 start_host "$BIN" "$WORK/data" "$WORK/host.log"
 LOAD=("$BIN/sealstream-client" load --host "$HOST_ADDR" --sessions 8 --no-attestation --json)
 
-rate() { python3 -c "import json,sys; r=json.loads(sys.stdin.read()); print(r.get('throughput', r.get('ordersPerSecond', 0)))"; }
+# cpu_ticks PID...: clock ticks of CPU (user + system) the processes have used.
+cpu_ticks() { local t=0 pid; for pid in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$t"; }
+ENCLAVE_PID="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['enclavePid'])" "$WORK/data/host.json")"
+# measure NAME: one saturation run; writes NAME.json (the load's report) and NAME.cpu (the
+# host's and the worker's CPU ticks over the run, the consumers' not included).
+measure() {
+    local h0 w0
+    h0=$(cpu_ticks "$HOST_PID"); w0=$(cpu_ticks "$ENCLAVE_PID")
+    "${LOAD[@]}" --rate 0 --duration 5 > "$WORK/$1.json"
+    echo "$(( $(cpu_ticks "$HOST_PID") - h0 )) $(( $(cpu_ticks "$ENCLAVE_PID") - w0 ))" > "$WORK/$1.cpu"
+}
 
 "${LOAD[@]}" --rate 0 --duration 2 > /dev/null  # warm up: accounts, books, page cache
 for round in $(seq 1 "$ROUNDS"); do
-    none=$("${LOAD[@]}" --rate 0 --duration 5 | rate)
-    "$BIN/sealstream-client" feed-load --http "$HTTP_ADDR" --consumers 100 --slow 1 --seconds 7 --json > "$WORK/feed.json" &
+    measure none
+    # --raw: 98 of the readers only read frames, one decodes and times trades, one never
+    # reads; cheap consumers keep their CPU from standing in for the host's on one machine.
+    "$BIN/sealstream-client" feed-load --http "$HTTP_ADDR" --consumers 100 --slow 1 --seconds 7 --raw --json \
+        > "$WORK/feed.json" &
     FEED=$!
     sleep 1
-    with=$("${LOAD[@]}" --rate 0 --duration 5 | rate)
+    measure with
     wait "$FEED"
-    python3 - "$none" "$with" "$WORK/feed.json" "$round" <<'PY'
+    python3 - "$WORK" "$round" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
-none, with_, feed, rnd = float(sys.argv[1]), float(sys.argv[2]), json.load(open(sys.argv[3])), sys.argv[4]
-print(f"round {rnd}: saturation {none:,.0f} orders/s without consumers, {with_:,.0f} with 100 (one slow):"
-      f" ratio {with_ / none:.3f}; slow consumer closed {feed['slowClosed']}/{feed['slow']},"
+work, rnd, hz = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def run(name):
+    r = json.load(open(f"{work}/{name}.json"))
+    host, worker = (int(x) for x in open(f"{work}/{name}.cpu").read().split())
+    n = max(1, r["receipts"])
+    return r["ordersPerSecond"], host * 1e6 / hz / n, worker * 1e6 / hz / n
+(rn, hn, wn), (rw, hw, ww) = run("none"), run("with")
+feed = json.load(open(f"{work}/feed.json"))
+print(f"round {rnd}: saturation {rn:,.0f} orders/s without consumers, {rw:,.0f} with 100 (one slow):"
+      f" ratio {rw / rn:.3f}; CPU per order host {hn:.2f} -> {hw:.2f} µs, worker {wn:.2f} -> {ww:.2f} µs,"
+      f" host + worker ratio {(hw + ww) / (hn + wn):.3f}; slow consumer closed {feed['slowClosed']}/{feed['slow']},"
       f" readers closed {feed['readersClosed']}, {feed['records']:,} updates delivered")
 PY
 done

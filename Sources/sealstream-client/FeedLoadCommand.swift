@@ -23,13 +23,21 @@ struct FeedLoadCommand: ParsableCommand {
     @Option(name: .long, help: "Seconds to stay connected.")
     var seconds: Double = 10
 
+    @Flag(name: .long, help: """
+        Readers other than the one that times trades only read WebSocket frames (pings answered), \
+        without decoding them: the cheapest consumers, so that on one machine their CPU does not \
+        stand in for the host's cost (scripts/bench-feed.sh).
+        """)
+    var raw = false
+
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
     struct Report: Codable {
         var consumers: Int
         var slow: Int
-        /// Updates received by all reading consumers together.
+        /// Updates received by all reading consumers together (with `--raw`, text messages:
+        /// the undecoded readers count each message as one).
         var records: Int
         /// Trades whose delay one reading consumer measured.
         var trades: Int
@@ -65,6 +73,12 @@ struct FeedLoadCommand: ParsableCommand {
                     // Never reads until the end: the host must drop it. Then: was it closed?
                     Thread.sleep(until: deadline)
                     while !feed.closed, (try? feed.messages(timeoutMillis: 0)) != nil {}
+                    closed = feed.closed
+                } else if raw, !measures {
+                    while Date() < deadline, !feed.closed {
+                        guard let texts = try? feed.messages(timeoutMillis: 200) else { continue }
+                        mine += texts.count
+                    }
                     closed = feed.closed
                 } else {
                     while Date() < deadline, !feed.closed {
