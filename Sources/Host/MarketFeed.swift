@@ -55,7 +55,7 @@ public final class MarketFeed: @unchecked Sendable {
 
     /// The latest published line of each followed market, each with its header and proof.
     func sendSnapshots(to channel: Channel, markets: Set<UInt32>?) {
-        for message in Self.snapshots(publisher: publisher, markets: markets) { send(message, to: channel) }
+        send(Self.snapshots(publisher: publisher, markets: markets).map { ByteBuffer(bytes: $0) }, to: channel)
     }
 
     /// Snapshot messages of `markets` (all markets that have data when nil), ascending.
@@ -78,45 +78,59 @@ public final class MarketFeed: @unchecked Sendable {
     }
 
     /// One batch to every consumer: its header, then the updates of the markets each follows.
+    /// Each message is encoded once and its buffer shared by every consumer's frames (a
+    /// frame's payload is written as it is, never copied per consumer).
     func publish(_ batch: OutputPublisher.PublishedBatch) {
         guard !consumers.isEmpty else { return }
-        let header = MarketFeedMessage.header(batch.headerLine)
+        let header = ByteBuffer(bytes: MarketFeedMessage.header(batch.headerLine))
         let tree = MarketDataTree.tree(batch.lines.map(\.bytes))
         let updates = batch.lines.enumerated().map { i, l in
-            (l.market, MarketFeedMessage.line(.init(
+            (l.market, ByteBuffer(bytes: MarketFeedMessage.line(.init(
                 batchIndex: batch.batchIndex, leafIndex: i, leafCount: batch.lines.count, market: l.market,
-                marketSequence: l.marketSequence, bytes: l.bytes, proof: tree.inclusionProof(index: i)), header: nil))
+                marketSequence: l.marketSequence, bytes: l.bytes, proof: tree.inclusionProof(index: i)), header: nil)))
         }
+        let all = [header] + updates.map(\.1)
         for key in Array(consumers.keys) {
             guard let c = consumers[key] else { continue }
-            send(header, to: c.channel)
-            for (market, message) in updates where c.markets?.contains(market) ?? true { send(message, to: c.channel) }
+            if let markets = c.markets {
+                send([header] + updates.filter { markets.contains($0.0) }.map(\.1), to: c.channel)
+            } else {
+                send(all, to: c.channel)
+            }
         }
     }
 
-    /// Writes one text message, or drops the consumer if its budget is spent.
-    func send(_ message: [UInt8], to channel: Channel) {
+    /// Writes text messages in order, or drops the consumer at the first that its budget
+    /// cannot take (the ones before it still go out, then the close frame). Each is flushed
+    /// on its own: the budget counts bytes the socket has not taken, and a message the
+    /// socket takes at once must not count against the next (docs/MARKETDATA.md §6).
+    func send(_ messages: [ByteBuffer], to channel: Channel) {
         let key = ObjectIdentifier(channel)
-        guard var c = consumers[key] else { return }
-        guard c.budget.offer(message.count) == .write else {
-            consumers[key] = nil
-            metrics.feedConsumers.store(Int64(consumers.count), ordering: .relaxed)
-            metrics.feedConsumersDropped.add(1, ordering: .relaxed)
-            // 1008 policy violation: the consumer did not read fast enough.
-            var reason = channel.allocator.buffer(capacity: 2)
-            reason.write(webSocketErrorCode: .policyViolation)
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: reason), promise: nil)
-            channel.close(promise: nil)
-            return
+        for (i, message) in messages.enumerated() {
+            guard var c = consumers[key] else { return }
+            let size = message.readableBytes
+            guard c.budget.offer(size) == .write else {
+                metrics.feedMessages.add(UInt64(i), ordering: .relaxed)
+                drop(key, channel)
+                return
+            }
+            consumers[key] = c
+            let promise = loop.makePromise(of: Void.self)
+            promise.futureResult.whenComplete { [self] _ in consumers[key]?.budget.written(size) }
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: message), promise: promise)
         }
-        consumers[key] = c
-        var buffer = channel.allocator.buffer(capacity: message.count)
-        buffer.writeBytes(message)
-        let promise = loop.makePromise(of: Void.self)
-        let size = message.count
-        promise.futureResult.whenComplete { [self] _ in consumers[key]?.budget.written(size) }
-        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: buffer), promise: promise)
-        metrics.feedMessages.add(1, ordering: .relaxed)
+        metrics.feedMessages.add(UInt64(messages.count), ordering: .relaxed)
+    }
+
+    /// Closes a consumer that did not read fast enough: 1008 policy violation.
+    private func drop(_ key: ObjectIdentifier, _ channel: Channel) {
+        consumers[key] = nil
+        metrics.feedConsumers.store(Int64(consumers.count), ordering: .relaxed)
+        metrics.feedConsumersDropped.add(1, ordering: .relaxed)
+        var reason = channel.allocator.buffer(capacity: 2)
+        reason.write(webSocketErrorCode: .policyViolation)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: reason), promise: nil)
+        channel.close(promise: nil)
     }
 }
 
