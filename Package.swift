@@ -157,7 +157,9 @@ let package = Package(
         // Trader / oracle SDK: speaks the wire, verifies evidence and inclusion proofs.
         .target(
             name: "Client",
-            dependencies: ["SealCrypto", "Wire", "Attestation", "AttestationVerifier", "Commitments", "OutputVerification"]),
+            dependencies: [
+                "SealCrypto", "Wire", "Attestation", "AttestationVerifier", "Commitments", "OutputVerification", "StrictJSON",
+            ]),
         // Venue tools on top of the SDK: demo keys and venue, scenarios, load generator,
         // transport floor, crypto baseline, liquidation drill, engine replay.
         .target(name: "CClientSys"),

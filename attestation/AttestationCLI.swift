@@ -491,9 +491,11 @@ struct Challenge: ParsableCommand {
         while address.hasSuffix("/") { address.removeLast() }
         let nonce = Sodium.randomBytes(32)
         let hex = Hex.encode(nonce)
-        let response = try HTTPFetch.get(address, path: "/v1/evidence?nonce=\(hex)")
-        guard response.status == 200 else {
-            FileHandle.standardError.write(Data("attestation: \(url) answered \(response.status): \(String(decoding: response.body, as: UTF8.self))\n".utf8))
+        // The client generated from docs/openapi.yaml: an answer the document does not give
+        // `getEvidence` (status or media type), or a documented error, is an error here.
+        let response: APIResponse
+        do { response = try SealstreamAPI(address: address).getEvidence(nonce: hex) } catch {
+            FileHandle.standardError.write(Data("attestation: \(url): \(error)\n".utf8))
             throw ExitCode(1)
         }
         do {

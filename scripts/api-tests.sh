@@ -29,6 +29,8 @@ if [[ ! -x "$VENV/bin/schemathesis" || "$(cat "$VENV/.requirements.sha256" 2>/de
     "$VENV/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$REQUIREMENTS"
     echo "$want" > "$VENV/.requirements.sha256"
 fi
+# The client the auditor CLI uses is generated from the document (docs/OPERATIONS.md §1.2).
+"$VENV/bin/python" scripts/gen-api-client.py --check
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-api.XXXXXX")"
 cleanup() {

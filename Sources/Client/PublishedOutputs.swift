@@ -42,47 +42,86 @@ public struct PublishedOutputs: Sendable {
     /// Headers are listed a page at a time (the API's maximum).
     static let pageSize = 1000
 
+    /// The API operations a read makes (docs/openapi.yaml), each named by its request
+    /// target in `path` (errors and tests name them so).
+    public enum Request: Equatable, Sendable {
+        case batches(from: Int, limit: Int)
+        case decisions(batch: Int)
+        case inputs(batch: Int)
+        case funding(batch: Int)
+        case marketData(batch: Int)
+        case events(batch: Int)
+
+        public var path: String {
+            switch self {
+            case let .batches(from, limit): "/v1/batches?from=\(from)&limit=\(limit)"
+            case let .decisions(batch): "/v1/decisions?batch=\(batch)"
+            case let .inputs(batch): "/v1/inputs?batch=\(batch)"
+            case let .funding(batch): "/v1/funding?batch=\(batch)"
+            case let .marketData(batch): "/v1/marketdata?batch=\(batch)"
+            case let .events(batch): "/v1/events?batch=\(batch)"
+            }
+        }
+    }
+
     /// Reads every published header of the current epoch, then each batch's decisions,
     /// public inputs, funding, market data and event leaves. Batches published while it
     /// runs past the header listing are not read. `progress(done, total)` is called as
-    /// batches are read; `get(path)` answers one request (a path and query of §4.2).
+    /// batches are read; `get(request)` answers one request.
     public static func fetch(
-        progress: ((Int, Int) -> Void)? = nil, get: (String) throws -> HTTPFetch.Response
+        progress: ((Int, Int) -> Void)? = nil, get: (Request) throws -> HTTPFetch.Response
     ) throws -> PublishedOutputs {
         var out = PublishedOutputs()
         var headers: [[UInt8]] = []
         while true {
-            let page = try records(get("/v1/batches?from=\(headers.count)&limit=\(pageSize)"),
-                                   path: "/v1/batches?from=\(headers.count)")
+            let request = Request.batches(from: headers.count, limit: pageSize)
+            let page = try records(get(request), path: "/v1/batches?from=\(headers.count)")
             headers += page
             if page.count < pageSize { break }
         }
         out.batchCount = headers.count
         for line in headers { out.batches += line + [0x0a] }
         for i in headers.indices {
-            for (path, keyPath) in [("/v1/decisions", \PublishedOutputs.decisions), ("/v1/inputs", \.inputs),
-                                    ("/v1/funding", \.funding), ("/v1/marketdata", \.marketData)]
+            for (request, keyPath) in [(Request.decisions(batch: i), \PublishedOutputs.decisions), (.inputs(batch: i), \.inputs),
+                                       (.funding(batch: i), \.funding), (.marketData(batch: i), \.marketData)]
             {
-                let path = "\(path)?batch=\(i)"
-                for line in try records(get(path), path: path) { out[keyPath: keyPath] += line + [0x0a] }
+                for line in try records(get(request), path: request.path) { out[keyPath: keyPath] += line + [0x0a] }
             }
-            let path = "/v1/events?batch=\(i)"
-            out.eventsLog += try body(get(path), path: path)
+            let request = Request.events(batch: i)
+            out.eventsLog += try body(get(request), path: request.path)
             progress?(i + 1, headers.count)
         }
         // The same epoch throughout: the first and the last listed header are asked for
         // again and must be the bytes listed (a new epoch has another signer, so another
         // batch 0; one that replaced the listed batches entirely differs at the last).
         for i in (headers.count > 1 ? [0, headers.count - 1] : [0]) where headers.indices.contains(i) {
-            let path = "/v1/batches?from=\(i)&limit=1"
-            guard try records(get(path), path: path) == [headers[i]] else { throw FetchError.epochChanged(batch: i) }
+            let request = Request.batches(from: i, limit: 1)
+            guard try records(get(request), path: request.path) == [headers[i]] else { throw FetchError.epochChanged(batch: i) }
         }
         return out
     }
 
-    /// `fetch` over real connections to `address` (`HOST:PORT`).
+    /// `fetch` over real connections to `address` (`HOST:PORT`), through the client
+    /// generated from docs/openapi.yaml: an answer the document does not give the operation
+    /// stops the read (`APIClientError`); a documented error is handed on as its status.
     public static func fetch(address: String, progress: ((Int, Int) -> Void)? = nil) throws -> PublishedOutputs {
-        try fetch(progress: progress, get: { try HTTPFetch.get(address, path: $0, timeoutSeconds: 30) })
+        let api = SealstreamAPI(address: address, timeoutSeconds: 30)
+        return try fetch(progress: progress, get: { request in
+            let answer: APIResponse
+            do {
+                switch request {
+                case let .batches(from, limit): answer = try api.listBatches(from: Int64(from), limit: Int32(limit))
+                case let .decisions(batch): answer = try api.listDecisions(batch: Int64(batch))
+                case let .inputs(batch): answer = try api.listInputs(batch: Int64(batch))
+                case let .funding(batch): answer = try api.listFunding(batch: Int64(batch))
+                case let .marketData(batch): answer = try api.listMarketData(batch: Int64(batch))
+                case let .events(batch): answer = try api.getEventLeaves(batch: Int64(batch))
+                }
+            } catch let APIClientError.refused(_, status, code, error, _) {
+                return HTTPFetch.Response(status: status, body: Array("\(code.rawValue): \(error)".utf8))
+            }
+            return HTTPFetch.Response(status: answer.status, body: answer.body)
+        })
     }
 
     private static func body(_ response: HTTPFetch.Response, path: String) throws(FetchError) -> [UInt8] {

@@ -22,7 +22,8 @@ struct PublishedOutputsTests {
     /// newline-terminated, and the event leaves concatenated.
     @Test func assemblesTheFilesBatchByBatch() throws {
         var asked: [String] = []
-        let outputs = try PublishedOutputs.fetch(get: { path in
+        let outputs = try PublishedOutputs.fetch(get: { request in
+            let path = request.path
             asked.append(path)
             if path.hasPrefix("/v1/batches?from=0&limit=1000") {
                 return .init(status: 200, body: self.bytes(#"[{"h":0},{"h":1},{"h":2}]"#))
@@ -49,7 +50,8 @@ struct PublishedOutputsTests {
     @Test func anEpochChangedWhileReadingIsRefused() {
         var listed = false
         #expect(throws: PublishedOutputs.FetchError.epochChanged(batch: 0)) {
-            try PublishedOutputs.fetch(get: { path in
+            try PublishedOutputs.fetch(get: { request in
+            let path = request.path
                 if path.hasPrefix("/v1/batches?from=0&limit=1000") {
                     listed = true
                     return .init(status: 200, body: self.bytes(#"[{"h":0},{"h":1}]"#))
@@ -66,7 +68,8 @@ struct PublishedOutputsTests {
     /// read with the path and status; a body that is not a record array is refused.
     @Test func anAnswerOtherThan200StopsTheRead() {
         #expect(throws: PublishedOutputs.FetchError.status(path: "/v1/funding?batch=0", status: 404, body: "gone")) {
-            try PublishedOutputs.fetch(get: { path in
+            try PublishedOutputs.fetch(get: { request in
+            let path = request.path
                 if path.hasPrefix("/v1/batches") { return .init(status: 200, body: self.bytes(#"[{"h":0}]"#)) }
                 if path.hasPrefix("/v1/funding") { return .init(status: 404, body: self.bytes("gone")) }
                 return .init(status: 200, body: self.bytes("[]"))
@@ -80,7 +83,8 @@ struct PublishedOutputsTests {
     /// Headers are listed a page of 1,000 at a time until a short page.
     @Test func listsHeadersPageByPage() throws {
         var pages: [String] = []
-        let outputs = try PublishedOutputs.fetch(get: { path in
+        let outputs = try PublishedOutputs.fetch(get: { request in
+            let path = request.path
             if path.hasSuffix("&limit=1") { return .init(status: 200, body: self.bytes("[{}]")) }
             if path.hasPrefix("/v1/batches") {
                 pages.append(path)
