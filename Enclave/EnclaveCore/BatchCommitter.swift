@@ -135,7 +135,7 @@ public struct BatchCommitter {
                 fills: d.fills.map { DecisionFields.Fill(kind: DecisionFields.Fill.Kind(rawValue: $0.kind.rawValue)!, price: $0.price,
                                                          quantity: $0.quantity) },
                 stateHash: DecisionCommitment.stateHash(salt: s, state: d.preState),
-                marksHash: DecisionCommitment.marksHash(salt: s, marks: d.marks)))
+                marksHash: DecisionCommitment.marksHash(salt: s, marks: d.marks), scenario: d.scenario))
         }
     }
 

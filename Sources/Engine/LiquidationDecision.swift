@@ -50,6 +50,10 @@ public struct LiquidationDecision: Equatable, Sendable {
     /// at `worstPrice`. Quantities sum per kind to `filledOnBook`, `toInsuranceFund` and
     /// `autoDeleveraged`.
     public var fills: [ExecutionFill] = []
+    /// The scenario that triggered the step when the account held an option position just
+    /// before it (docs/OPTIONS.md §10.6): per underlying portfolio, its worst scenario of
+    /// the grid and contingencies. Nil on the linear model (no option position).
+    public var scenario: DecisionScenario? = nil
 
     // What a fraud proof opens (docs/COMMITMENTS.md §3, §6.1). Private: the enclave
     // commits to them salted (`stateHash`, `marksHash`) and gives them only to the owner.

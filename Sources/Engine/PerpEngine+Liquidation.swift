@@ -175,6 +175,8 @@ extension PerpEngine {
             preMarks.append(DecisionMark(market: held.market, mark: heldMark,
                                          maintenanceBps: hi < perpCount ? UInt32(markets[hi].tier.maintenanceBps) : 0))
         }
+        // The scenario behind the requirement (docs/OPTIONS.md §10.6), at the same state.
+        let trigger = portfolio ? triggerScenario(id, now: now) : nil
         let stepIndex: UInt32 = decisions.last.map { $0.sequence == event.globalSequence ? $0.step + 1 : 0 } ?? 0
         let m = markets[mi].config
         let mark = choice.mark
@@ -261,7 +263,7 @@ extension PerpEngine {
             worstPrice: worstPrice, equity: FixedMath.saturating(h.equity),
             maintenanceRequirement: FixedMath.saturating(h.maintenanceRequirement), reason: reason,
             filledOnBook: onBook, toInsuranceFund: toFund, autoDeleveraged: deleveraged,
-            liquidationFee: FixedMath.saturating(liquidationFee), fills: executed, accountID: accounts.id(id), step: stepIndex,
+            liquidationFee: FixedMath.saturating(liquidationFee), fills: executed, scenario: trigger, accountID: accounts.id(id), step: stepIndex,
             preState: preState.bytes, marks: preMarks))
         touched.append(id)
         return true
