@@ -84,12 +84,21 @@ public struct DecisionFields: Equatable, Sendable {
     public enum Reason: UInt8, Sendable, CaseIterable {
         case maintenanceFull = 1
         case maintenancePartial = 2
+        /// A Greek-limit escalation (docs/OPTIONS.md §10.11): not a margin shortfall.
+        case greekLimit = 3
 
-        public var name: String { self == .maintenanceFull ? "maintenance-full" : "maintenance-partial" }
+        public var name: String {
+            switch self {
+            case .maintenanceFull: "maintenance-full"
+            case .maintenancePartial: "maintenance-partial"
+            case .greekLimit: "greek-limit"
+            }
+        }
         public init?(name: String) {
             switch name {
             case "maintenance-full": self = .maintenanceFull
             case "maintenance-partial": self = .maintenancePartial
+            case "greek-limit": self = .greekLimit
             default: return nil
             }
         }

@@ -10,6 +10,10 @@ public struct LiquidationDecision: Equatable, Sendable {
         case maintenanceFull = 1
         /// Equity below maintenance; a capped step of a large position closed.
         case maintenancePartial = 2
+        /// The account's Greeks on an underlying passed the escalation threshold of its
+        /// `greekLimits` (docs/OPTIONS.md §10.11): a step closing enough of one position to
+        /// bring them back within the limits, whatever the account's margin.
+        case greekLimit = 3
     }
 
     /// Global sequence number of the event after which the step was taken: any event

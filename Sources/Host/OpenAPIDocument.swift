@@ -958,10 +958,10 @@ components:
           items: {$ref: "#/components/schemas/Hex32"}
         reason:
           type: string
-          enum: [maintenance-full, maintenance-partial]
+          enum: [maintenance-full, maintenance-partial, greek-limit]
         reasonCode:
           type: integer
-          enum: [1, 2]
+          enum: [1, 2, 3]
         scenario:
           description: |
             The scenario that triggered the step (docs/COMMITMENTS.md §3 `scenarioHash`,

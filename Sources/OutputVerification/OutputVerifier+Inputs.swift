@@ -297,7 +297,7 @@ extension OutputVerifier {
                 let cap = feeBps.map { (bookCash * Int128($0) + 9_999) / 10_000 }
                 if d.liquidationFee < 0 || (d.filledOnBook == 0 && d.liquidationFee != 0) || cap.map({ Int128(d.liquidationFee) > $0 }) == true {
                     reason = ("fee", "liquidationFee \(d.liquidationFee) outside 0…\(cap.map { "\($0)" } ?? "?") for \(bookCash) of book cash")
-                } else if d.equity >= d.maintenanceRequirement {
+                } else if d.reason != .greekLimit && d.equity >= d.maintenanceRequirement {
                     reason = ("notBelowMaintenance", "equity \(d.equity) is not below maintenance \(d.maintenanceRequirement)")
                 }
             }

@@ -122,6 +122,21 @@ struct DecisionScenarioTests {
         #expect(failing(run.verify(decisions: missing)).contains("decisions.parse"))
     }
 
+    /// A `greek-limit` decision (reason 3, docs/OPTIONS.md §10.11) is not a margin shortfall:
+    /// `decisions.execution` does not require it below maintenance; reasons 1 and 2 must be.
+    @Test(arguments: [DecisionFields.Reason.greekLimit, .maintenanceFull])
+    func aGreekLimitDecisionNeedNotBeBelowMaintenance(reason: DecisionFields.Reason) throws {
+        let run = try CommittedRun { run in
+            let d = run.h.worker.committer!.decisions[0]
+            run.h.worker.committer!.decisions[0].reason = reason
+            run.h.worker.committer!.decisions[0].equity = d.maintenanceRequirement
+        }
+        let v = verdicts(run)
+        #expect(failing(v) == (reason == .greekLimit ? [] : ["decisions.execution"]), "\(v.values.filter { !$0.pass })")
+        let lines = run.decisions.split(separator: 0x0a).map { String(decoding: $0, as: UTF8.self) }
+        #expect(lines.contains { $0.contains(#""reason":"\#(reason.name)","reasonCode":\#(reason.rawValue)"#) })
+    }
+
     /// The strict reader: portfolios present and ascending.
     @Test func theReaderIsStrict() throws {
         let run = try Self.run { _ in }

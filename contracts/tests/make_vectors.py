@@ -497,7 +497,7 @@ def build() -> dict:
         ("side disagrees with isBuy", "base",
          [op("decisions", 1, f'"side":"{d1["side"]}"', '"side":"' + ("sell" if d1["isBuy"] else "buy") + '"')],
          parse_fail("decisions.parse", 1, "mismatch", "$.side")),
-        ("unknown reason code", "base", [op("decisions", 1, f'"reasonCode":{d1["reasonCode"]}', '"reasonCode":3')],
+        ("unknown reason code", "base", [op("decisions", 1, f'"reasonCode":{d1["reasonCode"]}', '"reasonCode":4')],
          parse_fail("decisions.parse", 1, "outOfRange", "$.reasonCode")),
         # The triggering scenario (COMMITMENTS §3 scenarioHash): committed, and read strictly.
         ("scenario edited", "base", [op("decisions", 2, loss2, f'"loss":{d2["scenario"]["portfolios"][0]["loss"] + 1},')],

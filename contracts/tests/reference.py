@@ -106,7 +106,7 @@ def scenario_hash(scenario: dict | None) -> bytes:
 HEADER_FIELDS = [f["name"] for f in HEADER_TYPE]
 DECISION_FIELDS = [f["name"] for f in DECISION_TYPE]
 
-REASON_NAMES = {1: "maintenance-full", 2: "maintenance-partial"}
+REASON_NAMES = {1: "maintenance-full", 2: "maintenance-partial", 3: "greek-limit"}
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # secp256k1's group order: a signature with s > n/2 is the malleable twin of (n - s).

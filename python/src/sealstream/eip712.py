@@ -34,7 +34,7 @@ FUNDING_FIELDS = [
     ("markPrice", "int64"), ("rateBps", "int64"), ("perUnit", "int64"), ("intervalNanos", "uint64"),
     ("dueTime", "uint64"),
 ]  # fmt: skip
-REASON_NAMES = {1: "maintenance-full", 2: "maintenance-partial"}
+REASON_NAMES = {1: "maintenance-full", 2: "maintenance-partial", 3: "greek-limit"}
 
 
 def _type_string(name: str, fields: list[tuple[str, str]]) -> str:

@@ -605,6 +605,6 @@ def _check_execution(decisions: list[dict], fee_bps: int | None, check: _Check) 
             fee = d["liquidationFee"]
             if fee < 0 or (d["filledOnBook"] == 0 and fee != 0) or (cap is not None and fee > cap):
                 reason = "fee"
-            elif d["equity"] >= d["maintenanceRequirement"]:
+            elif d["reasonCode"] != 3 and d["equity"] >= d["maintenanceRequirement"]:  # 3: greek-limit
                 reason = "notBelowMaintenance"
         check.note(reason)
