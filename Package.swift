@@ -68,7 +68,7 @@ let package = Package(
         // Public, verifiable outputs: RFC 6962 trees, EIP-712, batch headers. Pure.
         .target(name: "Commitments", dependencies: ["SealCrypto", "Wire"]),
         // The verifier's half (strict record readers, OutputVerifier): not in the enclave.
-        .target(name: "OutputVerification", dependencies: ["Commitments", "StrictJSON", "SealCrypto", "Engine", "Wire"]),
+        .target(name: "OutputVerification", dependencies: ["Commitments", "StrictJSON", "SealCrypto", "Engine", "Options", "Wire"]),
         // Strict JSON reading (duplicate keys, canonical integers) for untrusted records and the
         // venue config (through Engine, so the enclave links it too). No dependencies.
         .target(name: "StrictJSON"),

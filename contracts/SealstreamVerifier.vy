@@ -54,6 +54,9 @@ struct LiquidationDecision:
     # maintenance fractions of every market it held then (§3): what a challenge opens.
     stateHash: bytes32
     marksHash: bytes32
+    # SHA-256 of the scenario that triggered the step on an account holding options, zero
+    # on the linear model (§3); the scenario is in the record. Hashed, never interpreted.
+    scenarioHash: bytes32
 
 # One entry of a challenge's marks (§6.1): per position of the opened state, in order.
 struct Mark:
@@ -73,7 +76,7 @@ HEADER_TYPEHASH: constant(bytes32) = keccak256(
     "BatchHeader(uint64 venueId,uint64 batchIndex,bytes32 previousHeaderHash,uint64 firstSequence,uint64 lastSequence,uint64 enclaveTime,bytes32 eventsRoot,bytes32 stateRoot,uint64 accountCount,bytes32 decisionsRoot,uint64 decisionCount,bytes32 marketDataRoot,uint32[] haltedMarkets)"
 )
 DECISION_TYPEHASH: constant(bytes32) = keccak256(
-    "LiquidationDecision(uint64 venueId,uint64 sequence,uint64 enclaveTime,bytes32 account,uint32 market,bool isBuy,int64 size,int64 markPrice,int64 bankruptcyPrice,int64 worstPrice,int64 equity,int64 maintenanceRequirement,uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged,int64 liquidationFee,bytes32 fillsHash,bytes32 stateHash,bytes32 marksHash)"
+    "LiquidationDecision(uint64 venueId,uint64 sequence,uint64 enclaveTime,bytes32 account,uint32 market,bool isBuy,int64 size,int64 markPrice,int64 bankruptcyPrice,int64 worstPrice,int64 equity,int64 maintenanceRequirement,uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged,int64 liquidationFee,bytes32 fillsHash,bytes32 stateHash,bytes32 marksHash,bytes32 scenarioHash)"
 )
 
 # Signatures with s above n/2 are the malleable twins of low-s ones; the enclave
@@ -570,6 +573,7 @@ def _hash_decision(d: LiquidationDecision) -> bytes32:
             d.fillsHash,
             d.stateHash,
             d.marksHash,
+            d.scenarioHash,
         )
     )
 

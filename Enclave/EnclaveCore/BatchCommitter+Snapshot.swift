@@ -11,8 +11,9 @@ extension BatchCommitter {
     /// `SSBC`: Sealstream batch committer.
     public static let snapshotMagic: [UInt8] = Array("SSBC".utf8)
     /// 3: the open batch's public inputs, decision fills and funding payments, and the
-    /// market data builder after the state tree (docs/DURABILITY.md §6.4).
-    public static let snapshotVersion: UInt16 = 4
+    /// market data builder after the state tree; 4: the decisions' fraud-proof commitments;
+    /// 5: their triggering scenarios (docs/DURABILITY.md §6.4).
+    public static let snapshotVersion: UInt16 = 5
 
     public func writeSnapshot(into w: inout ByteWriter) {
         w.write(bytes: Self.snapshotMagic)
@@ -56,6 +57,8 @@ extension BatchCommitter {
             // Since version 4: the decision's commitments to the pre-step state and marks.
             w.write(bytes: d.stateHash.bytes)
             w.write(bytes: d.marksHash.bytes)
+            // Since version 5: the triggering scenario (docs/COMMITMENTS.md §3).
+            w.writeSnapshot(d.scenario)
         }
         // Since version 3: the open batch's funding payments.
         w.write(UInt32(funding.count))
@@ -130,7 +133,8 @@ extension BatchCommitter {
                 venueId: venueID, sequence: sequence, enclaveTime: time, account: account, market: market, isBuy: isBuy,
                 size: v[0], markPrice: v[1], bankruptcyPrice: v[2], worstPrice: v[3], equity: v[4], maintenanceRequirement: v[5],
                 reason: reason, filledOnBook: try r.i64(), toInsuranceFund: try r.i64(), autoDeleveraged: try r.i64(),
-                liquidationFee: try r.i64(), fills: try Self.fills(&r), stateHash: try Self.hash(&r), marksHash: try Self.hash(&r)))
+                liquidationFee: try r.i64(), fills: try Self.fills(&r), stateHash: try Self.hash(&r), marksHash: try Self.hash(&r),
+                scenario: try r.scenario()))
         }
         funding = []
         for _ in 0..<(try r.count(minBytes: 60, "open batch funding")) {

@@ -129,13 +129,13 @@ public struct BatchCommitter {
                 market: d.market, isBuy: d.side == .buy, size: d.size, markPrice: d.markPrice,
                 bankruptcyPrice: d.bankruptcyPrice, worstPrice: d.worstPrice, equity: d.equity,
                 maintenanceRequirement: d.maintenanceRequirement,
-                reason: d.reason == .maintenanceFull ? .maintenanceFull : .maintenancePartial,
+                reason: DecisionFields.Reason(rawValue: d.reason.rawValue)!,
                 filledOnBook: d.filledOnBook, toInsuranceFund: d.toInsuranceFund, autoDeleveraged: d.autoDeleveraged,
                 liquidationFee: d.liquidationFee,
                 fills: d.fills.map { DecisionFields.Fill(kind: DecisionFields.Fill.Kind(rawValue: $0.kind.rawValue)!, price: $0.price,
                                                          quantity: $0.quantity) },
                 stateHash: DecisionCommitment.stateHash(salt: s, state: d.preState),
-                marksHash: DecisionCommitment.marksHash(salt: s, marks: d.marks)))
+                marksHash: DecisionCommitment.marksHash(salt: s, marks: d.marks), scenario: d.scenario))
         }
     }
 

@@ -1,4 +1,5 @@
 import SealCrypto
+import Wire
 
 /// The signed summary of one batch of sequenced events (docs/COMMITMENTS.md §3).
 public struct BatchHeader: Equatable, Sendable {
@@ -83,12 +84,21 @@ public struct DecisionFields: Equatable, Sendable {
     public enum Reason: UInt8, Sendable, CaseIterable {
         case maintenanceFull = 1
         case maintenancePartial = 2
+        /// A Greek-limit escalation (docs/OPTIONS.md §10.11): not a margin shortfall.
+        case greekLimit = 3
 
-        public var name: String { self == .maintenanceFull ? "maintenance-full" : "maintenance-partial" }
+        public var name: String {
+            switch self {
+            case .maintenanceFull: "maintenance-full"
+            case .maintenancePartial: "maintenance-partial"
+            case .greekLimit: "greek-limit"
+            }
+        }
         public init?(name: String) {
             switch name {
             case "maintenance-full": self = .maintenanceFull
             case "maintenance-partial": self = .maintenancePartial
+            case "greek-limit": self = .greekLimit
             default: return nil
             }
         }
@@ -121,6 +131,9 @@ public struct DecisionFields: Equatable, Sendable {
     /// Salted hash of the marks and maintenance fractions of every market the account held
     /// just before the step (`DecisionCommitment`).
     public var marksHash: Hash32
+    /// The scenario that triggered the step on an account holding options (§3, docs/OPTIONS.md
+    /// §10.6); nil on the linear model. Committed as `scenarioHash`.
+    public var scenario: DecisionScenario?
 
     /// One trade of a liquidation step (docs/COMMITMENTS.md §3).
     public struct Fill: Equatable, Sendable {
@@ -156,8 +169,9 @@ public struct DecisionFields: Equatable, Sendable {
         venueId: UInt64, sequence: UInt64, enclaveTime: UInt64, account: Hash32, market: UInt32, isBuy: Bool, size: Int64,
         markPrice: Int64, bankruptcyPrice: Int64, worstPrice: Int64, equity: Int64, maintenanceRequirement: Int64,
         reason: Reason, filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64, liquidationFee: Int64 = 0,
-        fills: [Fill] = [], stateHash: Hash32 = .zero, marksHash: Hash32 = .zero
+        fills: [Fill] = [], stateHash: Hash32 = .zero, marksHash: Hash32 = .zero, scenario: DecisionScenario? = nil
     ) {
+        self.scenario = scenario
         self.stateHash = stateHash
         self.marksHash = marksHash
         self.liquidationFee = liquidationFee
@@ -184,7 +198,7 @@ public struct DecisionFields: Equatable, Sendable {
         "LiquidationDecision(uint64 venueId,uint64 sequence,uint64 enclaveTime,bytes32 account,uint32 market,bool isBuy,"
         + "int64 size,int64 markPrice,int64 bankruptcyPrice,int64 worstPrice,int64 equity,int64 maintenanceRequirement,"
         + "uint8 reason,int64 filledOnBook,int64 toInsuranceFund,int64 autoDeleveraged,int64 liquidationFee,bytes32 fillsHash,"
-        + "bytes32 stateHash,bytes32 marksHash)"
+        + "bytes32 stateHash,bytes32 marksHash,bytes32 scenarioHash)"
     public static let typeHash = EIP712.typeHash(encodeType)
 
     /// `SHA-256("sealstream/v1/fills" ‖ per fill: kind u8 ‖ price i64 ‖ quantity i64)`,
@@ -196,6 +210,35 @@ public struct DecisionFields: Equatable, Sendable {
             bytes.append(f.kind.rawValue)
             withUnsafeBytes(of: f.price.bigEndian) { bytes += $0 }
             withUnsafeBytes(of: f.quantity.bigEndian) { bytes += $0 }
+        }
+        return bytes.withUnsafeBytes { RFC6962.sha256(of: $0) }
+    }
+
+    /// `scenarioHash` (docs/COMMITMENTS.md §3): 32 zero bytes without a scenario, else
+    /// `SHA-256("sealstream/v1/scenario" ‖ linearRequirement i64 ‖ per portfolio, in order:
+    /// underlying u32 ‖ mark i64 ‖ scanBps i64 ‖ scenario u32 ‖ moveSteps i64 ‖ volShiftBps i64
+    /// ‖ price i64 ‖ loss i64 ‖ shortOptionContingency i64 ‖ confidenceContingency i64)`, big-endian.
+    public var scenarioHash: Hash32 {
+        guard let scenario else { return .zero }
+        return Self.scenarioHash(scenario)
+    }
+
+    public static func scenarioHash(_ scenario: DecisionScenario) -> Hash32 {
+        var bytes = Array("sealstream/v1/scenario".utf8)
+        bytes.reserveCapacity(bytes.count + 8 + 72 * scenario.portfolios.count)
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.bigEndian) { bytes += $0 } }
+        put(scenario.linearRequirement)
+        for p in scenario.portfolios {
+            put(p.underlying)
+            put(p.mark)
+            put(p.scanBps)
+            put(p.scenario)
+            put(p.moveSteps)
+            put(p.volShiftBps)
+            put(p.price)
+            put(p.loss)
+            put(p.shortOptionContingency)
+            put(p.confidenceContingency)
         }
         return bytes.withUnsafeBytes { RFC6962.sha256(of: $0) }
     }
@@ -223,6 +266,7 @@ public struct DecisionFields: Equatable, Sendable {
         e.bytes32(fillsHash.bytes)
         e.bytes32(stateHash.bytes)
         e.bytes32(marksHash.bytes)
+        e.bytes32(scenarioHash.bytes)
         return Hash32(e.hash())
     }
 }

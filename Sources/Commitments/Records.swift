@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import SealCrypto
+import Wire
 
 /// One line of `DATA/outputs/batches.jsonl`: a signed header and the consistency proof
 /// of the event log from the previous batch (docs/COMMITMENTS.md §4).
@@ -96,10 +97,11 @@ public struct BatchRecord: Codable, Equatable, Sendable {
 public struct DecisionRecord: Codable, Equatable, Sendable {
 
     /// Every field as given (the strict readers of OutputVerification build records with it).
-    package init(memberwise venueId: UInt64, sequence: UInt64, enclaveTime: UInt64, account: String, market: UInt32, side: String, isBuy: Bool, size: Int64, markPrice: Int64, bankruptcyPrice: Int64, worstPrice: Int64, equity: Int64, maintenanceRequirement: Int64, reason: String, reasonCode: UInt8, filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64, liquidationFee: Int64, fills: [Fill], stateHash: String, marksHash: String, batchIndex: UInt64, leafIndex: UInt64, structHash: String, proof: [String]) {
+    package init(memberwise venueId: UInt64, sequence: UInt64, enclaveTime: UInt64, account: String, market: UInt32, side: String, isBuy: Bool, size: Int64, markPrice: Int64, bankruptcyPrice: Int64, worstPrice: Int64, equity: Int64, maintenanceRequirement: Int64, reason: String, reasonCode: UInt8, filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64, liquidationFee: Int64, fills: [Fill], stateHash: String, marksHash: String, scenario: DecisionScenario?, batchIndex: UInt64, leafIndex: UInt64, structHash: String, proof: [String]) {
         self.liquidationFee = liquidationFee
         self.stateHash = stateHash
         self.marksHash = marksHash
+        self.scenario = scenario
         self.fills = fills
         self.venueId = venueId
         self.sequence = sequence
@@ -152,6 +154,8 @@ public struct DecisionRecord: Codable, Equatable, Sendable {
     public var stateHash: String
     /// Salted commitment to the marks and maintenance fractions of its markets (§3).
     public var marksHash: String
+    /// The triggering scenario (§3, §4): null on the linear model; its hash is `scenarioHash`.
+    public var scenario: DecisionScenario?
     public var batchIndex: UInt64
     public var leafIndex: UInt64
     public var structHash: String
@@ -189,6 +193,7 @@ public struct DecisionRecord: Codable, Equatable, Sendable {
         fills = d.fills.map { Fill(kind: $0.kind.name, price: $0.price, quantity: $0.quantity) }
         stateHash = d.stateHash.hex
         marksHash = d.marksHash.hex
+        scenario = d.scenario
         self.batchIndex = batchIndex
         self.leafIndex = leafIndex
         structHash = d.structHash.hex
@@ -415,6 +420,26 @@ extension DecisionRecord {
         w.field("proof", proof)
         w.field("reason", reason)
         w.field("reasonCode", reasonCode)
+        if let scenario {
+            w.object("scenario") { o in
+                o.field("linearRequirement", scenario.linearRequirement)
+                o.objects("portfolios", scenario.portfolios) { q, p in
+                    q.field("confidenceContingency", p.confidenceContingency)
+                    q.field("loss", p.loss)
+                    q.field("mark", p.mark)
+                    q.field("moveSteps", p.moveSteps)
+                    q.field("price", p.price)
+                    q.field("scanBps", p.scanBps)
+                    q.field("scenario", p.scenario)
+                    q.field("shortOptionContingency", p.shortOptionContingency)
+                    q.field("underlying", p.underlying)
+                    q.field("volShiftBps", p.volShiftBps)
+                }
+            }
+        } else {
+            w.rawKey("scenario")
+            w.append("null")
+        }
         w.field("sequence", sequence)
         w.field("side", side)
         w.field("size", size)

@@ -13,11 +13,21 @@ public struct GreekLimitsConfig: Codable, Equatable, Sendable {
     /// delta per quote unit (one USD, 10⁶ micro-units) of the underlying's price
     /// (docs/OPTIONS.md §7.7's gamma), 1...2^62.
     public var maxAbsGamma: Int64
+    /// The escalation to liquidation (docs/OPTIONS.md §10.11 "Escalation"): a portfolio whose
+    /// |delta| exceeds ⌊maxAbsDelta × escalationBps / 10⁴⌋ or whose |gamma| exceeds
+    /// ⌊maxAbsGamma × escalationBps / 10⁴⌋ is liquidated back within the limits.
+    /// 10,000...1,000,000 (1× to 100× the limits); nil (absent from the file): a breach never
+    /// escalates, and the file and its config hash are what they were before the member existed.
+    public var escalationBps: Int64?
 
-    public init(maxAbsDelta: Int64, maxAbsGamma: Int64) {
+    public init(maxAbsDelta: Int64, maxAbsGamma: Int64, escalationBps: Int64? = nil) {
         self.maxAbsDelta = maxAbsDelta
         self.maxAbsGamma = maxAbsGamma
+        self.escalationBps = escalationBps
     }
+
+    /// Range of `escalationBps`.
+    public static let escalationRange: ClosedRange<Int64> = 10_000...1_000_000
 
     /// The largest limit: a portfolio's |delta| never exceeds 512 × 2^53 = 2^62 (§7.5's
     /// bounds), so this limit never binds delta.
@@ -28,11 +38,13 @@ public struct GreekLimitsConfig: Codable, Equatable, Sendable {
     func validate(_ p: String) throws(ConfigError) {
         guard (1...Self.maxLimit).contains(maxAbsDelta) else { throw .invalid("\(p).maxAbsDelta: out of range") }
         guard (1...Self.maxLimit).contains(maxAbsGamma) else { throw .invalid("\(p).maxAbsGamma: out of range") }
+        if let e = escalationBps, !Self.escalationRange.contains(e) { throw .invalid("\(p).escalationBps: out of range") }
     }
 
     static func strict(_ v: JSONValue, _ p: String) throws(VenueConfigParseError) -> GreekLimitsConfig {
-        let m = try Members(v, p, keys: ["maxAbsDelta", "maxAbsGamma"])
-        return GreekLimitsConfig(maxAbsDelta: try m.i64("maxAbsDelta"), maxAbsGamma: try m.i64("maxAbsGamma"))
+        let m = try Members(v, p, keys: ["escalationBps", "maxAbsDelta", "maxAbsGamma"])
+        return GreekLimitsConfig(maxAbsDelta: try m.i64("maxAbsDelta"), maxAbsGamma: try m.i64("maxAbsGamma"),
+                                 escalationBps: try m.optional("escalationBps", Members.i64))
     }
 
     /// The rule of docs/OPTIONS.md §10.11 on a portfolio's Greeks before (`delta`, `gamma`)
@@ -41,6 +53,25 @@ public struct GreekLimitsConfig: Codable, Equatable, Sendable {
     public func admits(delta: Int128, gamma: Int128, newDelta: Int128, newGamma: Int128) -> Bool {
         let within = newDelta.magnitude <= UInt128(maxAbsDelta) && newGamma.magnitude <= UInt128(maxAbsGamma)
         return within || (newDelta.magnitude <= delta.magnitude && newGamma.magnitude <= gamma.magnitude)
+    }
+
+    /// Whether a portfolio's Greeks are within both limits: |delta| ≤ maxAbsDelta and
+    /// |gamma| ≤ maxAbsGamma.
+    public func contains(delta: Int128, gamma: Int128) -> Bool {
+        delta.magnitude <= UInt128(maxAbsDelta) && gamma.magnitude <= UInt128(maxAbsGamma)
+    }
+
+    /// The escalation thresholds ⌊maxAbsDelta × escalationBps / 10⁴⌋ and
+    /// ⌊maxAbsGamma × escalationBps / 10⁴⌋ (docs/OPTIONS.md §10.11), nil without `escalationBps`.
+    public var escalationThresholds: (delta: Int128, gamma: Int128)? {
+        escalationBps.map { (Int128(maxAbsDelta) * Int128($0) / 10_000, Int128(maxAbsGamma) * Int128($0) / 10_000) }
+    }
+
+    /// Whether a portfolio with these Greeks escalates to liquidation: |delta| or |gamma|
+    /// strictly above its threshold (so exactly at the threshold it does not; one unit above, it does).
+    public func escalates(delta: Int128, gamma: Int128) -> Bool {
+        guard let t = escalationThresholds else { return false }
+        return delta.magnitude > t.delta.magnitude || gamma.magnitude > t.gamma.magnitude
     }
 }
 

@@ -10,6 +10,10 @@ public struct LiquidationDecision: Equatable, Sendable {
         case maintenanceFull = 1
         /// Equity below maintenance; a capped step of a large position closed.
         case maintenancePartial = 2
+        /// The account's Greeks on an underlying passed the escalation threshold of its
+        /// `greekLimits` (docs/OPTIONS.md §10.11): a step closing enough of one position to
+        /// bring them back within the limits, whatever the account's margin.
+        case greekLimit = 3
     }
 
     /// Global sequence number of the event after which the step was taken: any event
@@ -50,6 +54,10 @@ public struct LiquidationDecision: Equatable, Sendable {
     /// at `worstPrice`. Quantities sum per kind to `filledOnBook`, `toInsuranceFund` and
     /// `autoDeleveraged`.
     public var fills: [ExecutionFill] = []
+    /// The scenario that triggered the step when the account held an option position just
+    /// before it (docs/OPTIONS.md §10.6): per underlying portfolio, its worst scenario of
+    /// the grid and contingencies. Nil on the linear model (no option position).
+    public var scenario: DecisionScenario? = nil
 
     // What a fraud proof opens (docs/COMMITMENTS.md §3, §6.1). Private: the enclave
     // commits to them salted (`stateHash`, `marksHash`) and gives them only to the owner.

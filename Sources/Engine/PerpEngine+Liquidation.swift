@@ -117,6 +117,9 @@ extension PerpEngine {
             case .success(let h):
                 guard h.equity < h.maintenanceRequirement else {
                     leaveCooldown(s)
+                    // At or above maintenance: a Greek-limit escalation (docs/OPTIONS.md
+                    // §10.11) may still close part of a portfolio.
+                    if let g = greekEscalation(s, now: now), step(s, health: h, event: event, greek: g) { continue }
                     reindex(s, now: now)
                     return
                 }
@@ -136,15 +139,19 @@ extension PerpEngine {
     }
 
     /// One liquidation step on the largest position not in cooldown. False if every
-    /// position is in cooldown.
-    private mutating func step(_ id: AccountSlot, health h: Health, event: SequencedEvent) -> Bool {
+    /// position is in cooldown. With `greek`, a Greek-limit escalation step instead
+    /// (docs/OPTIONS.md §10.11): that position and quantity, limited at the mark rather than
+    /// the bankruptcy price, the book and then the insurance fund, no deleveraging.
+    private mutating func step(_ id: AccountSlot, health h: Health, event: SequencedEvent, greek: GreekStep? = nil) -> Bool {
         let now = event.enclaveTime
         let cooldown = config.liquidation.cooldownNanos
         // Largest notional first; ties by market id. An account holding options closes the
         // position whose close lowers its requirement most (docs/OPTIONS.md §10.6).
         var choices: [(notional: Int128, position: Position, mark: Int64, mi: Int)] = []
         let portfolio = holdsOption(id)
-        if portfolio {
+        if let greek {
+            choices.append((0, greek.position, greek.mark, greek.mi))
+        } else if portfolio {
             guard let c = optionLiquidationChoice(id, now: now) else { return false }
             choices.append((FixedMath.notional(price: c.mark, quantity: Int64(c.position.size.magnitude), .down), c.position,
                             c.mark, c.mi))
@@ -175,6 +182,8 @@ extension PerpEngine {
             preMarks.append(DecisionMark(market: held.market, mark: heldMark,
                                          maintenanceBps: hi < perpCount ? UInt32(markets[hi].tier.maintenanceBps) : 0))
         }
+        // The scenario behind the requirement (docs/OPTIONS.md §10.6), at the same state.
+        let trigger = portfolio ? triggerScenario(id, now: now) : nil
         let stepIndex: UInt32 = decisions.last.map { $0.sequence == event.globalSequence ? $0.step + 1 : 0 } ?? 0
         let m = markets[mi].config
         let mark = choice.mark
@@ -183,7 +192,10 @@ extension PerpEngine {
         // Full close at or below the threshold; above it, a capped step on the step grid.
         var quantity = size
         var reason = LiquidationDecision.Reason.maintenanceFull
-        if choice.notional > Int128(config.liquidation.partialThreshold) {
+        if let greek {
+            quantity = greek.quantity
+            reason = .greekLimit
+        } else if choice.notional > Int128(config.liquidation.partialThreshold) {
             let stepped = Self.partialStep(size: size, maxCloseBps: config.liquidation.maxCloseBps,
                                            stepSize: m.stepSize)
             if stepped < size {
@@ -195,7 +207,9 @@ extension PerpEngine {
         // Rounded in the account's favour (up for a long, down for a short), and so is
         // the worst price, so closing at the bound never leaves the account below zero.
         let bankruptcy = Margin.bankruptcyPrice(mark: mark, equity: h.equity, size: p.size)
-        let worst = Margin.worstPrice(bankruptcy: bankruptcy, long: isLong, tickSize: m.tickSize)
+        // A Greek-limit step closes a solvent account's exposure at its mark (on the tick grid,
+        // in the account's favour), never down to its bankruptcy price.
+        let worst = Margin.worstPrice(bankruptcy: greek == nil ? bankruptcy : Int128(mark), long: isLong, tickSize: m.tickSize)
         let worstPrice = FixedMath.saturating(worst)
         let side: Side = isLong ? .sell : .buy
 
@@ -237,7 +251,7 @@ extension PerpEngine {
                 executed.append(ExecutionFill(kind: .insuranceFund, price: worstPrice, quantity: remaining))
                 toFund = remaining
                 remaining = 0
-            } else {
+            } else if greek == nil {
                 for counterparty in deleverageRanking(market: mi, closingLong: isLong, excluding: id, now: now) where remaining > 0 {
                     let available = Int64(accounts[slot: counterparty].position(m.id).magnitude)
                     let take = min(remaining, available)
@@ -255,13 +269,16 @@ extension PerpEngine {
             }
         }
         accounts[slot: id].lastLiquidation[m.id] = now
+        // A Greek-limit step that found neither the book nor the fund closed nothing: no
+        // decision (the position waits out its cooldown; the account is judged again).
+        if greek != nil && quantity == remaining { return true }
         decisions.append(LiquidationDecision(
             sequence: event.globalSequence, enclaveTime: now, accountCommitment: accountCommitment(accounts.id(id)), market: m.id,
             side: side, size: quantity - remaining, markPrice: mark, bankruptcyPrice: FixedMath.saturating(bankruptcy),
             worstPrice: worstPrice, equity: FixedMath.saturating(h.equity),
             maintenanceRequirement: FixedMath.saturating(h.maintenanceRequirement), reason: reason,
             filledOnBook: onBook, toInsuranceFund: toFund, autoDeleveraged: deleveraged,
-            liquidationFee: FixedMath.saturating(liquidationFee), fills: executed, accountID: accounts.id(id), step: stepIndex,
+            liquidationFee: FixedMath.saturating(liquidationFee), fills: executed, scenario: trigger, accountID: accounts.id(id), step: stepIndex,
             preState: preState.bytes, marks: preMarks))
         touched.append(id)
         return true

@@ -9,7 +9,7 @@ extension PerpEngine {
     /// `SSEN`: Sealstream engine snapshot.
     public static let snapshotMagic: [UInt8] = [0x53, 0x53, 0x45, 0x4e]
     /// The format this build writes and reads.
-    public static let snapshotVersion: UInt16 = 3
+    public static let snapshotVersion: UInt16 = 4
 
     /// Appends the snapshot to `w`. Takes O(state) time and allocates nothing but `w`'s
     /// growth; the engine is not changed.
@@ -219,6 +219,8 @@ extension PerpEngine {
                 w.write(m.mark)
                 w.write(m.maintenanceBps)
             }
+            // Version 4: the triggering scenario (docs/COMMITMENTS.md §3).
+            w.writeSnapshot(d.scenario)
         }
         w.writeCount(fundingPayments.count)
         for f in fundingPayments {
@@ -278,6 +280,7 @@ extension PerpEngine {
                 marks.append(DecisionMark(market: try r.u32(), mark: try r.i64(), maintenanceBps: try r.u32()))
             }
             decisions[decisions.count - 1].marks = marks
+            decisions[decisions.count - 1].scenario = try r.scenario()
         }
         fundingPayments = []
         for _ in 0..<(try r.count(minBytes: 52, "funding payments")) {

@@ -124,3 +124,50 @@ public struct SnapshotReader {
         guard reader.remaining == 0 else { throw .malformed("\(reader.remaining) trailing bytes") }
     }
 }
+
+extension ByteWriter {
+    /// A decision's triggering scenario in the snapshots (docs/DURABILITY.md §6.2 item 5,
+    /// §6.4): u8 0 (none), or 1 ‖ linearRequirement i64 ‖ u32 n ‖ n × (underlying u32 ‖ mark
+    /// i64 ‖ scanBps i64 ‖ scenario u32 ‖ moveSteps i64 ‖ volShiftBps i64 ‖ price i64 ‖ loss
+    /// i64 ‖ shortOptionContingency i64 ‖ confidenceContingency i64): the bytes `scenarioHash`
+    /// hashes after its tag (docs/COMMITMENTS.md §3), behind a presence byte and a count.
+    public mutating func writeSnapshot(_ s: DecisionScenario?) {
+        guard let s else {
+            write(UInt8(0))
+            return
+        }
+        write(UInt8(1))
+        write(s.linearRequirement)
+        writeCount(s.portfolios.count)
+        for p in s.portfolios {
+            write(p.underlying)
+            write(p.mark)
+            write(p.scanBps)
+            write(p.scenario)
+            write(p.moveSteps)
+            write(p.volShiftBps)
+            write(p.price)
+            write(p.loss)
+            write(p.shortOptionContingency)
+            write(p.confidenceContingency)
+        }
+    }
+}
+
+extension SnapshotReader {
+    /// Reads what `ByteWriter.writeSnapshot(_: DecisionScenario?)` wrote.
+    public mutating func scenario() throws(EngineSnapshotError) -> DecisionScenario? {
+        guard try bool("decision scenario") else { return nil }
+        let linear = try i64()
+        var parts: [DecisionScenario.Portfolio] = []
+        for _ in 0..<(try count(minBytes: 72, "decision scenario portfolios")) {
+            let (underlying, mark, scanBps, index) = (try u32(), try i64(), try i64(), try u32())
+            let (moveSteps, volShift, price, loss) = (try i64(), try i64(), try i64(), try i64())
+            parts.append(DecisionScenario.Portfolio(
+                underlying: underlying, mark: mark, scanBps: scanBps, scenario: index, moveSteps: moveSteps,
+                volShiftBps: volShift, price: price, loss: loss, shortOptionContingency: try i64(),
+                confidenceContingency: try i64()))
+        }
+        return DecisionScenario(linearRequirement: linear, portfolios: parts)
+    }
+}

@@ -917,8 +917,8 @@ components:
       additionalProperties: false
       required: [account, autoDeleveraged, bankruptcyPrice, batchIndex, enclaveTime, equity, filledOnBook, fills,
                  isBuy, leafIndex, liquidationFee, maintenanceRequirement, markPrice, market, marksHash, proof,
-                 reason, reasonCode, sequence, side, size, stateHash, structHash, toInsuranceFund, venueId,
-                 worstPrice]
+                 reason, reasonCode, scenario, sequence, side, size, stateHash, structHash, toInsuranceFund,
+                 venueId, worstPrice]
       properties:
         account:
           allOf: [{$ref: "#/components/schemas/Hex32"}]
@@ -958,10 +958,42 @@ components:
           items: {$ref: "#/components/schemas/Hex32"}
         reason:
           type: string
-          enum: [maintenance-full, maintenance-partial]
+          enum: [maintenance-full, maintenance-partial, greek-limit]
         reasonCode:
           type: integer
-          enum: [1, 2]
+          enum: [1, 2, 3]
+        scenario:
+          description: |
+            The scenario that triggered the step (docs/COMMITMENTS.md §3 `scenarioHash`,
+            docs/OPTIONS.md §10.6): null when the account held no option position (the linear
+            model), else the linear requirement of its other perpetuals and, per underlying
+            portfolio in ascending `underlying`, the worst scenario of the grid and the
+            contingencies. Money in quote micro-units, prices per whole base unit.
+          type: object
+          nullable: true
+          additionalProperties: false
+          required: [linearRequirement, portfolios]
+          properties:
+            linearRequirement: {$ref: "#/components/schemas/I64"}
+            portfolios:
+              type: array
+              minItems: 1
+              items:
+                type: object
+                additionalProperties: false
+                required: [confidenceContingency, loss, mark, moveSteps, price, scanBps, scenario,
+                           shortOptionContingency, underlying, volShiftBps]
+                properties:
+                  confidenceContingency: {$ref: "#/components/schemas/I64"}
+                  loss: {$ref: "#/components/schemas/I64"}
+                  mark: {$ref: "#/components/schemas/I64"}
+                  moveSteps: {$ref: "#/components/schemas/I64"}
+                  price: {$ref: "#/components/schemas/I64"}
+                  scanBps: {$ref: "#/components/schemas/I64"}
+                  scenario: {$ref: "#/components/schemas/U32"}
+                  shortOptionContingency: {$ref: "#/components/schemas/I64"}
+                  underlying: {$ref: "#/components/schemas/U32"}
+                  volShiftBps: {$ref: "#/components/schemas/I64"}
         sequence: {$ref: "#/components/schemas/U64"}
         side:
           type: string

@@ -17,7 +17,8 @@ extension OutputVerifier {
     }
 
     /// The §5.3 checks, in order: `inputs.parse`, `inputs.leaf`, `inputs.signature`,
-    /// `inputs.admission`, `marks.decisions`, `marks.halted`, `decisions.execution`.
+    /// `inputs.admission`, `marks.decisions`, `marks.halted`, `decisions.execution`,
+    /// `decisions.scenario`, `funding.parse`, `funding.records`.
     func verifyInputs(batches: [UInt8], decisions: [UInt8], eventsLog: [UInt8]?, inputs: [UInt8]?, config: VenueConfig?,
                       funding: [UInt8]?) -> [Verdict]
     {
@@ -32,6 +33,9 @@ extension OutputVerifier {
         var execution = Check("decisions.execution", expected: "fills add up to the decision, at allowed prices, fee within bounds")
         Self.checkExecution(decisions, feeBps: config?.liquidation.feeBps, into: &execution,
                             progress: reading("decisions.jsonl"))
+        var scenario = Check("decisions.scenario", expected: "each scenario adds up to the decision's maintenance"
+                             + (config == nil ? " (grid: no venue configuration given, not checked)" : ", on the venue's grid"))
+        Self.checkScenarios(decisions, config: config, into: &scenario)
         var fundingParse = Check("funding.parse", expected: funding == nil ? "funding.jsonl absent: not checked"
                                  : "every line a well-formed funding record (§5.1)")
         var fundingRecords = Check("funding.records", expected: funding == nil ? "funding.jsonl absent: not checked"
@@ -42,7 +46,7 @@ extension OutputVerifier {
             [parse.verdict(what: "input records"), leafCheck.verdict(what: "records and leaves"),
              signature.verdict(what: "signatures"), admission.verdict(what: "inputs"),
              decisionMarks.verdict(what: "decisions"), halted.verdict(what: "headers"),
-             execution.verdict(what: "decisions"), fundingParse.verdict(what: "funding records"),
+             execution.verdict(what: "decisions"), scenario.verdict(what: "decisions"), fundingParse.verdict(what: "funding records"),
              fundingRecords.verdict(what: "records and payments")]
         }
         guard let inputs else { return verdicts() }
@@ -161,7 +165,7 @@ extension OutputVerifier {
     }
 
     /// A pass (`reason` nil) or a failure with a named reason.
-    private static func note(_ reason: String?, at: String, _ detail: String, into check: inout Check) {
+    static func note(_ reason: String?, at: String, _ detail: String, into check: inout Check) {
         if let reason { check.fail(reason, actual: at, "\(at): \(detail)") } else { check.record(true, "") }
     }
 
@@ -203,6 +207,18 @@ extension OutputVerifier {
                     return
                 }
             }
+            /// Passes the decision, unless a portfolio of its scenario names a mark other than
+            /// its underlying's recomputed one (`scenarioMark`).
+            func passScenarioMarks(_ d: DecisionFields, _ at: String) {
+                for p in d.scenario?.portfolios ?? [] {
+                    guard case .success(let mark) = replay.mark(p.underlying, at: leaf.enclaveTime), mark == p.mark else {
+                        decisionMarks.fail("scenarioMark", actual: "\(p.mark)",
+                                           "\(at): scenario of underlying \(p.underlying) at mark \(p.mark), not its recomputed mark")
+                        return
+                    }
+                }
+                decisionMarks.record(true, "")
+            }
             for d in bySequence[sequence] ?? [] {
                 let at = "decision at sequence \(sequence) (market \(d.market))"
                 guard d.enclaveTime == leaf.enclaveTime else {
@@ -216,14 +232,14 @@ extension OutputVerifier {
                         decisionMarks.fail("halted", actual: "\(d.markPrice)",
                                            "\(at): its underlying \(option.underlying) had no valid mark (\(e.reason))")
                     } else {
-                        decisionMarks.record(true, "")
+                        passScenarioMarks(d, at)
                     }
                     continue
                 }
                 switch replay.mark(d.market, at: leaf.enclaveTime) {
                 case .success(let mark):
                     if mark == d.markPrice {
-                        decisionMarks.record(true, "")
+                        passScenarioMarks(d, at)
                     } else {
                         decisionMarks.fail("mark", actual: "\(d.markPrice)", "\(at): markPrice \(d.markPrice), recomputed \(mark)")
                     }
@@ -281,7 +297,7 @@ extension OutputVerifier {
                 let cap = feeBps.map { (bookCash * Int128($0) + 9_999) / 10_000 }
                 if d.liquidationFee < 0 || (d.filledOnBook == 0 && d.liquidationFee != 0) || cap.map({ Int128(d.liquidationFee) > $0 }) == true {
                     reason = ("fee", "liquidationFee \(d.liquidationFee) outside 0…\(cap.map { "\($0)" } ?? "?") for \(bookCash) of book cash")
-                } else if d.equity >= d.maintenanceRequirement {
+                } else if d.reason != .greekLimit && d.equity >= d.maintenanceRequirement {
                     reason = ("notBelowMaintenance", "equity \(d.equity) is not below maintenance \(d.maintenanceRequirement)")
                 }
             }

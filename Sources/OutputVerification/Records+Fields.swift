@@ -1,5 +1,6 @@
 import Commitments
 import SealCrypto
+import Wire
 
 // Reading the hashed fields of published records (docs/COMMITMENTS.md §5): the
 // verifier's half of Records.swift, which the enclave (it only writes records) does not
@@ -56,7 +57,8 @@ extension DecisionRecord {
                     throw .outOfRange(path: "$.fills[\(i)].kind")
                 }
                 return DecisionFields.Fill(kind: kind, price: f.price, quantity: f.quantity)
-            }, stateHash: try hash32(stateHash, "stateHash"), marksHash: try hash32(marksHash, "marksHash"))
+            }, stateHash: try hash32(stateHash, "stateHash"), marksHash: try hash32(marksHash, "marksHash"),
+            scenario: scenario)
     }
 
     public func inclusionProof() throws(RecordError) -> [Hash32] { try hashes(proof, "proof") }

@@ -1,5 +1,6 @@
 import Commitments
 import StrictJSON
+import Wire
 
 /// Reads one JSON object against its schema (docs/COMMITMENTS.md §5.1): first any member
 /// the schema lacks (`unknownField`, in document order), then the fields in the order
@@ -95,6 +96,44 @@ struct ObjectReader {
         return out
     }
 
+    /// A decision's triggering scenario: `null`, or `{linearRequirement, portfolios}` with
+    /// at least one portfolio, each read like a record, `underlying` strictly ascending
+    /// (docs/COMMITMENTS.md §5.1).
+    func scenario(_ name: String) throws(RecordError) -> DecisionScenario? {
+        let (v, p) = try value(name)
+        if case .null = v { return nil }
+        let o = try ObjectReader(v, path: p, fields: ["linearRequirement", "portfolios"])
+        let linear: Int64 = try o.integer("linearRequirement")
+        let (list, lp) = try o.value("portfolios")
+        guard case .array(let items) = list else { throw .wrongType(path: lp, expected: "array") }
+        guard !items.isEmpty else { throw .outOfRange(path: lp) }
+        var out: [DecisionScenario.Portfolio] = []
+        for (i, item) in items.enumerated() {
+            let e = try ObjectReader(item, path: JSONPath.element(lp, i), fields: [
+                "confidenceContingency", "loss", "mark", "moveSteps", "price", "scanBps", "scenario",
+                "shortOptionContingency", "underlying", "volShiftBps",
+            ])
+            let confidence: Int64 = try e.integer("confidenceContingency")
+            let loss: Int64 = try e.integer("loss")
+            let mark: Int64 = try e.integer("mark")
+            let moveSteps: Int64 = try e.integer("moveSteps")
+            let price: Int64 = try e.integer("price")
+            let scanBps: Int64 = try e.integer("scanBps")
+            let index: UInt32 = try e.integer("scenario")
+            let short: Int64 = try e.integer("shortOptionContingency")
+            let underlying: UInt32 = try e.integer("underlying")
+            if let last = out.last, underlying <= last.underlying {
+                throw .notAscending(path: JSONPath.member(e.path, "underlying"))
+            }
+            let volShift: Int64 = try e.integer("volShiftBps")
+            out.append(DecisionScenario.Portfolio(
+                underlying: underlying, mark: mark, scanBps: scanBps, scenario: index, moveSteps: moveSteps,
+                volShiftBps: volShift, price: price, loss: loss, shortOptionContingency: short,
+                confidenceContingency: confidence))
+        }
+        return DecisionScenario(linearRequirement: linear, portfolios: out)
+    }
+
     func object(_ name: String, fields: Set<String>) throws(RecordError) -> ObjectReader {
         let (v, p) = try value(name)
         return try ObjectReader(v, path: p, fields: fields)
@@ -152,7 +191,7 @@ extension BatchRecord {
 extension DecisionRecord {
     static let fields: Set<String> = [
         "account", "autoDeleveraged", "bankruptcyPrice", "batchIndex", "enclaveTime", "equity", "filledOnBook", "fills", "isBuy",
-        "leafIndex", "liquidationFee", "maintenanceRequirement", "markPrice", "market", "marksHash", "proof", "reason", "reasonCode", "sequence", "side",
+        "leafIndex", "liquidationFee", "maintenanceRequirement", "markPrice", "market", "marksHash", "proof", "reason", "reasonCode", "scenario", "sequence", "side",
         "size", "stateHash", "structHash", "toInsuranceFund", "venueId", "worstPrice",
     ]
 
@@ -179,6 +218,7 @@ extension DecisionRecord {
         let reason: String = try o.name("reason", in: Set(DecisionFields.Reason.allCases.map(\.name)))
         let reasonCode: UInt8 = try o.integer("reasonCode")
         guard let code = DecisionFields.Reason(rawValue: reasonCode) else { throw .outOfRange(path: "$.reasonCode") }
+        let scenario = try o.scenario("scenario")
         let sequence: UInt64 = try o.integer("sequence")
         let side: String = try o.name("side", in: ["buy", "sell"])
         let size: Int64 = try o.integer("size")
@@ -189,7 +229,7 @@ extension DecisionRecord {
         let worstPrice: Int64 = try o.integer("worstPrice")
         guard code.name == reason else { throw .mismatch(path: "$.reason") }
         guard side == (isBuy ? "buy" : "sell") else { throw .mismatch(path: "$.side") }
-        self.init(memberwise: venueId, sequence: sequence, enclaveTime: enclaveTime, account: account, market: market, side: side, isBuy: isBuy, size: size, markPrice: markPrice, bankruptcyPrice: bankruptcyPrice, worstPrice: worstPrice, equity: equity, maintenanceRequirement: maintenanceRequirement, reason: reason, reasonCode: reasonCode, filledOnBook: filledOnBook, toInsuranceFund: toInsuranceFund, autoDeleveraged: autoDeleveraged, liquidationFee: liquidationFee, fills: fills, stateHash: stateHash, marksHash: marksHash, batchIndex: batchIndex, leafIndex: leafIndex, structHash: structHash, proof: proof)
+        self.init(memberwise: venueId, sequence: sequence, enclaveTime: enclaveTime, account: account, market: market, side: side, isBuy: isBuy, size: size, markPrice: markPrice, bankruptcyPrice: bankruptcyPrice, worstPrice: worstPrice, equity: equity, maintenanceRequirement: maintenanceRequirement, reason: reason, reasonCode: reasonCode, filledOnBook: filledOnBook, toInsuranceFund: toInsuranceFund, autoDeleveraged: autoDeleveraged, liquidationFee: liquidationFee, fills: fills, stateHash: stateHash, marksHash: marksHash, scenario: scenario, batchIndex: batchIndex, leafIndex: leafIndex, structHash: structHash, proof: proof)
     }
 }
 

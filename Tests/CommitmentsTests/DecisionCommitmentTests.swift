@@ -40,8 +40,26 @@ struct DecisionCommitmentTests {
         #expect(Set(salts + [Self.salt]).count == 4)
     }
 
-    /// The 20-field type (eth_utils `keccak(text=...)` of docs/COMMITMENTS.md §3's string).
+    /// The 21-field type (eth_utils `keccak(text=...)` of docs/COMMITMENTS.md §3's string).
     @Test func typeHashOfTheExtendedDecision() {
-        #expect(DecisionFields.typeHash == fromHex("1509570d9c37d31c0461bdea11480a5727c478414d8531b74374fe80f9ec093f"))
+        #expect(DecisionFields.typeHash == fromHex("c7130b7b17006e1706b9567f18c904642fda9fd88f0047f1bd062a6c0327736a"))
+    }
+
+    /// `scenarioHash` of two portfolios (an i64 at its maximum, negative values), as the
+    /// Python SDK's `eip712.scenario_hash` and contracts/tests/reference.py compute it; zero
+    /// without a scenario.
+    @Test func scenarioHashMatchesThePythonSDK() {
+        let s = DecisionScenario(linearRequirement: 2_000, portfolios: [
+            .init(underlying: 1, mark: 58_000_000_000, scanBps: 700, scenario: 31, moveSteps: 2, volShiftBps: 5_000,
+                  price: 59_015_000_000, loss: -5, shortOptionContingency: 1_000, confidenceContingency: 0),
+            .init(underlying: 7, mark: 3, scanBps: 1, scenario: 0, moveSteps: -8, volShiftBps: -3_000, price: 1,
+                  loss: .max, shortOptionContingency: 0, confidenceContingency: 0),
+        ])
+        #expect(DecisionFields.scenarioHash(s).bytes
+            == fromHex("cd6cbc6e217c03faf6a907ca81b8e302c7644eaa8f7f560a708c2fc1e544005a"))
+        let none = DecisionFields(venueId: 1, sequence: 1, enclaveTime: 1, account: .zero, market: 1, isBuy: true, size: 1,
+                                  markPrice: 1, bankruptcyPrice: 1, worstPrice: 1, equity: 0, maintenanceRequirement: 1,
+                                  reason: .maintenanceFull, filledOnBook: 0, toInsuranceFund: 1, autoDeleveraged: 0)
+        #expect(none.scenarioHash == .zero)
     }
 }

@@ -122,7 +122,7 @@ struct OutputVectorTests {
                                   marketData: nil).map(\.check)
         #expect(all == base + [
             "inputs.parse", "inputs.leaf", "inputs.signature", "inputs.admission", "marks.decisions", "marks.halted",
-            "decisions.execution", "funding.parse", "funding.records",
+            "decisions.execution", "decisions.scenario", "funding.parse", "funding.records",
         ])
     }
 }

@@ -17,11 +17,12 @@ struct PublicInputTests {
     @Test func anHonestRunPassesEveryCheck() throws {
         let run = try CommittedRun()
         let verdicts = run.verifyAll()
-        #expect(verdicts.count == 28)  // COMMITMENTS §5.2 1–18 and 18a, §5.3 19–27
+        #expect(verdicts.count == 29)  // COMMITMENTS §5.2 1–18 and 18a, §5.3 19–25, 25a, 26–27
         #expect(failing(verdicts).isEmpty, "\(verdicts.values.filter { !$0.pass })")
         #expect(verdicts["marks.decisions"]?.detail == "6 decisions checked")
         #expect(verdicts["marks.halted"]?.detail == "3 headers checked")
         #expect(verdicts["decisions.execution"]?.detail == "6 decisions checked")
+        #expect(verdicts["decisions.scenario"]?.detail == "6 decisions checked")
         // Every decision carries its fills: the book took what it could at the bid.
         let decision = try DecisionRecord(jsonLine: run.decisions.split(separator: 0x0a)[0])
         #expect(!decision.fills.isEmpty && decision.fills.allSatisfy { $0.kind == "book" || $0.kind == "insuranceFund" })

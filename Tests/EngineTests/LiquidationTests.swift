@@ -56,6 +56,7 @@ struct LiquidationTests {
         #expect(x.market == Fixture.btc && x.side == .sell && x.size == U && x.reason == .maintenanceFull)
         #expect(x.markPrice == 58_247 * D)
         #expect(x.equity == 1_747 * D && x.maintenanceRequirement == 1_747_410_000)
+        #expect(x.scenario == nil, "the linear model has no triggering scenario (docs/OPTIONS.md §10.6)")
         // Bankruptcy: closing at 58,247 − 1,747 = 56,500 leaves zero equity.
         #expect(x.bankruptcyPrice == 56_500 * D && x.worstPrice == 56_500 * D)
         #expect(x.filledOnBook == U && x.toInsuranceFund == 0 && x.autoDeleveraged == 0)

@@ -187,13 +187,25 @@ struct OptionsLifecycleTests {
         return out
     }
 
+    /// The stream's venue; with `escalating`, Greek limits on BTC of 0.1 BTC of delta that
+    /// escalate at 1.2× (docs/OPTIONS.md §10.11), so the stream also takes greek-limit steps.
+    static func streamVenue(escalating: Bool) -> VenueConfig {
+        var venue = OptionsFixture.venue(makerBps: 1, takerBps: 5)
+        if escalating {
+            venue.options!.underlyings[0].greekLimits = GreekLimitsConfig(maxAbsDelta: 10_000_000, maxAbsGamma: 1 << 62,
+                                                                           escalationBps: 12_000)
+        }
+        return venue
+    }
+
     /// Two engines (and a third restored from a snapshot taken mid-stream) given the same
     /// stream reach the same state; money is conserved at every event, settlement included.
-    @Test(arguments: [21, 23] as [UInt64])
-    func optionStreamsAreDeterministicAndConserveMoney(seed: UInt64) throws {
+    @Test(arguments: [(21, false), (23, false), (21, true), (23, true)] as [(UInt64, Bool)])
+    func optionStreamsAreDeterministicAndConserveMoney(seed: UInt64, escalating: Bool) throws {
         let events = Self.stream(seed: seed, count: 800)
-        var a = Driver(OptionsFixture.venue(makerBps: 1, takerBps: 5))
-        var b = Driver(OptionsFixture.venue(makerBps: 1, takerBps: 5))
+        let venue = Self.streamVenue(escalating: escalating)
+        var a = Driver(venue)
+        var b = Driver(venue)
         var restored: Driver?
         var optionFills = 0
         for (k, (input, advance)) in events.enumerated() {
@@ -208,8 +220,8 @@ struct OptionsLifecycleTests {
             optionFills += outcome.report?.fills.filter { $0.market > 100 }.count ?? 0
             #expect(a.engine.conservationResidual == Self.insurance, "event \(k)")
             if k == events.count / 2 {
-                var r = Driver(OptionsFixture.venue(makerBps: 1, takerBps: 5))
-                r.engine = try PerpEngine(snapshot: a.engine.snapshot(), config: OptionsFixture.venue(makerBps: 1, takerBps: 5))
+                var r = Driver(venue)
+                r.engine = try PerpEngine(snapshot: a.engine.snapshot(), config: venue)
                 r.sequence = a.sequence
                 r.now = a.now
                 restored = r
@@ -223,6 +235,8 @@ struct OptionsLifecycleTests {
         #expect(optionFills > 30, "the stream trades options (\(optionFills) fills)")
         #expect(!a.engine.decisions.isEmpty, "the stream liquidates (\(a.engine.decisions.count) decisions)")
         #expect(a.engine.optionSettlements.count == 2, "the stream crosses the expiry")
+        let greek = a.engine.decisions.filter { $0.reason == .greekLimit }.count
+        #expect(escalating ? greek > 0 : greek == 0, "\(greek) greek-limit decisions")
         for acc in a.engine.accounts.values { #expect(acc.position(OptionsFixture.call) == 0) }
     }
 }

@@ -69,6 +69,15 @@ struct OptionsDemoScenarioTests {
             liquidated.insert(owners[d["account"] as? String ?? ""] ?? "another account")
             #expect(d["market"] as? Int == 101, "the 60000 call is the position closed")
             #expect((d["equity"] as? Int ?? 0) < (d["maintenanceRequirement"] as? Int ?? 0))
+            // The scenario that triggered it (OPTIONS §10.6): the BTC portfolio's worst
+            // scenario, a rise (a short call), adding up to the maintenance.
+            let scenario = try #require(d["scenario"] as? [String: Any], "the decision carries its scenario")
+            let parts = try #require(scenario["portfolios"] as? [[String: Any]])
+            #expect(parts.count == 1 && parts[0]["underlying"] as? Int == 1)
+            #expect((parts[0]["moveSteps"] as? Int ?? 0) > 0, "a short call loses most when BTC rises")
+            let sum = (scenario["linearRequirement"] as? Int ?? -1) + max(parts[0]["loss"] as? Int ?? 0, 0)
+                + (parts[0]["shortOptionContingency"] as? Int ?? 0) + (parts[0]["confidenceContingency"] as? Int ?? 0)
+            #expect(sum == d["maintenanceRequirement"] as? Int)
         }
         #expect(liquidated == ["frank"], "decisions: \(lines)")
 
@@ -82,5 +91,7 @@ struct OptionsDemoScenarioTests {
         let report = try JSONSerialization.jsonObject(with: Data(verified.stdout.utf8)) as? [String: Any] ?? [:]
         let checks = report["checks"] as? [[String: Any]] ?? []
         #expect(checks.contains { $0["check"] as? String == "marks.decisions" && $0["pass"] as? Bool == true })
+        #expect(checks.contains { $0["check"] as? String == "decisions.scenario" && $0["pass"] as? Bool == true
+            && ($0["detail"] as? String ?? "").hasPrefix("1 ") })
     }
 }

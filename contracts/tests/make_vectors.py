@@ -440,6 +440,10 @@ def build() -> dict:
 
     size = f'"size":{d1["size"]},'
     account = f'"account":"{d3["account"]}"'
+    d2 = json.loads(d[1])
+    assert d1["scenario"] is None and d2["scenario"] is not None, "line 2 carries a scenario, line 1 none"
+    loss2 = f'"loss":{d2["scenario"]["portfolios"][0]["loss"]},'
+    portfolio2 = json.dumps(d2["scenario"]["portfolios"][0], separators=(",", ":"), sort_keys=True)
     cases = [
         ("base epoch passes", "base", [], {}),
         ("empty epoch passes (worker died before its first batch)", "empty", [], {}),
@@ -493,8 +497,27 @@ def build() -> dict:
         ("side disagrees with isBuy", "base",
          [op("decisions", 1, f'"side":"{d1["side"]}"', '"side":"' + ("sell" if d1["isBuy"] else "buy") + '"')],
          parse_fail("decisions.parse", 1, "mismatch", "$.side")),
-        ("unknown reason code", "base", [op("decisions", 1, f'"reasonCode":{d1["reasonCode"]}', '"reasonCode":3')],
+        ("unknown reason code", "base", [op("decisions", 1, f'"reasonCode":{d1["reasonCode"]}', '"reasonCode":4')],
          parse_fail("decisions.parse", 1, "outOfRange", "$.reasonCode")),
+        # The triggering scenario (COMMITMENTS §3 scenarioHash): committed, and read strictly.
+        ("scenario edited", "base", [op("decisions", 2, loss2, f'"loss":{d2["scenario"]["portfolios"][0]["loss"] + 1},')],
+         {"decisions.inclusion": {}}),
+        ("scenario added to a linear decision", "base",
+         [op("decisions", 1, '"scenario":null', '"scenario":{"linearRequirement":0,"portfolios":[' + portfolio2 + "]}")],
+         {"decisions.inclusion": {}}),
+        ("scenario removed", "base", [op("decisions", 2, '"scenario":{', '"scenario":null,"x":{')],
+         parse_fail("decisions.parse", 2, "unknownField", "$.x")),
+        ("scenario without portfolios", "base",
+         [op("decisions", 2, '"portfolios":[' + portfolio2 + "]", '"portfolios":[]')],
+         parse_fail("decisions.parse", 2, "outOfRange", "$.scenario.portfolios")),
+        ("scenario portfolios not ascending", "base",
+         [op("decisions", 2, '"portfolios":[' + portfolio2 + "]", '"portfolios":[' + portfolio2 + "," + portfolio2 + "]")],
+         parse_fail("decisions.parse", 2, "notAscending", "$.scenario.portfolios[1].underlying")),
+        ("scenario index negative", "base",
+         [op("decisions", 2, f'"scenario":{d2["scenario"]["portfolios"][0]["scenario"]},', '"scenario":-1,')],
+         parse_fail("decisions.parse", 2, "outOfRange", "$.scenario.portfolios[0].scenario")),
+        ("scenario missing", "base", [op("decisions", 1, '"scenario":null,', "")],
+         parse_fail("decisions.parse", 1, "missingField", "$.scenario")),
         ("unsorted haltedMarkets", "haltedUnsorted", [],
          parse_fail("headers.parse", 3, "notAscending", "$.haltedMarkets[1]")),
         ("repeated haltedMarkets", "haltedRepeated", [],

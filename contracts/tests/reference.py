@@ -74,6 +74,7 @@ DECISION_TYPE = [
     {"name": "fillsHash", "type": "bytes32"},
     {"name": "stateHash", "type": "bytes32"},
     {"name": "marksHash", "type": "bytes32"},
+    {"name": "scenarioHash", "type": "bytes32"},
 ]
 
 FILL_KINDS = {1: "book", 2: "insuranceFund", 3: "adl"}
@@ -87,10 +88,25 @@ def fills_hash(fills: list[dict]) -> bytes:
         out += bytes([kinds[f["kind"]]]) + f["price"].to_bytes(8, "big", signed=True) + f["quantity"].to_bytes(8, "big", signed=True)
     return sha256(out)
 
+def scenario_hash(scenario: dict | None) -> bytes:
+    """Zero for null; else SHA-256("sealstream/v1/scenario" ‖ linearRequirement i64 ‖ per portfolio:
+    underlying u32 ‖ mark i64 ‖ scanBps i64 ‖ scenario u32 ‖ moveSteps i64 ‖ volShiftBps i64 ‖ price i64 ‖
+    loss i64 ‖ shortOptionContingency i64 ‖ confidenceContingency i64), big-endian (COMMITMENTS §3)."""
+    if scenario is None:
+        return bytes(32)
+    out = b"sealstream/v1/scenario" + scenario["linearRequirement"].to_bytes(8, "big", signed=True)
+    for p in scenario["portfolios"]:
+        out += p["underlying"].to_bytes(4, "big") + p["mark"].to_bytes(8, "big", signed=True)
+        out += p["scanBps"].to_bytes(8, "big", signed=True) + p["scenario"].to_bytes(4, "big")
+        for name in ("moveSteps", "volShiftBps", "price", "loss", "shortOptionContingency", "confidenceContingency"):
+            out += p[name].to_bytes(8, "big", signed=True)
+    return sha256(out)
+
+
 HEADER_FIELDS = [f["name"] for f in HEADER_TYPE]
 DECISION_FIELDS = [f["name"] for f in DECISION_TYPE]
 
-REASON_NAMES = {1: "maintenance-full", 2: "maintenance-partial"}
+REASON_NAMES = {1: "maintenance-full", 2: "maintenance-partial", 3: "greek-limit"}
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # secp256k1's group order: a signature with s > n/2 is the malleable twin of (n - s).
@@ -285,6 +301,8 @@ def decision_values(record: dict) -> dict:
             values[name] = _int(record["reasonCode"], 0, 255)
         elif name == "fillsHash":
             values[name] = fills_hash(record["fills"])
+        elif name == "scenarioHash":
+            values[name] = scenario_hash(record["scenario"])
         elif typ == "bool":
             raw = record[name]
             if raw not in (True, False, 0, 1):
@@ -420,6 +438,8 @@ def decision_record(d: dict, batch_index: int, leaf_index: int, tree: MerkleTree
             record["isBuy"] = v
         elif name == "fillsHash":
             record["fills"] = d["fills"]
+        elif name == "scenarioHash":
+            record["scenario"] = d["scenario"]
         else:
             record[name] = _hex(v) if isinstance(v, bytes) else v
     record.update(
@@ -452,7 +472,21 @@ def random_decision(rng: random.Random, venue_id: int, sequence: int, enclave_ti
     rest_kind = rng.choice(("insuranceFund", "adl"))
     if size > filled:
         fills.append({"kind": rest_kind, "price": worst, "quantity": size - filled})
+    maintenance = rng.randint(1, 10**12)
+    scenario = None
+    if rng.random() < 0.5:  # an account holding options: its scenario adds up to the maintenance
+        linear = rng.randint(0, maintenance)
+        short = rng.randint(0, maintenance - linear)
+        f = rng.randint(10**6, 10**11)
+        scenario = {"linearRequirement": linear, "portfolios": [{
+            "underlying": rng.randint(0, 63), "mark": f, "scanBps": rng.randint(1, 9000),
+            "scenario": rng.randint(0, 50), "moveSteps": rng.randint(-8, 8),
+            "volShiftBps": rng.choice((0, 5000, -3000)), "price": rng.randint(1, 2 * f),
+            "loss": maintenance - linear - short, "shortOptionContingency": short, "confidenceContingency": 0,
+        }]}  # fmt: skip
     return {
+        "scenario": scenario,
+        "scenarioHash": scenario_hash(scenario),
         "fills": fills,
         "fillsHash": fills_hash(fills),
         "liquidationFee": rng.randint(0, 10**6) if filled else 0,
@@ -467,7 +501,7 @@ def random_decision(rng: random.Random, venue_id: int, sequence: int, enclave_ti
         "bankruptcyPrice": bankruptcy,
         "worstPrice": worst,
         "equity": -rng.randint(1, 10**12),
-        "maintenanceRequirement": rng.randint(1, 10**12),
+        "maintenanceRequirement": maintenance,
         "reason": reason,
         "filledOnBook": filled,
         "toInsuranceFund": size - filled if rest_kind == "insuranceFund" else 0,

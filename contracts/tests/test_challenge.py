@@ -51,6 +51,8 @@ def commit(state: State, marks: list[Mark], sequence: int, step: int = 0, **fiel
         "stateHash": state_hash(salt, encoded), "marksHash": marks_hash(salt, marks),
     }  # fmt: skip
     d["fillsHash"] = reference.fills_hash(d["fills"])
+    d["scenario"] = None  # the linear model (perpetuals only): scenarioHash is zero
+    d["scenarioHash"] = reference.scenario_hash(None)
     d.update(fields)
     d["_salt"], d["_state"], d["_marks"] = salt, encoded, marks
     return d

@@ -44,7 +44,7 @@ EPOCH2_COUNTS = [2, 0, 5]
 INT64_FIELDS = [f["name"] for f in reference.DECISION_TYPE if f["type"] == "int64"]
 
 GAS_SUBMIT_MAX = 80_000
-GAS_VERIFY_MAX = 75_000  # +2 words (fee, fillsHash), +2 words (stateHash, marksHash), the frozen check (2,100)
+GAS_VERIFY_MAX = 76_000  # +2 words (fee, fillsHash), +2 words (stateHash, marksHash), the frozen check (2,100), +1 word (scenarioHash)
 
 
 @pytest.fixture(scope="module")
@@ -440,6 +440,7 @@ def test_bad_inclusion_refused(verifier, big_batch, override, reason):
         ("autoDeleveraged", lambda v: v - 1),
         ("liquidationFee", lambda v: v + 1),  # int64
         ("fillsHash", _flip),  # bytes32: another execution
+        ("scenarioHash", _flip),  # bytes32: another triggering scenario
     ],
 )
 def test_tampered_decision_refused(verifier, big_batch, field, value):

@@ -10,7 +10,9 @@ import pytest
 
 from sealstream import messages
 from sealstream.demo import demo_key
-from sealstream.outputs.public import Oracle, _Check, _check_execution, _check_smile, input_body, read_input, svi_violation
+from sealstream.outputs.public import (
+    Oracle, _Check, _check_execution, _check_smile, input_body, read_input, scenario_fault, svi_violation,
+)
 from sealstream.outputs.strict import RecordError
 
 S = 1_000_000_000
@@ -59,7 +61,7 @@ def test_a_jump_halts_until_confirmed_and_staleness_expires_the_cache():
 
 def _decision(**over):
     d = {"isBuy": False, "worstPrice": 56_500 * D, "size": 100, "filledOnBook": 100, "toInsuranceFund": 0,
-         "autoDeleveraged": 0, "liquidationFee": 1, "equity": 1, "maintenanceRequirement": 2,
+         "autoDeleveraged": 0, "liquidationFee": 1, "equity": 1, "maintenanceRequirement": 2, "reasonCode": 1,
          "fills": [{"kind": "book", "price": 58_000 * D, "quantity": 100}]}  # fmt: skip
     d.update(over)
     return d
@@ -75,6 +77,7 @@ def _decision(**over):
         ({"size": 101}, "quantities"),
         ({"liquidationFee": 10**9}, "fee"),
         ({"equity": 2}, "notBelowMaintenance"),
+        ({"equity": 2, "reasonCode": 3}, None),  # greek-limit: not a margin shortfall (OPTIONS §10.11)
     ],
 )
 def test_execution_rules(over, error):
@@ -155,3 +158,40 @@ def _valid(key, message, sig) -> bool:
         return True
     except Exception:
         return False
+
+
+def _portfolio(**over):
+    p = {"underlying": 1, "mark": 58_000 * D, "scanBps": 700, "scenario": 31, "moveSteps": 2, "volShiftBps": 5_000,
+         "price": 58_000 * D + (58_000 * D * 700 * 2 + 79_999) // 80_000, "loss": 97_000, "shortOptionContingency": 1_000,
+         "confidenceContingency": 0}  # fmt: skip
+    p.update(over)
+    return p
+
+
+_GRID = {"options": {"markets": [{"id": 101, "underlying": 1}], "underlyings": [{"market": 1, "margin": {
+    "priceBuckets": 8, "minScanBps": 500, "maxScanBps": 3_000, "volUpBps": 5_000, "volDownBps": 3_000,
+    "extremeMultiple": 3}}]}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "portfolio, market, config, error",
+    [
+        ({}, 1, _GRID, None),
+        ({}, 1, None, None),
+        ({"loss": 97_001}, 1, None, "maintenance"),
+        ({"confidenceContingency": 1, "loss": 96_999}, 1, None, "range"),
+        ({"volShiftBps": -3_000}, 1, _GRID, "grid"),
+        ({"volShiftBps": -3_000}, 1, None, None),
+        ({"scenario": 53}, 1, _GRID, "grid"),
+        ({"scanBps": 3_001, "price": 58_000 * D + (58_000 * D * 3_001 * 2 + 79_999) // 80_000}, 1, _GRID, "scan"),
+        ({"price": 1}, 1, _GRID, "price"),
+        ({"underlying": 2}, 1, _GRID, "underlying"),
+        (None, 101, _GRID, "missing"),
+        (None, 1, _GRID, None),
+    ],
+)
+def test_scenario_rules(portfolio, market, config, error):
+    """COMMITMENTS §5.3 check 25a, the same cases as the Swift DecisionScenarioTests."""
+    scenario = None if portfolio is None else {"linearRequirement": 2_000, "portfolios": [_portfolio(**portfolio)]}
+    d = {"market": market, "maintenanceRequirement": 100_000, "scenario": scenario}
+    assert scenario_fault(d, config) == error

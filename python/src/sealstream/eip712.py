@@ -26,7 +26,7 @@ DECISION_FIELDS = [
     ("bankruptcyPrice", "int64"), ("worstPrice", "int64"), ("equity", "int64"),
     ("maintenanceRequirement", "int64"), ("reason", "uint8"), ("filledOnBook", "int64"),
     ("toInsuranceFund", "int64"), ("autoDeleveraged", "int64"), ("liquidationFee", "int64"),
-    ("fillsHash", "bytes32"), ("stateHash", "bytes32"), ("marksHash", "bytes32"),
+    ("fillsHash", "bytes32"), ("stateHash", "bytes32"), ("marksHash", "bytes32"), ("scenarioHash", "bytes32"),
 ]  # fmt: skip
 FILL_KINDS = {"book": 1, "insuranceFund": 2, "adl": 3}
 FUNDING_FIELDS = [
@@ -34,7 +34,7 @@ FUNDING_FIELDS = [
     ("markPrice", "int64"), ("rateBps", "int64"), ("perUnit", "int64"), ("intervalNanos", "uint64"),
     ("dueTime", "uint64"),
 ]  # fmt: skip
-REASON_NAMES = {1: "maintenance-full", 2: "maintenance-partial"}
+REASON_NAMES = {1: "maintenance-full", 2: "maintenance-partial", 3: "greek-limit"}
 
 
 def _type_string(name: str, fields: list[tuple[str, str]]) -> str:
@@ -116,6 +116,25 @@ def fills_hash(fills: list[dict]) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+SCENARIO_LAYOUT = [
+    ("underlying", 4), ("mark", 8), ("scanBps", 8), ("scenario", 4), ("moveSteps", 8), ("volShiftBps", 8),
+    ("price", 8), ("loss", 8), ("shortOptionContingency", 8), ("confidenceContingency", 8),
+]  # fmt: skip
+
+
+def scenario_hash(scenario: dict | None) -> bytes:
+    """`scenarioHash` of a decision's triggering scenario (docs/COMMITMENTS.md §3): 32 zero bytes
+    for null, else SHA-256("sealstream/v1/scenario" ‖ linearRequirement i64 ‖ per portfolio:
+    underlying u32 ‖ mark i64 ‖ scanBps i64 ‖ scenario u32 ‖ moveSteps i64 ‖ volShiftBps i64 ‖
+    price i64 ‖ loss i64 ‖ shortOptionContingency i64 ‖ confidenceContingency i64), big-endian."""
+    if scenario is None:
+        return bytes(32)
+    data = b"sealstream/v1/scenario" + scenario["linearRequirement"].to_bytes(8, "big", signed=True)
+    for p in scenario["portfolios"]:
+        data += b"".join(p[n].to_bytes(size, "big", signed=size == 8) for n, size in SCENARIO_LAYOUT)
+    return hashlib.sha256(data).digest()
+
+
 def decision_values(record: dict) -> dict:
     """The EIP-712 message of an already strictly-read decision record (`reason` =
     `reasonCode`, `fillsHash` from `fills`)."""
@@ -125,6 +144,8 @@ def decision_values(record: dict) -> dict:
             out[n] = record["reasonCode"]
         elif n == "fillsHash":
             out[n] = fills_hash(record["fills"])
+        elif n == "scenarioHash":
+            out[n] = scenario_hash(record["scenario"])
         elif t == "bytes32":
             out[n] = bytes.fromhex(record[n][2:])
         else:

@@ -32,7 +32,7 @@ from .strict import (
 
 PUBLIC_CHECKS = [
     "inputs.parse", "inputs.leaf", "inputs.signature", "inputs.admission", "marks.decisions",
-    "marks.halted", "decisions.execution", "funding.parse", "funding.records",
+    "marks.halted", "decisions.execution", "decisions.scenario", "funding.parse", "funding.records",
 ]  # fmt: skip
 
 U64_MAX = 2**64 - 1
@@ -246,13 +246,15 @@ def verify_public(
     batches: bytes, decisions: bytes, events: bytes | None, inputs: bytes | None, config: dict | None,
     funding: bytes | None, signer: str, dom: dict, venue_id: int | None = None,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
-    """{check: {"pass", "error"?, "line"?, "path"?}} for the nine checks of §5.3."""
+    """{check: {"pass", "error"?, "line"?, "path"?}} for the ten checks of §5.3."""
     c = {name: _Check() for name in PUBLIC_CHECKS}
     signer = signer.lower()
     headers = [h for _, h in read_lines(batches, read_header) if not isinstance(h, RecordError)]
     covered = headers[-1]["lastSequence"] if headers else 0
     parsed_decisions = [d for _, d in read_lines(decisions, read_decision) if not isinstance(d, RecordError)]
     _check_execution(parsed_decisions, config["liquidation"]["feeBps"] if config else None, c["decisions.execution"])
+    for d in parsed_decisions:
+        c["decisions.scenario"].note(scenario_fault(d, config))
     funding_records = None
     if funding is not None:
         funding_records = _check_funding_records(funding, headers, covered, signer, dom, venue_id, c)
@@ -438,10 +440,16 @@ def _check_marks(headers, decisions, leaves, covered, verified, config, funding_
                 continue
             if d["market"] in underlying_of:  # an option: its underlying's mark valid, its own not recomputed
                 mark, _ = oracles[underlying_of[d["market"]]].mark(time)
-                c["marks.decisions"].note("halted" if mark is None else None)
-                continue
-            mark, _ = oracles[d["market"]].mark(time) if d["market"] in oracles else (None, "noPrice")
-            c["marks.decisions"].note("halted" if mark is None else None if mark == d["markPrice"] else "mark")
+                reason = "halted" if mark is None else None
+            else:
+                mark, _ = oracles[d["market"]].mark(time) if d["market"] in oracles else (None, "noPrice")
+                reason = "halted" if mark is None else None if mark == d["markPrice"] else "mark"
+            for p in (d["scenario"] or {}).get("portfolios", []) if reason is None else []:
+                o = oracles.get(p["underlying"])
+                if o is None or o.mark(time)[0] != p["mark"]:
+                    reason = "scenarioMark"
+                    break
+            c["marks.decisions"].note(reason)
         if schedule is not None:
             schedule.event(sequence, time, oracles, c["funding.records"])
         for h in closes.get(sequence, []):
@@ -517,6 +525,57 @@ def _check_funding_records(data, headers, covered, signer, dom, venue_id, c) -> 
     return out
 
 
+def _moved_price(mark: int, scan_bps: int, steps: int, buckets: int) -> int:
+    """docs/OPTIONS.md §7.3: F + sign(j) × ⌈F × R × |j| / (N × 10^4)⌉, clamped to 1…2^50."""
+    magnitude = -((-mark * scan_bps * abs(steps)) // (buckets * 10_000))
+    return min(max(mark + (-magnitude if steps < 0 else magnitude), 1), 2**50)
+
+
+def scenario_fault(d: dict, config: dict | None) -> str | None:
+    """§5.3 check 25a `decisions.scenario`: the first rule the decision's scenario breaks."""
+    options = (config or {}).get("options")
+    option = next((m for m in options["markets"] if m["id"] == d["market"]), None) if options else None
+    s = d["scenario"]
+    if s is None:
+        return None if option is None else "missing"
+    parts = s["portfolios"]
+    if s["linearRequirement"] < 0 or any(
+        p["mark"] < 1 or p["scanBps"] < 1 or p["price"] < 1 or p["shortOptionContingency"] < 0
+        or p["confidenceContingency"] != 0
+        for p in parts
+    ):  # fmt: skip
+        return "range"
+    total = s["linearRequirement"] + sum(
+        max(p["loss"], 0) + p["shortOptionContingency"] + p["confidenceContingency"] for p in parts
+    )
+    if min(max(total, -(2**63)), 2**63 - 1) != d["maintenanceRequirement"]:
+        return "maintenance"
+    if not options:
+        return None
+    if option is not None and all(p["underlying"] != option["underlying"] for p in parts):
+        return "underlying"
+    for p in parts:
+        u = next((u for u in options["underlyings"] if u["market"] == p["underlying"]), None)
+        if u is None:
+            return "underlying"
+        m = u["margin"]
+        n, index = m["priceBuckets"], p["scenario"]
+        regular = 3 * (2 * n + 1)
+        if index < regular:
+            steps, shift = index // 3 - n, (0, m["volUpBps"], -m["volDownBps"])[index % 3]
+        elif m["extremeMultiple"] > 0 and index < regular + 2:
+            steps, shift = (-1 if index == regular else 1) * m["extremeMultiple"] * n, 0
+        else:
+            return "grid"
+        if (p["moveSteps"], p["volShiftBps"]) != (steps, shift):
+            return "grid"
+        if not m["minScanBps"] <= p["scanBps"] <= m["maxScanBps"]:
+            return "scan"
+        if p["price"] != _moved_price(p["mark"], p["scanBps"], steps, n):
+            return "price"
+    return None
+
+
 def _check_execution(decisions: list[dict], fee_bps: int | None, check: _Check) -> None:
     """§5.3 check 25: each decision's fills and fee against its own fields."""
     kinds = {"book": BOOK, "insuranceFund": FUND, "adl": ADL}
@@ -546,6 +605,6 @@ def _check_execution(decisions: list[dict], fee_bps: int | None, check: _Check) 
             fee = d["liquidationFee"]
             if fee < 0 or (d["filledOnBook"] == 0 and fee != 0) or (cap is not None and fee > cap):
                 reason = "fee"
-            elif d["equity"] >= d["maintenanceRequirement"]:
+            elif d["reasonCode"] != 3 and d["equity"] >= d["maintenanceRequirement"]:  # 3: greek-limit
                 reason = "notBelowMaintenance"
         check.note(reason)

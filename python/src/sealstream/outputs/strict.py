@@ -203,6 +203,33 @@ class _Object:
             f.integer("quantity", INT64)
         return v
 
+    def scenario(self, name: str) -> dict | None:
+        """A decision's triggering scenario: null, or {linearRequirement, portfolios}, at least
+        one portfolio, each read like a record, `underlying` strictly ascending (§5.1)."""
+        v, p = self.value(name)
+        if v is None:
+            return None
+        o = _Object(v, p, {"linearRequirement", "portfolios"})
+        o.integer("linearRequirement", INT64)
+        items, lp = o.value("portfolios")
+        if not isinstance(items, list):
+            raise RecordError("wrongType", lp)
+        if not items:
+            raise RecordError("outOfRange", lp)
+        last = None
+        for i, x in enumerate(items):
+            e = _Object(x, f"{lp}[{i}]", SCENARIO_MEMBERS)
+            for n in ("confidenceContingency", "loss", "mark", "moveSteps", "price", "scanBps"):
+                e.integer(n, INT64)
+            e.integer("scenario", UINT32)
+            e.integer("shortOptionContingency", INT64)
+            u = e.integer("underlying", UINT32)
+            if last is not None and u <= last:
+                raise RecordError("notAscending", f"{e.path}.underlying")
+            last = u
+            e.integer("volShiftBps", INT64)
+        return v
+
     def object(self, name: str, fields: set[str]) -> "_Object":
         return _Object(*self.value(name), fields)
 
@@ -232,8 +259,12 @@ DECISION_MEMBERS = {
     "account", "autoDeleveraged", "bankruptcyPrice", "batchIndex", "enclaveTime", "equity",
     "filledOnBook", "fills", "isBuy", "leafIndex", "liquidationFee", "maintenanceRequirement", "markPrice",
     "market", "marksHash", "proof",
-    "reason", "reasonCode", "sequence", "side", "size", "stateHash", "structHash", "toInsuranceFund", "venueId",
-    "worstPrice",
+    "reason", "reasonCode", "scenario", "sequence", "side", "size", "stateHash", "structHash", "toInsuranceFund",
+    "venueId", "worstPrice",
+}  # fmt: skip
+SCENARIO_MEMBERS = {
+    "confidenceContingency", "loss", "mark", "moveSteps", "price", "scanBps", "scenario", "shortOptionContingency",
+    "underlying", "volShiftBps",
 }  # fmt: skip
 
 
@@ -301,6 +332,7 @@ def read_decision(line: bytes) -> dict:
     code = o.integer("reasonCode", UINT8)
     if code not in REASON_NAMES:
         raise RecordError("outOfRange", "$.reasonCode")
+    o.scenario("scenario")
     o.integer("sequence", UINT64)
     side = o.name("side", ("buy", "sell"))
     o.integer("size", INT64)
