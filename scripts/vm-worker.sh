@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs the appliance image as the host's enclave worker (docs/IMAGE.md §10): this
-# process's stdin and stdout become the guest's link port /dev/ttyS2 (qemu `-serial
-# stdio`), so the host speaks the link protocol to it exactly as to a worker process.
+# process's stdin and stdout become the guest's virtio-serial ports org.sealstream.link.in
+# (qemu's stdio chardev: host to worker) and org.sealstream.link.out (a file chardev on
+# fd 1: worker to host), so the host speaks the link protocol to it exactly as to a worker
+# process. One port a direction, as a pipe pair: the host closing stdin closes only the
+# in-port (the worker reads end of file), and the worker can still write its last batch
+# and exit; the guest then powers off (an orderly TPM2_Shutdown of the vTPM).
 #
 # Usage: scripts/vm-worker.sh IMAGE STATE_DIR [WORKER ARGUMENTS...]
 #   IMAGE      the UKI (scripts/build-image.sh)
@@ -67,4 +71,8 @@ exec qemu-system-x86_64 -machine q35 -accel "$ACCEL" -cpu max -m 768 -smp 1 \
     -chardev "socket,id=chrtpm,path=$DIR/tpm.ctrl" \
     -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 \
     -drive "if=virtio,format=raw,readonly=on,file=fat:$DIR/esp" \
-    -serial "file:$DIR/console.log" -serial "file:$DIR/report.txt" -serial stdio
+    -serial "file:$DIR/console.log" -serial "file:$DIR/report.txt" \
+    -chardev stdio,id=linkin,signal=off -chardev file,id=linkout,path=/dev/fd/1 \
+    -device virtio-serial-pci,id=vser,max_ports=3 \
+    -device virtserialport,bus=vser.0,nr=1,chardev=linkin,name=org.sealstream.link.in \
+    -device virtserialport,bus=vser.0,nr=2,chardev=linkout,name=org.sealstream.link.out
