@@ -5,8 +5,9 @@
  * and the SHA-256 PCR values the guest kernel reads from the TPM) to the report port
  * /dev/ttyS1, loads the virtio modules from the initramfs, finds the two virtio-serial
  * ports of the link (org.sealstream.link.in, host to worker, as the worker's stdin;
- * org.sealstream.link.out, worker to host, as its stdout) and runs the enclave worker
- * with its log on the console and an empty environment. When the worker exits (or the
+ * org.sealstream.link.out, worker to host, as its stdout; org.sealstream.snapshots, worker
+ * to host, as its fd 3 for sealed snapshots) and runs the enclave worker with its log on
+ * the console and an empty environment. When the worker exits (or the
  * link cannot be had) the machine powers off. Nothing else runs in the image.
  *
  * Built static (no shared objects) by scripts/build-image.sh; the image's bytes, and so
@@ -42,6 +43,8 @@
  * leaves the worker's stdout open for its last batch, as a pipe pair does. */
 #define LINK_IN "org.sealstream.link.in"
 #define LINK_OUT "org.sealstream.link.out"
+/* The worker's sealed snapshots (docs/DURABILITY.md §6.6) go out on this port as fd 3. */
+#define SNAPSHOT_PORT "org.sealstream.snapshots"
 #define PORT_CLASS "/sys/class/virtio-ports"
 /* How long init waits for the port to appear and the host side to be connected, in ms. */
 #define LINK_WAIT_MS 60000
@@ -276,15 +279,28 @@ int main(void) {
         say("init_no_link_port", LINK_OUT);
         power_off();
     }
+    int snapshot_port = open_link(SNAPSHOT_PORT, deadline);
+    if (snapshot_port < 0) {
+        say("init_no_link_port", SNAPSHOT_PORT);
+        power_off();
+    }
     pid_t child = fork();
     if (child == 0) {
         setsid();
         /* dup2 clears O_CLOEXEC on the copies; the originals close at exec. */
         dup2(link_in, 0);
         dup2(link_out, 1);
+        if (snapshot_port == 3)
+            fcntl(3, F_SETFD, 0);
+        else
+            dup2(snapshot_port, 3);
         /* --storage-key-link: the host keeps the sealed key file (docs/DURABILITY.md §4.1). */
+        /* Snapshots every 10,000 events or 60 s of enclave time: replay over the link runs at
+         * thousands of records a second under TCG, not the process worker's hundreds of
+         * thousands, so the image's cadence is far above the worker's defaults. */
         char *const argv[] = {WORKER, "--config", CONFIG, "--attestation", "tpm", "--tcti", "device:/dev/tpmrm0",
-                              "--isolation", "vm", "--storage-key-link", NULL};
+                              "--isolation", "vm", "--storage-key-link", "--snapshot-fd", "3",
+                              "--snapshot-every-events", "10000", "--snapshot-every-nanos", "60000000000", NULL};
         char *const envp[] = {NULL};
         execve(WORKER, argv, envp);
         say("init_exec_failed", WORKER);
@@ -292,6 +308,7 @@ int main(void) {
     }
     close(link_in); /* the worker alone holds the link */
     close(link_out);
+    close(snapshot_port);
     int status = 0;
     for (;;) {
         pid_t p = wait(&status);

@@ -3,10 +3,12 @@
 # boots the image under qemu (OVMF, swtpm vTPM, TCG) and speaks the link over the guest's
 # virtio-serial ports; the auditor predicts the image's PCRs, enrols the VM's attestation key,
 # verifies fresh evidence (every check, the measured boot's included); the first part of
-# the demo scenario trades through the VM worker; qemu is killed (-9) and the host boots
-# the worker again, which gets its sealed key file from the host over the link and
-# replays the journal (docs/DURABILITY.md §4.1): the same signer and enclave key; the rest
-# of the scenario trades; the signed outputs verify as one chain, with no new epoch.
+# the demo scenario trades through the VM worker, then load until the host has stored a
+# snapshot from it (its third port); qemu is killed (-9) and the host boots the worker
+# again, which gets its sealed key file from the host over the link, the snapshot and the
+# journal after it (docs/DURABILITY.md §4.1): the same signer and enclave key; the rest
+# of the scenario trades; the signed outputs verify as one chain, with no new epoch; the
+# host's stop is orderly (the worker exits on end of file; the vTPM counts no lockout).
 #
 # Usage: scripts/image-demo.sh BIN_DIR IMAGE ENCLAVE
 #   BIN_DIR  debug or release bin directory (sealstream-host, sealstream-client, attestation)
@@ -103,6 +105,19 @@ echo "scenario part 1 in $(elapsed "$t0" "$t1") s"
 echo "== 4. load through the VM link: 5 s of encrypted orders, closed loop, 64 in flight per session, 4 sessions (a report, not a target; the journal the restart replays)"
 "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 0 --window 64 --duration 5 --sessions 4 \
     --policy "$WORK/policy-enrolled.json" || echo "image-demo.sh: the load run failed (reported, not a check)"
+# The image's worker snapshots every 10,000 events (docs/IMAGE.md §3); more load until the
+# host has stored one (a slow run may not reach it in 5 s), at most four more runs.
+stored() { grep -c '"snapshot_stored"' "$WORK/host.log" || true; }
+for ((i = 0; i < 4 && $(stored) == 0; i++)); do
+    "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 0 --window 64 --duration 5 --sessions 4 \
+        --policy "$WORK/policy-enrolled.json" >/dev/null || true
+    for ((j = 0; j < 100 && $(stored) == 0; j++)); do sleep 0.1; done
+done
+(($(stored) > 0)) || { echo "image-demo.sh: no snapshot from the VM worker reached the host" >&2; exit 1; }
+grep '"snapshot_stored"' "$WORK/host.log" | tail -1 | python3 -c "
+import json, sys
+m = json.loads(sys.stdin.read())
+print('snapshot from the VM worker stored by the host:', m['file'], m['bytes'], 'bytes, record', m['record'])"
 
 echo "== 5. kill -9 the VM (qemu); the host boots it again: the key file over the link, the journal replayed"
 cp "$DATA/enclave.json" "$WORK/enclave-before.json"
@@ -119,7 +134,16 @@ for ((i = 0; i < ${BOOT_TIMEOUT:-600} * 10; i++)); do
 done
 (($(recoveries) > before)) || { echo "image-demo.sh: the VM worker did not come back" >&2; exit 1; }
 t1=$(now)
-echo "worker back after $(elapsed "$t0" "$t1") s (kill to recovered: boot, key file, journal replay)"
+echo "worker back after $(elapsed "$t0" "$t1") s (kill to recovered: boot, key file, snapshot, journal replay)"
+# The recovery started from the stored snapshot, over the link (snapshotData), and the
+# journal replay from the record after it.
+grep '"snapshot_recovery_started"' "$WORK/host.log" | tail -1 | grep -q . \
+    || { echo "image-demo.sh: the restarted VM worker did not recover from the snapshot" >&2; exit 1; }
+grep '"journal_replay_started"' "$WORK/host.log" | tail -1 | python3 -c "
+import json, sys
+m = json.loads(sys.stdin.read())
+assert int(m['from_record']) > 1, 'the replay started at record 1, not after the snapshot'
+print('recovery from the snapshot: the journal replayed from record', m['from_record'])"
 grep '"enclave_recovered"' "$WORK/host.log" | tail -1 | python3 -c "
 import json, sys
 m = json.loads(sys.stdin.read())

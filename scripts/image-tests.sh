@@ -8,8 +8,10 @@
 #      with the changed configuration does not match that boot;
 #   3. (unless IMAGE_BOOT=0) scripts/image-demo.sh: the host boots the worker in that image
 #      with the journal on, its evidence passes every check, half the demo scenario trades
-#      through it, qemu is killed and the host boots it again (same signer and enclave
-#      key, the journal replayed), the rest trades, the outputs verify as one chain.
+#      through it, load until the host stored a snapshot from it, qemu is killed and the
+#      host boots it again (same signer and enclave key, recovered from the snapshot and
+#      the journal after it), the rest trades, the outputs verify as one chain, and the
+#      host's stop is orderly.
 #
 # Usage: scripts/image-tests.sh BIN_DIR   (BIN_DIR holds the `attestation` executable)
 # Environment: SEALSTREAM_REPRODUCIBLE_ENCLAVE (default .build/reproducible/sealstream-enclave),
