@@ -154,7 +154,8 @@ done
 # virtio, virtio_pci and virtio_console as modules. Taken from the same kernel package, at
 # the package's paths under /usr/lib/modules/<release>/; the list is init.c's MODULES.
 KRELEASE=${KERNEL_PACKAGE#linux-image-}
-mapfile -t MODULES < <(sed -n '/^static const char \*const MODULES\[\]/,/^};/p' image/init.c | grep -o '"kernel/[^"]*\.ko"' | tr -d '"')
+mapfile -t MODULES < <(sed -n '/^static const char \*const MODULES\[\]/,/^};/p' image/init.c |
+    grep -o '"kernel/[^"]*\.ko"' | tr -d '"')
 ((${#MODULES[@]} > 0)) || die "no module list in image/init.c"
 for module in "${MODULES[@]}"; do
     src="$KDIR/lib/modules/$KRELEASE/$module"

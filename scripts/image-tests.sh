@@ -45,17 +45,20 @@ echo "identical: $(sha256sum "$WORK/a/sealstream.efi" | cut -d' ' -f1)"
 
 echo "== image: the initramfs holds init's modules, byte for byte the kernel package's (docs/IMAGE.md §3)"
 mkdir -p "$WORK/initrd"
-gzip -dc "$WORK/a/sealstream.efi.initrd" | (cd "$WORK/initrd" && cpio --quiet -i --make-directories --no-absolute-filenames)
+gzip -dc "$WORK/a/sealstream.efi.initrd" |
+    (cd "$WORK/initrd" && cpio --quiet -i --make-directories --no-absolute-filenames)
 KRELEASE=$(sed -n 's/^KERNEL=linux-image-\([^ ]*\) .*/\1/p' "$WORK/a/sealstream.efi.osrel")
 KVERSION=$(sed -n 's/^KERNEL=[^ ]* //p' "$WORK/a/sealstream.efi.osrel")
 KDIR="${IMAGE_CACHE:-.build-image/cache}/linux-image-$KRELEASE-$KVERSION"
-mapfile -t MODULES < <(sed -n '/^static const char \*const MODULES\[\]/,/^};/p' image/init.c | grep -o '"kernel/[^"]*\.ko"' | tr -d '"')
+mapfile -t MODULES < <(sed -n '/^static const char \*const MODULES\[\]/,/^};/p' image/init.c |
+    grep -o '"kernel/[^"]*\.ko"' | tr -d '"')
 ((${#MODULES[@]} == 6)) || { echo "image-tests.sh: init.c lists ${#MODULES[@]} modules, not 6" >&2; exit 1; }
 for module in "${MODULES[@]}"; do
     cmp "$KDIR/lib/modules/$KRELEASE/$module" "$WORK/initrd/usr/lib/modules/$KRELEASE/$module"
 done
 found=$(cd "$WORK/initrd" && find usr/lib/modules -name '*.ko' | wc -l)
-((found == ${#MODULES[@]})) || { echo "image-tests.sh: $found modules in the initramfs, not ${#MODULES[@]}" >&2; exit 1; }
+((found == ${#MODULES[@]})) ||
+    { echo "image-tests.sh: $found modules in the initramfs, not ${#MODULES[@]}" >&2; exit 1; }
 echo "the ${#MODULES[@]} modules of $KRELEASE, and no other"
 
 echo "== image: a changed configuration byte changes the image"

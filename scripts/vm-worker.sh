@@ -36,7 +36,8 @@ fi
 
 # fd 3 is the host's snapshot pipe: only qemu keeps it (a daemon holding it would hide the
 # end of the stream from the host after qemu exits).
-if { : >&3; } 2>/dev/null; then SNAPSHOTS="file,id=snapshots,path=/dev/fd/3"; else SNAPSHOTS="file,id=snapshots,path=/dev/null"; fi
+SNAPSHOTS="file,id=snapshots,path=/dev/null"
+if { : >&3; } 2>/dev/null; then SNAPSHOTS="file,id=snapshots,path=/dev/fd/3"; fi
 scripts/swtpm.sh provision "$DIR/swtpm" >/dev/null 3>&-
 rm -rf "$DIR/esp" && mkdir -p "$DIR/esp/EFI/BOOT"
 cp "$IMAGE" "$DIR/esp/EFI/BOOT/BOOTX64.EFI"
