@@ -150,7 +150,20 @@ for lib in "${LIBS[@]}"; do
     copy_path "$lib"
 done
 
-# 4. The initramfs: newc cpio, entries sorted by path, owner 0:0, mtimes SOURCE_DATE_EPOCH,
+# 4. The virtio modules init loads for the link (docs/IMAGE.md §3): the cloud kernel builds
+# virtio, virtio_pci and virtio_console as modules. Taken from the same kernel package, at
+# the package's paths under /usr/lib/modules/<release>/; the list is init.c's MODULES.
+KRELEASE=${KERNEL_PACKAGE#linux-image-}
+mapfile -t MODULES < <(sed -n '/^static const char \*const MODULES\[\]/,/^};/p' image/init.c |
+    grep -o '"kernel/[^"]*\.ko"' | tr -d '"')
+((${#MODULES[@]} > 0)) || die "no module list in image/init.c"
+for module in "${MODULES[@]}"; do
+    src="$KDIR/lib/modules/$KRELEASE/$module"
+    [[ -f "$src" ]] || die "$KERNEL_PACKAGE has no $module"
+    install -D -m 0644 "$src" "$ROOTFS/usr/lib/modules/$KRELEASE/$module"
+done
+
+# 5. The initramfs: newc cpio, entries sorted by path, owner 0:0, mtimes SOURCE_DATE_EPOCH,
 # no device or inode numbers (--reproducible), then gzip without name or time (-n).
 find "$ROOTFS" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 mkdir -p "$(dirname "$OUT")"
@@ -158,7 +171,7 @@ mkdir -p "$(dirname "$OUT")"
     cpio --null --create --format=newc --reproducible --owner=0:0 --quiet) |
     gzip -n -9 >"$OUT.initrd"
 
-# 5. The UKI: the stub plus .osrel, .cmdline, .linux and .initrd, each at a virtual address
+# 6. The UKI: the stub plus .osrel, .cmdline, .linux and .initrd, each at a virtual address
 # after the one before (64 KiB aligned), then the PE timestamp and checksum zeroed.
 printf '%s' "$CMDLINE" >"$OUT.cmdline"
 cat >"$OUT.osrel" <<EOF

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Tests of the appliance image (docs/IMAGE.md):
-#   1. two builds of the image from the same inputs give the same bytes, and a changed
-#      venue configuration gives other bytes;
+#   1. two builds of the image from the same inputs give the same bytes, its initramfs
+#      holds exactly init's six virtio modules with the kernel package's bytes, and a
+#      changed venue configuration gives other bytes;
 #   2. (unless IMAGE_BOOT=0) one real boot under qemu + OVMF + swtpm: the firmware event
 #      log replays to the PCRs the guest read, and PCRs 4, 9, 11 (and 12) equal what
 #      `attestation measure --image` predicted from the file; the prediction for the image
 #      with the changed configuration does not match that boot;
 #   3. (unless IMAGE_BOOT=0) scripts/image-demo.sh: the host boots the worker in that image
 #      with the journal on, its evidence passes every check, half the demo scenario trades
-#      through it, qemu is killed and the host boots it again (same signer and enclave
-#      key, the journal replayed), the rest trades, the outputs verify as one chain.
+#      through it, load until the host stored a snapshot from it, qemu is killed and the
+#      host boots it again (same signer and enclave key, recovered from the snapshot and
+#      the journal after it), the rest trades, the outputs verify as one chain, and the
+#      host's stop is orderly.
 #
 # Usage: scripts/image-tests.sh BIN_DIR   (BIN_DIR holds the `attestation` executable)
 # Environment: SEALSTREAM_REPRODUCIBLE_ENCLAVE (default .build/reproducible/sealstream-enclave),
@@ -39,6 +42,24 @@ scripts/build-image.sh --enclave "$ENCLAVE" --config "$CONFIG" --out "$WORK/a/se
 scripts/build-image.sh --enclave "$ENCLAVE" --config "$CONFIG" --out "$WORK/b/sealstream.efi"
 cmp "$WORK/a/sealstream.efi" "$WORK/b/sealstream.efi"
 echo "identical: $(sha256sum "$WORK/a/sealstream.efi" | cut -d' ' -f1)"
+
+echo "== image: the initramfs holds init's modules, byte for byte the kernel package's (docs/IMAGE.md §3)"
+mkdir -p "$WORK/initrd"
+gzip -dc "$WORK/a/sealstream.efi.initrd" |
+    (cd "$WORK/initrd" && cpio --quiet -i --make-directories --no-absolute-filenames)
+KRELEASE=$(sed -n 's/^KERNEL=linux-image-\([^ ]*\) .*/\1/p' "$WORK/a/sealstream.efi.osrel")
+KVERSION=$(sed -n 's/^KERNEL=[^ ]* //p' "$WORK/a/sealstream.efi.osrel")
+KDIR="${IMAGE_CACHE:-.build-image/cache}/linux-image-$KRELEASE-$KVERSION"
+mapfile -t MODULES < <(sed -n '/^static const char \*const MODULES\[\]/,/^};/p' image/init.c |
+    grep -o '"kernel/[^"]*\.ko"' | tr -d '"')
+((${#MODULES[@]} == 6)) || { echo "image-tests.sh: init.c lists ${#MODULES[@]} modules, not 6" >&2; exit 1; }
+for module in "${MODULES[@]}"; do
+    cmp "$KDIR/lib/modules/$KRELEASE/$module" "$WORK/initrd/usr/lib/modules/$KRELEASE/$module"
+done
+found=$(cd "$WORK/initrd" && find usr/lib/modules -name '*.ko' | wc -l)
+((found == ${#MODULES[@]})) ||
+    { echo "image-tests.sh: $found modules in the initramfs, not ${#MODULES[@]}" >&2; exit 1; }
+echo "the ${#MODULES[@]} modules of $KRELEASE, and no other"
 
 echo "== image: a changed configuration byte changes the image"
 mkdir -p "$WORK/c"

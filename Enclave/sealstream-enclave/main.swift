@@ -28,7 +28,7 @@ let usage = """
     The host starts this worker and speaks the link protocol on its stdin/stdout.
     --replay (the audit replay, with --storage-key): replays the journal the host sends,
     publishes every batch header it closes, answers `recovered` and exits 0.
-    --snapshot-fd N (with --storage-key): after a batch close, once --snapshot-every-events
+    --snapshot-fd N (with --storage-key or --storage-key-link): after a batch close, once --snapshot-every-events
     events (default 1000000) or --snapshot-every-nanos ns of enclave time (default 600 s)
     have passed, a forked child writes a sealed snapshot to fd N (docs/DURABILITY.md §6).
     --storage-key-link (TPM modes; the appliance image's): the host keeps the sealed key
@@ -133,13 +133,14 @@ if replayOnly && storageKeyPath == nil {
 if enroll && (storageKeyPath == nil || replayOnly || snapshotFD != nil) {
     Log.error("bad_arguments", [("reason", "--enroll needs --storage-key and takes no --replay or --snapshot-fd")]); exit(64)
 }
-if snapshotFD != nil && (storageKeyPath == nil || replayOnly) {
-    Log.error("bad_arguments", [("reason", "--snapshot-fd needs --storage-key and is not for --replay")]); exit(64)
+if snapshotFD != nil && ((storageKeyPath == nil && !storageKeyLink) || replayOnly) {
+    Log.error("bad_arguments", [("reason", "--snapshot-fd needs --storage-key or --storage-key-link and is not for --replay")])
+    exit(64)
 }
-if storageKeyLink && (mode == .software || storageKeyPath != nil || replayOnly || enroll || snapshotFD != nil) {
+if storageKeyLink && (mode == .software || storageKeyPath != nil || replayOnly || enroll) {
     // Software mode's key file holds the key in the clear: it never goes to the host.
     Log.error("bad_arguments", [
-        ("reason", "--storage-key-link needs a TPM mode and takes no --storage-key, --replay, --enroll or --snapshot-fd"),
+        ("reason", "--storage-key-link needs a TPM mode and takes no --storage-key, --replay or --enroll"),
     ])
     exit(64)
 }
@@ -149,10 +150,11 @@ if (mode != .software) != (tcti != nil) {
 
 signal(SIGPIPE, SIG_IGN)
 if let fd = snapshotFD {
-    // Only a pipe: the worker never writes a file or a socket it was handed.
+    // Only a pipe, or a character device (in the appliance image: the virtio-serial port
+    // for snapshots, docs/IMAGE.md §3): the worker never writes a file or a socket it was handed.
     var st = stat()
-    guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFIFO else {
-        Log.error("bad_arguments", [("reason", "--snapshot-fd is not an open pipe")]); exit(64)
+    guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFIFO || st.st_mode & S_IFMT == S_IFCHR else {
+        Log.error("bad_arguments", [("reason", "--snapshot-fd is not an open pipe or character device")]); exit(64)
     }
 }
 let isolationReport = Hardening.apply(keep: snapshotFD)

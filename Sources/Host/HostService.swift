@@ -46,13 +46,15 @@ public final class HostService: Service, @unchecked Sendable {
         if let n = configuration.snapshotEveryEvents { snapshotArguments += ["--snapshot-every-events", String(n)] }
         if let n = configuration.snapshotEveryNanos { snapshotArguments += ["--snapshot-every-nanos", String(n)] }
         // A VM launcher takes the image and its state directory first (docs/IMAGE.md §10).
-        // Its worker asks for the key file over the link and takes no snapshots (the image's
-        // init passes fixed arguments; the ones below are for the record only).
+        // Its worker asks for the key file over the link; its snapshots come through the
+        // same fd 3, which the launcher hands to the guest's snapshot port. The image's init
+        // passes fixed arguments (its own snapshot cadence): the ones below are for the
+        // record only.
         let vm = self.configuration.enclaveImage != nil
         let vmArguments = self.configuration.enclaveImage.map { [$0, self.configuration.dataDirectory + "/vm"] } ?? []
-        let storageArguments = vm
+        let storageArguments = (vm
             ? ["--storage-key-link"]
-            : ["--storage-key", configuration.dataDirectory + "/enclave-storage.key"] + snapshotArguments
+            : ["--storage-key", configuration.dataDirectory + "/enclave-storage.key"]) + snapshotArguments
         var transport = ChildProcessTransport(
             executable: configuration.enclavePath,
             arguments: vmArguments + [
@@ -71,7 +73,7 @@ public final class HostService: Service, @unchecked Sendable {
                         ChannelOptions.recvAllocator,
                         value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 256 * 1024, maximum: 4 * 1024 * 1024))
             })
-        if !vm { transport.snapshotReader = { fd in snapshotStore.startReading(fd: fd) } }
+        transport.snapshotReader = { fd in snapshotStore.startReading(fd: fd) }
         let supervisor = EnclaveSupervisor(
             eventLoop: loop, configuration: configuration, transport: transport, metrics: metrics, logger: logger)
         // The journal is scanned before any worker is fed (docs/DURABILITY.md §3).

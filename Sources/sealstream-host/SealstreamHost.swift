@@ -43,7 +43,7 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Path of the sealstream-enclave executable (default: next to this executable).")
     var enclave: String?
 
-    @Option(name: .long, help: "Boot the worker in this appliance image (scripts/build-image.sh) under qemu, its link on a serial port; isolation class vm (docs/IMAGE.md §10). Needs --attestation tpm; --journal on (the key file kept by the host) or off.")
+    @Option(name: .long, help: "Boot the worker in this appliance image (scripts/build-image.sh) under qemu, its link on two virtio-serial ports; isolation class vm (docs/IMAGE.md §10). Needs --attestation tpm; --journal on (the key file kept by the host) or off.")
     var enclaveImage: String?
 
     @Option(name: .long, help: "With --enclave-image: the launcher that boots it, given IMAGE, DATA/vm and the worker's arguments.")

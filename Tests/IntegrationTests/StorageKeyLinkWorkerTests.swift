@@ -18,11 +18,18 @@ struct StorageKeyLinkWorkerTests {
         let fromWorker = Pipe()
         let errors = Pipe()
 
-        init(tcti: String?, extra: [String] = []) throws {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        /// `fd3`: a path opened read-write as the worker's fd 3 (for `--snapshot-fd 3`).
+        init(tcti: String?, extra: [String] = [], fd3: String? = nil) throws {
             var arguments = ["-i", "TSS2_LOG=all+none", try Binaries.path("sealstream-enclave"), "--config", Binaries.venueConfig]
             arguments += tcti.map { ["--attestation", "swtpm", "--tcti", $0] } ?? []
-            process.arguments = arguments + ["--storage-key-link"] + extra
+            arguments += ["--storage-key-link"] + extra
+            if let fd3 {
+                process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                process.arguments = ["-c", "exec 3<>\"$0\" && exec /usr/bin/env \"$@\"", fd3] + arguments
+            } else {
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                process.arguments = arguments
+            }
             process.standardInput = toWorker
             process.standardOutput = fromWorker
             process.standardError = errors
@@ -119,6 +126,28 @@ struct StorageKeyLinkWorkerTests {
         _ = try tampered.receive()
         tampered.send(StorageKeyOffer.file(Array(try JSONSerialization.data(withJSONObject: forged))).encode())
         #expect(tampered.finish() == 70)
+    }
+
+    /// The appliance image's worker writes snapshots to a character device (its virtio
+    /// port, docs/IMAGE.md §3) while the host keeps its key file: accepted; a regular file
+    /// as the snapshot descriptor is refused (docs/DURABILITY.md §6.6).
+    @Test func snapshotDescriptorWithTheLink() throws {
+        let dir = try makeScratchDirectory("key-link-snap")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let swtpm = try SwtpmInstance(under: dir)
+        defer { swtpm.stop() }
+
+        let file = dir.appendingPathComponent("not-a-pipe").path
+        let refused = try LinkedWorker(tcti: swtpm.tcti, extra: ["--snapshot-fd", "3"], fd3: file)
+        #expect(refused.finish() == 64)
+        #expect(refused.stderr().contains("--snapshot-fd is not an open pipe or character device"))
+
+        let accepted = try LinkedWorker(tcti: swtpm.tcti, extra: ["--snapshot-fd", "3"], fd3: "/dev/null")
+        #expect(try accepted.receive() == (LinkKind.storageKeyRequest.rawValue, []))
+        accepted.send(StorageKeyOffer.absent.encode())
+        #expect(try accepted.receive().kind == LinkKind.storageKeyCreated.rawValue)
+        _ = try Self.hello(try accepted.receive())
+        #expect(accepted.finish() == 0)
     }
 
     /// Software mode's key file holds the key in the clear: never over the link.
