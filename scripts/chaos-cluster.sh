@@ -341,7 +341,13 @@ fi
 for m in "$S" "$P"; do
     kill -TERM "${HOST_PID[$m]}" 2>/dev/null || true
     for _ in $(seq 1 300); do alive "$m" || break; sleep 0.1; done
-    alive "$m" && { fail "the host on m$m did not exit within 30 s of SIGTERM"; kill -9 "${HOST_PID[$m]}"; }
+    if alive "$m"; then
+        fail "the host on m$m did not exit within 30 s of SIGTERM; its threads (name, state, kernel wait channel):"
+        for t in /proc/"${HOST_PID[$m]}"/task/*; do
+            echo "    $(cat "$t/comm" 2>/dev/null) $(awk '{print $3}' "$t/stat" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null)"
+        done
+        kill -9 "${HOST_PID[$m]}"
+    fi
     status=0
     wait "${HOST_PID[$m]}" 2>/dev/null || status=$?
     if [[ $status -eq 1 ]] && grep -q '"event":"stepped_down"' "${HOST_LOG[$m]}"; then

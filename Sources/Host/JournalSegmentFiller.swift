@@ -110,18 +110,29 @@ final class JournalSegmentFiller: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Ends the thread (after the chunk being written) and removes the spare.
-    func stop() {
+    /// Ends the thread (after the chunk being written) and removes the spare. Waits at most
+    /// `wait` seconds for a thread inside a write or the `fsync` of a fill, which on a busy
+    /// disk can take tens of seconds: a host that is stopping never uses that spare. The
+    /// thread then ends by itself after its system call (removing a partial spare); a spare
+    /// it completes is left to the next start's filler, which rewrites it, as after a crash.
+    /// Returns whether the thread had ended.
+    @discardableResult
+    func stop(wait: TimeInterval = 1) -> Bool {
         condition.lock()
+        defer { condition.unlock() }
         stopping = true
         condition.broadcast()
-        while running && thread != nil { condition.wait() }
+        let deadline = Date().addingTimeInterval(wait)
+        while running && thread != nil {
+            if !condition.wait(until: deadline) { break }
+        }
+        guard !(running && thread != nil) else { return false }
         if let fd = ready {
             close(fd)
             unlink(path)
             ready = nil
         }
-        condition.unlock()
+        return true
     }
 
     private func run() {

@@ -185,4 +185,29 @@ struct JournalPreallocationTests {
         store.stopPreallocating()
         #expect(try JournalStore.scan(directory: dir).lastSequence == 11)
     }
+
+    /// A stopping host does not wait for a fill stuck in a slow write or `fsync` (seen: a
+    /// host taking 30 s to exit on a loaded disk): `stop` gives up after its bound, and the
+    /// thread ends by itself afterwards, leaving no partial spare.
+    @Test func stopDoesNotWaitForASlowFill() throws {
+        let dir = JournalRecords.scratch()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let gate = DispatchSemaphore(value: 0)
+        let entered = DispatchSemaphore(value: 0)
+        let filler = JournalSegmentFiller(directory: dir, bytes: 1 << 20, beforeFill: { entered.signal(); gate.wait() })
+        filler.start()
+        entered.wait()
+        let started = Date()
+        #expect(filler.stop(wait: 0.2) == false, "the fill is still under way")
+        #expect(Date().timeIntervalSince(started) < 5)
+        gate.signal()
+        var ended = false
+        for _ in 0..<500 where !ended {
+            ended = filler.stop(wait: 0.01)
+            if !ended { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        #expect(ended)
+        #expect(!FileManager.default.fileExists(atPath: filler.path), "the cancelled fill removed its partial spare")
+    }
 }
