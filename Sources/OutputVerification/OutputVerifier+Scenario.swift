@@ -20,8 +20,9 @@ extension OutputVerifier {
         let options = config?.options
         let option = options?.markets.first { $0.id == d.market }
         guard let s = d.scenario else {
-            // A decision on an option market liquidated an account holding that option.
-            return option == nil ? nil : "missing"
+            // A decision on an option market liquidated an account holding that option, and a
+            // Greek-limit escalation is taken only on an account holding one (OPTIONS §10.11).
+            return option == nil && d.reason != .greekLimit ? nil : "missing"
         }
         if s.linearRequirement < 0 || s.portfolios.contains(where: {
             $0.mark < 1 || $0.scanBps < 1 || $0.price < 1 || $0.shortOptionContingency < 0 || $0.confidenceContingency != 0

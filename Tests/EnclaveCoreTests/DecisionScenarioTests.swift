@@ -130,11 +130,25 @@ struct DecisionScenarioTests {
             let d = run.h.worker.committer!.decisions[0]
             run.h.worker.committer!.decisions[0].reason = reason
             run.h.worker.committer!.decisions[0].equity = d.maintenanceRequirement
+            run.h.worker.committer!.decisions[0].scenario = Self.consistent(d)
         }
         let v = verdicts(run)
         #expect(failing(v) == (reason == .greekLimit ? [] : ["decisions.execution"]), "\(v.values.filter { !$0.pass })")
         let lines = run.decisions.split(separator: 0x0a).map { String(decoding: $0, as: UTF8.self) }
         #expect(lines.contains { $0.contains(#""reason":"\#(reason.name)","reasonCode":\#(reason.rawValue)"#) })
+    }
+
+    /// An escalation is taken only on an account holding an option (docs/OPTIONS.md §10.11),
+    /// so a `greek-limit` decision with a null scenario is `missing` one, on any market.
+    @Test func aGreekLimitDecisionWithoutAScenarioIsMissingOne() throws {
+        let run = try CommittedRun { run in
+            let d = run.h.worker.committer!.decisions[0]
+            run.h.worker.committer!.decisions[0].reason = .greekLimit
+            run.h.worker.committer!.decisions[0].equity = d.maintenanceRequirement
+        }
+        let v = verdicts(run)
+        #expect(failing(v) == ["decisions.scenario"], "\(v.values.filter { !$0.pass })")
+        #expect(v["decisions.scenario"]?.error == "missing")
     }
 
     /// The strict reader: portfolios present and ascending.

@@ -193,5 +193,13 @@ _GRID = {"options": {"markets": [{"id": 101, "underlying": 1}], "underlyings": [
 def test_scenario_rules(portfolio, market, config, error):
     """COMMITMENTS §5.3 check 25a, the same cases as the Swift DecisionScenarioTests."""
     scenario = None if portfolio is None else {"linearRequirement": 2_000, "portfolios": [_portfolio(**portfolio)]}
-    d = {"market": market, "maintenanceRequirement": 100_000, "scenario": scenario}
+    d = {"market": market, "maintenanceRequirement": 100_000, "scenario": scenario, "reasonCode": 1}
     assert scenario_fault(d, config) == error
+
+
+@pytest.mark.parametrize("config", [_GRID, None])
+def test_an_escalation_without_a_scenario_is_missing_one(config):
+    """An escalation (reason 3) is taken only on an account holding an option: a null scenario
+    is `missing`, on any market and with or without the configuration."""
+    d = {"market": 1, "maintenanceRequirement": 100_000, "scenario": None, "reasonCode": 3}
+    assert scenario_fault(d, config) == "missing"

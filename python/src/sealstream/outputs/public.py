@@ -537,7 +537,8 @@ def scenario_fault(d: dict, config: dict | None) -> str | None:
     option = next((m for m in options["markets"] if m["id"] == d["market"]), None) if options else None
     s = d["scenario"]
     if s is None:
-        return None if option is None else "missing"
+        # An escalation (reason 3) is taken only on an account holding an option (OPTIONS §10.11).
+        return None if option is None and d["reasonCode"] != 3 else "missing"
     parts = s["portfolios"]
     if s["linearRequirement"] < 0 or any(
         p["mark"] < 1 or p["scanBps"] < 1 or p["price"] < 1 or p["shortOptionContingency"] < 0
