@@ -46,6 +46,9 @@ final class OptionRun {
     var batches: [UInt8] = []
     var funding: [UInt8] = []
     var events: [UInt8] = []
+    /// `inputs.jsonl` and `decisions.jsonl`, for the checks of the public inputs and marks.
+    var inputs: [UInt8] = []
+    var decisions: [UInt8] = []
     var closed: [ClosedBatch] = []
     /// The call's premium the orders used: its mark at the trade, rounded down to the tick.
     var premium: Int64 = 0
@@ -90,20 +93,32 @@ final class OptionRun {
         batches += b.headerLine
         funding += b.fundingLines
         events += b.eventLeaves
+        inputs += b.inputLines
+        decisions += b.decisionLines
     }
 
     var records: [(record: MarketDataRecord, line: ArraySlice<UInt8>)] {
         marketData.split(separator: 0x0a).map { (try! MarketDataRecord(jsonLine: $0), $0) }
     }
 
-    func verify(marketData: [UInt8]? = nil) -> [String: Verdict] {
-        let w = h.worker
-        let verifier = OutputVerifier(
-            signer: w.identity.signer.address,
+    var verifier: OutputVerifier {
+        OutputVerifier(
+            signer: h.worker.identity.signer.address,
             domain: EIP712Domain(name: "Sealstream", version: "1", chainId: h.venue.commitments.chainId,
                                  verifyingContract: EthereumAddress(hex: h.venue.commitments.verifyingContract)!),
             venueID: h.venue.venueID)
+    }
+
+    func verify(marketData: [UInt8]? = nil) -> [String: Verdict] {
         let verdicts = verifier.verify(batches: batches, decisions: [], eventsLog: events, marketData: marketData ?? self.marketData)
+        return Dictionary(uniqueKeysWithValues: verdicts.map { ($0.check, $0) })
+    }
+
+    /// Every check, the public inputs and marks (COMMITMENTS §5.3) included, with the venue.
+    func verifyAll(inputs: [UInt8]? = nil, decisions: [UInt8]? = nil, marketData: [UInt8]? = nil) -> [String: Verdict] {
+        let verdicts = verifier.verify(batches: batches, decisions: decisions ?? self.decisions, eventsLog: events,
+                                       inputs: inputs ?? self.inputs, config: h.venue, funding: funding,
+                                       marketData: marketData ?? self.marketData)
         return Dictionary(uniqueKeysWithValues: verdicts.map { ($0.check, $0) })
     }
 }

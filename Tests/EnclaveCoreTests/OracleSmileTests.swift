@@ -138,12 +138,13 @@ struct OracleSmileTests {
         let line = PublicInputTests.lineIndex(run.inputs) { $0.contains("oracleSmile") }
         let forged = tamper(run.inputs, line: line) { $0["a"] = 90_000_001 }
         var verdicts = run.verifyAll(inputs: forged)
-        #expect(failing(verdicts) == ["inputs.leaf", "inputs.signature"], "a smile moves no perpetual's mark")
+        #expect(failing(verdicts) == ["inputs.leaf", "inputs.signature", "marks.options"], "a smile moves no perpetual's mark")
+        #expect(verdicts["marks.options"]?.error == "incomplete", "but the option marks after it cannot be recomputed")
         #expect(verdicts["inputs.leaf"]?.error == "bodyHash" && verdicts["inputs.signature"]?.error == "signature")
         var lines = run.inputs.split(separator: 0x0a).map { Array($0) + [0x0a] }
         lines.remove(at: line)
         verdicts = run.verifyAll(inputs: lines.flatMap { $0 })
-        #expect(failing(verdicts) == ["inputs.leaf"] && verdicts["inputs.leaf"]?.error == "missing")
+        #expect(failing(verdicts) == ["inputs.leaf", "marks.options"] && verdicts["inputs.leaf"]?.error == "missing")
         // Admission as the enclave does it: a configuration without that expiry.
         var venue = OptionRun.venue()
         venue.options!.markets = venue.options!.markets.map { var m = $0; m.expiry += 1_000_000_000; return m }
