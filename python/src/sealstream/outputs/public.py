@@ -32,7 +32,7 @@ from .strict import (
 
 PUBLIC_CHECKS = [
     "inputs.parse", "inputs.leaf", "inputs.signature", "inputs.admission", "marks.decisions",
-    "marks.halted", "decisions.execution", "funding.parse", "funding.records",
+    "marks.halted", "marks.options", "decisions.execution", "funding.parse", "funding.records",
 ]  # fmt: skip
 
 U64_MAX = 2**64 - 1
@@ -244,9 +244,9 @@ class _Check:
 
 def verify_public(
     batches: bytes, decisions: bytes, events: bytes | None, inputs: bytes | None, config: dict | None,
-    funding: bytes | None, signer: str, dom: dict, venue_id: int | None = None,
+    funding: bytes | None, signer: str, dom: dict, venue_id: int | None = None, market_data: bytes | None = None,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
-    """{check: {"pass", "error"?, "line"?, "path"?}} for the nine checks of §5.3."""
+    """{check: {"pass", "error"?, "line"?, "path"?}} for the ten checks of §5.3 (19–24, 24a, 25–27)."""
     c = {name: _Check() for name in PUBLIC_CHECKS}
     signer = signer.lower()
     headers = [h for _, h in read_lines(batches, read_header) if not isinstance(h, RecordError)]
@@ -301,6 +301,9 @@ def verify_public(
         return {k: v.v for k, v in c.items()}
     _check_signatures(records, config, c["inputs.signature"], c["inputs.admission"])
     _check_marks(headers, parsed_decisions, leaves or [], covered, verified, config, funding_records, c)
+    from .option_marks import check_option_marks
+
+    check_option_marks(parsed_decisions, market_data, leaves or [], covered, verified, config, Oracle, c["marks.options"])
     return {k: v.v for k, v in c.items()}
 
 
