@@ -382,31 +382,35 @@ def svi_violation(a: int, b: int, rho: int, m: int, sigma: int) -> str | None:
 
 
 def _check_smile(r, markets, options, last_smile, valid, signature: _Check, admission: _Check) -> None:
-    """A smile record (PROTOCOL.md §2.17) in the enclave's order: unknownMarket, unknownPublisher,
-    signature; then unknownExpiry, invalidSmile, stalePrice."""
+    """A smile record (PROTOCOL.md §2.17) judged once, in the enclave's order: unknownMarket,
+    unknownExpiry, unknownPublisher, signature, invalidSmile, stalePrice. The first failing reason
+    is its only failure (inputs.signature for unknownMarket, unknownPublisher and signature,
+    inputs.admission for the others); only an admitted smile counts as its publisher's last."""
     listed = [m for m in options["markets"] if m["underlying"] == r["underlying"]]
     market = markets.get(r["underlying"])
     if market is None or not listed:
         signature.fail("unknownMarket")
+        return
+    if all(m["expiry"] != r["expiry"] for m in listed):
+        admission.fail("unknownExpiry")
         return
     publisher = _hex(r["publisher"])
     if publisher not in [_hex(k) for k in market["oracle"]["publishers"]]:
         signature.fail("unknownPublisher")
         return
     signed = b"sealstream/v1/oracle-smile" + _smile_fields(r)
-    signature.note(None if valid(VerifyKey(publisher), signed, _hex(r["signature"])) else "signature")
+    if not valid(VerifyKey(publisher), signed, _hex(r["signature"])):
+        signature.fail("signature")
+        return
     now, publish = r["enclaveTime"], r["publishTime"]
     key = (r["underlying"], r["expiry"], publisher)
     too_old = now > publish and now - publish > market["oracle"]["stalenessNanos"]
     too_new = publish > now and publish - now > FUTURE_SKEW
-    reason = (
-        "unknownExpiry" if all(m["expiry"] != r["expiry"] for m in listed)
-        else "invalidSmile" if svi_violation(r["a"], r["b"], r["rho"], r["m"], r["sigma"])
-        else "stalePrice" if publish <= last_smile.get(key, 0) or too_old or too_new
-        else None
-    )  # fmt: skip
-    admission.note(reason)
-    if reason is None:
+    if svi_violation(r["a"], r["b"], r["rho"], r["m"], r["sigma"]):
+        admission.fail("invalidSmile")
+    elif publish <= last_smile.get(key, 0) or too_old or too_new:
+        admission.fail("stalePrice")
+    else:
         last_smile[key] = publish
 
 
