@@ -39,18 +39,22 @@ extension OutputVerifier {
         }
         let markets = Dictionary(uniqueKeysWithValues: config.options!.markets.map { ($0.id, $0) })
         var points: [UInt64: [Point]] = [:]
-        for (line, result) in JSONLines.read(decisions, { l throws(RecordError) in try DecisionRecord(jsonLine: l).fields() }) {
+        let decisionLines = JSONLines.read(decisions) { l throws(RecordError) in try DecisionRecord(jsonLine: l).fields() }
+        for (line, result) in decisionLines {
             guard case .success(let d) = result, markets[d.market] != nil else { continue }
             points[d.sequence, default: []].append(
                 Point(kind: .decision(d), at: "decision line \(line) (sequence \(d.sequence), market \(d.market))"))
         }
         /// Published settlements: market → (sequence, price, where).
         var settlements: [UInt32: (sequence: UInt64, price: Int64, at: String)] = [:]
-        for (line, result) in JSONLines.read(marketData ?? [], { l throws(RecordError) in try MarketDataRecord(jsonLine: l) }) {
+        let lines = JSONLines.read(marketData ?? []) { l throws(RecordError) in try MarketDataRecord(jsonLine: l) }
+        for (line, result) in lines {
             guard case .success(let r) = result else { continue }
             let at = "market data line \(line) (batch \(r.batchIndex), market \(r.market))"
             guard let m = markets[r.market] else {
-                if r.option != nil { check.fail("unknownMarket", actual: at, "\(at): an option line for a market the configuration does not list as an option") }
+                if r.option != nil {
+                    check.fail("unknownMarket", actual: at, "\(at): an option line for a market not listed as an option")
+                }
                 continue
             }
             guard let o = r.option, o.underlying == m.underlying, o.kind == m.kind.rawValue, o.strike == m.strike,
@@ -60,7 +64,9 @@ extension OutputVerifier {
                 continue
             }
             points[r.lastSequence, default: []].append(Point(kind: .line(r), at: at))
-            if let s = o.settlement, settlements[r.market] == nil { settlements[r.market] = (s.sequence, s.settlementPrice, at) }
+            if let s = o.settlement, settlements[r.market] == nil {
+                settlements[r.market] = (s.sequence, s.settlementPrice, at)
+            }
         }
         var settledAt: Set<UInt32> = []
         let end = min(covered, UInt64(leaves.count))
@@ -76,9 +82,11 @@ extension OutputVerifier {
                 case .oracleSmile(_, _, let s)?: replay.apply(.oracleSmile(s), at: time)
                 case .deposit?: replay.apply(.other, at: time)
                 case nil:
-                    if points.keys.contains(where: { $0 >= sequence }) || settlements.values.contains(where: { $0.sequence >= sequence }) {
+                    if points.keys.contains(where: { $0 >= sequence })
+                        || settlements.values.contains(where: { $0.sequence >= sequence })
+                    {
                         check.fail("incomplete", actual: "sequence \(sequence)",
-                                   "sequence \(sequence): no verified input record; option marks after it cannot be recomputed")
+                                   "sequence \(sequence): no verified input record; the option marks after it are unknown")
                     }
                     return
                 }
@@ -94,14 +102,16 @@ extension OutputVerifier {
                     check.record(true, "")
                 } else {
                     check.fail("settlement", actual: "sequence \(published.sequence)",
-                               "\(published.at): settled at sequence \(published.sequence) at \(published.price), recomputed at sequence \(sequence) at \(f)")
+                               "\(published.at): settled at sequence \(published.sequence) at \(published.price), "
+                                   + "recomputed at sequence \(sequence) at \(f)")
                 }
             }
             sequence += 1
         }
         for (_, s) in settlements.filter({ !settledAt.contains($0.key) && $0.value.sequence <= end })
             .sorted(by: { ($0.value.sequence, $0.key) < ($1.value.sequence, $1.key) }) {
-            check.fail("settlement", actual: s.at, "\(s.at): a settlement at sequence \(s.sequence), where the replay settles none")
+            check.fail("settlement", actual: s.at,
+                       "\(s.at): a settlement at sequence \(s.sequence), where the replay settles none")
         }
     }
 
@@ -111,9 +121,11 @@ extension OutputVerifier {
             guard let (_, _, mark) = replay.optionMark(d.market, at: eventTime) else { return }
             switch mark {
             case .success(let v) where v == d.markPrice: check.record(true, "")
-            case .success(let v): check.fail("mark", actual: "\(d.markPrice)", "\(p.at): markPrice \(d.markPrice), recomputed \(v)")
+            case .success(let v):
+                check.fail("mark", actual: "\(d.markPrice)", "\(p.at): markPrice \(d.markPrice), recomputed \(v)")
             case .failure(let e):
-                check.fail("halted", actual: "\(d.markPrice)", "\(p.at): the option had no mark after its event (\(e.reason))")
+                check.fail("halted", actual: "\(d.markPrice)",
+                           "\(p.at): the option had no mark after its event (\(e.reason))")
             }
         case .line(let r):
             guard let (_, forward, mark) = replay.optionMark(r.market, at: r.stateTime) else { return }
@@ -124,7 +136,8 @@ extension OutputVerifier {
             }
             if r.markPrice != value || r.priceInvalidity != code {
                 check.fail("mark", actual: "\(r.markPrice)",
-                           "\(p.at): markPrice \(r.markPrice), priceInvalidity \(r.priceInvalidity); recomputed \(value), \(code)")
+                           "\(p.at): markPrice \(r.markPrice), priceInvalidity \(r.priceInvalidity); "
+                               + "recomputed \(value), \(code)")
             } else if r.option!.underlyingMark != (forward ?? 0) {
                 check.fail("underlyingMark", actual: "\(r.option!.underlyingMark)",
                            "\(p.at): underlyingMark \(r.option!.underlyingMark), recomputed \(forward ?? 0)")
