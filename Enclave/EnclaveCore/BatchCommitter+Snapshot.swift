@@ -11,8 +11,9 @@ extension BatchCommitter {
     /// `SSBC`: Sealstream batch committer.
     public static let snapshotMagic: [UInt8] = Array("SSBC".utf8)
     /// 3: the open batch's public inputs, decision fills and funding payments, and the
-    /// market data builder after the state tree (docs/DURABILITY.md §6.4).
-    public static let snapshotVersion: UInt16 = 4
+    /// market data builder after the state tree; 4: the decisions' commitments; 5: the
+    /// option lines' volatility and Greeks in the delayed queue (docs/DURABILITY.md §6.4).
+    public static let snapshotVersion: UInt16 = 5
 
     public func writeSnapshot(into w: inout ByteWriter) {
         w.write(bytes: Self.snapshotMagic)

@@ -69,23 +69,26 @@ public struct OptionMarkReplay: Sendable {
     }
 
     /// The public mark of option market `market` at `time`, after the last applied event:
-    /// its underlying `id`, the underlying's mark F (nil when invalid) and the option
-    /// mark `⌊V₀⌋` of docs/OPTIONS.md §10.2, or why there is none (the underlying's
-    /// reason, or `noPrice` when §7.4 refuses the underlying's state). Nil for a market
+    /// its underlying `id`, the underlying's mark F (nil when invalid), the option mark
+    /// `⌊V₀⌋` of docs/OPTIONS.md §10.2 or why there is none (the underlying's reason, or
+    /// `noPrice` when §7.4 refuses the underlying's state), and with a mark its volatility
+    /// and Greeks as the market data publishes them (`OptionQuote`). Nil for a market
     /// that is not an option market. Evaluated on a copy of the underlying's oracle, as
     /// the market data and `haltedMarkets` are; mutating only for the risk-array memo.
     public mutating func optionMark(_ market: UInt32, at time: UInt64)
-        -> (underlying: UInt32, forward: Int64?, mark: Result<Int64, PriceInvalidityError>)?
+        -> (underlying: UInt32, forward: Int64?, mark: Result<Int64, PriceInvalidityError>, quote: OptionQuote?)?
     {
         guard let k = optionIDs.firstIndex(of: market), options != nil else { return nil }
         let (u, i) = options!.optionSlots[k]
         let perp = options!.underlyings[u].perpID
         switch marks.peekMark(perp, at: time) {
-        case .failure(let e): return (perp, nil, .failure(e))
+        case .failure(let e): return (perp, nil, .failure(e), nil)
         case .success(let f):
             switch options!.arrays(u, mark: f, now: time) {
-            case .success(let a): return (perp, f, .success(Int64(a.greeks[i + 1].price.floor)))
-            case .failure: return (perp, f, .failure(PriceInvalidityError(reason: .noPrice)))
+            case .success(let a):
+                let quote = OptionQuote(arrays: a, instrument: i + 1, realized: options!.underlyings[u].volatility.volatility)
+                return (perp, f, .success(Int64(a.greeks[i + 1].price.floor)), quote)
+            case .failure: return (perp, f, .failure(PriceInvalidityError(reason: .noPrice)), nil)
             }
         }
     }

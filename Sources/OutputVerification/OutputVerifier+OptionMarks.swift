@@ -95,7 +95,7 @@ extension OutputVerifier {
             // Settlement (docs/OPTIONS.md §10.5): the first event at or after the expiry at
             // which the underlying has a valid mark, at that mark.
             for id in replay.optionIDs where !settledAt.contains(id) && replay.expiry(of: id)! <= time {
-                guard let (_, forward, _) = replay.optionMark(id, at: time), let f = forward else { continue }
+                guard let (_, forward, _, _) = replay.optionMark(id, at: time), let f = forward else { continue }
                 settledAt.insert(id)
                 guard let published = settlements[id] else { continue }
                 if published.sequence == sequence && published.price == f {
@@ -115,10 +115,16 @@ extension OutputVerifier {
         }
     }
 
+    /// The `option.greeks` member the enclave writes for `q`.
+    static func greeks(_ q: OptionQuote) -> MarketDataRecord.Greeks {
+        MarketDataRecord.Greeks(delta: q.delta, gamma: q.gamma, impliedVolatilityPpm: q.impliedVolatilityPpm,
+                                realizedVolatilityPpm: q.realizedVolatilityPpm, theta: q.theta, vega: q.vega)
+    }
+
     private func compare(_ p: Point, replay: inout OptionMarkReplay, eventTime: UInt64, into check: inout Check) {
         switch p.kind {
         case .decision(let d):
-            guard let (_, _, mark) = replay.optionMark(d.market, at: eventTime) else { return }
+            guard let (_, _, mark, _) = replay.optionMark(d.market, at: eventTime) else { return }
             switch mark {
             case .success(let v) where v == d.markPrice: check.record(true, "")
             case .success(let v):
@@ -128,7 +134,7 @@ extension OutputVerifier {
                            "\(p.at): the option had no mark after its event (\(e.reason))")
             }
         case .line(let r):
-            guard let (_, forward, mark) = replay.optionMark(r.market, at: r.stateTime) else { return }
+            guard let (_, forward, mark, quote) = replay.optionMark(r.market, at: r.stateTime) else { return }
             let (value, code): (Int64, UInt8)
             switch mark {
             case .success(let v): (value, code) = (v, 0)
@@ -141,6 +147,10 @@ extension OutputVerifier {
             } else if r.option!.underlyingMark != (forward ?? 0) {
                 check.fail("underlyingMark", actual: "\(r.option!.underlyingMark)",
                            "\(p.at): underlyingMark \(r.option!.underlyingMark), recomputed \(forward ?? 0)")
+            } else if r.option!.greeks != quote.map(Self.greeks) {
+                check.fail("greeks", actual: "\(r.option!.greeks.map { "\($0)" } ?? "none")",
+                           "\(p.at): greeks \(r.option!.greeks.map { "\($0)" } ?? "absent"), recomputed "
+                               + "\(quote.map { "\(Self.greeks($0))" } ?? "none")")
             } else {
                 check.record(true, "")
             }

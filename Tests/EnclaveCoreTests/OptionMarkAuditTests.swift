@@ -60,6 +60,45 @@ struct OptionMarkAuditTests {
         // The underlying's own line disagrees too (marketdata.options), and the replay names it.
         let v = run.verifyAll(marketData: forward)
         #expect(v["marks.options"]?.error == "underlyingMark" && v["marketdata.options"]?.pass == false)
+        // Each published Greek and volatility, one unit off, and the member left out.
+        for name in ["delta", "gamma", "impliedVolatilityPpm", "realizedVolatilityPpm", "theta", "vega"] {
+            let greek = tamper(run.marketData, line: line) { o in
+                var option = o["option"] as! [String: Any]
+                var greeks = option["greeks"] as! [String: Any]
+                greeks[name] = (greeks[name] as! Int) - 1
+                option["greeks"] = greeks
+                o["option"] = option
+            }
+            let g = run.verifyAll(marketData: greek)
+            #expect(failing(g) == ["marketdata.root", "marks.options"] && g["marks.options"]?.error == "greeks", "\(name)")
+        }
+        let stripped = tamper(run.marketData, line: line) { o in
+            var option = o["option"] as! [String: Any]
+            option["greeks"] = nil
+            o["option"] = option
+        }
+        #expect(run.verifyAll(marketData: stripped)["marks.options"]?.error == "greeks")
+    }
+
+    /// docs/MARKETDATA.md §2.1: `greeks` is read strictly, and never on a halted line.
+    @Test func greeksAreReadStrictly() throws {
+        let run = try Self.smiledRun()
+        let line = Array(run.marketData.split(separator: 0x0a)[Self.optionLine(run, batch: 2)])
+        let text = String(decoding: line, as: UTF8.self)
+        #expect(text.contains(#""greeks":{"delta":"#))
+        let record = try MarketDataRecord(jsonLine: line)
+        let delta = try #require(record.option?.greeks?.delta)
+        let wild = text.replacingOccurrences(of: #""delta":\#(delta),"#, with: #""delta":100000001,"#)
+        #expect(throws: RecordError.outOfRange(path: "$.option.greeks.delta")) { try MarketDataRecord(jsonLine: Array(wild.utf8)) }
+        let extra = text.replacingOccurrences(of: #""greeks":{"#, with: #""greeks":{"rho":1,"#)
+        #expect(throws: RecordError.unknownField(path: "$.option.greeks.rho")) {
+            try MarketDataRecord(jsonLine: Array(extra.utf8))
+        }
+        // A halted line (no option mark) carries none.
+        let halted = text.replacingOccurrences(of: #""halted":false"#, with: #""halted":true"#)
+            .replacingOccurrences(of: #""markPrice":\#(record.markPrice),"#, with: #""markPrice":0,"#)
+            .replacingOccurrences(of: #""priceInvalidity":0"#, with: #""priceInvalidity":1"#)
+        #expect(throws: RecordError.mismatch(path: "$.option.greeks")) { try MarketDataRecord(jsonLine: Array(halted.utf8)) }
     }
 
     @Test func aForgedSmileStopsTheOptionReplay() throws {

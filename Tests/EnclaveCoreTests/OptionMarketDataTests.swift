@@ -2,6 +2,7 @@ import Client
 import Commitments
 import Engine
 import Foundation
+import Options
 import OutputVerification
 import SealCrypto
 import Testing
@@ -143,9 +144,26 @@ struct OptionMarketDataTests {
             return
         }
         #expect(call.markPrice == mark && mark > 10_000 * OptionRun.usd && !call.halted && call.priceInvalidity == 0)
+        // Its volatility and Greeks (MARKETDATA §2.1 `greeks`), from the Options module at the
+        // close's whole second: a long of one whole unit, each value rounded down once.
+        let close = run.closed[1].header.enclaveTime
+        let f = 60_000 * OptionRun.usd, k = 50_000 * OptionRun.usd
+        let t = Black76.yearFraction(now: close - close % 1_000_000_000, expiry: OptionRun.expiry)
+        let smile = SVIParameters(nanoUnits: 20_000_000, b: 100_000_000, rho: -300_000_000, m: 0, sigma: 100_000_000)
+        let sigma = try smile.volatility(forward: f, strike: k, time: t)
+        let g = try Black76.evaluate(.call, forward: f, strike: k, volatility: sigma, time: t)
+        func scaled(_ x: Fixed, _ n: Int128) -> Int64 { Int64(Wide.mulDiv(x.raw, n, Int128(1) << 64)) }
+        let initial = Fixed(ratio: 600_000, 1_000_000)
+        let greeks = MarketDataRecord.Greeks(
+            delta: scaled(g.delta, 100_000_000), gamma: scaled(g.gamma, 100_000_000),
+            impliedVolatilityPpm: scaled(sigma, 1_000_000),
+            realizedVolatilityPpm: scaled(FixedFunctions.sqrt(initial * initial), 1_000_000), theta: scaled(g.theta, 1),
+            vega: scaled(g.vega, 1))
+        #expect(greeks.delta > 50_000_000 && greeks.delta < 100_000_000 && greeks.theta < 0 && greeks.vega > 0)
+        #expect(greeks.impliedVolatilityPpm > 100_000 && abs(greeks.realizedVolatilityPpm - 600_000) <= 1)
         #expect(call.option == MarketDataRecord.Option(
             contractSize: 1_000_000, expiry: OptionRun.expiry, kind: "call", settled: false, strike: 50_000 * OptionRun.usd,
-            underlying: 1, underlyingMark: 60_000 * OptionRun.usd))
+            underlying: 1, underlyingMark: 60_000 * OptionRun.usd, greeks: greeks))
         #expect(call.oracle.isEmpty && call.fundingRateBps == 0 && call.nextFundingTime == 0)
         let put = try #require(records.last { $0.record.market == OptionRun.put }).record
         #expect(put.option?.kind == "put" && put.markPrice > 5_000 * OptionRun.usd && put.trades.isEmpty && put.openInterest == 0)

@@ -147,11 +147,12 @@ struct WorkerSnapshotTests {
 
     /// Version 3 carries both the public inputs (issue 14) and the market data builder
     /// (issue 19); each was first a version 2 without the other; version 4 adds the
-    /// decisions' commitments for fraud proofs. 1, 2 and 3 are refused and recovery falls
-    /// back (docs/DURABILITY.md §6.4).
-    @Test(arguments: [1, 2, 3, 5] as [UInt16])
+    /// decisions' commitments for fraud proofs; version 5 the option lines' volatility and
+    /// Greeks in the delayed queue. 1 to 4 are refused and recovery falls back
+    /// (docs/DURABILITY.md §6.4).
+    @Test(arguments: [1, 2, 3, 4, 6] as [UInt16])
     func committerRefusesOtherVersions(version: UInt16) throws {
-        #expect(BatchCommitter.snapshotVersion == 4)
+        #expect(BatchCommitter.snapshotVersion == 5)
         var secret = [UInt8](repeating: 0x42, count: 32)
         var rig = CommitterRig(committer: try BatchCommitter(config: venue), signer: try Secp256k1PrivateKey(consuming: &secret))
         for step in committerSteps(seed: 5, count: 200) { _ = rig.apply(step) }

@@ -81,6 +81,7 @@ struct OptionMarkReplayTests {
                     if case .failure(let e) = mine.mark { reason = e.reason } else { reason = nil }
                     #expect(view.priceInvalidity == reason)
                     #expect(view.option?.underlyingMark == (mine.forward ?? 0))
+                    #expect(view.option?.quote == mine.quote && (mine.quote == nil) == (view.markPrice == nil))
                 }
             }
         }

@@ -78,9 +78,12 @@ def test_an_option_market_is_published_and_verified(host):
             break
         time.sleep(0.01)
     assert snap and not snap["halted"], snap
+    greeks = snap["option"].pop("greeks")  # MARKETDATA §2.1: a long of one whole unit; check 24a recomputes them
     assert snap["option"] == {"contractSize": 1_000_000, "expiry": snap["option"]["expiry"], "kind": "call",
                               "settled": False, "strike": 55_000 * USD, "underlying": 1,
                               "underlyingMark": 60_000 * USD}  # fmt: skip
+    assert 0 < greeks["delta"] < 10**8 and greeks["gamma"] > 0 and greeks["vega"] > 0 and greeks["theta"] < 0
+    assert greeks["impliedVolatilityPpm"] > 100_000 and abs(greeks["realizedVolatilityPpm"] - 600_000) <= 1
     assert snap["oracle"] == [] and snap["fundingRateBps"] == 0 and snap["nextFundingTime"] == 0
     assert snap["markPrice"] > 5_000 * USD
     premium = snap["markPrice"] // 100_000 * 100_000
@@ -148,4 +151,11 @@ def test_an_option_market_is_published_and_verified(host):
     forged = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
                               evidence.venue_id, public=True, config=config)  # fmt: skip
     assert failures(forged) == failures(auditor()) == {"marketdata.root": None, "marks.options": "mark"}
+    # Its delta one unit off: both name the Greeks.
+    delta = row["option"]["greeks"]["delta"]
+    rows[k] = original.splitlines(keepends=True)[k].replace(f'"delta":{delta},', f'"delta":{delta - 1},', 1)
+    path.write_text("".join(rows))
+    forged = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
+                              evidence.venue_id, public=True, config=config)  # fmt: skip
+    assert failures(forged) == failures(auditor()) == {"marketdata.root": None, "marks.options": "greeks"}
     path.write_text(original)

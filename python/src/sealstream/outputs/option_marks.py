@@ -1,6 +1,6 @@
 """`marks.options` of docs/COMMITMENTS.md §5.3 (check 24a), written from the documents alone: every
-option mark the outputs publish, recomputed from the signed prices and smiles with the integer
-arithmetic of docs/OPTIONS.md §2-7 (the option mark needs §2-5, §6 and §7.4's refusals only).
+option mark the outputs publish, and the volatility and Greeks beside it, recomputed from the signed
+prices and smiles with the integer arithmetic of docs/OPTIONS.md §2-7 (§2-6 and §7.4's refusals).
 Python integers are exact, and `//` and `>>` floor as the document's operations do.
 """
 
@@ -96,18 +96,35 @@ def _cdf(x: int) -> int:
     return ONE - t if x >= 0 else t
 
 
-def _price(kind: str, f: int, k: int, sigma: int, t: int) -> int:
-    """⌊Black-76 price⌋ in micro-units (§4), refusing s = σ√T > 16 (§4.1)."""
-    s = _mul(sigma, _sqrt(t))
+def _black76(kind: str, f: int, k: int, sigma: int, t: int) -> tuple[int, int, int, int, int]:
+    """Black-76 (§4) as (⌊price⌋ micro-units, delta, gamma, vega, theta Q64 raw), refusing s = σ√T > 16 (§4.1)."""
+    root_t = _sqrt(t)
+    s = _mul(sigma, root_t)
     if not (1 <= f <= MAX_PRICE and 1 <= k <= MAX_PRICE and 0 <= sigma <= 16 * ONE) or s > 16 * ONE:
         raise Refused
     if s < 2**32:
-        return max(f - k, 0) if kind == "call" else max(k - f, 0)
+        call_delta = ONE if f > k else (0 if f < k else HALF)
+        value = max(f - k, 0) if kind == "call" else max(k - f, 0)
+        return value, call_delta if kind == "call" else call_delta - ONE, 0, 0, 0
     x = _ln(f * ONE) - _ln(k * ONE)
     d1 = (32 * ONE if x > 0 else -32 * ONE) if abs(x) >= 32 * s else _div(x, s) + (s >> 1)
-    n1, n2 = _cdf(d1), _cdf(d1 - s)
+    n1, n2, phi = _cdf(d1), _cdf(d1 - s), _pdf(d1)
     price = f * n1 - k * n2 if kind == "call" else k * (ONE - n2) - f * (ONE - n1)
-    return max(price, 0) >> 64
+    delta = n1 if kind == "call" else n1 - ONE
+    gamma = (phi * 10**6 * ONE) // (f * s)
+    vega = f * _mul(phi, root_t)
+    theta = max(-(2**127 - 1), min(2**127 - 1, (-f * phi * sigma) // (2 * root_t)))
+    return max(price, 0) >> 64, delta, gamma, vega, theta
+
+
+def _price(kind: str, f: int, k: int, sigma: int, t: int) -> int:
+    """⌊Black-76 price⌋ in micro-units (§4)."""
+    return _black76(kind, f, k, sigma, t)[0]
+
+
+def _scaled(x: int, n: int) -> int:
+    """⌊x × n / 2⁶⁴⌋ of a Q64 raw value, saturated to the i64 range."""
+    return max(-(2**63), min(2**63 - 1, (x * n) >> 64))
 
 
 def _svi_volatility(p: tuple[int, ...], f: int, k: int, t: int) -> int:
@@ -195,8 +212,8 @@ class _Underlying:
         stale = now > signed[1] and now - signed[1] > self.staleness
         return None if stale else signed[0]
 
-    def marks(self, f: int, now: int) -> list[int]:
-        """⌊V₀⌋ of every series at mark f (§10.2), or Refused (§7.4)."""
+    def marks(self, f: int, now: int) -> list[tuple[int, dict]]:
+        """(⌊V₀⌋, the line's `option.greeks`) of every series at mark f (§10.2, MARKETDATA §2.1), or Refused (§7.4)."""
         if not 1 <= f <= MAX_PRICE:
             raise Refused
         t_now = now - now % 1_000_000_000
@@ -211,7 +228,11 @@ class _Underlying:
             up = min(vol * (10_000 + self.margin["volUpBps"]) // 10_000, 16 * ONE)
             if _mul(up, _sqrt(t)) > 16 * ONE:  # the up-volatility scenarios of §7.4
                 raise Refused
-            out.append(_price(m["kind"], f, m["strike"], vol, t))
+            price, delta, gamma, vega, theta = _black76(m["kind"], f, m["strike"], vol, t)
+            out.append((price, {
+                "delta": _scaled(delta, 10**8), "gamma": _scaled(gamma, 10**8), "impliedVolatilityPpm": _scaled(vol, 10**6),
+                "realizedVolatilityPpm": _scaled(_sqrt(self.variance), 10**6), "theta": _scaled(theta, 1),
+                "vega": _scaled(vega, 1)}))  # fmt: skip
         return out
 
 
@@ -250,17 +271,18 @@ def check_option_marks(decisions, market_data, leaves, covered, verified, config
         if o.get("settlement") is not None and r["market"] not in settlements:
             settlements[r["market"]] = (o["settlement"]["sequence"], o["settlement"]["settlementPrice"])
 
-    def option_mark(market: int, now: int) -> tuple[int | None, int | None, str | None]:
-        """(F, mark, invalidity) of an option market at `now`, the underlying evaluated on a copy."""
+    def option_mark(market: int, now: int) -> tuple[int | None, int | None, str | None, dict | None]:
+        """(F, mark, invalidity, greeks) of an option market at `now`, the underlying evaluated on a copy."""
         m = option_markets[market]
         f, why = copy.deepcopy(oracles[m["underlying"]]).mark(now)
         if f is None:
-            return None, None, why
+            return None, None, why, None
         u = underlyings[m["underlying"]]
         try:
-            return f, u.marks(f, now)[[s["id"] for s in u.series].index(market)], None
+            mark, greeks = u.marks(f, now)[[s["id"] for s in u.series].index(market)]
+            return f, mark, None, greeks
         except Refused:
-            return f, None, "noPrice"
+            return f, None, "noPrice", None
 
     settled: set[int] = set()
     end = min(covered, len(leaves))
@@ -288,15 +310,17 @@ def check_option_marks(decisions, market_data, leaves, covered, verified, config
             underlyings[r["underlying"]].record_smile(r)
         for what, p in points.get(sequence, []):
             if what == "decision":
-                _, mark, _ = option_mark(p["market"], time)
+                _, mark, _, _ = option_mark(p["market"], time)
                 check.note("halted" if mark is None else None if mark == p["markPrice"] else "mark")
             else:
-                f, mark, why = option_mark(p["market"], p["stateTime"])
+                f, mark, why, greeks = option_mark(p["market"], p["stateTime"])
                 expected = (mark, 0) if mark is not None else (0, REASON_CODES[why])
                 if (p["markPrice"], p["priceInvalidity"]) != expected:
                     check.fail("mark")
                 elif p["option"]["underlyingMark"] != (f or 0):
                     check.fail("underlyingMark")
+                elif p["option"].get("greeks") != greeks:
+                    check.fail("greeks")
         for market in sorted(option_markets):
             if market in settled or option_markets[market]["expiry"] > time:
                 continue
