@@ -57,50 +57,13 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
         /// The underlying's mark at `stateTime` that priced `markPrice`; 0 when it has none.
         public var underlyingMark: Int64
         /// Volatility and Greeks of the option mark; absent when there is none (halted).
-        public var greeks: Greeks? {
-            get { greeksStorage.first }
-            set { greeksStorage = newValue.map { [$0] } ?? [] }
-        }
-        /// `greeks` out of line (none or one element), so the record keeps the inline size it
-        /// had before them. Not understood, reproduced twice: with six more inline Int64s,
-        /// the debug build's `OptionMarketDataFeedTests` read garbage in `oracle` of a record
-        /// taken out of `FeedTracker.Event` (a miscompile or a stale module; a clean build
-        /// was not tried for lack of time). Changes no byte of any output.
-        private var greeksStorage: [Greeks] = []
-
-        enum CodingKeys: String, CodingKey {
-            case contractSize, expiry, greeks, kind, settled, settlement, strike, underlying, underlyingMark
-        }
-
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            self.init(
-                contractSize: try c.decode(Int64.self, forKey: .contractSize), expiry: try c.decode(UInt64.self, forKey: .expiry),
-                kind: try c.decode(String.self, forKey: .kind), settled: try c.decode(Bool.self, forKey: .settled),
-                strike: try c.decode(Int64.self, forKey: .strike), underlying: try c.decode(UInt32.self, forKey: .underlying),
-                underlyingMark: try c.decode(Int64.self, forKey: .underlyingMark),
-                settlement: try c.decodeIfPresent(Settlement.self, forKey: .settlement),
-                greeks: try c.decodeIfPresent(Greeks.self, forKey: .greeks))
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(contractSize, forKey: .contractSize)
-            try c.encode(expiry, forKey: .expiry)
-            try c.encodeIfPresent(greeks, forKey: .greeks)
-            try c.encode(kind, forKey: .kind)
-            try c.encode(settled, forKey: .settled)
-            try c.encodeIfPresent(settlement, forKey: .settlement)
-            try c.encode(strike, forKey: .strike)
-            try c.encode(underlying, forKey: .underlying)
-            try c.encode(underlyingMark, forKey: .underlyingMark)
-        }
+        public var greeks: Greeks?
 
         public init(
             contractSize: Int64, expiry: UInt64, kind: String, settled: Bool, strike: Int64, underlying: UInt32,
             underlyingMark: Int64, settlement: Settlement? = nil, greeks: Greeks? = nil
         ) {
-            greeksStorage = greeks.map { [$0] } ?? []
+            self.greeks = greeks
             self.settlement = settlement
             self.contractSize = contractSize
             self.expiry = expiry
