@@ -12,7 +12,8 @@ extension BatchCommitter {
     public static let snapshotMagic: [UInt8] = Array("SSBC".utf8)
     /// 3: the open batch's public inputs, decision fills and funding payments, and the
     /// market data builder after the state tree; 4: the decisions' fraud-proof commitments;
-    /// 5: their triggering scenarios (docs/DURABILITY.md §6.4).
+    /// 5: their triggering scenarios and the option lines' volatility and Greeks in the
+    /// delayed queue (docs/DURABILITY.md §6.4).
     public static let snapshotVersion: UInt16 = 5
 
     public func writeSnapshot(into w: inout ByteWriter) {

@@ -53,6 +53,11 @@ extension MarketDataBuilder {
                 w.write(o.underlying)
                 w.write(o.underlyingMark)
                 Self.write(o.settlement, into: &w)
+                // Since version 5: the option mark's volatility and Greeks.
+                w.write(UInt8(o.greeks != nil ? 1 : 0))
+                if let g = o.greeks {
+                    for v in [g.delta, g.gamma, g.impliedVolatilityPpm, g.realizedVolatilityPpm, g.theta, g.vega] { w.write(v) }
+                }
             }
         }
     }
@@ -92,6 +97,13 @@ extension MarketDataBuilder {
                     contractSize: size, expiry: expiry, kind: kind == 1 ? "put" : "call", settled: settled == 1,
                     strike: try r.i64(), underlying: try r.u32(), underlyingMark: try r.i64(),
                     settlement: try Self.readSettlement(&r))
+                let hasGreeks = try r.u8()
+                guard hasGreeks <= 1 else { throw .malformed("market data option greeks") }
+                if hasGreeks == 1 {
+                    option?.greeks = MarketDataRecord.Greeks(
+                        delta: try r.i64(), gamma: try r.i64(), impliedVolatilityPpm: try r.i64(),
+                        realizedVolatilityPpm: try r.i64(), theta: try r.i64(), vega: try r.i64())
+                }
             }
             pending.append(Pending(
                 releaseAt: releaseAt, market: market, firstSequence: first, lastSequence: last, stateTime: time,

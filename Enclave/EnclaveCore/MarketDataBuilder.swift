@@ -102,7 +102,12 @@ public struct MarketDataBuilder {
                     MarketDataRecord.Option(
                         contractSize: $0.contractSize, expiry: $0.expiry, kind: $0.kind, settled: $0.settled,
                         strike: $0.strike, underlying: $0.underlying, underlyingMark: $0.underlyingMark,
-                        settlement: settlements[mi])
+                        settlement: settlements[mi],
+                        greeks: $0.quote.map {
+                            MarketDataRecord.Greeks(
+                                delta: $0.delta, gamma: $0.gamma, impliedVolatilityPpm: $0.impliedVolatilityPpm,
+                                realizedVolatilityPpm: $0.realizedVolatilityPpm, theta: $0.theta, vega: $0.vega)
+                        })
                 }))
             trades[mi].removeAll(keepingCapacity: true)
             settlements[mi] = nil

@@ -27,4 +27,39 @@ public enum FixedPoint {
         guard !o1, !o2 else { return nil }
         return negative ? -v : v
     }
+
+    /// A smile parameter of docs/SCENARIOS.md, strictly: `-?[0-9]+(\.[0-9]{1,9})?` (ASCII
+    /// digits; no `+`, exponent, separator, space or bare `.`), read as an exact integer of
+    /// 10⁻⁹ units that must lie in the Int64 range (`-0` is 0); nil for anything else.
+    public static func parseNanoUnits(_ text: String) -> Int64? {
+        let bytes = Array(text.utf8)
+        var i = 0
+        let negative = bytes.first == UInt8(ascii: "-")
+        if negative { i = 1 }
+        func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+        let wholeStart = i
+        while i < bytes.count, isDigit(bytes[i]) { i += 1 }
+        guard i > wholeStart else { return nil }
+        var digits = Array(bytes[wholeStart..<i])
+        var fraction = 0
+        if i < bytes.count {
+            guard bytes[i] == UInt8(ascii: "."), i + 1 < bytes.count else { return nil }
+            i += 1
+            let start = i
+            while i < bytes.count, isDigit(bytes[i]) { i += 1 }
+            fraction = i - start
+            guard i == bytes.count, (1...9).contains(fraction) else { return nil }
+            digits += bytes[start..<i]
+        }
+        digits += Array(repeating: UInt8(ascii: "0"), count: 9 - fraction)
+        // Accumulate toward the sign so Int64.min (−9223372036.854775808) is in range.
+        var v: Int64 = 0
+        for d in digits {
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (r, o2) = negative ? m.subtractingReportingOverflow(Int64(d - 48)) : m.addingReportingOverflow(Int64(d - 48))
+            guard !o1, !o2 else { return nil }
+            v = r
+        }
+        return v
+    }
 }

@@ -56,11 +56,14 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
         public var underlying: UInt32
         /// The underlying's mark at `stateTime` that priced `markPrice`; 0 when it has none.
         public var underlyingMark: Int64
+        /// Volatility and Greeks of the option mark; absent when there is none (halted).
+        public var greeks: Greeks?
 
         public init(
             contractSize: Int64, expiry: UInt64, kind: String, settled: Bool, strike: Int64, underlying: UInt32,
-            underlyingMark: Int64, settlement: Settlement? = nil
+            underlyingMark: Int64, settlement: Settlement? = nil, greeks: Greeks? = nil
         ) {
+            self.greeks = greeks
             self.settlement = settlement
             self.contractSize = contractSize
             self.expiry = expiry
@@ -69,6 +72,33 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
             self.strike = strike
             self.underlying = underlying
             self.underlyingMark = underlyingMark
+        }
+    }
+
+    /// The volatility and Greeks of an option line (docs/MARKETDATA.md §2.1 `option.greeks`):
+    /// a long of one whole base unit, each value rounded down once.
+    public struct Greeks: Codable, Equatable, Sendable {
+        /// Base units of 10⁻⁸ of the underlying per whole unit held.
+        public var delta: Int64
+        /// Base units of 10⁻⁸ of delta per quote unit of price.
+        public var gamma: Int64
+        /// σ(K) at the mark, millionths.
+        public var impliedVolatilityPpm: Int64
+        /// The underlying's EWMA realized volatility, millionths.
+        public var realizedVolatilityPpm: Int64
+        /// Quote micro-units per year (≤ 0).
+        public var theta: Int64
+        /// Quote micro-units per 1.0 of volatility.
+        public var vega: Int64
+
+        public init(delta: Int64, gamma: Int64, impliedVolatilityPpm: Int64, realizedVolatilityPpm: Int64, theta: Int64,
+                    vega: Int64) {
+            self.delta = delta
+            self.gamma = gamma
+            self.impliedVolatilityPpm = impliedVolatilityPpm
+            self.realizedVolatilityPpm = realizedVolatilityPpm
+            self.theta = theta
+            self.vega = vega
         }
     }
 
@@ -189,6 +219,16 @@ public struct MarketDataRecord: Codable, Equatable, Sendable {
             w.object("option") { o in
                 o.field("contractSize", option.contractSize)
                 o.field("expiry", option.expiry)
+                if let g = option.greeks {
+                    o.object("greeks") { e in
+                        e.field("delta", g.delta)
+                        e.field("gamma", g.gamma)
+                        e.field("impliedVolatilityPpm", g.impliedVolatilityPpm)
+                        e.field("realizedVolatilityPpm", g.realizedVolatilityPpm)
+                        e.field("theta", g.theta)
+                        e.field("vega", g.vega)
+                    }
+                }
                 o.field("kind", option.kind)
                 o.field("settled", option.settled)
                 if let t = option.settlement {

@@ -37,12 +37,16 @@ public struct MarkReplay: Sendable {
         case other
     }
 
-    /// Applies one sequenced event at enclave time `time` (rules 1 and 2).
-    public mutating func apply(_ input: Input, at time: UInt64) {
+    /// Applies one sequenced event at enclave time `time` (rules 1 and 2). True when the
+    /// event is a price that its market's oracle recorded (rule 1).
+    @discardableResult
+    public mutating func apply(_ input: Input, at time: UInt64) -> Bool {
+        var recorded = false
         if case .oraclePrice(let p) = input, let i = marketIDs.firstIndex(of: p.market) {
-            _ = oracles[i].record(p, now: time)
+            recorded = oracles[i].record(p, now: time)
         }
         for i in oracles.indices { _ = oracles[i].mark(at: time) }
+        return recorded
     }
 
     /// The mark of `market` as the last applied event left it at `time` (the time of that
@@ -50,6 +54,14 @@ public struct MarkReplay: Sendable {
     public mutating func mark(_ market: UInt32, at time: UInt64) -> Result<Int64, PriceInvalidityError> {
         guard let i = marketIDs.firstIndex(of: market) else { return .failure(PriceInvalidityError(reason: .noPrice)) }
         return oracles[i].mark(at: time)
+    }
+
+    /// The mark of `market` at `time` evaluated on a copy of its oracle (changing nothing),
+    /// as the market data and `haltedMarkets` evaluate it at a batch close.
+    public func peekMark(_ market: UInt32, at time: UInt64) -> Result<Int64, PriceInvalidityError> {
+        guard let i = marketIDs.firstIndex(of: market) else { return .failure(PriceInvalidityError(reason: .noPrice)) }
+        var copy = oracles[i]
+        return copy.mark(at: time)
     }
 
     /// Markets without a valid mark at `time`, ascending, evaluated on copies (rule 3).

@@ -23,7 +23,12 @@ extension PerpEngine {
     /// each evaluated once, in ascending account id.
     mutating func evaluateMarginCalls(event: SequencedEvent, tickedPerpSlot: Int?, changedFrom: Int) {
         guard let rule = marginCallRule else { return }
+        // The engine's scratch buffer, taken out so the evaluations below may mutate self,
+        // and put back (with its capacity) on every exit.
         var slots: [AccountSlot] = []
+        swap(&slots, &marginCallScratch)
+        slots.removeAll(keepingCapacity: true)
+        defer { swap(&slots, &marginCallScratch) }
         if let mi = tickedPerpSlot, let u = options!.underlying(perpSlot: mi) {
             for slot in options!.underlyings[u].slots { slots.append(contentsOf: markets[slot].holders.members) }
         }

@@ -70,6 +70,9 @@ public struct OptionMarketView: Equatable, Sendable {
     /// The underlying's mark at the time asked (the forward F of the option mark), 0 when
     /// the underlying has no valid mark.
     public var underlyingMark: Int64
+    /// Volatility and Greeks of the option mark (docs/MARKETDATA.md §2.1); nil when there
+    /// is no option mark.
+    public var quote: OptionQuote? = nil
 }
 
 extension OrderBook {
@@ -137,12 +140,15 @@ extension PerpEngine {
         let mark: Int64?
         let invalidity: PriceInvalidity?
         var forward: Int64 = 0
+        var quote: OptionQuote?
         switch oracle.mark(at: now) {
         case .failure(let e): (mark, invalidity) = (nil, e.reason)
         case .success(let f):
             forward = f
             switch options!.arrays(u, mark: f, now: now) {
-            case .success(let a): (mark, invalidity) = (Int64(a.greeks[i + 1].price.floor), nil)
+            case .success(let a):
+                (mark, invalidity) = (Int64(a.greeks[i + 1].price.floor), nil)
+                quote = OptionQuote(arrays: a, instrument: i + 1, realized: options!.underlyings[u].volatility.volatility)
             case .failure: (mark, invalidity) = (nil, .noPrice)
             }
         }
@@ -150,7 +156,7 @@ extension PerpEngine {
         let option = OptionMarketView(
             underlying: options!.underlyings[u].perpID, kind: series.kind == .call ? "call" : "put",
             strike: series.strike,            expiry: series.expiry, contractSize: m.config.stepSize, settled: options!.underlyings[u].settled[i],
-            underlyingMark: forward)
+            underlyingMark: forward, quote: quote)
         return MarketView(
             market: m.config.id, bids: levels > 0 ? m.book.depth(.buy, limit: levels) : [],
             asks: levels > 0 ? m.book.depth(.sell, limit: levels) : [], markPrice: mark, priceInvalidity: invalidity,

@@ -71,6 +71,10 @@ public struct PerpEngine: MatchingEngine {
     public internal(set) var makerFills: [MakerFill] = []
     /// The buffer `takeMakerFills` handed out last (see there).
     var spareMakerFills: [MakerFill] = []
+    /// Scratch for the margin-call pass's candidate slots (`evaluateMarginCalls`), kept
+    /// between events so the pass does not allocate once its capacity is reached. Not
+    /// state: emptied at the start of each pass, in no snapshot, changing no output.
+    var marginCallScratch: [AccountSlot] = []
     /// Whether account changes are kept as statement entries (docs/COMMITMENTS.md §7);
     /// off by default (tests, benchmarks), on in the enclave.
     public var recordsStatements = false

@@ -1241,6 +1241,32 @@ components:
             expiry:
               allOf: [{$ref: "#/components/schemas/U64"}]
               description: enclave time, Unix ns
+            greeks:
+              type: object
+              description: |
+                Only on a line with an option mark (docs/MARKETDATA.md §2.1): a long of one whole base unit,
+                each value ⌊x × n / 2^64⌋ of the Q64 value, saturated to the i64 range.
+              additionalProperties: false
+              required: [delta, gamma, impliedVolatilityPpm, realizedVolatilityPpm, theta, vega]
+              properties:
+                delta:
+                  allOf: [{$ref: "#/components/schemas/I64"}]
+                  description: base units of 10^-8 of the underlying per whole unit held, −10^8…10^8
+                gamma:
+                  allOf: [{$ref: "#/components/schemas/I64"}]
+                  description: base units of 10^-8 of delta per quote unit of price, at least 0
+                impliedVolatilityPpm:
+                  allOf: [{$ref: "#/components/schemas/I64"}]
+                  description: the smile's volatility at the strike and mark, millionths, 0…16,000,000
+                realizedVolatilityPpm:
+                  allOf: [{$ref: "#/components/schemas/I64"}]
+                  description: the underlying's EWMA realized volatility, millionths, 0…16,000,000
+                theta:
+                  allOf: [{$ref: "#/components/schemas/I64"}]
+                  description: quote micro-units per year of 365 days, at most 0
+                vega:
+                  allOf: [{$ref: "#/components/schemas/I64"}]
+                  description: quote micro-units per 1.0 (100 points) of volatility, at least 0
             kind:
               type: string
               enum: [call, put]

@@ -52,6 +52,9 @@ public struct RiskArrays: Sendable {
     /// Black-76 price and Greeks at the current state per instrument; the perpetual's are
     /// price F, delta 1, and gamma, vega, theta 0.
     public let greeks: [OptionGreeks]
+    /// The implied volatility σ(K) of §7.4 per instrument at the current mark (the
+    /// perpetual's is 0).
+    public let volatilities: [Fixed]
 
     public init(state: UnderlyingState, series: [OptionSeries], config: MarginConfig) throws(OptionsError) {
         try config.validate()
@@ -70,6 +73,7 @@ public struct RiskArrays: Sendable {
         let logPrices = scenarios.map { FixedFunctions.ln(Fixed($0.price)) }
         var deltas = [Fixed.one]
         var greeks = [OptionGreeks(price: Fixed(f), delta: .one, gamma: .zero, vega: .zero, theta: .zero)]
+        var volatilities = [Fixed.zero]
         changes.reserveCapacity(scenarios.count * (series.count + 1))
         for option in series {
             let time = Black76.yearFraction(now: state.now, expiry: option.expiry)
@@ -81,6 +85,7 @@ public struct RiskArrays: Sendable {
             let base = try Black76.evaluate(option.kind, forward: f, strike: option.strike, volatility: sigma, time: time)
             deltas.append(base.delta)
             greeks.append(base)
+            volatilities.append(sigma)
             let logStrike = FixedFunctions.ln(Fixed(option.strike))
             for (i, s) in scenarios.enumerated() {
                 let vol = s.volShift == 0 ? sigma : (s.volShift > 0 ? up : down)
@@ -98,6 +103,7 @@ public struct RiskArrays: Sendable {
         valueChanges = changes
         self.deltas = deltas
         self.greeks = greeks
+        self.volatilities = volatilities
     }
 
     /// The grid in its normative order: j = −N...N, each with vol unchanged, up, down;

@@ -12,8 +12,8 @@ extension MarketDataRecord {
     /// of docs/COMMITMENTS.md §5.1). Cross-field rules: `halted` iff `priceInvalidity` ≠ 0
     /// (`mismatch` at `$.halted`); `markPrice` 0 when halted (`mismatch` at `$.markPrice`);
     /// with `option` (an option market's line, §2.1): `oracle` empty, `fundingRateBps` and
-    /// `nextFundingTime` 0, and `halted` when `option.underlyingMark` is 0, then a
-    /// settlement's rules (§2.2) (`mismatch` at each).
+    /// `nextFundingTime` 0, `halted` when `option.underlyingMark` is 0, no `option.greeks`
+    /// when halted, then a settlement's rules (§2.2) (`mismatch` at each).
     public init(jsonLine line: some Collection<UInt8>) throws(RecordError) {
         let o = try ObjectReader(try JSONLines.object(ArraySlice(line)), path: "$", fields: Self.fields)
         let asks = try Self.levels(o, "asks")
@@ -52,6 +52,7 @@ extension MarketDataRecord {
             guard fundingRateBps == 0 else { throw .mismatch(path: "$.fundingRateBps") }
             guard nextFundingTime == 0 else { throw .mismatch(path: "$.nextFundingTime") }
             guard option.underlyingMark != 0 || halted else { throw .mismatch(path: "$.option.underlyingMark") }
+            guard option.greeks == nil || !halted else { throw .mismatch(path: "$.option.greeks") }
             if let t = option.settlement { try Self.check(t, of: option) }
         }
         self.init(
@@ -63,7 +64,10 @@ extension MarketDataRecord {
     }
 
     static let optionFields: Set<String> = [
-        "contractSize", "expiry", "kind", "settled", "settlement", "strike", "underlying", "underlyingMark",
+        "contractSize", "expiry", "greeks", "kind", "settled", "settlement", "strike", "underlying", "underlyingMark",
+    ]
+    static let greeksFields: Set<String> = [
+        "delta", "gamma", "impliedVolatilityPpm", "realizedVolatilityPpm", "theta", "vega",
     ]
     static let settlementFields: Set<String> = [
         "enclaveTime", "paid", "positions", "received", "residue", "sequence", "settlementPrice", "valuePerUnit",
@@ -77,6 +81,7 @@ extension MarketDataRecord {
         let contractSize: Int64 = try r.integer("contractSize")
         guard contractSize >= 1 else { throw .outOfRange(path: JSONPath.member(p, "contractSize")) }
         let expiry: UInt64 = try r.integer("expiry")
+        let greeks = try self.greeks(r)
         let kind = try r.name("kind", in: ["call", "put"])
         let settled = try r.bool("settled")
         let settlement = try self.settlement(r)
@@ -87,7 +92,26 @@ extension MarketDataRecord {
         guard underlyingMark >= 0 else { throw .outOfRange(path: JSONPath.member(p, "underlyingMark")) }
         return Option(
             contractSize: contractSize, expiry: expiry, kind: kind, settled: settled, strike: strike,
-            underlying: underlying, underlyingMark: underlyingMark, settlement: settlement)
+            underlying: underlying, underlyingMark: underlyingMark, settlement: settlement, greeks: greeks)
+    }
+
+    /// The `greeks` member of an option line (docs/MARKETDATA.md §2.1) if present, each in
+    /// its range: `delta` −10⁸…10⁸, `gamma` and `vega` ≥ 0, `impliedVolatilityPpm` and
+    /// `realizedVolatilityPpm` 0…16,000,000, `theta` ≤ 0 (`outOfRange` at its path).
+    private static func greeks(_ o: ObjectReader) throws(RecordError) -> Greeks? {
+        guard let (v, p) = try? o.value("greeks") else { return nil }
+        let r = try ObjectReader(v, path: p, fields: greeksFields)
+        func value(_ name: String, _ range: ClosedRange<Int64>) throws(RecordError) -> Int64 {
+            let n: Int64 = try r.integer(name)
+            guard range.contains(n) else { throw .outOfRange(path: JSONPath.member(p, name)) }
+            return n
+        }
+        let delta = try value("delta", -100_000_000...100_000_000), gamma = try value("gamma", 0...Int64.max)
+        let implied = try value("impliedVolatilityPpm", 0...16_000_000)
+        let realized = try value("realizedVolatilityPpm", 0...16_000_000)
+        let theta = try value("theta", Int64.min...0), vega = try value("vega", 0...Int64.max)
+        return Greeks(delta: delta, gamma: gamma, impliedVolatilityPpm: implied, realizedVolatilityPpm: realized,
+                      theta: theta, vega: vega)
     }
 
     /// The settlement's cross-field rules (docs/MARKETDATA.md §2), after every field.

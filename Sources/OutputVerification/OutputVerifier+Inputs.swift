@@ -13,14 +13,14 @@ extension OutputVerifier {
     {
         verify(batches: batches, decisions: decisions, eventsLog: eventsLog, marketData: marketData)
             + verifyInputs(batches: batches, decisions: decisions, eventsLog: eventsLog, inputs: inputs, config: config,
-                           funding: funding)
+                           funding: funding, marketData: marketData)
     }
 
     /// The §5.3 checks, in order: `inputs.parse`, `inputs.leaf`, `inputs.signature`,
-    /// `inputs.admission`, `marks.decisions`, `marks.halted`, `decisions.execution`,
-    /// `decisions.scenario`, `funding.parse`, `funding.records`.
+    /// `inputs.admission`, `marks.decisions`, `marks.halted`, `marks.options`,
+    /// `decisions.execution`, `decisions.scenario`, `funding.parse`, `funding.records`.
     func verifyInputs(batches: [UInt8], decisions: [UInt8], eventsLog: [UInt8]?, inputs: [UInt8]?, config: VenueConfig?,
-                      funding: [UInt8]?) -> [Verdict]
+                      funding: [UInt8]?, marketData: [UInt8]? = nil) -> [Verdict]
     {
         let absent = inputs == nil ? "inputs.jsonl absent: not checked" : nil
         let noConfig = absent ?? (config == nil ? "no venue configuration given: not checked" : nil)
@@ -30,6 +30,7 @@ extension OutputVerifier {
         var admission = Check("inputs.admission", expected: noConfig ?? "each input admissible when sequenced (PROTOCOL.md §2.6, §2.7)")
         var decisionMarks = Check("marks.decisions", expected: noConfig ?? "each decision's markPrice and enclaveTime recomputed")
         var halted = Check("marks.halted", expected: noConfig ?? "each header's haltedMarkets recomputed at its enclaveTime")
+        var optionMarks = Check("marks.options", expected: Self.optionMarksExpectation(config: config, absent: noConfig))
         var execution = Check("decisions.execution", expected: "fills add up to the decision, at allowed prices, fee within bounds")
         Self.checkExecution(decisions, feeBps: config?.liquidation.feeBps, into: &execution,
                             progress: reading("decisions.jsonl"))
@@ -46,7 +47,8 @@ extension OutputVerifier {
             [parse.verdict(what: "input records"), leafCheck.verdict(what: "records and leaves"),
              signature.verdict(what: "signatures"), admission.verdict(what: "inputs"),
              decisionMarks.verdict(what: "decisions"), halted.verdict(what: "headers"),
-             execution.verdict(what: "decisions"), scenario.verdict(what: "decisions"), fundingParse.verdict(what: "funding records"),
+             optionMarks.verdict(what: "option marks and settlements"), execution.verdict(what: "decisions"),
+             scenario.verdict(what: "decisions"), fundingParse.verdict(what: "funding records"),
              fundingRecords.verdict(what: "records and payments")]
         }
         guard let inputs else { return verdicts() }
@@ -109,6 +111,8 @@ extension OutputVerifier {
         checkMarks(headers: headers, decisions: decisions, leaves: leaves ?? [], covered: covered, inputs: verified,
                    config: config, decisionMarks: &decisionMarks, halted: &halted, funding: fundingRead,
                    fundingCheck: &fundingRecords)
+        checkOptionMarks(decisions: decisions, marketData: marketData, leaves: leaves ?? [], covered: covered,
+                         inputs: verified, config: config, into: &optionMarks)
         return verdicts()
     }
 

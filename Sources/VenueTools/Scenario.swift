@@ -71,9 +71,11 @@ public struct Scenario: Sendable {
                 let usage = "expected: smile OPTION-SYMBOL a=A b=B rho=R m=M sigma=S [publisher=NAME] (up to 9 decimals)"
                 guard words.count >= 7 else { throw fail(usage) }
                 let opts = try options(from: 2)
+                // Each option once (a repeated one is not silently overridden).
+                guard opts.count == words.count - 2 else { throw fail(usage) }
                 var v: [Int64] = []
                 for key in ["a", "b", "rho", "m", "sigma"] {
-                    guard let text = opts[key], let x = FixedPoint.parse(text, decimals: 9) else { throw fail(usage) }
+                    guard let text = opts[key], let x = FixedPoint.parseNanoUnits(text) else { throw fail(usage) }
                     v.append(x)
                 }
                 guard Set(opts.keys).isSubset(of: ["a", "b", "rho", "m", "sigma", "publisher"]) else { throw fail(usage) }

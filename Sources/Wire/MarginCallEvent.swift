@@ -125,9 +125,12 @@ public struct MarginCallEvent: Equatable, Sendable {
         }
     }
 
-    /// Strict: kind 2, a known trigger, probabilities ≤ 10⁶, `exposed` 0 or 1, exactly
-    /// `count` exposures and nothing after them.
-    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> MarginCallEvent {
+    /// Strict (docs/PROTOCOL.md §2.11 kind 2), refusing with `WireError.invalidField` naming
+    /// the rule: kind 2, a known trigger, probabilities ≤ 10⁶, `count` ≥ 1 (and equal to
+    /// `underlyings` when the caller knows the venue's number of option underlyings),
+    /// underlying ids strictly ascending, `exposed` 0 or 1, every field of an unexposed
+    /// underlying 0, exactly `count` exposures and nothing after them.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, underlyings: Int? = nil) throws(WireError) -> MarginCallEvent {
         var r = ByteReader(bytes)
         guard try r.readUInt8() == kind else { throw .invalidField("event kind") }
         guard let trigger = Trigger(rawValue: try r.readUInt8()) else { throw .invalidField("margin call trigger") }
@@ -139,6 +142,7 @@ public struct MarginCallEvent: Equatable, Sendable {
         let sequence = try r.readUInt64()
         let time = try r.readUInt64()
         let count = Int(try r.readUInt16())
+        guard count >= 1, underlyings.map({ count == $0 }) ?? true else { throw .invalidField("margin call count") }
         var exposures: [Exposure] = []
         exposures.reserveCapacity(count)
         for _ in 0..<count {
@@ -149,9 +153,13 @@ public struct MarginCallEvent: Equatable, Sendable {
             let volatility = try r.readUInt32()
             let p = try r.readUInt32()
             guard p <= ppmScale else { throw .invalidField("margin call probability") }
-            exposures.append(Exposure(underlying: underlying, exposed: flag == 1, mark: mark, volatilityPpm: volatility,
-                                      probabilityPpm: p, delta: try r.readInt64(), gamma: try r.readInt64(),
-                                      vega: try r.readInt64()))
+            let e = Exposure(underlying: underlying, exposed: flag == 1, mark: mark, volatilityPpm: volatility,
+                             probabilityPpm: p, delta: try r.readInt64(), gamma: try r.readInt64(), vega: try r.readInt64())
+            guard exposures.last.map({ $0.underlying < underlying }) ?? true else {
+                throw .invalidField("margin call underlyings not ascending")
+            }
+            guard e.exposed || e == .unexposed(underlying) else { throw .invalidField("margin call unexposed fields") }
+            exposures.append(e)
         }
         try r.expectEnd("margin call event")
         return MarginCallEvent(trigger: trigger, probabilityPpm: probability, distance: distance, equity: equity,

@@ -108,7 +108,7 @@ struct OutputVectorTests {
         }
     }
 
-    /// The single numbered list of docs/COMMITMENTS.md §5.2 (1–18, 18a) and §5.3 (19–27), in order.
+    /// The single numbered list of docs/COMMITMENTS.md §5.2 (1–18, 18a) and §5.3 (19–24, 24a, 25–27), in order.
     @Test func everyCheckIsReported() {
         let verifier = OutputVectors.shared.verifier(signer: nil)
         let base = [
@@ -122,7 +122,7 @@ struct OutputVectorTests {
                                   marketData: nil).map(\.check)
         #expect(all == base + [
             "inputs.parse", "inputs.leaf", "inputs.signature", "inputs.admission", "marks.decisions", "marks.halted",
-            "decisions.execution", "decisions.scenario", "funding.parse", "funding.records",
+            "marks.options", "decisions.execution", "decisions.scenario", "funding.parse", "funding.records",
         ])
     }
 }

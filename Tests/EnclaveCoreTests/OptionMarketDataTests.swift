@@ -2,6 +2,7 @@ import Client
 import Commitments
 import Engine
 import Foundation
+import Options
 import OutputVerification
 import SealCrypto
 import Testing
@@ -46,6 +47,9 @@ final class OptionRun {
     var batches: [UInt8] = []
     var funding: [UInt8] = []
     var events: [UInt8] = []
+    /// `inputs.jsonl` and `decisions.jsonl`, for the checks of the public inputs and marks.
+    var inputs: [UInt8] = []
+    var decisions: [UInt8] = []
     var closed: [ClosedBatch] = []
     /// The call's premium the orders used: its mark at the trade, rounded down to the tick.
     var premium: Int64 = 0
@@ -90,20 +94,32 @@ final class OptionRun {
         batches += b.headerLine
         funding += b.fundingLines
         events += b.eventLeaves
+        inputs += b.inputLines
+        decisions += b.decisionLines
     }
 
     var records: [(record: MarketDataRecord, line: ArraySlice<UInt8>)] {
         marketData.split(separator: 0x0a).map { (try! MarketDataRecord(jsonLine: $0), $0) }
     }
 
-    func verify(marketData: [UInt8]? = nil) -> [String: Verdict] {
-        let w = h.worker
-        let verifier = OutputVerifier(
-            signer: w.identity.signer.address,
+    var verifier: OutputVerifier {
+        OutputVerifier(
+            signer: h.worker.identity.signer.address,
             domain: EIP712Domain(name: "Sealstream", version: "1", chainId: h.venue.commitments.chainId,
                                  verifyingContract: EthereumAddress(hex: h.venue.commitments.verifyingContract)!),
             venueID: h.venue.venueID)
+    }
+
+    func verify(marketData: [UInt8]? = nil) -> [String: Verdict] {
         let verdicts = verifier.verify(batches: batches, decisions: [], eventsLog: events, marketData: marketData ?? self.marketData)
+        return Dictionary(uniqueKeysWithValues: verdicts.map { ($0.check, $0) })
+    }
+
+    /// Every check, the public inputs and marks (COMMITMENTS §5.3) included, with the venue.
+    func verifyAll(inputs: [UInt8]? = nil, decisions: [UInt8]? = nil, marketData: [UInt8]? = nil) -> [String: Verdict] {
+        let verdicts = verifier.verify(batches: batches, decisions: decisions ?? self.decisions, eventsLog: events,
+                                       inputs: inputs ?? self.inputs, config: h.venue, funding: funding,
+                                       marketData: marketData ?? self.marketData)
         return Dictionary(uniqueKeysWithValues: verdicts.map { ($0.check, $0) })
     }
 }
@@ -128,9 +144,26 @@ struct OptionMarketDataTests {
             return
         }
         #expect(call.markPrice == mark && mark > 10_000 * OptionRun.usd && !call.halted && call.priceInvalidity == 0)
+        // Its volatility and Greeks (MARKETDATA §2.1 `greeks`), from the Options module at the
+        // close's whole second: a long of one whole unit, each value rounded down once.
+        let close = run.closed[1].header.enclaveTime
+        let f = 60_000 * OptionRun.usd, k = 50_000 * OptionRun.usd
+        let t = Black76.yearFraction(now: close - close % 1_000_000_000, expiry: OptionRun.expiry)
+        let smile = SVIParameters(nanoUnits: 20_000_000, b: 100_000_000, rho: -300_000_000, m: 0, sigma: 100_000_000)
+        let sigma = try smile.volatility(forward: f, strike: k, time: t)
+        let g = try Black76.evaluate(.call, forward: f, strike: k, volatility: sigma, time: t)
+        func scaled(_ x: Fixed, _ n: Int128) -> Int64 { Int64(Wide.mulDiv(x.raw, n, Int128(1) << 64)) }
+        let initial = Fixed(ratio: 600_000, 1_000_000)
+        let greeks = MarketDataRecord.Greeks(
+            delta: scaled(g.delta, 100_000_000), gamma: scaled(g.gamma, 100_000_000),
+            impliedVolatilityPpm: scaled(sigma, 1_000_000),
+            realizedVolatilityPpm: scaled(FixedFunctions.sqrt(initial * initial), 1_000_000), theta: scaled(g.theta, 1),
+            vega: scaled(g.vega, 1))
+        #expect(greeks.delta > 50_000_000 && greeks.delta < 100_000_000 && greeks.theta < 0 && greeks.vega > 0)
+        #expect(greeks.impliedVolatilityPpm > 100_000 && abs(greeks.realizedVolatilityPpm - 600_000) <= 1)
         #expect(call.option == MarketDataRecord.Option(
             contractSize: 1_000_000, expiry: OptionRun.expiry, kind: "call", settled: false, strike: 50_000 * OptionRun.usd,
-            underlying: 1, underlyingMark: 60_000 * OptionRun.usd))
+            underlying: 1, underlyingMark: 60_000 * OptionRun.usd, greeks: greeks))
         #expect(call.oracle.isEmpty && call.fundingRateBps == 0 && call.nextFundingTime == 0)
         let put = try #require(records.last { $0.record.market == OptionRun.put }).record
         #expect(put.option?.kind == "put" && put.markPrice > 5_000 * OptionRun.usd && put.trades.isEmpty && put.openInterest == 0)

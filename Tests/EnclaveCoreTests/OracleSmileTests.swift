@@ -5,6 +5,7 @@ import Testing
 import VenueTools
 import Wire
 @testable import EnclaveCore
+@testable import OutputVerification
 
 /// Admission of signed SVI smiles (docs/PROTOCOL.md §2.17): each refusal in its order,
 /// the ack, and that only admitted smiles are sequenced and change the option mark.
@@ -138,17 +139,45 @@ struct OracleSmileTests {
         let line = PublicInputTests.lineIndex(run.inputs) { $0.contains("oracleSmile") }
         let forged = tamper(run.inputs, line: line) { $0["a"] = 90_000_001 }
         var verdicts = run.verifyAll(inputs: forged)
-        #expect(failing(verdicts) == ["inputs.leaf", "inputs.signature"], "a smile moves no perpetual's mark")
+        #expect(failing(verdicts) == ["inputs.leaf", "inputs.signature", "marks.options"], "a smile moves no perpetual's mark")
+        #expect(verdicts["marks.options"]?.error == "incomplete", "but the option marks after it cannot be recomputed")
         #expect(verdicts["inputs.leaf"]?.error == "bodyHash" && verdicts["inputs.signature"]?.error == "signature")
         var lines = run.inputs.split(separator: 0x0a).map { Array($0) + [0x0a] }
         lines.remove(at: line)
         verdicts = run.verifyAll(inputs: lines.flatMap { $0 })
-        #expect(failing(verdicts) == ["inputs.leaf"] && verdicts["inputs.leaf"]?.error == "missing")
+        #expect(failing(verdicts) == ["inputs.leaf", "marks.options"] && verdicts["inputs.leaf"]?.error == "missing")
         // Admission as the enclave does it: a configuration without that expiry.
         var venue = OptionRun.venue()
         venue.options!.markets = venue.options!.markets.map { var m = $0; m.expiry += 1_000_000_000; return m }
         venue.options!.underlyings[0].smiles[0].expiry += 1_000_000_000
         verdicts = run.verifyAll(config: venue)
         #expect(verdicts["inputs.admission"]?.error == "unknownExpiry")
+    }
+
+    /// checks 21–22 judge a smile in the enclave's single order (COMMITMENTS §5.3 "Smiles"):
+    /// the first failing reason only, in whichever of the two checks it belongs to.
+    @Test func theAuditorJudgesASmileInTheEnclavesOrder() throws {
+        let venue = OptionRun.venue()
+        func judge(_ s: OracleSmile) -> (signature: String?, admission: String?) {
+            var last: [SmileKey: UInt64] = [:]
+            var signature = OutputVerifier.Check("inputs.signature", expected: "")
+            var admission = OutputVerifier.Check("inputs.admission", expected: "")
+            OutputVerifier.checkSmile(s, now: 100_000_000_000, at: "input 1", config: venue, last: &last,
+                                      signature: &signature, admission: &admission)
+            return (signature.verdict(what: "").error, admission.verdict(what: "").error)
+        }
+        let t: UInt64 = 100_000_000_000
+        // Unlisted expiry and unregistered publisher: the enclave says unknownExpiry first.
+        let both = Self.smile(expiry: Self.expiry + 1_000_000_000, time: t, publisher: "stranger")
+        #expect(judge(both) == (nil, "unknownExpiry"))
+        #expect(judge(Self.smile(time: t, publisher: "stranger")) == ("unknownPublisher", nil))
+        // A bad signature on invalid parameters: the signature first, and nothing else.
+        var forged = Self.smile(b: -1, time: t)
+        forged.a += 1
+        #expect(judge(forged) == ("signature", nil))
+        #expect(judge(Self.smile(b: -1, time: t)) == (nil, "invalidSmile"))
+        #expect(judge(Self.smile(time: t - 61_000_000_000)) == (nil, "stalePrice"))
+        #expect(judge(Self.smile(underlying: 2, time: t)) == ("unknownMarket", nil))
+        #expect(judge(Self.smile(time: t)) == (nil, nil))
     }
 }

@@ -17,7 +17,7 @@ struct PublicInputTests {
     @Test func anHonestRunPassesEveryCheck() throws {
         let run = try CommittedRun()
         let verdicts = run.verifyAll()
-        #expect(verdicts.count == 29)  // COMMITMENTS §5.2 1–18 and 18a, §5.3 19–25, 25a, 26–27
+        #expect(verdicts.count == 30)  // COMMITMENTS §5.2 1–18 and 18a, §5.3 19–24, 24a, 25, 25a, 26–27
         #expect(failing(verdicts).isEmpty, "\(verdicts.values.filter { !$0.pass })")
         #expect(verdicts["marks.decisions"]?.detail == "6 decisions checked")
         #expect(verdicts["marks.halted"]?.detail == "3 headers checked")

@@ -147,8 +147,9 @@ struct WorkerSnapshotTests {
 
     /// Version 3 carries both the public inputs (issue 14) and the market data builder
     /// (issue 19); each was first a version 2 without the other; version 4 adds the
-    /// decisions' commitments for fraud proofs, version 5 their triggering scenarios. 1…4
-    /// are refused and recovery falls back (docs/DURABILITY.md §6.4).
+    /// decisions' commitments for fraud proofs, version 5 their triggering scenarios and the
+    /// option lines' volatility and Greeks in the delayed queue. 1…4 are refused and
+    /// recovery falls back (docs/DURABILITY.md §6.4).
     @Test(arguments: [1, 2, 3, 4, 6] as [UInt16])
     func committerRefusesOtherVersions(version: UInt16) throws {
         #expect(BatchCommitter.snapshotVersion == 5)

@@ -93,5 +93,27 @@ struct OptionsDemoScenarioTests {
         #expect(checks.contains { $0["check"] as? String == "marks.decisions" && $0["pass"] as? Bool == true })
         #expect(checks.contains { $0["check"] as? String == "decisions.scenario" && $0["pass"] as? Bool == true
             && ($0["detail"] as? String ?? "").hasPrefix("1 ") })
+        // The option marks recomputed from the signed prices and smiles (check 24a): the
+        // decision's, every option line's and nothing skipped.
+        let options = try #require(checks.first { $0["check"] as? String == "marks.options" })
+        #expect(options["pass"] as? Bool == true && (options["detail"] as? String)?.hasPrefix("0 ") == false, "\(options)")
+
+        // One option line's mark one micro-unit off: named by that check.
+        let marketData = host.dataDirectory.appendingPathComponent("outputs/marketdata.jsonl")
+        let original = try String(contentsOf: marketData, encoding: .utf8)
+        var rows = original.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let k = try #require(rows.lastIndex { $0.contains(#""market":101,"#) })
+        let line = try #require(try JSONSerialization.jsonObject(with: Data(rows[k].utf8)) as? [String: Any])
+        let mark = try #require(line["markPrice"] as? Int)
+        rows[k] = rows[k].replacingOccurrences(of: #""markPrice":\#(mark),"#, with: #""markPrice":\#(mark + 1),"#)
+        try rows.joined(separator: "\n").write(to: marketData, atomically: true, encoding: .utf8)
+        let tampered = try runCommand(try Binaries.path("attestation"), [
+            "verify-outputs", "--data-dir", host.dataDirectory.path, "--evidence", evidenceFile.path, "--config", venue, "--json"])
+        let tamperedChecks = (try JSONSerialization.jsonObject(with: Data(tampered.stdout.utf8)) as? [String: Any])?["checks"]
+            as? [[String: Any]] ?? []
+        let failed = tamperedChecks.first { $0["check"] as? String == "marks.options" }
+        #expect(tampered.status == 1 && failed?["pass"] as? Bool == false && failed?["error"] as? String == "mark", "\(String(describing: failed))")
+        #expect((failed?["detail"] as? String)?.hasPrefix("market data line \(k + 1) ") == true)
+        try original.write(to: marketData, atomically: true, encoding: .utf8)
     }
 }

@@ -41,6 +41,19 @@ struct ScenarioTests {
         }
     }
 
+    /// docs/SCENARIOS.md: a smile number is exactly `-?[0-9]+(\.[0-9]{1,9})?` in the i64 range of
+    /// 10⁻⁹ units, each option once (python/tests/test_scenario_smile.py runs the same lines).
+    @Test func smileNumbersAreStrict() throws {
+        let s = try Scenario.parse("smile X a=-9223372036.854775808 b=9223372036.854775807 rho=-0 m=007 sigma=1.5")
+        #expect(s.steps[0].step == .smile(symbol: "X", a: .min, b: .max, rho: 0, m: 7_000_000_000, sigma: 1_500_000_000,
+                                          publisher: "pyth-a"))
+        for a in ["+0.02", "2e-2", ".02", "1.", "1_000", "Infinity", "-", "9223372036.854775808", "-9223372036.854775809",
+                  "0.0000000001", "0,5", "１"] {
+            #expect(throws: ScenarioError.self, "\(a)") { try Scenario.parse("smile X a=\(a) b=0.1 rho=-0.3 m=0 sigma=0.1") }
+        }
+        #expect(throws: ScenarioError.self) { try Scenario.parse("smile X a=0.02 a=0.03 b=0.1 rho=-0.3 m=0 sigma=0.1") }
+    }
+
     @Test func longestWaitIsTheLargestWholeSecondsInInt() throws {
         let s = try Scenario.parse("wait 9223372036854775s")
         #expect(s.steps.first?.step == .wait(milliseconds: 9_223_372_036_854_775_000))

@@ -28,7 +28,8 @@ struct MarginCallEventTests {
     }
 
     /// A fill event still decodes as kind 1; unknown kinds, bad triggers, probabilities
-    /// above 10⁶, a bad flag and a wrong length are refused.
+    /// above 10⁶, a bad flag, no exposure or another count than the venue's, underlyings out
+    /// of order, an unexposed underlying with values, and a wrong length are refused.
     @Test func decodingIsStrict() throws {
         let fill = FillEvent(clientOrderID: try ClientOrderID("a"), market: 1, side: .sell, price: 1, quantity: 2, fee: 0,
                              makerOrderID: 3, globalSequence: 4, enclaveTime: 5)
@@ -48,6 +49,18 @@ struct MarginCallEventTests {
         #expect(refused { $0.append(0) })
         #expect(refused { $0.removeLast() })
         #expect(refused { $0[47] = 3 })  // count 3, two exposures
+        #expect(refused { $0 = Array($0[..<48]); $0[47] = 0 })  // no exposure at all
+        #expect(refused { $0[96] = 1 })  // the second underlying repeats the first
+        #expect(refused { $0[96] = 0 })  // ... or comes before it
+        #expect(refused { $0[105] = 1 })  // unexposed, yet a mark
+        #expect(refused { $0[$0.count - 1] = 1 })  // unexposed, yet a vega
+        // The venue's number of option underlyings, when the caller knows it.
+        #expect(try good.withUnsafeBytes { try MarginCallEvent.decode($0, underlyings: 2) } == Self.event)
+        for n in [1, 3] {
+            #expect(throws: WireError.invalidField("margin call count")) {
+                try good.withUnsafeBytes { try MarginCallEvent.decode($0, underlyings: n) }
+            }
+        }
         #expect(throws: WireError.self) { try [UInt8]().withUnsafeBytes { try SessionEvent.decode($0) } }
     }
 }

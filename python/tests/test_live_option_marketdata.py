@@ -2,12 +2,14 @@
 (docs/MARKETDATA.md §2.1): a venue listing a call on BTC, a maker and a taker trading it,
 the option market's snapshot verified under the attested signer (series, option mark,
 no oracle quotes or funding), its trade in marketdata.jsonl, a signed smile repricing it,
-and verify-outputs accepting the epoch."""
+and verify-outputs accepting the epoch: the SDK and the Swift auditor recompute every option mark
+from the signed prices and smile (COMMITMENTS §5.3 check 24a) and agree check by check."""
 
 from __future__ import annotations
 
 import json
 import secrets
+import subprocess
 import time
 
 import pytest
@@ -76,9 +78,12 @@ def test_an_option_market_is_published_and_verified(host):
             break
         time.sleep(0.01)
     assert snap and not snap["halted"], snap
+    greeks = snap["option"].pop("greeks")  # MARKETDATA §2.1: a long of one whole unit; check 24a recomputes them
     assert snap["option"] == {"contractSize": 1_000_000, "expiry": snap["option"]["expiry"], "kind": "call",
                               "settled": False, "strike": 55_000 * USD, "underlying": 1,
                               "underlyingMark": 60_000 * USD}  # fmt: skip
+    assert 0 < greeks["delta"] < 10**8 and greeks["gamma"] > 0 and greeks["vega"] > 0 and greeks["theta"] < 0
+    assert greeks["impliedVolatilityPpm"] > 100_000 and abs(greeks["realizedVolatilityPpm"] - 600_000) <= 1
     assert snap["oracle"] == [] and snap["fundingRateBps"] == 0 and snap["nextFundingTime"] == 0
     assert snap["markPrice"] > 5_000 * USD
     premium = snap["markPrice"] // 100_000 * 100_000
@@ -121,3 +126,36 @@ def test_an_option_market_is_published_and_verified(host):
     public = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
                               evidence.venue_id, public=True, config=config)  # fmt: skip
     assert public["ok"], [c for c in public["checks"] if not c["pass"]]
+    assert {c["check"]: c["pass"] for c in public["checks"]}["marks.options"] is True
+
+    def auditor() -> dict:
+        out = subprocess.run([str(bin_dir() / "attestation"), "verify-outputs", "--data-dir", str(host.data), "--evidence",
+                              str(host.data / "outputs" / "epoch.json"), "--config", str(host.data.parent / "venue.json"),
+                              "--json"], capture_output=True, text=True)  # fmt: skip
+        return json.loads(out.stdout)
+
+    def failures(report: dict) -> dict:
+        return {c["check"]: c.get("error") for c in report["checks"] if not c["pass"]}
+
+    swift = auditor()
+    assert [(c["check"], c["pass"]) for c in swift["checks"]] == [(c["check"], c["pass"]) for c in public["checks"]]
+    assert next(c for c in swift["checks"] if c["check"] == "marks.options")["detail"].startswith(f"{sum(r['market'] == CALL for r in lines)} ")
+    # The call's last line one micro-unit off: both name it at check 24a (and the root, 18).
+    path = host.data / "outputs" / "marketdata.jsonl"
+    original = path.read_text()
+    rows = original.splitlines(keepends=True)
+    k = max(i for i, row in enumerate(rows) if json.loads(row)["market"] == CALL)
+    row = json.loads(rows[k])
+    rows[k] = rows[k].replace(f'"markPrice":{row["markPrice"]},', f'"markPrice":{row["markPrice"] + 1},')
+    path.write_text("".join(rows))
+    forged = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
+                              evidence.venue_id, public=True, config=config)  # fmt: skip
+    assert failures(forged) == failures(auditor()) == {"marketdata.root": None, "marks.options": "mark"}
+    # Its delta one unit off: both name the Greeks.
+    delta = row["option"]["greeks"]["delta"]
+    rows[k] = original.splitlines(keepends=True)[k].replace(f'"delta":{delta},', f'"delta":{delta - 1},', 1)
+    path.write_text("".join(rows))
+    forged = verify_directory(str(host.data), evidence.signer, evidence.chain_id, evidence.verifying_contract,
+                              evidence.venue_id, public=True, config=config)  # fmt: skip
+    assert failures(forged) == failures(auditor()) == {"marketdata.root": None, "marks.options": "greeks"}
+    path.write_text(original)

@@ -73,12 +73,12 @@ def test_strict_json_refusals():
 
 
 def test_check_numbering():
-    """One numbered list (COMMITMENTS.md §5.2 checks 1–18 and 18a, §5.3 checks 19–25, 25a, 26–27), in the Swift verifier's order."""
+    """One numbered list (COMMITMENTS.md §5.2 checks 1–18 and 18a, §5.3 checks 19–24, 24a, 25, 25a, 26–27), in the Swift verifier's order."""
     from sealstream.outputs.public import PUBLIC_CHECKS
 
     assert CHECKS[12:] == ["decisions.parse", "decisions.batch", "decisions.inclusion",
                            "marketdata.parse", "marketdata.batch", "marketdata.root", "marketdata.options"]  # fmt: skip
     assert PUBLIC_CHECKS == ["inputs.parse", "inputs.leaf", "inputs.signature", "inputs.admission", "marks.decisions",
-                             "marks.halted", "decisions.execution", "decisions.scenario", "funding.parse",
+                             "marks.halted", "marks.options", "decisions.execution", "decisions.scenario", "funding.parse",
                              "funding.records"]  # fmt: skip
     assert len(CHECKS + PUBLIC_CHECKS) == 29

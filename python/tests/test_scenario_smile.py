@@ -32,11 +32,26 @@ def test_a_smile_line_names_an_option_market_and_takes_nano_units():
         "smile BTC-C-50000 a=0.02 b=0.1 rho=-0.3 m=0 sigma=0.1 conf=1",
         "smile BTC-C-50000 a=x b=0.1 rho=0 m=0 sigma=1",
         "smile BTC-PERP a=0.02 b=0.1 rho=-0.3 m=0 sigma=0.1",
+        # The exact number syntax of docs/SCENARIOS.md, and each option once.
+        "smile BTC-C-50000 a=+0.02 b=0.1 rho=-0.3 m=0 sigma=0.1",
+        "smile BTC-C-50000 a=2e-2 b=0.1 rho=-0.3 m=0 sigma=0.1",
+        "smile BTC-C-50000 a=.02 b=0.1 rho=-0.3 m=0 sigma=0.1",
+        "smile BTC-C-50000 a=1. b=0.1 rho=-0.3 m=0 sigma=0.1",
+        "smile BTC-C-50000 a=1_000 b=0.1 rho=-0.3 m=0 sigma=0.1",
+        "smile BTC-C-50000 a=Infinity b=0.1 rho=-0.3 m=0 sigma=0.1",
+        "smile BTC-C-50000 a=- b=0.1 rho=-0.3 m=0 sigma=0.1",
+        "smile BTC-C-50000 a=9223372036.854775808 b=0.1 rho=-0.3 m=0 sigma=0.1",
+        "smile BTC-C-50000 a=0.02 a=0.03 b=0.1 rho=-0.3 m=0 sigma=0.1",
     ],
 )
 def test_a_bad_smile_line_is_refused(line):
     with pytest.raises(ScenarioError):
         scenario.parse(line, VENUE)
+
+
+def test_smile_numbers_reach_both_ends_of_the_i64_range():
+    steps = scenario.parse("smile BTC-C-50000 a=-9223372036.854775808 b=9223372036.854775807 rho=-0 m=007 sigma=1.5", VENUE)
+    assert steps[0].args["svi"] == (-(2**63), 2**63 - 1, 0, 7_000_000_000, 1_500_000_000)
 
 
 def test_an_order_line_names_an_option_market_by_its_symbol():

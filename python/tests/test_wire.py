@@ -183,9 +183,21 @@ def test_margin_call_event_layout():
         lambda b: b + b"\x00",  # trailing byte
         lambda b: b[:-1],  # truncated
         lambda b: b[:46] + struct.pack(">H", 3) + b[48:],  # count 3, two exposures
+        lambda b: b[:46] + struct.pack(">H", 0),  # no exposure at all
+        lambda b: b[:93] + struct.pack(">I", 1) + b[97:],  # the second underlying repeats the first
+        lambda b: b[:93] + struct.pack(">I", 0) + b[97:],  # ... or comes before it
+        lambda b: b[:98] + struct.pack(">q", 1) + b[106:],  # unexposed, yet a mark
+        lambda b: b[:-1] + b"\x01",  # unexposed, yet a vega
         lambda b: b"",
     ],
 )
 def test_margin_call_event_is_strict(edit):
     with pytest.raises(WireError):
         messages.decode_session_event(edit(MARGIN_CALL_VECTOR))
+
+
+def test_a_margin_call_has_one_exposure_per_option_underlying_of_the_venue():
+    assert len(messages.decode_margin_call_event(MARGIN_CALL_VECTOR, underlyings=2).exposures) == 2
+    for n in (1, 3):
+        with pytest.raises(WireError):
+            messages.decode_margin_call_event(MARGIN_CALL_VECTOR, underlyings=n)

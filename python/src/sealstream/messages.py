@@ -276,7 +276,10 @@ class MarginCallEvent:
         return self.probability_ppm / PPM
 
 
-def decode_margin_call_event(plaintext: bytes) -> MarginCallEvent:
+def decode_margin_call_event(plaintext: bytes, underlyings: int | None = None) -> MarginCallEvent:
+    """Strict (PROTOCOL.md §2.11 kind 2): a known trigger, probabilities ≤ 10⁶, `count` ≥ 1 (and equal to
+    `underlyings` when the caller knows the venue's number of option underlyings), underlying ids strictly
+    ascending, `exposed` 0 or 1, every field of an unexposed underlying 0, nothing after the exposures."""
     r = _Reader(plaintext, "margin call")
     kind, trigger, prob, distance, equity, maintenance, gseq, etime, count = r.unpack(">BBIqqqQQH")
     if kind != MARGIN_CALL_KIND:
@@ -285,13 +288,19 @@ def decode_margin_call_event(plaintext: bytes) -> MarginCallEvent:
         raise WireError(f"margin call trigger {trigger}", "trigger")
     if prob > PPM:
         raise WireError(f"probability {prob} ppm above 1000000", "probability_ppm")
-    exposures = []
+    if count < 1 or (underlyings is not None and count != underlyings):
+        raise WireError(f"margin call count {count}", "count")
+    exposures: list[MarginCallExposure] = []
     for _ in range(count):
         underlying, flag, mark, vol, p, delta, gamma, vega = r.unpack(">IBqIIqqq")
         if flag > 1:
             raise WireError(f"exposed flag {flag}", "exposed")
         if p > PPM:
             raise WireError(f"probability {p} ppm above 1000000", "probability_ppm")
+        if exposures and exposures[-1].underlying >= underlying:
+            raise WireError(f"underlying {underlying} not after {exposures[-1].underlying}", "underlying")
+        if flag == 0 and (mark, vol, p, delta, gamma, vega) != (0, 0, 0, 0, 0, 0):
+            raise WireError(f"underlying {underlying} not exposed but its fields are not 0", "exposed")
         exposures.append(MarginCallExposure(underlying, flag == 1, mark, vol, p, delta, gamma, vega))
     r.end()
     return MarginCallEvent(MarginCallTrigger(trigger), prob, distance, equity, maintenance, gseq, etime, tuple(exposures))

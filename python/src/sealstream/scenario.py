@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -28,6 +29,23 @@ def exact(text: str, scale: int, line: int, what: str) -> int:
     if value != value.to_integral_value():
         raise ScenarioError(line, f"{what} {text!r} has more decimals than its unit")
     return int(value)
+
+
+_NANO = re.compile(r"-?[0-9]+(\.[0-9]{1,9})?")
+
+
+def nano_units(text: str, line: int, what: str) -> int:
+    """A smile parameter (docs/SCENARIOS.md): `-?[0-9]+(.[0-9]{1,9})?` exactly, as an integer of 10⁻⁹ units
+    in the i64 range."""
+    if not _NANO.fullmatch(text) or not text.isascii():
+        raise ScenarioError(line, f"{what} {text!r} is not a decimal with at most 9 fractional digits")
+    negative = text.startswith("-")
+    whole, _, fraction = text.lstrip("-").partition(".")
+    value = int(whole + fraction.ljust(9, "0"))
+    value = -value if negative else value
+    if not -(2**63) <= value < 2**63:
+        raise ScenarioError(line, f"{what} {text!r} is outside the i64 range of 10⁻⁹ units")
+    return value
 
 
 @dataclass
@@ -77,12 +95,14 @@ def parse(text: str, venue: dict) -> list[Step]:
             names = ("a", "b", "rho", "m", "sigma")
             if len(plain) != 1 or not set(names) <= set(opts) or not set(opts) <= {*names, "publisher"}:
                 raise ScenarioError(n, usage)
+            if len(opts) != len(rest) - 1:  # each option once
+                raise ScenarioError(n, usage)
             if plain[0] not in options:
                 raise ScenarioError(n, f"unknown symbol {plain[0]}")
             option = options[plain[0]]
             steps.append(Step(n, op, {
                 "underlying": option["underlying"], "expiry": option["expiry"],
-                "svi": tuple(exact(opts[k], 10**9, n, k) for k in names), "publisher": opts.get("publisher", "pyth-a")}))
+                "svi": tuple(nano_units(opts[k], n, k) for k in names), "publisher": opts.get("publisher", "pyth-a")}))
         elif op in ("order", "market"):
             name, side, sym, qty = plain[0], plain[1], plain[2], plain[3]
             flags = set(plain[4:])

@@ -32,7 +32,8 @@ from .strict import (
 
 PUBLIC_CHECKS = [
     "inputs.parse", "inputs.leaf", "inputs.signature", "inputs.admission", "marks.decisions",
-    "marks.halted", "decisions.execution", "decisions.scenario", "funding.parse", "funding.records",
+    "marks.halted", "marks.options", "decisions.execution", "decisions.scenario", "funding.parse",
+    "funding.records",
 ]  # fmt: skip
 
 U64_MAX = 2**64 - 1
@@ -244,9 +245,9 @@ class _Check:
 
 def verify_public(
     batches: bytes, decisions: bytes, events: bytes | None, inputs: bytes | None, config: dict | None,
-    funding: bytes | None, signer: str, dom: dict, venue_id: int | None = None,
+    funding: bytes | None, signer: str, dom: dict, venue_id: int | None = None, market_data: bytes | None = None,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
-    """{check: {"pass", "error"?, "line"?, "path"?}} for the ten checks of §5.3."""
+    """{check: {"pass", "error"?, "line"?, "path"?}} for the eleven checks of §5.3 (19–24, 24a, 25, 25a, 26–27)."""
     c = {name: _Check() for name in PUBLIC_CHECKS}
     signer = signer.lower()
     headers = [h for _, h in read_lines(batches, read_header) if not isinstance(h, RecordError)]
@@ -303,6 +304,9 @@ def verify_public(
         return {k: v.v for k, v in c.items()}
     _check_signatures(records, config, c["inputs.signature"], c["inputs.admission"])
     _check_marks(headers, parsed_decisions, leaves or [], covered, verified, config, funding_records, c)
+    from .option_marks import check_option_marks
+
+    check_option_marks(parsed_decisions, market_data, leaves or [], covered, verified, config, Oracle, c["marks.options"])
     return {k: v.v for k, v in c.items()}
 
 
@@ -381,31 +385,35 @@ def svi_violation(a: int, b: int, rho: int, m: int, sigma: int) -> str | None:
 
 
 def _check_smile(r, markets, options, last_smile, valid, signature: _Check, admission: _Check) -> None:
-    """A smile record (PROTOCOL.md §2.17) in the enclave's order: unknownMarket, unknownPublisher,
-    signature; then unknownExpiry, invalidSmile, stalePrice."""
+    """A smile record (PROTOCOL.md §2.17) judged once, in the enclave's order: unknownMarket,
+    unknownExpiry, unknownPublisher, signature, invalidSmile, stalePrice. The first failing reason
+    is its only failure (inputs.signature for unknownMarket, unknownPublisher and signature,
+    inputs.admission for the others); only an admitted smile counts as its publisher's last."""
     listed = [m for m in options["markets"] if m["underlying"] == r["underlying"]]
     market = markets.get(r["underlying"])
     if market is None or not listed:
         signature.fail("unknownMarket")
+        return
+    if all(m["expiry"] != r["expiry"] for m in listed):
+        admission.fail("unknownExpiry")
         return
     publisher = _hex(r["publisher"])
     if publisher not in [_hex(k) for k in market["oracle"]["publishers"]]:
         signature.fail("unknownPublisher")
         return
     signed = b"sealstream/v1/oracle-smile" + _smile_fields(r)
-    signature.note(None if valid(VerifyKey(publisher), signed, _hex(r["signature"])) else "signature")
+    if not valid(VerifyKey(publisher), signed, _hex(r["signature"])):
+        signature.fail("signature")
+        return
     now, publish = r["enclaveTime"], r["publishTime"]
     key = (r["underlying"], r["expiry"], publisher)
     too_old = now > publish and now - publish > market["oracle"]["stalenessNanos"]
     too_new = publish > now and publish - now > FUTURE_SKEW
-    reason = (
-        "unknownExpiry" if all(m["expiry"] != r["expiry"] for m in listed)
-        else "invalidSmile" if svi_violation(r["a"], r["b"], r["rho"], r["m"], r["sigma"])
-        else "stalePrice" if publish <= last_smile.get(key, 0) or too_old or too_new
-        else None
-    )  # fmt: skip
-    admission.note(reason)
-    if reason is None:
+    if svi_violation(r["a"], r["b"], r["rho"], r["m"], r["sigma"]):
+        admission.fail("invalidSmile")
+    elif publish <= last_smile.get(key, 0) or too_old or too_new:
+        admission.fail("stalePrice")
+    else:
         last_smile[key] = publish
 
 

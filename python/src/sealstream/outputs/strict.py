@@ -393,7 +393,10 @@ def _trade(t: _Object) -> None:
     t.integer("size", INT64)
 
 
-OPTION_MEMBERS = {"contractSize", "expiry", "kind", "settled", "settlement", "strike", "underlying", "underlyingMark"}
+OPTION_MEMBERS = {
+    "contractSize", "expiry", "greeks", "kind", "settled", "settlement", "strike", "underlying", "underlyingMark",
+}  # fmt: skip
+GREEKS_MEMBERS = {"delta", "gamma", "impliedVolatilityPpm", "realizedVolatilityPpm", "theta", "vega"}
 SETTLEMENT_MEMBERS = {
     "enclaveTime", "paid", "positions", "received", "residue", "sequence", "settlementPrice", "valuePerUnit",
 }  # fmt: skip
@@ -413,6 +416,19 @@ def _settlement(o: _Object) -> dict | None:
     return r.d
 
 
+def _greeks(o: _Object) -> None:
+    """`option.greeks` (docs/MARKETDATA.md §2.1), if present, each value in its range."""
+    if "greeks" not in o.d:
+        return
+    r = o.object("greeks", GREEKS_MEMBERS)
+    r.integer("delta", (-(10**8), 10**8))
+    r.integer("gamma", (0, INT64[1]))
+    r.integer("impliedVolatilityPpm", (0, 16_000_000))
+    r.integer("realizedVolatilityPpm", (0, 16_000_000))
+    r.integer("theta", (INT64[0], 0))
+    r.integer("vega", (0, INT64[1]))
+
+
 def _option(o: _Object) -> dict | None:
     """An option market's `option` member (docs/MARKETDATA.md §2.1), if present."""
     if "option" not in o.d:
@@ -420,6 +436,7 @@ def _option(o: _Object) -> dict | None:
     r = o.object("option", OPTION_MEMBERS)
     r.integer("contractSize", (1, INT64[1]))
     r.integer("expiry", UINT64)
+    _greeks(r)
     r.name("kind", ("call", "put"))
     r.boolean("settled")
     _settlement(r)
@@ -478,6 +495,8 @@ def read_market_data(line: bytes) -> dict:
                 raise RecordError("mismatch", f"$.{name}")
         if option["underlyingMark"] == 0 and not halted:
             raise RecordError("mismatch", "$.option.underlyingMark")
+        if "greeks" in option and halted:
+            raise RecordError("mismatch", "$.option.greeks")
         if "settlement" in option:
             _check_settlement(option)
     return o.d

@@ -304,7 +304,7 @@ def verify_files(
         from .public import PUBLIC_CHECKS, verify_public
 
         more = verify_public(batches, decisions, events, files.get("inputs.jsonl"), config, files.get("funding.jsonl"),
-                             signer, dom, venue_id)  # fmt: skip
+                             signer, dom, venue_id, files.get("marketdata.jsonl"))  # fmt: skip
         checks += [{"check": name, **more[name]} for name in PUBLIC_CHECKS]
     return {
         "ok": all(c["pass"] for c in checks),
