@@ -81,4 +81,4 @@ def test_check_numbering():
     assert PUBLIC_CHECKS == ["inputs.parse", "inputs.leaf", "inputs.signature", "inputs.admission", "marks.decisions",
                              "marks.halted", "marks.options", "decisions.execution", "decisions.scenario", "funding.parse",
                              "funding.records"]  # fmt: skip
-    assert len(CHECKS + PUBLIC_CHECKS) == 29
+    assert len(CHECKS + PUBLIC_CHECKS) == 30
