@@ -2,7 +2,8 @@
 # Where the host's and the enclave's CPU per order goes at a fixed rate (issue 17,
 # "fewer wake-ups"): system calls per order by call, context switches per order and CPU
 # per order, for each process, counted by the kernel (perf's tracepoints
-# raw_syscalls:sys_enter and syscalls:sys_enter_*, software event context-switches;
+# raw_syscalls:sys_enter and syscalls:sys_enter_*, software events context-switches and
+# page-faults;
 # task-clock) over a window in the middle of a `sealstream-client load` run. Counting
 # tracepoints adds a little overhead to each call; the counts themselves are exact.
 #
@@ -30,7 +31,7 @@ trap 'stop_host >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 
 CALLS=(read write readv writev recvfrom sendto recvmsg sendmsg epoll_wait epoll_ctl poll ppoll futex fdatasync pwrite64
        nanosleep clock_nanosleep sched_yield)
-EVENTS="raw_syscalls:sys_enter,context-switches,task-clock"
+EVENTS="raw_syscalls:sys_enter,context-switches,page-faults,task-clock"
 for c in "${CALLS[@]}"; do EVENTS="$EVENTS,syscalls:sys_enter_$c"; done
 
 start_host "$BIN" "$WORK/data" "$WORK/host.log" --journal "${JOURNAL:-on}" \
@@ -64,6 +65,7 @@ print(f"{'':<22}{'host':>12}{'enclave':>12}   (per order)")
 h, e = counts("host"), counts("enclave")
 print(f"{'CPU µs':<22}{h.get('task-clock', 0) * 1e3 / orders:>12.2f}{e.get('task-clock', 0) * 1e3 / orders:>12.2f}")
 print(f"{'context switches':<22}{h.get('context-switches', 0) / orders:>12.3f}{e.get('context-switches', 0) / orders:>12.3f}")
+print(f"{'page faults':<22}{h.get('page-faults', 0) / orders:>12.3f}{e.get('page-faults', 0) / orders:>12.3f}")
 print(f"{'system calls':<22}{h.get('raw_syscalls:sys_enter', 0) / orders:>12.3f}{e.get('raw_syscalls:sys_enter', 0) / orders:>12.3f}")
 keys = sorted({k for k in list(h) + list(e) if k.startswith("syscalls:")},
               key=lambda k: -(h.get(k, 0) + e.get(k, 0)))

@@ -71,7 +71,12 @@ final class IngressHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func channelActive(context: ChannelHandlerContext) {
         supervisor.register(self)
-        ticket.start(on: context.eventLoop) { [weak self] reason in self?.shed(reason) }
+        // A strong capture, not `[weak self]`: a weak reference gives the handler a side
+        // table, and every retain and release of it (several per frame and per reply) then
+        // takes the runtime's slow path (issue 17). The cycle through the ticket's deadline
+        // ends when the deadline fires or is cancelled: on the first valid frame, or at
+        // `leave()`, which `channelInactive` and `handlerRemoved` both call.
+        ticket.start(on: context.eventLoop) { reason in self.shed(reason) }
         context.fireChannelActive()
     }
 

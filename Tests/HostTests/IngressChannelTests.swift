@@ -173,6 +173,40 @@ struct IngressChannelTests {
         #expect(!client.isActive)
     }
 
+    /// The handler's handshake deadline holds the handler strongly (a weak reference would
+    /// slow every retain of it: issue 17). The cycle must end when the connection closes:
+    /// here before the deadline, on a connection that never sent a frame.
+    @Test("a connection closed before its handshake deadline releases its handler")
+    func closedConnectionReleasesHandler() throws {
+        let host = try EmbeddedHost()
+        defer { host.cleanUp() }
+        let (client, route) = try host.connect()
+        weak var handler: IngressHandler?
+        do { handler = try client.pipeline.syncOperations.handler(type: IngressHandler.self) }
+        #expect(handler != nil)
+        try client.close().wait()
+        host.loop.run()
+        #expect(host.supervisor.connection(route: route) == nil)
+        #expect(handler == nil)
+    }
+
+    /// The deadline still sheds a connection that sends nothing (docs/PROTOCOL.md §1.2),
+    /// and the handler goes with it.
+    @Test("an idle connection is shed at its handshake deadline and its handler released")
+    func idleConnectionShedAtDeadline() throws {
+        let host = try EmbeddedHost()
+        defer { host.cleanUp() }
+        let (client, _) = try host.connect()
+        weak var handler: IngressHandler?
+        do { handler = try client.pipeline.syncOperations.handler(type: IngressHandler.self) }
+        host.loop.advanceTime(by: .seconds(59))
+        #expect(client.isActive)
+        host.loop.advanceTime(by: .seconds(1))
+        host.loop.run()
+        #expect(!client.isActive)
+        #expect(handler == nil)
+    }
+
     /// docs/PROTOCOL.md §4.1: a malformed link message kills the worker; its exit is a
     /// crash (clients told, restart after the first delay of loop time).
     @Test("a bad link message kills the worker, and its exit takes the crash path")
