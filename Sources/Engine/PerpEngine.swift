@@ -103,6 +103,10 @@ public struct PerpEngine: MatchingEngine {
     var healthMemo: [AccountSlot: HealthMemo] = [:]
     /// The margin-call pass's candidate list, reused from event to event.
     var marginCallScratch: [AccountSlot] = []
+    /// Per account slot, the last liquidation pass (`fireRound`) in which one of its index
+    /// entries fired: it is a candidate once per pass. Derived, not state.
+    var firedIn: [UInt64] = []
+    var fireRound: UInt64 = 0
 
     /// `accountCommitment` hides account ids in public outputs; the enclave supplies a
     /// keyed hash. The default (tests, benchmarks) is the id's big-endian bytes.
