@@ -50,5 +50,12 @@ let package = Package(
             dependencies: [.product(name: "SealstreamOptions", package: root)],
             path: "Benchmarks/OptionsBench"
         ),
+        // Issue 15: the oracle tick through the engine, 100k accounts of which 10k hold
+        // options and the perpetual on the ticked underlying. Plain executable.
+        .executableTarget(
+            name: "OptionsTickBench",
+            dependencies: [.product(name: "SealstreamEngine", package: root)],
+            path: "Benchmarks/OptionsTickBench"
+        ),
     ]
 )

@@ -447,7 +447,7 @@ if [[ "${SKIP_ENGINE_BENCH:-0}" != "1" ]]; then
     echo
     echo "== engine suites (package-benchmark, Benchmarks/): realistic mix; oracle ticks at 10k/100k/1M accounts"
     # Only the package-benchmark suites: the other executables in Benchmarks/ (DurabilityBench,
-    # OptionsBench) take their own arguments and are run above.
+    # OptionsBench, OptionsTickBench) take their own arguments and are run above or below.
     (cd Benchmarks && swift package --disable-sandbox benchmark --target EngineBenchmarks --target CommitmentBenchmarks \
         --format markdown --no-progress 2>&1 \
         | grep -vE '^\[|Warning: running|Note: skipping|Wrapping|Compiling|Linking|Write |Building|Build of')
@@ -456,5 +456,10 @@ if [[ "${SKIP_ENGINE_BENCH:-0}" != "1" ]]; then
     echo "== options: one tick's portfolio margin, 10k portfolios (Benchmarks/OptionsBench; docs/OPTIONS.md)"
     (cd Benchmarks && swift build -c release --product OptionsBench 2>&1 | tail -1)
     "$(cd Benchmarks && swift build -c release --show-bin-path)/OptionsBench" 10000 7
+    echo
+    echo "== options: the oracle tick through the engine, 100k accounts, 10k holding options (Benchmarks/OptionsTickBench)"
+    (cd Benchmarks && swift build -c release --product OptionsTickBench 2>&1 | tail -1)
+    "$(cd Benchmarks && swift build -c release --show-bin-path)/OptionsTickBench" 100000 10000 7 4 8 16
+    echo "Target (issue 15): re-evaluating 10k exposed option portfolios per tick <= 5 ms on one core."
     echo "Batch close (issue 4): per batch of N events, leaves + trees + one secp256k1 signature."
 fi

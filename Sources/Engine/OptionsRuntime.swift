@@ -28,6 +28,10 @@ struct OptionsRuntime: Sendable {
         /// of them changes.
         var cacheKey: (now: UInt64, mark: Int64, variance: Int128, smiles: UInt64, stale: Int)?
         var cache: Result<RiskArrays, OptionsError> = .failure(.priceOutOfRange(0))
+        /// Which computation `cache` holds: a number no other computation of any
+        /// underlying's arrays in this engine took (`OptionsRuntime.generations`), so equal
+        /// generations mean the same arrays (the Greek book and the health memo key on it).
+        var generation: UInt64 = 0
     }
 
     var underlyings: [Underlying]
@@ -37,6 +41,8 @@ struct OptionsRuntime: Sendable {
     let perpCount: Int
     /// The earliest expiry not yet settled (`.max` when none).
     var nextExpiry: UInt64
+    /// Risk-array computations so far, all underlyings (the last generation handed out).
+    var generations: UInt64 = 0
 
     /// Option markets come after every perpetual in `PerpEngine.markets`, in ascending id;
     /// `perpSlots` maps a perpetual id to its slot.
@@ -101,7 +107,23 @@ struct OptionsRuntime: Sendable {
         catch { result = .failure(error) }
         underlyings[u].cacheKey = (now, mark, variance, version, stale)
         underlyings[u].cache = result
+        generations += 1
+        underlyings[u].generation = generations
         return result
+    }
+
+    /// The generation of underlying `u`'s arrays at (`mark`, `now`), computing them if the
+    /// cache does not hold them; nil if they are refused. Copies no array (the callers
+    /// only compare generations).
+    mutating func generation(_ u: Int, mark: Int64, now exact: UInt64) -> UInt64? {
+        let now = Self.riskTime(exact)
+        if let k = underlyings[u].cacheKey, k.now == now, k.mark == mark, k.variance == underlyings[u].volatility.variance.raw,
+           k.smiles == underlyings[u].feed.version, k.stale == underlyings[u].feed.staleCount(at: exact) {
+            if case .failure = underlyings[u].cache { return nil }
+            return underlyings[u].generation
+        }
+        guard case .success = arrays(u, mark: mark, now: exact) else { return nil }
+        return underlyings[u].generation
     }
 
     /// The enclave time the risk arrays use: `now` rounded down to a whole second.

@@ -29,8 +29,16 @@ extension PerpEngine {
         // Candidates: the accounts this event touched, then those whose index entries the
         // mark reached, appended to the same buffer.
         // An entry with the account's current version fired: it is out of the heap now.
+        // An account holding options has an entry in each market it holds, all firing at
+        // the next priced event: it is listed once (the checks below skip duplicates
+        // anyway; listing them cost a sort of one entry per position).
+        fireRound &+= 1
+        if firedIn.count < accounts.count { firedIn.append(contentsOf: repeatElement(0, count: accounts.count - firedIn.count)) }
+        let round = fireRound
         func candidate(_ s: AccountSlot) {
             indexedKeys[Int(s)].market = -1
+            guard firedIn[Int(s)] != round else { return }
+            firedIn[Int(s)] = round
             touched.append(s)
         }
         for mi in markets.indices {

@@ -23,18 +23,24 @@ extension PerpEngine {
     /// each evaluated once, in ascending account id.
     mutating func evaluateMarginCalls(event: SequencedEvent, tickedPerpSlot: Int?, changedFrom: Int) {
         guard let rule = marginCallRule else { return }
-        // The engine's scratch buffer, taken out so the evaluations below may mutate self,
-        // and put back (with its capacity) on every exit.
+        // The engine's buffer, taken for the pass and handed back (no allocation per event).
         var slots: [AccountSlot] = []
         swap(&slots, &marginCallScratch)
-        slots.removeAll(keepingCapacity: true)
-        defer { swap(&slots, &marginCallScratch) }
-        if let mi = tickedPerpSlot, let u = options!.underlying(perpSlot: mi) {
-            for slot in options!.underlyings[u].slots { slots.append(contentsOf: markets[slot].holders.members) }
+        defer {
+            slots.removeAll(keepingCapacity: true)
+            swap(&slots, &marginCallScratch)
         }
+        // The holders of an option on the ticked underlying: the Greek book's members of
+        // it (refreshed just before, so exactly those holders), in ascending id.
+        if let mi = tickedPerpSlot, let u = options!.underlying(perpSlot: mi) {
+            let store = accounts
+            slots.append(contentsOf: greekBook!.sortedMembers(u) { store.id($0) })
+        }
+        let sorted = slots.count
         if changedFrom < accounts.changedCount { slots.append(contentsOf: accounts.changed[changedFrom...]) }
         guard !slots.isEmpty else { return }
-        slots.sort { accounts.id($0) < accounts.id($1) }
+        // A sorted run plus a few changed accounts: the stable sort finds the run.
+        if slots.count > sorted { slots.sort { accounts.id($0) < accounts.id($1) } }
         var previous: AccountSlot = -1
         for s in slots where s != previous && s != Self.insuranceSlot {
             previous = s
@@ -107,31 +113,24 @@ extension PerpEngine {
     /// options math refuses (not reached: §10.1's limits keep inputs in range).
     mutating func marginCallStages(_ s: AccountSlot, buffer: Int128, rule: MarginCallConfig, now: UInt64) -> [MarginCallStage]? {
         var out: [MarginCallStage] = []
+        // The Greeks of §7.7 from the book, refreshed at this state (docs/OPTIONS.md §10.12).
+        let book = greekBook!.entries[s] ?? []
         for u in options!.underlyings.indices {
-            let underlying = options!.underlyings[u]
-            var positions: [MarginPosition] = []
-            var hasOption = false
-            for p in accounts[slot: s].positions {
-                if p.market == underlying.perpID {
-                    positions.append(MarginPosition(instrument: 0, size: p.size))
-                } else if let i = underlying.ids.firstIndex(of: p.market) {
-                    positions.append(MarginPosition(instrument: i + 1, size: p.size))
-                    hasOption = true
-                }
-            }
-            guard hasOption else {
-                out.append(MarginCallStage(partial: .unexposed(underlying.perpID), stage: nil))
+            // Fields read one by one: a copy of the underlying would retain its arrays.
+            let perpID = options!.underlyings[u].perpID
+            guard let entry = book.first(where: { $0.underlying == perpID }) else {
+                out.append(MarginCallStage(partial: .unexposed(perpID), stage: nil))
                 continue
             }
-            guard case .success(let (arrays, mark)) = underlyingArrays(u, at: now),
-                  let greeks = try? PortfolioMargin.greeks(positions, arrays: arrays)
+            // The book's Greeks are nil exactly when the arrays are refused at this state.
+            guard let greeks = entry.greeks, case .success(let mark) = mark(slot: options!.underlyings[u].perpSlot, at: now)
             else { return nil }
-            let sigma = underlying.volatility.volatility
+            let sigma = options!.underlyings[u].volatility.volatility
             guard let stage = try? MarginCall.stage(
                 buffer: buffer, netDelta: greeks.delta, mark: mark, volatility: sigma, horizonNanos: rule.horizonNanos)
             else { return nil }
             let partial = MarginCallEvent.Exposure(
-                underlying: underlying.perpID, exposed: true, mark: mark,
+                underlying: perpID, exposed: true, mark: mark,
                 volatilityPpm: UInt32((sigma.raw * 1_000_000) >> 64), probabilityPpm: 0,
                 delta: FixedMath.saturating(greeks.delta), gamma: FixedMath.saturating(greeks.gamma),
                 vega: FixedMath.saturating(greeks.vega))

@@ -110,6 +110,20 @@ extension PerpEngine {
     mutating func optionHealth(
         slot s: AccountSlot, market: UInt32?, newSize: Int64, collateralDelta: Int128, now: UInt64
     ) -> Result<Health, PriceInvalidityError> {
+        // The account's current state (no hypothetical order or close): an account holding
+        // options is checked at every priced event (§10.3) and again by the margin-call
+        // pass, so its health is memoized on exactly what it is computed from.
+        let current = market == nil && collateralDelta == 0
+        if current, let h = memoizedHealth(s, now: now) { return .success(h) }
+        let result = computeOptionHealth(slot: s, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now)
+        if current, case .success(let h) = result, holdsOptionPosition(s) { memoizeHealth(s, h, now: now) }
+        return result
+    }
+
+    /// `optionHealth` evaluated (docs/OPTIONS.md §10.3).
+    private mutating func computeOptionHealth(
+        slot s: AccountSlot, market: UInt32?, newSize: Int64, collateralDelta: Int128, now: UInt64
+    ) -> Result<Health, PriceInvalidityError> {
         var held: [(id: UInt32, size: Int64)] = []
         var sawOverride = market == nil
         for p in accounts[slot: s].positions {
@@ -126,13 +140,20 @@ extension PerpEngine {
             hasOption[options!.optionSlots[mi - perpCount].underlying] = true
         }
         var health = Health(equity: accounts[slot: s].collateral + collateralDelta, initialRequirement: 0, maintenanceRequirement: 0)
+        // The last underlying's arrays, fetched once rather than per position (a copy of
+        // the arrays costs a retain and release of each of their buffers).
+        var fetched: (u: Int, arrays: RiskArrays)?
         for h in held {
             guard let mi = slot(of: h.id) else { continue }
             if isOptionSlot(mi) {
                 let (u, i) = options!.optionSlots[mi - perpCount]
-                guard case .success(let (arrays, _)) = underlyingArrays(u, at: now) else {
-                    return .failure(PriceInvalidityError(reason: .noPrice))
+                if fetched?.u != u {
+                    guard case .success(let (a, _)) = underlyingArrays(u, at: now) else {
+                        return .failure(PriceInvalidityError(reason: .noPrice))
+                    }
+                    fetched = (u, a)
                 }
+                let arrays = fetched!.arrays
                 health.equity += FixedMath.notional(price: Int64(arrays.greeks[i + 1].price.floor), quantity: h.size, .down)
                 portfolio[u].append(MarginPosition(instrument: i + 1, size: h.size))
                 continue
@@ -151,8 +172,13 @@ extension PerpEngine {
             }
         }
         for u in 0..<count where hasOption[u] {
-            guard case .success(let (arrays, _)) = underlyingArrays(u, at: now),
-                  let r = try? PortfolioMargin.evaluate(portfolio[u], arrays: arrays, config: options!.underlyings[u].margin)
+            if fetched?.u != u {
+                guard case .success(let (a, _)) = underlyingArrays(u, at: now) else {
+                    return .failure(PriceInvalidityError(reason: .noPrice))
+                }
+                fetched = (u, a)
+            }
+            guard let r = try? PortfolioMargin.evaluate(portfolio[u], arrays: fetched!.arrays, config: options!.underlyings[u].margin)
             else { return .failure(PriceInvalidityError(reason: .noPrice)) }
             health.initialRequirement += r.initial
             health.maintenanceRequirement += r.maintenance

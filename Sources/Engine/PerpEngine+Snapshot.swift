@@ -80,6 +80,7 @@ extension PerpEngine {
         try readPendingOutputs(&r)
         for mi in markets.indices { try markets[mi].restore(&r, accountCount: accounts.count) }
         if options != nil { try options!.restore(&r) }
+        greekBook?.rebuild = true
         try restoreMarginCallMemory(&r)
         try rebuildOpenOrders()
     }

@@ -100,6 +100,15 @@ public struct PerpEngine: MatchingEngine {
     var marginCallSkip: Fixed = .zero
     /// The venue's `options.marginCall`, read once (nil: no calls, no memory).
     var marginCallRule: MarginCallConfig?
+    /// Per-account Greeks maintained incrementally (docs/OPTIONS.md §10.12); nil without options.
+    var greekBook: GreekBook?
+    /// The last health of each account holding options and what it was computed from
+    /// (`PerpEngine+HealthMemo.swift`): derived, not state.
+    var healthMemo: [AccountSlot: HealthMemo] = [:]
+    /// Per account slot, the last liquidation pass (`fireRound`) in which one of its index
+    /// entries fired: it is a candidate once per pass. Derived, not state.
+    var firedIn: [UInt64] = []
+    var fireRound: UInt64 = 0
 
     /// `accountCommitment` hides account ids in public outputs; the enclave supplies a
     /// keyed hash. The default (tests, benchmarks) is the id's big-endian bytes.
@@ -131,6 +140,7 @@ public struct PerpEngine: MatchingEngine {
             let perpSlots = index
             options = OptionsRuntime(config: o, perpSlot: { perpSlots[$0]! }, perpOracle: { config.market($0)!.oracle },
                                      perpCount: perpCount)
+            greekBook = GreekBook(underlyings: options!.underlyings.count)
             if let rule = o.marginCall {
                 marginCallRule = rule
                 marginCallSkip = rule.skipDeviations()
@@ -215,8 +225,12 @@ public struct PerpEngine: MatchingEngine {
         payFundingIfDue(now: event.enclaveTime, sequence: event.globalSequence)
         // Liquidations: accounts this event changed, and candidates a price move reached.
         processLiquidations(event: event)
-        // Margin calls see the state the liquidations left (docs/OPTIONS.md §10.10).
-        if options != nil { evaluateMarginCalls(event: event, tickedPerpSlot: tickedPerpSlot, changedFrom: changedFrom) }
+        // The Greek book, then margin calls, see the state the liquidations left
+        // (docs/OPTIONS.md §10.10, §10.12).
+        if options != nil {
+            refreshGreeks(changedFrom: changedFrom, now: event.enclaveTime)
+            evaluateMarginCalls(event: event, tickedPerpSlot: tickedPerpSlot, changedFrom: changedFrom)
+        }
         return outcome
     }
 

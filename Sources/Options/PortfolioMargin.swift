@@ -131,12 +131,30 @@ public enum PortfolioMargin {
             let g = arrays.greeks[p.instrument]
             let q = Int128(p.size)
             total.delta += q * g.delta.raw
-            total.gamma += Wide.mulDiv(q, g.gamma.raw, Int128(1) << 64)
-            total.vega += Wide.mulDiv(q, g.vega.raw, money)
-            total.theta += Wide.mulDiv(q, g.theta.raw, money)
+            // ⌊q × x / 2^64⌋ is the 256-bit product shifted right (an arithmetic shift is the
+            // floor), and ⌊⌊y / 2^64⌋ / 10^8⌋ = ⌊y / (10^8 × 2^64)⌋: the same integers as
+            // `Wide.mulDiv(q, x, 2^64)` and `Wide.mulDiv(q, x, 10^8 × 2^64)` without a
+            // 256-by-128-bit division (the engine evaluates every holder at every tick).
+            total.gamma += shiftedProduct(q, g.gamma.raw)
+            total.vega += floorDivide(shiftedProduct(q, g.vega.raw), money >> 64)
+            total.theta += floorDivide(shiftedProduct(q, g.theta.raw), money >> 64)
         }
         total.delta >>= 64
         return total
+    }
+
+    /// ⌊q × x / 2^64⌋ exactly, for |q| ≤ 2^53 (so the product's high half is below 2^52).
+    @inline(__always)
+    static func shiftedProduct(_ q: Int128, _ x: Int128) -> Int128 {
+        let p = q.multipliedFullWidth(by: x)
+        return p.high << 64 | Int128(p.low >> 64)
+    }
+
+    /// ⌊a / d⌋ for d > 0 (toward −∞).
+    @inline(__always)
+    static func floorDivide(_ a: Int128, _ d: Int128) -> Int128 {
+        let q = a / d
+        return a % d < 0 ? q - 1 : q
     }
 
     /// ⌈a / d⌉ for d > 0; 64-bit division when a fits (the common case, a constant divisor).
