@@ -132,8 +132,6 @@ supervise() {
         launch "$m"
     done
 }
-# role M: the role machine M's running host wrote into host.json (empty while it starts,
-# or when host.json is a dead process's).
 # metric M NAME: the value of an unlabelled metric on machine M's host (empty if unreadable).
 metric() {
     python3 - "http://${ADDR[$1]}:${HTTPPORT[$1]}/metrics" "$2" <<'PY' 2>/dev/null || true
@@ -144,6 +142,8 @@ for line in urllib.request.urlopen(sys.argv[1], timeout=2).read().decode().split
         print(value.strip())
 PY
 }
+# role M: the role machine M's running host wrote into host.json (empty while it starts,
+# or when host.json is a dead process's).
 role() { alive "$1" && [[ "$(field "$1" hostPid)" == "${HOST_PID[$1]}" ]] && field "$1" role; }
 # wait_role M ROLE SECONDS [EXCEPT]: until machine M's host says it is ROLE, supervising
 # the hosts (but EXCEPT) meanwhile.
