@@ -24,6 +24,8 @@ APT_PACKAGES=(
     prometheus
     # Instruction counts for scripts/bench-instructions.sh.
     valgrind
+    # User-space stacks of a host that is slow to exit in the failover chaos.
+    gdb
     libnats-dev
     nats-server
     # The measured appliance image (docs/IMAGE.md): scripts/build-image.sh assembles a UKI
