@@ -22,8 +22,21 @@ def get(address: str, path: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
+def json_schema(node):
+    """OpenAPI 3.0's `nullable: true` as JSON Schema: the type or null (Draft 4 has no
+    `nullable`; Schemathesis reads it itself)."""
+    if isinstance(node, dict):
+        out = {k: json_schema(v) for k, v in node.items() if k != "nullable"}
+        if node.get("nullable") is True and "type" in node:
+            out["type"] = [node["type"], "null"]
+        return out
+    if isinstance(node, list):
+        return [json_schema(v) for v in node]
+    return node
+
+
 def validator(document: dict, name: str):
-    schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+    schema = {"$ref": f"#/components/schemas/{name}", "components": json_schema(document["components"])}
     return jsonschema_rs.Draft4Validator(schema)
 
 
