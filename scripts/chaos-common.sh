@@ -42,8 +42,10 @@ start_traders() {
     TRADER_PIDS=""
     local t
     for t in $(seq 0 $((TRADERS - 1))); do
+        # 30 attempts (about 50 s of back-off): two takeovers in a row can leave no primary
+        # listening for 10 s (seen in CI), longer than the default 10 attempts last.
         "$BIN/sealstream-client" scenario "$WORK/trader-$t.txt" --host "$1" --venue "$VENUE" --json \
-            --receipts-out "$WORK/receipts/trader-$t.jsonl" "${ATTEST[@]}" \
+            --receipts-out "$WORK/receipts/trader-$t.jsonl" --reconnect-attempts 30 "${ATTEST[@]}" \
             >"$WORK/trader-$t.json" 2>"$WORK/trader-$t.log" &
         TRADER_PIDS="$TRADER_PIDS $!"
     done

@@ -47,7 +47,14 @@ struct ScenarioCommand: ParsableCommand {
     @Option(name: .long, help: "Append every final answer (receipt, ack, refusal, none) to FILE as JSON lines (docs/SCENARIOS.md).")
     var receiptsOut: String?
 
+    @Option(name: .long, help: "Failed attempts in a row after which recovery gives up (docs/PROTOCOL.md §2.12; 10 by default, about 12 s of back-off).")
+    var reconnectAttempts: Int = ReconnectPolicy.standard.maxAttempts
+
     @OptionGroup var attestation: AttestationOptions
+
+    func validate() throws {
+        guard reconnectAttempts >= 1 else { throw ValidationError("--reconnect-attempts must be at least 1") }
+    }
 
     func run() throws {
         let text = try String(contentsOfFile: file, encoding: .utf8)
@@ -55,7 +62,8 @@ struct ScenarioCommand: ParsableCommand {
         let config = try VenueConfig.parseStrict(Array(Data(contentsOf: URL(fileURLWithPath: venue))))
         let runner = ScenarioRunner(
             address: host, venue: config, replyTimeoutMillis: timeoutMillis, inclusionHTTP: verifyInclusion,
-            requirement: try attestation.requirement()
+            requirement: try attestation.requirement(),
+            reconnectPolicy: ReconnectPolicy(maxAttempts: reconnectAttempts)
         ) { line in
             FileHandle.standardError.write(Data(("scenario: " + line + "\n").utf8))
         }
