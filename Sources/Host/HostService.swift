@@ -212,8 +212,11 @@ public final class HostService: Service, @unchecked Sendable {
             "enclave_crashes": "\(metrics.enclaveCrashes.load(ordering: .relaxed))",
         ])
         // After a takeover the supervisor's journal is the one opened then (same connection).
-        if let current = try await loop.submit({ supervisor.journal }).get(), current !== journal { current.stop() }
-        journal?.stop()
+        // On the loop the journals' acks and retries run on.
+        try await loop.submit {
+            if let current = supervisor.journal, current !== journal { current.stop() }
+            journal?.stop()
+        }.get()
         // Read before the loop shuts down: a task submitted to a loop that has shut down
         // is dropped and its future never completes (the host then never exits).
         let fatal = try await loop.submit({ supervisor.fatal }).get()

@@ -22,13 +22,15 @@ final class JetStreamKeyValue: @unchecked Sendable {
         stream = "KV_" + bucket
         subjectPrefix = "$KV." + bucket + "."
         var js: OpaquePointer?
-        var s = sealstream_nats_jetstream_sync(&js, connection.connection, waitMillis)
+        var s = try connection.withConnection { nc throws(JetStreamError) in sealstream_nats_jetstream_sync(&js, nc, waitMillis) }
         guard s == NATS_OK else { throw JetStreamError(s) }
         context = js
         // Created (a stream of three replicas: seconds, at times) through the connection's
         // patient context, then used through the short one.
         var kv: OpaquePointer?
-        s = sealstream_nats_kv_open(&kv, connection.context, bucket, Int64(replicas))
+        s = try connection.withContext { patient throws(JetStreamError) in
+            sealstream_nats_kv_open(&kv, patient, bucket, Int64(replicas))
+        }
         guard s == NATS_OK else { throw JetStreamError(s) }
         kvStore_Destroy(kv)
         kv = nil
@@ -117,10 +119,11 @@ struct FollowedMessage: Sendable {
 /// An ordered push consumer on the journal stream (docs/REPLICATION.md §8): every message
 /// from a start sequence reaches `onMessage` once, in order, on a libnats thread.
 final class JetStreamFollow: @unchecked Sendable {
-    // @unchecked: `onMessage` is set once, before `start`; libnats objects are thread-safe.
+    // @unchecked: `subscription` is changed by `start` and `stop` only, on the follower's
+    // thread; libnats objects are thread-safe; delivery goes through the sink.
     private var subscription: OpaquePointer?
     private let connection: JetStreamConnection
-    var onMessage: (@Sendable (FollowedMessage) -> Void)?
+    private let messages = CallbackSink<FollowedMessage>()
 
     init(connection: JetStreamConnection) {
         self.connection = connection
@@ -128,39 +131,43 @@ final class JetStreamFollow: @unchecked Sendable {
 
     deinit { stop() }
 
+    /// Where messages go; never called after `stop` returns.
+    func onMessage(_ body: @escaping @Sendable (FollowedMessage) -> Void) { messages.set(body) }
+
     /// Starts delivery at stream sequence `from`.
     func start(stream: String, subject: String, from: UInt64) throws(JetStreamError) {
         var code = jsErrCode(rawValue: 0)
         var sub: OpaquePointer?
-        let closure = Unmanaged.passUnretained(self).toOpaque()
-        let s = sealstream_nats_follow(&sub, connection.context, stream, subject, from, { _, _, msg, closure in
-            guard let msg, let closure else { return }
-            defer { natsMsg_Destroy(msg) }
-            let me = Unmanaged<JetStreamFollow>.fromOpaque(closure).takeUnretainedValue()
-            var sequence: UInt64 = 0
-            var stored: Int64 = 0
-            guard sealstream_nats_msg_meta(msg, &sequence, &stored) == NATS_OK else { return }
-            let count = Int(natsMsg_GetDataLength(msg))
-            var data = [UInt8](repeating: 0, count: count)
-            if count > 0, let base = natsMsg_GetData(msg) {
-                data.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: count)) }
-            }
-            let id = sealstream_nats_msg_id(msg).map { String(cString: $0) } ?? ""
-            let previous = sealstream_nats_header(msg, "Sealstream-Previous").map { String(cString: $0) }
-            me.onMessage?(FollowedMessage(streamSequence: sequence, storedUnixNanos: stored, id: id,
-                                          previous: previous, data: data))
-        }, closure, &code)
+        let closure = messages.retainedForever
+        let s = try connection.withContext { context throws(JetStreamError) in
+            sealstream_nats_follow(&sub, context, stream, subject, from, { _, _, msg, closure in
+                guard let msg, let closure else { return }
+                defer { natsMsg_Destroy(msg) }
+                var sequence: UInt64 = 0
+                var stored: Int64 = 0
+                guard sealstream_nats_msg_meta(msg, &sequence, &stored) == NATS_OK else { return }
+                let count = Int(natsMsg_GetDataLength(msg))
+                var data = [UInt8](repeating: 0, count: count)
+                if count > 0, let base = natsMsg_GetData(msg) {
+                    data.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: count)) }
+                }
+                let id = sealstream_nats_msg_id(msg).map { String(cString: $0) } ?? ""
+                let previous = sealstream_nats_header(msg, "Sealstream-Previous").map { String(cString: $0) }
+                CallbackSink<FollowedMessage>.from(closure).deliver(FollowedMessage(
+                    streamSequence: sequence, storedUnixNanos: stored, id: id, previous: previous, data: data))
+            }, closure, &code)
+        }
         guard s == NATS_OK else { throw JetStreamError(s, code) }
         subscription = sub
     }
 
-    /// Ends delivery (a callback already under way may still run: the follower ignores
-    /// what arrives after it stopped). Safe to call twice; keep the object alive for the
-    /// process (late callbacks reach it).
+    /// Ends delivery: waits for a callback under way; none runs afterwards. Safe to call twice.
     func stop() {
-        guard let subscription else { return }
-        natsSubscription_Unsubscribe(subscription)
-        natsSubscription_Destroy(subscription)
-        self.subscription = nil
+        if let subscription {
+            natsSubscription_Unsubscribe(subscription)
+            natsSubscription_Destroy(subscription)
+        }
+        subscription = nil
+        messages.clear()
     }
 }

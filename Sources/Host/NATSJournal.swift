@@ -59,7 +59,7 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
         reported = local.durable.sequence
         metrics.replication.durableSequence.store(reported, ordering: .relaxed)
         let box = WeakBox(self)
-        connection.onAck = { ack in eventLoop.execute { box.value?.received(ack) } }
+        connection.onAck { ack in eventLoop.execute { box.value?.received(ack) } }
         local.onDurable = { [unowned self] _ in self.report() }
         local.onAvailability = { [unowned self] _ in
             // The gauge is 0 while either the local copy or the replication is unavailable.
@@ -89,7 +89,16 @@ final class NATSJournal: JournalBackend, @unchecked Sendable {
     /// True once another writer appended to the stream: this host never publishes again.
     var isFenced: Bool { if case .fenced = window.state { true } else { false } }
 
+    /// Ends the local copy's background work and closes the connection. The journal's
+    /// state belongs to its event loop: called from another thread, it runs there and
+    /// waits, so an ack or a retry being applied on the loop never meets a half-closed
+    /// journal. Safe to call twice.
     func stop() {
+        guard !eventLoop.inEventLoop else { return stopOnLoop() }
+        try? eventLoop.submit { self.stopOnLoop() }.wait()
+    }
+
+    private func stopOnLoop() {
         mark?.advance(to: window.durable, force: true)
         local.stop()
         connection.close()

@@ -58,7 +58,7 @@ final class StandbyFollower: @unchecked Sendable {
     func begin(channel: Channel) throws(JetStreamError) {
         self.channel = channel
         let loop = eventLoop
-        follow.onMessage = { [weak self] message in
+        follow.onMessage { [weak self] message in
             loop.execute { self?.received(message) }
         }
         try follow.start(stream: stream, subject: subject, from: lastStreamSequence + 1)
