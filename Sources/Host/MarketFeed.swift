@@ -101,24 +101,36 @@ public final class MarketFeed: @unchecked Sendable {
     }
 
     /// Writes text messages in order, or drops the consumer at the first that its budget
-    /// cannot take (the ones before it still go out, then the close frame). Each is flushed
-    /// on its own: the budget counts bytes the socket has not taken, and a message the
-    /// socket takes at once must not count against the next (docs/MARKETDATA.md §6).
+    /// cannot take (the ones before it still go out, then the close frame). The messages
+    /// of one call are written together and flushed once, at the end (one `writev` per
+    /// consumer per batch rather than one per message). Before a message the budget cannot
+    /// take, what was written is flushed first: the socket may take it at once, and a
+    /// message the socket took must not count against the next (docs/MARKETDATA.md §6).
     func send(_ messages: [ByteBuffer], to channel: Channel) {
         let key = ObjectIdentifier(channel)
+        var unflushed = false
         for (i, message) in messages.enumerated() {
-            guard var c = consumers[key] else { return }
+            guard consumers[key] != nil else { return }
             let size = message.readableBytes
-            guard c.budget.offer(size) == .write else {
-                metrics.feedMessages.add(UInt64(i), ordering: .relaxed)
-                drop(key, channel)
-                return
+            if consumers[key]?.budget.offer(size) != .write {
+                if unflushed {
+                    // Write promises the socket fulfils complete here, on this loop, and
+                    // their callbacks return the bytes to the budget before the retry.
+                    channel.flush()
+                    unflushed = false
+                }
+                guard consumers[key]?.budget.offer(size) == .write else {
+                    metrics.feedMessages.add(UInt64(i), ordering: .relaxed)
+                    if consumers[key] != nil { drop(key, channel) }
+                    return
+                }
             }
-            consumers[key] = c
             let promise = loop.makePromise(of: Void.self)
             promise.futureResult.whenComplete { [self] _ in consumers[key]?.budget.written(size) }
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: message), promise: promise)
+            channel.write(WebSocketFrame(fin: true, opcode: .text, data: message), promise: promise)
+            unflushed = true
         }
+        if unflushed { channel.flush() }
         metrics.feedMessages.add(UInt64(messages.count), ordering: .relaxed)
     }
 
