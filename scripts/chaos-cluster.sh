@@ -299,7 +299,22 @@ for r in $(seq 1 "$ROUNDS"); do
         # 60 s: a host that had taken over sometimes takes about 30 s to exit after logging
         # `stopped` (an open defect, REPLICATION.md §12); slower than 10 s is reported.
         heal_at=$(date +%s.%N)
-        for _ in $(seq 1 1200); do alive "$p" || break; sleep 0.05; done
+        for i in $(seq 1 1200); do
+            alive "$p" || break
+            if ((i == 200)); then
+                # Still running 10 s after the heal: what each thread waits in, as for the
+                # end-of-run stop below (the step-down was one of the three slow exits seen).
+                say "round $r: the old primary m$p still runs 10 s after the heal; its threads (name, state, kernel wait channel):"
+                for t in /proc/"$old"/task/*; do
+                    echo "    $(cat "$t/comm" 2>/dev/null) $(awk '{print $3}' "$t/stat" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null)"
+                done
+                if command -v gdb >/dev/null; then
+                    timeout 20 gdb -p "$old" -batch -ex "thread apply all bt" >"$WORK/stuck-stepdown-$r.txt" 2>&1 || true
+                    echo "    user-space stacks: $WORK/stuck-stepdown-$r.txt"
+                fi
+            fi
+            sleep 0.05
+        done
         if alive "$p" && [[ "${HOST_PID[$p]}" == "$old" ]]; then
             fail "round $r: the old primary m$p did not step down within 60 s of the heal"
             kill -9 "$old"
