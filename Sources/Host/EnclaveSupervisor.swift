@@ -143,7 +143,10 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
     /// (a journal that cannot write releases nothing more).
     private func settleThenStop(deadline: NIODeadline) {
         guard stopPromise != nil else { return }
-        if (gate.isEmpty && (journal?.isSettled ?? true)) || NIODeadline.now() >= deadline {
+        // A journal halted for good (a primary that stepped down, or was fenced) makes
+        // nothing durable again, so nothing held will be released: no point waiting.
+        let halted = (journal as? NATSJournal).map { $0.halted || $0.isFenced } ?? false
+        if halted || (gate.isEmpty && (journal?.isSettled ?? true)) || NIODeadline.now() >= deadline {
             stopPromise?.succeed()
             stopPromise = nil
             return

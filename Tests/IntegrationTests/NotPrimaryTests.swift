@@ -128,6 +128,7 @@ struct NotPrimaryTests {
         #expect(standby.waitForListen(seconds: 20), "\(standby.log)")
         let late = try Connection(address: primary.address)
         try late.send(EvidenceRequest(nonce: Sodium.randomBytes(32)).encode())
+        let resumed = Date()
         kill(primary.pid, SIGCONT)
         // A host stepping down tells its connections `shuttingDown` (§2.12); whether that
         // notice comes before the answer depends on when the event loop accepted this
@@ -144,6 +145,10 @@ struct NotPrimaryTests {
         primary.process.waitUntilExit()
         #expect(primary.process.terminationStatus != 0)
         #expect(primary.log.contains("stepped_down"), "\(primary.log)")
+        // It does not wait out the drain timeout (5 s) for outputs its halted journal will
+        // never make durable (docs/REPLICATION.md §7); it used to, every time.
+        let exitedAfter = Date().timeIntervalSince(resumed)
+        #expect(exitedAfter < 5, "exited \(exitedAfter) s after SIGCONT")
         // Given both addresses, the old primary's first, a client trades on the new one.
         let key = DemoKeys.signingKey(.trader, "not-primary-45")
         try ReconnectTests.register(standby, account: 45, key: key)
