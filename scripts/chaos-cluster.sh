@@ -305,13 +305,7 @@ for r in $(seq 1 "$ROUNDS"); do
                 # Still running 10 s after the heal: what each thread waits in, as for the
                 # end-of-run stop below (the step-down was one of the three slow exits seen).
                 say "round $r: the old primary m$p still runs 10 s after the heal; its threads (name, state, kernel wait channel):"
-                for t in /proc/"$old"/task/*; do
-                    echo "    $(cat "$t/comm" 2>/dev/null) $(awk '{print $3}' "$t/stat" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null)"
-                done
-                if command -v gdb >/dev/null; then
-                    timeout 20 gdb -p "$old" -batch -ex "thread apply all bt" >"$WORK/stuck-stepdown-$r.txt" 2>&1 || true
-                    echo "    user-space stacks: $WORK/stuck-stepdown-$r.txt"
-                fi
+                dump_threads "$old" "$WORK/stuck-stepdown-$r.txt"
             fi
             sleep 0.05
         done
@@ -370,14 +364,8 @@ for m in "$S" "$P"; do
             # full runs: a primary that had taken over and restarted its worker logged
             # `stopped` at once and exited about 30 s later; cause not yet known).
             echo "chaos-cluster: the host on m$m is still running 10 s after SIGTERM; its threads (name, state, kernel wait channel):"
-            for t in /proc/"${HOST_PID[$m]}"/task/*; do
-                echo "    $(cat "$t/comm" 2>/dev/null) $(awk '{print $3}' "$t/stat" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null)"
-            done
-            if command -v gdb >/dev/null; then
-                timeout 20 gdb -p "${HOST_PID[$m]}" -batch -ex "thread apply all bt 12" >"$WORK/stuck-host-m$m.txt" 2>&1 || true
-                echo "    user-space stacks: $WORK/stuck-host-m$m.txt"
-                grep -E "^Thread|^#[0-9]" "$WORK/stuck-host-m$m.txt" | cut -c1-160 | head -60 | sed 's/^/    /'
-            fi
+            dump_threads "${HOST_PID[$m]}" "$WORK/stuck-host-m$m.txt"
+            { grep -E "^Thread|^#[0-9]" "$WORK/stuck-host-m$m.txt" | cut -c1-160 | head -60 | sed 's/^/    /'; } 2>/dev/null || true
         fi
         sleep 0.1
     done

@@ -1,4 +1,5 @@
-# What scripts/chaos.sh and scripts/chaos-cluster.sh share. Sourced, not run; both set
+# What scripts/chaos.sh, scripts/chaos-cluster.sh and scripts/exit-repro.sh share. Sourced,
+# not run; the chaos scripts set
 # WORK, BIN, VENUE, SEED, TRADERS, STEPS, LOAD_RATE, DRILL_TRADERS, ATTEST and elapsed()
 # before calling these.
 
@@ -140,4 +141,18 @@ last_root() {
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 print(json.loads(lines[-1])['stateRoot'] if lines else 'none')" "$1/outputs/batches.jsonl"
+}
+
+# dump_threads PID OUT: prints what each thread of PID waits in (name, state, kernel wait
+# channel), indented, and with gdb writes every thread's stack to OUT. For a host slow to
+# exit (docs/REPLICATION.md §12).
+dump_threads() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        echo "    $(cat "$t/comm" 2>/dev/null) $(awk '{print $3}' "$t/stat" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null)"
+    done
+    if command -v gdb >/dev/null; then
+        timeout 20 gdb -p "$1" -batch -ex "thread apply all bt" >"$2" 2>&1 || true
+        echo "    user-space stacks: $2"
+    fi
 }

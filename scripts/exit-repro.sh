@@ -26,6 +26,7 @@
 # e.g. while JetStream elects after a node kill: the summary is printed either way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/chaos-common.sh
 
 ITERATIONS="${1:?usage: scripts/exit-repro.sh ITERATIONS [WORKDIR]}"
 WORK="${2:-$(mktemp -d "${TMPDIR:-/tmp}/sealstream-exit.XXXXXX")}"
@@ -78,17 +79,10 @@ wait_role() {
 }
 other() { echo $((3 - $1)); }
 
-# dump M N: what each thread of machine M's host waits in, to WORK/stuck-N.txt.
+# dump M N: what each thread of machine M's host waits in; stacks to WORK/stuck-N.txt.
 dump() {
-    local pid="${HOST_PID[$1]}" out="$WORK/stuck-$2.txt"
-    {
-        echo "host m$1 pid $pid ($(date -u +%T.%N)), log ${HOST_LOG[$1]}"
-        for t in /proc/"$pid"/task/*; do
-            echo "  $(basename "$t") $(cat "$t/comm" 2>/dev/null) $(awk '{print $3}' "$t/stat" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null)"
-        done
-        timeout 30 gdb -p "$pid" -batch -ex "thread apply all bt" 2>&1
-    } >"$out" 2>&1 || true
-    say "  stacks: $out"
+    say "  host m$1 pid ${HOST_PID[$1]} ($(date -u +%T.%N)), log ${HOST_LOG[$1]}, threads:"
+    dump_threads "${HOST_PID[$1]}" "$WORK/stuck-$2.txt"
 }
 TIMES=()
 SLOW_EXITS=0
@@ -145,25 +139,15 @@ start_pair() {
 start_pair
 say "work dir $WORK, primary m1 (pid ${HOST_PID[1]}), standby m2 (pid ${HOST_PID[2]})"
 # Background load against whichever host is primary (restarted when it stops).
-if [[ "$LOAD_RATE" -gt 0 ]]; then
-    (
-        while [[ ! -e "$WORK/stop-load" ]]; do
-            address=""
-            for d in "${DATA[1]}" "${DATA[2]}"; do
-                pid="$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(j.get('hostPid','') if j.get('role')=='primary' else '')" "$d/host.json" 2>/dev/null || true)"
-                [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && address="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['listen'])" "$d/host.json")"
-            done
-            if [[ -n "$address" ]]; then
-                "$BIN/sealstream-client" load --host "$address" --rate "$LOAD_RATE" --duration 600 --sessions 2 \
-                    --window 64 --no-attestation >>"$WORK/load.log" 2>&1 &
-                echo $! >"$WORK/load.pid"
-                wait $! || true
-            fi
-            sleep 0.2
-        done
-    ) &
-    LOAD_LOOP=$!
-fi
+primary_address() {
+    local d pid
+    for d in "${DATA[1]}" "${DATA[2]}"; do
+        pid="$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(j.get('hostPid','') if j.get('role')=='primary' else '')" "$d/host.json" 2>/dev/null || true)"
+        [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null \
+            && { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['listen'])" "$d/host.json"; return; }
+    done
+}
+start_load_loop primary_address
 
 for i in $(seq 1 "$ITERATIONS"); do
     fault="${FAULTS[$(( (i - 1) % ${#FAULTS[@]} ))]}"

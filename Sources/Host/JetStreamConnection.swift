@@ -217,14 +217,7 @@ final class JetStreamConnection: @unchecked Sendable {
         let s = try withContext { context throws(JetStreamError) in js_GetMsg(&msg, context, stream, sequence, nil, &code) }
         guard s == NATS_OK, let msg else { throw JetStreamError(s, code) }
         defer { natsMsg_Destroy(msg) }
-        let count = Int(natsMsg_GetDataLength(msg))
-        var data = [UInt8](repeating: 0, count: count)
-        if count > 0, let base = natsMsg_GetData(msg) {
-            data.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: count)) }
-        }
-        let id = sealstream_nats_msg_id(msg).map { String(cString: $0) } ?? ""
-        let previous = sealstream_nats_header(msg, "Sealstream-Previous").map { String(cString: $0) }
-        return StreamMessage(data: data, id: id, previous: previous)
+        return StreamMessage(copying: msg)
     }
 
     /// Publishes `data` to `subject` asynchronously with message id `id` and the subject's
@@ -248,4 +241,22 @@ struct StreamMessage: Sendable {
     var id: String
     /// `Sealstream-Previous`, nil when the message has none.
     var previous: String?
+
+    init(data: [UInt8], id: String, previous: String?) {
+        self.data = data
+        self.id = id
+        self.previous = previous
+    }
+
+    /// A copy of a libnats message's payload and journal headers (the message stays the
+    /// caller's to destroy).
+    init(copying msg: OpaquePointer) {
+        let count = Int(natsMsg_GetDataLength(msg))
+        var data = [UInt8](repeating: 0, count: count)
+        if count > 0, let base = natsMsg_GetData(msg) {
+            data.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: count)) }
+        }
+        self.init(data: data, id: sealstream_nats_msg_id(msg).map { String(cString: $0) } ?? "",
+                  previous: sealstream_nats_header(msg, "Sealstream-Previous").map { String(cString: $0) })
+    }
 }

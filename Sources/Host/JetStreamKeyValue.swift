@@ -146,15 +146,9 @@ final class JetStreamFollow: @unchecked Sendable {
                 var sequence: UInt64 = 0
                 var stored: Int64 = 0
                 guard sealstream_nats_msg_meta(msg, &sequence, &stored) == NATS_OK else { return }
-                let count = Int(natsMsg_GetDataLength(msg))
-                var data = [UInt8](repeating: 0, count: count)
-                if count > 0, let base = natsMsg_GetData(msg) {
-                    data.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: count)) }
-                }
-                let id = sealstream_nats_msg_id(msg).map { String(cString: $0) } ?? ""
-                let previous = sealstream_nats_header(msg, "Sealstream-Previous").map { String(cString: $0) }
+                let m = StreamMessage(copying: msg)
                 CallbackSink<FollowedMessage>.from(closure).deliver(FollowedMessage(
-                    streamSequence: sequence, storedUnixNanos: stored, id: id, previous: previous, data: data))
+                    streamSequence: sequence, storedUnixNanos: stored, id: m.id, previous: m.previous, data: m.data))
             }, closure, &code)
         }
         guard s == NATS_OK else { throw JetStreamError(s, code) }
