@@ -75,7 +75,10 @@ let package = Package(
         .target(name: "Wire"),
         // The sealed journal's records (docs/DURABILITY.md): frame and CRC for the host,
         // sealing, chain and payloads for the enclave. Pure.
-        .target(name: "Journal", dependencies: ["SealCrypto", "Wire"]),
+        .target(name: "Journal", dependencies: ["SealCrypto", "Wire", "CCRC32C"]),
+        // CRC-32C of journal records with SSE4.2's crc32 instruction (Journal falls back to
+        // its tables on a CPU without it).
+        .target(name: "CCRC32C"),
         .target(name: "Engine", dependencies: ["Wire", "StrictJSON", "Options"]),
         // Options math (docs/OPTIONS.md): Q64 fixed point, exp/ln/√/Φ, Black-76, SVI, EWMA
         // realized volatility, scenario portfolio margin. Pure and deterministic; no

@@ -1,7 +1,14 @@
+import CCRC32C
+
 /// CRC-32C (Castagnoli polynomial 0x1EDC6F41, reflected 0x82F63B78, initial value and
 /// final xor 0xffffffff), the checksum of journal records (docs/DURABILITY.md §2).
-/// Slicing-by-8 tables: about 1 byte per cycle, far below the cost of sealing a record.
+/// With SSE4.2 (every x86-64 CPU since 2008) the `crc32` instruction, 8 bytes at a time
+/// (CCRC32C); otherwise slicing-by-8 tables, about 1 byte per cycle. Both give the same
+/// value (tested).
 public enum CRC32C {
+    /// Whether this CPU runs the instruction (asked once).
+    public static let hardware = sealstream_crc32c_hardware() != 0
+
     private static let tables: [[UInt32]] = {
         var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
         for i in 0..<256 {
@@ -17,6 +24,13 @@ public enum CRC32C {
 
     /// The checksum of `bytes`.
     public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard hardware, let base = bytes.baseAddress else { return tableChecksum(bytes) }
+        return sealstream_crc32c_update(0xffff_ffff, base, bytes.count) ^ 0xffff_ffff
+    }
+
+    /// The checksum of `bytes` from the tables, whatever the CPU (the fallback; tests
+    /// compare it with the instruction's).
+    public static func tableChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc: UInt32 = 0xffff_ffff
         var i = 0
         let n = bytes.count

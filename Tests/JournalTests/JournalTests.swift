@@ -33,6 +33,21 @@ struct JournalTests {
         #expect(CRC32C.checksum([UInt8](repeating: 0xff, count: 32)) == 0x62A8_AB43)
         #expect(CRC32C.checksum(Array(0..<32)) == 0x46DD_794E)
         #expect(CRC32C.checksum([UInt8]()) == 0)
+        #expect(Array("123456789".utf8).withUnsafeBytes { CRC32C.tableChecksum($0) } == 0xE306_9283)
+    }
+
+    @Test("CRC-32C: the crc32 instruction and the tables agree, at every length and alignment")
+    func crcPathsAgree() {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<1_100).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        bytes.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for length in Array(0...70) + [255, 256, 257, 1_024, 1_091 - start] {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<(start + length)])
+                    #expect(CRC32C.checksum(slice) == CRC32C.tableChecksum(slice), "start \(start), length \(length)")
+                }
+            }
+        }
     }
 
     @Test("Records open in order and give back their payloads")
