@@ -104,8 +104,8 @@ final class ReadWriteLock: @unchecked Sendable {
 /// Thread-safe: every call into libnats holds the read side of `lifetime`, `close` the
 /// write side, so a close on one thread (a host shutting down, a test ending) never frees
 /// the context under a publish on the event loop; a call after `close` throws
-/// `NATS_CONNECTION_CLOSED`. (CI once crashed in libnats' memmove with a message header
-/// half copied: a journal was stopped off its event loop while a retry published.)
+/// `NATS_CONNECTION_CLOSED`. (Journals used to be stopped off their event loop, where
+/// a retry could be publishing.)
 final class JetStreamConnection: @unchecked Sendable {
     // @unchecked: `connection` and `context` are read under `lifetime`'s read side and
     // changed only under its write side; libnats objects are thread-safe.
