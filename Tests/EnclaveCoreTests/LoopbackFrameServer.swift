@@ -10,6 +10,10 @@ import Wire
 /// thread. `handle` answers with `send` and may `broadcast` to or `closeAll` the
 /// connections; after `closeAll` the frames still buffered for its connection are dropped.
 /// A connection that ends or fails is closed; `stop()` ends the thread and closes them all.
+/// `closeAll` closes gracefully: the write side is shut (a FIN after every reply sent) and
+/// the socket read and discarded until the client closes, because a `close` with client
+/// bytes still unread makes the kernel reset the connection, and a reset can discard
+/// replies the client has not read yet (a flaky resend count in a CI run).
 final class LoopbackFrameServer: @unchecked Sendable {
     typealias Frame = (type: MessageType, body: [UInt8])
 
@@ -20,6 +24,8 @@ final class LoopbackFrameServer: @unchecked Sendable {
     private var thread: Thread?
     /// Owned by the server thread (and `handle`, which runs on it).
     private var connections: [Int32: FrameDecoder] = [:]
+    /// Connections `closeAll` shut for writing, read until the client closes them.
+    private var closing: Set<Int32> = []
     private let handle: (LoopbackFrameServer, Frame, Int32) -> Void
 
     /// Binds 127.0.0.1 on a free port and starts serving; `handle(server, frame, connection)`.
@@ -63,9 +69,13 @@ final class LoopbackFrameServer: @unchecked Sendable {
         for fd in connections.keys { send(fd, bytes) }
     }
 
-    /// Closes every connection.
+    /// Ends every connection: shuts its write side now (the client reads every reply sent,
+    /// then the end), closes it once the client has closed its side.
     func closeAll() {
-        for fd in connections.keys { close(fd) }
+        for fd in connections.keys {
+            shutdown(fd, Int32(SHUT_WR))
+            closing.insert(fd)
+        }
         connections.removeAll()
     }
 
@@ -76,12 +86,22 @@ final class LoopbackFrameServer: @unchecked Sendable {
         while !lock.withLock({ stopping }) {
             var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
                 + connections.keys.sorted().map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+                + closing.sorted().map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             guard poll(&fds, nfds_t(fds.count), 20) > 0 else { continue }
             if fds[0].revents != 0 {
                 let fd = accept(listener, nil, nil)
                 if fd >= 0 { connections[fd] = FrameDecoder(direction: .fromClient) }
             }
             for p in fds.dropFirst() where p.revents != 0 {
+                if closing.contains(p.fd) {
+                    // Discard what the client still sends; close once it has closed.
+                    let n = buffer.withUnsafeMutableBytes { recv(p.fd, $0.baseAddress, $0.count, 0) }
+                    if n <= 0 {
+                        close(p.fd)
+                        closing.remove(p.fd)
+                    }
+                    continue
+                }
                 guard connections[p.fd] != nil else { continue }
                 let n = buffer.withUnsafeMutableBytes { recv(p.fd, $0.baseAddress, $0.count, 0) }
                 if n <= 0 {
@@ -96,6 +116,9 @@ final class LoopbackFrameServer: @unchecked Sendable {
                 }
             }
         }
-        closeAll()
+        for fd in connections.keys { close(fd) }
+        connections.removeAll()
+        for fd in closing { close(fd) }
+        closing.removeAll()
     }
 }
