@@ -29,6 +29,9 @@ cd "$(dirname "$0")/.."
 source scripts/chaos-common.sh
 
 ITERATIONS="${1:?usage: scripts/exit-repro.sh ITERATIONS [WORKDIR]}"
+# Without WORKDIR: a temporary one, removed at the end unless an exit was slow (its
+# stacks and logs are the result) or a host did not take its role.
+KEEP_WORK="${2:+1}"
 WORK="${2:-$(mktemp -d "${TMPDIR:-/tmp}/sealstream-exit.XXXXXX")}"
 FAULTS=(${FAULTS:-kill nats enclave term partition nats term})
 LOAD_RATE="${LOAD_RATE:-200}"
@@ -124,9 +127,14 @@ cleanup() {
     [[ -s "$WORK/load.pid" ]] && kill -9 "$(cat "$WORK/load.pid")" 2>/dev/null
     for m in 1 2; do [[ -n "${HOST_PID[$m]}" ]] && { kill -CONT "${HOST_PID[$m]}"; kill -9 "${HOST_PID[$m]}"; } 2>/dev/null; done
     scripts/cluster.sh stop "$WORK/nats" >/dev/null 2>&1
+    if [[ -z "$KEEP_WORK" && "$SLOW_EXITS" -eq 0 && "$status" -eq 0 ]]; then
+        rm -rf "$WORK"
+    else
+        say "work dir kept: $WORK"
+    fi
     true
 }
-trap cleanup EXIT
+trap 'status=$?; cleanup' EXIT
 
 # start_pair: m1 as primary, m2 as standby.
 start_pair() {
