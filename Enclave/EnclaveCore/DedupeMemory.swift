@@ -1,3 +1,4 @@
+import Glibc
 import Wire
 
 /// The worker's memory of recently sequenced new orders and withdrawals
@@ -11,6 +12,16 @@ import Wire
 /// so eviction and growth never hash again. It replaced a `Dictionary`, whose SipHash,
 /// probing and rehashing on growth were a third of the sequencer's time in replay, where
 /// a whole window of requests is remembered again at once (issue 12).
+///
+/// Nothing here ever moves or rebuilds the whole memory at once, because the sequencer
+/// waits while it does: at 50,000 new orders a second the memory holds ~1.5 million
+/// entries, and growing one array of them (or rehashing one index) stalled every order
+/// for 50-100 ms at each power of two. So the queue is a list of fixed-size chunks (an
+/// append allocates at most one chunk, eviction frees whole chunks), and the index grows
+/// incrementally: a table twice the size takes new keys while each remember moves
+/// `migrationStep` buckets of the old one, which is searched too until it is empty. A
+/// table is anonymous memory mapped zero-filled (an empty bucket is all zero bits), so a
+/// new table costs nothing until its pages are first touched, one at a time.
 struct DedupeMemory {
     struct Key: Hashable {
         var account: UInt64
@@ -32,44 +43,115 @@ struct DedupeMemory {
         var tag: UInt32
     }
 
-    /// A bucket of the index: the queue position of a live key (−1: empty) and its tag.
+    /// A bucket of an index table, as stored: `code` 0 is empty (all zero bits, as a fresh
+    /// mapping reads), 1 is `moved` (a bucket of the table being migrated whose key left
+    /// it: probes pass over it), and `p + 2` is the live key at queue position `p`.
     private struct Slot {
-        var position: Int
+        var code: Int
         var tag: UInt32
+        static let emptyCode = 0
+        static let movedCode = 1
+        static let moved = Slot(code: movedCode, tag: 0)
+        static let empty = Slot(code: emptyCode, tag: 0)
+        init(code: Int, tag: UInt32) { self.code = code; self.tag = tag }
+        init(position: Int, tag: UInt32) { self.init(code: position + 2, tag: tag) }
+        var isLive: Bool { code >= 2 }
+        var position: Int { code - 2 }
     }
+
+    /// An open-addressing table of 2^bits slots in a private anonymous mapping, which the
+    /// kernel fills with zeros page by page as it is first touched: making a table of
+    /// millions of slots does not stall the sequencer, and the pages are spread over the
+    /// requests that touch them. Shared between copies of a memory until one mutates
+    /// (`uniqueTables`), as an array would be.
+    private final class Table {
+        let bits: Int
+        let mask: Int
+        private let slots: UnsafeMutablePointer<Slot>
+        private let bytes: Int
+
+        init(bits: Int) {
+            self.bits = bits
+            mask = (1 << bits) - 1
+            bytes = (1 << bits) * MemoryLayout<Slot>.stride
+            let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            guard let raw, raw != MAP_FAILED else { fatalError("dedupe memory: cannot map \(bytes) bytes for its index") }
+            slots = raw.bindMemory(to: Slot.self, capacity: 1 << bits)
+        }
+
+        deinit { munmap(slots, bytes) }
+
+        func copy() -> Table {
+            let t = Table(bits: bits)
+            t.slots.update(from: slots, count: mask + 1)
+            return t
+        }
+
+        var capacity: Int { mask + 1 }
+
+        @inline(__always)
+        func home(_ tag: UInt32) -> Int { Int(tag >> UInt32(32 - bits)) }
+
+        /// Bucket `i & mask`: every index is reduced into the table, so no access leaves it.
+        @inline(__always)
+        subscript(i: Int) -> Slot {
+            get { slots[i & mask] }
+            set { slots[i & mask] = newValue }
+        }
+
+        /// Puts `slot` in the first empty bucket of its probe run (its key is in no table).
+        func place(_ slot: Slot) {
+            var i = home(slot.tag)
+            while self[i].code != Slot.emptyCode { i = (i + 1) & mask }
+            self[i] = slot
+        }
+    }
+
+    /// Buckets of the old table moved per remembered request while the index grows. The
+    /// new table (twice the old) is at most half full when growth starts, so the move ends,
+    /// after capacity / migrationStep requests, long before it could need to grow again.
+    static let migrationStep = 8
+    /// Queue entries per chunk.
+    private static let chunkShift = 12
 
     /// Window, ns of enclave time; 0 remembers nothing.
     let window: UInt64
-    /// Every request remembered in sequencing order (times never decrease); `queue[i]` is
-    /// at position `base + i`, and `head` is the oldest not yet evicted.
-    private var queue: [Entry] = []
-    private var head = 0
+    /// Every request remembered in sequencing order (times never decrease), in chunks of
+    /// 2^chunkShift: position `p` is `chunks[(p − base) >> chunkShift]`, the entry at
+    /// `(p − base) & (2^chunkShift − 1)`. `head` is the oldest not yet evicted, `end` the
+    /// next to be appended.
+    private var chunks: [[Entry]] = []
     private var base = 0
+    private var head = 0
+    private var end = 0
     /// The live keys, by hash. A key sequenced again points at its newest position.
-    private var slots: [Slot]
-    private var bits: Int
+    private var table: Table
+    /// During growth, the previous table, its buckets below `migrated` already moved.
+    private var old: Table?
+    private var migrated = 0
     /// Live keys.
     private(set) var count = 0
     private let hasher = KeyedIDHash.process
 
     init(window: UInt64) {
         self.window = window
-        bits = 10
-        slots = Array(repeating: Slot(position: -1, tag: 0), count: 1 << 10)
+        table = Table(bits: 10)
     }
 
     /// A memory holding `live` (in sequencing order, as `liveEntries` gives them), sized
     /// for them at once.
     init(window: UInt64, live: [(key: Key, original: Original)]) {
-        self.init(window: window)
+        self.window = window
+        var bits = 10
         while live.count * 2 > 1 << bits { bits += 1 }
-        slots = Array(repeating: Slot(position: -1, tag: 0), count: 1 << bits)
-        queue.reserveCapacity(live.count)
+        table = Table(bits: bits)
         for e in live { add(e.key, e.original) }
     }
 
-    /// Bytes held per remembered request, at most: the queue entry and four index slots
-    /// (the index is at most half full, and at least a quarter full once it has grown).
+    /// Bytes held per remembered request, at most, outside a growth: the queue entry and
+    /// four index slots (the index is at most half full, and at least a quarter full once
+    /// it has grown). During a growth the old table (a half to a quarter of the new one's
+    /// slots) is held too, until migrated.
     static var bytesPerEntry: Int { MemoryLayout<Entry>.stride + 4 * MemoryLayout<Slot>.stride }
 
     /// The live entries in sequencing order (the queue from its head, without entries a
@@ -77,16 +159,16 @@ struct DedupeMemory {
     /// (docs/DURABILITY.md §6.5). Restoring them gives a memory that answers and evicts
     /// exactly as this one.
     var liveEntries: [(key: Key, original: Original)] {
-        (head..<queue.count).compactMap { i in
-            let e = queue[i]
-            return find(e.key, tag: e.tag).map { slots[$0].position } == base + i ? (e.key, e.original) : nil
+        (head..<end).compactMap { p in
+            let e = entry(p)
+            return livePosition(of: e.key, tag: e.tag) == p ? (e.key, e.original) : nil
         }
     }
 
     /// The original of `key` if it was sequenced less than `window` before `now`.
     func original(of key: Key, now: UInt64) -> Original? {
-        guard count > 0, let s = find(key, tag: tag(of: key)) else { return nil }
-        let o = queue[slots[s].position - base].original
+        guard count > 0, let p = livePosition(of: key, tag: tag(of: key)) else { return nil }
+        let o = entry(p).original
         return now &- o.enclaveTime < window ? o : nil
     }
 
@@ -99,17 +181,35 @@ struct DedupeMemory {
 
     /// Forgets every entry sequenced `window` or more before `now`.
     mutating func evict(now: UInt64) {
-        while head < queue.count, now &- queue[head].original.enclaveTime >= window {
-            let e = queue[head]
+        while head < end {
+            let e = entry(head)
+            guard now &- e.original.enclaveTime >= window else { break }
             // A key that aged out and was sequenced again points at its newer entry: keep it.
-            if let s = find(e.key, tag: e.tag), slots[s].position == base + head { remove(at: s) }
+            if let at = locate(e.key, tag: e.tag), at.position == head { remove(at) }
             head += 1
+            if head - base == 1 << Self.chunkShift {
+                chunks.removeFirst()
+                base = head
+            }
         }
-        if head > 1024, head * 2 > queue.count {
-            queue.removeFirst(head)
-            base += head
-            head = 0
+    }
+
+    // MARK: - The queue
+
+    @inline(__always)
+    private func entry(_ p: Int) -> Entry {
+        let offset = p - base
+        return chunks[offset >> Self.chunkShift][offset & (1 << Self.chunkShift - 1)]
+    }
+
+    private mutating func append(_ e: Entry) {
+        if chunks.isEmpty || chunks[chunks.count - 1].count == 1 << Self.chunkShift {
+            var chunk: [Entry] = []
+            chunk.reserveCapacity(1 << Self.chunkShift)
+            chunks.append(chunk)
         }
+        chunks[chunks.count - 1].append(e)
+        end += 1
     }
 
     // MARK: - The index
@@ -120,77 +220,113 @@ struct DedupeMemory {
         return UInt32(truncatingIfNeeded: hasher.hash(key.clientOrderID, word: word) >> 32)
     }
 
-    @inline(__always)
-    private func home(_ tag: UInt32) -> Int { Int(tag >> UInt32(32 - bits)) }
-
-    /// The bucket of `key` (whose tag is `tag`), or nil.
-    private func find(_ key: Key, tag: UInt32) -> Int? {
-        let (bucket, found) = probe(key, tag: tag)
-        return found ? bucket : nil
+    /// Where a live key's bucket is: in the old table (during growth) or the current one.
+    private struct Location {
+        var inOld: Bool
+        var bucket: Int
+        var position: Int
     }
 
-    /// The bucket holding `key` (found), or the empty bucket that ends its probe run.
+    /// The queue position `key` (whose tag is `tag`) points at, or nil.
     @inline(__always)
-    private func probe(_ key: Key, tag: UInt32) -> (bucket: Int, found: Bool) {
-        let mask = slots.count - 1
-        var i = home(tag)
-        while slots[i].position >= 0 {
-            if slots[i].tag == tag, queue[slots[i].position - base].key == key { return (i, true) }
-            i = (i + 1) & mask
+    private func livePosition(of key: Key, tag: UInt32) -> Int? { locate(key, tag: tag)?.position }
+
+    /// The bucket of `key`: the current table first, then the old one (a key is in one).
+    @inline(__always)
+    private func locate(_ key: Key, tag: UInt32) -> Location? {
+        let (bucket, found) = probe(table, key, tag: tag)
+        if found { return Location(inOld: false, bucket: bucket, position: table[bucket].position) }
+        guard let old else { return nil }
+        let (oldBucket, inOld) = probe(old, key, tag: tag)
+        return inOld ? Location(inOld: true, bucket: oldBucket, position: old[oldBucket].position) : nil
+    }
+
+    /// The bucket of `t` holding `key` (found), or the empty bucket that ends its probe
+    /// run (`moved` buckets are passed over).
+    @inline(__always)
+    private func probe(_ t: Table, _ key: Key, tag: UInt32) -> (bucket: Int, found: Bool) {
+        var i = t.home(tag)
+        while true {
+            let s = t[i]
+            if s.code == Slot.emptyCode { return (i, false) }
+            if s.tag == tag, s.isLive, entry(s.position).key == key { return (i, true) }
+            i = (i + 1) & t.mask
         }
-        return (i, false)
     }
 
-    /// Appends the entry and points its key at it: one probe run, which ends at the key's
-    /// bucket or at the empty bucket it takes (after growth, placed again by its tag).
+    /// Copies the tables before the first mutation of a memory that shares them with a
+    /// copy of itself (value semantics, as for the queue's arrays).
+    @inline(__always)
+    private mutating func uniqueTables() {
+        if !isKnownUniquelyReferenced(&table) { table = table.copy() }
+        if old != nil, !isKnownUniquelyReferenced(&old!) { old = old!.copy() }
+    }
+
+    /// Appends the entry and points its key at it, in the current table.
     private mutating func add(_ key: Key, _ original: Original) {
+        uniqueTables()
         let tag = tag(of: key)
-        let position = base + queue.count
-        let (bucket, found) = probe(key, tag: tag)
-        if found {
-            slots[bucket].position = position
-        } else if (count + 1) * 2 > slots.count {
-            grow()
-            place(Slot(position: position, tag: tag))
-            count += 1
+        let position = end
+        if let at = locate(key, tag: tag) {
+            if at.inOld {
+                old![at.bucket] = .moved
+                table.place(Slot(position: position, tag: tag))
+            } else {
+                table[at.bucket] = Slot(position: position, tag: tag)
+            }
         } else {
-            slots[bucket] = Slot(position: position, tag: tag)
+            if old == nil, (count + 1) * 2 > table.capacity {
+                old = table
+                migrated = 0
+                table = Table(bits: table.bits + 1)
+            }
+            table.place(Slot(position: position, tag: tag))
             count += 1
         }
-        queue.append(Entry(key: key, original: original, tag: tag))
+        append(Entry(key: key, original: original, tag: tag))
+        migrate()
     }
 
-    private mutating func place(_ slot: Slot) {
-        let mask = slots.count - 1
-        var i = home(slot.tag)
-        while slots[i].position >= 0 { i = (i + 1) & mask }
-        slots[i] = slot
+    /// Moves the next `migrationStep` buckets of the old table into the current one; the
+    /// old table goes (unmapped) once every bucket has moved.
+    private mutating func migrate() {
+        guard let from = old else { return }
+        let stop = min(migrated + Self.migrationStep, from.capacity)
+        while migrated < stop {
+            let s = from[migrated]
+            if s.isLive {
+                table.place(s)
+                from[migrated] = .moved
+            }
+            migrated += 1
+        }
+        if migrated == from.capacity { old = nil }
     }
 
-    /// Empties `bucket` and shifts later members of its probe run back, so lookups never
-    /// stop early at the hole.
-    private mutating func remove(at bucket: Int) {
-        let mask = slots.count - 1
-        var hole = bucket
-        var j = (bucket + 1) & mask
-        while slots[j].position >= 0 {
-            let h = home(slots[j].tag)
+    /// Forgets the key at `at`: marked `moved` in the old table (whose probe runs must not
+    /// break while it is migrated), or removed with backward shift from the current one.
+    private mutating func remove(_ at: Location) {
+        uniqueTables()
+        count -= 1
+        if at.inOld {
+            old![at.bucket] = .moved
+            return
+        }
+        let mask = table.mask
+        var hole = at.bucket
+        var j = (at.bucket + 1) & mask
+        while true {
+            let s = table[j]
+            if s.code == Slot.emptyCode { break }
+            let h = table.home(s.tag)
             // Slot j may move into the hole if its home is not cyclically in (hole, j].
             let movable = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j)
             if movable {
-                slots[hole] = slots[j]
+                table[hole] = s
                 hole = j
             }
             j = (j + 1) & mask
         }
-        slots[hole].position = -1
-        count -= 1
-    }
-
-    private mutating func grow() {
-        let old = slots
-        bits += 1
-        slots = Array(repeating: Slot(position: -1, tag: 0), count: 1 << bits)
-        for s in old where s.position >= 0 { place(s) }
+        table[hole] = .empty
     }
 }

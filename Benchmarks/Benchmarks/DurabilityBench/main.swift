@@ -14,7 +14,7 @@ import Wire
 // in process (no host, no pipes, no client): what `scripts/bench.sh`'s durability section
 // cannot separate from the host, the generator and the other processes on the machine.
 //
-// usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes] [--lanes N] [--rounds N]
+// usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses] [--lanes N] [--rounds N]
 //   The load is the generator's (`sealstream-client load`): 8 sessions, GTC limits at the
 //   oracle price with alternating sides, so lanes cross and fill; link batches of 512
 //   frames as the host forwards them; a batch closed (and, journal on, its close record
@@ -25,7 +25,9 @@ import Wire
 //   `--only` runs one phase, for `valgrind --tool=callgrind` (instruction counts); `--lanes N`
 //   sets the request lanes (`enclaveLanes`) of the `off` and `on` phases. `--only lanes`:
 //   the worker's orders per second of wall clock with 1, 2 and 4 request lanes against the
-//   AEAD-open rate of the same run (Lanes.swift).
+//   AEAD-open rate of the same run (Lanes.swift). `--only pauses`: the sequencer thread's
+//   CPU time per link batch with the journal off (p50, p99, the longest five): the pauses
+//   every order arriving meanwhile waits out (run it with --events 600000, past 2^19).
 
 nonisolated(unsafe) var events = 200_000
 nonisolated(unsafe) var laneArgument = 1
@@ -38,7 +40,7 @@ while let a = args.popFirst() {
     case "--only": only = args.popFirst()
     case "--lanes": laneArgument = Int(args.popFirst() ?? "") ?? 1
     case "--rounds": laneRounds = Int(args.popFirst() ?? "") ?? laneRounds
-    default: print("usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes] [--lanes N] [--rounds N]"); exit(64)
+    default: print("usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses] [--lanes N] [--rounds N]"); exit(64)
     }
 }
 
@@ -173,6 +175,10 @@ func prepare(_ feeder: Feeder, count: Int) throws -> [[UInt8]] {
 struct Measured {
     var threadNanos: UInt64
     var processNanos: UInt64
+    /// The sequencer thread's CPU time over each link batch of `framesPerBatch` frames (a
+    /// batch close included when one falls due), sorted: its largest entries are the pauses
+    /// every order arriving meanwhile waits out (growth of the worker's memories, closes).
+    var batchNanos: [UInt64] = []
 }
 
 func run(journal: Bool, threaded: Bool = true, lanes: Int = 1, keep: Bool) throws -> (Measured, Feeder) {
@@ -180,14 +186,20 @@ func run(journal: Bool, threaded: Bool = true, lanes: Int = 1, keep: Bool) throw
     let frames = try prepare(feeder, count: events)
     let t0 = cpuNanos(CLOCK_THREAD_CPUTIME_ID), p0 = cpuNanos(CLOCK_PROCESS_CPUTIME_ID)
     var i = 0
+    var batchNanos: [UInt64] = []
+    batchNanos.reserveCapacity(frames.count / framesPerBatch + 1)
+    var b0 = t0
     while i < frames.count {
         try feeder.feed(frames[i..<min(frames.count, i + framesPerBatch)])
         i += framesPerBatch
+        let b1 = cpuNanos(CLOCK_THREAD_CPUTIME_ID)
+        batchNanos.append(b1 - b0)
+        b0 = b1
     }
     if let b = feeder.worker.closeBatchIfDue(force: true) { feeder.closed.append(b) }
     feeder.takeJournal()
     let t1 = cpuNanos(CLOCK_THREAD_CPUTIME_ID), p1 = cpuNanos(CLOCK_PROCESS_CPUTIME_ID)
-    return (Measured(threadNanos: t1 - t0, processNanos: p1 - p0), feeder)
+    return (Measured(threadNanos: t1 - t0, processNanos: p1 - p0, batchNanos: batchNanos.sorted()), feeder)
 }
 
 func perEvent(_ nanos: UInt64, _ n: Int) -> String {
@@ -270,6 +282,15 @@ case "replay":
     _ = try replay(f)
 case "fork":
     forkPause()
+case "pauses":
+    // The sequencer's longest link batches with the journal off: at 600,000 events the
+    // worker's dedupe memory passes 2^17, 2^18 and 2^19 entries.
+    let m = try run(journal: false, keep: false).0
+    func ms(_ x: UInt64) -> String { String(Double(Int(Double(x) / 10_000)) / 100) }
+    let b = m.batchNanos
+    print("events \(n) in \(b.count) link batches of \(framesPerBatch) frames (a close every \(eventsPerClose) events): "
+          + "sequencer CPU per link batch p50 \(ms(b[b.count / 2])) ms, p99 \(ms(b[b.count * 99 / 100])) ms, "
+          + "longest five \(b.suffix(5).reversed().map(ms)) ms")
 default:
     // Rounds alternate the three modes, so drift on the shared machine favours none; the
     // figures are medians over the rounds.
