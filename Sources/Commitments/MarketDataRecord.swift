@@ -290,6 +290,16 @@ extension JSONLineWriter {
     /// `"k":[[a,b],…]`.
     mutating func field(_ k: String, levels: [[Int64]]) {
         rawKey(k)
-        append("[" + levels.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]")
+        byte(UInt8(ascii: "["))
+        for (i, level) in levels.enumerated() {
+            if i > 0 { byte(UInt8(ascii: ",")) }
+            byte(UInt8(ascii: "["))
+            for (j, x) in level.enumerated() {
+                if j > 0 { byte(UInt8(ascii: ",")) }
+                decimal(x)
+            }
+            byte(UInt8(ascii: "]"))
+        }
+        byte(UInt8(ascii: "]"))
     }
 }
