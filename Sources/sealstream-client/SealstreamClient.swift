@@ -129,6 +129,9 @@ struct LoadCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the report as JSON on stdout.")
     var json = false
 
+    @Option(name: .long, help: "Write one CSV line per receipt to this file: due_us (since the start), latency_us, to_enclave_us (due -> the enclave's stamp).")
+    var latencyTrace: String?
+
     func validate() throws {
         guard rate >= 0, duration > 0, (1...512).contains(sessions), window > 0 else {
             throw ValidationError("need rate >= 0, duration > 0, 1...512 sessions, window > 0")
@@ -141,6 +144,7 @@ struct LoadCommand: ParsableCommand {
         var options = LoadOptions(address: address, rate: rate, durationSeconds: duration, sessions: sessions)
         options.window = window
         options.requirement = try attestation.requirement()
+        options.latencyTracePath = latencyTrace
         let generator = LoadGenerator(options: options) { line in
             FileHandle.standardError.write(Data(("load: " + line + "\n").utf8))
         }
