@@ -330,6 +330,16 @@ if [[ "${SKIP_JOURNAL_LATENCY_BENCH:-0}" != "1" ]]; then
     SEALSTREAM_BIN_DIR="$BIN" scripts/bench-journal.sh "${BENCH_JOURNAL_ROUNDS:-3}" "$DURATION" 50000
 fi
 
+# Issue 19, the market data feed's cost to the order path: saturation with and without
+# 100 feed consumers (one never reading), alternating, with the order path's CPU per order,
+# and the feed's delay at 50k/s (scripts/bench-feed.sh; target: with / without >= 0.95).
+#   BENCH_FEED_ROUNDS=N  rounds (default 5)   SKIP_FEED_BENCH=1 skips this
+if [[ "${SKIP_FEED_BENCH:-0}" != "1" ]]; then
+    echo
+    echo "== market data feed: saturation with 100 consumers against none, ${BENCH_FEED_ROUNDS:-5} alternating rounds"
+    scripts/bench-feed.sh "$BIN" "${BENCH_FEED_ROUNDS:-5}" 2>/dev/null | grep -v '^load:'
+fi
+
 # Attestation timings (issue 5 targets: evidence generation with swtpm <= 20 ms,
 # verification <= 10 ms). Measured through the command-line tools, so every sample
 # includes a process start-up (exec, dynamic linking, Swift runtime): each is reported
