@@ -358,7 +358,7 @@ public final class OutputPublisher: Sendable {
         var heads: [(head: MarketDataHead, bytes: [UInt8])] = []
         for l in lines {
             let line = UnsafeRawBufferPointer(rebasing: bytes[l])
-            guard let head = try? JSONDecoder().decode(MarketDataHead.self, from: Data(line))
+            guard let head = MarketDataHead.scan(line) ?? (try? JSONDecoder().decode(MarketDataHead.self, from: Data(line)))
             else { throw .malformed("market data line is not a market data record") }
             heads.append((head, Array(line)))
         }
