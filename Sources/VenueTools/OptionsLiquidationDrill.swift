@@ -186,7 +186,8 @@ public enum OptionsLiquidationDrill {
     /// its SHA-256 must be the evidence's `configHash`).
     public static func run(
         host: String, http: String, venueBytes: [UInt8], traders: Int, requirement: AttestationRequirement? = nil,
-        makerID: UInt64 = 9_000, firstTraderID: UInt64 = 20_000, progress: ProgressReporter? = nil,
+        makerID: UInt64 = 9_000, firstTraderID: UInt64 = 20_000, replyTimeoutMillis: Int32 = 60_000,
+        progress: ProgressReporter? = nil,
         log: @escaping (String) -> Void = { _ in }
     ) throws -> Summary {
         let start = monotonicNanos()
@@ -199,7 +200,7 @@ public enum OptionsLiquidationDrill {
         else { throw DrillError.venue("no call option on \(perp.symbol)") }
         guard size % call.contractSize == 0 else { throw DrillError.venue("0.1 is not a whole number of \(call.symbol) contracts") }
 
-        var session = Session(host: host, requirement: requirement, log: log)
+        var session = Session(host: host, requirement: requirement, replyTimeoutMillis: replyTimeoutMillis, log: log)
         let publicConnection = try session.connect("public")
         guard let evidence = publicConnection.evidence else { throw DrillError.request("no evidence from the host") }
         var inputs: [UInt64: (input: OptionsDrillReference.Input, body: [UInt8])] = [:]
@@ -263,6 +264,12 @@ public enum OptionsLiquidationDrill {
                 let r = try receipt(connection, t)
                 offset += 1
                 progress?.update(phase: "sells", done: offset, total: ids.count, unit: "traders")
+                // A sell answered `duplicate` after a reconnect was sequenced before it, but its
+                // fills are not known to the drill, so its reference would be wrong.
+                guard r.status != .duplicate else {
+                    throw DrillError.request("trader \(id)'s sell was resent after a reconnect and answered duplicate: its fills are "
+                        + "unknown, so the reference cannot be computed; run again on a fresh host (with a longer --timeout-millis)")
+                }
                 guard r.status == .accepted, let report = try? OrderReport.decode(r.detail),
                       report.fills.reduce(0, { $0 + $1.quantity }) == size
                 else { throw DrillError.request("trader \(id)'s sell of 0.1 \(call.symbol) did not fill in full: \(r.status)") }
@@ -398,6 +405,7 @@ public enum OptionsLiquidationDrill {
     struct Session {
         let host: String
         let requirement: AttestationRequirement?
+        let replyTimeoutMillis: Int32
         let log: (String) -> Void
         var connections: [RecoveringConnection] = []
         var pin: EnclaveIdentityPin?
@@ -407,7 +415,7 @@ public enum OptionsLiquidationDrill {
             let log = self.log
             let c = RecoveringConnection(
                 addresses: connections.first.map { HostAddresses.rotated(addresses, startingAt: $0.address) } ?? addresses,
-                requirement: requirement, pin: pin, policy: .standard
+                requirement: requirement, pin: pin, policy: .standard, replyTimeoutMillis: replyTimeoutMillis
             ) {
                 log("\(label): \($0)")
             }

@@ -384,6 +384,9 @@ struct OptionsDrillCommand: ParsableCommand {
     @Option(name: .long, help: "Option writers (traders).")
     var traders: Int = 1_000
 
+    @Option(name: .long, help: "Milliseconds to wait for an answer before a connection counts as lost (docs/PROTOCOL.md §2.12).")
+    var timeoutMillis: Int32 = 60_000
+
     @Flag(inversion: .prefixedNo, help: "Progress lines on standard error (default: only when it is a terminal).")
     var progress: Bool?
 
@@ -391,6 +394,7 @@ struct OptionsDrillCommand: ParsableCommand {
 
     func validate() throws {
         guard (1...20_000).contains(traders) else { throw ValidationError("--traders must be 1...20000") }
+        guard timeoutMillis >= 100 else { throw ValidationError("--timeout-millis must be at least 100") }
     }
 
     func run() throws {
@@ -398,7 +402,7 @@ struct OptionsDrillCommand: ParsableCommand {
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: venue)))
         let summary = try OptionsLiquidationDrill.run(
             host: host, http: http, venueBytes: bytes, traders: traders, requirement: try attestation.requirement(),
-            progress: reporter
+            replyTimeoutMillis: timeoutMillis, progress: reporter
         ) {
             FileHandle.standardError.write(Data(("options-drill: " + $0 + "\n").utf8))
         }
