@@ -182,6 +182,7 @@ extension OptionsLiquidationDrill {
         check("mix", expected[makerID] == nil && !expected.isEmpty && expected.count < traders,
               "\(expected.count) over-leveraged and \(traders - expected.count) safe traders; the maker \(expected[makerID] == nil ? "stands" : "falls")")
         summary.checks = checks
+        summary.pass = checks.allSatisfy(\.pass)
         return summary
     }
 }

@@ -78,56 +78,8 @@ public enum OptionsLiquidationDrill {
         public var verifySeconds: Double
         public var seconds: Double
         public var checks: [Check]
-        public var pass: Bool { checks.allSatisfy(\.pass) }
-
-        enum CodingKeys: String, CodingKey {
-            case traders, depositUSD, expectedLiquidations, liquidatedAccounts, decisions, decisionsMatched, proofsVerified
-            case decisionBatches, filledOnBook, toInsuranceFund, autoDeleveraged, spike, setupSeconds, spikeToHeaderMillis
-            case verifySeconds, seconds, checks, pass
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(traders, forKey: .traders)
-            try c.encode(depositUSD, forKey: .depositUSD)
-            try c.encode(expectedLiquidations, forKey: .expectedLiquidations)
-            try c.encode(liquidatedAccounts, forKey: .liquidatedAccounts)
-            try c.encode(decisions, forKey: .decisions)
-            try c.encode(decisionsMatched, forKey: .decisionsMatched)
-            try c.encode(proofsVerified, forKey: .proofsVerified)
-            try c.encode(decisionBatches, forKey: .decisionBatches)
-            try c.encode(filledOnBook, forKey: .filledOnBook)
-            try c.encode(toInsuranceFund, forKey: .toInsuranceFund)
-            try c.encode(autoDeleveraged, forKey: .autoDeleveraged)
-            try c.encode(spike, forKey: .spike)
-            try c.encode(setupSeconds, forKey: .setupSeconds)
-            try c.encode(spikeToHeaderMillis, forKey: .spikeToHeaderMillis)
-            try c.encode(verifySeconds, forKey: .verifySeconds)
-            try c.encode(seconds, forKey: .seconds)
-            try c.encode(checks, forKey: .checks)
-            try c.encode(pass, forKey: .pass)
-        }
-
-        public init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            traders = try c.decode(Int.self, forKey: .traders)
-            depositUSD = try c.decode([Int64].self, forKey: .depositUSD)
-            expectedLiquidations = try c.decode(Int.self, forKey: .expectedLiquidations)
-            liquidatedAccounts = try c.decode(Int.self, forKey: .liquidatedAccounts)
-            decisions = try c.decode(Int.self, forKey: .decisions)
-            decisionsMatched = try c.decode(Int.self, forKey: .decisionsMatched)
-            proofsVerified = try c.decode(Int.self, forKey: .proofsVerified)
-            decisionBatches = try c.decode([UInt64].self, forKey: .decisionBatches)
-            filledOnBook = try c.decode(Int64.self, forKey: .filledOnBook)
-            toInsuranceFund = try c.decode(Int64.self, forKey: .toInsuranceFund)
-            autoDeleveraged = try c.decode(Int64.self, forKey: .autoDeleveraged)
-            spike = try c.decode(Spike.self, forKey: .spike)
-            setupSeconds = try c.decode(Double.self, forKey: .setupSeconds)
-            spikeToHeaderMillis = try c.decode(Double.self, forKey: .spikeToHeaderMillis)
-            verifySeconds = try c.decode(Double.self, forKey: .verifySeconds)
-            seconds = try c.decode(Double.self, forKey: .seconds)
-            checks = try c.decode([Check].self, forKey: .checks)
-        }
+        /// Every check passed.
+        public var pass: Bool
 
         init(traders: Int, depositUSD: [Int64], spike: Spike) {
             self.traders = traders
@@ -147,6 +99,7 @@ public enum OptionsLiquidationDrill {
             verifySeconds = 0
             seconds = 0
             checks = []
+            pass = false
         }
     }
 
