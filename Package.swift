@@ -169,8 +169,8 @@ let package = Package(
         .target(
             name: "VenueTools",
             dependencies: [
-                "Client", "SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "CClientSys",
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                "Client", "SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "CClientSys", "Options",
+                "OutputVerification", .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .executableTarget(

@@ -18,7 +18,7 @@ struct SealstreamClient: ParsableCommand {
             """,
         version: SealstreamVersion.string,
         subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self, CryptoBaselineCommand.self,
-                      TransportFloorCommand.self, EngineReplayCommand.self, DrillCommand.self,
+                      TransportFloorCommand.self, EngineReplayCommand.self, DrillCommand.self, OptionsDrillCommand.self,
                       ChaosCheckCommand.self, WatchCommand.self, FeedLoadCommand.self, StatementCommand.self])
 }
 
@@ -357,6 +357,64 @@ struct DrillCommand: ParsableCommand {
             FileHandle.standardError.write(Data(("drill: " + $0 + "\n").utf8))
         }
         try printJSON(summary, pretty: false)
+    }
+}
+
+struct OptionsDrillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "options-drill",
+        abstract: "Options liquidation drill: N call writers, a signed move and volatility spike, checked against the drill's own margin computation.",
+        discussion: """
+            Needs a fresh host on the demo options venue (--venue, the file the enclave runs: its SHA-256 must be the \
+            evidence's configHash). A maker rests a bid on the call nearest 60,000; each trader deposits (from just \
+            above the initial requirement to three times that) and sells 0.1 of it; then every publisher signs BTC at \
+            62,000 and 64,000 and one signs a steeper smile (SVI a + 0.7). The drill computes who is now below \
+            maintenance itself (docs/OPTIONS.md §7, §10 with the Options module), waits for the signed header that \
+            commits to the decisions, verifies the epoch's outputs (verify-outputs' checks, each decision's inclusion \
+            proof) and compares: exactly those accounts liquidated, each decision's equity, maintenance and scenario \
+            the reference's. Prints one JSON summary on standard output (docs/SCENARIOS.md "Options drill") and \
+            exits 1 when a check fails; progress lines go to standard error, by default only on a terminal.
+            """)
+
+    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...] (docs/PROTOCOL.md §2.14).")
+    var host: String = "127.0.0.1:7400"
+
+    @Option(name: .long, help: "The host's HTTP API, HOST:PORT: signed headers and decisions are read there.")
+    var http: String
+
+    @Option(name: .long, help: "The venue configuration the host runs (scripts/demo/options-venue.json).")
+    var venue: String
+
+    @Option(name: .long, help: "Option writers (traders).")
+    var traders: Int = 1_000
+
+    @Option(name: .long, help: "Milliseconds to wait for an answer before a connection counts as lost (docs/PROTOCOL.md §2.12).")
+    var timeoutMillis: Int32 = 60_000
+
+    @Flag(inversion: .prefixedNo, help: "Progress lines on standard error (default: only when it is a terminal).")
+    var progress: Bool?
+
+    @OptionGroup var attestation: AttestationOptions
+
+    func validate() throws {
+        guard (1...20_000).contains(traders) else { throw ValidationError("--traders must be 1...20000") }
+        guard timeoutMillis >= 100 else { throw ValidationError("--timeout-millis must be at least 100") }
+    }
+
+    func run() throws {
+        let reporter = ProgressReporter.make(tool: "options-drill", requested: progress)
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: venue)))
+        let summary = try OptionsLiquidationDrill.run(
+            host: host, http: http, venueBytes: bytes, traders: traders, requirement: try attestation.requirement(),
+            replyTimeoutMillis: timeoutMillis, progress: reporter
+        ) {
+            FileHandle.standardError.write(Data(("options-drill: " + $0 + "\n").utf8))
+        }
+        try printJSON(summary, pretty: false)
+        for c in summary.checks where !c.pass {
+            FileHandle.standardError.write(Data("options-drill: check \(c.check) FAILED: \(c.detail)\n".utf8))
+        }
+        if !summary.pass { throw ExitCode(1) }
     }
 }
 
