@@ -161,7 +161,9 @@ if [[ "${SKIP_DURABILITY_BENCH:-0}" != "1" ]]; then
     rm -rf "$WORK/dur-on" "$WORK/dur-off"
 
     echo "== recovery: build a journal of >= $REC_EVENTS events (saturation load), kill -9 the worker"
-    start_host "$BIN" "$WORK/rec" "$WORK/rec.log"
+    # No snapshot inside the run, so that the whole journal is the tail the worker replays
+    # (the target is for a 1M-event tail; by default a snapshot every 1M events cuts it).
+    start_host "$BIN" "$WORK/rec" "$WORK/rec.log" --snapshot-every-events 100000000 --snapshot-every-seconds 86400
     sent=0
     while (( sent < REC_EVENTS )); do
         "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate 0 --duration "$DURATION" --sessions "$SESSIONS" \
