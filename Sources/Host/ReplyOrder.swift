@@ -19,6 +19,10 @@ struct ReplyOrder {
     /// Read time of the frame the last enclave answer was for; 0 when it was not recorded.
     private(set) var lastAnswerReadAt: UInt64 = 0
 
+    /// Read times held (answered ones not yet dropped included): bounded by about twice
+    /// what is in flight, however long the connection never drains.
+    var readTimesHeld: Int { readTimes.count }
+
     /// Frames in the enclave without an answer.
     var inFlight: Int { Int(forwarded - answered) }
 
@@ -55,6 +59,11 @@ struct ReplyOrder {
         readTimesStart += 1
         if readTimesStart == readTimes.count {
             readTimes.removeAll(keepingCapacity: readTimes.count <= 4096)
+            readTimesStart = 0
+        } else if readTimesStart > 4096 && readTimesStart * 2 > readTimes.count {
+            // A busy connection may never have nothing in flight: drop the answered front
+            // (amortized O(1) per answer) so the array stays about twice what is in flight.
+            readTimes.removeFirst(readTimesStart)
             readTimesStart = 0
         }
         return releaseDue()

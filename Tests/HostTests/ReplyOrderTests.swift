@@ -45,4 +45,22 @@ struct ReplyOrderTests {
         #expect(lost == 5 && released == [[1], [2]])
         #expect(order.isSettled)
     }
+
+    /// A connection that always has frames in flight (50k orders/s, replies held for the
+    /// journal) never drains; each answer still finds its own frame's read time, and the
+    /// times kept stay bounded by what is in flight rather than growing with every frame.
+    @Test func aConnectionThatNeverDrainsKeepsBoundedReadTimes() {
+        var order = ReplyOrder()
+        var next: UInt64 = 1
+        for _ in 0..<100 { order.forwardedOne(readAt: next); next += 1 }
+        var answeredUpTo: UInt64 = 0
+        for _ in 0..<100_000 {
+            order.forwardedOne(readAt: next); next += 1
+            _ = order.enclaveAnswered()
+            answeredUpTo += 1
+            #expect(order.lastAnswerReadAt == answeredUpTo)
+        }
+        #expect(order.inFlight == 100)
+        #expect(order.readTimesHeld <= 2 * 4_097 + 100)
+    }
 }
