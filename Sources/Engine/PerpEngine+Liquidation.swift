@@ -1,32 +1,20 @@
 import Wire
 
 extension PerpEngine {
-    /// Drains the liquidation decisions made since the last call. Inlinable for the
-    /// common empty case (see `takeMakerFills`).
-    @inlinable
+    /// Drains the liquidation decisions made since the last call.
     public mutating func takeDecisions() -> [LiquidationDecision] {
-        if decisions.isEmpty { return [] }
-        return takeNonEmptyDecisions()
-    }
-
-    @usableFromInline
-    mutating func takeNonEmptyDecisions() -> [LiquidationDecision] {
-        // Hand the array over (removeAll(keepingCapacity:) on a shared buffer would
-        // allocate a new one).
+        // Called after every event: hand the array over without allocating when empty
+        // (removeAll(keepingCapacity:) on a shared buffer would allocate a new one).
+        guard !decisions.isEmpty else { return [] }
         defer { decisions = [] }
         return decisions
     }
 
-    /// Drains the funding payments made since the last call. Inlinable for the common
-    /// empty case (see `takeMakerFills`).
-    @inlinable
+    /// Drains the funding payments made since the last call.
     public mutating func takeFundingPayments() -> [FundingPayment] {
-        if fundingPayments.isEmpty { return [] }
-        return takeNonEmptyFundingPayments()
-    }
-
-    @usableFromInline
-    mutating func takeNonEmptyFundingPayments() -> [FundingPayment] {
+        // Called after every event: hand the array over without allocating when empty
+        // (removeAll(keepingCapacity:) on a shared buffer would allocate a new one).
+        guard !fundingPayments.isEmpty else { return [] }
         defer { fundingPayments = [] }
         return fundingPayments
     }
