@@ -63,10 +63,14 @@ public struct Account: Sendable {
     }
 
     /// Applies a fill: `quantity` > 0 buys, < 0 sells, at `price`; moves `cash` (the
-    /// fill's notional, rounded down, shared exactly with the counterparty).
-    mutating func applyFill(market: UInt32, quantity: Int64, cash: Int128, fundingIndex: Int128) {
+    /// fill's notional, rounded down, shared exactly with the counterparty) and takes
+    /// `fee` (quote micro-units, 0 for a fill that pays none). Returns the size in
+    /// `market` before the fill.
+    @discardableResult
+    mutating func applyFill(market: UInt32, quantity: Int64, cash: Int128, fee: Int128 = 0, fundingIndex: Int128) -> Int64 {
         // A buy pays cash, a sell receives it.
         collateral += quantity > 0 ? -cash : cash
+        collateral -= fee
         let signedCash = quantity > 0 ? cash : -cash
         if let i = positionIndex(market) {
             var p = positions[i]
@@ -89,10 +93,12 @@ public struct Account: Sendable {
             } else {
                 positions[i] = p
             }
+            return old
         } else if quantity != 0 {
             let p = Position(market: market, size: quantity, costBasis: signedCash, fundingIndex: fundingIndex)
             let at = positions.firstIndex { $0.market > market } ?? positions.count
             positions.insert(p, at: at)
         }
+        return 0
     }
 }

@@ -20,6 +20,12 @@ public struct AccountStore: Sequence, Sendable {
     /// slot is a store and draining is a reset (removing elements cost more; issue 17).
     var changedSlots: [AccountSlot] = []
     var changedCount = 0
+    /// `changedCount` when the current event began (`beginEvent`): a change is noted again
+    /// at an event's first access even when the record ends with the same slot, so the
+    /// event's own part of the record (`changed[changedFrom...]`, which the Greek book and
+    /// margin calls read) lists every account the event changed whether or not the caller
+    /// drained the record after the previous event.
+    var eventStart = 0
     var changed: ArraySlice<AccountSlot> { changedSlots[..<changedCount] }
 
     @inline(__always)
@@ -29,6 +35,10 @@ public struct AccountStore: Sequence, Sendable {
     }
 
     init() {}
+
+    /// Marks the start of an event's part of the changed-account record.
+    @inline(__always)
+    mutating func beginEvent() { eventStart = changedCount }
 
     public var count: Int { arena.count }
 
@@ -48,8 +58,8 @@ public struct AccountStore: Sequence, Sendable {
     subscript(slot s: AccountSlot) -> Account {
         _read { yield arena[Int(s)] }
         _modify {
-            // Consecutive changes to one account (a fill, then its fee) are noted once.
-            if changedCount == 0 || changedSlots[changedCount - 1] != s { noteChanged(s) }
+            // Consecutive changes to one account within an event are noted once.
+            if changedCount == eventStart || changedSlots[changedCount - 1] != s { noteChanged(s) }
             yield &arena[Int(s)]
         }
     }
@@ -83,6 +93,7 @@ public struct AccountStore: Sequence, Sendable {
     public mutating func drainChanged(_ body: (UInt64) -> Void) {
         for i in 0..<changedCount { body(arena[Int(changedSlots[i])].id) }
         changedCount = 0
+        eventStart = 0
     }
 }
 

@@ -178,6 +178,7 @@ public struct PerpEngine: MatchingEngine {
     public mutating func apply(_ event: SequencedEvent, detail: inout ByteWriter) -> EngineVerdict {
         touched.empty()
         currentSequence = event.globalSequence
+        accounts.beginEvent()
         let changedFrom = accounts.changedCount
         var tickedPerpSlot: Int?
         let outcome: EngineVerdict
@@ -424,9 +425,8 @@ public struct PerpEngine: MatchingEngine {
                     break
                 }
             }
-            transfer(market: mi, from: maker.accountSlot, to: account, quantity: takerDelta, cash: cash)
-            accounts[slot: maker.accountSlot].collateral -= makerFee
-            accounts[slot: account].collateral -= takerFee
+            transfer(market: mi, from: maker.accountSlot, to: account, quantity: takerDelta, cash: cash, fromFee: makerFee,
+                     toFee: takerFee)
             feePool += takerFee + makerFee
             noteStatement(account, matchingLiquidation ? .liquidation : .takerFill, market: marketID, price: price,
                           quantity: takerDelta, amount: takerFee)
@@ -444,20 +444,25 @@ public struct PerpEngine: MatchingEngine {
     }
 
     /// Moves `quantity` (signed, from `to`'s side: > 0 means `to` buys) between two
-    /// accounts at `cash` (the fill's notional), keeping holder sets current.
-    mutating func transfer(market mi: Int, from: AccountSlot, to: AccountSlot, quantity: Int64, cash: Int128) {
+    /// accounts at `cash` (the fill's notional), keeping holder sets current, and takes
+    /// each side's fee (`fromFee`, `toFee`) from its collateral in the same access: each
+    /// access to an account notes it as changed and checks the arena's uniqueness, and
+    /// a fill with its fees was four accesses instead of two (issue 17).
+    mutating func transfer(
+        market mi: Int, from: AccountSlot, to: AccountSlot, quantity: Int64, cash: Int128, fromFee: Int128 = 0, toFee: Int128 = 0
+    ) {
         let marketID = markets[mi].config.id
         let fundingIndex = markets[mi].fundingIndex
-        func move(_ s: AccountSlot, _ delta: Int64) {
-            let before = accounts[slot: s].position(marketID)
-            accounts[slot: s].applyFill(market: marketID, quantity: delta, cash: cash, fundingIndex: fundingIndex)
+        func move(_ s: AccountSlot, _ delta: Int64, fee: Int128) {
+            let before = accounts[slot: s].applyFill(market: marketID, quantity: delta, cash: cash, fee: fee,
+                                                     fundingIndex: fundingIndex)
             // The holder set changes only when a position opens or closes.
             let after = before + delta
             if after == 0 { markets[mi].holders.remove(s) } else if before == 0 { markets[mi].holders.insert(s) }
             touched.append(s)
         }
-        move(from, -quantity)
-        move(to, quantity)
+        move(from, -quantity, fee: fromFee)
+        move(to, quantity, fee: toFee)
     }
 
     mutating func cancelResting(_ idx: Int32, market mi: Int) {
