@@ -67,27 +67,6 @@ extension PerpEngine {
                 if indexVersion[Int(top.slot)] == top.version { candidate(top.slot) }
             }
         }
-        // Accounts holding options wait in one entry each, not one per market held
-        // (docs/OPTIONS.md §10.3): a candidate at the first event at which one of its
-        // markets has a valid mark.
-        if !optionWaiters.isEmpty {
-            let all = markValidity(now: now)
-            var kept = 0
-            for k in optionWaiters.indices {
-                let w = optionWaiters[k]
-                // Stale: checked or re-queued since (a later entry, or none, is live).
-                guard indexVersion[Int(w.slot)] == w.version else { continue }
-                let due = all ? !accounts[slot: w.slot].positions.isEmpty
-                    : accounts[slot: w.slot].positions.contains { validScratch[fastSlot(of: $0.market)!] }
-                if due {
-                    candidate(w.slot)
-                } else {
-                    optionWaiters[kept] = w
-                    kept += 1
-                }
-            }
-            optionWaiters.removeLast(optionWaiters.count - kept)
-        }
         // Most events (a resting order, a cancel) have no candidate.
         guard !touched.isEmpty else { return }
         // Take the touched buffer rather than copying it (a copy would allocate on every
@@ -441,15 +420,52 @@ extension PerpEngine {
     /// each held market's cross heap at its odometer.
     private mutating func retryAtNextTick(_ id: AccountSlot) {
         let version = newIndexVersion(id)
-        if options != nil, id != Self.insuranceSlot, holdsOptionPosition(id) {
-            optionWaiters.append((id, version))
-            return
-        }
+        if options != nil, waitIfHoldingOptions(id, version) { return }
         let accountID = accounts.id(id)
         for p in accounts[slot: id].positions {
             let mi = slot(of: p.market)!
             markets[mi].index.cross.push(.init(key: markets[mi].index.odometer, account: accountID, slot: id, version: version))
         }
+    }
+
+    /// Accounts holding options wait in one entry each, not one per market held
+    /// (docs/OPTIONS.md §10.3): each live entry one of whose account's markets has a valid
+    /// mark at this event makes it a candidate (appended to `touched`, which the
+    /// liquidation pass sorts and deduplicates) and is dropped; the others wait. Called
+    /// once the event's input and settlement are applied, on a venue with options only,
+    /// so a perpetuals-only venue's liquidation pass is unchanged.
+    @inline(never)
+    mutating func freezeKeysAndFireWaiters(now: UInt64) {
+        // From here to the end of the event no mark, volatility estimate or smile changes,
+        // so each underlying's arrays generation is read once (`healthKey`).
+        keyEpoch &+= 1
+        keysFrozen = true
+        guard !optionWaiters.isEmpty else { return }
+        let all = markValidity(now: now)
+        var kept = 0
+        for k in optionWaiters.indices {
+            let w = optionWaiters[k]
+            // Stale: checked or re-queued since (a later entry, or none, is live).
+            guard indexVersion[Int(w.slot)] == w.version else { continue }
+            let due = all ? !accounts[slot: w.slot].positions.isEmpty
+                : accounts[slot: w.slot].positions.contains { validScratch[fastSlot(of: $0.market)!] }
+            if due {
+                touched.append(w.slot)
+            } else {
+                optionWaiters[kept] = w
+                kept += 1
+            }
+        }
+        optionWaiters.removeLast(optionWaiters.count - kept)
+    }
+
+    /// Queues an account holding options (the fund aside) in one waiting entry; false if
+    /// it holds none (it then waits in the cross heaps).
+    @inline(never)
+    private mutating func waitIfHoldingOptions(_ id: AccountSlot, _ version: UInt32) -> Bool {
+        guard id != Self.insuranceSlot, holdsOptionPosition(id) else { return false }
+        optionWaiters.append((id, version))
+        return true
     }
 
     /// Fills `validScratch` with whether each market has a valid mark at `now`; true if all do.

@@ -105,6 +105,12 @@ public struct PerpEngine: MatchingEngine {
     /// The last health of each account holding options and what it was computed from
     /// (`PerpEngine+HealthMemo.swift`), by slot: derived, not state.
     var healthMemo: [HealthMemo] = []
+    /// Per account slot, the last liquidation pass (`fireRound`) in which one of its index
+    /// entries fired: it is a candidate once per pass. Derived, not state.
+    var firedIn: [UInt64] = []
+    var fireRound: UInt64 = 0
+    // Options-only state below, declared last so the fields a perpetuals-only venue uses
+    // keep their place in the engine's layout.
     /// Per option underlying, its risk arrays' generation (or nil: refused) as last read
     /// within `keyEpoch` (the memo's keys are read per position of every holder).
     var generationCache: [(epoch: UInt64, generation: UInt64?)] = []
@@ -126,10 +132,6 @@ public struct PerpEngine: MatchingEngine {
     var slotTable: [Int32] = []
     /// Whether an option underlying has `greekLimits.escalationBps` (docs/OPTIONS.md §10.11).
     var greekEscalationConfigured = false
-    /// Per account slot, the last liquidation pass (`fireRound`) in which one of its index
-    /// entries fired: it is a candidate once per pass. Derived, not state.
-    var firedIn: [UInt64] = []
-    var fireRound: UInt64 = 0
 
     /// `accountCommitment` hides account ids in public outputs; the enclave supplies a
     /// keyed hash. The default (tests, benchmarks) is the id's big-endian bytes.
@@ -260,10 +262,7 @@ public struct PerpEngine: MatchingEngine {
         // Time-driven work happens as time arrives with events (no timer events).
         if options != nil {
             settleExpiredOptions(now: event.enclaveTime, sequence: event.globalSequence)
-            // From here to the end of the event no mark, volatility estimate or smile
-            // changes, so each underlying's arrays generation is read once (`healthKey`).
-            keyEpoch &+= 1
-            keysFrozen = true
+            freezeKeysAndFireWaiters(now: event.enclaveTime)
         }
         payFundingIfDue(now: event.enclaveTime, sequence: event.globalSequence)
         // Liquidations: accounts this event changed, and candidates a price move reached.
