@@ -28,6 +28,10 @@ struct OptionsRuntime: Sendable {
         /// of them changes.
         var cacheKey: (now: UInt64, mark: Int64, variance: Int128, smiles: UInt64, stale: Int)?
         var cache: Result<RiskArrays, OptionsError> = .failure(.priceOutOfRange(0))
+        /// The same arrays when `cache` holds them, behind one reference: the health of
+        /// every holder reads them at a tick, and a copy of `RiskArrays` retains and
+        /// releases each of its six buffers.
+        var box: ArraysBox?
         /// Which computation `cache` holds: a number no other computation of any
         /// underlying's arrays in this engine took (`OptionsRuntime.generations`), so equal
         /// generations mean the same arrays (the Greek book and the health memo key on it).
@@ -107,6 +111,7 @@ struct OptionsRuntime: Sendable {
         catch { result = .failure(error) }
         underlyings[u].cacheKey = (now, mark, variance, version, stale)
         underlyings[u].cache = result
+        if case .success(let a) = result { underlyings[u].box = ArraysBox(a) } else { underlyings[u].box = nil }
         generations += 1
         underlyings[u].generation = generations
         return result
@@ -133,6 +138,26 @@ struct OptionsRuntime: Sendable {
     /// max(F − K, 0) for a call, max(K − F, 0) for a put (micro-units).
     static func intrinsic(_ s: OptionSeries, mark f: Int64) -> Int64 {
         s.kind == .call ? max(f - s.strike, 0) : max(s.strike - f, 0)
+    }
+}
+
+/// One underlying's risk arrays behind a single reference (`OptionsRuntime.Underlying.box`).
+/// Its methods read the arrays in place: a `RiskArrays` taken out of it is a copy.
+final class ArraysBox: Sendable {
+    let arrays: RiskArrays
+    init(_ arrays: RiskArrays) { self.arrays = arrays }
+
+    /// Instrument `i`'s price at the current state (0: the perpetual, i + 1: series i).
+    func price(_ i: Int) -> Fixed { arrays.greeks[i].price }
+
+    /// `PortfolioMargin.evaluate` on these arrays.
+    func evaluate(_ positions: [MarginPosition], config: MarginConfig) throws(OptionsError) -> MarginResult {
+        try PortfolioMargin.evaluate(positions, arrays: arrays, config: config)
+    }
+
+    /// `PortfolioMargin.greeks` on these arrays.
+    func greeks(_ positions: [MarginPosition]) throws(OptionsError) -> PortfolioGreeks {
+        try PortfolioMargin.greeks(positions, arrays: arrays)
     }
 }
 

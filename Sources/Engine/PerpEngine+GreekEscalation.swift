@@ -19,7 +19,9 @@ extension PerpEngine {
     /// both Greeks within them (the whole position when none does). An underlying whose risk
     /// arrays are refused, or all of whose positions are in cooldown, is skipped.
     mutating func greekEscalation(_ s: AccountSlot, now: UInt64) -> GreekStep? {
-        guard let options, options.underlyings.contains(where: { $0.greekLimits?.escalationBps != nil }) else { return nil }
+        // Read without binding the runtime (a copy retains its arrays): called at every
+        // check of an account holding options.
+        guard greekEscalationConfigured, let options else { return nil }
         let cooldown = config.liquidation.cooldownNanos
         for u in options.underlyings.indices {
             guard let limits = options.underlyings[u].greekLimits, limits.escalationBps != nil else { continue }

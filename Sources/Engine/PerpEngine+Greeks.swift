@@ -22,8 +22,9 @@ public struct UnderlyingGreeks: Equatable, Sendable {
 /// changed is re-evaluated on every underlying. Derived state: not in the snapshot, not
 /// committed; rebuilt at the first event after a restore.
 struct GreekBook: Sendable {
-    /// Per account slot holding an option: its entries in ascending perpetual id.
-    var entries: [AccountSlot: [UnderlyingGreeks]] = [:]
+    /// Per account slot: its entries in ascending perpetual id, nil when it holds no option
+    /// (an array by slot: a tick reads and writes one per holder).
+    var entries: [[UnderlyingGreeks]?] = []
     /// Per underlying: the slots holding an option on it.
     var members: [Set<AccountSlot>]
     /// Per underlying: the risk-arrays generation its members were evaluated at
@@ -62,6 +63,20 @@ struct GreekBook: Sendable {
     mutating func leave(_ s: AccountSlot, _ u: Int) {
         if members[u].remove(s) != nil { sorted[u] = nil }
     }
+
+    /// The account's entries (nil: it holds no option).
+    func entry(_ s: AccountSlot) -> [UnderlyingGreeks]? {
+        Int(s) < entries.count ? entries[Int(s)] : nil
+    }
+
+    mutating func setEntry(_ s: AccountSlot, _ list: [UnderlyingGreeks]?) {
+        let i = Int(s)
+        if i >= entries.count {
+            guard list != nil else { return }
+            entries.append(contentsOf: repeatElement(nil, count: i + 1 - entries.count))
+        }
+        entries[i] = list
+    }
 }
 
 extension PerpEngine {
@@ -71,7 +86,7 @@ extension PerpEngine {
     /// options; before the first event after a snapshot restore, empty.
     public func portfolioGreeks(of account: UInt64) -> [UnderlyingGreeks] {
         guard let s = accounts.slot(of: account) else { return [] }
-        return greekBook?.entries[s] ?? []
+        return greekBook?.entry(s) ?? []
     }
 
     /// The same Greeks computed from scratch at `now` from the account's positions and the
@@ -87,14 +102,12 @@ extension PerpEngine {
 
     /// One underlying's entry for an account, nil if it holds no option on it.
     mutating func greekEntry(_ s: AccountSlot, underlying u: Int, now: UInt64) -> UnderlyingGreeks? {
-        let arrays: RiskArrays?
-        if case .success(let (a, _)) = underlyingArrays(u, at: now) { arrays = a } else { arrays = nil }
-        return greekEntry(s, underlying: u, arrays: arrays)
+        greekEntry(s, underlying: u, arrays: arraysBox(u, at: now))
     }
 
     /// The same with the underlying's arrays at the event (nil: refused), fetched once by
     /// the caller for all the accounts it evaluates.
-    mutating func greekEntry(_ s: AccountSlot, underlying u: Int, arrays: RiskArrays?) -> UnderlyingGreeks? {
+    mutating func greekEntry(_ s: AccountSlot, underlying u: Int, arrays: ArraysBox?) -> UnderlyingGreeks? {
         // The book's buffer, taken for the evaluation and handed back (no allocation).
         var positions: [MarginPosition] = []
         if greekBook != nil { swap(&positions, &greekBook!.scratch) }
@@ -105,7 +118,7 @@ extension PerpEngine {
         for p in accounts[slot: s].positions where p.size != 0 {
             if p.market == perp {
                 positions.append(MarginPosition(instrument: 0, size: p.size))
-            } else if let mi = slot(of: p.market), isOptionSlot(mi) {
+            } else if let mi = fastSlot(of: p.market), isOptionSlot(mi) {
                 let (pu, i) = options!.optionSlots[mi - perpCount]
                 guard pu == u else { continue }
                 positions.append(MarginPosition(instrument: i + 1, size: p.size))
@@ -116,7 +129,7 @@ extension PerpEngine {
         greekBook?.evaluations += 1
         guard let arrays else { return UnderlyingGreeks(underlying: perp, greeks: nil) }
         // §10.1's limits keep every portfolio in §7.7's range, so this never refuses.
-        return UnderlyingGreeks(underlying: perp, greeks: try? PortfolioMargin.greeks(positions, arrays: arrays))
+        return UnderlyingGreeks(underlying: perp, greeks: try? arrays.greeks(positions))
     }
 
     /// The book's key for underlying `u` at `now`: its arrays' generation, or `unpriced`.
@@ -138,13 +151,13 @@ extension PerpEngine {
             guard key != greekBook!.keys[u] else { continue }
             greekBook!.keys[u] = key
             let perp = options!.underlyings[u].perpID
-            let arrays: RiskArrays?
-            if case .success(let (a, _)) = underlyingArrays(u, at: now) { arrays = a } else { arrays = nil }
+            let arrays = arraysBox(u, at: now)
             for s in greekBook!.members[u] {
+                let i = Int(s)
                 guard let e = greekEntry(s, underlying: u, arrays: arrays),
-                      let k = greekBook!.entries[s]?.firstIndex(where: { $0.underlying == perp })
+                      let k = greekBook!.entries[i]?.firstIndex(where: { $0.underlying == perp })
                 else { continue }
-                greekBook!.entries[s]![k] = e
+                greekBook!.entries[i]![k] = e
             }
         }
         guard changedFrom < accounts.changedCount else { return }
@@ -153,10 +166,10 @@ extension PerpEngine {
 
     /// Re-evaluates one account on every underlying and updates the members.
     mutating func updateGreeks(_ s: AccountSlot, now: UInt64) {
-        let had = greekBook!.entries[s] != nil
+        let had = greekBook!.entry(s) != nil
         guard holdsOption(s) else {
             guard had else { return }
-            greekBook!.entries[s] = nil
+            greekBook!.setEntry(s, nil)
             for u in greekBook!.members.indices { greekBook!.leave(s, u) }
             return
         }
@@ -169,6 +182,6 @@ extension PerpEngine {
                 greekBook!.leave(s, u)
             }
         }
-        greekBook!.entries[s] = list
+        greekBook!.setEntry(s, list)
     }
 }

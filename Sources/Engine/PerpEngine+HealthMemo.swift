@@ -2,16 +2,20 @@ import Options
 
 /// An account's last health (docs/OPTIONS.md §10.3) and everything it was computed from:
 /// its collateral, its positions (the array itself: an unchanged account shares its
-/// buffer, so the comparison is one pointer check) and, per position, the price input
-/// of its market (a perpetual's mark, or the generation of the risk arrays of an option's
-/// underlying). The health is a function of exactly these, so an equal key returns the
-/// health the evaluation would compute, bit for bit. Derived, not state: never in the
-/// snapshot, empty after a restore (docs/OPTIONS.md §10.12 "Cost").
+/// buffer, so the comparison is one pointer check) and, per position, its market slot and
+/// the price input of that market (a perpetual's mark, or the generation of the risk
+/// arrays of an option's underlying). The health is a function of exactly these, so an
+/// equal key returns the health the evaluation would compute, bit for bit. Derived, not
+/// state: never in the snapshot, empty after a restore (docs/OPTIONS.md §10.12 "Cost").
+/// Kept by slot and updated in place, so recording one allocates nothing once its
+/// buffers have grown.
 struct HealthMemo: Sendable {
-    var collateral: Int128
-    var positions: [Position]
-    var keys: [Int64]
-    var health: PerpEngine.Health
+    var valid = false
+    var collateral: Int128 = 0
+    var positions: [Position] = []
+    var slots: [Int] = []
+    var keys: [Int64] = []
+    var health = PerpEngine.Health(equity: 0, initialRequirement: 0, maintenanceRequirement: 0)
 }
 
 extension PerpEngine {
@@ -28,35 +32,60 @@ extension PerpEngine {
     }
 
     /// The generation of underlying `u`'s risk arrays at `now` (nil: its mark is invalid
-    /// or the arrays are refused), without copying them.
+    /// or the arrays are refused), without copying them. Read once per underlying per
+    /// event after its input (`keysFrozen`): nothing that keys the arrays changes then.
     mutating func arraysGeneration(_ u: Int, at now: UInt64) -> UInt64? {
-        guard case .success(let f) = mark(slot: options!.underlyings[u].perpSlot, at: now) else { return nil }
-        return options!.generation(u, mark: f, now: now)
+        if keysFrozen, u < generationCache.count, generationCache[u].epoch == keyEpoch { return generationCache[u].generation }
+        let generation: UInt64?
+        if case .success(let f) = mark(slot: options!.underlyings[u].perpSlot, at: now) {
+            generation = options!.generation(u, mark: f, now: now)
+        } else {
+            generation = nil
+        }
+        if keysFrozen {
+            if generationCache.count <= u {
+                generationCache.append(contentsOf: repeatElement((epoch: UInt64(0), generation: UInt64?.none), count: u + 1 - generationCache.count))
+            }
+            generationCache[u] = (keyEpoch, generation)
+        }
+        return generation
+    }
+
+    /// Underlying `u`'s risk arrays at `now` behind one reference (nil: its mark is invalid
+    /// or the arrays are refused): what `underlyingArrays` returns, without copying them.
+    mutating func arraysBox(_ u: Int, at now: UInt64) -> ArraysBox? {
+        guard arraysGeneration(u, at: now) != nil else { return nil }
+        return options!.underlyings[u].box
     }
 
     /// The memoized health of the account's current state at `now`, if its key still holds.
     mutating func memoizedHealth(_ s: AccountSlot, now: UInt64) -> Health? {
-        guard let memo = healthMemo[s], memo.collateral == accounts[slot: s].collateral,
-              memo.positions == accounts[slot: s].positions
+        let i = Int(s)
+        guard i < healthMemo.count, healthMemo[i].valid, healthMemo[i].collateral == accounts[slot: s].collateral,
+              healthMemo[i].positions == accounts[slot: s].positions
         else { return nil }
-        var i = 0
-        for p in memo.positions {
-            guard let mi = slot(of: p.market), healthKey(slot: mi, now: now) == memo.keys[i] else { return nil }
-            i += 1
+        for k in healthMemo[i].slots.indices {
+            guard healthKey(slot: healthMemo[i].slots[k], now: now) == healthMemo[i].keys[k] else { return nil }
         }
-        return memo.health
+        return healthMemo[i].health
     }
 
     /// Records the health just computed for the account's current state (accounts holding
     /// an option only: the others' health is a few multiplications).
     mutating func memoizeHealth(_ s: AccountSlot, _ h: Health, now: UInt64) {
-        var keys = healthMemo[s]?.keys ?? []
-        keys.removeAll(keepingCapacity: true)
+        let i = Int(s)
+        if healthMemo.count <= i { healthMemo.append(contentsOf: repeatElement(HealthMemo(), count: i + 1 - healthMemo.count)) }
+        healthMemo[i].valid = false
+        healthMemo[i].slots.removeAll(keepingCapacity: true)
+        healthMemo[i].keys.removeAll(keepingCapacity: true)
         for p in accounts[slot: s].positions {
-            guard let mi = slot(of: p.market), let k = healthKey(slot: mi, now: now) else { return }
-            keys.append(k)
+            guard let mi = fastSlot(of: p.market), let k = healthKey(slot: mi, now: now) else { return }
+            healthMemo[i].slots.append(mi)
+            healthMemo[i].keys.append(k)
         }
-        healthMemo[s] = HealthMemo(collateral: accounts[slot: s].collateral, positions: accounts[slot: s].positions,
-                                   keys: keys, health: h)
+        healthMemo[i].collateral = accounts[slot: s].collateral
+        healthMemo[i].positions = accounts[slot: s].positions
+        healthMemo[i].health = h
+        healthMemo[i].valid = true
     }
 }

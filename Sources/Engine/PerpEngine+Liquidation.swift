@@ -415,13 +415,83 @@ extension PerpEngine {
         return version
     }
 
-    /// Makes the account a candidate at the next valid tick of each market it holds.
+    /// Makes the account a candidate at the next valid tick of each market it holds: one
+    /// waiting entry for an account holding options (the fund aside), else an entry in
+    /// each held market's cross heap at its odometer.
     private mutating func retryAtNextTick(_ id: AccountSlot) {
         let version = newIndexVersion(id)
+        if options != nil, waitIfHoldingOptions(id, version) { return }
         let accountID = accounts.id(id)
         for p in accounts[slot: id].positions {
             let mi = slot(of: p.market)!
             markets[mi].index.cross.push(.init(key: markets[mi].index.odometer, account: accountID, slot: id, version: version))
+        }
+    }
+
+    /// Accounts holding options wait in one entry each, not one per market held
+    /// (docs/OPTIONS.md §10.3): each live entry one of whose account's markets has a valid
+    /// mark at this event makes it a candidate (appended to `touched`, which the
+    /// liquidation pass sorts and deduplicates) and is dropped; the others wait. Called
+    /// once the event's input and settlement are applied, on a venue with options only,
+    /// so a perpetuals-only venue's liquidation pass is unchanged.
+    @inline(never)
+    mutating func freezeKeysAndFireWaiters(now: UInt64) {
+        // From here to the end of the event no mark, volatility estimate or smile changes,
+        // so each underlying's arrays generation is read once (`healthKey`).
+        keyEpoch &+= 1
+        keysFrozen = true
+        guard !optionWaiters.isEmpty else { return }
+        let all = markValidity(now: now)
+        var kept = 0
+        for k in optionWaiters.indices {
+            let w = optionWaiters[k]
+            // Stale: checked or re-queued since (a later entry, or none, is live).
+            guard indexVersion[Int(w.slot)] == w.version else { continue }
+            let due = all ? !accounts[slot: w.slot].positions.isEmpty
+                : accounts[slot: w.slot].positions.contains { validScratch[fastSlot(of: $0.market)!] }
+            if due {
+                touched.append(w.slot)
+            } else {
+                optionWaiters[kept] = w
+                kept += 1
+            }
+        }
+        optionWaiters.removeLast(optionWaiters.count - kept)
+    }
+
+    /// Queues an account holding options (the fund aside) in one waiting entry; false if
+    /// it holds none (it then waits in the cross heaps).
+    @inline(never)
+    private mutating func waitIfHoldingOptions(_ id: AccountSlot, _ version: UInt32) -> Bool {
+        guard id != Self.insuranceSlot, holdsOptionPosition(id) else { return false }
+        optionWaiters.append((id, version))
+        return true
+    }
+
+    /// Fills `validScratch` with whether each market has a valid mark at `now`; true if all do.
+    private mutating func markValidity(now: UInt64) -> Bool {
+        if validScratch.count != markets.count { validScratch = Array(repeating: false, count: markets.count) }
+        var all = true
+        for mi in markets.indices {
+            // `healthKey` is nil exactly when `mark(slot:)` fails, and reads an option
+            // market's arrays without copying them.
+            let valid = healthKey(slot: mi, now: now) != nil
+            validScratch[mi] = valid
+            all = all && valid
+        }
+        return all
+    }
+
+    /// Every waiting entry of accounts holding options, live or stale (tests).
+    var waitingEntries: [(slot: AccountSlot, version: UInt32)] { optionWaiters }
+
+    /// After a snapshot restore: every account holding an option (the fund aside) waits,
+    /// as at the end of every event (each check of one ends by queueing it again).
+    mutating func rebuildOptionWaiters() {
+        optionWaiters = []
+        guard options != nil else { return }
+        for s in 1..<AccountSlot(accounts.count) where holdsOptionPosition(s) {
+            optionWaiters.append((s, indexVersion[Int(s)]))
         }
     }
 

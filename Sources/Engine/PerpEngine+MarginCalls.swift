@@ -114,7 +114,7 @@ extension PerpEngine {
     mutating func marginCallStages(_ s: AccountSlot, buffer: Int128, rule: MarginCallConfig, now: UInt64) -> [MarginCallStage]? {
         var out: [MarginCallStage] = []
         // The Greeks of §7.7 from the book, refreshed at this state (docs/OPTIONS.md §10.12).
-        let book = greekBook!.entries[s] ?? []
+        let book = greekBook!.entry(s) ?? []
         for u in options!.underlyings.indices {
             // Fields read one by one: a copy of the underlying would retain its arrays.
             let perpID = options!.underlyings[u].perpID

@@ -32,10 +32,10 @@ extension PerpEngine {
     /// the underlying's state (`noPrice`).
     mutating func optionMark(slot mi: Int, at now: UInt64) -> Result<Int64, PriceInvalidityError> {
         let (u, i) = options!.optionSlots[mi - perpCount]
-        switch underlyingArrays(u, at: now) {
-        case .failure(let e): return .failure(e)
-        case .success(let (arrays, _)): return .success(Int64(arrays.greeks[i + 1].price.floor))
-        }
+        // As `underlyingArrays` would fail, without copying the arrays.
+        if case .failure(let e) = mark(slot: options!.underlyings[u].perpSlot, at: now) { return .failure(e) }
+        guard let box = arraysBox(u, at: now) else { return .failure(PriceInvalidityError(reason: .noPrice)) }
+        return .success(Int64(box.price(i + 1).floor))
     }
 
     /// The risk arrays of underlying `u` and its mark at `now`.
@@ -63,7 +63,7 @@ extension PerpEngine {
     @inline(never)
     mutating func holdsOptionPosition(_ s: AccountSlot) -> Bool {
         for p in accounts[slot: s].positions {
-            if let mi = slot(of: p.market), mi >= perpCount { return true }
+            if let mi = fastSlot(of: p.market), mi >= perpCount { return true }
         }
         return false
     }
@@ -120,41 +120,61 @@ extension PerpEngine {
         return result
     }
 
-    /// `optionHealth` evaluated (docs/OPTIONS.md §10.3).
+    /// `optionHealth` evaluated (docs/OPTIONS.md §10.3), positions in the account's order
+    /// with the hypothetical size in place of the held one. Allocates nothing once the
+    /// engine's scratch has grown, and reads each underlying's arrays once.
     private mutating func computeOptionHealth(
         slot s: AccountSlot, market: UInt32?, newSize: Int64, collateralDelta: Int128, now: UInt64
     ) -> Result<Health, PriceInvalidityError> {
-        var held: [(id: UInt32, size: Int64)] = []
-        var sawOverride = market == nil
-        for p in accounts[slot: s].positions {
-            let size = p.market == market ? newSize : p.size
-            if p.market == market { sawOverride = true }
-            if size != 0 { held.append((p.market, size)) }
-        }
-        if !sawOverride, let market, newSize != 0 { held.append((market, newSize)) }
         let count = options!.underlyings.count
-        var portfolio = [[MarginPosition]](repeating: [], count: count)
-        var hasOption = [Bool](repeating: false, count: count)
-        for h in held {
-            guard let mi = slot(of: h.id), isOptionSlot(mi) else { continue }
+        // The engine's buffers, taken for the evaluation and handed back.
+        var portfolio: [[MarginPosition]] = []
+        var hasOption: [Bool] = []
+        swap(&portfolio, &portfolioScratch)
+        swap(&hasOption, &hasOptionScratch)
+        defer {
+            swap(&portfolio, &portfolioScratch)
+            swap(&hasOption, &hasOptionScratch)
+        }
+        if portfolio.count != count {
+            portfolio = Array(repeating: [], count: count)
+            hasOption = Array(repeating: false, count: count)
+        }
+        for u in 0..<count {
+            portfolio[u].removeAll(keepingCapacity: true)
+            hasOption[u] = false
+        }
+        // The held positions with `market` at `newSize` (appended when not held), zero
+        // sizes skipped: `body(id, size)` in that order.
+        let positionCount = accounts[slot: s].positions.count
+        let appended = market != nil && newSize != 0 && !accounts[slot: s].positions.contains { $0.market == market }
+        @inline(__always)
+        func held(_ k: Int) -> (id: UInt32, size: Int64) {
+            if k == positionCount { return (market!, newSize) }
+            let p = accounts[slot: s].positions[k]
+            return (p.market, p.market == market ? newSize : p.size)
+        }
+        let total = positionCount + (appended ? 1 : 0)
+        for k in 0..<total {
+            let h = held(k)
+            guard h.size != 0, let mi = fastSlot(of: h.id), isOptionSlot(mi) else { continue }
             hasOption[options!.optionSlots[mi - perpCount].underlying] = true
         }
         var health = Health(equity: accounts[slot: s].collateral + collateralDelta, initialRequirement: 0, maintenanceRequirement: 0)
-        // The last underlying's arrays, fetched once rather than per position (a copy of
-        // the arrays costs a retain and release of each of their buffers).
-        var fetched: (u: Int, arrays: RiskArrays)?
-        for h in held {
-            guard let mi = slot(of: h.id) else { continue }
+        // The last underlying's arrays, fetched once rather than per position, by reference.
+        var fetchedU = -1
+        var box: ArraysBox?
+        for k in 0..<total {
+            let h = held(k)
+            guard h.size != 0, let mi = fastSlot(of: h.id) else { continue }
             if isOptionSlot(mi) {
                 let (u, i) = options!.optionSlots[mi - perpCount]
-                if fetched?.u != u {
-                    guard case .success(let (a, _)) = underlyingArrays(u, at: now) else {
-                        return .failure(PriceInvalidityError(reason: .noPrice))
-                    }
-                    fetched = (u, a)
+                if fetchedU != u {
+                    box = arraysBox(u, at: now)
+                    guard box != nil else { return .failure(PriceInvalidityError(reason: .noPrice)) }
+                    fetchedU = u
                 }
-                let arrays = fetched!.arrays
-                health.equity += FixedMath.notional(price: Int64(arrays.greeks[i + 1].price.floor), quantity: h.size, .down)
+                health.equity += FixedMath.notional(price: Int64(box!.price(i + 1).floor), quantity: h.size, .down)
                 portfolio[u].append(MarginPosition(instrument: i + 1, size: h.size))
                 continue
             }
@@ -172,13 +192,12 @@ extension PerpEngine {
             }
         }
         for u in 0..<count where hasOption[u] {
-            if fetched?.u != u {
-                guard case .success(let (a, _)) = underlyingArrays(u, at: now) else {
-                    return .failure(PriceInvalidityError(reason: .noPrice))
-                }
-                fetched = (u, a)
+            if fetchedU != u {
+                box = arraysBox(u, at: now)
+                guard box != nil else { return .failure(PriceInvalidityError(reason: .noPrice)) }
+                fetchedU = u
             }
-            guard let r = try? PortfolioMargin.evaluate(portfolio[u], arrays: fetched!.arrays, config: options!.underlyings[u].margin)
+            guard let r = try? box!.evaluate(portfolio[u], config: options!.underlyings[u].margin)
             else { return .failure(PriceInvalidityError(reason: .noPrice)) }
             health.initialRequirement += r.initial
             health.maintenanceRequirement += r.maintenance
@@ -194,7 +213,7 @@ extension PerpEngine {
         let cooldown = config.liquidation.cooldownNanos
         var best: (requirement: Int128, position: Position, mark: Int64, mi: Int)?
         for p in accounts[slot: s].positions {
-            guard let mi = slot(of: p.market) else { continue }
+            guard let mi = fastSlot(of: p.market) else { continue }
             if let last = accounts[slot: s].lastLiquidation[p.market], now - last < cooldown { continue }
             guard case .success(let mark) = mark(slot: mi, at: now) else { continue }
             let cash = FixedMath.notional(price: mark, quantity: p.size, .down)

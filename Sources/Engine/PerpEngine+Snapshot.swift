@@ -83,6 +83,7 @@ extension PerpEngine {
         greekBook?.rebuild = true
         try restoreMarginCallMemory(&r)
         try rebuildOpenOrders()
+        rebuildOptionWaiters()
     }
 
     // MARK: - Binding

@@ -103,12 +103,35 @@ public struct PerpEngine: MatchingEngine {
     /// Per-account Greeks maintained incrementally (docs/OPTIONS.md §10.12); nil without options.
     var greekBook: GreekBook?
     /// The last health of each account holding options and what it was computed from
-    /// (`PerpEngine+HealthMemo.swift`): derived, not state.
-    var healthMemo: [AccountSlot: HealthMemo] = [:]
+    /// (`PerpEngine+HealthMemo.swift`), by slot: derived, not state.
+    var healthMemo: [HealthMemo] = []
     /// Per account slot, the last liquidation pass (`fireRound`) in which one of its index
     /// entries fired: it is a candidate once per pass. Derived, not state.
     var firedIn: [UInt64] = []
     var fireRound: UInt64 = 0
+    // Options-only state below, declared last so the fields a perpetuals-only venue uses
+    // keep their place in the engine's layout.
+    /// Per option underlying, its risk arrays' generation (or nil: refused) as last read
+    /// within `keyEpoch` (the memo's keys are read per position of every holder).
+    var generationCache: [(epoch: UInt64, generation: UInt64?)] = []
+    /// Advanced at every event once its input is applied (see `healthKey`); 0: no cache.
+    var keyEpoch: UInt64 = 0
+    var keysFrozen = false
+    /// Accounts holding an option position (the fund aside) waiting to be checked again at
+    /// the next event with a valid mark in one of their markets (docs/OPTIONS.md §10.3):
+    /// one entry each (slot, index version when queued; stale once the version moved on),
+    /// where a perpetual account has one cross-heap entry per market. Derived: not in the
+    /// snapshot (every such account waits at the end of every event; a restore queues them).
+    var optionWaiters: [(slot: AccountSlot, version: UInt32)] = []
+    /// Whether each market slot has a valid mark at the event (scratch of the liquidation pass).
+    var validScratch: [Bool] = []
+    /// Per underlying, the portfolio being evaluated by `computeOptionHealth` (reused).
+    var portfolioScratch: [[MarginPosition]] = []
+    var hasOptionScratch: [Bool] = []
+    /// On a venue with options whose market ids are below 2^16: the slot of each id (−1: none).
+    var slotTable: [Int32] = []
+    /// Whether an option underlying has `greekLimits.escalationBps` (docs/OPTIONS.md §10.11).
+    var greekEscalationConfigured = false
 
     /// `accountCommitment` hides account ids in public outputs; the enclave supplies a
     /// keyed hash. The default (tests, benchmarks) is the id's big-endian bytes.
@@ -141,6 +164,7 @@ public struct PerpEngine: MatchingEngine {
             options = OptionsRuntime(config: o, perpSlot: { perpSlots[$0]! }, perpOracle: { config.market($0)!.oracle },
                                      perpCount: perpCount)
             greekBook = GreekBook(underlyings: options!.underlyings.count)
+            greekEscalationConfigured = options!.underlyings.contains { $0.greekLimits?.escalationBps != nil }
             if let rule = o.marginCall {
                 marginCallRule = rule
                 marginCallSkip = rule.skipDeviations()
@@ -148,6 +172,10 @@ public struct PerpEngine: MatchingEngine {
         }
         markets = states
         marketIDs = states.map(\.config.id)
+        if options != nil, let top = marketIDs.max(), top < 1 << 16 {
+            slotTable = Array(repeating: -1, count: Int(top) + 1)
+            for (i, id) in marketIDs.enumerated() { slotTable[Int(id)] = Int32(i) }
+        }
         _ = index
         let fund = accounts.slot(creating: Self.insuranceAccount)
         precondition(fund == Self.insuranceSlot)
@@ -164,6 +192,17 @@ public struct PerpEngine: MatchingEngine {
         if let m = markets[mi].oracle.cachedValidMark(at: now) { return .success(m) }
         if mi >= perpCount { return optionMark(slot: mi, at: now) }
         return markets[mi].oracle.mark(at: now)
+    }
+
+    /// `slot(of:)` through `slotTable` when it covers `id` (a venue with options), for the
+    /// option paths that look up every position of every holder at a tick.
+    @inline(__always)
+    func fastSlot(of id: UInt32) -> Int? {
+        if Int(id) < slotTable.count {
+            let v = slotTable[Int(id)]
+            return v < 0 ? nil : Int(v)
+        }
+        return slot(of: id)
     }
 
     /// Position of market `id` in `markets`.
@@ -222,7 +261,10 @@ public struct PerpEngine: MatchingEngine {
             }
         }
         // Time-driven work happens as time arrives with events (no timer events).
-        if options != nil { settleExpiredOptions(now: event.enclaveTime, sequence: event.globalSequence) }
+        if options != nil {
+            settleExpiredOptions(now: event.enclaveTime, sequence: event.globalSequence)
+            freezeKeysAndFireWaiters(now: event.enclaveTime)
+        }
         payFundingIfDue(now: event.enclaveTime, sequence: event.globalSequence)
         // Liquidations: accounts this event changed, and candidates a price move reached.
         processLiquidations(event: event)
@@ -231,6 +273,7 @@ public struct PerpEngine: MatchingEngine {
         if options != nil {
             refreshGreeks(changedFrom: changedFrom, now: event.enclaveTime)
             evaluateMarginCalls(event: event, tickedPerpSlot: tickedPerpSlot, changedFrom: changedFrom)
+            keysFrozen = false
         }
         return outcome
     }

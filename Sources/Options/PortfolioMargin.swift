@@ -150,9 +150,14 @@ public enum PortfolioMargin {
         return p.high << 64 | Int128(p.low >> 64)
     }
 
-    /// ⌊a / d⌋ for d > 0 (toward −∞).
+    /// ⌊a / d⌋ for d > 0 (toward −∞); 64-bit division when both fit (the common case:
+    /// a 128-bit division is a library call, and a tick takes two per option position).
     @inline(__always)
     static func floorDivide(_ a: Int128, _ d: Int128) -> Int128 {
+        if let a64 = Int64(exactly: a), let d64 = Int64(exactly: d) {
+            let q = a64 / d64
+            return Int128(a64 % d64 < 0 ? q - 1 : q)
+        }
         let q = a / d
         return a % d < 0 ? q - 1 : q
     }
