@@ -136,6 +136,12 @@ struct LoadCommand: ParsableCommand {
         guard rate >= 0, duration > 0, (1...512).contains(sessions), window > 0 else {
             throw ValidationError("need rate >= 0, duration > 0, 1...512 sessions, window > 0")
         }
+        if let latencyTrace {
+            let directory = URL(fileURLWithPath: latencyTrace).deletingLastPathComponent().path
+            guard FileManager.default.isWritableFile(atPath: directory) else {
+                throw ValidationError("--latency-trace: cannot write a file in \(directory)")
+            }
+        }
     }
 
     func run() throws {
@@ -149,6 +155,9 @@ struct LoadCommand: ParsableCommand {
             FileHandle.standardError.write(Data(("load: " + line + "\n").utf8))
         }
         let report = try generator.run()
+        if let latencyTrace, !FileManager.default.fileExists(atPath: latencyTrace) {
+            throw ValidationError("--latency-trace: the trace could not be written to \(latencyTrace)")
+        }
         if json {
             try printJSON(report)
         } else {

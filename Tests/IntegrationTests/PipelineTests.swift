@@ -301,11 +301,24 @@ struct PipelineTests {
             struct Stages: Decodable { var scheduleLagMicros: Latency; var toEnclaveMicros: Latency; var fromEnclaveMicros: Latency }
             var stages: Stages
         }
+        let scratch = try makeScratchDirectory("load-trace")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let tracePath = scratch.appendingPathComponent("trace.csv").path
         for (rate, window) in [(2_000, 8_192), (0, 64)] {
+            let trace = rate > 0 ? ["--latency-trace", tracePath] : []
             let run = try runCommand(client, ["load", "--host", host.address, "--rate", "\(rate)", "--duration", "1.5",
-                                              "--sessions", "3", "--window", "\(window)", "--no-attestation", "--json"])
+                                              "--sessions", "3", "--window", "\(window)", "--no-attestation", "--json"] + trace)
             try #require(run.status == 0, "load exited \(run.status): \(run.stderr)")
             let r = try JSONDecoder().decode(Report.self, from: Data(run.stdout.utf8))
+            if rate > 0 {
+                // --latency-trace: one line per receipt, due time within the run, each latency
+                // at most the reported maximum and at least its part before the enclave's stamp.
+                let lines = try String(contentsOfFile: tracePath, encoding: .utf8).split(separator: "\n")
+                #expect(lines.first == "due_us,latency_us,to_enclave_us")
+                let rows = lines.dropFirst().map { $0.split(separator: ",").compactMap { UInt64($0) } }
+                #expect(rows.count == Int(r.receipts) && rows.allSatisfy { $0.count == 3 })
+                #expect(rows.allSatisfy { $0[0] <= 1_600_000 && $0[1] <= UInt64(r.latencyMicros.max) + 1 && $0[2] <= $0[1] + 1_000 })
+            }
             #expect(r.sent > 0 && r.receipts == r.sent && r.unanswered == 0, "rate \(rate): \(r.sent) sent, \(r.receipts) answered")
             #expect(r.accepted == r.sent && r.refusals == 0, "rate \(rate): \(r.accepted) accepted, \(r.refusals) refused")
             #expect(r.fillEvents > 0, "lanes alternate sides, so resting orders fill")
@@ -324,6 +337,10 @@ struct PipelineTests {
                 #expect(r.sent >= 2_000 && r.sent <= 3_200, "\(r.sent) requests at 2,000/s for 1.5 s")
             }
         }
+        // A trace that cannot be written is refused before any load is sent.
+        let refused = try runCommand(client, ["load", "--host", host.address, "--duration", "1", "--no-attestation",
+                                              "--latency-trace", scratch.appendingPathComponent("missing/trace.csv").path])
+        #expect(refused.status != 0 && refused.stderr.contains("--latency-trace"), "\(refused.stderr)")
         #expect(host.stop() == 0)
     }
 
