@@ -150,8 +150,8 @@ struct DedupeMemory {
 
     /// Bytes held per remembered request, at most, outside a growth: the queue entry and
     /// four index slots (the index is at most half full, and at least a quarter full once
-    /// it has grown). During a growth the old table (a half to a quarter of the new one's
-    /// slots) is held too, until migrated.
+    /// it has grown). During a growth the old table (half the new one's slots: up to two
+    /// more per entry) is held too, until migrated.
     static var bytesPerEntry: Int { MemoryLayout<Entry>.stride + 4 * MemoryLayout<Slot>.stride }
 
     /// The live entries in sequencing order (the queue from its head, without entries a
