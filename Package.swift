@@ -138,6 +138,7 @@ let package = Package(
                 "Journal",
                 "SealCrypto",
                 "CNATS",
+                "CHostSys",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -166,6 +167,7 @@ let package = Package(
         // Venue tools on top of the SDK: demo keys and venue, scenarios, load generator,
         // transport floor, crypto baseline, liquidation drill, engine replay.
         .target(name: "CClientSys"),
+        .target(name: "CHostSys"),
         .target(
             name: "VenueTools",
             dependencies: [

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CHostSys
 import Foundation
 
 /// Keeps one **spare segment** ready for the local journal (docs/DURABILITY.md §3,
@@ -16,8 +17,9 @@ import Foundation
 final class JournalSegmentFiller: @unchecked Sendable {
     /// The spare's file name in the journal directory (the start-up scan ignores it).
     static let spareName = "next.spare"
-    /// Bytes of zeros written per `pwrite` while filling.
-    static let chunkBytes = 1 << 20
+    /// Bytes of zeros written per `pwrite` while filling, each written back to the device
+    /// before the next (`sync_file_range`): the filler never has more than this in flight.
+    static let chunkBytes = 256 << 10
 
     let directory: String
     /// Size of each spare, bytes: the journal's segment size.
@@ -174,6 +176,7 @@ final class JournalSegmentFiller: @unchecked Sendable {
 
     struct FillError: Error { var errno: Int32 }
 
+
     /// Writes the spare: `bytes` zeros, then `fsync` (data and size). Fails with ENOSPC
     /// without writing when the filesystem has fewer than `bytes` free for unprivileged
     /// users (`statvfs`: a spare must not take the last space the records need). On failure
@@ -197,9 +200,20 @@ final class JournalSegmentFiller: @unchecked Sendable {
             let n = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress!, min($0.count, bytes - offset), off_t(offset)) }
             if n < 0 {
                 if errno != EINTR { failure = errno }
-            } else {
-                offset += n
+                continue
             }
+            // Paced: this chunk reaches the device before the next is written. Left to the
+            // final `fsync`, 64 MiB of dirty pages go to the device in one burst, and every
+            // `fdatasync` of the journal queued behind it waits: measured at 50k orders/s,
+            // the spare's `fsync` took 38 ms and a records sync beside it 27 ms instead of
+            // 1-5 ms, once per segment. A filesystem without the call (EINVAL, ENOSYS) is
+            // filled unpaced; an I/O error fails the fill.
+            if ss_write_back_range(fd, Int64(offset), Int64(n)) != 0,
+                errno != EINVAL, errno != ENOSYS, errno != EINTR
+            {
+                failure = errno
+            }
+            offset += n
         }
         if failure == nil, fsync(fd) != 0 { failure = errno }
         if let failure {
