@@ -105,10 +105,7 @@ public final class HostService: Service, @unchecked Sendable {
             // A rejected journal stops the host: end the park below, then exit with the error.
             supervisor.onFatal = { _ in kill(getpid(), SIGTERM) }
         }.get()
-        let metricsTask = loop.scheduleRepeatedTask(
-            initialDelay: .milliseconds(configuration.metricsIntervalMillis),
-            delay: .milliseconds(configuration.metricsIntervalMillis)
-        ) { _ in
+        let metricsTask = MetricsTextfile(intervalMillis: configuration.metricsIntervalMillis) {
             self.writeMetricsFile()
         }
         // The HTTP API's own thread (HostService+Listeners).
@@ -202,9 +199,9 @@ public final class HostService: Service, @unchecked Sendable {
         try? await supervisor.shutdown().get()
         // After the last outputs are durable: a standby may take over at once.
         standby?.lease.release()
-        // On the loop that ran the periodic writes: one still in flight there (with older
-        // counts) finishes first instead of renaming its file over this last one.
-        try? await loop.submit { self.writeMetricsFile() }.get()
+        // On the writer's queue: a periodic write still in flight there (with older counts)
+        // finishes first instead of renaming its file over this last one.
+        metricsTask.finalWrite()
         logger.info("stopped", metadata: [
             "frames_in": "\(metrics.framesIn.load(ordering: .relaxed))",
             "frames_out": "\(metrics.framesOut.load(ordering: .relaxed))",
