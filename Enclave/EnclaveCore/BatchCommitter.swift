@@ -182,7 +182,10 @@ public struct BatchCommitter {
         dirty.removeAll(keepingCapacity: true)
         dirtySet.removeAll(keepingCapacity: true)
 
-        let decisionTree = MerkleTree(leafHashes: decisions.map { RFC6962.leafHash($0.structHash.bytes) })
+        // Each decision's EIP-712 struct hash once: its tree leaf and its record both need it
+        // (computing it twice was half of a 100-decision close; issue 17, price to liquidation).
+        let structHashes = decisions.map(\.structHash)
+        let decisionTree = MerkleTree(leafHashes: structHashes.map { RFC6962.leafHash($0.bytes) })
         let log = events.close()
         let closeTime = max(now, firstEventTime)
         let marketLines = marketData.close(
@@ -205,7 +208,7 @@ public struct BatchCommitter {
         var decisionLines: [UInt8] = []
         for (i, d) in decisions.enumerated() {
             decisionLines += DecisionRecord(d, batchIndex: batchIndex, leafIndex: UInt64(i),
-                                            proof: decisionTree.inclusionProof(index: i)).jsonLine()
+                                            proof: decisionTree.inclusionProof(index: i), structHash: structHashes[i]).jsonLine()
         }
         var fundingLines: [UInt8] = []
         for f in funding {

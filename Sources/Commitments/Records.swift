@@ -170,7 +170,9 @@ public struct DecisionRecord: Codable, Equatable, Sendable {
         package init(kind: String, price: Int64, quantity: Int64) { (self.kind, self.price, self.quantity) = (kind, price, quantity) }
     }
 
-    public init(_ d: DecisionFields, batchIndex: UInt64, leafIndex: UInt64, proof: [Hash32]) {
+    /// `structHash` is `d.structHash` when the caller has it already (the batch close hashes
+    /// each decision once, for its tree leaf and its record); nil computes it here.
+    public init(_ d: DecisionFields, batchIndex: UInt64, leafIndex: UInt64, proof: [Hash32], structHash: Hash32? = nil) {
         venueId = d.venueId
         sequence = d.sequence
         enclaveTime = d.enclaveTime
@@ -196,7 +198,7 @@ public struct DecisionRecord: Codable, Equatable, Sendable {
         scenario = d.scenario
         self.batchIndex = batchIndex
         self.leafIndex = leafIndex
-        structHash = d.structHash.hex
+        self.structHash = (structHash ?? d.structHash).hex
         self.proof = proof.map(\.hex)
     }
 
