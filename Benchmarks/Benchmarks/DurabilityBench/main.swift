@@ -14,7 +14,8 @@ import Wire
 // in process (no host, no pipes, no client): what `scripts/bench.sh`'s durability section
 // cannot separate from the host, the generator and the other processes on the machine.
 //
-// usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses] [--lanes N] [--rounds N]
+// usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses|liquidation] [--lanes N]
+//                        [--rounds N] [--accounts N] [--cohort N]
 //   The load is the generator's (`sealstream-client load`): 8 sessions, GTC limits at the
 //   oracle price with alternating sides, so lanes cross and fill; link batches of 512
 //   frames as the host forwards them; a batch closed (and, journal on, its close record
@@ -28,10 +29,15 @@ import Wire
 //   AEAD-open rate of the same run (Lanes.swift). `--only pauses`: the sequencer thread's
 //   CPU time per link batch with the journal off (p50, p99, the longest five): the pauses
 //   every order arriving meanwhile waits out (run it with --events 600000, past 2^19).
+//   `--only liquidation`: price to liquidation inside the worker (Liquidation.swift;
+//   `--accounts`, default 1,000,000, `--cohort`, default 100, `--rounds`, default 50).
 
 nonisolated(unsafe) var events = 200_000
 nonisolated(unsafe) var laneArgument = 1
 var laneRounds = 3
+var roundsGiven: Int?
+var accountsArgument = 1_000_000
+var cohortArgument = 100
 var only: String?
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
@@ -39,8 +45,13 @@ while let a = args.popFirst() {
     case "--events": events = Int(args.popFirst() ?? "") ?? events
     case "--only": only = args.popFirst()
     case "--lanes": laneArgument = Int(args.popFirst() ?? "") ?? 1
-    case "--rounds": laneRounds = Int(args.popFirst() ?? "") ?? laneRounds
-    default: print("usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses] [--lanes N] [--rounds N]"); exit(64)
+    case "--rounds": roundsGiven = Int(args.popFirst() ?? ""); laneRounds = roundsGiven ?? laneRounds
+    case "--accounts": accountsArgument = Int(args.popFirst() ?? "") ?? accountsArgument
+    case "--cohort": cohortArgument = Int(args.popFirst() ?? "") ?? cohortArgument
+    default:
+        print("usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses|liquidation] [--lanes N]"
+              + " [--rounds N] [--accounts N] [--cohort N]")
+        exit(64)
     }
 }
 
@@ -93,9 +104,9 @@ final class Feeder {
         worker.takeJournal { records in if keepJournal { journal.append(contentsOf: records) } }
     }
 
-    func feed(_ frames: ArraySlice<[UInt8]>) throws {
+    func feed(_ frames: ArraySlice<[UInt8]>, route: UInt32 = 1) throws {
         var batch = LinkBatchWriter(kind: .inboundBatch)
-        for f in frames { batch.append(route: 1, frame: f) }
+        for f in frames { batch.append(route: route, frame: f) }
         let message = batch.finish()
         try message.withUnsafeBytes { raw in
             try worker.process(batchBody: UnsafeRawBufferPointer(rebasing: raw[5...]), into: &out, flush: { o in
@@ -115,9 +126,9 @@ final class Feeder {
     }
 
     /// One frame at a time, checking the single reply (set-up only).
-    func send(_ frame: [UInt8]) throws -> (MessageType, [UInt8]) {
+    func send(_ frame: [UInt8], route: UInt32 = 1) throws -> (MessageType, [UInt8]) {
         var batch = LinkBatchWriter(kind: .inboundBatch)
-        batch.append(route: 1, frame: frame)
+        batch.append(route: route, frame: frame)
         let message = batch.finish()
         var o = LinkBatchWriter(kind: .outboundBatch)
         try message.withUnsafeBytes { raw in
@@ -282,6 +293,8 @@ case "replay":
     _ = try replay(f)
 case "fork":
     forkPause()
+case "liquidation":
+    try liquidationLatency(accounts: accountsArgument, rounds: roundsGiven ?? 50, cohort: cohortArgument)
 case "pauses":
     // The sequencer's longest link batches with the journal off: at 600,000 events the
     // worker's dedupe memory passes 2^17, 2^18 and 2^19 entries.
