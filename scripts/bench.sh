@@ -456,10 +456,11 @@ if [[ "${SKIP_LANES_BENCH:-0}" != "1" ]]; then
     BENCH_LANES_BASELINE="${BENCH_LANES_BASELINE:-92f6172}" scripts/bench-lanes.sh "${BENCH_LANES_ROUNDS:-3}"
 fi
 
-# Issue 17, price to liquidation inside the worker: a signed price that liquidates a cohort
+# Issue 17, price to liquidation: inside the worker, a signed price that liquidates a cohort
 # of 100 accounts, from the worker being handed it to the batch header signed, with 1M
 # accounts holding collateral (Benchmarks/DurabilityBench --only liquidation; wall clock and
-# thread CPU, p50/p99 over 50 rounds, and the signature and price check alone).
+# thread CPU, p50/p99 over 50 rounds, and the signature and price check alone); then end to
+# end with a host (scripts/bench-liquidation.sh).
 #   BENCH_LIQ_ACCOUNTS=N (default 1000000)  BENCH_LIQ_ROUNDS=N (default 50)
 #   SKIP_LIQUIDATION_BENCH=1 skips this
 if [[ "${SKIP_LIQUIDATION_BENCH:-0}" != "1" ]]; then
@@ -469,6 +470,10 @@ if [[ "${SKIP_LIQUIDATION_BENCH:-0}" != "1" ]]; then
     (cd Benchmarks && swift build -c release --product DurabilityBench 2>&1 | tail -1)
     "$(cd Benchmarks && swift build -c release --show-bin-path)/DurabilityBench" --only liquidation \
         --accounts "${BENCH_LIQ_ACCOUNTS:-1000000}" --rounds "${BENCH_LIQ_ROUNDS:-50}" | grep -v '^per round'
+    echo
+    # The same interval end to end: a price sent to a host under 50k orders/s → its header
+    # served by the HTTP API (scripts/bench-liquidation.sh).
+    SEALSTREAM_BIN_DIR="$BIN" scripts/bench-liquidation.sh "${BENCH_LIQ_ROUNDS:-50}" "${BENCH_LIQ_ACCOUNTS:-1000000}" 50000
 fi
 
 if [[ "${SKIP_ENGINE_BENCH:-0}" != "1" ]]; then

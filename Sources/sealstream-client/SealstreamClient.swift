@@ -19,6 +19,7 @@ struct SealstreamClient: ParsableCommand {
         version: SealstreamVersion.string,
         subcommands: [ScenarioCommand.self, LoadCommand.self, EvidenceCommand.self, DemoVenueCommand.self, CryptoBaselineCommand.self,
                       TransportFloorCommand.self, EngineReplayCommand.self, DrillCommand.self, OptionsDrillCommand.self,
+                      LiquidationLatencyCommand.self,
                       ChaosCheckCommand.self, WatchCommand.self, FeedLoadCommand.self, StatementCommand.self])
 }
 
@@ -124,6 +125,9 @@ struct LoadCommand: ParsableCommand {
     @Option(name: .long, help: "Most unanswered requests per session.")
     var window: Int = 8192
 
+    @Option(name: .long, help: "Market id the orders and the generator's oracle prices are for (the demo venue's 1...4).")
+    var market: UInt32 = 1
+
     @OptionGroup var attestation: AttestationOptions
 
     @Flag(name: .long, help: "Print the report as JSON on stdout.")
@@ -149,6 +153,7 @@ struct LoadCommand: ParsableCommand {
         let address = try HostAddresses.evidenceFromPrimary(try HostAddresses.parse(host)).connection.address
         var options = LoadOptions(address: address, rate: rate, durationSeconds: duration, sessions: sessions)
         options.window = window
+        options.market = market
         options.requirement = try attestation.requirement()
         options.latencyTracePath = latencyTrace
         let generator = LoadGenerator(options: options) { line in
@@ -364,6 +369,60 @@ struct DrillCommand: ParsableCommand {
         let summary = try LiquidationDrill.run(host: host, traders: traders, requirement: try attestation.requirement(),
                                                progress: reporter) {
             FileHandle.standardError.write(Data(("drill: " + $0 + "\n").utf8))
+        }
+        try printJSON(summary, pretty: false)
+    }
+}
+
+struct LiquidationLatencyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "liquidation-latency",
+        abstract: "Price to liquidation end to end: a signed price that liquidates a cohort, sent → its signed header served by the HTTP API.",
+        discussion: """
+            Needs a fresh host on the demo venue. Deposits --background-accounts accounts first, then per round a \
+            cohort of --cohort traders buys 0.1 BTC at 15x from a maker, the first publisher signs 57,000 and the \
+            second publisher's 57,000 is timed: to its acknowledgement, and to the first poll of GET /v1/batches that \
+            serves a header covering it (polls every --poll-micros). That header must carry at least the cohort's \
+            decisions. Prints one JSON summary (docs/SCENARIOS.md "Liquidation latency"); progress on standard error.
+            """)
+
+    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...] (docs/PROTOCOL.md §2.14).")
+    var host: String = "127.0.0.1:7400"
+
+    @Option(name: .long, help: "The host's HTTP API, HOST:PORT: signed headers are read there.")
+    var http: String
+
+    @Option(name: .long, help: "Timed rounds.")
+    var rounds: Int = 50
+
+    @Option(name: .long, help: "Traders liquidated per round.")
+    var cohort: Int = 100
+
+    @Option(name: .long, help: "Accounts deposited before the rounds (collateral, no positions).")
+    var backgroundAccounts: Int = 0
+
+    @Option(name: .long, help: "Microseconds between polls of GET /v1/batches (0: back to back).")
+    var pollMicros: Int = 200
+
+    @Flag(inversion: .prefixedNo, help: "Progress lines on standard error (default: only when it is a terminal).")
+    var progress: Bool?
+
+    @OptionGroup var attestation: AttestationOptions
+
+    func validate() throws {
+        guard (1...1_000).contains(rounds) else { throw ValidationError("--rounds must be 1...1000") }
+        guard (1...250).contains(cohort) else { throw ValidationError("--cohort must be 1...250 (sessions per connection)") }
+        guard (0...10_000_000).contains(backgroundAccounts) else { throw ValidationError("--background-accounts must be 0...10000000") }
+        guard (0...100_000).contains(pollMicros) else { throw ValidationError("--poll-micros must be 0...100000") }
+    }
+
+    func run() throws {
+        let reporter = ProgressReporter.make(tool: "liquidation-latency", requested: progress)
+        let summary = try LiquidationLatency.run(
+            host: host, http: http, rounds: rounds, cohort: cohort, backgroundAccounts: backgroundAccounts,
+            pollMicros: pollMicros, requirement: try attestation.requirement(), progress: reporter
+        ) {
+            FileHandle.standardError.write(Data(("liquidation-latency: " + $0 + "\n").utf8))
         }
         try printJSON(summary, pretty: false)
     }
