@@ -176,7 +176,6 @@ final class JournalSegmentFiller: @unchecked Sendable {
 
     struct FillError: Error { var errno: Int32 }
 
-
     /// Writes the spare: `bytes` zeros, then `fsync` (data and size). Fails with ENOSPC
     /// without writing when the filesystem has fewer than `bytes` free for unprivileged
     /// users (`statvfs`: a spare must not take the last space the records need). On failure
