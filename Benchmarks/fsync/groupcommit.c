@@ -46,7 +46,7 @@ void*filler(void*a){
     if(paced)sync_file_range(f,o,chunk,SYNC_FILE_RANGE_WAIT_BEFORE|SYNC_FILE_RANGE_WRITE|SYNC_FILE_RANGE_WAIT_AFTER);}
   fsync(f); fillend=now(); close(f); unlink(fillpath); free(z); return 0;}
 int main(int argc,char**argv){
-  const char*mode=argv[1]; int threads=atoi(argv[2]); int n=atoi(argv[3]);
+  const char*mode=argv[1]; int threads=atoi(argv[2]); int n=atoi(argv[3]); if(n>MAXW)n=MAXW; if(threads>8)threads=8;
   char path[4096]; snprintf(path,sizeof path,"%s/groupcommit.%d",getenv("TMPDIR")?getenv("TMPDIR"):"/tmp",getpid());
   fd=open(path,O_WRONLY|O_CREAT|O_CLOEXEC|(strcmp(mode,"append")?0:O_APPEND),0600);
   if(!strcmp(mode,"zeroed")){char*z=calloc(1,1<<20);for(int o=0;o<64;o++)write(fd,z,1<<20);fdatasync(fd);lseek(fd,0,SEEK_SET);}
