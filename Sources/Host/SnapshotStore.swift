@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CHostSys
 import Foundation
 import Journal
 import Logging
@@ -16,8 +17,10 @@ struct StoredSnapshot: Equatable, Sendable {
 
 /// `DATA/snapshots/` (docs/DURABILITY.md §6.6): the worker's sealed snapshots, read from
 /// its snapshot pipe on a thread of their own (never the event loop), written to
-/// `<n>.snap.tmp`, fsynced, renamed to `<n>.snap`, the directory fsynced; the two newest
-/// are kept. The host has no key: it checks only the header and the exact length.
+/// `<n>.snap.tmp` a MiB at a time, each written back to the device before the next
+/// (`sync_file_range`, as the journal's filler does: a snapshot's dirty pages left to one
+/// `fsync` would queue ahead of the journal's syncs), fsynced, renamed to `<n>.snap`, the
+/// directory fsynced; the two newest are kept. The host has no key: it checks only the header and the exact length.
 final class SnapshotStore: @unchecked Sendable {
     /// Snapshots kept; older ones are removed once a newer one is complete.
     static let keep = 2
@@ -116,11 +119,17 @@ final class SnapshotStore: @unchecked Sendable {
         }
         var ok = head.withUnsafeBytes { Self.writeAll(out, $0) }
         var remaining = Int(header.sealedLength) - head.count
+        var offset = head.count
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while ok, remaining > 0 {
             let n = Self.readFully(fd, &buffer, count: min(buffer.count, remaining))
             if n <= 0 { break }
             ok = buffer.withUnsafeBytes { Self.writeAll(out, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            // Paced write-back; a filesystem without the call is synced at the end only.
+            if ok, ss_write_back_range(out, Int64(offset), Int64(n)) != 0, errno != EINVAL, errno != ENOSYS, errno != EINTR {
+                ok = false
+            }
+            offset += n
             remaining -= n
         }
         let synced = ok && remaining == 0 && fsync(out) == 0
