@@ -137,6 +137,7 @@ let package = Package(
                 "Commitments",
                 "Journal",
                 "SealCrypto",
+                "StrictJSON",
                 "CNATS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -232,7 +233,7 @@ let package = Package(
         .testTarget(
             name: "HostTests",
             dependencies: [
-                "Host", "Commitments", "Journal", "Wire", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                "Host", "Commitments", "Journal", "StrictJSON", "Wire", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
