@@ -137,6 +137,7 @@ let package = Package(
                 "Commitments",
                 "Journal",
                 "SealCrypto",
+                "StrictJSON",
                 "CNATS",
                 "CHostSys",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -234,7 +235,7 @@ let package = Package(
         .testTarget(
             name: "HostTests",
             dependencies: [
-                "Host", "Commitments", "Journal", "Wire", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                "Host", "Commitments", "Journal", "StrictJSON", "Wire", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -1,109 +1,55 @@
-extension OutputPublisher.MarketDataHead {
-    /// The line's top-level `batchIndex`, `market` and `marketSequence`, found by walking
-    /// its top-level members and skipping every other value (strings, numbers, literals,
-    /// nested arrays and objects) without decoding it. A market data line carries every
-    /// trade of its batch, and the host indexes each line on its event loop while orders
-    /// wait; decoding whole lines with `JSONDecoder` cost about a millisecond per batch close
-    /// at 50k orders/s. Nil when the line is not an object of that shape, or names a key
-    /// twice: the caller then decodes it with `JSONDecoder`, which says what is wrong.
-    static func scan(_ b: UnsafeRawBufferPointer) -> Self? {
-        var i = 0
-        let n = b.count
-        func skipSpace() { while i < n, b[i] == 0x20 || b[i] == 0x0a || b[i] == 0x0d || b[i] == 0x09 { i += 1 } }
-        func expect(_ c: UInt8) -> Bool {
-            skipSpace()
-            guard i < n, b[i] == c else { return false }
-            i += 1
-            return true
-        }
-        /// Past a string whose opening quote is at `i`.
-        func skipString() -> Bool {
-            i += 1
-            while i < n {
-                if b[i] == UInt8(ascii: "\\") { i += 2; continue }
-                if b[i] == UInt8(ascii: "\"") { i += 1; return true }
-                i += 1
-            }
-            return false
-        }
-        /// Past the value at `i`.
-        func skipValue() -> Bool {
-            skipSpace()
-            guard i < n else { return false }
-            switch b[i] {
-            case UInt8(ascii: "\""): return skipString()
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                var depth = 0
-                while i < n {
-                    switch b[i] {
-                    case UInt8(ascii: "\""): if !skipString() { return false }; continue
-                    case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-                    case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                        depth -= 1
-                        if depth == 0 { i += 1; return true }
-                    default: break
-                    }
-                    i += 1
-                }
-                return false
-            default:
-                let start = i
-                while i < n, b[i] != UInt8(ascii: ","), b[i] != UInt8(ascii: "}"), b[i] != UInt8(ascii: "]"),
-                      b[i] != 0x20, b[i] != 0x0a, b[i] != 0x0d, b[i] != 0x09 { i += 1 }
-                return i > start
-            }
-        }
-        /// A non-negative integer without sign, fraction or exponent, at most `max`.
-        func unsigned(max: UInt64) -> UInt64? {
-            skipSpace()
-            let start = i
-            var v: UInt64 = 0
-            while i < n, b[i] >= UInt8(ascii: "0"), b[i] <= UInt8(ascii: "9") {
-                let (m, o1) = v.multipliedReportingOverflow(by: 10)
-                let (s, o2) = m.addingReportingOverflow(UInt64(b[i] - UInt8(ascii: "0")))
-                guard !o1, !o2 else { return nil }
-                v = s
-                i += 1
-            }
-            guard i > start, i - start == 1 || b[start] != UInt8(ascii: "0"), v <= max else { return nil }
-            if i < n, b[i] == UInt8(ascii: ".") || b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") { return nil }
-            return v
-        }
-        func keyIs(_ start: Int, _ end: Int, _ name: StaticString) -> Bool {
-            guard end - start == name.utf8CodeUnitCount else { return false }
-            let p = name.utf8Start
-            for k in 0..<(end - start) where b[start + k] != p[k] { return false }
-            return true
-        }
+import StrictJSON
 
-        guard expect(UInt8(ascii: "{")) else { return nil }
-        var batchIndex: UInt64?, market: UInt64?, marketSequence: UInt64?
-        if expect(UInt8(ascii: "}")) { return nil }
-        while true {
-            skipSpace()
-            guard i < n, b[i] == UInt8(ascii: "\"") else { return nil }
-            let keyStart = i + 1
-            guard skipString() else { return nil }
-            let keyEnd = i - 1
-            guard expect(UInt8(ascii: ":")) else { return nil }
-            if keyIs(keyStart, keyEnd, "batchIndex") {
-                guard batchIndex == nil, let v = unsigned(max: UInt64.max) else { return nil }
-                batchIndex = v
-            } else if keyIs(keyStart, keyEnd, "market") {
-                guard market == nil, let v = unsigned(max: UInt64(UInt32.max)) else { return nil }
-                market = v
-            } else if keyIs(keyStart, keyEnd, "marketSequence") {
-                guard marketSequence == nil, let v = unsigned(max: UInt64.max) else { return nil }
-                marketSequence = v
-            } else if !skipValue() {
-                return nil
-            }
-            if expect(UInt8(ascii: ",")) { continue }
-            guard expect(UInt8(ascii: "}")) else { return nil }
-            break
+extension OutputPublisher.MarketDataHead {
+    /// The members of a market data line the host indexes it by (docs/MARKETDATA.md §2),
+    /// read by docs/COMMITMENTS.md §5.1 as every reader of the line reads it: the whole
+    /// line is strict JSON (UTF-8, grammar, no repeated member name, canonical integers),
+    /// and `batchIndex`, `market` and `marketSequence` are a u64, a u32 and a u64, read in
+    /// that order. Other members are checked without being built (`StrictJSON.members`): a
+    /// line carries every trade of its batch, and the host indexes each line on its event
+    /// loop while orders wait, so building it whole would cost about a millisecond per
+    /// batch close at 50k orders/s.
+    static func scan(_ line: UnsafeRawBufferPointer) throws(MarketDataLineError) -> Self {
+        let found: [JSONMember]?
+        do {
+            found = try StrictJSON.members(named: ["batchIndex", "market", "marketSequence"], in: line)
+        } catch {
+            throw .json(error)
         }
-        skipSpace()
-        guard i == n, let batchIndex, let market, let marketSequence else { return nil }
+        guard let members = found else { throw .wrongType(path: "$") }
+        func unsigned(_ name: String, max: UInt64) throws(MarketDataLineError) -> UInt64 {
+            let path = "$." + name
+            guard let value = members.first(where: { $0.name == name })?.value else { throw .missingField(path: path) }
+            guard case .integer(let digits) = value else { throw .wrongType(path: path) }
+            guard let n = UInt64(digits), n <= max else { throw .outOfRange(path: path) }
+            return n
+        }
+        let batchIndex = try unsigned("batchIndex", max: .max)
+        let market = try unsigned("market", max: UInt64(UInt32.max))
+        let marketSequence = try unsigned("marketSequence", max: .max)
         return Self(batchIndex: batchIndex, market: UInt32(market), marketSequence: marketSequence)
+    }
+}
+
+/// Why the host refused a market data line. It appends none of a link message's lines
+/// when one is refused (`PublishError.marketData`).
+public enum MarketDataLineError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The line breaks docs/COMMITMENTS.md §5.1 rules 2–4 (UTF-8, grammar, a repeated
+    /// member name, a non-canonical number).
+    case json(StrictJSONError)
+    /// `$` is no object, or a member the host reads is not a JSON integer.
+    case wrongType(path: String)
+    /// A member the host reads is absent.
+    case missingField(path: String)
+    /// A member the host reads is an integer outside its type (u64, or u32 for `market`).
+    case outOfRange(path: String)
+
+    public var description: String {
+        switch self {
+        case .json(let error): "\(error)"
+        case .wrongType(let path): "\(path): wrongType"
+        case .missingField(let path): "\(path): missingField"
+        case .outOfRange(let path): "\(path): outOfRange"
+        }
     }
 }

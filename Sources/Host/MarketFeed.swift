@@ -68,7 +68,7 @@ public final class MarketFeed: @unchecked Sendable {
     static func snapshot(publisher: OutputPublisher, market: UInt32) -> [UInt8]? {
         guard let latest = publisher.latestMarketData(market: market),
               let header = publisher.batchLines(from: latest.batch, limit: 1).first,
-              let head = try? JSONDecoder().decode(OutputPublisher.MarketDataHead.self, from: Data(latest.lines[latest.leafIndex]))
+              let head = latest.lines[latest.leafIndex].withUnsafeBytes({ try? OutputPublisher.MarketDataHead.scan($0) })
         else { return nil }
         let tree = MarketDataTree.tree(latest.lines)
         return MarketFeedMessage.line(.init(

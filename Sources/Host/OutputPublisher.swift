@@ -253,8 +253,12 @@ public final class OutputPublisher: Sendable {
         var keep = 0
         var perBatch = [Range<Int>](repeating: 0..<0, count: s.batches.count)
         for range in bytes.withUnsafeBytes({ Self.lines($0) }) {
-            guard let head = try? JSONDecoder().decode(MarketDataHead.self, from: Data(bytes[range])) else {
-                throw PublishError.malformed("outputs/marketdata.jsonl line \(s.marketData.count + 1) is not a market data record")
+            let head: MarketDataHead
+            do {
+                head = try bytes.withUnsafeBytes { try MarketDataHead.scan(UnsafeRawBufferPointer(rebasing: $0[range])) }
+            } catch {
+                throw PublishError.malformed(
+                    "outputs/marketdata.jsonl line \(s.marketData.count + 1) is not a market data record: \(error)")
             }
             guard head.batchIndex < UInt64(s.batches.count) else { break }
             let b = Int(head.batchIndex)
@@ -272,8 +276,9 @@ public final class OutputPublisher: Sendable {
         return keep
     }
 
-    /// The members of a market data line the host indexes by.
-    struct MarketDataHead: Decodable {
+    /// The members of a market data line the host indexes by (`scan`, in
+    /// MarketDataHead+Scan.swift).
+    struct MarketDataHead {
         var batchIndex: UInt64
         var market: UInt32
         var marketSequence: UInt64
@@ -352,15 +357,19 @@ public final class OutputPublisher: Sendable {
         metrics?.decisionsPublished.add(UInt64(lines.count), ordering: .relaxed)
     }
 
-    /// Appends market data lines (docs/MARKETDATA.md); they belong to the next header.
+    /// Appends market data lines (docs/MARKETDATA.md); they belong to the next header. A
+    /// line that `MarketDataHead.scan` refuses refuses the whole message: none of its lines
+    /// is written or indexed.
     public func appendMarketData(_ bytes: UnsafeRawBufferPointer) throws(PublishError) {
         let lines = Self.lines(bytes)
         var heads: [(head: MarketDataHead, bytes: [UInt8])] = []
-        for l in lines {
+        for (n, l) in lines.enumerated() {
             let line = UnsafeRawBufferPointer(rebasing: bytes[l])
-            guard let head = MarketDataHead.scan(line) ?? (try? JSONDecoder().decode(MarketDataHead.self, from: Data(line)))
-            else { throw .malformed("market data line is not a market data record") }
-            heads.append((head, Array(line)))
+            do {
+                heads.append((try MarketDataHead.scan(line), Array(line)))
+            } catch {
+                throw .marketData(line: n + 1, error)
+            }
         }
         try state.withLock { s throws(PublishError) in
             try Self.writeAll(s.files.marketData, bytes)
@@ -595,5 +604,8 @@ public enum PublishError: Error, Equatable {
     /// Output arrived before the worker's hello opened an epoch.
     case noEpoch
     case malformed(String)
+    /// Line `line` (1-based) of a market data message cannot be indexed; none of the
+    /// message's lines was appended.
+    case marketData(line: Int, MarketDataLineError)
     case io(Int32)
 }

@@ -2,8 +2,7 @@
 /// received before them is durable, then releases them in arrival order
 /// (docs/DURABILITY.md §3). Pure: the supervisor feeds it and carries out what it returns.
 struct ReleaseGate<Message> {
-    private var held: [(needs: UInt64, message: Message)] = []
-    private var head = 0
+    private var held = FIFOQueue<(needs: UInt64, message: Message)>()
     /// Sequence of the last record received from the worker.
     private(set) var received: UInt64 = 0
     /// Sequence of the last record known durable.
@@ -14,7 +13,7 @@ struct ReleaseGate<Message> {
         received = durable
     }
 
-    var heldCount: Int { held.count - head }
+    var heldCount: Int { held.count }
     var isEmpty: Bool { heldCount == 0 }
 
     /// A `journal` message with records up to `last` arrived.
@@ -32,16 +31,9 @@ struct ReleaseGate<Message> {
     mutating func synced(upTo sequence: UInt64) -> [Message] {
         durable = max(durable, sequence)
         var out: [Message] = []
-        while head < held.count, held[head].needs <= durable {
-            out.append(held[head].message)
-            head += 1
-        }
-        if head == held.count {
-            held.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head > 1024 && head * 2 > held.count {
-            held.removeFirst(head)
-            head = 0
+        while let next = held.first, next.needs <= durable {
+            out.append(next.message)
+            held.popFirst()
         }
         return out
     }

@@ -48,9 +48,8 @@ struct ReplicationWindow {
     private(set) var state: State = .available
     private(set) var attempt: UInt64 = 1
     /// Messages not yet acknowledged in order (acked ones at the front are removed).
-    private var queue: [Message] = []
-    private var head = 0
-    /// Messages of `queue` (from `head`) published in the current attempt.
+    private var queue = FIFOQueue<Message>()
+    /// Messages at the front of `queue` published in the current attempt.
     private var sent = 0
     /// Stream sequence of the last message enqueued.
     private(set) var lastStreamSequence: UInt64
@@ -70,7 +69,7 @@ struct ReplicationWindow {
     }
 
     /// Messages waiting or in flight.
-    var pendingCount: Int { queue.count - head }
+    var pendingCount: Int { queue.count }
 
     /// Queues the records of one link message, cut into `runs` (each a run of whole records
     /// ending with record `last`); returns what to publish now.
@@ -90,10 +89,10 @@ struct ReplicationWindow {
         var out: [Message] = []
         // The first message of an empty stream goes alone (its check is per subject, against
         // what the leader has applied); the rest are checked against its proposals.
-        let limit = head < queue.count && queue[head].streamSequence == 1 ? 1 : windowSize
-        while sent < limit, head + sent < queue.count {
-            queue[head + sent].attempt = attempt
-            out.append(queue[head + sent])
+        let limit = queue.first?.streamSequence == 1 ? 1 : windowSize
+        while sent < limit, sent < queue.count {
+            queue[sent].attempt = attempt
+            out.append(queue[sent])
             sent += 1
         }
         return out
@@ -112,15 +111,11 @@ struct ReplicationWindow {
         }
         queue[index].acked = true
         var advanced = false
-        while head < queue.count, queue[head].acked {
-            durable = queue[head].last
-            head += 1
+        while let front = queue.first, front.acked {
+            durable = front.last
+            queue.popFirst()
             sent = max(0, sent - 1)
             advanced = true
-        }
-        if head > 1024, head * 2 > queue.count {
-            queue.removeFirst(head)
-            head = 0
         }
         if advanced { outcome.durable = durable }
         if case .retrying = state {
@@ -136,7 +131,7 @@ struct ReplicationWindow {
     mutating func failed(id: String, attempt failedAttempt: UInt64, wrongLastSequence: Bool, detail: String) -> Outcome {
         if case .fenced = state { return Outcome() }
         guard failedAttempt == attempt, let index = indexOf(id) else { return Outcome() }
-        if wrongLastSequence, index == head {
+        if wrongLastSequence, index == 0 {
             // Every message before it is stored, so the stream's last sequence is not the one
             // this host's last stored message left: another writer appended.
             return fence(expected: queue[index].streamSequence - 1, detail: detail)
@@ -154,11 +149,11 @@ struct ReplicationWindow {
     /// The retry timer: while retrying, the oldest unacknowledged message is published
     /// again (same id, same expected sequence) as a probe.
     mutating func retry() -> [Message] {
-        guard case .retrying = state, head < queue.count else { return [] }
+        guard case .retrying = state, !queue.isEmpty else { return [] }
         attempt += 1
-        queue[head].attempt = attempt
+        queue[0].attempt = attempt
         sent = 1
-        return [queue[head]]
+        return [queue[0]]
     }
 
     private mutating func fence(expected: UInt64, detail: String) -> Outcome {
@@ -168,10 +163,11 @@ struct ReplicationWindow {
         return Outcome(availability: wasAvailable ? false : nil, newState: state)
     }
 
+    /// The offset in `queue` of message `id`.
     private func indexOf(_ id: String) -> Int? {
         guard let first = Self.firstRecord(of: id) else { return nil }
         // Ids increase along the queue by first record: binary search.
-        var lo = head
+        var lo = 0
         var hi = queue.count
         while lo < hi {
             let mid = (lo + hi) / 2

@@ -10,24 +10,24 @@ struct ReplyOrder {
     /// Enclave answers received (pushed events excluded), ever; at most `forwarded`.
     private(set) var answered: UInt64 = 0
     /// Host answers waiting for enclave answers: each may go once `answered >= due`.
-    private var held: [(due: UInt64, frame: [UInt8])] = []
-    private var heldStart = 0
+    private var held = FIFOQueue<(due: UInt64, frame: [UInt8])>(compactionThreshold: 64)
     /// Monotonic read time (ns) of each frame in the enclave, oldest first, for
-    /// `receipt_latency_seconds`: the enclave answers a connection's frames in order.
-    private var readTimes: [UInt64] = []
-    private var readTimesStart = 0
+    /// `receipt_latency_seconds`: the enclave answers a connection's frames in order. A busy
+    /// connection may never have nothing in flight: the queue drops its answered front
+    /// (amortized O(1) per answer) so it stays about twice what is in flight.
+    private var readTimes = FIFOQueue<UInt64>(compactionThreshold: 4096)
     /// Read time of the frame the last enclave answer was for; 0 when it was not recorded.
     private(set) var lastAnswerReadAt: UInt64 = 0
 
     /// Read times held (answered ones not yet dropped included): bounded by about twice
     /// what is in flight, however long the connection never drains.
-    var readTimesHeld: Int { readTimes.count }
+    var readTimesHeld: Int { readTimes.storageCount }
 
     /// Frames in the enclave without an answer.
     var inFlight: Int { Int(forwarded - answered) }
 
     /// Host answers held back behind enclave answers.
-    var heldCount: Int { held.count - heldStart }
+    var heldCount: Int { held.count }
 
     /// True when nothing is owed to the client: no frame in the enclave, none held.
     var isSettled: Bool { inFlight == 0 && heldCount == 0 }
@@ -55,17 +55,7 @@ struct ReplyOrder {
             return []
         }
         answered += 1
-        lastAnswerReadAt = readTimes[readTimesStart]
-        readTimesStart += 1
-        if readTimesStart == readTimes.count {
-            readTimes.removeAll(keepingCapacity: readTimes.count <= 4096)
-            readTimesStart = 0
-        } else if readTimesStart > 4096 && readTimesStart * 2 > readTimes.count {
-            // A busy connection may never have nothing in flight: drop the answered front
-            // (amortized O(1) per answer) so the array stays about twice what is in flight.
-            readTimes.removeFirst(readTimesStart)
-            readTimesStart = 0
-        }
+        lastAnswerReadAt = readTimes.popFirst() ?? 0  // one read time per forwarded frame
         return releaseDue()
     }
 
@@ -75,19 +65,14 @@ struct ReplyOrder {
         let lost = inFlight
         answered = forwarded
         readTimes.removeAll()
-        readTimesStart = 0
         return (lost, releaseDue())
     }
 
     private mutating func releaseDue() -> [[UInt8]] {
         var out: [[UInt8]] = []
-        while heldStart < held.count, held[heldStart].due <= answered {
-            out.append(held[heldStart].frame)
-            heldStart += 1
-        }
-        if heldStart == held.count {
-            held.removeAll(keepingCapacity: held.count <= 64)
-            heldStart = 0
+        while let next = held.first, next.due <= answered {
+            out.append(next.frame)
+            held.popFirst()
         }
         return out
     }

@@ -198,4 +198,29 @@ struct SupervisorJournalTests {
         #expect(try JournalStore.scan(directory: dir + "/journal", repair: false).lastSequence == 3)
         try await supervisor.eventLoop.submit { supervisor.journal?.stop() }.get()
     }
+
+    /// A market data message with a line the host cannot index (here a non-canonical number
+    /// deep in a trade) is bad enclave output: counted in `publish_errors_total`, and none of
+    /// its lines appended; the next good message is appended as usual.
+    @Test func aRefusedMarketDataLineIsCountedAndNothingAppended() async throws {
+        let dir = JournalRecords.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (supervisor, worker, metrics) = try await Self.make(dir)
+        let started = supervisor.start()
+        worker.send(.hello, Self.hello)
+        #expect(try worker.receive().0 == .replayEnd)
+        worker.send(.recovered, [UInt8](repeating: 0, count: 32))
+        try await started.get()
+        let good = #"{"batchIndex":0,"market":1,"marketSequence":1,"trades":[{"size":2}]}"# + "\n"
+        let bad = #"{"batchIndex":0,"market":2,"marketSequence":1,"trades":[{"size":2e0}]}"# + "\n"
+        worker.send(.marketData, Array((good + bad).utf8))
+        let counted = try await HostJournalTests.waitUntil(5) { metrics.publishErrors.load(ordering: .relaxed) == 1 }
+        #expect(counted)
+        let file = dir + "/outputs/marketdata.jsonl"
+        #expect(FileManager.default.contents(atPath: file) == Data())
+        worker.send(.marketData, Array(good.utf8))
+        let appended = try await HostJournalTests.waitUntil(5) { FileManager.default.contents(atPath: file) == Data(good.utf8) }
+        #expect(appended && metrics.publishErrors.load(ordering: .relaxed) == 1)
+        try await supervisor.eventLoop.submit { supervisor.journal?.stop() }.get()
+    }
 }
