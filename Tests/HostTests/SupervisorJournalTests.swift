@@ -122,9 +122,17 @@ struct SupervisorJournalTests {
         worker.send(.journal, JournalRecords.records(8...8))
         stats.globalSequence = 43
         worker.send(.stats, Array(stats.encode().dropFirst(5)))
-        try await Task.sleep(for: .milliseconds(300))
+        // Both messages reached the supervisor once the stats are held behind record 8 (a
+        // deadline, not a fixed sleep: on a busy machine the pipe hop alone took > 300 ms).
+        let deadline2 = Date().addingTimeInterval(5)
+        var held = 0
+        while held != 1, Date() < deadline2 {
+            held = try await supervisor.eventLoop.submit { supervisor.gate.heldCount }.get()
+            if held != 1 { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(held == 1)
+        try await Task.sleep(for: .milliseconds(100))
         #expect(metrics.enclaveStats.withLock { $0?.globalSequence } == 42)
-        #expect(try await supervisor.eventLoop.submit { supervisor.gate.heldCount }.get() == 1)
         #expect(metrics.journalDurableSequence.load(ordering: .relaxed) == 7)
     }
 
