@@ -41,10 +41,12 @@ extension PerpEngine {
         guard !slots.isEmpty else { return }
         // A sorted run plus a few changed accounts: the stable sort finds the run.
         if slots.count > sorted { slots.sort { accounts.id($0) < accounts.id($1) } }
+        // σ_ewma per underlying, once per pass (√ of the estimate: nothing changes it here).
+        let sigmas = options!.underlyings.map { $0.volatility.volatility }
         var previous: AccountSlot = -1
         for s in slots where s != previous && s != Self.insuranceSlot {
             previous = s
-            evaluateMarginCall(s, rule: rule, event: event)
+            evaluateMarginCall(s, rule: rule, event: event, sigmas: sigmas)
         }
     }
 
@@ -58,28 +60,25 @@ extension PerpEngine {
     /// z ≥ `marginCallSkip` is below `levelPpm − hysteresisPpm`, which decides as 0 does,
     /// and a call (at least `levelPpm`) never takes its maximum from such an exposure. The
     /// call itself carries every exposure's exact probability.
-    mutating func evaluateMarginCall(_ s: AccountSlot, rule: MarginCallConfig, event: SequencedEvent) {
+    /// `sigmas`: each underlying's σ_ewma (`RealizedVolatility.volatility`) at this event.
+    mutating func evaluateMarginCall(_ s: AccountSlot, rule: MarginCallConfig, event: SequencedEvent, sigmas: [Fixed]) {
         let id = accounts.id(s)
         guard holdsOption(s) else {
             if !marginCallMemory.isEmpty { marginCallMemory[id] = nil }
             return
         }
         let now = event.enclaveTime
-        guard case .success(let health) = health(slot: s, now: now, requirements: .maintenance),
-              let exposures = marginCallStages(s, buffer: health.equity - health.maintenanceRequirement, rule: rule, now: now)
+        guard case .success(let health) = health(slot: s, now: now, requirements: .maintenance) else { return }
+        let buffer = health.equity - health.maintenanceRequirement
+        // The decision needs only the largest probability: found without building the
+        // exposures (an array per account at every tick), which only a call carries.
+        guard let ppm = marginCallPpm(s, buffer: buffer, rule: rule, now: now, sigmas: sigmas) else { return }
+        // One lookup, and a write only when the memory changes (most accounts stay unset).
+        let previous = marginCallMemory.isEmpty ? nil : marginCallMemory[id]
+        let (trigger, last) = rule.decide(ppm: ppm, lastCall: previous, now: now)
+        if last != previous { marginCallMemory[id] = last }
+        guard let trigger, let exposures = marginCallStages(s, buffer: buffer, rule: rule, now: now, sigmas: sigmas)
         else { return }
-        var ppm: UInt32 = 0
-        for x in exposures {
-            switch x.stage {
-            case .decided(let p)?: ppm = max(ppm, MarginCallConfig.ppm(p))
-            case .deviations(let z)? where z < marginCallSkip:
-                ppm = max(ppm, MarginCallConfig.ppm(MarginCall.probability(deviations: z)))
-            case .deviations?, nil: break
-            }
-        }
-        let (trigger, last) = rule.decide(ppm: ppm, lastCall: marginCallMemory[id], now: now)
-        marginCallMemory[id] = last
-        guard let trigger else { return }
         let e = health.equity, m = health.maintenanceRequirement
         let exact = exposures.map { $0.exposure() }
         // The same as `ppm` (a skipped exposure is below the level a call needs).
@@ -88,6 +87,33 @@ extension PerpEngine {
             trigger: trigger, probabilityPpm: probability, distance: FixedMath.saturating(e - m),
             equity: FixedMath.saturating(e), maintenance: FixedMath.saturating(m), globalSequence: event.globalSequence,
             enclaveTime: now, exposures: exact)))
+    }
+
+    /// The ppm `evaluateMarginCall` decides on: the largest over the underlyings the account
+    /// holds an option on of §7.8's probability, Φ skipped where z alone settles it (a
+    /// skipped exposure counts as 0); nil where `marginCallStages` is nil, with the same
+    /// stages, so the same decision, without building them.
+    mutating func marginCallPpm(
+        _ s: AccountSlot, buffer: Int128, rule: MarginCallConfig, now: UInt64, sigmas: [Fixed]
+    ) -> UInt32? {
+        guard let book = greekBook!.entry(s) else { return 0 }
+        var ppm: UInt32 = 0
+        for u in options!.underlyings.indices {
+            let perpID = options!.underlyings[u].perpID
+            guard let entry = book.first(where: { $0.underlying == perpID }) else { continue }
+            guard let greeks = entry.greeks, case .success(let mark) = mark(slot: options!.underlyings[u].perpSlot, at: now),
+                  let stage = try? MarginCall.stage(buffer: buffer, netDelta: greeks.delta, mark: mark,
+                                                    volatility: sigmas[u],
+                                                    horizonNanos: rule.horizonNanos)
+            else { return nil }
+            switch stage {
+            case .decided(let p): ppm = max(ppm, MarginCallConfig.ppm(p))
+            case .deviations(let z) where z < marginCallSkip:
+                ppm = max(ppm, MarginCallConfig.ppm(MarginCall.probability(deviations: z)))
+            case .deviations: break
+            }
+        }
+        return ppm
     }
 
     /// One underlying's part of an evaluation: its exposure without the probability, and
@@ -111,7 +137,9 @@ extension PerpEngine {
     /// Per option underlying of the venue (ascending id): the account's portfolio Greeks
     /// and §7.8's stage with `buffer`, or unexposed where it holds no option. Nil if the
     /// options math refuses (not reached: §10.1's limits keep inputs in range).
-    mutating func marginCallStages(_ s: AccountSlot, buffer: Int128, rule: MarginCallConfig, now: UInt64) -> [MarginCallStage]? {
+    mutating func marginCallStages(
+        _ s: AccountSlot, buffer: Int128, rule: MarginCallConfig, now: UInt64, sigmas: [Fixed]
+    ) -> [MarginCallStage]? {
         var out: [MarginCallStage] = []
         // The Greeks of §7.7 from the book, refreshed at this state (docs/OPTIONS.md §10.12).
         let book = greekBook!.entry(s) ?? []
@@ -125,7 +153,7 @@ extension PerpEngine {
             // The book's Greeks are nil exactly when the arrays are refused at this state.
             guard let greeks = entry.greeks, case .success(let mark) = mark(slot: options!.underlyings[u].perpSlot, at: now)
             else { return nil }
-            let sigma = options!.underlyings[u].volatility.volatility
+            let sigma = sigmas[u]
             guard let stage = try? MarginCall.stage(
                 buffer: buffer, netDelta: greeks.delta, mark: mark, volatility: sigma, horizonNanos: rule.horizonNanos)
             else { return nil }

@@ -61,17 +61,18 @@ public enum Black76 {
         try compute(kind, forward: forward, strike: strike, volatility: volatility, time: time, greeks: false).price
     }
 
-    /// `x` is ln(F) − ln(K) (§4.2 step 2) when the caller has it already, as the scenario
-    /// grid does: the same value, so the same result.
+    /// `x` is ln(F) − ln(K) (§4.2 step 2) and `rootTime` is `FixedFunctions.sqrt(time)`
+    /// when the caller has them already, as the scenario grid does (one √T per series,
+    /// not per scenario): the same values, so the same result.
     static func compute(
         _ kind: OptionKind, forward: Int64, strike: Int64, volatility: Fixed, time: Fixed, greeks: Bool,
-        logRatio: Fixed? = nil
+        logRatio: Fixed? = nil, rootTime: Fixed? = nil
     ) throws(OptionsError) -> OptionGreeks {
         guard forward >= 1, forward <= maxPrice else { throw .priceOutOfRange(forward) }
         guard strike >= 1, strike <= maxPrice else { throw .priceOutOfRange(strike) }
         guard volatility >= .zero, volatility <= maxVolatility else { throw .volatilityOutOfRange(volatility) }
         guard time >= .zero, time <= maxTime else { throw .timeOutOfRange(time) }
-        let rootT = FixedFunctions.sqrt(time)
+        let rootT = rootTime ?? FixedFunctions.sqrt(time)
         let s = volatility * rootT
         guard s <= maxVolatility else { throw .volatilityOutOfRange(s) }
         let f = Int128(forward)

@@ -99,11 +99,13 @@ public enum Wide {
             q += UInt128(p11.low) << 64
         }
         precondition(q >> 127 == 0, "Q64 product out of range")
+        // Below 2^127: the bit pattern is the value (no generic conversion check).
+        let magnitude = Int128(bitPattern: q)
         if (a < 0) != (b < 0) {
             // Floor of a negative quotient: one more in magnitude when inexact.
-            return -Int128(q) - (p00.low != 0 ? 1 : 0)
+            return -magnitude - (p00.low != 0 ? 1 : 0)
         }
-        return Int128(q)
+        return magnitude
     }
 
     /// ⌊a × b / d⌋ for d ≠ 0 (floor of the exact rational, whatever the signs).
@@ -113,16 +115,16 @@ public enum Wide {
         let p = a.magnitude.multipliedFullWidth(by: b.magnitude)
         let m = d.magnitude
         precondition(p.high < m, "quotient out of range")
-        let (q, r) = m.dividingFullWidth((high: p.high, low: p.low))
+        let (q, r) = divide(high: p.high, low: p.low, by: m)
         let top = UInt128(1) << 127
         if ((a < 0) != (b < 0)) != (d < 0) {
             // −(q + r/m): floor adds one to the magnitude when inexact.
             precondition(q < top || (q == top && r == 0), "quotient out of range")
             let magnitude = q + (r != 0 ? 1 : 0)
-            return magnitude == top ? .min : -Int128(magnitude)
+            return magnitude == top ? .min : -Int128(bitPattern: magnitude)
         }
         precondition(q < top, "quotient out of range")
-        return Int128(q)
+        return Int128(bitPattern: q)
     }
 
     /// ⌊√n⌋ for the 256-bit n = high × 2^128 + low, exactly (Newton's integer iteration
@@ -136,10 +138,79 @@ public enum Wide {
         var x = UInt128(1) << ((bits + 1) / 2)
         while true {
             // n / x < 2^128 because x ≥ √n > high.
-            let (q, _) = x.dividingFullWidth((high: high, low: low))
+            let (q, _) = divide(high: high, low: low, by: x)
             let y = (x + q) >> 1
             if y >= x { return x }
             x = y
         }
+    }
+
+    /// (high × 2^128 + low) / m and its remainder, for high < m (so the quotient fits):
+    /// what `m.dividingFullWidth((high, low))` returns, with the hardware's 128-by-64-bit
+    /// division for each 64-bit digit (Knuth's algorithm D with two-digit divisors)
+    /// instead of the generic algorithm's calls into the 128-bit division routine. Every
+    /// Q64 quotient (`/`, `mulDiv`, √'s Newton step) goes through here; the normal CDF's
+    /// continued fraction takes 60 of them.
+    @inlinable
+    public static func divide(high: UInt128, low: UInt128, by m: UInt128) -> (quotient: UInt128, remainder: UInt128) {
+        precondition(high < m, "quotient out of range")
+        let m1 = UInt64(truncatingIfNeeded: m >> 64)
+        if m1 == 0 {
+            // A one-digit divisor: high < m < 2^64, so two digit divisions.
+            let m0 = UInt64(truncatingIfNeeded: m)
+            let (q1, r1) = m0.dividingFullWidth((high: UInt64(truncatingIfNeeded: high), low: UInt64(truncatingIfNeeded: low >> 64)))
+            let (q0, r0) = m0.dividingFullWidth((high: r1, low: UInt64(truncatingIfNeeded: low)))
+            return (UInt128(q1) << 64 | UInt128(q0), UInt128(r0))
+        }
+        // Normalized (top bit of the divisor set), the dividend shifted alike: high < m keeps
+        // its top two digits below the divisor, so each quotient digit fits in 64 bits.
+        let shift = m1.leadingZeroBitCount
+        let v = m << shift
+        let top = shift == 0 ? high : high << shift | low >> (128 - shift)
+        let bottom = low << shift
+        let (v1, v0) = (UInt64(truncatingIfNeeded: v >> 64), UInt64(truncatingIfNeeded: v))
+        let (q1, r1) = divideDigit(
+            UInt64(truncatingIfNeeded: top >> 64), UInt64(truncatingIfNeeded: top), UInt64(truncatingIfNeeded: bottom >> 64),
+            v1, v0)
+        let (q0, r0) = divideDigit(
+            UInt64(truncatingIfNeeded: r1 >> 64), UInt64(truncatingIfNeeded: r1), UInt64(truncatingIfNeeded: bottom), v1, v0)
+        return (UInt128(q1) << 64 | UInt128(q0), r0 >> shift)
+    }
+
+    /// One step of algorithm D: the digit ⌊(a2, a1, a0) / (v1, v0)⌋ and the remainder, for
+    /// (a2, a1) < (v1, v0) and v1 ≥ 2^63 (64-bit digits, most significant first).
+    @inlinable
+    static func divideDigit(_ a2: UInt64, _ a1: UInt64, _ a0: UInt64, _ v1: UInt64, _ v0: UInt64) -> (UInt64, UInt128) {
+        // The estimate from the top digits (a2 ≤ v1); r̂ ≥ 2^64 ends the refinement.
+        var q: UInt64
+        var r: UInt64
+        var rOverflow = false
+        if a2 < v1 {
+            (q, r) = v1.dividingFullWidth((high: a2, low: a1))
+        } else {
+            q = .max
+            (r, rOverflow) = a1.addingReportingOverflow(v1)
+        }
+        // Knuth's test: while q̂ × v0 > r̂ × 2^64 + a0 the estimate is too large (at most
+        // twice); after it, q̂ is the digit or one more.
+        while !rOverflow {
+            let p = q.multipliedFullWidth(by: v0)
+            guard p.high > r || (p.high == r && p.low > a0) else { break }
+            q -= 1
+            (r, rOverflow) = r.addingReportingOverflow(v1)
+        }
+        func product(_ q: UInt64) -> (UInt64, UInt64, UInt64) {
+            let p0 = q.multipliedFullWidth(by: v0)
+            let p1 = q.multipliedFullWidth(by: v1)
+            let (middle, carry) = p0.high.addingReportingOverflow(p1.low)
+            return (p1.high &+ (carry ? 1 : 0), middle, p0.low)
+        }
+        var p = product(q)
+        if (p.0, p.1, p.2) > (a2, a1, a0) {
+            q -= 1
+            p = product(q)
+        }
+        // The remainder is below the divisor (< 2^128): the low 128 bits of the difference.
+        return (q, (UInt128(a1) << 64 | UInt128(a0)) &- (UInt128(p.1) << 64 | UInt128(p.2)))
     }
 }

@@ -138,8 +138,10 @@ public enum Normal {
             let y = a * a
             var term = a
             var sum = a
+            // Read once: each access of the lazily initialized table checks its initializer.
+            let inverseOdd = FixedFunctions.inverseOdd
             for n in 1...seriesTerms {
-                term = Fixed(raw: Wide.mulShift((term * y).raw, FixedFunctions.inverseOdd[n]))
+                term = Fixed(raw: Wide.mulShift((term * y).raw, inverseOdd[n]))
                 if term.raw == 0 { break }
                 sum += term
             }

@@ -53,13 +53,17 @@ public enum MarginCall {
         let exposure = netDelta < 0 ? -netDelta : netDelta
         guard exposure <= maxDelta else { throw .invalidPosition(index: 0) }
         if buffer <= 0 { return .decided(.one) }
-        let s = volatility * FixedFunctions.sqrt(h)
-        if netDelta == 0 || s < Black76.minTotalDeviation { return .decided(.zero) }
+        // Step 2's test of s after step 3's: every one of them decides 0, so the order
+        // changes no result, and a well-margined account (whose barrier lies beyond every
+        // price) stops before the √ (a Newton iteration of 256-bit divisions).
+        if netDelta == 0 { return .decided(.zero) }
         // m > 2^50 (B × 10^8 > 2^50 × |Δ|) is beyond every price the venue can mark: 0.
         if buffer > Int128(Black76.maxPrice) * exposure / 100_000_000 { return .decided(.zero) }
         let move = -Wide.mulDiv(-buffer, 100_000_000, exposure)
         let barrier = netDelta > 0 ? Int128(mark) - move : Int128(mark) + move
         if barrier <= 0 || barrier > Int128(Black76.maxPrice) { return .decided(.zero) }
+        let s = volatility * FixedFunctions.sqrt(h)
+        if s < Black76.minTotalDeviation { return .decided(.zero) }
         let distance = (FixedFunctions.ln(Fixed(Int64(barrier))) - FixedFunctions.ln(Fixed(mark))).magnitude
         return .deviations(distance.raw >= 32 * s.raw ? Fixed(32) : distance / s)
     }

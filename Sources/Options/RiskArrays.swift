@@ -47,6 +47,10 @@ public struct RiskArrays: Sendable {
     /// D[instrument × scenarios.count + s] = V_s − V_0, integer micro-units per whole
     /// base unit; V = the price rounded down.
     public let valueChanges: [Int64]
+    /// max_s |D[instrument × scenarios.count + s]| per instrument: a portfolio's
+    /// Σ |size| × this bounds every |A_s| of docs/OPTIONS.md §7.5, which lets
+    /// `PortfolioMargin.evaluate` sum in 64 bits when the bound fits (same integers).
+    public let maxAbsChanges: [UInt64]
     /// Black-76 delta at the current state per instrument (the perpetual's is 1).
     public let deltas: [Fixed]
     /// Black-76 price and Greeks at the current state per instrument; the perpetual's are
@@ -87,11 +91,13 @@ public struct RiskArrays: Sendable {
             greeks.append(base)
             volatilities.append(sigma)
             let logStrike = FixedFunctions.ln(Fixed(option.strike))
+            // √T once per series (Black-76 would take the same root in every scenario).
+            let rootTime = FixedFunctions.sqrt(time)
             for (i, s) in scenarios.enumerated() {
                 let vol = s.volShift == 0 ? sigma : (s.volShift > 0 ? up : down)
                 let p = try Black76.compute(
                     option.kind, forward: s.price, strike: option.strike, volatility: vol, time: time, greeks: false,
-                    logRatio: logPrices[i] - logStrike)
+                    logRatio: logPrices[i] - logStrike, rootTime: rootTime)
                 changes.append(Int64(p.price.floor) - base.priceMicros)
             }
         }
@@ -101,6 +107,10 @@ public struct RiskArrays: Sendable {
         self.scenarios = scenarios
         self.series = series
         valueChanges = changes
+        let count = scenarios.count
+        maxAbsChanges = (0...series.count).map { i in
+            changes[(i * count)..<((i + 1) * count)].reduce(UInt64(0)) { max($0, $1.magnitude) }
+        }
         self.deltas = deltas
         self.greeks = greeks
         self.volatilities = volatilities

@@ -91,6 +91,85 @@ import Testing
         }
     }
 
+    /// §7.5 steps 1–2 written out in 128 bits: every A_s, every counted loss, the largest
+    /// and the first scenario reaching it.
+    static func plainWorst(_ positions: [MarginPosition], arrays: RiskArrays, config: MarginConfig) -> (Int128, Int) {
+        let count = arrays.scenarios.count
+        var losses: [Int128] = []
+        for s in 0..<count {
+            var a: Int128 = 0
+            for p in positions { a += Int128(p.size) * Int128(arrays.valueChanges[p.instrument * count + s]) }
+            var loss = ceil(-a, 100_000_000)
+            if arrays.scenarios[s].extreme { loss = ceil(loss * Int128(config.extremeCoverBps), 10_000) }
+            losses.append(loss)
+        }
+        let worst = losses.max()!
+        return (worst, losses.firstIndex(of: worst)!)
+    }
+
+    /// `evaluate` sums in 64 bits when Σ |q| × max_s |D_s| ≤ 2^62 and in 128 bits above:
+    /// both give §7.5's worst loss and first worst scenario, just below, at and above the
+    /// bound, at the largest sizes, and for the empty portfolio.
+    @Test func worstLossAndScenarioMatchAPlainScanOnBothSidesOfThe64BitBound() throws {
+        let arrays = try RiskArrays(state: Self.state(), series: Self.series, config: Self.config)
+        let limit = Int128(1) << 62
+        var portfolios: [[MarginPosition]] = [[]]
+        for i in 0...Self.series.count {
+            let m = Int128(arrays.maxAbsChanges[i])
+            #expect(m == (0..<arrays.scenarios.count).map { Int128(arrays.valueChanges[i * arrays.scenarios.count + $0].magnitude) }.max()!)
+            guard m > 0 else { continue }
+            for q in [limit / m - 1, limit / m, limit / m + 1, Int128(PortfolioMargin.maxSize)] {
+                let size = Int64(min(q, Int128(PortfolioMargin.maxSize)))
+                portfolios.append([MarginPosition(instrument: i, size: size)])
+                portfolios.append([MarginPosition(instrument: i, size: -size)])
+            }
+        }
+        var rng = SplitMix64(seed: 62)
+        for _ in 0..<300 {
+            portfolios.append((0..<Int(1 + rng.next() % 8)).map { _ in
+                let scale = Int64(1) << (rng.next() % 48)
+                return MarginPosition(instrument: Int(rng.next() % UInt64(Self.series.count + 1)),
+                                      size: (Int64(rng.next() % UInt64(scale)) + 1) * (rng.next() % 2 == 0 ? 1 : -1))
+            })
+        }
+        var below = 0, above = 0
+        for positions in portfolios {
+            let bound = positions.reduce(Int128(0)) { $0 + Int128($1.size.magnitude) * Int128(arrays.maxAbsChanges[$1.instrument]) }
+            if bound <= limit { below += 1 } else { above += 1 }
+            let r = try PortfolioMargin.evaluate(positions, arrays: arrays, config: Self.config)
+            let (worst, index) = Self.plainWorst(positions, arrays: arrays, config: Self.config)
+            #expect(r.worstLoss == worst && r.worstScenario == index, "\(positions)")
+        }
+        #expect(below > 50 && above > 50, "both paths taken: \(below) below, \(above) above")
+    }
+
+    /// §7.7 by its definition with 256-bit `Wide.mulDiv` per position, against `greeks`
+    /// (two 64-bit products per Greek), for sizes from 1 to ±2^53.
+    @Test func portfolioGreeksMatchTheirDefinitionAtEverySize() throws {
+        let arrays = try RiskArrays(state: Self.state(), series: Self.series, config: Self.config)
+        let one = Int128(1) << 64
+        var rng = SplitMix64(seed: 77)
+        for k in 0..<400 {
+            let positions = (0..<Int(1 + rng.next() % 6)).map { _ in
+                let scale = Int64(1) << (rng.next() % 54)
+                let size = k < 20 ? PortfolioMargin.maxSize : Int64(rng.next() % UInt64(scale)) + 1
+                return MarginPosition(instrument: Int(rng.next() % UInt64(Self.series.count + 1)),
+                                      size: rng.next() % 2 == 0 ? size : -size)
+            }
+            var delta: Int128 = 0, gamma: Int128 = 0, vega: Int128 = 0, theta: Int128 = 0
+            for p in positions {
+                let g = arrays.greeks[p.instrument]
+                let q = Int128(p.size)
+                delta += q * g.delta.raw
+                gamma += Wide.mulDiv(q, g.gamma.raw, one)
+                vega += Wide.mulDiv(q, g.vega.raw, 100_000_000 * one)
+                theta += Wide.mulDiv(q, g.theta.raw, 100_000_000 * one)
+            }
+            let got = try PortfolioMargin.greeks(positions, arrays: arrays)
+            #expect([got.delta, got.gamma, got.vega, got.theta] == [delta >> 64, gamma, vega, theta], "\(positions)")
+        }
+    }
+
     @Test(arguments: [(Int64(100_000_000), Int64(500)), (-250_000_000, 500), (123_456_789, 500), (-987_654_321, 333)])
     func perpetualsAloneMatchTheEngineLinearModel(_ size: Int64, _ bps: Int64) throws {
         // R = the maintenance fraction, no extremes, no confidence: the worst move is ±R.

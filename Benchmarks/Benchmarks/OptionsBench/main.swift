@@ -53,6 +53,20 @@ func makePortfolios(_ positions: Int) -> [[MarginPosition]] {
     }
 }
 
+// Not inlined, so callgrind can count each alone (`--toggle-collect='*measuredArrays*'`,
+// `'*measuredEvaluations*'`).
+@inline(never)
+func measuredArrays(_ state: UnderlyingState, _ series: [OptionSeries], _ c: MarginConfig) throws -> RiskArrays {
+    try RiskArrays(state: state, series: series, config: c)
+}
+
+@inline(never)
+func measuredEvaluations(_ books: [[MarginPosition]], arrays: RiskArrays, config c: MarginConfig) throws -> Int128 {
+    var sum: Int128 = 0
+    for book in books { sum &+= try PortfolioMargin.evaluate(book, arrays: arrays, config: c).maintenance }
+    return sum
+}
+
 func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
 
 print("OptionsBench: \(portfolios) portfolios per tick, \(series.count) series, \(repetitions) repetitions; thread CPU time")
@@ -66,9 +80,9 @@ for buckets in [4, 8, 16] {
         var evalTimes: [Double] = []
         for _ in 0..<repetitions {
             let t0 = cpuNanos()
-            let arrays = try RiskArrays(state: state, series: series, config: c)
+            let arrays = try measuredArrays(state, series, c)
             let t1 = cpuNanos()
-            for book in books { sink &+= try PortfolioMargin.evaluate(book, arrays: arrays, config: c).maintenance }
+            sink &+= try measuredEvaluations(books, arrays: arrays, config: c)
             let t2 = cpuNanos()
             arrayTimes.append(Double(t1 - t0) / 1e6)
             evalTimes.append(Double(t2 - t1) / 1e6)

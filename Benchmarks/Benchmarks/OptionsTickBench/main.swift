@@ -13,6 +13,9 @@ import Wire
 // Not package-benchmark: a plain executable, like OptionsBench.
 //
 // Usage: OptionsTickBench [accounts=100000] [exposed=10000] [repetitions=7] [buckets...]
+//   OPTIONS_TICK_CALLS=off|on and OPTIONS_TICK_POSITIONS=2,4,8 narrow the grid. Under
+//   `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measuredOracleEvent*'` only
+//   the timed ticks are counted (the setup is not).
 
 let usd: Int64 = 1_000_000
 let unit: Int64 = 100_000_000
@@ -148,6 +151,14 @@ func build(accounts: Int, exposed: Int, positions: Int, buckets: Int64, marginCa
     return b
 }
 
+/// One timed tick (not inlined, so callgrind can count it alone).
+@inline(never)
+func measuredOracleEvent(_ b: inout Bench, price: Int64, publisher: Int) {
+    b.price(price, publisher: publisher)
+}
+
+func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+
 func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
 func fmt(_ x: Double) -> String {
     let s = String(Int((x * 100).rounded()))
@@ -163,9 +174,11 @@ let bucketGrid = arguments.count > 3 ? arguments.dropFirst(3).map { Int64($0) } 
 print("OptionsTickBench: \(accounts) accounts, \(exposed) holding options and the perpetual on the ticked underlying "
     + "(42 series), the rest the perpetual alone; \(repetitions) repetitions; thread CPU time per event, median")
 print("margin calls  buckets  scenarios  positions  tick ms  µs per exposed portfolio  other event ms  setup s")
-for marginCalls in [false, true] {
+let callsGrid = environment("OPTIONS_TICK_CALLS").map { [$0 == "on"] } ?? [false, true]
+let positionsGrid = environment("OPTIONS_TICK_POSITIONS").map { $0.split(separator: ",").compactMap { Int($0) } } ?? [2, 4, 8]
+for marginCalls in callsGrid {
     for buckets in bucketGrid {
-        for positions in [2, 4, 8] {
+        for positions in positionsGrid {
             let t0 = cpuNanos()
             var b = build(accounts: accounts, exposed: exposed, positions: positions, buckets: buckets, marginCalls: marginCalls)
             let setup = Double(cpuNanos() - t0) / 1e9
@@ -178,7 +191,7 @@ for marginCalls in [false, true] {
                 let p = prices.indices.min { prices[$0] < prices[$1] }!
                 prices[p] = prices.max()! + 1_000_000
                 let t1 = cpuNanos()
-                b.price(prices[p], publisher: p)
+                measuredOracleEvent(&b, price: prices[p], publisher: p)
                 let t2 = cpuNanos()
                 b.apply(.deposit(Deposit(accountID: UInt64(accounts + 1), accountKey: [], amount: usd,
                                          depositID: UInt64(1_000_000 + r), signature: [])))
