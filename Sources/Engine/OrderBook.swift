@@ -119,8 +119,23 @@ struct OrderBook: Sendable {
     /// The front live order on the side opposite to `takerSide` at its best price, or
     /// nil when that side is empty. Dead orders met on the way are reclaimed.
     mutating func bestOpposite(to takerSide: Side) -> (index: Int32, price: Int64)? {
-        takerSide == .buy ? Self.best(of: &asks, levels: &levels, orders: orders, free: &free, freeLevels: &freeLevels)
+        if let live = peekBestOpposite(to: takerSide) { return live }
+        return takerSide == .buy ? Self.best(of: &asks, levels: &levels, orders: orders, free: &free, freeLevels: &freeLevels)
             : Self.best(of: &bids, levels: &levels, orders: orders, free: &free, freeLevels: &freeLevels)
+    }
+
+    /// `bestOpposite` when it would change nothing: the front order of the best level
+    /// opposite `takerSide` is live (most steps of most orders' matching). Read in place,
+    /// where `best` takes four arrays inout and checks each for uniqueness (issue 17).
+    /// Nil when that side is empty or its front is dead: `best` then reclaims and decides.
+    @inline(__always)
+    func peekBestOpposite(to takerSide: Side) -> (index: Int32, price: Int64)? {
+        guard let top = takerSide == .buy ? asks.last : bids.last else { return nil }
+        let l = Int(top.level)
+        let head = levels[l].head
+        guard head < levels[l].queue.count else { return nil }
+        let idx = levels[l].queue[head]
+        return orders[Int(idx)].live ? (idx, top.price) : nil
     }
 
     private static func best(
