@@ -683,6 +683,7 @@ public struct PerpEngine: MatchingEngine {
     }
 
     /// True if `price` is within `bps` of `mark`.
+    @inline(__always)
     static func withinBand(_ price: Int64, mark: Int64, bps: Int64) -> Bool {
         let diff = price > mark ? price - mark : mark - price
         // Both products fit in 64 bits for any price below ~9.2 × 10^14 micro-units:
