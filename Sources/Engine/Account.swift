@@ -62,6 +62,19 @@ public struct Account: Sendable {
         positions.firstIndex { $0.market == market }
     }
 
+    /// `basis × new / old`, truncated toward zero: in 64 bits when the product fits (the
+    /// same quotient: both divisions truncate), else in 128. Half the fills reduce a
+    /// position, and the 128-bit multiply and division cost more than the rest of the fill
+    /// (issue 17).
+    @inline(__always)
+    static func proRata(_ basis: Int128, _ new: Int64, _ old: Int64) -> Int128 {
+        if let b = Int64(exactly: basis) {
+            let (product, overflow) = b.multipliedReportingOverflow(by: new)
+            if !overflow && product != .min { return Int128(product / old) }
+        }
+        return basis * Int128(new) / Int128(old)
+    }
+
     /// Applies a fill: `quantity` > 0 buys, < 0 sells, at `price`; moves `cash` (the
     /// fill's notional, rounded down, shared exactly with the counterparty) and takes
     /// `fee` (quote micro-units, 0 for a fill that pays none). Returns the size in
@@ -80,7 +93,7 @@ public struct Account: Sendable {
                 p.costBasis += signedCash
             } else if (new > 0) == (old > 0) && new != 0 {
                 // Reduced: release cost basis pro rata, rounded toward zero.
-                p.costBasis = p.costBasis * Int128(new) / Int128(old)
+                p.costBasis = Self.proRata(p.costBasis, new, old)
             } else if new == 0 {
                 p.costBasis = 0
             } else {

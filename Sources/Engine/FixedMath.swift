@@ -41,7 +41,7 @@ public enum FixedMath {
     }
 
     /// Quote value (micro-units) of `quantity` base units at `price`, rounded as stated.
-    @inlinable
+    @inlinable @inline(__always)
     public static func notional(price: Int64, quantity: Int64, _ rounding: Rounding) -> Int128 {
         // The common case, a product that fits in 64 bits, divides in one instruction.
         let (high, low) = price.multipliedFullWidth(by: quantity)
@@ -52,7 +52,7 @@ public enum FixedMath {
     }
 
     /// `value` × `bps` / 10,000, rounded as stated.
-    @inlinable
+    @inlinable @inline(__always)
     public static func applyBps(_ value: Int128, _ bps: Int64, _ rounding: Rounding) -> Int128 {
         // A fee on a fill's notional: the product fits in 64 bits and the divisor is a
         // constant, which the compiler turns into a multiply.

@@ -119,8 +119,23 @@ struct OrderBook: Sendable {
     /// The front live order on the side opposite to `takerSide` at its best price, or
     /// nil when that side is empty. Dead orders met on the way are reclaimed.
     mutating func bestOpposite(to takerSide: Side) -> (index: Int32, price: Int64)? {
-        takerSide == .buy ? Self.best(of: &asks, levels: &levels, orders: orders, free: &free, freeLevels: &freeLevels)
+        if let live = peekBestOpposite(to: takerSide) { return live }
+        return takerSide == .buy ? Self.best(of: &asks, levels: &levels, orders: orders, free: &free, freeLevels: &freeLevels)
             : Self.best(of: &bids, levels: &levels, orders: orders, free: &free, freeLevels: &freeLevels)
+    }
+
+    /// `bestOpposite` when it would change nothing: the front order of the best level
+    /// opposite `takerSide` is live (most steps of most orders' matching). Read in place,
+    /// where `best` takes four arrays inout and checks each for uniqueness (issue 17).
+    /// Nil when that side is empty or its front is dead: `best` then reclaims and decides.
+    @inline(__always)
+    func peekBestOpposite(to takerSide: Side) -> (index: Int32, price: Int64)? {
+        guard let top = takerSide == .buy ? asks.last : bids.last else { return nil }
+        let l = Int(top.level)
+        let head = levels[l].head
+        guard head < levels[l].queue.count else { return nil }
+        let idx = levels[l].queue[head]
+        return orders[Int(idx)].live ? (idx, top.price) : nil
     }
 
     private static func best(
@@ -183,13 +198,22 @@ struct OrderBook: Sendable {
     }
 
     /// Index at which `price` keeps `side` sorted (ascending or descending).
+    ///
+    /// Half the orders that rest open a level or join one behind the best, so this runs
+    /// for most of them (about six steps over the ~50 levels of a side). The steps use
+    /// wrapping arithmetic (0 ≤ lo < hi ≤ count, so nothing wraps) and read through a
+    /// buffer pointer: checked arithmetic, the signed halving and the bounds check were
+    /// half of each step (issue 17).
     static func insertionPoint(_ side: [LevelRef], _ price: Int64, ascending: Bool) -> Int {
-        var lo = 0
-        var hi = side.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if ascending ? side[mid].price < price : side[mid].price > price { lo = mid + 1 } else { hi = mid }
+        side.withUnsafeBufferPointer { refs in
+            var lo = 0
+            var hi = refs.count
+            while lo < hi {
+                let mid = Int(bitPattern: UInt(bitPattern: lo &+ hi) &>> 1)
+                let p = refs[mid].price
+                if ascending ? p < price : p > price { lo = mid &+ 1 } else { hi = mid }
+            }
+            return lo
         }
-        return lo
     }
 }

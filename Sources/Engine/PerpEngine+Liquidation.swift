@@ -1,20 +1,32 @@
 import Wire
 
 extension PerpEngine {
-    /// Drains the liquidation decisions made since the last call.
+    /// Drains the liquidation decisions made since the last call. Inlinable for the
+    /// common empty case (see `takeMakerFills`).
+    @inlinable
     public mutating func takeDecisions() -> [LiquidationDecision] {
-        // Called after every event: hand the array over without allocating when empty
-        // (removeAll(keepingCapacity:) on a shared buffer would allocate a new one).
-        guard !decisions.isEmpty else { return [] }
+        if decisions.isEmpty { return [] }
+        return takeNonEmptyDecisions()
+    }
+
+    @usableFromInline
+    mutating func takeNonEmptyDecisions() -> [LiquidationDecision] {
+        // Hand the array over (removeAll(keepingCapacity:) on a shared buffer would
+        // allocate a new one).
         defer { decisions = [] }
         return decisions
     }
 
-    /// Drains the funding payments made since the last call.
+    /// Drains the funding payments made since the last call. Inlinable for the common
+    /// empty case (see `takeMakerFills`).
+    @inlinable
     public mutating func takeFundingPayments() -> [FundingPayment] {
-        // Called after every event: hand the array over without allocating when empty
-        // (removeAll(keepingCapacity:) on a shared buffer would allocate a new one).
-        guard !fundingPayments.isEmpty else { return [] }
+        if fundingPayments.isEmpty { return [] }
+        return takeNonEmptyFundingPayments()
+    }
+
+    @usableFromInline
+    mutating func takeNonEmptyFundingPayments() -> [FundingPayment] {
         defer { fundingPayments = [] }
         return fundingPayments
     }

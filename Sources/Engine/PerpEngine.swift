@@ -79,7 +79,7 @@ public struct PerpEngine: MatchingEngine {
     /// off by default (tests, benchmarks), on in the enclave.
     public var recordsStatements = false
     /// Statement entries since the last `takeStatementEntries()`, in the order made.
-    var statementEntries: [AccountStatementEntry] = []
+    @usableFromInline var statementEntries: [AccountStatementEntry] = []
     /// The global sequence number of the event being applied.
     var currentSequence: UInt64 = 0
     /// Whether `match` runs for a liquidation step (its taker fills are liquidation entries).
@@ -278,8 +278,15 @@ public struct PerpEngine: MatchingEngine {
         return outcome
     }
 
+    /// Inlinable for the common empty case (see `takeMakerFills`).
+    @inlinable
     public mutating func takeStatementEntries() -> [AccountStatementEntry] {
-        guard !statementEntries.isEmpty else { return [] }
+        if statementEntries.isEmpty { return [] }
+        return takeNonEmptyStatementEntries()
+    }
+
+    @usableFromInline
+    mutating func takeNonEmptyStatementEntries() -> [AccountStatementEntry] {
         defer { statementEntries.removeAll(keepingCapacity: true) }
         return statementEntries
     }
@@ -302,11 +309,24 @@ public struct PerpEngine: MatchingEngine {
             amount: FixedMath.saturating(amount), collateral: accounts[slot: s].collateral))
     }
 
+    /// Drains the fills of resting orders since the last call. The enclave takes each
+    /// kind of output after every event and most events have none: inlinable for that
+    /// case, the caller sees the empty array it gets and drops it, where a call returned
+    /// an array the caller then had to release (four releases an event; issue 17). The
+    /// enclave gets this too: its `Worker` is generic, but `process` is specialised for
+    /// `PerpEngine` (`@_specialize`), and the specialised callers (`collectPublicOutputs`,
+    /// `deliverMakerFills`) call these methods directly, not through the protocol.
+    @inlinable
     public mutating func takeMakerFills() -> [MakerFill] {
-        // Called after every event. Two buffers take turns: the one handed out last time
-        // has been released by the caller by now, so emptying it keeps its storage and
-        // the next fill appends without allocating.
-        guard !makerFills.isEmpty else { return [] }
+        if makerFills.isEmpty { return [] }
+        return takeNonEmptyMakerFills()
+    }
+
+    @usableFromInline
+    mutating func takeNonEmptyMakerFills() -> [MakerFill] {
+        // Two buffers take turns: the one handed out last time has been released by the
+        // caller by now, so emptying it keeps its storage and the next fill appends
+        // without allocating.
         let out = makerFills
         swap(&makerFills, &spareMakerFills)
         makerFills.empty()
@@ -663,6 +683,7 @@ public struct PerpEngine: MatchingEngine {
     }
 
     /// True if `price` is within `bps` of `mark`.
+    @inline(__always)
     static func withinBand(_ price: Int64, mark: Int64, bps: Int64) -> Bool {
         let diff = price > mark ? price - mark : mark - price
         // Both products fit in 64 bits for any price below ~9.2 × 10^14 micro-units:

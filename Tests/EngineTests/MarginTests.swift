@@ -49,6 +49,39 @@ struct MarginTests {
         }
     }
 
+    /// The 64-bit path of the liquidation price gives the 128-bit path's integer wherever
+    /// it answers (both signs of collateral and size, exact and inexact quotients, the
+    /// edges of its guards), and declines where its words would overflow.
+    @Test func liquidationPriceIn64BitsIsTheSameInteger() {
+        var rng = SplitMix64(seed: 43)
+        var answered = 0
+        var cases: [(Int128, Int64, Int64)] = []
+        for c: Int128 in [0, 1, 2, 3, -1, -2, Int128(Int64.max), Int128(Int64.min), Int128(Int64.max) + 1, Int128(Int64.min) - 1] {
+            for size: Int64 in [1, -1, 3, -3, Int64.max, Int64.min + 1, Int64.min] {
+                for f: Int64 in [0, 1, 300, 9_999] { cases.append((c, size, f)) }
+            }
+        }
+        for _ in 0..<50_000 {
+            let size = random(&rng, -1_000_000_000_000...1_000_000_000_000)
+            let c = Int128(random(&rng, -20_000_000_000_000...20_000_000_000_000)) >> Int(rng.next() % 40)
+            cases.append((c, size == 0 ? 7 : size, random(&rng, 0...9_999)))
+        }
+        for (c, size, f) in cases {
+            guard let fast = Margin.liquidationPrice64(collateral: c, size: size, maintenanceBps: f) else {
+                // Only where a word overflows: the collateral (less the slack), the divisor,
+                // or the quotient (then the 128-bit result is at least 2^64 in magnitude).
+                let divisor = size.magnitude.multipliedReportingOverflow(by: UInt64(size > 0 ? 10_000 - f : 10_000 + f))
+                #expect(Int64(exactly: c) == nil || Int64(exactly: size > 0 ? 2 - c : c - 2) == nil || divisor.overflow
+                            || Margin.liquidationPrice128(collateral: c, size: size, maintenanceBps: f).magnitude >= UInt64.max,
+                        "declined c \(c) size \(size) f \(f)")
+                continue
+            }
+            answered += 1
+            #expect(fast == Margin.liquidationPrice128(collateral: c, size: size, maintenanceBps: f), "c \(c) size \(size) f \(f)")
+        }
+        #expect(answered > 40_000)
+    }
+
     /// Closing a whole position at the worst price never leaves negative equity, and the
     /// worst price is within one tick of the bankruptcy price, on the account's side.
     @Test func closingAtTheWorstPriceLeavesNoBadDebt() {

@@ -249,4 +249,22 @@ struct StructureTests {
         #expect(FixedMath.notional(price: Int64.max, quantity: Int64.min, .down)
             == reference(Int128(Int64.max), Int128(Int64.min), FixedMath.quantityScale, .down))
     }
+
+    /// A reduced position's cost basis (`Account.proRata`) is the Int128 quotient whether
+    /// the product fits 64 bits or not, for both signs.
+    @Test func proRataAgreesWithInt128() {
+        var rng = SplitMix64(seed: 34)
+        var cases: [(Int128, Int64, Int64)] = [(Int128(Int64.min), 1, 2), (Int128(Int64.max), -1, -2), (Int128(Int64.max) + 1, 3, 4),
+                                                (-Int128(Int64.max), Int64.max - 1, Int64.max), (7, -3, -4), (-7, 3, 4)]
+        for _ in 0..<50_000 {
+            let old = Int64(bitPattern: rng.next() >> UInt64(1 + rng.next() % 62)) | 2
+            let signedOld = rng.next() % 2 == 0 ? old : -old
+            let new = Int64(rng.next() % UInt64(old)) * signedOld.signum()
+            let basis = Int128(Int64(bitPattern: rng.next()) >> Int64(rng.next() % 63)) * Int128(1 + rng.next() % 3)
+            cases.append((basis, new, signedOld))
+        }
+        for (basis, new, old) in cases {
+            #expect(Account.proRata(basis, new, old) == basis * Int128(new) / Int128(old), "\(basis) × \(new) / \(old)")
+        }
+    }
 }
