@@ -349,24 +349,18 @@ struct DrillCommand: ParsableCommand {
             error, by default only when it is a terminal (docs/SCENARIOS.md, "Progress output").
             """)
 
-    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...], failed over between as by `scenario` (docs/PROTOCOL.md §2.14).")
-    var host: String = "127.0.0.1:7400"
+    @OptionGroup var common: DrillOptions
 
     @Option(name: .long, help: "Traders to liquidate.")
     var traders: Int = 100
-
-    @Flag(inversion: .prefixedNo, help: "Progress lines on standard error (default: only when it is a terminal).")
-    var progress: Bool?
-
-    @OptionGroup var attestation: AttestationOptions
 
     func validate() throws {
         guard (1...50_000).contains(traders) else { throw ValidationError("--traders must be 1...50000") }
     }
 
     func run() throws {
-        let reporter = ProgressReporter.make(tool: "drill", requested: progress)
-        let summary = try LiquidationDrill.run(host: host, traders: traders, requirement: try attestation.requirement(),
+        let reporter = ProgressReporter.make(tool: "drill", requested: common.progress)
+        let summary = try LiquidationDrill.run(host: common.host, traders: traders, requirement: try common.attestation.requirement(),
                                                progress: reporter) {
             FileHandle.standardError.write(Data(("drill: " + $0 + "\n").utf8))
         }
@@ -386,8 +380,7 @@ struct LiquidationLatencyCommand: ParsableCommand {
             decisions. Prints one JSON summary (docs/SCENARIOS.md "Liquidation latency"); progress on standard error.
             """)
 
-    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...] (docs/PROTOCOL.md §2.14).")
-    var host: String = "127.0.0.1:7400"
+    @OptionGroup var common: DrillOptions
 
     @Option(name: .long, help: "The host's HTTP API, HOST:PORT: signed headers are read there.")
     var http: String
@@ -404,11 +397,6 @@ struct LiquidationLatencyCommand: ParsableCommand {
     @Option(name: .long, help: "Microseconds between polls of GET /v1/batches (0: back to back).")
     var pollMicros: Int = 200
 
-    @Flag(inversion: .prefixedNo, help: "Progress lines on standard error (default: only when it is a terminal).")
-    var progress: Bool?
-
-    @OptionGroup var attestation: AttestationOptions
-
     func validate() throws {
         guard (1...1_000).contains(rounds) else { throw ValidationError("--rounds must be 1...1000") }
         guard (1...250).contains(cohort) else { throw ValidationError("--cohort must be 1...250 (sessions per connection)") }
@@ -417,10 +405,10 @@ struct LiquidationLatencyCommand: ParsableCommand {
     }
 
     func run() throws {
-        let reporter = ProgressReporter.make(tool: "liquidation-latency", requested: progress)
+        let reporter = ProgressReporter.make(tool: "liquidation-latency", requested: common.progress)
         let summary = try LiquidationLatency.run(
-            host: host, http: http, rounds: rounds, cohort: cohort, backgroundAccounts: backgroundAccounts,
-            pollMicros: pollMicros, requirement: try attestation.requirement(), progress: reporter
+            host: common.host, http: http, rounds: rounds, cohort: cohort, backgroundAccounts: backgroundAccounts,
+            pollMicros: pollMicros, requirement: try common.attestation.requirement(), progress: reporter
         ) {
             FileHandle.standardError.write(Data(("liquidation-latency: " + $0 + "\n").utf8))
         }
@@ -444,8 +432,7 @@ struct OptionsDrillCommand: ParsableCommand {
             exits 1 when a check fails; progress lines go to standard error, by default only on a terminal.
             """)
 
-    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...] (docs/PROTOCOL.md §2.14).")
-    var host: String = "127.0.0.1:7400"
+    @OptionGroup var common: DrillOptions
 
     @Option(name: .long, help: "The host's HTTP API, HOST:PORT: signed headers and decisions are read there.")
     var http: String
@@ -459,21 +446,16 @@ struct OptionsDrillCommand: ParsableCommand {
     @Option(name: .long, help: "Milliseconds to wait for an answer before a connection counts as lost (docs/PROTOCOL.md §2.12).")
     var timeoutMillis: Int32 = 60_000
 
-    @Flag(inversion: .prefixedNo, help: "Progress lines on standard error (default: only when it is a terminal).")
-    var progress: Bool?
-
-    @OptionGroup var attestation: AttestationOptions
-
     func validate() throws {
         guard (1...20_000).contains(traders) else { throw ValidationError("--traders must be 1...20000") }
         guard timeoutMillis >= 100 else { throw ValidationError("--timeout-millis must be at least 100") }
     }
 
     func run() throws {
-        let reporter = ProgressReporter.make(tool: "options-drill", requested: progress)
+        let reporter = ProgressReporter.make(tool: "options-drill", requested: common.progress)
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: venue)))
         let summary = try OptionsLiquidationDrill.run(
-            host: host, http: http, venueBytes: bytes, traders: traders, requirement: try attestation.requirement(),
+            host: common.host, http: http, venueBytes: bytes, traders: traders, requirement: try common.attestation.requirement(),
             replyTimeoutMillis: timeoutMillis, progress: reporter
         ) {
             FileHandle.standardError.write(Data(("options-drill: " + $0 + "\n").utf8))
@@ -484,6 +466,18 @@ struct OptionsDrillCommand: ParsableCommand {
         }
         if !summary.pass { throw ExitCode(1) }
     }
+}
+
+/// What `drill`, `options-drill` and `liquidation-latency` share: the hosts (failed over
+/// between), progress lines, and the policy the enclave must pass.
+struct DrillOptions: ParsableArguments {
+    @Option(name: .long, help: "Host addresses HOST:PORT[,HOST:PORT...], failed over between as by `scenario` (docs/PROTOCOL.md §2.14).")
+    var host: String = "127.0.0.1:7400"
+
+    @Flag(inversion: .prefixedNo, help: "Progress lines on standard error (default: only when it is a terminal).")
+    var progress: Bool?
+
+    @OptionGroup var attestation: AttestationOptions
 }
 
 /// Every command that opens sessions verifies the enclave first.
