@@ -22,10 +22,7 @@ ROUNDS="${1:-3}"
 SECONDS_LOAD="${2:-10}"
 RATE="${3:-50000}"
 read -r -a MODES <<< "${BENCH_JOURNAL_MODES:-off 1 a1}"
-if [[ -z "${SEALSTREAM_BIN_DIR:-}" ]]; then
-    swift build -c release 2>&1 | tail -1
-    SEALSTREAM_BIN_DIR="$(swift build -c release --show-bin-path)"
-fi
+release_bin_dir
 BIN="$SEALSTREAM_BIN_DIR"
 # Each round also measures the **disk floor**: Benchmarks/fsync/groupcommit.c (one writer of
 # 50k records/s over a zeroed file, one sync thread calling fdatasync whenever it is idle

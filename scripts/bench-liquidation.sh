@@ -17,10 +17,7 @@ source scripts/lib.sh
 ROUNDS="${1:-50}"
 BACKGROUND="${2:-1000000}"
 RATE="${3:-50000}"
-if [[ -z "${SEALSTREAM_BIN_DIR:-}" ]]; then
-    swift build -c release 2>&1 | tail -1
-    SEALSTREAM_BIN_DIR="$(swift build -c release --show-bin-path)"
-fi
+release_bin_dir
 BIN="$SEALSTREAM_BIN_DIR"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-bench-liquidation.XXXXXX")"
 LOAD_PID=""

@@ -19,10 +19,7 @@ source scripts/lib.sh
 
 RATE="${1:-50000}"
 SECONDS_LOAD="${2:-10}"
-if [[ -z "${SEALSTREAM_BIN_DIR:-}" ]]; then
-    swift build -c release 2>&1 | tail -1
-    SEALSTREAM_BIN_DIR="$(swift build -c release --show-bin-path)"
-fi
+release_bin_dir
 BIN="$SEALSTREAM_BIN_DIR"
 command -v perf >/dev/null || { echo "perf is missing (apt-get install linux-perf)" >&2; exit 1; }
 [[ -e /sys/kernel/tracing/events ]] || mount -t tracefs nodev /sys/kernel/tracing

@@ -26,6 +26,15 @@ start_host() {
     return 1
 }
 
+# release_bin_dir: sets SEALSTREAM_BIN_DIR to the release build's executables (building
+# them first) unless the caller gave it; the benchmarks measure release builds.
+release_bin_dir() {
+    if [[ -z "${SEALSTREAM_BIN_DIR:-}" ]]; then
+        swift build -c release 2>&1 | tail -1
+        SEALSTREAM_BIN_DIR="$(swift build -c release --show-bin-path)"
+    fi
+}
+
 # stop_host: SIGTERM and wait; prints the host's exit status.
 stop_host() {
     if [[ -n "${HOST_PID:-}" ]] && kill -0 "$HOST_PID" 2>/dev/null; then
