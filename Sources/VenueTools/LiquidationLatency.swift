@@ -124,7 +124,10 @@ public enum LiquidationLatency {
         for p in DemoKeys.publisherNames { _ = try acknowledge(try price(p, 60_000), "price") }
 
         let makerID = firstID - 1
-        _ = try acknowledge(try deposit(makerID, key(makerID).publicKey.bytes, 100_000_000 * usd), "maker deposit")
+        // Collateral for every fill the rounds can take (R × C × 0.1 BTC at 60,000) on top of
+        // 100,000,000 USD, so the maker's margin never limits a round.
+        let makerCollateral = (100_000_000 + 6_000 * Int64(rounds) * Int64(cohort)) * usd
+        _ = try acknowledge(try deposit(makerID, key(makerID).publicKey.bytes, makerCollateral), "maker deposit")
         let maker = try connect("maker")
         try maker.openSessions([(makerID, key(makerID))])
         let ask = OrderRequest.newOrder(NewOrder(clientOrderID: try ClientOrderID("latency-ask"), market: 1, side: .sell,
