@@ -156,7 +156,12 @@ final class JournalSegmentFiller: @unchecked Sendable {
             }
             condition.unlock()
             beforeFill()
-            switch fill() {
+            // The first fill is not paced: a host starting on an empty journal waits for it
+            // before it serves, and no records are being synced yet.
+            condition.lock()
+            let paced = attempts > 0
+            condition.unlock()
+            switch fill(paced: paced) {
             case .success(let fd):
                 condition.lock()
                 ready = fd
@@ -180,7 +185,7 @@ final class JournalSegmentFiller: @unchecked Sendable {
     /// without writing when the filesystem has fewer than `bytes` free for unprivileged
     /// users (`statvfs`: a spare must not take the last space the records need). On failure
     /// the partial file is removed, so a full disk keeps no half spare.
-    private func fill() -> Result<Int32, FillError> {
+    private func fill(paced: Bool) -> Result<Int32, FillError> {
         var fs = statvfs()
         if statvfs(directory, &fs) == 0, Int(fs.f_bavail) * Int(fs.f_frsize) < bytes {
             unlink(path)
@@ -206,8 +211,8 @@ final class JournalSegmentFiller: @unchecked Sendable {
             // `fdatasync` of the journal queued behind it waits: measured at 50k orders/s,
             // the spare's `fsync` took 38 ms and a records sync beside it 27 ms instead of
             // 1-5 ms, once per segment. A filesystem without the call (EINVAL, ENOSYS) is
-            // filled unpaced; an I/O error fails the fill.
-            if ss_write_back_range(fd, Int64(offset), Int64(n)) != 0,
+            // filled unpaced; an I/O error fails the fill. The first fill is not paced.
+            if paced, ss_write_back_range(fd, Int64(offset), Int64(n)) != 0,
                 errno != EINVAL, errno != ENOSYS, errno != EINTR
             {
                 failure = errno
