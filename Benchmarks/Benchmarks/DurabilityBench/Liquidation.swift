@@ -31,9 +31,9 @@ import Wire
 // the secp256k1 signature), their sum, and, measured alone in the same run, one Ed25519
 // verification and one secp256k1 signature: the split the issue asks for (engine,
 // hashing, signature) as far as it can be separated without timers inside the worker.
-// The pipe and the host's publishing are not in this figure, and no end-to-end
-// measurement of them (a price reaching the host → the header readable from the HTTP API,
-// under background load) is built yet (README, Performance, "Price to liquidation").
+// The pipe, the journal's sync and the host's publishing are not in this figure:
+// scripts/bench-liquidation.sh measures the interval end to end (a price sent to a host
+// under load → its header served by the HTTP API; README, Performance).
 
 /// The timed tick and close, as functions of their own so that callgrind can count just
 /// them (`--toggle-collect='*measuredLiquidat*'`).
