@@ -49,7 +49,7 @@ enum JetStreamAck: Sendable {
 /// connection or consumer for the life of the process), and `clear()` waits for a
 /// callback under way and makes every later one a no-op.
 final class CallbackSink<Value: Sendable>: Sendable {
-    private let handler = Mutex<(@Sendable (Value) -> Void)?>(nil)
+    private let handler = LockedHandler<Value>()
 
     /// A pointer for a C closure argument; the sink it names is never released.
     var retainedForever: UnsafeMutableRawPointer { Unmanaged.passRetained(self).toOpaque() }
@@ -58,13 +58,13 @@ final class CallbackSink<Value: Sendable>: Sendable {
         Unmanaged<CallbackSink<Value>>.fromOpaque(pointer).takeUnretainedValue()
     }
 
-    func set(_ body: @escaping @Sendable (Value) -> Void) { handler.withLock { $0 = body } }
+    func set(_ body: @escaping @Sendable (Value) -> Void) { handler.set(body) }
 
     /// After it returns no handler runs, and none is running.
-    func clear() { handler.withLock { $0 = nil } }
+    func clear() { handler.clear() }
 
     /// Runs the handler (under the sink's lock, so `clear` can wait for it).
-    func deliver(_ value: Value) { handler.withLock { $0?(value) } }
+    func deliver(_ value: Value) { handler.callLocked(value) }
 }
 
 /// A reader-writer lock: libnats calls run concurrently under the read side; `close`

@@ -93,7 +93,7 @@ public final class OutputPublisher: Sendable {
     private let metrics: HostMetrics?
     /// Told of every header appended, with its market data lines (the feed); called on the
     /// link thread after the index lock is released, so it must only hand the batch on.
-    private let sink = Mutex<(@Sendable (PublishedBatch) -> Void)?>(nil)
+    private let sink = LockedHandler<PublishedBatch>()
 
     /// A header and its market data lines, as appended.
     public struct PublishedBatch: Sendable {
@@ -105,7 +105,7 @@ public final class OutputPublisher: Sendable {
     }
 
     /// Sets where each appended batch goes (the market data feed).
-    public func onPublished(_ body: @escaping @Sendable (PublishedBatch) -> Void) { sink.withLock { $0 = body } }
+    public func onPublished(_ body: @escaping @Sendable (PublishedBatch) -> Void) { sink.set(body) }
 
     public init(dataDirectory: String, metrics: HostMetrics? = nil) {
         directory = dataDirectory + "/outputs"
@@ -414,7 +414,7 @@ public final class OutputPublisher: Sendable {
             defer { s.pendingLines = [] }
             return (opened, s.pendingLines)
         }
-        if let sink = sink.withLock({ $0 }) {
+        if let sink = sink.current {
             sink(PublishedBatch(batchIndex: record.batchIndex, headerLine: Array(bytes),
                                 lines: lines.map { ($0.head.market, $0.head.marketSequence, $0.bytes) }))
         }
