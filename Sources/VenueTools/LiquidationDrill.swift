@@ -144,9 +144,7 @@ public enum LiquidationDrill {
             // not newer than its last is refused stalePrice on a first send too, and is
             // signed again with a fresh time (a few times at most).
             for attempt in 1...5 {
-                var now = timespec()
-                clock_gettime(CLOCK_REALTIME, &now)
-                let t = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+                let t = realtimeNanos()
                 let message = DemoKeys.price(market: 1, price: price, confidence: 0, publishTime: t, publisher: p)
                 let answer = try connection.await(try connection.submitPublic(frame: message.encode(), type: .oraclePrice, reference: t))
                 if case .refused(let r) = answer?.kind, r.reason == .stalePrice {

@@ -192,15 +192,5 @@ public enum LiquidationLatency {
                        toHeaderMicros: Quantiles(results.map(\.toHeaderMicros)), perRound: results)
     }
 
-    static func monotonicMicros() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) * 1e6 + Double(now.tv_nsec) / 1e3
-    }
-
-    static func realtimeNanos() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
+    static func monotonicMicros() -> Double { Double(monotonicNanos()) / 1e3 }
 }

@@ -348,12 +348,6 @@ public enum OptionsLiquidationDrill {
         return r
     }
 
-    static func realtimeNanos() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
-
     /// The drill's connections, each verified like the first (the same enclave identity).
     struct Session {
         let host: String
