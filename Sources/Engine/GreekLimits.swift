@@ -77,7 +77,9 @@ public struct GreekLimitsConfig: Codable, Equatable, Sendable {
 
 extension PerpEngine {
     /// Whether an order leaving the account with `newSize` in `market` (slot `mi`) is
-    /// refused `greekLimitExceeded` (docs/OPTIONS.md §10.11). Only an order on a market of
+    /// refused `greekLimitExceeded` (docs/OPTIONS.md §10.11), or, called for the maker of a
+    /// fill with `newSize` its position after this fill alone, whether that resting order is
+    /// cancelled instead of filling (§10.11 "Resting orders"). Only an order on a market of
     /// an underlying with `greekLimits` (its perpetual or one of its options), by an
     /// account that holds an option position on that underlying before or after the
     /// order's full fill, is judged: its portfolio's Greeks of §7.7 (the perpetual as

@@ -421,8 +421,9 @@ public struct PerpEngine: MatchingEngine {
     }
 
     /// Matches an incoming order against the book: price-time priority, self-trade
-    /// prevention (the resting order expires), reduce-only caps, and a margin check on
-    /// both sides of every fill that adds risk. Returns the unfilled quantity and whether
+    /// prevention (the resting order expires), reduce-only caps, a margin check on
+    /// both sides of every fill that adds risk, and the maker's Greek limits
+    /// (docs/OPTIONS.md §10.11 "Resting orders"). Returns the unfilled quantity and whether
     /// matching stopped early (margin or reduce-only). Fills and self-trade cancellations
     /// are appended to `reportScratch` (empty on entry; the caller empties it after use).
     mutating func match(
@@ -479,6 +480,15 @@ public struct PerpEngine: MatchingEngine {
             let makerFee = FixedMath.applyBps(cash, config.fees.makerBps, .up)
             let takerDelta = takerSide == .buy ? fillQuantity : -fillQuantity
             guard fillKeepsMargin(maker.accountSlot, market: marketID, delta: -takerDelta, cash: cash, fee: makerFee, now: now) else {
+                cancelResting(idx, market: mi)
+                continue
+            }
+            // Greek limits bind the maker at its fill (docs/OPTIONS.md §10.11 "Resting orders"):
+            // judged on this fill's quantity, like M1 just above; a maker refused is cancelled.
+            // The taker was judged at admission on its full quantity and is not judged again.
+            if options != nil, exceedsGreekLimits(maker.accountSlot, market: marketID, slot: mi,
+                                                  newSize: accounts[slot: maker.accountSlot].position(marketID) - takerDelta,
+                                                  now: now) {
                 cancelResting(idx, market: mi)
                 continue
             }
