@@ -118,7 +118,7 @@ extension PerpEngine {
         // The book's buffer, taken for the evaluation and handed back (no allocation).
         var positions: [MarginPosition] = []
         if greekBook != nil { swap(&positions, &greekBook!.scratch) }
-        positions.removeAll(keepingCapacity: true)
+        positions.empty()
         defer { if greekBook != nil { swap(&positions, &greekBook!.scratch) } }
         let perp = options!.underlyings[u].perpID
         var hasOption = false

@@ -94,8 +94,8 @@ extension PerpEngine {
         let i = Int(s)
         if healthMemo.count <= i { healthMemo.append(contentsOf: repeatElement(HealthMemo(), count: i + 1 - healthMemo.count)) }
         healthMemo[i].valid = false
-        healthMemo[i].slots.removeAll(keepingCapacity: true)
-        healthMemo[i].keys.removeAll(keepingCapacity: true)
+        healthMemo[i].slots.empty()
+        healthMemo[i].keys.empty()
         for p in accounts[slot: s].positions {
             guard let mi = fastSlot(of: p.market), let k = healthKey(slot: mi, now: now) else { return }
             healthMemo[i].slots.append(mi)

@@ -148,7 +148,7 @@ extension PerpEngine {
             hasOption = Array(repeating: false, count: count)
         }
         for u in 0..<count {
-            portfolio[u].removeAll(keepingCapacity: true)
+            portfolio[u].empty()
             hasOption[u] = false
         }
         // The held positions with `market` at `newSize` (appended when not held), zero
