@@ -95,23 +95,30 @@ extension PerpEngine {
         var out: [UnderlyingGreeks] = []
         guard let count = options?.underlyings.count else { return out }
         for u in 0..<count {
-            if let e = greekEntry(s, underlying: u, now: now) { out.append(e) }
+            // Without the health memo's Greeks: from the positions, always.
+            if let e = greekEntry(s, underlying: u, arrays: arraysBox(u, at: now), generation: nil) { out.append(e) }
         }
         return out
     }
 
     /// One underlying's entry for an account, nil if it holds no option on it.
     mutating func greekEntry(_ s: AccountSlot, underlying u: Int, now: UInt64) -> UnderlyingGreeks? {
-        greekEntry(s, underlying: u, arrays: arraysBox(u, at: now))
+        greekEntry(s, underlying: u, arrays: arraysBox(u, at: now), generation: arraysGeneration(u, at: now))
     }
 
-    /// The same with the underlying's arrays at the event (nil: refused), fetched once by
-    /// the caller for all the accounts it evaluates.
-    mutating func greekEntry(_ s: AccountSlot, underlying u: Int, arrays: ArraysBox?) -> UnderlyingGreeks? {
+    /// The same with the underlying's arrays at the event (nil: refused) and their
+    /// generation, fetched once by the caller for all the accounts it evaluates. The
+    /// Greeks the account's health memo recorded for its current positions at that
+    /// generation are taken as they are: the same positions, the same arrays.
+    mutating func greekEntry(_ s: AccountSlot, underlying u: Int, arrays: ArraysBox?, generation: UInt64?) -> UnderlyingGreeks? {
+        if arrays != nil, let generation, let greeks = memoizedGreeks(s, underlying: u, generation: generation) {
+            greekBook?.evaluations += 1
+            return UnderlyingGreeks(underlying: options!.underlyings[u].perpID, greeks: greeks)
+        }
         // The book's buffer, taken for the evaluation and handed back (no allocation).
         var positions: [MarginPosition] = []
         if greekBook != nil { swap(&positions, &greekBook!.scratch) }
-        positions.removeAll(keepingCapacity: true)
+        positions.empty()
         defer { if greekBook != nil { swap(&positions, &greekBook!.scratch) } }
         let perp = options!.underlyings[u].perpID
         var hasOption = false
@@ -152,9 +159,10 @@ extension PerpEngine {
             greekBook!.keys[u] = key
             let perp = options!.underlyings[u].perpID
             let arrays = arraysBox(u, at: now)
+            let generation = key == GreekBook.unpriced ? nil : key as UInt64?
             for s in greekBook!.members[u] {
                 let i = Int(s)
-                guard let e = greekEntry(s, underlying: u, arrays: arrays),
+                guard let e = greekEntry(s, underlying: u, arrays: arrays, generation: generation),
                       let k = greekBook!.entries[i]?.firstIndex(where: { $0.underlying == perp })
                 else { continue }
                 greekBook!.entries[i]![k] = e

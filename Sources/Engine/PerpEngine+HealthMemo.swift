@@ -16,6 +16,24 @@ struct HealthMemo: Sendable {
     var slots: [Int] = []
     var keys: [Int64] = []
     var health = PerpEngine.Health(equity: 0, initialRequirement: 0, maintenanceRequirement: 0)
+    /// The Greeks of §7.7 of the same state's portfolio on underlying `greeksUnderlying`
+    /// (−1: none recorded), computed from the arrays of generation `greeksGeneration` on
+    /// the walk that built the health (an account holding options on one underlying): the
+    /// Greek book's entry for that state and generation, so a tick builds each holder's
+    /// portfolio once (docs/OPTIONS.md §10.12 "Cost").
+    var greeksUnderlying = -1
+    var greeksGeneration: UInt64 = 0
+    var greeks: PortfolioGreeks?
+}
+
+/// What `computeOptionHealth` found on its walk besides the health: whether the account
+/// holds an option position, and the Greeks of its portfolio when it has one (on a single
+/// underlying) and the Greek book is kept.
+struct HealthWalk {
+    var holdsOption = false
+    var greeksUnderlying = -1
+    var greeksGeneration: UInt64 = 0
+    var greeks: PortfolioGreeks?
 }
 
 extension PerpEngine {
@@ -72,12 +90,12 @@ extension PerpEngine {
 
     /// Records the health just computed for the account's current state (accounts holding
     /// an option only: the others' health is a few multiplications).
-    mutating func memoizeHealth(_ s: AccountSlot, _ h: Health, now: UInt64) {
+    mutating func memoizeHealth(_ s: AccountSlot, _ h: Health, walk: HealthWalk, now: UInt64) {
         let i = Int(s)
         if healthMemo.count <= i { healthMemo.append(contentsOf: repeatElement(HealthMemo(), count: i + 1 - healthMemo.count)) }
         healthMemo[i].valid = false
-        healthMemo[i].slots.removeAll(keepingCapacity: true)
-        healthMemo[i].keys.removeAll(keepingCapacity: true)
+        healthMemo[i].slots.empty()
+        healthMemo[i].keys.empty()
         for p in accounts[slot: s].positions {
             guard let mi = fastSlot(of: p.market), let k = healthKey(slot: mi, now: now) else { return }
             healthMemo[i].slots.append(mi)
@@ -86,6 +104,20 @@ extension PerpEngine {
         healthMemo[i].collateral = accounts[slot: s].collateral
         healthMemo[i].positions = accounts[slot: s].positions
         healthMemo[i].health = h
+        healthMemo[i].greeksUnderlying = walk.greeksUnderlying
+        healthMemo[i].greeksGeneration = walk.greeksGeneration
+        healthMemo[i].greeks = walk.greeks
         healthMemo[i].valid = true
+    }
+
+    /// The Greeks recorded with the account's memoized health for underlying `u` at arrays
+    /// generation `generation`, if the memo holds them for the account's current positions
+    /// (`.some(nil)`: recorded, and §7.7 refused). Nil: not recorded.
+    mutating func memoizedGreeks(_ s: AccountSlot, underlying u: Int, generation: UInt64) -> PortfolioGreeks?? {
+        let i = Int(s)
+        guard i < healthMemo.count, healthMemo[i].valid, healthMemo[i].greeksUnderlying == u,
+              healthMemo[i].greeksGeneration == generation, healthMemo[i].positions == accounts[slot: s].positions
+        else { return nil }
+        return .some(healthMemo[i].greeks)
     }
 }

@@ -345,7 +345,7 @@ extension PerpEngine {
         // An account holding options is checked again at the next event with a valid
         // price of one of its markets: its requirement is not linear in any one mark.
         if id != Self.insuranceSlot, holdsOption(id) {
-            retryAtNextTick(id)
+            retryAtNextTick(id, holdsOption: true)
             return
         }
         if id != Self.insuranceSlot, accounts[slot: id].positions.count == 1 {
@@ -430,8 +430,14 @@ extension PerpEngine {
     /// Makes the account a candidate at the next valid tick of each market it holds: one
     /// waiting entry for an account holding options (the fund aside), else an entry in
     /// each held market's cross heap at its odometer.
-    private mutating func retryAtNextTick(_ id: AccountSlot) {
+    /// `holdsOption`: the caller found that `id` (not the fund) holds an option position,
+    /// so the wait needs no second walk over its positions (once per holder per tick).
+    private mutating func retryAtNextTick(_ id: AccountSlot, holdsOption: Bool = false) {
         let version = newIndexVersion(id)
+        if holdsOption {
+            optionWaiters.append((id, version))
+            return
+        }
         if options != nil, waitIfHoldingOptions(id, version) { return }
         let accountID = accounts.id(id)
         for p in accounts[slot: id].positions {

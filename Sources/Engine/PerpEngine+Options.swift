@@ -115,16 +115,23 @@ extension PerpEngine {
         // pass, so its health is memoized on exactly what it is computed from.
         let current = market == nil && collateralDelta == 0
         if current, let h = memoizedHealth(s, now: now) { return .success(h) }
-        let result = computeOptionHealth(slot: s, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now)
-        if current, case .success(let h) = result, holdsOptionPosition(s) { memoizeHealth(s, h, now: now) }
+        var walk = HealthWalk()
+        let result = computeOptionHealth(slot: s, market: market, newSize: newSize, collateralDelta: collateralDelta, now: now,
+                                         walk: &walk)
+        // `walk.holdsOption` is `holdsOptionPosition(s)` for the current state.
+        if current, case .success(let h) = result, walk.holdsOption { memoizeHealth(s, h, walk: walk, now: now) }
         return result
     }
 
     /// `optionHealth` evaluated (docs/OPTIONS.md §10.3), positions in the account's order
     /// with the hypothetical size in place of the held one. Allocates nothing once the
-    /// engine's scratch has grown, and reads each underlying's arrays once.
+    /// engine's scratch has grown, and reads each underlying's arrays once. `walk` gets
+    /// whether any held or hypothetical position (of any size) is in an option market
+    /// (`holdsOptionPosition(s)` when `market` is nil) and, for the current state (no
+    /// `market`, no `collateralDelta`) of an account holding options on one underlying
+    /// while the Greek book is kept, the Greeks of that portfolio (`HealthMemo`).
     private mutating func computeOptionHealth(
-        slot s: AccountSlot, market: UInt32?, newSize: Int64, collateralDelta: Int128, now: UInt64
+        slot s: AccountSlot, market: UInt32?, newSize: Int64, collateralDelta: Int128, now: UInt64, walk: inout HealthWalk
     ) -> Result<Health, PriceInvalidityError> {
         let count = options!.underlyings.count
         // The engine's buffers, taken for the evaluation and handed back.
@@ -141,7 +148,7 @@ extension PerpEngine {
             hasOption = Array(repeating: false, count: count)
         }
         for u in 0..<count {
-            portfolio[u].removeAll(keepingCapacity: true)
+            portfolio[u].empty()
             hasOption[u] = false
         }
         // The held positions with `market` at `newSize` (appended when not held), zero
@@ -157,7 +164,9 @@ extension PerpEngine {
         let total = positionCount + (appended ? 1 : 0)
         for k in 0..<total {
             let h = held(k)
-            guard h.size != 0, let mi = fastSlot(of: h.id), isOptionSlot(mi) else { continue }
+            guard let mi = fastSlot(of: h.id), isOptionSlot(mi) else { continue }
+            walk.holdsOption = true
+            guard h.size != 0 else { continue }
             hasOption[options!.optionSlots[mi - perpCount].underlying] = true
         }
         var health = Health(equity: accounts[slot: s].collateral + collateralDelta, initialRequirement: 0, maintenanceRequirement: 0)
@@ -191,6 +200,7 @@ extension PerpEngine {
                 }
             }
         }
+        var portfolios = 0
         for u in 0..<count where hasOption[u] {
             if fetchedU != u {
                 box = arraysBox(u, at: now)
@@ -201,6 +211,17 @@ extension PerpEngine {
             else { return .failure(PriceInvalidityError(reason: .noPrice)) }
             health.initialRequirement += r.initial
             health.maintenanceRequirement += r.maintenance
+            portfolios += 1
+            walk.greeksUnderlying = u
+        }
+        // The Greek book's entry of this state, from the portfolio just built (the book's
+        // own walk builds the same positions in the same order: `greekEntry`).
+        if portfolios == 1, market == nil, collateralDelta == 0, greekBook != nil,
+           let generation = arraysGeneration(walk.greeksUnderlying, at: now) {
+            walk.greeksGeneration = generation
+            walk.greeks = try? box!.greeks(portfolio[walk.greeksUnderlying])
+        } else {
+            walk.greeksUnderlying = -1
         }
         return .success(health)
     }

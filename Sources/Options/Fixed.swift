@@ -108,6 +108,38 @@ public enum Wide {
         return magnitude
     }
 
+    /// ⌊x × y / 2^64⌋ for x, y ≥ 0 whose high 64-bit halves multiply below 2^64 and whose
+    /// quotient is below 2^127: `mulShift` on non-negative operands in its range (the normal
+    /// CDF's series, whose operands are below 2^70), in three or four multiplies with
+    /// wrapping adds (the bounds keep every sum below 2^128) and no sign handling.
+    @inlinable @inline(__always)
+    static func mulShiftSmall(_ x: UInt128, _ y: UInt128) -> UInt128 {
+        let (x1, x0) = (UInt64(truncatingIfNeeded: x >> 64), UInt64(truncatingIfNeeded: x))
+        let (y1, y0) = (UInt64(truncatingIfNeeded: y >> 64), UInt64(truncatingIfNeeded: y))
+        let p00 = x0.multipliedFullWidth(by: y0)
+        let p10 = x1.multipliedFullWidth(by: y0)
+        let p01 = x0.multipliedFullWidth(by: y1)
+        var q = UInt128(p00.high) &+ (UInt128(p10.high) << 64 | UInt128(p10.low))
+        q &+= UInt128(p01.high) << 64 | UInt128(p01.low)
+        q &+= UInt128(x1 &* y1) << 64
+        return q
+    }
+
+    /// ⌊a × b / 2^64⌋ for 0 ≤ a < 2^127 and |b| < 2^63: `mulShift` for those operands
+    /// (exp's Horner step, whose p is positive and whose |r| ≤ ln2/2), in two multiplies:
+    /// a × |b| = a1 × |b| × 2^64 + a0 × |b| with a = a1 × 2^64 + a0; a negative product's
+    /// floor is one further down when its low 64 bits are not 0.
+    @inlinable @inline(__always)
+    static func mulShiftSmallSigned(_ a: Int128, _ b: Int128) -> Int128 {
+        let x = UInt128(bitPattern: a)
+        let m = UInt64(truncatingIfNeeded: b < 0 ? 0 &- b : b)
+        let p00 = UInt64(truncatingIfNeeded: x).multipliedFullWidth(by: m)
+        let q = UInt128(UInt64(truncatingIfNeeded: x >> 64)) * UInt128(m) + UInt128(p00.high)
+        precondition(q >> 127 == 0, "Q64 product out of range")
+        let magnitude = Int128(bitPattern: q)
+        return b < 0 ? -magnitude - (p00.low != 0 ? 1 : 0) : magnitude
+    }
+
     /// ⌊a × b / d⌋ for d ≠ 0 (floor of the exact rational, whatever the signs).
     @inlinable
     public static func mulDiv(_ a: Int128, _ b: Int128, _ d: Int128) -> Int128 {

@@ -38,9 +38,13 @@ public enum FixedFunctions {
         let l = Fixed.ln2.raw
         let k = floorDivide(x.raw + (l >> 1), l)
         let r = x.raw - k * l
-        var p = expCoefficients[17]
+        // Read once (each access of the lazily initialized table checks its initializer).
+        let c = expCoefficients
+        var p = c[17]
+        // p stays positive (each coefficient exceeds |r| times the tail after it) and
+        // |r| ≤ ln2/2 < 2^63: `Wide.mulShiftSmallSigned` is `Wide.mulShift` for these.
         for n in stride(from: 16, through: 0, by: -1) {
-            p = expCoefficients[n] + Wide.mulShift(p, r)
+            p = c[n] + Wide.mulShiftSmallSigned(p, r)
         }
         return Fixed(raw: k >= 0 ? p << k : p >> -k)
     }
@@ -135,17 +139,20 @@ public enum Normal {
         if a >= cdfSaturation { return .zero }
         var tail: Fixed
         if a < seriesLimit {
-            let y = a * a
-            var term = a
-            var sum = a
+            let y = UInt128(bitPattern: (a * a).raw)
+            var term = UInt128(bitPattern: a.raw)
+            var sum = term
             // Read once: each access of the lazily initialized table checks its initializer.
             let inverseOdd = FixedFunctions.inverseOdd
+            // Every operand is ≥ 0 and small (a < 3, y < 9, t < 21, I[n] < 1/2 for n ≥ 1),
+            // so each ⊗ is the floor of an unsigned product: `Wide.mulShiftSmall`, inlined,
+            // the same integers as `Fixed.*` without its signs, range checks and call.
             for n in 1...seriesTerms {
-                term = Fixed(raw: Wide.mulShift((term * y).raw, inverseOdd[n]))
-                if term.raw == 0 { break }
+                term = Wide.mulShiftSmall(Wide.mulShiftSmall(term, y), UInt128(bitPattern: inverseOdd[n]))
+                if term == 0 { break }
                 sum += term
             }
-            tail = Fixed.half - pdf(a) * sum
+            tail = Fixed.half - pdf(a) * Fixed(raw: Int128(bitPattern: sum))
         } else {
             var f = Fixed.zero
             for k in stride(from: fractionTerms, through: 1, by: -1) {

@@ -117,21 +117,22 @@ public enum PortfolioMargin {
                     for s in 0..<count { sums[s] &+= p.size &* row[s] }
                 }
             }
-            // The extremes, when configured, are the last two scenarios. A regular loss
-            // ⌈−A / 10^8⌉ exceeds the worst so far exactly when −A > worst × 10^8, so a
-            // division happens only when the worst moves, and ties keep the first index.
+            // The extremes, when configured, are the last two scenarios. The ceiling is
+            // monotone, so the worst regular loss is ⌈max(−A) / 10^8⌉, one division; the
+            // first scenario with that loss (the scan in scenario order keeps the first on
+            // ties) is the first whose −A exceeds (loss − 1) × 10^8, at or before the first
+            // maximum. At least 3 regular scenarios (N ≥ 1).
             let regular = config.extremeMultiple > 0 ? count - 2 : count
-            var worst: Int64 = 0
-            var worstIndex = 0
-            var bound = Int64.min
-            for s in 0..<regular {
-                let v = 0 &- sums[s]
-                if v > bound {
-                    worst = ceilDivide64(v, 100_000_000)
-                    worstIndex = s
-                    bound = worst &* 100_000_000
-                }
+            var top = 0 &- sums[0]
+            var topIndex = 0
+            for s in 1..<regular where 0 &- sums[s] > top {
+                top = 0 &- sums[s]
+                topIndex = s
             }
+            var worst = ceilDivide64(top, 100_000_000)
+            let below = (worst &- 1) &* 100_000_000
+            var worstIndex = 0
+            while worstIndex < topIndex && 0 &- sums[worstIndex] <= below { worstIndex &+= 1 }
             for s in regular..<count {
                 // An extreme counts at cover / 10^4; ties go to the earlier scenario.
                 let loss = ceilDivide64(ceilDivide64(0 &- sums[s], 100_000_000) &* config.extremeCoverBps, 10_000)
