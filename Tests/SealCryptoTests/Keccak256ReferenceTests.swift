@@ -1,6 +1,6 @@
 import TestSupport
 import Testing
-import SealCrypto
+@testable import SealCrypto
 
 // The Keccak-256 that SealCrypto shipped until session 13 (its sponge absorbing a byte at a
 // time here, its permutation verbatim), checked against the published vectors in
@@ -182,3 +182,39 @@ private func referenceKeccakF1600(_ lanes: UnsafeMutablePointer<UInt64>) {
     lanes[24] = a24
 }
 
+@Suite("Keccak-256 of many messages side by side")
+struct Keccak256ManyTests {
+    /// Every width this CPU has: 1 (the Swift sponge), 4 (AVX2), 8 (AVX-512F).
+    static let widths = [1, 4, 8].filter { $0 <= Keccak256.parallelWidth }
+
+    /// Each digest is the reference digest of its message, for counts that fill, split and
+    /// underfill the groups of 4 and 8, and lengths on both sides of the block boundaries
+    /// (704 bytes: a decision's 22-word struct).
+    @Test(arguments: widths)
+    func eachDigestIsItsMessages(width: Int) {
+        var rng = SplitMix64(seed: 0x4D41_4E59 &+ UInt64(width))
+        for length in [0, 1, 31, 135, 136, 137, 271, 272, 273, 704] {
+            for count in [0, 1, 3, 4, 5, 7, 8, 9, 17] {
+                var messages: [UInt8] = []
+                for _ in 0..<length * count { messages.append(UInt8.random(in: 0...255, using: &rng)) }
+                let digests: [UInt8] = messages.withUnsafeBytes {
+                    Keccak256.hashes(of: $0, length: length, count: count, width: width)
+                }
+                var expected: [UInt8] = []
+                for i in 0..<count { expected += referenceKeccak256(Array(messages[i * length..<(i + 1) * length])) }
+                #expect(digests == expected, "width \(width), length \(length), count \(count)")
+            }
+        }
+    }
+
+    /// The public entry point takes the widest this CPU has, and one message at a time or
+    /// side by side the digests are the same.
+    @Test func theDefaultWidthGivesTheSameDigests() {
+        #expect([1, 4, 8].contains(Keccak256.parallelWidth))
+        let messages: [UInt8] = (0..<(704 * 100)).map { (i: Int) -> UInt8 in UInt8(truncatingIfNeeded: i &* 31 &+ 7) }
+        let batch: [UInt8] = messages.withUnsafeBytes { Keccak256.hashes(of: $0, length: 704, count: 100) }
+        var one: [UInt8] = []
+        for i in 0..<100 { one += Keccak256.hash(messages[i * 704..<(i + 1) * 704]) }
+        #expect(batch == one)
+    }
+}
