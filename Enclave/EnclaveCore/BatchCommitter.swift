@@ -183,8 +183,9 @@ public struct BatchCommitter {
         dirtySet.removeAll(keepingCapacity: true)
 
         // Each decision's EIP-712 struct hash once: its tree leaf and its record both need it
-        // (computing it twice was half of a 100-decision close; issue 17, price to liquidation).
-        let structHashes = decisions.map(\.structHash)
+        // (computing it twice was half of a 100-decision close; issue 17, price to liquidation),
+        // and all of them side by side (CKeccak: 4 or 8 to a permutation).
+        let structHashes = DecisionFields.structHashes(decisions)
         let decisionTree = MerkleTree(leafHashes: structHashes.map { RFC6962.leafHash($0.bytes) })
         let log = events.close()
         let closeTime = max(now, firstEventTime)

@@ -245,6 +245,20 @@ public struct DecisionFields: Equatable, Sendable {
 
     /// EIP-712 `hashStruct`: the decision's leaf in `decisionsRoot`.
     public var structHash: Hash32 {
+        Hash32(encoder.hash())
+    }
+
+    /// `structHash` of each decision, in order: hashed side by side, as a batch close
+    /// needs them (`EIP712StructEncoder.hashes`; every decision's struct is 22 words).
+    public static func structHashes(_ decisions: [DecisionFields]) -> [Hash32] {
+        let digests = EIP712StructEncoder.hashes(decisions.map(\.encoder))
+        return digests.withUnsafeBytes { raw in
+            (0..<decisions.count).map { Hash32(UnsafeRawBufferPointer(rebasing: raw[32 * $0..<32 * ($0 + 1)])) }
+        }
+    }
+
+    /// The struct's members in the order of `encodeType`.
+    private var encoder: EIP712StructEncoder {
         var e = EIP712StructEncoder(typeHash: Self.typeHash)
         e.uint(venueId)
         e.uint(sequence)
@@ -267,6 +281,6 @@ public struct DecisionFields: Equatable, Sendable {
         e.bytes32(stateHash.bytes)
         e.bytes32(marksHash.bytes)
         e.bytes32(scenarioHash.bytes)
-        return Hash32(e.hash())
+        return e
     }
 }

@@ -95,7 +95,7 @@ public struct EIP712StructEncoder: Sendable {
 
     /// `address` members: the 20 bytes left-padded with zeros.
     public mutating func address(_ a: EthereumAddress) {
-        words.append(contentsOf: repeatElement(0, count: 12))
+        withUnsafeBytes(of: (UInt32(0), UInt32(0), UInt32(0))) { words.append(contentsOf: $0) }
         words.append(contentsOf: a.bytes)
     }
 
@@ -127,8 +127,23 @@ public struct EIP712StructEncoder: Sendable {
         Keccak256.hash(words)
     }
 
+    /// `hash()` of every encoder, in order, as 32-byte digests end to end (digest i at byte
+    /// 32 i). Structs of one size (a batch's decisions) are hashed side by side
+    /// (`Keccak256.hashes`), several times cheaper than one by one; mixed sizes one by one.
+    public static func hashes(_ encoders: [EIP712StructEncoder]) -> [UInt8] {
+        guard let length = encoders.first?.words.count, encoders.allSatisfy({ $0.words.count == length }) else {
+            return encoders.flatMap { $0.hash() }
+        }
+        var messages: [UInt8] = []
+        messages.reserveCapacity(length * encoders.count)
+        for e in encoders { messages += e.words }
+        return messages.withUnsafeBytes { Keccak256.hashes(of: $0, length: length, count: encoders.count) }
+    }
+
+    /// One 32-byte word: 24 bytes of `fill`, then `low` big-endian. Built on the stack and
+    /// appended in one copy (appending a `repeatElement` cost ~360 instructions a word).
     private mutating func appendWord(fill: UInt8, low: UInt64) {
-        words.append(contentsOf: repeatElement(fill, count: 24))
-        withUnsafeBytes(of: low.bigEndian) { words.append(contentsOf: $0) }
+        let high = UInt64(fill) &* 0x0101_0101_0101_0101
+        withUnsafeBytes(of: (high, high, high, low.bigEndian)) { words.append(contentsOf: $0) }
     }
 }

@@ -62,4 +62,19 @@ struct DecisionCommitmentTests {
                                   reason: .maintenanceFull, filledOnBook: 0, toInsuranceFund: 1, autoDeleveraged: 0)
         #expect(none.scenarioHash == .zero)
     }
+
+    /// A batch's struct hashes, computed side by side, are each decision's `structHash`.
+    @Test func structHashesOfABatchAreEachDecisionsStructHash() {
+        func decision(_ i: Int) -> DecisionFields {
+            let n = Int64(i)
+            return DecisionFields(
+                venueId: 1, sequence: UInt64(i), enclaveTime: 1_000 + UInt64(i), account: .zero, market: 1,
+                isBuy: i % 2 == 0, size: n - 6, markPrice: 57_000, bankruptcyPrice: 56_000, worstPrice: 55_000,
+                equity: -n, maintenanceRequirement: 10, reason: .maintenanceFull, filledOnBook: n, toInsuranceFund: 1,
+                autoDeleveraged: 0)
+        }
+        let decisions: [DecisionFields] = (0..<13).map(decision)
+        #expect(DecisionFields.structHashes(decisions) == decisions.map { $0.structHash })
+        #expect(DecisionFields.structHashes([]).isEmpty)
+    }
 }

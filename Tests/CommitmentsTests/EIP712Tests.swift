@@ -140,6 +140,23 @@ struct EIP712Tests {
         #expect(e.hash() == Keccak256.hash(words))
     }
 
+    /// A batch of encoders hashes to each one's `hash()`: structs of one size side by side
+    /// (the decisions of a batch), mixed sizes one by one.
+    @Test func hashesOfManyEncodersAreEachOnesHash() {
+        var rng = SplitMix64(seed: 712)
+        func encoder(members: Int) -> EIP712StructEncoder {
+            var e = EIP712StructEncoder(typeHash: EIP712.typeHash("Word(uint64 w)"))
+            for _ in 0..<members { e.uint(rng.next()) }
+            return e
+        }
+        for count in [0, 1, 7, 8, 9, 100] {
+            let same = (0..<count).map { _ in encoder(members: 21) }
+            #expect(EIP712StructEncoder.hashes(same) == same.flatMap { $0.hash() }, "\(count) of one size")
+        }
+        let mixed = (0..<10).map { encoder(members: $0) }
+        #expect(EIP712StructEncoder.hashes(mixed) == mixed.flatMap { $0.hash() }, "mixed sizes")
+    }
+
     @Test func emptyArrayHashesAsKeccakOfNothing() {
         let typeHash = EIP712.typeHash("T(uint32[] a)")
         var e = EIP712StructEncoder(typeHash: typeHash)

@@ -27,9 +27,11 @@ final class CommittedRun {
 
     /// `beforeLastCut` runs after the crash, before its batch is signed: a test can break
     /// the enclave there (change what the committer is about to sign).
-    init(traders: Int = 6, venue: VenueConfig = DemoKeys.venue(), beforeLastCut: ((CommittedRun) -> Void)? = nil) throws {
+    /// With `storageKey` the worker's keys (signer, commitment key) derive from it.
+    init(traders: Int = 6, venue: VenueConfig = DemoKeys.venue(), storageKey: SecretBytes? = nil,
+         beforeLastCut: ((CommittedRun) -> Void)? = nil) throws {
         // 32-byte account commitments, as the enclave's keyed ones are.
-        h = try Harness<PerpEngine>(venue: venue) { try PerpEngine(config: $0, accountCommitment: { id in withUnsafeBytes(of: id) { SHA256.hash($0) } }) }
+        h = try Harness<PerpEngine>(storageKey: storageKey, venue: venue) { try PerpEngine(config: $0, accountCommitment: { id in withUnsafeBytes(of: id) { SHA256.hash($0) } }) }
         let usd: Int64 = 1_000_000
         _ = try h.deposit(account: 1, name: "maker", amount: 10_000_000 * usd)
         for t in 0..<traders { _ = try h.deposit(account: 100 + UInt64(t), name: "t\(t)", amount: 1_000 * usd) }
@@ -147,6 +149,21 @@ struct CommitmentTests {
         // Only BTC has prices: the other three markets are halted.
         #expect(headers[2].haltedMarkets == [2, 3, 4])
         #expect(run.events.count == Int(headers[2].lastSequence) * EventLeaf.byteCount)
+    }
+
+    /// The crash's decision records, pinned byte for byte: with the keys derived from a
+    /// fixed storage key, every salt, state and marks hash, struct hash and inclusion proof
+    /// is fixed, so any change to how a close hashes or writes its decisions (issue 17:
+    /// session 13 computes the struct hashes side by side in CKeccak) must leave this digest
+    /// alone. Recorded on the liq branch after that change (main's debug build did not
+    /// finish in the session); that the bytes are main's rests on Keccak256ReferenceTests
+    /// (every length 0…600 and every width against main's permutation), the EIP-712
+    /// encodings' vectors and the batch-against-single tests. (The headers are not pinned:
+    /// sealed orders carry fresh ephemeral keys, so the event leaves differ from run to run.)
+    @Test func decisionRecordsArePinned() throws {
+        let run = try CommittedRun(storageKey: storageKey(7))
+        #expect(run.closed[2].header.decisionCount == 6)
+        #expect(Hash32(SHA256.hash(run.decisions)).hex == "0xf0be571caf75e71a9abf3f750622451205f34a2804741b6e3d340bb934a4a4ac")
     }
 
     @Test func theSignatureRecoversWithTheEIP712Digest() throws {

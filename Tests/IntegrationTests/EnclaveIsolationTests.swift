@@ -14,7 +14,7 @@ struct EnclaveIsolationTests {
         let closure = try PackageGraph().closure(of: "sealstream-enclave")
         #expect(closure.products.isEmpty, "external products in the enclave: \(closure.products)")
         #expect(closure.targets == ["sealstream-enclave", "EnclaveCore", "CEnclaveSys", "CTPM", "SealCrypto", "CSodium",
-                                    "CSecp256k1", "COpenSSL", "Commitments", "Wire", "Engine", "Attestation", "Journal", "CCRC32C",
+                                    "CSecp256k1", "COpenSSL", "CKeccak", "Commitments", "Wire", "Engine", "Attestation", "Journal", "CCRC32C",
                                     "StrictJSON", "KeyEnrollment", "AttestationVerifier", "AuditCrypto", "Options"])
         // StrictJSON (pure, no dependencies) reads the venue config. Options (pure
         // fixed-point math, no dependencies) prices option markets (docs/OPTIONS.md §10). The attestation
