@@ -30,6 +30,20 @@ struct GreekLimitsFillTests {
         Int64((Int128(limit) - delta) / 2) / 10_000 * 10_000
     }
 
+    /// Account 2 bids 0.05 BTC at 50,000 and account 3 at 49,999 (the "next" order, whose id
+    /// is returned), both while holding nothing; then account 2 buys 10 lots of the call from
+    /// account 1. Returns the driver, the next order's id and account 2's delta after.
+    static func bidsThenCalls(limited: Bool) throws -> (driver: Driver, nextID: UInt64, delta: Int128) {
+        var d = GreekLimitsTests.started(limited ? limits : nil)
+        #expect(d.order(2, .buy, Fixture.btc, quantity: 5 * lot, price: 50_000 * usd, id: "hedge").rejection == nil)
+        #expect(d.order(3, .buy, Fixture.btc, quantity: 5 * lot, price: 49_999 * usd, id: "next").rejection == nil)
+        let nextID = d.sequence
+        d.trade(buyer: 2, seller: 1, OptionsFixture.call, quantity: 10 * lot, price: d.optionPrice(OptionsFixture.call),
+                id: "call")
+        _ = d.engine.takeMakerFills()
+        return (d, nextID, try delta(d, 2))
+    }
+
     static func delta(_ d: Driver, _ account: UInt64, btc: Int64 = 50_000 * usd) throws -> Int128 {
         try GreekLimitsTests.greeks(d, account, btc: btc).delta
     }
@@ -42,14 +56,9 @@ struct GreekLimitsFillTests {
     /// Without limits the same stream fills account 2's bid.
     @Test(arguments: [true, false])
     func aMakerThatWouldBreachIsCancelledAndTheNextOrderFills(limited: Bool) throws {
-        var d = GreekLimitsTests.started(limited ? Self.limits : nil)
-        #expect(d.order(2, .buy, Fixture.btc, quantity: 5 * Self.lot, price: 50_000 * Self.usd, id: "hedge").rejection == nil)
-        #expect(d.order(3, .buy, Fixture.btc, quantity: 5 * Self.lot, price: 49_999 * Self.usd, id: "next").rejection == nil)
-        let nextID = d.sequence
-        d.trade(buyer: 2, seller: 1, OptionsFixture.call, quantity: 10 * Self.lot, price: d.optionPrice(OptionsFixture.call),
-                id: "call")
-        _ = d.engine.takeMakerFills()
-        let before = try Self.delta(d, 2)
+        let start = try Self.bidsThenCalls(limited: limited)
+        var d = start.driver
+        let (nextID, before) = (start.nextID, start.delta)
         #expect(before > 0 && before <= Int128(Self.limit), "the calls alone are within (\(before))")
         #expect(before + Int128(5 * Self.lot) > Int128(Self.limit), "the bid, filled, would not be (\(before))")
         #expect(d.engine.accounts[2]!.openOrderCount == 1)
@@ -82,14 +91,9 @@ struct GreekLimitsFillTests {
     /// a small taker fills it; the next taker's larger fill would breach: the rest of the bid
     /// is cancelled and that taker fills against account 3. Only those fill events.
     @Test func eachFillIsJudgedOnItsOwnQuantity() throws {
-        var d = GreekLimitsTests.started(Self.limits)
-        #expect(d.order(2, .buy, Fixture.btc, quantity: 5 * Self.lot, price: 50_000 * Self.usd, id: "hedge").rejection == nil)
-        #expect(d.order(3, .buy, Fixture.btc, quantity: 5 * Self.lot, price: 49_999 * Self.usd, id: "next").rejection == nil)
-        let nextID = d.sequence
-        d.trade(buyer: 2, seller: 1, OptionsFixture.call, quantity: 10 * Self.lot, price: d.optionPrice(OptionsFixture.call),
-                id: "call")
-        _ = d.engine.takeMakerFills()
-        let before = try Self.delta(d, 2)
+        let start = try Self.bidsThenCalls(limited: true)
+        var d = start.driver
+        let (nextID, before) = (start.nextID, start.delta)
         let small = Self.halfRoom(before)
         #expect(small > 0 && before + Int128(small) <= Int128(Self.limit), "a small fill fits (\(before), \(small))")
         #expect(before + Int128(small + Self.lot) > Int128(Self.limit), "another lot does not")
