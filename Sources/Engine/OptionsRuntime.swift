@@ -93,7 +93,9 @@ struct OptionsRuntime: Sendable {
     /// §10.2): time ⌊now / 1 s⌋ × 1 s, σ_ewma = √v of the estimator, the smiles of
     /// `SmileFeed.smiles(at: now)` (the exact `now`). Cached per (that time, mark,
     /// confidence, variance, smiles).
-    mutating func arrays(_ u: Int, mark: Int64, confidence: Int64, now exact: UInt64) -> Result<RiskArrays, OptionsError> {
+    mutating func arrays(_ u: Int, mark: Int64, confidence: Int64, now exact: UInt64)
+        -> Result<RiskArrays, OptionsError>
+    {
         // Time to expiry is taken at the whole second (docs/OPTIONS.md §10.2), so between
         // oracle ticks the arrays are recomputed once a second, not at every event.
         let now = Self.riskTime(exact)

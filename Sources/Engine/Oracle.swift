@@ -157,7 +157,9 @@ public struct OracleState: Sendable {
     /// contributing quote goes stale; the aggregated confidence of those same quotes
     /// (`confidence(at:)`; 0 without a median). Even counts average the two middle prices
     /// rounded down, the two middle confidences rounded up (a contingency errs high).
-    func evaluate(now: UInt64) -> (median: Int64?, invalidity: PriceInvalidity?, validUntil: UInt64, confidence: Int64) {
+    func evaluate(now: UInt64)
+        -> (median: Int64?, invalidity: PriceInvalidity?, validUntil: UInt64, confidence: Int64)
+    {
         // The usable prices and confidences go to stack buffers: this runs on every price update.
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(1, quotes.count)) { confidences in
         withUnsafeTemporaryAllocation(of: Int64.self, capacity: max(1, quotes.count)) { usable in

@@ -317,7 +317,8 @@ public enum OptionsLiquidationDrill {
                         into inputs: inout [UInt64: (input: OptionsDrillReference.Input, body: [UInt8])]) throws -> UInt64 {
         var last: UInt64 = 0
         for (k, p) in DemoKeys.publisherNames.enumerated() {
-            let message = DemoKeys.price(market: market, price: price, confidence: confidence(price: price, publisher: k),
+            let message = DemoKeys.price(market: market, price: price,
+                                         confidence: confidence(price: price, publisher: k),
                                          publishTime: realtimeNanos(), publisher: p)
             let answer = try connection.await(try connection.submitPublic(frame: message.encode(), type: .oraclePrice,
                                                                           reference: message.publishTime))
