@@ -64,6 +64,15 @@ public struct MarkReplay: Sendable {
         return copy.mark(at: time)
     }
 
+    /// The aggregated confidence of `market`'s mark at `time` (`OracleState.confidence(at:)`,
+    /// docs/OPTIONS.md §10.2) as the last applied event left it; nil while the mark is
+    /// invalid. Evaluated on a copy, as `peekMark`.
+    public func peekConfidence(_ market: UInt32, at time: UInt64) -> Int64? {
+        guard let i = marketIDs.firstIndex(of: market) else { return nil }
+        var copy = oracles[i]
+        return copy.confidence(at: time)
+    }
+
     /// Markets without a valid mark at `time`, ascending, evaluated on copies (rule 3).
     public func haltedMarkets(at time: UInt64) -> [UInt32] {
         var out: [UInt32] = []

@@ -101,6 +101,9 @@ extension OracleState {
         }
         cacheValidUntil = try r.u64()
         cacheComputedAt = try r.u64()
+        // The cached mark's confidence is not written: no quote changed since the cache was
+        // computed (recording one empties it), so evaluating again at that time gives it.
+        cachedConfidence = cachedMark != nil && cacheComputedAt != .max ? evaluate(now: cacheComputedAt).confidence : 0
     }
 }
 

@@ -84,7 +84,7 @@ public struct OptionMarkReplay: Sendable {
         switch marks.peekMark(perp, at: time) {
         case .failure(let e): return (perp, nil, .failure(e), nil)
         case .success(let f):
-            switch options!.arrays(u, mark: f, now: time) {
+            switch options!.arrays(u, mark: f, confidence: marks.peekConfidence(perp, at: time) ?? 0, now: time) {
             case .success(let a):
                 let quote = OptionQuote(arrays: a, instrument: i + 1, realized: options!.underlyings[u].volatility.volatility)
                 return (perp, f, .success(Int64(a.greeks[i + 1].price.floor)), quote)

@@ -23,10 +23,10 @@ struct OptionsRuntime: Sendable {
         let ids: [UInt32]
         /// Whether each series has settled (its market then trades no more).
         var settled: [Bool]
-        /// The risk arrays at `cacheKey` (time, mark, variance raw, the feed's version and
-        /// stale count, which together identify the smiles in use); recomputed when any
-        /// of them changes.
-        var cacheKey: (now: UInt64, mark: Int64, variance: Int128, smiles: UInt64, stale: Int)?
+        /// The risk arrays at `cacheKey` (time, mark, the mark's aggregated confidence,
+        /// variance raw, the feed's version and stale count, which together identify the
+        /// smiles in use); recomputed when any of them changes.
+        var cacheKey: (now: UInt64, mark: Int64, confidence: Int64, variance: Int128, smiles: UInt64, stale: Int)?
         var cache: Result<RiskArrays, OptionsError> = .failure(.priceOutOfRange(0))
         /// The same arrays when `cache` holds them, behind one reference: the health of
         /// every holder reads them at a tick, and a copy of `RiskArrays` retains and
@@ -88,28 +88,31 @@ struct OptionsRuntime: Sendable {
     /// The underlying whose perpetual is in slot `mi`, if options are listed on it.
     func underlying(perpSlot mi: Int) -> Int? { underlyings.firstIndex { $0.perpSlot == mi } }
 
-    /// The risk arrays of underlying `u` at `now` with the perpetual's valid `mark`
-    /// (docs/OPTIONS.md §10.2): time ⌊now / 1 s⌋ × 1 s, confidence 0, σ_ewma = √v of the
-    /// estimator, the smiles of `SmileFeed.smiles(at: now)` (the exact `now`). Cached per
-    /// (that time, mark, variance, smiles).
-    mutating func arrays(_ u: Int, mark: Int64, now exact: UInt64) -> Result<RiskArrays, OptionsError> {
+    /// The risk arrays of underlying `u` at `now` with the perpetual's valid `mark` and its
+    /// aggregated `confidence` (`OracleState.confidence(at:)`, micro-units; docs/OPTIONS.md
+    /// §10.2): time ⌊now / 1 s⌋ × 1 s, σ_ewma = √v of the estimator, the smiles of
+    /// `SmileFeed.smiles(at: now)` (the exact `now`). Cached per (that time, mark,
+    /// confidence, variance, smiles).
+    mutating func arrays(_ u: Int, mark: Int64, confidence: Int64, now exact: UInt64)
+        -> Result<RiskArrays, OptionsError>
+    {
         // Time to expiry is taken at the whole second (docs/OPTIONS.md §10.2), so between
         // oracle ticks the arrays are recomputed once a second, not at every event.
         let now = Self.riskTime(exact)
         let variance = underlyings[u].volatility.variance.raw
         let version = underlyings[u].feed.version
         let stale = underlyings[u].feed.staleCount(at: exact)
-        if let k = underlyings[u].cacheKey, k.now == now, k.mark == mark, k.variance == variance, k.smiles == version,
-           k.stale == stale {
+        if let k = underlyings[u].cacheKey, k.now == now, k.mark == mark, k.confidence == confidence,
+           k.variance == variance, k.smiles == version, k.stale == stale {
             return underlyings[u].cache
         }
         let state = UnderlyingState(
-            mark: mark, confidence: 0, now: now, realizedVolatility: underlyings[u].volatility.volatility,
+            mark: mark, confidence: confidence, now: now, realizedVolatility: underlyings[u].volatility.volatility,
             smiles: underlyings[u].feed.smiles(at: exact))
         let result: Result<RiskArrays, OptionsError>
         do { result = .success(try RiskArrays(state: state, series: underlyings[u].series, config: underlyings[u].margin)) }
         catch { result = .failure(error) }
-        underlyings[u].cacheKey = (now, mark, variance, version, stale)
+        underlyings[u].cacheKey = (now, mark, confidence, variance, version, stale)
         underlyings[u].cache = result
         if case .success(let a) = result { underlyings[u].box = ArraysBox(a) } else { underlyings[u].box = nil }
         generations += 1
@@ -117,17 +120,18 @@ struct OptionsRuntime: Sendable {
         return result
     }
 
-    /// The generation of underlying `u`'s arrays at (`mark`, `now`), computing them if the
+    /// The generation of underlying `u`'s arrays at (`mark`, `confidence`, `now`), computing them if the
     /// cache does not hold them; nil if they are refused. Copies no array (the callers
     /// only compare generations).
-    mutating func generation(_ u: Int, mark: Int64, now exact: UInt64) -> UInt64? {
+    mutating func generation(_ u: Int, mark: Int64, confidence: Int64, now exact: UInt64) -> UInt64? {
         let now = Self.riskTime(exact)
-        if let k = underlyings[u].cacheKey, k.now == now, k.mark == mark, k.variance == underlyings[u].volatility.variance.raw,
+        if let k = underlyings[u].cacheKey, k.now == now, k.mark == mark, k.confidence == confidence,
+           k.variance == underlyings[u].volatility.variance.raw,
            k.smiles == underlyings[u].feed.version, k.stale == underlyings[u].feed.staleCount(at: exact) {
             if case .failure = underlyings[u].cache { return nil }
             return underlyings[u].generation
         }
-        guard case .success = arrays(u, mark: mark, now: exact) else { return nil }
+        guard case .success = arrays(u, mark: mark, confidence: confidence, now: exact) else { return nil }
         return underlyings[u].generation
     }
 

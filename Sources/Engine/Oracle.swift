@@ -43,6 +43,10 @@ public struct OracleState: Sendable {
     /// Cached status and the enclave time until which it cannot change without a new
     /// update (the earliest moment a contributing price goes stale).
     var cachedMark: Int64?
+    /// The aggregated confidence of the prices that made `cachedMark` (`evaluate`), 0
+    /// without a cached mark. Not in the snapshot: restoring re-derives it from the quotes
+    /// at `cacheComputedAt` (no quote changed since, or the cache would be empty).
+    var cachedConfidence: Int64 = 0
     var cachedInvalidity: PriceInvalidity? = .noPrice
     var cacheValidUntil: UInt64 = 0
     var cacheComputedAt: UInt64 = .max
@@ -60,7 +64,7 @@ public struct OracleState: Sendable {
         if let q = quotes[i], price.publishTime <= q.publishTime { return false }
         quotes[i] = Quote(price: price.price, confidence: price.confidence, publishTime: price.publishTime)
         // Re-derive the median now and run it past the deviation guard.
-        let (median, invalidity, _) = evaluate(now: now)
+        let (median, invalidity, _, _) = evaluate(now: now)
         if invalidity == nil, let median { guardMedian(median, now: now) }
         cacheComputedAt = .max
         return true
@@ -122,11 +126,12 @@ public struct OracleState: Sendable {
         if cacheComputedAt != .max && now >= cacheComputedAt && now <= cacheValidUntil {
             if let m = cachedMark { return .success(m) }
         } else {
-            let (median, invalidity, validUntil) = evaluate(now: now)
+            let (median, invalidity, validUntil, confidence) = evaluate(now: now)
             // A quote expiring can move the median too: it meets the same guard.
             if invalidity == nil, let median { guardMedian(median, now: now) }
             cachedInvalidity = invalidity ?? (deviationTripped ? .deviation : nil)
             cachedMark = cachedInvalidity == nil ? median : nil
+            cachedConfidence = cachedMark == nil ? 0 : confidence
             cacheValidUntil = validUntil
             cacheComputedAt = now
             if let m = cachedMark { return .success(m) }
@@ -134,11 +139,29 @@ public struct OracleState: Sendable {
         return .failure(PriceInvalidityError(reason: cachedInvalidity ?? .noPrice))
     }
 
+    /// The aggregated confidence c of the mark at `now` (docs/COMMITMENTS.md "Recomputing
+    /// the marks"; docs/OPTIONS.md §10.2), micro-units per whole base unit, 0…2⁵⁰: the
+    /// median of the confidences of exactly the prices counted in the median that made
+    /// the valid mark (an even count: the mean of the middle two rounded toward +∞), then
+    /// clamped to 2⁵⁰. Nil while the mark is invalid.
+    mutating func confidence(at now: UInt64) -> Int64? {
+        guard case .success = mark(at: now) else { return nil }
+        // A valid mark is cached for `now` now, with its confidence.
+        return cachedConfidence
+    }
+
+    /// The largest aggregated confidence, 2⁵⁰ micro-units (docs/OPTIONS.md §7.4's bound).
+    public static let maxConfidence: Int64 = 1 << 50
+
     /// Median of the fresh, positive, confident quotes at `now`; the earliest time a
-    /// contributing quote goes stale. Even counts average the two middle prices, rounded
-    /// down.
-    func evaluate(now: UInt64) -> (median: Int64?, invalidity: PriceInvalidity?, validUntil: UInt64) {
-        // The usable prices go to a stack buffer: this runs on every price update.
+    /// contributing quote goes stale; the aggregated confidence of those same quotes
+    /// (`confidence(at:)`; 0 without a median). Even counts average the two middle prices
+    /// rounded down, the two middle confidences rounded up (a contingency errs high).
+    func evaluate(now: UInt64)
+        -> (median: Int64?, invalidity: PriceInvalidity?, validUntil: UInt64, confidence: Int64)
+    {
+        // The usable prices and confidences go to stack buffers: this runs on every price update.
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(1, quotes.count)) { confidences in
         withUnsafeTemporaryAllocation(of: Int64.self, capacity: max(1, quotes.count)) { usable in
             var count = 0
             var any = false
@@ -155,6 +178,7 @@ public struct OracleState: Sendable {
                 positive += 1
                 guard Int128(q.confidence) * FixedMath.bps <= Int128(q.price) * Int128(config.maxConfidenceBps) else { continue }
                 usable[count] = q.price
+                confidences[count] = q.confidence
                 count += 1
                 let (expiry, overflow) = q.publishTime.addingReportingOverflow(config.stalenessNanos)
                 validUntil = min(validUntil, overflow ? .max : expiry)
@@ -167,13 +191,18 @@ public struct OracleState: Sendable {
                     : fresh < need ? .tooFewPublishers
                     : positive < need ? .nonPositive
                     : .tooUncertain
-                return (nil, reason, validUntil)
+                return (nil, reason, validUntil, 0)
             }
             var prices = UnsafeMutableBufferPointer(rebasing: usable[0..<count])
             prices.sort()
             let n = count
             let median = n % 2 == 1 ? prices[n / 2] : Int64((Int128(prices[n / 2 - 1]) + Int128(prices[n / 2])) / 2)
-            return (median, nil, validUntil)
+            var counted = UnsafeMutableBufferPointer(rebasing: confidences[0..<count])
+            counted.sort()
+            let c = n % 2 == 1
+                ? UInt128(counted[n / 2]) : (UInt128(counted[n / 2 - 1]) + UInt128(counted[n / 2]) + 1) / 2
+            return (median, nil, validUntil, Int64(min(c, UInt128(Self.maxConfidence))))
+        }
         }
     }
 }

@@ -55,8 +55,9 @@ extension PerpEngine {
     mutating func arraysGeneration(_ u: Int, at now: UInt64) -> UInt64? {
         if keysFrozen, u < generationCache.count, generationCache[u].epoch == keyEpoch { return generationCache[u].generation }
         let generation: UInt64?
-        if case .success(let f) = mark(slot: options!.underlyings[u].perpSlot, at: now) {
-            generation = options!.generation(u, mark: f, now: now)
+        let perp = options!.underlyings[u].perpSlot
+        if case .success(let f) = mark(slot: perp, at: now) {
+            generation = options!.generation(u, mark: f, confidence: markConfidence(slot: perp, at: now), now: now)
         } else {
             generation = nil
         }

@@ -145,7 +145,7 @@ extension PerpEngine {
         case .failure(let e): (mark, invalidity) = (nil, e.reason)
         case .success(let f):
             forward = f
-            switch options!.arrays(u, mark: f, now: now) {
+            switch options!.arrays(u, mark: f, confidence: oracle.confidence(at: now) ?? 0, now: now) {
             case .success(let a):
                 (mark, invalidity) = (Int64(a.greeks[i + 1].price.floor), nil)
                 quote = OptionQuote(arrays: a, instrument: i + 1, realized: options!.underlyings[u].volatility.volatility)

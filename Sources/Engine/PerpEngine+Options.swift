@@ -38,13 +38,22 @@ extension PerpEngine {
         return .success(Int64(box.price(i + 1).floor))
     }
 
+    /// The aggregated confidence of perpetual slot `mi`'s valid mark at `now`
+    /// (`OracleState.confidence(at:)`, docs/OPTIONS.md §10.2), 0 while the mark is invalid
+    /// (no arrays are computed then). Called after `mark(slot: mi, at: now)` succeeded,
+    /// so the oracle's cache answers.
+    @inline(__always)
+    mutating func markConfidence(slot mi: Int, at now: UInt64) -> Int64 {
+        markets[mi].oracle.confidence(at: now) ?? 0
+    }
+
     /// The risk arrays of underlying `u` and its mark at `now`.
     mutating func underlyingArrays(_ u: Int, at now: UInt64) -> Result<(RiskArrays, Int64), PriceInvalidityError> {
         let perp = options!.underlyings[u].perpSlot
         switch mark(slot: perp, at: now) {
         case .failure(let e): return .failure(e)
         case .success(let f):
-            switch options!.arrays(u, mark: f, now: now) {
+            switch options!.arrays(u, mark: f, confidence: markConfidence(slot: perp, at: now), now: now) {
             case .failure: return .failure(PriceInvalidityError(reason: .noPrice))
             case .success(let a): return .success((a, f))
             }

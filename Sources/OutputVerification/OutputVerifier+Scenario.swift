@@ -25,7 +25,8 @@ extension OutputVerifier {
             return option == nil && d.reason != .greekLimit ? nil : "missing"
         }
         if s.linearRequirement < 0 || s.portfolios.contains(where: {
-            $0.mark < 1 || $0.scanBps < 1 || $0.price < 1 || $0.shortOptionContingency < 0 || $0.confidenceContingency != 0
+            $0.mark < 1 || $0.scanBps < 1 || $0.price < 1 || $0.shortOptionContingency < 0
+                || $0.confidenceContingency < 0
         }) {
             return "range"
         }

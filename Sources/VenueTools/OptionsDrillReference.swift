@@ -128,13 +128,15 @@ public struct OptionsDrillReference: Sendable {
     }
 
     /// The risk arrays after the last applied event, at its enclave time `time` (§10.2:
-    /// mark F, confidence 0, time rounded down to a whole second, σ_ewma = √v); nil when the
-    /// underlying's mark is invalid or a smile is missing.
+    /// mark F, its aggregated confidence c, time rounded down to a whole second, σ_ewma =
+    /// √v); nil when the underlying's mark is invalid or a smile is missing.
     public mutating func arrays(at time: UInt64) throws(ReferenceError) -> RiskArrays? {
-        guard case .success(let mark) = marks.mark(underlying.market, at: time), let smiles = smiles(at: time) else {
+        guard case .success(let mark) = marks.mark(underlying.market, at: time),
+              let confidence = marks.peekConfidence(underlying.market, at: time), let smiles = smiles(at: time)
+        else {
             return nil
         }
-        let state = UnderlyingState(mark: mark, confidence: 0, now: time / 1_000_000_000 * 1_000_000_000,
+        let state = UnderlyingState(mark: mark, confidence: confidence, now: time / 1_000_000_000 * 1_000_000_000,
                                     realizedVolatility: estimator.volatility, smiles: smiles)
         do { return try RiskArrays(state: state, series: series, config: margin) } catch { throw .options(error) }
     }

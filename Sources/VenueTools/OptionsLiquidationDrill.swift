@@ -128,6 +128,14 @@ public enum OptionsLiquidationDrill {
     /// The underlying's opening price and the signed move, USD.
     static let openingPrice: Int64 = 60_000
     static let movePrices: [Int64] = [62_000, 64_000]
+
+    /// The confidence publisher `k` (index in `DemoKeys.publisherNames`) signs with `price`:
+    /// 5, 10, 15 bps of it (within the demo's 50 bps limit), so the aggregated confidence (the
+    /// median, docs/OPTIONS.md §10.2) is 10 bps of the price and every writer's maintenance
+    /// carries a confidence contingency, which the reference recomputes from the same prices.
+    static func confidence(price: Int64, publisher k: Int) -> UInt64 {
+        UInt64(price / 10_000 * Int64(5 + 5 * k))
+    }
     /// The spike smile raises SVI `a` (the level of total variance) by this, 10⁻⁹ units:
     /// the demo's 0.9 becomes 1.6 (implied volatility ≈ 48 % → ≈ 63 % at the money).
     static let spikeLevel: Int64 = 700_000_000
@@ -286,8 +294,9 @@ public enum OptionsLiquidationDrill {
     {
         var reference = try OptionsDrillReference(config: venue, underlying: underlying)
         let now = realtimeNanos()
-        for p in DemoKeys.publisherNames {
-            reference.apply(.oraclePrice(DemoKeys.price(market: underlying, price: openingPrice * usd, confidence: 0,
+        for (k, p) in DemoKeys.publisherNames.enumerated() {
+            reference.apply(.oraclePrice(DemoKeys.price(market: underlying, price: openingPrice * usd,
+                                                        confidence: confidence(price: openingPrice * usd, publisher: k),
                                                         publishTime: now, publisher: p)), at: now)
         }
         guard let arrays = try reference.arrays(at: now), let mark = reference.optionMark(call.id, in: arrays) else {
@@ -307,8 +316,10 @@ public enum OptionsLiquidationDrill {
     static func publish(_ connection: RecoveringConnection, market: UInt32, price: Int64,
                         into inputs: inout [UInt64: (input: OptionsDrillReference.Input, body: [UInt8])]) throws -> UInt64 {
         var last: UInt64 = 0
-        for p in DemoKeys.publisherNames {
-            let message = DemoKeys.price(market: market, price: price, confidence: 0, publishTime: realtimeNanos(), publisher: p)
+        for (k, p) in DemoKeys.publisherNames.enumerated() {
+            let message = DemoKeys.price(market: market, price: price,
+                                         confidence: confidence(price: price, publisher: k),
+                                         publishTime: realtimeNanos(), publisher: p)
             let answer = try connection.await(try connection.submitPublic(frame: message.encode(), type: .oraclePrice,
                                                                           reference: message.publishTime))
             guard case .acknowledged(let ack) = answer?.kind else {

@@ -40,7 +40,8 @@ public struct DecisionScenario: Codable, Equatable, Sendable {
         public var loss: Int64
         /// §7.5 step 3, ≥ 0.
         public var shortOptionContingency: Int64
-        /// §7.5 step 4, ≥ 0 (0 in the engine: the oracle aggregates no confidence).
+        /// §7.5 step 4, ≥ 0: ⌈u × c / 10⁸⌉ with c the underlying's aggregated oracle
+        /// confidence (docs/OPTIONS.md §10.2).
         public var confidenceContingency: Int64
 
         public init(

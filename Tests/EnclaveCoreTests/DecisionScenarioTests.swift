@@ -69,8 +69,9 @@ struct DecisionScenarioTests {
             switch rule {
             case "maintenance": s.portfolios[0].loss += 1
             case "range":
-                s.portfolios[0].confidenceContingency = 1
-                s.portfolios[0].loss -= 1
+                // A forged negative contingency that still adds up to the maintenance.
+                s.portfolios[0].confidenceContingency = -1
+                s.portfolios[0].loss += 1
             case "grid": s.portfolios[0].volShiftBps = -3_000
             case "grid2": s.portfolios[0].scenario = 53
             case "scan":
@@ -85,6 +86,16 @@ struct DecisionScenarioTests {
         let expected: Set<String> = reason == "underlying" ? ["decisions.scenario", "marks.decisions"] : ["decisions.scenario"]
         #expect(failing(v) == expected, "\(reason): \(v.values.filter { !$0.pass })")
         #expect(v["decisions.scenario"]?.error == reason)
+    }
+
+    /// The engine's oracle aggregates a confidence (docs/OPTIONS.md §10.2): a signed
+    /// scenario with a positive confidence contingency that adds up passes every check.
+    @Test func aPositiveConfidenceContingencyPasses() throws {
+        let v = verdicts(try Self.run { s in
+            s.portfolios[0].confidenceContingency = 7
+            s.portfolios[0].loss -= 7
+        })
+        #expect(failing(v).isEmpty, "\(v.values.filter { !$0.pass })")
     }
 
     @Test func aScenarioAtAnotherMarkFailsTheMarkCheck() throws {

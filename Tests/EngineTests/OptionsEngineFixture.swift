@@ -25,14 +25,15 @@ enum OptionsFixture {
         try referenceHealth(account, arrays: referenceArrays(btc: f, now: now, volatility: volatility), eth: eth)
     }
 
-    /// The BTC risk arrays of §10.2 at `now` rounded down to the second (once per state:
-    /// they cost a Black-76 price per series and scenario).
-    static func referenceArrays(btc f: Int64, now: UInt64, volatility: Fixed) throws -> RiskArrays {
+    /// The BTC risk arrays of §10.2 at `now` rounded down to the second and the oracle's
+    /// aggregated `confidence` (once per state: they cost a Black-76 price per series and
+    /// scenario).
+    static func referenceArrays(btc f: Int64, now: UInt64, volatility: Fixed, confidence: Int64 = 0) throws -> RiskArrays {
         let u = OptionsConfigTests.options().underlyings[0]
         var smiles: [UInt64: SVIParameters] = [:]
         for s in u.smiles { smiles[s.expiry] = s.parameters }
         return try RiskArrays(
-            state: UnderlyingState(mark: f, confidence: 0, now: now / 1_000_000_000 * 1_000_000_000, realizedVolatility: volatility,
+            state: UnderlyingState(mark: f, confidence: confidence, now: now / 1_000_000_000 * 1_000_000_000, realizedVolatility: volatility,
                                    smiles: smiles),
             series: OptionsConfigTests.options().markets.sorted { $0.id < $1.id }.map(\.series), config: u.margin.marginConfig)
     }

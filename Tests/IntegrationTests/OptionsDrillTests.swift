@@ -8,7 +8,8 @@ import VenueTools
 /// above the initial requirement to three times that, a signed move and a volatility
 /// spike. The drill computes the accounts below maintenance itself and compares them with
 /// the published decisions; this test then checks the host's own files: one decision per
-/// expected account, each below maintenance with its scenario, and the epoch passes
+/// expected account, each below maintenance with its scenario (a non-zero confidence
+/// contingency included: the drill's prices carry confidences), and the epoch passes
 /// `attestation verify-outputs --config` (option marks and scenarios recomputed).
 @Suite("Options liquidation drill through real processes", .serialized)
 struct OptionsDrillTests {
@@ -50,6 +51,9 @@ struct OptionsDrillTests {
             let scenario = try #require(d["scenario"] as? [String: Any], "the decision carries its scenario")
             let parts = try #require(scenario["portfolios"] as? [[String: Any]])
             #expect(parts.count == 1 && (parts[0]["moveSteps"] as? Int ?? 0) > 0, "a short call loses most when BTC rises")
+            // The drill's publishers sign confidences (c = 10 bps of the price): the contingency
+            // is in the maintenance, and the drill's `scenarios` check matched it to the micro-unit.
+            #expect((parts.first?["confidenceContingency"] as? Int ?? 0) > 0, "\(parts)")
         }
         #expect(accounts.count == lines.count, "one decision per account")
 

@@ -477,12 +477,16 @@ def random_decision(rng: random.Random, venue_id: int, sequence: int, enclave_ti
     if rng.random() < 0.5:  # an account holding options: its scenario adds up to the maintenance
         linear = rng.randint(0, maintenance)
         short = rng.randint(0, maintenance - linear)
+        # A non-zero confidence contingency (docs/OPTIONS.md §10.2), drawn without the rng
+        # so that every other vector byte stays as it was.
+        confidence = (maintenance - linear - short) // 7
         f = rng.randint(10**6, 10**11)
         scenario = {"linearRequirement": linear, "portfolios": [{
             "underlying": rng.randint(0, 63), "mark": f, "scanBps": rng.randint(1, 9000),
             "scenario": rng.randint(0, 50), "moveSteps": rng.randint(-8, 8),
             "volShiftBps": rng.choice((0, 5000, -3000)), "price": rng.randint(1, 2 * f),
-            "loss": maintenance - linear - short, "shortOptionContingency": short, "confidenceContingency": 0,
+            "loss": maintenance - linear - short - confidence, "shortOptionContingency": short,
+            "confidenceContingency": confidence,
         }]}  # fmt: skip
     return {
         "scenario": scenario,

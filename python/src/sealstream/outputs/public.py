@@ -550,7 +550,7 @@ def scenario_fault(d: dict, config: dict | None) -> str | None:
     parts = s["portfolios"]
     if s["linearRequirement"] < 0 or any(
         p["mark"] < 1 or p["scanBps"] < 1 or p["price"] < 1 or p["shortOptionContingency"] < 0
-        or p["confidenceContingency"] != 0
+        or p["confidenceContingency"] < 0
         for p in parts
     ):  # fmt: skip
         return "range"
