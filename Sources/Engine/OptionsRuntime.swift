@@ -159,6 +159,16 @@ final class ArraysBox: Sendable {
         try PortfolioMargin.evaluate(positions, arrays: arrays, config: config)
     }
 
+    /// `PortfolioMargin.evaluate` on these arrays, positions in a caller's buffer.
+    func evaluate(_ positions: UnsafeBufferPointer<MarginPosition>, config: MarginConfig) throws(OptionsError) -> MarginResult {
+        try PortfolioMargin.evaluate(positions, arrays: arrays, config: config)
+    }
+
+    /// `PortfolioMargin.greeks` on these arrays, positions in a caller's buffer.
+    func greeks(_ positions: UnsafeBufferPointer<MarginPosition>) throws(OptionsError) -> PortfolioGreeks {
+        try PortfolioMargin.greeks(positions, arrays: arrays)
+    }
+
     /// `PortfolioMargin.greeks` on these arrays.
     func greeks(_ positions: [MarginPosition]) throws(OptionsError) -> PortfolioGreeks {
         try PortfolioMargin.greeks(positions, arrays: arrays)

@@ -8,13 +8,20 @@ import Options
 /// equal key returns the health the evaluation would compute, bit for bit. Derived, not
 /// state: never in the snapshot, empty after a restore (docs/OPTIONS.md §10.12 "Cost").
 /// Kept by slot and updated in place, so recording one allocates nothing once its
-/// buffers have grown.
+/// buffers have grown. The keys of the first `inlineCapacity` positions live in the memo
+/// itself (no array of their own, whose uniqueness every append and every write checks);
+/// only a larger portfolio's further keys go to `moreSlots` and `moreKeys`.
 struct HealthMemo: Sendable {
+    static let inlineCapacity = 4
     var valid = false
     var collateral: Int128 = 0
     var positions: [Position] = []
-    var slots: [Int] = []
-    var keys: [Int64] = []
+    /// Positions keyed: position k's market slot and price input are `slot(k)` and `key(k)`.
+    var keyCount = 0
+    var inlineSlots: (Int, Int, Int, Int) = (0, 0, 0, 0)
+    var inlineKeys: (Int64, Int64, Int64, Int64) = (0, 0, 0, 0)
+    var moreSlots: [Int] = []
+    var moreKeys: [Int64] = []
     var health = PerpEngine.Health(equity: 0, initialRequirement: 0, maintenanceRequirement: 0)
     /// The Greeks of §7.7 of the same state's portfolio on underlying `greeksUnderlying`
     /// (−1: none recorded), computed from the arrays of generation `greeksGeneration` on
@@ -24,6 +31,32 @@ struct HealthMemo: Sendable {
     var greeksUnderlying = -1
     var greeksGeneration: UInt64 = 0
     var greeks: PortfolioGreeks?
+}
+
+extension HealthMemo {
+    /// The market slot of keyed position k (k < `keyCount`).
+    @inline(__always)
+    func slot(_ k: Int) -> Int {
+        switch k {
+        case 0: return inlineSlots.0
+        case 1: return inlineSlots.1
+        case 2: return inlineSlots.2
+        case 3: return inlineSlots.3
+        default: return moreSlots[k - Self.inlineCapacity]
+        }
+    }
+
+    /// The price input of keyed position k (k < `keyCount`).
+    @inline(__always)
+    func key(_ k: Int) -> Int64 {
+        switch k {
+        case 0: return inlineKeys.0
+        case 1: return inlineKeys.1
+        case 2: return inlineKeys.2
+        case 3: return inlineKeys.3
+        default: return moreKeys[k - Self.inlineCapacity]
+        }
+    }
 }
 
 /// What `computeOptionHealth` found on its walk besides the health: whether the account
@@ -83,32 +116,57 @@ extension PerpEngine {
         guard i < healthMemo.count, healthMemo[i].valid, healthMemo[i].collateral == accounts[slot: s].collateral,
               healthMemo[i].positions == accounts[slot: s].positions
         else { return nil }
-        for k in healthMemo[i].slots.indices {
-            guard healthKey(slot: healthMemo[i].slots[k], now: now) == healthMemo[i].keys[k] else { return nil }
+        for k in 0..<healthMemo[i].keyCount {
+            guard healthKey(slot: healthMemo[i].slot(k), now: now) == healthMemo[i].key(k) else { return nil }
         }
         return healthMemo[i].health
     }
 
     /// Records the health just computed for the account's current state (accounts holding
-    /// an option only: the others' health is a few multiplications).
+    /// an option only: the others' health is a few multiplications). The first
+    /// `HealthMemo.inlineCapacity` keys are gathered in locals and the memo written in one
+    /// access (one uniqueness check of the memo array, not one per field and key).
     mutating func memoizeHealth(_ s: AccountSlot, _ h: Health, walk: HealthWalk, now: UInt64) {
         let i = Int(s)
         if healthMemo.count <= i { healthMemo.append(contentsOf: repeatElement(HealthMemo(), count: i + 1 - healthMemo.count)) }
-        healthMemo[i].valid = false
-        healthMemo[i].slots.empty()
-        healthMemo[i].keys.empty()
-        for p in accounts[slot: s].positions {
-            guard let mi = fastSlot(of: p.market), let k = healthKey(slot: mi, now: now) else { return }
-            healthMemo[i].slots.append(mi)
-            healthMemo[i].keys.append(k)
+        let count = accounts[slot: s].positions.count
+        if count > HealthMemo.inlineCapacity {
+            healthMemo[i].valid = false
+            healthMemo[i].moreSlots.empty()
+            healthMemo[i].moreKeys.empty()
         }
-        healthMemo[i].collateral = accounts[slot: s].collateral
-        healthMemo[i].positions = accounts[slot: s].positions
-        healthMemo[i].health = h
-        healthMemo[i].greeksUnderlying = walk.greeksUnderlying
-        healthMemo[i].greeksGeneration = walk.greeksGeneration
-        healthMemo[i].greeks = walk.greeks
-        healthMemo[i].valid = true
+        var slots: (Int, Int, Int, Int) = (0, 0, 0, 0)
+        var keys: (Int64, Int64, Int64, Int64) = (0, 0, 0, 0)
+        for k in 0..<count {
+            let market = accounts[slot: s].positions[k].market
+            guard let mi = fastSlot(of: market), let key = healthKey(slot: mi, now: now) else {
+                healthMemo[i].valid = false
+                return
+            }
+            switch k {
+            case 0: (slots.0, keys.0) = (mi, key)
+            case 1: (slots.1, keys.1) = (mi, key)
+            case 2: (slots.2, keys.2) = (mi, key)
+            case 3: (slots.3, keys.3) = (mi, key)
+            default:
+                healthMemo[i].moreSlots.append(mi)
+                healthMemo[i].moreKeys.append(key)
+            }
+        }
+        let collateral = accounts[slot: s].collateral
+        let positions = accounts[slot: s].positions
+        healthMemo.withUnsafeMutableBufferPointer { memo in
+            memo[i].keyCount = count
+            memo[i].inlineSlots = slots
+            memo[i].inlineKeys = keys
+            memo[i].collateral = collateral
+            memo[i].positions = positions
+            memo[i].health = h
+            memo[i].greeksUnderlying = walk.greeksUnderlying
+            memo[i].greeksGeneration = walk.greeksGeneration
+            memo[i].greeks = walk.greeks
+            memo[i].valid = true
+        }
     }
 
     /// The Greeks recorded with the account's memoized health for underlying `u` at arrays

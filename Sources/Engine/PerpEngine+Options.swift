@@ -133,106 +133,133 @@ extension PerpEngine {
     }
 
     /// `optionHealth` evaluated (docs/OPTIONS.md §10.3), positions in the account's order
-    /// with the hypothetical size in place of the held one. Allocates nothing once the
-    /// engine's scratch has grown, and reads each underlying's arrays once. `walk` gets
-    /// whether any held or hypothetical position (of any size) is in an option market
-    /// (`holdsOptionPosition(s)` when `market` is nil) and, for the current state (no
-    /// `market`, no `collateralDelta`) of an account holding options on one underlying
-    /// while the Greek book is kept, the Greeks of that portfolio (`HealthMemo`).
+    /// with the hypothetical size in place of the held one. Allocates nothing on the heap
+    /// (the portfolios are built in temporary allocations, one buffer for all of them),
+    /// and reads each underlying's arrays once. `walk` gets whether any held or
+    /// hypothetical position (of any size) is in an option market (`holdsOptionPosition(s)`
+    /// when `market` is nil) and, for the current state (no `market`, no
+    /// `collateralDelta`) of an account holding options on one underlying while the Greek
+    /// book is kept, the Greeks of that portfolio (`HealthMemo`).
     private mutating func computeOptionHealth(
         slot s: AccountSlot, market: UInt32?, newSize: Int64, collateralDelta: Int128, now: UInt64, walk: inout HealthWalk
     ) -> Result<Health, PriceInvalidityError> {
         let count = options!.underlyings.count
-        // The engine's buffers, taken for the evaluation and handed back.
-        var portfolio: [[MarginPosition]] = []
-        var hasOption: [Bool] = []
-        swap(&portfolio, &portfolioScratch)
-        swap(&hasOption, &hasOptionScratch)
-        defer {
-            swap(&portfolio, &portfolioScratch)
-            swap(&hasOption, &hasOptionScratch)
-        }
-        if portfolio.count != count {
-            portfolio = Array(repeating: [], count: count)
-            hasOption = Array(repeating: false, count: count)
-        }
-        for u in 0..<count {
-            portfolio[u].empty()
-            hasOption[u] = false
-        }
         // The held positions with `market` at `newSize` (appended when not held), zero
         // sizes skipped: `body(id, size)` in that order.
         let positionCount = accounts[slot: s].positions.count
         let appended = market != nil && newSize != 0 && !accounts[slot: s].positions.contains { $0.market == market }
-        @inline(__always)
-        func held(_ k: Int) -> (id: UInt32, size: Int64) {
-            if k == positionCount { return (market!, newSize) }
-            let p = accounts[slot: s].positions[k]
-            return (p.market, p.market == market ? newSize : p.size)
-        }
         let total = positionCount + (appended ? 1 : 0)
-        for k in 0..<total {
-            let h = held(k)
-            guard let mi = fastSlot(of: h.id), isOptionSlot(mi) else { continue }
-            walk.holdsOption = true
-            guard h.size != 0 else { continue }
-            hasOption[options!.optionSlots[mi - perpCount].underlying] = true
-        }
-        var health = Health(equity: accounts[slot: s].collateral + collateralDelta, initialRequirement: 0, maintenanceRequirement: 0)
-        // The last underlying's arrays, fetched once rather than per position, by reference.
-        var fetchedU = -1
-        var box: ArraysBox?
-        for k in 0..<total {
-            let h = held(k)
-            guard h.size != 0, let mi = fastSlot(of: h.id) else { continue }
-            if isOptionSlot(mi) {
-                let (u, i) = options!.optionSlots[mi - perpCount]
-                if fetchedU != u {
-                    box = arraysBox(u, at: now)
-                    guard box != nil else { return .failure(PriceInvalidityError(reason: .noPrice)) }
-                    fetchedU = u
-                }
-                health.equity += FixedMath.notional(price: Int64(box!.price(i + 1).floor), quantity: h.size, .down)
-                portfolio[u].append(MarginPosition(instrument: i + 1, size: h.size))
-                continue
-            }
-            switch mark(slot: mi, at: now) {
-            case .failure(let e): return .failure(e)
-            case .success(let mark):
-                health.equity += FixedMath.notional(price: mark, quantity: h.size, .down)
-                if let u = options!.underlying(perpSlot: mi), hasOption[u] {
-                    portfolio[u].append(MarginPosition(instrument: 0, size: h.size))
-                } else {
-                    health.initialRequirement += Margin.requirement(price: mark, quantity: h.size, bps: markets[mi].tier.initialBps)
-                    health.maintenanceRequirement += Margin.requirement(
-                        price: mark, quantity: h.size, bps: markets[mi].tier.maintenanceBps)
+        // (No local function here: one capturing the walk's variables inside the
+        // temporary allocations' closures boxed them, with a dynamic exclusivity check on
+        // every access.)
+        return withUnsafeTemporaryAllocation(of: Bool.self, capacity: count) { hasOption in
+            hasOption.initialize(repeating: false)
+            // How many underlyings hold an option position.
+            var optionUnderlyings = 0
+            for k in 0..<total {
+                let h = heldPosition(s, k, count: positionCount, market: market, newSize: newSize)
+                guard let mi = fastSlot(of: h.id), isOptionSlot(mi) else { continue }
+                walk.holdsOption = true
+                guard h.size != 0 else { continue }
+                let u = options!.optionSlots[mi - perpCount].underlying
+                if !hasOption[u] {
+                    hasOption[u] = true
+                    optionUnderlyings += 1
                 }
             }
-        }
-        var portfolios = 0
-        for u in 0..<count where hasOption[u] {
-            if fetchedU != u {
-                box = arraysBox(u, at: now)
-                guard box != nil else { return .failure(PriceInvalidityError(reason: .noPrice)) }
-                fetchedU = u
+            let several = optionUnderlyings > 1
+            // Every portfolio position in walk order, with its underlying: the portfolio of
+            // an account holding options on one underlying is the whole buffer.
+            return withUnsafeTemporaryAllocation(of: MarginPosition.self, capacity: 2 * total) { buffer in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: total) { owner in
+                    var entries = 0
+                    var health = Health(equity: accounts[slot: s].collateral + collateralDelta, initialRequirement: 0,
+                                        maintenanceRequirement: 0)
+                    // The last underlying's arrays, fetched once rather than per position, by reference.
+                    var fetchedU = -1
+                    var box: ArraysBox?
+                    for k in 0..<total {
+                        let h = heldPosition(s, k, count: positionCount, market: market, newSize: newSize)
+                        guard h.size != 0, let mi = fastSlot(of: h.id) else { continue }
+                        if isOptionSlot(mi) {
+                            let (u, i) = options!.optionSlots[mi - perpCount]
+                            if fetchedU != u {
+                                box = arraysBox(u, at: now)
+                                guard box != nil else { return .failure(PriceInvalidityError(reason: .noPrice)) }
+                                fetchedU = u
+                            }
+                            health.equity += FixedMath.notional(price: Int64(box!.price(i + 1).floor), quantity: h.size, .down)
+                            (buffer.baseAddress! + entries).initialize(to: MarginPosition(instrument: i + 1, size: h.size))
+                            owner[entries] = u
+                            entries += 1
+                            continue
+                        }
+                        switch mark(slot: mi, at: now) {
+                        case .failure(let e): return .failure(e)
+                        case .success(let mark):
+                            health.equity += FixedMath.notional(price: mark, quantity: h.size, .down)
+                            if let u = options!.underlying(perpSlot: mi), hasOption[u] {
+                                (buffer.baseAddress! + entries).initialize(to: MarginPosition(instrument: 0, size: h.size))
+                                owner[entries] = u
+                                entries += 1
+                            } else {
+                                health.initialRequirement += Margin.requirement(
+                                    price: mark, quantity: h.size, bps: markets[mi].tier.initialBps)
+                                health.maintenanceRequirement += Margin.requirement(
+                                    price: mark, quantity: h.size, bps: markets[mi].tier.maintenanceBps)
+                            }
+                        }
+                    }
+                    var portfolios = 0
+                    var portfolio = UnsafeBufferPointer(rebasing: buffer[0..<entries])
+                    for u in 0..<count where hasOption[u] {
+                        if fetchedU != u {
+                            box = arraysBox(u, at: now)
+                            guard box != nil else { return .failure(PriceInvalidityError(reason: .noPrice)) }
+                            fetchedU = u
+                        }
+                        // Underlying u's portfolio: the whole buffer when it is the only one,
+                        // else its entries copied in order after them.
+                        if several {
+                            var n = entries
+                            for e in 0..<entries where owner[e] == u {
+                                (buffer.baseAddress! + n).initialize(to: buffer[e])
+                                n += 1
+                            }
+                            portfolio = UnsafeBufferPointer(rebasing: buffer[entries..<n])
+                        }
+                        guard let r = try? box!.evaluate(portfolio, config: options!.underlyings[u].margin)
+                        else { return .failure(PriceInvalidityError(reason: .noPrice)) }
+                        health.initialRequirement += r.initial
+                        health.maintenanceRequirement += r.maintenance
+                        portfolios += 1
+                        walk.greeksUnderlying = u
+                    }
+                    // The Greek book's entry of this state, from the portfolio just built (the
+                    // book's own walk builds the same positions in the same order: `greekEntry`).
+                    if portfolios == 1, market == nil, collateralDelta == 0, greekBook != nil,
+                       let generation = arraysGeneration(walk.greeksUnderlying, at: now) {
+                        walk.greeksGeneration = generation
+                        // One portfolio: the one just evaluated.
+                        walk.greeks = try? box!.greeks(portfolio)
+                    } else {
+                        walk.greeksUnderlying = -1
+                    }
+                    return .success(health)
+                }
             }
-            guard let r = try? box!.evaluate(portfolio[u], config: options!.underlyings[u].margin)
-            else { return .failure(PriceInvalidityError(reason: .noPrice)) }
-            health.initialRequirement += r.initial
-            health.maintenanceRequirement += r.maintenance
-            portfolios += 1
-            walk.greeksUnderlying = u
         }
-        // The Greek book's entry of this state, from the portfolio just built (the book's
-        // own walk builds the same positions in the same order: `greekEntry`).
-        if portfolios == 1, market == nil, collateralDelta == 0, greekBook != nil,
-           let generation = arraysGeneration(walk.greeksUnderlying, at: now) {
-            walk.greeksGeneration = generation
-            walk.greeks = try? box!.greeks(portfolio[walk.greeksUnderlying])
-        } else {
-            walk.greeksUnderlying = -1
-        }
-        return .success(health)
+    }
+
+    /// Position `k` of the walk of `computeOptionHealth`: the account's k-th held position
+    /// with `market` at `newSize`, or (k == `count`, the held count) `market` appended.
+    @inline(__always)
+    private mutating func heldPosition(
+        _ s: AccountSlot, _ k: Int, count: Int, market: UInt32?, newSize: Int64
+    ) -> (id: UInt32, size: Int64) {
+        if k == count { return (market!, newSize) }
+        let p = accounts[slot: s].positions[k]
+        return (p.market, p.market == market ? newSize : p.size)
     }
 
     /// Which position a liquidation step of an account holding options closes

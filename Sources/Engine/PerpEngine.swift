@@ -125,9 +125,6 @@ public struct PerpEngine: MatchingEngine {
     var optionWaiters: [(slot: AccountSlot, version: UInt32)] = []
     /// Whether each market slot has a valid mark at the event (scratch of the liquidation pass).
     var validScratch: [Bool] = []
-    /// Per underlying, the portfolio being evaluated by `computeOptionHealth` (reused).
-    var portfolioScratch: [[MarginPosition]] = []
-    var hasOptionScratch: [Bool] = []
     /// On a venue with options whose market ids are below 2^16: the slot of each id (−1: none).
     var slotTable: [Int32] = []
     /// Whether an option underlying has `greekLimits.escalationBps` (docs/OPTIONS.md §10.11).

@@ -125,6 +125,17 @@ public enum Wide {
         return q
     }
 
+    /// ⌊x × y / 2^64⌋ for x ≥ 0 with a quotient below 2^128 and 0 ≤ y < 2^64 (a fraction
+    /// below 1): `mulShiftSmall` when y's high half is 0, whose two products with it
+    /// (x0 × y1 and x1 × y1) are then 0, in two multiplies (the normal CDF's series
+    /// multiplies every term by 1/(2n + 1) < 1/2).
+    @inlinable @inline(__always)
+    static func mulShiftFraction(_ x: UInt128, _ y: UInt64) -> UInt128 {
+        let p00 = UInt64(truncatingIfNeeded: x).multipliedFullWidth(by: y)
+        let p10 = UInt64(truncatingIfNeeded: x >> 64).multipliedFullWidth(by: y)
+        return UInt128(p00.high) &+ (UInt128(p10.high) << 64 | UInt128(p10.low))
+    }
+
     /// ⌊a × b / 2^64⌋ for 0 ≤ a < 2^127 and |b| < 2^63: `mulShift` for those operands
     /// (exp's Horner step, whose p is positive and whose |r| ≤ ln2/2), in two multiplies:
     /// a × |b| = a1 × |b| × 2^64 + a0 × |b| with a = a1 × 2^64 + a0; a negative product's

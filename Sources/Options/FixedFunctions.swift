@@ -25,6 +25,11 @@ public enum FixedFunctions {
 
     /// ⌊2^64 / (2n + 1)⌋, n = 0...60: the atanh series of `ln` and the normal CDF's series.
     @usableFromInline static let inverseOdd: [Int128] = (0...60).map { (Int128(1) << 64) / Int128(2 * $0 + 1) }
+    /// `inverseOdd[n]` for n ≥ 1 (below 2^63: its high half is 0) as a 64-bit fraction, for
+    /// `Wide.mulShiftFraction`; index 0 unused (0).
+    @usableFromInline static let inverseOddFraction: [UInt64] = inverseOdd.enumerated().map { n, v in
+        n == 0 ? 0 : UInt64(v)
+    }
 
     /// e^x for x ≤ 43. Error: |exp(x) − e^x| ≤ 2^-58 × e^x + 2^-64 (docs/OPTIONS.md §3.1).
     ///
@@ -143,12 +148,13 @@ public enum Normal {
             var term = UInt128(bitPattern: a.raw)
             var sum = term
             // Read once: each access of the lazily initialized table checks its initializer.
-            let inverseOdd = FixedFunctions.inverseOdd
+            let inverseOdd = FixedFunctions.inverseOddFraction
             // Every operand is ≥ 0 and small (a < 3, y < 9, t < 21, I[n] < 1/2 for n ≥ 1),
             // so each ⊗ is the floor of an unsigned product: `Wide.mulShiftSmall`, inlined,
-            // the same integers as `Fixed.*` without its signs, range checks and call.
+            // the same integers as `Fixed.*` without its signs, range checks and call; the
+            // product by I[n] < 2^63 in two multiplies (`Wide.mulShiftFraction`).
             for n in 1...seriesTerms {
-                term = Wide.mulShiftSmall(Wide.mulShiftSmall(term, y), UInt128(bitPattern: inverseOdd[n]))
+                term = Wide.mulShiftFraction(Wide.mulShiftSmall(term, y), inverseOdd[n])
                 if term == 0 { break }
                 sum += term
             }

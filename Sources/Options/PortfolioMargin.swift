@@ -52,6 +52,17 @@ public enum PortfolioMargin {
     public static func evaluate(
         _ positions: [MarginPosition], arrays: RiskArrays, config: MarginConfig
     ) throws(OptionsError) -> MarginResult {
+        let result = positions.withUnsafeBufferPointer { held in
+            Result { () throws(OptionsError) in try evaluate(held, arrays: arrays, config: config) }
+        }
+        return try result.get()
+    }
+
+    /// `evaluate` on positions in a caller's buffer (the engine's per-holder walk keeps
+    /// them in a temporary allocation, no array per portfolio).
+    public static func evaluate(
+        _ positions: UnsafeBufferPointer<MarginPosition>, arrays: RiskArrays, config: MarginConfig
+    ) throws(OptionsError) -> MarginResult {
         if positions.count > maxPositions { throw .invalidPosition(index: maxPositions) }
         let instruments = arrays.series.count + 1
         // One pass over the positions: the checks (the first invalid index throws), the
@@ -59,7 +70,8 @@ public enum PortfolioMargin {
         // every |A_s| and every partial sum of it. Bounded as below (|size| ≤ 2^53,
         // delta ≤ 2^64, |D| ≤ 2^51, at most 512 positions), so the wrapping products and
         // sums never wrap.
-        var shortOptions: Int128 = 0
+        // Σ |q| over short options ≤ 512 × 2^53 = 2^62: fits in 64 bits.
+        var shortOptions: Int64 = 0
         var deltaRaw: Int128 = 0
         var bound: UInt128 = 0
         for i in positions.indices {
@@ -67,7 +79,7 @@ public enum PortfolioMargin {
             guard p.size != 0, p.size.magnitude <= maxSize.magnitude, p.instrument >= 0, p.instrument < instruments
             else { throw .invalidPosition(index: i) }
             deltaRaw &+= Int128(p.size) &* arrays.deltas[p.instrument].raw
-            if p.instrument > 0 && p.size < 0 { shortOptions &+= Int128(p.size.magnitude) }
+            if p.instrument > 0 && p.size < 0 { shortOptions &+= 0 &- p.size }
             let b = p.size.magnitude.multipliedFullWidth(by: arrays.maxAbsChanges[p.instrument])
             bound &+= UInt128(b.high) << 64 | UInt128(b.low)
         }
@@ -75,8 +87,7 @@ public enum PortfolioMargin {
             bound <= UInt128(smallSumBound)
             ? worstLoss64(positions, arrays: arrays, config: config)
             : worstLoss128(positions, arrays: arrays, config: config)
-        let shortMinimum = ceilDivide(
-            shortOptions &* Int128(arrays.mark) &* Int128(config.shortOptionMinimumBps), 1_000_000_000_000)
+        let shortMinimum = shortOptionContingency(shortOptions, mark: arrays.mark, bps: config.shortOptionMinimumBps)
         // ⌈⌈|Δ| / 2^64⌉ × c / 10^8⌉: the net delta in whole base units of 10^-8 (rounded up),
         // then valued at the confidence.
         let deltaUnits = -((-deltaRaw.magnitudeInt) >> 64)
@@ -93,69 +104,107 @@ public enum PortfolioMargin {
     /// in 64-bit integers: the same integers as `worstLoss128`.
     static let smallSumBound: Int64 = 1 << 62
 
+    /// §7.5 step 3's short-option contingency ⌈Q × F × bps / 10^12⌉ (Q ≤ 2^62, F ≥ 1,
+    /// bps ≥ 0): in 64 bits when Q × F × bps fits (a constant divisor becomes a multiply),
+    /// else in 128 bits; the same integer either way.
+    @inline(__always)
+    static func shortOptionContingency(_ q: Int64, mark f: Int64, bps: Int64) -> Int128 {
+        let (qf, o1) = q.multipliedReportingOverflow(by: f)
+        let (product, o2) = qf.multipliedReportingOverflow(by: bps)
+        if !o1 && !o2 { return Int128(ceilDivide64(product, 1_000_000_000_000)) }
+        return ceilDivide(Int128(q) &* Int128(f) &* Int128(bps), 1_000_000_000_000)
+    }
+
     /// §7.5 steps 1–2 for a portfolio whose bound is at most `smallSumBound` (positions
-    /// checked): A_s accumulated position by position over each instrument's contiguous
-    /// row of D, in 64 bits, then the scan for the worst.
+    /// checked), in 64-bit integers. A portfolio of one or two positions is summed and
+    /// scanned in one pass over the scenarios (the rows' entries multiplied in registers);
+    /// a larger one accumulates all but its last position over each instrument's
+    /// contiguous row of D, then adds the last row in the scanning pass.
     @inline(__always)
     static func worstLoss64(
-        _ positions: [MarginPosition], arrays: RiskArrays, config: MarginConfig
+        _ held: UnsafeBufferPointer<MarginPosition>, arrays: RiskArrays, config: MarginConfig
     ) -> (worst: Int128, index: Int) {
         let count = arrays.scenarios.count
-        return withUnsafeTemporaryAllocation(of: Int64.self, capacity: count) { sums in
-            arrays.valueChanges.withUnsafeBufferPointer { changes in
+        // The extremes, when configured, are the last two scenarios (at least 3 regular
+        // ones: N ≥ 1).
+        let regular = config.extremeMultiple > 0 ? count - 2 : count
+        let cover = config.extremeCoverBps
+        return arrays.valueChanges.withUnsafeBufferPointer { changes in
+            do {
                 let base = changes.baseAddress!
                 // |q × D| ≤ bound and every partial sum too: no product or sum wraps.
-                guard let first = positions.first else {
-                    for s in 0..<count { sums[s] = 0 }
-                    return
-                }
-                let row0 = base + first.instrument &* count
-                for s in 0..<count { sums[s] = first.size &* row0[s] }
-                for k in 1..<positions.count {
-                    let p = positions[k]
-                    let row = base + p.instrument &* count
-                    for s in 0..<count { sums[s] &+= p.size &* row[s] }
-                }
-            }
-            // The extremes, when configured, are the last two scenarios. The ceiling is
-            // monotone, so the worst regular loss is ⌈max(−A) / 10^8⌉, one division; the
-            // first scenario with that loss (the scan in scenario order keeps the first on
-            // ties) is the first whose −A exceeds (loss − 1) × 10^8, at or before the first
-            // maximum. At least 3 regular scenarios (N ≥ 1).
-            let regular = config.extremeMultiple > 0 ? count - 2 : count
-            var top = 0 &- sums[0]
-            var topIndex = 0
-            for s in 1..<regular where 0 &- sums[s] > top {
-                top = 0 &- sums[s]
-                topIndex = s
-            }
-            var worst = ceilDivide64(top, 100_000_000)
-            let below = (worst &- 1) &* 100_000_000
-            var worstIndex = 0
-            while worstIndex < topIndex && 0 &- sums[worstIndex] <= below { worstIndex &+= 1 }
-            for s in regular..<count {
-                // An extreme counts at cover / 10^4; ties go to the earlier scenario.
-                let loss = ceilDivide64(ceilDivide64(0 &- sums[s], 100_000_000) &* config.extremeCoverBps, 10_000)
-                if loss > worst {
-                    worst = loss
-                    worstIndex = s
+                switch held.count {
+                case 0:
+                    return scan(count: count, regular: regular, cover: cover) { _ in 0 }
+                case 1:
+                    let q = held[0].size
+                    let row = base + held[0].instrument &* count
+                    return scan(count: count, regular: regular, cover: cover) { q &* row[$0] }
+                case 2:
+                    let q0 = held[0].size
+                    let row0 = base + held[0].instrument &* count
+                    let q1 = held[1].size
+                    let row1 = base + held[1].instrument &* count
+                    return scan(count: count, regular: regular, cover: cover) { q0 &* row0[$0] &+ q1 &* row1[$0] }
+                default:
+                    return withUnsafeTemporaryAllocation(of: Int64.self, capacity: count) { sums in
+                        let row0 = base + held[0].instrument &* count
+                        let q0 = held[0].size
+                        for s in 0..<count { sums[s] = q0 &* row0[s] }
+                        for k in 1..<(held.count - 1) {
+                            let q = held[k].size
+                            let row = base + held[k].instrument &* count
+                            for s in 0..<count { sums[s] &+= q &* row[s] }
+                        }
+                        let q = held[held.count - 1].size
+                        let row = base + held[held.count - 1].instrument &* count
+                        return scan(count: count, regular: regular, cover: cover) { sums[$0] &+ q &* row[$0] }
+                    }
                 }
             }
-            return (Int128(worst), worstIndex)
         }
+    }
+
+    /// The worst counted loss and its scenario, from A_s = `sum(s)`. Regular scenarios:
+    /// the loss ⌈−A_s / 10^8⌉ exceeds the worst so far exactly when −A_s exceeds worst ×
+    /// 10^8, so one division per new worst (not per scenario), and the first scenario
+    /// with the largest loss is kept (ties go to the earlier one). Extremes count at
+    /// cover / 10^4, replacing the worst only when strictly larger.
+    @inline(__always)
+    static func scan(count: Int, regular: Int, cover: Int64, _ sum: (Int) -> Int64) -> (worst: Int128, index: Int) {
+        var worst = ceilDivide64(0 &- sum(0), 100_000_000)
+        // −A_s > worst × 10^8 exactly when A_s < −worst × 10^8 (no negation per scenario).
+        var below = 0 &- worst &* 100_000_000
+        var worstIndex = 0
+        for s in 1..<regular {
+            let a = sum(s)
+            if a < below {
+                worst = ceilDivide64(0 &- a, 100_000_000)
+                below = 0 &- worst &* 100_000_000
+                worstIndex = s
+            }
+        }
+        for s in regular..<count {
+            let loss = ceilDivide64(ceilDivide64(0 &- sum(s), 100_000_000) &* cover, 10_000)
+            if loss > worst {
+                worst = loss
+                worstIndex = s
+            }
+        }
+        return (Int128(worst), worstIndex)
     }
 
     /// §7.5 steps 1–2 in 128-bit sums, for any checked portfolio: scenario by scenario,
     /// each sum in registers (faster here than rows summed into memory, measured at 8
     /// positions).
     static func worstLoss128(
-        _ positions: [MarginPosition], arrays: RiskArrays, config: MarginConfig
+        _ held: UnsafeBufferPointer<MarginPosition>, arrays: RiskArrays, config: MarginConfig
     ) -> (worst: Int128, index: Int) {
         let count = arrays.scenarios.count
         var worst = Int128.min
         var worstIndex = 0
         arrays.valueChanges.withUnsafeBufferPointer { changes in
-            positions.withUnsafeBufferPointer { held in
+            do {
                 // A_s = Σ size × D_s, exact: |size| ≤ 2^53, |D| ≤ 2^51 and at most 512
                 // positions keep |A| below 2^113, so wrapping arithmetic never wraps.
                 func sum(_ s: Int) -> Int128 {
@@ -199,6 +248,16 @@ public enum PortfolioMargin {
     /// The portfolio's Greeks at the tick's state, from the risk arrays' per-instrument
     /// Greeks; positions are checked as in `evaluate`.
     public static func greeks(_ positions: [MarginPosition], arrays: RiskArrays) throws(OptionsError) -> PortfolioGreeks {
+        let result = positions.withUnsafeBufferPointer { held in
+            Result { () throws(OptionsError) in try greeks(held, arrays: arrays) }
+        }
+        return try result.get()
+    }
+
+    /// `greeks` on positions in a caller's buffer.
+    public static func greeks(
+        _ positions: UnsafeBufferPointer<MarginPosition>, arrays: RiskArrays
+    ) throws(OptionsError) -> PortfolioGreeks {
         if positions.count > maxPositions { throw .invalidPosition(index: maxPositions) }
         var total = PortfolioGreeks(delta: 0, gamma: 0, vega: 0, theta: 0)
         let money = Int128(100_000_000) << 64
@@ -210,6 +269,9 @@ public enum PortfolioMargin {
             let q = p.size
             // |q| ≤ 2^53 and |delta| ≤ 2^64: the product and a sum of 512 fit, no wrap.
             total.delta &+= Int128(q) &* g.delta.raw
+            // The perpetual's gamma, vega and theta are 0 (`RiskArrays.greeks`): each of its
+            // terms below is ⌊0⌋ = 0.
+            if p.instrument == 0 { continue }
             // ⌊q × x / 2^64⌋ exactly (an arithmetic shift is the floor), and ⌊⌊y / 2^64⌋ /
             // 10^8⌋ = ⌊y / (10^8 × 2^64)⌋: the same integers as `Wide.mulDiv(q, x, 2^64)` and
             // `Wide.mulDiv(q, x, 10^8 × 2^64)` without a 256-by-128-bit division (the engine
@@ -251,7 +313,7 @@ public enum PortfolioMargin {
     }
 
     /// ⌈a / d⌉ for d > 0; 64-bit division when a fits (the common case, a constant divisor).
-    @inlinable
+    @inlinable @inline(__always)
     static func ceilDivide(_ a: Int128, _ d: Int64) -> Int128 {
         if let a64 = Int64(exactly: a) {
             let q = a64 / d
