@@ -21,7 +21,8 @@ import Wire
 /// incrementally: a table twice the size takes new keys while each remember moves
 /// `migrationStep` buckets of the old one, which is searched too until it is empty. A
 /// table is anonymous memory mapped zero-filled (an empty bucket is all zero bits), so a
-/// new table costs nothing until its pages are first touched, one at a time.
+/// new table costs nothing until its pages are first touched; they are populated writable
+/// a few pages per request from its start (`Table.populate`), ahead of most probes.
 struct DedupeMemory {
     struct Key: Hashable {
         var account: UInt64
@@ -81,6 +82,22 @@ struct DedupeMemory {
 
         deinit { munmap(slots, bytes) }
 
+        /// Bytes from the start of the mapping populated writable so far.
+        private(set) var populated = 0
+
+        /// Populates the next `count` bytes of the mapping writable (`MADV_POPULATE_WRITE`),
+        /// ahead of use. Left to the probes, a page's first touch is a read, which maps the
+        /// shared zero page, and the write that follows faults again and flushes the TLB of
+        /// every core the process runs on (the request lanes' too): ~5% of the sequencer's
+        /// CPU per order while the memory grows (issue 17). A kernel without the advice
+        /// (before Linux 5.14) refuses it, and pages fault in as before.
+        func populate(next count: Int) {
+            guard populated < bytes else { return }
+            let n = min(count, bytes - populated)
+            _ = madvise(UnsafeMutableRawPointer(slots) + populated, n, MADV_POPULATE_WRITE)
+            populated += n
+        }
+
         func copy() -> Table {
             let t = Table(bits: bits)
             t.slots.update(from: slots, count: mask + 1)
@@ -106,6 +123,15 @@ struct DedupeMemory {
             self[i] = slot
         }
     }
+
+    /// Bytes of the current table populated (`Table.populate`) per remembered request:
+    /// 4 pages (1,024 buckets), so a new table of 2^bits buckets (2^bits / 256 pages) is
+    /// populated after 2^bits / 1,024 requests, 1/256 of those before it grows again, a
+    /// few microseconds per request meanwhile. At 64 kB per request the longest link batch
+    /// of `DurabilityBench --only pauses` doubled (a 32 MB table populated within one);
+    /// at 16 kB it grew by ~1 ms (issue 17). Pages a probe reaches before they are
+    /// populated fault in as before.
+    static let populateBytes = 16 << 10
 
     /// Buckets of the old table moved per remembered request while the index grows. The
     /// new table (twice the old) is at most half full when growth starts, so the move ends,
@@ -285,6 +311,7 @@ struct DedupeMemory {
         }
         append(Entry(key: key, original: original, tag: tag))
         migrate()
+        table.populate(next: Self.populateBytes)
     }
 
     /// Moves the next `migrationStep` buckets of the old table into the current one; the

@@ -14,9 +14,11 @@ import Wire
 /// number the sequencer chose and the plaintext, so the bytes are those of one lane.
 extension RequestLanes {
     /// One reply to seal: its plaintext at `arenaOffset` (its ciphertext follows it in the
-    /// arena), and where the ciphertext goes in the outbound batch.
+    /// arena), and where the ciphertext goes in the outbound batch; sealed under `session`'s
+    /// cipher for `type` (unretained, as `Job`'s: every seal job is drained before the
+    /// batch that made it returns, and sessions are removed only between batches).
     struct SealJob {
-        var cipher: SessionCipher
+        var session: Unmanaged<SessionState>
         var type: MessageType
         var sessionID: UInt64
         var sequence: UInt64
@@ -36,10 +38,10 @@ extension RequestLanes {
     /// sequencer seals it in place, as with one lane).
     func sealFits(length: Int) -> Bool { 2 * length + 64 <= Self.sealArenaBytes / 4 }
 
-    /// Appends the frame of a sealed reply (`plaintext` under `cipher`, numbered
+    /// Appends the frame of a sealed reply (`plaintext` under `session`'s cipher for `type`, numbered
     /// `sequence`) to `output` with its ciphertext to come, and publishes the seal.
     func appendSeal(
-        type: MessageType, cipher: SessionCipher, sessionID: UInt64, sequence: UInt64, route: UInt32,
+        type: MessageType, session: SessionState, sessionID: UInt64, sequence: UInt64, route: UInt32,
         plaintext: UnsafeRawBufferPointer, output: inout LinkBatchWriter
     ) {
         let length = plaintext.count
@@ -59,7 +61,7 @@ extension RequestLanes {
         }
         let j = sealAdded
         (sealJobs + j % Self.sealSlots).initialize(to: SealJob(
-            cipher: cipher, type: type, sessionID: sessionID, sequence: sequence, arenaOffset: offset, length: length,
+            session: Unmanaged.passUnretained(session), type: type, sessionID: sessionID, sequence: sequence, arenaOffset: offset, length: length,
             outputOffset: output.byteCount - length - SessionCipher.overhead))
         sealAdded += 1
         sealPublished.store(sealAdded, ordering: .sequentiallyConsistent)
@@ -120,9 +122,12 @@ extension RequestLanes {
         withUnsafeMutableBytes(of: &ad) { adBuf in
             SealedAssociatedData.write(type: job.type, sessionID: job.sessionID, sequence: job.sequence, into: adBuf)
             // Sealing into a buffer sized for it cannot fail.
-            _ = try! job.cipher.seal(
-                sequence: job.sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
-                plaintext: plaintext, into: out)
+            _ = try! job.session._withUnsafeGuaranteedRef { session throws(SealCryptoError) in
+                try session.seal(
+                    type: job.type, sequence: job.sequence,
+                    associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
+                    plaintext: plaintext, into: out)
+            }
         }
         sealDone[slot].store(j + 1, ordering: .releasing)
     }

@@ -32,9 +32,11 @@ import Wire
 ///   only after every job of this one is finished (`finishBatch`).
 final class RequestLanes {
     /// One sealed request to open: its frame body and ciphertext as offsets into the batch
-    /// body, and the session's cipher (a value: the keys it holds are read only).
+    /// body, and its session, unretained: copying a job touches no reference count (the
+    /// lanes would otherwise retain and release the session's keys from other cores); the
+    /// sequencer holds every session of the batch, as none is removed during one (above).
     struct Job {
-        var cipher: SessionCipher
+        var session: Unmanaged<SessionState>
         var sessionID: UInt64
         var sequence: UInt64
         var bodyStart: Int
@@ -143,6 +145,9 @@ final class RequestLanes {
     /// Lane threads running.
     var threadCount: Int { threads.count }
 
+    /// No seal is waiting to be drained (true between batches): no job refers to a session.
+    var isIdle: Bool { sealDrained == sealAdded }
+
     // MARK: - The sequencer's side
 
     /// Forgets the previous batch's jobs (all finished) and makes room for `batchBody`.
@@ -220,9 +225,11 @@ final class RequestLanes {
         var ad = (UInt64(0), UInt64(0), UInt64(0))
         let length = withUnsafeMutableBytes(of: &ad) { adBuf -> Int in
             SealedAssociatedData.write(type: .sealedRequest, sessionID: job.sessionID, sequence: job.sequence, into: adBuf)
-            return (try? job.cipher.open(
-                sequence: job.sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
-                ciphertext: UnsafeRawBufferPointer(rebasing: body[SealedEnvelope.headerLength...]), into: out)) ?? -1
+            return (try? job.session._withUnsafeGuaranteedRef { session throws(SealCryptoError) in
+                try session.open(
+                    sequence: job.sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
+                    ciphertext: UnsafeRawBufferPointer(rebasing: body[SealedEnvelope.headerLength...]), into: out)
+            }) ?? -1
         }
         results[i] = Opened(length: length, bodyHash: hashBodies && length >= 0 ? RFC6962.sha256(of: body) : .zero)
         done[i].store(generation, ordering: .releasing)

@@ -37,7 +37,7 @@ extension Worker {
                 // (the last sequence only grows, so a frame refused here is refused there).
                 let (sessionID, sequence) = SealedEnvelope.peek(body: UnsafeRawBufferPointer(rebasing: batchBody[start..<end]))
                 if let session = sessions[sessionID], session.route == route, sequence > session.lastSequence {
-                    job = lanes.add(.init(cipher: session.cipher, sessionID: sessionID, sequence: sequence,
+                    job = lanes.add(.init(session: Unmanaged.passUnretained(session), sessionID: sessionID, sequence: sequence,
                                           bodyStart: start, bodyEnd: end)) ?? -1
                 }
             }
@@ -68,12 +68,12 @@ extension Worker {
     /// seals it). Kept out of line: the one-lane path pays only the check of `lanes`.
     @inline(never)
     func sealOnLanes(
-        type: MessageType, cipher: SessionCipher, sessionID: UInt64, sequence: UInt64, route: UInt32,
+        type: MessageType, session: Session, sessionID: UInt64, sequence: UInt64, route: UInt32,
         output: inout LinkBatchWriter
     ) -> Bool {
         guard let lanes, lanes.sealFits(length: plaintextWriter.count) else { return false }
         plaintextWriter.bytes.withUnsafeBytes { pt in
-            lanes.appendSeal(type: type, cipher: cipher, sessionID: sessionID, sequence: sequence, route: route,
+            lanes.appendSeal(type: type, session: session, sessionID: sessionID, sequence: sequence, route: route,
                              plaintext: pt, output: &output)
         }
         return true

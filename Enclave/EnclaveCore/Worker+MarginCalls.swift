@@ -15,8 +15,8 @@ extension Worker {
             plaintextWriter.truncate(to: 0)
             call.event.encode(into: &plaintextWriter)
             for id in ids {
-                guard let sequence = sessions[id]?.nextEventSequence(), let session = sessions[id] else { continue }
-                sealFrame(type: .sealedEvent, cipher: session.cipher.forEvents, sessionID: id, sequence: sequence,
+                guard let session = sessions[id] else { continue }
+                sealFrame(type: .sealedEvent, session: session, sessionID: id, sequence: session.nextEventSequence(),
                           route: session.route, output: &output)
                 counters.marginCallEventsSealed += 1
             }

@@ -8,7 +8,7 @@ extension Worker {
     /// replay-checked like a sealed request, never sequenced, answered sealed.
     func handleStatementRequest(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
         let (sessionID, sequence) = SealedEnvelope.peek(body: body)
-        guard var session = sessions[sessionID], session.route == route else {
+        guard let session = sessions[sessionID], session.route == route else {
             return refuse(route: route, type: .statementRequest, sessionID: sessionID, reference: sequence, reason: .unknownSession, output: &output)
         }
         guard sequence > session.lastSequence else {
@@ -21,12 +21,11 @@ extension Worker {
             return refuse(route: route, type: .statementRequest, sessionID: sessionID, reference: sequence, reason: .authenticationFailed, output: &output)
         }
         session.lastSequence = sequence
-        sessions[sessionID] = session
         counters.statementsServed += 1
         let page = statementPage(query: query, session: session)
         plaintextWriter.truncate(to: 0)
         plaintextWriter.write(bytes: page.encode())
-        sealFrame(type: .statementReply, cipher: session.cipher, sessionID: sessionID, sequence: sequence, route: route, output: &output)
+        sealFrame(type: .statementReply, session: session, sessionID: sessionID, sequence: sequence, route: route, output: &output)
     }
 
     /// The largest statement reply plaintext: a frame of 65,536 bytes less the type,

@@ -12,20 +12,8 @@ import Wire
 /// Every input frame produces exactly one output frame to the same route, so the host can
 /// account for in-flight frames per connection.
 public final class Worker<E: MatchingEngine> {
-    struct Session {
-        let cipher: SessionCipher
-        let accountID: UInt64
-        let route: UInt32
-        var lastSequence: UInt64
-        /// Events sealed to this session so far (the event nonce counter).
-        var eventSequence: UInt64 = 0
-
-        /// Spends and returns the next event number.
-        mutating func nextEventSequence() -> UInt64 {
-            eventSequence += 1
-            return eventSequence
-        }
-    }
+    /// An open session (SessionState.swift: a class, looked up without copying its keys).
+    typealias Session = SessionState
 
     public let identity: EnclaveIdentity
     public internal(set) var engine: E
@@ -186,6 +174,8 @@ public final class Worker<E: MatchingEngine> {
     /// Forgets every session opened through `route`.
     public func routeClosed(_ route: UInt32) {
         guard let ids = sessionsByRoute.removeValue(forKey: route) else { return }
+        // No lane may hold a session past the batch that refers to it (RequestLanes).
+        precondition(lanes?.isIdle ?? true, "routeClosed during a batch")
         for id in ids {
             guard let session = sessions.removeValue(forKey: id) else { continue }
             sessionsByAccount[session.accountID]?.removeAll { $0 == id }
@@ -223,7 +213,7 @@ public final class Worker<E: MatchingEngine> {
     func handleSealedRequest(route: UInt32, body: UnsafeRawBufferPointer, job: Int = -1, output: inout LinkBatchWriter) {
         let (sessionID, sequence) = SealedEnvelope.peek(body: body)
         // A session is bound to the connection that opened it.
-        guard var session = sessions[sessionID], session.route == route else {
+        guard let session = sessions[sessionID], session.route == route else {
             return refuse(route: route, type: .sealedRequest, sessionID: sessionID, reference: sequence, reason: .unknownSession, output: &output)
         }
         guard sequence > session.lastSequence else {
@@ -247,7 +237,7 @@ public final class Worker<E: MatchingEngine> {
             do {
                 opened = try withUnsafeMutableBytes(of: &ad) { (adBuf) throws(SealCryptoError) -> Int in
                     SealedAssociatedData.write(type: .sealedRequest, sessionID: sessionID, sequence: sequence, into: adBuf)
-                    return try session.cipher.open(
+                    return try session.open(
                         sequence: sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
                         ciphertext: ciphertext, into: plaintext)
                 }
@@ -258,7 +248,6 @@ public final class Worker<E: MatchingEngine> {
         }
         // Authentic: this sequence number is now spent, whatever the plaintext says.
         session.lastSequence = sequence
-        sessions[sessionID] = session
 
         let receipt: Receipt
         var accepted = false
@@ -409,8 +398,8 @@ public final class Worker<E: MatchingEngine> {
                 fee: f.fee, makerOrderID: f.makerOrderID, globalSequence: globalSequence, enclaveTime: enclaveTime
             ).encode(into: &plaintextWriter)
             for id in ids {
-                guard let sequence = sessions[id]?.nextEventSequence(), let session = sessions[id] else { continue }
-                sealFrame(type: .sealedEvent, cipher: session.cipher.forEvents, sessionID: id, sequence: sequence,
+                guard let session = sessions[id] else { continue }
+                sealFrame(type: .sealedEvent, session: session, sessionID: id, sequence: session.nextEventSequence(),
                           route: session.route, output: &output)
             }
         }
@@ -422,16 +411,17 @@ public final class Worker<E: MatchingEngine> {
     ) {
         plaintextWriter.truncate(to: 0)
         receipt.encode(into: &plaintextWriter, detail: detail)
-        sealFrame(type: .sealedReceipt, cipher: session.cipher, sessionID: sessionID, sequence: sequence, route: route, output: &output)
+        sealFrame(type: .sealedReceipt, session: session, sessionID: sessionID, sequence: sequence, route: route, output: &output)
     }
 
     /// Seals `plaintextWriter`'s bytes straight into one frame of `output` (session id ‖
-    /// sequence ‖ ciphertext): no allocation per receipt or event.
+    /// sequence ‖ ciphertext) under `session`'s cipher for `type` (its event cipher for a
+    /// `sealedEvent`): no allocation per receipt or event.
     func sealFrame(
-        type: MessageType, cipher: SessionCipher, sessionID: UInt64, sequence: UInt64, route: UInt32, output: inout LinkBatchWriter
+        type: MessageType, session: Session, sessionID: UInt64, sequence: UInt64, route: UInt32, output: inout LinkBatchWriter
     ) {
         // Sealed on a lane, the frame keeping its place (RequestLanes+Seal), when lanes run.
-        if lanes != nil && sealOnLanes(type: type, cipher: cipher, sessionID: sessionID, sequence: sequence, route: route,
+        if lanes != nil && sealOnLanes(type: type, session: session, sessionID: sessionID, sequence: sequence, route: route,
                                        output: &output) { return }
         let plaintextLength = plaintextWriter.count
         plaintextWriter.bytes.withUnsafeBytes { pt in
@@ -442,8 +432,8 @@ public final class Worker<E: MatchingEngine> {
                 return withUnsafeMutableBytes(of: &ad) { adBuf in
                     SealedAssociatedData.write(type: type, sessionID: sessionID, sequence: sequence, into: adBuf)
                     // Sealing into a buffer sized for it cannot fail.
-                    let n = try! cipher.seal(
-                        sequence: sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
+                    let n = try! session.seal(
+                        type: type, sequence: sequence, associatedData: UnsafeRawBufferPointer(rebasing: adBuf[0..<SealedAssociatedData.length]),
                         plaintext: pt, into: UnsafeMutableRawBufferPointer(rebasing: body[SealedEnvelope.headerLength...]))
                     return SealedEnvelope.headerLength + n
                 }

@@ -380,6 +380,12 @@ struct JSONLineWriter {
     /// Appends one ASCII byte of JSON syntax.
     mutating func byte(_ b: UInt8) { bytes.append(b) }
 
+    /// Appends literal JSON text (keys and syntax) straight from its static bytes, without
+    /// the generic append of a `String`'s UTF-8 view.
+    mutating func literal(_ text: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
     /// The finished object, without a newline.
     mutating func closedObject() -> [UInt8] {
         bytes.append(UInt8(ascii: "}"))
