@@ -41,12 +41,13 @@ extension PerpEngine {
         guard !slots.isEmpty else { return }
         // A sorted run plus a few changed accounts: the stable sort finds the run.
         if slots.count > sorted { slots.sort { accounts.id($0) < accounts.id($1) } }
-        // σ_ewma per underlying, once per pass (√ of the estimate: nothing changes it here).
-        let sigmas = options!.underlyings.map { $0.volatility.volatility }
+        // §7.8's part that depends on the underlying alone (its mark, σ_ewma, √h, ln F), at
+        // most once per underlying and pass, at the first account that needs it.
+        var underlyings = [MarginCallUnderlying](repeating: .unknown, count: options!.underlyings.count)
         var previous: AccountSlot = -1
         for s in slots where s != previous && s != Self.insuranceSlot {
             previous = s
-            evaluateMarginCall(s, rule: rule, event: event, sigmas: sigmas)
+            evaluateMarginCall(s, rule: rule, event: event, underlyings: &underlyings)
         }
     }
 
@@ -60,8 +61,10 @@ extension PerpEngine {
     /// z ≥ `marginCallSkip` is below `levelPpm − hysteresisPpm`, which decides as 0 does,
     /// and a call (at least `levelPpm`) never takes its maximum from such an exposure. The
     /// call itself carries every exposure's exact probability.
-    /// `sigmas`: each underlying's σ_ewma (`RealizedVolatility.volatility`) at this event.
-    mutating func evaluateMarginCall(_ s: AccountSlot, rule: MarginCallConfig, event: SequencedEvent, sigmas: [Fixed]) {
+    /// `underlyings`: the pass's per-underlying part of §7.8 (`marginCallUnderlying`).
+    mutating func evaluateMarginCall(
+        _ s: AccountSlot, rule: MarginCallConfig, event: SequencedEvent, underlyings: inout [MarginCallUnderlying]
+    ) {
         let id = accounts.id(s)
         guard holdsOption(s) else {
             if !marginCallMemory.isEmpty { marginCallMemory[id] = nil }
@@ -72,12 +75,15 @@ extension PerpEngine {
         let buffer = health.equity - health.maintenanceRequirement
         // The decision needs only the largest probability: found without building the
         // exposures (an array per account at every tick), which only a call carries.
-        guard let ppm = marginCallPpm(s, buffer: buffer, rule: rule, now: now, sigmas: sigmas) else { return }
+        guard let ppm = marginCallPpm(s, buffer: buffer, rule: rule, now: now, underlyings: &underlyings) else {
+            return
+        }
         // One lookup, and a write only when the memory changes (most accounts stay unset).
         let previous = marginCallMemory.isEmpty ? nil : marginCallMemory[id]
         let (trigger, last) = rule.decide(ppm: ppm, lastCall: previous, now: now)
         if last != previous { marginCallMemory[id] = last }
-        guard let trigger, let exposures = marginCallStages(s, buffer: buffer, rule: rule, now: now, sigmas: sigmas)
+        guard let trigger,
+              let exposures = marginCallStages(s, buffer: buffer, rule: rule, now: now, underlyings: &underlyings)
         else { return }
         let e = health.equity, m = health.maintenanceRequirement
         let exact = exposures.map { $0.exposure() }
@@ -94,17 +100,17 @@ extension PerpEngine {
     /// skipped exposure counts as 0); nil where `marginCallStages` is nil, with the same
     /// stages, so the same decision, without building them.
     mutating func marginCallPpm(
-        _ s: AccountSlot, buffer: Int128, rule: MarginCallConfig, now: UInt64, sigmas: [Fixed]
+        _ s: AccountSlot, buffer: Int128, rule: MarginCallConfig, now: UInt64,
+        underlyings: inout [MarginCallUnderlying]
     ) -> UInt32? {
         guard let book = greekBook!.entry(s) else { return 0 }
         var ppm: UInt32 = 0
         for u in options!.underlyings.indices {
             let perpID = options!.underlyings[u].perpID
             guard let entry = book.first(where: { $0.underlying == perpID }) else { continue }
-            guard let greeks = entry.greeks, case .success(let mark) = mark(slot: options!.underlyings[u].perpSlot, at: now),
-                  let stage = try? MarginCall.stage(buffer: buffer, netDelta: greeks.delta, mark: mark,
-                                                    volatility: sigmas[u],
-                                                    horizonNanos: rule.horizonNanos)
+            guard let greeks = entry.greeks,
+                  let under = marginCallUnderlying(u, rule: rule, now: now, cache: &underlyings),
+                  let stage = try? MarginCall.stage(buffer: buffer, netDelta: greeks.delta, underlying: under)
             else { return nil }
             switch stage {
             case .decided(let p): ppm = max(ppm, MarginCallConfig.ppm(p))
@@ -138,7 +144,8 @@ extension PerpEngine {
     /// and §7.8's stage with `buffer`, or unexposed where it holds no option. Nil if the
     /// options math refuses (not reached: §10.1's limits keep inputs in range).
     mutating func marginCallStages(
-        _ s: AccountSlot, buffer: Int128, rule: MarginCallConfig, now: UInt64, sigmas: [Fixed]
+        _ s: AccountSlot, buffer: Int128, rule: MarginCallConfig, now: UInt64,
+        underlyings: inout [MarginCallUnderlying]
     ) -> [MarginCallStage]? {
         var out: [MarginCallStage] = []
         // The Greeks of §7.7 from the book, refreshed at this state (docs/OPTIONS.md §10.12).
@@ -151,12 +158,10 @@ extension PerpEngine {
                 continue
             }
             // The book's Greeks are nil exactly when the arrays are refused at this state.
-            guard let greeks = entry.greeks, case .success(let mark) = mark(slot: options!.underlyings[u].perpSlot, at: now)
+            guard let greeks = entry.greeks, let under = marginCallUnderlying(u, rule: rule, now: now, cache: &underlyings),
+                  let stage = try? MarginCall.stage(buffer: buffer, netDelta: greeks.delta, underlying: under)
             else { return nil }
-            let sigma = sigmas[u]
-            guard let stage = try? MarginCall.stage(
-                buffer: buffer, netDelta: greeks.delta, mark: mark, volatility: sigma, horizonNanos: rule.horizonNanos)
-            else { return nil }
+            let mark = under.mark, sigma = under.volatility
             let partial = MarginCallEvent.Exposure(
                 underlying: perpID, exposed: true, mark: mark,
                 volatilityPpm: UInt32((sigma.raw * 1_000_000) >> 64), probabilityPpm: 0,
@@ -165,6 +170,38 @@ extension PerpEngine {
             out.append(MarginCallStage(partial: partial, stage: stage))
         }
         return out
+    }
+
+    /// One underlying's part of §7.8 in a margin-call pass: not yet needed, refused (no valid
+    /// mark, or out of §7.8's ranges: every account exposed to it is then not evaluated, as
+    /// when each computed it), or computed.
+    enum MarginCallUnderlying {
+        case unknown
+        case refused
+        case ready(MarginCall.Underlying)
+    }
+
+    /// Underlying `u`'s part of §7.8 at `now`: its mark, σ_ewma (`RealizedVolatility`'s √ of
+    /// the estimate, which nothing changes during the pass), s and ln F, computed at the
+    /// first account of the pass that needs it, so its mark is read exactly when it was
+    /// before (a mark read again at the same time is the cached one).
+    mutating func marginCallUnderlying(
+        _ u: Int, rule: MarginCallConfig, now: UInt64, cache: inout [MarginCallUnderlying]
+    ) -> MarginCall.Underlying? {
+        switch cache[u] {
+        case .ready(let under): return under
+        case .refused: return nil
+        case .unknown:
+            let sigma = options!.underlyings[u].volatility.volatility
+            guard case .success(let mark) = mark(slot: options!.underlyings[u].perpSlot, at: now),
+                  let under = try? MarginCall.Underlying(mark: mark, volatility: sigma, horizonNanos: rule.horizonNanos)
+            else {
+                cache[u] = .refused
+                return nil
+            }
+            cache[u] = .ready(under)
+            return under
+        }
     }
 
     // MARK: - Snapshot (docs/DURABILITY.md §6.2 item 8)

@@ -41,30 +41,58 @@ public enum MarginCall {
     /// §7.8's last step: min(1, 2 × Φ(−z)).
     public static func probability(deviations z: Fixed) -> Fixed { min(.one, Normal.cdf(-z).times(2)) }
 
+    /// What §7.8 takes from the underlying alone, the same for every account at one event:
+    /// the checked mark, σ and horizon, `s = σ ⊗ √h` and `ln F`. Computing them once per
+    /// underlying and event instead of once per account (the √ is a Newton iteration of
+    /// 256-bit divisions) changes no result: `stage(buffer:netDelta:underlying:)` is exactly
+    /// `stage(buffer:netDelta:mark:volatility:horizonNanos:)`, refusals in the same order.
+    public struct Underlying: Sendable, Equatable {
+        public let mark: Int64
+        public let volatility: Fixed
+        let deviation: Fixed
+        let lnMark: Fixed
+
+        /// The checks of §7.8 on F, σ and the horizon, in its order.
+        public init(mark: Int64, volatility: Fixed, horizonNanos: UInt64) throws(OptionsError) {
+            guard mark >= 1, mark <= Black76.maxPrice else { throw .priceOutOfRange(mark) }
+            guard volatility >= .zero, volatility <= Black76.maxVolatility else {
+                throw .volatilityOutOfRange(volatility)
+            }
+            let h = Black76.yearFraction(now: 0, expiry: horizonNanos)
+            guard h <= Black76.maxTime else { throw .timeOutOfRange(h) }
+            self.mark = mark
+            self.volatility = volatility
+            deviation = volatility * FixedFunctions.sqrt(h)
+            lnMark = FixedFunctions.ln(Fixed(mark))
+        }
+    }
+
     /// §7.8 up to z (the checks and steps 1–4 but the last), so that a caller comparing
     /// probabilities with a level can skip Φ where z alone settles it.
     public static func stage(
         buffer: Int128, netDelta: Int128, mark: Int64, volatility: Fixed, horizonNanos: UInt64
     ) throws(OptionsError) -> Stage {
-        guard mark >= 1, mark <= Black76.maxPrice else { throw .priceOutOfRange(mark) }
-        guard volatility >= .zero, volatility <= Black76.maxVolatility else { throw .volatilityOutOfRange(volatility) }
-        let h = Black76.yearFraction(now: 0, expiry: horizonNanos)
-        guard h <= Black76.maxTime else { throw .timeOutOfRange(h) }
+        try stage(
+            buffer: buffer, netDelta: netDelta,
+            underlying: Underlying(mark: mark, volatility: volatility, horizonNanos: horizonNanos))
+    }
+
+    /// §7.8 up to z for one account, the underlying's part computed beforehand.
+    public static func stage(buffer: Int128, netDelta: Int128, underlying u: Underlying) throws(OptionsError) -> Stage {
         let exposure = netDelta < 0 ? -netDelta : netDelta
         guard exposure <= maxDelta else { throw .invalidPosition(index: 0) }
         if buffer <= 0 { return .decided(.one) }
         // Step 2's test of s after step 3's: every one of them decides 0, so the order
-        // changes no result, and a well-margined account (whose barrier lies beyond every
-        // price) stops before the √ (a Newton iteration of 256-bit divisions).
+        // changes no result.
         if netDelta == 0 { return .decided(.zero) }
         // m > 2^50 (B × 10^8 > 2^50 × |Δ|) is beyond every price the venue can mark: 0.
         if buffer > Int128(Black76.maxPrice) * exposure / 100_000_000 { return .decided(.zero) }
         let move = -Wide.mulDiv(-buffer, 100_000_000, exposure)
-        let barrier = netDelta > 0 ? Int128(mark) - move : Int128(mark) + move
+        let barrier = netDelta > 0 ? Int128(u.mark) - move : Int128(u.mark) + move
         if barrier <= 0 || barrier > Int128(Black76.maxPrice) { return .decided(.zero) }
-        let s = volatility * FixedFunctions.sqrt(h)
+        let s = u.deviation
         if s < Black76.minTotalDeviation { return .decided(.zero) }
-        let distance = (FixedFunctions.ln(Fixed(Int64(barrier))) - FixedFunctions.ln(Fixed(mark))).magnitude
+        let distance = (FixedFunctions.ln(Fixed(Int64(barrier))) - u.lnMark).magnitude
         return .deviations(distance.raw >= 32 * s.raw ? Fixed(32) : distance / s)
     }
 }
