@@ -104,7 +104,7 @@ let package = Package(
         // Enclave: library (worker state machine) and the measured executable.
         .target(
             name: "EnclaveCore",
-            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "Journal", "KeyEnrollment"],
+            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "Journal", "KeyEnrollment", "CPrefetch"],
             path: "Enclave/EnclaveCore",
             // The sequencer is one thread in methods of one class (`Worker`) that mutate its
             // stored state in place; in release, the dynamic exclusivity check of each such
@@ -114,6 +114,9 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         .target(name: "CEnclaveSys", path: "Enclave/CEnclaveSys"),
+        // A cache prefetch hint (`__builtin_prefetch`), which Swift does not expose:
+        // EnclaveCore's dedupe memory only (issue 17).
+        .target(name: "CPrefetch", path: "Enclave/CPrefetch"),
         // The TPM (tpm2-tss: esys, mu, rc, tctildr), reached only through this C target.
         .target(
             name: "CTPM",

@@ -1,3 +1,4 @@
+import CPrefetch
 import Glibc
 import Wire
 
@@ -29,6 +30,17 @@ struct DedupeMemory {
         /// `OrderRequest.Kind` raw value: new order or withdrawal.
         var kind: UInt8
         var clientOrderID: ClientOrderID
+    }
+
+    /// The key of `request` from `account`: new orders and withdrawals are remembered for
+    /// duplicates; cancels are not. The one derivation, used by the sequencer and by the
+    /// request lanes (which hash it ahead of the sequencer, `prefetch`).
+    static func key(account: UInt64, _ request: OrderRequest) -> Key? {
+        switch request {
+        case .newOrder(let o): Key(account: account, kind: OrderRequest.Kind.newOrder.rawValue, clientOrderID: o.clientOrderID)
+        case .withdraw(let id, _): Key(account: account, kind: OrderRequest.Kind.withdraw.rawValue, clientOrderID: id)
+        case .cancel: nil
+        }
     }
 
     /// The original's global sequence number and enclave time (Unix ns).
@@ -106,6 +118,23 @@ struct DedupeMemory {
 
         var capacity: Int { mask + 1 }
 
+        /// Where `DedupeMemory.prefetch` finds this table's buckets: its mapping's address
+        /// and the shift from a tag to its home bucket, as plain values.
+        struct Hint {
+            var slots: UnsafeRawPointer
+            var shift: UInt32
+
+            /// Hints the CPU to load the cache line of `tag`'s home bucket for writing. A
+            /// prefetch changes no result and never faults, even if the table has been
+            /// unmapped since (it is then a wasted hint), so the pointer needs no owner.
+            @inline(__always)
+            func prefetch(_ tag: UInt32) {
+                cprefetch_for_write(slots + Int(tag >> shift) * MemoryLayout<Slot>.stride)
+            }
+        }
+
+        var hint: Hint { Hint(slots: UnsafeRawPointer(slots), shift: UInt32(32 - bits)) }
+
         @inline(__always)
         func home(_ tag: UInt32) -> Int { Int(tag >> UInt32(32 - bits)) }
 
@@ -154,6 +183,11 @@ struct DedupeMemory {
     private var table: Table
     /// During growth, the previous table, its buckets below `migrated` already moved.
     private var old: Table?
+    /// `table.hint` and `old?.hint` (`noteTables` after every assignment of either), so
+    /// that `prefetch` reads plain values: going through the tables themselves retained
+    /// and released one per call on the sequencer (issue 17).
+    private var tableHint: Table.Hint
+    private var oldHint: Table.Hint?
     private var migrated = 0
     /// Live keys.
     private(set) var count = 0
@@ -162,6 +196,7 @@ struct DedupeMemory {
     init(window: UInt64) {
         self.window = window
         table = Table(bits: 10)
+        tableHint = table.hint
     }
 
     /// A memory holding `live` (in sequencing order, as `liveEntries` gives them), sized
@@ -171,6 +206,7 @@ struct DedupeMemory {
         var bits = 10
         while live.count * 2 > 1 << bits { bits += 1 }
         table = Table(bits: bits)
+        tableHint = table.hint
         for e in live { add(e.key, e.original) }
     }
 
@@ -241,9 +277,35 @@ struct DedupeMemory {
     // MARK: - The index
 
     @inline(__always)
-    private func tag(of key: Key) -> UInt32 {
+    private func tag(of key: Key) -> UInt32 { Self.tag(of: key, hasher: hasher) }
+
+    /// `key`'s tag: the top 32 bits of its `KeyedIDHash` (`hasher`, the process's key).
+    @inline(__always)
+    static func tag(of key: Key, hasher: KeyedIDHash = .process) -> UInt32 {
         let word = key.account ^ UInt64(key.kind) << 56 ^ UInt64(key.kind)
         return UInt32(truncatingIfNeeded: hasher.hash(key.clientOrderID, word: word) >> 32)
+    }
+
+    /// Hints the CPU to load the bucket where a key of tag `tag` (`Self.tag(of:)`) is
+    /// probed first, in the current table and, during growth, the old one: the sequencer
+    /// calls it a few requests ahead with the tags the request lanes computed, so the
+    /// probe's cache miss (the index is far larger than the caches) overlaps the requests
+    /// in between (issue 17). A hint only: it changes no result, and a stale tag or a table
+    /// that grew meanwhile costs a wasted line, nothing else.
+    /// `mutating` although it changes nothing: called on the worker's stored memory, a
+    /// non-mutating method got a copy of the whole struct (its arrays and tables retained
+    /// and released) for every call.
+    @inline(__always)
+    mutating func prefetch(tag: UInt32) {
+        tableHint.prefetch(tag)
+        oldHint?.prefetch(tag)
+    }
+
+    /// Keeps the tables' hints for `prefetch` current: called after every assignment of
+    /// `table` or `old`.
+    private mutating func noteTables() {
+        tableHint = table.hint
+        oldHint = old?.hint
     }
 
     /// Where a live key's bucket is: in the old table (during growth) or the current one.
@@ -284,8 +346,8 @@ struct DedupeMemory {
     /// copy of itself (value semantics, as for the queue's arrays).
     @inline(__always)
     private mutating func uniqueTables() {
-        if !isKnownUniquelyReferenced(&table) { table = table.copy() }
-        if old != nil, !isKnownUniquelyReferenced(&old!) { old = old!.copy() }
+        if !isKnownUniquelyReferenced(&table) { table = table.copy(); noteTables() }
+        if old != nil, !isKnownUniquelyReferenced(&old!) { old = old!.copy(); noteTables() }
     }
 
     /// Appends the entry and points its key at it, in the current table.
@@ -305,6 +367,7 @@ struct DedupeMemory {
                 old = table
                 migrated = 0
                 table = Table(bits: table.bits + 1)
+                noteTables()
             }
             table.place(Slot(position: position, tag: tag))
             count += 1
@@ -327,7 +390,7 @@ struct DedupeMemory {
             }
             migrated += 1
         }
-        if migrated == from.capacity { old = nil }
+        if migrated == from.capacity { old = nil; noteTables() }
     }
 
     /// Forgets the key at `at`: marked `moved` in the old table (whose probe runs must not

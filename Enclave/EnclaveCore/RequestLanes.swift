@@ -44,10 +44,15 @@ final class RequestLanes {
     }
 
     /// What a job produced: the plaintext's length in the arena at the ciphertext's offset
-    /// (−1: it does not open), and the frame body's SHA-256 (zero unless asked for).
+    /// (−1: it does not open), the frame body's SHA-256 (zero unless asked for), and the
+    /// tag of the request's dedupe key (`DedupeMemory.tag(of:)`; `hasDedupeTag` false for a
+    /// cancel, a plaintext that does not decode, or when not asked for), which the sequencer
+    /// uses only to prefetch the key's bucket a few requests ahead (`dedupeTagAhead`).
     struct Opened {
         var length: Int
         var bodyHash: Hash32
+        var dedupeTag: UInt32 = 0
+        var hasDedupeTag = false
     }
 
     /// Most jobs in one batch (the claim word's 20-bit fields); further sealed requests of
@@ -70,6 +75,7 @@ final class RequestLanes {
     private var batch = UnsafeRawBufferPointer(start: nil, count: 0)
     private var arena: UnsafeMutableRawBufferPointer
     private var hashBodies = false
+    private var dedupeTags = false
     private var generation: UInt64 = 0
     private var count = 0
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -151,11 +157,13 @@ final class RequestLanes {
     // MARK: - The sequencer's side
 
     /// Forgets the previous batch's jobs (all finished) and makes room for `batchBody`.
-    func prepare(batchBody: UnsafeRawBufferPointer, hashBodies: Bool) {
+    /// `dedupeTags`: compute each request's dedupe tag (the worker remembers requests).
+    func prepare(batchBody: UnsafeRawBufferPointer, hashBodies: Bool, dedupeTags: Bool) {
         jobs.baseAddress!.deinitialize(count: count)
         count = 0
         batch = batchBody
         self.hashBodies = hashBodies
+        self.dedupeTags = dedupeTags
         if arena.count < batchBody.count {
             Sodium.wipe(arena)
             arena.deallocate()
@@ -195,7 +203,7 @@ final class RequestLanes {
             if next <= i {
                 if claim.compareExchange(expected: word, desired: word + 1, ordering: .acquiringAndReleasing).exchanged {
                     openedBySequencer += 1
-                    run(next, generation: generation)
+                    run(next, generation: generation, bySequencer: true)
                 }
             } else {
                 spins += 1
@@ -207,6 +215,16 @@ final class RequestLanes {
         return (r, UnsafeRawBufferPointer(rebasing: arena[start..<(start + max(r.length, 0))]))
     }
 
+    /// Jobs added since `prepare`.
+    var jobCount: Int { count }
+
+    /// Job `i`'s result if a lane (or the sequencer) has published it, without waiting or
+    /// opening it: the sequencer looks a few jobs ahead for dedupe tags to prefetch.
+    @inline(__always)
+    func publishedResult(_ i: Int) -> Opened? {
+        done[i].load(ordering: .acquiring) == generation ? results[i] : nil
+    }
+
     /// Waits for (or opens) every job of the batch, so nothing touches the batch's memory
     /// after this returns.
     func finishBatch() {
@@ -216,8 +234,9 @@ final class RequestLanes {
 
     // MARK: - The lanes' side
 
-    /// Opens job `i` (claimed by the caller) and publishes its result.
-    private func run(_ i: Int, generation: UInt64) {
+    /// Opens job `i` (claimed by the caller) and publishes its result. The sequencer, which
+    /// opens a job only when it has reached it, computes no dedupe tag (it has no use for it).
+    private func run(_ i: Int, generation: UInt64, bySequencer: Bool = false) {
         let job = jobs[i]
         let body = UnsafeRawBufferPointer(rebasing: batch[job.bodyStart..<job.bodyEnd])
         let start = job.bodyStart + SealedEnvelope.headerLength
@@ -231,7 +250,15 @@ final class RequestLanes {
                     ciphertext: UnsafeRawBufferPointer(rebasing: body[SealedEnvelope.headerLength...]), into: out)
             }) ?? -1
         }
-        results[i] = Opened(length: length, bodyHash: hashBodies && length >= 0 ? RFC6962.sha256(of: body) : .zero)
+        var opened = Opened(length: length, bodyHash: hashBodies && length >= 0 ? RFC6962.sha256(of: body) : .zero)
+        if dedupeTags, !bySequencer, length >= 0,
+           let request = try? OrderRequest.decode(UnsafeRawBufferPointer(rebasing: out[0..<length])),
+           // `accountID` is a `let` of the session: reading it here races with nothing.
+           let key = DedupeMemory.key(account: job.session._withUnsafeGuaranteedRef { $0.accountID }, request) {
+            opened.dedupeTag = DedupeMemory.tag(of: key)
+            opened.hasDedupeTag = true
+        }
+        results[i] = opened
         done[i].store(generation, ordering: .releasing)
     }
 

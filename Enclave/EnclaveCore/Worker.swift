@@ -296,13 +296,11 @@ public final class Worker<E: MatchingEngine> {
         return engine.apply(event, detail: &detailWriter)
     }
 
-    /// New orders and withdrawals are remembered for duplicates; cancels are not.
+    /// New orders and withdrawals are remembered for duplicates; cancels are not
+    /// (`DedupeMemory.key`).
+    @inline(__always)
     static func dedupeKey(account: UInt64, _ request: OrderRequest) -> DedupeMemory.Key? {
-        switch request {
-        case .newOrder(let o): DedupeMemory.Key(account: account, kind: OrderRequest.Kind.newOrder.rawValue, clientOrderID: o.clientOrderID)
-        case .withdraw(let id, _): DedupeMemory.Key(account: account, kind: OrderRequest.Kind.withdraw.rawValue, clientOrderID: id)
-        case .cancel: nil
-        }
+        DedupeMemory.key(account: account, request)
     }
 
     /// Takes the engine's public outputs after an event into the open batch.

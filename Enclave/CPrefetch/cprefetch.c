@@ -1,0 +1,2 @@
+// Header-only (include/cprefetch.h); SwiftPM needs one source file per C target.
+#include "cprefetch.h"
