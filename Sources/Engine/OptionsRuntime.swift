@@ -154,11 +154,6 @@ final class ArraysBox: Sendable {
     /// Instrument `i`'s price at the current state (0: the perpetual, i + 1: series i).
     func price(_ i: Int) -> Fixed { arrays.greeks[i].price }
 
-    /// `PortfolioMargin.evaluate` on these arrays.
-    func evaluate(_ positions: [MarginPosition], config: MarginConfig) throws(OptionsError) -> MarginResult {
-        try PortfolioMargin.evaluate(positions, arrays: arrays, config: config)
-    }
-
     /// `PortfolioMargin.evaluate` on these arrays, positions in a caller's buffer.
     func evaluate(_ positions: UnsafeBufferPointer<MarginPosition>, config: MarginConfig) throws(OptionsError) -> MarginResult {
         try PortfolioMargin.evaluate(positions, arrays: arrays, config: config)
