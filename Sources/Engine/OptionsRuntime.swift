@@ -99,13 +99,10 @@ struct OptionsRuntime: Sendable {
         // Time to expiry is taken at the whole second (docs/OPTIONS.md §10.2), so between
         // oracle ticks the arrays are recomputed once a second, not at every event.
         let now = Self.riskTime(exact)
+        if holds(u, mark: mark, confidence: confidence, now: exact) { return underlyings[u].cache }
         let variance = underlyings[u].volatility.variance.raw
         let version = underlyings[u].feed.version
         let stale = underlyings[u].feed.staleCount(at: exact)
-        if let k = underlyings[u].cacheKey, k.now == now, k.mark == mark, k.confidence == confidence,
-           k.variance == variance, k.smiles == version, k.stale == stale {
-            return underlyings[u].cache
-        }
         let state = UnderlyingState(
             mark: mark, confidence: confidence, now: now, realizedVolatility: underlyings[u].volatility.volatility,
             smiles: underlyings[u].feed.smiles(at: exact))
@@ -124,15 +121,22 @@ struct OptionsRuntime: Sendable {
     /// cache does not hold them; nil if they are refused. Copies no array (the callers
     /// only compare generations).
     mutating func generation(_ u: Int, mark: Int64, confidence: Int64, now exact: UInt64) -> UInt64? {
-        let now = Self.riskTime(exact)
-        if let k = underlyings[u].cacheKey, k.now == now, k.mark == mark, k.confidence == confidence,
-           k.variance == underlyings[u].volatility.variance.raw,
-           k.smiles == underlyings[u].feed.version, k.stale == underlyings[u].feed.staleCount(at: exact) {
+        if holds(u, mark: mark, confidence: confidence, now: exact) {
             if case .failure = underlyings[u].cache { return nil }
             return underlyings[u].generation
         }
         guard case .success = arrays(u, mark: mark, confidence: confidence, now: exact) else { return nil }
         return underlyings[u].generation
+    }
+
+    /// Whether underlying `u`'s cache holds the arrays (or their refusal) at (`mark`,
+    /// `confidence`, `now`): the one test of the cache key that `arrays` and `generation`
+    /// share.
+    private func holds(_ u: Int, mark: Int64, confidence: Int64, now exact: UInt64) -> Bool {
+        guard let k = underlyings[u].cacheKey else { return false }
+        return k.now == Self.riskTime(exact) && k.mark == mark && k.confidence == confidence
+            && k.variance == underlyings[u].volatility.variance.raw
+            && k.smiles == underlyings[u].feed.version && k.stale == underlyings[u].feed.staleCount(at: exact)
     }
 
     /// The enclave time the risk arrays use: `now` rounded down to a whole second.
