@@ -5,14 +5,18 @@ import SealCrypto
 /// §2.14): `HOST:PORT[,HOST:PORT...]`, tried first to last, then round robin. Pure.
 public enum HostAddresses {
     /// Splits and checks a comma-separated list: each entry `HOST:PORT` with a non-empty
-    /// host and a port 1...65535, no duplicates, at least one. Spaces around entries are
-    /// ignored.
+    /// host and a port of ASCII digits only (no sign; leading zeros allowed) whose value is
+    /// 1...65535, no entry twice (compared as trimmed text), at least one. Spaces (U+0020
+    /// only) around entries are ignored.
     public static func parse(_ list: String) throws(ClientError) -> [String] {
         var out: [String] = []
         for raw in list.split(separator: ",", omittingEmptySubsequences: false) {
             let entry = raw.trimmingSpaces
-            guard let colon = entry.lastIndex(of: ":"), colon != entry.startIndex,
-                  let port = UInt16(entry[entry.index(after: colon)...]), port > 0
+            guard let colon = entry.lastIndex(of: ":"), colon != entry.startIndex else { throw .addressInvalid(entry) }
+            let digits = entry.utf8[entry.utf8.index(after: colon)...]
+            // `UInt16(_:)` alone would also take a leading `+`.
+            guard !digits.isEmpty, digits.allSatisfy({ (0x30...0x39).contains($0) }),
+                  let port = UInt16(Substring(digits)), port > 0
             else { throw .addressInvalid(entry) }
             guard !out.contains(entry) else { throw .addressInvalid("\(entry) (given twice)") }
             out.append(entry)

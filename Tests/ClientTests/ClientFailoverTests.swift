@@ -29,7 +29,11 @@ struct ClientFailoverTests {
     @Test func parsesAndChecksAddressLists() throws {
         #expect(try HostAddresses.parse("127.0.0.1:7400") == ["127.0.0.1:7400"])
         #expect(try HostAddresses.parse("a:1, b:2 ,[::1]:3") == ["a:1", "b:2", "[::1]:3"])
-        for bad in ["", "a:1,", ",a:1", "a", "a:0", "a:65536", ":1", "a:x", "a:1,a:1"] {
+        // PROTOCOL §2.14: leading zeros allowed, entries compared as text, only U+0020 trimmed.
+        #expect(try HostAddresses.parse("a:0080,a:80") == ["a:0080", "a:80"])
+        #expect(try HostAddresses.parse("\ta:1") == ["\ta:1"])
+        for bad in ["", "a:1,", ",a:1", "a", "a:0", "a:65536", ":1", "a:x", "a:1,a:1", "a:+80", "a:-0", "a: 80",
+                    "a:80\t", "a:\u{0668}\u{0660}", "a:\u{FF18}\u{FF10}", "a:"] {
             #expect(throws: ClientError.self, "\(bad)") { try HostAddresses.parse(bad) }
         }
         #expect(HostAddresses.rotated(["a", "b", "c"], startingAt: "b") == ["b", "c", "a"])

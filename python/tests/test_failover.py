@@ -13,7 +13,11 @@ def test_host_lists_parse_and_reject_what_the_docs_reject():
     assert parse_hosts("127.0.0.1:7400") == ["127.0.0.1:7400"]
     assert parse_hosts("a:1, b:2 ,[::1]:3") == ["a:1", "b:2", "[::1]:3"]
     assert parse_hosts(["a:1", "b:2"]) == ["a:1", "b:2"]
-    for bad in ["", "a:1,", ",a:1", "a", "a:0", "a:65536", ":1", "a:x", "a:1,a:1"]:
+    # PROTOCOL §2.14: leading zeros allowed, entries compared as text, only U+0020 trimmed.
+    assert parse_hosts("a:0080,a:80") == ["a:0080", "a:80"]
+    assert parse_hosts("\ta:1") == ["\ta:1"]
+    for bad in ["", "a:1,", ",a:1", "a", "a:0", "a:65536", ":1", "a:x", "a:1,a:1", "a:+80", "a:-0", "a: 80",
+                "a:80\t", "a:\u0668\u0660", "a:\uff18\uff10", "a:"]:
         with pytest.raises(AddressInvalid):
             parse_hosts(bad)
     with pytest.raises(AddressInvalid):

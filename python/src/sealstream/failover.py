@@ -23,14 +23,17 @@ class WrongIdentity(SealstreamError):
 
 
 def parse_hosts(hosts: str | list[str]) -> list[str]:
-    """A comma-separated list (or a list) of `HOST:PORT`: each with a non-empty host and a
-    port 1–65535, none twice, at least one; spaces around entries are ignored."""
+    """A comma-separated list (or a list) of `HOST:PORT` (docs/PROTOCOL.md §2.14): each with
+    a non-empty host and a port of ASCII digits (no sign, leading zeros allowed) whose value
+    is 1–65535, none twice (compared as trimmed text), at least one; spaces (U+0020 only)
+    around entries are ignored."""
     entries = hosts.split(",") if isinstance(hosts, str) else list(hosts)
     out: list[str] = []
     for raw in entries:
-        entry = raw.strip()
+        entry = raw.strip(" ")
         host, colon, port = entry.rpartition(":")
-        if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        ascii_digits = port != "" and all("0" <= c <= "9" for c in port)
+        if not colon or not host or not ascii_digits or not 1 <= int(port) <= 65535:
             raise AddressInvalid(f"invalid address {entry!r}, expected HOST:PORT")
         if entry in out:
             raise AddressInvalid(f"{entry} is given twice")
