@@ -63,4 +63,19 @@ struct MarginCallEventTests {
         }
         #expect(throws: WireError.self) { try [UInt8]().withUnsafeBytes { try SessionEvent.decode($0) } }
     }
+
+    /// PROTOCOL §2.11: each rule applies as soon as its field is read, truncation included,
+    /// so the refusal of a short or malformed plaintext is pinned (python/tests/test_wire.py
+    /// checks the same cases).
+    @Test func theRefusalIsTheFirstRuleBrokenInReadingOrder() {
+        func refusal(_ bytes: [UInt8]) -> WireError? {
+            do { _ = try bytes.withUnsafeBytes { try MarginCallEvent.decode($0) } } catch let e as WireError { return e } catch {}
+            return nil
+        }
+        #expect(refusal([2, 9]) == .invalidField("margin call trigger"))
+        #expect(refusal([2, 1, 0x00, 0x0f, 0x42, 0x41]) == .invalidField("margin call probability"))
+        if case .truncated = refusal([2, 1, 0, 0, 0, 0]) {} else { Issue.record("a header ending before distance") }
+        let cut = Array(Self.event.encode()[..<46]) + [0, 1] + [0, 0, 0, 5, 7]
+        #expect(refusal(cut) == .invalidField("margin call exposed flag"))
+    }
 }

@@ -201,3 +201,20 @@ def test_a_margin_call_has_one_exposure_per_option_underlying_of_the_venue():
     for n in (1, 3):
         with pytest.raises(WireError):
             messages.decode_margin_call_event(MARGIN_CALL_VECTOR, underlyings=n)
+
+
+@pytest.mark.parametrize(
+    "plaintext,field",
+    [
+        (bytes([2, 9]), "trigger"),  # an unknown trigger, then nothing: the trigger is refused first
+        (bytes([2, 1]) + (1_000_001).to_bytes(4, "big"), "probability_ppm"),
+        (bytes([2, 1, 0, 0, 0, 0]), "margin call"),  # ends before `distance`: truncated
+        # a whole header with count 1, then an exposure cut short after exposed = 7
+        (MARGIN_CALL_VECTOR[:46] + (1).to_bytes(2, "big") + (5).to_bytes(4, "big") + bytes([7]), "exposed"),
+    ],
+)
+def test_margin_call_refusal_is_the_first_rule_broken_in_reading_order(plaintext, field):
+    # PROTOCOL §2.11: each rule applies as soon as its field is read, truncation included.
+    with pytest.raises(WireError) as refused:
+        messages.decode_margin_call_event(plaintext)
+    assert refused.value.field == field

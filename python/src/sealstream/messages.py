@@ -280,23 +280,30 @@ def decode_margin_call_event(plaintext: bytes, underlyings: int | None = None) -
     """Strict (PROTOCOL.md §2.11 kind 2): a known trigger, probabilities ≤ 10⁶, `count` ≥ 1 (and equal to
     `underlyings` when the caller knows the venue's number of option underlyings), underlying ids strictly
     ascending, `exposed` 0 or 1, every field of an unexposed underlying 0, nothing after the exposures."""
+    # Each rule is applied as soon as the field it judges is read (§2.11), so a short
+    # plaintext whose earlier fields break a rule is refused for that rule, not as truncated.
     r = _Reader(plaintext, "margin call")
-    kind, trigger, prob, distance, equity, maintenance, gseq, etime, count = r.unpack(">BBIqqqQQH")
+    (kind,) = r.unpack(">B")
     if kind != MARGIN_CALL_KIND:
         raise WireError(f"event kind {kind}", "kind")
+    (trigger,) = r.unpack(">B")
     if trigger not in (1, 2):
         raise WireError(f"margin call trigger {trigger}", "trigger")
+    (prob,) = r.unpack(">I")
     if prob > PPM:
         raise WireError(f"probability {prob} ppm above 1000000", "probability_ppm")
+    distance, equity, maintenance, gseq, etime, count = r.unpack(">qqqQQH")
     if count < 1 or (underlyings is not None and count != underlyings):
         raise WireError(f"margin call count {count}", "count")
     exposures: list[MarginCallExposure] = []
     for _ in range(count):
-        underlying, flag, mark, vol, p, delta, gamma, vega = r.unpack(">IBqIIqqq")
+        underlying, flag = r.unpack(">IB")
         if flag > 1:
             raise WireError(f"exposed flag {flag}", "exposed")
+        mark, vol, p = r.unpack(">qII")
         if p > PPM:
             raise WireError(f"probability {p} ppm above 1000000", "probability_ppm")
+        delta, gamma, vega = r.unpack(">qqq")
         if exposures and exposures[-1].underlying >= underlying:
             raise WireError(f"underlying {underlying} not after {exposures[-1].underlying}", "underlying")
         if flag == 0 and (mark, vol, p, delta, gamma, vega) != (0, 0, 0, 0, 0, 0):
