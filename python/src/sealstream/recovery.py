@@ -64,49 +64,92 @@ _RETRYABLE = {"enclaveUnavailable", "unknownSession", "tooManyRequests"}
 
 
 def _connect_first(self, ready) -> None:
-    """The first connection of a ResilientTrader or ResilientPublisher `self`: each address
-    is tried once, in order, without back-off; one answering `notPrimary` or lost is
-    skipped (§2.14). `ready()` runs on the first that attests. When every address failed
-    once the last error is raised, unless a venue host has been met since the start (an
-    address answered `notPrimary`, or accepted a connection that was then lost: a takeover
-    or restart may be under way): then the client backs off and goes round again, within
-    `max_attempts`."""
+    """The first connection of a ResilientTrader or ResilientPublisher `self` (PROTOCOL.md
+    §2.14 items 1 and 2). With several addresses, from the first: a refused connect, a
+    connection lost or a `notPrimary` answer skips to the next address at once; an evidence
+    request refused `enclaveUnavailable` or `tooManyRequests`, or unanswered, is backed off,
+    then the next address is tried. When every address failed once in a row without a
+    back-off, the last error is raised unless a venue host has been met since the start (an
+    address answered, or accepted a connection that was then lost: a takeover or restart
+    may be under way); then the client backs off and goes round again from the next
+    address. With a single address: `notPrimary` and the two refusals are backed off and
+    asked again on the same connection, a lost connection is backed off and connected
+    again, and a refused connect stops the client unless the host was met before. Every
+    back-off counts one failed attempt; `max_attempts` of them raise RecoveryFailed.
+    `ready()` runs on the first address that attests."""
     self.addresses = parse_hosts(self.hosts if self.hosts is not None else self.address)
-    self.index = 0
     self.identity: Identity | None = None
+    n = len(self.addresses)
     last: Exception | None = None
     met_venue = False
-    for attempt in range(self.reconnect.max_attempts):
-        for i in range(len(self.addresses)):
-            self.index = i
-            tried = getattr(self, "client", None)
-            if tried is not None:
-                tried.close()  # the address before answered notPrimary or was lost
-                del self.client
-            try:
-                self.client = Client(self.addresses[i], self.reconnect.reply_timeout_s)
-                evidence = self.client.attest(self.policy, self.allow_simulated)
-                self.identity = Identity.of(evidence)
-                ready()
-                self.ready_index = i
-                return
-            except Refused as e:
-                if e.label != "notPrimary":
-                    raise
+    failures = 0  # back-offs so far, each one failed attempt
+    skipped = 0  # addresses skipped at once since the last back-off
+    i = 0
+    client = None
+
+    def back_off() -> None:
+        nonlocal failures, skipped
+        if failures >= self.reconnect.max_attempts - 1:
+            raise RecoveryFailed(f"{self.reconnect.max_attempts} failed recovery attempts in a row (last: {last})")
+        time.sleep(self.reconnect.delay(failures, self.rng))
+        failures += 1
+        skipped = 0
+
+    def drop() -> None:
+        nonlocal client
+        if client is not None:
+            client.close()
+            client = None
+
+    while True:
+        self.index = i
+        keep = False  # ask again on the same connection
+        try:
+            if client is None:
+                client = Client(self.addresses[i], self.reconnect.reply_timeout_s)
+            evidence = client.attest(self.policy, self.allow_simulated)
+            self.client = client
+            self.identity = Identity.of(evidence)
+            ready()
+            self.ready_index = i
+            return
+        except Refused as e:
+            label = e.label
+            if label == "notPrimary":
                 self.stats.not_primary += 1
-                met_venue, last = True, e
-            except (ConnectionClosed, ReplyTimeout) as e:
-                # A host accepted the connection, then went or did not answer: killed,
-                # restarting or busy. Backed off at the end of the round, not raised.
-                met_venue, last = True, e
-            except OSError as e:  # the connect was refused: nobody there (yet)
-                if len(self.addresses) == 1 and not met_venue:
+            elif label not in ("enclaveUnavailable", "tooManyRequests"):
+                raise
+            met_venue, last = True, e
+            if n == 1 or label != "notPrimary":
+                back_off()
+                keep = n == 1
+            else:
+                skipped += 1  # a standby: the next address at once
+        except ReplyTimeout as e:
+            met_venue, last = True, e
+            back_off()
+        except ConnectionClosed as e:
+            met_venue, last = True, e
+            if n == 1:
+                back_off()
+            else:
+                skipped += 1
+        except OSError as e:  # the connect was refused: nobody there (yet)
+            last = e
+            client = None
+            if n == 1:
+                if not met_venue:
                     raise
-                last = e
-        if not met_venue:
-            raise last  # every address failed once and none was ever a venue host
-        time.sleep(self.reconnect.delay(attempt, self.rng))
-    raise RecoveryFailed(f"{self.reconnect.max_attempts} rounds of addresses found no primary (last: {last})")
+                back_off()
+            else:
+                skipped += 1
+        if not keep:
+            drop()
+            i = (i + 1) % n
+        if n > 1 and skipped >= n:
+            if not met_venue:
+                raise last  # every address failed once and none was ever a venue host
+            back_off()  # a host is there: a round with no primary is one failed attempt
 
 
 @dataclass
