@@ -226,7 +226,7 @@ def parse_venue_config(data: bytes) -> dict:
 
 # ------------------------------------------------------------------ validation
 
-_KEY = re.compile(r"[0-9a-fA-F]{64}\Z")
+_KEY = re.compile(r"(0x)?[0-9a-fA-F]{64}\Z")  # CONFIG.md: either case, an optional 0x
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}\Z")
 
 
