@@ -87,7 +87,13 @@ def _verify_outputs(args) -> int:
         if args.evidence and hashlib.sha256(raw).digest() != e.config_hash:
             print(f"{args.config} is not the configuration the evidence names (configHash)", file=sys.stderr)
             return 2
-        config = json.loads(raw)
+        from .config import ConfigParseError, parse_venue_config
+
+        try:
+            config = parse_venue_config(raw)  # strictly (docs/CONFIG.md); validation is check 24a's
+        except ConfigParseError as exc:
+            print(f"--config {args.config}: {exc}", file=sys.stderr)
+            return 2
     if args.url is not None:
         from .errors import SealstreamError
         from .outputs import verify_url
@@ -123,7 +129,14 @@ def _scenario(args) -> int:
     from . import attest, scenario
 
     policy = None if args.no_attestation else attest.Policy.from_json(open(args.policy, "rb").read())
-    run = scenario.run(open(args.file).read(), scenario.load_venue(args.venue), args.host, policy, args.allow_simulated)
+    from .config import ConfigParseError
+
+    try:
+        venue = scenario.load_venue(args.venue)
+    except ConfigParseError as exc:
+        print(f"--venue {args.venue}: {exc}", file=sys.stderr)
+        return 2
+    run = scenario.run(open(args.file).read(), venue, args.host, policy, args.allow_simulated)
     if args.receipts_out:
         with open(args.receipts_out, "a") as f:
             for a in run.answers:

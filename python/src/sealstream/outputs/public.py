@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import math
 from typing import Any
 
@@ -122,6 +123,16 @@ def _hex(s: str) -> bytes:
     return bytes.fromhex(s[2:] if s.startswith("0x") else s)
 
 
+def _key(s: str) -> bytes | None:
+    """A configured Ed25519 key (32 bytes of hex), or None for one CONFIG.md's validation
+    refuses: such a key matches no publisher and verifies no signature."""
+    try:
+        k = _hex(s)
+    except ValueError:
+        return None
+    return k if len(k) == 32 else None
+
+
 def _i64(v: int) -> bytes:
     return v.to_bytes(8, "big", signed=True)
 
@@ -155,7 +166,7 @@ class Oracle:
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
-        self.keys = [_hex(k) for k in cfg["publishers"]]
+        self.keys = [_key(k) for k in cfg["publishers"]]
         self.quotes: list[tuple[int, int, int] | None] = [None] * len(self.keys)
         self.reference: int | None = None
         self.pending: tuple[int, int] | None = None
@@ -247,15 +258,30 @@ def verify_public(
     batches: bytes, decisions: bytes, events: bytes | None, inputs: bytes | None, config: dict | None,
     funding: bytes | None, signer: str, dom: dict, venue_id: int | None = None, market_data: bytes | None = None,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
-    """{check: {"pass", "error"?, "line"?, "path"?}} for the eleven checks of §5.3 (19–24, 24a, 25, 25a, 26–27)."""
+    """{check: {"pass", "error"?, "line"?, "path"?}} for the eleven checks of §5.3 (19–24, 24a, 25, 25a, 26–27).
+
+    `config` is the venue configuration as `sealstream.config.parse_venue_config` returns it
+    (a dict is read again that way, so a `ConfigParseError` names what a hand-made one
+    lacks). One that parses but fails docs/CONFIG.md's validation is still used, as the
+    Swift auditor uses it; check 24a then fails with `config` (on a venue with options)."""
     c = {name: _Check() for name in PUBLIC_CHECKS}
+    invalid = None
+    if config is not None:
+        from ..config import ConfigInvalid, parse_venue_config, validate_venue_config
+
+        config = parse_venue_config(json.dumps(config).encode())
+        try:
+            validate_venue_config(config)
+        except ConfigInvalid as e:
+            invalid = e
     signer = signer.lower()
     headers = [h for _, h in read_lines(batches, read_header) if not isinstance(h, RecordError)]
     covered = headers[-1]["lastSequence"] if headers else 0
     parsed_decisions = [d for _, d in read_lines(decisions, read_decision) if not isinstance(d, RecordError)]
     _check_execution(parsed_decisions, config["liquidation"]["feeBps"] if config else None, c["decisions.execution"])
     for d in parsed_decisions:
-        c["decisions.scenario"].note(scenario_fault(d, config))
+        with _guard(invalid, c["decisions.scenario"]):
+            c["decisions.scenario"].note(scenario_fault(d, config))
     funding_records = None
     if funding is not None:
         funding_records = _check_funding_records(funding, headers, covered, signer, dom, venue_id, c)
@@ -302,24 +328,51 @@ def verify_public(
         leaf.fail("noEventsLog")
     if config is None:
         return {k: v.v for k, v in c.items()}
-    _check_signatures(records, config, c["inputs.signature"], c["inputs.admission"])
-    _check_marks(headers, parsed_decisions, leaves or [], covered, verified, config, funding_records, c)
+    with _guard(invalid, c["inputs.signature"], c["inputs.admission"]):
+        _check_signatures(records, config, c["inputs.signature"], c["inputs.admission"])
+    with _guard(invalid, c["marks.decisions"], c["marks.halted"], c["funding.records"]):
+        _check_marks(headers, parsed_decisions, leaves or [], covered, verified, config, funding_records, c)
     from .option_marks import check_option_marks
 
-    check_option_marks(parsed_decisions, market_data, leaves or [], covered, verified, config, Oracle, c["marks.options"])
+    if invalid is not None and "options" in config:
+        c["marks.options"].fail("config")  # check 24a: the configuration fails docs/CONFIG.md's validation
+    else:
+        check_option_marks(parsed_decisions, market_data, leaves or [], covered, verified, config, Oracle, c["marks.options"])
     return {k: v.v for k, v in c.items()}
+
+
+class _guard:
+    """Around a check that reads a configuration failing validation (`invalid`): arithmetic
+    it makes impossible (a zero funding interval, no price buckets) fails the checks with
+    `config` instead of raising. With a valid configuration nothing is caught."""
+
+    def __init__(self, invalid: Exception | None, *checks: _Check):
+        self.invalid, self.checks = invalid, checks
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, value, tb) -> bool:
+        if kind is None or self.invalid is None or not issubclass(kind, (ArithmeticError, ValueError, LookupError)):
+            return False
+        for check in self.checks:
+            check.fail("config")
+        return True
 
 
 def _check_signatures(records: list[dict], config: dict, signature: _Check, admission: _Check) -> None:
     markets = {m["id"]: m for m in config["markets"]}
-    custody = VerifyKey(_hex(config["custodyKey"]))
+    custody_key = _key(config["custodyKey"])
+    custody = VerifyKey(custody_key) if custody_key is not None else None
     last_publish: dict[tuple[int, bytes], int] = {}
     last_smile: dict[tuple[int, int, bytes], int] = {}
     options = config.get("options") or {"underlyings": [], "markets": []}
     deposit_ids: set[int] = set()
     account_keys: dict[int, str] = {}
 
-    def valid(key: VerifyKey, message: bytes, sig: bytes) -> bool:
+    def valid(key: VerifyKey | None, message: bytes, sig: bytes) -> bool:
+        if key is None:
+            return False
         try:
             key.verify(message, sig)
             return True
@@ -334,7 +387,7 @@ def _check_signatures(records: list[dict], config: dict, signature: _Check, admi
                 signature.fail("unknownMarket")
                 continue
             publisher = _hex(r["publisher"])
-            if publisher not in [_hex(k) for k in market["oracle"]["publishers"]]:
+            if publisher not in [_key(k) for k in market["oracle"]["publishers"]]:
                 signature.fail("unknownPublisher")
                 continue
             signed = (b"sealstream/v1/oracle-price" + _u(r["market"], 4) + _i64(r["price"]) + _u(r["confidence"], 8)
@@ -398,7 +451,7 @@ def _check_smile(r, markets, options, last_smile, valid, signature: _Check, admi
         admission.fail("unknownExpiry")
         return
     publisher = _hex(r["publisher"])
-    if publisher not in [_hex(k) for k in market["oracle"]["publishers"]]:
+    if publisher not in [_key(k) for k in market["oracle"]["publishers"]]:
         signature.fail("unknownPublisher")
         return
     signed = b"sealstream/v1/oracle-smile" + _smile_fields(r)
