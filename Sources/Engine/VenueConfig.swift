@@ -218,8 +218,11 @@ public struct CommitmentsConfig: Codable, Equatable, Sendable {
     }
 
     func validate() throws(ConfigError) {
+        // "0x" and exactly 40 hex digits: the digits are decoded without a second optional prefix.
         let hex = verifyingContract.hasPrefix("0x") ? String(verifyingContract.dropFirst(2)) : ""
-        guard let address = Hex.decode(hex), address.count == 20 else { throw .invalidKey("commitments.verifyingContract") }
+        guard let address = Hex.decode(hex, allowingPrefix: false), address.count == 20 else {
+            throw .invalidKey("commitments.verifyingContract")
+        }
         guard (1...1_000_000).contains(batchMaxEvents) else { throw .invalid("commitments.batchMaxEvents must be 1...1000000") }
         guard (1_000_000...60_000_000_000).contains(batchMaxNanos) else {
             throw .invalid("commitments.batchMaxNanos must be 1 ms...60 s")

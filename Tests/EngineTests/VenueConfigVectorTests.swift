@@ -14,15 +14,7 @@ struct VenueConfigVectorTests {
         var base: String
         var replace: [[String]]
         var expect: [String: JSONScalar]
-        /// Where the Swift reader is known to differ from docs/CONFIG.md: its current outcome,
-        /// which this test expects instead (so a fix must update the table), and why.
-        var swift: KnownDifference?
         var testDescription: String { name }
-    }
-
-    struct KnownDifference: Decodable, Sendable {
-        var outcome: [String: JSONScalar]
-        var why: String
     }
 
     /// A scalar of an `expect` object: `true` or a string.
@@ -95,8 +87,6 @@ struct VenueConfigVectorTests {
     @Test func tableIsReadAndCoversEveryOutcome() {
         #expect(Self.cases.count >= 30)
         #expect(Set(Self.cases.flatMap(\.expect.keys)) == ["valid", "json", "path", "parse", "rule", "options"])
-        // Each known difference is one the doc decides against Swift (not a restatement of the expectation).
-        #expect(Self.cases.allSatisfy { $0.swift == nil || $0.swift!.outcome != $0.expect })
     }
 
     @Test(arguments: cases) func vector(_ c: Case) throws {
@@ -108,7 +98,7 @@ struct VenueConfigVectorTests {
             text = parts.joined(separator: pair[1])
         }
         var outcome = Self.run(Array(text.utf8))
-        let expected = c.swift?.outcome ?? c.expect
+        let expected = c.expect
         if expected["path"] == nil { outcome["path"] = nil }  // a syntax error's path is not normative (COMMITMENTS §5.1)
         #expect(outcome == expected, "\(c.name)")
     }
