@@ -24,6 +24,12 @@ extension OutputVerifier {
     {
         let absent = inputs == nil ? "inputs.jsonl absent: not checked" : nil
         let noConfig = absent ?? (config == nil ? "no venue configuration given: not checked" : nil)
+        // A configuration that fails docs/CONFIG.md's validation is no enclave's (the enclave
+        // refuses it at start): nothing is recomputed from it, every check that needs it fails
+        // with `config`, and checks 25 and 25a are made as without one (COMMITMENTS §5).
+        var invalid: ConfigError?
+        do { try config?.validate() } catch { invalid = error }
+        let usable = invalid == nil ? config : nil
         var parse = Check("inputs.parse", expected: absent ?? "every line a well-formed public input record (§5.1)")
         var leafCheck = Check("inputs.leaf", expected: absent ?? "one record per price and deposit leaf, hashing to its bodyHash")
         var signature = Check("inputs.signature", expected: noConfig ?? "registered publisher or custody key, valid Ed25519 signature")
@@ -32,11 +38,11 @@ extension OutputVerifier {
         var halted = Check("marks.halted", expected: noConfig ?? "each header's haltedMarkets recomputed at its enclaveTime")
         var optionMarks = Check("marks.options", expected: Self.optionMarksExpectation(config: config, absent: noConfig))
         var execution = Check("decisions.execution", expected: "fills add up to the decision, at allowed prices, fee within bounds")
-        Self.checkExecution(decisions, feeBps: config?.liquidation.feeBps, into: &execution,
+        Self.checkExecution(decisions, feeBps: usable?.liquidation.feeBps, into: &execution,
                             progress: reading("decisions.jsonl"))
         var scenario = Check("decisions.scenario", expected: "each scenario adds up to the decision's maintenance"
-                             + (config == nil ? " (grid: no venue configuration given, not checked)" : ", on the venue's grid"))
-        Self.checkScenarios(decisions, config: config, into: &scenario)
+                             + (usable == nil ? " (grid: no valid venue configuration given, not checked)" : ", on the venue's grid"))
+        Self.checkScenarios(decisions, config: usable, into: &scenario)
         var fundingParse = Check("funding.parse", expected: funding == nil ? "funding.jsonl absent: not checked"
                                  : "every line a well-formed funding record (§5.1)")
         var fundingRecords = Check("funding.records", expected: funding == nil ? "funding.jsonl absent: not checked"
@@ -106,6 +112,16 @@ extension OutputVerifier {
             leafCheck.fail("noEventsLog", actual: "events.log absent or malformed", "the records cannot be matched to leaves")
         }
         guard let config else { return verdicts() }
+        if let invalid {
+            let detail = "the venue configuration does not validate (docs/CONFIG.md): \(invalid)"
+            signature.fail("config", actual: "\(invalid)", detail)
+            admission.fail("config", actual: "\(invalid)", detail)
+            decisionMarks.fail("config", actual: "\(invalid)", detail)
+            halted.fail("config", actual: "\(invalid)", detail)
+            optionMarks.fail("config", actual: "\(invalid)", detail)
+            if funding != nil { fundingRecords.fail("config", actual: "\(invalid)", detail) }
+            return verdicts()
+        }
 
         checkSignatures(records, config: config, into: &signature, admission: &admission)
         checkMarks(headers: headers, decisions: decisions, leaves: leaves ?? [], covered: covered, inputs: verified,

@@ -108,6 +108,32 @@ struct OutputVectorTests {
         }
     }
 
+    /// COMMITMENTS §5 `--config`: a configuration that parses but fails validation is no
+    /// enclave's; every check that needs it fails with `config`, nothing is recomputed from it
+    /// (a funding interval of 0 or `minPublishers` 0 trapped the auditor before), and checks
+    /// 25 and 25a are made as without one (python/tests/test_config_verdicts.py, the same).
+    @Test(arguments: ["intervalNanos 0", "minPublishers 0", "takerBps 1001", "custodyKey"])
+    func anInvalidConfigurationFailsTheConfiguredChecks(_ edit: String) throws {
+        let vectors = OutputVectors.shared
+        let epoch = (vectors.root["epochs"] as! [String: Any])["marks"] as! [String: String]
+        var config = try VenueConfig.parseStrict(Array(epoch["config"]!.utf8))
+        switch edit {
+        case "intervalNanos 0": config.markets[0].funding.intervalNanos = 0
+        case "minPublishers 0": config.markets[0].oracle.minPublishers = 0
+        case "takerBps 1001": config.fees.takerBps = 1_001
+        default: config.custodyKey = "zz"
+        }
+        let verdicts = vectors.verifier(signer: nil).verify(
+            batches: Array(epoch["batches"]!.utf8), decisions: Array(epoch["decisions"]!.utf8),
+            eventsLog: vectors.hexBytes(epoch["events"]!), inputs: Array(epoch["inputs"]!.utf8), config: config,
+            funding: Array(epoch["funding"]!.utf8))
+        let failing = Dictionary(uniqueKeysWithValues: verdicts.filter { !$0.pass }.map { ($0.check, $0.error) })
+        #expect(failing == [
+            "inputs.signature": "config", "inputs.admission": "config", "marks.decisions": "config", "marks.halted": "config",
+            "marks.options": "config", "funding.records": "config",
+        ], "\(verdicts.filter { !$0.pass })")
+    }
+
     /// The single numbered list of docs/COMMITMENTS.md §5.2 (1–18, 18a) and §5.3 (19–24, 24a, 25–27), in order.
     @Test func everyCheckIsReported() {
         let verifier = OutputVectors.shared.verifier(signer: nil)

@@ -262,8 +262,10 @@ def verify_public(
 
     `config` is the venue configuration as `sealstream.config.parse_venue_config` returns it
     (a dict is read again that way, so a `ConfigParseError` names what a hand-made one
-    lacks). One that parses but fails docs/CONFIG.md's validation is still used, as the
-    Swift auditor uses it; check 24a then fails with `config` (on a venue with options)."""
+    lacks). One that parses but fails docs/CONFIG.md's validation is not the configuration
+    any enclave ran (the enclave refuses it): nothing is recomputed from it; checks 21, 22,
+    23, 24, 24a and, with funding records, 27 fail with `config`, and 25 and 25a are made
+    as without a configuration (docs/COMMITMENTS.md §5)."""
     c = {name: _Check() for name in PUBLIC_CHECKS}
     invalid = None
     if config is not None:
@@ -278,10 +280,10 @@ def verify_public(
     headers = [h for _, h in read_lines(batches, read_header) if not isinstance(h, RecordError)]
     covered = headers[-1]["lastSequence"] if headers else 0
     parsed_decisions = [d for _, d in read_lines(decisions, read_decision) if not isinstance(d, RecordError)]
-    _check_execution(parsed_decisions, config["liquidation"]["feeBps"] if config else None, c["decisions.execution"])
+    usable = config if invalid is None else None
+    _check_execution(parsed_decisions, usable["liquidation"]["feeBps"] if usable else None, c["decisions.execution"])
     for d in parsed_decisions:
-        with _guard(invalid, c["decisions.scenario"]):
-            c["decisions.scenario"].note(scenario_fault(d, config))
+        c["decisions.scenario"].note(scenario_fault(d, usable))
     funding_records = None
     if funding is not None:
         funding_records = _check_funding_records(funding, headers, covered, signer, dom, venue_id, c)
@@ -328,36 +330,17 @@ def verify_public(
         leaf.fail("noEventsLog")
     if config is None:
         return {k: v.v for k, v in c.items()}
-    with _guard(invalid, c["inputs.signature"], c["inputs.admission"]):
-        _check_signatures(records, config, c["inputs.signature"], c["inputs.admission"])
-    with _guard(invalid, c["marks.decisions"], c["marks.halted"], c["funding.records"]):
-        _check_marks(headers, parsed_decisions, leaves or [], covered, verified, config, funding_records, c)
+    if invalid is not None:
+        configured = ["inputs.signature", "inputs.admission", "marks.decisions", "marks.halted", "marks.options"]
+        for name in configured + (["funding.records"] if funding is not None else []):
+            c[name].fail("config")
+        return {k: v.v for k, v in c.items()}
+    _check_signatures(records, config, c["inputs.signature"], c["inputs.admission"])
+    _check_marks(headers, parsed_decisions, leaves or [], covered, verified, config, funding_records, c)
     from .option_marks import check_option_marks
 
-    if invalid is not None and "options" in config:
-        c["marks.options"].fail("config")  # check 24a: the configuration fails docs/CONFIG.md's validation
-    else:
-        check_option_marks(parsed_decisions, market_data, leaves or [], covered, verified, config, Oracle, c["marks.options"])
+    check_option_marks(parsed_decisions, market_data, leaves or [], covered, verified, config, Oracle, c["marks.options"])
     return {k: v.v for k, v in c.items()}
-
-
-class _guard:
-    """Around a check that reads a configuration failing validation (`invalid`): arithmetic
-    it makes impossible (a zero funding interval, no price buckets) fails the checks with
-    `config` instead of raising. With a valid configuration nothing is caught."""
-
-    def __init__(self, invalid: Exception | None, *checks: _Check):
-        self.invalid, self.checks = invalid, checks
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, value, tb) -> bool:
-        if kind is None or self.invalid is None or not issubclass(kind, (ArithmeticError, ValueError, LookupError)):
-            return False
-        for check in self.checks:
-            check.fail("config")
-        return True
 
 
 def _check_signatures(records: list[dict], config: dict, signature: _Check, admission: _Check) -> None:
