@@ -87,6 +87,35 @@ struct OperationsTests {
         #expect(exposed.subtracting(documented).isEmpty, "exposed, not documented: \(exposed.subtracting(documented).sorted())")
     }
 
+    @Test("Every histogram's bounds are the ones docs/OPERATIONS.md §2.2 lists, in order")
+    func documentedBounds() throws {
+        let text = HostMetrics().prometheusText(now: 1)
+        let doc = try String(contentsOfFile: #filePath.components(separatedBy: "/Tests/")[0] + "/docs/OPERATIONS.md", encoding: .utf8)
+        let section = try #require(doc.components(separatedBy: "### 2.2 Histograms").last?.components(separatedBy: "### 2.3").first)
+        // "500 µs", "2.5 ms", "1 s", "4 KiB", "16" → the `le` value in the exposed unit.
+        func value(_ token: Substring) -> Double? {
+            let parts = token.split(separator: " ")
+            guard let number = parts.first.flatMap({ Double($0) }) else { return nil }
+            let scale: [String: Double] = ["µs": 1e-6, "ms": 1e-3, "s": 1, "KiB": 1_024, "MiB": 1_048_576]
+            return parts.count == 1 ? number : scale[String(parts[1])].map { number * $0 }
+        }
+        var checked = 0
+        for line in section.split(separator: "\n") where line.hasPrefix("| `sealstream_") {
+            let name = String(line.dropFirst(3).prefix { $0 != "`" })
+            let tokens = line.split(separator: "|").last?.split(separator: ",") ?? []
+            let documented = tokens.compactMap { value($0.trimmingCharacters(in: .whitespaces)[...]) }
+            #expect(!tokens.isEmpty && documented.count == tokens.count, "\(name): unreadable bounds \(tokens)")
+            let exposed = text.split(separator: "\n").compactMap { sample -> Double? in
+                guard sample.hasPrefix(name + "_bucket{le=\""), !sample.contains("+Inf") else { return nil }
+                return Double(sample.dropFirst(name.count + 12).prefix { $0 != "\"" })
+            }
+            #expect(exposed.count == documented.count, "\(name): exposed \(exposed), documented \(documented)")
+            for (e, d) in zip(exposed, documented) { #expect(abs(e - d) <= d * 1e-9, "\(name): \(e) vs \(d)") }
+            checked += 1
+        }
+        #expect(checked == 7)
+    }
+
     @Test("Only capacity shedding marks the host unready")
     func capacityShedding() {
         let m = HostMetrics()
