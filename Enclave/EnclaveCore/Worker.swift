@@ -332,8 +332,25 @@ public final class Worker<E: MatchingEngine> {
     // MARK: - Batches
 
     /// Closes the open batch if its policy says so (or `force`, at shutdown) and returns
-    /// what to publish. The shell calls this at the end of every processing cycle.
+    /// what to publish: `startCloseIfDue` then `finishClose`.
     public func closeBatchIfDue(force: Bool = false) -> ClosedBatch? {
+        startCloseIfDue(force: force).map(finishClose)
+    }
+
+    /// A close decided and journaled (its close record appended) but not yet computed.
+    public struct PendingClose: Sendable {
+        /// Enclave time of the close (the close record's).
+        public let now: UInt64
+    }
+
+    /// Decides whether the open batch closes now (its policy, or `force` at shutdown) and,
+    /// if so, raises the counter and appends the close record (docs/DURABILITY.md §2),
+    /// without computing the close. The shell calls this at the end of every processing
+    /// cycle, hands the journal (the close record with the cycle's input records) to the
+    /// host, and only then calls `finishClose`, so the host syncs the close record while
+    /// the close is computed (docs/DURABILITY.md §3, "Close records first"). Nothing may
+    /// be processed in between.
+    public func startCloseIfDue(force: Bool = false) -> PendingClose? {
         guard committer != nil else { return nil }
         let now = stamp()
         guard committer!.hasOpenBatch, force || committer!.isDue(now: now) else { return nil }
@@ -351,7 +368,12 @@ public final class Worker<E: MatchingEngine> {
             appendCloseRecord(batchIndex: committer!.batchIndex, closeTime: now, counter: value)
             lastCloseCounter = value
         }
-        return closeBatch(now: now)
+        return PendingClose(now: now)
+    }
+
+    /// Computes and signs the close that `startCloseIfDue` began: what to publish.
+    public func finishClose(_ pending: PendingClose) -> ClosedBatch {
+        closeBatch(now: pending.now)
     }
 
     /// Closes the open batch at enclave time `now` (live, or replaying a close record).

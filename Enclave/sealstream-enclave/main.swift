@@ -399,7 +399,9 @@ loop: while true {
     reapSnapshotChild()
     // Only a live worker closes batches on its clock: during a replay that spans several
     // reads, batches close only at the journal's close records.
-    if phase == .live, let batch = worker.closeBatchIfDue() {
+    if phase == .live, let pending = worker.startCloseIfDue() {
+        writeJournal()  // the close record is synced while the close is computed
+        let batch = worker.finishClose(pending)
         publish(batch)
         snapshotIfDue(time: batch.header.enclaveTime)
         continue
@@ -487,8 +489,16 @@ loop: while true {
         }
         filled -= consumed
     }
+    // A close due now is journaled before its computation, so the host syncs the close
+    // record meanwhile (docs/DURABILITY.md §4, "Close records first"). Without a counter to
+    // raise, before the cycle's batch is written: the close record goes in the same
+    // `journal` message as the cycle's inputs, and one sync covers the price and its close.
+    // With one (TPM modes), after it: the replies never wait for a TPM increment.
+    let early = phase == .live && worker.counter == nil ? worker.startCloseIfDue() : nil
     writeBatch(&output)
-    if phase == .live, let batch = worker.closeBatchIfDue() {
+    if let pending = early ?? (phase == .live ? worker.startCloseIfDue() : nil) {
+        writeJournal()
+        let batch = worker.finishClose(pending)
         publish(batch)
         snapshotIfDue(time: batch.header.enclaveTime)
     }

@@ -148,6 +148,43 @@ struct JournalLinkTests {
         #expect(d.exitStatus() == 65)
     }
 
+    /// A close due at the end of a cycle is journaled with the cycle's inputs, before their
+    /// replies, and computed afterwards (docs/DURABILITY.md §4, "Close records first"): one
+    /// `journal` message carries the inputs and then the close record, and no journal
+    /// message comes between the replies and the header, so the host's one sync for the
+    /// price releases its acknowledgement and the header alike (issue 17).
+    @Test func aCloseOnATickIsJournaledWithTheTickBeforeItsReplies() throws {
+        let dir = try makeScratchDirectory("journal-link-close-first")
+        let key = dir.appendingPathComponent("storage.key").path
+        let a = try EnclavePeer(storageKey: key)
+        a.send(ReplayEnd(published: 0, lastHeaderLine: []).encode())
+        _ = try a.collect(until: .recovered)
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        let prices = DemoKeys.publisherNames.map {
+            DemoKeys.price(market: 1, price: 60_000_000_000, confidence: 0, publishTime: now, publisher: $0).encode()
+        }
+        a.send(batch([deposit(1)] + prices))
+        let messages = try a.collect(until: .batchHeader)
+        a.close()
+        while try a.next() != nil {}
+        #expect(a.exitStatus() == 0)
+        let kinds = messages.map(\.kind)
+        let journals = kinds.indices.filter { kinds[$0] == LinkKind.journal.rawValue }
+        #expect(journals == [0], "one journal message, first: \(kinds)")
+        // Its records: the deposit and the three prices (kind 1), then the close (kind 2).
+        let journal = messages[0].body
+        var recordKinds: [UInt8] = []
+        var offset = 0
+        while offset < journal.count {
+            recordKinds.append(journal[offset + 16])
+            offset += Int(journal[offset + 4]) << 24 | Int(journal[offset + 5]) << 16 | Int(journal[offset + 6]) << 8
+                | Int(journal[offset + 7])
+        }
+        #expect(recordKinds == [1, 1, 1, 1, 2])
+        let replies = try #require(kinds.firstIndex(of: LinkKind.outboundBatch.rawValue))
+        #expect(replies == 1 && kinds.last == LinkKind.batchHeader.rawValue, "\(kinds)")
+    }
+
     /// A batch the journal leaves open at the end of one `journalReplay` message stays open
     /// until the next message brings its close record, however long the host takes: the
     /// worker closes batches on the clock only once live (found by scripts/chaos.sh, where
