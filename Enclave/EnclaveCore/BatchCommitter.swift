@@ -14,8 +14,11 @@ public struct ClosedBatch: Sendable {
     public var header: BatchHeader
     /// `batches.jsonl` line (with its newline).
     public var headerLine: [UInt8]
-    /// `decisions.jsonl` lines.
-    public var decisionLines: [UInt8]
+    /// The batch's decisions, whose `decisions.jsonl` lines are written when read
+    /// (`decisionLines`): the header commits only to their root, so the close signs it
+    /// without them and the lines are written as the batch is handed over, still before
+    /// the header (issue 17, price to liquidation).
+    public var decisionRecords: DecisionRecords
     /// `events.log` records, 49 bytes each.
     public var eventLeaves: [UInt8]
     /// `inputs.jsonl` lines: the batch's oracle prices and deposits, in sequence order.
@@ -24,6 +27,32 @@ public struct ClosedBatch: Sendable {
     public var fundingLines: [UInt8] = []
     /// `marketdata.jsonl` lines (docs/MARKETDATA.md), in leaf order.
     public var marketDataLines: [UInt8] = []
+
+    /// `decisions.jsonl` lines, written from `decisionRecords` at each read.
+    public var decisionLines: [UInt8] { decisionRecords.lines() }
+}
+
+/// A closed batch's decisions with what their records need: the batch index, each
+/// decision's struct hash (its leaf) and the decision tree (their inclusion proofs).
+public struct DecisionRecords: Sendable {
+    public let batchIndex: UInt64
+    let decisions: [DecisionFields]
+    let structHashes: [Hash32]
+    let tree: MerkleTree
+
+    /// The decisions' `decisions.jsonl` lines (docs/COMMITMENTS.md §4), in leaf order,
+    /// each with its newline.
+    public func lines() -> [UInt8] {
+        var out: [UInt8] = []
+        guard !decisions.isEmpty else { return out }
+        let proofLength = tree.inclusionProof(index: 0).count
+        out.reserveCapacity(decisions.count * (1_280 + 70 * proofLength))
+        for (i, d) in decisions.enumerated() {
+            DecisionRecord.appendLine(d, batchIndex: batchIndex, leafIndex: UInt64(i), proof: tree.inclusionProof(index: i),
+                                      structHash: structHashes[i], to: &out)
+        }
+        return out
+    }
 }
 
 /// Builds the enclave's public commitments (docs/COMMITMENTS.md): the epoch's event
@@ -169,7 +198,8 @@ public struct BatchCommitter {
     public var deadline: UInt64? { eventCount > 0 ? firstEventTime &+ policy.batchMaxNanos : nil }
 
     /// Closes the open batch: rehashes the changed accounts' state leaves, builds the
-    /// decision tree and the market data, signs the header. `writeState` appends an
+    /// decision tree and the market data, signs the header; the decisions' lines are
+    /// written later, from the batch's `decisionRecords`. `writeState` appends an
     /// account's canonical state, `salt` gives its leaf salt, and `marketView` a market's
     /// public view (market, depth levels, time).
     public mutating func close(
@@ -186,7 +216,7 @@ public struct BatchCommitter {
         // (computing it twice was half of a 100-decision close; issue 17, price to liquidation),
         // and all of them side by side (CKeccak: 4 or 8 to a permutation).
         let structHashes = DecisionFields.structHashes(decisions)
-        let decisionTree = MerkleTree(leafHashes: structHashes.map { RFC6962.leafHash($0.bytes) })
+        let decisionTree = MerkleTree(leafHashes: structHashes.map { h in h.withUnsafeBytes { RFC6962.leafHash($0) } })
         let log = events.close()
         let closeTime = max(now, firstEventTime)
         let marketLines = marketData.close(
@@ -206,11 +236,9 @@ public struct BatchCommitter {
             header: header, domain: domain, signer: signer.address, signature: signature,
             consistencyFrom: log.previousSize, consistency: log.consistency
         ).jsonLine()
-        var decisionLines: [UInt8] = []
-        for (i, d) in decisions.enumerated() {
-            decisionLines += DecisionRecord(d, batchIndex: batchIndex, leafIndex: UInt64(i),
-                                            proof: decisionTree.inclusionProof(index: i), structHash: structHashes[i]).jsonLine()
-        }
+        // The decision lines are written from these when the batch is handed over.
+        let decisionRecords = DecisionRecords(batchIndex: batchIndex, decisions: decisions, structHashes: structHashes,
+                                              tree: decisionTree)
         var fundingLines: [UInt8] = []
         for f in funding {
             // Signing a 32-byte digest with a valid key cannot fail.
@@ -222,7 +250,7 @@ public struct BatchCommitter {
         var marketDataLines: [UInt8] = []
         marketDataLines.reserveCapacity(marketLines.reduce(0) { $0 + $1.count })
         for line in marketLines { marketDataLines += line }
-        let closed = ClosedBatch(header: header, headerLine: headerLine, decisionLines: decisionLines, eventLeaves: eventLeaves,
+        let closed = ClosedBatch(header: header, headerLine: headerLine, decisionRecords: decisionRecords, eventLeaves: eventLeaves,
                                  inputLines: inputLines, fundingLines: fundingLines, marketDataLines: marketDataLines)
 
         batchIndex += 1

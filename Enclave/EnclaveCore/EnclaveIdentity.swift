@@ -111,7 +111,7 @@ public struct EnclaveIdentity: Sendable {
     /// The public commitment of an account (see `commitmentKey`).
     public func accountCommitment(_ account: UInt64) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(Array("sealstream/v1/account".utf8))
+        hasher.update(tag: "sealstream/v1/account")
         commitmentKey.withUnsafeBytes { hasher.update($0) }
         withUnsafeBytes(of: account.bigEndian) { hasher.update($0) }
         return hasher.finalize()
@@ -121,7 +121,7 @@ public struct EnclaveIdentity: Sendable {
     /// every change of the account's state.
     public func stateSalt(account: UInt64, version: UInt64) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(Array("sealstream/v1/state-salt".utf8))
+        hasher.update(tag: "sealstream/v1/state-salt")
         commitmentKey.withUnsafeBytes { hasher.update($0) }
         withUnsafeBytes(of: account.bigEndian) { hasher.update($0) }
         withUnsafeBytes(of: version.bigEndian) { hasher.update($0) }
@@ -175,5 +175,13 @@ public struct EnclaveIdentity: Sendable {
             nonce: Hex.encode(nonce), enclaveTime: enclaveTime, isolationReport: isolationReport,
             attestation: attestation, eventLog: eventLog, reportPreimage: Hex.encode(preimage),
             storageKey: storageKeyProtection, loadedObjects: loadedObjects, bootEventLog: quoteSource?.bootEventLog)
+    }
+}
+
+extension SHA256 {
+    /// Absorbs a domain tag from its static bytes (no array per hash: the salts and
+    /// commitments are derived per changed account and per decision).
+    fileprivate mutating func update(tag: StaticString) {
+        update(UnsafeRawBufferPointer(start: tag.utf8Start, count: tag.utf8CodeUnitCount))
     }
 }

@@ -94,10 +94,11 @@ public struct StatementLog: Sendable {
     /// Keeps what opens a liquidation decision of `account` (taken after the event being
     /// applied): its step, its pre-step state and marks.
     public mutating func recordOpening(account: UInt64, sequence: UInt64, step: UInt32, state: [UInt8], marks: [DecisionMark]) {
-        var kept = openings[account] ?? []
-        kept.append(Opening(sequence: sequence, step: step, state: state, marks: marks))
-        if kept.count > Self.openingsRetained { kept.removeFirst(kept.count - Self.openingsRetained) }
-        openings[account] = kept
+        // In place: a copy out of the dictionary and back copied the list each time.
+        openings[account, default: []].append(Opening(sequence: sequence, step: step, state: state, marks: marks))
+        if let count = openings[account]?.count, count > Self.openingsRetained {
+            openings[account]!.removeFirst(count - Self.openingsRetained)
+        }
     }
 
     /// Records the `state` bytes of an account's leaf as a batch closes.

@@ -204,14 +204,20 @@ public struct DecisionFields: Equatable, Sendable {
     /// `SHA-256("sealstream/v1/fills" ‖ per fill: kind u8 ‖ price i64 ‖ quantity i64)`,
     /// big-endian, in order (docs/COMMITMENTS.md §3).
     public var fillsHash: Hash32 {
-        var bytes = Array("sealstream/v1/fills".utf8)
-        bytes.reserveCapacity(bytes.count + 17 * fills.count)
-        for f in fills {
-            bytes.append(f.kind.rawValue)
-            withUnsafeBytes(of: f.price.bigEndian) { bytes += $0 }
-            withUnsafeBytes(of: f.quantity.bigEndian) { bytes += $0 }
+        // Absorbed fill by fill from the stack: no array per decision (issue 17).
+        var h = SHA256()
+        let tag: StaticString = "sealstream/v1/fills"
+        h.update(UnsafeRawBufferPointer(start: tag.utf8Start, count: tag.utf8CodeUnitCount))
+        var record: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &record) { raw in
+            for f in fills {
+                raw[0] = f.kind.rawValue
+                raw.storeBytes(of: f.price.bigEndian, toByteOffset: 1, as: Int64.self)
+                raw.storeBytes(of: f.quantity.bigEndian, toByteOffset: 9, as: Int64.self)
+                h.update(UnsafeRawBufferPointer(rebasing: raw[0..<17]))
+            }
         }
-        return bytes.withUnsafeBytes { RFC6962.sha256(of: $0) }
+        return Hash32(finalizing: &h)
     }
 
     /// `scenarioHash` (docs/COMMITMENTS.md §3): 32 zero bytes without a scenario, else
@@ -259,11 +265,11 @@ public struct DecisionFields: Equatable, Sendable {
 
     /// The struct's members in the order of `encodeType`.
     private var encoder: EIP712StructEncoder {
-        var e = EIP712StructEncoder(typeHash: Self.typeHash)
+        var e = EIP712StructEncoder(typeHash: Self.typeHash, members: 21)
         e.uint(venueId)
         e.uint(sequence)
         e.uint(enclaveTime)
-        e.bytes32(account.bytes)
+        e.bytes32(account)
         e.uint(UInt64(market))
         e.bool(isBuy)
         e.int(size)
@@ -277,10 +283,10 @@ public struct DecisionFields: Equatable, Sendable {
         e.int(toInsuranceFund)
         e.int(autoDeleveraged)
         e.int(liquidationFee)
-        e.bytes32(fillsHash.bytes)
-        e.bytes32(stateHash.bytes)
-        e.bytes32(marksHash.bytes)
-        e.bytes32(scenarioHash.bytes)
+        e.bytes32(fillsHash)
+        e.bytes32(stateHash)
+        e.bytes32(marksHash)
+        e.bytes32(scenarioHash)
         return e
     }
 }

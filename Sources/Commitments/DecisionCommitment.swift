@@ -29,24 +29,33 @@ public enum DecisionCommitment {
         h.update(stateTag)
         h.update(salt)
         h.update(state)
-        return Hash32(h.finalize())
+        return Hash32(finalizing: &h)
     }
 
     /// `SHA-256("sealstream/v1/decision-marks" ‖ salt ‖ per mark: market ‖ mark ‖
     /// maintenanceBps)`, each a 32-byte big-endian word (the mark sign-extended: the ABI
     /// encoding the contract hashes), one mark per position of the state in its order.
+    /// Each mark's three words are written on the stack and absorbed as they are: no array
+    /// per decision (a liquidating tick commits to every decision's marks; issue 17).
     public static func marksHash(salt: [UInt8], marks: [DecisionMark]) -> Hash32 {
-        var bytes = marksTag + salt
-        bytes.reserveCapacity(bytes.count + 96 * marks.count)
-        func word(_ v: UInt64, negative: Bool = false) {
-            bytes += [UInt8](repeating: negative ? 0xff : 0, count: 24)
-            withUnsafeBytes(of: v.bigEndian) { bytes += $0 }
+        var h = SHA256()
+        h.update(marksTag)
+        h.update(salt)
+        var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &words) { raw in
+            let w = raw.bindMemory(to: UInt64.self)
+            for m in marks {
+                // Words 0 and 2 are unsigned (their upper 24 bytes stay zero); word 1 is the
+                // mark sign-extended to 256 bits.
+                w[3] = UInt64(m.market).bigEndian
+                let fill: UInt64 = m.mark < 0 ? .max : 0
+                (w[4], w[5], w[6]) = (fill, fill, fill)
+                w[7] = UInt64(bitPattern: m.mark).bigEndian
+                w[11] = UInt64(m.maintenanceBps).bigEndian
+                h.update(UnsafeRawBufferPointer(raw))
+            }
         }
-        for m in marks {
-            word(UInt64(m.market))
-            word(UInt64(bitPattern: m.mark), negative: m.mark < 0)
-            word(UInt64(m.maintenanceBps))
-        }
-        return bytes.withUnsafeBytes { RFC6962.sha256(of: $0) }
+        return Hash32(finalizing: &h)
     }
 }

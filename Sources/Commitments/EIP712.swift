@@ -62,12 +62,12 @@ public struct EIP712Domain: Equatable, Sendable {
 public struct EIP712StructEncoder: Sendable {
     private var words: [UInt8]
 
-    /// Starts a struct whose `typeHash` (32 bytes) is `typeHash`. Room for 16 members is
-    /// reserved up front; more grow the buffer.
-    public init(typeHash: [UInt8]) {
+    /// Starts a struct whose `typeHash` (32 bytes) is `typeHash`.
+    /// `members`: how many words to reserve room for (more grow the buffer).
+    public init(typeHash: [UInt8], members: Int = 16) {
         precondition(typeHash.count == 32, "EIP-712 type hash must be 32 bytes")
         words = []
-        words.reserveCapacity(32 * 17)
+        words.reserveCapacity(32 * (members + 1))
         words.append(contentsOf: typeHash)
     }
 
@@ -91,6 +91,11 @@ public struct EIP712StructEncoder: Sendable {
     public mutating func bytes32(_ v: [UInt8]) {
         precondition(v.count == 32, "bytes32 member must be 32 bytes, got \(v.count)")
         words.append(contentsOf: v)
+    }
+
+    /// `bytes32` members held as a `Hash32` (no array per member).
+    public mutating func bytes32(_ v: Hash32) {
+        v.withUnsafeBytes { words.append(contentsOf: $0) }
     }
 
     /// `address` members: the 20 bytes left-padded with zeros.

@@ -102,6 +102,14 @@ public struct Hash32: Hashable, Sendable, CustomStringConvertible {
     /// Same as `hex`.
     public var description: String { hex }
 
+    /// The digest `hasher` finalizes to, without an array in between; `hasher` must not be
+    /// used afterwards.
+    init(finalizing hasher: inout SHA256) {
+        var out = Hash32.zero
+        Swift.withUnsafeMutableBytes(of: &out.storage) { hasher.finalize(into: $0) }
+        self = out
+    }
+
     /// Calls `body` with the 32 bytes; the pointer must not escape `body`.
     @inlinable
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {

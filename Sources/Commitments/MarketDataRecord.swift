@@ -290,7 +290,7 @@ extension JSONLineWriter {
     /// bytes as `objects(k, trades) { field("aggressor", …) … }`, with the keys as literal
     /// bytes: a batch close writes one such object per trade (on a crossing stream, one per
     /// order), and the generic path was ~5% of the sequencer's CPU per order (issue 17).
-    mutating func field(_ k: String, trades: [MarketDataRecord.Trade]) {
+    mutating func field(_ k: StaticString, trades: [MarketDataRecord.Trade]) {
         rawKey(k)
         byte(UInt8(ascii: "["))
         for (i, t) in trades.enumerated() {
@@ -312,7 +312,7 @@ extension JSONLineWriter {
     }
 
     /// `"k":[[a,b],…]`.
-    mutating func field(_ k: String, levels: [[Int64]]) {
+    mutating func field(_ k: StaticString, levels: [[Int64]]) {
         rawKey(k)
         byte(UInt8(ascii: "["))
         for (i, level) in levels.enumerated() {

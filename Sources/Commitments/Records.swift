@@ -267,19 +267,132 @@ public struct EventLeaf: Equatable, Sendable {
 /// enclave's batch-close path; this takes a few µs.
 struct JSONLineWriter {
     private(set) var bytes: [UInt8] = []
-    private var first = [true]
+    /// Bit d: the object open at nesting depth d has a key already (no array per line).
+    private var keyed: UInt64 = 0
+    private var depth = 0
 
     init(capacity: Int = 1024) {
         bytes.reserveCapacity(capacity)
         bytes.append(UInt8(ascii: "{"))
     }
 
-    private mutating func key(_ k: String) {
-        if first[first.count - 1] { first[first.count - 1] = false } else { bytes.append(UInt8(ascii: ",")) }
-        bytes.append(UInt8(ascii: "\""))
-        bytes += k.utf8
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
+    /// A writer that appends to `out`'s bytes, which it takes over (`out` is left empty
+    /// until the caller stores the finished bytes back): one buffer for many lines, which
+    /// the caller reserves once (growing it line by line would copy it each time).
+    init(continuing out: inout [UInt8]) {
+        swap(&bytes, &out)
+        bytes.append(UInt8(ascii: "{"))
+    }
+
+    /// `"k":` (after a comma unless it is its object's first key), from the key's static
+    /// bytes: every key is a literal.
+    private mutating func key(_ k: StaticString) {
+        keyed(k, room: 0) { _ in 0 }
+    }
+
+    /// `"k":` and a value that `value` writes at the pointer it gets (at most `room` bytes,
+    /// returning how many), composed on the stack and appended to `bytes` at once: each
+    /// append to an array pays its own uniqueness and capacity checks, and a decision line
+    /// is ~30 fields (issue 17, price to liquidation).
+    @inline(__always)
+    private mutating func keyed(_ k: StaticString, room: Int, _ value: (UnsafeMutablePointer<UInt8>) -> Int) {
+        let comma = keyed & (1 << depth) != 0
+        keyed |= 1 << depth
+        let n = k.utf8CodeUnitCount
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n + 4 + room) { buf in
+            let p = buf.baseAddress!
+            var i = 0
+            if comma {
+                p[0] = UInt8(ascii: ",")
+                i = 1
+            }
+            p[i] = UInt8(ascii: "\"")
+            (p + i + 1).update(from: k.utf8Start, count: n)
+            i += n + 1
+            p[i] = UInt8(ascii: "\"")
+            p[i + 1] = UInt8(ascii: ":")
+            i += 2
+            i += value(p + i)
+            bytes.append(contentsOf: UnsafeBufferPointer(start: p, count: i))
+        }
+    }
+
+    /// Writes `"0x…"` (68 bytes: the 64 lower-case hex digits of `h`, `Hash32.hex`'s form)
+    /// at `p`.
+    @inline(__always)
+    private static func writeQuotedHex(_ h: Hash32, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+        let digits: StaticString = "0123456789abcdef"
+        let d = digits.utf8Start
+        p[0] = UInt8(ascii: "\"")
+        p[1] = UInt8(ascii: "0")
+        p[2] = UInt8(ascii: "x")
+        h.withUnsafeBytes { raw in
+            for k in 0..<Hash32.byteCount {
+                let byte = raw[k]
+                p[3 + 2 * k] = d[Int(byte >> 4)]
+                p[4 + 2 * k] = d[Int(byte & 0x0f)]
+            }
+        }
+        p[3 + 2 * Hash32.byteCount] = UInt8(ascii: "\"")
+        return 4 + 2 * Hash32.byteCount
+    }
+
+    /// Writes `v` in decimal (at most 20 digits and a sign) at `p`, as `String(v)` spells it:
+    /// two digits per division, backwards into a scratch word, then moved into place (a
+    /// price or a time has 11–19 digits; one division per digit was most of a field).
+    @inline(__always)
+    private static func writeDecimal(negative: Bool, magnitude: UInt64, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+        let pairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+        let t = pairs.utf8Start
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        return withUnsafeMutableBytes(of: &scratch) { raw in
+            let s = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var i = raw.count
+            var m = magnitude
+            while m >= 100 {
+                let r = Int(m % 100)
+                m /= 100
+                i -= 2
+                s[i] = t[2 * r]
+                s[i + 1] = t[2 * r + 1]
+            }
+            if m >= 10 {
+                i -= 2
+                s[i] = t[2 * Int(m)]
+                s[i + 1] = t[2 * Int(m) + 1]
+            } else {
+                i -= 1
+                s[i] = UInt8(ascii: "0") + UInt8(m)
+            }
+            var o = 0
+            if negative {
+                p[0] = UInt8(ascii: "-")
+                o = 1
+            }
+            (p + o).update(from: s + i, count: raw.count - i)
+            return o + raw.count - i
+        }
+    }
+
+    mutating func field(_ k: StaticString, hex h: Hash32) {
+        keyed(k, room: 4 + 2 * Hash32.byteCount) { Self.writeQuotedHex(h, $0) }
+    }
+
+    /// `"k":["0x…",…]`, composed in one piece.
+    mutating func field(_ k: StaticString, hexes: [Hash32]) {
+        keyed(k, room: 2 + (5 + 2 * Hash32.byteCount) * hexes.count) { p in
+            p[0] = UInt8(ascii: "[")
+            var i = 1
+            for (n, h) in hexes.enumerated() {
+                if n > 0 {
+                    p[i] = UInt8(ascii: ",")
+                    i += 1
+                }
+                i += Self.writeQuotedHex(h, p + i)
+            }
+            p[i] = UInt8(ascii: "]")
+            return i + 1
+        }
     }
 
     /// Appends `v` in decimal, as `String(v)` spells it, without making the string: a batch
@@ -289,17 +402,9 @@ struct JSONLineWriter {
             bytes += String(v).utf8
             return
         }
-        if v < 0 { bytes.append(UInt8(ascii: "-")) }
-        var m = UInt64(v.magnitude)
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
-        withUnsafeMutableBytes(of: &digits) { buf in
-            var i = buf.count
-            repeat {
-                i -= 1
-                buf[i] = UInt8(ascii: "0") + UInt8(m % 10)
-                m /= 10
-            } while m > 0
-            bytes.append(contentsOf: buf[i...])
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 21) { buf in
+            let n = Self.writeDecimal(negative: v < 0, magnitude: UInt64(v.magnitude), buf.baseAddress!)
+            bytes.append(contentsOf: UnsafeBufferPointer(start: buf.baseAddress!, count: n))
         }
     }
 
@@ -310,22 +415,29 @@ struct JSONLineWriter {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    mutating func field(_ k: String, _ v: some BinaryInteger) {
-        key(k)
-        decimal(v)
+    mutating func field(_ k: StaticString, _ v: some BinaryInteger) {
+        guard v.magnitude.bitWidth <= 64 || v.magnitude <= UInt64.max else {
+            key(k)
+            decimal(v)
+            return
+        }
+        keyed(k, room: 21) { Self.writeDecimal(negative: v < 0, magnitude: UInt64(v.magnitude), $0) }
     }
 
-    mutating func field(_ k: String, _ v: Bool) {
-        key(k)
-        bytes += (v ? "true" : "false").utf8
+    mutating func field(_ k: StaticString, _ v: Bool) {
+        keyed(k, room: 5) { p in
+            let text: StaticString = v ? "true" : "false"
+            p.update(from: text.utf8Start, count: text.utf8CodeUnitCount)
+            return text.utf8CodeUnitCount
+        }
     }
 
-    mutating func field(_ k: String, _ v: String) {
+    mutating func field(_ k: StaticString, _ v: String) {
         key(k)
         quoted(v)
     }
 
-    mutating func field(_ k: String, _ v: [String]) {
+    mutating func field(_ k: StaticString, _ v: [String]) {
         key(k)
         bytes.append(UInt8(ascii: "["))
         for (i, s) in v.enumerated() {
@@ -335,7 +447,7 @@ struct JSONLineWriter {
         bytes.append(UInt8(ascii: "]"))
     }
 
-    mutating func field(_ k: String, _ v: [UInt32]) {
+    mutating func field(_ k: StaticString, _ v: [UInt32]) {
         key(k)
         bytes.append(UInt8(ascii: "["))
         for (i, x) in v.enumerated() {
@@ -346,31 +458,38 @@ struct JSONLineWriter {
     }
 
     /// An array of objects, one per element.
-    mutating func objects<T>(_ k: String, _ items: [T], _ body: (inout JSONLineWriter, T) -> Void) {
+    mutating func objects<T>(_ k: StaticString, _ items: [T], _ body: (inout JSONLineWriter, T) -> Void) {
         key(k)
         bytes.append(UInt8(ascii: "["))
         for (i, item) in items.enumerated() {
             if i > 0 { bytes.append(UInt8(ascii: ",")) }
             bytes.append(UInt8(ascii: "{"))
-            first.append(true)
+            enter()
             body(&self, item)
-            first.removeLast()
+            depth -= 1
             bytes.append(UInt8(ascii: "}"))
         }
         bytes.append(UInt8(ascii: "]"))
     }
 
-    mutating func object(_ k: String, _ body: (inout JSONLineWriter) -> Void) {
+    mutating func object(_ k: StaticString, _ body: (inout JSONLineWriter) -> Void) {
         key(k)
         bytes.append(UInt8(ascii: "{"))
-        first.append(true)
+        enter()
         body(&self)
-        first.removeLast()
+        depth -= 1
         bytes.append(UInt8(ascii: "}"))
     }
 
+    /// Opens a nested object's key list.
+    private mutating func enter() {
+        depth += 1
+        precondition(depth < 64, "JSON records nest a few levels deep")
+        keyed &= ~(1 << depth)
+    }
+
     /// A key whose value the caller appends with `append`.
-    mutating func rawKey(_ k: String) { key(k) }
+    mutating func rawKey(_ k: StaticString) { key(k) }
 
     /// Appends pre-formatted JSON text (ASCII).
     mutating func append(_ text: String) { bytes += text.utf8 }
@@ -394,7 +513,8 @@ struct JSONLineWriter {
 
     /// The finished line, with its newline.
     mutating func line() -> [UInt8] {
-        bytes += [UInt8(ascii: "}"), 0x0a]
+        bytes.append(UInt8(ascii: "}"))
+        bytes.append(0x0a)
         return bytes
     }
 }
@@ -436,26 +556,107 @@ extension DecisionRecord {
     /// The record as one JSON line (with its newline), keys sorted.
     public func jsonLine() -> [UInt8] {
         var w = JSONLineWriter(capacity: 1024 + 70 * proof.count)
-        w.field("account", account)
-        w.field("autoDeleveraged", autoDeleveraged)
-        w.field("bankruptcyPrice", bankruptcyPrice)
-        w.field("batchIndex", batchIndex)
-        w.field("enclaveTime", enclaveTime)
-        w.field("equity", equity)
-        w.field("filledOnBook", filledOnBook)
-        w.objects("fills", fills) { o, f in
-            o.field("kind", f.kind)
-            o.field("price", f.price)
-            o.field("quantity", f.quantity)
+        Self.write(
+            into: &w, account: .text(account), side: side, reason: reason, reasonCode: reasonCode,
+            numbers: Numbers(
+                venueId: venueId, sequence: sequence, enclaveTime: enclaveTime, market: market, isBuy: isBuy, size: size,
+                markPrice: markPrice, bankruptcyPrice: bankruptcyPrice, worstPrice: worstPrice, equity: equity,
+                maintenanceRequirement: maintenanceRequirement, filledOnBook: filledOnBook, toInsuranceFund: toInsuranceFund,
+                autoDeleveraged: autoDeleveraged, liquidationFee: liquidationFee, batchIndex: batchIndex, leafIndex: leafIndex),
+            fills: .records(fills), stateHash: .text(stateHash), marksHash: .text(marksHash), scenario: scenario,
+            structHash: .text(structHash), proof: .texts(proof))
+        return w.line()
+    }
+
+    /// Appends the line `DecisionRecord(d, batchIndex:leafIndex:proof:structHash:).jsonLine()`
+    /// writes, byte for byte, to `out`, straight from the fields: hashes written as hex
+    /// from their bytes, no record and no string per field in between (a liquidating
+    /// batch close writes one per decision; issue 17, price to liquidation).
+    public static func appendLine(
+        _ d: DecisionFields, batchIndex: UInt64, leafIndex: UInt64, proof: [Hash32], structHash: Hash32, to out: inout [UInt8]
+    ) {
+        var w = JSONLineWriter(continuing: &out)
+        write(
+            into: &w, account: .hash(d.account), side: d.isBuy ? "buy" : "sell", reason: d.reason.name,
+            reasonCode: d.reason.rawValue,
+            numbers: Numbers(
+                venueId: d.venueId, sequence: d.sequence, enclaveTime: d.enclaveTime, market: d.market, isBuy: d.isBuy,
+                size: d.size, markPrice: d.markPrice, bankruptcyPrice: d.bankruptcyPrice, worstPrice: d.worstPrice,
+                equity: d.equity, maintenanceRequirement: d.maintenanceRequirement, filledOnBook: d.filledOnBook,
+                toInsuranceFund: d.toInsuranceFund, autoDeleveraged: d.autoDeleveraged, liquidationFee: d.liquidationFee,
+                batchIndex: batchIndex, leafIndex: leafIndex),
+            fills: .fields(d.fills), stateHash: .hash(d.stateHash), marksHash: .hash(d.marksHash), scenario: d.scenario,
+            structHash: .hash(structHash), proof: .hashes(proof))
+        out = w.line()
+    }
+
+    /// A hash as the record holds it (hex text, as read back) or as the close has it.
+    enum HexValue {
+        case text(String)
+        case hash(Hash32)
+    }
+
+    enum Proof {
+        case texts([String])
+        case hashes([Hash32])
+    }
+
+    enum Fills {
+        case records([Fill])
+        case fields([DecisionFields.Fill])
+    }
+
+    struct Numbers {
+        var venueId: UInt64, sequence: UInt64, enclaveTime: UInt64, market: UInt32, isBuy: Bool, size: Int64
+        var markPrice: Int64, bankruptcyPrice: Int64, worstPrice: Int64, equity: Int64, maintenanceRequirement: Int64
+        var filledOnBook: Int64, toInsuranceFund: Int64, autoDeleveraged: Int64, liquidationFee: Int64
+        var batchIndex: UInt64, leafIndex: UInt64
+    }
+
+    /// The one definition of the line: keys sorted, each value in the form of §4.
+    private static func write(
+        into w: inout JSONLineWriter, account: HexValue, side: String, reason: String, reasonCode: UInt8, numbers n: Numbers,
+        fills: Fills, stateHash: HexValue, marksHash: HexValue, scenario: DecisionScenario?, structHash: HexValue,
+        proof: Proof
+    ) {
+        func hex(_ k: StaticString, _ v: HexValue) {
+            switch v {
+            case .text(let s): w.field(k, s)
+            case .hash(let h): w.field(k, hex: h)
+            }
         }
-        w.field("isBuy", isBuy)
-        w.field("leafIndex", leafIndex)
-        w.field("liquidationFee", liquidationFee)
-        w.field("maintenanceRequirement", maintenanceRequirement)
-        w.field("markPrice", markPrice)
-        w.field("market", market)
-        w.field("marksHash", marksHash)
-        w.field("proof", proof)
+        hex("account", account)
+        w.field("autoDeleveraged", n.autoDeleveraged)
+        w.field("bankruptcyPrice", n.bankruptcyPrice)
+        w.field("batchIndex", n.batchIndex)
+        w.field("enclaveTime", n.enclaveTime)
+        w.field("equity", n.equity)
+        w.field("filledOnBook", n.filledOnBook)
+        switch fills {
+        case .records(let fills):
+            w.objects("fills", fills) { o, f in
+                o.field("kind", f.kind)
+                o.field("price", f.price)
+                o.field("quantity", f.quantity)
+            }
+        case .fields(let fills):
+            w.objects("fills", fills) { o, f in
+                o.field("kind", f.kind.name)
+                o.field("price", f.price)
+                o.field("quantity", f.quantity)
+            }
+        }
+        w.field("isBuy", n.isBuy)
+        w.field("leafIndex", n.leafIndex)
+        w.field("liquidationFee", n.liquidationFee)
+        w.field("maintenanceRequirement", n.maintenanceRequirement)
+        w.field("markPrice", n.markPrice)
+        w.field("market", n.market)
+        hex("marksHash", marksHash)
+        switch proof {
+        case .texts(let proof): w.field("proof", proof)
+        case .hashes(let proof): w.field("proof", hexes: proof)
+        }
         w.field("reason", reason)
         w.field("reasonCode", reasonCode)
         if let scenario {
@@ -476,17 +677,16 @@ extension DecisionRecord {
             }
         } else {
             w.rawKey("scenario")
-            w.append("null")
+            w.literal("null")
         }
-        w.field("sequence", sequence)
+        w.field("sequence", n.sequence)
         w.field("side", side)
-        w.field("size", size)
-        w.field("stateHash", stateHash)
-        w.field("structHash", structHash)
-        w.field("toInsuranceFund", toInsuranceFund)
-        w.field("venueId", venueId)
-        w.field("worstPrice", worstPrice)
-        return w.line()
+        w.field("size", n.size)
+        hex("stateHash", stateHash)
+        hex("structHash", structHash)
+        w.field("toInsuranceFund", n.toInsuranceFund)
+        w.field("venueId", n.venueId)
+        w.field("worstPrice", n.worstPrice)
     }
 }
 
