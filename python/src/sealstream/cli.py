@@ -90,7 +90,7 @@ def _verify_outputs(args) -> int:
         from .config import ConfigParseError, parse_venue_config
 
         try:
-            config = parse_venue_config(raw)  # strictly (docs/CONFIG.md); validation is check 24a's
+            config = parse_venue_config(raw)  # strictly (docs/CONFIG.md); an invalid one fails the configured checks (COMMITMENTS §5)
         except ConfigParseError as exc:
             print(f"--config {args.config}: {exc}", file=sys.stderr)
             return 2
