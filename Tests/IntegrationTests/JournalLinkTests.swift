@@ -78,6 +78,22 @@ struct JournalLinkTests {
         return b.finish()
     }
 
+    /// A live worker (empty journal, recovered) handed one batch of a deposit and the three
+    /// publishers' prices, which closes a batch (`closeOnOracleTick`): the worker, what it
+    /// wrote up to that batch's header, and its storage key's path.
+    func livePeerAfterATick(_ name: String) throws -> (EnclavePeer, [(kind: UInt8, body: [UInt8])], key: String) {
+        let key = try makeScratchDirectory(name).appendingPathComponent("storage.key").path
+        let a = try EnclavePeer(storageKey: key)
+        a.send(ReplayEnd(published: 0, lastHeaderLine: []).encode())
+        _ = try a.collect(until: .recovered)
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        let prices = DemoKeys.publisherNames.map {
+            DemoKeys.price(market: 1, price: 60_000_000_000, confidence: 0, publishTime: now, publisher: $0).encode()
+        }
+        a.send(batch([deposit(1)] + prices))
+        return (a, try a.collect(until: .batchHeader), key)
+    }
+
     func deposit(_ account: UInt64) -> [UInt8] {
         DemoKeys.deposit(venueID: DemoKeys.venue().venueID, accountID: account,
                          accountKey: DemoKeys.signingKey(.trader, "t\(account)").publicKey.bytes, amount: 1_000_000_000,
@@ -154,17 +170,7 @@ struct JournalLinkTests {
     /// message comes between the replies and the header, so the host's one sync for the
     /// price releases its acknowledgement and the header alike (issue 17).
     @Test func aCloseOnATickIsJournaledWithTheTickBeforeItsReplies() throws {
-        let dir = try makeScratchDirectory("journal-link-close-first")
-        let key = dir.appendingPathComponent("storage.key").path
-        let a = try EnclavePeer(storageKey: key)
-        a.send(ReplayEnd(published: 0, lastHeaderLine: []).encode())
-        _ = try a.collect(until: .recovered)
-        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-        let prices = DemoKeys.publisherNames.map {
-            DemoKeys.price(market: 1, price: 60_000_000_000, confidence: 0, publishTime: now, publisher: $0).encode()
-        }
-        a.send(batch([deposit(1)] + prices))
-        let messages = try a.collect(until: .batchHeader)
+        let (a, messages, _) = try livePeerAfterATick("journal-link-close-first")
         a.close()
         while try a.next() != nil {}
         #expect(a.exitStatus() == 0)
@@ -190,17 +196,8 @@ struct JournalLinkTests {
     /// worker closes batches on the clock only once live (found by scripts/chaos.sh, where
     /// a journal over 1 MiB goes in two messages).
     @Test func aBatchOpenBetweenTwoReplayMessagesIsNotClosedByTheClock() throws {
-        let dir = try makeScratchDirectory("journal-link-split")
-        let key = dir.appendingPathComponent("storage.key").path
-        let a = try EnclavePeer(storageKey: key)
-        a.send(ReplayEnd(published: 0, lastHeaderLine: []).encode())
-        _ = try a.collect(until: .recovered)
-        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-        let prices = DemoKeys.publisherNames.map {
-            DemoKeys.price(market: 1, price: 60_000_000_000, confidence: 0, publishTime: now, publisher: $0).encode()
-        }
-        a.send(batch([deposit(1)] + prices))
-        var messages = try a.collect(until: .batchHeader)
+        let (a, first, key) = try livePeerAfterATick("journal-link-split")
+        var messages = first
         a.send(batch([deposit(2)]))
         a.close()
         while let m = try a.next() { messages.append(m) }
