@@ -321,18 +321,10 @@ struct JSONLineWriter {
     /// at `p`.
     @inline(__always)
     private static func writeQuotedHex(_ h: Hash32, _ p: UnsafeMutablePointer<UInt8>) -> Int {
-        let digits: StaticString = "0123456789abcdef"
-        let d = digits.utf8Start
         p[0] = UInt8(ascii: "\"")
         p[1] = UInt8(ascii: "0")
         p[2] = UInt8(ascii: "x")
-        h.withUnsafeBytes { raw in
-            for k in 0..<Hash32.byteCount {
-                let byte = raw[k]
-                p[3 + 2 * k] = d[Int(byte >> 4)]
-                p[4 + 2 * k] = d[Int(byte & 0x0f)]
-            }
-        }
+        _ = h.withUnsafeBytes { Hex.write($0, to: p + 3) }
         p[3 + 2 * Hash32.byteCount] = UInt8(ascii: "\"")
         return 4 + 2 * Hash32.byteCount
     }

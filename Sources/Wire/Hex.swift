@@ -14,6 +14,20 @@ public enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Writes `bytes` as `encode` spells them (two lower-case digits a byte, no prefix) at
+    /// `p`, which must have room for `2 × bytes.count`; returns that count. For writers that
+    /// compose a line in place without a String per value (the batch close's decision lines).
+    @inline(__always)
+    public static func write(_ bytes: UnsafeRawBufferPointer, to p: UnsafeMutablePointer<UInt8>) -> Int {
+        let d: StaticString = "0123456789abcdef"
+        let t = d.utf8Start
+        for (k, b) in bytes.enumerated() {
+            p[2 * k] = t[Int(b >> 4)]
+            p[2 * k + 1] = t[Int(b & 0x0f)]
+        }
+        return 2 * bytes.count
+    }
+
     /// Decodes hex digits of either case after an optional `0x` (configs, command lines);
     /// nil on odd length or a non-hex character.
     public static func decode(_ string: String) -> [UInt8]? { decode(string, allowingPrefix: true) }
