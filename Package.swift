@@ -104,7 +104,7 @@ let package = Package(
         // Enclave: library (worker state machine) and the measured executable.
         .target(
             name: "EnclaveCore",
-            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "Journal", "KeyEnrollment", "CPrefetch"],
+            dependencies: ["SealCrypto", "Wire", "Engine", "Attestation", "Commitments", "Journal", "KeyEnrollment", "CPrefetch", "CEnclaveSys"],
             path: "Enclave/EnclaveCore",
             // The sequencer is one thread in methods of one class (`Worker`) that mutate its
             // stored state in place; in release, the dynamic exclusivity check of each such

@@ -82,3 +82,7 @@ long long ss_advise_huge_pages(unsigned long long min_bytes, int collapse) {
 int ss_set_thread_nice(int nice) {
     return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
 }
+
+int ss_set_thread_name(const char *name) {
+    return prctl(PR_SET_NAME, name, 0, 0, 0);
+}

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CEnclaveSys
 import Journal
 import SealCrypto
 import Wire
@@ -62,6 +63,7 @@ final class OpenLane {
             var t = pthread_t()
             let box = Unmanaged.passUnretained(self).toOpaque()
             if pthread_create(&t, nil, { raw in
+                _ = ss_set_thread_name("open-lane")
                 Unmanaged<OpenLane>.fromOpaque(raw!).takeUnretainedValue().openAll()
                 return nil
             }, box) == 0 {

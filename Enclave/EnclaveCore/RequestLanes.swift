@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CEnclaveSys
 import Commitments
 import SealCrypto
 import Synchronization
@@ -115,6 +116,7 @@ final class RequestLanes {
         for _ in 0..<n {
             var t = pthread_t()
             if pthread_create(&t, nil, { raw in
+                _ = ss_set_thread_name("request-lane")
                 Unmanaged<RequestLanes>.fromOpaque(raw!).takeUnretainedValue().laneLoop()
                 return nil
             }, box) == 0 {

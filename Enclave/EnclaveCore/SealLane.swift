@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CEnclaveSys
 import Journal
 import SealCrypto
 
@@ -66,6 +67,7 @@ public final class SealLane {
         var t = pthread_t()
         let box = Unmanaged.passUnretained(self).toOpaque()
         if pthread_create(&t, nil, { raw in
+            _ = ss_set_thread_name("seal-lane")
             Unmanaged<SealLane>.fromOpaque(raw!).takeUnretainedValue().sealerLoop()
             return nil
         }, box) == 0 {

@@ -21,6 +21,7 @@ enum HugePages {
     static func startKeeper() {
         var thread = pthread_t()
         let started = pthread_create(&thread, nil, { _ in
+            _ = ss_set_thread_name("huge-pages")
             _ = ss_set_thread_nice(10)
             while true {
                 _ = ss_advise_huge_pages(2 << 20, 0)

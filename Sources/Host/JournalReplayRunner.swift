@@ -55,8 +55,7 @@ public enum JournalReplayRunner {
         process.standardOutput = output
         try process.run()
         let reader = LinkReader(fd: output.fileHandleForReading.fileDescriptor, comparison: ReplayComparison(published: published, first: Int(snapshot?.header.batchIndex ?? 0)))
-        let thread = Thread { reader.run() }
-        thread.start()
+        startThread(named: "replay-reader") { reader.run() }
         let fd = input.fileHandleForWriting.fileDescriptor
         defer { process.waitUntilExit() }
         guard reader.hello.wait(timeout: .now() + 120) == .success, reader.state.withLock({ $0.saidHello }) else {

@@ -59,10 +59,7 @@ final class JournalSegmentFiller: @unchecked Sendable {
         defer { condition.unlock() }
         guard thread == nil else { return }
         running = true
-        let t = Thread { [self] in run() }
-        t.name = "journal-prealloc"
-        thread = t
-        t.start()
+        thread = startThread(named: "journal-spare") { [self] in run() }
     }
 
     /// Renames the ready spare to `target` and hands over its descriptor (opened read-write,

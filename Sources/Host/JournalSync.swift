@@ -51,9 +51,7 @@ final class JournalSync: @unchecked Sendable {
         running = lanes
         condition.unlock()
         for lane in 0..<lanes {
-            let thread = Thread { [self] in run(lane: lane) }
-            thread.name = "journal-sync-\(lane)"
-            thread.start()
+            startThread(named: "journal-sync-\(lane)") { [self] in run(lane: lane) }
         }
     }
 

@@ -167,12 +167,10 @@ final class LeadershipLease: @unchecked Sendable {
 
     func start() {
         started = true
-        let thread = Thread { [self] in
+        startThread(named: "lease") { [self] in
             run()
             finished.signal()
         }
-        thread.name = "lease"
-        thread.start()
     }
 
     /// Graceful stop: ends the thread and, if this host holds the lease, deletes the key so

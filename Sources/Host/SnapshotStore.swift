@@ -87,12 +87,10 @@ final class SnapshotStore: @unchecked Sendable {
     /// Reads snapshots from `fd` (the host's end of a worker's snapshot pipe) on a new
     /// thread until EOF, then closes it.
     func startReading(fd: Int32) {
-        let thread = Thread { [self] in
+        startThread(named: "snapshot-reader") { [self] in
             while self.readOne(fd: fd) {}
             close(fd)
         }
-        thread.name = "snapshot-reader"
-        thread.start()
     }
 
     /// Reads one snapshot off the pipe into a file; false at EOF or on a broken stream.

@@ -58,4 +58,36 @@ struct EnclaveLanesTests {
         #expect(all.sorted() == Array(1...UInt64(all.count)), "unique and gap-free across clients")
         #expect(host.stop() == 0, "graceful shutdown exits 0")
     }
+
+    /// Every thread the host and the worker start carries the name docs/OPERATIONS.md §8
+    /// gives it, so an operator can find it with `top -H`, `perf` or `chrt -p`.
+    @Test func threadsCarryTheirDocumentedNames() throws {
+        let directory = try makeScratchDirectory("thread-names")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Binaries.venueConfig)))
+            as! [String: Any]
+        config["enclaveLanes"] = 2
+        let venue = directory.appendingPathComponent("venue.json").path
+        try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(to: URL(fileURLWithPath: venue))
+        let host = try HostProcess(label: "thread-names", venueConfig: venue)
+        func names(_ pid: pid_t) -> [String] {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            return tasks.compactMap { try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8) }
+                .map { $0.trimmingCharacters(in: .newlines) }
+        }
+        let hostWants: Set = ["sealstream-host", "NIO-ELT-1-#1", "NIO-ELT-2-#1", "journal-sync-0", "journal-spare", "snapshot-reader"]
+        let workerWants: Set = ["sealstream-encl", "seal-lane", "request-lane", "huge-pages"]
+        // The worker names its huge-page thread once it is live.
+        let deadline = Date().addingTimeInterval(20)
+        var hostNames: Set<String> = [], workerNames: Set<String> = []
+        repeat {
+            hostNames = Set(names(host.pid))
+            workerNames = Set(names(host.enclavePid))
+            if hostNames.isSuperset(of: hostWants) && workerNames.isSuperset(of: workerWants) { break }
+            usleep(50_000)
+        } while Date() < deadline
+        #expect(hostNames.isSuperset(of: hostWants), "host threads: \(hostNames.sorted())")
+        #expect(workerNames.isSuperset(of: workerWants), "worker threads: \(workerNames.sorted())")
+        #expect(host.stop() == 0, "graceful shutdown exits 0")
+    }
 }

@@ -37,5 +37,8 @@ long long ss_advise_huge_pages(unsigned long long min_bytes, int collapse);
 /// Sets the calling thread's nice value (setpriority on its thread id): Linux keeps nice
 /// per thread. Returns 0 or -1 (errno set).
 int ss_set_thread_nice(int nice);
+/// Names the calling thread (prctl(PR_SET_NAME): the kernel keeps the first 15 bytes), as
+/// `top -H`, `perf` and /proc/PID/task/TID/comm show it. Returns 0 or -1 (errno set).
+int ss_set_thread_name(const char *name);
 
 #endif

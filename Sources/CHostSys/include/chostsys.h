@@ -9,4 +9,8 @@
 /// Returns 0 or -1 (errno set).
 int ss_write_back_range(int fd, long long offset, long long bytes);
 
+/// Names the calling thread (prctl(PR_SET_NAME): the kernel keeps the first 15 bytes), as
+/// `top -H`, `perf` and /proc/PID/task/TID/comm show it. Returns 0 or -1 (errno set).
+int ss_host_set_thread_name(const char *name);
+
 #endif
