@@ -46,6 +46,37 @@ enum FileIO {
         }
         return true
     }
+
+    /// Writes every byte of `parts`, in order, with one `writev` unless the kernel takes
+    /// fewer bytes (then again from where it stopped), retrying EINTR. `parts` is consumed
+    /// (its entries advanced). One system call per cycle is one wake-up of the host's
+    /// event loop, where a `write` per part woke it once per part.
+    static func writeAll(_ fd: Int32, _ parts: UnsafeMutableBufferPointer<iovec>) -> Bool {
+        var first = 0
+        while first < parts.count {
+            if parts[first].iov_len == 0 {
+                first += 1
+                continue
+            }
+            let n = writev(fd, parts.baseAddress! + first, Int32(min(parts.count - first, 1_024)))
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            var left = n
+            while left > 0 {
+                if left >= parts[first].iov_len {
+                    left -= parts[first].iov_len
+                    first += 1
+                } else {
+                    parts[first].iov_base += left
+                    parts[first].iov_len -= left
+                    left = 0
+                }
+            }
+        }
+        return true
+    }
 }
 
 /// JSON-lines log to stderr. The host relays it. Messages and fields are fixed strings
