@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from sealstream import attest
+from sealstream.errors import EvidenceError
 from sealstream.evidence import parse_evidence
 
 NONCES = {
@@ -85,6 +86,25 @@ def test_software_evidence_names_its_identity():
     e = parse_evidence(json.dumps(doc))
     assert e.mode == "software" and e.signer.startswith("0x") and len(e.enclave_key) == 32
     assert e.nonce == NONCES["software"]
+
+
+def test_a_boot_event_log_raises_the_size_limit_to_60_plus_128_kib():
+    # EVIDENCE.md `bootEventLog`: with it the document may be up to 60 KiB + 128 KiB (the
+    # Swift parser's limit); before, this SDK refused everything over 60 KiB, so evidence
+    # of a worker booted in the appliance image with a real firmware log never verified.
+    doc, policy = load("swtpm")
+    with_log = json.dumps(dict(doc, bootEventLog="ab" * 40 * 1024)).encode()
+    assert len(with_log) > 60 * 1024
+    assert parse_evidence(with_log).mode == "swtpm"
+    assert attest.verify(with_log, policy, NONCES["swtpm"], allow_simulated=True).ok
+    largest = json.dumps(dict(doc, bootEventLog="ab" * 64 * 1024)).encode()
+    assert parse_evidence(largest).mode == "swtpm"
+    for bad in ("ab" * (64 * 1024 + 1), "", "0x" + "ab" * 8, "abc"):
+        with pytest.raises(EvidenceError):
+            parse_evidence(json.dumps(dict(doc, bootEventLog=bad)))
+    padded = json.dumps(dict(doc, instanceID="x" * 60 * 1024)).encode()  # no log: 60 KiB
+    with pytest.raises(EvidenceError, match="without a bootEventLog"):
+        parse_evidence(padded)
 
 
 def _roots(policy_doc):

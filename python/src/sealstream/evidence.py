@@ -11,6 +11,10 @@ from typing import Any
 from .errors import EvidenceError
 
 MAX_DOCUMENT = 60 * 1024
+# EVIDENCE.md `bootEventLog`: at most 64 KiB of firmware log, hex; a document carrying one
+# may be up to 60 KiB + 128 KiB.
+MAX_BOOT_EVENT_LOG = 64 * 1024
+MAX_DOCUMENT_WITH_BOOT_LOG = MAX_DOCUMENT + 2 * MAX_BOOT_EVENT_LOG
 MODES = {"software": 1, "swtpm": 2, "tpm": 3}
 PREIMAGE_TAG = b"sealstream/attest/v1" + b"\x00" * 4
 EVENT_TYPES = ("enclave-executable", "venue-config", "loaded-objects")
@@ -125,16 +129,23 @@ def _parse_evidence(data: bytes | str | dict) -> Evidence:
         doc = data
     else:
         raw = data.encode() if isinstance(data, str) else data
-        if len(raw) > MAX_DOCUMENT:
-            raise EvidenceError(f"evidence of {len(raw)} bytes exceeds {MAX_DOCUMENT}")
+        if len(raw) > MAX_DOCUMENT_WITH_BOOT_LOG:
+            raise EvidenceError(f"evidence of {len(raw)} bytes exceeds {MAX_DOCUMENT_WITH_BOOT_LOG}")
         try:
             doc = json.loads(raw, object_pairs_hook=_dup_refusing)
         except (ValueError, UnicodeDecodeError) as e:
             if isinstance(e, EvidenceError):
                 raise
             raise EvidenceError(f"evidence is not JSON: {e}") from None
+        if isinstance(doc, dict) and "bootEventLog" not in doc and len(raw) > MAX_DOCUMENT:
+            raise EvidenceError(f"evidence of {len(raw)} bytes without a bootEventLog exceeds {MAX_DOCUMENT}")
     if not isinstance(doc, dict):
         raise EvidenceError("evidence is not a JSON object")
+    if "bootEventLog" in doc:
+        log = doc["bootEventLog"]
+        # Hex without 0x (either case), 1 to 64 KiB once decoded, as the Swift parser.
+        if not isinstance(log, str) or log[:2] in ("0x", "0X") or not 0 < len(_hex(log, "bootEventLog")) <= MAX_BOOT_EVENT_LOG:
+            raise EvidenceError(f"bootEventLog is not hex of 1...{MAX_BOOT_EVENT_LOG} bytes")
     if doc.get("version") != 2:
         raise EvidenceError(f"evidence version {doc.get('version')!r} (2 required)")
     mode = doc.get("mode")
