@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from pathlib import Path
 
 import pytest
 from conftest import FIXTURES
@@ -79,6 +81,22 @@ def test_unparseable_evidence_fails_parse_and_evaluates_nothing():
     report = attest.verify(b'{"version": 2}', policy, None, True)
     assert report.failed() == attest.CHECKS
     assert all(c.actual == attest.NOT_EVALUATED for c in report.checks)
+
+
+def test_the_json_report_has_the_swift_report_shape():
+    # ATTESTATION.md §5.5: every check of §5.2 in table order (the six image checks too,
+    # "not applicable" without an image), and no `mode` when the evidence did not parse.
+    # Before, this SDK reported 21 checks to Swift's 27 and `"mode": "unknown"`.
+    table = (Path(__file__).parents[2] / "docs" / "ATTESTATION.md").read_text().split("### 5.2 Checks")[1].split("###")[0]
+    names = [n for row in table.splitlines() if row.startswith("| `") for n in re.findall(r"`([a-zA-Z0-9.]+)`", row.split("|")[1])]
+    assert names == attest.CHECKS
+    doc, policy = load("software")
+    good = attest.verify(doc, policy, NONCES["software"], allow_simulated=True).to_json()
+    assert good["mode"] == "software" and [c["check"] for c in good["checks"]] == names
+    assert all(c["pass"] and c["actual"] == "not applicable" for c in good["checks"][-6:])
+    bad = attest.verify(b'{"version": 2}', policy, None, True).to_json()
+    assert sorted(bad) == ["checks", "ok", "simulated"] and bad["simulated"] is True
+    assert [c["check"] for c in bad["checks"]] == names and not any(c["pass"] for c in bad["checks"])
 
 
 def test_software_evidence_names_its_identity():
