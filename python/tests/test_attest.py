@@ -125,6 +125,32 @@ def test_a_boot_event_log_raises_the_size_limit_to_60_plus_128_kib():
         parse_evidence(padded)
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: b'{"version": 3,' + t[1:],  # a repeated member (the Swift parser kept the first)
+        lambda t: t.replace(b'"chainId" : 31337', b'"chainId" : 31337.0'),
+        lambda t: t.replace(b'"chainId" : 31337', b'"chainId" : 3.1337e4'),
+        lambda t: b"\xef\xbb\xbf" + t,
+        lambda t: t.replace(b'"measurement" : "', b'"measurement" : "0x'),
+        lambda t: t.replace(b'"isolation" : "process"', b'"isolation" : "host"'),
+        lambda t: t.replace(b'"venueID" : 7400', b'"venueID" : -1'),
+        lambda t: t.replace(b'"nonce" : "', b'"nonce" : "' + b"00" * 64),
+        lambda t: t.replace(b'"enclaveTime"', b'"enclaveTimeX"'),
+    ],
+)
+def test_evidence_is_read_by_the_parsing_rules_of_evidence_md(edit):
+    # EVIDENCE.md "Parsing": the same documents the Swift Evidence.parse refuses. Before,
+    # this SDK accepted 0x hex, a 65-byte nonce, an unknown isolation, a negative venueID
+    # and a missing enclaveTime.
+    text = (FIXTURES / "swtpm-evidence.json").read_bytes()
+    assert parse_evidence(text).mode == "swtpm"
+    changed = edit(text)
+    assert changed != text
+    with pytest.raises(EvidenceError):
+        parse_evidence(changed)
+
+
 def _roots(policy_doc):
     certs = [c for pem in policy_doc["swtpmEKRoots"] for c in x509.load_pem_x509_certificates(pem.encode())]
     pem = [c.public_bytes(Encoding.PEM).decode() for c in certs]
