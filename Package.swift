@@ -89,7 +89,7 @@ let package = Package(
         // dependencies. The engine reads option markets' configuration with it.
         .target(name: "Options"),
         // The evidence format (what the enclave produces).
-        .target(name: "Attestation", dependencies: ["SealCrypto", "Wire"]),
+        .target(name: "Attestation", dependencies: ["SealCrypto", "StrictJSON", "Wire"]),
         // The verifier's half: X.509 chains, RSA-OAEP, the TPM KDF and PEM (AuditCrypto,
         // libcrypto's second importer); policies, quote verification and MakeCredential
         // (AttestationVerifier). The enclave links both since key enrollment, where a

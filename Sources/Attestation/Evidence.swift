@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import SealCrypto
+import StrictJSON
 import Wire
 
 /// How the evidence was produced. Bound into the evidence; verifiers refuse the
@@ -157,6 +158,10 @@ public struct Evidence: Codable, Equatable, Sendable {
     /// Strict parse: size limit, known version, and internal consistency.
     public static func parse(_ bytes: [UInt8]) throws(EvidenceError) -> Evidence {
         guard bytes.count <= maxEncodedLengthWithBootLog else { throw .tooLarge(bytes.count) }
+        // Foundation's decoder keeps the first of two members of one name and reads 7.0 or
+        // 7e0 as an integer; the strict reader refuses both (and a byte order mark), as the
+        // Python SDK's parser does, so two readers never see two documents in one file.
+        do { _ = try StrictJSON.parse(bytes) } catch { throw .malformed(error.description) }
         let evidence: Evidence
         do {
             evidence = try JSONDecoder().decode(Evidence.self, from: Data(bytes))
@@ -175,6 +180,11 @@ public struct Evidence: Codable, Equatable, Sendable {
         guard let key = hexBytes(evidence.enclaveKey), key.count == 32 else { throw .inconsistent("enclaveKey is not 32 hex bytes") }
         guard evidence.signer.hasPrefix("0x"), let signer = hexBytes(String(evidence.signer.dropFirst(2))), signer.count == 20 else {
             throw .inconsistent("signer is not a 0x-prefixed 20-byte address")
+        }
+        guard evidence.verifyingContract.hasPrefix("0x"),
+              hexBytes(String(evidence.verifyingContract.dropFirst(2)))?.count == 20
+        else {
+            throw .inconsistent("verifyingContract is not a 0x-prefixed 20-byte address")
         }
         guard hexBytes(evidence.nonce).map({ $0.count <= ReportPreimage.maxNonceLength }) == true else {
             throw .inconsistent("nonce is not hex of at most \(ReportPreimage.maxNonceLength) bytes")

@@ -178,8 +178,13 @@ final class MarketFeedHandler: ChannelInboundHandler, @unchecked Sendable {
         case .ping:
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
         case .connectionClose:
+            // RFC 6455 §5.5.1: a close frame is answered with one before the connection
+            // closes (docs/MARKETDATA.md §6: status 1000, whatever the client sent).
             feed.remove(context.channel)
-            context.close(promise: nil)
+            var reason = context.channel.allocator.buffer(capacity: 2)
+            reason.write(webSocketErrorCode: .normalClosure)
+            let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: reason)
+            context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
         case .text where frame.fin && frame.unmaskedData.readableBytesView.elementsEqual(Self.resyncRequest):
             feed.metrics.feedResyncs.add(1, ordering: .relaxed)
             feed.sendSnapshots(to: context.channel, markets: markets)

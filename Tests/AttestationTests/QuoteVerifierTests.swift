@@ -740,4 +740,47 @@ struct TPMStructureTests {
         inconsistent.attestation!.pcrs = [22]
         #expect(throws: EvidenceError.self) { try Evidence.parse(inconsistent.encoded()) }
     }
+
+    /// docs/EVIDENCE.md, Parsing rule 1: Foundation's decoder alone took the first of two
+    /// `version` members, read `31337.0` as the integer 31337 and skipped a byte order
+    /// mark, where the Python SDK refuses all three.
+    @Test("Evidence with a repeated member, a non-canonical integer or a byte order mark does not parse")
+    func evidenceIsReadStrictly() throws {
+        let evidence = try EvidenceBuilder(key: try P256SigningKey()).make()
+        let text = String(decoding: try evidence.encoded(), as: UTF8.self)
+        #expect(try Evidence.parse(Array(text.utf8)) == evidence)
+        let chainId = "\"chainId\" : \(evidence.chainId)"
+        #expect(text.contains(chainId))
+        for bad in [
+            "{\"version\":2," + text.dropFirst(),  // a repeated member, both values valid
+            "{\"version\":3," + text.dropFirst(),  // Foundation read the first: unsupportedVersion(3)
+            text.replacingOccurrences(of: chainId, with: chainId + ".0"),
+            text.replacingOccurrences(of: chainId, with: "\"chainId\" : 3.1337e4"),
+            "\u{FEFF}" + text,
+        ] {
+            #expect {
+                try Evidence.parse(Array(bad.utf8))
+            } throws: { error in
+                if case EvidenceError.malformed = error { true } else { false }
+            }
+        }
+    }
+
+    /// docs/EVIDENCE.md: `verifyingContract` is an address like `signer`. It was not checked,
+    /// so `inspect` accepted evidence `verify-outputs --evidence` then refused as a usage
+    /// error (exit 64), and the Python SDK refused it at parse.
+    @Test("Evidence whose verifyingContract is not 0x + 40 hex digits does not parse", arguments: [
+        "", "0x", "00" + String(repeating: "ab", count: 19), "0x" + String(repeating: "ab", count: 19),
+        "0x" + String(repeating: "ab", count: 21), "0x" + String(repeating: "zz", count: 20),
+        "0X" + String(repeating: "ab", count: 20),
+    ])
+    func verifyingContractIsAnAddress(contract: String) throws {
+        var evidence = try EvidenceBuilder(key: try P256SigningKey()).make()
+        evidence.verifyingContract = "0x" + String(repeating: "Ab", count: 20)
+        #expect(try Evidence.parse(evidence.encoded()) == evidence)
+        evidence.verifyingContract = contract
+        #expect(throws: EvidenceError.inconsistent("verifyingContract is not a 0x-prefixed 20-byte address")) {
+            try Evidence.parse(evidence.encoded())
+        }
+    }
 }

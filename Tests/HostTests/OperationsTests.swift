@@ -85,6 +85,33 @@ struct OperationsTests {
         })
         #expect(documented.subtracting(exposed).isEmpty, "documented, not exposed: \(documented.subtracting(exposed).sorted())")
         #expect(exposed.subtracting(documented).isEmpty, "exposed, not documented: \(exposed.subtracting(documented).sorted())")
+        // The table's type and labels columns are normative too: `# TYPE` matches the type,
+        // and a family's samples carry exactly the documented label names (`le` for a
+        // histogram's buckets only).
+        var documentedTypes: [String: String] = [:], documentedLabels: [String: Set<String>] = [:]
+        let families = try #require(doc.components(separatedBy: "### 2.1 Families").last?.components(separatedBy: "### 2.2").first)
+        for line in families.split(separator: "\n") where line.hasPrefix("| `sealstream_") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            let name = String(cells[0].dropFirst().prefix { $0 != "`" })
+            documentedTypes[name] = cells[1]
+            documentedLabels[name] = cells[3] == "—" ? [] : [String(cells[3].dropFirst().prefix { $0 != "`" })]
+        }
+        var exposedLabels: [String: Set<String>] = [:]
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("# TYPE ") {
+                let parts = line.split(separator: " ")
+                #expect(documentedTypes[String(parts[2])] == String(parts[3]), "type of \(parts[2])")
+            } else if !line.hasPrefix("#"), let brace = line.firstIndex(of: "{") {
+                var family = String(line[..<brace])
+                for suffix in ["_bucket"] where family.hasSuffix(suffix) { family.removeLast(suffix.count) }
+                let labels = line[line.index(after: brace)...].prefix { $0 != "}" }.split(separator: ",")
+                    .map { String($0.prefix { $0 != "=" }) }
+                exposedLabels[family, default: []].formUnion(labels)
+            }
+        }
+        for (name, labels) in documentedLabels {
+            #expect(exposedLabels[name, default: []] == labels, "labels of \(name)")
+        }
     }
 
     @Test("Every histogram's bounds are the ones docs/OPERATIONS.md §2.2 lists, in order")

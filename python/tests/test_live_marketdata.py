@@ -24,6 +24,19 @@ def host(tmp_path_factory):
     h.stop()
 
 
+def test_a_client_close_frame_is_answered_with_a_close_frame(host):
+    # MARKETDATA.md §6 and RFC 6455 §5.5.1: the host used to close the TCP connection
+    # without answering the close frame.
+    feed = marketdata.Feed(host.http, [1])
+    feed._send(8, (1001).to_bytes(2, "big"))
+    while True:
+        opcode, payload = feed._frame()
+        if opcode == 8:
+            break
+    assert payload == (1000).to_bytes(2, "big")
+    feed.close()
+
+
 def test_feed_lines_verify_and_a_lost_update_is_resynced(host):
     evidence = parse_evidence((host.data / "outputs" / "epoch.json").read_bytes())
     separator = eip712.domain_separator(evidence.chain_id, evidence.verifying_contract)
