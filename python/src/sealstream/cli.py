@@ -90,7 +90,8 @@ def _verify_outputs(args) -> int:
         from .config import ConfigParseError, parse_venue_config
 
         try:
-            config = parse_venue_config(raw)  # strictly (docs/CONFIG.md); an invalid one fails the configured checks (COMMITMENTS §5)
+            config = parse_venue_config(raw)  # strictly (docs/CONFIG.md): a file that does not parse stops here; one that parses
+            # but fails validation fails the configured checks (COMMITMENTS §5, --config)
         except ConfigParseError as exc:
             print(f"--config {args.config}: {exc}", file=sys.stderr)
             return 2
