@@ -62,6 +62,8 @@ public struct DecisionRecords: Sendable {
 public struct BatchCommitter {
     let policy: CommitmentsConfig
     let domain: EIP712Domain
+    /// `domain.separator`, hashed once: every close signs under it.
+    let domainSeparator: [UInt8]
     let venueID: UInt64
     /// `funding.intervalNanos` per market id.
     let fundingIntervals: [UInt32: UInt64]
@@ -103,6 +105,7 @@ public struct BatchCommitter {
             throw ConfigError.invalidKey("commitments.verifyingContract")
         }
         domain = EIP712Domain(name: "Sealstream", version: "1", chainId: config.commitments.chainId, verifyingContract: contract)
+        domainSeparator = domain.separator
         eventLeaves.reserveCapacity(EventLeaf.byteCount * 1024)
     }
 
@@ -228,13 +231,16 @@ public struct BatchCommitter {
             eventsRoot: log.root, stateRoot: state.root, accountCount: UInt64(state.count),
             decisionsRoot: decisionTree.root, decisionCount: UInt64(decisions.count),
             marketDataRoot: marketTree.root, haltedMarkets: haltedMarkets)
+        // The header's struct hash and digest once each: the signature and the header's
+        // record both need them (hashed four and two times before; issue 17).
         let headerHash = header.structHash
+        let digest = BatchHeader.digest(domainSeparator: domainSeparator, structHash: headerHash)
         // Signing a 32-byte digest with a valid key cannot fail.
-        let signature = try! signer.sign(digest: header.digest(domain: domain).bytes)
+        let signature = try! signer.sign(digest: digest.bytes)
 
         let headerLine = BatchRecord(
             header: header, domain: domain, signer: signer.address, signature: signature,
-            consistencyFrom: log.previousSize, consistency: log.consistency
+            consistencyFrom: log.previousSize, consistency: log.consistency, headerHash: headerHash, digest: digest
         ).jsonLine()
         // The decision lines are written from these when the batch is handed over.
         let decisionRecords = DecisionRecords(batchIndex: batchIndex, decisions: decisions, structHashes: structHashes,

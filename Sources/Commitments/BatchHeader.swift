@@ -73,7 +73,13 @@ public struct BatchHeader: Equatable, Sendable {
 
     /// The 32 bytes that are signed: `keccak256(0x19 0x01 ‖ domainSeparator ‖ structHash)`.
     public func digest(domain: EIP712Domain) -> Hash32 {
-        Hash32(EIP712.digest(domainSeparator: domain.separator, structHash: structHash.bytes))
+        Self.digest(domainSeparator: domain.separator, structHash: structHash)
+    }
+
+    /// `digest(domain:)` from the domain's separator and the header's `structHash` when the
+    /// caller has both already: a batch close needs all three and hashes each once.
+    public static func digest(domainSeparator: [UInt8], structHash: Hash32) -> Hash32 {
+        Hash32(EIP712.digest(domainSeparator: domainSeparator, structHash: structHash.bytes))
     }
 }
 

@@ -66,8 +66,10 @@ public struct BatchRecord: Codable, Equatable, Sendable {
     public var signature: Signature
     public var eventsConsistency: Consistency
 
+    /// `headerHash` and `digest`, when given, must be `h.structHash` and `h.digest(domain:)`
+    /// (a batch close has them already; computed here otherwise).
     public init(header h: BatchHeader, domain: EIP712Domain, signer: EthereumAddress, signature: RecoverableSignature,
-                consistencyFrom: UInt64, consistency: [Hash32]) {
+                consistencyFrom: UInt64, consistency: [Hash32], headerHash: Hash32? = nil, digest: Hash32? = nil) {
         batchIndex = h.batchIndex
         venueId = h.venueId
         previousHeaderHash = h.previousHeaderHash.hex
@@ -81,8 +83,8 @@ public struct BatchRecord: Codable, Equatable, Sendable {
         decisionCount = h.decisionCount
         marketDataRoot = h.marketDataRoot.hex
         haltedMarkets = h.haltedMarkets
-        headerHash = h.structHash.hex
-        digest = h.digest(domain: domain).hex
+        self.headerHash = (headerHash ?? h.structHash).hex
+        self.digest = (digest ?? h.digest(domain: domain)).hex
         self.signer = signer.hex
         self.signature = Signature(r: Hash32(signature.r).hex, s: Hash32(signature.s).hex, v: signature.v)
         eventsConsistency = Consistency(fromSize: consistencyFrom, proof: consistency.map(\.hex))

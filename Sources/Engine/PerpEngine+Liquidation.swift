@@ -293,7 +293,7 @@ extension PerpEngine {
         // decision (the position waits out its cooldown; the account is judged again).
         if greek != nil && quantity == remaining { return true }
         decisions.append(LiquidationDecision(
-            sequence: event.globalSequence, enclaveTime: now, accountCommitment: accountCommitment(accounts.id(id)), market: m.id,
+            sequence: event.globalSequence, enclaveTime: now, accountCommitment: commitment(slot: id), market: m.id,
             side: side, size: quantity - remaining, markPrice: mark, bankruptcyPrice: FixedMath.saturating(bankruptcy),
             worstPrice: worstPrice, equity: FixedMath.saturating(h.equity),
             maintenanceRequirement: FixedMath.saturating(h.maintenanceRequirement), reason: reason,

@@ -182,6 +182,11 @@ extension PerpEngine {
             guard market >= -1, Int(market) < markets.count else { throw .malformed("indexed key market \(market)") }
             indexedKeys.append(IndexedKey(market: market, long: try r.bool("indexed key side"), key: try r.i128()))
         }
+        // The commitments are derived from the ids, not stored: computed again here, once
+        // per account (the fund's, in slot 0, by `init(config:)`).
+        commitments.removeLast(commitments.count - commitmentWidth)
+        commitments.reserveCapacity(count * commitmentWidth)
+        for a in store.arena.dropFirst() { appendCommitment(a.id) }
         for _ in 0..<(try r.count(minBytes: 4, "changed accounts")) {
             store.noteChanged(try r.index(below: count, "changed account slot"))
         }

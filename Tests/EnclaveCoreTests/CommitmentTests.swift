@@ -172,6 +172,9 @@ struct CommitmentTests {
         let header = try record.header()
         let domain = run.verifier.domain
         #expect(record.digest == header.digest(domain: domain).hex)
+        // The close hashes the header once for the signature and its record: the record's
+        // hashes are the header's own, recomputed here from its fields.
+        #expect(record.headerHash == header.structHash.hex)
         let recovered = try Secp256k1.recoverAddress(digest: header.digest(domain: domain).bytes, signature: try record.recoverableSignature())
         #expect(recovered == run.h.worker.identity.signer.address)
         #expect(record.signer == recovered.hex)

@@ -1,3 +1,4 @@
+import Synchronization
 import TestSupport
 import Testing
 @testable import Engine
@@ -34,8 +35,13 @@ func bruteForceLiquidatable(_ engine: inout PerpEngine, now: UInt64) -> [UInt64]
 struct LiquidationTests {
     /// Account 1: 3,500 USD, long 1 BTC from 60,000. Maintenance 3%: liquidatable below
     /// 3,500 + (m − 60,000) < 0.03 m, i.e. m < 58,247.42.
-    private func longAccount(insurance: Int64 = 1_000_000) -> Driver {
+    private func longAccount(
+        insurance: Int64 = 1_000_000, accountCommitment: (@Sendable (UInt64) -> [UInt8])? = nil
+    ) -> Driver {
         var d = Driver(Fixture.venue(insurance: insurance * D))
+        if let accountCommitment {
+            d.engine = try! PerpEngine(config: Fixture.venue(insurance: insurance * D), accountCommitment: accountCommitment)
+        }
         d.deposit(1, 3_500)
         d.deposit(2, 1_000_000)
         d.price(Fixture.btc, 60_000 * D)
@@ -71,6 +77,31 @@ struct LiquidationTests {
         #expect(x.accountID == 1 && x.step == 0)
         #expect(x.preState == stateBytes(1, collateral: Int128(1_747 * D) - Int128(58_247 * D), Fixture.btc, U))
         #expect(x.marks == [DecisionMark(market: Fixture.btc, mark: 58_247 * D, maintenanceBps: 300)])
+    }
+
+    /// An account's commitment is computed once, when the account is created, and once
+    /// more per account when a snapshot is restored (it is derived, not in the snapshot): a
+    /// liquidation reads the kept bytes instead of hashing again (issue 17), and they are
+    /// the supplier's for that account.
+    @Test func accountCommitmentIsComputedOncePerAccount() throws {
+        let calls = Mutex<[UInt64]>([])
+        let commit: @Sendable (UInt64) -> [UInt8] = { id in
+            calls.withLock { $0.append(id) }
+            return (0..<32).map { UInt8(truncatingIfNeeded: id &* 0x9e37_79b9 &+ UInt64($0)) }
+        }
+        let expected = (0..<32).map { UInt8(truncatingIfNeeded: UInt64(1) &* 0x9e37_79b9 &+ UInt64($0)) }
+        var d = longAccount(accountCommitment: commit)
+        d.order(2, .buy, Fixture.btc, quantity: 2 * U, price: 58_000 * D, id: "bid")
+        d.deposit(1, 0)
+        #expect(calls.withLock { $0 } == [0, 1, 2], "the fund's at the start, each account's at its first deposit only")
+        d.engine = try PerpEngine(snapshot: d.engine.snapshot(), config: Fixture.venue(insurance: 1_000_000 * D),
+                                  accountCommitment: commit)
+        #expect(calls.withLock { $0 } == [0, 1, 2, 0, 1, 2], "a restore computes each account's once")
+        d.price(Fixture.btc, 58_247 * D)
+        let decisions = d.engine.takeDecisions()
+        #expect(decisions.count == 1)
+        #expect(decisions.first?.accountCommitment == expected)
+        #expect(calls.withLock { $0 }.count == 6, "the liquidation computed none")
     }
 
     /// §2.2 `state` of an account with one position, cost basis 60,000 USD, no orders.
