@@ -3,8 +3,9 @@
 # the default), `sealstream-client load` at RATE orders/s beside it for the whole run, and
 # `sealstream-client liquidation-latency`: BACKGROUND accounts deposited, then ROUNDS rounds
 # in which a signed price liquidates a fresh cohort of 100 traders, timed from the price
-# sent to its acknowledgement and to its signed header served by GET /v1/batches
-# (docs/SCENARIOS.md "Liquidation latency"). The in-worker part of the interval is
+# sent to its acknowledgement and to its signed header read from the market data feed
+# (docs/SCENARIOS.md "Liquidation latency"). It also prints the host's journal syncs over
+# the whole run (set-up included) from GET /metrics. The in-worker part of the interval is
 # `Benchmarks/DurabilityBench --only liquidation` (bench.sh runs both).
 #
 # Usage: scripts/bench-liquidation.sh [ROUNDS] [BACKGROUND] [RATE]   (default 50 1000000 50000)
@@ -39,17 +40,36 @@ fi
     --background-accounts "$BACKGROUND" --no-attestation --no-progress > "$WORK/latency.json"
 under_load=yes
 if [[ -n "$LOAD_PID" ]] && ! kill -0 "$LOAD_PID" 2>/dev/null; then under_load=no; fi
-python3 - "$WORK/latency.json" "$under_load" "$RATE" <<'PY'
+python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('http://' + sys.argv[1] + '/metrics').read().decode())" \
+    "$HTTP_ADDR" > "$WORK/metrics.txt" || true
+python3 - "$WORK/latency.json" "$under_load" "$RATE" "$WORK/metrics.txt" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 a, h = s["toAckMicros"], s["toHeaderMicros"]
 print(f"set-up {s['setupSeconds']:.1f} s ({s['backgroundAccounts']:,} background deposits, a maker)")
 print(f"price sent -> acknowledged:          p50 {a['p50']/1e3:.2f} ms, p99 {a['p99']/1e3:.2f} ms, max {a['max']/1e3:.2f} ms")
-print(f"price sent -> signed header served:  p50 {h['p50']/1e3:.2f} ms, p99 {h['p99']/1e3:.2f} ms, max {h['max']/1e3:.2f} ms "
-      f"(late by up to one poll: a request plus {s['pollMicros']} µs)")
+# A tool from before 2026-12-06 polled GET /v1/batches after the acknowledgement (pollMicros).
+how = f"first poll of GET /v1/batches serving it, {s['pollMicros']} µs apart" if "pollMicros" in s else "read from the feed"
+print(f"price sent -> signed header ({how}):  p50 {h['p50']/1e3:.2f} ms, p99 {h['p99']/1e3:.2f} ms, max {h['max']/1e3:.2f} ms")
 print(f"decisions per timed header: {sorted({r['decisions'] for r in s['perRound']})}")
 print(f"target (issue 17) p99 <= 1 ms end to end: {'met' if h['p99'] <= 1000 else 'NOT met'}")
 if sys.argv[2] != "yes" and sys.argv[3] != "0":
     print("the background load ended before the rounds did: raise LIQ_LOAD_SECONDS")
+m = {}
+for line in open(sys.argv[4]):
+    if line.startswith("sealstream_host_journal_") and " " in line:
+        k, v = line.rsplit(" ", 1)
+        m[k] = float(v)
+def hist(name):
+    count = m.get(f"sealstream_host_journal_{name}_seconds_count", 0)
+    if not count:
+        return "none"
+    total = m[f"sealstream_host_journal_{name}_seconds_sum"]
+    le = sorted((float(k.split('le="')[1].split('"')[0]), v) for k, v in m.items()
+                if k.startswith(f"sealstream_host_journal_{name}_seconds_bucket") and '+Inf' not in k)
+    def upto(q):
+        return next((f"<= {b*1e3:g} ms" for b, c in le if c >= q * count), "> the last bound")
+    return f"{int(count):,}, mean {total/count*1e3:.2f} ms, p50 {upto(0.5)}, p99 {upto(0.99)}"
+print(f"host, whole run: journal syncs {hist('fsync')}; journal message written -> durable {hist('durable_wait')}")
 PY
 echo "bench-liquidation: the summary and host log are in $WORK"

@@ -481,7 +481,7 @@ if [[ "${SKIP_LIQUIDATION_BENCH:-0}" != "1" ]]; then
         --accounts "${BENCH_LIQ_ACCOUNTS:-1000000}" --rounds "${BENCH_LIQ_ROUNDS:-50}" | grep -v '^per round'
     echo
     # The same interval end to end: a price sent to a host under 50k orders/s → its header
-    # served by the HTTP API (scripts/bench-liquidation.sh).
+    # read from the market data feed (scripts/bench-liquidation.sh).
     SEALSTREAM_BIN_DIR="$BIN" scripts/bench-liquidation.sh "${BENCH_LIQ_ROUNDS:-50}" "${BENCH_LIQ_ACCOUNTS:-1000000}" 50000
 fi
 

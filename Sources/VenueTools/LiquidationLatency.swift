@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Client
 import Commitments
 import Engine
@@ -14,14 +11,17 @@ import Wire
 /// from the host's HTTP API. Rounds as in `drill`: each round a fresh cohort of traders
 /// buys 0.1 BTC at 15× from a maker's ask at 60,000; the first publisher signs 57,000
 /// (the median of three does not move); **the second publisher's 57,000 is timed**: sent at
-/// t0, its acknowledgement read at t1 (the global sequence S), then `GET
-/// /v1/batches?from=K` is polled (every `pollMicros`) until a header whose range reaches S
-/// is served, at t2; that header must carry at least the cohort's decisions. The third
-/// publisher follows and all three return to 60,000 before the next round.
+/// t0, its acknowledgement read at t1 (the global sequence S), and, concurrently, the first
+/// header whose range reaches S read from the market data feed (`GET /v1/feed`, subscribed
+/// before the rounds, `HeaderWatch`) at t2: the host pushes a header on the feed after it
+/// is indexed for `GET /v1/batches`, so t2 is when a subscriber holds a header that the
+/// HTTP API already serves. That header must carry at least the cohort's decisions, and
+/// (after t2, untimed) `GET /v1/batches` must serve it byte for byte. The third publisher
+/// follows and all three return to 60,000 before the next round.
 ///
-/// The figure includes the client's send and the loopback, and is late by up to one poll
-/// (a request's round trip plus `pollMicros`); background load, if any, is the caller's
-/// (scripts/bench-liquidation.sh runs `load` beside it).
+/// The figure includes the client's send, the loopback and the feed's hop to the HTTP
+/// listener's thread; background load, if any, is the caller's (scripts/bench-liquidation.sh
+/// runs `load` beside it).
 public enum LiquidationLatency {
     public struct Quantiles: Codable, Sendable, Equatable {
         public var p50: Double
@@ -38,7 +38,8 @@ public enum LiquidationLatency {
     public struct Round: Codable, Sendable, Equatable {
         /// Price sent → its acknowledgement read, µs.
         public var toAckMicros: Double
-        /// Price sent → the header covering it served by `GET /v1/batches`, µs.
+        /// Price sent → the header covering it read from the feed, µs (may be less than
+        /// `toAckMicros`: the acknowledgement and the header are released by the same sync).
         public var toHeaderMicros: Double
         /// Decisions in that header (the cohort's, and any the background load caused).
         public var decisions: UInt64
@@ -49,7 +50,6 @@ public enum LiquidationLatency {
         public var rounds: Int
         public var cohort: Int
         public var backgroundAccounts: Int
-        public var pollMicros: Int
         public var setupSeconds: Double
         public var toAckMicros: Quantiles
         public var toHeaderMicros: Quantiles
@@ -59,12 +59,17 @@ public enum LiquidationLatency {
     public enum LatencyError: Error, CustomStringConvertible {
         case request(String)
         case noHeader(sequence: UInt64)
+        case feed(String)
+        case notServed(batchIndex: UInt64)
         case tooFewDecisions(batchIndex: UInt64, decisions: UInt64, cohort: Int)
 
         public var description: String {
             switch self {
             case .request(let s): "liquidation-latency: \(s)"
             case .noHeader(let s): "liquidation-latency: no signed header covering sequence \(s) within 10 s"
+            case .feed(let s): "liquidation-latency: \(s)"
+            case .notServed(let b):
+                "liquidation-latency: GET /v1/batches does not serve batch \(b)'s header as the feed pushed it"
             case .tooFewDecisions(let b, let d, let c):
                 "liquidation-latency: batch \(b) carries \(d) decisions, fewer than the cohort's \(c)"
             }
@@ -75,7 +80,7 @@ public enum LiquidationLatency {
     static let btc: Int64 = 100_000_000
 
     public static func run(
-        host: String, http: String, rounds: Int, cohort: Int, backgroundAccounts: Int, pollMicros: Int = 200,
+        host: String, http: String, rounds: Int, cohort: Int, backgroundAccounts: Int,
         requirement: AttestationRequirement? = nil, progress: ProgressReporter? = nil, log: @escaping (String) -> Void = { _ in }
     ) throws -> Summary {
         let setupStart = monotonicMicros()
@@ -136,7 +141,8 @@ public enum LiquidationLatency {
         try LiquidationDrill.requireAccepted(askReceipt, "maker ask")
         let setupSeconds = (monotonicMicros() - setupStart) / 1e6
 
-        var nextBatch: UInt64 = 0
+        let watch = try HeaderWatch(http: http)
+        defer { watch.stop() }
         var results: [Round] = []
         for r in 0..<rounds {
             let ids = (0..<UInt64(cohort)).map { firstID + UInt64(backgroundAccounts) + UInt64(r * cohort) + $0 }
@@ -153,41 +159,28 @@ public enum LiquidationLatency {
             _ = try acknowledge(try price(DemoKeys.publisherNames[0], 57_000), "price")
 
             // The timed price.
+            watch.arm()
             let t0 = monotonicMicros()
             let ack = try acknowledge(try price(DemoKeys.publisherNames[1], 57_000), "timed price")
             let t1 = monotonicMicros()
-            var header: BatchRecord?
-            let deadline = t0 + 10_000_000
-            while header == nil {
-                let answer = try HTTPFetch.get(http, path: "/v1/batches?from=\(nextBatch)&limit=1000")
-                if answer.status == 200, let lines = RecordArray.elements(answer.body) {
-                    for line in lines {
-                        guard let record = try? BatchRecord(jsonLine: line) else { continue }
-                        nextBatch = record.batchIndex + 1
-                        if record.lastSequence >= ack.globalSequence {
-                            header = record
-                            break
-                        }
-                    }
-                }
-                if header == nil {
-                    guard monotonicMicros() < deadline else { throw LatencyError.noHeader(sequence: ack.globalSequence) }
-                    if pollMicros > 0 { usleep(UInt32(pollMicros)) }
-                }
+            let arrival = try watch.header(reaching: ack.globalSequence, deadline: t0 + 10_000_000)
+            let header = arrival.record
+            guard header.decisionCount >= UInt64(cohort) else {
+                throw LatencyError.tooFewDecisions(batchIndex: header.batchIndex, decisions: header.decisionCount, cohort: cohort)
             }
-            let t2 = monotonicMicros()
-            guard let header, header.decisionCount >= UInt64(cohort) else {
-                throw LatencyError.tooFewDecisions(batchIndex: header?.batchIndex ?? 0, decisions: header?.decisionCount ?? 0,
-                                                   cohort: cohort)
+            // Untimed: the HTTP API serves the same header.
+            let served = try HTTPFetch.get(http, path: "/v1/batches?from=\(header.batchIndex)&limit=1")
+            guard served.status == 200, RecordArray.elements(served.body)?.first == arrival.bytes else {
+                throw LatencyError.notServed(batchIndex: header.batchIndex)
             }
-            results.append(Round(toAckMicros: t1 - t0, toHeaderMicros: t2 - t0, decisions: header.decisionCount,
+            results.append(Round(toAckMicros: t1 - t0, toHeaderMicros: arrival.micros - t0, decisions: header.decisionCount,
                                  batchIndex: header.batchIndex))
             progress?.update(phase: "rounds", done: r + 1, total: rounds, unit: "rounds")
 
             _ = try acknowledge(try price(DemoKeys.publisherNames[2], 57_000), "price")
             for p in DemoKeys.publisherNames { _ = try acknowledge(try price(p, 60_000), "price") }
         }
-        return Summary(rounds: rounds, cohort: cohort, backgroundAccounts: backgroundAccounts, pollMicros: pollMicros,
+        return Summary(rounds: rounds, cohort: cohort, backgroundAccounts: backgroundAccounts,
                        setupSeconds: setupSeconds, toAckMicros: Quantiles(results.map(\.toAckMicros)),
                        toHeaderMicros: Quantiles(results.map(\.toHeaderMicros)), perRound: results)
     }

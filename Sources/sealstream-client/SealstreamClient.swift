@@ -375,9 +375,9 @@ struct LiquidationLatencyCommand: ParsableCommand {
         discussion: """
             Needs a fresh host on the demo venue. Deposits --background-accounts accounts first, then per round a \
             cohort of --cohort traders buys 0.1 BTC at 15x from a maker, the first publisher signs 57,000 and the \
-            second publisher's 57,000 is timed: to its acknowledgement, and to the first poll of GET /v1/batches that \
-            serves a header covering it (polls every --poll-micros). That header must carry at least the cohort's \
-            decisions. Prints one JSON summary (docs/SCENARIOS.md "Liquidation latency"); progress on standard error.
+            second publisher's 57,000 is timed: to its acknowledgement, and to the signed header covering it read \
+            from the market data feed (GET /v1/feed, subscribed before the rounds). That header must carry at least \
+            the cohort's decisions and be served by GET /v1/batches as pushed. Prints one JSON summary (docs/SCENARIOS.md "Liquidation latency"); progress on standard error.
             """)
 
     @OptionGroup var common: DrillOptions
@@ -394,21 +394,17 @@ struct LiquidationLatencyCommand: ParsableCommand {
     @Option(name: .long, help: "Accounts deposited before the rounds (collateral, no positions).")
     var backgroundAccounts: Int = 0
 
-    @Option(name: .long, help: "Microseconds between polls of GET /v1/batches (0: back to back).")
-    var pollMicros: Int = 200
-
     func validate() throws {
         guard (1...1_000).contains(rounds) else { throw ValidationError("--rounds must be 1...1000") }
         guard (1...250).contains(cohort) else { throw ValidationError("--cohort must be 1...250 (sessions per connection)") }
         guard (0...10_000_000).contains(backgroundAccounts) else { throw ValidationError("--background-accounts must be 0...10000000") }
-        guard (0...100_000).contains(pollMicros) else { throw ValidationError("--poll-micros must be 0...100000") }
     }
 
     func run() throws {
         let reporter = ProgressReporter.make(tool: "liquidation-latency", requested: common.progress)
         let summary = try LiquidationLatency.run(
             host: common.host, http: http, rounds: rounds, cohort: cohort, backgroundAccounts: backgroundAccounts,
-            pollMicros: pollMicros, requirement: try common.attestation.requirement(), progress: reporter
+            requirement: try common.attestation.requirement(), progress: reporter
         ) {
             FileHandle.standardError.write(Data(("liquidation-latency: " + $0 + "\n").utf8))
         }
