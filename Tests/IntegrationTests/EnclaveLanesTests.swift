@@ -9,14 +9,20 @@ import VenueTools
 /// and concurrent clients get one receipt per request with gap-free global sequences.
 @Suite("Enclave lanes with real processes", .serialized)
 struct EnclaveLanesTests {
-    @Test func twoLanesServeConcurrentClients() throws {
-        let directory = try makeScratchDirectory("lanes-config")
-        defer { try? FileManager.default.removeItem(at: directory) }
+    /// The demo venue with `enclaveLanes` 2, written to `directory`; its path.
+    static func venueWithTwoLanes(in directory: URL) throws -> String {
         var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Binaries.venueConfig)))
             as! [String: Any]
         config["enclaveLanes"] = 2
         let venue = directory.appendingPathComponent("venue.json").path
         try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(to: URL(fileURLWithPath: venue))
+        return venue
+    }
+
+    @Test func twoLanesServeConcurrentClients() throws {
+        let directory = try makeScratchDirectory("lanes-config")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let venue = try Self.venueWithTwoLanes(in: directory)
 
         let host = try HostProcess(label: "lanes", venueConfig: venue)
         #expect(host.log.contains(#""lanes":"2""#), "the worker runs two lanes")
@@ -64,11 +70,7 @@ struct EnclaveLanesTests {
     @Test func threadsCarryTheirDocumentedNames() throws {
         let directory = try makeScratchDirectory("thread-names")
         defer { try? FileManager.default.removeItem(at: directory) }
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Binaries.venueConfig)))
-            as! [String: Any]
-        config["enclaveLanes"] = 2
-        let venue = directory.appendingPathComponent("venue.json").path
-        try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(to: URL(fileURLWithPath: venue))
+        let venue = try Self.venueWithTwoLanes(in: directory)
         let host = try HostProcess(label: "thread-names", venueConfig: venue)
         func names(_ pid: pid_t) -> [String] {
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
