@@ -37,6 +37,19 @@ def test_a_client_close_frame_is_answered_with_a_close_frame(host):
     feed.close()
 
 
+def test_an_unmasked_client_frame_is_refused_with_1002(host):
+    # MARKETDATA.md §6 and RFC 6455 §5.1: the host used to act on an unmasked resync.
+    feed = marketdata.Feed(host.http, [1])
+    request = b'{"op":"resync"}'
+    feed.sock.sendall(bytes([0x81, len(request)]) + request)
+    while True:
+        opcode, payload = feed._frame()
+        if opcode == 8:
+            break
+    assert payload == (1002).to_bytes(2, "big")
+    feed.close()
+
+
 def test_feed_lines_verify_and_a_lost_update_is_resynced(host):
     evidence = parse_evidence((host.data / "outputs" / "epoch.json").read_bytes())
     separator = eip712.domain_separator(evidence.chain_id, evidence.verifying_contract)
