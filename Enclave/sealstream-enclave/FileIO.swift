@@ -87,7 +87,8 @@ enum Log {
 
     private static func emit(_ level: String, _ event: String, _ fields: [(String, String)]) {
         var line = "{\"component\":\"enclave\",\"level\":\"\(level)\",\"event\":\"\(event)\""
-        for (k, v) in fields { line += ",\"\(k)\":\"\(v)\"" }
+        // A field never repeats a standard member (docs/OPERATIONS.md §3.3).
+        for (k, v) in fields where k != "component" && k != "level" && k != "event" { line += ",\"\(k)\":\"\(v)\"" }
         line += "}\n"
         _ = line.utf8CString.withUnsafeBytes { raw in
             FileIO.writeAll(2, UnsafeRawBufferPointer(rebasing: raw.dropLast()))

@@ -19,13 +19,9 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var object: [String: String] = ["component": label, "level": event.level.rawValue, "event": event.message.description]
-        object["ts"] = ISO8601DateFormatter().string(from: Date())
-        for (k, v) in metadata { object[k] = v.description }
-        for (k, v) in event.metadata ?? [:] { object[k] = v.description }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        var line = data
-        line.append(0x0a)
+        guard let line = Self.line(component: label, level: event.level, event: event.message.description,
+                                   fields: metadata.merging(event.metadata ?? [:]) { $1 }, now: Date())
+        else { return }
         line.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -34,5 +30,20 @@ public struct JSONLogHandler: LogHandler {
                 offset += n
             }
         }
+    }
+
+    /// One log line (docs/OPERATIONS.md §3.3): the fields, then `component`, `level`,
+    /// `event` and `ts`, which no field replaces (a field of one of those names is not
+    /// written); keys sorted, every value a string; `\n`-terminated.
+    static func line(component: String, level: Logger.Level, event: String, fields: Logger.Metadata, now: Date) -> Data? {
+        var object: [String: String] = [:]
+        for (k, v) in fields { object[k] = v.description }
+        object["component"] = component
+        object["level"] = level.rawValue
+        object["event"] = event
+        object["ts"] = ISO8601DateFormatter().string(from: now)
+        guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return nil }
+        line.append(0x0a)
+        return line
     }
 }
