@@ -166,9 +166,15 @@ public struct OrderReport: Equatable, Sendable {
                 for _ in 0..<(try r.readUInt16()) {
                     let market = try r.readUInt32()
                     guard let side = Side(rawValue: try r.readUInt8()) else { throw WireError.invalidField("fill side") }
+                    let price = try r.readInt64()
+                    let quantity = try r.readInt64()
+                    let fee = try r.readInt64()
+                    let maker = try r.readUInt8()
+                    // 0 or 1 only: any other byte is not a canonical report (docs/PROTOCOL.md §2.5).
+                    guard maker <= 1 else { throw WireError.invalidField("fill maker flag \(maker)") }
                     report.fills.append(Fill(
-                        market: market, side: side, price: try r.readInt64(), quantity: try r.readInt64(),
-                        fee: try r.readInt64(), isMaker: try r.readUInt8() == 1, makerOrderID: try r.readUInt64()))
+                        market: market, side: side, price: price, quantity: quantity,
+                        fee: fee, isMaker: maker == 1, makerOrderID: try r.readUInt64()))
                 }
                 report.resting = try r.readInt64()
                 report.cancelled = try r.readInt64()

@@ -48,8 +48,8 @@ public struct Scenario: Sendable {
             }
             switch keyword {
             case "trader":
-                guard words.count == 3, let acc = words[2].split(separator: "=").last, words[2].hasPrefix("account="),
-                      let id = UInt64(acc), id > 0
+                guard words.count == 3, words[2].hasPrefix("account="), let id = Self.digits(words[2].dropFirst(8)).flatMap({ UInt64($0) }),
+                      id > 0
                 else { throw fail("expected: trader NAME account=ID") }
                 traders.insert(words[1])
                 steps.append((lineNumber, .trader(name: words[1], accountID: id)))
@@ -132,12 +132,18 @@ public struct Scenario: Sendable {
     /// Milliseconds of `250ms` or `2s`; nil for anything else, a negative value, or
     /// seconds whose milliseconds overflow `Int` (found by the scenario fuzz target).
     static func parseDuration(_ s: String) -> Int? {
-        if s.hasSuffix("ms"), let v = Int(s.dropLast(2)), v >= 0 { return v }
-        if s.hasSuffix("s"), let v = Int(s.dropLast(1)), v >= 0 {
+        if s.hasSuffix("ms"), let v = digits(s.dropLast(2)).flatMap({ Int($0) }) { return v }
+        if s.hasSuffix("s"), let v = digits(s.dropLast(1)).flatMap({ Int($0) }) {
             let (ms, overflow) = v.multipliedReportingOverflow(by: 1000)
             return overflow ? nil : ms
         }
         return nil
+    }
+
+    /// `text` when it is one or more ASCII digits, else nil: Swift's integer parsing also
+    /// takes a sign (`+5`), which the format does not allow (docs/SCENARIOS.md).
+    static func digits(_ text: Substring) -> Substring? {
+        !text.isEmpty && text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) ? text : nil
     }
 }
 

@@ -203,6 +203,20 @@ struct MatchingTests {
         #expect(sealedFrameLength <= WireProtocol.maxFrameLength)
     }
 
+    /// A fill's maker flag is 0 or 1 (docs/PROTOCOL.md §2.5), as the Python SDK reads it:
+    /// a decoder that took any byte but 1 as "taker" accepted non-canonical reports.
+    @Test func orderReportRefusesAMakerFlagOtherThanZeroOrOne() throws {
+        var report = OrderReport()
+        report.fills = [Fill(market: 2, side: .sell, price: 7, quantity: 3, fee: 1, isMaker: false, makerOrderID: 17)]
+        var bytes = report.encode()
+        let flagAt = 3 + 4 + 1 + 8 + 8 + 8
+        #expect(try OrderReport.decode(bytes).fills.first?.isMaker == false)
+        bytes[flagAt] = 1
+        #expect(try OrderReport.decode(bytes).fills.first?.isMaker == true)
+        bytes[flagAt] = 2
+        #expect(throws: WireError.self) { try OrderReport.decode(bytes) }
+    }
+
     @Test func feesAreChargedAndConserved() {
         var d = Driver(Fixture.venue(makerBps: 2, takerBps: 5))
         d.deposit(1, 100_000)

@@ -62,6 +62,12 @@ struct ScenarioTests {
     @Test(arguments: [
         ("order bob buy BTC-PERP 1 @ 5", 1, "unknown trader"),
         ("trader a account=x", 1, "expected: trader"),
+        // Only digits: the last `=`-part was taken (account 2), and Swift's sign (+5).
+        ("trader a account=1=2", 1, "expected: trader"),
+        ("trader a account=+5", 1, "expected: trader"),
+        ("trader a account=0", 1, "expected: trader"),
+        ("wait +5ms", 1, "wait"),
+        ("wait +1s", 1, "wait"),
         ("trader a account=1\norder a buy BTC-PERP 1 60000", 2, "expected: order"),
         ("trader a account=1\norder a hold BTC-PERP 1 @ 1", 2, "expected: order"),
         ("trader a account=1\ndeposit a 1.0000001", 2, "deposit"),

@@ -72,6 +72,27 @@ def test_receipt_with_order_report_round_trip():
         messages.decode_receipt(plain[:-1])
 
 
+def test_client_order_ids_in_replies_are_1_to_36_bytes_as_in_swift():
+    # Swift's decoders (Receipt, OrderReport, FillEvent) refuse an id of 0 or over 36
+    # bytes (only a receipt of an undecodable request has id_len 0); so does this SDK.
+    def receipt(cid: bytes, report: bytes = b"") -> bytes:
+        return struct.pack(">BQQHB", 0, 1, 1, 0, len(cid)) + cid + struct.pack(">H", len(report)) + report
+
+    assert messages.decode_receipt(receipt(b"")).client_order_id == b""
+    assert messages.decode_receipt(receipt(b"x" * 36)).client_order_id == b"x" * 36
+    with pytest.raises(WireError):
+        messages.decode_receipt(receipt(b"x" * 37))
+    for stc in (b"", b"y" * 37):
+        report = bytes([1]) + struct.pack(">H", 0) + struct.pack(">qqH", 0, 0, 1) + bytes([len(stc)]) + stc
+        with pytest.raises(WireError):
+            messages.decode_receipt(receipt(b"a", report))
+    tail = struct.pack(">IBqqqQQQ", 1, 0, 1, 1, 0, 5, 21, 99)
+    assert messages.decode_fill_event(bytes([1, 1]) + b"m" + tail).client_order_id == b"m"
+    for cid in (b"", b"m" * 37):
+        with pytest.raises(WireError):
+            messages.decode_fill_event(bytes([1, len(cid)]) + cid + tail)
+
+
 def test_rejected_receipt_names_its_reason():
     plain = struct.pack(">BQQHB", 1, 9, 9, 12, 1) + b"x" + struct.pack(">H", 0)
     r = messages.decode_receipt(plain)

@@ -67,6 +67,14 @@ def _id_bytes(client_order_id: str | bytes) -> bytes:
     return b
 
 
+def _read_id(r: "_Reader", n: int, *, allow_empty: bool = False) -> bytes:
+    # A client order id on the wire is 1–36 bytes (§2.5); only a receipt for a request
+    # that did not decode carries none (id_len 0).
+    if not (allow_empty and n == 0) and not 1 <= n <= 36:
+        raise WireError(f"client order id of {n} bytes (1–36)", "client_order_id")
+    return r.take(n)
+
+
 def _i64(value: int, name: str) -> int:
     if not INT64_MIN <= value <= INT64_MAX:
         raise WireError(f"{name} outside i64", name)
@@ -172,7 +180,7 @@ def decode_order_report(data: bytes) -> OrderReport | None:
     ids = []
     for _ in range(n):
         (k,) = r.unpack(">B")
-        ids.append(r.take(k))
+        ids.append(_read_id(r, k))
     r.end()
     return OrderReport(fills, resting, cancelled, ids)
 
@@ -196,7 +204,7 @@ class Receipt:
 def decode_receipt(plaintext: bytes) -> Receipt:
     r = _Reader(plaintext, "receipt")
     status, gseq, etime, reason, id_len = r.unpack(">BQQHB")
-    cid = r.take(id_len)
+    cid = _read_id(r, id_len, allow_empty=True)
     (detail_len,) = r.unpack(">H")
     detail = r.take(detail_len)
     r.end()
@@ -226,7 +234,7 @@ def decode_fill_event(plaintext: bytes) -> FillEvent:
     kind, id_len = r.unpack(">BB")
     if kind != 1:
         raise WireError(f"event kind {kind}", "kind")
-    cid = r.take(id_len)
+    cid = _read_id(r, id_len)
     market, side, price, qty, fee, maker_id, gseq, etime = r.unpack(">IBqqqQQQ")
     r.end()
     return FillEvent(kind, cid, market, _side(side), price, qty, fee, maker_id, gseq, etime)

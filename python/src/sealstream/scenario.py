@@ -8,7 +8,7 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from . import attest, messages, wire
 from .client import Client, PublicAnswer, SealedAnswer, TraderSession
@@ -19,15 +19,35 @@ from .failover import parse_hosts
 QUOTE_UNIT, BASE_UNIT = 10**6, 10**8
 
 
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]*)?")
+_DIGITS = re.compile(r"[0-9]+")
+INT64_MAX = 2**63 - 1
+
+
 def exact(text: str, scale: int, line: int, what: str) -> int:
-    """A decimal amount in units of 1/scale; more digits than the unit allows is an error."""
-    try:
-        value = Decimal(text) * scale
-    except InvalidOperation:
-        raise ScenarioError(line, f"{what} {text!r} is not a decimal") from None
-    if value != value.to_integral_value():
+    """A decimal amount in units of 1/scale (docs/SCENARIOS.md "Parse rules"):
+    `-?[0-9]+(.[0-9]*)?` in ASCII, no more fractional digits than the unit allows (never a
+    silent rounding), and the value in units within the i64 magnitude."""
+    if not _DECIMAL.fullmatch(text) or not text.isascii():
+        raise ScenarioError(line, f"{what} {text!r} is not a decimal")
+    fraction = text.partition(".")[2]
+    if len(fraction) > len(str(scale)) - 1:
         raise ScenarioError(line, f"{what} {text!r} has more decimals than its unit")
+    value = Decimal(text) * scale
+    if abs(value) > INT64_MAX:
+        raise ScenarioError(line, f"{what} {text!r} is outside the i64 range of its unit")
     return int(value)
+
+
+def _digits(text: str) -> int | None:
+    """One or more ASCII digits, no sign: the format's integers (account=, wait)."""
+    return int(text) if _DIGITS.fullmatch(text) and text.isascii() else None
+
+
+def _options(words: list[str]) -> dict[str, str]:
+    """Option words `KEY=VALUE` (a word without `=` is a key with an empty value); of a
+    repeated key the last counts, as in the Swift runner."""
+    return {w.partition("=")[0]: w.partition("=")[2] for w in words}
 
 
 _NANO = re.compile(r"-?[0-9]+(\.[0-9]{1,9})?")
@@ -59,13 +79,18 @@ def parse(text: str, venue: dict) -> list[Step]:
     options = {m["symbol"]: m for m in (venue.get("options") or {}).get("markets", [])}
     traders: dict[str, int] = {}
     steps = []
-    for n, raw in enumerate(text.splitlines(), 1):
-        words = raw.split("#", 1)[0].split()
+    for n, raw in enumerate(text.split("\n"), 1):
+        # Words are separated by spaces and tabs only (docs/SCENARIOS.md).
+        words = [w for w in re.split(r"[ \t]+", raw.split("#", 1)[0]) if w]
         if not words:
             continue
         op, rest = words[0], words[1:]
         opts = {w.split("=", 1)[0]: w.split("=", 1)[1] for w in rest if "=" in w}
         plain = [w for w in rest if "=" not in w]
+
+        def need(ok: bool, usage: str) -> None:
+            if not ok:
+                raise ScenarioError(n, f"expected: {usage}")
 
         def market(sym: str, tradable: bool = False) -> int:
             """A perpetual's id; with `tradable` (orders) an option market's too."""
@@ -81,14 +106,23 @@ def parse(text: str, venue: dict) -> list[Step]:
             return name
 
         if op == "trader":
-            traders[plain[0]] = int(opts["account"])
-            steps.append(Step(n, op, {"name": plain[0], "account": int(opts["account"])}))
+            account = _digits(words[2][len("account="):]) if len(words) == 3 and words[2].startswith("account=") else None
+            need(account is not None and 1 <= account < 2**64, "trader NAME account=ID")
+            traders[words[1]] = account
+            steps.append(Step(n, op, {"name": words[1], "account": account}))
         elif op == "deposit":
-            steps.append(Step(n, op, {"trader": trader(plain[0]), "amount": exact(plain[1], QUOTE_UNIT, n, "amount")}))
+            need(len(words) == 3, "deposit TRADER AMOUNT (quote units, up to 6 decimals)")
+            amount = exact(words[2], QUOTE_UNIT, n, "amount")
+            need(amount > 0, "deposit TRADER AMOUNT (quote units, up to 6 decimals)")
+            steps.append(Step(n, op, {"trader": trader(words[1]), "amount": amount}))
         elif op == "price":
+            need(len(words) >= 3, "price SYMBOL PRICE [conf=C] [publisher=NAME]")
+            price_opts = _options(words[3:])
+            conf = exact(price_opts.get("conf", "0"), QUOTE_UNIT, n, "conf")
+            need(conf >= 0, "price SYMBOL PRICE [conf=C] [publisher=NAME] (conf >= 0)")
             steps.append(Step(n, op, {
-                "market": market(plain[0]), "price": exact(plain[1], QUOTE_UNIT, n, "price"),
-                "conf": exact(opts.get("conf", "0"), QUOTE_UNIT, n, "conf"), "publisher": opts.get("publisher", "pyth-a")}))
+                "market": market(words[1]), "price": exact(words[2], QUOTE_UNIT, n, "price"),
+                "conf": conf, "publisher": price_opts.get("publisher", "pyth-a")}))
         elif op == "smile":
             usage = "expected: smile OPTION-SYMBOL a=A b=B rho=R m=M sigma=S [publisher=NAME] (up to 9 decimals)"
             names = ("a", "b", "rho", "m", "sigma")
@@ -103,30 +137,42 @@ def parse(text: str, venue: dict) -> list[Step]:
                 "underlying": option["underlying"], "expiry": option["expiry"],
                 "svi": tuple(nano_units(opts[k], n, k) for k in names), "publisher": opts.get("publisher", "pyth-a")}))
         elif op in ("order", "market"):
-            name, side, sym, qty = plain[0], plain[1], plain[2], plain[3]
-            flags = set(plain[4:])
+            usage = "market TRADER buy|sell SYMBOL QTY worst=PRICE" if op == "market" else "order TRADER buy|sell SYMBOL QTY @ PRICE"
+            need(len(words) >= (6 if op == "market" else 7) and words[2] in ("buy", "sell"), f"{usage} [options]")
+            name, side, sym = words[1], words[2], words[3]
+            qty = exact(words[4], BASE_UNIT, n, "quantity")
             if op == "order":
-                price = exact(plain[5], QUOTE_UNIT, n, "price")
-                tif = {"gtc": 0, "ioc": 1, "post-only": 2}
-                tif_value = next((tif[f] for f in flags if f in tif), 0)
+                need(words[5] == "@", f"{usage} ('@' before the limit price)")
+                order_opts = _options(words[7:])
+                price = exact(words[6], QUOTE_UNIT, n, "price")
                 kind = messages.OrderType.LIMIT
             else:
-                price, tif_value, kind = exact(opts["worst"], QUOTE_UNIT, n, "worst"), 1, messages.OrderType.MARKET
+                order_opts = _options(words[5:])
+                need("worst" in order_opts, f"{usage} (market orders need worst=PRICE)")
+                price = exact(order_opts["worst"], QUOTE_UNIT, n, "worst")
+                kind = messages.OrderType.MARKET
+            # post-only wins, then ioc (always for a market order), else GTC; other words are ignored.
+            tif = 2 if "post-only" in order_opts else 1 if ("ioc" in order_opts or op == "market") else 0
+            cid = order_opts.get("id", f"{name}-{n}")
+            need("id" not in order_opts or 1 <= len(cid.encode()) <= 36, f"{usage} (id must be 1...36 bytes)")
             steps.append(Step(n, "order", {
                 "trader": trader(name), "side": messages.Side.BUY if side == "buy" else messages.Side.SELL,
-                "market": market(sym, tradable=True), "quantity": exact(qty, BASE_UNIT, n, "quantity"), "price": price,
-                "type": kind, "tif": messages.TimeInForce(tif_value), "reduce_only": "reduce-only" in flags,
-                "id": opts.get("id", f"{name}-{n}")}))
+                "market": market(sym, tradable=True), "quantity": qty, "price": price,
+                "type": kind, "tif": messages.TimeInForce(tif), "reduce_only": "reduce-only" in order_opts,
+                "id": cid}))
         elif op == "cancel":
-            steps.append(Step(n, op, {"trader": trader(plain[0]), "id": plain[1]}))
+            need(len(words) == 3, "cancel TRADER ID")
+            steps.append(Step(n, op, {"trader": trader(words[1]), "id": words[2]}))
         elif op == "withdraw":
-            steps.append(Step(n, op, {"trader": trader(plain[0]), "amount": exact(plain[1], QUOTE_UNIT, n, "amount"),
-                                      "id": f"{plain[0]}-w{n}"}))
+            need(len(words) == 3, "withdraw TRADER AMOUNT (quote units, up to 6 decimals)")
+            amount = exact(words[2], QUOTE_UNIT, n, "amount")
+            need(amount > 0, "withdraw TRADER AMOUNT (quote units, up to 6 decimals)")
+            steps.append(Step(n, op, {"trader": trader(words[1]), "amount": amount, "id": f"{words[1]}-w{n}"}))
         elif op == "wait":
-            t = plain[0]
-            ms = int(t[:-2]) if t.endswith("ms") else int(t[:-1]) * 1000 if t.endswith("s") else None
-            if ms is None:
-                raise ScenarioError(n, f"bad duration {t}")
+            t = words[1] if len(words) == 2 else ""
+            v = _digits(t[:-2]) if t.endswith("ms") else _digits(t[:-1]) if t.endswith("s") else None
+            ms = None if v is None else v if t.endswith("ms") else v * 1000
+            need(ms is not None and ms <= INT64_MAX, "wait DURATION (e.g. 250ms, 2s)")
             steps.append(Step(n, op, {"ms": ms}))
         else:
             raise ScenarioError(n, f"unknown step {op}")
