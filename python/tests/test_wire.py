@@ -239,3 +239,27 @@ def test_margin_call_refusal_is_the_first_rule_broken_in_reading_order(plaintext
     with pytest.raises(WireError) as refused:
         messages.decode_margin_call_event(plaintext)
     assert refused.value.field == field
+
+
+def test_values_the_protocol_does_not_list_do_not_decode_as_in_swift():
+    # PROTOCOL.md §1: a reply's code outside §2's tables is malformed (the Swift decoders
+    # throw); the SDK used to label them `reasonN` or pass them through.
+    wire.decode_refusal(struct.pack(">BQQH", wire.SEALED_REQUEST, 1, 1, 25))
+    for body in (struct.pack(">BQQH", 3, 1, 1, 99), struct.pack(">BQQH", 0x7F, 1, 1, 1), struct.pack(">BQQH", 3, 1, 1, 0)):
+        with pytest.raises(WireError):
+            wire.decode_refusal(body)
+    wire.decode_notice(struct.pack(">HQ", 2, 0))
+    for code in (0, 3, 0xFFFF):
+        with pytest.raises(WireError):
+            wire.decode_notice(struct.pack(">HQ", code, 0))
+    wire.decode_public_ack(struct.pack(">BQQQ", wire.DEPOSIT, 1, 2, 3))
+    with pytest.raises(WireError):
+        wire.decode_public_ack(struct.pack(">BQQQ", 0x0B, 1, 2, 3))
+
+    def receipt(reason: int) -> bytes:
+        return struct.pack(">BQQHB", 1, 7, 8, reason, 1) + b"x" + struct.pack(">H", 0)
+
+    assert messages.decode_receipt(receipt(18)).reason_label == "greekLimitExceeded"
+    for reason in (19, 0xFFFF):
+        with pytest.raises(WireError):
+            messages.decode_receipt(receipt(reason))

@@ -210,6 +210,8 @@ def decode_receipt(plaintext: bytes) -> Receipt:
     r.end()
     if status > 3:
         raise WireError(f"receipt status {status}", "status")
+    if reason != 0 and reason not in REJECT_REASONS:
+        raise WireError(f"reject reason {reason}", "reason")
     return Receipt(ReceiptStatus(status), gseq, etime, reason, cid, decode_order_report(detail))
 
 

@@ -175,12 +175,21 @@ def decode_sealed(frame_type: int, body: bytes) -> SealedFrame:
 
 def decode_public_ack(body: bytes) -> PublicAck:
     check_body_size(PUBLIC_ACK, len(body))
-    return PublicAck(*struct.unpack(">BQQQ", body))
+    ack = PublicAck(*struct.unpack(">BQQQ", body))
+    # A type, reason or code §2 does not list is refused, as the Swift decoders do (§1).
+    if ack.acknowledged_type not in BODY_SIZES:
+        raise WireError(f"acknowledged type {ack.acknowledged_type}", "acknowledged_type")
+    return ack
 
 
 def decode_refusal(body: bytes) -> Refusal:
     check_body_size(REFUSAL, len(body))
-    return Refusal(*struct.unpack(">BQQH", body))
+    refusal = Refusal(*struct.unpack(">BQQH", body))
+    if refusal.refused_type not in BODY_SIZES:
+        raise WireError(f"refused type {refusal.refused_type}", "refused_type")
+    if refusal.reason not in REFUSAL_LABELS:
+        raise WireError(f"refusal reason {refusal.reason}", "reason")
+    return refusal
 
 
 def decode_error(body: bytes) -> HostErrorFrame:
@@ -190,7 +199,10 @@ def decode_error(body: bytes) -> HostErrorFrame:
 
 def decode_notice(body: bytes) -> Notice:
     check_body_size(NOTICE, len(body))
-    return Notice(*struct.unpack(">HQ", body))
+    notice = Notice(*struct.unpack(">HQ", body))
+    if notice.code not in (NOTICE_ENCLAVE_RESTARTED, NOTICE_SHUTTING_DOWN):
+        raise WireError(f"notice code {notice.code}", "code")
+    return notice
 
 
 def decode_credential_activated(body: bytes) -> bytes:
