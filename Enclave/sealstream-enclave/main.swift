@@ -286,34 +286,26 @@ var journalHeaders = [UInt8](repeating: 0, count: 5 * 64)
 @MainActor func writeLink(journal records: UnsafeRawBufferPointer, then tail: UnsafeRawBufferPointer?) {
     var start = 0
     repeat {
-        // Up to 64 messages per system call: each a header and its run of records.
-        var ends: [Int] = []
-        var at = start
-        while at < records.count && ends.count < 64 {
-            var end = at
-            // Whole records: each states its length T at offset 4.
-            repeat {
-                end += Int(UInt32(bigEndian: records.loadUnaligned(fromByteOffset: end + 4, as: UInt32.self)))
-            } while end < records.count && end - at < 1 << 20
-            ends.append(end)
-            at = end
-        }
-        let last = at == records.count
         let ok = journalHeaders.withUnsafeMutableBytes { headers in
-            withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2 * ends.count + 1) { parts in
-                var from = start
+            withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2 * 64 + 1) { parts in
+                // Up to 64 messages per system call: each a header and its run of records.
                 var n = 0
-                for (i, end) in ends.enumerated() {
-                    let h = headers.baseAddress! + 5 * i
-                    h.storeBytes(of: UInt32(end - from + 1).bigEndian, as: UInt32.self)
+                while start < records.count && n < 2 * 64 {
+                    var end = start
+                    // Whole records: each states its length T at offset 4.
+                    repeat {
+                        end += Int(UInt32(bigEndian: records.loadUnaligned(fromByteOffset: end + 4, as: UInt32.self)))
+                    } while end < records.count && end - start < 1 << 20
+                    let h = headers.baseAddress! + 5 * (n / 2)
+                    h.storeBytes(of: UInt32(end - start + 1).bigEndian, as: UInt32.self)
                     h.storeBytes(of: LinkKind.journal.rawValue, toByteOffset: 4, as: UInt8.self)
                     parts[n] = iovec(iov_base: h, iov_len: 5)
-                    parts[n + 1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: records.baseAddress! + from),
-                                         iov_len: end - from)
+                    parts[n + 1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: records.baseAddress! + start),
+                                         iov_len: end - start)
                     n += 2
-                    from = end
+                    start = end
                 }
-                if last, let tail, !tail.isEmpty {
+                if start == records.count, let tail, !tail.isEmpty {
                     parts[n] = iovec(iov_base: UnsafeMutableRawPointer(mutating: tail.baseAddress!), iov_len: tail.count)
                     n += 1
                 }
@@ -321,7 +313,6 @@ var journalHeaders = [UInt8](repeating: 0, count: 5 * 64)
             }
         }
         guard ok else { Log.error("link_write_failed", [("errno", String(errno))]); exit(74) }
-        start = at
     } while start < records.count
 }
 

@@ -176,25 +176,14 @@ final class MarketFeedHandler: ChannelInboundHandler, @unchecked Sendable {
         let frame = unwrapInboundIn(data)
         // RFC 6455 §5.1: a client masks every frame, and a server closes on one that is not
         // (NIO's decoder passes it through).
-        guard frame.maskKey != nil else {
-            feed.remove(context.channel)
-            var reason = context.channel.allocator.buffer(capacity: 2)
-            reason.write(webSocketErrorCode: .protocolError)
-            let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: reason)
-            context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
-            return
-        }
+        guard frame.maskKey != nil else { return close(context, .protocolError) }
         switch frame.opcode {
         case .ping:
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
         case .connectionClose:
             // RFC 6455 §5.5.1: a close frame is answered with one before the connection
             // closes (docs/MARKETDATA.md §6: status 1000, whatever the client sent).
-            feed.remove(context.channel)
-            var reason = context.channel.allocator.buffer(capacity: 2)
-            reason.write(webSocketErrorCode: .normalClosure)
-            let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: reason)
-            context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
+            close(context, .normalClosure)
         case .text where frame.fin && frame.unmaskedData.readableBytesView.elementsEqual(Self.resyncRequest):
             feed.metrics.feedResyncs.add(1, ordering: .relaxed)
             feed.sendSnapshots(to: context.channel, markets: markets)
@@ -202,12 +191,17 @@ final class MarketFeedHandler: ChannelInboundHandler, @unchecked Sendable {
             break
         default:
             // Strict: the only text a client sends is the resync request, byte for byte.
-            feed.remove(context.channel)
-            var reason = context.channel.allocator.buffer(capacity: 2)
-            reason.write(webSocketErrorCode: .policyViolation)
-            let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: reason)
-            context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
+            close(context, .policyViolation)
         }
+    }
+
+    /// Leaves the feed, sends a close frame with `code`, then closes the connection.
+    private func close(_ context: ChannelHandlerContext, _ code: WebSocketErrorCode) {
+        feed.remove(context.channel)
+        var reason = context.channel.allocator.buffer(capacity: 2)
+        reason.write(webSocketErrorCode: code)
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: reason)
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
     }
 
     /// The one text message a client may send (docs/MARKETDATA.md §6).
