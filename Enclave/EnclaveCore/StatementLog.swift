@@ -106,17 +106,6 @@ public struct StatementLog: Sendable {
         committedState[account] = state
     }
 
-    /// Starts every account's window afresh at `sequence` with the given balances and
-    /// committed states: after a restore from a snapshot, which carries no statements
-    /// (docs/COMMITMENTS.md §7.1).
-    public mutating func restart(at sequence: UInt64, balances: [(UInt64, StatementBalance)], states: [(UInt64, [UInt8])]) {
-        logs = [:]
-        openings = [:]
-        touched = []
-        for (account, balance) in balances { logs[account] = AccountLog(entries: [], baseSequence: sequence, base: balance) }
-        committedState = Dictionary(states, uniquingKeysWith: { $1 })
-    }
-
     /// Entries kept for `account` (tests, metrics).
     public func entryCount(of account: UInt64) -> Int { logs[account]?.entries.count ?? 0 }
 
@@ -178,5 +167,167 @@ public struct StatementLog: Sendable {
         return StatementPage(status: .ok, accountID: account, since: since, oldest: log.baseSequence, head: head,
                              total: UInt32(total), offset: offset, openingSequence: opening.0, opening: opening.1,
                              entries: entries, leaf: leaf, openings: opened)
+    }
+}
+
+/// The statement logs in the worker snapshot (docs/DURABILITY.md §6.5, *Statement logs*):
+/// every account's window, opening balance and entries, and the openings it keeps, so a
+/// worker restored from a snapshot answers every statement exactly as the one that took
+/// it (docs/COMMITMENTS.md §7.1). `committedState` is not written: it is the restored
+/// engine's state at the snapshot's batch close, derived again on restore.
+extension StatementLog {
+    /// Bytes of one entry in the snapshot: sequence, kind, market, price, quantity,
+    /// amount, collateral.
+    static let snapshotEntryBytes = 8 + 1 + 4 + 8 + 8 + 8 + 16
+
+    func writeSnapshot(into w: inout ByteWriter) {
+        w.write(UInt32(logs.count))
+        for account in logs.keys.sorted() {
+            let log = logs[account]!
+            w.write(account)
+            w.write(log.baseSequence)
+            log.base.write(into: &w)
+            w.write(UInt32(log.entries.count))
+            for e in log.entries {
+                w.write(e.sequence)
+                w.write(e.kind.rawValue)
+                w.write(e.market)
+                w.write(e.price)
+                w.write(e.quantity)
+                w.write(e.amount)
+                w.write(UInt64(truncatingIfNeeded: e.collateral >> 64))
+                w.write(UInt64(truncatingIfNeeded: e.collateral))
+            }
+        }
+        let opened = openings.filter { !$0.value.isEmpty }
+        w.write(UInt32(opened.count))
+        for account in opened.keys.sorted() {
+            let kept = opened[account]!
+            w.write(account)
+            w.write(UInt8(kept.count))
+            for o in kept {
+                w.write(o.sequence)
+                w.write(o.step)
+                w.write(UInt32(o.state.count))
+                w.write(bytes: o.state)
+                w.write(UInt16(o.marks.count))
+                for m in o.marks {
+                    w.write(m.market)
+                    w.write(m.mark)
+                    w.write(m.maintenanceBps)
+                }
+            }
+        }
+    }
+
+    /// Reads what `writeSnapshot` wrote, refusing (`malformed`) anything no worker at
+    /// global sequence `head` can hold: accounts not strictly ascending, a window start
+    /// after `head`, an opening balance whose positions are not strictly ascending by
+    /// market or hold a zero size, an entry of an unknown kind or whose sequence is not
+    /// after the window start, not ascending, or after `head`, more than
+    /// `openingsRetained` openings of one account, none, or openings not strictly
+    /// ascending by (sequence, step) or not after the account's window start or after
+    /// `head`. Committed states start empty (the caller derives them from the engine).
+    init(snapshot r: inout SnapshotReader, retain: Int, head: UInt64) throws(EngineSnapshotError) {
+        self.init(retain: retain)
+        var previous: UInt64?
+        for _ in 0..<(try r.count(minBytes: 38, "statement logs")) {
+            let account = try r.u64()
+            guard previous.map({ $0 < account }) ?? true else { throw .malformed("statement logs out of order") }
+            previous = account
+            var log = AccountLog()
+            log.baseSequence = try r.u64()
+            guard log.baseSequence <= head else { throw .malformed("statement window of \(account)") }
+            log.base = try Self.balance(&r, account)
+            let n = try r.count(minBytes: Self.snapshotEntryBytes, "statement entries")
+            log.entries.reserveCapacity(n)
+            var last = log.baseSequence
+            for _ in 0..<n {
+                let sequence = try r.u64()
+                guard let kind = StatementEntry.Kind(rawValue: try r.u8()), sequence > log.baseSequence, sequence >= last,
+                      sequence <= head
+                else {
+                    throw .malformed("statement entry of \(account)")
+                }
+                last = sequence
+                let market = try r.u32(), price = try r.i64(), quantity = try r.i64(), amount = try r.i64()
+                let hi = try r.u64(), lo = try r.u64()
+                log.entries.append(AccountStatementEntry(
+                    account: account, sequence: sequence, kind: kind, market: market, price: price, quantity: quantity,
+                    amount: amount, collateral: Int128(Int64(bitPattern: hi)) << 64 | Int128(lo)))
+            }
+            logs[account] = log
+        }
+        previous = nil
+        for _ in 0..<(try r.count(minBytes: 9, "statement openings")) {
+            let account = try r.u64()
+            guard previous.map({ $0 < account }) ?? true else { throw .malformed("statement openings out of order") }
+            previous = account
+            let n = Int(try r.u8())
+            guard (1...Self.openingsRetained).contains(n) else { throw .malformed("openings count of \(account)") }
+            let start = logs[account]?.baseSequence ?? 0
+            var kept: [Opening] = []
+            for _ in 0..<n {
+                let sequence = try r.u64(), step = try r.u32()
+                guard sequence > start, sequence <= head,
+                      kept.last.map({ ($0.sequence, $0.step) < (sequence, step) }) ?? true
+                else { throw .malformed("opening of \(account)") }
+                let state = try r.bytes(Int(try r.u32()))
+                var marks: [DecisionMark] = []
+                for _ in 0..<Int(try r.u16()) {
+                    marks.append(DecisionMark(market: try r.u32(), mark: try r.i64(), maintenanceBps: try r.u32()))
+                }
+                kept.append(Opening(sequence: sequence, step: step, state: state, marks: marks))
+            }
+            openings[account] = kept
+        }
+    }
+
+    private static func balance(_ r: inout SnapshotReader, _ account: UInt64) throws(EngineSnapshotError) -> StatementBalance {
+        let hi = try r.u64(), lo = try r.u64()
+        var positions: [StatementPosition] = []
+        for _ in 0..<Int(try r.u16()) {
+            let p = StatementPosition(market: try r.u32(), size: try r.i64())
+            guard p.size != 0, positions.last.map({ $0.market < p.market }) ?? true else {
+                throw .malformed("statement opening balance of \(account)")
+            }
+            positions.append(p)
+        }
+        return StatementBalance(collateral: Int128(Int64(bitPattern: hi)) << 64 | Int128(lo), positions: positions)
+    }
+
+    /// Sets every account's committed leaf state (after a restore: the engine's, which at
+    /// a snapshot's batch close is the committed one).
+    mutating func setCommittedStates(_ states: [(UInt64, [UInt8])]) {
+        committedState = Dictionary(states, uniquingKeysWith: { $1 })
+    }
+}
+
+extension StatementLog: Equatable {
+    /// The same logs, openings and committed states (tests: a restored log against the original).
+    public static func == (a: StatementLog, b: StatementLog) -> Bool {
+        a.retain == b.retain && a.committedState == b.committedState
+            && a.logs.count == b.logs.count && a.logs.allSatisfy { account, log in
+                b.logs[account].map { $0.baseSequence == log.baseSequence && $0.base == log.base && $0.entries == log.entries }
+                    ?? false
+            }
+            && a.openings.filter { !$0.value.isEmpty }.mapValues { $0.map(\.key) }
+                == b.openings.filter { !$0.value.isEmpty }.mapValues { $0.map(\.key) }
+    }
+}
+
+extension StatementLog.Opening {
+    /// Everything the opening holds, comparable.
+    var key: [UInt8] {
+        var w = ByteWriter(capacity: 32 + state.count + 16 * marks.count)
+        w.write(sequence)
+        w.write(step)
+        w.write(bytes: state)
+        for m in marks {
+            w.write(m.market)
+            w.write(m.mark)
+            w.write(m.maintenanceBps)
+        }
+        return w.bytes
     }
 }

@@ -34,7 +34,7 @@ extension Worker where E == PerpEngine {
         let chain = journal.chainAtFork
         var w = ByteWriter(capacity: 1 << 20)
         WorkerSnapshot.write(configHash: identity.configHash, state: snapshotState(), engine: engine, committer: committer,
-                             into: &w)
+                             statements: statements, into: &w)
         let header = SnapshotHeader(
             recordSequence: chain.lastSequence, globalSequence: globalSequence, batchIndex: committer.batchIndex,
             stateRoot: committer.state.root.bytes, recordHash: chain.lastHash, payloadLength: UInt64(w.count))
@@ -79,9 +79,10 @@ extension Worker where E == PerpEngine {
         let opened: (header: SnapshotHeader, payload: [UInt8])
         do { opened = try sealer.open(file) } catch { throw SnapshotRejected(recordSequence: n, reason: .doesNotOpen) }
         let header = opened.header
-        let restored: (state: WorkerState, engine: PerpEngine, committer: BatchCommitter?)
+        let restored: (state: WorkerState, engine: PerpEngine, committer: BatchCommitter?, statements: StatementLog)
         do {
             restored = try WorkerSnapshot.read(opened.payload, configHash: identity.configHash, config: identity.config,
+                                               statementRetain: statements.retain,
                                                accountCommitment: identity.accountCommitment)
         } catch EngineSnapshotError.configMismatch {
             throw SnapshotRejected(recordSequence: n, reason: .otherConfiguration)
@@ -110,22 +111,22 @@ extension Worker where E == PerpEngine {
         replay.firstIndex = committer.batchIndex
         replay.snapshotHeaderHash = committer.previousHeaderHash
         replay.anchor = (header.recordSequence, header.recordHash)
-        restartStatements(at: s.globalSequence)
+        restoreStatements(restored.statements)
         return header
     }
 
-    /// A snapshot carries no statements (docs/COMMITMENTS.md §7.1): every account's
-    /// window starts at the snapshot's sequence, its opening balance and committed leaf
-    /// state are the restored engine's (a snapshot sits at a batch close, so they agree).
-    private func restartStatements(at sequence: UInt64) {
+    /// The snapshot's statement logs (docs/COMMITMENTS.md §7.1: every window, entry and
+    /// opening as the worker that took it had them), with each account's committed leaf
+    /// state taken from the restored engine (a snapshot sits at a batch close, so the
+    /// engine's state is the committed one).
+    private func restoreStatements(_ restored: StatementLog) {
         engine.setRecordsStatements(true)
-        var balances: [(UInt64, StatementBalance)] = []
         var states: [(UInt64, [UInt8])] = []
         for id in (committer?.stateSlots.keys).map(Array.init) ?? [] {
-            if let b = engine.statementBalance(of: id) { balances.append((id, b)) }
             var w = ByteWriter(capacity: 128)
             if engine.writeCommitmentState(of: id, into: &w) { states.append((id, w.bytes)) }
         }
-        statements.restart(at: sequence, balances: balances, states: states)
+        statements = restored
+        statements.setCommittedStates(states)
     }
 }

@@ -139,13 +139,16 @@ public struct WorkerState: Equatable, Sendable {
 /// The whole worker snapshot payload (docs/DURABILITY.md §6.5), the plaintext the
 /// sealed container of §6.3 carries: magic `SSWK`, version, the config hash it was taken
 /// under, the worker state, the engine's snapshot (§6.2) and, when commitments are on,
-/// the committer's (§6.4).
+/// the committer's (§6.4), then the statement logs (docs/COMMITMENTS.md §7.1).
 public enum WorkerSnapshot {
     public static let magic: [UInt8] = Array("SSWK".utf8)
-    public static let version: UInt16 = 1
+    /// 2 since the statement logs are in it (version 1 had none: a worker restored from
+    /// one started every account's statement window at the snapshot). A version-1 file is
+    /// refused like any malformed snapshot, and the host falls back to an older one or genesis.
+    public static let version: UInt16 = 2
 
     public static func write(configHash: [UInt8], state: WorkerState, engine: PerpEngine, committer: BatchCommitter?,
-                             into w: inout ByteWriter) {
+                             statements: StatementLog, into w: inout ByteWriter) {
         precondition(configHash.count == 32)
         w.write(bytes: magic)
         w.write(version)
@@ -158,14 +161,16 @@ public enum WorkerSnapshot {
         } else {
             w.write(UInt8(0))
         }
+        statements.writeSnapshot(into: &w)
     }
 
     /// Reads a whole payload; refuses one taken under another configuration (a
-    /// different `configHash`) and any byte left over.
+    /// different `configHash`) and any byte left over. The statement logs come back with
+    /// no committed states (the caller derives them from the engine) and `retain` entries.
     public static func read(
-        _ payload: [UInt8], configHash: [UInt8], config: VenueConfig,
+        _ payload: [UInt8], configHash: [UInt8], config: VenueConfig, statementRetain: Int = 256,
         accountCommitment: @escaping @Sendable (UInt64) -> [UInt8]
-    ) throws -> (state: WorkerState, engine: PerpEngine, committer: BatchCommitter?) {
+    ) throws -> (state: WorkerState, engine: PerpEngine, committer: BatchCommitter?, statements: StatementLog) {
         try payload.withUnsafeBytes { raw in
             var r = SnapshotReader(ByteReader(raw))
             guard try r.bytes(4) == magic else { throw EngineSnapshotError.badMagic }
@@ -180,8 +185,9 @@ public enum WorkerSnapshot {
             case 1: committer = try BatchCommitter(snapshot: &r, config: config)
             default: throw EngineSnapshotError.malformed("committer flag")
             }
+            let statements = try StatementLog(snapshot: &r, retain: statementRetain, head: state.globalSequence)
             try r.expectEnd()
-            return (state, engine, committer)
+            return (state, engine, committer, statements)
         }
     }
 }

@@ -176,19 +176,38 @@ struct WorkerSnapshotTests {
         let committer = rig.committer
         #expect(committer.batchIndex > 0 && committer.hasOpenBatch)
         let key = try Ed25519PublicKey(bytes: [UInt8](repeating: 3, count: 32))
-        let state = WorkerState(globalSequence: 1, lastTime: 5, accountKeys: [7: key, 2: key], depositIDs: [9, 4, 6],
+        let state = WorkerState(globalSequence: 40, lastTime: 5, accountKeys: [7: key, 2: key], depositIDs: [9, 4, 6],
                                 lastPublishTime: [1: [[2, 2]: 10, [1]: 11], 0: [[5]: 3]])
         #expect(state.accountKeys.map(\.account) == [2, 7] && state.depositIDs == [4, 6, 9])
         #expect(state.lastPublishTimes.map(\.market) == [0, 1, 1] && state.lastPublishTimes[1].publisher == [1])
         let hash = [UInt8](repeating: 0x11, count: 32)
         var w = ByteWriter()
-        WorkerSnapshot.write(configHash: hash, state: state, engine: engine, committer: committer, into: &w)
-        let (s, e, c) = try WorkerSnapshot.read(w.bytes, configHash: hash, config: venue, accountCommitment: { _ in [] })
+        let statements = StatementLogTests.busyLog()
+        WorkerSnapshot.write(configHash: hash, state: state, engine: engine, committer: committer, statements: statements,
+                             into: &w)
+        let (s, e, c, st) = try WorkerSnapshot.read(w.bytes, configHash: hash, config: venue, statementRetain: 4,
+                                                    accountCommitment: { _ in [] })
         #expect(s == state && s.lastPublishTimeMap == state.lastPublishTimeMap && s.accountKeyMap == [7: key, 2: key])
         #expect(e.snapshot() == engine.snapshot() && c?.snapshot() == committer.snapshot())
+        #expect(st == statements)
         var again = ByteWriter()
-        WorkerSnapshot.write(configHash: hash, state: s, engine: e, committer: c, into: &again)
+        WorkerSnapshot.write(configHash: hash, state: s, engine: e, committer: c, statements: st, into: &again)
         #expect(again.bytes == w.bytes)
+        // Version 2 (the statement logs); a version-1 payload, which had none, is refused.
+        #expect(Array(w.bytes[4..<6]) == [0, 2])
+        var v1 = w.bytes
+        v1[5] = 1
+        #expect(throws: EngineSnapshotError.unsupportedVersion(1)) {
+            try WorkerSnapshot.read(v1, configHash: hash, config: venue, accountCommitment: { _ in [] })
+        }
+        // Statements whose entries are after the worker's last sequence are refused.
+        let early = WorkerState(globalSequence: 30, lastTime: 5, accountKeys: [:], depositIDs: [], lastPublishTime: [:])
+        var w30 = ByteWriter()
+        WorkerSnapshot.write(configHash: hash, state: early, engine: engine, committer: committer, statements: statements,
+                             into: &w30)
+        #expect(throws: EngineSnapshotError.self) {
+            try WorkerSnapshot.read(w30.bytes, configHash: hash, config: venue, accountCommitment: { _ in [] })
+        }
         #expect(throws: EngineSnapshotError.configMismatch("config hash")) {
             try WorkerSnapshot.read(w.bytes, configHash: [UInt8](repeating: 0x12, count: 32), config: venue, accountCommitment: { _ in [] })
         }

@@ -84,17 +84,166 @@ struct StatementLogTests {
         #expect(Self.page(log, 7, since: 10, budget: 1).entries.count == 1)
     }
 
-    @Test func theInsuranceFundHasNoStatementAndARestartStartsTheWindow() {
+    @Test func theInsuranceFundHasNoStatement() {
         var log = StatementLog(retain: 4)
-        log.append(Self.entry(7, 1, collateral: 5))
+        log.append(Self.entry(0, 1, collateral: 5))
         log.endEvent()
         #expect(Self.page(log, 0, since: 0).status == .noStatement)
-        log.restart(at: 40, balances: [(7, StatementBalance(collateral: 9, positions: [StatementPosition(market: 1, size: 3)]))],
-                    states: [(7, [1, 2, 3])])
-        #expect(Self.page(log, 7, since: 39).status == .tooOld && Self.page(log, 7, since: 39).oldest == 40)
-        let p = Self.page(log, 7, since: 40)
-        #expect(p.status == .ok && p.total == 0 && p.opening.collateral == 9 && p.openingSequence == 40)
-        #expect(log.committedState[7] == [1, 2, 3])
+    }
+
+    /// A log with folds, trades (positions derived from the opening balance), an option
+    /// settlement and openings, as a worker's snapshot carries it (docs/DURABILITY.md §6.5).
+    static func busyLog() -> StatementLog {
+        var log = StatementLog(retain: 4)
+        let marks = [DecisionMark(market: 1, mark: 58_000_000_000, maintenanceBps: 300),
+                     DecisionMark(market: 3, mark: -2, maintenanceBps: 0)]
+        for s in UInt64(1)...30 {
+            log.append(AccountStatementEntry(account: 7, sequence: s, kind: .takerFill, market: UInt32(1 + s % 3),
+                                             price: Int64(s) * 1_000, quantity: s % 2 == 0 ? 5 : -3, amount: 2,
+                                             collateral: Int128(-1) << 70 + Int128(s)))
+            if s % 5 == 0 { log.append(Self.entry(7, s, collateral: Int128(s))) }
+            if s % 7 == 0 { log.recordOpening(account: 7, sequence: s, step: 0, state: [1, UInt8(s)], marks: marks) }
+            if s % 7 == 0 { log.recordOpening(account: 7, sequence: s, step: 1, state: [], marks: []) }
+            log.append(Self.entry(9, s, collateral: 1))
+            log.endEvent()
+        }
+        log.append(AccountStatementEntry(account: 4, sequence: 31, kind: .optionSettlement, market: 2, amount: -9, collateral: 3))
+        log.endEvent()
+        return log
+    }
+
+    static func snapshotBytes(_ log: StatementLog) -> [UInt8] {
+        var w = ByteWriter(capacity: 1 << 12)
+        log.writeSnapshot(into: &w)
+        return w.bytes
+    }
+
+    static func restored(_ bytes: [UInt8], head: UInt64 = 31) throws -> StatementLog {
+        try bytes.withUnsafeBytes { raw in
+            var r = SnapshotReader(ByteReader(raw))
+            let log = try StatementLog(snapshot: &r, retain: 4, head: head)
+            try r.expectEnd()
+            return log
+        }
+    }
+
+    /// The snapshot's statement logs give back every window, opening balance, entry and
+    /// opening, so every page after a restore is the original's; the reader refuses what
+    /// no worker holds.
+    @Test func aSnapshotCarriesEveryWindowEntryAndOpening() throws {
+        let log = Self.busyLog()
+        #expect(log.oldest(of: 7) > 0, "the log folded")
+        let bytes = Self.snapshotBytes(log)
+        let back = try Self.restored(bytes)
+        #expect(back == log)
+        #expect(Self.snapshotBytes(back) == bytes)
+        let salt: (UInt64, UInt64, UInt32) -> [UInt8] = { a, s, k in [UInt8(a), UInt8(s), UInt8(k)] }
+        for account in [4, 7, 8, 9] as [UInt64] {
+            for since in [0, log.oldest(of: account), 20, 31] {
+                let original = log.page(account: account, since: since, offset: 0, head: 31, budget: 1 << 20, leaf: nil, salt: salt)
+                #expect(back.page(account: account, since: since, offset: 0, head: 31, budget: 1 << 20, leaf: nil, salt: salt)
+                        == original, "account \(account) since \(since)")
+            }
+        }
+        let page = back.page(account: 7, since: back.oldest(of: 7), offset: 0, head: 31, budget: 1 << 20, leaf: nil, salt: salt)
+        #expect(!page.openings.isEmpty && !page.opening.positions.isEmpty && page.opening.collateral < 0)
+        // An empty log is two zero counts.
+        #expect(Self.snapshotBytes(StatementLog(retain: 4)) == [0, 0, 0, 0, 0, 0, 0, 0])
+
+        // Layout (§6.5): account 4's log first (ascending ids): u64 account, u64 window
+        // start, the opening balance (collateral i128, u16 positions), u32 entries, then
+        // the entry: u64 sequence, u8 kind, u32 market, i64 price, quantity, amount, i128
+        // collateral.
+        #expect(Array(bytes[0..<4]) == [0, 0, 0, 3])
+        #expect(Array(bytes[4..<12]) == [0, 0, 0, 0, 0, 0, 0, 4])
+        #expect(Array(bytes[12..<20]) == [UInt8](repeating: 0, count: 8))
+        #expect(Array(bytes[20..<38]) == [UInt8](repeating: 0, count: 18))
+        #expect(Array(bytes[38..<42]) == [0, 0, 0, 1])
+        #expect(Array(bytes[42..<51]) == [0, 0, 0, 0, 0, 0, 0, 31, StatementEntry.Kind.optionSettlement.rawValue])
+        #expect(Array(bytes[51..<55]) == [0, 0, 0, 2])
+        #expect(Array(bytes[71..<79]) == [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf7], "amount −9")
+        #expect(Array(bytes[79..<95]) == [UInt8](repeating: 0, count: 15) + [3])
+
+        // Refused: each mutation at a place the reader checks.
+        func refused(_ at: Int, _ value: UInt8, head: UInt64 = 31) -> Bool {
+            var bad = bytes
+            bad[at] = value
+            do {
+                _ = try Self.restored(bad, head: head)
+                return false
+            } catch let e as EngineSnapshotError {
+                if case .malformed = e { return true }
+                return false
+            } catch {
+                return false
+            }
+        }
+        #expect(refused(11, 9), "accounts out of order (4 → 9 before 7)")
+        #expect(refused(19, 32), "a window start after the head")
+        #expect(refused(50, 0), "kind 0")
+        #expect(refused(49, 0), "an entry at the window start")
+        #expect(refused(49, 32), "an entry after the head")
+        #expect(throws: EngineSnapshotError.self) { try Self.restored(bytes, head: 30) }
+        #expect(throws: EngineSnapshotError.truncated) { try Self.restored(Array(bytes.dropLast())) }
+        #expect(throws: EngineSnapshotError.self) { try Self.restored(bytes + [0]) }
+    }
+
+    /// Openings: at most 16 per account, strictly ascending by (sequence, step), after the
+    /// window's start; a zero-size or unordered position in an opening balance is refused.
+    @Test func theSnapshotReaderRefusesOpeningsAndBalancesNoWorkerHolds() throws {
+        func bytes(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
+            var w = ByteWriter(capacity: 256)
+            body(&w)
+            return w.bytes
+        }
+        func opening(_ w: inout ByteWriter, _ sequence: UInt64, _ step: UInt32) {
+            w.write(sequence)
+            w.write(step)
+            w.write(UInt32(0))
+            w.write(UInt16(0))
+        }
+        func openings(_ list: [(UInt64, UInt32)], windowStart: UInt64 = 0) -> [UInt8] {
+            bytes { w in
+                if windowStart > 0 {
+                    w.write(UInt32(1))
+                    w.write(UInt64(5))
+                    w.write(windowStart)
+                    StatementBalance.empty.write(into: &w)
+                    w.write(UInt32(0))
+                } else {
+                    w.write(UInt32(0))
+                }
+                w.write(UInt32(1))
+                w.write(UInt64(5))
+                w.write(UInt8(list.count))
+                for (s, k) in list { opening(&w, s, k) }
+            }
+        }
+        #expect(try Self.restored(openings([(3, 0), (3, 1), (4, 0)])).page(
+            account: 5, since: 0, offset: 0, head: 31, budget: 1 << 20, leaf: nil).openings.map(\.step) == [0, 1, 0])
+        #expect(throws: EngineSnapshotError.self) { try Self.restored(openings([(3, 1), (3, 0)])) }
+        #expect(throws: EngineSnapshotError.self) { try Self.restored(openings([(3, 0), (3, 0)])) }
+        #expect(throws: EngineSnapshotError.self) { try Self.restored(openings([])) }
+        #expect(throws: EngineSnapshotError.self) { try Self.restored(openings((1...17).map { (UInt64($0), 0) })) }
+        #expect(throws: EngineSnapshotError.self) { try Self.restored(openings([(32, 0)])) }
+        #expect(throws: EngineSnapshotError.self) { try Self.restored(openings([(3, 0)], windowStart: 3)) }
+        #expect(try Self.restored(openings([(4, 0)], windowStart: 3)).oldest(of: 5) == 3)
+        func balance(_ positions: [(UInt32, Int64)]) -> [UInt8] {
+            bytes { w in
+                w.write(UInt32(1))
+                w.write(UInt64(5))
+                w.write(UInt64(2))
+                StatementBalance(collateral: 1, positions: positions.map { StatementPosition(market: $0.0, size: $0.1) })
+                    .write(into: &w)
+                w.write(UInt32(0))
+                w.write(UInt32(0))
+            }
+        }
+        #expect(try Self.restored(balance([(1, 2), (3, -1)])).page(
+            account: 5, since: 2, offset: 0, head: 31, budget: 1 << 20, leaf: nil).opening.positions.count == 2)
+        #expect(throws: EngineSnapshotError.self) { try Self.restored(balance([(3, 2), (1, -1)])) }
+        #expect(throws: EngineSnapshotError.self) { try Self.restored(balance([(1, 2), (1, 1)])) }
+        #expect(throws: EngineSnapshotError.self) { try Self.restored(balance([(1, 0)])) }
     }
 
     @Test func pagesRoundTripThroughTheirBytes() throws {

@@ -4,6 +4,7 @@ import Glibc
 import Client
 import Commitments
 import Foundation
+import Journal
 import Testing
 import TestSupport
 import VenueTools
@@ -19,9 +20,13 @@ struct DecisionOpeningTests {
     static let usd: Int64 = 1_000_000
     static let btc: Int64 = 100_000_000
 
-    @Test(.timeLimit(.minutes(2)))
-    func aLiquidatedTradersStatementOpensItsDecision() throws {
-        let host = try HostProcess(label: "openings")
+    /// With `snapshots`, the host snapshots at every batch close that follows an event, so
+    /// the restarted worker starts from a snapshot taken after the decision
+    /// (docs/DURABILITY.md §6.5: the statement logs are in it) instead of the journal.
+    @Test(.timeLimit(.minutes(2)), arguments: [false, true])
+    func aLiquidatedTradersStatementOpensItsDecision(snapshots: Bool) throws {
+        let host = try HostProcess(label: snapshots ? "openings-snap" : "openings",
+                                   extraArguments: snapshots ? ["--snapshot-every-events", "1"] : [])
         let maker = try Trader(address: host.address, accountID: 4201, name: "opening-maker")
         let victim = try Trader(address: host.address, accountID: 4202, name: "opening-victim")
         // The victim buys 0.3 BTC at 60,000 with its 1,000 USD (5% initial: 900 USD), then
@@ -83,8 +88,21 @@ struct DecisionOpeningTests {
         #expect(report.openings.map(\.salt) == ["0x" + Hex.encode(opening.salt)])
         #expect(report.openings.first?.state == "0x" + Hex.encode(opening.state))
 
-        // A worker restarted from the journal rebuilds the same opening, salt included.
+        // A worker restarted from the journal, or from a snapshot taken after the decision
+        // and the journal after it, gives back the same opening, salt included.
         if ReconnectTests.hostJournals {
+            if snapshots {
+                // One more event, so a batch closes (and is snapshotted) after the decision's.
+                _ = try Trader.publishPrice(over: publicConnection, market: 1, price: 58_000 * Self.usd)
+                let taken = SnapshotRecoveryTests.waitFor(20) {
+                    SnapshotRecoveryTests.snapshots(host.dataDirectory).contains { name in
+                        let url = host.dataDirectory.appendingPathComponent("snapshots/" + name)
+                        let header = (try? Data(contentsOf: url)).flatMap { try? SnapshotHeader.parse([UInt8]($0)) }
+                        return (header?.globalSequence ?? 0) > decision.sequence
+                    }
+                }
+                #expect(taken, "no snapshot after the decision: \(host.log)")
+            }
             try ReconnectTests.killWorker(host)
             var reopened: Trader?
             let until = Date().addingTimeInterval(20)
@@ -95,6 +113,9 @@ struct DecisionOpeningTests {
             let again = try #require(reopened)
             let after = try StatementFetch.fetch(over: again.connection, session: again.session, since: 0)
             #expect(after.openings == statement.openings)
+            #expect(after.entries.filter { $0.sequence <= decision.sequence } == statement.entries.filter { $0.sequence <= decision.sequence })
+            let fromSnapshot = SnapshotRecoveryTests.events(host, "snapshot_recovery_started")
+            #expect(fromSnapshot.isEmpty != snapshots, "\(host.log)")
         }
         #expect(host.stop() == 0)
     }
