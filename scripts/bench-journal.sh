@@ -9,11 +9,13 @@
 #
 # Usage: scripts/bench-journal.sh [ROUNDS] [SECONDS] [RATE]   (default 3 10 50000)
 #   SEALSTREAM_BIN_DIR  the executables (default: the release build, built if needed)
-#   BENCH_JOURNAL_MODES modes, in the first round's order (default "off 1 a1": off; a
+#   BENCH_JOURNAL_MODES modes, in the first round's order (default "off 1 u1": off; a
 #                       number N: on with N sync lanes and preallocated segments, the
 #                       default, docs/DURABILITY.md §3.2; aN: on with N lanes, segments
-#                       growing by appends, --journal-preallocate off); each round rotates
-#                       the order by one
+#                       growing by appends, --journal-preallocate off; uN: on with N
+#                       lanes, unpaced, --journal-sync-interval-micros 0, the behaviour
+#                       before session 17; pN: on with 1 lane paced at N µs,
+#                       --journal-sync-interval-micros N); each round rotates the order by one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -21,7 +23,7 @@ source scripts/lib.sh
 ROUNDS="${1:-3}"
 SECONDS_LOAD="${2:-10}"
 RATE="${3:-50000}"
-read -r -a MODES <<< "${BENCH_JOURNAL_MODES:-off 1 a1}"
+read -r -a MODES <<< "${BENCH_JOURNAL_MODES:-off 1 u1}"
 release_bin_dir
 BIN="$SEALSTREAM_BIN_DIR"
 # Each round also measures the **disk floor**: Benchmarks/fsync/groupcommit.c (one writer of
@@ -43,6 +45,8 @@ for round in $(seq 1 "$ROUNDS"); do
         case "$mode" in
             off) args=(--journal off) ;;
             a*) args=(--journal on --journal-sync-lanes "${mode#a}" --journal-preallocate off) ;;
+            u*) args=(--journal on --journal-sync-lanes "${mode#u}" --journal-sync-interval-micros 0) ;;
+            p*) args=(--journal on --journal-sync-interval-micros "${mode#p}") ;;
             *) args=(--journal on --journal-sync-lanes "$mode") ;;
         esac
         start_host "$BIN" "$data" "$WORK/host-$mode-$round.log" "${args[@]}"

@@ -35,8 +35,9 @@ final class HostJournal: @unchecked Sendable {
     /// Called when availability changes.
     var onAvailability: ((Bool) -> Void)?
 
-    /// Syncs with `store.syncLanes` syncs in flight at most (docs/DURABILITY.md §3).
-    init(store: JournalStore, eventLoop: EventLoop, metrics: HostMetrics, logger: Logger) {
+    /// Syncs with `store.syncLanes` syncs in flight at most, each lane starting one at most
+    /// every `syncIntervalMicros` (docs/DURABILITY.md §3, *sync pacing*).
+    init(store: JournalStore, eventLoop: EventLoop, metrics: HostMetrics, logger: Logger, syncIntervalMicros: Int = 0) {
         self.store = store
         self.eventLoop = eventLoop
         self.metrics = metrics
@@ -44,7 +45,7 @@ final class HostJournal: @unchecked Sendable {
         durable = store.position
         accepted = store.lastSequence
         metrics.journalDurableSequence.store(durable.sequence, ordering: .relaxed)
-        sync = JournalSync(directory: store.directory, lanes: store.syncLanes)
+        sync = JournalSync(directory: store.directory, lanes: store.syncLanes, minimumIntervalMicros: syncIntervalMicros)
         sync.start(report: Self.reporter(self, eventLoop))
         store.onPreallocated = { [metrics] in metrics.journalSegmentsPreallocated.add(1, ordering: .relaxed) }
         store.onFallback = { [metrics, logger] name in

@@ -259,9 +259,11 @@ public final class HostService: Service, @unchecked Sendable {
         }
         logger.info("journal_opened", metadata: [
             "segments": "\(report.segments.count)", "records": "\(report.records)", "last_sequence": "\(report.lastSequence)",
-            "sync_lanes": "\(store.syncLanes)", "preallocate": "\(configuration.journalPreallocate)",
+            "sync_lanes": "\(store.syncLanes)", "sync_interval_micros": "\(configuration.journalSyncIntervalMicros)",
+            "preallocate": "\(configuration.journalPreallocate)",
         ])
-        return HostJournal(store: store, eventLoop: loop, metrics: metrics, logger: logger)
+        return HostJournal(store: store, eventLoop: loop, metrics: metrics, logger: logger,
+                           syncIntervalMicros: configuration.journalSyncIntervalMicros)
     }
 
     /// The lease and the follower of a host on the replicated journal.

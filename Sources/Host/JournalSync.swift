@@ -29,6 +29,11 @@ final class JournalSync: @unchecked Sendable {
     private let directoryPath: String
     /// Sync threads; each syncs through its own descriptor of each file (`SegmentFile`).
     let lanes: Int
+    /// The least time from the start of one sync of a lane to the start of its next, ns
+    /// (docs/DURABILITY.md §3, *sync pacing*): a lane that finished a sync sooner waits out
+    /// the rest before it takes the next request, and what is written meanwhile joins it.
+    /// A lane that was idle longer starts at once. 0: back to back.
+    let minimumInterval: UInt64
     private let condition = NSCondition()
     private var pending: Request?
     /// The requests other lanes are syncing, by lane: a lane that takes a request syncs
@@ -39,9 +44,10 @@ final class JournalSync: @unchecked Sendable {
     private var running = 0
     private var report: @Sendable (Outcome) -> Void = { _ in }
 
-    init(directory: String, lanes: Int = 1) {
+    init(directory: String, lanes: Int = 1, minimumIntervalMicros: Int = 0) {
         directoryPath = directory
         self.lanes = max(1, lanes)
+        minimumInterval = UInt64(max(0, minimumIntervalMicros)) * 1_000
     }
 
     /// Starts the threads; `report` is called on the thread of each sync after it.
@@ -80,7 +86,9 @@ final class JournalSync: @unchecked Sendable {
     }
 
     private func run(lane: Int) {
+        var lastStart: UInt64?
         while true {
+            if let lastStart { pace(since: lastStart) }
             condition.lock()
             while pending == nil && !stopping { condition.wait() }
             if stopping {
@@ -93,12 +101,24 @@ final class JournalSync: @unchecked Sendable {
             pending = nil
             inFlight[lane] = request
             condition.unlock()
+            lastStart = DispatchTime.now().uptimeNanoseconds
             let outcome = sync(request, lane: lane)
             condition.lock()
             inFlight[lane] = nil
             condition.unlock()
             report(outcome)
         }
+    }
+
+    /// Sleeps until `minimumInterval` after `start` (a sync's start), unless stopping.
+    private func pace(since start: UInt64) {
+        guard minimumInterval > 0 else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now &- start < minimumInterval else { return }
+        condition.lock()
+        let stop = stopping
+        condition.unlock()
+        if !stop { usleep(UInt32((minimumInterval - (now &- start)) / 1_000)) }
     }
 
     /// `request` widened to every file and the directory sync of the requests in flight

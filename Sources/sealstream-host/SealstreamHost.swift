@@ -94,6 +94,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "With --journal on: group-commit syncs (fdatasync) in flight at once, 1-8 (docs/DURABILITY.md §3, sync lanes; default 1: records written during a sync wait for it to end before their own starts; 2 lets their sync start at once, which measured no faster end to end on 2 cores).")
     var journalSyncLanes: Int = 1
 
+    @Option(name: .long, help: "With --journal on: the least time in microseconds from the start of one group-commit sync of a lane to the start of its next, 0-100000 (docs/DURABILITY.md §3, sync pacing; default 1000: at most 1,000 fdatasync calls a second per lane, so a busy journal makes fewer, larger groups; a sync after an idle moment starts at once; 0: back to back).")
+    var journalSyncIntervalMicros: Int = 1_000
+
     @Option(name: .long, help: "With --journal on: preallocated segments, on (default: each segment is zero-filled and synced ahead by a background thread, and records overwrite the zeros, so fdatasync commits no file-size metadata) or off (segments grow by appends; for measuring the difference). docs/DURABILITY.md §3.")
     var journalPreallocate: String = "on"
 
@@ -143,6 +146,9 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("--snapshot-every-events and --snapshot-every-seconds take positive counts")
         }
         guard (1...8).contains(journalSyncLanes) else { throw ValidationError("--journal-sync-lanes must be 1 to 8") }
+        guard (0...100_000).contains(journalSyncIntervalMicros) else {
+            throw ValidationError("--journal-sync-interval-micros must be 0 to 100000")
+        }
         guard ["on", "off"].contains(journalPreallocate) else { throw ValidationError("--journal-preallocate must be on or off") }
         guard journal == "on" || journal == "off" || Self.natsServers(journal) != nil else {
             throw ValidationError("--journal must be on, off or nats://HOST:PORT[,HOST:PORT...]")
@@ -250,6 +256,7 @@ struct Run: AsyncParsableCommand {
         configuration.journal = journal != "off"
         configuration.journalNATS = Self.natsServers(journal)
         configuration.journalSyncLanes = journalSyncLanes
+        configuration.journalSyncIntervalMicros = journalSyncIntervalMicros
         configuration.journalPreallocate = journalPreallocate == "on"
         configuration.leaseTTLMillis = leaseTtlMs
         configuration.metricsTextfile = metricsTextfile == "on"

@@ -93,3 +93,65 @@ struct JournalSyncLaneTests {
         #expect(report.records == 1000 && report.segments.count > 1 && report.truncated == nil)
     }
 }
+
+/// Sync pacing (docs/DURABILITY.md §3): a lane starts its next sync no sooner than the
+/// interval after the start of its last; a request on a lane idle for longer starts at
+/// once; requests made meanwhile merge into the next sync.
+@Suite("Journal sync pacing", .serialized)
+struct JournalSyncPacingTests {
+    final class Outcomes: @unchecked Sendable {
+        let lock = NSLock()
+        var items: [(at: UInt64, sequence: UInt64)] = []
+        func add(_ o: JournalSync.Outcome) {
+            guard case .synced(_, let position, _) = o else { return }
+            lock.lock()
+            items.append((DispatchTime.now().uptimeNanoseconds, position.sequence))
+            lock.unlock()
+        }
+        var snapshot: [(at: UInt64, sequence: UInt64)] {
+            lock.lock()
+            defer { lock.unlock() }
+            return items
+        }
+    }
+
+    static func waitFor(_ count: Int, _ outcomes: Outcomes, seconds: Double = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while outcomes.snapshot.count < count, Date() < deadline { usleep(2_000) }
+        return outcomes.snapshot.count >= count
+    }
+
+    @Test func aLaneStartsOneSyncPerIntervalAndRequestsMeanwhileMergeIntoIt() throws {
+        let dir = JournalRecords.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (store, _) = try JournalStore.open(directory: dir, rollBytes: 1 << 20, syncLanes: 1)
+        try store.write(JournalRecords.records(1...10, payload: 100), last: 10)
+        let file = try #require(store.current)
+        let interval: UInt64 = 1_500_000_000  // 1.5 s: far above any fdatasync of a few bytes
+        let sync = JournalSync(directory: dir, lanes: 1, minimumIntervalMicros: Int(interval / 1_000))
+        let outcomes = Outcomes()
+        sync.start(report: { outcomes.add($0) })
+        defer { sync.stop() }
+        func request(_ sequence: UInt64) {
+            sync.request(.init(generation: 0, position: JournalPosition(segment: file.name, size: 0, sequence: sequence),
+                               files: [file], directory: false))
+        }
+        // An idle lane syncs at once.
+        let asked = DispatchTime.now().uptimeNanoseconds
+        request(1)
+        #expect(Self.waitFor(1, outcomes))
+        let first = try #require(outcomes.snapshot.first)
+        #expect(first.sequence == 1 && first.at - asked < interval / 2, "the first sync waited for the interval")
+        // Three requests right after: none starts before the interval is over, and they
+        // merge into one sync of the last position.
+        request(2)
+        request(3)
+        request(4)
+        #expect(Self.waitFor(2, outcomes))
+        usleep(200_000)
+        let all = outcomes.snapshot
+        #expect(all.count == 2 && all[1].sequence == 4)
+        #expect(all[1].at >= first.at + interval / 2, "the second sync started before the interval")
+        #expect(all[1].at >= asked + interval, "a sync started sooner than the interval after the previous one's start")
+    }
+}
