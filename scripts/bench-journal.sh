@@ -15,7 +15,11 @@
 #                       growing by appends, --journal-preallocate off; uN: on with N
 #                       lanes, unpaced, --journal-sync-interval-micros 0, the behaviour
 #                       before session 17; pN: on with 1 lane paced at N µs,
-#                       --journal-sync-interval-micros N); each round rotates the order by one
+#                       --journal-sync-interval-micros N; offio: off, with the disk floor
+#                       program below writing and syncing beside the host for the whole
+#                       load, which no receipt waits for: what the disk's I/O costs the
+#                       other processes; offcpu: the same without its fdatasync calls);
+#                       each round rotates the order by one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -42,16 +46,30 @@ for round in $(seq 1 "$ROUNDS"); do
     order=("${MODES[@]:$shift_by}" "${MODES[@]:0:$shift_by}")
     for mode in "${order[@]}"; do
         data="$WORK/data-$mode-$round"
+        beside=""
         case "$mode" in
             off) args=(--journal off) ;;
+            offio) args=(--journal off); beside=io ;;
+            offcpu) args=(--journal off); beside=cpu ;;
             a*) args=(--journal on --journal-sync-lanes "${mode#a}" --journal-preallocate off) ;;
             u*) args=(--journal on --journal-sync-lanes "${mode#u}" --journal-sync-interval-micros 0) ;;
             p*) args=(--journal on --journal-sync-interval-micros "${mode#p}") ;;
             *) args=(--journal on --journal-sync-lanes "$mode") ;;
         esac
         start_host "$BIN" "$data" "$WORK/host-$mode-$round.log" "${args[@]}"
+        if [[ -n "$beside" ]]; then
+            # 10,000 writes a second for the load and its set-up (at most the program's 200,000).
+            writes=$(( SECONDS_LOAD * 10000 + 20000 > 200000 ? 200000 : SECONDS_LOAD * 10000 + 20000 ))
+            if [[ "$beside" == cpu ]]; then
+                TMPDIR="$WORK" GROUPCOMMIT_NOSYNC=1 "$FLOOR" zeroed 1 "$writes" > "$WORK/beside-$mode-$round.txt" &
+            else
+                TMPDIR="$WORK" "$FLOOR" zeroed 1 "$writes" > "$WORK/beside-$mode-$round.txt" &
+            fi
+            BESIDE_PID=$!
+        fi
         "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate "$RATE" --duration "$SECONDS_LOAD" --sessions 8 \
             --no-attestation --json > "$WORK/load-$mode-$round.json" 2>/dev/null || true
+        if [[ -n "$beside" ]]; then wait "$BESIDE_PID" || true; fi
         # A starved host can miss the scrape; the summary then shows "-" for its journal figures.
         curl -s --max-time 20 "http://$HTTP_ADDR/metrics" > "$WORK/metrics-$mode-$round.prom" || true
         cut -d' ' -f1 /proc/loadavg > "$WORK/loadavg-$mode-$round"

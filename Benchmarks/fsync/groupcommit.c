@@ -13,6 +13,8 @@
  * burst = 1 MiB pwrites then one fsync (the filler before session 12); paced = 256 KiB
  * pwrites, each written back with sync_file_range(WAIT_BEFORE|WRITE|WAIT_AFTER) before the
  * next, then fsync. Prints the fill's duration and the latency of the writes made during it.
+ * GROUPCOMMIT_NOSYNC set: the sync thread marks bytes durable without calling fdatasync
+ * (the writer's own CPU and wake-ups, without the disk; bench-journal.sh's `offcpu`).
  * Usage: cc -O2 -pthread -o /tmp/groupcommit Benchmarks/fsync/groupcommit.c
  *        /tmp/groupcommit append|zeroed|fallocate LANES WRITES [none|burst|paced]
  *        (the files are made in $TMPDIR or /tmp) */
@@ -27,12 +29,12 @@
 static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec*1e6+t.tv_nsec/1e3;}
 static int cmp(const void*a,const void*b){double x=*(double*)a,y=*(double*)b;return x<y?-1:x>y;}
 #define MAXW 200000
-int fd; long written=0, requested=0, durable=0; int stop=0; pthread_mutex_t mu=PTHREAD_MUTEX_INITIALIZER; pthread_cond_t cv=PTHREAD_COND_INITIALIZER, dcv=PTHREAD_COND_INITIALIZER;
+int nosync; int fd; long written=0, requested=0, durable=0; int stop=0; pthread_mutex_t mu=PTHREAD_MUTEX_INITIALIZER; pthread_cond_t cv=PTHREAD_COND_INITIALIZER, dcv=PTHREAD_COND_INITIALIZER;
 long wend[MAXW]; double wt[MAXW], lat[MAXW]; int nw=0; int nsync=0; int firstp=0;
 void*syncer(void*a){
   pthread_mutex_lock(&mu);
   while(!stop){
-    if(written>requested){long p=written;requested=p;pthread_mutex_unlock(&mu);fdatasync(fd);pthread_mutex_lock(&mu);nsync++;if(p>durable){durable=p;double t=now();while(firstp<nw&&wend[firstp]<=p){lat[firstp]=t-wt[firstp];firstp++;}}}
+    if(written>requested){long p=written;requested=p;pthread_mutex_unlock(&mu);if(!nosync)fdatasync(fd);pthread_mutex_lock(&mu);nsync++;if(p>durable){durable=p;double t=now();while(firstp<nw&&wend[firstp]<=p){lat[firstp]=t-wt[firstp];firstp++;}}}
     else pthread_cond_wait(&cv,&mu);
   }
   pthread_mutex_unlock(&mu);return 0;}
@@ -46,6 +48,7 @@ void*filler(void*a){
     if(paced)sync_file_range(f,o,chunk,SYNC_FILE_RANGE_WAIT_BEFORE|SYNC_FILE_RANGE_WRITE|SYNC_FILE_RANGE_WAIT_AFTER);}
   fsync(f); fillend=now(); close(f); unlink(fillpath); free(z); return 0;}
 int main(int argc,char**argv){
+  nosync=getenv("GROUPCOMMIT_NOSYNC")!=0;
   const char*mode=argv[1]; int threads=atoi(argv[2]); int n=atoi(argv[3]); if(n>MAXW)n=MAXW; if(threads>8)threads=8;
   char path[4096]; snprintf(path,sizeof path,"%s/groupcommit.%d",getenv("TMPDIR")?getenv("TMPDIR"):"/tmp",getpid());
   fd=open(path,O_WRONLY|O_CREAT|O_CLOEXEC|(strcmp(mode,"append")?0:O_APPEND),0600);
