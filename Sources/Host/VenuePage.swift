@@ -4,7 +4,8 @@
 /// market's series and halted state, and the latest signed batch with the page's own check of every line it shows:
 /// the RFC 6962 inclusion proof of the line into the header's `marketDataRoot` (SHA-256 in
 /// the browser's WebCrypto). The header's signature is for `attestation verify-outputs`
-/// and `sealstream-client watch --signer` to check; the page says so.
+/// and `sealstream-client watch --signer` to check; the page says so. Served over HTTPS (a TLS
+/// proxy in front of the host) it opens the feed with `wss:`.
 enum VenuePage {
     static let html: [UInt8] = Array(#"""
 <!doctype html>
@@ -106,7 +107,8 @@ async function onMessage(text) {
 }
 let ws = null;
 function connect() {
-  ws = new WebSocket(`ws://${location.host}/v1/feed`);
+  // wss: on a page loaded over https: (a TLS proxy in front of the host), ws: otherwise.
+  ws = new WebSocket(`${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/v1/feed`);
   let queue = Promise.resolve();
   ws.onopen = () => { document.getElementById("status").textContent = "live: following the feed"; };
   ws.onmessage = e => { queue = queue.then(() => onMessage(e.data)); };
