@@ -6,7 +6,8 @@ import TestSupport
 /// The live venue page (docs/MARKETDATA.md §7) in headless Chromium against a host that ran
 /// the demo scenario: what the page shows agrees with the verified snapshots, and every line
 /// it shows passed its own inclusion check; over plain HTTP, over HTTPS through a
-/// TLS-terminating proxy (the feed then over `wss:`).
+/// TLS-terminating proxy (the feed then over `wss:`), and with feed messages it cannot
+/// handle ahead of the host's own.
 @Suite("Live venue page in headless Chromium", .serialized)
 struct VenuePageTests {
     @Test func thePageShowsTheVerifiedBookAndTheLatestSignedBatch() throws {
@@ -14,6 +15,7 @@ struct VenuePageTests {
         defer { venue.stop() }
         let dom = try venue.page("http://\(venue.host.httpAddress)/venue")
         try venue.expectShowsTheSnapshots(dom)
+        #expect(dom.contains(#"id="refused" class="ok">0</span>"#), "no message refused")
     }
 
     /// Served over HTTPS (a TLS proxy in front of the host, as an operator deploys it) the
@@ -25,6 +27,32 @@ struct VenuePageTests {
         let proxy = try TLSProxy(to: venue.host.httpAddress)
         defer { proxy.stop() }
         let dom = try venue.page("https://127.0.0.1:\(proxy.port)/venue")
+        try venue.expectShowsTheSnapshots(dom)
+        #expect(dom.contains(#"id="refused" class="ok">0</span>"#), "no message refused")
+    }
+
+    /// The proxy sends three messages the page cannot handle before the host's snapshots:
+    /// text that is not JSON; a snapshot whose record cannot be rendered (no depth, no
+    /// trades), whose failed proof and market must leave no trace; a message of an unknown
+    /// type. Each is refused and counted, and the snapshots after them are shown as over
+    /// plain HTTP.
+    @Test func aFeedMessageThePageCannotHandleIsCountedAndTheMessagesAfterItAreHandled() throws {
+        let venue = try QuietDemoVenue()
+        defer { venue.stop() }
+        let zero = "0x" + String(repeating: "0", count: 64)
+        let unrenderable = #"{"batchIndex":0,"firstSequence":0,"lastSequence":0,"marketDataRoot":"\#(zero)","signer":"0x00"}"#
+        let proxy = try TLSProxy(to: venue.host.httpAddress, inject: [
+            "this is not JSON",
+            #"{"header":\#(unrenderable),"leafCount":1,"leafIndex":0,"line":"{\"market\":99,\"marketSequence\":1}","#
+                + #""proof":[],"type":"snapshot"}"#,
+            #"{"type":"trade"}"#,
+        ])
+        defer { proxy.stop() }
+        let dom = try venue.page("https://127.0.0.1:\(proxy.port)/venue")
+        #expect(dom.contains(#"id="refused" class="bad">3</span>"#), "\(dom.prefix(1_500))")
+        #expect(dom.contains(#"id="refused-reason" class="muted">(last: Error: not a snapshot, header or update)"#))
+        // The unrenderable snapshot left nothing behind: no market 99, no failed check.
+        #expect(!dom.contains(#"data-market="99""#))
         try venue.expectShowsTheSnapshots(dom)
     }
 }
@@ -79,7 +107,7 @@ private final class QuietDemoVenue {
         return dom
     }
 
-    /// Four markets, each line verified by the page itself, none failed; the latest
+    /// Four markets, each line verified by the page itself, none refused; the latest
     /// signed batch, the halted markets and market 1's best bid as the snapshots have them.
     func expectShowsTheSnapshots(_ dom: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         func first(_ pattern: String) -> String? {
@@ -116,25 +144,31 @@ private final class QuietDemoVenue {
 }
 
 /// `scripts/tls-proxy.py` in front of a host's HTTP listener, with a self-signed P-256
-/// certificate for 127.0.0.1 made in its scratch directory.
+/// certificate for 127.0.0.1 made in its scratch directory; `inject`: text messages it
+/// sends the browser after each WebSocket upgrade, before the host's own.
 private final class TLSProxy {
     let process = Process()
     let directory: URL
     private(set) var port = 0
 
-    init(to address: String) throws {
+    init(to address: String, inject messages: [String] = []) throws {
         directory = try makeScratchDirectory("tls-proxy")
         try runTool(try executable("openssl", package: "openssl"), [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", "key.pem", "-out", "cert.pem",
         ], in: directory).succeed("openssl req (the proxy's certificate)")
         let portFile = directory.appendingPathComponent("port")
-        let arguments = [
+        var arguments = [
             Binaries.packageRoot.appendingPathComponent("scripts/tls-proxy.py").path,
             "--cert", directory.appendingPathComponent("cert.pem").path,
             "--key", directory.appendingPathComponent("key.pem").path,
             "--to", address, "--port-file", portFile.path,
         ]
+        if !messages.isEmpty {
+            let inject = directory.appendingPathComponent("inject.txt")
+            try Data(messages.map { $0 + "\n" }.joined().utf8).write(to: inject)
+            arguments += ["--inject-after-upgrade", inject.path]
+        }
         process.executableURL = URL(fileURLWithPath: try executable("python3", package: "python3"))
         process.arguments = arguments
         let logURL = directory.appendingPathComponent("proxy.log")
