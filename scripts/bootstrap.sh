@@ -38,7 +38,8 @@ APT_PACKAGES=(
     libc6-dev
     qemu-system-x86
     ovmf
-    # Headless browser for the live venue page's test (IntegrationTests, VenuePageTests).
+    # Headless browser for the live venue page's test (IntegrationTests, VenuePageTests; its
+    # HTTPS cases also run python3's scripts/tls-proxy.py with an openssl-made certificate).
     chromium
     # The container recipe's test (scripts/container-tests.sh, deploy/container/): a Debian
     # base made with debootstrap, built and run with podman (runc: crun refuses this

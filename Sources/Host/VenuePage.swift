@@ -4,7 +4,9 @@
 /// market's series and halted state, and the latest signed batch with the page's own check of every line it shows:
 /// the RFC 6962 inclusion proof of the line into the header's `marketDataRoot` (SHA-256 in
 /// the browser's WebCrypto). The header's signature is for `attestation verify-outputs`
-/// and `sealstream-client watch --signer` to check; the page says so.
+/// and `sealstream-client watch --signer` to check; the page says so. Served over HTTPS (a TLS
+/// proxy in front of the host) it opens the feed with `wss:`; a feed message it cannot handle
+/// is refused and counted on the page, and the messages after it are handled as usual.
 enum VenuePage {
     static let html: [UInt8] = Array(#"""
 <!doctype html>
@@ -20,6 +22,7 @@ code{font-size:12px;word-break:break-all}
 </style></head><body>
 <h1>Sealstream venue <span class="muted">public market data</span></h1>
 <div id="status" class="muted">connecting…</div>
+<div>feed messages not handled: <span id="refused" class="ok">0</span> <span id="refused-reason" class="muted"></span></div>
 <div id="batch"></div>
 <div id="markets"></div>
 <p class="muted">Every line shown is checked here against the signed batch header it came with: the
@@ -84,16 +87,44 @@ function render() {
      halted markets: <span id="halted">${halted.join(", ") || "none"}</span>;
      page checks: <span id="checks" class="${failed ? "bad" : "ok"}">${checked - failed}/${checked} lines verified</span>` : "";
 }
+// A message the page cannot handle (docs/MARKETDATA.md §7) is counted and its error shown;
+// it changes nothing else the page holds or shows, and the next message is handled as usual.
+let refused = 0;
+function refuse(error) {
+  refused++;
+  const count = document.getElementById("refused");
+  count.textContent = String(refused);
+  count.className = "bad";
+  document.getElementById("refused-reason").textContent = "(last: " + String(error).slice(0, 200) + ")";
+  console.error("feed message not handled:", error);
+}
+const need = (ok, what) => { if (!ok) throw new Error(what); };
+const isObject = v => typeof v === "object" && v !== null && !Array.isArray(v);
+// Applies a change to what the page holds and shows the result. If showing it throws, the
+// change is undone and shown undone (one record the page cannot render must not stop the
+// rendering of every later message), and the error goes to the caller.
+function commit(change) {
+  const saved = {header, checked, failed, markets: new Map(markets)};
+  change();
+  try { render(); } catch (e) {
+    ({header, checked, failed} = saved);
+    markets.clear(); for (const [id, m] of saved.markets) markets.set(id, m);
+    render();
+    throw e;
+  }
+}
 async function onMessage(text) {
   const m = JSON.parse(text);
-  if (m.type === "header") { header = m.header; render(); return; }
+  need(isObject(m) && ["snapshot", "header", "update"].includes(m.type), "not a snapshot, header or update");
+  if (m.type !== "update") need(isObject(m.header) && typeof m.header.marketDataRoot === "string", "no header");
+  if (m.type === "header") { commit(() => { header = m.header; }); return; }
+  need(typeof m.line === "string" && Array.isArray(m.proof) && Number.isInteger(m.leafIndex) &&
+       Number.isInteger(m.leafCount), "no line, proof, leafIndex or leafCount");
   const h = m.type === "snapshot" ? m.header : header;
   if (!h) return;
-  if (m.type === "snapshot") header = h;
-  const line = new TextEncoder().encode(m.line);
-  const ok = await included(line, m.leafIndex, m.leafCount, m.proof, h.marketDataRoot);
-  checked++; if (!ok) failed++;
+  const ok = await included(new TextEncoder().encode(m.line), m.leafIndex, m.leafCount, m.proof, h.marketDataRoot);
   const r = JSON.parse(m.line);  // display only: the ns times lose precision past 2^53
+  need(isObject(r) && Number.isInteger(r.market) && Number.isInteger(r.marketSequence), "line without market or marketSequence");
   const prev = markets.get(r.market);
   if (m.type === "update" && prev && r.marketSequence !== prev.record.marketSequence + 1) {
     // A gap (docs/MARKETDATA.md §6): ask for snapshots and wait for them.
@@ -101,15 +132,21 @@ async function onMessage(text) {
     return;
   }
   const trades = (m.type === "update" && prev ? prev.trades : []).concat(r.trades);
-  markets.set(r.market, {record: r, trades: trades.slice(-100), verified: ok});
-  render();
+  commit(() => {
+    header = h;
+    checked++; if (!ok) failed++;
+    markets.set(r.market, {record: r, trades: trades.slice(-100), verified: ok});
+  });
 }
 let ws = null;
 function connect() {
-  ws = new WebSocket(`ws://${location.host}/v1/feed`);
+  // wss: on a page loaded over https: (a TLS proxy in front of the host), ws: otherwise.
+  ws = new WebSocket(`${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/v1/feed`);
   let queue = Promise.resolve();
   ws.onopen = () => { document.getElementById("status").textContent = "live: following the feed"; };
-  ws.onmessage = e => { queue = queue.then(() => onMessage(e.data)); };
+  // One message at a time in arrival order, each on its own: a failure is refused and
+  // the queue goes on.
+  ws.onmessage = e => { queue = queue.then(() => onMessage(e.data)).catch(refuse); };
   ws.onclose = () => { document.getElementById("status").textContent = "disconnected; reconnecting…"; setTimeout(connect, 1000); };
 }
 connect();
