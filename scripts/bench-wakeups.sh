@@ -12,6 +12,8 @@
 #   SEALSTREAM_BIN_DIR  the executables (default: the release build, built if needed)
 #   JOURNAL             the host's --journal (default on)
 #   JOURNAL_SYNC_LANES  the host's --journal-sync-lanes (default: the host's default, 1)
+#   JOURNAL_SYNC_INTERVAL_MICROS  the host's --journal-sync-interval-micros (default: the
+#                       host's default, 1000; 0 syncs back to back)
 # Needs perf (linux-perf) and tracefs; mounts tracefs at /sys/kernel/tracing if absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +34,8 @@ EVENTS="raw_syscalls:sys_enter,context-switches,page-faults,task-clock"
 for c in "${CALLS[@]}"; do EVENTS="$EVENTS,syscalls:sys_enter_$c"; done
 
 start_host "$BIN" "$WORK/data" "$WORK/host.log" --journal "${JOURNAL:-on}" \
-    ${JOURNAL_SYNC_LANES:+--journal-sync-lanes "$JOURNAL_SYNC_LANES"}
+    ${JOURNAL_SYNC_LANES:+--journal-sync-lanes "$JOURNAL_SYNC_LANES"} \
+    ${JOURNAL_SYNC_INTERVAL_MICROS:+--journal-sync-interval-micros "$JOURNAL_SYNC_INTERVAL_MICROS"}
 ENCLAVE_PID="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['enclavePid'])" "$WORK/data/host.json")"
 "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate "$RATE" --duration "$SECONDS_LOAD" --sessions 8 \
     --window 1024 --no-attestation --json >"$WORK/load.json" 2>/dev/null &
