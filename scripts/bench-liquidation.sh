@@ -12,6 +12,8 @@
 #   SEALSTREAM_BIN_DIR  the executables (default: the release build, built if needed)
 #   LIQ_LOAD_SECONDS    how long the background load runs (default 900; it is stopped when
 #                       the rounds end, and the script says so if it ended first)
+#   JOURNAL_SYNC_INTERVAL_MICROS  the host's --journal-sync-interval-micros (default: the
+#                       host's default, 1000; 0 syncs back to back)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -28,7 +30,8 @@ cleanup() {
     rm -rf "$WORK/data"
 }
 trap cleanup EXIT
-start_host "$BIN" "$WORK/data" "$WORK/host.log"
+start_host "$BIN" "$WORK/data" "$WORK/host.log" \
+    ${JOURNAL_SYNC_INTERVAL_MICROS:+--journal-sync-interval-micros "$JOURNAL_SYNC_INTERVAL_MICROS"}
 echo "== price to liquidation end to end: $ROUNDS rounds of 100, $BACKGROUND background accounts, load at $RATE/s (load average $(cut -d' ' -f1 /proc/loadavg))"
 if [[ "$RATE" != "0" ]]; then
     # On market 2: the generator publishes its own prices, which would hold market 1 at 60,000.
