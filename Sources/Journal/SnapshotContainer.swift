@@ -14,6 +14,11 @@ public struct SnapshotHeader: Equatable, Sendable {
     public static let defaultChunkSize: UInt32 = 1 << 20
     /// Bytes each chunk adds to its plaintext: nonce and tag.
     public static let chunkOverhead = XChaCha20Poly1305.nonceByteCount + XChaCha20Poly1305.tagByteCount
+    /// The largest payload a header may state, bytes (2^56): far above any snapshot, and
+    /// low enough that `chunkCount` and `sealedLength` cannot overflow whatever the chunk
+    /// size (at most 106 + 41 × 2^56 < 2^62), so a header read from a file or the link
+    /// never traps its reader.
+    public static let maxPayloadLength: UInt64 = 1 << 56
 
     /// Sequence number of the last journal record the snapshot includes: replay resumes
     /// at `recordSequence + 1`. 0 for a snapshot taken before any record.
@@ -82,6 +87,7 @@ public struct SnapshotHeader: Equatable, Sendable {
         }
         guard header.0 == version else { throw .unsupportedVersion(header.0) }
         guard (1...(1 << 24)).contains(header.1.chunkSize) else { throw .badChunkSize(header.1.chunkSize) }
+        guard header.1.payloadLength <= maxPayloadLength else { throw .payloadTooLarge(header.1.payloadLength) }
         return header.1
     }
 }
@@ -91,6 +97,8 @@ public enum SnapshotContainerError: Error, Equatable, Sendable {
     case badMagic
     case unsupportedVersion(UInt16)
     case badChunkSize(UInt32)
+    /// A stated payload length above `SnapshotHeader.maxPayloadLength`.
+    case payloadTooLarge(UInt64)
     /// Fewer bytes than the header or its stated length.
     case truncated
     /// More bytes than the header states.

@@ -68,6 +68,26 @@ struct SnapshotContainerTests {
         #expect(throws: SnapshotContainerError.unsupportedVersion(2)) { try SnapshotHeader.parse(version) }
     }
 
+    /// docs/DURABILITY.md §6.3: a stated payload length above 2^56 is refused when the
+    /// header is read, so computing the sealed length of any parsed header cannot overflow
+    /// (before, a header stating 2^64 − 1 bytes parsed and its `sealedLength` trapped: the
+    /// host's scan of its snapshot directory, and the worker receiving `snapshotData`).
+    @Test("A header stating a payload above 2^56 bytes is refused, the largest allowed has a sealed length",
+          arguments: [UInt32(1), 1 << 20, 1 << 24])
+    func payloadLengthBound(chunkSize: UInt32) throws {
+        func header(_ length: UInt64) -> [UInt8] {
+            var h = Self.header(payloadLength: 0, chunkSize: chunkSize)
+            h.payloadLength = length
+            return h.encode()
+        }
+        for length in [SnapshotHeader.maxPayloadLength + 1, UInt64.max - 1, UInt64.max] {
+            #expect(throws: SnapshotContainerError.payloadTooLarge(length)) { try SnapshotHeader.parse(header(length)) }
+        }
+        let largest = try SnapshotHeader.parse(header(1 << 56))
+        #expect(largest.chunkCount == (1 << 56) / UInt64(chunkSize))
+        #expect(largest.sealedLength == 106 + (1 << 56) + 40 * largest.chunkCount)
+    }
+
     @Test("The snapshot key is SHA-256 of its label and the storage key, and differs from the journal key")
     func keyDerivation() {
         var raw = [UInt8](repeating: 1, count: 32)
