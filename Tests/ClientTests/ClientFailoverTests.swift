@@ -32,6 +32,14 @@ struct ClientFailoverTests {
         // PROTOCOL §2.14: leading zeros allowed, entries compared as text, only U+0020 trimmed.
         #expect(try HostAddresses.parse("a:0080,a:80") == ["a:0080", "a:80"])
         #expect(try HostAddresses.parse("\ta:1") == ["\ta:1"])
+        // Split, trimmed and compared by bytes, as the Python SDK does: a `,` or a space followed
+        // by a combining mark still separates or is trimmed, and canonically equal texts of other
+        // bytes are two addresses (Swift's Character comparison took them as one before).
+        #expect(try HostAddresses.parse("a:1,\u{301}b:2").map { Array($0.utf8) } == [Array("a:1".utf8), Array("\u{301}b:2".utf8)])
+        #expect(try HostAddresses.parse(" \u{301}b:2").map { Array($0.utf8) } == [Array("\u{301}b:2".utf8)])
+        #expect(try HostAddresses.parse("\u{e9}:80,e\u{301}:80").count == 2)
+        #expect(HostAddresses.rotated(["\u{e9}:80", "e\u{301}:80"], startingAt: "e\u{301}:80").map { Array($0.utf8) }
+            == [Array("e\u{301}:80".utf8), Array("\u{e9}:80".utf8)])
         for bad in ["", "a:1,", ",a:1", "a", "a:0", "a:65536", ":1", "a:x", "a:1,a:1", "a:+80", "a:-0", "a: 80",
                     "a:80\t", "a:\u{0668}\u{0660}", "a:\u{FF18}\u{FF10}", "a:"] {
             #expect(throws: ClientError.self, "\(bad)") { try HostAddresses.parse(bad) }
