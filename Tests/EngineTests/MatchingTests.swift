@@ -118,6 +118,17 @@ struct MatchingTests {
         #expect(d.cancel(1, "dup").rejection == .unknownOrder)
     }
 
+    /// PROTOCOL §2.7, COMMITMENTS §7.5: a deposit to account 0, the insurance fund, is an
+    /// engine rejection (`unknownAccount`) that credits nothing.
+    @Test func aDepositToTheInsuranceFundCreditsNothing() {
+        var d = market()
+        let fund = d.engine.insuranceFund
+        let outcome = d.apply(.deposit(Deposit(accountID: PerpEngine.insuranceAccount, accountKey: [UInt8](repeating: 1, count: 32),
+                                               amount: 1_000 * D, depositID: 9_999, signature: [])))
+        #expect(outcome.rejection == .unknownAccount)
+        #expect(d.engine.insuranceFund == fund)
+    }
+
     @Test func noPriceNoNewRisk() {
         var d = Driver()
         d.deposit(1, 1_000_000)
