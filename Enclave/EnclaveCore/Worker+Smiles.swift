@@ -41,6 +41,6 @@ extension Worker {
         guard ref > last, !tooOld, !tooNew else {
             return refuse(route: route, type: .oracleSmile, sessionID: 0, reference: ref, reason: .stalePrice, output: &output)
         }
-        sequencePublic(.oracleSmile(smile), type: .oracleSmile, reference: ref, body: body, route: route, output: &output)
+        sequencePublic(.oracleSmile(smile), type: .oracleSmile, reference: ref, body: body, route: route, at: now, output: &output)
     }
 }

@@ -539,7 +539,8 @@ public final class Worker<E: MatchingEngine> {
             return refuse(route: route, type: .oraclePrice, sessionID: 0, reference: price.publishTime, reason: .stalePrice, output: &output)
         }
         lastPublishTime[price.market, default: [:]][price.publisher] = price.publishTime
-        sequencePublic(.oraclePrice(price), type: .oraclePrice, reference: price.publishTime, body: body, route: route, output: &output)
+        sequencePublic(.oraclePrice(price), type: .oraclePrice, reference: price.publishTime, body: body, route: route, at: now,
+                       output: &output)
     }
 
     private func handleDeposit(route: UInt32, body: UnsafeRawBufferPointer, output: inout LinkBatchWriter) {
@@ -567,11 +568,15 @@ public final class Worker<E: MatchingEngine> {
         sequencePublic(.deposit(deposit), type: .deposit, reference: ref, body: body, route: route, output: &output)
     }
 
+    /// Sequences an admitted public message. `at` is the time stamp its admission judged it
+    /// at (a price's or smile's staleness): the event takes that same stamp, so anyone who
+    /// judges it again at its leaf's `enclaveTime` (verify-outputs, docs/COMMITMENTS.md §5.3
+    /// check 22) reaches the same verdict; without it (a deposit) a fresh stamp.
     func sequencePublic(
         _ input: EngineInput, type: MessageType, reference: UInt64, body: UnsafeRawBufferPointer, route: UInt32,
-        output: inout LinkBatchWriter
+        at judged: UInt64? = nil, output: inout LinkBatchWriter
     ) {
-        let event = SequencedEvent(globalSequence: nextGlobalSequence(), enclaveTime: stamp(), input: input)
+        let event = SequencedEvent(globalSequence: nextGlobalSequence(), enclaveTime: judged ?? stamp(), input: input)
         let bodyHash = needsBodyHash ? RFC6962.sha256(of: body) : .zero
         appendInputRecord(event, type: type, bodyHash: bodyHash, account: 0, body: body)
         applyPublic(event, type: type, bodyHash: bodyHash)

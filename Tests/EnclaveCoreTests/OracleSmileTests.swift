@@ -75,6 +75,32 @@ struct OracleSmileTests {
         #expect(parsed.globalSequence == 2, "only the two admitted smiles took sequence numbers")
     }
 
+    /// PROTOCOL §2.6, §2.17, COMMITMENTS §5.3 check 22: a price or smile is sequenced at the
+    /// very time stamp its staleness was judged at, so one admitted exactly at the limit is
+    /// not beyond it at its leaf's `enclaveTime`. Before, the event took a second, later stamp:
+    /// with a clock that moved in between, verify-outputs found the honest enclave's price
+    /// stale. Here every clock read moves 1 ns; publish times step across the limit.
+    @Test func aPriceOrSmileIsSequencedAtTheTimeItsStalenessWasJudged() throws {
+        let h = try Self.harness()
+        h.tick = 1
+        let limit = try #require(h.venue.markets.first { $0.id == 1 }).oracle.stalenessNanos
+        var ages: (smiles: [UInt64], prices: [UInt64]) = ([], [])
+        for k: UInt64 in 0..<40 {
+            let s = Self.smile(time: h.now + k - limit)
+            let reply = try h.send(s.encode())
+            if reply.type == .publicAck {
+                ages.smiles.append(try reply.body.withUnsafeBytes { try PublicAck.decode(body: $0) }.enclaveTime - s.publishTime)
+            }
+            let p = DemoKeys.price(market: 1, price: 60_000 * OptionRun.usd, confidence: 0, publishTime: h.now + k - limit,
+                                   publisher: "pyth-a")
+            let priced = try h.send(p.encode())
+            if priced.type == .publicAck {
+                ages.prices.append(try priced.body.withUnsafeBytes { try PublicAck.decode(body: $0) }.enclaveTime - p.publishTime)
+            }
+        }
+        #expect(ages.smiles.max() == limit && ages.prices.max() == limit, "admitted at the limit: \(ages)")
+    }
+
     @Test func onlyANewerSmileFromTheSamePublisherIsNews() throws {
         let h = try Self.harness()
         let s = Self.smile(time: h.now - 2_000)

@@ -15,6 +15,8 @@ final class Harness<E: MatchingEngine> {
     var events: [(route: UInt32, body: [UInt8])] = []
     let venue: VenueConfig
     var now: UInt64 = 1_000_000
+    /// Nanoseconds the clock advances at every read (0: it reads `now` unchanged).
+    var tick: UInt64 = 0
     let route: UInt32 = 5
 
     /// With `storageKey` the worker's keys derive from it and it journals
@@ -37,7 +39,10 @@ final class Harness<E: MatchingEngine> {
         worker = try Worker(identity: identity, engine: try engine(venue), maxSessions: maxSessions, maxSessionsPerRoute: maxSessionsPerRoute,
                             journalKey: keys?.journalKey, snapshotKey: keys?.snapshotKey, counter: counter, sealingThread: sealingThread,
                             clock: { clock() })
-        clock = { [unowned self] in self.now }
+        clock = { [unowned self] in
+            self.now += self.tick
+            return self.now
+        }
     }
 
     var enclaveKey: [UInt8] { worker.identity.sessionKey.publicKey.bytes }
