@@ -78,8 +78,10 @@ final class JournalRun {
         if let b = worker.closeBatchIfDue(force: true) { closed.append(b) }
     }
 
-    /// Deposits, prices, crossing orders, three closed batches and an open one.
-    func trade() throws {
+    /// Deposits of a maker (account 1) and a taker (2), a price, four asks of which the
+    /// taker's "buy0" fills one and a half: two closed batches, three asks resting.
+    @discardableResult
+    func twoBatches() throws -> (maker: EnclaveSession, taker: EnclaveSession) {
         let usd: Int64 = 1_000_000
         try deposit(1, "maker", amount: 10_000_000 * usd)
         try deposit(2, "taker", amount: 100_000 * usd)
@@ -92,6 +94,32 @@ final class JournalRun {
         }
         _ = try place(taker, "buy0", .buy, price: 60_001 * usd, quantity: 15_000_000)
         cut()
+        return (maker, taker)
+    }
+
+    /// A victim (account 2, 400 USD) buys 0.1 BTC at 60,000 from a maker (account 1, with
+    /// a bid at 56,000 resting); the mark then falls to 57,000, where its equity (~97 USD)
+    /// is below 3% of 5,700: one liquidation step of account 2, its batch closed.
+    func liquidation() throws {
+        let usd: Int64 = 1_000_000
+        try deposit(1, "maker", amount: 10_000_000 * usd)
+        try deposit(2, "victim", amount: 400 * usd)
+        try price(60_000 * usd)
+        cut()
+        let maker = try open(1, "maker"), victim = try open(2, "victim")
+        _ = try place(maker, "ask", .sell, price: 60_000 * usd)
+        #expect(try place(victim, "long", .buy, price: 60_000 * usd).status == .accepted)
+        _ = try place(maker, "bid", .buy, price: 56_000 * usd)
+        cut()
+        h.now += 1_000_000_000
+        try price(57_000 * usd)
+        cut()
+    }
+
+    /// Deposits, prices, crossing orders, three closed batches and an open one.
+    func trade() throws {
+        let usd: Int64 = 1_000_000
+        let (_, taker) = try twoBatches()
         h.now += 1_000_000_000
         try price(60_100 * usd)
         cut()

@@ -54,19 +54,8 @@ struct WorkerSnapshotLayoutTests {
     /// and the sealed file the worker writes there: its header names the payload's point
     /// (§6.3) and its chunks open to the payload read above.
     @Test func aPerpetualPayloadAndItsSealedFile() throws {
-        let usd: Int64 = 1_000_000
         let a = try JournalRun()
-        try a.deposit(1, "maker", amount: 10_000_000 * usd)
-        try a.deposit(2, "taker", amount: 100_000 * usd)
-        try a.price(60_000 * usd)
-        a.cut()
-        let maker = try a.open(1, "maker"), taker = try a.open(2, "taker")
-        for i in 0..<4 {
-            a.h.now += 1_000
-            _ = try a.place(maker, "ask\(i)", .sell, price: (60_000 + Int64(i)) * usd)
-        }
-        _ = try a.place(taker, "buy0", .buy, price: 60_001 * usd, quantity: 15_000_000)
-        a.cut()
+        try a.twoBatches()
         let layout = try check(a.worker)
         let committer = try #require(layout["committer"] as? [String: Any])
         var file: [UInt8] = []
@@ -82,20 +71,8 @@ struct WorkerSnapshotLayoutTests {
 
     /// A liquidation's opening in the statement logs (§6.5) after the committer part.
     @Test func aPayloadWithAnOpening() throws {
-        let usd: Int64 = 1_000_000
         let a = try JournalRun()
-        try a.deposit(1, "maker", amount: 10_000_000 * usd)
-        try a.deposit(2, "victim", amount: 400 * usd)
-        try a.price(60_000 * usd)
-        a.cut()
-        let maker = try a.open(1, "maker"), victim = try a.open(2, "victim")
-        _ = try a.place(maker, "ask", .sell, price: 60_000 * usd)
-        _ = try a.place(victim, "long", .buy, price: 60_000 * usd)
-        _ = try a.place(maker, "bid", .buy, price: 56_000 * usd)
-        a.cut()
-        a.h.now += 1_000_000_000
-        try a.price(57_000 * usd)
-        a.cut()
+        try a.liquidation()
         let statements = try #require(try check(a.worker)["statements"] as? [String: Any])
         #expect((statements["openings"] as? [[Any]])?.map { [int($0[0]), int($0[1])] } == [[2, 1]])
     }

@@ -43,18 +43,7 @@ struct StatementRecoveryTests {
     @Test func theOpeningOfALiquidationBeforeASnapshotSurvivesIt() throws {
         let usd: Int64 = 1_000_000
         let a = try JournalRun()
-        try a.deposit(1, "maker", amount: 10_000_000 * usd)
-        try a.deposit(2, "victim", amount: 400 * usd)
-        try a.price(60_000 * usd)
-        a.cut()
-        let maker = try a.open(1, "maker"), victim = try a.open(2, "victim")
-        _ = try a.place(maker, "ask", .sell, price: 60_000 * usd)
-        #expect(try a.place(victim, "long", .buy, price: 60_000 * usd).status == .accepted)
-        _ = try a.place(maker, "bid", .buy, price: 56_000 * usd)
-        a.cut()
-        a.h.now += 1_000_000_000
-        try a.price(57_000 * usd)  // equity ≈ 97 USD against 3% of 5,700: below maintenance
-        a.cut()
+        try a.liquidation()
         let liquidated = Self.page(a.worker, 2, since: 0)
         #expect(liquidated.openings.count == 1, "one liquidation step of account 2")
         var file: [UInt8] = []

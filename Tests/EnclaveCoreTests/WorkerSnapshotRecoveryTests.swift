@@ -11,17 +11,7 @@ import Wire
 func snapshotRun(counter: (any MonotonicCounter)? = nil) throws -> (run: JournalRun, file: [UInt8], closedAtSnapshot: Int) {
     let usd: Int64 = 1_000_000
     let a = try JournalRun(counter: counter)
-    try a.deposit(1, "maker", amount: 10_000_000 * usd)
-    try a.deposit(2, "taker", amount: 100_000 * usd)
-    try a.price(60_000 * usd)
-    a.cut()
-    let maker = try a.open(1, "maker"), taker = try a.open(2, "taker")
-    for i in 0..<4 {
-        a.h.now += 1_000
-        _ = try a.place(maker, "ask\(i)", .sell, price: (60_000 + Int64(i)) * usd)
-    }
-    _ = try a.place(taker, "buy0", .buy, price: 60_001 * usd, quantity: 15_000_000)
-    a.cut()
+    let (_, taker) = try a.twoBatches()
     var file: [UInt8] = []
     a.worker.writeSnapshot { file += Array($0) }
     a.h.now += 1_000_000_000
