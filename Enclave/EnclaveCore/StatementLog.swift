@@ -12,7 +12,7 @@ public struct StatementLog: Sendable {
     /// Entries an account keeps at least once it has had that many (`C`, §7.1).
     public let retain: Int
 
-    struct AccountLog: Sendable {
+    struct AccountLog: Equatable, Sendable {
         /// Ascending sequence; entries of one event in the order made. Positions are not
         /// stored: they follow from `base` and the trades (`AccountStatementEntry.apply`).
         var entries: [AccountStatementEntry] = []
@@ -29,7 +29,7 @@ public struct StatementLog: Sendable {
     /// `openingsRetained` per account (the latest).
     var openings: [UInt64: [Opening]] = [:]
 
-    struct Opening: Sendable {
+    struct Opening: Equatable, Sendable {
         var sequence: UInt64
         var step: UInt32
         var state: [UInt8]
@@ -306,28 +306,7 @@ extension StatementLog {
 extension StatementLog: Equatable {
     /// The same logs, openings and committed states (tests: a restored log against the original).
     public static func == (a: StatementLog, b: StatementLog) -> Bool {
-        a.retain == b.retain && a.committedState == b.committedState
-            && a.logs.count == b.logs.count && a.logs.allSatisfy { account, log in
-                b.logs[account].map { $0.baseSequence == log.baseSequence && $0.base == log.base && $0.entries == log.entries }
-                    ?? false
-            }
-            && a.openings.filter { !$0.value.isEmpty }.mapValues { $0.map(\.key) }
-                == b.openings.filter { !$0.value.isEmpty }.mapValues { $0.map(\.key) }
-    }
-}
-
-extension StatementLog.Opening {
-    /// Everything the opening holds, comparable.
-    var key: [UInt8] {
-        var w = ByteWriter(capacity: 32 + state.count + 16 * marks.count)
-        w.write(sequence)
-        w.write(step)
-        w.write(bytes: state)
-        for m in marks {
-            w.write(m.market)
-            w.write(m.mark)
-            w.write(m.maintenanceBps)
-        }
-        return w.bytes
+        a.retain == b.retain && a.committedState == b.committedState && a.logs == b.logs
+            && a.openings.filter { !$0.value.isEmpty } == b.openings.filter { !$0.value.isEmpty }
     }
 }
