@@ -5,7 +5,11 @@
 # fresh data directory; after it the host's /metrics is read for the journal's fsync
 # durations, how long each journal message waited to be durable, and the group sizes.
 # Prints, per round and as medians with spreads, the receipt p50/p99, the p99 ratio to
-# the `off` phase of the same round, and the part of the latency after the enclave's stamp.
+# the `off` phase of the same round, the part of the latency after the enclave's stamp, and
+# where the cores went: CPU per receipt of the load generator (its rusage), the host and
+# the enclave (each thread's /proc/PID/task/TID/schedstat over the load), how long host and
+# enclave threads stood runnable waiting for a CPU, and the busiest threads (h: host, e:
+# enclave).
 #
 # Usage: scripts/bench-journal.sh [ROUNDS] [SECONDS] [RATE]   (default 3 10 50000)
 #   SEALSTREAM_BIN_DIR  the executables (default: the release build, built if needed)
@@ -39,6 +43,21 @@ BIN="$SEALSTREAM_BIN_DIR"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-bench-journal.XXXXXX")"
 trap 'stop_host >/dev/null 2>&1 || true; rm -rf "$WORK"/data-*' EXIT
 FLOOR="$WORK/groupcommit"
+# threads_cpu FILE: one line per thread of the host ($HOST_PID) and its enclave worker:
+# process, thread id, name, then /proc/PID/task/TID/schedstat: ns on a CPU, ns waiting on a
+# run queue (runnable, no CPU free), timeslices. Read before and after each load: where the
+# two cores went, and how long each thread waited for one.
+threads_cpu() {
+    local out="$1" pid task enclave
+    enclave=$(pgrep -P "$HOST_PID" sealstream-enc | head -1 || true)
+    : > "$out"
+    for pid in "$HOST_PID" $enclave; do
+        local role=host; [[ "$pid" == "$enclave" ]] && role=enclave
+        for task in /proc/"$pid"/task/*; do
+            echo "$role ${task##*/} $(tr ' ' _ < "$task/comm") $(cat "$task/schedstat" 2>/dev/null)" >> "$out" || true
+        done
+    done
+}
 gcc -O2 -pthread -o "$FLOOR" Benchmarks/fsync/groupcommit.c
 echo "== $ROUNDS rounds of ${MODES[*]} at $RATE/s for ${SECONDS_LOAD}s each, then the disk floor; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "$ROUNDS"); do
@@ -67,8 +86,15 @@ for round in $(seq 1 "$ROUNDS"); do
             fi
             BESIDE_PID=$!
         fi
-        "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate "$RATE" --duration "$SECONDS_LOAD" --sessions 8 \
-            --no-attestation --json > "$WORK/load-$mode-$round.json" 2>/dev/null || true
+        threads_cpu "$WORK/sched-$mode-$round.before"
+        # The generator's own CPU (its children's rusage, through Python: no /usr/bin/time needed).
+        python3 -c 'import resource, subprocess, sys
+subprocess.call(sys.argv[2:], stdout=open(sys.argv[1], "w"), stderr=subprocess.DEVNULL)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"generator {r.ru_utime:.3f} {r.ru_stime:.3f}", file=sys.stderr)' "$WORK/load-$mode-$round.json" \
+            "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate "$RATE" --duration "$SECONDS_LOAD" --sessions 8 \
+            --no-attestation --json 2> "$WORK/generator-$mode-$round.txt" || true
+        threads_cpu "$WORK/sched-$mode-$round.after"
         if [[ -n "$beside" ]]; then wait "$BESIDE_PID" || true; fi
         # A starved host can miss the scrape; the summary then shows "-" for its journal figures.
         curl -s --max-time 20 "http://$HTTP_ADDR/metrics" > "$WORK/metrics-$mode-$round.prom" || true
@@ -81,9 +107,10 @@ for round in $(seq 1 "$ROUNDS"); do
     TMPDIR="$WORK" "$FLOOR" zeroed 1 $(( SECONDS_LOAD * 10000 > 200000 ? 200000 : SECONDS_LOAD * 10000 )) > "$WORK/floor-$round.txt"
     echo "round $round, disk floor: $(cat "$WORK/floor-$round.txt")"
 done
-python3 - "$WORK" "$ROUNDS" "${MODES[@]}" <<'PY'
-import json, re, statistics, sys
-work, rounds, modes = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+python3 - "$WORK" "$ROUNDS" "$RATE" "${MODES[@]}" <<'PY'
+import json, os, re, statistics, sys
+work, rounds, target_rate, modes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+cores = os.cpu_count()
 def hist(text, name):
     """(cumulative buckets [(le, count)], sum, count) of a Prometheus histogram."""
     b = [(float(m.group(1)), float(m.group(2))) for m in
@@ -97,7 +124,34 @@ def quantile(buckets, count, q):
         if count and c >= q * count: return le
     return float('nan')
 def ms(x): return f"{x * 1e3:.2f}"
+def threads(path):
+    """{(role, tid): (name, ns on CPU, ns runnable waiting for a CPU)} of a threads_cpu file."""
+    out = {}
+    for line in open(path):
+        f = line.split()
+        if len(f) >= 5: out[(f[0], f[1])] = (f[2], int(f[3]), int(f[4]))
+    return out
+def cpu(m, r, receipts):
+    """CPU µs per receipt of the generator, the host and the enclave, the runqueue wait µs per
+    receipt of host and enclave, and the busiest threads, over one load (None when unread)."""
+    try:
+        before, after = threads(f"{work}/sched-{m}-{r}.before"), threads(f"{work}/sched-{m}-{r}.after")
+        g = open(f"{work}/generator-{m}-{r}.txt").read().split()
+        generator = (float(g[-2]) + float(g[-1])) * 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+    run, wait, named = {"host": 0, "enclave": 0}, {"host": 0, "enclave": 0}, {}
+    for key, (name, on, queued) in after.items():
+        if key not in before: continue
+        d_on, d_wait = on - before[key][1], queued - before[key][2]
+        run[key[0]] += d_on; wait[key[0]] += d_wait
+        n = f"{key[0][0]}:{name}"
+        named[n] = named.get(n, 0) + d_on
+    per = lambda ns: ns / 1e3 / max(receipts, 1)
+    top = ", ".join(f"{n} {per(ns):.1f}" for n, ns in sorted(named.items(), key=lambda x: -x[1])[:5] if ns > 0)
+    return per(generator), per(run["host"]), per(run["enclave"]), per(wait["host"]), per(wait["enclave"]), top
 rows = {m: [] for m in modes}
+cpus = {m: [] for m in modes}
 print(f"\n{'round':<6}{'mode':<6}{'p50 µs':>9}{'p99 µs':>10}{'p99/off':>9}{'toEncl p99':>11}{'fromEncl p50/p99 µs':>22}"
       f"{'fsync mean/p50≤/p99≤ ms':>26}{'wait mean/p50≤/p99≤ ms':>25}{'group':>7}{'syncs/s':>9}{'load':>6}")
 for r in range(1, rounds + 1):
@@ -114,10 +168,15 @@ for r in range(1, rounds + 1):
         wb, ws, wc = hist(text, "sealstream_host_journal_durable_wait_seconds")
         gb, gs, gc = hist(text, "sealstream_host_journal_group_records")
         ratio = lat["p99"] / off if off else float('nan')
+        c = cpu(m, r, load["receipts"])
+        where = (f"{'':<12}CPU µs/receipt generator {c[0]:.1f}, host {c[1]:.1f}, enclave {c[2]:.1f}; waiting for a CPU "
+                 f"host {c[3]:.1f}, enclave {c[4]:.1f}; busiest threads {c[5]}") if c else None
         if not carried(load):
             print(f"{r:<6}{m:<6}only {load['ordersPerSecond']:,.0f} orders/s, {load['unanswered']} unanswered: "
                   "the machine could not carry the rate (not counted)")
+            if where: print(where)
             continue
+        if c: cpus[m].append(c)
         rows[m].append((lat["p50"], lat["p99"], ratio, quantile(fb, fc, .99) if fc else float('nan'), ws / wc if wc else float('nan')))
         fsync = f"{ms(fs / fc)}/{ms(quantile(fb, fc, .5))}/{ms(quantile(fb, fc, .99))}" if fc else "-"
         wait = f"{ms(ws / wc)}/{ms(quantile(wb, wc, .5))}/{ms(quantile(wb, wc, .99))}" if wc else "-"
@@ -125,6 +184,8 @@ for r in range(1, rounds + 1):
         rate = f"{fc / load['durationSeconds']:.0f}" if fc else "-"
         print(f"{r:<6}{m:<6}{lat['p50']:>9.0f}{lat['p99']:>10.0f}{ratio:>9.2f}{te['p99']:>11.0f}{fe['p50']:>11.0f}/{fe['p99']:<10.0f}"
               f"{fsync:>26}{wait:>25}{group:>7}{rate:>9}{la:>6}")
+        if where: print(where)
+
 floors = []
 for r in range(1, rounds + 1):
     f = re.search(r"p99 (\d+) ", open(f"{work}/floor-{r}.txt").read())
@@ -143,6 +204,11 @@ for m in modes:
         line += (f"; fdatasync p99 bucket median {ms(statistics.median(fp))} ms ({ms(min(fp))}-{ms(max(fp))}), "
                  f"durable wait mean median {ms(statistics.median(wm))} ms ({ms(min(wm))}-{ms(max(wm))})")
     print(line)
+    if cpus[m]:
+        med = lambda i: statistics.median(x[i] for x in cpus[m])
+        print(f"     CPU µs/receipt medians: generator {med(0):.1f}, host {med(1):.1f}, enclave {med(2):.1f} (all three "
+              f"{med(0) + med(1) + med(2):.1f}; the {cores} cores give {cores * 1e6 / target_rate:.1f} at this rate); "
+              f"waiting for a CPU: host {med(3):.1f}, enclave {med(4):.1f}")
     if m != "off" and "off" in modes and floors and rows["off"]:
         added = statistics.median(p99) - statistics.median(x[1] for x in rows["off"])
         print(f"     added p99 (median on - median off) {added:,.0f} µs against the disk floor's p99 median "
