@@ -14,7 +14,7 @@ import Wire
 // in process (no host, no pipes, no client): what `scripts/bench.sh`'s durability section
 // cannot separate from the host, the generator and the other processes on the machine.
 //
-// usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses|liquidation] [--lanes N]
+// usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses|liquidation|snapshot] [--lanes N]
 //                        [--rounds N] [--accounts N] [--cohort N]
 //   The load is the generator's (`sealstream-client load`): 8 sessions, GTC limits at the
 //   oracle price with alternating sides, so lanes cross and fill; link batches of 512
@@ -31,6 +31,8 @@ import Wire
 //   every order arriving meanwhile waits out (run it with --events 600000, past 2^19).
 //   `--only liquidation`: price to liquidation inside the worker (Liquidation.swift;
 //   `--accounts`, default 1,000,000, `--cohort`, default 100, `--rounds`, default 50).
+//   `--only snapshot`: a snapshot of `--accounts` accounts with one deposit each, its size
+//   and the time to write it and to load it back (SnapshotCost.swift).
 
 nonisolated(unsafe) var events = 200_000
 nonisolated(unsafe) var laneArgument = 1
@@ -49,7 +51,7 @@ while let a = args.popFirst() {
     case "--accounts": accountsArgument = Int(args.popFirst() ?? "") ?? accountsArgument
     case "--cohort": cohortArgument = Int(args.popFirst() ?? "") ?? cohortArgument
     default:
-        print("usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses|liquidation] [--lanes N]"
+        print("usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses|liquidation|snapshot] [--lanes N]"
               + " [--rounds N] [--accounts N] [--cohort N]")
         exit(64)
     }
@@ -293,6 +295,8 @@ case "replay":
     _ = try replay(f)
 case "fork":
     forkPause()
+case "snapshot":
+    try snapshotCost(accounts: accountsArgument)
 case "liquidation":
     try liquidationLatency(accounts: accountsArgument, rounds: roundsGiven ?? 50, cohort: cohortArgument)
 case "pauses":
