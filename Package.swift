@@ -49,6 +49,14 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // libssl, imported only by Client (TLSStream: the market data feed over wss:). Apart
+        // from COpenSSL so that the enclave worker, which links libcrypto, links no TLS.
+        .systemLibrary(
+            name: "COpenSSLTLS",
+            path: "Sources/COpenSSLTLS",
+            pkgConfig: "libssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .systemLibrary(
             name: "CSecp256k1",
             path: "Sources/CSecp256k1",
@@ -177,6 +185,7 @@ let package = Package(
             name: "Client",
             dependencies: [
                 "SealCrypto", "Wire", "Attestation", "AttestationVerifier", "Commitments", "OutputVerification", "StrictJSON",
+                "COpenSSLTLS",
             ]),
         // Venue tools on top of the SDK: demo keys and venue, scenarios, load generator,
         // transport floor, crypto baseline, liquidation drill, engine replay.

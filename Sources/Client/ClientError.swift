@@ -30,6 +30,8 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
     case sessionRefused(account: UInt64, reason: RefusalReason)
     /// A non-frame peer (the HTTP API) answered something unreadable.
     case protocolViolation(String)
+    /// TLS failed (the market data feed over `wss:`): never answered by going plain.
+    case tls(TLSError)
 
     public var description: String {
         switch self {
@@ -56,6 +58,7 @@ public enum ClientError: Error, Equatable, CustomStringConvertible {
             "the enclave refused to reopen the session of account \(account): \(reason.label)"
             + (reason == .unknownAccount ? " (its state was not recovered)" : "")
         case .protocolViolation(let why): "unreadable answer: \(why)"
+        case .tls(let e): e.description
         }
     }
 }

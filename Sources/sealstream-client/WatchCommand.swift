@@ -7,7 +7,8 @@ import OutputVerification
 import SealCrypto
 
 /// `sealstream-client watch MARKET`: prints the market data feed (docs/MARKETDATA.md §6),
-/// checking every line against its header, and resyncs when a gap shows.
+/// checking every line against its header, and resyncs when a gap shows; over `ws:`, or
+/// with `--tls` over `wss:` through a TLS-terminating proxy (MARKETDATA §6 item 3).
 struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch", abstract: "Print a market's public market data feed, verified line by line.")
@@ -15,8 +16,14 @@ struct WatchCommand: ParsableCommand {
     @Argument(help: "Market id.")
     var market: UInt32
 
-    @Option(name: .long, help: "The hosts' HTTP APIs, HOST:PORT[,HOST:PORT...]: the feed is opened at the first that accepts a connection.")
+    @Option(name: .long, help: "The hosts' HTTP APIs, HOST:PORT[,HOST:PORT...]: the feed is opened at the first that accepts a connection (with --tls: and passes the certificate check).")
     var http = "127.0.0.1:7401"
+
+    @Flag(name: .long, help: "Open the feed over TLS (wss:) at every --http address, as served by a TLS-terminating proxy in front of the hosts. The certificate must chain to a trusted CA (the system's, or --ca-file's) and name HOST (a DNS name or IP address); if it does not, the command fails naming OpenSSL's reason and reads nothing.")
+    var tls = false
+
+    @Option(name: .long, help: "With --tls: trust the CA certificates of this PEM file, and not the system's.")
+    var caFile: String?
 
     @Option(name: .long, help: "Exit after this many records (0: never).")
     var count = 0
@@ -30,6 +37,10 @@ struct WatchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print each record's line as published (JSON) instead of a summary.")
     var json = false
 
+    func validate() throws {
+        if caFile != nil && !tls { throw ValidationError("--ca-file needs --tls") }
+    }
+
     func run() throws {
         var expected: (address: EthereumAddress, domain: EIP712Domain)?
         if let signer, let venue {
@@ -40,10 +51,14 @@ struct WatchCommand: ParsableCommand {
             expected = (address, EIP712Domain(name: "Sealstream", version: "1", chainId: config.commitments.chainId,
                                               verifyingContract: contract))
         }
+        let trust: TLSTrust? = tls ? caFile.map { .caFile($0) } ?? .system : nil
         var opened: FeedConnection?
         var lastError = ClientError.addressInvalid(http)
         for address in try HostAddresses.parse(http) where opened == nil {
-            do { opened = try FeedConnection(http: address, markets: [market], tracker: FeedTracker(signer: expected)) } catch {
+            do {
+                opened = try FeedConnection(
+                    http: address, markets: [market], tracker: FeedTracker(signer: expected), tls: trust)
+            } catch {
                 lastError = error
             }
         }

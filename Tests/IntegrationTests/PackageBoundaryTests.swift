@@ -33,4 +33,14 @@ struct PackageBoundaryTests {
         #expect(closure.targets.isSuperset(of: ["Client", "VenueTools", "Engine", "CClientSys"]))
         #expect(closure.products == ["ArgumentParser", "Histogram"])
     }
+
+    /// TLS (libssl, `COpenSSLTLS`) is the client's, for the feed over `wss:` (MARKETDATA
+    /// §6 item 3); the enclave worker and the host link none (a proxy terminates TLS).
+    @Test func onlyTheClientSideLinksTLS() throws {
+        let graph = try PackageGraph()
+        #expect(try graph.closure(of: "sealstream-client").targets.contains("COpenSSLTLS"))
+        for excluded in ["sealstream-enclave", "sealstream-host"] {
+            #expect(try !graph.closure(of: excluded).targets.contains("COpenSSLTLS"), "\(excluded) links libssl")
+        }
+    }
 }

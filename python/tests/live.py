@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -102,3 +103,38 @@ class Swtpm:
 
     def stop(self) -> None:
         subprocess.run([str(ROOT / "scripts" / "swtpm.sh"), "stop", str(self.directory)], capture_output=True)
+
+
+class TLSProxy:
+    """`scripts/tls-proxy.py` in front of a host's HTTP listener (`to`), as an operator
+    serves the feed over `wss:` (MARKETDATA.md §6), with a self-signed P-256 certificate
+    for 127.0.0.1 made by openssl in `directory`; `certificate` is the CA a client must be
+    given to trust it. The Swift tests' TLSProxy (Tests/IntegrationTests) does the same."""
+
+    def __init__(self, to: str, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.certificate = directory / "cert.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", str(directory / "key.pem"), "-out", str(self.certificate)],
+                       check=True, capture_output=True)  # fmt: skip
+        port_file = directory / "port"
+        self.log = open(directory / "proxy.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "tls-proxy.py"), "--cert", str(self.certificate),
+             "--key", str(directory / "key.pem"), "--to", to, "--port-file", str(port_file)],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 15
+        while not port_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"scripts/tls-proxy.py did not start; see {directory / 'proxy.log'}")
+            time.sleep(0.02)
+        self.port = int(port_file.read_text())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()

@@ -98,3 +98,13 @@ class EnrollmentFailed(SealstreamError):
     """AK enrolment (ATTESTATION.md §8) did not pin the AK: the evidence fails the policy, it
     has no RSA EK certificate or that does not chain, or the worker's TPM did not recover the
     credential (`activationFailed`) or returned another one."""
+
+
+class CertificateRejected(SealstreamError):
+    """A TLS server's certificate failed verification (the market data feed over `wss:`,
+    MARKETDATA.md §6): `reason` is OpenSSL's verify result (`self-signed certificate`,
+    `hostname mismatch`, …). Nothing was read from the server."""
+
+    def __init__(self, address: str, reason: str):
+        super().__init__(f"certificate of {address} rejected: {reason}")
+        self.address, self.reason = address, reason

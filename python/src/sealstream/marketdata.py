@@ -8,11 +8,12 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import struct
 from dataclasses import dataclass, field
 
 from . import eip712, merkle
-from .errors import ProofError, SealstreamError
+from .errors import CertificateRejected, ProofError, SealstreamError
 from .http import HTTPClient
 from .outputs.strict import read_header, read_market_data, strict_loads
 
@@ -62,19 +63,40 @@ class Event:
 
 @dataclass
 class Feed:
-    """A blocking consumer of `GET /v1/feed` (§6) that verifies every line and resyncs on a gap."""
+    """A blocking consumer of `GET /v1/feed` (§6) that verifies every line and resyncs on a gap.
+
+    `http` is `HOST:PORT`. With `tls` the feed is read over `wss:` (a TLS-terminating proxy
+    in front of the host): the certificate must chain to the system's trusted CAs, or with
+    `ca_file` to that PEM file's alone, and name HOST (a DNS name, sent as SNI, or an IP
+    address); if it does not, `CertificateRejected` is raised and nothing is read."""
 
     http: str
     markets: list[int] | None = None
     signer: str | None = None
     separator: bytes | None = None
     timeout: float = 10.0
+    tls: bool = False
+    ca_file: str | None = None
     next: dict[int, int] = field(default_factory=dict)
     resyncing: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        if self.ca_file is not None and not self.tls:
+            raise ValueError("ca_file needs tls=True")
         host, port = self.http.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=self.timeout)
+        if self.tls:
+            # Verification and the name check are on in this context (CERT_REQUIRED,
+            # check_hostname); a cafile replaces the system's store.
+            context = ssl.create_default_context(cafile=self.ca_file)
+            try:
+                self.sock = context.wrap_socket(self.sock, server_hostname=host.strip("[]"))
+            except ssl.SSLCertVerificationError as e:
+                self.sock.close()
+                raise CertificateRejected(self.http, e.verify_message) from e
+            except ssl.SSLError as e:  # no TLS on the other side, no common version, …
+                self.sock.close()
+                raise SealstreamError(f"TLS handshake with {self.http} failed: {e}") from e
         key = base64.b64encode(os.urandom(16))
         query = "?markets=" + ",".join(map(str, self.markets)) if self.markets else ""
         self.sock.sendall(b"GET /v1/feed" + query.encode() + b" HTTP/1.1\r\nHost: " + self.http.encode()
