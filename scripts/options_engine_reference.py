@@ -209,6 +209,17 @@ def main(path):
             theirs = account.get("health")
             expect(tag + " account %d health" % account["id"], None if h is None else list(h),
                    None if theirs is None else [theirs["equity"], theirs["initial"], theirs["maintenance"]])
+            what_if = account.get("whatIf")
+            if what_if is not None:
+                # M1's hypothetical state: the market at newSize (0 closes it), cash moved.
+                market, size = what_if["market"], what_if["newSize"]
+                positions = [p for p in account["positions"] if p[0] != market] + ([[market, size]] if size else [])
+                state = {"collateral": account["collateral"] + what_if["collateralDelta"], "positions": positions}
+                h = health(run, state, perp_marks, option_marks, arrays, conf) if arrays or not any(
+                    p[0] in options for p in positions) else None
+                theirs = what_if.get("health")
+                expect(tag + " account %d what-if %d at %d" % (account["id"], market, size), None if h is None else list(h),
+                       None if theirs is None else [theirs["equity"], theirs["initial"], theirs["maintenance"]])
     print(json.dumps({"compared": compared, "mismatches": mismatches}))
     return 1 if mismatches else 0
 

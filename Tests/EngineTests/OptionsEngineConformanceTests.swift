@@ -36,6 +36,8 @@ struct OptionsEngineConformanceTests {
         var d = Driver(OptionsEngineConformanceTests.venue())
         var events: [[String: Any]] = []
         var checks: [[String: Any]] = []
+        /// Draws the hypothetical states of `check()` (M1's: one market's size replaced).
+        var whatIfs = SplitMix64(seed: 7)
         let optionIDs: [UInt32] = [101, 102, 103]
         let accountIDs: [UInt64] = Array(1...8)
 
@@ -87,13 +89,26 @@ struct OptionsEngineConformanceTests {
                     "id": id, "collateral": Int64(account.collateral),
                     "positions": account.positions.filter { $0.size != 0 }.map { [Int64($0.market), $0.size] },
                 ]
-                if case .success(let h) = d.engine.health(id, now: d.now) {
-                    row["health"] = ["equity": Int64(h.equity), "initial": Int64(h.initialRequirement),
-                                     "maintenance": Int64(h.maintenanceRequirement)]
+                if case .success(let h) = d.engine.health(id, now: d.now) { row["health"] = Self.row(h) }
+                // M1's hypothetical state (docs/OPTIONS.md §10.3 "Which model, when"): one
+                // market at another size, 0 (closing it) one time in four, and cash moved.
+                let market = ([Fixture.btc, Fixture.eth] + optionIDs)[Int(whatIfs.next() % 5)]
+                let lots = whatIfs.next() % 4 == 0 ? 0 : Int64(whatIfs.next() % 41) - 20
+                let newSize = lots * (market == Fixture.eth ? Fixture.unit / 1_000 : Fixture.unit / 100)
+                let delta = (Int64(whatIfs.next() % 2_001) - 1_000) * Fixture.usd
+                var whatIf: [String: Any] = ["market": market, "newSize": newSize, "collateralDelta": delta]
+                if case .success(let h) = d.engine.health(id, market: market, newSize: newSize, collateralDelta: Int128(delta),
+                                                          now: d.now) {
+                    whatIf["health"] = Self.row(h)
                 }
+                row["whatIf"] = whatIf
                 return row
             }
             checks.append(check)
+        }
+
+        static func row(_ h: PerpEngine.Health) -> [String: Any] {
+            ["equity": Int64(h.equity), "initial": Int64(h.initialRequirement), "maintenance": Int64(h.maintenanceRequirement)]
         }
 
         func json() throws -> Data {
@@ -138,6 +153,7 @@ struct OptionsEngineConformanceTests {
         var r = Run()
         r.d.deposit(1, 10_000_000)
         for a: UInt64 in 2...8 { r.d.deposit(a, 200_000) }
+        r.whatIfs = SplitMix64(seed: seed ^ 0x5eed)
         var btc: Int64 = 50_000 * Fixture.usd
         let gaps: [UInt64] = [1_000, 700_000_000, 1_500_000_000, 9 * Fixture.second, 60 * Fixture.second, 300 * Fixture.second]
         var round = 0
