@@ -58,7 +58,7 @@ struct Driver {
                                depositID: depositID, signature: [])))
     }
 
-    /// All three publishers at `price` (whole USD) unless told otherwise.
+    /// All three publishers at `price` (micro-USD, as the oracle message carries it) unless told otherwise.
     mutating func price(_ market: UInt32, _ price: Int64, publishers: [Int] = [0, 1, 2], confidence: UInt64 = 0, publishTime: UInt64? = nil) {
         for p in publishers {
             apply(.oraclePrice(OraclePrice(market: market, price: price, confidence: confidence, publishTime: publishTime ?? now,
