@@ -151,9 +151,17 @@ def engine(r, venue):
         d["fills"] = fills
         d["account"] = r.u64("decision account id")
         d["step"] = r.u32("step")
-        r.take(r.count("pre-step state", 1), "pre-step state")
-        for _ in range(r.count("decision marks", 16)):
-            r.u32("mark market"), r.i64("mark"), r.u32("maintenance bps")
+        state = r.take(r.count("pre-step state", 1), "pre-step state")
+        require(len(state) >= 32 and int.from_bytes(state[0:8], "big") == d["account"], "decision state")
+        held = int.from_bytes(state[24:28], "big")
+        require(len(state) == 32 + 44 * held, "decision state")
+        markets = [int.from_bytes(state[28 + 44 * i:32 + 44 * i], "big") for i in range(held)]
+        sizes = [int.from_bytes(state[32 + 44 * i:40 + 44 * i], "big") for i in range(held)]
+        require(strictly_ascending(markets) and 0 not in sizes, "decision state")
+        require(int.from_bytes(state[-4:], "big") < 2**31, "decision state")
+        marks = [(r.u32("mark market"), r.i64("mark"), r.u32("maintenance bps"))[0]
+                 for _ in range(r.count("decision marks", 16))]
+        require(marks == markets, "decision marks")
         d["scenario"] = scenario(r)
         decisions.append(d)
     out["decisions"] = decisions
@@ -354,14 +362,16 @@ def payload(r, venue):
            "lastTime": r.u64("clock clamp")}
     keys = [(r.u64("key account"), r.take(32, "account key"))[0] for _ in range(r.count("account keys", 40))]
     require(strictly_ascending(keys), "account keys out of order")
+    require(0 not in keys, "a key for account 0")
     out["accountKeys"] = keys
     deposits = [r.u64("deposit id") for _ in range(r.count("deposit ids", 8))]
     require(strictly_ascending(deposits), "deposit ids out of order")
     out["deposits"] = deposits
     times = []
-    for _ in range(r.count("publish times", 16)):
+    for _ in range(r.count("publish times", 48)):
         market = r.u32("publish market")
-        key = r.take(r.u32("key length"), "publisher key")
+        require(r.u32("key length") == 32, "publisher key length")
+        key = r.take(32, "publisher key")
         times.append((market, key, r.u64("publish time")))
     require(strictly_ascending([(t[0], t[1]) for t in times]), "publish times out of order")
     out["publishTimes"] = len(times)

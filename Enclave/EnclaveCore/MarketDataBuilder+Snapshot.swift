@@ -41,10 +41,9 @@ extension MarketDataBuilder {
             Self.write(p.trades, into: &w)
             // An option market's record carries its series (a perpetual's, nothing more:
             // a perpetuals-only snapshot is byte for byte as before options were published).
-            if optionMarkets.contains(p.market) {
-                let o = p.option ?? MarketDataRecord.Option(
-                    contractSize: 0, expiry: 0, kind: "call", settled: false, strike: 0, underlying: 0,
-                    underlyingMark: 0)
+            // Exactly the option markets' records have one: `close` checks it of every view
+            // and `restore` reads one for exactly those markets.
+            if let o = p.option {
                 w.write(o.contractSize)
                 w.write(o.expiry)
                 w.write(UInt8(o.kind == "put" ? 1 : 0))

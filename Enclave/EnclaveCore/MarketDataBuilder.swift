@@ -88,6 +88,14 @@ public struct MarketDataBuilder {
         let levels = config.publishedLevels
         for (mi, market) in markets.enumerated() {
             guard let v = view(market, levels, now) else { continue }
+            // A record has a series exactly when its market is an option market
+            // (docs/MARKETDATA.md §2.1): the engine's view of an option market always
+            // carries one and a perpetual's never does (`PerpEngine.marketView`; the
+            // engine and the committer are built from one configuration). A view that
+            // breaks this is a programming error, not data: publishing a made-up series
+            // (or dropping the record) would be worse than stopping.
+            precondition((v.option != nil) == optionMarkets.contains(market),
+                         "market \(market): a view's series does not match the market's kind")
             pending.append(Pending(
                 releaseAt: now &+ config.delayNanos, market: market, firstSequence: firstSequence,
                 lastSequence: lastSequence, stateTime: now, bids: rounded(v.bids), asks: rounded(v.asks),

@@ -181,7 +181,7 @@ extension Worker {
             else { return false }
             commitInput(sequence: sequence, time: time)
             depositIDs.insert(deposit.depositID)
-            accountKeys[deposit.accountID] = key
+            Self.register(key, of: deposit.accountID, in: &accountKeys)
             applyPublic(SequencedEvent(globalSequence: sequence, enclaveTime: time, input: .deposit(deposit)),
                         type: .deposit, bodyHash: bodyHash)
         default:

@@ -488,7 +488,9 @@ public final class Worker<E: MatchingEngine> {
         else {
             return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .authenticationFailed, output: &output)
         }
-        guard let accountKey = accountKeys[auth.accountID] else {
+        // The insurance fund has no key (a deposit to it registers none, `register`); the
+        // guard says so even where a key could come from elsewhere.
+        guard auth.accountID != PerpEngine.insuranceAccount, let accountKey = accountKeys[auth.accountID] else {
             return refuse(route: route, type: .sessionOpen, sessionID: sid, reference: 0, reason: .unknownAccount, output: &output)
         }
         let transcript = SessionAuth.transcript(
@@ -564,8 +566,17 @@ public final class Worker<E: MatchingEngine> {
             return refuse(route: route, type: .deposit, sessionID: 0, reference: ref, reason: .accountKeyMismatch, output: &output)
         }
         depositIDs.insert(ref)
-        accountKeys[deposit.accountID] = key
+        Self.register(key, of: deposit.accountID, in: &accountKeys)
         sequencePublic(.deposit(deposit), type: .deposit, reference: ref, body: body, route: route, output: &output)
+    }
+
+    /// Registers the key a sequenced deposit carries, live and in replay alike (so a
+    /// replayed journal gives the same keys): the first deposit of an account registers
+    /// it, except for account 0, the insurance fund, which the engine credits nothing and
+    /// no trader may open a session for (docs/PROTOCOL.md §2.3, §2.7): it gets no key.
+    static func register(_ key: Ed25519PublicKey, of account: UInt64, in keys: inout [UInt64: Ed25519PublicKey]) {
+        guard account != PerpEngine.insuranceAccount else { return }
+        keys[account] = key
     }
 
     /// Sequences an admitted public message. `at` is the time stamp its admission judged it

@@ -11,11 +11,12 @@ public struct WorkerState: Equatable, Sendable {
     public var globalSequence: UInt64
     /// The clock clamp: the last enclave time stamp handed out (Unix ns).
     public var lastTime: UInt64
-    /// Registered account keys (32-byte Ed25519), by account id ascending.
+    /// Registered account keys (32-byte Ed25519), by account id ascending; never account 0.
     public var accountKeys: [(account: UInt64, key: Ed25519PublicKey)]
     /// Deposit ids already credited, ascending.
     public var depositIDs: [UInt64]
     /// Latest accepted publish time per (market, publisher key), by market then key bytes.
+    /// Keys are 32 bytes (Ed25519, as admitted: docs/PROTOCOL.md §2.6); the reader refuses any other length.
     public var lastPublishTimes: [(market: UInt32, publisher: [UInt8], time: UInt64)]
     /// The counter value (relative to the epoch's base) in the last batch close record
     /// sealed before the snapshot; 0 in software mode (docs/DURABILITY.md §5, §6.5).
@@ -96,7 +97,11 @@ public struct WorkerState: Equatable, Sendable {
         for _ in 0..<(try r.count(minBytes: 40, "account keys")) {
             let account = try r.u64()
             let bytes = try r.bytes(Ed25519PublicKey.byteCount)
-            guard accountKeys.last.map({ $0.account < account }) ?? true, let key = try? Ed25519PublicKey(bytes: bytes) else {
+            // Account 0, the insurance fund, never has a key: a deposit to it registers none
+            // (docs/PROTOCOL.md §2.7), so no writer puts one here.
+            guard account != 0, accountKeys.last.map({ $0.account < account }) ?? true,
+                  let key = try? Ed25519PublicKey(bytes: bytes)
+            else {
                 throw .malformed("account key of \(account)")
             }
             accountKeys.append((account, key))
@@ -108,9 +113,12 @@ public struct WorkerState: Equatable, Sendable {
             depositIDs.append(id)
         }
         lastPublishTimes = []
-        for _ in 0..<(try r.count(minBytes: 16, "publish times")) {
+        for _ in 0..<(try r.count(minBytes: 48, "publish times")) {
             let market = try r.u32()
-            let publisher = try r.bytes(try r.count(minBytes: 1, "publisher key"))
+            // Only the canonical length: an admitted price's publisher key is an Ed25519 key
+            // (docs/PROTOCOL.md §2.6), the only length the writer writes.
+            guard try r.u32() == UInt32(Ed25519PublicKey.byteCount) else { throw .malformed("publisher key length") }
+            let publisher = try r.bytes(Ed25519PublicKey.byteCount)
             let entry = (market: market, publisher: publisher, time: try r.u64())
             if let last = lastPublishTimes.last,
                last.market > market || (last.market == market && !last.publisher.lexicographicallyPrecedes(publisher)) {

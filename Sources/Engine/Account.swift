@@ -54,6 +54,28 @@ public struct Account: Sendable {
         w.write(UInt32(openOrderCount))
     }
 
+    /// The markets of `bytes` if it is a canonical state of `account` as
+    /// `writeCommitmentState` writes one (docs/COMMITMENTS.md §2.2): that id, collateral,
+    /// a position count and exactly that many 44-byte positions, markets strictly
+    /// ascending and sizes ≠ 0, a non-negative open order count, nothing after it; else nil.
+    /// What a snapshot reader checks a stored pre-step state against (docs/DURABILITY.md §6.2).
+    public static func commitmentStateMarkets(_ bytes: [UInt8], of account: UInt64) -> [UInt32]? {
+        func u32(_ at: Int) -> UInt32 { bytes[at..<at + 4].reduce(0) { $0 << 8 | UInt32($1) } }
+        func u64(_ at: Int) -> UInt64 { bytes[at..<at + 8].reduce(0) { $0 << 8 | UInt64($1) } }
+        guard bytes.count >= 32, u64(0) == account else { return nil }
+        let p = Int(u32(24))
+        guard p <= (bytes.count - 32) / 44, bytes.count == 32 + 44 * p, u32(28 + 44 * p) <= UInt32(Int32.max) else {
+            return nil
+        }
+        var markets: [UInt32] = []
+        for i in 0..<p {
+            let at = 28 + 44 * i
+            guard markets.last.map({ $0 < u32(at) }) ?? true, u64(at + 4) != 0 else { return nil }
+            markets.append(u32(at))
+        }
+        return markets
+    }
+
     public func position(_ market: UInt32) -> Int64 {
         positions.first { $0.market == market }?.size ?? 0
     }

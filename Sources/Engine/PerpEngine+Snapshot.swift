@@ -279,13 +279,25 @@ extension PerpEngine {
                 maintenanceRequirement: v[5], reason: reason,
                 filledOnBook: try r.i64(), toInsuranceFund: try r.i64(), autoDeleveraged: try r.i64(),
                 liquidationFee: try r.i64(), fills: try Self.readFills(&r)))
-            decisions[decisions.count - 1].accountID = try r.u64()
+            // The variable-length fields in canonical form only (docs/DURABILITY.md §6.2
+            // item 5): the commitment is the one this engine derives for the account, the
+            // pre-step state that account's §2.2 state, one mark per position in its order.
+            let account = try r.u64()
+            guard let s = accounts.slot(of: account), commitment == self.commitment(slot: s) else {
+                throw .malformed("decision account commitment")
+            }
+            decisions[decisions.count - 1].accountID = account
             decisions[decisions.count - 1].step = try r.u32()
-            decisions[decisions.count - 1].preState = try r.bytes(try r.count(minBytes: 1, "decision state"))
+            let preState = try r.bytes(try r.count(minBytes: 1, "decision state"))
+            guard let held = Account.commitmentStateMarkets(preState, of: account) else {
+                throw .malformed("decision state")
+            }
+            decisions[decisions.count - 1].preState = preState
             var marks: [DecisionMark] = []
             for _ in 0..<(try r.count(minBytes: 16, "decision marks")) {
                 marks.append(DecisionMark(market: try r.u32(), mark: try r.i64(), maintenanceBps: try r.u32()))
             }
+            guard marks.map(\.market) == held else { throw .malformed("decision marks") }
             decisions[decisions.count - 1].marks = marks
             decisions[decisions.count - 1].scenario = try r.scenario()
         }

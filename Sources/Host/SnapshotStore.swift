@@ -63,8 +63,14 @@ final class SnapshotStore: @unchecked Sendable {
             defer { try? fh.close() }
             let head = (try? fh.read(upToCount: SnapshotHeader.byteCount)) ?? Data()
             let size = (try? fh.seekToEnd()).map { Int($0) } ?? 0
-            guard let header = try? SnapshotHeader.parse(Array(head)) else {
-                logger.error("snapshot_ignored", metadata: ["file": "\(name)", "reason": "header does not parse"])
+            let header: SnapshotHeader
+            do {
+                header = try SnapshotHeader.parse(Array(head))
+            } catch {
+                // Which refusal of docs/DURABILITY.md §6.3 (`payloadTooLarge(…)`, `badChunkSize(…)`, …).
+                logger.error("snapshot_ignored", metadata: [
+                    "file": "\(name)", "reason": "header does not parse", "error": "\(error)",
+                ])
                 continue
             }
             guard name == Self.fileName(header.recordSequence), UInt64(size) == header.sealedLength else {

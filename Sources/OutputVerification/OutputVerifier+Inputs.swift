@@ -176,7 +176,9 @@ extension OutputVerifier {
                 Self.note(refusal, at: at, "deposit \(d.depositID) of account \(d.accountID) would have been refused",
                           into: &admission)
                 depositIDs.insert(d.depositID)
-                if accountKeys[d.accountID] == nil { accountKeys[d.accountID] = d.accountKey }
+                // Account 0, the insurance fund, never gets a key (PROTOCOL.md §2.7), so its
+                // deposits are never `accountKeyMismatch`.
+                if d.accountID != 0, accountKeys[d.accountID] == nil { accountKeys[d.accountID] = d.accountKey }
             case .oracleSmile(_, let now, let s):
                 Self.checkSmile(s, now: now, at: at, config: config, last: &lastSmile, signature: &signature,
                                 admission: &admission)

@@ -177,9 +177,9 @@ struct WorkerSnapshotTests {
         #expect(committer.batchIndex > 0 && committer.hasOpenBatch)
         let key = try Ed25519PublicKey(bytes: [UInt8](repeating: 3, count: 32))
         let state = WorkerState(globalSequence: 40, lastTime: 5, accountKeys: [7: key, 2: key], depositIDs: [9, 4, 6],
-                                lastPublishTime: [1: [[2, 2]: 10, [1]: 11], 0: [[5]: 3]])
+                                lastPublishTime: [1: [publisherKey(2, 2): 10, publisherKey(1): 11], 0: [publisherKey(5): 3]])
         #expect(state.accountKeys.map(\.account) == [2, 7] && state.depositIDs == [4, 6, 9])
-        #expect(state.lastPublishTimes.map(\.market) == [0, 1, 1] && state.lastPublishTimes[1].publisher == [1])
+        #expect(state.lastPublishTimes.map(\.market) == [0, 1, 1] && state.lastPublishTimes[1].publisher == publisherKey(1))
         let hash = [UInt8](repeating: 0x11, count: 32)
         var w = ByteWriter()
         let statements = StatementLogTests.busyLog()
@@ -222,5 +222,61 @@ struct WorkerSnapshotTests {
             bad[Int(x % UInt64(bad.count))] = UInt8(truncatingIfNeeded: x >> 32)
             _ = try? WorkerSnapshot.read(bad, configHash: hash, config: venue, accountCommitment: { _ in [] })
         }
+    }
+
+    /// The worker state's keys in canonical form only (DURABILITY §6.5): a publisher key
+    /// of any length but 32 and a key for account 0 are `malformed`; the canonical ones read.
+    @Test(arguments: [0, 1, 31, 32, 33, 64])
+    func aPublisherKeyOfAnotherLengthIsRefused(length: Int) throws {
+        let bytes = workerStateBytes(keyAccount: nil, publisherKeyLength: length)
+        if length == Ed25519PublicKey.byteCount {
+            let state = try readWorkerState(bytes)
+            #expect(state.lastPublishTimeMap == [4: [[UInt8](repeating: 7, count: 32): 3]])
+        } else {
+            #expect(throws: EngineSnapshotError.malformed("publisher key length")) { try readWorkerState(bytes) }
+        }
+    }
+
+    @Test func aKeyForTheInsuranceFundIsRefused() throws {
+        #expect(try readWorkerState(workerStateBytes(keyAccount: 1, publisherKeyLength: nil)).accountKeys.map(\.account) == [1])
+        #expect(throws: EngineSnapshotError.malformed("account key of 0")) {
+            try readWorkerState(workerStateBytes(keyAccount: 0, publisherKeyLength: nil))
+        }
+    }
+}
+
+/// A 32-byte publisher key starting with `prefix`.
+private func publisherKey(_ prefix: UInt8...) -> [UInt8] { prefix + [UInt8](repeating: 0, count: 32 - prefix.count) }
+
+/// A worker state (DURABILITY §6.5) with at most one account key (for `keyAccount`) and
+/// at most one publish time (market 4, a key of `publisherKeyLength` bytes of 7), written
+/// by hand so that non-canonical lengths can be; padded, so no count runs out of bytes.
+private func workerStateBytes(keyAccount: UInt64?, publisherKeyLength: Int?) -> [UInt8] {
+    var w = ByteWriter()
+    w.write(UInt64(5))
+    w.write(UInt64(1))
+    w.write(UInt32(keyAccount == nil ? 0 : 1))
+    if let keyAccount {
+        w.write(keyAccount)
+        w.write(bytes: [UInt8](repeating: 3, count: 32))
+    }
+    w.write(UInt32(0))
+    w.write(UInt32(publisherKeyLength == nil ? 0 : 1))
+    if let publisherKeyLength {
+        w.write(UInt32(4))
+        w.write(UInt32(publisherKeyLength))
+        w.write(bytes: [UInt8](repeating: 7, count: publisherKeyLength))
+        w.write(UInt64(3))
+    }
+    w.write(UInt64(0))
+    w.write(UInt32(0))
+    w.write(bytes: [UInt8](repeating: 0, count: 64))
+    return w.bytes
+}
+
+private func readWorkerState(_ bytes: [UInt8]) throws -> WorkerState {
+    try bytes.withUnsafeBytes { raw in
+        var r = SnapshotReader(ByteReader(raw))
+        return try WorkerState(snapshot: &r)
     }
 }

@@ -166,4 +166,43 @@ struct EngineSnapshotTests {
             #expect(throws: EngineSnapshotError.self) { try PerpEngine(snapshot: Array(bytes[..<cut]), config: config) }
         }
     }
+
+    /// A decision's variable-length fields are read in canonical form only (DURABILITY
+    /// §6.2 item 5): a commitment other than the one the restoring engine derives for the
+    /// account, or a pre-step state that is not that account's §2.2 state, is `malformed`.
+    @Test func refusesADecisionWhoseCommitmentOrStateIsNotCanonical() throws {
+        var d = Driver(snapshotVenue())
+        for input in crashEvents(seed: 21) {
+            d.apply(input, advance: 40_000_000)
+            if !d.engine.decisions.isEmpty { break }
+        }
+        let decision = try #require(d.engine.decisions.first)
+        let bytes = d.engine.snapshot()
+        // The engine's own bytes restore, with the commitment it derived.
+        #expect(try PerpEngine(snapshot: bytes, config: snapshotVenue()).snapshot() == bytes)
+        // An engine deriving other commitments (16 bytes, not the default's 8) refuses them.
+        #expect(throws: EngineSnapshotError.malformed("decision account commitment")) {
+            try PerpEngine(snapshot: bytes, config: snapshotVenue(),
+                           accountCommitment: { id in withUnsafeBytes(of: id.bigEndian) { Array($0) + Array($0) } })
+        }
+        // The pre-step state naming another account (its first 8 bytes) is refused.
+        var prefixed = ByteWriter()
+        prefixed.write(UInt32(decision.preState.count))
+        prefixed.write(bytes: decision.preState)
+        let at = try #require((0...(bytes.count - prefixed.bytes.count)).first {
+            bytes[$0..<$0 + prefixed.bytes.count].elementsEqual(prefixed.bytes)
+        }) + 4
+        var other = bytes
+        other[at + 7] ^= 0x01
+        #expect(throws: EngineSnapshotError.malformed("decision state")) {
+            try PerpEngine(snapshot: other, config: snapshotVenue())
+        }
+        // A position of size 0 in it (the size of the first position, 8 bytes at 32).
+        try #require(decision.preState.count >= 32 + 44)
+        var zero = bytes
+        for i in 32..<40 { zero[at + i] = 0 }
+        #expect(throws: EngineSnapshotError.malformed("decision state")) {
+            try PerpEngine(snapshot: zero, config: snapshotVenue())
+        }
+    }
 }

@@ -120,6 +120,45 @@ struct SnapshotRecoveryTests {
         #expect(bad.status == 2 && bad.stderr.contains("refused the snapshot"), "\(bad.stderr)")
         #expect(try Self.replay(data, from: "genesis").status == 0)
     }
+
+    /// A `.snap` whose header states a payload above 2^56 (`payloadTooLarge`,
+    /// docs/DURABILITY.md §6.3) found at start-up is logged `snapshot_ignored` with that
+    /// refusal and passed over, never a stop or a trap (its sealed length would overflow):
+    /// the host recovers from the older snapshot, and with both oversized from genesis.
+    @Test func anOversizedSnapshotHeaderIsIgnoredAndTheHostFallsBack() throws {
+        let first = try Self.crashedHost()
+        let data = first.dataDirectory
+        let names = Self.snapshots(data)
+        try #require(names.count == 2)
+        func oversize(_ name: String) throws {
+            let url = data.appendingPathComponent("snapshots/" + name)
+            var bytes = try [UInt8](Data(contentsOf: url))
+            // The payload length, u64 at offset 94: 2^64 − 1. Name and record stay valid.
+            for i in 94..<102 { bytes[i] = 0xff }
+            try Data(bytes).write(to: url)
+        }
+        func ignored(_ host: HostProcess) -> [[String: String]] {
+            host.logEvents.filter { $0["event"] == "snapshot_ignored" }
+        }
+        try oversize(names[1])
+        let second = try HostProcess(label: "snapshots-oversized", workDirectory: first.workDirectory)
+        #expect(Self.waitFor(30) { !Self.events(second, "enclave_recovered").isEmpty }, "\(second.log)")
+        #expect(ignored(second).contains { $0["file"] == names[1] && $0["error"] == "payloadTooLarge(\(UInt64.max))" },
+                "\(second.log)")
+        #expect(!ignored(second).contains { $0["file"] == names[0] })
+        #expect(Self.events(second, "snapshot_recovery_started").last?["file"] == names[0], "\(second.log)")
+        #expect(Self.events(second, "snapshot_rejected").isEmpty)
+        #expect(second.stop() == 0)
+        try oversize(names[0])
+        let third = try HostProcess(label: "snapshots-oversized-genesis", workDirectory: first.workDirectory)
+        #expect(Self.waitFor(40) { !Self.events(third, "enclave_recovered").isEmpty }, "\(third.log)")
+        #expect(Set(ignored(third).compactMap { $0["file"] }) == Set(names), "\(third.log)")
+        #expect(Self.events(third, "snapshot_recovery_started").isEmpty)
+        #expect(Self.events(third, "journal_replay_started").last?["from_record"] == "1")
+        #expect(third.stop() == 0)
+        // Left in place (§6.7), untouched.
+        #expect(Self.snapshots(data) == names)
+    }
 }
 
 /// The rollback attack through a snapshot in `software` mode (docs/DURABILITY.md §5,

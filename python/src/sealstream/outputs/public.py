@@ -392,7 +392,8 @@ def _check_signatures(records: list[dict], config: dict, signature: _Check, admi
             admission.note("invalidAmount" if r["amount"] <= 0 else "duplicateDeposit" if r["depositId"] in deposit_ids
                            else "accountKeyMismatch" if known is not None and known != r["accountKey"] else None)  # fmt: skip
             deposit_ids.add(r["depositId"])
-            account_keys.setdefault(r["accountId"], r["accountKey"])
+            if r["accountId"] != 0:  # the insurance fund registers no key (PROTOCOL §2.7)
+                account_keys.setdefault(r["accountId"], r["accountKey"])
 
 
 def _q(v: int) -> int:
