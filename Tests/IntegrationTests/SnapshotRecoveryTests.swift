@@ -86,16 +86,21 @@ struct SnapshotRecoveryTests {
         }
     }
 
+    /// Rewrites the snapshot file `name` of the data directory `data` in place through `change`.
+    static func rewrite(_ data: URL, snapshot name: String, _ change: (inout [UInt8]) -> Void) throws {
+        let url = data.appendingPathComponent("snapshots/" + name)
+        var bytes = try [UInt8](Data(contentsOf: url))
+        change(&bytes)
+        try Data(bytes).write(to: url)
+    }
+
     @Test func aTamperedSnapshotIsRefusedAndTheHostFallsBackToTheOlderThenGenesis() throws {
         let first = try Self.crashedHost()
         let data = first.dataDirectory
         let names = Self.snapshots(data)
         try #require(names.count == 2)
         func flip(_ name: String) throws {
-            let url = data.appendingPathComponent("snapshots/" + name)
-            var bytes = try [UInt8](Data(contentsOf: url))
-            bytes[SnapshotHeader.byteCount + 100] ^= 0x40
-            try Data(bytes).write(to: url)
+            try Self.rewrite(data, snapshot: name) { $0[SnapshotHeader.byteCount + 100] ^= 0x40 }
         }
         // The newest does not open: the next worker gets the older one.
         try flip(names[1])
@@ -131,11 +136,8 @@ struct SnapshotRecoveryTests {
         let names = Self.snapshots(data)
         try #require(names.count == 2)
         func oversize(_ name: String) throws {
-            let url = data.appendingPathComponent("snapshots/" + name)
-            var bytes = try [UInt8](Data(contentsOf: url))
             // The payload length, u64 at offset 94: 2^64 − 1. Name and record stay valid.
-            for i in 94..<102 { bytes[i] = 0xff }
-            try Data(bytes).write(to: url)
+            try Self.rewrite(data, snapshot: name) { for i in 94..<102 { $0[i] = 0xff } }
         }
         func ignored(_ host: HostProcess) -> [[String: String]] {
             host.logEvents.filter { $0["event"] == "snapshot_ignored" }

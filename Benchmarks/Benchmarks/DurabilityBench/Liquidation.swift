@@ -72,6 +72,24 @@ struct LiquidationRound {
     var recordsMicros: Double
 }
 
+/// Opens `accounts` background accounts (ids from 1,000,000), each by one custody-signed
+/// deposit of 10,000 USD under one shared key: collateral, no positions.
+func depositBackground(_ feeder: Feeder, accounts: Int) throws {
+    let key = DemoKeys.signingKey(.trader, "background").publicKey.bytes
+    var frames: [[UInt8]] = []
+    frames.reserveCapacity(framesPerBatch)
+    for a in 0..<accounts {
+        let id = UInt64(1_000_000 + a)
+        frames.append(DemoKeys.deposit(venueID: venue.venueID, accountID: id, accountKey: key,
+                                       amount: 10_000 * 1_000_000, depositID: id).encode())
+        if frames.count == framesPerBatch {
+            try feeder.feed(frames[...])
+            frames.removeAll(keepingCapacity: true)
+        }
+    }
+    if !frames.isEmpty { try feeder.feed(frames[...]) }
+}
+
 func liquidationLatency(accounts: Int, rounds: Int, cohort: Int) throws {
     let usd: Int64 = 1_000_000
     let btc: Int64 = 100_000_000
@@ -95,19 +113,7 @@ func liquidationLatency(accounts: Int, rounds: Int, cohort: Int) throws {
 
     // The background: accounts with collateral and no positions.
     let setupStart = monotonicMicros()
-    let backgroundKey = DemoKeys.signingKey(.trader, "background").publicKey.bytes
-    var frames: [[UInt8]] = []
-    frames.reserveCapacity(framesPerBatch)
-    for a in 0..<accounts {
-        let id = UInt64(1_000_000 + a)
-        frames.append(DemoKeys.deposit(venueID: venue.venueID, accountID: id, accountKey: backgroundKey,
-                                       amount: 10_000 * usd, depositID: id).encode())
-        if frames.count == framesPerBatch {
-            try feeder.feed(frames[...])
-            frames.removeAll(keepingCapacity: true)
-        }
-    }
-    if !frames.isEmpty { try feeder.feed(frames[...]) }
+    try depositBackground(feeder, accounts: accounts)
     close()
     for p in DemoKeys.publisherNames { try sendPrice(p, 60_000) }
 

@@ -4,7 +4,6 @@ import Glibc
 import Client
 import EnclaveCore
 import Journal
-import VenueTools
 import Wire
 
 // Issue 12, what a snapshot of a large venue costs now that it carries the private
@@ -15,21 +14,8 @@ import Wire
 // key (what recovery does before it replays the journal's tail, §6.7). Prints the file's
 // size, bytes per account, and wall clock and thread CPU of each step.
 func snapshotCost(accounts: Int) throws {
-    let usd: Int64 = 1_000_000
     let feeder = Feeder(try makeWorker(journal: true), keepJournal: false)
-    let key = DemoKeys.signingKey(.trader, "background").publicKey.bytes
-    var frames: [[UInt8]] = []
-    frames.reserveCapacity(framesPerBatch)
-    for a in 0..<accounts {
-        let id = UInt64(1_000_000 + a)
-        frames.append(DemoKeys.deposit(venueID: venue.venueID, accountID: id, accountKey: key,
-                                       amount: 10_000 * usd, depositID: id).encode())
-        if frames.count == framesPerBatch {
-            try feeder.feed(frames[...])
-            frames.removeAll(keepingCapacity: true)
-        }
-    }
-    if !frames.isEmpty { try feeder.feed(frames[...]) }
+    try depositBackground(feeder, accounts: accounts)
     _ = feeder.worker.closeBatchIfDue(force: true)
     feeder.takeJournal()
 
