@@ -196,8 +196,9 @@ if [[ "${SKIP_DURABILITY_BENCH:-0}" != "1" ]]; then
     # thread (what the enclave runs); replay CPU per record; the snapshot fork() pause over
     # a 256 MiB heap on 4 KiB pages and after the worker's huge-page advice. CPU time, not
     # wall clock: the machine is shared. BENCH_INPROC_EVENTS (default 200000); the pauses
-    # phase BENCH_PAUSE_EVENTS (default 600000).
-    echo "== the worker in process: journal off / inline / seal lane, replay, fork pause"
+    # phase BENCH_PAUSE_EVENTS (default 600000); the snapshot phase BENCH_SNAPSHOT_ACCOUNTS
+    # (default 1000000).
+    echo "== the worker in process: journal off / inline / seal lane, replay, fork pause, a snapshot's cost"
     replan_nested Benchmarks/.build Sources Enclave Benchmarks/Benchmarks
     (cd Benchmarks && swift build -c release --product DurabilityBench 2>&1 | tail -1)
     INPROC_BIN="$(cd Benchmarks && swift build -c release --show-bin-path)/DurabilityBench"
@@ -206,6 +207,9 @@ if [[ "${SKIP_DURABILITY_BENCH:-0}" != "1" ]]; then
     # The sequencer's longest pauses (CPU per link batch of 512 orders) past 2^19 requests,
     # where the dedupe memory used to double its queue and rebuild its index (DURABILITY §7).
     "$INPROC_BIN" --only pauses --events "${BENCH_PAUSE_EVENTS:-600000}" >> "$WORK/inproc.txt"
+    # A snapshot of a large venue (1M accounts with one deposit and statement entry each):
+    # its bytes, the forked child's write and the restore before the tail (session 18).
+    "$INPROC_BIN" --only snapshot --accounts "${BENCH_SNAPSHOT_ACCOUNTS:-1000000}" >> "$WORK/inproc.txt"
 
     python3 - "$WORK" "$DUR_RUNS" <<'PY'
 import json, os, statistics, sys
