@@ -10,6 +10,9 @@ public final class Connection: @unchecked Sendable {
     private var decoder = FrameDecoder(direction: .toClient)
     private var readBuffer = [UInt8](repeating: 0, count: 256 * 1024)
     public let address: String
+    /// The host part of `address` (before its last colon): the name TLS checks, the
+    /// `Host` a WebSocket handshake sends.
+    public let host: String
 
     /// Connects to `address` ("HOST:PORT").
     public init(address: String) throws(ClientError) {
@@ -18,6 +21,7 @@ public final class Connection: @unchecked Sendable {
             throw .addressInvalid(address)
         }
         let host = String(address[..<colon])
+        self.host = host
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

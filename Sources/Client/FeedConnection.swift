@@ -19,9 +19,7 @@ public final class FeedConnection: @unchecked Sendable {
     ) throws(ClientError) {
         connection = try Connection(address: http)
         if let trust {
-            // `Connection` took `http` as HOST:PORT.
-            let host = http.lastIndex(of: ":").map { String(http[..<$0]) } ?? http
-            tls = try TLSStream(over: connection, serverName: host, trust: trust)
+            tls = try TLSStream(over: connection, serverName: connection.host, trust: trust)
         } else {
             tls = nil
         }

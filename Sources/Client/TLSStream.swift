@@ -51,6 +51,8 @@ final class TLSStream {
     private let fromNetwork: OpaquePointer
     private let toNetwork: OpaquePointer
     private var plaintext = [UInt8](repeating: 0, count: 64 * 1024)
+    /// What `flush` moves from `toNetwork` to the socket, a record at a time.
+    private var ciphertext = [UInt8](repeating: 0, count: 16 * 1024)
 
     /// Handshakes over `connection` for `serverName` (the host part of its address: a DNS
     /// name or an IP address, IPv6 with or without brackets); each read of the handshake
@@ -183,11 +185,16 @@ final class TLSStream {
 
     /// Sends what OpenSSL has written for the server.
     private func flush() throws(ClientError) {
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while BIO_ctrl_pending(toNetwork) > 0 {
-            let n = buffer.withUnsafeMutableBytes { BIO_read(toNetwork, $0.baseAddress, Int32($0.count)) }
+            let n = ciphertext.withUnsafeMutableBytes { BIO_read(toNetwork, $0.baseAddress, Int32($0.count)) }
             guard n > 0 else { break }
-            try connection.send(Array(buffer[0..<Int(n)]))
+            let failure = ciphertext.withUnsafeBytes { all -> ClientError? in
+                do throws(ClientError) {
+                    try connection.send(UnsafeRawBufferPointer(rebasing: all[0..<Int(n)]))
+                    return nil
+                } catch { return error }
+            }
+            if let failure { throw failure }
         }
     }
 

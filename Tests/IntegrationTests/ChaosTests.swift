@@ -24,11 +24,7 @@ struct ChaosTests {
         environment["DRILL_TRADERS"] = "40"
         process.environment = environment
         let output = work.appendingPathComponent("chaos.out")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        try launch(process, loggingTo: output)
         process.waitUntilExit()
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         #expect(process.terminationStatus == 0, "seed \(seed):\n\(text)")

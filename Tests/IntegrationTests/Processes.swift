@@ -81,16 +81,12 @@ final class HostProcess: @unchecked Sendable {
         // The previous host's host.json names its ports until the new host removes it.
         try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("host.json"))
         logURL = workDirectory.appendingPathComponent(reuse == nil ? "host.log" : "host-\(UUID().uuidString.prefix(6)).log")
-        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let host = try Binaries.path("sealstream-host")
         process.executableURL = URL(fileURLWithPath: launcher.first ?? host)
         process.arguments = (launcher.isEmpty ? [] : Array(launcher.dropFirst()) + [host])
             + ["run", "--data-dir", dataDirectory.path, "--listen", listen, "--http", http,
                "--config", venueConfig ?? Binaries.venueConfig] + extraArguments
-        let log = try FileHandle(forWritingTo: logURL)
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
+        try launch(process, loggingTo: logURL)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if let info = try? hostInfo(), let listen = info["listen"] as? String {

@@ -30,11 +30,7 @@ struct ReplicatedJournalTests {
         environment["WIPE_LOCAL_JOURNAL"] = "1"
         process.environment = environment
         let output = work.appendingPathComponent("chaos.out")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        try launch(process, loggingTo: output)
         process.waitUntilExit()
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         let logs = (try? FileManager.default.contentsOfDirectory(atPath: work.path))?.filter { $0.hasPrefix("host-") }

@@ -36,11 +36,7 @@ final class TLSProxy {
         process.executableURL = URL(fileURLWithPath: try executable("python3", package: "python3"))
         process.arguments = arguments
         let logURL = directory.appendingPathComponent("proxy.log")
-        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let log = try FileHandle(forWritingTo: logURL)
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        try launch(process, loggingTo: logURL)
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline, process.isRunning {
             if let text = try? String(contentsOf: portFile, encoding: .utf8),

@@ -37,6 +37,22 @@ public func executable(_ name: String, package: String) throws -> String {
     throw ToolFailure("\(name) not found: install it with `apt-get install \(package)` (scripts/bootstrap.sh does)")
 }
 
+/// An empty file at `url` (replacing any), open for writing: where a child's output goes.
+public func createLogFile(_ url: URL) throws -> FileHandle {
+    _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+    return try FileHandle(forWritingTo: url)
+}
+
+/// Starts `process` (executable and arguments already set) with its standard output and
+/// error both going to a new file at `log`. A file, not a pipe, so a chatty child never
+/// blocks on a reader the test does not run.
+public func launch(_ process: Process, loggingTo log: URL) throws {
+    let handle = try createLogFile(log)
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+}
+
 /// Runs `executable` (a path) to completion with `input` on standard input, in
 /// `directory` if given, with `environment` added to this process's. Output goes through
 /// files, so a chatty child cannot block on a full pipe, and a grandchild that keeps the
@@ -59,11 +75,9 @@ public func runTool(
     let outURL = scratch.appendingPathComponent("out")
     let errURL = scratch.appendingPathComponent("err")
     try Data(input).write(to: inURL)
-    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     let stdin = try FileHandle(forReadingFrom: inURL)
-    let stdout = try FileHandle(forWritingTo: outURL)
-    let stderr = try FileHandle(forWritingTo: errURL)
+    let stdout = try createLogFile(outURL)
+    let stderr = try createLogFile(errURL)
     defer { try? stdin.close(); try? stdout.close(); try? stderr.close() }
     process.standardInput = stdin
     process.standardOutput = stdout
