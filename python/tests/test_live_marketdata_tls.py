@@ -47,6 +47,20 @@ def test_given_the_proxys_ca_the_feed_is_read_over_tls_and_verified(venue):
     assert event.record["marketSequence"] <= marketdata.snapshot(host.http, 1)["marketSequence"]
 
 
+def test_without_ca_file_the_system_store_is_openssls_default_paths(venue, monkeypatch):
+    # SSL_CERT_FILE replaces OpenSSL's default verify paths (MARKETDATA §6): pointed at the
+    # proxy's certificate, the "system store" accepts it; the path a public CA takes.
+    host, proxy = venue
+    monkeypatch.setenv("SSL_CERT_FILE", str(proxy.certificate))
+    monkeypatch.setenv("SSL_CERT_DIR", "/nonexistent")
+    evidence = parse_evidence((host.data / "outputs" / "epoch.json").read_bytes())
+    separator = eip712.domain_separator(evidence.chain_id, evidence.verifying_contract)
+    feed = marketdata.Feed(f"127.0.0.1:{proxy.port}", [1], signer=evidence.signer, separator=separator, tls=True)
+    event = next(feed.events())
+    feed.close()
+    assert event.kind == "record" and event.record["market"] == 1
+
+
 def test_a_certificate_that_fails_verification_is_refused_with_its_reason(venue):
     host, proxy = venue
     # The system's store does not hold the proxy's self-signed certificate.
