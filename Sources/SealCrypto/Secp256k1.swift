@@ -96,6 +96,8 @@ public final class Secp256k1PrivateKey: Sendable, CustomStringConvertible {
     public let publicKey: [UInt8]
     /// The Ethereum address of `publicKey`.
     public let address: EthereumAddress
+    /// `publicKey` as libsecp256k1 holds it: what `sign` compares its recovery with.
+    private let point: secp256k1_pubkey
     private let secret: SecretBytes
     private let context: Secp256k1Context
 
@@ -136,13 +138,16 @@ public final class Secp256k1PrivateKey: Sendable, CustomStringConvertible {
         guard created else { throw .invalidPrivateKey }
         self.secret = secret
         self.context = context
+        self.point = pubkey
         self.publicKey = Secp256k1.serializeUncompressed(pubkey, context: context)
         self.address = EthereumAddress(uncompressedPublicKey: publicKey)
     }
 
     /// Signs a 32-byte digest: RFC 6979 deterministic nonce, low-s (s ≤ n/2),
-    /// v = 27 + recovery id. The signature is recovered once before it is returned, so a
-    /// faulty computation is never published.
+    /// v = 27 + recovery id. The signature is recovered once from its published bytes, with
+    /// `ecrecover`'s and Ethereum verifiers' checks, and the key it names compared with this
+    /// one before it is returned, so a faulty computation is never published (README,
+    /// "Decisions": with deterministic nonces one faulty signature can give the key away).
     public func sign(digest: [UInt8]) throws(SealCryptoError) -> RecoverableSignature {
         guard digest.count == 32 else {
             throw .invalidLength(what: "secp256k1 digest", expected: 32, actual: digest.count)
@@ -163,9 +168,12 @@ public final class Secp256k1PrivateKey: Sendable, CustomStringConvertible {
         guard recid == 0 || recid == 1 else { throw .secp256k1Failure }
         let result = try RecoverableSignature(
             r: Array(compact[0..<32]), s: Array(compact[32..<64]), v: 27 + UInt8(recid))
-        guard (try? Secp256k1.recoverAddress(digest: digest, signature: result)) == address else {
-            throw .secp256k1Failure
-        }
+        // The points, not their addresses: the same check without a serialisation and a
+        // Keccak per signature.
+        guard var recovered = try? Secp256k1.recoverPublicKey(digest: digest, signature: result, context: context)
+        else { throw .secp256k1Failure }
+        var own = point
+        guard secp256k1_ec_pubkey_cmp(context.pointer, &recovered, &own) == 0 else { throw .secp256k1Failure }
         return result
     }
 
@@ -192,12 +200,20 @@ public enum Secp256k1 {
     public static func recoverAddress(
         digest: [UInt8], signature: RecoverableSignature
     ) throws(SealCryptoError) -> EthereumAddress {
+        let context = try Secp256k1Context.shared.get()
+        let pubkey = try recoverPublicKey(digest: digest, signature: signature, context: context)
+        return EthereumAddress(uncompressedPublicKey: serializeUncompressed(pubkey, context: context))
+    }
+
+    /// The public key `recoverAddress` hashes into its address, with the same checks.
+    fileprivate static func recoverPublicKey(
+        digest: [UInt8], signature: RecoverableSignature, context: Secp256k1Context
+    ) throws(SealCryptoError) -> secp256k1_pubkey {
         guard digest.count == 32 else {
             throw .invalidLength(what: "secp256k1 digest", expected: 32, actual: digest.count)
         }
         guard isInRange(signature.r), isInRange(signature.s) else { throw .signatureOutOfRange }
         guard !halfOrder.lexicographicallyPrecedes(signature.s) else { throw .signatureHighS }
-        let context = try Secp256k1Context.shared.get()
         var parsed = secp256k1_ecdsa_recoverable_signature()
         let compact = signature.r + signature.s
         guard
@@ -208,7 +224,7 @@ public enum Secp256k1 {
         guard secp256k1_ecdsa_recover(context.pointer, &pubkey, &parsed, digest) == 1 else {
             throw .recoveryFailed
         }
-        return EthereumAddress(uncompressedPublicKey: serializeUncompressed(pubkey, context: context))
+        return pubkey
     }
 
     /// True when the 32-byte big-endian scalar is in [1, n − 1].
