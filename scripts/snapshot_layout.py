@@ -84,6 +84,21 @@ def strictly_ascending(xs):
     return all(a < b for a, b in zip(xs, xs[1:]))
 
 
+def state_markets(state, account, what):
+    """The markets of `state` if it is a canonical COMMITMENTS §2.2 state of `account`
+    (§6.2 item 5, §6.5 "The statement logs"): its id, collateral, a position count and
+    exactly that many 44-byte positions, markets strictly ascending, sizes != 0, an open
+    order count below 2**31, nothing after it."""
+    require(len(state) >= 32 and int.from_bytes(state[0:8], "big") == account, what)
+    held = int.from_bytes(state[24:28], "big")
+    require(len(state) == 32 + 44 * held, what)
+    markets = [int.from_bytes(state[28 + 44 * i:32 + 44 * i], "big") for i in range(held)]
+    sizes = [int.from_bytes(state[32 + 44 * i:40 + 44 * i], "big") for i in range(held)]
+    require(strictly_ascending(markets) and 0 not in sizes, what)
+    require(int.from_bytes(state[-4:], "big") < 2**31, what)
+    return markets
+
+
 def scenario(r):
     if not r.boolean("scenario"):
         return None
@@ -151,14 +166,7 @@ def engine(r, venue):
         d["fills"] = fills
         d["account"] = r.u64("decision account id")
         d["step"] = r.u32("step")
-        state = r.take(r.count("pre-step state", 1), "pre-step state")
-        require(len(state) >= 32 and int.from_bytes(state[0:8], "big") == d["account"], "decision state")
-        held = int.from_bytes(state[24:28], "big")
-        require(len(state) == 32 + 44 * held, "decision state")
-        markets = [int.from_bytes(state[28 + 44 * i:32 + 44 * i], "big") for i in range(held)]
-        sizes = [int.from_bytes(state[32 + 44 * i:40 + 44 * i], "big") for i in range(held)]
-        require(strictly_ascending(markets) and 0 not in sizes, "decision state")
-        require(int.from_bytes(state[-4:], "big") < 2**31, "decision state")
+        markets = state_markets(r.take(r.count("pre-step state", 1), "pre-step state"), d["account"], "decision state")
         marks = [(r.u32("mark market"), r.i64("mark"), r.u32("maintenance bps"))[0]
                  for _ in range(r.count("decision marks", 16))]
         require(marks == markets, "decision marks")
@@ -403,6 +411,7 @@ def statement_logs(r, head):
     logs, starts = [], {}
     for _ in range(r.count("statement logs", 38)):
         account = r.u64("log account")
+        require(account != 0, "statement log of 0")
         start = r.u64("window start")
         require(start <= head, f"statement window of {account}")
         r.i128("opening collateral")
@@ -426,6 +435,7 @@ def statement_logs(r, head):
     openings = []
     for _ in range(r.count("statement openings", 9)):
         account = r.u64("openings account")
+        require(account != 0, "statement openings of 0")
         m = r.u8("openings count")
         require(1 <= m <= 16, f"openings count of {account}")
         previous = None
@@ -433,9 +443,11 @@ def statement_logs(r, head):
             key = (r.u64("opening sequence"), r.u32("opening step"))
             require(starts.get(account, 0) < key[0] <= head and (previous is None or previous < key), f"opening of {account}")
             previous = key
-            r.take(r.u32("opening state length"), "opening state")
-            for _ in range(r.u16("opening marks")):
-                r.u32("mark market"), r.i64("mark"), r.u32("maintenance bps")
+            held = state_markets(r.take(r.count("opening state", 1), "opening state"), account,
+                                 f"opening state of {account}")
+            require(r.u16("opening marks") == len(held), f"opening marks of {account}")
+            marks = [(r.u32("mark market"), r.i64("mark"), r.u32("maintenance bps"))[0] for _ in held]
+            require(marks == held, f"opening marks of {account}")
         openings.append([account, m])
     require(strictly_ascending([o[0] for o in openings]), "statement openings out of order")
     return {"logs": logs, "openings": openings}

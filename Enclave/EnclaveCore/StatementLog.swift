@@ -227,13 +227,18 @@ extension StatementLog {
     /// after the window start, not ascending, or after `head`, more than
     /// `openingsRetained` openings of one account, none, or openings not strictly
     /// ascending by (sequence, step) or not after the account's window start or after
-    /// `head`. Committed states start empty (the caller derives them from the engine).
+    /// `head`, an opening whose state is not a canonical COMMITMENTS §2.2 state of its
+    /// account or whose marks are not one per position of that state in its order, and a
+    /// log or openings of account 0 (the insurance fund has neither). Committed states
+    /// start empty (the caller derives them from the engine).
     init(snapshot r: inout SnapshotReader, retain: Int, head: UInt64) throws(EngineSnapshotError) {
         self.init(retain: retain)
         var previous: UInt64?
         for _ in 0..<(try r.count(minBytes: 38, "statement logs")) {
             let account = try r.u64()
             guard previous.map({ $0 < account }) ?? true else { throw .malformed("statement logs out of order") }
+            // The insurance fund keeps no log (§7.1: the engine makes it no entries).
+            guard account != PerpEngine.insuranceAccount else { throw .malformed("statement log of 0") }
             previous = account
             var log = AccountLog()
             log.baseSequence = try r.u64()
@@ -262,6 +267,8 @@ extension StatementLog {
         for _ in 0..<(try r.count(minBytes: 9, "statement openings")) {
             let account = try r.u64()
             guard previous.map({ $0 < account }) ?? true else { throw .malformed("statement openings out of order") }
+            // Nor openings: the fund is never liquidated.
+            guard account != PerpEngine.insuranceAccount else { throw .malformed("statement openings of 0") }
             previous = account
             let n = Int(try r.u8())
             guard (1...Self.openingsRetained).contains(n) else { throw .malformed("openings count of \(account)") }
@@ -272,10 +279,21 @@ extension StatementLog {
                 guard sequence > start, sequence <= head,
                       kept.last.map({ ($0.sequence, $0.step) < (sequence, step) }) ?? true
                 else { throw .malformed("opening of \(account)") }
-                let state = try r.bytes(Int(try r.u32()))
+                // The state and marks in canonical form only, as for a pending decision's
+                // (docs/DURABILITY.md §6.2 item 5): this account's COMMITMENTS §2.2 state,
+                // then one mark per position of it, in its order.
+                let state = try r.bytes(try r.count(minBytes: 1, "opening state"))
+                guard let held = Account.commitmentStateMarkets(state, of: account) else {
+                    throw .malformed("opening state of \(account)")
+                }
+                let k = Int(try r.u16())
+                guard k == held.count else { throw .malformed("opening marks of \(account)") }
                 var marks: [DecisionMark] = []
-                for _ in 0..<Int(try r.u16()) {
-                    marks.append(DecisionMark(market: try r.u32(), mark: try r.i64(), maintenanceBps: try r.u32()))
+                marks.reserveCapacity(k)
+                for market in held {
+                    let mark = DecisionMark(market: try r.u32(), mark: try r.i64(), maintenanceBps: try r.u32())
+                    guard mark.market == market else { throw .malformed("opening marks of \(account)") }
+                    marks.append(mark)
                 }
                 kept.append(Opening(sequence: sequence, step: step, state: state, marks: marks))
             }

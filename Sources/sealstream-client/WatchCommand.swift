@@ -16,7 +16,7 @@ struct WatchCommand: ParsableCommand {
     @Argument(help: "Market id.")
     var market: UInt32
 
-    @Option(name: .long, help: "The hosts' HTTP APIs, HOST:PORT[,HOST:PORT...]: the feed is opened at the first that accepts a connection (with --tls: and passes the certificate check).")
+    @Option(name: .long, help: "The hosts' HTTP APIs, HOST:PORT[,HOST:PORT...]: the feed is opened at the first that accepts a connection (with --tls: and passes the certificate check). When none does, one line per address on stderr, 'HOST:PORT: reason', and exit status 1.")
     var http = "127.0.0.1:7401"
 
     @Flag(name: .long, help: "Open the feed over TLS (wss:) at every --http address, as served by a TLS-terminating proxy in front of the hosts. The certificate must chain to a trusted CA (the system's, or --ca-file's) and name HOST (a DNS name or IP address); if it does not, the command fails naming OpenSSL's reason and reads nothing.")
@@ -53,16 +53,21 @@ struct WatchCommand: ParsableCommand {
         }
         let trust: TLSTrust? = tls ? caFile.map { .caFile($0) } ?? .system : nil
         var opened: FeedConnection?
-        var lastError = ClientError.addressInvalid(http)
+        var failures: [String] = []
         for address in try HostAddresses.parse(http) where opened == nil {
             do {
                 opened = try FeedConnection(
                     http: address, markets: [market], tracker: FeedTracker(signer: expected), tls: trust)
             } catch {
-                lastError = error
+                failures.append("\(address): \(error)")
             }
         }
-        guard let feed = opened else { throw lastError }
+        guard let feed = opened else {
+            // Every address's reason, in the list's order (MARKETDATA §6 "Over TLS"): the
+            // last one's alone left an operator guessing why the others failed.
+            FileHandle.standardError.write(Data(failures.map { $0 + "\n" }.joined().utf8))
+            throw ExitCode.failure
+        }
         var printed = 0
         while count == 0 || printed < count {
             for event in try feed.next(timeoutMillis: nil) {

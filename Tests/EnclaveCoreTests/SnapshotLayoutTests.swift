@@ -77,6 +77,43 @@ struct WorkerSnapshotLayoutTests {
         #expect((statements["openings"] as? [[Any]])?.map { [int($0[0]), int($0[1])] } == [[2, 1]])
     }
 
+    /// An opening's state and marks in canonical form only (§6.5): a real liquidation's
+    /// opening, edited so that its state names another account or its first mark a market
+    /// the state does not hold (both read before), is refused by both readers (the Swift one `malformed`, so the
+    /// host's snapshotRejected reason 3 and its fallback to an older snapshot or genesis).
+    @Test func bothReadersRefuseAnOpeningWhoseStateOrMarksNoEngineMakes() throws {
+        let a = try JournalRun()
+        try a.liquidation()
+        let payload = Self.payload(a.worker)
+        let identity = a.worker.identity
+        func read(_ bytes: [UInt8]) throws {
+            _ = try WorkerSnapshot.read(bytes, configHash: identity.configHash, config: identity.config,
+                                        statementRetain: a.worker.statements.retain,
+                                        accountCommitment: identity.accountCommitment)
+        }
+        try read(payload)
+        let opening = try #require(a.worker.statements.openings[2]?.first)
+        #expect(!opening.marks.isEmpty && Account.commitmentStateMarkets(opening.state, of: 2) == opening.marks.map(\.market))
+        // The payload ends with the openings: u32 count 1, u64 account 2, u8 m 1, u64
+        // sequence, u32 step, u32 length, the state, u16 k, k × 16 bytes of marks.
+        let start = payload.count - (4 + 8 + 1 + 8 + 4 + 4 + opening.state.count + 2 + 16 * opening.marks.count)
+        #expect(Array(payload[start..<(start + 13)]) == [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 1])
+        let stateAt = start + 29
+        var otherAccount = payload
+        otherAccount[stateAt + 7] = 3
+        var otherMarket = payload
+        otherMarket[stateAt + opening.state.count + 2 + 3] ^= 0x40  // the first mark's market: one not held
+        for (bad, field) in [(otherAccount, "opening state of 2"), (otherMarket, "opening marks of 2")] {
+            #expect(throws: EngineSnapshotError.malformed(field)) { try read(bad) }
+            do {
+                _ = try readSnapshotLayout("payload", bad)
+                Issue.record("snapshot_layout.py read an opening with a wrong \(field)")
+            } catch let e as ToolFailure {
+                #expect(e.description.contains(field + " (offset"), "\(e)")
+            }
+        }
+    }
+
     /// An options venue with a signed smile in force; the committer's frontier is the roots
     /// of the leading perfect subtrees of the published event leaves, highest first (§6.4).
     @Test func anOptionsPayloadAndTheEventLogFrontier() throws {

@@ -1,4 +1,4 @@
-import Engine
+@testable import Engine
 import Testing
 import Wire
 
@@ -91,6 +91,17 @@ struct StatementLogTests {
         #expect(Self.page(log, 0, since: 0).status == .noStatement)
     }
 
+    /// The COMMITMENTS §2.2 state the engine writes for `account` holding `positions`
+    /// (market, size), as a liquidation decision's pre-step state carries it.
+    static func state(_ account: UInt64, _ positions: [(UInt32, Int64)], collateral: Int128 = -5) -> [UInt8] {
+        var a = Account(id: account, collateral: collateral)
+        a.positions = positions.map { Position(market: $0.0, size: $0.1, costBasis: Int128($0.1) * 3, fundingIndex: 7) }
+        a.openOrderCount = 1
+        var w = ByteWriter(capacity: 128)
+        a.writeCommitmentState(into: &w)
+        return w.bytes
+    }
+
     /// A log with folds, trades (positions derived from the opening balance), an option
     /// settlement and openings, as a worker's snapshot carries it (docs/DURABILITY.md §6.5).
     static func busyLog() -> StatementLog {
@@ -102,8 +113,12 @@ struct StatementLogTests {
                                              price: Int64(s) * 1_000, quantity: s % 2 == 0 ? 5 : -3, amount: 2,
                                              collateral: Int128(-1) << 70 + Int128(s)))
             if s % 5 == 0 { log.append(Self.entry(7, s, collateral: Int128(s))) }
-            if s % 7 == 0 { log.recordOpening(account: 7, sequence: s, step: 0, state: [1, UInt8(s)], marks: marks) }
-            if s % 7 == 0 { log.recordOpening(account: 7, sequence: s, step: 1, state: [], marks: []) }
+            // Canonical states, as the snapshot reader requires: two positions and their
+            // marks, then (the first step closed both) none.
+            if s % 7 == 0 {
+                log.recordOpening(account: 7, sequence: s, step: 0, state: Self.state(7, [(1, Int64(s)), (3, -2)]), marks: marks)
+            }
+            if s % 7 == 0 { log.recordOpening(account: 7, sequence: s, step: 1, state: Self.state(7, []), marks: []) }
             log.append(Self.entry(9, s, collateral: 1))
             log.endEvent()
         }
@@ -197,9 +212,11 @@ struct StatementLogTests {
             return w.bytes
         }
         func opening(_ w: inout ByteWriter, _ sequence: UInt64, _ step: UInt32) {
+            let state = Self.state(5, [])
             w.write(sequence)
             w.write(step)
-            w.write(UInt32(0))
+            w.write(UInt32(state.count))
+            w.write(bytes: state)
             w.write(UInt16(0))
         }
         func openings(_ list: [(UInt64, UInt32)], windowStart: UInt64 = 0) -> [UInt8] {
@@ -244,6 +261,80 @@ struct StatementLogTests {
         #expect(throws: EngineSnapshotError.self) { try Self.restored(balance([(3, 2), (1, -1)])) }
         #expect(throws: EngineSnapshotError.self) { try Self.restored(balance([(1, 2), (1, 1)])) }
         #expect(throws: EngineSnapshotError.self) { try Self.restored(balance([(1, 0)])) }
+    }
+
+    /// An opening's state and marks in canonical form only (docs/DURABILITY.md §6.5, as a
+    /// pending decision's, §6.2 item 5): the opening account's §2.2 state, exactly as long
+    /// as its position count says, then one mark per position in its order; and no log or
+    /// openings for account 0. Anything else is `malformed` (snapshotRejected reason 3).
+    @Test func theSnapshotReaderRefusesOpeningStatesAndMarksNoEngineMakes() throws {
+        /// One opening of `account` (no log) with `state` and marks of `marks` (markets).
+        func snapshot(_ account: UInt64 = 5, state: [UInt8], marks: [UInt32], logAccount: UInt64? = nil) -> [UInt8] {
+            var w = ByteWriter(capacity: 256)
+            if let logAccount {
+                w.write(UInt32(1))
+                w.write(logAccount)
+                w.write(UInt64(0))
+                StatementBalance.empty.write(into: &w)
+                w.write(UInt32(0))
+            } else {
+                w.write(UInt32(0))
+            }
+            w.write(UInt32(1))
+            w.write(account)
+            w.write(UInt8(1))
+            w.write(UInt64(3))
+            w.write(UInt32(0))
+            w.write(UInt32(state.count))
+            w.write(bytes: state)
+            w.write(UInt16(marks.count))
+            for m in marks {
+                w.write(m)
+                w.write(Int64(60_000_000_000))
+                w.write(UInt32(300))
+            }
+            return w.bytes
+        }
+        func malformed(_ bytes: [UInt8]) -> String? {
+            do {
+                _ = try Self.restored(bytes)
+                return nil
+            } catch let e as EngineSnapshotError {
+                if case .malformed(let field) = e { return field }
+                return "\(e)"
+            } catch {
+                return "\(error)"
+            }
+        }
+        let two = Self.state(5, [(1, 40), (3, -2)])
+        let restored = try Self.restored(snapshot(state: two, marks: [1, 3]))
+        #expect(restored.page(account: 5, since: 0, offset: 0, head: 31, budget: 1 << 20, leaf: nil).openings.map(\.state) == [two])
+        #expect(try Self.restored(snapshot(state: Self.state(5, []), marks: [])).openings[5]?.count == 1)
+        // The state: of the opening's account, exactly its length, canonical positions.
+        #expect(malformed(snapshot(state: Self.state(6, [(1, 40)]), marks: [1])) == "opening state of 5", "another account's")
+        #expect(malformed(snapshot(state: [], marks: [])) == "opening state of 5", "empty")
+        #expect(malformed(snapshot(state: [1, 2], marks: [])) == "opening state of 5", "two bytes")
+        #expect(malformed(snapshot(state: two + [0], marks: [1, 3])) == "opening state of 5", "a byte after it")
+        #expect(malformed(snapshot(state: Array(two.dropLast()), marks: [1, 3])) == "opening state of 5", "a byte short")
+        var count = two
+        count[27] = 1  // the position count: 1, with two positions' bytes
+        #expect(malformed(snapshot(state: count, marks: [1])) == "opening state of 5", "count and length disagree")
+        #expect(malformed(snapshot(state: Self.state(5, [(3, 40), (1, -2)]), marks: [3, 1])) == "opening state of 5",
+                "positions not ascending")
+        #expect(malformed(snapshot(state: Self.state(5, [(1, 0)]), marks: [1])) == "opening state of 5", "a zero size")
+        var orders = Self.state(5, [])
+        orders[orders.count - 4] = 0x80  // an open order count of 2³¹
+        #expect(malformed(snapshot(state: orders, marks: [])) == "opening state of 5", "2³¹ open orders")
+        // The marks: one per position, in its order.
+        #expect(malformed(snapshot(state: two, marks: [1])) == "opening marks of 5", "one short")
+        #expect(malformed(snapshot(state: two, marks: [1, 3, 4])) == "opening marks of 5", "one too many")
+        #expect(malformed(snapshot(state: two, marks: [])) == "opening marks of 5", "none")
+        #expect(malformed(snapshot(state: two, marks: [3, 1])) == "opening marks of 5", "out of order")
+        #expect(malformed(snapshot(state: two, marks: [1, 2])) == "opening marks of 5", "a market not held")
+        // The insurance fund has no log and no openings (§7.1).
+        #expect(malformed(snapshot(0, state: Self.state(0, []), marks: [])) == "statement openings of 0")
+        #expect(malformed(snapshot(state: two, marks: [1, 3], logAccount: 0)) == "statement log of 0")
+        #expect(try Self.restored(snapshot(state: two, marks: [1, 3], logAccount: 4)).oldest(of: 4) == 0)
     }
 
     @Test func pagesRoundTripThroughTheirBytes() throws {

@@ -91,4 +91,24 @@ struct WatchOverTLSTests {
         #expect(plain.stderr.contains("TLS handshake with \(venue.host.httpAddress) failed"), "\(plain.stderr)")
         #expect(plain.text.isEmpty, "\(plain.text)")
     }
+
+    /// When no address of the list opens the feed, every address's reason is printed, one
+    /// line per address in the list's order, `HOST:PORT: reason`, and the exit status is 1
+    /// (MARKETDATA §6 "Over TLS"); before, only the last address's reason was.
+    @Test func whenNoAddressOpensTheFeedEveryAddresssReasonIsPrinted() throws {
+        let venue = try Venue()
+        let closed = "127.0.0.1:\(try freeLoopbackPort())"
+        let misnamed = "localhost:\(venue.proxy.port)"
+        let out = try venue.watch("\(closed), \(misnamed),\(venue.host.httpAddress)",
+                                  ["--tls", "--ca-file", venue.proxy.certificate.path])
+        #expect(out.status == 1, "\(out.combined)")
+        #expect(out.text.isEmpty, "nothing on standard output: \(out.text)")
+        let lines = out.stderr.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.count == 4 && lines.last == "", "three lines, each ended: \(out.stderr)")
+        guard lines.count == 4 else { return }
+        #expect(lines[0].hasPrefix("\(closed): cannot connect to \(closed) (errno "), "\(lines[0])")
+        #expect(lines[1] == "\(misnamed): certificate of \(misnamed) rejected: hostname mismatch", "\(lines[1])")
+        #expect(lines[2].hasPrefix("\(venue.host.httpAddress): TLS handshake with \(venue.host.httpAddress) failed"),
+                "\(lines[2])")
+    }
 }

@@ -319,17 +319,23 @@ def marks_epoch(variant: str = "") -> dict:
         return {"confidence": 0, "enclaveTime": time, "kind": "oraclePrice", "market": 1, "price": value,
                 "publishTime": publish_time, "publisher": "0x" + public.hex(), "signature": "0x" + signature.hex()}
 
-    def deposit(time: int) -> dict:
-        account_key, _ = ed25519(demo_seed("trader", "alice"), b"")
-        message = b"sealstream/v1/deposit" + VENUE.to_bytes(8, "big") + (1001).to_bytes(8, "big") + account_key \
-            + (100_000_000_000).to_bytes(8, "big", signed=True) + (1).to_bytes(8, "big")
+    def deposit(time: int, account: int = 1001, trader: str = "alice", deposit_id: int = 1) -> dict:
+        account_key, _ = ed25519(demo_seed("trader", trader), b"")
+        message = b"sealstream/v1/deposit" + VENUE.to_bytes(8, "big") + account.to_bytes(8, "big") + account_key \
+            + (100_000_000_000).to_bytes(8, "big", signed=True) + deposit_id.to_bytes(8, "big")
         _, signature = ed25519(demo_seed("custody", "custody"), message)
-        return {"accountId": 1001, "accountKey": "0x" + account_key.hex(), "amount": 100_000_000_000, "depositId": 1,
-                "enclaveTime": time, "kind": "deposit", "signature": "0x" + signature.hex()}
+        return {"accountId": account, "accountKey": "0x" + account_key.hex(), "amount": 100_000_000_000,
+                "depositId": deposit_id, "enclaveTime": time, "kind": "deposit", "signature": "0x" + signature.hex()}
 
     publishers = json.loads(marks_config())["markets"][0]["oracle"]["publishers"]
     assert [ed25519(demo_seed("publisher", n), b"")[0].hex() for n in ("pyth-a", "pyth-b", "chainlink-c")] == publishers
     t1 = t0 + 3_600_000_000_000 + 10_000_000_000
+    # Deposits after batch 1's events, custody-signed all (PROTOCOL §2.7, COMMITMENTS §5.3
+    # check 22): "fundDeposits" two to account 0, the insurance fund, under two keys (it
+    # registers none: both admitted); "secondKey" one more to account 1001 under a key not
+    # its first deposit's (accountKeyMismatch).
+    late = {"fundDeposits": [deposit(t1 + 3_000_000, 0, "alice", 2), deposit(t1 + 4_000_000, 0, "bob", 3)],
+            "secondKey": [deposit(t1 + 3_000_000, 1001, "bob", 2)]}.get(variant, [])
     batches = [
         ([deposit(t0), price("pyth-a", 60_000_000_000, t0 + 1_000_000, t0 - 500_000_000),
           price("pyth-b", 60_010_000_000, t0 + 2_000_000, t0 - 498_000_000), None], t0 + 4_000_000,
@@ -337,7 +343,7 @@ def marks_epoch(variant: str = "") -> dict:
         ([price("pyth-a", 60_020_000_000, t1, t1 - 100_000_000), price("pyth-b", 60_030_000_000, t1 + 1_000_000, t1 - 50_000_000),
           None] + ([price("chainlink-c", 60_000_000_000, t1 + 2_000_000, t1 - 120_000_000_000)] if variant == "stale" else [])
          + ([dict(price("pyth-a", 60_020_000_000, t1 + 2_000_000, t1), publisher="0x" + ed25519(
-             demo_seed("publisher", "mallory"), b"")[0].hex())] if variant == "unknownPublisher" else []),
+             demo_seed("publisher", "mallory"), b"")[0].hex())] if variant == "unknownPublisher" else []) + late,
          t1 + 5_000_000, [2, 3, 4]),
     ]  # fmt: skip
     if variant == "unknownPublisher":  # mallory's own signature, over her price
@@ -413,6 +419,8 @@ def build() -> dict:
         "marksStale": marks_epoch("stale"),
         "marksHaltedWrong": marks_epoch("haltedWrong"),
         "marksFundingWrong": marks_epoch("fundingWrong"),
+        "marksFundDeposits": marks_epoch("fundDeposits"),
+        "marksSecondKey": marks_epoch("secondKey"),
     }
     pi, pf, pb = lines(epochs["public"]["inputs"]), lines(epochs["public"]["funding"]), lines(epochs["public"]["batches"])
     price4, time3 = json.loads(pi[3])["price"], json.loads(pi[2])["enclaveTime"]
@@ -580,6 +588,12 @@ def build() -> dict:
         ("haltedMarkets disagree with the marks (signed)", "marksHaltedWrong", [],
          {"marks.halted": {"error": "haltedMarkets"}}),
         ("funding paid at another mark (signed)", "marksFundingWrong", [], {"funding.records": {"error": "mismatch"}}),
+        # PROTOCOL §2.7, check 22: a deposit to account 0 registers no key, so two under
+        # different keys are both admitted; any other account's deposit under a key not its
+        # first deposit's is accountKeyMismatch.
+        ("two insurance fund deposits under different keys (signed)", "marksFundDeposits", [], {}),
+        ("a second key for account 1001 (signed)", "marksSecondKey", [],
+         {"inputs.admission": {"error": "accountKeyMismatch"}}),
         ("price withheld: the replay stops there", "marks",
          [pop("inputs", 4, lines(epochs["marks"]["inputs"])[3], "", lines(epochs["marks"]["inputs"]))],
          {"inputs.leaf": {"error": "missing"}, "marks.halted": {"error": "incomplete"},
