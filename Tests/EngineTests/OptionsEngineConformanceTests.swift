@@ -81,6 +81,7 @@ struct OptionsEngineConformanceTests {
         mutating func record(_ fields: [String: Any], held: [UInt32: [[Int64]]]) {
             var event = fields
             event["time"] = d.now
+            event["sequence"] = d.sequence
             var changed: [String: Any] = [:]
             for id in [0] + accountIDs {
                 guard let now = summary(id), now != last[id] else { continue }
@@ -156,9 +157,15 @@ struct OptionsEngineConformanceTests {
             record(["cancel": account], held: held)
         }
 
-        /// `seller` rests a sell of `quantity` at `price`, `buyer` takes it (IOC), the rest is cancelled.
-        mutating func trade(buyer: UInt64, seller: UInt64, _ market: UInt32, quantity: Int64, price: Int64, id: String) {
+        /// `seller` rests a sell of `quantity` at `price`, `buyer` takes it (IOC), the rest is
+        /// cancelled; `between` (a BTC price, publishers 0 and 1) moves the mark after the sell rests,
+        /// so that the maker's Greeks at its fill differ from those it was admitted with.
+        mutating func trade(buyer: UInt64, seller: UInt64, _ market: UInt32, quantity: Int64, price: Int64, id: String,
+                            between: (price: Int64, confidence: UInt64)? = nil) {
             order(seller, .sell, market, quantity: quantity, price: price, id: "s" + id)
+            if let between {
+                for p in 0..<2 { self.price(Fixture.btc, between.price, publisher: p, confidence: between.confidence) }
+            }
             order(buyer, .buy, market, quantity: quantity, price: price, id: "b" + id, tif: .immediateOrCancel)
             cancel(seller, "s" + id)
         }
@@ -272,7 +279,7 @@ struct OptionsEngineConformanceTests {
     /// confidence too wide to count, so the counted set and its median confidence vary),
     /// and trades the four markets between account 1 and accounts 2…8; it runs past the
     /// six-hour expiry.
-    static func run(seed: UInt64, config: VenueConfig = venue(), deposit: Int64 = 200_000) -> Run {
+    static func run(seed: UInt64, config: VenueConfig = venue(), deposit: Int64 = 200_000, moveMakers: Bool = false) -> Run {
         var rng = SplitMix64(seed: seed)
         var r = Run(config)
         r.d.deposit(1, 10_000_000)
@@ -308,10 +315,14 @@ struct OptionsEngineConformanceTests {
                     price = m / (Fixture.usd / 10) * (Fixture.usd / 10)
                 default: price = r.d.optionPrice(market)
                 }
+                // A move of up to ±1,000 USD between the maker's order and its fill (one trade in
+                // three when asked).
+                let between = moveMakers && rng.next() % 3 == 0
+                    ? (btc + (Int64(rng.next() % 2_001) - 1_000) * Fixture.usd, UInt64(0)) : nil
                 if rng.next() % 2 == 0 {
-                    r.trade(buyer: account, seller: 1, market, quantity: quantity, price: price, id: "\(round)-\(k)")
+                    r.trade(buyer: account, seller: 1, market, quantity: quantity, price: price, id: "\(round)-\(k)", between: between)
                 } else {
-                    r.trade(buyer: 1, seller: account, market, quantity: quantity, price: price, id: "\(round)-\(k)")
+                    r.trade(buyer: 1, seller: account, market, quantity: quantity, price: price, id: "\(round)-\(k)", between: between)
                 }
             }
             r.check()
@@ -354,7 +365,7 @@ struct OptionsEngineConformanceTests {
     /// in partial steps (options too) and escalated (one seed: the run costs about 25 s of CPU).
     @Test(arguments: [32] as [UInt64])
     func limitsAndCallsAgreeWithTheReference(seed: UInt64) throws {
-        let r = Self.run(seed: seed, config: Self.limitsVenue(), deposit: 3_000)
+        let r = Self.run(seed: seed, config: Self.limitsVenue(), deposit: 3_000, moveMakers: true)
         let refused = r.events.filter { (($0["order"] as? [String: Any])?["reason"] as? Int) == 18 }.count
         let calls = r.events.compactMap { $0["calls"] as? [[String: Any]] }.flatMap { $0 }
         let repeated = calls.filter { ($0["trigger"] as! Int) == 2 }.count
@@ -366,10 +377,14 @@ struct OptionsEngineConformanceTests {
                 the run covers Greek-limit refusals (\(refused)), margin calls (\(calls.count)) and repeats (\(repeated)), \
                 escalation steps (\(escalations)) and partial steps on options (\(partialOptionSteps))
                 """)
-        try Self.compare(r, seed: seed)
+        let counts = try Self.compare(r, seed: seed)
+        #expect((counts["makerRefused"] ?? 0) > 0 && (counts["fundTook"] ?? 0) > 0 && (counts["nobodyTook"] ?? 0) > 0,
+                "the reference judged makers refused at their fill, fund take-overs and steps nobody took: \(counts)")
     }
 
-    static func compare(_ r: Run, seed: UInt64) throws {
+    /// Runs the reference on the run; returns its counts of what it compared (by kind).
+    @discardableResult
+    static func compare(_ r: Run, seed: UInt64) throws -> [String: Int] {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let scratch = try makeScratchDirectory("options-conformance")
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -382,7 +397,9 @@ struct OptionsEngineConformanceTests {
                                                file.path])
         let summary = String(decoding: out.stdout, as: UTF8.self)
         #expect(out.status == 0, "the reference disagrees: \(summary.prefix(4_000)) \(out.stderr.prefix(2_000))")
-        let compared = (try? JSONSerialization.jsonObject(with: out.stdout) as? [String: Any])?["compared"] as? Int ?? 0
+        let result = try? JSONSerialization.jsonObject(with: out.stdout) as? [String: Any]
+        let compared = result?["compared"] as? Int ?? 0
         #expect(compared > 1_000, "\(compared) values compared")
+        return result?["counts"] as? [String: Int] ?? [:]
     }
 }
