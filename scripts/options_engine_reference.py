@@ -217,7 +217,8 @@ def main(path):
     limits, call_rule = run.get("greekLimits"), run.get("marginCall")
     memory = {}  # §10.10: account -> enclave time of its last call (absent: armed)
     resting = None  # the last accepted resting order: (account, market, quantity)
-    counts = {"greeks": 0, "verdicts": 0, "refused": 0, "makerRefused": 0, "evaluations": 0, "calls": 0, "steps": 0, "escalations": 0, "partial": 0, "fundTook": 0, "nobodyTook": 0}
+    counts = dict.fromkeys(("greeks", "verdicts", "refused", "makerRefused", "evaluations", "calls", "steps", "escalations",
+                            "partial", "fundTook", "nobodyTook"), 0)
     greek_cache, array_cache = {}, {}
 
     def event_greeks(t):
