@@ -218,7 +218,7 @@ def main(path):
     memory = {}  # §10.10: account -> enclave time of its last call (absent: armed)
     resting = None  # the last accepted resting order: (account, market, quantity)
     counts = dict.fromkeys(("greeks", "verdicts", "refused", "makerRefused", "evaluations", "calls", "steps", "escalations",
-                            "partial", "fundTook", "nobodyTook"), 0)
+                            "partial", "fundTook", "nobodyTook", "fundVerdicts"), 0)
     greek_cache, array_cache = {}, {}
 
     def event_greeks(t):
@@ -331,6 +331,10 @@ def main(path):
             m["id"]: arrays[3][i + 1][0] >> 64 for i, m in enumerate(sorted(options.values(), key=lambda m: m["id"]))}
         marks = {**perp_marks, **option_marks}
         stamps, expected_next = {}, {}
+        # The fund's state before the event's steps: known when the input was a price and
+        # nothing paid it (no funding, no settlement residue) before the liquidations.
+        fund = before.get(0)[:2] if (before.get(0) and ev.get("price") and not ev.get("funding")
+                                     and not ev.get("settlements")) else None
         for k, d in enumerate(ev.get("decisions", [])):
             a = d["account"]
             collateral, positions, _ = decode_state(d["preState"])
@@ -370,7 +374,8 @@ def main(path):
                 m, q = ours["market"], next(pq for pm, pq in positions if pm == ours["market"])
             else:
                 m, q = chosen
-                maintenance_step(where, d, m, q, h, marks)
+                size = maintenance_step(where, d, m, q, h, marks)
+            fund = fund_take(where, d, fund, m, q, size, perp_marks, option_marks, arrays, mk)
             sc = None
             pf = portfolio(run, positions)
             if pf is not None:
@@ -400,11 +405,34 @@ def main(path):
             if after is not None and not adl:  # an ADL counterparty (unnamed) changes too
                 expect("event %d account %d after its steps" % (e, a), [c, ps], after[:2])
 
+    def fund_take(where, d, fund, m, q, size, perp_marks, option_marks, arrays, mk):
+        """M5 step 2: after the book (and the fee it earns the fund), the fund takes all of
+        the rest at W when its own health afterwards is priced and at or above maintenance,
+        else nothing. Returns the fund's state after the step (None: unknown)."""
+        if fund is None:
+            return None
+        book = sum(f[2] for f in d["fills"] if f[0] == 1)
+        took = sum(f[2] for f in d["fills"] if f[0] == 2)
+        collateral = fund[0] + d["fee"]
+        rest = size - book
+        if rest <= 0:
+            return [collateral, fund[1]]
+        sign = 1 if q > 0 else -1  # the fund buys what a long sells
+        held = dict((pm, pq) for pm, pq in fund[1])
+        held[m] = held.get(m, 0) + sign * rest
+        after = {"collateral": collateral - sign * ((d["worst"] * rest) // 10**8),
+                 "positions": [[pm, pq] for pm, pq in sorted(held.items()) if pq != 0]}
+        h = health(run, after, perp_marks, option_marks, arrays, None if mk is None else mk[1])
+        ok = h is not None and h[0] >= h[2]
+        counts["fundVerdicts"] += 1
+        expect(where + " the fund takes the rest", rest if ok else 0, took)
+        return [after["collateral"], after["positions"]] if ok else [collateral, fund[1]]
+
     def check_size(where, d, size, w):
-        """M5, as far as the script models it: the fills add up to the size closed, the fund
-        and ADL take at W; the fund takes all the rest or nothing, so the step closes the
-        size M3 (or §10.11) chose unless the fund declined (its own health after the take,
-        which needs every market it holds priced, is not modelled) and ADL took less."""
+        """M5: the fills add up to the size closed, the fund and ADL take at W; the fund takes
+        all the rest or nothing, so the step closes the size M3 (or §10.11) chose unless the
+        fund declined (fund_take judges that where the fund's state is known) and ADL, whose
+        ranking the script does not model, took less."""
         fills = d["fills"]
         expect(where + " fills add up", d["size"], sum(f[2] for f in fills))
         expect(where + " fund and ADL at W", [], [f for f in fills if f[0] != 1 and f[1] != w])
@@ -436,6 +464,7 @@ def main(path):
                 "reason": reason}
         expect(where + " step", ours, {x: d[x] for x in ours})
         check_size(where, d, size, w)
+        return size
 
     def escalation_step(positions, free, h, arrays, marks):
         """§10.11 "Escalation": (the step's market, side, prices and reason; its size)."""
