@@ -6,12 +6,15 @@ import Testing
 import Wire
 
 /// The engine against `scripts/options_engine_reference.py`, an implementation of
-/// docs/OPTIONS.md §10.2–§10.5 written from the documents alone (the option mark, an
-/// account's health, realized volatility from the stream, settlement at expiry): a seeded
-/// run through the real engine records every oracle price with its event's enclave time and,
-/// after each round, the engine's marks, aggregated confidence, variance and every account's
-/// collateral, positions and health; the script recomputes all of them from the inputs and
-/// must agree to the micro-unit (and the Q64 variance to the raw bit).
+/// docs/OPTIONS.md §10.2–§10.6 and §10.10–§10.12 written from the documents alone (the option
+/// mark, an account's health, realized volatility from the stream, settlement at expiry,
+/// liquidation steps of accounts holding options, margin calls, Greek limits and their
+/// escalation, the per-account Greeks book): a seeded run through the real engine records
+/// every event (prices, orders with their outcome, cancels) with its enclave time, what it
+/// changed in each account, and the engine's Greeks book, margin calls, decisions, funding
+/// and settlements after it; after each round, the engine's marks, aggregated confidence,
+/// variance and every account's health. The script recomputes all of them from the inputs
+/// and must agree to the micro-unit (and the Q64 variance to the raw bit).
 @Suite("Options in the engine against the reference written from the docs")
 struct OptionsEngineConformanceTests {
     /// A six-hour series (call 103 at 49,700: the walk keeps BTC near 50,000, so it mostly
@@ -33,13 +36,139 @@ struct OptionsEngineConformanceTests {
     }
 
     struct Run {
-        var d = Driver(OptionsEngineConformanceTests.venue())
+        var d: Driver
         var events: [[String: Any]] = []
+        /// Every account's committed-state summary when recording began, and as the last
+        /// recorded event left it (each event records the accounts it changed).
+        var start: [String: Any] = [:]
+        var last: [UInt64: Summary] = [:]
         var checks: [[String: Any]] = []
         /// Draws the hypothetical states of `check()` (M1's: one market's size replaced).
         var whatIfs = SplitMix64(seed: 7)
         let optionIDs: [UInt32] = [101, 102, 103]
         let accountIDs: [UInt64] = Array(1...8)
+
+        init(_ config: VenueConfig = OptionsEngineConformanceTests.venue()) {
+            d = Driver(config)
+        }
+
+        /// What §10.10 calls the account's written state, as far as it is observable: its
+        /// collateral, positions, open-order count and liquidation cooldown stamps.
+        struct Summary: Equatable {
+            var collateral: Int128
+            var positions: [[Int64]]
+            var orders: Int32
+            var stamps: [[Int64]]
+
+            var json: [Any] { [Int64(collateral), positions, Int(orders), stamps] }
+        }
+
+        func summary(_ id: UInt64) -> Summary? {
+            guard let a = d.engine.accounts[id] else { return nil }
+            return Summary(collateral: a.collateral, positions: a.positions.filter { $0.size != 0 }.map { [Int64($0.market), $0.size] },
+                           orders: a.openOrderCount,
+                           stamps: a.lastLiquidation.keys.sorted().map { [Int64($0), Int64(a.lastLiquidation[$0]!)] })
+        }
+
+        /// Starts recording: every account's state before the first recorded event.
+        mutating func begin() {
+            for id in [0] + accountIDs { last[id] = summary(id) }
+            start = Dictionary(uniqueKeysWithValues: last.map { (String($0.key), $0.value.json as Any) })
+        }
+
+        /// Appends one event: what it changed (accounts 0…8), the margin calls it made and
+        /// every account's Greeks book entry after it (§10.12), with `fields` and its settlements.
+        mutating func record(_ fields: [String: Any], held: [UInt32: [[Int64]]]) {
+            var event = fields
+            event["time"] = d.now
+            event["sequence"] = d.sequence
+            var changed: [String: Any] = [:]
+            for id in [0] + accountIDs {
+                guard let now = summary(id), now != last[id] else { continue }
+                changed[String(id)] = now.json
+                last[id] = now
+            }
+            event["changed"] = changed
+            var greeks: [String: Any] = [:]
+            for id in [0] + accountIDs {
+                let entries = d.engine.portfolioGreeks(of: id)
+                if entries.isEmpty { continue }
+                greeks[String(id)] = entries.map { e -> [Any] in
+                    guard let g = e.greeks else { return [e.underlying] }
+                    return [e.underlying, String(g.delta), String(g.gamma), String(g.vega), String(g.theta)]
+                }
+            }
+            event["greeks"] = greeks
+            let calls = d.engine.takeMarginCalls()
+            if !calls.isEmpty {
+                event["calls"] = calls.map { c -> [String: Any] in
+                    let e = c.event
+                    return ["account": c.account, "trigger": Int(e.trigger.rawValue), "ppm": e.probabilityPpm,
+                            "distance": e.distance, "equity": e.equity, "maintenance": e.maintenance,
+                            "sequence": e.globalSequence, "time": e.enclaveTime,
+                            "exposures": e.exposures.map { x -> [Any] in
+                                [x.underlying, x.exposed, x.mark, x.volatilityPpm, x.probabilityPpm, x.delta, x.gamma, x.vega]
+                            }]
+                }
+            }
+            let decisions = d.engine.takeDecisions()
+            if !decisions.isEmpty {
+                event["decisions"] = decisions.map { x -> [String: Any] in
+                    ["account": x.accountID, "market": x.market, "side": x.side == .buy ? 1 : -1, "size": x.size,
+                     "mark": x.markPrice, "bankruptcy": x.bankruptcyPrice, "worst": x.worstPrice, "equity": x.equity,
+                     "maintenance": x.maintenanceRequirement, "reason": Int(x.reason.rawValue), "fee": x.liquidationFee,
+                     "fills": x.fills.map { [Int($0.kind.rawValue), $0.price, $0.quantity] },
+                     "preState": Hex.encode(x.preState),
+                     "scenario": x.scenario.map { sc -> [String: Any] in
+                         ["linear": sc.linearRequirement, "portfolios": sc.portfolios.map { p -> [Any] in
+                             [p.underlying, p.mark, p.scanBps, p.scenario, p.moveSteps, p.volShiftBps, p.price, p.loss,
+                              p.shortOptionContingency, p.confidenceContingency]
+                         }]
+                     } ?? NSNull()]
+                }
+            }
+            let funding = d.engine.takeFundingPayments()
+            if !funding.isEmpty { event["funding"] = funding.map { [Int64($0.market), $0.perUnit] } }
+            let settled = d.engine.takeOptionSettlements()
+            if !settled.isEmpty {
+                event["settlements"] = settled.map { s -> [String: Any] in
+                    ["market": s.market, "settlementPrice": s.settlementPrice, "valuePerUnit": s.valuePerUnit,
+                     "residue": s.residue, "paid": s.paid, "received": s.received, "positions": s.positions,
+                     "holders": held[s.market]!]
+                }
+            }
+            events.append(event)
+        }
+
+        /// An order through the engine, recorded with its outcome (the reject reason's code, 0
+        /// when accepted).
+        mutating func order(_ account: UInt64, _ side: Side, _ market: UInt32, quantity: Int64, price: Int64, id: String,
+                            tif: TimeInForce = .goodTillCancel) {
+            let held = Dictionary(uniqueKeysWithValues: optionIDs.map { ($0, holders($0)) })
+            let outcome = d.order(account, side, market, quantity: quantity, price: price, id: id, tif: tif)
+            record(["order": ["account": account, "side": side == .buy ? 1 : -1, "market": market, "quantity": quantity,
+                              "price": price, "ioc": tif == .immediateOrCancel,
+                              "reason": Int(outcome.rejection?.rawValue ?? 0)]], held: held)
+        }
+
+        mutating func cancel(_ account: UInt64, _ id: String) {
+            let held = Dictionary(uniqueKeysWithValues: optionIDs.map { ($0, holders($0)) })
+            d.cancel(account, id)
+            record(["cancel": account], held: held)
+        }
+
+        /// `seller` rests a sell of `quantity` at `price`, `buyer` takes it (IOC), the rest is
+        /// cancelled; `between` (a BTC price, publishers 0 and 1) moves the mark after the sell rests,
+        /// so that the maker's Greeks at its fill differ from those it was admitted with.
+        mutating func trade(buyer: UInt64, seller: UInt64, _ market: UInt32, quantity: Int64, price: Int64, id: String,
+                            between: (price: Int64, confidence: UInt64)? = nil) {
+            order(seller, .sell, market, quantity: quantity, price: price, id: "s" + id)
+            if let between {
+                for p in 0..<2 { self.price(Fixture.btc, between.price, publisher: p, confidence: between.confidence) }
+            }
+            order(buyer, .buy, market, quantity: quantity, price: price, id: "b" + id, tif: .immediateOrCancel)
+            cancel(seller, "s" + id)
+        }
 
         func holders(_ market: UInt32) -> [[Int64]] {
             d.engine.accounts.keys.sorted().compactMap { id in
@@ -55,19 +184,8 @@ struct OptionsEngineConformanceTests {
             let publishTime = d.now
             d.apply(.oraclePrice(OraclePrice(market: market, price: price, confidence: confidence, publishTime: publishTime,
                                              publisher: Fixture.publishers[p], signature: [])))
-            var event: [String: Any] = [
-                "time": d.now,
-                "price": ["market": market, "publisher": p, "price": price, "confidence": confidence, "publishTime": publishTime],
-            ]
-            let settled = d.engine.takeOptionSettlements()
-            if !settled.isEmpty {
-                event["settlements"] = settled.map { s -> [String: Any] in
-                    ["market": s.market, "settlementPrice": s.settlementPrice, "valuePerUnit": s.valuePerUnit,
-                     "residue": s.residue, "paid": s.paid, "received": s.received, "positions": s.positions,
-                     "holders": held[s.market]!]
-                }
-            }
-            events.append(event)
+            record(["price": ["market": market, "publisher": p, "price": price, "confidence": confidence,
+                              "publishTime": publishTime]], held: held)
         }
 
         mutating func check() {
@@ -137,7 +255,20 @@ struct OptionsEngineConformanceTests {
                                        "maxConfidenceBps": market.oracle.maxConfidenceBps,
                                        "minPublishers": market.oracle.minPublishers]]
                 },
-                "events": events, "checks": checks,
+                "events": events, "checks": checks, "start": start,
+                "greekLimits": u.greekLimits.map { g -> [String: Any] in
+                    ["maxAbsDelta": g.maxAbsDelta, "maxAbsGamma": g.maxAbsGamma, "escalationBps": g.escalationBps ?? 0] as [String: Any]
+                } ?? NSNull(),
+                "marginCall": config.options!.marginCall.map { c -> [String: Any] in
+                    ["levelPpm": c.levelPpm, "hysteresisPpm": c.hysteresisPpm, "horizonNanos": c.horizonNanos,
+                     "repeatNanos": c.repeatNanos] as [String: Any]
+                } ?? NSNull(),
+                "liquidation": ["partialThreshold": config.liquidation.partialThreshold, "maxCloseBps": config.liquidation.maxCloseBps,
+                                "cooldownNanos": config.liquidation.cooldownNanos, "feeBps": config.liquidation.feeBps],
+                "lots": Dictionary(uniqueKeysWithValues: config.options!.markets.map { (String($0.id), $0.contractSize) }
+                    + config.markets.map { (String($0.id), $0.stepSize) }),
+                "ticks": Dictionary(uniqueKeysWithValues: config.options!.markets.map { (String($0.id), $0.tickSize) }
+                    + config.markets.map { (String($0.id), $0.tickSize) }),
             ]
             return try JSONSerialization.data(withJSONObject: run, options: [.sortedKeys])
         }
@@ -148,11 +279,12 @@ struct OptionsEngineConformanceTests {
     /// confidence too wide to count, so the counted set and its median confidence vary),
     /// and trades the four markets between account 1 and accounts 2…8; it runs past the
     /// six-hour expiry.
-    static func run(seed: UInt64) -> Run {
+    static func run(seed: UInt64, config: VenueConfig = venue(), deposit: Int64 = 200_000, moveMakers: Bool = false) -> Run {
         var rng = SplitMix64(seed: seed)
-        var r = Run()
+        var r = Run(config)
         r.d.deposit(1, 10_000_000)
-        for a: UInt64 in 2...8 { r.d.deposit(a, 200_000) }
+        for a: UInt64 in 2...8 { r.d.deposit(a, deposit) }
+        r.begin()
         r.whatIfs = SplitMix64(seed: seed ^ 0x5eed)
         var btc: Int64 = 50_000 * Fixture.usd
         let gaps: [UInt64] = [1_000, 700_000_000, 1_500_000_000, 9 * Fixture.second, 60 * Fixture.second, 300 * Fixture.second]
@@ -183,10 +315,14 @@ struct OptionsEngineConformanceTests {
                     price = m / (Fixture.usd / 10) * (Fixture.usd / 10)
                 default: price = r.d.optionPrice(market)
                 }
+                // A move of up to ±1,000 USD between the maker's order and its fill (one trade in
+                // three when asked).
+                let between = moveMakers && rng.next() % 3 == 0
+                    ? (btc + (Int64(rng.next() % 2_001) - 1_000) * Fixture.usd, UInt64(0)) : nil
                 if rng.next() % 2 == 0 {
-                    r.d.trade(buyer: account, seller: 1, market, quantity: quantity, price: price, id: "\(round)-\(k)")
+                    r.trade(buyer: account, seller: 1, market, quantity: quantity, price: price, id: "\(round)-\(k)", between: between)
                 } else {
-                    r.d.trade(buyer: 1, seller: account, market, quantity: quantity, price: price, id: "\(round)-\(k)")
+                    r.trade(buyer: 1, seller: account, market, quantity: quantity, price: price, id: "\(round)-\(k)", between: between)
                 }
             }
             r.check()
@@ -196,8 +332,7 @@ struct OptionsEngineConformanceTests {
 
     @Test(arguments: [21, 22, 23] as [UInt64])
     func engineAgreesWithTheReference(seed: UInt64) throws {
-        var r = Self.run(seed: seed)
-        #expect(r.d.engine.takeOptionSettlements().isEmpty, "a settlement after an event that is not a price")
+        let r = Self.run(seed: seed)
         let settlements = r.events.filter { $0["settlements"] != nil }.count
         let optionHealth = r.checks.flatMap { ($0["accounts"] as! [[String: Any]]) }.filter { row in
             (row["positions"] as! [[Int64]]).contains { $0[0] > 100 } && row["health"] != nil
@@ -208,6 +343,48 @@ struct OptionsEngineConformanceTests {
         }.count
         #expect(settlements == 1 && optionHealth > 100 && unpriced > 0,
                 "the run covers settlement (\(settlements)), option health (\(optionHealth)) and the unpriced window (\(unpriced))")
+        try Self.compare(r, seed: seed)
+    }
+
+    /// The venue with §10.11's Greek limits on BTC (1 BTC of delta, 5,000 units of gamma:
+    /// account 1, everyone's counterparty, and the others reach them; a breach escalates at once),
+    /// §10.10's margin calls (5 % within a day, re-armed below 4 %, repeated after 30
+    /// minutes) and partial liquidation steps above 200 USD of notional (M3's lot on an option).
+    static func limitsVenue() -> VenueConfig {
+        var config = venue()
+        config.liquidation.partialThreshold = 200 * Fixture.usd
+        config.options!.underlyings[0].greekLimits = GreekLimitsConfig(maxAbsDelta: 100_000_000, maxAbsGamma: 5_000,
+                                                                       escalationBps: 10_000)
+        config.options!.marginCall = MarginCallConfig(levelPpm: 50_000, hysteresisPpm: 10_000, horizonNanos: 86_400 * Fixture.second,
+                                                      repeatNanos: 1_800 * Fixture.second)
+        return config
+    }
+
+    /// The same run on the venue with Greek limits and margin calls, accounts 2…8 on 3,000
+    /// USD each, so that orders meet the limits, accounts are called and re-armed, liquidated
+    /// in partial steps (options too) and escalated (one seed: the run costs about 25 s of CPU).
+    @Test(arguments: [32] as [UInt64])
+    func limitsAndCallsAgreeWithTheReference(seed: UInt64) throws {
+        let r = Self.run(seed: seed, config: Self.limitsVenue(), deposit: 3_000, moveMakers: true)
+        let refused = r.events.filter { (($0["order"] as? [String: Any])?["reason"] as? Int) == 18 }.count
+        let calls = r.events.compactMap { $0["calls"] as? [[String: Any]] }.flatMap { $0 }
+        let repeated = calls.filter { ($0["trigger"] as! Int) == 2 }.count
+        let decisions = r.events.compactMap { $0["decisions"] as? [[String: Any]] }.flatMap { $0 }
+        let escalations = decisions.filter { ($0["reason"] as! Int) == 3 }.count
+        let partialOptionSteps = decisions.filter { ($0["reason"] as! Int) == 2 && ($0["market"] as! UInt32) > 100 }.count
+        #expect(refused > 10 && calls.count > 5 && repeated > 0 && escalations > 0 && partialOptionSteps > 0,
+                """
+                the run covers Greek-limit refusals (\(refused)), margin calls (\(calls.count)) and repeats (\(repeated)), \
+                escalation steps (\(escalations)) and partial steps on options (\(partialOptionSteps))
+                """)
+        let counts = try Self.compare(r, seed: seed)
+        #expect((counts["makerRefused"] ?? 0) > 0 && (counts["fundTook"] ?? 0) > 0 && (counts["nobodyTook"] ?? 0) > 0,
+                "the reference judged makers refused at their fill, fund take-overs and steps nobody took: \(counts)")
+    }
+
+    /// Runs the reference on the run; returns its counts of what it compared (by kind).
+    @discardableResult
+    static func compare(_ r: Run, seed: UInt64) throws -> [String: Int] {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let scratch = try makeScratchDirectory("options-conformance")
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -220,7 +397,9 @@ struct OptionsEngineConformanceTests {
                                                file.path])
         let summary = String(decoding: out.stdout, as: UTF8.self)
         #expect(out.status == 0, "the reference disagrees: \(summary.prefix(4_000)) \(out.stderr.prefix(2_000))")
-        let compared = (try? JSONSerialization.jsonObject(with: out.stdout) as? [String: Any])?["compared"] as? Int ?? 0
+        let result = try? JSONSerialization.jsonObject(with: out.stdout) as? [String: Any]
+        let compared = result?["compared"] as? Int ?? 0
         #expect(compared > 1_000, "\(compared) values compared")
+        return result?["counts"] as? [String: Int] ?? [:]
     }
 }
