@@ -10,6 +10,11 @@ struct DecisionHashes {
     let structHashes: [Hash32]
     let tree: MerkleTree
 
+    init(structHashes: [Hash32], tree: MerkleTree) {
+        self.structHashes = structHashes
+        self.tree = tree
+    }
+
     /// Hashes `decisions` on the calling thread: a pure function of them.
     init(_ decisions: [DecisionFields]) {
         // All struct hashes side by side (CKeccak: 4 or 8 to a permutation).
@@ -24,41 +29,46 @@ struct DecisionHashes {
 /// half of a 100-liquidation close's time (perf, 1M accounts), one after the other.
 ///
 /// - What the thread computes is a pure function of the decisions, handed over by value
-///   under the lock (the sequencer does not touch them until it has the result back);
-///   the result comes back under the same lock. So the header, the state root and every
-///   record are the same byte for byte with or without the thread.
-/// - One lock and at most one wake per close, none per decision; a close with fewer than
-///   `minDecisions` decisions is not offered at all (waking the thread costs more).
+///   under the lock (the sequencer does not touch them until it has the hashes back);
+///   each chunk's hashes are published under the same lock. So the header, the state root
+///   and every record are the same byte for byte with or without the thread.
+/// - The decisions are hashed in chunks of `chunkDecisions` (the widest CKeccak batch),
+///   each claimed under the lock, by the thread or by the sequencer: one lock per chunk and
+///   at most one wake per close, none per decision; a close with fewer than `minDecisions`
+///   decisions is not offered at all (waking the thread costs more).
 /// - Progress: the sequencer never waits on a thread that has not started. When it needs
-///   the hashes and the thread has not claimed the job, it claims it and hashes them
-///   itself (as the seal lane's owner seals a chunk no one is on, docs/DURABILITY.md §2.1);
-///   it waits only for a job the thread is already running.
+///   the hashes it claims and hashes every chunk the thread has not claimed (as the seal
+///   lane's owner seals a chunk no one is on, docs/DURABILITY.md §2.1), then waits only
+///   for the chunk the thread is on (at most one): a thread woken late, or slowed by the
+///   machine, costs the close one chunk at most.
 /// - `threaded: false` starts no thread: every job is hashed by the sequencer, in `finish`.
 final class CloseLane {
     /// Fewest decisions worth offering to the thread.
     static let minDecisions = 4
+    /// Decisions per claim: CKeccak's widest batch (8 messages to a permutation).
+    static let chunkDecisions = 8
 
-    private enum Job {
-        /// Nothing offered, or the last result taken.
-        case idle
-        /// Offered, not claimed.
-        case offered([DecisionFields])
-        /// Claimed by the thread, not finished.
-        case running
-        /// Finished by the thread, not taken.
-        case finished(DecisionHashes)
-    }
-
-    // All under `mutex`.
-    private var job = Job.idle
+    // All under `mutex`, but the chunks' hashes, which the claimer of a chunk writes
+    // without it and publishes by counting the chunk `finished` under it.
+    /// The open job's decisions; empty between jobs.
+    private var decisions: [DecisionFields] = []
+    private var chunks = 0
+    /// Chunks claimed (the next to claim) and finished.
+    private var claimed = 0
+    private var finished = 0
     private var stopping = false
     private var threadSleeping = false
     private var ownerWaiting = false
     /// Test hook: while true the thread claims nothing (a thread that has not started).
     private var held = false
-    /// Jobs offered, and those the sequencer hashed itself (thread not there, or behind).
+    /// Jobs offered, their chunks, and the chunks the sequencer hashed itself.
     private var offered = 0
-    private var hashedByOwner = 0
+    private var chunkTotal = 0
+    private var chunksByOwner = 0
+    /// Struct hashes and RFC 6962 leaf hashes, one per decision of the open job.
+    private var structHashes: UnsafeMutablePointer<Hash32>
+    private var leafHashes: UnsafeMutablePointer<Hash32>
+    private var capacity = 1_024
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -67,6 +77,10 @@ final class CloseLane {
 
     /// With `threaded`, starts the thread (it sleeps between closes).
     init(threaded: Bool) {
+        structHashes = .allocate(capacity: capacity)
+        structHashes.initialize(repeating: .zero, count: capacity)
+        leafHashes = .allocate(capacity: capacity)
+        leafHashes.initialize(repeating: .zero, count: capacity)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
         pthread_cond_init(done, nil)
@@ -90,6 +104,8 @@ final class CloseLane {
             unlock()
             pthread_join(thread, nil)
         }
+        structHashes.deallocate()
+        leafHashes.deallocate()
         pthread_cond_destroy(wake)
         pthread_cond_destroy(done)
         pthread_mutex_destroy(mutex)
@@ -101,14 +117,14 @@ final class CloseLane {
     /// Whether a thread runs.
     var isThreaded: Bool { thread != nil }
 
-    /// Jobs offered so far, and how many of them the sequencer hashed itself.
-    var jobCounts: (offered: Int, byOwner: Int) {
+    /// Jobs offered so far, their chunks, and how many of those the sequencer hashed itself.
+    var jobCounts: (offered: Int, chunks: Int, byOwner: Int) {
         lock()
         defer { unlock() }
-        return (offered, hashedByOwner)
+        return (offered, chunkTotal, chunksByOwner)
     }
 
-    /// Test hook: while `held`, the thread claims no job, as if it had not started.
+    /// Test hook: while `held`, the thread claims no chunk, as if it had not started.
     func hold(_ on: Bool) {
         lock()
         held = on
@@ -118,45 +134,74 @@ final class CloseLane {
 
     // MARK: - The sequencer's side
 
-    /// Offers `decisions` to the thread, when it runs and they are worth it; the result is
+    /// Offers `decisions` to the thread, when it runs and they are worth it; the hashes are
     /// taken with `finish`, which must follow before the next `start`.
     func start(_ decisions: [DecisionFields]) {
         guard thread != nil, decisions.count >= Self.minDecisions else { return }
+        if decisions.count > capacity {
+            // No job is open: nobody else touches the buffers.
+            structHashes.deallocate()
+            leafHashes.deallocate()
+            capacity = decisions.count
+            structHashes = .allocate(capacity: capacity)
+            structHashes.initialize(repeating: .zero, count: capacity)
+            leafHashes = .allocate(capacity: capacity)
+            leafHashes.initialize(repeating: .zero, count: capacity)
+        }
         lock()
-        guard case .idle = job else { preconditionFailure("a close lane job is already open") }
-        job = .offered(decisions)
+        precondition(self.decisions.isEmpty, "a close lane job is already open")
+        self.decisions = decisions
+        chunks = (decisions.count + Self.chunkDecisions - 1) / Self.chunkDecisions
+        claimed = 0
+        finished = 0
         offered += 1
+        chunkTotal += chunks
         if threadSleeping { pthread_cond_signal(wake) }
         unlock()
     }
 
-    /// `decisions`' hashes: the thread's, waiting for it only if it is running the job;
-    /// hashed here if the job was not offered or not yet claimed. `decisions` must be what
-    /// `start` was given.
+    /// `decisions`' hashes: hashes here every chunk the thread has not claimed, then waits
+    /// for the one it may be on; hashed here whole if the job was not offered. `decisions`
+    /// must be what `start` was given.
     func finish(_ decisions: [DecisionFields]) -> DecisionHashes {
         guard thread != nil, decisions.count >= Self.minDecisions else { return DecisionHashes(decisions) }
         lock()
-        switch job {
-        case .idle:
-            unlock()
-            preconditionFailure("finish without start")
-        case .offered:
-            // The thread has not claimed it: hash here, never wait for a thread not on it.
-            job = .idle
-            hashedByOwner += 1
-            unlock()
-            return DecisionHashes(decisions)
-        case .running, .finished:
-            while case .running = job {
-                ownerWaiting = true
-                pthread_cond_wait(done, mutex)
-                ownerWaiting = false
-            }
-            guard case .finished(let hashes) = job else { preconditionFailure("close lane job lost") }
-            job = .idle
-            unlock()
-            return hashes
+        while claimed < chunks {
+            chunksByOwner += 1
+            hashClaimedChunk()
         }
+        while finished < chunks {
+            ownerWaiting = true
+            pthread_cond_wait(done, mutex)
+            ownerWaiting = false
+        }
+        self.decisions = []
+        unlock()
+        let n = decisions.count
+        let hashes = Array(UnsafeBufferPointer(start: structHashes, count: n))
+        let tree = MerkleTree(leafHashes: Array(UnsafeBufferPointer(start: leafHashes, count: n)))
+        return DecisionHashes(structHashes: hashes, tree: tree)
+    }
+
+    // MARK: - Either side
+
+    /// With the lock held and a chunk left to claim: claims it, hashes it without the
+    /// lock, and counts it finished.
+    private func hashClaimedChunk() {
+        let c = claimed
+        claimed += 1
+        let lo = c * Self.chunkDecisions
+        let hi = min(lo + Self.chunkDecisions, decisions.count)
+        let chunk = Array(decisions[lo..<hi])
+        unlock()
+        let hashes = DecisionFields.structHashes(chunk)
+        for (i, h) in hashes.enumerated() {
+            structHashes[lo + i] = h
+            leafHashes[lo + i] = h.withUnsafeBytes { RFC6962.leafHash($0) }
+        }
+        lock()
+        finished += 1
+        if ownerWaiting && finished == chunks { pthread_cond_signal(done) }
     }
 
     // MARK: - The thread
@@ -164,13 +209,8 @@ final class CloseLane {
     private func threadLoop() {
         lock()
         while !stopping {
-            if !held, case .offered(let decisions) = job {
-                job = .running
-                unlock()
-                let hashes = DecisionHashes(decisions)
-                lock()
-                job = .finished(hashes)
-                if ownerWaiting { pthread_cond_signal(done) }
+            if !held && claimed < chunks {
+                hashClaimedChunk()
                 continue
             }
             threadSleeping = true

@@ -105,12 +105,12 @@ extension Worker {
         lanes.map { ($0.jobsOpened, $0.openedBySequencer, UInt64($0.sealAdded), $0.sealsBySequencer) }
     }
 
-    /// Closes whose decisions were offered to the close thread so far, and how many of them
-    /// the sequencer hashed itself because the thread had not claimed them; nil without the
-    /// thread (one lane).
-    public var closeLaneJobCounts: (offered: Int, bySequencer: Int)? {
+    /// Closes whose decisions were offered to the close thread so far, their chunks of
+    /// decisions, and how many of those the sequencer hashed itself because the thread had
+    /// not claimed them; nil without the thread (one lane).
+    public var closeLaneJobCounts: (offered: Int, chunks: Int, bySequencer: Int)? {
         guard closeLane.isThreaded else { return nil }
         let counts = closeLane.jobCounts
-        return (counts.offered, counts.byOwner)
+        return (counts.offered, counts.chunks, counts.byOwner)
     }
 }

@@ -52,7 +52,7 @@ struct CloseLaneTests {
         #expect(Hash32(SHA256.hash(run.decisions)).hex == Self.pinnedDecisions)
         #expect(failing(run.verify()).isEmpty)
         let counts = run.h.worker.closeLane.jobCounts
-        #expect(counts.offered == 1 && counts.byOwner == 1)
+        #expect(counts.offered == 1 && counts.chunks == 1 && counts.byOwner == 1)
         run.h.worker.closeLane.hold(false)
     }
 
@@ -66,7 +66,7 @@ struct CloseLaneTests {
         let lane = CloseLane(threaded: mode != "no thread")
         #expect(lane.isThreaded == (mode != "no thread"))
         if mode == "held thread" { lane.hold(true) }
-        var offered = 0
+        var offered = 0, chunks = 0
         for round in 0..<200 {
             let n = round % 31
             let decisions = (0..<n).map { crash[($0 * 5 + round) % crash.count] }
@@ -76,11 +76,14 @@ struct CloseLaneTests {
             let got = lane.finish(decisions)
             #expect(got.structHashes == expected.structHashes && got.tree == expected.tree, "\(n) decisions")
             #expect(got.structHashes.count == n)
-            if mode != "no thread" && n >= CloseLane.minDecisions { offered += 1 }
+            if mode != "no thread" && n >= CloseLane.minDecisions {
+                offered += 1
+                chunks += (n + CloseLane.chunkDecisions - 1) / CloseLane.chunkDecisions
+            }
         }
         let counts = lane.jobCounts
-        #expect(counts.offered == offered)
-        if mode == "held thread" { #expect(counts.byOwner == offered) }
-        if mode == "thread" { #expect(counts.byOwner < offered, "the thread took some of the jobs") }
+        #expect(counts.offered == offered && counts.chunks == chunks)
+        if mode == "held thread" { #expect(counts.byOwner == chunks) }
+        if mode == "thread" { #expect(counts.byOwner < chunks, "the thread took some of the chunks") }
     }
 }

@@ -230,8 +230,8 @@ func liquidationLatency(accounts: Int, rounds: Int, cohort: Int) throws {
     print("close in process CPU time (the sequencer's, the close thread's, the seal lane's): p50 \(f(q(processCloses, 0.5))) p99 "
           + "\(f(q(processCloses, 0.99))) µs")
     if let counts = worker.closeLaneJobCounts {
-        print("close thread: \(counts.offered) closes offered, \(counts.bySequencer) of them hashed by the sequencer "
-              + "(the thread had not claimed them)")
+        print("close thread: \(counts.offered) closes offered, \(counts.chunks) chunks of decisions, \(counts.bySequencer) "
+              + "of them hashed by the sequencer (the thread had not claimed them)")
     }
     print("alone, same run: one Ed25519 price verification \(f(verifyMicros)) µs, one secp256k1 header signature \(f(signMicros)) µs")
 }
