@@ -210,21 +210,37 @@ public struct BatchCommitter {
         writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8],
         marketView: (UInt32, Int, UInt64) -> MarketView? = { _, _, _ in nil }
     ) -> ClosedBatch {
+        close(now: now, haltedMarkets: haltedMarkets, signer: signer, lane: nil, writeState: writeState, salt: salt,
+              marketView: marketView)
+    }
+
+    /// `close`, with the decisions hashed on `lane`'s thread while this one rehashes the
+    /// state leaves, the event log and the market data (docs/COMMITMENTS.md "The close on
+    /// two threads"): the same outputs byte for byte, with or without a lane.
+    mutating func close(
+        now: UInt64, haltedMarkets: [UInt32], signer: Secp256k1PrivateKey, lane: CloseLane?,
+        writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8],
+        marketView: (UInt32, Int, UInt64) -> MarketView? = { _, _, _ in nil }
+    ) -> ClosedBatch {
         precondition(eventCount > 0, "no batch is open")
+        // `decisions` is not touched again until the lane hands its hashes back (`finish`).
+        lane?.start(decisions)
         updateState(dirty, writeState: writeState, salt: salt)
         dirty.removeAll(keepingCapacity: true)
         dirtySet.removeAll(keepingCapacity: true)
 
-        // Each decision's EIP-712 struct hash once: its tree leaf and its record both need it
-        // (computing it twice was half of a 100-decision close; issue 17, price to liquidation),
-        // and all of them side by side (CKeccak: 4 or 8 to a permutation).
-        let structHashes = DecisionFields.structHashes(decisions)
-        let decisionTree = MerkleTree(leafHashes: structHashes.map { h in h.withUnsafeBytes { RFC6962.leafHash($0) } })
         let log = events.close()
         let closeTime = max(now, firstEventTime)
         let marketLines = marketData.close(
             batchIndex: batchIndex, firstSequence: firstSequence, lastSequence: lastSequence, now: closeTime, view: marketView)
         let marketTree = MarketDataTree.tree(marketLines.map { $0.dropLast() })
+        // Each decision's EIP-712 struct hash once: its tree leaf and its record both need it
+        // (computing it twice was half of a 100-decision close; issue 17, price to liquidation),
+        // and all of them side by side (CKeccak: 4 or 8 to a permutation); on the lane's
+        // thread when it took them, else here.
+        let hashes = lane?.finish(decisions) ?? DecisionHashes(decisions)
+        let structHashes = hashes.structHashes
+        let decisionTree = hashes.tree
         let header = BatchHeader(
             venueId: venueID, batchIndex: batchIndex, previousHeaderHash: previousHeaderHash,
             firstSequence: firstSequence, lastSequence: lastSequence, enclaveTime: closeTime,

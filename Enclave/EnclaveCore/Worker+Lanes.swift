@@ -104,4 +104,13 @@ extension Worker {
     public var laneJobCounts: (jobs: UInt64, bySequencer: UInt64, seals: UInt64, sealsBySequencer: UInt64)? {
         lanes.map { ($0.jobsOpened, $0.openedBySequencer, UInt64($0.sealAdded), $0.sealsBySequencer) }
     }
+
+    /// Closes whose decisions were offered to the close thread so far, their chunks of
+    /// decisions, and how many of those the sequencer hashed itself because the thread had
+    /// not claimed them; nil without the thread (one lane).
+    public var closeLaneJobCounts: (offered: Int, chunks: Int, bySequencer: Int)? {
+        guard closeLane.isThreaded else { return nil }
+        let counts = closeLane.jobCounts
+        return (counts.offered, counts.chunks, counts.byOwner)
+    }
 }

@@ -32,6 +32,10 @@ public final class Worker<E: MatchingEngine> {
     /// Opens sealed requests on threads beside this one when the venue configuration asks
     /// for more than one lane (`enclaveLanes`); nil with one lane (everything here).
     var lanes: RequestLanes?
+    /// Hashes a closing batch's decisions beside the sequencer (docs/COMMITMENTS.md "The
+    /// close on two threads"); threaded with more than one lane (`enclaveLanes`), when
+    /// the request lanes are idle (a close falls between link batches).
+    let closeLane: CloseLane
     /// The current batch's frames in order, when lanes open its requests (reused).
     var laneEntries: [LaneEntry] = []
     /// Signed batches of public outputs; nil when commitments are switched off (a
@@ -114,6 +118,7 @@ public final class Worker<E: MatchingEngine> {
         plaintext = .allocate(byteCount: WireProtocol.maxFrameLength, alignment: 16)
         committer = commitments ? try BatchCommitter(config: identity.config) : nil
         lanes = identity.config.enclaveLanes > 1 ? RequestLanes(threads: identity.config.enclaveLanes - 1) : nil
+        closeLane = CloseLane(threaded: identity.config.enclaveLanes > 1)
         self.engine.setRecordsStatements(true)
     }
 
@@ -381,7 +386,7 @@ public final class Worker<E: MatchingEngine> {
         let halted = engine.haltedMarkets(at: now)
         let identity = self.identity
         let batch = committer!.close(
-            now: now, haltedMarkets: halted, signer: identity.signer,
+            now: now, haltedMarkets: halted, signer: identity.signer, lane: closeLane,
             writeState: { id, w in
                 let start = w.count
                 guard self.engine.writeCommitmentState(of: id, into: &w) else { return false }

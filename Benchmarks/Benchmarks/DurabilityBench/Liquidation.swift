@@ -68,6 +68,9 @@ struct LiquidationRound {
     /// whatever else the machine runs (wall clock includes waiting for a core).
     var tickCPUMicros: Double
     var closeCPUMicros: Double
+    /// The close in the whole process's CPU time: the sequencer's and the close thread's
+    /// and the journal's seal lane's together.
+    var closeProcessCPUMicros: Double
     /// Writing the decision lines after the close (wall clock).
     var recordsMicros: Double
 }
@@ -93,10 +96,11 @@ func depositBackground(_ feeder: Feeder, accounts: Int) throws {
 func liquidationLatency(accounts: Int, rounds: Int, cohort: Int) throws {
     let usd: Int64 = 1_000_000
     let btc: Int64 = 100_000_000
-    let feeder = Feeder(try makeWorker(journal: true), keepJournal: false)
+    let feeder = Feeder(try makeWorker(journal: true, lanes: laneArgument), keepJournal: false)
     let worker = feeder.worker
     func monotonicMicros() -> Double { Double(cpuNanos(CLOCK_MONOTONIC)) / 1_000 }
     func threadMicros() -> Double { Double(cpuNanos(CLOCK_THREAD_CPUTIME_ID)) / 1_000 }
+    func processMicros() -> Double { Double(cpuNanos(CLOCK_PROCESS_CPUTIME_ID)) / 1_000 }
     func close() {
         _ = worker.closeBatchIfDue()
         feeder.takeJournal()
@@ -170,9 +174,9 @@ func liquidationLatency(accounts: Int, rounds: Int, cohort: Int) throws {
         var out = LinkBatchWriter(kind: .outboundBatch, capacity: 1 << 20)
         let c0 = threadMicros(), t0 = monotonicMicros()
         try measuredLiquidatingTick(worker, message, &out)
-        let c1 = threadMicros(), t1 = monotonicMicros()
+        let c1 = threadMicros(), t1 = monotonicMicros(), p1 = processMicros()
         let closed = measuredLiquidationClose(worker)
-        let c2 = threadMicros(), t2 = monotonicMicros()
+        let c2 = threadMicros(), t2 = monotonicMicros(), p2 = processMicros()
         let lines = closed.map(measuredLiquidationRecords) ?? []
         let t3 = monotonicMicros()
         feeder.takeJournal()
@@ -183,6 +187,7 @@ func liquidationLatency(accounts: Int, rounds: Int, cohort: Int) throws {
             exit(1)
         }
         results.append(LiquidationRound(tickMicros: t1 - t0, closeMicros: t2 - t1, tickCPUMicros: c1 - c0, closeCPUMicros: c2 - c1,
+                                        closeProcessCPUMicros: p2 - p1,
                                         recordsMicros: t3 - t2))
 
         try sendPrice(DemoKeys.publisherNames[2], 57_000)
@@ -210,7 +215,7 @@ func liquidationLatency(accounts: Int, rounds: Int, cohort: Int) throws {
     let records = results.map(\.recordsMicros)
     let handOver = results.map { $0.tickMicros + $0.closeMicros + $0.recordsMicros }
     print("price to liquidation inside the worker: \(accounts) background accounts, \(rounds) rounds of \(cohort) "
-          + "liquidations (set-up \(f(setupSeconds)) s)")
+          + "liquidations, enclaveLanes \(laneArgument) (set-up \(f(setupSeconds)) s)")
     print("per round µs (tick + close): " + results.map { "\(f($0.tickMicros))+\(f($0.closeMicros))" }.joined(separator: " "))
     print("tick  (process: price signature, oracle, liquidations, leaves): p50 \(f(q(ticks, 0.5))) p99 \(f(q(ticks, 0.99))) max \(f(ticks.max()!)) µs")
     print("close (close record, state leaves, trees, market data, signature): p50 \(f(q(closes, 0.5))) p99 \(f(q(closes, 0.99))) max \(f(closes.max()!)) µs")
@@ -221,5 +226,12 @@ func liquidationLatency(accounts: Int, rounds: Int, cohort: Int) throws {
     let cpuTotals = results.map { $0.tickCPUMicros + $0.closeCPUMicros }
     print("the same in thread CPU time: tick p50 \(f(q(results.map(\.tickCPUMicros), 0.5))), close p50 "
           + "\(f(q(results.map(\.closeCPUMicros), 0.5))), sum p50 \(f(q(cpuTotals, 0.5))) p99 \(f(q(cpuTotals, 0.99))) µs")
+    let processCloses = results.map(\.closeProcessCPUMicros)
+    print("close in process CPU time (the sequencer's, the close thread's, the seal lane's): p50 \(f(q(processCloses, 0.5))) p99 "
+          + "\(f(q(processCloses, 0.99))) µs")
+    if let counts = worker.closeLaneJobCounts {
+        print("close thread: \(counts.offered) closes offered, \(counts.chunks) chunks of decisions, \(counts.bySequencer) "
+              + "of them hashed by the sequencer (the thread had not claimed them)")
+    }
     print("alone, same run: one Ed25519 price verification \(f(verifyMicros)) µs, one secp256k1 header signature \(f(signMicros)) µs")
 }

@@ -24,7 +24,8 @@ import Wire
 //   for the journal off, on with records sealed on the sequencer's thread (`inline`, the
 //   design before the seal lane) and on with the sealer thread (`on`, what the enclave runs).
 //   `--only` runs one phase, for `valgrind --tool=callgrind` (instruction counts); `--lanes N`
-//   sets the request lanes (`enclaveLanes`) of the `off` and `on` phases. `--only lanes`:
+//   sets the request lanes (`enclaveLanes`) of the `off`, `on` and `liquidation` phases (in
+//   the last, N > 1 also hashes the close's decisions on the close thread). `--only lanes`:
 //   the worker's orders per second of wall clock with 1, 2 and 4 request lanes against the
 //   AEAD-open rate of the same run (Lanes.swift). `--only pauses`: the sequencer thread's
 //   CPU time per link batch with the journal off (p50, p99, the longest five): the pauses
