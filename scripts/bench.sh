@@ -474,15 +474,22 @@ fi
 # accounts holding collateral (Benchmarks/DurabilityBench --only liquidation; wall clock and
 # thread CPU, p50/p99 over 50 rounds, and the signature and price check alone); then end to
 # end with a host (scripts/bench-liquidation.sh).
+# Once per request-lane count, in the same run: with more than one lane the close hashes its
+# decisions on a close thread beside the sequencer (docs/COMMITMENTS.md §1).
 #   BENCH_LIQ_ACCOUNTS=N (default 1000000)  BENCH_LIQ_ROUNDS=N (default 50)
+#   BENCH_LIQ_LANES="1 2" (default: one lane, then two)
 #   SKIP_LIQUIDATION_BENCH=1 skips this
 if [[ "${SKIP_LIQUIDATION_BENCH:-0}" != "1" ]]; then
     echo
     echo "== price to liquidation inside the worker (Benchmarks/DurabilityBench --only liquidation)"
     replan_nested Benchmarks/.build Sources Enclave Benchmarks/Benchmarks
     (cd Benchmarks && swift build -c release --product DurabilityBench 2>&1 | tail -1)
-    "$(cd Benchmarks && swift build -c release --show-bin-path)/DurabilityBench" --only liquidation \
-        --accounts "${BENCH_LIQ_ACCOUNTS:-1000000}" --rounds "${BENCH_LIQ_ROUNDS:-50}" | grep -v '^per round'
+    for lanes in ${BENCH_LIQ_LANES:-1 2}; do
+        echo "-- enclaveLanes $lanes"
+        "$(cd Benchmarks && swift build -c release --show-bin-path)/DurabilityBench" --only liquidation \
+            --accounts "${BENCH_LIQ_ACCOUNTS:-1000000}" --rounds "${BENCH_LIQ_ROUNDS:-50}" --lanes "$lanes" \
+            | grep -v '^per round'
+    done
     echo
     # The same interval end to end: a price sent to a host under 50k orders/s → its header
     # read from the market data feed (scripts/bench-liquidation.sh).
