@@ -70,9 +70,10 @@ public struct LoadReport: Codable, Sendable {
 
     /// Each receipt's latency split in two at the time the enclave stamped the request
     /// (`Receipt.enclaveTime`), plus how late the generator itself was. The split reads
-    /// the enclave's realtime clock against the generator's, so it means something only
-    /// when both run on one machine (as in `scripts/bench.sh`); across machines it is
-    /// off by their clock difference.
+    /// the enclave's realtime clock against the generator's (mapped onto its monotonic
+    /// clock at each read of a connection), so it means something only when both run on
+    /// one machine (as in `scripts/bench.sh`); across machines it is off by their clock
+    /// difference.
     public struct Stages: Codable, Sendable {
         /// From the due time to the moment the generator sealed the request for sending:
         /// the generator's own lateness, which the latency includes.
@@ -250,8 +251,6 @@ public final class LoadGenerator: @unchecked Sendable {
     private func eventLoop(start: UInt64, end: UInt64, capacityMask: UInt64) -> (Histogram<UInt64>, StageHistograms, ClientError?) {
         var histogram = makeLatencyHistogram()
         var stages = StageHistograms()
-        // The enclave stamps receipts with its realtime clock; this maps it onto ours.
-        let realtimeOffset = realtimeNanos() &- monotonicNanos()
         // Wake when a request is due, not up to 50 µs later (the default timer slack):
         // that lateness counts against the venue, since latency runs from the due time.
         _ = ss_set_timer_slack(1)
@@ -334,6 +333,12 @@ public final class LoadGenerator: @unchecked Sendable {
             let lane = lanes[i]
             do {
                 try lane.connection.fill(timeoutMillis: nil)
+                // The enclave stamps receipts with its realtime clock; this maps it onto our
+                // monotonic one, sampled at every read rather than once at the start: the
+                // two drift apart while the realtime clock is slewed or stepped (5 ms a
+                // second was seen on a test machine), which a 1.5 s run turned into a split
+                // 7 ms off.
+                let realtimeOffset = realtimeNanos() &- monotonicNanos()
                 try lane.connection.drainBuffered { type, body in
                     switch type {
                     case .sealedReceipt:
