@@ -24,6 +24,7 @@
 #                       load, which no receipt waits for: what the disk's I/O costs the
 #                       other processes; offcpu: the same without its fdatasync calls);
 #                       each round rotates the order by one
+#   COALESCE_MICROS     every host's --coalesce-micros (docs/OPERATIONS.md §9; default 0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -75,7 +76,7 @@ for round in $(seq 1 "$ROUNDS"); do
             p*) args=(--journal on --journal-sync-interval-micros "${mode#p}") ;;
             *) args=(--journal on --journal-sync-lanes "$mode") ;;
         esac
-        start_host "$BIN" "$data" "$WORK/host-$mode-$round.log" "${args[@]}"
+        start_host "$BIN" "$data" "$WORK/host-$mode-$round.log" "${args[@]}" --coalesce-micros "${COALESCE_MICROS:-0}"
         if [[ -n "$beside" ]]; then
             # 10,000 writes a second for the load and its set-up (at most the program's 200,000).
             writes=$(( SECONDS_LOAD * 10000 + 20000 > 200000 ? 200000 : SECONDS_LOAD * 10000 + 20000 ))

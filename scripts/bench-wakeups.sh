@@ -14,6 +14,7 @@
 #   JOURNAL_SYNC_LANES  the host's --journal-sync-lanes (default: the host's default, 1)
 #   JOURNAL_SYNC_INTERVAL_MICROS  the host's --journal-sync-interval-micros (default: the
 #                       host's default, 1000; 0 syncs back to back)
+#   COALESCE_MICROS     the host's --coalesce-micros (docs/OPERATIONS.md §9; default 0, off)
 # Needs perf (linux-perf) and tracefs; mounts tracefs at /sys/kernel/tracing if absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,8 @@ for c in "${CALLS[@]}"; do EVENTS="$EVENTS,syscalls:sys_enter_$c"; done
 
 start_host "$BIN" "$WORK/data" "$WORK/host.log" --journal "${JOURNAL:-on}" \
     ${JOURNAL_SYNC_LANES:+--journal-sync-lanes "$JOURNAL_SYNC_LANES"} \
-    ${JOURNAL_SYNC_INTERVAL_MICROS:+--journal-sync-interval-micros "$JOURNAL_SYNC_INTERVAL_MICROS"}
+    ${JOURNAL_SYNC_INTERVAL_MICROS:+--journal-sync-interval-micros "$JOURNAL_SYNC_INTERVAL_MICROS"} \
+    --coalesce-micros "${COALESCE_MICROS:-0}"
 ENCLAVE_PID="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['enclavePid'])" "$WORK/data/host.json")"
 "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate "$RATE" --duration "$SECONDS_LOAD" --sessions 8 \
     --window 1024 --no-attestation --json >"$WORK/load.json" 2>/dev/null &
@@ -47,7 +49,7 @@ perf stat -x, -e "$EVENTS" -p "$ENCLAVE_PID" -- sleep "$window" 2>"$WORK/enclave
 wait %2 2>/dev/null || true
 wait "$LOAD"
 python3 - "$WORK" "$RATE" "$window" <<'PY'
-import json, sys
+import json, os, sys
 work, rate, window = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 load = json.load(open(f"{work}/load.json"))
 achieved = load["ordersPerSecond"]
@@ -59,7 +61,8 @@ def counts(name):
         if len(f) >= 3 and f[0] and f[0][0].isdigit():
             out[f[2]] = float(f[0])
     return out
-print(f"Wake-ups and system calls at {rate}/s offered ({achieved:,.0f}/s achieved, p99 {load['latencyMicros']['p99']:,.0f} µs),"
+print(f"Wake-ups and system calls at {rate}/s offered ({achieved:,.0f}/s achieved, p50 {load['latencyMicros']['p50']:,.0f} µs,"
+      f" p99 {load['latencyMicros']['p99']:,.0f} µs), coalesce {os.environ.get('COALESCE_MICROS') or 0} µs,"
       f" counted over {window:g} s ≈ {orders:,.0f} orders:")
 print(f"{'':<22}{'host':>12}{'enclave':>12}   (per order)")
 h, e = counts("host"), counts("enclave")

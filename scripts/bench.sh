@@ -332,11 +332,15 @@ PY
 fi
 
 # Issue 17, fewer wake-ups: system calls, context switches and CPU per order of the host
-# and the enclave at 50k/s, counted by the kernel (scripts/bench-wakeups.sh, perf).
+# and the enclave at 50k/s, counted by the kernel (scripts/bench-wakeups.sh, perf), with
+# the host's event loop unpaced and coalescing its wake-ups (docs/OPERATIONS.md §9).
 #   SKIP_WAKEUPS_BENCH=1 skips this
+#   BENCH_COALESCE="0 1000 2000" the --coalesce-micros values, in order
 if [[ "${SKIP_WAKEUPS_BENCH:-0}" != "1" ]] && command -v perf >/dev/null; then
-    echo
-    SEALSTREAM_BIN_DIR="$BIN" scripts/bench-wakeups.sh 50000 "$DURATION"
+    for coalesce in ${BENCH_COALESCE:-0 1000 2000}; do
+        echo
+        COALESCE_MICROS="$coalesce" SEALSTREAM_BIN_DIR="$BIN" scripts/bench-wakeups.sh 50000 "$DURATION"
+    done
 fi
 
 # Issues 12 and 17, the journal on the receipt path: receipt latency at 50k/s with the

@@ -40,6 +40,7 @@ extension EnclaveSupervisor {
     /// Every link message from the worker: a `journal` message is stored, and everything
     /// after it waits in the gate until its records are durable (docs/DURABILITY.md §3).
     func receivedLink(_ kind: LinkKind, _ body: ByteBuffer, worker: WorkerHandle) throws {
+        beginTick()
         switch kind {
         case .hello:
             guard checkKeyExchangeBeforeHello(worker: worker) else { return }
@@ -80,6 +81,7 @@ extension EnclaveSupervisor {
 
     /// Records up to `sequence` are on disk: release what waited for them, in order.
     func journalDurable(upTo sequence: UInt64) {
+        beginTick()
         if let journal { notePendingRecords(journal) }
         handle(.durable(upTo: sequence))
     }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import Wire
 
@@ -71,6 +74,7 @@ extension EnclaveSupervisor {
     /// this host is not the primary (a standby's worker is replaying: nothing reaches it).
     func forward(route: UInt32, frame: UnsafeRawBufferPointer) -> Bool {
         guard isUp, !refusesAsNotPrimary, journal?.isAvailable ?? true else { return false }
+        beginTick()
         pending.writeInteger(route)
         pending.writeBytes(frame)
         pendingCount += 1
@@ -92,6 +96,27 @@ extension EnclaveSupervisor {
         guard !flushScheduled, pendingCount > 0 else { return }
         flushScheduled = true
         eventLoop.execute { self.flushPending() }
+    }
+
+    /// Opens a `WakePacer` tick for data-path work done in this loop iteration.
+    func beginTick() {
+        guard pacer.interval > 0, pacer.beginTick(now: MonotonicClock.nanos()) else { return }
+        eventLoop.execute { self.endTick() }
+    }
+
+    /// Runs after the iteration's I/O: sends the batch built so far, then sleeps if the
+    /// pacer says so, so that the next iteration finds more to do. Nothing is held back
+    /// by the sleep: every frame read has been forwarded and every reply routed and
+    /// flushed before it.
+    private func endTick() {
+        flushPending()
+        let sleep = pacer.endTick(now: MonotonicClock.nanos())
+        guard sleep > 0 else { return }
+        metrics.coalesceSleeps.add(1, ordering: .relaxed)
+        metrics.coalesceSleepNanos.add(sleep, ordering: .relaxed)
+        var left = timespec(tv_sec: Int(sleep / 1_000_000_000), tv_nsec: Int(sleep % 1_000_000_000))
+        var request = left
+        while nanosleep(&request, &left) != 0 && errno == EINTR { request = left }
     }
 
     func flushPending() {

@@ -31,6 +31,8 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
     /// Monotonic ns when the outbound batch being routed was taken up (receipt latency).
     var routingNanos: UInt64 = 0
     var flushScheduled = false
+    /// Coalesces the event loop's wake-ups (`WakePacer`; `--coalesce-micros`).
+    var pacer: WakePacer
     private var firstStart: EventLoopPromise<Void>?
     private var stopPromise: EventLoopPromise<Void>?
     /// Latest hello document (public evidence without a nonce) from the worker.
@@ -92,6 +94,7 @@ final class EnclaveSupervisor: LinkEvents, @unchecked Sendable {
         self.publisher = OutputPublisher(dataDirectory: configuration.dataDirectory, metrics: metrics)
         self.machine = SupervisorMachine(settings: Self.settings(configuration, keepsJournal: false))
         pending = ByteBufferAllocator().buffer(capacity: configuration.maxBatchBytes + 64 * 1024)
+        pacer = WakePacer(intervalMicros: configuration.coalesceMicros)
         resetPending()
     }
 

@@ -46,6 +46,11 @@ public struct HostConfiguration: Sendable {
     /// CPU, and pacing them to at most 1,000 a second cut the receipt p99 at 50k orders/s
     /// (README, Durability).
     public var journalSyncIntervalMicros: Int = 1_000
+    /// Coalescing of the client/link event loop's wake-ups (`WakePacer`,
+    /// docs/OPERATIONS.md §9): when a tick of data-path work began less than twice this
+    /// long after the previous one, the loop sleeps until this long after its start. 0
+    /// (the default) never sleeps. Trades latency for CPU per order (README, Performance).
+    public var coalesceMicros: Int = 0
     /// Preallocated segments for the local journal (docs/DURABILITY.md §3): each segment is
     /// zero-filled and synced by a background filler before it is used, and records are
     /// written over the zeros, so `fdatasync` commits no file-size metadata. Off: segments

@@ -42,6 +42,10 @@ extension HostMetrics {
         out += line("frames_out_total", "Frames delivered to clients.", "counter", framesOut.load(ordering: .relaxed))
         out += line("enclave_batches_out_total", "Batches written to the enclave.", "counter", batchesToEnclave.load(ordering: .relaxed))
         out += line("enclave_batches_in_total", "Batches read from the enclave.", "counter", batchesFromEnclave.load(ordering: .relaxed))
+        out += line("coalesce_sleeps_total", "Times the event loop slept to coalesce wake-ups (--coalesce-micros).", "counter", coalesceSleeps.load(ordering: .relaxed))
+        out += "# HELP sealstream_host_coalesce_sleep_seconds_total Time the event loop slept to coalesce wake-ups.\n"
+            + "# TYPE sealstream_host_coalesce_sleep_seconds_total counter\n"
+            + "sealstream_host_coalesce_sleep_seconds_total \(MetricHistogram.format(Double(coalesceSleepNanos.load(ordering: .relaxed)) / 1e9))\n"
         out += line("replies_undeliverable_total", "Enclave replies whose connection had closed.", "counter", repliesUndeliverable.load(ordering: .relaxed))
         out += line("frames_refused_enclave_down_total", "Frames refused while no enclave ran.", "counter", framesRefusedEnclaveDown.load(ordering: .relaxed))
         out += line("frames_refused_over_limit_total", "Frames refused over a per-connection limit.", "counter", framesRefusedOverLimit.load(ordering: .relaxed))

@@ -14,6 +14,9 @@ public final class HostMetrics: Sendable {
     public let framesOut = Atomic<UInt64>(0)
     public let batchesToEnclave = Atomic<UInt64>(0)
     public let batchesFromEnclave = Atomic<UInt64>(0)
+    /// Sleeps of the event loop to coalesce wake-ups (`--coalesce-micros`), and their total.
+    public let coalesceSleeps = Atomic<UInt64>(0)
+    public let coalesceSleepNanos = Atomic<UInt64>(0)
     /// Replies whose connection had closed: the client lost them (it sees no receipt).
     public let repliesUndeliverable = Atomic<UInt64>(0)
     /// Frames refused by the host because no enclave was running.

@@ -97,6 +97,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "With --journal on: the least time in microseconds from the start of one group-commit sync of a lane to the start of its next, 0-100000 (docs/DURABILITY.md §3, sync pacing; default 1000: at most 1,000 fdatasync calls a second per lane, so a busy journal makes fewer, larger groups; a sync after an idle moment starts at once; 0: back to back).")
     var journalSyncIntervalMicros: Int = 1_000
 
+    @Option(name: .long, help: "Coalesce the client and worker event loop's wake-ups, 0-10000 microseconds (docs/OPERATIONS.md §9; default 0: off). When a tick of work began less than twice this long after the previous one, the loop sleeps until this long after its start, so that it reads and writes more frames per wake-up: less CPU per order at medium rates, at up to about this long added to a receipt's latency in each direction (about 1.5 times it at the median).")
+    var coalesceMicros: Int = 0
+
     @Option(name: .long, help: "With --journal on: preallocated segments, on (default: each segment is zero-filled and synced ahead by a background thread, and records overwrite the zeros, so fdatasync commits no file-size metadata) or off (segments grow by appends; for measuring the difference). docs/DURABILITY.md §3.")
     var journalPreallocate: String = "on"
 
@@ -148,6 +151,9 @@ struct Run: AsyncParsableCommand {
         guard (1...8).contains(journalSyncLanes) else { throw ValidationError("--journal-sync-lanes must be 1 to 8") }
         guard (0...100_000).contains(journalSyncIntervalMicros) else {
             throw ValidationError("--journal-sync-interval-micros must be 0 to 100000")
+        }
+        guard (0...10_000).contains(coalesceMicros) else {
+            throw ValidationError("--coalesce-micros must be 0 to 10000")
         }
         guard ["on", "off"].contains(journalPreallocate) else { throw ValidationError("--journal-preallocate must be on or off") }
         guard journal == "on" || journal == "off" || Self.natsServers(journal) != nil else {
@@ -257,6 +263,7 @@ struct Run: AsyncParsableCommand {
         configuration.journalNATS = Self.natsServers(journal)
         configuration.journalSyncLanes = journalSyncLanes
         configuration.journalSyncIntervalMicros = journalSyncIntervalMicros
+        configuration.coalesceMicros = coalesceMicros
         configuration.journalPreallocate = journalPreallocate == "on"
         configuration.leaseTTLMillis = leaseTtlMs
         configuration.metricsTextfile = metricsTextfile == "on"

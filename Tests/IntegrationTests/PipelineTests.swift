@@ -344,6 +344,55 @@ struct PipelineTests {
         #expect(host.stop() == 0)
     }
 
+    /// `--coalesce-micros` (docs/OPERATIONS.md §9): a host whose event loop sleeps to
+    /// coalesce wake-ups still answers every request and delivers fill events, and says in
+    /// /metrics that it slept; a host without it never sleeps.
+    @Test func coalescedWakeUpsLoseNothing() throws {
+        let client = try Binaries.path("sealstream-client")
+        struct Report: Decodable {
+            var sent: UInt64; var receipts: UInt64; var accepted: UInt64; var fillEvents: UInt64; var unanswered: UInt64
+        }
+        func sleeps(_ metrics: String) -> (count: UInt64, seconds: Double)? {
+            var count: UInt64?, seconds: Double?
+            for line in metrics.split(separator: "\n") {
+                let f = line.split(separator: " ")
+                guard f.count == 2 else { continue }
+                if f[0] == "sealstream_host_coalesce_sleeps_total" { count = UInt64(f[1]) }
+                if f[0] == "sealstream_host_coalesce_sleep_seconds_total" { seconds = Double(f[1]) }
+            }
+            guard let count, let seconds else { return nil }
+            return (count, seconds)
+        }
+        for interval in [2_000, 0] {
+            let host = try HostProcess(label: "coalesce", extraArguments: ["--coalesce-micros", "\(interval)"])
+            defer { _ = host.stop() }
+            // 4,000 requests a second over 4 sessions: ticks far less than 4 ms apart.
+            let run = try runCommand(client, ["load", "--host", host.address, "--rate", "4000", "--duration", "1.5",
+                                              "--sessions", "4", "--window", "8192", "--no-attestation", "--json"])
+            try #require(run.status == 0, "load exited \(run.status): \(run.stderr)")
+            let r = try JSONDecoder().decode(Report.self, from: Data(run.stdout.utf8))
+            #expect(r.sent >= 4_000 && r.receipts == r.sent && r.unanswered == 0 && r.accepted == r.sent,
+                    "coalesce \(interval): \(r.sent) sent, \(r.receipts) answered, \(r.accepted) accepted")
+            #expect(r.fillEvents > 0)
+            let metrics = String(decoding: try HTTPFetch.get(host.httpAddress, path: "/metrics").body, as: UTF8.self)
+            let slept = try #require(sleeps(metrics), "both coalescing counters are exposed")
+            if interval > 0 {
+                // Each sleep is at most one interval; over 1.5 s of load the loop slept often.
+                #expect(slept.count >= 50, "\(slept.count) sleeps")
+                #expect(slept.seconds > 0 && slept.seconds <= Double(slept.count) * Double(interval) / 1e6 + 1e-6,
+                        "\(slept.count) sleeps, \(slept.seconds) s")
+            } else {
+                #expect(slept.count == 0 && slept.seconds == 0)
+            }
+            #expect(host.stop() == 0)
+        }
+        // Out of range: refused before the host starts.
+        let host = try Binaries.path("sealstream-host")
+        let refused = try runCommand(host, ["run", "--data-dir", "/nonexistent", "--config", Binaries.venueConfig,
+                                            "--coalesce-micros", "10001"])
+        #expect(refused.status != 0 && refused.stderr.contains("--coalesce-micros"), "\(refused.stderr)")
+    }
+
     /// The latency baseline: three real processes (generator, relay, echo); every message
     /// comes back, and the relay and echo exit when the generator is done.
     @Test func transportFloorAnswersEveryMessageAndCleansUp() throws {
