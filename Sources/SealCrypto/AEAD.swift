@@ -68,3 +68,89 @@ public enum XChaCha20Poly1305 {
         return Int(written)
     }
 }
+
+extension XChaCha20Poly1305 {
+    /// XChaCha20's subkey for every nonce that begins with `prefix` (its first 16 bytes):
+    /// HChaCha20(key, prefix). XChaCha20-Poly1305-IETF of (key, prefix ‖ n₈) is
+    /// ChaCha20-Poly1305-IETF of (subkey, 0⁴ ‖ n₈), byte for byte (the construction:
+    /// draft-irtf-cfrg-xchacha §2.3; libsodium computes it this way), so a caller whose
+    /// nonces share their first 16 bytes can derive the subkey once (`SessionCipher`).
+    public static func subkey(key: SecretBytes, noncePrefix prefix: UnsafeRawBufferPointer) -> SecretBytes {
+        precondition(prefix.count == 16 && key.count == keyByteCount)
+        return SecretBytes(count: keyByteCount) { out in
+            key.withUnsafeBytes { k in
+                _ = crypto_core_hchacha20(
+                    out.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    prefix.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    k.baseAddress!.assumingMemoryBound(to: UInt8.self), nil)
+            }
+        }
+    }
+}
+
+/// ChaCha20-Poly1305 (IETF construction, 12-byte nonce) via libsodium: what
+/// XChaCha20-Poly1305 runs after its subkey derivation (`XChaCha20Poly1305.subkey`).
+public enum ChaCha20Poly1305IETF {
+    public static let nonceByteCount = 12
+
+    /// Encrypts `plaintext` into `output` (`plaintext.count + 16` bytes); returns the
+    /// ciphertext length.
+    @inlinable
+    public static func seal(
+        key: SecretBytes,
+        nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        plaintext: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(SealCryptoError) -> Int {
+        let needed = plaintext.count + XChaCha20Poly1305.tagByteCount
+        guard output.count >= needed else { throw .bufferTooSmall(needed: needed, available: output.count) }
+        guard nonce.count == nonceByteCount else {
+            throw .invalidLength(what: "nonce", expected: nonceByteCount, actual: nonce.count)
+        }
+        var written: UInt64 = 0
+        key.withUnsafeBytes { k in
+            _ = crypto_aead_chacha20poly1305_ietf_encrypt(
+                output.baseAddress!.assumingMemoryBound(to: UInt8.self), &written,
+                plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(plaintext.count),
+                associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(associatedData.count),
+                nil,
+                nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                k.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            )
+        }
+        return Int(written)
+    }
+
+    /// Authenticates and decrypts `ciphertext` into `output` (`ciphertext.count - 16`
+    /// bytes); returns the plaintext length. Nothing written to `output` may be trusted
+    /// when this throws.
+    @inlinable
+    public static func open(
+        key: SecretBytes,
+        nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        ciphertext: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(SealCryptoError) -> Int {
+        guard ciphertext.count >= XChaCha20Poly1305.tagByteCount else { throw .authenticationFailed }
+        let needed = ciphertext.count - XChaCha20Poly1305.tagByteCount
+        guard output.count >= needed else { throw .bufferTooSmall(needed: needed, available: output.count) }
+        guard nonce.count == nonceByteCount else {
+            throw .invalidLength(what: "nonce", expected: nonceByteCount, actual: nonce.count)
+        }
+        var written: UInt64 = 0
+        let status = key.withUnsafeBytes { k in
+            crypto_aead_chacha20poly1305_ietf_decrypt(
+                output.baseAddress?.assumingMemoryBound(to: UInt8.self), &written,
+                nil,
+                ciphertext.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(ciphertext.count),
+                associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(associatedData.count),
+                nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                k.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            )
+        }
+        guard status == 0 else { throw .authenticationFailed }
+        return Int(written)
+    }
+}
