@@ -1,6 +1,7 @@
 """scripts/snapshot_layout.py's reader of the statement logs (docs/DURABILITY.md §6.5) on
 hand-built bytes: the refusals the Swift tests reach only through the Swift reader, or
-through real payloads that cannot hold them (a log or openings of account 0)."""
+through real payloads that cannot hold them (a log or openings of account 0, an opening's
+mark with a maintenance bps the venue does not give its market)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ layout = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(layout)
 
 HEAD = 31
+# BTC (1) large-cap, SOL (3) mid-cap, and a call on BTC (101), as the demo venue with options.
+VENUE = {"maintenanceBps": {"1": 300, "3": 500}, "optionMarkets": [101, 102]}
 
 
 def state(account: int, positions: list[tuple[int, int]]) -> bytes:
@@ -40,17 +43,17 @@ def opening(account: int, positions: list[tuple[int, int]], bps: list[int]) -> b
     return out
 
 
-def read(logs: list[bytes], openings: list[bytes]):
+def read(logs: list[bytes], openings: list[bytes], venue: dict = VENUE):
     data = struct.pack(">I", len(logs)) + b"".join(logs) + struct.pack(">I", len(openings)) + b"".join(openings)
     r = layout.Reader(data)
-    out = layout.statement_logs(r, HEAD)
+    out = layout.statement_logs(r, HEAD, venue)
     assert r.o == len(data)
     return out
 
 
-def refusal(logs: list[bytes], openings: list[bytes]) -> str:
+def refusal(logs: list[bytes], openings: list[bytes], venue: dict = VENUE) -> str:
     with pytest.raises(layout.Malformed) as e:
-        read(logs, openings)
+        read(logs, openings, venue)
     return str(e.value)
 
 
@@ -64,3 +67,23 @@ def test_refuses_a_log_or_openings_of_the_insurance_fund():
     assert refusal([log(0), log(4)], []) == "statement log of 0"
     assert refusal([], [opening(0, [], [])]) == "statement openings of 0"
     assert refusal([log(4)], [opening(0, [(1, 40)], [300])]) == "statement openings of 0"
+
+
+@pytest.mark.parametrize(
+    "positions, bps, why",
+    [
+        ([(1, 40), (3, -2)], [300, 300], "market 3 (mid-cap, 500) with large-cap's 300"),
+        ([(1, 40), (3, -2)], [0, 500], "a perpetual with an option market's 0"),
+        ([(1, 40), (101, -2)], [300, 300], "an option market with its underlying's 300"),
+        ([(1, 40), (9, 1)], [300, 300], "market 9, which the venue does not list"),
+    ],
+)
+def test_refuses_a_mark_whose_maintenance_is_not_the_venues(positions, bps, why):
+    assert refusal([], [opening(5, positions, bps)]) == "opening marks of 5", why
+
+
+def test_an_option_markets_mark_carries_zero():
+    assert read([], [opening(5, [(1, 40), (101, -2)], [300, 0])])["openings"] == [[5, 1]]
+    # Without the options in the venue, market 101 is one it does not list.
+    without = {"maintenanceBps": {"1": 300}}
+    assert refusal([], [opening(5, [(1, 40), (101, -2)], [300, 0])], without) == "opening marks of 5"
