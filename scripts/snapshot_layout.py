@@ -6,12 +6,15 @@
 
 KIND is `engine`, `committer` or `payload`; VENUE_JSON the little the layouts leave to the
 venue configuration: {"underlyings": {"<perpetual id>": {"series": N, "expiries": N}},
-"optionMarkets": [ids], "marginCall": true|false}. Reads the file to its last byte,
-applying every check the document lists, and prints a JSON summary (counts and a few
-values) on stdout; exits 1 with the offset and field of the first violation.
+"optionMarkets": [ids], "marginCall": true|false, "maintenanceBps": {"<perpetual id>": its
+tier's maintenanceBps}} (a mark of a market in neither "maintenanceBps" nor "optionMarkets"
+is refused, §6.5). Reads the file to its last byte, applying every check the document
+lists, and prints a JSON summary (counts and a few values) on stdout; exits 1 with the
+offset and field of the first violation.
 `Tests/EnclaveCoreTests/SnapshotLayoutTests.swift` and `Tests/EngineTests/SnapshotLayoutTests.swift`
 run it on snapshots the Swift code writes and compare the summary with the Swift state, so
-the document is complete enough to read them.
+the document is complete enough to read them; `python/tests/test_snapshot_layout.py` gives
+its statement-log reader hand-built bytes no worker writes.
 """
 import json
 import struct
@@ -99,6 +102,20 @@ def state_markets(state, account, what):
     return markets
 
 
+def maintenance_bps(venue, market):
+    """The maintenanceBps a mark of `market` carries (§6.5 "The maintenance fraction of a
+    mark"): its tier's for a perpetual, 0 for an option market, None for neither."""
+    perpetuals = venue.get("maintenanceBps", {})
+    if str(market) in perpetuals:
+        return perpetuals[str(market)]
+    return 0 if market in venue.get("optionMarkets", []) else None
+
+
+def marks_match(marks, held, venue):
+    """One mark (market, bps) per held market in its order, each with the venue's bps."""
+    return [m for m, _ in marks] == held and all(bps == maintenance_bps(venue, m) for m, bps in marks)
+
+
 def scenario(r):
     if not r.boolean("scenario"):
         return None
@@ -167,9 +184,9 @@ def engine(r, venue):
         d["account"] = r.u64("decision account id")
         d["step"] = r.u32("step")
         markets = state_markets(r.take(r.count("pre-step state", 1), "pre-step state"), d["account"], "decision state")
-        marks = [(r.u32("mark market"), r.i64("mark"), r.u32("maintenance bps"))[0]
+        marks = [(r.u32("mark market"), r.i64("mark"), r.u32("maintenance bps"))[::2]
                  for _ in range(r.count("decision marks", 16))]
-        require(marks == markets, "decision marks")
+        require(marks_match(marks, markets, venue), "decision marks")
         d["scenario"] = scenario(r)
         decisions.append(d)
     out["decisions"] = decisions
@@ -402,11 +419,11 @@ def payload(r, venue):
         start = r.o
         out["committer"] = committer(r, venue)
         out["committerBytes"] = [start, r.o]
-    out["statements"] = statement_logs(r, out["globalSequence"])
+    out["statements"] = statement_logs(r, out["globalSequence"], venue)
     return out
 
 
-def statement_logs(r, head):
+def statement_logs(r, head, venue):
     """§6.5 "The statement logs"."""
     logs, starts = [], {}
     for _ in range(r.count("statement logs", 38)):
@@ -446,8 +463,8 @@ def statement_logs(r, head):
             held = state_markets(r.take(r.count("opening state", 1), "opening state"), account,
                                  f"opening state of {account}")
             require(r.u16("opening marks") == len(held), f"opening marks of {account}")
-            marks = [(r.u32("mark market"), r.i64("mark"), r.u32("maintenance bps"))[0] for _ in held]
-            require(marks == held, f"opening marks of {account}")
+            marks = [(r.u32("mark market"), r.i64("mark"), r.u32("maintenance bps"))[::2] for _ in held]
+            require(marks_match(marks, held, venue), f"opening marks of {account}")
         openings.append([account, m])
     require(strictly_ascending([o[0] for o in openings]), "statement openings out of order")
     return {"logs": logs, "openings": openings}

@@ -228,10 +228,14 @@ extension StatementLog {
     /// `openingsRetained` openings of one account, none, or openings not strictly
     /// ascending by (sequence, step) or not after the account's window start or after
     /// `head`, an opening whose state is not a canonical COMMITMENTS §2.2 state of its
-    /// account or whose marks are not one per position of that state in its order, and a
-    /// log or openings of account 0 (the insurance fund has neither). Committed states
-    /// start empty (the caller derives them from the engine).
-    init(snapshot r: inout SnapshotReader, retain: Int, head: UInt64) throws(EngineSnapshotError) {
+    /// account or whose marks are not one per position of that state in its order, a mark
+    /// whose maintenance bps is not `maintenanceBps(market)` (the configuration's, nil for a
+    /// market it does not list: `PerpEngine.markMaintenanceBps(market:)`), and a log or
+    /// openings of account 0 (the insurance fund has neither). Committed states start empty
+    /// (the caller derives them from the engine).
+    init(
+        snapshot r: inout SnapshotReader, retain: Int, head: UInt64, maintenanceBps: (UInt32) -> UInt32?
+    ) throws(EngineSnapshotError) {
         self.init(retain: retain)
         var previous: UInt64?
         for _ in 0..<(try r.count(minBytes: 38, "statement logs")) {
@@ -281,7 +285,8 @@ extension StatementLog {
                 else { throw .malformed("opening of \(account)") }
                 // The state and marks in canonical form only, as for a pending decision's
                 // (docs/DURABILITY.md §6.2 item 5): this account's COMMITMENTS §2.2 state,
-                // then one mark per position of it, in its order.
+                // then one mark per position of it, in its order, with the configuration's
+                // maintenance bps (§6.5).
                 let state = try r.bytes(try r.count(minBytes: 1, "opening state"))
                 guard let held = Account.commitmentStateMarkets(state, of: account) else {
                     throw .malformed("opening state of \(account)")
@@ -292,7 +297,9 @@ extension StatementLog {
                 marks.reserveCapacity(k)
                 for market in held {
                     let mark = DecisionMark(market: try r.u32(), mark: try r.i64(), maintenanceBps: try r.u32())
-                    guard mark.market == market else { throw .malformed("opening marks of \(account)") }
+                    guard mark.market == market, maintenanceBps(market) == mark.maintenanceBps else {
+                        throw .malformed("opening marks of \(account)")
+                    }
                     marks.append(mark)
                 }
                 kept.append(Opening(sequence: sequence, step: step, state: state, marks: marks))

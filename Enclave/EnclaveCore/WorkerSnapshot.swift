@@ -193,7 +193,8 @@ public enum WorkerSnapshot {
             case 1: committer = try BatchCommitter(snapshot: &r, config: config)
             default: throw EngineSnapshotError.malformed("committer flag")
             }
-            let statements = try StatementLog(snapshot: &r, retain: statementRetain, head: state.globalSequence)
+            let statements = try StatementLog(snapshot: &r, retain: statementRetain, head: state.globalSequence,
+                                              maintenanceBps: { engine.markMaintenanceBps(market: $0) })
             try r.expectEnd()
             return (state, engine, committer, statements)
         }

@@ -199,8 +199,7 @@ extension PerpEngine {
             let hi = slot(of: held.market)!
             // Every held market is priced: `health` succeeded at this same `now`.
             guard case .success(let heldMark) = mark(slot: hi, at: now) else { return false }
-            preMarks.append(DecisionMark(market: held.market, mark: heldMark,
-                                         maintenanceBps: hi < perpCount ? UInt32(markets[hi].tier.maintenanceBps) : 0))
+            preMarks.append(DecisionMark(market: held.market, mark: heldMark, maintenanceBps: markMaintenanceBps(slot: hi)))
         }
         // The scenario behind the requirement (docs/OPTIONS.md §10.6), at the same state.
         let trigger = portfolio ? triggerScenario(id, now: now) : nil

@@ -281,7 +281,8 @@ extension PerpEngine {
                 liquidationFee: try r.i64(), fills: try Self.readFills(&r)))
             // The variable-length fields in canonical form only (docs/DURABILITY.md §6.2
             // item 5): the commitment is the one this engine derives for the account, the
-            // pre-step state that account's §2.2 state, one mark per position in its order.
+            // pre-step state that account's §2.2 state, one mark per position in its order,
+            // each with the maintenance fraction the configuration gives its market (§6.5).
             let account = try r.u64()
             guard let s = accounts.slot(of: account), commitment == self.commitment(slot: s) else {
                 throw .malformed("decision account commitment")
@@ -297,7 +298,8 @@ extension PerpEngine {
             for _ in 0..<(try r.count(minBytes: 16, "decision marks")) {
                 marks.append(DecisionMark(market: try r.u32(), mark: try r.i64(), maintenanceBps: try r.u32()))
             }
-            guard marks.map(\.market) == held else { throw .malformed("decision marks") }
+            guard marks.map(\.market) == held, marks.allSatisfy({ markMaintenanceBps(market: $0.market) == $0.maintenanceBps })
+            else { throw .malformed("decision marks") }
             decisions[decisions.count - 1].marks = marks
             decisions[decisions.count - 1].scenario = try r.scenario()
         }

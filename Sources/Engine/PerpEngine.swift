@@ -233,6 +233,19 @@ public struct PerpEngine: MatchingEngine {
         return nil
     }
 
+    /// The maintenance fraction, bps, a liquidation decision's mark carries for the market
+    /// in slot `mi` (docs/COMMITMENTS.md §3): its tier's `maintenanceBps` for a perpetual,
+    /// 0 for an option market. A function of the configuration alone.
+    func markMaintenanceBps(slot mi: Int) -> UInt32 {
+        mi < perpCount ? UInt32(markets[mi].tier.maintenanceBps) : 0
+    }
+
+    /// `markMaintenanceBps(slot:)` of market `id`; nil for a market the configuration does
+    /// not list. What the snapshot readers check a stored mark against (docs/DURABILITY.md §6.5).
+    public func markMaintenanceBps(market id: UInt32) -> UInt32? {
+        slot(of: id).map { markMaintenanceBps(slot: $0) }
+    }
+
     // MARK: - Events
 
     public mutating func apply(_ event: SequencedEvent, detail: inout ByteWriter) -> EngineVerdict {

@@ -24,10 +24,16 @@ struct WorkerSnapshotLayoutTests {
         return w.bytes
     }
 
+    /// Each perpetual's tier maintenance bps, what the reader checks marks against (§6.5).
+    static func maintenanceBps(_ config: VenueConfig) -> [UInt32: Int64] {
+        Dictionary(uniqueKeysWithValues: config.markets.map { ($0.id, config.tier($0.tier)!.maintenanceBps) })
+    }
+
     /// Reads the payload and checks it against the worker it was written from.
     func check(_ worker: Worker<PerpEngine>, venue: String = "{}") throws -> [String: Any] {
         let payload = Self.payload(worker)
-        let layout = try readSnapshotLayout("payload", payload, venue: venue)
+        let layout = try readSnapshotLayout("payload", payload, venue: venue,
+                                            maintenanceBps: Self.maintenanceBps(worker.identity.config))
         let state = worker.snapshotState()
         #expect(layout["configHash"] as? String == Hex.encode(worker.identity.configHash))
         #expect(int(layout["globalSequence"]) == Int64(state.globalSequence) && int(layout["lastTime"]) == Int64(state.lastTime))
@@ -78,9 +84,10 @@ struct WorkerSnapshotLayoutTests {
     }
 
     /// An opening's state and marks in canonical form only (§6.5): a real liquidation's
-    /// opening, edited so that its state names another account or its first mark a market
-    /// the state does not hold (both read before), is refused by both readers (the Swift one `malformed`, so the
-    /// host's snapshotRejected reason 3 and its fallback to an older snapshot or genesis).
+    /// opening, edited so that its state names another account, its first mark a market
+    /// the state does not hold (both read before), or its first mark a maintenance bps other
+    /// than the market's tier's, is refused by both readers (the Swift one `malformed`, so
+    /// the host's snapshotRejected reason 3 and its fallback to an older snapshot or genesis).
     @Test func bothReadersRefuseAnOpeningWhoseStateOrMarksNoEngineMakes() throws {
         let a = try JournalRun()
         try a.liquidation()
@@ -91,7 +98,9 @@ struct WorkerSnapshotLayoutTests {
                                         statementRetain: a.worker.statements.retain,
                                         accountCommitment: identity.accountCommitment)
         }
+        let maintenance = Self.maintenanceBps(identity.config)
         try read(payload)
+        _ = try readSnapshotLayout("payload", payload, maintenanceBps: maintenance)
         let opening = try #require(a.worker.statements.openings[2]?.first)
         #expect(!opening.marks.isEmpty && Account.commitmentStateMarkets(opening.state, of: 2) == opening.marks.map(\.market))
         // The payload ends with the openings: u32 count 1, u64 account 2, u8 m 1, u64
@@ -103,10 +112,16 @@ struct WorkerSnapshotLayoutTests {
         otherAccount[stateAt + 7] = 3
         var otherMarket = payload
         otherMarket[stateAt + opening.state.count + 2 + 3] ^= 0x40  // the first mark's market: one not held
-        for (bad, field) in [(otherAccount, "opening state of 2"), (otherMarket, "opening marks of 2")] {
+        // The first mark's maintenance bps (its last 4 bytes), off by one from its tier's.
+        let first = opening.marks[0]
+        #expect(Int64(first.maintenanceBps) == maintenance[first.market])
+        var otherBps = payload
+        otherBps[stateAt + opening.state.count + 2 + 15] ^= 0x01
+        for (bad, field) in [(otherAccount, "opening state of 2"), (otherMarket, "opening marks of 2"),
+                             (otherBps, "opening marks of 2")] {
             #expect(throws: EngineSnapshotError.malformed(field)) { try read(bad) }
             do {
-                _ = try readSnapshotLayout("payload", bad)
+                _ = try readSnapshotLayout("payload", bad, maintenanceBps: maintenance)
                 Issue.record("snapshot_layout.py read an opening with a wrong \(field)")
             } catch let e as ToolFailure {
                 #expect(e.description.contains(field + " (offset"), "\(e)")

@@ -1,5 +1,6 @@
 @testable import Engine
 import Testing
+import VenueTools
 import Wire
 
 @testable import EnclaveCore
@@ -103,11 +104,12 @@ struct StatementLogTests {
     }
 
     /// A log with folds, trades (positions derived from the opening balance), an option
-    /// settlement and openings, as a worker's snapshot carries it (docs/DURABILITY.md §6.5).
+    /// settlement and openings, as a worker's snapshot carries it (docs/DURABILITY.md §6.5),
+    /// on the demo venue (market 1 large-cap, maintenance 300 bps; 3 mid-cap, 500).
     static func busyLog() -> StatementLog {
         var log = StatementLog(retain: 4)
         let marks = [DecisionMark(market: 1, mark: 58_000_000_000, maintenanceBps: 300),
-                     DecisionMark(market: 3, mark: -2, maintenanceBps: 0)]
+                     DecisionMark(market: 3, mark: -2, maintenanceBps: 500)]
         for s in UInt64(1)...30 {
             log.append(AccountStatementEntry(account: 7, sequence: s, kind: .takerFill, market: UInt32(1 + s % 3),
                                              price: Int64(s) * 1_000, quantity: s % 2 == 0 ? 5 : -3, amount: 2,
@@ -133,10 +135,13 @@ struct StatementLogTests {
         return w.bytes
     }
 
-    static func restored(_ bytes: [UInt8], head: UInt64 = 31) throws -> StatementLog {
-        try bytes.withUnsafeBytes { raw in
+    /// Reads `bytes` as a worker on `venue` does, checking marks against its engine.
+    static func restored(_ bytes: [UInt8], head: UInt64 = 31, venue: VenueConfig = DemoKeys.venue()) throws -> StatementLog {
+        let engine = try PerpEngine(config: venue)
+        return try bytes.withUnsafeBytes { raw in
             var r = SnapshotReader(ByteReader(raw))
-            let log = try StatementLog(snapshot: &r, retain: 4, head: head)
+            let log = try StatementLog(snapshot: &r, retain: 4, head: head,
+                                       maintenanceBps: { engine.markMaintenanceBps(market: $0) })
             try r.expectEnd()
             return log
         }
@@ -265,11 +270,17 @@ struct StatementLogTests {
 
     /// An opening's state and marks in canonical form only (docs/DURABILITY.md §6.5, as a
     /// pending decision's, §6.2 item 5): the opening account's §2.2 state, exactly as long
-    /// as its position count says, then one mark per position in its order; and no log or
-    /// openings for account 0. Anything else is `malformed` (snapshotRejected reason 3).
+    /// as its position count says, then one mark per position in its order, each with the
+    /// configuration's maintenance bps; and no log or openings for account 0. Anything else
+    /// is `malformed` (snapshotRejected reason 3).
     @Test func theSnapshotReaderRefusesOpeningStatesAndMarksNoEngineMakes() throws {
-        /// One opening of `account` (no log) with `state` and marks of `marks` (markets).
-        func snapshot(_ account: UInt64 = 5, state: [UInt8], marks: [UInt32], logAccount: UInt64? = nil) -> [UInt8] {
+        /// The demo venue's maintenance bps (`DemoKeys.venue()`: markets 1 and 2 large-cap,
+        /// 3 mid-cap, 4 long-tail).
+        let demo: [UInt32: UInt32] = [1: 300, 2: 300, 3: 500, 4: 1_000]
+        /// One opening of `account` (no log) with `state` and marks of `marks` (markets),
+        /// each with its maintenance bps from `bps` (default the demo venue's).
+        func snapshot(_ account: UInt64 = 5, state: [UInt8], marks: [UInt32], bps: [UInt32: UInt32]? = nil,
+                      logAccount: UInt64? = nil) -> [UInt8] {
             var w = ByteWriter(capacity: 256)
             if let logAccount {
                 w.write(UInt32(1))
@@ -291,13 +302,13 @@ struct StatementLogTests {
             for m in marks {
                 w.write(m)
                 w.write(Int64(60_000_000_000))
-                w.write(UInt32(300))
+                w.write((bps ?? demo)[m] ?? 300)
             }
             return w.bytes
         }
-        func malformed(_ bytes: [UInt8]) -> String? {
+        func malformed(_ bytes: [UInt8], venue: VenueConfig = DemoKeys.venue()) -> String? {
             do {
-                _ = try Self.restored(bytes)
+                _ = try Self.restored(bytes, venue: venue)
                 return nil
             } catch let e as EngineSnapshotError {
                 if case .malformed(let field) = e { return field }
@@ -331,6 +342,22 @@ struct StatementLogTests {
         #expect(malformed(snapshot(state: two, marks: [])) == "opening marks of 5", "none")
         #expect(malformed(snapshot(state: two, marks: [3, 1])) == "opening marks of 5", "out of order")
         #expect(malformed(snapshot(state: two, marks: [1, 2])) == "opening marks of 5", "a market not held")
+        // Each mark's maintenance bps the venue's for its market (§6.5): a perpetual's tier's.
+        #expect(malformed(snapshot(state: two, marks: [1, 3], bps: [1: 300, 3: 300])) == "opening marks of 5",
+                "market 3 (mid-cap, 500) with large-cap's 300")
+        #expect(malformed(snapshot(state: two, marks: [1, 3], bps: [1: 0, 3: 500])) == "opening marks of 5",
+                "a perpetual with an option market's 0")
+        #expect(malformed(snapshot(state: Self.state(5, [(1, 40), (9, 1)]), marks: [1, 9], bps: [1: 300, 9: 300]))
+                == "opening marks of 5", "market 9, which the venue does not list")
+        // An option market's marks carry 0, its underlying's tier value is refused.
+        let options = OptionRun.venue()
+        let hedged = Self.state(5, [(1, 40), (OptionRun.call, -2)])
+        #expect(malformed(snapshot(state: hedged, marks: [1, OptionRun.call], bps: [1: 300, OptionRun.call: 0]),
+                          venue: options) == nil)
+        #expect(malformed(snapshot(state: hedged, marks: [1, OptionRun.call], bps: [1: 300, OptionRun.call: 300]),
+                          venue: options) == "opening marks of 5", "an option market with its underlying's 300")
+        #expect(malformed(snapshot(state: hedged, marks: [1, OptionRun.call], bps: [1: 300, OptionRun.call: 0]))
+                == "opening marks of 5", "market 101 on a venue without it")
         // The insurance fund has no log and no openings (§7.1).
         #expect(malformed(snapshot(0, state: Self.state(0, []), marks: [])) == "statement openings of 0")
         #expect(malformed(snapshot(state: two, marks: [1, 3], logAccount: 0)) == "statement log of 0")

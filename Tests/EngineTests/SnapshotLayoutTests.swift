@@ -9,21 +9,28 @@ import Wire
 /// byte and finds in them what the engine holds.
 @Suite("Engine snapshot layout (DURABILITY §6.2)")
 struct EngineSnapshotLayoutTests {
+    /// Each perpetual's tier maintenance bps, what the reader checks marks against (§6.5).
+    static func maintenanceBps(_ config: VenueConfig) -> [UInt32: Int64] {
+        Dictionary(uniqueKeysWithValues: config.markets.map { ($0.id, config.tier($0.tier)!.maintenanceBps) })
+    }
+
     /// The crash of the liquidation tests, with funding every minute and a cooldown, read
     /// right after events whose outputs (decisions, funding payments, maker fills) are not
-    /// yet taken, then at its end.
+    /// yet taken, then at its end. A decision mark whose maintenance bps is not its
+    /// market's tier's is refused (§6.5).
     @Test func theDocumentReadsACrashWithPendingOutputs() throws {
         var config = Fixture.venue(insurance: 200_000 * Fixture.usd, makerBps: 1, takerBps: 5)
         for i in config.markets.indices { config.markets[i].funding.intervalNanos = 60 * Fixture.second }
         config.liquidation.cooldownNanos = 2 * Fixture.second
         var d = Driver(config)
+        let maintenance = Self.maintenanceBps(config)
         var read = (decisions: 0, funding: 0, makerFills: 0, stamps: 0)
         for input in crashEvents(seed: 21) {
             d.apply(input, advance: 40_000_000)
             let e = d.engine
             let due = !e.decisions.isEmpty && read.decisions < 3 || !e.fundingPayments.isEmpty && read.funding < 2
             if due {
-                let layout = try readSnapshotLayout("engine", e.snapshot())
+                let layout = try readSnapshotLayout("engine", e.snapshot(), maintenanceBps: maintenance)
                 #expect((layout["accounts"] as? [Any])?.map { int($0) } == e.accounts.arena.map { Int64($0.id) })
                 #expect(int(layout["changed"]) == Int64(e.accounts.changed.count))
                 let decisions = try #require(layout["decisions"] as? [[String: Any]])
@@ -37,6 +44,16 @@ struct EngineSnapshotLayoutTests {
                 #expect(maker.map { "\($0[0]) \($0[1])" } == e.makerFills.map { "\($0.account) \(String(decoding: $0.clientOrderID.bytes, as: UTF8.self))" })
                 let resting = try #require(layout["resting"] as? [[Any]])
                 #expect(resting.count == e.accounts.arena.reduce(0) { $0 + Int($1.openOrderCount) })
+                if let decision = e.decisions.first, read.decisions == 0 {
+                    var off = e.snapshot()
+                    off[try EngineSnapshotTests.marksOffset(off, decision) + 4 + 15] ^= 0x01  // the first mark's bps
+                    do {
+                        _ = try readSnapshotLayout("engine", off, maintenanceBps: maintenance)
+                        Issue.record("snapshot_layout.py read a decision mark with another maintenance bps")
+                    } catch let failure as ToolFailure {
+                        #expect(failure.description.contains("decision marks (offset"), "\(failure)")
+                    }
+                }
                 read.decisions += e.decisions.isEmpty ? 0 : 1
                 read.funding += e.fundingPayments.isEmpty ? 0 : 1
                 read.makerFills += e.makerFills.count
@@ -48,7 +65,7 @@ struct EngineSnapshotLayoutTests {
             d.engine.drainChangedAccounts { _ in }
         }
         #expect(read.decisions == 3 && read.funding >= 1 && read.makerFills > 0 && read.stamps > 0, "\(read)")
-        let end = try readSnapshotLayout("engine", d.engine.snapshot())
+        let end = try readSnapshotLayout("engine", d.engine.snapshot(), maintenanceBps: maintenance)
         #expect((end["resting"] as? [[Any]])?.count == d.engine.accounts.arena.reduce(0) { $0 + Int($1.openOrderCount) })
     }
 
@@ -61,7 +78,8 @@ struct EngineSnapshotLayoutTests {
         d.apply(SignedSmileTests.smile(SignedSmileTests.configured, publisher: 1, time: d.now))
         #expect(!d.engine.marginCallMemory.isEmpty)
         let venue = #"{"underlyings": {"\#(Fixture.btc)": {"series": 2, "expiries": 1}}, "optionMarkets": [101, 102], "marginCall": true}"#
-        let layout = try readSnapshotLayout("engine", d.engine.snapshot(), venue: venue)
+        let layout = try readSnapshotLayout("engine", d.engine.snapshot(), venue: venue,
+                                            maintenanceBps: Self.maintenanceBps(MarginCallEngineTests.venue()))
         let feed = try #require((layout["feeds"] as? [[String: Any]])?.first)
         let s = SignedSmileTests.configured
         let inForce = try #require(feed["inForce"] as? [String: Any])

@@ -205,4 +205,77 @@ struct EngineSnapshotTests {
             try PerpEngine(snapshot: zero, config: snapshotVenue())
         }
     }
+
+    /// Where `decision`'s marks start in `bytes` (their count), found after its pre-step state.
+    static func marksOffset(_ bytes: [UInt8], _ decision: LiquidationDecision) throws -> Int {
+        var prefixed = ByteWriter()
+        prefixed.write(UInt32(decision.preState.count))
+        prefixed.write(bytes: decision.preState)
+        prefixed.write(UInt32(decision.marks.count))
+        let at = try #require((0...(bytes.count - prefixed.bytes.count)).first {
+            bytes[$0..<$0 + prefixed.bytes.count].elementsEqual(prefixed.bytes)
+        })
+        return at + 4 + decision.preState.count
+    }
+
+    /// Each mark of a pending decision carries the maintenance bps the configuration gives
+    /// its market (DURABILITY §6.5): a perpetual's tier's, an option market's 0. The
+    /// engine's own marks restore; a mark off by one bps, the same bytes under a
+    /// configuration whose tier says otherwise, a mark of a market the configuration does
+    /// not list, and an option market's mark with its underlying's tier value are
+    /// `malformed("decision marks")` (snapshotRejected reason 3).
+    @Test func refusesADecisionMarkWhoseMaintenanceIsNotTheConfigurations() throws {
+        let config = snapshotVenue()
+        var d = Driver(config)
+        for input in crashEvents(seed: 21) {
+            d.apply(input, advance: 40_000_000)
+            if !d.engine.decisions.isEmpty { break }
+        }
+        let decision = try #require(d.engine.decisions.first)
+        let mark = try #require(decision.marks.first)
+        let market = try #require(config.markets.first { $0.id == mark.market })
+        #expect(Int64(mark.maintenanceBps) == config.tier(market.tier)!.maintenanceBps)
+        let bytes = d.engine.snapshot()
+        #expect(try PerpEngine(snapshot: bytes, config: config).snapshot() == bytes)
+        let marks = try Self.marksOffset(bytes, decision) + 4
+        var off = bytes
+        off[marks + 15] ^= 0x01  // the first mark's maintenance bps, its last byte
+        #expect(throws: EngineSnapshotError.malformed("decision marks")) { try PerpEngine(snapshot: off, config: config) }
+        // The configuration decides: the same bytes under a venue whose tier says 250.
+        var retiered = config
+        let tier = try #require(retiered.marginTiers.firstIndex { $0.name == market.tier })
+        retiered.marginTiers[tier].maintenanceBps = 250
+        #expect(throws: EngineSnapshotError.malformed("decision marks")) { try PerpEngine(snapshot: bytes, config: retiered) }
+        // Market 99, which the venue does not list, as the state's last position and its mark.
+        let last = decision.marks.count - 1
+        var unlisted = bytes
+        let state = marks - 4 - decision.preState.count
+        for (i, b) in ([0, 0, 0, 99] as [UInt8]).enumerated() {
+            unlisted[state + 28 + 44 * last + i] = b
+            unlisted[marks + 16 * last + i] = b
+        }
+        #expect(throws: EngineSnapshotError.malformed("decision marks")) { try PerpEngine(snapshot: unlisted, config: config) }
+
+        // An option market's mark carries 0; its underlying's tier value is refused.
+        let venue = OptionsLifecycleTests.streamVenue(escalating: false)
+        var o = Driver(venue)
+        for (input, advance) in OptionsLifecycleTests.stream(seed: 21, count: 800) {
+            var stamped = input
+            if case .oraclePrice(var p) = input {
+                p.publishTime = o.now + advance
+                stamped = .oraclePrice(p)
+            }
+            o.apply(stamped, advance: advance)
+            if o.engine.decisions.contains(where: { $0.marks.contains { $0.market == OptionsFixture.call } }) { break }
+        }
+        let hedged = try #require(o.engine.decisions.first { $0.marks.contains { $0.market == OptionsFixture.call } })
+        let j = try #require(hedged.marks.firstIndex { $0.market == OptionsFixture.call })
+        #expect(hedged.marks[j].maintenanceBps == 0)
+        let options = o.engine.snapshot()
+        #expect(try PerpEngine(snapshot: options, config: venue).snapshot() == options)
+        var tiered = options
+        let at = try Self.marksOffset(options, hedged) + 4 + 16 * j + 12
+        tiered[at..<at + 4] = [0, 0, 0x01, 0x2c]  // 300, BTC's large-cap value
+        #expect(throws: EngineSnapshotError.malformed("decision marks")) { try PerpEngine(snapshot: tiered, config: venue) }
+    }
 }
