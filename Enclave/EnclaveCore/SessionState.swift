@@ -3,9 +3,9 @@ import Wire
 
 /// One open session of the worker: its keys, account and route, and the sequence numbers
 /// it has spent. A class, so that the sequencer's lookup of a session copies no keys (a
-/// `SessionCipher` holds two reference-counted `SecretBytes`: copying a session struct
-/// per request, writing it back and copying the cipher again into each reply cost
-/// ~9 retain/release pairs per order, issue 17) and a request lane's job can refer to it
+/// `SessionCipher` holds reference-counted `SecretBytes`, its keys and their subkeys:
+/// copying a session struct per request, writing it back and copying the cipher again
+/// into each reply cost ~9 retain/release pairs per order when it held two, issue 17) and a request lane's job can refer to it
 /// without touching a reference count from another thread (`Unmanaged`; the sequencer
 /// keeps every session alive while a job of the batch can refer to it, RequestLanes).
 final class SessionState {
