@@ -27,8 +27,9 @@ The script recomputes every answer from the inputs and prints one JSON line
 Scope (what the generator keeps within, asserted here): configured smiles only (no signed
 feed), prices that never leave the deviation guard's limit and never go stale, so a mark is
 the median of the counted prices (no guard state, no cache expiry to model); no signed
-smile, so the smiles in force are the configured ones; no escalation (no `escalationBps`),
-so every decision is a maintenance step. An account's state before an event is the one the
+smile, so the smiles in force are the configured ones; at most one resting order at a time
+(the generator's maker, cancelled after its taker), the only order a liquidation step's book
+fill can meet. An account's state before an event is the one the
 previous events' records left; the input's own fill (a taker against the one resting order the
 generator keeps at a time) is taken from the records, all or nothing, at the maker's price (the
 script does not re-run M1 for the input), so that every account's cost basis (M6) is known.

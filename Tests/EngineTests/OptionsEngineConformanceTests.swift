@@ -8,8 +8,9 @@ import Wire
 /// The engine against `scripts/options_engine_reference.py`, an implementation of
 /// docs/OPTIONS.md §10.2–§10.6 and §10.10–§10.12 written from the documents alone (the option
 /// mark, an account's health, realized volatility from the stream, settlement at expiry,
-/// liquidation steps of accounts holding options, margin calls, Greek limits and their
-/// escalation, the per-account Greeks book): a seeded run through the real engine records
+/// liquidation steps of accounts holding options with their fills (the book, the fund,
+/// auto-deleveraging ranked by cost basis), margin calls, Greek limits and their escalation,
+/// the per-account Greeks book): a seeded run through the real engine records
 /// every event (prices, orders with their outcome, cancels) with its enclave time, what it
 /// changed in each account, and the engine's Greeks book, margin calls, decisions, funding
 /// and settlements after it; after each round, the engine's marks, aggregated confidence,
