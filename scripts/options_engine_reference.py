@@ -2,8 +2,10 @@
 alone: the option mark (§10.2), the health of an account (§10.3), realized volatility from
 the stream (§10.4), the settlement record at expiry (§10.5), the liquidation steps of an
 account holding options (§10.6 with CONFIG M3-M4: the position chosen, size, reason,
-bankruptcy and worst prices, health and triggering scenario of each decision, and the
-state each step leaves), margin calls (§10.10: who is evaluated, the probability, the
+bankruptcy and worst prices, health and triggering scenario of each decision; with CONFIG
+M5-M6 its fills: the book against the resting order, the liquidation fee, the insurance
+fund's take-or-decline, auto-deleveraging's ranking by cost basis, price and sizes; and every
+account's collateral and positions after every event), margin calls (§10.10: who is evaluated, the probability, the
 hysteresis and every field of a call), the Greek-limit admission check and the maker's
 check at its fill (§10.11) and the per-account Greeks book after every event (§10.12),
 with the marks and their aggregated confidence of docs/COMMITMENTS.md "Recomputing the
@@ -25,9 +27,12 @@ The script recomputes every answer from the inputs and prints one JSON line
 Scope (what the generator keeps within, asserted here): configured smiles only (no signed
 feed), prices that never leave the deviation guard's limit and never go stale, so a mark is
 the median of the counted prices (no guard state, no cache expiry to model); no signed
-smile, so the smiles in force are the configured ones; no escalation (no `escalationBps`),
-so every decision is a maintenance step. An account's state before an event is the one the
-previous events' records left (the script does not re-execute matching).
+smile, so the smiles in force are the configured ones; at most one resting order at a time
+(the generator's maker, cancelled after its taker), the only order a liquidation step's book
+fill can meet. An account's state before an event is the one the
+previous events' records left; the input's own fill (a taker against the one resting order the
+generator keeps at a time) is taken from the records, all or nothing, at the maker's price (the
+script does not re-run M1 for the input), so that every account's cost basis (M6) is known.
 """
 import json
 import sys
@@ -176,6 +181,12 @@ def decode_state(hexed):
     return collateral, positions, int.from_bytes(b[28 + 44 * n:32 + 44 * n], "big")
 
 
+def tdiv(a, b):
+    """a ÷ b truncated toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
 def sat64(x):
     return max(-2**63, min(2**63 - 1, x))
 
@@ -218,8 +229,14 @@ def main(path):
     memory = {}  # §10.10: account -> enclave time of its last call (absent: armed)
     resting = None  # the last accepted resting order: (account, market, quantity)
     counts = dict.fromkeys(("greeks", "verdicts", "refused", "makerRefused", "evaluations", "calls", "steps", "escalations",
-                            "partial", "fundTook", "nobodyTook", "fundVerdicts"), 0)
+                            "partial", "fundTook", "nobodyTook", "fundVerdicts", "inputFills", "bookContacts", "bookFills",
+                            "adlRankings", "adlCandidates", "adlSteps", "adlFills", "leftOver", "silentEscalations",
+                            "adlContested", "adlSplit"), 0)
     greek_cache, array_cache = {}, {}
+    if any(v and v[1] for v in state.values()):
+        mismatches.append({"what": "positions before the first event: their cost basis (M6) is unknown"})
+    basis = {}  # M6: account -> market -> cost basis (the fills that opened the current size)
+    book = [None]  # the one resting order: account, market, side, price, remaining quantity
 
     def event_greeks(t):
         """Per-instrument Greeks at t (None: no mark or refused), cached per state."""
@@ -321,26 +338,178 @@ def main(path):
         bps = limits["escalationBps"]
         return abs(greeks[0]) > limits["maxAbsDelta"] * bps // 10_000 or abs(greeks[1]) > limits["maxAbsGamma"] * bps // 10_000
 
-    def liquidations(e, ev, before):
-        """§10.6 over CONFIG M3-M4: each decision's choice, size, reason, prices, health and
-        scenario recomputed from its pre-state; consecutive steps of one account chain."""
+    def positions_of(held):
+        return [[m, q] for m, q in sorted(held.items()) if q != 0]
+
+    def equity(acct, marks):
+        """CONFIG: E = C + Σ notional(markᵢ, qᵢ), or None when a held market has no mark."""
+        total = acct[0]
+        for m, q in acct[1].items():
+            if q != 0:
+                if marks.get(m) is None:
+                    return None
+                total += (marks[m] * q) // 10**8
+        return total
+
+    def fill(cur, a, m, dq, price, fee=0):
+        """One fill of account a: dq (> 0 bought) at price, its cash both ways, the fee paid, and
+        M6's cost basis: a fill that adds adds its signed cash, one that shrinks the position
+        scales it by new size ÷ old size, one that flips it leaves the fill's signed cash × new
+        size ÷ fill quantity (divisions truncating toward zero)."""
+        acct = cur.setdefault(a, [0, {}])
+        cash = (price * abs(dq)) // 10**8
+        signed = cash if dq > 0 else -cash
+        acct[0] += -signed - fee
+        q = acct[1].get(m, 0)
+        new = q + dq
+        held = basis.setdefault(a, {})
+        cb = held.get(m, 0)
+        if q == 0 or (q > 0) == (dq > 0):
+            cb += signed
+        elif abs(dq) <= abs(q):
+            cb = tdiv(cb * new, q)
+        else:
+            cb = tdiv(signed * new, dq)
+        acct[1][m] = new
+        held[m] = cb
+        if new == 0:
+            del acct[1][m]
+            held.pop(m, None)
+
+    def within_band(price, m, marks):
+        """CONFIG "Price band" (a perpetual: within priceBandBps of its mark) and §10.1 (an
+        option: |price − option mark| × 10⁴ ≤ F × priceBandBps)."""
+        bps = run["priceBandBps"]
+        if m in options:
+            return abs(price - marks[m]) * 10_000 <= marks[underlying] * bps
+        return abs(price - marks[m]) * 10_000 <= marks[m] * bps
+
+    def maker_passes_m1(cur, maker, m, dq, price, marks, perp_marks, option_marks, arrays, mk):
+        """M1's check of a fill for the maker: one that adds risk (|q| grows or flips) must leave
+        E ≥ initial, one that reduces it at a price worse than the mark E ≥ maintenance."""
+        acct = cur.get(maker, [0, {}])
+        q = acct[1].get(m, 0)
+        new = q + dq
+        adds = abs(new) > abs(q) or q * new < 0
+        worse = (dq < 0 and price < marks[m]) or (dq > 0 and price > marks[m])
+        if not adds and not worse:
+            return True
+        cash = (price * abs(dq)) // 10**8
+        held = dict(acct[1])
+        held[m] = new
+        after = {"collateral": acct[0] + (cash if dq < 0 else -cash) - ceil_div(cash * run["fees"]["makerBps"], 10_000),
+                 "positions": positions_of(held)}
+        h = health(run, after, perp_marks, option_marks, arrays, None if mk is None else mk[1])
+        return h is not None and h[0] >= (h[1] if adds else h[2])
+
+    def execute(where, t, d, a, m, q, size, w, greek_step, cur, marks, perp_marks, option_marks, arrays, mk):
+        """M5 (and §10.11 "Execution" for a Greek-limit step): the book (the resting order, M1's
+        and §10.11's maker checks, the band, self-trade prevention), the liquidation fee, the
+        insurance fund's take-over, then M6's auto-deleveraging (not for a Greek-limit step).
+        Applies the fills to `cur` and returns them as [kind, price, quantity]."""
+        close = -1 if q > 0 else 1  # the liquidated account's side: +1 buys
+        rest, fills = size, []
+        r = book[0]
+        if r and r["market"] == m and r["side"] == -close and rest > 0 and (r["price"] <= w if close > 0 else r["price"] >= w):
+            counts["bookContacts"] += 1
+            f = min(rest, r["remaining"])
+            if not within_band(r["price"], m, marks) or r["account"] == a:
+                book[0] = None
+            elif not maker_passes_m1(cur, r["account"], m, -close * f, r["price"], marks, perp_marks, option_marks, arrays, mk):
+                book[0] = None
+            elif limits is not None and (m == underlying or m in options) and event_greeks(t) is not None and not judge(
+                    positions_of(cur.get(r["account"], [0, {}])[1]), m, -close * f, event_greeks(t))[1]:
+                book[0] = None
+            else:
+                cash = (r["price"] * f) // 10**8
+                fill(cur, r["account"], m, -close * f, r["price"], ceil_div(cash * run["fees"]["makerBps"], 10_000))
+                fill(cur, a, m, close * f, r["price"])
+                fills.append([1, r["price"], f])
+                r["remaining"] -= f
+                rest -= f
+                if r["remaining"] == 0:
+                    book[0] = None
+        book_cash = sum((p * x) // 10**8 for _, p, x in fills)
+        fee = 0
+        if book_cash > 0:
+            e_after = equity(cur[a], marks)
+            fee = min(ceil_div(book_cash * liq["feeBps"], 10_000), max(0, e_after))
+        cur[a][0] -= fee
+        cur.setdefault(0, [0, {}])[0] += fee
+        if rest > 0:
+            # M5 step 2: the fund takes all of the rest at W when afterwards its E ≥ maintenance.
+            fund = cur[0]
+            held = dict(fund[1])
+            held[m] = held.get(m, 0) - close * rest
+            cash = (w * rest) // 10**8
+            after = {"collateral": fund[0] + (cash if close > 0 else -cash), "positions": positions_of(held)}
+            h = health(run, after, perp_marks, option_marks, arrays, None if mk is None else mk[1])
+            counts["fundVerdicts"] += 1
+            if h is not None and h[0] >= h[2]:
+                fill(cur, 0, m, -close * rest, w)
+                fill(cur, a, m, close * rest, w)
+                fills.append([2, w, rest])
+                rest = 0
+        if rest > 0 and not greek_step:
+            # M6: opposite positions with pnl > 0 and E > 0, ranked by pnl × |notional| ÷ E.
+            counts["adlRankings"] += 1
+            ranked = []
+            for b in sorted(cur):
+                qb = cur[b][1].get(m, 0)
+                if b in (0, a) or qb == 0 or (qb > 0) == (q > 0):
+                    continue
+                eb = equity(cur[b], marks)
+                if eb is None or eb <= 0:
+                    continue
+                value = (marks[m] * qb) // 10**8
+                pnl = value - basis.get(b, {}).get(m, 0)
+                if pnl <= 0:
+                    continue
+                product = pnl * abs(value)
+                ranked.append((-(2**127 - 1 if product > 2**127 - 1 else product // eb), b))
+                counts["adlCandidates"] += 1
+            counts["adlContested"] += len(ranked) > 1
+            for _, b in sorted(ranked):
+                if rest == 0:
+                    break
+                x = min(rest, abs(cur[b][1][m]))
+                fill(cur, b, m, -close * x, w)
+                fill(cur, a, m, close * x, w)
+                fills.append([3, w, x])
+                rest -= x
+        return fills, fee, rest
+
+    def compare_execution(where, d, size, fills, fee, rest):
+        counts["bookFills"] += sum(1 for f in fills if f[0] == 1)
+        counts["adlFills"] += sum(1 for f in fills if f[0] == 3)
+        counts["adlSteps"] += any(f[0] == 3 for f in fills)
+        counts["adlSplit"] += sum(1 for f in fills if f[0] == 3) > 1
+        counts["fundTook"] += any(f[0] == 2 for f in fills)
+        counts["nobodyTook"] += size > 0 and not fills
+        counts["leftOver"] += rest > 0
+        expect(where + " fills", fills, d["fills"])
+        expect(where + " liquidation fee", fee, d["fee"])
+        expect(where + " size", size - rest, d["size"])
+
+    def liquidations(e, ev, before, cur):
+        """§10.6 over CONFIG M3-M6: each decision's choice, size, reason, prices, health and
+        scenario recomputed from its pre-state, which must be the state the event's input and
+        the earlier steps left; its fills recomputed (M5, M6) and applied to every account."""
         t = ev["time"]
         arrays, mk = full_arrays(t)
         perp_marks = {mid: (lambda x: None if x is None else x[0])(m.mark(t)) for mid, m in markets.items()}
         option_marks = {} if arrays is None else {
             m["id"]: arrays[3][i + 1][0] >> 64 for i, m in enumerate(sorted(options.values(), key=lambda m: m["id"]))}
         marks = {**perp_marks, **option_marks}
-        stamps, expected_next = {}, {}
-        # The fund's state before the event's steps: known when the input was a price and
-        # nothing paid it (no funding, no settlement residue) before the liquidations.
-        fund = before.get(0)[:2] if (before.get(0) and ev.get("price") and not ev.get("funding")
-                                     and not ev.get("settlements")) else None
+        stamps = {}
         for k, d in enumerate(ev.get("decisions", [])):
             a = d["account"]
             collateral, positions, _ = decode_state(d["preState"])
             where = "event %d decision %d (account %d)" % (e, k, a)
-            if a in expected_next:
-                expect(where + " pre-state after the previous step", expected_next[a], [collateral, positions])
+            mine = cur.get(a, [0, {}])
+            expect(where + " pre-state (the input's and earlier steps' result)", [mine[0], positions_of(mine[1])],
+                   [collateral, sorted(positions)])
+            cur[a] = [collateral, {pm: pq for pm, pq in positions}]
             if a not in stamps:
                 stamps[a] = {m: st for m, st in (before.get(a) or [0, [], 0, []])[3]}
             acct = {"collateral": collateral, "positions": positions}
@@ -355,27 +524,37 @@ def main(path):
             expect(where + " kind", "maintenance" if h[0] < h[2] else "greek-limit",
                    "greek-limit" if d["reason"] == 3 else "maintenance")
             if d["reason"] == 3:
-                ours, size = escalation_step(positions, free, h, arrays, marks)
+                while True:
+                    # §10.11: a Greek-limit step that closed nothing publishes no decision, but its
+                    # market is in cooldown and the same check steps the next eligible position.
+                    ours, size = escalation_step(positions, free, h, arrays, marks)
+                    if ours is None:
+                        break
+                    m, q = ours["market"], next(pq for pm, pq in positions if pm == ours["market"])
+                    w = ours["worst"]
+                    executed = execute(where, t, d, a, m, q, size, w, True, cur, marks, perp_marks, option_marks, arrays, mk)
+                    if executed[0]:
+                        break
+                    counts["silentEscalations"] += 1
+                    stamps[a][m] = t
+                    free = [p for p in free if p[0] != m]
                 if ours is None:
                     mismatches.append({"what": where + ": an escalation step without an eligible position"})
                     continue
                 expect(where + " escalation step", ours, {x: d[x] for x in ours})
-                check_size(where, d, size, ours["worst"])
                 counts["escalations"] += 1
-            elif portfolio(run, positions) is not None:
-                def after_close(m, q):
-                    rest = [p for p in positions if p[0] != m]
-                    return health(run, {"collateral": collateral + (marks[m] * q) // 10**8, "positions": rest},
-                                  perp_marks, option_marks, arrays, mk[1])[2]
-                chosen = min(free, key=lambda p: (after_close(*p), p[0]))
             else:
-                chosen = min(free, key=lambda p: (-((marks[p[0]] * abs(p[1])) // 10**8), p[0]))
-            if d["reason"] == 3:
-                m, q = ours["market"], next(pq for pm, pq in positions if pm == ours["market"])
-            else:
-                m, q = chosen
-                size = maintenance_step(where, d, m, q, h, marks)
-            fund = fund_take(where, d, fund, m, q, size, perp_marks, option_marks, arrays, mk)
+                if portfolio(run, positions) is not None:
+                    def after_close(m, q):
+                        rest = [p for p in positions if p[0] != m]
+                        return health(run, {"collateral": collateral + (marks[m] * q) // 10**8, "positions": rest},
+                                      perp_marks, option_marks, arrays, mk[1])[2]
+                    m, q = min(free, key=lambda p: (after_close(*p), p[0]))
+                else:
+                    m, q = min(free, key=lambda p: (-((marks[p[0]] * abs(p[1])) // 10**8), p[0]))
+                size, w = maintenance_step(where, d, m, q, h, marks)
+                executed = execute(where, t, d, a, m, q, size, w, False, cur, marks, perp_marks, option_marks, arrays, mk)
+            compare_execution(where, d, size, *executed)
             sc = None
             pf = portfolio(run, positions)
             if pf is not None:
@@ -393,57 +572,11 @@ def main(path):
                                                                sat64(short), sat64(conf)]]}
                 expect(where + " scenario adds up", h[2], linear + max(worst, 0) + short + conf)
             expect(where + " scenario", sc, d["scenario"])
-            # The step's result: the position moved by what closed, the cash of its fills, the fee.
-            cash = sum((f[1] * f[2]) // 10**8 for f in d["fills"])
-            nxt = [[pm, pq - (d["size"] if pq > 0 else -d["size"]) if pm == m else pq] for pm, pq in positions]
-            expected_next[a] = [collateral + (cash if q > 0 else -cash) - d["fee"], [p for p in nxt if p[1] != 0]]
             stamps[a][m] = t
             counts["steps"] += 1
-        adl = any(f[0] == 3 for d in ev.get("decisions", []) for f in d["fills"])
-        for a, (c, ps) in expected_next.items():
-            after = state.get(a)
-            if after is not None and not adl:  # an ADL counterparty (unnamed) changes too
-                expect("event %d account %d after its steps" % (e, a), [c, ps], after[:2])
-
-    def fund_take(where, d, fund, m, q, size, perp_marks, option_marks, arrays, mk):
-        """M5 step 2: after the book (and the fee it earns the fund), the fund takes all of
-        the rest at W when its own health afterwards is priced and at or above maintenance,
-        else nothing. Returns the fund's state after the step (None: unknown)."""
-        if fund is None:
-            return None
-        book = sum(f[2] for f in d["fills"] if f[0] == 1)
-        took = sum(f[2] for f in d["fills"] if f[0] == 2)
-        collateral = fund[0] + d["fee"]
-        rest = size - book
-        if rest <= 0:
-            return [collateral, fund[1]]
-        sign = 1 if q > 0 else -1  # the fund buys what a long sells
-        held = dict((pm, pq) for pm, pq in fund[1])
-        held[m] = held.get(m, 0) + sign * rest
-        after = {"collateral": collateral - sign * ((d["worst"] * rest) // 10**8),
-                 "positions": [[pm, pq] for pm, pq in sorted(held.items()) if pq != 0]}
-        h = health(run, after, perp_marks, option_marks, arrays, None if mk is None else mk[1])
-        ok = h is not None and h[0] >= h[2]
-        counts["fundVerdicts"] += 1
-        expect(where + " the fund takes the rest", rest if ok else 0, took)
-        return [after["collateral"], after["positions"]] if ok else [collateral, fund[1]]
-
-    def check_size(where, d, size, w):
-        """M5: the fills add up to the size closed, the fund and ADL take at W; the fund takes
-        all the rest or nothing, so the step closes the size M3 (or §10.11) chose unless the
-        fund declined (fund_take judges that where the fund's state is known) and ADL, whose
-        ranking the script does not model, took less."""
-        fills = d["fills"]
-        expect(where + " fills add up", d["size"], sum(f[2] for f in fills))
-        expect(where + " fund and ADL at W", [], [f for f in fills if f[0] != 1 and f[1] != w])
-        if any(f[0] == 2 for f in fills) or not fills:
-            counts["fundTook" if fills else "nobodyTook"] += 1
-        if any(f[0] == 2 for f in fills):
-            expect(where + " size", size, d["size"])
-        else:
-            expect(where + " closes at most the size", True, d["size"] <= size)
 
     def maintenance_step(where, d, m, q, h, marks):
+        """M3-M4: the step's market, side, prices and reason compared; returns (size, W)."""
         lot = run["lots"][str(m)]
         if (marks[m] * abs(q)) // 10**8 <= liq["partialThreshold"]:
             size = abs(q)
@@ -463,8 +596,83 @@ def main(path):
         ours = {"market": m, "side": -1 if q > 0 else 1, "mark": marks[m], "bankruptcy": sat64(b), "worst": sat64(w),
                 "reason": reason}
         expect(where + " step", ours, {x: d[x] for x in ours})
-        check_size(where, d, size, w)
-        return size
+        return size, w
+
+    def model_event(e, ev, before):
+        """The event's effect on every account's collateral and positions, from the state the
+        previous event's records left: the input's fill (a taker against the one resting order,
+        at the maker's price, maker and taker fees of §10.1 and CONFIG; the quantity, all or
+        nothing, read from the records: the script does not re-run M1 for the input), the
+        settlement (§10.5 step 3-4), funding (payers −⌈q × perUnit / 10⁸⌉, the residue to the
+        fund), then the liquidation steps; afterwards every account must be what the event
+        recorded (the liquidated, the book's makers, the fund and the ADL counterparties)."""
+        t = ev["time"]
+        cur = {a: [v[0], {m: q for m, q in v[1]}] for a, v in before.items() if v}
+        order = ev.get("order")
+        decisions = ev.get("decisions", [])
+        decided = {d["account"] for d in decisions}
+        r = book[0]
+        if ev.get("cancel") is not None and r is not None and r["account"] == ev["cancel"]:
+            book[0] = None
+        if order is not None and not order["ioc"] and order["reason"] == 0:
+            book[0] = {"account": order["account"], "market": order["market"], "side": order["side"], "price": order["price"],
+                       "remaining": order["quantity"]}
+        elif order is not None and order["reason"] == 0 and r is not None and r["market"] == order["market"] and (
+                r["side"] == -order["side"] and (order["price"] >= r["price"] if order["side"] > 0 else order["price"] <= r["price"])):
+            taker, maker, m, side = order["account"], r["account"], order["market"], order["side"]
+            want = min(r["remaining"], order["quantity"])
+
+            def moved(a, after):
+                return dict(after).get(m, 0) - dict((before.get(a) or [0, []])[1]).get(m, 0)
+            guesses = []
+            if taker not in decided:
+                guesses.append(side * moved(taker, (state.get(taker) or [0, []])[1]))
+            if maker not in decided:
+                guesses.append(-side * moved(maker, (state.get(maker) or [0, []])[1]))
+            first = next((d for d in decisions if d["account"] == taker), None)
+            if first is not None:
+                guesses.append(side * moved(taker, decode_state(first["preState"])[1]))
+            x = next((g for g in guesses if g in (0, want)), None)
+            if x is None:
+                mismatches.append({"what": "event %d: the input's fill is not read from the records" % e, "guesses": guesses})
+                x = 0
+            if x:
+                cash = (r["price"] * x) // 10**8
+                fill(cur, maker, m, -side * x, r["price"], ceil_div(cash * run["fees"]["makerBps"], 10_000))
+                fill(cur, taker, m, side * x, r["price"], ceil_div(cash * run["fees"]["takerBps"], 10_000))
+                counts["inputFills"] += 1
+                r["remaining"] -= x
+                if r["remaining"] == 0:
+                    book[0] = None
+        for st in ev.get("settlements", []):
+            f = markets[underlying].mark(t)
+            if f is None:
+                continue
+            s = settle(options[st["market"]], f[0], [])["valuePerUnit"]
+            residue = 0
+            for a, q in st["holders"]:
+                amount = (q * s) // 10**8
+                cur[a][0] += amount
+                cur[a][1].pop(st["market"], None)
+                basis.get(a, {}).pop(st["market"], None)
+                residue -= amount
+            cur.setdefault(0, [0, {}])[0] += residue
+        for market, per_unit in ev.get("funding", []):
+            residue = 0
+            for a in sorted(cur):
+                q = cur[a][1].get(market, 0)
+                if q:
+                    pay = -ceil_div(q * per_unit, 10**8)
+                    cur[a][0] += pay
+                    residue -= pay
+            cur.setdefault(0, [0, {}])[0] += residue
+        if decisions:
+            liquidations(e, ev, before, cur)
+        for a in sorted(set(cur) | set(state)):
+            ours, theirs = cur.get(a), state.get(a)
+            ours = None if ours is None or ours == [0, {}] else [ours[0], positions_of(ours[1])]
+            theirs = None if theirs is None or theirs[:2] == [0, []] else [theirs[0], sorted(theirs[1])]
+            expect("event %d account %d after the event" % (e, a), ours, theirs)
 
     def escalation_step(positions, free, h, arrays, marks):
         """§10.11 "Escalation": (the step's market, side, prices and reason; its size)."""
@@ -547,8 +755,7 @@ def main(path):
             before = dict(state)
             for a, v in ev.get("changed", {}).items():
                 state[int(a)] = v
-            if ev.get("decisions"):
-                liquidations(e, ev, before)
+            model_event(e, ev, before)
             if state:
                 # §10.12: every account's book entry after the event equals §7.7 from scratch.
                 g = event_greeks(ev["time"])

@@ -8,8 +8,9 @@ import Wire
 /// The engine against `scripts/options_engine_reference.py`, an implementation of
 /// docs/OPTIONS.md §10.2–§10.6 and §10.10–§10.12 written from the documents alone (the option
 /// mark, an account's health, realized volatility from the stream, settlement at expiry,
-/// liquidation steps of accounts holding options, margin calls, Greek limits and their
-/// escalation, the per-account Greeks book): a seeded run through the real engine records
+/// liquidation steps of accounts holding options with their fills (the book, the fund,
+/// auto-deleveraging ranked by cost basis), margin calls, Greek limits and their escalation,
+/// the per-account Greeks book): a seeded run through the real engine records
 /// every event (prices, orders with their outcome, cancels) with its enclave time, what it
 /// changed in each account, and the engine's Greeks book, margin calls, decisions, funding
 /// and settlements after it; after each round, the engine's marks, aggregated confidence,
@@ -265,6 +266,8 @@ struct OptionsEngineConformanceTests {
                 } ?? NSNull(),
                 "liquidation": ["partialThreshold": config.liquidation.partialThreshold, "maxCloseBps": config.liquidation.maxCloseBps,
                                 "cooldownNanos": config.liquidation.cooldownNanos, "feeBps": config.liquidation.feeBps],
+                "fees": ["makerBps": config.fees.makerBps, "takerBps": config.fees.takerBps],
+                "priceBandBps": config.risk.priceBandBps,
                 "lots": Dictionary(uniqueKeysWithValues: config.options!.markets.map { (String($0.id), $0.contractSize) }
                     + config.markets.map { (String($0.id), $0.stepSize) }),
                 "ticks": Dictionary(uniqueKeysWithValues: config.options!.markets.map { (String($0.id), $0.tickSize) }
@@ -279,7 +282,8 @@ struct OptionsEngineConformanceTests {
     /// confidence too wide to count, so the counted set and its median confidence vary),
     /// and trades the four markets between account 1 and accounts 2…8; it runs past the
     /// six-hour expiry.
-    static func run(seed: UInt64, config: VenueConfig = venue(), deposit: Int64 = 200_000, moveMakers: Bool = false) -> Run {
+    static func run(seed: UInt64, config: VenueConfig = venue(), deposit: Int64 = 200_000, moveMakers: Bool = false,
+                    rounds: Int = .max) -> Run {
         var rng = SplitMix64(seed: seed)
         var r = Run(config)
         r.d.deposit(1, 10_000_000)
@@ -289,7 +293,7 @@ struct OptionsEngineConformanceTests {
         var btc: Int64 = 50_000 * Fixture.usd
         let gaps: [UInt64] = [1_000, 700_000_000, 1_500_000_000, 9 * Fixture.second, 60 * Fixture.second, 300 * Fixture.second]
         var round = 0
-        while r.d.now < shortExpiry + 600 * Fixture.second {
+        while r.d.now < shortExpiry + 600 * Fixture.second && round < rounds {
             round += 1
             r.d.now += gaps[Int(rng.next() % UInt64(gaps.count))]
             btc = min(max(btc + (Int64(rng.next() % 401) - 200) * Fixture.usd, 49_000 * Fixture.usd), 51_000 * Fixture.usd)
@@ -378,20 +382,35 @@ struct OptionsEngineConformanceTests {
                 escalation steps (\(escalations)) and partial steps on options (\(partialOptionSteps))
                 """)
         let counts = try Self.compare(r, seed: seed)
-        #expect((counts["makerRefused"] ?? 0) > 0 && (counts["fundTook"] ?? 0) > 0 && (counts["nobodyTook"] ?? 0) > 0,
-                "the reference judged makers refused at their fill, fund take-overs and steps nobody took: \(counts)")
+        #expect((counts["makerRefused"] ?? 0) > 0 && (counts["fundTook"] ?? 0) > 0 && (counts["nobodyTook"] ?? 0) > 0
+                    && (counts["bookFills"] ?? 0) > 0,
+                "the reference judged makers refused at their fill, fund take-overs, steps nobody took and book fills: \(counts)")
+    }
+
+    /// The limits venue with an insurance fund of 100 USD, so that it soon declines take-overs
+    /// (CONFIG M5 step 2) and auto-deleveraging (M6) closes the rest: the reference ranks the
+    /// counterparties by their cost basis (tracked through every fill), and every account's
+    /// collateral and positions after each event (the ADL counterparties' included) must be what
+    /// it computes. 60 rounds (about 9 s): ADL steps, rankings with more than one candidate.
+    @Test func deleveragingAgreesWithTheReference() throws {
+        var config = Self.limitsVenue()
+        config.liquidation.insuranceFund = 100 * Fixture.usd
+        let r = Self.run(seed: 32, config: config, deposit: 3_000, moveMakers: true, rounds: 60)
+        let counts = try Self.compare(r, seed: 32, tag: "adl")
+        #expect((counts["adlFills"] ?? 0) > 5 && (counts["adlContested"] ?? 0) > 0 && (counts["nobodyTook"] ?? 0) > 0,
+                "the reference recomputed ADL fills, rankings of several candidates and steps nobody took: \(counts)")
     }
 
     /// Runs the reference on the run; returns its counts of what it compared (by kind).
     @discardableResult
-    static func compare(_ r: Run, seed: UInt64) throws -> [String: Int] {
+    static func compare(_ r: Run, seed: UInt64, tag: String = "") throws -> [String: Int] {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let scratch = try makeScratchDirectory("options-conformance")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let file = scratch.appendingPathComponent("run.json")
         try r.json().write(to: file)
         if let keep = ProcessInfo.processInfo.environment["OPTIONS_CONFORMANCE_KEEP"] {
-            try r.json().write(to: URL(fileURLWithPath: "\(keep)-\(seed).json"))
+            try r.json().write(to: URL(fileURLWithPath: "\(keep)-\(tag)\(seed).json"))
         }
         let out = try runTool("/usr/bin/env", ["python3", root.appendingPathComponent("scripts/options_engine_reference.py").path,
                                                file.path])
