@@ -210,21 +210,22 @@ public struct BatchCommitter {
         writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8],
         marketView: (UInt32, Int, UInt64) -> MarketView? = { _, _, _ in nil }
     ) -> ClosedBatch {
-        close(now: now, haltedMarkets: haltedMarkets, signer: signer, lane: nil, writeState: writeState, salt: salt,
-              marketView: marketView)
+        close(now: now, haltedMarkets: haltedMarkets, signer: signer, lane: CloseLane(threaded: false),
+              writeState: writeState, salt: salt, marketView: marketView)
     }
 
-    /// `close`, with the decisions hashed on `lane`'s thread while this one rehashes the
-    /// state leaves, the event log and the market data (docs/COMMITMENTS.md "The close on
-    /// two threads"): the same outputs byte for byte, with or without a lane.
+    /// `close`, with the decisions hashed on `lane`'s thread, if it has one, while this one
+    /// rehashes the state leaves, the event log and the market data (docs/COMMITMENTS.md
+    /// "The close on two threads"): the same outputs byte for byte, with or without a thread.
     mutating func close(
-        now: UInt64, haltedMarkets: [UInt32], signer: Secp256k1PrivateKey, lane: CloseLane?,
+        now: UInt64, haltedMarkets: [UInt32], signer: Secp256k1PrivateKey, lane: CloseLane,
         writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8],
         marketView: (UInt32, Int, UInt64) -> MarketView? = { _, _, _ in nil }
     ) -> ClosedBatch {
         precondition(eventCount > 0, "no batch is open")
-        // `decisions` is not touched again until the lane hands its hashes back (`finish`).
-        lane?.start(decisions)
+        // `decisions` is not touched again until the lane hands its hashes back (`finish`):
+        // the lane's thread reads its storage meanwhile.
+        lane.start(decisions)
         updateState(dirty, writeState: writeState, salt: salt)
         dirty.removeAll(keepingCapacity: true)
         dirtySet.removeAll(keepingCapacity: true)
@@ -237,8 +238,8 @@ public struct BatchCommitter {
         // Each decision's EIP-712 struct hash once: its tree leaf and its record both need it
         // (computing it twice was half of a 100-decision close; issue 17, price to liquidation),
         // and all of them side by side (CKeccak: 4 or 8 to a permutation); on the lane's
-        // thread when it took them, else here.
-        let hashes = lane?.finish(decisions) ?? DecisionHashes(decisions)
+        // thread when it took them, else here (`finish` either way).
+        let hashes = lane.finish(decisions)
         let structHashes = hashes.structHashes
         let decisionTree = hashes.tree
         let header = BatchHeader(

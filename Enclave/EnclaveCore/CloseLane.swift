@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CEnclaveSys
 import Commitments
 
 /// A closed batch's decisions hashed: each one's EIP-712 struct hash (its leaf, and its
@@ -29,9 +25,11 @@ struct DecisionHashes {
 /// half of a 100-liquidation close's time (perf, 1M accounts), one after the other.
 ///
 /// - What the thread computes is a pure function of the decisions, handed over by value
-///   under the lock (the sequencer does not touch them until it has the hashes back);
-///   each chunk's hashes are published under the same lock. So the header, the state root
-///   and every record are the same byte for byte with or without the thread.
+///   under the lock: the lane keeps the sequencer's array (its storage shared, not
+///   copied), which neither side writes until the sequencer has the hashes back, and each
+///   chunk is hashed from a slice of it. Each chunk's hashes go straight into the lane's
+///   buffers and are published under the same lock. So the header, the state root and
+///   every record are the same byte for byte with or without the thread.
 /// - The decisions are hashed in chunks of `chunkDecisions` (the widest CKeccak batch),
 ///   each claimed under the lock, by the thread or by the sequencer: one lock per chunk and
 ///   at most one wake per close, none per decision; a close with fewer than `minDecisions`
@@ -41,16 +39,22 @@ struct DecisionHashes {
 ///   lane's owner seals a chunk no one is on, docs/DURABILITY.md §2.1), then waits only
 ///   for the chunk the thread is on (at most one): a thread woken late, or slowed by the
 ///   machine, costs the close one chunk at most.
-/// - `threaded: false` starts no thread: every job is hashed by the sequencer, in `finish`.
+/// - `threaded: false` starts no thread and allocates nothing but itself: `finish` hashes
+///   every job on the caller's thread (`DecisionHashes(_:)`), and `start` does nothing.
 final class CloseLane {
     /// Fewest decisions worth offering to the thread.
     static let minDecisions = 4
     /// Decisions per claim: CKeccak's widest batch (8 messages to a permutation).
     static let chunkDecisions = 8
 
-    // All under `mutex`, but the chunks' hashes, which the claimer of a chunk writes
+    /// The lock, its conditions and the thread; nil with `threaded: false`.
+    private let sync: LaneThread?
+    /// Whether the thread runs.
+    private(set) var isThreaded = false
+
+    // All under the lock, but the chunks' hashes, which the claimer of a chunk writes
     // without it and publishes by counting the chunk `finished` under it.
-    /// The open job's decisions; empty between jobs.
+    /// The open job's decisions (the sequencer's array, shared); empty between jobs.
     private var decisions: [DecisionFields] = []
     private var chunks = 0
     /// Chunks claimed (the next to claim) and finished.
@@ -65,79 +69,77 @@ final class CloseLane {
     private var offered = 0
     private var chunkTotal = 0
     private var chunksByOwner = 0
-    /// Struct hashes and RFC 6962 leaf hashes, one per decision of the open job.
+    /// Struct hashes and RFC 6962 leaf hashes, one per decision of the open job; replaced
+    /// (larger) only by `start`, with no job open.
     private var structHashes: UnsafeMutablePointer<Hash32>
     private var leafHashes: UnsafeMutablePointer<Hash32>
-    private var capacity = 1_024
-
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var thread: pthread_t?
+    private var capacity: Int
 
     /// With `threaded`, starts the thread (it sleeps between closes).
     init(threaded: Bool) {
+        capacity = threaded ? 1_024 : 0
         structHashes = .allocate(capacity: capacity)
         structHashes.initialize(repeating: .zero, count: capacity)
         leafHashes = .allocate(capacity: capacity)
         leafHashes.initialize(repeating: .zero, count: capacity)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(wake, nil)
-        pthread_cond_init(done, nil)
-        guard threaded else { return }
-        var t = pthread_t()
-        let box = Unmanaged.passUnretained(self).toOpaque()
-        if pthread_create(&t, nil, { raw in
-            _ = ss_set_thread_name("close-lane")
-            Unmanaged<CloseLane>.fromOpaque(raw!).takeUnretainedValue().threadLoop()
-            return nil
-        }, box) == 0 {
-            thread = t
-        }
+        sync = threaded ? LaneThread() : nil
+        guard let sync else { return }
+        // `deinit` stops and joins the thread before the lane goes.
+        isThreaded = sync.start(name: "close-lane") { [unowned(unsafe) self] in self.threadLoop() }
     }
 
     deinit {
-        if let thread {
-            lock()
+        if let sync, isThreaded {
+            sync.lock()
             stopping = true
-            pthread_cond_signal(wake)
-            unlock()
-            pthread_join(thread, nil)
+            sync.signalWake()
+            sync.unlock()
+            sync.join()
         }
         structHashes.deallocate()
         leafHashes.deallocate()
-        pthread_cond_destroy(wake)
-        pthread_cond_destroy(done)
-        pthread_mutex_destroy(mutex)
-        wake.deallocate()
-        done.deallocate()
-        mutex.deallocate()
     }
-
-    /// Whether a thread runs.
-    var isThreaded: Bool { thread != nil }
 
     /// Jobs offered so far, their chunks, and how many of those the sequencer hashed itself.
     var jobCounts: (offered: Int, chunks: Int, byOwner: Int) {
-        lock()
-        defer { unlock() }
+        guard let sync else { return (0, 0, 0) }
+        sync.lock()
+        defer { sync.unlock() }
         return (offered, chunkTotal, chunksByOwner)
     }
 
     /// Test hook: while `held`, the thread claims no chunk, as if it had not started.
     func hold(_ on: Bool) {
-        lock()
+        guard let sync else { return }
+        sync.lock()
         held = on
-        if !on && threadSleeping { pthread_cond_signal(wake) }
-        unlock()
+        if !on && threadSleeping { sync.signalWake() }
+        sync.unlock()
+    }
+
+    /// Test hook, between `start` and `finish`: waits until the thread has hashed a chunk
+    /// of the open job (the sequencer claims none before `finish`, so any finished chunk is
+    /// the thread's), for `seconds` at most; whether it has.
+    func awaitThreadChunk(seconds: Int) -> Bool {
+        guard let sync, isThreaded else { return false }
+        sync.lock()
+        defer { sync.unlock() }
+        while finished == 0 {
+            ownerWaiting = true
+            let woken = sync.waitForDone(seconds: seconds)
+            ownerWaiting = false
+            if !woken { break }
+        }
+        return finished > 0
     }
 
     // MARK: - The sequencer's side
 
     /// Offers `decisions` to the thread, when it runs and they are worth it; the hashes are
-    /// taken with `finish`, which must follow before the next `start`.
+    /// taken with `finish`, which must follow before the next `start`. The caller must not
+    /// change its array (it shares its storage with the lane's) until then.
     func start(_ decisions: [DecisionFields]) {
-        guard thread != nil, decisions.count >= Self.minDecisions else { return }
+        guard let sync, isThreaded, decisions.count >= Self.minDecisions else { return }
         if decisions.count > capacity {
             // No job is open: nobody else touches the buffers.
             structHashes.deallocate()
@@ -148,7 +150,7 @@ final class CloseLane {
             leafHashes = .allocate(capacity: capacity)
             leafHashes.initialize(repeating: .zero, count: capacity)
         }
-        lock()
+        sync.lock()
         precondition(self.decisions.isEmpty, "a close lane job is already open")
         self.decisions = decisions
         chunks = (decisions.count + Self.chunkDecisions - 1) / Self.chunkDecisions
@@ -156,70 +158,74 @@ final class CloseLane {
         finished = 0
         offered += 1
         chunkTotal += chunks
-        if threadSleeping { pthread_cond_signal(wake) }
-        unlock()
+        if threadSleeping { sync.signalWake() }
+        sync.unlock()
     }
 
     /// `decisions`' hashes: hashes here every chunk the thread has not claimed, then waits
-    /// for the one it may be on; hashed here whole if the job was not offered. `decisions`
-    /// must be what `start` was given.
+    /// for the one it may be on; hashed here whole if the job was not offered (no thread,
+    /// or too few decisions). `decisions` must be what `start` was given.
     func finish(_ decisions: [DecisionFields]) -> DecisionHashes {
-        guard thread != nil, decisions.count >= Self.minDecisions else { return DecisionHashes(decisions) }
-        lock()
+        guard let sync, isThreaded, decisions.count >= Self.minDecisions else { return DecisionHashes(decisions) }
+        sync.lock()
         while claimed < chunks {
             chunksByOwner += 1
-            hashClaimedChunk()
+            hashClaimedChunk(sync)
         }
         while finished < chunks {
             ownerWaiting = true
-            pthread_cond_wait(done, mutex)
+            sync.waitForDone()
             ownerWaiting = false
         }
+        // The lane lets go of the sequencer's array: it is the array's only owner again.
         self.decisions = []
-        unlock()
+        sync.unlock()
+        // The results' own storage (they outlive the job, in the batch's records): one copy
+        // of each buffer; the leaves' copy is the tree's bottom level, not copied again.
         let n = decisions.count
-        let hashes = Array(UnsafeBufferPointer(start: structHashes, count: n))
-        let tree = MerkleTree(leafHashes: Array(UnsafeBufferPointer(start: leafHashes, count: n)))
-        return DecisionHashes(structHashes: hashes, tree: tree)
+        return DecisionHashes(structHashes: Array(UnsafeBufferPointer(start: structHashes, count: n)),
+                              tree: MerkleTree(leafHashes: Array(UnsafeBufferPointer(start: leafHashes, count: n))))
     }
 
     // MARK: - Either side
 
     /// With the lock held and a chunk left to claim: claims it, hashes it without the
-    /// lock, and counts it finished.
-    private func hashClaimedChunk() {
+    /// lock (from a slice of the job's decisions: no decision is copied), and counts it
+    /// finished.
+    private func hashClaimedChunk(_ sync: LaneThread) {
         let c = claimed
         claimed += 1
         let lo = c * Self.chunkDecisions
         let hi = min(lo + Self.chunkDecisions, decisions.count)
-        let chunk = Array(decisions[lo..<hi])
-        unlock()
-        let hashes = DecisionFields.structHashes(chunk)
-        for (i, h) in hashes.enumerated() {
-            structHashes[lo + i] = h
-            leafHashes[lo + i] = h.withUnsafeBytes { RFC6962.leafHash($0) }
+        let chunk = decisions[lo..<hi]
+        let structOut = structHashes + lo
+        let leafOut = leafHashes + lo
+        sync.unlock()
+        DecisionFields.structHashes(chunk, into: structOut)
+        for i in 0..<(hi - lo) {
+            leafOut[i] = structOut[i].withUnsafeBytes { RFC6962.leafHash($0) }
         }
-        lock()
+        sync.lock()
         finished += 1
-        if ownerWaiting && finished == chunks { pthread_cond_signal(done) }
+        // The owner waits either in `finish` (then this was the last chunk: it claimed all
+        // the others) or in the test hook.
+        if ownerWaiting { sync.signalDone() }
     }
 
     // MARK: - The thread
 
     private func threadLoop() {
-        lock()
+        guard let sync else { return }
+        sync.lock()
         while !stopping {
             if !held && claimed < chunks {
-                hashClaimedChunk()
+                hashClaimedChunk(sync)
                 continue
             }
             threadSleeping = true
-            pthread_cond_wait(wake, mutex)
+            sync.waitForWake()
             threadSleeping = false
         }
-        unlock()
+        sync.unlock()
     }
-
-    private func lock() { pthread_mutex_lock(mutex) }
-    private func unlock() { pthread_mutex_unlock(mutex) }
 }

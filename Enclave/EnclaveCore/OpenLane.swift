@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CEnclaveSys
 import Journal
 import SealCrypto
 import Wire
@@ -40,11 +36,11 @@ final class OpenLane {
     private var consumerWaiting = false
     /// Why opening stopped early, for the record after the last opened one.
     private var failure: JournalRejected?
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let ready = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var thread: pthread_t?
+    /// The lock and the opener thread, if one runs; the sequencer waits on its `done`
+    /// condition for records.
+    private let sync = LaneThread()
     /// Whether the opener was meant to run on its own thread (read by the opener, so set
-    /// before it starts, unlike `thread`).
+    /// before it starts, unlike `sync.isRunning`).
     private let threaded: Bool
     /// What the sequencer has seen of `published`, read without the lock.
     private var seen = 0
@@ -57,20 +53,8 @@ final class OpenLane {
         self.threaded = threaded
         payloads = .allocate(byteCount: max(self.bytes.count, 1), alignment: 16)
         records = .allocate(capacity: self.bytes.count / JournalFrame.minLength + 1)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(ready, nil)
-        if threaded {
-            var t = pthread_t()
-            let box = Unmanaged.passUnretained(self).toOpaque()
-            if pthread_create(&t, nil, { raw in
-                _ = ss_set_thread_name("open-lane")
-                Unmanaged<OpenLane>.fromOpaque(raw!).takeUnretainedValue().openAll()
-                return nil
-            }, box) == 0 {
-                thread = t
-                return
-            }
-        }
+        // `deinit` stops and joins the thread before the lane goes.
+        if threaded && sync.start(name: "open-lane", { [unowned(unsafe) self] in self.openAll() }) { return }
         openAll()
     }
 
@@ -79,36 +63,31 @@ final class OpenLane {
         Sodium.wipe(UnsafeMutableRawBufferPointer(rebasing: payloads[0..<payloadEnd]))
         payloads.deallocate()
         records.deallocate()
-        pthread_cond_destroy(ready)
-        pthread_mutex_destroy(mutex)
-        ready.deallocate()
-        mutex.deallocate()
     }
 
     /// Stops the opener (if it still runs) and waits for it: afterwards `chain` is where
     /// opening stopped.
     func finish() {
-        guard let t = thread else { return }
-        pthread_mutex_lock(mutex)
+        guard sync.isRunning else { return }
+        sync.lock()
         cancelled = true
-        pthread_mutex_unlock(mutex)
-        pthread_join(t, nil)
-        thread = nil
+        sync.unlock()
+        sync.join()
     }
 
     /// The `i`-th record's kind, sequence and payload, waiting for the opener as needed;
     /// nil after the last record; throws the rejection of the first record that did not open.
     func record(_ i: Int) throws(JournalRejected) -> (kind: JournalFrame.Kind, sequence: UInt64, payload: UnsafeRawBufferPointer)? {
         if i >= seen {
-            pthread_mutex_lock(mutex)
+            sync.lock()
             while published <= i && !finished {
                 consumerWaiting = true
-                pthread_cond_wait(ready, mutex)
+                sync.waitForDone()
                 consumerWaiting = false
             }
             seen = published
             let failed = failure
-            pthread_mutex_unlock(mutex)
+            sync.unlock()
             if i >= seen {
                 if let failed { throw failed }
                 return nil
@@ -124,9 +103,9 @@ final class OpenLane {
         var stop: JournalRejected?
         while offset < bytes.count {
             if local % Self.publishEvery == 0 && threaded {
-                pthread_mutex_lock(mutex)
+                sync.lock()
                 let quit = cancelled
-                pthread_mutex_unlock(mutex)
+                sync.unlock()
                 if quit { break }
             }
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
@@ -156,11 +135,11 @@ final class OpenLane {
     }
 
     private func publish(_ count: Int, failure: JournalRejected?, finished: Bool) {
-        pthread_mutex_lock(mutex)
+        sync.lock()
         published = count
         self.failure = failure
         self.finished = finished
-        if consumerWaiting { pthread_cond_signal(ready) }
-        pthread_mutex_unlock(mutex)
+        if consumerWaiting { sync.signalDone() }
+        sync.unlock()
     }
 }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CEnclaveSys
 import Journal
 import SealCrypto
 
@@ -49,10 +45,8 @@ public final class SealLane {
     private var out: [UInt8] = []
     /// Record bytes appended since the last `take` (the owner's count).
     public private(set) var pendingBytes = 0
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var thread: pthread_t?
+    /// The lock, its conditions and the sealer thread, if one runs.
+    private let sync = LaneThread()
 
     /// Seals under `cipher`'s key, continuing its chain; with `threaded`, on a thread of
     /// its own.
@@ -60,39 +54,23 @@ public final class SealLane {
         chain = cipher
         chunks = (0..<Self.ringChunks).map { _ in PayloadChunk(capacity: Self.chunkBytes + 1_024) }
         out.reserveCapacity(1 << 20)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(wake, nil)
-        pthread_cond_init(done, nil)
         guard threaded else { return }
-        var t = pthread_t()
-        let box = Unmanaged.passUnretained(self).toOpaque()
-        if pthread_create(&t, nil, { raw in
-            _ = ss_set_thread_name("seal-lane")
-            Unmanaged<SealLane>.fromOpaque(raw!).takeUnretainedValue().sealerLoop()
-            return nil
-        }, box) == 0 {
-            thread = t
-        }
+        // `deinit` stops and joins the thread before the lane goes.
+        _ = sync.start(name: "seal-lane") { [unowned(unsafe) self] in self.sealerLoop() }
     }
 
     deinit {
-        if let thread {
+        if sync.isRunning {
             lock()
             stopping = true
-            pthread_cond_signal(wake)
+            sync.signalWake()
             unlock()
-            pthread_join(thread, nil)
+            sync.join()
         }
-        pthread_cond_destroy(wake)
-        pthread_cond_destroy(done)
-        pthread_mutex_destroy(mutex)
-        wake.deallocate()
-        done.deallocate()
-        mutex.deallocate()
     }
 
     /// Whether a sealer thread runs.
-    public var isThreaded: Bool { thread != nil }
+    public var isThreaded: Bool { sync.isRunning }
 
     /// The chain (last sequence and hash) and the key, once every record appended so far
     /// is sealed: for opening records in a replay and for a snapshot's header.
@@ -139,8 +117,8 @@ public final class SealLane {
     private func submit() {
         lock()
         submitted += 1
-        if sealerSleeping { pthread_cond_signal(wake) }
-        if thread == nil || submitted - sealed >= Self.ringChunks {
+        if sealerSleeping { sync.signalWake() }
+        if !sync.isRunning || submitted - sealed >= Self.ringChunks {
             sealOldest(untilFree: true)
         }
         unlock()
@@ -161,7 +139,7 @@ public final class SealLane {
 
     /// With the lock held: seals chunks until one is free to fill (`untilFree`).
     private func sealOldest(untilFree: Bool) {
-        while submitted - sealed >= (thread == nil ? 1 : Self.ringChunks) { waitOrSealOne() }
+        while submitted - sealed >= (sync.isRunning ? Self.ringChunks : 1) { waitOrSealOne() }
     }
 
     /// With the lock held: waits for the chunk the sealer is on, or seals the oldest
@@ -169,7 +147,7 @@ public final class SealLane {
     private func waitOrSealOne() {
         if claimed {
             ownerWaiting = true
-            pthread_cond_wait(done, mutex)
+            sync.waitForDone()
             ownerWaiting = false
         } else {
             sealOne()
@@ -186,7 +164,7 @@ public final class SealLane {
     /// With the lock held and no claim: claims chunk `sealed`, seals it without the lock,
     /// and marks it sealed.
     private func sealOne() {
-        if pthread_equal(pthread_self(), thread ?? pthread_t()) == 0 { sealedByOwner += 1 }
+        if !sync.isCurrent { sealedByOwner += 1 }
         claimed = true
         let chunk = chunks[sealed % Self.ringChunks]
         unlock()
@@ -194,9 +172,9 @@ public final class SealLane {
         lock()
         claimed = false
         sealed += 1
-        if ownerWaiting { pthread_cond_signal(done) }
+        if ownerWaiting { sync.signalDone() }
         // The sealer slept while the owner held the claim: more may be waiting for it.
-        if sealerSleeping && sealed < submitted { pthread_cond_signal(wake) }
+        if sealerSleeping && sealed < submitted { sync.signalWake() }
     }
 
     private func sealerLoop() {
@@ -208,14 +186,14 @@ public final class SealLane {
                 continue
             }
             sealerSleeping = true
-            pthread_cond_wait(wake, mutex)
+            sync.waitForWake()
             sealerSleeping = false
         }
         unlock()
     }
 
-    private func lock() { pthread_mutex_lock(mutex) }
-    private func unlock() { pthread_mutex_unlock(mutex) }
+    private func lock() { sync.lock() }
+    private func unlock() { sync.unlock() }
 }
 
 /// Plaintext payloads waiting to be sealed, each as u32 length, u8 kind, payload.

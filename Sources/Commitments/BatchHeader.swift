@@ -263,9 +263,22 @@ public struct DecisionFields: Equatable, Sendable {
     /// `structHash` of each decision, in order: hashed side by side, as a batch close
     /// needs them (`EIP712StructEncoder.hashes`; every decision's struct is 22 words).
     public static func structHashes(_ decisions: [DecisionFields]) -> [Hash32] {
+        guard !decisions.isEmpty else { return [] }
+        return [Hash32](unsafeUninitializedCapacity: decisions.count) { out, initialized in
+            structHashes(decisions[...], into: out.baseAddress!)
+            initialized = decisions.count
+        }
+    }
+
+    /// `structHashes` of a run of decisions (a slice of a batch's, which shares its storage:
+    /// no decision is copied), written to `out[0..<decisions.count]`, which need not be
+    /// initialised.
+    public static func structHashes(_ decisions: ArraySlice<DecisionFields>, into out: UnsafeMutablePointer<Hash32>) {
         let digests = EIP712StructEncoder.hashes(decisions.map(\.encoder))
-        return digests.withUnsafeBytes { raw in
-            (0..<decisions.count).map { Hash32(UnsafeRawBufferPointer(rebasing: raw[32 * $0..<32 * ($0 + 1)])) }
+        digests.withUnsafeBytes { raw in
+            for i in 0..<decisions.count {
+                (out + i).initialize(to: Hash32(UnsafeRawBufferPointer(rebasing: raw[32 * i..<32 * (i + 1)])))
+            }
         }
     }
 

@@ -67,12 +67,27 @@ struct CloseLaneTests {
         #expect(lane.isThreaded == (mode != "no thread"))
         if mode == "held thread" { lane.hold(true) }
         var offered = 0, chunks = 0
+        // Jobs whose first chunk the test waited for the thread to hash, and those it did
+        // (waiting stops at the first it does not hash within 10 s).
+        var waits = 0, threadChunks = 0
         for round in 0..<200 {
             let n = round % 31
             let decisions = (0..<n).map { crash[($0 * 5 + round) % crash.count] }
             let expected = DecisionHashes(decisions)
             lane.start(decisions)
-            if round % 3 == 0 { usleep(2_000) }  // sometimes the thread finishes first
+            if round % 3 == 0 {
+                // Sometimes the thread hashes first (a whole job of up to 8 decisions): with
+                // a thread that runs, wait until it has (no scheduling luck needed); else
+                // give it the time it would need.
+                if mode == "thread" && n >= CloseLane.minDecisions && waits == threadChunks {
+                    waits += 1
+                    if lane.awaitThreadChunk(seconds: 10) { threadChunks += 1 }
+                } else {
+                    usleep(2_000)
+                    // A held thread hashes nothing, and the hook says so.
+                    if mode == "held thread" && n >= CloseLane.minDecisions { #expect(!lane.awaitThreadChunk(seconds: 0)) }
+                }
+            }
             let got = lane.finish(decisions)
             #expect(got.structHashes == expected.structHashes && got.tree == expected.tree, "\(n) decisions")
             #expect(got.structHashes.count == n)
@@ -84,6 +99,9 @@ struct CloseLaneTests {
         let counts = lane.jobCounts
         #expect(counts.offered == offered && counts.chunks == chunks)
         if mode == "held thread" { #expect(counts.byOwner == chunks) }
-        if mode == "thread" { #expect(counts.byOwner < chunks, "the thread took some of the chunks") }
+        if mode == "thread" {
+            #expect(waits > 0 && threadChunks == waits, "the thread hashed a chunk of every job it was waited for")
+            #expect(counts.chunks - counts.byOwner >= threadChunks, "the chunks the thread hashed are not counted the sequencer's")
+        }
     }
 }
