@@ -17,23 +17,8 @@ public enum XChaCha20Poly1305 {
         plaintext: UnsafeRawBufferPointer,
         into output: UnsafeMutableRawBufferPointer
     ) throws(SealCryptoError) -> Int {
-        let needed = plaintext.count + tagByteCount
-        guard output.count >= needed else { throw .bufferTooSmall(needed: needed, available: output.count) }
-        guard nonce.count == nonceByteCount else {
-            throw .invalidLength(what: "nonce", expected: nonceByteCount, actual: nonce.count)
-        }
-        var written: UInt64 = 0
-        key.withUnsafeBytes { k in
-            _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
-                output.baseAddress!.assumingMemoryBound(to: UInt8.self), &written,
-                plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(plaintext.count),
-                associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(associatedData.count),
-                nil,
-                nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                k.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            )
-        }
-        return Int(written)
+        try SodiumAEAD.seal(crypto_aead_xchacha20poly1305_ietf_encrypt, nonceByteCount: nonceByteCount, key: key,
+                            nonce: nonce, associatedData: associatedData, plaintext: plaintext, into: output)
     }
 
     /// Authenticates and decrypts `ciphertext` into `output` (which needs
@@ -47,25 +32,8 @@ public enum XChaCha20Poly1305 {
         ciphertext: UnsafeRawBufferPointer,
         into output: UnsafeMutableRawBufferPointer
     ) throws(SealCryptoError) -> Int {
-        guard ciphertext.count >= tagByteCount else { throw .authenticationFailed }
-        let needed = ciphertext.count - tagByteCount
-        guard output.count >= needed else { throw .bufferTooSmall(needed: needed, available: output.count) }
-        guard nonce.count == nonceByteCount else {
-            throw .invalidLength(what: "nonce", expected: nonceByteCount, actual: nonce.count)
-        }
-        var written: UInt64 = 0
-        let status = key.withUnsafeBytes { k in
-            crypto_aead_xchacha20poly1305_ietf_decrypt(
-                output.baseAddress?.assumingMemoryBound(to: UInt8.self), &written,
-                nil,
-                ciphertext.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(ciphertext.count),
-                associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(associatedData.count),
-                nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                k.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            )
-        }
-        guard status == 0 else { throw .authenticationFailed }
-        return Int(written)
+        try SodiumAEAD.open(crypto_aead_xchacha20poly1305_ietf_decrypt, nonceByteCount: nonceByteCount, key: key,
+                            nonce: nonce, associatedData: associatedData, ciphertext: ciphertext, into: output)
     }
 }
 
@@ -90,18 +58,49 @@ extension XChaCha20Poly1305 {
 
 /// ChaCha20-Poly1305 (IETF construction, 12-byte nonce) via libsodium: what
 /// XChaCha20-Poly1305 runs after its subkey derivation (`XChaCha20Poly1305.subkey`).
-public enum ChaCha20Poly1305IETF {
-    public static let nonceByteCount = 12
+/// `SessionCipher` seals and opens with it under a session's subkeys.
+@usableFromInline
+enum ChaCha20Poly1305IETF {
+    @usableFromInline static let nonceByteCount = 12
 
-    /// Encrypts `plaintext` into `output` (`plaintext.count + 16` bytes); returns the
-    /// ciphertext length.
     @inlinable
-    public static func seal(
-        key: SecretBytes,
-        nonce: UnsafeRawBufferPointer,
-        associatedData: UnsafeRawBufferPointer,
-        plaintext: UnsafeRawBufferPointer,
-        into output: UnsafeMutableRawBufferPointer
+    static func seal(
+        key: SecretBytes, nonce: UnsafeRawBufferPointer, associatedData: UnsafeRawBufferPointer,
+        plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
+    ) throws(SealCryptoError) -> Int {
+        try SodiumAEAD.seal(crypto_aead_chacha20poly1305_ietf_encrypt, nonceByteCount: nonceByteCount, key: key,
+                            nonce: nonce, associatedData: associatedData, plaintext: plaintext, into: output)
+    }
+
+    @inlinable
+    static func open(
+        key: SecretBytes, nonce: UnsafeRawBufferPointer, associatedData: UnsafeRawBufferPointer,
+        ciphertext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
+    ) throws(SealCryptoError) -> Int {
+        try SodiumAEAD.open(crypto_aead_chacha20poly1305_ietf_decrypt, nonceByteCount: nonceByteCount, key: key,
+                            nonce: nonce, associatedData: associatedData, ciphertext: ciphertext, into: output)
+    }
+}
+
+/// The checks and the call both libsodium AEADs in this file share (their C signatures are
+/// the same).
+@usableFromInline
+enum SodiumAEAD {
+    @usableFromInline
+    typealias Encrypt = (
+        UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt64>?, UnsafePointer<UInt8>?, UInt64,
+        UnsafePointer<UInt8>?, UInt64, UnsafePointer<UInt8>?, UnsafePointer<UInt8>, UnsafePointer<UInt8>
+    ) -> Int32
+    @usableFromInline
+    typealias Decrypt = (
+        UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt64>?, UnsafeMutablePointer<UInt8>?,
+        UnsafePointer<UInt8>, UInt64, UnsafePointer<UInt8>?, UInt64, UnsafePointer<UInt8>, UnsafePointer<UInt8>
+    ) -> Int32
+
+    @inlinable
+    static func seal(
+        _ encrypt: Encrypt, nonceByteCount: Int, key: SecretBytes, nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer, plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
     ) throws(SealCryptoError) -> Int {
         let needed = plaintext.count + XChaCha20Poly1305.tagByteCount
         guard output.count >= needed else { throw .bufferTooSmall(needed: needed, available: output.count) }
@@ -110,7 +109,7 @@ public enum ChaCha20Poly1305IETF {
         }
         var written: UInt64 = 0
         key.withUnsafeBytes { k in
-            _ = crypto_aead_chacha20poly1305_ietf_encrypt(
+            _ = encrypt(
                 output.baseAddress!.assumingMemoryBound(to: UInt8.self), &written,
                 plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(plaintext.count),
                 associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(associatedData.count),
@@ -122,16 +121,10 @@ public enum ChaCha20Poly1305IETF {
         return Int(written)
     }
 
-    /// Authenticates and decrypts `ciphertext` into `output` (`ciphertext.count - 16`
-    /// bytes); returns the plaintext length. Nothing written to `output` may be trusted
-    /// when this throws.
     @inlinable
-    public static func open(
-        key: SecretBytes,
-        nonce: UnsafeRawBufferPointer,
-        associatedData: UnsafeRawBufferPointer,
-        ciphertext: UnsafeRawBufferPointer,
-        into output: UnsafeMutableRawBufferPointer
+    static func open(
+        _ decrypt: Decrypt, nonceByteCount: Int, key: SecretBytes, nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer, ciphertext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
     ) throws(SealCryptoError) -> Int {
         guard ciphertext.count >= XChaCha20Poly1305.tagByteCount else { throw .authenticationFailed }
         let needed = ciphertext.count - XChaCha20Poly1305.tagByteCount
@@ -141,7 +134,7 @@ public enum ChaCha20Poly1305IETF {
         }
         var written: UInt64 = 0
         let status = key.withUnsafeBytes { k in
-            crypto_aead_chacha20poly1305_ietf_decrypt(
+            decrypt(
                 output.baseAddress?.assumingMemoryBound(to: UInt8.self), &written,
                 nil,
                 ciphertext.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(ciphertext.count),
