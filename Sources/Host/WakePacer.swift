@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Deliberate coalescing of the host's event-loop wake-ups (issue 17). Each wake-up of
 /// the event loop that does data-path work (a client frame forwarded, a link message from
 /// the worker, records made durable) opens a *tick*; at the end of the tick, when pacing

@@ -34,11 +34,21 @@ public struct SessionCipher: Sendable {
     @usableFromInline let eventsSubkey: SecretBytes?
 
     public init(keys: SessionKeys, sendDirection: SessionDirection) {
+        self.init(
+            keys: keys, sendDirection: sendDirection, sendSubkey: Self.subkey(keys.transmit, sendDirection),
+            receiveSubkey: Self.subkey(keys.receive, Self.receiveDirection(sendDirection)),
+            eventsSubkey: sendDirection == .clientToEnclave ? Self.subkey(keys.receive, .enclaveEvents) : nil)
+    }
+
+    private init(
+        keys: SessionKeys, sendDirection: SessionDirection, sendSubkey: SecretBytes, receiveSubkey: SecretBytes,
+        eventsSubkey: SecretBytes?
+    ) {
         self.keys = keys
         self.sendDirection = sendDirection
-        sendSubkey = Self.subkey(keys.transmit, sendDirection)
-        receiveSubkey = Self.subkey(keys.receive, Self.receiveDirection(sendDirection))
-        eventsSubkey = sendDirection == .clientToEnclave ? Self.subkey(keys.receive, .enclaveEvents) : nil
+        self.sendSubkey = sendSubkey
+        self.receiveSubkey = receiveSubkey
+        self.eventsSubkey = eventsSubkey
     }
 
     private static func receiveDirection(_ send: SessionDirection) -> SessionDirection {
@@ -88,7 +98,14 @@ public struct SessionCipher: Sendable {
 
     /// The same keys sending in the events direction (enclave side only): seal pushed
     /// events with it, numbered by the session's event counter.
-    public var forEvents: SessionCipher { Self(keys: keys, sendDirection: .enclaveEvents) }
+    /// It derives only the events subkey: what it opens (client to enclave) is what this
+    /// enclave-side cipher opens, so that subkey is shared.
+    public var forEvents: SessionCipher {
+        precondition(sendDirection == .enclaveToClient, "events are sealed by the enclave side")
+        return Self(
+            keys: keys, sendDirection: .enclaveEvents, sendSubkey: Self.subkey(keys.transmit, .enclaveEvents),
+            receiveSubkey: receiveSubkey, eventsSubkey: nil)
+    }
 
     /// Opens an enclave event numbered `sequence` (the client side's cipher).
     public func openEvent(sequence: UInt64, associatedData: [UInt8], ciphertext: [UInt8]) throws(SealCryptoError) -> [UInt8] {
