@@ -25,6 +25,7 @@
 #                       other processes; offcpu: the same without its fdatasync calls);
 #                       each round rotates the order by one
 #   COALESCE_MICROS     every host's --coalesce-micros (docs/OPERATIONS.md §9; default 0)
+#   SEND_QUANTUM_MICROS every load's --send-quantum-micros (docs/SCENARIOS.md; default 0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -60,7 +61,7 @@ threads_cpu() {
     done
 }
 gcc -O2 -pthread -o "$FLOOR" Benchmarks/fsync/groupcommit.c
-echo "== $ROUNDS rounds of ${MODES[*]} at $RATE/s for ${SECONDS_LOAD}s each, then the disk floor; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $ROUNDS rounds of ${MODES[*]} at $RATE/s for ${SECONDS_LOAD}s each (host coalescing ${COALESCE_MICROS:-0} µs, generator send quantum ${SEND_QUANTUM_MICROS:-0} µs), then the disk floor; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "$ROUNDS"); do
     shift_by=$(( (round - 1) % ${#MODES[@]} ))
     order=("${MODES[@]:$shift_by}" "${MODES[@]:0:$shift_by}")
@@ -94,7 +95,8 @@ subprocess.call(sys.argv[2:], stdout=open(sys.argv[1], "w"), stderr=subprocess.D
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(f"generator {r.ru_utime:.3f} {r.ru_stime:.3f}", file=sys.stderr)' "$WORK/load-$mode-$round.json" \
             "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate "$RATE" --duration "$SECONDS_LOAD" --sessions 8 \
-            --no-attestation --json 2> "$WORK/generator-$mode-$round.txt" || true
+            --send-quantum-micros "${SEND_QUANTUM_MICROS:-0}" --no-attestation --json \
+            2> "$WORK/generator-$mode-$round.txt" || true
         threads_cpu "$WORK/sched-$mode-$round.after"
         if [[ -n "$beside" ]]; then wait "$BESIDE_PID" || true; fi
         # A starved host can miss the scrape; the summary then shows "-" for its journal figures.
@@ -153,12 +155,15 @@ def cpu(m, r, receipts):
     return per(generator), per(run["host"]), per(run["enclave"]), per(wait["host"]), per(wait["enclave"]), top
 rows = {m: [] for m in modes}
 cpus = {m: [] for m in modes}
-print(f"\n{'round':<6}{'mode':<6}{'p50 µs':>9}{'p99 µs':>10}{'p99/off':>9}{'toEncl p99':>11}{'fromEncl p50/p99 µs':>22}"
+print(f"\n{'round':<6}{'mode':<6}{'p50 µs':>9}{'p99 µs':>10}{'p99/off':>9}{'send/off':>10}{'toEncl p99':>11}{'fromEncl p50/p99 µs':>22}"
       f"{'fsync mean/p50≤/p99≤ ms':>26}{'wait mean/p50≤/p99≤ ms':>25}{'group':>7}{'syncs/s':>9}{'load':>6}")
 for r in range(1, rounds + 1):
     def carried(load): return load["ordersPerSecond"] >= 0.95 * load["targetRate"] and not load["unanswered"]
     base = json.load(open(f"{work}/load-off-{r}.json")) if "off" in modes else None
     off = base["latencyMicros"]["p99"] if base and carried(base) else None
+    # The same from the moment each request was sealed for sending: without the
+    # generator's wait for a send round (SEND_QUANTUM_MICROS), which adds to both.
+    off_send = base["latencyFromSendMicros"]["p99"] if off else None
     for m in modes:
         load = json.load(open(f"{work}/load-{m}-{r}.json"))
         text = open(f"{work}/metrics-{m}-{r}.prom").read()
@@ -169,6 +174,7 @@ for r in range(1, rounds + 1):
         wb, ws, wc = hist(text, "sealstream_host_journal_durable_wait_seconds")
         gb, gs, gc = hist(text, "sealstream_host_journal_group_records")
         ratio = lat["p99"] / off if off else float('nan')
+        ratio_send = load["latencyFromSendMicros"]["p99"] / off_send if off_send else float('nan')
         c = cpu(m, r, load["receipts"])
         where = (f"{'':<12}CPU µs/receipt generator {c[0]:.1f}, host {c[1]:.1f}, enclave {c[2]:.1f}; waiting for a CPU "
                  f"host {c[3]:.1f}, enclave {c[4]:.1f}; busiest threads {c[5]}") if c else None
@@ -178,12 +184,13 @@ for r in range(1, rounds + 1):
             if where: print(where)
             continue
         if c: cpus[m].append(c)
-        rows[m].append((lat["p50"], lat["p99"], ratio, quantile(fb, fc, .99) if fc else float('nan'), ws / wc if wc else float('nan')))
+        rows[m].append((lat["p50"], lat["p99"], ratio, quantile(fb, fc, .99) if fc else float('nan'), ws / wc if wc else float('nan'),
+                        ratio_send))
         fsync = f"{ms(fs / fc)}/{ms(quantile(fb, fc, .5))}/{ms(quantile(fb, fc, .99))}" if fc else "-"
         wait = f"{ms(ws / wc)}/{ms(quantile(wb, wc, .5))}/{ms(quantile(wb, wc, .99))}" if wc else "-"
         group = f"{gs / gc:.0f}" if gc else "-"
         rate = f"{fc / load['durationSeconds']:.0f}" if fc else "-"
-        print(f"{r:<6}{m:<6}{lat['p50']:>9.0f}{lat['p99']:>10.0f}{ratio:>9.2f}{te['p99']:>11.0f}{fe['p50']:>11.0f}/{fe['p99']:<10.0f}"
+        print(f"{r:<6}{m:<6}{lat['p50']:>9.0f}{lat['p99']:>10.0f}{ratio:>9.2f}{ratio_send:>10.2f}{te['p99']:>11.0f}{fe['p50']:>11.0f}/{fe['p99']:<10.0f}"
               f"{fsync:>26}{wait:>25}{group:>7}{rate:>9}{la:>6}")
         if where: print(where)
 
@@ -200,6 +207,8 @@ for m in modes:
             f"p99 median {statistics.median(p99):,.0f} µs ({min(p99):,.0f}-{max(p99):,.0f})")
     if m != "off" and "off" in modes:
         line += f", p99 on/off median {statistics.median(ra):.2f} ({min(ra):.2f}-{max(ra):.2f}); target <= 1.5"
+        rs = [x[5] for x in rows[m] if x[5] == x[5]] or [float('nan')]
+        line += f" (from the send: {statistics.median(rs):.2f}, {min(rs):.2f}-{max(rs):.2f})"
     fp = [x[3] for x in rows[m] if x[3] == x[3]]; wm = [x[4] for x in rows[m] if x[4] == x[4]]
     if fp:
         line += (f"; fdatasync p99 bucket median {ms(statistics.median(fp))} ms ({ms(min(fp))}-{ms(max(fp))}), "

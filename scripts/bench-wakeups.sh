@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Where the host's and the enclave's CPU per order goes at a fixed rate (issue 17,
-# "fewer wake-ups"): system calls per order by call, context switches per order and CPU
-# per order, for each process, counted by the kernel (perf's tracepoints
+# Where the host's, the enclave's and the load generator's CPU per order goes at a fixed
+# rate (issue 17, "fewer wake-ups"): system calls per order by call, context switches per
+# order and CPU per order, for each process, counted by the kernel (perf's tracepoints
 # raw_syscalls:sys_enter and syscalls:sys_enter_*, software events context-switches and
 # page-faults;
 # task-clock) over a window in the middle of a `sealstream-client load` run. Counting
@@ -15,6 +15,7 @@
 #   JOURNAL_SYNC_INTERVAL_MICROS  the host's --journal-sync-interval-micros (default: the
 #                       host's default, 1000; 0 syncs back to back)
 #   COALESCE_MICROS     the host's --coalesce-micros (docs/OPERATIONS.md §9; default 0, off)
+#   SEND_QUANTUM_MICROS the generator's --send-quantum-micros (docs/SCENARIOS.md; default 0)
 # Needs perf (linux-perf) and tracefs; mounts tracefs at /sys/kernel/tracing if absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/sealstream-wakeups.XXXXXX")"
 trap 'stop_host >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 
 CALLS=(read write readv writev recvfrom sendto recvmsg sendmsg epoll_wait epoll_ctl poll ppoll futex fdatasync pwrite64
-       nanosleep clock_nanosleep sched_yield)
+       nanosleep clock_nanosleep sched_yield select pselect6)
 EVENTS="raw_syscalls:sys_enter,context-switches,page-faults,task-clock"
 for c in "${CALLS[@]}"; do EVENTS="$EVENTS,syscalls:sys_enter_$c"; done
 
@@ -40,13 +41,15 @@ start_host "$BIN" "$WORK/data" "$WORK/host.log" --journal "${JOURNAL:-on}" \
     --coalesce-micros "${COALESCE_MICROS:-0}"
 ENCLAVE_PID="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['enclavePid'])" "$WORK/data/host.json")"
 "$BIN/sealstream-client" load --host "$HOST_ADDR" --rate "$RATE" --duration "$SECONDS_LOAD" --sessions 8 \
-    --window 1024 --no-attestation --json >"$WORK/load.json" 2>/dev/null &
+    --window 1024 --send-quantum-micros "${SEND_QUANTUM_MICROS:-0}" --no-attestation --json \
+    >"$WORK/load.json" 2>/dev/null &
 LOAD=$!
 window=$(python3 -c "print($SECONDS_LOAD / 2)")
 sleep "$(python3 -c "print($SECONDS_LOAD / 4)")"
 perf stat -x, -e "$EVENTS" -p "$HOST_PID" -- sleep "$window" 2>"$WORK/host.perf" &
+perf stat -x, -e "$EVENTS" -p "$LOAD" -- sleep "$window" 2>"$WORK/client.perf" &
 perf stat -x, -e "$EVENTS" -p "$ENCLAVE_PID" -- sleep "$window" 2>"$WORK/enclave.perf"
-wait %2 2>/dev/null || true
+wait %2 %3 2>/dev/null || true
 wait "$LOAD"
 python3 - "$WORK" "$RATE" "$window" <<'PY'
 import json, os, sys
@@ -63,19 +66,21 @@ def counts(name):
     return out
 print(f"Wake-ups and system calls at {rate}/s offered ({achieved:,.0f}/s achieved, p50 {load['latencyMicros']['p50']:,.0f} µs,"
       f" p99 {load['latencyMicros']['p99']:,.0f} µs), coalesce {os.environ.get('COALESCE_MICROS') or 0} µs,"
+      f" send quantum {os.environ.get('SEND_QUANTUM_MICROS') or 0} µs,"
       f" counted over {window:g} s ≈ {orders:,.0f} orders:")
-print(f"{'':<22}{'host':>12}{'enclave':>12}   (per order)")
-h, e = counts("host"), counts("enclave")
-print(f"{'CPU µs':<22}{h.get('task-clock', 0) * 1e3 / orders:>12.2f}{e.get('task-clock', 0) * 1e3 / orders:>12.2f}")
-print(f"{'context switches':<22}{h.get('context-switches', 0) / orders:>12.3f}{e.get('context-switches', 0) / orders:>12.3f}")
-print(f"{'page faults':<22}{h.get('page-faults', 0) / orders:>12.3f}{e.get('page-faults', 0) / orders:>12.3f}")
-print(f"{'system calls':<22}{h.get('raw_syscalls:sys_enter', 0) / orders:>12.3f}{e.get('raw_syscalls:sys_enter', 0) / orders:>12.3f}")
-keys = sorted({k for k in list(h) + list(e) if k.startswith("syscalls:")},
-              key=lambda k: -(h.get(k, 0) + e.get(k, 0)))
+print(f"{'':<22}{'host':>12}{'enclave':>12}{'generator':>12}   (per order)")
+procs = [counts("host"), counts("enclave"), counts("client")]
+def row(label, value):
+    print(f"{label:<22}" + "".join(f"{value(c):>12.3f}" for c in procs))
+row("CPU µs", lambda c: c.get("task-clock", 0) * 1e3 / orders)
+row("context switches", lambda c: c.get("context-switches", 0) / orders)
+row("page faults", lambda c: c.get("page-faults", 0) / orders)
+row("system calls", lambda c: c.get("raw_syscalls:sys_enter", 0) / orders)
+keys = sorted({k for c in procs for k in c if k.startswith("syscalls:")}, key=lambda k: -sum(c.get(k, 0) for c in procs))
 for k in keys:
-    if h.get(k, 0) + e.get(k, 0) == 0:
+    if sum(c.get(k, 0) for c in procs) == 0:
         continue
-    print(f"{'  ' + k.split('sys_enter_')[1]:<22}{h.get(k, 0) / orders:>12.3f}{e.get(k, 0) / orders:>12.3f}")
+    row("  " + k.split("sys_enter_")[1], lambda c: c.get(k, 0) / orders)
 other = lambda c: c.get("raw_syscalls:sys_enter", 0) - sum(v for k, v in c.items() if k.startswith("syscalls:"))
-print(f"{'  (other calls)':<22}{other(h) / orders:>12.3f}{other(e) / orders:>12.3f}")
+row("  (other calls)", lambda c: other(c) / orders)
 PY

@@ -25,6 +25,10 @@ public struct LoadOptions: Sendable {
     /// Where to write one CSV line per receipt (`--latency-trace`): when it was due, its
     /// latency and its part before the enclave's stamp, so a tail can be placed in time.
     public var latencyTracePath: String?
+    /// At a fixed rate, the least time between two sending rounds, ns (`--send-quantum-micros`;
+    /// 0: every request is sent when it is due). Requests due in between wait for the next
+    /// round, and that wait counts in their latency (it runs from the due time).
+    public var sendQuantumNanos: UInt64 = 0
 
     public init(address: String, rate: Int, durationSeconds: Double, sessions: Int) {
         self.address = address
@@ -53,6 +57,10 @@ public struct LoadReport: Codable, Sendable {
     public var unanswered: UInt64
     public var ordersPerSecond: Double
     public var latencyMicros: Percentiles
+    /// From the moment each request was sealed for sending to its receipt read and opened:
+    /// the latency without the generator's own lateness and the wait for a send round
+    /// (`--send-quantum-micros`), which `latencyMicros` include. At `--rate 0` the same.
+    public var latencyFromSendMicros: Percentiles
     /// Where the latency went, split at the enclave's stamp on each receipt.
     public var stages: Stages
 
@@ -112,8 +120,11 @@ public final class LoadGenerator: @unchecked Sendable {
     final class Lane: @unchecked Sendable {
         let connection: Connection
         let session: EnclaveSession
-        /// Send timestamps (monotonic ns) by sequence number modulo capacity.
+        /// Due times (monotonic ns; at `--rate 0` the moment of sealing) by sequence number
+        /// modulo capacity.
         let sendTimes: UnsafeMutableBufferPointer<UInt64>
+        /// The moments the requests were sealed for sending, likewise.
+        let sealTimes: UnsafeMutableBufferPointer<UInt64>
         var received: UInt64 = 0
         var sent: UInt64 = 0
         /// Sealed requests not yet taken by the socket, from `pendingOffset` on.
@@ -126,9 +137,14 @@ public final class LoadGenerator: @unchecked Sendable {
             self.session = session
             sendTimes = .allocate(capacity: capacity)
             sendTimes.initialize(repeating: 0)
+            sealTimes = .allocate(capacity: capacity)
+            sealTimes.initialize(repeating: 0)
         }
 
-        deinit { sendTimes.deallocate() }
+        deinit {
+            sendTimes.deallocate()
+            sealTimes.deallocate()
+        }
     }
 
     public let options: LoadOptions
@@ -183,7 +199,7 @@ public final class LoadGenerator: @unchecked Sendable {
         let start = monotonicNanos()
         let end = start + UInt64(options.durationSeconds * 1e9)
         let loopDone = Atomic<Bool>(false)
-        let result = Mutex<(Histogram<UInt64>, StageHistograms, ClientError?)?>(nil)
+        let result = Mutex<(Histogram<UInt64>, Histogram<UInt64>, StageHistograms, ClientError?)?>(nil)
         let loop = Thread { [self] in
             let outcome = self.eventLoop(start: start, end: end, capacityMask: UInt64(capacity - 1))
             result.withLock { $0 = outcome }
@@ -211,7 +227,7 @@ public final class LoadGenerator: @unchecked Sendable {
             }
         }
         // The loop thread has exited: everything it wrote is visible now.
-        let (histogram, stages, failure) = result.withLock { $0! }
+        let (histogram, fromSend, stages, failure) = result.withLock { $0! }
         for lane in lanes { lane.connection.shutdownWrite() }
         if enclaveRestarted.load(ordering: .relaxed) { throw ClientError.enclaveRestarted }
         if let failure { throw failure }
@@ -223,7 +239,7 @@ public final class LoadGenerator: @unchecked Sendable {
             sessions: options.sessions, targetRate: options.rate, durationSeconds: elapsed, sent: sent, receipts: received,
             accepted: totalAccepted, refusals: totalRefused, fillEvents: totalEvents,
             unanswered: sent > received ? sent - received : 0, ordersPerSecond: Double(receiptsWhileSending) / elapsed,
-            latencyMicros: .init(histogram),
+            latencyMicros: .init(histogram), latencyFromSendMicros: .init(fromSend),
             stages: .init(scheduleLagMicros: .init(stages.scheduleLag), toEnclaveMicros: .init(stages.toEnclave),
                           fromEnclaveMicros: .init(stages.fromEnclave)))
     }
@@ -248,8 +264,11 @@ public final class LoadGenerator: @unchecked Sendable {
     static let idLength = 15
 
     /// Sends until `end`, then drains (up to 5 s) until every request has its answer.
-    private func eventLoop(start: UInt64, end: UInt64, capacityMask: UInt64) -> (Histogram<UInt64>, StageHistograms, ClientError?) {
+    private func eventLoop(start: UInt64, end: UInt64, capacityMask: UInt64)
+        -> (Histogram<UInt64>, Histogram<UInt64>, StageHistograms, ClientError?)
+    {
         var histogram = makeLatencyHistogram()
+        var fromSend = makeLatencyHistogram()
         var stages = StageHistograms()
         // Wake when a request is due, not up to 50 µs later (the default timer slack):
         // that lateness counts against the venue, since latency runs from the due time.
@@ -262,6 +281,8 @@ public final class LoadGenerator: @unchecked Sendable {
         let hex = Array("0123456789abcdef".utf8)
         var pfds = lanes.map { pollfd(fd: $0.connection.fileDescriptor, events: Int16(POLLIN), revents: 0) }
         var produced: UInt64 = 0
+        // When requests were last sealed for sending (the send quantum's clock).
+        var lastRound: UInt64 = 0
         var next = 0
         var sending = true
         var drainDeadline = UInt64.max
@@ -303,6 +324,7 @@ public final class LoadGenerator: @unchecked Sendable {
                 lane.sent += 1
                 let due = options.rate > 0 ? dueTime(produced) : now
                 lane.sendTimes[Int(lane.sent & capacityMask)] = min(due, now)
+                lane.sealTimes[Int(lane.sent & capacityMask)] = now
                 _ = stages.scheduleLag.record(now > due ? now - due : 0)
                 budget -= 1
             }
@@ -347,6 +369,7 @@ public final class LoadGenerator: @unchecked Sendable {
                         let now = monotonicNanos()
                         let sentAt = lane.sendTimes[Int(seq & capacityMask)]
                         _ = histogram.record(now - sentAt)
+                        _ = fromSend.record(now - lane.sealTimes[Int(seq & capacityMask)])
                         // Status (1) ‖ global sequence (8) ‖ enclave time (8), big-endian.
                         var stamp: UInt64 = 0
                         for b in 9..<17 { stamp = stamp << 8 | UInt64(scratch[b]) }
@@ -387,16 +410,20 @@ public final class LoadGenerator: @unchecked Sendable {
                 sendEnd = now
                 drainDeadline = now + 5_000_000_000
             }
-            if sending { produce(now: now) }
+            if sending && (options.rate == 0 || now &- lastRound >= options.sendQuantumNanos) {
+                lastRound = now
+                produce(now: now)
+            }
             for i in lanes.indices { flush(i) }
             let outstanding = lanes.contains { $0.open && ($0.received < $0.sent || $0.pendingOffset < $0.pending.count) }
             if !sending && (!outstanding || now >= drainDeadline || enclaveRestarted.load(ordering: .relaxed) || failure != nil) { break }
 
-            // Sleep until the next request is due, a socket is readable, or a full one
-            // drains; never longer than 10 ms (the stop flag and the deadline).
+            // Sleep until the next request is due (and the send quantum has passed), a
+            // socket is readable, or a full one drains; never longer than 10 ms (the stop
+            // flag and the deadline).
             var timeout: UInt64 = 10_000_000
             if sending && options.rate > 0 {
-                let due = dueTime(produced + 1)
+                let due = max(dueTime(produced + 1), lastRound &+ options.sendQuantumNanos)
                 timeout = due > now ? min(timeout, due - now) : 0
             } else if sending && lanes.contains(where: { $0.open && $0.sent - $0.received < UInt64(options.window) }) {
                 timeout = 0
@@ -418,7 +445,7 @@ public final class LoadGenerator: @unchecked Sendable {
             for (due, latency, toEnclave) in trace { csv += "\(due / 1_000),\(latency / 1_000),\(toEnclave / 1_000)\n" }
             FileManager.default.createFile(atPath: path, contents: Data(csv.utf8))
         }
-        return (histogram, stages, failure)
+        return (histogram, fromSend, stages, failure)
     }
 }
 

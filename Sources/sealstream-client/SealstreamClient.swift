@@ -136,9 +136,15 @@ struct LoadCommand: ParsableCommand {
     @Option(name: .long, help: "Write one CSV line per receipt to this file: due_us (since the start), latency_us, to_enclave_us (due -> the enclave's stamp).")
     var latencyTrace: String?
 
+    @Option(name: .long, help: "At a fixed rate, send in rounds at least this many µs apart (0-10000; 0: each request when it is due). The wait counts in the latency.")
+    var sendQuantumMicros: Int = 0
+
     func validate() throws {
         guard rate >= 0, duration > 0, (1...512).contains(sessions), window > 0 else {
             throw ValidationError("need rate >= 0, duration > 0, 1...512 sessions, window > 0")
+        }
+        guard (0...10_000).contains(sendQuantumMicros) else {
+            throw ValidationError("--send-quantum-micros: need 0...10000")
         }
         if let latencyTrace {
             let directory = URL(fileURLWithPath: latencyTrace).deletingLastPathComponent().path
@@ -156,6 +162,7 @@ struct LoadCommand: ParsableCommand {
         options.market = market
         options.requirement = try attestation.requirement()
         options.latencyTracePath = latencyTrace
+        options.sendQuantumNanos = UInt64(sendQuantumMicros) * 1_000
         let generator = LoadGenerator(options: options) { line in
             FileHandle.standardError.write(Data(("load: " + line + "\n").utf8))
         }
@@ -172,6 +179,7 @@ struct LoadCommand: ParsableCommand {
             print(String(format: "sent %llu  receipts %llu  unanswered %llu  refusals %llu", report.sent, report.receipts, report.unanswered, report.refusals))
             print(String(format: "throughput %.0f orders/s over %.1f s, %d sessions", report.ordersPerSecond, report.durationSeconds, report.sessions))
             print(line("receipt latency", report.latencyMicros))
+            print(line("  from the send", report.latencyFromSendMicros))
             // The split compares the enclave's clock with this machine's: see LoadReport.Stages.
             print(line("  due -> enclave stamp", report.stages.toEnclaveMicros))
             print(line("  enclave stamp -> read", report.stages.fromEnclaveMicros))

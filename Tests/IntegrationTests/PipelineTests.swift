@@ -298,6 +298,7 @@ struct PipelineTests {
             struct Latency: Decodable { var p50: Double; var p99: Double; var max: Double }
             var sent: UInt64; var receipts: UInt64; var accepted: UInt64; var refusals: UInt64
             var fillEvents: UInt64; var unanswered: UInt64; var ordersPerSecond: Double; var latencyMicros: Latency
+            var latencyFromSendMicros: Latency
             struct Stages: Decodable { var scheduleLagMicros: Latency; var toEnclaveMicros: Latency; var fromEnclaveMicros: Latency }
             var stages: Stages
         }
@@ -331,6 +332,8 @@ struct PipelineTests {
             #expect(to.p50 < r.latencyMicros.p50 + 1_000 && from.p50 < r.latencyMicros.p50 + 1_000)
             if rate == 0 {
                 #expect(r.stages.scheduleLagMicros.max == 0, "unpaced requests are due when sealed")
+                let (a, b) = (r.latencyFromSendMicros, r.latencyMicros)
+                #expect(a.p50 == b.p50 && a.p99 == b.p99 && a.max == b.max, "unpaced: the latency is from the send")
             }
             if rate > 0 {
                 // Paced: about rate × duration requests (the schedule, not the machine, decides).
@@ -341,6 +344,42 @@ struct PipelineTests {
         let refused = try runCommand(client, ["load", "--host", host.address, "--duration", "1", "--no-attestation",
                                               "--latency-trace", scratch.appendingPathComponent("missing/trace.csv").path])
         #expect(refused.status != 0 && refused.stderr.contains("--latency-trace"), "\(refused.stderr)")
+        #expect(host.stop() == 0)
+    }
+
+    /// `--send-quantum-micros` (docs/SCENARIOS.md, load generator): at a fixed rate the
+    /// generator sends in rounds; every request is still answered, and the wait of a
+    /// request due between two rounds is part of its latency (schedule lag), not hidden.
+    @Test func sendQuantumSendsInRoundsAndCountsTheWait() throws {
+        let host = try HostProcess(label: "load-quantum")
+        defer { _ = host.stop() }
+        let client = try Binaries.path("sealstream-client")
+        struct Report: Decodable {
+            struct Latency: Decodable { var p50: Double; var p99: Double; var max: Double }
+            struct Stages: Decodable { var scheduleLagMicros: Latency }
+            var sent: UInt64; var receipts: UInt64; var accepted: UInt64; var unanswered: UInt64
+            var latencyMicros: Latency; var latencyFromSendMicros: Latency; var stages: Stages
+        }
+        let run = try runCommand(client, ["load", "--host", host.address, "--rate", "2000", "--duration", "1.5",
+                                          "--sessions", "3", "--send-quantum-micros", "5000", "--no-attestation", "--json"])
+        try #require(run.status == 0, "load exited \(run.status): \(run.stderr)")
+        let r = try JSONDecoder().decode(Report.self, from: Data(run.stdout.utf8))
+        #expect(r.sent >= 2_000 && r.sent <= 3_200, "\(r.sent) requests at 2,000/s for 1.5 s")
+        #expect(r.receipts == r.sent && r.accepted == r.sent && r.unanswered == 0)
+        // Requests fall due evenly inside each 5 ms round and wait for its end: half of
+        // them wait more than ~2.5 ms. Without rounds a request at 2,000/s is sent when due.
+        let lag = r.stages.scheduleLagMicros
+        #expect(lag.p50 >= 1_000, "schedule lag p50 \(lag.p50) µs with 5,000 µs rounds")
+        #expect(r.latencyMicros.p50 >= lag.p50, "the wait is inside the latency")
+        // ... and not inside the latency from the send, which no request exceeds.
+        let fromSend = r.latencyFromSendMicros
+        #expect(fromSend.p50 > 0 && fromSend.p50 < r.latencyMicros.p50 && fromSend.max <= r.latencyMicros.max,
+                "from the send p50 \(fromSend.p50) µs, from the due time \(r.latencyMicros.p50) µs")
+        for bad in ["-1", "10001"] {
+            let refused = try runCommand(client, ["load", "--host", host.address, "--duration", "1", "--no-attestation",
+                                                  "--send-quantum-micros=\(bad)"])
+            #expect(refused.status != 0 && refused.stderr.contains("--send-quantum-micros"), "\(refused.stderr)")
+        }
         #expect(host.stop() == 0)
     }
 
