@@ -171,7 +171,7 @@ extension BatchCommitter {
     public func snapshot() -> [UInt8] {
         var w = ByteWriter(capacity: 4096)
         writeSnapshot(into: &w)
-        return w.bytes
+        return w.takeBytes()
     }
 
     /// The state root as of the last close (what the next header commits to if no

@@ -88,7 +88,7 @@ extension Worker {
         output: inout LinkBatchWriter
     ) -> Bool {
         guard let lanes, lanes.sealFits(length: plaintextWriter.count) else { return false }
-        plaintextWriter.bytes.withUnsafeBytes { pt in
+        plaintextWriter.withUnsafeBytes { pt in
             lanes.appendSeal(type: type, session: session, sessionID: sessionID, sequence: sequence, route: route,
                              plaintext: pt, output: &output)
         }

@@ -284,8 +284,15 @@ public final class Worker<E: MatchingEngine> {
             counters.requestsNotSequenced += 1
             receipt = Receipt(status: .notSequenced, globalSequence: 0, enclaveTime: stamp(), reason: .malformedRequest, clientOrderID: nil)
         }
-        sealReceipt(receipt, detail: accepted ? detailWriter.bytes : [], session: session, sessionID: sessionID, sequence: sequence,
-                    route: route, output: &output)
+        if accepted {
+            detailWriter.withUnsafeBytes { detail in
+                sealReceipt(receipt, detail: detail, session: session, sessionID: sessionID, sequence: sequence, route: route,
+                            output: &output)
+            }
+        } else {
+            sealReceipt(receipt, detail: UnsafeRawBufferPointer(start: nil, count: 0), session: session, sessionID: sessionID,
+                        sequence: sequence, route: route, output: &output)
+        }
         deliverMakerFills(globalSequence: receipt.globalSequence, enclaveTime: receipt.enclaveTime, output: &output)
         deliverMarginCalls(output: &output)
         collectPublicOutputs()
@@ -431,7 +438,7 @@ public final class Worker<E: MatchingEngine> {
     }
 
     private func sealReceipt(
-        _ receipt: Receipt, detail: [UInt8], session: Session, sessionID: UInt64, sequence: UInt64, route: UInt32,
+        _ receipt: Receipt, detail: UnsafeRawBufferPointer, session: Session, sessionID: UInt64, sequence: UInt64, route: UInt32,
         output: inout LinkBatchWriter
     ) {
         plaintextWriter.truncate(to: 0)
@@ -449,7 +456,7 @@ public final class Worker<E: MatchingEngine> {
         if lanes != nil && sealOnLanes(type: type, session: session, sessionID: sessionID, sequence: sequence, route: route,
                                        output: &output) { return }
         let plaintextLength = plaintextWriter.count
-        plaintextWriter.bytes.withUnsafeBytes { pt in
+        plaintextWriter.withUnsafeBytes { pt in
             output.appendFrame(route: route, type: type, maxBodyLength: SealedEnvelope.headerLength + plaintextLength + SessionCipher.overhead) { body in
                 body.storeBytes(of: sessionID.bigEndian, toByteOffset: 0, as: UInt64.self)
                 body.storeBytes(of: sequence.bigEndian, toByteOffset: 8, as: UInt64.self)

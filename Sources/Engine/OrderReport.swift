@@ -59,7 +59,7 @@ public struct OrderReport: Equatable, Sendable {
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: encodedSize)
         encode(into: &w)
-        return w.bytes
+        return w.takeBytes()
     }
 
     var encodedSize: Int {

@@ -36,7 +36,7 @@ extension PerpEngine {
     public func snapshot() -> [UInt8] {
         var w = ByteWriter(capacity: 1 << 16)
         writeSnapshot(into: &w)
-        return w.bytes
+        return w.takeBytes()
     }
 
     /// Restores an engine from `bytes`, which must hold one snapshot and nothing else.

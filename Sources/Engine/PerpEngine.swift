@@ -835,6 +835,6 @@ public struct PerpEngine: MatchingEngine {
                 }
             }
         }
-        return w.bytes
+        return w.takeBytes()
     }
 }

@@ -69,7 +69,7 @@ public struct SnapshotHeader: Equatable, Sendable {
         w.write(bytes: recordHash)
         w.write(payloadLength)
         w.write(chunkSize)
-        return w.bytes
+        return w.takeBytes()
     }
 
     /// Reads the header at the start of `bytes` (the host's check: no key needed).

@@ -67,7 +67,7 @@ public struct WrapContext: Sendable, Equatable {
         w.write(bytes: standbyEvidenceHash)
         w.write(recordSequence)
         w.write(counter)
-        return w.bytes
+        return w.takeBytes()
     }
 
     /// Kw from the crypto_kx session key and the credential.

@@ -53,17 +53,17 @@ public enum EngineReplay {
                 w.write(d.filledOnBook); w.write(d.toInsuranceFund); w.write(d.autoDeleveraged)
                 w.write(d.liquidationFee)
                 for f in d.fills { w.write(f.kind.rawValue); w.write(f.price); w.write(f.quantity) }
-                hasher.update(w.bytes)
+                w.withUnsafeBytes { hasher.update($0) }
             }
             for f in engine.takeFundingPayments() {
                 var w = ByteWriter()
                 w.write(f.market); w.write(f.perUnit)
-                hasher.update(w.bytes)
+                w.withUnsafeBytes { hasher.update($0) }
             }
             for m in engine.takeMakerFills() {
                 var w = ByteWriter()
                 w.write(m.account); w.write(m.fill.quantity)
-                hasher.update(w.bytes)
+                w.withUnsafeBytes { hasher.update($0) }
             }
         }
         let accounts: UInt64 = 300

@@ -90,7 +90,7 @@ public struct EnrollGrant: Equatable, Sendable {
         w.write(bytes: credentialBlob)
         w.write(UInt16(encryptedSecret.count))
         w.write(bytes: encryptedSecret)
-        return w.bytes
+        return w.takeBytes()
     }
 
     public func encode() -> [UInt8] { FrameParser.encode(type: .enrollGrant, body: encodeBody()) }

@@ -118,7 +118,7 @@ public enum FrameParser {
         w.write(WireProtocol.version)
         w.write(type.rawValue)
         w.write(bytes: body)
-        return w.bytes
+        return w.takeBytes()
     }
 }
 

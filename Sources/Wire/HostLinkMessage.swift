@@ -31,12 +31,12 @@ public enum HostLinkMessage: Equatable, Sendable {
         case .routeClosed(let route):
             var w = ByteWriter(capacity: 4)
             w.write(route)
-            return encodeLinkMessage(kind: kind, body: w.bytes)
+            return encodeLinkMessage(kind: kind, body: w.takeBytes())
         case .snapshotData(let offset, let chunk):
             var w = ByteWriter(capacity: 8 + chunk.count)
             w.write(offset)
             w.write(bytes: chunk)
-            return encodeLinkMessage(kind: kind, body: w.bytes)
+            return encodeLinkMessage(kind: kind, body: w.takeBytes())
         case .journalReplay(let records):
             return encodeLinkMessage(kind: kind, body: records)
         case .replayEnd(let end):

@@ -123,7 +123,7 @@ public struct EnclaveStats: Equatable, Sendable {
         w.write(snapshotsTaken)
         w.write(snapshotPauseMicrosLast)
         w.write(snapshotPauseMicrosMax)
-        return encodeLinkMessage(kind: .stats, body: w.bytes)
+        return encodeLinkMessage(kind: .stats, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> EnclaveStats {
@@ -258,14 +258,14 @@ public struct LinkBatchWriter: Sendable {
     public mutating func withFinishedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         writer.set(UInt32(writer.count - 4), at: 0)
         writer.set(count, at: 5)
-        return try writer.bytes.withUnsafeBytes(body)
+        return try writer.withUnsafeBytes(body)
     }
 
     /// Patches the header and returns the finished message bytes.
     public mutating func finish() -> [UInt8] {
         writer.set(UInt32(writer.count - 4), at: 0)
         writer.set(count, at: 5)
-        return writer.bytes
+        return writer.takeBytes()
     }
 }
 
@@ -275,5 +275,5 @@ public func encodeLinkMessage(kind: LinkKind, body: some Collection<UInt8>) -> [
     w.write(UInt32(body.count + 1))
     w.write(kind.rawValue)
     w.write(bytes: body)
-    return w.bytes
+    return w.takeBytes()
 }

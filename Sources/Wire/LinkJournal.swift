@@ -19,7 +19,7 @@ public struct ReplayEnd: Equatable, Sendable {
         w.write(published)
         w.write(UInt32(lastHeaderLine.count))
         w.write(bytes: lastHeaderLine)
-        return encodeLinkMessage(kind: kind, body: w.bytes)
+        return encodeLinkMessage(kind: kind, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> ReplayEnd {
@@ -52,7 +52,7 @@ public struct Recovered: Equatable, Sendable {
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 32)
         for v in [recordsReplayed, lastRecordSequence, lastGlobalSequence, batchesClosed] { w.write(v) }
-        return encodeLinkMessage(kind: .recovered, body: w.bytes)
+        return encodeLinkMessage(kind: .recovered, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> Recovered {
@@ -138,7 +138,7 @@ private enum Rejection {
         var w = ByteWriter(capacity: 9)
         w.write(recordSequence)
         w.write(reason)
-        return encodeLinkMessage(kind: kind, body: w.bytes)
+        return encodeLinkMessage(kind: kind, body: w.takeBytes())
     }
 
     static func decode(body: UnsafeRawBufferPointer, what: String) throws(WireError) -> (UInt64, UInt8) {

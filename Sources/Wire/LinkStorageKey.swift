@@ -24,7 +24,7 @@ public enum StorageKeyOffer: Equatable, Sendable {
             w.write(UInt32(bytes.count))
             w.write(bytes: bytes)
         }
-        return encodeLinkMessage(kind: .storageKeyOffer, body: w.bytes)
+        return encodeLinkMessage(kind: .storageKeyOffer, body: w.takeBytes())
     }
 
     /// Errors: `truncated` when the body ends early, `invalidField` for an unknown state, a

@@ -99,7 +99,7 @@ public struct MarginCallEvent: Equatable, Sendable {
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: Self.length(underlyings: exposures.count))
         encode(into: &w)
-        return w.bytes
+        return w.takeBytes()
     }
 
     /// Writes the encoding into `w` (the enclave reuses one writer).

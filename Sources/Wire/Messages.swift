@@ -40,7 +40,7 @@ public struct SessionOpen: Equatable, Sendable {
         w.write(sessionID)
         w.write(bytes: clientKey)
         w.write(bytes: sealedAuth)
-        return FrameParser.encode(type: .sessionOpen, body: w.bytes)
+        return FrameParser.encode(type: .sessionOpen, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> SessionOpen {
@@ -78,14 +78,14 @@ public struct SessionAuth: Equatable, Sendable {
         w.write(bytes: clientKey)
         w.write(sessionID)
         w.write(accountID)
-        return w.bytes
+        return w.takeBytes()
     }
 
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: Self.plaintextLength)
         w.write(accountID)
         w.write(bytes: signature)
-        return w.bytes
+        return w.takeBytes()
     }
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> SessionAuth {
@@ -122,7 +122,7 @@ public struct SessionAccepted: Equatable, Sendable {
         w.write(sessionID)
         w.write(bytes: salt)
         w.write(bytes: sealed)
-        return FrameParser.encode(type: .sessionAccepted, body: w.bytes)
+        return FrameParser.encode(type: .sessionAccepted, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> SessionAccepted {
@@ -177,7 +177,7 @@ public struct SealedEnvelope: Equatable, Sendable {
         w.write(sessionID)
         w.write(sequence)
         w.write(bytes: ciphertext)
-        return FrameParser.encode(type: type, body: w.bytes)
+        return FrameParser.encode(type: type, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> SealedEnvelope {
@@ -231,7 +231,7 @@ public struct OraclePrice: Equatable, Sendable {
         w.write(price)
         w.write(confidence)
         w.write(publishTime)
-        return w.bytes
+        return w.takeBytes()
     }
 
     public func encode() -> [UInt8] {
@@ -242,7 +242,7 @@ public struct OraclePrice: Equatable, Sendable {
         w.write(publishTime)
         w.write(bytes: publisher)
         w.write(bytes: signature)
-        return FrameParser.encode(type: .oraclePrice, body: w.bytes)
+        return FrameParser.encode(type: .oraclePrice, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> OraclePrice {
@@ -290,7 +290,7 @@ public struct Deposit: Equatable, Sendable {
         w.write(bytes: accountKey)
         w.write(amount)
         w.write(depositID)
-        return w.bytes
+        return w.takeBytes()
     }
 
     public func encode() -> [UInt8] {
@@ -300,7 +300,7 @@ public struct Deposit: Equatable, Sendable {
         w.write(amount)
         w.write(depositID)
         w.write(bytes: signature)
-        return FrameParser.encode(type: .deposit, body: w.bytes)
+        return FrameParser.encode(type: .deposit, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> Deposit {
@@ -341,7 +341,7 @@ public struct PublicAck: Equatable, Sendable {
         w.write(reference)
         w.write(globalSequence)
         w.write(enclaveTime)
-        return FrameParser.encode(type: .publicAck, body: w.bytes)
+        return FrameParser.encode(type: .publicAck, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> PublicAck {
@@ -384,7 +384,7 @@ public struct Refusal: Equatable, Sendable {
         w.write(sessionID)
         w.write(reference)
         w.write(reason.rawValue)
-        return FrameParser.encode(type: .refusal, body: w.bytes)
+        return FrameParser.encode(type: .refusal, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> Refusal {
@@ -466,7 +466,7 @@ public struct ErrorMessage: Equatable, Sendable {
         var w = ByteWriter(capacity: 2 + message.utf8.count)
         w.write(code)
         w.write(bytes: Array(message.utf8.prefix(1024)))
-        return FrameParser.encode(type: .error, body: w.bytes)
+        return FrameParser.encode(type: .error, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> ErrorMessage {
@@ -503,7 +503,7 @@ public struct Notice: Equatable, Sendable {
         var w = ByteWriter(capacity: Self.bodyLength)
         w.write(code.rawValue)
         w.write(value)
-        return FrameParser.encode(type: .notice, body: w.bytes)
+        return FrameParser.encode(type: .notice, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> Notice {
@@ -535,7 +535,7 @@ public struct ActivateCredential: Equatable, Sendable {
         w.write(bytes: credentialBlob)
         w.write(UInt16(encryptedSecret.count))
         w.write(bytes: encryptedSecret)
-        return FrameParser.encode(type: .activateCredential, body: w.bytes)
+        return FrameParser.encode(type: .activateCredential, body: w.takeBytes())
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> ActivateCredential {

@@ -47,7 +47,7 @@ public struct OracleSmile: Equatable, Sendable {
         w.write(bytes: Self.domain)
         writeFields(into: &w)
         w.write(publishTime)
-        return w.bytes
+        return w.takeBytes()
     }
 
     private func writeFields(into w: inout ByteWriter) {
@@ -72,7 +72,7 @@ public struct OracleSmile: Equatable, Sendable {
         w.write(publishTime)
         w.write(bytes: publisher)
         w.write(bytes: signature)
-        return w.bytes
+        return w.takeBytes()
     }
 
     public static func decode(body: UnsafeRawBufferPointer) throws(WireError) -> OracleSmile {

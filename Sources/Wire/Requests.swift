@@ -161,7 +161,7 @@ public enum OrderRequest: Equatable, Sendable {
             id.write(to: &w)
             w.write(amount)
         }
-        return w.bytes
+        return w.takeBytes()
     }
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> OrderRequest {
@@ -282,17 +282,22 @@ public struct Receipt: Equatable, Sendable {
 
     /// Writes the encoding into `w` (used by the enclave with a reused writer).
     public func encode(into w: inout ByteWriter) {
-        write(into: &w, detail: detail)
+        detail.withUnsafeBytes { write(into: &w, detail: $0) }
     }
 
     /// Writes the encoding with `detail` in place of `self.detail` (which must be empty):
     /// the enclave passes the engine's reused detail buffer rather than copying it in.
     public func encode(into w: inout ByteWriter, detail: [UInt8]) {
+        detail.withUnsafeBytes { encode(into: &w, detail: $0) }
+    }
+
+    /// As `encode(into:detail:)`, with the detail lent (`ByteWriter.withUnsafeBytes`).
+    public func encode(into w: inout ByteWriter, detail: UnsafeRawBufferPointer) {
         precondition(self.detail.isEmpty, "the detail is given once: in the receipt or here")
         write(into: &w, detail: detail)
     }
 
-    private func write(into w: inout ByteWriter, detail: [UInt8]) {
+    private func write(into w: inout ByteWriter, detail: UnsafeRawBufferPointer) {
         w.write(status.rawValue)
         w.write(globalSequence)
         w.write(enclaveTime)
@@ -305,7 +310,7 @@ public struct Receipt: Equatable, Sendable {
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 64 + detail.count)
         encode(into: &w)
-        return w.bytes
+        return w.takeBytes()
     }
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Receipt {
@@ -360,7 +365,7 @@ public struct FillEvent: Equatable, Sendable {
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 96)
         encode(into: &w)
-        return w.bytes
+        return w.takeBytes()
     }
 
     /// Writes the encoding into `w` (the enclave reuses one writer).

@@ -162,7 +162,7 @@ public struct StatementQuery: Equatable, Sendable {
         w.write(accountID)
         w.write(since)
         w.write(offset)
-        return w.bytes
+        return w.takeBytes()
     }
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> StatementQuery {
@@ -305,7 +305,7 @@ public struct StatementPage: Equatable, Sendable {
         }
         w.write(UInt16(openings.count))
         for o in openings { o.write(into: &w) }
-        return w.bytes
+        return w.takeBytes()
     }
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> StatementPage {
