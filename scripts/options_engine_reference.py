@@ -4,7 +4,9 @@ the stream (§10.4), the settlement record at expiry (§10.5), the liquidation s
 account holding options (§10.6 with CONFIG M3-M4: the position chosen, size, reason,
 bankruptcy and worst prices, health and triggering scenario of each decision; with CONFIG
 M5-M6 its fills: the book against the resting order, the liquidation fee, the insurance
-fund's take-or-decline, auto-deleveraging's ranking by cost basis, price and sizes; and every
+fund's take-or-decline, auto-deleveraging's ranking by cost basis, price and sizes, the
+resting order a step meets kept or cancelled (the maker's open-order count), M2's rounds (a
+later round holds only accounts the previous one changed); and every
 account's collateral and positions after every event), margin calls (§10.10: who is evaluated, the probability, the
 hysteresis and every field of a call), the Greek-limit admission check and the maker's
 check at its fill (§10.11) and the per-account Greeks book after every event (§10.12),
@@ -231,12 +233,15 @@ def main(path):
     counts = dict.fromkeys(("greeks", "verdicts", "refused", "makerRefused", "evaluations", "calls", "steps", "escalations",
                             "partial", "fundTook", "nobodyTook", "fundVerdicts", "inputFills", "bookContacts", "bookFills",
                             "adlRankings", "adlCandidates", "adlSteps", "adlFills", "leftOver", "silentEscalations",
-                            "adlContested", "adlSplit"), 0)
+                            "adlContested", "adlSplit", "bookPartial", "bookCancelledSelf", "bookCancelledBand",
+                            "bookCancelledM1", "bookCancelledGreeks", "bookThenFund", "bookThenAdl", "laterRounds"), 0)
     greek_cache, array_cache = {}, {}
     if any(v and v[1] for v in state.values()):
         mismatches.append({"what": "positions before the first event: their cost basis (M6) is unknown"})
     basis = {}  # M6: account -> market -> cost basis (the fills that opened the current size)
     book = [None]  # the one resting order: account, market, side, price, remaining quantity
+    contacted = []  # the makers a liquidation step's book met during the current event
+    touched = set()  # the accounts the current M2 round's steps changed
 
     def event_greeks(t):
         """Per-instrument Greeks at t (None: no mark or refused), cached per state."""
@@ -413,22 +418,32 @@ def main(path):
         if r and r["market"] == m and r["side"] == -close and rest > 0 and (r["price"] <= w if close > 0 else r["price"] >= w):
             counts["bookContacts"] += 1
             f = min(rest, r["remaining"])
-            if not within_band(r["price"], m, marks) or r["account"] == a:
+            contacted.append(r["account"])
+            if r["account"] == a:
                 book[0] = None
+                counts["bookCancelledSelf"] += 1
+            elif not within_band(r["price"], m, marks):
+                book[0] = None
+                counts["bookCancelledBand"] += 1
             elif not maker_passes_m1(cur, r["account"], m, -close * f, r["price"], marks, perp_marks, option_marks, arrays, mk):
                 book[0] = None
+                counts["bookCancelledM1"] += 1
             elif limits is not None and (m == underlying or m in options) and event_greeks(t) is not None and not judge(
                     positions_of(cur.get(r["account"], [0, {}])[1]), m, -close * f, event_greeks(t))[1]:
                 book[0] = None
+                counts["bookCancelledGreeks"] += 1
             else:
                 cash = (r["price"] * f) // 10**8
                 fill(cur, r["account"], m, -close * f, r["price"], ceil_div(cash * run["fees"]["makerBps"], 10_000))
                 fill(cur, a, m, close * f, r["price"])
                 fills.append([1, r["price"], f])
+                touched.add(r["account"])
                 r["remaining"] -= f
                 rest -= f
                 if r["remaining"] == 0:
                     book[0] = None
+        # A partial book fill: the book took part of the step, the rest went on to the fund or ADL.
+        counts["bookPartial"] += bool(fills) and rest > 0
         book_cash = sum((p * x) // 10**8 for _, p, x in fills)
         fee = 0
         if book_cash > 0:
@@ -449,6 +464,7 @@ def main(path):
                 fill(cur, 0, m, -close * rest, w)
                 fill(cur, a, m, close * rest, w)
                 fills.append([2, w, rest])
+                touched.add(0)
                 rest = 0
         if rest > 0 and not greek_step:
             # M6: opposite positions with pnl > 0 and E > 0, ranked by pnl × |notional| ÷ E.
@@ -476,6 +492,7 @@ def main(path):
                 fill(cur, b, m, -close * x, w)
                 fill(cur, a, m, close * x, w)
                 fills.append([3, w, x])
+                touched.add(b)
                 rest -= x
         return fills, fee, rest
 
@@ -487,6 +504,9 @@ def main(path):
         counts["fundTook"] += any(f[0] == 2 for f in fills)
         counts["nobodyTook"] += size > 0 and not fills
         counts["leftOver"] += rest > 0
+        kinds = [f[0] for f in fills]
+        counts["bookThenFund"] += 1 in kinds and 2 in kinds
+        counts["bookThenAdl"] += 1 in kinds and 3 in kinds
         expect(where + " fills", fills, d["fills"])
         expect(where + " liquidation fee", fee, d["fee"])
         expect(where + " size", size - rest, d["size"])
@@ -502,8 +522,23 @@ def main(path):
             m["id"]: arrays[3][i + 1][0] >> 64 for i, m in enumerate(sorted(options.values(), key=lambda m: m["id"]))}
         marks = {**perp_marks, **option_marks}
         stamps = {}
+        # M2: round 1 checks accounts in ascending id; a later round checks, in ascending id,
+        # only accounts a step of the previous round changed (the liquidated account, book
+        # makers, the fund, deleveraged counterparties). One check's steps are consecutive, so
+        # a decision of an account not above the previous check's starts the next round.
+        allowed, last = None, None
+        touched.clear()
         for k, d in enumerate(ev.get("decisions", [])):
             a = d["account"]
+            if last is not None and a != last and (a < last or (allowed is not None and a not in allowed)):
+                allowed = set(touched)
+                touched.clear()
+                counts["laterRounds"] += 1
+                if a not in allowed:
+                    mismatches.append({"what": "event %d decision %d: account %d in a later round (M2), unchanged by "
+                                               "the previous round" % (e, k, a)})
+            last = a
+            touched.add(a)
             collateral, positions, _ = decode_state(d["preState"])
             where = "event %d decision %d (account %d)" % (e, k, a)
             mine = cur.get(a, [0, {}])
@@ -667,7 +702,15 @@ def main(path):
                     residue -= pay
             cur.setdefault(0, [0, {}])[0] += residue
         if decisions:
+            contacted.clear()
             liquidations(e, ev, before, cur)
+            for maker in sorted(set(contacted)):
+                # M5 step 1 and M1: a maker the step met keeps its order (1 open) unless it was
+                # filled in full or cancelled (outside the band, its own account, M1's or §10.11's
+                # maker check); the engine's open-order count says which.
+                ours = 1 if book[0] is not None and book[0]["account"] == maker else 0
+                expect("event %d maker %d open orders after the liquidation" % (e, maker), ours,
+                       (state.get(maker) or [0, [], 0])[2])
         for a in sorted(set(cur) | set(state)):
             ours, theirs = cur.get(a), state.get(a)
             ours = None if ours is None or ours == [0, {}] else [ours[0], positions_of(ours[1])]

@@ -401,6 +401,30 @@ struct OptionsEngineConformanceTests {
                 "the reference recomputed ADL fills, rankings of several candidates and steps nobody took: \(counts)")
     }
 
+    /// The deleveraging venue (a 100 USD fund) with accounts 2…8 on 1,500 USD, cut where a seed
+    /// first reaches a liquidation path no other run does; each case names the reference's
+    /// counts that must be non-zero, so that a change that stops the run reaching its path fails:
+    /// - seed 36, 12 rounds: a step the book fills in part (account 6 closes 0.017 ETH short,
+    ///   0.009 from the resting sell), the fund takes the rest at W (CONFIG M5 steps 1-2);
+    /// - seed 39, 22 rounds: an ADL step split across two counterparties (accounts 1 and 8: M5
+    ///   step 3, M6), and M2's later round: account 1, deleveraged in round 1 by account 2's
+    ///   step, is then escalated (§10.11) after account 2, although its id is lower (the
+    ///   reference checks that a later round holds only accounts the previous round changed);
+    /// - seed 40, 100 rounds: account 1's escalation step meets its own resting sell, which is
+    ///   cancelled (self-trade prevention; the engine's open-order count after the event is
+    ///   compared) and the fund takes the step.
+    @Test(arguments: [(36, 12, ["bookPartial", "bookThenFund"]), (39, 22, ["adlSplit", "laterRounds"]),
+                      (40, 100, ["bookCancelledSelf"])] as [(UInt64, Int, [String])])
+    func liquidationPathsAgreeWithTheReference(seed: UInt64, rounds: Int, reached: [String]) throws {
+        var config = Self.limitsVenue()
+        config.liquidation.insuranceFund = 100 * Fixture.usd
+        let r = Self.run(seed: seed, config: config, deposit: 1_500, moveMakers: true, rounds: rounds)
+        let counts = try Self.compare(r, seed: seed, tag: "paths")
+        for path in reached {
+            #expect((counts[path] ?? 0) > 0, "seed \(seed): the run no longer reaches \(path): \(counts)")
+        }
+    }
+
     /// Runs the reference on the run; returns its counts of what it compared (by kind).
     @discardableResult
     static func compare(_ r: Run, seed: UInt64, tag: String = "") throws -> [String: Int] {
