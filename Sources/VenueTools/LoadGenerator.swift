@@ -57,7 +57,8 @@ public struct LoadReport: Codable, Sendable {
     public var unanswered: UInt64
     public var ordersPerSecond: Double
     public var latencyMicros: Percentiles
-    /// From the moment each request was sealed for sending to its receipt read and opened:
+    /// From the moment each request was sealed for sending (the clock read at the start of
+    /// the sending round that sealed it) to its receipt read and opened:
     /// the latency without the generator's own lateness and the wait for a send round
     /// (`--send-quantum-micros`), which `latencyMicros` include. At `--rate 0` the same.
     public var latencyFromSendMicros: Percentiles
