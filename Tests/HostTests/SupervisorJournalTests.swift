@@ -184,6 +184,10 @@ struct SupervisorJournalTests {
         worker.send(.stats, Array(stats.encode().dropFirst(5)))
         let deadline = Date().addingTimeInterval(5)
         while metrics.journalAvailable.load(ordering: .relaxed) == 1, Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        // The stats message may be read after the failed write made the journal unavailable.
+        while try await supervisor.eventLoop.submit({ supervisor.gate.heldCount }).get() == 0, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         let full = try await supervisor.eventLoop.submit {
             (supervisor.refusalReason, [UInt8](repeating: 0, count: 8).withUnsafeBytes { supervisor.forward(route: 1, frame: $0) },
              supervisor.gate.heldCount)
