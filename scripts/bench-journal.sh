@@ -13,13 +13,16 @@
 #
 # Usage: scripts/bench-journal.sh [ROUNDS] [SECONDS] [RATE]   (default 3 10 50000)
 #   SEALSTREAM_BIN_DIR  the executables (default: the release build, built if needed)
-#   BENCH_JOURNAL_MODES modes, in the first round's order (default "off 1 u1": off; a
-#                       number N: on with N sync lanes and preallocated segments, the
-#                       default, docs/DURABILITY.md §3.2; aN: on with N lanes, segments
-#                       growing by appends, --journal-preallocate off; uN: on with N
-#                       lanes, unpaced, --journal-sync-interval-micros 0, the behaviour
-#                       before session 17; pN: on with 1 lane paced at N µs,
-#                       --journal-sync-interval-micros N; offio: off, with the disk floor
+#   BENCH_JOURNAL_MODES modes, in the first round's order (default "off 1 p1000 u1": off;
+#                       a number N: on with N sync lanes, preallocated segments and the
+#                       host's default pacing, all defaults (docs/DURABILITY.md §3, §3.2);
+#                       aN: on with N lanes, segments growing by appends,
+#                       --journal-preallocate off; uN: on with N lanes, unpaced,
+#                       --journal-sync-interval-micros 0, the behaviour before session 17;
+#                       pN: on with 1 lane paced at N µs, --journal-sync-interval-micros N
+#                       (p1000: the default before session 22); auto: on with 1 lane paced
+#                       by the CPU pressure, --journal-sync-interval-micros auto (the
+#                       default, written out); offio: off, with the disk floor
 #                       program below writing and syncing beside the host for the whole
 #                       load, which no receipt waits for: what the disk's I/O costs the
 #                       other processes; offcpu: the same without its fdatasync calls);
@@ -33,7 +36,7 @@ source scripts/lib.sh
 ROUNDS="${1:-3}"
 SECONDS_LOAD="${2:-10}"
 RATE="${3:-50000}"
-read -r -a MODES <<< "${BENCH_JOURNAL_MODES:-off 1 u1}"
+read -r -a MODES <<< "${BENCH_JOURNAL_MODES:-off 1 p1000 u1}"
 release_bin_dir
 BIN="$SEALSTREAM_BIN_DIR"
 # Each round also measures the **disk floor**: Benchmarks/fsync/groupcommit.c (one writer of
@@ -60,6 +63,12 @@ threads_cpu() {
         done
     done
 }
+# psi_cpu_some: the machine's CPU pressure so far, µs in which some runnable task waited for
+# a CPU (/proc/pressure/cpu, `some total=`; "-" without PSI). Read around each load: the
+# share of the load's time in which the cores were contended.
+psi_cpu_some() {
+    sed -n 's/^some .*total=\([0-9]*\)$/\1/p' /proc/pressure/cpu 2>/dev/null | grep . || echo -
+}
 gcc -O2 -pthread -o "$FLOOR" Benchmarks/fsync/groupcommit.c
 echo "== $ROUNDS rounds of ${MODES[*]} at $RATE/s for ${SECONDS_LOAD}s each (host coalescing ${COALESCE_MICROS:-0} µs, generator send quantum ${SEND_QUANTUM_MICROS:-0} µs), then the disk floor; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "$ROUNDS"); do
@@ -72,6 +81,7 @@ for round in $(seq 1 "$ROUNDS"); do
             off) args=(--journal off) ;;
             offio) args=(--journal off); beside=io ;;
             offcpu) args=(--journal off); beside=cpu ;;
+            auto) args=(--journal on --journal-sync-interval-micros auto) ;;
             a*) args=(--journal on --journal-sync-lanes "${mode#a}" --journal-preallocate off) ;;
             u*) args=(--journal on --journal-sync-lanes "${mode#u}" --journal-sync-interval-micros 0) ;;
             p*) args=(--journal on --journal-sync-interval-micros "${mode#p}") ;;
@@ -89,6 +99,7 @@ for round in $(seq 1 "$ROUNDS"); do
             BESIDE_PID=$!
         fi
         threads_cpu "$WORK/sched-$mode-$round.before"
+        psi_before="$(psi_cpu_some) $(date +%s%6N)"
         # The generator's own CPU (its children's rusage, through Python: no /usr/bin/time needed).
         python3 -c 'import resource, subprocess, sys
 subprocess.call(sys.argv[2:], stdout=open(sys.argv[1], "w"), stderr=subprocess.DEVNULL)
@@ -98,6 +109,7 @@ print(f"generator {r.ru_utime:.3f} {r.ru_stime:.3f}", file=sys.stderr)' "$WORK/l
             --send-quantum-micros "${SEND_QUANTUM_MICROS:-0}" --no-attestation --json \
             2> "$WORK/generator-$mode-$round.txt" || true
         threads_cpu "$WORK/sched-$mode-$round.after"
+        echo "$psi_before $(psi_cpu_some) $(date +%s%6N)" > "$WORK/psi-$mode-$round"
         if [[ -n "$beside" ]]; then wait "$BESIDE_PID" || true; fi
         # A starved host can miss the scrape; the summary then shows "-" for its journal figures.
         curl -s --max-time 20 "http://$HTTP_ADDR/metrics" > "$WORK/metrics-$mode-$round.prom" || true
@@ -153,6 +165,14 @@ def cpu(m, r, receipts):
     per = lambda ns: ns / 1e3 / max(receipts, 1)
     top = ", ".join(f"{n} {per(ns):.1f}" for n, ns in sorted(named.items(), key=lambda x: -x[1])[:5] if ns > 0)
     return per(generator), per(run["host"]), per(run["enclave"]), per(wait["host"]), per(wait["enclave"]), top
+def psi(m, r):
+    """"; CPU pressure N%": the share of the load's wall time in which some runnable task
+    waited for a CPU (/proc/pressure/cpu); empty without PSI."""
+    try:
+        a, t0, b, t1 = open(f"{work}/psi-{m}-{r}").read().split()
+        return f"; CPU pressure {100 * (int(b) - int(a)) / (int(t1) - int(t0)):.0f}%"
+    except (OSError, ValueError):
+        return ""
 rows = {m: [] for m in modes}
 cpus = {m: [] for m in modes}
 print(f"\n{'round':<6}{'mode':<6}{'p50 µs':>9}{'p99 µs':>10}{'p99/off':>9}{'send/off':>10}{'toEncl p99':>11}{'fromEncl p50/p99 µs':>22}"
@@ -177,7 +197,7 @@ for r in range(1, rounds + 1):
         ratio_send = load["latencyFromSendMicros"]["p99"] / off_send if off_send else float('nan')
         c = cpu(m, r, load["receipts"])
         where = (f"{'':<12}CPU µs/receipt generator {c[0]:.1f}, host {c[1]:.1f}, enclave {c[2]:.1f}; waiting for a CPU "
-                 f"host {c[3]:.1f}, enclave {c[4]:.1f}; busiest threads {c[5]}") if c else None
+                 f"host {c[3]:.1f}, enclave {c[4]:.1f}; busiest threads {c[5]}{psi(m, r)}") if c else None
         if not carried(load):
             print(f"{r:<6}{m:<6}only {load['ordersPerSecond']:,.0f} orders/s, {load['unanswered']} unanswered: "
                   "the machine could not carry the rate (not counted)")

@@ -13,7 +13,7 @@
 #   LIQ_LOAD_SECONDS    how long the background load runs (default 900; it is stopped when
 #                       the rounds end, and the script says so if it ended first)
 #   JOURNAL_SYNC_INTERVAL_MICROS  the host's --journal-sync-interval-micros (default: the
-#                       host's default, 1000; 0 syncs back to back)
+#                       host's default, auto: adaptive pacing; N µs, or 0 back to back)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh

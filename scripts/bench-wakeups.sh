@@ -13,7 +13,7 @@
 #   JOURNAL             the host's --journal (default on)
 #   JOURNAL_SYNC_LANES  the host's --journal-sync-lanes (default: the host's default, 1)
 #   JOURNAL_SYNC_INTERVAL_MICROS  the host's --journal-sync-interval-micros (default: the
-#                       host's default, 1000; 0 syncs back to back)
+#                       host's default, auto: adaptive pacing; N µs, or 0 back to back)
 #   COALESCE_MICROS     the host's --coalesce-micros (docs/OPERATIONS.md §9; default 0, off)
 #   SEND_QUANTUM_MICROS the generator's --send-quantum-micros (docs/SCENARIOS.md; default 0)
 # Needs perf (linux-perf) and tracefs; mounts tracefs at /sys/kernel/tracing if absent.

@@ -344,8 +344,9 @@ if [[ "${SKIP_WAKEUPS_BENCH:-0}" != "1" ]] && command -v perf >/dev/null; then
 fi
 
 # Issues 12 and 17, the journal on the receipt path: receipt latency at 50k/s with the
-# journal off, on with one sync lane and preallocated segments (the default), and on with
-# one lane appending (--journal-preallocate off), alternating, with the journal's
+# journal off, on with its defaults (one sync lane, preallocated segments, adaptive sync
+# pacing), on paced at a fixed 1,000 µs (the default before session 22) and on unpaced,
+# alternating, with the CPU pressure of each load and the journal's
 # fsync durations, durable waits and group sizes from /metrics (scripts/bench-journal.sh).
 # Once with the generator sending each request when it is due, and once sending in 1 ms
 # rounds (`--send-quantum-micros 1000`), which leaves the host and the worker about half

@@ -40,12 +40,13 @@ public struct HostConfiguration: Sendable {
     /// (docs/DURABILITY.md §3, *sync lanes*). The replicated journal's local files keep 1.
     /// 1 by default: two lanes measured no faster end to end (README, Durability).
     public var journalSyncLanes: Int = 1
-    /// The least time, µs, from the start of one group-commit sync of a lane to the start
-    /// of its next (docs/DURABILITY.md §3, *sync pacing*), 0–100,000; 0 syncs back to back.
-    /// 1,000 by default: on the development machine each `fdatasync` costs ~40 µs of kernel
-    /// CPU, and pacing them to at most 1,000 a second cut the receipt p99 at 50k orders/s
-    /// (README, Durability).
-    public var journalSyncIntervalMicros: Int = 1_000
+    /// The least time from the start of one group-commit sync of a lane to the start of
+    /// its next (docs/DURABILITY.md §3, *sync pacing*): fixed, 0–100,000 µs (0 syncs back to
+    /// back), or adaptive to the CPU pressure, the default: 250 µs while the cores have room
+    /// (a shorter wait for every receipt), 1,000 µs while they are contended (on the
+    /// development machine each `fdatasync` costs ~40 µs of kernel CPU, and pacing them to
+    /// at most 1,000 a second cut the receipt p99 at 50k orders/s; README, Durability).
+    public var journalSyncPacing: SyncPacing = .adaptive
     /// Coalescing of the client/link event loop's wake-ups (`WakePacer`,
     /// docs/OPERATIONS.md §9): when a tick of data-path work began less than twice this
     /// long after the previous one, the loop sleeps until this long after its start. 0

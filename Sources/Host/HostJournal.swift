@@ -35,9 +35,10 @@ final class HostJournal: @unchecked Sendable {
     /// Called when availability changes.
     var onAvailability: ((Bool) -> Void)?
 
-    /// Syncs with `store.syncLanes` syncs in flight at most, each lane starting one at most
-    /// every `syncIntervalMicros` (docs/DURABILITY.md §3, *sync pacing*).
-    init(store: JournalStore, eventLoop: EventLoop, metrics: HostMetrics, logger: Logger, syncIntervalMicros: Int = 0) {
+    /// Syncs with `store.syncLanes` syncs in flight at most, each lane paced by `pacing`
+    /// (docs/DURABILITY.md §3, *sync pacing*).
+    init(store: JournalStore, eventLoop: EventLoop, metrics: HostMetrics, logger: Logger,
+         pacing: SyncPacing = .fixed(micros: 0)) {
         self.store = store
         self.eventLoop = eventLoop
         self.metrics = metrics
@@ -45,8 +46,15 @@ final class HostJournal: @unchecked Sendable {
         durable = store.position
         accepted = store.lastSequence
         metrics.journalDurableSequence.store(durable.sequence, ordering: .relaxed)
-        sync = JournalSync(directory: store.directory, lanes: store.syncLanes, minimumIntervalMicros: syncIntervalMicros)
-        sync.start(report: Self.reporter(self, eventLoop))
+        sync = JournalSync(directory: store.directory, lanes: store.syncLanes, pacing: pacing)
+        switch pacing {
+        case .fixed(let micros): metrics.journalSyncIntervalNanos.store(UInt64(micros) * 1_000, ordering: .relaxed)
+        case .adaptive: metrics.journalSyncIntervalNanos.store(AdaptivePacing.intervalNanos(share: nil), ordering: .relaxed)
+        }
+        sync.start(report: Self.reporter(self, eventLoop), paced: { [metrics] interval, pressure in
+            metrics.journalSyncIntervalNanos.store(interval, ordering: .relaxed)
+            if let pressure { metrics.cpuPressurePPM.store(UInt64((pressure * 1e6).rounded()), ordering: .relaxed) }
+        })
         store.onPreallocated = { [metrics] in metrics.journalSegmentsPreallocated.add(1, ordering: .relaxed) }
         store.onFallback = { [metrics, logger] name in
             metrics.journalSegmentFallbacks.add(1, ordering: .relaxed)

@@ -76,6 +76,12 @@ extension HostMetrics {
         out += line("journal_durable_sequence", "Sequence of the last journal record on disk.", "gauge", journalDurableSequence.load(ordering: .relaxed))
         out += line("journal_pending_records", "Journal records received from the worker and not yet durable.", "gauge",
                     journalPendingRecords.load(ordering: .relaxed))
+        out += seconds("journal_sync_interval_seconds", "The sync pacing interval a journal sync lane applied last.",
+                       journalSyncIntervalNanos.load(ordering: .relaxed))
+        let pressure = cpuPressurePPM.load(ordering: .relaxed)
+        out += "# HELP sealstream_host_cpu_pressure_ratio Share of the last window in which some runnable task waited for a CPU, as adaptive sync pacing read it; NaN without it.\n"
+        out += "# TYPE sealstream_host_cpu_pressure_ratio gauge\n"
+        out += "sealstream_host_cpu_pressure_ratio \(pressure == .max ? "NaN" : MetricHistogram.format(Double(pressure) / 1e6))\n"
         out += journalFsync.render(name: "sealstream_host_journal_fsync_seconds", help: "Duration of each group-commit sync of the journal.")
         out += journalDurableWait.render(
             name: "sealstream_host_journal_durable_wait_seconds",

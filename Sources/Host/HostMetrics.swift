@@ -64,6 +64,12 @@ public final class HostMetrics: Sendable {
     public let journalBytes = Atomic<UInt64>(0)
     /// Sequence of the last record known to be on disk.
     public let journalDurableSequence = Atomic<UInt64>(0)
+    /// The sync pacing interval a journal sync lane applied last, ns (docs/DURABILITY.md §3,
+    /// *sync pacing*): the fixed value, or the adaptive one.
+    public let journalSyncIntervalNanos = Atomic<UInt64>(0)
+    /// The CPU pressure share adaptive pacing read last, in millionths; `UInt64.max` until it
+    /// has one (fixed pacing, no PSI, or fewer than two readings).
+    public let cpuPressurePPM = Atomic<UInt64>(.max)
     /// Journal records received from the worker and not yet durable (on disk and, with a
     /// replicated journal, acknowledged by the stream's quorum): what held outputs wait on.
     public let journalPendingRecords = Atomic<UInt64>(0)

@@ -259,11 +259,17 @@ public final class HostService: Service, @unchecked Sendable {
         }
         logger.info("journal_opened", metadata: [
             "segments": "\(report.segments.count)", "records": "\(report.records)", "last_sequence": "\(report.lastSequence)",
-            "sync_lanes": "\(store.syncLanes)", "sync_interval_micros": "\(configuration.journalSyncIntervalMicros)",
+            "sync_lanes": "\(store.syncLanes)", "sync_interval_micros": "\(configuration.journalSyncPacing)",
             "preallocate": "\(configuration.journalPreallocate)",
         ])
+        if configuration.journalSyncPacing == .adaptive, CPUPressureSampler.readTotal("/proc/pressure/cpu") == nil {
+            // A kernel without PSI (or booted with psi=0): adaptive pacing keeps its maximum.
+            logger.warning("journal_cpu_pressure_unavailable", metadata: [
+                "path": "/proc/pressure/cpu", "sync_interval_micros": "\(AdaptivePacing.maximumMicros)",
+            ])
+        }
         return HostJournal(store: store, eventLoop: loop, metrics: metrics, logger: logger,
-                           syncIntervalMicros: configuration.journalSyncIntervalMicros)
+                           pacing: configuration.journalSyncPacing)
     }
 
     /// The lease and the follower of a host on the replicated journal.

@@ -29,11 +29,13 @@ final class JournalSync: @unchecked Sendable {
     private let directoryPath: String
     /// Sync threads; each syncs through its own descriptor of each file (`SegmentFile`).
     let lanes: Int
-    /// The least time from the start of one sync of a lane to the start of its next, ns
+    /// The least time from the start of one sync of a lane to the start of its next
     /// (docs/DURABILITY.md §3, *sync pacing*): a lane that finished a sync sooner waits out
     /// the rest before it takes the next request, and what is written meanwhile joins it.
-    /// A lane that was idle longer starts at once. 0: back to back.
-    let minimumInterval: UInt64
+    /// A lane that was idle longer starts at once. Fixed (0: back to back) or adaptive.
+    let pacing: SyncPacing
+    /// The CPU pressure file adaptive pacing reads (a test's stand-in, else the kernel's).
+    private let pressurePath: String
     private let condition = NSCondition()
     private var pending: Request?
     /// The requests other lanes are syncing, by lane: a lane that takes a request syncs
@@ -43,16 +45,23 @@ final class JournalSync: @unchecked Sendable {
     private var stopping = false
     private var running = 0
     private var report: @Sendable (Outcome) -> Void = { _ in }
+    private var paced: @Sendable (_ intervalNanos: UInt64, _ pressure: Double?) -> Void = { _, _ in }
 
-    init(directory: String, lanes: Int = 1, minimumIntervalMicros: Int = 0) {
+    init(directory: String, lanes: Int = 1, pacing: SyncPacing = .fixed(micros: 0),
+         pressurePath: String = "/proc/pressure/cpu") {
         directoryPath = directory
         self.lanes = max(1, lanes)
-        minimumInterval = UInt64(max(0, minimumIntervalMicros)) * 1_000
+        self.pacing = pacing
+        self.pressurePath = pressurePath
     }
 
-    /// Starts the threads; `report` is called on the thread of each sync after it.
-    func start(report: @escaping @Sendable (Outcome) -> Void) {
+    /// Starts the threads; `report` is called on the thread of each sync after it, and
+    /// `paced` with the interval a lane applies before its next sync (ns) and the CPU
+    /// pressure share it was chosen by (adaptive pacing only; nil when unknown).
+    func start(report: @escaping @Sendable (Outcome) -> Void,
+               paced: @escaping @Sendable (_ intervalNanos: UInt64, _ pressure: Double?) -> Void = { _, _ in }) {
         self.report = report
+        self.paced = paced
         condition.lock()
         running = lanes
         condition.unlock()
@@ -87,8 +96,13 @@ final class JournalSync: @unchecked Sendable {
 
     private func run(lane: Int) {
         var lastStart: UInt64?
+        var pacer = LanePacer(pacing, pressurePath: pressurePath)
         while true {
-            if let lastStart { pace(since: lastStart) }
+            if let lastStart {
+                let (interval, share) = pacer.interval(now: DispatchTime.now().uptimeNanoseconds)
+                paced(interval, share)
+                pace(interval, since: lastStart)
+            }
             condition.lock()
             while pending == nil && !stopping { condition.wait() }
             if stopping {
@@ -110,15 +124,15 @@ final class JournalSync: @unchecked Sendable {
         }
     }
 
-    /// Sleeps until `minimumInterval` after `start` (a sync's start), unless stopping.
-    private func pace(since start: UInt64) {
-        guard minimumInterval > 0 else { return }
+    /// Sleeps until `interval` ns after `start` (a sync's start), unless stopping.
+    private func pace(_ interval: UInt64, since start: UInt64) {
+        guard interval > 0 else { return }
         let now = DispatchTime.now().uptimeNanoseconds
-        guard now &- start < minimumInterval else { return }
+        guard now &- start < interval else { return }
         condition.lock()
         let stop = stopping
         condition.unlock()
-        if !stop { usleep(UInt32((minimumInterval - (now &- start)) / 1_000)) }
+        if !stop { usleep(UInt32((interval - (now &- start)) / 1_000)) }
     }
 
     /// `request` widened to every file and the directory sync of the requests in flight

@@ -94,8 +94,8 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "With --journal on: group-commit syncs (fdatasync) in flight at once, 1-8 (docs/DURABILITY.md §3, sync lanes; default 1: records written during a sync wait for it to end before their own starts; 2 lets their sync start at once, which measured no faster end to end on 2 cores).")
     var journalSyncLanes: Int = 1
 
-    @Option(name: .long, help: "With --journal on: the least time in microseconds from the start of one group-commit sync of a lane to the start of its next, 0-100000 (docs/DURABILITY.md §3, sync pacing; default 1000: at most 1,000 fdatasync calls a second per lane, so a busy journal makes fewer, larger groups; a sync after an idle moment starts at once; 0: back to back).")
-    var journalSyncIntervalMicros: Int = 1_000
+    @Option(name: .long, help: "With --journal on: the least time in microseconds from the start of one group-commit sync of a lane to the start of its next, 0-100000, or auto (docs/DURABILITY.md §3, sync pacing; default auto: 250 while the machine's CPUs have room to 1000 while they are contended, by the CPU pressure in /proc/pressure/cpu, 1000 where the kernel has none; a number N: at most 10^6/N fdatasync calls a second per lane, so a busy journal makes fewer, larger groups; a sync after an idle moment starts at once; 0: back to back).")
+    var journalSyncIntervalMicros: String = "auto"
 
     @Option(name: .long, help: "Coalesce the client and worker event loop's wake-ups, 0-10000 microseconds (docs/OPERATIONS.md §9; default 0: off). When a tick of work began less than twice this long after the previous one, the loop sleeps until this long after its start, so that it reads and writes more frames per wake-up: less CPU per order at medium rates, at up to about this long added to a receipt's latency in each direction (about 1.5 times it at the median).")
     var coalesceMicros: Int = 0
@@ -149,8 +149,8 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("--snapshot-every-events and --snapshot-every-seconds take positive counts")
         }
         guard (1...8).contains(journalSyncLanes) else { throw ValidationError("--journal-sync-lanes must be 1 to 8") }
-        guard (0...100_000).contains(journalSyncIntervalMicros) else {
-            throw ValidationError("--journal-sync-interval-micros must be 0 to 100000")
+        guard SyncPacing(argument: journalSyncIntervalMicros) != nil else {
+            throw ValidationError("--journal-sync-interval-micros must be 0 to 100000 or auto, got '\(journalSyncIntervalMicros)'")
         }
         guard (0...10_000).contains(coalesceMicros) else {
             throw ValidationError("--coalesce-micros must be 0 to 10000")
@@ -262,7 +262,7 @@ struct Run: AsyncParsableCommand {
         configuration.journal = journal != "off"
         configuration.journalNATS = Self.natsServers(journal)
         configuration.journalSyncLanes = journalSyncLanes
-        configuration.journalSyncIntervalMicros = journalSyncIntervalMicros
+        configuration.journalSyncPacing = SyncPacing(argument: journalSyncIntervalMicros)!
         configuration.coalesceMicros = coalesceMicros
         configuration.journalPreallocate = journalPreallocate == "on"
         configuration.leaseTTLMillis = leaseTtlMs

@@ -128,7 +128,7 @@ struct JournalSyncPacingTests {
         try store.write(JournalRecords.records(1...10, payload: 100), last: 10)
         let file = try #require(store.current)
         let interval: UInt64 = 1_500_000_000  // 1.5 s: far above any fdatasync of a few bytes
-        let sync = JournalSync(directory: dir, lanes: 1, minimumIntervalMicros: Int(interval / 1_000))
+        let sync = JournalSync(directory: dir, lanes: 1, pacing: .fixed(micros: Int(interval / 1_000)))
         let outcomes = Outcomes()
         sync.start(report: { outcomes.add($0) })
         defer { sync.stop() }
