@@ -11,20 +11,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each stage's header carries the time since the start, so a CI log shows where the
+# minutes went (the whole of this script is to stay under about 30 minutes).
+stage() { printf '== [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+
 scripts/bootstrap.sh
 
-echo "== build (debug: every executable the integration tests spawn)"
+stage "build (debug: every executable the integration tests spawn)"
 swift build
 
 # The enclave-closure test reads this; `swift package describe` cannot run inside
 # `swift test` because both take SwiftPM's build lock.
 swift package describe --type json > .build/package-description.json
 
-echo "== build the reproducible enclave (the measured worker: tests check it has no RUNPATH)"
+stage "build the reproducible enclave (the measured worker: tests check it has no RUNPATH)"
 scripts/build-enclave.sh .build/reproducible
 export SEALSTREAM_REPRODUCIBLE_ENCLAVE="$(pwd)/.build/reproducible/sealstream-enclave"
 
-echo "== test"
+stage "test"
 # tpm2-tss logs to stderr unless told not to; set once here rather than by tests
 # running in parallel.
 export TSS2_LOG=all+none
@@ -37,11 +41,11 @@ swift test 2>&1 | tee .build/test-output.txt
 SEALSTREAM_FLOOD_ALONE=1 swift test --skip-build --filter idleFloodDoesNotLockTradersOut 2>&1 \
     | tee -a .build/test-output.txt
 
-echo "== appliance image (docs/IMAGE.md): built twice byte-identical, one boot under qemu checks the predicted PCRs"
+stage "appliance image (docs/IMAGE.md): built twice byte-identical, one boot under qemu checks the predicted PCRs"
 # IMAGE_BOOT=0 skips the boot (about 10–12 s under TCG on a quiet machine, minutes on a loaded one).
 scripts/image-tests.sh "$SEALSTREAM_BIN_DIR"
 
-echo "== failover chaos (docs/REPLICATION.md §12): 20 kills (hosts, workers, NATS nodes) of a primary and a hot standby on a JetStream cluster"
+stage "failover chaos (docs/REPLICATION.md §12): 20 kills (hosts, workers, NATS nodes) of a primary and a hot standby on a JetStream cluster"
 # kill -9 of the primary host or worker, of a NATS node, and network partitions of the
 # primary (network namespaces where the kernel allows); the chain checked by
 # verify-outputs, the contract and a replay from genesis. A partitioned primary's
@@ -49,24 +53,25 @@ echo "== failover chaos (docs/REPLICATION.md §12): 20 kills (hosts, workers, NA
 # readers skip them by the content chain (docs/REPLICATION.md §3).
 SEALSTREAM_BIN_DIR="$SEALSTREAM_BIN_DIR" scripts/chaos.sh --cluster "${CHAOS_CLUSTER_ROUNDS:-20}"
 
-echo "== contract tests (Vyper on py-evm, fed with this build's real outputs)"
+stage "contract tests (Vyper on py-evm, fed with this build's real outputs)"
 scripts/contract-tests.sh "$SEALSTREAM_BIN_DIR"
 
-echo "== Prometheus (deploy/prometheus checked and unit-tested by promtool; a real Prometheus scrapes a real host)"
+stage "Prometheus (deploy/prometheus checked and unit-tested by promtool; a real Prometheus scrapes a real host)"
 scripts/prometheus-test.sh "$SEALSTREAM_BIN_DIR"
 
-echo "== the systemd unit under a real systemd (deploy/systemd; a Debian root booted by systemd-nspawn, software and swtpm)"
+stage "the systemd unit under a real systemd (deploy/systemd; a Debian root booted by systemd-nspawn, software and swtpm)"
 scripts/systemd-tests.sh "$SEALSTREAM_BIN_DIR"
 
-echo "== HTTP API against docs/openapi.yaml (Schemathesis on a live host, hash-pinned from PyPI)"
+stage "HTTP API against docs/openapi.yaml (Schemathesis on a live host, hash-pinned from PyPI)"
 scripts/api-tests.sh "$SEALSTREAM_BIN_DIR"
 
-echo "== Python SDK tests (python/: unit tests, then the demo scenario through Python on a real host)"
+stage "Python SDK tests (python/: unit tests, then the demo scenario through Python on a real host)"
 scripts/python-sdk-tests.sh "$SEALSTREAM_BIN_DIR"
 
-echo "== fuzz (every parser fed from outside, ${FUZZ_SECONDS:-30} s each; docs/FUZZING.md)"
+stage "fuzz (every parser fed from outside, ${FUZZ_SECONDS:-30} s each; docs/FUZZING.md)"
 # Part of the suite: a crash, trap or failed invariant in any target fails the run and
 # leaves its reproducer in Fuzz/crashes/. FUZZ_SECONDS=0 skips this step.
 if [[ "${FUZZ_SECONDS:-30}" != 0 ]]; then
     scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 fi
+stage "all tests passed"
