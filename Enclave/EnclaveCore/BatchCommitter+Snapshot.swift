@@ -40,7 +40,7 @@ extension BatchCommitter {
         w.write(UInt32(inputLines.count))
         w.write(bytes: inputLines)
         w.write(UInt32(decisions.count))
-        for d in decisions {
+        for (i, d) in decisions.enumerated() {
             w.write(d.sequence)
             w.write(d.enclaveTime)
             w.write(bytes: d.account.bytes)
@@ -55,9 +55,11 @@ extension BatchCommitter {
                 w.write(f.price)
                 w.write(f.quantity)
             }
-            // Since version 4: the decision's commitments to the pre-step state and marks.
-            w.write(bytes: d.stateHash.bytes)
-            w.write(bytes: d.marksHash.bytes)
+            // Since version 4: the decision's commitments to the pre-step state and marks,
+            // computed here when the close has not yet computed them (the same bytes).
+            let (stateHash, marksHash) = decisionOpenings[i]?.commitments() ?? (d.stateHash, d.marksHash)
+            w.write(bytes: stateHash.bytes)
+            w.write(bytes: marksHash.bytes)
             // Since version 5: the triggering scenario (docs/COMMITMENTS.md §3).
             w.writeSnapshot(d.scenario)
         }
@@ -137,6 +139,7 @@ extension BatchCommitter {
                 liquidationFee: try r.i64(), fills: try Self.fills(&r), stateHash: try Self.hash(&r), marksHash: try Self.hash(&r),
                 scenario: try r.scenario()))
         }
+        decisionOpenings = Array(repeating: nil, count: decisions.count)
         funding = []
         for _ in 0..<(try r.count(minBytes: 60, "open batch funding")) {
             let (sequence, time, market) = (try r.u64(), try r.u64(), try r.u32())

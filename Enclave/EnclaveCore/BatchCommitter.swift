@@ -55,6 +55,29 @@ public struct DecisionRecords: Sendable {
     }
 }
 
+/// What a decision's salted commitments (`stateHash`, `marksHash`, docs/COMMITMENTS.md §3)
+/// are computed from: the account, sequence and step that derive its salt, the salt's
+/// function, and the preimages (its pre-step state bytes and marks). The tick
+/// keeps these and the close hashes them, on the close thread when the lane has one (issue
+/// 17: the three SHA-256 a decision were about a fifth of a liquidating tick); a snapshot
+/// of the open batch hashes them as it writes. A pure function of the two: the same
+/// commitments wherever and whenever they are computed.
+struct DecisionOpening: Sendable {
+    let account: UInt64
+    let sequence: UInt64
+    let step: UInt32
+    let salt: @Sendable (_ account: UInt64, _ sequence: UInt64, _ step: UInt32) -> [UInt8]
+    /// The decision's `preState` and `marks` (shared with the engine's decision, not copied).
+    let state: [UInt8]
+    let marks: [DecisionMark]
+
+    /// The decision's `stateHash` and `marksHash`, under its salt.
+    func commitments() -> (state: Hash32, marks: Hash32) {
+        let s = salt(account, sequence, step)
+        return (DecisionCommitment.stateHash(salt: s, state: state), DecisionCommitment.marksHash(salt: s, marks: marks))
+    }
+}
+
 /// Builds the enclave's public commitments (docs/COMMITMENTS.md): the epoch's event
 /// log, the salted state tree, each batch's decision tree, and one EIP-712 signature
 /// per batch. Deterministic given the events, the batch boundaries and the keys.
@@ -82,6 +105,9 @@ public struct BatchCommitter {
     /// Public input records of the open batch, for `inputs.jsonl` (JSON lines).
     var inputLines: [UInt8] = []
     var decisions: [DecisionFields] = []
+    /// Per decision of `decisions`, what its `stateHash` and `marksHash` are still to be
+    /// computed from; nil where the fields hold them (a decision restored from a snapshot).
+    var decisionOpenings: [DecisionOpening?] = []
     /// Funding payments of the open batch, signed when it closes.
     var funding: [FundingFields] = []
     /// Accounts changed in the open batch, in order of first change, and the same as a
@@ -150,12 +176,17 @@ public struct BatchCommitter {
         }
     }
 
-    /// Adds the decisions made after the last recorded event. `salt` gives each one's
-    /// decision salt (docs/COMMITMENTS.md §3: from the commitment key, the account, the
-    /// sequence and the step), under which it commits to the pre-step state and marks.
-    public mutating func recordDecisions(_ made: [LiquidationDecision], salt: (LiquidationDecision) -> [UInt8]) {
+    /// Adds the decisions made after the last recorded event. `salt` gives a decision's
+    /// salt from its account id, sequence and step (docs/COMMITMENTS.md §3: with the
+    /// commitment key), under which it commits to the pre-step state and marks:
+    /// kept with the decision and called when the commitments are computed, at the close or
+    /// in a snapshot (`DecisionOpening`), possibly on the close thread.
+    public mutating func recordDecisions(
+        _ made: [LiquidationDecision], salt: @escaping @Sendable (_ account: UInt64, _ sequence: UInt64, _ step: UInt32) -> [UInt8]
+    ) {
         for d in made {
-            let s = salt(d)
+            decisionOpenings.append(DecisionOpening(account: d.accountID, sequence: d.sequence, step: d.step, salt: salt,
+                                                    state: d.preState, marks: d.marks))
             decisions.append(DecisionFields(
                 venueId: venueID, sequence: d.sequence, enclaveTime: d.enclaveTime, account: Hash32(d.accountCommitment),
                 market: d.market, isBuy: d.side == .buy, size: d.size, markPrice: d.markPrice,
@@ -166,9 +197,21 @@ public struct BatchCommitter {
                 liquidationFee: d.liquidationFee,
                 fills: d.fills.map { DecisionFields.Fill(kind: DecisionFields.Fill.Kind(rawValue: $0.kind.rawValue)!, price: $0.price,
                                                          quantity: $0.quantity) },
-                stateHash: DecisionCommitment.stateHash(salt: s, state: d.preState),
-                marksHash: DecisionCommitment.marksHash(salt: s, marks: d.marks), scenario: d.scenario))
+                scenario: d.scenario))
         }
+    }
+
+    /// Computes on this thread the commitments still to be computed, into the decisions'
+    /// fields.
+    private mutating func computeCommitments() {
+        decisionOpenings.withUnsafeBufferPointer { openings in
+            for i in openings.indices {
+                guard let o = openings[i] else { continue }
+                (decisions[i].stateHash, decisions[i].marksHash) = o.commitments()
+            }
+        }
+        decisionOpenings.removeAll(keepingCapacity: true)
+        decisionOpenings.append(contentsOf: repeatElement(nil, count: decisions.count))
     }
 
     /// Funding payments made after the last recorded event (docs/COMMITMENTS.md §4.3).
@@ -223,9 +266,12 @@ public struct BatchCommitter {
         marketView: (UInt32, Int, UInt64) -> MarketView? = { _, _, _ in nil }
     ) -> ClosedBatch {
         precondition(eventCount > 0, "no batch is open")
-        // `decisions` is not touched again until the lane hands its hashes back (`finish`):
-        // the lane's thread reads its storage meanwhile.
-        lane.start(decisions)
+        // `decisions` and `decisionOpenings` are not touched again until the lane hands its
+        // hashes back (`finish`): the lane's thread reads their storage meanwhile, and
+        // computes the decisions' salted commitments beside their struct hashes. Not taken
+        // (no thread, or too few decisions), the commitments are computed here.
+        let offered = lane.start(decisions, openings: decisionOpenings)
+        if !offered { computeCommitments() }
         updateState(dirty, writeState: writeState, salt: salt)
         dirty.removeAll(keepingCapacity: true)
         dirtySet.removeAll(keepingCapacity: true)
@@ -240,6 +286,10 @@ public struct BatchCommitter {
         // and all of them side by side (CKeccak: 4 or 8 to a permutation); on the lane's
         // thread when it took them, else here (`finish` either way).
         let hashes = lane.finish(decisions)
+        if offered {
+            // The lane has let go of the arrays: written in place, for the decision lines.
+            lane.takeCommitments(into: &decisions, openings: decisionOpenings)
+        }
         let structHashes = hashes.structHashes
         let decisionTree = hashes.tree
         let header = BatchHeader(
@@ -282,6 +332,7 @@ public struct BatchCommitter {
         inputLines.removeAll(keepingCapacity: true)
         funding.removeAll()
         decisions.removeAll(keepingCapacity: true)
+        decisionOpenings.removeAll(keepingCapacity: true)
         eventCount = 0
         sawOraclePrice = false
         return closed

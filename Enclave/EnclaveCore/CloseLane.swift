@@ -19,16 +19,21 @@ struct DecisionHashes {
     }
 }
 
-/// Hashes a closing batch's decisions on a second thread while the sequencer rehashes
+/// Hashes a closing batch's decisions (their salted commitments, then their struct hashes)
+/// on a second thread while the sequencer rehashes
 /// the changed accounts' state leaves (issue 17, price to liquidation; docs/COMMITMENTS.md
 /// "The close on two threads"): the two are independent, and were about a third and a
 /// half of a 100-liquidation close's time (perf, 1M accounts), one after the other.
 ///
-/// - What the thread computes is a pure function of the decisions, handed over by value
-///   under the lock: the lane keeps the sequencer's array (its storage shared, not
-///   copied), which neither side writes until the sequencer has the hashes back, and each
-///   chunk is hashed from a slice of it. Each chunk's hashes go straight into the lane's
-///   buffers and are published under the same lock. So the header, the state root and
+/// - What the thread computes is a pure function of the decisions and their openings
+///   (`DecisionOpening`: what the tick kept for each decision's `stateHash` and
+///   `marksHash`), handed over by value under the lock: the lane keeps the sequencer's
+///   arrays (their storage shared, not copied), which neither side writes until the
+///   sequencer has the hashes back, and each chunk is hashed from a slice of them: first
+///   each decision's salt and commitments, then the struct hashes over those. Each chunk's
+///   hashes go straight into the lane's buffers and are published under the same lock;
+///   the sequencer copies the commitments into its decisions after `finish`
+///   (`takeCommitments`). So the header, the state root and
 ///   every record are the same byte for byte with or without the thread.
 /// - The decisions are hashed in chunks of `chunkDecisions` (the widest CKeccak batch),
 ///   each claimed under the lock, by the thread or by the sequencer: one lock per chunk and
@@ -54,8 +59,11 @@ final class CloseLane {
 
     // All under the lock, but the chunks' hashes, which the claimer of a chunk writes
     // without it and publishes by counting the chunk `finished` under it.
-    /// The open job's decisions (the sequencer's array, shared); empty between jobs.
+    /// The open job's decisions and their openings (the sequencer's arrays, shared); empty
+    /// between jobs.
     private var decisions: [DecisionFields] = []
+    /// Empty when no decision has one.
+    private var openings: [DecisionOpening?] = []
     private var chunks = 0
     /// Chunks claimed (the next to claim) and finished.
     private var claimed = 0
@@ -73,15 +81,16 @@ final class CloseLane {
     /// (larger) only by `start`, with no job open.
     private var structHashes: UnsafeMutablePointer<Hash32>
     private var leafHashes: UnsafeMutablePointer<Hash32>
+    /// Each decision's `stateHash` and `marksHash` (computed from its opening, or its own).
+    private var stateHashes: UnsafeMutablePointer<Hash32>
+    private var marksHashes: UnsafeMutablePointer<Hash32>
     private var capacity: Int
 
     /// With `threaded`, starts the thread (it sleeps between closes).
     init(threaded: Bool) {
         capacity = threaded ? 1_024 : 0
-        structHashes = .allocate(capacity: capacity)
-        structHashes.initialize(repeating: .zero, count: capacity)
-        leafHashes = .allocate(capacity: capacity)
-        leafHashes.initialize(repeating: .zero, count: capacity)
+        (structHashes, leafHashes, stateHashes, marksHashes) =
+            (Self.buffer(capacity), Self.buffer(capacity), Self.buffer(capacity), Self.buffer(capacity))
         sync = threaded ? LaneThread() : nil
         guard let sync else { return }
         // `deinit` stops and joins the thread before the lane goes.
@@ -96,8 +105,13 @@ final class CloseLane {
             sync.unlock()
             sync.join()
         }
-        structHashes.deallocate()
-        leafHashes.deallocate()
+        for b in [structHashes, leafHashes, stateHashes, marksHashes] { b.deallocate() }
+    }
+
+    private static func buffer(_ capacity: Int) -> UnsafeMutablePointer<Hash32> {
+        let b = UnsafeMutablePointer<Hash32>.allocate(capacity: capacity)
+        b.initialize(repeating: .zero, count: capacity)
+        return b
     }
 
     /// Jobs offered so far, their chunks, and how many of those the sequencer hashed itself.
@@ -135,24 +149,27 @@ final class CloseLane {
 
     // MARK: - The sequencer's side
 
-    /// Offers `decisions` to the thread, when it runs and they are worth it; the hashes are
-    /// taken with `finish`, which must follow before the next `start`. The caller must not
-    /// change its array (it shares its storage with the lane's) until then.
-    func start(_ decisions: [DecisionFields]) {
-        guard let sync, isThreaded, decisions.count >= Self.minDecisions else { return }
+    /// Offers `decisions` and their `openings` (one per decision, nil where the decision's
+    /// fields hold its commitments; none at all: every decision's fields do) to the thread, when it runs and they are worth it;
+    /// whether it did. The hashes are taken with `finish`, which must follow before the next
+    /// `start`, and, if offered, the commitments with `takeCommitments`. The caller must not
+    /// change its arrays (they share their storage with the lane's) until `finish`; if not
+    /// offered, the lane computes no commitment (`finish` reads the decisions' fields).
+    @discardableResult
+    func start(_ decisions: [DecisionFields], openings: [DecisionOpening?] = []) -> Bool {
+        guard let sync, isThreaded, decisions.count >= Self.minDecisions else { return false }
+        precondition(openings.isEmpty || openings.count == decisions.count, "one opening slot per decision")
         if decisions.count > capacity {
             // No job is open: nobody else touches the buffers.
-            structHashes.deallocate()
-            leafHashes.deallocate()
+            for b in [structHashes, leafHashes, stateHashes, marksHashes] { b.deallocate() }
             capacity = decisions.count
-            structHashes = .allocate(capacity: capacity)
-            structHashes.initialize(repeating: .zero, count: capacity)
-            leafHashes = .allocate(capacity: capacity)
-            leafHashes.initialize(repeating: .zero, count: capacity)
+            (structHashes, leafHashes, stateHashes, marksHashes) =
+                (Self.buffer(capacity), Self.buffer(capacity), Self.buffer(capacity), Self.buffer(capacity))
         }
         sync.lock()
         precondition(self.decisions.isEmpty, "a close lane job is already open")
         self.decisions = decisions
+        self.openings = openings
         chunks = (decisions.count + Self.chunkDecisions - 1) / Self.chunkDecisions
         claimed = 0
         finished = 0
@@ -160,6 +177,7 @@ final class CloseLane {
         chunkTotal += chunks
         if threadSleeping { sync.signalWake() }
         sync.unlock()
+        return true
     }
 
     /// `decisions`' hashes: hashes here every chunk the thread has not claimed, then waits
@@ -177,8 +195,9 @@ final class CloseLane {
             sync.waitForDone()
             ownerWaiting = false
         }
-        // The lane lets go of the sequencer's array: it is the array's only owner again.
+        // The lane lets go of the sequencer's arrays: it is their only owner again.
         self.decisions = []
+        self.openings = []
         sync.unlock()
         // The results' own storage (they outlive the job, in the batch's records): one copy
         // of each buffer; the leaves' copy is the tree's bottom level, not copied again.
@@ -187,21 +206,37 @@ final class CloseLane {
                               tree: MerkleTree(leafHashes: Array(UnsafeBufferPointer(start: leafHashes, count: n))))
     }
 
+    /// After `finish` of an offered job: writes the commitments computed from `openings`
+    /// (the job's) into `decisions` (the job's, now the caller's alone).
+    func takeCommitments(into decisions: inout [DecisionFields], openings: [DecisionOpening?]) {
+        for i in openings.indices where openings[i] != nil {
+            // Computed by the job's chunks, the thread's or the sequencer's.
+            decisions[i].stateHash = stateHashes[i]
+            decisions[i].marksHash = marksHashes[i]
+        }
+    }
+
     // MARK: - Either side
 
     /// With the lock held and a chunk left to claim: claims it, hashes it without the
-    /// lock (from a slice of the job's decisions: no decision is copied), and counts it
-    /// finished.
+    /// lock (from slices of the job's decisions and openings: no decision is copied), and
+    /// counts it finished.
     private func hashClaimedChunk(_ sync: LaneThread) {
         let c = claimed
         claimed += 1
         let lo = c * Self.chunkDecisions
         let hi = min(lo + Self.chunkDecisions, decisions.count)
         let chunk = decisions[lo..<hi]
+        let chunkOpenings = openings.isEmpty ? nil : openings[lo..<hi]
         let structOut = structHashes + lo
         let leafOut = leafHashes + lo
+        let stateOut = stateHashes + lo
+        let marksOut = marksHashes + lo
         sync.unlock()
-        DecisionFields.structHashes(chunk, into: structOut)
+        for (k, i) in chunk.indices.enumerated() {
+            (stateOut[k], marksOut[k]) = chunkOpenings?[i]?.commitments() ?? (chunk[i].stateHash, chunk[i].marksHash)
+        }
+        DecisionFields.structHashes(chunk, stateHashes: stateOut, marksHashes: marksOut, into: structOut)
         for i in 0..<(hi - lo) {
             leafOut[i] = structOut[i].withUnsafeBytes { RFC6962.leafHash($0) }
         }

@@ -36,6 +36,9 @@ public final class Worker<E: MatchingEngine> {
     /// close on two threads"); threaded with more than one lane (`enclaveLanes`), when
     /// the request lanes are idle (a close falls between link batches).
     let closeLane: CloseLane
+    /// Each decision's salt (`EnclaveIdentity.decisionSalt`), made once: the committer keeps
+    /// it with every decision and calls it at the close, possibly on the close lane's thread.
+    let decisionSalt: @Sendable (_ account: UInt64, _ sequence: UInt64, _ step: UInt32) -> [UInt8]
     /// The current batch's frames in order, when lanes open its requests (reused).
     var laneEntries: [LaneEntry] = []
     /// Signed batches of public outputs; nil when commitments are switched off (a
@@ -119,6 +122,7 @@ public final class Worker<E: MatchingEngine> {
         committer = commitments ? try BatchCommitter(config: identity.config) : nil
         lanes = identity.config.enclaveLanes > 1 ? RequestLanes(threads: identity.config.enclaveLanes - 1) : nil
         closeLane = CloseLane(threaded: identity.config.enclaveLanes > 1)
+        decisionSalt = { [identity] in identity.decisionSalt(account: $0, sequence: $1, step: $2) }
         self.engine.setRecordsStatements(true)
     }
 
@@ -325,10 +329,8 @@ public final class Worker<E: MatchingEngine> {
         let decisions = engine.takeDecisions()
         if !decisions.isEmpty {
             counters.liquidations += UInt64(decisions.count)
-            let identity = self.identity
-            committer?.recordDecisions(decisions) {
-                identity.decisionSalt(account: $0.accountID, sequence: $0.sequence, step: $0.step)
-            }
+            // The salted commitments are computed at the close (or in a snapshot), not here.
+            committer?.recordDecisions(decisions, salt: decisionSalt)
             for d in decisions {
                 statements.recordOpening(account: d.accountID, sequence: d.sequence, step: d.step, state: d.preState, marks: d.marks)
             }

@@ -274,16 +274,38 @@ public struct DecisionFields: Equatable, Sendable {
     /// no decision is copied), written to `out[0..<decisions.count]`, which need not be
     /// initialised.
     public static func structHashes(_ decisions: ArraySlice<DecisionFields>, into out: UnsafeMutablePointer<Hash32>) {
-        let digests = EIP712StructEncoder.hashes(decisions.map(\.encoder))
+        structHashes(of: decisions.map(\.encoder), into: out)
+    }
+
+    /// `structHashes` of a run of decisions with each one's `stateHash` and `marksHash`
+    /// taken from `stateHashes[k]` and `marksHashes[k]` (k its position in the run), not
+    /// from its fields: for a close that computes those commitments beside the struct
+    /// hashes, on a thread that must not write the decisions (issue 17).
+    public static func structHashes(
+        _ decisions: ArraySlice<DecisionFields>, stateHashes: UnsafePointer<Hash32>, marksHashes: UnsafePointer<Hash32>,
+        into out: UnsafeMutablePointer<Hash32>
+    ) {
+        var encoders: [EIP712StructEncoder] = []
+        encoders.reserveCapacity(decisions.count)
+        for (k, d) in decisions.enumerated() {
+            encoders.append(d.encoder(stateHash: stateHashes[k], marksHash: marksHashes[k]))
+        }
+        structHashes(of: encoders, into: out)
+    }
+
+    private static func structHashes(of encoders: [EIP712StructEncoder], into out: UnsafeMutablePointer<Hash32>) {
+        let digests = EIP712StructEncoder.hashes(encoders)
         digests.withUnsafeBytes { raw in
-            for i in 0..<decisions.count {
+            for i in 0..<encoders.count {
                 (out + i).initialize(to: Hash32(UnsafeRawBufferPointer(rebasing: raw[32 * i..<32 * (i + 1)])))
             }
         }
     }
 
     /// The struct's members in the order of `encodeType`.
-    private var encoder: EIP712StructEncoder {
+    private var encoder: EIP712StructEncoder { encoder(stateHash: stateHash, marksHash: marksHash) }
+
+    private func encoder(stateHash: Hash32, marksHash: Hash32) -> EIP712StructEncoder {
         var e = EIP712StructEncoder(typeHash: Self.typeHash, members: 21)
         e.uint(venueId)
         e.uint(sequence)

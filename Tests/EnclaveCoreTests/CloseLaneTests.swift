@@ -6,6 +6,7 @@ import Engine
 import SealCrypto
 import Testing
 import VenueTools
+import Wire
 @testable import EnclaveCore
 
 /// The close on two threads (docs/COMMITMENTS.md "The close on two threads"; CloseLane):
@@ -103,5 +104,56 @@ struct CloseLaneTests {
             #expect(waits > 0 && threadChunks == waits, "the thread hashed a chunk of every job it was waited for")
             #expect(counts.chunks - counts.byOwner >= threadChunks, "the chunks the thread hashed are not counted the sequencer's")
         }
+    }
+
+    /// Decisions whose salted commitments the tick left to the close (`DecisionOpening`),
+    /// every other one, beside decisions whose fields already hold theirs (restored from a
+    /// snapshot): the lane computes them beside the struct hashes, and they, the struct
+    /// hashes and the tree are those of the same decisions with every commitment computed
+    /// beforehand, whoever hashes the chunks. Not offered (no thread, too few decisions),
+    /// the lane computes no commitment.
+    @Test(arguments: ["thread", "no thread", "held thread"])
+    func theLaneComputesTheTicksCommitments(mode: String) throws {
+        let run = try CommittedRun(storageKey: storageKey(7))
+        let crash = run.closed[2].decisionRecords.decisions
+        let lane = CloseLane(threaded: mode != "no thread")
+        if mode == "held thread" { lane.hold(true) }
+        let key = [UInt8](repeating: 0x5a, count: 32)
+        let salt: @Sendable (UInt64, UInt64, UInt32) -> [UInt8] = { account, sequence, step in
+            key.withUnsafeBytes { DecisionCommitment.salt(key: $0, account: account, sequence: sequence, step: step) }
+        }
+        var threadChunks = 0
+        for round in 0..<62 {
+            let n = round % 31
+            var computed: [DecisionFields] = [], pending: [DecisionFields] = [], openings: [DecisionOpening?] = []
+            for i in 0..<n {
+                let (account, sequence, step) = (UInt64(i * 7 + 1), UInt64(100 + round), UInt32(i))
+                let state = [UInt8](repeating: UInt8(truncatingIfNeeded: i + round), count: 40 + i)
+                let marks = (0..<(1 + i % 3)).map { DecisionMark(market: UInt32($0 + 1), mark: Int64(i - 10) * 1_000, maintenanceBps: 300) }
+                var d = crash[(i * 5 + round) % crash.count]
+                let s = salt(account, sequence, step)
+                d.stateHash = DecisionCommitment.stateHash(salt: s, state: state)
+                d.marksHash = DecisionCommitment.marksHash(salt: s, marks: marks)
+                computed.append(d)
+                if i % 2 == 0 {
+                    d.stateHash = .zero
+                    d.marksHash = .zero
+                    openings.append(DecisionOpening(account: account, sequence: sequence, step: step, salt: salt, state: state, marks: marks))
+                } else {
+                    openings.append(nil)
+                }
+                pending.append(d)
+            }
+            let expected = DecisionHashes(computed)
+            let offered = lane.start(pending, openings: openings)
+            #expect(offered == (mode != "no thread" && n >= CloseLane.minDecisions))
+            if offered && mode == "thread" && round % 2 == 0 && lane.awaitThreadChunk(seconds: 10) { threadChunks += 1 }
+            let got = lane.finish(pending)
+            guard offered else { continue }
+            #expect(got.structHashes == expected.structHashes && got.tree == expected.tree, "\(n) decisions")
+            lane.takeCommitments(into: &pending, openings: openings)
+            #expect(pending == computed, "\(n) decisions: the commitments written back")
+        }
+        if mode == "thread" { #expect(threadChunks > 0, "the thread computed some of the commitments") }
     }
 }

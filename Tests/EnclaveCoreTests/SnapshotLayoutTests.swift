@@ -172,7 +172,7 @@ struct WorkerSnapshotLayoutTests {
         sell.scenario = DecisionScenario(linearRequirement: 77, portfolios: [.init(
             underlying: 1, mark: 60_000, scanBps: 500, scenario: 4, moveSteps: -2, volShiftBps: 5_000, price: 59_000, loss: 123,
             shortOptionContingency: 6, confidenceContingency: 7)])
-        c.recordDecisions([buy, sell]) { _ in [UInt8](repeating: 1, count: 32) }
+        c.recordDecisions([buy, sell]) { _, _, _ in [UInt8](repeating: 1, count: 32) }
         let layout = try readSnapshotLayout("committer", c.snapshot())
         let decisions = try #require(layout["decisions"] as? [[String: Any]])
         #expect(decisions.map { ($0["isBuy"] as? NSNumber)?.boolValue } == [true, false])

@@ -81,7 +81,7 @@ private struct CommitterRig {
             }
             return nil
         case .decision(let d):
-            committer.recordDecisions([d]) { DecisionCommitment.salt(key: UnsafeRawBufferPointer(start: nil, count: 0), account: $0.accountID, sequence: $0.sequence, step: $0.step) }
+            committer.recordDecisions([d]) { DecisionCommitment.salt(key: UnsafeRawBufferPointer(start: nil, count: 0), account: $0, sequence: $1, step: $2) }
             return nil
         case .close(let now):
             guard committer.hasOpenBatch else { return nil }
