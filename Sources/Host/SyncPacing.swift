@@ -66,6 +66,9 @@ struct CPUPressureSampler {
     let path: String
     let windowNanos: UInt64
     private var last: (total: UInt64, at: UInt64)?
+    /// When the file was last tried, read or not: at most one attempt per window, so a
+    /// kernel without PSI costs one failed `open` per window, not one per sync.
+    private var lastAttempt: UInt64?
     /// The share of the last complete window in which some task waited (0…1); nil before
     /// two readings or while the file cannot be read.
     private(set) var share: Double?
@@ -78,7 +81,8 @@ struct CPUPressureSampler {
     /// Reads the file if a window has passed since the last reading (monotonic `now`, ns)
     /// and updates `share`; returns it.
     mutating func sample(now: UInt64) -> Double? {
-        if let last, now &- last.at < windowNanos { return share }
+        if let lastAttempt, now &- lastAttempt < windowNanos { return share }
+        lastAttempt = now
         guard let total = Self.readTotal(path) else {
             last = nil
             share = nil
