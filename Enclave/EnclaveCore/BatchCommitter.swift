@@ -202,7 +202,7 @@ public struct BatchCommitter {
     }
 
     /// Computes on this thread the commitments still to be computed, into the decisions'
-    /// fields.
+    /// fields (the close, which clears the openings with the decisions when it ends).
     private mutating func computeCommitments() {
         decisionOpenings.withUnsafeBufferPointer { openings in
             for i in openings.indices {
@@ -210,8 +210,6 @@ public struct BatchCommitter {
                 (decisions[i].stateHash, decisions[i].marksHash) = o.commitments()
             }
         }
-        decisionOpenings.removeAll(keepingCapacity: true)
-        decisionOpenings.append(contentsOf: repeatElement(nil, count: decisions.count))
     }
 
     /// Funding payments made after the last recorded event (docs/COMMITMENTS.md §4.3).
