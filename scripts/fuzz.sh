@@ -7,6 +7,9 @@
 # target crashes, traps, leaks past its limits or hangs; the reproducer is saved as
 # Fuzz/crashes/<target>-crash-<sha1> (replay: .build-fuzz/release/Fuzz<Name> FILE).
 #
+# Targets run FUZZ_JOBS at a time (default: the number of cores, at most 4), each with
+# its own TMPDIR; the lines are printed in target order once all have run.
+#
 # Usage: scripts/fuzz.sh SECONDS [TARGET...]
 # Targets: frames messages link worker evidence tpm policy boot-log venue-config scenario records http
 set -euo pipefail
@@ -31,6 +34,10 @@ for t in "${TARGETS[@]}"; do
     [[ " ${ALL[*]} " == *" $t "* ]] || { echo "fuzz: unknown target '$t' (targets: ${ALL[*]})" >&2; exit 2; }
 done
 
+cores=$(nproc 2>/dev/null || echo 1)
+JOBS="${FUZZ_JOBS:-$(( cores < 4 ? cores : 4 ))}"
+[[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: FUZZ_JOBS must be a positive integer, not '$JOBS'" >&2; exit 2; }
+
 SCRATCH=.build-fuzz
 FLAGS=(-c release --package-path Fuzz --scratch-path "$SCRATCH"
        -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing)
@@ -49,24 +56,37 @@ build() {
 for t in "${TARGETS[@]}"; do build --product "$(product "$t")"; done
 BIN="$(swift build "${FLAGS[@]}" --show-bin-path)"
 
-# The HTTP target keeps its publisher's files here; libFuzzer's own leak checks are off
-# (the Swift runtime's caches live until exit by design; ASan still checks every access).
-export TMPDIR="$PWD/$SCRATCH/tmp"
-mkdir -p "$TMPDIR" Fuzz/crashes
+# The HTTP target keeps its publisher's files in TMPDIR (one per target: targets run side
+# by side); libFuzzer's own leak checks are off (the Swift runtime's caches live until
+# exit by design; ASan still checks every access).
+mkdir -p Fuzz/crashes "$SCRATCH/logs"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:symbolize=1"
 # Swift's own backtracer, reading memory under ASan, adds a misleading second report.
 export SWIFT_BACKTRACE=enable=no
+
+# Runs one target; its exit status goes to logs/<target>.status (the function itself
+# always succeeds, so a failing target cannot end the script before the others ran).
+run_target() {
+    local t="$1" exe="$BIN/$(product "$1")" work="$SCRATCH/corpus/$1" log="$SCRATCH/logs/$1.log"
+    local tmp="$PWD/$SCRATCH/tmp/$1" dict=() status=0
+    mkdir -p "$work" "$tmp"
+    [[ -f "Fuzz/dict/$t.dict" ]] && dict=(-dict="Fuzz/dict/$t.dict")
+    TMPDIR="$tmp" "$exe" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+        -max_len=65536 -artifact_prefix="Fuzz/crashes/$t-" "${dict[@]}" "$work" "Fuzz/corpus/$t" >"$log" 2>&1 || status=$?
+    echo "$status" > "$SCRATCH/logs/$t.status"
+}
+echo "fuzz: running ${#TARGETS[@]} target(s) for ${SECONDS_EACH}s each, $JOBS at a time"
+for t in "${TARGETS[@]}"; do
+    rm -f "$SCRATCH/logs/$t.status"
+    while [[ $(jobs -rp | wc -l) -ge $JOBS ]]; do wait -n || true; done
+    run_target "$t" &
+done
+wait
+
 failed=()
 for t in "${TARGETS[@]}"; do
-    exe="$BIN/$(product "$t")"
-    work="$SCRATCH/corpus/$t"
     log="$SCRATCH/logs/$t.log"
-    mkdir -p "$work" "$(dirname "$log")"
-    dict=()
-    [[ -f "Fuzz/dict/$t.dict" ]] && dict=(-dict="Fuzz/dict/$t.dict")
-    status=0
-    "$exe" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
-        -max_len=65536 -artifact_prefix="Fuzz/crashes/$t-" "${dict[@]}" "$work" "Fuzz/corpus/$t" >"$log" 2>&1 || status=$?
+    status=$(cat "$SCRATCH/logs/$t.status" 2>/dev/null || echo "none")
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
     rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
     # A target that dies on its first input prints no progress line: `|| true`, so that
@@ -75,7 +95,7 @@ for t in "${TARGETS[@]}"; do
     cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo ?)
     ft=$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo ?)
     corp=$(grep -o 'corp: [0-9]*' <<<"$last" | grep -o '[0-9]*' || echo ?)
-    if [[ $status -eq 0 ]]; then
+    if [[ $status == 0 ]]; then
         printf 'fuzz: %-13s ok     %6ss %10s runs %7s exec/s  cov %5s  ft %6s  corpus %5s\n' \
             "$t" "$SECONDS_EACH" "$runs" "$rate" "$cov" "$ft" "$corp"
     else
