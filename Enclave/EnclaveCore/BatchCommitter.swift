@@ -347,10 +347,12 @@ public struct BatchCommitter {
         var updates: [(index: Int, leafHash: Hash32)] = []
         var appended: [UInt64] = []
         for id in changed {
-            if let slot = stateSlots[id] {
-                let version = slot.version + 1
-                stateSlots[id] = (slot.index, version)
-                if let leaf = stateLeaf(id, version: version, writeState: writeState, salt: salt) {
+            // One probe of the table per account (a lookup and a store were two, each a
+            // likely cache miss with 100k accounts or more).
+            if let at = stateSlots.index(forKey: id) {
+                stateSlots.values[at].version += 1
+                let slot = stateSlots.values[at]
+                if let leaf = stateLeaf(id, version: slot.version, writeState: writeState, salt: salt) {
                     updates.append((slot.index, leaf))
                 }
             } else {

@@ -17,6 +17,15 @@ public final class Worker<E: MatchingEngine> {
 
     public let identity: EnclaveIdentity
     public internal(set) var engine: E
+
+    /// Calls `body` with the engine in place. In this generic class (not specialised for
+    /// `PerpEngine` across the module boundary), `engine.f()` for a non-mutating `f` first
+    /// copies the whole engine through its value witness (each of its ~40 members retained,
+    /// then released: issue 17, the close's state leaves, where that was half the
+    /// sequencer's close at 100k accounts); an inout access passes its storage instead.
+    /// `body` must not reach the engine any other way.
+    @inline(__always)
+    func withEngineInPlace<R>(_ body: (inout E) throws -> R) rethrows -> R { try body(&engine) }
     public internal(set) var counters = EnclaveCounters()
     /// The last global sequence number assigned; the next event gets this + 1.
     public internal(set) var globalSequence: UInt64 = 0
@@ -392,13 +401,14 @@ public final class Worker<E: MatchingEngine> {
 
     /// Closes the open batch at enclave time `now` (live, or replaying a close record).
     func closeBatch(now: UInt64) -> ClosedBatch {
-        let halted = engine.haltedMarkets(at: now)
+        let halted = withEngineInPlace { $0.haltedMarkets(at: now) }
         let identity = self.identity
         let batch = committer!.close(
             now: now, haltedMarkets: halted, signer: identity.signer, lane: closeLane,
             writeState: { id, w in
                 let start = w.count
-                guard self.engine.writeCommitmentState(of: id, into: &w) else { return false }
+                // Once per changed account: in place, not through a copy of the engine.
+                guard self.withEngineInPlace({ $0.writeCommitmentState(of: id, into: &w) }) else { return false }
                 self.statements.setCommittedState(id, Array(w.bytes[start...]))
                 return true
             },
