@@ -35,7 +35,8 @@ extension Worker {
             return refuse(route: route, type: .oracleSmile, sessionID: 0, reference: ref, reason: .invalidSmile, output: &output)
         }
         let now = stamp()
-        let last = engine.lastSmilePublishTime(underlying: smile.underlying, expiry: smile.expiry, publisher: smile.publisher)
+        // In place: a plain call copied the whole engine (`withEngineInPlace`).
+        let last = withEngineInPlace { $0.lastSmilePublishTime(underlying: smile.underlying, expiry: smile.expiry, publisher: smile.publisher) }
         let tooOld = now > ref && now - ref > stalenessLimit[smile.underlying, default: 0]
         let tooNew = ref > now && ref - now > WorkerLimits.maxFutureSkewNanos
         guard ref > last, !tooOld, !tooNew else {
