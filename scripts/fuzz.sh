@@ -10,15 +10,26 @@
 # Targets run FUZZ_JOBS at a time (default: the number of cores, at most 4), each with
 # its own TMPDIR; the lines are printed in target order once all have run.
 #
+# `--build-only` builds the targets and runs none (scripts/test.sh builds them in the
+# background, at the lowest priority, while its later stages run).
+#
 # Usage: scripts/fuzz.sh SECONDS [TARGET...]
+#        scripts/fuzz.sh --build-only [TARGET...]
 # Targets: frames messages link worker evidence tpm policy boot-log venue-config scenario records http
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ALL=(frames messages link worker evidence tpm policy boot-log venue-config scenario records http)
-SECONDS_EACH="${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}"
+SECONDS_EACH="${1:?usage: scripts/fuzz.sh SECONDS|--build-only [TARGET...]}"
 shift
+BUILD_ONLY=0
+if [[ "$SECONDS_EACH" == --build-only ]]; then
+    BUILD_ONLY=1
+elif ! [[ "$SECONDS_EACH" =~ ^[1-9][0-9]*$ ]]; then
+    echo "fuzz: SECONDS must be a positive integer, not '$SECONDS_EACH'" >&2
+    exit 2
+fi
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=("${ALL[@]}")
 
@@ -55,6 +66,7 @@ build() {
 # package's executables, which are not fuzz targets.
 for t in "${TARGETS[@]}"; do build --product "$(product "$t")"; done
 BIN="$(swift build "${FLAGS[@]}" --show-bin-path)"
+[[ $BUILD_ONLY -eq 1 ]] && exit 0
 
 # The HTTP target keeps its publisher's files in TMPDIR (one per target: targets run side
 # by side); libFuzzer's own leak checks are off (the Swift runtime's caches live until
