@@ -374,11 +374,13 @@ public struct BatchCommitter {
     private func stateLeaf(
         _ id: UInt64, version: UInt64, writeState: (UInt64, inout ByteWriter) -> Bool, salt: (UInt64, UInt64) -> [UInt8]
     ) -> Hash32? {
-        var w = ByteWriter(capacity: 128)
+        // Room for the tag, the salt and a state of up to 3 positions without growing.
+        var w = ByteWriter(capacity: 256)
         w.write(bytes: Self.stateTag)
         w.write(bytes: salt(id, version))
         guard writeState(id, &w) else { return nil }
-        return RFC6962.leafHash(SHA256.hash(w.bytes))
+        // Hashed in place (`bytes` copied them unless the room was exactly full).
+        return RFC6962.leafHash(w.withUnsafeBytes { SHA256.hash($0) })
     }
 
     private static let stateTag = Array("sealstream/v1/state".utf8)

@@ -409,7 +409,8 @@ public final class Worker<E: MatchingEngine> {
                 let start = w.count
                 // Once per changed account: in place, not through a copy of the engine.
                 guard self.withEngineInPlace({ $0.writeCommitmentState(of: id, into: &w) }) else { return false }
-                self.statements.setCommittedState(id, Array(w.bytes[start...]))
+                // One copy of the state's bytes (`w.bytes[start...]` copied the whole writer first).
+                self.statements.setCommittedState(id, w.withUnsafeBytes { Array($0[start...]) })
                 return true
             },
             salt: { id, version in identity.stateSalt(account: id, version: version) },

@@ -191,7 +191,9 @@ extension PerpEngine {
         // What a fraud proof opens: the state and every held market's mark and maintenance
         // fraction just before the step (docs/COMMITMENTS.md §3). Only on this path: no
         // cost to an event that liquidates nothing.
-        var preState = ByteWriter(capacity: 64)
+        // Sized to the state (32 bytes and 44 per position, docs/COMMITMENTS.md §2.2) and
+        // taken without a copy below: a 64-byte start grew and was copied out again.
+        var preState = ByteWriter(capacity: 32 + 44 * accounts[slot: id].positions.count)
         accounts[slot: id].writeCommitmentState(into: &preState)
         var preMarks: [DecisionMark] = []
         preMarks.reserveCapacity(accounts[slot: id].positions.count)
@@ -298,7 +300,7 @@ extension PerpEngine {
             maintenanceRequirement: FixedMath.saturating(h.maintenanceRequirement), reason: reason,
             filledOnBook: onBook, toInsuranceFund: toFund, autoDeleveraged: deleveraged,
             liquidationFee: FixedMath.saturating(liquidationFee), fills: executed, scenario: trigger, accountID: accounts.id(id), step: stepIndex,
-            preState: preState.bytes, marks: preMarks))
+            preState: preState.takeBytes(), marks: preMarks))
         touched.append(id)
         return true
     }
