@@ -20,10 +20,10 @@ public final class Worker<E: MatchingEngine> {
 
     /// Calls `body` with the engine in place. In this generic class (not specialised for
     /// `PerpEngine` across the module boundary), `engine.f()` for a non-mutating `f` first
-    /// copies the whole engine through its value witness (each of its ~40 members retained,
-    /// then released: issue 17, the close's state leaves, where that was half the
-    /// sequencer's close at 100k accounts); an inout access passes its storage instead.
-    /// `body` must not reach the engine any other way.
+    /// copies the whole engine through its value witness (each of its 44 stored properties
+    /// retained, then released, per call: issue 17, the close read every changed account's
+    /// state that way); an inout access passes its storage instead. `body` must not reach
+    /// the engine any other way (in debug builds that is an exclusivity trap).
     @inline(__always)
     func withEngineInPlace<R>(_ body: (inout E) throws -> R) rethrows -> R { try body(&engine) }
     public internal(set) var counters = EnclaveCounters()
