@@ -121,16 +121,17 @@ extension Worker where E == PerpEngine {
     /// engine's state is the committed one).
     private func restoreStatements(_ restored: StatementLog) {
         engine.setRecordsStatements(true)
-        // Read through one local copy: a call on the stored property copied the whole
+        // In place (`withEngineInPlace`): a call on the stored property copied the whole
         // engine (a retain and a release of each of its members) once per account, more
         // than half of this loop's instructions (callgrind, 10k accounts).
-        let engine = self.engine
         let ids = committer.map { Array($0.stateSlots.keys) } ?? []
         var states: [(UInt64, [UInt8])] = []
         states.reserveCapacity(ids.count)
-        for id in ids {
-            var w = ByteWriter(capacity: 128)
-            if engine.writeCommitmentState(of: id, into: &w) { states.append((id, w.bytes)) }
+        withEngineInPlace { engine in
+            for id in ids {
+                var w = ByteWriter(capacity: 128)
+                if engine.writeCommitmentState(of: id, into: &w) { states.append((id, w.takeBytes())) }
+            }
         }
         statements = restored
         statements.setCommittedStates(states)
