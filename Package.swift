@@ -77,8 +77,12 @@ let package = Package(
         // permutation), for a batch's decision struct hashes; SealCrypto is its one importer and
         // hashes single messages itself.
         .target(name: "CKeccak"),
+        // RFC 6962 node hashes of many pairs side by side (AVX2: 8, AVX-512F: 16 SHA-256 in
+        // one vector's 32-bit elements), for a tree level's independent nodes; Commitments is
+        // its one importer and hashes single nodes through OpenSSL (SHA-NI).
+        .target(name: "CSHA256Lanes"),
         // Public, verifiable outputs: RFC 6962 trees, EIP-712, batch headers. Pure.
-        .target(name: "Commitments", dependencies: ["SealCrypto", "Wire"]),
+        .target(name: "Commitments", dependencies: ["SealCrypto", "Wire", "CSHA256Lanes"]),
         // The verifier's half (strict record readers, OutputVerifier): not in the enclave.
         .target(name: "OutputVerification", dependencies: ["Commitments", "StrictJSON", "SealCrypto", "Engine", "Options", "Wire"]),
         // Strict JSON reading (duplicate keys, canonical integers) for untrusted records and the

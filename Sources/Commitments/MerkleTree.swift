@@ -19,17 +19,23 @@ public struct MerkleTree: Sendable, Equatable {
         levels = [[]]
     }
 
-    /// Builds the tree of `leafHashes` in O(n): n − popcount(n) node hashes.
-    public init(leafHashes: [Hash32]) {
+    /// Builds the tree of `leafHashes` in O(n): n − popcount(n) node hashes, each level's
+    /// `nodeHashWidth` at a time (`RFC6962.nodeHashes`; the default is the widest this CPU
+    /// has, and every width gives the same tree: tests and benchmarks pin one).
+    public init(leafHashes: [Hash32], nodeHashWidth: Int = RFC6962.nodeHashWidth) {
         levels = [leafHashes]
         levels.reserveCapacity(Self.levelCount(leafHashes.count))
         var below = leafHashes
+        // Every node of a level, side by side (`RFC6962.nodeHashes`): the first `half` of these.
+        let parents = Array(0..<(leafHashes.count / 2))
         while below.count >= 2 {
             let half = below.count / 2
             let level = [Hash32](unsafeUninitializedCapacity: half) { out, initialized in
+                out.initialize(repeating: .zero)
                 below.withUnsafeBufferPointer { b in
-                    for i in 0..<half {
-                        (out.baseAddress! + i).initialize(to: RFC6962.nodeHash(b[2 * i], b[2 * i + 1]))
+                    parents.withUnsafeBufferPointer {
+                        RFC6962.nodeHashes(parents: UnsafeBufferPointer(rebasing: $0[..<half]), below: b.baseAddress!,
+                                           above: out.baseAddress!, width: nodeHashWidth)
                     }
                 }
                 initialized = half
@@ -86,8 +92,9 @@ public struct MerkleTree: Sendable, Equatable {
 
     /// Replaces several leaves and rehashes every affected node once, level by level:
     /// O(k log n) for k changes, fewer when they share ancestors. When an index appears
-    /// more than once the last change wins.
-    public mutating func update(_ changes: [(index: Int, leafHash: Hash32)]) {
+    /// more than once the last change wins. A level's dirty nodes are independent and are
+    /// hashed `nodeHashWidth` at a time, as in `init(leafHashes:nodeHashWidth:)`.
+    public mutating func update(_ changes: [(index: Int, leafHash: Hash32)], nodeHashWidth: Int = RFC6962.nodeHashWidth) {
         guard !changes.isEmpty else { return }
         var dirty: [Int] = []
         dirty.reserveCapacity(changes.count)
@@ -116,8 +123,15 @@ public struct MerkleTree: Sendable, Equatable {
             }
             if kept == 0 { break }
             dirty.removeLast(dirty.count - kept)
-            for parent in dirty {
-                levels[h + 1][parent] = RFC6962.nodeHash(levels[h][2 * parent], levels[h][2 * parent + 1])
+            levels.withUnsafeMutableBufferPointer { levels in
+                levels[h].withUnsafeBufferPointer { below in
+                    levels[h + 1].withUnsafeMutableBufferPointer { above in
+                        dirty.withUnsafeBufferPointer {
+                            RFC6962.nodeHashes(parents: $0, below: below.baseAddress!, above: above.baseAddress!,
+                                               width: nodeHashWidth)
+                        }
+                    }
+                }
             }
             h += 1
         }

@@ -16,8 +16,9 @@ struct EnclaveIsolationTests {
         #expect(closure.targets == ["sealstream-enclave", "EnclaveCore", "CEnclaveSys", "CTPM", "SealCrypto", "CSodium",
                                     "CSecp256k1", "COpenSSL", "CKeccak", "Commitments", "Wire", "Engine", "Attestation", "Journal", "CCRC32C",
                                     "StrictJSON", "KeyEnrollment", "AttestationVerifier", "AuditCrypto", "Options",
-                                    "CPrefetch"])
-        // CPrefetch is one header around `__builtin_prefetch` (the dedupe probe, issue 17).
+                                    "CPrefetch", "CSHA256Lanes"])
+        // CPrefetch is one header around `__builtin_prefetch` (the dedupe probe, issue 17);
+        // CSHA256Lanes hashes a Merkle tree level's nodes side by side (issue 17, no library).
         // StrictJSON (pure, no dependencies) reads the venue config. Options (pure
         // fixed-point math, no dependencies) prices option markets (docs/OPTIONS.md §10). The attestation
         // verifier is in since key enrollment (docs/REPLICATION.md §11): a primary worker
