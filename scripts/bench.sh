@@ -487,7 +487,12 @@ fi
 # thread CPU, p50/p99 over 50 rounds, and the signature and price check alone); then end to
 # end with a host (scripts/bench-liquidation.sh).
 # Once per request-lane count, in the same run: with more than one lane the close hashes its
-# decisions on a close thread beside the sequencer (docs/COMMITMENTS.md §1).
+# decisions on a close thread beside the sequencer (docs/COMMITMENTS.md §1). Then with two
+# lanes and the cohorts opened in the set-up, spread over the venue (`--spread`: their state
+# leaves scattered over the state tree, as a real venue's liquidated accounts are, instead
+# of each round's newest and adjacent), and the state tree's node hashes alone, one at a
+# time against side by side (`--only tree`: a tree of as many leaves built, and 100
+# scattered leaves updated; README, Performance, "Session 24").
 #   BENCH_LIQ_ACCOUNTS=N (default 1000000)  BENCH_LIQ_ROUNDS=N (default 50)
 #   BENCH_LIQ_LANES="1 2" (default: one lane, then two)
 #   SKIP_LIQUIDATION_BENCH=1 skips this
@@ -502,6 +507,11 @@ if [[ "${SKIP_LIQUIDATION_BENCH:-0}" != "1" ]]; then
             --accounts "${BENCH_LIQ_ACCOUNTS:-1000000}" --rounds "${BENCH_LIQ_ROUNDS:-50}" --lanes "$lanes" \
             | grep -v '^per round'
     done
+    echo "-- enclaveLanes 2, cohorts spread over the venue"
+    "$(cd Benchmarks && swift build -c release --show-bin-path)/DurabilityBench" --only liquidation --spread \
+        --accounts "${BENCH_LIQ_ACCOUNTS:-1000000}" --rounds "${BENCH_LIQ_ROUNDS:-50}" --lanes 2 | grep -v '^per round'
+    "$(cd Benchmarks && swift build -c release --show-bin-path)/DurabilityBench" --only tree \
+        --accounts "${BENCH_LIQ_ACCOUNTS:-1000000}"
     echo
     # The same interval end to end: a price sent to a host under 50k orders/s → its header
     # read from the market data feed (scripts/bench-liquidation.sh).

@@ -76,24 +76,60 @@ struct LiquidationRound {
 }
 
 /// Opens `accounts` background accounts (ids from 1,000,000), each by one custody-signed
-/// deposit of 10,000 USD under one shared key: collateral, no positions.
-func depositBackground(_ feeder: Feeder, accounts: Int) throws {
+/// deposit of 10,000 USD under one shared key: collateral, no positions. With `cohorts`
+/// (`--spread`), also opens those accounts (400 USD each, under the cohort's keys), each
+/// at a place drawn among the background's (a fixed seed), so that their state leaves,
+/// which the worker appends in the order accounts are first committed, are spread over
+/// the state tree.
+func depositBackground(_ feeder: Feeder, accounts: Int, cohorts: [UInt64] = []) throws {
     let key = DemoKeys.signingKey(.trader, "background").publicKey.bytes
+    // Where each cohort account goes: before background account `places[k]`.
+    var rng = SplitMix64(seed: 0x5eed_17)
+    let places = cohorts.map { _ in Int(rng.next() % UInt64(max(accounts, 1))) }.sorted()
+    var nextCohort = 0
     var frames: [[UInt8]] = []
     frames.reserveCapacity(framesPerBatch)
+    func depositCohortAccounts(before a: Int) {
+        while nextCohort < cohorts.count, places[nextCohort] <= a {
+            let id = cohorts[nextCohort]
+            frames.append(DemoKeys.deposit(venueID: venue.venueID, accountID: id,
+                                           accountKey: cohortKey(id).publicKey.bytes,
+                                           amount: 400 * 1_000_000, depositID: id).encode())
+            nextCohort += 1
+        }
+    }
     for a in 0..<accounts {
+        depositCohortAccounts(before: a)
         let id = UInt64(1_000_000 + a)
         frames.append(DemoKeys.deposit(venueID: venue.venueID, accountID: id, accountKey: key,
                                        amount: 10_000 * 1_000_000, depositID: id).encode())
-        if frames.count == framesPerBatch {
+        if frames.count >= framesPerBatch {
             try feeder.feed(frames[...])
             frames.removeAll(keepingCapacity: true)
         }
     }
+    depositCohortAccounts(before: Int.max)
     if !frames.isEmpty { try feeder.feed(frames[...]) }
 }
 
-func liquidationLatency(accounts: Int, rounds: Int, cohort: Int) throws {
+/// A cohort account's key.
+func cohortKey(_ id: UInt64) -> Ed25519SigningKey { DemoKeys.signingKey(.trader, "cohort-\(id)") }
+
+/// SplitMix64 (Steele, Lea and Flood 2014): a fixed, seeded sequence for the bench's
+/// placements, the same in every run.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func liquidationLatency(accounts: Int, rounds: Int, cohort: Int, spread: Bool) throws {
     let usd: Int64 = 1_000_000
     let btc: Int64 = 100_000_000
     let feeder = Feeder(try makeWorker(journal: true, lanes: laneArgument), keepJournal: false)
@@ -117,7 +153,8 @@ func liquidationLatency(accounts: Int, rounds: Int, cohort: Int) throws {
 
     // The background: accounts with collateral and no positions.
     let setupStart = monotonicMicros()
-    try depositBackground(feeder, accounts: accounts)
+    func cohortIDs(_ r: Int) -> [UInt64] { (0..<cohort).map { UInt64(10_000 + r * cohort + $0) } }
+    try depositBackground(feeder, accounts: accounts, cohorts: spread ? (0..<rounds).flatMap(cohortIDs) : [])
     close()
     for p in DemoKeys.publisherNames { try sendPrice(p, 60_000) }
 
@@ -149,12 +186,14 @@ func liquidationLatency(accounts: Int, rounds: Int, cohort: Int) throws {
         // The cohort: deposits, sessions on a connection of its own, one IOC buy each, the
         // connection closed (the worker keeps at most 256 sessions per connection; untimed).
         let route = UInt32(2 + r)
-        let ids = (0..<cohort).map { UInt64(10_000 + r * cohort + $0) }
-        let keys = ids.map { DemoKeys.signingKey(.trader, "cohort-\($0)") }
-        try feeder.feed(ids.indices.map {
-            DemoKeys.deposit(venueID: venue.venueID, accountID: ids[$0], accountKey: keys[$0].publicKey.bytes,
-                             amount: 400 * usd, depositID: ids[$0]).encode()
-        }[...])
+        let ids = cohortIDs(r)
+        let keys = ids.map(cohortKey)
+        if !spread {
+            try feeder.feed(ids.indices.map {
+                DemoKeys.deposit(venueID: venue.venueID, accountID: ids[$0], accountKey: keys[$0].publicKey.bytes,
+                                 amount: 400 * usd, depositID: ids[$0]).encode()
+            }[...])
+        }
         var buys: [[UInt8]] = []
         for i in ids.indices {
             let s = try session(ids[i], keys[i], route: route)
@@ -215,7 +254,8 @@ func liquidationLatency(accounts: Int, rounds: Int, cohort: Int) throws {
     let records = results.map(\.recordsMicros)
     let handOver = results.map { $0.tickMicros + $0.closeMicros + $0.recordsMicros }
     print("price to liquidation inside the worker: \(accounts) background accounts, \(rounds) rounds of \(cohort) "
-          + "liquidations, enclaveLanes \(laneArgument) (set-up \(f(setupSeconds)) s)")
+          + "liquidations, enclaveLanes \(laneArgument), cohorts \(spread ? "opened in the set-up, spread over the venue (--spread)" : "opened each round, adjacent")"
+          + " (set-up \(f(setupSeconds)) s)")
     print("per round µs (tick + close): " + results.map { "\(f($0.tickMicros))+\(f($0.closeMicros))" }.joined(separator: " "))
     print("tick  (process: price signature, oracle, liquidations, leaves): p50 \(f(q(ticks, 0.5))) p99 \(f(q(ticks, 0.99))) max \(f(ticks.max()!)) µs")
     print("close (close record, state leaves, trees, market data, signature): p50 \(f(q(closes, 0.5))) p99 \(f(q(closes, 0.99))) max \(f(closes.max()!)) µs")

@@ -14,8 +14,8 @@ import Wire
 // in process (no host, no pipes, no client): what `scripts/bench.sh`'s durability section
 // cannot separate from the host, the generator and the other processes on the machine.
 //
-// usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses|liquidation|snapshot] [--lanes N]
-//                        [--rounds N] [--accounts N] [--cohort N]
+// usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses|liquidation|snapshot|tree] [--lanes N]
+//                        [--rounds N] [--accounts N] [--cohort N] [--spread]
 //   The load is the generator's (`sealstream-client load`): 8 sessions, GTC limits at the
 //   oracle price with alternating sides, so lanes cross and fill; link batches of 512
 //   frames as the host forwards them; a batch closed (and, journal on, its close record
@@ -31,7 +31,13 @@ import Wire
 //   CPU time per link batch with the journal off (p50, p99, the longest five): the pauses
 //   every order arriving meanwhile waits out (run it with --events 600000, past 2^19).
 //   `--only liquidation`: price to liquidation inside the worker (Liquidation.swift;
-//   `--accounts`, default 1,000,000, `--cohort`, default 100, `--rounds`, default 50).
+//   `--accounts`, default 1,000,000, `--cohort`, default 100, `--rounds`, default 50;
+//   `--spread`: every cohort's accounts opened in the set-up, at shuffled places among the
+//   background accounts, so the liquidated accounts' state leaves and memory are spread
+//   over the venue's, as in a real venue, instead of the round's newest and adjacent).
+//   `--only tree`: the state tree's node hashes one at a time against side by side, building
+//   a tree of `--accounts` leaves and updating `--cohort` scattered leaves `--rounds` times
+//   (default 200; TreeNodes.swift).
 //   `--only snapshot`: a snapshot of `--accounts` accounts with one deposit each, its size
 //   and the time to write it and to load it back (SnapshotCost.swift).
 
@@ -41,6 +47,7 @@ var laneRounds = 3
 var roundsGiven: Int?
 var accountsArgument = 1_000_000
 var cohortArgument = 100
+var spreadArgument = false
 var only: String?
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
@@ -51,9 +58,10 @@ while let a = args.popFirst() {
     case "--rounds": roundsGiven = Int(args.popFirst() ?? ""); laneRounds = roundsGiven ?? laneRounds
     case "--accounts": accountsArgument = Int(args.popFirst() ?? "") ?? accountsArgument
     case "--cohort": cohortArgument = Int(args.popFirst() ?? "") ?? cohortArgument
+    case "--spread": spreadArgument = true
     default:
-        print("usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses|liquidation|snapshot] [--lanes N]"
-              + " [--rounds N] [--accounts N] [--cohort N]")
+        print("usage: DurabilityBench [--events N] [--only off|inline|on|replay|fork|lanes|pauses|liquidation|snapshot|tree] [--lanes N]"
+              + " [--rounds N] [--accounts N] [--cohort N] [--spread]")
         exit(64)
     }
 }
@@ -299,7 +307,9 @@ case "fork":
 case "snapshot":
     try snapshotCost(accounts: accountsArgument)
 case "liquidation":
-    try liquidationLatency(accounts: accountsArgument, rounds: roundsGiven ?? 50, cohort: cohortArgument)
+    try liquidationLatency(accounts: accountsArgument, rounds: roundsGiven ?? 50, cohort: cohortArgument, spread: spreadArgument)
+case "tree":
+    treeNodeHashes(accounts: accountsArgument, rounds: roundsGiven ?? 200, changed: cohortArgument)
 case "pauses":
     // The sequencer's longest link batches with the journal off: at 600,000 events the
     // worker's dedupe memory passes 2^17, 2^18 and 2^19 entries.
