@@ -76,11 +76,14 @@ let package = Package(
         // Keccak-256 of many messages of one length side by side (AVX2: 4, AVX-512F: 8 to a
         // permutation), for a batch's decision struct hashes; SealCrypto is its one importer and
         // hashes single messages itself.
-        .target(name: "CKeccak"),
+        .target(name: "CKeccak", dependencies: ["CVectorWidth"]),
+        // The widest vector registers the CPU has and the OS saves (CPUID and XCR0): what
+        // CKeccak and CSHA256Lanes choose their widths by.
+        .target(name: "CVectorWidth"),
         // RFC 6962 node hashes of many pairs side by side (AVX2: 8, AVX-512F: 16 SHA-256 in
         // one vector's 32-bit elements), for a tree level's independent nodes; Commitments is
         // its one importer and hashes single nodes through OpenSSL (SHA-NI).
-        .target(name: "CSHA256Lanes"),
+        .target(name: "CSHA256Lanes", dependencies: ["CVectorWidth"]),
         // Public, verifiable outputs: RFC 6962 trees, EIP-712, batch headers. Pure.
         .target(name: "Commitments", dependencies: ["SealCrypto", "Wire", "CSHA256Lanes"]),
         // The verifier's half (strict record readers, OutputVerifier): not in the enclave.

@@ -1,9 +1,9 @@
 #include "ckeccak.h"
+#include "cvectorwidth.h"
 
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <cpuid.h>
 
 enum { RATE = 136, RATE_LANES = 17 };
 
@@ -46,23 +46,9 @@ typedef uint64_t keccak_v8 __attribute__((vector_size(64)));
 #undef TARGET
 #undef NAME
 
-/* XCR0: which register state the OS saves on a context switch. */
-static uint64_t xcr0(void) {
-    uint32_t lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    return ((uint64_t)hi << 32) | lo;
-}
-
 int sealstream_keccak256_parallel_width(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    if (!(c & bit_OSXSAVE) || !(c & bit_AVX)) return 0;
-    uint64_t saved = xcr0();
-    if ((saved & 0x6) != 0x6) return 0; /* XMM and YMM state */
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    if ((b & bit_AVX512F) && (saved & 0xE6) == 0xE6) return 8; /* and opmask, ZMM state */
-    if (b & bit_AVX2) return 4;
-    return 0;
+    int bits = sealstream_vector_width_bits();
+    return bits == 512 ? 8 : bits == 256 ? 4 : 0;
 }
 
 void sealstream_keccak256_many(int width, const uint8_t *messages, size_t length, size_t count, uint8_t *digests) {

@@ -16,9 +16,10 @@ struct EnclaveIsolationTests {
         #expect(closure.targets == ["sealstream-enclave", "EnclaveCore", "CEnclaveSys", "CTPM", "SealCrypto", "CSodium",
                                     "CSecp256k1", "COpenSSL", "CKeccak", "Commitments", "Wire", "Engine", "Attestation", "Journal", "CCRC32C",
                                     "StrictJSON", "KeyEnrollment", "AttestationVerifier", "AuditCrypto", "Options",
-                                    "CPrefetch", "CSHA256Lanes"])
+                                    "CPrefetch", "CSHA256Lanes", "CVectorWidth"])
         // CPrefetch is one header around `__builtin_prefetch` (the dedupe probe, issue 17);
-        // CSHA256Lanes hashes a Merkle tree level's nodes side by side (issue 17, no library).
+        // CSHA256Lanes hashes a Merkle tree level's nodes side by side (issue 17, no library),
+        // at the width CVectorWidth (CPUID, XCR0) reads, as CKeccak does.
         // StrictJSON (pure, no dependencies) reads the venue config. Options (pure
         // fixed-point math, no dependencies) prices option markets (docs/OPTIONS.md §10). The attestation
         // verifier is in since key enrollment (docs/REPLICATION.md §11): a primary worker
