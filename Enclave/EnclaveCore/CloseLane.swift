@@ -19,6 +19,75 @@ struct DecisionHashes {
     }
 }
 
+/// A closed batch's `decisions.jsonl` lines, written once: by the close thread, which
+/// takes the job while the sequencer signs the header and hands the batch over (issue 17,
+/// price to liquidation: the lines were about a sixth of tick in → outputs ready), or by
+/// the first reader when the thread has not started it. A reader never waits on a thread
+/// that has not claimed the job; it waits only for one that is writing it.
+final class DecisionLinesTicket: @unchecked Sendable {
+    /// Its lock and done condition (no thread of its own).
+    private let sync = LaneThread()
+    private let records: DecisionRecords
+    // Under the lock.
+    private var claimed = false
+    private var written: [UInt8]?
+    private var readerWaiting = false
+
+    init(_ records: DecisionRecords) {
+        self.records = records
+    }
+
+    private var byThread = false
+
+    /// Whether the close thread wrote them (false: a reader did, or nobody yet).
+    var writtenByThread: Bool {
+        sync.lock()
+        defer { sync.unlock() }
+        return byThread
+    }
+
+    /// The close thread's side: writes the lines unless a reader has claimed them.
+    func runOnThread() {
+        sync.lock()
+        guard !claimed else { sync.unlock(); return }
+        claimed = true
+        sync.unlock()
+        let lines = records.lines()
+        sync.lock()
+        written = lines
+        byThread = true
+        if readerWaiting { sync.signalDone() }
+        sync.unlock()
+    }
+
+    /// The lines: the thread's once written (waited for while it writes them), or written
+    /// here if it has not started them. The same bytes at every read.
+    func lines() -> [UInt8] {
+        sync.lock()
+        if let written {
+            sync.unlock()
+            return written
+        }
+        if !claimed {
+            claimed = true
+            sync.unlock()
+            let lines = records.lines()
+            sync.lock()
+            written = lines
+            sync.unlock()
+            return lines
+        }
+        while written == nil {
+            readerWaiting = true
+            sync.waitForDone()
+            readerWaiting = false
+        }
+        let lines = written!
+        sync.unlock()
+        return lines
+    }
+}
+
 /// Hashes a closing batch's decisions (their salted commitments, then their struct hashes)
 /// on a second thread while the sequencer rehashes
 /// the changed accounts' state leaves (issue 17, price to liquidation; docs/COMMITMENTS.md
@@ -46,6 +115,10 @@ struct DecisionHashes {
 ///   machine, costs the close one chunk at most.
 /// - `threaded: false` starts no thread and allocates nothing but itself: `finish` hashes
 ///   every job on the caller's thread (`DecisionHashes(_:)`), and `start` does nothing.
+/// - Then the batch's decision lines (`startLines`): the thread writes them while the
+///   sequencer signs the header, and whoever reads `ClosedBatch.decisionLines` first takes
+///   them (`DecisionLinesTicket`), by the same rule: it writes them itself if the thread
+///   has not started.
 final class CloseLane {
     /// Fewest decisions worth offering to the thread.
     static let minDecisions = 4
@@ -73,6 +146,9 @@ final class CloseLane {
     private var ownerWaiting = false
     /// Test hook: while true the thread claims nothing (a thread that has not started).
     private var held = false
+    /// The last closed batch's decision lines, for the thread to write; taken (set to nil)
+    /// by the thread when it starts them.
+    private var linesTicket: DecisionLinesTicket?
     /// Jobs offered, their chunks, and the chunks the sequencer hashed itself.
     private var offered = 0
     private var chunkTotal = 0
@@ -216,6 +292,20 @@ final class CloseLane {
         }
     }
 
+    /// Offers the closed batch's decision lines to the thread (when it runs and the batch
+    /// has at least `minDecisions` decisions): the ticket `ClosedBatch.decisionLines` reads
+    /// them from; nil when not offered (they are written at each read).
+    func startLines(_ records: DecisionRecords) -> DecisionLinesTicket? {
+        guard let sync, isThreaded, records.decisions.count >= Self.minDecisions else { return nil }
+        let ticket = DecisionLinesTicket(records)
+        sync.lock()
+        // A ticket the thread never took was written by its reader, or never will be read.
+        linesTicket = ticket
+        if threadSleeping { sync.signalWake() }
+        sync.unlock()
+        return ticket
+    }
+
     // MARK: - Either side
 
     /// With the lock held and a chunk left to claim: claims it, hashes it without the
@@ -255,6 +345,13 @@ final class CloseLane {
         while !stopping {
             if !held && claimed < chunks {
                 hashClaimedChunk(sync)
+                continue
+            }
+            if !held, let ticket = linesTicket {
+                linesTicket = nil
+                sync.unlock()
+                ticket.runOnThread()
+                sync.lock()
                 continue
             }
             threadSleeping = true
