@@ -78,14 +78,13 @@ struct LiquidationRound {
 /// Opens `accounts` background accounts (ids from 1,000,000), each by one custody-signed
 /// deposit of 10,000 USD under one shared key: collateral, no positions. With `cohorts`
 /// (`--spread`), also opens those accounts (400 USD each, under the cohort's keys), each
-/// at a place drawn among the background's (a fixed seed), so that their state leaves,
+/// at a place spread among the background's (`scatteredPlace`), so that their state leaves,
 /// which the worker appends in the order accounts are first committed, are spread over
 /// the state tree.
 func depositBackground(_ feeder: Feeder, accounts: Int, cohorts: [UInt64] = []) throws {
     let key = DemoKeys.signingKey(.trader, "background").publicKey.bytes
     // Where each cohort account goes: before background account `places[k]`.
-    var rng = SplitMix64(seed: 0x5eed_17)
-    let places = cohorts.map { _ in Int(rng.next() % UInt64(max(accounts, 1))) }.sorted()
+    let places = cohorts.indices.map { scatteredPlace($0, over: max(accounts, 1)) }.sorted()
     var nextCohort = 0
     var frames: [[UInt8]] = []
     frames.reserveCapacity(framesPerBatch)
@@ -115,18 +114,11 @@ func depositBackground(_ feeder: Feeder, accounts: Int, cohorts: [UInt64] = []) 
 /// A cohort account's key.
 func cohortKey(_ id: UInt64) -> Ed25519SigningKey { DemoKeys.signingKey(.trader, "cohort-\(id)") }
 
-/// SplitMix64 (Steele, Lea and Flood 2014): a fixed, seeded sequence for the bench's
-/// placements, the same in every run.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The `k`th of a fixed sequence of places in 0..<n, spread evenly over it whatever the
+/// count (the golden-ratio Weyl sequence ⌊frac((k + 1)·φ⁻¹)·n⌋: no two of the first n equal,
+/// the same in every run).
+func scatteredPlace(_ k: Int, over n: Int) -> Int {
+    Int(UInt64(n).multipliedFullWidth(by: UInt64(k + 1) &* 0x9E37_79B9_7F4A_7C15).high)
 }
 
 func liquidationLatency(accounts: Int, rounds: Int, cohort: Int, spread: Bool) throws {

@@ -29,13 +29,14 @@ func treeNodeHashes(accounts: Int, rounds: Int, changed: Int) {
             if tree.count == 0 { tree = built } else { precondition(built.root == tree.root, "the widths built different trees") }
         }
     }
-    var rng = SplitMix64(seed: 0x7472_6565)
     var updates: [Int: [Double]] = [1: [], widest: []]
+    var drawn = 0
     for r in 0..<rounds {
         for width in r % 2 == 0 ? [1, widest] : [widest, 1] {
             let changes = (0..<changed).map { _ in
-                let i = Int(rng.next() % UInt64(accounts))
-                return (index: i, leafHash: leaf(accounts + r * changed + i))
+                let i = scatteredPlace(drawn, over: accounts)
+                drawn += 1
+                return (index: i, leafHash: leaf(accounts + drawn))
             }
             let t0 = micros()
             tree.update(changes, nodeHashWidth: width)
