@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Commitments
 
 /// A closed batch's decisions hashed: each one's EIP-712 struct hash (its leaf, and its
@@ -124,6 +127,14 @@ final class CloseLane {
     static let minDecisions = 4
     /// Decisions per claim: CKeccak's widest batch (8 messages to a permutation).
     static let chunkDecisions = 8
+    /// How long the thread stays awake after a job's last chunk for the job's lines.
+    static let linesSpinNanos: UInt64 = 100_000
+
+    private static func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
 
     /// The lock, its conditions and the thread; nil with `threaded: false`.
     private let sync: LaneThread?
@@ -342,16 +353,32 @@ final class CloseLane {
     private func threadLoop() {
         guard let sync else { return }
         sync.lock()
+        // Set when the thread hashed a chunk: the job's lines are offered a few µs after its
+        // last chunk (once the sequencer has the hashes back), so the thread waits for them
+        // awake, `linesSpinNanos` at most, rather than asleep: a wake-up costs the lines
+        // tens of µs on a busy or virtual machine.
+        var hashedSince = false
         while !stopping {
             if !held && claimed < chunks {
                 hashClaimedChunk(sync)
+                hashedSince = true
                 continue
             }
             if !held, let ticket = linesTicket {
                 linesTicket = nil
+                hashedSince = false
                 sync.unlock()
                 ticket.runOnThread()
                 sync.lock()
+                continue
+            }
+            if hashedSince {
+                hashedSince = false
+                let until = Self.monotonicNanos() &+ Self.linesSpinNanos
+                while linesTicket == nil && claimed >= chunks && !stopping && Self.monotonicNanos() < until {
+                    sync.unlock()
+                    sync.lock()
+                }
                 continue
             }
             threadSleeping = true
