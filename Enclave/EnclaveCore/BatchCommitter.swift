@@ -27,14 +27,9 @@ public struct ClosedBatch: Sendable {
     public var fundingLines: [UInt8] = []
     /// `marketdata.jsonl` lines (docs/MARKETDATA.md), in leaf order.
     public var marketDataLines: [UInt8] = []
-    /// The decision lines being written on the close thread, when the close handed them
-    /// to it (`CloseLane.startLines`; nil: written at each read).
-    var linesTicket: DecisionLinesTicket? = nil
 
-    /// `decisions.jsonl` lines: the close thread's, once it has written them (waited for if
-    /// it is writing them, written here if it has not started), else written from
-    /// `decisionRecords` at each read. The same bytes either way.
-    public var decisionLines: [UInt8] { linesTicket?.lines() ?? decisionRecords.lines() }
+    /// `decisions.jsonl` lines, written from `decisionRecords` at each read.
+    public var decisionLines: [UInt8] { decisionRecords.lines() }
 }
 
 /// A closed batch's decisions with what their records need: the batch index, each
@@ -295,12 +290,6 @@ public struct BatchCommitter {
         }
         let structHashes = hashes.structHashes
         let decisionTree = hashes.tree
-        // The decision lines are written from these when the batch is handed over: on the
-        // close thread meanwhile, when the lane has one (`startLines`), while this thread
-        // signs the header and writes the rest (issue 17).
-        let decisionRecords = DecisionRecords(batchIndex: batchIndex, decisions: decisions, structHashes: structHashes,
-                                              tree: decisionTree)
-        let linesTicket = lane.startLines(decisionRecords)
         let header = BatchHeader(
             venueId: venueID, batchIndex: batchIndex, previousHeaderHash: previousHeaderHash,
             firstSequence: firstSequence, lastSequence: lastSequence, enclaveTime: closeTime,
@@ -318,6 +307,9 @@ public struct BatchCommitter {
             header: header, domain: domain, signer: signer.address, signature: signature,
             consistencyFrom: log.previousSize, consistency: log.consistency, headerHash: headerHash, digest: digest
         ).jsonLine()
+        // The decision lines are written from these when the batch is handed over.
+        let decisionRecords = DecisionRecords(batchIndex: batchIndex, decisions: decisions, structHashes: structHashes,
+                                              tree: decisionTree)
         var fundingLines: [UInt8] = []
         for f in funding {
             // Signing a 32-byte digest with a valid key cannot fail.
@@ -330,8 +322,7 @@ public struct BatchCommitter {
         marketDataLines.reserveCapacity(marketLines.reduce(0) { $0 + $1.count })
         for line in marketLines { marketDataLines += line }
         let closed = ClosedBatch(header: header, headerLine: headerLine, decisionRecords: decisionRecords, eventLeaves: eventLeaves,
-                                 inputLines: inputLines, fundingLines: fundingLines, marketDataLines: marketDataLines,
-                                 linesTicket: linesTicket)
+                                 inputLines: inputLines, fundingLines: fundingLines, marketDataLines: marketDataLines)
 
         batchIndex += 1
         previousHeaderHash = headerHash

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Commitments
 
 /// A closed batch's decisions hashed: each one's EIP-712 struct hash (its leaf, and its
@@ -19,75 +16,6 @@ struct DecisionHashes {
         // All struct hashes side by side (CKeccak: 4 or 8 to a permutation).
         structHashes = DecisionFields.structHashes(decisions)
         tree = MerkleTree(leafHashes: structHashes.map { h in h.withUnsafeBytes { RFC6962.leafHash($0) } })
-    }
-}
-
-/// A closed batch's `decisions.jsonl` lines, written once: by the close thread, which
-/// takes the job while the sequencer signs the header and hands the batch over (issue 17,
-/// price to liquidation: the lines were about a sixth of tick in → outputs ready), or by
-/// the first reader when the thread has not started it. A reader never waits on a thread
-/// that has not claimed the job; it waits only for one that is writing it.
-final class DecisionLinesTicket: @unchecked Sendable {
-    /// Its lock and done condition (no thread of its own).
-    private let sync = LaneThread()
-    private let records: DecisionRecords
-    // Under the lock.
-    private var claimed = false
-    private var written: [UInt8]?
-    private var readerWaiting = false
-
-    init(_ records: DecisionRecords) {
-        self.records = records
-    }
-
-    private var byThread = false
-
-    /// Whether the close thread wrote them (false: a reader did, or nobody yet).
-    var writtenByThread: Bool {
-        sync.lock()
-        defer { sync.unlock() }
-        return byThread
-    }
-
-    /// The close thread's side: writes the lines unless a reader has claimed them.
-    func runOnThread() {
-        sync.lock()
-        guard !claimed else { sync.unlock(); return }
-        claimed = true
-        sync.unlock()
-        let lines = records.lines()
-        sync.lock()
-        written = lines
-        byThread = true
-        if readerWaiting { sync.signalDone() }
-        sync.unlock()
-    }
-
-    /// The lines: the thread's once written (waited for while it writes them), or written
-    /// here if it has not started them. The same bytes at every read.
-    func lines() -> [UInt8] {
-        sync.lock()
-        if let written {
-            sync.unlock()
-            return written
-        }
-        if !claimed {
-            claimed = true
-            sync.unlock()
-            let lines = records.lines()
-            sync.lock()
-            written = lines
-            sync.unlock()
-            return lines
-        }
-        while written == nil {
-            readerWaiting = true
-            sync.waitForDone()
-            readerWaiting = false
-        }
-        let lines = written!
-        sync.unlock()
-        return lines
     }
 }
 
@@ -118,23 +46,11 @@ final class DecisionLinesTicket: @unchecked Sendable {
 ///   machine, costs the close one chunk at most.
 /// - `threaded: false` starts no thread and allocates nothing but itself: `finish` hashes
 ///   every job on the caller's thread (`DecisionHashes(_:)`), and `start` does nothing.
-/// - Then the batch's decision lines (`startLines`): the thread writes them while the
-///   sequencer signs the header, and whoever reads `ClosedBatch.decisionLines` first takes
-///   them (`DecisionLinesTicket`), by the same rule: it writes them itself if the thread
-///   has not started.
 final class CloseLane {
     /// Fewest decisions worth offering to the thread.
     static let minDecisions = 4
     /// Decisions per claim: CKeccak's widest batch (8 messages to a permutation).
     static let chunkDecisions = 8
-    /// How long the thread stays awake after a job's last chunk for the job's lines.
-    static let linesSpinNanos: UInt64 = 100_000
-
-    private static func monotonicNanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
 
     /// The lock, its conditions and the thread; nil with `threaded: false`.
     private let sync: LaneThread?
@@ -157,9 +73,6 @@ final class CloseLane {
     private var ownerWaiting = false
     /// Test hook: while true the thread claims nothing (a thread that has not started).
     private var held = false
-    /// The last closed batch's decision lines, for the thread to write; taken (set to nil)
-    /// by the thread when it starts them.
-    private var linesTicket: DecisionLinesTicket?
     /// Jobs offered, their chunks, and the chunks the sequencer hashed itself.
     private var offered = 0
     private var chunkTotal = 0
@@ -303,20 +216,6 @@ final class CloseLane {
         }
     }
 
-    /// Offers the closed batch's decision lines to the thread (when it runs and the batch
-    /// has at least `minDecisions` decisions): the ticket `ClosedBatch.decisionLines` reads
-    /// them from; nil when not offered (they are written at each read).
-    func startLines(_ records: DecisionRecords) -> DecisionLinesTicket? {
-        guard let sync, isThreaded, records.decisions.count >= Self.minDecisions else { return nil }
-        let ticket = DecisionLinesTicket(records)
-        sync.lock()
-        // A ticket the thread never took was written by its reader, or never will be read.
-        linesTicket = ticket
-        if threadSleeping { sync.signalWake() }
-        sync.unlock()
-        return ticket
-    }
-
     // MARK: - Either side
 
     /// With the lock held and a chunk left to claim: claims it, hashes it without the
@@ -353,32 +252,9 @@ final class CloseLane {
     private func threadLoop() {
         guard let sync else { return }
         sync.lock()
-        // Set when the thread hashed a chunk: the job's lines are offered a few µs after its
-        // last chunk (once the sequencer has the hashes back), so the thread waits for them
-        // awake, `linesSpinNanos` at most, rather than asleep: a wake-up costs the lines
-        // tens of µs on a busy or virtual machine.
-        var hashedSince = false
         while !stopping {
             if !held && claimed < chunks {
                 hashClaimedChunk(sync)
-                hashedSince = true
-                continue
-            }
-            if !held, let ticket = linesTicket {
-                linesTicket = nil
-                hashedSince = false
-                sync.unlock()
-                ticket.runOnThread()
-                sync.lock()
-                continue
-            }
-            if hashedSince {
-                hashedSince = false
-                let until = Self.monotonicNanos() &+ Self.linesSpinNanos
-                while linesTicket == nil && claimed >= chunks && !stopping && Self.monotonicNanos() < until {
-                    sync.unlock()
-                    sync.lock()
-                }
                 continue
             }
             threadSleeping = true

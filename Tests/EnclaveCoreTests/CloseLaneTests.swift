@@ -106,54 +106,6 @@ struct CloseLaneTests {
         }
     }
 
-    /// A closed batch's decision lines offered to the close thread (`startLines`) are the
-    /// records' own lines byte for byte, at every read, whoever writes them: the thread
-    /// (waited for until it has), a reader that comes first or while the thread writes
-    /// (200 reads at once after the offer), or the reader alone when the thread is held;
-    /// too few decisions, or no thread, and nothing is offered.
-    @Test(arguments: ["thread", "no thread", "held thread"])
-    func theDecisionLinesAreTheRecordsWhoeverWritesThem(mode: String) throws {
-        let run = try CommittedRun(storageKey: storageKey(7))
-        let records = run.closed[2].decisionRecords
-        #expect(records.decisions.count == 6)
-        let expected = records.lines()
-        #expect(!expected.isEmpty)
-        let lane = CloseLane(threaded: mode != "no thread")
-        if mode == "held thread" { lane.hold(true) }
-        let few = DecisionRecords(batchIndex: records.batchIndex, decisions: Array(records.decisions.prefix(3)),
-                                  structHashes: Array(records.structHashes.prefix(3)),
-                                  tree: MerkleTree(leafHashes: records.structHashes.prefix(3).map { h in h.withUnsafeBytes { RFC6962.leafHash($0) } }))
-        #expect(lane.startLines(few) == nil, "fewer than minDecisions: written at each read")
-        guard mode != "no thread" else {
-            #expect(lane.startLines(records) == nil)
-            return
-        }
-        // The thread writes them while nobody reads: wait until it has.
-        let first = try #require(lane.startLines(records))
-        if mode == "thread" {
-            var waited = 0
-            while !first.writtenByThread && waited < 10_000 {
-                usleep(1_000)
-                waited += 1
-            }
-            #expect(first.writtenByThread)
-        } else {
-            usleep(2_000)
-            #expect(!first.writtenByThread)
-        }
-        #expect(first.lines() == expected && first.lines() == expected)
-        // Read at once: the reader takes them or waits for the thread; the same bytes.
-        var byThread = 0
-        for _ in 0..<200 {
-            let ticket = try #require(lane.startLines(records))
-            #expect(ticket.lines() == expected)
-            #expect(ticket.lines() == expected)
-            if ticket.writtenByThread { byThread += 1 }
-        }
-        if mode == "held thread" { #expect(byThread == 0) }
-        lane.hold(false)
-    }
-
     /// Decisions whose salted commitments the tick left to the close (`DecisionOpening`),
     /// every other one, beside decisions whose fields already hold theirs (restored from a
     /// snapshot): the lane computes them beside the struct hashes, and they, the struct
