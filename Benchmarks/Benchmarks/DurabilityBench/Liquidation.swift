@@ -146,7 +146,10 @@ func liquidationLatency(accounts: Int, rounds: Int, cohort: Int, spread: Bool) t
     // The background: accounts with collateral and no positions.
     let setupStart = monotonicMicros()
     func cohortIDs(_ r: Int) -> [UInt64] { (0..<cohort).map { UInt64(10_000 + r * cohort + $0) } }
-    try depositBackground(feeder, accounts: accounts, cohorts: spread ? (0..<rounds).flatMap(cohortIDs) : [])
+    // The places are taken in increasing order, so the rounds take turns (round r gets every
+    // `rounds`th place from the rth): each round's cohort spans the whole tree, not a slice.
+    let interleaved = (0..<(rounds * cohort)).map { UInt64(10_000 + ($0 % rounds) * cohort + $0 / rounds) }
+    try depositBackground(feeder, accounts: accounts, cohorts: spread ? interleaved : [])
     close()
     for p in DemoKeys.publisherNames { try sendPrice(p, 60_000) }
 

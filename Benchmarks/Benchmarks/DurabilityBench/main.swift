@@ -32,7 +32,7 @@ import Wire
 //   every order arriving meanwhile waits out (run it with --events 600000, past 2^19).
 //   `--only liquidation`: price to liquidation inside the worker (Liquidation.swift;
 //   `--accounts`, default 1,000,000, `--cohort`, default 100, `--rounds`, default 50;
-//   `--spread`: every cohort's accounts opened in the set-up, at shuffled places among the
+//   `--spread`: every cohort's accounts opened in the set-up, at places spread evenly among the
 //   background accounts, so the liquidated accounts' state leaves and memory are spread
 //   over the venue's, as in a real venue, instead of the round's newest and adjacent).
 //   `--only tree`: the state tree's node hashes one at a time against side by side, building
