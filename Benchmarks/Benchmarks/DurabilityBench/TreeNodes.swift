@@ -10,7 +10,7 @@ import SealCrypto
 // so both hash them side by side (`RFC6962.nodeHashes`: 16 SHA-256 in a zmm register with
 // AVX-512F, 8 with AVX2; CSHA256Lanes). `--only tree` times one at a time (width 1, OpenSSL
 // with SHA-NI, as before session 24) against the widest this CPU has, in the same run:
-// building a tree of `--accounts` random leaves (3 builds of each, alternating), then
+// building a tree of `--accounts` distinct leaves (3 builds of each, alternating), then
 // `--rounds` updates of `--cohort` scattered leaves of it (default 200 rounds of 100: a
 // liquidating tick's accounts, spread over the venue), alternating which width goes first.
 
