@@ -46,10 +46,7 @@ typedef uint64_t keccak_v8 __attribute__((vector_size(64)));
 #undef TARGET
 #undef NAME
 
-int sealstream_keccak256_parallel_width(void) {
-    int bits = sealstream_vector_width_bits();
-    return bits == 512 ? 8 : bits == 256 ? 4 : 0;
-}
+int sealstream_keccak256_parallel_width(void) { return sealstream_vector_width_bits() / 64; }
 
 void sealstream_keccak256_many(int width, const uint8_t *messages, size_t length, size_t count, uint8_t *digests) {
     for (size_t done = 0; done < count;) {

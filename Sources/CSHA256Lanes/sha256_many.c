@@ -61,10 +61,7 @@ typedef uint32_t sha256_v16 __attribute__((vector_size(64)));
 #undef TARGET
 #undef NAME
 
-int sealstream_sha256_parallel_width(void) {
-    int bits = sealstream_vector_width_bits();
-    return bits == 512 ? 16 : bits == 256 ? 8 : 0;
-}
+int sealstream_sha256_parallel_width(void) { return sealstream_vector_width_bits() / 32; }
 
 void sealstream_sha256_nodes(int width, const uint8_t *const *pairs, uint8_t *const *digests, size_t count) {
     for (size_t done = 0; done < count;) {
